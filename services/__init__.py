@@ -1,0 +1,1 @@
+"""Automata services: one package a process."""

@@ -1,0 +1,1 @@
+"""The market_gateway service (python -m services.market_gateway)."""

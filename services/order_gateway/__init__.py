@@ -1,0 +1,1 @@
+"""The order_gateway service (python -m services.order_gateway)."""

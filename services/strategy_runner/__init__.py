@@ -1,0 +1,1 @@
+"""The strategy_runner service (python -m services.strategy_runner)."""

@@ -1,0 +1,331 @@
+"""A consumer-group reader with the guarantees FastStream does not give on its own.
+
+- On start, and after a failure, it re-reads its OWN pending entries (history, id 0) before
+  new ones (`>`), one entry at a time so each delivery count is an honest count of attempts.
+- Entries idle longer than `claim_idle_ms` in another consumer's pending list are taken over
+  with XAUTOCLAIM JUSTID (which does not bump their delivery count), then replayed as its own.
+- An entry that does not decode, or was delivered `max_deliveries` times already, is copied
+  to `dlq:{stream}` with the reason and acked, in one MULTI/EXEC: it never blocks the stream.
+- An entry is acked only after its handler returned (batched XACK per read), unless the
+  handler acked it itself through a Commit (then `entry.acked` is True).
+- `ordered=True`: after a failure nothing newer is handled until the failed entry succeeds
+  or is dead-lettered (a strategy must see its inputs in order).
+- SIGTERM: `stop()` lets the entry in hand finish, acks it, and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from shared import metrics
+from shared.bus.groups import delete_idle_consumers, ensure_group
+from shared.codec import DecodeError, decode, encode_json
+from shared.messages import Message
+from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS
+from shared.streams import DLQ_MAXLEN, dlq
+
+log = logging.getLogger("automata.bus")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One stream entry handed to a handler."""
+
+    stream: str
+    id: str
+    fields: dict[bytes, bytes]
+    message: Message | None
+    deliveries: int
+    group: str
+    acked: bool = False
+
+
+Handler = Callable[[Entry], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _StreamState:
+    name: str
+    failed: bool = False  # a handler failed; replay own pending after retry_at
+    retry_at: float = 0.0
+    pending_due: bool = True  # own pending list must be replayed before `>`
+
+
+@dataclass
+class Consumer:
+    """Reads `streams` in `group` as consumer `name` and calls `handler` for each entry."""
+
+    redis: aioredis.Redis
+    streams: Sequence[str]
+    group: str
+    name: str
+    handler: Handler
+    count: int = 100
+    block_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    claim_every_s: float = 5.0
+    max_deliveries: int = 5
+    retry_delay_s: float = 1.0
+    ordered: bool = False
+    decode: bool = True
+    dlq_maxlen: int = DLQ_MAXLEN
+    forget_consumers_after_ms: int = 24 * 3600 * 1000
+    _states: dict[str, _StreamState] = field(default_factory=dict, init=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _next_claim: float = field(default=0.0, init=False)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def __post_init__(self) -> None:
+        self._states = {s: _StreamState(s) for s in self.streams}
+        m = metrics.bus_metrics()
+        self._m_handled = m.handled
+        self._m_failed = m.failed
+        self._m_dlq = m.dead_lettered
+        self._m_claimed = m.claimed
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the entry in hand, ack it, and leave run()."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def wait_ready(self) -> None:
+        """Returns once the groups exist and the own pending list was replayed the first time."""
+        await self._ready.wait()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self.stopping:
+            try:
+                await self._setup()
+                await self._loop()
+                return
+            except TRANSIENT_ERRORS as exc:
+                log.warning("redis unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                for state in self._states.values():
+                    state.pending_due = True
+
+    async def _setup(self) -> None:
+        for stream in self.streams:
+            await ensure_group(self.redis, stream, self.group)
+
+    async def _loop(self) -> None:
+        while not self.stopping:
+            now = time.monotonic()
+            for state in self._states.values():
+                if state.pending_due or (state.failed and now >= state.retry_at):
+                    await self._replay_own_pending(state)
+                    if self.stopping:
+                        return
+            self._ready.set()
+            if now >= self._next_claim:
+                self._next_claim = now + self.claim_every_s
+                await self._claim_idle()
+            readable = [s.name for s in self._states.values() if not (self.ordered and s.failed)]
+            if not readable:
+                await self._sleep(self._time_to_retry())
+                continue
+            try:
+                reply = await self.redis.xreadgroup(
+                    self.group,
+                    self.name,
+                    dict.fromkeys(readable, ">"),
+                    count=self.count,
+                    block=self.block_ms,
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group %s vanished (%s): recreating it", self.group, exc)
+                await self._setup()
+                continue
+            for stream_b, entries in reply or ():
+                stream = stream_b.decode() if isinstance(stream_b, bytes) else stream_b
+                await self._handle_batch(self._states[stream], entries, deliveries=1)
+                if self.stopping:
+                    return
+
+    # -- handling ----------------------------------------------------------------------------
+
+    async def _handle_batch(self, state: _StreamState, entries: list[Any], deliveries: int) -> None:
+        """Handle entries in order; XACK the successful ones in one call afterwards."""
+        to_ack: list[bytes] = []
+        try:
+            for raw_id, fields in entries:
+                if self.stopping:
+                    # stop between entries: the rest stays pending for this consumer's next start
+                    break
+                entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+                if not fields:
+                    # trimmed or deleted before it was handled: nothing left to handle
+                    log.warning("%s %s was deleted while pending; acking it", state.name, entry_id)
+                    to_ack.append(raw_id)
+                    continue
+                ok = await self._handle_one(state, entry_id, fields, deliveries)
+                if ok is None:
+                    continue  # acked by the handler or dead-lettered
+                if ok:
+                    to_ack.append(raw_id)
+                    continue
+                if self.ordered:
+                    break  # nothing newer until this one succeeds or is dead-lettered
+        finally:
+            if to_ack:
+                await self.redis.xack(state.name, self.group, *to_ack)
+
+    async def _handle_one(
+        self, state: _StreamState, entry_id: str, fields: dict, deliveries: int
+    ) -> bool | None:
+        """True: handled, ack it. False: failed, leave it pending. None: already acked."""
+        message = None
+        if self.decode:
+            try:
+                message = decode(fields)
+            except DecodeError as exc:
+                await self._dead_letter(state.name, entry_id, fields, f"decode error: {exc}", deliveries)
+                return None
+        entry = Entry(state.name, entry_id, fields, message, deliveries, self.group)
+        try:
+            await self.handler(entry)
+        except asyncio.CancelledError:
+            raise
+        except REDIS_ERRORS:
+            raise  # Redis went away mid-handler: run() reconnects and replays this entry
+        except Exception as exc:
+            self._m_failed.labels(state.name, self.group).inc()
+            log.exception("handler failed on %s %s (delivery %d): %s", state.name, entry_id, deliveries, exc)
+            state.failed = True
+            state.retry_at = time.monotonic() + self.retry_delay_s
+            return False
+        self._m_handled.labels(state.name, self.group).inc()
+        return None if entry.acked else True
+
+    async def _replay_own_pending(self, state: _StreamState) -> None:
+        """Replay this consumer's own pending entries, one at a time, oldest first.
+
+        XPENDING (for the delivery count) and XREADGROUP from the previous id (for the entry)
+        are pipelined, so each replayed entry costs one round trip."""
+        state.pending_due = False
+        state.failed = False
+        after = "0"
+        while not self.stopping:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xpending_range(
+                state.name, self.group, min=_next_id(after), max="+", count=1, consumername=self.name
+            )
+            pipe.xreadgroup(self.group, self.name, {state.name: after}, count=1)
+            pending, reply = await pipe.execute()
+            if not pending:
+                return
+            info = pending[0]
+            entry_id = info["message_id"].decode()
+            delivered_before = int(info["times_delivered"])
+            entries = reply[0][1] if reply else []
+            if not entries:
+                return
+            raw_id, fields = entries[0]
+            after = raw_id.decode()
+            if after != entry_id:
+                # the PEL changed between the two reads (another consumer claimed it); rescan
+                after = "0"
+                continue
+            if fields and delivered_before >= self.max_deliveries:
+                await self._dead_letter(
+                    state.name, entry_id, fields, f"failed {delivered_before} deliveries", delivered_before
+                )
+                continue
+            await self._handle_batch(state, [(raw_id, fields)], deliveries=delivered_before + 1)
+            if state.failed and self.ordered:
+                return  # retry this one first, later
+                # unordered: leave it pending and go on with the next pending one
+
+    async def _claim_idle(self) -> None:
+        """Take over entries another consumer left pending longer than claim_idle_ms."""
+        for state in self._states.values():
+            claimed = 0
+            while True:
+                # JUSTID keeps delivery counts honest; redis-py then drops the cursor, so scan from
+                # the start again: what was just claimed is no longer idle and is not returned.
+                ids = await self.redis.xautoclaim(
+                    state.name,
+                    self.group,
+                    self.name,
+                    self.claim_idle_ms,
+                    start_id="0-0",
+                    count=100,
+                    justid=True,
+                )
+                claimed += len(ids)
+                if len(ids) < 100:
+                    break
+            if claimed:
+                log.info("claimed %d idle entries of %s from dead consumers", claimed, state.name)
+                self._m_claimed.labels(state.name, self.group).inc(claimed)
+                state.pending_due = True
+            try:
+                await delete_idle_consumers(
+                    self.redis, state.name, self.group, self.forget_consumers_after_ms, keep=self.name
+                )
+            except ResponseError:
+                pass
+
+    async def _dead_letter(
+        self, stream: str, entry_id: str, fields: dict, reason: str, deliveries: int
+    ) -> None:
+        """Copy the entry to dlq:{stream} with the reason and ack it, atomically."""
+        record: dict[bytes | str, Any] = {k: v for k, v in fields.items() if k not in (b"dlq_reason",)}
+        record.update(
+            {
+                "dlq_reason": reason,
+                "dlq_stream": stream,
+                "dlq_id": entry_id,
+                "dlq_group": self.group,
+                "dlq_consumer": self.name,
+                "dlq_deliveries": str(deliveries),
+                "dlq_ts": str(int(time.time() * 1000)),
+            }
+        )
+        if not fields:
+            record["dlq_fields"] = encode_json({})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(dlq(stream), record, maxlen=self.dlq_maxlen, approximate=True)
+            pipe.xack(stream, self.group, entry_id)
+            await pipe.execute()
+        self._m_dlq.labels(stream, self.group).inc()
+        log.error("dead-lettered %s %s: %s", stream, entry_id, reason)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _time_to_retry(self) -> float:
+        due = [s.retry_at for s in self._states.values() if s.failed]
+        if not due:
+            return 0.05
+        return max(0.01, min(due) - time.monotonic())
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
+def _next_id(entry_id: str) -> str:
+    """The smallest stream id strictly greater than entry_id ("0" -> "0-1")."""
+    if "-" not in entry_id:
+        return f"{entry_id}-1"
+    ms, seq = entry_id.split("-", 1)
+    return f"{ms}-{int(seq) + 1}"

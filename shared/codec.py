@@ -1,0 +1,86 @@
+"""The stream entry envelope: fields `type`, `v` and `data` (the message as JSON).
+
+`redis-cli XRANGE` shows it as text. Decoding failures raise DecodeError with a reason that
+the bus writes into the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from shared.messages import MESSAGE_TYPES, AnyMessage, Message
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoder = msgspec.json.Decoder(AnyMessage)
+
+# (type, old version) -> function turning an old `data` dict into the next version's dict.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+_VERSION_BYTES = {tag: str(cls.VERSION).encode() for tag, cls in MESSAGE_TYPES.items()}
+
+
+class DecodeError(ValueError):
+    """An entry that is not a valid envelope of a known message."""
+
+
+def encode(msg: Message) -> dict[bytes, bytes]:
+    """Envelope fields for XADD."""
+    tag = msg.__struct_config__.tag
+    return {b"type": tag.encode(), b"v": _VERSION_BYTES[tag], b"data": _encoder.encode(msg)}
+
+
+def encode_json(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def _field(fields: Mapping[Any, Any], name: str) -> bytes | None:
+    value = fields.get(name.encode())
+    if value is None:
+        value = fields.get(name)
+    if isinstance(value, str):
+        value = value.encode()
+    return value
+
+
+def decode(fields: Mapping[Any, Any]) -> Message:
+    """Decode an entry's field map (bytes or str keys) to its message, or raise DecodeError."""
+    type_b = _field(fields, "type")
+    data = _field(fields, "data")
+    if type_b is None or data is None:
+        raise DecodeError("not an envelope: fields 'type' and 'data' are required")
+    tag = type_b.decode(errors="replace")
+    cls = MESSAGE_TYPES.get(tag)
+    if cls is None:
+        raise DecodeError(f"unknown message type {tag!r}")
+    v_raw = _field(fields, "v") or b"1"
+    try:
+        version = int(v_raw)
+    except ValueError:
+        raise DecodeError(f"bad schema version {v_raw!r}") from None
+    try:
+        if version == cls.VERSION:
+            msg = _decoder.decode(data)
+        elif version < cls.VERSION:
+            msg = _upcast(tag, version, cls, data)
+        else:
+            raise DecodeError(f"{tag} schema v{version} is newer than this program's v{cls.VERSION}")
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"invalid {tag} v{version}: {exc}") from None
+    if not isinstance(msg, cls):
+        raise DecodeError(f"envelope type {tag!r} does not match data type {msg.__struct_config__.tag!r}")
+    return msg
+
+
+def _upcast(tag: str, version: int, cls: type[Message], data: bytes) -> Message:
+    obj = msgspec.json.decode(data)
+    while version < cls.VERSION:
+        step = UPCASTERS.get((tag, version))
+        if step is None:
+            raise DecodeError(f"no upcaster for {tag} v{version}")
+        obj = step(obj)
+        version += 1
+    return msgspec.convert(obj, cls)

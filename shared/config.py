@@ -1,0 +1,175 @@
+"""Configuration: a TOML file plus environment variables (and `.env`), validated by msgspec.
+
+Errors name the file, the field and the problem, e.g.
+`automata.toml: services.notifier.metrics_port: Expected `int`, got `str``.
+Unknown keys are errors, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from shared.logs import register_secret
+
+DEFAULT_CONFIG = "automata.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the file and the field it is in."""
+
+
+class Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Credentials(Base, frozen=True):
+    """An API key pair. Its repr never shows the values."""
+
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key='{self.api_key[:4]}***', api_secret='***')"
+
+    __str__ = __repr__
+
+
+VenueKind = Literal["sim", "binance", "bybit"]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class VenueConfig(Base, frozen=True):
+    """One venue the services trade on or read from.
+
+    kind `sim` is the paper venue (speaking `protocol`); `binance` / `bybit` are the real ones,
+    on `testnet` (Binance Spot Testnet, Bybit Demo Trading) or main net."""
+
+    kind: VenueKind = "sim"
+    protocol: Literal["binance", "bybit"] = "binance"
+    base_url: str = ""  # sim: http://127.0.0.1:8800; empty = the library's default for the venue
+    testnet: bool = False
+    quote_asset: str = "USDT"
+
+
+class ServiceConfig(Base, frozen=True):
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Port = 0  # 0 = any free port (published in the heartbeat key)
+    log_level: str = "INFO"
+
+
+class ServicesConfig(Base, frozen=True):
+    market_gateway: ServiceConfig = ServiceConfig(metrics_port=9101)
+    order_gateway: ServiceConfig = ServiceConfig(metrics_port=9102)
+    strategy_runner: ServiceConfig = ServiceConfig(metrics_port=0)
+    notifier: ServiceConfig = ServiceConfig(metrics_port=9104)
+    exchange_sim: ServiceConfig = ServiceConfig(metrics_port=9105)
+
+
+class BusConfig(Base, frozen=True):
+    claim_idle_ms: Annotated[int, msgspec.Meta(ge=1000)] = 60_000
+    max_deliveries: Annotated[int, msgspec.Meta(ge=1)] = 5
+    read_count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+
+
+class RedisConfig(Base, frozen=True):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class AppConfig(Base, frozen=True):
+    redis: RedisConfig = RedisConfig()
+    bus: BusConfig = BusConfig()
+    services: ServicesConfig = ServicesConfig()
+    venues: dict[str, VenueConfig] = {"sim": VenueConfig()}
+    keys: dict[str, Credentials] = {}
+    keystore: str = ""  # path of the encrypted keystore file, if any
+
+
+_PATH_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+def _explain(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """('services.notifier.metrics_port', 'Expected `int`, got `str`') from msgspec's message."""
+    text = str(exc)
+    match = _PATH_RE.search(text)
+    if not match:
+        return "", text
+    path = match["path"].replace("[", ".").replace("]", "").replace("'", "").replace('"', "")
+    return path, text[: match.start()]
+
+
+def convert(data: dict[str, Any], cls: type[msgspec.Struct], source: str, prefix: str = "") -> Any:
+    """msgspec.convert with an error naming the source file and the dotted field path."""
+    try:
+        return msgspec.convert(data, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        path, problem = _explain(exc)
+        field = ".".join(p for p in (prefix, path) if p)
+        raise ConfigError(f"{source}: {field or '(top level)'}: {problem}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_dotenv_file(path: str | os.PathLike[str] = ".env") -> None:
+    """Load `.env` into os.environ without overriding variables already set."""
+    from dotenv import load_dotenv
+
+    if Path(path).is_file():
+        load_dotenv(path, override=False)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("AUTOMATA_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, env: dict[str, str] | None = None
+) -> AppConfig:
+    """Read the TOML file (absent file = all defaults), apply the environment, validate."""
+    if env is None:
+        load_dotenv_file()
+        env = dict(os.environ)
+    cfg_path = Path(path) if path is not None else config_path()
+    data: dict[str, Any] = read_toml(cfg_path) if cfg_path.exists() else {}
+    if path is not None and not cfg_path.exists():
+        raise ConfigError(f"{cfg_path}: file not found")
+    cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
+    cfg = _apply_env(cfg, env)
+    for creds in cfg.keys.values():
+        register_secret(creds.api_key)
+        register_secret(creds.api_secret)
+    return cfg
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _apply_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
+    """Environment wins over the file: REDIS_URL, BINANCE_API_KEY/SECRET/TEST, BYBIT_API_KEY/SECRET/DEMO."""
+    if env.get("REDIS_URL"):
+        cfg = msgspec.structs.replace(cfg, redis=RedisConfig(url=env["REDIS_URL"]))
+    keys = dict(cfg.keys)
+    venues = dict(cfg.venues)
+    for venue, test_var in (("binance", "BINANCE_API_TEST"), ("bybit", "BYBIT_DEMO")):
+        prefix = venue.upper()
+        key, secret = env.get(f"{prefix}_API_KEY"), env.get(f"{prefix}_API_SECRET")
+        if key and secret:
+            keys[venue] = Credentials(api_key=key, api_secret=secret)
+        elif key or secret:
+            raise ConfigError(f"environment: {prefix}_API_KEY and {prefix}_API_SECRET must be set together")
+        if test_var in env and venue in venues:
+            venues[venue] = msgspec.structs.replace(venues[venue], testnet=_truthy(env[test_var]))
+    return msgspec.structs.replace(cfg, keys=keys, venues=venues)

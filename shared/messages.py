@@ -1,0 +1,240 @@
+"""Message schemas: one msgspec Struct per message that travels on a stream.
+
+Every Struct is tagged (`type` inside its JSON) so the tagged unions below decode any entry
+of a stream to the right class. Prices and quantities are Decimal and travel as strings.
+The envelope around them (type, v, data) lives in shared/codec.py.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import msgspec
+
+
+class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
+    """Base of every stream message. VERSION is the schema version written as `v`."""
+
+    VERSION: ClassVar[int] = 1
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    LIMIT_MAKER = "LIMIT_MAKER"
+    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class OrderStatus(StrEnum):
+    PENDING_SUBMIT = "PENDING_SUBMIT"
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    UNKNOWN = "UNKNOWN"
+
+
+TERMINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+class ControlAction(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    CLOSE = "close"
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+# --- market data -------------------------------------------------------------------------
+
+
+class Candle(Message, frozen=True, tag="candle"):
+    """One closed candle (the market gateway only publishes closed ones)."""
+
+    venue: str
+    symbol: str
+    interval: str
+    open_time: int  # ms, UTC
+    close_time: int  # ms, UTC (open_time + interval - 1)
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal = Decimal(0)
+    trades: int = 0
+    closed: bool = True
+
+
+class BookTicker(Message, frozen=True, tag="book"):
+    venue: str
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    ts: int  # ms: venue event time when known, else receive time
+    update_id: int = 0
+
+
+# --- order commands ----------------------------------------------------------------------
+
+
+class PlaceOrder(Message, frozen=True, tag="place"):
+    """Place one order. Market buys may give quote_quantity (spend this much quote) instead of quantity."""
+
+    cid: str
+    bot: str
+    venue: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    ts: int = 0
+
+
+class CancelOrder(Message, frozen=True, tag="cancel"):
+    cid: str
+    bot: str
+    venue: str
+    symbol: str
+    ts: int = 0
+
+
+class CancelAll(Message, frozen=True, tag="cancel_all"):
+    """Cancel every open order of a bot (on one symbol, or all its symbols when symbol is None)."""
+
+    bot: str
+    venue: str
+    symbol: str | None = None
+    ts: int = 0
+
+
+# --- order / account events --------------------------------------------------------------
+
+
+class OrderUpdate(Message, frozen=True, tag="order_update"):
+    """State of one order. Quantities and fee are cumulative, so a replay or a duplicate is harmless:
+    a consumer applies an update only if it moves the order forward (cum_filled_qty or status)."""
+
+    cid: str
+    bot: str
+    venue: str
+    symbol: str
+    status: OrderStatus
+    side: Side | None = None
+    order_type: OrderType | None = None
+    venue_order_id: str = ""
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    orig_qty: Decimal = Decimal(0)
+    cum_filled_qty: Decimal = Decimal(0)
+    cum_quote_qty: Decimal = Decimal(0)
+    last_fill_price: Decimal = Decimal(0)
+    last_fill_qty: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)  # cumulative fee of this order
+    fee_asset: str = ""
+    reason: str = ""  # rejection / cancel reason, human readable
+    venue_ts: int = 0  # ms, time the venue reported
+    ts: int = 0  # ms, local time the gateway produced this update
+    reconciled: bool = False  # True when it came from reconciliation or polling, not the live stream
+    event_id: str = ""
+
+
+class Balance(msgspec.Struct, frozen=True):
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+class BalanceUpdate(Message, frozen=True, tag="balance"):
+    venue: str
+    balances: tuple[Balance, ...]
+    snapshot: bool = False  # True: the full account; False: only the assets that changed
+    venue_ts: int = 0
+    ts: int = 0
+
+
+# --- bots and people ---------------------------------------------------------------------
+
+
+class BotControl(Message, frozen=True, tag="control"):
+    bot: str
+    action: ControlAction
+    source: str = "cli"
+    reason: str = ""
+    ts: int = 0
+
+
+class Notification(Message, frozen=True, tag="notification"):
+    """Something a person should hear about. `id` is stable so channels can drop duplicates."""
+
+    id: str
+    kind: str  # fill, cycle_closed, error, bot_paused, feed_stalled, reconciliation, daily_summary, info
+    text: str
+    level: Level = Level.INFO
+    title: str = ""
+    bot: str = ""
+    venue: str = ""
+    data: dict[str, Any] = {}
+    ts: int = 0
+
+
+OrderCommand = PlaceOrder | CancelOrder | CancelAll
+AnyMessage = (
+    Candle
+    | BookTicker
+    | PlaceOrder
+    | CancelOrder
+    | CancelAll
+    | OrderUpdate
+    | BalanceUpdate
+    | BotControl
+    | Notification
+)
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (
+        Candle,
+        BookTicker,
+        PlaceOrder,
+        CancelOrder,
+        CancelAll,
+        OrderUpdate,
+        BalanceUpdate,
+        BotControl,
+        Notification,
+    )
+}

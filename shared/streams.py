@@ -1,0 +1,81 @@
+"""Every Redis stream and key name, in one module (see docs/ARCHITECTURE.md).
+
+Readable with redis-cli: `XRANGE md:candles:sim:BTCUSDT:1m - + COUNT 5`.
+"""
+
+from __future__ import annotations
+
+from shared.ids import check_bot_id
+
+# Consumer groups
+GROUP_ORDER_GATEWAY = "order_gateway"
+GROUP_NOTIFIER = "notifier"
+# A strategy runner reads its inputs in a group of its own, one per bot.
+NOTIFY = "notify"
+
+# Default trims (approximate MAXLEN ~)
+BOOK_MAXLEN = 10_000
+CANDLES_MAXLEN = 100_000
+EVENTS_MAXLEN = 100_000
+DLQ_MAXLEN = 100_000
+
+
+def candles(venue: str, symbol: str, interval: str) -> str:
+    """Closed candles; entry id is `{open_time_ms}-1` so a candle can never be stored twice."""
+    return f"md:candles:{venue}:{symbol.upper()}:{interval}"
+
+
+def book(venue: str, symbol: str) -> str:
+    return f"md:book:{venue}:{symbol.upper()}"
+
+
+def order_commands(venue: str) -> str:
+    return f"orders:cmd:{venue}"
+
+
+def order_events(bot: str) -> str:
+    return f"orders:events:{check_bot_id(bot)}"
+
+
+def account(venue: str) -> str:
+    return f"account:{venue}"
+
+
+def bot_control(bot: str) -> str:
+    return f"bot:{check_bot_id(bot)}:control"
+
+
+def bot_state(bot: str) -> str:
+    return f"bot:{check_bot_id(bot)}:state"
+
+
+def bot_lease(bot: str) -> str:
+    return f"bot:{check_bot_id(bot)}:lease"
+
+
+def bot_group(bot: str) -> str:
+    """Consumer group a strategy runner uses on each of its input streams."""
+    return f"bot:{check_bot_id(bot)}"
+
+
+def dlq(stream: str) -> str:
+    return f"dlq:{stream}"
+
+
+def og_order(cid: str) -> str:
+    """Write-ahead record of one order (hash)."""
+    return f"og:order:{cid}"
+
+
+def og_open(venue: str) -> str:
+    """Set of cids the order gateway believes open at a venue."""
+    return f"og:open:{venue}"
+
+
+def health(service: str, instance: str) -> str:
+    """Heartbeat key a service refreshes (with a TTL) so the CLI can show it alive."""
+    return f"svc:{service}:{instance}"
+
+
+def candle_entry_id(open_time_ms: int) -> str:
+    return f"{open_time_ms}-1"

@@ -1,0 +1,50 @@
+"""Test fixtures: a real redis-server (AOF on) on a free port in a temporary directory.
+
+Never the machine's Redis on 6379, never an in-memory stand-in. `redis_server.kill()` and
+`.restart()` SIGKILL it and bring it back on the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from shared.redis_server import RedisServer
+from tests.helpers.procs import base_env
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def env(redis_server: RedisServer) -> dict[str, str]:
+    """Environment for service subprocesses pointed at the private Redis."""
+    return base_env(redis_server.url)
