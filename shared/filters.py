@@ -1,0 +1,75 @@
+"""Symbol filters (tick size, step size, min notional, percent price) and order validation.
+
+One place for the exchange's rounding rules: quantities round down to the step size, buy
+prices down and sell prices up to the tick size. `check()` tells why an order cannot be
+made valid, so it is rejected with a reason instead of failing at the exchange.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.money import ZERO, round_down, round_up
+
+
+class FilterError(ValueError):
+    """The order cannot satisfy the symbol's filters; the message says which and why."""
+
+
+class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal = ZERO
+    max_qty: Decimal = Decimal("9000000")
+    min_notional: Decimal = ZERO
+    max_notional: Decimal = Decimal("9000000000")
+    min_price: Decimal = ZERO
+    max_price: Decimal = Decimal("10000000")
+    # PERCENT_PRICE_BY_SIDE style bounds around the current price: price <= ref * up, >= ref * down
+    multiplier_up: Decimal = Decimal("5")
+    multiplier_down: Decimal = Decimal("0.2")
+
+    def round_qty(self, qty: Decimal) -> Decimal:
+        return round_down(qty, self.step_size)
+
+    def round_price(self, price: Decimal, side: str) -> Decimal:
+        """Buy prices round down, sell prices round up (never pay more / sell for less than asked)."""
+        if side.upper() == "BUY":
+            return round_down(price, self.tick_size)
+        return round_up(price, self.tick_size)
+
+    def check(self, qty: Decimal, price: Decimal | None, *, ref_price: Decimal | None = None) -> None:
+        """Raise FilterError naming the first filter qty/price break (both already rounded)."""
+        if qty <= 0:
+            raise FilterError(
+                f"{self.symbol}: quantity {qty} is not positive after rounding to step {self.step_size}"
+            )
+        if qty < self.min_qty:
+            raise FilterError(f"{self.symbol}: LOT_SIZE: quantity {qty} below minimum {self.min_qty}")
+        if qty > self.max_qty:
+            raise FilterError(f"{self.symbol}: LOT_SIZE: quantity {qty} above maximum {self.max_qty}")
+        if price is not None:
+            if price <= 0:
+                raise FilterError(f"{self.symbol}: PRICE_FILTER: price {price} is not positive")
+            if price < self.min_price or price > self.max_price:
+                raise FilterError(
+                    f"{self.symbol}: PRICE_FILTER: price {price} outside [{self.min_price}, {self.max_price}]"
+                )
+            if ref_price is not None and ref_price > 0:
+                lo, hi = ref_price * self.multiplier_down, ref_price * self.multiplier_up
+                if price < lo or price > hi:
+                    raise FilterError(
+                        f"{self.symbol}: PERCENT_PRICE: price {price} outside [{lo}, {hi}] around {ref_price}"
+                    )
+        notional_price = price if price is not None else ref_price
+        if notional_price is not None:
+            notional = qty * notional_price
+            if notional < self.min_notional:
+                raise FilterError(f"{self.symbol}: NOTIONAL: {notional} below minimum {self.min_notional}")
+            if notional > self.max_notional:
+                raise FilterError(f"{self.symbol}: NOTIONAL: {notional} above maximum {self.max_notional}")
