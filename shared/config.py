@@ -85,7 +85,7 @@ class AppConfig(Base, frozen=True):
     redis: RedisConfig = RedisConfig()
     bus: BusConfig = BusConfig()
     services: ServicesConfig = ServicesConfig()
-    venues: dict[str, VenueConfig] = {"sim": VenueConfig()}
+    venues: dict[str, VenueConfig] = msgspec.field(default_factory=lambda: {"sim": VenueConfig()})
     keys: dict[str, Credentials] = {}
     keystore: str = ""  # path of the encrypted keystore file, if any
 
@@ -145,6 +145,12 @@ def load_config(
     data: dict[str, Any] = read_toml(cfg_path) if cfg_path.exists() else {}
     if path is not None and not cfg_path.exists():
         raise ConfigError(f"{cfg_path}: file not found")
+    # dict sections are checked item by item so an error names the item (msgspec only says `[...]`)
+    for section, item_cls in (("venues", VenueConfig), ("keys", Credentials)):
+        items = data.get(section)
+        if isinstance(items, dict):
+            for name, item in items.items():
+                convert(item, item_cls, str(cfg_path), prefix=f"{section}.{name}")
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
     for creds in cfg.keys.values():
