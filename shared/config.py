@@ -81,6 +81,48 @@ class RedisConfig(Base, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
 
 
+Interval = Literal[
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w"
+]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,30}$")]
+
+
+class MarketFeed(Base, frozen=True):
+    """What the market gateway reads from one venue: kline streams (every symbol x interval) and
+    book tickers. Several feeds of one venue share that venue's single socket."""
+
+    venue: str
+    symbols: Annotated[list[Symbol], msgspec.Meta(min_length=1)]
+    intervals: Annotated[list[Interval], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["1m"]
+    )
+    book_tickers: list[Symbol] = []
+
+
+class MarketGatewayConfig(Base, frozen=True):
+    """`[market_gateway]`: feeds (`[[market_gateway.feeds]]`), warm-up, stream lengths, stall detection."""
+
+    feeds: list[MarketFeed] = []
+    warmup: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 500  # candles loaded into an empty stream
+    candles_maxlen: Annotated[int, msgspec.Meta(ge=100)] = 100_000
+    book_maxlen: Annotated[int, msgspec.Meta(ge=10)] = 10_000
+    stall_factor: Annotated[float, msgspec.Meta(gt=0)] = 3.0  # stalled: no message for K x interval
+    ws_down_alert_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # socket down this long: stalled
+    rest_poll_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0  # REST kline polling while the socket is down
+    weight_per_minute: Annotated[int, msgspec.Meta(ge=10)] = 1200  # REST request weight we allow ourselves
+
+
+class OrderGatewayConfig(Base, frozen=True):
+    """Order gateway tuning; the defaults suit the real venues."""
+
+    venues: list[str] = []  # venues this process serves; empty = every configured venue
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    recv_window_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 5000
+    poll_every_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    balance_every_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    weight_limit: Annotated[int, msgspec.Meta(ge=1)] = 6000
+
+
 class AppConfig(Base, frozen=True):
     redis: RedisConfig = RedisConfig()
     bus: BusConfig = BusConfig()
@@ -88,6 +130,8 @@ class AppConfig(Base, frozen=True):
     venues: dict[str, VenueConfig] = msgspec.field(default_factory=lambda: {"sim": VenueConfig()})
     keys: dict[str, Credentials] = {}
     keystore: str = ""  # path of the encrypted keystore file, if any
+    market_gateway: MarketGatewayConfig = MarketGatewayConfig()
+    order_gateway: OrderGatewayConfig = OrderGatewayConfig()
 
 
 _PATH_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")

@@ -1,16 +1,48 @@
-"""python -m services.order_gateway: joins `orders:cmd:{venue}` in group `order_gateway`."""
+"""python -m services.order_gateway [--venue NAME ...]: orders out, exactly once.
+
+Per venue: reconcile with the venue, then consume `orders:cmd:{venue}` (group order_gateway)
+and run the user-data stream + poller. `automata reconcile VENUE` asks for a reconciliation
+on demand by a control entry (see control.py).
+"""
 
 from __future__ import annotations
 
-from shared.bus import ensure_group
+import argparse
+import logging
+
+from services.order_gateway.gateway import VenueGateway
+from shared.config import ConfigError
 from shared.service import ServiceContext, run_service
-from shared.streams import GROUP_ORDER_GATEWAY, order_commands
+
+log = logging.getLogger("automata.order_gateway")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.order_gateway")
+    parser.add_argument(
+        "--venue", action="append", default=[], help="venue to serve (repeatable; default: all)"
+    )
+    return parser.parse_args(argv)
 
 
 async def start(ctx: ServiceContext) -> None:
-    for venue in ctx.config.venues:
-        await ensure_group(ctx.redis, order_commands(venue), GROUP_ORDER_GATEWAY)
+    venues = ctx.args.venue or ctx.config.order_gateway.venues or list(ctx.config.venues)
+    for venue in venues:
+        if venue not in ctx.config.venues:
+            raise ConfigError(
+                f"order gateway: venue {venue!r} is not configured (venues: {', '.join(ctx.config.venues)})"
+            )
+        gateway = ctx.add(VenueGateway(ctx, venue))
+        ctx.health_checks[f"venue_{venue}"] = _ready(gateway)
+    ctx.info["venues"] = venues
+
+
+def _ready(gateway: VenueGateway):
+    async def check() -> bool:
+        return gateway.ready
+
+    return check
 
 
 if __name__ == "__main__":
-    run_service("order_gateway", start)
+    run_service("order_gateway", start, parse_args())

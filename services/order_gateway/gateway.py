@@ -1,0 +1,91 @@
+"""One venue's gateway: adapter + write-ahead log + command consumer + user stream, wired."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.order_gateway.reconcile import reconcile
+from services.order_gateway.router import CommandRouter
+from services.order_gateway.symbols import SymbolCache
+from services.order_gateway.tracker import OrderTracker
+from services.order_gateway.user_stream import UserStream
+from services.order_gateway.venues import make_adapter
+from services.order_gateway.venues.base import VenueError
+from services.order_gateway.wal import Wal
+from shared.bus import Consumer, publish
+from shared.messages import Notification
+from shared.service import ServiceContext
+from shared.streams import GROUP_ORDER_GATEWAY, NOTIFY, order_commands
+
+log = logging.getLogger("automata.order_gateway")
+
+
+class VenueGateway:
+    """Component (run/stop) for one venue."""
+
+    def __init__(self, ctx: ServiceContext, venue: str) -> None:
+        self.ctx, self.venue = ctx, venue
+        self.ready = False
+        og = ctx.config.order_gateway
+        self.adapter = make_adapter(ctx.config, venue)
+        self.wal = Wal(ctx.redis, venue)
+        self.tracker = OrderTracker(self.wal, self.adapter)
+        self.symbols = SymbolCache(self.adapter)
+        self.router = CommandRouter(
+            venue, self.wal, self.tracker, self.adapter, self.symbols, self.notify, ctx.stopping
+        )
+        self.user_stream = UserStream(self.wal, self.tracker, og.poll_every_s, og.balance_every_s)
+        bus = ctx.config.bus
+        self.consumer = Consumer(
+            ctx.redis,
+            [order_commands(venue)],
+            GROUP_ORDER_GATEWAY,
+            f"{ctx.consumer_name}-{venue}",
+            self.router.handle,
+            count=bus.read_count,
+            claim_idle_ms=bus.claim_idle_ms,
+            max_deliveries=bus.max_deliveries,
+            ordered=True,
+        )
+
+    async def notify(self, note: Notification) -> None:
+        await publish(self.ctx.redis, NOTIFY, note, maxlen=100_000)
+
+    async def connect(self) -> bool:
+        """Connect to the venue and reconcile before taking any new command; retry until it
+        works or the service stops (a venue that is down must not crash-loop the process)."""
+        delay = 0.5
+        while not self.ctx.stopping.is_set():
+            try:
+                await self.adapter.start()
+                summary = await reconcile(self.wal, self.tracker, self.router)
+                await self.notify(summary.notification())
+                self.ready = True
+                return True
+            except (VenueError, OSError) as exc:
+                log.warning(
+                    "%s: venue not reachable (%s: %s); retrying in %.1fs",
+                    self.venue,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await self.adapter.close()
+            try:
+                await asyncio.wait_for(self.ctx.stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 15.0)
+        return False
+
+    async def run(self) -> None:
+        try:
+            if await self.connect():
+                await asyncio.gather(self.consumer.run(), self.user_stream.run())
+        finally:
+            await self.adapter.close()
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        self.user_stream.stop()

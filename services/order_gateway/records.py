@@ -1,0 +1,178 @@
+"""The write-ahead record of one order and the pure rules that move it forward.
+
+A record is created (PENDING_SUBMIT) before anything is sent and only ever moves forward:
+an update is applied when it raises the cumulative filled quantity or reaches a later
+status, so events from the user stream, from polling and from reconciliation can arrive
+in any order and any number of times without harm (ARCHITECTURE.md, exactly-once rule 6).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from services.order_gateway.venues.base import OrderReport
+from shared.messages import TERMINAL_STATUSES, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
+from shared.money import ZERO
+
+_RANK = {
+    OrderStatus.PENDING_SUBMIT: 0,
+    OrderStatus.UNKNOWN: 0,
+    OrderStatus.NEW: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELED: 3,
+    OrderStatus.EXPIRED: 3,
+    OrderStatus.REJECTED: 3,
+}
+
+
+class OrderRecord(msgspec.Struct, kw_only=True):
+    """og:order:{cid} — stored as a Redis hash of strings (readable with HGETALL)."""
+
+    cid: str
+    bot: str
+    venue: str
+    symbol: str
+    status: OrderStatus
+    side: Side | None = None
+    order_type: OrderType | None = None
+    request: str = ""  # the PlaceOrder as JSON, exactly as received
+    venue_order_id: str = ""
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    orig_qty: Decimal = ZERO
+    cum_filled_qty: Decimal = ZERO
+    cum_quote_qty: Decimal = ZERO
+    fee: Decimal = ZERO
+    fee_asset: str = ""
+    reason: str = ""
+    adopted: bool = False
+    send_attempts: int = 0
+    sent_ts: int = 0  # local ms of the last send: the venue refuses it after recv_window
+    created_ts: int = 0
+    updated_ts: int = 0
+    venue_ts: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def to_hash(self) -> dict[str, str]:
+        raw = msgspec.to_builtins(self)
+        return {
+            k: ("" if v is None else ("1" if v is True else "0" if v is False else str(v)))
+            for k, v in raw.items()
+        }
+
+    @classmethod
+    def from_hash(cls, data: dict[bytes, bytes]) -> OrderRecord:
+        doc = {k.decode(): v.decode() for k, v in data.items()}
+        for key in ("price", "stop_price", "side", "order_type"):
+            if doc.get(key) == "":
+                doc[key] = None
+        doc["adopted"] = doc.get("adopted") == "1"
+        return msgspec.convert(doc, cls, strict=False)
+
+    def place_request(self) -> PlaceOrder:
+        return msgspec.json.decode(self.request, type=PlaceOrder)
+
+
+def new_record(cmd: PlaceOrder, now_ms: int) -> OrderRecord:
+    return OrderRecord(
+        cid=cmd.cid,
+        bot=cmd.bot,
+        venue=cmd.venue,
+        symbol=cmd.symbol,
+        status=OrderStatus.PENDING_SUBMIT,
+        side=cmd.side,
+        order_type=cmd.order_type,
+        request=msgspec.json.encode(cmd).decode(),
+        price=cmd.price,
+        stop_price=cmd.stop_price,
+        orig_qty=cmd.quantity or ZERO,
+        created_ts=now_ms,
+        updated_ts=now_ms,
+    )
+
+
+def moves_forward(record: OrderRecord, report: OrderReport) -> bool:
+    if record.terminal:
+        return False
+    if report.cum_filled_qty > record.cum_filled_qty:
+        return True
+    if report.cum_filled_qty < record.cum_filled_qty:
+        return False
+    return _RANK[report.status] > _RANK[record.status] or (
+        record.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and report.status != record.status
+    )
+
+
+def apply_report(
+    record: OrderRecord, report: OrderReport, fee: Decimal, fee_asset: str, now_ms: int
+) -> OrderRecord:
+    """The record after the report (call only when moves_forward); fee is the new cumulative fee."""
+    return msgspec.structs.replace(
+        record,
+        status=report.status,
+        venue_order_id=report.venue_order_id or record.venue_order_id,
+        side=report.side or record.side,
+        order_type=report.order_type or record.order_type,
+        price=report.price if report.price is not None else record.price,
+        stop_price=report.stop_price if report.stop_price is not None else record.stop_price,
+        orig_qty=report.orig_qty or record.orig_qty,
+        cum_filled_qty=max(report.cum_filled_qty, record.cum_filled_qty),
+        cum_quote_qty=max(report.cum_quote_qty, record.cum_quote_qty),
+        fee=fee,
+        fee_asset=fee_asset or record.fee_asset,
+        reason=report.reason or record.reason,
+        updated_ts=now_ms,
+        venue_ts=report.venue_ts or record.venue_ts,
+    )
+
+
+def fee_after(record: OrderRecord, report: OrderReport) -> Decimal | None:
+    """The new cumulative fee if it can be known without asking the venue, else None."""
+    if report.fee is not None:
+        return report.fee
+    delta = report.cum_filled_qty - record.cum_filled_qty
+    if delta <= 0:
+        return record.fee
+    if report.last_fill_qty == delta:
+        return record.fee + report.last_fee
+    return None  # fills were missed in between: their fees must come from the venue's trades
+
+
+def to_update(
+    record: OrderRecord, before: OrderRecord | None, *, reconciled: bool, now_ms: int
+) -> OrderUpdate:
+    """The order update a bot receives; last fill = what changed since `before`."""
+    prev_qty = before.cum_filled_qty if before else ZERO
+    prev_quote = before.cum_quote_qty if before else ZERO
+    last_qty = record.cum_filled_qty - prev_qty
+    last_price = (record.cum_quote_qty - prev_quote) / last_qty if last_qty > 0 else ZERO
+    return OrderUpdate(
+        cid=record.cid,
+        bot=record.bot,
+        venue=record.venue,
+        symbol=record.symbol,
+        status=record.status,
+        side=record.side,
+        order_type=record.order_type,
+        venue_order_id=record.venue_order_id,
+        price=record.price,
+        stop_price=record.stop_price,
+        orig_qty=record.orig_qty,
+        cum_filled_qty=record.cum_filled_qty,
+        cum_quote_qty=record.cum_quote_qty,
+        last_fill_price=last_price,
+        last_fill_qty=last_qty,
+        fee=record.fee,
+        fee_asset=record.fee_asset,
+        reason=record.reason,
+        venue_ts=record.venue_ts,
+        ts=now_ms,
+        reconciled=reconciled,
+        event_id=f"{record.cid}:{record.status.value}:{record.cum_filled_qty}",
+    )

@@ -1,0 +1,339 @@
+"""Handling `orders:cmd:{venue}`: place, cancel, cancel-all — write first, then send.
+
+Place: the record is written PENDING_SUBMIT before the request leaves (a cid seen before is
+never sent again); the reply moves it to NEW/FILLED/REJECTED; a timeout, 5xx or dropped
+connection makes it UNKNOWN, which is resolved by querying the order by its cid. Only "order
+does not exist" leads to a resend, with the same cid, and only once the first request can no
+longer be accepted (its recvWindow has passed), so the venue can never take it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from services.order_gateway.records import OrderRecord, new_record, to_update
+from services.order_gateway.symbols import SymbolCache
+from services.order_gateway.tracker import OrderTracker, now_ms
+from services.order_gateway.validate import prepare
+from services.order_gateway.venues.base import (
+    AuthError,
+    Banned,
+    ClockSkew,
+    DuplicateOrder,
+    OrderNotFound,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    VenueAdapter,
+)
+from services.order_gateway.wal import Wal
+from shared import metrics
+from shared.bus import Entry
+from shared.filters import FilterError
+from shared.ids import IdError, bot_of, parse_cid
+from shared.messages import CancelAll, CancelOrder, Level, Notification, OrderStatus, PlaceOrder
+from shared.streams import order_events
+
+log = logging.getLogger("automata.order_gateway")
+
+Notify = Callable[[Notification], Awaitable[None]]
+RESOLVE_ATTEMPTS = 8
+SEND_ATTEMPTS = 5
+
+
+class VenueHalt:
+    """Set when the venue banned us (HTTP 418): no order is sent until `until`."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.reason = ""
+
+    @property
+    def active(self) -> bool:
+        return time.time() < self.until
+
+
+class CommandRouter:
+    def __init__(
+        self,
+        venue: str,
+        wal: Wal,
+        tracker: OrderTracker,
+        adapter: VenueAdapter,
+        symbols: SymbolCache,
+        notify: Notify,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.venue, self.wal, self.tracker, self.adapter = venue, wal, tracker, adapter
+        self.symbols, self.notify, self.stopping = symbols, notify, stopping
+        self.halt = VenueHalt()
+        self._m_commands = metrics.counter(
+            "automata_order_commands_total", "Commands handled", ("venue", "type", "outcome")
+        )
+
+    async def handle(self, entry: Entry) -> None:
+        msg = entry.message
+        if isinstance(msg, PlaceOrder):
+            await self.place(msg, entry)
+        elif isinstance(msg, CancelOrder):
+            await self.cancel(msg.cid, msg.symbol, entry)
+        elif isinstance(msg, CancelAll):
+            await self.cancel_all(msg, entry)
+        else:
+            raise TypeError(f"not an order command: {type(msg).__name__}")
+
+    # -- place ---------------------------------------------------------------------------
+
+    async def place(self, cmd: PlaceOrder, entry: Entry | None) -> None:
+        existing = await self.wal.get(cmd.cid)
+        if existing is not None:
+            # a replayed command (crash after the write-ahead record): never send it again blindly
+            self._count("place", "replayed")
+            if existing.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+                await self.resolve(existing, entry)
+            else:
+                await self.tracker.emit_current(existing, ack=entry)
+            return
+        reason = await self._refusal(cmd)
+        record = new_record(cmd, now_ms())
+        if reason:
+            await self._reject(record, reason, entry)
+            return
+        record = msgspec.structs.replace(record, sent_ts=now_ms(), send_attempts=1)
+        if not await self.wal.create(record):
+            await self.place(cmd, entry)  # created meanwhile by another path: treat as a replay
+            return
+        await self._send(record, entry)
+
+    async def _refusal(self, cmd: PlaceOrder) -> str:
+        """Why this command must not be sent (empty when it may)."""
+        try:
+            if bot_of(cmd.cid) != cmd.bot:
+                parse_cid(cmd.cid)
+                return f"client order id {cmd.cid!r} does not belong to bot {cmd.bot!r}"
+        except IdError as exc:
+            return str(exc)
+        if cmd.venue != self.venue:
+            return f"command for venue {cmd.venue!r} on the stream of {self.venue!r}"
+        if self.halt.active:
+            return f"trading halted on {self.venue}: {self.halt.reason}"
+        return ""
+
+    async def _send(self, record: OrderRecord, entry: Entry | None) -> None:
+        """Send the recorded request; on an unknown outcome, resolve by query."""
+        cmd = record.place_request()
+        for _ in range(SEND_ATTEMPTS):
+            try:
+                filters = await self.symbols.filters(cmd.symbol)
+                if filters is None:
+                    await self._reject(record, f"-1121: invalid symbol {cmd.symbol}", entry)
+                    return
+                ref = await self.symbols.last_price(cmd.symbol)
+                prepared = prepare(cmd, filters, ref)
+                report = await self.adapter.place(cmd, *prepared)
+            except FilterError as exc:
+                await self._reject(record, str(exc), entry)
+                return
+            except ClockSkew:
+                log.warning("%s: clock outside recvWindow; resyncing with the venue", self.venue)
+                await self.adapter.sync_time()
+                continue
+            except Banned as exc:
+                await self._halt(exc)
+                await self._reject(record, f"venue banned requests (HTTP 418): {exc.message}", entry)
+                return
+            except RateLimited as exc:
+                log.warning("%s rate limited; waiting %.1fs", self.venue, exc.retry_after)
+                await self._sleep(exc.retry_after)
+                continue
+            except DuplicateOrder:
+                await self.resolve(record, entry)
+                return
+            except AuthError as exc:
+                await self.notify(
+                    self._note("error", f"{self.venue}: API key refused: {exc.message}", Level.ERROR)
+                )
+                await self._reject(record, exc.message, entry)
+                return
+            except Rejected as exc:
+                await self._reject(record, exc.message, entry)
+                return
+            except OutcomeUnknown as exc:
+                log.warning(
+                    "%s: outcome of %s unknown (%s); resolving by query", self.venue, record.cid, exc.message
+                )
+                record = msgspec.structs.replace(
+                    record, status=OrderStatus.UNKNOWN, reason=exc.message, updated_ts=now_ms()
+                )
+                await self.wal.save(
+                    record,
+                    [(order_events(record.bot), to_update(record, None, reconciled=False, now_ms=now_ms()))],
+                )
+                await self.resolve(record, entry)
+                return
+            await self.tracker.apply(report, reconciled=False, ack=entry)
+            self._count("place", report.status.value)
+            return
+        # still rate limited / skewed after every attempt: leave it for reconciliation
+        record = msgspec.structs.replace(record, status=OrderStatus.UNKNOWN, reason="send attempts exhausted")
+        await self.wal.save(record, ack=entry)
+        log.error("%s: %s left UNKNOWN after %d attempts", self.venue, record.cid, SEND_ATTEMPTS)
+
+    async def resolve(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
+        """Find out what happened to a PENDING_SUBMIT/UNKNOWN order by its cid; resend only if
+        the venue does not know it and can no longer accept the first request."""
+        delay = 0.05
+        for _ in range(RESOLVE_ATTEMPTS):
+            try:
+                report = await self.adapter.query(record.symbol, record.cid)
+            except OrderNotFound:
+                wait_ms = record.sent_ts + self.adapter.recv_window_ms + 1000 - now_ms()
+                if wait_ms > 0 and record.sent_ts:
+                    await self._sleep(wait_ms / 1000)  # the first request could still arrive: query again
+                    continue
+                return await self._resend(record, entry)
+            except (OutcomeUnknown, RateLimited, ClockSkew) as exc:
+                if isinstance(exc, ClockSkew):
+                    await self.adapter.sync_time()
+                await self._sleep(getattr(exc, "retry_after", delay))
+                delay = min(delay * 2, 2.0)
+                continue
+            result = await self.tracker.apply(report, reconciled=True, ack=entry)
+            self._count("resolve", report.status.value)
+            return result
+        log.error("%s: could not resolve %s now; reconciliation will retry", self.venue, record.cid)
+        if entry is not None:
+            await self.wal.save(msgspec.structs.replace(record, status=OrderStatus.UNKNOWN), ack=entry)
+        return None
+
+    async def _resend(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
+        self._count("place", "resent")
+        log.warning("%s: %s never reached the venue; resending with the same cid", self.venue, record.cid)
+        record = msgspec.structs.replace(record, sent_ts=now_ms(), send_attempts=record.send_attempts + 1)
+        await self.wal.save(record)
+        await self._send(record, entry)
+        return await self.wal.get(record.cid)
+
+    async def _reject(self, record: OrderRecord, reason: str, entry: Entry | None) -> None:
+        record = msgspec.structs.replace(
+            record, status=OrderStatus.REJECTED, reason=reason, updated_ts=now_ms()
+        )
+        update = to_update(record, None, reconciled=False, now_ms=now_ms())
+        await self.wal.save(record, [(order_events(record.bot), update)], ack=entry)
+        self._count("place", "rejected")
+        log.info("%s: %s rejected: %s", self.venue, record.cid, reason)
+
+    # -- cancel --------------------------------------------------------------------------
+
+    async def cancel(self, cid: str, symbol: str, entry: Entry | None) -> None:
+        record = await self.wal.get(cid)
+        if record is not None:
+            symbol = record.symbol
+            if record.terminal:
+                await self.tracker.emit_current(record, ack=entry)
+                return
+            if record.status in (
+                OrderStatus.PENDING_SUBMIT,
+                OrderStatus.UNKNOWN,
+            ) and not await self._reached_venue(record):
+                # never reached the venue and now never can: cancelled without sending anything
+                record = msgspec.structs.replace(
+                    record,
+                    status=OrderStatus.CANCELED,
+                    reason="cancelled before it reached the venue",
+                    updated_ts=now_ms(),
+                )
+                await self.tracker.emit_current(record, ack=entry)
+                return
+        for _ in range(SEND_ATTEMPTS):
+            try:
+                report = await self.adapter.cancel(symbol, cid)
+            except (OrderNotFound, Rejected):
+                # already filled / cancelled / unknown: the venue's own view settles it
+                try:
+                    report = await self.adapter.query(symbol, cid)
+                except OrderNotFound:
+                    log.warning("%s: cancel of %s: the venue does not know it", self.venue, cid)
+                    self._count("cancel", "not_found")
+                    if entry is not None and not entry.acked:
+                        await self.wal.redis.xack(entry.stream, entry.group, entry.id)
+                        entry.acked = True
+                    return
+            except (OutcomeUnknown, RateLimited) as exc:
+                await self._sleep(getattr(exc, "retry_after", 0.2))
+                continue
+            except ClockSkew:
+                await self.adapter.sync_time()
+                continue
+            if await self.wal.get(cid) is None:
+                await self.tracker.adopt(report)
+            await self.tracker.apply(report, reconciled=False, ack=entry)
+            self._count("cancel", report.status.value)
+            return
+        raise OutcomeUnknown(f"cancel of {cid} failed {SEND_ATTEMPTS} times")  # entry stays pending, retried
+
+    async def _reached_venue(self, record: OrderRecord) -> bool:
+        """Whether the venue has (or may still get) this order; waits out the recvWindow if needed."""
+        while True:
+            try:
+                await self.adapter.query(record.symbol, record.cid)
+                return True
+            except OrderNotFound:
+                wait_ms = record.sent_ts + self.adapter.recv_window_ms + 1000 - now_ms()
+                if wait_ms <= 0 or not record.sent_ts:
+                    return False
+                await self._sleep(wait_ms / 1000)
+            except (OutcomeUnknown, RateLimited):
+                await self._sleep(0.5)
+            if self.stopping.is_set():
+                return True
+
+    async def cancel_all(self, cmd: CancelAll, entry: Entry) -> None:
+        for cid in await self.wal.open_cids():
+            if bot_of(cid) != cmd.bot:
+                continue
+            record = await self.wal.get(cid)
+            if record is None or (cmd.symbol and record.symbol != cmd.symbol):
+                continue
+            await self.cancel(cid, record.symbol, None)
+        await self.wal.redis.xack(entry.stream, entry.group, entry.id)
+        entry.acked = True
+        self._count("cancel_all", "ok")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    async def _halt(self, exc: Banned) -> None:
+        self.halt.until = time.time() + exc.retry_after
+        self.halt.reason = f"HTTP 418 ban for {exc.retry_after:.0f}s"
+        log.error("%s: banned by the venue for %.0fs: trading stopped", self.venue, exc.retry_after)
+        await self.notify(
+            self._note(
+                "venue_halted",
+                f"{self.venue}: IP banned (HTTP 418); trading stopped for {exc.retry_after:.0f}s",
+                Level.ERROR,
+            )
+        )
+
+    def _note(self, kind: str, text: str, level: Level = Level.INFO) -> Notification:
+        return Notification(
+            id=f"og:{self.venue}:{kind}:{now_ms()}",
+            kind=kind,
+            text=text,
+            level=level,
+            venue=self.venue,
+            ts=now_ms(),
+        )
+
+    def _count(self, kind: str, outcome: str) -> None:
+        self._m_commands.labels(self.venue, kind, outcome).inc()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
+        except TimeoutError:
+            pass

@@ -1,0 +1,131 @@
+"""The user-data stream plus polling, because the stream alone is not trusted.
+
+Order events update records through the tracker (forward-only); balance events go to
+`account:{venue}`. After every (re)connect, and every `poll_every_s`, open orders are polled
+and diffed so fills the stream missed still reach the bots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from services.order_gateway.tracker import OrderTracker
+from services.order_gateway.venues.base import (
+    BalanceReport,
+    OrderNotFound,
+    OrderReport,
+    StreamGap,
+    VenueError,
+)
+from services.order_gateway.wal import Wal
+from shared import metrics
+from shared.bus import publish
+from shared.ids import bot_of
+from shared.messages import BalanceUpdate
+from shared.streams import account
+
+log = logging.getLogger("automata.user_stream")
+
+
+class UserStream:
+    """Component: runs the venue's user events and the poller until stop()."""
+
+    def __init__(
+        self, wal: Wal, tracker: OrderTracker, poll_every_s: float = 10.0, balance_every_s: float = 60.0
+    ) -> None:
+        self.wal, self.tracker, self.adapter = wal, tracker, tracker.adapter
+        self.poll_every_s, self.balance_every_s = poll_every_s, balance_every_s
+        self._stop = asyncio.Event()
+        self._poll_now = asyncio.Event()
+        self._m_events = metrics.counter(
+            "automata_user_stream_events_total", "User stream events", ("venue", "kind")
+        )
+        self._m_recovered = metrics.counter(
+            "automata_poll_recovered_total", "Order updates found by polling", ("venue",)
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._stream()), asyncio.create_task(self._poller())]
+        await self._stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _stream(self) -> None:
+        async for event in self.adapter.user_events():
+            try:
+                await self._handle(event)
+            except VenueError as exc:
+                log.warning("%s: user event not applied (%s); the poller will catch up", self.wal.venue, exc)
+                self._poll_now.set()
+
+    async def _handle(self, event: object) -> None:
+        venue = self.wal.venue
+        if isinstance(event, OrderReport):
+            self._m_events.labels(venue, "order").inc()
+            if bot_of(event.cid) is None:
+                return  # foreign order: not ours to track
+            if await self.wal.get(event.cid) is None:
+                await self.tracker.adopt(event)
+            else:
+                await self.tracker.apply(event, reconciled=False)
+        elif isinstance(event, BalanceReport):
+            self._m_events.labels(venue, "balance").inc()
+            await publish(self.wal.redis, account(venue), BalanceUpdate(venue=venue, balances=event.balances,
+                          snapshot=event.snapshot, venue_ts=event.venue_ts, ts=int(time.time() * 1000)), maxlen=10_000)  # fmt: skip
+        elif isinstance(event, StreamGap):
+            self._m_events.labels(venue, "gap").inc()
+            log.info("%s: %s: polling open orders", venue, event.reason)
+            self._poll_now.set()
+
+    async def _poller(self) -> None:
+        next_balance = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self._poll_now.wait(), timeout=self.poll_every_s)
+            except TimeoutError:
+                pass
+            self._poll_now.clear()
+            try:
+                await self.poll_once()
+                if time.monotonic() >= next_balance:
+                    await self.publish_balances()
+                    next_balance = time.monotonic() + self.balance_every_s
+            except VenueError as exc:
+                log.warning("%s: poll failed (%s)", self.wal.venue, exc)
+            except Exception:
+                log.exception("%s: poll crashed", self.wal.venue)
+
+    async def poll_once(self) -> int:
+        """Diff the venue's open orders against og:open; query the ones that left. Returns updates."""
+        open_cids = await self.wal.open_cids()
+        if not open_cids:
+            return 0
+        at_venue = {r.cid: r for r in await self.adapter.open_orders()}
+        changed = 0
+        for cid in open_cids:
+            report = at_venue.get(cid)
+            record = await self.wal.get(cid)
+            if record is None:
+                continue
+            if report is None:
+                try:
+                    report = await self.adapter.query(record.symbol, cid)
+                except OrderNotFound:
+                    continue  # PENDING_SUBMIT not yet at the venue: the command path resolves it
+            if await self.tracker.apply(report, reconciled=True) is not None:
+                changed += 1
+        if changed:
+            self._m_recovered.labels(self.wal.venue).inc(changed)
+        return changed
+
+    async def publish_balances(self) -> None:
+        venue = self.wal.venue
+        balances = tuple(b for b in await self.adapter.balances() if b.free or b.locked)
+        msg = BalanceUpdate(venue=venue, balances=balances, snapshot=True, ts=int(time.time() * 1000))
+        await publish(self.wal.redis, account(venue), msg, maxlen=10_000)

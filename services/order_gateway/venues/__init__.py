@@ -1,0 +1,63 @@
+"""Venue adapters: one interface (base.VenueAdapter) over python-binance, pybit and the paper venue."""
+
+from __future__ import annotations
+
+import os
+
+from services.order_gateway.venues.base import VenueAdapter
+from services.order_gateway.venues.limiter import WeightLimiter
+from shared.config import AppConfig, ConfigError, Credentials
+
+SIM_DEFAULT_URL = "http://127.0.0.1:8800"
+SIM_DEFAULT_KEY = "sim-key"
+SIM_DEFAULT_SECRET = "sim-secret"
+
+
+def credentials(cfg: AppConfig, venue: str) -> Credentials:
+    """Keys of a venue: the config's [keys] (env and .env already merged there); the paper venue
+    falls back to SIM_API_KEY / SIM_API_SECRET or its documented defaults."""
+    creds = cfg.keys.get(venue)
+    if creds is not None:
+        return creds
+    if cfg.venues[venue].kind == "sim":
+        return Credentials(
+            api_key=os.environ.get("SIM_API_KEY", SIM_DEFAULT_KEY),
+            api_secret=os.environ.get("SIM_API_SECRET", SIM_DEFAULT_SECRET),
+        )
+    raise ConfigError(
+        f"venue {venue!r}: no API keys (set {venue.upper()}_API_KEY/_API_SECRET or a [keys.{venue}] table)"
+    )
+
+
+def make_adapter(cfg: AppConfig, venue: str) -> VenueAdapter:
+    vcfg = cfg.venues[venue]
+    creds = credentials(cfg, venue)
+    og = cfg.order_gateway
+    protocol = vcfg.protocol if vcfg.kind == "sim" else vcfg.kind
+    base_url = vcfg.base_url or (SIM_DEFAULT_URL if vcfg.kind == "sim" else "")
+    if protocol == "binance":
+        from services.order_gateway.venues.binance import BinanceAdapter
+
+        return BinanceAdapter(
+            venue,
+            creds.api_key,
+            creds.api_secret,
+            base_url=base_url,
+            testnet=vcfg.testnet,
+            timeout_s=og.request_timeout_s,
+            recv_window_ms=og.recv_window_ms,
+            limiter=WeightLimiter(venue, limit=og.weight_limit),
+        )
+    if protocol == "bybit":
+        from services.order_gateway.venues.bybit import BybitAdapter
+
+        return BybitAdapter(
+            venue,
+            creds.api_key,
+            creds.api_secret,
+            base_url=base_url,
+            demo=vcfg.testnet,
+            timeout_s=og.request_timeout_s,
+            recv_window_ms=og.recv_window_ms,
+        )
+    raise ConfigError(f"venue {venue!r}: unknown protocol {protocol!r}")

@@ -1,0 +1,151 @@
+"""What every venue adapter produces and raises.
+
+Adapters only turn venue payloads into reports (OrderReport, balances) and venue failures
+into the errors below, sorted by what the caller can do about them: retry, reject, resolve
+by query, or stop (STYLE.md 6 and 8). Everything else — the write-ahead log, forward-only
+updates, reconciliation — is venue-neutral code in the order gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Protocol
+
+import msgspec
+
+from shared.filters import SymbolFilters
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
+
+ZERO = Decimal(0)
+
+
+class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One order as the venue sees it; quantities and fee are cumulative."""
+
+    cid: str
+    symbol: str
+    status: OrderStatus
+    venue_order_id: str = ""
+    side: Side | None = None
+    order_type: OrderType | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    orig_qty: Decimal = ZERO
+    cum_filled_qty: Decimal = ZERO
+    cum_quote_qty: Decimal = ZERO
+    last_fill_price: Decimal = ZERO
+    last_fill_qty: Decimal = ZERO
+    fee: Decimal | None = None  # cumulative fee when the venue told it (trades), else None
+    last_fee: Decimal = ZERO  # fee of the last fill alone (stream events)
+    fee_asset: str = ""
+    venue_ts: int = 0
+    reason: str = ""
+
+
+class BalanceReport(msgspec.Struct, frozen=True, kw_only=True):
+    balances: tuple[Balance, ...]
+    snapshot: bool = False
+    venue_ts: int = 0
+
+
+class StreamGap(msgspec.Struct, frozen=True):
+    """The user-data stream was (re)connected: events may have been missed, poll now."""
+
+    reason: str
+
+
+UserEvent = OrderReport | BalanceReport | StreamGap
+
+
+# --- errors, by what the caller can do -----------------------------------------------------
+
+
+class VenueError(Exception):
+    """Base of venue failures; `code` is the venue's own error code when it gave one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Rejected(VenueError):
+    """The venue refused the request for good (balance, filters, symbol): tell the bot."""
+
+
+class DuplicateOrder(Rejected):
+    """An order with this client order id already exists at the venue: look it up."""
+
+
+class OrderNotFound(VenueError):
+    """The venue does not know this order: the only case that allows a resend (same cid)."""
+
+
+class OutcomeUnknown(VenueError):
+    """Timeout, 5xx, 504, dropped connection: the request may or may not have taken effect."""
+
+
+class RateLimited(VenueError):
+    """Slow down: retry after `retry_after` seconds (HTTP 429, -1003, Bybit 10006)."""
+
+    def __init__(self, message: str, retry_after: float, code: int | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class Banned(RateLimited):
+    """HTTP 418: the venue banned this IP; stop trading there until retry_after has passed."""
+
+
+class ClockSkew(VenueError):
+    """Timestamp outside the venue's recvWindow (-1021, Bybit 10002): resync and retry."""
+
+
+class AuthError(VenueError):
+    """Bad key or signature: nothing will work until the operator fixes the keys."""
+
+
+class VenueAdapter(Protocol):
+    """One venue account."""
+
+    name: str
+    recv_window_ms: int  # a signed request older than this is refused by the venue
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def load_filters(self) -> dict[str, SymbolFilters]: ...
+
+    async def sync_time(self) -> int:
+        """Measure the venue clock; later signed requests use the offset. Returns offset ms."""
+        ...
+
+    async def last_price(self, symbol: str) -> Decimal: ...
+
+    async def place(
+        self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
+    ) -> OrderReport: ...
+
+    async def cancel(self, symbol: str, cid: str) -> OrderReport: ...
+
+    async def query(self, symbol: str, cid: str) -> OrderReport:
+        """The order by client order id; raises OrderNotFound when the venue has none."""
+        ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]: ...
+
+    async def recent_orders(self, symbol: str, since_ms: int) -> list[OrderReport]:
+        """All orders of the symbol since since_ms, closed ones included (for adoption)."""
+        ...
+
+    async def balances(self) -> list[Balance]: ...
+
+    async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
+        """Cumulative fee and its asset from the order's trades (when reports missed some)."""
+        ...
+
+    def user_events(self) -> AsyncIterator[UserEvent]:
+        """Order and balance events, forever; yields StreamGap after every (re)connect."""
+        ...

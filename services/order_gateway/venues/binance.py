@@ -1,0 +1,398 @@
+"""Binance spot through python-binance's AsyncClient (main net, Spot Testnet, or the paper venue).
+
+python-binance retries nothing and reports every failure its own way (notes/exchange-clients.md);
+`_call` turns them into the errors of venues/base.py. The user-data stream subscribes over the
+WebSocket API and is not resubscribed by the library after a drop, so `user_events` rebuilds
+the client and socket on any error and yields StreamGap so the gateway polls what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+from binance import AsyncClient, BinanceSocketManager
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+
+from services.order_gateway.venues.base import (
+    AuthError,
+    BalanceReport,
+    Banned,
+    ClockSkew,
+    DuplicateOrder,
+    OrderNotFound,
+    OrderReport,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    StreamGap,
+    UserEvent,
+)
+from services.order_gateway.venues.limiter import WeightLimiter
+from shared import metrics
+from shared.filters import SymbolFilters
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
+from shared.money import dec, fmt
+
+log = logging.getLogger("automata.venue.binance")
+T = TypeVar("T")
+
+# Request weights of the endpoints used (Binance spot, 2025).
+WEIGHT = {"order": 1, "get_order": 4, "cancel": 1, "open_orders": 6, "open_orders_all": 80, "exchange_info": 20,
+          "account": 20, "my_trades": 20, "all_orders": 20, "time": 1, "ticker": 2}  # fmt: skip
+
+_STATUS = {
+    "NEW": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "PENDING_CANCEL": OrderStatus.NEW,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+_REJECT_CODES = {-1013, -1121, -2010, -2011, -1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1112,
+                 -1114, -1115, -1116, -1117, -1118, -1119, -1120, -1125, -1127, -1128, -1130, -2026}  # fmt: skip
+
+
+def _retry_after(exc: BinanceAPIException, default: float) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After", default))
+    except (TypeError, ValueError):
+        return default
+
+
+def classify(exc: BaseException) -> Exception:
+    """Map a python-binance / aiohttp failure to the venue error the gateway acts on."""
+    if isinstance(exc, BinanceAPIException):
+        code, status, msg = exc.code, exc.status_code, exc.message or ""
+        if status == 418:
+            return Banned(f"HTTP 418 IP banned: {msg}", _retry_after(exc, 120.0), code)
+        if status == 429 or code == -1003:
+            return RateLimited(f"rate limited: {msg}", _retry_after(exc, 10.0), code)
+        if status >= 500 or code == 0:
+            return OutcomeUnknown(f"HTTP {status}: {msg[:200]}", code)
+        if code == -1021:
+            return ClockSkew(msg, code)
+        if code in (-1022, -2014, -2015):
+            return AuthError(f"{code}: {msg}", code)
+        if code == -2013:
+            return OrderNotFound(msg, code)
+        if code == -2010 and "duplicate" in msg.lower():
+            return DuplicateOrder(msg, code)
+        if code in _REJECT_CODES or 400 <= status < 500:
+            return Rejected(f"{code}: {msg}", code)
+        return OutcomeUnknown(f"HTTP {status} {code}: {msg}", code)
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return OutcomeUnknown("request timed out")
+    if isinstance(exc, aiohttp.ClientError | BinanceRequestException | ConnectionError):
+        return OutcomeUnknown(f"{type(exc).__name__}: {exc}")
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _d(value: Any) -> Decimal:
+    return dec(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def report_from_order(o: dict[str, Any]) -> OrderReport:
+    """An order as REST returns it (GET/POST/DELETE order, openOrders)."""
+    cid = o.get("origClientOrderId") or o.get("clientOrderId", "")
+    fills = o.get("fills") or []
+    fee = sum((_d(f["commission"]) for f in fills), Decimal(0)) if fills else None
+    last = fills[-1] if fills else None
+    stop = _d(o.get("stopPrice"))
+    return OrderReport(
+        cid=cid,
+        symbol=o["symbol"],
+        status=_STATUS.get(o.get("status", "NEW"), OrderStatus.NEW),
+        venue_order_id=str(o.get("orderId", "")),
+        side=Side(o["side"]) if o.get("side") else None,
+        order_type=OrderType(o["type"]) if o.get("type") in OrderType.__members__ else None,
+        price=_d(o.get("price")) or None,
+        stop_price=stop or None,
+        orig_qty=_d(o.get("origQty")),
+        cum_filled_qty=_d(o.get("executedQty")),
+        cum_quote_qty=_d(o.get("cummulativeQuoteQty")),
+        last_fill_price=_d(last["price"]) if last else Decimal(0),
+        last_fill_qty=_d(last["qty"]) if last else Decimal(0),
+        fee=fee
+        if fills and _d(o.get("executedQty")) > 0
+        else (Decimal(0) if _d(o.get("executedQty")) == 0 else None),
+        fee_asset=fills[0]["commissionAsset"] if fills else "",
+        venue_ts=int(o.get("updateTime") or o.get("transactTime") or o.get("time") or 0),
+    )
+
+
+def report_from_execution(e: dict[str, Any]) -> OrderReport:
+    """An executionReport event of the user-data stream."""
+    status = e["X"]
+    cid = e.get("C") if status == "CANCELED" and e.get("C") else e["c"]
+    return OrderReport(
+        cid=cid,
+        symbol=e["s"],
+        status=_STATUS.get(status, OrderStatus.NEW),
+        venue_order_id=str(e["i"]),
+        side=Side(e["S"]),
+        order_type=OrderType(e["o"]) if e["o"] in OrderType.__members__ else None,
+        price=_d(e.get("p")) or None,
+        stop_price=_d(e.get("P")) or None,
+        orig_qty=_d(e.get("q")),
+        cum_filled_qty=_d(e.get("z")),
+        cum_quote_qty=_d(e.get("Z")),
+        last_fill_price=_d(e.get("L")),
+        last_fill_qty=_d(e.get("l")),
+        last_fee=_d(e.get("n")),
+        fee=Decimal(0) if _d(e.get("z")) == 0 else None,
+        fee_asset=e.get("N") or "",
+        venue_ts=int(e.get("E") or e.get("T") or 0),
+        reason=e.get("r", "") if e.get("r") not in (None, "NONE") else "",
+    )
+
+
+def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
+    f = {x["filterType"]: x for x in s.get("filters", [])}
+    price, lot = f.get("PRICE_FILTER", {}), f.get("LOT_SIZE", {})
+    notional = f.get("NOTIONAL") or f.get("MIN_NOTIONAL") or {}
+    pct = f.get("PERCENT_PRICE_BY_SIDE") or f.get("PERCENT_PRICE") or {}
+    kwargs: dict[str, Any] = {}
+    up = pct.get("bidMultiplierUp") or pct.get("multiplierUp")
+    down = pct.get("askMultiplierDown") or pct.get("multiplierDown")
+    if up:
+        kwargs["multiplier_up"] = _d(up)
+    if down:
+        kwargs["multiplier_down"] = _d(down)
+    return SymbolFilters(
+        symbol=s["symbol"],
+        base_asset=s["baseAsset"],
+        quote_asset=s["quoteAsset"],
+        tick_size=_d(price.get("tickSize", "0.01")),
+        step_size=_d(lot.get("stepSize", "0.00001")),
+        min_qty=_d(lot.get("minQty", "0")),
+        max_qty=_d(lot.get("maxQty", "9000000")),
+        min_price=_d(price.get("minPrice", "0")),
+        max_price=_d(price.get("maxPrice", "0")) or Decimal("1e12"),
+        min_notional=_d(notional.get("minNotional", "0")),
+        max_notional=_d(notional.get("maxNotional", "0")) or Decimal("1e15"),
+        **kwargs,
+    )
+
+
+class BinanceAdapter:
+    """A Binance spot account (or the paper venue speaking Binance) behind VenueAdapter."""
+
+    def __init__(
+        self,
+        name: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        base_url: str = "",
+        testnet: bool = False,
+        timeout_s: float = 10.0,
+        recv_window_ms: int = 5000,
+        limiter: WeightLimiter | None = None,
+    ) -> None:
+        self.name = name
+        self._key, self._secret = api_key, api_secret
+        self.base_url, self.testnet, self.timeout_s = base_url.rstrip("/"), testnet, timeout_s
+        self.recv_window_ms = recv_window_ms
+        self.limiter = limiter or WeightLimiter(name)
+        self.client: AsyncClient | None = None
+        self._offset_ms = 0
+        labels = ("venue", "endpoint", "outcome")
+        self._m_requests = metrics.counter(
+            "automata_venue_requests_total", "Venue requests by endpoint and outcome", labels
+        )
+        self._m_latency = metrics.histogram(
+            "automata_venue_request_seconds", "Venue request latency", ("venue", "endpoint"),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+
+    def _client_class(self) -> type[AsyncClient]:
+        if not self.base_url:
+            return AsyncClient
+        ws = self.base_url.replace("http://", "ws://").replace("https://", "wss://")
+        attrs = {
+            "API_URL": f"{self.base_url}/api",
+            "WS_API_URL": f"{ws}/ws-api/v3",
+            "REQUEST_TIMEOUT": self.timeout_s,
+        }
+        return type("RedirectedAsyncClient", (AsyncClient,), attrs)
+
+    def _new_client(self) -> AsyncClient:
+        client = self._client_class()(self._key, self._secret, testnet=self.testnet and not self.base_url)
+        client.REQUEST_TIMEOUT = self.timeout_s
+        client.REQUEST_RECVWINDOW = self.recv_window_ms
+        client.timestamp_offset = self._offset_ms
+        return client
+
+    async def start(self) -> None:
+        if self.client is None:
+            self.client = self._new_client()
+        await self.sync_time()
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close_connection()
+            self.client = None
+
+    async def _call(self, endpoint: str, weight: int, fn: Callable[[], Awaitable[T]]) -> T:
+        """One REST call: weight limiter, metrics, error classification."""
+        await self.limiter.acquire(weight)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await fn()
+        except Exception as exc:
+            err = classify(exc)
+            outcome = type(err).__name__
+            if err is exc:
+                raise
+            raise err from None
+        finally:
+            self._m_requests.labels(self.name, endpoint, outcome).inc()
+            self._m_latency.labels(self.name, endpoint).observe(time.perf_counter() - started)
+            response = getattr(self.client, "response", None)
+            if response is not None:
+                self.limiter.observe(response.headers.get("X-MBX-USED-WEIGHT-1M"))
+
+    async def sync_time(self) -> int:
+        assert self.client is not None
+        before = time.time() * 1000
+        res = await self._call("time", WEIGHT["time"], self.client.get_server_time)
+        after = time.time() * 1000
+        self._offset_ms = int(res["serverTime"] - (before + after) / 2)
+        self.client.timestamp_offset = self._offset_ms
+        return self._offset_ms
+
+    async def load_filters(self) -> dict[str, SymbolFilters]:
+        assert self.client is not None
+        info = await self._call("exchange_info", WEIGHT["exchange_info"], self.client.get_exchange_info)
+        return {s["symbol"]: filters_from_symbol(s) for s in info.get("symbols", [])}
+
+    async def last_price(self, symbol: str) -> Decimal:
+        assert self.client is not None
+        res = await self._call(
+            "ticker", WEIGHT["ticker"], lambda: self.client.get_symbol_ticker(symbol=symbol)
+        )
+        return _d(res["price"])
+
+    async def place(
+        self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
+    ) -> OrderReport:
+        assert self.client is not None
+        params: dict[str, Any] = {
+            "symbol": cmd.symbol,
+            "side": cmd.side.value,
+            "type": cmd.order_type.value,
+            "newClientOrderId": cmd.cid,
+            "newOrderRespType": "FULL",
+        }
+        if qty is not None:
+            params["quantity"] = fmt(qty)
+        elif cmd.quote_quantity is not None:
+            params["quoteOrderQty"] = fmt(cmd.quote_quantity)
+        if price is not None:
+            params["price"] = fmt(price)
+        if stop is not None:
+            params["stopPrice"] = fmt(stop)
+        if cmd.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
+            params["timeInForce"] = (cmd.time_in_force or "GTC").__str__()
+        res = await self._call("order", WEIGHT["order"], lambda: self.client.create_order(**params))
+        return report_from_order(res)
+
+    async def cancel(self, symbol: str, cid: str) -> OrderReport:
+        assert self.client is not None
+        res = await self._call(
+            "cancel", WEIGHT["cancel"], lambda: self.client.cancel_order(symbol=symbol, origClientOrderId=cid)
+        )
+        return report_from_order(res)
+
+    async def query(self, symbol: str, cid: str) -> OrderReport:
+        assert self.client is not None
+        res = await self._call(
+            "get_order",
+            WEIGHT["get_order"],
+            lambda: self.client.get_order(symbol=symbol, origClientOrderId=cid),
+        )
+        return report_from_order(res)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        assert self.client is not None
+        kwargs = {"symbol": symbol} if symbol else {}
+        weight = WEIGHT["open_orders"] if symbol else WEIGHT["open_orders_all"]
+        res = await self._call("open_orders", weight, lambda: self.client.get_open_orders(**kwargs))
+        return [report_from_order(o) for o in res]
+
+    async def recent_orders(self, symbol: str, since_ms: int) -> list[OrderReport]:
+        assert self.client is not None
+        res = await self._call(
+            "all_orders", WEIGHT["all_orders"],
+            lambda: self.client.get_all_orders(symbol=symbol, startTime=since_ms, limit=1000),
+        )  # fmt: skip
+        return [report_from_order(o) for o in res]
+
+    async def balances(self) -> list[Balance]:
+        assert self.client is not None
+        res = await self._call("account", WEIGHT["account"], self.client.get_account)
+        return [Balance(b["asset"], _d(b["free"]), _d(b["locked"])) for b in res.get("balances", [])]
+
+    async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
+        assert self.client is not None
+        trades = await self._call(
+            "my_trades", WEIGHT["my_trades"],
+            lambda: self.client.get_my_trades(symbol=symbol, orderId=int(venue_order_id)),
+        )  # fmt: skip
+        fee = sum((_d(t["commission"]) for t in trades), Decimal(0))
+        return fee, trades[0]["commissionAsset"] if trades else ""
+
+    async def user_events(self) -> AsyncIterator[UserEvent]:
+        """executionReport / outboundAccountPosition as reports; StreamGap after each (re)subscribe."""
+        backoff = 0.5
+        while True:
+            client = self._new_client()
+            try:
+                bm = BinanceSocketManager(client)
+                async with bm.user_socket() as socket:
+                    yield StreamGap("user stream subscribed")
+                    backoff = 0.5
+                    while True:
+                        msg = await socket.recv()
+                        if not isinstance(msg, dict):
+                            continue
+                        kind = msg.get("e")
+                        if kind == "executionReport":
+                            yield report_from_execution(msg)
+                        elif kind == "outboundAccountPosition":
+                            yield BalanceReport(
+                                balances=tuple(
+                                    Balance(b["a"], _d(b["f"]), _d(b["l"])) for b in msg.get("B", [])
+                                ),
+                                venue_ts=int(msg.get("E", 0)),
+                            )
+                        elif kind == "error":
+                            log.warning("%s user stream error %s: rebuilding it", self.name, msg.get("type"))
+                            break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "%s user stream failed (%s: %s); retrying in %.1fs",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+            finally:
+                try:
+                    await client.close_connection()
+                except Exception:
+                    pass
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)

@@ -1,0 +1,105 @@
+"""Pure rules of the order gateway: forward-only records, fees, validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from services.order_gateway.records import (
+    OrderRecord,
+    apply_report,
+    fee_after,
+    moves_forward,
+    new_record,
+    to_update,
+)
+from services.order_gateway.validate import prepare
+from services.order_gateway.venues.base import OrderReport
+from shared.filters import FilterError, SymbolFilters
+from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+
+F = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=D("0.01"),
+                  step_size=D("0.00001"), min_qty=D("0.00001"), min_notional=D("5"))  # fmt: skip
+
+
+def cmd(**kw) -> PlaceOrder:
+    base = dict(cid="bot-000001", bot="bot", venue="sim", symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.LIMIT,
+                quantity=D("0.0012345"), price=D("20000.019"))  # fmt: skip
+    base.update(kw)
+    return PlaceOrder(**base)
+
+
+def rep(status, cum="0", quote="0", **kw) -> OrderReport:
+    return OrderReport(
+        cid="bot-000001", symbol="BTCUSDT", status=status, cum_filled_qty=D(cum), cum_quote_qty=D(quote), **kw
+    )
+
+
+def test_record_round_trips_through_a_redis_hash():
+    rec = new_record(cmd(), 123)
+    data = {k.encode(): v.encode() for k, v in rec.to_hash().items()}
+    back = OrderRecord.from_hash(data)
+    assert back == rec
+    assert back.place_request() == cmd()
+
+
+def test_only_forward_reports_apply():
+    rec = new_record(cmd(), 1)
+    assert moves_forward(rec, rep(OrderStatus.NEW))
+    rec = apply_report(rec, rep(OrderStatus.NEW), D(0), "", 2)
+    assert not moves_forward(rec, rep(OrderStatus.NEW)), "duplicate"
+    assert moves_forward(rec, rep(OrderStatus.PARTIALLY_FILLED, "0.0005", "10"))
+    rec = apply_report(rec, rep(OrderStatus.PARTIALLY_FILLED, "0.0005", "10"), D("0.0000005"), "BTC", 3)
+    assert not moves_forward(rec, rep(OrderStatus.NEW)), "stale poll"
+    assert not moves_forward(rec, rep(OrderStatus.PARTIALLY_FILLED, "0.0004", "8")), "older fill"
+    assert moves_forward(rec, rep(OrderStatus.CANCELED, "0.0005", "10"))
+    rec = apply_report(rec, rep(OrderStatus.CANCELED, "0.0005", "10"), rec.fee, "", 4)
+    assert rec.terminal
+    assert not moves_forward(rec, rep(OrderStatus.FILLED, "0.0012", "24")), "terminal records never change"
+
+
+def test_fee_from_stream_fill_or_from_trades_when_fills_were_missed():
+    rec = apply_report(new_record(cmd(), 1), rep(OrderStatus.NEW), D(0), "", 2)
+    one = rep(
+        OrderStatus.PARTIALLY_FILLED, "0.0005", "10", last_fill_qty=D("0.0005"), last_fee=D("0.0000005")
+    )
+    assert fee_after(rec, one) == D("0.0000005")
+    jump = rep(OrderStatus.FILLED, "0.0012", "24", last_fill_qty=D("0.0002"), last_fee=D("0.0000002"))
+    assert fee_after(rec, jump) is None, "two fills missed: ask the venue's trades"
+    assert fee_after(rec, rep(OrderStatus.FILLED, "0.0012", "24", fee=D("0.0000012"))) == D("0.0000012")
+
+
+def test_update_carries_cumulative_and_last_fill():
+    before = apply_report(
+        new_record(cmd(), 1), rep(OrderStatus.PARTIALLY_FILLED, "0.0005", "10"), D(0), "", 2
+    )
+    after = apply_report(before, rep(OrderStatus.FILLED, "0.0012", "24.07"), D("0.0000012"), "BTC", 3)
+    upd = to_update(after, before, reconciled=True, now_ms=5)
+    assert (upd.cum_filled_qty, upd.last_fill_qty, upd.last_fill_price) == (
+        D("0.0012"),
+        D("0.0007"),
+        D("20100"),
+    )
+    assert upd.reconciled and upd.fee == D("0.0000012") and upd.fee_asset == "BTC"
+
+
+def test_prepare_rounds_by_side_and_refuses_with_reasons():
+    p = prepare(cmd(), F, D("20000"))
+    assert (p.qty, p.price) == (D("0.00123"), D("20000.01"))
+    p = prepare(cmd(side=Side.SELL, price=D("20000.011")), F, D("20000"))
+    assert p.price == D("20000.02")
+    with pytest.raises(FilterError, match="NOTIONAL"):
+        prepare(cmd(quantity=D("0.0001")), F, D("20000"))
+    with pytest.raises(FilterError, match="PERCENT_PRICE"):
+        prepare(cmd(price=D("1000")), F, D("20000"))
+    with pytest.raises(FilterError, match="needs a stop price"):
+        prepare(cmd(order_type=OrderType.STOP_LOSS_LIMIT), F, D("20000"))
+    market = prepare(
+        cmd(order_type=OrderType.MARKET, quantity=None, price=None, quote_quantity=D("50")), F, D("20000")
+    )
+    assert market == (None, None, None)
+    with pytest.raises(FilterError, match="NOTIONAL"):
+        prepare(
+            cmd(order_type=OrderType.MARKET, quantity=None, price=None, quote_quantity=D("1")), F, D("20000")
+        )
