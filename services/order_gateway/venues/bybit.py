@@ -1,0 +1,388 @@
+"""Bybit spot (V5) through pybit (main net, Demo Trading, or the paper venue speaking Bybit).
+
+pybit's HTTP client is synchronous (requests): every call runs in a thread. Its own retries
+are switched off (max_retries=1, no retry codes) because it resends the same body blindly;
+the gateway decides what to retry. Its threaded WebSocket dies silently after a callback
+exception or 10 failed reconnects, so callbacks only hand messages to asyncio and the
+adapter recreates the socket when `is_connected()` turns false.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import requests
+from pybit import unified_trading
+from pybit.exceptions import FailedRequestError, InvalidRequestError
+
+from services.order_gateway.venues.base import (
+    AuthError,
+    BalanceReport,
+    Banned,
+    ClockSkew,
+    DuplicateOrder,
+    OrderNotFound,
+    OrderReport,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    StreamGap,
+    UserEvent,
+)
+from shared import metrics
+from shared.filters import SymbolFilters
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from shared.money import dec, fmt
+
+log = logging.getLogger("automata.venue.bybit")
+T = TypeVar("T")
+
+_STATUS = {
+    "New": OrderStatus.NEW,
+    "Created": OrderStatus.NEW,
+    "Untriggered": OrderStatus.NEW,
+    "Triggered": OrderStatus.NEW,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELED,
+    "PartiallyFilledCanceled": OrderStatus.CANCELED,
+    "Deactivated": OrderStatus.CANCELED,
+    "Rejected": OrderStatus.REJECTED,
+}
+_NOT_FOUND = {110001, 170213, 170142}
+_AUTH = {10003, 10004, 10005, 10007, 33004}
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+
+
+def classify(exc: BaseException) -> Exception:
+    if isinstance(exc, InvalidRequestError):
+        code, msg = int(exc.status_code), exc.message
+        if code == 10002:
+            return ClockSkew(msg, code)
+        if code in (10006, 10018):
+            return RateLimited(f"{code}: {msg}", 1.0, code)
+        if code in _AUTH:
+            return AuthError(f"{code}: {msg}", code)
+        if code in _NOT_FOUND:
+            return OrderNotFound(msg, code)
+        if code == 110072:
+            return DuplicateOrder(msg, code)
+        if code in (10016, 10000):
+            return OutcomeUnknown(f"{code}: {msg}", code)
+        return Rejected(f"{code}: {msg}", code)
+    if isinstance(exc, FailedRequestError):
+        status = int(exc.status_code or 0)
+        if status == 403:
+            return Banned(f"HTTP 403: {exc.message}", 600.0, status)
+        if status == 429:
+            return RateLimited(f"HTTP 429: {exc.message}", 1.0, status)
+        return OutcomeUnknown(f"HTTP {status}: {exc.message}", status)
+    if isinstance(exc, requests.exceptions.RequestException | TimeoutError | ConnectionError):
+        return OutcomeUnknown(f"{type(exc).__name__}: {exc}")
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _d(value: Any) -> Decimal:
+    return dec(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def _order_type(o: dict[str, Any]) -> OrderType:
+    if o.get("triggerPrice") not in (None, "", "0") and o.get("orderType") == "Limit":
+        return OrderType.STOP_LOSS_LIMIT
+    if o.get("timeInForce") == "PostOnly":
+        return OrderType.LIMIT_MAKER
+    return OrderType.MARKET if o.get("orderType") == "Market" else OrderType.LIMIT
+
+
+def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
+    """An order as order/realtime, order/history or the private `order` topic show it."""
+    cum = _d(o.get("cumExecQty"))
+    return OrderReport(
+        cid=o.get("orderLinkId", ""),
+        symbol=o["symbol"],
+        status=_STATUS.get(o.get("orderStatus", "New"), OrderStatus.NEW),
+        venue_order_id=str(o.get("orderId", "")),
+        side=Side(o["side"].upper()) if o.get("side") else None,
+        order_type=_order_type(o),
+        price=_d(o.get("price")) or None,
+        stop_price=_d(o.get("triggerPrice")) or None,
+        orig_qty=_d(o.get("qty")),
+        cum_filled_qty=cum,
+        cum_quote_qty=_d(o.get("cumExecValue")),
+        fee=_d(o.get("cumExecFee"))
+        if o.get("cumExecFee") not in (None, "")
+        else (Decimal(0) if cum == 0 else None),
+        fee_asset=o.get("feeCurrency") or fee_asset,
+        venue_ts=int(o.get("updatedTime") or o.get("createdTime") or 0),
+        reason=o.get("rejectReason", "") if o.get("rejectReason") not in (None, "EC_NoError") else "",
+    )
+
+
+def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
+    lot, price = i.get("lotSizeFilter", {}), i.get("priceFilter", {})
+    return SymbolFilters(
+        symbol=i["symbol"],
+        base_asset=i["baseCoin"],
+        quote_asset=i["quoteCoin"],
+        tick_size=_d(price.get("tickSize", "0.01")),
+        step_size=_d(lot.get("basePrecision", "0.000001")),
+        min_qty=_d(lot.get("minOrderQty", "0")),
+        max_qty=_d(lot.get("maxOrderQty", "0")) or Decimal("1e12"),
+        min_notional=_d(lot.get("minOrderAmt", "0")),
+        max_notional=_d(lot.get("maxOrderAmt", "0")) or Decimal("1e15"),
+    )
+
+
+class BybitAdapter:
+    """A Bybit unified account's spot trading behind VenueAdapter."""
+
+    def __init__(
+        self,
+        name: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        base_url: str = "",
+        demo: bool = False,
+        timeout_s: float = 10.0,
+        recv_window_ms: int = 5000,
+    ) -> None:
+        self.name, self._key, self._secret = name, api_key, api_secret
+        self.base_url, self.demo, self.timeout_s, self.recv_window_ms = (
+            base_url.rstrip("/"),
+            demo,
+            timeout_s,
+            recv_window_ms,
+        )
+        self.session: unified_trading.HTTP | None = None
+        self._fee_assets: dict[tuple[str, Side], str] = {}
+        self._m_requests = metrics.counter(
+            "automata_venue_requests_total",
+            "Venue requests by endpoint and outcome",
+            ("venue", "endpoint", "outcome"),
+        )
+
+    def _new_session(self) -> unified_trading.HTTP:
+        session = unified_trading.HTTP(
+            testnet=False,
+            demo=self.demo and not self.base_url,
+            api_key=self._key,
+            api_secret=self._secret,
+            recv_window=self.recv_window_ms,
+            timeout=self.timeout_s,
+            max_retries=1,
+            retry_codes=set(),
+        )
+        if self.base_url:
+            session.endpoint = self.base_url
+        return session
+
+    async def _call(self, endpoint: str, fn: Callable[[], T]) -> T:
+        outcome = "ok"
+        try:
+            res = await asyncio.to_thread(fn)
+            return res["result"] if isinstance(res, dict) and "result" in res else res
+        except Exception as exc:
+            err = classify(exc)
+            outcome = type(err).__name__
+            if err is exc:
+                raise
+            raise err from None
+        finally:
+            self._m_requests.labels(self.name, endpoint, outcome).inc()
+
+    async def start(self) -> None:
+        if self.session is None:
+            self.session = self._new_session()
+        await self.load_filters()
+
+    async def close(self) -> None:
+        self.session = None
+
+    async def sync_time(self) -> int:
+        assert self.session is not None
+        before = time.time() * 1000
+        res = await self._call("time", self.session.get_server_time)
+        server_ms = int(res.get("timeNano", 0)) // 1_000_000 or int(res["timeSecond"]) * 1000
+        return int(server_ms - (before + time.time() * 1000) / 2)
+
+    async def load_filters(self) -> dict[str, SymbolFilters]:
+        assert self.session is not None
+        res = await self._call("instruments", lambda: self.session.get_instruments_info(category="spot"))
+        filters = {i["symbol"]: filters_from_instrument(i) for i in res.get("list", [])}
+        for f in filters.values():  # spot fees: in the asset received
+            self._fee_assets[(f.symbol, Side.BUY)] = f.base_asset
+            self._fee_assets[(f.symbol, Side.SELL)] = f.quote_asset
+        return filters
+
+    def _fee_asset(self, o: dict[str, Any]) -> str:
+        side = Side(o["side"].upper()) if o.get("side") else Side.BUY
+        return self._fee_assets.get((o.get("symbol", ""), side), "")
+
+    async def last_price(self, symbol: str) -> Decimal:
+        assert self.session is not None
+        res = await self._call("tickers", lambda: self.session.get_tickers(category="spot", symbol=symbol))
+        return _d(res["list"][0]["lastPrice"])
+
+    async def place(
+        self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
+    ) -> OrderReport:
+        assert self.session is not None
+        params: dict[str, Any] = {
+            "category": "spot",
+            "symbol": cmd.symbol,
+            "side": "Buy" if cmd.side is Side.BUY else "Sell",
+            "orderType": "Market" if cmd.order_type is OrderType.MARKET else "Limit",
+            "orderLinkId": cmd.cid,
+        }
+        if qty is not None:
+            params["qty"] = fmt(qty)
+            if cmd.order_type is OrderType.MARKET:
+                params["marketUnit"] = "baseCoin"
+        else:
+            params["qty"] = fmt(cmd.quote_quantity)
+            params["marketUnit"] = "quoteCoin"
+        if price is not None:
+            params["price"] = fmt(price)
+        if stop is not None:
+            params["triggerPrice"] = fmt(stop)
+            params["orderFilter"] = "StopOrder"
+        if cmd.order_type is OrderType.LIMIT_MAKER:
+            params["timeInForce"] = "PostOnly"
+        elif cmd.order_type is not OrderType.MARKET:
+            params["timeInForce"] = _TIF.get(cmd.time_in_force or TimeInForce.GTC, "GTC")
+        res = await self._call("order_create", lambda: self.session.place_order(**params))
+        # order/create only acknowledges; the order's state comes from a query (or the stream)
+        try:
+            return await self.query(cmd.symbol, cmd.cid)
+        except OrderNotFound:
+            return OrderReport(cid=cmd.cid, symbol=cmd.symbol, status=OrderStatus.NEW, venue_order_id=str(res.get("orderId", "")),
+                               side=cmd.side, order_type=cmd.order_type, price=price, stop_price=stop, orig_qty=qty or Decimal(0))  # fmt: skip
+
+    async def cancel(self, symbol: str, cid: str) -> OrderReport:
+        assert self.session is not None
+        await self._call(
+            "order_cancel", lambda: self.session.cancel_order(category="spot", symbol=symbol, orderLinkId=cid)
+        )
+        return await self.query(symbol, cid)
+
+    async def query(self, symbol: str, cid: str) -> OrderReport:
+        assert self.session is not None
+        for endpoint, fn in (
+            (
+                "order_realtime",
+                lambda: self.session.get_open_orders(category="spot", symbol=symbol, orderLinkId=cid),
+            ),
+            (
+                "order_history",
+                lambda: self.session.get_order_history(category="spot", symbol=symbol, orderLinkId=cid),
+            ),
+        ):
+            res = await self._call(endpoint, fn)
+            for o in res.get("list", []):
+                if o.get("orderLinkId") == cid:
+                    return report_from_order(o, self._fee_asset(o))
+        raise OrderNotFound(f"order {cid} does not exist", 110001)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        assert self.session is not None
+        kwargs = {"category": "spot", "limit": 50}
+        if symbol:
+            kwargs["symbol"] = symbol
+        res = await self._call("order_realtime", lambda: self.session.get_open_orders(**kwargs))
+        return [report_from_order(o, self._fee_asset(o)) for o in res.get("list", [])]
+
+    async def recent_orders(self, symbol: str, since_ms: int) -> list[OrderReport]:
+        assert self.session is not None
+        res = await self._call(
+            "order_history",
+            lambda: self.session.get_order_history(
+                category="spot", symbol=symbol, startTime=since_ms, limit=50
+            ),
+        )
+        return [report_from_order(o, self._fee_asset(o)) for o in res.get("list", [])]
+
+    async def balances(self) -> list[Balance]:
+        assert self.session is not None
+        res = await self._call("wallet", lambda: self.session.get_wallet_balance(accountType="UNIFIED"))
+        out = []
+        for account in res.get("list", []):
+            for c in account.get("coin", []):
+                total, locked = _d(c.get("walletBalance")), _d(c.get("locked"))
+                out.append(Balance(c["coin"], total - locked, locked))
+        return out
+
+    async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
+        assert self.session is not None
+        res = await self._call(
+            "executions",
+            lambda: self.session.get_executions(category="spot", symbol=symbol, orderId=venue_order_id),
+        )
+        fills = res.get("list", [])
+        fee = sum((_d(f.get("execFee")) for f in fills), Decimal(0))
+        return fee, (fills[0].get("feeCurrency") or "") if fills else ""
+
+    async def user_events(self) -> AsyncIterator[UserEvent]:
+        """Private order / wallet topics; the socket is recreated whenever pybit lets it die."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        def callback(msg: dict[str, Any]) -> None:  # websocket thread: never raise here
+            with contextlib.suppress(Exception):
+                loop.call_soon_threadsafe(queue.put_nowait, msg)
+
+        while True:
+            ws = None
+            try:
+                ws = await asyncio.to_thread(self._new_socket)
+                ws.order_stream(callback)
+                ws.wallet_stream(callback)
+                yield StreamGap("bybit private stream subscribed")
+                while ws.is_connected():
+                    try:
+                        msg = await asyncio.wait_for(queue.get(), timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    for event in self._events(msg):
+                        yield event
+                log.warning("%s: private websocket disconnected; recreating it", self.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s: private websocket failed (%s: %s)", self.name, type(exc).__name__, exc)
+            finally:
+                if ws is not None:
+                    with contextlib.suppress(Exception):
+                        ws.exit()
+            await asyncio.sleep(1.0)
+
+    def _new_socket(self) -> unified_trading.WebSocket:
+        if self.base_url:
+            ws_base = self.base_url.replace("http://", "ws://").replace("https://", "wss://")
+            unified_trading.PRIVATE_WSS = f"{ws_base}/v5/private"
+        return unified_trading.WebSocket(
+            testnet=False, demo=self.demo and not self.base_url, channel_type="private",
+            api_key=self._key, api_secret=self._secret, restart_on_error=True,
+        )  # fmt: skip
+
+    def _events(self, msg: dict[str, Any]) -> list[UserEvent]:
+        topic = msg.get("topic", "")
+        data = msg.get("data") or []
+        if topic == "order":
+            return [
+                report_from_order(o, self._fee_asset(o)) for o in data if o.get("category", "spot") == "spot"
+            ]
+        if topic == "wallet":
+            balances = []
+            for account in data:
+                for c in account.get("coin", []):
+                    total, locked = _d(c.get("walletBalance")), _d(c.get("locked"))
+                    balances.append(Balance(c["coin"], total - locked, locked))
+            return [BalanceReport(balances=tuple(balances), venue_ts=int(msg.get("creationTime", 0)))]
+        return []
