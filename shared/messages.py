@@ -197,6 +197,14 @@ class BotControl(Message, frozen=True, tag="control"):
     ts: int = 0
 
 
+class TimerFired(Message, frozen=True, tag="timer"):
+    """A timer a strategy set (SetTimer) is due; the runner writes it to the bot's control
+    stream so it is handled exactly once like any other entry. `due` is in ms."""
+
+    name: str
+    due: int
+
+
 class Notification(Message, frozen=True, tag="notification"):
     """Something a person should hear about. `id` is stable so channels can drop duplicates."""
 
@@ -221,6 +229,7 @@ AnyMessage = (
     | OrderUpdate
     | BalanceUpdate
     | BotControl
+    | TimerFired
     | Notification
 )
 
@@ -235,6 +244,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         OrderUpdate,
         BalanceUpdate,
         BotControl,
+        TimerFired,
         Notification,
     )
 }

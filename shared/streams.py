@@ -53,6 +53,11 @@ def bot_lease(bot: str) -> str:
     return f"bot:{check_bot_id(bot)}:lease"
 
 
+def bot_timers(bot: str) -> str:
+    """Sorted set of a bot's armed timers (member = name, score = due ms)."""
+    return f"bot:{check_bot_id(bot)}:timers"
+
+
 def bot_group(bot: str) -> str:
     """Consumer group a strategy runner uses on each of its input streams."""
     return f"bot:{check_bot_id(bot)}"
@@ -70,6 +75,12 @@ def og_order(cid: str) -> str:
 def og_open(venue: str) -> str:
     """Set of cids the order gateway believes open at a venue."""
     return f"og:open:{venue}"
+
+
+def venue_symbols(venue: str) -> str:
+    """Hash symbol -> SymbolFilters JSON, written by the order gateway from exchangeInfo so
+    strategy runners know tick and step sizes without calling the exchange."""
+    return f"venue:{venue}:symbols"
 
 
 def health(service: str, instance: str) -> str:

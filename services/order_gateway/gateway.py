@@ -31,7 +31,7 @@ class VenueGateway:
         self.adapter = make_adapter(ctx.config, venue)
         self.wal = Wal(ctx.redis, venue)
         self.tracker = OrderTracker(self.wal, self.adapter)
-        self.symbols = SymbolCache(self.adapter)
+        self.symbols = SymbolCache(self.adapter, ctx.redis)
         self.router = CommandRouter(
             venue, self.wal, self.tracker, self.adapter, self.symbols, self.notify, ctx.stopping
         )
@@ -59,6 +59,7 @@ class VenueGateway:
         while not self.ctx.stopping.is_set():
             try:
                 await self.adapter.start()
+                await self.symbols.refresh()
                 summary = await reconcile(self.wal, self.tracker, self.router)
                 await self.notify(summary.notification())
                 self.ready = True

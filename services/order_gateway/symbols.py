@@ -6,13 +6,25 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import msgspec
+import redis.asyncio as aioredis
+
 from services.order_gateway.venues.base import VenueAdapter
 from shared.filters import SymbolFilters
+from shared.streams import venue_symbols
 
 
 class SymbolCache:
-    def __init__(self, adapter: VenueAdapter, refresh_s: float = 3600.0, price_ttl_s: float = 2.0) -> None:
-        self.adapter, self.refresh_s, self.price_ttl_s = adapter, refresh_s, price_ttl_s
+    """Filters are also published to `venue:{venue}:symbols` for the strategy runners."""
+
+    def __init__(
+        self,
+        adapter: VenueAdapter,
+        redis: aioredis.Redis | None = None,
+        refresh_s: float = 3600.0,
+        price_ttl_s: float = 2.0,
+    ) -> None:
+        self.adapter, self.redis, self.refresh_s, self.price_ttl_s = adapter, redis, refresh_s, price_ttl_s
         self._filters: dict[str, SymbolFilters] = {}
         self._loaded_at = 0.0
         self._prices: dict[str, tuple[float, Decimal]] = {}
@@ -24,9 +36,15 @@ class SymbolCache:
             or now - self._loaded_at > self.refresh_s
             or (symbol not in self._filters and now - self._loaded_at > 60)
         ):
-            self._filters = await self.adapter.load_filters()
-            self._loaded_at = now
+            await self.refresh()
         return self._filters.get(symbol)
+
+    async def refresh(self) -> None:
+        self._filters = await self.adapter.load_filters()
+        self._loaded_at = time.monotonic()
+        if self.redis is not None and self._filters:
+            encoded = {s: msgspec.json.encode(f) for s, f in self._filters.items()}
+            await self.redis.hset(venue_symbols(self.adapter.name), mapping=encoded)
 
     async def last_price(self, symbol: str) -> Decimal:
         now = time.monotonic()

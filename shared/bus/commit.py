@@ -46,6 +46,14 @@ class Commit:
         self._ops.append(("srem", (key, *members), {}))
         return self
 
+    def zadd(self, key: str, mapping: dict[str, float]) -> Commit:
+        self._ops.append(("zadd", (key, mapping), {}))
+        return self
+
+    def zrem(self, key: str, *members: str) -> Commit:
+        self._ops.append(("zrem", (key, *members), {}))
+        return self
+
     def publish(self, stream: str, msg: Message, *, maxlen: int | None = None) -> Commit:
         self._ops.append(("xadd", (stream, encode(msg)), {"maxlen": maxlen, "approximate": True}))
         return self

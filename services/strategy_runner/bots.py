@@ -1,0 +1,108 @@
+"""The bot config file: which bots run, on what, with which strategy and params.
+
+TOML (`[[bots]]` tables) or the seed document's JSON list layout
+(`[{"bot_name": {"function": "module.fn", ...params}}]`). Every error names the file, the bot
+and the field; params are validated by the strategy itself (aliases accepted), so a bad
+config stops before any process starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from shared.config import ConfigError, convert, read_toml
+from shared.ids import IdError, check_bot_id
+from shared.strategy.registry import StrategyLoadError, load_strategy
+
+DEFAULT_BOTS_FILE = "bots.toml"
+
+
+class BotConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: str
+    strategy: str
+    venue: str = "sim"
+    symbol: str = "BTCUSDT"
+    interval: str = "1m"
+    params: dict[str, Any] = {}
+    enabled: bool = True
+    lease_ms: int = 10_000  # how long a dead runner's lease blocks a standby one
+
+
+class BotsFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    bots: list[dict[str, Any]] = []
+
+
+def bots_path() -> Path:
+    return Path(os.environ.get("AUTOMATA_BOTS") or DEFAULT_BOTS_FILE)
+
+
+def _from_seed_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
+    """`[{"name": {"function": ..., params...}}]` -> bot tables (the seed document's conf.json)."""
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f'{source}: item {i}: expected {{"bot name": {{...}}}}')
+        ((name, body),) = item.items()
+        body = dict(body or {})
+        strategy = body.pop("function", None) or body.pop("strategy", None) or name
+        table = {"id": name, "strategy": strategy}
+        for key in ("venue", "symbol", "interval", "enabled"):
+            if key in body:
+                table[key] = body.pop(key)
+        table["params"] = body
+        out.append(table)
+    return out
+
+
+def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool = True) -> list[BotConfig]:
+    """All bots of the file, validated (strategy found, params parsed); ConfigError otherwise."""
+    path = Path(path) if path is not None else bots_path()
+    source = str(path)
+    if not path.exists():
+        raise ConfigError(f"{source}: file not found")
+    if path.suffix == ".json":
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+        tables = (
+            _from_seed_layout(raw, source) if isinstance(raw, list) else convert(raw, BotsFile, source).bots
+        )
+    else:
+        tables = convert(read_toml(path), BotsFile, source).bots
+    bots: list[BotConfig] = []
+    seen: set[str] = set()
+    for i, table in enumerate(tables):
+        label = f"bot {table.get('id', f'#{i + 1}')!s}"
+        bot = convert(table, BotConfig, source, prefix=label)
+        try:
+            check_bot_id(bot.id)
+        except IdError as exc:
+            raise ConfigError(f"{source}: {label}: id: {exc}") from None
+        if bot.id in seen:
+            raise ConfigError(f"{source}: {label}: id: defined twice")
+        seen.add(bot.id)
+        if check_params:
+            try:
+                strategy = load_strategy(bot.strategy)
+                strategy.parse_params(bot.params, source=f"{source}: {label}: params")
+            except StrategyLoadError as exc:
+                raise ConfigError(f"{source}: {label}: strategy: {exc}") from None
+            except ValueError as exc:
+                raise ConfigError(
+                    str(exc) if source in str(exc) else f"{source}: {label}: params: {exc}"
+                ) from None
+        bots.append(bot)
+    return bots
+
+
+def find_bot(bot_id: str, path: str | os.PathLike[str] | None = None) -> BotConfig:
+    for bot in load_bots(path):
+        if bot.id == bot_id:
+            return bot
+    raise ConfigError(f"{path or bots_path()}: no bot with id {bot_id!r}")

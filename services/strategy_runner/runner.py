@@ -1,0 +1,295 @@
+"""Runs one bot: lease, warm-up, then each input entry handled exactly once.
+
+For every entry of `md:candles:...`, `orders:events:{bot}` and `bot:{bot}:control`:
+load state -> pure strategy step -> one MULTI/EXEC writing the new state (with the entry's id
+as last applied), the order commands, the notifications, the timers, and the XACK
+(ARCHITECTURE.md, exactly-once rule 2). An entry at or below the last applied id is acked and
+skipped. A strategy that raises pauses the bot, keeps its state and keeps the entry, which is
+retried when the bot is resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import Any
+
+import msgspec
+
+from services.strategy_runner.bots import BotConfig
+from services.strategy_runner.filters import fetch_filters
+from services.strategy_runner.lease import Lease
+from services.strategy_runner.state_store import (
+    FailedEntry,
+    RunnerDoc,
+    already_applied,
+    decode_doc,
+    encode_doc,
+    with_applied,
+)
+from services.strategy_runner.timers import TimerPump
+from shared import metrics
+from shared.bus import Commit, Consumer, Entry, FencedError, ensure_group
+from shared.codec import decode
+from shared.filters import SymbolFilters
+from shared.history import candle_history
+from shared.messages import (
+    BotControl,
+    Candle,
+    ControlAction,
+    Level,
+    Notification,
+    PlaceOrder,
+)
+from shared.service import ServiceContext
+from shared.strategy.base import Strategy
+from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, SetTimer
+from shared.strategy.context import StrategyContext
+from shared.strategy.events import event_time
+from shared.strategy.state import Mode
+from shared.streams import (
+    NOTIFY,
+    bot_control,
+    bot_group,
+    bot_state,
+    bot_timers,
+    candles,
+    order_commands,
+    order_events,
+)
+
+log = logging.getLogger("automata.strategy_runner")
+
+
+class BotRunner:
+    """Component (run/stop) for one bot."""
+
+    def __init__(
+        self, ctx: ServiceContext, bot: BotConfig, strategy: Strategy, filters: SymbolFilters
+    ) -> None:
+        self.ctx, self.bot, self.strategy, self.filters = ctx, bot, strategy, filters
+        self.redis = ctx.redis
+        self.params = strategy.parse_params(bot.params, source=f"bot {bot.id}: params")
+        self.candle_stream = candles(bot.venue, bot.symbol, bot.interval)
+        self.streams = [self.candle_stream, order_events(bot.id), bot_control(bot.id)]
+        self.group = bot_group(bot.id)
+        self.state_key = bot_state(bot.id)
+        self.lease = Lease(self.redis, bot.id, f"{ctx.instance}:{ctx.consumer_name}:{id(self)}", bot.lease_ms)
+        self.history: collections.deque[Candle] = collections.deque(maxlen=max(strategy.history_size, 1))
+        self.doc = RunnerDoc()
+        self.state: Any = None
+        self.consumer: Consumer | None = None
+        self.timers = TimerPump(self.redis, bot.id)
+        self._stopping = asyncio.Event()
+        self.active = False
+        labels = ("bot",)
+        self._m_events = metrics.counter(
+            "automata_bot_events_total", "Events a bot handled", ("bot", "kind")
+        ).labels
+        self._m_orders = metrics.counter(
+            "automata_bot_orders_total", "Order commands a bot sent", labels
+        ).labels(bot.id)
+        self._m_errors = metrics.counter("automata_bot_errors_total", "Strategy exceptions", labels).labels(
+            bot.id
+        )
+        self._m_mode = metrics.gauge("automata_bot_running", "1 running, 0 paused/stopped", labels).labels(
+            bot.id
+        )
+        self._m_profit = metrics.gauge(
+            "automata_bot_realised_profit", "Realised profit (quote)", labels
+        ).labels(bot.id)
+        self._m_step = metrics.histogram(
+            "automata_bot_step_seconds", "Event handling time, commit included", labels
+        ).labels(bot.id)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.consumer is not None:
+            self.consumer.stop()
+
+    async def run(self) -> None:
+        if self.filters is None:
+            self.filters = await fetch_filters(self.ctx, self.bot.venue, self.bot.symbol)
+        while not self._stopping.is_set():
+            if not await self._acquire():
+                return
+            try:
+                await self._serve()
+            except FencedError:
+                log.error("bot %s: another runner holds the lease now; standing by", self.bot.id)
+            finally:
+                self.active = False
+                if self._stopping.is_set():
+                    await self.lease.release()
+
+    async def _acquire(self) -> bool:
+        waiting_logged = False
+        while not self._stopping.is_set():
+            if await self.lease.try_acquire():
+                log.info("bot %s: lease acquired (%s)", self.bot.id, self.lease.owner)
+                return True
+            if not waiting_logged:
+                log.info("bot %s: lease held by %s; waiting", self.bot.id, await self.lease.holder())
+                waiting_logged = True
+            await self._sleep(self.bot.lease_ms / 4000)
+        return False
+
+    async def _serve(self) -> None:
+        await self._load()
+        self.consumer = Consumer(
+            self.redis, self.streams, self.group, self.ctx.consumer_name, self.handle,
+            ordered=True, claim_idle_ms=max(self.bot.lease_ms, 1000),
+            max_deliveries=self.ctx.config.bus.max_deliveries, block_ms=500,
+        )  # fmt: skip
+        self.active = True
+        renew = asyncio.create_task(self._keep_lease())
+        pump = asyncio.create_task(self.timers.run(self._stopping))
+        consume = asyncio.create_task(self.consumer.run())
+        done, _ = await asyncio.wait([renew, consume], return_when=asyncio.FIRST_COMPLETED)
+        self.consumer.stop()
+        pump.cancel()
+        for task in (renew, consume, pump):
+            if task not in done:
+                task.cancel()
+        await asyncio.gather(renew, consume, pump, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()
+
+    async def _keep_lease(self) -> None:
+        while not self._stopping.is_set():
+            await self._sleep(self.bot.lease_ms / 3000)
+            if self._stopping.is_set():
+                return
+            if not await self.lease.renew():
+                raise FencedError("lease lost")
+
+    async def _load(self) -> None:
+        """State, groups, history; then take over entries a dead runner left pending."""
+        await ensure_group(self.redis, self.candle_stream, self.group, start_id="$")
+        for stream in self.streams[1:]:
+            await ensure_group(self.redis, stream, self.group)
+        self.doc = decode_doc(await self.redis.get(self.state_key))
+        ctx = self._ctx(int(time.time() * 1000))
+        raw = bytes(self.doc.state)
+        self.state = (
+            self.strategy.initial_state(self.params, ctx)
+            if raw == b"null"
+            else self.strategy.decode_state(raw)
+        )
+        last_candle = self.doc.last_applied.get(self.candle_stream)
+        before = int(last_candle.split("-")[0]) + 1 if last_candle else None
+        self.history.clear()
+        self.history.extend(
+            await candle_history(self.redis, self.bot.venue, self.bot.symbol, self.bot.interval,
+                                 self.strategy.history_size, before_ms=before)
+        )  # fmt: skip
+        await self.timers.rearm(self.state.timers)
+        for stream in self.streams:  # we hold the lease: whatever another runner left pending is ours
+            while (
+                len(
+                    await self.redis.xautoclaim(
+                        stream, self.group, self.ctx.consumer_name, 0, count=100, justid=True
+                    )
+                )
+                == 100
+            ):
+                pass
+        self._m_mode.set(1 if self.state.mode == Mode.RUNNING else 0)
+        log.info("bot %s: state version %d loaded, mode %s, %d candles of history",
+                 self.bot.id, self.doc.version, self.state.mode, len(self.history))  # fmt: skip
+
+    # -- one entry -----------------------------------------------------------------------
+
+    async def handle(self, entry: Entry) -> None:
+        started = time.perf_counter()
+        if already_applied(self.doc, entry.stream, entry.id):
+            await self.redis.xack(entry.stream, entry.group, entry.id)
+            entry.acked = True
+            return
+        event = entry.message
+        replay: list[Any] = []
+        kept = self.doc.failed  # an entry the strategy failed on stays kept until a resume replays it
+        if isinstance(event, BotControl) and event.action == ControlAction.RESUME and kept is not None:
+            replay, kept = await self._failed_event(), None  # after the resume, before anything newer
+        if isinstance(event, Candle):
+            self.history.append(event)
+        state, commands = self.state, []
+        for ev in [event, *replay]:
+            try:
+                state, more = self.strategy.step(self.params, state, ev, self._ctx(event_time(ev)))
+                commands.extend(more)
+            except Exception as exc:
+                self._m_errors.inc()
+                where = self.doc.failed if ev is not event else FailedEntry(entry.stream, entry.id, "")
+                log.exception(
+                    "bot %s: strategy failed on %s %s; pausing the bot", self.bot.id, where.stream, where.id
+                )
+                state = msgspec.structs.replace(self.state, mode=Mode.PAUSED)
+                kept = FailedEntry(where.stream, where.id, f"{type(exc).__name__}: {exc}")
+                commands = [self._error_note(kept)]
+                break
+        await self._commit(entry, state, commands, kept)
+        self._m_events(self.bot.id, type(event).__name__).inc()
+        self._m_step.observe(time.perf_counter() - started)
+
+    async def _failed_event(self) -> list[Any]:
+        failed = self.doc.failed
+        assert failed is not None
+        entries = await self.redis.xrange(failed.stream, min=failed.id, max=failed.id)
+        return [decode(entries[0][1])] if entries else []
+
+    async def _commit(
+        self, entry: Entry, state: Any, commands: list[Any], failed: FailedEntry | None
+    ) -> None:
+        doc = with_applied(self.doc, entry.stream, entry.id, self.strategy.encode_state(state), failed=failed)
+        commit = Commit().set(self.state_key, encode_doc(doc))
+        orders = 0
+        for cmd in commands:
+            if isinstance(cmd, ORDER_COMMANDS):
+                commit.publish(order_commands(self.bot.venue), cmd)
+                orders += isinstance(cmd, PlaceOrder)
+            elif isinstance(cmd, Notification):
+                commit.publish(NOTIFY, cmd, maxlen=100_000)
+            elif isinstance(cmd, SetTimer):
+                commit.zadd(bot_timers(self.bot.id), {cmd.name: cmd.due})
+            elif isinstance(cmd, CancelTimer):
+                commit.zrem(bot_timers(self.bot.id), cmd.name)
+        commit.ack(entry.stream, entry.group, entry.id, entry)
+        expected_version = self.doc.version
+
+        async def still_ours(pipe) -> bool:
+            holder = await pipe.get(self.lease.key)
+            stored = decode_doc(await pipe.get(self.state_key))
+            return holder == self.lease.owner.encode() and stored.version == expected_version
+
+        await commit.execute(self.redis, watch=[self.lease.key, self.state_key], check=still_ours)
+        self.doc, self.state = doc, state
+        self._m_orders.inc(orders)
+        self._m_mode.set(1 if state.mode == Mode.RUNNING else 0)
+        self._m_profit.set(float(getattr(state.position, "realised_profit", 0) or 0))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _ctx(self, now: int) -> StrategyContext:
+        return StrategyContext(
+            bot=self.bot.id, venue=self.bot.venue, symbol=self.bot.symbol, interval=self.bot.interval,
+            filters=self.filters, now=now, history=tuple(self.history),
+        )  # fmt: skip
+
+    def _error_note(self, failed: FailedEntry) -> Notification:
+        return Notification(
+            id=f"{self.bot.id}:error:{failed.stream}:{failed.id}", kind="error", level=Level.ERROR, bot=self.bot.id,
+            text=f"{self.bot.id}: strategy failed ({failed.error}); bot paused, state kept. Resume to retry the entry.",
+            data={"stream": failed.stream, "id": failed.id}, ts=int(time.time() * 1000),
+        )  # fmt: skip
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,62 @@
+"""Timers that survive restarts: a sorted set `bot:{bot}:timers` (name -> due ms).
+
+The strategy asks for timers (SetTimer / CancelTimer), and the runner's commit writes them to
+the sorted set together with the state. When one is due, the pump moves it — in one
+MULTI/EXEC under WATCH — from the set into the bot's control stream as a TimerFired entry, so
+it is handled exactly once like any other input, and never fired twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from shared.codec import encode
+from shared.messages import TimerFired
+from shared.redis_conn import REDIS_ERRORS
+from shared.streams import bot_control, bot_timers
+
+
+class TimerPump:
+    def __init__(self, redis: aioredis.Redis, bot: str, every_s: float = 0.2) -> None:
+        self.redis, self.key, self.stream, self.every_s = redis, bot_timers(bot), bot_control(bot), every_s
+
+    async def rearm(self, timers: dict[str, int]) -> None:
+        """Make the set agree with the strategy state's timers (the state is the truth)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key)
+            if timers:
+                pipe.zadd(self.key, {name: due for name, due in timers.items()})
+            await pipe.execute()
+
+    async def fire_due(self, now_ms: int) -> int:
+        """Move every timer due at now_ms into the control stream; returns how many."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(self.key)
+                due = await pipe.zrangebyscore(self.key, "-inf", now_ms, withscores=True)
+                if not due:
+                    await pipe.reset()
+                    return 0
+                pipe.multi()
+                for name, score in due:
+                    pipe.zrem(self.key, name)
+                    pipe.xadd(self.stream, encode(TimerFired(name=name.decode(), due=int(score))))
+                await pipe.execute()
+                return len(due)
+            except WatchError:
+                return 0
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.fire_due(int(time.time() * 1000))
+            except REDIS_ERRORS:
+                pass
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=self.every_s)
+            except TimeoutError:
+                pass

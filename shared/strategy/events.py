@@ -1,0 +1,25 @@
+"""What a strategy reacts to: a closed candle, an order update, a timer, a control action.
+
+Candles, order updates and control actions are the very messages of the streams
+(shared.messages), so the runner hands them over as decoded. A timer is the runner's own
+event: it fires a SetTimer the strategy asked for, once its due time has passed.
+"""
+
+from __future__ import annotations
+
+from shared.messages import BotControl, Candle, OrderUpdate, TimerFired  # noqa: F401 (re-exported)
+
+
+Event = Candle | OrderUpdate | TimerFired | BotControl
+
+
+def event_time(event: Event) -> int:
+    """The time an event happened, from the event itself (never the wall clock): a candle's
+    close time, an order's venue time (else the gateway's), a timer's due time, a control's ts."""
+    if isinstance(event, Candle):
+        return event.close_time
+    if isinstance(event, OrderUpdate):
+        return event.venue_ts or event.ts
+    if isinstance(event, TimerFired):
+        return event.due
+    return event.ts
