@@ -67,7 +67,7 @@ class BotRunner:
     """Component (run/stop) for one bot."""
 
     def __init__(
-        self, ctx: ServiceContext, bot: BotConfig, strategy: Strategy, filters: SymbolFilters
+        self, ctx: ServiceContext, bot: BotConfig, strategy: Strategy, filters: SymbolFilters | None = None
     ) -> None:
         self.ctx, self.bot, self.strategy, self.filters = ctx, bot, strategy, filters
         self.redis = ctx.redis
@@ -271,7 +271,7 @@ class BotRunner:
         self.doc, self.state = doc, state
         self._m_orders.inc(orders)
         self._m_mode.set(1 if state.mode == Mode.RUNNING else 0)
-        self._m_profit.set(float(getattr(state.position, "realised_profit", 0) or 0))
+        self._m_profit.set(float(state.position.realised))
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Example user bots, written only against the public strategy interface (shared.strategy)."""

@@ -1,0 +1,71 @@
+"""An example user bot: buy a breakout, sell at a take profit.
+
+When flat and nothing is open, a close above the highest high of the previous `lookback`
+candles buys `quote_amount` at market; once bought, a limit sell waits at the average entry
+price x (1 + take_profit). It uses only the public interface — params and state as msgspec
+Structs, the helpers of shared.strategy.actions — so the runner persists it, replays it after
+a crash, and the backtester runs it unchanged.
+
+Config: `strategy = "examples.breakout:Breakout"`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.messages import Candle, OrderUpdate, Side
+from shared.strategy.actions import OrderChange, limit_order, market_order, notification
+from shared.strategy.base import Step, Strategy
+from shared.strategy.context import StrategyContext
+from shared.strategy.state import StrategyState
+
+
+class BreakoutParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    lookback: int = 20
+    quote_amount: Decimal = Decimal("100")
+    take_profit: Decimal = Decimal("0.01")
+
+
+class BreakoutState(StrategyState, frozen=True):
+    trades: int = 0
+
+
+class Breakout(Strategy[BreakoutParams, BreakoutState]):
+    name = "breakout"
+    params_type = BreakoutParams
+    state_type = BreakoutState
+    history_size = 50
+
+    def on_candle(
+        self, params: BreakoutParams, state: BreakoutState, candle: Candle, ctx: StrategyContext
+    ) -> Step:
+        if state.orders or state.position.base > 0:
+            return state, []
+        previous = list(ctx.history)[-params.lookback - 1 : -1]
+        if len(previous) < params.lookback or candle.close <= max(c.high for c in previous):
+            return state, []
+        state, buy = market_order(state, ctx, Side.BUY, quote=params.quote_amount, tag="entry")
+        return state, [buy] if buy else []
+
+    def on_order_update(
+        self,
+        params: BreakoutParams,
+        state: BreakoutState,
+        change: OrderChange,
+        update: OrderUpdate,
+        ctx: StrategyContext,
+    ) -> Step:
+        if not change.finished:
+            return state, []
+        if change.after.tag == "entry" and state.position.base > 0:
+            price = state.position.avg_price * (1 + params.take_profit)
+            state, sell = limit_order(state, ctx, Side.SELL, state.position.base, price, tag="exit")
+            return state, [sell] if sell else []
+        if change.after.tag == "exit" and change.fill is not None:
+            state = msgspec.structs.replace(state, trades=state.trades + 1)
+            note = notification(ctx, "cycle_closed", update.cid, f"{ctx.bot}: trade {state.trades} closed, "
+                                f"realised {state.position.realised:.2f} {ctx.quote_asset}")  # fmt: skip
+            return state, [note]
+        return state, []

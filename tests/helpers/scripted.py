@@ -1,0 +1,58 @@
+"""A small deterministic strategy for runner tests.
+
+On a rising candle (close > open) it places a limit buy of `qty` at the close; when a buy
+fills it places a limit sell at close x 1.01. A candle closing at `fail_on` makes it raise.
+Each order command is therefore a pure function of the inputs, so a replay after a crash must
+produce exactly the same commands."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.messages import Candle, OrderUpdate, Side
+from shared.strategy.actions import OrderChange, limit_order
+from shared.strategy.base import Step, Strategy
+from shared.strategy.context import StrategyContext
+from shared.strategy.state import StrategyState
+
+
+class ScriptedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    qty: Decimal = Decimal("0.1")
+    fail_on: Decimal = Decimal("-1")
+
+
+class ScriptedState(StrategyState, frozen=True):
+    candles: int = 0
+
+
+class Scripted(Strategy[ScriptedParams, ScriptedState]):
+    name = "scripted"
+    params_type = ScriptedParams
+    state_type = ScriptedState
+
+    def on_candle(
+        self, params: ScriptedParams, state: ScriptedState, candle: Candle, ctx: StrategyContext
+    ) -> Step:
+        if candle.close == params.fail_on:
+            raise RuntimeError(f"scripted failure at close {candle.close}")
+        state = msgspec.structs.replace(state, candles=state.candles + 1)
+        if candle.close <= candle.open:
+            return state, []
+        state, buy = limit_order(state, ctx, Side.BUY, params.qty, candle.close, tag="buy")
+        return state, [buy] if buy else []
+
+    def on_order_update(
+        self,
+        params: ScriptedParams,
+        state: ScriptedState,
+        change: OrderChange,
+        update: OrderUpdate,
+        ctx: StrategyContext,
+    ) -> Step:
+        if change.after.tag == "buy" and change.finished and change.fill is not None:
+            price = (change.after.price or Decimal(0)) * Decimal("1.01")
+            state, sell = limit_order(state, ctx, Side.SELL, change.after.cum_filled_qty, price, tag="sell")
+            return state, [sell] if sell else []
+        return state, []
