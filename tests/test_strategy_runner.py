@@ -53,6 +53,14 @@ def start_runner(env, tmp_path, bots_file, r, name="r1"):
     return proc
 
 
+def wait_for_holder(r, name: str) -> None:
+    wait_until(
+        lambda: (r.get("bot:t1:lease") or b"").decode().startswith(f"{name}:"),
+        timeout=20,
+        what=f"{name} lease",
+    )
+
+
 def run_script(r, n_fills: int = 2) -> None:
     for i, (o, c) in enumerate(SCRIPT):
         add_candle(r, candle(i, o, c))
@@ -92,8 +100,7 @@ def test_replay_after_sigkill_at_random_points_is_exact(env, tmp_path, sync_redi
     proc = start_runner(env, tmp_path, bots_file, sync_redis)
     killed_mid_work = 0
     for burst in range(bursts):
-        wait_until(lambda: (sync_redis.get("bot:t1:lease") or b"").decode().startswith(f"r{burst + 1}:"),
-                   timeout=20, what=f"r{burst + 1} holds the lease")  # fmt: skip
+        wait_for_holder(sync_redis, f"r{burst + 1}")
         size = n // bursts
         for i in range(burst * size, (burst + 1) * size):  # alternate rising / falling: a buy every 2nd
             c = closes[i]
