@@ -37,10 +37,10 @@ def encode_json(obj: Any) -> bytes:
     return _encoder.encode(obj)
 
 
-def _field(fields: Mapping[Any, Any], name: str) -> bytes | None:
-    value = fields.get(name.encode())
+def _field(fields: Mapping[Any, Any], name: bytes) -> bytes | None:
+    value = fields.get(name)  # redis-py without decode_responses: bytes keys, the hot path
     if value is None:
-        value = fields.get(name)
+        value = fields.get(name.decode())
     if isinstance(value, str):
         value = value.encode()
     return value
@@ -48,15 +48,15 @@ def _field(fields: Mapping[Any, Any], name: str) -> bytes | None:
 
 def decode(fields: Mapping[Any, Any]) -> Message:
     """Decode an entry's field map (bytes or str keys) to its message, or raise DecodeError."""
-    type_b = _field(fields, "type")
-    data = _field(fields, "data")
+    type_b = _field(fields, b"type")
+    data = _field(fields, b"data")
     if type_b is None or data is None:
         raise DecodeError("not an envelope: fields 'type' and 'data' are required")
     tag = type_b.decode(errors="replace")
     cls = MESSAGE_TYPES.get(tag)
     if cls is None:
         raise DecodeError(f"unknown message type {tag!r}")
-    v_raw = _field(fields, "v") or b"1"
+    v_raw = _field(fields, b"v") or b"1"
     try:
         version = int(v_raw)
     except ValueError:

@@ -54,6 +54,7 @@ Handler = Callable[[Entry], Awaitable[None]]
 @dataclass(slots=True)
 class _StreamState:
     name: str
+    m_handled: Any = None  # the (stream, group) child of the handled counter, looked up once
     failed: bool = False  # a handler failed; replay own pending after retry_at
     retry_at: float = 0.0
     pending_due: bool = True  # own pending list must be replayed before `>`
@@ -90,6 +91,8 @@ class Consumer:
         self._m_failed = m.failed
         self._m_dlq = m.dead_lettered
         self._m_claimed = m.claimed
+        for state in self._states.values():
+            state.m_handled = m.handled.labels(state.name, self.group)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class Consumer:
             state.failed = True
             state.retry_at = time.monotonic() + self.retry_delay_s
             return False
-        self._m_handled.labels(state.name, self.group).inc()
+        state.m_handled.inc()
         return None if entry.acked else True
 
     async def _replay_own_pending(self, state: _StreamState) -> None:
