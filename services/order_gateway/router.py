@@ -34,6 +34,7 @@ from services.order_gateway.venues.base import (
 from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import Entry
+from shared.failpoints import failpoint
 from shared.filters import FilterError
 from shared.ids import IdError, bot_of, parse_cid
 from shared.messages import CancelAll, CancelOrder, Level, Notification, OrderStatus, PlaceOrder
@@ -108,6 +109,7 @@ class CommandRouter:
         if not await self.wal.create(record):
             await self.place(cmd, entry)  # created meanwhile by another path: treat as a replay
             return
+        failpoint("og.after_wal")
         await self._send(record, entry)
 
     async def _refusal(self, cmd: PlaceOrder) -> str:
@@ -176,7 +178,9 @@ class CommandRouter:
                 )
                 await self.resolve(record, entry)
                 return
+            failpoint("og.after_reply")
             await self.tracker.apply(report, reconciled=False, ack=entry)
+            failpoint("og.after_commit")
             self._count("place", report.status.value)
             return
         # still rate limited / skewed after every attempt: leave it for reconciliation
