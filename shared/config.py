@@ -123,6 +123,50 @@ class OrderGatewayConfig(Base, frozen=True):
     weight_limit: Annotated[int, msgspec.Meta(ge=1)] = 6000
 
 
+ChannelName = Literal["telegram", "webhook", "console"]
+
+
+class TelegramConfig(Base, frozen=True):
+    """`[notifier.telegram]`: on when a token is set (better in TELEGRAM_BOT_TOKEN than in the file).
+
+    `chat_ids` both receive the notifications and are the only chats whose commands are obeyed."""
+
+    token: str = ""
+    chat_ids: list[int] = []
+    base_url: str = "https://api.telegram.org"  # a local fake Bot API in tests
+    per_chat_rate: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0  # messages a second, per chat
+    commands: bool = True  # long-poll getUpdates for /status, /pause BOT, ...
+    poll_timeout_s: Annotated[int, msgspec.Meta(ge=0, le=50)] = 25
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
+class WebhookConfig(Base, frozen=True):
+    """`[notifier.webhook]`: a JSON POST per notification, signed when `secret` is set
+    (header `X-Automata-Signature: sha256=<hex HMAC of the raw body>`)."""
+
+    url: str = ""
+    secret: str = ""  # or NOTIFIER_WEBHOOK_SECRET
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
+class ConsoleConfig(Base, frozen=True):
+    enabled: bool = True
+
+
+class NotifierConfig(Base, frozen=True):
+    """`[notifier]`: channels, routing of kinds to channels, retries. See services/notifier."""
+
+    telegram: TelegramConfig = TelegramConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    # kind (or glob like "bot_*", or "*" for the rest) -> channels; empty: every kind to every channel
+    routes: dict[str, list[ChannelName]] = {}
+    retry_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    retry_max_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    dedupe_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600
+    backfill_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # a new channel starts this far back in `notify`
+
+
 class AppConfig(Base, frozen=True):
     redis: RedisConfig = RedisConfig()
     bus: BusConfig = BusConfig()
@@ -132,6 +176,7 @@ class AppConfig(Base, frozen=True):
     keystore: str = ""  # path of the encrypted keystore file, if any
     market_gateway: MarketGatewayConfig = MarketGatewayConfig()
     order_gateway: OrderGatewayConfig = OrderGatewayConfig()
+    notifier: NotifierConfig = NotifierConfig()
 
 
 _PATH_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -197,10 +242,52 @@ def load_config(
                 convert(item, item_cls, str(cfg_path), prefix=f"{section}.{name}")
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
+    cfg = _apply_notifier_env(cfg, env)
+    cfg = _apply_keystore(cfg, cfg_path, env)
     for creds in cfg.keys.values():
         register_secret(creds.api_key)
         register_secret(creds.api_secret)
+    register_secret(cfg.notifier.telegram.token)
+    register_secret(cfg.notifier.webhook.secret)
     return cfg
+
+
+def _apply_notifier_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
+    """TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS (comma separated) and NOTIFIER_WEBHOOK_SECRET win over the file."""
+    tg, hook = cfg.notifier.telegram, cfg.notifier.webhook
+    if env.get("TELEGRAM_BOT_TOKEN"):
+        tg = msgspec.structs.replace(tg, token=env["TELEGRAM_BOT_TOKEN"].strip())
+    if env.get("TELEGRAM_CHAT_IDS"):
+        try:
+            ids = [int(part) for part in env["TELEGRAM_CHAT_IDS"].split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError("environment: TELEGRAM_CHAT_IDS: expected comma separated integers") from None
+        tg = msgspec.structs.replace(tg, chat_ids=ids)
+    if tg.token and not tg.chat_ids:
+        raise ConfigError(
+            "notifier.telegram.chat_ids: empty while a bot token is set (or set TELEGRAM_CHAT_IDS)"
+        )
+    if env.get("NOTIFIER_WEBHOOK_SECRET"):
+        hook = msgspec.structs.replace(hook, secret=env["NOTIFIER_WEBHOOK_SECRET"])
+    notifier = msgspec.structs.replace(cfg.notifier, telegram=tg, webhook=hook)
+    return msgspec.structs.replace(cfg, notifier=notifier)
+
+
+def _apply_keystore(cfg: AppConfig, cfg_path: Path, env: dict[str, str]) -> AppConfig:
+    """Last link of the credential chain (env > TOML [keys] > keystore): venues still without keys
+    take them from the encrypted keystore, when its password is available (see shared/keystore.py)."""
+    from shared import keystore
+
+    try:
+        pairs = keystore.load_for_config(cfg.keystore, cfg_path, env)
+    except keystore.KeystoreError as exc:
+        raise ConfigError(str(exc)) from None
+    extra = {
+        venue: Credentials(api_key=pair.api_key, api_secret=pair.api_secret)
+        for venue, pair in pairs.items()
+        if venue not in cfg.keys
+    }
+    return msgspec.structs.replace(cfg, keys={**extra, **cfg.keys}) if extra else cfg
 
 
 def _truthy(value: str | None) -> bool:

@@ -76,8 +76,15 @@ class RedisServer:
             args += ["--requirepass", self.password]
         return args
 
-    def start(self, timeout: float = 10.0) -> RedisServer:
-        self.proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start(self, timeout: float = 10.0, *, new_session: bool = False) -> RedisServer:
+        """Start and wait for PONG. new_session=True keeps a terminal's Ctrl-C away from it, so
+        `automata run` can stop the services before Redis."""
+        self.proc = subprocess.Popen(
+            self.args(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=new_session,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -90,3 +90,21 @@ def health(service: str, instance: str) -> str:
 
 def candle_entry_id(open_time_ms: int) -> str:
     return f"{open_time_ms}-1"
+
+
+def notifier_group(channel: str) -> str:
+    """Consumer group of one notifier channel on `notify` (each channel has its own pending list)."""
+    return f"{GROUP_NOTIFIER}:{channel}"
+
+
+def notifier_sent(channel: str, notification_id: str) -> str:
+    """Hash target -> ms of a notification delivered by a channel (dedupe of redeliveries; TTL)."""
+    return f"notifier:sent:{channel}:{notification_id}"
+
+
+NOTIFIER_TELEGRAM_OFFSET = "notifier:telegram:offset"  # next getUpdates offset (commands handled once)
+
+# Manual orders (`automata order`): placed under this bot id, cids `manual-{seq:06d}` with seq
+# from an INCR on MANUAL_SEQ, so two terminals never make the same cid.
+MANUAL_BOT = "manual"
+MANUAL_SEQ = "manual:seq"

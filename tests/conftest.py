@@ -14,7 +14,19 @@ import redis
 import redis.asyncio as aioredis
 
 from shared.redis_server import RedisServer
+from tests.helpers import procs
 from tests.helpers.procs import base_env
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A test that fails half-way must not leave its services running into the next ones."""
+    before = len(procs.LIVE)
+    yield
+    for proc in procs.LIVE[before:]:
+        if not proc.shared:
+            proc.kill()
+    procs.LIVE[before:] = [p for p in procs.LIVE[before:] if p.shared]
 
 
 @pytest.fixture

@@ -197,3 +197,16 @@ def test_bad_bot_config_fails_before_anything_starts(env, tmp_path, sync_redis):
     out = proc.output()
     assert str(bots_file) in out and "bot t1" in out and "qty" in out
     assert not sync_redis.exists("bot:t1:lease")
+
+
+def test_cli_pause_and_resume_reach_the_runner(env, tmp_path, sync_redis, bots_file):
+    publish_filters(sync_redis)
+    proc = start_runner(env, tmp_path, bots_file, sync_redis)
+    for action, mode in (("pause", "paused"), ("resume", "running")):
+        cli = python("cli.main", action, "t1", "--wait", "20", env=env, log_path=tmp_path / f"cli-{action}.log").start()
+        assert cli.popen.wait(30) == 0, cli.output()
+        assert f"t1 is {mode}" in cli.output()
+        assert state_doc(sync_redis)["state"].get("mode", "running") == mode
+    listing = python("cli.main", "bots", env=env, log_path=tmp_path / "cli-bots.log").start()
+    assert listing.popen.wait(30) == 0 and "t1" in listing.output() and "running" in listing.output()
+    assert proc.terminate() == 0

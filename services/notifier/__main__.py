@@ -1,38 +1,101 @@
-"""python -m services.notifier: consume `notify` in group `notifier` and deliver."""
+"""python -m services.notifier: deliver `notify` to Telegram, a webhook and the console, and
+answer Telegram commands.
+
+Each enabled channel reads `notify` in a consumer group of its own (`notifier:{channel}`), see
+delivery.py for why. A channel's group is created `backfill_s` back in time (stream ids are
+milliseconds): the first start still gets what was published just before it, while enabling a
+channel later does not replay weeks of history into it.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
-from shared.bus import Consumer, Entry
-from shared.messages import Notification
+import aiohttp
+
+from services.notifier.channels import Channel, ConsoleChannel, Router
+from services.notifier.commands import TelegramCommands
+from services.notifier.delivery import ChannelConsumer, ChannelWorker
+from services.notifier.telegram import TelegramChannel, TelegramClient
+from services.notifier.webhook import WebhookChannel
+from shared.bus import Consumer, ensure_group
+from shared.logs import register_secret
 from shared.service import ServiceContext, run_service
-from shared.streams import GROUP_NOTIFIER, NOTIFY
+from shared.streams import NOTIFY, notifier_group
 
 log = logging.getLogger("automata.notifier")
 
 
-async def deliver_console(entry: Entry) -> None:
-    """The console channel: one log line a notification."""
-    msg = entry.message
-    if isinstance(msg, Notification):
-        log.info("[%s] %s%s", msg.kind, f"{msg.bot}: " if msg.bot else "", msg.text)
+def _channels(
+    ctx: ServiceContext, session: aiohttp.ClientSession
+) -> tuple[list[Channel], TelegramClient | None]:
+    cfg = ctx.config.notifier
+    channels: list[Channel] = []
+    client = None
+    if cfg.telegram.token:
+        register_secret(cfg.telegram.token)
+        client = TelegramClient(
+            session,
+            base_url=cfg.telegram.base_url,
+            token=cfg.telegram.token,
+            per_chat_rate=cfg.telegram.per_chat_rate,
+            stopping=ctx.stopping,
+            request_timeout_s=cfg.telegram.request_timeout_s,
+        )
+        channels.append(TelegramChannel(client, cfg.telegram.chat_ids))
+    if cfg.webhook.url:
+        register_secret(cfg.webhook.secret)
+        channels.append(WebhookChannel(session, cfg.webhook.url, cfg.webhook.secret, cfg.webhook.timeout_s))
+    if cfg.console.enabled:
+        channels.append(ConsoleChannel())
+    return channels, client
 
 
 async def start(ctx: ServiceContext) -> None:
-    bus = ctx.config.bus
-    ctx.add(
-        Consumer(
+    cfg, bus = ctx.config.notifier, ctx.config.bus
+    session = aiohttp.ClientSession()
+    ctx.on_stop.append(session.close)
+    channels, client = _channels(ctx, session)
+    router = Router(cfg.routes, [c.name for c in channels])
+    backfill_id = f"{max(0, int(time.time() * 1000) - cfg.backfill_s * 1000)}-0"
+    for channel in channels:
+        group = notifier_group(channel.name)
+        if await ensure_group(ctx.redis, NOTIFY, group, start_id=backfill_id):
+            log.info("created group %s on %s from %s", group, NOTIFY, backfill_id)
+        worker = ChannelWorker(
+            ctx.redis,
+            channel,
+            router,
+            ctx.stopping,
+            retry_initial_s=cfg.retry_initial_s,
+            retry_max_s=cfg.retry_max_s,
+            dedupe_ttl_s=cfg.dedupe_ttl_s,
+        )
+        consumer = Consumer(
             ctx.redis,
             [NOTIFY],
-            GROUP_NOTIFIER,
+            group,
             ctx.consumer_name,
-            deliver_console,
+            worker.handle,
             count=bus.read_count,
             claim_idle_ms=bus.claim_idle_ms,
             max_deliveries=bus.max_deliveries,
         )
-    )
+        ctx.add(ChannelConsumer(consumer, worker))
+    if client is not None and cfg.telegram.commands:
+        ctx.add(
+            TelegramCommands(
+                ctx.redis,
+                client,
+                cfg.telegram.chat_ids,
+                list(ctx.config.venues),
+                ctx.stopping,
+                poll_timeout_s=cfg.telegram.poll_timeout_s,
+            )
+        )
+    ctx.info["channels"] = [c.name for c in channels]
+    log.info("channels: %s", ", ".join(c.name for c in channels) or "none")
 
 
 if __name__ == "__main__":

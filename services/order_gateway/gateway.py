@@ -85,7 +85,10 @@ class VenueGateway:
             if await self.connect():
                 await asyncio.gather(self.consumer.run(), self.user_stream.run())
         finally:
-            await self.adapter.close()
+            try:
+                await asyncio.wait_for(self.adapter.close(), timeout=2.0)
+            except (TimeoutError, Exception) as exc:  # closing is best effort
+                log.warning("%s: adapter close: %s", self.venue, type(exc).__name__)
 
     def stop(self) -> None:
         self.consumer.stop()

@@ -169,14 +169,11 @@ class CommandRouter:
                 log.warning(
                     "%s: outcome of %s unknown (%s); resolving by query", self.venue, record.cid, exc.message
                 )
-                record = msgspec.structs.replace(
-                    record, status=OrderStatus.UNKNOWN, reason=exc.message, updated_ts=now_ms()
-                )
-                await self.wal.save(
-                    record,
-                    [(order_events(record.bot), to_update(record, None, reconciled=False, now_ms=now_ms()))],
-                )
-                await self.resolve(record, entry)
+                marked = await self._mark_unknown(record, exc.message, None, tell_bot=True)
+                if marked is not None and marked.status is OrderStatus.UNKNOWN:
+                    await self.resolve(marked, entry)
+                elif entry is not None:  # the stream or the poller already settled it meanwhile
+                    await self.tracker.emit_current(marked or record, ack=entry)
                 return
             failpoint("og.after_reply")
             await self.tracker.apply(report, reconciled=False, ack=entry)
@@ -184,8 +181,7 @@ class CommandRouter:
             self._count("place", report.status.value)
             return
         # still rate limited / skewed after every attempt: leave it for reconciliation
-        record = msgspec.structs.replace(record, status=OrderStatus.UNKNOWN, reason="send attempts exhausted")
-        await self.wal.save(record, ack=entry)
+        await self._mark_unknown(record, "send attempts exhausted", entry)
         log.error("%s: %s left UNKNOWN after %d attempts", self.venue, record.cid, SEND_ATTEMPTS)
 
     async def resolve(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
@@ -212,8 +208,31 @@ class CommandRouter:
             return result
         log.error("%s: could not resolve %s now; reconciliation will retry", self.venue, record.cid)
         if entry is not None:
-            await self.wal.save(msgspec.structs.replace(record, status=OrderStatus.UNKNOWN), ack=entry)
+            await self._mark_unknown(record, "could not resolve yet", entry)
         return None
+
+    async def _mark_unknown(
+        self, record: OrderRecord, reason: str, entry: Entry | None, *, tell_bot: bool = False
+    ) -> OrderRecord | None:
+        """PENDING_SUBMIT -> UNKNOWN, unless another path (stream, poller) moved the record
+        meanwhile: a write here must never undo what the venue already told us. Returns the
+        record as it now is."""
+
+        async def mutate(current: OrderRecord):
+            if current.status not in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+                return None
+            new = msgspec.structs.replace(
+                current, status=OrderStatus.UNKNOWN, reason=reason, updated_ts=now_ms()
+            )
+            publish = (
+                [(order_events(new.bot), to_update(new, None, reconciled=False, now_ms=now_ms()))]
+                if tell_bot
+                else []
+            )
+            return new, publish
+
+        await self.wal.update(record.cid, mutate, ack=entry)
+        return await self.wal.get(record.cid)
 
     async def _resend(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
         self._count("place", "resent")

@@ -23,7 +23,7 @@ from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import publish
 from shared.ids import bot_of
-from shared.messages import BalanceUpdate
+from shared.messages import BalanceUpdate, OrderStatus
 from shared.streams import account
 
 log = logging.getLogger("automata.user_stream")
@@ -54,7 +54,8 @@ class UserStream:
         await self._stop.wait()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # a websocket library that hangs in its close must not hold up a clean stop
+        await asyncio.wait(tasks, timeout=2.0)
 
     async def _stream(self) -> None:
         async for event in self.adapter.user_events():
@@ -111,8 +112,8 @@ class UserStream:
         for cid in open_cids:
             report = at_venue.get(cid)
             record = await self.wal.get(cid)
-            if record is None:
-                continue
+            if record is None or record.status is OrderStatus.PENDING_SUBMIT:
+                continue  # in flight: its command path (or start-up reconciliation) resolves it
             if report is None:
                 try:
                     report = await self.adapter.query(record.symbol, cid)

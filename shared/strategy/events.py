@@ -1,14 +1,14 @@
 """What a strategy reacts to: a closed candle, an order update, a timer, a control action.
 
 Candles, order updates and control actions are the very messages of the streams
-(shared.messages), so the runner hands them over as decoded. A timer is the runner's own
-event: it fires a SetTimer the strategy asked for, once its due time has passed.
+(shared.messages), so the runner hands them over as decoded. TimerFired (also in
+shared.messages, so the runner can route it through the bot's control stream) fires a
+SetTimer the strategy asked for, once its due time has passed.
 """
 
 from __future__ import annotations
 
 from shared.messages import BotControl, Candle, OrderUpdate, TimerFired  # noqa: F401 (re-exported)
-
 
 Event = Candle | OrderUpdate | TimerFired | BotControl
 

@@ -29,12 +29,16 @@ def wait_until(
         time.sleep(interval)
 
 
+LIVE: list[Proc] = []  # every started Proc; the conftest kills leftovers after each test
+
+
 class Proc:
     """A child process whose output goes to a log file the test can read."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
         self.args, self.env, self.log_path, self.cwd = args, env, log_path, cwd
         self.popen: subprocess.Popen[bytes] | None = None
+        self.shared = False  # True: outlives the test that started it (a module-scoped fixture's)
 
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

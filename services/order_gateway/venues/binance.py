@@ -97,7 +97,11 @@ def classify(exc: BaseException) -> Exception:
 
 
 def _d(value: Any) -> Decimal:
-    return dec(str(value)) if value not in (None, "") else Decimal(0)
+    """A venue's decimal text; zero in any spelling ("0.00000000", "0E-8") becomes plain 0."""
+    if value in (None, ""):
+        return Decimal(0)
+    result = dec(str(value))
+    return result if result else Decimal(0)
 
 
 def report_from_order(o: dict[str, Any]) -> OrderReport:

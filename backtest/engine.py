@@ -1,0 +1,397 @@
+"""Drives a strategy over a CandleSeries against the simulated venue (sim.py).
+
+Each candle: its four ticks are matched in turn; every fill becomes the OrderUpdate the live
+order gateway would send and goes through `Strategy.step`, whose commands act on the venue at
+once (new orders match from the next tick); then the closed candle itself goes to the
+strategy, then any timer that is due. The live runner does the same with the same step, so a
+backtest shows the orders the bot will send.
+
+Fast path: after a candle, when the strategy does not need every candle (Strategy.wake) and
+no market order waits, the candles on which no open order can trigger are skipped with a
+vectorised search (scan.py). Such candles would change nothing — the strategy has said it
+ignores them and the venue has nothing to match — so both paths give the very same fills,
+which tests prove candle for candle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from backtest.scan import next_candidate
+from backtest.series import CandleSeries
+from backtest.sim import SimFill, SimVenue, order_update
+from shared.filters import SymbolFilters
+from shared.messages import (
+    CancelAll,
+    CancelOrder,
+    Candle,
+    Notification,
+    OrderStatus,
+    OrderUpdate,
+    PlaceOrder,
+)
+from shared.money import ZERO
+from shared.strategy import (
+    CancelTimer,
+    FillDelta,
+    Position,
+    SetTimer,
+    Strategy,
+    StrategyContext,
+    TimerFired,
+    apply_fill,
+)
+from shared.strategy.events import Event
+
+TICKS = 4
+MAX_EVENTS_PER_TICK = 10_000
+
+
+class BacktestError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One backtest: which strategy with which params, on which market, with what money."""
+
+    strategy: Strategy[Any, Any]
+    params: Any
+    filters: SymbolFilters
+    bot: str = "backtest"
+    venue: str = "sim"
+    symbol: str = ""
+    interval: str = "1m"
+    capital: Decimal = Decimal("10000")  # quote at the start
+    base: Decimal = ZERO  # base at the start
+    fee_rate: Decimal = Decimal("0.001")
+    fee_asset: str = "quote"  # "quote" or "base" (buy fees in base, as Binance without BNB)
+
+
+class Fill(msgspec.Struct, frozen=True):
+    index: int  # candle index in the series
+    tick: int  # 0..3 within the candle
+    ts: int
+    cid: str
+    tag: str
+    side: str
+    order_type: str
+    price: Decimal
+    qty: Decimal
+    quote: Decimal
+    fee: Decimal
+    fee_asset: str
+    base_after: Decimal  # account totals right after this fill
+    quote_after: Decimal
+
+
+@dataclass
+class RunResult:
+    setup: Setup
+    series: CandleSeries
+    fills: list[Fill]
+    state: Any
+    final_base: Decimal
+    final_quote: Decimal
+    max_committed: Decimal
+    notifications: list[Notification]
+    orders_placed: int
+    rejected: list[OrderUpdate]
+    processed: int  # candles actually handled (the rest were skipped by the fast path)
+    elapsed_s: float
+    fast: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Window(Sequence[Candle]):
+    """The last closed candles as a sequence built on demand (ctx.history)."""
+
+    def __init__(self, engine: Engine, end: int, size: int) -> None:
+        self._engine, self._start, self._end = engine, max(0, end - size), end
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._engine.candle(self._start + i)
+
+
+class Engine:
+    def __init__(self, setup: Setup, series: CandleSeries) -> None:
+        if len(series) == 0:
+            raise BacktestError("no candles to run over")
+        self.setup, self.series = setup, series
+        self.strategy, self.params = setup.strategy, setup.params
+        f = setup.filters
+        self.base_asset, self.quote_asset = f.base_asset, f.quote_asset
+        self.symbol = setup.symbol or f.symbol
+        self.venue = SimVenue(
+            f,
+            quote=setup.capital,
+            base=setup.base,
+            fee_rate=setup.fee_rate,
+            fee_asset=setup.fee_asset,
+            floor_int=series.floor_int,
+            ceil_int=series.ceil_int,
+        )
+        self.history_size = int(getattr(setup.strategy, "history_size", 0) or 0)
+        self._candles: dict[int, Candle] = {}
+        self.timers: dict[str, int] = {}
+        self.fills: list[Fill] = []
+        self.notes: list[Notification] = []
+        self.rejected: list[OrderUpdate] = []
+        self.position = Position(base=setup.base)
+        self.max_committed = ZERO
+        self.last_price: Decimal | None = None
+        self.closed_upto = 0  # candles [0, closed_upto) are closed
+        self.processed = 0
+        self.queue: deque[Event] = deque()
+        self.state = self.strategy.initial_state(self.params, self._ctx(int(series.open_time[0])))
+
+    # --- context and candles -------------------------------------------------------------
+
+    def candle(self, i: int) -> Candle:
+        c = self._candles.get(i)
+        if c is None:
+            if len(self._candles) > 4 * self.history_size + 64:
+                self._candles.clear()
+            c = self._candles[i] = self.series.candle(i, self.setup.venue, self.symbol, self.setup.interval)
+        return c
+
+    def _ctx(self, now: int) -> StrategyContext:
+        history: Sequence[Candle] = ()
+        if self.history_size:
+            history = _Window(self, self.closed_upto, self.history_size)
+        s = self.setup
+        return StrategyContext(
+            bot=s.bot,
+            venue=s.venue,
+            symbol=self.symbol,
+            interval=s.interval,
+            filters=s.filters,
+            now=now,
+            history=history,
+            balances=self.venue.balances(),
+        )
+
+    # --- events and commands -------------------------------------------------------------
+
+    def _drain(self, tick: int, ts: int) -> None:
+        """Feed queued events to the strategy until none is left; commands act at once."""
+        handled = 0
+        step, params = self.strategy.step, self.params
+        while self.queue:
+            handled += 1
+            if handled > MAX_EVENTS_PER_TICK:
+                raise BacktestError(f"more than {MAX_EVENTS_PER_TICK} events in one tick: the strategy loops")
+            event = self.queue.popleft()
+            self.state, commands = step(params, self.state, event, self._ctx(ts))
+            if commands:
+                self._apply(commands, tick, ts)
+
+    def _apply(self, commands: list[Any], tick: int, ts: int) -> None:
+        s = self.setup
+        for cmd in commands:
+            if isinstance(cmd, PlaceOrder):
+                record = self.state.orders.get(cmd.cid)
+                tag = record.tag if record is not None else ""
+                reason = self.venue.place(cmd, tick, self.last_price, tag)
+                if reason:
+                    update = _rejected(cmd, reason, ts)
+                    self.rejected.append(update)
+                    self.queue.append(update)
+                else:
+                    order = self.venue.orders[cmd.cid]
+                    self.queue.append(self._update(order, OrderStatus.NEW, ts, "new"))
+            elif isinstance(cmd, CancelOrder):
+                self._cancel(cmd.cid, ts)
+            elif isinstance(cmd, CancelAll):
+                for cid in list(self.venue.orders):
+                    self._cancel(cid, ts)
+            elif isinstance(cmd, Notification):
+                self.notes.append(cmd)
+            elif isinstance(cmd, SetTimer):
+                self.timers[cmd.name] = cmd.due
+            elif isinstance(cmd, CancelTimer):
+                self.timers.pop(cmd.name, None)
+            else:
+                raise BacktestError(f"{s.strategy.name}: not a command: {cmd!r}")
+        self._track_committed()
+
+    def _cancel(self, cid: str, ts: int) -> None:
+        order = self.venue.cancel(cid)
+        if order is not None:
+            self.queue.append(self._update(order, OrderStatus.CANCELED, ts, "cancel"))
+
+    def _update(self, what: Any, status: OrderStatus, ts: int, kind: str) -> OrderUpdate:
+        s = self.setup
+        return order_update(
+            what,
+            status,
+            bot=s.bot,
+            venue=s.venue,
+            symbol=self.symbol,
+            ts=ts,
+            event_id=f"{kind}-{getattr(what, 'order', what).cid}",
+        )
+
+    def _track_committed(self) -> None:
+        committed = self.position.cost + self.venue.locked[self.quote_asset]
+        if committed > self.max_committed:
+            self.max_committed = committed
+
+    def _record(self, fill: SimFill, index: int, tick: int, ts: int) -> None:
+        o = fill.order
+        self.position = apply_fill(
+            self.position,
+            FillDelta(o.side, fill.qty, fill.quote, fill.fee, fill.fee_asset),
+            self.base_asset,
+            self.quote_asset,
+        )
+        self.fills.append(
+            Fill(
+                index=index,
+                tick=tick,
+                ts=ts,
+                cid=o.cid,
+                tag=o.tag,
+                side=str(o.side),
+                order_type=str(o.order_type),
+                price=fill.price,
+                qty=fill.qty,
+                quote=fill.quote,
+                fee=fill.fee,
+                fee_asset=fill.fee_asset,
+                base_after=self.venue.total(self.base_asset),
+                quote_after=self.venue.total(self.quote_asset),
+            )
+        )
+        self.queue.append(self._update(fill, OrderStatus.FILLED, ts, "fill"))
+
+    # --- one candle ----------------------------------------------------------------------
+
+    def process_candle(self, i: int) -> None:
+        sr = self.series
+        o, h, lo, c = int(sr.open[i]), int(sr.high[i]), int(sr.low[i]), int(sr.close[i])
+        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
+        t0 = int(sr.open_time[i])
+        step_ms = sr.interval_ms // 3
+        close_ts = t0 + sr.interval_ms - 1
+        base_tick = TICKS * i
+        venue = self.venue
+        price_of = sr.price
+        for k, p in enumerate(path):
+            tick = base_tick + k
+            price = price_of(p)
+            self.last_price = price
+            if not venue.orders:
+                continue
+            fills = venue.match(tick, p, price)
+            if fills:
+                ts = close_ts if k == TICKS - 1 else t0 + k * step_ms
+                for fill in fills:
+                    self._record(fill, i, k, ts)
+                self._track_committed()
+                self._drain(tick, ts)
+        self.closed_upto = i + 1
+        self.queue.append(self.candle(i))
+        last_tick = base_tick + TICKS - 1
+        self._drain(last_tick, close_ts)
+        while self.timers:
+            name, due = min(self.timers.items(), key=lambda kv: (kv[1], kv[0]))
+            if due > close_ts:
+                break
+            del self.timers[name]
+            self.queue.append(TimerFired(name=name, due=due))
+            self._drain(last_tick, close_ts)
+        self.processed += 1
+
+    # --- the run -------------------------------------------------------------------------
+
+    def run(self, *, fast: bool = True, progress: Callable[[int, int], None] | None = None) -> RunResult:
+        started = time.perf_counter()
+        sr, n = self.series, len(self.series)
+        low, high = sr.low, sr.high
+        close_times = sr.open_time + (sr.interval_ms - 1)
+        report_every, next_report = max(1, n // 100), 0
+        i = 0
+        while i < n:
+            self.process_candle(i)
+            i += 1
+            if progress is not None and i >= next_report:
+                progress(i, n)
+                next_report = i + report_every
+            if not fast or i >= n:
+                continue
+            wake = self.strategy.wake(self.params, self.state)
+            if wake.every_candle or self.venue.has_market():
+                continue
+            below, above = self.venue.trigger_levels()
+            if wake.below is not None:
+                below = max(below, sr.floor_int(wake.below))
+            if wake.above is not None:
+                above = min(above, sr.ceil_int(wake.above))
+            stop = n
+            if self.timers:
+                stop = min(n, int(np.searchsorted(close_times, min(self.timers.values()), side="left")))
+            i = max(i, next_candidate(low, high, i, below, above, stop))
+        if progress is not None:
+            progress(n, n)
+        return RunResult(
+            setup=self.setup,
+            series=sr,
+            fills=self.fills,
+            state=self.state,
+            final_base=self.venue.total(self.base_asset),
+            final_quote=self.venue.total(self.quote_asset),
+            max_committed=self.max_committed,
+            notifications=self.notes,
+            orders_placed=self.venue.placed,
+            rejected=self.rejected,
+            processed=self.processed,
+            elapsed_s=time.perf_counter() - started,
+            fast=fast,
+        )
+
+
+def _rejected(cmd: PlaceOrder, reason: str, ts: int) -> OrderUpdate:
+    return OrderUpdate(
+        cid=cmd.cid,
+        bot=cmd.bot,
+        venue=cmd.venue,
+        symbol=cmd.symbol,
+        status=OrderStatus.REJECTED,
+        side=cmd.side,
+        order_type=cmd.order_type,
+        price=cmd.price,
+        stop_price=cmd.stop_price,
+        orig_qty=cmd.quantity or ZERO,
+        reason=reason,
+        venue_ts=ts,
+        ts=ts,
+        event_id=f"reject-{cmd.cid}",
+    )
+
+
+def run_backtest(
+    setup: Setup,
+    series: CandleSeries,
+    *,
+    fast: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    return Engine(setup, series).run(fast=fast, progress=progress)

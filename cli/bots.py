@@ -1,0 +1,93 @@
+"""`automata pause|resume|stop|close BOT` and `automata bots`: control and list bots.
+
+A control is a BotControl entry on `bot:{bot}:control`; the bot's runner applies it exactly
+once (pause: no new orders, open ones stay; resume; stop: cancel open orders, keep the
+position; close: cancel and sell the position at market). `--wait` polls the bot's state
+until its mode shows the change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli import connect
+from shared.codec import encode
+from shared.ids import IdError, check_bot_id
+from shared.messages import BotControl, ControlAction
+from shared.streams import bot_control, bot_state
+
+console = Console()
+MODE_AFTER = {ControlAction.PAUSE: "paused", ControlAction.RESUME: "running", ControlAction.STOP: "stopped",
+              ControlAction.CLOSE: "stopped"}  # fmt: skip
+
+
+def _state(r, bot: str) -> dict | None:
+    raw = r.get(bot_state(bot))
+    return json.loads(raw) if raw else None
+
+
+def send_control(bot: str, action: ControlAction, reason: str = "", wait: float = 0.0) -> None:
+    try:
+        check_bot_id(bot)
+    except IdError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    r = connect.client()
+    msg = BotControl(bot=bot, action=action, source="cli", reason=reason, ts=int(time.time() * 1000))
+    entry = r.xadd(bot_control(bot), encode(msg))
+    console.print(f"{action.value} sent to {bot} ({bot_control(bot)} {entry.decode()})")
+    if wait <= 0:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        doc = _state(r, bot)
+        if doc and doc.get("state", {}).get("mode", "running") == MODE_AFTER[action] and \
+                entry.decode() <= doc.get("last_applied", {}).get(bot_control(bot), ""):  # fmt: skip
+            console.print(f"{bot} is {MODE_AFTER[action]}")
+            return
+        time.sleep(0.1)
+    console.print(f"[yellow]{bot} has not applied it yet (is its runner running?)[/yellow]")
+    raise typer.Exit(1)
+
+
+def _command(action: ControlAction):
+    def command(
+        bot: str = typer.Argument(..., help="bot id"),
+        reason: str = typer.Option("", help="why (shown in the notification)"),
+        wait: float = typer.Option(0.0, help="seconds to wait until the bot applied it"),
+    ) -> None:
+        send_control(bot, action, reason, wait)
+
+    command.__doc__ = {
+        ControlAction.PAUSE: "Pause a bot: no new orders, open ones stay.",
+        ControlAction.RESUME: "Resume a paused or stopped bot.",
+        ControlAction.STOP: "Stop a bot: cancel its open orders, keep its position.",
+        ControlAction.CLOSE: "Close a bot: cancel its open orders and sell its position at market.",
+    }[action]
+    return command
+
+
+pause, resume, stop, close = (
+    _command(a) for a in (ControlAction.PAUSE, ControlAction.RESUME, ControlAction.STOP, ControlAction.CLOSE)
+)
+
+
+def bots() -> None:
+    """List bots with persisted state: mode, position, open orders, realised profit."""
+    r = connect.client()
+    table = Table("bot", "mode", "position", "avg price", "open orders", "realised", "version", "failed")
+    for key in sorted(r.scan_iter(match="bot:*:state", count=500)):
+        bot = key.decode().split(":")[1]
+        doc = _state(r, bot) or {}
+        state = doc.get("state") or {}
+        pos = state.get("position", {})
+        base, cost = pos.get("base", "0"), pos.get("cost", "0")
+        avg = f"{float(cost) / float(base):.2f}" if float(base) else "-"
+        failed = (doc.get("failed") or {}).get("error", "")
+        table.add_row(bot, state.get("mode", "running"), base, avg, str(len(state.get("orders", {}))),
+                      pos.get("realised", "0"), str(doc.get("version", 0)), failed[:40])  # fmt: skip
+    console.print(table)

@@ -1,0 +1,75 @@
+"""What the inspection and trading commands share: a console, Redis or a clean exit, the config.
+
+Every failure a user can fix (Redis down, a bad config file) ends the command with a one-line
+reason and exit code 1 (2 for usage and configuration), never a traceback; the Redis URL is
+only ever shown with its password masked.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import NoReturn
+
+import redis
+import typer
+from rich.console import Console
+
+from cli import connect
+from cli.paths import UsageError
+from shared.config import AppConfig, ConfigError, load_config
+from shared.redis_conn import safe_url
+
+
+def console() -> Console:
+    """A console made per command, so NO_COLOR / COLUMNS of this invocation apply."""
+    return Console(highlight=False)
+
+
+def fail(out: Console, message: str, code: int = 1) -> NoReturn:
+    out.print(f"[red]{message}[/]")
+    raise typer.Exit(code)
+
+
+def redis_client(out: Console) -> tuple[redis.Redis, str]:
+    """A client that answered PING, and its URL (for messages: pass it through safe_url)."""
+    try:
+        url = connect.redis_url()
+    except UsageError as exc:
+        fail(out, str(exc), 2)
+    client = connect.client(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        fail(out, f"cannot reach Redis at {safe_url(url)}: {exc}")
+    return client, url
+
+
+def config(out: Console) -> AppConfig:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        fail(out, f"configuration error: {exc}", 2)
+
+
+def check_venue(out: Console, cfg: AppConfig, venue: str) -> None:
+    if venue not in cfg.venues:
+        fail(out, f"venue {venue!r} is not configured (venues: {', '.join(sorted(cfg.venues))})", 2)
+
+
+def num(value: Decimal | None) -> str:
+    """A decimal as plain text without trailing zeros ('-' for none)."""
+    if value is None:
+        return "-"
+    text = f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}".rstrip("0")
+    return text.rstrip(".") if "." in text else text
+
+
+def ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -1,0 +1,325 @@
+"""`automata dca plan [--price P] [CONFIG]` and `automata dca menu`: the DCA strategy's plan
+table (the seed's Item 7, "imprimir_estrategia") and its interactive menu (Items 1 to 10).
+
+The plan is strategies.dca_plan.build_plan: the ladder code the strategy itself runs. The menu
+reads plain lines from standard input, so a program can drive it: each answer is one line,
+an empty line keeps the default shown in brackets, end of input leaves.
+Register with `app.add_typer(dca_app, name="dca")`; `python -m cli.dca` works too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from backtest.config import BacktestConfigError, load_backtest_config, make_filters
+from shared.filters import SymbolFilters
+from shared.money import fmt
+from shared.strategy import ParamsError
+from strategies.dca_params import ALIASES, DcaParams, parse_dca_params
+from strategies.dca_plan import Plan, build_plan
+
+dca_app = typer.Typer(help="DCA strategy: plan table and interactive menu.", no_args_is_help=True)
+
+DEFAULT_PRICE = Decimal("100")
+DEFAULT_FILE = "estrategia_dca.json"
+
+# The menu's Items 1 to 6 in the document's order: (item, the document's name, field, what it is).
+ITEMS: list[tuple[str, str, str, str]] = [
+    ("1", "qty_inicial", "base_order_quote", "quote amount of the market buy that opens a cycle"),
+    ("1.1", "multiplicador_qty", "order_size_multiplier", "each safety order's amount = previous × this"),
+    ("1.1a", "qty_minima", "order_size_min", "lowest amount the multiplier may reach"),
+    ("1.1b", "qty_maxima", "order_size_max", "highest amount the multiplier may reach"),
+    ("2", "lucro_alvo_inicial", "take_profit", "target over the average entry (0.035 = 3.5 %)"),
+    ("2.1", "multiplicador_lucro", "take_profit_multiplier", "after each safety fill: target × this"),
+    ("2.1a", "lucro_alvo_minimo", "take_profit_min", "lowest target"),
+    ("2.1b", "lucro_alvo_maximo", "take_profit_max", "highest target"),
+    ("3", "recompra_queda_inicial", "step", "drop from the last buy that triggers safety order 1"),
+    ("3.1", "multiplicador_recompra", "step_multiplier", "each next drop = previous × this"),
+    ("3.1a", "recompra_queda_minimo", "step_min", "smallest drop"),
+    ("3.1b", "recompra_queda_maximo", "step_max", "largest drop"),
+    ("3.1c", "limite_recompras", "max_safety_orders", "safety orders per cycle at most"),
+    ("4", "taxa", "fee", "fee rate (0.001 = 0.1 %)"),
+    ("5", "saldo_limite", "budget", "most quote a cycle may commit (0 = all free balance)"),
+    ("6", "lucro_reaplicar", "reinvest_profit", "reinvest realised profit into later cycles (s/n)"),
+]
+assert all(ALIASES[alias] == field for _, alias, field, _ in ITEMS)
+FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(DcaParams)}
+
+
+def _pct(value: Decimal | None, places: int = 4) -> str:
+    return "" if value is None else f"{value * 100:.{places}f}".rstrip("0").rstrip(".") + " %"
+
+
+def _budget_note(plan: Plan, level: int) -> str:
+    placed = {r.level: r for r in plan.placed}
+    if level not in placed:
+        return "not placed"
+    row = placed[level]
+    return f"cut to {row.quote:.2f}" if row.budget_cut else ""
+
+
+def plan_table(plan: Plan, filters: SymbolFilters) -> Table:
+    q, b = filters.quote_asset, filters.base_asset
+    table = Table(title=f"DCA plan at {fmt(plan.ref_price)} {q}")
+    cols = ("level", "step", "drop", "buy price", f"quote {q}", f"qty {b}", "cum. cost", "avg entry")
+    for col in (*cols, "target", "TP price", "rise needed", "profit at TP", "budget"):
+        table.add_column(col, justify="right")
+    for r in plan.rows:
+        table.add_row(
+            str(r.level),
+            _pct(r.step) if r.step is not None else "market",
+            _pct(r.drop, 2),
+            fmt(r.price),
+            f"{r.quote:.2f}",
+            fmt(r.qty),
+            f"{r.cum_cost:.2f}",
+            f"{r.avg_entry:.2f}",
+            _pct(r.target),
+            fmt(r.tp_price),
+            _pct(r.rise, 2),
+            f"{r.profit:.2f}",
+            _budget_note(plan, r.level),
+        )
+    return table
+
+
+def plan_footer(plan: Plan, params: DcaParams, filters: SymbolFilters) -> list[str]:
+    q = filters.quote_asset
+    last = plan.rows[-1]
+    lines = [
+        f"Total cost of the cycle if every safety order fills: {plan.total_cost:.2f} {q} "
+        f"(levels 0..{last.level}, fees at {_pct(params.fee)} included); "
+        f"lowest buy {fmt(last.price)} ({_pct(last.drop, 2)} below {fmt(plan.ref_price)})."
+    ]
+    if len(plan.rows) <= params.max_safety_orders:
+        lines.append(
+            f"Safety order {len(plan.rows)} and later would be under the exchange's minimum order size: "
+            "the ladder ends there."
+        )
+    budget = f"the budget {fmt(params.budget)} {q}" if params.budget > 0 else "the free balance"
+    if plan.cut_level is None:
+        lines.append(f"The whole ladder fits {budget}.")
+        return lines
+    end = plan.placed[-1]
+    what = f"level {end.level} is cut to {end.quote:.2f} {q}" if end.budget_cut else "nothing is cut"
+    skipped = f"levels {end.level + 1}..{last.level} are not placed" if last.level > end.level else ""
+    lines.append(
+        f"{budget[0].upper()}{budget[1:]} cuts the ladder at level {plan.cut_level}: {what}"
+        f"{'; ' + skipped if skipped else ''}. The cycle then costs at most {plan.placed_cost:.2f} {q}."
+    )
+    return lines
+
+
+def print_plan(
+    params: DcaParams, price: Decimal, filters: SymbolFilters, console: Console | None = None
+) -> Plan:
+    console = console or Console(width=170)
+    plan = build_plan(params, price, filters)
+    console.print(plan_table(plan, filters))
+    for line in plan_footer(plan, params, filters):
+        console.print(line, highlight=False)
+    return plan
+
+
+def _load(config: Path | None, symbol: str) -> tuple[DcaParams, SymbolFilters]:
+    if config is None:
+        return DcaParams(), make_filters(symbol, None, "defaults")
+    cfg = load_backtest_config(config)
+    if not isinstance(cfg.params, DcaParams):
+        raise BacktestConfigError(f"{config}: strategy {cfg.strategy.name!r} is not dca")
+    return cfg.params, cfg.filters
+
+
+@dca_app.command("plan")
+def plan_command(
+    config: Path = typer.Argument(None, help="strategy file or bot config; the document's defaults without"),
+    price: str = typer.Option(str(DEFAULT_PRICE), "--price", help="reference price of the opening buy"),
+    symbol: str = typer.Option("BTCUSDT", "--symbol", help="symbol whose filters round the orders"),
+) -> None:
+    """Print every level of one cycle, its total cost and where the budget cuts the ladder."""
+    try:
+        params, filters = _load(config, symbol)
+        ref = Decimal(price)
+        if ref <= 0:
+            raise ValueError
+    except (BacktestConfigError, ParamsError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except (InvalidOperation, ValueError):
+        Console(stderr=True).print(f"[red]error:[/red] --price {price!r} is not a positive number")
+        raise typer.Exit(2) from None
+    print_plan(params, ref, filters)
+
+
+# --- the menu ------------------------------------------------------------------------------
+
+
+class Menu:
+    """The seed document's menu over a pair of text streams (stdin/stdout by default)."""
+
+    def __init__(self, inp: TextIO, out: TextIO, symbol: str = "BTCUSDT") -> None:
+        self.inp, self.out = inp, out
+        self.filters = make_filters(symbol, None, "defaults")
+        self.console = Console(file=out, width=170, force_terminal=False, color_system=None)
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def ask(self, prompt: str, default: str) -> str | None:
+        """One answer line; the default for an empty line; None at end of input."""
+        self.out.write(f"{prompt} [{default}]: ")
+        self.out.flush()
+        line = self.inp.readline()
+        if not line:
+            self.say()
+            return None
+        return line.strip() or default
+
+    def ask_until(self, prompt: str, default: str, check: Callable[[str], Any]) -> Any:
+        while True:
+            answer = self.ask(prompt, default)
+            if answer is None:
+                raise EOFError
+            try:
+                return check(answer)
+            except (ValueError, InvalidOperation, ParamsError, msgspec.ValidationError) as exc:
+                self.say(f"  invalid: {exc}")
+
+    def yes(self, prompt: str, default: str = "s") -> bool:
+        def check(answer: str) -> bool:
+            return bool(parse_dca_params({"lucro_reaplicar": answer}).reinvest_profit)
+
+        return self.ask_until(f"{prompt} (s/n)", default, check)
+
+    def configure(self, start: DcaParams) -> DcaParams:
+        """Items 1 to 6, each defaulting to start's value; asked again until the whole is valid."""
+        values = msgspec.to_builtins(start)
+        while True:
+            for item, alias, field, meaning in ITEMS:
+                current = values[field]
+                if field == "reinvest_profit":
+                    values[field] = self.yes(f"Item {item}: {alias} — {meaning}", "s" if current else "n")
+                    continue
+
+                def check(answer: str, field: str = field) -> Any:
+                    msgspec.convert(answer, FIELD_TYPES[field], strict=False)  # the whole is checked below
+                    return answer
+
+                values[field] = self.ask_until(f"Item {item}: {alias} — {meaning}", str(current), check)
+            try:
+                return parse_dca_params(values, source="menu")
+            except ParamsError as exc:
+                self.say(f"  {exc}; once more from Item 1")
+
+    def run(self) -> int:
+        params = DcaParams()
+        try:
+            while True:
+                self.say("Trader Automata — DCA strategy (Enter keeps the value in brackets)")
+                params = self.configure(params)
+                self.actions(params)
+                if not self.yes("Item 10: configurar_nova_estrategia — configure another strategy"):
+                    self.say("bye")
+                    return 0
+                params = DcaParams()
+        except EOFError:
+            return 0
+
+    def actions(self, params: DcaParams) -> None:
+        if self.yes("Item 7: imprimir_estrategia — print the plan and its total cost"):
+            price = self.ask_until("  reference price", str(DEFAULT_PRICE), _positive)
+            print_plan(params, price, self.filters, self.console)
+        if self.yes("Item 8: salvar_estrategia — save the strategy to a file"):
+            name = self.ask_until("  file", DEFAULT_FILE, str)
+            path = save_strategy(params, Path(name), self.filters.symbol)
+            self.say(f"  saved to {path}")
+        if self.yes("Item 9: executar_estrategia — run it"):
+            data = self.ask("  candle file to backtest it on (Enter: how to run it live)", "")
+            if data:
+                self.backtest(params, Path(data))
+            else:
+                self.say(live_instructions(params, self.filters.symbol))
+
+    def backtest(self, params: DcaParams, data: Path) -> None:
+        from backtest.config import BacktestConfig, to_setup
+        from backtest.engine import run_backtest
+        from backtest.report import build_report
+        from backtest.series import CandleSeries, SeriesError, interval_name
+        from cli.backtest import print_summary
+        from strategies.dca import DcaStrategy
+
+        try:
+            series = CandleSeries.from_csv(data)
+        except (OSError, ValueError, SeriesError) as exc:
+            self.say(f"  cannot read {data}: {exc}")
+            return
+        cfg = BacktestConfig(
+            strategy=DcaStrategy(),
+            params=params,
+            filters=self.filters,
+            interval=interval_name(series.interval_ms),
+        )
+        report = build_report(run_backtest(to_setup(cfg), series), data=str(data), include_fills=False)
+        print_summary(report, self.console, cycles=10)
+
+
+def _positive(answer: str) -> Decimal:
+    value = Decimal(answer)
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{answer!r} is not a positive number")
+    return value
+
+
+def save_strategy(params: DcaParams, path: Path, symbol: str) -> Path:
+    """Save as JSON (a valid .js object too): `automata backtest` and `automata dca plan` read it."""
+    body = {"strategy": "dca", "symbol": symbol, "params": msgspec.to_builtins(params)}
+    path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def live_instructions(params: DcaParams, symbol: str) -> str:
+    lines = [
+        "  To run it live, add the bot to your bot config (TOML):",
+        "",
+        "  [[bots]]",
+        '  id = "dca1"',
+        '  venue = "sim"            # or your binance / bybit venue',
+        f'  symbol = "{symbol}"',
+        '  interval = "1m"',
+        '  strategy = "dca"',
+        "  [bots.params]",
+    ]
+    for name, value in msgspec.to_builtins(params).items():
+        if value is None:
+            continue
+        text = (
+            str(value).lower()
+            if isinstance(value, bool)
+            else (str(value) if isinstance(value, int) else f'"{value}"')
+        )
+        lines.append(f"  {name} = {text}")
+    lines += ["", "  then start it: python -m services.strategy_runner --bot dca1 (or automata run)"]
+    return "\n".join(lines)
+
+
+@dca_app.command("menu")
+def menu_command(
+    symbol: str = typer.Option("BTCUSDT", "--symbol", help="symbol whose filters round the orders"),
+) -> None:
+    """The document's menu: Items 1 to 10, Enter keeps each default."""
+    raise typer.Exit(Menu(sys.stdin, sys.stdout, symbol).run())
+
+
+if __name__ == "__main__":
+    dca_app()

@@ -1,0 +1,170 @@
+"""`automata keys add|list|remove VENUE`: API keys in the encrypted keystore (shared/keystore.py).
+
+Secrets are typed at prompts that do not echo (getpass), or given on stdin for scripts
+(`--stdin`: API key, API secret and, unless AUTOMATA_KEYSTORE_PASSWORD(_FILE) is set, the
+password, one a line). Nothing here ever prints a secret: `list` shows a 4-character key prefix.
+The services read the keystore themselves, with the password from the same environment variables.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared import keystore
+from shared.config import ConfigError, config_path, read_toml
+from shared.logs import register_secret
+
+keys_app = typer.Typer(
+    name="keys",
+    help="API keys, encrypted at rest with your password (the keystore).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+KeystoreOption = typer.Option(None, "--keystore", help="keystore file (default: AUTOMATA_KEYSTORE or config)")
+StdinOption = typer.Option(False, "--stdin", help="read the secrets from stdin, one a line (for scripts)")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def keystore_path(option: Path | None) -> Path:
+    """--keystore, else AUTOMATA_KEYSTORE, else the config's `keystore` field, else beside the config.
+
+    Reads the raw TOML field only: a full load_config would try to unlock the keystore itself."""
+    if option is not None:
+        return option
+    cfg_file = config_path()
+    configured = ""
+    if cfg_file.exists():
+        try:
+            configured = str(read_toml(cfg_file).get("keystore", "") or "")
+        except ConfigError as exc:
+            raise _fail(f"configuration error: {exc}", 2) from None
+    return keystore.resolve_path(configured, cfg_file, os.environ)[0]
+
+
+class _Input:
+    """Secrets from stdin lines (--stdin) or no-echo prompts."""
+
+    def __init__(self, from_stdin: bool) -> None:
+        self.from_stdin = from_stdin
+
+    def read(self, prompt: str, *, confirm: bool = False) -> str:
+        if self.from_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                raise _fail(f"--stdin: end of input before: {prompt.rstrip(': ')}", 2)
+            return line.rstrip("\r\n")
+        value = getpass.getpass(prompt)
+        if confirm and getpass.getpass("Repeat the password: ") != value:
+            raise _fail("the two passwords differ", 2)
+        return value
+
+    def password(self, *, new: bool) -> str:
+        try:
+            env_password = keystore.password_from_env(os.environ)
+        except keystore.KeystoreError as exc:
+            raise _fail(str(exc), 2) from None
+        if env_password:
+            return env_password
+        prompt = "New keystore password: " if new else "Keystore password: "
+        return self.read(prompt, confirm=new)
+
+
+def _open(path: Path, secrets: _Input) -> keystore.Keystore:
+    if not path.exists():
+        raise _fail(f"{path}: no keystore yet (add keys with `automata keys add VENUE`)")
+    try:
+        return keystore.Keystore.open(path, secrets.password(new=False))
+    except keystore.KeystoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+@keys_app.command("add")
+def add(
+    venue: str = typer.Argument(..., help="venue name as in the config, e.g. binance"),
+    stdin: bool = StdinOption,
+    path: Path | None = KeystoreOption,
+    force: bool = typer.Option(False, "--force", help="replace keys already stored for this venue"),
+) -> None:
+    """Store a venue's API key and secret (creates the keystore on first use)."""
+    try:
+        keystore.check_venue(venue)
+    except keystore.KeystoreError as exc:
+        raise _fail(str(exc), 2) from None
+    file = keystore_path(path)
+    secrets = _Input(stdin)
+    api_key = secrets.read(f"API key for {venue}: ").strip()
+    api_secret = secrets.read(f"API secret for {venue}: ").strip()
+    if not api_key or not api_secret:
+        raise _fail("the API key and the API secret cannot be empty", 2)
+    register_secret(api_key)
+    register_secret(api_secret)
+    try:
+        with keystore.locked(file):
+            if file.exists():
+                store = _open(file, secrets)
+            else:
+                store = keystore.Keystore.create(file, secrets.password(new=True))
+            if venue in store and not force:
+                raise _fail(f"{venue} already has keys in {file} (use --force to replace them)")
+            store.put(venue, keystore.KeyPair(api_key=api_key, api_secret=api_secret))
+            store.save()
+    except keystore.KeystoreError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"stored keys for {venue} (api key {keystore.mask(api_key)}) in {file}", highlight=False)
+
+
+@keys_app.command("list")
+def list_(
+    stdin: bool = StdinOption,
+    path: Path | None = KeystoreOption,
+) -> None:
+    """List the venues in the keystore with a masked key prefix (needs the password)."""
+    file = keystore_path(path)
+    store = _open(file, _Input(stdin))
+    table = Table("venue", "api key", "updated", show_edge=False, header_style="bold")
+    for venue in store.venues():
+        try:
+            shown = keystore.mask(store.get(venue).api_key)
+        except keystore.KeystoreError:
+            shown = "[red]damaged[/]"
+        table.add_row(venue, shown, store.updated(venue))
+    out.print(f"{file}: {len(store.venues())} venue(s)", highlight=False)
+    out.print(table)
+
+
+@keys_app.command("remove")
+def remove(
+    venue: str = typer.Argument(..., help="venue whose keys to delete"),
+    stdin: bool = StdinOption,
+    path: Path | None = KeystoreOption,
+) -> None:
+    """Delete a venue's keys from the keystore (needs the password)."""
+    file = keystore_path(path)
+    try:
+        with keystore.locked(file):
+            store = _open(file, _Input(stdin))
+            if not store.remove(venue):
+                raise _fail(f"{venue}: no keys in {file}")
+            store.save()
+    except keystore.KeystoreError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"removed the keys of {venue} from {file}", highlight=False)
+
+
+if __name__ == "__main__":
+    keys_app()

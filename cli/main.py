@@ -1,0 +1,47 @@
+"""The `automata` app: one Typer app, commands registered from their own modules.
+
+A new command lives in its own module and is added here with `app.command(...)(fn)` or, for a
+group of sub-commands, `app.add_typer(module.app, name=...)`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli import bots, health, keys, run
+from cli.backtest import backtest_command
+from cli.data import data_app
+from cli.dca import dca_app
+
+app = typer.Typer(
+    name="automata",
+    help="Automata: crash-safe crypto trading services over Redis Streams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("run")(run.run)
+app.command("down")(run.down)
+app.command("health")(health.health)
+app.command("services", hidden=True)(health.health)
+app.command("bots")(bots.bots)
+app.command("backtest")(backtest_command)
+app.add_typer(dca_app, name="dca")
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(data_app, name="data")
+for _name in ("pause", "resume", "stop", "close"):
+    app.command(_name)(getattr(bots, _name))
+
+
+def command_names() -> set[str]:
+    """Names of the registered commands (so `automata run` only advertises commands that exist)."""
+    return {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

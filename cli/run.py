@@ -1,0 +1,305 @@
+"""`automata run`: the whole system on this machine, with no keys and no internet; `automata down`.
+
+run starts its own redis-server (AOF under $AUTOMATA_HOME/var/redis, port AUTOMATA_REDIS_PORT,
+default 6390), then supervisord with deploy/supervisord.conf, waits until every program has a
+heartbeat, prints where to look, and stays until Ctrl-C (or `automata down`, which sends it
+SIGTERM). Stopping goes in order: supervisord stops the programs with SIGTERM (they finish the
+entry in hand and ack it), and only then Redis shuts down, so no service loses its Redis mid-entry.
+Redis and supervisord run in sessions of their own, so a terminal's Ctrl-C reaches only this process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli import demo, paths
+from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.paths import Home, UsageError
+from cli.state import RunState, Tracked, clear_state, read_state, write_state
+from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
+from shared.config import ConfigError
+from shared.redis_server import RedisServer, RedisServerError
+from shared.streams import notifier_group
+
+SIM_PROGRAM = "exchange_sim"
+# Programs that publish no heartbeat: the paper venue is the exchange and does not use Redis.
+NO_HEARTBEAT = frozenset({SIM_PROGRAM})
+
+
+class StartError(RuntimeError):
+    """The system could not be brought up; everything started so far is stopped again."""
+
+
+def run(
+    timeout: float = typer.Option(90.0, help="seconds to wait for every service to come up"),
+    sim: bool | None = typer.Option(
+        None, "--sim/--no-sim", help="start the paper venue (default: when services/exchange_sim exists)"
+    ),
+) -> None:
+    """Run everything here: Redis (AOF, ./var/redis), supervisord and the services, until Ctrl-C."""
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        code = _run(console, paths.home(), paths.redis_port(), timeout, sim)
+    except UsageError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def down(
+    timeout: float = typer.Option(STOP_TIMEOUT_S + 30, help="seconds to wait for everything to stop"),
+) -> None:
+    """Stop the `automata run` going on under AUTOMATA_HOME (default: this directory)."""
+    console = Console(highlight=False, soft_wrap=True)
+    home = paths.home()
+    state = read_state(home.state_file)
+    if state is None:
+        console.print(f"nothing is running under {home.root}")
+        return
+    if state.runner.alive():
+        console.print(f"stopping `automata run` (pid {state.runner.pid})...")
+        state.runner.signal(signal.SIGTERM)
+        if not state.runner.wait_gone(timeout):
+            console.print(
+                f"[red]`automata run` (pid {state.runner.pid}) did not stop within {timeout:.0f}s[/]"
+            )
+            raise typer.Exit(1)
+    else:
+        # The runner itself was killed: stop what it left behind, services before Redis.
+        console.print("`automata run` is gone; stopping what it left running...")
+        if state.supervisord is not None:
+            state.supervisord.stop(STOP_TIMEOUT_S)
+        state.redis.stop(30)
+        clear_state(home.state_file)
+    console.print("stopped")
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | None) -> int:
+    _check_not_running(home, port)
+    home.make_dirs()
+    try:
+        setup = demo.choose(home)
+    except ConfigError as exc:
+        raise UsageError(f"the demo's configuration: {exc}") from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    server = RedisServer(home.redis_dir, port)
+    console.print(f"starting Redis on 127.0.0.1:{port} (AOF in {_show(home.redis_dir)})")
+    try:
+        server.start(new_session=True)
+    except RedisServerError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    assert server.proc is not None
+    state = RunState(runner=Tracked.of(os.getpid()), redis=Tracked.of(server.proc.pid), redis_port=port)
+    write_state(home.state_file, state)  # from here on `automata down` can clean up after us
+    supervisord = Supervisord(home, {**_service_env(home, server.url), **setup.env})
+    code = 0
+    try:
+        supervisord.start()
+        write_state(home.state_file, replace(state, supervisord=Tracked.of(supervisord.pid)))
+        console.print(
+            f"starting the services under supervisord ({_setup_line(setup)})..."
+        )
+        ready = _start_services(supervisord, server, stop, timeout, sim, setup)
+        if ready is not None:
+            _print_summary(console, home, port, ready, setup)
+            code = _watch(console, supervisord, server, stop)
+    except (StartError, SupervisorError) as exc:
+        console.print(f"[red]{exc}[/]")
+        code = 1
+    finally:
+        console.print("stopping the services...")
+        if not supervisord.stop():
+            console.print("[yellow]supervisord did not stop in time and was killed[/]")
+            code = code or 1
+        console.print("stopping Redis...")
+        server.stop()
+        clear_state(home.state_file)
+    console.print("stopped" if code == 0 else f"stopped (exit {code})")
+    return code
+
+
+def _check_not_running(home: Home, port: int) -> None:
+    previous = read_state(home.state_file)
+    if previous is not None:
+        if previous.runner.alive():
+            raise UsageError(
+                f"already running under {home.root} (pid {previous.runner.pid}): `automata down` stops it"
+            )
+        left = [str(p.pid) for p in previous.processes() if p.alive()]
+        if left:
+            raise UsageError(
+                f"a previous run left processes behind (pids {', '.join(left)}): run `automata down` first"
+            )
+        clear_state(home.state_file)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise UsageError(f"port {port} is already in use: set AUTOMATA_REDIS_PORT to a free port")
+
+
+def _service_env(home: Home, redis_url: str) -> dict[str, str]:
+    """supervisord's environment, which every program inherits."""
+    env = dict(os.environ)
+    env.update({"AUTOMATA_HOME": str(home.root), "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def sim_available() -> bool:
+    """The paper venue comes from another issue: start it only once its module exists."""
+    return (paths.REPO / "services" / SIM_PROGRAM / "__main__.py").is_file()
+
+
+def _start_services(
+    supervisord: Supervisord,
+    server: RedisServer,
+    stop: threading.Event,
+    timeout: float,
+    sim: bool | None,
+    setup: demo.Setup,
+) -> list[tuple[Program, Heartbeat | None]] | None:
+    """Start the paper venue and the demo bots (autostart=false programs), then wait until every
+    program supervisord runs is RUNNING with a heartbeat carrying its pid (or just RUNNING, for
+    the paper venue).
+
+    Returns None when asked to stop meanwhile."""
+    supervisord.wait_ready()
+    want_sim = sim_available() if sim is None else sim
+    if want_sim:
+        supervisord.start_program(SIM_PROGRAM)
+    for bot in setup.bots:
+        supervisord.start_program(demo.program(bot))
+    client = redis.Redis.from_url(server.url, socket_timeout=5)
+    deadline = time.monotonic() + timeout
+    try:
+        while not stop.is_set():
+            if not supervisord.alive():
+                raise StartError("supervisord exited while the services were starting")
+            programs = [p for p in supervisord.programs() if p.state != "STOPPED"]
+            failed = [p for p in programs if p.state == "FATAL"]  # EXITED/BACKOFF: restarting
+            if failed:
+                raise StartError(
+                    "could not start: " + ", ".join(f"{p.name} ({p.state}, log {p.log})" for p in failed)
+                )
+            try:
+                beats = {b.pid: b for b in read_heartbeats(client)}
+            except redis.ConnectionError:
+                raise StartError("Redis stopped answering while the services were starting") from None
+            waiting = [
+                p
+                for p in programs
+                if p.state != "RUNNING" or (p.pid not in beats and p.name not in NO_HEARTBEAT)
+            ]
+            if not waiting:
+                return [(p, beats.get(p.pid)) for p in programs]
+            if time.monotonic() > deadline:
+                raise StartError(
+                    f"not up after {timeout:.0f}s: "
+                    + ", ".join(f"{p.name} ({p.state}, log {p.log})" for p in waiting)
+                )
+            stop.wait(0.1)
+        return None
+    finally:
+        client.close()
+
+
+def _watch(console: Console, supervisord: Supervisord, server: RedisServer, stop: threading.Event) -> int:
+    """Block until Ctrl-C / SIGTERM (exit 0), or until supervisord or Redis dies (exit 1)."""
+    while not stop.wait(0.5):
+        if not supervisord.alive():
+            console.print("[red]supervisord exited unexpectedly[/]")
+            return 1
+        if server.proc is None or server.proc.poll() is not None:
+            console.print("[red]Redis exited unexpectedly[/]")
+            return 1
+    console.print()
+    return 0
+
+
+def _show(path: Path) -> str:
+    """A path as short as it can be for the user's eyes (relative to the current directory)."""
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _setup_line(setup: demo.Setup) -> str:
+    if not setup.demo:
+        return f"config {_show(setup.config)}"
+    return (
+        f"the demo: config {_show(setup.config)}, paper venue at speed {setup.env['SIM_SPEED']}, "
+        f"bots {', '.join(setup.bots)}"
+    )
+
+
+def _print_summary(
+    console: Console,
+    home: Home,
+    port: int,
+    ready: list[tuple[Program, Heartbeat | None]],
+    setup: demo.Setup,
+) -> None:
+    from cli.main import command_names  # late: main imports this module
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("program", "pid", "heartbeat key", "metrics port"):
+        table.add_column(column)
+    for program, beat in ready:
+        key = f"svc:{beat.service}:{beat.instance}" if beat else "-"
+        table.add_row(program.name, str(program.pid), key, str(beat.metrics_port) if beat else "-")
+    console.print(f"\n[bold green]Automata is running[/] under {home.root}")
+    console.print(table)
+    cli = f"redis-cli -p {port}"
+    metrics_port = next((b.metrics_port for _, b in ready if b and b.service != "strategy_runner"), 0)
+    hints = [
+        ("automata health", "services, pids, metrics ports"),
+        (f"{cli} --scan", "every stream and key"),
+        (f"{cli} XRANGE notify - + COUNT 10", "a stream's entries, as text"),
+        (f"{cli} XINFO GROUPS notify", "its consumer groups, lag"),
+        (f"{cli} XPENDING notify {notifier_group('console')}", "delivered, not yet acked"),
+        (f"{cli} --scan --pattern 'dlq:*'", "dead letters, with reasons"),
+        (f"curl -s 127.0.0.1:{metrics_port}/metrics", "Prometheus (/health: JSON)"),
+        (f"tail -f {_show(home.log_dir)}/*.log", "logs, one file a program"),
+    ]
+    if "status" in command_names():
+        hints.insert(0, ("automata status", "services, bots, orders, lag"))
+    if setup.bots:
+        hints.insert(1, ("automata bots", "the bots: mode, position, open orders, profit"))
+        first = setup.bots[0]
+        hints.append((f"{cli} GET bot:{first}:state", "a bot's state (JSON)"))
+        hints.append((f"{cli} --scan --pattern 'og:order:{first}-*'", "its orders' write-ahead records"))
+    if any(p.name == SIM_PROGRAM for p, _ in ready):
+        sim = f"127.0.0.1:{setup.sim_port}"
+        hints.append((f"curl -s {sim}/api/v3/time", "the paper venue (Binance protocol)"))
+        hints.append((f"curl -s {sim}/control/journal", "every order and trade it saw"))
+    console.print(f"\nRedis: redis://127.0.0.1:{port}/0 (AOF in {_show(home.redis_dir)})")
+    if setup.demo:
+        data = os.environ.get("SIM_DATA") or "a random walk (SIM_DATA=file.csv replays candles)"
+        console.print(
+            f"The demo ({_show(setup.config)}, bots in {_show(demo.DEMO_BOTS)}): "
+            f"{', '.join(setup.bots)} trade BTCUSDT on the paper venue, {data}, "
+            f"{setup.env['SIM_SPEED']} market minutes a wall minute. An automata.toml here runs your own setup."
+        )
+    console.print("Look around:")
+    width = max(len(h) for h, _ in hints)
+    for command, what in hints:
+        console.print(f"  [cyan]{command.ljust(width)}[/]  {what}", soft_wrap=True)
+    console.print("\nCtrl-C here, or `automata down` from another terminal, stops everything.")

@@ -1,0 +1,1 @@
+"""The paper venue: a deterministic spot exchange speaking the Binance and Bybit wire protocols."""

@@ -1,0 +1,327 @@
+"""Engine objects in Bybit V5 words: orders, executions, wallet coins, instruments, klines, tickers.
+
+Pure functions of the engine's snapshots, shared by the REST and the WebSocket faces so a
+field reads the same in `order/realtime` and in the `order` topic. Prices and quantities are
+decimal strings (shared.money.fmt), times are milliseconds of the venue's market clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from services.exchange_sim.bybit_errors import BybitError
+from services.exchange_sim.engine import Balance, Order, OrderType, Side, Status, Trade
+from services.exchange_sim.feeds import Candle
+from services.exchange_sim.model import STOP_TYPES, Quote
+from services.exchange_sim.symbols import SymbolSpec
+from shared.money import ZERO, fmt, round_down
+
+CATEGORY = "spot"
+ACCOUNT_TYPE = "UNIFIED"
+QUANTUM = Decimal("1e-8")
+STABLE_COINS = frozenset({"USDT", "USDC"})
+_NAMESPACE = uuid.UUID("6f1c2b4e-1d1a-4c55-9a57-3b1e2f0b5e11")
+
+SIDES = {Side.BUY: "Buy", Side.SELL: "Sell"}
+SIDE_OF = {v: k for k, v in SIDES.items()}
+
+
+def envelope(result: Any, now_ms: int) -> dict[str, Any]:
+    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now_ms}
+
+
+def error_envelope(err: BybitError, now_ms: int) -> dict[str, Any]:
+    return {"retCode": err.ret_code, "retMsg": err.ret_msg, "result": {}, "retExtInfo": {}, "time": now_ms}
+
+
+def exec_id(trade: Trade) -> str:
+    """A UUID like Bybit's, derived from (symbol, trade id) so runs are reproducible."""
+    return str(uuid.uuid5(_NAMESPACE, f"{trade.symbol}:{trade.trade_id}"))
+
+
+def message_id(topic: str, seq: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{topic}:{seq}"))
+
+
+def order_status(order: Order) -> str:
+    """Engine status in Bybit's enum; an order closed with fills is PartiallyFilledCanceled (spot)."""
+    status = order.status
+    if status is Status.NEW:
+        return "Untriggered" if order.type in STOP_TYPES and not order.triggered else "New"
+    if status is Status.PARTIALLY_FILLED:
+        return "PartiallyFilled"
+    if status is Status.FILLED:
+        return "Filled"
+    if status is Status.REJECTED:
+        return "Rejected"
+    return "PartiallyFilledCanceled" if order.executed_qty > 0 else "Cancelled"
+
+
+def _cancel_type(order: Order) -> str:
+    if order.status is Status.CANCELED:
+        return "CancelByUser"
+    return "UNKNOWN"
+
+
+def _reject_reason(order: Order) -> str:
+    if order.status is Status.EXPIRED and order.time_in_force.value == "FOK":
+        return "EC_CancelForNoFullFill"
+    if order.status is Status.EXPIRED and order.executed_qty == 0:
+        return "EC_NoImmediateQtyToFill"
+    return "EC_NoError"
+
+
+def _tif(order: Order) -> str:
+    if order.type is OrderType.LIMIT_MAKER:
+        return "PostOnly"
+    if order.type in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
+        return "IOC"
+    return order.time_in_force.value
+
+
+def _avg_price(order: Order) -> str:
+    if order.executed_qty <= 0:
+        return ""
+    return fmt(round_down(order.cum_quote / order.executed_qty, QUANTUM))
+
+
+def is_quote_market(order: Order) -> bool:
+    return order.quote_quantity > 0
+
+
+def order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str = "") -> dict[str, Any]:
+    """One order as order/realtime, order/history and the `order` topic print it."""
+    is_market = order.type in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+    quote_market = is_quote_market(order)
+    remaining = ZERO if not order.is_open else order.remaining
+    cum_fee = sum(fees.values(), ZERO)
+    return {
+        "orderId": str(order.order_id),
+        "orderLinkId": order.client_order_id,
+        "blockTradeId": "",
+        "symbol": order.symbol,
+        "price": fmt(order.price),
+        "qty": fmt(order.quote_quantity if quote_market else order.quantity),
+        "side": SIDES[order.side],
+        "isLeverage": "0",
+        "positionIdx": 0,
+        "orderStatus": order_status(order),
+        "cancelType": _cancel_type(order),
+        "rejectReason": _reject_reason(order),
+        "avgPrice": _avg_price(order),
+        "leavesQty": fmt(remaining),
+        "leavesValue": fmt(remaining * order.price),
+        "cumExecQty": fmt(order.executed_qty),
+        "cumExecValue": fmt(order.cum_quote),
+        "cumExecFee": fmt(cum_fee),
+        "cumFeeDetail": {asset: fmt(amount) for asset, amount in fees.items()},
+        "feeCurrency": next(iter(fees), ""),
+        "timeInForce": _tif(order),
+        "orderType": "Market" if is_market else "Limit",
+        "stopOrderType": stop_order_type,
+        "orderIv": "",
+        "marketUnit": ("quoteCoin" if quote_market else "baseCoin") if is_market else "",
+        "triggerPrice": fmt(order.stop_price),
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "tpTriggerBy": "",
+        "slTriggerBy": "",
+        "tpLimitPrice": "0",
+        "slLimitPrice": "0",
+        "triggerDirection": 0,
+        "triggerBy": "LastPrice" if stop_order_type else "",
+        "lastPriceOnCreated": "",
+        "reduceOnly": False,
+        "closeOnTrigger": False,
+        "placeType": "",
+        "smpType": "None",
+        "smpGroup": 0,
+        "smpOrderId": "",
+        "createdTime": str(order.time),
+        "updatedTime": str(order.update_time),
+    }
+
+
+def ws_order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str = "") -> dict[str, Any]:
+    """The `order` topic adds the category and closedPnl to the REST fields."""
+    return {
+        "category": CATEGORY,
+        **order_json(order, fees=fees, stop_order_type=stop_order_type),
+        "closedPnl": "0",
+    }
+
+
+def execution_json(
+    trade: Trade, order: Order, *, leaves_qty: Decimal, fee_rate: Decimal, stop_order_type: str = ""
+) -> dict[str, Any]:
+    """One fill as execution/list and the `execution` topic print it (leavesQty after this fill)."""
+    is_market = order.type in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+    return {
+        "category": CATEGORY,
+        "symbol": trade.symbol,
+        "isLeverage": "0",
+        "orderId": str(order.order_id),
+        "orderLinkId": order.client_order_id,
+        "side": SIDES[trade.side],
+        "orderPrice": fmt(order.price),
+        "orderQty": fmt(order.quote_quantity if is_quote_market(order) else order.quantity),
+        "leavesQty": fmt(leaves_qty),
+        "orderType": "Market" if is_market else "Limit",
+        "stopOrderType": stop_order_type,
+        "execFee": fmt(trade.commission),
+        "feeCurrency": trade.commission_asset,
+        "execId": exec_id(trade),
+        "execPrice": fmt(trade.price),
+        "execQty": fmt(trade.qty),
+        "execType": "Trade",
+        "execValue": fmt(trade.quote_qty),
+        "execTime": str(trade.time),
+        "isMaker": trade.maker,
+        "feeRate": fmt(fee_rate),
+        "tradeIv": "",
+        "markIv": "",
+        "markPrice": fmt(trade.price),
+        "indexPrice": "",
+        "underlyingPrice": "",
+        "blockTradeId": "",
+        "closedSize": "",
+        "extraFees": "",
+        "seq": trade.trade_id,
+    }
+
+
+def coin_json(asset: str, balance: Balance, usd_price: Decimal) -> dict[str, Any]:
+    """One coin of a UNIFIED wallet: walletBalance = free + locked, locked = held by open orders."""
+    total = balance.free + balance.locked
+    return {
+        "coin": asset,
+        "equity": fmt(total),
+        "usdValue": fmt(round_down(total * usd_price, QUANTUM)),
+        "walletBalance": fmt(total),
+        "free": fmt(balance.free),
+        "locked": fmt(balance.locked),
+        "spotHedgingQty": "0",
+        "borrowAmount": "0",
+        "availableToBorrow": "",
+        "availableToWithdraw": fmt(balance.free),
+        "accruedInterest": "0",
+        "totalOrderIM": "0",
+        "totalPositionIM": "0",
+        "totalPositionMM": "0",
+        "unrealisedPnl": "0",
+        "cumRealisedPnl": "0",
+        "bonus": "0",
+        "marginCollateral": True,
+        "collateralSwitch": True,
+    }
+
+
+def wallet_json(coins: list[dict[str, Any]]) -> dict[str, Any]:
+    """The UNIFIED account around its coins; USD totals sum the coins' usdValue."""
+    total = fmt(sum((Decimal(c["usdValue"]) for c in coins), ZERO))
+    return {
+        "accountType": ACCOUNT_TYPE,
+        "accountIMRate": "0",
+        "accountMMRate": "0",
+        "accountLTV": "0",
+        "totalEquity": total,
+        "totalWalletBalance": total,
+        "totalMarginBalance": total,
+        "totalAvailableBalance": total,
+        "totalPerpUPL": "0",
+        "totalInitialMargin": "0",
+        "totalMaintenanceMargin": "0",
+        "coin": coins,
+    }
+
+
+def instrument_json(spec: SymbolSpec) -> dict[str, Any]:
+    """A spot instrument: basePrecision is the step size, minOrderAmt the min notional."""
+    f = spec.filters
+    return {
+        "symbol": spec.symbol,
+        "baseCoin": spec.base,
+        "quoteCoin": spec.quote,
+        "innovation": "0",
+        "status": "Trading",
+        "marginTrading": "none",
+        "stTag": "0",
+        "lotSizeFilter": {
+            "basePrecision": fmt(f.step_size),
+            "quotePrecision": fmt(quote_precision(spec)),
+            "minOrderQty": fmt(f.min_qty),
+            "maxOrderQty": fmt(f.max_qty),
+            "minOrderAmt": fmt(f.min_notional),
+            "maxOrderAmt": fmt(f.max_notional),
+            "maxLimitOrderQty": fmt(f.max_qty),
+            "maxMarketOrderQty": fmt(f.max_qty),
+        },
+        "priceFilter": {"tickSize": fmt(f.tick_size)},
+        "riskParameters": {
+            "priceLimitRatioX": fmt(1 - f.multiplier_down),
+            "priceLimitRatioY": fmt(f.multiplier_up - 1),
+        },
+        "symbolType": "",
+    }
+
+
+def quote_precision(spec: SymbolSpec) -> Decimal:
+    return Decimal(1).scaleb(-spec.quote_precision)
+
+
+def kline_row(candle: Candle) -> list[str]:
+    """REST kline row: start, open, high, low, close, volume, turnover."""
+    return [
+        str(candle.open_time),
+        fmt(candle.open),
+        fmt(candle.high),
+        fmt(candle.low),
+        fmt(candle.close),
+        fmt(candle.volume),
+        fmt(candle.quote_volume),
+    ]
+
+
+def ws_kline(candle: Candle, interval: str, *, confirm: bool, timestamp: int) -> dict[str, Any]:
+    return {
+        "start": candle.open_time,
+        "end": candle.close_time,
+        "interval": interval,
+        "open": fmt(candle.open),
+        "close": fmt(candle.close),
+        "high": fmt(candle.high),
+        "low": fmt(candle.low),
+        "volume": fmt(candle.volume),
+        "turnover": fmt(candle.quote_volume),
+        "confirm": confirm,
+        "timestamp": timestamp,
+    }
+
+
+def ticker_stats(symbol: str, last: Decimal, window: Candle) -> dict[str, Any]:
+    """The 24h fields both the REST and the WS tickers carry."""
+    change = (last - window.open) / window.open if window.open else ZERO
+    return {
+        "symbol": symbol,
+        "lastPrice": fmt(last),
+        "prevPrice24h": fmt(window.open),
+        "price24hPcnt": fmt(round_down(change, Decimal("0.0001"))),
+        "highPrice24h": fmt(window.high),
+        "lowPrice24h": fmt(window.low),
+        "turnover24h": fmt(window.quote_volume),
+        "volume24h": fmt(window.volume),
+        "usdIndexPrice": fmt(last) if symbol.endswith(tuple(STABLE_COINS)) else "",
+    }
+
+
+def rest_ticker(symbol: str, quote: Quote, window: Candle) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "bid1Price": fmt(quote.bid),
+        "bid1Size": fmt(quote.bid_qty),
+        "ask1Price": fmt(quote.ask),
+        "ask1Size": fmt(quote.ask_qty),
+        **{k: v for k, v in ticker_stats(symbol, quote.price, window).items() if k != "symbol"},
+    }

@@ -1,0 +1,193 @@
+"""Bybit spot `order/create` parameters -> an engine OrderRequest, with Bybit's spot refusals.
+
+The spot filters are checked here first so each breach gets Bybit's own code (170134 price
+decimals, 170137 quantity decimals, 170136 below minOrderQty, 170140 below minOrderAmt ...);
+what only the engine can know (balance, duplicates, the price band around the market) comes
+back as EngineError and is mapped by `from_engine`.
+
+Bybit words -> engine words: Market -> MARKET (a Buy spends `qty` USDT unless
+marketUnit=baseCoin), Limit + PostOnly -> LIMIT_MAKER, Limit -> LIMIT (GTC/IOC/FOK); with
+orderFilter StopOrder/tpslOrder and a triggerPrice, a stop whose direction is read from the
+trigger against the last price (a Buy above it / a Sell below it is a stop-loss, else a
+take-profit).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import NamedTuple
+
+from services.exchange_sim import bybit_errors as E
+from services.exchange_sim.bybit_errors import BybitError, params_error
+from services.exchange_sim.bybit_format import SIDE_OF, quote_precision
+from services.exchange_sim.bybit_params import Params
+from services.exchange_sim.engine import (
+    Engine,
+    EngineError,
+    OrderRequest,
+    OrderType,
+    Reject,
+    Side,
+    TimeInForce,
+)
+from services.exchange_sim.symbols import SymbolSpec
+from shared.money import fmt
+
+LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+ORDER_FILTERS = {"Order": "", "StopOrder": "Stop", "tpslOrder": "tpslOrder"}
+LIMIT_TIFS = {"GTC", "IOC", "FOK", "PostOnly"}
+MARKET_UNITS = {"baseCoin", "quoteCoin"}
+
+_ENGINE_CODES: dict[Reject, E.Code] = {
+    Reject.UNKNOWN_SYMBOL: E.INVALID_SYMBOL,
+    Reject.MARKET_CLOSED: E.PAIR_NOT_OPEN,
+    Reject.PRICE_FILTER: E.PRICE_DECIMALS,
+    Reject.LOT_SIZE: E.QTY_DECIMALS,
+    Reject.NOTIONAL: E.VALUE_TOO_SMALL,
+    Reject.MAX_NUM_ORDERS: E.TOO_MANY_ORDERS,
+    Reject.DUPLICATE_ORDER: E.DUPLICATE_LINK_ID,
+    Reject.WOULD_MATCH: E.POST_ONLY_REJECTED,
+    Reject.INSUFFICIENT_BALANCE: E.INSUFFICIENT_BALANCE,
+    Reject.NO_LIQUIDITY: E.NEW_ORDER_REJECTED,
+    Reject.UNKNOWN_ORDER: E.ORDER_NOT_FOUND,
+    Reject.NOT_OPEN: E.ORDER_FINISHED,
+}
+
+
+class NewOrder(NamedTuple):
+    request: OrderRequest
+    stop_order_type: str  # Bybit's stopOrderType: "" for a plain order
+
+
+def parse_create(p: Params, engine: Engine) -> NewOrder:
+    """Read and check an order/create body; raise BybitError with the code Bybit gives."""
+    p.category()
+    spec = engine.specs.get(p.text("symbol") or "")
+    if spec is None:
+        raise BybitError(E.INVALID_SYMBOL)
+    side = SIDE_OF.get(p.text("side") or "")
+    if side is None:
+        raise BybitError(E.INVALID_SIDE)
+    kind = p.text("orderType")
+    if kind not in ("Market", "Limit"):
+        raise BybitError(E.INVALID_ORDER_TYPE)
+    if p.text("isLeverage") not in (None, "0"):
+        raise params_error("params error: isLeverage: margin trading is not offered by the paper venue")
+    order_filter = p.text("orderFilter") or "Order"
+    if order_filter not in ORDER_FILTERS:
+        raise BybitError(E.INVALID_ORDER_FILTER)
+    trigger = p.decimal("triggerPrice")
+    if order_filter != "Order" and trigger is None:
+        raise params_error("params error: triggerPrice is required for a conditional order")
+    link_id = p.text("orderLinkId")
+    if link_id is not None and not LINK_ID_RE.match(link_id):
+        raise params_error("params error: orderLinkId must be 1-36 letters, digits, - or _")
+    qty = p.decimal("qty")
+    if qty is None or qty < 0:  # zero goes on to the minimum checks (170136 / 170140)
+        raise params_error("params error: qty invalid")
+
+    price: Decimal | None = None
+    quote_qty: Decimal | None = None
+    tif: TimeInForce | None = None
+    if kind == "Limit":
+        price = p.decimal("price")
+        if price is None or price <= 0:
+            raise params_error("params error: price is required for a Limit order")
+        tif_text = p.text("timeInForce") or "GTC"
+        if tif_text not in LIMIT_TIFS:
+            raise BybitError(E.INVALID_TIF)
+        tif = None if tif_text == "PostOnly" else TimeInForce(tif_text)
+        _check_price(spec, price)
+        _check_qty(spec, qty)
+        _check_value(spec, qty * price)
+        order_type = OrderType.LIMIT_MAKER if tif is None else OrderType.LIMIT
+    else:
+        unit = p.text("marketUnit") or ("quoteCoin" if side is Side.BUY else "baseCoin")
+        if unit not in MARKET_UNITS:
+            raise params_error("params error: marketUnit must be baseCoin or quoteCoin")
+        if unit == "quoteCoin":
+            if qty % quote_precision(spec):
+                raise BybitError(E.MARKET_AMOUNT_DECIMALS)
+            _check_value(spec, qty)
+            quote_qty, qty = qty, None
+        else:
+            _check_qty(spec, qty)
+        order_type = OrderType.MARKET
+
+    if trigger is not None and order_filter != "Order":
+        _check_price(spec, trigger)
+        order_type, tif = _stop_type(engine, spec, side, order_type, trigger, tif)
+        if quote_qty is not None:
+            raise params_error("params error: a conditional Market Buy needs marketUnit=baseCoin here")
+    request = OrderRequest(
+        symbol=spec.symbol,
+        side=side,
+        type=order_type,
+        quantity=qty,
+        quote_quantity=quote_qty,
+        price=price,
+        stop_price=trigger if order_filter != "Order" else None,
+        time_in_force=tif,
+        client_order_id=link_id,
+    )
+    return NewOrder(request, ORDER_FILTERS[order_filter])
+
+
+def _stop_type(
+    engine: Engine, spec: SymbolSpec, side: Side, kind: OrderType, trigger: Decimal, tif: TimeInForce | None
+) -> tuple[OrderType, TimeInForce | None]:
+    try:
+        last = engine.quote(spec.symbol).price
+    except EngineError as exc:
+        raise from_engine(exc, None, engine) from None
+    stop_loss = (side is Side.BUY) == (trigger > last)
+    if kind is OrderType.MARKET:
+        return (OrderType.STOP_LOSS if stop_loss else OrderType.TAKE_PROFIT), None
+    limit = OrderType.STOP_LOSS_LIMIT if stop_loss else OrderType.TAKE_PROFIT_LIMIT
+    return limit, tif or TimeInForce.GTC
+
+
+def _check_price(spec: SymbolSpec, price: Decimal) -> None:
+    f = spec.filters
+    if price % f.tick_size:
+        raise BybitError(E.PRICE_DECIMALS)
+    if price < f.min_price:
+        raise BybitError(E.PRICE_TOO_LOW)
+    if price > f.max_price:
+        raise BybitError(E.PRICE_TOO_HIGH)
+
+
+def _check_qty(spec: SymbolSpec, qty: Decimal) -> None:
+    f = spec.filters
+    if qty % f.step_size:
+        raise BybitError(E.QTY_DECIMALS)
+    if qty < f.min_qty:
+        raise BybitError(E.QTY_TOO_SMALL)
+    if qty > f.max_qty:
+        raise BybitError(E.QTY_TOO_LARGE)
+
+
+def _check_value(spec: SymbolSpec, value: Decimal) -> None:
+    if value < spec.filters.min_notional:
+        raise BybitError(E.VALUE_TOO_SMALL)
+    if value > spec.filters.max_notional:
+        raise BybitError(E.AMOUNT_TOO_LARGE)
+
+
+def from_engine(exc: EngineError, req: OrderRequest | None, engine: Engine) -> BybitError:
+    """The engine's refusal in Bybit's words (the price band gets the bound it broke)."""
+    if exc.reason is Reject.PERCENT_PRICE and req is not None and req.price is not None:
+        f = engine.specs[req.symbol].filters
+        ref = engine.quote(req.symbol).ref_price
+        if req.price > ref:
+            if req.side is Side.BUY:
+                return BybitError(E.BUY_PRICE_LIMIT, fmt_args=(fmt(ref * f.multiplier_up),))
+            return BybitError(E.PRICE_TOO_HIGH)
+        if req.side is Side.SELL:
+            return BybitError(E.SELL_PRICE_LIMIT, fmt_args=(fmt(ref * f.multiplier_down),))
+        return BybitError(E.PRICE_TOO_LOW)
+    code = _ENGINE_CODES.get(exc.reason)
+    if code is None:  # MISSING_PARAM, BAD_PARAM, WOULD_TRIGGER
+        return params_error(f"params error: {exc.param or exc.reason.value.lower()} invalid")
+    return BybitError(code)

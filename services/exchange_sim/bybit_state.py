@@ -1,0 +1,124 @@
+"""What the Bybit face keeps beside the engine, shared by its REST and WebSocket halves.
+
+The engine is protocol-neutral, so a few Bybit facts live here: fees per order (cumExecFee,
+cumFeeDetail), the orderFilter an order was placed with (stopOrderType), and a message
+counter for deterministic topic ids. All of it is rebuilt from events and cleared on reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from services.exchange_sim import bybit_format as bf
+from services.exchange_sim.engine import Balance, EngineError, Event, ExecType, Order, OrderEvent, Trade
+from services.exchange_sim.venue import Venue
+from shared.money import ZERO
+
+ACCOUNT = "bybit"  # the engine account the Bybit protocol trades (separate from Binance's)
+
+
+class BybitFace:
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.engine = venue.engine
+        self.fees: dict[int, dict[str, Decimal]] = defaultdict(dict)
+        self.stop_kind: dict[int, str] = {}
+        self.seq = 0
+        self._placing = ""
+        self.engine.add_listener(self._on_event)
+        venue.on_reset.append(self.clear)
+
+    def clear(self) -> None:
+        self.fees.clear()
+        self.stop_kind.clear()
+        self.seq = 0
+
+    def next_id(self, topic: str) -> str:
+        self.seq += 1
+        return bf.message_id(topic, self.seq)
+
+    @contextlib.contextmanager
+    def placing(self, stop_order_type: str) -> Iterator[None]:
+        """Remember the stopOrderType of the order being placed before its NEW event is told."""
+        self._placing = stop_order_type
+        try:
+            yield
+        finally:
+            self._placing = ""
+
+    def _on_event(self, event: Event) -> None:
+        if not isinstance(event, OrderEvent) or event.account != ACCOUNT:
+            return
+        if event.exec_type is ExecType.NEW and self._placing:
+            self.stop_kind[event.order.order_id] = self._placing
+        if event.trade is not None:
+            trade = event.trade
+            fees = self.fees[trade.order_id]
+            fees[trade.commission_asset] = fees.get(trade.commission_asset, ZERO) + trade.commission
+
+    # ----------------------------------------------------------------- formatting
+    def order_json(self, order: Order, *, ws: bool = False) -> dict[str, Any]:
+        fmt_fn = bf.ws_order_json if ws else bf.order_json
+        return fmt_fn(
+            order,
+            fees=dict(self.fees.get(order.order_id, {})),
+            stop_order_type=self.stop_kind.get(order.order_id, ""),
+        )
+
+    def execution_json(self, trade: Trade, order: Order, leaves_qty: Decimal) -> dict[str, Any]:
+        rate = self.engine.maker_fee if trade.maker else self.engine.taker_fee
+        return bf.execution_json(
+            trade,
+            order,
+            leaves_qty=leaves_qty,
+            fee_rate=rate,
+            stop_order_type=self.stop_kind.get(order.order_id, ""),
+        )
+
+    def usd_price(self, asset: str) -> Decimal:
+        """USD value of one unit: 1 for a stablecoin, else the last price against one."""
+        if asset in bf.STABLE_COINS:
+            return Decimal(1)
+        for stable in sorted(bf.STABLE_COINS, reverse=True):  # USDT first, then USDC
+            symbol = asset + stable
+            if symbol in self.engine.specs:
+                try:
+                    return self.engine.quote(symbol).price
+                except EngineError:
+                    return ZERO
+        return ZERO
+
+    def coins(self, balances: dict[str, Balance]) -> list[dict[str, Any]]:
+        return [bf.coin_json(asset, bal, self.usd_price(asset)) for asset, bal in sorted(balances.items())]
+
+    # ----------------------------------------------------------------- lookups
+    def find(self, order_id: str | None, link_id: str | None, symbol: str | None = None) -> Order | None:
+        """This account's order by orderId (priority, as Bybit does) or orderLinkId, or None."""
+        if order_id:
+            order = self.engine.find_order(int(order_id)) if order_id.isdigit() else None
+            if order is None or order.account != ACCOUNT or (symbol and order.symbol != symbol):
+                return None
+            return order
+        if link_id:
+            for sym in [symbol] if symbol else list(self.engine.specs):
+                try:
+                    return self.engine.get_order(ACCOUNT, sym, client_order_id=link_id)
+                except EngineError:
+                    continue
+        return None
+
+
+FACE_KEY = web.AppKey("bybit_face", BybitFace)
+
+
+def face_for(app: web.Application, venue: Venue) -> BybitFace:
+    """One BybitFace per app, whichever of the REST and WS setups asks first."""
+    if FACE_KEY not in app:
+        app[FACE_KEY] = BybitFace(venue)
+    return app[FACE_KEY]

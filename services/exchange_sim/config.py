@@ -1,0 +1,147 @@
+"""The paper venue's settings, all from SIM_* environment variables (it needs no config file).
+
+Every value is checked here; a bad one is a ConfigError naming the variable, so the venue
+refuses to start rather than run with a setting it misread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import msgspec
+
+from services.exchange_sim.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
+from shared.config import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_API_KEY = "sim-key"
+DEFAULT_API_SECRET = "sim-secret"
+
+
+class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8800  # 0: any free port (written to port_file)
+    port_file: str = ""
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = DEFAULT_API_SECRET
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    data: str = ""  # CSV file, directory or SYMBOL=path list; empty: random walk
+    seed: int = 1
+    speed: float = 60.0  # market minutes per wall minute; 0: step mode (the control API advances)
+    start_ms: int | None = None  # first minute of history; None: the data's, else 2024-01-01
+    warmup: int = 500  # closed candles of history before the first live step
+    balances: dict[str, Decimal] = msgspec.field(default_factory=lambda: dict(DEFAULT_BALANCES))
+    maker_fee: Decimal = Decimal("0.001")
+    taker_fee: Decimal = Decimal("0.001")
+    participation: Decimal = Decimal(1)  # share of a step's volume resting orders may fill
+    max_fill: Decimal | None = None  # fixed base quantity per step instead (forces partial fills)
+    weight_limit: int = 6000  # Binance REQUEST_WEIGHT per minute
+    order_limit_10s: int = 100  # Binance ORDERS per 10 seconds
+    ban_after: int = 3  # 429s answered in a minute before a 418 ban
+    ban_seconds: int = 120
+
+    def __repr__(self) -> str:  # never show the key pair (logs, tracebacks)
+        return f"SimConfig(host={self.host!r}, port={self.port}, symbols={self.symbols}, speed={self.speed})"
+
+
+def _parse_decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"not a non-negative number: {text!r}")
+    return value
+
+
+def _parse_start(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if text.lower() == "now":
+        ms = int(datetime.now(UTC).timestamp() * 1000)
+    elif text.isdigit():
+        ms = int(text)
+    else:
+        ms = int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    return ms - ms % 60_000
+
+
+def _parse_balances(text: str) -> dict[str, Decimal]:
+    out = {}
+    for part in text.split(","):
+        if part.strip():
+            asset, _, amount = part.partition("=")
+            out[asset.strip().upper()] = _parse_decimal(amount.strip())
+    return out
+
+
+def _parse_symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    unknown = [s for s in symbols if s not in CATALOG]
+    if unknown or not symbols:
+        raise ValueError(f"unknown symbol(s) {unknown}; the venue lists {', '.join(CATALOG)}")
+    return symbols
+
+
+def _parse_speed(text: str) -> float:
+    if text.strip().lower() == "step":
+        return 0.0
+    value = float(text)
+    if value < 0:
+        raise ValueError("speed cannot be negative")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "SIM_HOST": ("host", str),
+    "SIM_PORT": ("port", _nonneg_int),
+    "SIM_PORT_FILE": ("port_file", str),
+    "SIM_API_KEY": ("api_key", str),
+    "SIM_API_SECRET": ("api_secret", str),
+    "SIM_SYMBOLS": ("symbols", _parse_symbols),
+    "SIM_DATA": ("data", str),
+    "SIM_SEED": ("seed", int),
+    "SIM_SPEED": ("speed", _parse_speed),
+    "SIM_START": ("start_ms", _parse_start),
+    "SIM_WARMUP": ("warmup", _nonneg_int),
+    "SIM_BALANCES": ("balances", _parse_balances),
+    "SIM_MAKER_FEE": ("maker_fee", _parse_decimal),
+    "SIM_TAKER_FEE": ("taker_fee", _parse_decimal),
+    "SIM_PARTICIPATION": ("participation", _parse_decimal),
+    "SIM_MAX_FILL": ("max_fill", lambda t: _parse_decimal(t) if t.strip() else None),
+    "SIM_WEIGHT_LIMIT": ("weight_limit", _nonneg_int),
+    "SIM_ORDER_LIMIT_10S": ("order_limit_10s", _nonneg_int),
+    "SIM_BAN_AFTER": ("ban_after", _nonneg_int),
+    "SIM_BAN_SECONDS": ("ban_seconds", _nonneg_int),
+}
+
+
+def load_sim_config(environ: Mapping[str, str] | None = None) -> SimConfig:
+    """SimConfig from SIM_* variables; a bad value raises ConfigError naming the variable."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for var, (field, parse) in _FIELDS.items():
+        raw = environ.get(var)
+        if raw is None or (raw == "" and field not in ("data", "port_file")):
+            continue
+        try:
+            values[field] = parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"environment variable {var}={raw!r}: {exc}") from None
+    if not values.get("api_key", DEFAULT_API_KEY) or not values.get("api_secret", DEFAULT_API_SECRET):
+        raise ConfigError("SIM_API_KEY and SIM_API_SECRET must not be empty")
+    values["warmup"] = max(1, values.get("warmup", 500))
+    return SimConfig(**values)

@@ -1,0 +1,294 @@
+"""The simulated market: a clock that walks every symbol through its candles, step by step.
+
+A candle is four steps: open, then low and high (high first when the candle closes below
+its open), then close. Each step sets the market time, hands the engine the price and the
+liquidity of that stretch of the candle (a quarter of its volume times the participation
+rate, or a fixed `max_fill`), and tells listeners (the protocol layers' market streams).
+Nothing here sleeps: a runner (venue.py) or a test (control API) calls `step()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+import msgspec
+
+from services.exchange_sim.engine import Engine
+from services.exchange_sim.feeds import Candle, Feed
+from shared.money import ZERO, round_down
+
+log = logging.getLogger("exchange_sim.market")
+
+STEPS_PER_CANDLE = 4
+AVG_PRICE_CANDLES = 5  # Binance avgPrice: 5 minutes
+
+
+class Tick(msgspec.Struct, frozen=True, kw_only=True):
+    """What one step did to one symbol; `candle` is its 1-minute candle so far."""
+
+    symbol: str
+    time: int
+    price: Decimal
+    qty: Decimal  # volume traded in this step (the public tape)
+    trade_id: int
+    candle: Candle
+    closed: bool  # this step closed the candle
+
+
+TickListener = Callable[[list[Tick]], None]
+
+
+class SymbolKnobs(msgspec.Struct, kw_only=True):
+    """Per-symbol liquidity: participation of the candle's volume, or a fixed cap per step."""
+
+    participation: Decimal = Decimal(1)
+    max_fill: Decimal | None = None
+
+
+def aggregate(candles: Iterable[Candle], interval_ms: int) -> list[Candle]:
+    """Merge 1-minute candles into bars of interval_ms aligned to the epoch (as Binance does)."""
+    bars: list[Candle] = []
+    for c in candles:
+        start = c.open_time - c.open_time % interval_ms
+        if bars and bars[-1].open_time == start:
+            b = bars[-1]
+            bars[-1] = msgspec.structs.replace(
+                b,
+                high=max(b.high, c.high),
+                low=min(b.low, c.low),
+                close=c.close,
+                volume=b.volume + c.volume,
+                quote_volume=b.quote_volume + c.quote_volume,
+                trades=b.trades + c.trades,
+            )
+        else:
+            bars.append(msgspec.structs.replace(c, open_time=start, close_time=start + interval_ms - 1))
+    return bars
+
+
+class Market:
+    def __init__(
+        self,
+        engine: Engine,
+        feeds: Callable[[], dict[str, Feed]],
+        *,
+        origin_ms: int,
+        interval_ms: int = 60_000,
+        warmup: int = 500,
+    ) -> None:
+        self.engine = engine
+        self._make_feeds = feeds
+        self.origin_ms, self.interval_ms, self.warmup = origin_ms, interval_ms, warmup
+        self._listeners: list[TickListener] = []
+        self.knobs: dict[str, SymbolKnobs] = {}
+        self.reset()
+
+    # ----------------------------------------------------------------- state
+    def reset(self) -> None:
+        """Back to the first live minute: history replayed again, prices handed to the engine."""
+        self._feeds = self._make_feeds()
+        self.knobs = {s: SymbolKnobs() for s in self._feeds}
+        self.history: dict[str, list[Candle]] = {s: [] for s in self._feeds}
+        for symbol, feed in self._feeds.items():
+            self.history[symbol] = [next(feed) for _ in range(self.warmup)]
+        self._planned: dict[str, Candle] = {}
+        self._live: dict[str, Candle] = {}
+        self.phase = 0  # the next step's position in its candle
+        self.steps = 0
+        self.candle_open = self.origin_ms + self.warmup * self.interval_ms
+        self.time = self.candle_open
+        self.engine.set_time(self.time)
+        self._last: dict[str, Decimal] = {}
+        for symbol, feed in self._feeds.items():
+            hist = self.history[symbol]
+            start = hist[-1].close if hist else feed.spec.start_price
+            self._last[symbol] = start
+            self.engine.on_price(symbol, start, liquidity=ZERO, ref_price=self.avg_price(symbol))
+
+    def add_listener(self, listener: TickListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: TickListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._feeds)
+
+    def price(self, symbol: str) -> Decimal:
+        return self._last[symbol]
+
+    def current(self, symbol: str) -> Candle | None:
+        """The 1-minute candle in progress (None between a close and the next open)."""
+        return self._live.get(symbol)
+
+    # ----------------------------------------------------------------- stepping
+    def step(self) -> list[Tick]:
+        """One step of every symbol; returns (and publishes) what happened."""
+        k = self.phase
+        if k == 0:
+            self._planned = {s: next(feed) for s, feed in self._feeds.items()}
+        offset = (
+            self.interval_ms - 1 if k == STEPS_PER_CANDLE - 1 else k * self.interval_ms // STEPS_PER_CANDLE
+        )
+        self.time = self.candle_open + offset
+        self.engine.set_time(self.time)
+        closed = k == STEPS_PER_CANDLE - 1
+        ticks = []
+        for symbol, planned in self._planned.items():
+            price = _waypoints(planned)[k]
+            qty = round_down(planned.volume / STEPS_PER_CANDLE, self._feeds[symbol].spec.filters.step_size)
+            if closed:
+                qty = planned.volume - qty * (STEPS_PER_CANDLE - 1)
+            ticks.append(self._trade(symbol, price, qty, closed))
+        self.phase = (k + 1) % STEPS_PER_CANDLE
+        self.steps += 1
+        if closed:
+            for symbol in self._planned:
+                self.history[symbol].append(self._live.pop(symbol))
+            self.candle_open += self.interval_ms
+        self._publish(ticks)
+        return ticks
+
+    def advance(self, *, steps: int = 0, candles: int = 0) -> list[Tick]:
+        """`steps` steps, then enough more to close `candles` candles; returns the last ticks."""
+        ticks: list[Tick] = []
+        for _ in range(max(0, steps)):
+            ticks = self.step()
+        for _ in range(max(0, candles)):
+            while True:
+                ticks = self.step()
+                if self.phase == 0:
+                    break
+        return ticks
+
+    def push_price(self, symbol: str, price: Decimal) -> Tick:
+        """A trade at `price` now, outside the feed (tests): updates the candle, fills what it touches."""
+        if symbol not in self._feeds:
+            raise KeyError(symbol)
+        tick = self._trade(symbol, price, ZERO, False, manual=True)
+        self._publish([tick])
+        return tick
+
+    def _trade(
+        self, symbol: str, price: Decimal, qty: Decimal, closed: bool, *, manual: bool = False
+    ) -> Tick:
+        live = self._live.get(symbol)
+        if live is None and not manual:
+            live = msgspec.structs.replace(
+                self._planned[symbol],
+                high=price,
+                low=price,
+                close=price,
+                volume=ZERO,
+                quote_volume=ZERO,
+                trades=0,
+            )
+        if live is not None:
+            live = msgspec.structs.replace(
+                live,
+                high=max(live.high, price),
+                low=min(live.low, price),
+                close=price,
+                volume=live.volume + qty,
+                quote_volume=live.quote_volume + qty * price,
+                trades=live.trades + (1 if qty > 0 else 0),
+            )
+            self._live[symbol] = live
+        self._last[symbol] = price
+        self.engine.on_price(
+            symbol, price, liquidity=self._liquidity(symbol, qty, manual), ref_price=self.avg_price(symbol)
+        )
+        candle = live or self.history[symbol][-1]
+        return Tick(
+            symbol=symbol,
+            time=self.time,
+            price=price,
+            qty=qty,
+            trade_id=self.engine.next_trade_id(symbol),
+            candle=candle,
+            closed=closed,
+        )
+
+    def _liquidity(self, symbol: str, qty: Decimal, manual: bool) -> Decimal | None:
+        knobs = self.knobs[symbol]
+        if knobs.max_fill is not None:
+            return knobs.max_fill
+        return None if manual else qty * knobs.participation
+
+    def _publish(self, ticks: list[Tick]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(ticks)
+            except Exception:  # a protocol layer's bug must not stop the market
+                log.exception("market listener failed")
+
+    # ----------------------------------------------------------------- history
+    def klines(
+        self,
+        symbol: str,
+        interval_ms: int,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> list[Candle]:
+        """Closed bars only (see docs/PAPER_VENUE.md), oldest first; without start, the latest `limit`."""
+        hist = self.history[symbol]
+        ratio = max(1, interval_ms // self.interval_ms)
+        lo, hi = 0, len(hist)
+        if start is not None:
+            lo = max(0, (start - start % interval_ms - self.origin_ms) // self.interval_ms)
+        if end is not None:
+            hi = min(hi, max(0, (end - self.origin_ms) // self.interval_ms + ratio))
+        if start is None:
+            lo = max(lo, hi - (limit + 1) * ratio)
+        bars = aggregate(hist[lo:hi], interval_ms) if ratio > 1 else hist[lo:hi]
+        last_closed = hist[-1].close_time if hist else -1
+        bars = [
+            b
+            for b in bars
+            if b.close_time <= last_closed
+            and (start is None or b.open_time >= start)
+            and (end is None or b.open_time <= end)
+        ]
+        return bars[:limit] if start is not None else bars[-limit:]
+
+    def bar(self, symbol: str, interval_ms: int) -> Candle:
+        """The bar of interval_ms that holds the latest step (for kline streams)."""
+        live = self._live.get(symbol)
+        hist = self.history[symbol]
+        latest = live or hist[-1]
+        start = latest.open_time - latest.open_time % interval_ms
+        members = [c for c in hist[-(interval_ms // self.interval_ms) :] if c.open_time >= start]
+        if live is not None:
+            members.append(live)
+        return aggregate(members, interval_ms)[0]
+
+    def avg_price(self, symbol: str) -> Decimal:
+        """Volume-weighted close of the last 5 closed minutes (Binance avgPrice); last price if none."""
+        recent = self.history[symbol][-AVG_PRICE_CANDLES:]
+        volume = sum((c.volume for c in recent), ZERO)
+        if volume > 0:
+            tick = self._feeds[symbol].spec.filters.tick_size
+            return round_down(sum((c.close * c.volume for c in recent), ZERO) / volume, tick / 1000)
+        return recent[-1].close if recent else self._last.get(symbol, ZERO)
+
+    def window(self, symbol: str, minutes: int = 1440) -> Candle:
+        """One bar over the last `minutes` (24h ticker statistics), the candle in progress included."""
+        members = self.history[symbol][-minutes:]
+        live = self._live.get(symbol)
+        if live is not None:
+            members = [*members[1:], live] if len(members) >= minutes else [*members, live]
+        merged = aggregate(members, 10**15)[0]
+        return msgspec.structs.replace(merged, open_time=members[0].open_time, close_time=self.time)
+
+
+def _waypoints(c: Candle) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """open -> low -> high -> close, or open -> high -> low -> close when the candle falls."""
+    if c.close < c.open:
+        return c.open, c.high, c.low, c.close
+    return c.open, c.low, c.high, c.close

@@ -1,0 +1,224 @@
+"""The paper venue's vocabulary: order types, statuses, requests, orders, trades, events.
+
+Immutable msgspec Structs, so an event keeps the state it saw and tests can compare
+snapshots. Protocol-neutral: the Binance and Bybit layers map these to their own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from enum import StrEnum
+from typing import NamedTuple
+
+import msgspec
+
+from shared.messages import Side, TimeInForce
+from shared.money import ZERO
+
+FEE_QUANTUM = Decimal("0.00000001")
+DEFAULT_FEE = Decimal("0.001")
+MAX_BOOK_LEVELS = 5000
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    LIMIT_MAKER = "LIMIT_MAKER"
+    STOP_LOSS = "STOP_LOSS"
+    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
+    TAKE_PROFIT = "TAKE_PROFIT"
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
+
+
+STOP_TYPES = frozenset(
+    {OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT}
+)
+LIMIT_PRICED = frozenset(
+    {OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+)
+NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+
+
+class Status(StrEnum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+
+OPEN_STATUSES = frozenset({Status.NEW, Status.PARTIALLY_FILLED})
+
+# The order lifecycle; anything else is a bug in the engine and stops it loudly.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NEW: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELED, Status.EXPIRED}),
+    Status.PARTIALLY_FILLED: frozenset(
+        {Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELED, Status.EXPIRED}
+    ),
+}
+
+
+class ExecType(StrEnum):
+    NEW = "NEW"
+    TRADE = "TRADE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+
+class Reject(StrEnum):
+    """Why a request was refused; each protocol maps these to its own codes."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    MARKET_CLOSED = "MARKET_CLOSED"  # no price yet
+    MISSING_PARAM = "MISSING_PARAM"  # EngineError.param names it
+    BAD_PARAM = "BAD_PARAM"
+    PRICE_FILTER = "PRICE_FILTER"
+    LOT_SIZE = "LOT_SIZE"
+    NOTIONAL = "NOTIONAL"
+    PERCENT_PRICE = "PERCENT_PRICE"
+    MAX_NUM_ORDERS = "MAX_NUM_ORDERS"
+    DUPLICATE_ORDER = "DUPLICATE_ORDER"
+    WOULD_MATCH = "WOULD_MATCH"  # LIMIT_MAKER that would take
+    WOULD_TRIGGER = "WOULD_TRIGGER"  # stop order whose stop price is already reached
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    NO_LIQUIDITY = "NO_LIQUIDITY"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"  # no such order for this account and symbol
+    NOT_OPEN = "NOT_OPEN"  # the order exists but is already filled/canceled/expired
+
+
+class EngineError(Exception):
+    """A refused request; nothing changed. `param` names the offending field when there is one."""
+
+    def __init__(self, reason: Reject, detail: str = "", *, param: str | None = None) -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason, self.detail, self.param = reason, detail, param
+
+
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A new order in neutral terms. MARKET takes quantity or quote_quantity (spend/receive quote)."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    client_order_id: str | None = None
+
+
+class Order(msgspec.Struct, frozen=True, kw_only=True):
+    """An immutable snapshot: every change makes a new Order, so events keep the state they saw."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    client_order_id: str
+    quantity: Decimal  # for a quote-quantity market order: the quantity its book walk gave
+    price: Decimal = ZERO  # ZERO for market types
+    stop_price: Decimal = ZERO
+    quote_quantity: Decimal = ZERO
+    status: Status = Status.NEW
+    executed_qty: Decimal = ZERO
+    cum_quote: Decimal = ZERO
+    time: int
+    update_time: int
+    working_time: int | None = None  # None: a stop order not triggered yet
+    on_book: bool = False  # resting in the book (Binance isWorking)
+    reserved: Decimal = ZERO  # locked for this order: quote for a buy, base for a sell
+    cancel_client_order_id: str | None = None
+    expire_reason: str | None = None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.executed_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def triggered(self) -> bool:
+        return self.working_time is not None
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    trade_id: int  # per symbol, shared with the public tape
+    order_id: int
+    account: str
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    maker: bool
+    time: int
+
+
+class Balance(msgspec.Struct, frozen=True):
+    free: Decimal
+    locked: Decimal
+
+
+class Quote(msgspec.Struct, frozen=True, kw_only=True):
+    price: Decimal  # last trade price
+    bid: Decimal
+    ask: Decimal
+    bid_qty: Decimal
+    ask_qty: Decimal
+    ref_price: Decimal  # average price the percent-price and market-notional filters use
+
+
+class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    exec_type: ExecType
+    order: Order  # state after this event
+    trade: Trade | None = None
+    time: int
+
+
+class BalanceEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """The balances of the assets an operation touched, after it (Binance outboundAccountPosition)."""
+
+    account: str
+    time: int
+    balances: dict[str, Balance]
+    deltas: dict[str, Decimal] | None = None  # set only for deposits/withdrawals from outside
+
+
+Event = OrderEvent | BalanceEvent
+Listener = Callable[[Event], None]
+
+
+class JournalEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of the venue's journal: accepted, trade, triggered, canceled, expired or rejected."""
+
+    seq: int
+    time: int
+    kind: str
+    account: str
+    symbol: str
+    client_order_id: str | None = None
+    order_id: int | None = None
+    status: str | None = None
+    order: Order | None = None
+    trade: Trade | None = None
+    reason: str | None = None
+
+
+class Placed(NamedTuple):
+    order: Order  # state after the immediate part of the execution
+    trades: list[Trade]  # fills made while placing (FULL responses list them)
+
+
+class Depth(NamedTuple):
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]

@@ -1,0 +1,188 @@
+"""The venue as one object: engine, market, faults, clock, open websockets, and the market runner.
+
+Protocol layers get this object in their `setup(app, venue)`; the control API changes it.
+The runner steps the market at SIM_SPEED (market minutes per wall minute); with speed 0
+(step mode) only the control API moves the market, so tests never depend on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from services.exchange_sim import feeds as feed_mod
+from services.exchange_sim.config import SimConfig
+from services.exchange_sim.engine import Engine
+from services.exchange_sim.faults import FaultBook
+from services.exchange_sim.market import STEPS_PER_CANDLE, Market
+from services.exchange_sim.ratelimit import RateLimiter
+from services.exchange_sim.symbols import select
+
+log = logging.getLogger("exchange_sim.venue")
+
+
+class ServerClock:
+    """Wall-clock time as the venue's API sees it, shifted by an injected skew."""
+
+    def __init__(self) -> None:
+        self.skew_ms = 0
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.skew_ms
+
+
+@dataclass(eq=False)
+class Socket:
+    ws: web.WebSocketResponse
+    protocol: str  # "binance" / "bybit"
+    kind: str  # "market" / "user" / "ws_api" / "private" ...
+
+
+class SocketRegistry:
+    """Every open websocket, so the control API can close them and shutdown does not hang."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, Socket] = {}
+
+    def add(self, ws: web.WebSocketResponse, *, protocol: str, kind: str) -> None:
+        self._open[id(ws)] = Socket(ws, protocol, kind)
+
+    def discard(self, ws: web.WebSocketResponse) -> None:
+        self._open.pop(id(ws), None)
+
+    def count(self, protocol: str | None = None, kind: str | None = None) -> int:
+        return len(self._select(protocol, kind))
+
+    def by_kind(self) -> dict[str, int]:
+        """Open sockets counted by "protocol:kind" (e.g. "binance:market")."""
+        counts: dict[str, int] = {}
+        for s in self._open.values():
+            key = f"{s.protocol}:{s.kind}"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _select(self, protocol: str | None, kind: str | None) -> list[Socket]:
+        return [
+            s
+            for s in self._open.values()
+            if (protocol in (None, "all", s.protocol)) and (kind in (None, "all", s.kind))
+        ]
+
+    async def close(self, protocol: str | None = None, kind: str | None = None, code: int = 1001) -> int:
+        """Close the matching sockets (1001 going away, as an exchange restarting does)."""
+        chosen = self._select(protocol, kind)
+        for sock in chosen:
+            self._open.pop(id(sock.ws), None)
+            with contextlib.suppress(Exception):
+                await sock.ws.close(code=code, message=b"closed by the venue")
+        return len(chosen)
+
+
+@dataclass(eq=False)
+class Venue:
+    config: SimConfig
+    engine: Engine
+    market: Market
+    faults: FaultBook = field(default_factory=FaultBook)
+    clock: ServerClock = field(default_factory=ServerClock)
+    sockets: SocketRegistry = field(default_factory=SocketRegistry)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    on_reset: list[Callable[[], None]] = field(default_factory=list)
+    speed: float = 0.0
+    _runner: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(cls, config: SimConfig) -> Venue:
+        specs = select(config.symbols)
+        engine = Engine(
+            specs, balances=config.balances, maker_fee=config.maker_fee, taker_fee=config.taker_fee
+        )
+        rows = feed_mod.load_rows(feed_mod.data_files(config.data, config.symbols))
+        origin = feed_mod.origin_of(rows, config.start_ms)
+
+        def make_feeds() -> dict[str, feed_mod.Feed]:
+            return {
+                s.symbol: feed_mod.Feed(
+                    s, origin_ms=origin, interval_ms=60_000, seed=config.seed, rows=rows.get(s.symbol, ())
+                )
+                for s in specs
+            }
+
+        market = Market(engine, make_feeds, origin_ms=origin, warmup=config.warmup)
+        clock = ServerClock()
+        venue = cls(
+            config=config,
+            engine=engine,
+            market=market,
+            clock=clock,
+            limiter=RateLimiter(
+                weight_limit=config.weight_limit,
+                order_limit_10s=config.order_limit_10s,
+                ban_after=config.ban_after,
+                ban_seconds=config.ban_seconds,
+                clock=lambda: clock.now_ms() / 1000,  # Binance counts in the server's minutes
+            ),
+            speed=config.speed,
+        )
+        venue._apply_liquidity_defaults()
+        return venue
+
+    def _apply_liquidity_defaults(self) -> None:
+        for knobs in self.market.knobs.values():
+            knobs.participation = self.config.participation
+            knobs.max_fill = self.config.max_fill
+
+    def reset(self) -> None:
+        """Everything back to how the process started: book, balances, market, faults, limits, skew."""
+        self.engine.reset()
+        self.market.reset()
+        self._apply_liquidity_defaults()
+        self.faults.clear()
+        self.limiter.configure(
+            weight_limit=self.config.weight_limit,
+            order_limit_10s=self.config.order_limit_10s,
+            ban_after=self.config.ban_after,
+            ban_seconds=self.config.ban_seconds,
+        )
+        self.limiter.reset()
+        self.clock.skew_ms = 0
+        for hook in list(self.on_reset):
+            hook()
+
+    # ----------------------------------------------------------------- runner
+    def start(self) -> None:
+        if self.speed > 0 and self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="market-runner")
+
+    async def stop(self) -> None:
+        task, self._runner = self._runner, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def set_speed(self, speed: float) -> None:
+        await self.stop()
+        self.speed = max(0.0, speed)
+        self.start()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            try:
+                self.market.step()
+            except Exception:  # the feed or a listener broke: say so, keep the venue up
+                log.exception("market step failed; the runner stops")
+                return
+            next_at += self.market.interval_ms / 1000 / self.speed / STEPS_PER_CANDLE
+            delay = next_at - loop.time()
+            if delay < -1.0:  # fell behind by more than a second: do not burst to catch up
+                next_at = loop.time()
+            await asyncio.sleep(max(0.0, delay))

@@ -1,0 +1,341 @@
+"""Pure helpers every strategy uses on its StrategyState: client order ids, placing and
+cancelling orders (recorded in the state), applying order updates (forward-only, position and
+fees kept), timers, notifications, and the generic stop / close the runner relies on.
+
+Each returns the new state and the command(s) to emit; nothing here has side effects.
+While the bot is not running, the place_* helpers send nothing (return None) unless
+force=True, so a strategy written without thinking of pause still respects it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from shared.ids import format_cid
+from shared.messages import (
+    CancelOrder,
+    Level,
+    Notification,
+    OrderType,
+    OrderUpdate,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+)
+from shared.money import fmt
+from shared.strategy.commands import CancelTimer, Command, SetTimer
+from shared.strategy.context import StrategyContext
+from shared.strategy.orders import FillDelta, OrderRecord, advance
+from shared.strategy.position import apply_fill
+from shared.strategy.sizing import limit_terms, market_qty, market_quote
+from shared.strategy.state import RECENT_CIDS, Mode, S
+
+replace = msgspec.structs.replace
+
+
+class OrderChange(msgspec.Struct, frozen=True):
+    """An order update that was applied: the record before and after, and the fill it added."""
+
+    before: OrderRecord
+    after: OrderRecord
+    fill: FillDelta | None
+
+    @property
+    def cid(self) -> str:
+        return self.after.cid
+
+    @property
+    def finished(self) -> bool:
+        return self.after.terminal
+
+
+# --- ids and orders ----------------------------------------------------------------------
+
+
+def next_cid(state: S, ctx: StrategyContext) -> tuple[S, str]:
+    """The next client order id from the counter kept in state (first one is seq 1)."""
+    seq = state.seq + 1
+    return replace(state, seq=seq), format_cid(ctx.bot, seq)
+
+
+def place_order(
+    state: S,
+    ctx: StrategyContext,
+    *,
+    side: Side,
+    order_type: OrderType,
+    quantity: Decimal | None = None,
+    quote_quantity: Decimal | None = None,
+    price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    time_in_force: TimeInForce | None = None,
+    tag: str = "",
+    force: bool = False,
+) -> tuple[S, PlaceOrder | None]:
+    """Record and return a PlaceOrder exactly as given (no rounding: see limit_order & co)."""
+    if state.mode != Mode.RUNNING and not force:
+        return state, None
+    state, cid = next_cid(state, ctx)
+    record = OrderRecord(
+        cid=cid,
+        side=side,
+        order_type=order_type,
+        tag=tag,
+        quantity=quantity,
+        quote_quantity=quote_quantity,
+        price=price,
+        stop_price=stop_price,
+        created=ctx.now,
+    )
+    orders = dict(state.orders)
+    orders[cid] = record
+    cmd = PlaceOrder(
+        cid=cid,
+        bot=ctx.bot,
+        venue=ctx.venue,
+        symbol=ctx.symbol,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        quote_quantity=quote_quantity,
+        price=price,
+        stop_price=stop_price,
+        time_in_force=time_in_force,
+        ts=ctx.now,
+    )
+    return replace(state, orders=orders), cmd
+
+
+def limit_order(
+    state: S,
+    ctx: StrategyContext,
+    side: Side,
+    qty: Decimal,
+    price: Decimal,
+    *,
+    tag: str = "",
+    force: bool = False,
+) -> tuple[S, PlaceOrder | None]:
+    """A GTC limit order rounded to the filters; None (nothing sent) if it breaks one."""
+    terms = limit_terms(ctx.filters, side, qty, price)
+    if terms is None:
+        return state, None
+    return place_order(
+        state,
+        ctx,
+        side=side,
+        order_type=OrderType.LIMIT,
+        quantity=terms[0],
+        price=terms[1],
+        time_in_force=TimeInForce.GTC,
+        tag=tag,
+        force=force,
+    )
+
+
+def market_order(
+    state: S,
+    ctx: StrategyContext,
+    side: Side,
+    *,
+    qty: Decimal | None = None,
+    quote: Decimal | None = None,
+    ref_price: Decimal | None = None,
+    tag: str = "",
+    force: bool = False,
+) -> tuple[S, PlaceOrder | None]:
+    """A market order by base qty (rounded down, checked at ref_price or the last close) or, for a
+    buy, by quote amount; None (nothing sent) if it breaks a filter."""
+    if (qty is None) == (quote is None):
+        raise ValueError("market_order takes exactly one of qty and quote")
+    if quote is not None:
+        if side != Side.BUY:
+            raise ValueError("a market order by quote amount must be a buy")
+        amount = market_quote(ctx.filters, quote)
+        if amount is None:
+            return state, None
+        return place_order(
+            state, ctx, side=side, order_type=OrderType.MARKET, quote_quantity=amount, tag=tag, force=force
+        )
+    assert qty is not None
+    rounded = market_qty(ctx.filters, qty, ref_price if ref_price is not None else ctx.last_price)
+    if rounded is None:
+        return state, None
+    return place_order(
+        state, ctx, side=side, order_type=OrderType.MARKET, quantity=rounded, tag=tag, force=force
+    )
+
+
+def stop_limit_order(
+    state: S,
+    ctx: StrategyContext,
+    side: Side,
+    qty: Decimal,
+    stop: Decimal,
+    limit: Decimal,
+    *,
+    tag: str = "",
+    force: bool = False,
+) -> tuple[S, PlaceOrder | None]:
+    """A STOP_LOSS_LIMIT order: stop and limit rounded like the side's prices (a sell's stop and
+    limit up, a buy's down); None if it breaks a filter."""
+    terms = limit_terms(ctx.filters, side, qty, limit)
+    if terms is None:
+        return state, None
+    return place_order(
+        state,
+        ctx,
+        side=side,
+        order_type=OrderType.STOP_LOSS_LIMIT,
+        quantity=terms[0],
+        price=terms[1],
+        stop_price=ctx.filters.round_price(stop, side),
+        time_in_force=TimeInForce.GTC,
+        tag=tag,
+        force=force,
+    )
+
+
+def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrder | None]:
+    """Ask to cancel cid. The record stays until the venue confirms (it may still fill);
+    None when cid is not open or a cancel was already asked for."""
+    record = state.orders.get(cid)
+    if record is None or record.cancel_requested:
+        return state, None
+    orders = dict(state.orders)
+    orders[cid] = replace(record, cancel_requested=True)
+    cmd = CancelOrder(cid=cid, bot=ctx.bot, venue=ctx.venue, symbol=ctx.symbol, ts=ctx.now)
+    return replace(state, orders=orders), cmd
+
+
+def cancel_orders(
+    state: S, ctx: StrategyContext, cids: list[str] | None = None
+) -> tuple[S, list[CancelOrder]]:
+    """Cancel the given open orders (all open orders when cids is None), oldest first."""
+    cmds: list[CancelOrder] = []
+    for cid in sorted(state.orders) if cids is None else cids:
+        state, cmd = cancel_order(state, ctx, cid)
+        if cmd is not None:
+            cmds.append(cmd)
+    return state, cmds
+
+
+def find_open(state: S, tag: str) -> OrderRecord | None:
+    """The open order carrying tag (the newest if several), or None."""
+    found = None
+    for cid in sorted(state.orders):
+        if state.orders[cid].tag == tag:
+            found = state.orders[cid]
+    return found
+
+
+# --- order updates -----------------------------------------------------------------------
+
+
+def is_replay(state: S, update: OrderUpdate) -> bool:
+    """True for an update of an order this state finished recently (a late duplicate)."""
+    return update.cid in state.recent
+
+
+def apply_order_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S, OrderChange | None]:
+    """Apply update if it moves its order forward: the record, the position and the fees.
+
+    None (state unchanged) for a duplicate, a stale update, or an order this state does not
+    hold. A finished order leaves `orders` and is remembered in `recent`."""
+    record = state.orders.get(update.cid)
+    if record is None:
+        return state, None
+    result = advance(record, update)
+    if result is None:
+        return state, None
+    after, fill = result
+    orders = dict(state.orders)
+    changes: dict[str, Any] = {}
+    if after.terminal:
+        del orders[update.cid]
+        changes["recent"] = (*state.recent, update.cid)[-RECENT_CIDS:]
+    else:
+        orders[update.cid] = after
+    if fill is not None:
+        changes["position"] = apply_fill(state.position, fill, ctx.base_asset, ctx.quote_asset)
+    return replace(state, orders=orders, **changes), OrderChange(record, after, fill)
+
+
+# --- timers and notifications ------------------------------------------------------------
+
+
+def set_timer(state: S, name: str, due: int) -> tuple[S, SetTimer]:
+    timers = dict(state.timers)
+    timers[name] = due
+    return replace(state, timers=timers), SetTimer(name=name, due=due)
+
+
+def cancel_timer(state: S, name: str) -> tuple[S, CancelTimer | None]:
+    if name not in state.timers:
+        return state, None
+    timers = dict(state.timers)
+    del timers[name]
+    return replace(state, timers=timers), CancelTimer(name=name)
+
+
+def notification(
+    ctx: StrategyContext,
+    kind: str,
+    key: str,
+    text: str,
+    *,
+    level: Level = Level.INFO,
+    title: str = "",
+    data: dict[str, Any] | None = None,
+) -> Notification:
+    """A notification whose id `{bot}:{kind}:{key}` is the same when the step is replayed,
+    so channels drop the duplicate. key must come from the state or the event, e.g. a cid."""
+    return Notification(
+        id=f"{ctx.bot}:{kind}:{key}",
+        kind=kind,
+        text=text,
+        level=level,
+        title=title,
+        bot=ctx.bot,
+        venue=ctx.venue,
+        data=data or {},
+        ts=ctx.now,
+    )
+
+
+# --- generic stop / close ----------------------------------------------------------------
+
+
+def stop_commands(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
+    """Stop: cancel every open order, keep the position, send nothing new until resumed."""
+    state = replace(state, mode=Mode.STOPPED)
+    state, cancels = cancel_orders(state, ctx)
+    return state, list(cancels)
+
+
+def close_commands(
+    state: S, ctx: StrategyContext, ref_price: Decimal | None = None
+) -> tuple[S, list[Command]]:
+    """Close: stop, then sell the position at market (rounded down to the step size; nothing
+    is sold when that is under the filters at ref_price or the last close)."""
+    state, cmds = stop_commands(state, ctx)
+    if state.position.base > 0:
+        state, sell = market_order(
+            state, ctx, Side.SELL, qty=state.position.base, ref_price=ref_price, tag="close", force=True
+        )
+        if sell is not None:
+            cmds.append(sell)
+        else:
+            cmds.append(
+                notification(
+                    ctx,
+                    "info",
+                    f"close-dust-{state.seq}",
+                    f"{ctx.bot}: position {fmt(state.position.base)} {ctx.base_asset} is below the "
+                    "exchange minimum, nothing to sell",
+                )
+            )
+    return state, cmds

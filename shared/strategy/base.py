@@ -1,0 +1,172 @@
+"""The strategy interface: `step(params, state, event, ctx) -> (state, commands)`.
+
+A strategy is a pure state machine (../ARCHITECTURE.md "Strategies are pure"): no I/O, no
+clock, no randomness; everything it knows comes in params, state, event and ctx. The live
+runner and the backtester call the very same `step`, so the same candles give the same orders.
+
+Subclass Strategy, set `name`, `params_type`, `state_type` (a StrategyState subclass) and
+override the on_* hooks. `step` does the generic work first: order updates are applied
+forward-only (position, fees, finished orders) before on_order_update sees them, so
+duplicates never reach the strategy; control actions get the generic pause / resume / stop /
+close; candles and timers reach the strategy only while it is running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, TypeVar
+
+import msgspec
+
+from shared.messages import BotControl, Candle, ControlAction, Level, OrderUpdate
+from shared.strategy.actions import (
+    OrderChange,
+    apply_order_update,
+    close_commands,
+    is_replay,
+    notification,
+    stop_commands,
+)
+from shared.strategy.commands import Command
+from shared.strategy.context import StrategyContext
+from shared.strategy.events import Event, TimerFired
+from shared.strategy.params import load_params
+from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
+
+P = TypeVar("P", bound=msgspec.Struct)
+S = TypeVar("S", bound=StrategyState)
+
+Step = tuple[S, list[Command]]
+
+
+class Wake(msgspec.Struct, frozen=True):
+    """Which candles a strategy needs to see, for a backtester that skips quiet ones.
+
+    every_candle: it must see every closed candle (the default: always correct).
+    Otherwise only candles whose low <= below or high >= above, besides the candles on which
+    its own open orders or timers can trigger (the driver knows those itself). Candles it
+    does not need must be no-ops for it: on_candle returns the state unchanged and no command.
+    """
+
+    every_candle: bool = True
+    below: Decimal | None = None
+    above: Decimal | None = None
+
+
+EVERY_CANDLE = Wake()
+ORDERS_ONLY = Wake(every_candle=False)
+
+
+class Strategy(Generic[P, S]):
+    name: ClassVar[str] = ""
+    params_type: ClassVar[type[msgspec.Struct]]
+    state_type: ClassVar[type[StrategyState]] = StrategyState
+    param_aliases: ClassVar[Mapping[str, str]] = {}  # alias -> field name
+    history_size: ClassVar[int] = 0  # closed candles the driver keeps in ctx.history
+
+    # --- params and state ----------------------------------------------------------------
+
+    def parse_params(self, raw: Mapping[str, Any] | None, source: str = "params") -> P:
+        """Params from a config table (aliases accepted); ParamsError names the bad field."""
+        return load_params(self.params_type, raw, self.param_aliases, source)  # type: ignore[return-value]
+
+    def initial_state(self, params: P, ctx: StrategyContext) -> S:
+        return self.state_type()  # type: ignore[return-value]
+
+    def encode_state(self, state: S) -> bytes:
+        return encode_state(state)
+
+    def decode_state(self, data: bytes | str) -> S:
+        return decode_state(data, self.state_type)  # type: ignore[return-value]
+
+    # --- the step ------------------------------------------------------------------------
+
+    def step(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
+        """Handle one event: the new state and the commands to emit, in order."""
+        if isinstance(event, OrderUpdate):
+            new, change = apply_order_update(state, event, ctx)
+            if change is None:
+                return state, self._unknown_update(state, event, ctx)
+            return self.on_order_update(params, new, change, event, ctx)
+        if isinstance(event, Candle):
+            if state.mode != Mode.RUNNING:
+                return state, []
+            return self.on_candle(params, state, event, ctx)
+        if isinstance(event, TimerFired):
+            if state.timers.get(event.name) != event.due:
+                return state, []  # cancelled, moved, or already fired
+            timers = dict(state.timers)
+            del timers[event.name]
+            state = msgspec.structs.replace(state, timers=timers)
+            if state.mode != Mode.RUNNING:
+                return state, []
+            return self.on_timer(params, state, event, ctx)
+        if isinstance(event, BotControl):
+            return self.on_control(params, state, event, ctx)
+        raise TypeError(f"not a strategy event: {type(event).__name__}")
+
+    def wake(self, params: P, state: S) -> Wake:
+        """Which candles this strategy needs next (see Wake); every candle unless overridden."""
+        return EVERY_CANDLE
+
+    # --- hooks ---------------------------------------------------------------------------
+
+    def on_candle(self, params: P, state: S, candle: Candle, ctx: StrategyContext) -> Step[S]:
+        return state, []
+
+    def on_order_update(
+        self, params: P, state: S, change: OrderChange, update: OrderUpdate, ctx: StrategyContext
+    ) -> Step[S]:
+        """An update that moved one of this strategy's orders forward (already applied to state)."""
+        return state, []
+
+    def on_timer(self, params: P, state: S, timer: TimerFired, ctx: StrategyContext) -> Step[S]:
+        return state, []
+
+    def on_control(self, params: P, state: S, control: BotControl, ctx: StrategyContext) -> Step[S]:
+        """Generic pause / resume / stop / close. Override on_resume / on_close to add to them."""
+        action = control.action
+        cmds: list[Command]
+        if action == ControlAction.PAUSE:
+            state, cmds = msgspec.structs.replace(state, mode=Mode.PAUSED), []
+        elif action == ControlAction.RESUME:
+            state = msgspec.structs.replace(state, mode=Mode.RUNNING)
+            state, cmds = self.on_resume(params, state, ctx)
+        elif action == ControlAction.STOP:
+            state, cmds = stop_commands(state, ctx)
+        else:
+            state, cmds = close_commands(state, ctx)
+            state, more = self.on_close(params, state, ctx)
+            cmds.extend(more)
+        note = notification(
+            ctx,
+            "bot_" + str(action),
+            f"{control.ts}-{state.seq}",
+            f"{ctx.bot}: {action} ({control.source}{': ' + control.reason if control.reason else ''})",
+        )
+        return state, [*cmds, note]
+
+    def on_resume(self, params: P, state: S, ctx: StrategyContext) -> Step[S]:
+        """After resume: put back whatever orders the strategy should have (default: nothing)."""
+        return state, []
+
+    def on_close(self, params: P, state: S, ctx: StrategyContext) -> Step[S]:
+        """After the generic close (orders cancelled, position sold): reset strategy fields."""
+        return state, []
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _unknown_update(self, state: S, update: OrderUpdate, ctx: StrategyContext) -> list[Command]:
+        """Nothing for a duplicate; a warning for an order this bot does not remember."""
+        if update.cid in state.orders or is_replay(state, update):
+            return []
+        return [
+            notification(
+                ctx,
+                "reconciliation",
+                f"unknown-{update.cid}-{update.status}-{update.cum_filled_qty}",
+                f"{ctx.bot}: update for an order it does not hold: {update.cid} {update.status}",
+                level=Level.WARNING,
+            )
+        ]

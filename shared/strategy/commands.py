@@ -1,0 +1,28 @@
+"""What a strategy may ask for: order commands and notifications (shared.messages), timers.
+
+Order commands and notifications go to their streams unchanged. SetTimer / CancelTimer are
+for the runner (or the backtester): it keeps the timer and later delivers a TimerFired.
+The strategy's state keeps its timers too (shared.strategy.actions.set_timer), so a runner
+restarted from persisted state re-arms them.
+"""
+
+from __future__ import annotations
+
+from shared.messages import CancelAll, CancelOrder, Message, Notification, PlaceOrder
+
+
+class SetTimer(Message, frozen=True, tag="set_timer"):
+    """Deliver TimerFired(name, due) once the event time reaches `due` (ms). Setting a timer
+    of the same name again moves it."""
+
+    name: str
+    due: int
+
+
+class CancelTimer(Message, frozen=True, tag="cancel_timer"):
+    name: str
+
+
+Command = PlaceOrder | CancelOrder | CancelAll | Notification | SetTimer | CancelTimer
+ORDER_COMMANDS = (PlaceOrder, CancelOrder, CancelAll)
+TIMER_COMMANDS = (SetTimer, CancelTimer)

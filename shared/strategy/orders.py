@@ -1,0 +1,113 @@
+"""One order as a strategy remembers it, and the forward-only rule for order updates.
+
+Order updates carry cumulative filled quantity, quote and fee. The order gateway may deliver
+one update twice (user-data stream and polling, or a replay after a crash) or out of order;
+an update is applied only when it moves the order forward — more filled, or a later status —
+and only the difference to what was already applied counts. Replays are then harmless.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.messages import TERMINAL_STATUSES, OrderStatus, OrderType, OrderUpdate, Side
+from shared.money import ZERO
+
+STATUS_RANK: dict[OrderStatus, int] = {
+    OrderStatus.UNKNOWN: 0,
+    OrderStatus.PENDING_SUBMIT: 0,
+    OrderStatus.NEW: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELED: 3,
+    OrderStatus.REJECTED: 3,
+    OrderStatus.EXPIRED: 3,
+}
+
+
+class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An order the strategy placed and that is not finished yet (kept in StrategyState.orders)."""
+
+    cid: str
+    side: Side
+    order_type: OrderType
+    tag: str = ""  # the strategy's own label, e.g. "base", "so3", "tp"
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    status: OrderStatus = OrderStatus.PENDING_SUBMIT
+    cum_filled_qty: Decimal = ZERO
+    cum_quote_qty: Decimal = ZERO
+    fee: Decimal = ZERO
+    fee_asset: str = ""
+    cancel_requested: bool = False
+    created: int = 0  # ms, event time when it was placed
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def remaining(self) -> Decimal | None:
+        """Base quantity still to fill, when the order was sized in base."""
+        if self.quantity is None:
+            return None
+        return self.quantity - self.cum_filled_qty
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        if self.cum_filled_qty <= 0:
+            return None
+        return self.cum_quote_qty / self.cum_filled_qty
+
+
+class FillDelta(msgspec.Struct, frozen=True):
+    """What one applied update added: base and quote traded, fee charged (in fee_asset)."""
+
+    side: Side
+    qty: Decimal
+    quote: Decimal
+    fee: Decimal
+    fee_asset: str
+
+    @property
+    def price(self) -> Decimal:
+        return self.quote / self.qty if self.qty else ZERO
+
+
+def moves_forward(record: OrderRecord, update: OrderUpdate) -> bool:
+    """True when update has more filled quantity or a later status than record."""
+    if record.terminal:
+        return False
+    if update.cum_filled_qty > record.cum_filled_qty:
+        return True
+    return STATUS_RANK.get(update.status, 0) > STATUS_RANK[record.status]
+
+
+def advance(record: OrderRecord, update: OrderUpdate) -> tuple[OrderRecord, FillDelta | None] | None:
+    """The record after update and the fill it adds, or None when update is stale/duplicate."""
+    if not moves_forward(record, update):
+        return None
+    new_rank = STATUS_RANK.get(update.status, 0)
+    status = update.status if new_rank >= STATUS_RANK[record.status] else record.status
+    qty = max(update.cum_filled_qty, record.cum_filled_qty)
+    quote = max(update.cum_quote_qty, record.cum_quote_qty)
+    same_asset = update.fee_asset == record.fee_asset or not record.fee_asset or record.fee == 0
+    fee_before = record.fee if same_asset else ZERO
+    fee = max(update.fee, fee_before) if same_asset else update.fee
+    fee_asset = update.fee_asset or record.fee_asset
+    new = msgspec.structs.replace(
+        record,
+        status=status,
+        cum_filled_qty=qty,
+        cum_quote_qty=quote,
+        fee=fee,
+        fee_asset=fee_asset,
+    )
+    d_qty, d_quote, d_fee = qty - record.cum_filled_qty, quote - record.cum_quote_qty, fee - fee_before
+    if d_qty <= 0 and d_quote <= 0 and d_fee <= 0:
+        return new, None
+    return new, FillDelta(record.side, d_qty, d_quote, d_fee, fee_asset)

@@ -1,0 +1,75 @@
+"""Loading a strategy's params from a config table: aliases, clear errors, no silent drops.
+
+Config files may use a parameter's English name or any alias (the users' own names, e.g.
+`qty_inicial`); accents in keys are ignored (`lucro_alvo_máximo` = `lucro_alvo_maximo`).
+Floats from JSON/TOML become Decimal through their shortest text, so 1.02 stays 1.02.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+P = TypeVar("P", bound=msgspec.Struct)
+
+
+class ParamsError(ValueError):
+    """A parameter that is unknown, given twice, or invalid; the message names it."""
+
+
+def plain_key(key: str) -> str:
+    """Key without accents, lower case: how aliases are matched."""
+    text = unicodedata.normalize("NFKD", key)
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).strip().lower()
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {k: _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_value(v) for v in value]
+    return value
+
+
+def canonical_names(raw: Mapping[str, Any], aliases: Mapping[str, str], source: str) -> dict[str, Any]:
+    """raw with every alias replaced by its field name; an alias and its field both given is an error."""
+    table = {plain_key(alias): name for alias, name in aliases.items()}
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, value in raw.items():
+        name = table.get(plain_key(key), key)
+        if name in out:
+            raise ParamsError(f"{source}: {key}: given twice (also as {origin[name]})")
+        out[name] = _plain_value(value)
+        origin[name] = key
+    return out
+
+
+def load_params(
+    params_type: type[P],
+    raw: Mapping[str, Any] | None,
+    aliases: Mapping[str, str] | None = None,
+    source: str = "params",
+) -> P:
+    """Build params_type from raw (aliases resolved); errors name the source and the field."""
+    data = canonical_names(raw or {}, aliases or {}, source)
+    try:
+        return msgspec.convert(data, params_type, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        where = ""
+        if " - at `$." in text:
+            text, _, path = text.rpartition(" - at `$.")
+            where = path.rstrip("`") + ": "
+        raise ParamsError(f"{source}: {where}{text}") from None
+
+
+def dump_params(params: msgspec.Struct) -> dict[str, Any]:
+    """Params as plain builtins (Decimals as strings), the form saved to files."""
+    return msgspec.to_builtins(params)

@@ -1,0 +1,79 @@
+"""Position, average entry price, fees and realised profit from fills (average-cost method).
+
+`cost` is the quote paid for the base still held, quote fees included, so `avg_price` is the
+break-even price before the selling fee. A buy whose fee is charged in base adds the net base
+only; a sell's quote fee lowers what it brought in. Selling takes out cost at the average, and
+realised profit is what the sale brought in (net) minus the cost it took out.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.messages import Side
+from shared.money import ZERO
+from shared.strategy.orders import FillDelta
+
+
+class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    base: Decimal = ZERO  # net base held by the bot
+    cost: Decimal = ZERO  # quote paid for `base`, quote fees included
+    realised: Decimal = ZERO  # realised profit in quote, net of fees
+    bought: Decimal = ZERO  # base bought in total (gross)
+    sold: Decimal = ZERO  # base sold in total (gross)
+    fees_quote: Decimal = ZERO
+    fees_base: Decimal = ZERO
+    fees_other: dict[str, Decimal] = {}  # e.g. {"BNB": ...}
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        """Average entry price (cost ÷ base), None when flat."""
+        if self.base <= 0:
+            return None
+        return self.cost / self.base
+
+    def fees_in_quote(self, price: Decimal) -> Decimal:
+        """Quote and base fees together, base fees valued at price (other assets left out)."""
+        return self.fees_quote + self.fees_base * price
+
+
+def apply_fill(pos: Position, fill: FillDelta, base_asset: str, quote_asset: str) -> Position:
+    """The position after fill. A fee with an empty asset is taken to be in quote."""
+    asset = fill.fee_asset or quote_asset
+    fee_base = fill.fee if asset == base_asset else ZERO
+    fee_quote = fill.fee if asset == quote_asset else ZERO
+    fees_other = pos.fees_other
+    if fill.fee and asset not in (base_asset, quote_asset):
+        fees_other = dict(fees_other)
+        fees_other[asset] = fees_other.get(asset, ZERO) + fill.fee
+    common = {
+        "fees_quote": pos.fees_quote + fee_quote,
+        "fees_base": pos.fees_base + fee_base,
+        "fees_other": fees_other,
+    }
+    if fill.side == Side.BUY:
+        return msgspec.structs.replace(
+            pos,
+            base=pos.base + fill.qty - fee_base,
+            cost=pos.cost + fill.quote + fee_quote,
+            bought=pos.bought + fill.qty,
+            **common,
+        )
+    out = fill.qty + fee_base
+    if pos.base <= 0:
+        cost_out = ZERO
+    elif out >= pos.base:
+        cost_out = pos.cost
+    else:
+        cost_out = pos.cost * out / pos.base
+    base = pos.base - out
+    return msgspec.structs.replace(
+        pos,
+        base=base,
+        cost=pos.cost - cost_out if base > 0 else ZERO,
+        realised=pos.realised + (fill.quote - fee_quote) - cost_out,
+        sold=pos.sold + fill.qty,
+        **common,
+    )

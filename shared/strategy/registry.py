@@ -1,0 +1,89 @@
+"""Finding a strategy by the name a bot config gives: a built-in name or `package.module:Name`.
+
+Name may be a Strategy subclass (instantiated without arguments), a Strategy instance, or a
+plain function `step(params, state, event, ctx) -> (state, commands)` (wrapped: its params
+are the config table as a dict, its state a plain StrategyState). `package.module` alone
+looks for `STRATEGY`, then a function `bot` (the seed document's convention).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from shared.strategy.base import Strategy
+from shared.strategy.context import StrategyContext
+from shared.strategy.events import Event
+from shared.strategy.state import StrategyState
+
+BUILTIN: dict[str, str] = {
+    "dca": "strategies.dca:DcaStrategy",
+    "fractal_trailing": "strategies.fractal_trailing:FractalTrailingStrategy",
+    "grid": "strategies.grid:GridStrategy",
+}
+
+
+class StrategyLoadError(ValueError):
+    """The named strategy cannot be found or is not a strategy."""
+
+
+class DictParams(msgspec.Struct, frozen=True):
+    """Params of a function strategy: the config table as it is."""
+
+    values: dict[str, Any] = {}
+
+
+class FunctionStrategy(Strategy[Any, StrategyState]):
+    """Adapts a plain step function to the Strategy interface."""
+
+    params_type = DictParams
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.func = func
+        self.name = name  # type: ignore[misc]
+
+    def parse_params(self, raw: Mapping[str, Any] | None, source: str = "params") -> Any:
+        return dict(raw or {})
+
+    def step(self, params: Any, state: StrategyState, event: Event, ctx: StrategyContext) -> Any:
+        new_state, commands = self.func(params, state, event, ctx)
+        return new_state, list(commands)
+
+
+def _resolve(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StrategyLoadError(f"strategy {spec!r}: cannot import {module_name!r}: {exc}") from None
+    names = [attr] if attr else ["STRATEGY", "bot"]
+    for name in names:
+        obj: Any = module
+        try:
+            for part in name.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return obj
+    raise StrategyLoadError(f"strategy {spec!r}: {module_name} has no {' or '.join(names)}")
+
+
+def load_strategy(name: str) -> Strategy[Any, Any]:
+    """The strategy a bot config names: 'dca', 'fractal_trailing', 'grid' or 'package.module:Name'."""
+    spec = BUILTIN.get(name, name)
+    if spec == name and "." not in name and ":" not in name:
+        raise StrategyLoadError(
+            f"unknown strategy {name!r}: use one of {', '.join(BUILTIN)} or 'package.module:Name'"
+        )
+    obj = _resolve(spec)
+    if inspect.isclass(obj) and issubclass(obj, Strategy):
+        return obj()
+    if isinstance(obj, Strategy):
+        return obj
+    if callable(obj):
+        return FunctionStrategy(obj, name)
+    raise StrategyLoadError(f"strategy {name!r}: {spec} is not a Strategy, a Strategy class or a function")

@@ -1,0 +1,61 @@
+"""Turning wished-for amounts into orders the exchange accepts: the symbol's rounding rules
+and minimums, applied in one place (shared.filters does the arithmetic).
+
+Quantities round down to the step size, buy prices down and sell prices up to the tick size,
+quote amounts down to 1e-8; anything that then breaks a filter (min quantity, min notional)
+gives None: such an order is never sent.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+from shared.filters import FilterError, SymbolFilters
+from shared.messages import Side
+
+QUOTE_QUANTUM = Decimal("1E-8")
+
+
+def round_quote(amount: Decimal) -> Decimal:
+    """Quote amounts (market buys by quote, budgets) round down to 1e-8."""
+    return amount.quantize(QUOTE_QUANTUM, rounding=ROUND_DOWN)
+
+
+def qty_for_quote(filters: SymbolFilters, quote: Decimal, price: Decimal) -> Decimal:
+    """Base quantity that quote buys at price, rounded down to the step size."""
+    if price <= 0:
+        return Decimal(0)
+    return filters.round_qty(quote / price)
+
+
+def limit_terms(
+    filters: SymbolFilters, side: Side, qty: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """(qty, price) rounded for a limit order, or None when it breaks a filter once rounded."""
+    qty = filters.round_qty(qty)
+    price = filters.round_price(price, side)
+    try:
+        filters.check(qty, price)
+    except FilterError:
+        return None
+    return qty, price
+
+
+def market_qty(filters: SymbolFilters, qty: Decimal, ref_price: Decimal | None) -> Decimal | None:
+    """Rounded quantity of a market order, or None when it breaks a filter at ref_price."""
+    qty = filters.round_qty(qty)
+    try:
+        filters.check(qty, None, ref_price=None)
+        if ref_price is not None:
+            filters.check(qty, ref_price)
+    except FilterError:
+        return None
+    return qty
+
+
+def market_quote(filters: SymbolFilters, quote: Decimal) -> Decimal | None:
+    """Rounded quote amount of a market buy by quote, or None when under the min notional."""
+    quote = round_quote(quote)
+    if quote <= 0 or quote < filters.min_notional:
+        return None
+    return quote

@@ -1,0 +1,57 @@
+"""The part of the state every strategy carries, so the runner can act on any bot alike.
+
+A strategy's state class subclasses StrategyState and adds its own fields. The runner (or the
+backtester) can then, without knowing the strategy: list its open orders (stop = cancel them),
+read its position (close = cancel + market sell it), re-arm its timers after a restart, and see
+whether it is running, paused or stopped. States are frozen and round-trip through msgspec JSON.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TypeVar
+
+import msgspec
+
+from shared.strategy.orders import OrderRecord
+from shared.strategy.position import Position
+
+RECENT_CIDS = 32  # finished orders remembered so their late duplicates are recognised as such
+
+
+class Mode(StrEnum):
+    RUNNING = "running"  # acting on candles, timers and fills
+    PAUSED = "paused"  # no new orders; open ones stay; fills still tracked
+    STOPPED = "stopped"  # open orders cancelled; nothing new until resumed
+
+
+class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    seq: int = 0  # last client order sequence used (cid = {bot}-{seq:06d})
+    orders: dict[str, OrderRecord] = {}  # orders not finished yet, by cid
+    position: Position = Position()
+    mode: Mode = Mode.RUNNING
+    timers: dict[str, int] = {}  # name -> due (ms)
+    recent: tuple[str, ...] = ()  # cids of the last finished orders, newest last
+
+    def open_orders(self) -> list[OrderRecord]:
+        """Orders not finished, oldest first (by cid sequence)."""
+        return [self.orders[cid] for cid in sorted(self.orders)]
+
+    @property
+    def running(self) -> bool:
+        return self.mode == Mode.RUNNING
+
+
+S = TypeVar("S", bound=StrategyState)
+
+
+_ENCODER = msgspec.json.Encoder(decimal_format="string")
+
+
+def encode_state(state: StrategyState) -> bytes:
+    """JSON the runner persists (Decimals as strings, so nothing is lost)."""
+    return _ENCODER.encode(state)
+
+
+def decode_state(data: bytes | str, state_type: type[S]) -> S:
+    return msgspec.json.decode(data, type=state_type)

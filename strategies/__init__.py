@@ -1,0 +1,1 @@
+"""Built-in strategies (dca, fractal_trailing, grid), written against shared.strategy."""

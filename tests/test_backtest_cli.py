@@ -1,0 +1,146 @@
+"""`automata backtest`: report, JSON, chart, time range, sweeps, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from backtest.series import CandleSeries, iso, synthetic
+from cli.backtest import backtest_app
+
+
+def write_csv(series: CandleSeries, path: Path) -> Path:
+    lines = ["open_time,open,high,low,close,volume"]
+    for i in range(len(series)):
+        c = series.candle(i, "sim", "BTCUSDT", "1m")
+        lines.append(f"{iso(c.open_time)}:00+00:00,{c.open},{c.high},{c.low},{c.close},1")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    series = synthetic(3000, seed=11, vol=0.003, start_ms=1_677_628_800_000)  # from 2023-03-01
+    return write_csv(series, tmp_path_factory.mktemp("data") / "candles.csv")
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "dca.toml"
+    path.write_text(
+        'strategy = "dca"\nsymbol = "BTCUSDT"\n[params]\nqty_inicial = 200\nrecompra_queda_inicial = 0.005\n'
+    )
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(backtest_app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_backtest_prints_the_report_and_writes_json_and_chart(tmp_path, data, config):
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    result = invoke(config, "--data", data, "--json", out, "--chart", png, "--no-progress")
+    assert result.exit_code == 0, result.output
+    for text in ("net profit", "closed cycles", "max drawdown", "buy and hold", "time in market", "cycles ("):
+        assert text in result.output
+    report = json.loads(out.read_text())
+    for key in (
+        "net_profit",
+        "cycles",
+        "safety_fills",
+        "max_drawdown",
+        "fees",
+        "max_committed",
+        "final_base",
+    ):
+        assert key in report
+    assert report["final_quote"] and report["cycles"] >= 1 and report["fills"]
+    assert report["params"]["base_order_quote"] == "200" and report["params"]["step"] == "0.005"
+    first = report["fills"][0]
+    assert first["side"] == "BUY" and first["tag"] == "base1" and D(first["quote"]) <= 200
+    # balances add up: net profit = final equity - initial capital
+    final = D(report["final_quote"]) + D(report["final_base"]) * D(report["final_price"])
+    assert D(report["net_profit"]) == final - D(report["initial_quote"])
+    assert len(report["cycles_table"]) >= report["cycles"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plain_and_fast_give_the_same_report(tmp_path, data, config):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert invoke(config, "--data", data, "--json", a).exit_code == 0
+    assert invoke(config, "--data", data, "--json", b, "--plain").exit_code == 0
+    ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert rb["path"] == "plain" and ra["path"] == "fast"
+    for key in ("fills", "net_profit", "cycles", "max_drawdown", "max_committed"):
+        assert ra[key] == rb[key]
+
+
+def test_from_and_to_limit_the_candles(tmp_path, data, config):
+    out = tmp_path / "r.json"
+    result = invoke(
+        config, "--data", data, "--from", "2023-03-01T10:00", "--to", "2023-03-01T20:00", "--json", out
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert (
+        report["candles"] == 600
+        and report["from"] == "2023-03-01 10:00"
+        and report["to"] == "2023-03-01 20:00"
+    )
+
+
+def test_sweep_runs_every_combination_in_parallel(tmp_path, data, config):
+    out = tmp_path / "s.json"
+    result = invoke(
+        config,
+        "--data",
+        data,
+        "--sweep",
+        "take_profit=0.01,0.02",
+        "--sweep",
+        "taxa=0,0.001",
+        "--jobs",
+        "2",
+        "--json",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    runs = json.loads(out.read_text())["sweep"]
+    assert sorted((r["params"]["take_profit"], r["params"]["taxa"]) for r in runs) == [
+        ("0.01", "0"),
+        ("0.01", "0.001"),
+        ("0.02", "0"),
+        ("0.02", "0.001"),
+    ]
+    by = {(r["params"]["take_profit"], r["params"]["taxa"]): r for r in runs}
+    assert D(by[("0.01", "0")]["fees"]) == 0 and D(by[("0.01", "0.001")]["fees"]) > 0
+    assert "sweep: 4 runs" in result.output
+
+
+def test_errors_name_the_file_and_the_field(tmp_path, data):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('strategy = "dca"\n[params]\nlucro_alvo_inicial = "muito"\n')
+    result = invoke(bad, "--data", data)
+    assert result.exit_code == 2 and "bad.toml" in result.output and "take_profit" in result.output
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('strategy = "dca"\n[params]\ncolour = 1\n')
+    result = invoke(unknown, "--data", data)
+    assert result.exit_code == 2 and "colour" in result.output
+    nostrat = tmp_path / "nostrat.toml"
+    nostrat.write_text('strategy = "martingale"\n')
+    assert "unknown strategy" in invoke(nostrat, "--data", data).output
+
+
+def test_a_bot_config_entry_is_backtested_by_id(tmp_path, data):
+    cfg = tmp_path / "bots.toml"
+    cfg.write_text(
+        '[[bots]]\nid = "a"\nsymbol = "BTCUSDT"\nstrategy = "dca"\n[bots.params]\nqty_inicial = 100\n'
+        '[[bots]]\nid = "b"\nsymbol = "BTCUSDT"\nstrategy = "dca"\n[bots.params]\nqty_inicial = 150\n'
+    )
+    out = tmp_path / "r.json"
+    assert invoke(cfg, "--data", data, "--bot", "b", "--json", out).exit_code == 0
+    assert json.loads(out.read_text())["params"]["base_order_quote"] == "150"

@@ -1,0 +1,401 @@
+"""The paper venue's Binance face, driven by the real python-binance AsyncClient over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+import websockets
+from binance.exceptions import BinanceAPIException
+
+from tests.helpers.procs import wait_until
+from tests.helpers.sim import (
+    SimVenue,
+    binance_client,
+    binance_client_class,
+    quick,
+    sim_fixture,
+    socket_manager,
+    wait_for_sockets,
+)
+
+sim = sim_fixture()
+
+
+@pytest.fixture
+async def client(sim: SimVenue) -> AsyncIterator[Any]:
+    c = binance_client(sim)
+    try:
+        yield c
+    finally:
+        await c.close_connection()
+
+
+async def price(client: Any, symbol: str = "BTCUSDT") -> D:
+    return D((await client.get_symbol_ticker(symbol=symbol))["price"])
+
+
+async def recv(
+    stream: Any, want: Callable[[dict[str, Any]], bool] = lambda m: True, within: float = 5
+) -> dict:
+    """The next message the predicate accepts (others are skipped)."""
+    while True:
+        message = await asyncio.wait_for(stream.recv(), within)
+        if want(message):
+            return message
+
+
+def is_report(message: dict[str, Any]) -> bool:
+    return message.get("e") == "executionReport"
+
+
+def fresh_minute() -> None:
+    """Weight is counted per wall-clock minute: start a counting test well inside one."""
+    wait_until(lambda: time.time() % 60 < 50, timeout=15, what="a fresh minute")
+
+
+async def api_error(coro: Any) -> BinanceAPIException:
+    with pytest.raises(BinanceAPIException) as err:
+        await coro
+    return err.value
+
+
+# --------------------------------------------------------------------------- public data
+async def test_create_public_endpoints_and_filters(sim: SimVenue) -> None:
+    c = await binance_client_class(sim).create(sim.api_key, sim.api_secret)  # pings and syncs time
+    try:
+        info = await c.get_exchange_info()
+        btc = next(s for s in info["symbols"] if s["symbol"] == "BTCUSDT")
+        filters = {f["filterType"]: f for f in btc["filters"]}
+        assert filters["PRICE_FILTER"]["tickSize"] == "0.01000000"
+        assert filters["LOT_SIZE"]["stepSize"] == "0.00001000"
+        assert filters["NOTIONAL"]["minNotional"] == "5.00000000"
+        assert {"ETHUSDT", "BTCUSDC"} <= {s["symbol"] for s in info["symbols"]}
+        last = await price(c)
+        book = await c.get_orderbook_ticker(symbol="BTCUSDT")
+        assert D(book["bidPrice"]) == last and D(book["askPrice"]) == last + D("0.01")
+        depth = await c.get_order_book(symbol="BTCUSDT", limit=5)
+        assert len(depth["bids"]) == 5 and D(depth["bids"][0][0]) > D(depth["bids"][1][0])
+        klines = await c.get_klines(symbol="BTCUSDT", interval="1m", limit=3)
+        assert len(klines) == 3 and D(klines[-1][4]) == last  # closed candles; the last close is the price
+        assert klines[1][0] - klines[0][0] == 60_000
+        day = await c.get_ticker(symbol="BTCUSDT")
+        assert D(day["lastPrice"]) == last and D(day["highPrice"]) >= D(day["lowPrice"])
+        assert D((await c.get_avg_price(symbol="BTCUSDT"))["price"]) > 0
+        err = await api_error(c.get_klines(symbol="BTCUSDT", interval="7m"))
+        assert err.code == -1120
+    finally:
+        await c.close_connection()
+
+
+# --------------------------------------------------------------------------- orders over REST
+async def test_market_order_full_result_and_ack_responses(client: Any) -> None:
+    full = await client.create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="t-000001"
+    )
+    assert full["status"] == "FILLED" and full["clientOrderId"] == "t-000001"
+    [fill] = full["fills"]
+    assert fill["commissionAsset"] == "BTC" and D(fill["commission"]) == D("0.00001")
+    assert D(full["cummulativeQuoteQty"]) == D(fill["price"]) * D("0.01")
+    result = await client.create_order(
+        symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01", newOrderRespType="RESULT"
+    )
+    assert result["status"] == "FILLED" and "fills" not in result
+    assert result["clientOrderId"].startswith("x-")  # python-binance's own id
+    ack = await client.create_order(
+        symbol="ETHUSDT", side="BUY", type="MARKET", quoteOrderQty="50", newOrderRespType="ACK"
+    )
+    assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    order = await client.get_order(symbol="ETHUSDT", orderId=ack["orderId"])
+    assert order["status"] == "FILLED" and D(order["cummulativeQuoteQty"]) <= 50
+    assert D(order["origQuoteOrderQty"]) == 50
+    account = await client.get_account()
+    balances = {b["asset"]: D(b["free"]) for b in account["balances"]}
+    assert balances["BTC"] == D("1") - D("0.00001")  # bought 0.01 (fee 0.00001 BTC), sold 0.01
+    assert balances["ETH"] > 10
+    assert account["commissionRates"]["taker"] == "0.00100000"
+
+
+async def test_limit_order_partial_fill_query_cancel(sim: SimVenue, client: Any) -> None:
+    last = await price(client)
+    limit_price = str(last + 50)
+    await client.create_order(
+        symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.03",
+        price=limit_price, newClientOrderId="t-000002",
+    )  # fmt: skip
+    sim.control.market("BTCUSDT", max_fill="0.01")
+    sim.control.set_price("BTCUSDT", str(last + 60))
+    by_cid = await client.get_order(symbol="BTCUSDT", origClientOrderId="t-000002")
+    assert by_cid["status"] == "PARTIALLY_FILLED" and by_cid["executedQty"] == "0.01000000"
+    assert by_cid["isWorking"] is True
+    by_id = await client.get_order(symbol="BTCUSDT", orderId=by_cid["orderId"])
+    assert by_id == by_cid
+    [open_order] = await client.get_open_orders(symbol="BTCUSDT")
+    assert open_order["clientOrderId"] == "t-000002"
+    canceled = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002")
+    assert canceled["status"] == "CANCELED" and canceled["origClientOrderId"] == "t-000002"
+    assert canceled["executedQty"] == "0.01000000"
+    assert await client.get_open_orders() == []
+    [trade] = await client.get_my_trades(symbol="BTCUSDT")
+    assert trade["price"] == f"{D(limit_price):.8f}" and trade["isMaker"] is True
+    assert trade["commissionAsset"] == "USDT" and D(trade["commission"]) == D(limit_price) * D("0.00001")
+    every = await client.get_all_orders(symbol="BTCUSDT")
+    assert [o["status"] for o in every] == ["CANCELED"]
+    balances = sim.control.balances()
+    assert D(balances["BTC"]["locked"]) == 0 and D(balances["BTC"]["free"]) == D("0.99")
+    err = await api_error(client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002"))
+    assert (err.code, err.message, err.status_code) == (-2011, "Unknown order sent.", 400)
+    err = await api_error(client.get_order(symbol="BTCUSDT", origClientOrderId="t-999999"))
+    assert (err.code, err.message) == (-2013, "Order does not exist.")
+
+
+async def test_stop_loss_limit_and_order_test(sim: SimVenue, client: Any) -> None:
+    last = await price(client)
+    stop, limit = last - 100, last - 150
+    order = await client.create_order(
+        symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="0.01",
+        price=str(limit), stopPrice=str(stop), newClientOrderId="t-000003",
+    )  # fmt: skip
+    assert set(order) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}  # ACK default
+    queried = await client.get_order(symbol="BTCUSDT", origClientOrderId="t-000003")
+    assert queried["isWorking"] is False and queried["workingTime"] == -1
+    sim.control.set_price("BTCUSDT", str(stop))
+    queried = await client.get_order(symbol="BTCUSDT", origClientOrderId="t-000003")
+    assert queried["status"] == "FILLED" and queried["workingTime"] > 0
+    assert await client.create_test_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(last)
+    ) == {}  # fmt: skip
+    err = await api_error(
+        client.create_test_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="1", price=str(last))
+    )  # fmt: skip
+    assert err.code == -2010
+    assert len(await client.get_all_orders(symbol="BTCUSDT")) == 1  # order/test placed nothing
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "message"),
+    [
+        ({"symbol": "DOGEUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}, -1121, "Invalid symbol."),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.000001", "price": "40000"}, -1013, "Filter failure: LOT_SIZE"),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "40000.001"}, -1013, "Filter failure: PRICE_FILTER"),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.0001", "price": "40000"}, -1013, "Filter failure: NOTIONAL"),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "1000"}, -1013, "Filter failure: PERCENT_PRICE_BY_SIDE"),
+        ({"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "40000"}, -2010, "Account has insufficient balance for requested action."),
+        ({"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "40000"}, -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."),
+        ({"side": "BUY", "type": "MARKET", "quantity": "0.01", "price": "40000"}, -1106, "Parameter 'price' sent when not required."),
+        ({"side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "90000"}, -2010, "Order would immediately match and take."),
+        ({"side": "BUY", "type": "ICEBERG", "quantity": "0.01"}, -1116, "Invalid orderType."),
+        ({"side": "BUY", "type": "MARKET", "quantity": "0.000000001"}, -1111, "Parameter 'quantity' has too much precision."),
+    ],
+)  # fmt: skip
+async def test_order_rejections_carry_binance_codes(
+    client: Any, params: dict, code: int, message: str
+) -> None:
+    params = {"symbol": "BTCUSDT", **params}
+    err = await api_error(client.create_order(**params))
+    assert (err.code, err.message, err.status_code) == (code, message, 400)
+
+
+async def test_duplicate_client_order_id_is_refused_while_open(sim: SimVenue, client: Any) -> None:
+    last = await price(client)
+    args = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+    await client.create_order(**args, price=str(last - 500), newClientOrderId="bot-000001")
+    err = await api_error(client.create_order(**args, price=str(last - 400), newClientOrderId="bot-000001"))
+    assert (err.code, err.message) == (-2010, "Duplicate order sent.")
+    accepted = [e for e in sim.control.journal() if e["kind"] == "accepted"]
+    assert [e["client_order_id"] for e in accepted] == ["bot-000001"]
+    rejected = [e for e in sim.control.journal() if e["kind"] == "rejected"]
+    assert rejected[0]["client_order_id"] == "bot-000001" and "DUPLICATE" in rejected[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "status"),
+    [
+        ({"api_key": ""}, -2014, 401),
+        ({"api_key": "bad key!"}, -2014, 401),
+        ({"api_key": "not-the-key"}, -2015, 401),
+        ({"api_secret": "not-the-secret"}, -1022, 400),
+    ],
+)
+async def test_authentication_errors(sim: SimVenue, change: dict, code: int, status: int) -> None:
+    c = binance_client(dataclasses.replace(sim, **change))
+    try:
+        err = await api_error(c.get_account())
+        assert (err.code, err.status_code) == (code, status)
+        assert "sim-secret" not in str(err) and "not-the-secret" not in str(err)
+    finally:
+        await c.close_connection()
+
+
+async def test_timestamp_outside_recv_window(client: Any) -> None:
+    client.timestamp_offset = -20_000  # recvWindow is 10 000 ms
+    err = await api_error(client.get_account())
+    assert (err.code, err.message) == (-1021, "Timestamp for this request is outside of the recvWindow.")
+    client.timestamp_offset = 5_000
+    err = await api_error(client.get_account())
+    assert (err.code, err.message) == (
+        -1021,
+        "Timestamp for this request was 1000ms ahead of the server's time.",
+    )
+    client.timestamp_offset = 0
+    assert "balances" in await client.get_account()
+
+
+async def test_request_weight_is_counted_in_the_header(client: Any) -> None:
+    fresh_minute()
+    await client.ping()
+    first = int(client.response.headers["X-MBX-USED-WEIGHT-1M"])
+    await client.get_account()  # weight 20
+    second = int(client.response.headers["X-MBX-USED-WEIGHT-1M"])
+    await client.get_open_orders()  # weight 80 without a symbol
+    third = int(client.response.headers["X-MBX-USED-WEIGHT-1M"])
+    assert (second - first, third - second) == (20, 80)
+
+
+# --------------------------------------------------------------------------- user data stream
+async def test_user_stream_reports_new_partial_fills_and_fill(sim: SimVenue, client: Any) -> None:
+    socket = socket_manager(client, sim).user_socket()
+    async with socket as stream:
+        last = await price(client)
+        await client.create_order(
+            symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.03",
+            price=str(last + 10), newClientOrderId="t-000004",
+        )  # fmt: skip
+        new = await recv(stream, is_report)
+        position = await recv(stream)
+        assert (new["x"], new["X"], new["c"], new["w"], new["N"]) == ("NEW", "NEW", "t-000004", True, None)
+        assert position["e"] == "outboundAccountPosition"
+        assert {b["a"]: b["l"] for b in position["B"]} == {"BTC": "0.03000000", "USDT": "0.00000000"}
+        sim.control.market("BTCUSDT", max_fill="0.01")
+        reports = []
+        for _ in range(3):
+            sim.control.set_price("BTCUSDT", str(last + 20))
+            reports.append(await recv(stream, is_report))
+            assert (await recv(stream))["e"] == "outboundAccountPosition"
+        assert [(r["x"], r["X"], r["z"], r["l"]) for r in reports] == [
+            ("TRADE", "PARTIALLY_FILLED", "0.01000000", "0.01000000"),
+            ("TRADE", "PARTIALLY_FILLED", "0.02000000", "0.01000000"),
+            ("TRADE", "FILLED", "0.03000000", "0.01000000"),
+        ]
+        assert {r["N"] for r in reports} == {"USDT"} and all(r["m"] for r in reports)
+        assert reports[-1]["Z"] == f"{(last + 10) * D('0.03'):.8f}"
+        assert len({r["t"] for r in reports}) == 3
+        # a cancel carries the original id in C
+        await client.create_order(
+            symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+            price=str(last - 200), newClientOrderId="t-000005",
+        )  # fmt: skip
+        await recv(stream, is_report)
+        await client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000005")
+        canceled = await recv(stream, lambda m: is_report(m) and m["x"] == "CANCELED")
+        assert (canceled["X"], canceled["C"], canceled["w"]) == ("CANCELED", "t-000005", False)
+    journal = sim.control.journal()
+    fills = [e for e in journal if e["kind"] == "trade" and e["client_order_id"] == "t-000004"]
+    assert [e["trade"]["trade_id"] for e in fills] == [r["t"] for r in reports]
+
+
+async def test_websocket_api_orders(sim: SimVenue, client: Any) -> None:
+    last = await price(client)
+    placed = await client.ws_create_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+        price=str(last - 100), newClientOrderId="t-000006",
+    )  # fmt: skip
+    assert placed["status"] == "NEW"
+    status = await client.ws_get_order(symbol="BTCUSDT", origClientOrderId="t-000006")
+    assert status["orderId"] == placed["orderId"] and status["isWorking"] is True
+    [open_order] = await client.ws_get_open_orders(symbol="BTCUSDT")
+    assert open_order["clientOrderId"] == "t-000006"
+    canceled = await client.ws_cancel_order(symbol="BTCUSDT", origClientOrderId="t-000006")
+    assert canceled["status"] == "CANCELED"
+    err = await api_error(client.ws_get_order(symbol="BTCUSDT", origClientOrderId="t-000099"))
+    assert err.code == -2013 and err.status_code == 400
+    err = await api_error(
+        client.ws_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="5", newClientOrderId="t-000007"
+        )
+    )
+    assert err.code == -2010
+
+
+async def test_listen_key_user_stream_for_older_clients(sim: SimVenue, client: Any) -> None:
+    key = await client.stream_get_listen_key()
+    assert len(key) == 60 and await client.stream_get_listen_key() == key  # one active key
+    async with websockets.connect(sim.ws_url(f"/ws/{key}")) as ws:
+        last = await price(client)
+        await client.create_order(
+            symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.1", newClientOrderId="t-000008"
+        )
+        events = [orjson_loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
+        assert [e["e"] for e in events] == ["executionReport", "executionReport", "outboundAccountPosition"]
+        assert events[1]["X"] == "FILLED" and events[1]["N"] == "ETH"
+        assert await client.stream_keepalive(key) == {}
+        await client.stream_close(key)
+        expired = orjson_loads(await asyncio.wait_for(ws.recv(), 5))
+        assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
+        await asyncio.wait_for(ws.wait_closed(), 5)  # and the stream ends
+    assert last > 0
+    err = await api_error(client.stream_keepalive(key))
+    assert err.code == -1125
+
+
+def orjson_loads(text: str | bytes) -> Any:
+    import orjson
+
+    return orjson.loads(text)
+
+
+# --------------------------------------------------------------------------- market streams
+async def test_kline_stream_marks_the_closing_update(sim: SimVenue, client: Any) -> None:
+    manager = socket_manager(client, sim)
+    async with quick(manager.kline_socket("BTCUSDT", interval="1m")) as stream:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(candles=1)
+        updates = [await recv(stream) for _ in range(4)]
+    assert [u["k"]["x"] for u in updates] == [False, False, False, True]
+    assert len({u["k"]["t"] for u in updates}) == 1
+    closed = updates[-1]["k"]
+    [row] = await client.get_klines(symbol="BTCUSDT", interval="1m", limit=1)
+    assert row[0] == closed["t"] and row[1:6] == [
+        closed["o"],
+        closed["h"],
+        closed["l"],
+        closed["c"],
+        closed["v"],
+    ]
+
+
+async def test_five_minute_klines_close_on_the_boundary(sim: SimVenue, client: Any) -> None:
+    async with websockets.connect(sim.ws_url("/ws/btcusdt@kline_5m")) as ws:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(candles=5)  # the live market starts on a 5-minute boundary
+        updates = [orjson_loads(await asyncio.wait_for(ws.recv(), 5))["k"] for _ in range(20)]
+    assert [u["x"] for u in updates] == [False] * 19 + [True]
+    final = updates[-1]
+    assert len({u["t"] for u in updates}) == 1 and final["T"] - final["t"] == 300_000 - 1
+    minutes = await client.get_klines(symbol="BTCUSDT", interval="1m", limit=5)
+    assert minutes[0][0] == final["t"]
+    assert D(final["v"]) == sum(D(m[5]) for m in minutes)
+    assert D(final["h"]) == max(D(m[2]) for m in minutes) and final["c"] == minutes[-1][4]
+    [five] = await client.get_klines(symbol="BTCUSDT", interval="5m", limit=1)
+    assert five[0] == final["t"] and five[1:6] == [final["o"], final["h"], final["l"], final["c"], final["v"]]
+
+
+async def test_multiplexed_streams(sim: SimVenue, client: Any) -> None:
+    manager = socket_manager(client, sim)
+    names = ["btcusdt@trade", "ethusdt@bookTicker", "btcusdt@kline_5m"]
+    async with quick(manager.multiplex_socket(names)) as stream:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(steps=1)
+        got = {}
+        while len(got) < 3:
+            message = await recv(stream)
+            got[message["stream"]] = message["data"]
+    assert got["btcusdt@trade"]["e"] == "trade" and D(got["btcusdt@trade"]["q"]) > 0
+    assert D(got["ethusdt@bookTicker"]["a"]) > D(got["ethusdt@bookTicker"]["b"])
+    kline = got["btcusdt@kline_5m"]["k"]
+    assert kline["i"] == "5m" and kline["t"] % 300_000 == 0 and kline["x"] is False
