@@ -12,6 +12,7 @@ from cli import bots, health, keys, run
 from cli.backtest import backtest_command
 from cli.data import data_app
 from cli.dca import dca_app
+from cli.deploy import deploy_app
 
 app = typer.Typer(
     name="automata",
@@ -30,6 +31,7 @@ app.command("backtest")(backtest_command)
 app.add_typer(dca_app, name="dca")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(data_app, name="data")
+app.add_typer(deploy_app, name="deploy")
 for _name in ("pause", "resume", "stop", "close"):
     app.command(_name)(getattr(bots, _name))
 
