@@ -18,6 +18,7 @@ from services.order_gateway.router import CommandRouter
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.base import OrderNotFound, OutcomeUnknown, RateLimited
 from services.order_gateway.wal import Wal
+from shared import metrics
 from shared.ids import bot_of
 from shared.messages import Notification, OrderStatus
 
@@ -105,5 +106,18 @@ async def reconcile(
             continue
         if await wal.get(cid) is None and await tracker.adopt(report) is not None:
             summary.adopted += 1
+    counts = metrics.counter(
+        "automata_reconciliation_total", "Orders reconciliation found, by outcome", ("venue", "outcome")
+    )
+    for outcome in (
+        "checked",
+        "filled_while_down",
+        "closed_while_down",
+        "adopted",
+        "resent",
+        "foreign",
+        "unresolved",
+    ):
+        counts.labels(wal.venue, outcome).inc(getattr(summary, outcome))
     log.info(summary.line())
     return summary

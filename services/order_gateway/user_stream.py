@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+from services.order_gateway.records import moves_forward
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.base import (
     BalanceReport,
@@ -42,6 +43,9 @@ class UserStream:
         self._m_events = metrics.counter(
             "automata_user_stream_events_total", "User stream events", ("venue", "kind")
         )
+        self._m_open = metrics.gauge(
+            "automata_open_orders", "Orders the gateway holds open", ("venue",)
+        ).labels(wal.venue)
         self._m_recovered = metrics.counter(
             "automata_poll_recovered_total", "Order updates found by polling", ("venue",)
         )
@@ -71,9 +75,10 @@ class UserStream:
             self._m_events.labels(venue, "order").inc()
             if bot_of(event.cid) is None:
                 return  # foreign order: not ours to track
-            if await self.wal.get(event.cid) is None:
+            progress = await self.wal.progress(event.cid)
+            if progress is None:
                 await self.tracker.adopt(event)
-            else:
+            elif moves_forward(progress, event):  # stale now is stale for good: records only move forward
                 await self.tracker.apply(event, reconciled=False)
         elif isinstance(event, BalanceReport):
             self._m_events.labels(venue, "balance").inc()
@@ -105,6 +110,7 @@ class UserStream:
     async def poll_once(self) -> int:
         """Diff the venue's open orders against og:open; query the ones that left. Returns updates."""
         open_cids = await self.wal.open_cids()
+        self._m_open.set(len(open_cids))
         if not open_cids:
             return 0
         at_venue = {r.cid: r for r in await self.adapter.open_orders()}
@@ -119,7 +125,10 @@ class UserStream:
                     report = await self.adapter.query(record.symbol, cid)
                 except OrderNotFound:
                     continue  # PENDING_SUBMIT not yet at the venue: the command path resolves it
-            if await self.tracker.apply(report, reconciled=True) is not None:
+            if (
+                moves_forward(record, report)
+                and await self.tracker.apply(report, reconciled=True) is not None
+            ):
                 changed += 1
         if changed:
             self._m_recovered.labels(self.wal.venue).inc(changed)
