@@ -3,7 +3,8 @@
 Accepted, TOML or JSON:
 - a strategy file: `strategy = "dca"` (default dca), `[params]` (or the params at top level,
   as `automata dca menu` saves them), optional `symbol`, `interval`, `[filters]`, `[backtest]`
-  (capital, fee_asset);
+  (capital, base, fee, fee_asset; spread_ticks and fee_quantum to mirror the paper venue,
+  see backtest/sim.py);
 - a bot config: a `bots` list (or the seed document's JSON list of {name: {...}}); the bot
   named by --bot, else the first one, gives strategy, symbol, interval and params.
 Errors name the file and the field.
@@ -31,7 +32,7 @@ QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "EUR", "BRL", "TRY", "
 # Binance BTCUSDT's filters: what a config without [filters] trades with.
 DEFAULT_FILTERS = {"tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 STRATEGY_FILE_KEYS = {"strategy", "params", "symbol", "interval", "filters", "backtest", "venue", "bot", "id"}
-BACKTEST_KEYS = {"capital", "base", "fee", "fee_asset"}
+BACKTEST_KEYS = {"capital", "base", "fee", "fee_asset", "spread_ticks", "fee_quantum"}
 
 
 class BacktestConfigError(ValueError):
@@ -50,6 +51,8 @@ class BacktestConfig:
     base: Decimal = Decimal(0)
     fee: Decimal | None = None  # None: the strategy's `fee` param, else 0.001
     fee_asset: str = "quote"
+    spread_ticks: int = 0  # market buys pay the ask, this many ticks above the price (sim.py)
+    fee_quantum: Decimal | None = None  # fees rounded up to this (Binance and the venue: 1e-8)
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -152,6 +155,7 @@ def load_backtest_config(path: str | Path, *, bot: str | None = None) -> Backtes
     if unknown:
         raise BacktestConfigError(f"{source}: backtest: unknown key(s) {', '.join(sorted(unknown))}")
     bot_id = str(entry.get("id") or entry.get("bot") or "backtest")
+    spread_ticks, fee_quantum = _venue_twin(bt, source)
     return BacktestConfig(
         strategy=strategy,
         params=params,
@@ -163,7 +167,21 @@ def load_backtest_config(path: str | Path, *, bot: str | None = None) -> Backtes
         base=Decimal(str(bt.get("base", "0"))),
         fee=Decimal(str(bt["fee"])) if "fee" in bt else None,
         fee_asset=str(bt.get("fee_asset", "quote")),
+        spread_ticks=spread_ticks,
+        fee_quantum=fee_quantum,
     )
+
+
+def _venue_twin(bt: Mapping[str, Any], source: str) -> tuple[int, Decimal | None]:
+    """[backtest] spread_ticks and fee_quantum (the paper venue's twin, backtest/sim.py), checked."""
+    try:
+        spread = int(bt.get("spread_ticks", 0))
+        quantum = Decimal(str(bt["fee_quantum"])) if "fee_quantum" in bt else None
+    except (ValueError, ArithmeticError):
+        raise BacktestConfigError(f"{source}: backtest: spread_ticks / fee_quantum must be numbers") from None
+    if spread < 0 or (quantum is not None and not quantum > 0):
+        raise BacktestConfigError(f"{source}: backtest: spread_ticks must be >= 0 and fee_quantum > 0")
+    return spread, quantum
 
 
 def with_params(cfg: BacktestConfig, overrides: Mapping[str, Any]) -> BacktestConfig:
@@ -195,4 +213,6 @@ def to_setup(cfg: BacktestConfig) -> Setup:
         base=cfg.base,
         fee_rate=fee if isinstance(fee, Decimal) else Decimal("0.001"),
         fee_asset=cfg.fee_asset,
+        spread_ticks=cfg.spread_ticks,
+        fee_quantum=cfg.fee_quantum,
     )

@@ -6,6 +6,13 @@ once (new orders match from the next tick); then the closed candle itself goes t
 strategy, then any timer that is due. The live runner does the same with the same step, so a
 backtest shows the orders the bot will send.
 
+A market order fills at the next tick: one sent after a candle closed fills at the next
+candle's open, one sent after a fill inside a candle at the candle's next waypoint — where a
+real order sent at that moment would trade, not at the last price it can no longer get. The
+paper venue does the same with SIM_MARKET_FILL=next_step; with Setup(spread_ticks=1,
+fee_quantum=1e-8, fee_asset="base") a backtest gives the very orders, fills, fees and profit
+of the live stack on the venue replaying the same candles (tests/test_parity_live.py).
+
 Fast path: after a candle, when the strategy does not need every candle (Strategy.wake) and
 no market order waits, the candles on which no open order can trigger are skipped with a
 vectorised search (scan.py). Such candles would change nothing — the strategy has said it
@@ -74,6 +81,10 @@ class Setup:
     base: Decimal = ZERO  # base at the start
     fee_rate: Decimal = Decimal("0.001")
     fee_asset: str = "quote"  # "quote" or "base" (buy fees in base, as Binance without BNB)
+    # The paper venue's twin (sim.py): market buys pay this many ticks of spread; fees round up to
+    # fee_quantum (Binance: 1e-8). Defaults: no spread, exact fees.
+    spread_ticks: int = 0
+    fee_quantum: Decimal | None = None
 
 
 class Fill(msgspec.Struct, frozen=True):
@@ -147,6 +158,8 @@ class Engine:
             fee_asset=setup.fee_asset,
             floor_int=series.floor_int,
             ceil_int=series.ceil_int,
+            spread_ticks=setup.spread_ticks,
+            fee_quantum=setup.fee_quantum,
         )
         self.history_size = int(getattr(setup.strategy, "history_size", 0) or 0)
         self._candles: dict[int, Candle] = {}

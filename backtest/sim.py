@@ -13,6 +13,19 @@ Orders fill whole. Fees are `fee_rate` of the traded quote, charged in quote (fe
 "quote") or, for buys, in base as Binance does without BNB (fee_asset "base"). Orders that
 break the symbol's filters or exceed the free balance are REJECTED with a reason.
 All prices are compared as exact scaled integers, so no float ever decides a fill.
+
+Two options make it the paper venue's twin (tests/test_parity_live.py proves it, with the
+venue's SIM_MARKET_FILL=next_step): `spread_ticks` — a market buy pays the best ask, that
+many ticks above the tick price (the venue's book: bid = last price, ask one tick above;
+sells get the bid, the tick price) — and `fee_quantum` — fees rounded up to it, as Binance
+and the venue round commissions up to 1e-8. Both default to the plain model (no spread,
+exact fees).
+
+Where this model and the venue still differ: an order that is already marketable when it
+is placed (a limit buy at or above the price of the moment) fills here at its limit on the
+next tick that reaches it, while the venue takes it at once against its book, as a real
+exchange would; market orders walk the venue's book level by level (0.5 BTC on the first
+BTCUSDT level), here they fill whole at one price.
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ from decimal import Decimal
 
 from shared.filters import FilterError, SymbolFilters
 from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
-from shared.money import ZERO
+from shared.money import ZERO, round_up
 
 NEVER = -1  # a trigger level no positive price reaches from above/below
 
@@ -68,10 +81,16 @@ class SimVenue:
         fee_asset: str = "quote",
         floor_int: Callable[[Decimal], int],
         ceil_int: Callable[[Decimal], int],
+        spread_ticks: int = 0,
+        fee_quantum: Decimal | None = None,
     ) -> None:
         """floor_int / ceil_int turn a price into the series' scaled integers (CandleSeries)."""
         if fee_asset not in ("quote", "base"):
             raise ValueError("fee_asset must be 'quote' or 'base'")
+        if spread_ticks < 0 or (fee_quantum is not None and fee_quantum <= 0):
+            raise ValueError("spread_ticks must be >= 0 and fee_quantum > 0")
+        self.spread = filters.tick_size * spread_ticks  # a market buy pays tick price + spread
+        self.fee_quantum = fee_quantum
         self.filters = filters
         self.free = {filters.base_asset: base, filters.quote_asset: quote}
         self.locked = {filters.base_asset: ZERO, filters.quote_asset: ZERO}
@@ -103,9 +122,8 @@ class SimVenue:
             falls = (cmd.order_type == OrderType.STOP_LOSS_LIMIT) != buy  # sell stop-loss / buy take-profit
             stop_int = self._floor(stop) if falls else self._ceil(stop)
         if buy:
-            need = (
-                cmd.quote_quantity if cmd.quantity is None else cmd.quantity * (price or last_price or ZERO)
-            )
+            ref = price or ((last_price + self.spread) if last_price is not None else ZERO)
+            need = cmd.quote_quantity if cmd.quantity is None else cmd.quantity * ref
             need = need + (ZERO if self.fee_in_base else need * self.fee_rate)
             asset = f.quote_asset
         else:
@@ -201,9 +219,9 @@ class SimVenue:
         return fills
 
     def _reaches(self, order: SimOrder, price_int: int, price: Decimal) -> Decimal | None:
-        if order.order_type == OrderType.MARKET:
-            return price
         buy = order.side == Side.BUY
+        if order.order_type == OrderType.MARKET:
+            return price + self.spread if buy else price
         if not order.triggered:
             falls = (order.order_type == OrderType.STOP_LOSS_LIMIT) != buy
             hit = price_int <= order.stop_int if falls else price_int >= order.stop_int
@@ -225,12 +243,12 @@ class SimVenue:
         else:
             qty = order.qty
         quote = qty * price
-        fee = quote * self.fee_rate
+        fee = self._fee(quote)
         del self.orders[order.cid]
         self._release(order)
         if order.side == Side.BUY:
             fee_asset = f.base_asset if self.fee_in_base else f.quote_asset
-            fee_amt = qty * self.fee_rate if self.fee_in_base else fee
+            fee_amt = self._fee(qty) if self.fee_in_base else fee
             self.free[f.quote_asset] -= quote + (ZERO if self.fee_in_base else fee)
             self.free[f.base_asset] += qty - (fee_amt if self.fee_in_base else ZERO)
         else:
@@ -238,6 +256,10 @@ class SimVenue:
             self.free[f.base_asset] -= qty
             self.free[f.quote_asset] += quote - fee
         return SimFill(order, price, qty, quote, fee_amt, fee_asset)
+
+    def _fee(self, amount: Decimal) -> Decimal:
+        fee = amount * self.fee_rate
+        return fee if self.fee_quantum is None else round_up(fee, self.fee_quantum)
 
     # --- what the engine needs -----------------------------------------------------------
 

@@ -167,9 +167,13 @@ def test_lost_redis_write_is_adopted_and_redis_restart_is_survived(
     proc = start_gateway(env, config, tmp_path / "og2.log")
     wait_until(lambda: sync_redis.hget(og_order(cmd.cid), "adopted") == b"1", timeout=30, what="adopted")
     assert sync_redis.sismember(og_open("sim"), cmd.cid)
-    notes = [decode(f) for _, f in sync_redis.xrange("notify")]
-    summary = [n for n in notes if isinstance(n, Notification) and n.kind == "reconciliation"][-1]
-    assert summary.data["adopted"] == 1
+
+    def summaries() -> list:
+        notes = [decode(f) for _, f in sync_redis.xrange("notify")]
+        return [n for n in notes if isinstance(n, Notification) and n.kind == "reconciliation"]
+
+    wait_until(lambda: len(summaries()) == 2, what="the second start's reconciliation summary")
+    assert summaries()[-1].data["adopted"] == 1
     # Redis itself killed -9 and restarted: the gateway reconnects and keeps working
     redis_server.kill()
     redis_server.start()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from services.exchange_sim.engine import MARKET_FILLS, MarketFill
 from services.exchange_sim.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.config import ConfigError
 
@@ -40,6 +41,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     taker_fee: Decimal = Decimal("0.001")
     participation: Decimal = Decimal(1)  # share of a step's volume resting orders may fill
     max_fill: Decimal | None = None  # fixed base quantity per step instead (forces partial fills)
+    market_fill: MarketFill = "now"  # "next_step": market orders wait for the next price (engine.py)
     weight_limit: int = 6000  # Binance REQUEST_WEIGHT per minute
     order_limit_10s: int = 100  # Binance ORDERS per 10 seconds
     ban_after: int = 3  # 429s answered in a minute before a 418 ban
@@ -98,6 +100,13 @@ def _parse_speed(text: str) -> float:
     return value
 
 
+def _parse_market_fill(text: str) -> MarketFill:
+    value = text.strip().lower().replace("-", "_")
+    if value not in MARKET_FILLS:
+        raise ValueError(f"expected one of {', '.join(MARKET_FILLS)}")
+    return value  # type: ignore[return-value]  # checked against MARKET_FILLS just above
+
+
 def _nonneg_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -122,6 +131,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_TAKER_FEE": ("taker_fee", _parse_decimal),
     "SIM_PARTICIPATION": ("participation", _parse_decimal),
     "SIM_MAX_FILL": ("max_fill", lambda t: _parse_decimal(t) if t.strip() else None),
+    "SIM_MARKET_FILL": ("market_fill", _parse_market_fill),
     "SIM_WEIGHT_LIMIT": ("weight_limit", _nonneg_int),
     "SIM_ORDER_LIMIT_10S": ("order_limit_10s", _nonneg_int),
     "SIM_BAN_AFTER": ("ban_after", _nonneg_int),

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from services.exchange_sim.engine import EngineError
+from services.exchange_sim.engine import MARKET_FILLS, EngineError
 from services.exchange_sim.faults import FaultError
 from services.exchange_sim.venue import Venue
 
@@ -62,6 +62,7 @@ def state(venue: Venue) -> dict[str, Any]:
         "websockets": venue.sockets.count(),
         "sockets": venue.sockets.by_kind(),
         "knobs": market.knobs,
+        "market_fill": venue.engine.market_fill,
     }
 
 
@@ -127,6 +128,10 @@ def _price(venue: Venue, body: dict[str, Any], _r: web.Request) -> dict[str, Any
 
 
 def _market(venue: Venue, body: dict[str, Any], _r: web.Request) -> dict[str, Any]:
+    if "market_fill" in body:  # venue-wide: when market orders fill (see engine.py)
+        if body["market_fill"] not in MARKET_FILLS:
+            raise BadRequest(f"market_fill must be one of {', '.join(MARKET_FILLS)}")
+        venue.engine.market_fill = body["market_fill"]
     symbols = [body["symbol"]] if body.get("symbol") else venue.market.symbols
     for symbol in symbols:
         knobs = venue.market.knobs[symbol]

@@ -15,6 +15,11 @@ Rules that follow the real venues:
 - market and crossing orders take from a synthetic book around the last price; resting
   orders fill at their own limit price when the market price touches it, limited by the
   liquidity the market hands to each step, so PARTIALLY_FILLED really happens.
+- `market_fill="next_step"`: a market order is accepted (NEW) and waits for the next price
+  the market hands over, then walks the book around *that* price. In step mode the last
+  price is the previous step's (often a closed candle's close), which no real order sent now
+  could still get; a real one fills at about the next trade — the next step here, which is
+  also where the backtester fills it (backtest/sim.py).
 - every accepted order, trade and state change is journaled.
 """
 
@@ -24,7 +29,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -85,6 +90,9 @@ __all__ = [
 
 log = logging.getLogger("exchange_sim.engine")
 
+MarketFill = Literal["now", "next_step"]
+MARKET_FILLS: tuple[str, ...] = get_args(MarketFill)
+
 
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
     return round_up(amount * rate, FEE_QUANTUM)
@@ -104,10 +112,12 @@ class Engine:
         balances: Mapping[str, Decimal] | None = None,
         maker_fee: Decimal = DEFAULT_FEE,
         taker_fee: Decimal = DEFAULT_FEE,
+        market_fill: MarketFill = "now",
     ) -> None:
         self.specs: dict[str, SymbolSpec] = {s.symbol: s for s in specs}
         self.start_balances = dict(DEFAULT_BALANCES if balances is None else balances)
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
+        self.market_fill = market_fill  # "now": at the last price; "next_step": at the next one
         self._listeners: list[Listener] = []
         self.reset()
 
@@ -158,6 +168,7 @@ class Engine:
             self._set_quote(spec, price, ref_price)
             self._trigger_stops(spec, price)
             self._fill_resting(spec, price, liquidity)
+            self._execute_waiting(spec)
 
     def next_trade_id(self, symbol: str) -> int:
         """Trade ids are per symbol and shared with the market's public tape."""
@@ -197,6 +208,9 @@ class Engine:
                     reason=str(exc),
                 )
                 raise
+            if order.type is OrderType.MARKET and self.market_fill == "next_step":
+                self._open[order.symbol][order.order_id] = None  # open until the next price
+                return Placed(order, [])
             trades = self._execute(order, plan)
             return Placed(self._orders[order.order_id], trades)
 
@@ -700,6 +714,34 @@ class Engine:
             if self.balance(order.account, asset).free < need:
                 self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger")
                 continue
+            self._execute(order, plan)
+
+    def _execute_waiting(self, spec: SymbolSpec) -> None:
+        """Market orders waiting for this price (market_fill="next_step"), oldest first.
+
+        They walk the book around the new price; a quote-quantity order's quantity is what
+        that walk buys (as Binance reports origQty for quoteOrderQty). Funds are checked
+        again, as for a triggered stop-market order: too little now expires it unfilled.
+        """
+        for oid in list(self._open[spec.symbol]):
+            order = self._orders[oid]
+            if order.type is not OrderType.MARKET or not order.is_open:
+                continue
+            self._open[spec.symbol].pop(oid, None)
+            by_quote = order.quote_quantity > 0
+            plan = self._plan(
+                spec.symbol,
+                order.side,
+                qty=None if by_quote else order.remaining,
+                quote_qty=order.quote_quantity if by_quote else None,
+            )
+            need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
+            asset = spec.quote if order.side is Side.BUY else spec.base
+            if not plan or self.balance(order.account, asset).free < need:
+                self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book")
+                continue
+            if by_quote:
+                order = self._update(order, quantity=sum((q for _, q in plan), ZERO))
             self._execute(order, plan)
 
     def _fill_resting(self, spec: SymbolSpec, price: Decimal, liquidity: Decimal | None) -> None:

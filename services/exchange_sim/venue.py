@@ -101,7 +101,11 @@ class Venue:
     def build(cls, config: SimConfig) -> Venue:
         specs = select(config.symbols)
         engine = Engine(
-            specs, balances=config.balances, maker_fee=config.maker_fee, taker_fee=config.taker_fee
+            specs,
+            balances=config.balances,
+            maker_fee=config.maker_fee,
+            taker_fee=config.taker_fee,
+            market_fill=config.market_fill,
         )
         rows = feed_mod.load_rows(feed_mod.data_files(config.data, config.symbols))
         origin = feed_mod.origin_of(rows, config.start_ms)
@@ -134,6 +138,7 @@ class Venue:
         return venue
 
     def _apply_liquidity_defaults(self) -> None:
+        self.engine.market_fill = self.config.market_fill
         for knobs in self.market.knobs.values():
             knobs.participation = self.config.participation
             knobs.max_fill = self.config.max_fill
