@@ -13,6 +13,7 @@ from typing import NoReturn
 import redis
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli import connect
 from cli.paths import UsageError
@@ -22,11 +23,11 @@ from shared.redis_conn import safe_url
 
 def console() -> Console:
     """A console made per command, so NO_COLOR / COLUMNS of this invocation apply."""
-    return Console(highlight=False)
+    return Console(highlight=False, emoji=False)
 
 
 def fail(out: Console, message: str, code: int = 1) -> NoReturn:
-    out.print(f"[red]{message}[/]")
+    out.print(f"[red]{escape(message)}[/]")
     raise typer.Exit(code)
 
 
@@ -51,17 +52,30 @@ def config(out: Console) -> AppConfig:
         fail(out, f"configuration error: {exc}", 2)
 
 
+def config_or_none() -> AppConfig | None:
+    """The config when it loads (for optional details such as a venue's quote asset)."""
+    try:
+        return load_config()
+    except ConfigError:
+        return None
+
+
 def check_venue(out: Console, cfg: AppConfig, venue: str) -> None:
     if venue not in cfg.venues:
         fail(out, f"venue {venue!r} is not configured (venues: {', '.join(sorted(cfg.venues))})", 2)
+
+
+def short(exc: BaseException) -> str:
+    """An error in a line: client libraries put whole responses (and signed query strings) in theirs."""
+    text = str(exc).split(" <", 1)[0].split("?", 1)[0]
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def num(value: Decimal | None) -> str:
     """A decimal as plain text without trailing zeros ('-' for none)."""
     if value is None:
         return "-"
-    text = f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}".rstrip("0")
-    return text.rstrip(".") if "." in text else text
+    return f"{value.normalize():f}"
 
 
 def ago(seconds: float) -> str:

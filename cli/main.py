@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import bots, health, keys, run
+from cli import balance, bots, doctor, health, keys, market, order, orders, reconcile, run, status, tail
 from cli.backtest import backtest_command
 from cli.data import data_app
 from cli.dca import dca_app
@@ -34,6 +34,15 @@ app.add_typer(data_app, name="data")
 app.add_typer(deploy_app, name="deploy")
 for _name in ("pause", "resume", "stop", "close"):
     app.command(_name)(getattr(bots, _name))
+app.command("status")(status.status)
+app.command("balance")(balance.balance)
+app.command("orders")(orders.orders)
+app.command("reconcile")(reconcile.reconcile)
+app.command("tail")(tail.tail)
+app.command("ticker")(market.ticker)
+app.command("book")(market.book)
+app.add_typer(order.order_app, name="order")
+app.command("doctor")(doctor.doctor)
 
 
 def command_names() -> set[str]:

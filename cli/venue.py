@@ -45,7 +45,9 @@ def protocol(cfg: AppConfig, venue: str) -> str:
     return vcfg.protocol if vcfg.kind == "sim" else vcfg.kind
 
 
-def run(cfg: AppConfig, venue: str, job: Callable[[VenueAdapter], Awaitable[T]], *, public: bool = False) -> T:
+def run(
+    cfg: AppConfig, venue: str, job: Callable[[VenueAdapter], Awaitable[T]], *, public: bool = False
+) -> T:
     """asyncio.run(job(adapter)) with the adapter opened around it."""
 
     async def main() -> T:

@@ -1,8 +1,9 @@
 """python -m services.order_gateway [--venue NAME ...]: orders out, exactly once.
 
 Per venue: reconcile with the venue, then consume `orders:cmd:{venue}` (group order_gateway)
-and run the user-data stream + poller. `automata reconcile VENUE` asks for a reconciliation
-on demand by a control entry (see control.py).
+and run the user-data stream + poller. `automata reconcile VENUE` reconciles on demand from its
+own process with the same code (cli/reconcile.py); the WAL's forward-only updates make that safe
+beside a running gateway.
 """
 
 from __future__ import annotations

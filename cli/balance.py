@@ -1,0 +1,170 @@
+"""`automata balance [VENUE]`: free, locked and total per asset, and the equity in the quote
+currency (the seed tutorial's exercise: value every asset, locked ones included).
+
+Balances come from Redis, not from the venue: the order gateway publishes full snapshots to
+`account:{venue}` (and deltas from the user stream), so the newest snapshot with the deltas
+after it is the account as the gateway last saw it. Each asset is valued at its last price
+against the quote asset: the mid of the newest `md:book:{venue}:{ASSET}{QUOTE}` entry, else the
+close of the newest `md:candles:{venue}:{ASSET}{QUOTE}:*` candle; with `--live`, the venue's
+REST ticker first. An asset without any price is listed but left out of the equity, and said so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli import common
+from cli import venue as venues
+from services.order_gateway.venues.base import VenueAdapter, VenueError
+from shared.codec import DecodeError, decode
+from shared.config import AppConfig
+from shared.messages import Balance, BalanceUpdate, BookTicker, Candle
+from shared.streams import account, book
+
+SCAN_BACK = 500  # account entries read back looking for the newest snapshot
+
+
+@dataclass
+class Account:
+    venue: str
+    balances: dict[str, Balance]
+    snapshot: bool  # False: only deltas were found, the list may be incomplete
+    ts_ms: int
+
+
+def read_account(r: redis.Redis, venue: str) -> Account | None:
+    """Newest snapshot with the newer deltas applied on top (a delta carries an asset's full free/locked)."""
+    assets: dict[str, Balance] = {}
+    newest_ts = 0
+    for _id, fields in r.xrevrange(account(venue), count=SCAN_BACK):
+        try:
+            msg = decode(fields)
+        except DecodeError:
+            continue
+        if not isinstance(msg, BalanceUpdate):
+            continue
+        newest_ts = newest_ts or msg.ts or int(_id.decode().split("-")[0])
+        for bal in msg.balances:
+            assets.setdefault(bal.asset, bal)
+        if msg.snapshot:
+            return Account(venue, assets, True, newest_ts)
+    return Account(venue, assets, False, newest_ts) if assets else None
+
+
+def redis_price(r: redis.Redis, venue: str, symbol: str) -> Decimal | None:
+    for _id, fields in r.xrevrange(book(venue, symbol), count=1):
+        try:
+            msg = decode(fields)
+        except DecodeError:
+            break
+        if isinstance(msg, BookTicker) and msg.bid > 0 and msg.ask > 0:
+            return (msg.bid + msg.ask) / 2
+    newest: Candle | None = None
+    for key in r.scan_iter(match=f"md:candles:{venue}:{symbol}:*", count=1000):
+        for _id, fields in r.xrevrange(key, count=1):
+            try:
+                msg = decode(fields)
+            except DecodeError:
+                continue
+            if isinstance(msg, Candle) and (newest is None or msg.close_time > newest.close_time):
+                newest = msg
+    return newest.close if newest is not None else None
+
+
+def live_prices(cfg: AppConfig, venue: str, symbols: list[str]) -> dict[str, Decimal]:
+    """Last prices from the venue's REST ticker (symbols the venue does not list are skipped)."""
+
+    async def job(adapter: VenueAdapter) -> dict[str, Decimal]:
+        out = {}
+        for symbol in symbols:
+            try:
+                out[symbol] = await adapter.last_price(symbol)
+            except (VenueError, KeyError, IndexError):
+                continue
+        return out
+
+    return venues.run(cfg, venue, job, public=True)
+
+
+def show(out: Console, r: redis.Redis, acct: Account, quote: str, live: dict[str, Decimal] | None) -> None:
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("asset", "free", "locked", "total", f"price {quote}", f"value {quote}"):
+        table.add_column(col, justify="left" if col == "asset" else "right", no_wrap=True)
+    equity = Decimal(0)
+    unvalued = []
+    for asset in sorted(acct.balances):
+        bal = acct.balances[asset]
+        if not bal.total:
+            continue
+        if asset == quote:
+            price: Decimal | None = Decimal(1)
+        else:
+            symbol = f"{asset}{quote}"
+            price = (live or {}).get(symbol) or redis_price(r, acct.venue, symbol)
+        value = bal.total * price if price is not None else None
+        if value is None:
+            unvalued.append(asset)
+        else:
+            equity += value
+        table.add_row(
+            asset,
+            common.num(bal.free),
+            common.num(bal.locked),
+            common.num(bal.total),
+            common.num(price.quantize(Decimal("0.00000001")) if price is not None else None),
+            f"{value:,.2f}" if value is not None else "-",
+        )
+    age = common.ago(time.time() - acct.ts_ms / 1000)
+    note = "" if acct.snapshot else " [yellow](deltas only, no full snapshot yet: may be incomplete)[/]"
+    out.print(f"[bold]{acct.venue}[/] balances as of {age} ago{note}")
+    out.print(table)
+    out.print(f"[bold]equity: {equity:,.2f} {quote}[/]")
+    if unvalued:
+        hint = "" if live is not None else "; --live asks the venue"
+        out.print(f"not valued (no {quote} price in Redis{hint}): {', '.join(unvalued)}")
+
+
+def balance(
+    venue: str = typer.Argument(None, help="venue (default: every venue with balances in Redis)"),
+    quote: str = typer.Option(None, help="quote asset to value in (default: the venue's, USDT)"),
+    live: bool = typer.Option(False, "--live", help="price assets with the venue's REST ticker"),
+) -> None:
+    """Free, locked and total per asset and the total equity in the quote currency."""
+    out = common.console()
+    r, _url = common.redis_client(out)
+    if venue:
+        chosen = [venue]
+    else:
+        chosen = sorted(k.decode().split(":", 1)[1] for k in r.scan_iter(match="account:*", count=1000))
+        if not chosen:
+            common.fail(out, "no balances in Redis yet (account:*): is the order gateway running?")
+    cfg = common.config(out) if live else common.config_or_none()
+    missing = False
+    for name in chosen:
+        acct = read_account(r, name)
+        if acct is None:
+            out.print(
+                f"[yellow]{name}: no balances in Redis yet ({account(name)}): is the order gateway running?[/]"
+            )
+            missing = True
+            continue
+        vcfg = cfg.venues.get(name) if cfg else None
+        q = (quote or (vcfg.quote_asset if vcfg else "USDT")).upper()
+        prices = None
+        if live:
+            common.check_venue(out, cfg, name)
+            wanted = [f"{a}{q}" for a, b in acct.balances.items() if a != q and b.total]
+            try:
+                prices = live_prices(cfg, name, wanted)
+            except (VenueError, OSError) as exc:
+                common.fail(out, f"{name}: the venue did not answer: {common.short(exc)}")
+        show(out, r, acct, q, prices)
+    if missing:
+        raise typer.Exit(1)

@@ -1,0 +1,181 @@
+"""`automata ticker SYMBOL` and `automata book SYMBOL`: a market at a glance, from the venue.
+
+The seed tutorial reads these by hand with python-binance (get_ticker, get_avg_price,
+get_order_book); here the same public REST calls go through the configured venue's adapter, so
+`--venue sim` asks the paper venue and a Bybit venue is asked in its own protocol (pybit
+get_tickers / get_orderbook). Public endpoints need no keys. Binance's average price is its
+`avgPrice` (a 5-minute average); Bybit has none, so its 24 h volume-weighted price is shown.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import typer
+from rich.table import Table
+
+from cli import common
+from cli import venue as venues
+from services.order_gateway.venues.base import VenueAdapter, VenueError
+from shared.config import AppConfig, ConfigError
+
+
+class Ticker(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    last: Decimal
+    change: Decimal
+    change_pct: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    avg_price: Decimal
+    avg_label: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+
+
+class Book(msgspec.Struct, frozen=True):
+    symbol: str
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+
+
+def _d(value: Any) -> Decimal:
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+async def fetch_ticker(cfg: AppConfig, venue: str, adapter: VenueAdapter, symbol: str) -> Ticker:
+    if venues.protocol(cfg, venue) == "binance":
+        t = await venues.binance_call(adapter, "get_ticker", symbol=symbol)
+        avg = await venues.binance_call(adapter, "get_avg_price", symbol=symbol)
+        return Ticker(
+            symbol=symbol,
+            last=_d(t["lastPrice"]),
+            change=_d(t["priceChange"]),
+            change_pct=_d(t["priceChangePercent"]),
+            high=_d(t["highPrice"]),
+            low=_d(t["lowPrice"]),
+            volume=_d(t["volume"]),
+            quote_volume=_d(t["quoteVolume"]),
+            avg_price=_d(avg["price"]),
+            avg_label=f"avg price ({avg.get('mins', 5)} min)",
+            bid=_d(t["bidPrice"]),
+            bid_qty=_d(t["bidQty"]),
+            ask=_d(t["askPrice"]),
+            ask_qty=_d(t["askQty"]),
+        )
+    res = await venues.bybit_call(adapter, "get_tickers", category="spot", symbol=symbol)
+    t = res["list"][0]
+    last, prev = _d(t["lastPrice"]), _d(t.get("prevPrice24h"))
+    volume, turnover = _d(t.get("volume24h")), _d(t.get("turnover24h"))
+    return Ticker(
+        symbol=symbol,
+        last=last,
+        change=last - prev if prev else Decimal(0),
+        change_pct=_d(t.get("price24hPcnt")) * 100,
+        high=_d(t.get("highPrice24h")),
+        low=_d(t.get("lowPrice24h")),
+        volume=volume,
+        quote_volume=turnover,
+        avg_price=(turnover / volume).quantize(Decimal("0.00000001")) if volume else last,
+        avg_label="avg price (24 h, volume weighted)",
+        bid=_d(t.get("bid1Price")),
+        bid_qty=_d(t.get("bid1Size")),
+        ask=_d(t.get("ask1Price")),
+        ask_qty=_d(t.get("ask1Size")),
+    )
+
+
+async def fetch_book(cfg: AppConfig, venue: str, adapter: VenueAdapter, symbol: str, depth: int) -> Book:
+    if venues.protocol(cfg, venue) == "binance":
+        res = await venues.binance_call(adapter, "get_order_book", symbol=symbol, limit=depth)
+        bids, asks = res["bids"], res["asks"]
+    else:
+        res = await venues.bybit_call(adapter, "get_orderbook", category="spot", symbol=symbol, limit=depth)
+        bids, asks = res["b"], res["a"]
+    return Book(
+        symbol,
+        [(_d(p), _d(q)) for p, q in bids[:depth]],
+        [(_d(p), _d(q)) for p, q in asks[:depth]],
+    )
+
+
+def _fetch(cfg: AppConfig, venue: str, job) -> Any:
+    out = common.console()
+    common.check_venue(out, cfg, venue)
+    try:
+        return venues.run(cfg, venue, job, public=True)
+    except ConfigError as exc:
+        common.fail(out, f"configuration error: {exc}", 2)
+    except (VenueError, OSError) as exc:
+        common.fail(out, f"{venue}: {common.short(exc)}")
+    except (KeyError, IndexError):
+        common.fail(out, f"{venue}: no such symbol or an unexpected answer")
+
+
+def ticker(
+    symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
+    venue: str = typer.Option("sim", help="configured venue to ask"),
+) -> None:
+    """Last price, 24 h change, high/low, volume, average price and best bid/ask."""
+    out = common.console()
+    cfg = common.config(out)
+    symbol = symbol.upper()
+    t: Ticker = _fetch(cfg, venue, lambda a: fetch_ticker(cfg, venue, a, symbol))
+    sign = "+" if t.change >= 0 else ""
+    colour = "green" if t.change >= 0 else "red"
+    table = Table(show_header=False, show_edge=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    spread = t.ask - t.bid if t.ask and t.bid else None
+    rows = [
+        ("last price", common.num(t.last)),
+        ("24h change", f"[{colour}]{sign}{common.num(t.change)} ({sign}{t.change_pct:.2f}%)[/]"),
+        ("24h high", common.num(t.high)),
+        ("24h low", common.num(t.low)),
+        ("24h volume", f"{common.num(t.volume)} ({common.num(t.quote_volume)} quote)"),
+        (t.avg_label, common.num(t.avg_price)),
+        ("best bid", f"{common.num(t.bid)} x {common.num(t.bid_qty)}"),
+        ("best ask", f"{common.num(t.ask)} x {common.num(t.ask_qty)}"),
+        ("spread", common.num(spread)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(f"[bold]{t.symbol}[/] on {venue}")
+    out.print(table)
+
+
+def book(
+    symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
+    venue: str = typer.Option("sim", help="configured venue to ask"),
+    depth: int = typer.Option(5, min=1, max=200, help="price levels per side"),
+) -> None:
+    """The order book's best levels: bids and asks side by side, with the spread."""
+    out = common.console()
+    cfg = common.config(out)
+    symbol = symbol.upper()
+    b: Book = _fetch(cfg, venue, lambda a: fetch_book(cfg, venue, a, symbol, depth))
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("bid qty", "bid", "ask", "ask qty"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for i in range(max(len(b.bids), len(b.asks))):
+        bid = b.bids[i] if i < len(b.bids) else None
+        ask = b.asks[i] if i < len(b.asks) else None
+        table.add_row(
+            common.num(bid[1]) if bid else "",
+            f"[green]{common.num(bid[0])}[/]" if bid else "",
+            f"[red]{common.num(ask[0])}[/]" if ask else "",
+            common.num(ask[1]) if ask else "",
+        )
+    out.print(f"[bold]{b.symbol}[/] on {venue}, {depth} level(s)")
+    out.print(table)
+    if b.bids and b.asks:
+        best_bid, best_ask = b.bids[0][0], b.asks[0][0]
+        mid = (best_bid + best_ask) / 2
+        pct = (best_ask - best_bid) / mid * 100 if mid else Decimal(0)
+        out.print(f"spread {common.num(best_ask - best_bid)} ({pct:.4f}%), mid {common.num(mid)}")

@@ -1,0 +1,234 @@
+"""`automata order buy|sell SYMBOL QTY [--price P] [--quote AMOUNT]` and `automata order cancel CID`.
+
+The seed tutorial places orders by hand with python-binance; here a hand-placed order goes
+through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
+on `orders:cmd:{venue}`, so it gets the same write-ahead log, filters, exactly-once sending and
+reconciliation. Its cid is `manual-{seq:06d}`, seq from an INCR on `manual:seq` (a number whose
+record already exists is skipped, so even a Redis that lost the counter never reuses a cid).
+The command then waits (`--wait`) for the gateway's answer on `orders:events:manual` and prints
+it; without an answer the command stays queued and the gateway executes it when it reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+
+import redis
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from cli import common
+from cli.orders import read_record
+from shared.codec import DecodeError, decode, encode
+from shared.ids import bot_of, format_cid
+from shared.messages import (
+    CancelOrder,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+)
+from shared.streams import MANUAL_BOT, MANUAL_SEQ, og_order, order_commands, order_events
+
+order_app = typer.Typer(
+    no_args_is_help=True,
+    help="Place or cancel an order by hand (through the order gateway, bot id `manual`).",
+)
+
+WAIT_HELP = "seconds to wait for the gateway's answer (0: do not wait)"
+
+
+def next_cid(r: redis.Redis) -> str:
+    while True:
+        cid = format_cid(MANUAL_BOT, int(r.incr(MANUAL_SEQ)))
+        if not r.exists(og_order(cid)):
+            return cid
+
+
+def _decimal(out: Console, name: str, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        common.fail(out, f"{name}: not a number: {value!r}", 2)
+    if not result.is_finite() or result <= 0:
+        common.fail(out, f"{name}: must be a positive number, got {value}", 2)
+    return result
+
+
+def _last_id(r: redis.Redis, stream: str) -> bytes:
+    top = r.xrevrange(stream, count=1)
+    return top[0][0] if top else b"0-0"
+
+
+def wait_update(r: redis.Redis, bot: str, cid: str, after: bytes, seconds: float) -> OrderUpdate | None:
+    """The newest update of cid on the bot's events stream after `after`, within `seconds`.
+
+    Returns as soon as one arrives (plus whatever is already queued behind it)."""
+    stream = order_events(bot)
+    deadline = time.monotonic() + seconds
+    found: OrderUpdate | None = None
+    while True:
+        if found is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            reply = r.xread({stream: after}, count=100, block=max(1, int(min(left, 1.0) * 1000)))
+        else:  # drain what is already queued behind it, without blocking
+            reply = r.xread({stream: after}, count=100)
+            if not reply:
+                return found
+        for _stream, batch in reply or []:
+            for entry_id, fields in batch:
+                after = entry_id
+                try:
+                    msg = decode(fields)
+                except DecodeError:
+                    continue
+                if isinstance(msg, OrderUpdate) and msg.cid == cid:
+                    found = msg
+
+
+def describe(u: OrderUpdate) -> str:
+    side = u.side.value if u.side else ""
+    kind = u.order_type.value if u.order_type else ""
+    price = f" @ {common.num(u.price)}" if u.price else ""
+    text = f"{u.cid} {side} {u.symbol} {kind} {common.num(u.orig_qty)}{price}: {u.status.value}"
+    text += f", filled {common.num(u.cum_filled_qty)}"
+    if u.cum_filled_qty:
+        avg = u.cum_quote_qty / u.cum_filled_qty
+        text += (
+            f" at avg {common.num(avg.quantize(Decimal('0.00000001')))} ({common.num(u.cum_quote_qty)} quote)"
+        )
+    if u.fee:
+        text += f", fee {common.num(u.fee)} {u.fee_asset}"
+    if u.venue_order_id:
+        text += f", venue id {u.venue_order_id}"
+    if u.reason:
+        text += f" — {u.reason}"
+    return text
+
+
+def _report(out: Console, r: redis.Redis, bot: str, cid: str, venue: str, after: bytes, wait: float) -> None:
+    if wait <= 0:
+        return
+    update = wait_update(r, bot, cid, after, wait)
+    if update is None:
+        out.print(
+            f"[yellow]no answer within {wait:g}s: the command stays queued on {order_commands(venue)} and "
+            f"the order gateway executes it when it reads it (is it running? `automata status`)[/]"
+        )
+        raise typer.Exit(1)
+    colour = "red" if update.status is OrderStatus.REJECTED else "green"
+    out.print(f"[{colour}]{escape(describe(update))}[/]")
+    if update.status is OrderStatus.REJECTED:
+        raise typer.Exit(1)
+
+
+def _place(
+    side: Side, symbol: str, qty: str | None, price: str | None, quote: str | None, venue: str, wait: float
+) -> None:
+    out = common.console()
+    quantity = _decimal(out, "QTY", qty)
+    limit = _decimal(out, "--price", price)
+    quote_qty = _decimal(out, "--quote", quote)
+    if (quantity is None) == (quote_qty is None):
+        common.fail(out, "give either QTY (base asset) or --quote AMOUNT (quote asset to spend), not both", 2)
+    if quote_qty is not None and limit is not None:
+        common.fail(out, "--quote is for market orders: drop --price, or give QTY for a limit order", 2)
+    cfg = common.config_or_none()
+    if cfg is not None:
+        common.check_venue(out, cfg, venue)
+    r, _url = common.redis_client(out)
+    cid = next_cid(r)
+    cmd = PlaceOrder(
+        cid=cid,
+        bot=MANUAL_BOT,
+        venue=venue,
+        symbol=symbol.upper(),
+        side=side,
+        order_type=OrderType.LIMIT if limit is not None else OrderType.MARKET,
+        quantity=quantity,
+        quote_quantity=quote_qty,
+        price=limit,
+        time_in_force=TimeInForce.GTC if limit is not None else None,
+        ts=int(time.time() * 1000),
+    )
+    after = _last_id(r, order_events(MANUAL_BOT))
+    r.xadd(order_commands(venue), encode(cmd))
+    what = (
+        f"{common.num(quantity)} {cmd.symbol}"
+        if quantity is not None
+        else f"{common.num(quote_qty)} quote of {cmd.symbol}"
+    )
+    how = f"limit {common.num(limit)}" if limit is not None else "market"
+    out.print(f"{cid}: {side.value.lower()} {what} at {how} sent to {order_commands(venue)}")
+    _report(out, r, MANUAL_BOT, cid, venue, after, wait)
+
+
+@order_app.command("buy")
+def buy(
+    symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
+    qty: str = typer.Argument(None, help="quantity in the base asset (or use --quote)"),
+    price: str = typer.Option(None, help="limit price (GTC); without it, a market order"),
+    quote: str = typer.Option(None, help="market order spending this much of the quote asset"),
+    venue: str = typer.Option("sim", help="configured venue"),
+    wait: float = typer.Option(5.0, help=WAIT_HELP),
+) -> None:
+    """Buy: a limit order with --price, else at market (QTY, or --quote AMOUNT to spend)."""
+    _place(Side.BUY, symbol, qty, price, quote, venue, wait)
+
+
+@order_app.command("sell")
+def sell(
+    symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
+    qty: str = typer.Argument(None, help="quantity in the base asset (or use --quote)"),
+    price: str = typer.Option(None, help="limit price (GTC); without it, a market order"),
+    quote: str = typer.Option(None, help="market order receiving this much of the quote asset"),
+    venue: str = typer.Option("sim", help="configured venue"),
+    wait: float = typer.Option(5.0, help=WAIT_HELP),
+) -> None:
+    """Sell: a limit order with --price, else at market."""
+    _place(Side.SELL, symbol, qty, price, quote, venue, wait)
+
+
+@order_app.command("cancel")
+def cancel(
+    cid: str = typer.Argument(..., help="client order id, e.g. manual-000001"),
+    force: bool = typer.Option(False, "--force", help="also cancel a bot's order (the bot is told)"),
+    venue: str = typer.Option(None, help="venue, when the order has no record in Redis"),
+    symbol: str = typer.Option(None, help="symbol, when the order has no record in Redis"),
+    wait: float = typer.Option(5.0, help=WAIT_HELP),
+) -> None:
+    """Cancel an open order by its client order id."""
+    out = common.console()
+    bot = bot_of(cid)
+    if bot is None:
+        common.fail(out, f"{cid!r} is not an Automata client order id (bot-000001)", 2)
+    if bot != MANUAL_BOT and not force:
+        common.fail(
+            out,
+            f"{cid} belongs to bot {bot!r}: stop the bot (`automata stop {bot}`) or add --force",
+            2,
+        )
+    r, _url = common.redis_client(out)
+    record = read_record(r, cid)
+    if record is not None:
+        venue, symbol = record.venue, record.symbol
+        if record.terminal:
+            out.print(f"{cid} is already {record.status.value} (filled {common.num(record.cum_filled_qty)})")
+            return
+    elif not (venue and symbol):
+        common.fail(
+            out, f"no record of {cid} in Redis: give --venue and --symbol to cancel it at the venue", 2
+        )
+    after = _last_id(r, order_events(bot))
+    cmd = CancelOrder(cid=cid, bot=bot, venue=venue, symbol=symbol.upper(), ts=int(time.time() * 1000))
+    r.xadd(order_commands(venue), encode(cmd))
+    out.print(f"cancel of {cid} sent to {order_commands(venue)}")
+    _report(out, r, bot, cid, venue, after, wait)

@@ -1,0 +1,94 @@
+"""`automata orders`: orders as the order gateway's write-ahead log has them.
+
+Open orders are the members of `og:open:{venue}` (the gateway keeps the set in step with each
+record in the same transaction), each read from its `og:order:{cid}` hash. `--all` lists every
+record, closed ones included, newest first. Nothing here asks the venue: `automata reconcile`
+does that.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import redis
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli import common
+from services.order_gateway.records import OrderRecord
+from shared.streams import og_open, og_order
+
+
+def read_record(r: redis.Redis, cid: str) -> OrderRecord | None:
+    data = r.hgetall(og_order(cid))
+    if not data:
+        return None
+    try:
+        return OrderRecord.from_hash(data)
+    except (msgspec.ValidationError, ValueError):
+        return None
+
+
+def open_records(r: redis.Redis, venue: str | None) -> list[OrderRecord]:
+    keys = [og_open(venue)] if venue else list(r.scan_iter(match="og:open:*", count=1000))
+    cids = sorted({m.decode() for key in keys for m in r.smembers(key)})
+    return [rec for cid in cids if (rec := read_record(r, cid)) is not None]
+
+
+def all_records(r: redis.Redis) -> list[OrderRecord]:
+    cids = sorted(k.decode().split(":", 2)[2] for k in r.scan_iter(match="og:order:*", count=1000))
+    return [rec for cid in cids if (rec := read_record(r, cid)) is not None]
+
+
+def table(records: list[OrderRecord]) -> Table:
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("cid", "venue", "symbol", "side", "type", "price", "qty", "filled", "status", "age", "note"):
+        t.add_column(col, no_wrap=True, justify="right" if col in ("price", "qty", "filled") else "left")
+    now = time.time()
+    for rec in records:
+        side = rec.side.value if rec.side else "-"
+        kind = rec.order_type.value if rec.order_type else "-"
+        status = rec.status.value if not rec.terminal else f"[dim]{rec.status.value}[/]"
+        note = ("adopted " if rec.adopted else "") + rec.reason[:50]
+        age = common.ago(now - rec.created_ts / 1000) if rec.created_ts else "-"
+        t.add_row(
+            rec.cid,
+            rec.venue,
+            rec.symbol,
+            side,
+            kind,
+            common.num(rec.price),
+            common.num(rec.orig_qty) if rec.orig_qty else "-",
+            common.num(rec.cum_filled_qty),
+            status,
+            age,
+            escape(note.strip()),
+        )
+    return t
+
+
+def orders(
+    venue: str = typer.Option(None, help="only this venue"),
+    bot: str = typer.Option(None, help="only this bot (`manual` for orders placed by hand)"),
+    show_all: bool = typer.Option(False, "--all", help="closed orders too, newest first"),
+    limit: int = typer.Option(100, help="at most this many rows"),
+) -> None:
+    """Open orders from the order gateway's write-ahead log: status and filled quantity."""
+    out = common.console()
+    r, _url = common.redis_client(out)
+    records = all_records(r) if show_all else open_records(r, venue)
+    records = [
+        rec for rec in records if (venue is None or rec.venue == venue) and (bot is None or rec.bot == bot)
+    ]
+    records.sort(key=lambda rec: (rec.created_ts, rec.cid), reverse=show_all)
+    what = "orders" if show_all else "open orders"
+    where = " ".join(x for x in (f"venue={venue}" if venue else "", f"bot={bot}" if bot else "") if x)
+    if not records:
+        out.print(f"no {what}" + (f" ({where})" if where else ""))
+        return
+    shown = records[:limit]
+    out.print(table(shown))
+    more = f" (showing {len(shown)})" if len(shown) < len(records) else ""
+    out.print(f"{len(records)} {what}{more}")

@@ -1,0 +1,182 @@
+"""`automata status`, `orders`, `balance` and `tail` against a real Redis holding what the
+services write (heartbeats, groups, write-ahead records, bot state, balances, market data)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from decimal import Decimal
+
+import orjson
+import pytest
+import redis
+
+from services.order_gateway.records import OrderRecord
+from shared.codec import encode
+from shared.messages import (
+    Balance,
+    BalanceUpdate,
+    BookTicker,
+    Candle,
+    Notification,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PlaceOrder,
+    Side,
+)
+from shared.streams import account, book, candles, og_open, og_order, order_events
+from tests.helpers.cli import cli, cli_proc, rows
+from tests.helpers.procs import wait_until
+
+D = Decimal
+
+
+def record(cid: str, venue: str, status: OrderStatus, filled: str = "0", **kw) -> OrderRecord:
+    return OrderRecord(
+        cid=cid, bot=cid.split("-")[0], venue=venue, symbol="BTCUSDT", status=status, side=Side.BUY,
+        order_type=OrderType.LIMIT, price=D("30000"), orig_qty=D("0.01"), cum_filled_qty=D(filled),
+        created_ts=int(time.time() * 1000), updated_ts=int(time.time() * 1000), **kw,
+    )  # fmt: skip
+
+
+def save(r: redis.Redis, rec: OrderRecord) -> None:
+    r.hset(og_order(rec.cid), mapping=rec.to_hash())
+    if not rec.terminal:
+        r.sadd(og_open(rec.venue), rec.cid)
+
+
+@pytest.fixture
+def seeded(sync_redis: redis.Redis) -> redis.Redis:
+    r = sync_redis
+    now = int(time.time() * 1000)
+    # services: one fresh heartbeat (its pid is not a service here: no memory shown), one stale
+    beat = {"pid": os.getpid(), "metrics_port": 0, "started": now - 600_000, "ts": now, "venues": ["sim"]}
+    r.set("svc:order_gateway:t1", orjson.dumps(beat), px=15_000)
+    r.set("svc:notifier:t1", orjson.dumps({**beat, "ts": now - 60_000}), px=15_000)
+    # a consumer group with one entry pending and two not delivered yet
+    for i in range(3):
+        cmd = PlaceOrder(cid=f"demo-{i + 1:06d}", bot="demo", venue="sim", symbol="BTCUSDT", side=Side.BUY,
+                         order_type=OrderType.MARKET, quantity=D("0.001"))  # fmt: skip
+        r.xadd("orders:cmd:sim", encode(cmd))
+    r.xgroup_create("orders:cmd:sim", "order_gateway", id="0")
+    r.xreadgroup("order_gateway", "og-1", {"orders:cmd:sim": ">"}, count=1)
+    # the write-ahead log
+    save(r, record("demo-000001", "sim", OrderStatus.NEW))
+    save(r, record("manual-000001", "sim", OrderStatus.PARTIALLY_FILLED, filled="0.004"))
+    save(r, record("manual-000002", "sim", OrderStatus.FILLED, filled="0.01"))
+    save(r, record("grid-000007", "bybit", OrderStatus.NEW, reason="[x] bracketed reason"))
+    # a bot that failed on an entry
+    state = {"mode": "paused", "position": {"base": "0.5", "cost": "15000", "realised": "12.5"},
+             "orders": {"demo-000001": {"cid": "demo-000001"}}}  # fmt: skip
+    failed = {"stream": "md:candles:sim:BTCUSDT:1m", "id": "1-1", "error": "ZeroDivisionError: boom"}
+    r.set("bot:demo:state", orjson.dumps({"version": 3, "state": state, "failed": failed}))
+    r.xadd("dlq:orders:cmd:sim", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
+    r.xadd("dlq:orders:cmd:sim", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
+    # balances: a snapshot, then a delta for BTC; prices from the book (BTC) and candles (ETH)
+    snap = BalanceUpdate(venue="sim", snapshot=True, ts=now, balances=(
+        Balance("USDT", D("1000"), D("200")), Balance("BTC", D("0.5"), D("0")), Balance("ETH", D("2"), D("0")),
+        Balance("USDC", D("50"), D("0")), Balance("DOGE", D("0"), D("0"))))  # fmt: skip
+    r.xadd(account("sim"), encode(snap))
+    r.xadd(
+        account("sim"),
+        encode(BalanceUpdate(venue="sim", balances=(Balance("BTC", D("0.6"), D("0")),), ts=now)),
+    )
+    r.xadd(book("sim", "BTCUSDT"), encode(BookTicker(venue="sim", symbol="BTCUSDT", bid=D("30000"),
+           bid_qty=D("1"), ask=D("30010"), ask_qty=D("1"), ts=now)))  # fmt: skip
+    for interval, close, t in (("1m", "2000", now - 60_000), ("5m", "1900", now - 600_000)):
+        candle = Candle(venue="sim", symbol="ETHUSDT", interval=interval, open_time=t, close_time=t + 59_999,
+                        open=D(close), high=D(close), low=D(close), close=D(close), volume=D("1"))  # fmt: skip
+        r.xadd(candles("sim", "ETHUSDT", interval), encode(candle))
+    return r
+
+
+def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) -> None:
+    res = cli(env, "status")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "aof on" in out
+    table = rows(out)
+    assert table["order_gateway"][:2] == ["t1", str(os.getpid())]
+    assert table["order_gateway"][-2:] == ["-", "-"]  # not a service process: no memory, no health
+    assert table["notifier"][-1] == "stale"
+    assert table["orders:cmd:sim"] == ["order_gateway", "1", "1", "2"]  # consumers, pending, lag
+    assert "bybit: 1, sim: 2" in out
+    assert table["demo"] == ["paused", "0.5", "12.5", "1", "ZeroDivisionError: boom"]
+    assert "dlq:orders:cmd:sim: 2" in out
+
+    doc = orjson.loads(cli(env, "status", "--json").stdout)
+    assert doc["open_orders"] == {"bybit": 1, "sim": 2}
+    assert doc["dlq"] == {"dlq:orders:cmd:sim": 2}
+    assert {g["group"]: g["lag"] for g in doc["groups"]} == {"order_gateway": 2}
+
+
+def test_status_and_balance_without_redis(env) -> None:
+    down = {**env, "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}
+    for args in (["status"], ["balance"], ["orders"]):
+        res = cli(down, *args)
+        assert res.returncode == 1
+        assert "cannot reach Redis at redis://:***@127.0.0.1:1/0" in res.stdout
+        assert "hunter2" not in res.stdout + res.stderr and "Traceback" not in res.stderr
+
+
+def test_orders_open_filtered_and_all(env, seeded) -> None:
+    out = cli(env, "orders").stdout
+    table = rows(out)
+    assert set(table) == {"demo-000001", "manual-000001", "grid-000007"}
+    assert table["manual-000001"][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", "30000", "0.01", "0.004", "PARTIALLY_FILLED"]  # fmt: skip
+    assert table["grid-000007"][-1] == "[x] bracketed reason"
+    assert "3 open orders" in out
+    assert set(rows(cli(env, "orders", "--venue", "sim").stdout)) == {"demo-000001", "manual-000001"}
+    assert set(rows(cli(env, "orders", "--bot", "manual").stdout)) == {"manual-000001"}
+    everything = rows(cli(env, "orders", "--all", "--bot", "manual").stdout)
+    assert everything["manual-000002"][7] == "FILLED"
+    assert "no open orders (venue=nowhere)" in cli(env, "orders", "--venue", "nowhere").stdout
+
+
+def test_balance_values_every_asset_at_its_last_price(env, seeded) -> None:
+    res = cli(env, "balance", "sim")
+    assert res.returncode == 0, res.stdout + res.stderr
+    table = rows(res.stdout)
+    assert table["USDT"] == ["1000", "200", "1200", "1", "1,200.00"]
+    assert table["BTC"] == ["0.6", "0", "0.6", "30005", "18,003.00"]  # the delta over the snapshot; book mid
+    assert table["ETH"] == ["2", "0", "2", "2000", "4,000.00"]  # the newest candle's close
+    assert table["USDC"][-2:] == ["-", "-"] and "DOGE" not in table  # no price; zero balance hidden
+    assert "equity: 23,203.00 USDT" in res.stdout
+    assert "not valued (no USDT price in Redis; --live asks the venue): USDC" in res.stdout
+    # no VENUE: every venue with balances
+    assert "equity: 23,203.00 USDT" in cli(env, "balance").stdout
+    missing = cli(env, "balance", "bybit")
+    assert missing.returncode == 1 and "bybit: no balances in Redis yet" in missing.stdout
+
+
+def test_tail_decodes_entries_and_follows(env, seeded, tmp_path) -> None:
+    r = seeded
+    note = Notification(id="n-1", kind="fill", text="bought 0.01 BTC", bot="demo")
+    r.xadd("notify", encode(note))
+    r.xadd("notify", {"type": "mystery", "data": "{}"})
+    out = cli(env, "tail", "notify", "-n", "5").stdout.splitlines()
+    assert len(out) == 2
+    assert ' notification id=n-1 kind=fill text="bought 0.01 BTC" ' in out[0]
+    assert " mystery undecodable=" in out[1]
+    last = orjson.loads(cli(env, "tail", account("sim"), "-n", "1", "--json").stdout)
+    assert last["type"] == "balance" and last["balances"] == [{"asset": "BTC", "free": "0.6", "locked": "0"}]
+    assert cli(env, "tail", "nosuch").returncode == 1
+    assert "is a string, not a stream" in cli(env, "tail", "bot:demo:state").stdout
+
+    stream = order_events("manual")
+    first = OrderUpdate(
+        cid="manual-000001", bot="manual", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW
+    )
+    r.xadd(stream, encode(first))
+    log = tmp_path / "tail.log"
+    proc = cli_proc(env, log, "tail", stream, "--follow", "-n", "1")
+    wait_until(lambda: "status=NEW" in proc.output(), timeout=20, what="tail to print the last entry")
+    filled = OrderUpdate(cid="manual-000001", bot="manual", venue="sim", symbol="BTCUSDT",
+                         status=OrderStatus.FILLED, cum_filled_qty=D("0.01"))  # fmt: skip
+    r.xadd(stream, encode(filled))
+    wait_until(lambda: "status=FILLED cum_filled_qty=0.01" in proc.output(), timeout=20, what="the new entry")
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.popen.wait(10) == 0
+    assert proc.output().count("manual-000001") == 2
