@@ -10,6 +10,7 @@ import typer
 
 from cli import balance, bots, doctor, health, keys, market, order, orders, reconcile, run, status, tail
 from cli.backtest import backtest_command
+from cli.chart import chart_app
 from cli.data import data_app
 from cli.dca import dca_app
 from cli.deploy import deploy_app
@@ -32,6 +33,7 @@ app.add_typer(dca_app, name="dca")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(data_app, name="data")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(chart_app, name="chart")
 for _name in ("pause", "resume", "stop", "close"):
     app.command(_name)(getattr(bots, _name))
 app.command("status")(status.status)
