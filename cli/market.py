@@ -20,6 +20,7 @@ from cli import common
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
 from shared.config import AppConfig, ConfigError
+from shared.money import venue_dec
 
 
 class Ticker(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,49 +46,45 @@ class Book(msgspec.Struct, frozen=True):
     asks: list[tuple[Decimal, Decimal]]
 
 
-def _d(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-
-
 async def fetch_ticker(cfg: AppConfig, venue: str, adapter: VenueAdapter, symbol: str) -> Ticker:
     if venues.protocol(cfg, venue) == "binance":
         t = await venues.binance_call(adapter, "get_ticker", symbol=symbol)
         avg = await venues.binance_call(adapter, "get_avg_price", symbol=symbol)
         return Ticker(
             symbol=symbol,
-            last=_d(t["lastPrice"]),
-            change=_d(t["priceChange"]),
-            change_pct=_d(t["priceChangePercent"]),
-            high=_d(t["highPrice"]),
-            low=_d(t["lowPrice"]),
-            volume=_d(t["volume"]),
-            quote_volume=_d(t["quoteVolume"]),
-            avg_price=_d(avg["price"]),
+            last=venue_dec(t["lastPrice"]),
+            change=venue_dec(t["priceChange"]),
+            change_pct=venue_dec(t["priceChangePercent"]),
+            high=venue_dec(t["highPrice"]),
+            low=venue_dec(t["lowPrice"]),
+            volume=venue_dec(t["volume"]),
+            quote_volume=venue_dec(t["quoteVolume"]),
+            avg_price=venue_dec(avg["price"]),
             avg_label=f"avg price ({avg.get('mins', 5)} min)",
-            bid=_d(t["bidPrice"]),
-            bid_qty=_d(t["bidQty"]),
-            ask=_d(t["askPrice"]),
-            ask_qty=_d(t["askQty"]),
+            bid=venue_dec(t["bidPrice"]),
+            bid_qty=venue_dec(t["bidQty"]),
+            ask=venue_dec(t["askPrice"]),
+            ask_qty=venue_dec(t["askQty"]),
         )
     res = await venues.bybit_call(adapter, "get_tickers", category="spot", symbol=symbol)
     t = res["list"][0]
-    last, prev = _d(t["lastPrice"]), _d(t.get("prevPrice24h"))
-    volume, turnover = _d(t.get("volume24h")), _d(t.get("turnover24h"))
+    last, prev = venue_dec(t["lastPrice"]), venue_dec(t.get("prevPrice24h"))
+    volume, turnover = venue_dec(t.get("volume24h")), venue_dec(t.get("turnover24h"))
     return Ticker(
         symbol=symbol,
         last=last,
         change=last - prev if prev else Decimal(0),
-        change_pct=_d(t.get("price24hPcnt")) * 100,
-        high=_d(t.get("highPrice24h")),
-        low=_d(t.get("lowPrice24h")),
+        change_pct=venue_dec(t.get("price24hPcnt")) * 100,
+        high=venue_dec(t.get("highPrice24h")),
+        low=venue_dec(t.get("lowPrice24h")),
         volume=volume,
         quote_volume=turnover,
         avg_price=(turnover / volume).quantize(Decimal("0.00000001")) if volume else last,
         avg_label="avg price (24 h, volume weighted)",
-        bid=_d(t.get("bid1Price")),
-        bid_qty=_d(t.get("bid1Size")),
-        ask=_d(t.get("ask1Price")),
-        ask_qty=_d(t.get("ask1Size")),
+        bid=venue_dec(t.get("bid1Price")),
+        bid_qty=venue_dec(t.get("bid1Size")),
+        ask=venue_dec(t.get("ask1Price")),
+        ask_qty=venue_dec(t.get("ask1Size")),
     )
 
 
@@ -100,8 +97,8 @@ async def fetch_book(cfg: AppConfig, venue: str, adapter: VenueAdapter, symbol: 
         bids, asks = res["b"], res["a"]
     return Book(
         symbol,
-        [(_d(p), _d(q)) for p, q in bids[:depth]],
-        [(_d(p), _d(q)) for p, q in asks[:depth]],
+        [(venue_dec(p), venue_dec(q)) for p, q in bids[:depth]],
+        [(venue_dec(p), venue_dec(q)) for p, q in asks[:depth]],
     )
 
 

@@ -53,3 +53,12 @@ def fmt(value: Decimal) -> str:
         return "0"
     text = format(value.normalize(), "f")
     return text
+
+
+def venue_dec(value: object) -> Decimal:
+    """A decimal from a venue payload (str, int or None/""): missing is 0, and zero in any
+    spelling ("0.00000000", "0E-8") is plain 0, so stored and compared values stay tidy."""
+    if value is None or value == "":
+        return ZERO
+    result = dec(str(value))
+    return result if result else ZERO

@@ -37,7 +37,7 @@ from services.order_gateway.venues.limiter import WeightLimiter
 from shared import metrics
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
-from shared.money import dec, fmt
+from shared.money import fmt, venue_dec
 
 log = logging.getLogger("automata.venue.binance")
 T = TypeVar("T")
@@ -96,21 +96,13 @@ def classify(exc: BaseException) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-def _d(value: Any) -> Decimal:
-    """A venue's decimal text; zero in any spelling ("0.00000000", "0E-8") becomes plain 0."""
-    if value in (None, ""):
-        return Decimal(0)
-    result = dec(str(value))
-    return result if result else Decimal(0)
-
-
 def report_from_order(o: dict[str, Any]) -> OrderReport:
     """An order as REST returns it (GET/POST/DELETE order, openOrders)."""
     cid = o.get("origClientOrderId") or o.get("clientOrderId", "")
     fills = o.get("fills") or []
-    fee = sum((_d(f["commission"]) for f in fills), Decimal(0)) if fills else None
+    fee = sum((venue_dec(f["commission"]) for f in fills), Decimal(0)) if fills else None
     last = fills[-1] if fills else None
-    stop = _d(o.get("stopPrice"))
+    stop = venue_dec(o.get("stopPrice"))
     return OrderReport(
         cid=cid,
         symbol=o["symbol"],
@@ -118,16 +110,16 @@ def report_from_order(o: dict[str, Any]) -> OrderReport:
         venue_order_id=str(o.get("orderId", "")),
         side=Side(o["side"]) if o.get("side") else None,
         order_type=OrderType(o["type"]) if o.get("type") in OrderType.__members__ else None,
-        price=_d(o.get("price")) or None,
+        price=venue_dec(o.get("price")) or None,
         stop_price=stop or None,
-        orig_qty=_d(o.get("origQty")),
-        cum_filled_qty=_d(o.get("executedQty")),
-        cum_quote_qty=_d(o.get("cummulativeQuoteQty")),
-        last_fill_price=_d(last["price"]) if last else Decimal(0),
-        last_fill_qty=_d(last["qty"]) if last else Decimal(0),
+        orig_qty=venue_dec(o.get("origQty")),
+        cum_filled_qty=venue_dec(o.get("executedQty")),
+        cum_quote_qty=venue_dec(o.get("cummulativeQuoteQty")),
+        last_fill_price=venue_dec(last["price"]) if last else Decimal(0),
+        last_fill_qty=venue_dec(last["qty"]) if last else Decimal(0),
         fee=fee
-        if fills and _d(o.get("executedQty")) > 0
-        else (Decimal(0) if _d(o.get("executedQty")) == 0 else None),
+        if fills and venue_dec(o.get("executedQty")) > 0
+        else (Decimal(0) if venue_dec(o.get("executedQty")) == 0 else None),
         fee_asset=fills[0]["commissionAsset"] if fills else "",
         venue_ts=int(o.get("updateTime") or o.get("transactTime") or o.get("time") or 0),
     )
@@ -144,15 +136,15 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         venue_order_id=str(e["i"]),
         side=Side(e["S"]),
         order_type=OrderType(e["o"]) if e["o"] in OrderType.__members__ else None,
-        price=_d(e.get("p")) or None,
-        stop_price=_d(e.get("P")) or None,
-        orig_qty=_d(e.get("q")),
-        cum_filled_qty=_d(e.get("z")),
-        cum_quote_qty=_d(e.get("Z")),
-        last_fill_price=_d(e.get("L")),
-        last_fill_qty=_d(e.get("l")),
-        last_fee=_d(e.get("n")),
-        fee=Decimal(0) if _d(e.get("z")) == 0 else None,
+        price=venue_dec(e.get("p")) or None,
+        stop_price=venue_dec(e.get("P")) or None,
+        orig_qty=venue_dec(e.get("q")),
+        cum_filled_qty=venue_dec(e.get("z")),
+        cum_quote_qty=venue_dec(e.get("Z")),
+        last_fill_price=venue_dec(e.get("L")),
+        last_fill_qty=venue_dec(e.get("l")),
+        last_fee=venue_dec(e.get("n")),
+        fee=Decimal(0) if venue_dec(e.get("z")) == 0 else None,
         fee_asset=e.get("N") or "",
         venue_ts=int(e.get("E") or e.get("T") or 0),
         reason=e.get("r", "") if e.get("r") not in (None, "NONE") else "",
@@ -168,21 +160,21 @@ def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
     up = pct.get("bidMultiplierUp") or pct.get("multiplierUp")
     down = pct.get("askMultiplierDown") or pct.get("multiplierDown")
     if up:
-        kwargs["multiplier_up"] = _d(up)
+        kwargs["multiplier_up"] = venue_dec(up)
     if down:
-        kwargs["multiplier_down"] = _d(down)
+        kwargs["multiplier_down"] = venue_dec(down)
     return SymbolFilters(
         symbol=s["symbol"],
         base_asset=s["baseAsset"],
         quote_asset=s["quoteAsset"],
-        tick_size=_d(price.get("tickSize", "0.01")),
-        step_size=_d(lot.get("stepSize", "0.00001")),
-        min_qty=_d(lot.get("minQty", "0")),
-        max_qty=_d(lot.get("maxQty", "9000000")),
-        min_price=_d(price.get("minPrice", "0")),
-        max_price=_d(price.get("maxPrice", "0")) or Decimal("1e12"),
-        min_notional=_d(notional.get("minNotional", "0")),
-        max_notional=_d(notional.get("maxNotional", "0")) or Decimal("1e15"),
+        tick_size=venue_dec(price.get("tickSize", "0.01")),
+        step_size=venue_dec(lot.get("stepSize", "0.00001")),
+        min_qty=venue_dec(lot.get("minQty", "0")),
+        max_qty=venue_dec(lot.get("maxQty", "9000000")),
+        min_price=venue_dec(price.get("minPrice", "0")),
+        max_price=venue_dec(price.get("maxPrice", "0")) or Decimal("1e12"),
+        min_notional=venue_dec(notional.get("minNotional", "0")),
+        max_notional=venue_dec(notional.get("maxNotional", "0")) or Decimal("1e15"),
         **kwargs,
     )
 
@@ -285,7 +277,7 @@ class BinanceAdapter:
         res = await self._call(
             "ticker", WEIGHT["ticker"], lambda: self.client.get_symbol_ticker(symbol=symbol)
         )
-        return _d(res["price"])
+        return venue_dec(res["price"])
 
     async def place(
         self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
@@ -345,7 +337,9 @@ class BinanceAdapter:
     async def balances(self) -> list[Balance]:
         assert self.client is not None
         res = await self._call("account", WEIGHT["account"], self.client.get_account)
-        return [Balance(b["asset"], _d(b["free"]), _d(b["locked"])) for b in res.get("balances", [])]
+        return [
+            Balance(b["asset"], venue_dec(b["free"]), venue_dec(b["locked"])) for b in res.get("balances", [])
+        ]
 
     async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
         assert self.client is not None
@@ -353,7 +347,7 @@ class BinanceAdapter:
             "my_trades", WEIGHT["my_trades"],
             lambda: self.client.get_my_trades(symbol=symbol, orderId=int(venue_order_id)),
         )  # fmt: skip
-        fee = sum((_d(t["commission"]) for t in trades), Decimal(0))
+        fee = sum((venue_dec(t["commission"]) for t in trades), Decimal(0))
         return fee, trades[0]["commissionAsset"] if trades else ""
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
@@ -376,7 +370,8 @@ class BinanceAdapter:
                         elif kind == "outboundAccountPosition":
                             yield BalanceReport(
                                 balances=tuple(
-                                    Balance(b["a"], _d(b["f"]), _d(b["l"])) for b in msg.get("B", [])
+                                    Balance(b["a"], venue_dec(b["f"]), venue_dec(b["l"]))
+                                    for b in msg.get("B", [])
                                 ),
                                 venue_ts=int(msg.get("E", 0)),
                             )

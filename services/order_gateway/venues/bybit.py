@@ -38,7 +38,7 @@ from services.order_gateway.venues.base import (
 from shared import metrics
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
-from shared.money import dec, fmt
+from shared.money import fmt, venue_dec
 
 log = logging.getLogger("automata.venue.bybit")
 T = TypeVar("T")
@@ -88,14 +88,6 @@ def classify(exc: BaseException) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-def _d(value: Any) -> Decimal:
-    """A venue's decimal text; zero in any spelling ("0.00000000", "0E-8") becomes plain 0."""
-    if value in (None, ""):
-        return Decimal(0)
-    result = dec(str(value))
-    return result if result else Decimal(0)
-
-
 def _order_type(o: dict[str, Any]) -> OrderType:
     if o.get("triggerPrice") not in (None, "", "0") and o.get("orderType") == "Limit":
         return OrderType.STOP_LOSS_LIMIT
@@ -106,7 +98,7 @@ def _order_type(o: dict[str, Any]) -> OrderType:
 
 def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
     """An order as order/realtime, order/history or the private `order` topic show it."""
-    cum = _d(o.get("cumExecQty"))
+    cum = venue_dec(o.get("cumExecQty"))
     return OrderReport(
         cid=o.get("orderLinkId", ""),
         symbol=o["symbol"],
@@ -114,12 +106,12 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
         venue_order_id=str(o.get("orderId", "")),
         side=Side(o["side"].upper()) if o.get("side") else None,
         order_type=_order_type(o),
-        price=_d(o.get("price")) or None,
-        stop_price=_d(o.get("triggerPrice")) or None,
-        orig_qty=_d(o.get("qty")),
+        price=venue_dec(o.get("price")) or None,
+        stop_price=venue_dec(o.get("triggerPrice")) or None,
+        orig_qty=venue_dec(o.get("qty")),
         cum_filled_qty=cum,
-        cum_quote_qty=_d(o.get("cumExecValue")),
-        fee=_d(o.get("cumExecFee"))
+        cum_quote_qty=venue_dec(o.get("cumExecValue")),
+        fee=venue_dec(o.get("cumExecFee"))
         if o.get("cumExecFee") not in (None, "")
         else (Decimal(0) if cum == 0 else None),
         fee_asset=o.get("feeCurrency") or fee_asset,
@@ -134,12 +126,12 @@ def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
         symbol=i["symbol"],
         base_asset=i["baseCoin"],
         quote_asset=i["quoteCoin"],
-        tick_size=_d(price.get("tickSize", "0.01")),
-        step_size=_d(lot.get("basePrecision", "0.000001")),
-        min_qty=_d(lot.get("minOrderQty", "0")),
-        max_qty=_d(lot.get("maxOrderQty", "0")) or Decimal("1e12"),
-        min_notional=_d(lot.get("minOrderAmt", "0")),
-        max_notional=_d(lot.get("maxOrderAmt", "0")) or Decimal("1e15"),
+        tick_size=venue_dec(price.get("tickSize", "0.01")),
+        step_size=venue_dec(lot.get("basePrecision", "0.000001")),
+        min_qty=venue_dec(lot.get("minOrderQty", "0")),
+        max_qty=venue_dec(lot.get("maxOrderQty", "0")) or Decimal("1e12"),
+        min_notional=venue_dec(lot.get("minOrderAmt", "0")),
+        max_notional=venue_dec(lot.get("maxOrderAmt", "0")) or Decimal("1e15"),
     )
 
 
@@ -232,7 +224,7 @@ class BybitAdapter:
     async def last_price(self, symbol: str) -> Decimal:
         assert self.session is not None
         res = await self._call("tickers", lambda: self.session.get_tickers(category="spot", symbol=symbol))
-        return _d(res["list"][0]["lastPrice"])
+        return venue_dec(res["list"][0]["lastPrice"])
 
     async def place(
         self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
@@ -318,7 +310,7 @@ class BybitAdapter:
         out = []
         for account in res.get("list", []):
             for c in account.get("coin", []):
-                total, locked = _d(c.get("walletBalance")), _d(c.get("locked"))
+                total, locked = venue_dec(c.get("walletBalance")), venue_dec(c.get("locked"))
                 out.append(Balance(c["coin"], total - locked, locked))
         return out
 
@@ -329,7 +321,7 @@ class BybitAdapter:
             lambda: self.session.get_executions(category="spot", symbol=symbol, orderId=venue_order_id),
         )
         fills = res.get("list", [])
-        fee = sum((_d(f.get("execFee")) for f in fills), Decimal(0))
+        fee = sum((venue_dec(f.get("execFee")) for f in fills), Decimal(0))
         return fee, (fills[0].get("feeCurrency") or "") if fills else ""
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
@@ -386,7 +378,7 @@ class BybitAdapter:
             balances = []
             for account in data:
                 for c in account.get("coin", []):
-                    total, locked = _d(c.get("walletBalance")), _d(c.get("locked"))
+                    total, locked = venue_dec(c.get("walletBalance")), venue_dec(c.get("locked"))
                     balances.append(Balance(c["coin"], total - locked, locked))
             return [BalanceReport(balances=tuple(balances), venue_ts=int(msg.get("creationTime", 0)))]
         return []
