@@ -221,3 +221,16 @@ async def test_publish_trims_with_maxlen(redis_client):
     for _ in range(500):
         await publish(redis_client, "t:trim", note_msg(), maxlen=100)
     assert await redis_client.xlen("t:trim") < 300
+
+
+async def test_fenced_handler_stops_the_consumer_without_counting_a_failure(redis_client):
+    await redis_client.xadd(S, note("x"))
+
+    async def handler(entry: Entry) -> None:
+        raise FencedError("another runner owns this bot now")
+
+    consumer = make(redis_client, handler, max_deliveries=1)
+    with pytest.raises(FencedError):
+        await asyncio.wait_for(consumer.run(), 5)
+    assert await redis_client.xlen(f"dlq:{S}") == 0
+    assert await pending_count(redis_client) == 1, "left pending for whoever owns it now"

@@ -11,6 +11,8 @@
 - `ordered=True`: after a failure nothing newer is handled until the failed entry succeeds
   or is dead-lettered (a strategy must see its inputs in order).
 - SIGTERM: `stop()` lets the entry in hand finish, acks it, and returns.
+- A handler raising FencedError (its commit lost the fencing check) ends run() with that error:
+  the entry stays pending for the new owner and is never counted as a failed delivery.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from shared import metrics
+from shared.bus.commit import FencedError
 from shared.bus.groups import delete_idle_consumers, ensure_group
 from shared.codec import DecodeError, decode, encode_json
 from shared.messages import Message
@@ -208,6 +211,8 @@ class Consumer:
             raise
         except REDIS_ERRORS:
             raise  # Redis went away mid-handler: run() reconnects and replays this entry
+        except FencedError:
+            raise  # this process no longer owns the work: stop, never count it as a failed delivery
         except Exception as exc:
             self._m_failed.labels(state.name, self.group).inc()
             log.exception("handler failed on %s %s (delivery %d): %s", state.name, entry_id, deliveries, exc)
