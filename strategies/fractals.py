@@ -6,13 +6,23 @@ it. Both are therefore known only when bar N+2 has closed: `Fractal.known_at` is
 and nothing here ever looks at a bar after the one being processed, so the strategy, the
 backtester and the chart all see a fractal at the same moment.
 
-Pure functions over any ordered values (Decimal in the strategy, float in the chart), no I/O.
+The list functions work on any ordered values (Decimal in the strategy, float in a chart);
+`Tracker` / `add_candle` / `trail` are the incremental form the strategy keeps in its
+persisted state: bars of the fractal interval built from the bot's candles, and the few
+fractals that can still become the stop. Pure, no I/O. `trailing_stops` is the rule read
+literally over a whole series, the reference the incremental form is tested against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeVar
+
+import msgspec
+
+from shared.messages import Candle
+from shared.money import ZERO
 
 
 class _Ordered(Protocol):
@@ -97,11 +107,12 @@ def trailing_stops(
     entry: P,
     lookback: int | None = None,
 ) -> list[P | None]:
-    """The stop in force after each bar closes, replaying the rule over a whole series.
+    """The stop in force after each bar closes: the rule of §2 read literally, over every fractal
+    of the window at every bar (the reference the tests hold `trail` to; quadratic, so the
+    chart uses `tracked_stops`).
 
-    `lookback` bars (e.g. 14 days of 4h = 84) bound which fractals still count, as the live bot
-    only fetches that much history. Used by the chart and as an oracle in the tests; the live
-    strategy applies `pick_stop` one candle at a time and must agree with it.
+    `lookback` bars (e.g. 14 days of 4h = 84) bound which fractals still count, as the seed
+    only fetches that much history.
     """
     stops: list[P | None] = []
     stop: P | None = None
@@ -125,3 +136,145 @@ def stop_hit_index(lows: Sequence[P], stops: Sequence[P | None]) -> int | None:
         if stop is not None and not lows[i] > stop:
             return i
     return None
+
+
+# --- the incremental form the strategy keeps in its state ----------------------------------
+#
+# `pick_stop` looks at every fractal of the window. Only few can ever be picked: a fractal at
+# or under the entry never; an older fractal f never again once a newer one g <= f above the
+# entry exists (it would need g >= price > f); nor one at or under the stop in force (all
+# older fractals are lower still, so the answer is "no move" either way). What is left is
+# increasing from old to new, and the stop is its newest member under the price. That short
+# stack is all the state keeps; `trail` gives exactly what `pick_stop` gives over the whole
+# window (tests/test_fractal_rules.py checks it on random walks and on real candles).
+
+
+class BarLow(msgspec.Struct, frozen=True, array_like=True):
+    """A bar's open time (ms) and low: a completed bar, or a confirmed fractal."""
+
+    t: int
+    low: Decimal
+
+
+class Tracker(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Bars of the fractal interval built from the bot's candles, and the fractals that may still
+    become the stop. Small whatever the interval: the bar being built, the last five completed
+    bars (a fractal needs no more) and the stack described above."""
+
+    bar_t: int = -1  # open time of the bar being built; -1 when none
+    bar_low: Decimal = ZERO
+    close: Decimal = ZERO  # close of the last candle added (the current price)
+    last_t: int = -1  # open time of the last candle added
+    recent: tuple[BarLow, ...] = ()  # the last 5 completed bars, oldest first
+    fractals: tuple[BarLow, ...] = ()  # candidate fractals, oldest (and lowest) first
+
+
+def _complete(tr: Tracker, lookback_ms: int, entry: Decimal) -> Tracker:
+    """Close the bar being built: it may confirm the fractal two bars back; old fractals drop out."""
+    done = BarLow(tr.bar_t, tr.bar_low)
+    recent = (*tr.recent, done)[-(2 * WING + 1) :]
+    fractals = tr.fractals
+    if len(recent) == 2 * WING + 1 and is_down_fractal([b.low for b in recent], WING):
+        new = recent[WING]
+        if new.low > entry:
+            fractals = (*(f for f in fractals if f.low < new.low), new)
+    fractals = tuple(f for f in fractals if f.t > done.t - lookback_ms)
+    return msgspec.structs.replace(tr, bar_t=-1, bar_low=ZERO, recent=recent, fractals=fractals)
+
+
+def add_candle(
+    tr: Tracker,
+    *,
+    open_time: int,
+    candle_ms: int,
+    low: Decimal,
+    close: Decimal,
+    bar_ms: int,
+    lookback_ms: int,
+    entry: Decimal,
+) -> tuple[Tracker, bool]:
+    """The tracker after one closed candle, and whether a bar of the fractal interval closed.
+
+    Bars are aligned on the epoch (a 4h bar opens at 00, 04, ... UTC) and close with the
+    candle that ends them. A candle that opens a later bar while the previous one is still
+    incomplete (candles missing) closes that previous bar first. Candles as long as the bar
+    or longer are bars themselves. A fractal counts while its bar opened less than
+    `lookback_ms` before the newest bar (the 14 days the seed fetches).
+    """
+    size = max(bar_ms, candle_ms)
+    start = open_time - open_time % size if candle_ms < size else open_time
+    closed = False
+    if tr.bar_t >= 0 and start != tr.bar_t:
+        tr, closed = _complete(tr, lookback_ms, entry), True
+    if tr.bar_t < 0:
+        tr = msgspec.structs.replace(tr, bar_t=start, bar_low=low)
+    elif low < tr.bar_low:
+        tr = msgspec.structs.replace(tr, bar_low=low)
+    tr = msgspec.structs.replace(tr, close=close, last_t=open_time)
+    if open_time + candle_ms >= start + size:
+        tr, closed = _complete(tr, lookback_ms, entry), True
+    return tr, closed
+
+
+def trail(tr: Tracker, stop: Decimal | None) -> tuple[Tracker, Decimal | None]:
+    """The rule at the tracker's current price: the new stop (None: keep the one in force), and
+    the tracker without the fractals that can no longer become the stop."""
+    new = None
+    for f in reversed(tr.fractals):
+        if f.low < tr.close:
+            new = f.low if stop is None or f.low > stop else None
+            break
+    level = new if new is not None else stop
+    if level is not None:
+        tr = msgspec.structs.replace(tr, fractals=tuple(f for f in tr.fractals if f.low > level))
+    return tr, new
+
+
+def candle_ms_of(candle: Candle) -> int:
+    return candle.close_time - candle.open_time + 1
+
+
+def replay(candles: Iterable[Candle], *, bar_ms: int, lookback_ms: int, entry: Decimal) -> Tracker:
+    """A tracker rebuilt from closed candles, oldest first (at start, or after a gap)."""
+    tr = Tracker()
+    for c in candles:
+        tr, _ = add_candle(
+            tr,
+            open_time=c.open_time,
+            candle_ms=candle_ms_of(c),
+            low=c.low,
+            close=c.close,
+            bar_ms=bar_ms,
+            lookback_ms=lookback_ms,
+            entry=entry,
+        )
+    return tr
+
+
+def tracked_stops(
+    times: Sequence[int],
+    lows: Sequence[Decimal],
+    closes: Sequence[Decimal],
+    *,
+    bar_ms: int,
+    lookback_ms: int,
+    entry: Decimal,
+) -> list[Decimal | None]:
+    """The stop in force after each bar, as the strategy keeps it (linear time: for charts)."""
+    tr, stop = Tracker(), None
+    stops: list[Decimal | None] = []
+    for t, low, close in zip(times, lows, closes, strict=True):
+        tr, _ = add_candle(
+            tr,
+            open_time=t,
+            candle_ms=bar_ms,
+            low=low,
+            close=close,
+            bar_ms=bar_ms,
+            lookback_ms=lookback_ms,
+            entry=entry,
+        )
+        tr, new = trail(tr, stop)
+        stop = new if new is not None else stop
+        stops.append(stop)
+    return stops

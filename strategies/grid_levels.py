@@ -1,8 +1,8 @@
 """Grid geometry (STRATEGIES.md §3): the level prices, the base quantity of each grid interval, and
-which level gets a buy or a sell when the grid starts at a given price.
+which interval starts with a buy or a sell when the grid starts at a given price.
 
-Kept apart from the state machine in `strategies/grid.py` so the plan can be printed, checked
-and tested without an exchange. Everything is Decimal and rounded once, here, with the symbol's
+Kept apart from the state machine in `strategies/grid.py` so the geometry can be checked and
+tested without an exchange. Everything is Decimal and rounded once, here, with the symbol's
 filters: level prices down to the tick (a tick-aligned price is then valid for both sides),
 quantities down to the step. A grid that the filters would break is refused up front with the
 reason (`GridError`), rather than failing level by level at the exchange.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 from enum import StrEnum
-from typing import NamedTuple
 
 from shared.filters import FilterError, SymbolFilters
 
@@ -24,13 +23,6 @@ class GridError(ValueError):
 class Spacing(StrEnum):
     ARITHMETIC = "arithmetic"  # equal price steps
     GEOMETRIC = "geometric"  # equal ratio steps (equal % between levels)
-
-
-class Slot(NamedTuple):
-    """The order a level holds when the grid starts: `side` is "BUY", "SELL" or "" (the level left empty)."""
-
-    level: int
-    side: str
 
 
 def raw_levels(lower: Decimal, upper: Decimal, levels: int, spacing: Spacing | str) -> list[Decimal]:
@@ -89,13 +81,18 @@ def interval_quantities(
     return quantities
 
 
-def initial_slots(prices: list[Decimal], price: Decimal) -> list[Slot]:
-    """Which side each level holds when the grid starts at `price`.
+def nearest_level(prices: list[Decimal], price: Decimal) -> int:
+    """The level closest to price (the lower one on a tie): the level left empty at the start."""
+    return min(range(len(prices)), key=lambda i: (abs(prices[i] - price), i))
 
-    Buys rest below the price and sells above; the level nearest the price stays empty so each
-    interval (j, j+1) holds exactly one order, a buy at j or a sell at j+1. That one-per-interval
-    invariant is what makes "buy filled at i -> sell at i+1" never stack two orders on a level.
-    The top level can only sell and the bottom one only buy.
+
+def starting_sides(prices: list[Decimal], price: Decimal) -> list[str]:
+    """For each interval j (level j to j+1), the order it holds when the grid starts at `price`:
+    "BUY" (a buy at level j) below the nearest level, "SELL" (a sell at level j+1) above it.
+
+    Leaving the nearest level empty gives every interval exactly one order, a buy at its lower
+    level or a sell at its upper one. That one-per-interval invariant is what makes
+    "buy filled at i -> sell at i+1" and "sell filled at i -> buy at i-1" never stack two orders.
     """
-    empty = min(range(len(prices)), key=lambda i: (abs(prices[i] - price), i))
-    return [Slot(i, "" if i == empty else "BUY" if i < empty else "SELL") for i in range(len(prices))]
+    empty = nearest_level(prices, price)
+    return ["BUY" if j < empty else "SELL" for j in range(len(prices) - 1)]

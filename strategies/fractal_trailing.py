@@ -1,0 +1,409 @@
+"""Fractal trailing stop (../STRATEGIES.md §2, seed 003) as a pure strategy.
+
+It protects a position it did not open: `entry` and `quantity` (or the free base balance
+when no quantity is given). The position is written into the state at the first candle
+(base = quantity, cost = quantity × entry), so the stop's fill books the profit against the
+entry price through the ordinary position bookkeeping.
+
+On each closed bar of `interval` (4h by default, built from the bot's candles, whatever their
+interval) the newest bullish fractal above the entry and below the bar's close becomes the
+stop, if it is higher than the stop in force. The first places a STOP_LOSS_LIMIT sell at
+stop = fractal, limit = fractal − pad; a higher one cancels that order and places the new one
+only once the cancel is confirmed, for what the position still holds. So at most one sell is
+ever out and a position is never sold twice: if the old order fills before the cancel lands,
+the position is closed and nothing is replaced. When the stop fills, the bot reports the
+result (profit against the entry, fees included) and stops acting.
+
+Fractals come from `strategies.fractals` (the same functions the chart draws with). The bars
+and fractals are kept in the state; on the first candle, and after candles were missed
+(paused or stopped bot), they are rebuilt from the history the driver hands in
+(`history_size` covers 14 days of 1-minute candles), and the stop is re-evaluated at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from shared.candle_files import INTERVAL_MS
+from shared.messages import Candle, Level, OrderStatus, OrderType, OrderUpdate, Side
+from shared.money import ZERO, fmt
+from shared.strategy import (
+    EVERY_CANDLE,
+    ORDERS_ONLY,
+    Command,
+    OrderChange,
+    Position,
+    Step,
+    Strategy,
+    StrategyContext,
+    StrategyState,
+    Wake,
+    cancel_order,
+    limit_terms,
+    load_params,
+    notification,
+    stop_limit_order,
+)
+from strategies.fractals import WING, Tracker, add_candle, candle_ms_of, replay, trail
+
+replace = msgspec.structs.replace
+
+DEFAULT_PAD = Decimal("10")  # the seed's PAD: the limit is 10 quote units under the stop
+DAY_MS = 86_400_000
+
+NEW, ACTIVE, DONE = "new", "active", "done"
+
+ALIASES: dict[str, str] = {
+    "entry_price": "entry",
+    "amount": "quantity",  # the seed's stop_loss_fractal(amount, ...)
+    "qty": "quantity",
+    "daysago": "lookback_days",  # the seed's start_date(daysAgo=14)
+    "days_ago": "lookback_days",
+    "pad_pct": "pad_percent",
+}
+
+
+class FractalParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    entry: Decimal | None = None  # price the position was bought at; None: the first candle's close
+    quantity: Decimal | None = None  # base to protect; None: the free base balance at the start
+    interval: str = "4h"  # bars the fractals are found on
+    lookback_days: int = 14  # fractals older than this no longer count
+    pad: Decimal | None = None  # limit = stop − pad (quote units); default 10, the seed's value
+    pad_percent: Decimal | None = None  # or limit = stop × (1 − pad_percent / 100)
+
+    def __post_init__(self) -> None:
+        if self.entry is not None and self.entry <= 0:
+            raise ValueError("entry must be > 0")
+        if self.quantity is not None and self.quantity <= 0:
+            raise ValueError("quantity must be > 0 (leave it out to protect the free base balance)")
+        if self.interval not in INTERVAL_MS:
+            raise ValueError(f"interval must be one of {', '.join(INTERVAL_MS)}")
+        if self.lookback_days <= 0:
+            raise ValueError("lookback_days must be > 0")
+        if self.pad is not None and self.pad_percent is not None:
+            raise ValueError("give pad or pad_percent, not both")
+        if self.pad is not None and self.pad < 0:
+            raise ValueError("pad must be >= 0")
+        if self.pad_percent is not None and not 0 <= self.pad_percent < 100:
+            raise ValueError("pad_percent must be between 0 and 100 (0.1 = 0.1 %)")
+
+    @property
+    def bar_ms(self) -> int:
+        return INTERVAL_MS[self.interval]
+
+    @property
+    def lookback_ms(self) -> int:
+        return self.lookback_days * DAY_MS
+
+    def limit_for(self, stop: Decimal) -> Decimal:
+        """The stop order's limit price: a little under the stop, so it fills once triggered."""
+        if self.pad_percent is not None:
+            return stop * (1 - self.pad_percent / 100)
+        return stop - (self.pad if self.pad is not None else DEFAULT_PAD)
+
+
+def parse_fractal_params(raw: Mapping[str, Any] | None, source: str = "params") -> FractalParams:
+    """Params from a config table; `pad = "0.1%"` is read as pad_percent = 0.1."""
+    data = dict(raw or {})
+    for key in list(data):
+        value = data[key]
+        if key.strip().lower() == "pad" and isinstance(value, str) and value.strip().endswith("%"):
+            del data[key]
+            data["pad_percent"] = value.strip()[:-1].strip()
+    return load_params(FractalParams, data, ALIASES, source)
+
+
+class FractalState(StrategyState, frozen=True, kw_only=True):
+    phase: str = NEW  # new: position not known yet; active: protecting it; done: it was sold
+    entry: Decimal = ZERO
+    quantity: Decimal = ZERO  # base protected at the start
+    tracker: Tracker = Tracker()
+    stop: Decimal | None = None  # the stop in force (a fractal's low); only ever moves up
+    stop_moves: int = 0
+    stop_cid: str = ""  # the STOP_LOSS_LIMIT sell out for it ("" while none)
+    blocked: bool = False  # the last stop order was rejected: try again on the next candle
+    sold_quote: Decimal = ZERO  # quote the sells brought in (fees not taken off)
+    warned: str = ""  # the waiting warning last sent, so each is sent once
+
+
+class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
+    name = "fractal_trailing"
+    params_type = FractalParams
+    state_type = FractalState
+    param_aliases = ALIASES
+    history_size = 14 * 1440  # 14 days of 1-minute candles (84 candles are enough at 4h)
+
+    def parse_params(self, raw: Any, source: str = "params") -> FractalParams:
+        return parse_fractal_params(raw, source)
+
+    def wake(self, params: FractalParams, state: FractalState) -> Wake:
+        """Every candle builds the bars; once the position is sold nothing is left to do."""
+        return ORDERS_ONLY if state.phase == DONE else EVERY_CANDLE
+
+    # --- events --------------------------------------------------------------------------
+
+    def on_candle(
+        self, params: FractalParams, state: FractalState, candle: Candle, ctx: StrategyContext
+    ) -> Step[FractalState]:
+        if state.phase == DONE:
+            return state, []
+        cmds: list[Command] = []
+        if state.phase == NEW:
+            state, cmds = self._start(params, state, candle, ctx)
+            if state.phase != ACTIVE:
+                return state, cmds
+        state, more = self._track(params, state, candle, ctx)
+        cmds.extend(more)
+        state, more = self._ensure(params, replace(state, blocked=False), ctx)
+        return state, cmds + more
+
+    def on_order_update(
+        self,
+        params: FractalParams,
+        state: FractalState,
+        change: OrderChange,
+        update: OrderUpdate,
+        ctx: StrategyContext,
+    ) -> Step[FractalState]:
+        rec, fill = change.after, change.fill
+        cmds: list[Command] = []
+        if fill is not None and fill.side == Side.SELL:
+            state = replace(state, sold_quote=state.sold_quote + fill.quote)
+        if change.finished:
+            if rec.cid == state.stop_cid:
+                state = replace(state, stop_cid="")
+            if rec.cum_filled_qty > 0:
+                cmds.append(self._fill_note(rec, ctx))
+            if rec.status == OrderStatus.REJECTED and rec.order_type == OrderType.STOP_LOSS_LIMIT:
+                state = replace(state, blocked=True)
+                cmds.append(
+                    notification(
+                        ctx,
+                        "error",
+                        f"stop-rejected-{rec.cid}",
+                        f"{ctx.bot}: stop order {rec.cid} rejected ({update.reason or 'no reason'}); "
+                        "trying again on the next candle",
+                        level=Level.WARNING,
+                    )
+                )
+        if state.phase == ACTIVE and self._flat(state, ctx) and not self._selling(state):
+            state, more = self._closed(state, ctx)
+            return state, cmds + more
+        state, more = self._ensure(params, state, ctx)
+        return state, cmds + more
+
+    def on_resume(
+        self, params: FractalParams, state: FractalState, ctx: StrategyContext
+    ) -> Step[FractalState]:
+        return self._ensure(params, replace(state, blocked=False), ctx)
+
+    # --- start, bars, stop ---------------------------------------------------------------
+
+    def _start(
+        self, params: FractalParams, state: FractalState, candle: Candle, ctx: StrategyContext
+    ) -> Step[FractalState]:
+        """Take the position in: the given quantity (at most the free balance), else the free balance."""
+        free = ctx.free(ctx.base_asset)
+        qty = params.quantity
+        cmds: list[Command] = []
+        if qty is None:
+            if free is None:
+                return self._wait(
+                    state, ctx, "no-balance", "balances are unknown here: give `quantity` in the params"
+                )
+            qty = free
+        elif free is not None and free < qty:
+            cmds.append(
+                notification(
+                    ctx,
+                    "info",
+                    "quantity-capped",
+                    f"{ctx.bot}: {fmt(free)} {ctx.base_asset} free, less than quantity {fmt(qty)}; "
+                    "protecting what is free",
+                    level=Level.WARNING,
+                )
+            )
+            qty = free
+        qty = ctx.filters.round_qty(qty)
+        if limit_terms(ctx.filters, Side.SELL, qty, candle.close) is None:
+            return self._wait(
+                state, ctx, "nothing", f"{fmt(qty)} {ctx.base_asset} is under the exchange minimum: waiting"
+            )
+        entry = params.entry if params.entry is not None else candle.close
+        state = replace(
+            state,
+            phase=ACTIVE,
+            entry=entry,
+            quantity=qty,
+            position=Position(base=qty, cost=qty * entry),
+            warned="",
+        )
+        cmds.append(
+            notification(
+                ctx,
+                "info",
+                "protecting",
+                f"{ctx.bot}: protecting {fmt(qty)} {ctx.base_asset} bought at {fmt(entry)} with a "
+                f"fractal trailing stop ({params.interval} bars, {params.lookback_days} days)",
+                data={"entry": str(entry), "quantity": str(qty)},
+            )
+        )
+        return state, cmds
+
+    def _wait(self, state: FractalState, ctx: StrategyContext, why: str, text: str) -> Step[FractalState]:
+        if state.warned == why:
+            return state, []
+        note = notification(ctx, "error", f"waiting-{why}", f"{ctx.bot}: {text}", level=Level.WARNING)
+        return replace(state, warned=why), [note]
+
+    def _track(
+        self, params: FractalParams, state: FractalState, candle: Candle, ctx: StrategyContext
+    ) -> Step[FractalState]:
+        """Add the candle to the bars; when a bar closed (or the bars were rebuilt) apply the rule."""
+        tr = state.tracker
+        cms = candle_ms_of(candle)
+        if tr.last_t >= 0 and candle.open_time <= tr.last_t:
+            return state, []  # seen already
+        if tr.last_t < 0 or candle.open_time != tr.last_t + cms:  # first candle, or candles missed
+            tr = replay(
+                self._window(params, candle, ctx),
+                bar_ms=params.bar_ms,
+                lookback_ms=params.lookback_ms,
+                entry=state.entry,
+            )
+            check = True
+        else:
+            tr, check = add_candle(
+                tr,
+                open_time=candle.open_time,
+                candle_ms=cms,
+                low=candle.low,
+                close=candle.close,
+                bar_ms=params.bar_ms,
+                lookback_ms=params.lookback_ms,
+                entry=state.entry,
+            )
+        new = None
+        if check:
+            tr, new = trail(tr, state.stop)
+        state = replace(state, tracker=tr)
+        if new is None:
+            return state, []
+        before = state.stop
+        state = replace(state, stop=new, stop_moves=state.stop_moves + 1)
+        note = notification(
+            ctx,
+            "stop_moved",
+            f"stop-{state.stop_moves}",
+            f"{ctx.bot}: stop {'set at' if before is None else f'moves up from {fmt(before)} to'} "
+            f"{fmt(new)} (fractal), limit {fmt(params.limit_for(new))}",
+            data={"stop": str(new), "previous": str(before) if before is not None else ""},
+        )
+        return state, [note]
+
+    @staticmethod
+    def _window(params: FractalParams, candle: Candle, ctx: StrategyContext) -> list[Candle]:
+        """The candles a rebuild needs (look-back plus the bars a fractal needs), ending with this one."""
+        cms = candle_ms_of(candle)
+        size = max(params.bar_ms, cms)
+        need = (params.lookback_ms + (2 * WING + 2) * size) // cms + 1
+        hist = ctx.history[-need:] if need < len(ctx.history) else ctx.history
+        return [c for c in hist if c.open_time < candle.open_time] + [candle]
+
+    def _ensure(self, params: FractalParams, state: FractalState, ctx: StrategyContext) -> Step[FractalState]:
+        """One stop order at the stop in force: cancel a stale one, place the new one once it is gone."""
+        if not state.running or state.phase != ACTIVE or state.stop is None or state.blocked:
+            return state, []
+        current = state.orders.get(state.stop_cid) if state.stop_cid else None
+        if current is not None:
+            if current.cancel_requested or current.stop_price == ctx.filters.round_price(
+                state.stop, Side.SELL
+            ):
+                return state, []
+            state, cancel = cancel_order(state, ctx, current.cid)
+            return state, [cancel] if cancel is not None else []
+        if self._selling(state):
+            return state, []  # another sell (a close) is out: never two
+        limit = params.limit_for(state.stop)
+        if limit <= 0:
+            return self._wait(
+                state, ctx, "pad", f"pad leaves no limit price under the stop {fmt(state.stop)}"
+            )
+        state, place = stop_limit_order(
+            state,
+            ctx,
+            Side.SELL,
+            state.position.base,
+            state.stop,
+            limit,
+            tag=f"stop{state.stop_moves}",
+        )
+        if place is None:
+            return self._wait(
+                state,
+                ctx,
+                f"small-{state.stop_moves}",
+                f"{fmt(state.position.base)} {ctx.base_asset} at {fmt(limit)} is under the exchange minimum: "
+                "no stop order",
+            )
+        return replace(state, stop_cid=place.cid, warned=""), [place]
+
+    def _closed(self, state: FractalState, ctx: StrategyContext) -> Step[FractalState]:
+        """The position is sold: report the result against the entry and stop acting."""
+        pos = state.position
+        profit = pos.realised
+        avg = state.sold_quote / pos.sold if pos.sold > 0 else ZERO
+        invested = state.quantity * state.entry
+        pct = profit / invested * 100 if invested > 0 else ZERO
+        note = notification(
+            ctx,
+            "position_closed",
+            "closed",
+            f"{ctx.bot}: position closed: {fmt(pos.sold)} {ctx.base_asset} sold at {fmt(avg.quantize(Decimal('1E-8')))} "
+            f"(entry {fmt(state.entry)}), profit {fmt(profit.quantize(Decimal('1E-8')))} {ctx.quote_asset} "
+            f"({pct:.2f} %)",
+            data={
+                "entry": str(state.entry),
+                "quantity": str(state.quantity),
+                "sold": str(pos.sold),
+                "avg_price": str(avg),
+                "profit": str(profit),
+                "stop": str(state.stop) if state.stop is not None else "",
+            },
+        )
+        return replace(state, phase=DONE, stop_cid=""), [note]
+
+    # --- small predicates ----------------------------------------------------------------
+
+    @staticmethod
+    def _flat(state: FractalState, ctx: StrategyContext) -> bool:
+        """Nothing left that an order could sell (dust under the step size or the minimums)."""
+        ref = state.tracker.close or state.entry
+        return limit_terms(ctx.filters, Side.SELL, state.position.base, ref) is None
+
+    @staticmethod
+    def _selling(state: FractalState) -> bool:
+        return any(r.side == Side.SELL for r in state.orders.values())
+
+    @staticmethod
+    def _fill_note(rec: Any, ctx: StrategyContext) -> Command:
+        return notification(
+            ctx,
+            "fill",
+            rec.cid,
+            f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
+            f"{fmt(rec.avg_fill_price)} ({rec.tag})",
+            data={
+                "cid": rec.cid,
+                "tag": rec.tag,
+                "qty": str(rec.cum_filled_qty),
+                "quote": str(rec.cum_quote_qty),
+            },
+        )
+
+
+STRATEGY = FractalTrailingStrategy()

@@ -1,0 +1,508 @@
+"""Grid (../STRATEGIES.md §3) as a pure strategy.
+
+`levels` prices from `lower` to `upper` (strategies/grid_levels.py) cut the range into
+intervals; interval j runs from level j to level j+1 and trades a fixed base quantity,
+`quote_per_level` ÷ price of level j. Every interval holds one order at a time: a buy at
+level j, or a sell at level j+1 for the base that buy bought (a "lot", with what it cost).
+A buy filled at level i therefore places a sell at level i+1, and a sell filled at level i
+places a buy at level i−1; each sell closes a round trip whose profit (sell proceeds less
+fees less the lot's cost) is added to `profit_total` and reported in a Notification.
+
+Start (first candle): intervals below the level nearest the price get their buy; the ones
+above need base to sell. With `initial_buy` (the default) the grid buys that base at market
+(its quantities, plus `fee` so a fee taken in base still covers them) and places the sells
+when the buy has filled, each lot costed at the buy's average price. With
+`initial_buy = false` it only ever sells base it bought: the intervals above start empty and
+each gets its buy once a candle closes above its lower level.
+
+Partial fills: a level's counter-order is placed for what filled when the order finishes
+(FILLED, or cancelled/expired after a partial fill), never piecemeal, so no order is sent
+under the exchange's minimums; a sell that finishes partly filled books the round trip for
+what it sold and puts the rest of its lot back on sale. Base the step size or a fee taken in
+base leaves over ("spare", with its own cost) tops up later lots, up to what their buy
+filled, so tiny grids do not bleed a step per trip. Order updates are matched by client
+order id, so duplicates and updates of orders from a former grid change nothing.
+
+`stop_loss` (below the range): when a candle's low reaches it, every order is cancelled and,
+once the cancels are confirmed, the position is sold at market. `take_profit` (above the
+range): when a candle's high reaches it, every order is cancelled and the base is kept.
+Either ends the grid (the bot stops); a resume starts a fresh grid on the next candle.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.messages import Candle, Level, OrderStatus, OrderUpdate, Side
+from shared.money import ZERO, fmt
+from shared.strategy import (
+    EVERY_CANDLE,
+    ORDERS_ONLY,
+    Command,
+    OrderChange,
+    OrderRecord,
+    Step,
+    Strategy,
+    StrategyContext,
+    StrategyState,
+    Wake,
+    limit_order,
+    limit_terms,
+    market_order,
+    notification,
+    stop_commands,
+)
+from shared.strategy.state import Mode
+from strategies.grid_levels import GridError, Spacing, interval_quantities, level_prices, starting_sides
+
+replace = msgspec.structs.replace
+
+NEW, ACTIVE, STOPPING, ENDED = "new", "active", "stopping", "ended"
+BUY, SELL, WAIT, IDLE = "B", "S", "W", ""  # an interval's order: buy, sell, waiting for base, none
+
+ALIASES: dict[str, str] = {
+    "grids": "levels",
+    "grid_levels": "levels",
+    "mode": "spacing",
+    "quote_amount": "quote_per_level",
+    "amount_per_level": "quote_per_level",
+    "sl": "stop_loss",
+    "tp": "take_profit",
+}
+
+
+class GridParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    lower: Decimal
+    upper: Decimal
+    levels: int = 10  # prices from lower to upper inclusive
+    spacing: Spacing = Spacing.ARITHMETIC
+    quote_per_level: Decimal = Decimal("100")  # quote each interval trades (at its buy level)
+    initial_buy: bool = True  # buy the sell side's base at market when the grid starts
+    stop_loss: Decimal | None = None  # below lower: cancel everything and sell the position
+    take_profit: Decimal | None = None  # above upper: cancel everything
+    fee: Decimal = Decimal("0.001")  # fee rate: sizes the opening buy (and the backtest's fees)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lower < self.upper:
+            raise ValueError("need 0 < lower < upper")
+        if self.levels < 2:
+            raise ValueError("levels must be at least 2")
+        if self.quote_per_level <= 0:
+            raise ValueError("quote_per_level must be > 0")
+        if self.stop_loss is not None and not 0 < self.stop_loss < self.lower:
+            raise ValueError("stop_loss must be below lower")
+        if self.take_profit is not None and not self.take_profit > self.upper:
+            raise ValueError("take_profit must be above upper")
+        if not 0 <= self.fee < 1:
+            raise ValueError("fee must be a fraction between 0 and 1 (0.001 = 0.1 %)")
+
+
+class Interval(msgspec.Struct, frozen=True, array_like=True):
+    """What interval j (level j to j+1) holds: its side, its open order, and for a sell the lot."""
+
+    side: str = IDLE
+    cid: str = ""  # the open order, "" while none is out
+    qty: Decimal = ZERO  # SELL: base of the lot
+    cost: Decimal = ZERO  # SELL: quote the lot cost, fees included
+
+
+class GridState(StrategyState, frozen=True, kw_only=True):
+    phase: str = NEW
+    prices: tuple[Decimal, ...] = ()  # the levels, rounded to the tick
+    qtys: tuple[Decimal, ...] = ()  # base quantity of each interval
+    intervals: tuple[Interval, ...] = ()
+    init_cid: str = ""  # the opening market buy
+    exit_cid: str = ""  # the stop-loss market sell
+    round_trips: int = 0
+    profit_total: Decimal = ZERO  # sum of the round trips' profits
+    spare: Decimal = ZERO  # base held outside any lot (fee margin, rounding dust): tops up later lots
+    spare_cost: Decimal = ZERO  # what the spare base cost
+    ended: str = ""  # why the grid ended: stop_loss, take_profit, closed, invalid
+    warned: str = ""
+
+
+class GridStrategy(Strategy[GridParams, GridState]):
+    name = "grid"
+    params_type = GridParams
+    state_type = GridState
+    param_aliases = ALIASES
+    history_size = 1  # the last close: the market orders' minimum-notional check
+
+    def wake(self, params: GridParams, state: GridState) -> Wake:
+        """Once every interval has its order out, only the stop-loss / take-profit candles matter."""
+        if not state.running or state.phase not in (NEW, ACTIVE):
+            return ORDERS_ONLY
+        if state.phase == NEW or any(not iv.cid for iv in state.intervals):
+            return EVERY_CANDLE
+        return Wake(every_candle=False, below=params.stop_loss, above=params.take_profit)
+
+    # --- events --------------------------------------------------------------------------
+
+    def on_candle(
+        self, params: GridParams, state: GridState, candle: Candle, ctx: StrategyContext
+    ) -> Step[GridState]:
+        if state.phase == NEW:
+            return self._start(params, state, candle, ctx)
+        if state.phase != ACTIVE:
+            return state, []
+        if params.stop_loss is not None and candle.low <= params.stop_loss:
+            return self._stop_loss(state, candle, ctx)
+        if params.take_profit is not None and candle.high >= params.take_profit:
+            return self._take_profit(state, candle, ctx)
+        idle = [
+            j for j, iv in enumerate(state.intervals) if iv.side == IDLE and state.prices[j] < candle.close
+        ]
+        if idle:
+            intervals = list(state.intervals)
+            for j in idle:
+                intervals[j] = Interval(BUY)
+            state = replace(state, intervals=tuple(intervals))
+        return self._ensure(state, ctx)
+
+    def on_order_update(
+        self,
+        params: GridParams,
+        state: GridState,
+        change: OrderChange,
+        update: OrderUpdate,
+        ctx: StrategyContext,
+    ) -> Step[GridState]:
+        rec = change.after
+        cmds: list[Command] = []
+        if change.finished:
+            if rec.cum_filled_qty > 0:
+                cmds.append(self._fill_note(rec, ctx))
+            more: list[Command] = []
+            if rec.cid == state.init_cid:
+                state, more = self._funded(state, rec, ctx)
+            elif rec.cid == state.exit_cid:
+                state, more = self._exited(state, rec, ctx)
+            else:
+                j = next((j for j, iv in enumerate(state.intervals) if iv.cid == rec.cid), None)
+                if j is not None:
+                    handler = self._bought if rec.side == Side.BUY else self._sold
+                    state, more = handler(state, j, rec, ctx)
+            cmds.extend(more)
+        if state.phase == STOPPING and not state.orders:
+            state, more = self._exit(state, ctx)
+            cmds.extend(more)
+        state, more = self._ensure(state, ctx)
+        return state, cmds + more
+
+    def on_resume(self, params: GridParams, state: GridState, ctx: StrategyContext) -> Step[GridState]:
+        """An ended grid starts afresh on the next candle; a running one puts back missing orders."""
+        if state.phase == ENDED:
+            fresh = GridState()
+            state = replace(
+                state,
+                **{f: getattr(fresh, f) for f in ("phase", "prices", "qtys", "intervals", "ended", "warned")},
+            )
+            return state, []
+        return self._ensure(state, ctx)
+
+    def on_close(self, params: GridParams, state: GridState, ctx: StrategyContext) -> Step[GridState]:
+        """The generic close cancelled the orders and sold the position: this grid is over."""
+        return replace(state, phase=ENDED, ended="closed", init_cid=""), []
+
+    # --- start and end -------------------------------------------------------------------
+
+    def _start(
+        self, params: GridParams, state: GridState, candle: Candle, ctx: StrategyContext
+    ) -> Step[GridState]:
+        price = candle.close
+        outside = (params.stop_loss is not None and candle.low <= params.stop_loss) or (
+            params.take_profit is not None and candle.high >= params.take_profit
+        )
+        if outside:
+            if state.warned == "outside":
+                return state, []
+            note = notification(
+                ctx,
+                "error",
+                f"outside-{candle.open_time}",
+                f"{ctx.bot}: price {fmt(price)} is at the stop-loss / take-profit: waiting to start the grid",
+                level=Level.WARNING,
+            )
+            return replace(state, warned="outside"), [note]
+        try:
+            prices = level_prices(params.lower, params.upper, params.levels, params.spacing, ctx.filters)
+            qtys = interval_quantities(prices, params.quote_per_level, ctx.filters)
+        except GridError as exc:
+            note = notification(
+                ctx,
+                "error",
+                f"invalid-{candle.open_time}",
+                f"{ctx.bot}: grid refused: {exc}",
+                level=Level.ERROR,
+            )
+            return replace(state, phase=ENDED, ended="invalid", mode=Mode.STOPPED), [note]
+        sides = starting_sides(prices, price)
+        selling = WAIT if params.initial_buy else IDLE
+        intervals = tuple(Interval(BUY) if s == "BUY" else Interval(selling) for s in sides)
+        state = replace(
+            state, phase=ACTIVE, prices=tuple(prices), qtys=tuple(qtys), intervals=intervals, warned=""
+        )
+        cmds: list[Command] = []
+        need = sum((qtys[j] for j, iv in enumerate(intervals) if iv.side == WAIT), ZERO)
+        if need > 0:
+            state, buy = market_order(
+                state, ctx, Side.BUY, qty=need * (1 + params.fee), ref_price=price, tag="init"
+            )
+            if buy is None:
+                state = self._unfunded(state)
+            else:
+                state = replace(state, init_cid=buy.cid)
+                cmds.append(buy)
+        buys = sum(1 for s in sides if s == "BUY")
+        cmds.append(
+            notification(
+                ctx,
+                "grid_started",
+                f"start-{state.seq}",
+                f"{ctx.bot}: grid of {len(prices)} levels {fmt(prices[0])}..{fmt(prices[-1])} started at "
+                f"{fmt(price)}: {buys} buys below, {len(sides) - buys} sells above"
+                + (f" (buying {fmt(need)} {ctx.base_asset} at market for them)" if need > 0 else ""),
+                data={"prices": [str(p) for p in prices], "quantities": [str(q) for q in qtys]},
+            )
+        )
+        state, more = self._ensure(state, ctx)
+        return state, cmds + more
+
+    def _stop_loss(self, state: GridState, candle: Candle, ctx: StrategyContext) -> Step[GridState]:
+        """Cancel everything; the position is sold once the cancels are confirmed (_exit)."""
+        state, cancels = stop_commands(state, ctx)
+        state = replace(state, phase=STOPPING, ended="stop_loss")
+        note = notification(
+            ctx,
+            "grid_stop_loss",
+            f"sl-{candle.open_time}",
+            f"{ctx.bot}: stop-loss: low {fmt(candle.low)}; cancelling the grid and selling "
+            f"{fmt(state.position.base)} {ctx.base_asset}",
+            level=Level.WARNING,
+        )
+        cmds: list[Command] = [*cancels, note]
+        if not state.orders:
+            state, more = self._exit(state, ctx)
+            cmds.extend(more)
+        return state, cmds
+
+    def _exit(self, state: GridState, ctx: StrategyContext) -> Step[GridState]:
+        state, sell = market_order(state, ctx, Side.SELL, qty=state.position.base, tag="exit", force=True)
+        state = replace(state, phase=ENDED)
+        if sell is None:
+            note = notification(
+                ctx, "info", "exit-dust", f"{ctx.bot}: nothing left to sell above the exchange minimum"
+            )
+            return state, [note]
+        return replace(state, exit_cid=sell.cid, spare=ZERO, spare_cost=ZERO), [sell]  # the spare too
+
+    def _exited(self, state: GridState, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+        note = notification(
+            ctx,
+            "grid_ended",
+            rec.cid,
+            f"{ctx.bot}: stop-loss sale {rec.status}: {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
+            f"{fmt(rec.avg_fill_price or ZERO)}; {state.round_trips} round trips made "
+            f"{fmt(state.profit_total)} {ctx.quote_asset}",
+            data={"round_trips": state.round_trips, "profit_total": str(state.profit_total)},
+        )
+        return replace(state, exit_cid=""), [note]
+
+    def _take_profit(self, state: GridState, candle: Candle, ctx: StrategyContext) -> Step[GridState]:
+        state, cancels = stop_commands(state, ctx)
+        state = replace(state, phase=ENDED, ended="take_profit")
+        note = notification(
+            ctx,
+            "grid_ended",
+            f"tp-{candle.open_time}",
+            f"{ctx.bot}: take-profit: high {fmt(candle.high)}; grid cancelled, {state.round_trips} round "
+            f"trips made {fmt(state.profit_total)} {ctx.quote_asset}; "
+            f"{fmt(state.position.base)} {ctx.base_asset} kept",
+            data={"round_trips": state.round_trips, "profit_total": str(state.profit_total)},
+        )
+        return state, [*cancels, note]
+
+    # --- fills ---------------------------------------------------------------------------
+
+    def _funded(self, state: GridState, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+        """The opening buy finished: hand its base out to the waiting sells, lowest level first."""
+        state = replace(state, init_cid="")
+        base, paid = self._bought_amounts(rec, ctx)
+        if base <= 0:
+            note = notification(
+                ctx,
+                "error",
+                f"init-{rec.cid}",
+                f"{ctx.bot}: opening buy {rec.status}: the intervals above the price start empty",
+                level=Level.WARNING,
+            )
+            return self._unfunded(state), [note]
+        left, left_cost = base + state.spare, paid + state.spare_cost
+        unit = left_cost / left
+        intervals = list(state.intervals)
+        for j, iv in enumerate(intervals):
+            if iv.side != WAIT:
+                continue
+            lot = min(state.qtys[j], ctx.filters.round_qty(left))
+            if limit_terms(ctx.filters, Side.SELL, lot, state.prices[j + 1]) is None:
+                intervals[j] = Interval(IDLE)
+                continue
+            intervals[j] = Interval(SELL, qty=lot, cost=lot * unit)
+            left, left_cost = left - lot, left_cost - lot * unit
+        return replace(state, intervals=tuple(intervals), spare=left, spare_cost=left_cost), []
+
+    @staticmethod
+    def _unfunded(state: GridState) -> GridState:
+        """No base for the sell side: those intervals wait, empty, for the price to rise above them."""
+        intervals = tuple(Interval(IDLE) if iv.side == WAIT else iv for iv in state.intervals)
+        return replace(state, intervals=intervals, init_cid="")
+
+    def _bought(self, state: GridState, j: int, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+        """Buy at level j finished: its lot goes on sale at level j+1."""
+        base, paid = self._bought_amounts(rec, ctx)
+        cmds: list[Command] = []
+        if rec.cum_filled_qty <= 0:
+            if rec.status == OrderStatus.REJECTED:
+                new, cmds = Interval(IDLE), [self._rejected_note(rec, ctx)]
+            else:
+                new = Interval(BUY)  # cancelled untouched: placed again when running
+            return self._set(state, j, new), cmds
+        state, lot = self._lot(state, base, paid, rec.cum_filled_qty, state.prices[j + 1], ctx)
+        return self._set(state, j, lot or Interval(BUY)), cmds  # a sliver under the minimums: buy again
+
+    def _lot(
+        self,
+        state: GridState,
+        base: Decimal,
+        paid: Decimal,
+        cap: Decimal,
+        price: Decimal,
+        ctx: StrategyContext,
+    ) -> tuple[GridState, Interval | None]:
+        """The lot a buy of `base` (net, for `paid`) puts on sale: topped up from the spare base up
+        to `cap` (what the buy filled), so a fee taken in base or the step size leaves no dust
+        behind for good. The spare keeps its own cost, so every lot's cost stays what it paid."""
+        lot = min(cap, ctx.filters.round_qty(base + state.spare))
+        if limit_terms(ctx.filters, Side.SELL, lot, price) is None:
+            return self._to_spare(state, base, paid), None
+        if lot >= base:
+            take = lot - base
+            taken = state.spare_cost * take / state.spare if take > 0 else ZERO
+            state = replace(state, spare=state.spare - take, spare_cost=state.spare_cost - taken)
+            return state, Interval(SELL, qty=lot, cost=paid + taken)
+        cost = paid * lot / base
+        return self._to_spare(state, base - lot, paid - cost), Interval(SELL, qty=lot, cost=cost)
+
+    @staticmethod
+    def _to_spare(state: GridState, base: Decimal, cost: Decimal) -> GridState:
+        return replace(state, spare=state.spare + base, spare_cost=state.spare_cost + cost)
+
+    def _sold(self, state: GridState, j: int, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+        """Sell at level j+1 finished: the round trip is booked and interval j buys again at level j."""
+        iv = state.intervals[j]
+        if rec.cum_filled_qty <= 0:
+            if rec.status == OrderStatus.REJECTED:
+                state = self._to_spare(state, iv.qty, iv.cost)
+                return self._set(state, j, Interval(IDLE)), [self._rejected_note(rec, ctx)]
+            return self._set(state, j, replace(iv, cid="")), []
+        base_fee = rec.fee if rec.fee_asset == ctx.base_asset else ZERO
+        quote_fee = rec.fee if rec.fee_asset in (ctx.quote_asset, "") else ZERO
+        out = rec.cum_filled_qty + base_fee
+        proceeds = rec.cum_quote_qty - quote_fee
+        cost = iv.cost if out >= iv.qty else iv.cost * out / iv.qty
+        profit = proceeds - cost
+        state = replace(state, round_trips=state.round_trips + 1, profit_total=state.profit_total + profit)
+        note = notification(
+            ctx,
+            "round_trip",
+            rec.cid,
+            f"{ctx.bot}: round trip {state.round_trips}: {fmt(rec.cum_filled_qty)} {ctx.base_asset} bought "
+            f"under {fmt(state.prices[j])}, sold at {fmt(state.prices[j + 1])}: profit "
+            f"{fmt(profit.quantize(Decimal('1E-8')))} {ctx.quote_asset} (total {fmt(state.profit_total.quantize(Decimal('1E-8')))})",
+            data={
+                "interval": j,
+                "buy_level": str(state.prices[j]),
+                "sell_level": str(state.prices[j + 1]),
+                "qty": str(rec.cum_filled_qty),
+                "cost": str(cost),
+                "proceeds": str(proceeds),
+                "profit": str(profit),
+            },
+        )
+        left = iv.qty - out
+        if left > 0 and limit_terms(ctx.filters, Side.SELL, left, state.prices[j + 1]) is not None:
+            new = Interval(SELL, qty=left, cost=iv.cost - cost)
+        else:
+            new = Interval(BUY)
+            if left > 0:
+                state = self._to_spare(state, left, iv.cost - cost)
+        return self._set(state, j, new), [note]
+
+    @staticmethod
+    def _bought_amounts(rec: OrderRecord, ctx: StrategyContext) -> tuple[Decimal, Decimal]:
+        """Base a buy brought in (net of a base fee) and the quote it cost (a quote fee included)."""
+        base_fee = rec.fee if rec.fee_asset == ctx.base_asset else ZERO
+        quote_fee = rec.fee if rec.fee_asset in (ctx.quote_asset, "") else ZERO
+        return rec.cum_filled_qty - base_fee, rec.cum_quote_qty + quote_fee
+
+    # --- keeping the orders in line with the intervals -----------------------------------
+
+    def _ensure(self, state: GridState, ctx: StrategyContext) -> Step[GridState]:
+        """Place the order of every interval that has a side but no order out."""
+        if not state.running or state.phase != ACTIVE:
+            return state, []
+        intervals = list(state.intervals)
+        cmds: list[Command] = []
+        for j, iv in enumerate(intervals):
+            if iv.cid or iv.side not in (BUY, SELL):
+                continue
+            if iv.side == BUY:
+                state, place = limit_order(state, ctx, Side.BUY, state.qtys[j], state.prices[j], tag=f"b{j}")
+            else:
+                state, place = limit_order(
+                    state, ctx, Side.SELL, iv.qty, state.prices[j + 1], tag=f"s{j + 1}"
+                )
+            if place is not None:
+                intervals[j] = replace(iv, cid=place.cid)
+                cmds.append(place)
+        if not cmds:
+            return state, []
+        return replace(state, intervals=tuple(intervals)), cmds
+
+    @staticmethod
+    def _set(state: GridState, j: int, iv: Interval) -> GridState:
+        intervals = list(state.intervals)
+        intervals[j] = iv
+        return replace(state, intervals=tuple(intervals))
+
+    @staticmethod
+    def _rejected_note(rec: OrderRecord, ctx: StrategyContext) -> Command:
+        return notification(
+            ctx,
+            "error",
+            f"rejected-{rec.cid}",
+            f"{ctx.bot}: grid order {rec.cid} ({rec.tag}) rejected; that interval waits for the price "
+            "to be above its buy level",
+            level=Level.WARNING,
+        )
+
+    @staticmethod
+    def _fill_note(rec: OrderRecord, ctx: StrategyContext) -> Command:
+        return notification(
+            ctx,
+            "fill",
+            rec.cid,
+            f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
+            f"{fmt(rec.avg_fill_price or ZERO)} ({rec.tag})",
+            data={
+                "cid": rec.cid,
+                "tag": rec.tag,
+                "qty": str(rec.cum_filled_qty),
+                "quote": str(rec.cum_quote_qty),
+            },
+        )
+
+
+STRATEGY = GridStrategy()
