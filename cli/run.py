@@ -3,8 +3,11 @@
 run starts its own redis-server (AOF under $AUTOMATA_HOME/var/redis, port AUTOMATA_REDIS_PORT,
 default 6390), then supervisord with deploy/supervisord.conf, waits until every program has a
 heartbeat, prints where to look, and stays until Ctrl-C (or `automata down`, which sends it
-SIGTERM). Stopping goes in order: supervisord stops the programs with SIGTERM (they finish the
-entry in hand and ack it), and only then Redis shuts down, so no service loses its Redis mid-entry.
+SIGTERM). With no automata.toml in AUTOMATA_HOME (and no AUTOMATA_CONFIG) that is the demo:
+deploy/demo.toml, the paper venue at high speed and the bots of deploy/bots.demo.toml (cli/demo.py).
+
+Stopping goes in order: supervisord stops the programs with SIGTERM (they finish the entry in
+hand and ack it), and only then Redis shuts down, so no service loses its Redis mid-entry.
 Redis and supervisord run in sessions of their own, so a terminal's Ctrl-C reaches only this process.
 """
 
@@ -114,9 +117,7 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
     try:
         supervisord.start()
         write_state(home.state_file, replace(state, supervisord=Tracked.of(supervisord.pid)))
-        console.print(
-            f"starting the services under supervisord ({_setup_line(setup)})..."
-        )
+        console.print(f"starting the services under supervisord ({_setup_line(setup)})...")
         ready = _start_services(supervisord, server, stop, timeout, sim, setup)
         if ready is not None:
             _print_summary(console, home, port, ready, setup)
@@ -286,6 +287,9 @@ def _print_summary(
         first = setup.bots[0]
         hints.append((f"{cli} GET bot:{first}:state", "a bot's state (JSON)"))
         hints.append((f"{cli} --scan --pattern 'og:order:{first}-*'", "its orders' write-ahead records"))
+        hints.append(
+            (f"tail -f {_show(home.log_dir)}/notifier.log", "the notifications: fills, profits, stops")
+        )
     if any(p.name == SIM_PROGRAM for p, _ in ready):
         sim = f"127.0.0.1:{setup.sim_port}"
         hints.append((f"curl -s {sim}/api/v3/time", "the paper venue (Binance protocol)"))

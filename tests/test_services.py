@@ -22,7 +22,7 @@ SERVICES: dict[str, tuple[list[str], str, list[tuple[str, str]]]] = {
     "order_gateway": ([], "venues = {}\n", []),
     "notifier": ([], "", [("notify", "notifier:console")]),  # a group per channel: notifier:{channel}
     "strategy_runner": (
-        ["--bot", "demo", "--bots", str(ROOT / "deploy" / "bots.demo.toml")],
+        ["--bot", "demo_dca", "--bots", str(ROOT / "deploy" / "bots.demo.toml")],
         "",
         [],  # it joins its groups once the order gateway has published the symbol's filters
     ),

@@ -1,0 +1,98 @@
+"""The one-command demo: `automata run` in an empty AUTOMATA_HOME brings up Redis, the paper venue,
+every service and the three demo bots; each bot trades on the paper venue; the CLI shows them;
+Ctrl-C stops everything with exit 0 and leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.request
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+
+from cli.demo import DEMO_BOTS
+from cli.main import command_names
+from services.strategy_runner.bots import load_bots
+from tests.helpers.demo import accepted_by_bot, demo_env, stack_processes, start_demo, wait_running
+from tests.helpers.procs import python, wait_until
+
+SERVICES = {"market_gateway", "order_gateway", "notifier", "strategy_runner"}
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
+            return orjson.loads(reply.read()).get("ok") is True
+    except OSError:  # 503 while a check fails, or not listening yet
+        return False
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def cli(env: dict[str, str], tmp_path: Path, *args: str) -> str:
+    proc = python("cli", *args, env=env, log_path=tmp_path / f"{args[0]}.log")
+    proc.cwd = Path(env["AUTOMATA_HOME"])
+    assert proc.start().popen is not None
+    assert proc.popen.wait(60) == 0, proc.output()
+    return proc.output()
+
+
+@pytest.mark.slow
+def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    bots = [b.id for b in load_bots(DEMO_BOTS)]
+    assert len(bots) == 3
+    env = demo_env(tmp_path / "home")
+    log = tmp_path / "run.log"
+    demo = start_demo(env, log)
+    pids: list[int] = []
+    try:
+        wait_running(demo)
+        procs = stack_processes(env)
+        pids = [p.pid for p in procs.values()]
+        assert {"redis", "exchange_sim", *(f"bot_{b}" for b in bots)} <= set(procs), procs
+
+        # every service healthy: its heartbeat names its pid, its /health says ok
+        def beats() -> list[dict]:
+            lines = cli(env, tmp_path, "health", "--json").splitlines()
+            return [orjson.loads(line) for line in lines if line.startswith("{")]
+
+        def all_healthy() -> list[dict] | None:
+            found = beats()
+            ok = {b["service"] for b in found} == SERVICES and all(healthy(b["metrics_port"]) for b in found)
+            return found if ok else None
+
+        found = wait_until(all_healthy, timeout=60, interval=0.5, what="every service healthy")
+        assert {b["instance"] for b in found if b["service"] == "strategy_runner"} == set(bots)
+        assert {b["pid"] for b in found} <= set(pids)
+
+        # every demo bot has orders the paper venue accepted (its journal, by cid prefix)
+        orders = wait_until(
+            lambda: (o := accepted_by_bot(env, bots)) and all(o.values()) and o,
+            timeout=60,
+            interval=0.5,
+            what="an accepted order from every demo bot",
+        )
+        assert {o["symbol"] for placed in orders.values() for o in placed} == {"BTCUSDT"}
+
+        shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
+        for bot in bots:
+            assert bot in shown, shown
+
+        assert demo.popen is not None
+        demo.popen.send_signal(signal.SIGINT)
+        assert demo.popen.wait(90) == 0, demo.output()[-3000:]
+        assert all(gone(pid) for pid in pids), "nothing left running"
+        assert not (Path(env["AUTOMATA_HOME"]) / "var/run/automata.json").exists()
+    finally:
+        demo.kill()
+        for pid in pids:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
