@@ -38,9 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from shared.logs import register_secret
 
@@ -147,7 +144,18 @@ def _unb64(text: Any) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
+# `cryptography` costs ~6 MB per process; every service loads the config, few unlock a keystore,
+# so it is imported only when a keystore is really opened or written.
+def _crypto() -> tuple[Any, Any, Any]:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return InvalidTag, AESGCM, Scrypt
+
+
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    Scrypt = _crypto()[2]  # noqa: N806
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode("utf-8"))
 
 
@@ -156,7 +164,7 @@ class Keystore:
 
     def __init__(self, path: Path, key: bytes, kdf: dict[str, Any], check: dict[str, str]) -> None:
         self.path = path
-        self._aead = AESGCM(key)
+        self._aead = _crypto()[1](key)
         self._kdf = kdf
         self._check = check
         self._entries: dict[str, dict[str, str]] = {}
@@ -172,7 +180,8 @@ class Keystore:
         salt = os.urandom(16)
         key = _derive(password, salt, n, r, p)
         nonce = os.urandom(12)
-        check = {"nonce": _b64(nonce), "ct": _b64(AESGCM(key).encrypt(nonce, _CHECK_PLAINTEXT, b"check"))}
+        sealed = _crypto()[1](key).encrypt(nonce, _CHECK_PLAINTEXT, b"check")
+        check = {"nonce": _b64(nonce), "ct": _b64(sealed)}
         kdf = {"name": "scrypt", "salt": _b64(salt), "n": n, "r": r, "p": p}
         return cls(path, key, kdf, check)
 
@@ -208,9 +217,10 @@ class Keystore:
             raise WrongPassword(f"{path}: no keystore password given")
         register_secret(password)
         key = _derive(password, salt, n, r, p)
+        invalid_tag, aesgcm, _ = _crypto()
         try:
-            AESGCM(key).decrypt(nonce, sealed, b"check")
-        except InvalidTag:
+            aesgcm(key).decrypt(nonce, sealed, b"check")
+        except invalid_tag:
             raise WrongPassword(f"{path}: wrong keystore password") from None
         store = cls(path, key, {"name": "scrypt", "salt": kdf["salt"], "n": n, "r": r, "p": p}, check)
         store._entries = entries
@@ -230,7 +240,7 @@ class Keystore:
             plain = self._aead.decrypt(_unb64(sealed["nonce"]), _unb64(sealed["ct"]), _aad(venue))
             doc = orjson.loads(plain)
             pair = KeyPair(api_key=str(doc["api_key"]), api_secret=str(doc["api_secret"]))
-        except (InvalidTag, ValueError, KeyError, TypeError, binascii.Error):
+        except (_crypto()[0], ValueError, KeyError, TypeError, binascii.Error):
             raise KeystoreError(f"{self.path}: the entry for {venue!r} is damaged") from None
         register_secret(pair.api_key)
         register_secret(pair.api_secret)
