@@ -16,6 +16,7 @@ import datetime
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -55,6 +56,24 @@ def percentiles(ns: Sequence[int]) -> Result:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), to tell work per order
+    from waiting: wall times on a shared 2-core machine move with whatever else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_commands(redis_url: str) -> int:
+    """Commands the server has processed so far (INFO stats)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
 def machine(redis_url: str) -> Result:
     """What the figures were measured on, for docs/BENCHMARKS.md."""
     import redis
@@ -64,12 +83,15 @@ def machine(redis_url: str) -> Result:
         version = str(client.info("server")["redis_version"])
     finally:
         client.close()
+    from redis.utils import HIREDIS_AVAILABLE
+
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "redis_version": version,
+        "redis_parser": "hiredis" if HIREDIS_AVAILABLE else "python",  # redis-py's reply parser
     }
 
 
@@ -203,7 +225,8 @@ class Stack:
 
 @contextlib.contextmanager
 def stack() -> Iterator[Stack]:
-    """A private redis-server in a temporary directory; services are added by the bench."""
+    """A private redis-server in a temporary directory; services are added by the bench.
+    BENCH_LOGS=DIR keeps the services' logs there."""
     from tests.helpers.procs import base_env
 
     with tempfile.TemporaryDirectory(prefix="automata-bench-") as tmp:
@@ -213,6 +236,11 @@ def stack() -> Iterator[Stack]:
             yield s
         finally:
             s.stop()
+            keep = os.environ.get("BENCH_LOGS")  # a directory to keep the services' logs in
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                for log in Path(tmp).rglob("*.log"):
+                    shutil.copy(log, Path(keep) / log.name)
 
 
 def elapsed_since(t0: float) -> float:

@@ -9,6 +9,7 @@ in any order and any number of times without harm (ARCHITECTURE.md, exactly-once
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 import msgspec
 
@@ -97,7 +98,18 @@ def new_record(cmd: PlaceOrder, now_ms: int) -> OrderRecord:
     )
 
 
-def moves_forward(record: OrderRecord, report: OrderReport) -> bool:
+class Progress(NamedTuple):
+    """How far a record has moved: all moves_forward needs, read with one small HMGET."""
+
+    status: OrderStatus
+    cum_filled_qty: Decimal
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def moves_forward(record: OrderRecord | Progress, report: OrderReport) -> bool:
     if record.terminal:
         return False
     if report.cum_filled_qty > record.cum_filled_qty:

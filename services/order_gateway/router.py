@@ -91,26 +91,28 @@ class CommandRouter:
     # -- place ---------------------------------------------------------------------------
 
     async def place(self, cmd: PlaceOrder, entry: Entry | None) -> None:
-        existing = await self.wal.get(cmd.cid)
-        if existing is not None:
-            # a replayed command (crash after the write-ahead record): never send it again blindly
-            self._count("place", "replayed")
-            if existing.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
-                await self.resolve(existing, entry)
-            else:
-                await self.tracker.emit_current(existing, ack=entry)
-            return
+        # The create is atomic and refuses a cid it has seen, so it is also the replay check:
+        # a new order costs one Redis round trip before it is sent, not a read and a create.
         reason = await self._refusal(cmd)
-        record = new_record(cmd, now_ms())
-        if reason:
-            await self._reject(record, reason, entry)
+        if not reason:
+            record = msgspec.structs.replace(new_record(cmd, now_ms()), sent_ts=now_ms(), send_attempts=1)
+            if await self.wal.create(record):
+                failpoint("og.after_wal")
+                await self._send(record, entry)
+                return
+        existing = await self.wal.get(cmd.cid)
+        if existing is None:
+            if reason:
+                await self._reject(new_record(cmd, now_ms()), reason, entry)
+            else:  # the record the create saw is gone again: start over
+                await self.place(cmd, entry)
             return
-        record = msgspec.structs.replace(record, sent_ts=now_ms(), send_attempts=1)
-        if not await self.wal.create(record):
-            await self.place(cmd, entry)  # created meanwhile by another path: treat as a replay
-            return
-        failpoint("og.after_wal")
-        await self._send(record, entry)
+        # a replayed command (crash after the write-ahead record): never send it again blindly
+        self._count("place", "replayed")
+        if existing.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+            await self.resolve(existing, entry)
+        else:
+            await self.tracker.emit_current(existing, ack=entry)
 
     async def _refusal(self, cmd: PlaceOrder) -> str:
         """Why this command must not be sent (empty when it may)."""

@@ -9,14 +9,15 @@ duplicating a transition; the bot's order update and the command's XACK ride in 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from services.order_gateway.records import OrderRecord
+from services.order_gateway.records import OrderRecord, Progress
 from shared.bus import Entry
 from shared.codec import encode
-from shared.messages import Message
+from shared.messages import Message, OrderStatus
 from shared.streams import EVENTS_MAXLEN, og_open, og_order
 
 _CREATE = """
@@ -45,6 +46,14 @@ class Wal:
     async def get(self, cid: str) -> OrderRecord | None:
         data = await self.redis.hgetall(og_order(cid))
         return OrderRecord.from_hash(data) if data else None
+
+    async def progress(self, cid: str) -> Progress | None:
+        """Status and filled quantity only: enough to tell a stale report, for a fraction of
+        the parsing of the whole record (the user stream asks this for every event)."""
+        status, filled = await self.redis.hmget(og_order(cid), ["status", "cum_filled_qty"])
+        if status is None:
+            return None
+        return Progress(OrderStatus(status.decode()), Decimal(filled.decode() if filled else "0"))
 
     async def open_cids(self) -> list[str]:
         return sorted(x.decode() for x in await self.redis.smembers(og_open(self.venue)))

@@ -83,6 +83,10 @@ class BotRunner:
         self.consumer: Consumer | None = None
         self.timers = TimerPump(self.redis, bot.id)
         self._stopping = asyncio.Event()
+        # A lease renewal (PEXPIRE) touches a key every commit WATCHes: run concurrently, it made
+        # the commit fail as fenced and the entry wait a retry (1 s). One at a time, a failed
+        # WATCH means another runner again.
+        self._lease_writes = asyncio.Lock()
         self.active = False
         labels = ("bot",)
         self._m_events = metrics.counter(
@@ -165,7 +169,9 @@ class BotRunner:
             await self._sleep(self.bot.lease_ms / 3000)
             if self._stopping.is_set():
                 return
-            if not await self.lease.renew():
+            async with self._lease_writes:
+                renewed = await self.lease.renew()
+            if not renewed:
                 raise FencedError("lease lost")
 
     async def _load(self) -> None:
@@ -263,11 +269,12 @@ class BotRunner:
         expected_version = self.doc.version
 
         async def still_ours(pipe) -> bool:
-            holder = await pipe.get(self.lease.key)
-            stored = decode_doc(await pipe.get(self.state_key))
-            return holder == self.lease.owner.encode() and stored.version == expected_version
+            # both keys in one round trip (read after the WATCH, like two GETs, for one less wait)
+            holder, stored = await pipe.mget(self.lease.key, self.state_key)
+            return holder == self.lease.owner.encode() and decode_doc(stored).version == expected_version
 
-        await commit.execute(self.redis, watch=[self.lease.key, self.state_key], check=still_ours)
+        async with self._lease_writes:
+            await commit.execute(self.redis, watch=[self.lease.key, self.state_key], check=still_ours)
         self.doc, self.state = doc, state
         self._m_orders.inc(orders)
         self._m_mode.set(1 if state.mode == Mode.RUNNING else 0)
