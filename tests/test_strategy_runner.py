@@ -95,7 +95,7 @@ def test_replay_after_sigkill_at_random_points_is_exact(env, tmp_path, sync_redi
     of each burst: the commands and the final state are exactly the scripted answer, each cid once."""
     publish_filters(sync_redis)
     rng = random.Random(7)
-    n, bursts = 240, 6
+    n, bursts = 1200, 6  # bursts long enough (~40 ms of work each) for a random kill to land inside
     closes = [Decimal(1000) + i for i in range(n)]
     proc = start_runner(env, tmp_path, bots_file, sync_redis)
     killed_mid_work = 0

@@ -32,6 +32,7 @@ from services.strategy_runner.state_store import (
 from services.strategy_runner.timers import TimerPump
 from shared import metrics
 from shared.bus import Commit, Consumer, Entry, FencedError, ensure_group
+from shared.bus.groups import take_over_pending
 from shared.codec import decode
 from shared.filters import SymbolFilters
 from shared.history import candle_history
@@ -196,15 +197,7 @@ class BotRunner:
         )  # fmt: skip
         await self.timers.rearm(self.state.timers)
         for stream in self.streams:  # we hold the lease: whatever another runner left pending is ours
-            while (
-                len(
-                    await self.redis.xautoclaim(
-                        stream, self.group, self.ctx.consumer_name, 0, count=100, justid=True
-                    )
-                )
-                == 100
-            ):
-                pass
+            await take_over_pending(self.redis, stream, self.group, self.ctx.consumer_name)
         self._m_mode.set(1 if self.state.mode == Mode.RUNNING else 0)
         log.info("bot %s: state version %d loaded, mode %s, %d candles of history",
                  self.bot.id, self.doc.version, self.state.mode, len(self.history))  # fmt: skip

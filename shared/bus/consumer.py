@@ -88,6 +88,8 @@ class Consumer:
     _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
+        if self.claim_idle_ms <= 0:
+            raise ValueError("claim_idle_ms must be > 0 (use bus.groups.take_over_pending to take all at once)")
         self._states = {s: _StreamState(s) for s in self.streams}
         m = metrics.bus_metrics()
         self._m_handled = m.handled

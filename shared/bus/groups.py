@@ -31,3 +31,23 @@ async def delete_idle_consumers(
             await redis.xgroup_delconsumer(stream, group, name)
             removed += 1
     return removed
+
+
+async def take_over_pending(redis: aioredis.Redis, stream: str, group: str, consumer: str) -> int:
+    """Move every entry other consumers of the group hold pending to `consumer`, at once.
+
+    For a process that just became the only rightful consumer (a strategy runner that took the
+    bot's lease): the dead holder's entries must be replayed before anything newer. XCLAIM JUSTID
+    keeps delivery counts as they are (a takeover is not a failed delivery). Returns how many."""
+    moved, start = 0, "-"
+    while True:
+        page = await redis.xpending_range(stream, group, min=start, max="+", count=100)
+        if not page:
+            return moved
+        theirs = [p["message_id"] for p in page if p["consumer"].decode() != consumer]
+        if theirs:
+            await redis.xclaim(stream, group, consumer, min_idle_time=0, message_ids=theirs, justid=True)
+            moved += len(theirs)
+        last = page[-1]["message_id"].decode()
+        ms, seq = last.split("-")
+        start = f"{ms}-{int(seq) + 1}"
