@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from services.strategy_runner.balances import BalanceCache
 from services.strategy_runner.bots import BotConfig
 from services.strategy_runner.filters import fetch_filters
 from services.strategy_runner.lease import Lease
@@ -83,6 +84,7 @@ class BotRunner:
         self.state: Any = None
         self.consumer: Consumer | None = None
         self.timers = TimerPump(self.redis, bot.id)
+        self.balances = BalanceCache(self.redis, bot.venue)
         self._stopping = asyncio.Event()
         # A lease renewal (PEXPIRE) touches a key every commit WATCHes: run concurrently, it made
         # the commit fail as fenced and the entry wait a retry (1 s). One at a time, a failed
@@ -181,7 +183,7 @@ class BotRunner:
         for stream in self.streams[1:]:
             await ensure_group(self.redis, stream, self.group)
         self.doc = decode_doc(await self.redis.get(self.state_key))
-        ctx = self._ctx(int(time.time() * 1000))
+        ctx = self._ctx(int(time.time() * 1000), await self.balances.get())
         raw = bytes(self.doc.state)
         self.state = (
             self.strategy.initial_state(self.params, ctx)
@@ -217,10 +219,11 @@ class BotRunner:
             replay, kept = await self._failed_event(), None  # after the resume, before anything newer
         if isinstance(event, Candle):
             self.history.append(event)
+        balances = await self.balances.get()
         state, commands = self.state, []
         for ev in [event, *replay]:
             try:
-                state, more = self.strategy.step(self.params, state, ev, self._ctx(event_time(ev)))
+                state, more = self.strategy.step(self.params, state, ev, self._ctx(event_time(ev), balances))
                 commands.extend(more)
             except Exception as exc:
                 self._m_errors.inc()
@@ -275,10 +278,10 @@ class BotRunner:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _ctx(self, now: int) -> StrategyContext:
+    def _ctx(self, now: int, balances: dict | None = None) -> StrategyContext:
         return StrategyContext(
             bot=self.bot.id, venue=self.bot.venue, symbol=self.bot.symbol, interval=self.bot.interval,
-            filters=self.filters, now=now, history=tuple(self.history),
+            filters=self.filters, now=now, history=tuple(self.history), balances=balances,
         )  # fmt: skip
 
     def _error_note(self, failed: FailedEntry) -> Notification:
