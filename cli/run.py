@@ -258,8 +258,6 @@ def _print_summary(
     ready: list[tuple[Program, Heartbeat | None]],
     setup: demo.Setup,
 ) -> None:
-    from cli.main import command_names  # late: main imports this module
-
     table = Table(show_edge=False, header_style="bold")
     for column in ("program", "pid", "heartbeat key", "metrics port"):
         table.add_column(column)
@@ -280,8 +278,7 @@ def _print_summary(
         (f"curl -s 127.0.0.1:{metrics_port}/metrics", "Prometheus (/health: JSON)"),
         (f"tail -f {_show(home.log_dir)}/*.log", "logs, one file a program"),
     ]
-    if "status" in command_names():
-        hints.insert(0, ("automata status", "services, bots, orders, lag"))
+    hints.insert(0, ("automata status", "services, bots, orders, lag"))
     if setup.bots:
         hints.insert(1, ("automata bots", "the bots: mode, position, open orders, profit"))
         first = setup.bots[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -9,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 log = logging.getLogger("automata.metrics")
@@ -67,36 +67,57 @@ def _get_or_make(kind: type, name: str, doc: str, labels: tuple[str, ...], **kwa
 
 
 class MetricsServer:
-    """aiohttp app serving /metrics (Prometheus text) and /health (JSON, 200 or 503)."""
+    """/metrics (Prometheus text) and /health (JSON, 200 or 503) on a tiny asyncio HTTP server.
+
+    Plain asyncio instead of aiohttp: a strategy runner needs nothing else from aiohttp, and
+    importing it costs each such process ~14 MB (docs/BENCHMARKS.md, Footprint). Each request
+    is one GET answered with `Connection: close`, which is all a scraper or a health probe does."""
+
+    _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
     def __init__(self, host: str, port: int, health: HealthCheck) -> None:
         self.host, self.port, self._health = host, port, health
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/health", self._health_view)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
 
-    async def _metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def _health_view(self, _request: web.Request) -> web.Response:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            report = await self._health()
-        except Exception as exc:  # a failing check is a 503, not a crash
-            report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        status = 200 if report.get("ok") else 503
-        return web.Response(body=orjson.dumps(report), status=status, content_type="application/json")
+            request = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass  # headers: not needed
+            parts = request.split()
+            method = parts[0] if parts else b""
+            path = parts[1].split(b"?")[0] if len(parts) > 1 else b"/"
+            status, ctype, body = await self._answer(method, path)
+            head = (
+                f"HTTP/1.1 {status} {self._REASONS.get(status, 'OK')}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + (body if method != b"HEAD" else b""))
+            await writer.drain()
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, method: bytes, path: bytes) -> tuple[int, str, bytes]:
+        if method not in (b"GET", b"HEAD"):
+            return 405, "text/plain", b"only GET\n"
+        if path == b"/metrics":
+            return 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
+        if path == b"/health":
+            try:
+                report = await self._health()
+            except Exception as exc:  # a failing check is a 503, not a crash
+                report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            return (200 if report.get("ok") else 503), "application/json", orjson.dumps(report)
+        return 404, "text/plain", b"not found\n"
