@@ -72,3 +72,25 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_pa
         subprocess.run([ctl, "-c", str(conf), "shutdown"], env=sup_env, capture_output=True, timeout=60)
         proc.wait(60)
     assert proc.returncode == 0
+
+
+def test_paper_profile_override_feeds_the_demo_bots():
+    """deploy/compose.paper.yml points every service of the paper profile at a config whose market
+    gateway feeds the paper venue's candles (docker.toml has none: a real deployment has no venue)."""
+    from shared.config import load_config
+
+    override = yaml.safe_load((ROOT / "deploy" / "compose.paper.yml").read_text())["services"]
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    paper_services = {name for name, svc in base.items() if "paper" in svc.get("profiles", [])}
+    assert paper_services | {"market_gateway", "order_gateway", "notifier"} == set(override)
+    assert {svc["environment"]["AUTOMATA_CONFIG"] for svc in override.values()} == {
+        "/app/deploy/docker-paper.toml"
+    }
+    cfg = load_config(ROOT / "deploy" / "docker-paper.toml", env={})
+    feed = cfg.market_gateway.feeds[0]
+    assert (feed.venue, list(feed.symbols), cfg.venues["sim"].base_url) == (
+        "sim",
+        ["BTCUSDT"],
+        "http://exchange_sim:8800",
+    )
+    assert cfg.services == load_config(ROOT / "deploy" / "docker.toml", env={}).services
