@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import platform
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -249,40 +247,7 @@ async def latency_producer(url: str, kind: str, n: int) -> Result:
 # -- process plumbing ------------------------------------------------------------------------
 
 
-def _child(conn: Any, fn: Callable[..., Coroutine[Any, Any, Result]], args: tuple[Any, ...]) -> None:
-    import uvloop
-
-    try:
-        conn.send(uvloop.run(fn(*args)))
-    except BaseException as exc:  # report it to the parent instead of dying silently
-        conn.send(RuntimeError(f"{fn.__name__}: {type(exc).__name__}: {exc}"))
-        raise
-
-
-class Child:
-    """One measurement in a fresh spawned process; result() waits for its figures."""
-
-    CTX = mp.get_context("spawn")
-
-    def __init__(self, fn: Callable[..., Coroutine[Any, Any, Result]], *args: Any) -> None:
-        self._recv, send = self.CTX.Pipe(duplex=False)
-        self._proc = self.CTX.Process(target=_child, args=(send, fn, args), daemon=True)
-        self._proc.start()
-        send.close()
-
-    def result(self, timeout: float = 120.0) -> Result:
-        if not self._recv.poll(timeout):
-            self._proc.kill()
-            raise TimeoutError("bench child did not answer")
-        out = self._recv.recv()
-        self._proc.join(10)
-        if isinstance(out, BaseException):
-            raise out
-        return out
-
-
-def run(fn: Callable[..., Coroutine[Any, Any, Result]], *args: Any) -> Result:
-    return Child(fn, *args).result()
+from _common import Child, run  # noqa: E402  (one child-process helper for every bench)
 
 
 def latency(url: str, kind: str) -> Result:

@@ -32,6 +32,7 @@ from shared.strategy import (
     Wake,
     cancel_order,
     cancel_orders,
+    fill_notification,
     limit_order,
     market_order,
     notification,
@@ -117,7 +118,7 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
         elif rec.cid == state.tp_cid and change.finished:
             state = replace(state, tp_cid="")
         if change.finished and rec.cum_filled_qty > 0:
-            cmds.append(self._fill_note(rec, ctx))
+            cmds.append(fill_notification(ctx, rec))
         if state.phase == ACTIVE and self._flat(state, ctx) and not self._selling(state):
             state, more = self._close_cycle(params, state, ctx)
             cmds.extend(more)
@@ -315,22 +316,6 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
     @staticmethod
     def _selling(state: DcaState) -> bool:
         return any(r.side == Side.SELL and not r.cancel_requested for r in state.orders.values())
-
-    @staticmethod
-    def _fill_note(rec: Any, ctx: StrategyContext) -> Command:
-        return notification(
-            ctx,
-            "fill",
-            rec.cid,
-            f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
-            f"{fmt(rec.avg_fill_price)} ({rec.tag})",
-            data={
-                "cid": rec.cid,
-                "tag": rec.tag,
-                "qty": str(rec.cum_filled_qty),
-                "quote": str(rec.cum_quote_qty),
-            },
-        )
 
 
 STRATEGY = DcaStrategy()

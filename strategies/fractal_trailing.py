@@ -43,6 +43,7 @@ from shared.strategy import (
     StrategyState,
     Wake,
     cancel_order,
+    fill_notification,
     limit_terms,
     load_params,
     notification,
@@ -177,7 +178,7 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
             if rec.cid == state.stop_cid:
                 state = replace(state, stop_cid="")
             if rec.cum_filled_qty > 0:
-                cmds.append(self._fill_note(rec, ctx))
+                cmds.append(fill_notification(ctx, rec))
             if rec.status == OrderStatus.REJECTED and rec.order_type == OrderType.STOP_LOSS_LIMIT:
                 state = replace(state, blocked=True)
                 cmds.append(
@@ -388,22 +389,6 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
     @staticmethod
     def _selling(state: FractalState) -> bool:
         return any(r.side == Side.SELL for r in state.orders.values())
-
-    @staticmethod
-    def _fill_note(rec: Any, ctx: StrategyContext) -> Command:
-        return notification(
-            ctx,
-            "fill",
-            rec.cid,
-            f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
-            f"{fmt(rec.avg_fill_price)} ({rec.tag})",
-            data={
-                "cid": rec.cid,
-                "tag": rec.tag,
-                "qty": str(rec.cum_filled_qty),
-                "quote": str(rec.cum_quote_qty),
-            },
-        )
 
 
 STRATEGY = FractalTrailingStrategy()

@@ -48,6 +48,7 @@ from shared.strategy import (
     StrategyContext,
     StrategyState,
     Wake,
+    fill_notification,
     limit_order,
     limit_terms,
     market_order,
@@ -173,7 +174,7 @@ class GridStrategy(Strategy[GridParams, GridState]):
         cmds: list[Command] = []
         if change.finished:
             if rec.cum_filled_qty > 0:
-                cmds.append(self._fill_note(rec, ctx))
+                cmds.append(fill_notification(ctx, rec))
             more: list[Command] = []
             if rec.cid == state.init_cid:
                 state, more = self._funded(state, rec, ctx)
@@ -486,22 +487,6 @@ class GridStrategy(Strategy[GridParams, GridState]):
             f"{ctx.bot}: grid order {rec.cid} ({rec.tag}) rejected; that interval waits for the price "
             "to be above its buy level",
             level=Level.WARNING,
-        )
-
-    @staticmethod
-    def _fill_note(rec: OrderRecord, ctx: StrategyContext) -> Command:
-        return notification(
-            ctx,
-            "fill",
-            rec.cid,
-            f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
-            f"{fmt(rec.avg_fill_price or ZERO)} ({rec.tag})",
-            data={
-                "cid": rec.cid,
-                "tag": rec.tag,
-                "qty": str(rec.cum_filled_qty),
-                "quote": str(rec.cum_quote_qty),
-            },
         )
 
 

@@ -17,6 +17,7 @@ from shared.strategy.actions import (
     cancel_orders,
     cancel_timer,
     close_commands,
+    fill_notification,
     find_open,
     limit_order,
     market_order,
@@ -39,6 +40,7 @@ from shared.strategy.sizing import limit_terms, market_qty, market_quote, qty_fo
 from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
 
 __all__ = [
+    "fill_notification",
     "BUILTIN",
     "EVERY_CANDLE",
     "ORDERS_ONLY",

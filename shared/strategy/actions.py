@@ -339,3 +339,20 @@ def close_commands(
                 )
             )
     return state, cmds
+
+
+def fill_notification(ctx: StrategyContext, rec: OrderRecord) -> Notification:
+    """The `fill` notification of a finished order (its id is stable: `{bot}:fill:{cid}`)."""
+    avg = rec.avg_fill_price or Decimal(0)
+    return notification(
+        ctx,
+        "fill",
+        rec.cid,
+        f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at {fmt(avg)} ({rec.tag})",
+        data={
+            "cid": rec.cid,
+            "tag": rec.tag,
+            "qty": str(rec.cum_filled_qty),
+            "quote": str(rec.cum_quote_qty),
+        },
+    )
