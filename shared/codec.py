@@ -46,8 +46,28 @@ def _field(fields: Mapping[Any, Any], name: bytes) -> bytes | None:
     return value
 
 
+# The hot path: bytes keys (redis-py without decode_responses) and the current version.
+_CURRENT = {tag.encode(): (cls, _VERSION_BYTES[tag]) for tag, cls in MESSAGE_TYPES.items()}
+
+
 def decode(fields: Mapping[Any, Any]) -> Message:
     """Decode an entry's field map (bytes or str keys) to its message, or raise DecodeError."""
+    known = _CURRENT.get(fields.get(b"type"))  # type: ignore[arg-type]
+    if known is not None and fields.get(b"v") == known[1]:
+        data = fields.get(b"data")
+        if data is not None:
+            try:
+                msg = _decoder.decode(data)
+            except msgspec.DecodeError:
+                pass  # the full path below says what is wrong
+            else:
+                if type(msg) is known[0]:
+                    return msg
+    return _decode_checked(fields)
+
+
+def _decode_checked(fields: Mapping[Any, Any]) -> Message:
+    """Every other case: str keys, older versions, and the precise reason for a bad entry."""
     type_b = _field(fields, b"type")
     data = _field(fields, b"data")
     if type_b is None or data is None:

@@ -89,7 +89,9 @@ class Consumer:
 
     def __post_init__(self) -> None:
         if self.claim_idle_ms <= 0:
-            raise ValueError("claim_idle_ms must be > 0 (use bus.groups.take_over_pending to take all at once)")
+            raise ValueError(
+                "claim_idle_ms must be > 0 (use bus.groups.take_over_pending to take all at once)"
+            )
         self._states = {s: _StreamState(s) for s in self.streams}
         m = metrics.bus_metrics()
         self._m_handled = m.handled
@@ -170,59 +172,63 @@ class Consumer:
     # -- handling ----------------------------------------------------------------------------
 
     async def _handle_batch(self, state: _StreamState, entries: list[Any], deliveries: int) -> None:
-        """Handle entries in order; XACK the successful ones in one call afterwards."""
+        """Handle entries in order; XACK the successful ones in one call afterwards.
+
+        This is the hot path (one pass per read of up to `count` entries): the handler is
+        awaited inline and the handled counter is bumped once per batch."""
         to_ack: list[bytes] = []
+        handled = 0
+        stopping = self._stopping.is_set
+        handler, group, stream, want_decode = self.handler, self.group, state.name, self.decode
         try:
             for raw_id, fields in entries:
-                if self.stopping:
+                if stopping():
                     # stop between entries: the rest stays pending for this consumer's next start
                     break
                 entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
                 if not fields:
                     # trimmed or deleted before it was handled: nothing left to handle
-                    log.warning("%s %s was deleted while pending; acking it", state.name, entry_id)
+                    log.warning("%s %s was deleted while pending; acking it", stream, entry_id)
                     to_ack.append(raw_id)
                     continue
-                ok = await self._handle_one(state, entry_id, fields, deliveries)
-                if ok is None:
-                    continue  # acked by the handler or dead-lettered
-                if ok:
-                    to_ack.append(raw_id)
+                message = None
+                if want_decode:
+                    try:
+                        message = decode(fields)
+                    except DecodeError as exc:
+                        await self._dead_letter(stream, entry_id, fields, f"decode error: {exc}", deliveries)
+                        continue
+                entry = Entry(stream, entry_id, fields, message, deliveries, group)
+                try:
+                    await handler(entry)
+                except asyncio.CancelledError:
+                    raise
+                except REDIS_ERRORS:
+                    raise  # Redis went away mid-handler: run() reconnects and replays this entry
+                except FencedError:
+                    raise  # this process no longer owns the work: stop, never a failed delivery
+                except Exception as exc:
+                    self._failed(state, entry_id, deliveries, exc)
+                    if self.ordered:
+                        break  # nothing newer until this one succeeds or is dead-lettered
                     continue
-                if self.ordered:
-                    break  # nothing newer until this one succeeds or is dead-lettered
+                handled += 1
+                if not entry.acked:
+                    to_ack.append(raw_id)
         finally:
+            if handled:
+                state.m_handled.inc(handled)
             if to_ack:
-                await self.redis.xack(state.name, self.group, *to_ack)
+                await self.redis.xack(stream, group, *to_ack)
 
-    async def _handle_one(
-        self, state: _StreamState, entry_id: str, fields: dict, deliveries: int
-    ) -> bool | None:
-        """True: handled, ack it. False: failed, leave it pending. None: already acked."""
-        message = None
-        if self.decode:
-            try:
-                message = decode(fields)
-            except DecodeError as exc:
-                await self._dead_letter(state.name, entry_id, fields, f"decode error: {exc}", deliveries)
-                return None
-        entry = Entry(state.name, entry_id, fields, message, deliveries, self.group)
-        try:
-            await self.handler(entry)
-        except asyncio.CancelledError:
-            raise
-        except REDIS_ERRORS:
-            raise  # Redis went away mid-handler: run() reconnects and replays this entry
-        except FencedError:
-            raise  # this process no longer owns the work: stop, never count it as a failed delivery
-        except Exception as exc:
-            self._m_failed.labels(state.name, self.group).inc()
-            log.exception("handler failed on %s %s (delivery %d): %s", state.name, entry_id, deliveries, exc)
-            state.failed = True
-            state.retry_at = time.monotonic() + self.retry_delay_s
-            return False
-        state.m_handled.inc()
-        return None if entry.acked else True
+    def _failed(self, state: _StreamState, entry_id: str, deliveries: int, exc: Exception) -> None:
+        """A handler raised: the entry stays pending and is retried after retry_delay_s."""
+        self._m_failed.labels(state.name, self.group).inc()
+        log.error(
+            "handler failed on %s %s (delivery %d): %s", state.name, entry_id, deliveries, exc, exc_info=exc
+        )
+        state.failed = True
+        state.retry_at = time.monotonic() + self.retry_delay_s
 
     async def _replay_own_pending(self, state: _StreamState) -> None:
         """Replay this consumer's own pending entries, one at a time, oldest first.
