@@ -38,13 +38,6 @@ def state_doc(r) -> dict:
     return json.loads(raw) if raw else {}
 
 
-def wait_started(r, name: str) -> None:
-    """The runner created its candle group (so candles published now are its input)."""
-    wait_until(lambda: r.exists("bot:t1:lease") and any(
-        g["name"] == b"bot:t1" for g in r.xinfo_groups("md:candles:sim:BTCUSDT:1m")) if r.exists("md:candles:sim:BTCUSDT:1m") else False,
-        timeout=20, what=f"{name} started")  # fmt: skip
-
-
 def start_runner(env, tmp_path, bots_file, r, name="r1"):
     proc = runner(env, tmp_path, bots_file, name)
     wait_until(lambda: r.get("bot:t1:lease") is not None, timeout=20, what=f"{name} lease")
@@ -61,7 +54,7 @@ def wait_for_holder(r, name: str) -> None:
     )
 
 
-def run_script(r, n_fills: int = 2) -> None:
+def run_script(r) -> None:
     for i, (o, c) in enumerate(SCRIPT):
         add_candle(r, candle(i, o, c))
 
@@ -203,7 +196,9 @@ def test_cli_pause_and_resume_reach_the_runner(env, tmp_path, sync_redis, bots_f
     publish_filters(sync_redis)
     proc = start_runner(env, tmp_path, bots_file, sync_redis)
     for action, mode in (("pause", "paused"), ("resume", "running")):
-        cli = python("cli.main", action, "t1", "--wait", "20", env=env, log_path=tmp_path / f"cli-{action}.log").start()
+        cli = python(
+            "cli.main", action, "t1", "--wait", "20", env=env, log_path=tmp_path / f"cli-{action}.log"
+        ).start()
         assert cli.popen.wait(30) == 0, cli.output()
         assert f"t1 is {mode}" in cli.output()
         assert state_doc(sync_redis)["state"].get("mode", "running") == mode
