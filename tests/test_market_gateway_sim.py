@@ -362,3 +362,24 @@ def test_bybit_socket_that_gave_up_is_rebuilt(sim, sync_redis, gateway_factory) 
     advance(sim, 1)
     wait_caught_up(sync_redis, sim, gw)
     assert assert_complete(sync_redis, sim, gw)
+
+
+def test_dropped_kline_messages_leave_no_gap(sim, sync_redis, gateway_factory) -> None:
+    """The venue loses kline messages, closes included, on a socket that stays up: the gateway
+    notices the candle that skipped ahead and fills the gap over REST."""
+    wait_until(lambda: sockets(sim) == 0, what="no socket left from an earlier test")
+    gw = gateway_factory().start()
+    wait_until(lambda: sockets(sim) == 1, what="the gateway's socket")
+    advance(sim, 1)
+    wait_caught_up(sync_redis, sim, gw)
+    sim.control.fault(
+        "drop_event", count=40, match={"protocol": "binance", "event": "kline", "symbol": "BTCUSDT"}
+    )
+    advance(sim, 3)  # 3 candles of 4 steps each: every BTCUSDT kline message of them is lost
+    assert not sim.control.faults() or sim.control.faults()[0]["used"] >= 12
+    sim.control.clear_faults()
+    advance(sim, 1)
+    wait_caught_up(sync_redis, sim, gw)
+    assert assert_complete(sync_redis, sim, gw)
+    assert sockets(sim) == 1, "no reconnect was needed"
+    assert gw.stop() == 0

@@ -75,11 +75,17 @@ class MarketHub:
             return
         by_symbol = {t.symbol: t for t in ticks}
         cache: dict[str, dict[str, Any] | None] = {}
+        faults = self.venue.faults
         for conn in self.conns:
             for name, parsed in conn.streams.items():
                 if name not in cache:
                     tick = by_symbol.get(parsed[0])
                     cache[name] = self._payload(parsed, tick) if tick else None
+                    # `drop_event` with event=kline|bookTicker|trade...: this step's message is lost
+                    if cache[name] is not None and faults.take(
+                        "drop_event", protocol=PROTOCOL, event=parsed[1], symbol=parsed[0]
+                    ):
+                        cache[name] = None
                 payload = cache[name]
                 if payload is not None:
                     conn.outbox.send({"stream": name, "data": payload} if conn.combined else payload)

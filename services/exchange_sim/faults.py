@@ -14,7 +14,8 @@ Kinds and where they act:
 - rate_limit: answered 429 (Binance -1003 with Retry-After) without processing.
 - ban: answered 418 (IP banned) without processing.
 - drop_event: a user-stream event is not sent (match on event, exec_type, status, symbol,
-  client_order_id).
+  client_order_id); on the Binance market streams, a step's message of a stream is lost
+  (event = kline, bookTicker, trade..., symbol).
 - refuse_ws: a websocket handshake is refused with HTTP 503.
 """
 
