@@ -16,9 +16,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.exchange_sim import control
-from services.exchange_sim.engine import Event, OrderEvent
+from services.exchange_sim.engine import CorruptState, Event, OrderEvent
 from services.exchange_sim.telemetry import sim_metrics
-from services.exchange_sim.venue import Venue
+from services.exchange_sim.venue import Venue, stop_on_corrupt_state
 
 log = logging.getLogger("exchange_sim.app")
 
@@ -26,8 +26,17 @@ PROTOCOLS = ("binance_rest", "binance_ws", "bybit_rest", "bybit_ws")
 VENUE_KEY = web.AppKey("venue", Venue)
 
 
+@web.middleware
+async def _stop_on_corrupt_state(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    try:
+        return await handler(request)
+    except CorruptState as exc:
+        stop_on_corrupt_state(exc)
+        raise
+
+
 def build_app(venue: Venue) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
+    app = web.Application(client_max_size=1024**2, middlewares=[_stop_on_corrupt_state])
     app[VENUE_KEY] = venue
     control.setup(app, venue)
     for name in PROTOCOLS:

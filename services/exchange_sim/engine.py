@@ -102,6 +102,11 @@ def _multiple_of(value: Decimal, increment: Decimal) -> bool:
     return increment <= 0 or value % increment == 0
 
 
+class CorruptState(AssertionError):
+    """An invariant broke (a negative balance, an illegal status move): the venue's state can no
+    longer be trusted, so the process stops at once instead of trading on (STYLE.md 9)."""
+
+
 class Engine:
     """The exchange. Single-threaded by design: the server calls it from one event loop."""
 
@@ -407,7 +412,7 @@ class Engine:
         row[0] += free
         row[1] += locked
         if row[0] < 0 or row[1] < 0:  # corrupt state: stop rather than trade on
-            raise AssertionError(f"negative balance {account}/{asset}: {row}")
+            raise CorruptState(f"negative balance {account}/{asset}: {row}")
         self._touch(account, asset)
 
     def _log_entry(self, kind: str, account: str, symbol: str, **fields: object) -> None:
@@ -432,7 +437,7 @@ class Engine:
     def _update(self, order: Order, **changes: object) -> Order:
         status = changes.get("status")
         if status is not None and status not in TRANSITIONS.get(order.status, frozenset()):
-            raise AssertionError(f"illegal transition {order.status} -> {status} for order {order.order_id}")
+            raise CorruptState(f"illegal transition {order.status} -> {status} for order {order.order_id}")
         new = msgspec.structs.replace(order, update_time=self.now, **changes)
         self._orders[new.order_id] = new
         return new

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,13 +19,21 @@ from aiohttp import web
 
 from services.exchange_sim import feeds as feed_mod
 from services.exchange_sim.config import SimConfig
-from services.exchange_sim.engine import Engine
+from services.exchange_sim.engine import CorruptState, Engine
 from services.exchange_sim.faults import FaultBook
 from services.exchange_sim.market import STEPS_PER_CANDLE, Market
 from services.exchange_sim.ratelimit import RateLimiter
 from services.exchange_sim.symbols import select
 
 log = logging.getLogger("exchange_sim.venue")
+
+
+def stop_on_corrupt_state(exc: BaseException) -> None:
+    """Corrupt state stops the process at once (exit 70) rather than trading on (STYLE.md 9);
+    supervisord restarts a clean venue."""
+    log.critical("corrupt venue state, stopping: %s", exc)
+    logging.shutdown()
+    os._exit(70)
 
 
 class ServerClock:
@@ -183,6 +192,8 @@ class Venue:
         while True:
             try:
                 self.market.step()
+            except CorruptState as exc:
+                stop_on_corrupt_state(exc)
             except Exception:  # the feed or a listener broke: say so, keep the venue up
                 log.exception("market step failed; the runner stops")
                 return
