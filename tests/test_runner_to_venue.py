@@ -11,6 +11,8 @@ import random
 import time
 from decimal import Decimal
 
+import pytest
+
 from shared.streams import bot_state
 from tests.helpers.bots import add_candle, candle, write_bots
 from tests.helpers.gateway import start_gateway, wait_gateway_ready, write_config
@@ -26,6 +28,17 @@ def state(r) -> dict:
 
 
 def test_orders_reach_the_venue_exactly_once_through_crashes(sim, env, tmp_path, sync_redis):
+    chaos(sim, env, tmp_path, sync_redis, n=40, seed=11)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+def test_soak_long_chaos_run(sim, env, tmp_path, sync_redis):
+    """`make soak`: the same, over 800 candles and ~100 random kills of the runner and the gateway."""
+    chaos(sim, env, tmp_path, sync_redis, n=800, seed=12)
+
+
+def chaos(sim, env, tmp_path, sync_redis, *, n: int, seed: int) -> None:
     price = Decimal(sim.control.state()["prices"]["BTCUSDT"])
     bots = write_bots(tmp_path / "bots.toml", {"id": "t1", "strategy": "tests.helpers.scripted:Scripted",
                                                "lease_ms": 1000, "params": {"qty": "0.001"}})  # fmt: skip
@@ -41,8 +54,7 @@ def test_orders_reach_the_venue_exactly_once_through_crashes(sim, env, tmp_path,
         log_path=tmp_path / "r0.log",
     ).start()
     wait_until(lambda: sync_redis.exists("bot:t1:lease"), timeout=30, what="runner up")
-    rng = random.Random(11)
-    n = 40
+    rng = random.Random(seed)
     # limit buys well below the market: they rest at the venue, one per rising candle
     closes = [price - 1000 - i for i in range(n)]
     for i, close in enumerate(closes):

@@ -205,3 +205,30 @@ def test_cli_pause_and_resume_reach_the_runner(env, tmp_path, sync_redis, bots_f
     listing = python("cli.main", "bots", env=env, log_path=tmp_path / "cli-bots.log").start()
     assert listing.popen.wait(30) == 0 and "t1" in listing.output() and "running" in listing.output()
     assert proc.terminate() == 0
+
+
+def test_timer_survives_a_restart_and_fires_once(env, tmp_path, sync_redis):
+    """A timer set by the strategy outlives a SIGKILL of its runner: the next runner re-arms it
+    from the state, and it fires exactly once (one TimerFired entry, one order)."""
+    from shared.messages import Candle
+
+    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": {"timer_ms": 2500}})
+    publish_filters(sync_redis)
+    proc = start_runner(env, tmp_path, bots_file, sync_redis)
+    now = int(time.time() * 1000)
+    first = Candle(venue="sim", symbol="BTCUSDT", interval="1m", open_time=now - 60_000, close_time=now - 1,
+                   open=Decimal("101"), high=Decimal("101"), low=Decimal("100"), close=Decimal("100"),
+                   volume=Decimal("1"))  # fmt: skip
+    from tests.helpers.bots import add_candle as put
+
+    put(sync_redis, first)
+    wait_until(lambda: state_doc(sync_redis).get("state", {}).get("timers"), what="timer set")
+    assert sync_redis.zscore("bot:t1:timers", "recheck") == now - 1 + 2500
+    proc.kill()  # before it is due
+    proc = runner(env, tmp_path, bots_file, "r2")
+    wait_until(lambda: len(commands(sync_redis)) == 1, timeout=20, what="the timer's order")
+    fired = [e for e in sync_redis.xrange("bot:t1:control") if e[1][b"type"] == b"timer"]
+    assert len(fired) == 1 and not sync_redis.exists("bot:t1:timers")
+    assert commands(sync_redis)[0].cid == "t1-000001"
+    wait_for_holder(sync_redis, "r2")
+    assert proc.terminate() == 0

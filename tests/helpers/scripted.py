@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.messages import Candle, OrderUpdate, Side
-from shared.strategy.actions import OrderChange, limit_order
+from shared.messages import Candle, OrderUpdate, Side, TimerFired
+from shared.strategy.actions import OrderChange, limit_order, set_timer
 from shared.strategy.base import Step, Strategy
 from shared.strategy.context import StrategyContext
 from shared.strategy.state import StrategyState
@@ -21,6 +21,7 @@ from shared.strategy.state import StrategyState
 class ScriptedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     qty: Decimal = Decimal("0.1")
     fail_on: Decimal = Decimal("-1")
+    timer_ms: int = 0  # > 0: the first candle sets a timer that many ms after its close; it buys
 
 
 class ScriptedState(StrategyState, frozen=True):
@@ -38,9 +39,19 @@ class Scripted(Strategy[ScriptedParams, ScriptedState]):
         if candle.close == params.fail_on:
             raise RuntimeError(f"scripted failure at close {candle.close}")
         state = msgspec.structs.replace(state, candles=state.candles + 1)
+        if params.timer_ms and state.candles == 1:
+            state, timer = set_timer(state, "recheck", candle.close_time + params.timer_ms)
+            return state, [timer]
         if candle.close <= candle.open:
             return state, []
         state, buy = limit_order(state, ctx, Side.BUY, params.qty, candle.close, tag="buy")
+        return state, [buy] if buy else []
+
+    def on_timer(
+        self, params: ScriptedParams, state: ScriptedState, timer: TimerFired, ctx: StrategyContext
+    ) -> Step:
+        price = ctx.last_price or Decimal("100")
+        state, buy = limit_order(state, ctx, Side.BUY, params.qty, price, tag="timer")
         return state, [buy] if buy else []
 
     def on_order_update(
