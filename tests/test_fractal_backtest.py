@@ -45,6 +45,10 @@ def series() -> CandleSeries:
     return CandleSeries.from_csv(DATA).between(parse_time("2023-03-10"), None)
 
 
+def setup_for(strategy: FractalTrailingStrategy, params: Any) -> Setup:
+    return Setup(strategy=strategy, params=params, filters=BTC_FILTERS, capital=D(0), base=D("0.5"))
+
+
 def four_hour_bars(series: CandleSeries) -> tuple[list[D], list[D]]:
     """Lows and closes of the 4h bars, grouped here independently of the strategy's tracker."""
     lows: dict[int, D] = {}
@@ -61,8 +65,7 @@ def four_hour_bars(series: CandleSeries) -> tuple[list[D], list[D]]:
 def test_trailing_stop_over_march_2023(series):
     strategy = Recording()
     params = strategy.parse_params({"entry": 20000, "quantity": "0.5", "pad": 20})  # interval 4h, 14 days
-    setup = Setup(strategy=strategy, params=params, filters=BTC_FILTERS, capital=D(0), base=D("0.5"))
-    r = run_backtest(setup, series)
+    r = run_backtest(setup_for(strategy, params), series)
 
     stops = [c for c in strategy.placed if c.order_type == OrderType.STOP_LOSS_LIMIT]
     levels = [c.stop_price for c in stops]
@@ -87,5 +90,13 @@ def test_trailing_stop_over_march_2023(series):
     (closed,) = [n for n in r.notifications if n.kind == "position_closed"]
     profit = fill.quote - fill.fee - D(20000) * D("0.5")
     assert D(closed.data["profit"]) == profit == r.state.position.realised and profit > 0
-    # nothing happens after it: the rest of the month is skipped by the fast path
+    # nothing happens after it: the rest of the month is skipped by the fast path, which gives
+    # the very same fills and orders as handing every candle to the strategy
     assert r.processed < len(series)
+    reference = Recording()
+    plain = run_backtest(setup_for(reference, params), series, fast=False)
+    assert plain.processed == len(series)
+    assert [(f.index, f.tick, f.cid, f.price, f.qty) for f in plain.fills] == [
+        (f.index, f.tick, f.cid, f.price, f.qty) for f in r.fills
+    ]
+    assert reference.placed == strategy.placed

@@ -54,11 +54,9 @@ def test_chart_from_a_csv_of_1m_candles(data, tmp_path):
     oracle = trailing_stops(lows, closes, entry=D(20000), lookback=84)
     hit = stop_hit_index(lows, oracle)
     assert ch.stop_hit == hit and ch.stops[:hit] == oracle[:hit] and all(s is None for s in ch.stops[hit:])
-    assert bars[0].open_time == 1677628800000 and bars[
-        0
-    ].low == min(  # 2023-03-01 00:00, the first 240 minutes
-        D(r.low) for r, _ in zip(read_candles(data), range(240), strict=False)
-    )
+    first_240 = [D(r.low) for r, _ in zip(read_candles(data), range(240), strict=False)]
+    assert bars[0].open_time == 1677628800000  # 2023-03-01 00:00 UTC
+    assert bars[0].low == min(first_240)  # the first 4h bar is the first 240 minutes
 
 
 def test_chart_errors_are_one_line(tmp_path):
