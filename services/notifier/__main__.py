@@ -11,29 +11,34 @@ from __future__ import annotations
 
 import logging
 import time
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from services.notifier.channels import Channel, ConsoleChannel, Router
-from services.notifier.commands import TelegramCommands
 from services.notifier.delivery import ChannelConsumer, ChannelWorker
-from services.notifier.telegram import TelegramChannel, TelegramClient
-from services.notifier.webhook import WebhookChannel
 from shared.bus import Consumer, ensure_group
 from shared.logs import register_secret
 from shared.service import ServiceContext, run_service
 from shared.streams import NOTIFY, notifier_group
 
+if TYPE_CHECKING:
+    import aiohttp
+
+    from services.notifier.telegram import TelegramClient
+
 log = logging.getLogger("automata.notifier")
 
 
 def _channels(
-    ctx: ServiceContext, session: aiohttp.ClientSession
+    ctx: ServiceContext, session: aiohttp.ClientSession | None
 ) -> tuple[list[Channel], TelegramClient | None]:
+    """The enabled channels. Telegram and webhook (and so aiohttp, ~13 MB) are imported only when
+    configured: a console-only notifier, as in the demo, stays small."""
     cfg = ctx.config.notifier
     channels: list[Channel] = []
     client = None
     if cfg.telegram.token:
+        from services.notifier.telegram import TelegramChannel, TelegramClient
+
         register_secret(cfg.telegram.token)
         client = TelegramClient(
             session,
@@ -45,6 +50,8 @@ def _channels(
         )
         channels.append(TelegramChannel(client, cfg.telegram.chat_ids))
     if cfg.webhook.url:
+        from services.notifier.webhook import WebhookChannel
+
         register_secret(cfg.webhook.secret)
         channels.append(WebhookChannel(session, cfg.webhook.url, cfg.webhook.secret, cfg.webhook.timeout_s))
     if cfg.console.enabled:
@@ -54,8 +61,12 @@ def _channels(
 
 async def start(ctx: ServiceContext) -> None:
     cfg, bus = ctx.config.notifier, ctx.config.bus
-    session = aiohttp.ClientSession()
-    ctx.on_stop.append(session.close)
+    session = None
+    if cfg.telegram.token or cfg.webhook.url:
+        import aiohttp
+
+        session = aiohttp.ClientSession()
+        ctx.on_stop.append(session.close)
     channels, client = _channels(ctx, session)
     router = Router(cfg.routes, [c.name for c in channels])
     backfill_id = f"{max(0, int(time.time() * 1000) - cfg.backfill_s * 1000)}-0"
@@ -84,6 +95,8 @@ async def start(ctx: ServiceContext) -> None:
         )
         ctx.add(ChannelConsumer(consumer, worker))
     if client is not None and cfg.telegram.commands:
+        from services.notifier.commands import TelegramCommands
+
         ctx.add(
             TelegramCommands(
                 ctx.redis,
