@@ -26,7 +26,6 @@ from cli import connect
 from cli.paths import UsageError
 from services.market_gateway.backfill import closed_pages
 from services.market_gateway.candles import is_duplicate
-from services.market_gateway.limiter import WeightLimiter
 from services.market_gateway.plan import BYBIT_INTERVALS, VenuePlan
 from services.market_gateway.venue import make_rest
 from shared import streams
@@ -34,6 +33,7 @@ from shared.candle_files import CandleFileError, interval_ms, read_candles
 from shared.codec import encode
 from shared.config import ConfigError, VenueConfig, load_config
 from shared.messages import Candle
+from shared.ratelimit import WeightLimiter
 from shared.streams import candle_entry_id
 
 data_app = typer.Typer(

@@ -17,13 +17,13 @@ from services.market_gateway.backfill import closed_pages
 from services.market_gateway.binance_venue import parse_book, parse_kline
 from services.market_gateway.bybit_venue import BookState, parse_rest_kline, parse_ws_kline
 from services.market_gateway.candles import CandleWriter
-from services.market_gateway.limiter import WeightLimiter
 from services.market_gateway.plan import CandleKey, build_plan
 from services.market_gateway.stall import StallTracker
 from shared.codec import decode
 from shared.config import ConfigError, load_config
 from shared.history import candle_history, last_open_time
 from shared.messages import Candle
+from shared.ratelimit import WeightLimiter
 
 M = 60_000
 T0 = 1_700_000_040_000 // M * M  # a minute boundary

@@ -18,12 +18,12 @@ from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import BinanceAPIException
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
-from services.market_gateway.limiter import WeightLimiter
 from services.market_gateway.metrics import gateway_metrics
 from services.market_gateway.plan import CandleKey, VenuePlan
 from services.market_gateway.venue import BAD_MESSAGE, FeedSink, ws_url
 from shared import streams
 from shared.messages import BookTicker, Candle
+from shared.ratelimit import WeightLimiter
 
 log = logging.getLogger("automata.market_gateway.binance")
 

@@ -17,13 +17,13 @@ from typing import Any
 
 from pybit.unified_trading import HTTP, WebSocket
 
-from services.market_gateway.limiter import WeightLimiter
 from services.market_gateway.metrics import gateway_metrics
 from services.market_gateway.plan import BYBIT_INTERVALS, CandleKey, VenuePlan
 from services.market_gateway.venue import BAD_MESSAGE, FeedSink, ws_url
 from shared import streams
 from shared.candle_files import interval_ms
 from shared.messages import BookTicker, Candle
+from shared.ratelimit import WeightLimiter
 
 log = logging.getLogger("automata.market_gateway.bybit")
 

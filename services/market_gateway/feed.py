@@ -18,7 +18,6 @@ import redis.asyncio as aioredis
 from services.market_gateway.alerts import stall_notification
 from services.market_gateway.books import BookWriter
 from services.market_gateway.candles import CandleWriter
-from services.market_gateway.limiter import WeightLimiter
 from services.market_gateway.metrics import gateway_metrics
 from services.market_gateway.plan import CandleKey, VenuePlan
 from services.market_gateway.stall import StallEvent, StallTracker
@@ -26,6 +25,7 @@ from services.market_gateway.venue import make_rest, make_socket
 from shared.bus import publish
 from shared.config import MarketGatewayConfig
 from shared.messages import BookTicker, Candle
+from shared.ratelimit import WeightLimiter
 from shared.redis_conn import REDIS_ERRORS
 from shared.streams import EVENTS_MAXLEN, NOTIFY
 

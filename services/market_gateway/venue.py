@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from services.market_gateway.limiter import WeightLimiter
 from services.market_gateway.plan import CandleKey, VenuePlan
 from shared.messages import BookTicker, Candle
+from shared.ratelimit import WeightLimiter
 
 # What parsing a malformed venue message raises (a missing field, a bad number or type).
 BAD_MESSAGE = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, AttributeError)

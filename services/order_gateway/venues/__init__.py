@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from services.order_gateway.venues.base import VenueAdapter
-from services.order_gateway.venues.limiter import WeightLimiter
 from shared.config import AppConfig, ConfigError, Credentials
+from shared.ratelimit import WeightLimiter
 
 SIM_DEFAULT_URL = "http://127.0.0.1:8800"
 SIM_DEFAULT_KEY = "sim-key"
@@ -46,7 +46,7 @@ def make_adapter(cfg: AppConfig, venue: str) -> VenueAdapter:
             testnet=vcfg.testnet,
             timeout_s=og.request_timeout_s,
             recv_window_ms=og.recv_window_ms,
-            limiter=WeightLimiter(venue, limit=og.weight_limit),
+            limiter=WeightLimiter(int(og.weight_limit * 0.8)),  # room for other processes on the IP
         )
     if protocol == "bybit":
         from services.order_gateway.venues.bybit import BybitAdapter

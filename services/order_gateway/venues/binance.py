@@ -33,15 +33,17 @@ from services.order_gateway.venues.base import (
     StreamGap,
     UserEvent,
 )
-from services.order_gateway.venues.limiter import WeightLimiter
 from shared import metrics
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
 from shared.money import fmt, venue_dec
+from shared.ratelimit import WeightLimiter
 
 log = logging.getLogger("automata.venue.binance")
 T = TypeVar("T")
 
+# Our share of Binance's 6,000 weight a minute, leaving room for other processes on the IP.
+DEFAULT_WEIGHT_BUDGET = 4800
 # Request weights of the endpoints used (Binance spot, 2025).
 WEIGHT = {"order": 1, "get_order": 4, "cancel": 1, "open_orders": 6, "open_orders_all": 80, "exchange_info": 20,
           "account": 20, "my_trades": 20, "all_orders": 20, "time": 1, "ticker": 2}  # fmt: skip
@@ -198,7 +200,10 @@ class BinanceAdapter:
         self._key, self._secret = api_key, api_secret
         self.base_url, self.testnet, self.timeout_s = base_url.rstrip("/"), testnet, timeout_s
         self.recv_window_ms = recv_window_ms
-        self.limiter = limiter or WeightLimiter(name)
+        self.limiter = limiter or WeightLimiter(DEFAULT_WEIGHT_BUDGET)
+        self._m_weight = metrics.gauge(
+            "automata_venue_used_weight", "Request weight the venue reports used this minute", ("venue",)
+        ).labels(name)
         self.client: AsyncClient | None = None
         self._offset_ms = 0
         labels = ("venue", "endpoint", "outcome")
@@ -256,7 +261,13 @@ class BinanceAdapter:
             self._m_latency.labels(self.name, endpoint).observe(time.perf_counter() - started)
             response = getattr(self.client, "response", None)
             if response is not None:
-                self.limiter.observe(response.headers.get("X-MBX-USED-WEIGHT-1M"))
+                self._observe_weight(response.headers.get("X-MBX-USED-WEIGHT-1M"))
+
+    def _observe_weight(self, header: str | None) -> None:
+        """The venue's own count this minute (other processes on the IP spend it too)."""
+        if header and header.isdigit():
+            self._m_weight.set(int(header))
+            self.limiter.observe_used(int(header))
 
     async def sync_time(self) -> int:
         assert self.client is not None

@@ -2,7 +2,8 @@
 
 Binance counts request weight per IP per minute (header `X-MBX-USED-WEIGHT-1M`) and answers 429
 (then 418, a ban) when it is exceeded; Bybit counts requests per 5 s. Backfill after a long outage
-can mean many kline pages, so every REST call waits for its weight here first.
+can mean many kline pages, so every REST call waits for its weight here first. The market
+gateway and the order gateway's Binance adapter both spend their REST weight through it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import time
 
-log = logging.getLogger("automata.market_gateway.limiter")
+log = logging.getLogger("automata.ratelimit")
 
 
 class WeightLimiter:
