@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.bus.commit import FencedError
-from shared.bus.groups import delete_idle_consumers, ensure_group
+from shared.bus.groups import delete_idle_consumers, ensure_group, next_id
 from shared.codec import DecodeError, decode, encode_json
 from shared.messages import Message
 from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS
@@ -241,7 +241,7 @@ class Consumer:
         while not self.stopping:
             pipe = self.redis.pipeline(transaction=False)
             pipe.xpending_range(
-                state.name, self.group, min=_next_id(after), max="+", count=1, consumername=self.name
+                state.name, self.group, min=next_id(after), max="+", count=1, consumername=self.name
             )
             pipe.xreadgroup(self.group, self.name, {state.name: after}, count=1)
             pending, reply = await pipe.execute()
@@ -337,11 +337,3 @@ class Consumer:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
         except TimeoutError:
             pass
-
-
-def _next_id(entry_id: str) -> str:
-    """The smallest stream id strictly greater than entry_id ("0" -> "0-1")."""
-    if "-" not in entry_id:
-        return f"{entry_id}-1"
-    ms, seq = entry_id.split("-", 1)
-    return f"{ms}-{int(seq) + 1}"

@@ -48,6 +48,12 @@ async def take_over_pending(redis: aioredis.Redis, stream: str, group: str, cons
         if theirs:
             await redis.xclaim(stream, group, consumer, min_idle_time=0, message_ids=theirs, justid=True)
             moved += len(theirs)
-        last = page[-1]["message_id"].decode()
-        ms, seq = last.split("-")
-        start = f"{ms}-{int(seq) + 1}"
+        start = next_id(page[-1]["message_id"].decode())
+
+
+def next_id(entry_id: str) -> str:
+    """The smallest stream id strictly greater than entry_id ("0" -> "0-1")."""
+    if "-" not in entry_id:
+        return f"{entry_id}-1"
+    ms, seq = entry_id.split("-", 1)
+    return f"{ms}-{int(seq) + 1}"
