@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml requirements.lock
 	  echo "python3.11 -m venv failed: on Debian/Ubuntu run 'sudo apt-get install python3.11-venv'"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	@# compile the project's own modules now: a service that compiles them at every start (when
+	@# bytecode cannot be written) holds the compiler's memory for good (docs/BENCHMARKS.md).
+	$(BIN)/python -m compileall -q shared services strategies backtest cli examples >/dev/null
 	@touch $(STAMP)
 
 venv: $(STAMP)

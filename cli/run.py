@@ -6,6 +6,12 @@ heartbeat, prints where to look, and stays until Ctrl-C (or `automata down`, whi
 SIGTERM). With no automata.toml in AUTOMATA_HOME (and no AUTOMATA_CONFIG) that is the demo:
 deploy/demo.toml, the paper venue at high speed and the bots of deploy/bots.demo.toml (cli/demo.py).
 
+Once the summary is printed the process replaces itself (os.execv, same pid) with cli/watch.py,
+a stdlib-only watcher run with `python -S -I` (~10 MB resident instead of ~50 MB for typer, rich,
+redis-py and psutil, held for hours to do nothing but wait). The pid in the state file, `automata
+down` and the parenthood of Redis and supervisord all carry over; the watcher does the stopping
+below. Until then, and if the exec fails, this module does it in-process.
+
 Stopping goes in order: supervisord stops the programs with SIGTERM (they finish the entry in
 hand and ack it), and only then Redis shuts down, so no service loses its Redis mid-entry.
 Redis and supervisord run in sessions of their own, so a terminal's Ctrl-C reaches only this process.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -32,12 +39,15 @@ from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
 from shared.config import ConfigError
-from shared.redis_server import RedisServer, RedisServerError
+from shared.redis_server import SHUTDOWN_TIMEOUT_S, RedisServer, RedisServerError
 from shared.streams import notifier_group
 
 SIM_PROGRAM = "exchange_sim"
 # Programs that publish no heartbeat: the paper venue is the exchange and does not use Redis.
 NO_HEARTBEAT = frozenset({SIM_PROGRAM})
+WATCHER = Path(__file__).with_name("watch.py")
+# Blocked from just before the exec until cli/watch.py takes them: none is lost in between.
+WATCHER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD})
 
 
 class StartError(RuntimeError):
@@ -99,7 +109,8 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
     except ConfigError as exc:
         raise UsageError(f"the demo's configuration: {exc}") from None
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal stops everything in order instead of killing only this process
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
 
     server = RedisServer(home.redis_dir, port)
@@ -121,7 +132,11 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
         ready = _start_services(supervisord, server, stop, timeout, sim, setup)
         if ready is not None:
             _print_summary(console, home, port, ready, setup)
-            code = _watch(console, supervisord, server, stop)
+            try:
+                exec_watcher(home.state_file, supervisord.pid, server.proc.pid, stop=stop)
+            except (OSError, ValueError) as exc:
+                console.print(f"[yellow]could not hand over to {WATCHER.name} ({exc}); waiting here[/]")
+            code = _watch(console, supervisord, server, stop)  # the exec did not happen
     except (StartError, SupervisorError) as exc:
         console.print(f"[red]{exc}[/]")
         code = 1
@@ -185,8 +200,8 @@ def _start_services(
     want_sim = sim_available() if sim is None else sim
     if want_sim:
         supervisord.start_program(SIM_PROGRAM)
-    for bot in setup.bots:
-        supervisord.start_program(demo.program(bot))
+    for program in setup.programs:
+        supervisord.start_program(program)
     client = redis.Redis.from_url(server.url, socket_timeout=5)
     deadline = time.monotonic() + timeout
     try:
@@ -221,8 +236,52 @@ def _start_services(
         client.close()
 
 
+def watcher_command(
+    state_file: Path, supervisord_pid: int, redis_pid: int, stop_timeout: float = STOP_TIMEOUT_S
+) -> list[str]:
+    """The argv cli/watch.py is exec'd with: -S -I, so nothing but the stdlib is loaded."""
+    return [
+        sys.executable, "-S", "-I", str(WATCHER),
+        "--supervisord", str(supervisord_pid),
+        "--redis", str(redis_pid),
+        "--state", str(state_file),
+        "--stop-timeout", str(stop_timeout),
+        "--redis-timeout", str(SHUTDOWN_TIMEOUT_S),
+    ]  # fmt: skip
+
+
+def exec_watcher(
+    state_file: Path,
+    supervisord_pid: int,
+    redis_pid: int,
+    *,
+    stop: threading.Event | None = None,
+    stop_timeout: float = STOP_TIMEOUT_S,
+) -> None:
+    """Become cli/watch.py (same pid: Redis and supervisord stay our children) to wait in ~10 MB.
+
+    SIGINT/SIGTERM/SIGCHLD are blocked first, so one sent from now on stays pending across the
+    exec for the watcher to take. Returns, with the signal mask as it was, only when the exec
+    did not happen: `stop` was already set (a signal came first), or the exec failed (raises)."""
+    if not WATCHER.is_file():  # checked here: after the exec, a missing script is an exit 2
+        raise FileNotFoundError(f"no {WATCHER}")
+    argv = watcher_command(state_file, supervisord_pid, redis_pid, stop_timeout)
+    # pthread_sigmask runs any Python handler already due before it returns, so `stop` is current.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, WATCHER_SIGNALS)
+    try:
+        if stop is not None and stop.is_set():
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(argv[0], argv)  # Popen objects are dropped unwaited: the children keep running
+    finally:  # reached only when the exec did not happen
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _watch(console: Console, supervisord: Supervisord, server: RedisServer, stop: threading.Event) -> int:
-    """Block until Ctrl-C / SIGTERM (exit 0), or until supervisord or Redis dies (exit 1)."""
+    """Block until Ctrl-C / SIGTERM (exit 0), or until supervisord or Redis dies (exit 1).
+
+    Only when the exec of cli/watch.py, which does the same in far less memory, did not happen."""
     while not stop.wait(0.5):
         if not supervisord.alive():
             console.print("[red]supervisord exited unexpectedly[/]")

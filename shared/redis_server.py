@@ -14,6 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
+# How long a SIGTERMed redis-server gets to write its AOF and exit before it is SIGKILLed.
+SHUTDOWN_TIMEOUT_S = 10.0
+
 
 class RedisServerError(RuntimeError):
     pass
@@ -112,11 +115,11 @@ class RedisServer:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 

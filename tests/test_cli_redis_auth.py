@@ -98,7 +98,7 @@ def test_the_override_covers_every_service_of_docker_compose(override) -> None:
 
 def test_services_and_cli_with_acl_users_and_passwords(sim, override, acl_redis, tmp_path) -> None:
     port, admin = acl_redis
-    for service in ("market_gateway", "order_gateway", "notifier", "bot_demo_dca"):
+    for service in ("market_gateway", "order_gateway", "notifier", "bots_demo"):
         user = redis.Redis.from_url(service_url(override, service, port))
         assert user.xadd("probe", {"a": "1"}) and user.acl_whoami() != "default"
         with pytest.raises(redis.exceptions.NoPermissionError):

@@ -21,6 +21,7 @@ import yaml
 from dotenv import dotenv_values
 
 from cli.paths import SUPERVISORD_CONF
+from cli.run import WATCHER
 from services.strategy_runner.bots import load_bots
 from shared.config import AppConfig, load_config
 from shared.redis_server import free_port
@@ -66,15 +67,21 @@ def test_supervisord_conf_declares_every_service() -> None:
     programs = {s.removeprefix("program:"): conf[s] for s in conf.sections() if s.startswith("program:")}
     for name in (*CORE, "exchange_sim"):
         assert f"-m services.{name}" in programs[name]["command"]
-    bots = {n: p for n, p in programs.items() if "services.strategy_runner" in p["command"]}
-    assert bots, "at least one strategy_runner program (one per bot)"
-    for name, prog in bots.items():
-        bot = re.search(r"--bot (\w+)", prog["command"])
-        assert bot and name == f"bot_{bot[1]}"
-        assert f'INSTANCE="{bot[1]}"' in prog["environment"]
+    runners = {n: p for n, p in programs.items() if "services.strategy_runner" in p["command"]}
+    assert runners, "at least one strategy_runner program (one per bot or process group)"
+    for name, prog in runners.items():
+        ids = re.findall(r"--bot (\w+)", prog["command"])
+        instance = re.search(r'INSTANCE="(\w+)"', prog["environment"])
+        assert ids and instance, name
+        # bot_<id> for a bot of its own, bots_<process> for a group, INSTANCE the id / process
+        assert name == (f"bot_{ids[0]}" if len(ids) == 1 else f"bots_{instance[1]}"), name
+        assert instance[1] == (ids[0] if len(ids) == 1 else name.removeprefix("bots_")), name
         bots_file = re.search(r"--bots %\(here\)s/(\S+)", prog["command"])
-        if bots_file:  # a bot file shipped in deploy/ must declare the bot
-            assert bot[1] in {b.id for b in load_bots(SUPERVISORD_CONF.parent / bots_file[1])}
+        if bots_file:  # a bot file shipped in deploy/ must declare the bots, grouped as run here
+            declared = {b.id: b for b in load_bots(SUPERVISORD_CONF.parent / bots_file[1])}
+            assert set(ids) <= set(declared), name
+            if len(ids) > 1:
+                assert {declared[i].process for i in ids} == {instance[1]}, name
     for name, prog in programs.items():
         assert prog["autorestart"] == "true", name
         assert prog["stopsignal"] == "TERM", name
@@ -152,9 +159,13 @@ def test_docker_compose_file() -> None:
     assert volume[1] == "/data" and volume[0] in compose["volumes"], "a named volume for Redis data"
 
     runners = {n: s for n, s in services.items() if "services.strategy_runner" in s.get("command", [])}
-    assert runners, "strategy runners declared one service per bot"
-    bots = {n: s["command"][s["command"].index("--bot") + 1] for n, s in runners.items()}
-    assert len(set(bots.values())) == len(runners)
+    assert runners, "strategy runners declared one service per bot or process group"
+    bots = {
+        n: [c for i, c in enumerate(s["command"][1:]) if s["command"][i] == "--bot"]
+        for n, s in runners.items()
+    }
+    every = [b for ids in bots.values() for b in ids]
+    assert len(set(every)) == len(every), "no bot runs in two services"
     for name in (*CORE, "exchange_sim", *runners):
         svc = services[name]
         assert svc["restart"] == "unless-stopped", name
@@ -165,11 +176,15 @@ def test_docker_compose_file() -> None:
     for name in (*CORE, "exchange_sim"):
         assert services[name]["command"] == ["python", "-m", f"services.{name}"]
     for name, svc in runners.items():
-        assert svc["environment"]["INSTANCE"] == bots[name], name
+        ids, instance = bots[name], svc["environment"]["INSTANCE"]
+        assert instance == (ids[0] if len(ids) == 1 else name.removeprefix("bots_")), name
         command = svc["command"]
         if "--bots" in command and command[command.index("--bots") + 1].startswith("/app/"):
             shipped = ROOT / command[command.index("--bots") + 1].removeprefix("/app/")
-            assert bots[name] in {b.id for b in load_bots(shipped)}, name
+            declared = {b.id: b for b in load_bots(shipped)}
+            assert set(ids) <= set(declared), name
+            if len(ids) > 1:
+                assert {declared[i].process for i in ids} == {instance}, name
 
     # what the image is configured with must load
     env_example = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
@@ -245,6 +260,14 @@ def test_automata_down_stops_a_run_from_another_terminal(demo_env: dict[str, str
     pids: list[int] = []
     try:
         _, pids = demo_processes(demo_env, log)
+        # once up, `automata run` is cli/watch.py under the same pid: stdlib only, a few MB
+        runner = psutil.Process(demo.pid)
+        wait_until(lambda: str(WATCHER) in runner.cmdline(), timeout=30, what="the exec into cli/watch.py")
+        assert runner.cmdline()[1:3] == ["-S", "-I"]
+        assert runner.memory_info().rss < 20 * 2**20, runner.memory_info()
+        assert {c.pid for c in runner.children()} == set(pids[:2]), (
+            "Redis and supervisord are still its children"
+        )
         down = python("cli", "down", env=demo_env, log_path=tmp_path / "down.log")
         down.cwd = Path(demo_env["AUTOMATA_HOME"])
         assert down.start().popen.wait(120) == 0, down.output()

@@ -1,4 +1,5 @@
-"""`automata deploy supervisor|compose` generate one strategy runner per bot of the bots file."""
+"""`automata deploy supervisor|compose` generate one strategy runner per bot of the bots file, or
+one per `process` group for bots that share a process."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from tests.helpers.procs import ROOT, python, wait_until
 
 BOTS = [
     {"id": "alpha", "strategy": "tests.helpers.scripted:Scripted"},
-    {"id": "beta", "strategy": "examples.breakout:Breakout", "params": {"lookback": 5}},
-    {"id": "off", "strategy": "dca", "enabled": False},
+    {"id": "beta", "strategy": "examples.breakout:Breakout", "process": "pair", "params": {"lookback": 5}},
+    {"id": "gamma", "strategy": "tests.helpers.scripted:Scripted", "process": "pair"},
+    {"id": "off", "strategy": "dca", "enabled": False, "process": "pair"},
 ]
 
 
@@ -24,15 +26,18 @@ def run_cli(env, tmp_path, *args) -> str:
     return proc.output()
 
 
-def test_compose_override_has_one_runner_per_enabled_bot(env, tmp_path):
+def test_compose_override_has_one_runner_per_enabled_bot_or_group(env, tmp_path):
     bots = write_bots(tmp_path / "bots.toml", *BOTS)
     out = tmp_path / "docker-compose.bots.yml"
     run_cli(env, tmp_path, "compose", "--bots", str(bots), "--out", str(out))
     services = yaml.safe_load(out.read_text())["services"]
-    assert set(services) == {"bot_alpha", "bot_beta"}
-    beta = services["bot_beta"]
-    assert beta["command"][-4:] == ["--bot", "beta", "--bots", "/app/config/bots.toml"]
-    assert beta["environment"]["INSTANCE"] == "beta" and beta["restart"] == "unless-stopped"
+    assert set(services) == {"bot_alpha", "bots_pair"}
+    alpha = services["bot_alpha"]
+    assert alpha["command"][-4:] == ["--bot", "alpha", "--bots", "/app/config/bots.toml"]
+    assert alpha["environment"]["INSTANCE"] == "alpha" and alpha["restart"] == "unless-stopped"
+    pair = services["bots_pair"]
+    assert pair["command"][-6:] == ["--bot", "beta", "--bot", "gamma", "--bots", "/app/config/bots.toml"]
+    assert pair["environment"]["INSTANCE"] == "pair"
 
 
 def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_path, sync_redis):
@@ -42,12 +47,12 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_pa
     run_cli(env, tmp_path, "supervisor", "--bots", str(bots), "--out", str(conf))
     parser = configparser.RawConfigParser()
     parser.read(conf)
-    programs = [s for s in parser.sections() if s.startswith("program:bot_")]
-    assert programs == ["program:bot_alpha", "program:bot_beta"]
+    programs = [s for s in parser.sections() if s.startswith(("program:bot_", "program:bots_"))]
+    assert programs == ["program:bot_alpha", "program:bots_pair"]
     assert "program:order_gateway" in parser.sections()
     # run it for real: supervisord starts both runners (services off to keep it small)
     for section in parser.sections():
-        if section.startswith("program:") and not section.startswith("program:bot_"):
+        if section.startswith("program:") and section not in programs:
             parser.set(section, "autostart", "false")
     with open(conf, "w") as fh:
         parser.write(fh)
@@ -64,9 +69,12 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_pa
         [supervisord, "-c", str(conf)], env=sup_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     try:
-        wait_until(lambda: sync_redis.exists("bot:alpha:lease") and sync_redis.exists("bot:beta:lease"), timeout=40,
-                   what="both bots running")  # fmt: skip
+        leases = ("bot:alpha:lease", "bot:beta:lease", "bot:gamma:lease")
+        wait_until(lambda: all(sync_redis.exists(k) for k in leases), timeout=40, what="every bot running")
         assert not sync_redis.exists("bot:off:lease")
+        # the lease holder names the runner's INSTANCE: alpha alone, beta and gamma in one process
+        holders = [sync_redis.get(k).decode().split(":")[0] for k in leases]
+        assert holders == ["alpha", "pair", "pair"]
     finally:
         ctl = shutil.which("supervisorctl", path=str(ROOT / ".venv" / "bin"))
         subprocess.run([ctl, "-c", str(conf), "shutdown"], env=sup_env, capture_output=True, timeout=60)
@@ -94,3 +102,39 @@ def test_paper_profile_override_feeds_the_demo_bots():
         "http://exchange_sim:8800",
     )
     assert cfg.services == load_config(ROOT / "deploy" / "docker.toml", env={}).services
+
+
+def test_committed_demo_runners_match_the_demo_bots_file():
+    """deploy/supervisord.conf and docker-compose.yml declare the demo's runners by hand: they must
+    say what `automata deploy` would generate from deploy/bots.demo.toml (its `process` groups)."""
+    from cli.deploy import render_compose, render_supervisor
+    from services.strategy_runner.bots import load_bots
+
+    demo = ROOT / "deploy" / "bots.demo.toml"
+    bots = load_bots(demo)
+
+    def runner_commands(parser) -> dict[str, list[str]]:
+        return {
+            s.removeprefix("program:"): parser.get(s, "command").split()
+            for s in parser.sections()
+            if s.startswith(("program:bot_", "program:bots_"))
+        }
+
+    committed, generated = configparser.RawConfigParser(), configparser.RawConfigParser()
+    committed.read(ROOT / "deploy" / "supervisord.conf")
+    generated.read_string(render_supervisor(bots, demo))
+    want = {
+        name: cmd[cmd.index("--bot") : cmd.index("--bots")]
+        for name, cmd in runner_commands(generated).items()
+    }
+    got = {
+        name: cmd[cmd.index("--bot") : cmd.index("--bots")]
+        for name, cmd in runner_commands(committed).items()
+    }
+    assert got == want == {"bots_demo": ["--bot", "demo_dca", "--bot", "demo_grid", "--bot", "demo_fractal"]}
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    made = yaml.safe_load(render_compose(bots, demo))["services"]
+    runners = {n: s["command"][3:-2] for n, s in compose.items() if n.startswith(("bot_", "bots_"))}
+    assert runners == {n: s["command"][3:-2] for n, s in made.items()}
+    assert compose["bots_demo"]["environment"]["INSTANCE"] == made["bots_demo"]["environment"]["INSTANCE"]

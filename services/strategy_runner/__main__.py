@@ -1,6 +1,12 @@
-"""python -m services.strategy_runner --bot ID [--bots FILE]: runs one bot.
+"""python -m services.strategy_runner --bot ID [--bot ID ...] [--bots FILE]: runs bots.
 
-The bot's config is validated before anything starts: a bad config prints an error naming
+One `--bot` is the default deployment: a process per bot, so a crash, a blocking strategy or a
+leak takes down only that bot. Several `--bot` run those bots in one process (bots sharing a
+`process` name in the bots file; `automata deploy` and the demo do this) to pay for the
+interpreter and libraries once on a small machine. Each bot still has its own lease, state,
+consumer group and exactly-once commit; only the process is shared.
+
+Every bot's config is validated before anything starts: a bad config prints an error naming
 the file, the bot and the field, and exits with code 2.
 """
 
@@ -9,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.strategy_runner.bots import BotConfig, find_bot
+from services.strategy_runner.bots import find_bots
 from services.strategy_runner.runner import BotRunner
 from shared.config import ConfigError
 from shared.ids import IdError, check_bot_id
@@ -19,12 +25,20 @@ from shared.strategy.registry import load_strategy
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m services.strategy_runner")
-    parser.add_argument("--bot", required=True, help="id of the bot to run")
+    parser.add_argument(
+        "--bot",
+        required=True,
+        action="append",
+        dest="bot_ids",
+        metavar="ID",
+        help="id of a bot to run; repeat it to run several bots in this process",
+    )
     parser.add_argument("--bots", default=None, help="bot config file (default $AUTOMATA_BOTS or bots.toml)")
     args = parser.parse_args(argv)
     try:
-        check_bot_id(args.bot)
-        args.bot_config = find_bot(args.bot, args.bots)
+        for bot_id in args.bot_ids:
+            check_bot_id(bot_id)
+        args.bot_configs = find_bots(args.bot_ids, args.bots)
     except (IdError, ConfigError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -32,10 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def start(ctx: ServiceContext) -> None:
-    bot: BotConfig = ctx.args.bot_config
-    ctx.info["bot"] = bot.id
-    ctx.info["strategy"] = bot.strategy
-    ctx.add(BotRunner(ctx, bot, load_strategy(bot.strategy)))
+    ctx.info["bots"] = [bot.id for bot in ctx.args.bot_configs]
+    for bot in ctx.args.bot_configs:
+        ctx.add(BotRunner(ctx, bot, load_strategy(bot.strategy)))
 
 
 if __name__ == "__main__":

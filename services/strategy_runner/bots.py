@@ -31,6 +31,11 @@ class BotConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     params: dict[str, Any] = {}
     enabled: bool = True
     lease_ms: int = 10_000  # how long a dead runner's lease blocks a standby one
+    # Bots with the same `process` share one strategy_runner process (`automata deploy` groups
+    # them): ~35 MB of interpreter and libraries once instead of once a bot, for a small machine.
+    # The price is isolation: a crash, a blocking strategy or a memory leak then stops them all.
+    # Empty (the default): a process of the bot's own.
+    process: str = ""
 
 
 class BotsFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -84,6 +89,11 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
             check_bot_id(bot.id)
         except IdError as exc:
             raise ConfigError(f"{source}: {label}: id: {exc}") from None
+        if bot.process:
+            try:
+                check_bot_id(bot.process)
+            except IdError as exc:
+                raise ConfigError(f"{source}: {label}: process: {exc}") from None
         if bot.id in seen:
             raise ConfigError(f"{source}: {label}: id: defined twice")
         seen.add(bot.id)
@@ -102,7 +112,25 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
 
 
 def find_bot(bot_id: str, path: str | os.PathLike[str] | None = None) -> BotConfig:
-    for bot in load_bots(path):
-        if bot.id == bot_id:
-            return bot
-    raise ConfigError(f"{path or bots_path()}: no bot with id {bot_id!r}")
+    return find_bots([bot_id], path)[0]
+
+
+def find_bots(bot_ids: list[str], path: str | os.PathLike[str] | None = None) -> list[BotConfig]:
+    """The named bots of the file, in the order asked; ConfigError for an unknown or repeated id."""
+    by_id = {bot.id: bot for bot in load_bots(path)}
+    out = []
+    for bot_id in bot_ids:
+        if bot_id not in by_id:
+            raise ConfigError(f"{path or bots_path()}: no bot with id {bot_id!r}")
+        if any(b.id == bot_id for b in out):
+            raise ConfigError(f"bot {bot_id!r} asked for twice")
+        out.append(by_id[bot_id])
+    return out
+
+
+def process_groups(bots: list[BotConfig]) -> dict[str, list[BotConfig]]:
+    """Program name -> its bots: `bot_{id}` for a bot of its own, `bots_{process}` for a group."""
+    groups: dict[str, list[BotConfig]] = {}
+    for bot in bots:
+        groups.setdefault(f"bots_{bot.process}" if bot.process else f"bot_{bot.id}", []).append(bot)
+    return groups

@@ -65,10 +65,14 @@ def stack_processes(env: dict[str, str]) -> dict[str, psutil.Process]:
 
 
 def _program_name(proc: psutil.Process) -> str:
-    """`bot_<id>` for a strategy runner, else the service module (`services.X` -> X)."""
+    """A strategy runner's supervisord program (`bot_<id>`, or `bots_<INSTANCE>` for a runner of
+    several bots), else the service module (`services.X` -> X)."""
     cmd = proc.cmdline()
-    if "--bot" in cmd:
-        return f"bot_{cmd[cmd.index('--bot') + 1]}"
+    bots = [cmd[i + 1] for i, arg in enumerate(cmd[:-1]) if arg == "--bot"]
+    if len(bots) > 1:
+        return f"bots_{proc.environ().get('INSTANCE', '+'.join(bots))}"
+    if bots:
+        return f"bot_{bots[0]}"
     module = next((c for c in cmd if c.startswith("services.")), proc.name())
     return module.removeprefix("services.")
 

@@ -1,0 +1,168 @@
+"""The foreground of `automata run` once the system is up: a stdlib-only watcher (~10 MB RSS).
+
+cli/run.py brings everything up, prints the summary, then replaces itself with this script
+(os.execv, same pid) run as `python -S -I cli/watch.py ...`: no site-packages and none of
+typer, rich, redis-py or psutil, which would otherwise sit in memory for hours doing nothing
+but wait. Because the pid stays, the state file, `automata down` (SIGTERM to that pid) and
+the parenthood of Redis and supervisord all carry over: both are still children of this
+process, so it sees them exit, and reaps them, with waitpid.
+
+It waits for SIGINT, SIGTERM or SIGHUP (a requested stop or a closed terminal: exit 0) or for supervisord or Redis to exit
+by itself (exit 1), then stops supervisord (which stops the programs with SIGTERM) and only
+then Redis, removes the state file and says "stopped" — what cli/run.py does in-process.
+
+SIGINT, SIGTERM, SIGHUP and SIGCHLD stay blocked the whole time and are taken with sigtimedwait: run.py
+blocks them before the exec, so one sent during the hand-over is pending here rather than lost
+(the block is repeated first thing for a start without run.py), and none can interrupt the
+stop sequence. Only stdlib imports: the point is what this process does not load.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # SIGHUP: terminal closed
+WATCHED = STOP_SIGNALS | {signal.SIGCHLD}
+POLL_S = 1.0  # SIGCHLD wakes the wait at once; the poll only covers a SIGCHLD lost before the block
+KILL_WAIT_S = 5.0
+USAGE = "usage: watch.py --supervisord PID --redis PID --state FILE [--stop-timeout S] [--redis-timeout S]\n"
+
+
+class Child:
+    """supervisord or Redis, a child of this process: waited for with waitpid, so it is reaped,
+    and never signalled once reaped (its pid may then belong to someone else)."""
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name, self.pid = name, pid
+        self.gone = False
+        self.status: int | None = None  # its wait status, once reaped
+
+    def exited(self) -> bool:
+        if self.gone:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # not our child (not started through cli/run.py): is it there?
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.gone = True
+            except PermissionError:
+                pass
+            return self.gone
+        if pid == self.pid:
+            self.gone, self.status = True, status
+        return self.gone
+
+    def how(self) -> str:
+        """How it ended, for the user: an exit status or the signal that killed it."""
+        if self.status is None:
+            return "status unknown"
+        if os.WIFSIGNALED(self.status):
+            return f"killed by {signal.Signals(os.WTERMSIG(self.status)).name}"
+        return f"exit status {os.waitstatus_to_exitcode(self.status)}"
+
+    def send(self, sig: int) -> None:
+        if not self.exited():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float) -> bool:
+        """True once it exited within timeout; SIGCHLD wakes the wait as soon as it does."""
+        deadline = time.monotonic() + timeout
+        while not self.exited():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            signal.sigtimedwait([signal.SIGCHLD], min(left, 0.2))
+        return True
+
+    def stop(self, timeout: float) -> bool:
+        """SIGTERM, wait up to timeout, then SIGKILL. True when it exited by itself in time."""
+        if self.exited():
+            return True
+        self.send(signal.SIGTERM)
+        if self.wait(timeout):
+            return True
+        self.send(signal.SIGKILL)
+        self.wait(KILL_WAIT_S)
+        return False
+
+
+class Options:
+    def __init__(self, argv: list[str]) -> None:
+        if len(argv) % 2:
+            raise ValueError("options come in pairs")
+        given = dict(zip(argv[::2], argv[1::2], strict=True))
+        unknown = set(given) - {"--supervisord", "--redis", "--state", "--stop-timeout", "--redis-timeout"}
+        if unknown:
+            raise ValueError(f"unknown option {sorted(unknown)[0]}")
+        self.supervisord = int(given["--supervisord"])
+        self.redis = int(given["--redis"])
+        self.state = given["--state"]
+        self.stop_timeout = float(given.get("--stop-timeout", 60.0))
+        self.redis_timeout = float(given.get("--redis-timeout", 10.0))
+
+
+def say(text: str, color: str = "") -> None:
+    """One line on stdout, unbuffered; a terminal that went away must not stop the stop sequence."""
+    if color and os.isatty(1) and not os.environ.get("NO_COLOR"):
+        text = f"\033[{color}m{text}\033[0m"
+    try:
+        os.write(1, f"{text}\n".encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def wait_for_stop(children: list[Child]) -> Child | None:
+    """Block until a stop signal (None) or until one of the children exits (that child)."""
+    timeout = 0.0  # first drain what is already pending: a stop sent during the hand-over
+    while True:
+        info = signal.sigtimedwait(WATCHED, timeout)
+        if info is not None and info.si_signo in STOP_SIGNALS:
+            return None
+        for child in children:
+            if child.exited():
+                return child
+        timeout = POLL_S
+
+
+def main(argv: list[str]) -> int:
+    # First of all: from here on a SIGINT/SIGTERM waits for sigtimedwait instead of killing us.
+    signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # an inherited SIG_IGN would auto-reap them
+    try:
+        opts = Options(argv)
+    except (KeyError, ValueError) as exc:
+        sys.stderr.write(f"{USAGE}watch.py: {exc}\n")
+        return 2
+    supervisord, redis = Child("supervisord", opts.supervisord), Child("Redis", opts.redis)
+    code = 0
+    died = wait_for_stop([supervisord, redis])
+    if died is None:
+        say("")  # after the terminal's ^C
+    else:
+        say(f"{died.name} exited unexpectedly ({died.how()})", "31")
+        code = 1
+    say("stopping the services...")
+    if not supervisord.stop(opts.stop_timeout):
+        say("supervisord did not stop in time and was killed", "33")
+        code = code or 1
+    say("stopping Redis...")
+    if not redis.stop(opts.redis_timeout):
+        say("Redis did not stop in time and was killed", "33")
+    try:
+        os.unlink(opts.state)
+    except FileNotFoundError:
+        pass
+    say("stopped" if code == 0 else f"stopped (exit {code})")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
