@@ -1,4 +1,7 @@
-"""Prometheus metrics helpers and the /metrics + /health HTTP endpoint every service exposes."""
+"""Prometheus metrics helpers and the /metrics + /health HTTP endpoint every service exposes.
+
+The metric types come from shared/prom.py, not prometheus-client: importing that costs each
+service process ~2.1 MB RSS for code the services never use (see its docstring)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+from shared.prom import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 log = logging.getLogger("automata.metrics")
 

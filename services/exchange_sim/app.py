@@ -13,12 +13,12 @@ import logging
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.exchange_sim import control
 from services.exchange_sim.engine import CorruptState, Event, OrderEvent
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue, stop_on_corrupt_state
+from shared.prom import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 log = logging.getLogger("exchange_sim.app")
 

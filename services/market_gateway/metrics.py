@@ -5,9 +5,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Gauge
-
 from shared import metrics
+from shared.prom import Counter, Gauge
 
 
 @dataclass(frozen=True)
