@@ -161,7 +161,7 @@ class Engine:
             spread_ticks=setup.spread_ticks,
             fee_quantum=setup.fee_quantum,
         )
-        self.history_size = int(getattr(setup.strategy, "history_size", 0) or 0)
+        self.history_size = int(self.strategy.history_needed(self.params, setup.interval) or 0)
         self._candles: dict[int, Candle] = {}
         self.timers: dict[str, int] = {}
         self.fills: list[Fill] = []

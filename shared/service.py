@@ -8,6 +8,7 @@ A service module provides `async def start(ctx) -> None` that registers its comp
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ log = logging.getLogger("automata.service")
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_TTL_MS = 15_000
 STOP_GRACE_S = 10.0
+EXIT_GRACE_S = 5.0  # from "stopped" to the process gone
 
 
 class Component(Protocol):
@@ -188,6 +190,10 @@ async def _serve(
         await server.stop()
         await redis.aclose()
     log.info("%s stopped (exit %d)", name, code)
+    # Everything is drained and acked. What is left (the loop's own cleanup: cancelling stray
+    # library tasks, its thread pool; then interpreter exit) must not hang the stop: past the
+    # grace, dump every thread's stack to the log and exit with 1.
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)
     return code
 
 

@@ -17,7 +17,8 @@ result (profit against the entry, fees included) and stops acting.
 Fractals come from `strategies.fractals` (the same functions the chart draws with). The bars
 and fractals are kept in the state; on the first candle, and after candles were missed
 (paused or stopped bot), they are rebuilt from the history the driver hands in
-(`history_size` covers 14 days of 1-minute candles), and the stop is re-evaluated at once.
+(`history_needed`: the look-back plus the bars a fractal needs, in the bot's candles), and the
+stop is re-evaluated at once.
 """
 
 from __future__ import annotations
@@ -136,7 +137,13 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
     params_type = FractalParams
     state_type = FractalState
     param_aliases = ALIASES
-    history_size = 14 * 1440  # 14 days of 1-minute candles (84 candles are enough at 4h)
+    history_size = 14 * 1440  # the default params' need in 1-minute candles; see history_needed
+
+    def history_needed(self, params: FractalParams, interval: str) -> int:
+        """What `_window` takes: the look-back plus the bars a fractal needs, in candles of
+        `interval` (1,450 one-minute candles for a 1-day look-back on 5-minute bars, not 14 days)."""
+        cms = INTERVAL_MS.get(interval) or INTERVAL_MS["1m"]
+        return _need(params, cms)
 
     def parse_params(self, raw: Any, source: str = "params") -> FractalParams:
         return parse_fractal_params(raw, source)
@@ -309,9 +316,7 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
     @staticmethod
     def _window(params: FractalParams, candle: Candle, ctx: StrategyContext) -> list[Candle]:
         """The candles a rebuild needs (look-back plus the bars a fractal needs), ending with this one."""
-        cms = candle_ms_of(candle)
-        size = max(params.bar_ms, cms)
-        need = (params.lookback_ms + (2 * WING + 2) * size) // cms + 1
+        need = _need(params, candle_ms_of(candle))
         hist = ctx.history[-need:] if need < len(ctx.history) else ctx.history
         return [c for c in hist if c.open_time < candle.open_time] + [candle]
 
@@ -392,3 +397,9 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
 
 
 STRATEGY = FractalTrailingStrategy()
+
+
+def _need(params: FractalParams, candle_ms: int) -> int:
+    """Candles of candle_ms a rebuild needs: the look-back plus the bars around a fractal."""
+    size = max(params.bar_ms, candle_ms)
+    return (params.lookback_ms + (2 * WING + 2) * size) // candle_ms + 1

@@ -322,3 +322,39 @@ def test_state_round_trips_through_the_runners_json():
     s = FractalTrailingStrategy()
     assert s.decode_state(s.encode_state(d.state)) == d.state
     assert len(s.encode_state(d.state)) < 2000  # bars and fractals stay few, whatever the interval
+
+
+class _KeepsFourteenDays(FractalTrailingStrategy):
+    """The strategy as it was: the driver kept 14 days of candles whatever the params."""
+
+    def history_needed(self, params, interval: str) -> int:
+        return 14 * 1440
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_the_history_it_asks_for_is_enough_for_the_same_stop(seed):
+    """A driver keeps only `history_needed` candles (the demo's 1-day look-back on 5-minute bars:
+    1,471 one-minute candles instead of 20,160); a bot starting on a long history then picks the
+    same stop as with 14 days kept, and the need follows the params."""
+    p = {"entry": "90", "interval": "5m", "lookback_days": 1, "pad": "0.5"}
+    strategy = FractalTrailingStrategy()
+    params = strategy.parse_params(p)
+    assert strategy.history_needed(params, "1m") == 1440 + 6 * 5 + 1
+    assert strategy.history_needed(params, "5m") == 288 + 6 + 1
+    assert strategy.history_needed(strategy.parse_params({"entry": "90"}), "1m") > 14 * 1440  # 4h bars, 14 d
+
+    rng = random.Random(seed)
+    small, full = Driver(strategy, p), Driver(_KeepsFourteenDays(), p)
+    price = D(100)
+    for _ in range(3000):  # balances unknown: both wait, their drivers keep the history
+        price = max(D(50), price + D(rng.randint(-40, 41)) / 100)
+        for d in (small, full):
+            d.candle(str(price), str(price + D("0.3")), str(price - D("0.3")), str(price))
+    assert len(small.ctx().history) == 1471 < len(full.ctx().history)
+    for d in (small, full):
+        d.balances = {"BTC": D(1)}
+    started = [
+        placed(d.candle(str(price), str(price + 1), str(price - D("0.1")), str(price))) for d in (small, full)
+    ]
+    assert small.state.stop == full.state.stop is not None
+    assert [(o.stop_price, o.price) for o in started[0]] == [(o.stop_price, o.price) for o in started[1]]

@@ -79,7 +79,8 @@ class BotRunner:
         self.group = bot_group(bot.id)
         self.state_key = bot_state(bot.id)
         self.lease = Lease(self.redis, bot.id, f"{ctx.instance}:{ctx.consumer_name}:{id(self)}", bot.lease_ms)
-        self.history: collections.deque[Candle] = collections.deque(maxlen=max(strategy.history_size, 1))
+        self.history_size = max(strategy.history_needed(self.params, bot.interval), 1)
+        self.history: collections.deque[Candle] = collections.deque(maxlen=self.history_size)
         self.doc = RunnerDoc()
         self.state: Any = None
         self.consumer: Consumer | None = None
@@ -195,7 +196,7 @@ class BotRunner:
         self.history.clear()
         self.history.extend(
             await candle_history(self.redis, self.bot.venue, self.bot.symbol, self.bot.interval,
-                                 self.strategy.history_size, before_ms=before)
+                                 self.history_size, before_ms=before)
         )  # fmt: skip
         await self.timers.rearm(self.state.timers)
         for stream in self.streams:  # we hold the lease: whatever another runner left pending is ours

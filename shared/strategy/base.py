@@ -65,6 +65,14 @@ class Strategy(Generic[P, S]):
     param_aliases: ClassVar[Mapping[str, str]] = {}  # alias -> field name
     history_size: ClassVar[int] = 0  # closed candles the driver keeps in ctx.history
 
+    def history_needed(self, params: P, interval: str) -> int:
+        """Closed candles of `interval` the driver keeps in ctx.history for these params.
+
+        A driver (runner, backtester, test driver) holds this many candles in memory for the
+        bot's whole life, so a strategy whose need depends on its params says so here rather
+        than keeping the most any params could want (default: `history_size`)."""
+        return self.history_size
+
     # --- params and state ----------------------------------------------------------------
 
     def parse_params(self, raw: Mapping[str, Any] | None, source: str = "params") -> P:

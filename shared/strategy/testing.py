@@ -60,7 +60,7 @@ class Driver:
             interval=self.interval,
             filters=self.filters,
             now=self.now,
-            history=tuple(self.history[-max(1, self.strategy.history_size) :]),
+            history=tuple(self.history[-max(1, self.strategy.history_needed(self.params, self.interval)) :]),
             balances=self.balances,
         )
 
