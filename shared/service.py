@@ -190,11 +190,33 @@ async def _serve(
         await server.stop()
         await redis.aclose()
     log.info("%s stopped (exit %d)", name, code)
-    # Everything is drained and acked. What is left (the loop's own cleanup: cancelling stray
-    # library tasks, its thread pool; then interpreter exit) must not hang the stop: past the
-    # grace, dump every thread's stack to the log and exit with 1.
+    await _end_stray_tasks(code)
+    # Everything is drained and acked. What is left (the loop's thread pool, interpreter exit)
+    # must not hang the stop either: past the grace, dump every thread's stack and exit with 1.
     faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)
     return code
+
+
+async def _end_stray_tasks(code: int) -> None:
+    """Cancel what libraries left running; exit at once if some of it will not end.
+
+    The loop's own cleanup waits for every cancelled task without a time limit, and one library
+    task that swallows its cancellation (python-binance's websocket read loop, closing while it
+    reconnects, was seen doing it) would hang the stop for good. By now every entry is acked
+    and Redis is closed, so leaving such a task behind loses nothing."""
+    stray = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in stray:
+        task.cancel()
+    if not stray:
+        return
+    _, still = await asyncio.wait(stray, timeout=EXIT_GRACE_S)
+    if still:
+        names = ", ".join(sorted({getattr(t.get_coro(), "__qualname__", t.get_name()) for t in still}))
+        log.warning("%d task(s) would not end when cancelled (%s): exiting without them", len(still), names)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def run_service(

@@ -123,3 +123,18 @@ def test_order_gateway_without_its_venue_still_stops_cleanly(
         assert proc.terminate() == 0, proc.output()
     finally:
         proc.kill()
+
+
+def test_a_task_that_will_not_be_cancelled_does_not_hang_the_stop(
+    env: dict[str, str], sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """The loop's cleanup waits for every cancelled task without a limit: a library task that
+    swallows its cancellation would hang a stopped service for good. It exits 0, naming it."""
+    proc = python(
+        "tests.helpers.stubborn_service", env={**env, "INSTANCE": "s1"}, log_path=tmp_path / "s.log"
+    )
+    proc.start()
+    wait_until(lambda: sync_redis.get("svc:stubborn:s1"), timeout=30, what="heartbeat")
+    assert proc.terminate(timeout=30) == 0, proc.output()
+    out = proc.output()
+    assert "stopped (exit 0)" in out and "would not end when cancelled (stubborn)" in out, out
