@@ -2,10 +2,11 @@
 
 With no automata.toml in $AUTOMATA_HOME and no AUTOMATA_CONFIG, the services get the committed
 deploy/demo.toml (the paper venue, its BTCUSDT feeds, quick order polling, console notifier),
-the paper venue replays at SIM_SPEED 120 (a 1-minute candle every half second) unless the user
-set SIM_SPEED, and the bots of deploy/bots.demo.toml are started. They share one supervisord
-program (`bots_demo`: their `process` in the bots file), which has autostart=false, so a
-deployment started at boot by systemd never runs them.
+the paper venue replays at SIM_SPEED 120 (a 1-minute candle every half second) and keeps
+SIM_HISTORY_MAX 1500 candles (a day and an hour) per symbol unless the user set them, and the
+bots of deploy/bots.demo.toml are started. They share one supervisord program (`bots_demo`:
+their `process` in the bots file), which has autostart=false, so a deployment started at boot
+by systemd never runs them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from shared.config import DEFAULT_CONFIG, load_config
 DEMO_CONFIG = REPO / "deploy" / "demo.toml"
 DEMO_BOTS = REPO / "deploy" / "bots.demo.toml"
 DEMO_SIM_SPEED = "120"  # market minutes per wall minute: a 1m candle every 0.5 s
+# 1m candles the paper venue keeps per symbol: the least it accepts (a day for the 24h ticker and
+# an hour), reached after ~8 minutes at demo speed; from then on the history stops growing
+DEMO_SIM_HISTORY_MAX = "1500"
 DEFAULT_SIM_PORT = 8800
 _SIM_URL = re.compile(r"http://127\.0\.0\.1:8800\b")
 
@@ -55,7 +59,11 @@ def choose(home: Home, environ: Mapping[str, str] | None = None) -> Setup:
         return Setup(demo=False, config=own, sim_port=port)
     config = _demo_config(home, port)
     bots = load_bots(DEMO_BOTS, check_params=False)
-    env = {"AUTOMATA_CONFIG": str(config), "SIM_SPEED": environ.get("SIM_SPEED") or DEMO_SIM_SPEED}
+    env = {
+        "AUTOMATA_CONFIG": str(config),
+        "SIM_SPEED": environ.get("SIM_SPEED") or DEMO_SIM_SPEED,
+        "SIM_HISTORY_MAX": environ.get("SIM_HISTORY_MAX") or DEMO_SIM_HISTORY_MAX,
+    }
     return Setup(
         demo=True,
         config=config,

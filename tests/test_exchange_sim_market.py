@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from services.exchange_sim.config import SimConfig, load_sim_config
 from services.exchange_sim.engine import Engine, OrderRequest, OrderType, Side, Status, TimeInForce
 from services.exchange_sim.feeds import DataError, Feed, data_files, load_rows
-from services.exchange_sim.market import Market
+from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY, Market
 from services.exchange_sim.symbols import select
+from services.exchange_sim.venue import Venue
+from shared.config import ConfigError
 
 ROWS = """open_time,open,high,low,close,volume
 2023-03-01 00:00:00+00:00,100.00,101.00,99.00,100.50,4
@@ -21,7 +24,9 @@ ROWS = """open_time,open,high,low,close,volume
 T0 = 1677628800000  # 2023-03-01T00:00:00Z
 
 
-def make_market(tmp_path: Path, *, seed: int = 1, warmup: int = 1, csv: str | None = ROWS) -> Market:
+def make_market(
+    tmp_path: Path, *, seed: int = 1, warmup: int = 1, csv: str | None = ROWS, history_max: int = 0
+) -> Market:
     specs = select(["ETHUSDT"])
     rows = {}
     if csv is not None:
@@ -38,7 +43,7 @@ def make_market(tmp_path: Path, *, seed: int = 1, warmup: int = 1, csv: str | No
             )
         }
 
-    return Market(engine, feeds, origin_ms=origin, warmup=warmup)
+    return Market(engine, feeds, origin_ms=origin, warmup=warmup, history_max=history_max)
 
 
 def test_the_price_walks_open_low_high_close_or_open_high_low_close(tmp_path: Path) -> None:
@@ -162,3 +167,102 @@ def test_data_files_by_name_by_directory_and_by_pairs(tmp_path: Path) -> None:
         data_files(f"ETHUSDT={tmp_path / 'missing.csv'}", ["ETHUSDT"])
     with pytest.raises(DataError):
         data_files(f"DOGEUSDT={single}", ["ETHUSDT"])
+
+
+# --------------------------------------------------------------------------- bounded history
+CAP = 2000  # SIM_HISTORY_MAX in these tests: trimmed 200 at a time, down to 1800
+
+
+def capped_and_full(tmp_path: Path, *, warmup: int = 1900, candles: int = 600) -> tuple[Market, Market]:
+    """The same random walk twice: one keeping CAP candles, one keeping all (the reference)."""
+    capped = make_market(tmp_path, csv=None, warmup=warmup, history_max=CAP)
+    full = make_market(tmp_path, csv=None, warmup=warmup)
+    capped.advance(candles=candles)
+    full.advance(candles=candles)
+    return capped, full
+
+
+def test_history_is_trimmed_to_its_cap_in_chunks_and_stays_contiguous(tmp_path: Path) -> None:
+    market = make_market(tmp_path, csv=None, warmup=1900, history_max=CAP)
+    sizes = []
+    for _ in range(600):
+        market.advance(candles=1)
+        sizes.append(len(market.history["ETHUSDT"]))
+    assert max(sizes) == CAP and min(sizes) == 1800  # never above the cap, never below a day
+    trims = [i for i in range(1, len(sizes)) if sizes[i] < sizes[i - 1]]
+    assert len(trims) == 3  # 1900 + 600 candles: a chunk of 201 at 2001 three times, not 500 dels
+    hist, dropped = market.history["ETHUSDT"], market.dropped["ETHUSDT"]
+    assert dropped == 3 * 201 and dropped + len(hist) == 1900 + 600
+    assert hist[0].open_time == T0 + dropped * 60_000
+    assert all(b.open_time - a.open_time == 60_000 for a, b in zip(hist, hist[1:], strict=False))
+    assert market.current("ETHUSDT") is None and hist[-1].close_time == market.time
+
+    long_warmup = make_market(tmp_path, csv=None, warmup=2500, history_max=CAP)
+    assert len(long_warmup.history["ETHUSDT"]) == 1800 and long_warmup.dropped["ETHUSDT"] == 700
+    long_warmup.reset()  # back to the start: the same trimmed warm-up, offsets counted again
+    assert len(long_warmup.history["ETHUSDT"]) == 1800 and long_warmup.dropped["ETHUSDT"] == 700
+
+    with pytest.raises(ValueError):
+        make_market(tmp_path, csv=None, history_max=MIN_HISTORY - 1)
+
+
+def test_klines_before_inside_and_after_the_retained_history(tmp_path: Path) -> None:
+    capped, full = capped_and_full(tmp_path)
+    first_kept = capped.history["ETHUSDT"][0].open_time  # minute 603: 10:03 on the first day
+    last_closed = capped.history["ETHUSDT"][-1].open_time
+
+    def kl(m: Market, interval: int = 60_000, **kw: int) -> list:
+        return m.klines("ETHUSDT", interval, **kw)
+
+    # inside: exactly what a venue that kept everything serves
+    for kw in (
+        {},
+        {"limit": 1000},
+        {"start": first_kept + 60_000},
+        {"start": T0 + 2000 * 60_000, "limit": 7},
+    ):
+        assert kl(capped, **kw) == kl(full, **kw), kw
+    inside = {"start": first_kept + 3600_000, "end": first_kept + 2 * 3600_000}
+    assert kl(capped, **inside) == kl(full, **inside) and len(kl(capped, **inside)) == 61
+    # before: what is kept, from the oldest kept candle on (a venue with limited history)
+    before = kl(capped, start=T0, limit=10)
+    assert [b.open_time for b in before] == [first_kept + i * 60_000 for i in range(10)]
+    assert before == kl(full, start=first_kept, limit=10)
+    assert kl(capped, start=T0 - 10 * 86_400_000, end=T0 + 60_000) == []  # wholly before: nothing
+    assert kl(capped, end=first_kept - 1) == []
+    assert kl(capped, start=T0, end=first_kept)[0].open_time == first_kept
+    # after: nothing closed there yet
+    assert kl(capped, start=last_closed + 60_000) == []
+    assert kl(capped, start=last_closed)[-1] == capped.history["ETHUSDT"][-1]
+    # aggregated: a bar that began before the kept history would miss minutes, so it is left out
+    hours = kl(capped, 3600_000, start=T0)
+    assert hours[0].open_time == T0 + 11 * 3600_000 and hours == kl(full, 3600_000, start=T0 + 11 * 3600_000)
+    assert kl(capped, 3600_000) == kl(full, 3600_000)[-len(hours) :]
+    assert kl(full, 86_400_000, start=T0) and kl(capped, 86_400_000, start=T0) == []  # day 1 lost 10 h
+
+
+def test_24h_ticker_avg_price_and_stream_bars_after_trimming(tmp_path: Path) -> None:
+    capped, full = capped_and_full(tmp_path)
+    assert capped.dropped["ETHUSDT"] > 0
+    for _ in range(2):  # between candles, then with one in progress
+        assert capped.window("ETHUSDT") == full.window("ETHUSDT")
+        assert capped.avg_price("ETHUSDT") == full.avg_price("ETHUSDT")
+        assert capped.bar("ETHUSDT", 3600_000) == full.bar("ETHUSDT", 3600_000)
+        capped.advance(steps=2)
+        full.advance(steps=2)
+    day = capped.window("ETHUSDT")
+    assert day.open_time == capped.history["ETHUSDT"][-1440].open_time and day.close_time == capped.time
+
+
+def test_sim_history_max_setting(tmp_path: Path) -> None:
+    assert load_sim_config({}).history_max == DEFAULT_HISTORY_MAX == 43_200
+    assert load_sim_config({"SIM_HISTORY_MAX": "4320"}).history_max == 4320
+    assert load_sim_config({"SIM_HISTORY_MAX": "0"}).history_max == 0  # keep everything
+    for bad in ("1440", "-1", "lots", "2.5"):
+        with pytest.raises(ConfigError, match="SIM_HISTORY_MAX"):
+            load_sim_config({"SIM_HISTORY_MAX": bad})
+    venue = Venue.build(SimConfig(symbols=("ETHUSDT",), speed=0, warmup=1600, history_max=MIN_HISTORY))
+    market = venue.market  # the warm-up past the cap was trimmed a chunk of 60 below it: a day
+    assert len(market.history["ETHUSDT"]) == 1440 and market.dropped["ETHUSDT"] == 160
+    market.advance(candles=1)
+    assert len(market.history["ETHUSDT"]) == 1441 and market.klines("ETHUSDT", 60_000, limit=1)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from services.exchange_sim.engine import MARKET_FILLS, MarketFill
+from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY
 from services.exchange_sim.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.config import ConfigError
 
@@ -36,6 +37,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     speed: float = 60.0  # market minutes per wall minute; 0: step mode (the control API advances)
     start_ms: int | None = None  # first minute of history; None: the data's, else 2024-01-01
     warmup: int = 500  # closed candles of history before the first live step
+    history_max: int = DEFAULT_HISTORY_MAX  # closed 1m candles kept per symbol; 0: all (grows forever)
     balances: dict[str, Decimal] = msgspec.field(default_factory=lambda: dict(DEFAULT_BALANCES))
     maker_fee: Decimal = Decimal("0.001")
     taker_fee: Decimal = Decimal("0.001")
@@ -114,6 +116,17 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _history_max(text: str) -> int:
+    """0 keeps everything; else at least a day and a margin: the 24h ticker reads the last 1440."""
+    value = _nonneg_int(text)
+    if 0 < value < MIN_HISTORY:
+        raise ValueError(
+            f"must be 0 (keep every candle) or at least {MIN_HISTORY} "
+            "(24 h of 1-minute candles for the 24h ticker, plus a margin)"
+        )
+    return value
+
+
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_HOST": ("host", str),
     "SIM_PORT": ("port", _nonneg_int),
@@ -126,6 +139,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_SPEED": ("speed", _parse_speed),
     "SIM_START": ("start_ms", _parse_start),
     "SIM_WARMUP": ("warmup", _nonneg_int),
+    "SIM_HISTORY_MAX": ("history_max", _history_max),
     "SIM_BALANCES": ("balances", _parse_balances),
     "SIM_MAKER_FEE": ("maker_fee", _parse_decimal),
     "SIM_TAKER_FEE": ("taker_fee", _parse_decimal),

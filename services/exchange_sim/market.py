@@ -23,6 +23,10 @@ log = logging.getLogger("exchange_sim.market")
 
 STEPS_PER_CANDLE = 4
 AVG_PRICE_CANDLES = 5  # Binance avgPrice: 5 minutes
+DAY_CANDLES = 1440  # the 24h ticker's window of 1-minute candles
+# SIM_HISTORY_MAX's floor: the 24h window, plus an hour so a trim in chunks never cuts into it.
+MIN_HISTORY = DAY_CANDLES + 60
+DEFAULT_HISTORY_MAX = 43_200  # 30 days of 1-minute candles per symbol
 
 
 class Tick(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,10 +81,17 @@ class Market:
         origin_ms: int,
         interval_ms: int = 60_000,
         warmup: int = 500,
+        history_max: int = 0,
     ) -> None:
+        """`history_max`: closed candles kept per symbol (0: all; else at least MIN_HISTORY)."""
+        if history_max and history_max < MIN_HISTORY:
+            raise ValueError(f"history_max {history_max} < {MIN_HISTORY} (the 24h ticker needs a day)")
         self.engine = engine
         self._make_feeds = feeds
         self.origin_ms, self.interval_ms, self.warmup = origin_ms, interval_ms, warmup
+        self.history_max = history_max
+        # trimmed this many at a time, never below a day: one list shift per chunk, not per candle
+        self._trim_chunk = max(1, min(history_max // 10, history_max - DAY_CANDLES))
         self._listeners: list[TickListener] = []
         self.knobs: dict[str, SymbolKnobs] = {}
         self.reset()
@@ -91,8 +102,11 @@ class Market:
         self._feeds = self._make_feeds()
         self.knobs = {s: SymbolKnobs() for s in self._feeds}
         self.history: dict[str, list[Candle]] = {s: [] for s in self._feeds}
+        # candles trimmed off the front: history[s][i] opened at origin + (dropped + i) intervals
+        self.dropped: dict[str, int] = dict.fromkeys(self._feeds, 0)
         for symbol, feed in self._feeds.items():
             self.history[symbol] = [next(feed) for _ in range(self.warmup)]
+            self._trim(symbol)
         self._planned: dict[str, Candle] = {}
         self._live: dict[str, Candle] = {}
         self.phase = 0  # the next step's position in its candle
@@ -149,6 +163,7 @@ class Market:
         if closed:
             for symbol in self._planned:
                 self.history[symbol].append(self._live.pop(symbol))
+                self._trim(symbol)
             self.candle_open += self.interval_ms
         self._publish(ticks)
         return ticks
@@ -227,6 +242,15 @@ class Market:
                 log.exception("market listener failed")
 
     # ----------------------------------------------------------------- history
+    def _trim(self, symbol: str) -> None:
+        """Past history_max, forget the oldest candles a chunk at a time, so a venue left running
+        for days holds a bounded history (as a real venue's klines reach back only so far)."""
+        hist = self.history[symbol]
+        if self.history_max and len(hist) > self.history_max:
+            cut = len(hist) - self.history_max + self._trim_chunk
+            del hist[:cut]
+            self.dropped[symbol] += cut
+
     def klines(
         self,
         symbol: str,
@@ -236,22 +260,30 @@ class Market:
         end: int | None = None,
         limit: int = 500,
     ) -> list[Candle]:
-        """Closed bars only (see docs/PAPER_VENUE.md), oldest first; without start, the latest `limit`."""
+        """Closed bars only (see docs/PAPER_VENUE.md), oldest first; without start, the latest `limit`.
+
+        Only the retained history is served: a range reaching back before it gets what is kept,
+        and once candles were trimmed a bar that began before the oldest kept one (it would
+        be missing part of its minutes) is left out.
+        """
         hist = self.history[symbol]
+        dropped = self.dropped[symbol]
         ratio = max(1, interval_ms // self.interval_ms)
         lo, hi = 0, len(hist)
         if start is not None:
-            lo = max(0, (start - start % interval_ms - self.origin_ms) // self.interval_ms)
+            lo = max(0, (start - start % interval_ms - self.origin_ms) // self.interval_ms - dropped)
         if end is not None:
-            hi = min(hi, max(0, (end - self.origin_ms) // self.interval_ms + ratio))
+            hi = min(hi, max(0, (end - self.origin_ms) // self.interval_ms + ratio - dropped))
         if start is None:
             lo = max(lo, hi - (limit + 1) * ratio)
         bars = aggregate(hist[lo:hi], interval_ms) if ratio > 1 else hist[lo:hi]
         last_closed = hist[-1].close_time if hist else -1
+        first_kept = hist[0].open_time if hist and dropped else -1
         bars = [
             b
             for b in bars
-            if b.close_time <= last_closed
+            if first_kept <= b.open_time
+            and b.close_time <= last_closed
             and (start is None or b.open_time >= start)
             and (end is None or b.open_time <= end)
         ]
@@ -277,7 +309,7 @@ class Market:
             return round_down(sum((c.close * c.volume for c in recent), ZERO) / volume, tick / 1000)
         return recent[-1].close if recent else self._last.get(symbol, ZERO)
 
-    def window(self, symbol: str, minutes: int = 1440) -> Candle:
+    def window(self, symbol: str, minutes: int = DAY_CANDLES) -> Candle:
         """One bar over the last `minutes` (24h ticker statistics), the candle in progress included."""
         members = self.history[symbol][-minutes:]
         live = self._live.get(symbol)

@@ -127,7 +127,9 @@ class Venue:
                 for s in specs
             }
 
-        market = Market(engine, make_feeds, origin_ms=origin, warmup=config.warmup)
+        market = Market(
+            engine, make_feeds, origin_ms=origin, warmup=config.warmup, history_max=config.history_max
+        )
         clock = ServerClock()
         venue = cls(
             config=config,
