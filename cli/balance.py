@@ -23,9 +23,10 @@ from rich.table import Table
 from cli import common
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
+from shared.account_view import fold_account
 from shared.codec import DecodeError, decode
 from shared.config import AppConfig
-from shared.messages import Balance, BalanceUpdate, BookTicker, Candle
+from shared.messages import Balance, BookTicker, Candle
 from shared.streams import account, book
 
 SCAN_BACK = 500  # account entries read back looking for the newest snapshot
@@ -41,21 +42,8 @@ class Account:
 
 def read_account(r: redis.Redis, venue: str) -> Account | None:
     """Newest snapshot with the newer deltas applied on top (a delta carries an asset's full free/locked)."""
-    assets: dict[str, Balance] = {}
-    newest_ts = 0
-    for _id, fields in r.xrevrange(account(venue), count=SCAN_BACK):
-        try:
-            msg = decode(fields)
-        except DecodeError:
-            continue
-        if not isinstance(msg, BalanceUpdate):
-            continue
-        newest_ts = newest_ts or msg.ts or int(_id.decode().split("-")[0])
-        for bal in msg.balances:
-            assets.setdefault(bal.asset, bal)
-        if msg.snapshot:
-            return Account(venue, assets, True, newest_ts)
-    return Account(venue, assets, False, newest_ts) if assets else None
+    view = fold_account(r.xrevrange(account(venue), count=SCAN_BACK))
+    return Account(venue, view.balances, view.snapshot, view.ts_ms) if view.balances else None
 
 
 def redis_price(r: redis.Redis, venue: str, symbol: str) -> Decimal | None:

@@ -20,10 +20,10 @@ import redis.asyncio as aioredis
 
 from services.notifier.channels import ChannelDown, Rejected, Stopping, sleep_or_stop
 from services.notifier.telegram import TelegramClient
+from shared.account_view import fold_account
 from shared.bus import publish
-from shared.codec import DecodeError, decode
 from shared.ids import IdError, check_bot_id
-from shared.messages import BalanceUpdate, BotControl, ControlAction
+from shared.messages import BotControl, ControlAction
 from shared.redis_conn import REDIS_ERRORS
 from shared.streams import NOTIFIER_TELEGRAM_OFFSET, account, bot_control, bot_state
 
@@ -82,20 +82,8 @@ async def balance_text(redis: aioredis.Redis, venues: Sequence[str]) -> str:
     """Per venue, the newest balance of each asset: deltas newer than the last snapshot on top of it."""
     parts = []
     for venue in venues:
-        assets: dict[str, Any] = {}
-        snapshot_seen = False
-        for _id, fields in await redis.xrevrange(account(venue), count=200):
-            try:
-                msg = decode(fields)
-            except DecodeError:
-                continue
-            if not isinstance(msg, BalanceUpdate):
-                continue
-            for bal in msg.balances:
-                assets.setdefault(bal.asset, bal)
-            if msg.snapshot:
-                snapshot_seen = True
-                break
+        view = fold_account(await redis.xrevrange(account(venue), count=200))
+        assets, snapshot_seen = view.balances, view.snapshot
         if not assets:
             parts.append(f"{venue}: no balance yet")
             continue

@@ -12,26 +12,14 @@ from decimal import Decimal
 
 import redis.asyncio as aioredis
 
-from shared.codec import DecodeError, decode
-from shared.messages import BalanceUpdate
+from shared.account_view import fold_account
 from shared.streams import account
 
 
 async def latest_free(redis: aioredis.Redis, venue: str, lookback: int = 50) -> dict[str, Decimal] | None:
     """Free amount per asset (newest first wins, back to the last snapshot); None if unknown."""
-    free: dict[str, Decimal] = {}
-    for _, fields in await redis.xrevrange(account(venue), count=lookback):
-        try:
-            msg = decode(fields)
-        except DecodeError:
-            continue
-        if not isinstance(msg, BalanceUpdate):
-            continue
-        for bal in msg.balances:
-            free.setdefault(bal.asset, bal.free)
-        if msg.snapshot:
-            break
-    return free or None
+    view = fold_account(await redis.xrevrange(account(venue), count=lookback))
+    return {asset: bal.free for asset, bal in view.balances.items()} or None
 
 
 class BalanceCache:
