@@ -20,6 +20,24 @@ class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fiel
     VERSION: ClassVar[int] = 1
 
 
+# Above this a price or quantity is a typo or an attack (1e999999999 overflows every context).
+MAX_AMOUNT = Decimal("1e20")
+
+
+def check_amounts(msg: msgspec.Struct, names: tuple[str, ...]) -> None:
+    """Refuse NaN, infinities, negatives and absurd magnitudes in a message's amounts.
+
+    Called from __post_init__, so a bad value fails where the message is built (a strategy's
+    step: the bot pauses with the reason) or decoded (the entry is dead-lettered with it),
+    never deep in the order gateway's arithmetic."""
+    for name in names:
+        value = getattr(msg, name)
+        if value is None:
+            continue
+        if not value.is_finite() or value < 0 or value >= MAX_AMOUNT:
+            raise ValueError(f"{name} must be a finite number in [0, 1e20), got {value!s}")
+
+
 class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
@@ -119,6 +137,9 @@ class PlaceOrder(Message, frozen=True, tag="place"):
     time_in_force: TimeInForce | None = None
     ts: int = 0
 
+    def __post_init__(self) -> None:
+        check_amounts(self, ("quantity", "quote_quantity", "price", "stop_price"))
+
 
 class CancelOrder(Message, frozen=True, tag="cancel"):
     cid: str
@@ -134,6 +155,24 @@ class CancelAll(Message, frozen=True, tag="cancel_all"):
     bot: str
     venue: str
     symbol: str | None = None
+    ts: int = 0
+
+
+class SyncBot(Message, frozen=True, tag="sync"):
+    """A strategy runner (re)starting asks the order gateway where its bot stands at the venue.
+
+    Redis may have lost its last second (a power cut) while the venue kept every order sent in
+    it, so the bot's sequence and orders may be behind the venue's. The gateway looks up every
+    order of the bot's prefix at the venue (open ones, recent ones on `symbol`, and by client
+    order id from `seq` + 1 on), adopts the ones its log lacks (their updates reach the bot with
+    `adopted`), and answers with BotSynced on `orders:events:{bot}`, after those updates. The
+    bot places nothing new until the answer carrying its `token` arrives."""
+
+    bot: str
+    venue: str
+    symbol: str
+    token: str  # unique per request; the answer carries it back
+    seq: int = 0  # the last sequence the bot's state has used
     ts: int = 0
 
 
@@ -166,6 +205,20 @@ class OrderUpdate(Message, frozen=True, tag="order_update"):
     ts: int = 0  # ms, local time the gateway produced this update
     reconciled: bool = False  # True when it came from reconciliation or polling, not the live stream
     event_id: str = ""
+    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
+    adopted: bool = False  # the gateway found this order at the venue without a record of its own
+
+
+class BotSynced(Message, frozen=True, tag="synced"):
+    """The order gateway's answer to SyncBot, on `orders:events:{bot}` after the updates of every
+    order it adopted for the bot: the bot may place orders again, with sequences above max_seq."""
+
+    bot: str
+    venue: str
+    token: str
+    max_seq: int = 0  # the highest sequence of the bot's prefix the venue or the log has seen
+    adopted: tuple[str, ...] = ()  # cids adopted for the bot while syncing
+    ts: int = 0
 
 
 class Balance(msgspec.Struct, frozen=True):
@@ -219,14 +272,16 @@ class Notification(Message, frozen=True, tag="notification"):
     ts: int = 0
 
 
-OrderCommand = PlaceOrder | CancelOrder | CancelAll
+OrderCommand = PlaceOrder | CancelOrder | CancelAll | SyncBot
 AnyMessage = (
     Candle
     | BookTicker
     | PlaceOrder
     | CancelOrder
     | CancelAll
+    | SyncBot
     | OrderUpdate
+    | BotSynced
     | BalanceUpdate
     | BotControl
     | TimerFired
@@ -241,7 +296,9 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         PlaceOrder,
         CancelOrder,
         CancelAll,
+        SyncBot,
         OrderUpdate,
+        BotSynced,
         BalanceUpdate,
         BotControl,
         TimerFired,
