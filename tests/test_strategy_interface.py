@@ -153,7 +153,10 @@ def test_partial_sale_takes_out_cost_at_the_average():
 def test_order_helpers_round_and_refuse_what_breaks_filters():
     d = Driver(BuyOnce())
     ctx = d.ctx()
-    state, buy = limit_order(d.state, ctx, Side.BUY, D("0.0123456"), D("20000.019"))
+    held = msgspec.structs.replace(d.state.position, base=D("1"), cost=D("20000"))  # sells need base
+    state, buy = limit_order(
+        msgspec.structs.replace(d.state, position=held), ctx, Side.BUY, D("0.0123456"), D("20000.019")
+    )
     assert buy.quantity == D("0.01234") and buy.price == D("20000.01")  # qty down, buy price down
     state, sell = limit_order(state, ctx, Side.SELL, D("0.0123456"), D("20000.011"))
     assert sell.price == D("20000.02")  # sell price up

@@ -3,8 +3,13 @@ cancelling orders (recorded in the state), applying order updates (forward-only,
 fees kept), timers, notifications, and the generic stop / close the runner relies on.
 
 Each returns the new state and the command(s) to emit; nothing here has side effects.
-While the bot is not running, the place_* helpers send nothing (return None) unless
-force=True, so a strategy written without thinking of pause still respects it.
+While the bot is not running (paused, stopped, or waiting for its sync answer after a
+restart), the place_* helpers send nothing (return None) unless force=True, so a strategy
+written without thinking of pause still respects it. They also send nothing for a sell that,
+beside the sells already out, would sell more than the position (a bot never sells what it
+does not hold), nor
+for terms the venue keeps refusing (refusals.py); and they reuse the cid of a held adopted
+order with the same terms (adoption.py) instead of sending a second order.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from shared.messages import (
     Side,
     TimeInForce,
 )
-from shared.money import fmt
+from shared.money import ZERO, fmt
+from shared.order_terms import OrderTerms
+from shared.strategy.adoption import book_held, claim
 from shared.strategy.commands import CancelTimer, Command, SetTimer
 from shared.strategy.context import StrategyContext
 from shared.strategy.orders import FillDelta, OrderRecord, advance
 from shared.strategy.position import apply_fill
+from shared.strategy.refusals import held_back, note_outcome
 from shared.strategy.sizing import limit_terms, market_qty, market_quote
 from shared.strategy.state import RECENT_CIDS, Mode, S
 
@@ -76,9 +84,17 @@ def place_order(
     force: bool = False,
 ) -> tuple[S, PlaceOrder | None]:
     """Record and return a PlaceOrder exactly as given (no rounding: see limit_order & co)."""
-    if state.mode != Mode.RUNNING and not force:
+    if not state.running and not force:
         return state, None
-    state, cid = next_cid(state, ctx)
+    if side == Side.SELL and quantity is not None and _oversells(state, quantity):
+        return state, None
+    terms = OrderTerms(ctx.symbol, side, order_type, quantity, quote_quantity, price, stop_price)
+    state, skip = held_back(state, terms)
+    if skip:
+        return state, None
+    state, cid = claim(state, terms)
+    if cid is None:
+        state, cid = next_cid(state, ctx)
     record = OrderRecord(
         cid=cid,
         side=side,
@@ -199,6 +215,17 @@ def stop_limit_order(
     )
 
 
+def _oversells(state: S, quantity: Decimal) -> bool:
+    """Whether a sell of `quantity` beside the sells already out would sell more than the
+    position (a replacement sell sent before the old one's cancel is confirmed: both can fill).
+    A bot's first sell may sell base it holds outside its position (a balance it protects)."""
+    out = [r for r in state.orders.values() if r.side == Side.SELL]
+    if not out:
+        return False
+    still = sum((r.remaining if r.remaining is not None else ZERO for r in out), ZERO)
+    return still + quantity > state.position.base
+
+
 def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrder | None]:
     """Ask to cancel cid. The record stays until the venue confirms (it may still fill);
     None when cid is not open or a cancel was already asked for."""
@@ -240,13 +267,24 @@ def is_replay(state: S, update: OrderUpdate) -> bool:
     return update.cid in state.recent
 
 
+def contradicts(record: OrderRecord, update: OrderUpdate, ctx: StrategyContext) -> str:
+    """Why update cannot be about this order ("" when it can): another side or symbol means
+    the cid names another order, and booking its fill would turn a buy into a sell."""
+    if update.side is not None and update.side != record.side:
+        return f"its side is {update.side}, the bot's order is a {record.side}"
+    if update.symbol != ctx.symbol:
+        return f"its symbol is {update.symbol}, the bot trades {ctx.symbol}"
+    return ""
+
+
 def apply_order_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S, OrderChange | None]:
     """Apply update if it moves its order forward: the record, the position and the fees.
 
-    None (state unchanged) for a duplicate, a stale update, or an order this state does not
-    hold. A finished order leaves `orders` and is remembered in `recent`."""
+    None (state unchanged) for a duplicate, a stale update, an update that contradicts the
+    order (contradicts), or an order this state does not hold. A finished order leaves
+    `orders` and is remembered in `recent`."""
     record = state.orders.get(update.cid)
-    if record is None:
+    if record is None or contradicts(record, update, ctx):
         return state, None
     result = advance(record, update)
     if result is None:
@@ -261,7 +299,8 @@ def apply_order_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> t
         orders[update.cid] = after
     if fill is not None:
         changes["position"] = apply_fill(state.position, fill, ctx.base_asset, ctx.quote_asset)
-    return replace(state, orders=orders, **changes), OrderChange(record, after, fill)
+    state = note_outcome(replace(state, orders=orders, **changes), after, ctx.symbol)
+    return state, OrderChange(record, after, fill)
 
 
 # --- timers and notifications ------------------------------------------------------------
@@ -310,18 +349,32 @@ def notification(
 
 
 def stop_commands(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
-    """Stop: cancel every open order, keep the position, send nothing new until resumed."""
+    """Stop: cancel every open order (held adopted ones booked first: adoption.py), keep the
+    position, send nothing new until resumed."""
+    state, cmds = book_held(state, ctx)
     state = replace(state, mode=Mode.STOPPED)
     state, cancels = cancel_orders(state, ctx)
-    return state, list(cancels)
+    return state, [*cmds, *cancels]
 
 
 def close_commands(
     state: S, ctx: StrategyContext, ref_price: Decimal | None = None
 ) -> tuple[S, list[Command]]:
-    """Close: stop, then sell the position at market (rounded down to the step size; nothing
-    is sold when that is under the filters at ref_price or the last close)."""
+    """Close: stop, then sell the position at market once no order is open any more — an order
+    being cancelled may still fill, and the sale must not sell what that one sold.
+    `finish_close` makes the sale when the last one ends."""
     state, cmds = stop_commands(state, ctx)
+    if state.orders:
+        return replace(state, closing=True), cmds
+    state, more = finish_close(state, ctx, ref_price)
+    return state, cmds + more
+
+
+def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = None) -> tuple[S, list[Command]]:
+    """The sale of a close: the position at market (rounded down to the step size; nothing is
+    sold when that is under the filters at ref_price or the last close)."""
+    state = replace(state, closing=False)
+    cmds: list[Command] = []
     if state.position.base > 0:
         state, sell = market_order(
             state, ctx, Side.SELL, qty=state.position.base, ref_price=ref_price, tag="close", force=True

@@ -19,15 +19,18 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from shared.messages import BotControl, Candle, ControlAction, Level, OrderUpdate
+from shared.messages import BotControl, BotSynced, Candle, ControlAction, Level, OrderUpdate
 from shared.strategy.actions import (
     OrderChange,
     apply_order_update,
     close_commands,
+    contradicts,
+    finish_close,
     is_replay,
     notification,
     stop_commands,
 )
+from shared.strategy.adoption import book_held, hold_update, synced
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
 from shared.strategy.events import Event, TimerFired
@@ -93,25 +96,27 @@ class Strategy(Generic[P, S]):
     def step(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
         """Handle one event: the new state and the commands to emit, in order."""
         if isinstance(event, OrderUpdate):
-            new, change = apply_order_update(state, event, ctx)
-            if change is None:
-                return state, self._unknown_update(state, event, ctx)
-            return self.on_order_update(params, new, change, event, ctx)
+            return self._order_update(params, state, event, ctx)
         if isinstance(event, Candle):
-            if state.mode != Mode.RUNNING:
-                return state, []
-            return self.on_candle(params, state, event, ctx)
+            # held adopted orders placed before this candle opened: no replay will claim them now
+            state, booked = book_held(state, ctx, before_ms=event.open_time)
+            if not state.running:
+                return state, booked
+            state, cmds = self.on_candle(params, state, event, ctx)
+            return state, [*booked, *cmds]
         if isinstance(event, TimerFired):
             if state.timers.get(event.name) != event.due:
                 return state, []  # cancelled, moved, or already fired
             timers = dict(state.timers)
             del timers[event.name]
             state = msgspec.structs.replace(state, timers=timers)
-            if state.mode != Mode.RUNNING:
+            if not state.running:
                 return state, []
             return self.on_timer(params, state, event, ctx)
         if isinstance(event, BotControl):
             return self.on_control(params, state, event, ctx)
+        if isinstance(event, BotSynced):
+            return self._synced(params, state, event, ctx)
         raise TypeError(f"not a strategy event: {type(event).__name__}")
 
     def wake(self, params: P, state: S) -> Wake:
@@ -139,7 +144,7 @@ class Strategy(Generic[P, S]):
         if action == ControlAction.PAUSE:
             state, cmds = msgspec.structs.replace(state, mode=Mode.PAUSED), []
         elif action == ControlAction.RESUME:
-            state = msgspec.structs.replace(state, mode=Mode.RUNNING)
+            state = msgspec.structs.replace(state, mode=Mode.RUNNING, closing=False)
             state, cmds = self.on_resume(params, state, ctx)
         elif action == ControlAction.STOP:
             state, cmds = stop_commands(state, ctx)
@@ -164,6 +169,54 @@ class Strategy(Generic[P, S]):
         return state, []
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _order_update(self, params: P, state: S, update: OrderUpdate, ctx: StrategyContext) -> Step[S]:
+        """Apply an update (forward-only); hold one of an order the state lacks (adoption.py);
+        refuse one that contradicts its order; then the strategy's hook, and a pending close."""
+        record = state.orders.get(update.cid)
+        if record is None:
+            state, held = hold_update(state, update, ctx)
+            return state, [] if held else self._unknown_update(state, update, ctx)
+        why = contradicts(record, update, ctx)
+        if why:
+            note = notification(
+                ctx,
+                "error",
+                f"contradiction-{update.cid}-{update.status}-{update.cum_filled_qty}",
+                f"{ctx.bot}: update for {update.cid} not booked: {why}",
+                level=Level.ERROR,
+            )
+            return state, [note]
+        new, change = apply_order_update(state, update, ctx)
+        if change is None:
+            return state, []
+        state, cmds = self.on_order_update(params, new, change, update, ctx)
+        if state.closing and not state.orders:
+            state, more = finish_close(state, ctx)
+            cmds = [*cmds, *more]
+        return state, cmds
+
+    def _synced(self, params: P, state: S, event: BotSynced, ctx: StrategyContext) -> Step[S]:
+        """The gateway answered this bot's sync: in step with the venue again. A running bot
+        puts back what it should have (on_resume), claiming the held orders that match."""
+        new = synced(state, event)
+        if new is None:
+            return state, []
+        note = notification(
+            ctx,
+            "info",
+            f"synced-{event.token}",
+            f"{ctx.bot}: in step with {ctx.venue} (sequence {new.seq}"
+            + (
+                f", {len(new.adopted)} orders found there held to be claimed or booked)"
+                if new.adopted
+                else ")"
+            ),
+        )
+        if new.mode != Mode.RUNNING:
+            return new, [note]
+        new, cmds = self.on_resume(params, new, ctx)
+        return new, [note, *cmds]
 
     def _unknown_update(self, state: S, update: OrderUpdate, ctx: StrategyContext) -> list[Command]:
         """Nothing for a duplicate; a warning for an order this bot does not remember."""

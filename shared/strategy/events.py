@@ -1,4 +1,5 @@
-"""What a strategy reacts to: a closed candle, an order update, a timer, a control action.
+"""What a strategy reacts to: a closed candle, an order update, a timer, a control action,
+and the order gateway's answer to the sync a runner asks for when it starts (BotSynced).
 
 Candles, order updates and control actions are the very messages of the streams
 (shared.messages), so the runner hands them over as decoded. TimerFired (also in
@@ -8,9 +9,9 @@ SetTimer the strategy asked for, once its due time has passed.
 
 from __future__ import annotations
 
-from shared.messages import BotControl, Candle, OrderUpdate, TimerFired  # noqa: F401 (re-exported)
+from shared.messages import BotControl, BotSynced, Candle, OrderUpdate, TimerFired  # noqa: F401 (re-exported)
 
-Event = Candle | OrderUpdate | TimerFired | BotControl
+Event = Candle | OrderUpdate | TimerFired | BotControl | BotSynced
 
 
 def event_time(event: Event) -> int:

@@ -17,12 +17,21 @@ from shared.strategy.orders import OrderRecord
 from shared.strategy.position import Position
 
 RECENT_CIDS = 32  # finished orders remembered so their late duplicates are recognised as such
+REFUSALS_KEPT = 16  # refused terms remembered (the newest), so they are not resent forever
 
 
 class Mode(StrEnum):
     RUNNING = "running"  # acting on candles, timers and fills
     PAUSED = "paused"  # no new orders; open ones stay; fills still tracked
     STOPPED = "stopped"  # open orders cancelled; nothing new until resumed
+
+
+class Refusal(msgspec.Struct, frozen=True, array_like=True):
+    """Terms the venue (or the gateway) refused `count` times in a row; `skipped`: attempts to
+    send them again that were held back since the last refusal."""
+
+    count: int
+    skipped: int = 0
 
 
 class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -32,6 +41,15 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     mode: Mode = Mode.RUNNING
     timers: dict[str, int] = {}  # name -> due (ms)
     recent: tuple[str, ...] = ()  # cids of the last finished orders, newest last
+    # The token of the SyncBot the runner sent at start; until its BotSynced answer arrives the
+    # bot places nothing (Redis may have lost orders the venue kept: shared/strategy/adoption.py).
+    sync: str = ""
+    # Orders of this bot the venue holds but this state did not know (a lost write): held here,
+    # not booked, until the strategy asks for the same terms again (it claims them) or a later
+    # candle shows it will not (they are booked, and cancelled if open).
+    adopted: dict[str, OrderRecord] = {}
+    refusals: dict[str, Refusal] = {}  # terms key -> refused in a row (shared/strategy/refusals.py)
+    closing: bool = False  # close asked: the position is sold once the cancelled orders are gone
 
     def open_orders(self) -> list[OrderRecord]:
         """Orders not finished, oldest first (by cid sequence)."""
@@ -39,7 +57,8 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 
     @property
     def running(self) -> bool:
-        return self.mode == Mode.RUNNING
+        """Acting: running, and in step with the venue (not waiting for a sync answer)."""
+        return self.mode == Mode.RUNNING and not self.sync
 
 
 S = TypeVar("S", bound=StrategyState)
