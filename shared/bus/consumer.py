@@ -6,6 +6,7 @@
   with XAUTOCLAIM JUSTID (which does not bump their delivery count), then replayed as its own.
 - An entry that does not decode, or was delivered `max_deliveries` times already, is copied
   to `dlq:{stream}` with the reason and acked, in one MULTI/EXEC: it never blocks the stream.
+  A handler raising DeadLetter(reason) has its entry dead-lettered at once, the same way.
 - An entry is acked only after its handler returned (batched XACK per read), unless the
   handler acked it itself through a Commit (then `entry.acked` is True).
 - `ordered=True`: after a failure nothing newer is handled until the failed entry succeeds
@@ -29,11 +30,12 @@ from redis.exceptions import ResponseError
 
 from shared import metrics
 from shared.bus.commit import FencedError
+from shared.bus.dlq import DeadLetter, dead_letter, dead_letter_reason, failed_reason
 from shared.bus.groups import delete_idle_consumers, ensure_group, next_id
-from shared.codec import DecodeError, decode, encode_json
+from shared.codec import DecodeError, decode
 from shared.messages import Message
 from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS
-from shared.streams import DLQ_MAXLEN, dlq
+from shared.streams import DLQ_MAXLEN
 
 log = logging.getLogger("automata.bus")
 
@@ -96,7 +98,6 @@ class Consumer:
         m = metrics.bus_metrics()
         self._m_handled = m.handled
         self._m_failed = m.failed
-        self._m_dlq = m.dead_lettered
         self._m_claimed = m.claimed
         for state in self._states.values():
             state.m_handled = m.handled.labels(state.name, self.group)
@@ -207,6 +208,9 @@ class Consumer:
                     raise  # Redis went away mid-handler: run() reconnects and replays this entry
                 except FencedError:
                     raise  # this process no longer owns the work: stop, never a failed delivery
+                except DeadLetter as exc:  # the handler knows retrying cannot help
+                    await self._dead_letter(stream, entry_id, fields, dead_letter_reason(exc), deliveries)
+                    continue
                 except Exception as exc:
                     self._failed(state, entry_id, deliveries, exc)
                     if self.ordered:
@@ -261,7 +265,7 @@ class Consumer:
                 continue
             if fields and delivered_before >= self.max_deliveries:
                 await self._dead_letter(
-                    state.name, entry_id, fields, f"failed {delivered_before} deliveries", delivered_before
+                    state.name, entry_id, fields, failed_reason(delivered_before), delivered_before
                 )
                 continue
             await self._handle_batch(state, [(raw_id, fields)], deliveries=delivered_before + 1)
@@ -302,27 +306,9 @@ class Consumer:
     async def _dead_letter(
         self, stream: str, entry_id: str, fields: dict, reason: str, deliveries: int
     ) -> None:
-        """Copy the entry to dlq:{stream} with the reason and ack it, atomically."""
-        record: dict[bytes | str, Any] = {k: v for k, v in fields.items() if k not in (b"dlq_reason",)}
-        record.update(
-            {
-                "dlq_reason": reason,
-                "dlq_stream": stream,
-                "dlq_id": entry_id,
-                "dlq_group": self.group,
-                "dlq_consumer": self.name,
-                "dlq_deliveries": str(deliveries),
-                "dlq_ts": str(int(time.time() * 1000)),
-            }
+        await dead_letter(
+            self.redis, stream, self.group, self.name, entry_id, fields, reason, deliveries, self.dlq_maxlen
         )
-        if not fields:
-            record["dlq_fields"] = encode_json({})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(dlq(stream), record, maxlen=self.dlq_maxlen, approximate=True)
-            pipe.xack(stream, self.group, entry_id)
-            await pipe.execute()
-        self._m_dlq.labels(stream, self.group).inc()
-        log.error("dead-lettered %s %s: %s", stream, entry_id, reason)
 
     # -- helpers -----------------------------------------------------------------------------
 
