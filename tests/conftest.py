@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from shared.redis_server import RedisServer
 from tests.helpers import procs
 from tests.helpers.procs import base_env
+from tests.helpers.syncs import SyncAnswerer
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +55,17 @@ def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def answer_syncs(redis_server: RedisServer) -> Iterator[SyncAnswerer]:
+    """Answers the sync a strategy runner asks for at start, for tests that run no order gateway."""
+    answerer = SyncAnswerer(redis_server.url)
+    answerer.start()
+    try:
+        yield answerer
+    finally:
+        answerer.stop()
 
 
 @pytest.fixture

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from services.strategy_runner.balances import latest_free
 from shared.bus import publish
 from shared.messages import Balance, BalanceUpdate
+
+# no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
+pytestmark = pytest.mark.usefixtures("answer_syncs")
 
 
 async def test_latest_free_is_snapshot_plus_later_deltas(redis_client):

@@ -11,10 +11,15 @@ import random
 import time
 from decimal import Decimal
 
+import pytest
+
 from shared.messages import ControlAction
 from shared.streams import bot_state
 from tests.helpers.bots import add_candle, candle, commands, control, publish_filters, write_bots
 from tests.helpers.procs import python, wait_until
+
+# no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
+pytestmark = pytest.mark.usefixtures("answer_syncs")
 
 BASE = {"strategy": "tests.helpers.scripted:Scripted", "venue": "sim", "symbol": "BTCUSDT", "interval": "1m",
         "lease_ms": 1500, "process": "g"}  # fmt: skip

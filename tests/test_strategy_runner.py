@@ -10,10 +10,13 @@ from decimal import Decimal
 import pytest
 
 from shared.codec import decode
-from shared.messages import ControlAction, Notification, PlaceOrder
+from shared.messages import ControlAction, Notification, OrderStatus, PlaceOrder
 from shared.streams import bot_state
 from tests.helpers.bots import add_candle, candle, commands, control, fill, publish_filters, write_bots
 from tests.helpers.procs import python, wait_until
+
+# no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
+pytestmark = pytest.mark.usefixtures("answer_syncs")
 
 BOT = {"id": "t1", "strategy": "tests.helpers.scripted:Scripted", "venue": "sim", "symbol": "BTCUSDT",
        "interval": "1m", "lease_ms": 1500}  # fmt: skip
@@ -154,7 +157,10 @@ def test_pause_resume_stop_close_through_the_control_stream(env, tmp_path, sync_
     wait_until(lambda: len(commands(sync_redis)) == 5, what="stop cancels the 2 open orders")
     assert {type(c).__name__ for c in commands(sync_redis)[3:]} == {"CancelOrder"}
     assert state_doc(sync_redis)["state"]["mode"] == "stopped"
-    control(sync_redis, "t1", ControlAction.CLOSE)
+    for placed in [c for c in commands(sync_redis) if isinstance(c, PlaceOrder)][1:]:
+        fill(sync_redis, placed, OrderStatus.CANCELED, qty="0")  # the venue confirms both cancels
+    wait_until(lambda: not state_doc(sync_redis)["state"].get("orders"), what="cancels confirmed")
+    control(sync_redis, "t1", ControlAction.CLOSE)  # nothing open: the close sells at once
     wait_until(lambda: any(isinstance(c, PlaceOrder) and c.order_type == "MARKET" for c in commands(sync_redis)),
                what="close sells the position at market")  # fmt: skip
     sell = commands(sync_redis)[-1]

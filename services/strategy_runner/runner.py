@@ -1,11 +1,19 @@
-"""Runs one bot: lease, warm-up, then each input entry handled exactly once.
+"""Runs one bot: lease, warm-up, sync with the venue, then each input entry handled exactly once.
 
 For every entry of `md:candles:...`, `orders:events:{bot}` and `bot:{bot}:control`:
 load state -> pure strategy step -> one MULTI/EXEC writing the new state (with the entry's id
 as last applied), the order commands, the notifications, the timers, and the XACK
 (ARCHITECTURE.md, exactly-once rule 2). An entry at or below the last applied id is acked and
-skipped. A strategy that raises pauses the bot, keeps its state and keeps the entry, which is
-retried when the bot is resumed.
+skipped; an entry that does not belong on its stream is dead-lettered (inputs.py). A strategy
+that raises pauses the bot, keeps its state and keeps the entry, which is retried when the bot
+is resumed.
+
+Sync: Redis may have lost its last second (a power cut) while the venue kept the orders sent
+in it, so the state just loaded may be behind the venue. Before anything else the runner
+commits a SyncBot (the state remembers its token) and reads only its order events until the
+gateway's BotSynced answer with that token has been applied: every order of the bot the venue
+holds has then reached the state (held, shared/strategy/adoption.py) and its sequence is past
+all of them, so no client order id is ever reused. Candles and controls wait in their streams.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import time
 from typing import Any
 
@@ -21,6 +30,7 @@ import msgspec
 from services.strategy_runner.balances import BalanceCache
 from services.strategy_runner.bots import BotConfig
 from services.strategy_runner.filters import fetch_filters
+from services.strategy_runner.inputs import InputCheck
 from services.strategy_runner.lease import Lease
 from services.strategy_runner.state_store import (
     FailedEntry,
@@ -44,6 +54,7 @@ from shared.messages import (
     Level,
     Notification,
     PlaceOrder,
+    SyncBot,
 )
 from shared.service import ServiceContext
 from shared.strategy.base import Strategy
@@ -76,6 +87,7 @@ class BotRunner:
         self.params = strategy.parse_params(bot.params, source=f"bot {bot.id}: params")
         self.candle_stream = candles(bot.venue, bot.symbol, bot.interval)
         self.streams = [self.candle_stream, order_events(bot.id), bot_control(bot.id)]
+        self.inputs = InputCheck(bot.id, bot.venue, bot.symbol, bot.interval)
         self.group = bot_group(bot.id)
         self.state_key = bot_state(bot.id)
         self.lease = Lease(self.redis, bot.id, f"{ctx.instance}:{ctx.consumer_name}:{id(self)}", bot.lease_ms)
@@ -148,25 +160,69 @@ class BotRunner:
 
     async def _serve(self) -> None:
         await self._load()
+        self.active = True
+        renew = asyncio.create_task(self._keep_lease())
+        pump: asyncio.Task[None] | None = None
+        try:
+            await self._start_sync()
+            await self._consume([order_events(self.bot.id)], renew)  # until the sync is answered
+            if self.state.sync or renew.done() or self._stopping.is_set():
+                return
+            log.info("bot %s: in step with %s (sequence %d, %d orders held)",
+                     self.bot.id, self.bot.venue, self.state.seq, len(self.state.adopted))  # fmt: skip
+            pump = asyncio.create_task(self.timers.run(self._stopping))
+            await self._consume(self.streams, renew)
+        finally:
+            for task in (renew, pump):
+                if task is not None and not task.done():
+                    task.cancel()
+            await asyncio.gather(*(t for t in (renew, pump) if t is not None), return_exceptions=True)
+            if renew.done() and not renew.cancelled() and renew.exception() is not None:
+                raise renew.exception()  # the lease was lost: FencedError
+
+    async def _consume(self, streams: list[str], renew: asyncio.Task[None]) -> None:
+        """Consume `streams` until stopped, the lease is lost, or (syncing) the sync is answered."""
         self.consumer = Consumer(
-            self.redis, self.streams, self.group, self.ctx.consumer_name, self.handle,
+            self.redis, streams, self.group, self.ctx.consumer_name, self.handle,
             ordered=True, claim_idle_ms=max(self.bot.lease_ms, 1000),
             max_deliveries=self.ctx.config.bus.max_deliveries, block_ms=500,
         )  # fmt: skip
-        self.active = True
-        renew = asyncio.create_task(self._keep_lease())
-        pump = asyncio.create_task(self.timers.run(self._stopping))
         consume = asyncio.create_task(self.consumer.run())
-        done, _ = await asyncio.wait([renew, consume], return_when=asyncio.FIRST_COMPLETED)
-        self.consumer.stop()
-        pump.cancel()
-        for task in (renew, consume, pump):
-            if task not in done:
-                task.cancel()
-        await asyncio.gather(renew, consume, pump, return_exceptions=True)
-        for task in done:
-            if task.exception() is not None:
-                raise task.exception()
+        waiting = asyncio.create_task(self._report_waiting()) if self.state.sync else None
+        try:
+            await asyncio.wait([renew, consume], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.consumer.stop()
+            if waiting is not None:
+                waiting.cancel()
+            if not consume.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(consume), timeout=5.0)
+                except TimeoutError:
+                    consume.cancel()
+            await asyncio.gather(consume, *([waiting] if waiting else []), return_exceptions=True)
+        if not consume.cancelled() and consume.exception() is not None:
+            raise consume.exception()
+
+    async def _start_sync(self) -> None:
+        """Commit a fresh sync token with the SyncBot that asks the gateway for the answer."""
+        token = f"{self.ctx.instance}-{os.getpid()}-{time.time_ns()}"
+        state = msgspec.structs.replace(self.state, sync=token)
+        request = SyncBot(bot=self.bot.id, venue=self.bot.venue, symbol=self.bot.symbol, token=token,
+                          seq=state.seq, ts=int(time.time() * 1000))  # fmt: skip
+        await self._commit(None, state, [request], self.doc.failed)
+        log.info("bot %s: asking the order gateway of %s where the bot stands (sync %s)",
+                 self.bot.id, self.bot.venue, token)  # fmt: skip
+
+    async def _report_waiting(self) -> None:
+        """A gateway that does not answer leaves the bot idle: say so, every minute."""
+        waited = 0
+        while True:
+            await asyncio.sleep(10 if waited == 0 else 60)
+            waited += 1
+            log.warning("bot %s: still waiting for the order gateway of %s to answer its sync; "
+                        "nothing is placed until it does (is the order gateway running?)",
+                        self.bot.id, self.bot.venue)  # fmt: skip
 
     async def _keep_lease(self) -> None:
         while not self._stopping.is_set():
@@ -213,6 +269,7 @@ class BotRunner:
             await self.redis.xack(entry.stream, entry.group, entry.id)
             entry.acked = True
             return
+        self.inputs.check(entry.stream, entry.message)  # DeadLetter: the entry does not belong here
         event = entry.message
         replay: list[Any] = []
         kept = self.doc.failed  # an entry the strategy failed on stays kept until a resume replays it
@@ -220,7 +277,8 @@ class BotRunner:
             replay, kept = await self._failed_event(), None  # after the resume, before anything newer
         if isinstance(event, Candle):
             self.history.append(event)
-        balances = await self.balances.get()
+        # the balances this step sees were committed with the previous one (a replay sees them too)
+        balances = self.doc.balances if self.doc.balances is not None else await self.balances.get()
         state, commands = self.state, []
         for ev in [event, *replay]:
             try:
@@ -237,6 +295,8 @@ class BotRunner:
                 commands = [self._error_note(kept)]
                 break
         await self._commit(entry, state, commands, kept)
+        if self.state.sync == "" and self.consumer is not None and self.consumer.streams == [self.inputs.events]:
+            self.consumer.stop()  # the sync is answered: serve every input from now on
         self._m_events(self.bot.id, type(event).__name__).inc()
         self._m_step.observe(time.perf_counter() - started)
 
@@ -247,13 +307,18 @@ class BotRunner:
         return [decode(entries[0][1])] if entries else []
 
     async def _commit(
-        self, entry: Entry, state: Any, commands: list[Any], failed: FailedEntry | None
+        self, entry: Entry | None, state: Any, commands: list[Any], failed: FailedEntry | None
     ) -> None:
-        doc = with_applied(self.doc, entry.stream, entry.id, self.strategy.encode_state(state), failed=failed)
+        """State, commands, timers and the entry's ack in one MULTI/EXEC, fenced by the lease
+        and the state's version; with the balances the next step will see."""
+        doc = with_applied(
+            self.doc, entry.stream if entry else None, entry.id if entry else "", self.strategy.encode_state(state),
+            failed=failed, balances=await self.balances.get(),
+        )  # fmt: skip
         commit = Commit().set(self.state_key, encode_doc(doc))
         orders = 0
         for cmd in commands:
-            if isinstance(cmd, ORDER_COMMANDS):
+            if isinstance(cmd, (*ORDER_COMMANDS, SyncBot)):
                 commit.publish(order_commands(self.bot.venue), cmd)
                 orders += isinstance(cmd, PlaceOrder)
             elif isinstance(cmd, Notification):
@@ -262,7 +327,8 @@ class BotRunner:
                 commit.zadd(bot_timers(self.bot.id), {cmd.name: cmd.due})
             elif isinstance(cmd, CancelTimer):
                 commit.zrem(bot_timers(self.bot.id), cmd.name)
-        commit.ack(entry.stream, entry.group, entry.id, entry)
+        if entry is not None:
+            commit.ack(entry.stream, entry.group, entry.id, entry)
         expected_version = self.doc.version
 
         async def still_ours(pipe) -> bool:

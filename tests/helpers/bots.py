@@ -54,7 +54,8 @@ def add_candle(r: redis.Redis, c: Candle) -> None:
 
 
 def commands(r: redis.Redis, venue: str = "sim") -> list:
-    return [decode(f) for _, f in r.xrange(order_commands(venue))]
+    """The order commands bots sent (a runner's start-up SyncBot left out)."""
+    return [decode(f) for _, f in r.xrange(order_commands(venue)) if f.get(b"type") != b"sync"]
 
 
 def fill(
