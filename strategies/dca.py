@@ -5,11 +5,24 @@ the whole position and the first safety (limit) buy go out. Each safety fill mov
 average, lowers/raises the target and places the next safety order, until the ladder ends
 (max_safety_orders, budget, min notional). The take profit filling closes the cycle: the
 open safety order is cancelled, the profit booked (and with reinvest_profit spread over the
-next cycle's buys), and the next cycle opens at once.
+next cycle's buys), and the next cycle opens.
 
 The state says what should exist (phase, ladder cursor, target); `_ensure` then brings the
 orders in line with it after every event. That one function serves fills, partial fills,
 resume after pause/stop and stale take-profit races alike.
+
+One live order per purpose, whatever the venue does in between: an order asked to cancel may
+still fill until the venue's answer arrives, so
+- a take profit that no longer fits the position is cancelled, and its replacement goes out
+  only once the cancel's answer (or the order's last fill) has arrived, sized from the
+  position then — or not at all, if the old one sold everything;
+- a safety buy goes out only while no other buy of the bot is open;
+- a cycle closes in two steps: the take profit leaves it flat, its buys are cancelled
+  (phase closing), and only when no order of it is open any more is the profit booked and
+  the next cycle opened. A buy that filled meanwhile keeps the cycle going (a take profit for
+  it goes out), so no fill of one cycle is ever booked into the next.
+A refused take profit is tried again on the next candle, not in the same step; terms refused
+three times in a row are given up (strategies/refused.py).
 """
 
 from __future__ import annotations
@@ -41,14 +54,17 @@ from shared.strategy.base import EVERY_CANDLE
 from shared.strategy.sizing import limit_terms
 from strategies.dca_ladder import next_target, reinvest_bonus, safety_order, take_profit_price
 from strategies.dca_params import ALIASES, DcaParams, parse_dca_params
+from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
 
 replace = msgspec.structs.replace
 
-IDLE, OPENING, ACTIVE = "idle", "opening", "active"
+IDLE, OPENING, ACTIVE, CLOSING = "idle", "opening", "active", "closing"
 
 
 class DcaState(StrategyState, frozen=True, kw_only=True):
-    phase: str = IDLE  # idle: no cycle; opening: market buy out; active: take profit + ladder
+    # idle: no cycle; opening: market buy out; active: take profit + ladder; closing: flat, the
+    # cycle's buys being cancelled (booked once none is open)
+    phase: str = IDLE
     cycle: int = 0  # number of the current (or last) cycle
     cycles_closed: int = 0
     profit_total: Decimal = ZERO  # realised profit of closed cycles
@@ -71,9 +87,10 @@ class DcaState(StrategyState, frozen=True, kw_only=True):
     so_step: Decimal = ZERO
     so_raw: Decimal = ZERO
     waiting_funds: bool = False  # a cycle could not open for lack of free quote (warned once)
+    tp_retry: bool = False  # the take profit was refused: placed again on the next candle
 
 
-class DcaStrategy(Strategy[DcaParams, DcaState]):
+class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     name = "dca"
     params_type = DcaParams
     state_type = DcaState
@@ -83,16 +100,20 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
         return parse_dca_params(raw, source)
 
     def wake(self, params: DcaParams, state: DcaState) -> Wake:
-        """Only an idle running bot needs candles (to open a cycle); otherwise its orders decide."""
-        return EVERY_CANDLE if state.phase == IDLE and state.running else ORDERS_ONLY
+        """Only an idle running bot (to open a cycle) or one whose take profit was refused (to
+        place it again) needs candles; otherwise its orders decide."""
+        needs = state.phase == IDLE or (state.phase == ACTIVE and state.tp_retry)
+        return EVERY_CANDLE if needs and state.running else ORDERS_ONLY
 
     # --- events --------------------------------------------------------------------------
 
     def on_candle(
         self, params: DcaParams, state: DcaState, candle: Candle, ctx: StrategyContext
     ) -> Step[DcaState]:
-        if state.phase != IDLE:
-            return state, []
+        if state.phase == ACTIVE and state.tp_retry:
+            return self._ensure(params, replace(state, tp_retry=False), ctx)
+        if state.phase != IDLE or state.orders:
+            return state, []  # a cycle is on, or an order of the last one (or of a close) is still open
         return self._open_cycle(params, state, ctx, candle.close)
 
     def on_order_update(
@@ -116,21 +137,28 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
             if change.finished:
                 state, cmds = self._safety_finished(state, rec, ctx)
         elif rec.cid == state.tp_cid and change.finished:
-            state = replace(state, tp_cid="")
+            state, cmds = self._take_profit_finished(state, rec, update, ctx)
         if change.finished and rec.cum_filled_qty > 0:
             cmds.append(fill_notification(ctx, rec))
+        if change.finished:
+            note = given_up_note(state, ctx, rec, "order")
+            if note is not None:
+                cmds.append(note)
         if state.phase == ACTIVE and self._flat(state, ctx) and not self._selling(state):
             state, more = self._close_cycle(params, state, ctx)
+            cmds.extend(more)
+        elif state.phase == CLOSING:
+            state, more = self._finish_cycle(params, state, ctx)
             cmds.extend(more)
         state, more = self._ensure(params, state, ctx)
         return state, cmds + more
 
     def on_resume(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        return self._ensure(params, state, ctx)
+        return self._ensure(params, replace(state, tp_retry=False), ctx)
 
     def on_close(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         """After close (orders cancelled, position sold) the next resume opens a fresh cycle."""
-        return replace(state, phase=IDLE, base_cid="", tp_cid="", so_cid=""), []
+        return replace(state, phase=IDLE, base_cid="", tp_cid="", so_cid="", tp_retry=False), []
 
     # --- cycle ---------------------------------------------------------------------------
 
@@ -152,7 +180,9 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
                 level=Level.WARNING,
             )
             return replace(state, waiting_funds=True), [note]
-        state, cmd = market_order(state, ctx, Side.BUY, quote=quote, tag=f"base{state.cycle + 1}")
+        state, cmd = unless_given_up(
+            state, market_order(state, ctx, Side.BUY, quote=quote, tag=f"base{state.cycle + 1}")
+        )
         if cmd is None:
             return state, []
         state = replace(
@@ -213,11 +243,39 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
             return replace(state, ladder_done=True), [note]
         return state, []
 
+    def _take_profit_finished(
+        self, state: DcaState, rec: Any, update: OrderUpdate, ctx: StrategyContext
+    ) -> Step[DcaState]:
+        """The take profit is gone (its replacement, if any, may go out now); refused, it is
+        placed again on the next candle rather than at once."""
+        state = replace(state, tp_cid="")
+        if rec.status != OrderStatus.REJECTED or rec.cum_filled_qty > 0:
+            return state, []
+        note = notification(
+            ctx,
+            "error",
+            f"tp-rejected-{rec.cid}",
+            f"{ctx.bot}: take profit {rec.cid} refused ({update.reason or 'no reason'}); "
+            "placing it again on the next candle",
+            level=Level.WARNING,
+        )
+        return replace(state, tp_retry=True), [note]
+
     def _close_cycle(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        """Take profit done: cancel the ladder, book the profit, open the next cycle at once."""
-        profit = state.position.realised - state.realised_at_start
+        """Take profit done: cancel the cycle's buys; the cycle is booked once none is open."""
         buys = [cid for cid, rec in sorted(state.orders.items()) if rec.side == Side.BUY]
         state, cancels = cancel_orders(state, ctx, buys)
+        state, more = self._finish_cycle(params, replace(state, phase=CLOSING), ctx)
+        return state, [*cancels, *more]
+
+    def _finish_cycle(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
+        """Closing, and no order of the cycle open any more: book the profit and open the next
+        cycle at once — or, if a buy filled before its cancel landed, go on with the cycle."""
+        if state.orders:
+            return state, []  # a cancelled buy may still fill: wait for its answer
+        if not self._flat(state, ctx):
+            return replace(state, phase=ACTIVE), []  # a buy filled meanwhile: it gets a take profit
+        profit = state.position.realised - state.realised_at_start
         note = notification(
             ctx,
             "cycle_closed",
@@ -233,8 +291,9 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
             profit_total=state.profit_total + profit,
             tp_cid="",
             so_cid="",
+            tp_retry=False,
         )
-        cmds: list[Command] = [*cancels, note]
+        cmds: list[Command] = [note]
         if state.running:
             state, more = self._open_cycle(params, state, ctx, None)
             cmds.extend(more)
@@ -250,7 +309,9 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
         return state, cmds + more
 
     def _sync_take_profit(self, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        """One take-profit sell for the whole position at avg × (1 + target); replaced when either moves."""
+        """One take-profit sell for the whole position at avg × (1 + target). When either moves,
+        the old one is cancelled and the new one placed only once the old one is gone: both
+        could fill otherwise, selling more than the position."""
         pos = state.position
         avg = pos.avg_price
         wanted = None
@@ -259,25 +320,27 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
                 ctx.filters, Side.SELL, pos.base, take_profit_price(ctx.filters, avg, state.target)
             )
         current = state.orders.get(state.tp_cid) if state.tp_cid else None
-        keep = current is not None and not current.cancel_requested and wanted is not None
-        if keep and (current.remaining, current.price) == wanted:  # type: ignore[union-attr]
-            return state, []
-        cmds: list[Command] = []
         if current is not None:
+            if current.cancel_requested:
+                return state, []  # the replacement waits for the cancel's answer
+            if wanted is not None and (current.remaining, current.price) == wanted:
+                return state, []
             state, cancel = cancel_order(state, ctx, current.cid)
-            if cancel is not None:
-                cmds.append(cancel)
-        state = replace(state, tp_cid="")
-        if wanted is not None:
-            state, place = limit_order(state, ctx, Side.SELL, wanted[0], wanted[1], tag=f"tp{state.cycle}")
-            if place is not None:
-                state = replace(state, tp_cid=place.cid)
-                cmds.append(place)
-        return state, cmds
+            return state, [cancel] if cancel is not None else []
+        if wanted is None or state.tp_retry or self._selling(state, cancelling_too=True):
+            return state, []
+        state, place = unless_given_up(
+            state, limit_order(state, ctx, Side.SELL, wanted[0], wanted[1], tag=f"tp{state.cycle}")
+        )
+        if place is None:
+            return state, []
+        return replace(state, tp_cid=place.cid), [place]
 
     def _next_safety(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         if state.ladder_done or state.so_cid or state.level >= params.max_safety_orders:
             return state, []
+        if any(r.side == Side.BUY for r in state.orders.values()):
+            return state, []  # never two buys out: one of the last cycle may still be cancelling
         level = state.level + 1
         so, why = safety_order(
             params,
@@ -298,7 +361,9 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
                 f"{ctx.bot}: cycle {state.cycle}: no safety order {level} ({why}); waiting for the take profit",
             )
             return replace(state, ladder_done=True), [note]
-        state, place = limit_order(state, ctx, Side.BUY, so.qty, so.price, tag=f"so{level}")
+        state, place = unless_given_up(
+            state, limit_order(state, ctx, Side.BUY, so.qty, so.price, tag=f"so{level}")
+        )
         if place is None:
             return state, []
         state = replace(state, so_cid=place.cid, so_level=level, so_step=so.step, so_raw=so.raw_quote)
@@ -314,8 +379,11 @@ class DcaStrategy(Strategy[DcaParams, DcaState]):
         return avg is None or limit_terms(ctx.filters, Side.SELL, pos.base, avg) is None
 
     @staticmethod
-    def _selling(state: DcaState) -> bool:
-        return any(r.side == Side.SELL and not r.cancel_requested for r in state.orders.values())
+    def _selling(state: DcaState, cancelling_too: bool = False) -> bool:
+        """A sell is out (counting ones asked to cancel, which may still fill, if cancelling_too)."""
+        return any(
+            r.side == Side.SELL and (cancelling_too or not r.cancel_requested) for r in state.orders.values()
+        )
 
 
 STRATEGY = DcaStrategy()

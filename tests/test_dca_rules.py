@@ -316,27 +316,35 @@ def _opened(params=None) -> tuple[Driver, dict[str, PlaceOrder]]:
     return d, {c.cid: c for c in cmds if isinstance(c, PlaceOrder)}
 
 
+def placed(cmds: list) -> list[PlaceOrder]:
+    return [c for c in cmds if isinstance(c, PlaceOrder)]
+
+
 def _by_tag(d: Driver, tag: str):
     return next(r for r in d.state.orders.values() if r.tag == tag)
 
 
-def test_partial_fill_moves_position_and_take_profit_at_once():
+def test_partial_fill_replaces_the_take_profit_once_the_old_ones_cancel_is_confirmed():
     d2, _ = _opened()
     so1 = _by_tag(d2, "so1")
     tp_before = _by_tag(d2, "tp1")
     cmds = d2.fill(so1.cid, qty="1.5", status=OrderStatus.PARTIALLY_FILLED)
     cancels = [c.cid for c in cmds if isinstance(c, CancelOrder)]
-    places = [c for c in cmds if isinstance(c, PlaceOrder)]
     assert cancels == [tp_before.cid]
+    assert placed(cmds) == []  # the old take profit may still fill: nothing new until it is gone
+    cmds = d2.update(tp_before.cid, OrderStatus.CANCELED)
+    places = placed(cmds)
     assert len(places) == 1 and places[0].side == Side.SELL and places[0].quantity == D("4.5")
     avg = (D(300) + D("1.5") * 99) / D("4.5")
     assert places[0].price == up(avg * D("1.03325"))
     assert d2.state.level == 0 and d2.state.so_cid == so1.cid  # the level is not done yet
-    # the rest fills: TP again for the whole position, and safety order 2 goes out
+    # the rest fills: TP again for the whole position (once the 4.5 one is cancelled), and
+    # safety order 2 goes out at once
     cmds = d2.fill(so1.cid, qty=str(so1.quantity))
-    places = {c.side: c for c in cmds if isinstance(c, PlaceOrder)}
-    assert places[Side.SELL].quantity == D(3) + so1.quantity
-    assert places[Side.BUY].price == D("98.01")
+    assert [c.cid for c in cmds if isinstance(c, CancelOrder)] == [places[0].cid]
+    assert [(c.side, c.price) for c in placed(cmds)] == [(Side.BUY, D("98.01"))]
+    (tp,) = placed(d2.update(places[0].cid, OrderStatus.CANCELED))
+    assert tp.side == Side.SELL and tp.quantity == D(3) + so1.quantity
     assert d2.state.level == 1 and d2.state.target == D("0.03325")  # target moved once for level 1
 
 
@@ -372,8 +380,9 @@ def test_pause_keeps_orders_and_tracks_fills_resume_catches_up():
     assert d.state.level == 1 and d.state.position.base == D(3) + so1.quantity
     cmds = d.control(ControlAction.RESUME)
     assert [c.cid for c in cmds if isinstance(c, CancelOrder)] == [tp.cid]
-    places = {c.side: c for c in cmds if isinstance(c, PlaceOrder)}
-    assert places[Side.SELL].quantity == D(3) + so1.quantity and places[Side.BUY].price == D("98.01")
+    assert [(c.side, c.price) for c in placed(cmds)] == [(Side.BUY, D("98.01"))]
+    (sell,) = placed(d.update(tp.cid, OrderStatus.CANCELED))
+    assert sell.side == Side.SELL and sell.quantity == D(3) + so1.quantity
 
 
 def test_stop_cancels_the_ladder_and_resume_puts_it_back():
@@ -391,14 +400,122 @@ def test_stop_cancels_the_ladder_and_resume_puts_it_back():
 
 def test_close_sells_the_position_and_a_resume_opens_a_new_cycle():
     d, _ = _opened()
+    so1, tp = _by_tag(d, "so1"), _by_tag(d, "tp1")
     cmds = d.control(ControlAction.CLOSE)
-    sell = next(c for c in cmds if isinstance(c, PlaceOrder))
+    assert sorted(c.cid for c in cmds if isinstance(c, CancelOrder)) == sorted([so1.cid, tp.cid])
+    assert placed(cmds) == []  # the take profit may still fill: the sale waits for the cancels
+    assert placed(d.update(so1.cid, OrderStatus.CANCELED)) == []
+    (sell,) = placed(d.update(tp.cid, OrderStatus.CANCELED))
     assert sell.side == Side.SELL and sell.quantity == D(3)
     d.fill(sell.cid, price="97")
     assert d.state.position.base == 0 and d.state.position.realised == D(-9)
     d.control(ControlAction.RESUME)
     base = d.candle("97", "97", "97", "97")[0]
     assert isinstance(base, PlaceOrder) and base.quote_quantity == D(300) and d.state.cycle == 2
+
+
+# --- one live order per purpose (issue 12: a take profit replaced while the old one still filled) --
+
+
+def _sells_out(d: Driver) -> list:
+    return [r for r in d.state.orders.values() if r.side == Side.SELL]
+
+
+def test_the_old_take_profit_filling_before_its_cancel_sizes_the_new_one_from_the_position():
+    d, _ = _opened()
+    so1, tp1 = _by_tag(d, "so1"), _by_tag(d, "tp1")
+    d.fill(so1.cid, qty="1.5", status=OrderStatus.PARTIALLY_FILLED)  # position 4.5: tp1 (3) is stale
+    assert d.state.orders[tp1.cid].cancel_requested and len(_sells_out(d)) == 1
+    cmds = d.fill(tp1.cid)  # ... but it fills before the cancel lands: 1.5 left
+    (tp2,) = placed(cmds)
+    assert (tp2.side, tp2.quantity) == (Side.SELL, D("1.5"))  # sized from the position then
+    avg = (300 + D("1.5") * 99) / D("4.5")  # the sale took cost out at the average
+    assert tp2.price == up(avg * D("1.03325"))
+    assert d.update(tp1.cid, OrderStatus.CANCELED) == []  # the late cancel answer changes nothing
+    assert d.state.position.base == D("1.5") and d.state.position.avg_price == avg
+    assert d.state.phase == ACTIVE and d.state.cycles_closed == 0 and len(_sells_out(d)) == 1
+
+
+def test_a_take_profit_is_never_placed_while_another_sell_may_still_fill():
+    d, _ = _opened()
+    so1, tp1 = _by_tag(d, "so1"), _by_tag(d, "tp1")
+    for qty in ("0.5", "1", "2"):  # each partial fill makes the take profit stale again
+        cmds = d.fill(so1.cid, qty=qty, status=OrderStatus.PARTIALLY_FILLED)
+        assert placed(cmds) == [] and len(_sells_out(d)) == 1
+    assert [c.cid for c in d.update(tp1.cid, OrderStatus.CANCELED) if isinstance(c, CancelOrder)] == []
+    (tp,) = _sells_out(d)
+    assert tp.quantity == D(5)  # one take profit, for the position when the cancel was confirmed
+
+
+def test_a_cycle_is_booked_and_the_next_opened_only_once_its_buys_are_cancelled():
+    d, _ = _opened()
+    so1, tp1 = _by_tag(d, "so1"), _by_tag(d, "tp1")
+    cmds = d.fill(tp1.cid)  # flat: the cycle closes, but so1 may still fill
+    assert [c.cid for c in cmds if isinstance(c, CancelOrder)] == [so1.cid]
+    assert placed(cmds) == [] and not any(
+        isinstance(c, Notification) and c.kind == "cycle_closed" for c in cmds
+    )
+    assert d.state.phase == "closing" and d.state.cycle == 1
+    assert d.candle("100", "100", "100", "100") == []  # no new cycle while an order of this one is open
+    cmds = d.update(so1.cid, OrderStatus.CANCELED)
+    closed = [c for c in cmds if isinstance(c, Notification) and c.kind == "cycle_closed"]
+    assert len(closed) == 1 and D(closed[0].data["profit"]) == D(3) * (tp1.price - 100)
+    (base,) = placed(cmds)
+    assert base.side == Side.BUY and base.quote_quantity == 300 + d.state.bonus and d.state.cycle == 2
+
+
+def test_a_buy_that_fills_while_the_cycle_closes_stays_in_that_cycle():
+    d, _ = _opened()
+    so1, tp1 = _by_tag(d, "so1"), _by_tag(d, "tp1")
+    d.fill(tp1.cid)  # flat: so1's cancel is asked for ...
+    cmds = d.fill(so1.cid)  # ... but it filled first
+    # the cycle goes on: a take profit for what so1 bought and its ladder, no new cycle
+    (tp,) = [c for c in placed(cmds) if c.side == Side.SELL]
+    assert (tp.quantity, d.state.cycle, d.state.phase) == (so1.quantity, 1, ACTIVE)
+    assert [c.price for c in placed(cmds) if c.side == Side.BUY] == [D("98.01")]
+    assert d.state.spent == 300 + so1.quantity * 99 and d.state.level == 1
+    assert d.update(so1.cid, OrderStatus.CANCELED) == []  # the late cancel answer
+    (so2,) = [c.cid for c in d.fill(tp.cid) if isinstance(c, CancelOrder)]
+    cmds = d.update(so2, OrderStatus.CANCELED)
+    closed = [c for c in cmds if isinstance(c, Notification) and c.kind == "cycle_closed"]
+    profit = D(3) * (tp1.price - 100) + so1.quantity * (tp.price - 99)
+    assert D(closed[0].data["profit"]) == profit == d.state.profit_total  # both sales, one cycle
+    assert d.state.cycle == 2 and d.state.spent == 0  # the next cycle starts from nothing
+
+
+def test_never_two_safety_buys_out():
+    d, _ = _opened()
+    so1 = _by_tag(d, "so1")
+    d.control(ControlAction.STOP)
+    d.update(so1.cid, OrderStatus.CANCELED)
+    d.update(_by_tag(d, "tp1").cid, OrderStatus.CANCELED)
+    d.control(ControlAction.RESUME)
+    buys = [r for r in d.state.orders.values() if r.side == Side.BUY]
+    assert len(buys) == 1 and buys[0].tag == "so1"
+    for _ in range(3):  # candles, resumes, duplicates: still one
+        d.candle("100", "100", "100", "100")
+        d.control(ControlAction.RESUME)
+        d.update(so1.cid, OrderStatus.CANCELED)
+    assert len([r for r in d.state.orders.values() if r.side == Side.BUY]) == 1
+
+
+def test_a_refused_take_profit_is_placed_again_on_the_next_candle_and_given_up_after_three():
+    d, _ = _opened()
+    tp = _by_tag(d, "tp1")
+    sent = [tp]
+    for n in range(3):
+        cmds = d.update(sent[-1].cid, OrderStatus.REJECTED, reason="insufficient balance")
+        assert placed(cmds) == []  # not in the same step
+        if n < 2:
+            assert DcaStrategy().wake(d.params, d.state).every_candle  # it needs the next candle
+            (again,) = placed(d.candle("100", "100", "100", "100"))
+            assert (again.side, again.quantity, again.price) == (Side.SELL, tp.quantity, tp.price)
+            sent.append(d.state.orders[again.cid])
+    assert any(isinstance(c, Notification) and "3 times in a row" in c.text for c in cmds)
+    for _ in range(5):  # given up: the same terms are not sent again, candle after candle
+        assert placed(d.candle("100", "100", "100", "100")) == []
+    (again,) = [c for c in placed(d.control(ControlAction.RESUME)) if c.side == Side.SELL]
+    assert again.price == tp.price  # a person's resume tries once more
 
 
 def test_opening_buy_that_fails_is_retried_on_the_next_candle():
