@@ -19,7 +19,11 @@ class InputCheck:
 
     def __init__(self, bot: str, venue: str, symbol: str, interval: str) -> None:
         self.bot, self.venue, self.symbol, self.interval = bot, venue, symbol, interval
-        self.candles, self.events, self.control = candles(venue, symbol, interval), order_events(bot), bot_control(bot)
+        self.candles, self.events, self.control = (
+            candles(venue, symbol, interval),
+            order_events(bot),
+            bot_control(bot),
+        )
 
     def check(self, stream: str, msg: Message | None) -> None:
         """Raise DeadLetter with the reason when `msg` does not belong on `stream` for this bot."""
@@ -36,7 +40,9 @@ class InputCheck:
             if not isinstance(msg, OrderUpdate | BotSynced):
                 raise DeadLetter(f"a {kind} on the order events of bot {self.bot}")
             if msg.bot != self.bot or msg.venue != self.venue:
-                raise DeadLetter(f"{kind} of bot {msg.bot} on {msg.venue} in the events of {self.bot} on {self.venue}")
+                raise DeadLetter(
+                    f"{kind} of bot {msg.bot} on {msg.venue} in the events of {self.bot} on {self.venue}"
+                )
         elif stream == self.control:
             if isinstance(msg, BotControl):
                 if msg.bot != self.bot:

@@ -99,6 +99,7 @@ class BotRunner:
         self.timers = TimerPump(self.redis, bot.id)
         self.balances = BalanceCache(self.redis, bot.venue)
         self._stopping = asyncio.Event()
+        self._syncing = False  # consuming only the order events, until the sync is answered
         # A lease renewal (PEXPIRE) touches a key every commit WATCHes: run concurrently, it made
         # the commit fail as fenced and the entry wait a retry (1 s). One at a time, a failed
         # WATCH means another runner again.
@@ -165,7 +166,7 @@ class BotRunner:
         pump: asyncio.Task[None] | None = None
         try:
             await self._start_sync()
-            await self._consume([order_events(self.bot.id)], renew)  # until the sync is answered
+            await self._consume([order_events(self.bot.id)], renew, syncing=True)
             if self.state.sync or renew.done() or self._stopping.is_set():
                 return
             log.info("bot %s: in step with %s (sequence %d, %d orders held)",
@@ -180,15 +181,16 @@ class BotRunner:
             if renew.done() and not renew.cancelled() and renew.exception() is not None:
                 raise renew.exception()  # the lease was lost: FencedError
 
-    async def _consume(self, streams: list[str], renew: asyncio.Task[None]) -> None:
+    async def _consume(self, streams: list[str], renew: asyncio.Task[None], *, syncing: bool = False) -> None:
         """Consume `streams` until stopped, the lease is lost, or (syncing) the sync is answered."""
+        self._syncing = syncing
         self.consumer = Consumer(
             self.redis, streams, self.group, self.ctx.consumer_name, self.handle,
             ordered=True, claim_idle_ms=max(self.bot.lease_ms, 1000),
             max_deliveries=self.ctx.config.bus.max_deliveries, block_ms=500,
         )  # fmt: skip
         consume = asyncio.create_task(self.consumer.run())
-        waiting = asyncio.create_task(self._report_waiting()) if self.state.sync else None
+        waiting = asyncio.create_task(self._report_waiting()) if syncing else None
         try:
             await asyncio.wait([renew, consume], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -295,7 +297,7 @@ class BotRunner:
                 commands = [self._error_note(kept)]
                 break
         await self._commit(entry, state, commands, kept)
-        if self.state.sync == "" and self.consumer is not None and self.consumer.streams == [self.inputs.events]:
+        if self._syncing and not self.state.sync and self.consumer is not None:
             self.consumer.stop()  # the sync is answered: serve every input from now on
         self._m_events(self.bot.id, type(event).__name__).inc()
         self._m_step.observe(time.perf_counter() - started)
