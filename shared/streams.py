@@ -83,6 +83,12 @@ def venue_symbols(venue: str) -> str:
     return f"venue:{venue}:symbols"
 
 
+def weight_budget(venue: str) -> str:
+    """Hash of a venue's request-weight budget this minute, shared by every process that calls
+    the venue's REST API (shared/ratelimit.py VenueBudget)."""
+    return f"ratelimit:{venue}"
+
+
 def health(service: str, instance: str) -> str:
     """Heartbeat key a service refreshes (with a TTL) so the CLI can show it alive."""
     return f"svc:{service}:{instance}"

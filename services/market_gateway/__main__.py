@@ -28,7 +28,9 @@ async def start(ctx: ServiceContext) -> None:
     if not plans:
         log.warning("no [[market_gateway.feeds]] configured: nothing to read")
     for plan in plans:
-        feed = VenueFeed(ctx.redis, plan, ctx.config.market_gateway)
+        feed = VenueFeed(
+            ctx.redis, plan, ctx.config.market_gateway, weight_limit=ctx.config.order_gateway.weight_limit
+        )
         ctx.add(feed)
 
         async def check(feed: VenueFeed = feed) -> bool:

@@ -23,7 +23,7 @@ from services.market_gateway.plan import CandleKey, VenuePlan
 from services.market_gateway.venue import BAD_MESSAGE, FeedSink, ws_url
 from shared import streams
 from shared.messages import BookTicker, Candle
-from shared.ratelimit import WeightLimiter
+from shared.ratelimit import Limiter, Priority
 
 log = logging.getLogger("automata.market_gateway.binance")
 
@@ -102,7 +102,7 @@ class BinanceRest:
 
     max_limit = KLINES_LIMIT
 
-    def __init__(self, plan: VenuePlan, limiter: WeightLimiter) -> None:
+    def __init__(self, plan: VenuePlan, limiter: Limiter) -> None:
         self.plan = plan
         self.limiter = limiter
         self._client: AsyncClient | None = None
@@ -119,7 +119,7 @@ class BinanceRest:
         return self._client
 
     async def _call(self, weight: int, fn_name: str, **params: Any) -> Any:
-        await self.limiter.acquire(weight)
+        await self.limiter.acquire(weight, Priority.BACKFILL)
         client = self._get_client()
         try:
             result = await getattr(client, fn_name)(**params)

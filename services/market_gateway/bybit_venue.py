@@ -23,7 +23,7 @@ from services.market_gateway.venue import BAD_MESSAGE, FeedSink, ws_url
 from shared import streams
 from shared.candle_files import interval_ms
 from shared.messages import BookTicker, Candle
-from shared.ratelimit import WeightLimiter
+from shared.ratelimit import Limiter, Priority
 
 log = logging.getLogger("automata.market_gateway.bybit")
 
@@ -119,7 +119,7 @@ class BybitRest:
 
     max_limit = KLINES_LIMIT
 
-    def __init__(self, plan: VenuePlan, limiter: WeightLimiter) -> None:
+    def __init__(self, plan: VenuePlan, limiter: Limiter) -> None:
         self.plan = plan
         self.limiter = limiter
         # public data only: no keys. Demo Trading serves market data from the main net.
@@ -132,7 +132,7 @@ class BybitRest:
     async def klines(
         self, symbol: str, interval: str, start_ms: int | None, end_ms: int | None, limit: int
     ) -> list[Candle]:
-        await self.limiter.acquire(1)
+        await self.limiter.acquire(1, Priority.BACKFILL)
         self._m_klines.inc()
         params = {"category": "spot", "symbol": symbol, "interval": BYBIT_INTERVALS[interval]}
         params["limit"] = min(limit, KLINES_LIMIT)

@@ -25,7 +25,7 @@ from services.market_gateway.venue import make_rest, make_socket
 from shared.bus import publish
 from shared.config import MarketGatewayConfig
 from shared.messages import BookTicker, Candle
-from shared.ratelimit import WeightLimiter
+from shared.ratelimit import VenueBudget, WeightLimiter, budget_limit
 from shared.redis_conn import REDIS_ERRORS
 from shared.streams import EVENTS_MAXLEN, NOTIFY
 
@@ -42,9 +42,16 @@ class VenueFeed:
         redis: aioredis.Redis,
         plan: VenuePlan,
         cfg: MarketGatewayConfig,
+        *,
+        weight_limit: int,
     ) -> None:
         self.redis, self.plan, self.cfg = redis, plan, cfg
-        self.rest = make_rest(plan, WeightLimiter(cfg.weight_per_minute))
+        # the venue's budget, shared with the order gateway (backfill gives way to orders and
+        # recovery), and our own pace within it (weight_per_minute)
+        budget = VenueBudget(
+            plan.name, budget_limit(weight_limit), redis=redis, pace=WeightLimiter(cfg.weight_per_minute)
+        )
+        self.rest = make_rest(plan, budget)
         self.writers = {
             key: CandleWriter(redis, key, self.rest, maxlen=cfg.candles_maxlen, warmup=cfg.warmup)
             for key in plan.candles

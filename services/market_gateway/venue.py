@@ -10,7 +10,7 @@ from typing import Protocol
 
 from services.market_gateway.plan import CandleKey, VenuePlan
 from shared.messages import BookTicker, Candle
-from shared.ratelimit import WeightLimiter
+from shared.ratelimit import Limiter
 
 # What parsing a malformed venue message raises (a missing field, a bad number or type).
 BAD_MESSAGE = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, AttributeError)
@@ -51,7 +51,7 @@ class MarketSocket(Protocol):
         ...
 
 
-def make_rest(plan: VenuePlan, limiter: WeightLimiter) -> KlineSource:
+def make_rest(plan: VenuePlan, limiter: Limiter) -> KlineSource:
     if plan.protocol == "bybit":
         from services.market_gateway.bybit_venue import BybitRest
 

@@ -93,7 +93,7 @@ class UserStream:
         next_balance = 0.0
         while True:
             try:
-                await asyncio.wait_for(self._poll_now.wait(), timeout=self.poll_every_s)
+                await asyncio.wait_for(self._poll_now.wait(), timeout=self._poll_interval())
             except TimeoutError:
                 pass
             self._poll_now.clear()
@@ -106,6 +106,12 @@ class UserStream:
                 log.warning("%s: poll failed (%s)", self.wal.venue, exc)
             except Exception:
                 log.exception("%s: poll crashed", self.wal.venue)
+
+    def _poll_interval(self) -> float:
+        """poll_every_s, longer while the venue's shared weight budget is tight: polling is its
+        least urgent use (shared/ratelimit.py). A stream gap still polls at once."""
+        stretch = getattr(getattr(self.adapter, "limiter", None), "poll_interval", None)
+        return stretch(self.poll_every_s) if stretch is not None else self.poll_every_s
 
     async def poll_once(self) -> int:
         """Diff the venue's open orders against og:open; query the ones that left. Returns updates."""

@@ -6,7 +6,7 @@ import os
 
 from services.order_gateway.venues.base import VenueAdapter
 from shared.config import AppConfig, ConfigError, Credentials
-from shared.ratelimit import WeightLimiter
+from shared.ratelimit import VenueBudget, budget_limit
 
 SIM_DEFAULT_URL = "http://127.0.0.1:8800"
 SIM_DEFAULT_KEY = "sim-key"
@@ -46,7 +46,8 @@ def make_adapter(cfg: AppConfig, venue: str) -> VenueAdapter:
             testnet=vcfg.testnet,
             timeout_s=og.request_timeout_s,
             recv_window_ms=og.recv_window_ms,
-            limiter=WeightLimiter(int(og.weight_limit * 0.8)),  # room for other processes on the IP
+            # one budget per venue with the market gateway, in Redis (room for other programs on the IP)
+            limiter=VenueBudget(venue, budget_limit(og.weight_limit), redis_url=cfg.redis.url),
         )
     if protocol == "bybit":
         from services.order_gateway.venues.bybit import BybitAdapter

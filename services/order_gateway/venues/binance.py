@@ -37,7 +37,7 @@ from shared import metrics
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
 from shared.money import fmt, venue_dec
-from shared.ratelimit import WeightLimiter
+from shared.ratelimit import Limiter, WeightLimiter, priority_of
 
 log = logging.getLogger("automata.venue.binance")
 T = TypeVar("T")
@@ -194,7 +194,7 @@ class BinanceAdapter:
         testnet: bool = False,
         timeout_s: float = 10.0,
         recv_window_ms: int = 5000,
-        limiter: WeightLimiter | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.name = name
         self._key, self._secret = api_key, api_secret
@@ -244,8 +244,9 @@ class BinanceAdapter:
             self.client = None
 
     async def _call(self, endpoint: str, weight: int, fn: Callable[[], Awaitable[T]]) -> T:
-        """One REST call: weight limiter, metrics, error classification."""
-        await self.limiter.acquire(weight)
+        """One REST call: the venue's weight budget at the endpoint's priority (orders first,
+        then recovery, backfill, polling: shared/ratelimit.py), metrics, error classification."""
+        await self.limiter.acquire(weight, priority_of(endpoint))
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -253,6 +254,8 @@ class BinanceAdapter:
         except Exception as exc:
             err = classify(exc)
             outcome = type(err).__name__
+            if isinstance(err, Banned) or (isinstance(err, RateLimited) and err.code == -1003):
+                self.limiter.block(err.retry_after, f"{self.name} {endpoint}: {err}")  # the IP's weight
             if err is exc:
                 raise
             raise err from None
