@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import connect
+from cli.common import bot_mode
 from shared.codec import encode
 from shared.ids import IdError, check_bot_id
 from shared.messages import BotControl, ControlAction
@@ -88,6 +89,6 @@ def bots() -> None:
         base, cost = pos.get("base", "0"), pos.get("cost", "0")
         avg = f"{float(cost) / float(base):.2f}" if float(base) else "-"
         failed = (doc.get("failed") or {}).get("error", "")
-        table.add_row(bot, state.get("mode", "running"), base, avg, str(len(state.get("orders", {}))),
+        table.add_row(bot, bot_mode(state), base, avg, str(len(state.get("orders", {}))),
                       pos.get("realised", "0"), str(doc.get("version", 0)), failed[:40])  # fmt: skip
     console.print(table)

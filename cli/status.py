@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli import common
+from cli.common import bot_mode
 from cli.heartbeats import Heartbeat, read_heartbeats
 from shared.redis_conn import safe_url
 
@@ -156,7 +157,7 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
         rows.append(
             {
                 "bot": key.decode().split(":")[1],
-                "mode": state.get("mode", "running"),
+                "mode": bot_mode(state),
                 "position": pos.get("base", "0"),
                 "realised": pos.get("realised", "0"),
                 "open_orders": len(state.get("orders") or {}),
