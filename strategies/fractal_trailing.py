@@ -14,6 +14,21 @@ ever out and a position is never sold twice: if the old order fills before the c
 the position is closed and nothing is replaced. When the stop fills, the bot reports the
 result (profit against the entry, fees included) and stops acting.
 
+A stop whose price is already reached: a venue refuses a STOP_LOSS_LIMIT that would trigger
+at once (Binance: "Order would trigger immediately"). When the last price is at or under the
+stop as the order is to be placed, or the venue refuses the stop for that reason, the bot
+does what the stop would have done had it been resting there: it sells with a LIMIT order at
+the stop's limit price (stop − pad). That order fills at once while the price is at or above
+the limit; if the price has already fallen under the limit, it rests until the price comes
+back, exactly as a triggered stop-limit would — the bot never sells under the limit the user
+set with the pad (a market sell would, in a crash). A sell that is out is never replaced
+because the price moved through it; only a higher stop replaces it.
+
+A refused stop (for another reason) is tried again on the next candle, never in the same
+step nor on every event; terms refused three times in a row are given up until they change
+(a higher stop, a smaller position) or a person resumes the bot (strategies/refused.py), with
+an error notification, instead of burning a client order id per candle.
+
 Fractals come from `strategies.fractals` (the same functions the chart draws with). The bars
 and fractals are kept in the state; on the first candle, and after candles were missed
 (paused or stopped bot), they are rebuilt from the history the driver hands in
@@ -37,6 +52,7 @@ from shared.strategy import (
     ORDERS_ONLY,
     Command,
     OrderChange,
+    OrderRecord,
     Position,
     Step,
     Strategy,
@@ -45,12 +61,14 @@ from shared.strategy import (
     Wake,
     cancel_order,
     fill_notification,
+    limit_order,
     limit_terms,
     load_params,
     notification,
     stop_limit_order,
 )
 from strategies.fractals import WING, Tracker, add_candle, candle_ms_of, replay, trail
+from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
 
 replace = msgspec.structs.replace
 
@@ -126,13 +144,14 @@ class FractalState(StrategyState, frozen=True, kw_only=True):
     tracker: Tracker = Tracker()
     stop: Decimal | None = None  # the stop in force (a fractal's low); only ever moves up
     stop_moves: int = 0
-    stop_cid: str = ""  # the STOP_LOSS_LIMIT sell out for it ("" while none)
+    stop_cid: str = ""  # the sell out for it: a STOP_LOSS_LIMIT, or a LIMIT once through ("" while none)
     blocked: bool = False  # the last stop order was rejected: try again on the next candle
+    through: bool = False  # the venue refused the stop as already triggered: sell with a limit now
     sold_quote: Decimal = ZERO  # quote the sells brought in (fees not taken off)
     warned: str = ""  # the waiting warning last sent, so each is sent once
 
 
-class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
+class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, FractalState]):
     name = "fractal_trailing"
     params_type = FractalParams
     state_type = FractalState
@@ -166,7 +185,7 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
                 return state, cmds
         state, more = self._track(params, state, candle, ctx)
         cmds.extend(more)
-        state, more = self._ensure(params, replace(state, blocked=False), ctx)
+        state, more = self._ensure(params, replace(state, blocked=False, through=False), ctx)
         return state, cmds + more
 
     def on_order_update(
@@ -186,18 +205,9 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
                 state = replace(state, stop_cid="")
             if rec.cum_filled_qty > 0:
                 cmds.append(fill_notification(ctx, rec))
-            if rec.status == OrderStatus.REJECTED and rec.order_type == OrderType.STOP_LOSS_LIMIT:
-                state = replace(state, blocked=True)
-                cmds.append(
-                    notification(
-                        ctx,
-                        "error",
-                        f"stop-rejected-{rec.cid}",
-                        f"{ctx.bot}: stop order {rec.cid} rejected ({update.reason or 'no reason'}); "
-                        "trying again on the next candle",
-                        level=Level.WARNING,
-                    )
-                )
+            if rec.status == OrderStatus.REJECTED and rec.side == Side.SELL and rec.cum_filled_qty == 0:
+                state, more = self._refused(params, state, rec, update, ctx)
+                cmds.extend(more)
         if state.phase == ACTIVE and self._flat(state, ctx) and not self._selling(state):
             state, more = self._closed(state, ctx)
             return state, cmds + more
@@ -207,7 +217,39 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
     def on_resume(
         self, params: FractalParams, state: FractalState, ctx: StrategyContext
     ) -> Step[FractalState]:
-        return self._ensure(params, replace(state, blocked=False), ctx)
+        return self._ensure(params, replace(state, blocked=False, through=False), ctx)
+
+    def _refused(
+        self,
+        params: FractalParams,
+        state: FractalState,
+        rec: OrderRecord,
+        update: OrderUpdate,
+        ctx: StrategyContext,
+    ) -> Step[FractalState]:
+        """A sell was refused. A stop refused as already triggered means the price is through
+        it: the limit sell goes out at once. Anything else waits for the next candle."""
+        triggered = rec.order_type == OrderType.STOP_LOSS_LIMIT and "trigger" in update.reason.lower()
+        if triggered:
+            state = replace(state, through=True)
+            then = f"the price is through the stop: selling with a limit at {fmt(rec.price or ZERO)}"
+        else:
+            state = replace(state, blocked=True)
+            then = "trying again on the next candle"
+        notes: list[Command] = [
+            notification(
+                ctx,
+                "error",
+                f"stop-rejected-{rec.cid}",
+                f"{ctx.bot}: {'stop' if rec.order_type == OrderType.STOP_LOSS_LIMIT else 'sell'} order "
+                f"{rec.cid} rejected ({update.reason or 'no reason'}); {then}",
+                level=Level.WARNING,
+            )
+        ]
+        given_up = given_up_note(state, ctx, rec, "stop sell")
+        if given_up is not None:
+            notes.append(given_up)
+        return state, notes
 
     # --- start, bars, stop ---------------------------------------------------------------
 
@@ -321,42 +363,58 @@ class FractalTrailingStrategy(Strategy[FractalParams, FractalState]):
         return [c for c in hist if c.open_time < candle.open_time] + [candle]
 
     def _ensure(self, params: FractalParams, state: FractalState, ctx: StrategyContext) -> Step[FractalState]:
-        """One stop order at the stop in force: cancel a stale one, place the new one once it is gone."""
+        """One sell at the stop in force: cancel a stale one, place the new one once it is gone —
+        a STOP_LOSS_LIMIT, or a LIMIT at its limit price when the price is already through it."""
         if not state.running or state.phase != ACTIVE or state.stop is None or state.blocked:
             return state, []
+        limit = params.limit_for(state.stop)
         current = state.orders.get(state.stop_cid) if state.stop_cid else None
         if current is not None:
-            if current.cancel_requested or current.stop_price == ctx.filters.round_price(
-                state.stop, Side.SELL
-            ):
+            if current.cancel_requested or self._serves(current, state.stop, limit, ctx):
                 return state, []
             state, cancel = cancel_order(state, ctx, current.cid)
             return state, [cancel] if cancel is not None else []
         if self._selling(state):
             return state, []  # another sell (a close) is out: never two
-        limit = params.limit_for(state.stop)
         if limit <= 0:
             return self._wait(
                 state, ctx, "pad", f"pad leaves no limit price under the stop {fmt(state.stop)}"
             )
-        state, place = stop_limit_order(
-            state,
-            ctx,
-            Side.SELL,
-            state.position.base,
-            state.stop,
-            limit,
-            tag=f"stop{state.stop_moves}",
-        )
-        if place is None:
+        qty = state.position.base
+        if limit_terms(ctx.filters, Side.SELL, qty, limit) is None:
             return self._wait(
                 state,
                 ctx,
                 f"small-{state.stop_moves}",
-                f"{fmt(state.position.base)} {ctx.base_asset} at {fmt(limit)} is under the exchange minimum: "
-                "no stop order",
+                f"{fmt(qty)} {ctx.base_asset} at {fmt(limit)} is under the exchange minimum: no stop order",
             )
+        if self._through(state, ctx):
+            placed = limit_order(state, ctx, Side.SELL, qty, limit, tag=f"hit{state.stop_moves}")
+        else:
+            placed = stop_limit_order(
+                state, ctx, Side.SELL, qty, state.stop, limit, tag=f"stop{state.stop_moves}"
+            )
+        state, place = unless_given_up(state, placed)
+        if place is None:
+            return state, []  # given up, or held back by the interface's backoff
         return replace(state, stop_cid=place.cid, warned=""), [place]
+
+    @staticmethod
+    def _serves(order: OrderRecord, stop: Decimal, limit: Decimal, ctx: StrategyContext) -> bool:
+        """Whether the sell out is the one for this stop (a stop-limit at it, or the limit sell
+        that replaced it once the price was through)."""
+        if order.order_type == OrderType.STOP_LOSS_LIMIT:
+            return order.stop_price == ctx.filters.round_price(stop, Side.SELL)
+        return order.price == ctx.filters.round_price(limit, Side.SELL)
+
+    @staticmethod
+    def _through(state: FractalState, ctx: StrategyContext) -> bool:
+        """The price is at or under the stop: a stop-limit would trigger at once (and is refused)."""
+        if state.through:
+            return True
+        price = state.tracker.close or ctx.last_price
+        assert state.stop is not None
+        return price is not None and price <= ctx.filters.round_price(state.stop, Side.SELL)
 
     def _closed(self, state: FractalState, ctx: StrategyContext) -> Step[FractalState]:
         """The position is sold: report the result against the entry and stop acting."""

@@ -203,10 +203,62 @@ def test_partial_fill_then_a_move_replaces_the_stop_for_what_is_left():
 def test_a_rejected_stop_is_tried_again_on_the_next_candle_not_at_once():
     d = driver()
     first = placed(bars(d, PEAK_DIP))[0]
-    cmds = d.update(first.cid, OrderStatus.REJECTED, reason="Stop price would trigger immediately")
+    cmds = d.update(first.cid, OrderStatus.REJECTED, reason="Account has insufficient balance")
     assert placed(cmds) == [] and "error" in kinds(cmds)
     again = placed(bar(d, "107"))
     assert len(again) == 1 and again[0].stop_price == D(102) and again[0].cid != first.cid
+
+
+def test_terms_refused_three_times_in_a_row_are_not_sent_on_every_candle():
+    d = driver()
+    sent = [placed(bars(d, PEAK_DIP))[0]]
+    for _ in range(2):
+        d.update(sent[-1].cid, OrderStatus.REJECTED, reason="Account has insufficient balance")
+        sent += placed(bar(d, "107"))
+    cmds = d.update(sent[-1].cid, OrderStatus.REJECTED, reason="Account has insufficient balance")
+    assert len({(o.order_type, o.stop_price, o.price, o.quantity) for o in sent}) == 1 and len(sent) == 3
+    assert any("3 times in a row" in c.text for c in cmds if isinstance(c, Notification))
+    for _ in range(20):
+        assert placed(bar(d, "107")) == []  # given up: no id burnt per candle
+    cmds = bars(d, ["108", "107", "103.5", "108", "110"])  # a higher stop: new terms go out
+    assert [(o.order_type, o.stop_price) for o in placed(cmds)] == [(OrderType.STOP_LOSS_LIMIT, D("103.5"))]
+
+
+def test_a_stop_refused_as_already_triggered_sells_with_a_limit_at_its_limit_price_at_once():
+    d = driver()
+    first = placed(bars(d, PEAK_DIP))[0]
+    cmds = d.update(first.cid, OrderStatus.REJECTED, reason="Order would trigger immediately.")
+    (sell,) = placed(cmds)
+    assert (sell.side, sell.order_type, sell.price, sell.quantity) == (
+        Side.SELL,
+        OrderType.LIMIT,
+        D(101),
+        D(1),
+    )
+    assert sell.stop_price is None and d.state.stop_cid == sell.cid
+    d.update(sell.cid, OrderStatus.NEW)
+    for low in ["99", "97", "103", "108"]:  # it rests (or fills): nothing else goes out
+        cmds = bar(d, low)
+        assert placed(cmds) == [] and not any(isinstance(c, CancelOrder) for c in cmds)
+    cmds = d.fill(sell.cid)
+    assert "position_closed" in kinds(cmds) and d.state.phase == DONE
+
+
+def test_a_stop_to_place_while_the_price_is_under_it_goes_out_as_a_limit_sell():
+    d = driver()
+    first = placed(bars(d, PEAK_DIP))[0]
+    d.update(first.cid, OrderStatus.NEW)
+    bars(d, ["108", "107", "103.5", "108", "110"])  # stop moves up to 103.5: the old one is cancelled
+    bar(d, "102", close="103")  # the price falls through 103.5 before the cancel is confirmed
+    (sell,) = placed(d.update(first.cid, OrderStatus.CANCELED))
+    assert (sell.order_type, sell.price, sell.stop_price) == (OrderType.LIMIT, D("102.5"), None)
+    d.update(sell.cid, OrderStatus.NEW)
+    assert placed(bar(d, "101", close="101.5")) == []  # not resent, not replaced, candle after candle
+    # the same when the bot resumes after a stop with the price under the stop
+    d.control(ControlAction.STOP)
+    d.update(sell.cid, OrderStatus.CANCELED)
+    (again,) = placed(d.control(ControlAction.RESUME))
+    assert (again.order_type, again.price) == (OrderType.LIMIT, D("102.5"))
 
 
 def test_quantity_defaults_to_the_free_base_balance_and_waits_when_balances_are_unknown():
@@ -296,9 +348,10 @@ def test_close_sells_the_position_at_market_and_reports_it():
     d = driver()
     stop = placed(bars(d, PEAK_DIP))[0]
     cmds = d.control(ControlAction.CLOSE)
-    sell = placed(cmds)[0]
+    assert [c.cid for c in cmds if isinstance(c, CancelOrder)] == [stop.cid]
+    assert placed(cmds) == []  # the stop may still fill: the sale waits for its cancel
+    sell = placed(d.update(stop.cid, OrderStatus.CANCELED))[0]
     assert sell.order_type == OrderType.MARKET and sell.quantity == 1
-    d.update(stop.cid, OrderStatus.CANCELED)
     cmds = d.fill(sell.cid, price="107")
     assert "position_closed" in kinds(cmds) and d.state.position.realised == 7
 
