@@ -210,3 +210,25 @@ def test_fault_windows_expire_and_bad_faults_are_refused(sim: SimVenue) -> None:
     for bad in ({"kind": "explode"}, {"kind": "error", "match": {"colour": "red"}}):
         with pytest.raises(Exception, match="400"):
             sim.control.call("POST", "faults", bad)
+
+
+async def test_empty_body_after_accepting(sim: SimVenue, client: Any) -> None:
+    """`empty_body`: processed, answered 200 `{}` — python-binance hands the `{}` on as the reply."""
+    sim.control.fault("empty_body", match=ORDER)
+    assert await client.create_order(**buy("f-000009")) == {}
+    assert accepted(sim, "f-000009") == 1
+    order = await client.get_order(symbol="BTCUSDT", origClientOrderId="f-000009")
+    assert order["status"] == "FILLED"
+    assert (await client.create_order(**buy("f-000010")))["status"] == "FILLED"  # used up: once
+
+
+def test_empty_body_on_the_bybit_face(sim: SimVenue) -> None:
+    from tests.helpers.bybit import bybit_http
+
+    sim.control.fault("empty_body", match={"protocol": "bybit", "path": "/v5/order/create"})
+    s = bybit_http(sim)
+    reply = s.place_order(category="spot", symbol="BTCUSDT", side="Buy", orderType="Market", qty="50",
+                          orderLinkId="f-000011")  # fmt: skip
+    assert reply == {}  # pybit passes `{}` on: no retCode, no result
+    rows = s.get_order_history(category="spot", orderLinkId="f-000011")["result"]["list"]
+    assert [r["orderStatus"] for r in rows] == ["Filled"]

@@ -131,4 +131,7 @@ async def _serve(request: web.Request, route: Route, api: BinanceApi, venue: Ven
         if fault := faults.take("error", **ctx):
             sim_metrics().faults.labels("error").inc()
             return fault_reply(fault, INTERNAL_ERROR, headers)
+        if faults.take("empty_body", **ctx):
+            sim_metrics().faults.labels("empty_body").inc()
+            return json_reply({}, 200, headers)
     return json_reply(body, status, headers)

@@ -129,4 +129,7 @@ async def _serve(request: web.Request, route: Route, api: BybitApi, venue: Venue
         if fault := faults.take("error", **ctx):
             sim_metrics().faults.labels("error").inc()
             return fault_reply(fault, error_envelope(BybitError(SERVER_ERROR), venue.clock.now_ms()))
+        if faults.take("empty_body", **ctx):
+            sim_metrics().faults.labels("empty_body").inc()
+            return json_reply({}, 200, headers)
     return json_reply(body, status, headers)

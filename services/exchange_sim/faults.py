@@ -11,6 +11,8 @@ Kinds and where they act:
 - error: the request is processed, then answered with HTTP `http_status` (500, 502, 503, 504) and
   a JSON or HTML body (`body`), so the client cannot know whether it worked.
 - reject: answered with HTTP `http_status` BEFORE processing (nothing happened).
+- empty_body: the request is processed, then answered HTTP 200 with an empty JSON object `{}`
+  (a broken proxy or venue release): the client learns nothing of the outcome.
 - rate_limit: answered 429 (Binance -1003 with Retry-After) without processing.
 - ban: answered 418 (IP banned) without processing.
 - drop_event: a user-stream event is not sent (match on event, exec_type, status, symbol,
@@ -31,7 +33,9 @@ import msgspec
 
 log = logging.getLogger("exchange_sim.faults")
 
-KINDS = frozenset({"drop_reply", "error", "reject", "rate_limit", "ban", "drop_event", "refuse_ws"})
+KINDS = frozenset(
+    {"drop_reply", "error", "empty_body", "reject", "rate_limit", "ban", "drop_event", "refuse_ws"}
+)
 MATCH_FIELDS = frozenset(
     {"protocol", "path", "method", "event", "exec_type", "status", "symbol", "client_order_id"}
 )
