@@ -77,6 +77,13 @@ def og_open(venue: str) -> str:
     return f"og:open:{venue}"
 
 
+def og_symbols(venue: str) -> str:
+    """Set of every symbol the order gateway's log has recorded an order on at a venue, so
+    reconciliation looks for orders lost with Redis on each of them (not only on the symbols
+    of records still open)."""
+    return f"og:symbols:{venue}"
+
+
 def venue_symbols(venue: str) -> str:
     """Hash symbol -> SymbolFilters JSON, written by the order gateway from exchangeInfo so
     strategy runners know tick and step sizes without calling the exchange."""

@@ -92,7 +92,9 @@ async def _serve(request: web.Request, route: Route, api: BinanceApi, venue: Ven
     params = Params(
         dict(parse_qsl(raw_query, keep_blank_values=True)) | dict(parse_qsl(raw_body, keep_blank_values=True))
     )
-    ctx = {"protocol": PROTOCOL, "path": request.path, "method": request.method}
+    # the order's client id too, so a test can fault one bot's orders and not another's
+    cid = params.text("newClientOrderId") or params.text("origClientOrderId")
+    ctx = {"protocol": PROTOCOL, "path": request.path, "method": request.method, "client_order_id": cid}
     faults, limiter = venue.faults, venue.limiter
     headers: dict[str, str] = {}
     processed = False

@@ -1,4 +1,9 @@
-"""One venue's gateway: adapter + write-ahead log + command consumer + user stream, wired."""
+"""One venue's gateway: adapter + write-ahead log + command consumer + user stream, wired.
+
+Commands run in per-bot lanes (shared/bus/lanes.py): concurrently across bots, strictly in
+order within a bot, so one bot's stuck order (resolve retries, venue timeouts, a failing
+cancel) never delays another bot's orders.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,20 @@ from services.order_gateway.user_stream import UserStream
 from services.order_gateway.venues import make_adapter
 from services.order_gateway.venues.base import VenueError
 from services.order_gateway.wal import Wal
-from shared.bus import Consumer, publish
+from shared.bus import Consumer, Entry, publish
+from shared.bus.lanes import Lanes
 from shared.messages import Notification
 from shared.service import ServiceContext
 from shared.streams import GROUP_ORDER_GATEWAY, NOTIFY, order_commands
 
 log = logging.getLogger("automata.order_gateway")
+
+MAX_IN_FLIGHT = 1000  # commands held in lanes at once; the consumer stops reading beyond
+
+
+def bot_lane(entry: Entry) -> str:
+    """The lane of a command: its bot (every order command carries one)."""
+    return str(getattr(entry.message, "bot", "") or "")
 
 
 class VenueGateway:
@@ -27,6 +40,7 @@ class VenueGateway:
     def __init__(self, ctx: ServiceContext, venue: str) -> None:
         self.ctx, self.venue = ctx, venue
         self.ready = False
+        self.consumer_name = f"{ctx.consumer_name}-{venue}"
         og = ctx.config.order_gateway
         self.adapter = make_adapter(ctx.config, venue)
         self.wal = Wal(ctx.redis, venue)
@@ -37,16 +51,24 @@ class VenueGateway:
         )
         self.user_stream = UserStream(self.wal, self.tracker, og.poll_every_s, og.balance_every_s)
         bus = ctx.config.bus
+        self.lanes = Lanes(
+            ctx.redis,
+            self.router.handle,
+            bot_lane,
+            self.consumer_name,
+            max_deliveries=bus.max_deliveries,
+            max_in_flight=MAX_IN_FLIGHT,
+        )
         self.consumer = Consumer(
             ctx.redis,
             [order_commands(venue)],
             GROUP_ORDER_GATEWAY,
-            f"{ctx.consumer_name}-{venue}",
-            self.router.handle,
+            self.consumer_name,
+            self.lanes.submit,
             count=bus.read_count,
             claim_idle_ms=bus.claim_idle_ms,
             max_deliveries=bus.max_deliveries,
-            ordered=True,
+            holds=self.lanes.holds,
         )
 
     async def notify(self, note: Notification) -> None:
@@ -83,7 +105,7 @@ class VenueGateway:
     async def run(self) -> None:
         try:
             if await self.connect():
-                await asyncio.gather(self.consumer.run(), self.user_stream.run())
+                await asyncio.gather(self.consumer.run(), self.lanes.run(), self.user_stream.run())
         finally:
             try:
                 await asyncio.wait_for(self.adapter.close(), timeout=2.0)
@@ -92,4 +114,5 @@ class VenueGateway:
 
     def stop(self) -> None:
         self.consumer.stop()
+        self.lanes.stop()
         self.user_stream.stop()

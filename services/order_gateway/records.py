@@ -14,7 +14,15 @@ from typing import NamedTuple
 import msgspec
 
 from services.order_gateway.venues.base import OrderReport
-from shared.messages import TERMINAL_STATUSES, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
+from shared.messages import (
+    TERMINAL_STATUSES,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PlaceOrder,
+    Side,
+    check_amounts,
+)
 from shared.money import ZERO
 
 _RANK = {
@@ -29,6 +37,14 @@ _RANK = {
 }
 
 
+AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty", "fee")
+
+
+class CorruptRecord(ValueError):
+    """An og:order hash that does not read as a record (a bad status, a number that does not
+    parse): reported and skipped by whoever meets it, never a reason to stop the gateway."""
+
+
 class OrderRecord(msgspec.Struct, kw_only=True):
     """og:order:{cid} — stored as a Redis hash of strings (readable with HGETALL)."""
 
@@ -39,11 +55,12 @@ class OrderRecord(msgspec.Struct, kw_only=True):
     status: OrderStatus
     side: Side | None = None
     order_type: OrderType | None = None
-    request: str = ""  # the PlaceOrder as JSON, exactly as received
+    request: str = ""  # the PlaceOrder as JSON, exactly as received ("" when adopted)
     venue_order_id: str = ""
     price: Decimal | None = None
     stop_price: Decimal | None = None
     orig_qty: Decimal = ZERO
+    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
     cum_filled_qty: Decimal = ZERO
     cum_quote_qty: Decimal = ZERO
     fee: Decimal = ZERO
@@ -69,12 +86,19 @@ class OrderRecord(msgspec.Struct, kw_only=True):
 
     @classmethod
     def from_hash(cls, data: dict[bytes, bytes]) -> OrderRecord:
-        doc = {k.decode(): v.decode() for k, v in data.items()}
-        for key in ("price", "stop_price", "side", "order_type"):
-            if doc.get(key) == "":
-                doc[key] = None
-        doc["adopted"] = doc.get("adopted") == "1"
-        return msgspec.convert(doc, cls, strict=False)
+        """The record, or CorruptRecord saying why the hash is not one."""
+        try:
+            doc = {k.decode(): v.decode() for k, v in data.items()}
+            for key in ("price", "stop_price", "orig_quote_qty", "side", "order_type"):
+                if doc.get(key) == "":
+                    doc[key] = None
+            doc["adopted"] = doc.get("adopted") == "1"
+            record = msgspec.convert(doc, cls, strict=False)
+            check_amounts(record, AMOUNTS)  # NaN, Infinity, 1e999999999: arithmetic would fail later
+            return record
+        except (UnicodeDecodeError, ValueError) as exc:  # msgspec.ValidationError is a ValueError
+            cid = data.get(b"cid", b"?").decode(errors="replace")
+            raise CorruptRecord(f"og:order:{cid} is not a valid record: {exc}") from None
 
     def place_request(self) -> PlaceOrder:
         return msgspec.json.decode(self.request, type=PlaceOrder)
@@ -93,6 +117,7 @@ def new_record(cmd: PlaceOrder, now_ms: int) -> OrderRecord:
         price=cmd.price,
         stop_price=cmd.stop_price,
         orig_qty=cmd.quantity or ZERO,
+        orig_quote_qty=cmd.quote_quantity,
         created_ts=now_ms,
         updated_ts=now_ms,
     )
@@ -134,6 +159,7 @@ def apply_report(
         price=report.price if report.price is not None else record.price,
         stop_price=report.stop_price if report.stop_price is not None else record.stop_price,
         orig_qty=report.orig_qty or record.orig_qty,
+        orig_quote_qty=report.orig_quote_qty or record.orig_quote_qty,
         cum_filled_qty=max(report.cum_filled_qty, record.cum_filled_qty),
         cum_quote_qty=max(report.cum_quote_qty, record.cum_quote_qty),
         fee=fee,
@@ -159,7 +185,11 @@ def fee_after(record: OrderRecord, report: OrderReport) -> Decimal | None:
 def to_update(
     record: OrderRecord, before: OrderRecord | None, *, reconciled: bool, now_ms: int
 ) -> OrderUpdate:
-    """The order update a bot receives; last fill = what changed since `before`."""
+    """The order update a bot receives; last fill = what changed since `before`.
+
+    Every update of an adopted record says so (`adopted`): the bot may not hold the order
+    (its state lost it with Redis), and a crash between the adoption and its first update
+    must not make a later update look like one of the bot's own orders."""
     prev_qty = before.cum_filled_qty if before else ZERO
     prev_quote = before.cum_quote_qty if before else ZERO
     last_qty = record.cum_filled_qty - prev_qty
@@ -176,6 +206,7 @@ def to_update(
         price=record.price,
         stop_price=record.stop_price,
         orig_qty=record.orig_qty,
+        orig_quote_qty=record.orig_quote_qty,
         cum_filled_qty=record.cum_filled_qty,
         cum_quote_qty=record.cum_quote_qty,
         last_fill_price=last_price,
@@ -187,4 +218,5 @@ def to_update(
         ts=now_ms,
         reconciled=reconciled,
         event_id=f"{record.cid}:{record.status.value}:{record.cum_filled_qty}",
+        adopted=record.adopted,
     )

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 
-from services.order_gateway.records import moves_forward
+from services.order_gateway.records import CorruptRecord, moves_forward
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.base import (
     BalanceReport,
@@ -68,6 +68,8 @@ class UserStream:
             except VenueError as exc:
                 log.warning("%s: user event not applied (%s); the poller will catch up", self.wal.venue, exc)
                 self._poll_now.set()
+            except ValueError as exc:  # an unreadable record (CorruptRecord): must not end the stream
+                log.error("%s: user event not applied: %s: %s", self.wal.venue, type(exc).__name__, exc)
 
     async def _handle(self, event: object) -> None:
         venue = self.wal.venue
@@ -123,7 +125,11 @@ class UserStream:
         changed = 0
         for cid in open_cids:
             report = at_venue.get(cid)
-            record = await self.wal.get(cid)
+            try:
+                record = await self.wal.get(cid)
+            except CorruptRecord as exc:  # reported by reconciliation; the others still polled
+                log.debug("%s: poll skips %s: %s", self.wal.venue, cid, exc)
+                continue
             if record is None or record.status is OrderStatus.PENDING_SUBMIT:
                 continue  # in flight: its command path (or start-up reconciliation) resolves it
             if report is None:

@@ -19,8 +19,10 @@ class Prepared(NamedTuple):
     stop: Decimal | None
 
 
-def prepare(cmd: PlaceOrder, filters: SymbolFilters, ref_price: Decimal) -> Prepared:
-    """Round quantity down, buy prices down and sell prices up; raise FilterError with the reason."""
+def prepare(cmd: PlaceOrder, filters: SymbolFilters, ref_price: Decimal | None) -> Prepared:
+    """Round quantity down, buy prices down and sell prices up; raise FilterError with the reason.
+
+    Without ref_price (no last price) the checks that need the market are left out."""
     side = cmd.side.value
     price = stop = None
     if cmd.order_type in NEEDS_PRICE:

@@ -18,7 +18,7 @@ from services.order_gateway.records import OrderRecord, Progress
 from shared.bus import Entry
 from shared.codec import encode
 from shared.messages import Message, OrderStatus
-from shared.streams import EVENTS_MAXLEN, og_open, og_order
+from shared.streams import EVENTS_MAXLEN, og_open, og_order, og_symbols
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -41,7 +41,8 @@ class Wal:
         argv: list[str] = ["cid", fields.pop("cid")]
         for key, value in fields.items():
             argv += [key, value]
-        return bool(await self._create(keys=[og_order(record.cid), og_open(self.venue)], args=argv))
+        keys = [og_order(record.cid), og_open(self.venue), og_symbols(self.venue)]
+        return bool(await self._create(keys=keys, args=argv))
 
     async def get(self, cid: str) -> OrderRecord | None:
         data = await self.redis.hgetall(og_order(cid))

@@ -14,6 +14,10 @@
 - SIGTERM: `stop()` lets the entry in hand finish, acks it, and returns.
 - A handler raising FencedError (its commit lost the fencing check) ends run() with that error:
   the entry stays pending for the new owner and is never counted as a failed delivery.
+- A handler may defer an entry (`entry.deferred = True`, as shared/bus/lanes.py does): the
+  consumer then neither acks nor counts it; whoever took it settles it later. Entries it still
+  holds (`holds(stream, id)`) are skipped when the own pending list is replayed, so a replay
+  neither hands them over twice nor bumps their delivery counts.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Entry:
     deliveries: int
     group: str
     acked: bool = False
+    deferred: bool = False  # taken by the handler to settle later: the consumer neither acks nor counts it
 
 
 Handler = Callable[[Entry], Awaitable[None]]
@@ -84,6 +89,7 @@ class Consumer:
     decode: bool = True
     dlq_maxlen: int = DLQ_MAXLEN
     forget_consumers_after_ms: int = 24 * 3600 * 1000
+    holds: Callable[[str, str], bool] | None = None  # (stream, id) a deferring handler still has in hand
     _states: dict[str, _StreamState] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _next_claim: float = field(default=0.0, init=False)
@@ -216,6 +222,8 @@ class Consumer:
                     if self.ordered:
                         break  # nothing newer until this one succeeds or is dead-lettered
                     continue
+                if entry.deferred:
+                    continue
                 handled += 1
                 if not entry.acked:
                     to_ack.append(raw_id)
@@ -247,13 +255,20 @@ class Consumer:
             pipe.xpending_range(
                 state.name, self.group, min=next_id(after), max="+", count=1, consumername=self.name
             )
-            pipe.xreadgroup(self.group, self.name, {state.name: after}, count=1)
-            pending, reply = await pipe.execute()
+            if self.holds is None:
+                pipe.xreadgroup(self.group, self.name, {state.name: after}, count=1)
+            pending, *read = await pipe.execute()
             if not pending:
                 return
             info = pending[0]
             entry_id = info["message_id"].decode()
             delivered_before = int(info["times_delivered"])
+            if self.holds is not None:
+                if self.holds(state.name, entry_id):
+                    after = entry_id  # in hand already: not a new delivery
+                    continue
+                read = [await self.redis.xreadgroup(self.group, self.name, {state.name: after}, count=1)]
+            reply = read[0]
             entries = reply[0][1] if reply else []
             if not entries:
                 return

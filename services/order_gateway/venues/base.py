@@ -8,9 +8,9 @@ updates, reconciliation — is venue-neutral code in the order gateway.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -32,6 +32,7 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal | None = None
     stop_price: Decimal | None = None
     orig_qty: Decimal = ZERO
+    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
     cum_filled_qty: Decimal = ZERO
     cum_quote_qty: Decimal = ZERO
     last_fill_price: Decimal = ZERO
@@ -86,6 +87,37 @@ class OutcomeUnknown(VenueError):
     """Timeout, 5xx, 504, dropped connection: the request may or may not have taken effect."""
 
 
+class MalformedReply(OutcomeUnknown):
+    """The venue answered, but not with what it should have (an empty `{}` body, a missing
+    field, a number that does not parse). To a request that changes something it says as
+    little as a timeout: the outcome is unknown and is resolved by query. To a query it is a
+    failure the caller retries, like any other unknown outcome."""
+
+
+# What a parser of a venue payload raises on a malformed one: a missing key, a wrong type, a
+# value that is not a number (MoneyError is a ValueError) or breaks decimal arithmetic.
+PAYLOAD_ERRORS = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, AttributeError)
+
+T = TypeVar("T")
+
+
+def parse_reply(what: str, parse: Callable[[Any], T], payload: Any) -> T:
+    """`parse(payload)`, or MalformedReply naming `what` and the fault (never the payload: a
+    reply may echo account details)."""
+    try:
+        return parse(payload)
+    except PAYLOAD_ERRORS as exc:
+        raise MalformedReply(f"malformed reply to {what}: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def parse_list(what: str, parse: Callable[[Any], T], payload: Any) -> list[T]:
+    """Each item of a list reply parsed; MalformedReply if the reply is not a list or an item
+    does not parse."""
+    if not isinstance(payload, list):
+        raise MalformedReply(f"malformed reply to {what}: expected a list, got {type(payload).__name__}")
+    return [parse_reply(what, parse, item) for item in payload]
+
+
 class RateLimited(VenueError):
     """Slow down: retry after `retry_after` seconds (HTTP 429, -1003, Bybit 10006)."""
 
@@ -136,8 +168,10 @@ class VenueAdapter(Protocol):
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]: ...
 
-    async def recent_orders(self, symbol: str, since_ms: int) -> list[OrderReport]:
-        """All orders of the symbol since since_ms, closed ones included (for adoption)."""
+    async def recent_orders(self, symbol: str) -> list[OrderReport]:
+        """The symbol's latest orders, closed ones included (for adoption), as far back as the
+        venue answers without a time bound. Never bounded by the local clock: the venue's
+        clock (the paper venue's market time) may be anywhere."""
         ...
 
     async def balances(self) -> list[Balance]: ...

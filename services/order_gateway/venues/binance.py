@@ -32,6 +32,8 @@ from services.order_gateway.venues.base import (
     Rejected,
     StreamGap,
     UserEvent,
+    parse_list,
+    parse_reply,
 )
 from shared import metrics
 from shared.filters import SymbolFilters
@@ -115,6 +117,7 @@ def report_from_order(o: dict[str, Any]) -> OrderReport:
         price=venue_dec(o.get("price")) or None,
         stop_price=stop or None,
         orig_qty=venue_dec(o.get("origQty")),
+        orig_quote_qty=venue_dec(o.get("origQuoteOrderQty")) or None,
         cum_filled_qty=venue_dec(o.get("executedQty")),
         cum_quote_qty=venue_dec(o.get("cummulativeQuoteQty")),
         last_fill_price=venue_dec(last["price"]) if last else Decimal(0),
@@ -141,6 +144,7 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         price=venue_dec(e.get("p")) or None,
         stop_price=venue_dec(e.get("P")) or None,
         orig_qty=venue_dec(e.get("q")),
+        orig_quote_qty=venue_dec(e.get("Q")) or None,
         cum_filled_qty=venue_dec(e.get("z")),
         cum_quote_qty=venue_dec(e.get("Z")),
         last_fill_price=venue_dec(e.get("L")),
@@ -151,6 +155,12 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         venue_ts=int(e.get("E") or e.get("T") or 0),
         reason=e.get("r", "") if e.get("r") not in (None, "NONE") else "",
     )
+
+
+def _fees_of(trades: list[dict[str, Any]]) -> tuple[Decimal, str]:
+    """Cumulative fee of an order's trades and its asset."""
+    fee = sum((venue_dec(t["commission"]) for t in trades), Decimal(0))
+    return fee, trades[0]["commissionAsset"] if trades else ""
 
 
 def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
@@ -315,14 +325,15 @@ class BinanceAdapter:
         if cmd.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
             params["timeInForce"] = (cmd.time_in_force or "GTC").__str__()
         res = await self._call("order", WEIGHT["order"], lambda: self.client.create_order(**params))
-        return report_from_order(res)
+        # a malformed answer (`{}`) says no more than a timeout: OutcomeUnknown, resolved by query
+        return parse_reply(f"order {cmd.cid}", report_from_order, res)
 
     async def cancel(self, symbol: str, cid: str) -> OrderReport:
         assert self.client is not None
         res = await self._call(
             "cancel", WEIGHT["cancel"], lambda: self.client.cancel_order(symbol=symbol, origClientOrderId=cid)
         )
-        return report_from_order(res)
+        return parse_reply(f"cancel {cid}", report_from_order, res)
 
     async def query(self, symbol: str, cid: str) -> OrderReport:
         assert self.client is not None
@@ -331,22 +342,22 @@ class BinanceAdapter:
             WEIGHT["get_order"],
             lambda: self.client.get_order(symbol=symbol, origClientOrderId=cid),
         )
-        return report_from_order(res)
+        return parse_reply(f"query {cid}", report_from_order, res)
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         assert self.client is not None
         kwargs = {"symbol": symbol} if symbol else {}
         weight = WEIGHT["open_orders"] if symbol else WEIGHT["open_orders_all"]
         res = await self._call("open_orders", weight, lambda: self.client.get_open_orders(**kwargs))
-        return [report_from_order(o) for o in res]
+        return parse_list("openOrders", report_from_order, res)
 
-    async def recent_orders(self, symbol: str, since_ms: int) -> list[OrderReport]:
+    async def recent_orders(self, symbol: str) -> list[OrderReport]:
+        """allOrders without startTime: the latest 1000 of the symbol, whatever the venue's clock."""
         assert self.client is not None
         res = await self._call(
-            "all_orders", WEIGHT["all_orders"],
-            lambda: self.client.get_all_orders(symbol=symbol, startTime=since_ms, limit=1000),
-        )  # fmt: skip
-        return [report_from_order(o) for o in res]
+            "all_orders", WEIGHT["all_orders"], lambda: self.client.get_all_orders(symbol=symbol, limit=1000)
+        )
+        return parse_list(f"allOrders {symbol}", report_from_order, res)
 
     async def balances(self) -> list[Balance]:
         assert self.client is not None
@@ -361,8 +372,7 @@ class BinanceAdapter:
             "my_trades", WEIGHT["my_trades"],
             lambda: self.client.get_my_trades(symbol=symbol, orderId=int(venue_order_id)),
         )  # fmt: skip
-        fee = sum((venue_dec(t["commission"]) for t in trades), Decimal(0))
-        return fee, trades[0]["commissionAsset"] if trades else ""
+        return parse_reply(f"myTrades {venue_order_id}", _fees_of, trades)
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
         """executionReport / outboundAccountPosition as reports; StreamGap after each (re)subscribe."""

@@ -27,6 +27,7 @@ from services.order_gateway.venues.base import (
     Banned,
     ClockSkew,
     DuplicateOrder,
+    MalformedReply,
     OrderNotFound,
     OrderReport,
     OutcomeUnknown,
@@ -34,6 +35,7 @@ from services.order_gateway.venues.base import (
     Rejected,
     StreamGap,
     UserEvent,
+    parse_reply,
 )
 from shared import metrics
 from shared.filters import SymbolFilters
@@ -58,6 +60,8 @@ _STATUS = {
 _NOT_FOUND = {110001, 170213, 170142}
 _AUTH = {10003, 10004, 10005, 10007, 33004}
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+PAGE = 50  # order/realtime and order/history answer at most 50 a page
+MAX_PAGES = 20  # recent orders: the latest 1,000, as Binance's allOrders gives
 
 
 def classify(exc: BaseException) -> Exception:
@@ -97,8 +101,13 @@ def _order_type(o: dict[str, Any]) -> OrderType:
 
 
 def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
-    """An order as order/realtime, order/history or the private `order` topic show it."""
+    """An order as order/realtime, order/history or the private `order` topic show it.
+
+    A Market order with marketUnit quoteCoin (a Buy's default) gives `qty` in the quote coin:
+    that is the amount asked for (orig_quote_qty); its base quantity is what it filled."""
     cum = venue_dec(o.get("cumExecQty"))
+    qty = venue_dec(o.get("qty"))
+    by_quote = o.get("marketUnit") == "quoteCoin" and o.get("orderType") == "Market"
     return OrderReport(
         cid=o.get("orderLinkId", ""),
         symbol=o["symbol"],
@@ -108,7 +117,8 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
         order_type=_order_type(o),
         price=venue_dec(o.get("price")) or None,
         stop_price=venue_dec(o.get("triggerPrice")) or None,
-        orig_qty=venue_dec(o.get("qty")),
+        orig_qty=cum if by_quote else qty,
+        orig_quote_qty=qty if by_quote else None,
         cum_filled_qty=cum,
         cum_quote_qty=venue_dec(o.get("cumExecValue")),
         fee=venue_dec(o.get("cumExecFee"))
@@ -118,6 +128,13 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
         venue_ts=int(o.get("updatedTime") or o.get("createdTime") or 0),
         reason=o.get("rejectReason", "") if o.get("rejectReason") not in (None, "EC_NoError") else "",
     )
+
+
+def _fees_of(res: dict[str, Any]) -> tuple[Decimal, str]:
+    """Cumulative fee of an order's executions and its asset."""
+    fills = res.get("list", [])
+    fee = sum((venue_dec(f.get("execFee")) for f in fills), Decimal(0))
+    return fee, (fills[0].get("feeCurrency") or "") if fills else ""
 
 
 def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
@@ -254,12 +271,15 @@ class BybitAdapter:
         elif cmd.order_type is not OrderType.MARKET:
             params["timeInForce"] = _TIF.get(cmd.time_in_force or TimeInForce.GTC, "GTC")
         res = await self._call("order_create", lambda: self.session.place_order(**params))
+        if not isinstance(res, dict) or not res.get("orderId"):  # `{}`: as unknown as a timeout
+            raise MalformedReply(f"malformed reply to order {cmd.cid}: no orderId")
         # order/create only acknowledges; the order's state comes from a query (or the stream)
         try:
             return await self.query(cmd.symbol, cmd.cid)
         except OrderNotFound:
             return OrderReport(cid=cmd.cid, symbol=cmd.symbol, status=OrderStatus.NEW, venue_order_id=str(res.get("orderId", "")),
-                               side=cmd.side, order_type=cmd.order_type, price=price, stop_price=stop, orig_qty=qty or Decimal(0))  # fmt: skip
+                               side=cmd.side, order_type=cmd.order_type, price=price, stop_price=stop, orig_qty=qty or Decimal(0),
+                               orig_quote_qty=cmd.quote_quantity if qty is None else None)  # fmt: skip
 
     async def cancel(self, symbol: str, cid: str) -> OrderReport:
         assert self.session is not None
@@ -281,28 +301,49 @@ class BybitAdapter:
             ),
         ):
             res = await self._call(endpoint, fn)
-            for o in res.get("list", []):
+            for o in self._rows(f"query {cid}", res):
                 if o.get("orderLinkId") == cid:
-                    return report_from_order(o, self._fee_asset(o))
+                    return self._report(f"query {cid}", o)
         raise OrderNotFound(f"order {cid} does not exist", 110001)
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         assert self.session is not None
-        kwargs = {"category": "spot", "limit": 50}
+        kwargs: dict[str, Any] = {"category": "spot", "limit": PAGE}
         if symbol:
             kwargs["symbol"] = symbol
-        res = await self._call("order_realtime", lambda: self.session.get_open_orders(**kwargs))
-        return [report_from_order(o, self._fee_asset(o)) for o in res.get("list", [])]
+        return await self._pages("order_realtime", self.session.get_open_orders, kwargs, pages=MAX_PAGES)
 
-    async def recent_orders(self, symbol: str, since_ms: int) -> list[OrderReport]:
+    async def recent_orders(self, symbol: str) -> list[OrderReport]:
+        """order/history without startTime: Bybit's default window, the last 7 days of the
+        VENUE's time (never a bound from the local clock), newest first, MAX_PAGES pages."""
         assert self.session is not None
-        res = await self._call(
-            "order_history",
-            lambda: self.session.get_order_history(
-                category="spot", symbol=symbol, startTime=since_ms, limit=50
-            ),
-        )
-        return [report_from_order(o, self._fee_asset(o)) for o in res.get("list", [])]
+        kwargs: dict[str, Any] = {"category": "spot", "symbol": symbol, "limit": PAGE}
+        return await self._pages("order_history", self.session.get_order_history, kwargs, pages=MAX_PAGES)
+
+    async def _pages(
+        self, endpoint: str, fn: Callable[..., Any], kwargs: dict[str, Any], *, pages: int
+    ) -> list[OrderReport]:
+        """Every row of a cursor-paged order list, up to `pages` pages."""
+        out: list[OrderReport] = []
+        cursor = ""
+        for _ in range(pages):
+            args = {**kwargs, **({"cursor": cursor} if cursor else {})}
+            res = await self._call(endpoint, lambda args=args: fn(**args))
+            out += [self._report(endpoint, o) for o in self._rows(endpoint, res)]
+            cursor = res.get("nextPageCursor") or ""
+            if not cursor:
+                break
+        return out
+
+    @staticmethod
+    def _rows(what: str, res: Any) -> list[dict[str, Any]]:
+        rows = res.get("list") if isinstance(res, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(o, dict) for o in rows):
+            raise MalformedReply(f"malformed reply to {what}: no list of orders")
+        return rows
+
+    def _report(self, what: str, o: dict[str, Any]) -> OrderReport:
+        return parse_reply(what, lambda o: report_from_order(o, self._fee_asset(o)), o)
 
     async def balances(self) -> list[Balance]:
         assert self.session is not None
@@ -320,9 +361,7 @@ class BybitAdapter:
             "executions",
             lambda: self.session.get_executions(category="spot", symbol=symbol, orderId=venue_order_id),
         )
-        fills = res.get("list", [])
-        fee = sum((venue_dec(f.get("execFee")) for f in fills), Decimal(0))
-        return fee, (fills[0].get("feeCurrency") or "") if fills else ""
+        return parse_reply(f"executions {venue_order_id}", _fees_of, res)
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
         """Private order / wallet topics; the socket is recreated whenever pybit lets it die."""
