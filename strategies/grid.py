@@ -26,7 +26,14 @@ order id, so duplicates and updates of orders from a former grid change nothing.
 `stop_loss` (below the range): when a candle's low reaches it, every order is cancelled and,
 once the cancels are confirmed, the position is sold at market. `take_profit` (above the
 range): when a candle's high reaches it, every order is cancelled and the base is kept.
-Either ends the grid (the bot stops); a resume starts a fresh grid on the next candle.
+Either ends the grid (the bot stops); a resume starts a fresh grid on the next candle once
+no order of the old one is open any more (one being cancelled may still fill, and is booked
+into the old grid's intervals); the spare base never exceeds the position at a start.
+
+One order per interval: an interval's order leaves it only with the order's last update, so a
+cancelled order that has not answered yet keeps its interval. A refused order leaves its
+interval waiting for a candle (never re-placed in the same step); terms refused three times
+in a row are given up until they change or a person resumes the bot (strategies/refused.py).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from shared.strategy import (
 )
 from shared.strategy.state import Mode
 from strategies.grid_levels import GridError, Spacing, interval_quantities, level_prices, starting_sides
+from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
 
 replace = msgspec.structs.replace
 
@@ -124,7 +132,7 @@ class GridState(StrategyState, frozen=True, kw_only=True):
     warned: str = ""
 
 
-class GridStrategy(Strategy[GridParams, GridState]):
+class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     name = "grid"
     params_type = GridParams
     state_type = GridState
@@ -175,6 +183,9 @@ class GridStrategy(Strategy[GridParams, GridState]):
         if change.finished:
             if rec.cum_filled_qty > 0:
                 cmds.append(fill_notification(ctx, rec))
+            given_up = given_up_note(state, ctx, rec, "grid order")
+            if given_up is not None:
+                cmds.append(given_up)
             more: list[Command] = []
             if rec.cid == state.init_cid:
                 state, more = self._funded(state, rec, ctx)
@@ -193,14 +204,10 @@ class GridStrategy(Strategy[GridParams, GridState]):
         return state, cmds + more
 
     def on_resume(self, params: GridParams, state: GridState, ctx: StrategyContext) -> Step[GridState]:
-        """An ended grid starts afresh on the next candle; a running one puts back missing orders."""
+        """An ended grid starts afresh on a later candle (its intervals stay until then, so late
+        answers of its cancelled orders are still booked); a running one puts back missing orders."""
         if state.phase == ENDED:
-            fresh = GridState()
-            state = replace(
-                state,
-                **{f: getattr(fresh, f) for f in ("phase", "prices", "qtys", "intervals", "ended", "warned")},
-            )
-            return state, []
+            return replace(state, phase=NEW, ended="", warned=""), []
         return self._ensure(state, ctx)
 
     def on_close(self, params: GridParams, state: GridState, ctx: StrategyContext) -> Step[GridState]:
@@ -212,6 +219,9 @@ class GridStrategy(Strategy[GridParams, GridState]):
     def _start(
         self, params: GridParams, state: GridState, candle: Candle, ctx: StrategyContext
     ) -> Step[GridState]:
+        if state.orders:
+            return state, []  # an order of the last grid (or of a close) may still fill: not yet
+        state = self._spare_within_position(state)
         price = candle.close
         outside = (params.stop_loss is not None and candle.low <= params.stop_loss) or (
             params.take_profit is not None and candle.high >= params.take_profit
@@ -355,6 +365,16 @@ class GridStrategy(Strategy[GridParams, GridState]):
         return replace(state, intervals=tuple(intervals), spare=left, spare_cost=left_cost), []
 
     @staticmethod
+    def _spare_within_position(state: GridState) -> GridState:
+        """At a start no lot exists: the spare is at most what the position holds (a close or a
+        stop-loss sale may have sold it)."""
+        base = max(state.position.base, ZERO)
+        if state.spare <= base:
+            return state
+        cost = state.spare_cost * base / state.spare if state.spare > 0 else ZERO
+        return replace(state, spare=base, spare_cost=cost)
+
+    @staticmethod
     def _unfunded(state: GridState) -> GridState:
         """No base for the sell side: those intervals wait, empty, for the price to rise above them."""
         intervals = tuple(Interval(IDLE) if iv.side == WAIT else iv for iv in state.intervals)
@@ -460,11 +480,10 @@ class GridStrategy(Strategy[GridParams, GridState]):
             if iv.cid or iv.side not in (BUY, SELL):
                 continue
             if iv.side == BUY:
-                state, place = limit_order(state, ctx, Side.BUY, state.qtys[j], state.prices[j], tag=f"b{j}")
+                placed = limit_order(state, ctx, Side.BUY, state.qtys[j], state.prices[j], tag=f"b{j}")
             else:
-                state, place = limit_order(
-                    state, ctx, Side.SELL, iv.qty, state.prices[j + 1], tag=f"s{j + 1}"
-                )
+                placed = limit_order(state, ctx, Side.SELL, iv.qty, state.prices[j + 1], tag=f"s{j + 1}")
+            state, place = unless_given_up(state, placed)
             if place is not None:
                 intervals[j] = replace(iv, cid=place.cid)
                 cmds.append(place)

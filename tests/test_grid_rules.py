@@ -299,3 +299,65 @@ def test_state_round_trips_through_the_runners_json():
     d.fill(orders["b1"].cid)
     s = GridStrategy()
     assert s.decode_state(s.encode_state(d.state)) == d.state
+
+
+# --- one order per interval, and refusals (issue 12) ----------------------------------------------
+
+
+def _per_interval(d: Driver) -> dict[int, int]:
+    """Open orders per interval (b{j} and s{j+1} both belong to interval j)."""
+    out: dict[int, int] = {}
+    for r in d.state.orders.values():
+        if r.tag[:1] in ("b", "s") and r.tag[1:].isdigit():
+            j = int(r.tag[1:]) - (r.tag[0] == "s")
+            out[j] = out.get(j, 0) + 1
+    return out
+
+
+def test_a_resumed_grid_starts_only_once_the_old_ones_orders_are_gone_and_books_their_late_fills():
+    d, orders = started(take_profit="115")
+    cmds = d.candle("101", "115", "101", "114")  # take profit: every order is cancelled
+    cancels = [c.cid for c in cmds if isinstance(c, CancelOrder)]
+    d.control(ControlAction.RESUME)
+    assert placed(flat(d, "101")) == []  # cancels not answered yet: no second order per interval
+    cmds = d.fill(orders["s3"].cid)  # the sell at 105 filled before its cancel landed
+    assert D(notes(cmds, "round_trip")[0].data["profit"]) == 4 and d.state.round_trips == 1
+    for cid in cancels:
+        d.update(cid, OrderStatus.CANCELED)
+    cmds = flat(d, "101")
+    assert notes(cmds, "grid_started") and placed(cmds)[0].order_type == OrderType.MARKET
+    assert all(n == 1 for n in _per_interval(d).values())
+
+
+def test_spare_base_sold_by_a_close_is_not_put_in_a_later_grids_lots():
+    d = Driver(GridStrategy(), {**GRID, "fee": "0.001"})
+    init = placed(flat(d, "101"))[0]
+    d.update(init.cid, OrderStatus.FILLED, cum_qty="1.95433", cum_quote="197.38733", fee="0.19738733")
+    assert d.state.spare == D("0.00195")
+    cmds = d.control(ControlAction.CLOSE)
+    sale = None
+    for cid in [c.cid for c in cmds if isinstance(c, CancelOrder)]:
+        sale = placed(d.update(cid, OrderStatus.CANCELED)) or sale
+    (sell,) = sale
+    assert sell.quantity == D("1.95433")  # the whole position, spare included
+    d.fill(sell.cid, price="101")
+    d.control(ControlAction.RESUME)
+    flat(d, "101")  # a fresh grid: the spare sold by the close is gone
+    assert d.state.spare == 0 and d.state.spare_cost == 0 and d.state.position.base == 0
+
+
+def test_a_buy_refused_three_times_with_the_same_terms_is_not_placed_on_every_candle():
+    d, orders = started()
+    cid = orders["b0"].cid
+    for n in range(3):
+        cmds = d.update(cid, OrderStatus.REJECTED, reason="insufficient balance")
+        assert placed(cmds) == []  # never in the same step
+        if n < 2:
+            (again,) = placed(flat(d, "101"))
+            assert (again.price, again.quantity) == (D(90), Q[0])
+            cid = again.cid
+    assert any("3 times in a row" in c.text for c in notes(cmds, "error"))
+    for _ in range(10):
+        assert placed(flat(d, "101")) == []
+    (again,) = placed(d.control(ControlAction.RESUME))  # a person's resume tries again
+    assert (again.price, again.quantity) == (D(90), Q[0])
