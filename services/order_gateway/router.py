@@ -1,10 +1,12 @@
 """Handling `orders:cmd:{venue}`: place, cancel, cancel-all — write first, then send.
 
 Place: the record is written PENDING_SUBMIT before the request leaves (a cid seen before is
-never sent again); the reply moves it to NEW/FILLED/REJECTED; a timeout, 5xx or dropped
-connection makes it UNKNOWN, which is resolved by querying the order by its cid. Only "order
-does not exist" leads to a resend, with the same cid, and only once the first request can no
-longer be accepted (its recvWindow has passed), so the venue can never take it twice.
+never sent again); the reply moves it to NEW/FILLED/REJECTED; a timeout, 5xx, dropped
+connection or malformed reply makes it UNKNOWN, which is resolved by querying the order by its
+cid. Only "order does not exist" leads to a resend, with the same cid, and only once the first
+request can no longer be accepted (its recvWindow has passed), so the venue can never take it
+twice. A command whose cid already names an order with other terms is a conflict: refused,
+never answered with the other order's state (terms.py). SyncBot: sync.py.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from services.order_gateway.records import OrderRecord, new_record, to_update
+from services.order_gateway.records import CorruptRecord, OrderRecord, new_record, to_update
 from services.order_gateway.symbols import SymbolCache
+from services.order_gateway.sync import BotSyncer
+from services.order_gateway.terms import describe, matches, record_terms, rounded_terms
 from services.order_gateway.tracker import OrderTracker, now_ms
 from services.order_gateway.validate import prepare
 from services.order_gateway.venues.base import (
@@ -33,12 +37,22 @@ from services.order_gateway.venues.base import (
 )
 from services.order_gateway.wal import Wal
 from shared import metrics
-from shared.bus import Entry
+from shared.bus import Commit, Entry
 from shared.failpoints import failpoint
 from shared.filters import FilterError
 from shared.ids import IdError, bot_of, parse_cid
-from shared.messages import CancelAll, CancelOrder, Level, Notification, OrderStatus, PlaceOrder
-from shared.streams import order_events
+from shared.messages import (
+    CancelAll,
+    CancelOrder,
+    Level,
+    Notification,
+    OrderStatus,
+    PlaceOrder,
+    SyncBot,
+)
+from shared.money import MoneyError
+from shared.order_terms import terms_of
+from shared.streams import EVENTS_MAXLEN, NOTIFY, order_events
 
 log = logging.getLogger("automata.order_gateway")
 
@@ -73,6 +87,7 @@ class CommandRouter:
         self.venue, self.wal, self.tracker, self.adapter = venue, wal, tracker, adapter
         self.symbols, self.notify, self.stopping = symbols, notify, stopping
         self.halt = VenueHalt()
+        self.syncer = BotSyncer(wal, tracker, adapter, self._sleep)
         self._m_commands = metrics.counter(
             "automata_order_commands_total", "Commands handled", ("venue", "type", "outcome")
         )
@@ -85,6 +100,8 @@ class CommandRouter:
             await self.cancel(msg.cid, msg.symbol, entry)
         elif isinstance(msg, CancelAll):
             await self.cancel_all(msg, entry)
+        elif isinstance(msg, SyncBot):
+            await self.syncer.sync(msg, entry)
         else:
             raise TypeError(f"not an order command: {type(msg).__name__}")
 
@@ -100,19 +117,67 @@ class CommandRouter:
                 failpoint("og.after_wal")
                 await self._send(record, entry)
                 return
-        existing = await self.wal.get(cmd.cid)
+        try:
+            existing = await self.wal.get(cmd.cid)
+        except CorruptRecord as exc:
+            await self._conflict(cmd, f"its record cannot be read: {exc}", entry)
+            return
         if existing is None:
             if reason:
                 await self._reject(new_record(cmd, now_ms()), reason, entry)
             else:  # the record the create saw is gone again: start over
                 await self.place(cmd, entry)
             return
-        # a replayed command (crash after the write-ahead record): never send it again blindly
+        if not await self._same_order(cmd, existing):
+            await self._conflict(cmd, describe(record_terms(existing)), entry)
+            return
+        # a replayed command (crash after the write-ahead record, or a bot claiming an order
+        # the gateway adopted): the same order, so never sent again, answered with its state
         self._count("place", "replayed")
         if existing.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
             await self.resolve(existing, entry)
         else:
             await self.tracker.emit_current(existing, ack=entry)
+
+    async def _same_order(self, cmd: PlaceOrder, record: OrderRecord) -> bool:
+        """Whether the command names the record's order: as it came, or rounded as it would
+        have been sent (the record keeps the venue's rounded terms once the venue answered)."""
+        asked = [terms_of(cmd)]
+        if matches(asked, record):
+            return True
+        filters = await self.symbols.filters(cmd.symbol)
+        rounded = rounded_terms(cmd, filters) if filters is not None else None
+        return rounded is not None and matches([rounded], record)
+
+    async def _conflict(self, cmd: PlaceOrder, held: str, entry: Entry | None) -> None:
+        """The cid already names another order: a REJECTED update for the command (its own
+        terms, never the other order's state) and a notification, in one MULTI/EXEC with the
+        ack. The record stays as it is and nothing is sent."""
+        reason = f"conflict: client order id {cmd.cid} already names another order ({held})"
+        now = now_ms()
+        record = msgspec.structs.replace(
+            new_record(cmd, now), status=OrderStatus.REJECTED, reason=reason, updated_ts=now
+        )
+        update = msgspec.structs.replace(
+            to_update(record, None, reconciled=False, now_ms=now), event_id=f"{cmd.cid}:conflict"
+        )
+        note = Notification(
+            id=f"og:{self.venue}:conflict:{cmd.cid}:{entry.id if entry is not None else now}",
+            kind="conflict",
+            text=f"{self.venue}: {cmd.bot}: {reason}; asked {describe(terms_of(cmd))}: refused, nothing sent",
+            level=Level.ERROR,
+            bot=cmd.bot,
+            venue=self.venue,
+            data={"cid": cmd.cid, "asked": describe(terms_of(cmd)), "held": held},
+            ts=now,
+        )
+        commit = Commit().publish(order_events(cmd.bot), update, maxlen=EVENTS_MAXLEN)
+        commit.publish(NOTIFY, note, maxlen=100_000)
+        if entry is not None and not entry.acked:
+            commit.ack(entry.stream, entry.group, entry.id, entry)
+        await commit.execute(self.wal.redis)
+        self._count("place", "conflict")
+        log.error("%s: %s", self.venue, note.text)
 
     async def _refusal(self, cmd: PlaceOrder) -> str:
         """Why this command must not be sent (empty when it may)."""
@@ -142,6 +207,9 @@ class CommandRouter:
                 report = await self.adapter.place(cmd, *prepared)
             except FilterError as exc:
                 await self._reject(record, str(exc), entry)
+                return
+            except (ArithmeticError, MoneyError) as exc:  # amounts no arithmetic can take
+                await self._reject(record, f"invalid amounts: {type(exc).__name__}: {exc}", entry)
                 return
             except ClockSkew:
                 log.warning("%s: clock outside recvWindow; resyncing with the venue", self.venue)
