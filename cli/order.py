@@ -3,8 +3,11 @@
 The seed tutorial places orders by hand with python-binance; here a hand-placed order goes
 through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
 on `orders:cmd:{venue}`, so it gets the same write-ahead log, filters, exactly-once sending and
-reconciliation. Its cid is `manual-{seq:06d}`, seq from an INCR on `manual:seq` (a number whose
-record already exists is skipped, so even a Redis that lost the counter never reuses a cid).
+reconciliation. Its cid is `manual-{seq}`, seq from an INCR on `manual:seq` raised to the time in
+milliseconds when it is behind it: a Redis that lost its last second (a power cut) has lost the
+counter's last values and maybe the records of their orders too, while the venue kept those
+orders; the clock has moved past every one of them, so no cid is reused (a number whose record
+exists is skipped as well).
 The command then waits (`--wait`) for the gateway's answer on `orders:events:manual` and prints
 it; without an answer the command stays queued and the gateway executes it when it reads it.
 """
@@ -42,9 +45,19 @@ order_app = typer.Typer(
 WAIT_HELP = "seconds to wait for the gateway's answer (0: do not wait)"
 
 
+# INCR, but never below ARGV[1] (now in ms): the counter moves past whatever a rollback lost.
+_NEXT_SEQ = """
+local seq = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if seq < floor then redis.call('SET', KEYS[1], ARGV[1]); seq = floor end
+return seq
+"""
+
+
 def next_cid(r: redis.Redis) -> str:
     while True:
-        cid = format_cid(MANUAL_BOT, int(r.incr(MANUAL_SEQ)))
+        seq = r.eval(_NEXT_SEQ, 1, MANUAL_SEQ, int(time.time() * 1000))
+        cid = format_cid(MANUAL_BOT, int(seq))
         if not r.exists(og_order(cid)):
             return cid
 

@@ -4,6 +4,8 @@ ticker, book, manual orders, balance, status, reconcile (concurrent runs), docto
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -98,13 +100,17 @@ def test_manual_orders_balance_and_status_through_the_gateway(sim, cenv, gateway
     r = sync_redis
     price = D(sim.control.state()["prices"]["BTCUSDT"])
     limit = price - 1000
+    started_ms = int(time.time() * 1000)
     res = cli(cenv, "order", "buy", "BTCUSDT", "0.01", "--price", str(limit))
     assert res.returncode == 0, res.stdout + res.stderr
-    assert f"manual-000001 BUY BTCUSDT LIMIT 0.01 @ {n(str(limit))}: NEW, filled 0" in res.stdout
-    assert r.hget(og_order("manual-000001"), "bot") == b"manual"
+    first = manual_cid(res.stdout)
+    # the counter starts at the clock, so a Redis that lost its last second never reuses a cid
+    assert seq(first) >= started_ms
+    assert f"{first} BUY BTCUSDT LIMIT 0.01 @ {n(str(limit))}: NEW, filled 0" in res.stdout
+    assert r.hget(og_order(first), "bot") == b"manual"
 
     table = rows(cli(cenv, "orders", "--bot", "manual").stdout)
-    assert table["manual-000001"][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", n(str(limit)), "0.01", "0", "NEW"]
+    assert table[first][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", n(str(limit)), "0.01", "0", "NEW"]
 
     # balance: the gateway's snapshot plus its deltas, the limit order's quote locked
     locked = n(str(D("0.01") * limit))
@@ -125,24 +131,39 @@ def test_manual_orders_balance_and_status_through_the_gateway(sim, cenv, gateway
 
     spent = cli(cenv, "order", "buy", "BTCUSDT", "--quote", "100")
     assert spent.returncode == 0, spent.stdout
-    assert "manual-000002 BUY BTCUSDT MARKET" in spent.stdout and ": FILLED, filled " in spent.stdout
+    second = manual_cid(spent.stdout)
+    assert f"{second} BUY BTCUSDT MARKET" in spent.stdout and ": FILLED, filled " in spent.stdout
     sold = cli(cenv, "order", "sell", "btcusdt", "0.001")
-    assert "manual-000003 SELL BTCUSDT MARKET 0.001: FILLED" in sold.stdout
+    third = manual_cid(sold.stdout)
+    assert f"{third} SELL BTCUSDT MARKET 0.001: FILLED" in sold.stdout
+    assert seq(first) < seq(second) < seq(third)
 
+    r.set("manual:seq", "7")  # the counter as a Redis that lost writes might hold it
     rejected = cli(cenv, "order", "buy", "BTCUSDT", "0.000001", "--price", str(limit))
-    assert rejected.returncode == 1 and "manual-000004" in rejected.stdout and "REJECTED" in rejected.stdout
+    last = manual_cid(rejected.stdout)
+    assert rejected.returncode == 1 and "REJECTED" in rejected.stdout and seq(last) > seq(third)
 
     status = cli(cenv, "status")
     gw = rows(status.stdout)["order_gateway"]
     assert float(gw[-2]) > 10 and gw[-1] == "ok"  # resident MB of the real process, its /health
     assert "sim: 1" in status.stdout
 
-    cancel = cli(cenv, "order", "cancel", "manual-000001")
+    cancel = cli(cenv, "order", "cancel", first)
     assert cancel.returncode == 0, cancel.stdout
-    assert "manual-000001 BUY BTCUSDT LIMIT 0.01" in cancel.stdout and "CANCELED" in cancel.stdout
-    assert "already CANCELED" in cli(cenv, "order", "cancel", "manual-000001").stdout
+    assert f"{first} BUY BTCUSDT LIMIT 0.01" in cancel.stdout and "CANCELED" in cancel.stdout
+    assert "already CANCELED" in cli(cenv, "order", "cancel", first).stdout
     assert "no open orders" in cli(cenv, "orders").stdout
-    assert r.get("manual:seq") == b"4"
+    assert r.get("manual:seq") == last.split("-")[1].encode()
+
+
+def manual_cid(text: str) -> str:
+    found = re.search(r"manual-\d+", text)
+    assert found, text
+    return found.group(0)
+
+
+def seq(cid: str) -> int:
+    return int(cid.split("-")[1])
 
 
 @pytest.mark.parametrize(
