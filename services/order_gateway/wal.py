@@ -24,6 +24,7 @@ _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], redis.call('HGET', KEYS[1], 'symbol'))
 return 1
 """
 
