@@ -115,7 +115,7 @@ class CommandRouter:
             record = msgspec.structs.replace(new_record(cmd, now_ms()), sent_ts=now_ms(), send_attempts=1)
             if await self.wal.create(record):
                 failpoint("og.after_wal")
-                await self._send(record, entry)
+                await self._send(record, entry, cmd)
                 return
         try:
             existing = await self.wal.get(cmd.cid)
@@ -193,9 +193,15 @@ class CommandRouter:
             return f"trading halted on {self.venue}: {self.halt.reason}"
         return ""
 
-    async def _send(self, record: OrderRecord, entry: Entry | None) -> None:
-        """Send the recorded request; on an unknown outcome, resolve by query."""
-        cmd = record.place_request()
+    async def _send(self, record: OrderRecord, entry: Entry | None, cmd: PlaceOrder | None = None) -> None:
+        """Send the recorded request (`cmd`, when the caller has it decoded already); on an
+        unknown outcome, resolve by query."""
+        if cmd is None:
+            try:
+                cmd = record.place_request()
+            except msgspec.ValidationError as exc:  # an older version's record: never sendable
+                await self._reject(record, f"invalid request: {exc}", entry)
+                return
         for _ in range(SEND_ATTEMPTS):
             try:
                 filters = await self.symbols.filters(cmd.symbol)

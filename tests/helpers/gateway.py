@@ -55,7 +55,7 @@ def place(r: redis.Redis, seq: int, *, side: Side = Side.BUY, order_type: OrderT
 
 def updates(r: redis.Redis, cid: str | None = None) -> list[OrderUpdate]:
     out = [decode(f) for _, f in r.xrange(order_events(BOT))]
-    return [u for u in out if cid is None or u.cid == cid]
+    return [u for u in out if isinstance(u, OrderUpdate) and (cid is None or u.cid == cid)]  # not BotSynced
 
 
 def wait_status(r: redis.Redis, cid: str, status: OrderStatus, timeout: float = 20) -> OrderUpdate:
