@@ -59,6 +59,12 @@ class RedisServer:
         self.binary = find_redis_server()
 
     @property
+    def aof_dir(self) -> Path:
+        """Redis 7's multi-part AOF (the default appenddirname): the manifest and the files it names.
+        The power-cut test reads and truncates the INCR file here."""
+        return self.directory / "appendonlydir"
+
+    @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"

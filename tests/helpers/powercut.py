@@ -1,0 +1,565 @@
+"""A power cut, for real: Redis loses writes it had acknowledged, every service dies at once, the
+paper venue (which did not lose power) keeps every order it accepted.
+
+Redis runs with `appendfsync everysec`, so a power cut loses up to ~2 s of acknowledged writes.
+The harness records moments: the INCR file Redis 7's multi-part AOF appends to (named by the
+manifest) and its size. Redis writes its AOF buffer before it replies to a client, so that size
+holds every write acknowledged by then. A cut SIGKILLs every service process and redis-server
+at once, truncates the INCR file back to the size of a moment recorded earlier (Redis discards
+an incomplete trailing MULTI when it loads), restarts Redis on that data and every service, and
+lets the system settle; tests/helpers/powercut_rules.py then checks the six rules of issue 12.
+A plain cut is the same without the truncation.
+
+The market is a candle file the venue replays in step mode (`swing_rows`): flat history, then
+V-shaped swings (3 flat candles at the peak, 8 down 50 USDT each, a trough, 8 up) whose peaks
+and troughs rise by 1 USDT per swing. Each swing fills DCA safety orders and grid buys on the
+way down and take profits and grid sells on the way up; its trough is a new, higher bullish
+fractal (1-minute bars), so the fractal bot cancels its stop and places a higher one two candles
+after it. Nothing moves unless the harness advances a candle, so each lost window can be made
+to hold orders of every bot: mark a moment a few candles before a trough confirms, advance
+until the venue's journal shows accepted orders or fills of every bot, then cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from shared.candle_files import RawCandle
+from shared.redis_server import RedisServer
+from shared.streams import bot_control, bot_lease, bot_state, candles, health, order_commands, order_events
+from tests.helpers.bots import write_bots
+from tests.helpers.powercut_rules import (
+    Snapshot,
+    Violation,
+    check,
+    collect,
+    rule2,
+    rule3,
+    rule4,
+    running,
+    venue_position,
+)
+from tests.helpers.procs import Proc, base_env, python, wait_until
+from tests.helpers.sim import SimVenue, open_sockets
+
+VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
+CANDLES = candles(VENUE, SYMBOL, INTERVAL)
+ORIGIN_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC: the file's first candle
+MINUTE = 60_000
+WARMUP = 500  # flat candles of history (the venue's SIM_WARMUP, the market gateway's warmup)
+BOTS = {"demo_dca": "dca", "demo_grid": "grid", "demo_fractal": "fractal_trailing"}
+ACTIVE = ("accepted", "trade")  # journal kinds that are orders or fills
+KINDS = ("accepted", "trade", "canceled", "expired", "rejected")
+
+
+def entry_id(raw: bytes) -> tuple[int, int]:
+    ms, _, seq = raw.decode().partition("-")
+    return int(ms), int(seq or 0)
+
+
+def violations_of_convergence(snap: Snapshot) -> list[Violation]:
+    """Where the venue, the log and the bots still disagree (rules 2-4)."""
+    return rule2(snap) + rule3(snap) + rule4(snap)
+
+
+# -- the AOF ------------------------------------------------------------------------------------
+
+
+class AofRewritten(RuntimeError):
+    """The manifest no longer names the INCR file of the moment: an AOF rewrite happened since."""
+
+
+@dataclass(frozen=True)
+class Moment:
+    file: str  # the INCR file Redis appended to
+    size: int  # its size then: every write acknowledged before is within it
+    at: float  # time.monotonic()
+    journal: int  # the venue journal's last seq then
+
+
+def incr_file(server: RedisServer) -> str:
+    """The INCR file the manifest names last: where Redis appends."""
+    names = []
+    for line in (server.aof_dir / "appendonly.aof.manifest").read_text().splitlines():
+        words = line.split()
+        fields = dict(zip(words[::2], words[1::2], strict=False))
+        if fields.get("type") == "i":
+            names.append(fields["file"])
+    assert names, f"no INCR file in {server.aof_dir}/appendonly.aof.manifest"
+    return names[-1]
+
+
+def truncate(server: RedisServer, moment: Moment) -> int:
+    """Cut the INCR file (Redis must be dead) back to the moment's size; the bytes dropped."""
+    if incr_file(server) != moment.file:
+        raise AofRewritten(f"the manifest names {incr_file(server)} now, not {moment.file}")
+    path = server.aof_dir / moment.file
+    size = path.stat().st_size
+    assert size >= moment.size, f"{path} shrank from {moment.size} to {size} bytes"
+    os.truncate(path, moment.size)
+    return size - moment.size
+
+
+# -- the market -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Swings:
+    peak: Decimal = Decimal(42100)  # first peak: inside the grid's 41,400-42,600
+    depth: Decimal = Decimal(400)  # peak to trough: ~1 %, four grid levels, 3-4 DCA safety orders
+    legs: int = 8  # candles down (trough included) and up
+    flats: int = 3  # flat candles at each peak
+    rise: Decimal = Decimal(1)  # each swing's peak and trough above the last: the stop only moves up
+    volume: Decimal = Decimal(20)  # BTC a candle: every order fills whole
+
+
+def swing_rows(count: int, sw: Swings = Swings()) -> tuple[list[RawCandle], list[int]]:
+    """WARMUP flat candles, then `count` swings; also the live index of each swing's fractal
+    confirmation (trough + 2: the candle after which the fractal bot moves its stop)."""
+    rows: list[RawCandle] = []
+    confirms: list[int] = []
+
+    def add(o: Decimal, h: Decimal, lo: Decimal, c: Decimal) -> None:
+        t = ORIGIN_MS + len(rows) * MINUTE
+        rows.append(RawCandle(t, str(o), str(h), str(lo), str(c), str(sw.volume)))
+
+    for _ in range(WARMUP):
+        add(sw.peak, sw.peak, sw.peak, sw.peak)
+    step = sw.depth / sw.legs
+    for n in range(count):
+        peak = sw.peak + n * sw.rise
+        trough = peak - sw.depth
+        for _ in range(sw.flats):
+            add(peak, peak, peak, peak)
+        for k in range(1, sw.legs):  # down: open = high, low = close
+            add(peak - (k - 1) * step, peak - (k - 1) * step, peak - k * step, peak - k * step)
+        add(trough + step, trough + step, trough, trough + step / 2)  # strictly below its neighbours
+        confirms.append(len(rows) - WARMUP + 2)
+        low, up = trough + step / 2, (peak + sw.rise - trough - step / 2) / sw.legs
+        for k in range(sw.legs):  # up: open = low, high = close
+            add(low + k * up, low + (k + 1) * up, low + k * up, low + (k + 1) * up)
+    for _ in range(50):  # never run past the file into the venue's random walk
+        add(*[sw.peak + count * sw.rise] * 4)
+    return rows, confirms
+
+
+def write_rows(path: Path, rows: list[RawCandle]) -> Path:
+    lines = ["open_time,open,high,low,close,volume"] + [",".join(map(str, r)) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# -- the system under test --------------------------------------------------------------------
+
+
+def write_config(path: Path, sim: SimVenue) -> Path:
+    """deploy/demo.toml aimed at the test's venue; stall alerts off (step mode idles between drives)."""
+    path.write_text(f"""
+[venues.{VENUE}]
+kind = "sim"
+protocol = "binance"
+base_url = "{sim.base_url}"
+quote_asset = "USDT"
+
+[[market_gateway.feeds]]
+venue = "{VENUE}"
+symbols = ["{SYMBOL}"]
+intervals = ["{INTERVAL}"]
+book_tickers = ["{SYMBOL}"]
+
+[market_gateway]
+warmup = {WARMUP}
+candles_maxlen = 5000
+book_maxlen = 2000
+stall_factor = 1000
+
+[order_gateway]
+poll_every_s = 2.0
+balance_every_s = 5.0
+
+[notifier.console]
+enabled = true
+""")
+    return path
+
+
+def bot_tables(layout: str, lease_ms: int) -> list[dict[str, Any]]:
+    """deploy/bots.demo.toml's three bots; the fractal bot finds its fractals on 1-minute bars (the
+    test's swings) and every lease is short so a restarted runner takes over within a second or two."""
+    common = {"venue": VENUE, "symbol": SYMBOL, "interval": INTERVAL, "lease_ms": lease_ms}
+    if layout == "demo":
+        common["process"] = "demo"
+    dca = {"base_order_quote": 20, "order_size_multiplier": 1.2, "order_size_min": 10, "order_size_max": 60,
+           "take_profit": 0.003, "take_profit_multiplier": 0.95, "take_profit_min": 0.001,
+           "take_profit_max": 0.01, "step": 0.002, "step_multiplier": 1.1, "step_min": 0.001,
+           "step_max": 0.01, "max_safety_orders": 8, "budget": 400}  # fmt: skip
+    grid = {"lower": 41400, "upper": 42600, "levels": 13, "spacing": "arithmetic", "quote_per_level": 25,
+            "initial_buy": True}  # fmt: skip
+    fractal = {"entry": 40000, "quantity": 0.01, "interval": "1m", "lookback_days": 1, "pad_percent": 0.2}
+    return [
+        {"id": "demo_dca", "strategy": "dca", **common, "params": dca},
+        {"id": "demo_grid", "strategy": "grid", **common, "params": grid},
+        {"id": "demo_fractal", "strategy": "fractal_trailing", **common, "params": fractal},
+    ]
+
+
+@dataclass
+class Cycle:
+    """One cut and what its lost window held."""
+
+    n: int
+    kind: str  # truncate | plain | plain (AOF rewritten)
+    window_s: float = 0.0  # from the moment the AOF is cut back to, to the kill
+    dropped: int = 0  # AOF bytes the cut took away
+    candles: int = 0  # candles played inside the window
+    activity: dict[str, Counter[str]] = field(default_factory=dict)  # bot -> journal kind -> count
+    settle: str = ""
+    violations: list[Violation] = field(default_factory=list)
+    slow: list[str] = field(default_factory=list)  # candles the bots were over 3 s late to apply
+
+    @property
+    def full(self) -> bool:
+        """Orders or fills of every bot inside the window."""
+        return all(sum(self.activity.get(b, Counter())[k] for k in ACTIVE) for b in BOTS)
+
+    def line(self) -> str:
+        acts = " ".join(f"{b.removeprefix('demo_')}[" + ",".join(f"{k[0]}{self.activity.get(b, Counter())[k]}"
+                        for k in KINDS[:3]) + "]" for b in BOTS)  # fmt: skip
+        return (f"#{self.n:<3} {self.kind:<8} window {self.window_s:5.2f}s {self.candles:2} candles "
+                f"{self.dropped:7} B lost | {acts} | {self.settle} | {len(self.violations)} violation(s)"
+                + "".join(f"\n      slow {x}" for x in self.slow[:3]))  # fmt: skip
+
+
+class Stack:
+    """Redis, the paper venue and every service as real processes, with cuts and checks."""
+
+    def __init__(self, tmp: Path, server: RedisServer, sim: SimVenue, confirms: list[int], *,
+                 layout: str = "demo", lease_ms: int = 1500, settle_candles: int = 3) -> None:  # fmt: skip
+        self.tmp, self.server, self.sim, self.confirms = tmp, server, sim, confirms
+        self.layout, self.settle_candles = layout, settle_candles
+        self.config = write_config(tmp / "automata.toml", sim)
+        self.bots_file = write_bots(tmp / "bots.toml", *bot_tables(layout, lease_ms))
+        self.procs: dict[str, Proc] = {}
+        self.incarnation = 0
+        self.live = 0  # live candles played
+        self.journal: list[dict[str, Any]] = []
+        self.slow: list[str] = []  # candles the bots took over 3 s to apply, and what was busy
+        self.events_top: dict[str, bytes] = {}  # orders:events:{bot} tops when Redis came back
+        self.r = redis.Redis.from_url(server.url)
+
+    # -- processes ------------------------------------------------------------------------------
+    def programs(self) -> dict[str, tuple[str, list[str], str]]:
+        """name -> (service, module and args, INSTANCE): the supervisord programs of the demo."""
+        progs = {n: (n, [f"services.{n}"], "pc") for n in ("order_gateway", "market_gateway", "notifier")}
+        if self.layout == "demo":
+            args = [a for bot in BOTS for a in ("--bot", bot)]
+            progs["bots_demo"] = ("strategy_runner", ["services.strategy_runner", *args], "demo")
+        else:
+            for bot in BOTS:
+                progs[f"bot_{bot}"] = ("strategy_runner", ["services.strategy_runner", "--bot", bot], bot)
+        return progs
+
+    def spawn(self, name: str) -> Proc:
+        _, argv, instance = self.programs()[name]
+        env = base_env(self.server.url, AUTOMATA_CONFIG=str(self.config), AUTOMATA_BOTS=str(self.bots_file),
+                       INSTANCE=instance, LOG_LEVEL="INFO")  # fmt: skip
+        log = self.tmp / "logs" / f"{name}.{self.incarnation}.log"
+        self.procs[name] = python(argv[0], *argv[1:], env=env, log_path=log).start()
+        return self.procs[name]
+
+    def start(self) -> None:
+        """First start: gateways and notifier, the history backfilled, one pre-roll candle (the market
+        gateway holds back the newest backfilled candle until a newer one shows), then the bots."""
+        for name in ("order_gateway", "market_gateway", "notifier"):
+            self.spawn(name)
+        self.until(lambda: self.r.exists("venue:sim:symbols") and self.r.exists(CANDLES), "gateways up", 60)
+        self.until(lambda: open_sockets(self.sim, "binance:market") >= 1, "the market socket", 30)
+        self.advance(pace=False)
+        self.until(lambda: self.top() == ORIGIN_MS + WARMUP * MINUTE, "the pre-roll candle", 30)
+        for name in self.programs():
+            if name not in self.procs:
+                self.spawn(name)
+        self.wait_up()
+
+    def kill_all(self) -> None:
+        """SIGKILL every service process and redis-server at once (the venue keeps running)."""
+        victims = [p.popen for p in self.procs.values() if p.popen is not None] + [self.server.proc]
+        random.shuffle(victims)
+        for proc in victims:
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+        for proc in victims:
+            if proc is not None:
+                proc.wait(10)
+
+    def restart_all(self) -> None:
+        self.r.close()
+        self.server.start(timeout=60)
+        self.r = redis.Redis.from_url(self.server.url)
+        self.incarnation += 1
+        self.events_top = {bot: self.last_id(order_events(bot)) for bot in BOTS}
+        for name in self.programs():
+            self.spawn(name)
+        self.wait_up()
+
+    def dead(self) -> dict[str, str]:
+        return {n: p.output()[-2500:] for n, p in self.procs.items() if not p.alive()}
+
+    def until(self, predicate: Any, what: str, timeout: float = 30.0) -> Any:
+        def check() -> Any:
+            if dead := self.dead():
+                raise AssertionError(f"while waiting for {what}: exited: " + "\n".join(
+                    f"--- {n} ---\n{tail}" for n, tail in dead.items()))  # fmt: skip
+            return predicate()
+
+        return wait_until(check, timeout=timeout, interval=0.05, what=what)
+
+    def wait_up(self, timeout: float = 90.0) -> None:
+        """Every program's heartbeat carries its new pid; every bot's runner took its lease in this
+        incarnation and finished its sync (state.sync empty)."""
+
+        def beating() -> bool:
+            for name, (service, _, instance) in self.programs().items():
+                raw = self.r.get(health(service, instance))
+                if raw is None or json.loads(raw).get("pid") != self.procs[name].pid:
+                    return False
+            return True
+
+        def synced(bot: str) -> bool:
+            """A BotSynced answer after the restart, applied by the bot (its state no longer syncing)."""
+            after = self.r.xrange(order_events(bot), min=f"({self.events_top.get(bot, b'0-0').decode()}")
+            answered = any(fields.get(b"type") == b"synced" for _, fields in after)
+            return answered and not self.state(bot).get("sync")
+
+        def bots_in() -> bool:
+            logs = "".join(p.output() for n, p in self.procs.items() if n.startswith("bot"))
+            return all(f"bot {bot}: lease acquired" in logs and synced(bot) for bot in BOTS)
+
+        self.until(beating, "every service's heartbeat", timeout)
+        self.until(bots_in, "every bot's runner serving it (lease taken, sync answered)", timeout)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def doc(self, bot: str) -> dict[str, Any]:
+        raw = self.r.get(bot_state(bot))
+        return json.loads(raw) if raw else {}
+
+    def state(self, bot: str) -> dict[str, Any]:
+        return self.doc(bot).get("state") or {}
+
+    def last_id(self, stream: str) -> bytes:
+        last = self.r.xrevrange(stream, count=1)
+        return last[0][0] if last else b"0-0"
+
+    def top(self) -> int | None:
+        last = self.r.xrevrange(CANDLES, count=1)
+        return int(last[0][0].split(b"-")[0]) if last else None
+
+    def refresh(self) -> list[dict[str, Any]]:
+        self.journal += self.sim.control.journal(since=len(self.journal))
+        return self.journal
+
+    def activity(self, since: int) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = {bot: Counter() for bot in BOTS}
+        for e in self.refresh()[since:]:
+            bot = (e.get("client_order_id") or "").rsplit("-", 1)[0]
+            if bot in out:
+                out[bot][e["kind"]] += 1
+        return out
+
+    def snapshot(self) -> Snapshot:
+        return collect(self.r, self.sim.control.orders(), self.refresh(), BOTS)
+
+    # -- driving ---------------------------------------------------------------------------------
+    def advance(self, pace: bool = True) -> None:
+        """One candle; paced: until every bot applied it (at most 3 s: a runner may be catching up)."""
+        self.sim.control.advance(candles=1)
+        opened = ORIGIN_MS + (WARMUP + self.live) * MINUTE
+        self.live += 1
+        if pace:
+            deadline = time.monotonic() + 3
+            while not all(self.applied(b) >= opened for b in BOTS):
+                if time.monotonic() > deadline:
+                    late = [b for b in BOTS if self.applied(b) < opened]
+                    self.slow.append(f"candle {self.live - 1}: {','.join(late)} 3s late ({self.busy()})")
+                    break
+                time.sleep(0.01)
+
+    def applied(self, bot: str) -> int:
+        last = self.doc(bot).get("last_applied", {}).get(CANDLES)
+        return int(last.split("-")[0]) if last else -1
+
+    def mark(self) -> Moment:
+        """The AOF first, then the journal: an order between the two counts as outside the window."""
+        file = incr_file(self.server)
+        size = (self.server.aof_dir / file).stat().st_size
+        return Moment(file, size, time.monotonic(), len(self.refresh()))
+
+    def window(self, rng: random.Random) -> tuple[Moment, int]:
+        """Play up to a few candles before the next fractal confirmation, mark the moment, then play
+        until the journal shows orders or fills of every bot since it (a few more candles if one
+        is missing), and a random bit more. Returns the moment and the candles played after it."""
+        confirm = next(c for c in self.confirms if c >= self.live)
+        ahead = rng.randint(1, 8)
+        while confirm + 1 - self.live > ahead:
+            self.advance()
+        moment = self.mark()
+        start, extra, waited = self.live, 0, time.monotonic()
+        while True:
+            missing = [
+                b for b, acts in self.activity(moment.journal).items() if not sum(acts[k] for k in ACTIVE)
+            ]
+            if not missing:
+                break
+            if self.live <= confirm:
+                self.advance()
+                waited = time.monotonic()
+            elif time.monotonic() - waited < 0.5:
+                time.sleep(0.05)
+            elif extra < 10:  # the swing has not reached this bot's orders yet: on
+                self.advance()
+                extra, waited = extra + 1, time.monotonic()
+            else:
+                break  # an idle window for `missing`: reported by the cycle (not full)
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            self.advance(pace=rng.random() < 0.5)
+        time.sleep(rng.uniform(0.0, 0.3))  # the kill lands at any instruction of whatever is in flight
+        return moment, self.live - start
+
+    def cut(self, cycle: Cycle, moment: Moment) -> None:
+        """The power cut: everything killed at once, Redis's data back to `moment` (a plain cycle
+        keeps it whole), all restarted."""
+        self.kill_all()
+        cycle.window_s = time.monotonic() - moment.at
+        if cycle.kind == "truncate":
+            try:
+                cycle.dropped = truncate(self.server, moment)
+            except AofRewritten:
+                cycle.kind = "plain (AOF rewritten)"
+        self.restart_all()
+
+    def settle(self, timeout: float = 90.0, quiet_s: float = 6.0) -> str:
+        """A few candles (held orders are booked once a later candle is handled), then until nothing
+        is in flight and the venue, the log and the bots agree, twice in a row; or until nothing
+        changed for quiet_s (they disagree for good: the rules will say how), or timeout. A slow
+        settle says what it waited for last."""
+        for _ in range(self.settle_candles):
+            self.advance()
+        started = last_change = time.monotonic()
+        fingerprint: Any = None
+        streak, why = 0, ""
+        while True:
+            snap = self.snapshot()
+            busy = self.busy()
+            disagree = [] if busy else violations_of_convergence(snap)
+            why = busy or (str(disagree[0]).splitlines()[0] if disagree else why)
+            streak = streak + 1 if not busy and not disagree else 0
+            now = time.monotonic()
+            late = f" (waited for: {why[:300]})" if now - started > 5 else ""
+            if streak >= 2:
+                return f"settled {now - started:.1f}s{late}"
+            seen = (len(snap.journal), len(snap.wal), tuple(d.get("version") for d in snap.docs.values()))
+            if seen != fingerprint:
+                fingerprint, last_change = seen, now
+            elif not busy and now - last_change > quiet_s:
+                return f"QUIET BUT NOT CONVERGED after {now - started:.1f}s"
+            if now - started > timeout:
+                return f"NOT SETTLED after {timeout:.0f}s{late}"
+            if self.dead():
+                return "A PROCESS EXITED"
+            time.sleep(0.2)
+
+    def busy(self) -> str:
+        """What is still in flight ("" when nothing): a consumer group behind or with entries pending,
+        a bot syncing or without its runner."""
+        streams = [order_commands(VENUE), CANDLES, "notify"]
+        streams += [s for bot in BOTS for s in (order_events(bot), bot_control(bot))]
+        for stream in streams:
+            last = self.r.xrevrange(stream, count=1)
+            if not last:
+                continue
+            for group in self.r.xinfo_groups(stream):
+                if group["pending"] or entry_id(group["last-delivered-id"]) < entry_id(last[0][0]):
+                    return (
+                        f"{stream} group {group['name'].decode()}: {group['pending']} pending, "
+                        f"read to {group['last-delivered-id'].decode()} of {last[0][0].decode()}"
+                    )
+        for bot in BOTS:
+            if self.state(bot).get("sync"):
+                return f"{bot} syncing"
+            if not self.r.exists(bot_lease(bot)):
+                return f"{bot} has no runner (no lease)"
+        return ""
+
+    def positions(self) -> list[str]:
+        """Each bot's position beside the net of its venue fills (the report's last lines)."""
+        snap = self.snapshot()
+        out = []
+        for bot in BOTS:
+            pos, net = snap.state(bot).get("position") or {}, venue_position(snap, bot)
+            out.append(f"{bot}: " + ", ".join(f"{k} {pos.get(k, '0')} (venue {v})" for k, v in net.items()))
+        return out
+
+    def check(self) -> list[Violation]:
+        snap = self.snapshot()
+        return check(snap) + running(self.r, snap, self.dead())
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.kill()
+        self.r.close()
+
+
+def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, *, stop_after: int = 0,
+               log: Any = print) -> list[Cycle]:  # fmt: skip
+    """Cut after each lost window, settle, check. `stop_after`: stop once that many cycles broke a
+    rule (0: never); a broken system tends to repeat the same findings."""
+    cycles: list[Cycle] = []
+    for n, kind in enumerate(kinds, 1):
+        cycle, slow = Cycle(n, kind), len(stack.slow)
+        moment, cycle.candles = stack.window(rng)
+        cycle.activity = stack.activity(moment.journal)
+        stack.cut(cycle, moment)
+        cycle.settle = stack.settle()
+        cycle.violations = stack.check()
+        cycle.slow = stack.slow[slow:]
+        cycles.append(cycle)
+        log(cycle.line())
+        if stop_after and sum(1 for c in cycles if c.violations) >= stop_after:
+            break
+    return cycles
+
+
+def findings(cycles: list[Cycle]) -> list[tuple[int, Violation]]:
+    """Each distinct violation once, with the first cycle it showed after."""
+    seen: dict[Any, tuple[int, Violation]] = {}
+    for c in cycles:
+        for v in c.violations:
+            seen.setdefault(v.key(), (c.n, v))
+    return sorted(seen.values(), key=lambda x: (x[1].rule, x[0]))
+
+
+def report(cycles: list[Cycle], extra: list[Violation] = (), tail: list[str] = ()) -> str:
+    """The per-cycle table, the windows' fill, and every distinct violation with its excerpts."""
+    found = findings(cycles) + [(0, v) for v in extra]
+    by_rule = Counter(v.rule for _, v in found)
+    full = sum(1 for c in cycles if c.full)
+    lines = [c.line() for c in cycles]
+    lines.append(f"{len(cycles)} cuts ({sum(1 for c in cycles if c.kind == 'truncate')} with lost writes), "
+                 f"{full} with orders or fills of every bot in the window; "
+                 f"violations by rule: {dict(sorted(by_rule.items())) or 'none'}")  # fmt: skip
+    for n, v in found[:60]:
+        lines.append(f"[after cut #{n}] {v}" if n else str(v))
+    if len(found) > 60:
+        lines.append(f"... {len(found) - 60} more")
+    return "\n".join(lines + list(tail))
