@@ -9,7 +9,8 @@ cycles keep it whole), restarts everything, lets it settle and checks the six ru
 venue's journal (tests/helpers/powercut.py, tests/helpers/powercut_rules.py).
 
 `make test` runs a few cycles; `make soak` runs 130 (104 with lost writes). POWERCUT_SEED,
-POWERCUT_CYCLES and POWERCUT_LAYOUT (demo | separate: a runner process per bot) vary a run; the
+POWERCUT_CYCLES, POWERCUT_STOP_AFTER (soak: stop after that many broken cycles, 0 = never) and
+POWERCUT_LAYOUT (demo | separate: a runner process per bot) vary a run; the
 report (every cycle's window and every violation with excerpts) is also written to the test's
 temporary directory as powercut-report.txt.
 """
@@ -71,7 +72,9 @@ def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_af
             moment, _ = stack.window(rng)  # the bots trade on after the last cut
             final = [Violation(5, bot, "-", "no order or fill after the last cut")
                      for bot, acts in stack.activity(moment.journal).items() if not sum(acts[k] for k in ACTIVE)]  # fmt: skip
-            last = Cycle(len(cycles), "no cut (the bots trade on)")
+            last = Cycle(
+                len(cycles), "no cut", activity=stack.activity(moment.journal)
+            )  # the trade-on window
             last.settle = stack.settle()
             last.violations = stack.check()
             cycles.append(last)
@@ -100,7 +103,7 @@ def test_soak_power_cuts(tmp_path: Path, redis_server: RedisServer) -> None:
     five cycles that broke a rule (a broken system repeats its findings)."""
     count = int(os.environ.get("POWERCUT_CYCLES", "130"))
     kinds = ["plain" if n % 5 == 4 else "truncate" for n in range(count)]
-    power_cuts(tmp_path, redis_server, kinds, stop_after=5)
+    power_cuts(tmp_path, redis_server, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
 
 
 # -- the rules themselves, on a made-up venue / log / state (no processes) -----------------------
