@@ -8,13 +8,22 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.candle_files import RawCandle
 from shared.filters import SymbolFilters
-from shared.messages import CancelOrder, ControlAction, Notification, OrderStatus, PlaceOrder, Side
+from shared.messages import (
+    BotSynced,
+    CancelOrder,
+    ControlAction,
+    Notification,
+    OrderStatus,
+    PlaceOrder,
+    Side,
+)
 from shared.strategy import ParamsError
 from shared.strategy.testing import Driver
 from strategies.dca import ACTIVE, DcaStrategy
@@ -514,6 +523,8 @@ def test_a_refused_take_profit_is_placed_again_on_the_next_candle_and_given_up_a
     assert any(isinstance(c, Notification) and "3 times in a row" in c.text for c in cmds)
     for _ in range(5):  # given up: the same terms are not sent again, candle after candle
         assert placed(d.candle("100", "100", "100", "100")) == []
+    d.state = msgspec.structs.replace(d.state, sync="restart")  # nor after a restart's sync
+    assert placed(d.send(BotSynced(bot=d.bot, venue=d.venue, token="restart", max_seq=d.state.seq))) == []
     (again,) = [c for c in placed(d.control(ControlAction.RESUME)) if c.side == Side.SELL]
     assert again.price == tp.price  # a person's resume tries once more
 
