@@ -10,14 +10,10 @@ an incomplete trailing MULTI when it loads), restarts Redis on that data and eve
 lets the system settle; tests/helpers/powercut_rules.py then checks the six rules of issue 12.
 A plain cut is the same without the truncation.
 
-The market is a candle file the venue replays in step mode (`swing_rows`): flat history, then
-V-shaped swings (3 flat candles at the peak, 8 down 50 USDT each, a trough, 8 up) whose peaks
-and troughs rise by 1 USDT per swing. Each swing fills DCA safety orders and grid buys on the
-way down and take profits and grid sells on the way up; its trough is a new, higher bullish
-fractal (1-minute bars), so the fractal bot cancels its stop and places a higher one two candles
-after it. Nothing moves unless the harness advances a candle, so each lost window can be made
-to hold orders of every bot: mark a moment a few candles before a trough confirms, advance
-until the venue's journal shows accepted orders or fills of every bot, then cut.
+The market (powercut_market.py) moves only when the harness advances a candle, so each lost
+window can be made to hold orders of every bot: mark a moment a few candles before a swing's
+trough confirms as a fractal, advance until the venue's journal shows orders or fills of every
+bot, then cut.
 """
 
 from __future__ import annotations
@@ -29,16 +25,15 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from shared.candle_files import RawCandle
 from shared.redis_server import RedisServer
 from shared.streams import bot_control, bot_lease, bot_state, candles, health, order_commands, order_events
 from tests.helpers.bots import write_bots
+from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
 from tests.helpers.powercut_rules import (
     Snapshot,
     Violation,
@@ -55,9 +50,6 @@ from tests.helpers.sim import SimVenue, open_sockets
 
 VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
 CANDLES = candles(VENUE, SYMBOL, INTERVAL)
-ORIGIN_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC: the file's first candle
-MINUTE = 60_000
-WARMUP = 500  # flat candles of history (the venue's SIM_WARMUP, the market gateway's warmup)
 BOTS = {"demo_dca": "dca", "demo_grid": "grid", "demo_fractal": "fractal_trailing"}
 ACTIVE = ("accepted", "trade")  # journal kinds that are orders or fills
 KINDS = ("accepted", "trade", "canceled", "expired", "rejected")
@@ -111,60 +103,12 @@ def truncate(server: RedisServer, moment: Moment) -> int:
     return size - moment.size
 
 
-# -- the market -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Swings:
-    peak: Decimal = Decimal(42100)  # first peak: inside the grid's 41,400-42,600
-    depth: Decimal = Decimal(400)  # peak to trough: ~1 %, four grid levels, 3-4 DCA safety orders
-    legs: int = 8  # candles down (trough included) and up
-    flats: int = 3  # flat candles at each peak
-    rise: Decimal = Decimal(1)  # each swing's peak and trough above the last: the stop only moves up
-    volume: Decimal = Decimal(20)  # BTC a candle: every order fills whole
-
-
-def swing_rows(count: int, sw: Swings = Swings()) -> tuple[list[RawCandle], list[int]]:
-    """WARMUP flat candles, then `count` swings; also the live index of each swing's fractal
-    confirmation (trough + 2: the candle after which the fractal bot moves its stop)."""
-    rows: list[RawCandle] = []
-    confirms: list[int] = []
-
-    def add(o: Decimal, h: Decimal, lo: Decimal, c: Decimal) -> None:
-        t = ORIGIN_MS + len(rows) * MINUTE
-        rows.append(RawCandle(t, str(o), str(h), str(lo), str(c), str(sw.volume)))
-
-    for _ in range(WARMUP):
-        add(sw.peak, sw.peak, sw.peak, sw.peak)
-    step = sw.depth / sw.legs
-    for n in range(count):
-        peak = sw.peak + n * sw.rise
-        trough = peak - sw.depth
-        for _ in range(sw.flats):
-            add(peak, peak, peak, peak)
-        for k in range(1, sw.legs):  # down: open = high, low = close
-            add(peak - (k - 1) * step, peak - (k - 1) * step, peak - k * step, peak - k * step)
-        add(trough + step, trough + step, trough, trough + step / 2)  # strictly below its neighbours
-        confirms.append(len(rows) - WARMUP + 2)
-        low, up = trough + step / 2, (peak + sw.rise - trough - step / 2) / sw.legs
-        for k in range(sw.legs):  # up: open = low, high = close
-            add(low + k * up, low + (k + 1) * up, low + k * up, low + (k + 1) * up)
-    for _ in range(50):  # never run past the file into the venue's random walk
-        add(*[sw.peak + count * sw.rise] * 4)
-    return rows, confirms
-
-
-def write_rows(path: Path, rows: list[RawCandle]) -> Path:
-    lines = ["open_time,open,high,low,close,volume"] + [",".join(map(str, r)) for r in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 # -- the system under test --------------------------------------------------------------------
 
 
-def write_config(path: Path, sim: SimVenue) -> Path:
-    """deploy/demo.toml aimed at the test's venue; stall alerts off (step mode idles between drives)."""
+def write_config(path: Path, sim: SimVenue, weight_limit: int) -> Path:
+    """deploy/demo.toml aimed at the test's venue; stall alerts off (step mode idles between drives);
+    the venue's request-weight limit (the venue must be started with the same SIM_WEIGHT_LIMIT)."""
     path.write_text(f"""
 [venues.{VENUE}]
 kind = "sim"
@@ -185,6 +129,7 @@ book_maxlen = 2000
 stall_factor = 1000
 
 [order_gateway]
+weight_limit = {weight_limit}
 poll_every_s = 2.0
 balance_every_s = 5.0
 
@@ -224,9 +169,11 @@ class Cycle:
     dropped: int = 0  # AOF bytes the cut took away
     candles: int = 0  # candles played inside the window
     activity: dict[str, Counter[str]] = field(default_factory=dict)  # bot -> journal kind -> count
+    up_s: float = 0.0  # restart until every bot was back in step
     settle: str = ""
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)  # new ones: not seen after an earlier cut
     slow: list[str] = field(default_factory=list)  # candles the bots were over 3 s late to apply
+    conflicts: list[str] = field(default_factory=list)  # ids reused for other terms (gateway refused)
 
     @property
     def full(self) -> bool:
@@ -237,24 +184,28 @@ class Cycle:
         acts = " ".join(f"{b.removeprefix('demo_')}[" + ",".join(f"{k[0]}{self.activity.get(b, Counter())[k]}"
                         for k in KINDS[:3]) + "]" for b in BOTS)  # fmt: skip
         return (f"#{self.n:<3} {self.kind:<8} window {self.window_s:5.2f}s {self.candles:2} candles "
-                f"{self.dropped:7} B lost | {acts} | {self.settle} | {len(self.violations)} violation(s)"
-                + "".join(f"\n      slow {x}" for x in self.slow[:3]))  # fmt: skip
+                f"{self.dropped:7} B lost | {acts} | up {self.up_s:4.1f}s, {self.settle} | {len(self.violations)} new violation(s)"
+                + "".join(f"\n      slow {x}" for x in self.slow[:3])
+                + "".join(f"\n      conflict: {x}" for x in self.conflicts[:3]))  # fmt: skip
 
 
 class Stack:
     """Redis, the paper venue and every service as real processes, with cuts and checks."""
 
     def __init__(self, tmp: Path, server: RedisServer, sim: SimVenue, confirms: list[int], *,
-                 layout: str = "demo", lease_ms: int = 1500, settle_candles: int = 3) -> None:  # fmt: skip
+                 layout: str = "demo", lease_ms: int = 1500, settle_candles: int = 3,
+                 weight_limit: int = 6000) -> None:  # fmt: skip
         self.tmp, self.server, self.sim, self.confirms = tmp, server, sim, confirms
         self.layout, self.settle_candles = layout, settle_candles
-        self.config = write_config(tmp / "automata.toml", sim)
+        self.config = write_config(tmp / "automata.toml", sim, weight_limit)
         self.bots_file = write_bots(tmp / "bots.toml", *bot_tables(layout, lease_ms))
         self.procs: dict[str, Proc] = {}
         self.incarnation = 0
         self.live = 0  # live candles played
         self.journal: list[dict[str, Any]] = []
+        self.notify_seen = b"0-0"
         self.slow: list[str] = []  # candles the bots took over 3 s to apply, and what was busy
+        self.up_s = 0.0  # how long the last restart took until every bot was back in step
         self.events_top: dict[str, bytes] = {}  # orders:events:{bot} tops when Redis came back
         self.r = redis.Redis.from_url(server.url)
 
@@ -346,8 +297,14 @@ class Stack:
             logs = "".join(p.output() for n, p in self.procs.items() if n.startswith("bot"))
             return all(f"bot {bot}: lease acquired" in logs and synced(bot) for bot in BOTS)
 
+        started = time.monotonic()
         self.until(beating, "every service's heartbeat", timeout)
         self.until(bots_in, "every bot's runner serving it (lease taken, sync answered)", timeout)
+        self.up_s = time.monotonic() - started
+        if self.up_s > 10:
+            budget = {k.decode(): v.decode() for k, v in self.r.hgetall("ratelimit:sim").items()}
+            self.slow.append(f"up after {self.up_s:.0f}s; venue limits {self.sim.control.state()['limits']}, "
+                             f"shared budget {budget}")  # fmt: skip
 
     # -- reading ---------------------------------------------------------------------------------
     def doc(self, bot: str) -> dict[str, Any]:
@@ -501,6 +458,20 @@ class Stack:
                 return f"{bot} has no runner (no lease)"
         return ""
 
+    def conflicts(self) -> list[str]:
+        """Conflict notifications since the last call: a bot reused a client order id for other terms
+        and the order gateway refused it (not one of the six rules, but a bot that lost track)."""
+        out = []
+        for entry_id_, fields in self.r.xrange("notify", min=f"({self.notify_seen.decode()}"):
+            self.notify_seen = entry_id_
+            try:
+                data = json.loads(fields.get(b"data", b"{}"))
+            except ValueError:
+                continue
+            if data.get("kind") == "conflict":
+                out.append(str(data.get("text", ""))[:240])
+        return out
+
     def positions(self) -> list[str]:
         """Each bot's position beside the net of its venue fills (the report's last lines)."""
         snap = self.snapshot()
@@ -520,24 +491,40 @@ class Stack:
         self.r.close()
 
 
-def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, *, stop_after: int = 0,
-               log: Any = print) -> list[Cycle]:  # fmt: skip
-    """Cut after each lost window, settle, check. `stop_after`: stop once that many cycles broke a
-    rule (0: never); a broken system tends to repeat the same findings."""
-    cycles: list[Cycle] = []
+def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, cycles: list[Cycle], *,
+               stop_after: int = 0, log: Any = print) -> None:  # fmt: skip
+    """A warm-up swing without a cut (every bot gets orders out), a cut after each lost window, and
+    a last window without a cut (the bots trade on after the last cut), each settled and checked;
+    appended to `cycles` as they end, so a run that stops half-way still reports what it saw.
+    `stop_after`: stop once that many cycles broke a rule anew (0: never)."""
+    seen: set[Any] = set()  # a violation is reported by the cycle after which it first showed
+
+    def close(cycle: Cycle, slow: int, extra: list[Violation] = ()) -> None:
+        cycle.settle = stack.settle()
+        cycle.violations = [v for v in [*extra, *stack.check()] if v.key() not in seen]
+        seen.update(v.key() for v in cycle.violations)
+        cycle.slow = stack.slow[slow:]
+        cycle.conflicts = stack.conflicts()
+        cycles.append(cycle)
+        log(cycle.line())
+
+    while stack.live <= stack.confirms[0] + 2:
+        stack.advance()
+    close(Cycle(0, "warm-up"), 0)
     for n, kind in enumerate(kinds, 1):
         cycle, slow = Cycle(n, kind), len(stack.slow)
         moment, cycle.candles = stack.window(rng)
         cycle.activity = stack.activity(moment.journal)
         stack.cut(cycle, moment)
-        cycle.settle = stack.settle()
-        cycle.violations = stack.check()
-        cycle.slow = stack.slow[slow:]
-        cycles.append(cycle)
-        log(cycle.line())
+        cycle.up_s = stack.up_s
+        close(cycle, slow)
         if stop_after and sum(1 for c in cycles if c.violations) >= stop_after:
             break
-    return cycles
+    last, slow = Cycle(len(cycles), "no cut"), len(stack.slow)
+    moment, last.candles = stack.window(rng)
+    last.activity = stack.activity(moment.journal)
+    idle = [b for b, acts in last.activity.items() if not sum(acts[k] for k in ACTIVE)]
+    close(last, slow, [Violation(5, bot, "-", "no order or fill after the last cut") for bot in idle])
 
 
 def findings(cycles: list[Cycle]) -> list[tuple[int, Violation]]:
@@ -549,17 +536,18 @@ def findings(cycles: list[Cycle]) -> list[tuple[int, Violation]]:
     return sorted(seen.values(), key=lambda x: (x[1].rule, x[0]))
 
 
-def report(cycles: list[Cycle], extra: list[Violation] = (), tail: list[str] = ()) -> str:
+def report(cycles: list[Cycle], tail: list[str] = ()) -> str:
     """The per-cycle table, the windows' fill, and every distinct violation with its excerpts."""
-    found = findings(cycles) + [(0, v) for v in extra]
+    found = findings(cycles)
     by_rule = Counter(v.rule for _, v in found)
     full = sum(1 for c in cycles if c.full)
     lines = [c.line() for c in cycles]
     lines.append(f"{len(cycles)} cuts ({sum(1 for c in cycles if c.kind == 'truncate')} with lost writes), "
-                 f"{full} with orders or fills of every bot in the window; "
+                 f"{full} with orders or fills of every bot in the window, "
+                 f"{sum(len(c.conflicts) for c in cycles)} conflict(s) refused by the gateway; "
                  f"violations by rule: {dict(sorted(by_rule.items())) or 'none'}")  # fmt: skip
     for n, v in found[:60]:
-        lines.append(f"[after cut #{n}] {v}" if n else str(v))
+        lines.append(f"[after cycle #{n}] {v}")
     if len(found) > 60:
         lines.append(f"... {len(found) - 60} more")
     return "\n".join(lines + list(tail))

@@ -274,41 +274,51 @@ def rule4(s: Snapshot) -> list[Violation]:
     return out
 
 
-def _oversold(s: Snapshot, bot: str) -> Violation | None:
-    """Replay the bot's venue fills in order: the base it holds never goes below zero."""
-    base = s.initial_base(bot)
+def _oversold(s: Snapshot, bot: str) -> list[Violation]:
+    """Replay the bot's venue fills in order: the base it holds never goes below zero (each fill
+    that takes it below is reported)."""
+    base, out = s.initial_base(bot), []
     for e in s.journal:
         cid = e.get("client_order_id") or ""
         t = e.get("trade")
         if e["kind"] != "trade" or not t or s.bot_of(cid) != bot:
             continue
+        before = base
         if t["side"] == "BUY":
             base += dec(t["qty"]) - (dec(t["commission"]) if t["commission_asset"] == BASE else ZERO)
         else:
             base -= dec(t["qty"])
-        if base < -DUST:
-            return Violation(6, bot, cid, f"sold more than it held: base {base} after fill #{e['seq']}",
-                             s.about(bot, cid))  # fmt: skip
-    return None
+        if base < -DUST and base < before:
+            out.append(Violation(6, bot, cid, f"sold more than it held: base {base} after fill #{e['seq']}",
+                                 s.about(bot, cid)))  # fmt: skip
+    return out[:20]
 
 
-def _two_sells(s: Snapshot, bot: str) -> Violation | None:
-    """DCA take profit, fractal stop: at no point two sells of the bot open at the venue at once."""
+def _two_sells(s: Snapshot, bot: str) -> list[Violation]:
+    """DCA take profit, fractal stop: never two sells of the bot open at the venue at once (each sell
+    accepted while another was open is reported, with how long both were)."""
     open_sells: dict[str, int] = {}
+    overlaps: dict[str, tuple[str, int, int]] = {}  # second -> (first, from seq, until seq)
     for e in s.journal:
         cid = e.get("client_order_id") or ""
         if s.bot_of(cid) != bot or not e.get("order") or e["order"]["side"] != "SELL":
             continue
         if e.get("status") in OPEN:
+            if cid not in open_sells and open_sells:
+                first = min(open_sells, key=open_sells.get)
+                overlaps[cid] = (first, e["seq"], 0)
             open_sells[cid] = e["seq"]
         else:
             open_sells.pop(cid, None)
-        if len(open_sells) > 1:
-            first, second = sorted(open_sells, key=open_sells.get)[:2]
-            return Violation(6, bot, second, f"a second sell open at the venue while {first} was "
-                             f"(from journal #{e['seq']})", {"first": s.about(bot, first),
-                             "second": s.about(bot, second)})  # fmt: skip
-    return None
+            for second, (first, since, until) in overlaps.items():
+                if not until and cid in (first, second):
+                    overlaps[second] = (first, since, e["seq"])
+    out = []
+    for second, (first, since, until) in list(overlaps.items())[:20]:
+        span = f"journal #{since} to #{until}" if until else f"journal #{since} on: both still open"
+        out.append(Violation(6, bot, second, f"a second sell open at the venue while {first} was ({span})",
+                             {"first": s.about(bot, first), "second": s.about(bot, second)}))  # fmt: skip
+    return out
 
 
 def _purpose(s: Snapshot, bot: str) -> list[Violation]:
@@ -365,10 +375,9 @@ def rule6(s: Snapshot) -> list[Violation]:
         st = s.state(bot)
         pos = st.get("position") or {}
         base = dec(pos.get("base"))
-        if (v := _oversold(s, bot)) is not None:
-            out.append(v)
-        if strategy in ("dca", "fractal_trailing") and (v := _two_sells(s, bot)) is not None:
-            out.append(v)
+        out += _oversold(s, bot)
+        if strategy in ("dca", "fractal_trailing"):
+            out += _two_sells(s, bot)
         out += _purpose(s, bot)
         selling = sum((dec(o["quantity"]) - dec(o["executed_qty"]) for c, o in s.venue.items()
                        if s.bot_of(c) == bot and o["status"] in OPEN and o["side"] == "SELL"), ZERO)  # fmt: skip
