@@ -121,6 +121,10 @@ class OrderGatewayConfig(Base, frozen=True):
     poll_every_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     balance_every_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     weight_limit: Annotated[int, msgspec.Meta(ge=1)] = 6000
+    # one active gateway per venue (og:lease:{venue}); a standby takes over this long after the
+    # holder died. Keep it above recv_window_ms: a holder frozen past its lease then cannot
+    # have a request it signed before the freeze accepted.
+    lease_ms: Annotated[int, msgspec.Meta(ge=200, le=600_000)] = 10_000
 
 
 ChannelName = Literal["telegram", "webhook", "console"]

@@ -72,6 +72,11 @@ def og_order(cid: str) -> str:
     return f"og:order:{cid}"
 
 
+def og_lease(venue: str) -> str:
+    """One active order gateway per venue (SET PX, renewed); the WAL's writes are fenced by it."""
+    return f"og:lease:{venue}"
+
+
 def og_open(venue: str) -> str:
     """Set of cids the order gateway believes open at a venue."""
     return f"og:open:{venue}"

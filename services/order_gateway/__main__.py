@@ -1,7 +1,8 @@
 """python -m services.order_gateway [--venue NAME ...]: orders out, exactly once.
 
-Per venue: reconcile with the venue, then consume `orders:cmd:{venue}` (group order_gateway)
-and run the user-data stream + poller. `automata reconcile VENUE` reconciles on demand from its
+Per venue: take the venue's lease (a second gateway waits as a standby), reconcile with the
+venue, then consume `orders:cmd:{venue}` (group order_gateway) in per-bot lanes and run the
+user-data stream + poller. `automata reconcile VENUE` reconciles on demand from its
 own process with the same code (cli/reconcile.py); the WAL's forward-only updates make that safe
 beside a running gateway.
 """
@@ -40,7 +41,7 @@ async def start(ctx: ServiceContext) -> None:
 
 def _ready(gateway: VenueGateway):
     async def check() -> bool:
-        return gateway.ready
+        return gateway.healthy  # serving, or a standby waiting for the venue's lease
 
     return check
 

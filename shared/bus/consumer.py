@@ -18,6 +18,8 @@
   consumer then neither acks nor counts it; whoever took it settles it later. Entries it still
   holds (`holds(stream, id)`) are skipped when the own pending list is replayed, so a replay
   neither hands them over twice nor bumps their delivery counts.
+- `gate()`, when given, is called before each claim and read of new entries; raising
+  FencedError there ends run() (a gateway whose lease may have lapsed reads nothing more).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Consumer:
     dlq_maxlen: int = DLQ_MAXLEN
     forget_consumers_after_ms: int = 24 * 3600 * 1000
     holds: Callable[[str, str], bool] | None = None  # (stream, id) a deferring handler still has in hand
+    gate: Callable[[], None] | None = None  # raises (FencedError) when this consumer may not read on
     _states: dict[str, _StreamState] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _next_claim: float = field(default=0.0, init=False)
@@ -149,6 +152,8 @@ class Consumer:
                     if self.stopping:
                         return
             self._ready.set()
+            if self.gate is not None:
+                self.gate()
             if now >= self._next_claim:
                 self._next_claim = now + self.claim_every_s
                 await self._claim_idle()
@@ -304,7 +309,7 @@ class Consumer:
                     count=100,
                     justid=True,
                 )
-                claimed += len(ids)
+                claimed += self._new(state.name, ids)
                 if len(ids) < 100:
                     break
             if claimed:
@@ -326,6 +331,13 @@ class Consumer:
         )
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _new(self, stream: str, ids: list[Any]) -> int:
+        """How many claimed ids are news (not entries a deferring handler has in hand, whose
+        idle time XAUTOCLAIM just reset)."""
+        if self.holds is None:
+            return len(ids)
+        return sum(1 for i in ids if not self.holds(stream, i.decode() if isinstance(i, bytes) else i))
 
     def _time_to_retry(self) -> float:
         due = [s.retry_at for s in self._states.values() if s.failed]
