@@ -12,10 +12,10 @@ first and the urgent always find room:
 
 | priority | share | what |
 |---|---|---|
-| orders | 100 % | place, cancel, and the clock sync a signed order may need |
-| recovery | 85 % | single-order queries, reconciliation, order history, trades, exchange info |
+| orders | 100 % | place, cancel, and what placing needs (the clock sync, a market order's price) |
+| recovery | 85 % | single-order queries, order history, trades, exchange info; open orders and account for reconciliation, a bot's sync, the CLI |
 | backfill | 70 % | market-data klines |
-| polling | 50 % | open orders, account, tickers (the poller also waits longer as the level rises) |
+| polling | 50 % | the poller's open orders and account (it also waits longer as the level rises) |
 
 The venue's own count still wins when it is higher (other programs on the IP, requests made
 before a restart): the level is the larger of ours and the venue's. A 429/418's Retry-After
@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from enum import IntEnum
 from typing import Any, Protocol
@@ -63,39 +63,38 @@ ENDPOINT_PRIORITY: dict[str, Priority] = {
     "order": Priority.ORDERS,
     "cancel": Priority.ORDERS,
     "time": Priority.ORDERS,
+    "ticker": Priority.ORDERS,  # the price a market order is checked against (min notional)
     "get_order": Priority.RECOVERY,
     "all_orders": Priority.RECOVERY,
     "my_trades": Priority.RECOVERY,
     "exchange_info": Priority.RECOVERY,
+    "open_orders": Priority.RECOVERY,  # POLLING from the poller's task (polling_task)
+    "account": Priority.RECOVERY,
     "klines": Priority.BACKFILL,
-    "open_orders": Priority.POLLING,
-    "account": Priority.POLLING,
-    "ticker": Priority.POLLING,
 }
+POLL_ENDPOINTS = frozenset({"open_orders", "account"})
 VENUE_SHARE = 0.8  # of the venue's own limit: room for other programs on the same IP
 MAX_WAIT_S = 60.0  # one sleep at most (then ask again)
 WAKE_STAGGER_S = 0.02  # per priority level: when a minute rolls, the urgent wake first
 RETRY_REDIS_S = 5.0  # after Redis failed, use the local bucket this long before trying again
 
-_urgency: ContextVar[Priority | None] = ContextVar("automata_ratelimit_urgency", default=None)
+_polling: ContextVar[bool] = ContextVar("automata_ratelimit_polling", default=False)
 
 
 def priority_of(endpoint: str) -> Priority:
-    """The endpoint's priority (unknown endpoints count as recovery), raised by `urgent_as`."""
-    priority = ENDPOINT_PRIORITY.get(endpoint, Priority.RECOVERY)
-    floor = _urgency.get()
-    return priority if floor is None else min(priority, floor)
+    """The endpoint's priority (unknown endpoints count as recovery); the poller's listings
+    (open orders, account) are polling, the same listings elsewhere recovery."""
+    if endpoint in POLL_ENDPOINTS and _polling.get():
+        return Priority.POLLING
+    return ENDPOINT_PRIORITY.get(endpoint, Priority.RECOVERY)
 
 
-@contextlib.contextmanager
-def urgent_as(priority: Priority) -> Iterator[None]:
-    """Requests made inside (by this task) are at least this urgent: e.g. reconciliation's
-    open-orders listing is recovery, though the same listing from the poller is polling."""
-    token = _urgency.set(priority)
-    try:
-        yield
-    finally:
-        _urgency.reset(token)
+def polling_task() -> None:
+    """Mark the current asyncio task as a poller (call it at the top of the poller's own task):
+    its listings of open orders and balances become the budget's least urgent use, while the
+    same listings for reconciliation or a bot's sync stay recovery. Single-order queries stay
+    recovery everywhere: they bring the fills the user stream missed."""
+    _polling.set(True)
 
 
 class Limiter(Protocol):

@@ -2,27 +2,40 @@
 
 Unit tests against a real redis-server: two VenueBudget objects stand for two processes (the
 order gateway and the market gateway) spending one venue's budget. The budget's window is the
-minute on Redis's clock, so each test first waits until the minute has a few seconds left.
+minute on Redis's clock, so each of them first waits until the minute has a few seconds left.
+Then the services themselves: the paper venue with a low weight limit, an order gateway
+restarted with many open orders to reconcile and poll, and the market gateway backfilling.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
+from shared.messages import OrderStatus, OrderType
 from shared.ratelimit import (
     Priority,
     VenueBudget,
     budget_limit,
+    polling_task,
     priority_of,
-    urgent_as,
 )
-from shared.streams import weight_budget
-from tests.helpers.procs import wait_until
+from shared.streams import candles, weight_budget
+from tests.helpers.gateway import place, start_gateway, wait_gateway_ready, wait_status, write_config
+from tests.helpers.procs import Proc, python, wait_until
+from tests.helpers.sim import SimVenue, sim_fixture
 
 P = Priority
+WARMUP = 5_000  # candles of history at the venue, and what the market gateway loads: 5 pages a stream
+sim = sim_fixture(extra_env={"SIM_WARMUP": str(WARMUP)})
 
 
 @pytest.fixture
@@ -111,17 +124,140 @@ async def test_without_redis_each_process_counts_alone(caplog) -> None:
     await budget.aclose()
 
 
-def test_endpoint_priorities() -> None:
-    assert [priority_of(e) for e in ("order", "cancel", "get_order", "klines", "open_orders")] == [
-        P.ORDERS,
-        P.ORDERS,
-        P.RECOVERY,
-        P.BACKFILL,
-        P.POLLING,
-    ]
+async def test_endpoint_priorities() -> None:
+    names = ("order", "cancel", "get_order", "my_trades", "klines", "open_orders", "account", "ticker")
+    # a market order's price check is part of placing it; listings for reconciliation or a
+    # bot's sync are recovery
+    assert [priority_of(e) for e in names] == [P.ORDERS] * 2 + [P.RECOVERY] * 2 + [P.BACKFILL] + [
+        P.RECOVERY
+    ] * 2 + [P.ORDERS]
     assert priority_of("something_new") is P.RECOVERY
-    with urgent_as(P.RECOVERY):  # reconciliation's listing of open orders
-        assert priority_of("open_orders") is P.RECOVERY
-        assert priority_of("order") is P.ORDERS  # never less urgent than the endpoint
-    assert priority_of("open_orders") is P.POLLING
+
+    async def poller() -> list[Priority]:
+        polling_task()
+        return [priority_of(e) for e in ("open_orders", "account", "get_order", "order")]
+
+    # the poller's listings are polling; its queries of single orders still recovery
+    assert await asyncio.create_task(poller()) == [P.POLLING, P.POLLING, P.RECOVERY, P.ORDERS]
+    assert priority_of("open_orders") is P.RECOVERY  # only in the poller's own task
     assert budget_limit(6000) == 4800
+
+
+# -- the services ---------------------------------------------------------------------------------
+
+VENUE_LIMIT = 1_000  # weight a minute at the venue; our budget is 800 of it (polling 400, backfill 560)
+OPEN_ORDERS = 30  # the restarted gateway queries each (recovery) and polls them all (80 a listing)
+FILLED_WHILE_DOWN = 10
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+def system_config(path: Path, sim: SimVenue) -> Path:
+    """One automata.toml for both gateways: the venue's limit, the gateway polling every 0.5 s,
+    and a market gateway that paces itself below what the order gateway spends (as in the
+    incident, where its own 1,200 was below the IP's count)."""
+    write_config(path, sim, weight_limit=VENUE_LIMIT, poll_every_s=0.5)
+    with path.open("a") as f:
+        f.write(
+            f"[market_gateway]\nwarmup = {WARMUP}\nweight_per_minute = 200\nrest_poll_s = 0.3\n"
+            f'stall_factor = 100\n[[market_gateway.feeds]]\nvenue = "sim"\nsymbols = {json.dumps(SYMBOLS)}\n'
+            'intervals = ["1m"]\n'
+        )
+    return path
+
+
+def venue_newest_closed(sim: SimVenue, symbol: str) -> int:
+    url = f"{sim.base_url}/api/v3/klines?symbol={symbol}&interval=1m&limit=1"  # closed ones only
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return json.loads(reply.read())[-1][0]
+
+
+def stored(r: redis.Redis, symbol: str) -> tuple[int, int]:
+    """(newest open time, entries) of the symbol's candle stream; the entries are checked to be
+    one a minute without a gap (entry ids are open times)."""
+    stream = candles("sim", symbol, "1m")
+    first, top, n = r.pipeline().xrange(stream, count=1).xrevrange(stream, count=1).xlen(stream).execute()
+    if not top:
+        return 0, 0
+    oldest, newest = int(first[0][0].split(b"-")[0]), int(top[0][0].split(b"-")[0])
+    assert newest - oldest == (n - 1) * 60_000, f"{stream}: a gap"
+    return newest, n
+
+
+def metric(r: redis.Redis, proc: Proc, name: str, **labels: str) -> float:
+    """A sample of the process's /metrics (its port from its heartbeat); 0 when absent."""
+    beats = [json.loads(r.get(k) or b"{}") for k in r.keys("svc:*")]
+    port = next(b["metrics_port"] for b in beats if b.get("pid") == proc.pid)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    want = sorted(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head.startswith(name + "{") and sorted(head[len(name) + 1 : -1].split(",")) == want:
+            return float(value)
+    return 0.0
+
+
+def test_backfill_completes_while_a_restarted_gateway_has_many_open_orders(sim, env, tmp_path, sync_redis):
+    config = system_config(tmp_path / "automata.toml", sim)
+    first = start_gateway(env, config, tmp_path / "og1.log")
+    wait_gateway_ready(sync_redis, first)
+    price = Decimal(sim.control.state()["prices"]["BTCUSDT"])
+    cmds = [place(sync_redis, i, price=str(price - 100 - i)) for i in range(1, OPEN_ORDERS + 1)]
+    for cmd in cmds:
+        wait_status(sync_redis, cmd.cid, OrderStatus.NEW)
+    first.kill()
+    # while the gateway is down, the market trades through the ten highest bids
+    sim.control.set_price("BTCUSDT", str(price - 100 - FILLED_WHILE_DOWN - Decimal("0.5")))
+    newest = {s: venue_newest_closed(sim, s) for s in SYMBOLS}  # step mode: the market stands still
+    # from here on the venue allows VENUE_LIMIT a minute (the test spends none of it); both
+    # counts start from zero
+    sim.control.limits(reset=True, weight_limit=VENUE_LIMIT, ban_after=3, ban_seconds=120)
+    sync_redis.delete(weight_budget("sim"))
+
+    gateway = start_gateway(env, config, tmp_path / "og2.log")
+    # recovery: the orders filled while the gateway was down reach the bot (queries and trades:
+    # about half the budget), then its poller keeps asking for far more than its share
+    for cmd in cmds[:FILLED_WHILE_DOWN]:
+        wait_status(sync_redis, cmd.cid, OrderStatus.FILLED, timeout=60)
+    # the market gateway starts into a minute where the IP has spent more than its own allowance
+    # (the incident: it saw the venue's count above it and paused for the rest of the minute)
+    wait_until(
+        lambda: sim.control.state()["limits"]["used_weight"] >= 300, timeout=60, what="300 weight spent"
+    )
+    market = python(
+        "services.market_gateway", env={**env, "AUTOMATA_CONFIG": str(config)}, log_path=tmp_path / "md.log"
+    ).start()
+
+    # the backfill completed: every stream holds the venue's history without a gap, up to its
+    # newest closed candle (that one the gateway may hold back until the socket proves it closed)
+    def backfilled() -> bool:
+        assert market.alive(), market.output()[-3000:]
+        return all(stored(sync_redis, s) >= (newest[s] - 60_000, WARMUP - 1) for s in SYMBOLS)
+
+    wait_until(backfilled, timeout=90, what=f"{WARMUP} candles backfilled on each stream")
+    # orders go through meanwhile
+    order = place(sync_redis, OPEN_ORDERS + 1, order_type=OrderType.MARKET, price=None)
+    wait_status(sync_redis, order.cid, OrderStatus.FILLED, timeout=30)
+    # and live candles keep reaching the streams
+    sim.control.advance(candles=1)
+    wait_until(
+        lambda: all(stored(sync_redis, s)[0] == newest[s] + 60_000 for s in SYMBOLS),
+        timeout=30,
+        what="a live candle on each stream",
+    )
+    # polling gave way: it waited for the budget (every 0.5 s a listing of weight 80 wants far
+    # more than its 400), while the venue never had to refuse anyone
+    wait_until(
+        lambda: metric(sync_redis, gateway, "automata_weight_waits_total", venue="sim", priority="polling"),
+        timeout=60,
+        what="the poller waiting for the budget",
+    )
+    spent = {k.decode(): int(v) for k, v in sync_redis.hgetall(weight_budget("sim")).items()}
+    assert spent["used"] <= budget_limit(VENUE_LIMIT), spent
+    assert sim.control.state()["limits"]["banned_until_ms"] == 0
+    og_log, md_log = gateway.output(), market.output()
+    for refusal in ("REST paused", "Too much request weight", "rate limited", "banned"):
+        assert refusal not in md_log, md_log[-3000:]
+        assert refusal not in og_log, og_log[-3000:]
+    assert gateway.terminate() == 0, og_log[-2000:]
+    assert market.terminate() == 0, md_log[-2000:]

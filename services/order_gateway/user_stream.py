@@ -25,6 +25,7 @@ from shared import metrics
 from shared.bus import publish
 from shared.ids import bot_of
 from shared.messages import BalanceUpdate, OrderStatus
+from shared.ratelimit import polling_task
 from shared.streams import account
 
 log = logging.getLogger("automata.user_stream")
@@ -92,6 +93,7 @@ class UserStream:
             self._poll_now.set()
 
     async def _poller(self) -> None:
+        polling_task()  # this task's listings are the venue budget's least urgent use
         next_balance = 0.0
         while True:
             try:
