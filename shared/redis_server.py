@@ -16,6 +16,7 @@ from pathlib import Path
 
 # How long a SIGTERMed redis-server gets to write its AOF and exit before it is SIGKILLed.
 SHUTDOWN_TIMEOUT_S = 10.0
+APPENDFSYNC = ("always", "everysec", "no")
 
 
 class RedisServerError(RuntimeError):
@@ -50,7 +51,17 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process with AOF on, bound to 127.0.0.1, data in `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None, *, password: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        *,
+        password: str | None = None,
+        appendfsync: str = "everysec",
+    ) -> None:
+        if appendfsync not in APPENDFSYNC:
+            raise ValueError(f"appendfsync must be one of {', '.join(APPENDFSYNC)}, not {appendfsync!r}")
+        self.appendfsync = appendfsync  # always: each write on disk before the reply (docs/BENCHMARKS.md)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -76,7 +87,7 @@ class RedisServer:
             "--port", str(self.port),
             "--dir", str(self.directory),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
