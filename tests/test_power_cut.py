@@ -150,7 +150,7 @@ def test_the_rules_pass_a_consistent_book_and_name_each_fault() -> None:
 
     stray = _order("demo_dca-000003", "SELL", "LIMIT", "0.0005", "42300", "NEW")
     found = _found([*journal, _entry(4, "accepted", stray)], [*orders, stray], wal, docs)
-    assert {(2, "demo_dca-000003"), (4, "demo_dca-000003"), (6, "-")} <= found  # and sells above the base
+    assert {(2, "demo_dca-000003"), (4, "demo_dca-000003"), (6, "demo_dca-000003")} <= found  # sells > base
 
     oversold = _order("demo_dca-000002", "SELL", "LIMIT", "0.002", "42200", "FILLED", "0.002", "84.4")
     sale = {

@@ -540,9 +540,10 @@ def report(cycles: list[Cycle], tail: list[str] = ()) -> str:
     """The per-cycle table, the windows' fill, and every distinct violation with its excerpts."""
     found = findings(cycles)
     by_rule = Counter(v.rule for _, v in found)
-    full = sum(1 for c in cycles if c.full)
+    cuts = [c for c in cycles if c.kind not in ("warm-up", "no cut")]
+    full = sum(1 for c in cuts if c.full)
     lines = [c.line() for c in cycles]
-    lines.append(f"{len(cycles)} cuts ({sum(1 for c in cycles if c.kind == 'truncate')} with lost writes), "
+    lines.append(f"{len(cuts)} cuts ({sum(1 for c in cuts if c.kind == 'truncate')} with lost writes), "
                  f"{full} with orders or fills of every bot in the window, "
                  f"{sum(len(c.conflicts) for c in cycles)} conflict(s) refused by the gateway; "
                  f"violations by rule: {dict(sorted(by_rule.items())) or 'none'}")  # fmt: skip

@@ -138,6 +138,18 @@ class Snapshot:
             return "recent (finished)" if cid in (self.state(bot).get("recent") or []) else "unknown"
         return {"in": where, **rec}
 
+    def timeline(self, bot: str, n: int = 24) -> list[str]:
+        """The bot's last n events at the venue, oldest first: what it placed, filled and cancelled."""
+        out = []
+        for e in self.journal:
+            cid = e.get("client_order_id") or ""
+            if self.bot_of(cid) != bot or not e.get("order"):
+                continue
+            o, t = e["order"], e.get("trade") or {}
+            what = f"{t.get('qty')}@{t.get('price')}" if t else f"{o['quantity']}@{o.get('price')}"
+            out.append(f"#{e['seq']} {cid.rsplit('-', 1)[1]} {e['kind']} {o['side']} {o['type']} {what}")
+        return out[-n:]
+
     def about(self, bot: str, cid: str) -> dict[str, Any]:
         return {"venue": self.venue_x(cid), "journal": self.journal_x(cid), "log": self.wal_x(cid),
                 "bot": self.bot_x(bot, cid)}  # fmt: skip
@@ -248,7 +260,8 @@ def rule3(s: Snapshot) -> list[Violation]:
             out.append(Violation(3, bot, "-", "position (bot, venue) " + ", ".join(
                 f"{k} {a} != {b}" for k, (a, b) in wrong.items()), {
                     "position": pos, "venue_net": {k: str(v) for k, v in want.items()},
-                    "filled_orders_the_bot_does_not_hold (newest 8)": {c: s.venue_x(c) for c in unknown}}))  # fmt: skip
+                    "filled_orders_the_bot_does_not_hold (newest 8)": {c: s.venue_x(c) for c in unknown},
+                    "timeline": s.timeline(bot)}))  # fmt: skip
         for cid, held in s.known(bot).items():
             o = s.venue.get(cid)
             if held.get("status", "PENDING_SUBMIT") in TERMINAL:
@@ -290,7 +303,7 @@ def _oversold(s: Snapshot, bot: str) -> list[Violation]:
             base -= dec(t["qty"])
         if base < -DUST and base < before:
             out.append(Violation(6, bot, cid, f"sold more than it held: base {base} after fill #{e['seq']}",
-                                 s.about(bot, cid)))  # fmt: skip
+                                 {**s.about(bot, cid), "timeline": s.timeline(bot)}))  # fmt: skip
     return out[:20]
 
 
@@ -384,8 +397,8 @@ def rule6(s: Snapshot) -> list[Violation]:
         if selling > base + DUST:
             sells = {c: s.about(bot, c) for c, o in s.venue.items()
                      if s.bot_of(c) == bot and o["status"] in OPEN and o["side"] == "SELL"}  # fmt: skip
-            out.append(Violation(6, bot, "-", f"open sells {selling} above the bot's base {base}",
-                                 {"position": pos, **sells}))  # fmt: skip
+            out.append(Violation(6, bot, max(sells), f"open sells {selling} above the bot's base {base}",
+                                 {"position": pos, **sells, "timeline": s.timeline(bot)}))  # fmt: skip
         prices = [dec(t["price"]) for c, ts in s.fills.items() if s.bot_of(c) == bot for t in ts]
         if strategy == "fractal_trailing" and st.get("entry"):
             prices.append(dec(st["entry"]))
