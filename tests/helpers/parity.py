@@ -27,7 +27,7 @@ from backtest.series import CandleSeries
 from shared.candle_files import RawCandle
 from shared.codec import decode
 from shared.filters import SymbolFilters
-from shared.messages import CancelOrder, OrderType, OrderUpdate, PlaceOrder, Side
+from shared.messages import CancelOrder, OrderType, OrderUpdate, PlaceOrder, Side, SyncBot
 from shared.streams import (
     GROUP_ORDER_GATEWAY,
     bot_group,
@@ -238,10 +238,12 @@ class LiveStack:
         return json.loads(raw) if raw else {}
 
     def commands(self) -> list[Any]:
-        return [decode(f) for _, f in self.r.xrange(order_commands(VENUE))]
+        found = [decode(f) for _, f in self.r.xrange(order_commands(VENUE))]
+        return [c for c in found if not isinstance(c, SyncBot)]  # a runner's start-up sync places nothing
 
     def updates(self) -> list[OrderUpdate]:
-        return [decode(f) for _, f in self.r.xrange(order_events(self.bot))]
+        found = [decode(f) for _, f in self.r.xrange(order_events(self.bot))]
+        return [u for u in found if isinstance(u, OrderUpdate)]  # not the gateway's BotSynced answers
 
     # --- driving ------------------------------------------------------------------------------
 
