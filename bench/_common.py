@@ -74,25 +74,61 @@ def redis_commands(redis_url: str) -> int:
         client.close()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), for docs/BENCHMARKS.md."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model", "Hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def host() -> Result:
+    """The machine alone (no Redis needed): `uname -a`'s fields, CPU model, usable cores."""
+    u = platform.uname()
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "uname": f"{u.system} {u.node} {u.release} {u.version} {u.machine}",
+        "cpu_model": cpu_model(),
+        "nproc": len(os.sched_getaffinity(0)),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
 def machine(redis_url: str) -> Result:
-    """What the figures were measured on, for docs/BENCHMARKS.md."""
+    """What the figures were measured on, for docs/BENCHMARKS.md, with Redis's fsync policy as
+    the server itself reports it."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     try:
         version = str(client.info("server")["redis_version"])
+        appendfsync = client.config_get("appendfsync")["appendfsync"]
     finally:
         client.close()
     from redis.utils import HIREDIS_AVAILABLE
 
     return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
+        **host(),
         "redis_version": version,
         "redis_parser": "hiredis" if HIREDIS_AVAILABLE else "python",  # redis-py's reply parser
+        "appendfsync": appendfsync.decode() if isinstance(appendfsync, bytes) else appendfsync,
     }
+
+
+def sim_client(base_url: str) -> Any:
+    """python-binance AsyncClient aimed at the venue (as tests/helpers/sim.binance_client)."""
+    from binance import AsyncClient
+
+    ws = base_url.replace("http://", "ws://")
+    cls = type(
+        "SimAsyncClient", (AsyncClient,), {"API_URL": f"{base_url}/api", "WS_API_URL": f"{ws}/ws-api/v3"}
+    )
+    return cls("sim-key", "sim-secret")
 
 
 # -- child processes (spawned, uvloop) -------------------------------------------------------
@@ -224,13 +260,14 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack() -> Iterator[Stack]:
-    """A private redis-server in a temporary directory; services are added by the bench.
+def stack(appendfsync: str = "everysec") -> Iterator[Stack]:
+    """A private redis-server in a temporary directory (on disk: /tmp here is not a tmpfs, which
+    bench/fsync.py checks), with AOF and the given fsync policy; services are added by the bench.
     BENCH_LOGS=DIR keeps the services' logs there."""
     from tests.helpers.procs import base_env
 
     with tempfile.TemporaryDirectory(prefix="automata-bench-") as tmp:
-        server = RedisServer(Path(tmp) / "redis").start()
+        server = RedisServer(Path(tmp) / "redis", appendfsync=appendfsync).start()
         s = Stack(Path(tmp), server, base_env(server.url, LOG_LEVEL="WARNING"))
         try:
             yield s

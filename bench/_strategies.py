@@ -46,10 +46,10 @@ class Echo(Strategy[EchoParams, EchoState]):
         state = msgspec.structs.replace(state, candles=state.candles + 1)
         if not params.every or state.candles % params.every:
             return state, []
-        side = Side.BUY if state.seq % 2 == 0 else Side.SELL  # alternate: balances never run out
-        if params.market:
-            state, cmd = market_order(state, ctx, side, qty=params.qty)
+        if params.market:  # buys only: a sell before the last buy's fill is booked would oversell
+            state, cmd = market_order(state, ctx, Side.BUY, qty=params.qty)
             return state, [cmd] if cmd else []
+        side = Side.BUY if state.seq % 2 == 0 else Side.SELL  # alternate: balances never run out
         # not recorded in state.orders: nobody fills it, and the state must not grow
         state, cid = next_cid(state, ctx)
         cmd = PlaceOrder(

@@ -33,7 +33,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BOT, Result, cpu_seconds, machine, percentiles, redis_commands, run, stack  # noqa: E402
+from _common import (  # noqa: E402
+    BOT,
+    Result,
+    cpu_seconds,
+    machine,
+    percentiles,
+    redis_commands,
+    run,
+    sim_client,
+    stack,
+)
 
 LAT_N = 500  # orders per latency run (after the warm-up)
 LAT_WARMUP = 50
@@ -42,17 +52,6 @@ THROUGHPUT_N = 5_000
 PUSH_BATCH = 500
 SYMBOL = "BTCUSDT"
 QTY = Decimal("0.001")
-
-
-def sim_client(base_url: str) -> Any:
-    """python-binance AsyncClient aimed at the venue (as tests/helpers/sim.binance_client)."""
-    from binance import AsyncClient
-
-    ws = base_url.replace("http://", "ws://")
-    cls = type(
-        "SimAsyncClient", (AsyncClient,), {"API_URL": f"{base_url}/api", "WS_API_URL": f"{ws}/ws-api/v3"}
-    )
-    return cls("sim-key", "sim-secret")
 
 
 def command(seq: int) -> Any:
