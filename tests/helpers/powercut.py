@@ -386,8 +386,10 @@ class Stack:
             elif extra < 10:  # the swing has not reached this bot's orders yet: on
                 self.advance()
                 extra, waited = extra + 1, time.monotonic()
-            else:
-                break  # an idle window for `missing`: reported by the cycle (not full)
+            else:  # an idle window for `missing`: the cycle is not full
+                self.slow.append(f"window: no order or fill of {','.join(missing)} in {self.live - start} "
+                                 f"candles (the fractal confirmation was candle {confirm})")  # fmt: skip
+                break
         for _ in range(rng.choice([0, 0, 1, 2])):
             self.advance(pace=rng.random() < 0.5)
         time.sleep(rng.uniform(0.0, 0.3))  # the kill lands at any instruction of whatever is in flight
@@ -547,8 +549,12 @@ def report(cycles: list[Cycle], tail: list[str] = ()) -> str:
                  f"{full} with orders or fills of every bot in the window, "
                  f"{sum(len(c.conflicts) for c in cycles)} conflict(s) refused by the gateway; "
                  f"violations by rule: {dict(sorted(by_rule.items())) or 'none'}")  # fmt: skip
-    for n, v in found[:60]:
-        lines.append(f"[after cycle #{n}] {v}")
-    if len(found) > 60:
-        lines.append(f"... {len(found) - 60} more")
+    groups: dict[Any, list[tuple[int, Violation]]] = {}
+    for n, v in found:  # the same fault of the same bot: two in full, the others a line each
+        groups.setdefault((v.rule, v.bot, v.kind), []).append((n, v))
+    for group in groups.values():
+        lines += [f"[after cycle #{n}] {v}" for n, v in group[:2]]
+        lines += [f"    also after cycle #{n}: {v.cid}: {v.what}" for n, v in group[2:40]]
+        if len(group) > 40:
+            lines.append(f"    ... {len(group) - 40} more like it")
     return "\n".join(lines + list(tail))

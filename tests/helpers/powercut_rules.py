@@ -10,6 +10,7 @@ CI run says what went wrong without a rerun.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,6 +45,11 @@ class Violation:
     cid: str
     what: str
     excerpts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The fault without its ids and amounts, to group alike findings."""
+        return re.sub(r"\w+-\d{6}|[-\d.]+", "#", self.what)[:60]
 
     def key(self) -> tuple[int, str, str, str]:
         """Same rule, bot, cid and kind of fault (the text before any number) = the same finding."""
@@ -304,7 +310,7 @@ def _oversold(s: Snapshot, bot: str) -> list[Violation]:
         if base < -DUST and base < before:
             out.append(Violation(6, bot, cid, f"sold more than it held: base {base} after fill #{e['seq']}",
                                  {**s.about(bot, cid), "timeline": s.timeline(bot)}))  # fmt: skip
-    return out[:20]
+    return out
 
 
 def _two_sells(s: Snapshot, bot: str) -> list[Violation]:
@@ -327,7 +333,7 @@ def _two_sells(s: Snapshot, bot: str) -> list[Violation]:
                 if not until and cid in (first, second):
                     overlaps[second] = (first, since, e["seq"])
     out = []
-    for second, (first, since, until) in list(overlaps.items())[:20]:
+    for second, (first, since, until) in overlaps.items():
         span = f"journal #{since} to #{until}" if until else f"journal #{since} on: both still open"
         out.append(Violation(6, bot, second, f"a second sell open at the venue while {first} was ({span})",
                              {"first": s.about(bot, first), "second": s.about(bot, second)}))  # fmt: skip
