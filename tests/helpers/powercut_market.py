@@ -51,7 +51,7 @@ def swing_rows(count: int, sw: Swings = Swings()) -> tuple[list[RawCandle], list
         for k in range(1, sw.legs):  # down: open = high, low = close
             add(peak - (k - 1) * step, peak - (k - 1) * step, peak - k * step, peak - k * step)
         add(trough + step, trough + step, trough, trough + step / 2)  # strictly below its neighbours
-        confirms.append(len(rows) - WARMUP + 2)
+        confirms.append(len(rows) - WARMUP + 1)  # the trough is live candle len(rows) - WARMUP - 1
         low, up = trough + step / 2, (peak + sw.rise - trough - step / 2) / sw.legs
         for k in range(sw.legs):  # up: open = low, high = close
             add(low + k * up, low + (k + 1) * up, low + k * up, low + (k + 1) * up)
