@@ -6,7 +6,8 @@ the market gateway and the notifier, all real processes on a real redis-server w
 drives the market so that orders or fills of every bot fall inside a lost window, then SIGKILLs
 every process and Redis at once, truncates Redis's AOF back to the start of the window (plain
 cycles keep it whole), restarts everything, lets it settle and checks the six rules against the
-venue's journal (tests/helpers/powercut.py, tests/helpers/powercut_rules.py).
+venue's journal (tests/helpers/powercut.py: the harness; powercut_market.py: the market it
+drives; powercut_rules.py: the rules; powercut_report.py: the report).
 
 `make test` runs a few cycles; `make soak` runs 130 (104 with lost writes). POWERCUT_SEED,
 POWERCUT_CYCLES, POWERCUT_STOP_AFTER (soak: stop after that many broken cycles, 0 = never) and
@@ -26,8 +27,9 @@ from pathlib import Path
 import pytest
 
 from shared.redis_server import RedisServer
-from tests.helpers.powercut import Cycle, Stack, findings, report, run_cycles
+from tests.helpers.powercut import Stack, run_cycles
 from tests.helpers.powercut_market import WARMUP, swing_rows, write_rows
+from tests.helpers.powercut_report import Cycle, findings, report
 from tests.helpers.powercut_rules import Snapshot, check
 from tests.helpers.sim import SimVenue, running_sim
 

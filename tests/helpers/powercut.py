@@ -22,9 +22,10 @@ import json
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from shared.redis_server import RedisServer
 from shared.streams import bot_control, bot_lease, bot_state, candles, health, order_commands, order_events
 from tests.helpers.bots import write_bots
 from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
+from tests.helpers.powercut_report import ACTIVE, BOTS, Cycle
 from tests.helpers.powercut_rules import (
     Snapshot,
     Violation,
@@ -46,13 +48,10 @@ from tests.helpers.powercut_rules import (
     venue_position,
 )
 from tests.helpers.procs import Proc, base_env, python, wait_until
-from tests.helpers.sim import SimVenue, open_sockets
+from tests.helpers.sim import SimControl, SimVenue, open_sockets
 
 VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
 CANDLES = candles(VENUE, SYMBOL, INTERVAL)
-BOTS = {"demo_dca": "dca", "demo_grid": "grid", "demo_fractal": "fractal_trailing"}
-ACTIVE = ("accepted", "trade")  # journal kinds that are orders or fills
-KINDS = ("accepted", "trade", "canceled", "expired", "rejected")
 
 
 def entry_id(raw: bytes) -> tuple[int, int]:
@@ -78,6 +77,32 @@ class Moment:
     size: int  # its size then: every write acknowledged before is within it
     at: float  # time.monotonic()
     journal: int  # the venue journal's last seq then
+    live: int = 0  # live candles played then
+
+
+class Sampler(threading.Thread):
+    """Records a moment every ~20 ms while a window is driven, so a cut can go back to any instant
+    of it, also in mid-flight (after a bot's commit and before the gateway's record of its order,
+    between a fill and the bot's booking...), not only to the calm moment before it."""
+
+    def __init__(self, server: RedisServer, sim: SimVenue, journal: int, live: Any) -> None:
+        super().__init__(daemon=True)
+        self.server, self.control, self.seen, self.live = server, SimControl(sim.base_url), journal, live
+        self.moments: list[Moment] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            at, live = time.monotonic(), self.live()
+            file = incr_file(self.server)  # the AOF first, then the journal (see Stack.mark)
+            size = (self.server.aof_dir / file).stat().st_size
+            self.seen += len(self.control.journal(since=self.seen))
+            self.moments.append(Moment(file, size, at, self.seen, live))
+
+    def stop(self) -> list[Moment]:
+        self.done.set()
+        self.join(10)
+        return self.moments
 
 
 def incr_file(server: RedisServer) -> str:
@@ -157,36 +182,6 @@ def bot_tables(layout: str, lease_ms: int) -> list[dict[str, Any]]:
         {"id": "demo_grid", "strategy": "grid", **common, "params": grid},
         {"id": "demo_fractal", "strategy": "fractal_trailing", **common, "params": fractal},
     ]
-
-
-@dataclass
-class Cycle:
-    """One cut and what its lost window held."""
-
-    n: int
-    kind: str  # truncate | plain | plain (AOF rewritten)
-    window_s: float = 0.0  # from the moment the AOF is cut back to, to the kill
-    dropped: int = 0  # AOF bytes the cut took away
-    candles: int = 0  # candles played inside the window
-    activity: dict[str, Counter[str]] = field(default_factory=dict)  # bot -> journal kind -> count
-    up_s: float = 0.0  # restart until every bot was back in step
-    settle: str = ""
-    violations: list[Violation] = field(default_factory=list)  # new ones: not seen after an earlier cut
-    slow: list[str] = field(default_factory=list)  # candles the bots were over 3 s late to apply
-    conflicts: list[str] = field(default_factory=list)  # ids reused for other terms (gateway refused)
-
-    @property
-    def full(self) -> bool:
-        """Orders or fills of every bot inside the window."""
-        return all(sum(self.activity.get(b, Counter())[k] for k in ACTIVE) for b in BOTS)
-
-    def line(self) -> str:
-        acts = " ".join(f"{b.removeprefix('demo_')}[" + ",".join(f"{k[0]}{self.activity.get(b, Counter())[k]}"
-                        for k in KINDS[:3]) + "]" for b in BOTS)  # fmt: skip
-        return (f"#{self.n:<3} {self.kind:<8} window {self.window_s:5.2f}s {self.candles:2} candles "
-                f"{self.dropped:7} B lost | {acts} | up {self.up_s:4.1f}s, {self.settle} | {len(self.violations)} new violation(s)"
-                + "".join(f"\n      slow {x}" for x in self.slow[:3])
-                + "".join(f"\n      conflict: {x}" for x in self.conflicts[:3]))  # fmt: skip
 
 
 class Stack:
@@ -360,22 +355,37 @@ class Stack:
         """The AOF first, then the journal: an order between the two counts as outside the window."""
         file = incr_file(self.server)
         size = (self.server.aof_dir / file).stat().st_size
-        return Moment(file, size, time.monotonic(), len(self.refresh()))
+        return Moment(file, size, time.monotonic(), len(self.refresh()), self.live)
 
     def window(self, rng: random.Random) -> tuple[Moment, int]:
         """Play up to a few candles before the next fractal confirmation, mark the moment, then play
         until the journal shows orders or fills of every bot since it (a few more candles if one
-        is missing), and a random bit more. Returns the moment and the candles played after it."""
+        is missing), and a random bit more. Returns a moment to cut back to, drawn from those
+        recorded meanwhile after which every bot still has orders or fills (the first one if a bot
+        had none), and the candles played after it."""
         confirm = next(c for c in self.confirms if c >= self.live)
         ahead = rng.randint(1, 8)
         while confirm + 1 - self.live > ahead:
             self.advance()
         moment = self.mark()
+        sampler = Sampler(self.server, self.sim, moment.journal, lambda: self.live)
+        sampler.start()
+        try:
+            self.drive_window(moment, confirm, rng)
+        finally:
+            moments = sampler.stop()
+        full = [m for m in [moment, *moments] if all(self.acts(m.journal).values())]
+        chosen = rng.choice(full) if full else moment
+        return chosen, self.live - chosen.live
+
+    def acts(self, since: int) -> dict[str, int]:
+        """Orders and fills of each bot at the venue since a journal seq."""
+        return {b: sum(a[k] for k in ACTIVE) for b, a in self.activity(since).items()}
+
+    def drive_window(self, moment: Moment, confirm: int, rng: random.Random) -> None:
         start, extra, waited = self.live, 0, time.monotonic()
         while True:
-            missing = [
-                b for b, acts in self.activity(moment.journal).items() if not sum(acts[k] for k in ACTIVE)
-            ]
+            missing = [b for b, n in self.acts(moment.journal).items() if not n]
             if not missing:
                 break
             if self.live <= confirm:
@@ -393,7 +403,6 @@ class Stack:
         for _ in range(rng.choice([0, 0, 1, 2])):
             self.advance(pace=rng.random() < 0.5)
         time.sleep(rng.uniform(0.0, 0.3))  # the kill lands at any instruction of whatever is in flight
-        return moment, self.live - start
 
     def cut(self, cycle: Cycle, moment: Moment) -> None:
         """The power cut: everything killed at once, Redis's data back to `moment` (a plain cycle
@@ -527,34 +536,3 @@ def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, cycles: list[
     last.activity = stack.activity(moment.journal)
     idle = [b for b, acts in last.activity.items() if not sum(acts[k] for k in ACTIVE)]
     close(last, slow, [Violation(5, bot, "-", "no order or fill after the last cut") for bot in idle])
-
-
-def findings(cycles: list[Cycle]) -> list[tuple[int, Violation]]:
-    """Each distinct violation once, with the first cycle it showed after."""
-    seen: dict[Any, tuple[int, Violation]] = {}
-    for c in cycles:
-        for v in c.violations:
-            seen.setdefault(v.key(), (c.n, v))
-    return sorted(seen.values(), key=lambda x: (x[1].rule, x[0]))
-
-
-def report(cycles: list[Cycle], tail: list[str] = ()) -> str:
-    """The per-cycle table, the windows' fill, and every distinct violation with its excerpts."""
-    found = findings(cycles)
-    by_rule = Counter(v.rule for _, v in found)
-    cuts = [c for c in cycles if c.kind not in ("warm-up", "no cut")]
-    full = sum(1 for c in cuts if c.full)
-    lines = [c.line() for c in cycles]
-    lines.append(f"{len(cuts)} cuts ({sum(1 for c in cuts if c.kind == 'truncate')} with lost writes), "
-                 f"{full} with orders or fills of every bot in the window, "
-                 f"{sum(len(c.conflicts) for c in cycles)} conflict(s) refused by the gateway; "
-                 f"violations by rule: {dict(sorted(by_rule.items())) or 'none'}")  # fmt: skip
-    groups: dict[Any, list[tuple[int, Violation]]] = {}
-    for n, v in found:  # the same fault of the same bot: two in full, the others a line each
-        groups.setdefault((v.rule, v.bot, v.kind), []).append((n, v))
-    for group in groups.values():
-        lines += [f"[after cycle #{n}] {v}" for n, v in group[:2]]
-        lines += [f"    also after cycle #{n}: {v.cid}: {v.what}" for n, v in group[2:40]]
-        if len(group) > 40:
-            lines.append(f"    ... {len(group) - 40} more like it")
-    return "\n".join(lines + list(tail))
