@@ -77,6 +77,11 @@ VENUE_SHARE = 0.8  # of the venue's own limit: room for other programs on the sa
 MAX_WAIT_S = 60.0  # one sleep at most (then ask again)
 WAKE_STAGGER_S = 0.02  # per priority level: when a minute rolls, the urgent wake first
 RETRY_REDIS_S = 5.0  # after Redis failed, use the local bucket this long before trying again
+# Orders go at once, counted right after, while the level last seen this minute is below this
+# share: an order then never waits for a Redis round trip (a durable write with appendfsync
+# always) before the venue request. The budget is 80 % of the venue's limit, so the few orders
+# in flight while others raise the level cannot reach the venue's.
+ORDERS_AT_ONCE_BELOW = 0.9
 
 _polling: ContextVar[bool] = ContextVar("automata_ratelimit_polling", default=False)
 
@@ -161,7 +166,7 @@ class WeightLimiter:
 
 # KEYS[1] the venue's budget hash. ARGV: weight, cap (the priority's share of the budget),
 # priority, the venue's reported count and the window it was seen in, a pause (ms) to record.
-# Returns {wait_ms (0 = spent, go), level, window, ms left in the window}. The window is the
+# Returns {wait_ms (0 = spent, go), level, window, ms left in the window, ms left of a pause}. The window is the
 # minute on Redis's clock, so every process agrees on it; Binance's window is the minute too.
 _SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
@@ -189,15 +194,15 @@ if block_ms > 0 and now + block_ms > blocked then
 end
 redis.call('PEXPIRE', key, math.max(120000, blocked - now + 60000))
 local level = math.max(used, venue)
-if now < blocked then return {blocked - now, level, window, left} end
+if now < blocked then return {blocked - now, level, window, left, blocked - now} end
 if level + weight <= cap or level == 0 then
   if weight > 0 then
     used = redis.call('HINCRBY', key, 'used', weight)
     redis.call('HINCRBY', key, 'p' .. ARGV[3], weight)
   end
-  return {0, math.max(used, venue), window, left}
+  return {0, math.max(used, venue), window, left, 0}
 end
-return {left, level, window, left}
+return {left, level, window, left, 0}
 """
 
 
@@ -231,6 +236,8 @@ class VenueBudget:
         self._window_end = 0.0  # clock() when that minute ends
         self._venue_used, self._venue_window = 0, -1  # the venue's header, to pass on
         self._block_ms = 0  # a pause to pass on
+        self._paused_until = 0.0  # clock() when a pause Redis told us of ends
+        self._charges: set[asyncio.Task[None]] = set()  # orders sent at once, being counted
         self._redis_down_until = 0.0
         self._flush: asyncio.Task[None] | None = None
         self._m_waits = metrics.counter(
@@ -250,6 +257,9 @@ class VenueBudget:
         """Wait until `weight` fits under `priority`'s share of this minute, then count it."""
         if self._pace is not None:
             await self._pace.acquire(weight)
+        if priority is Priority.ORDERS and self.orders_at_once(weight):
+            self._count_later(weight)
+            return
         while True:
             if self._clock() < self._redis_down_until:
                 return await self._alone(weight)
@@ -276,24 +286,58 @@ class VenueBudget:
         errors are raised."""
         return await self._ask(weight, priority) / 1000
 
+    def orders_at_once(self, weight: int) -> bool:
+        """Whether an order may go without waiting for Redis's answer: a level seen this minute,
+        well below the budget, and no pause known."""
+        now = self._clock()
+        return (
+            now < self._window_end  # a level seen this minute
+            and now >= self._paused_until
+            and now >= self._redis_down_until
+            and not self._block_ms
+            and self.level + weight <= self.limit * ORDERS_AT_ONCE_BELOW
+        )
+
+    def _count_later(self, weight: int) -> None:
+        self.level += weight  # until the answer says better
+        task = asyncio.get_running_loop().create_task(self._count(weight))
+        self._charges.add(task)
+        task.add_done_callback(self._charges.discard)
+
+    async def _count(self, weight: int) -> None:
+        try:
+            await self._ask(weight, Priority.ORDERS, sent=True)
+        except REDIS_ERRORS:
+            self._redis_down_until = self._clock() + RETRY_REDIS_S
+
+    async def settle(self) -> None:
+        """Until the orders sent at once are counted (for tests and a clean stop)."""
+        while self._charges:
+            await asyncio.gather(*self._charges)
+
     async def _alone(self, weight: int) -> None:
         if self._pace is None:  # with a pace, that bucket was spent already
             await self._fallback.acquire(weight)
 
-    async def _ask(self, weight: int, priority: Priority) -> int:
+    async def _ask(self, weight: int, priority: Priority, *, sent: bool = False) -> int:
+        """One script call; `sent`: the request went already, count it whatever the level."""
         if self._script is None:
             if self._redis is None:
                 self._redis = connect(self._url, client_name="ratelimit")
             self._script = self._redis.register_script(_SCRIPT)
         seen, seen_window, block_ms = self._venue_used, self._venue_window, self._block_ms
-        args = [weight, self.cap(priority), int(priority), seen, seen_window, block_ms]
-        wait_ms, level, window, left_ms = (int(x) for x in await self._script(keys=[self.key], args=args))
+        cap = 2**52 if sent else self.cap(priority)
+        args = [weight, cap, int(priority), seen, seen_window, block_ms]
+        wait_ms, level, window, left_ms, paused_ms = (
+            int(x) for x in await self._script(keys=[self.key], args=args)
+        )
         if self._venue_used == seen:  # passed on (unless a higher one came meanwhile)
             self._venue_used = 0
         if self._block_ms == block_ms:
             self._block_ms = 0
+        now = self._clock()
         self.level, self._window = level, window
-        self._window_end = self._clock() + left_ms / 1000
+        self._window_end, self._paused_until = now + left_ms / 1000, now + paused_ms / 1000
         self._m_level.set(level)
         return wait_ms
 
@@ -336,6 +380,7 @@ class VenueBudget:
         return min(every_s / max(1.0 - spent, 0.1), max(every_s, left))
 
     async def aclose(self) -> None:
+        await self.settle()
         if self._url is not None and self._redis is not None:  # our own connection only
             await self._redis.aclose()
             self._redis = self._script = None

@@ -90,6 +90,26 @@ async def test_the_venues_count_wins_when_higher(redis_client, fresh_minute) -> 
     assert await md.try_acquire(1, P.ORDERS) == 0
 
 
+async def test_orders_go_at_once_and_are_counted_right_after(redis_client, fresh_minute) -> None:
+    og, md = budgets(redis_client)
+    assert not og.orders_at_once(1)  # nothing seen this minute: the first order asks
+    await og.acquire(1, P.ORDERS)
+    assert og.orders_at_once(1)
+    for _ in range(9):
+        await og.acquire(1, P.ORDERS)  # sent at once, counted right after
+    await og.settle()
+    spent = await redis_client.hgetall(weight_budget("sim"))
+    assert (int(spent[b"used"]), int(spent[b"p0"])) == (10, 10)
+    await spend(md, P.RECOVERY, 75)
+    await og.acquire(1, P.ORDERS)  # still at once (the level it saw was 10)...
+    await og.settle()
+    assert og.level == 86 and not og.orders_at_once(5)  # ...but now it knows: 86 + 5 > 90
+    md.block(30.0, "HTTP 429 from sim")
+    await md.try_acquire(0, P.ORDERS)
+    assert await og.try_acquire(0, P.ORDERS) > 0  # any answer tells it of the pause
+    assert not og.orders_at_once(1)
+
+
 async def test_a_429_pauses_every_process(redis_client, fresh_minute) -> None:
     og, md = budgets(redis_client)
     og.block(30.0, "HTTP 429 from sim")
