@@ -175,7 +175,7 @@ class CommandRouter:
         commit.publish(NOTIFY, note, maxlen=100_000)
         if entry is not None and not entry.acked:
             commit.ack(entry.stream, entry.group, entry.id, entry)
-        await commit.execute(self.wal.redis)
+        await self.wal.execute(commit)  # fenced like the log's own writes
         self._count("place", "conflict")
         log.error("%s: %s", self.venue, note.text)
 

@@ -93,7 +93,7 @@ class BotSyncer:
         commit = Commit().publish(order_events(cmd.bot), answer, maxlen=EVENTS_MAXLEN)
         if entry is not None and not entry.acked:
             commit.ack(entry.stream, entry.group, entry.id, entry)
-        await commit.execute(self.wal.redis)
+        await self.wal.execute(commit)  # fenced like the log's own writes
         self._m_adopted.labels(self.wal.venue).inc(len(adopted))
         log.info(
             "%s: synced %s: %d order(s) of its prefix at the venue, %d adopted, max_seq %d",
