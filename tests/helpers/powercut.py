@@ -492,9 +492,11 @@ class Stack:
             out.append(f"{bot}: " + ", ".join(f"{k} {pos.get(k, '0')} (venue {v})" for k, v in net.items()))
         return out
 
-    def check(self) -> list[Violation]:
+    def check(self) -> tuple[list[Violation], set[str]]:
+        """The rules' violations now, and the cids the order gateway adopted (records it lost)."""
         snap = self.snapshot()
-        return check(snap) + running(self.r, snap, self.dead())
+        adopted = {cid for cid, rec in snap.wal.items() if rec.get("adopted") == "1"}
+        return check(snap) + running(self.r, snap, self.dead()), adopted
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -509,10 +511,14 @@ def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, cycles: list[
     appended to `cycles` as they end, so a run that stops half-way still reports what it saw.
     `stop_after`: stop once that many cycles broke a rule anew (0: never)."""
     seen: set[Any] = set()  # a violation is reported by the cycle after which it first showed
+    recovered: set[str] = set()  # orders the gateway adopted so far
 
     def close(cycle: Cycle, slow: int, extra: list[Violation] = ()) -> None:
         cycle.settle = stack.settle()
-        cycle.violations = [v for v in [*extra, *stack.check()] if v.key() not in seen]
+        found, adopted = stack.check()
+        cycle.adopted = Counter(cid.rsplit("-", 1)[0] for cid in adopted - recovered)
+        recovered.update(adopted)
+        cycle.violations = [v for v in [*extra, *found] if v.key() not in seen]
         seen.update(v.key() for v in cycle.violations)
         cycle.slow = stack.slow[slow:]
         cycle.conflicts = stack.conflicts()

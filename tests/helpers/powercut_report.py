@@ -28,6 +28,7 @@ class Cycle:
     violations: list[Violation] = field(default_factory=list)  # new ones: not seen after an earlier cut
     slow: list[str] = field(default_factory=list)  # candles the bots were over 3 s late to apply
     conflicts: list[str] = field(default_factory=list)  # ids reused for other terms (gateway refused)
+    adopted: Counter[str] = field(default_factory=Counter)  # bot -> orders the cut made Redis forget
 
     @property
     def full(self) -> bool:
@@ -35,10 +36,14 @@ class Cycle:
         return all(sum(self.activity.get(b, Counter())[k] for k in ACTIVE) for b in BOTS)
 
     def line(self) -> str:
-        acts = " ".join(f"{b.removeprefix('demo_')}[" + ",".join(f"{k[0]}{self.activity.get(b, Counter())[k]}"
-                        for k in KINDS[:3]) + "]" for b in BOTS)  # fmt: skip
-        return (f"#{self.n:<3} {self.kind:<8} window {self.window_s:5.2f}s {self.candles:2} candles "
-                f"{self.dropped:7} B lost | {acts} | up {self.up_s:4.1f}s, {self.settle} | {len(self.violations)} new violation(s)"
+        """Its window (length, candles, AOF bytes cut off), per bot the journal's accepted / trades /
+        cancels inside it and the orders the gateway then adopted (Redis had forgotten them), the
+        restart and settle times, and the new violations."""
+        acts = " | ".join(f"{b.removeprefix('demo_')} " + "/".join(
+            f"{k[0]}{self.activity.get(b, Counter())[k]}" for k in KINDS[:3]) + f" lost {self.adopted[b]}"
+            for b in BOTS)  # fmt: skip
+        return (f"#{self.n:<3} {self.kind:<8} {self.window_s:5.2f}s {self.candles:2} candles {self.dropped:7} B cut"
+                f" | {acts} | up {self.up_s:4.1f}s, {self.settle} | {len(self.violations)} new violation(s)"
                 + "".join(f"\n      slow {x}" for x in self.slow[:3])
                 + "".join(f"\n      conflict: {x}" for x in self.conflicts[:3]))  # fmt: skip
 
@@ -59,8 +64,12 @@ def report(cycles: list[Cycle], tail: list[str] = ()) -> str:
     cuts = [c for c in cycles if c.kind not in ("warm-up", "no cut")]
     full = sum(1 for c in cuts if c.full)
     lines = [c.line() for c in cycles]
-    lines.append(f"{len(cuts)} cuts ({sum(1 for c in cuts if c.kind == 'truncate')} with lost writes), "
-                 f"{full} with orders or fills of every bot in the window, "
+    truncated = [c for c in cuts if c.kind == "truncate"]
+    lost = sum((c.adopted for c in truncated), Counter())
+    every = sum(1 for c in truncated if all(c.adopted[b] for b in BOTS))
+    lines.append(f"{len(cuts)} cuts ({len(truncated)} with lost writes), {full} with orders or fills of "
+                 f"every bot in the window; the lost writes made Redis forget {dict(lost)} orders the venue "
+                 f"kept (adopted), of every bot at once in {every} cuts; "
                  f"{sum(len(c.conflicts) for c in cycles)} conflict(s) refused by the gateway; "
                  f"violations by rule: {dict(sorted(by_rule.items())) or 'none'}")  # fmt: skip
     groups: dict[Any, list[tuple[int, Violation]]] = {}
