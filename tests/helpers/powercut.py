@@ -31,6 +31,8 @@ from typing import Any
 
 import redis
 
+from cli.demo import DEMO_BOTS
+from services.strategy_runner.bots import load_bots
 from shared.redis_server import RedisServer
 from shared.streams import bot_control, bot_lease, bot_state, candles, health, order_commands, order_events
 from tests.helpers.bots import write_bots
@@ -165,23 +167,18 @@ enabled = true
 
 
 def bot_tables(layout: str, lease_ms: int) -> list[dict[str, Any]]:
-    """deploy/bots.demo.toml's three bots; the fractal bot finds its fractals on 1-minute bars (the
-    test's swings) and every lease is short so a restarted runner takes over within a second or two."""
-    common = {"venue": VENUE, "symbol": SYMBOL, "interval": INTERVAL, "lease_ms": lease_ms}
-    if layout == "demo":
-        common["process"] = "demo"
-    dca = {"base_order_quote": 20, "order_size_multiplier": 1.2, "order_size_min": 10, "order_size_max": 60,
-           "take_profit": 0.003, "take_profit_multiplier": 0.95, "take_profit_min": 0.001,
-           "take_profit_max": 0.01, "step": 0.002, "step_multiplier": 1.1, "step_min": 0.001,
-           "step_max": 0.01, "max_safety_orders": 8, "budget": 400}  # fmt: skip
-    grid = {"lower": 41400, "upper": 42600, "levels": 13, "spacing": "arithmetic", "quote_per_level": 25,
-            "initial_buy": True}  # fmt: skip
-    fractal = {"entry": 40000, "quantity": 0.01, "interval": "1m", "lookback_days": 1, "pad_percent": 0.2}
-    return [
-        {"id": "demo_dca", "strategy": "dca", **common, "params": dca},
-        {"id": "demo_grid", "strategy": "grid", **common, "params": grid},
-        {"id": "demo_fractal", "strategy": "fractal_trailing", **common, "params": fractal},
-    ]
+    """deploy/bots.demo.toml's three bots, except that the fractal bot finds its fractals on 1-minute
+    bars (the test's swings) and the leases are short, so a restarted runner takes over at once;
+    "separate" gives each bot a process of its own."""
+    tables = []
+    for bot in load_bots(DEMO_BOTS, check_params=False):
+        params = {**bot.params, "interval": "1m"} if bot.strategy == "fractal_trailing" else bot.params
+        table = {"id": bot.id, "strategy": bot.strategy, "venue": bot.venue, "symbol": bot.symbol,
+                 "interval": bot.interval, "lease_ms": lease_ms, "params": params}  # fmt: skip
+        if layout == "demo" and bot.process:
+            table["process"] = bot.process
+        tables.append(table)
+    return tables
 
 
 class Stack:

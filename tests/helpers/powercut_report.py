@@ -6,9 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from cli.demo import DEMO_BOTS
+from services.strategy_runner.bots import load_bots
 from tests.helpers.powercut_rules import Violation
 
-BOTS = {"demo_dca": "dca", "demo_grid": "grid", "demo_fractal": "fractal_trailing"}
+BOTS = {bot.id: bot.strategy for bot in load_bots(DEMO_BOTS, check_params=False)}  # the demo's three
 ACTIVE = ("accepted", "trade")  # journal kinds that are orders or fills
 KINDS = ("accepted", "trade", "canceled", "expired", "rejected")
 
