@@ -164,10 +164,11 @@ class BotSyncer:
             except CorruptRecord as exc:
                 log.error("%s: sync: %s skipped: %s", self.wal.venue, cid, exc)
                 continue
-            if record is None:
-                if await self.tracker.adopt(report) is not None:
-                    adopted.append(cid)
-            elif not record.terminal:
+            if record is None and await self.tracker.adopt(report) is not None:
+                adopted.append(cid)
+            elif record is None or not record.terminal:
+                # recorded (maybe by the user stream adopting it this very moment): its state
+                # must still reach the bot before the answer, so apply the report, forward only
                 await self.tracker.apply(report, reconciled=True)
         return adopted
 

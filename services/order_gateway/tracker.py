@@ -62,14 +62,16 @@ class OrderTracker:
         return result
 
     async def adopt(self, report: OrderReport) -> OrderRecord | None:
-        """An order at the venue with a bot's prefix but no record (Redis lost a write): record it."""
+        """An order at the venue with a bot's prefix but no record (Redis lost a write): record it
+        with the venue's terms. Returns the record, or None when another path recorded it first.
+
+        The bare record (UNKNOWN, adopted) is created first, then the report goes through
+        `apply` like any other: two paths adopting one order at once (the user stream, a sync,
+        reconciliation) can then never write an older state over a newer one, and every update
+        of the order says `adopted`."""
         bot = bot_of(report.cid)
         if bot is None:
             return None
-        fee = report.fee
-        fee_asset = report.fee_asset
-        if fee is None:
-            fee, fee_asset = await self.adapter.order_fees(report.symbol, report.venue_order_id)
         base = OrderRecord(
             cid=report.cid,
             bot=bot,
@@ -79,13 +81,9 @@ class OrderTracker:
             adopted=True,
             created_ts=now_ms(),
         )
-        record = apply_report(base, report, fee, fee_asset, now_ms())
         if not await self.wal.create(base):
-            return None  # someone recorded it meanwhile; the normal path will apply the report
-        await self.wal.save(
-            record, [(order_events(bot), to_update(record, None, reconciled=True, now_ms=now_ms()))]
-        )
-        return record
+            return None  # someone recorded it meanwhile; the normal path applies the report
+        return await self.apply(report, reconciled=True) or await self.wal.get(report.cid)
 
     async def emit_current(self, record: OrderRecord, ack: Entry | None = None) -> None:
         """Re-send the record's current state (a bot ignores it if it already knows it)."""
