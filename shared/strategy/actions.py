@@ -86,14 +86,14 @@ def place_order(
     """Record and return a PlaceOrder exactly as given (no rounding: see limit_order & co)."""
     if not state.running and not force:
         return state, None
-    if side == Side.SELL and quantity is not None and _oversells(state, quantity):
-        return state, None
     terms = OrderTerms(ctx.symbol, side, order_type, quantity, quote_quantity, price, stop_price)
-    state, skip = held_back(state, terms)
-    if skip:
-        return state, None
-    state, cid = claim(state, terms)
+    state, cid = claim(state, terms)  # the same order again: no new order goes out
     if cid is None:
+        if side == Side.SELL and quantity is not None and _oversells(state, quantity):
+            return state, None
+        state, skip = held_back(state, terms)
+        if skip:
+            return state, None
         state, cid = next_cid(state, ctx)
     record = OrderRecord(
         cid=cid,
@@ -218,8 +218,11 @@ def stop_limit_order(
 def _oversells(state: S, quantity: Decimal) -> bool:
     """Whether a sell of `quantity` beside the sells already out would sell more than the
     position (a replacement sell sent before the old one's cancel is confirmed: both can fill).
-    A bot's first sell may sell base it holds outside its position (a balance it protects)."""
-    out = [r for r in state.orders.values() if r.side == Side.SELL]
+    A bot's first sell may sell base it holds outside its position (a balance it protects).
+    Held adopted sells still open at the venue are out too."""
+    out = [
+        r for r in (*state.orders.values(), *state.adopted.values()) if r.side == Side.SELL and not r.terminal
+    ]
     if not out:
         return False
     still = sum((r.remaining if r.remaining is not None else ZERO for r in out), ZERO)

@@ -1,7 +1,9 @@
 """Position, average entry price, fees and realised profit from fills (average-cost method).
 
 `cost` is the quote paid for the base still held, quote fees included, so `avg_price` is the
-break-even price before the selling fee. A buy whose fee is charged in base adds the net base
+break-even price before the selling fee. A sale larger than the position (the venue filled
+more than the bot held) leaves a negative base at no cost; the next buy covers it first, at a
+realised cost, so the average always stays within the prices traded. A buy whose fee is charged in base adds the net base
 only; a sell's quote fee lowers what it brought in. Selling takes out cost at the average, and
 realised profit is what the sale brought in (net) minus the cost it took out.
 """
@@ -54,10 +56,20 @@ def apply_fill(pos: Position, fill: FillDelta, base_asset: str, quote_asset: str
         "fees_other": fees_other,
     }
     if fill.side == Side.BUY:
+        got = fill.qty - fee_base
+        paid = fill.quote + fee_quote
+        realised = pos.realised
+        if pos.base < 0 < got:
+            # a short (sold more than held: a venue-side oversell) is covered first; that part
+            # is a cost realised now, not base held, so the average stays a price it traded at
+            covered = min(got, -pos.base)
+            realised -= paid * covered / got
+            paid -= paid * covered / got
         return msgspec.structs.replace(
             pos,
-            base=pos.base + fill.qty - fee_base,
-            cost=pos.cost + fill.quote + fee_quote,
+            base=pos.base + got,
+            cost=(pos.cost + paid) if pos.base + got > 0 else ZERO,
+            realised=realised,
             bought=pos.bought + fill.qty,
             **common,
         )
