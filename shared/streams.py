@@ -122,7 +122,8 @@ def notifier_sent(channel: str, notification_id: str) -> str:
 
 NOTIFIER_TELEGRAM_OFFSET = "notifier:telegram:offset"  # next getUpdates offset (commands handled once)
 
-# Manual orders (`automata order`): placed under this bot id, cids `manual-{seq:06d}` with seq
-# from an INCR on MANUAL_SEQ, so two terminals never make the same cid.
+# Manual orders (`automata order`): placed under this bot id, cids `manual-{seq}` with seq from an
+# INCR on MANUAL_SEQ kept at or above the time in ms (cli/order.py), so two terminals never make
+# the same cid, nor does a Redis that lost its last second.
 MANUAL_BOT = "manual"
 MANUAL_SEQ = "manual:seq"
