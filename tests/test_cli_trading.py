@@ -199,7 +199,7 @@ def test_reconcile_adopts_lost_orders_and_catches_up_fills_safely_in_parallel(
     r = sync_redis
     price = D(sim.control.state()["prices"]["BTCUSDT"])
     assert cli(cenv, "order", "buy", "BTCUSDT", "0.01", "--price", str(price - 1000)).returncode == 0
-    cid = "manual-000001"
+    (cid,) = [c.decode() for c in r.smembers(og_open("sim"))]  # manual-{seq}, seq at or above the time in ms
     # Redis loses the write-ahead record (as if the last writes never reached the AOF)
     r.delete(og_order(cid))
     r.srem(og_open("sim"), cid)
