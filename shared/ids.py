@@ -48,6 +48,12 @@ def parse_cid(cid: str) -> ClientOrderId:
     return ClientOrderId(match["bot"], int(match["seq"]))
 
 
+def seq_of(cid: str, bot: str) -> int | None:
+    """The sequence of a cid of `bot`'s prefix, or None for any other cid."""
+    match = CID_RE.match(cid or "")
+    return int(match["seq"]) if match and match["bot"] == bot else None
+
+
 def bot_of(cid: str) -> str | None:
     """The bot owning a cid, or None for a foreign order (placed by hand or another tool)."""
     match = CID_RE.match(cid or "")

@@ -6,41 +6,10 @@ import asyncio
 
 import pytest
 
-from shared.bus import Commit, Consumer, Entry, FencedError, ensure_group, publish, publish_many
+from shared.bus import Commit, Entry, FencedError, ensure_group, publish, publish_many
 from shared.codec import decode
 from shared.messages import Notification
-from tests.helpers.streams import note
-
-S, G = "t:in", "g"
-
-
-async def run_until(consumer: Consumer, predicate, limit_s: float = 5.0) -> None:
-    """Run the consumer until predicate() (sync or async) holds, then stop it cleanly."""
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(limit_s):
-            while True:
-                result = predicate()
-                if asyncio.iscoroutine(result):
-                    result = await result
-                if result:
-                    break
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-    finally:
-        consumer.stop()
-        await asyncio.wait_for(task, 5)
-
-
-def make(redis, handler, name="c1", **kw) -> Consumer:
-    kw.setdefault("block_ms", 50)
-    kw.setdefault("retry_delay_s", 0.05)
-    return Consumer(redis, [S], G, name, handler, **kw)
-
-
-async def pending_count(redis) -> int:
-    return (await redis.xpending(S, G))["pending"]
+from tests.helpers.streams import G, S, make, note, pending_count, run_until
 
 
 async def test_publish_and_consume_acks_after_handler(redis_client):

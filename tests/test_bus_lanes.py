@@ -10,40 +10,7 @@ from shared.bus import Commit, Consumer, DeadLetter, Entry, FencedError, ensure_
 from shared.bus.lanes import Lanes
 from shared.codec import decode
 from shared.messages import Notification
-from tests.helpers.streams import note
-
-S, G = "t:in", "g"
-
-
-async def run_until(consumer: Consumer, predicate, limit_s: float = 5.0, *others) -> None:
-    """Run the consumer (and other components) until predicate() holds, then stop them cleanly."""
-    tasks = [asyncio.create_task(c.run()) for c in (consumer, *others)]
-    try:
-        async with asyncio.timeout(limit_s):
-            while True:
-                result = predicate()
-                if asyncio.iscoroutine(result):
-                    result = await result
-                if result:
-                    break
-                for task in tasks:
-                    if task.done():
-                        task.result()
-                await asyncio.sleep(0.01)
-    finally:
-        for c in (consumer, *others):
-            c.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks), 5)
-
-
-def make(redis, handler, name="c1", **kw) -> Consumer:
-    kw.setdefault("block_ms", 50)
-    kw.setdefault("retry_delay_s", 0.05)
-    return Consumer(redis, [S], G, name, handler, **kw)
-
-
-async def pending_count(redis) -> int:
-    return (await redis.xpending(S, G))["pending"]
+from tests.helpers.streams import G, S, make, note, pending_count, run_until
 
 
 async def test_dead_letter_raised_by_a_handler_goes_to_the_dlq_at_once(redis_client):

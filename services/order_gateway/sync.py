@@ -41,7 +41,7 @@ from services.order_gateway.venues.base import (
 from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import Commit, DeadLetter, Entry
-from shared.ids import IdError, check_bot_id, format_cid, parse_cid
+from shared.ids import IdError, check_bot_id, format_cid, parse_cid, seq_of
 from shared.messages import BotSynced, SyncBot
 from shared.streams import EVENTS_MAXLEN, og_order, order_events
 
@@ -107,7 +107,7 @@ class BotSyncer:
 
         def take(reports: list[OrderReport]) -> None:
             for report in reports:
-                if _seq_of(report.cid, bot) is not None:
+                if seq_of(report.cid, bot) is not None:
                     found.setdefault(report.cid, report)
 
         take(await self.adapter.open_orders())
@@ -119,7 +119,7 @@ class BotSyncer:
             )
         max_seq = cmd.seq
         for cid in await self.wal.open_cids():
-            max_seq = max(max_seq, _seq_of(cid, bot) or 0)
+            max_seq = max(max_seq, seq_of(cid, bot) or 0)
         symbols = {cmd.symbol}
         seq, misses = cmd.seq + 1, 0
         while misses < PROBE_MISSES and seq <= cmd.seq + MAX_PROBES:
@@ -140,7 +140,7 @@ class BotSyncer:
             else:
                 misses += 1
             seq += 1
-        max_seq = max([max_seq, *(_seq_of(cid, bot) or 0 for cid in found)])
+        max_seq = max([max_seq, *(seq_of(cid, bot) or 0 for cid in found)])
         return found, max_seq
 
     async def _probe(self, cid: str, symbols: set[str]) -> OrderReport | None:
@@ -171,12 +171,3 @@ class BotSyncer:
                 # must still reach the bot before the answer, so apply the report, forward only
                 await self.tracker.apply(report, reconciled=True)
         return adopted
-
-
-def _seq_of(cid: str, bot: str) -> int | None:
-    """The sequence of a cid of this bot's prefix, else None."""
-    try:
-        parsed = parse_cid(cid)
-    except IdError:
-        return None
-    return parsed.seq if parsed.bot == bot else None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import msgspec
 
-from shared.ids import IdError, parse_cid
+from shared.ids import seq_of
 from shared.messages import BotSynced, Level, OrderType, OrderUpdate
 from shared.money import fmt
 from shared.order_terms import OrderTerms, same_terms
@@ -32,14 +32,6 @@ from shared.strategy.position import apply_fill
 from shared.strategy.state import RECENT_CIDS, S
 
 replace = msgspec.structs.replace
-
-
-def _seq(cid: str, bot: str) -> int | None:
-    try:
-        parsed = parse_cid(cid)
-    except IdError:
-        return None
-    return parsed.seq if parsed.bot == bot else None
 
 
 def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S, bool]:
@@ -53,7 +45,7 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
         adopted = dict(state.adopted)
         adopted[update.cid] = moved[0]
         return replace(state, adopted=adopted), True
-    seq = _seq(update.cid, ctx.bot)
+    seq = seq_of(update.cid, ctx.bot)
     if seq is None or update.side is None or update.order_type is None or update.symbol != ctx.symbol:
         return state, False
     if update.cid in state.recent or not (seq > state.seq or update.adopted):
