@@ -87,6 +87,31 @@ def test_candles_wait_until_the_sync_is_answered_and_new_ids_start_past_the_venu
     assert proc.terminate() == 0
 
 
+def test_an_unanswered_sync_is_asked_again_and_only_the_latest_answer_counts(env, tmp_path, sync_redis):
+    publish_filters(sync_redis)
+    bots = write_bots(tmp_path / "bots.toml", {**BOT, "sync_retry_s": 1})
+    env = {**env, "AUTOMATA_BOTS": str(bots), "INSTANCE": "r1"}
+    proc = python("services.strategy_runner", "--bot", "t1", env=env, log_path=tmp_path / "r1.log").start()
+    first, second = wait_until(lambda: sync_requests(sync_redis)[:2] if len(sync_requests(sync_redis)) >= 2 else None,
+                               timeout=20, what="the sync asked twice")  # fmt: skip
+    assert first.token != second.token
+    add_candle(sync_redis, candle(0, "100", "101"))
+    stale = BotSynced(bot="t1", venue="sim", token=first.token, max_seq=3)
+    sync_redis.xadd(order_events("t1"), encode(stale))  # the answer to a request given up on
+
+    def answer_the_pending_one() -> list:
+        token = doc(sync_redis)["state"].get("sync")  # a retry may replace it at any moment
+        if token:
+            sync_redis.xadd(
+                order_events("t1"), encode(BotSynced(bot="t1", venue="sim", token=token, max_seq=5))
+            )
+        return commands(sync_redis)
+
+    (buy,) = wait_until(answer_the_pending_one, interval=0.3, what="the candle's buy")
+    assert buy.cid == "t1-000006"  # max_seq 5 of the latest answer, not 3 of the stale one
+    assert proc.terminate() == 0
+
+
 def test_entries_that_do_not_belong_on_their_stream_are_dead_lettered_at_once(
     env, tmp_path, sync_redis, answer_syncs
 ):

@@ -31,6 +31,7 @@ class BotConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     params: dict[str, Any] = {}
     enabled: bool = True
     lease_ms: int = 10_000  # how long a dead runner's lease blocks a standby one
+    sync_retry_s: float = 60.0  # a start-up sync the order gateway has not answered is asked again
     # Bots with the same `process` share one strategy_runner process (`automata deploy` groups
     # them): ~35 MB of interpreter and libraries once instead of once a bot, for a small machine.
     # The price is isolation: a crash, a blocking strategy or a memory leak then stops them all.

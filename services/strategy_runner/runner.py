@@ -165,8 +165,11 @@ class BotRunner:
         renew = asyncio.create_task(self._keep_lease())
         pump: asyncio.Task[None] | None = None
         try:
-            await self._start_sync()
-            await self._consume([order_events(self.bot.id)], renew, syncing=True)
+            while not (renew.done() or self._stopping.is_set()):
+                await self._start_sync()
+                await self._consume([order_events(self.bot.id)], renew, syncing=True)
+                if not self.state.sync:
+                    break  # answered; else unanswered for sync_retry_s: ask again
             if self.state.sync or renew.done() or self._stopping.is_set():
                 return
             log.info("bot %s: in step with %s (sequence %d, %d orders held)",
@@ -217,14 +220,14 @@ class BotRunner:
                  self.bot.id, self.bot.venue, token)  # fmt: skip
 
     async def _report_waiting(self) -> None:
-        """A gateway that does not answer leaves the bot idle: say so, every minute."""
-        waited = 0
-        while True:
-            await asyncio.sleep(10 if waited == 0 else 60)
-            waited += 1
-            log.warning("bot %s: still waiting for the order gateway of %s to answer its sync; "
-                        "nothing is placed until it does (is the order gateway running?)",
-                        self.bot.id, self.bot.venue)  # fmt: skip
+        """A gateway that does not answer leaves the bot idle: say so, and after sync_retry_s
+        end this wait so the sync is asked again (the request may have been lost or refused)."""
+        await asyncio.sleep(self.bot.sync_retry_s)
+        log.warning("bot %s: the order gateway of %s has not answered its sync in %.0fs; asking again "
+                    "(nothing is placed until it answers: is the order gateway running?)",
+                    self.bot.id, self.bot.venue, self.bot.sync_retry_s)  # fmt: skip
+        if self.consumer is not None:
+            self.consumer.stop()
 
     async def _keep_lease(self) -> None:
         while not self._stopping.is_set():
