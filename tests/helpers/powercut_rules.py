@@ -57,7 +57,11 @@ class Violation:
 
     def __str__(self) -> str:
         lines = [f"RULE {self.rule} ({RULES[self.rule]}) bot={self.bot} cid={self.cid}: {self.what}"]
-        lines += [f"    {name}: {_short(value)}" for name, value in self.excerpts.items()]
+        for name, value in self.excerpts.items():
+            if isinstance(value, list) and all(isinstance(x, str) for x in value):  # a timeline: a line each
+                lines += [f"    {name}:"] + [f"        {x}" for x in value]
+            else:
+                lines.append(f"    {name}: {_short(value)}")
         return "\n".join(lines)
 
 
