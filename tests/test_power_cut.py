@@ -4,10 +4,15 @@ The DCA, grid and fractal bots of deploy/bots.demo.toml run in one strategy runn
 the demo (`automata run`, the configuration the rules must hold with), beside the order gateway,
 the market gateway and the notifier, all real processes on a real redis-server with AOF. Each cycle
 drives the market so that orders or fills of every bot fall inside a lost window, then SIGKILLs
-every process and Redis at once, truncates Redis's AOF back to the start of the window (plain
-cycles keep it whole), restarts everything, lets it settle and checks the six rules against the
+every process and Redis at once, truncates Redis's AOF back to a moment of the window still
+followed by orders or fills of every bot (plain cycles keep it whole), restarts everything, lets
+it settle and checks the six rules against the
 venue's journal (tests/helpers/powercut.py: the harness; powercut_market.py: the market it
 drives; powercut_rules.py: the rules; powercut_report.py: the report).
+
+One process for the three bots, as the demo deploys them, rather than one each: it is what `make
+run` and docker compose run, and it is the harder case (one event loop serves the three bots' syncs
+and catch-up at once); POWERCUT_LAYOUT=separate runs a process per bot.
 
 `make test` runs a few cycles; `make soak` runs 130 (104 with lost writes). POWERCUT_SEED,
 POWERCUT_CYCLES, POWERCUT_STOP_AFTER (soak: stop after that many broken cycles, 0 = never) and
