@@ -34,7 +34,16 @@ import redis
 from cli.demo import DEMO_BOTS
 from services.strategy_runner.bots import load_bots
 from shared.redis_server import RedisServer
-from shared.streams import bot_control, bot_lease, bot_state, candles, health, order_commands, order_events
+from shared.streams import (
+    bot_control,
+    bot_lease,
+    bot_state,
+    candles,
+    health,
+    order_commands,
+    order_events,
+    weight_budget,
+)
 from tests.helpers.bots import write_bots
 from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
 from tests.helpers.powercut_report import ACTIVE, BOTS, Cycle
@@ -294,9 +303,7 @@ class Stack:
         self.until(bots_in, "every bot's runner serving it (lease taken, sync answered)", timeout)
         self.up_s = time.monotonic() - started
         if self.up_s > 10:
-            budget = {k.decode(): v.decode() for k, v in self.r.hgetall("ratelimit:sim").items()}
-            self.slow.append(f"up after {self.up_s:.0f}s; venue limits {self.sim.control.state()['limits']}, "
-                             f"shared budget {budget}")  # fmt: skip
+            self.slow.append(f"up after {self.up_s:.0f}s; {self.budget()}")
 
     # -- reading ---------------------------------------------------------------------------------
     def doc(self, bot: str) -> dict[str, Any]:
@@ -305,6 +312,11 @@ class Stack:
 
     def state(self, bot: str) -> dict[str, Any]:
         return self.doc(bot).get("state") or {}
+
+    def budget(self) -> str:
+        """The venue's request weight used this minute, and the system's shared budget (ratelimit:sim)."""
+        shared = {k.decode(): v.decode() for k, v in self.r.hgetall(weight_budget(VENUE)).items()}
+        return f"venue weight {self.sim.control.state()['limits']['used_weight']}, shared budget {shared}"
 
     def last_id(self, stream: str) -> bytes:
         last = self.r.xrevrange(stream, count=1)
@@ -340,7 +352,9 @@ class Stack:
             while not all(self.applied(b) >= opened for b in BOTS):
                 if time.monotonic() > deadline:
                     late = [b for b in BOTS if self.applied(b) < opened]
-                    self.slow.append(f"candle {self.live - 1}: {','.join(late)} 3s late ({self.busy()})")
+                    behind = "" if (self.top() or 0) >= opened else "not on the candle stream yet"
+                    why = "; ".join(x for x in (behind, self.busy(), self.budget()) if x)
+                    self.slow.append(f"candle {self.live - 1}: {','.join(late)} 3s late ({why})")
                     break
                 time.sleep(0.01)
 
