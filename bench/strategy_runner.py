@@ -18,7 +18,8 @@ latencies use time.monotonic_ns(), shared by all processes on Linux.
    the command it caused is readable on orders:cmd:sim (the command carries the candle's close
    time). This is `step_p50_ms` / `step_p99_ms`.
 3. tick -> order, all services: the paper venue, the order gateway and a runner whose strategy
-   places a MARKET order on every candle. Candles at E2E_RATE/s; the time from the candle's XADD
+   places a MARKET order on every candle. Candles at --tick-rate/s (E2E_RATE), --tick-candles a
+   round (E2E_N, the first twelfth dropped); the time from the candle's XADD
    until the gateway's first order update for that order (NEW or FILLED, after the venue
    answered) is readable on orders:events:{bot}. The venue's journal only has market times,
    so that update is the observable point.
@@ -31,7 +32,8 @@ latencies use time.monotonic_ns(), shared by all processes on Linux.
    pooled), and tick -> order is reported as a ratio to the floor (target: p99 within 2x).
 
 Prints the figures, then one line with a JSON object of them.
-Run: `.venv/bin/python bench/strategy_runner.py [--appendfsync always]` (about 90 s on 2 cores).
+Run: `.venv/bin/python bench/strategy_runner.py [--appendfsync always] [--tick-rate 100]
+[--tick-candles 600]` (about 60 s on 2 cores with the defaults).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from _common import Child, Result, Stack, cpu_seconds, machine, percentiles, run
 EVENTS = 20_000  # candles per events/s run
 PUSH_BATCH = 1_000
 LAT_RATE, LAT_SECONDS, LAT_WARMUP = 200, 5.0, 100  # candles/s, duration, dropped at the start
-E2E_RATE, E2E_SECONDS, E2E_WARMUP = 100, 6.0, 50
+E2E_RATE, E2E_N = 100, 600  # defaults of --tick-rate and --tick-candles (candles a round)
 E2E_ROUNDS = 2  # rounds of the stack and of the floor, alternated
 T0 = 1_700_000_000_000  # open time of candle 0 (ms); every candle of the run is a new minute
 MINUTE = 60_000
@@ -200,14 +202,14 @@ async def paced(
 # -- the floor: a bare redis-py relay through the same hops, each hop in its own process -------
 
 
-async def _relay(url: str, name: str, source: str, n: int, handle: Any) -> Result:
+async def _relay(url: str, name: str, source: str, n: int, seconds: float, handle: Any) -> Result:
     """Read `source` in the floor's group and hand each entry to `handle(pipe, fields)`, which
     queues what it writes; the entry's XACK rides in the same round trip. Stops after n."""
     import redis.asyncio as aioredis
 
     r = aioredis.Redis.from_url(url)
     await r.set(f"bench:floor:ready:{name}", 1)
-    done, deadline = 0, time.monotonic() + E2E_SECONDS + 60
+    done, deadline = 0, time.monotonic() + seconds + 60
     while done < n and time.monotonic() < deadline:
         reply = await r.xreadgroup(FLOOR_GROUP, name, {source: ">"}, count=100, block=1000)
         for _stream, entries in reply or ():
@@ -221,7 +223,7 @@ async def _relay(url: str, name: str, source: str, n: int, handle: Any) -> Resul
     return {"handled": done}
 
 
-async def floor_strategy(url: str, n: int, round_: int) -> Result:
+async def floor_strategy(url: str, n: int, seconds: float, round_: int) -> Result:
     """Hop 1: a candle in, the MARKET order it causes out (the command carries the candle's close
     time, as the Echo strategy's)."""
     from shared.codec import decode, encode
@@ -240,10 +242,10 @@ async def floor_strategy(url: str, n: int, round_: int) -> Result:
         )  # fmt: skip
         pipe.xadd(FLOOR_STREAMS[1], encode(cmd))
 
-    return await _relay(url, "strategy", FLOOR_STREAMS[0], n, handle)
+    return await _relay(url, "strategy", FLOOR_STREAMS[0], n, seconds, handle)
 
 
-async def floor_gateway(url: str, base_url: str, n: int) -> Result:
+async def floor_gateway(url: str, base_url: str, n: int, seconds: float) -> Result:
     """Hop 2: a command in, the venue's answer out as an order update (its client order ids
     have no bot prefix, so the order gateway's user stream ignores these orders)."""
     from shared.codec import decode, encode
@@ -267,27 +269,42 @@ async def floor_gateway(url: str, base_url: str, n: int) -> Result:
         pipe.xadd(FLOOR_STREAMS[2], encode(update))
 
     try:
-        return await _relay(url, "gateway", FLOOR_STREAMS[1], n, handle)
+        return await _relay(url, "gateway", FLOOR_STREAMS[1], n, seconds, handle)
     finally:
         await client.close_connection()
 
 
-def floor_round(s: Stack, first: int, price: str, round_: int) -> Result:
+def floor_round(s: Stack, first: int, price: str, round_: int, rate: int, n: int) -> Result:
     """Both relays up (connected, venue warmed), then the same paced candles as the stack's."""
     from tests.helpers.procs import wait_until
 
-    n = int(E2E_RATE * E2E_SECONDS)
+    seconds = n / rate
     r = s.sync_redis()
     try:
         r.delete("bench:floor:ready:strategy", "bench:floor:ready:gateway")
-        relays = [Child(floor_strategy, s.url, n, round_), Child(floor_gateway, s.url, s.sim.base_url, n)]
+        relays = [
+            Child(floor_strategy, s.url, n, seconds, round_),
+            Child(floor_gateway, s.url, s.sim.base_url, n, seconds),
+        ]
         wait_until(lambda: r.exists("bench:floor:ready:strategy", "bench:floor:ready:gateway") == 2,
                    timeout=60, what="the floor's relays")  # fmt: skip
     finally:
         r.close()
-    out = run(paced, s.url, "floor", first, E2E_RATE, E2E_SECONDS, price, E2E_WARMUP, True, FLOOR_STREAMS)
+    out = run(
+        paced,
+        s.url,
+        "floor",
+        first,
+        rate,
+        seconds,
+        price,
+        n // 12,
+        True,
+        FLOOR_STREAMS,
+        timeout=seconds + 120,
+    )
     for relay in relays:
-        if relay.result()["handled"] != n:
+        if relay.result(seconds + 120)["handled"] != n:
             raise RuntimeError("a floor relay did not handle every entry")
     return out
 
@@ -330,7 +347,7 @@ def ratio(ours: float | None, floor: float | None) -> float | None:
     return round(ours / floor, 2) if ours and floor else None
 
 
-def bench(appendfsync: str) -> Result:
+def bench(appendfsync: str, tick_rate: int, tick_n: int) -> Result:
     from tests.helpers.bots import publish_filters
     from tests.helpers.syncs import SyncAnswerer
 
@@ -362,9 +379,23 @@ def bench(appendfsync: str) -> Result:
         floor: list[Result] = []
         floor_first = 0
         for round_ in range(E2E_ROUNDS):
-            ours.append(run(paced, s.url, "e2e", first, E2E_RATE, E2E_SECONDS, price, E2E_WARMUP, True))
+            seconds = tick_n / tick_rate
+            ours.append(
+                run(
+                    paced,
+                    s.url,
+                    "e2e",
+                    first,
+                    tick_rate,
+                    seconds,
+                    price,
+                    tick_n // 12,
+                    True,
+                    timeout=seconds + 120,
+                )
+            )
             first += ours[-1]["n"]
-            floor.append(floor_round(s, floor_first, price, round_))
+            floor.append(floor_round(s, floor_first, price, round_, tick_rate, tick_n))
             floor_first += floor[-1]["n"]
         r.close()
         accepted = [e["client_order_id"] for e in sim.control.journal() if e["kind"] == "accepted"]
@@ -385,7 +416,7 @@ def bench(appendfsync: str) -> Result:
         "step_p50_ms": step["p50_ms"],
         "step_p99_ms": step["p99_ms"],
         "step_max_ms": step["max_ms"],
-        "tick_rate_per_s": E2E_RATE,
+        "tick_rate_per_s": tick_rate,
         "tick_rounds": E2E_ROUNDS,
         "tick_n": tick["n"],
         "tick_to_command_p50_ms": pooled(ours, "to_command")["p50_ms"],
@@ -468,9 +499,13 @@ def main() -> None:
         "--appendfsync", choices=("everysec", "always"), default="everysec",
         help="Redis's AOF fsync policy for the whole run (production: everysec)",
     )  # fmt: skip
+    parser.add_argument(
+        "--tick-rate", type=int, default=E2E_RATE, help="candles/s of the tick -> order rounds"
+    )
+    parser.add_argument("--tick-candles", type=int, default=E2E_N, help="candles a tick -> order round")
     args = parser.parse_args()
     t0 = time.monotonic()
-    result = bench(args.appendfsync)
+    result = bench(args.appendfsync, args.tick_rate, args.tick_candles)
     result["bench_seconds"] = round(time.monotonic() - t0, 1)
     report(result)
     print(json.dumps(result))
