@@ -419,7 +419,21 @@ def rule6(s: Snapshot) -> list[Violation]:
                 out.append(Violation(6, bot, "-", f"average cost {avg:.2f} outside the traded prices "
                                      f"{min(prices)} .. {max(prices)}", {"position": pos}))  # fmt: skip
         out += _refusals(s, bot)
+        if strategy == "grid":
+            out += _phantom_lots(s, bot, base)
     return out
+
+
+def _phantom_lots(s: Snapshot, bot: str, base: Decimal) -> list[Violation]:
+    """The grid's lots on sale (intervals on their sell side, each [side, cid, qty, cost]) must be
+    base it holds: more would be sold twice, or never (a lot without base cannot go out)."""
+    intervals = s.state(bot).get("intervals") or []
+    lots = sum((dec(iv[2]) for iv in intervals if iv and iv[0] == "S"), ZERO)
+    if lots <= base + DUST:
+        return []
+    idle = {f"interval {i}": iv for i, iv in enumerate(intervals) if iv and iv[0] == "S" and not iv[1]}
+    return [Violation(6, bot, "-", f"lots to sell {lots} above the bot's base {base}",
+                      {"lots on sale without an order": idle, "timeline": s.timeline(bot)})]  # fmt: skip
 
 
 def check(s: Snapshot) -> list[Violation]:
