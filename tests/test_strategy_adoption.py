@@ -195,3 +195,15 @@ def test_a_held_sale_counts_against_a_new_sell_before_it_is_booked():
     venue_update(d, "t1-000009", OrderStatus.FILLED, Side.SELL, "20500", "0.01", "0.01", ts=10**9)
     state, again = limit_order(d.state, d.ctx(), Side.SELL, D("0.005"), D("22000"))
     assert again is None and d.state.position.base == D("0.01")  # the venue's base is gone
+
+
+def test_a_replay_that_sized_its_order_a_step_off_still_claims_it_with_the_held_terms():
+    d = Driver(EntryExit())
+    d.state = replace(d.state, position=replace(d.state.position, base=D("0.01"), cost=D("200")))
+    venue_update(d, "t1-000004", OrderStatus.NEW, Side.SELL, "21000", "0.00058", ts=10**9)
+    venue_update(d, "t1-000005", OrderStatus.NEW, Side.SELL, "22000", "0.00058", ts=10**9)
+    state, sell = limit_order(d.state, d.ctx(), Side.SELL, D("0.00059"), D("21000"))  # one step more
+    assert sell.cid == "t1-000004" and sell.quantity == D("0.00058")  # the held order, its own terms
+    assert state.orders["t1-000004"].quantity == D("0.00058") and "t1-000005" in state.adopted
+    state, other = limit_order(state, d.ctx(), Side.SELL, D("0.00070"), D("22000"))  # far off: not it
+    assert other.cid == "t1-000006" and "t1-000005" in state.adopted

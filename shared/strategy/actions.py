@@ -43,6 +43,9 @@ from shared.strategy.state import RECENT_CIDS, Mode, S
 
 replace = msgspec.structs.replace
 
+# A held order is claimed by a request whose base quantity is this many steps off its own.
+CLAIM_STEPS = 2
+
 
 class OrderChange(msgspec.Struct, frozen=True):
     """An order update that was applied: the record before and after, and the fill it added."""
@@ -87,8 +90,11 @@ def place_order(
     if not state.running and not force:
         return state, None
     terms = OrderTerms(ctx.symbol, side, order_type, quantity, quote_quantity, price, stop_price)
-    state, cid = claim(state, terms)  # the same order again: no new order goes out
-    if cid is None:
+    # the same order again (a held one, adoption.py): its own terms go out, no new order
+    state, held = claim(state, terms, slack=CLAIM_STEPS * ctx.filters.step_size)
+    if held is not None:
+        cid, quantity = held.cid, held.quantity if quantity is not None else None
+    else:
         if side == Side.SELL and quantity is not None and _oversells(state, quantity):
             return state, None
         state, skip = held_back(state, terms)

@@ -19,11 +19,13 @@ that the gateway marks adopted; older sequences are this bot's finished orders (
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 from shared.ids import seq_of
 from shared.messages import BotSynced, Level, OrderType, OrderUpdate
-from shared.money import fmt
+from shared.money import ZERO, fmt
 from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
@@ -68,19 +70,33 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
     return replace(state, adopted=adopted, seq=max(state.seq, seq)), True
 
 
-def claim(state: S, terms: OrderTerms) -> tuple[S, str | None]:
-    """The cid of a held order with these terms, taken out of the held ones (oldest first)."""
-    for cid in sorted(state.adopted):
-        held = state.adopted[cid]
-        have = OrderTerms(
-            terms.symbol, held.side, held.order_type, held.quantity, held.quote_quantity, held.price,
-            held.stop_price,
-        )  # fmt: skip
-        if same_terms(terms, have):
-            adopted = dict(state.adopted)
-            del adopted[cid]
-            return replace(state, adopted=adopted), cid
+def claim(state: S, terms: OrderTerms, slack: Decimal = ZERO) -> tuple[S, OrderRecord | None]:
+    """The held order these terms ask for again, taken out of the held ones (oldest first).
+
+    The same terms first; failing that, the same side, type, price and stop with a base
+    quantity within `slack` of the one asked: a replay that sized its order from a state a
+    little different (the dust a grid tops its lots up with) still means that order, and the
+    caller sends the held order's own terms so the gateway answers with it."""
+    for near in (False, True):
+        for cid in sorted(state.adopted):
+            held = state.adopted[cid]
+            have = OrderTerms(
+                terms.symbol, held.side, held.order_type, held.quantity, held.quote_quantity, held.price,
+                held.stop_price,
+            )  # fmt: skip
+            if _near(terms, have, slack) if near else same_terms(terms, have):
+                adopted = dict(state.adopted)
+                del adopted[cid]
+                return replace(state, adopted=adopted), held
     return state, None
+
+
+def _near(asked: OrderTerms, held: OrderTerms, slack: Decimal) -> bool:
+    if asked.quantity is None or held.quantity is None or slack <= 0:
+        return False
+    if abs(asked.quantity - held.quantity) > slack:
+        return False
+    return same_terms(asked._replace(quantity=held.quantity), held)
 
 
 def book_held(state: S, ctx: StrategyContext, before_ms: int | None = None) -> tuple[S, list[Command]]:
