@@ -60,6 +60,7 @@ from shared.strategy import (
     limit_terms,
     market_order,
     notification,
+    sellable,
     stop_commands,
 )
 from shared.strategy.state import Mode
@@ -482,6 +483,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             if iv.side == BUY:
                 placed = limit_order(state, ctx, Side.BUY, state.qtys[j], state.prices[j], tag=f"b{j}")
             else:
+                iv = intervals[j] = self._fit(state, iv, ctx)
                 placed = limit_order(state, ctx, Side.SELL, iv.qty, state.prices[j + 1], tag=f"s{j + 1}")
             state, place = unless_given_up(state, placed)
             if place is not None:
@@ -490,6 +492,18 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         if not cmds:
             return state, []
         return replace(state, intervals=tuple(intervals)), cmds
+
+    @staticmethod
+    def _fit(state: GridState, iv: Interval, ctx: StrategyContext) -> Interval:
+        """A lot no bigger than the base left beside the sells out: after a power cut the books
+        can hold a fee's dust more than the venue does (an adopted order booked as a whole),
+        and a lot the base cannot cover would be refused for good. The lot shrinks to the step
+        below; the dust it loses was never there, so its cost goes with it."""
+        room = sellable(state)
+        if room is None or iv.qty <= room:
+            return iv
+        qty = ctx.filters.round_qty(max(room, ZERO))
+        return replace(iv, qty=qty, cost=iv.cost * qty / iv.qty) if qty > 0 else iv
 
     @staticmethod
     def _set(state: GridState, j: int, iv: Interval) -> GridState:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from msgspec.structs import replace
 
 from shared.filters import SymbolFilters
 from shared.messages import CancelOrder, ControlAction, Notification, OrderStatus, OrderType, PlaceOrder, Side
@@ -361,3 +362,14 @@ def test_a_buy_refused_three_times_with_the_same_terms_is_not_placed_on_every_ca
         assert placed(flat(d, "101")) == []
     (again,) = placed(d.control(ControlAction.RESUME))  # a person's resume tries again
     assert (again.price, again.quantity) == (D(90), Q[0])
+
+
+def test_a_lot_the_base_no_longer_covers_by_dust_is_sold_a_step_smaller_not_left_unsold():
+    d, orders = started()
+    # the books hold a fee's dust more base than the venue (a power cut's adopted order booked whole)
+    short = D("0.000003")
+    d.state = replace(d.state, position=replace(d.state.position, base=d.state.position.base - short))
+    cmds = d.fill(orders["b1"].cid)  # the buy at 95 fills: its lot goes on sale at 100
+    (sell,) = placed(cmds)
+    assert sell.side == Side.SELL and sell.price == D(100)
+    assert sell.quantity == Q[1] - D("0.00001")  # one step less: the base there is sold, not refused

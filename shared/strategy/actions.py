@@ -221,20 +221,26 @@ def stop_limit_order(
     )
 
 
-def _oversells(state: S, quantity: Decimal) -> bool:
-    """Whether a sell of `quantity` beside the sells already out would sell more than the
-    position (a replacement sell sent before the old one's cancel is confirmed: both can fill).
-    A bot's first sell may sell base it holds outside its position (a balance it protects).
+def sellable(state: S) -> Decimal | None:
+    """Base a new sell may take beside the sells already out, or None when nothing limits it
+    (a bot's first sell may sell base it holds outside its position: a balance it protects).
     Held adopted orders count as what they are at the venue: open sells are out, and their
     fills have moved the base already, though they are not booked yet."""
     held = state.adopted.values()
     out = [r for r in (*state.orders.values(), *held) if r.side == Side.SELL and not r.terminal]
     sold_held = sum((r.cum_filled_qty for r in held if r.side == Side.SELL), ZERO)
     if not out and not sold_held:
-        return False
+        return None
     bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO)
     still = sum((r.remaining if r.remaining is not None else ZERO for r in out), ZERO)
-    return still + quantity > state.position.base + bought_held - sold_held
+    return state.position.base + bought_held - sold_held - still
+
+
+def _oversells(state: S, quantity: Decimal) -> bool:
+    """Whether a sell of `quantity` would sell more than the position beside the sells out (a
+    replacement sent before the old one's cancel is confirmed: both could fill)."""
+    room = sellable(state)
+    return room is not None and quantity > room
 
 
 def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrder | None]:
