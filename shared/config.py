@@ -126,6 +126,13 @@ class OrderGatewayConfig(Base, frozen=True):
     # have a request it signed before the freeze accepted.
     lease_ms: Annotated[int, msgspec.Meta(ge=200, le=600_000)] = 10_000
 
+    def __post_init__(self) -> None:
+        if self.lease_ms <= self.recv_window_ms:
+            raise ValueError(
+                f"lease_ms ({self.lease_ms}) must be above recv_window_ms ({self.recv_window_ms}): a "
+                "gateway frozen past its lease could otherwise still have a signed order accepted"
+            )
+
 
 ChannelName = Literal["telegram", "webhook", "console"]
 

@@ -80,6 +80,9 @@ def test_config_errors_name_file_and_field(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     assert str(err.value).startswith(f"{path}: services.notifier.metrics_port: Expected `int`")
+    path.write_text("[order_gateway]\nlease_ms = 2000\nrecv_window_ms = 5000\n")
+    with pytest.raises(ConfigError, match="order_gateway: lease_ms .2000. must be above recv_window_ms"):
+        load_config(path, env={})  # a frozen gateway's signed order could land after a standby took over
     path.write_text("[venues.sim]\nkind = 'sim'\nsurprise = 1\n")
     with pytest.raises(ConfigError, match=r"venues\.sim.*surprise"):
         load_config(path, env={})
