@@ -82,6 +82,7 @@ RETRY_REDIS_S = 5.0  # after Redis failed, use the local bucket this long before
 # always) before the venue request. The budget is 80 % of the venue's limit, so the few orders
 # in flight while others raise the level cannot reach the venue's.
 ORDERS_AT_ONCE_BELOW = 0.9
+COUNT_BATCH_S = 0.05  # orders sent at once are counted in Redis together, this often at most
 
 _polling: ContextVar[bool] = ContextVar("automata_ratelimit_polling", default=False)
 
@@ -238,6 +239,8 @@ class VenueBudget:
         self._block_ms = 0  # a pause to pass on
         self._paused_until = 0.0  # clock() when a pause Redis told us of ends
         self._charges: set[asyncio.Task[None]] = set()  # orders sent at once, being counted
+        self._uncounted = 0  # weight of orders sent at once, not yet counted in Redis
+        self._counting: asyncio.Task[None] | None = None
         self._redis_down_until = 0.0
         self._flush: asyncio.Task[None] | None = None
         self._m_waits = metrics.counter(
@@ -299,12 +302,19 @@ class VenueBudget:
         )
 
     def _count_later(self, weight: int) -> None:
+        """Count an order sent at once; the orders of COUNT_BATCH_S are counted in one call (a
+        script call an order was a third of the gateway's Redis commands)."""
         self.level += weight  # until the answer says better
-        task = asyncio.get_running_loop().create_task(self._count(weight))
-        self._charges.add(task)
-        task.add_done_callback(self._charges.discard)
+        self._uncounted += weight
+        if self._counting is None or self._counting.done():
+            task = asyncio.get_running_loop().create_task(self._count())
+            self._counting = task
+            self._charges.add(task)
+            task.add_done_callback(self._charges.discard)
 
-    async def _count(self, weight: int) -> None:
+    async def _count(self) -> None:
+        await asyncio.sleep(COUNT_BATCH_S)
+        weight, self._uncounted = self._uncounted, 0
         try:
             await self._ask(weight, Priority.ORDERS, sent=True)
         except REDIS_ERRORS:
