@@ -140,7 +140,7 @@ def data_files(setting: str, symbols: Sequence[str]) -> dict[str, Path]:
     """Which file replays which symbol.
 
     `setting` is a CSV file (its symbol read from the file name, else the first symbol), a
-    directory (each symbol's file found by name, e.g. ../shared/data), or
+    directory (each symbol's file found by name, e.g. BTCUSDT_1m.csv), or
     `SYMBOL=path,SYMBOL=path`.
     """
     setting = setting.strip()

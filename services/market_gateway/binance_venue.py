@@ -3,7 +3,7 @@ for REST klines and one BinanceSocketManager multiplex socket for every kline an
 
 python-binance would reconnect a dropped socket by itself, with random waits of up to 16 s, then
 give up (an error dict, then its read loop ends). It is told not to (MAX_RECONNECTS = 1): a drop
-yields the error dicts, `run()` returns, and the feed reconnects on its own schedule. See ../shared/notes/exchange-clients.md.
+yields the error dicts, `run()` returns, and the feed reconnects on its own schedule.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ in a thread) and pybit's WebSocket for `kline.*` and best bid/ask topics.
 pybit's socket lives in its own thread: messages are bridged into asyncio with
 `loop.call_soon_threadsafe`. It dies silently when a callback raises (ours never does) or after
 its reconnect attempts run out: `run()` watches `is_connected()` and returns so the feed builds a
-new one. See ../shared/notes/exchange-clients.md.
+new one.
 """
 
 from __future__ import annotations
