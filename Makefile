@@ -29,8 +29,10 @@ down: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The chaos and soak runs, then the fuzz suite with many more random inputs (tests/fuzz/budget.py).
 soak: $(STAMP)
 	$(BIN)/python -m pytest -q -m soak -p no:cacheprovider $(PYTEST_ARGS)
+	AUTOMATA_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 3600 tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
