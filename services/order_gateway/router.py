@@ -7,11 +7,18 @@ cid. Only "order does not exist" leads to a resend, with the same cid, and only 
 request can no longer be accepted (its recvWindow has passed), so the venue can never take it
 twice. A command whose cid already names an order with other terms is a conflict: refused,
 never answered with the other order's state (terms.py). SyncBot: sync.py.
+
+Ownership: every bot writes its commands to the one `orders:cmd:{venue}` stream, so a command
+may name any cid. A place, cancel or replay naming an order that is not the named bot's (the
+cid's prefix, or its record's owner) is refused without touching that order: a REJECTED update
+goes to the sender's own events stream (never the owner's), with a notification. CancelAll
+only ever cancels the bot's own orders; a sync only looks at the bot's own prefix (sync.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -37,16 +44,17 @@ from services.order_gateway.venues.base import (
 )
 from services.order_gateway.wal import Wal
 from shared import metrics
-from shared.bus import Commit, Entry
+from shared.bus import Commit, DeadLetter, Entry
 from shared.failpoints import failpoint
 from shared.filters import FilterError
-from shared.ids import IdError, bot_of, parse_cid
+from shared.ids import IdError, bot_of, check_bot_id, parse_cid
 from shared.messages import (
     CancelAll,
     CancelOrder,
     Level,
     Notification,
     OrderStatus,
+    OrderUpdate,
     PlaceOrder,
     SyncBot,
 )
@@ -97,7 +105,7 @@ class CommandRouter:
         if isinstance(msg, PlaceOrder):
             await self.place(msg, entry)
         elif isinstance(msg, CancelOrder):
-            await self.cancel(msg.cid, msg.symbol, entry)
+            await self.cancel_command(msg, entry)
         elif isinstance(msg, CancelAll):
             await self.cancel_all(msg, entry)
         elif isinstance(msg, SyncBot):
@@ -110,6 +118,10 @@ class CommandRouter:
     async def place(self, cmd: PlaceOrder, entry: Entry | None) -> None:
         # The create is atomic and refuses a cid it has seen, so it is also the replay check:
         # a new order costs one Redis round trip before it is sent, not a read and a create.
+        foreign = self._not_owner(cmd.bot, cmd.cid)
+        if foreign:  # refused before anything is written: the cid stays free for its owner
+            await self._refuse(cmd, foreign, entry)
+            return
         reason = await self._refusal(cmd)
         if not reason:
             record = msgspec.structs.replace(new_record(cmd, now_ms()), sent_ts=now_ms(), send_attempts=1)
@@ -127,6 +139,10 @@ class CommandRouter:
                 await self._reject(new_record(cmd, now_ms()), reason, entry)
             else:  # the record the create saw is gone again: start over
                 await self.place(cmd, entry)
+            return
+        foreign = self._not_owner(cmd.bot, cmd.cid, existing)
+        if foreign:  # a record another bot owns (only older versions could write one)
+            await self._refuse(cmd, foreign, entry)
             return
         if not await self._same_order(cmd, existing):
             await self._conflict(cmd, describe(record_terms(existing)), entry)
@@ -150,25 +166,56 @@ class CommandRouter:
         return rounded is not None and matches([rounded], record)
 
     async def _conflict(self, cmd: PlaceOrder, held: str, entry: Entry | None) -> None:
-        """The cid already names another order: a REJECTED update for the command (its own
-        terms, never the other order's state) and a notification, in one MULTI/EXEC with the
-        ack. The record stays as it is and nothing is sent."""
+        """The cid already names another order: refused with its own terms, never the other
+        order's state. The record stays as it is and nothing is sent."""
         reason = f"conflict: client order id {cmd.cid} already names another order ({held})"
+        await self._refuse(cmd, reason, entry, kind="conflict", held=held)
+
+    def _not_owner(self, bot: str, cid: str, record: OrderRecord | None = None) -> str:
+        """Why `bot` may not act on order `cid` ("" when it may): the cid must carry the bot's
+        prefix (shared/ids.py) and its record, when there is one, the bot as owner."""
+        try:
+            check_bot_id(bot)
+        except IdError as exc:  # no events stream to answer on
+            raise DeadLetter(f"order command with an invalid bot id: {exc}") from None
+        try:
+            owner = parse_cid(cid).bot
+        except IdError as exc:
+            return str(exc)
+        if record is not None:
+            owner = record.bot
+        if owner != bot:
+            return f"client order id {cid!r} does not belong to bot {bot!r}"
+        return ""
+
+    async def _refuse(
+        self, cmd: PlaceOrder | CancelOrder, reason: str, entry: Entry | None, *, kind: str = "refused",
+        **data: str,
+    ) -> None:  # fmt: skip
+        """Refuse a command without touching the order it names: a REJECTED update on the
+        sender's events stream (the command's own terms), a notification and the ack, in one
+        MULTI/EXEC. Nothing is written to the order's record and nothing is sent."""
         now = now_ms()
-        record = msgspec.structs.replace(
-            new_record(cmd, now), status=OrderStatus.REJECTED, reason=reason, updated_ts=now
-        )
-        update = msgspec.structs.replace(
-            to_update(record, None, reconciled=False, now_ms=now), event_id=f"{cmd.cid}:conflict"
-        )
+        if isinstance(cmd, PlaceOrder):
+            record = msgspec.structs.replace(
+                new_record(cmd, now), status=OrderStatus.REJECTED, reason=reason, updated_ts=now
+            )
+            update = to_update(record, None, reconciled=False, now_ms=now)
+            what = f"asked {describe(terms_of(cmd))}"
+            data["asked"] = describe(terms_of(cmd))
+        else:
+            update = OrderUpdate(cid=cmd.cid, bot=cmd.bot, venue=self.venue, symbol=cmd.symbol,
+                                 status=OrderStatus.REJECTED, reason=reason, ts=now)  # fmt: skip
+            what = "cancel"
+        update = msgspec.structs.replace(update, event_id=f"{cmd.cid}:{kind}")
         note = Notification(
-            id=f"og:{self.venue}:conflict:{cmd.cid}:{entry.id if entry is not None else now}",
-            kind="conflict",
-            text=f"{self.venue}: {cmd.bot}: {reason}; asked {describe(terms_of(cmd))}: refused, nothing sent",
+            id=f"og:{self.venue}:{kind}:{cmd.cid}:{entry.id if entry is not None else now}",
+            kind=kind,
+            text=f"{self.venue}: {cmd.bot}: {reason}; {what}: refused, nothing sent",
             level=Level.ERROR,
             bot=cmd.bot,
             venue=self.venue,
-            data={"cid": cmd.cid, "asked": describe(terms_of(cmd)), "held": held},
+            data={"cid": cmd.cid, **data},
             ts=now,
         )
         commit = Commit().publish(order_events(cmd.bot), update, maxlen=EVENTS_MAXLEN)
@@ -176,17 +223,11 @@ class CommandRouter:
         if entry is not None and not entry.acked:
             commit.ack(entry.stream, entry.group, entry.id, entry)
         await self.wal.execute(commit)  # fenced like the log's own writes
-        self._count("place", "conflict")
+        self._count("place" if isinstance(cmd, PlaceOrder) else "cancel", kind)
         log.error("%s: %s", self.venue, note.text)
 
     async def _refusal(self, cmd: PlaceOrder) -> str:
-        """Why this command must not be sent (empty when it may)."""
-        try:
-            if bot_of(cmd.cid) != cmd.bot:
-                parse_cid(cmd.cid)
-                return f"client order id {cmd.cid!r} does not belong to bot {cmd.bot!r}"
-        except IdError as exc:
-            return str(exc)
+        """Why this command of the bot's own order must not be sent (empty when it may)."""
         if cmd.venue != self.venue:
             return f"command for venue {cmd.venue!r} on the stream of {self.venue!r}"
         if self.halt.active:
@@ -329,6 +370,17 @@ class CommandRouter:
 
     # -- cancel --------------------------------------------------------------------------
 
+    async def cancel_command(self, cmd: CancelOrder, entry: Entry) -> None:
+        """A bot's cancel: carried out only for an order of its own."""
+        foreign = self._not_owner(cmd.bot, cmd.cid)
+        if not foreign:
+            with contextlib.suppress(CorruptRecord):  # cancel() meets it and reports it as ever
+                foreign = self._not_owner(cmd.bot, cmd.cid, await self.wal.get(cmd.cid))
+        if foreign:
+            await self._refuse(cmd, foreign, entry)
+            return
+        await self.cancel(cmd.cid, cmd.symbol, entry)
+
     async def cancel(self, cid: str, symbol: str, entry: Entry | None) -> None:
         record = await self.wal.get(cid)
         if record is not None:
@@ -397,7 +449,7 @@ class CommandRouter:
             if bot_of(cid) != cmd.bot:
                 continue
             record = await self.wal.get(cid)
-            if record is None or (cmd.symbol and record.symbol != cmd.symbol):
+            if record is None or record.bot != cmd.bot or (cmd.symbol and record.symbol != cmd.symbol):
                 continue
             await self.cancel(cid, record.symbol, None)
         await self.wal.redis.xack(entry.stream, entry.group, entry.id)
