@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cli.paths import REPO, Home
 from services.strategy_runner.bots import load_bots, process_groups
-from shared.config import DEFAULT_CONFIG, load_config
+from shared.config import DEFAULT_CONFIG, check_named_config, load_config
 
 DEMO_CONFIG = REPO / "deploy" / "demo.toml"
 DEMO_BOTS = REPO / "deploy" / "bots.demo.toml"
@@ -53,6 +53,7 @@ def choose(home: Home, environ: Mapping[str, str] | None = None) -> Setup:
     environ = os.environ if environ is None else environ
     port = sim_port(environ)
     if environ.get("AUTOMATA_CONFIG"):
+        check_named_config(environ)  # a mistyped path fails here, not in every service
         return Setup(demo=False, config=Path(environ["AUTOMATA_CONFIG"]), sim_port=port)
     own = home.root / DEFAULT_CONFIG
     if own.exists():

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -25,19 +26,28 @@ class ConfigError(ValueError):
 
 
 class Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    pass
+    """A config section. The values of its `SECRETS` never show in repr or str, so a config
+    printed, logged, or shown in a traceback or a test failure keeps them; the fields stay
+    plain strings for the code that uses them."""
+
+    SECRETS: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={self._shown(name)}" for name in self.__struct_fields__)
+        return f"{type(self).__name__}({shown})"
+
+    def _shown(self, name: str) -> str:
+        value = getattr(self, name)
+        return "'***'" if name in self.SECRETS and value else repr(value)
 
 
 class Credentials(Base, frozen=True):
-    """An API key pair. Its repr never shows the values."""
+    """An API key pair."""
+
+    SECRETS = frozenset({"api_key", "api_secret"})
 
     api_key: str
     api_secret: str
-
-    def __repr__(self) -> str:
-        return f"Credentials(api_key='{self.api_key[:4]}***', api_secret='***')"
-
-    __str__ = __repr__
 
 
 VenueKind = Literal["sim", "binance", "bybit"]
@@ -79,6 +89,11 @@ class BusConfig(Base, frozen=True):
 
 class RedisConfig(Base, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
+
+    def _shown(self, name: str) -> str:
+        from shared.redis_conn import safe_url
+
+        return repr(safe_url(self.url)) if name == "url" else super()._shown(name)
 
 
 Interval = Literal[
@@ -142,6 +157,8 @@ class TelegramConfig(Base, frozen=True):
 
     `chat_ids` both receive the notifications and are the only chats whose commands are obeyed."""
 
+    SECRETS = frozenset({"token"})
+
     token: str = ""
     chat_ids: list[int] = []
     base_url: str = "https://api.telegram.org"  # a local fake Bot API in tests
@@ -153,7 +170,10 @@ class TelegramConfig(Base, frozen=True):
 
 class WebhookConfig(Base, frozen=True):
     """`[notifier.webhook]`: a JSON POST per notification, signed when `secret` is set
-    (header `X-Automata-Signature: sha256=<hex HMAC of the raw body>`)."""
+    (header `X-Automata-Signature: sha256=<hex HMAC of the raw body>`). The URL is masked too:
+    a Slack or Discord webhook URL is itself the credential."""
+
+    SECRETS = frozenset({"url", "secret"})
 
     url: str = ""
     secret: str = ""  # or NOTIFIER_WEBHOOK_SECRET
@@ -234,13 +254,24 @@ def config_path() -> Path:
     return Path(os.environ.get("AUTOMATA_CONFIG") or DEFAULT_CONFIG)
 
 
+def check_named_config(environ: Mapping[str, str] | None = None) -> None:
+    """A file AUTOMATA_CONFIG names must exist: a mistyped path must not run on the defaults
+    (only an unset AUTOMATA_CONFIG with no automata.toml here means "all defaults")."""
+    named = (os.environ if environ is None else environ).get("AUTOMATA_CONFIG")
+    if named and not Path(named).exists():
+        raise ConfigError(f"{named}: file not found (named by AUTOMATA_CONFIG)")
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, *, env: dict[str, str] | None = None
 ) -> AppConfig:
-    """Read the TOML file (absent file = all defaults), apply the environment, validate."""
+    """Read the TOML file (no AUTOMATA_CONFIG and no automata.toml = all defaults; a file
+    named but missing is an error), apply the environment, validate."""
     if env is None:
         load_dotenv_file()
         env = dict(os.environ)
+    if path is None:
+        check_named_config()
     cfg_path = Path(path) if path is not None else config_path()
     data: dict[str, Any] = read_toml(cfg_path) if cfg_path.exists() else {}
     if path is not None and not cfg_path.exists():
@@ -260,6 +291,7 @@ def load_config(
         register_secret(creds.api_secret)
     register_secret(cfg.notifier.telegram.token)
     register_secret(cfg.notifier.webhook.secret)
+    register_secret(cfg.notifier.webhook.url)  # a Slack or Discord webhook URL is the credential
     return cfg
 
 
