@@ -1,8 +1,8 @@
 """Structured logging (one JSON object a line) that never prints a secret.
 
 Every secret the process loads (API keys and secrets, passwords) is registered here and
-replaced by `***` in every log line, exception text included; signatures and key headers are
-masked by pattern as well.
+replaced by `***` in every log line, exception text included; signatures, key headers and
+URL passwords are masked by pattern as well, whatever shape the line gives them.
 """
 
 from __future__ import annotations
@@ -17,11 +17,23 @@ from typing import Any
 import orjson
 
 _secrets: set[str] = set()
+# A secret by the name it goes under, in any shape a library logs it: `key=value` (query
+# strings, form bodies), `"key": "value"` (JSON), `'key': 'value'` (the repr of a headers dict:
+# pybit and python-binance log request headers at DEBUG) and `('key', 'value')` (python-binance
+# logs a signed body as a list of pairs), escaped quotes included.
+_SECRET_NAME = (
+    r"(?<![\w-])(?:[\w-]*(?:api[-_]?key|secret|password|passwd|listen[-_]?key)|x-bapi-sign|sign|signature"
+    r"|(?:bot|access|auth|refresh)[-_]?token|authorization|cookie)"
+)
 _PATTERNS = [
-    re.compile(r"(?i)(signature=)[0-9a-f]{16,}"),
-    re.compile(
-        r"(?i)(\"?(?:x-mbx-apikey|x-bapi-api-key|x-bapi-sign|apikey|api_key|api_secret|secret|password)\"?\s*[:=]\s*\"?)[^\s\"',&}]+"
+    (
+        re.compile(
+            rf"(?i)({_SECRET_NAME}\\?[\"']?\s*(?:[:=]|(?<=[\"']),)\s*(?:b(?=[\"']))?\\?[\"']?(?:(?:bearer|basic)\s+)?)"
+            r"[^\s\"',&;})\]\\]+"
+        ),
+        r"\1***",
     ),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)"), r"\1***\2"),  # user:password@ in a URL
 ]
 
 
@@ -35,8 +47,8 @@ def redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "***")
-    for pattern in _PATTERNS:
-        text = pattern.sub(r"\1***", text)
+    for pattern, masked in _PATTERNS:
+        text = pattern.sub(masked, text)
     return text
 
 
