@@ -54,14 +54,14 @@ def test_config_secrets_never_show(tmp_path: Path) -> None:
 
 def test_a_missing_named_config_stops_services_and_the_cli(env: dict[str, str], tmp_path: Path) -> None:
     missing = tmp_path / "automata.tmol"  # a typo
-    bad = {**env, "AUTOMATA_CONFIG": str(missing)}
+    bad = {**env, "AUTOMATA_CONFIG": str(missing), "AUTOMATA_HOME": str(tmp_path / "home")}
     proc = python("services.order_gateway", env=bad, log_path=tmp_path / "og.log").start()
     try:
         assert proc.popen is not None and proc.popen.wait(30) == 2
         assert f"{missing}: file not found" in proc.output()
     finally:
         proc.kill()
-    for args in (("reconcile", "sim"), ("doctor",)):
+    for args in (("reconcile", "sim"), ("doctor",), ("run",)):
         result = cli(bad, *args)
         assert result.returncode != 0 and str(missing) in result.stdout + result.stderr, args
 
