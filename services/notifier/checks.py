@@ -12,7 +12,7 @@ def config_warnings(cfg: NotifierConfig) -> list[str]:
     found = []
     if cfg.webhook.url and not cfg.webhook.secret:
         found.append(
-            "notifier.webhook.url is set without a secret: notifications are POSTed unsigned and a "
+            "notifier.webhook.url is set without a secret, so notifications are POSTed unsigned and a "
             "receiver cannot tell them from forgeries; set notifier.webhook.secret (or "
             "NOTIFIER_WEBHOOK_SECRET)"
         )

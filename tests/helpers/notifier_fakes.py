@@ -230,6 +230,7 @@ class WebhookReceiver:
     secret: str
     received: list[Received] = field(default_factory=list)
     fail_status: int = 0
+    clock_offset: float = 0.0  # seconds the receiver's clock is ahead (a replay, later)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadedServer | None = None
 
@@ -256,7 +257,7 @@ class WebhookReceiver:
         if self.fail_status:
             return web.Response(status=self.fail_status)
         body = await request.read()
-        ok = verify_webhook(self.secret, request.headers, body, now=time.time())
+        ok = verify_webhook(self.secret, request.headers, body, now=time.time() + self.clock_offset)
         with self._lock:
             self.received.append(Received(body, dict(request.headers), ok))
         return web.Response(status=200 if ok else 401)
