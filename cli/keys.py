@@ -183,7 +183,9 @@ def upgrade(
             store.save()
     except keystore.KeystoreError as exc:
         raise _fail(str(exc)) from None
-    out.print(f"{file}: re-sealed (version {keystore.VERSION}, scrypt n={keystore.SCRYPT_N})", highlight=False)
+    out.print(
+        f"{file}: re-sealed (version {keystore.VERSION}, scrypt n={keystore.SCRYPT_N})", highlight=False
+    )
 
 
 if __name__ == "__main__":
