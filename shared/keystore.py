@@ -558,7 +558,10 @@ def locked(path: Path) -> Iterator[None]:
     """Serialise read-modify-write of one keystore between processes (two `keys add` at once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(f".{path.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:  # a symlink planted at the lock's name: ELOOP
+        raise KeystoreError(f"{lock}: cannot open the lock file: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

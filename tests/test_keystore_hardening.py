@@ -213,6 +213,11 @@ def test_the_temporary_file_is_never_written_through_a_planted_symlink(
     assert guessed.is_symlink(), "left alone"
     assert Keystore.open(path, PASSWORD).venues() == ["binance", "bybit"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # nor the lock file `automata keys` takes around a read-modify-write
+    (tmp_path / ".keystore.json.lock").symlink_to(victim)
+    with pytest.raises(KeystoreError, match="cannot open the lock file"), keystore.locked(path):
+        pass
+    assert victim.read_text() == "not yours"
 
 
 @pytest.mark.parametrize(
