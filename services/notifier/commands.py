@@ -135,8 +135,8 @@ def parse_command(update: Any, username: str) -> Command | None:
     chat_id = chat.get("id") if isinstance(chat, dict) else None
     if not text.startswith("/") or type(chat_id) is not int:
         return None
-    name, _, addressed = text.split(maxsplit=1)[0][1:].partition("@")
-    if addressed and (not username or addressed.lower() != username.lower()):
+    name, at, addressed = text.split(maxsplit=1)[0][1:].partition("@")
+    if at and (not username or addressed.lower() != username.lower()):  # `/cmd@` is nobody's
         return None
     sender = message.get("from")
     user_id = sender.get("id") if isinstance(sender, dict) else None
