@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +254,18 @@ class WebhookReceiver:
     def docs(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.doc for r in self.received]
+
+    def post_again(self, request: Received, body: bytes | None = None) -> int:
+        """POST a captured request to this receiver again (a replay; optionally another body),
+        with the headers that sign it: the status it answers."""
+        signing = ("X-Automata-Id", "X-Automata-Timestamp", "X-Automata-Signature")
+        headers = {k: v for k, v in request.headers.items() if k in signing}
+        req = urllib.request.Request(self.url, data=body or request.body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
 
     async def _handle(self, request: web.Request) -> web.Response:
         if self.fail_status:
