@@ -32,7 +32,7 @@ json_values = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=10,
+    max_leaves=6,
 )
 known_ids = st.sampled_from([111, 222, 999, -100500, -100999, 0])
 ids = known_ids | known_ids | json_values  # mostly ids that mean something here
