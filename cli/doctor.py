@@ -1,5 +1,6 @@
 """`automata doctor`: is this machine ready to trade? Each check prints ✓ (fine), ✗ (wrong, with
-the reason and what to do) or – (cannot be told here, and why); exit code 1 when any is ✗.
+the reason and what to do), ! (works, but leaves a risk open: an unsigned webhook, Telegram
+commands with no allowed user) or – (cannot be told here, and why); exit code 1 when any is ✗.
 
 Checks: the config (and the bots file, when there is one) loads; Redis answers and has AOF on
 (without it a power cut loses the last writes, and the crash-safety argument with them); per
@@ -29,7 +30,7 @@ from services.order_gateway.venues.base import AuthError, VenueAdapter, VenueErr
 from shared.config import AppConfig, ConfigError, load_config
 from shared.redis_conn import safe_url
 
-OK, BAD, SKIP = "✓", "✗", "–"
+OK, BAD, SKIP, WARN = "✓", "✗", "–", "!"  # WARN: works, but leaves a risk open (not counted as a problem)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ def check_config() -> tuple[list[Check], AppConfig | None]:
             checks.append(Check(OK, "bots", f"{bots}: {len(found)} bot(s) valid"))
         except ConfigError as exc:
             checks.append(Check(BAD, "bots", str(exc)))
+    from services.notifier.checks import config_warnings
+
+    checks += [Check(WARN, "notifier", warning) for warning in config_warnings(cfg.notifier)]
     return checks, cfg
 
 
@@ -203,7 +207,7 @@ def doctor(
     if cfg is not None:
         checks += asyncio.run(check_venues(cfg, max_skew_ms))
     width = max(len(c.name) for c in checks)
-    colours = {OK: "green", BAD: "red", SKIP: "dim"}
+    colours = {OK: "green", BAD: "red", SKIP: "dim", WARN: "yellow"}
     for c in checks:
         out.print(f"[{colours[c.mark]}]{c.mark}[/] {c.name.ljust(width)}  {escape(c.detail)}", soft_wrap=True)
     bad = sum(c.mark == BAD for c in checks)

@@ -1,4 +1,5 @@
-"""`automata keys add|list|remove VENUE`: API keys in the encrypted keystore (shared/keystore.py).
+"""`automata keys add|list|remove VENUE`, `automata keys upgrade`: API keys in the encrypted keystore
+(shared/keystore.py).
 
 Secrets are typed at prompts that do not echo (getpass), or given on stdin for scripts
 (`--stdin`: API key, API secret and, unless AUTOMATA_KEYSTORE_PASSWORD(_FILE) is set, the
@@ -164,6 +165,27 @@ def remove(
     except keystore.KeystoreError as exc:
         raise _fail(str(exc)) from None
     out.print(f"removed the keys of {venue} from {file}", highlight=False)
+
+
+@keys_app.command("upgrade")
+def upgrade(
+    stdin: bool = StdinOption,
+    path: Path | None = KeystoreOption,
+) -> None:
+    """Re-seal the keystore in today's format and scrypt cost (a fresh salt, every entry again)."""
+    file = keystore_path(path)
+    try:
+        with keystore.locked(file):
+            store = _open(file, _Input(stdin))
+            if not store.reseal_due:
+                out.print(f"{file}: already in today's format", highlight=False)
+                return
+            store.save()
+    except keystore.KeystoreError as exc:
+        raise _fail(str(exc)) from None
+    out.print(
+        f"{file}: re-sealed (version {keystore.VERSION}, scrypt n={keystore.SCRYPT_N})", highlight=False
+    )
 
 
 if __name__ == "__main__":

@@ -155,12 +155,15 @@ ChannelName = Literal["telegram", "webhook", "console"]
 class TelegramConfig(Base, frozen=True):
     """`[notifier.telegram]`: on when a token is set (better in TELEGRAM_BOT_TOKEN than in the file).
 
-    `chat_ids` both receive the notifications and are the only chats whose commands are obeyed."""
+    `chat_ids` receive the notifications. Commands are obeyed only from the users in
+    `allowed_users` (Telegram user ids), written in one of `chat_ids` or in the user's own private
+    chat with the bot; empty: every command is refused (the notifier warns at start)."""
 
     SECRETS = frozenset({"token"})
 
     token: str = ""
     chat_ids: list[int] = []
+    allowed_users: list[int] = []  # or TELEGRAM_ALLOWED_USERS
     base_url: str = "https://api.telegram.org"  # a local fake Bot API in tests
     per_chat_rate: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0  # messages a second, per chat
     commands: bool = True  # long-poll getUpdates for /status, /pause BOT, ...
@@ -169,9 +172,10 @@ class TelegramConfig(Base, frozen=True):
 
 
 class WebhookConfig(Base, frozen=True):
-    """`[notifier.webhook]`: a JSON POST per notification, signed when `secret` is set
-    (header `X-Automata-Signature: sha256=<hex HMAC of the raw body>`). The URL is masked too:
-    a Slack or Discord webhook URL is itself the credential."""
+    """`[notifier.webhook]`: a JSON POST per notification, signed when `secret` is set (headers
+    `X-Automata-Timestamp` and `X-Automata-Signature: v1=<hex HMAC of "timestamp.body">`, see
+    services/notifier/webhook.py); the notifier warns at start when a url has no secret. The URL
+    is masked too: a Slack or Discord webhook URL is itself the credential."""
 
     SECRETS = frozenset({"url", "secret"})
 
@@ -295,17 +299,26 @@ def load_config(
     return cfg
 
 
+def _env_ids(env: dict[str, str], name: str) -> list[int] | None:
+    """A comma separated list of integer ids from the environment, None when unset."""
+    if not env.get(name):
+        return None
+    try:
+        return [int(part) for part in env[name].split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"environment: {name}: expected comma separated integers") from None
+
+
 def _apply_notifier_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
-    """TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS (comma separated) and NOTIFIER_WEBHOOK_SECRET win over the file."""
+    """TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS and TELEGRAM_ALLOWED_USERS (comma separated) and
+    NOTIFIER_WEBHOOK_SECRET win over the file."""
     tg, hook = cfg.notifier.telegram, cfg.notifier.webhook
     if env.get("TELEGRAM_BOT_TOKEN"):
         tg = msgspec.structs.replace(tg, token=env["TELEGRAM_BOT_TOKEN"].strip())
-    if env.get("TELEGRAM_CHAT_IDS"):
-        try:
-            ids = [int(part) for part in env["TELEGRAM_CHAT_IDS"].split(",") if part.strip()]
-        except ValueError:
-            raise ConfigError("environment: TELEGRAM_CHAT_IDS: expected comma separated integers") from None
-        tg = msgspec.structs.replace(tg, chat_ids=ids)
+    if (chats := _env_ids(env, "TELEGRAM_CHAT_IDS")) is not None:
+        tg = msgspec.structs.replace(tg, chat_ids=chats)
+    if (users := _env_ids(env, "TELEGRAM_ALLOWED_USERS")) is not None:
+        tg = msgspec.structs.replace(tg, allowed_users=users)
     if tg.token and not tg.chat_ids:
         raise ConfigError(
             "notifier.telegram.chat_ids: empty while a bot token is set (or set TELEGRAM_CHAT_IDS)"

@@ -7,17 +7,33 @@ better, a docker secret file named by AUTOMATA_KEYSTORE_PASSWORD_FILE (/run/secr
 
 One JSON file (readable layout, nothing secret in clear):
 
-    {"format": "automata-keystore", "version": 1,
-     "kdf": {"name": "scrypt", "salt": <b64>, "n": 32768, "r": 8, "p": 1},
+    {"format": "automata-keystore", "version": 2,
+     "kdf": {"name": "scrypt", "salt": <b64>, "n": 131072, "r": 8, "p": 1},
      "cipher": "AES-256-GCM",
      "check": {"nonce": <b64>, "ct": <b64>},            # proves the password, even with no entries
-     "entries": {"binance": {"nonce": <b64>, "ct": <b64>, "updated": "2025-01-01T00:00:00Z"}}}
+     "entries": {"binance": {"nonce": <b64>, "ct": <b64>, "updated": "2025-01-01T00:00:00Z"}},
+     "seal": {"nonce": <b64>, "tag": <b64>}}            # authenticates everything above, as a whole
 
 Each entry is sealed with the venue name as associated data, so entries cannot be swapped
-between venues unnoticed. A wrong password fails the `check` tag: KeystoreError
-"wrong password", never a traceback with ciphertext. Writes go to a temporary file in the same
-directory (mode 0600, fsync) renamed over the old one, then the directory is fsynced: a crash
-leaves the old file or the new one, never half of one.
+between venues unnoticed; the `seal` is an AES-GCM tag (empty plaintext) under the same key over
+the canonical JSON of the rest of the document, so an entry cannot be removed, added or rolled
+back to an older value by editing the file either (only the whole file can be replaced by an
+older copy of itself: no file can tell it is not the newest). A wrong password fails the `check`
+tag: WrongPassword, never a traceback with ciphertext. The `check` of version 2 uses its own
+associated data, so a version 2 file cannot be passed off as an unsealed version 1 file.
+
+Version 1 files (no seal, scrypt N = 2**15) still open, with a warning; the next write (`automata
+keys add|remove|upgrade`) re-seals them: a fresh salt, today's scrypt cost, every entry encrypted
+again, version 2. KDF parameters read from a file are bounded (N <= 2**20, r <= 16, p <= 4, at most
+1 GiB of memory): a file cannot make the services allocate gigabytes. A file readable or writable
+by the group or others opens with a warning naming the chmod to run (not a refusal: the content
+is sealed, the risk is offline password guessing, and a container whose uid differs from the
+file's owner may need a wider mode); every write leaves it 0600.
+
+Writes go to a temporary file with an unpredictable name in the same directory (created with
+O_EXCL|O_NOFOLLOW, mode 0600: a planted file or symlink is never written through), fsynced,
+renamed over the old one, then the directory is fsynced: a crash leaves the old file or the new
+one, never half of one.
 
 Where it is: AUTOMATA_KEYSTORE, else the config's `keystore` field (relative to the config file's
 directory), else `keystore.json` beside the config file (./keystore.json with the default config).
@@ -29,8 +45,12 @@ import base64
 import binascii
 import contextlib
 import fcntl
+import logging
 import os
 import re
+import secrets
+import shlex
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -41,16 +61,23 @@ import orjson
 
 from shared.logs import register_secret
 
+log = logging.getLogger("automata.keystore")
+
 PATH_ENV = "AUTOMATA_KEYSTORE"
 PASSWORD_ENV = "AUTOMATA_KEYSTORE_PASSWORD"
 PASSWORD_FILE_ENV = "AUTOMATA_KEYSTORE_PASSWORD_FILE"
 DEFAULT_FILENAME = "keystore.json"
 FORMAT = "automata-keystore"
-VERSION = 1
+VERSION = 2
 CIPHER = "AES-256-GCM"
-# scrypt cost: 2**15 x 8 = 32 MiB and ~0.1 s on a PC, well within a Raspberry Pi's means.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+# scrypt cost of new files: 2**17 x 8 = 128 MiB and ~0.4 s on a PC (current guidance; 2**15 before).
+# Read when a store is created or re-sealed, so a test may lower it with monkeypatch.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+# What a file may ask for: scrypt needs 128 * r * n bytes, whatever the file says.
+MAX_N, MAX_R, MAX_P, MAX_KDF_MEMORY = 2**20, 16, 4, 1 << 30
 _CHECK_PLAINTEXT = b"automata-keystore-check"
+_CHECK_AAD = {1: b"check", 2: b"check:2"}
+NONCE_BYTES, TAG_BYTES = 12, 16
 MIN_PASSWORD = 8
 VENUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -82,7 +109,7 @@ def mask(api_key: str) -> str:
 
 
 def check_venue(venue: str) -> str:
-    if not VENUE_RE.match(venue):
+    if not VENUE_RE.fullmatch(venue):
         raise KeystoreError(f"invalid venue name {venue!r}: use 1 to 40 of A-Z, a-z, 0-9, _, -")
     return venue
 
@@ -133,15 +160,27 @@ def load_for_config(configured: str, config_file: Path, env: Mapping[str, str]) 
 
 # -- the file ------------------------------------------------------------------------------------
 
+MAX_FILE_BYTES = 4 << 20  # a keystore of a thousand venues is ~200 KB
+_CHECK_CT_BYTES = len(_CHECK_PLAINTEXT) + TAG_BYTES
+_MAX_ENTRY_BYTES = 64 << 10
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _unb64(text: Any) -> bytes:
-    if not isinstance(text, str):
-        raise ValueError("expected base64 text")
-    return base64.b64decode(text, validate=True)
+def _show(value: Any) -> str:
+    """A value from the file, short enough for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _bad(path: Path, field: str, problem: str) -> KeystoreError:
+    return KeystoreError(f"{path}: {field}: {problem}")
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
 # `cryptography` costs ~6 MB per process; every service loads the config, few unlock a keystore,
@@ -154,77 +193,240 @@ def _crypto() -> tuple[Any, Any, Any]:
     return InvalidTag, AESGCM, Scrypt
 
 
-def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    Scrypt = _crypto()[2]  # noqa: N806
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode("utf-8"))
+def kdf_problem(n: int, r: int, p: int) -> tuple[str, str] | None:
+    """(field, problem) when scrypt parameters are outside what a keystore may ask for."""
+    if not (2 <= n <= MAX_N and n & (n - 1) == 0):
+        return "kdf.n", f"{n} is not a power of two from 2 to {MAX_N} (2**20)"
+    if not 1 <= r <= MAX_R:
+        return "kdf.r", f"{r} is not from 1 to {MAX_R}"
+    if not 1 <= p <= MAX_P:
+        return "kdf.p", f"{p} is not from 1 to {MAX_P}"
+    if 128 * n * r > MAX_KDF_MEMORY:
+        return "kdf.n", f"n={n} with r={r} needs {128 * n * r >> 20} MiB, over {MAX_KDF_MEMORY >> 20} MiB"
+    return None
+
+
+@dataclass(frozen=True)
+class Kdf:
+    salt: bytes
+    n: int
+    r: int
+    p: int
+
+    def doc(self) -> dict[str, Any]:
+        return {"name": "scrypt", "salt": _b64(self.salt), "n": self.n, "r": self.r, "p": self.p}
+
+    def derive(self, password: str) -> bytes:
+        scrypt = _crypto()[2]
+        return scrypt(salt=self.salt, length=32, n=self.n, r=self.r, p=self.p).derive(password.encode())
+
+    def below_today(self) -> bool:
+        return self.n < SCRYPT_N or self.r < SCRYPT_R or self.p < SCRYPT_P
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A keystore file checked for shape and bounds; nothing decrypted yet (no password needed)."""
+
+    version: int
+    kdf: Kdf
+    check: tuple[bytes, bytes]  # nonce, ciphertext
+    entries: dict[str, dict[str, str]]
+    seal: tuple[bytes, bytes] | None  # nonce, tag (version 2)
+    signed: bytes  # what the seal covers
+
+
+class _Reader:
+    """Typed reads of one file's fields, each error naming the file and the field."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def value(self, table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+        if key not in table:
+            raise _bad(self.path, where, "missing")
+        value = table[key]
+        if (type(value) is not int) if kind is int else not isinstance(value, kind):
+            names = {int: "an integer", str: "text", dict: "a table"}
+            raise _bad(self.path, where, f"expected {names[kind]}, got {type(value).__name__}")
+        return value
+
+    def raw(self, table: dict[str, Any], key: str, where: str, low: int, high: int) -> bytes:
+        text = self.value(table, key, str, where)
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise _bad(self.path, where, "not base64") from None
+        if not low <= len(data) <= high:
+            size = f"{low}" if low == high else f"{low} to {high}"
+            raise _bad(self.path, where, f"{len(data)} bytes, expected {size}")
+        return data
+
+
+def parse(path: Path, raw: bytes) -> Sealed:
+    """Check a keystore file's shape and bounds; KeystoreError naming the field otherwise."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise KeystoreError(f"{path}: not a valid keystore file (not JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise KeystoreError(f'{path}: not a valid keystore file (no "format": "{FORMAT}")')
+    read = _Reader(path)
+    version = doc.get("version")
+    if type(version) is not int or version not in _CHECK_AAD:
+        raise _bad(path, "version", f"unsupported {_show(version)} (this automata reads 1 and 2)")
+    if doc.get("cipher") != CIPHER:
+        raise _bad(path, "cipher", f"unsupported {_show(doc.get('cipher'))} (expected {CIPHER})")
+    kdf = read.value(doc, "kdf", dict, "kdf")
+    if kdf.get("name") != "scrypt":
+        raise _bad(path, "kdf.name", f"unsupported {_show(kdf.get('name'))} (expected scrypt)")
+    n, r, p = (read.value(kdf, k, int, f"kdf.{k}") for k in "nrp")
+    problem = kdf_problem(n, r, p)
+    if problem:
+        raise _bad(path, *problem)
+    salt = read.raw(kdf, "salt", "kdf.salt", 8, 64)
+    check = read.value(doc, "check", dict, "check")
+    check_nonce = read.raw(check, "nonce", "check.nonce", NONCE_BYTES, NONCE_BYTES)
+    check_ct = read.raw(check, "ct", "check.ct", _CHECK_CT_BYTES, _CHECK_CT_BYTES)
+    entries: dict[str, dict[str, str]] = {}
+    table = read.value(doc, "entries", dict, "entries") if "entries" in doc else {}
+    for venue, entry in table.items():
+        if not VENUE_RE.fullmatch(venue):
+            raise _bad(path, "entries", f"invalid venue name {_show(venue)}")
+        where = f"entries.{venue}"
+        if not isinstance(entry, dict):
+            raise _bad(path, where, f"expected a table, got {type(entry).__name__}")
+        read.raw(entry, "nonce", f"{where}.nonce", NONCE_BYTES, NONCE_BYTES)
+        read.raw(entry, "ct", f"{where}.ct", TAG_BYTES + 1, _MAX_ENTRY_BYTES)
+        updated = read.value(entry, "updated", str, f"{where}.updated") if "updated" in entry else ""
+        entries[venue] = {"nonce": entry["nonce"], "ct": entry["ct"], "updated": updated}
+    seal, signed = None, b""
+    if version >= 2:
+        seal_table = read.value(doc, "seal", dict, "seal")
+        seal = (
+            read.raw(seal_table, "nonce", "seal.nonce", NONCE_BYTES, NONCE_BYTES),
+            read.raw(seal_table, "tag", "seal.tag", TAG_BYTES, TAG_BYTES),
+        )
+        try:
+            signed = _canonical({k: v for k, v in doc.items() if k != "seal"})
+        except orjson.JSONEncodeError:
+            raise KeystoreError(f"{path}: not a valid keystore file (nested too deeply)") from None
+    return Sealed(version, Kdf(salt, n, r, p), (check_nonce, check_ct), entries, seal, signed)
+
+
+def read_file(path: Path) -> bytes:
+    """The file's bytes (at most MAX_FILE_BYTES); warns when other users may read or write it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KeystoreError(f"{path}: keystore file not found") from None
+    except OSError as exc:
+        raise KeystoreError(f"{path}: cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise KeystoreError(f"{path}: not a regular file")
+        try:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise KeystoreError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise KeystoreError(f"{path}: not a valid keystore file (over {MAX_FILE_BYTES >> 20} MiB)")
+    if mode & 0o077:
+        log.warning(
+            "%s: keystore file is open to other users (mode %s): whoever reads it can try passwords "
+            "offline, whoever writes it can replace it; run: chmod 600 %s",
+            path,
+            oct(stat.S_IMODE(mode)),
+            shlex.quote(str(path)),
+        )
+    return raw
+
+
+def _new_check(aead: Any) -> tuple[bytes, bytes]:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce, aead.encrypt(nonce, _CHECK_PLAINTEXT, _CHECK_AAD[VERSION])
+
+
+def _opens(aead: Any, sealed: tuple[bytes, bytes], aad: bytes, invalid_tag: type[Exception]) -> bool:
+    try:
+        aead.decrypt(*sealed, aad)
+    except invalid_tag:
+        return False
+    return True
+
+
+def _seal_aad(signed: bytes) -> bytes:
+    return b"seal:" + signed
 
 
 class Keystore:
     """An unlocked keystore in memory. `open` or `create`, then `get`/`put`/`remove`, then `save`."""
 
-    def __init__(self, path: Path, key: bytes, kdf: dict[str, Any], check: dict[str, str]) -> None:
+    def __init__(self, path: Path, key: bytes, kdf: Kdf, check: tuple[bytes, bytes]) -> None:
         self.path = path
         self._aead = _crypto()[1](key)
         self._kdf = kdf
         self._check = check
         self._entries: dict[str, dict[str, str]] = {}
+        self._password: str | None = None  # kept only while a re-seal is due (see _reseal)
 
     @classmethod
     def create(
-        cls, path: Path, password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P
+        cls, path: Path, password: str, *, n: int | None = None, r: int | None = None, p: int | None = None
     ) -> Keystore:
-        """A new, empty keystore (written by `save`)."""
+        """A new, empty keystore (written by `save`); scrypt at today's cost unless told."""
         if len(password) < MIN_PASSWORD:
             raise KeystoreError(f"choose a keystore password of at least {MIN_PASSWORD} characters")
         register_secret(password)
-        salt = os.urandom(16)
-        key = _derive(password, salt, n, r, p)
-        nonce = os.urandom(12)
-        sealed = _crypto()[1](key).encrypt(nonce, _CHECK_PLAINTEXT, b"check")
-        check = {"nonce": _b64(nonce), "ct": _b64(sealed)}
-        kdf = {"name": "scrypt", "salt": _b64(salt), "n": n, "r": r, "p": p}
-        return cls(path, key, kdf, check)
+        kdf = Kdf(os.urandom(16), n or SCRYPT_N, r or SCRYPT_R, p or SCRYPT_P)
+        problem = kdf_problem(kdf.n, kdf.r, kdf.p)
+        if problem:
+            raise KeystoreError(f"{path}: {problem[0]}: {problem[1]}")
+        key = kdf.derive(password)
+        return cls(path, key, kdf, _new_check(_crypto()[1](key)))
 
     @classmethod
     def open(cls, path: Path, password: str) -> Keystore:
-        """Read and unlock; WrongPassword when the password does not open it."""
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise KeystoreError(f"{path}: keystore file not found") from None
-        except OSError as exc:
-            raise KeystoreError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            doc = orjson.loads(raw)
-            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-                raise ValueError("not an automata keystore")
-            if doc.get("version") != VERSION or doc.get("cipher") != CIPHER:
-                raise ValueError(f"unsupported version {doc.get('version')!r} / cipher {doc.get('cipher')!r}")
-            kdf, check, entries = doc["kdf"], doc["check"], doc.get("entries", {})
-            n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-            if (
-                kdf.get("name") != "scrypt"
-                or not (2 <= n <= 2**20 and n & (n - 1) == 0)
-                or not (1 <= r <= 32 and 1 <= p <= 16)
-            ):
-                raise ValueError("unsupported key derivation parameters")
-            salt, nonce, sealed = _unb64(kdf["salt"]), _unb64(check["nonce"]), _unb64(check["ct"])
-            if not isinstance(entries, dict):
-                raise ValueError("entries is not a table")
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise KeystoreError(f"{path}: not a valid keystore file ({exc})") from None
+        """Read, check and unlock; WrongPassword when the password does not open it, KeystoreError
+        naming the field when the file is not a keystore, asks too much, or was edited."""
+        sealed = parse(path, read_file(path))
         if not password:
             raise WrongPassword(f"{path}: no keystore password given")
         register_secret(password)
-        key = _derive(password, salt, n, r, p)
+        key = sealed.kdf.derive(password)
         invalid_tag, aesgcm, _ = _crypto()
         try:
-            aesgcm(key).decrypt(nonce, sealed, b"check")
+            aesgcm(key).decrypt(*sealed.check, _CHECK_AAD[sealed.version])
         except invalid_tag:
+            if sealed.version == 1 and _opens(aesgcm(key), sealed.check, _CHECK_AAD[VERSION], invalid_tag):
+                raise KeystoreError(f"{path}: a sealed keystore edited to look unsealed (version)") from None
             raise WrongPassword(f"{path}: wrong keystore password") from None
-        store = cls(path, key, {"name": "scrypt", "salt": kdf["salt"], "n": n, "r": r, "p": p}, check)
-        store._entries = entries
+        if sealed.seal is not None:
+            try:
+                aesgcm(key).decrypt(*sealed.seal, _seal_aad(sealed.signed))
+            except invalid_tag:
+                raise KeystoreError(
+                    f"{path}: the file does not match its seal: it was edited or damaged since it was "
+                    "written (an entry removed, added or rolled back?); restore it from a backup or "
+                    "add the keys again"
+                ) from None
+        else:
+            log.warning(
+                "%s: version 1 keystore, its entry list is not authenticated; `automata keys upgrade` "
+                "re-seals it (so does any `automata keys add|remove`)",
+                path,
+            )
+        store = cls(path, key, sealed.kdf, sealed.check)
+        store._entries = sealed.entries
+        if sealed.version < VERSION or sealed.kdf.below_today():
+            store._password = password
         return store
+
+    @property
+    def reseal_due(self) -> bool:
+        """An old format or a cheaper scrypt than today's: the next save re-seals everything."""
+        return self._password is not None
 
     def venues(self) -> list[str]:
         return sorted(self._entries)
@@ -237,59 +439,103 @@ class Keystore:
         if sealed is None:
             raise KeystoreError(f"{self.path}: no keys for venue {venue!r}")
         try:
-            plain = self._aead.decrypt(_unb64(sealed["nonce"]), _unb64(sealed["ct"]), _aad(venue))
-            doc = orjson.loads(plain)
-            pair = KeyPair(api_key=str(doc["api_key"]), api_secret=str(doc["api_secret"]))
+            nonce, ct = base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ct"])
+            doc = orjson.loads(self._aead.decrypt(nonce, ct, _aad(venue)))
+            api_key, api_secret = doc["api_key"], doc["api_secret"]
+            if not (isinstance(api_key, str) and isinstance(api_secret, str)):
+                raise TypeError("not text")
         except (_crypto()[0], ValueError, KeyError, TypeError, binascii.Error):
             raise KeystoreError(f"{self.path}: the entry for {venue!r} is damaged") from None
+        pair = KeyPair(api_key=api_key, api_secret=api_secret)
         register_secret(pair.api_key)
         register_secret(pair.api_secret)
         return pair
 
     def updated(self, venue: str) -> str:
-        return str(self._entries.get(venue, {}).get("updated", ""))
+        return self._entries[venue]["updated"] if venue in self._entries else ""
 
-    def put(self, venue: str, pair: KeyPair) -> None:
+    def put(self, venue: str, pair: KeyPair, updated: str | None = None) -> None:
         check_venue(venue)
         if not pair.api_key or not pair.api_secret:
             raise KeystoreError("the API key and the API secret cannot be empty")
         register_secret(pair.api_key)
         register_secret(pair.api_secret)
-        nonce = os.urandom(12)
+        nonce = os.urandom(NONCE_BYTES)
         plain = orjson.dumps({"api_key": pair.api_key, "api_secret": pair.api_secret})
         self._entries[venue] = {
             "nonce": _b64(nonce),
             "ct": _b64(self._aead.encrypt(nonce, plain, _aad(venue))),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "updated": updated or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
     def remove(self, venue: str) -> bool:
         return self._entries.pop(venue, None) is not None
 
     def save(self) -> None:
-        """Write atomically: temp file (0600) + fsync + rename + directory fsync."""
-        doc = {
+        """Seal the whole document and write it atomically (re-sealing an old file first)."""
+        if self._password is not None:
+            self._reseal(self._password)
+        doc: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
-            "kdf": self._kdf,
+            "kdf": self._kdf.doc(),
             "cipher": CIPHER,
-            "check": self._check,
+            "check": {"nonce": _b64(self._check[0]), "ct": _b64(self._check[1])},
             "entries": dict(sorted(self._entries.items())),
         }
+        nonce = os.urandom(NONCE_BYTES)
+        tag = self._aead.encrypt(nonce, b"", _seal_aad(_canonical(doc)))
+        doc["seal"] = {"nonce": _b64(nonce), "tag": _b64(tag)}
         write_atomic(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+
+    def _reseal(self, password: str) -> None:
+        """A fresh salt, at least today's scrypt cost, every entry encrypted again under the new
+        key: nothing of the old file (its check, its entries) is valid alongside the new one."""
+        pairs = {}
+        for venue in self._entries:
+            try:
+                pairs[venue] = (self.get(venue), self.updated(venue))
+            except KeystoreError:
+                raise KeystoreError(
+                    f"{self.path}: cannot re-seal: the entry for {venue!r} is damaged; remove it "
+                    f"(`automata keys remove {venue}`) and add it again"
+                ) from None
+        old = self._kdf
+        kdf = Kdf(os.urandom(16), max(old.n, SCRYPT_N), max(old.r, SCRYPT_R), max(old.p, SCRYPT_P))
+        key = kdf.derive(password)
+        self._aead, self._kdf = _crypto()[1](key), kdf
+        self._check = _new_check(self._aead)
+        for venue, (pair, updated) in pairs.items():
+            self.put(venue, pair, updated)
+        self._password = None
 
 
 def _aad(venue: str) -> bytes:
     return f"entry:{venue}".encode()
 
 
+def _temp_path(path: Path) -> Path:
+    """An unpredictable name beside `path` (a planted file or symlink cannot be waiting at it)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so a crash leaves either the old or the new file, never a mix."""
+    """Replace `path` with `data` so a crash leaves either the old or the new file, never a mix.
+
+    The temporary file is created new (O_EXCL) and never through a symlink (O_NOFOLLOW)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(8):
+        tmp = _temp_path(path)
+        try:
+            fd = os.open(tmp, flags, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise KeystoreError(f"{path.parent}: cannot create a temporary file: every name tried exists")
     try:
-        os.fchmod(fd, mode)  # the umask cannot widen it, nor an older temp file
+        os.fchmod(fd, mode)  # the umask cannot narrow what we ask for, nor widen it
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -311,7 +557,11 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 def locked(path: Path) -> Iterator[None]:
     """Serialise read-modify-write of one keystore between processes (two `keys add` at once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:  # a symlink planted at the lock's name: ELOOP
+        raise KeystoreError(f"{lock}: cannot open the lock file: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

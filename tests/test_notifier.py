@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.notifier.webhook import SIGNATURE_HEADER, sign
+from services.notifier.webhook import REPLAY_WINDOW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from shared.codec import encode
 from shared.messages import Level, Notification
 from tests.helpers.notifier_fakes import (
@@ -95,7 +95,17 @@ def test_notifications_reach_each_channel_once_routed_and_signed(
         assert sorted(d["id"] for d in hook.docs()) == sorted([closed.id, fill.id]), f"not {paused.id}"
         assert all(r.signed_ok for r in hook.received)
         first = hook.received[0]
-        assert first.headers[SIGNATURE_HEADER] == sign(HOOK_SECRET, first.body)
+        stamp = int(first.headers[TIMESTAMP_HEADER])
+        assert abs(stamp - time.time()) < 60 and first.headers[SIGNATURE_HEADER].startswith("v1=")
+        assert first.headers[SIGNATURE_HEADER] == sign(HOOK_SECRET, stamp, first.body)
+        # what the signature is for (issue 13, finding 5), against the same real receiver
+        assert hook.post_again(first) == 200, "within the window it verifies (the receiver dedupes by id)"
+        assert hook.post_again(first, first.body.replace(b'"kind":"', b'"kind":"x')) == 401, "tampered body"
+        hook.clock_offset = REPLAY_WINDOW_S + 60
+        assert hook.post_again(first) == 401, "the same request replayed after the window"
+        hook.clock_offset = -(REPLAY_WINDOW_S + 60)
+        assert hook.post_again(first) == 401, "a timestamp too far ahead of the receiver's clock"
+        hook.clock_offset = 0
         assert first.headers["X-Automata-Id"] == first.doc["id"]
         assert {"id", "kind", "level", "title", "text", "bot", "venue", "data", "ts"} <= set(first.doc)
         assert "paused by cli" not in proc.output(), "bot_* is routed to telegram only"

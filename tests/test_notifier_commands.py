@@ -113,7 +113,10 @@ def test_an_unauthorised_chat_is_refused_and_logged(
         assert not sync_redis.exists("bot:dca1:control"), "a stranger's /pause must not reach the bot"
         assert telegram.texts(STRANGER) == []
         log = proc.output()
-        assert "refused telegram command from unauthorised chat 999 (user mallory)" in log
+        assert (
+            "refused telegram command /pause from user 999 ('mallory') in chat 999: not an allowed user"
+            in log
+        )
     finally:
         assert proc.terminate() == 0
 

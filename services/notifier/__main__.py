@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from services.notifier.channels import Channel, ConsoleChannel, Router
+from services.notifier.checks import config_warnings
 from services.notifier.delivery import ChannelConsumer, ChannelWorker
 from shared.bus import Consumer, ensure_group
 from shared.logs import register_secret
@@ -67,6 +68,8 @@ async def start(ctx: ServiceContext) -> None:
 
         session = aiohttp.ClientSession()
         ctx.on_stop.append(session.close)
+    for warning in config_warnings(cfg):
+        log.warning("%s", warning)
     channels, client = _channels(ctx, session)
     router = Router(cfg.routes, [c.name for c in channels])
     backfill_id = f"{max(0, int(time.time() * 1000) - cfg.backfill_s * 1000)}-0"
@@ -102,6 +105,7 @@ async def start(ctx: ServiceContext) -> None:
                 ctx.redis,
                 client,
                 cfg.telegram.chat_ids,
+                cfg.telegram.allowed_users,
                 list(ctx.config.venues),
                 ctx.stopping,
                 poll_timeout_s=cfg.telegram.poll_timeout_s,

@@ -1,7 +1,14 @@
 """Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT, /help.
 
-Only chats listed in `notifier.telegram.chat_ids` are obeyed; anyone else is refused (logged
-with the chat id, no answer: a stranger learns nothing, not even that the bot listens).
+Who may command: the *users* listed in `notifier.telegram.allowed_users` (Telegram user ids,
+`from.id`), writing in one of `chat_ids` or in their own private chat with the bot. Being in an
+allowed chat is not enough: in a group every member writes in that chat. No allowed users: every
+command is refused (the notifier warns at start). A refused command is logged with the user and
+the chat and gets no answer: a stranger learns nothing, not even that the bot listens.
+`/cmd@name` is obeyed only when `name` is this bot's username (learnt once from getMe): in a
+group, `/stop@otherbot x` is another bot's business. Updates are outside input: anything but a
+plain text message from a user (an edited message, a channel post, a message sent on behalf of a
+chat, a forwarded one, a photo, text over 4096 characters, fields of the wrong type) is ignored.
 pause/resume/stop publish a BotControl (source "telegram") on `bot:{bot}:control`, the same entry
 `automata pause BOT` writes; the bot's runner applies it exactly once. The getUpdates offset is
 kept in Redis so a restarted notifier does not run the same command again.
@@ -13,7 +20,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -39,6 +47,10 @@ HELP = (
     "/stop BOT - cancel its open orders, keep the position"
 )
 CONTROL = {"pause": ControlAction.PAUSE, "resume": ControlAction.RESUME, "stop": ControlAction.STOP}
+MAX_TEXT = 4096  # Telegram's own limit for a message; anything longer is not from Telegram
+MAX_UPDATE_ID = 2**62
+_FORWARDED = ("forward_origin", "forward_from", "forward_from_chat", "forward_sender_name", "forward_date")
+T = TypeVar("T")
 
 
 async def _scan_keys(redis: aioredis.Redis, pattern: str) -> list[str]:
@@ -97,25 +109,83 @@ async def balance_text(redis: aioredis.Redis, venues: Sequence[str]) -> str:
     return "\n\n".join(parts) or "No venues configured."
 
 
+@dataclass(frozen=True)
+class Command:
+    """A command as Telegram delivered it, before anyone decided whether to obey it."""
+
+    chat_id: int
+    chat_type: str
+    user_id: int | None  # None: no sender, or sent on behalf of a chat (anonymous admin, channel)
+    user_name: str
+    name: str
+    args: list[str]
+
+
+def parse_command(update: Any, username: str) -> Command | None:
+    """The command in an update, or None: not a plain text message from someone, not a command,
+    or addressed to another bot (`/cmd@otherbot`; with our username unknown, any `@name`)."""
+    message = update.get("message") if isinstance(update, dict) else None
+    if not isinstance(message, dict) or any(key in message for key in _FORWARDED):
+        return None
+    text = message.get("text")
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        return None
+    text = text.strip()
+    chat = message.get("chat")
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    if not text.startswith("/") or type(chat_id) is not int:
+        return None
+    name, at, addressed = text.split(maxsplit=1)[0][1:].partition("@")
+    if at and (not username or addressed.lower() != username.lower()):  # `/cmd@` is nobody's
+        return None
+    sender = message.get("from")
+    user_id = sender.get("id") if isinstance(sender, dict) else None
+    if type(user_id) is not int or "sender_chat" in message:
+        user_id = None
+    user_name = sender.get("username") if isinstance(sender, dict) else None
+    chat_type = chat.get("type") if isinstance(chat, dict) else None
+    return Command(
+        chat_id=chat_id,
+        chat_type=chat_type if isinstance(chat_type, str) else "",
+        user_id=user_id,
+        user_name=user_name[:40] if isinstance(user_name, str) else "",
+        name=name.lower(),
+        args=text.split()[1:],
+    )
+
+
+def in_order(updates: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(update_id, update) by update_id; updates without a sane integer id are left out."""
+    valid = [
+        (u["update_id"], u)
+        for u in updates
+        if isinstance(u, dict) and type(u.get("update_id")) is int and 0 <= u["update_id"] < MAX_UPDATE_ID
+    ]
+    return sorted(valid, key=lambda pair: pair[0])
+
+
 class TelegramCommands:
-    """A service component: long-polls getUpdates and answers allowed chats."""
+    """A service component: long-polls getUpdates and obeys allowed users."""
 
     def __init__(
         self,
         redis: aioredis.Redis,
         client: TelegramClient,
-        allowed: Sequence[int],
+        chats: Sequence[int],
+        users: Sequence[int],
         venues: Sequence[str],
         stopping: asyncio.Event,
         *,
         poll_timeout_s: int = 25,
+        username: str = "",
     ) -> None:
         self.redis, self.client, self.stopping = redis, client, stopping
-        self.allowed = frozenset(allowed)
+        self.chats, self.users = frozenset(chats), frozenset(users)
         self.venues = list(venues)
         self.poll_timeout_s = poll_timeout_s
-        self._poll: asyncio.Task[list[dict[str, Any]]] | None = None
-        self._handlers: dict[str, Callable[[int, list[str]], Awaitable[str]]] = {
+        self.username = username  # learnt from getMe before the first poll
+        self._call: asyncio.Future[Any] | None = None
+        self._handlers: dict[str, Callable[[Command], Awaitable[str]]] = {
             "start": self._help,
             "help": self._help,
             "status": self._status,
@@ -124,22 +194,32 @@ class TelegramCommands:
         }
 
     def stop(self) -> None:
-        if self._poll is not None:
-            self._poll.cancel()  # a long poll in flight; getUpdates is safe to repeat
+        if self._call is not None:
+            self._call.cancel()  # a long poll in flight; getUpdates is safe to repeat
+
+    async def _api(self, call: Awaitable[T]) -> T:
+        """One Bot API call that stop() can cut short."""
+        self._call = asyncio.ensure_future(call)
+        try:
+            return await self._call
+        finally:
+            self._call = None
 
     async def run(self) -> None:
         backoff = 1.0
         offset = await self._load_offset()
         while not self.stopping.is_set():
-            self._poll = asyncio.create_task(self.client.get_updates(offset, self.poll_timeout_s))
             try:
-                updates = await self._poll
+                if not self.username:
+                    self.username = await self._api(self.client.get_me())
+                    log.info("telegram commands for @%s", self.username)
+                updates = await self._api(self.client.get_updates(offset, self.poll_timeout_s))
             except asyncio.CancelledError:
                 if self.stopping.is_set():
                     return
                 raise
             except (ChannelDown, Rejected) as exc:
-                log.warning("telegram getUpdates failed (%s); retrying in %.0fs", exc, backoff)
+                log.warning("telegram getMe/getUpdates failed (%s); retrying in %.0fs", exc, backoff)
                 wait = getattr(exc, "retry_after", None) or backoff
                 backoff = min(backoff * 2, 60.0)
                 try:
@@ -147,17 +227,23 @@ class TelegramCommands:
                 except Stopping:
                     return
                 continue
-            finally:
-                self._poll = None
             backoff = 1.0
-            for update in sorted(updates, key=lambda u: int(u.get("update_id", 0))):
+            ordered = in_order(updates)
+            if len(ordered) < len(updates):
+                log.warning("ignored %d telegram update(s) without an update_id", len(updates) - len(ordered))
+                if not ordered:  # nothing to move the offset past: do not ask again at once
+                    try:
+                        await sleep_or_stop(1.0, self.stopping)
+                    except Stopping:
+                        return
+            for update_id, update in ordered:
                 try:
                     await self.handle_update(update)
                 except Stopping:
                     return
                 except Exception:  # a command must never take the notifier down
-                    log.exception("telegram update %s failed", update.get("update_id"))
-                offset = int(update.get("update_id", 0)) + 1
+                    log.exception("telegram update %s failed", update_id)
+                offset = update_id + 1
                 try:
                     await self.redis.set(NOTIFIER_TELEGRAM_OFFSET, offset)
                 except REDIS_ERRORS:
@@ -167,44 +253,63 @@ class TelegramCommands:
         while True:
             try:
                 raw = await self.redis.get(NOTIFIER_TELEGRAM_OFFSET)
-                return int(raw) if raw else None
             except REDIS_ERRORS:
                 await sleep_or_stop(1.0, self.stopping)
+                continue
+            try:
+                return int(raw) if raw else None
+            except ValueError:
+                log.warning(
+                    "%s holds no number; reading telegram updates from the oldest kept",
+                    NOTIFIER_TELEGRAM_OFFSET,
+                )
+                return None
 
-    async def handle_update(self, update: dict[str, Any]) -> None:
-        message = update.get("message")
-        if not isinstance(message, dict):
+    def refusal(self, cmd: Command) -> str | None:
+        """Why this command is not obeyed, or None."""
+        if not self.users:
+            return "no allowed users configured (notifier.telegram.allowed_users)"
+        if cmd.user_id is None:
+            return "no user (sent on behalf of a chat)"
+        if cmd.user_id not in self.users:
+            return "not an allowed user"
+        if cmd.chat_id not in self.chats and not (cmd.chat_type == "private" and cmd.chat_id == cmd.user_id):
+            return "not in a configured chat nor the user's private chat"
+        return None
+
+    async def handle_update(self, update: Any) -> None:
+        cmd = parse_command(update, self.username)
+        if cmd is None:
             return
-        chat_id = (message.get("chat") or {}).get("id")
-        text = str(message.get("text") or "").strip()
-        if not text.startswith("/") or not isinstance(chat_id, int):
-            return
-        if chat_id not in self.allowed:
-            sender = (message.get("from") or {}).get("username") or (message.get("from") or {}).get("id")
+        refused = self.refusal(cmd)
+        if refused:
             log.warning(
-                "refused telegram command from unauthorised chat %s (user %s): %.40s", chat_id, sender, text
+                "refused telegram command /%.30s from user %s (%r) in chat %s: %s",
+                cmd.name,
+                cmd.user_id,
+                cmd.user_name,
+                cmd.chat_id,
+                refused,
             )
             return
-        words = text.split()
-        command = words[0][1:].split("@", 1)[0].lower()
-        log.info("telegram command /%s from chat %s", command, chat_id)
+        log.info("telegram command /%s from user %s in chat %s", cmd.name, cmd.user_id, cmd.chat_id)
         try:
-            if command in CONTROL:
-                reply = await self._control(chat_id, CONTROL[command], words[1:])
-            elif command in self._handlers:
-                reply = await self._handlers[command](chat_id, words[1:])
+            if cmd.name in CONTROL:
+                reply = await self._control(cmd, CONTROL[cmd.name])
+            elif cmd.name in self._handlers:
+                reply = await self._handlers[cmd.name](cmd)
             else:
-                reply = f"Unknown command /{command}.\n\n{HELP}"
+                reply = f"Unknown command /{cmd.name[:30]}.\n\n{HELP}"
         except REDIS_ERRORS as exc:
-            log.warning("telegram /%s failed: redis unavailable (%s)", command, type(exc).__name__)
+            log.warning("telegram /%s failed: redis unavailable (%s)", cmd.name, type(exc).__name__)
             reply = "Redis is unavailable right now; nothing was done. Try again shortly."
-        await self.reply(chat_id, reply)
+        await self.reply(cmd.chat_id, reply)
 
     async def reply(self, chat_id: int, text: str) -> None:
         """Best effort: one retry after a 429 or an outage, then give up (logged)."""
         for attempt in range(2):
             try:
-                await self.client.send_message(chat_id, text[:4096])
+                await self.client.send_message(chat_id, text[:MAX_TEXT])
                 return
             except ChannelDown as exc:
                 if attempt == 0:
@@ -215,23 +320,23 @@ class TelegramCommands:
                 log.warning("could not answer chat %s: %s", chat_id, exc)
                 return
 
-    async def _help(self, chat_id: int, args: list[str]) -> str:
+    async def _help(self, cmd: Command) -> str:
         return HELP
 
-    async def _status(self, chat_id: int, args: list[str]) -> str:
+    async def _status(self, cmd: Command) -> str:
         return f"{await services_text(self.redis)}\n\n{await bots_text(self.redis)}"
 
-    async def _bots(self, chat_id: int, args: list[str]) -> str:
+    async def _bots(self, cmd: Command) -> str:
         return await bots_text(self.redis)
 
-    async def _balance(self, chat_id: int, args: list[str]) -> str:
-        venues = args[:1] or self.venues
+    async def _balance(self, cmd: Command) -> str:
+        venues = cmd.args[:1] or self.venues
         return await balance_text(self.redis, venues)
 
-    async def _control(self, chat_id: int, action: ControlAction, args: list[str]) -> str:
-        if len(args) != 1:
+    async def _control(self, cmd: Command, action: ControlAction) -> str:
+        if len(cmd.args) != 1:
             return f"Usage: /{action.value} BOT"
-        bot = args[0]
+        bot = cmd.args[0]
         try:
             check_bot_id(bot)
         except IdError:
@@ -242,9 +347,9 @@ class TelegramCommands:
             bot=bot,
             action=action,
             source="telegram",
-            reason=f"telegram chat {chat_id}",
+            reason=f"telegram user {cmd.user_id} in chat {cmd.chat_id}",
             ts=int(time.time() * 1000),
         )
         entry_id = await publish(self.redis, bot_control(bot), msg)
-        log.info("telegram chat %s: %s %s (%s)", chat_id, action.value, bot, entry_id.decode())
+        log.info("telegram user %s: %s %s (%s)", cmd.user_id, action.value, bot, entry_id.decode())
         return f"{action.value} sent to {bot}"

@@ -61,13 +61,15 @@ class TelegramClient:
             if status >= 500 or status in _CHANNEL_CODES:
                 raise ChannelDown(f"{method}: HTTP {status}")
             raise Rejected(f"{method}: HTTP {status} without a Bot API answer")
-        if body.get("ok"):
+        if body.get("ok") is True:
             return body.get("result")
-        code = int(body.get("error_code") or status)
+        error_code = body.get("error_code")
+        code = error_code if type(error_code) is int else status
         description = str(body.get("description", ""))[:200]
         if code == 429:
-            params = body.get("parameters") or {}
-            retry_after = float(params.get("retry_after") or 1)
+            params = body.get("parameters")
+            wait = params.get("retry_after") if isinstance(params, dict) else None
+            retry_after = min(float(wait), 3600.0) if type(wait) in (int, float) and wait > 0 else 1.0
             raise ChannelDown(f"{method}: 429 {description}", retry_after=retry_after)
         if code >= 500 or code in _CHANNEL_CODES:
             raise ChannelDown(f"{method}: {code} {description}")
@@ -92,7 +94,17 @@ class TelegramClient:
         if offset is not None:
             payload["offset"] = offset
         result = await self.call("getUpdates", payload, timeout_s=timeout_s + self._timeout)
-        return [u for u in result or () if isinstance(u, dict)]
+        if not isinstance(result, list):
+            raise Rejected("getUpdates: the result is not a list")
+        return [u for u in result if isinstance(u, dict)]
+
+    async def get_me(self) -> str:
+        """The bot's own username (getMe), to tell `/cmd@thisbot` from `/cmd@otherbot`."""
+        result = await self.call("getMe", {})
+        username = result.get("username") if isinstance(result, dict) else None
+        if not isinstance(username, str) or not username:
+            raise Rejected("getMe: no username in the answer")
+        return username
 
     async def _pace(self, chat: str) -> None:
         now = time.monotonic()

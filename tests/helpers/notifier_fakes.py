@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +21,13 @@ import orjson
 import redis
 from aiohttp import web
 
-from services.notifier.webhook import SIGNATURE_HEADER, verify
+from services.notifier.webhook import verify_webhook
 from tests.helpers.procs import Proc, python, wait_until
 
 TOKEN = "123456789:AAFakeTelegramTokenForTests_abcdef"
 HOOK_SECRET = "hook-secret-0123456789"
-CHATS = (111, 222)
+CHATS = (111, 222)  # private chats: each is also its user's id, and an allowed user
+BOT_USERNAME = "automata_bot"
 
 
 class ThreadedServer:
@@ -70,14 +73,14 @@ class Call:
 
 @dataclass
 class FakeTelegram:
-    """The Bot API methods the notifier uses: sendMessage and getUpdates, for one token."""
+    """The Bot API methods the notifier uses: getMe, sendMessage and getUpdates, for one token."""
 
     token: str
     calls: list[Call] = field(default_factory=list)
     fail_status: int = 0  # answer sendMessage with this status while set (500: Telegram down)
     reject_text: str = ""  # answer 400 to a sendMessage whose text contains this
     _rate_limits: list[int] = field(default_factory=list)  # retry_after of the next 429s
-    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _updates: list[tuple[int, Any]] = field(default_factory=list)  # (sequence, update as sent)
     _next_update: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadedServer | None = None
@@ -103,23 +106,30 @@ class FakeTelegram:
         with self._lock:
             self._rate_limits.append(retry_after)
 
-    def push_message(self, chat_id: int, text: str, username: str = "someone") -> int:
-        """A user writes to the bot: the next getUpdates returns it."""
+    def push_message(
+        self, chat_id: int, text: str, username: str = "someone", *, user_id: int | None = None, **extra: Any
+    ) -> int:
+        """A user writes to the bot (in their private chat unless `user_id` differs from the
+        chat: then a group); the next getUpdates returns it. `extra` adds message fields."""
+        user = chat_id if user_id is None else user_id
+        chat_type = "private" if user == chat_id else "group"
+        message = {
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": chat_type},
+            "from": {"id": user, "is_bot": False, "username": username},
+            "text": text,
+            **extra,
+        }
+        return self.push_update(
+            lambda update_id: {"update_id": update_id, "message": {"message_id": update_id, **message}}
+        )
+
+    def push_update(self, make: Callable[[int], Any]) -> int:
+        """Any update, as `make(update_id)` shapes it (a hostile or odd one, for robustness)."""
         with self._lock:
             self._next_update += 1
             update_id = self._next_update
-            self._updates.append(
-                {
-                    "update_id": update_id,
-                    "message": {
-                        "message_id": update_id,
-                        "date": int(time.time()),
-                        "chat": {"id": chat_id, "type": "private"},
-                        "from": {"id": chat_id, "is_bot": False, "username": username},
-                        "text": text,
-                    },
-                }
-            )
+            self._updates.append((update_id, make(update_id)))
         return update_id
 
     # -- what happened ------------------------------------------------------------------------
@@ -153,6 +163,9 @@ class FakeTelegram:
             )
         if method == "getUpdates":
             return await self._get_updates(payload)
+        if method == "getMe":
+            me = {"id": 4242, "is_bot": True, "first_name": "Automata", "username": BOT_USERNAME}
+            return self._answer(method, payload, 200, {"ok": True, "result": me})
         if method != "sendMessage":
             return self._answer(
                 method, payload, 404, {"ok": False, "error_code": 404, "description": "Not Found"}
@@ -185,7 +198,7 @@ class FakeTelegram:
         deadline = time.monotonic() + min(float(payload.get("timeout") or 0), 2.0)
         while True:
             with self._lock:
-                ready = [u for u in self._updates if u["update_id"] >= offset]
+                ready = [u for seq, u in self._updates if seq >= offset]
             if ready or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.02)
@@ -194,7 +207,7 @@ class FakeTelegram:
     def _answer(
         self, method: str, payload: dict[str, Any], status: int, body: dict[str, Any]
     ) -> web.Response:
-        if method != "getUpdates":
+        if method not in ("getUpdates", "getMe"):
             with self._lock:
                 self.calls.append(Call(method, payload, status, time.monotonic()))
         return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
@@ -213,11 +226,13 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """Accepts POST /hook, checks the HMAC signature with `secret`, records what it got."""
+    """Accepts POST /hook, verifies it with `secret` as a receiver should (signature over the
+    timestamp and the body, within the replay window), records what it got."""
 
     secret: str
     received: list[Received] = field(default_factory=list)
     fail_status: int = 0
+    clock_offset: float = 0.0  # seconds the receiver's clock is ahead (a replay, later)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadedServer | None = None
 
@@ -240,18 +255,38 @@ class WebhookReceiver:
         with self._lock:
             return [r.doc for r in self.received]
 
+    def post_again(self, request: Received, body: bytes | None = None) -> int:
+        """POST a captured request to this receiver again (a replay; optionally another body),
+        with the headers that sign it: the status it answers."""
+        signing = ("X-Automata-Id", "X-Automata-Timestamp", "X-Automata-Signature")
+        headers = {k: v for k, v in request.headers.items() if k in signing}
+        req = urllib.request.Request(self.url, data=body or request.body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
     async def _handle(self, request: web.Request) -> web.Response:
         if self.fail_status:
             return web.Response(status=self.fail_status)
         body = await request.read()
-        ok = verify(self.secret, body, request.headers.get(SIGNATURE_HEADER))
+        ok = verify_webhook(self.secret, request.headers, body, now=time.time() + self.clock_offset)
         with self._lock:
             self.received.append(Received(body, dict(request.headers), ok))
         return web.Response(status=200 if ok else 401)
 
 
-def write_config(path: Path, telegram: FakeTelegram, hook: WebhookReceiver | None, extra: str = "") -> Path:
-    webhook = f'[notifier.webhook]\nurl = "{hook.url}"\nsecret = "{HOOK_SECRET}"\n' if hook else ""
+def write_config(
+    path: Path,
+    telegram: FakeTelegram,
+    hook: WebhookReceiver | None,
+    extra: str = "",
+    *,
+    allowed_users: tuple[int, ...] = CHATS,
+    hook_secret: str = HOOK_SECRET,
+) -> Path:
+    webhook = f'[notifier.webhook]\nurl = "{hook.url}"\nsecret = "{hook_secret}"\n' if hook else ""
     path.write_text(
         f"""
 [bus]
@@ -264,6 +299,7 @@ retry_max_s = 0.3
 
 [notifier.telegram]
 chat_ids = [{", ".join(map(str, CHATS))}]
+allowed_users = [{", ".join(map(str, allowed_users))}]
 base_url = "{telegram.base_url}"
 per_chat_rate = 20
 poll_timeout_s = 1
