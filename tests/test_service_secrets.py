@@ -109,4 +109,4 @@ def test_the_order_gateway_gets_the_keys_and_the_notifier_the_token(env, home) -
     notifier = loaded("notifier", env, home)
     assert notifier["environ"] == sorted(NOTIFIER)
     assert notifier["keys"] == [] and notifier["token"] == DOTENV["TELEGRAM_BOT_TOKEN"]
-    assert loaded("notifier", env, home)["webhook"] == DOTENV["NOTIFIER_WEBHOOK_SECRET"]
+    assert notifier["webhook"] == DOTENV["NOTIFIER_WEBHOOK_SECRET"]
