@@ -176,6 +176,10 @@ async def check_venue(cfg: AppConfig, name: str, max_skew_ms: int) -> list[Check
             return await asyncio.wait_for(job(), timeout=30)
         except (VenueError, OSError, TimeoutError) as exc:
             return [Check(BAD, label, f"venue did not answer: {type(exc).__name__}: {common.short(exc)}")]
+        except redis.exceptions.NoPermissionError as exc:  # a service's ACL user, not admin
+            return [
+                Check(SKIP, label, f"not checked: this Redis user may not share the weight budget ({exc})")
+            ]
 
     async def clock() -> list[Check]:
         async with venues.opened(cfg, name, public=True) as adapter:

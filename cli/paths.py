@@ -1,7 +1,8 @@
 """Where a local deployment lives: AUTOMATA_HOME (default: the current directory) and its var/.
 
 `automata run` keeps everything it writes under $AUTOMATA_HOME/var: redis/ (the AOF), log/,
-run/ (supervisord's pid file and socket, and automata.json, the record `automata down` reads).
+run/ (supervisord's pid file and socket, and automata.json, the record `automata down` reads),
+secrets/redis/ (the Redis ACL file and one 0600 password file per Redis user, shared/redis_acl.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class Home:
     @property
     def run_dir(self) -> Path:
         return self.var / "run"
+
+    @property
+    def redis_secrets(self) -> Path:
+        """One password file per Redis user (0600) and the ACL file (deploy/supervisord.conf
+        points each program at its own)."""
+        return self.var / "secrets" / "redis"
 
     @property
     def state_file(self) -> Path:

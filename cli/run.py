@@ -1,7 +1,9 @@
 """`automata run`: the whole system on this machine, with no keys and no internet; `automata down`.
 
 run starts its own redis-server (AOF under $AUTOMATA_HOME/var/redis, port AUTOMATA_REDIS_PORT,
-default 6390), then supervisord with deploy/supervisord.conf, waits until every program has a
+default 6390) with the deployment's ACL (shared/redis_acl.py: one user per service, `default`
+off, passwords in 0600 files under var/secrets/redis, which the CLI reads to connect as
+`admin`), then supervisord with deploy/supervisord.conf, waits until every program has a
 heartbeat, prints where to look, and stays until Ctrl-C (or `automata down`, which sends it
 SIGTERM). With no automata.toml in AUTOMATA_HOME (and no AUTOMATA_CONFIG) that is the demo:
 deploy/demo.toml, the paper venue at high speed and the bots of deploy/bots.demo.toml (cli/demo.py).
@@ -34,11 +36,15 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import demo, paths
+from cli.deploy import acl_runners
 from cli.heartbeats import Heartbeat, read_heartbeats
 from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
+from services.strategy_runner.bots import load_bots
+from shared import redis_acl
 from shared.config import ConfigError
+from shared.redis_conn import PASSWORD_FILE_ENV, USER_ENV
 from shared.redis_server import SHUTDOWN_TIMEOUT_S, RedisServer, RedisServerError
 from shared.streams import notifier_group
 
@@ -113,7 +119,7 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
 
-    server = RedisServer(home.redis_dir, port)
+    server = _redis_server(home, port)
     console.print(f"starting Redis on 127.0.0.1:{port} (AOF in {_show(home.redis_dir)})")
     try:
         server.start(new_session=True)
@@ -123,7 +129,7 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
     assert server.proc is not None
     state = RunState(runner=Tracked.of(os.getpid()), redis=Tracked.of(server.proc.pid), redis_port=port)
     write_state(home.state_file, state)  # from here on `automata down` can clean up after us
-    supervisord = Supervisord(home, {**_service_env(home, server.url), **setup.env})
+    supervisord = Supervisord(home, {**_service_env(home, f"redis://127.0.0.1:{port}/0"), **setup.env})
     code = 0
     try:
         supervisord.start()
@@ -171,9 +177,26 @@ def _check_not_running(home: Home, port: int) -> None:
             raise UsageError(f"port {port} is already in use: set AUTOMATA_REDIS_PORT to a free port")
 
 
+def _redis_server(home: Home, port: int) -> RedisServer:
+    """The run's Redis with the ACL of deploy/supervisord.conf's programs (the demo's runner
+    included, started or not), connected to as `admin`. Passwords already under var/ are kept."""
+    runners = acl_runners(load_bots(demo.DEMO_BOTS, check_params=False))
+    acl = redis_acl.write_acl(home.redis_secrets, runners)
+    password = (home.redis_secrets / redis_acl.ADMIN).read_text().strip()
+    server = RedisServer(home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password)
+    if server.version() < (7,):
+        version = ".".join(map(str, server.version()))
+        raise UsageError(
+            f"{server.binary} is Redis {version}: the services' ACL needs Redis 7 or later "
+            "(install Debian's redis-server, or set REDIS_SERVER to a redis-server 7 binary)"
+        )
+    return server
+
+
 def _service_env(home: Home, redis_url: str) -> dict[str, str]:
-    """supervisord's environment, which every program inherits."""
-    env = dict(os.environ)
+    """supervisord's environment, which every program inherits: the Redis URL without any
+    credentials (each program names its own user and password file, deploy/supervisord.conf)."""
+    env = {k: v for k, v in os.environ.items() if k not in (USER_ENV, PASSWORD_FILE_ENV)}
     env.update({"AUTOMATA_HOME": str(home.root), "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"})
     return env
 
@@ -325,7 +348,7 @@ def _print_summary(
         table.add_row(program.name, str(program.pid), key, str(beat.metrics_port) if beat else "-")
     console.print(f"\n[bold green]Automata is running[/] under {home.root}")
     console.print(table)
-    cli = f"redis-cli -p {port}"
+    cli = f"redis-cli -p {port} --user admin"
     metrics_port = next((b.metrics_port for _, b in ready if b and b.service != "strategy_runner"), 0)
     hints = [
         ("automata health", "services, pids, metrics ports"),
@@ -351,6 +374,10 @@ def _print_summary(
         hints.append((f"curl -s {sim}/api/v3/time", "the paper venue (Binance protocol)"))
         hints.append((f"curl -s {sim}/control/journal", "every order and trade it saw"))
     console.print(f"\nRedis: redis://127.0.0.1:{port}/0 (AOF in {_show(home.redis_dir)})")
+    console.print(
+        f"Every service has a Redis user of its own (ACL in {_show(home.redis_secrets)}); for "
+        f"redis-cli: export REDISCLI_AUTH=$(cat {_show(home.redis_secrets / redis_acl.ADMIN)})"
+    )
     if setup.demo:
         data = os.environ.get("SIM_DATA") or "a random walk (SIM_DATA=file.csv replays candles)"
         console.print(

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from shared.logs import register_secret
+from shared.redis_conn import RedisCredentialsError, with_credentials
 
 DEFAULT_CONFIG = "automata.toml"
 
@@ -246,12 +247,50 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def load_dotenv_file(path: str | os.PathLike[str] = ".env") -> None:
-    """Load `.env` into os.environ without overriding variables already set."""
-    from dotenv import load_dotenv
+# Which `.env` variables a service takes into its environment, and so which secrets its loaded
+# config holds: the exchange keys and the keystore only in the order gateway, the Telegram token
+# and webhook secret only in the notifier, none in the strategy runners (they run user code) or
+# the market gateway. The CLI (service None) takes every variable.
+ENV_COMMON = frozenset(
+    {"AUTOMATA_CONFIG", "AUTOMATA_BOTS", "LOG_LEVEL", "LOG_FORMAT", "METRICS_PORT", "REDIS_URL",
+     "BINANCE_API_TEST", "BYBIT_DEMO"}
+)  # fmt: skip
+KEY_HOLDER = "order_gateway"
+NOTIFIER = "notifier"
+SERVICE_ENV: dict[str, frozenset[str]] = {
+    KEY_HOLDER: ENV_COMMON
+    | {
+        "BINANCE_API_KEY",
+        "BINANCE_API_SECRET",
+        "BYBIT_API_KEY",
+        "BYBIT_API_SECRET",
+        "SIM_API_KEY",
+        "SIM_API_SECRET",
+        "AUTOMATA_KEYSTORE",
+        "AUTOMATA_KEYSTORE_PASSWORD",
+        "AUTOMATA_KEYSTORE_PASSWORD_FILE",
+    },  # fmt: skip
+    NOTIFIER: ENV_COMMON
+    | {"TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "TELEGRAM_ALLOWED_USERS", "NOTIFIER_WEBHOOK_SECRET"},
+}
 
-    if Path(path).is_file():
-        load_dotenv(path, override=False)
+
+def env_allowed(service: str | None) -> frozenset[str] | None:
+    """The `.env` variables `service` may take (None: all of them, for the CLI)."""
+    return None if service is None else SERVICE_ENV.get(service, ENV_COMMON)
+
+
+def load_dotenv_file(path: str | os.PathLike[str] = ".env", *, service: str | None = None) -> None:
+    """Load `.env` into os.environ without overriding variables already set; a service takes
+    only the variables of its allow-list (SERVICE_ENV), so no other secret reaches its process."""
+    from dotenv import dotenv_values
+
+    if not Path(path).is_file():
+        return
+    allowed = env_allowed(service)
+    for name, value in dotenv_values(path).items():
+        if value is not None and name not in os.environ and (allowed is None or name in allowed):
+            os.environ[name] = value
 
 
 def config_path() -> Path:
@@ -267,12 +306,18 @@ def check_named_config(environ: Mapping[str, str] | None = None) -> None:
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, *, env: dict[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    service: str | None = None,
 ) -> AppConfig:
     """Read the TOML file (no AUTOMATA_CONFIG and no automata.toml = all defaults; a file
-    named but missing is an error), apply the environment, validate."""
+    named but missing is an error), apply the environment, validate.
+
+    With `service`, only that service's `.env` variables are loaded and the secrets it has no
+    use for are left out of the config (see SERVICE_ENV)."""
     if env is None:
-        load_dotenv_file()
+        load_dotenv_file(service=service)
         env = dict(os.environ)
     if path is None:
         check_named_config()
@@ -289,7 +334,9 @@ def load_config(
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
     cfg = _apply_notifier_env(cfg, env)
-    cfg = _apply_keystore(cfg, cfg_path, env)
+    if service in (None, KEY_HOLDER):
+        cfg = _apply_keystore(cfg, cfg_path, env)
+    cfg = _drop_secrets(cfg, service)
     for creds in cfg.keys.values():
         register_secret(creds.api_key)
         register_secret(creds.api_secret)
@@ -307,6 +354,23 @@ def _env_ids(env: dict[str, str], name: str) -> list[int] | None:
         return [int(part) for part in env[name].split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"environment: {name}: expected comma separated integers") from None
+
+
+def _drop_secrets(cfg: AppConfig, service: str | None) -> AppConfig:
+    """Blank the secrets `service` does not use: keys outside the order gateway, the notifier's
+    token and webhook secret outside the notifier (the CLI keeps everything)."""
+    if service is None:
+        return cfg
+    if service != KEY_HOLDER:
+        cfg = msgspec.structs.replace(cfg, keys={}, keystore="")
+    if service != NOTIFIER:
+        notifier = msgspec.structs.replace(
+            cfg.notifier,
+            telegram=msgspec.structs.replace(cfg.notifier.telegram, token=""),
+            webhook=msgspec.structs.replace(cfg.notifier.webhook, url="", secret=""),
+        )
+        cfg = msgspec.structs.replace(cfg, notifier=notifier)
+    return cfg
 
 
 def _apply_notifier_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
@@ -352,8 +416,13 @@ def _truthy(value: str | None) -> bool:
 
 def _apply_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
     """Environment wins over the file: REDIS_URL, BINANCE_API_KEY/SECRET/TEST, BYBIT_API_KEY/SECRET/DEMO."""
-    if env.get("REDIS_URL"):
-        cfg = msgspec.structs.replace(cfg, redis=RedisConfig(url=env["REDIS_URL"]))
+    url = env.get("REDIS_URL") or cfg.redis.url
+    try:
+        url = with_credentials(url, env)  # REDIS_USER, REDIS_PASSWORD_FILE; masks the password
+    except RedisCredentialsError as exc:
+        raise ConfigError(f"environment: {exc}") from None
+    if url != cfg.redis.url:
+        cfg = msgspec.structs.replace(cfg, redis=RedisConfig(url=url))
     keys = dict(cfg.keys)
     venues = dict(cfg.venues)
     for venue, test_var in (("binance", "BINANCE_API_TEST"), ("bybit", "BYBIT_DEMO")):

@@ -14,28 +14,17 @@ frozen past its lease (SIGSTOP, a stalled VM) knows on waking, before it acts ou
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 
 from shared.bus.commit import FencedError
 
-# Free, ours, or (given a prefix) held by an earlier run of this very process: take it.
-# Returns 1 when it was free or ours, 2 when an earlier run's value was replaced.
-_ACQUIRE = """
-local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] and (ARGV[3] == '' or string.sub(v, 1, #ARGV[3]) ~= ARGV[3]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if v and v ~= ARGV[1] then return 2 end
-return 1
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+# Plain commands under WATCH/MULTI, no Lua: a strategy runner's Redis user may not script
+# (shared/redis_acl.py), and a lease is written a few times a lease period, so the extra round
+# trip costs nothing.
 
 
 class Lease:
@@ -44,28 +33,31 @@ class Lease:
         self.owner_bytes = owner.encode()
         self.valid_until = 0.0  # time.monotonic() before which the lease cannot have expired
         self.replaced = False  # the last acquisition replaced an earlier run's value
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
 
     async def try_acquire(self, earlier_runs: str = "") -> bool:
         """Take the lease if free (or keep it if already ours). With `earlier_runs`, a value
         starting with it is an earlier run of this process (same stable name, another pid),
         dead since this one runs: replaced at once instead of waiting out its expiry."""
         sent = time.monotonic()
-        result = await self._acquire(keys=[self.key], args=[self.owner, self.ttl_ms, earlier_runs])
-        self.replaced = result == 2
-        return self._held_since(sent, bool(result))
+        taken: list[bytes | None] = []
+
+        def free(value: bytes | None) -> bool:
+            taken[:] = [value]
+            earlier = bool(earlier_runs) and value is not None and value.startswith(earlier_runs.encode())
+            return value is None or value == self.owner_bytes or earlier
+
+        held = await self._if_holder(free, lambda pipe: pipe.set(self.key, self.owner, px=self.ttl_ms))
+        self.replaced = held and taken[0] not in (None, self.owner_bytes)
+        return self._held_since(sent, held)
 
     async def renew(self) -> bool:
         sent = time.monotonic()
-        return self._held_since(
-            sent, bool(await self._renew(keys=[self.key], args=[self.owner, self.ttl_ms]))
-        )
+        renewed = await self._if_holder(self._ours, lambda pipe: pipe.pexpire(self.key, self.ttl_ms))
+        return self._held_since(sent, renewed)
 
     async def release(self) -> None:
         self.valid_until = 0.0
-        await self._release(keys=[self.key], args=[self.owner])
+        await self._if_holder(self._ours, lambda pipe: pipe.delete(self.key))
 
     async def holder(self) -> str | None:
         value = await self.redis.get(self.key)
@@ -83,6 +75,28 @@ class Lease:
     async def still_ours(self, pipe) -> bool:
         """A fencing check for a pipeline WATCHing `key`: the value is still this owner's."""
         return await pipe.get(self.key) == self.owner_bytes
+
+    def _ours(self, value: bytes | None) -> bool:
+        return value == self.owner_bytes
+
+    async def _if_holder(
+        self, allowed: Callable[[bytes | None], bool], write: Callable[[Pipeline], object]
+    ) -> bool:
+        """WATCH the key, GET it, and when `allowed(value)` run `write` in MULTI/EXEC; a concurrent
+        change of the key (WatchError) reads it again. True when the write was committed."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(self.key)
+                    if not allowed(await pipe.get(self.key)):
+                        await pipe.reset()
+                        return False
+                    pipe.multi()
+                    write(pipe)
+                    (result,) = await pipe.execute()
+                    return bool(result)
+                except WatchError:
+                    continue
 
     def _held_since(self, sent: float, held: bool) -> bool:
         self.valid_until = sent + self.ttl_ms / 1000 if held else 0.0

@@ -7,6 +7,7 @@ Used by the test fixtures (a private server on a free port in a temporary direct
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -58,6 +59,8 @@ class RedisServer:
         *,
         password: str | None = None,
         appendfsync: str = "everysec",
+        aclfile: Path | None = None,
+        username: str | None = None,
     ) -> None:
         if appendfsync not in APPENDFSYNC:
             raise ValueError(f"appendfsync must be one of {', '.join(APPENDFSYNC)}, not {appendfsync!r}")
@@ -66,6 +69,7 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.password = password
+        self.aclfile, self.username = aclfile, username  # with an ACL file: who we connect as
         self.proc: subprocess.Popen[bytes] | None = None
         self.binary = find_redis_server()
 
@@ -77,7 +81,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
+        auth = f"{self.username or ''}:{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def args(self) -> list[str]:
@@ -92,9 +96,17 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
-        if self.password:
+        if self.aclfile is not None:
+            args += ["--aclfile", str(self.aclfile)]
+        elif self.password:
             args += ["--requirepass", self.password]
         return args
+
+    def version(self) -> tuple[int, ...]:
+        """The binary's version, e.g. (7, 0, 15): ACL selectors need 7 or later."""
+        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        found = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+        return tuple(int(x) for x in found.groups()) if found else (0, 0, 0)
 
     def start(self, timeout: float = 10.0, *, new_session: bool = False) -> RedisServer:
         """Start and wait for PONG. new_session=True keeps a terminal's Ctrl-C away from it, so
@@ -119,7 +131,8 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 if self.password:
-                    sock.sendall(f"AUTH {self.password}\r\n".encode())
+                    user = f"{self.username} " if self.username else ""
+                    sock.sendall(f"AUTH {user}{self.password}\r\n".encode())
                     sock.recv(64)
                 sock.sendall(b"PING\r\n")
                 return sock.recv(64).startswith(b"+PONG")

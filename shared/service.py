@@ -226,7 +226,7 @@ def run_service(
 ) -> None:
     """Entry point of `python -m services.<name>`: never returns (sys.exit with the code)."""
     try:
-        cfg = load_config()
+        cfg = load_config(service=name)
     except ConfigError as exc:
         setup_logging(name)
         print(f"configuration error: {exc}", file=sys.stderr)

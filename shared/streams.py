@@ -29,6 +29,11 @@ def book(venue: str, symbol: str) -> str:
     return f"md:book:{venue}:{symbol.upper()}"
 
 
+def market_data(venue: str) -> str:
+    """Redis glob of every market-data stream of a venue (candles and books)."""
+    return f"md:*:{venue}:*"
+
+
 def order_commands(venue: str) -> str:
     return f"orders:cmd:{venue}"
 
@@ -56,6 +61,16 @@ def bot_lease(bot: str) -> str:
 def bot_timers(bot: str) -> str:
     """Sorted set of a bot's armed timers (member = name, score = due ms)."""
     return f"bot:{check_bot_id(bot)}:timers"
+
+
+def bot_keys(bot: str) -> str:
+    """Redis glob of every key of one bot (state, lease, timers, control)."""
+    return f"bot:{check_bot_id(bot)}:*"
+
+
+def any_bot(kind: str) -> str:
+    """Redis glob of one kind of key of every bot: any_bot("state") = `bot:*:state`."""
+    return f"bot:*:{kind}"
 
 
 def bot_group(bot: str) -> str:
@@ -125,5 +140,8 @@ NOTIFIER_TELEGRAM_OFFSET = "notifier:telegram:offset"  # next getUpdates offset 
 # Manual orders (`automata order`): placed under this bot id, cids `manual-{seq}` with seq from an
 # INCR on MANUAL_SEQ kept at or above the time in ms (cli/order.py), so two terminals never make
 # the same cid, nor does a Redis that lost its last second.
+ANY = "*"  # a Redis glob in place of a name: order_commands(ANY), health("notifier", ANY), ...
+ANY_ORDER_EVENTS = "orders:events:*"
+NOTIFIER_KEYS = "notifier:*"
 MANUAL_BOT = "manual"
 MANUAL_SEQ = "manual:seq"

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
+import redis
 
 from cli.demo import DEMO_BOTS
 from cli.main import command_names
@@ -43,6 +44,29 @@ def cli(env: dict[str, str], tmp_path: Path, *args: str) -> str:
     assert proc.start().popen is not None
     assert proc.popen.wait(60) == 0, proc.output()
     return proc.output()
+
+
+def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
+    """The demo runs as production does: Redis refuses a client without a password, every service
+    has its own user and was never refused a command, and no program's environment holds a
+    password (each names its own password file)."""
+    port = int(env["AUTOMATA_REDIS_PORT"])
+    secrets = Path(env["AUTOMATA_HOME"]) / "var/secrets/redis"
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=port).ping()
+    admin = redis.Redis(port=port, username="admin", password=(secrets / "admin").read_text().strip())
+    try:
+        assert admin.acl_log() == [], admin.acl_log()
+        users = {c["user"] for c in admin.client_list()}
+        assert {"market_gateway", "order_gateway", "notifier", "bots_demo"} <= users, users
+    finally:
+        admin.close()
+    passwords = [p.read_text().strip() for p in secrets.iterdir() if p.name != "users.acl"]
+    for name in ("market_gateway", "order_gateway", "notifier", "bots_demo", "exchange_sim", "supervisord"):
+        environ = Path(f"/proc/{procs[name].pid}/environ").read_text()
+        assert not any(pw in environ for pw in passwords), f"a Redis password in {name}'s environment"
+        if name not in ("exchange_sim", "supervisord"):
+            assert f"REDIS_PASSWORD_FILE={secrets / name}" in environ.split("\0"), name
 
 
 @pytest.mark.slow
@@ -87,6 +111,7 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
         shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
         for bot in bots:
             assert bot in shown, shown
+        check_acl(env, procs)
 
         assert demo.popen is not None
         demo.popen.send_signal(signal.SIGINT)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -20,11 +21,14 @@ import redis
 import yaml
 from dotenv import dotenv_values
 
+from cli.demo import DEMO_BOTS
+from cli.deploy import acl_runners
 from cli.paths import SUPERVISORD_CONF
 from cli.run import WATCHER
 from services.strategy_runner.bots import load_bots
 from shared.config import AppConfig, load_config
-from shared.redis_server import free_port
+from shared.redis_server import RedisServer, free_port
+from tests.helpers.acl import start_acl_redis
 from tests.helpers.procs import ROOT, Proc, base_env, python, wait_until
 
 CORE = ("market_gateway", "order_gateway", "notifier")
@@ -91,13 +95,27 @@ def test_supervisord_conf_declares_every_service() -> None:
         assert prog["command"].startswith("%(here)s/../.venv/bin/python "), name
 
 
-def test_supervisord_restarts_a_service_killed_with_sigkill(
-    env: dict[str, str], sync_redis: redis.Redis, tmp_path: Path
-) -> None:
+@pytest.fixture
+def acl_home(tmp_path: Path) -> Iterator[tuple[Path, RedisServer]]:
+    """An AUTOMATA_HOME whose var/secrets/redis holds the ACL of deploy/supervisord.conf's
+    programs, and a redis-server loaded with it (as `automata run` sets them up)."""
     home = tmp_path / "home"
     for sub in ("var/log", "var/run"):
         (home / sub).mkdir(parents=True)
-    env = {**env, "AUTOMATA_HOME": str(home), "INSTANCE": "sv"}
+    runners = acl_runners(load_bots(DEMO_BOTS, check_params=False))
+    server = start_acl_redis(tmp_path / "redis", home / "var/secrets/redis", runners)
+    try:
+        yield home, server
+    finally:
+        server.kill()
+
+
+def test_supervisord_restarts_a_service_killed_with_sigkill(
+    acl_home: tuple[Path, RedisServer], tmp_path: Path
+) -> None:
+    home, server = acl_home
+    sync_redis = redis.Redis.from_url(server.url)
+    env = base_env(f"redis://127.0.0.1:{server.port}/0", AUTOMATA_HOME=str(home), INSTANCE="sv")
     sup = Proc(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)],
         env,
@@ -134,7 +152,9 @@ def test_supervisord_restarts_a_service_killed_with_sigkill(
             assert f"stopped: {name} (exit status 0)" in log, log[-3000:]
         assert all(gone(pid) for pid in pids)
         assert "exited: order_gateway (terminated by SIGKILL" in log
+        assert sync_redis.acl_log() == [], "every program ran as its own user, never refused"
     finally:
+        sync_redis.close()
         sup.kill()
         for pid in pids:
             if not gone(pid):
@@ -169,7 +189,10 @@ def test_docker_compose_file() -> None:
     for name in (*CORE, "exchange_sim", *runners):
         svc = services[name]
         assert svc["restart"] == "unless-stopped", name
-        assert svc["env_file"] in (".env", [".env"]), name
+        # secrets per container: .env (exchange keys) to the order gateway, notifier.env to the
+        # notifier, nothing to the market gateway, the paper venue or the strategy runners
+        expected = {"order_gateway": ".env", "notifier": [{"path": "notifier.env", "required": False}]}
+        assert svc.get("env_file") == expected.get(name), name
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert svc["environment"]["REDIS_URL"] == "redis://redis:6379/0", name
         assert svc["build"] == "." and svc["image"] == services["market_gateway"]["image"], name
@@ -222,7 +245,8 @@ def demo_processes(env: dict[str, str], log: Path) -> tuple[redis.Redis, list[in
         lambda: "Automata is running" in log.read_text(), timeout=90, interval=0.1, what="automata run"
     )
     state = orjson.loads((Path(env["AUTOMATA_HOME"]) / "var/run/automata.json").read_bytes())
-    client = redis.Redis(port=int(env["AUTOMATA_REDIS_PORT"]))
+    admin = (Path(env["AUTOMATA_HOME"]) / "var/secrets/redis/admin").read_text().strip()
+    client = redis.Redis(port=int(env["AUTOMATA_REDIS_PORT"]), username="admin", password=admin)
     beats = [orjson.loads(client.get(k)) for k in client.scan_iter(match="svc:*")]
     return client, [state["redis"]["pid"], state["supervisord"]["pid"], *(b["pid"] for b in beats)]
 

@@ -7,10 +7,12 @@ import configparser
 import shutil
 import subprocess
 
+import redis
 import yaml
 
+from shared.redis_server import RedisServer
 from tests.helpers.bots import publish_filters, write_bots
-from tests.helpers.procs import ROOT, python, wait_until
+from tests.helpers.procs import ROOT, base_env, python, wait_until
 
 BOTS = [
     {"id": "alpha", "strategy": "tests.helpers.scripted:Scripted"},
@@ -29,8 +31,10 @@ def run_cli(env, tmp_path, *args) -> str:
 def test_compose_override_has_one_runner_per_enabled_bot_or_group(env, tmp_path):
     bots = write_bots(tmp_path / "bots.toml", *BOTS)
     out = tmp_path / "docker-compose.bots.yml"
-    run_cli(env, tmp_path, "compose", "--bots", str(bots), "--out", str(out))
-    services = yaml.safe_load(out.read_text())["services"]
+    secrets = tmp_path / "secrets" / "redis"
+    run_cli(env, tmp_path, "compose", "--bots", str(bots), "--out", str(out), "--secrets", str(secrets))
+    generated = yaml.safe_load(out.read_text())
+    services = generated["services"]
     assert set(services) == {"bot_alpha", "bots_pair"}
     alpha = services["bot_alpha"]
     assert alpha["command"][-4:] == ["--bot", "alpha", "--bots", "/app/config/bots.toml"]
@@ -38,13 +42,34 @@ def test_compose_override_has_one_runner_per_enabled_bot_or_group(env, tmp_path)
     pair = services["bots_pair"]
     assert pair["command"][-6:] == ["--bot", "beta", "--bot", "gamma", "--bots", "/app/config/bots.toml"]
     assert pair["environment"]["INSTANCE"] == "pair"
+    # each runner its own Redis user and password file, and no .env (keys, tokens)
+    for name, service in services.items():
+        assert "env_file" not in service
+        assert service["environment"]["REDIS_USER"] == name
+        assert service["environment"]["REDIS_PASSWORD_FILE"] == f"/run/secrets/redis_{name}"
+        assert service["secrets"] == [f"redis_{name}"]
+        assert generated["secrets"][f"redis_{name}"] == {"file": str(secrets / name)}
+        assert (secrets / name).is_file()
+    acl = (secrets / "users.acl").read_text()
+    assert "user bot_alpha on #" in acl and "user bots_pair on #" in acl and "user bots_demo on #" in acl
 
 
-def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_path, sync_redis):
+def test_generated_supervisor_config_runs_each_bot_under_supervisord(tmp_path):
     bots = write_bots(tmp_path / "bots.toml", *BOTS)
     conf = tmp_path / "deploy" / "supervisord.conf"
     conf.parent.mkdir()
+    home = tmp_path / "home"
+    (home / "var" / "log").mkdir(parents=True)
+    (home / "var" / "run").mkdir(parents=True)
+    env = base_env("redis://127.0.0.1:1/0", AUTOMATA_HOME=str(home))
     run_cli(env, tmp_path, "supervisor", "--bots", str(bots), "--out", str(conf))
+    # the ACL it wrote: one user per runner, each program pointed at its own password file
+    secrets = home / "var" / "secrets" / "redis"
+    admin = (secrets / "admin").read_text().strip()
+    server = RedisServer(tmp_path / "redis", aclfile=secrets / "users.acl", username="admin", password=admin)
+    server.start()
+    sync_redis = redis.Redis.from_url(server.url)
+    env["REDIS_URL"] = f"redis://127.0.0.1:{server.port}/0"
     parser = configparser.RawConfigParser()
     parser.read(conf)
     programs = [s for s in parser.sections() if s.startswith(("program:bot_", "program:bots_"))]
@@ -59,9 +84,12 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_pa
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")  # %(here)s/../.venv, as in the repository
     for name in ("shared", "services", "cli", "examples", "strategies", "tests"):
         (tmp_path / name).symlink_to(ROOT / name)
-    home = tmp_path / "home"
-    (home / "var" / "log").mkdir(parents=True)
-    (home / "var" / "run").mkdir(parents=True)
+    for program in programs:
+        user = program.removeprefix("program:")
+        assert (
+            f'REDIS_USER="{user}",REDIS_PASSWORD_FILE="%(ENV_AUTOMATA_HOME)s/var/secrets/redis/{user}"'
+            in (parser.get(program, "environment"))
+        )
     publish_filters(sync_redis)
     sup_env = {**env, "AUTOMATA_HOME": str(home)}
     supervisord = shutil.which("supervisord", path=str(ROOT / ".venv" / "bin"))
@@ -75,7 +103,10 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(env, tmp_pa
         # the lease holder names the runner's INSTANCE: alpha alone, beta and gamma in one process
         holders = [sync_redis.get(k).decode().split(":")[0] for k in leases]
         assert holders == ["alpha", "pair", "pair"]
+        assert sync_redis.acl_log() == [], "each runner as its own user, never refused"
     finally:
+        sync_redis.close()
+        server.kill()
         ctl = shutil.which("supervisorctl", path=str(ROOT / ".venv" / "bin"))
         subprocess.run([ctl, "-c", str(conf), "shutdown"], env=sup_env, capture_output=True, timeout=60)
         proc.wait(60)

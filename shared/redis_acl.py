@@ -1,0 +1,210 @@
+"""One Redis ACL user per service, least privilege, derived from the key names of shared/streams.py.
+
+Written by `automata run` (its own Redis), `automata deploy supervisor|compose` (yours): an ACL
+file (`--aclfile`, passwords stored as `#<sha256>`) and one password file per user, 0600. A
+service learns its user from REDIS_USER and its password from REDIS_PASSWORD_FILE (both set
+per program / per container), so no process carries another service's password.
+
+Users:
+- `admin`: everything (the CLI, redis-cli, operators). `default` is off: no unauthenticated use.
+- `market_gateway`, `order_gateway`, `notifier`: what each service does, on its own keys.
+- one user per strategy runner (`bot_<id>` / `bots_<process>`, as cli/deploy.py names runners):
+  its bots' keys only, no scripting, no SCAN, no deletion outside its own keys.
+
+Redis 7 selectors `(...)` tie commands to key patterns: a runner may XACK on `md:*` (the consumer
+group commands need write access to the stream) but XADD only to its venue's order commands,
+`notify` and dead-letter streams. `%R~` grants read-only access to a key pattern.
+The paper venue (services/exchange_sim) does not use Redis and has no user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared import streams as s
+
+ADMIN = "admin"
+ACL_FILE = "users.acl"
+
+# What every client sends on connecting (redis-py: CLIENT SETNAME; CLIENT SETINFO is Redis 7.2+,
+# unknown to 7.0 and its error ignored) and transactions.
+CONNECTION = (
+    "+ping", "+echo", "+client|setname", "+client|getname", "+client|id",
+    "+multi", "+exec", "+discard", "+watch", "+unwatch",
+)  # fmt: skip
+# Reading a stream in a consumer group and its bookkeeping (shared/bus).
+GROUP_READ = (
+    "+xreadgroup", "+xpending", "+xinfo|consumers", "+xinfo|groups", "+xinfo|stream",
+    "+xrange", "+xrevrange", "+xlen",
+)  # fmt: skip
+GROUP_WRITE = (
+    "+xack", "+xautoclaim", "+xclaim", "+xgroup|create", "+xgroup|createconsumer",
+    "+xgroup|delconsumer",
+)  # fmt: skip
+# redis-py's Script: EVALSHA, and SCRIPT LOAD after a NOSCRIPT. Commands a script runs are
+# checked against the caller's ACL too, so a script reaches only the user's keys.
+SCRIPTS = ("+evalsha", "+script|load", "+script|exists", "+time")
+STRINGS = ("+get", "+mget", "+set", "+exists", "+pexpire", "+pttl", "+type")
+HASHES = ("+hget", "+hmget", "+hgetall", "+hkeys", "+hset", "+hincrby", "+hdel")
+SETS = ("+sadd", "+srem", "+smembers", "+scard", "+sismember")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    rules: tuple[str, ...]  # ACL rules after `on #<hash>`: key patterns, commands, selectors
+
+    def line(self, password: str) -> str:
+        return f"user {self.name} on #{password_hash(password)} {' '.join(self.rules)}"
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A strategy runner process: its supervisord program / compose service name (the Redis
+    user), its INSTANCE (heartbeat key), and its bots (id, venue)."""
+
+    name: str
+    instance: str
+    bots: tuple[tuple[str, str], ...]
+
+
+def password_hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def _keys(prefix: str, patterns: Iterable[str]) -> tuple[str, ...]:
+    return tuple(f"{prefix}{p}" for p in dict.fromkeys(patterns))
+
+
+def _selector(*parts: Iterable[str]) -> str:
+    return "(" + " ".join(rule for part in parts for rule in part) + ")"
+
+
+def admin_user() -> User:
+    return User(ADMIN, ("~*", "&*", "+@all"))
+
+
+def market_gateway_user() -> User:
+    own = _keys("~", [s.market_data(s.ANY), s.weight_budget(s.ANY), s.health("market_gateway", s.ANY)])
+    commands = (*CONNECTION, "+xadd", "+xrange", "+xrevrange", "+xlen", "+del", *STRINGS, *HASHES, *SCRIPTS)
+    return User("market_gateway", (*own, *commands, _selector(["~" + s.NOTIFY, "+xadd"])))
+
+
+def order_gateway_user() -> User:
+    any_venue = s.ANY
+    own = _keys(
+        "~",
+        [
+            s.og_order(any_venue), s.og_lease(any_venue), s.og_open(any_venue), s.og_symbols(any_venue),
+            s.order_commands(any_venue), s.ANY_ORDER_EVENTS, s.account(any_venue),
+            s.venue_symbols(any_venue), s.weight_budget(any_venue), s.dlq(s.order_commands(any_venue)),
+            s.health("order_gateway", any_venue),
+        ],
+    )  # fmt: skip
+    commands = (*CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", *STRINGS, *HASHES, *SETS, *SCRIPTS)
+    # SCAN (reconciliation lists og:order:*) is keyless: it shows every key's name, no value.
+    return User("order_gateway", (*own, *commands, "+scan", _selector(["~" + s.NOTIFY, "+xadd"])))
+
+
+def notifier_user() -> User:
+    own = _keys("~", [s.NOTIFY, s.NOTIFIER_KEYS, s.dlq(s.NOTIFY), s.health("notifier", s.ANY)]) + _keys(
+        "%R~", [s.any_bot("state"), s.health(s.ANY, s.ANY), s.account(s.ANY)]
+    )
+    commands = (*CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", "+expire", *STRINGS, *HASHES)
+    # Telegram /status lists bots and services (SCAN), /pause BOT appends to bot:{bot}:control.
+    control = _selector(["~" + s.any_bot("control"), "%R~" + s.any_bot("state"), "+xadd", "+exists"])
+    return User("notifier", (*own, *commands, "+scan", control))
+
+
+def runner_user(runner: Runner) -> User:
+    """A runner's own keys (its bots' `bot:{id}:*`, `orders:events:{id}`, its heartbeat) in full,
+    its venues' market data, balances and symbol filters read-only; consumer-group writes on its
+    venues' market data; XADD to its venues' order commands, `notify` and its dead letters."""
+    ids = [bot for bot, _ in runner.bots]
+    venues = sorted({venue for _, venue in runner.bots})
+    own = [*(s.bot_keys(b) for b in ids), *(s.order_events(b) for b in ids)]
+    market = [s.market_data(v) for v in venues]
+    shared_read = [*market, *(s.account(v) for v in venues), *(s.venue_symbols(v) for v in venues)]
+    commands = (
+        *CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", "+zadd", "+zrem", "+zrange",
+        "+zrangebyscore", "+zcard", *STRINGS, "+hget", "+hmget", "+hgetall",
+    )  # fmt: skip
+    consume_market = _selector(_keys("~", market), GROUP_WRITE)
+    dead_letters = [s.dlq(p) for p in (*market, *own)]
+    append = _selector(
+        _keys("~", [*(s.order_commands(v) for v in venues), s.NOTIFY, *dead_letters]), ["+xadd"]
+    )
+    rules = (
+        *_keys("~", [*own, s.health("strategy_runner", runner.instance)]),
+        *_keys("%R~", shared_read),
+        *commands,
+        consume_market,
+        append,
+    )
+    return User(runner.name, rules)
+
+
+def users(runners: Sequence[Runner]) -> list[User]:
+    """Every user of a deployment: admin, the services, one per strategy runner."""
+    unique = {r.name: r for r in runners}  # a runner named twice (demo and yours) once
+    return [
+        admin_user(),
+        market_gateway_user(),
+        order_gateway_user(),
+        notifier_user(),
+        *(runner_user(r) for r in unique.values()),
+    ]
+
+
+def acl_text(all_users: Sequence[User], passwords: dict[str, str]) -> str:
+    lines = [  # an ACL file has no comments
+        "user default off resetkeys resetchannels -@all",
+        *(u.line(passwords[u.name]) for u in all_users),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write atomically, created with `mode` (never readable by others, even for a moment)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(tmp, mode)  # the umask does not narrow it
+    os.replace(tmp, path)
+
+
+def ensure_password(path: Path, mode: int = 0o600) -> str:
+    """The password in `path`, or a new random one written there: passwords survive
+    regeneration, so a deployment's running services keep working."""
+    if path.is_file():
+        existing = path.read_text().strip()
+        if existing:
+            os.chmod(path, mode)
+            return existing
+    password = secrets.token_hex(32)
+    _write_private(path, password + "\n", mode)
+    return password
+
+
+def write_acl(secrets_dir: Path, runners: Sequence[Runner], *, file_mode: int = 0o600) -> Path:
+    """The ACL file secrets_dir/users.acl and a password file per user (secrets_dir/<user>),
+    existing passwords kept, in a 0700 directory. Returns the ACL file's path.
+
+    `file_mode` 0644 is for compose, where each file is mounted into the one container that
+    needs it and read there by another uid (the redis user, the image's automata user); the
+    0700 directory keeps the host's other users out. The ACL file holds only SHA-256 hashes of
+    256-bit random passwords."""
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(secrets_dir, 0o700)
+    all_users = users(runners)
+    passwords = {u.name: ensure_password(secrets_dir / u.name, file_mode) for u in all_users}
+    target = secrets_dir / ACL_FILE
+    _write_private(target, acl_text(all_users, passwords), file_mode)
+    return target

@@ -1,0 +1,277 @@
+"""The generated Redis ACL (shared/redis_acl.py) against a real redis-server loaded with it: each
+service's user can do what the service does and is refused (NOPERM) what it may not do; without
+a password nothing works. The services running under it: tests/test_demo.py."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+
+from shared import redis_acl
+from shared.redis_acl import Runner
+from shared.redis_server import RedisServer
+
+RUNNER = Runner("bots_one", "one", (("alpha", "sim"), ("beta", "sim")))
+OTHER = Runner("bot_gamma", "gamma", (("gamma", "binance"),))
+Call = Callable[[redis.Redis], Any]
+
+
+@pytest.fixture(scope="module")
+def acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, Path]]:
+    root = tmp_path_factory.mktemp("acl")
+    secrets = root / "secrets"
+    acl = redis_acl.write_acl(secrets, [RUNNER, OTHER])
+    admin_pw = (secrets / "admin").read_text().strip()
+    server = RedisServer(root / "redis", aclfile=acl, username="admin", password=admin_pw).start()
+    try:
+        yield server, secrets
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def connect(acl_server: tuple[RedisServer, Path]) -> Iterator[Callable[[str], redis.Redis]]:
+    server, secrets = acl_server
+    clients: list[redis.Redis] = []
+
+    def as_user(user: str) -> redis.Redis:
+        client = redis.Redis(port=server.port, username=user, password=(secrets / user).read_text().strip())
+        clients.append(client)
+        return client
+
+    admin = as_user("admin")
+    # what the services find in a running system
+    admin.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"})
+    admin.xadd("md:candles:binance:BTCUSDT:1m", {"m": "1"})
+    admin.xadd("account:sim", {"m": "1"})
+    admin.hset("venue:sim:symbols", "BTCUSDT", "{}")
+    for bot in ("alpha", "gamma"):
+        admin.set(f"bot:{bot}:state", "{}")
+        admin.xadd(f"orders:events:{bot}", {"m": "1"})
+        admin.xadd(f"bot:{bot}:control", {"m": "1"})
+    admin.hset("og:order:gamma-1", "cid", "gamma-1")
+    admin.xadd("orders:cmd:sim", {"m": "1"})
+    admin.xadd("notify", {"m": "1"})
+    yield as_user
+    for client in clients:
+        client.close()
+
+
+def denied(client: redis.Redis, call: Call) -> bool:
+    try:
+        call(client)
+    except NoPermissionError:
+        return True
+    except ResponseError as exc:  # a command a script runs, refused: the script fails
+        return "can't access" in str(exc) or "no permissions" in str(exc)
+    return False
+
+
+def allowed(client: redis.Redis, calls: dict[str, Call]) -> None:
+    for what, call in calls.items():
+        try:
+            call(client)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise AssertionError(f"{what}: {exc}") from None
+
+
+def refused(client: redis.Redis, calls: dict[str, Call]) -> None:
+    for what, call in calls.items():
+        assert denied(client, call), f"{what} was allowed"
+
+
+def test_the_files_are_private_and_hold_only_hashes(acl_server) -> None:
+    _, secrets = acl_server
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    text = (secrets / "users.acl").read_text()
+    for path in secrets.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        if path.name != "users.acl":
+            assert path.read_text().strip() not in text  # only `#<sha256>`
+    assert "user default off" in text
+
+
+def test_without_a_password_nothing_works(acl_server) -> None:
+    server, _ = acl_server
+    anonymous = redis.Redis(port=server.port)
+    with pytest.raises(AuthenticationError):
+        anonymous.ping()
+    with pytest.raises(AuthenticationError):
+        redis.Redis(port=server.port, username="bots_one", password="wrong").ping()
+    anonymous.close()
+
+
+def test_a_strategy_runner_reaches_only_its_own_bots(connect) -> None:
+    bot = connect("bots_one")
+    pipe = bot.pipeline(transaction=True)
+    pipe.set("bot:alpha:state", "{}").zadd("bot:beta:timers", {"t": 1}).xadd("bot:alpha:control", {"m": "1"})
+    allowed(
+        bot,
+        {
+            "group on market data": lambda r: r.xgroup_create(
+                "md:candles:sim:BTCUSDT:1m", "bot:alpha", id="0"
+            ),
+            "own events group": lambda r: r.xgroup_create("orders:events:alpha", "bot:alpha", id="0"),
+            "own control group": lambda r: r.xgroup_create("bot:alpha:control", "bot:alpha", id="0"),
+            "read in group": lambda r: r.xreadgroup(
+                "bot:alpha",
+                "c",
+                {"md:candles:sim:BTCUSDT:1m": ">", "orders:events:alpha": "0", "bot:alpha:control": "0"},
+            ),
+            "ack market data": lambda r: r.xack("md:candles:sim:BTCUSDT:1m", "bot:alpha", "0-1"),
+            "autoclaim": lambda r: r.xautoclaim("md:candles:sim:BTCUSDT:1m", "bot:alpha", "c", 0),
+            "order command": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "notification": lambda r: r.xadd("notify", {"m": "1"}),
+            "dead letter": lambda r: r.xadd("dlq:md:candles:sim:BTCUSDT:1m", {"m": "1"}),
+            "balances": lambda r: r.xrevrange("account:sim", count=5),
+            "filters": lambda r: r.hget("venue:sim:symbols", "BTCUSDT"),
+            "state + lease": lambda r: r.mget("bot:alpha:lease", "bot:alpha:state"),
+            "lease": lambda r: r.set("bot:alpha:lease", "me", px=10_000),
+            "commit": lambda r: pipe.watch("bot:alpha:lease", "bot:alpha:state") or pipe.execute(),
+            "own keys deleted": lambda r: r.delete("bot:beta:timers", "bot:alpha:lease"),
+            "heartbeat": lambda r: r.set("svc:strategy_runner:one", "{}", px=15_000),
+        },
+    )
+    refused(
+        bot,
+        {
+            "XADD market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
+            "XADD another bot's events": lambda r: r.xadd("orders:events:gamma", {"m": "1"}),
+            "XADD its own venue's account": lambda r: r.xadd("account:sim", {"m": "1"}),
+            "XADD another venue's commands": lambda r: r.xadd("orders:cmd:binance", {"m": "1"}),
+            "read another venue's market data": lambda r: r.xrange("md:candles:binance:BTCUSDT:1m"),
+            "SET another bot's state": lambda r: r.set("bot:gamma:state", "{}"),
+            "GET another bot's state": lambda r: r.get("bot:gamma:state"),
+            "XADD another bot's control": lambda r: r.xadd("bot:gamma:control", {"m": "1"}),
+            "DEL another bot's key": lambda r: r.delete("bot:gamma:state"),
+            "UNLINK market data": lambda r: r.unlink("md:candles:sim:BTCUSDT:1m"),
+            "DEL the notifications": lambda r: r.delete("notify"),
+            "XTRIM market data": lambda r: r.xtrim("md:candles:sim:BTCUSDT:1m", maxlen=0),
+            "EVAL": lambda r: r.eval("return 1", 0),
+            "EVALSHA": lambda r: r.evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 0),
+            "SCRIPT LOAD": lambda r: r.script_load("return 1"),
+            "SCRIPT FLUSH": lambda r: r.script_flush(),
+            "FUNCTION FLUSH": lambda r: r.function_flush(),
+            "XGROUP DESTROY": lambda r: r.xgroup_destroy("orders:events:alpha", "bot:alpha"),
+            "XGROUP DESTROY market data": lambda r: r.xgroup_destroy(
+                "md:candles:sim:BTCUSDT:1m", "bot:alpha"
+            ),
+            "XGROUP SETID": lambda r: r.xgroup_setid("orders:events:alpha", "bot:alpha", "$"),
+            "SCAN": lambda r: r.scan(0),
+            "KEYS": lambda r: r.keys("*"),
+            "RANDOMKEY": lambda r: r.randomkey(),
+            "FLUSHALL": lambda r: r.flushall(),
+            "FLUSHDB": lambda r: r.flushdb(),
+            "CONFIG": lambda r: r.config_get("*"),
+            "ACL": lambda r: r.acl_list(),
+            "SHUTDOWN": lambda r: r.execute_command("SHUTDOWN", "NOSAVE"),
+            "CLIENT KILL": lambda r: r.execute_command("CLIENT", "KILL", "TYPE", "normal"),
+            "MONITOR-like CLIENT LIST": lambda r: r.client_list(),
+            "PUBLISH": lambda r: r.publish("anything", "x"),
+            "the order gateway's records": lambda r: r.hgetall("og:order:gamma-1"),
+            "the order gateway's lease": lambda r: r.set("og:lease:sim", "me"),
+            "another runner's heartbeat": lambda r: r.set("svc:strategy_runner:gamma", "{}"),
+            "the weight budget": lambda r: r.hincrby("ratelimit:sim", "used", 1),
+            "RENAME into its keys": lambda r: r.rename("notify", "bot:alpha:stolen"),
+            "COPY out of another bot": lambda r: r.copy("bot:gamma:state", "bot:alpha:copy"),
+        },
+    )
+
+
+def test_the_market_gateway_writes_market_data_only(connect) -> None:
+    mg = connect("market_gateway")
+    allowed(
+        mg,
+        {
+            "candle": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
+            "last candle": lambda r: r.xrevrange("md:candles:sim:BTCUSDT:1m", count=1),
+            "alert": lambda r: r.xadd("notify", {"m": "1"}),
+            "weight budget": lambda r: r.hincrby("ratelimit:binance", "used", 1),
+            "script": lambda r: r.register_script("return redis.call('XADD', KEYS[1], '*', 'a', '1')")(
+                keys=["md:book:sim:BTCUSDT"]
+            ),
+        },
+    )
+    refused(
+        mg,
+        {
+            "an order command": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "a bot's state": lambda r: r.set("bot:alpha:state", "{}"),
+            "a bot's control": lambda r: r.xadd("bot:alpha:control", {"m": "1"}),
+            "order events": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
+            "a script writing an order command": lambda r: r.register_script(
+                "return redis.call('XADD', 'orders:cmd:sim', '*', 'a', '1')"
+            )(keys=["md:book:sim:BTCUSDT"]),
+            "reading notifications": lambda r: r.xrange("notify"),
+            "SCAN": lambda r: r.scan(0),
+            "FLUSHALL": lambda r: r.flushall(),
+            "SCRIPT FLUSH": lambda r: r.script_flush(),
+            "FUNCTION FLUSH": lambda r: r.function_flush(),
+        },
+    )
+
+
+def test_the_order_gateway_cannot_touch_bot_state(connect) -> None:
+    og = connect("order_gateway")
+    allowed(
+        og,
+        {
+            "commands group": lambda r: r.xgroup_create("orders:cmd:sim", "order_gateway", id="0"),
+            "read commands": lambda r: r.xreadgroup("order_gateway", "c", {"orders:cmd:sim": ">"}),
+            "an event to a bot": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
+            "account": lambda r: r.xadd("account:sim", {"m": "1"}),
+            "filters": lambda r: r.hset("venue:sim:symbols", "ETHUSDT", "{}"),
+            "records": lambda r: r.hset("og:order:alpha-1", "cid", "alpha-1"),
+            "open set": lambda r: r.sadd("og:open:sim", "alpha-1"),
+            "reconcile scan": lambda r: r.scan(0, match="og:order:*"),
+            "notification": lambda r: r.xadd("notify", {"m": "1"}),
+        },
+    )
+    refused(
+        og,
+        {
+            "GET a bot's state": lambda r: r.get("bot:alpha:state"),
+            "SET a bot's state": lambda r: r.set("bot:alpha:state", "{}"),
+            "a bot's control": lambda r: r.xadd("bot:alpha:control", {"m": "1"}),
+            "market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
+            "FLUSHALL": lambda r: r.flushall(),
+            "KEYS": lambda r: r.keys("*"),
+            "CONFIG": lambda r: r.config_get("*"),
+            "FUNCTION FLUSH": lambda r: r.function_flush(),
+        },
+    )
+
+
+def test_the_notifier_cannot_send_orders(connect) -> None:
+    nt = connect("notifier")
+    allowed(
+        nt,
+        {
+            "its group": lambda r: r.xgroup_create("notify", "notifier:console", id="0"),
+            "read": lambda r: r.xreadgroup("notifier:console", "c", {"notify": ">"}),
+            "dedupe": lambda r: r.hset("notifier:sent:console:n1", "t", 1),
+            "/status": lambda r: [r.get(k) for k in r.scan_iter(match="bot:*:state")],
+            "/pause": lambda r: (
+                r.exists("bot:alpha:state", "bot:alpha:control") and r.xadd("bot:alpha:control", {"m": "1"})
+            ),
+            "/balance": lambda r: r.xrevrange("account:sim", count=5),
+        },
+    )
+    refused(
+        nt,
+        {
+            "an order command": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "a bot's state": lambda r: r.set("bot:alpha:state", "{}"),
+            "order events": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
+            "the order gateway's records": lambda r: r.hgetall("og:order:gamma-1"),
+            "FLUSHALL": lambda r: r.flushall(),
+            "EVAL": lambda r: r.eval("return 1", 0),
+        },
+    )
