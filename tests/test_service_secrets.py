@@ -34,6 +34,7 @@ def home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     (home / ".env").write_text("".join(f"{k}={v}\n" for k, v in DOTENV.items()))
+    (home / "automata.toml").write_text("")  # AUTOMATA_CONFIG names it: a named file must exist
     return home
 
 
