@@ -1,18 +1,22 @@
 """Raw HTTP over real sockets, for tests of how the servers treat hostile clients.
 
 `exchange` sends bytes as they are (no client library would send a 70 KiB request line),
-half-closes, and reads whatever comes back until the server closes. `served_in_thread` runs
-an asyncio server (the services' MetricsServer) on its own loop in a thread, so a test can
-talk to it with blocking sockets and read what the loop reported as unhandled.
+half-closes, and reads whatever comes back until the server closes; `request` is urllib that
+returns a 4xx/5xx instead of raising. `served_in_thread` runs an asyncio server (the services'
+MetricsServer) on its own loop in a thread, so a test can talk to it with blocking sockets and
+read what the loop reported as unhandled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -66,6 +70,22 @@ def get(port: int, path: str) -> tuple[int | None, bytes]:
     """A well-formed GET: (status, body)."""
     reply = exchange(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     return status_of(reply), reply.partition(b"\r\n\r\n")[2]
+
+
+def request(
+    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """(status, JSON or text of the reply) with urllib; a 4xx/5xx is returned, not raised."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as reply:
+            status, raw = reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 def closed_by_peer(sock: socket.socket) -> bool:
