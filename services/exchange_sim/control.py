@@ -240,7 +240,10 @@ def _account(value: Any) -> str:
 def _balance(venue: Venue, body: dict[str, Any], _r: web.Request) -> dict[str, Any]:
     _only(body, ("account", "balances", "asset", "free"))
     account = _account(body.get("account", DEFAULT_ACCOUNT))
-    wanted = body.get("balances") or {body.get("asset", ""): body.get("free")}
+    asset = body.get("asset", "")
+    if not isinstance(asset, str):
+        raise BadRequest(f"asset must be text, not {_show(asset)}")
+    wanted = body.get("balances") or {asset: body.get("free")}
     if not isinstance(wanted, dict) or len(wanted) > 100:
         raise BadRequest("balances must be an object {asset: free} of at most 100 assets")
     amounts: dict[str, Decimal] = {}
