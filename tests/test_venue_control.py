@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from services.exchange_sim.config import load_sim_config
+from shared.config import ConfigError
 from tests.helpers.http import request
 from tests.helpers.sim import SimVenue, running_sim, sim_fixture
 
@@ -115,6 +117,7 @@ BAD_BODIES = [
     ("faults", b'{"kind": "drop_reply", "hold_s": 1e9}', "hold_s"),
     ("faults", b'{"kind": "error", "count": -5}', "count"),
     ("close_ws", b'{"protocol": {"x": 1}}', "protocol"),
+    ("balance", b'{"asset": [1], "free": "1"}', "asset"),
     ("reset", b"[1, 2]", "JSON object"),
     ("advance", b'"steps"', "JSON object"),
     ("speed", b"speed=0", "not JSON"),
@@ -167,3 +170,22 @@ def test_good_bodies_still_work(sim: SimVenue, tmp_path: Path) -> None:
     assert sim.control.skew(-4000)["skew_ms"] == -4000
     assert sim.control.set_balance("btc", "0.5", account="bybit")["balances"]["BTC"]["free"] == "0.5"
     assert sim.control.close_ws(protocol="bybit") == 0
+
+
+@pytest.mark.parametrize("speed", ["inf", "nan", "-1", "100001"])
+def test_sim_speed_from_the_environment_is_bounded_too(speed: str) -> None:
+    with pytest.raises(ConfigError, match=f"SIM_SPEED={speed!r}"):
+        load_sim_config({"SIM_SPEED": speed})
+
+
+def test_the_control_token_settings_are_checked(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.token"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match=f"SIM_CONTROL_TOKEN_FILE=.*{empty.name} is empty"):
+        load_sim_config({"SIM_CONTROL_TOKEN_FILE": str(empty)})
+    with pytest.raises(ConfigError, match="SIM_CONTROL_TOKEN_FILE=.*cannot read"):
+        load_sim_config({"SIM_CONTROL_TOKEN_FILE": str(tmp_path / "missing")})
+    with pytest.raises(ConfigError, match="not both"):
+        load_sim_config({"SIM_CONTROL_TOKEN": TOKEN, "SIM_CONTROL_TOKEN_FILE": str(empty)})
+    config = load_sim_config({"SIM_CONTROL_TOKEN": TOKEN})
+    assert config.control_token == TOKEN and TOKEN not in repr(config)
