@@ -76,6 +76,7 @@ def main() -> int:
         return 2
     register_secret(config.api_key)
     register_secret(config.api_secret)
+    register_secret(config.control_token)
     try:
         asyncio.run(_main(config))
     except (DataError, CandleFileError, UnknownSymbolError, OSError) as exc:

@@ -15,6 +15,7 @@ from services.exchange_sim.engine import EngineError, Reject
 
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 MAX_PRECISION = 8
+LIMIT = 10**20  # numbers have at most 20 integer digits (and beyond 28 digits Decimal math raises)
 
 
 class BinanceError(Exception):
@@ -125,7 +126,7 @@ class Params:
                 -1100,
                 f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.",
             ) from None
-        if not value.is_finite() or value < 0:
+        if not value.is_finite() or value < 0 or value >= LIMIT:  # Binance allows 20 digits
             raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.")
         exponent = value.as_tuple().exponent
         if (
@@ -141,11 +142,14 @@ class Params:
         if text is None:
             return default
         try:
-            return int(text)
+            value = int(text)
+            if not -LIMIT < value < LIMIT:
+                raise ValueError(text)
         except ValueError:
             raise BinanceError(
                 -1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'."
             ) from None
+        return value
 
     def client_id(self, name: str) -> str | None:
         value = self.text(name)

@@ -13,6 +13,8 @@ from typing import Any
 from services.exchange_sim.bybit_errors import params_error
 from services.exchange_sim.bybit_format import CATEGORY
 
+LIMIT = 10**20  # beyond this, Decimal arithmetic (28 digits) raises instead of refusing
+
 
 class Params:
     def __init__(self, values: Mapping[str, Any]) -> None:
@@ -44,7 +46,7 @@ class Params:
             value = Decimal(text)
         except InvalidOperation:
             raise params_error(f"params error: {name} invalid") from None
-        if not value.is_finite():
+        if not value.is_finite() or not -LIMIT < value < LIMIT:
             raise params_error(f"params error: {name} invalid")
         return value
 
@@ -58,6 +60,8 @@ class Params:
             value = int(text)
         except ValueError:
             raise params_error(f"params error: {name} invalid") from None
+        if not -LIMIT < value < LIMIT:
+            raise params_error(f"params error: {name} invalid")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise params_error(f"params error: {name} out of range [{lo}, {hi}]")
         return value

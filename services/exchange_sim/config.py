@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -48,6 +49,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     order_limit_10s: int = 100  # Binance ORDERS per 10 seconds
     ban_after: int = 3  # 429s answered in a minute before a 418 ban
     ban_seconds: int = 120
+    control_token: str = ""  # empty: the control API answers loopback clients only (control_auth.py)
 
     def __repr__(self) -> str:  # never show the key pair (logs, tracebacks)
         return f"SimConfig(host={self.host!r}, port={self.port}, symbols={self.symbols}, speed={self.speed})"
@@ -93,13 +95,32 @@ def _parse_symbols(text: str) -> tuple[str, ...]:
     return symbols
 
 
+MAX_SPEED = 100_000.0  # a candle every 0.6 ms: beyond what the venue can step, so a higher one means nothing
+
+
 def _parse_speed(text: str) -> float:
     if text.strip().lower() == "step":
         return 0.0
-    value = float(text)
-    if value < 0:
-        raise ValueError("speed cannot be negative")
+    return check_speed(float(text))
+
+
+def check_speed(value: float) -> float:
+    """Market minutes per wall minute: 0 (step mode) up to MAX_SPEED; NaN and infinity refused."""
+    if not 0 <= value <= MAX_SPEED:  # NaN fails every comparison
+        raise ValueError(f"speed must be from 0 (step mode) to {MAX_SPEED:g}, not {value}")
     return value
+
+
+def _read_token_file(text: str) -> str:
+    """The control token from a file (a compose secret, or one `chmod 600`); empty: refused."""
+    path = Path(text)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not token:
+        raise ValueError(f"{path} is empty")
+    return token
 
 
 def _parse_market_fill(text: str) -> MarketFill:
@@ -150,12 +171,16 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_ORDER_LIMIT_10S": ("order_limit_10s", _nonneg_int),
     "SIM_BAN_AFTER": ("ban_after", _nonneg_int),
     "SIM_BAN_SECONDS": ("ban_seconds", _nonneg_int),
+    "SIM_CONTROL_TOKEN": ("control_token", str),
+    "SIM_CONTROL_TOKEN_FILE": ("control_token", _read_token_file),
 }
 
 
 def load_sim_config(environ: Mapping[str, str] | None = None) -> SimConfig:
     """SimConfig from SIM_* variables; a bad value raises ConfigError naming the variable."""
     environ = os.environ if environ is None else environ
+    if environ.get("SIM_CONTROL_TOKEN") and environ.get("SIM_CONTROL_TOKEN_FILE"):
+        raise ConfigError("set SIM_CONTROL_TOKEN or SIM_CONTROL_TOKEN_FILE, not both")
     values: dict[str, Any] = {}
     for var, (field, parse) in _FIELDS.items():
         raw = environ.get(var)

@@ -27,9 +27,10 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 
 log = logging.getLogger("exchange_sim.faults")
 
@@ -45,16 +46,19 @@ class FaultError(ValueError):
     pass
 
 
+OPTIONS = frozenset({"http_status", "body", "hold_s", "retry_after"})
+
+
 class Fault(msgspec.Struct, kw_only=True):
     id: int
     kind: str
     match: dict[str, str] = {}
     count: int | None = None  # uses left; None = unlimited within the window
     until: float | None = None  # wall-clock expiry (time.time()); None = until used up
-    http_status: int = 503  # error / reject
-    body: str = "json"  # error / reject: "json" or "html"
-    hold_s: float = 30.0  # drop_reply: how long to hold the connection
-    retry_after: int = 10  # rate_limit: Retry-After seconds
+    http_status: Annotated[int, Meta(ge=400, le=599)] = 503  # error / reject
+    body: Literal["json", "html"] = "json"  # error / reject
+    hold_s: Annotated[float, Meta(ge=0, le=600)] = 30.0  # drop_reply: how long to hold the connection
+    retry_after: Annotated[int, Meta(ge=0, le=86_400)] = 10  # rate_limit: Retry-After seconds
     used: int = 0
 
     def live(self, now: float) -> bool:
@@ -95,6 +99,8 @@ class FaultBook:
         unknown = set(match or {}) - MATCH_FIELDS
         if unknown:
             raise FaultError(f"unknown match field(s) {sorted(unknown)}; one of {sorted(MATCH_FIELDS)}")
+        if set(options) - OPTIONS:
+            raise FaultError(f"unknown option(s) {sorted(set(options) - OPTIONS)}; one of {sorted(OPTIONS)}")
         if count is None and seconds is None:
             count = 1
         try:

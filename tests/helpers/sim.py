@@ -41,8 +41,8 @@ class SimControlError(RuntimeError):
 class SimControl:
     """Blocking client of /control/* (urllib only; call it from sync code or briefly from async tests)."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
+    def __init__(self, base_url: str, token: str = "") -> None:
+        self.base_url, self.token = base_url, token
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, **query: Any) -> Any:
         url = f"{self.base_url}/control/{path}"
@@ -52,6 +52,8 @@ class SimControl:
         request = urllib.request.Request(url, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("X-Automata-Control", self.token)
         try:
             with urllib.request.urlopen(request, timeout=10) as reply:
                 return json.loads(reply.read() or b"null")
@@ -136,10 +138,11 @@ class SimVenue:
     port: int
     api_key: str = SIM_API_KEY
     api_secret: str = SIM_API_SECRET
+    control_token: str = ""
     control: SimControl = field(init=False)
 
     def __post_init__(self) -> None:
-        self.control = SimControl(self.base_url)
+        self.control = SimControl(self.base_url, self.control_token)
 
     @property
     def base_url(self) -> str:
@@ -212,7 +215,9 @@ def start_sim(
     except BaseException:
         proc.kill()
         raise
-    return SimVenue(proc=proc, port=int(port_file.read_text()))
+    token_file = env.get("SIM_CONTROL_TOKEN_FILE")
+    token = Path(token_file).read_text().strip() if token_file else env.get("SIM_CONTROL_TOKEN", "")
+    return SimVenue(proc=proc, port=int(port_file.read_text()), control_token=token)
 
 
 @contextlib.contextmanager
