@@ -114,6 +114,8 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
         signal.signal(sig, lambda *_: stop.set())
 
     server = RedisServer(home.redis_dir, port)
+    if warning := server.warning():  # an old or the bundled redis-server: runs, but not silently
+        console.print(f"warning: {warning}", style="yellow", markup=False)
     console.print(f"starting Redis on 127.0.0.1:{port} (AOF in {_show(home.redis_dir)})")
     try:
         server.start(new_session=True)

