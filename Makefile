@@ -54,7 +54,7 @@ lock:
 	@test -x $(LOCK_TOOLS)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_TOOLS) && \
 	  $(LOCK_TOOLS)/bin/python -m pip install -q pip-tools==7.7.0; }
 	$(PIP_COMPILE) -o requirements.lock pyproject.toml
-	$(PIP_COMPILE) --extra dev -o requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --all-extras -o requirements-dev.lock pyproject.toml
 
 # Fails while a base image (Dockerfile FROM, compose image:) is not pinned by digest;
 # `python3 deploy/pin_images.py` pins them (needs Docker Hub).
