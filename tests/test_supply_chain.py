@@ -26,6 +26,9 @@ NOT_IN_IMAGE = {
 }  # fmt: skip
 CVES = ("CVE-2024-46981", "CVE-2025-49844")
 PIN_SCRIPT = ROOT / "deploy" / "pin_images.py"
+# Docker Hub could not be reached where the pins were introduced, so these two still run by tag.
+# Once `python3 deploy/pin_images.py` has pinned them, empty this set: then every image must be.
+NOT_YET_PINNED = {"python:3.11-slim", "redis:7-alpine"}
 DIGEST = "sha256:" + "ab" * 32
 
 
@@ -97,7 +100,15 @@ def test_makefile_and_dockerfile_install_only_hash_checked_packages() -> None:
 
 
 def test_base_images_are_pinned_by_digest_or_reported_by_the_check(tmp_path: Path) -> None:
-    """A digest, where there is one, is a full sha256; the check names every unpinned image."""
+    """A digest, where there is one, is a full sha256; no image but NOT_YET_PINNED runs by tag; the
+    check (`make check-pins`) names every unpinned image."""
+    repo = subprocess.run(
+        [sys.executable, str(PIN_SCRIPT), "--check"], capture_output=True, text=True, timeout=30
+    )
+    by_tag = set(re.findall(r": (\S+) is not pinned by digest", repo.stdout))
+    assert by_tag <= NOT_YET_PINNED, (
+        f"pin these by digest (python3 deploy/pin_images.py): {by_tag - NOT_YET_PINNED}"
+    )
     for name in ("Dockerfile", "docker-compose.yml"):
         for ref in re.findall(r"(?:FROM|image:)\s+(\S+@\S+)", (ROOT / name).read_text()):
             assert re.search(r"@sha256:[0-9a-f]{64}$", ref), f"{name}: malformed digest in {ref}"
