@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
+from shared.messages import UPDATE_AMOUNTS, Balance, OrderStatus, OrderType, PlaceOrder, Side, check_amounts
 
 ZERO = Decimal(0)
 
@@ -42,6 +42,11 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     fee_asset: str = ""
     venue_ts: int = 0
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        # a reply with a NaN, negative or absurd amount fails inside parse_reply (MalformedReply),
+        # not later when the gateway builds the OrderUpdate it publishes
+        check_amounts(self, UPDATE_AMOUNTS, signed=("fee", "last_fee"))
 
 
 class BalanceReport(msgspec.Struct, frozen=True, kw_only=True):
