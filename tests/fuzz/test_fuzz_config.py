@@ -47,12 +47,22 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)} = {toml_value(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(str(k), ensure_ascii=False)} = {toml_value(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
     raise AssertionError(f"no TOML for {value!r}")
 
 
 def toml_doc(doc: dict[str, Any]) -> str:
-    return "".join(f"{json.dumps(str(k), ensure_ascii=False)} = {toml_value(v)}\n" for k, v in doc.items() if v is not None)
+    return "".join(
+        f"{json.dumps(str(k), ensure_ascii=False)} = {toml_value(v)}\n"
+        for k, v in doc.items()
+        if v is not None
+    )
 
 
 SCALAR = (
