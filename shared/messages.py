@@ -254,6 +254,8 @@ class Balance(msgspec.Struct, frozen=True):
     locked: Decimal
 
     def __post_init__(self) -> None:
+        if not isinstance(self.asset, str):  # built from a venue reply: a constructor checks no types
+            raise TypeError(f"asset must be a string, got {type(self.asset).__name__}")
         check_amounts(self, ("free", "locked"))
 
     @property
