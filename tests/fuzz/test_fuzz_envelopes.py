@@ -20,9 +20,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from shared.bus import Consumer, Entry
+from services.strategy_runner.inputs import InputCheck
+from shared.bus import Consumer, DeadLetter, Entry
 from shared.codec import DecodeError, decode, encode
-from shared.messages import MAX_AMOUNT, MESSAGE_TYPES, Message
+from shared.messages import (
+    MAX_AMOUNT,
+    MESSAGE_TYPES,
+    BotControl,
+    BotSynced,
+    Candle,
+    Message,
+    OrderUpdate,
+    TimerFired,
+)
 from tests.fuzz.budget import FUZZ
 
 pytestmark = pytest.mark.timeout(120)
@@ -314,3 +324,34 @@ async def test_hostile_entries_are_dead_lettered_and_the_consumer_goes_on(redis_
     assert (await redis_client.xpending(S, G))["pending"] == 0
     # the deep-nesting entry is there with its reason, not lost with a dead consumer
     assert any(b"RecursionError" in f[b"dlq_reason"] for _, f in dead)
+
+
+# --- the strategy runner's input check (services/strategy_runner/inputs.py) --------------------
+
+BOT = InputCheck("b1", "sim", "BTCUSDT", "1m")
+OWN = {"bot": "b1", "venue": "sim", "symbol": "BTCUSDT", "interval": "1m"}
+
+
+@FUZZ
+@given(
+    msg=MESSAGES,
+    stream=st.sampled_from([BOT.candles, BOT.events, BOT.control, "md:candles:sim:ETHUSDT:1m", "x"]),
+    own=st.sets(st.sampled_from(sorted(OWN))),
+)
+def test_runner_inputs_accept_only_their_own_or_dead_letter(msg: Message, stream: str, own: set[str]) -> None:
+    """Any decoded message on any stream: accepted only where it belongs, else DeadLetter with a
+    reason; never another exception (a step fed the wrong input, or a runner stopped)."""
+    fields = {name for name in own if name in msg.__struct_fields__}
+    msg = msgspec.structs.replace(msg, **{name: OWN[name] for name in fields})  # often the bot's own
+    try:
+        BOT.check(stream, msg)
+    except DeadLetter as exc:
+        assert exc.reason
+        return
+    if stream == BOT.candles:
+        assert isinstance(msg, Candle) and (msg.venue, msg.symbol, msg.interval) == ("sim", "BTCUSDT", "1m")
+    elif stream == BOT.events:
+        assert isinstance(msg, OrderUpdate | BotSynced) and (msg.bot, msg.venue) == ("b1", "sim")
+    else:
+        assert stream == BOT.control and isinstance(msg, BotControl | TimerFired)
+        assert not isinstance(msg, BotControl) or msg.bot == "b1"

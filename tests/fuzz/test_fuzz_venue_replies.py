@@ -130,6 +130,7 @@ BINANCE_SYMBOL = {
 @given(changes=mutations(BINANCE_ORDER), fill=mutations(BINANCE_ORDER["fills"][0]))
 @example(changes=[("clientOrderId", "set", 5)], fill=[("extra", "drop", None)])  # cid an int: TypeError later
 @example(changes=[("executedQty", "set", "-1")], fill=[("extra", "drop", None)])
+@example(changes=[], fill=[("commission", "set", "1e20")])  # found by the long run: myTrades' fee unchecked
 def test_binance_order_replies(changes, fill) -> None:
     doc = mutate(BINANCE_ORDER, changes)
     if isinstance(doc.get("fills"), list) and doc["fills"]:

@@ -16,7 +16,16 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import UPDATE_AMOUNTS, Balance, OrderStatus, OrderType, PlaceOrder, Side, check_amounts
+from shared.messages import (
+    MAX_AMOUNT,
+    UPDATE_AMOUNTS,
+    Balance,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    check_amounts,
+)
 
 ZERO = Decimal(0)
 log = logging.getLogger("automata.venue")
@@ -112,6 +121,13 @@ class MalformedReply(OutcomeUnknown):
 PAYLOAD_ERRORS = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, AttributeError)
 
 T = TypeVar("T")
+
+
+def venue_fee(value: Decimal) -> Decimal:
+    """A fee summed from a venue's trades: a ValueError (MalformedReply) if absurd."""
+    if not (value.is_finite() and -MAX_AMOUNT < value < MAX_AMOUNT):
+        raise ValueError(f"fee {str(value)[:40]} is out of range")
+    return value
 
 
 def venue_str(value: Any) -> str:

@@ -35,6 +35,7 @@ from services.order_gateway.venues.base import (
     parse_list,
     parse_reply,
     stream_events,
+    venue_fee,
     venue_str,
 )
 from shared import metrics
@@ -185,7 +186,7 @@ def event_from_message(msg: Any) -> list[UserEvent]:
 def _fees_of(trades: list[dict[str, Any]]) -> tuple[Decimal, str]:
     """Cumulative fee of an order's trades and its asset."""
     fee = sum((venue_dec(t["commission"]) for t in trades), Decimal(0))
-    return fee, venue_str(trades[0]["commissionAsset"]) if trades else ""
+    return venue_fee(fee), venue_str(trades[0]["commissionAsset"]) if trades else ""
 
 
 def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:

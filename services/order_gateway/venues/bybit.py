@@ -37,6 +37,7 @@ from services.order_gateway.venues.base import (
     UserEvent,
     parse_reply,
     stream_events,
+    venue_fee,
     venue_str,
 )
 from shared import metrics
@@ -136,7 +137,7 @@ def _fees_of(res: dict[str, Any]) -> tuple[Decimal, str]:
     """Cumulative fee of an order's executions and its asset."""
     fills = res.get("list", [])
     fee = sum((venue_dec(f.get("execFee")) for f in fills), Decimal(0))
-    return fee, venue_str(fills[0].get("feeCurrency") or "") if fills else ""
+    return venue_fee(fee), venue_str(fills[0].get("feeCurrency") or "") if fills else ""
 
 
 def balances_from_wallet(res: dict[str, Any]) -> list[Balance]:
