@@ -63,7 +63,7 @@ def load_params(
     """Build params_type from raw (aliases resolved); errors name the source and the field."""
     try:
         data = canonical_names(raw or {}, aliases or {}, source)
-        _refuse_nonfinite(params_type, data, source)
+        _refuse_nonfinite_decimals(params_type, data, source)
         return msgspec.convert(data, params_type, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
@@ -78,7 +78,7 @@ def load_params(
         raise ParamsError(f"{source}: a number out of range: {type(exc).__name__}") from None
 
 
-def _refuse_nonfinite(params_type: type[msgspec.Struct], data: dict[str, Any], source: str) -> None:
+def _refuse_nonfinite_decimals(params_type: type[msgspec.Struct], data: dict[str, Any], source: str) -> None:
     """A Decimal param given as "NaN", "inf" or "1e999999999" is refused by name: NaN would
     otherwise reach the struct's own checks (where comparing it raises), and no price, size or
     fraction is 1e20 or more."""
