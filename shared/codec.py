@@ -51,7 +51,20 @@ _CURRENT = {tag.encode(): (cls, _VERSION_BYTES[tag]) for tag, cls in MESSAGE_TYP
 
 
 def decode(fields: Mapping[Any, Any]) -> Message:
-    """Decode an entry's field map (bytes or str keys) to its message, or raise DecodeError."""
+    """Decode an entry's field map (bytes or str keys) to its message, or raise DecodeError.
+
+    Whatever else a hostile entry makes the decoding raise (RecursionError from deep nesting,
+    an upcaster's KeyError, ...) is a DecodeError too: callers catch one type, and one bad
+    entry is dead-lettered instead of ending the consumer."""
+    try:
+        return _decode(fields)
+    except DecodeError:
+        raise
+    except Exception as exc:  # decoding is pure: any failure means the entry is bad
+        raise DecodeError(f"undecodable entry: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _decode(fields: Mapping[Any, Any]) -> Message:
     known = _CURRENT.get(fields.get(b"type"))  # type: ignore[arg-type]
     if known is not None and fields.get(b"v") == known[1]:
         data = fields.get(b"data")

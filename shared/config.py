@@ -7,6 +7,7 @@ Unknown keys are errors, never silently dropped.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -224,14 +225,34 @@ def _explain(exc: msgspec.ValidationError) -> tuple[str, str]:
     match = _PATH_RE.search(text)
     if not match:
         return "", text
-    path = match["path"].replace("[", ".").replace("]", "").replace("'", "").replace('"', "")
+    path = (
+        match["path"]
+        .replace("[...]", "")
+        .replace("[", ".")
+        .replace("]", "")
+        .replace("'", "")
+        .replace('"', "")
+    )
     return path, text[: match.start()]
+
+
+def _refuse_nonfinite(value: Any, source: str, path: str) -> None:
+    """TOML and JSON can spell nan and inf; no setting means either (an `inf` timeout or
+    factor only fails later, far from the file), so they are refused here, by field."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {path or '(top level)'}: {value} is not a finite number")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        _refuse_nonfinite(item, source, f"{path}.{key}" if path else str(key))
 
 
 def convert(data: dict[str, Any], cls: type[msgspec.Struct], source: str, prefix: str = "") -> Any:
     """msgspec.convert with an error naming the source file and the dotted field path."""
     try:
+        _refuse_nonfinite(data, source, prefix)
         return msgspec.convert(data, cls, strict=False)
+    except RecursionError:
+        raise ConfigError(f"{source}: {prefix or '(top level)'}: nested too deep") from None
     except msgspec.ValidationError as exc:
         path, problem = _explain(exc)
         field = ".".join(p for p in (prefix, path) if p)
@@ -243,6 +264,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deep") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -333,7 +358,7 @@ def load_config(
                 convert(item, item_cls, str(cfg_path), prefix=f"{section}.{name}")
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
-    cfg = _apply_notifier_env(cfg, env)
+    cfg = _apply_notifier_env(cfg, env, str(cfg_path))
     if service in (None, KEY_HOLDER):
         cfg = _apply_keystore(cfg, cfg_path, env)
     cfg = _drop_secrets(cfg, service)
@@ -373,7 +398,7 @@ def _drop_secrets(cfg: AppConfig, service: str | None) -> AppConfig:
     return cfg
 
 
-def _apply_notifier_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
+def _apply_notifier_env(cfg: AppConfig, env: dict[str, str], source: str = "") -> AppConfig:
     """TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS and TELEGRAM_ALLOWED_USERS (comma separated) and
     NOTIFIER_WEBHOOK_SECRET win over the file."""
     tg, hook = cfg.notifier.telegram, cfg.notifier.webhook
@@ -385,7 +410,7 @@ def _apply_notifier_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
         tg = msgspec.structs.replace(tg, allowed_users=users)
     if tg.token and not tg.chat_ids:
         raise ConfigError(
-            "notifier.telegram.chat_ids: empty while a bot token is set (or set TELEGRAM_CHAT_IDS)"
+            f"{source}: notifier.telegram.chat_ids: empty while a bot token is set (or set TELEGRAM_CHAT_IDS)"
         )
     if env.get("NOTIFIER_WEBHOOK_SECRET"):
         hook = msgspec.structs.replace(hook, secret=env["NOTIFIER_WEBHOOK_SECRET"])

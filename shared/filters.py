@@ -11,7 +11,11 @@ from decimal import Decimal
 
 import msgspec
 
+from shared.messages import check_amounts
 from shared.money import ZERO, round_down, round_up
+
+AMOUNTS = ("tick_size", "step_size", "min_qty", "max_qty", "min_notional", "max_notional", "min_price",
+           "max_price", "multiplier_up", "multiplier_down")  # fmt: skip
 
 
 class FilterError(ValueError):
@@ -33,6 +37,14 @@ class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
     # PERCENT_PRICE_BY_SIDE style bounds around the current price: price <= ref * up, >= ref * down
     multiplier_up: Decimal = Decimal("5")
     multiplier_down: Decimal = Decimal("0.2")
+
+    def __post_init__(self) -> None:
+        # built from a venue's exchangeInfo: a constructor checks no types, and a negative or
+        # absurd size would make every order's rounding wrong rather than fail
+        for name in ("symbol", "base_asset", "quote_asset"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
+        check_amounts(self, AMOUNTS)
 
     def round_qty(self, qty: Decimal) -> Decimal:
         return round_down(qty, self.step_size)

@@ -7,7 +7,7 @@ The envelope around them (type, v, data) lives in shared/codec.py.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -22,20 +22,32 @@ class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fiel
 
 # Above this a price or quantity is a typo or an attack (1e999999999 overflows every context).
 MAX_AMOUNT = Decimal("1e20")
+_ZERO = Decimal(0)
 
 
-def check_amounts(msg: msgspec.Struct, names: tuple[str, ...]) -> None:
-    """Refuse NaN, infinities, negatives and absurd magnitudes in a message's amounts.
+def check_amounts(msg: msgspec.Struct, names: tuple[str, ...], signed: tuple[str, ...] = ()) -> None:
+    """Refuse NaN, infinities, negatives and absurd magnitudes in a message's amounts
+    (`signed` ones, such as a fee that may be a rebate, may be negative).
 
     Called from __post_init__, so a bad value fails where the message is built (a strategy's
-    step: the bot pauses with the reason) or decoded (the entry is dead-lettered with it),
-    never deep in the order gateway's arithmetic."""
+    step: the bot pauses with the reason; a venue reply: the adapter's MalformedReply) or
+    decoded (the entry is dead-lettered with it), never deep in a consumer's arithmetic."""
     for name in names:
         value = getattr(msg, name)
-        if value is None:
-            continue
-        if not value.is_finite() or value < 0 or value >= MAX_AMOUNT:
-            raise ValueError(f"{name} must be a finite number in [0, 1e20), got {value!s}")
+        try:  # on every message decoded: one chained comparison, no is_finite() call
+            if value is None or _ZERO <= value < MAX_AMOUNT:
+                continue
+        except InvalidOperation:  # NaN: comparing it traps
+            pass
+        raise ValueError(f"{name} must be a finite number in [0, 1e20), got {str(value)[:40]}")
+    for name in signed:
+        value = getattr(msg, name)
+        try:
+            if value is None or -MAX_AMOUNT < value < MAX_AMOUNT:
+                continue
+        except InvalidOperation:
+            pass
+        raise ValueError(f"{name} must be a finite number in (-1e20, 1e20), got {str(value)[:40]}")
 
 
 class Side(StrEnum):
@@ -106,6 +118,9 @@ class Candle(Message, frozen=True, tag="candle"):
     trades: int = 0
     closed: bool = True
 
+    def __post_init__(self) -> None:
+        check_amounts(self, ("open", "high", "low", "close", "volume", "quote_volume"))
+
 
 class BookTicker(Message, frozen=True, tag="book"):
     venue: str
@@ -116,6 +131,9 @@ class BookTicker(Message, frozen=True, tag="book"):
     ask_qty: Decimal
     ts: int  # ms: venue event time when known, else receive time
     update_id: int = 0
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("bid", "bid_qty", "ask", "ask_qty"))
 
 
 # --- order commands ----------------------------------------------------------------------
@@ -179,6 +197,19 @@ class SyncBot(Message, frozen=True, tag="sync"):
 # --- order / account events --------------------------------------------------------------
 
 
+# The amounts of an order's state (OrderUpdate here, OrderReport in the order gateway's adapters).
+UPDATE_AMOUNTS = (
+    "price",
+    "stop_price",
+    "orig_qty",
+    "cum_filled_qty",
+    "cum_quote_qty",
+    "last_fill_price",
+    "last_fill_qty",
+    "orig_quote_qty",
+)
+
+
 class OrderUpdate(Message, frozen=True, tag="order_update"):
     """State of one order. Quantities and fee are cumulative, so a replay or a duplicate is harmless:
     a consumer applies an update only if it moves the order forward (cum_filled_qty or status)."""
@@ -208,6 +239,9 @@ class OrderUpdate(Message, frozen=True, tag="order_update"):
     orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
     adopted: bool = False  # the gateway found this order at the venue without a record of its own
 
+    def __post_init__(self) -> None:
+        check_amounts(self, UPDATE_AMOUNTS, signed=("fee",))
+
 
 class BotSynced(Message, frozen=True, tag="synced"):
     """The order gateway's answer to SyncBot, on `orders:events:{bot}` after the updates of every
@@ -225,6 +259,11 @@ class Balance(msgspec.Struct, frozen=True):
     asset: str
     free: Decimal
     locked: Decimal
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.asset, str):  # built from a venue reply: a constructor checks no types
+            raise TypeError(f"asset must be a string, got {type(self.asset).__name__}")
+        check_amounts(self, ("free", "locked"))
 
     @property
     def total(self) -> Decimal:

@@ -31,6 +31,8 @@ ALIASES: dict[str, str] = {
     "lucro_reaplicar": "reinvest_profit",
 }
 
+MAX_SAFETY_ORDERS = 1000  # the plan (cli/dca.py) walks every level: more is a typo that hangs it
+
 YES = {"s", "sim", "y", "yes", "true", "1", "on"}
 NO = {"n", "nao", "no", "false", "0", "off"}
 
@@ -71,8 +73,8 @@ class DcaParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError("take_profit must be > 0 (a fraction: 0.035 = 3.5 %)")
         if not 0 < self.step < 1 or self.step_max >= 1:
             raise ValueError("step and step_max must be fractions between 0 and 1 (0.01 = 1 %)")
-        if self.max_safety_orders < 0:
-            raise ValueError("max_safety_orders must be >= 0")
+        if not 0 <= self.max_safety_orders <= MAX_SAFETY_ORDERS:
+            raise ValueError(f"max_safety_orders must be 0 to {MAX_SAFETY_ORDERS}")
         if not 0 <= self.fee < 1:
             raise ValueError("fee must be a fraction between 0 and 1 (0.001 = 0.1 %)")
         if self.budget < 0:

@@ -102,8 +102,8 @@ class FractalParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             raise ValueError("quantity must be > 0 (leave it out to protect the free base balance)")
         if self.interval not in INTERVAL_MS:
             raise ValueError(f"interval must be one of {', '.join(INTERVAL_MS)}")
-        if self.lookback_days <= 0:
-            raise ValueError("lookback_days must be > 0")
+        if not 0 < self.lookback_days <= 3650:  # the runner holds this much history in memory
+            raise ValueError("lookback_days must be 1 to 3650")
         if self.pad is not None and self.pad_percent is not None:
             raise ValueError("give pad or pad_percent, not both")
         if self.pad is not None and self.pad < 0:

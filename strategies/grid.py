@@ -83,6 +83,9 @@ ALIASES: dict[str, str] = {
 }
 
 
+MAX_LEVELS = 1000  # more is a typo that would build a list of that many prices at start
+
+
 class GridParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     lower: Decimal
     upper: Decimal
@@ -97,8 +100,8 @@ class GridParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     def __post_init__(self) -> None:
         if not 0 < self.lower < self.upper:
             raise ValueError("need 0 < lower < upper")
-        if self.levels < 2:
-            raise ValueError("levels must be at least 2")
+        if not 2 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"levels must be 2 to {MAX_LEVELS} (an order each; venues allow ~200 open)")
         if self.quote_per_level <= 0:
             raise ValueError("quote_per_level must be > 0")
         if self.stop_loss is not None and not 0 < self.stop_loss < self.lower:

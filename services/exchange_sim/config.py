@@ -19,11 +19,13 @@ from services.exchange_sim.engine import MARKET_FILLS, MarketFill
 from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY
 from services.exchange_sim.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.config import ConfigError
+from shared.messages import MAX_AMOUNT
 
 T = TypeVar("T")
 
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_API_SECRET = "sim-secret"
+LAST_START_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,8 +62,16 @@ def _parse_decimal(text: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"not a non-negative number: {text!r}")
+    if not (value.is_finite() and 0 <= value < MAX_AMOUNT):
+        raise ValueError(f"not a number in [0, 1e20): {text!r}")
+    return value
+
+
+def _parse_fraction(text: str) -> Decimal:
+    """A fee or a share: 0.001 is 0.1 %; 1 or more is a typo (a percentage) that would empty accounts."""
+    value = _parse_decimal(text)
+    if value > 1:
+        raise ValueError("must be a fraction between 0 and 1 (0.001 = 0.1 %)")
     return value
 
 
@@ -75,6 +85,8 @@ def _parse_start(text: str) -> int | None:
         ms = int(text)
     else:
         ms = int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    if not 0 <= ms <= LAST_START_MS:
+        raise ValueError("must be a time between 1970 and 9999")
     return ms - ms % 60_000
 
 
@@ -83,6 +95,8 @@ def _parse_balances(text: str) -> dict[str, Decimal]:
     for part in text.split(","):
         if part.strip():
             asset, _, amount = part.partition("=")
+            if not asset.strip():
+                raise ValueError(f"no asset name in {part.strip()!r} (expected ASSET=amount)")
             out[asset.strip().upper()] = _parse_decimal(amount.strip())
     return out
 
@@ -137,6 +151,13 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _nonneg_int(text)
+    if value > 65535:
+        raise ValueError("must be a port number, 0 to 65535")
+    return value
+
+
 def _history_max(text: str) -> int:
     """0 keeps everything; else at least a day and a margin: the 24h ticker reads the last 1440."""
     value = _nonneg_int(text)
@@ -150,7 +171,7 @@ def _history_max(text: str) -> int:
 
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_HOST": ("host", str),
-    "SIM_PORT": ("port", _nonneg_int),
+    "SIM_PORT": ("port", _port),
     "SIM_PORT_FILE": ("port_file", str),
     "SIM_API_KEY": ("api_key", str),
     "SIM_API_SECRET": ("api_secret", str),
@@ -162,9 +183,9 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_WARMUP": ("warmup", _nonneg_int),
     "SIM_HISTORY_MAX": ("history_max", _history_max),
     "SIM_BALANCES": ("balances", _parse_balances),
-    "SIM_MAKER_FEE": ("maker_fee", _parse_decimal),
-    "SIM_TAKER_FEE": ("taker_fee", _parse_decimal),
-    "SIM_PARTICIPATION": ("participation", _parse_decimal),
+    "SIM_MAKER_FEE": ("maker_fee", _parse_fraction),
+    "SIM_TAKER_FEE": ("taker_fee", _parse_fraction),
+    "SIM_PARTICIPATION": ("participation", _parse_fraction),
     "SIM_MAX_FILL": ("max_fill", lambda t: _parse_decimal(t) if t.strip() else None),
     "SIM_MARKET_FILL": ("market_fill", _parse_market_fill),
     "SIM_WEIGHT_LIMIT": ("weight_limit", _nonneg_int),
@@ -188,7 +209,7 @@ def load_sim_config(environ: Mapping[str, str] | None = None) -> SimConfig:
             continue
         try:
             values[field] = parse(raw)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ArithmeticError) as exc:  # OverflowError: a date out of range
             raise ConfigError(f"environment variable {var}={raw!r}: {exc}") from None
     if not values.get("api_key", DEFAULT_API_KEY) or not values.get("api_secret", DEFAULT_API_SECRET):
         raise ConfigError("SIM_API_KEY and SIM_API_SECRET must not be empty")

@@ -48,10 +48,13 @@ def book_stream_name(symbol: str) -> str:
 
 def parse_kline(venue: str, symbol: str, k: dict[str, Any]) -> Candle:
     """The `k` object of a kline event -> Candle (closed flag from `x`)."""
+    interval = k["i"]
+    if not isinstance(interval, str):  # a Candle checks no types: consumers would dead-letter it
+        raise TypeError(f"kline interval {interval!r} is not a string")
     return Candle(
         venue=venue,
         symbol=symbol,
-        interval=k["i"],
+        interval=interval,
         open_time=int(k["t"]),
         close_time=int(k["T"]),
         open=Decimal(k["o"]),

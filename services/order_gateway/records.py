@@ -15,6 +15,7 @@ import msgspec
 
 from services.order_gateway.venues.base import OrderReport
 from shared.messages import (
+    MAX_AMOUNT,
     TERMINAL_STATUSES,
     OrderStatus,
     OrderType,
@@ -168,6 +169,20 @@ def apply_report(
         updated_ts=now_ms,
         venue_ts=report.venue_ts or record.venue_ts,
     )
+
+
+def without_bad_amounts(record: OrderRecord) -> OrderRecord:
+    """The record with each amount check_amounts refuses cleared (None, or 0 where required).
+
+    Only for a record being rejected because of its amounts (one that got past PlaceOrder's
+    own check): its OrderUpdate, which refuses such amounts, must still be buildable, and its
+    WAL record readable, so the bot hears REJECTED instead of the command failing N times."""
+    fixes = {}
+    for name in AMOUNTS:
+        value = getattr(record, name)
+        if value is not None and not (value.is_finite() and 0 <= value < MAX_AMOUNT):
+            fixes[name] = ZERO if name in ("orig_qty", "cum_filled_qty", "cum_quote_qty", "fee") else None
+    return msgspec.structs.replace(record, **fixes) if fixes else record
 
 
 def fee_after(record: OrderRecord, report: OrderReport) -> Decimal | None:

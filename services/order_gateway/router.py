@@ -25,7 +25,13 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from services.order_gateway.records import CorruptRecord, OrderRecord, new_record, to_update
+from services.order_gateway.records import (
+    CorruptRecord,
+    OrderRecord,
+    new_record,
+    to_update,
+    without_bad_amounts,
+)
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.sync import BotSyncer
 from services.order_gateway.terms import describe, matches, record_terms, rounded_terms
@@ -361,7 +367,7 @@ class CommandRouter:
 
     async def _reject(self, record: OrderRecord, reason: str, entry: Entry | None) -> None:
         record = msgspec.structs.replace(
-            record, status=OrderStatus.REJECTED, reason=reason, updated_ts=now_ms()
+            without_bad_amounts(record), status=OrderStatus.REJECTED, reason=reason, updated_ts=now_ms()
         )
         update = to_update(record, None, reconciled=False, now_ms=now_ms())
         await self.wal.save(record, [(order_events(record.bot), update)], ack=entry)

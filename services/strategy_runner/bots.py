@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -30,8 +30,10 @@ class BotConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     interval: str = "1m"
     params: dict[str, Any] = {}
     enabled: bool = True
-    lease_ms: int = 10_000  # how long a dead runner's lease blocks a standby one
-    sync_retry_s: float = 60.0  # a start-up sync the order gateway has not answered is asked again
+    lease_ms: Annotated[int, msgspec.Meta(ge=100, le=600_000)] = (
+        10_000  # a dead runner's lease blocks a standby this long
+    )
+    sync_retry_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0  # an unanswered start-up sync is asked again
     # Bots with the same `process` share one strategy_runner process (`automata deploy` groups
     # them): ~35 MB of interpreter and libraries once instead of once a bot, for a small machine.
     # The price is isolation: a crash, a blocking strategy or a memory leak then stops them all.
@@ -54,6 +56,10 @@ def _from_seed_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
         if not isinstance(item, dict) or len(item) != 1:
             raise ConfigError(f'{source}: item {i}: expected {{"bot name": {{...}}}}')
         ((name, body),) = item.items()
+        if body is not None and not isinstance(body, dict):
+            raise ConfigError(
+                f"{source}: bot {name}: expected a table of settings, got {type(body).__name__}"
+            )
         body = dict(body or {})
         strategy = body.pop("function", None) or body.pop("strategy", None) or name
         table = {"id": name, "strategy": strategy}
@@ -76,6 +82,10 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
             raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: not valid JSON: nested too deep") from None
         tables = (
             _from_seed_layout(raw, source) if isinstance(raw, list) else convert(raw, BotsFile, source).bots
         )

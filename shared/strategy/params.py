@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect as mi
+
+from shared.messages import MAX_AMOUNT
 
 P = TypeVar("P", bound=msgspec.Struct)
 
@@ -58,8 +61,9 @@ def load_params(
     source: str = "params",
 ) -> P:
     """Build params_type from raw (aliases resolved); errors name the source and the field."""
-    data = canonical_names(raw or {}, aliases or {}, source)
     try:
+        data = canonical_names(raw or {}, aliases or {}, source)
+        _refuse_nonfinite_decimals(params_type, data, source)
         return msgspec.convert(data, params_type, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
@@ -68,6 +72,27 @@ def load_params(
             text, _, path = text.rpartition(" - at `$.")
             where = path.rstrip("`") + ": "
         raise ParamsError(f"{source}: {where}{text}") from None
+    except RecursionError:
+        raise ParamsError(f"{source}: nested too deep") from None
+    except ArithmeticError as exc:  # a check in __post_init__ met a value Decimal cannot compare
+        raise ParamsError(f"{source}: a number out of range: {type(exc).__name__}") from None
+
+
+def _refuse_nonfinite_decimals(params_type: type[msgspec.Struct], data: dict[str, Any], source: str) -> None:
+    """A Decimal param given as "NaN", "inf" or "1e999999999" is refused by name: NaN would
+    otherwise reach the struct's own checks (where comparing it raises), and no price, size or
+    fraction is 1e20 or more."""
+    for field in mi.type_info(params_type).fields:  # type: ignore[union-attr]
+        kinds = field.type.types if isinstance(field.type, mi.UnionType) else (field.type,)
+        value = data.get(field.name)
+        if value is None or isinstance(value, bool) or not any(isinstance(k, mi.DecimalType) for k in kinds):
+            continue
+        try:
+            number = Decimal(value if isinstance(value, Decimal) else str(value).strip())
+        except InvalidOperation:
+            continue  # not a number at all: msgspec's own error names it
+        if not (number.is_finite() and -MAX_AMOUNT < number < MAX_AMOUNT):
+            raise ParamsError(f"{source}: {field.name}: {str(value)[:40]} is not a finite number below 1e20")
 
 
 def dump_params(params: msgspec.Struct) -> dict[str, Any]:

@@ -58,8 +58,10 @@ def _resolve(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise StrategyLoadError(f"strategy {spec!r}: cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:  # ImportError; a name import_module refuses (".x", ""); the module's own error
+        raise StrategyLoadError(
+            f"strategy {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from None
     names = [attr] if attr else ["STRATEGY", "bot"]
     for name in names:
         obj: Any = module

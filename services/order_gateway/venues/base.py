@@ -8,6 +8,7 @@ updates, reconciliation — is venue-neutral code in the order gateway.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -15,9 +16,19 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
+from shared.messages import (
+    MAX_AMOUNT,
+    UPDATE_AMOUNTS,
+    Balance,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    check_amounts,
+)
 
 ZERO = Decimal(0)
+log = logging.getLogger("automata.venue")
 
 
 class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +53,17 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     fee_asset: str = ""
     venue_ts: int = 0
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        # A reply with a NaN, negative or absurd amount, or a cid that is not a string, fails
+        # inside parse_reply (MalformedReply), not later in the gateway's arithmetic or its
+        # user-stream task (a Struct's constructor checks no types).
+        for name in ("cid", "symbol", "venue_order_id", "fee_asset", "reason"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
+        if type(self.venue_ts) is not int:
+            raise TypeError(f"venue_ts must be an integer, got {type(self.venue_ts).__name__}")
+        check_amounts(self, UPDATE_AMOUNTS, signed=("fee", "last_fee"))
 
 
 class BalanceReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +123,21 @@ PAYLOAD_ERRORS = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, 
 T = TypeVar("T")
 
 
+def venue_fee(value: Decimal) -> Decimal:
+    """A fee summed from a venue's trades: a ValueError (MalformedReply) if absurd."""
+    if not (value.is_finite() and -MAX_AMOUNT < value < MAX_AMOUNT):
+        raise ValueError(f"fee {str(value)[:40]} is out of range")
+    return value
+
+
+def venue_str(value: Any) -> str:
+    """A text field of a venue payload (an asset, a symbol): a TypeError, which parse_reply
+    turns into MalformedReply, if it is not text."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def parse_reply(what: str, parse: Callable[[Any], T], payload: Any) -> T:
     """`parse(payload)`, or MalformedReply naming `what` and the fault (never the payload: a
     reply may echo account details)."""
@@ -116,6 +153,16 @@ def parse_list(what: str, parse: Callable[[Any], T], payload: Any) -> list[T]:
     if not isinstance(payload, list):
         raise MalformedReply(f"malformed reply to {what}: expected a list, got {type(payload).__name__}")
     return [parse_reply(what, parse, item) for item in payload]
+
+
+def stream_events(what: str, parse: Callable[[Any], list[T]], msg: Any) -> list[T | StreamGap]:
+    """A user-stream message's events; a malformed one is a StreamGap (poll the venue now),
+    not an exception: that would drop the socket, and every message with it."""
+    try:
+        return list(parse(msg))
+    except PAYLOAD_ERRORS as exc:
+        log.warning("malformed %s (%s: %.120s): polling instead", what, type(exc).__name__, exc)
+        return [StreamGap(f"malformed {what}")]
 
 
 class RateLimited(VenueError):

@@ -34,6 +34,9 @@ from services.order_gateway.venues.base import (
     UserEvent,
     parse_list,
     parse_reply,
+    stream_events,
+    venue_fee,
+    venue_str,
 )
 from shared import metrics
 from shared.filters import SymbolFilters
@@ -157,10 +160,33 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
     )
 
 
+def balances_from_account(res: dict[str, Any]) -> list[Balance]:
+    """GET /api/v3/account's balances."""
+    return [
+        Balance(b["asset"], venue_dec(b["free"]), venue_dec(b["locked"])) for b in res.get("balances", [])
+    ]
+
+
+def _account_position(msg: dict[str, Any]) -> list[UserEvent]:
+    balances = (Balance(b["a"], venue_dec(b["f"]), venue_dec(b["l"])) for b in msg.get("B", []))
+    return [BalanceReport(balances=tuple(balances), venue_ts=int(msg.get("E", 0)))]
+
+
+def event_from_message(msg: Any) -> list[UserEvent]:
+    """A user-data stream message's events: none for the kinds not used, a StreamGap for a
+    malformed one (stream_events)."""
+    kind = msg.get("e") if isinstance(msg, dict) else None
+    if kind == "executionReport":
+        return stream_events(kind, lambda m: [report_from_execution(m)], msg)
+    if kind == "outboundAccountPosition":
+        return stream_events(kind, _account_position, msg)
+    return []
+
+
 def _fees_of(trades: list[dict[str, Any]]) -> tuple[Decimal, str]:
     """Cumulative fee of an order's trades and its asset."""
     fee = sum((venue_dec(t["commission"]) for t in trades), Decimal(0))
-    return fee, trades[0]["commissionAsset"] if trades else ""
+    return venue_fee(fee), venue_str(trades[0]["commissionAsset"]) if trades else ""
 
 
 def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
@@ -362,9 +388,7 @@ class BinanceAdapter:
     async def balances(self) -> list[Balance]:
         assert self.client is not None
         res = await self._call("account", WEIGHT["account"], self.client.get_account)
-        return [
-            Balance(b["asset"], venue_dec(b["free"]), venue_dec(b["locked"])) for b in res.get("balances", [])
-        ]
+        return parse_reply("account", balances_from_account, res)
 
     async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
         assert self.client is not None
@@ -386,22 +410,11 @@ class BinanceAdapter:
                     backoff = 0.5
                     while True:
                         msg = await socket.recv()
-                        if not isinstance(msg, dict):
-                            continue
-                        kind = msg.get("e")
-                        if kind == "executionReport":
-                            yield report_from_execution(msg)
-                        elif kind == "outboundAccountPosition":
-                            yield BalanceReport(
-                                balances=tuple(
-                                    Balance(b["a"], venue_dec(b["f"]), venue_dec(b["l"]))
-                                    for b in msg.get("B", [])
-                                ),
-                                venue_ts=int(msg.get("E", 0)),
-                            )
-                        elif kind == "error":
+                        if isinstance(msg, dict) and msg.get("e") == "error":
                             log.warning("%s user stream error %s: rebuilding it", self.name, msg.get("type"))
                             break
+                        for event in event_from_message(msg):
+                            yield event
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -36,6 +36,9 @@ from services.order_gateway.venues.base import (
     StreamGap,
     UserEvent,
     parse_reply,
+    stream_events,
+    venue_fee,
+    venue_str,
 )
 from shared import metrics
 from shared.filters import SymbolFilters
@@ -134,7 +137,17 @@ def _fees_of(res: dict[str, Any]) -> tuple[Decimal, str]:
     """Cumulative fee of an order's executions and its asset."""
     fills = res.get("list", [])
     fee = sum((venue_dec(f.get("execFee")) for f in fills), Decimal(0))
-    return fee, (fills[0].get("feeCurrency") or "") if fills else ""
+    return venue_fee(fee), venue_str(fills[0].get("feeCurrency") or "") if fills else ""
+
+
+def balances_from_wallet(res: dict[str, Any]) -> list[Balance]:
+    """The coins of a wallet-balance reply or of the private `wallet` topic's data."""
+    out = []
+    for account in res.get("list", []):
+        for c in account.get("coin", []):
+            total, locked = venue_dec(c.get("walletBalance")), venue_dec(c.get("locked"))
+            out.append(Balance(c["coin"], total - locked, locked))
+    return out
 
 
 def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
@@ -348,12 +361,7 @@ class BybitAdapter:
     async def balances(self) -> list[Balance]:
         assert self.session is not None
         res = await self._call("wallet", lambda: self.session.get_wallet_balance(accountType="UNIFIED"))
-        out = []
-        for account in res.get("list", []):
-            for c in account.get("coin", []):
-                total, locked = venue_dec(c.get("walletBalance")), venue_dec(c.get("locked"))
-                out.append(Balance(c["coin"], total - locked, locked))
-        return out
+        return parse_reply("wallet", balances_from_wallet, res)
 
     async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
         assert self.session is not None
@@ -406,7 +414,11 @@ class BybitAdapter:
             api_key=self._key, api_secret=self._secret, restart_on_error=True,
         )  # fmt: skip
 
-    def _events(self, msg: dict[str, Any]) -> list[UserEvent]:
+    def _events(self, msg: Any) -> list[UserEvent]:
+        """A private-topic message's events; a malformed one is a StreamGap (stream_events)."""
+        return stream_events("private message", self._parse_events, msg)
+
+    def _parse_events(self, msg: dict[str, Any]) -> list[UserEvent]:
         topic = msg.get("topic", "")
         data = msg.get("data") or []
         if topic == "order":
@@ -414,10 +426,6 @@ class BybitAdapter:
                 report_from_order(o, self._fee_asset(o)) for o in data if o.get("category", "spot") == "spot"
             ]
         if topic == "wallet":
-            balances = []
-            for account in data:
-                for c in account.get("coin", []):
-                    total, locked = venue_dec(c.get("walletBalance")), venue_dec(c.get("locked"))
-                    balances.append(Balance(c["coin"], total - locked, locked))
+            balances = balances_from_wallet({"list": data})
             return [BalanceReport(balances=tuple(balances), venue_ts=int(msg.get("creationTime", 0)))]
         return []
