@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.metrics import MetricsServer
-from tests.helpers.http import connect, exchange, get, served_in_thread, status_of, wait_closed
+from tests.helpers.raw_http import connect, exchange, get, served_in_thread, status_of, wait_closed
 from tests.helpers.procs import wait_until
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from services.exchange_sim.config import load_sim_config
 from shared.config import ConfigError
-from tests.helpers.http import request
+from tests.helpers.raw_http import request
 from tests.helpers.sim import SimVenue, running_sim, sim_fixture
 
 TOKEN = "control-token-for-tests-0123456789"

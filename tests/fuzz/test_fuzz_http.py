@@ -31,7 +31,7 @@ from services.exchange_sim.config import SimConfig
 from services.exchange_sim.venue import Venue
 from shared.metrics import MetricsServer
 from tests.fuzz.budget import FUZZ
-from tests.helpers.http import exchange, get, request, served_in_thread, status_of
+from tests.helpers.raw_http import exchange, get, request, served_in_thread, status_of
 from tests.helpers.sim import SimVenue, running_sim
 
 TOKEN = "fuzz-control-token-0123456789"
