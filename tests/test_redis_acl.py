@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.retry import Retry
 
 from shared import redis_acl
 from shared.redis_acl import Runner
@@ -100,11 +102,12 @@ def test_the_files_are_private_and_hold_only_hashes(acl_server) -> None:
 
 def test_without_a_password_nothing_works(acl_server) -> None:
     server, _ = acl_server
-    anonymous = redis.Redis(port=server.port)
+    once = Retry(NoBackoff(), 0)  # redis-py retries a refused AUTH (a ConnectionError) with backoff
+    anonymous = redis.Redis(port=server.port, retry=once)
     with pytest.raises(AuthenticationError):
         anonymous.ping()
     with pytest.raises(AuthenticationError):
-        redis.Redis(port=server.port, username="bots_one", password="wrong").ping()
+        redis.Redis(port=server.port, username="bots_one", password="wrong", retry=once).ping()
     anonymous.close()
 
 
