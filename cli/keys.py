@@ -12,6 +12,8 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -148,6 +150,16 @@ def list_(
     out.print(table)
 
 
+@contextmanager
+def _changing(file: Path, stdin: bool) -> Iterator[keystore.Keystore]:
+    """The keystore opened under its lock, for a change the caller saves; its errors are ours."""
+    try:
+        with keystore.locked(file):
+            yield _open(file, _Input(stdin))
+    except keystore.KeystoreError as exc:
+        raise _fail(str(exc)) from None
+
+
 @keys_app.command("remove")
 def remove(
     venue: str = typer.Argument(..., help="venue whose keys to delete"),
@@ -156,14 +168,10 @@ def remove(
 ) -> None:
     """Delete a venue's keys from the keystore (needs the password)."""
     file = keystore_path(path)
-    try:
-        with keystore.locked(file):
-            store = _open(file, _Input(stdin))
-            if not store.remove(venue):
-                raise _fail(f"{venue}: no keys in {file}")
-            store.save()
-    except keystore.KeystoreError as exc:
-        raise _fail(str(exc)) from None
+    with _changing(file, stdin) as store:
+        if not store.remove(venue):
+            raise _fail(f"{venue}: no keys in {file}")
+        store.save()
     out.print(f"removed the keys of {venue} from {file}", highlight=False)
 
 
@@ -174,15 +182,11 @@ def upgrade(
 ) -> None:
     """Re-seal the keystore in today's format and scrypt cost (a fresh salt, every entry again)."""
     file = keystore_path(path)
-    try:
-        with keystore.locked(file):
-            store = _open(file, _Input(stdin))
-            if not store.reseal_due:
-                out.print(f"{file}: already in today's format", highlight=False)
-                return
-            store.save()
-    except keystore.KeystoreError as exc:
-        raise _fail(str(exc)) from None
+    with _changing(file, stdin) as store:
+        if not store.reseal_due:
+            out.print(f"{file}: already in today's format", highlight=False)
+            return
+        store.save()
     out.print(
         f"{file}: re-sealed (version {keystore.VERSION}, scrypt n={keystore.SCRYPT_N})", highlight=False
     )

@@ -24,7 +24,8 @@ from shared.config import ConfigError
 from shared.messages import MAX_AMOUNT
 from shared.strategy.registry import load_strategy
 from tests.fuzz.budget import FUZZ
-from tests.fuzz.test_fuzz_config import VALUE, mutate, paths, toml_doc
+from tests.fuzz.shapes import apply_mutations
+from tests.fuzz.test_fuzz_config import VALUE, paths, toml_doc
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -84,13 +85,7 @@ def load_or_refuse(tmp: Path, name: str, text: str | bytes) -> None:
 
 
 def apply(mutations: list[tuple[tuple[Any, ...], str, Any]]) -> dict[str, Any]:
-    doc = VALID
-    for path, action, value in mutations:
-        try:
-            doc = mutate(doc, path, action, value)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed or replaced this path
-    return doc
+    return apply_mutations(VALID, mutations)
 
 
 MUTATIONS = st.lists(

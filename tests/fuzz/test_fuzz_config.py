@@ -8,7 +8,6 @@ Recursion error, and never a config holding nan or inf.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from decimal import Decimal
@@ -24,6 +23,7 @@ from services.exchange_sim.config import _FIELDS, SimConfig, load_sim_config
 from shared.config import AppConfig, ConfigError, load_config
 from shared.messages import MAX_AMOUNT
 from tests.fuzz.budget import FUZZ
+from tests.fuzz.shapes import apply_mutations
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -98,21 +98,6 @@ def paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PATHS = paths(VALID)
 
 
-def mutate(doc: dict[str, Any], path: tuple[Any, ...], action: str, value: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    parent = doc
-    for key in path[:-1]:
-        parent = parent[key]
-    last = path[-1]
-    if action == "drop":
-        del parent[last]
-    elif action == "unknown" and isinstance(parent, dict):
-        parent[f"{last}_typo"] = value
-    else:
-        parent[last] = value
-    return doc
-
-
 def load_text(tmp: Path, text: str | bytes) -> AppConfig | None:
     """The property: a config, or a ConfigError naming the file (then the field or the fault)."""
     path = tmp / "automata.toml"
@@ -153,12 +138,7 @@ def test_the_valid_config_loads(tmp_path: Path) -> None:
 @example(mutations=[(("market_gateway", "stall_factor"), "set", math.inf)])  # ran on inf before
 @example(mutations=[(("bus", "read_count"), "set", [[[[[[[]]]]]]])])
 def test_mutated_configs_load_or_name_the_field(tmp_path_factory, mutations) -> None:
-    doc = VALID
-    for path, action, value in mutations:
-        try:
-            doc = mutate(doc, path, action, value)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed or replaced this path
+    doc = apply_mutations(VALID, mutations)
     load_text(tmp_path_factory.mktemp("cfg"), toml_doc(doc))
 
 

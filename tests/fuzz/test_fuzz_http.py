@@ -31,6 +31,7 @@ from services.exchange_sim.config import SimConfig
 from services.exchange_sim.venue import Venue
 from shared.metrics import MetricsServer
 from tests.fuzz.budget import FUZZ
+from tests.fuzz.shapes import json_values as json_values_of
 from tests.helpers.raw_http import exchange, get, request, served_in_thread, status_of
 from tests.helpers.sim import SimVenue, running_sim
 
@@ -75,11 +76,7 @@ scalars = (
     | st.text(max_size=20)
     | st.sampled_from(["BTCUSDT", "1", "0", "-1", "1e400", "NaN", "inf", "0.00000001", "binance", "bybit"])
 )
-json_values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-)
+json_values = json_values_of(scalars, key_size=8)
 param_text = st.one_of(
     st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=24),
     st.sampled_from(["BTCUSDT", "ETHUSDT", "BUY", "SELL", "LIMIT", "MARKET", "GTC", "IOC", "FOK"]),

@@ -17,19 +17,12 @@ from hypothesis import strategies as st
 from shared import keystore
 from shared.keystore import MAX_KDF_MEMORY, MAX_N, MAX_P, MAX_R, KeyPair, Keystore, KeystoreError
 from tests.fuzz.budget import FUZZ
+from tests.fuzz.shapes import json_values as json_values_of
 from tests.test_keystore_hardening import PASSWORD, legacy_file
 
 SMALL_N = 2**4
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=12,
-)
+json_values = json_values_of(text_size=40, key_size=12)
 # kdf values that are cheap to derive with, or refused before any derivation
 kdf_numbers = st.sampled_from([0, 1, 2, 3, 16, 1000, 1024, 2**21, 2**40, -1]) | json_values
 

@@ -20,20 +20,13 @@ from services.notifier.commands import MAX_UPDATE_ID, TelegramCommands, in_order
 from services.notifier.telegram import TelegramClient
 from services.notifier.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_webhook
 from tests.fuzz.budget import FUZZ
+from tests.fuzz.shapes import json_values as json_values_of
 from tests.helpers.notifier_fakes import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.test_notifier_commands import seed_bot
 
 USERS = (111,)
 CHATS = (111, -100500)
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=6,
-)
+json_values = json_values_of(max_leaves=6)
 known_ids = st.sampled_from([111, 222, 999, -100500, -100999, 0])
 ids = known_ids | known_ids | json_values  # mostly ids that mean something here
 texts = (
