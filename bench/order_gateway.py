@@ -9,7 +9,7 @@ never run out. Each measurement runs in a fresh spawned process under uvloop:
   awaited `create_order` (newOrderRespType FULL, as the gateway asks) at a time; the venue's
   own time, client included. Their client order ids have no bot prefix, so the gateway's user
   stream ignores them as foreign orders;
-- through the gateway: XADD a PlaceOrder to orders:cmd:sim, then XREAD orders:events:bench
+- through the gateway: XADD a PlaceOrder to orders:cmd:sim:bench, then XREAD orders:events:bench
   until the gateway's first order update for that cid (NEW or FILLED) is readable; one at a
   time. The venue's journal only has market times, so the moment the venue saw the order is
   not observable: this is command in -> update out, the venue's time included;
@@ -97,7 +97,7 @@ async def via_gateway(url: str, first_seq: int) -> Result:
     from shared.streams import order_commands, order_events
 
     writer, reader = connect(url), connect(url)
-    cmd_stream, events = order_commands("sim"), order_events(BOT)
+    cmd_stream, events = order_commands("sim", BOT), order_events(BOT)
     after = await _last_id(reader, events)
     lat: list[int] = []
     statuses: dict[str, int] = {}
@@ -130,7 +130,7 @@ async def throughput(url: str, first_seq: int) -> Result:
     from shared.streams import order_commands, order_events
 
     writer, reader = connect(url), connect(url)
-    cmd_stream, events = order_commands("sim"), order_events(BOT)
+    cmd_stream, events = order_commands("sim", BOT), order_events(BOT)
     after = await _last_id(reader, events)
     cmds = [command(first_seq + i) for i in range(THROUGHPUT_N)]
     waiting = {c.cid for c in cmds}

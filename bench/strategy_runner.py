@@ -15,7 +15,7 @@ latencies use time.monotonic_ns(), shared by all processes on Linux.
    every candle (each commit then also writes a command). No order gateway runs yet: a thread
    answers each runner's start-up sync as a gateway would.
 2. event -> command: candles at LAT_RATE/s; the time from just before the candle's XADD until
-   the command it caused is readable on orders:cmd:sim (the command carries the candle's close
+   the command it caused is readable on orders:cmd:sim:{bot} (the command carries the candle's close
    time). This is `step_p50_ms` / `step_p99_ms`.
 3. tick -> order, all services: the paper venue, the order gateway and a runner whose strategy
    places a MARKET order on every candle. Candles at --tick-rate/s (E2E_RATE), --tick-candles a
@@ -91,7 +91,7 @@ async def events_per_s(url: str, bot: str, first: int, n: int, with_orders: bool
 
     writer, reader = connect(url), connect(url)
     entries = [candle_fields(first + i, Decimal("30000")) for i in range(n)]
-    cmd_stream = order_commands("sim")
+    cmd_stream = order_commands("sim", bot)
     commands_before = await reader.xlen(cmd_stream)
 
     async def push() -> None:
@@ -138,7 +138,7 @@ async def paced(
     from shared.streams import order_commands, order_events
 
     writer, reader = connect(url), connect(url)
-    candle_stream, cmd_stream, events = streams or (STREAM, order_commands("sim"), order_events(bot))
+    candle_stream, cmd_stream, events = streams or (STREAM, order_commands("sim", bot), order_events(bot))
     after: dict[str, str] = {}
     for stream in (cmd_stream, events):
         last = await reader.xrevrange(stream, count=1)
@@ -349,6 +349,7 @@ def ratio(ours: float | None, floor: float | None) -> float | None:
 
 def bench(appendfsync: str, tick_rate: int, tick_n: int) -> Result:
     from tests.helpers.bots import publish_filters
+    from tests.helpers.cmdstreams import command_streams
     from tests.helpers.syncs import SyncAnswerer
 
     with stack(appendfsync) as s:
@@ -368,7 +369,7 @@ def bench(appendfsync: str, tick_rate: int, tick_n: int) -> Result:
         stop(s.procs.pop())
         answerer.stop()
         # all services: the gateway must not see the bench runner's bare commands
-        r.delete("orders:cmd:sim")
+        r.delete(*command_streams(r, "sim"))
         sim = s.start_sim()
         s.start_gateway()
         price = sim.control.state()["prices"][SYMBOL]
@@ -461,7 +462,7 @@ def report(r: Result) -> None:
     )
     print(f"event -> command, candles at {r['step_rate_per_s']}/s, {r['step_n']} samples")
     print(
-        f"  candle XADD -> command on orders:cmd:sim  p50 {r['step_p50_ms']:.3f} ms  p99 {r['step_p99_ms']:.3f} ms"
+        f"  candle XADD -> command on orders:cmd:sim:bot  p50 {r['step_p50_ms']:.3f} ms  p99 {r['step_p99_ms']:.3f} ms"
         f"  (max {r['step_max_ms']:.3f} ms; target p99 < 5 ms)"
     )
     print(

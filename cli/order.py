@@ -2,7 +2,7 @@
 
 The seed tutorial places orders by hand with python-binance; here a hand-placed order goes
 through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
-on `orders:cmd:{venue}`, so it gets the same write-ahead log, filters, exactly-once sending and
+on `orders:cmd:{venue}:manual`, so it gets the same write-ahead log, filters, exactly-once sending and
 reconciliation. Its cid is `manual-{seq}`, seq from an INCR on `manual:seq` raised to the time in
 milliseconds when it is behind it: a Redis that lost its last second (a power cut) has lost the
 counter's last values and maybe the records of their orders too, while the venue kept those
@@ -127,13 +127,13 @@ def describe(u: OrderUpdate) -> str:
     return text
 
 
-def _report(out: Console, r: redis.Redis, bot: str, cid: str, venue: str, after: bytes, wait: float) -> None:
+def _report(out: Console, r: redis.Redis, bot: str, cid: str, stream: str, after: bytes, wait: float) -> None:
     if wait <= 0:
         return
     update = wait_update(r, bot, cid, after, wait)
     if update is None:
         out.print(
-            f"[yellow]no answer within {wait:g}s: the command stays queued on {order_commands(venue)} and "
+            f"[yellow]no answer within {wait:g}s: the command stays queued on {stream} and "
             f"the order gateway executes it when it reads it (is it running? `automata status`)[/]"
         )
         raise typer.Exit(1)
@@ -173,15 +173,16 @@ def _place(
         ts=int(time.time() * 1000),
     )
     after = _last_id(r, order_events(MANUAL_BOT))
-    r.xadd(order_commands(venue), encode(cmd))
+    stream = order_commands(venue, MANUAL_BOT)
+    r.xadd(stream, encode(cmd))
     what = (
         f"{common.num(quantity)} {cmd.symbol}"
         if quantity is not None
         else f"{common.num(quote_qty)} quote of {cmd.symbol}"
     )
     how = f"limit {common.num(limit)}" if limit is not None else "market"
-    out.print(f"{cid}: {side.value.lower()} {what} at {how} sent to {order_commands(venue)}")
-    _report(out, r, MANUAL_BOT, cid, venue, after, wait)
+    out.print(f"{cid}: {side.value.lower()} {what} at {how} sent to {stream}")
+    _report(out, r, MANUAL_BOT, cid, stream, after, wait)
 
 
 @order_app.command("buy")
@@ -242,6 +243,7 @@ def cancel(
         )
     after = _last_id(r, order_events(bot))
     cmd = CancelOrder(cid=cid, bot=bot, venue=venue, symbol=symbol.upper(), ts=int(time.time() * 1000))
-    r.xadd(order_commands(venue), encode(cmd))
-    out.print(f"cancel of {cid} sent to {order_commands(venue)}")
-    _report(out, r, bot, cid, venue, after, wait)
+    stream = order_commands(venue, bot)  # the owner's stream: the gateway takes it as the bot's own
+    r.xadd(stream, encode(cmd))
+    out.print(f"cancel of {cid} sent to {stream}")
+    _report(out, r, bot, cid, stream, after, wait)

@@ -142,6 +142,8 @@ class OrderGatewayConfig(Base, frozen=True):
     # holder died. Keep it above recv_window_ms: a holder frozen past its lease then cannot
     # have a request it signed before the freeze accepted.
     lease_ms: Annotated[int, msgspec.Meta(ge=200, le=600_000)] = 10_000
+    # how often the gateway looks for command streams of bots that appeared after it started
+    rescan_every_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
 
     def __post_init__(self) -> None:
         if self.lease_ms <= self.recv_window_ms:

@@ -12,8 +12,8 @@ Users:
   its bots' keys only, no scripting, no SCAN, no deletion outside its own keys.
 
 Redis 7 selectors `(...)` tie commands to key patterns: a runner may XACK on `md:*` (the consumer
-group commands need write access to the stream) but XADD only to its venue's order commands,
-`notify` and dead-letter streams. `%R~` grants read-only access to a key pattern.
+group commands need write access to the stream) but XADD only to its own bots' command streams
+(`orders:cmd:{venue}:{bot}`), `notify` and dead-letter streams. `%R~` grants read-only access to a key pattern.
 The paper venue (services/exchange_sim) does not use Redis and has no user.
 """
 
@@ -115,8 +115,9 @@ def order_gateway_user() -> User:
         "~",
         [
             s.og_order(any_venue), s.og_lease(any_venue), s.og_open(any_venue), s.og_symbols(any_venue),
-            s.order_commands(any_venue), s.ANY_ORDER_EVENTS, s.account(any_venue),
-            s.venue_symbols(any_venue), s.weight_budget(any_venue), s.dlq(s.order_commands(any_venue)),
+            # `orders:cmd:*`: every bot's command stream (`orders:cmd:{venue}:{bot}`) and the legacy one
+            s.legacy_order_commands(any_venue), s.ANY_ORDER_EVENTS, s.account(any_venue),
+            s.venue_symbols(any_venue), s.weight_budget(any_venue), s.dlq(s.legacy_order_commands(any_venue)),
             s.health("order_gateway", any_venue),
         ],
     )  # fmt: skip
@@ -138,7 +139,9 @@ def notifier_user() -> User:
 def runner_user(runner: Runner) -> User:
     """A runner's own keys (its bots' `bot:{id}:*`, `orders:events:{id}`, its heartbeat) in full,
     its venues' market data, balances and symbol filters read-only; consumer-group writes on its
-    venues' market data; XADD to its venues' order commands, `notify` and its dead letters."""
+    venues' market data; XADD to its own bots' command streams (`orders:cmd:{venue}:{bot}`, so
+    it can never send a command the gateway takes as another bot's), `notify` and its dead
+    letters."""
     ids = [bot for bot, _ in runner.bots]
     venues = sorted({venue for _, venue in runner.bots})
     own = [*(s.bot_keys(b) for b in ids), *(s.order_events(b) for b in ids)]
@@ -151,7 +154,7 @@ def runner_user(runner: Runner) -> User:
     consume_market = _selector(_keys("~", market), GROUP_WRITE)
     dead_letters = [s.dlq(p) for p in (*market, *own)]
     append = _selector(
-        _keys("~", [*(s.order_commands(v) for v in venues), s.NOTIFY, *dead_letters]), ["+xadd"]
+        _keys("~", [*(s.order_commands(v, b) for b, v in runner.bots), s.NOTIFY, *dead_letters]), ["+xadd"]
     )
     rules = (
         *_keys("~", [*own, s.health("strategy_runner", runner.instance)]),

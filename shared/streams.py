@@ -5,7 +5,7 @@ Readable with redis-cli: `XRANGE md:candles:sim:BTCUSDT:1m - + COUNT 5`.
 
 from __future__ import annotations
 
-from shared.ids import check_bot_id
+from shared.ids import BOT_ID_RE, check_bot_id
 
 # Consumer groups
 GROUP_ORDER_GATEWAY = "order_gateway"
@@ -34,7 +34,32 @@ def market_data(venue: str) -> str:
     return f"md:*:{venue}:*"
 
 
-def order_commands(venue: str) -> str:
+def order_commands(venue: str, bot: str) -> str:
+    """One bot's order commands to a venue. Each bot has its own stream, writable only by its
+    runner's Redis user (shared/redis_acl.py), so the stream a command arrives on says which bot
+    sent it: the order gateway refuses a command naming any other bot (its router)."""
+    return f"orders:cmd:{venue}:{check_bot_id(bot)}"
+
+
+def any_order_commands(venue: str) -> str:
+    """Redis glob of every bot's command stream of a venue (the order gateway's SCAN)."""
+    return f"orders:cmd:{venue}:*"
+
+
+def command_stream_bot(venue: str, stream: str) -> str | None:
+    """The bot a command stream of `venue` belongs to; None for any other key (the legacy
+    stream, another venue's, a name no bot can have)."""
+    prefix = any_order_commands(venue)[:-1]
+    if not stream.startswith(prefix):
+        return None
+    bot = stream[len(prefix) :]
+    return bot if BOT_ID_RE.match(bot) else None
+
+
+def legacy_order_commands(venue: str) -> str:
+    """The stream every bot of a venue shared before per-bot command streams. Bots can no longer
+    write it (no runner user has it in its ACL); the order gateway still drains what an upgrade
+    left on it, with the ownership checks of its router only (the writer is unknown)."""
     return f"orders:cmd:{venue}"
 
 
@@ -140,7 +165,7 @@ NOTIFIER_TELEGRAM_OFFSET = "notifier:telegram:offset"  # next getUpdates offset 
 # Manual orders (`automata order`): placed under this bot id, cids `manual-{seq}` with seq from an
 # INCR on MANUAL_SEQ kept at or above the time in ms (cli/order.py), so two terminals never make
 # the same cid, nor does a Redis that lost its last second.
-ANY = "*"  # a Redis glob in place of a name: order_commands(ANY), health("notifier", ANY), ...
+ANY = "*"  # a Redis glob in place of a name: legacy_order_commands(ANY), health("notifier", ANY), ...
 ANY_ORDER_EVENTS = "orders:events:*"
 NOTIFIER_KEYS = "notifier:*"
 MANUAL_BOT = "manual"

@@ -59,9 +59,9 @@ def seeded(sync_redis: redis.Redis) -> redis.Redis:
     for i in range(3):
         cmd = PlaceOrder(cid=f"demo-{i + 1:06d}", bot="demo", venue="sim", symbol="BTCUSDT", side=Side.BUY,
                          order_type=OrderType.MARKET, quantity=D("0.001"))  # fmt: skip
-        r.xadd("orders:cmd:sim", encode(cmd))
-    r.xgroup_create("orders:cmd:sim", "order_gateway", id="0")
-    r.xreadgroup("order_gateway", "og-1", {"orders:cmd:sim": ">"}, count=1)
+        r.xadd("orders:cmd:sim:demo", encode(cmd))
+    r.xgroup_create("orders:cmd:sim:demo", "order_gateway", id="0")
+    r.xreadgroup("order_gateway", "og-1", {"orders:cmd:sim:demo": ">"}, count=1)
     # the write-ahead log
     save(r, record("demo-000001", "sim", OrderStatus.NEW))
     save(r, record("manual-000001", "sim", OrderStatus.PARTIALLY_FILLED, filled="0.004"))
@@ -72,8 +72,8 @@ def seeded(sync_redis: redis.Redis) -> redis.Redis:
              "orders": {"demo-000001": {"cid": "demo-000001"}}}  # fmt: skip
     failed = {"stream": "md:candles:sim:BTCUSDT:1m", "id": "1-1", "error": "ZeroDivisionError: boom"}
     r.set("bot:demo:state", orjson.dumps({"version": 3, "state": state, "failed": failed}))
-    r.xadd("dlq:orders:cmd:sim", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
-    r.xadd("dlq:orders:cmd:sim", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
+    r.xadd("dlq:orders:cmd:sim:demo", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
+    r.xadd("dlq:orders:cmd:sim:demo", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
     # balances: a snapshot, then a delta for BTC; prices from the book (BTC) and candles (ETH)
     snap = BalanceUpdate(venue="sim", snapshot=True, ts=now, balances=(
         Balance("USDT", D("1000"), D("200")), Balance("BTC", D("0.5"), D("0")), Balance("ETH", D("2"), D("0")),
@@ -101,14 +101,14 @@ def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) 
     assert table["order_gateway"][:2] == ["t1", str(os.getpid())]
     assert table["order_gateway"][-2:] == ["-", "-"]  # not a service process: no memory, no health
     assert table["notifier"][-1] == "stale"
-    assert table["orders:cmd:sim"] == ["order_gateway", "1", "1", "2"]  # consumers, pending, lag
+    assert table["orders:cmd:sim:demo"] == ["order_gateway", "1", "1", "2"]  # consumers, pending, lag
     assert "bybit: 1, sim: 2" in out
     assert table["demo"] == ["paused", "0.5", "12.5", "1", "ZeroDivisionError: boom"]
-    assert "dlq:orders:cmd:sim: 2" in out
+    assert "dlq:orders:cmd:sim:demo: 2" in out
 
     doc = orjson.loads(cli(env, "status", "--json").stdout)
     assert doc["open_orders"] == {"bybit": 1, "sim": 2}
-    assert doc["dlq"] == {"dlq:orders:cmd:sim": 2}
+    assert doc["dlq"] == {"dlq:orders:cmd:sim:demo": 2}
     assert {g["group"]: g["lag"] for g in doc["groups"]} == {"order_gateway": 2}
 
 

@@ -183,14 +183,14 @@ def test_usage_errors_are_refused_before_anything_is_sent(cenv, sync_redis, args
     res = CliRunner().invoke(app, args, env={**cenv, **PLAIN})
     assert res.exit_code == 2, res.output
     assert says in res.output
-    assert not sync_redis.exists("orders:cmd:sim")
+    assert not sync_redis.exists("orders:cmd:sim:manual")
 
 
 def test_an_order_stays_queued_when_no_gateway_answers(cenv, sync_redis) -> None:
     res = cli(cenv, "order", "buy", "BTCUSDT", "0.01", "--wait", "0.5")
     assert res.returncode == 1
-    assert "no answer within 0.5s" in res.stdout and "orders:cmd:sim" in res.stdout
-    assert sync_redis.xlen("orders:cmd:sim") == 1
+    assert "no answer within 0.5s" in res.stdout and "orders:cmd:sim:manual" in res.stdout
+    assert sync_redis.xlen("orders:cmd:sim:manual") == 1
 
 
 def test_reconcile_adopts_lost_orders_and_catches_up_fills_safely_in_parallel(

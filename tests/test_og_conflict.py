@@ -32,7 +32,7 @@ def nth_update(r, cid: str, n: int):
 
 
 def acked(r) -> bool:
-    return r.xpending("orders:cmd:sim", "order_gateway")["pending"] == 0
+    return r.xpending("orders:cmd:sim:b1", "order_gateway")["pending"] == 0
 
 
 def test_same_terms_replay_is_the_same_order_other_terms_a_conflict(sim, env, tmp_path, sync_redis):
@@ -91,7 +91,7 @@ def test_a_lost_window_replayed_is_not_accepted_twice(sim, env, tmp_path, sync_r
     assert summary.data["adopted"] == 2 and summary.data["skipped"] == 0
     for cmd in (btc, eth):
         assert r.hget(og_order(cmd.cid), "adopted") == b"1"
-        r.xadd("orders:cmd:sim", encode(cmd))  # the rolled-back bot sends it again
+        r.xadd("orders:cmd:sim:b1", encode(cmd))  # the rolled-back bot sends it again
     wait_until(lambda: all(len(updates(r, c.cid)) == 2 for c in (btc, eth)), what="replays answered")
     for cmd in (btc, eth):
         answers = updates(r, cmd.cid)

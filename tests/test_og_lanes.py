@@ -11,20 +11,20 @@ import redis
 
 from shared.codec import decode, encode
 from shared.messages import CancelOrder, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side, TimeInForce
-from shared.streams import GROUP_ORDER_GATEWAY, order_commands, order_events
+from shared.streams import dlq, order_commands, order_events
+from tests.helpers.cmdstreams import command_streams, pending_entries
 from tests.helpers.gateway import accepted, start_gateway, wait_gateway_ready, write_config
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
-CMD = order_commands("sim")
 SETTLED = {OrderStatus.NEW, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELED,
            OrderStatus.REJECTED, OrderStatus.EXPIRED}  # fmt: skip
 
 
 def send(r: redis.Redis, msg: PlaceOrder | CancelOrder) -> str:
     """XADD one command; returns its entry id."""
-    return r.xadd(CMD, encode(msg)).decode()
+    return r.xadd(order_commands("sim", msg.bot), encode(msg)).decode()
 
 
 def order(bot: str, seq: int, *, price: Decimal | None = None, side: Side = Side.BUY) -> PlaceOrder:
@@ -45,7 +45,7 @@ def statuses(r: redis.Redis, bot: str, cid: str) -> list[OrderStatus]:
 
 
 def pending_ids(r: redis.Redis) -> set[str]:
-    return {p["message_id"].decode() for p in r.xpending_range(CMD, GROUP_ORDER_GATEWAY, "-", "+", 1000)}
+    return {entry_id for _, entry_id in pending_entries(r)}
 
 
 def journal_seq(sim: SimVenue, kind: str, cid: str) -> int:
@@ -119,5 +119,5 @@ def test_sigkill_with_several_lanes_busy_loses_and_doubles_nothing(sim, env, tmp
     for bot in bots:  # each bot's orders reached the venue in the order it sent them
         seqs = [journal_seq(sim, "accepted", f"{bot}-{s:06d}") for s in (1, 2, 3)]
         assert seqs == sorted(seqs), bot
-    assert sync_redis.xlen(f"dlq:{CMD}") == 0
+    assert not any(sync_redis.xlen(dlq(s)) for s in command_streams(sync_redis))
     assert restarted.terminate() == 0

@@ -23,13 +23,13 @@ from shared.bus import FencedError
 from shared.codec import decode, encode
 from shared.lease import Lease
 from shared.messages import Notification, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
-from shared.streams import GROUP_ORDER_GATEWAY, og_lease, og_order, order_commands, order_events
+from shared.streams import og_lease, og_order, order_commands, order_events
+from tests.helpers.cmdstreams import pending_entries, readers
 from tests.helpers.gateway import accepted, start_gateway, wait_gateway_ready, write_config
 from tests.helpers.procs import Proc, wait_until
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
-CMD = order_commands("sim")
 LEASE = og_lease("sim")
 
 # -- the write-ahead log's fencing, in-process ------------------------------------------------
@@ -107,7 +107,7 @@ def market(bot: str, seq: int) -> PlaceOrder:
 
 def send(r: redis.Redis, *cmds: PlaceOrder) -> list[PlaceOrder]:
     for cmd in cmds:
-        r.xadd(CMD, encode(cmd))
+        r.xadd(order_commands("sim", cmd.bot), encode(cmd))
     return list(cmds)
 
 
@@ -127,7 +127,7 @@ def stick(sim: SimVenue, cid: str) -> None:
 
 
 def pending(r: redis.Redis) -> int:
-    return r.xpending(CMD, GROUP_ORDER_GATEWAY)["pending"]
+    return len(pending_entries(r))
 
 
 @pytest.fixture
@@ -166,8 +166,7 @@ def test_only_the_holder_serves_and_the_standby_says_so(sim, pair, sync_redis):
     cmds = send(sync_redis, *(market(bot, seq) for seq in (1, 2) for bot in ("la", "lb", "lc")))
     wait_filled(sync_redis, cmds)
     assert {c.cid: accepted(sim, c.cid) for c in cmds} == {c.cid: 1 for c in cmds}
-    readers = {c["name"].decode() for c in sync_redis.xinfo_consumers(CMD, GROUP_ORDER_GATEWAY)}
-    assert readers == {"order_gateway-g1-sim"}, "the standby never read a command"
+    assert readers(sync_redis) == {"order_gateway-g1-sim"}, "the standby never read a command"
     assert "automata_order_commands_total{" not in http(sync_redis, "g2", "/metrics"), "nor sent one"
     assert "automata_order_commands_total{" in http(sync_redis, "g1", "/metrics")
     assert json.loads(http(sync_redis, "g2", "/health"))["ok"], "a standby is healthy"

@@ -1,7 +1,8 @@
-"""Order ownership: every bot writes to the one `orders:cmd:{venue}` stream, so a command may
-name any client order id. A bot acting on another bot's order (cancel, cancel-all, a place or
-replay under its cid, a sync) is refused: the order is untouched at the venue, the refusal goes
-to the sender's own events stream, the owner's stream gets nothing.
+"""Order ownership: a bot's command (on its own stream, naming itself) may still name any client
+order id. A bot acting on another bot's order (cancel, cancel-all, a place or replay under its
+cid, a sync) is refused: the order is untouched at the venue, the refusal goes to the sender's
+own events stream, the owner's stream gets nothing. (A command naming another bot than its
+stream's: tests/test_og_sender.py.)
 
 Real gateway process, real paper venue, real python-binance."""
 
@@ -39,7 +40,7 @@ from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()
-EVIL = "evil"  # a compromised bot: it may XADD anything to the shared command stream
+EVIL = "evil"  # a compromised bot: it may XADD anything naming itself to its own command stream
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def gateway(env, sim, tmp_path, sync_redis):
 
 
 def send(r, cmd) -> None:
-    r.xadd(order_commands("sim"), encode(cmd))
+    r.xadd(order_commands("sim", cmd.bot), encode(cmd))
 
 
 def limit_of(bot: str, cid: str, price: Decimal) -> PlaceOrder:
@@ -115,7 +116,7 @@ def test_a_sync_never_moves_another_bots_orders(sim, gateway, sync_redis):
     )
     assert (answer.adopted, answer.max_seq) == ((), 0), "another bot's orders are not the sender's"
     assert not r.exists(og_order("b1-000007"))
-    # a sync naming b1 (which any bot can send on the shared stream) adopts under b1, answers b1
+    # b1's own sync adopts under b1 and answers b1 only
     send_sync(r, seq=0, token="named", bot="b1")
     wait_until(lambda: r.hget(og_order("b1-000007"), "bot") == b"b1", what="b1-000007 adopted under b1")
     assert not [m for m in events(r, EVIL) if isinstance(m, OrderUpdate)], "nothing of b1's reached evil"

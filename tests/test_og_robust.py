@@ -59,11 +59,11 @@ def test_non_finite_amounts_are_dead_lettered_and_the_gateway_goes_on(sim, env, 
     gateway = start_gateway(env, write_config(tmp_path / "og.toml", sim), tmp_path / "og.log")
     wait_gateway_ready(r, gateway)
     for seq, value in ((1, "NaN"), (2, "Infinity"), (3, "1e999999999")):
-        r.xadd("orders:cmd:sim", bad_entry(seq, quantity=value))
-    r.xadd("orders:cmd:sim", bad_entry(4, price="-Infinity", order_type="LIMIT"))
+        r.xadd("orders:cmd:sim:b1", bad_entry(seq, quantity=value))
+    r.xadd("orders:cmd:sim:b1", bad_entry(4, price="-Infinity", order_type="LIMIT"))
     good = place(r, 5, order_type=OrderType.MARKET, qty="0.001")
     assert wait_status(r, good.cid, OrderStatus.FILLED).cum_filled_qty == Decimal("0.001")
-    dead = wait_until(lambda: len(d := r.xrange("dlq:orders:cmd:sim")) == 4 and d, what="4 dead letters")
+    dead = wait_until(lambda: len(d := r.xrange("dlq:orders:cmd:sim:b1")) == 4 and d, what="4 dead letters")
     reasons = [fields[b"dlq_reason"].decode() for _, fields in dead]
     assert all("must be a finite number" in reason for reason in reasons), reasons
     assert "quantity" in reasons[0] and "price" in reasons[3]

@@ -54,7 +54,7 @@ def price_of(sim, symbol: str = "BTCUSDT") -> Decimal:
 
 
 def no_pending(r) -> bool:
-    return r.xpending("orders:cmd:sim", "order_gateway")["pending"] == 0
+    return r.xpending("orders:cmd:sim:b1", "order_gateway")["pending"] == 0
 
 
 def answered(r, cid: str, count: int):

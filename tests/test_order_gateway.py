@@ -62,7 +62,7 @@ def test_place_partial_fill_cancel_and_market(sim, gateway, sync_redis):
     from shared.messages import CancelOrder
 
     sync_redis.xadd(
-        "orders:cmd:sim", encode(CancelOrder(cid=buy.cid, bot="b1", venue="sim", symbol="BTCUSDT"))
+        "orders:cmd:sim:b1", encode(CancelOrder(cid=buy.cid, bot="b1", venue="sim", symbol="BTCUSDT"))
     )
     canceled = wait_status(sync_redis, buy.cid, OrderStatus.CANCELED)
     assert canceled.cum_filled_qty == Decimal("0.001")
@@ -86,7 +86,8 @@ def test_sigkill_at_each_point_of_the_place_path(point, sim, env, config, tmp_pa
     assert filled.cum_filled_qty == Decimal("0.002")
     assert accepted(sim, cmd.cid) == 1, "the venue accepted the order exactly once"
     wait_until(
-        lambda: sync_redis.xpending("orders:cmd:sim", "order_gateway")["pending"] == 0, what="command acked"
+        lambda: sync_redis.xpending("orders:cmd:sim:b1", "order_gateway")["pending"] == 0,
+        what="command acked",
     )
     wait_gateway_ready(sync_redis, restarted)
     assert restarted.terminate() == 0
@@ -236,11 +237,11 @@ def test_bybit_protocol_place_fill_cancel(sim, env, tmp_path, sync_redis):
     from shared.messages import CancelOrder
 
     sync_redis.xadd(
-        "orders:cmd:sim", encode(CancelOrder(cid=third.cid, bot="b1", venue="sim", symbol="BTCUSDT"))
+        "orders:cmd:sim:b1", encode(CancelOrder(cid=third.cid, bot="b1", venue="sim", symbol="BTCUSDT"))
     )
     wait_status(sync_redis, third.cid, OrderStatus.CANCELED)
     dup = place(sync_redis, 1, price=str(p - 100), qty="0.002")  # a replayed command: never sent twice
-    wait_until(lambda: sync_redis.xpending("orders:cmd:sim", "order_gateway")["pending"] == 0)
+    wait_until(lambda: sync_redis.xpending("orders:cmd:sim:b1", "order_gateway")["pending"] == 0)
     assert (
         sum(
             1

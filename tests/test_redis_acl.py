@@ -58,7 +58,8 @@ def connect(acl_server: tuple[RedisServer, Path]) -> Iterator[Callable[[str], re
         admin.xadd(f"orders:events:{bot}", {"m": "1"})
         admin.xadd(f"bot:{bot}:control", {"m": "1"})
     admin.hset("og:order:gamma-1", "cid", "gamma-1")
-    admin.xadd("orders:cmd:sim", {"m": "1"})
+    admin.xadd("orders:cmd:sim", {"m": "1"})  # the legacy shared stream an upgrade may leave
+    admin.xadd("orders:cmd:sim:gamma", {"m": "1"})
     admin.xadd("notify", {"m": "1"})
     yield as_user
     for client in clients:
@@ -130,7 +131,8 @@ def test_a_strategy_runner_reaches_only_its_own_bots(connect) -> None:
             ),
             "ack market data": lambda r: r.xack("md:candles:sim:BTCUSDT:1m", "bot:alpha", "0-1"),
             "autoclaim": lambda r: r.xautoclaim("md:candles:sim:BTCUSDT:1m", "bot:alpha", "c", 0),
-            "order command": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "own order commands": lambda r: r.xadd("orders:cmd:sim:alpha", {"m": "1"}),
+            "its other bot's order commands": lambda r: r.xadd("orders:cmd:sim:beta", {"m": "1"}),
             "notification": lambda r: r.xadd("notify", {"m": "1"}),
             "dead letter": lambda r: r.xadd("dlq:md:candles:sim:BTCUSDT:1m", {"m": "1"}),
             "balances": lambda r: r.xrevrange("account:sim", count=5),
@@ -148,7 +150,14 @@ def test_a_strategy_runner_reaches_only_its_own_bots(connect) -> None:
             "XADD market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
             "XADD another bot's events": lambda r: r.xadd("orders:events:gamma", {"m": "1"}),
             "XADD its own venue's account": lambda r: r.xadd("account:sim", {"m": "1"}),
-            "XADD another venue's commands": lambda r: r.xadd("orders:cmd:binance", {"m": "1"}),
+            "XADD another venue's commands": lambda r: r.xadd("orders:cmd:binance:alpha", {"m": "1"}),
+            "XADD another bot's commands": lambda r: r.xadd("orders:cmd:sim:gamma", {"m": "1"}),
+            "XADD a new bot's commands": lambda r: r.xadd("orders:cmd:sim:delta", {"m": "1"}),
+            "XADD the legacy shared commands": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "XADD another venue's legacy commands": lambda r: r.xadd("orders:cmd:binance", {"m": "1"}),
+            "read its own commands": lambda r: r.xrange("orders:cmd:sim:alpha"),
+            "DEL its own commands": lambda r: r.delete("orders:cmd:sim:alpha"),
+            "XTRIM another bot's commands": lambda r: r.xtrim("orders:cmd:sim:gamma", maxlen=0),
             "read another venue's market data": lambda r: r.xrange("md:candles:binance:BTCUSDT:1m"),
             "SET another bot's state": lambda r: r.set("bot:gamma:state", "{}"),
             "GET another bot's state": lambda r: r.get("bot:gamma:state"),
@@ -205,12 +214,12 @@ def test_the_market_gateway_writes_market_data_only(connect) -> None:
     refused(
         mg,
         {
-            "an order command": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "an order command": lambda r: r.xadd("orders:cmd:sim:alpha", {"m": "1"}),
             "a bot's state": lambda r: r.set("bot:alpha:state", "{}"),
             "a bot's control": lambda r: r.xadd("bot:alpha:control", {"m": "1"}),
             "order events": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
             "a script writing an order command": lambda r: r.register_script(
-                "return redis.call('XADD', 'orders:cmd:sim', '*', 'a', '1')"
+                "return redis.call('XADD', 'orders:cmd:sim:alpha', '*', 'a', '1')"
             )(keys=["md:book:sim:BTCUSDT"]),
             "reading notifications": lambda r: r.xrange("notify"),
             "SCAN": lambda r: r.scan(0),
@@ -226,8 +235,16 @@ def test_the_order_gateway_cannot_touch_bot_state(connect) -> None:
     allowed(
         og,
         {
-            "commands group": lambda r: r.xgroup_create("orders:cmd:sim", "order_gateway", id="0"),
-            "read commands": lambda r: r.xreadgroup("order_gateway", "c", {"orders:cmd:sim": ">"}),
+            "commands group": lambda r: r.xgroup_create("orders:cmd:sim:gamma", "order_gateway", id="0"),
+            "legacy commands group": lambda r: r.xgroup_create("orders:cmd:sim", "order_gateway", id="0"),
+            "read commands": lambda r: r.xreadgroup(
+                "order_gateway", "c", {"orders:cmd:sim:gamma": ">", "orders:cmd:sim": ">"}
+            ),
+            "find the bots' command streams": lambda r: r.scan(0, match="orders:cmd:sim:*", _type="stream"),
+            "a new bot's stream, before its first command": lambda r: r.xgroup_create(
+                "orders:cmd:sim:delta", "order_gateway", id="0", mkstream=True
+            ),
+            "dead-letter a command": lambda r: r.xadd("dlq:orders:cmd:sim:gamma", {"m": "1"}),
             "an event to a bot": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
             "account": lambda r: r.xadd("account:sim", {"m": "1"}),
             "filters": lambda r: r.hset("venue:sim:symbols", "ETHUSDT", "{}"),
@@ -270,7 +287,7 @@ def test_the_notifier_cannot_send_orders(connect) -> None:
     refused(
         nt,
         {
-            "an order command": lambda r: r.xadd("orders:cmd:sim", {"m": "1"}),
+            "an order command": lambda r: r.xadd("orders:cmd:sim:alpha", {"m": "1"}),
             "a bot's state": lambda r: r.set("bot:alpha:state", "{}"),
             "order events": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
             "the order gateway's records": lambda r: r.hgetall("og:order:gamma-1"),

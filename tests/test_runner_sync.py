@@ -52,7 +52,7 @@ def doc(r) -> dict:
 
 
 def sync_requests(r) -> list[SyncBot]:
-    return [decode(f) for _, f in r.xrange(order_commands("sim")) if f[b"type"] == b"sync"]
+    return [decode(f) for _, f in r.xrange(order_commands("sim", "t1")) if f[b"type"] == b"sync"]
 
 
 def test_candles_wait_until_the_sync_is_answered_and_new_ids_start_past_the_venues(env, tmp_path, sync_redis):

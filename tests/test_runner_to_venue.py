@@ -89,9 +89,9 @@ def chaos(
         for rec in records:
             by_status[rec[b"status"].decode()] = by_status.get(rec[b"status"].decode(), 0) + 1
         rejected = [rec[b"reason"].decode() for rec in records if rec[b"status"] == b"REJECTED"][:3]
-        pending = sync_redis.xpending("orders:cmd:sim", "order_gateway")["pending"]
+        pending = sync_redis.xpending("orders:cmd:sim:t1", "order_gateway")["pending"]
         raise AssertionError(f"records {by_status}, rejected e.g. {rejected}, commands pending {pending}, "
-                             f"commands {sync_redis.xlen('orders:cmd:sim')}") from None  # fmt: skip
+                             f"commands {sync_redis.xlen('orders:cmd:sim:t1')}") from None  # fmt: skip
     journal = [e for e in sim.control.journal() if e["kind"] == "accepted"]
     cids = [e["client_order_id"] for e in journal if e["client_order_id"].startswith("t1-")]
     assert sorted(cids) == expected, "each order accepted by the venue exactly once"

@@ -12,6 +12,11 @@
 - Commands run in per-bot lanes (shared/bus/lanes.py): concurrently across bots, strictly in
   order within a bot, so one bot's stuck order (resolve retries, venue timeouts, a failing
   cancel) never delays another bot's orders.
+- Each bot writes its own command stream `orders:cmd:{venue}:{bot}` (only its runner's Redis
+  user may), all read in the one consumer group: at start the streams of the bots file's bots,
+  of `manual` and of every bot a SCAN finds; then a rescan every `rescan_every_s` adds the
+  streams of bots that appear later. The legacy shared `orders:cmd:{venue}` is drained too
+  while it exists (what an upgrade left on it).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from services.order_gateway.reconcile import reconcile
+from services.order_gateway.reconcile import reconcile, venue_bots
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
@@ -31,14 +36,23 @@ from services.order_gateway.user_stream import UserStream
 from services.order_gateway.venues import make_adapter
 from services.order_gateway.venues.base import VenueAdapter, VenueError
 from services.order_gateway.wal import Wal
-from shared.bus import Consumer, Entry, FencedError, ensure_group, publish
+from shared.bus import Consumer, Entry, FencedError, publish
 from shared.bus.groups import take_over_pending
 from shared.bus.lanes import Lanes
 from shared.lease import Lease
 from shared.messages import Notification
 from shared.redis_conn import TRANSIENT_ERRORS
 from shared.service import ServiceContext
-from shared.streams import GROUP_ORDER_GATEWAY, NOTIFY, og_lease, order_commands
+from shared.streams import (
+    GROUP_ORDER_GATEWAY,
+    MANUAL_BOT,
+    NOTIFY,
+    any_order_commands,
+    command_stream_bot,
+    legacy_order_commands,
+    og_lease,
+    order_commands,
+)
 
 log = logging.getLogger("automata.order_gateway")
 
@@ -46,8 +60,11 @@ MAX_IN_FLIGHT = 1000  # commands held in lanes at once; the consumer stops readi
 
 
 def bot_lane(entry: Entry) -> str:
-    """The lane of a command: its bot (every order command carries one)."""
-    return str(getattr(entry.message, "bot", "") or "")
+    """The lane of a command: the bot whose stream it came on (so entries naming another bot
+    queue, and are refused, in the sender's own lane); on the legacy stream, the bot it names."""
+    venue = str(getattr(entry.message, "venue", "") or "")
+    sender = command_stream_bot(venue, entry.stream) if venue else None
+    return sender or str(getattr(entry.message, "bot", "") or "")
 
 
 class LeasedAdapter:
@@ -177,10 +194,11 @@ class VenueGateway:
         lanes = Lanes(self.ctx.redis, self.router.handle, bot_lane, self.consumer_name,
                       max_deliveries=bus.max_deliveries, max_in_flight=MAX_IN_FLIGHT)  # fmt: skip
         consumer = Consumer(
-            self.ctx.redis, [order_commands(self.venue)], GROUP_ORDER_GATEWAY, self.consumer_name, lanes.submit,
+            self.ctx.redis, [], GROUP_ORDER_GATEWAY, self.consumer_name, lanes.submit,
             count=bus.read_count, max_deliveries=bus.max_deliveries, holds=lanes.holds, gate=self.lease.check,
             # we hold the lease: another consumer's entry idle this long is an orphan
             claim_idle_ms=min(bus.claim_idle_ms, max(og.lease_ms, 1000)),
+            discover=self.command_streams, discover_every_s=og.rescan_every_s,
         )  # fmt: skip
         user_stream = UserStream(self.wal, self.tracker, og.poll_every_s, og.balance_every_s)
         self.term = term = _Term(consumer, lanes, user_stream)
@@ -204,9 +222,12 @@ class VenueGateway:
         if not await self.connect():
             return
         # the dead holder's commands are ours now: replayed, in stream order, before anything new
-        stream = order_commands(self.venue)
-        await ensure_group(self.ctx.redis, stream, GROUP_ORDER_GATEWAY)
-        moved = await take_over_pending(self.ctx.redis, stream, GROUP_ORDER_GATEWAY, self.consumer_name)
+        known = [MANUAL_BOT, *(b.id for b in venue_bots(self.venue))]
+        streams = [order_commands(self.venue, bot) for bot in known] + await self.command_streams()
+        await term.consumer.add_streams(streams)
+        moved = 0
+        for stream in term.consumer.stream_names:
+            moved += await take_over_pending(self.ctx.redis, stream, GROUP_ORDER_GATEWAY, self.consumer_name)
         if moved:
             log.info("%s: took over %d pending command(s) of the previous holder", self.venue, moved)
         tasks = [
@@ -228,6 +249,21 @@ class VenueGateway:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
+
+    async def command_streams(self) -> list[str]:
+        """Every bot's command stream of this venue a SCAN finds, and the legacy shared stream
+        while it exists (drained, never written any more)."""
+        found = []
+        async for key in self.ctx.redis.scan_iter(
+            match=any_order_commands(self.venue), count=1000, _type="stream"
+        ):
+            name = key.decode() if isinstance(key, bytes) else key
+            if command_stream_bot(self.venue, name) is not None:  # never a name no bot can have
+                found.append(name)
+        legacy = legacy_order_commands(self.venue)
+        if await self.ctx.redis.type(legacy) in (b"stream", "stream"):
+            found.append(legacy)
+        return sorted(found)
 
     async def connect(self) -> bool:
         """Connect to the venue and reconcile before taking any new command; retry until it

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -38,6 +38,9 @@ from shared.config import ConfigError
 from shared.ids import bot_of
 from shared.messages import Notification, OrderStatus
 from shared.streams import og_order, og_symbols
+
+if TYPE_CHECKING:
+    from services.strategy_runner.bots import BotConfig
 
 log = logging.getLogger("automata.reconcile")
 
@@ -196,14 +199,20 @@ async def logged_symbols(wal: Wal) -> set[str]:
 
 
 def bot_symbols(venue: str) -> set[str]:
-    """The symbols of the bots file's bots on this venue (AUTOMATA_BOTS, else bots.toml), so a
-    bot's orders are looked for even when the log lost every record of its symbol."""
+    """The symbols of the bots file's bots on this venue, so a bot's orders are looked for even
+    when the log lost every record of its symbol."""
+    return {b.symbol for b in venue_bots(venue)}
+
+
+def venue_bots(venue: str) -> list[BotConfig]:
+    """The bots file's bots on this venue (AUTOMATA_BOTS, else bots.toml); none when there is no
+    file or it does not load (logged: the gateway serves on, reconciling what its log knows)."""
     from services.strategy_runner.bots import bots_path, load_bots  # the runner's own loader
 
     if not bots_path().exists():
-        return set()
+        return []
     try:
-        return {b.symbol for b in load_bots(check_params=False) if b.venue == venue}
+        return [b for b in load_bots(check_params=False) if b.venue == venue]
     except ConfigError as exc:
-        log.warning("%s: bots file not read for reconciliation: %s", venue, exc)
-        return set()
+        log.warning("%s: bots file not read: %s", venue, exc)
+        return []

@@ -1,4 +1,4 @@
-"""Handling `orders:cmd:{venue}`: place, cancel, cancel-all — write first, then send.
+"""Handling `orders:cmd:{venue}:{bot}`: place, cancel, cancel-all — write first, then send.
 
 Place: the record is written PENDING_SUBMIT before the request leaves (a cid seen before is
 never sent again); the reply moves it to NEW/FILLED/REJECTED; a timeout, 5xx, dropped
@@ -8,11 +8,17 @@ request can no longer be accepted (its recvWindow has passed), so the venue can 
 twice. A command whose cid already names an order with other terms is a conflict: refused,
 never answered with the other order's state (terms.py). SyncBot: sync.py.
 
-Ownership: every bot writes its commands to the one `orders:cmd:{venue}` stream, so a command
-may name any cid. A place, cancel or replay naming an order that is not the named bot's (the
-cid's prefix, or its record's owner) is refused without touching that order: a REJECTED update
-goes to the sender's own events stream (never the owner's), with a notification. CancelAll
-only ever cancels the bot's own orders; a sync only looks at the bot's own prefix (sync.py).
+Sender: each bot writes its commands to its own stream, which only its runner's Redis user
+may write (shared/redis_acl.py), so the stream names the sender. A command whose `bot` differs
+from its stream's bot is dead-lettered, with the reason and a log line, before anything else.
+Entries on the legacy shared `orders:cmd:{venue}` (left by an upgrade) have no known sender
+and get the ownership checks only.
+
+Ownership, the second layer: a place, cancel or replay naming an order that is not the named
+bot's (the cid's prefix, or its record's owner) is refused without touching that order: a
+REJECTED update goes to the sender's own events stream (never the owner's), with a
+notification. CancelAll only ever cancels the bot's own orders; a sync only looks at the bot's
+own prefix (sync.py).
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ from shared.messages import (
 )
 from shared.money import MoneyError
 from shared.order_terms import terms_of
-from shared.streams import EVENTS_MAXLEN, NOTIFY, order_events
+from shared.streams import EVENTS_MAXLEN, NOTIFY, command_stream_bot, order_events
 
 log = logging.getLogger("automata.order_gateway")
 
@@ -108,6 +114,7 @@ class CommandRouter:
 
     async def handle(self, entry: Entry) -> None:
         msg = entry.message
+        self._check_sender(entry)
         if isinstance(msg, PlaceOrder):
             await self.place(msg, entry)
         elif isinstance(msg, CancelOrder):
@@ -118,6 +125,21 @@ class CommandRouter:
             await self.syncer.sync(msg, entry)
         else:
             raise TypeError(f"not an order command: {type(msg).__name__}")
+
+    def _check_sender(self, entry: Entry) -> None:
+        """Dead-letter a command naming another bot than the one whose stream it came on: only
+        that bot's runner can write the stream, so the stream is the sender's identity."""
+        sender = command_stream_bot(self.venue, entry.stream)
+        if sender is None:  # the legacy shared stream: the writer is unknown, ownership decides
+            return
+        named = getattr(entry.message, "bot", None)
+        if named != sender:
+            self._count(entry.fields.get(b"type", b"?").decode(errors="replace"), "foreign_sender")
+            log.error(
+                "%s: %s %s names bot %r on the command stream of bot %r: refused (dead-lettered)",
+                self.venue, type(entry.message).__name__, entry.id, named, sender,
+            )  # fmt: skip
+            raise DeadLetter(f"command names bot {named!r} on the command stream of bot {sender!r}")
 
     # -- place ---------------------------------------------------------------------------
 

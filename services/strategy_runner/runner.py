@@ -324,7 +324,7 @@ class BotRunner:
         orders = 0
         for cmd in commands:
             if isinstance(cmd, (*ORDER_COMMANDS, SyncBot)):
-                commit.publish(order_commands(self.bot.venue), cmd)
+                commit.publish(order_commands(self.bot.venue, self.bot.id), cmd)
                 orders += isinstance(cmd, PlaceOrder)
             elif isinstance(cmd, Notification):
                 commit.publish(NOTIFY, cmd, maxlen=100_000)

@@ -20,6 +20,9 @@
   neither hands them over twice nor bumps their delivery counts.
 - `gate()`, when given, is called before each claim and read of new entries; raising
   FencedError there ends run() (a gateway whose lease may have lapsed reads nothing more).
+- Streams can be added while it runs (`add_streams`, or `discover()` polled every
+  `discover_every_s`): each gets its group and is then read like the first ones, own pending
+  list replayed first (the order gateway reads one command stream per bot, and bots come later).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,9 +96,12 @@ class Consumer:
     forget_consumers_after_ms: int = 24 * 3600 * 1000
     holds: Callable[[str, str], bool] | None = None  # (stream, id) a deferring handler still has in hand
     gate: Callable[[], None] | None = None  # raises (FencedError) when this consumer may not read on
+    discover: Callable[[], Awaitable[Iterable[str]]] | None = None  # more streams to read, polled
+    discover_every_s: float = 5.0
     _states: dict[str, _StreamState] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _next_claim: float = field(default=0.0, init=False)
+    _next_discover: float = field(default=0.0, init=False)
     _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
@@ -103,13 +109,36 @@ class Consumer:
             raise ValueError(
                 "claim_idle_ms must be > 0 (use bus.groups.take_over_pending to take all at once)"
             )
-        self._states = {s: _StreamState(s) for s in self.streams}
         m = metrics.bus_metrics()
         self._m_handled = m.handled
         self._m_failed = m.failed
         self._m_claimed = m.claimed
-        for state in self._states.values():
-            state.m_handled = m.handled.labels(state.name, self.group)
+        for stream in self.streams:
+            self._add_state(stream)
+
+    def _add_state(self, stream: str) -> None:
+        state = self._states[stream] = _StreamState(stream)  # pending_due: its own pending first
+        state.m_handled = self._m_handled.labels(stream, self.group)
+
+    @property
+    def stream_names(self) -> list[str]:
+        """Every stream read now (the ones given and the ones added since)."""
+        return list(self._states)
+
+    async def add_streams(self, streams: Iterable[str]) -> list[str]:
+        """Read these streams too, from the next read on: the group is created on each new one
+        (at id 0, so what was written before is read), its own pending list replayed first.
+        Returns the streams that were new."""
+        added = []
+        for stream in dict.fromkeys(streams):
+            if stream in self._states:
+                continue
+            await ensure_group(self.redis, stream, self.group)
+            self._add_state(stream)
+            added.append(stream)
+        if added:
+            log.info("%s: reading %s too", self.group, ", ".join(added))
+        return added
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -140,13 +169,13 @@ class Consumer:
                     state.pending_due = True
 
     async def _setup(self) -> None:
-        for stream in self.streams:
+        for stream in list(self._states):
             await ensure_group(self.redis, stream, self.group)
 
     async def _loop(self) -> None:
         while not self.stopping:
             now = time.monotonic()
-            for state in self._states.values():
+            for state in list(self._states.values()):
                 if state.pending_due or (state.failed and now >= state.retry_at):
                     await self._replay_own_pending(state)
                     if self.stopping:
@@ -157,6 +186,10 @@ class Consumer:
             if now >= self._next_claim:
                 self._next_claim = now + self.claim_every_s
                 await self._claim_idle()
+            if self.discover is not None and now >= self._next_discover:
+                self._next_discover = now + self.discover_every_s
+                if await self.add_streams(await self.discover()):
+                    continue  # replay the new streams' own pending lists before reading them
             readable = [s.name for s in self._states.values() if not (self.ordered and s.failed)]
             if not readable:
                 await self._sleep(self._time_to_retry())
@@ -295,7 +328,7 @@ class Consumer:
 
     async def _claim_idle(self) -> None:
         """Take over entries another consumer left pending longer than claim_idle_ms."""
-        for state in self._states.values():
+        for state in list(self._states.values()):
             claimed = 0
             while True:
                 # JUSTID keeps delivery counts honest; redis-py then drops the cursor, so scan from

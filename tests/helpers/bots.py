@@ -11,7 +11,8 @@ import redis
 from shared.codec import decode, encode
 from shared.filters import SymbolFilters
 from shared.messages import BotControl, Candle, ControlAction, OrderStatus, OrderUpdate, PlaceOrder
-from shared.streams import bot_control, candle_entry_id, candles, order_commands, order_events, venue_symbols
+from shared.streams import bot_control, candle_entry_id, candles, order_events, venue_symbols
+from tests.helpers.cmdstreams import command_entries
 
 FILTERS = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=Decimal("0.01"),
                         step_size=Decimal("0.00001"), min_qty=Decimal("0.00001"), min_notional=Decimal("5"))  # fmt: skip
@@ -55,7 +56,7 @@ def add_candle(r: redis.Redis, c: Candle) -> None:
 
 def commands(r: redis.Redis, venue: str = "sim") -> list:
     """The order commands bots sent (a runner's start-up SyncBot left out)."""
-    return [decode(f) for _, f in r.xrange(order_commands(venue)) if f.get(b"type") != b"sync"]
+    return [decode(f) for _, f in command_entries(r, venue) if f.get(b"type") != b"sync"]
 
 
 def fill(

@@ -19,7 +19,13 @@ BOT = "b1"
 
 
 def write_config(path: Path, sim: SimVenue, **og: object) -> Path:
-    settings = {"poll_every_s": 0.5, "recv_window_ms": 1000, "request_timeout_s": 1.5, **og}
+    settings = {
+        "poll_every_s": 0.5,
+        "recv_window_ms": 1000,
+        "request_timeout_s": 1.5,
+        "rescan_every_s": 0.5,
+        **og,
+    }
     lines = ["[venues.sim]", 'kind = "sim"', f'base_url = "{sim.base_url}"', "[order_gateway]"]
     lines += [f"{k} = {v}" for k, v in settings.items()]
     path.write_text("\n".join(lines) + "\n")
@@ -49,7 +55,7 @@ def place(r: redis.Redis, seq: int, *, side: Side = Side.BUY, order_type: OrderT
         price=Decimal(price) if price else None, stop_price=Decimal(stop) if stop else None,
         time_in_force=TimeInForce.GTC if order_type is not OrderType.MARKET else None, ts=int(time.time() * 1000),
     )  # fmt: skip
-    r.xadd(order_commands("sim"), encode(cmd))
+    r.xadd(order_commands("sim", BOT), encode(cmd))
     return cmd
 
 

@@ -42,7 +42,7 @@ def venue_far_from_wall_clock(sim: SimVenue) -> bool:
 
 def send_sync(r: redis.Redis, seq: int, token: str, symbol: str = "BTCUSDT", bot: str = BOT) -> SyncBot:
     cmd = SyncBot(bot=bot, venue="sim", symbol=symbol, token=token, seq=seq, ts=int(time.time() * 1000))
-    r.xadd(order_commands("sim"), encode(cmd))
+    r.xadd(order_commands("sim", bot), encode(cmd))
     return cmd
 
 

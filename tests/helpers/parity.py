@@ -238,7 +238,7 @@ class LiveStack:
         return json.loads(raw) if raw else {}
 
     def commands(self) -> list[Any]:
-        found = [decode(f) for _, f in self.r.xrange(order_commands(VENUE))]
+        found = [decode(f) for _, f in self.r.xrange(order_commands(VENUE, self.bot))]
         return [c for c in found if not isinstance(c, SyncBot)]  # a runner's start-up sync places nothing
 
     def updates(self) -> list[OrderUpdate]:
@@ -257,7 +257,7 @@ class LiveStack:
         events = self.r.xrevrange(order_events(self.bot), count=1)
         if events and applied.get(order_events(self.bot)) != events[0][0].decode():
             return False
-        cmd_stream = order_commands(VENUE)
+        cmd_stream = order_commands(VENUE, self.bot)
         last_cmd = self.r.xrevrange(cmd_stream, count=1)
         if last_cmd:
             group = next(

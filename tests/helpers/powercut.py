@@ -40,11 +40,11 @@ from shared.streams import (
     bot_state,
     candles,
     health,
-    order_commands,
     order_events,
     weight_budget,
 )
 from tests.helpers.bots import write_bots
+from tests.helpers.cmdstreams import command_streams
 from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
 from tests.helpers.powercut_report import ACTIVE, BOTS, Cycle
 from tests.helpers.powercut_rules import (
@@ -461,13 +461,16 @@ class Stack:
     def busy(self) -> str:
         """What is still in flight ("" when nothing): a consumer group behind or with entries pending,
         a bot syncing or without its runner."""
-        streams = [order_commands(VENUE), CANDLES, "notify"]
+        streams = [*command_streams(self.r, VENUE), CANDLES, "notify"]
         streams += [s for bot in BOTS for s in (order_events(bot), bot_control(bot))]
         for stream in streams:
             last = self.r.xrevrange(stream, count=1)
             if not last:
                 continue
-            for group in self.r.xinfo_groups(stream):
+            groups = self.r.xinfo_groups(stream)
+            if stream.startswith("orders:cmd:") and not groups:
+                return f"{stream}: not read by the order gateway yet"
+            for group in groups:
                 if group["pending"] or entry_id(group["last-delivered-id"]) < entry_id(last[0][0]):
                     return (
                         f"{stream} group {group['name'].decode()}: {group['pending']} pending, "

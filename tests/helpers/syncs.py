@@ -14,29 +14,35 @@ import redis
 
 from shared.codec import decode, encode
 from shared.messages import BotSynced, SyncBot
-from shared.streams import order_commands, order_events
+from shared.streams import order_events
+from tests.helpers.cmdstreams import command_streams
 
 
 class SyncAnswerer(threading.Thread):
     def __init__(self, url: str, venue: str = "sim") -> None:
         super().__init__(daemon=True, name="sync-answerer")
         self.redis = redis.Redis.from_url(url)
-        self.stream = order_commands(venue)
+        self.venue = venue
         self._halt = threading.Event()
         self.answered = 0
 
     def run(self) -> None:
-        last = "0-0"
+        last: dict[str, bytes | str] = {}  # each bot's command stream, read to
         while not self._halt.is_set():
             try:
-                reply = self.redis.xread({self.stream: last}, count=100, block=100)
+                for stream in command_streams(self.redis, self.venue):  # bots that appeared since
+                    last.setdefault(stream, "0-0")
+                if not last:
+                    self._halt.wait(0.05)
+                    continue
+                reply = self.redis.xread(last, count=100, block=100)
             except redis.ConnectionError:
                 if self._halt.wait(0.1):
                     return
                 continue
-            for _, entries in reply or ():
+            for stream, entries in reply or ():
                 for entry_id, fields in entries:
-                    last = entry_id
+                    last[stream.decode()] = entry_id
                     if fields.get(b"type") != b"sync":
                         continue
                     msg = decode(fields)
