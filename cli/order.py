@@ -2,8 +2,9 @@
 
 The seed tutorial places orders by hand with python-binance; here a hand-placed order goes
 through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
-on `orders:cmd:{venue}:manual`, so it gets the same write-ahead log, filters, exactly-once sending and
-reconciliation. Its cid is `manual-{seq}`, seq from an INCR on `manual:seq` raised to the time in
+on `orders:cmd:{venue}:manual` (a --force cancel of a bot's order: on that bot's stream, which
+only the admin user and the bot's runner may write), so it gets the same write-ahead log,
+filters, exactly-once sending and reconciliation. Its cid is `manual-{seq}`, seq from an INCR on `manual:seq` raised to the time in
 milliseconds when it is behind it: a Redis that lost its last second (a power cut) has lost the
 counter's last values and maybe the records of their orders too, while the venue kept those
 orders; the clock has moved past every one of them, so no cid is reused (a number whose record

@@ -62,7 +62,9 @@ def line(doc: dict[str, Any]) -> str:
 
 
 def tail(
-    stream: str = typer.Argument(..., help="stream key, e.g. notify, orders:events:manual, account:sim"),
+    stream: str = typer.Argument(
+        ..., help="stream key, e.g. notify, orders:cmd:sim:manual, orders:events:manual, account:sim"
+    ),
     count: int = typer.Option(10, "--count", "-n", help="how many of the last entries to show"),
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new entries until Ctrl-C"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per entry"),

@@ -1,7 +1,7 @@
 """python -m services.order_gateway [--venue NAME ...]: orders out, exactly once.
 
 Per venue: take the venue's lease (a second gateway waits as a standby), reconcile with the
-venue, then consume `orders:cmd:{venue}` (group order_gateway) in per-bot lanes and run the
+venue, then consume every bot's `orders:cmd:{venue}:{bot}` (group order_gateway) in per-bot lanes and run the
 user-data stream + poller. `automata reconcile VENUE` reconciles on demand from its
 own process with the same code (cli/reconcile.py); the WAL's forward-only updates make that safe
 beside a running gateway.

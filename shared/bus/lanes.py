@@ -1,6 +1,6 @@
 """Per-key lanes: one key's entries strictly in stream order, different keys concurrently.
 
-The order gateway handles every bot of a venue on one stream. Handled inline, one bot's stuck
+The order gateway handles every bot of a venue in one consumer. Handled inline, one bot's stuck
 order (resolve retries, venue timeouts, a failing cancel) held up every other bot's orders.
 Lanes keep what matters — a bot's commands in the order it sent them — and drop what does
 not: the order between bots.
