@@ -22,9 +22,10 @@ SETTLED = {OrderStatus.NEW, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, Or
            OrderStatus.REJECTED, OrderStatus.EXPIRED}  # fmt: skip
 
 
-def send(r: redis.Redis, msg: PlaceOrder | CancelOrder) -> str:
-    """XADD one command; returns its entry id."""
-    return r.xadd(order_commands("sim", msg.bot), encode(msg)).decode()
+def send(r: redis.Redis, msg: PlaceOrder | CancelOrder) -> tuple[str, str]:
+    """XADD one command to its bot's stream; returns (stream, entry id)."""
+    stream = order_commands("sim", msg.bot)
+    return stream, r.xadd(stream, encode(msg)).decode()
 
 
 def order(bot: str, seq: int, *, price: Decimal | None = None, side: Side = Side.BUY) -> PlaceOrder:
@@ -44,8 +45,8 @@ def statuses(r: redis.Redis, bot: str, cid: str) -> list[OrderStatus]:
     return [u.status for u in events(r, bot) if u.cid == cid]
 
 
-def pending_ids(r: redis.Redis) -> set[str]:
-    return {entry_id for _, entry_id in pending_entries(r)}
+def pending_ids(r: redis.Redis) -> set[tuple[str, str]]:
+    return set(pending_entries(r))
 
 
 def journal_seq(sim: SimVenue, kind: str, cid: str) -> int:
