@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +60,14 @@ log = logging.getLogger("automata.order_gateway")
 MAX_IN_FLIGHT = 1000  # commands held in lanes at once; the consumer stops reading beyond
 
 
-def bot_lane(entry: Entry) -> str:
+def bot_lane(venue: str) -> Callable[[Entry], str]:
     """The lane of a command: the bot whose stream it came on (so entries naming another bot
     queue, and are refused, in the sender's own lane); on the legacy stream, the bot it names."""
-    venue = str(getattr(entry.message, "venue", "") or "")
-    sender = command_stream_bot(venue, entry.stream) if venue else None
-    return sender or str(getattr(entry.message, "bot", "") or "")
+
+    def lane(entry: Entry) -> str:
+        return command_stream_bot(venue, entry.stream) or str(getattr(entry.message, "bot", "") or "")
+
+    return lane
 
 
 class LeasedAdapter:
@@ -191,7 +194,7 @@ class VenueGateway:
     async def _serve(self) -> None:
         """Serve until stopped or fenced: the lease kept alongside the work."""
         og, bus = self.ctx.config.order_gateway, self.ctx.config.bus
-        lanes = Lanes(self.ctx.redis, self.router.handle, bot_lane, self.consumer_name,
+        lanes = Lanes(self.ctx.redis, self.router.handle, bot_lane(self.venue), self.consumer_name,
                       max_deliveries=bus.max_deliveries, max_in_flight=MAX_IN_FLIGHT)  # fmt: skip
         consumer = Consumer(
             self.ctx.redis, [], GROUP_ORDER_GATEWAY, self.consumer_name, lanes.submit,
