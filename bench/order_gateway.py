@@ -19,7 +19,8 @@ never run out. Each measurement runs in a fresh spawned process under uvloop:
 
 Direct and gateway latency runs alternate, ROUNDS of each; the figures pool their samples.
 Prints the figures, then one line with a JSON object of them.
-Run: `.venv/bin/python bench/order_gateway.py` (about 40 s on 2 cores).
+Run: `.venv/bin/python bench/order_gateway.py` (about 40 s on 2 cores); `--idle-bots N` adds N
+empty bot command streams the gateway reads beside the bench bot's (one stream per bot).
 """
 
 from __future__ import annotations
@@ -193,16 +194,27 @@ def journal_check(sim: Any) -> Result:
     return {"accepted": len(counts), "duplicates": sum(1 for n in counts.values() if n > 1)}
 
 
+def add_idle_bots(r: Any, n: int) -> None:
+    """n more bots' command streams, empty, for the gateway to read beside the bench's own (it
+    reads one stream per bot: `--idle-bots N` shows what N streams cost per read)."""
+    from shared.streams import GROUP_ORDER_GATEWAY, order_commands
+
+    for i in range(n):
+        r.xgroup_create(order_commands("sim", f"idle_{i}"), GROUP_ORDER_GATEWAY, id="0", mkstream=True)
+    r.close()
+
+
 def gateway_metrics_port(r: Any) -> int:
     for key in r.keys("svc:order_gateway:*"):
         return int(json.loads(r.get(key))["metrics_port"])
     raise RuntimeError("no order gateway heartbeat")
 
 
-def bench() -> Result:
+def bench(idle_bots: int = 0) -> Result:
     with stack() as s:
         info = machine(s.url)
         sim = s.start_sim()
+        add_idle_bots(s.sync_redis(), idle_bots)
         gateway = s.start_gateway()
         r = s.sync_redis()
         port = gateway_metrics_port(r)
@@ -270,7 +282,7 @@ def report(r: Result) -> None:
         f"  direct python-binance -> venue:      p50 {r['direct_p50_ms']:.3f} ms  p99 {r['direct_p99_ms']:.3f} ms"
     )
     print(
-        f"  XADD orders:cmd -> update on events:  p50 {r['gateway_p50_ms']:.3f} ms  p99 {r['gateway_p99_ms']:.3f} ms"
+        f"  XADD orders:cmd:sim:bench -> events:  p50 {r['gateway_p50_ms']:.3f} ms  p99 {r['gateway_p99_ms']:.3f} ms"
         f"  (max {r['gateway_max_ms']:.3f} ms; {r['latency_statuses']})"
     )
     print(
@@ -292,7 +304,9 @@ def report(r: Result) -> None:
 
 def main() -> None:
     t0 = time.monotonic()
-    result = bench()
+    idle = int(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[1] == "--idle-bots" else 0
+    result = bench(idle)
+    result["idle_bots"] = idle
     result["bench_seconds"] = round(time.monotonic() - t0, 1)
     report(result)
     print(json.dumps(result))
