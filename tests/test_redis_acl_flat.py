@@ -44,6 +44,7 @@ def test_an_old_redis_gets_the_flat_acl_and_each_user_keeps_to_its_keys(tmp_path
         bot.xgroup_create("md:candles:sim:BTCUSDT:1m", "bot:alpha", id="0")
         assert bot.xreadgroup("bot:alpha", "c", {"md:candles:sim:BTCUSDT:1m": ">"})
         bot.xadd("notify", {"m": "1"})
+        bot.xadd("orders:cmd:sim:alpha", {"m": "1"})  # its own bot's command stream
         # what it may not do, even without selectors
         refused = {
             "another bot's state": lambda: bot.get("bot:gamma:state"),
@@ -53,6 +54,8 @@ def test_an_old_redis_gets_the_flat_acl_and_each_user_keeps_to_its_keys(tmp_path
             "SCAN": lambda: bot.scan(0),
             "CONFIG": lambda: bot.config_get("dir"),
             "another bot's events": lambda: bot.xadd("orders:events:gamma", {"m": "1"}),
+            "another bot's commands": lambda: bot.xadd("orders:cmd:sim:gamma", {"m": "1"}),
+            "the legacy shared commands": lambda: bot.xadd("orders:cmd:sim", {"m": "1"}),
             "XGROUP DESTROY": lambda: bot.xgroup_destroy("md:candles:sim:BTCUSDT:1m", "bot:alpha"),
         }
         allowed = []
