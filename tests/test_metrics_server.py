@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from shared.metrics import MetricsServer
-from tests.helpers.raw_http import connect, exchange, get, served_in_thread, status_of, wait_closed
 from tests.helpers.procs import wait_until
+from tests.helpers.raw_http import connect, exchange, get, served_in_thread, status_of, wait_closed
 
 
 async def _healthy() -> dict[str, Any]:
