@@ -66,10 +66,14 @@ def test_three_bots_in_one_process_survive_sigkills_and_fail_alone(env, tmp_path
     for burst in range(BURSTS):
         name = f"r{burst + 1}"
         wait_until(lambda n=name: holders(sync_redis) == [n, n, n], timeout=20, what=f"{name} holds all")
-        for i in range(burst * size, (burst + 1) * size):  # alternate rising / falling: a buy every 2nd
+        first, half = burst * size, burst * size + size // 2
+        for i in range(first, (burst + 1) * size):  # alternate rising / falling: a buy every 2nd
             c = CLOSES[i]
             add_candle(sync_redis, candle(i, str(c - 1 if i % 2 == 0 else c + 1), str(c)))
-        time.sleep(rng.uniform(0.005, 0.05))  # a random kill point; correctness must not depend on it
+            if i == half:  # the burst under way before the rest arrives, so the kill lands mid-work
+                wait_until(lambda f=first: any(candles_done(sync_redis, b) > f for b in "ab"),
+                           timeout=20, what="the burst under way")  # fmt: skip
+        time.sleep(rng.uniform(0, 0.01))  # a random kill point; correctness must not depend on it
         proc.kill()
         killed_mid_work += any(burst * size < candles_done(sync_redis, b) < (burst + 1) * size for b in "ab")
         proc = start(env, tmp_path, bots_file, f"r{burst + 2}")
