@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import pytest
-
 from shared.codec import encode
 from shared.messages import (
     BotSynced,
@@ -27,14 +25,14 @@ from shared.messages import (
     TimeInForce,
 )
 from shared.streams import og_order, order_commands
-from tests.helpers.gateway import place, start_gateway, wait_gateway_ready, wait_status, write_config
+from tests.helpers.gateway import place, wait_status
 from tests.helpers.og_sync import (
     events,
     notes,
     place_behind,
+    reconciled_gateway_fixture,
     send_sync,
     venue_client,
-    wait_reconciled,
 )
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
@@ -43,14 +41,7 @@ sim = sim_fixture()
 EVIL = "evil"  # a compromised bot: it may XADD anything naming itself to its own command stream
 
 
-@pytest.fixture
-def gateway(env, sim, tmp_path, sync_redis):
-    proc = start_gateway(env, write_config(tmp_path / "og.toml", sim), tmp_path / "og.log")
-    wait_gateway_ready(sync_redis, proc)
-    wait_reconciled(sync_redis)
-    yield proc
-    if proc.alive():
-        assert proc.terminate() == 0, proc.output()[-2000:]
+gateway = reconciled_gateway_fixture()
 
 
 def send(r, cmd) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from shared.messages import Level, OrderStatus, OrderType, Side
 from shared.streams import og_order
 from tests.helpers.bybit import bybit_http
@@ -20,13 +18,13 @@ from tests.helpers.gateway import (
     updates,
     wait_gateway_ready,
     wait_status,
-    write_config,
 )
 from tests.helpers.og_sync import (
     before_answer,
     lose,
     notes,
     place_behind,
+    reconciled_gateway_fixture,
     send_sync,
     venue_client,
     venue_far_from_wall_clock,
@@ -39,14 +37,7 @@ from tests.helpers.sim import sim_fixture
 sim = sim_fixture()
 
 
-@pytest.fixture
-def gateway(env, sim, tmp_path, sync_redis):
-    proc = start_gateway(env, write_config(tmp_path / "og.toml", sim), tmp_path / "og.log")
-    wait_gateway_ready(sync_redis, proc)
-    wait_reconciled(sync_redis)
-    yield proc
-    if proc.alive():
-        assert proc.terminate() == 0, proc.output()[-2000:]
+gateway = reconciled_gateway_fixture()
 
 
 def price_of(sim, symbol: str = "BTCUSDT") -> Decimal:

@@ -100,3 +100,22 @@ def write_bots(path: Path, *bots: tuple[str, str]) -> Path:
     ]
     path.write_text("\n".join(tables))
     return path
+
+
+def reconciled_gateway_fixture() -> Any:
+    """The `gateway` fixture of the sync and ownership tests: an order gateway on the module's
+    `sim` venue, ready and reconciled; it must stop cleanly."""
+    import pytest
+
+    from tests.helpers.gateway import start_gateway, wait_gateway_ready, write_config
+
+    @pytest.fixture
+    def gateway(env, sim, tmp_path, sync_redis):  # noqa: ANN001, ANN202
+        proc = start_gateway(env, write_config(tmp_path / "og.toml", sim), tmp_path / "og.log")
+        wait_gateway_ready(sync_redis, proc)
+        wait_reconciled(sync_redis)
+        yield proc
+        if proc.alive():
+            assert proc.terminate() == 0, proc.output()[-2000:]
+
+    return gateway
