@@ -1,6 +1,6 @@
 """Backtester benchmark: DCA candles/s, fast path and plain path, and backtesting.py for comparison.
 
-- March 2023: the real 1-minute BTCUSDT candles (../shared/data, 30,240 candles; a seeded
+- March 2023: the real 1-minute BTCUSDT candles (a CSV beside the repository, 30,240 candles; a seeded
   synthetic series of the same length stands in when the file is absent), the DCA strategy with
   the document's defaults, through the fast path (skips quiet candles) and the plain path
   (every candle through the strategy: the reference).

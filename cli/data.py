@@ -4,7 +4,7 @@ download: public klines of a configured venue (or plain `binance` / `bybit`) bet
 a CSV in the Binance kline layout (data.binance.vision: no header, 12 columns), page by page
 within the venue's request-weight budget, with a progress bar.
 
-import: a Binance kline CSV or the `open_time,open,high,low,close,volume` layout of ../shared/data
+import: a Binance kline CSV or a plain `open_time,open,high,low,close,volume` CSV
 into `md:candles:{venue}:{SYMBOL}:{interval}`, with the same entry ids the market gateway uses
 (`{open_time_ms}-1`), so importing twice, or over candles the gateway stored, adds nothing twice.
 """
@@ -220,7 +220,7 @@ def _dec(text: str) -> Decimal:
 @data_app.command("import")
 def import_(
     file: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="Binance kline CSV or ../shared/data CSV"
+        ..., exists=True, dir_okay=False, help="Binance kline CSV or open_time,open,high,low,close,volume CSV"
     ),
     venue: str = typer.Option(..., "--venue", help="venue name used in the stream key, e.g. sim"),
     symbol: str = typer.Option(..., "--symbol", help="e.g. BTCUSDT"),
