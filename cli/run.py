@@ -198,7 +198,9 @@ def _redis_server(home: Home, port: int, console: Console) -> RedisServer:
     runners = acl_runners(load_bots(demo.DEMO_BOTS, check_params=False))
     acl = redis_acl.write_acl(home.redis_secrets, runners, selectors=selectors)
     password = (home.redis_secrets / redis_acl.ADMIN).read_text().strip()
-    return RedisServer(home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password)
+    return RedisServer(
+        home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password, located=binary
+    )
 
 
 def _service_env(home: Home, redis_url: str) -> dict[str, str]:

@@ -125,6 +125,7 @@ class RedisServer:
         appendfsync: str = "everysec",
         aclfile: Path | None = None,
         username: str | None = None,
+        located: RedisBinary | None = None,
     ) -> None:
         if appendfsync not in APPENDFSYNC:
             raise ValueError(f"appendfsync must be one of {', '.join(APPENDFSYNC)}, not {appendfsync!r}")
@@ -135,7 +136,7 @@ class RedisServer:
         self.password = password
         self.aclfile, self.username = aclfile, username  # with an ACL file: who we connect as
         self.proc: subprocess.Popen[bytes] | None = None
-        self.located = locate_redis_server()
+        self.located = located or locate_redis_server()  # given: its version was already asked
         self.binary = self.located.path
 
     def warning(self) -> str | None:

@@ -15,9 +15,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 from redis.retry import Retry
 
-from shared import redis_acl
 from shared.redis_acl import Runner
 from shared.redis_server import RedisServer
+from tests.helpers.acl import start_acl_redis
 
 RUNNER = Runner("bots_one", "one", (("alpha", "sim"), ("beta", "sim")))
 OTHER = Runner("bot_gamma", "gamma", (("gamma", "binance"),))
@@ -28,9 +28,7 @@ Call = Callable[[redis.Redis], Any]
 def acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, Path]]:
     root = tmp_path_factory.mktemp("acl")
     secrets = root / "secrets"
-    acl = redis_acl.write_acl(secrets, [RUNNER, OTHER])
-    admin_pw = (secrets / "admin").read_text().strip()
-    server = RedisServer(root / "redis", aclfile=acl, username="admin", password=admin_pw).start()
+    server = start_acl_redis(root / "redis", secrets, [RUNNER, OTHER])
     try:
         yield server, secrets
     finally:
