@@ -24,6 +24,7 @@ from backtest.engine import BacktestError, run_backtest
 from backtest.report import build_report
 from backtest.series import CandleSeries, SeriesError, interval_name, parse_time
 from backtest.sweep import SUMMARY_KEYS, parse_sweep, run_sweep
+from cli import paths
 from cli.common import require_matplotlib
 from shared.candle_files import CandleFileError
 
@@ -179,7 +180,7 @@ def backtest_command(
     if chart is not None:
         require_matplotlib()
     try:
-        cfg = _overrides(load_backtest_config(config, bot=bot), capital, fee_asset)
+        cfg = _overrides(load_backtest_config(paths.home().saved_plan(config), bot=bot), capital, fee_asset)
     except BacktestConfigError as exc:
         raise _fail(str(exc)) from None
     series = load_series(data, start, end)

@@ -263,7 +263,7 @@ def fractals_cmd(
         None, "--data", help="CSV candle file; without it, read the Redis stream"
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="PNG to write (default fractals_SYMBOL_INTERVAL.png)"
+        None, "--out", help="PNG to write (default $AUTOMATA_HOME/var/charts/fractals_SYMBOL_INTERVAL.png)"
     ),
     entry: str | None = typer.Option(
         None, "--entry", help="entry price of the position (default: first close)"
@@ -318,7 +318,10 @@ def run(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> Path:
     """Read, compute and draw; returns the PNG path (the command's body, callable from tests)."""
-    out = out or Path(f"fractals_{symbol}_{interval}.png")
+    if out is None:
+        from cli.paths import home
+
+        out = home().charts_dir / f"fractals_{symbol}_{interval}.png"
     chart = compute(
         source.bars(symbol, interval), entry=entry, interval=interval, lookback_days=lookback_days
     )

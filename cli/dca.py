@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backtest.config import BacktestConfigError, load_backtest_config, make_filters
+from cli import paths
 from shared.filters import SymbolFilters
 from shared.money import fmt
 from shared.strategy import ParamsError
@@ -134,7 +135,7 @@ def print_plan(
 def _load(config: Path | None, symbol: str) -> tuple[DcaParams, SymbolFilters]:
     if config is None:
         return DcaParams(), make_filters(symbol, None, "defaults")
-    cfg = load_backtest_config(config)
+    cfg = load_backtest_config(paths.home().saved_plan(config))
     if not isinstance(cfg.params, DcaParams):
         raise BacktestConfigError(f"{config}: strategy {cfg.strategy.name!r} is not dca")
     return cfg.params, cfg.filters
@@ -282,7 +283,13 @@ def _positive(answer: str) -> Decimal:
 
 
 def save_strategy(params: DcaParams, path: Path, symbol: str) -> Path:
-    """Save as JSON (a valid .js object too): `automata backtest` and `automata dca plan` read it."""
+    """Save as JSON (a valid .js object too): `automata backtest` and `automata dca plan` read it.
+
+    A bare name goes to $AUTOMATA_HOME/var/plans (never the working directory, often the clone);
+    a path with a directory is written where it says."""
+    if not path.is_absolute() and len(path.parts) == 1:
+        path = paths.home().plans_dir / path
+    path.parent.mkdir(parents=True, exist_ok=True)
     body = {"strategy": "dca", "symbol": symbol, "params": msgspec.to_builtins(params)}
     path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     return path

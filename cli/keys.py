@@ -34,7 +34,11 @@ keys_app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-KeystoreOption = typer.Option(None, "--keystore", help="keystore file (default: AUTOMATA_KEYSTORE or config)")
+KeystoreOption = typer.Option(
+    None,
+    "--keystore",
+    help="keystore file (default: AUTOMATA_KEYSTORE, the config's keystore, $AUTOMATA_HOME/var/secrets/keystore.json)",
+)
 StdinOption = typer.Option(False, "--stdin", help="read the secrets from stdin, one a line (for scripts)")
 
 
@@ -44,7 +48,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def keystore_path(option: Path | None) -> Path:
-    """--keystore, else AUTOMATA_KEYSTORE, else the config's `keystore` field, else beside the config.
+    """--keystore, else AUTOMATA_KEYSTORE, else the config's `keystore` field, else a keystore at
+    the old place (beside the config; with a hint how to move it), else under AUTOMATA_HOME/var.
 
     Reads the raw TOML field only: a full load_config would try to unlock the keystore itself."""
     if option is not None:
@@ -56,7 +61,10 @@ def keystore_path(option: Path | None) -> Path:
             configured = str(read_toml(cfg_file).get("keystore", "") or "")
         except ConfigError as exc:
             raise _fail(f"configuration error: {exc}", 2) from None
-    return keystore.resolve_path(configured, cfg_file, os.environ)[0]
+    place = keystore.resolve_path(configured, cfg_file, os.environ)
+    if place.hint:
+        err.print(place.hint, highlight=False, markup=False)
+    return place.path
 
 
 class _Input:

@@ -3,6 +3,9 @@
 `automata run` keeps everything it writes under $AUTOMATA_HOME/var: redis/ (the AOF), log/,
 run/ (supervisord's pid file and socket, and automata.json, the record `automata down` reads),
 secrets/redis/ (the Redis ACL file and one 0600 password file per Redis user, shared/redis_acl.py).
+The other commands write there too, unless told a path: the keystore (secrets/keystore.json),
+the DCA plans the menu saves (plans/), the charts (charts/). Nothing lands in the working
+directory by default, so a clone used as AUTOMATA_HOME keeps a clean `git status`.
 """
 
 from __future__ import annotations
@@ -41,10 +44,39 @@ class Home:
         return self.var / "run"
 
     @property
+    def secrets(self) -> Path:
+        return self.var / "secrets"
+
+    @property
     def redis_secrets(self) -> Path:
         """One password file per Redis user (0600) and the ACL file (deploy/supervisord.conf
         points each program at its own)."""
-        return self.var / "secrets" / "redis"
+        return self.secrets / "redis"
+
+    @property
+    def keystore(self) -> Path:
+        """The keystore's default place (shared/keystore.py resolve_path: the services find it so)."""
+        from shared.keystore import home_keystore
+
+        return home_keystore(self.root)
+
+    @property
+    def plans_dir(self) -> Path:
+        """Where `automata dca menu` saves a plan given by a bare name, and where commands that
+        read a plan look for a bare name not found in the working directory."""
+        return self.var / "plans"
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.var / "charts"
+
+    def saved_plan(self, path: Path) -> Path:
+        """`path` itself when it exists or is not a bare relative name, else the plan of that name
+        in plans_dir when one was saved there (so `automata dca plan my.json` finds the menu's)."""
+        if path.exists() or path.is_absolute() or len(path.parts) != 1:
+            return path
+        saved = self.plans_dir / path
+        return saved if saved.exists() else path
 
     @property
     def state_file(self) -> Path:

@@ -36,7 +36,10 @@ renamed over the old one, then the directory is fsynced: a crash leaves the old 
 one, never half of one.
 
 Where it is: AUTOMATA_KEYSTORE, else the config's `keystore` field (relative to the config file's
-directory), else `keystore.json` beside the config file (./keystore.json with the default config).
+directory), else $AUTOMATA_HOME/var/secrets/keystore.json (AUTOMATA_HOME defaults to the working
+directory, as for `automata run`: never a file in a clone's `git status`). A keystore at the old
+default place, `keystore.json` beside the config file, is still used, with a one-line hint on how
+to move it: it holds the user's keys, so nothing moves or deletes it on its own.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -66,6 +69,7 @@ log = logging.getLogger("automata.keystore")
 PATH_ENV = "AUTOMATA_KEYSTORE"
 PASSWORD_ENV = "AUTOMATA_KEYSTORE_PASSWORD"
 PASSWORD_FILE_ENV = "AUTOMATA_KEYSTORE_PASSWORD_FILE"
+HOME_ENV = "AUTOMATA_HOME"
 DEFAULT_FILENAME = "keystore.json"
 FORMAT = "automata-keystore"
 VERSION = 2
@@ -117,15 +121,40 @@ def check_venue(venue: str) -> str:
 # -- where, and with what password -------------------------------------------------------------
 
 
-def resolve_path(configured: str, config_file: Path, env: Mapping[str, str]) -> tuple[Path, bool]:
-    """(path, explicit): explicit when the user named it (a missing file is then an error)."""
+def home_keystore(root: Path) -> Path:
+    """The default place under an AUTOMATA_HOME (cli/paths.py Home.keystore)."""
+    return root / "var" / "secrets" / DEFAULT_FILENAME
+
+
+class Place(NamedTuple):
+    path: Path
+    explicit: bool  # the user named it: a missing file is then an error
+    hint: str | None = None  # when it is the old default place: how to move it
+
+
+def resolve_path(configured: str, config_file: Path, env: Mapping[str, str]) -> Place:
+    """AUTOMATA_KEYSTORE, the config's field, a file at the old default place, else the new one."""
     if env.get(PATH_ENV):
-        return Path(env[PATH_ENV]).expanduser(), True
+        return Place(Path(env[PATH_ENV]).expanduser(), True)
     base = config_file.parent
     if configured:
         path = Path(configured).expanduser()
-        return (path if path.is_absolute() else base / path), True
-    return base / DEFAULT_FILENAME, False
+        return Place(path if path.is_absolute() else base / path, True)
+    new = home_keystore(Path(env.get(HOME_ENV) or os.getcwd()))
+    old = base / DEFAULT_FILENAME
+    if old.exists() and old.resolve() != new.resolve():
+        return Place(old, False, _move_hint(old, new))
+    return Place(new, False)
+
+
+def _move_hint(old: Path, new: Path) -> str:
+    if new.exists():
+        return f"note: using the keystore at {old} (its old place); {new} exists too and is not used"
+    move = f"mkdir -p -m 700 {shlex.quote(str(new.parent))} && mv {shlex.quote(str(old))} {shlex.quote(str(new))}"
+    return (
+        f"note: using the keystore at {old}, its old place; move it under AUTOMATA_HOME with `{move}`, "
+        f"or keep it there with keystore = {str(old)!r} in the config"
+    )
 
 
 def password_from_env(env: Mapping[str, str]) -> str | None:
@@ -146,10 +175,12 @@ def password_from_env(env: Mapping[str, str]) -> str | None:
 def load_for_config(configured: str, config_file: Path, env: Mapping[str, str]) -> dict[str, KeyPair]:
     """The keystore's entries for the config's credential chain; {} when there is no password to
     unlock it with, or no file at the default place."""
-    path, explicit = resolve_path(configured, config_file, env)
+    path, explicit, hint = resolve_path(configured, config_file, env)
     password = password_from_env(env)
     if password is None:
         return {}
+    if hint:
+        log.warning("%s", hint)
     if not path.exists():
         if explicit:
             raise KeystoreError(f"{path}: keystore file not found")
@@ -556,7 +587,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Serialise read-modify-write of one keystore between processes (two `keys add` at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = path.with_name(f".{path.name}.lock")
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

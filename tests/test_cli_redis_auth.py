@@ -126,7 +126,7 @@ def test_every_container_has_a_user_of_its_own(deployed) -> None:
     # secrets: .env to the order gateway only, notifier.env to the notifier only, none in common
     assert not any("env_file" in s for n, s in base.items() if n not in ("order_gateway", "notifier"))
     assert base["order_gateway"]["env_file"] == ".env"
-    assert base["notifier"]["env_file"][0]["path"] == "notifier.env"
+    assert base["notifier"]["env_file"] == "notifier.env"
     secrets = deployed["project"] / "secrets" / "redis"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     assert {p.name for p in secrets.iterdir()} >= {"users.acl", "admin", *users.values(), *bots["services"]}

@@ -191,7 +191,7 @@ def test_docker_compose_file() -> None:
         assert svc["restart"] == "unless-stopped", name
         # secrets per container: .env (exchange keys) to the order gateway, notifier.env to the
         # notifier, nothing to the market gateway, the paper venue or the strategy runners
-        expected = {"order_gateway": ".env", "notifier": [{"path": "notifier.env", "required": False}]}
+        expected = {"order_gateway": ".env", "notifier": "notifier.env"}
         assert svc.get("env_file") == expected.get(name), name
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert svc["environment"]["REDIS_URL"] == "redis://redis:6379/0", name
