@@ -11,9 +11,9 @@ survive restarts.
 
 Both also write the Redis ACL (shared/redis_acl.py) for the services and these runners, and one
 password file per Redis user (kept when they exist): supervisor into
-$AUTOMATA_HOME/var/secrets/redis (0600 files), compose into secrets/redis beside docker-compose.yml
-(files 0644 in a 0700 directory: compose mounts each one into its own container only, where a
-non-root user reads it).
+$AUTOMATA_HOME/var/secrets/redis (0600 files), compose into ./secrets/redis, which is beside
+docker-compose.yml when run there (files 0644 in a 0700 directory: compose mounts each one into
+its own container only, where a non-root user reads it).
 Every runner gets REDIS_USER = its name and REDIS_PASSWORD_FILE = its password file, nothing else
 secret: no .env (exchange keys, Telegram token) reaches a strategy runner.
 
@@ -164,9 +164,9 @@ def render_supervisor(
     return head + _absolute(body, root, where, python)
 
 
-COMPOSE_SECRETS = (
-    ROOT / "secrets" / "redis"
-)  # where deploy/compose.redis-auth.yml reads them (./secrets/redis)
+# Relative to the working directory: the compose project's (where docker-compose.yml is), where
+# deploy/compose.redis-auth.yml reads them (./secrets/redis).
+COMPOSE_SECRETS = Path("secrets/redis")
 
 
 def _compose_value(text: str) -> str:
@@ -236,9 +236,8 @@ def compose(
     out: Path = typer.Option(None, help="write here instead of stdout (e.g. docker-compose.bots.yml)"),
     secrets: Path = typer.Option(
         COMPOSE_SECRETS,
-        help="Redis ACL and passwords (default: secrets/redis beside docker-compose.yml, as "
-        "deploy/compose.redis-auth.yml reads them)",
-        show_default=False,
+        help="Redis ACL and passwords (deploy/compose.redis-auth.yml reads secrets/redis beside "
+        "docker-compose.yml: run this there)",
     ),
 ) -> None:
     """A compose override with one strategy runner service per bot (or group), and the Redis ACL
@@ -247,5 +246,11 @@ def compose(
     chosen = _bots(path)
     # the demo's runner is in docker-compose.yml itself (profile paper): the ACL covers it too
     demo = acl_runners(load_bots(ROOT / "deploy" / "bots.demo.toml", check_params=False))
+    if secrets == COMPOSE_SECRETS and not Path("docker-compose.yml").exists():
+        typer.echo(
+            f"note: no docker-compose.yml here: deploy/compose.redis-auth.yml reads {COMPOSE_SECRETS} in "
+            "the directory of docker-compose.yml; run this there, or give --secrets",
+            err=True,
+        )
     _write_acl(secrets, [*demo, *acl_runners(chosen)], 0o644)
     _write(render_compose(chosen, path, secrets), out)

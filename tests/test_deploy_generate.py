@@ -4,11 +4,15 @@ one per `process` group for bots that share a process."""
 from __future__ import annotations
 
 import configparser
+import os
+import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import redis
 import yaml
+from supervisor.options import ServerOptions
 
 from shared.redis_server import RedisServer
 from tests.helpers.bots import publish_filters, write_bots
@@ -55,14 +59,15 @@ def test_compose_override_has_one_runner_per_enabled_bot_or_group(env, tmp_path)
 
 
 def test_generated_supervisor_config_runs_each_bot_under_supervisord(tmp_path):
+    """Written outside deploy/ and outside the repository (%(here)s is the file's own directory),
+    then run by supervisord started with no AUTOMATA_HOME: every path in it is absolute."""
     bots = write_bots(tmp_path / "bots.toml", *BOTS)
-    conf = tmp_path / "deploy" / "supervisord.conf"
+    conf = tmp_path / "elsewhere" / "supervisord.conf"
     conf.parent.mkdir()
     home = tmp_path / "home"
-    (home / "var" / "log").mkdir(parents=True)
-    (home / "var" / "run").mkdir(parents=True)
     env = base_env("redis://127.0.0.1:1/0", AUTOMATA_HOME=str(home))
     run_cli(env, tmp_path, "supervisor", "--bots", str(bots), "--out", str(conf))
+    assert_paths_exist(conf, home)
     # the ACL it wrote: one user per runner, each program pointed at its own password file
     secrets = home / "var" / "secrets" / "redis"
     admin = (secrets / "admin").read_text().strip()
@@ -81,17 +86,13 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(tmp_path):
             parser.set(section, "autostart", "false")
     with open(conf, "w") as fh:
         parser.write(fh)
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")  # %(here)s/../.venv, as in the repository
-    for name in ("shared", "services", "cli", "examples", "strategies", "tests"):
-        (tmp_path / name).symlink_to(ROOT / name)
     for program in programs:
         user = program.removeprefix("program:")
-        assert (
-            f'REDIS_USER="{user}",REDIS_PASSWORD_FILE="%(ENV_AUTOMATA_HOME)s/var/secrets/redis/{user}"'
-            in (parser.get(program, "environment"))
+        assert f'REDIS_USER="{user}",REDIS_PASSWORD_FILE="{secrets / user}"' in parser.get(
+            program, "environment"
         )
     publish_filters(sync_redis)
-    sup_env = {**env, "AUTOMATA_HOME": str(home)}
+    sup_env = {k: v for k, v in env.items() if k != "AUTOMATA_HOME"}
     supervisord = shutil.which("supervisord", path=str(ROOT / ".venv" / "bin"))
     proc = subprocess.Popen(
         [supervisord, "-c", str(conf)], env=sup_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
@@ -111,6 +112,40 @@ def test_generated_supervisor_config_runs_each_bot_under_supervisord(tmp_path):
         subprocess.run([ctl, "-c", str(conf), "shutdown"], env=sup_env, capture_output=True, timeout=60)
         proc.wait(60)
     assert proc.returncode == 0
+
+
+def assert_paths_exist(conf, home) -> None:
+    """supervisord's own parser (ServerOptions.realize, as `supervisord -c`) accepts the file, with
+    no AUTOMATA_HOME in the environment, and every path it names exists: the interpreter, the code
+    on PYTHONPATH, each program's directory, bots file and Redis password file, the log, pid and
+    socket directories."""
+    text = conf.read_text()
+    assert "%(here)s" not in text and "%(ENV_" not in text
+    saved = os.environ.pop("AUTOMATA_HOME", None)
+    try:
+        options = ServerOptions()
+        options.realize(args=["-c", str(conf)])
+    finally:
+        if saved is not None:
+            os.environ["AUTOMATA_HOME"] = saved
+    home = home.resolve()
+    assert Path(options.directory) == home
+    for path in (options.logfile, options.pidfile, options.server_configs[0]["file"]):
+        assert Path(path).parent.is_dir() and Path(path).is_relative_to(home), path
+    assert Path(options.childlogdir).is_dir()
+    programs = [p for group in options.process_group_configs for p in group.process_configs]
+    assert {p.name for p in programs} >= {"market_gateway", "order_gateway", "notifier", "exchange_sim"}
+    for program in programs:
+        argv = shlex.split(program.command)
+        assert os.access(argv[0], os.X_OK), (program.name, argv[0])
+        assert Path(program.directory) == home, program.name
+        module = argv[argv.index("-m") + 1]  # services.<name>, found on PYTHONPATH
+        assert Path(program.environment["PYTHONPATH"], *module.split(".")).is_dir(), program.name
+        if "--bots" in argv:
+            assert Path(argv[argv.index("--bots") + 1]).is_file(), program.name
+        if "REDIS_PASSWORD_FILE" in program.environment:
+            assert Path(program.environment["REDIS_PASSWORD_FILE"]).is_file(), program.name
+        assert Path(program.stdout_logfile).parent.is_dir(), program.name
 
 
 def test_paper_profile_override_feeds_the_demo_bots():

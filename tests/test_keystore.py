@@ -118,8 +118,16 @@ def test_credential_chain_env_then_toml_then_keystore(tmp_path: Path) -> None:
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = base_env("redis://127.0.0.1:1/0", AUTOMATA_CONFIG=str(tmp_path / "automata.toml"), **extra)
-    return env
+    return base_env(
+        "redis://127.0.0.1:1/0",
+        AUTOMATA_CONFIG=str(tmp_path / "automata.toml"),
+        AUTOMATA_HOME=str(tmp_path),
+        **extra,
+    )
+
+
+def default_keystore(home: Path) -> Path:
+    return home / "var" / "secrets" / "keystore.json"
 
 
 def keys_cli(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -136,7 +144,7 @@ def keys_cli(args: list[str], env: dict[str, str], stdin: str = "") -> subproces
 
 def test_cli_add_list_remove_never_prints_a_secret(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
-    path = tmp_path / "keystore.json"  # default: beside the config file
+    path = default_keystore(tmp_path)  # default: under AUTOMATA_HOME/var
     outputs = []
 
     added = keys_cli(["add", "binance", "--stdin"], env, f"{API_KEY}\n{API_SECRET}\n{PASSWORD}\n")
@@ -144,6 +152,7 @@ def test_cli_add_list_remove_never_prints_a_secret(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     assert f"stored keys for binance (api key {API_KEY[:4]}…) in {path}" in added.stdout
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, "var/secrets: the owner's only"
 
     again = keys_cli(["add", "binance", "--stdin"], env, f"{API_KEY}x\n{API_SECRET}x\n{PASSWORD}\n")
     outputs.append(again)
@@ -221,7 +230,7 @@ def test_cli_prompts_do_not_echo_the_secrets(tmp_path: Path) -> None:
     assert "stored keys for binance" in shown
     for secret in (API_KEY, API_SECRET, PASSWORD):
         assert secret not in shown, "a prompt echoed what was typed"
-    assert Keystore.open(tmp_path / "keystore.json", PASSWORD).get("binance") == KeyPair(API_KEY, API_SECRET)
+    assert Keystore.open(default_keystore(tmp_path), PASSWORD).get("binance") == KeyPair(API_KEY, API_SECRET)
 
 
 # -- services -----------------------------------------------------------------------------
