@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from backtest.series import synthetic
+from cli.paths import Home
 from shared import keystore
 from tests.helpers.procs import ROOT, base_env
 from tests.test_backtest_cli import write_csv
@@ -100,12 +101,13 @@ def candles(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def assert_written_under(home: Path, said: dict[str, str]) -> None:
-    var = home.resolve() / "var"
+    where = Home(home.resolve())
     written = {
-        "keys": var / "secrets" / "keystore.json",
-        "menu": var / "plans" / "my_plan.json",
-        "chart": var / "charts" / "fractals_BTCUSDT_1h.png",
+        "keys": where.keystore,
+        "menu": where.plans_dir / "my_plan.json",
+        "chart": where.charts_dir / "fractals_BTCUSDT_1h.png",
     }
+    assert written["keys"] == home.resolve() / "var" / "secrets" / "keystore.json"
     for command, path in written.items():
         assert path.is_file(), f"{command}: {path} not written"
         assert str(path) in said[command], f"{command} did not say where it wrote: {said[command]}"
