@@ -70,8 +70,11 @@ class JsonFormatter(logging.Formatter):
             "msg": redact(record.getMessage()),
         }
         extra = getattr(record, "fields", None)
-        if extra:
-            doc.update({k: redact(str(v)) if isinstance(v, str) else v for k, v in extra.items()})
+        if extra:  # beside the envelope: a field named like one of its keys gets a `_` after it
+            doc.update(
+                {(f"{k}_" if k in doc or k == "exc" else k): redact(v) if isinstance(v, str) else v
+                 for k, v in extra.items()}
+            )  # fmt: skip
         if record.exc_info:
             doc["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(doc, default=str).decode()

@@ -272,7 +272,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         return decide(
             ctx,
             f"safety order {state.so_level} at {price(ctx, at)}: price fell {percent(fell)} below the last buy",
-            level=state.so_level, price=at, last_buy=last,
+            safety_order=state.so_level, price=at, last_buy=last,
         )  # fmt: skip
 
     def _take_profit_finished(
@@ -405,7 +405,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                 f"{ctx.bot}: cycle {state.cycle}: no safety order {level} ({why}); waiting for the take profit",
             )
             said = decide(ctx, f"no safety order {level}: {LADDER_END.get(why, why)}; waiting for the take profit",
-                          level=level, reason=why)  # fmt: skip
+                          safety_order=level, reason=why)  # fmt: skip
             return replace(state, ladder_done=True), [note, said]
         state, place = unless_given_up(
             state, limit_order(state, ctx, Side.BUY, so.qty, so.price, tag=f"so{level}")
@@ -417,7 +417,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             ctx,
             f"safety order {level} placed at {price(ctx, so.price)} for {quote_(ctx, so.quote)}: "
             f"{percent(so.step)} below the last buy at {price(ctx, state.last_buy_price)}",
-            level=level, price=so.price, qty=so.qty,
+            safety_order=level, price=so.price, qty=so.qty,
         )  # fmt: skip
         return state, [place, said]
 

@@ -434,7 +434,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                     ctx,
                     f"grid: buy level {j} at {px(ctx, state.prices[j])} filled, sell placed at "
                     f"{px(ctx, state.prices[j + 1])}",
-                    level=j,
+                    grid_level=j,
                     qty=lot.qty,
                 )  # fmt: skip
             )
@@ -511,7 +511,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             ctx,
             f"grid: sell level {j + 1} at {px(ctx, state.prices[j + 1])} filled (round trip {state.round_trips}, "
             f"profit {quote(ctx, profit)}), {then}",
-            level=j + 1, profit=profit,
+            grid_level=j + 1, profit=profit,
         )  # fmt: skip
         return self._set(state, j, new), [note, said]
 

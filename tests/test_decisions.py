@@ -59,7 +59,7 @@ def test_dca_says_why_it_places_each_order() -> None:
         "safety order 2 placed at 39,204.00 for 100.00 USDT: 1.00 % below the last buy at 39,600.00",
         "take profit moved to 40,197.20 after safety order 1 filled",
     ]
-    assert d.decisions[3].fields == {"level": "1", "price": "39600.00", "last_buy": "40000"}
+    assert d.decisions[3].fields == {"safety_order": "1", "price": "39600.00", "last_buy": "40000"}
 
 
 def test_grid_says_once_that_it_waits_below_its_range_then_trades() -> None:
