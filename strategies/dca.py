@@ -221,7 +221,9 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             so_cid="",
             waiting_funds=False,
         )
-        at = f" at about {price(ctx, last)}" if (last := last_price or ctx.last_price) else ""
+        at = (
+            f" at about {price(ctx, last_price)}" if last_price else ""
+        )  # a candle's close, when one opened it
         said = decide(ctx, f"cycle {state.cycle} opened: market buy for {quote_(ctx, quote)}{at}",
                       cycle=state.cycle, quote=quote)  # fmt: skip
         return state, [cmd, said]
