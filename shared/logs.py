@@ -3,6 +3,10 @@
 Every secret the process loads (API keys and secrets, passwords) is registered here and
 replaced by `***` in every log line, exception text included; signatures, key headers and
 URL passwords are masked by pattern as well, whatever shape the line gives them.
+
+The format (log_format): `HH:MM:SS LEVEL service: message key=value` when stderr is a terminal
+(the level coloured unless NO_COLOR is set), one JSON object a line in a file or a pipe;
+LOG_FORMAT=text or LOG_FORMAT=json chooses either whatever stderr is.
 """
 
 from __future__ import annotations
@@ -111,26 +115,27 @@ class TextFormatter(logging.Formatter):
         return redact(text)
 
 
-# The formatter of the days before TextFormatter (tests' helpers still use it by this name).
-PlainFormatter = TextFormatter
-
 FORMATS = ("text", "json")
 
 
 def log_format(env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> str:
-    """ "text" or "json": LOG_FORMAT when set (`plain` is text), else text on a terminal and JSON
-    anywhere else (a file, a pipe, supervisord's log), so files stay machine-readable."""
+    """The format of the log lines, `text` or `json`: LOG_FORMAT when set (`plain` is text), else
+    text on a terminal and JSON anywhere else (a file, a pipe, supervisord's log), so files stay
+    machine-readable."""
     env = os.environ if env is None else env
     chosen = env.get("LOG_FORMAT", "").strip().lower()
     if chosen == "plain":
         return "text"
     if chosen in FORMATS:
         return chosen
-    stream = sys.stderr if stream is None else stream
+    return "text" if _terminal(sys.stderr if stream is None else stream) else "json"
+
+
+def _terminal(stream: TextIO) -> bool:
     try:
-        return "text" if stream.isatty() else "json"
+        return stream.isatty()
     except (AttributeError, ValueError):  # a closed or foreign stream
-        return "json"
+        return False
 
 
 def setup_logging(service: str, level: str | None = None, *, json: bool | None = None) -> None:
@@ -139,7 +144,7 @@ def setup_logging(service: str, level: str | None = None, *, json: bool | None =
     if json is None:
         json = log_format() == "json"
     handler = logging.StreamHandler(sys.stderr)
-    colour = not json and "NO_COLOR" not in os.environ and log_format({}, sys.stderr) == "text"
+    colour = not json and "NO_COLOR" not in os.environ and _terminal(sys.stderr)
     handler.setFormatter(JsonFormatter(service) if json else TextFormatter(service, colour=colour))
     root = logging.getLogger()
     root.handlers[:] = [handler]
