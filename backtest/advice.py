@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from backtest.engine import RunResult
+from backtest.engine import RunResult, Setup
 from shared.money import human_price
+
+DEFAULT_BOT = Setup.bot  # a strategy file names no bot
 
 
 def price_range(result: RunResult) -> tuple[Decimal, Decimal]:
@@ -41,6 +43,8 @@ def warnings(result: RunResult) -> list[str]:
         why = f"prices in the data: {data}"
     reasons = [d.text for d in result.decisions if d.topic]
     last = f"; its last reason: {reasons[-1]}" if reasons else ""
+    bot = result.setup.bot
+    who = f"the {name} bot" if bot == DEFAULT_BOT else bot
     if not result.orders_placed:
-        return [f"{result.setup.bot} placed no order: {why}{last}"]
-    return [f"{result.setup.bot} placed {result.orders_placed} orders and none filled: {why}{last}"]
+        return [f"{who} placed no order: {why}{last}"]
+    return [f"{who} placed {result.orders_placed} orders and none filled: {why}{last}"]

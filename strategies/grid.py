@@ -286,7 +286,8 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         cmds.append(
             decide(
                 ctx,
-                f"grid started at {px(ctx, price)} in its range {self._range(params, ctx)}: {buys} buys below, "
+                f"grid started at {px(ctx, price)} {'above' if price > params.upper else 'in'} its range "
+                f"{self._range(params, ctx)}: {buys} buys below, "
                 f"{len(sides) - buys} sells above"
                 + (f" (buying {qty_(ctx, need)} at market for them)" if need > 0 else ""),
                 price=price, buys=buys, sells=len(sides) - buys,

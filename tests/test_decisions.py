@@ -147,3 +147,17 @@ def test_backtest_shows_the_last_decisions_and_no_warning_when_the_bot_trades(
     assert run.exit_code == 0, run.output
     assert "decisions (last 3):" in run.output and "warning:" not in run.output
     assert "cycle 1 opened" not in run.output  # only the last 3
+
+
+def test_backtest_warns_when_no_order_of_a_grid_below_the_prices_filled(low_prices: Path, tmp_path) -> None:
+    config = tmp_path / "grid.toml"
+    config.write_text(
+        'strategy = "grid"\nsymbol = "BTCUSDT"\n[params]\nlower = 10000\nupper = 12000\nlevels = 3\n'
+    )
+    run = CliRunner().invoke(backtest_app, [str(config), "--data", str(low_prices), "--no-progress"])
+    assert run.exit_code == 0, run.output
+    text = " ".join(run.output.split())
+    start = human_price(LOW.price(int(LOW.close[0])))
+    assert f"grid started at {start} above its range 10,000.00–12,000.00: 2 buys below, 0 sells above" in text
+    assert "warning: the grid bot placed 2 orders and none filled: the grid's range 10,000.00–12,000.00 lies " \
+           "below every price in the data (" in text  # fmt: skip
