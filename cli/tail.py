@@ -79,7 +79,8 @@ def line(doc: dict[str, Any]) -> str:
 
 def tail(
     stream: str = typer.Argument(
-        ..., help="stream key, e.g. notify, orders:cmd:sim:manual, orders:events:manual, account:sim"
+        ...,
+        help="stream key, e.g. notify, orders:cmd:sim:manual, account:sim; with --bot ID: decisions, control, events",
     ),
     count: int = typer.Option(10, "--count", "-n", help="how many of the last entries to show"),
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new entries until Ctrl-C"),
