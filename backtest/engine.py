@@ -40,6 +40,7 @@ from shared.messages import (
     CancelAll,
     CancelOrder,
     Candle,
+    Decision,
     Notification,
     OrderStatus,
     OrderUpdate,
@@ -60,6 +61,7 @@ from shared.strategy.events import Event
 
 TICKS = 4
 MAX_EVENTS_PER_TICK = 10_000
+DECISIONS_KEPT = 10_000  # a year of a busy bot's decisions would fill the memory for nothing
 
 
 class BacktestError(RuntimeError):
@@ -114,6 +116,7 @@ class RunResult:
     final_quote: Decimal
     max_committed: Decimal
     notifications: list[Notification]
+    decisions: Sequence[Decision]  # the last DECISIONS_KEPT of them
     orders_placed: int
     rejected: list[OrderUpdate]
     processed: int  # candles actually handled (the rest were skipped by the fast path)
@@ -166,6 +169,7 @@ class Engine:
         self.timers: dict[str, int] = {}
         self.fills: list[Fill] = []
         self.notes: list[Notification] = []
+        self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)
         self.rejected: list[OrderUpdate] = []
         self.position = Position(base=setup.base)
         self.max_committed = ZERO
@@ -237,6 +241,8 @@ class Engine:
                     self._cancel(cid, ts)
             elif isinstance(cmd, Notification):
                 self.notes.append(cmd)
+            elif isinstance(cmd, Decision):
+                self.decisions.append(cmd)
             elif isinstance(cmd, SetTimer):
                 self.timers[cmd.name] = cmd.due
             elif isinstance(cmd, CancelTimer):
@@ -373,6 +379,7 @@ class Engine:
             final_quote=self.venue.total(self.quote_asset),
             max_committed=self.max_committed,
             notifications=self.notes,
+            decisions=list(self.decisions),
             orders_placed=self.venue.placed,
             rejected=self.rejected,
             processed=self.processed,

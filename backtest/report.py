@@ -15,12 +15,16 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from backtest.advice import warnings
 from backtest.engine import Fill, RunResult
 from backtest.series import iso
 from shared.filters import SymbolFilters
+from shared.messages import Decision
 from shared.money import ZERO
 from shared.strategy import FillDelta, Position, apply_fill
 from shared.strategy.params import dump_params
+
+DECISIONS_IN_REPORT = 1000  # the last decisions the JSON report keeps
 
 
 class Cycle(msgspec.Struct):
@@ -177,12 +181,18 @@ def build_report(result: RunResult, *, data: str = "", include_fills: bool = Tru
         "orders_rejected": len(result.rejected),
         "rejections": [f"{u.cid}: {u.reason}" for u in result.rejected[:20]],
         "notifications": len(result.notifications),
+        "warnings": warnings(result),
+        "decisions": [_decision_json(d) for d in result.decisions[-DECISIONS_IN_REPORT:]],
         "cycles_table": [_cycle_json(c) for c in cycles],
         "state_mode": str(getattr(state, "mode", "")),
     }
     if include_fills:
         report["fills"] = [_fill_json(x) for x in result.fills]
     return report
+
+
+def _decision_json(d: Decision) -> dict[str, Any]:
+    return {"time": iso(d.ts), "text": d.text, **({"topic": d.topic} if d.topic else {}), **d.fields}
 
 
 def _params(params: Any) -> Any:

@@ -1,7 +1,8 @@
 """`automata backtest CONFIG --data FILE [--from --to] [--json FILE] [--chart PNG]`.
 
 Runs the strategy a config names over a candle file with the backtester (backtest/), prints
-the report and a per-cycle table, optionally writes the JSON report and a chart. With
+the report, a per-cycle table, the bot's last decisions (`--decisions N`) and a warning when it
+traded nothing (backtest/advice.py), optionally writes the JSON report and a chart. With
 `--sweep NAME=V1,V2` (repeatable) it runs every combination in parallel and ranks them.
 Register with `app.command("backtest")(backtest_command)`; `python -m cli.backtest` works too.
 """
@@ -120,6 +121,17 @@ def print_summary(report: dict[str, Any], console: Console, *, cycles: int = 30)
     console.print(ct)
 
 
+def print_decisions(report: dict[str, Any], console: Console, last: int) -> None:
+    """The bot's last decisions (what it did or chose not to do, and why), then the warnings."""
+    shown = report["decisions"][-last:] if last > 0 else []
+    if shown:
+        console.print(f"decisions (last {len(shown)}):", highlight=False)
+        for d in shown:
+            console.print(f"  {d['time']}  {d['text']}", markup=False, highlight=False)
+    for line in report["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
 def _cell(key: str, value: Any) -> str:
     if key in ("win_rate", "max_drawdown", "time_in_market"):
         return f"{value * 100:.1f} %"
@@ -174,6 +186,9 @@ def backtest_command(
     plain: bool = typer.Option(False, "--plain", help="reference path: hand every candle to the strategy"),
     cycles: int = typer.Option(30, "--cycles", help="cycles shown in the table (0 = all)"),
     progress: bool = typer.Option(None, "--progress/--no-progress", help="progress bar (default: long runs)"),
+    decisions: int = typer.Option(
+        10, "--decisions", help="the bot's last N decisions shown under the report (0 = none)"
+    ),
 ) -> None:
     """Backtest a strategy config over historical candles with the live strategy code."""
     console = Console(width=max(Console().width, 160))
@@ -202,6 +217,7 @@ def backtest_command(
         raise _fail(str(exc)) from None
     report = build_report(result, data=str(data))
     print_summary(report, console, cycles=cycles)
+    print_decisions(report, console, decisions)
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         console.print(f"JSON report: {json_out}")

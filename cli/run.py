@@ -374,6 +374,7 @@ def _print_summary(
     if setup.bots:
         hints.insert(1, ("automata bots", "the bots: mode, position, open orders, profit"))
         first = setup.bots[0]
+        hints.insert(2, (f"automata tail decisions --bot {first} -f", "what a bot decides, and why"))
         hints.append((f"{cli} GET bot:{first}:state", "a bot's state (JSON)"))
         hints.append((f"{cli} --scan --pattern 'og:order:{first}-*'", "its orders' write-ahead records"))
         hints.append(

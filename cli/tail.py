@@ -5,6 +5,9 @@ Each entry prints as `id type key=value ...` from its msgspec message (decimals 
 an entry that does not decode (a dead letter, a foreign writer) prints its raw fields. Fields
 beside the envelope, such as a dead letter's `dlq_reason`, are shown after the message.
 `--json` prints one JSON object per entry instead, for scripts.
+
+With `--bot ID`, STREAM may name one of the bot's streams by its kind: `automata tail decisions
+--bot demo_dca -f` follows what the bot decides and why, one line each (`time bot: text`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ import redis
 import typer
 
 from cli import common
+from shared import streams
 from shared.codec import DecodeError, decode
+from shared.ids import IdError
+
+# A bot's streams by kind, for `--bot`.
+BOT_STREAMS = {
+    "decisions": streams.bot_decisions,
+    "control": streams.bot_control,
+    "events": streams.order_events,
+}
 
 ENVELOPE = {"type", "v", "data"}
 
@@ -57,20 +69,35 @@ def line(doc: dict[str, Any]) -> str:
     ms_text = doc["stream_id"].split("-")[0]
     ms = int(ms_text) if ms_text.isdigit() else 0
     when = datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.%f")[:-3] if ms else "?"
+    if doc["type"] == "decision" and "text" in doc:  # a sentence for a person: time, bot, text
+        ts = doc.get("ts") or 0
+        said = datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else when
+        return f"{said} {doc.get('bot', '?')}: {doc['text']}"
     rest = " ".join(f"{k}={_value(v)}" for k, v in doc.items() if k not in ("stream_id", "type"))
     return f"{doc['stream_id']} {when} {doc['type']} {rest}"
 
 
 def tail(
     stream: str = typer.Argument(
-        ..., help="stream key, e.g. notify, orders:cmd:sim:manual, orders:events:manual, account:sim"
+        ...,
+        help="stream key, e.g. notify, orders:cmd:sim:manual, account:sim; with --bot ID: decisions, control, events",
     ),
     count: int = typer.Option(10, "--count", "-n", help="how many of the last entries to show"),
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new entries until Ctrl-C"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per entry"),
+    bot: str = typer.Option(
+        None, "--bot", help="a bot's stream by kind: `tail decisions --bot ID` (also control, events)"
+    ),
 ) -> None:
     """Decoded entries of a stream (the last N; with --follow, then the new ones)."""
     out = common.console()
+    if bot is not None:
+        if stream not in BOT_STREAMS:
+            common.fail(out, f"with --bot, STREAM is one of {', '.join(BOT_STREAMS)} (got {stream!r})", 2)
+        try:
+            stream = BOT_STREAMS[stream](bot)
+        except IdError as exc:
+            common.fail(out, str(exc), 2)
     r, _url = common.redis_client(out)
     kind = r.type(stream).decode()
     if kind not in ("stream", "none"):

@@ -4,7 +4,9 @@ When flat and nothing is open, a close above the highest high of the previous `l
 candles buys `quote_amount` at market; once bought, a limit sell waits at the average entry
 price x (1 + take_profit). It uses only the public interface — params and state as msgspec
 Structs, the helpers of shared.strategy.actions — so the runner persists it, replays it after
-a crash, and the backtester runs it unchanged.
+a crash, and the backtester runs it unchanged. It says why it buys, or does not, with `decide`
+(`automata tail decisions --bot ID`, `automata backtest --decisions N`); a decision not to act
+has a topic, so it is said once, not on every candle.
 
 Config: `strategy = "examples.breakout:Breakout"`.
 """
@@ -19,6 +21,7 @@ from shared.messages import Candle, OrderUpdate, Side
 from shared.strategy.actions import OrderChange, limit_order, market_order, notification
 from shared.strategy.base import Step, Strategy
 from shared.strategy.context import StrategyContext
+from shared.strategy.decisions import decide, price
 from shared.strategy.state import StrategyState
 
 
@@ -44,10 +47,15 @@ class Breakout(Strategy[BreakoutParams, BreakoutState]):
         if state.orders or state.position.base > 0:
             return state, []
         previous = list(ctx.history)[-params.lookback - 1 : -1]
-        if len(previous) < params.lookback or candle.close <= max(c.high for c in previous):
+        if len(previous) < params.lookback:
             return state, []
+        high = max(c.high for c in previous)
+        if candle.close <= high:
+            why = f"no entry: close {price(ctx, candle.close)} not above the {params.lookback}-candle high"
+            return state, [decide(ctx, why, topic="no_breakout", high=high)]
         state, buy = market_order(state, ctx, Side.BUY, quote=params.quote_amount, tag="entry")
-        return state, [buy] if buy else []
+        said = decide(ctx, f"breakout: close {price(ctx, candle.close)} above the high {price(ctx, high)}")
+        return state, [buy, said] if buy else []
 
     def on_order_update(
         self,

@@ -311,6 +311,21 @@ class Notification(Message, frozen=True, tag="notification"):
     ts: int = 0
 
 
+class Decision(Message, frozen=True, tag="decision"):
+    """What a bot decided, or decided not to do, and why, in one line a trader reads ("safety
+    order 3 at 41,200.00: price fell 1.10 % below the last buy"). The runner publishes it to
+    `bot:{bot}:decisions` and logs it; the backtester collects it (shared/strategy/decisions.py).
+
+    `topic` marks a decision not to act ("below_range"): the strategy interface drops a repeat of
+    the topic last reported, so a bot waiting for a price says so once, not once a candle."""
+
+    bot: str
+    text: str
+    topic: str = ""
+    fields: dict[str, str] = {}
+    ts: int = 0
+
+
 OrderCommand = PlaceOrder | CancelOrder | CancelAll | SyncBot
 AnyMessage = (
     Candle
@@ -325,6 +340,7 @@ AnyMessage = (
     | BotControl
     | TimerFired
     | Notification
+    | Decision
 )
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -342,5 +358,6 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         BotControl,
         TimerFired,
         Notification,
+        Decision,
     )
 }

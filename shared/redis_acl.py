@@ -137,7 +137,8 @@ def notifier_user() -> User:
 
 
 def runner_user(runner: Runner) -> User:
-    """A runner's own keys (its bots' `bot:{id}:*`, `orders:events:{id}`, its heartbeat) in full,
+    """A runner's own keys (its bots' `bot:{id}:*`: state, lease, timers, control, decisions;
+    `orders:events:{id}`, its heartbeat) in full,
     its venues' market data, balances and symbol filters read-only; consumer-group writes on its
     venues' market data; XADD to its own bots' command streams (`orders:cmd:{venue}:{bot}`, so
     it can never send a command the gateway takes as another bot's), `notify` and its dead

@@ -18,6 +18,7 @@ BOOK_MAXLEN = 10_000
 CANDLES_MAXLEN = 100_000
 EVENTS_MAXLEN = 100_000
 DLQ_MAXLEN = 100_000
+DECISIONS_MAXLEN = 5_000  # a bot's last decisions (`automata tail decisions --bot ID`)
 
 
 def candles(venue: str, symbol: str, interval: str) -> str:
@@ -79,6 +80,12 @@ def bot_state(bot: str) -> str:
     return f"bot:{check_bot_id(bot)}:state"
 
 
+def bot_decisions(bot: str) -> str:
+    """What a bot decided and why, one Decision a line (its runner writes it, trimmed to
+    DECISIONS_MAXLEN; the runner's Redis user has it among its bot's `bot:{id}:*` keys)."""
+    return f"bot:{check_bot_id(bot)}:decisions"
+
+
 def bot_lease(bot: str) -> str:
     return f"bot:{check_bot_id(bot)}:lease"
 
@@ -89,7 +96,7 @@ def bot_timers(bot: str) -> str:
 
 
 def bot_keys(bot: str) -> str:
-    """Redis glob of every key of one bot (state, lease, timers, control)."""
+    """Redis glob of every key of one bot (state, lease, timers, control, decisions)."""
     return f"bot:{check_bot_id(bot)}:*"
 
 

@@ -45,20 +45,33 @@ from shared.strategy import (
     Wake,
     cancel_order,
     cancel_orders,
+    decide,
     fill_notification,
     limit_order,
     market_order,
     notification,
 )
 from shared.strategy.base import EVERY_CANDLE
+from shared.strategy.decisions import percent, price
+from shared.strategy.decisions import quote as quote_
 from shared.strategy.sizing import limit_terms
-from strategies.dca_ladder import next_target, reinvest_bonus, safety_order, take_profit_price
+from strategies.dca_ladder import (
+    STOP_BUDGET,
+    STOP_FILTERS,
+    STOP_MAX,
+    next_target,
+    reinvest_bonus,
+    safety_order,
+    take_profit_price,
+)
 from strategies.dca_params import ALIASES, DcaParams, parse_dca_params
 from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
 
 replace = msgspec.structs.replace
 
 IDLE, OPENING, ACTIVE, CLOSING = "idle", "opening", "active", "closing"
+LADDER_END = {STOP_MAX: "max_safety_orders reached", STOP_BUDGET: "the budget is spent",
+              STOP_FILTERS: "it would be under the exchange minimum"}  # fmt: skip
 
 
 class DcaState(StrategyState, frozen=True, kw_only=True):
@@ -163,14 +176,19 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     # --- cycle ---------------------------------------------------------------------------
 
     def _open_cycle(
-        self, params: DcaParams, state: DcaState, ctx: StrategyContext, price: Decimal | None
+        self, params: DcaParams, state: DcaState, ctx: StrategyContext, last_price: Decimal | None
     ) -> Step[DcaState]:
         bonus = reinvest_bonus(params, state.profit_total)
         quote = params.base_order_quote + bonus
         free = ctx.free(ctx.quote_asset)
         if free is not None and free < quote:
+            why = decide(
+                ctx,
+                f"no new cycle: {quote_(ctx, free)} free, {quote_(ctx, quote)} needed to open cycle {state.cycle + 1}",
+                topic="funds", free=free, needed=quote,
+            )  # fmt: skip
             if state.waiting_funds:
-                return state, []
+                return state, [why]
             note = notification(
                 ctx,
                 "error",
@@ -179,7 +197,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                 f"{state.cycle + 1}; waiting",
                 level=Level.WARNING,
             )
-            return replace(state, waiting_funds=True), [note]
+            return replace(state, waiting_funds=True), [note, why]
         state, cmd = unless_given_up(
             state, market_order(state, ctx, Side.BUY, quote=quote, tag=f"base{state.cycle + 1}")
         )
@@ -203,7 +221,12 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             so_cid="",
             waiting_funds=False,
         )
-        return state, [cmd]
+        at = (
+            f" at about {price(ctx, last_price)}" if last_price else ""
+        )  # a candle's close, when one opened it
+        said = decide(ctx, f"cycle {state.cycle} opened: market buy for {quote_(ctx, quote)}{at}",
+                      cycle=state.cycle, quote=quote)  # fmt: skip
+        return state, [cmd, said]
 
     def _opened(self, state: DcaState, rec: Any, ctx: StrategyContext) -> Step[DcaState]:
         """The opening market buy finished: the cycle is active, or back to idle if nothing filled."""
@@ -221,6 +244,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def _safety_finished(self, state: DcaState, rec: Any, ctx: StrategyContext) -> Step[DcaState]:
         """A safety order finished: its level is done if anything filled; a rejection ends the ladder."""
         if rec.cum_filled_qty > 0:
+            said = self._safety_filled(state, rec.price, ctx)
             state = replace(
                 state,
                 so_cid="",
@@ -230,7 +254,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                 ladder_raw=state.so_raw,
                 safety_fills=state.safety_fills + 1,
             )
-            return state, []
+            return state, [said]
         state = replace(state, so_cid="")
         if rec.status == OrderStatus.REJECTED:
             note = notification(
@@ -242,6 +266,16 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             )
             return replace(state, ladder_done=True), [note]
         return state, []
+
+    @staticmethod
+    def _safety_filled(state: DcaState, at: Decimal, ctx: StrategyContext) -> Command:
+        last = state.last_buy_price
+        fell = (last - at) / last if last > 0 else ZERO
+        return decide(
+            ctx,
+            f"safety order {state.so_level} at {price(ctx, at)}: price fell {percent(fell)} below the last buy",
+            safety_order=state.so_level, price=at, last_buy=last,
+        )  # fmt: skip
 
     def _take_profit_finished(
         self, state: DcaState, rec: Any, update: OrderUpdate, ctx: StrategyContext
@@ -293,7 +327,13 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             so_cid="",
             tp_retry=False,
         )
-        cmds: list[Command] = [note]
+        said = decide(
+            ctx,
+            f"cycle {state.cycle} closed: take profit filled after {state.level} safety orders, "
+            f"profit {quote_(ctx, profit)}",
+            cycle=state.cycle, profit=profit,
+        )  # fmt: skip
+        cmds: list[Command] = [note, said]
         if state.running:
             state, more = self._open_cycle(params, state, ctx, None)
             cmds.extend(more)
@@ -334,7 +374,13 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         )
         if place is None:
             return state, []
-        return replace(state, tp_cid=place.cid), [place]
+        at = price(ctx, wanted[1])
+        if state.target_level > 0:
+            text = f"take profit moved to {at} after safety order {state.target_level} filled"
+        else:
+            text = f"take profit at {at}: {percent(state.target)} above the average buy {price(ctx, avg or ZERO)}"
+        said = decide(ctx, text, price=wanted[1], qty=wanted[0], average=avg)
+        return replace(state, tp_cid=place.cid), [place, said]
 
     def _next_safety(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         if state.ladder_done or state.so_cid or state.level >= params.max_safety_orders:
@@ -360,14 +406,22 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                 f"ladder-end-{state.cycle}",
                 f"{ctx.bot}: cycle {state.cycle}: no safety order {level} ({why}); waiting for the take profit",
             )
-            return replace(state, ladder_done=True), [note]
+            said = decide(ctx, f"no safety order {level}: {LADDER_END.get(why, why)}; waiting for the take profit",
+                          safety_order=level, reason=why)  # fmt: skip
+            return replace(state, ladder_done=True), [note, said]
         state, place = unless_given_up(
             state, limit_order(state, ctx, Side.BUY, so.qty, so.price, tag=f"so{level}")
         )
         if place is None:
             return state, []
         state = replace(state, so_cid=place.cid, so_level=level, so_step=so.step, so_raw=so.raw_quote)
-        return state, [place]
+        said = decide(
+            ctx,
+            f"safety order {level} placed at {price(ctx, so.price)} for {quote_(ctx, so.quote)}: "
+            f"{percent(so.step)} below the last buy at {price(ctx, state.last_buy_price)}",
+            safety_order=level, price=so.price, qty=so.qty,
+        )  # fmt: skip
+        return state, [place, said]
 
     # --- small predicates ----------------------------------------------------------------
 

@@ -60,6 +60,7 @@ from shared.strategy import (
     StrategyState,
     Wake,
     cancel_order,
+    decide,
     fill_notification,
     limit_order,
     limit_terms,
@@ -67,6 +68,10 @@ from shared.strategy import (
     notification,
     stop_limit_order,
 )
+from shared.strategy.decisions import percent
+from shared.strategy.decisions import price as px
+from shared.strategy.decisions import qty as qty_
+from shared.strategy.decisions import quote as quote_
 from strategies.fractals import WING, Tracker, add_candle, candle_ms_of, replay, trail
 from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
 
@@ -293,6 +298,15 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             warned="",
         )
         cmds.append(
+            decide(
+                ctx,
+                f"protecting {qty_(ctx, qty)} bought at {px(ctx, entry)} with a fractal trailing stop "
+                f"({params.interval} bars, {params.lookback_days} days)",
+                entry=entry,
+                qty=qty,
+            )  # fmt: skip
+        )
+        cmds.append(
             notification(
                 ctx,
                 "info",
@@ -305,10 +319,11 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         return state, cmds
 
     def _wait(self, state: FractalState, ctx: StrategyContext, why: str, text: str) -> Step[FractalState]:
+        said = decide(ctx, f"no stop order: {text}", topic=why)
         if state.warned == why:
-            return state, []
+            return state, [said]
         note = notification(ctx, "error", f"waiting-{why}", f"{ctx.bot}: {text}", level=Level.WARNING)
-        return replace(state, warned=why), [note]
+        return replace(state, warned=why), [note, said]
 
     def _track(
         self, params: FractalParams, state: FractalState, candle: Candle, ctx: StrategyContext
@@ -342,7 +357,10 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             tr, new = trail(tr, state.stop)
         state = replace(state, tracker=tr)
         if new is None:
-            return state, []
+            if state.stop is not None or not check:
+                return state, []
+            why = f"no stop yet: no low fractal between the entry {px(ctx, state.entry)} and the price"
+            return state, [decide(ctx, why, topic="no_fractal", entry=state.entry)]
         before = state.stop
         state = replace(state, stop=new, stop_moves=state.stop_moves + 1)
         note = notification(
@@ -353,7 +371,10 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             f"{fmt(new)} (fractal), limit {fmt(params.limit_for(new))}",
             data={"stop": str(new), "previous": str(before) if before is not None else ""},
         )
-        return state, [note]
+        moved = "set at" if before is None else "raised to"
+        said = decide(ctx, f"fractal stop {moved} {px(ctx, new)} (new low fractal), limit {px(ctx, params.limit_for(new))}",
+                      stop=new, previous=before or "")  # fmt: skip
+        return state, [note, said]
 
     @staticmethod
     def _window(params: FractalParams, candle: Candle, ctx: StrategyContext) -> list[Candle]:
@@ -390,14 +411,19 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             )
         if self._through(state, ctx):
             placed = limit_order(state, ctx, Side.SELL, qty, limit, tag=f"hit{state.stop_moves}")
+            text = f"price is through the stop {px(ctx, state.stop)}: limit sell of {qty_(ctx, qty)} at {px(ctx, limit)}"
         else:
+            text = f"stop-limit sell of {qty_(ctx, qty)} placed: stop {px(ctx, state.stop)}, limit {px(ctx, limit)}"
             placed = stop_limit_order(
                 state, ctx, Side.SELL, qty, state.stop, limit, tag=f"stop{state.stop_moves}"
             )
         state, place = unless_given_up(state, placed)
         if place is None:
             return state, []  # given up, or held back by the interface's backoff
-        return replace(state, stop_cid=place.cid, warned=""), [place]
+        return replace(state, stop_cid=place.cid, warned=""), [
+            place,
+            decide(ctx, text, stop=state.stop, limit=limit),
+        ]
 
     @staticmethod
     def _serves(order: OrderRecord, stop: Decimal, limit: Decimal, ctx: StrategyContext) -> bool:
@@ -439,7 +465,9 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
                 "stop": str(state.stop) if state.stop is not None else "",
             },
         )
-        return replace(state, phase=DONE, stop_cid=""), [note]
+        said = decide(ctx, f"position sold: {qty_(ctx, pos.sold)} at {px(ctx, avg)} (entry {px(ctx, state.entry)}), "
+                      f"profit {quote_(ctx, profit)} ({percent(pct / 100)})", profit=profit)  # fmt: skip
+        return replace(state, phase=DONE, stop_cid=""), [note, said]
 
     # --- small predicates ----------------------------------------------------------------
 

@@ -8,7 +8,9 @@ A buy filled at level i therefore places a sell at level i+1, and a sell filled 
 places a buy at level i−1; each sell closes a round trip whose profit (sell proceeds less
 fees less the lot's cost) is added to `profit_total` and reported in a Notification.
 
-Start (first candle): intervals below the level nearest the price get their buy; the ones
+Start (first candle whose close is at or above `lower`; below the range the grid waits and
+says so, rather than buy a whole grid's base far under the prices it would sell at):
+intervals below the level nearest the price get their buy; the ones
 above need base to sell. With `initial_buy` (the default) the grid buys that base at market
 (its quantities, plus `fee` so a fee taken in base still covers them) and places the sells
 when the buy has filled, each lot costed at the buy's average price. With
@@ -55,6 +57,7 @@ from shared.strategy import (
     StrategyContext,
     StrategyState,
     Wake,
+    decide,
     fill_notification,
     limit_order,
     limit_terms,
@@ -63,6 +66,9 @@ from shared.strategy import (
     sellable,
     stop_commands,
 )
+from shared.strategy.decisions import price as px
+from shared.strategy.decisions import qty as qty_
+from shared.strategy.decisions import quote
 from shared.strategy.state import Mode
 from strategies.grid_levels import GridError, Spacing, interval_quantities, level_prices, starting_sides
 from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
@@ -161,9 +167,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         if state.phase != ACTIVE:
             return state, []
         if params.stop_loss is not None and candle.low <= params.stop_loss:
-            return self._stop_loss(state, candle, ctx)
+            return self._stop_loss(state, candle, params.stop_loss, ctx)
         if params.take_profit is not None and candle.high >= params.take_profit:
-            return self._take_profit(state, candle, ctx)
+            return self._take_profit(state, candle, params.take_profit, ctx)
         idle = [
             j for j, iv in enumerate(state.intervals) if iv.side == IDLE and state.prices[j] < candle.close
         ]
@@ -230,9 +236,15 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         outside = (params.stop_loss is not None and candle.low <= params.stop_loss) or (
             params.take_profit is not None and candle.high >= params.take_profit
         )
+        if price < params.lower:
+            why = f"no entry: price {px(ctx, price)} below the grid's range {self._range(params, ctx)}"
+            return state, [decide(ctx, why, topic="below_range", price=price, lower=params.lower)]
         if outside:
+            why = decide(
+                ctx, f"no entry: price {px(ctx, price)} is at the stop-loss / take-profit", topic="outside"
+            )
             if state.warned == "outside":
-                return state, []
+                return state, [why]
             note = notification(
                 ctx,
                 "error",
@@ -240,7 +252,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                 f"{ctx.bot}: price {fmt(price)} is at the stop-loss / take-profit: waiting to start the grid",
                 level=Level.WARNING,
             )
-            return replace(state, warned="outside"), [note]
+            return replace(state, warned="outside"), [note, why]
         try:
             prices = level_prices(params.lower, params.upper, params.levels, params.spacing, ctx.filters)
             qtys = interval_quantities(prices, params.quote_per_level, ctx.filters)
@@ -272,6 +284,16 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                 cmds.append(buy)
         buys = sum(1 for s in sides if s == "BUY")
         cmds.append(
+            decide(
+                ctx,
+                f"grid started at {px(ctx, price)} {'above' if price > params.upper else 'in'} its range "
+                f"{self._range(params, ctx)}: {buys} buys below, "
+                f"{len(sides) - buys} sells above"
+                + (f" (buying {qty_(ctx, need)} at market for them)" if need > 0 else ""),
+                price=price, buys=buys, sells=len(sides) - buys,
+            )
+        )  # fmt: skip
+        cmds.append(
             notification(
                 ctx,
                 "grid_started",
@@ -285,7 +307,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         state, more = self._ensure(state, ctx)
         return state, cmds + more
 
-    def _stop_loss(self, state: GridState, candle: Candle, ctx: StrategyContext) -> Step[GridState]:
+    def _stop_loss(
+        self, state: GridState, candle: Candle, stop_loss: Decimal, ctx: StrategyContext
+    ) -> Step[GridState]:
         """Cancel everything; the position is sold once the cancels are confirmed (_exit)."""
         state, cancels = stop_commands(state, ctx)
         state = replace(state, phase=STOPPING, ended="stop_loss")
@@ -297,7 +321,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             f"{fmt(state.position.base)} {ctx.base_asset}",
             level=Level.WARNING,
         )
-        cmds: list[Command] = [*cancels, note]
+        said = decide(ctx, f"stop-loss: low {px(ctx, candle.low)} reached {px(ctx, stop_loss)}: cancelling the "
+                      f"grid and selling {qty_(ctx, state.position.base)}", low=candle.low)  # fmt: skip
+        cmds: list[Command] = [*cancels, note, said]
         if not state.orders:
             state, more = self._exit(state, ctx)
             cmds.extend(more)
@@ -325,7 +351,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         )
         return replace(state, exit_cid=""), [note]
 
-    def _take_profit(self, state: GridState, candle: Candle, ctx: StrategyContext) -> Step[GridState]:
+    def _take_profit(
+        self, state: GridState, candle: Candle, take_profit: Decimal, ctx: StrategyContext
+    ) -> Step[GridState]:
         state, cancels = stop_commands(state, ctx)
         state = replace(state, phase=ENDED, ended="take_profit")
         note = notification(
@@ -337,7 +365,13 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             f"{fmt(state.position.base)} {ctx.base_asset} kept",
             data={"round_trips": state.round_trips, "profit_total": str(state.profit_total)},
         )
-        return state, [*cancels, note]
+        said = decide(ctx, f"take-profit: high {px(ctx, candle.high)} reached {px(ctx, take_profit)}: grid "
+                      f"cancelled, {qty_(ctx, state.position.base)} kept", high=candle.high)  # fmt: skip
+        return state, [*cancels, note, said]
+
+    @staticmethod
+    def _range(params: GridParams, ctx: StrategyContext) -> str:
+        return f"{px(ctx, params.lower)}–{px(ctx, params.upper)}"
 
     # --- fills ---------------------------------------------------------------------------
 
@@ -395,6 +429,16 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                 new = Interval(BUY)  # cancelled untouched: placed again when running
             return self._set(state, j, new), cmds
         state, lot = self._lot(state, base, paid, rec.cum_filled_qty, state.prices[j + 1], ctx)
+        if lot is not None:
+            cmds.append(
+                decide(
+                    ctx,
+                    f"grid: buy level {j} at {px(ctx, state.prices[j])} filled, sell placed at "
+                    f"{px(ctx, state.prices[j + 1])}",
+                    grid_level=j,
+                    qty=lot.qty,
+                )  # fmt: skip
+            )
         return self._set(state, j, lot or Interval(BUY)), cmds  # a sliver under the minimums: buy again
 
     def _lot(
@@ -463,7 +507,14 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             new = Interval(BUY)
             if left > 0:
                 state = self._to_spare(state, left, iv.cost - cost)
-        return self._set(state, j, new), [note]
+        then = f"buy placed at {px(ctx, state.prices[j])}" if new.side == BUY else "the rest stays on sale"
+        said = decide(
+            ctx,
+            f"grid: sell level {j + 1} at {px(ctx, state.prices[j + 1])} filled (round trip {state.round_trips}, "
+            f"profit {quote(ctx, profit)}), {then}",
+            grid_level=j + 1, profit=profit,
+        )  # fmt: skip
+        return self._set(state, j, new), [note, said]
 
     @staticmethod
     def _bought_amounts(rec: OrderRecord, ctx: StrategyContext) -> tuple[Decimal, Decimal]:

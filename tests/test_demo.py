@@ -113,6 +113,8 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
         shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
         for bot in bots:
             assert bot in shown, shown
+        said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
+        assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
         check_acl(env, procs)
 
         assert demo.popen is not None

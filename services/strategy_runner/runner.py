@@ -2,7 +2,7 @@
 
 For every entry of `md:candles:...`, `orders:events:{bot}` and `bot:{bot}:control`:
 load state -> pure strategy step -> one MULTI/EXEC writing the new state (with the entry's id
-as last applied), the order commands, the notifications, the timers, and the XACK
+as last applied), the order commands, the notifications, the decisions, the timers, and the XACK
 (ARCHITECTURE.md, exactly-once rule 2). An entry at or below the last applied id is acked and
 skipped; an entry that does not belong on its stream is dead-lettered (inputs.py). A strategy
 that raises pauses the bot, keeps its state and keeps the entry, which is retried when the bot
@@ -51,6 +51,7 @@ from shared.messages import (
     BotControl,
     Candle,
     ControlAction,
+    Decision,
     Level,
     Notification,
     PlaceOrder,
@@ -63,8 +64,10 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.events import event_time
 from shared.strategy.state import Mode
 from shared.streams import (
+    DECISIONS_MAXLEN,
     NOTIFY,
     bot_control,
+    bot_decisions,
     bot_group,
     bot_state,
     bot_timers,
@@ -328,6 +331,8 @@ class BotRunner:
                 orders += isinstance(cmd, PlaceOrder)
             elif isinstance(cmd, Notification):
                 commit.publish(NOTIFY, cmd, maxlen=100_000)
+            elif isinstance(cmd, Decision):
+                commit.publish(bot_decisions(self.bot.id), cmd, maxlen=DECISIONS_MAXLEN)
             elif isinstance(cmd, SetTimer):
                 commit.zadd(bot_timers(self.bot.id), {cmd.name: cmd.due})
             elif isinstance(cmd, CancelTimer):
@@ -344,6 +349,11 @@ class BotRunner:
         async with self._lease_writes:
             await commit.execute(self.redis, watch=[self.lease.key, self.state_key], check=still_ours)
         self.doc, self.state = doc, state
+        for cmd in commands:  # committed: the bot's log keeps its decisions, once each
+            if isinstance(cmd, Decision):
+                log.info(
+                    "bot %s: %s", self.bot.id, cmd.text, extra={"fields": {"bot": self.bot.id, **cmd.fields}}
+                )
         self._m_orders.inc(orders)
         self._m_mode.set(1 if state.mode == Mode.RUNNING else 0)
         self._m_profit.set(float(state.position.realised))

@@ -7,7 +7,8 @@
         name = "my_bot"; params_type = MyParams; state_type = MyState
         def on_candle(self, params, state, candle, ctx): ...  -> (state, [commands])
 
-The live runner and the backtester both drive `Strategy.step`.
+The live runner and the backtester both drive `Strategy.step`. A bot says why it acts (or
+does not) with `decide(ctx, "text", topic=..., **fields)` among its commands (decisions.py).
 """
 
 from shared.strategy.actions import (
@@ -32,6 +33,7 @@ from shared.strategy.actions import (
 from shared.strategy.base import EVERY_CANDLE, ORDERS_ONLY, Step, Strategy, Wake
 from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, Command, SetTimer
 from shared.strategy.context import StrategyContext
+from shared.strategy.decisions import Decision, decide
 from shared.strategy.events import Event, TimerFired, event_time
 from shared.strategy.orders import FillDelta, OrderRecord
 from shared.strategy.params import ParamsError, dump_params, load_params
@@ -47,6 +49,7 @@ __all__ = [
     "ORDERS_ONLY",
     "ORDER_COMMANDS",
     "CancelTimer",
+    "Decision",
     "Command",
     "Event",
     "FillDelta",
@@ -69,6 +72,7 @@ __all__ = [
     "cancel_orders",
     "cancel_timer",
     "close_commands",
+    "decide",
     "decode_state",
     "dump_params",
     "encode_state",

@@ -33,6 +33,7 @@ from shared.strategy.actions import (
 from shared.strategy.adoption import book_held, hold_update, synced
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
+from shared.strategy.decisions import quiet_repeats
 from shared.strategy.events import Event, TimerFired
 from shared.strategy.params import load_params
 from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
@@ -94,7 +95,12 @@ class Strategy(Generic[P, S]):
     # --- the step ------------------------------------------------------------------------
 
     def step(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
-        """Handle one event: the new state and the commands to emit, in order."""
+        """Handle one event: the new state and the commands to emit, in order (a decision not
+        to act that repeats the last one dropped: shared/strategy/decisions.py)."""
+        state, cmds = self._dispatch(params, state, event, ctx)
+        return quiet_repeats(state, cmds)
+
+    def _dispatch(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
         if isinstance(event, OrderUpdate):
             return self._order_update(params, state, event, ctx)
         if isinstance(event, Candle):

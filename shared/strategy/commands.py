@@ -1,6 +1,6 @@
-"""What a strategy may ask for: order commands and notifications (shared.messages), timers.
+"""What a strategy may ask for: order commands, notifications and decisions (shared.messages), timers.
 
-Order commands and notifications go to their streams unchanged. SetTimer / CancelTimer are
+Order commands, notifications and decisions go to their streams unchanged. SetTimer / CancelTimer are
 for the runner (or the backtester): it keeps the timer and later delivers a TimerFired.
 The strategy's state keeps its timers too (shared.strategy.actions.set_timer), so a runner
 restarted from persisted state re-arms them.
@@ -8,7 +8,7 @@ restarted from persisted state re-arms them.
 
 from __future__ import annotations
 
-from shared.messages import CancelAll, CancelOrder, Message, Notification, PlaceOrder
+from shared.messages import CancelAll, CancelOrder, Decision, Message, Notification, PlaceOrder
 
 
 class SetTimer(Message, frozen=True, tag="set_timer"):
@@ -23,6 +23,6 @@ class CancelTimer(Message, frozen=True, tag="cancel_timer"):
     name: str
 
 
-Command = PlaceOrder | CancelOrder | CancelAll | Notification | SetTimer | CancelTimer
+Command = PlaceOrder | CancelOrder | CancelAll | Notification | Decision | SetTimer | CancelTimer
 ORDER_COMMANDS = (PlaceOrder, CancelOrder, CancelAll)
 TIMER_COMMANDS = (SetTimer, CancelTimer)

@@ -50,6 +50,7 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     adopted: dict[str, OrderRecord] = {}
     refusals: dict[str, Refusal] = {}  # terms key -> refused in a row (shared/strategy/refusals.py)
     closing: bool = False  # close asked: the position is sold once the cancelled orders are gone
+    quiet: str = ""  # topic of the last decision not to act, so its repeats are dropped (decisions.py)
 
     def open_orders(self) -> list[OrderRecord]:
         """Orders not finished, oldest first (by cid sequence)."""

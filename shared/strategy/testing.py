@@ -3,8 +3,11 @@
     d = Driver(DcaStrategy(), {"qty_inicial": 300})
     cmds = d.candle("100", "101", "99", "100")
     cmds = d.fill(cmds[0].cid, price="100")        # a cumulative OrderUpdate, as the gateway sends
+    d.said()                                       # the decisions' texts, in order: "cycle 1 opened: ..."
 
 No Redis, no venue: the test plays the exchange. (The backtester is the driver with a venue.)
+The commands a step returns come back without its decisions (shared/strategy/decisions.py),
+which are kept in `decisions` instead.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.filters import SymbolFilters
-from shared.messages import BotControl, Candle, ControlAction, OrderStatus, OrderUpdate
+from shared.messages import BotControl, Candle, ControlAction, Decision, OrderStatus, OrderUpdate
 from shared.strategy.base import Strategy
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
@@ -49,6 +52,7 @@ class Driver:
         self.filters, self.bot, self.venue, self.interval = filters, bot, venue, interval
         self.balances = balances
         self.history: list[Candle] = []
+        self.decisions: list[Decision] = []
         self.now = 0
         self.state = strategy.initial_state(params, self.ctx())
 
@@ -67,7 +71,12 @@ class Driver:
     def send(self, event: Event) -> list[Command]:
         self.now = max(self.now, event_time(event))
         self.state, commands = self.strategy.step(self.params, self.state, event, self.ctx())
-        return commands
+        self.decisions.extend(c for c in commands if isinstance(c, Decision))
+        return [c for c in commands if not isinstance(c, Decision)]
+
+    def said(self, start: int = 0) -> list[str]:
+        """The texts of the decisions so far (from the `start`-th), in order."""
+        return [d.text for d in self.decisions[start:]]
 
     def candle(self, open_: str, high: str, low: str, close: str, *, minutes: int = 1) -> list[Command]:
         t = (len(self.history) + 1) * 60_000 * minutes

@@ -118,7 +118,7 @@ def test_every_message_type_round_trips(msg: Message) -> None:
 def test_generator_covers_every_message_type() -> None:
     assert set(MESSAGE_TYPES) == {
         "candle", "book", "place", "cancel", "cancel_all", "sync", "order_update", "synced",
-        "balance", "control", "timer", "notification",
+        "balance", "control", "timer", "notification", "decision",
     }  # fmt: skip
     assert AMOUNT_CASES, "the amount cases are derived from the Struct definitions"
 

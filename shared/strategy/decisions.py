@@ -1,0 +1,72 @@
+"""Decisions: a bot says what it did, or chose not to do, and why, in words a trader reads.
+
+    return state, [place, decide(ctx, f"safety order 3 at {price(ctx, p)}: ...", level=3)]
+
+A Decision is a command like a notification, so it is as pure as the rest of the step: the
+live runner publishes it to `bot:{bot}:decisions` (and logs it), the backtester collects it,
+the test driver hands it back, all from the same code path. A decision not to act gives a
+`topic` ("below_range"); `Strategy.step` drops a repeat of the topic it last let through (the
+state keeps it, so a restart does not repeat it either), until another decision comes: a bot
+waiting for a price says so once, not once a candle. Candles a backtest skips (Strategy.wake)
+are then no-ops, as the fast path needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from shared.messages import Decision
+from shared.money import human, human_price, human_qty
+from shared.strategy.context import StrategyContext
+from shared.strategy.state import StrategyState
+
+S = TypeVar("S", bound=StrategyState)
+
+
+def decide(ctx: StrategyContext, text: str, *, topic: str = "", **fields: Any) -> Decision:
+    """The decision `text` of this bot at the event's time; `fields` (stringified) are for
+    scripts and the JSON log; `topic` marks a decision not to act (see the module's doc)."""
+    return Decision(
+        bot=ctx.bot, text=text, topic=topic, fields={k: str(v) for k, v in fields.items()}, ts=ctx.now
+    )
+
+
+def price(ctx: StrategyContext, value: Decimal) -> str:
+    """A quote price at the symbol's precision: '41,200.00'."""
+    return human_price(value, ctx.filters.tick_size)
+
+
+def qty(ctx: StrategyContext, value: Decimal) -> str:
+    """A base quantity at the symbol's step: '0.00120 BTC'."""
+    return f"{human_qty(value, ctx.filters.step_size)} {ctx.base_asset}"
+
+
+def quote(ctx: StrategyContext, value: Decimal) -> str:
+    """A quote amount: '24.00 USDT'."""
+    return f"{human_price(value, ctx.filters.tick_size)} {ctx.quote_asset}"
+
+
+def percent(fraction: Decimal) -> str:
+    """A fraction as a percentage with 2 decimals: Decimal('0.011') -> '1.10 %'."""
+    return f"{human(fraction * 100, 2)} %"
+
+
+def quiet_repeats(state: S, commands: Sequence[Any]) -> tuple[S, list[Any]]:
+    """Drop each decision whose topic is the one last let through; remember the last topic
+    (cleared by a decision that has none: the bot acted, so the next wait is news again)."""
+    if not any(isinstance(c, Decision) for c in commands):
+        return state, list(commands)
+    last, kept = state.quiet, []
+    for cmd in commands:
+        if isinstance(cmd, Decision):
+            if cmd.topic and cmd.topic == last:
+                continue
+            last = cmd.topic
+        kept.append(cmd)
+    if last != state.quiet:
+        state = msgspec.structs.replace(state, quiet=last)
+    return state, kept
