@@ -1,6 +1,6 @@
 """The bot config file: which bots run, on what, with which strategy and params.
 
-TOML (`[[bots]]` tables) or the seed document's JSON list layout
+TOML (`[[bots]]` tables) or a JSON list layout
 (`[{"bot_name": {"function": "module.fn", ...params}}]`). Every error names the file, the bot
 and the field; params are validated by the strategy itself (aliases accepted), so a bad
 config stops before any process starts.
@@ -50,7 +50,7 @@ def bots_path() -> Path:
 
 
 def _from_seed_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
-    """`[{"name": {"function": ..., params...}}]` -> bot tables (the seed document's conf.json)."""
+    """`[{"name": {"function": ..., params...}}]` -> bot tables (the JSON list layout)."""
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or len(item) != 1:
