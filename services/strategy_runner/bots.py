@@ -49,7 +49,7 @@ def bots_path() -> Path:
     return Path(os.environ.get("AUTOMATA_BOTS") or DEFAULT_BOTS_FILE)
 
 
-def _from_seed_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
+def _from_list_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
     """`[{"name": {"function": ..., params...}}]` -> bot tables (the JSON list layout)."""
     out = []
     for i, item in enumerate(items):
@@ -87,7 +87,7 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
         except RecursionError:
             raise ConfigError(f"{source}: not valid JSON: nested too deep") from None
         tables = (
-            _from_seed_layout(raw, source) if isinstance(raw, list) else convert(raw, BotsFile, source).bots
+            _from_list_layout(raw, source) if isinstance(raw, list) else convert(raw, BotsFile, source).bots
         )
     else:
         tables = convert(read_toml(path), BotsFile, source).bots
