@@ -131,3 +131,18 @@ def test_a_plan_saved_with_the_portuguese_names_still_loads(tmp_path):
         assert result.exit_code == 0, result.output
         outputs.append(result.output)
     assert outputs[0] == outputs[1] and "levels 0..4" in outputs[0]
+
+
+def test_a_bots_file_with_the_portuguese_names_still_loads(tmp_path):
+    from services.strategy_runner.bots import load_bots
+    from strategies.dca import DcaStrategy
+
+    table = '[[bots]]\nid = "{id}"\nstrategy = "dca"\nvenue = "sim"\nsymbol = "BTCUSDT"\n[bots.params]\n'
+    (tmp_path / "bots.toml").write_text(
+        table.format(id="old")
+        + 'qty_inicial = 100\nlimite_recompras = 5\nsaldo_limite = 1000\nlucro_reaplicar = "s"\n'
+        + table.format(id="new")
+        + "base_order_quote = 100\nmax_safety_orders = 5\nbudget = 1000\nreinvest_profit = true\n"
+    )
+    old, new = (DcaStrategy().parse_params(bot.params) for bot in load_bots(tmp_path / "bots.toml"))
+    assert old == new == DcaParams(base_order_quote=D(100), max_safety_orders=5, budget=D(1000))
