@@ -162,6 +162,13 @@ class {cls}State(StrategyState, frozen=True, kw_only=True):
     trades: int = 0  # round trips closed
 
 
+def holding(state: StrategyState, price: Decimal, ctx: StrategyContext) -> bool:
+    """A position worth selling at price. What rounding and fees paid in base leave over after a
+    sell (dust under the step size or the minimum order) is not a trade in progress."""
+    base = ctx.filters.round_qty(state.position.base)
+    return base > 0 and base * price >= ctx.filters.min_notional
+
+
 class {cls}(Strategy[{cls}Params, {cls}State]):
     name = "{name}"
     params_type = {cls}Params
@@ -175,7 +182,7 @@ class {cls}(Strategy[{cls}Params, {cls}State]):
         self, params: {cls}Params, state: {cls}State, candle: Candle, ctx: StrategyContext
     ) -> Step[{cls}State]:
         """A closed candle of the bot's interval (only while the bot runs)."""
-        if state.orders or state.position.base > 0:
+        if state.orders or holding(state, candle.close, ctx):
             return state, []  # a trade is on: its orders decide
         previous = list(ctx.history)[-params.lookback - 1 : -1]
         if len(previous) < params.lookback:
@@ -209,7 +216,7 @@ class {cls}(Strategy[{cls}Params, {cls}State]):
 
     def on_resume(self, params: {cls}Params, state: {cls}State, ctx: StrategyContext) -> Step[{cls}State]:
         """After a resume (or a restart's sync): put back the take profit if it is missing."""
-        if state.position.base > 0 and not state.orders:
+        if holding(state, state.position.avg_price, ctx) and not state.orders:
             price = state.position.avg_price * (1 + params.take_profit)
             state, sell = limit_order(state, ctx, Side.SELL, state.position.base, price, tag="exit")
             return state, [sell] if sell else []
@@ -232,16 +239,16 @@ from backtest.config import BacktestConfig, make_filters, to_setup
 from backtest.engine import run_backtest
 from backtest.report import build_report
 from backtest.series import synthetic
-from shared.messages import Notification, OrderType, PlaceOrder, Side
+from shared.messages import Notification, OrderStatus, OrderType, PlaceOrder, Side
 from shared.strategy import load_strategy
 from shared.strategy.testing import Driver
 
 SPEC = "{spec}"  # as a bots file names it
+PARAMS = {{"lookback": 3, "dip": "0.01", "quote_amount": "50", "take_profit": "0.02"}}
 
 
 def test_it_buys_a_dip_then_sells_at_the_take_profit():
-    strategy = load_strategy(SPEC)
-    d = Driver(strategy, {{"lookback": 3, "dip": "0.01", "quote_amount": "50", "take_profit": "0.02"}})
+    d = Driver(load_strategy(SPEC), PARAMS)
     for _ in range(3):
         assert d.candle("100", "101", "99", "100") == []  # no dip: nothing
     [buy] = d.candle("100", "100", "98", "98.5")  # 1.5 % under the highest close
@@ -251,6 +258,23 @@ def test_it_buys_a_dip_then_sells_at_the_take_profit():
     assert sell.quantity == d.state.position.base
     [note] = d.fill(sell.cid)
     assert isinstance(note, Notification) and d.state.trades == 1 and d.state.position.base == 0
+
+
+def test_dust_left_by_a_fee_in_base_does_not_block_the_next_trade():
+    d = Driver(load_strategy(SPEC), PARAMS)
+    for _ in range(3):
+        d.candle("100", "101", "99", "100")
+    [buy] = d.candle("100", "100", "98", "98.5")
+    # the venue took its fee in BTC: 0.1 % of 0.50761
+    fee = {{"fee": "0.00050761", "fee_asset": "BTC"}}
+    [sell] = d.update(buy.cid, OrderStatus.FILLED, cum_qty="0.50761", cum_quote="49.999585", **fee)
+    assert sell.quantity == Decimal("0.50710")  # rounded down to the step: 0.00000239 BTC stays
+    d.fill(sell.cid)
+    assert 0 < d.state.position.base < d.filters.step_size
+    for _ in range(3):
+        assert d.candle("100", "101", "99", "100") == []
+    [again] = d.candle("100", "100", "98", "98.5")
+    assert again.side == Side.BUY
 
 
 def test_bad_params_are_refused_by_name():

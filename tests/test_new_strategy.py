@@ -51,7 +51,7 @@ def test_the_template_passes_its_own_tests(home):
         env=_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 passed" in proc.stdout
+    assert "4 passed" in proc.stdout
 
 
 def test_automata_backtest_runs_the_template_named_as_in_a_bots_file(home):
