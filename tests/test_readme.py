@@ -90,3 +90,20 @@ def test_strategies_md_has_the_sections_the_code_cites():
     assert cited == {"1", "2", "3"}
     for section in cited:
         assert re.search(rf"^## {section}\. ", doc, re.M), f"docs/STRATEGIES.md has no section {section}"
+
+
+def test_every_automata_command_the_docs_show_exists():
+    """A typo in a documented command (`automata pasue`) fails here, not in a new user's terminal."""
+    subs: dict[str, set[str]] = {"COMMAND": set()}  # a top-level command -> its sub-commands
+    for words in (c.split()[1:] for c in visible_commands(build_app())):
+        subs.setdefault(words[0], set()).update(words[1:])
+    known = set(subs)
+    pattern = re.compile(r"(?<!-u )(?<!-g )(?<!-o )\bautomata ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
+    wrong = []
+    for doc in ("README.md", "docs/STRATEGY_GUIDE.md", "docs/STRATEGIES.md"):
+        for m in pattern.finditer((ROOT / doc).read_text(encoding="utf-8")):
+            name, sub = m.group(1), m.group(2)
+            bad_sub = bool(subs.get(name)) and sub is not None and sub not in subs[name]
+            if name not in known or bad_sub:
+                wrong.append(f"{doc}: {m.group(0)}")
+    assert not wrong, wrong
