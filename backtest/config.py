@@ -5,7 +5,7 @@ Accepted, TOML or JSON:
   as `automata dca menu` saves them), optional `symbol`, `interval`, `[filters]`, `[backtest]`
   (capital, base, fee, fee_asset; spread_ticks and fee_quantum to mirror the paper venue,
   see backtest/sim.py);
-- a bot config: a `bots` list (or the seed document's JSON list of {name: {...}}); the bot
+- a bot config: a `bots` list (or a JSON list of {name: {...}} tables); the bot
   named by --bot, else the first one, gives strategy, symbol, interval and params.
 Errors name the file and the field.
 """
@@ -95,7 +95,7 @@ def read_file(path: Path) -> Any:
 
 def _bots(data: Any) -> list[dict[str, Any]] | None:
     """The bot entries of a bot config (None when data is a strategy file)."""
-    if isinstance(data, list):  # the seed's layout: [{"name": {...}}, ...]
+    if isinstance(data, list):  # the JSON list layout: [{"name": {...}}, ...]
         out = []
         for item in data:
             for name, body in dict(item).items():

@@ -1,8 +1,9 @@
 """Backtester benchmark: DCA candles/s, fast path and plain path, and backtesting.py for comparison.
 
-- March 2023: the real 1-minute BTCUSDT candles (a CSV beside the repository, 30,240 candles; a seeded
-  synthetic series of the same length stands in when the file is absent), the DCA strategy with
-  the document's defaults, through the fast path (skips quiet candles) and the plain path
+- March 2023: the real 1-minute BTCUSDT candles (optional sample data
+  kept beside the clone, not part of the repository: 30,240 candles; a seeded synthetic series of
+  the same length stands in when the file is absent), the DCA strategy with
+  DcaParams' defaults, through the fast path (skips quiet candles) and the plain path
   (every candle through the strategy: the reference).
 - One year of synthetic 1-minute candles (525,600, seeded random walk, BTC-like volatility):
   the fast path, candles already in memory (loading is timed apart).

@@ -11,7 +11,7 @@ latencies use time.monotonic_ns(), shared by all processes on Linux.
 
 1. events/s: one runner (`python -m services.strategy_runner --bot ...`); EVENTS candles are
    XADDed at once (pipelined) and timed until the last one is applied. Twice: a strategy that
-   does nothing (the headline, the issue's "trivial strategy"), and one that places an order on
+   does nothing (the headline: a trivial strategy), and one that places an order on
    every candle (each commit then also writes a command). No order gateway runs yet: a thread
    answers each runner's start-up sync as a gateway would.
 2. event -> command: candles at LAT_RATE/s; the time from just before the candle's XADD until

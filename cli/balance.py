@@ -1,5 +1,5 @@
 """`automata balance [VENUE]`: free, locked and total per asset, and the equity in the quote
-currency (the seed tutorial's exercise: value every asset, locked ones included).
+currency (every asset valued, locked ones included).
 
 Balances come from Redis, not from the venue: the order gateway publishes full snapshots to
 `account:{venue}` (and deltas from the user stream), so the newest snapshot with the deltas

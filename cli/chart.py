@@ -1,5 +1,5 @@
 """`automata chart fractals SYMBOL INTERVAL`: candles, up/down fractals and the trailing stop levels
-the fractal_trailing strategy would have used, drawn to a PNG (STRATEGIES.md §2, seed 003's plot.py).
+the fractal_trailing strategy would have used, drawn to a PNG (docs/STRATEGIES.md §2).
 
 The candles come from a `CandleSource`: a CSV file (`--data`, 1-minute files are resampled to
 INTERVAL) or, without `--data`, the closed-candle stream `md:candles:{venue}:{SYMBOL}:{interval}`

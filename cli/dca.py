@@ -1,9 +1,12 @@
 """`automata dca plan [--price P] [CONFIG]` and `automata dca menu`: the DCA strategy's plan
-table (the seed's Item 7, "imprimir_estrategia") and its interactive menu (Items 1 to 10).
+table and its interactive menu (docs/STRATEGIES.md §1).
 
 The plan is strategies.dca_plan.build_plan: the ladder code the strategy itself runs. The menu
 reads plain lines from standard input, so a program can drive it: each answer is one line,
-an empty line keeps the default shown in brackets, end of input leaves.
+an empty line keeps the default shown in brackets, end of input leaves. The menu asks each
+parameter by its English name, the name it is saved under, with its Portuguese alias beside it
+(the name older configs use; both are read back). A bad answer gets one line saying why ("not a
+number: 'abc'") and the question again.
 Register with `app.add_typer(dca_app, name="dca")`; `python -m cli.dca` works too.
 """
 
@@ -26,35 +29,41 @@ from cli import paths
 from shared.filters import SymbolFilters
 from shared.money import fmt
 from shared.strategy import ParamsError
-from strategies.dca_params import ALIASES, DcaParams, parse_dca_params
+from shared.strategy.params import plain_key
+from strategies.dca_params import ALIASES, NO, YES, DcaParams, parse_dca_params
 from strategies.dca_plan import Plan, build_plan
 
 dca_app = typer.Typer(help="DCA strategy: plan table and interactive menu.", no_args_is_help=True)
 
 DEFAULT_PRICE = Decimal("100")
-DEFAULT_FILE = "estrategia_dca.json"
+DEFAULT_FILE = "dca_strategy.json"
 
-# The menu's Items 1 to 6 in the document's order: (item, the document's name, field, what it is).
-ITEMS: list[tuple[str, str, str, str]] = [
-    ("1", "qty_inicial", "base_order_quote", "quote amount of the market buy that opens a cycle"),
-    ("1.1", "multiplicador_qty", "order_size_multiplier", "each safety order's amount = previous × this"),
-    ("1.1a", "qty_minima", "order_size_min", "lowest amount the multiplier may reach"),
-    ("1.1b", "qty_maxima", "order_size_max", "highest amount the multiplier may reach"),
-    ("2", "lucro_alvo_inicial", "take_profit", "target over the average entry (0.035 = 3.5 %)"),
-    ("2.1", "multiplicador_lucro", "take_profit_multiplier", "after each safety fill: target × this"),
-    ("2.1a", "lucro_alvo_minimo", "take_profit_min", "lowest target"),
-    ("2.1b", "lucro_alvo_maximo", "take_profit_max", "highest target"),
-    ("3", "recompra_queda_inicial", "step", "drop from the last buy that triggers safety order 1"),
-    ("3.1", "multiplicador_recompra", "step_multiplier", "each next drop = previous × this"),
-    ("3.1a", "recompra_queda_minimo", "step_min", "smallest drop"),
-    ("3.1b", "recompra_queda_maximo", "step_max", "largest drop"),
-    ("3.1c", "limite_recompras", "max_safety_orders", "safety orders per cycle at most"),
-    ("4", "taxa", "fee", "fee rate (0.001 = 0.1 %)"),
-    ("5", "saldo_limite", "budget", "most quote a cycle may commit (0 = all free balance)"),
-    ("6", "lucro_reaplicar", "reinvest_profit", "reinvest realised profit into later cycles (s/n)"),
+# The parameters the menu asks, in order: (field, its Portuguese alias, what it is).
+ITEMS: list[tuple[str, str, str]] = [
+    ("base_order_quote", "qty_inicial", "quote amount of the market buy that opens a cycle"),
+    ("order_size_multiplier", "multiplicador_qty", "each safety order's amount = previous × this"),
+    ("order_size_min", "qty_minima", "lowest amount the multiplier may reach"),
+    ("order_size_max", "qty_maxima", "highest amount the multiplier may reach"),
+    ("take_profit", "lucro_alvo_inicial", "target over the average entry (0.035 = 3.5 %)"),
+    ("take_profit_multiplier", "multiplicador_lucro", "after each safety fill: target × this"),
+    ("take_profit_min", "lucro_alvo_minimo", "lowest target"),
+    ("take_profit_max", "lucro_alvo_maximo", "highest target"),
+    ("step", "recompra_queda_inicial", "drop from the last buy that triggers safety order 1"),
+    ("step_multiplier", "multiplicador_recompra", "each next drop = previous × this"),
+    ("step_min", "recompra_queda_minimo", "smallest drop"),
+    ("step_max", "recompra_queda_maximo", "largest drop"),
+    ("max_safety_orders", "limite_recompras", "safety orders per cycle at most"),
+    ("fee", "taxa", "fee rate (0.001 = 0.1 %)"),
+    ("budget", "saldo_limite", "most quote a cycle may commit (0 = all free balance)"),
+    ("reinvest_profit", "lucro_reaplicar", "reinvest realised profit into later cycles"),
 ]
-assert all(ALIASES[alias] == field for _, alias, field, _ in ITEMS)
+assert all(ALIASES[alias] == field for field, alias, _ in ITEMS)
 FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(DcaParams)}
+
+
+def item_prompt(field: str, alias: str, meaning: str) -> str:
+    """How the menu asks a parameter: its English name, its Portuguese alias, what it is."""
+    return f"{field} ({alias}): {meaning}"
 
 
 def _pct(value: Decimal | None, places: int = 4) -> str:
@@ -143,7 +152,7 @@ def _load(config: Path | None, symbol: str) -> tuple[DcaParams, SymbolFilters]:
 
 @dca_app.command("plan")
 def plan_command(
-    config: Path = typer.Argument(None, help="strategy file or bot config; the document's defaults without"),
+    config: Path = typer.Argument(None, help="strategy file or bot config (default: the DCA defaults)"),
     price: str = typer.Option(str(DEFAULT_PRICE), "--price", help="reference price of the opening buy"),
     symbol: str = typer.Option("BTCUSDT", "--symbol", help="symbol whose filters round the orders"),
 ) -> None:
@@ -166,7 +175,7 @@ def plan_command(
 
 
 class Menu:
-    """The seed document's menu over a pair of text streams (stdin/stdout by default)."""
+    """The DCA menu over a pair of text streams (stdin/stdout by default)."""
 
     def __init__(self, inp: TextIO, out: TextIO, symbol: str = "BTCUSDT") -> None:
         self.inp, self.out = inp, out
@@ -194,34 +203,31 @@ class Menu:
                 raise EOFError
             try:
                 return check(answer)
-            except (ValueError, InvalidOperation, ParamsError, msgspec.ValidationError) as exc:
-                self.say(f"  invalid: {exc}")
+            except (ValueError, ArithmeticError, msgspec.ValidationError) as exc:
+                self.say(f"  {answer_error(answer, exc)}")
 
-    def yes(self, prompt: str, default: str = "s") -> bool:
-        def check(answer: str) -> bool:
-            return bool(parse_dca_params({"lucro_reaplicar": answer}).reinvest_profit)
-
-        return self.ask_until(f"{prompt} (s/n)", default, check)
+    def yes(self, prompt: str, default: str = "y") -> bool:
+        return self.ask_until(f"{prompt}? (y/n)", default, yes_no)
 
     def configure(self, start: DcaParams) -> DcaParams:
-        """Items 1 to 6, each defaulting to start's value; asked again until the whole is valid."""
+        """Every parameter, each defaulting to start's value; asked again until the whole is valid."""
         values = msgspec.to_builtins(start)
         while True:
-            for item, alias, field, meaning in ITEMS:
+            for field, alias, meaning in ITEMS:
                 current = values[field]
                 if field == "reinvest_profit":
-                    values[field] = self.yes(f"Item {item}: {alias} — {meaning}", "s" if current else "n")
+                    values[field] = self.yes(item_prompt(field, alias, meaning), "y" if current else "n")
                     continue
 
-                def check(answer: str, field: str = field) -> Any:
-                    msgspec.convert(answer, FIELD_TYPES[field], strict=False)  # the whole is checked below
+                def check(answer: str, field: str = field) -> str:
+                    number(answer, whole=FIELD_TYPES[field] is int)  # the whole is checked below
                     return answer
 
-                values[field] = self.ask_until(f"Item {item}: {alias} — {meaning}", str(current), check)
+                values[field] = self.ask_until(item_prompt(field, alias, meaning), str(current), check)
             try:
                 return parse_dca_params(values, source="menu")
             except ParamsError as exc:
-                self.say(f"  {exc}; once more from Item 1")
+                self.say(f"  {exc}; once more from the first parameter")
 
     def run(self) -> int:
         params = DcaParams()
@@ -230,7 +236,7 @@ class Menu:
                 self.say("Trader Automata — DCA strategy (Enter keeps the value in brackets)")
                 params = self.configure(params)
                 self.actions(params)
-                if not self.yes("Item 10: configurar_nova_estrategia — configure another strategy"):
+                if not self.yes("Configure another strategy"):
                     self.say("bye")
                     return 0
                 params = DcaParams()
@@ -238,14 +244,14 @@ class Menu:
             return 0
 
     def actions(self, params: DcaParams) -> None:
-        if self.yes("Item 7: imprimir_estrategia — print the plan and its total cost"):
+        if self.yes("Print the plan and its total cost"):
             price = self.ask_until("  reference price", str(DEFAULT_PRICE), _positive)
             print_plan(params, price, self.filters, self.console)
-        if self.yes("Item 8: salvar_estrategia — save the strategy to a file"):
+        if self.yes("Save the strategy to a file"):
             name = self.ask_until("  file", DEFAULT_FILE, str)
             path = save_strategy(params, Path(name), self.filters.symbol)
             self.say(f"  saved to {path}")
-        if self.yes("Item 9: executar_estrategia — run it"):
+        if self.yes("Run it"):
             data = self.ask("  candle file to backtest it on (Enter: how to run it live)", "")
             if data:
                 self.backtest(params, Path(data))
@@ -275,15 +281,51 @@ class Menu:
         print_summary(report, self.console, cycles=10)
 
 
+class AnswerError(ValueError):
+    """An answer the menu cannot use; the message is the one line the user sees."""
+
+
+def number(answer: str, *, whole: bool = False) -> Decimal:
+    """answer as a finite Decimal (a whole number if `whole`), else AnswerError saying why."""
+    try:
+        value = Decimal(answer.strip().replace("_", ""))
+    except ArithmeticError:
+        raise AnswerError(f"not a number: {answer!r}") from None
+    if not value.is_finite():
+        raise AnswerError(f"not a finite number: {answer!r}")
+    if whole and value != value.to_integral_value():
+        raise AnswerError(f"not a whole number: {answer!r}")
+    return value
+
+
+def yes_no(answer: str) -> bool:
+    key = plain_key(answer)
+    if key in YES:
+        return True
+    if key in NO:
+        return False
+    raise AnswerError(f"answer y or n, not {answer!r}")
+
+
+def answer_error(answer: str, exc: Exception) -> str:
+    """One readable line for a refused answer (never a Python repr of the exception)."""
+    if isinstance(exc, AnswerError | ParamsError):
+        return str(exc)
+    if isinstance(exc, ArithmeticError):
+        return f"not a number: {answer!r}"
+    return f"not accepted: {answer!r} ({exc})"
+
+
 def _positive(answer: str) -> Decimal:
-    value = Decimal(answer)
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"{answer!r} is not a positive number")
+    value = number(answer)
+    if value <= 0:
+        raise AnswerError(f"not a positive number: {answer!r}")
     return value
 
 
 def save_strategy(params: DcaParams, path: Path, symbol: str) -> Path:
-    """Save as JSON (a valid .js object too): `automata backtest` and `automata dca plan` read it.
+    """Save as JSON (a valid .js object too), English names: `automata backtest` and `automata
+    dca plan` read it (and a file with the Portuguese aliases too).
 
     A bare name goes to $AUTOMATA_HOME/var/plans (never the working directory, often the clone);
     a path with a directory is written where it says."""
@@ -324,7 +366,7 @@ def live_instructions(params: DcaParams, symbol: str) -> str:
 def menu_command(
     symbol: str = typer.Option("BTCUSDT", "--symbol", help="symbol whose filters round the orders"),
 ) -> None:
-    """The document's menu: Items 1 to 10, Enter keeps each default."""
+    """Ask every DCA parameter (Enter keeps each default), then print, save or run the plan."""
     raise typer.Exit(Menu(sys.stdin, sys.stdout, symbol).run())
 
 

@@ -23,6 +23,7 @@ def build_app() -> typer.Typer:
     from cli.data import data_app
     from cli.dca import dca_app
     from cli.deploy import deploy_app
+    from cli.new_strategy import new_strategy
 
     app = typer.Typer(
         name="automata",
@@ -48,6 +49,7 @@ def build_app() -> typer.Typer:
     app.add_typer(order.order_app, name="order")
     app.command("doctor")(doctor.doctor)
     app.command("backtest")(backtest_command)
+    app.command("new-strategy")(new_strategy)
     app.add_typer(dca_app, name="dca")
     app.add_typer(chart_app, name="chart")
     app.add_typer(keys.keys_app, name="keys")

@@ -1,7 +1,7 @@
 """`automata ticker SYMBOL` and `automata book SYMBOL`: a market at a glance, from the venue.
 
-The seed tutorial reads these by hand with python-binance (get_ticker, get_avg_price,
-get_order_book); here the same public REST calls go through the configured venue's adapter, so
+The same public REST calls a python-binance script would make (get_ticker, get_avg_price,
+get_order_book) go through the configured venue's adapter, so
 `--venue sim` asks the paper venue and a Bybit venue is asked in its own protocol (pybit
 get_tickers / get_orderbook). Public endpoints need no keys. Binance's average price is its
 `avgPrice` (a 5-minute average); Bybit has none, so its 24 h volume-weighted price is shown.

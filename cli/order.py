@@ -1,6 +1,6 @@
 """`automata order buy|sell SYMBOL QTY [--price P] [--quote AMOUNT]` and `automata order cancel CID`.
 
-The seed tutorial places orders by hand with python-binance; here a hand-placed order goes
+A hand-placed order goes
 through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
 on `orders:cmd:{venue}:manual` (a --force cancel of a bot's order: on that bot's stream, which
 only the admin user and the bot's runner may write), so it gets the same write-ahead log,

@@ -1,4 +1,4 @@
-"""DCA with safety orders ("recompra"), ../STRATEGIES.md §1, as a pure strategy.
+"""DCA with safety orders (docs/STRATEGIES.md §1) as a pure strategy.
 
 A cycle opens with a market buy by quote amount; when it fills, a take-profit limit sell for
 the whole position and the first safety (limit) buy go out. Each safety fill moves the

@@ -1,4 +1,4 @@
-"""The DCA ladder arithmetic of ../STRATEGIES.md §1, shared by the strategy and its plan.
+"""The DCA ladder arithmetic of docs/STRATEGIES.md §1, shared by the strategy and its plan.
 
 Every number a DCA cycle uses — safety order sizes, steps, targets, prices, the budget cut,
 the reinvest bonus — comes from these functions, so `automata dca plan` shows exactly the

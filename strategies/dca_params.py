@@ -1,5 +1,7 @@
-"""DCA parameters (../STRATEGIES.md §1) with the seed document's names as aliases and its values
-as defaults, so a config written from the document loads as it is."""
+"""DCA parameters (docs/STRATEGIES.md §1). Their names are English; the Portuguese names of
+the original DCA spreadsheet (`qty_inicial`, `limite_recompras`, ...) are accepted as aliases
+when a config or a saved plan is read, so an older file loads as it is. Files are written with
+the English names."""
 
 from __future__ import annotations
 
@@ -92,12 +94,12 @@ def _yes_no(value: Any, source: str) -> Any:
             return True
         if key in NO:
             return False
-        raise ParamsError(f"{source}: reinvest_profit: expected s/n (yes/no), got {value!r}")
+        raise ParamsError(f"{source}: reinvest_profit: expected y/n (yes/no), got {value!r}")
     return value
 
 
 def parse_dca_params(raw: Mapping[str, Any] | None, source: str = "params") -> DcaParams:
-    """DcaParams from a config table: English names or the document's, s/n for yes/no."""
+    """DcaParams from a config table: English names or their Portuguese aliases, y/n (or s/n) for yes/no."""
     data = dict(raw or {})
     for key in list(data):
         if ALIASES.get(plain_key(key), plain_key(key)) == "reinvest_profit":

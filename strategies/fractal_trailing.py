@@ -1,4 +1,4 @@
-"""Fractal trailing stop (../STRATEGIES.md §2, seed 003) as a pure strategy.
+"""Fractal trailing stop (docs/STRATEGIES.md §2) as a pure strategy.
 
 It protects a position it did not open: `entry` and `quantity` (or the free base balance
 when no quantity is given). The position is written into the state at the first candle
@@ -77,16 +77,16 @@ from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_gi
 
 replace = msgspec.structs.replace
 
-DEFAULT_PAD = Decimal("10")  # the seed's PAD: the limit is 10 quote units under the stop
+DEFAULT_PAD = Decimal("10")  # the limit is 10 quote units under the stop
 DAY_MS = 86_400_000
 
 NEW, ACTIVE, DONE = "new", "active", "done"
 
 ALIASES: dict[str, str] = {
     "entry_price": "entry",
-    "amount": "quantity",  # the seed's stop_loss_fractal(amount, ...)
+    "amount": "quantity",  # a common name for it
     "qty": "quantity",
-    "daysago": "lookback_days",  # the seed's start_date(daysAgo=14)
+    "daysago": "lookback_days",  # "days ago", as in a history request
     "days_ago": "lookback_days",
     "pad_pct": "pad_percent",
 }
@@ -97,7 +97,7 @@ class FractalParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     quantity: Decimal | None = None  # base to protect; None: the free base balance at the start
     interval: str = "4h"  # bars the fractals are found on
     lookback_days: int = 14  # fractals older than this no longer count
-    pad: Decimal | None = None  # limit = stop − pad (quote units); default 10, the seed's value
+    pad: Decimal | None = None  # limit = stop − pad (quote units); default 10
     pad_percent: Decimal | None = None  # or limit = stop × (1 − pad_percent / 100)
 
     def __post_init__(self) -> None:

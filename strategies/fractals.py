@@ -1,4 +1,4 @@
-"""Bill Williams fractals and the trailing-stop rule built on them (STRATEGIES.md §2).
+"""Bill Williams fractals and the trailing-stop rule built on them (docs/STRATEGIES.md §2).
 
 A bullish ("down") fractal at bar N is a low strictly lower than the lows of bars N-2, N-1,
 N+1 and N+2; a bearish ("up") fractal is a high strictly higher than the four highs around
@@ -32,7 +32,7 @@ class _Ordered(Protocol):
 
 P = TypeVar("P", bound=_Ordered)
 
-#: bars on each side of the middle one; the seed's windows are 5 bars wide
+#: bars on each side of the middle one: a fractal's window is 5 bars wide
 WING = 2
 
 
@@ -61,7 +61,7 @@ def is_up_fractal(highs: Sequence[P], n: int) -> bool:
 
 
 def down_fractals(lows: Sequence[P]) -> list[Fractal]:
-    """Every bullish (down) fractal of the series, oldest first (the seed's `down_fractals`)."""
+    """Every bullish (down) fractal of the series, oldest first."""
     return [Fractal(n, lows[n], n + WING) for n in range(WING, len(lows) - WING) if is_down_fractal(lows, n)]
 
 
@@ -89,7 +89,7 @@ def pick_stop(
 ) -> P | None:
     """The stop to move to now, or None to keep the current one.
 
-    The rule of §2: the newest fractal that is above the entry and below the current price is
+    The rule of docs/STRATEGIES.md §2: the newest fractal that is above the entry and below the current price is
     the stop, and the stop only ever moves up, so a candidate not above `current_stop` is no move.
     """
     for candidate in reversed(fractal_prices_oldest_first):
@@ -107,12 +107,12 @@ def trailing_stops(
     entry: P,
     lookback: int | None = None,
 ) -> list[P | None]:
-    """The stop in force after each bar closes: the rule of §2 read literally, over every fractal
+    """The stop in force after each bar closes: the rule of docs/STRATEGIES.md §2 read literally, over every fractal
     of the window at every bar (the reference the tests hold `trail` to; quadratic, so the
     chart uses `tracked_stops`).
 
-    `lookback` bars (e.g. 14 days of 4h = 84) bound which fractals still count, as the seed
-    only fetches that much history.
+    `lookback` bars (e.g. 14 days of 4h = 84) bound which fractals still count (the
+    strategy only looks that far back).
     """
     stops: list[P | None] = []
     stop: P | None = None
@@ -199,7 +199,7 @@ def add_candle(
     candle that ends them. A candle that opens a later bar while the previous one is still
     incomplete (candles missing) closes that previous bar first. Candles as long as the bar
     or longer are bars themselves. A fractal counts while its bar opened less than
-    `lookback_ms` before the newest bar (the 14 days the seed fetches).
+    `lookback_ms` before the newest bar (14 days by default).
     """
     size = max(bar_ms, candle_ms)
     start = open_time - open_time % size if candle_ms < size else open_time

@@ -1,4 +1,4 @@
-"""Grid (../STRATEGIES.md §3) as a pure strategy.
+"""Grid (docs/STRATEGIES.md §3) as a pure strategy.
 
 `levels` prices from `lower` to `upper` (strategies/grid_levels.py) cut the range into
 intervals; interval j runs from level j to level j+1 and trades a fixed base quantity,

@@ -1,4 +1,4 @@
-"""Grid geometry (STRATEGIES.md §3): the level prices, the base quantity of each grid interval, and
+"""Grid geometry (docs/STRATEGIES.md §3): the level prices, the base quantity of each grid interval, and
 which interval starts with a buy or a sell when the grid starts at a given price.
 
 Kept apart from the state machine in `strategies/grid.py` so the geometry can be checked and

@@ -1,5 +1,5 @@
 """A DCA run on the real March 2023 data (a 20 % fall then a 45 % rise), checked against an
-independent calculation: a plain loop over the candles written from STRATEGIES.md §1 and the
+independent calculation: a plain loop over the candles written from docs/STRATEGIES.md §1 and the
 fill model's rules, sharing no code with the strategy or the backtester."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 from decimal import ROUND_CEILING, ROUND_FLOOR
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -16,10 +15,9 @@ from backtest.report import build_report
 from backtest.series import CandleSeries
 from shared.strategy.testing import BTC_FILTERS
 from strategies.dca import DcaStrategy
+from tests.helpers.sample_data import SAMPLE_CANDLES
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-)
+DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"{DATA} not present")
 
 TICK, STEP, MIN_NOTIONAL = D("0.01"), D("0.00001"), D(5)
@@ -38,7 +36,7 @@ def clamp(x: D, lo: D, hi: D) -> D:
 
 
 def reference_dca(rows: list[list[str]]) -> dict:
-    """The document's defaults, fees in quote, one tick path per candle (O,L,H,C rising,
+    """DcaParams' defaults, fees in quote, one tick path per candle (O,L,H,C rising,
     O,H,L,C falling); an order placed at tick t can fill from tick t+1 on."""
     base_q, m_q, q_min, q_max = D(300), D("1.02"), D(50), D(600)
     tp0, m_tp, tp_min, tp_max = D("0.035"), D("0.95"), D("0.005"), D("0.05")

@@ -5,7 +5,6 @@ data with random DCA params, and for a strategy that uses timers and its own wak
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -18,10 +17,9 @@ from shared.messages import Side
 from shared.strategy import Strategy, StrategyState, Wake, encode_state, market_order, set_timer
 from shared.strategy.testing import BTC_FILTERS
 from strategies.dca import DcaStrategy
+from tests.helpers.sample_data import SAMPLE_CANDLES
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-)
+DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"{DATA} not present")
 
 

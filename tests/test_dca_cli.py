@@ -9,12 +9,13 @@ import sys
 from decimal import Decimal as D
 from pathlib import Path
 
+import msgspec
 from typer.testing import CliRunner
 
 from backtest.config import load_backtest_config
 from backtest.series import synthetic
-from cli.dca import ITEMS, dca_app
-from strategies.dca_params import DcaParams
+from cli.dca import ITEMS, dca_app, item_prompt
+from strategies.dca_params import ALIASES, DcaParams
 from strategies.dca_plan import build_plan
 from tests.test_backtest_cli import write_csv
 
@@ -68,32 +69,80 @@ def run_menu(answers: list[str], cwd: Path) -> str:
     return proc.stdout
 
 
-def test_menu_asks_items_1_to_10_in_order_and_enter_keeps_defaults(tmp_path):
+def test_menu_asks_every_parameter_in_english_and_enter_keeps_defaults(tmp_path):
     data = write_csv(synthetic(1500, seed=3, vol=0.003, start_ms=1_677_628_800_000), tmp_path / "c.csv")
-    answers = [""] * len(ITEMS)  # Items 1..6: every default
-    answers[0] = "250"  # Item 1: qty_inicial
-    answers[4] = "0.02"  # Item 2: lucro_alvo_inicial
-    answers += ["s", "100"]  # Item 7: print the plan at 100
-    answers += ["s", str(tmp_path / "minha.json")]  # Item 8: save
-    answers += ["s", str(data)]  # Item 9: run it (a backtest on the file)
-    answers += ["s"]  # Item 10: configure another
-    answers += [""] * len(ITEMS) + ["n", "n", "s", "", "n"]  # second round: defaults, live instructions, quit
+    answers = [""] * len(ITEMS)  # every parameter: its default
+    answers[0] = "250"  # base_order_quote
+    answers[4] = "0.02"  # take_profit
+    answers += ["y", "100"]  # print the plan at 100
+    answers += ["y", str(tmp_path / "mine.json")]  # save
+    answers += ["y", str(data)]  # run it (a backtest on the file)
+    answers += ["s"]  # configure another: the Portuguese "sim" is still a yes
+    answers += [""] * len(ITEMS) + ["n", "n", "y", "", "n"]  # second round: defaults, live instructions, quit
     out = run_menu(answers, tmp_path)
-    positions = [out.index(f"Item {item}: {alias}") for item, alias, _, _ in ITEMS]
+    positions = [out.index(item_prompt(*item)) for item in ITEMS]
     assert positions == sorted(positions)
-    assert "[300]" in out and "[0.035]" in out and "[5000]" in out and "(s/n) [s]" in out
-    assert out.index("Item 7: imprimir_estrategia") < out.index("Item 8: salvar_estrategia")
-    assert out.index("Item 9: executar_estrategia") < out.index("Item 10: configurar_nova_estrategia")
+    assert "base_order_quote (qty_inicial): " in out and "max_safety_orders (limite_recompras): " in out
+    assert "[300]" in out and "[0.035]" in out and "[5000]" in out and "? (y/n) [y]" in out
+    assert "(s/n)" not in out and "Item " not in out
+    assert out.index("Print the plan") < out.index("Save the strategy") < out.index("Run it")
+    assert out.index("Run it") < out.index("Configure another strategy")
     plan = build_plan(DcaParams(base_order_quote=D(250), take_profit=D("0.02")), D(100), btc_filters())
     assert f"{plan.total_cost:.2f}" in out
-    saved = load_backtest_config(tmp_path / "minha.json")
+    body = json.loads((tmp_path / "mine.json").read_text())
+    assert set(body["params"]) == {f.name for f in msgspec.structs.fields(DcaParams)}  # English names only
+    assert not set(body["params"]) & set(ALIASES)
+    saved = load_backtest_config(tmp_path / "mine.json")
     assert saved.params == DcaParams(base_order_quote=D(250), take_profit=D("0.02"))
     assert "closed cycles" in out  # the backtest ran
-    assert "[[bots]]" in out and 'strategy = "dca"' in out  # the second round asked for live instructions
+    assert "[[bots]]" in out and 'strategy = "dca"' in out and "max_safety_orders = 20" in out
     assert out.rstrip().endswith("bye")
 
 
-def test_menu_refuses_a_bad_value_and_asks_again(tmp_path):
-    out = run_menu(["abc", "400"], tmp_path)  # then end of input: it leaves quietly
-    assert out.count("Item 1: qty_inicial") == 2 and "invalid" in out
-    assert "Item 1.1: multiplicador_qty" in out
+def test_menu_refuses_a_bad_value_in_one_readable_line_and_asks_again(tmp_path):
+    first, second = item_prompt(*ITEMS[0]), item_prompt(*ITEMS[1])
+    limit = item_prompt(*next(i for i in ITEMS if i[0] == "max_safety_orders"))
+    answers = ["abc", "400"] + [""] * 11 + ["2.5", "NaN", "3", "", "", "maybe", "n", "y", "-1"]
+    out = run_menu(answers, tmp_path)  # then end of input: it leaves quietly
+    assert out.count(first) == 2 and out.count(second) == 1
+    assert "  not a number: 'abc'\n" in out
+    assert (
+        out.count(limit) == 3
+        and "  not a whole number: '2.5'\n" in out
+        and "not a finite number: 'NaN'" in out
+    )
+    assert "  answer y or n, not 'maybe'\n" in out
+    assert "not a positive number: '-1'" in out  # the plan's reference price
+    assert "class" not in out and "ConversionSyntax" not in out and "Traceback" not in out
+
+
+def test_a_plan_saved_with_the_portuguese_names_still_loads(tmp_path):
+    """An older saved plan (the Portuguese names of the original DCA spreadsheet) loads into the
+    same params as the English one; `dca plan` prints the same ladder for both."""
+    english = {"base_order_quote": 120, "max_safety_orders": 4, "budget": 900, "reinvest_profit": False}
+    portuguese = {"qty_inicial": 120, "limite_recompras": 4, "saldo_limite": 900, "lucro_reaplicar": "n"}
+    outputs = []
+    for name, params in (("en.json", english), ("pt.json", portuguese)):
+        (tmp_path / name).write_text(json.dumps({"strategy": "dca", "symbol": "BTCUSDT", "params": params}))
+        assert load_backtest_config(tmp_path / name).params == DcaParams(
+            base_order_quote=D(120), max_safety_orders=4, budget=D(900), reinvest_profit=False
+        )
+        result = CliRunner().invoke(dca_app, ["plan", str(tmp_path / name), "--price", "100"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert outputs[0] == outputs[1] and "levels 0..4" in outputs[0]
+
+
+def test_a_bots_file_with_the_portuguese_names_still_loads(tmp_path):
+    from services.strategy_runner.bots import load_bots
+    from strategies.dca import DcaStrategy
+
+    table = '[[bots]]\nid = "{id}"\nstrategy = "dca"\nvenue = "sim"\nsymbol = "BTCUSDT"\n[bots.params]\n'
+    (tmp_path / "bots.toml").write_text(
+        table.format(id="old")
+        + 'qty_inicial = 100\nlimite_recompras = 5\nsaldo_limite = 1000\nlucro_reaplicar = "s"\n'
+        + table.format(id="new")
+        + "base_order_quote = 100\nmax_safety_orders = 5\nbudget = 1000\nreinvest_profit = true\n"
+    )
+    old, new = (DcaStrategy().parse_params(bot.params) for bot in load_bots(tmp_path / "bots.toml"))
+    assert old == new == DcaParams(base_order_quote=D(100), max_safety_orders=5, budget=D(1000))

@@ -1,4 +1,4 @@
-"""DCA (STRATEGIES.md §1): the document's examples, then each rule on hand-made candles whose
+"""DCA (docs/STRATEGIES.md §1): the worked examples of its section, then each rule on hand-made candles whose
 right answer is worked out here. Candles go through the backtester (the paper venue's tick
 path: open, low, high, close for a rising candle; open, high, low, close for a falling one);
 partial fills and control actions are played by hand with the test Driver."""
@@ -76,10 +76,10 @@ def fills(result: RunResult) -> list[tuple[str, str, D, D]]:
     return [(f.tag, f.side, f.price, f.qty) for f in result.fills]
 
 
-# --- the document's examples ---------------------------------------------------------------
+# --- the worked examples of docs/STRATEGIES.md §1 ----------------------------------------
 
 
-def test_document_examples():
+def test_worked_examples():
     p = DcaParams(order_size_multiplier=D("1.03"), order_size_max=D("1000"))
     q1 = next_quote(p, D("300"), 1)
     assert q1 == D("309") and next_quote(p, q1, 2) == D("318.27")
@@ -99,7 +99,7 @@ def test_document_examples():
     assert build_plan(DcaParams(fee=D(0)), D("100"), F).rows[0].tp_price == D("103.50")
 
 
-def test_defaults_are_the_documents_values_and_portuguese_names_load():
+def test_defaults_and_portuguese_names_load():
     p = parse_dca_params({})
     assert p == DcaParams()
     expected = {

@@ -5,7 +5,6 @@ stop's fill closing the position with the result reported against the entry."""
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +15,9 @@ from shared.messages import OrderType, PlaceOrder, Side
 from shared.strategy.testing import BTC_FILTERS
 from strategies.fractal_trailing import DONE, FractalTrailingStrategy
 from strategies.fractals import stop_hit_index, trailing_stops
+from tests.helpers.sample_data import SAMPLE_CANDLES
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-)
+DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 FOUR_HOURS = 4 * 3_600_000
 
 

@@ -17,10 +17,9 @@ from shared.codec import encode
 from shared.messages import Candle
 from shared.streams import candles
 from strategies.fractals import stop_hit_index, trailing_stops
+from tests.helpers.sample_data import SAMPLE_CANDLES
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-)
+DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

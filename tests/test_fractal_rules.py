@@ -1,4 +1,4 @@
-"""Fractal trailing stop (STRATEGIES.md §2): fractal detection, then each rule of the strategy on
+"""Fractal trailing stop (docs/STRATEGIES.md §2): fractal detection, then each rule of the strategy on
 hand-made candles whose right answer is worked out here. The test plays the exchange with the
 Driver (shared/strategy/testing.py): order updates are cumulative, as the gateway sends them,
 including partial fills, duplicates and a cancel that loses the race against a fill."""
@@ -108,7 +108,7 @@ def test_the_strategys_short_stack_gives_what_the_literal_rule_gives(seed):
 def test_params_defaults_aliases_and_percent_pad():
     p = parse_fractal_params({})
     assert (p.interval, p.lookback_days, p.entry, p.quantity) == ("4h", 14, None, None)
-    assert p.limit_for(D(30000)) == D(29990)  # the seed's PAD = 10
+    assert p.limit_for(D(30000)) == D(29990)  # the default pad: 10 quote units
     p = parse_fractal_params({"entry_price": 25000, "amount": 0.5, "daysAgo": 7, "pad": "0.5%"})
     assert (p.entry, p.quantity, p.lookback_days, p.pad_percent) == (D(25000), D("0.5"), 7, D("0.5"))
     assert p.limit_for(D(200)) == D(199)

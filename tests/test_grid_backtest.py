@@ -6,7 +6,6 @@ and the realised profit the bot reports is the sum of its round trips, recompute
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -15,10 +14,9 @@ from backtest.series import CandleSeries
 from shared.messages import Side
 from shared.strategy.testing import BTC_FILTERS
 from strategies.grid import ENDED, GridStrategy
+from tests.helpers.sample_data import SAMPLE_CANDLES
 
-DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-)
+DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Grid (STRATEGIES.md §3): the level geometry, then each rule of the strategy on hand-made
+"""Grid (docs/STRATEGIES.md §3): the level geometry, then each rule of the strategy on hand-made
 candles whose right answer is worked out here. The test plays the exchange with the Driver
 (shared/strategy/testing.py), sending cumulative order updates as the gateway does, including
 partial fills, duplicates and rejections.

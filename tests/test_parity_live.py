@@ -63,10 +63,11 @@ from tests.helpers.parity import (
     tick_of,
     write_slice,
 )
-from tests.helpers.procs import ROOT, wait_until
+from tests.helpers.procs import wait_until
+from tests.helpers.sample_data import SAMPLE_CANDLES
 from tests.helpers.sim import SimControlError, running_sim
 
-DATA = ROOT.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 # (first row, candles) of the data: from 2023-03-13 08:00 UTC, a dip that fills two safety orders,
 # then a rise that closes that cycle and a second one; from 2023-03-12 11:00 UTC, three cycles
 # with 0, 2 and 1 safety fills. Each take profit fills inside a candle and the next cycle's market
@@ -81,7 +82,7 @@ SIM_ENV = {
     "SIM_BALANCES": "USDT=10000,BTC=0",
 }
 CAPITAL = D(10000)
-# The seed document's own names and values (STRATEGIES.md §1), read the same way by both paths.
+# The Portuguese names and the default values (docs/STRATEGIES.md §1), read the same way by both paths.
 PARAMS = {
     "qty_inicial": "300",
     "multiplicador_qty": "1.02",

@@ -1,8 +1,8 @@
 """Engine objects in Binance spot's JSON shapes (REST responses and user-stream events).
 
 Field names, order and string formatting follow the real API (amounts as 8-decimal strings,
-times in ms); the seed document's real executionReport / outboundAccountPosition payloads
-are the reference for the events.
+times in ms); the events copy real executionReport / outboundAccountPosition payloads
+recorded from Binance.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def _multiple_of(value: Decimal, increment: Decimal) -> bool:
 
 class CorruptState(AssertionError):
     """An invariant broke (a negative balance, an illegal status move): the venue's state can no
-    longer be trusted, so the process stops at once instead of trading on (STYLE.md 9)."""
+    longer be trusted, so the process stops at once instead of trading on."""
 
 
 class Engine:

@@ -29,7 +29,7 @@ log = logging.getLogger("exchange_sim.venue")
 
 
 def stop_on_corrupt_state(exc: BaseException) -> None:
-    """Corrupt state stops the process at once (exit 70) rather than trading on (STYLE.md 9);
+    """Corrupt state stops the process at once (exit 70) rather than trading on;
     supervisord restarts a clean venue."""
     log.critical("corrupt venue state, stopping: %s", exc)
     logging.shutdown()

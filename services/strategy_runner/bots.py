@@ -1,6 +1,6 @@
 """The bot config file: which bots run, on what, with which strategy and params.
 
-TOML (`[[bots]]` tables) or the seed document's JSON list layout
+TOML (`[[bots]]` tables) or a JSON list layout
 (`[{"bot_name": {"function": "module.fn", ...params}}]`). Every error names the file, the bot
 and the field; params are validated by the strategy itself (aliases accepted), so a bad
 config stops before any process starts.
@@ -49,8 +49,8 @@ def bots_path() -> Path:
     return Path(os.environ.get("AUTOMATA_BOTS") or DEFAULT_BOTS_FILE)
 
 
-def _from_seed_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
-    """`[{"name": {"function": ..., params...}}]` -> bot tables (the seed document's conf.json)."""
+def _from_list_layout(items: list[Any], source: str) -> list[dict[str, Any]]:
+    """`[{"name": {"function": ..., params...}}]` -> bot tables (the JSON list layout)."""
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or len(item) != 1:
@@ -87,7 +87,7 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
         except RecursionError:
             raise ConfigError(f"{source}: not valid JSON: nested too deep") from None
         tables = (
-            _from_seed_layout(raw, source) if isinstance(raw, list) else convert(raw, BotsFile, source).bots
+            _from_list_layout(raw, source) if isinstance(raw, list) else convert(raw, BotsFile, source).bots
         )
     else:
         tables = convert(read_toml(path), BotsFile, source).bots

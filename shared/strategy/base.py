@@ -1,6 +1,6 @@
 """The strategy interface: `step(params, state, event, ctx) -> (state, commands)`.
 
-A strategy is a pure state machine (../ARCHITECTURE.md "Strategies are pure"): no I/O, no
+A strategy is a pure state machine (docs/ARCHITECTURE.md, "Strategies are pure"): no I/O, no
 clock, no randomness; everything it knows comes in params, state, event and ctx. The live
 runner and the backtester call the very same `step`, so the same candles give the same orders.
 

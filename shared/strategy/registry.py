@@ -3,14 +3,22 @@
 Name may be a Strategy subclass (instantiated without arguments), a Strategy instance, or a
 plain function `step(params, state, event, ctx) -> (state, commands)` (wrapped: its params
 are the config table as a dict, its state a plain StrategyState). `package.module` alone
-looks for `STRATEGY`, then a function `bot` (the seed document's convention).
+looks for `STRATEGY`, then a function `bot` (a function-style bot).
+
+A user's module is imported from the Python path; the working directory is searched last (a
+runner started with `python -m` has it first already, the `automata` command has not), so
+`strategies_user.my_bot:MyBot` is found beside the bots file wherever the bot is run or
+backtested, and a file there never shadows an installed module.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -54,10 +62,23 @@ class FunctionStrategy(Strategy[Any, StrategyState]):
         return new_state, list(commands)
 
 
+def _import(module_name: str) -> ModuleType:
+    """import_module, retried once with the working directory at the end of sys.path."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = module_name.partition(".")[0]
+        if exc.name != top or cwd in sys.path or "" in sys.path:
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(module_name)
+
+
 def _resolve(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except Exception as exc:  # ImportError; a name import_module refuses (".x", ""); the module's own error
         raise StrategyLoadError(
             f"strategy {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"

@@ -1,6 +1,6 @@
 """A small driver for unit tests of strategies: feed events by hand, read state and commands.
 
-    d = Driver(DcaStrategy(), {"qty_inicial": 300})
+    d = Driver(DcaStrategy(), {"base_order_quote": 300})
     cmds = d.candle("100", "101", "99", "100")
     cmds = d.fill(cmds[0].cid, price="100")        # a cumulative OrderUpdate, as the gateway sends
     d.said()                                       # the decisions' texts, in order: "cycle 1 opened: ..."

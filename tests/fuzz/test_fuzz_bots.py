@@ -1,6 +1,6 @@
 """Fuzz: bot files (services/strategy_runner/bots.py load_bots) and the strategies' params.
 
-A bots file, TOML or the seed's JSON layout, mutated any way, loads to a list of BotConfig
+A bots file, TOML or the JSON list layout, mutated any way, loads to a list of BotConfig
 whose params parse to finite numbers, or fails with a ConfigError naming the file and the bot
 or field; never a TypeError, InvalidOperation, RecursionError or Unicode error.
 """
@@ -105,7 +105,7 @@ def toml_bots(doc: dict[str, Any]) -> str:
 
 
 def seed_layout(doc: dict[str, Any]) -> Any:
-    """The same bots in the seed document's JSON layout: [{"name": {"function": ..., params}}]."""
+    """The same bots in the JSON list layout: [{"name": {"function": ..., params}}]."""
     bots = doc.get("bots")
     if not isinstance(bots, list):
         return bots
@@ -156,7 +156,7 @@ def test_mutated_json_bots_load_or_name_the_field(tmp_path_factory, mutations, s
 )
 @example(text=b"\xff[", suffix="bots.json")  # UnicodeDecodeError escaped
 @example(text="[" * 100_000, suffix="bots.json")  # RecursionError escaped
-@example(text='[{"a": [1]}]', suffix="bots.json")  # the seed layout's body as a list: TypeError
+@example(text='[{"a": [1]}]', suffix="bots.json")  # the list layout's body as a list: TypeError
 @example(text='[{"a": "xy"}]', suffix="bots.json")  # ... as a string: ValueError
 @example(text='[{"a": {"function": "dca", "x": ' + "[" * 900 + "]" * 900 + "}}]", suffix="bots.json")
 def test_arbitrary_bot_files_load_or_refuse(tmp_path_factory, text, suffix) -> None:

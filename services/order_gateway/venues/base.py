@@ -2,7 +2,7 @@
 
 Adapters only turn venue payloads into reports (OrderReport, balances) and venue failures
 into the errors below, sorted by what the caller can do about them: retry, reject, resolve
-by query, or stop (STYLE.md 6 and 8). Everything else — the write-ahead log, forward-only
+by query, or stop. Everything else — the write-ahead log, forward-only
 updates, reconciliation — is venue-neutral code in the order gateway.
 """
 

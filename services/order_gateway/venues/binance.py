@@ -1,6 +1,6 @@
 """Binance spot through python-binance's AsyncClient (main net, Spot Testnet, or the paper venue).
 
-python-binance retries nothing and reports every failure its own way (notes/exchange-clients.md);
+python-binance retries nothing and reports every failure its own way;
 `_call` turns them into the errors of venues/base.py. The user-data stream subscribes over the
 WebSocket API and is not resubscribed by the library after a drop, so `user_events` rebuilds
 the client and socket on any error and yields StreamGap so the gateway polls what it missed.
