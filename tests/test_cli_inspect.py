@@ -132,7 +132,8 @@ def test_orders_open_filtered_and_all(env, seeded) -> None:
     assert set(rows(cli(env, "orders", "--bot", "manual").stdout)) == {"manual-000001"}
     everything = rows(cli(env, "orders", "--all", "--bot", "manual").stdout)
     assert everything["manual-000002"][7] == "FILLED"
-    assert "no open orders (venue=nowhere)" in cli(env, "orders", "--venue", "nowhere").stdout
+    refused = cli(env, "orders", "--venue", "nowhere")  # a typo: refused, the known venues listed
+    assert refused.returncode == 2 and "unknown venue 'nowhere' (venues: bybit, sim)" in refused.stdout
 
 
 def test_balance_values_every_asset_at_its_last_price(env, seeded) -> None:
