@@ -57,7 +57,7 @@ class System:
         if self.run is not None:
             parts.append(f"{RUN} in {self.home.root} (pid {self.run.runner.pid})")
         else:
-            parts.append(self.nothing())
+            parts.append(self.nothing()[0])
         if self.redis is not None:
             shown = (
                 f"127.0.0.1:{self.run.redis_port}"
@@ -73,38 +73,37 @@ class System:
             parts.append(f"config {self.config}" + (f" ({self.config_from})" if self.config_from else ""))
         return "system: " + ", ".join(parts)
 
-    def nothing(self) -> str:
-        """Why there is no run to talk to, with what to do."""
+    def nothing(self) -> tuple[str, str]:
+        """Why there is no run to talk to, and what to do about it."""
+        root = self.home.root
         if self.left is not None and self.left.runner.alive():
             return (
-                f"the {RUN} under {self.home.root} (pid {self.left.runner.pid}) has lost its Redis "
-                f"(pid {self.left.redis.pid}): `automata down`, then `automata run`"
+                f"the {RUN} under {root} (pid {self.left.runner.pid}) has lost its Redis (pid {self.left.redis.pid})",
+                "`automata down`, then `automata run`",
             )
         if self.left is not None:
             return (
-                f"the {RUN} under {self.home.root} is gone (its record {self.home.state_file} stayed): "
-                "`automata down` cleans up, `automata run` starts it again"
+                f"the {RUN} under {root} is gone (its record {self.home.state_file} stayed)",
+                "`automata down` cleans up, `automata run` starts it again",
             )
-        return f"nothing running under {self.home.root}"
+        return f"nothing running under {root}", "start it with `automata run`"
 
     def need_redis(self) -> str:
         """The Redis URL, or NotFound saying why there is none and what to do."""
         if self.redis is not None:
             return self.redis
+        why, remedy = self.nothing()
         if self.config is not None:
-            raise NotFound(
-                f"{self.nothing()}; {self.config} names no [redis] url: start it with `automata run`, "
-                "or set REDIS_URL"
-            )
-        raise NotFound(f"{self.nothing()}: start it with `automata run`, or set REDIS_URL / AUTOMATA_CONFIG")
+            raise NotFound(f"{why} and {self.config} names no [redis] url: {remedy}, or set REDIS_URL")
+        raise NotFound(f"{why}: {remedy}, or set REDIS_URL / AUTOMATA_CONFIG")
 
     def need_config(self) -> None:
         """NotFound unless there is a config to go by: a run's, or a file (the defaults name a
         paper venue on 127.0.0.1:8800 that may be anyone's)."""
         if self.config is None and self.run is None:
+            why, remedy = self.nothing()
             raise NotFound(
-                f"{self.nothing()} and there is no config file ({DEFAULT_CONFIG}): start it with "
-                "`automata run`, or set AUTOMATA_CONFIG"
+                f"{why} and there is no config file ({DEFAULT_CONFIG}): {remedy}, or set AUTOMATA_CONFIG"
             )
 
 
