@@ -133,6 +133,12 @@ def _config_redis(config: Path) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
+def _export(variable: str, path: Path | None, default: str) -> None:
+    """Name `path` in this process's environment, unless the default lookup finds it already."""
+    if path is not None and path.resolve() != Path(default).resolve():
+        os.environ.setdefault(variable, str(path))
+
+
 def system() -> System:
     """Find the system (see the module's docstring); UsageError for a file named but missing,
     an unreadable config or bad Redis credentials. Talks to nothing."""
@@ -170,10 +176,8 @@ def system() -> System:
     except RedisCredentialsError as exc:
         raise paths.UsageError(str(exc)) from None
 
-    if config is not None:
-        os.environ.setdefault("AUTOMATA_CONFIG", str(config))
-    if bots is not None:
-        os.environ.setdefault("AUTOMATA_BOTS", str(bots))
+    _export("AUTOMATA_CONFIG", config, DEFAULT_CONFIG)
+    _export("AUTOMATA_BOTS", bots, DEFAULT_BOTS_FILE)
     return System(home, run, left, config, config_from, bots, url, redis_from)
 
 

@@ -44,13 +44,14 @@ class Check:
     detail: str
 
 
-def check_config(system: connect.System) -> tuple[list[Check], AppConfig | None]:
+def check_config(system: connect.System | None = None) -> tuple[list[Check], AppConfig | None]:
     from services.strategy_runner.bots import load_bots
 
     try:
+        system = system or connect.system()
         system.need_config()
         cfg = load_config()
-    except (connect.NotFound, ConfigError) as exc:
+    except (UsageError, ConfigError) as exc:
         return [Check(BAD, "config", str(exc))], None
     source = str(system.config) if system.config is not None else "no config file (all defaults)"
     checks = [Check(OK, "config", f"{source}: valid; venues: {', '.join(sorted(cfg.venues))}")]
