@@ -133,6 +133,14 @@ def _config_redis(config: Path) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
+def _check_url(url: str, source: str) -> None:
+    """A URL redis-py cannot parse is a UsageError naming where it came from, not a traceback."""
+    try:
+        redis.connection.parse_url(url)
+    except ValueError as exc:
+        raise paths.UsageError(f"{source}: not a Redis URL: {safe_url(url)} ({exc})") from None
+
+
 def _export(variable: str, path: Path | None, default: str) -> None:
     """Name `path` in this process's environment, unless the default lookup finds it already."""
     if path is not None and path.resolve() != Path(default).resolve():
@@ -175,6 +183,8 @@ def system() -> System:
             redis_from = f"[redis] url of {config}"
     except RedisCredentialsError as exc:
         raise paths.UsageError(str(exc)) from None
+    if url is not None:
+        _check_url(url, redis_from)
 
     _export("AUTOMATA_CONFIG", config, DEFAULT_CONFIG)
     _export("AUTOMATA_BOTS", bots, DEFAULT_BOTS_FILE)
