@@ -193,7 +193,9 @@ class Menu:
                 raise EOFError
             try:
                 return check(answer)
-            except (ValueError, InvalidOperation, ParamsError, msgspec.ValidationError) as exc:
+            except InvalidOperation:  # its text is `[<class 'decimal.ConversionSyntax'>]`
+                self.say(f"  invalid: {answer!r} is not a number")
+            except (ValueError, ParamsError, msgspec.ValidationError) as exc:
                 self.say(f"  invalid: {exc}")
 
     def yes(self, prompt: str, default: str = "s") -> bool:

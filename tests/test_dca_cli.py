@@ -97,3 +97,8 @@ def test_menu_refuses_a_bad_value_and_asks_again(tmp_path):
     out = run_menu(["abc", "400"], tmp_path)  # then end of input: it leaves quietly
     assert out.count("Item 1: qty_inicial") == 2 and "invalid" in out
     assert "Item 1.1: multiplicador_qty" in out
+
+
+def test_menu_says_a_price_is_not_a_number_in_words(tmp_path):
+    out = run_menu([""] * len(ITEMS) + ["s", "xyz", "100"], tmp_path)  # Item 7's reference price
+    assert "invalid: 'xyz' is not a number" in out and "decimal." not in out
