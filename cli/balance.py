@@ -127,13 +127,17 @@ def balance(
     """Free, locked and total per asset and the total equity in the quote currency."""
     out = common.console()
     r, _url = common.redis_client(out)
+    stored = sorted(k.decode().split(":", 1)[1] for k in r.scan_iter(match="account:*", count=1000))
+    cfg = common.config(out) if live else common.config_or_none()
     if venue:
+        known = {*stored, *(cfg.venues if cfg else ())}
+        if venue not in known:
+            common.fail(out, f"unknown venue {venue!r} (venues: {common.listing(known) or 'none'})", 2)
         chosen = [venue]
     else:
-        chosen = sorted(k.decode().split(":", 1)[1] for k in r.scan_iter(match="account:*", count=1000))
+        chosen = stored
         if not chosen:
             common.fail(out, "no balances in Redis yet (account:*): is the order gateway running?")
-    cfg = common.config(out) if live else common.config_or_none()
     missing = False
     for name in chosen:
         acct = read_account(r, name)

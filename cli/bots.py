@@ -15,12 +15,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import connect
+from cli import common
 from cli.common import bot_mode
+from cli.connect import System
+from cli.heartbeats import read_heartbeats
 from shared.codec import encode
+from shared.config import ConfigError
 from shared.ids import IdError, check_bot_id
 from shared.messages import BotControl, ControlAction
-from shared.streams import bot_control, bot_state
+from shared.streams import any_bot, bot_control, bot_state
 
 console = Console()
 MODE_AFTER = {ControlAction.PAUSE: "paused", ControlAction.RESUME: "running", ControlAction.STOP: "stopped",
@@ -32,12 +35,41 @@ def _state(r, bot: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def known_bots(r, system: System) -> set[str]:
+    """The bots there are: those of the bots file the system uses, those with state or a lease
+    in Redis, and those a strategy runner's heartbeat names."""
+    from services.strategy_runner.bots import load_bots
+
+    known: set[str] = set()
+    if system.bots is not None:
+        try:
+            known |= {b.id for b in load_bots(system.bots, check_params=False)}
+        except ConfigError:
+            pass  # a broken bots file: what Redis knows still counts
+    for kind in ("state", "lease"):
+        known |= {key.decode().split(":")[1] for key in r.scan_iter(match=any_bot(kind), count=500)}
+    for beat in read_heartbeats(r):
+        if beat.service == "strategy_runner" and isinstance(beat.extra.get("bots"), list):
+            known |= {str(b) for b in beat.extra["bots"]}
+    return known
+
+
+def check_known(r, system: System, bot: str, *, also: frozenset[str] = frozenset()) -> None:
+    """Exit 2 listing the known bots when `bot` is none of them (a typo must not create keys)."""
+    known = known_bots(r, system) | also
+    if bot not in known:
+        listed = common.listing(known) or "none (no bots file, no bot state in Redis)"
+        common.fail(console, f"unknown bot {bot!r} (bots: {listed})", 2)
+
+
 def send_control(bot: str, action: ControlAction, reason: str = "", wait: float = 0.0) -> None:
     try:
         check_bot_id(bot)
     except IdError as exc:
         raise typer.BadParameter(str(exc)) from None
-    r = connect.client()
+    system = common.located(console)
+    r, _url = common.redis_client(console, system)
+    check_known(r, system, bot)
     msg = BotControl(bot=bot, action=action, source="cli", reason=reason, ts=int(time.time() * 1000))
     entry = r.xadd(bot_control(bot), encode(msg))
     console.print(f"{action.value} sent to {bot} ({bot_control(bot)} {entry.decode()})")
@@ -79,7 +111,7 @@ pause, resume, stop, close = (
 
 def bots() -> None:
     """List bots with persisted state: mode, position, open orders, realised profit."""
-    r = connect.client()
+    r, _url = common.redis_client(console)
     table = Table("bot", "mode", "position", "avg price", "open orders", "realised", "version", "failed")
     for key in sorted(r.scan_iter(match="bot:*:state", count=500)):
         bot = key.decode().split(":")[1]

@@ -8,6 +8,7 @@ only ever shown with its password masked.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import NoReturn
 
@@ -28,7 +29,7 @@ def console() -> Console:
 
 
 def fail(out: Console, message: str, code: int = 1) -> NoReturn:
-    out.print(f"[red]{escape(message)}[/]")
+    out.print(f"[red]{escape(message)}[/]", soft_wrap=True)  # one line, however narrow the terminal
     raise typer.Exit(code)
 
 
@@ -44,12 +45,21 @@ def require_matplotlib() -> None:
         )
 
 
-def redis_client(out: Console) -> tuple[redis.Redis, str]:
-    """A client that answered PING, and its URL (for messages: pass it through safe_url)."""
+def located(out: Console) -> connect.System:
+    """The system this command talks to (cli/connect.py), or a clean exit 2 (a file named but
+    missing, an unreadable config, bad Redis credentials)."""
     try:
-        url = connect.redis_url()
+        return connect.system()
     except UsageError as exc:
         fail(out, str(exc), 2)
+
+
+def redis_client(out: Console, system: connect.System | None = None) -> tuple[redis.Redis, str]:
+    """A client that answered PING, and its URL (for messages: pass it through safe_url)."""
+    try:
+        url = (system or located(out)).need_redis()
+    except UsageError as exc:
+        fail(out, str(exc), 1 if isinstance(exc, connect.NotFound) else 2)
     client = connect.client(url)
     try:
         client.ping()
@@ -58,7 +68,14 @@ def redis_client(out: Console) -> tuple[redis.Redis, str]:
     return client, url
 
 
-def config(out: Console) -> AppConfig:
+def config(out: Console, system: connect.System | None = None) -> AppConfig:
+    """The located system's config; exits 1 when there is no system to go by (cli/connect.py),
+    2 when the config does not load."""
+    system = system or located(out)
+    try:
+        system.need_config()
+    except connect.NotFound as exc:
+        fail(out, str(exc))
     try:
         return load_config()
     except ConfigError as exc:
@@ -68,14 +85,30 @@ def config(out: Console) -> AppConfig:
 def config_or_none() -> AppConfig | None:
     """The config when it loads (for optional details such as a venue's quote asset)."""
     try:
+        connect.system()
         return load_config()
-    except ConfigError:
+    except (ConfigError, UsageError):
         return None
 
 
 def check_venue(out: Console, cfg: AppConfig, venue: str) -> None:
     if venue not in cfg.venues:
         fail(out, f"venue {venue!r} is not configured (venues: {', '.join(sorted(cfg.venues))})", 2)
+
+
+def listing(names: Iterable[str], limit: int = 20) -> str:
+    """Known names for an error message: sorted, the first `limit`, and how many more."""
+    ordered = sorted(set(names))
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more
+
+
+def check_symbol(out: Console, venue: str, symbol: str, known: Iterable[str]) -> None:
+    """Exit 2 listing the venue's symbols when `symbol` is not one of them (an empty list: the
+    venue could not tell, let it answer)."""
+    known = set(known)
+    if known and symbol not in known:
+        fail(out, f"unknown symbol {symbol!r} on {venue} (symbols: {listing(known)})", 2)
 
 
 def short(exc: BaseException) -> str:

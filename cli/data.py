@@ -62,6 +62,9 @@ def parse_time(text: str) -> int:
 
 def _venue_plan(name: str) -> tuple[VenuePlan, int]:
     """The venue to download from, and the REST weight per minute the config allows."""
+    system = connect.system()
+    if name not in ("binance", "bybit"):  # a venue of the config: the running system's
+        system.need_config()
     try:
         cfg = load_config()
     except ConfigError as exc:
@@ -155,7 +158,7 @@ def download(
             raise UsageError("--end must be after --start")
         n = asyncio.run(_download(plan, weight, symbol, interval, start_ms, end_ms, out))
     except (UsageError, CandleFileError) as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # the venue or the network: one line, not a traceback
         console.print(f"[red]download failed: {type(exc).__name__}: {exc}[/]")

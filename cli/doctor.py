@@ -44,22 +44,21 @@ class Check:
     detail: str
 
 
-def check_config() -> tuple[list[Check], AppConfig | None]:
-    from services.strategy_runner.bots import bots_path, load_bots
-    from shared.config import config_path
+def check_config(system: connect.System | None = None) -> tuple[list[Check], AppConfig | None]:
+    from services.strategy_runner.bots import load_bots
 
     try:
+        system = system or connect.system()
+        system.need_config()
         cfg = load_config()
-    except ConfigError as exc:
+    except (UsageError, ConfigError) as exc:
         return [Check(BAD, "config", str(exc))], None
-    path = config_path()
-    source = str(path) if path.exists() else "no config file (all defaults)"
+    source = str(system.config) if system.config is not None else "no config file (all defaults)"
     checks = [Check(OK, "config", f"{source}: valid; venues: {', '.join(sorted(cfg.venues))}")]
-    bots = bots_path()
-    if bots.exists():
+    if system.bots is not None:
         try:
-            found = load_bots(bots)
-            checks.append(Check(OK, "bots", f"{bots}: {len(found)} bot(s) valid"))
+            found = load_bots(system.bots)
+            checks.append(Check(OK, "bots", f"{system.bots}: {len(found)} bot(s) valid"))
         except ConfigError as exc:
             checks.append(Check(BAD, "bots", str(exc)))
     from services.notifier.checks import config_warnings
@@ -68,9 +67,9 @@ def check_config() -> tuple[list[Check], AppConfig | None]:
     return checks, cfg
 
 
-def check_redis() -> list[Check]:
+def check_redis(system: connect.System) -> list[Check]:
     try:
-        url = connect.redis_url()
+        url = system.need_redis()
     except UsageError as exc:
         return [Check(BAD, "redis", str(exc))]
     client = connect.client(url)
@@ -226,8 +225,10 @@ def doctor(
 ) -> None:
     """Check Redis (reachable, version, AOF), the config, each venue's clock and keys; exit 1 if anything is wrong."""
     out = common.console()
-    checks, cfg = check_config()
-    checks += [*check_redis(), check_redis_server()]
+    system = common.located(out)
+    out.print(escape(system.line()), soft_wrap=True)
+    checks, cfg = check_config(system)
+    checks += [*check_redis(system), check_redis_server()]
     if cfg is not None:
         checks += asyncio.run(check_venues(cfg, max_skew_ms))
     width = max(len(c.name) for c in checks)

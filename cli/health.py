@@ -8,9 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import connect
+from cli import common
 from cli.heartbeats import Heartbeat, read_heartbeats
-from cli.paths import UsageError
 from shared.redis_conn import safe_url
 
 
@@ -48,13 +47,9 @@ def health(
 ) -> None:
     """List the running services from their heartbeat keys svc:* (pid, metrics port, age)."""
     console = Console()
+    client, url = common.redis_client(console)
     try:
-        url = connect.redis_url()
-    except UsageError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    try:
-        beats = read_heartbeats(connect.client(url))
+        beats = read_heartbeats(client)
     except redis.RedisError as exc:
         console.print(f"[red]cannot reach Redis at {safe_url(url)}: {exc}[/]")
         raise typer.Exit(1) from None

@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    app.callback()(_options)
     app.command("run")(run.run)
     app.command("down")(run.down)
     app.command("health")(health.health)
@@ -56,6 +57,35 @@ def build_app() -> typer.Typer:
     app.add_typer(data_app, name="data")
     app.add_typer(deploy_app, name="deploy")
     return app
+
+
+def version() -> str:
+    """The installed package's version; in a checkout that is not pip-installed, pyproject.toml's."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("automata")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"automata {version()}")
+        raise typer.Exit()
+
+
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    pass
 
 
 def __getattr__(name: str) -> Any:
@@ -83,7 +113,13 @@ def main() -> None:
         light.command("down")(run.down)
         light()
         return
-    __getattr__("app")()
+    try:
+        __getattr__("app")()
+    except Exception as exc:  # the last guard: Redis lost mid-command is one line, not a traceback
+        if type(exc).__module__.partition(".")[0] != "redis":
+            raise
+        print(f"Redis stopped answering: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

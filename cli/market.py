@@ -102,7 +102,7 @@ async def fetch_book(cfg: AppConfig, venue: str, adapter: VenueAdapter, symbol: 
     )
 
 
-def _fetch(cfg: AppConfig, venue: str, job) -> Any:
+def _fetch(cfg: AppConfig, venue: str, symbol: str, job) -> Any:
     out = common.console()
     common.check_venue(out, cfg, venue)
     try:
@@ -110,9 +110,20 @@ def _fetch(cfg: AppConfig, venue: str, job) -> Any:
     except ConfigError as exc:
         common.fail(out, f"configuration error: {exc}", 2)
     except (VenueError, OSError) as exc:
+        common.check_symbol(out, venue, symbol, _symbols(cfg, venue))
         common.fail(out, f"{venue}: {common.short(exc)}")
     except (KeyError, IndexError):
-        common.fail(out, f"{venue}: no such symbol or an unexpected answer")
+        common.check_symbol(out, venue, symbol, _symbols(cfg, venue))
+        common.fail(out, f"{venue}: an unexpected answer about {symbol}")
+
+
+def _symbols(cfg: AppConfig, venue: str) -> set[str]:
+    """The symbols the venue trades (empty when it does not say): asked only once a request
+    failed, to tell a mistyped symbol from a venue that is down."""
+    try:
+        return set(venues.run(cfg, venue, lambda a: a.load_filters(), public=True))
+    except Exception:  # the venue down as well: the first error is the one to show
+        return set()
 
 
 def ticker(
@@ -123,7 +134,7 @@ def ticker(
     out = common.console()
     cfg = common.config(out)
     symbol = symbol.upper()
-    t: Ticker = _fetch(cfg, venue, lambda a: fetch_ticker(cfg, venue, a, symbol))
+    t: Ticker = _fetch(cfg, venue, symbol, lambda a: fetch_ticker(cfg, venue, a, symbol))
     sign = "+" if t.change >= 0 else ""
     colour = "green" if t.change >= 0 else "red"
     table = Table(show_header=False, show_edge=False, box=None)
@@ -156,7 +167,7 @@ def book(
     out = common.console()
     cfg = common.config(out)
     symbol = symbol.upper()
-    b: Book = _fetch(cfg, venue, lambda a: fetch_book(cfg, venue, a, symbol, depth))
+    b: Book = _fetch(cfg, venue, symbol, lambda a: fetch_book(cfg, venue, a, symbol, depth))
     table = Table(show_edge=False, header_style="bold")
     for col in ("bid qty", "bid", "ask", "ask qty"):
         table.add_column(col, justify="right", no_wrap=True)

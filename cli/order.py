@@ -36,7 +36,7 @@ from shared.messages import (
     Side,
     TimeInForce,
 )
-from shared.streams import MANUAL_BOT, MANUAL_SEQ, og_order, order_commands, order_events
+from shared.streams import MANUAL_BOT, MANUAL_SEQ, og_order, order_commands, order_events, venue_symbols
 
 order_app = typer.Typer(
     no_args_is_help=True,
@@ -151,7 +151,9 @@ def _place(
     quantity = _decimal(out, "QTY", qty)
     limit = _decimal(out, "--price", price)
     quote_qty = _decimal(out, "--quote", quote)
-    if (quantity is None) == (quote_qty is None):
+    if quantity is None and quote_qty is None:
+        common.fail(out, "give QTY (base asset) or --quote AMOUNT (quote asset to spend)", 2)
+    if quantity is not None and quote_qty is not None:
         common.fail(out, "give either QTY (base asset) or --quote AMOUNT (quote asset to spend), not both", 2)
     if quote_qty is not None and limit is not None:
         common.fail(out, "--quote is for market orders: drop --price, or give QTY for a limit order", 2)
@@ -159,6 +161,8 @@ def _place(
     if cfg is not None:
         common.check_venue(out, cfg, venue)
     r, _url = common.redis_client(out)
+    symbol = symbol.upper()
+    common.check_symbol(out, venue, symbol, (s.decode() for s in r.hkeys(venue_symbols(venue))))
     cid = next_cid(r)
     cmd = PlaceOrder(
         cid=cid,

@@ -13,12 +13,13 @@ import time
 import msgspec
 import redis
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from cli import common
 from services.order_gateway.records import OrderRecord
-from shared.streams import og_open, og_order
+from shared.streams import MANUAL_BOT, og_open, og_order
 
 
 def read_record(r: redis.Redis, cid: str) -> OrderRecord | None:
@@ -40,6 +41,21 @@ def open_records(r: redis.Redis, venue: str | None) -> list[OrderRecord]:
 def all_records(r: redis.Redis) -> list[OrderRecord]:
     cids = sorted(k.decode().split(":", 2)[2] for k in r.scan_iter(match="og:order:*", count=1000))
     return [rec for cid in cids if (rec := read_record(r, cid)) is not None]
+
+
+def _check_filters(out: Console, r: redis.Redis, venue: str | None, bot: str | None) -> None:
+    """Nothing matched: refuse a --venue or --bot nobody knows (a typo), listing the known ones."""
+    from cli.bots import check_known
+
+    records = all_records(r)
+    if bot is not None:
+        check_known(r, common.located(out), bot, also=frozenset({MANUAL_BOT, *(rec.bot for rec in records)}))
+    if venue is not None:
+        cfg = common.config_or_none()
+        known = {*(cfg.venues if cfg else ()), *(rec.venue for rec in records)}
+        known |= {k.decode().split(":", 2)[2] for k in r.scan_iter(match="og:open:*", count=1000)}
+        if venue not in known:
+            common.fail(out, f"unknown venue {venue!r} (venues: {common.listing(known) or 'none'})", 2)
 
 
 def table(records: list[OrderRecord]) -> Table:
@@ -83,6 +99,8 @@ def orders(
         rec for rec in records if (venue is None or rec.venue == venue) and (bot is None or rec.bot == bot)
     ]
     records.sort(key=lambda rec: (rec.created_ts, rec.cid), reverse=show_all)
+    if not records and (venue or bot):
+        _check_filters(out, r, venue, bot)
     what = "orders" if show_all else "open orders"
     where = " ".join(x for x in (f"venue={venue}" if venue else "", f"bot={bot}" if bot else "") if x)
     if not records:

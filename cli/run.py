@@ -41,7 +41,7 @@ from cli.heartbeats import Heartbeat, read_heartbeats
 from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
-from services.strategy_runner.bots import load_bots
+from services.strategy_runner.bots import DEFAULT_BOTS_FILE, load_bots
 from shared import redis_acl
 from shared.config import ConfigError
 from shared.redis_conn import PASSWORD_FILE_ENV, USER_ENV
@@ -127,7 +127,15 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
         console.print(f"[red]{exc}[/]")
         return 1
     assert server.proc is not None
-    state = RunState(runner=Tracked.of(os.getpid()), redis=Tracked.of(server.proc.pid), redis_port=port)
+    with_sim = sim_available() if sim is None else sim
+    state = RunState(
+        runner=Tracked.of(os.getpid()),
+        redis=Tracked.of(server.proc.pid),
+        redis_port=port,
+        config=str(home.root / setup.config),  # relative: to AUTOMATA_HOME, where the services run
+        bots=str(_bots_file(home, setup) or ""),
+        sim_port=setup.sim_port if with_sim else 0,
+    )
     write_state(home.state_file, state)  # from here on `automata down` can clean up after us
     supervisord = Supervisord(home, {**_service_env(home, f"redis://127.0.0.1:{port}/0"), **setup.env})
     code = 0
@@ -135,7 +143,7 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
         supervisord.start()
         write_state(home.state_file, replace(state, supervisord=Tracked.of(supervisord.pid)))
         console.print(f"starting the services under supervisord ({_setup_line(setup)})...")
-        ready = _start_services(supervisord, server, stop, timeout, sim, setup)
+        ready = _start_services(supervisord, server, stop, timeout, with_sim, setup)
         if ready is not None:
             _print_summary(console, home, port, ready, setup)
             try:
@@ -175,6 +183,14 @@ def _check_not_running(home: Home, port: int) -> None:
         sock.settimeout(0.5)
         if sock.connect_ex(("127.0.0.1", port)) == 0:
             raise UsageError(f"port {port} is already in use: set AUTOMATA_REDIS_PORT to a free port")
+
+
+def _bots_file(home: Home, setup: demo.Setup) -> Path | None:
+    """The bots file of the run's bots: the demo's, else AUTOMATA_BOTS or bots.toml in AUTOMATA_HOME."""
+    if setup.demo:
+        return demo.DEMO_BOTS
+    path = home.root / (os.environ.get("AUTOMATA_BOTS") or DEFAULT_BOTS_FILE)
+    return path if path.exists() else None
 
 
 def _redis_server(home: Home, port: int, console: Console) -> RedisServer:

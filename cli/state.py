@@ -1,4 +1,6 @@
-"""The record a running `automata run` leaves in var/run/automata.json for `automata down`.
+"""The record a running `automata run` leaves in var/run/automata.json, for `automata down` and
+for every other command to find the system (cli/connect.py): its processes, its Redis port, the
+config and bots files its services read and the paper venue's port.
 
 Each process is stored with its start time, so a pid the kernel has since given to another
 program is never signalled.
@@ -63,6 +65,9 @@ class RunState:
     redis: Tracked
     redis_port: int
     supervisord: Tracked | None = None
+    config: str = ""  # the config file the services read ("" in a record from an older run)
+    bots: str = ""  # the bots file of the bots it runs ("" when none)
+    sim_port: int = 0  # the paper venue's port (0: no paper venue)
 
     def processes(self) -> list[Tracked]:
         return [p for p in (self.runner, self.supervisord, self.redis) if p is not None]
@@ -83,6 +88,9 @@ def read_state(path: Path) -> RunState | None:
             redis=Tracked(**doc["redis"]),
             redis_port=int(doc["redis_port"]),
             supervisord=Tracked(**sup) if sup else None,
+            config=str(doc.get("config") or ""),
+            bots=str(doc.get("bots") or ""),
+            sim_port=int(doc.get("sim_port") or 0),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -208,7 +208,8 @@ def status(
 ) -> None:
     """Services (heartbeat, memory, health), stream lag, open orders, bots and dead letters."""
     out = common.console()
-    r, url = common.redis_client(out)
+    system = common.located(out)
+    r, url = common.redis_client(out, system)
     doc = {
         "redis": {"url": safe_url(url), **redis_info(r)},
         "services": services(r),
@@ -221,6 +222,7 @@ def status(
     if as_json:
         print(orjson.dumps(doc).decode())
         return
+    out.print(escape(system.line()), soft_wrap=True)
     info = doc["redis"]
     extra = f" (redis {info['version']}, rss {info['rss_mb']} MB, aof {'on' if info['aof'] else 'OFF'})" if "version" in info else ""  # fmt: skip
     out.print(f"[bold]redis[/] {info['url']}{extra}")

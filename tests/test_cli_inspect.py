@@ -132,7 +132,8 @@ def test_orders_open_filtered_and_all(env, seeded) -> None:
     assert set(rows(cli(env, "orders", "--bot", "manual").stdout)) == {"manual-000001"}
     everything = rows(cli(env, "orders", "--all", "--bot", "manual").stdout)
     assert everything["manual-000002"][7] == "FILLED"
-    assert "no open orders (venue=nowhere)" in cli(env, "orders", "--venue", "nowhere").stdout
+    refused = cli(env, "orders", "--venue", "nowhere")  # a typo: refused, the known venues listed
+    assert refused.returncode == 2 and "unknown venue 'nowhere' (venues: bybit, sim)" in refused.stdout
 
 
 def test_balance_values_every_asset_at_its_last_price(env, seeded) -> None:
@@ -147,8 +148,8 @@ def test_balance_values_every_asset_at_its_last_price(env, seeded) -> None:
     assert "not valued (no USDT price in Redis; --live asks the venue): USDC" in res.stdout
     # no VENUE: every venue with balances
     assert "equity: 23,203.00 USDT" in cli(env, "balance").stdout
-    missing = cli(env, "balance", "bybit")
-    assert missing.returncode == 1 and "bybit: no balances in Redis yet" in missing.stdout
+    unknown = cli(env, "balance", "bybit")  # neither configured nor with balances: a typo
+    assert unknown.returncode == 2 and "unknown venue 'bybit' (venues: sim)" in unknown.stdout
 
 
 def test_tail_decodes_entries_and_follows(env, seeded, tmp_path) -> None:

@@ -93,7 +93,8 @@ def test_ticker_and_book_show_what_the_venue_serves(sim, cenv) -> None:
     assert len([x for x in cli(cenv, "book", "BTCUSDT", "--venue", "simbybit", "--depth", "2").stdout.splitlines() if "│" in x]) == 2  # fmt: skip
 
     bad = cli(cenv, "ticker", "NOPE")
-    assert bad.returncode == 1 and "Invalid symbol" in bad.stdout and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stdout + bad.stderr
+    assert "unknown symbol 'NOPE' on sim (symbols: BTCUSDC, BTCUSDT, ETHUSDT)" in bad.stdout
 
 
 def test_manual_orders_balance_and_status_through_the_gateway(sim, cenv, gateway, sync_redis) -> None:
