@@ -115,8 +115,7 @@ def pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
-    shown = _quantize(d, places)
-    text = format(abs(shown) if shown == 0 else shown, ",f")
+    text = _text(d, places, places)
     return f"+{text}%" if sign and d > 0 else f"{text}%"
 
 
