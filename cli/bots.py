@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 
 from cli import common, connect, output, status
-from cli.common import bot_mode
 from shared.codec import encode
 from shared.ids import IdError, check_bot_id
 from shared.messages import BotControl, ControlAction

@@ -8,7 +8,6 @@ only ever shown with its password masked.
 from __future__ import annotations
 
 import importlib.util
-from decimal import Decimal
 from typing import NoReturn
 
 import redis
@@ -82,13 +81,6 @@ def short(exc: BaseException) -> str:
     """An error in a line: client libraries put whole responses (and signed query strings) in theirs."""
     text = str(exc).split(" <", 1)[0].split("?", 1)[0]
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def num(value: Decimal | None) -> str:
-    """A decimal as plain text without trailing zeros ('-' for none)."""
-    if value is None:
-        return "-"
-    return f"{value.normalize():f}"
 
 
 def ago(seconds: float) -> str:

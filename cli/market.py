@@ -181,7 +181,10 @@ def book(
 
     b, p = _fetch(cfg, venue, job)
     if as_json:
-        levels = {side: [{"price": pr, "qty": q} for pr, q in lv] for side, lv in (("bids", b.bids), ("asks", b.asks))}
+        levels = {
+            side: [{"price": pr, "qty": q} for pr, q in lv]
+            for side, lv in (("bids", b.bids), ("asks", b.asks))
+        }
         output.emit({"venue": venue, "symbol": b.symbol, **levels})
         return
     table = output.table("bid qty", "bid", "ask", "ask qty", numeric=("bid qty", "bid", "ask", "ask qty"))

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 import psutil
 import redis
-import typer
 from rich.markup import escape
 from rich.table import Table
 

@@ -58,7 +58,9 @@ def _significant(value: Decimal, digits: int) -> int:
     return max(0, digits - 1 - value.adjusted())
 
 
-def _text(value: Decimal, places: int, keep: int, *, group: bool = True, rounding: str = ROUND_HALF_EVEN) -> str:
+def _text(
+    value: Decimal, places: int, keep: int, *, group: bool = True, rounding: str = ROUND_HALF_EVEN
+) -> str:
     """value rounded to `places` decimals, trailing zeros dropped down to `keep` decimals."""
     shown = _quantize(value, places, rounding)
     if shown == 0 and value != 0:  # never show a nonzero amount as 0
