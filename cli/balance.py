@@ -28,7 +28,7 @@ from shared import display
 from shared.account_view import fold_account
 from shared.codec import DecodeError, decode
 from shared.config import AppConfig
-from shared.display import asset_steps
+from shared.display import asset_amounts
 from shared.messages import Balance, BookTicker, Candle
 from shared.streams import account, book
 
@@ -123,12 +123,12 @@ def account_doc(v: Valued) -> dict[str, Any]:
 
 
 def show(out: Console, v: Valued, precisions: output.Precisions, live: bool) -> None:
-    quote, steps = v.quote, asset_steps(precisions.filters(v.acct.venue))
+    quote, amounts = v.quote, asset_amounts(precisions.filters(v.acct.venue))
     table = output.table("asset", "free", "locked", "total", f"price {quote}", f"value {quote}",
                          numeric=("free", "locked", "total", f"price {quote}", f"value {quote}"))  # fmt: skip
     for row in v.rows:
         asset = row["asset"]
-        amount = display.quote if asset == quote else functools.partial(display.qty, step=steps.get(asset))
+        amount = functools.partial(amounts, asset)
         tick = precisions.of(v.acct.venue, f"{asset}{quote}").tick
         table.add_row(asset, amount(row["free"]), amount(row["locked"]), amount(row["total"]),
                       display.price(row["price"], tick), display.quote(row["value"]))  # fmt: skip

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from shared.display import Precision, plain
+from shared.display import Precision, filters_from_hash, plain
 from shared.filters import SymbolFilters
 from shared.streams import venue_symbols
 
@@ -58,16 +58,9 @@ def emit(doc: Any) -> None:
 def venue_filters(r: redis.Redis, venue: str) -> dict[str, SymbolFilters]:
     """The symbol filters the venue's order gateway last published (empty when none yet)."""
     try:
-        raw = r.hgetall(venue_symbols(venue))
+        return filters_from_hash(r.hgetall(venue_symbols(venue)))
     except redis.RedisError:
         return {}
-    out = {}
-    for key, value in raw.items():
-        try:
-            out[key.decode()] = msgspec.json.decode(value, type=SymbolFilters)
-        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, ValueError):
-            continue
-    return out
 
 
 class Precisions:
@@ -104,12 +97,3 @@ def fits(out: Console, renderable: Table) -> bool:
     """Whether the table prints at its natural width on this console (no column squeezed)."""
     natural = Measurement.get(out, out.options.update_width(100_000), renderable)
     return natural.maximum <= out.width
-
-
-def bot_market(doc: dict[str, Any]) -> tuple[str, str] | None:
-    """(venue, symbol) of a bot, from the candle stream its state document has applied."""
-    for stream in doc.get("last_applied") or {}:
-        parts = stream.split(":")
-        if len(parts) == 5 and parts[:2] == ["md", "candles"]:
-            return parts[2], parts[3]
-    return None

@@ -156,7 +156,7 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
         state = doc.get("state") or {}
         pos = state.get("position") or {}
         base, cost = to_dec(pos.get("base", "0")), to_dec(pos.get("cost", "0"))
-        market = output.bot_market(doc)
+        market = display.bot_market(doc)
         rows.append(
             {
                 "bot": key.decode().split(":")[1],

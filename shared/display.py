@@ -15,8 +15,12 @@ None, an unparsable string or a non-finite number shows as "-".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
 
 from shared.filters import SymbolFilters
 
@@ -146,6 +150,40 @@ class Precision:
 
 
 UNKNOWN = Precision()
+
+
+def filters_from_hash(raw: dict[bytes, bytes]) -> dict[str, SymbolFilters]:
+    """The `venue:{venue}:symbols` hash the order gateway publishes, decoded (bad entries skipped)."""
+    out = {}
+    for key, value in raw.items():
+        try:
+            out[key.decode()] = msgspec.json.decode(value, type=SymbolFilters)
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, ValueError):
+            continue
+    return out
+
+
+def bot_market(doc: dict[str, Any]) -> tuple[str, str] | None:
+    """(venue, symbol) of a bot, from the candle stream its state document has applied."""
+    for stream in doc.get("last_applied") or {}:
+        parts = stream.split(":")
+        if len(parts) == 5 and parts[:2] == ["md", "candles"]:
+            return parts[2], parts[3]
+    return None
+
+
+def asset_amounts(filters: dict[str, SymbolFilters]) -> Callable[[str, Amount], str]:
+    """How to show an amount of each asset of a venue: a base asset to its step, a quote asset
+    to the cent, any other asset with at most 8 decimals."""
+    steps = asset_steps(filters)
+    quotes = {f.quote_asset for f in filters.values()}
+
+    def show(asset: str, value: Amount) -> str:
+        if asset in steps:
+            return qty(value, steps[asset])
+        return quote(value) if asset in quotes else qty(value)
+
+    return show
 
 
 def asset_steps(filters: dict[str, SymbolFilters]) -> dict[str, Decimal]:
