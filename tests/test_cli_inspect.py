@@ -226,9 +226,15 @@ def test_tail_decodes_entries_and_follows(env, seeded, tmp_path) -> None:
     proc = cli_proc(env, log, "tail", stream, "--follow", "-n", "1")
     wait_until(lambda: "status=NEW" in proc.output(), timeout=20, what="tail to print the last entry")
     filled = OrderUpdate(cid="manual-000001", bot="manual", venue="sim", symbol="BTCUSDT",
-                         status=OrderStatus.FILLED, cum_filled_qty=D("0.01"))  # fmt: skip
+                         status=OrderStatus.FILLED, cum_filled_qty=D("0.01"), cum_quote_qty=D("300.00000000"),
+                         last_fill_qty=D("0E-8"), fee=D("5.9E-7"), fee_asset="BTC")  # fmt: skip
     r.xadd(stream, encode(filled))
     wait_until(lambda: "status=FILLED cum_filled_qty=0.01" in proc.output(), timeout=20, what="the new entry")
+    # decimals exact and never in exponent notation, in the lines and in --json
+    assert "cum_quote_qty=300 " in proc.output() and "last_fill_qty=0 " in proc.output()
+    assert "fee=0.00000059 " in proc.output() and "E-" not in proc.output()
+    doc = orjson.loads(cli(env, "tail", stream, "-n", "1", "--json").stdout)
+    assert (doc["fee"], doc["last_fill_qty"], doc["cum_quote_qty"]) == ("0.00000059", "0", "300")
     os.kill(proc.pid, signal.SIGINT)
     assert proc.popen.wait(10) == 0
     assert proc.output().count("manual-000001") == 2
