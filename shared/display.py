@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from shared.filters import SymbolFilters
+from shared.money import fmt
 
 MISSING = "-"
 QUOTE_PLACES = 2  # quote amounts to the cent unless they need more
@@ -80,11 +81,7 @@ def _text(
 def plain(value: Amount) -> str:
     """The exact value without exponent or trailing zeros ('0.00000059', '42016.04', '0')."""
     d = to_dec(value)
-    if d is None:
-        return MISSING
-    if d == 0:
-        return "0"
-    return format(d.normalize(), "f")
+    return MISSING if d is None else fmt(d)
 
 
 def price(value: Amount, tick: Decimal | None = None, *, group: bool = True) -> str:

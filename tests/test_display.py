@@ -94,3 +94,15 @@ def test_never_an_exponent_never_nan_and_within_the_precision(value: D, inc: D |
 def test_plain_is_exact(value: D) -> None:
     text = plain(value)
     assert "E" not in text and D(text) == value
+
+
+def test_a_bots_texts_show_amounts_at_its_symbols_precision() -> None:
+    from shared.strategy.context import StrategyContext
+
+    ctx = StrategyContext(bot="g1", venue="sim", symbol="BTCUSDT", interval="1m", filters=BTC, now=0)
+    profit = D("0.00879629605982358735111488")
+    assert (ctx.price(D("42500.0000")), ctx.qty(D("0.00058000")), ctx.quote(profit)) == (
+        "42,500.00",
+        "0.00058",
+        "0.0088",
+    )

@@ -19,7 +19,6 @@ from typing import Any
 
 import msgspec
 
-from shared.display import Precision
 from shared.ids import format_cid
 from shared.messages import (
     CancelOrder,
@@ -405,7 +404,7 @@ def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = Non
                     ctx,
                     "info",
                     f"close-dust-{state.seq}",
-                    f"{ctx.bot}: position {Precision.of(ctx.filters).qty(state.position.base)} {ctx.base_asset} is below the "
+                    f"{ctx.bot}: position {ctx.qty(state.position.base)} {ctx.base_asset} is below the "
                     "exchange minimum, nothing to sell",
                 )
             )
@@ -414,13 +413,12 @@ def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = Non
 
 def fill_notification(ctx: StrategyContext, rec: OrderRecord) -> Notification:
     """The `fill` notification of a finished order (its id is stable: `{bot}:fill:{cid}`)."""
-    p = Precision.of(ctx.filters)
     avg = rec.avg_fill_price or Decimal(0)
     return notification(
         ctx,
         "fill",
         rec.cid,
-        f"{ctx.bot}: {rec.side} {p.qty(rec.cum_filled_qty)} {ctx.base_asset} at {p.price(avg)} ({rec.tag})",
+        f"{ctx.bot}: {rec.side} {ctx.qty(rec.cum_filled_qty)} {ctx.base_asset} at {ctx.price(avg)} ({rec.tag})",
         data={
             "cid": rec.cid,
             "tag": rec.tag,
