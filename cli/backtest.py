@@ -132,15 +132,24 @@ def _cell(key: str, value: Any) -> str:
 
 
 def _print_sweep(results: list[dict[str, Any]], console: Console) -> None:
+    """The runs best first: a table, or on a narrow console one paragraph a run (nothing cut)."""
     ranked = sorted(results, key=lambda r: Decimal(r["net_profit"]), reverse=True)
-    table = Table(title=f"sweep: {len(results)} runs, best first")
+    title = f"sweep: {len(results)} runs, best first"
+    table = Table(title=title)
     table.add_column("params", overflow="fold")
     for key in SUMMARY_KEYS:
-        table.add_column(key.replace("_", " "), justify="right")
+        table.add_column(key.replace("_", " "), justify="right", no_wrap=True)
     for r in ranked:
         cells = [_cell(key, r[key]) for key in SUMMARY_KEYS]
         table.add_row(" ".join(f"{k}={v}" for k, v in r["params"].items()), *cells)
-    console.print(table)
+    if output.fits(console, table):
+        console.print(table)
+        return
+    console.print(f"[bold]{title}[/]")
+    for i, r in enumerate(ranked, 1):
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        figures = ", ".join(f"{key.replace('_', ' ')} {_cell(key, r[key])}" for key in SUMMARY_KEYS)
+        console.print(f"{i}. [bold]{params}[/]: {figures}")
 
 
 def _write_json(doc: dict[str, Any], path: Path, console: Console) -> None:

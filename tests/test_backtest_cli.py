@@ -120,6 +120,12 @@ def test_sweep_runs_every_combination_in_parallel(tmp_path, data, config):
     by = {(r["params"]["take_profit"], r["params"]["taxa"]): r for r in runs}
     assert D(by[("0.01", "0")]["fees"]) == 0 and D(by[("0.01", "0.001")]["fees"]) > 0
     assert "sweep: 4 runs" in result.output
+    # 80 columns (the runner's console): one paragraph a run, best first, nothing cut
+    assert "…" not in result.output and max(map(len, result.output.splitlines())) <= 80
+    best = max(runs, key=lambda r: D(r["net_profit"]))
+    first = result.output.split("1. ", 1)[1]
+    assert first.startswith(" ".join(f"{k}={v}" for k, v in best["params"].items()))
+    assert f"net profit {quote(best['net_profit'])}" in first
 
 
 def test_errors_name_the_file_and_the_field(tmp_path, data):
