@@ -191,7 +191,7 @@ class Menu:
     def __init__(self, inp: TextIO, out: TextIO, symbol: str = "BTCUSDT") -> None:
         self.inp, self.out = inp, out
         self.filters = make_filters(symbol, None, "defaults")
-        self.console = Console(file=out, width=170, force_terminal=False, color_system=None)
+        self.console = Console(file=out, force_terminal=False, color_system=None, highlight=False)
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
