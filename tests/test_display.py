@@ -106,3 +106,16 @@ def test_a_bots_texts_show_amounts_at_its_symbols_precision() -> None:
         "0.00058",
         "0.0088",
     )
+
+
+def test_a_filter_refusal_spells_its_amounts_without_exponent() -> None:
+    from shared.filters import FilterError
+
+    strict = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=TICK, step_size=STEP,
+                           min_qty=D("0.00001"), min_notional=D("5"))  # fmt: skip
+    with pytest.raises(FilterError) as small:
+        strict.check(D("1E-7"), D("42000"))
+    assert str(small.value) == "BTCUSDT: LOT_SIZE: quantity 0.0000001 below minimum 0.00001"
+    with pytest.raises(FilterError) as cheap:
+        strict.check(D("0.00010"), D("42000.00"))
+    assert str(cheap.value) == "BTCUSDT: NOTIONAL: 4.2 below minimum 5"
