@@ -70,9 +70,10 @@ def _text(
     shown = _quantize(value, places, rounding)
     if shown == 0 and value != 0:  # never show a nonzero amount as 0
         shown = _quantize(value, max(places, _significant(value, FALLBACK_DIGITS)), rounding)
+    exact = Context(prec=max(28, len(shown.as_tuple().digits) + 1))  # normalize never rounds
     if shown == 0:
-        shown = abs(shown)  # no "-0.00"
-    shown = shown.normalize()  # exact: only trailing zeros go
+        shown = shown.copy_abs()  # no "-0.00"
+    shown = shown.normalize(exact)  # only trailing zeros go
     if -shown.as_tuple().exponent < keep:  # type: ignore[operator]
         shown = _quantize(shown, keep)
     return format(shown, ",f" if group else "f")
