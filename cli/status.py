@@ -189,9 +189,7 @@ def dlqs(r: redis.Redis) -> dict[str, int]:
 
 
 def _services_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(show_edge=False, header_style="bold")
-    for col in ("service", "instance", "pid", "beat", "up", "rss MB", "health"):
-        t.add_column(col, no_wrap=True)
+    t = output.table("service", "instance", "pid", "beat", "up", "rss MB", "health", numeric=("pid", "rss MB"), wrap=("instance", "health"))  # fmt: skip
     for s in rows:
         beat = common.ago(s["beat_age_s"]) + (" [red]stale[/]" if s["stale"] else " ago")
         rss = "-" if s["rss_mb"] is None else f"{s['rss_mb']:.1f}"
@@ -201,9 +199,7 @@ def _services_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _groups_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(show_edge=False, header_style="bold")
-    for col in ("stream", "group", "consumers", "pending", "lag"):
-        t.add_column(col, no_wrap=True)
+    t = output.table("stream", "group", "consumers", "pending", "lag", numeric=("consumers", "pending", "lag"), wrap=("stream", "group"))  # fmt: skip
     for g in rows:
         lag = "?" if g["lag"] is None else str(g["lag"])
         t.add_row(g["stream"], g["group"], str(g["consumers"]), str(g["pending"]), lag)
