@@ -176,7 +176,7 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
 
 def bots_table(rows: list[dict[str, Any]], precisions: output.Precisions) -> Table:
     """Bots at the symbol's precision; the failure wraps, so the table fits 80 columns."""
-    t = output.table("bot", "mode", "position", "avg price", "realised", "open", "failed", numeric=("position", "avg price", "realised", "open"), wrap=("mode", "failed"))  # fmt: skip
+    t = output.table("bot", "mode", "position", "avg price", "realised", "open", "failed", numeric=("position", "avg price", "realised", "open"), wrap=("bot", "mode", "failed"))  # fmt: skip
     for b in rows:
         p = precisions.of(b["venue"], b["symbol"]) if b["venue"] else UNKNOWN
         failed = f"[red]{escape(b['failed'][:120])}[/]" if b["failed"] else "-"
