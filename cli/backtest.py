@@ -25,9 +25,10 @@ from backtest.engine import BacktestError, run_backtest
 from backtest.report import build_report
 from backtest.series import CandleSeries, SeriesError, interval_name, parse_time
 from backtest.sweep import SUMMARY_KEYS, parse_sweep, run_sweep
-from cli import paths
+from cli import output, paths
 from cli.common import require_matplotlib
 from shared.candle_files import CandleFileError
+from shared.display import pct, qty, quote, ratio_pct
 
 LONG_RUN = 200_000  # candles from which a progress bar is shown (on a terminal)
 
@@ -60,10 +61,6 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
-def _money(value: str, places: int = 2) -> str:
-    return f"{Decimal(value):,.{places}f}"
-
-
 def print_summary(report: dict[str, Any], console: Console, *, cycles: int = 30) -> None:
     """The report as a person reads it: key figures, then the per-cycle table."""
     q = report["symbol"]
@@ -73,52 +70,56 @@ def print_summary(report: dict[str, Any], console: Console, *, cycles: int = 30)
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [
-        ("net profit", f"{_money(report['net_profit'])} ({report['return_pct']:.2f} %)"),
-        (
-            "realised / unrealised",
-            f"{_money(report['realised_profit'])} / {_money(report['unrealised_profit'])}",
-        ),
+        ("net profit", f"{quote(report['net_profit'])} ({pct(_dec(report['return_pct']))})"),
+        ("realised / unrealised", f"{quote(report['realised_profit'])} / {quote(report['unrealised_profit'])}"),
         ("closed cycles", f"{report['cycles']}{' (+1 open)' if report['open_cycle'] else ''}"),
-        ("win rate", f"{report['win_rate'] * 100:.1f} %"),
+        ("win rate", ratio_pct(_dec(report["win_rate"]))),
         ("safety fills", str(report["safety_fills"])),
-        ("max drawdown", f"{report['max_drawdown'] * 100:.2f} % ({report['max_drawdown_quote']:,.2f})"),
-        ("most quote committed", _money(report["max_committed"])),
-        ("fees paid", _money(report["fees"])),
-        ("time in market", f"{report['time_in_market'] * 100:.1f} %"),
-        (
-            "buy and hold",
-            f"{_money(report['buy_and_hold_profit'])} ({report['buy_and_hold_return_pct']:.2f} %)",
-        ),
-        ("final balances", f"{_money(report['final_quote'])} quote + {Decimal(report['final_base'])} base"),
+        ("max drawdown", f"{ratio_pct(_dec(report['max_drawdown']))} ({quote(_dec(report['max_drawdown_quote']))})"),
+        ("most quote committed", quote(report["max_committed"])),
+        ("fees paid", quote(report["fees"])),
+        ("time in market", ratio_pct(_dec(report["time_in_market"]))),
+        ("buy and hold", f"{quote(report['buy_and_hold_profit'])} ({pct(_dec(report['buy_and_hold_return_pct']))})"),
+        ("final balances", f"{quote(report['final_quote'])} quote + {qty(report['final_base'])} base"),
         ("orders placed / rejected", f"{report['orders_placed']} / {report['orders_rejected']}"),
         (
             "candles",
             f"{report['candles']:,} ({report['candles_processed']:,} handled, {report['path']} path, "
             f"{report['elapsed_s']:.3f} s)",
         ),
-    ]
+    ]  # fmt: skip
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
     shown = report["cycles_table"] if cycles <= 0 else report["cycles_table"][-cycles:]
-    if not shown:
-        return
-    ct = Table(title=f"cycles ({len(shown)} of {len(report['cycles_table'])} shown)")
+    if shown:
+        console.print(cycles_table(console, shown, len(report["cycles_table"])))
+
+
+def _dec(value: Any) -> Decimal | str:
+    """A report figure as a Decimal (the report writes some as JSON numbers, never as money)."""
+    return Decimal(str(value)) if isinstance(value, int | float) else value
+
+
+def cycles_table(console: Console, shown: list[dict[str, Any]], total: int) -> Table:
+    """One row a cycle; on a narrow console the start sits over the end and spent over received."""
+    title = f"cycles ({len(shown)} of {total} shown)"
+    wide = Table(title=title)
     for col in ("#", "start", "end", "buys", "safety", "spent", "received", "fees", "profit"):
-        ct.add_column(col, justify="right")
+        wide.add_column(col, justify="right", no_wrap=True)
+    narrow = Table(title=title)
+    for col in ("#", "start / end", "buys / safety", "spent / received", "fees", "profit"):
+        narrow.add_column(col, justify="right", no_wrap=True)
     for c in shown:
-        ct.add_row(
-            str(c["number"]),
-            c["start"],
-            c["end"] or "open",
-            str(c["buys"]),
-            str(c["safety_fills"]),
-            _money(c["spent"]),
-            _money(c["received"]),
-            _money(c["fees"], 4),
-            _money(c["profit"], 4),
-        )
-    console.print(ct)
+        cells = {"#": str(c["number"]), "start": c["start"], "end": c["end"] or "open", "buys": str(c["buys"]),
+                 "safety": str(c["safety_fills"]), "spent": quote(c["spent"]), "received": quote(c["received"]),
+                 "fees": quote(c["fees"]), "profit": quote(c["profit"])}  # fmt: skip
+        wide.add_row(*cells.values())
+        narrow.add_row(*(  "\n".join(cells[k] for k in col.split(" / ")) for col in ("#", "start / end", "buys / safety", "spent / received", "fees", "profit")))  # fmt: skip
+    if output.fits(console, wide):
+        return wide
+    narrow.show_lines = True
+    return narrow
 
 
 def print_decisions(report: dict[str, Any], console: Console, last: int) -> None:
@@ -134,24 +135,42 @@ def print_decisions(report: dict[str, Any], console: Console, last: int) -> None
 
 def _cell(key: str, value: Any) -> str:
     if key in ("win_rate", "max_drawdown", "time_in_market"):
-        return f"{value * 100:.1f} %"
+        return ratio_pct(_dec(value))
     if key == "return_pct":
-        return f"{value:.2f} %"
+        return pct(_dec(value))
     if isinstance(value, str):
-        return _money(value)
+        return quote(value)
     return str(value)
 
 
 def _print_sweep(results: list[dict[str, Any]], console: Console) -> None:
+    """The runs best first: a table, or on a narrow console one paragraph a run (nothing cut)."""
     ranked = sorted(results, key=lambda r: Decimal(r["net_profit"]), reverse=True)
-    table = Table(title=f"sweep: {len(results)} runs, best first")
-    table.add_column("params", no_wrap=True)
+    title = f"sweep: {len(results)} runs, best first"
+    table = Table(title=title)
+    table.add_column("params", overflow="fold")
     for key in SUMMARY_KEYS:
-        table.add_column(key.replace("_", " "), justify="right")
+        table.add_column(key.replace("_", " "), justify="right", no_wrap=True)
     for r in ranked:
         cells = [_cell(key, r[key]) for key in SUMMARY_KEYS]
         table.add_row(" ".join(f"{k}={v}" for k, v in r["params"].items()), *cells)
-    console.print(table)
+    if output.fits(console, table):
+        console.print(table)
+        return
+    console.print(f"[bold]{title}[/]")
+    for i, r in enumerate(ranked, 1):
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        figures = ", ".join(f"{key.replace('_', ' ')} {_cell(key, r[key])}" for key in SUMMARY_KEYS)
+        console.print(f"{i}. [bold]{params}[/]: {figures}")
+
+
+def _write_json(doc: dict[str, Any], path: Path, console: Console) -> None:
+    """The JSON report to a file, or to stdout for `--json -`."""
+    if str(path) == "-":
+        output.emit(doc)
+        return
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    console.print(f"JSON report: {path}")
 
 
 def _overrides(cfg: BacktestConfig, capital: str | None, fee_asset: str | None) -> BacktestConfig:
@@ -174,7 +193,11 @@ def backtest_command(
     data: Path = typer.Option(..., "--data", help="candle CSV (Binance kline layout or open_time,open,...)"),
     start: str = typer.Option(None, "--from", help="first candle (ISO date/time, UTC, or epoch ms)"),
     end: str = typer.Option(None, "--to", help="end of the run, exclusive"),
-    json_out: Path = typer.Option(None, "--json", help="write the JSON report (with every fill) here"),
+    json_out: Path = typer.Option(
+        None,
+        "--json",
+        help="write the JSON report (with every fill) to this file; `-`: print it instead of the tables",
+    ),
     chart: Path = typer.Option(None, "--chart", help="write an equity + trades chart PNG here"),
     bot: str = typer.Option(None, "--bot", help="which bot of a bot config"),
     capital: str = typer.Option(None, "--capital", help="quote balance at the start (default 10000)"),
@@ -191,7 +214,7 @@ def backtest_command(
     ),
 ) -> None:
     """Backtest a strategy config over historical candles with the live strategy code."""
-    console = Console(width=max(Console().width, 160))
+    console = Console(highlight=False)
     if chart is not None:
         require_matplotlib()
     try:
@@ -216,11 +239,11 @@ def backtest_command(
     except BacktestError as exc:
         raise _fail(str(exc)) from None
     report = build_report(result, data=str(data))
-    print_summary(report, console, cycles=cycles)
-    print_decisions(report, console, decisions)
+    if json_out is None or str(json_out) != "-":
+        print_summary(report, console, cycles=cycles)
+        print_decisions(report, console, decisions)
     if json_out is not None:
-        json_out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-        console.print(f"JSON report: {json_out}")
+        _write_json(report, json_out, console)
     if chart is not None:
         from backtest.chart import draw_chart
 
@@ -240,10 +263,10 @@ def _sweep(
             )
     except (BacktestConfigError, BacktestError) as exc:
         raise _fail(str(exc)) from None
-    _print_sweep(results, console)
+    if out is None or str(out) != "-":
+        _print_sweep(results, console)
     if out is not None:
-        out.write_text(json.dumps({"sweep": results}, indent=1) + "\n", encoding="utf-8")
-        console.print(f"JSON report: {out}")
+        _write_json({"sweep": results}, out, console)
 
 
 if __name__ == "__main__":

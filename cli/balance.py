@@ -11,21 +11,24 @@ REST ticker first. An asset without any price is listed but left out of the equi
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import redis
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from cli import common
+from cli import common, output
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
+from shared import display
 from shared.account_view import fold_account
 from shared.codec import DecodeError, decode
 from shared.config import AppConfig
+from shared.display import asset_amounts
 from shared.messages import Balance, BookTicker, Candle
 from shared.streams import account, book
 
@@ -81,12 +84,19 @@ def live_prices(cfg: AppConfig, venue: str, symbols: list[str]) -> dict[str, Dec
     return venues.run(cfg, venue, job, public=True)
 
 
-def show(out: Console, r: redis.Redis, acct: Account, quote: str, live: dict[str, Decimal] | None) -> None:
-    table = Table(show_edge=False, header_style="bold")
-    for col in ("asset", "free", "locked", "total", f"price {quote}", f"value {quote}"):
-        table.add_column(col, justify="left" if col == "asset" else "right", no_wrap=True)
-    equity = Decimal(0)
-    unvalued = []
+@dataclass
+class Valued:
+    """An account with each asset's price and value in the quote asset (None: no price found)."""
+
+    acct: Account
+    quote: str
+    rows: list[dict[str, Any]]
+    equity: Decimal
+    unvalued: list[str]
+
+
+def value(r: redis.Redis, acct: Account, quote: str, live: dict[str, Decimal] | None) -> Valued:
+    rows, equity, unvalued = [], Decimal(0), []
     for asset in sorted(acct.balances):
         bal = acct.balances[asset]
         if not bal.total:
@@ -96,33 +106,47 @@ def show(out: Console, r: redis.Redis, acct: Account, quote: str, live: dict[str
         else:
             symbol = f"{asset}{quote}"
             price = (live or {}).get(symbol) or redis_price(r, acct.venue, symbol)
-        value = bal.total * price if price is not None else None
-        if value is None:
+        worth = bal.total * price if price is not None else None
+        if worth is None:
             unvalued.append(asset)
         else:
-            equity += value
-        table.add_row(
-            asset,
-            common.num(bal.free),
-            common.num(bal.locked),
-            common.num(bal.total),
-            common.num(price.quantize(Decimal("0.00000001")) if price is not None else None),
-            f"{value:,.2f}" if value is not None else "-",
-        )
-    age = common.ago(time.time() - acct.ts_ms / 1000)
-    note = "" if acct.snapshot else " [yellow](deltas only, no full snapshot yet: may be incomplete)[/]"
-    out.print(f"[bold]{acct.venue}[/] balances as of {age} ago{note}")
+            equity += worth
+        rows.append({"asset": asset, "free": bal.free, "locked": bal.locked, "total": bal.total,
+                     "price": price, "value": worth})  # fmt: skip
+    return Valued(acct, quote, rows, equity, unvalued)
+
+
+def account_doc(v: Valued) -> dict[str, Any]:
+    """The valued account for `--json` (amounts as exact decimal strings)."""
+    return {"venue": v.acct.venue, "quote": v.quote, "ts": v.acct.ts_ms, "complete": v.acct.snapshot,
+            "balances": v.rows, "equity": v.equity, "unvalued": v.unvalued}  # fmt: skip
+
+
+def show(out: Console, v: Valued, precisions: output.Precisions, live: bool) -> None:
+    quote, amounts = v.quote, asset_amounts(precisions.filters(v.acct.venue))
+    table = output.table("asset", "free", "locked", "total", f"price {quote}", f"value {quote}",
+                         numeric=("free", "locked", "total", f"price {quote}", f"value {quote}"))  # fmt: skip
+    for row in v.rows:
+        asset = row["asset"]
+        amount = functools.partial(amounts, asset)
+        tick = precisions.of(v.acct.venue, f"{asset}{quote}").tick
+        table.add_row(asset, amount(row["free"]), amount(row["locked"]), amount(row["total"]),
+                      display.price(row["price"], tick), display.quote(row["value"]))  # fmt: skip
+    age = common.ago(time.time() - v.acct.ts_ms / 1000)
+    note = "" if v.acct.snapshot else " [yellow](deltas only, no full snapshot yet: may be incomplete)[/]"
+    out.print(f"[bold]{v.acct.venue}[/] balances as of {age} ago{note}")
     out.print(table)
-    out.print(f"[bold]equity: {equity:,.2f} {quote}[/]")
-    if unvalued:
-        hint = "" if live is not None else "; --live asks the venue"
-        out.print(f"not valued (no {quote} price in Redis{hint}): {', '.join(unvalued)}")
+    out.print(f"[bold]equity: {display.quote(v.equity)} {quote}[/]")
+    if v.unvalued:
+        hint = "" if live else "; --live asks the venue"
+        out.print(f"not valued (no {quote} price in Redis{hint}): {', '.join(v.unvalued)}")
 
 
 def balance(
     venue: str = typer.Argument(None, help="venue (default: every venue with balances in Redis)"),
     quote: str = typer.Option(None, help="quote asset to value in (default: the venue's, USDT)"),
     live: bool = typer.Option(False, "--live", help="price assets with the venue's REST ticker"),
+    as_json: bool = output.json_option(),
 ) -> None:
     """Free, locked and total per asset and the total equity in the quote currency."""
     out = common.console()
@@ -139,6 +163,8 @@ def balance(
         if not chosen:
             common.fail(out, "no balances in Redis yet (account:*): is the order gateway running?")
     missing = False
+    docs: list[dict[str, Any]] = []
+    precisions = output.Precisions(r)
     for name in chosen:
         acct = read_account(r, name)
         if acct is None:
@@ -157,6 +183,11 @@ def balance(
                 prices = live_prices(cfg, name, wanted)
             except (VenueError, OSError) as exc:
                 common.fail(out, f"{name}: the venue did not answer: {common.short(exc)}")
-        show(out, r, acct, q, prices)
+        valued = value(r, acct, q, prices)
+        docs.append(account_doc(valued))
+        if not as_json:
+            show(out, valued, precisions, live)
+    if as_json:
+        output.emit(docs)
     if missing:
         raise typer.Exit(1)

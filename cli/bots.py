@@ -13,10 +13,8 @@ import time
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from cli import common
-from cli.common import bot_mode
+from cli import common, output, status
 from cli.connect import System
 from cli.heartbeats import read_heartbeats
 from shared.codec import encode
@@ -109,18 +107,14 @@ pause, resume, stop, close = (
 )
 
 
-def bots() -> None:
-    """List bots with persisted state: mode, position, open orders, realised profit."""
-    r, _url = common.redis_client(console)
-    table = Table("bot", "mode", "position", "avg price", "open orders", "realised", "version", "failed")
-    for key in sorted(r.scan_iter(match="bot:*:state", count=500)):
-        bot = key.decode().split(":")[1]
-        doc = _state(r, bot) or {}
-        state = doc.get("state") or {}
-        pos = state.get("position", {})
-        base, cost = pos.get("base", "0"), pos.get("cost", "0")
-        avg = f"{float(cost) / float(base):.2f}" if float(base) else "-"
-        failed = (doc.get("failed") or {}).get("error", "")
-        table.add_row(bot, bot_mode(state), base, avg, str(len(state.get("orders", {}))),
-                      pos.get("realised", "0"), str(doc.get("version", 0)), failed[:40])  # fmt: skip
-    console.print(table)
+def bots(as_json: bool = output.json_option()) -> None:
+    """List bots with persisted state: mode, position, average price, realised profit, open orders."""
+    out = common.console()
+    r, _url = common.redis_client(out)
+    rows = status.bots(r)
+    if as_json:
+        output.emit(rows)
+    elif rows:
+        out.print(status.bots_table(rows, output.Precisions(r)))
+    else:
+        out.print("no bots with state in Redis")

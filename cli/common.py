@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import NoReturn
 
 import redis
@@ -115,13 +114,6 @@ def short(exc: BaseException) -> str:
     """An error in a line: client libraries put whole responses (and signed query strings) in theirs."""
     text = str(exc).split(" <", 1)[0].split("?", 1)[0]
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def num(value: Decimal | None) -> str:
-    """A decimal as plain text without trailing zeros ('-' for none)."""
-    if value is None:
-        return "-"
-    return f"{value.normalize():f}"
 
 
 def ago(seconds: float) -> str:

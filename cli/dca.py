@@ -25,9 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from backtest.config import BacktestConfigError, load_backtest_config, make_filters
-from cli import paths
+from cli import output, paths
+from shared.display import Precision, quote, ratio_pct
 from shared.filters import SymbolFilters
-from shared.money import fmt
 from shared.strategy import ParamsError
 from shared.strategy.params import plain_key
 from strategies.dca_params import ALIASES, NO, YES, DcaParams, parse_dca_params
@@ -66,8 +66,8 @@ def item_prompt(field: str, alias: str, meaning: str) -> str:
     return f"{field} ({alias}): {meaning}"
 
 
-def _pct(value: Decimal | None, places: int = 4) -> str:
-    return "" if value is None else f"{value * 100:.{places}f}".rstrip("0").rstrip(".") + " %"
+def _pct(value: Decimal | None) -> str:
+    return "" if value is None else ratio_pct(value)
 
 
 def _budget_note(plan: Plan, level: int) -> str:
@@ -75,57 +75,72 @@ def _budget_note(plan: Plan, level: int) -> str:
     if level not in placed:
         return "not placed"
     row = placed[level]
-    return f"cut to {row.quote:.2f}" if row.budget_cut else ""
+    return f"cut to {quote(row.quote)}" if row.budget_cut else ""
 
 
-def plan_table(plan: Plan, filters: SymbolFilters) -> Table:
-    q, b = filters.quote_asset, filters.base_asset
-    table = Table(title=f"DCA plan at {fmt(plan.ref_price)} {q}")
-    cols = ("level", "step", "drop", "buy price", f"quote {q}", f"qty {b}", "cum. cost", "avg entry")
-    for col in (*cols, "target", "TP price", "rise needed", "profit at TP", "budget"):
-        table.add_column(col, justify="right")
+PLAN_COLUMNS = ("level", "step", "drop", "buy price", "quote", "qty", "cum. cost", "avg entry", "target",
+                "TP price", "rise needed", "profit at TP", "budget")  # fmt: skip
+SHORT = {"rise needed": "rise", "profit at TP": "profit"}  # headers of the narrow table
+# on a narrow console: two figures a cell, one over the other
+PLAN_PAIRS = (("level", "step"), ("buy price", "drop"), ("quote", "qty"), ("cum. cost", "avg entry"),
+              ("target", "rise needed"), ("TP price", "profit at TP"), ("budget",))  # fmt: skip
+
+
+def plan_table(plan: Plan, filters: SymbolFilters, console: Console | None = None) -> Table:
+    """Every level at the symbol's precision; when the console is too narrow for 13 columns,
+    each cell holds two figures (level over step, buy price over drop, ...)."""
+    q, b, p = filters.quote_asset, filters.base_asset, Precision.of(filters)
+    title = f"DCA plan at {p.price(plan.ref_price)} {q}"
+    names = {"quote": f"quote {q}", "qty": f"qty {b}"}
+    cells = []
     for r in plan.rows:
-        table.add_row(
-            str(r.level),
-            _pct(r.step) if r.step is not None else "market",
-            _pct(r.drop, 2),
-            fmt(r.price),
-            f"{r.quote:.2f}",
-            fmt(r.qty),
-            f"{r.cum_cost:.2f}",
-            f"{r.avg_entry:.2f}",
-            _pct(r.target),
-            fmt(r.tp_price),
-            _pct(r.rise, 2),
-            f"{r.profit:.2f}",
-            _budget_note(plan, r.level),
+        cells.append({
+            "level": str(r.level), "step": _pct(r.step) if r.step is not None else "market", "drop": _pct(r.drop),
+            "buy price": p.price(r.price), "quote": quote(r.quote), "qty": p.qty(r.qty),
+            "cum. cost": quote(r.cum_cost), "avg entry": p.price(r.avg_entry), "target": _pct(r.target),
+            "TP price": p.price(r.tp_price), "rise needed": _pct(r.rise), "profit at TP": quote(r.profit),
+            "budget": _budget_note(plan, r.level),
+        })  # fmt: skip
+    wide = Table(title=title)
+    for col in PLAN_COLUMNS:
+        wide.add_column(names.get(col, col), justify="right", no_wrap=True)
+    for row in cells:
+        wide.add_row(*(row[col] for col in PLAN_COLUMNS))
+    if console is None or output.fits(console, wide):
+        return wide
+    narrow = Table(title=title, show_lines=True)
+    for pair in PLAN_PAIRS:
+        narrow.add_column(
+            "\n".join(SHORT.get(col, col) for col in pair), justify="right", no_wrap=pair != ("budget",)
         )
-    return table
+    for row in cells:
+        narrow.add_row(*("\n".join(row[col] for col in pair) for pair in PLAN_PAIRS))
+    return narrow
 
 
 def plan_footer(plan: Plan, params: DcaParams, filters: SymbolFilters) -> list[str]:
-    q = filters.quote_asset
+    q, p = filters.quote_asset, Precision.of(filters)
     last = plan.rows[-1]
     lines = [
-        f"Total cost of the cycle if every safety order fills: {plan.total_cost:.2f} {q} "
+        f"Total cost of the cycle if every safety order fills: {quote(plan.total_cost)} {q} "
         f"(levels 0..{last.level}, fees at {_pct(params.fee)} included); "
-        f"lowest buy {fmt(last.price)} ({_pct(last.drop, 2)} below {fmt(plan.ref_price)})."
+        f"lowest buy {p.price(last.price)} ({_pct(last.drop)} below {p.price(plan.ref_price)})."
     ]
     if len(plan.rows) <= params.max_safety_orders:
         lines.append(
             f"Safety order {len(plan.rows)} and later would be under the exchange's minimum order size: "
             "the ladder ends there."
         )
-    budget = f"the budget {fmt(params.budget)} {q}" if params.budget > 0 else "the free balance"
+    budget = f"the budget {quote(params.budget)} {q}" if params.budget > 0 else "the free balance"
     if plan.cut_level is None:
         lines.append(f"The whole ladder fits {budget}.")
         return lines
     end = plan.placed[-1]
-    what = f"level {end.level} is cut to {end.quote:.2f} {q}" if end.budget_cut else "nothing is cut"
+    what = f"level {end.level} is cut to {quote(end.quote)} {q}" if end.budget_cut else "nothing is cut"
     skipped = f"levels {end.level + 1}..{last.level} are not placed" if last.level > end.level else ""
     lines.append(
         f"{budget[0].upper()}{budget[1:]} cuts the ladder at level {plan.cut_level}: {what}"
-        f"{'; ' + skipped if skipped else ''}. The cycle then costs at most {plan.placed_cost:.2f} {q}."
+        f"{'; ' + skipped if skipped else ''}. The cycle then costs at most {quote(plan.placed_cost)} {q}."
     )
     return lines
 
@@ -133,9 +148,9 @@ def plan_footer(plan: Plan, params: DcaParams, filters: SymbolFilters) -> list[s
 def print_plan(
     params: DcaParams, price: Decimal, filters: SymbolFilters, console: Console | None = None
 ) -> Plan:
-    console = console or Console(width=170)
+    console = console or Console(highlight=False)
     plan = build_plan(params, price, filters)
-    console.print(plan_table(plan, filters))
+    console.print(plan_table(plan, filters, console))
     for line in plan_footer(plan, params, filters):
         console.print(line, highlight=False)
     return plan
@@ -155,6 +170,7 @@ def plan_command(
     config: Path = typer.Argument(None, help="strategy file or bot config (default: the DCA defaults)"),
     price: str = typer.Option(str(DEFAULT_PRICE), "--price", help="reference price of the opening buy"),
     symbol: str = typer.Option("BTCUSDT", "--symbol", help="symbol whose filters round the orders"),
+    as_json: bool = output.json_option("print the plan (every level, costs, where the budget cuts) as JSON"),
 ) -> None:
     """Print every level of one cycle, its total cost and where the budget cuts the ladder."""
     try:
@@ -168,6 +184,10 @@ def plan_command(
     except (InvalidOperation, ValueError):
         Console(stderr=True).print(f"[red]error:[/red] --price {price!r} is not a positive number")
         raise typer.Exit(2) from None
+    if as_json:
+        output.emit({"symbol": filters.symbol, "quote_asset": filters.quote_asset, "base_asset": filters.base_asset,
+                     **msgspec.to_builtins(build_plan(params, ref, filters), builtin_types=(Decimal,))})  # fmt: skip
+        return
     print_plan(params, ref, filters)
 
 
@@ -180,7 +200,7 @@ class Menu:
     def __init__(self, inp: TextIO, out: TextIO, symbol: str = "BTCUSDT") -> None:
         self.inp, self.out = inp, out
         self.filters = make_filters(symbol, None, "defaults")
-        self.console = Console(file=out, width=170, force_terminal=False, color_system=None)
+        self.console = Console(file=out, force_terminal=False, color_system=None, highlight=False)
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")

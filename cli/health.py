@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
+
 import redis
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from cli import common
+from cli import common, output
 from cli.heartbeats import Heartbeat, read_heartbeats
 from shared.redis_conn import safe_url
 
@@ -23,30 +24,36 @@ def _duration(seconds: float) -> str:
 
 
 def _extra(beat: Heartbeat) -> str:
-    return " ".join(
-        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(beat.extra.items())
-    )
+    def text(v: Any) -> str:
+        if isinstance(v, list):
+            return ", ".join(map(str, v))
+        if isinstance(v, dict):
+            return ", ".join(f"{k}:{x}" for k, x in v.items())
+        return str(v)
+
+    return " ".join(f"{k}={text(v)}" for k, v in sorted(beat.extra.items()))
 
 
 def table(beats: list[Heartbeat]) -> Table:
-    out = Table(title=None, show_edge=False, header_style="bold")
-    out.add_column("service", no_wrap=True, min_width=15)
-    for column in ("instance", "pid", "metrics port", "beat", "up"):
-        out.add_column(column, no_wrap=True)
-    out.add_column("info", no_wrap=True, overflow="ellipsis", max_width=60)
+    """One row a service; its extra details wrap, so the table fits 80 columns."""
+    out = output.table("service", "instance", "pid", "port", "beat", "up", "info", numeric=("pid", "port"), wrap=("info",))  # fmt: skip
     for b in beats:
         beat = _duration(b.age_s) + (" [red]stale[/]" if b.stale else " ago")
-        out.add_row(
-            b.service, b.instance, str(b.pid), str(b.metrics_port), beat, _duration(b.uptime_s), _extra(b)
-        )
+        port = str(b.metrics_port) if b.metrics_port else "-"
+        out.add_row(b.service, b.instance, str(b.pid), port, beat, _duration(b.uptime_s), escape(_extra(b)))
     return out
 
 
+def beat_doc(b: Heartbeat) -> dict[str, Any]:
+    return {"service": b.service, "instance": b.instance, "pid": b.pid, "metrics_port": b.metrics_port,
+            "age_s": round(b.age_s, 1), "uptime_s": round(b.uptime_s, 1), "stale": b.stale, **b.extra}  # fmt: skip
+
+
 def health(
-    as_json: bool = typer.Option(False, "--json", help="one JSON object a service, for scripts"),
+    as_json: bool = output.json_option("one JSON object a line for each service, for scripts"),
 ) -> None:
     """List the running services from their heartbeat keys svc:* (pid, metrics port, age)."""
-    console = Console()
+    console = common.console()
     client, url = common.redis_client(console)
     try:
         beats = read_heartbeats(client)
@@ -55,17 +62,7 @@ def health(
         raise typer.Exit(1) from None
     if as_json:
         for b in beats:
-            doc = {
-                "service": b.service,
-                "instance": b.instance,
-                "pid": b.pid,
-                "metrics_port": b.metrics_port,
-                "age_s": round(b.age_s, 1),
-                "uptime_s": round(b.uptime_s, 1),
-                "stale": b.stale,
-                **b.extra,
-            }
-            print(orjson.dumps(doc).decode())
+            output.emit(beat_doc(b))
         return
     if not beats:
         console.print(f"no service has a heartbeat in {safe_url(url)}")

@@ -16,10 +16,12 @@ import msgspec
 import typer
 from rich.table import Table
 
-from cli import common
+from cli import common, output
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
+from shared import display
 from shared.config import AppConfig, ConfigError
+from shared.display import UNKNOWN, Precision
 from shared.money import venue_dec
 
 
@@ -102,6 +104,14 @@ async def fetch_book(cfg: AppConfig, venue: str, adapter: VenueAdapter, symbol: 
     )
 
 
+async def precision(adapter: VenueAdapter, symbol: str) -> Precision:
+    """The symbol's tick and step from the venue's exchange info (unknown if it will not say)."""
+    try:
+        return Precision.of((await adapter.load_filters()).get(symbol))
+    except (VenueError, KeyError, ValueError, TypeError):
+        return UNKNOWN
+
+
 def _fetch(cfg: AppConfig, venue: str, symbol: str, job) -> Any:
     out = common.console()
     common.check_venue(out, cfg, venue)
@@ -129,28 +139,36 @@ def _symbols(cfg: AppConfig, venue: str) -> set[str]:
 def ticker(
     symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
     venue: str = typer.Option("sim", help="configured venue to ask"),
+    as_json: bool = output.json_option(),
 ) -> None:
     """Last price, 24 h change, high/low, volume, average price and best bid/ask."""
     out = common.console()
     cfg = common.config(out)
     symbol = symbol.upper()
-    t: Ticker = _fetch(cfg, venue, symbol, lambda a: fetch_ticker(cfg, venue, a, symbol))
-    sign = "+" if t.change >= 0 else ""
+
+    async def job(adapter: VenueAdapter) -> tuple[Ticker, Precision]:
+        return await fetch_ticker(cfg, venue, adapter, symbol), await precision(adapter, symbol)
+
+    t, p = _fetch(cfg, venue, symbol, job)
+    if as_json:
+        output.emit({"venue": venue, **msgspec.to_builtins(t, builtin_types=(Decimal,))})
+        return
+    sign = "+" if t.change > 0 else ""
     colour = "green" if t.change >= 0 else "red"
     table = Table(show_header=False, show_edge=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
     spread = t.ask - t.bid if t.ask and t.bid else None
     rows = [
-        ("last price", common.num(t.last)),
-        ("24h change", f"[{colour}]{sign}{common.num(t.change)} ({sign}{t.change_pct:.2f}%)[/]"),
-        ("24h high", common.num(t.high)),
-        ("24h low", common.num(t.low)),
-        ("24h volume", f"{common.num(t.volume)} ({common.num(t.quote_volume)} quote)"),
-        (t.avg_label, common.num(t.avg_price)),
-        ("best bid", f"{common.num(t.bid)} x {common.num(t.bid_qty)}"),
-        ("best ask", f"{common.num(t.ask)} x {common.num(t.ask_qty)}"),
-        ("spread", common.num(spread)),
+        ("last price", p.price(t.last)),
+        ("24h change", f"[{colour}]{sign}{p.price(t.change)} ({display.pct(t.change_pct, sign=True)})[/]"),
+        ("24h high", p.price(t.high)),
+        ("24h low", p.price(t.low)),
+        ("24h volume", f"{p.qty(t.volume)} ({display.quote(t.quote_volume)} quote)"),
+        (t.avg_label, p.price(t.avg_price)),
+        ("best bid", f"{p.price(t.bid)} x {p.qty(t.bid_qty)}"),
+        ("best ask", f"{p.price(t.ask)} x {p.qty(t.ask_qty)}"),
+        ("spread", p.price(spread)),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -162,23 +180,33 @@ def book(
     symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
     venue: str = typer.Option("sim", help="configured venue to ask"),
     depth: int = typer.Option(5, min=1, max=200, help="price levels per side"),
+    as_json: bool = output.json_option(),
 ) -> None:
     """The order book's best levels: bids and asks side by side, with the spread."""
     out = common.console()
     cfg = common.config(out)
     symbol = symbol.upper()
-    b: Book = _fetch(cfg, venue, symbol, lambda a: fetch_book(cfg, venue, a, symbol, depth))
-    table = Table(show_edge=False, header_style="bold")
-    for col in ("bid qty", "bid", "ask", "ask qty"):
-        table.add_column(col, justify="right", no_wrap=True)
+
+    async def job(adapter: VenueAdapter) -> tuple[Book, Precision]:
+        return await fetch_book(cfg, venue, adapter, symbol, depth), await precision(adapter, symbol)
+
+    b, p = _fetch(cfg, venue, symbol, job)
+    if as_json:
+        levels = {
+            side: [{"price": pr, "qty": q} for pr, q in lv]
+            for side, lv in (("bids", b.bids), ("asks", b.asks))
+        }
+        output.emit({"venue": venue, "symbol": b.symbol, **levels})
+        return
+    table = output.table("bid qty", "bid", "ask", "ask qty", numeric=("bid qty", "bid", "ask", "ask qty"))
     for i in range(max(len(b.bids), len(b.asks))):
         bid = b.bids[i] if i < len(b.bids) else None
         ask = b.asks[i] if i < len(b.asks) else None
         table.add_row(
-            common.num(bid[1]) if bid else "",
-            f"[green]{common.num(bid[0])}[/]" if bid else "",
-            f"[red]{common.num(ask[0])}[/]" if ask else "",
-            common.num(ask[1]) if ask else "",
+            p.qty(bid[1]) if bid else "",
+            f"[green]{p.price(bid[0])}[/]" if bid else "",
+            f"[red]{p.price(ask[0])}[/]" if ask else "",
+            p.qty(ask[1]) if ask else "",
         )
     out.print(f"[bold]{b.symbol}[/] on {venue}, {depth} level(s)")
     out.print(table)
@@ -186,4 +214,4 @@ def book(
         best_bid, best_ask = b.bids[0][0], b.asks[0][0]
         mid = (best_bid + best_ask) / 2
         pct = (best_ask - best_bid) / mid * 100 if mid else Decimal(0)
-        out.print(f"spread {common.num(best_ask - best_bid)} ({pct:.4f}%), mid {common.num(mid)}")
+        out.print(f"spread {p.price(best_ask - best_bid)} ({display.pct(pct, places=4)}), mid {p.price(mid)}")

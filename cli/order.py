@@ -23,9 +23,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cli import common
+from cli import common, output
 from cli.orders import read_record
+from shared import display
 from shared.codec import DecodeError, decode, encode
+from shared.display import UNKNOWN, Precision
 from shared.ids import bot_of, format_cid
 from shared.messages import (
     CancelOrder,
@@ -108,19 +110,18 @@ def wait_update(r: redis.Redis, bot: str, cid: str, after: bytes, seconds: float
                     found = msg
 
 
-def describe(u: OrderUpdate) -> str:
+def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:
+    """The order's outcome in a line: price to the tick, quantities to the step, quote to the cent."""
     side = u.side.value if u.side else ""
     kind = u.order_type.value if u.order_type else ""
-    price = f" @ {common.num(u.price)}" if u.price else ""
-    text = f"{u.cid} {side} {u.symbol} {kind} {common.num(u.orig_qty)}{price}: {u.status.value}"
-    text += f", filled {common.num(u.cum_filled_qty)}"
+    price = f" @ {p.price(u.price)}" if u.price else ""
+    text = f"{u.cid} {side} {u.symbol} {kind} {p.qty(u.orig_qty)}{price}: {u.status.value}"
+    text += f", filled {p.qty(u.cum_filled_qty)}"
     if u.cum_filled_qty:
         avg = u.cum_quote_qty / u.cum_filled_qty
-        text += (
-            f" at avg {common.num(avg.quantize(Decimal('0.00000001')))} ({common.num(u.cum_quote_qty)} quote)"
-        )
+        text += f" at avg {p.price(avg)} ({display.quote(u.cum_quote_qty)} quote)"
     if u.fee:
-        text += f", fee {common.num(u.fee)} {u.fee_asset}"
+        text += f", fee {display.plain(u.fee)} {u.fee_asset}"
     if u.venue_order_id:
         text += f", venue id {u.venue_order_id}"
     if u.reason:
@@ -139,7 +140,9 @@ def _report(out: Console, r: redis.Redis, bot: str, cid: str, stream: str, after
         )
         raise typer.Exit(1)
     colour = "red" if update.status is OrderStatus.REJECTED else "green"
-    out.print(f"[{colour}]{escape(describe(update))}[/]")
+    out.print(
+        f"[{colour}]{escape(describe(update, output.Precisions(r).of(update.venue, update.symbol)))}[/]"
+    )
     if update.status is OrderStatus.REJECTED:
         raise typer.Exit(1)
 
@@ -181,11 +184,11 @@ def _place(
     stream = order_commands(venue, MANUAL_BOT)
     r.xadd(stream, encode(cmd))
     what = (
-        f"{common.num(quantity)} {cmd.symbol}"
+        f"{display.plain(quantity)} {cmd.symbol}"
         if quantity is not None
-        else f"{common.num(quote_qty)} quote of {cmd.symbol}"
+        else f"{display.plain(quote_qty)} quote of {cmd.symbol}"
     )
-    how = f"limit {common.num(limit)}" if limit is not None else "market"
+    how = f"limit {display.plain(limit)}" if limit is not None else "market"
     out.print(f"{cid}: {side.value.lower()} {what} at {how} sent to {stream}")
     _report(out, r, MANUAL_BOT, cid, stream, after, wait)
 
@@ -240,7 +243,9 @@ def cancel(
     if record is not None:
         venue, symbol = record.venue, record.symbol
         if record.terminal:
-            out.print(f"{cid} is already {record.status.value} (filled {common.num(record.cum_filled_qty)})")
+            out.print(
+                f"{cid} is already {record.status.value} (filled {display.plain(record.cum_filled_qty)})"
+            )
             return
     elif not (venue and symbol):
         common.fail(

@@ -9,6 +9,8 @@ does that.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
+from typing import Any
 
 import msgspec
 import redis
@@ -17,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli import common
+from cli import common, output
 from services.order_gateway.records import OrderRecord
 from shared.streams import MANUAL_BOT, og_open, og_order
 
@@ -58,31 +60,53 @@ def _check_filters(out: Console, r: redis.Redis, venue: str | None, bot: str | N
             common.fail(out, f"unknown venue {venue!r} (venues: {common.listing(known) or 'none'})", 2)
 
 
-def table(records: list[OrderRecord]) -> Table:
-    t = Table(show_edge=False, header_style="bold")
-    for col in ("cid", "venue", "symbol", "side", "type", "price", "qty", "filled", "status", "age", "note"):
-        t.add_column(col, no_wrap=True, justify="right" if col in ("price", "qty", "filled") else "left")
+def record_doc(rec: OrderRecord) -> dict[str, Any]:
+    """An order record for `--json`: every field, amounts as exact decimal strings."""
+    return msgspec.to_builtins(rec, builtin_types=(Decimal,))
+
+
+def table(out: Console, records: list[OrderRecord], precisions: output.Precisions) -> Table:
+    """One row an order; on a narrow console each cell holds two lines (the cid over side, type
+    and symbol; price over quantity; filled over status; venue over age), so nothing is cut."""
     now = time.time()
+    rows = []
     for rec in records:
-        side = rec.side.value if rec.side else "-"
-        kind = rec.order_type.value if rec.order_type else "-"
+        p = precisions.of(rec.venue, rec.symbol)
         status = rec.status.value if not rec.terminal else f"[dim]{rec.status.value}[/]"
-        note = ("adopted " if rec.adopted else "") + rec.reason[:50]
-        age = common.ago(now - rec.created_ts / 1000) if rec.created_ts else "-"
-        t.add_row(
-            rec.cid,
-            rec.venue,
-            rec.symbol,
-            side,
-            kind,
-            common.num(rec.price),
-            common.num(rec.orig_qty) if rec.orig_qty else "-",
-            common.num(rec.cum_filled_qty),
-            status,
-            age,
-            escape(note.strip()),
+        rows.append(
+            {
+                "cid": rec.cid,
+                "venue": rec.venue,
+                "symbol": rec.symbol,
+                "side": rec.side.value if rec.side else "-",
+                "type": rec.order_type.value if rec.order_type else "-",
+                "price": p.price(rec.price) if rec.price else "-",
+                "qty": p.qty(rec.orig_qty) if rec.orig_qty else "-",
+                "filled": p.qty(rec.cum_filled_qty),
+                "status": status,
+                "age": common.ago(now - rec.created_ts / 1000) if rec.created_ts else "-",
+                "note": escape((("adopted " if rec.adopted else "") + rec.reason[:80]).strip()),
+            }
         )
-    return t
+    wide = output.table(*WIDE, numeric=("price", "qty", "filled"), wrap=("note",))
+    for row in rows:
+        wide.add_row(*(row[col] for col in WIDE))
+    if output.fits(out, wide):
+        return wide
+    narrow = output.table("order", "price / qty", "filled / status", "venue / age", "note", numeric=("price / qty",), wrap=("note",))  # fmt: skip
+    narrow.show_lines = True
+    for row in rows:
+        narrow.add_row(
+            f"{row['cid']}\n{row['side']} {row['type']} {row['symbol']}",
+            f"{row['price']}\n{row['qty']}",
+            f"{row['filled']}\n{row['status']}",
+            f"{row['venue']}\n{row['age']}",
+            row["note"],
+        )
+    return narrow
+
+
+WIDE = ("cid", "venue", "symbol", "side", "type", "price", "qty", "filled", "status", "age", "note")
 
 
 def orders(
@@ -90,6 +114,7 @@ def orders(
     bot: str = typer.Option(None, help="only this bot (`manual` for orders placed by hand)"),
     show_all: bool = typer.Option(False, "--all", help="closed orders too, newest first"),
     limit: int = typer.Option(100, help="at most this many rows"),
+    as_json: bool = output.json_option(),
 ) -> None:
     """Open orders from the order gateway's write-ahead log: status and filled quantity."""
     out = common.console()
@@ -103,10 +128,13 @@ def orders(
         _check_filters(out, r, venue, bot)
     what = "orders" if show_all else "open orders"
     where = " ".join(x for x in (f"venue={venue}" if venue else "", f"bot={bot}" if bot else "") if x)
+    if as_json:
+        output.emit([record_doc(rec) for rec in records[:limit]])
+        return
     if not records:
         out.print(f"no {what}" + (f" ({where})" if where else ""))
         return
     shown = records[:limit]
-    out.print(table(shown))
+    out.print(table(out, shown, output.Precisions(r)))
     more = f" (showing {len(shown)})" if len(shown) < len(records) else ""
     out.print(f"{len(records)} {what}{more}")

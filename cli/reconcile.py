@@ -21,7 +21,7 @@ import time
 
 import typer
 
-from cli import common
+from cli import common, output
 from cli import venue as venues
 from services.order_gateway.reconcile import Summary
 from services.order_gateway.reconcile import reconcile as run_reconcile
@@ -92,6 +92,7 @@ async def reconcile_venue(cfg: AppConfig, venue: str, redis_url: str, notify: bo
 def reconcile(
     venue: str = typer.Argument(..., help="venue name from the config, e.g. sim"),
     notify: bool = typer.Option(True, "--notify/--no-notify", help="also publish the summary to `notify`"),
+    as_json: bool = output.json_option("print the summary as JSON (the counts), for scripts"),
 ) -> None:
     """Check every open or unresolved order against the venue now and adopt lost ones."""
     out = common.console()
@@ -104,8 +105,11 @@ def reconcile(
         common.fail(out, f"configuration error: {exc}", 2)
     except (VenueError, OSError) as exc:
         common.fail(out, f"{venue}: the venue did not answer ({type(exc).__name__}: {common.short(exc)})")
-    out.print(summary.line())
-    if summary.unresolved:
+    if as_json:
+        output.emit(dict(summary.__dict__))
+    else:
+        out.print(summary.line())
+    if summary.unresolved and not as_json:
         out.print(
             f"[yellow]{summary.unresolved} order(s) unresolved: the order gateway resends what never "
             "reached the venue and retries the rest; see the gateway's log[/]"

@@ -20,13 +20,14 @@ from typing import Any
 import orjson
 import psutil
 import redis
-import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli import common
+from cli import common, output
 from cli.common import bot_mode
 from cli.heartbeats import Heartbeat, read_heartbeats
+from shared import display
+from shared.display import UNKNOWN, to_dec
 from shared.redis_conn import safe_url
 
 
@@ -144,6 +145,7 @@ def open_orders(r: redis.Redis) -> dict[str, int]:
 
 
 def bots(r: redis.Redis) -> list[dict[str, Any]]:
+    """Every bot with persisted state: mode, position (exact decimals), open orders, failure."""
     rows = []
     for key in sorted(r.scan_iter(match="bot:*:state", count=1000)):
         raw = r.get(key)
@@ -153,18 +155,33 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
             doc = {}
         state = doc.get("state") or {}
         pos = state.get("position") or {}
-        failed = doc.get("failed") or {}
+        base, cost = to_dec(pos.get("base", "0")), to_dec(pos.get("cost", "0"))
+        market = display.bot_market(doc)
         rows.append(
             {
                 "bot": key.decode().split(":")[1],
                 "mode": bot_mode(state),
-                "position": pos.get("base", "0"),
-                "realised": pos.get("realised", "0"),
+                "venue": market[0] if market else None,
+                "symbol": market[1] if market else None,
+                "position": base,
+                "avg_price": cost / base if base and cost is not None else None,
+                "realised": to_dec(pos.get("realised", "0")),
                 "open_orders": len(state.get("orders") or {}),
-                "failed": failed.get("error", ""),
+                "version": doc.get("version", 0),
+                "failed": (doc.get("failed") or {}).get("error", ""),
             }
         )
     return rows
+
+
+def bots_table(rows: list[dict[str, Any]], precisions: output.Precisions) -> Table:
+    """Bots at the symbol's precision; the failure wraps, so the table fits 80 columns."""
+    t = output.table("bot", "mode", "position", "avg price", "realised", "open", "failed", numeric=("position", "avg price", "realised", "open"), wrap=("bot", "mode", "failed"))  # fmt: skip
+    for b in rows:
+        p = precisions.of(b["venue"], b["symbol"]) if b["venue"] else UNKNOWN
+        failed = f"[red]{escape(b['failed'][:120])}[/]" if b["failed"] else "-"
+        t.add_row(b["bot"], b["mode"], p.qty(b["position"]), p.price(b["avg_price"]), display.quote(b["realised"]), str(b["open_orders"]), failed)  # fmt: skip
+    return t
 
 
 def dlqs(r: redis.Redis) -> dict[str, int]:
@@ -172,9 +189,7 @@ def dlqs(r: redis.Redis) -> dict[str, int]:
 
 
 def _services_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(show_edge=False, header_style="bold")
-    for col in ("service", "instance", "pid", "beat", "up", "rss MB", "health"):
-        t.add_column(col, no_wrap=True)
+    t = output.table("service", "instance", "pid", "beat", "up", "rss MB", "health", numeric=("pid", "rss MB"), wrap=("instance", "health"))  # fmt: skip
     for s in rows:
         beat = common.ago(s["beat_age_s"]) + (" [red]stale[/]" if s["stale"] else " ago")
         rss = "-" if s["rss_mb"] is None else f"{s['rss_mb']:.1f}"
@@ -184,27 +199,15 @@ def _services_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _groups_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(show_edge=False, header_style="bold")
-    for col in ("stream", "group", "consumers", "pending", "lag"):
-        t.add_column(col, no_wrap=True)
+    t = output.table("stream", "group", "consumers", "pending", "lag", numeric=("consumers", "pending", "lag"), wrap=("stream", "group"))  # fmt: skip
     for g in rows:
         lag = "?" if g["lag"] is None else str(g["lag"])
         t.add_row(g["stream"], g["group"], str(g["consumers"]), str(g["pending"]), lag)
     return t
 
 
-def _bots_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(show_edge=False, header_style="bold")
-    for col in ("bot", "mode", "position", "realised", "open orders", "failed entry"):
-        t.add_column(col, no_wrap=True)
-    for b in rows:
-        failed = f"[red]{escape(b['failed'][:60])}[/]" if b["failed"] else "-"
-        t.add_row(b["bot"], b["mode"], b["position"], b["realised"], str(b["open_orders"]), failed)
-    return t
-
-
 def status(
-    as_json: bool = typer.Option(False, "--json", help="one JSON document, for scripts"),
+    as_json: bool = output.json_option(),
 ) -> None:
     """Services (heartbeat, memory, health), stream lag, open orders, bots and dead letters."""
     out = common.console()
@@ -220,7 +223,7 @@ def status(
         "ts": int(time.time() * 1000),
     }
     if as_json:
-        print(orjson.dumps(doc).decode())
+        output.emit(doc)
         return
     out.print(escape(system.line()), soft_wrap=True)
     info = doc["redis"]
@@ -237,7 +240,7 @@ def status(
     orders = doc["open_orders"]
     out.print("  " + (", ".join(f"{v}: {n}" for v, n in orders.items()) if orders else "none"))
     out.print("\n[bold]bots[/]")
-    out.print(_bots_table(doc["bots"]) if doc["bots"] else "  none")
+    out.print(bots_table(doc["bots"], output.Precisions(r)) if doc["bots"] else "  none")
     out.print("\n[bold]dead letters[/]")
     dead = {k: n for k, n in doc["dlq"].items() if n}
     out.print("  " + (", ".join(f"[red]{k}: {n}[/]" for k, n in dead.items()) if dead else "none"))

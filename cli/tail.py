@@ -1,7 +1,8 @@
 """`automata tail STREAM`: the last entries of a stream, decoded, and with `--follow` the new
 ones as they come (XREAD BLOCK from the last id shown, so nothing between is missed).
 
-Each entry prints as `id type key=value ...` from its msgspec message (decimals as written);
+Each entry prints as `id type key=value ...` from its msgspec message (decimals exact, never in
+exponent notation: 0.00000059, not 5.9E-7);
 an entry that does not decode (a dead letter, a foreign writer) prints its raw fields. Fields
 beside the envelope, such as a dead letter's `dlq_reason`, are shown after the message.
 `--json` prints one JSON object per entry instead, for scripts.
@@ -13,16 +14,17 @@ With `--bot ID`, STREAM may name one of the bot's streams by its kind: `automata
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
-import orjson
 import redis
 import typer
 
-from cli import common
+from cli import common, output
 from shared import streams
 from shared.codec import DecodeError, decode
+from shared.display import plain
 from shared.ids import IdError
 
 # A bot's streams by kind, for `--bot`.
@@ -51,7 +53,7 @@ def entry_doc(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
         doc["undecodable"] = str(exc)
         doc.update({k: v for k, v in raw.items() if k != "type"})
         return doc
-    data = msgspec.to_builtins(msg)
+    data = msgspec.to_builtins(msg, builtin_types=(Decimal,))
     doc["type"] = data.pop("type", raw.get("type"))
     doc.update(data)
     doc.update({k: v for k, v in raw.items() if k not in ENVELOPE})
@@ -60,8 +62,8 @@ def entry_doc(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
 
 def _value(value: Any) -> str:
     if isinstance(value, (dict, list)):
-        return orjson.dumps(value).decode()
-    text = str(value)
+        return output.dumps(value)
+    text = plain(value) if isinstance(value, Decimal) else str(value)
     return f'"{text}"' if (" " in text or not text) else text
 
 
@@ -84,7 +86,9 @@ def tail(
     ),
     count: int = typer.Option(10, "--count", "-n", help="how many of the last entries to show"),
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new entries until Ctrl-C"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON object per entry"),
+    as_json: bool = output.json_option(
+        "one JSON object a line for each entry (amounts as exact decimal strings)"
+    ),
     bot: str = typer.Option(
         None, "--bot", help="a bot's stream by kind: `tail decisions --bot ID` (also control, events)"
     ),
@@ -108,7 +112,7 @@ def tail(
     def emit(entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         doc = entry_doc(entry_id, fields)
         if as_json:
-            print(orjson.dumps(doc).decode(), flush=True)
+            output.emit(doc)
         else:
             out.print(line(doc), markup=False, soft_wrap=True)
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import msgspec
 
 from shared.messages import check_amounts
-from shared.money import ZERO, round_down, round_up
+from shared.money import ZERO, fmt, round_down, round_up
 
 AMOUNTS = ("tick_size", "step_size", "min_qty", "max_qty", "min_notional", "max_notional", "min_price",
            "max_price", "multiplier_up", "multiplier_down")  # fmt: skip
@@ -59,29 +59,37 @@ class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
         """Raise FilterError naming the first filter qty/price break (both already rounded)."""
         if qty <= 0:
             raise FilterError(
-                f"{self.symbol}: quantity {qty} is not positive after rounding to step {self.step_size}"
+                f"{self.symbol}: quantity {fmt(qty)} is not positive after rounding to step {fmt(self.step_size)}"
             )
         if qty < self.min_qty:
-            raise FilterError(f"{self.symbol}: LOT_SIZE: quantity {qty} below minimum {self.min_qty}")
+            raise FilterError(
+                f"{self.symbol}: LOT_SIZE: quantity {fmt(qty)} below minimum {fmt(self.min_qty)}"
+            )
         if qty > self.max_qty:
-            raise FilterError(f"{self.symbol}: LOT_SIZE: quantity {qty} above maximum {self.max_qty}")
+            raise FilterError(
+                f"{self.symbol}: LOT_SIZE: quantity {fmt(qty)} above maximum {fmt(self.max_qty)}"
+            )
         if price is not None:
             if price <= 0:
-                raise FilterError(f"{self.symbol}: PRICE_FILTER: price {price} is not positive")
+                raise FilterError(f"{self.symbol}: PRICE_FILTER: price {fmt(price)} is not positive")
             if price < self.min_price or price > self.max_price:
                 raise FilterError(
-                    f"{self.symbol}: PRICE_FILTER: price {price} outside [{self.min_price}, {self.max_price}]"
+                    f"{self.symbol}: PRICE_FILTER: price {fmt(price)} outside [{fmt(self.min_price)}, {fmt(self.max_price)}]"
                 )
             if ref_price is not None and ref_price > 0:
                 lo, hi = ref_price * self.multiplier_down, ref_price * self.multiplier_up
                 if price < lo or price > hi:
                     raise FilterError(
-                        f"{self.symbol}: PERCENT_PRICE: price {price} outside [{lo}, {hi}] around {ref_price}"
+                        f"{self.symbol}: PERCENT_PRICE: price {fmt(price)} outside [{fmt(lo)}, {fmt(hi)}] around {fmt(ref_price)}"
                     )
         notional_price = price if price is not None else ref_price
         if notional_price is not None:
             notional = qty * notional_price
             if notional < self.min_notional:
-                raise FilterError(f"{self.symbol}: NOTIONAL: {notional} below minimum {self.min_notional}")
+                raise FilterError(
+                    f"{self.symbol}: NOTIONAL: {fmt(notional)} below minimum {fmt(self.min_notional)}"
+                )
             if notional > self.max_notional:
-                raise FilterError(f"{self.symbol}: NOTIONAL: {notional} above maximum {self.max_notional}")
+                raise FilterError(
+                    f"{self.symbol}: NOTIONAL: {fmt(notional)} above maximum {fmt(self.max_notional)}"
+                )

@@ -6,7 +6,7 @@ are rounded to a symbol's tick and step here and nowhere else.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 ZERO = Decimal(0)
 
@@ -51,8 +51,8 @@ def fmt(value: Decimal) -> str:
     """Plain decimal text without exponent or trailing zeros ('0.001', '25000', '0')."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    exact = Context(prec=max(28, len(value.as_tuple().digits)))  # normalize drops zeros, never digits
+    return format(value.normalize(exact), "f")
 
 
 def venue_dec(value: object) -> Decimal:

@@ -33,7 +33,7 @@ from typing import Any
 import msgspec
 
 from shared.messages import Candle, Level, OrderStatus, OrderUpdate, Side
-from shared.money import ZERO, fmt
+from shared.money import ZERO
 from shared.strategy import (
     ORDERS_ONLY,
     Command,
@@ -193,7 +193,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                 ctx,
                 "error",
                 f"funds-{state.cycle + 1}",
-                f"{ctx.bot}: {fmt(free)} {ctx.quote_asset} free, {fmt(quote)} needed to open cycle "
+                f"{ctx.bot}: {ctx.quote(free)} {ctx.quote_asset} free, {ctx.quote(quote)} needed to open cycle "
                 f"{state.cycle + 1}; waiting",
                 level=Level.WARNING,
             )
@@ -315,7 +315,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             "cycle_closed",
             f"cycle-{state.cycle}",
             f"{ctx.bot}: cycle {state.cycle} closed after {state.level} safety orders, "
-            f"profit {fmt(profit)} {ctx.quote_asset}",
+            f"profit {ctx.quote(profit)} {ctx.quote_asset}",
             data={"cycle": state.cycle, "profit": str(profit), "safety_orders": state.level},
         )
         state = replace(

@@ -46,7 +46,7 @@ import msgspec
 
 from shared.candle_files import INTERVAL_MS
 from shared.messages import Candle, Level, OrderStatus, OrderType, OrderUpdate, Side
-from shared.money import ZERO, fmt
+from shared.money import ZERO
 from shared.strategy import (
     EVERY_CANDLE,
     ORDERS_ONLY,
@@ -237,7 +237,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         triggered = rec.order_type == OrderType.STOP_LOSS_LIMIT and "trigger" in update.reason.lower()
         if triggered:
             state = replace(state, through=True)
-            then = f"the price is through the stop: selling with a limit at {fmt(rec.price or ZERO)}"
+            then = f"the price is through the stop: selling with a limit at {ctx.price(rec.price or ZERO)}"
         else:
             state = replace(state, blocked=True)
             then = "trying again on the next candle"
@@ -277,7 +277,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
                     ctx,
                     "info",
                     "quantity-capped",
-                    f"{ctx.bot}: {fmt(free)} {ctx.base_asset} free, less than quantity {fmt(qty)}; "
+                    f"{ctx.bot}: {ctx.qty(free)} {ctx.base_asset} free, less than quantity {ctx.qty(qty)}; "
                     "protecting what is free",
                     level=Level.WARNING,
                 )
@@ -286,7 +286,10 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         qty = ctx.filters.round_qty(qty)
         if limit_terms(ctx.filters, Side.SELL, qty, candle.close) is None:
             return self._wait(
-                state, ctx, "nothing", f"{fmt(qty)} {ctx.base_asset} is under the exchange minimum: waiting"
+                state,
+                ctx,
+                "nothing",
+                f"{ctx.qty(qty)} {ctx.base_asset} is under the exchange minimum: waiting",
             )
         entry = params.entry if params.entry is not None else candle.close
         state = replace(
@@ -311,7 +314,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
                 ctx,
                 "info",
                 "protecting",
-                f"{ctx.bot}: protecting {fmt(qty)} {ctx.base_asset} bought at {fmt(entry)} with a "
+                f"{ctx.bot}: protecting {ctx.qty(qty)} {ctx.base_asset} bought at {ctx.price(entry)} with a "
                 f"fractal trailing stop ({params.interval} bars, {params.lookback_days} days)",
                 data={"entry": str(entry), "quantity": str(qty)},
             )
@@ -367,8 +370,8 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             ctx,
             "stop_moved",
             f"stop-{state.stop_moves}",
-            f"{ctx.bot}: stop {'set at' if before is None else f'moves up from {fmt(before)} to'} "
-            f"{fmt(new)} (fractal), limit {fmt(params.limit_for(new))}",
+            f"{ctx.bot}: stop {'set at' if before is None else f'moves up from {ctx.price(before)} to'} "
+            f"{ctx.price(new)} (fractal), limit {ctx.price(params.limit_for(new))}",
             data={"stop": str(new), "previous": str(before) if before is not None else ""},
         )
         moved = "set at" if before is None else "raised to"
@@ -399,7 +402,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             return state, []  # another sell (a close) is out: never two
         if limit <= 0:
             return self._wait(
-                state, ctx, "pad", f"pad leaves no limit price under the stop {fmt(state.stop)}"
+                state, ctx, "pad", f"pad leaves no limit price under the stop {ctx.price(state.stop)}"
             )
         qty = state.position.base
         if limit_terms(ctx.filters, Side.SELL, qty, limit) is None:
@@ -407,7 +410,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
                 state,
                 ctx,
                 f"small-{state.stop_moves}",
-                f"{fmt(qty)} {ctx.base_asset} at {fmt(limit)} is under the exchange minimum: no stop order",
+                f"{ctx.qty(qty)} {ctx.base_asset} at {ctx.price(limit)} is under the exchange minimum: no stop order",
             )
         if self._through(state, ctx):
             placed = limit_order(state, ctx, Side.SELL, qty, limit, tag=f"hit{state.stop_moves}")
@@ -453,8 +456,8 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             ctx,
             "position_closed",
             "closed",
-            f"{ctx.bot}: position closed: {fmt(pos.sold)} {ctx.base_asset} sold at {fmt(avg.quantize(Decimal('1E-8')))} "
-            f"(entry {fmt(state.entry)}), profit {fmt(profit.quantize(Decimal('1E-8')))} {ctx.quote_asset} "
+            f"{ctx.bot}: position closed: {ctx.qty(pos.sold)} {ctx.base_asset} sold at {ctx.price(avg)} "
+            f"(entry {ctx.price(state.entry)}), profit {ctx.quote(profit)} {ctx.quote_asset} "
             f"({pct:.2f} %)",
             data={
                 "entry": str(state.entry),

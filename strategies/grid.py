@@ -45,7 +45,7 @@ from decimal import Decimal
 import msgspec
 
 from shared.messages import Candle, Level, OrderStatus, OrderUpdate, Side
-from shared.money import ZERO, fmt
+from shared.money import ZERO
 from shared.strategy import (
     EVERY_CANDLE,
     ORDERS_ONLY,
@@ -249,7 +249,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                 ctx,
                 "error",
                 f"outside-{candle.open_time}",
-                f"{ctx.bot}: price {fmt(price)} is at the stop-loss / take-profit: waiting to start the grid",
+                f"{ctx.bot}: price {ctx.price(price)} is at the stop-loss / take-profit: waiting to start the grid",
                 level=Level.WARNING,
             )
             return replace(state, warned="outside"), [note, why]
@@ -298,9 +298,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                 ctx,
                 "grid_started",
                 f"start-{state.seq}",
-                f"{ctx.bot}: grid of {len(prices)} levels {fmt(prices[0])}..{fmt(prices[-1])} started at "
-                f"{fmt(price)}: {buys} buys below, {len(sides) - buys} sells above"
-                + (f" (buying {fmt(need)} {ctx.base_asset} at market for them)" if need > 0 else ""),
+                f"{ctx.bot}: grid of {len(prices)} levels {ctx.price(prices[0])}..{ctx.price(prices[-1])} started at "
+                f"{ctx.price(price)}: {buys} buys below, {len(sides) - buys} sells above"
+                + (f" (buying {ctx.qty(need)} {ctx.base_asset} at market for them)" if need > 0 else ""),
                 data={"prices": [str(p) for p in prices], "quantities": [str(q) for q in qtys]},
             )
         )
@@ -317,8 +317,8 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             ctx,
             "grid_stop_loss",
             f"sl-{candle.open_time}",
-            f"{ctx.bot}: stop-loss: low {fmt(candle.low)}; cancelling the grid and selling "
-            f"{fmt(state.position.base)} {ctx.base_asset}",
+            f"{ctx.bot}: stop-loss: low {ctx.price(candle.low)}; cancelling the grid and selling "
+            f"{ctx.qty(state.position.base)} {ctx.base_asset}",
             level=Level.WARNING,
         )
         said = decide(ctx, f"stop-loss: low {px(ctx, candle.low)} reached {px(ctx, stop_loss)}: cancelling the "
@@ -344,9 +344,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             ctx,
             "grid_ended",
             rec.cid,
-            f"{ctx.bot}: stop-loss sale {rec.status}: {fmt(rec.cum_filled_qty)} {ctx.base_asset} at "
-            f"{fmt(rec.avg_fill_price or ZERO)}; {state.round_trips} round trips made "
-            f"{fmt(state.profit_total)} {ctx.quote_asset}",
+            f"{ctx.bot}: stop-loss sale {rec.status}: {ctx.qty(rec.cum_filled_qty)} {ctx.base_asset} at "
+            f"{ctx.price(rec.avg_fill_price or ZERO)}; {state.round_trips} round trips made "
+            f"{ctx.quote(state.profit_total)} {ctx.quote_asset}",
             data={"round_trips": state.round_trips, "profit_total": str(state.profit_total)},
         )
         return replace(state, exit_cid=""), [note]
@@ -360,9 +360,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             ctx,
             "grid_ended",
             f"tp-{candle.open_time}",
-            f"{ctx.bot}: take-profit: high {fmt(candle.high)}; grid cancelled, {state.round_trips} round "
-            f"trips made {fmt(state.profit_total)} {ctx.quote_asset}; "
-            f"{fmt(state.position.base)} {ctx.base_asset} kept",
+            f"{ctx.bot}: take-profit: high {ctx.price(candle.high)}; grid cancelled, {state.round_trips} round "
+            f"trips made {ctx.quote(state.profit_total)} {ctx.quote_asset}; "
+            f"{ctx.qty(state.position.base)} {ctx.base_asset} kept",
             data={"round_trips": state.round_trips, "profit_total": str(state.profit_total)},
         )
         said = decide(ctx, f"take-profit: high {px(ctx, candle.high)} reached {px(ctx, take_profit)}: grid "
@@ -487,9 +487,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             ctx,
             "round_trip",
             rec.cid,
-            f"{ctx.bot}: round trip {state.round_trips}: {fmt(rec.cum_filled_qty)} {ctx.base_asset} bought "
-            f"under {fmt(state.prices[j])}, sold at {fmt(state.prices[j + 1])}: profit "
-            f"{fmt(profit.quantize(Decimal('1E-8')))} {ctx.quote_asset} (total {fmt(state.profit_total.quantize(Decimal('1E-8')))})",
+            f"{ctx.bot}: round trip {state.round_trips}: {ctx.qty(rec.cum_filled_qty)} {ctx.base_asset} bought "
+            f"under {ctx.price(state.prices[j])}, sold at {ctx.price(state.prices[j + 1])}: profit "
+            f"{ctx.quote(profit)} {ctx.quote_asset} (total {ctx.quote(state.profit_total)})",
             data={
                 "interval": j,
                 "buy_level": str(state.prices[j]),

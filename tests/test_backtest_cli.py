@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from backtest.series import CandleSeries, iso, synthetic
 from cli.backtest import backtest_app
+from shared.display import pct, quote
 
 
 def write_csv(series: CandleSeries, path: Path) -> Path:
@@ -119,6 +120,12 @@ def test_sweep_runs_every_combination_in_parallel(tmp_path, data, config):
     by = {(r["params"]["take_profit"], r["params"]["taxa"]): r for r in runs}
     assert D(by[("0.01", "0")]["fees"]) == 0 and D(by[("0.01", "0.001")]["fees"]) > 0
     assert "sweep: 4 runs" in result.output
+    # 80 columns (the runner's console): one paragraph a run, best first, nothing cut
+    assert "…" not in result.output and max(map(len, result.output.splitlines())) <= 80
+    best = max(runs, key=lambda r: D(r["net_profit"]))
+    first = result.output.split("1. ", 1)[1]
+    assert first.startswith(" ".join(f"{k}={v}" for k, v in best["params"].items()))
+    assert f"net profit {quote(best['net_profit'])}" in first
 
 
 def test_errors_name_the_file_and_the_field(tmp_path, data):
@@ -144,3 +151,14 @@ def test_a_bot_config_entry_is_backtested_by_id(tmp_path, data):
     out = tmp_path / "r.json"
     assert invoke(cfg, "--data", data, "--bot", "b", "--json", out).exit_code == 0
     assert json.loads(out.read_text())["params"]["base_order_quote"] == "150"
+
+
+def test_the_report_fits_80_columns_and_json_dash_prints_it(data, config):
+    narrow = CliRunner().invoke(backtest_app, [str(config), "--data", str(data)], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    assert "…" not in narrow.output and max(map(len, narrow.output.splitlines())) <= 80
+    assert "start / end" in narrow.output and "E-" not in narrow.output
+    report = json.loads(invoke(config, "--data", data, "--json", "-").output)
+    assert D(report["net_profit"]) and report["cycles"] >= 1 and "cycles (" not in json.dumps(report)
+    shown = f"{quote(report['net_profit'])} ({pct(D(str(report['return_pct'])))})"
+    assert shown in narrow.output  # the same figures, as a person reads them

@@ -8,12 +8,16 @@ import signal
 import time
 from decimal import Decimal
 
+import msgspec
 import orjson
 import pytest
 import redis
+from typer.testing import CliRunner
 
+from cli.main import app
 from services.order_gateway.records import OrderRecord
 from shared.codec import encode
+from shared.filters import SymbolFilters
 from shared.messages import (
     Balance,
     BalanceUpdate,
@@ -26,8 +30,8 @@ from shared.messages import (
     PlaceOrder,
     Side,
 )
-from shared.streams import account, book, candles, og_open, og_order, order_events
-from tests.helpers.cli import cli, cli_proc, rows
+from shared.streams import account, book, candles, og_open, og_order, order_events, venue_symbols
+from tests.helpers.cli import assert_fits, cli, cli_proc, rows
 from tests.helpers.procs import wait_until
 
 D = Decimal
@@ -71,7 +75,18 @@ def seeded(sync_redis: redis.Redis) -> redis.Redis:
     state = {"mode": "paused", "position": {"base": "0.5", "cost": "15000", "realised": "12.5"},
              "orders": {"demo-000001": {"cid": "demo-000001"}}}  # fmt: skip
     failed = {"stream": "md:candles:sim:BTCUSDT:1m", "id": "1-1", "error": "ZeroDivisionError: boom"}
-    r.set("bot:demo:state", orjson.dumps({"version": 3, "state": state, "failed": failed}))
+    applied = {"md:candles:sim:BTCUSDT:1m": "1-0"}  # the bot's market: sim BTCUSDT
+    r.set(
+        "bot:demo:state",
+        orjson.dumps({"version": 3, "last_applied": applied, "state": state, "failed": failed}),
+    )
+    # a bot whose figures come raw out of its arithmetic (more digits than the symbol has)
+    raw = {"mode": "running", "position": {"base": "0.00471000", "cost": "197.8895", "realised": "0.4230933965714599752750361"}}  # fmt: skip
+    r.set("bot:grid2:state", orjson.dumps({"version": 9, "last_applied": applied, "state": raw}))
+    # the symbol filters the order gateway publishes: amounts are shown at this precision
+    btc = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=D("0.01"),
+                        step_size=D("0.00001"))  # fmt: skip
+    r.hset(venue_symbols("sim"), "BTCUSDT", msgspec.json.encode(btc))
     r.xadd("dlq:orders:cmd:sim:demo", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
     r.xadd("dlq:orders:cmd:sim:demo", {"type": "nope", "data": "{}", "dlq_reason": "unknown message type"})
     # balances: a snapshot, then a delta for BTC; prices from the book (BTC) and candles (ETH)
@@ -103,13 +118,44 @@ def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) 
     assert table["notifier"][-1] == "stale"
     assert table["orders:cmd:sim:demo"] == ["order_gateway", "1", "1", "2"]  # consumers, pending, lag
     assert "bybit: 1, sim: 2" in out
-    assert table["demo"] == ["paused", "0.5", "12.5", "1", "ZeroDivisionError: boom"]
+    assert table["demo"] == ["paused", "0.5", "30,000.00", "12.50", "1", "ZeroDivisionError: boom"]
+    assert table["grid2"] == ["running", "0.00471", "42,014.76", "0.42", "0", "-"]
     assert "dlq:orders:cmd:sim:demo: 2" in out
 
     doc = orjson.loads(cli(env, "status", "--json").stdout)
     assert doc["open_orders"] == {"bybit": 1, "sim": 2}
     assert doc["dlq"] == {"dlq:orders:cmd:sim:demo": 2}
     assert {g["group"]: g["lag"] for g in doc["groups"]} == {"order_gateway": 2}
+    grid2 = next(b for b in doc["bots"] if b["bot"] == "grid2")  # exact decimals, as strings
+    assert grid2["realised"] == "0.4230933965714599752750361" and grid2["position"] == "0.00471"
+    assert (grid2["venue"], grid2["symbol"]) == ("sim", "BTCUSDT")
+
+
+def test_every_reading_command_fits_80_columns_and_speaks_json(env, seeded) -> None:
+    # first, while the seeded heartbeats live (15 s)
+    beats = [orjson.loads(line) for line in cli(env, "health", "--json").stdout.splitlines()]
+    assert {b["service"] for b in beats} == {"order_gateway", "notifier"} and all("stale" in b for b in beats)
+    for args in (["status"], ["bots"], ["orders"], ["orders", "--all"], ["balance"], ["health"]):
+        res = cli(env, *args, columns=80)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert_fits(res.stdout)
+    narrow = cli(env, "orders", columns=80).stdout  # two lines an order: cid over side, type, symbol
+    assert "manual-000001" in narrow and "BUY LIMIT BTCUSDT" in narrow and "30,000.00" in narrow
+    assert "PARTIALLY_FILLED" in narrow and "bracketed" in narrow  # the note wraps
+
+    bots = orjson.loads(cli(env, "bots", "--json").stdout)
+    assert {b["bot"]: b["mode"] for b in bots} == {"demo": "paused", "grid2": "running"}
+    assert {b["bot"]: b["avg_price"] for b in bots}["demo"] == "30000"
+    orders = orjson.loads(cli(env, "orders", "--json").stdout)
+    assert {o["cid"]: o["cum_filled_qty"] for o in orders} == {"demo-000001": "0", "manual-000001": "0.004", "grid-000007": "0"}  # fmt: skip
+    assert all(o["price"] == "30000" and o["status"] for o in orders)
+    [acct] = orjson.loads(cli(env, "balance", "sim", "--json").stdout)
+    assert acct["equity"] == "23203" and acct["unvalued"] == ["USDC"] and acct["complete"] is True
+    assert {b["asset"]: b["total"] for b in acct["balances"]} == {"BTC": "0.6", "ETH": "2", "USDC": "50", "USDT": "1200"}  # fmt: skip
+    runner = CliRunner()  # the help texts, in process
+    for args in (["status"], ["bots"], ["orders"], ["balance"], ["health"], ["tail"], ["ticker"], ["book"],
+                 ["reconcile"], ["backtest"], ["dca", "plan"]):  # fmt: skip
+        assert "--json" in runner.invoke(app, [*args, "--help"], env={"COLUMNS": "120"}).output, args
 
 
 def test_status_and_balance_without_redis(env) -> None:
@@ -125,7 +171,7 @@ def test_orders_open_filtered_and_all(env, seeded) -> None:
     out = cli(env, "orders").stdout
     table = rows(out)
     assert set(table) == {"demo-000001", "manual-000001", "grid-000007"}
-    assert table["manual-000001"][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", "30000", "0.01", "0.004", "PARTIALLY_FILLED"]  # fmt: skip
+    assert table["manual-000001"][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", "30,000.00", "0.01", "0.004", "PARTIALLY_FILLED"]  # fmt: skip
     assert table["grid-000007"][-1] == "[x] bracketed reason"
     assert "3 open orders" in out
     assert set(rows(cli(env, "orders", "--venue", "sim").stdout)) == {"demo-000001", "manual-000001"}
@@ -140,9 +186,15 @@ def test_balance_values_every_asset_at_its_last_price(env, seeded) -> None:
     res = cli(env, "balance", "sim")
     assert res.returncode == 0, res.stdout + res.stderr
     table = rows(res.stdout)
-    assert table["USDT"] == ["1000", "200", "1200", "1", "1,200.00"]
-    assert table["BTC"] == ["0.6", "0", "0.6", "30005", "18,003.00"]  # the delta over the snapshot; book mid
-    assert table["ETH"] == ["2", "0", "2", "2000", "4,000.00"]  # the newest candle's close
+    assert table["USDT"] == ["1,000.00", "200.00", "1,200.00", "1.00", "1,200.00"]  # a quote asset: cents
+    assert table["BTC"] == [
+        "0.6",
+        "0",
+        "0.6",
+        "30,005.00",
+        "18,003.00",
+    ]  # the delta over the snapshot; book mid
+    assert table["ETH"] == ["2", "0", "2", "2,000.00", "4,000.00"]  # the newest candle's close
     assert table["USDC"][-2:] == ["-", "-"] and "DOGE" not in table  # no price; zero balance hidden
     assert "equity: 23,203.00 USDT" in res.stdout
     assert "not valued (no USDT price in Redis; --live asks the venue): USDC" in res.stdout
@@ -175,9 +227,15 @@ def test_tail_decodes_entries_and_follows(env, seeded, tmp_path) -> None:
     proc = cli_proc(env, log, "tail", stream, "--follow", "-n", "1")
     wait_until(lambda: "status=NEW" in proc.output(), timeout=20, what="tail to print the last entry")
     filled = OrderUpdate(cid="manual-000001", bot="manual", venue="sim", symbol="BTCUSDT",
-                         status=OrderStatus.FILLED, cum_filled_qty=D("0.01"))  # fmt: skip
+                         status=OrderStatus.FILLED, cum_filled_qty=D("0.01"), cum_quote_qty=D("300.00000000"),
+                         last_fill_qty=D("0E-8"), fee=D("5.9E-7"), fee_asset="BTC")  # fmt: skip
     r.xadd(stream, encode(filled))
     wait_until(lambda: "status=FILLED cum_filled_qty=0.01" in proc.output(), timeout=20, what="the new entry")
+    # decimals exact and never in exponent notation, in the lines and in --json
+    assert "cum_quote_qty=300 " in proc.output() and "last_fill_qty=0 " in proc.output()
+    assert "fee=0.00000059 " in proc.output() and "E-" not in proc.output()
+    doc = orjson.loads(cli(env, "tail", stream, "-n", "1", "--json").stdout)
+    assert (doc["fee"], doc["last_fill_qty"], doc["cum_quote_qty"]) == ("0.00000059", "0", "300")
     os.kill(proc.pid, signal.SIGINT)
     assert proc.popen.wait(10) == 0
     assert proc.output().count("manual-000001") == 2

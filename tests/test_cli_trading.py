@@ -15,10 +15,12 @@ import redis
 from typer.testing import CliRunner
 
 from cli.main import app
+from services.order_gateway.venues.binance import filters_from_symbol
 from shared.codec import decode
+from shared.display import Precision, pct, quote
 from shared.messages import OrderStatus, OrderUpdate
 from shared.streams import og_open, og_order, order_events
-from tests.helpers.cli import PLAIN, cli, cli_proc, rows
+from tests.helpers.cli import PLAIN, assert_fits, cli, cli_proc, rows
 from tests.helpers.gateway import start_gateway, wait_gateway_ready, write_config
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import SimVenue, sim_fixture
@@ -56,8 +58,10 @@ def rest(sim: SimVenue, path: str) -> dict:
         return json.loads(reply.read())
 
 
-def n(text: str) -> str:
-    return f"{D(text).normalize():f}"
+def precision(sim: SimVenue, symbol: str = "BTCUSDT") -> Precision:
+    """The symbol's tick and step as the venue's exchange info has them: what the CLI rounds to."""
+    (info,) = rest(sim, f"/api/v3/exchangeInfo?symbol={symbol}")["symbols"]
+    return Precision.of(filters_from_symbol(info))
 
 
 def manual_updates(r: redis.Redis, cid: str) -> list[OrderUpdate]:
@@ -67,29 +71,41 @@ def manual_updates(r: redis.Redis, cid: str) -> list[OrderUpdate]:
 def test_ticker_and_book_show_what_the_venue_serves(sim, cenv) -> None:
     t = rest(sim, "/api/v3/ticker/24hr?symbol=BTCUSDT")
     avg = rest(sim, "/api/v3/avgPrice?symbol=BTCUSDT")
-    res = cli(cenv, "ticker", "btcusdt")
+    p = precision(sim)
+    res = cli(cenv, "ticker", "btcusdt", columns=80)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert_fits(res.stdout)
     lines = {line.split("  ")[0].strip(): line for line in res.stdout.splitlines()}
-    assert lines["last price"].split()[-1] == n(t["lastPrice"])
+    assert lines["last price"].split()[-1] == p.price(t["lastPrice"])
     change = lines["24h change"].split()
-    assert change[2] == n(t["priceChange"]) and change[3] == f"({D(t['priceChangePercent']):.2f}%)"
-    assert lines["avg price (5 min)"].split()[-1] == n(avg["price"])
-    assert lines["best bid"].split()[-3:] == [n(t["bidPrice"]), "x", n(t["bidQty"])]
-    assert lines["best ask"].split()[-3:] == [n(t["askPrice"]), "x", n(t["askQty"])]
+    sign = "+" if D(t["priceChange"]) > 0 else ""
+    assert change[2] == sign + p.price(t["priceChange"])
+    assert change[3] == f"({pct(D(t['priceChangePercent']), sign=True)})"
+    assert lines["avg price (5 min)"].split()[-1] == p.price(avg["price"])
+    assert lines["best bid"].split()[-3:] == [p.price(t["bidPrice"]), "x", p.qty(t["bidQty"])]
+    assert lines["best ask"].split()[-3:] == [p.price(t["askPrice"]), "x", p.qty(t["askQty"])]
+    doc = json.loads(cli(cenv, "ticker", "BTCUSDT", "--json").stdout)  # exact, as the venue sent them
+    assert (
+        D(doc["bid"]) == D(t["bidPrice"]) and D(doc["volume"]) == D(t["volume"]) and "E" not in doc["volume"]
+    )
 
     depth = rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=3")
-    res = cli(cenv, "book", "BTCUSDT", "--depth", "3")
+    res = cli(cenv, "book", "BTCUSDT", "--depth", "3", columns=80)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert_fits(res.stdout)
     body = [[c.strip() for c in line.split("│")] for line in res.stdout.splitlines() if "│" in line]
     assert body == [
-        [n(b[1]), n(b[0]), n(a[0]), n(a[1])] for b, a in zip(depth["bids"], depth["asks"], strict=True)
+        [p.qty(b[1]), p.price(b[0]), p.price(a[0]), p.qty(a[1])]
+        for b, a in zip(depth["bids"], depth["asks"], strict=True)
     ]
-    assert f"spread {n(str(D(depth['asks'][0][0]) - D(depth['bids'][0][0])))}" in res.stdout
+    assert f"spread {p.price(D(depth['asks'][0][0]) - D(depth['bids'][0][0]))}" in res.stdout
+    book = json.loads(cli(cenv, "book", "BTCUSDT", "--depth", "3", "--json").stdout)
+    assert [(D(x["price"]), D(x["qty"])) for x in book["bids"]] == [(D(a), D(b)) for a, b in depth["bids"]]
 
     # the same market through the venue's Bybit face (pybit)
     bybit = cli(cenv, "ticker", "BTCUSDT", "--venue", "simbybit")
     assert bybit.returncode == 0, bybit.stdout + bybit.stderr
-    assert "avg price (24 h, volume weighted)" in bybit.stdout and n(t["lastPrice"]) in bybit.stdout
+    assert "avg price (24 h, volume weighted)" in bybit.stdout and p.price(t["lastPrice"]) in bybit.stdout
     assert len([x for x in cli(cenv, "book", "BTCUSDT", "--venue", "simbybit", "--depth", "2").stdout.splitlines() if "│" in x]) == 2  # fmt: skip
 
     bad = cli(cenv, "ticker", "NOPE")
@@ -99,6 +115,7 @@ def test_ticker_and_book_show_what_the_venue_serves(sim, cenv) -> None:
 
 def test_manual_orders_balance_and_status_through_the_gateway(sim, cenv, gateway, sync_redis) -> None:
     r = sync_redis
+    p = precision(sim)
     price = D(sim.control.state()["prices"]["BTCUSDT"])
     limit = price - 1000
     started_ms = int(time.time() * 1000)
@@ -107,14 +124,14 @@ def test_manual_orders_balance_and_status_through_the_gateway(sim, cenv, gateway
     first = manual_cid(res.stdout)
     # the counter starts at the clock, so a Redis that lost its last second never reuses a cid
     assert seq(first) >= started_ms
-    assert f"{first} BUY BTCUSDT LIMIT 0.01 @ {n(str(limit))}: NEW, filled 0" in res.stdout
+    assert f"{first} BUY BTCUSDT LIMIT 0.01 @ {p.price(limit)}: NEW, filled 0" in res.stdout
     assert r.hget(og_order(first), "bot") == b"manual"
 
     table = rows(cli(cenv, "orders", "--bot", "manual").stdout)
-    assert table[first][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", n(str(limit)), "0.01", "0", "NEW"]
+    assert table[first][:8] == ["sim", "BTCUSDT", "BUY", "LIMIT", p.price(limit), "0.01", "0", "NEW"]
 
     # balance: the gateway's snapshot plus its deltas, the limit order's quote locked
-    locked = n(str(D("0.01") * limit))
+    locked = quote(D("0.01") * limit)  # USDT, a quote asset: to the cent
     wait_until(lambda: rows(cli(cenv, "balance", "sim").stdout).get("USDT", [None, None])[1] == locked,
                timeout=20, what="USDT locked by the order in the balance")  # fmt: skip
     prices = {s: D(p) for s, p in sim.control.state()["prices"].items()}
@@ -128,7 +145,7 @@ def test_manual_orders_balance_and_status_through_the_gateway(sim, cenv, gateway
     assert live.returncode == 0, live.stdout + live.stderr
     assert f"equity: {equity:,.2f} USDT" in live.stdout
     assert "not valued (no USDT price in Redis): USDC" in live.stdout
-    assert rows(live.stdout)["BTC"][3] == n(str(prices["BTCUSDT"]))
+    assert rows(live.stdout)["BTC"][3] == p.price(prices["BTCUSDT"])
 
     spent = cli(cenv, "order", "buy", "BTCUSDT", "--quote", "100")
     assert spent.returncode == 0, spent.stdout
@@ -229,6 +246,8 @@ def test_reconcile_adopts_lost_orders_and_catches_up_fills_safely_in_parallel(
     assert not r.sismember(og_open("sim"), cid)
     again = cli(cenv, "reconcile", "sim", "--no-notify")
     assert "reconciled sim: checked 0, filled while down 0" in again.stdout
+    summary = json.loads(cli(cenv, "reconcile", "sim", "--no-notify", "--json").stdout)
+    assert summary["venue"] == "sim" and summary["checked"] == 0 and summary["unresolved"] == 0
     notes = [decode(f) for _, f in r.xrange("notify")]
     assert sum(1 for m in notes if m.kind == "reconciliation") >= 5  # the gateway's and the four CLI runs
 

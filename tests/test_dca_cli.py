@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from backtest.config import load_backtest_config
 from backtest.series import synthetic
 from cli.dca import ITEMS, dca_app, item_prompt
+from shared.display import quote
 from strategies.dca_params import ALIASES, DcaParams
 from strategies.dca_plan import build_plan
 from tests.test_backtest_cli import write_csv
@@ -23,18 +24,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_plan_prints_every_level_the_total_and_the_budget_cut():
-    result = CliRunner().invoke(dca_app, ["plan", "--price", "100"])
+    result = CliRunner().invoke(dca_app, ["plan", "--price", "100"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     plan = build_plan(DcaParams(), D(100), btc_filters())
-    assert f"if every safety order fills: {plan.total_cost:.2f} USDT (levels 0..20" in result.output
-    assert f"cuts the ladder at level {plan.cut_level}: level {plan.cut_level} is cut to" in result.output
-    assert f"levels {plan.cut_level + 1}..20 are not placed" in result.output
-    assert f"costs at most {plan.placed_cost:.2f}" in result.output
+    flat = " ".join(result.output.split())  # the footer wraps at 80 columns
+    assert f"if every safety order fills: {quote(plan.total_cost)} USDT (levels 0..20" in flat
+    assert f"cuts the ladder at level {plan.cut_level}: level {plan.cut_level} is cut to" in flat
+    assert f"levels {plan.cut_level + 1}..20 are not placed" in flat
+    assert f"costs at most {quote(plan.placed_cost)}" in flat
     assert result.output.count("not placed") == 20 - plan.cut_level + 1
     for row in plan.rows:
-        assert f"{row.cum_cost:.2f}" in result.output
-    for header in ("step", "drop", "buy price", "avg entry", "target", "TP price", "rise needed"):
+        assert quote(row.cum_cost) in result.output
+    # 80 columns: two figures a cell, nothing cut
+    assert "…" not in result.output and max(map(len, result.output.splitlines())) <= 80
+    for header in ("step", "drop", "buy price", "avg entry", "target", "TP price", "rise"):
         assert header in result.output
+    wide = CliRunner().invoke(dca_app, ["plan", "--price", "100"], env={"COLUMNS": "200"}).output
+    assert "rise needed" in wide and "profit at TP" in wide and "…" not in wide
+
+
+def test_plan_json_has_every_level_as_exact_decimals():
+    result = CliRunner().invoke(dca_app, ["plan", "--price", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    plan = build_plan(DcaParams(), D(100), btc_filters())
+    assert doc["symbol"] == "BTCUSDT" and doc["cut_level"] == plan.cut_level
+    assert [D(r["cum_cost"]) for r in doc["rows"]] == [r.cum_cost for r in plan.rows]
+    assert all("E" not in r["qty"] for r in doc["rows"])
 
 
 def btc_filters():
@@ -88,7 +104,7 @@ def test_menu_asks_every_parameter_in_english_and_enter_keeps_defaults(tmp_path)
     assert out.index("Print the plan") < out.index("Save the strategy") < out.index("Run it")
     assert out.index("Run it") < out.index("Configure another strategy")
     plan = build_plan(DcaParams(base_order_quote=D(250), take_profit=D("0.02")), D(100), btc_filters())
-    assert f"{plan.total_cost:.2f}" in out
+    assert quote(plan.total_cost) in out
     body = json.loads((tmp_path / "mine.json").read_text())
     assert set(body["params"]) == {f.name for f in msgspec.structs.fields(DcaParams)}  # English names only
     assert not set(body["params"]) & set(ALIASES)

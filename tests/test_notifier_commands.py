@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 import redis
 
 from shared.codec import decode, encode
+from shared.filters import SymbolFilters
 from shared.messages import Balance, BalanceUpdate, BotControl, ControlAction
+from shared.streams import venue_symbols
 from tests.helpers.notifier_fakes import CHATS, TOKEN, FakeTelegram, start_notifier, wait_ready, write_config
 from tests.helpers.procs import Proc, wait_until
 
@@ -32,8 +35,8 @@ def telegram() -> Iterator[FakeTelegram]:
 def seed_bot(client: redis.Redis, bot: str, mode: str) -> None:
     doc = {
         "version": 3,
-        "last_applied": {},
-        "state": {"mode": mode, "position": {"base": "0.5", "realised": "12.3"}},
+        "last_applied": {"md:candles:sim:BTCUSDT:1m": "1-0"},  # the bot's market: sim BTCUSDT
+        "state": {"mode": mode, "position": {"base": "0.123456789", "realised": "12.3E-7"}},
     }
     client.set(f"bot:{bot}:state", orjson.dumps(doc))
 
@@ -64,6 +67,10 @@ def test_commands_from_an_allowed_chat_act_on_bots(
         Balance("BTC", Decimal("0.25"), Decimal(0)),
     )
     sync_redis.xadd("account:sim", encode(BalanceUpdate(venue="sim", balances=balances, snapshot=True)))
+    # the symbol filters the order gateway publishes: amounts are shown at their precision
+    btc = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=Decimal("0.01"),
+                        step_size=Decimal("0.00001"))  # fmt: skip
+    sync_redis.hset(venue_symbols("sim"), "BTCUSDT", msgspec.json.encode(btc))
     delta = (Balance("BTC", Decimal("0.3"), Decimal(0)),)
     sync_redis.xadd(
         "account:sim", encode(BalanceUpdate(venue="sim", balances=delta, ts=int(time.time() * 1000)))
@@ -73,6 +80,7 @@ def test_commands_from_an_allowed_chat_act_on_bots(
         wait_ready(sync_redis, proc)
         bots = ask(telegram, proc, ALLOWED, "/bots")
         assert "dca1: running" in bots and "grid1: paused" in bots, bots
+        assert "position 0.12345, realised 0.0000012" in bots, "to the step, never in exponent notation"
 
         assert "pause sent to dca1" in ask(telegram, proc, ALLOWED, "/pause dca1")
         assert "resume sent to grid1" in ask(telegram, proc, ALLOWED, "/resume@automata_bot grid1")
@@ -91,7 +99,7 @@ def test_commands_from_an_allowed_chat_act_on_bots(
         assert "notifier (t1)" in status and "dca1: running" in status, status
 
         balance = ask(telegram, proc, ALLOWED, "/balance sim")
-        assert "USDT: 1000 (free 900.5, locked 99.5)" in balance, balance
+        assert "USDT: 1,000.00 (free 900.50, locked 99.50)" in balance, balance
         assert "BTC: 0.3 " in balance, "the newer delta wins over the snapshot"
 
         assert "/pause BOT" in ask(telegram, proc, ALLOWED, "/nonsense")

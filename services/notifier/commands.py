@@ -28,12 +28,15 @@ import redis.asyncio as aioredis
 
 from services.notifier.channels import ChannelDown, Rejected, Stopping, sleep_or_stop
 from services.notifier.telegram import TelegramClient
+from shared import display
 from shared.account_view import fold_account
 from shared.bus import publish
+from shared.display import UNKNOWN, Precision
+from shared.filters import SymbolFilters
 from shared.ids import IdError, check_bot_id
 from shared.messages import BotControl, ControlAction
 from shared.redis_conn import REDIS_ERRORS
-from shared.streams import NOTIFIER_TELEGRAM_OFFSET, account, bot_control, bot_state
+from shared.streams import NOTIFIER_TELEGRAM_OFFSET, account, bot_control, bot_state, venue_symbols
 
 log = logging.getLogger("automata.notifier.commands")
 
@@ -57,6 +60,11 @@ async def _scan_keys(redis: aioredis.Redis, pattern: str) -> list[str]:
     return sorted([k.decode() async for k in redis.scan_iter(match=pattern, count=500)])
 
 
+async def _filters(redis: aioredis.Redis, venue: str) -> dict[str, SymbolFilters]:
+    """The venue's symbol filters as the order gateway published them, for amounts at their precision."""
+    return display.filters_from_hash(await redis.hgetall(venue_symbols(venue)))
+
+
 async def bots_text(redis: aioredis.Redis) -> str:
     lines = []
     for key in await _scan_keys(redis, "bot:*:state"):
@@ -69,7 +77,13 @@ async def bots_text(redis: aioredis.Redis) -> str:
         state = (doc.get("state") if isinstance(doc, dict) else None) or {}
         mode = state.get("mode", "running") if isinstance(state, dict) else "?"
         pos = state.get("position", {}) if isinstance(state, dict) else {}
-        extra = f" position {pos.get('base', '0')}, realised {pos.get('realised', '0')}" if pos else ""
+        market = display.bot_market(doc) if isinstance(doc, dict) else None
+        p = Precision.of((await _filters(redis, market[0])).get(market[1])) if market else UNKNOWN
+        extra = (
+            f" position {p.qty(pos.get('base', '0'))}, realised {display.quote(pos.get('realised', '0'))}"
+            if isinstance(pos, dict) and pos
+            else ""
+        )
         failed = " FAILED" if isinstance(doc, dict) and doc.get("failed") else ""
         lines.append(f"{bot}: {mode}{failed}{extra}")
     return "Bots:\n" + "\n".join(lines) if lines else "No bots have state yet."
@@ -99,8 +113,9 @@ async def balance_text(redis: aioredis.Redis, venues: Sequence[str]) -> str:
         if not assets:
             parts.append(f"{venue}: no balance yet")
             continue
+        show = display.asset_amounts(await _filters(redis, venue))
         rows = [
-            f"{b.asset}: {b.total.normalize():f} (free {b.free.normalize():f}, locked {b.locked.normalize():f})"
+            f"{b.asset}: {show(b.asset, b.total)} (free {show(b.asset, b.free)}, locked {show(b.asset, b.locked)})"
             for b in sorted(assets.values(), key=lambda b: b.asset)
             if b.total
         ]

@@ -30,7 +30,7 @@ from shared.messages import (
     Side,
     TimeInForce,
 )
-from shared.money import ZERO, fmt
+from shared.money import ZERO
 from shared.order_terms import OrderTerms
 from shared.strategy.adoption import book_held, claim
 from shared.strategy.commands import CancelTimer, Command, SetTimer
@@ -404,7 +404,7 @@ def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = Non
                     ctx,
                     "info",
                     f"close-dust-{state.seq}",
-                    f"{ctx.bot}: position {fmt(state.position.base)} {ctx.base_asset} is below the "
+                    f"{ctx.bot}: position {ctx.qty(state.position.base)} {ctx.base_asset} is below the "
                     "exchange minimum, nothing to sell",
                 )
             )
@@ -418,7 +418,7 @@ def fill_notification(ctx: StrategyContext, rec: OrderRecord) -> Notification:
         ctx,
         "fill",
         rec.cid,
-        f"{ctx.bot}: {rec.side} {fmt(rec.cum_filled_qty)} {ctx.base_asset} at {fmt(avg)} ({rec.tag})",
+        f"{ctx.bot}: {rec.side} {ctx.qty(rec.cum_filled_qty)} {ctx.base_asset} at {ctx.price(avg)} ({rec.tag})",
         data={
             "cid": rec.cid,
             "tag": rec.tag,

@@ -25,7 +25,7 @@ import msgspec
 
 from shared.ids import seq_of
 from shared.messages import BotSynced, Level, OrderType, OrderUpdate
-from shared.money import ZERO, fmt
+from shared.money import ZERO
 from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
@@ -124,9 +124,9 @@ def book_held(state: S, ctx: StrategyContext, before_ms: int | None = None) -> t
                 ctx,
                 "reconciliation",
                 f"adopted-{cid}",
-                f"{ctx.bot}: order {cid} ({rec.side} {fmt(rec.quantity or rec.quote_quantity or 0)} "
+                f"{ctx.bot}: order {cid} ({rec.side} {ctx.qty(rec.quantity) if rec.quantity else ctx.quote(rec.quote_quantity or 0)} "
                 f"{rec.order_type}) was placed before a restart and not asked for again: "
-                f"{fmt(rec.cum_filled_qty)} filled, booked" + ("" if rec.terminal else "; cancelling it"),
+                f"{ctx.qty(rec.cum_filled_qty)} filled, booked" + ("" if rec.terminal else "; cancelling it"),
                 level=Level.WARNING,
             )
         )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from shared import display
 from shared.filters import SymbolFilters
 from shared.messages import Candle
 
@@ -38,6 +39,18 @@ class StrategyContext:
     def last_price(self) -> Decimal | None:
         """Close of the newest candle in the history window, if any."""
         return self.history[-1].close if self.history else None
+
+    def price(self, value: Decimal) -> str:
+        """A price as the bot's texts show it: to the symbol's tick ("42,016.04")."""
+        return display.price(value, self.filters.tick_size)
+
+    def qty(self, value: Decimal) -> str:
+        """A base quantity as the bot's texts show it: to the symbol's step ("0.00471")."""
+        return display.qty(value, self.filters.step_size)
+
+    def quote(self, value: Decimal) -> str:
+        """A quote amount (profit, cost, balance) as the bot's texts show it: to the cent ("0.42")."""
+        return display.quote(value)
 
     def free(self, asset: str) -> Decimal | None:
         """Free balance of asset, or None when the driver does not know balances."""

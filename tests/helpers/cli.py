@@ -12,11 +12,13 @@ from tests.helpers.procs import ROOT, Proc
 PLAIN = {"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run `automata ARGS` to the end; stdout and stderr as text."""
+def cli(
+    env: dict[str, str], *args: str, timeout: float = 60.0, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
+    """Run `automata ARGS` to the end (on a console `columns` wide); stdout and stderr as text."""
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
-        env={**env, **PLAIN},
+        env={**env, **PLAIN, "COLUMNS": str(columns)},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -37,3 +39,9 @@ def rows(output: str) -> dict[str, list[str]]:
             cells = [c.strip() for c in line.split("│")]
             out[cells[0]] = cells[1:]
     return out
+
+
+def assert_fits(output: str, columns: int = 80) -> None:
+    """Nothing cut: no ellipsis, no line wider than the console."""
+    assert "…" not in output, output
+    assert max((len(line) for line in output.splitlines()), default=0) <= columns, output
