@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from backtest.engine import RunResult, Setup
-from shared.money import human_price
+from shared.display import price as human_price
 
 DEFAULT_BOT = Setup.bot  # a strategy file names no bot
 

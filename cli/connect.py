@@ -52,7 +52,7 @@ class System:
     redis_from: str  # REDIS_URL, automata run, or the config file
 
     def line(self) -> str:
-        """One line saying which system this is, for `status` and `doctor`."""
+        """A few short lines saying which system this is, for `status` and `doctor`."""
         parts = []
         if self.run is not None:
             parts.append(f"{RUN} in {self.home.root} (pid {self.run.runner.pid})")
@@ -71,7 +71,15 @@ class System:
             parts.append("no config file (all defaults)")
         else:
             parts.append(f"config {self.config}" + (f" ({self.config_from})" if self.config_from else ""))
-        return "system: " + ", ".join(parts)
+        head, *rest = parts
+        where = [p for p in rest if not p.startswith(("config ", "no config"))]
+        config = [p for p in rest if p not in where]
+        lines = [
+            f"system: {head}",
+            *(["  " + ", ".join(where)] if where else []),
+            *("  " + c for c in config),
+        ]
+        return "\n".join(lines)  # short lines: status and doctor fit 80 columns
 
     def nothing(self) -> tuple[str, str]:
         """Why there is no run to talk to, and what to do about it."""

@@ -62,33 +62,3 @@ def venue_dec(value: object) -> Decimal:
         return ZERO
     result = dec(str(value))
     return result if result else ZERO
-
-
-def places_of(increment: Decimal) -> int:
-    """Decimal places an increment has: 0.01 -> 2, 0.00001 -> 5, 10 -> 0."""
-    if increment <= 0:
-        return 0
-    exponent = increment.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def human(value: Decimal, places: int | None = None) -> str:
-    """An amount as a person reads it: thousands separators, never an exponent ('41,200.00',
-    '0.00012', '-1,234.5'). `places`: exactly that many decimals (rounded half even, as
-    Decimal does); None: the value's own decimals, trailing zeros dropped."""
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places))
-        text = f"{value:,.{places}f}"
-    else:
-        text = f"{value.normalize():,f}" if value else "0"
-    return "0" + text[2:] if text.startswith("-0") and not value else text
-
-
-def human_price(value: Decimal, tick: Decimal = ZERO) -> str:
-    """A quote price: 2 decimals, more when the symbol's tick has more ('41,200.00', '0.000123')."""
-    return human(value, max(2, places_of(tick)))
-
-
-def human_qty(value: Decimal, step: Decimal = ZERO) -> str:
-    """A base quantity: the decimals of the symbol's step size, else its own ('0.00120', '3')."""
-    return human(value, places_of(step)) if step > 0 else human(value)

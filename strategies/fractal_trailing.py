@@ -451,14 +451,14 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         profit = pos.realised
         avg = state.sold_quote / pos.sold if pos.sold > 0 else ZERO
         invested = state.quantity * state.entry
-        pct = profit / invested * 100 if invested > 0 else ZERO
+        gain = profit / invested if invested > 0 else ZERO
         note = notification(
             ctx,
             "position_closed",
             "closed",
             f"{ctx.bot}: position closed: {ctx.qty(pos.sold)} {ctx.base_asset} sold at {ctx.price(avg)} "
             f"(entry {ctx.price(state.entry)}), profit {ctx.quote(profit)} {ctx.quote_asset} "
-            f"({pct:.2f} %)",
+            f"({percent(gain)})",
             data={
                 "entry": str(state.entry),
                 "quantity": str(state.quantity),

@@ -90,7 +90,9 @@ def test_reading_commands_answer_from_the_demo_on_its_moved_ports(demo, tmp_path
     config = f"{home}/var/run/demo.toml"  # the copy pointing at the moved paper venue
     system = f"system: automata run in {home} (pid "
     status = ok(demo, "status")
-    assert system in status and f"redis 127.0.0.1:{port}, paper venue :{sim_port}, config {config}" in status
+    assert (
+        system in status and f"  redis 127.0.0.1:{port}, paper venue :{sim_port}\n  config {config}" in status
+    )
 
     doctor = ok(demo, "doctor")
     assert system in doctor and f"paper venue :{sim_port}" in doctor

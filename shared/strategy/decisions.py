@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from shared.display import ratio_pct
 from shared.messages import Decision
-from shared.money import human, human_price, human_qty
 from shared.strategy.context import StrategyContext
 from shared.strategy.state import StrategyState
 
@@ -37,22 +37,22 @@ def decide(ctx: StrategyContext, text: str, *, topic: str = "", **fields: Any) -
 
 def price(ctx: StrategyContext, value: Decimal) -> str:
     """A quote price at the symbol's precision: '41,200.00'."""
-    return human_price(value, ctx.filters.tick_size)
+    return ctx.price(value)
 
 
 def qty(ctx: StrategyContext, value: Decimal) -> str:
-    """A base quantity at the symbol's step: '0.00120 BTC'."""
-    return f"{human_qty(value, ctx.filters.step_size)} {ctx.base_asset}"
+    """A base quantity at the symbol's step, with its asset: '0.0012 BTC'."""
+    return f"{ctx.qty(value)} {ctx.base_asset}"
 
 
 def quote(ctx: StrategyContext, value: Decimal) -> str:
-    """A quote amount: '24.00 USDT'."""
-    return f"{human_price(value, ctx.filters.tick_size)} {ctx.quote_asset}"
+    """A quote amount, with its asset: '24.00 USDT'."""
+    return f"{ctx.quote(value)} {ctx.quote_asset}"
 
 
 def percent(fraction: Decimal) -> str:
-    """A fraction as a percentage with 2 decimals: Decimal('0.011') -> '1.10 %'."""
-    return f"{human(fraction * 100, 2)} %"
+    """A fraction as a percentage with 2 decimals: Decimal('0.011') -> '1.10%'."""
+    return ratio_pct(fraction)
 
 
 def quiet_repeats(state: S, commands: Sequence[Any]) -> tuple[S, list[Any]]:
