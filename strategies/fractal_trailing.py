@@ -469,7 +469,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             },
         )
         said = decide(ctx, f"position sold: {qty_(ctx, pos.sold)} at {px(ctx, avg)} (entry {px(ctx, state.entry)}), "
-                      f"profit {quote_(ctx, profit)} ({percent(pct / 100)})", profit=profit)  # fmt: skip
+                      f"profit {quote_(ctx, profit)} ({percent(gain)})", profit=profit)  # fmt: skip
         return replace(state, phase=DONE, stop_cid=""), [note, said]
 
     # --- small predicates ----------------------------------------------------------------

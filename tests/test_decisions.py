@@ -64,7 +64,7 @@ def test_grid_says_once_that_it_waits_below_its_range_then_trades() -> None:
     g.fill(sell.cid)
     assert g.said(1) == [
         "grid started at 42,100.00 in its range 40,000.00–44,000.00: 2 buys below, 2 sells above "
-        "(buying 0.00470 BTC at market for them)",
+        "(buying 0.0047 BTC at market for them)",
         "grid: buy level 0 at 40,000.00 filled, sell placed at 41,000.00",
         "grid: sell level 1 at 41,000.00 filled (round trip 1, profit 2.50 USDT), buy placed at 40,000.00",
     ]
@@ -85,7 +85,7 @@ def test_fractal_trailing_says_when_it_has_no_stop_and_when_it_raises_it() -> No
         bar(low)
     f.update(first.cid, OrderStatus.CANCELED)
     assert f.said() == [
-        "protecting 1.00000 BTC bought at 100.00 with a fractal trailing stop (1m bars, 14 days)",
+        "protecting 1 BTC bought at 100.00 with a fractal trailing stop (1m bars, 14 days)",
         "no stop yet: no low fractal between the entry 100.00 and the price",  # once, not per bar
         "fractal stop set at 102.00 (new low fractal), limit 101.00",
         "stop-limit sell of 1.00000 BTC placed: stop 102.00, limit 101.00",
