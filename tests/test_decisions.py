@@ -88,9 +88,9 @@ def test_fractal_trailing_says_when_it_has_no_stop_and_when_it_raises_it() -> No
         "protecting 1 BTC bought at 100.00 with a fractal trailing stop (1m bars, 14 days)",
         "no stop yet: no low fractal between the entry 100.00 and the price",  # once, not per bar
         "fractal stop set at 102.00 (new low fractal), limit 101.00",
-        "stop-limit sell of 1.00000 BTC placed: stop 102.00, limit 101.00",
+        "stop-limit sell of 1 BTC placed: stop 102.00, limit 101.00",
         "fractal stop raised to 103.50 (new low fractal), limit 102.50",
-        "stop-limit sell of 1.00000 BTC placed: stop 103.50, limit 102.50",
+        "stop-limit sell of 1 BTC placed: stop 103.50, limit 102.50",
     ]
 
 
