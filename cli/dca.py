@@ -29,8 +29,7 @@ from cli import output, paths
 from shared.display import Precision, quote, ratio_pct
 from shared.filters import SymbolFilters
 from shared.strategy import ParamsError
-from shared.strategy.params import plain_key
-from strategies.dca_params import ALIASES, NO, YES, DcaParams, parse_dca_params
+from strategies.dca_params import ALIASES, DcaParams, parse_dca_params, yes_or_no
 from strategies.dca_plan import Plan, build_plan
 
 dca_app = typer.Typer(help="DCA strategy: plan table and interactive menu.", no_args_is_help=True)
@@ -319,12 +318,10 @@ def number(answer: str, *, whole: bool = False) -> Decimal:
 
 
 def yes_no(answer: str) -> bool:
-    key = plain_key(answer)
-    if key in YES:
-        return True
-    if key in NO:
-        return False
-    raise AnswerError(f"answer y or n, not {answer!r}")
+    result = yes_or_no(answer)
+    if result is None:
+        raise AnswerError(f"answer y or n, not {answer!r}")
+    return result
 
 
 def answer_error(answer: str, exc: Exception) -> str:

@@ -87,14 +87,18 @@ class DcaParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError("size_curve must be > 0")
 
 
+def yes_or_no(text: str) -> bool | None:
+    """A yes/no answer in English or Portuguese ("y", "yes", "s", "sim", "n", "no", "não"), else None."""
+    key = plain_key(text)
+    return True if key in YES else False if key in NO else None
+
+
 def _yes_no(value: Any, source: str) -> Any:
     if isinstance(value, str):
-        key = plain_key(value)
-        if key in YES:
-            return True
-        if key in NO:
-            return False
-        raise ParamsError(f"{source}: reinvest_profit: expected y/n (yes/no), got {value!r}")
+        answer = yes_or_no(value)
+        if answer is None:
+            raise ParamsError(f"{source}: reinvest_profit: expected y/n (yes/no), got {value!r}")
+        return answer
     return value
 
 
