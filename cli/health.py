@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import redis
 import typer
@@ -9,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import connect
-from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.heartbeats import Heartbeat, bot_inputs, read_heartbeats
 from cli.paths import UsageError
 from shared.redis_conn import safe_url
 
@@ -25,7 +27,9 @@ def _duration(seconds: float) -> str:
 
 def _extra(beat: Heartbeat) -> str:
     return " ".join(
-        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(beat.extra.items())
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in sorted(beat.extra.items())
+        if k != "inputs"  # the bots' inputs: a line of their own below the table
     )
 
 
@@ -46,7 +50,9 @@ def table(beats: list[Heartbeat]) -> Table:
 def health(
     as_json: bool = typer.Option(False, "--json", help="one JSON object a service, for scripts"),
 ) -> None:
-    """List the running services from their heartbeat keys svc:* (pid, metrics port, age)."""
+    """List the running services from their heartbeat keys svc:* (pid, metrics port, age).
+
+    Exits 1 when a bot is stalled (no candle for its stall_after_s: 3 intervals, at least 30 s)."""
     console = Console()
     try:
         url = connect.redis_url()
@@ -58,6 +64,7 @@ def health(
     except redis.RedisError as exc:
         console.print(f"[red]cannot reach Redis at {safe_url(url)}: {exc}[/]")
         raise typer.Exit(1) from None
+    stalled = {bot: info for bot, info in bot_inputs(beats).items() if info["stalled"]}
     if as_json:
         for b in beats:
             doc = {
@@ -71,9 +78,16 @@ def health(
                 **b.extra,
             }
             print(orjson.dumps(doc).decode())
+        if stalled:
+            raise typer.Exit(1)
         return
     if not beats:
         console.print(f"no service has a heartbeat in {safe_url(url)}")
         return
     console.print(f"services in {safe_url(url)}:")
     console.print(table(beats))
+    for bot, info in sorted(stalled.items()):
+        silent = max(0.0, time.time() - int(info["last_input_ms"]) / 1000)
+        console.print(f"[red]bot {bot} is stalled: no candle for {_duration(silent)}[/]")
+    if stalled:
+        raise typer.Exit(1)

@@ -22,6 +22,7 @@ Redis and supervisord run in sessions of their own, so a terminal's Ctrl-C reach
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -41,6 +42,7 @@ from cli.heartbeats import Heartbeat, read_heartbeats
 from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
+from services.exchange_sim import store as venue_store
 from services.strategy_runner.bots import load_bots
 from shared import redis_acl
 from shared.config import ConfigError
@@ -65,11 +67,20 @@ def run(
     sim: bool | None = typer.Option(
         None, "--sim/--no-sim", help="start the paper venue (default: when services/exchange_sim exists)"
     ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        help="start clean: forget the previous run's Redis data (var/redis: candles, bot states, "
+        "orders, notifications) and the paper venue's accounts, orders and market (var/exchange_sim)",
+    ),
 ) -> None:
-    """Run everything here: Redis (AOF, ./var/redis), supervisord and the services, until Ctrl-C."""
+    """Run everything here: Redis (AOF, ./var/redis), supervisord and the services, until Ctrl-C.
+
+    A second run in the same AUTOMATA_HOME carries on where the first stopped: Redis keeps its
+    data and the paper venue its balances, orders and market time. --fresh starts clean."""
     console = Console(highlight=False, soft_wrap=True)
     try:
-        code = _run(console, paths.home(), paths.redis_port(), timeout, sim)
+        code = _run(console, paths.home(), paths.redis_port(), timeout, sim, fresh)
     except UsageError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -107,8 +118,12 @@ def down(
 # -- run ---------------------------------------------------------------------------------------
 
 
-def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | None) -> int:
+def _run(
+    console: Console, home: Home, port: int, timeout: float, sim: bool | None, fresh: bool = False
+) -> int:
     _check_not_running(home, port)
+    if fresh:
+        _forget_previous_run(home, console)
     home.make_dirs()
     try:
         setup = demo.choose(home)
@@ -177,6 +192,27 @@ def _check_not_running(home: Home, port: int) -> None:
             raise UsageError(f"port {port} is already in use: set AUTOMATA_REDIS_PORT to a free port")
 
 
+def _forget_previous_run(home: Home, console: Console) -> None:
+    """--fresh: Redis's data and the paper venue's state go together (orders in one and not in
+    the other would be a venue and a gateway that disagree). Secrets and logs stay."""
+    gone = []
+    if home.redis_dir.exists():
+        shutil.rmtree(home.redis_dir)
+        gone.append(_show(home.redis_dir))
+    venue_dir = venue_state_dir(home)
+    for name in venue_store.FILES:  # only the venue's own files: SIM_STATE_DIR may be any folder
+        path = venue_dir / name
+        if path.exists():
+            path.unlink()
+            gone.append(_show(path))
+    console.print("a fresh start: " + (f"removed {', '.join(gone)}" if gone else "nothing to forget"))
+
+
+def venue_state_dir(home: Home) -> Path:
+    """Where the paper venue keeps its state: SIM_STATE_DIR, else var/exchange_sim."""
+    return Path(os.environ.get("SIM_STATE_DIR") or home.venue_dir)
+
+
 def _redis_server(home: Home, port: int, console: Console) -> RedisServer:
     """The run's Redis with the ACL of deploy/supervisord.conf's programs (the demo's runner
     included, started or not), connected to as `admin`. Passwords already under var/ are kept.
@@ -208,6 +244,7 @@ def _service_env(home: Home, redis_url: str) -> dict[str, str]:
     credentials (each program names its own user and password file, deploy/supervisord.conf)."""
     env = {k: v for k, v in os.environ.items() if k not in (USER_ENV, PASSWORD_FILE_ENV)}
     env.update({"AUTOMATA_HOME": str(home.root), "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"})
+    env["SIM_STATE_DIR"] = str(venue_state_dir(home))  # the paper venue resumes from it
     return env
 
 

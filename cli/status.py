@@ -26,7 +26,7 @@ from rich.table import Table
 
 from cli import common
 from cli.common import bot_mode
-from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.heartbeats import Heartbeat, bot_inputs, read_heartbeats
 from shared.redis_conn import safe_url
 
 
@@ -143,7 +143,11 @@ def open_orders(r: redis.Redis) -> dict[str, int]:
     return out
 
 
-def bots(r: redis.Redis) -> list[dict[str, Any]]:
+def bots(r: redis.Redis, inputs: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The bots' persisted state; with `inputs` (bot_inputs of the heartbeats), whether each
+    gets its candles: `last_input_s` ago and `stalled` (None: its runner is not running)."""
+    inputs = inputs or {}
+    now_ms = int(time.time() * 1000)
     rows = []
     for key in sorted(r.scan_iter(match="bot:*:state", count=1000)):
         raw = r.get(key)
@@ -154,14 +158,20 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
         state = doc.get("state") or {}
         pos = state.get("position") or {}
         failed = doc.get("failed") or {}
+        bot = key.decode().split(":")[1]
+        seen = inputs.get(bot)
         rows.append(
             {
-                "bot": key.decode().split(":")[1],
+                "bot": bot,
                 "mode": bot_mode(state),
                 "position": pos.get("base", "0"),
                 "realised": pos.get("realised", "0"),
                 "open_orders": len(state.get("orders") or {}),
                 "failed": failed.get("error", ""),
+                "last_input_s": None
+                if seen is None
+                else round(max(0, now_ms - int(seen["last_input_ms"])) / 1000, 1),
+                "stalled": None if seen is None else bool(seen["stalled"]),
             }
         )
     return rows
@@ -193,13 +203,21 @@ def _groups_table(rows: list[dict[str, Any]]) -> Table:
     return t
 
 
+def _input(bot: dict[str, Any]) -> str:
+    """When the bot's last candle came: "stalled" in red past its stall_after_s."""
+    if bot["last_input_s"] is None:
+        return "-"
+    ago = common.ago(bot["last_input_s"]) + " ago"
+    return f"[red]stalled ({ago})[/]" if bot["stalled"] else ago
+
+
 def _bots_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(show_edge=False, header_style="bold")
-    for col in ("bot", "mode", "position", "realised", "open orders", "failed entry"):
+    for col in ("bot", "mode", "input", "position", "realised", "open orders", "failed entry"):
         t.add_column(col, no_wrap=True)
     for b in rows:
         failed = f"[red]{escape(b['failed'][:60])}[/]" if b["failed"] else "-"
-        t.add_row(b["bot"], b["mode"], b["position"], b["realised"], str(b["open_orders"]), failed)
+        t.add_row(b["bot"], b["mode"], _input(b), b["position"], b["realised"], str(b["open_orders"]), failed)
     return t
 
 
@@ -214,7 +232,7 @@ def status(
         "services": services(r),
         "groups": groups(r),
         "open_orders": open_orders(r),
-        "bots": bots(r),
+        "bots": bots(r, bot_inputs(read_heartbeats(r))),
         "dlq": dlqs(r),
         "ts": int(time.time() * 1000),
     }

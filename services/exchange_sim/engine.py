@@ -46,6 +46,7 @@ from services.exchange_sim.model import (
     BalanceEvent,
     Depth,
     EngineError,
+    EngineState,
     Event,
     ExecType,
     JournalEntry,
@@ -143,6 +144,37 @@ class Engine:
         self._touched: dict[str, dict[str, Decimal | None]] = {}
         self._depth = 0
 
+    def state(self, keep_closed: int, keep_trades: int) -> EngineState:
+        """Accounts, open orders and the latest `keep_closed` closed ones, the latest trades."""
+        closed = (
+            [oid for oid, o in self._orders.items() if not o.is_open][-keep_closed:] if keep_closed else []
+        )
+        kept = {oid for oid, o in self._orders.items() if o.is_open} | set(closed)
+        return EngineState(
+            accounts={a: {k: Balance(*row) for k, row in rows.items()} for a, rows in self._accounts.items()},
+            orders=[self._orders[oid] for oid in sorted(kept)],
+            trades=self._trades[-keep_trades:] if keep_trades else [],
+            next_order_id=self._next_order_id,
+            next_trade_id=dict(self._next_trade_id),
+        )
+
+    def restore(self, state: EngineState) -> None:
+        """Start from a saved state (a restarted venue): the book and balances as they were."""
+        self.reset()
+        for account, rows in state.accounts.items():  # an asset never touched: its start balance
+            self._accounts[account] = {a: [amount, ZERO] for a, amount in self.start_balances.items()}
+            self._accounts[account].update({k: [b.free, b.locked] for k, b in rows.items()})
+        for order in sorted(state.orders, key=lambda o: o.order_id):
+            self._orders[order.order_id] = order
+            self._cids[(order.account, order.client_order_id)] = order.order_id
+            if order.is_open and order.symbol in self._open:
+                self._open[order.symbol][order.order_id] = None
+        self._trades = list(state.trades)
+        self._next_order_id = state.next_order_id
+        for symbol, value in state.next_trade_id.items():
+            if symbol in self._next_trade_id:
+                self._next_trade_id[symbol] = value
+
     def set_time(self, ms: int) -> None:
         self.now = int(ms)
 
@@ -180,6 +212,10 @@ class Engine:
         value = self._next_trade_id[symbol]
         self._next_trade_id[symbol] = value + 1
         return value
+
+    def trade_ids(self) -> dict[str, int]:
+        """The next trade id of each symbol."""
+        return dict(self._next_trade_id)
 
     def quote(self, symbol: str) -> Quote:
         spec = self._spec(symbol)
