@@ -178,7 +178,7 @@ def _read_log(path: Path) -> list[Record]:
 def write_atomic(path: Path, data: bytes) -> None:
     """Temp file, fsync, rename, fsync of the directory: the old file or the new one, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -16,13 +16,14 @@ from shared.candle_files import interval_ms
 from shared.messages import Level, Notification
 
 STALL_INTERVALS = 3  # candle intervals without a candle before a bot counts as stalled
-STALL_FLOOR_S = 30.0  # never sooner than this (a 1-second interval would flap)
+STALL_FLOOR_S = 30.0  # never sooner than this by default (a 1-second interval would flap)
+MIN_STALL_S = 10.0  # nor below two heartbeats (status reads the last input time from them)
 
 
 def stall_after_s(interval: str, configured: float = 0.0) -> float:
-    """The bot's `stall_after_s`, else 3 candle intervals, at least 30 s."""
+    """The bot's `stall_after_s` (at least 10 s), else 3 candle intervals, at least 30 s."""
     if configured > 0:
-        return configured
+        return max(MIN_STALL_S, configured)
     return max(STALL_FLOOR_S, STALL_INTERVALS * interval_ms(interval) / 1000)
 
 
@@ -77,9 +78,11 @@ def input_notification(bot: str, stream: str, kind: str, since_ms: int, now_ms: 
 
 
 def is_stalled(info: dict[str, Any], now_ms: int) -> bool:
-    """From a heartbeat's `inputs` entry, as of now (the runner checks only every few seconds)."""
+    """From a heartbeat's `inputs` entry, as of now: its last input is older than its limit.
+
+    (Not the runner's own `stalled` flag: that is as old as the heartbeat, a few seconds.)"""
     try:
         last, limit = int(info.get("last_input_ms") or 0), float(info.get("stall_after_s") or 0)
     except (TypeError, ValueError):
         return False
-    return bool(info.get("stalled")) or (limit > 0 and now_ms - last >= limit * 1000)
+    return limit > 0 and now_ms - last >= limit * 1000
