@@ -55,6 +55,10 @@ def seeded(sync_redis: redis.Redis) -> redis.Redis:
     beat = {"pid": os.getpid(), "metrics_port": 0, "started": now - 600_000, "ts": now, "venues": ["sim"]}
     r.set("svc:order_gateway:t1", orjson.dumps(beat), px=15_000)
     r.set("svc:notifier:t1", orjson.dumps({**beat, "ts": now - 60_000}), px=15_000)
+    # a runner whose bot `demo` got its last candle a minute ago (stalled after 10 s), `quiet` just now
+    inputs = {"demo": {"last_input_ms": now - 60_000, "stall_after_s": 10.0, "stalled": True},
+              "quiet": {"last_input_ms": now, "stall_after_s": 10.0, "stalled": False}}  # fmt: skip
+    r.set("svc:strategy_runner:t1", orjson.dumps({**beat, "inputs": inputs}), px=15_000)
     # a consumer group with one entry pending and two not delivered yet
     for i in range(3):
         cmd = PlaceOrder(cid=f"demo-{i + 1:06d}", bot="demo", venue="sim", symbol="BTCUSDT", side=Side.BUY,
@@ -103,13 +107,24 @@ def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) 
     assert table["notifier"][-1] == "stale"
     assert table["orders:cmd:sim:demo"] == ["order_gateway", "1", "1", "2"]  # consumers, pending, lag
     assert "bybit: 1, sim: 2" in out
-    assert table["demo"] == ["paused", "0.5", "12.5", "1", "ZeroDivisionError: boom"]
+    assert table["demo"][1].startswith("stalled (")  # its last candle a minute ago
+    assert table["demo"][:1] + table["demo"][2:] == ["paused", "0.5", "12.5", "1", "ZeroDivisionError: boom"]
     assert "dlq:orders:cmd:sim:demo: 2" in out
 
     doc = orjson.loads(cli(env, "status", "--json").stdout)
     assert doc["open_orders"] == {"bybit": 1, "sim": 2}
     assert doc["dlq"] == {"dlq:orders:cmd:sim:demo": 2}
     assert {g["group"]: g["lag"] for g in doc["groups"]} == {"order_gateway": 2}
+    assert [(b["bot"], b["stalled"], b["last_input_s"] >= 60) for b in doc["bots"]] == [("demo", True, True)]
+
+
+def test_health_fails_while_a_bot_is_stalled(env, seeded) -> None:
+    res = cli(env, "health")
+    assert res.returncode == 1, res.stdout + res.stderr
+    stalled = [line for line in res.stdout.splitlines() if "stalled" in line]
+    assert len(stalled) == 1 and stalled[0].startswith("bot demo is stalled: no candle for "), res.stdout
+    seeded.delete("svc:strategy_runner:t1")  # no runner: nothing to say about its bots
+    assert cli(env, "health").returncode == 0
 
 
 def test_status_and_balance_without_redis(env) -> None:
