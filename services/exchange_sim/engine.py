@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Literal, get_args
 
@@ -125,6 +125,8 @@ class Engine:
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.market_fill = market_fill  # "now": at the last price; "next_step": at the next one
         self._listeners: list[Listener] = []
+        # told, after each operation, every order it changed and every trade it made (store.py)
+        self.on_change: Callable[[list[Order], list[Trade]], None] | None = None
         self.reset()
 
     # ----------------------------------------------------------------- lifecycle
@@ -142,6 +144,8 @@ class Engine:
         self._next_trade_id = dict.fromkeys(self.specs, 1)
         self._pending: list[Event] = []
         self._touched: dict[str, dict[str, Decimal | None]] = {}
+        self._changed: dict[int, None] = {}  # order ids changed by the operation under way
+        self._made: list[Trade] = []  # trades it made
         self._depth = 0
 
     def state(self, keep_closed: int, keep_trades: int) -> EngineState:
@@ -428,6 +432,9 @@ class Engine:
                 )
             )
         self._touched = {}
+        if self.on_change is not None and (self._changed or self._made):
+            self.on_change([self._orders[oid] for oid in self._changed], self._made)
+        self._changed, self._made = {}, []
         events, self._pending = self._pending, []
         for event in events:
             for listener in list(self._listeners):
@@ -476,6 +483,7 @@ class Engine:
             raise CorruptState(f"illegal transition {order.status} -> {status} for order {order.order_id}")
         new = msgspec.structs.replace(order, update_time=self.now, **changes)
         self._orders[new.order_id] = new
+        self._changed[new.order_id] = None
         return new
 
     def _emit(self, exec_type: ExecType, order: Order, trade: Trade | None = None) -> None:
@@ -617,6 +625,7 @@ class Engine:
             working_time=None if is_stop else self.now,
         )
         self._orders[order_id] = order
+        self._changed[order_id] = None
         self._cids[(account, cid)] = order_id
         if req.type is not OrderType.MARKET:
             self._open[spec.symbol][order_id] = None
@@ -709,6 +718,7 @@ class Engine:
             time=self.now,
         )
         self._trades.append(trade)
+        self._made.append(trade)
         executed = order.executed_qty + qty
         status = Status.FILLED if executed >= order.quantity else Status.PARTIALLY_FILLED
         order = self._update(

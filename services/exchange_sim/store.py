@@ -27,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from services.exchange_sim.engine import Balance, EngineState, Event, Order, OrderEvent, Trade
+from services.exchange_sim.engine import Balance, BalanceEvent, EngineState, Event, Order, Trade
 from services.exchange_sim.feeds import Candle
 from services.exchange_sim.market import STEPS_PER_CANDLE, Tick
 
@@ -47,9 +47,11 @@ class StoreError(ValueError):
     """The saved state cannot be used by this venue (other symbols, seed or data; unreadable)."""
 
 
-class OrderRec(msgspec.Struct, tag="o"):
-    order: Order
-    trade: Trade | None = None
+class OrdersRec(msgspec.Struct, tag="o"):
+    """The orders one operation changed (their new state) and the trades it made."""
+
+    orders: list[Order]
+    trades: list[Trade]
 
 
 class BalanceRec(msgspec.Struct, tag="b"):
@@ -63,7 +65,7 @@ class CandleRec(msgspec.Struct, tag="c"):
     steps: int
 
 
-Record = OrderRec | BalanceRec | CandleRec
+Record = OrdersRec | BalanceRec | CandleRec
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
@@ -86,14 +88,15 @@ class Saved:
 
     def apply(self, rec: Record) -> None:
         eng = self.snapshot.engine
-        if isinstance(rec, OrderRec):
-            _replace_order(eng, rec.order)
-            eng.next_order_id = max(eng.next_order_id, rec.order.order_id + 1)
-            t = rec.trade
-            if t is not None and (t.symbol, t.trade_id) not in self.trade_keys:
-                self.trade_keys.add((t.symbol, t.trade_id))
-                eng.trades.append(t)
-                eng.next_trade_id[t.symbol] = max(eng.next_trade_id.get(t.symbol, 1), t.trade_id + 1)
+        if isinstance(rec, OrdersRec):
+            for order in rec.orders:
+                _replace_order(eng, order)
+                eng.next_order_id = max(eng.next_order_id, order.order_id + 1)
+            for t in rec.trades:
+                if (t.symbol, t.trade_id) not in self.trade_keys:
+                    self.trade_keys.add((t.symbol, t.trade_id))
+                    eng.trades.append(t)
+                    eng.next_trade_id[t.symbol] = max(eng.next_trade_id.get(t.symbol, 1), t.trade_id + 1)
         elif isinstance(rec, BalanceRec):
             eng.accounts.setdefault(rec.account, {}).update(rec.balances)
         else:
@@ -249,10 +252,11 @@ class Store:
                     log.error("cannot write the venue's snapshot: %s", exc)
 
     # ------------------------------------------------------------- changes
+    def on_change(self, orders: list[Order], trades: list[Trade]) -> None:
+        self._append(OrdersRec(orders, trades))
+
     def on_event(self, event: Event) -> None:
-        if isinstance(event, OrderEvent):
-            self._append(OrderRec(event.order, event.trade))
-        else:
+        if isinstance(event, BalanceEvent):  # orders and trades come through on_change
             self._append(BalanceRec(event.account, dict(event.balances)))
 
     def on_ticks(self, ticks: list[Tick], next_trade_id: dict[str, int], steps: int) -> None:

@@ -180,6 +180,7 @@ class Venue:
         store = Store(directory, self.saved_state)
         store.open()
         self.store = store
+        self.engine.on_change = store.on_change
         self.engine.add_listener(store.on_event)
         self.market.add_listener(
             lambda ticks: store.on_ticks(ticks, self.engine.trade_ids(), self.market.steps)
