@@ -5,7 +5,7 @@ trades, counters, the kept candle history), written atomically (temp file, fsync
 `changes.log`, every change since that snapshot, appended as it happens: an order's new state
 (with its fill), an account's new balances, a closed candle. Each change is written to the file
 before the request that made it is answered, so a kill -9 loses nothing the venue had done
-(fsyncs are batched, one per event-loop turn, against a power cut). A change log is rewritten
+(fsyncs are batched, at most 50 ms apart: a power cut loses at most that much). A change log is rewritten
 empty after each snapshot; replaying one over the snapshot it follows is idempotent (every
 record holds the new state, not a difference), so a crash between the two loses nothing either.
 
@@ -40,6 +40,7 @@ VERSION = 1
 KEEP_CLOSED_ORDERS = 10_000  # closed orders a snapshot keeps (open ones are all kept)
 KEEP_TRADES = 20_000
 SNAPSHOT_EVERY_S = 30.0  # a snapshot (and an empty log) at most this often, while anything changed
+SYNC_EVERY_S = 0.05  # fsyncs of the change log are batched: at most a power cut's loss
 _LEN = struct.Struct(">I")
 
 
@@ -272,7 +273,7 @@ class Store:
         self._dirty = self._changed = True
         if not self._sync_planned:
             try:
-                asyncio.get_running_loop().call_soon(self._sync)
+                asyncio.get_running_loop().call_later(SYNC_EVERY_S, self._sync)
                 self._sync_planned = True
             except RuntimeError:  # no event loop (a test driving the venue directly)
                 self._sync()
