@@ -129,6 +129,9 @@ def _run(
         setup = demo.choose(home)
     except ConfigError as exc:
         raise UsageError(f"the demo's configuration: {exc}") from None
+    want_sim = sim_available() if sim is None else sim
+    if want_sim and setup.demo and not fresh:  # the demo trades on the paper venue alone
+        _check_venue_matches_redis(home)
     stop = threading.Event()
     # SIGHUP too: a closed terminal stops everything in order instead of killing only this process
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -150,7 +153,7 @@ def _run(
         supervisord.start()
         write_state(home.state_file, replace(state, supervisord=Tracked.of(supervisord.pid)))
         console.print(f"starting the services under supervisord ({_setup_line(setup)})...")
-        ready = _start_services(supervisord, server, stop, timeout, sim, setup)
+        ready = _start_services(supervisord, server, stop, timeout, want_sim, setup)
         if ready is not None:
             _print_summary(console, home, port, ready, setup)
             try:
@@ -208,6 +211,22 @@ def _forget_previous_run(home: Home, console: Console) -> None:
     console.print("a fresh start: " + (f"removed {', '.join(gone)}" if gone else "nothing to forget"))
 
 
+def _check_venue_matches_redis(home: Home) -> None:
+    """Redis data of an earlier run with no saved paper venue beside it (a home from before the
+    venue kept its state, or its folder removed): the venue's market would start before the
+    candles Redis kept and it would not know the orders the gateway holds, so the bots would
+    wait for candles that never come. Refused with the remedy rather than a silent freeze."""
+    aof, rdb = home.redis_dir / "appendonlydir", home.redis_dir / "dump.rdb"
+    has_redis_data = rdb.exists() or (aof.is_dir() and any(aof.iterdir()))
+    if has_redis_data and not (venue_state_dir(home) / venue_store.SNAPSHOT).exists():
+        raise UsageError(
+            f"{_show(home.redis_dir)} holds an earlier run's data (candles, bot states, orders) but the "
+            f"paper venue has no saved state in {_show(venue_state_dir(home))}: it would start its market "
+            "before those candles and not know those orders. `automata run --fresh` starts clean "
+            "(it removes that Redis data)."
+        )
+
+
 def venue_state_dir(home: Home) -> Path:
     """Where the paper venue keeps its state: SIM_STATE_DIR, else var/exchange_sim."""
     return Path(os.environ.get("SIM_STATE_DIR") or home.venue_dir)
@@ -258,7 +277,7 @@ def _start_services(
     server: RedisServer,
     stop: threading.Event,
     timeout: float,
-    sim: bool | None,
+    want_sim: bool,
     setup: demo.Setup,
 ) -> list[tuple[Program, Heartbeat | None]] | None:
     """Start the paper venue and the demo bots (autostart=false programs), then wait until every
@@ -267,7 +286,6 @@ def _start_services(
 
     Returns None when asked to stop meanwhile."""
     supervisord.wait_ready()
-    want_sim = sim_available() if sim is None else sim
     if want_sim:
         supervisord.start_program(SIM_PROGRAM)
     for program in setup.programs:

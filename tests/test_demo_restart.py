@@ -215,3 +215,16 @@ def _kill_leftovers(env: dict[str, str]) -> None:
             os.kill(proc.pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def test_redis_data_without_a_saved_venue_is_refused_with_the_remedy(tmp_path: Path) -> None:
+    """A home from before the venue kept its state: running on would freeze silently (a market
+    older than the candles Redis kept), so `automata run` refuses and names --fresh."""
+    env = demo_env(tmp_path / "home")
+    aof = Path(env["AUTOMATA_HOME"]) / "var/redis/appendonlydir"
+    aof.mkdir(parents=True)
+    (aof / "appendonly.aof.1.incr.aof").write_bytes(b"")
+    res = cli(env, "run")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "--fresh" in res.stdout and "no saved state" in res.stdout and "Traceback" not in res.stderr
+    assert not (Path(env["AUTOMATA_HOME"]) / "var/run/automata.json").exists()  # nothing started
