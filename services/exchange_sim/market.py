@@ -118,6 +118,8 @@ class Market:
         if set(feeds) != set(self._feeds) or set(history) != set(feeds):
             raise ValueError("the saved market's symbols differ from this venue's")
         self._feeds, self.history, self.dropped = feeds, history, dropped
+        for symbol in history:
+            self._trim(symbol)
         next_open = max(h[-1].close_time + 1 for h in history.values() if h)
         self.origin_ms = min(h[0].open_time - dropped[s] * self.interval_ms for s, h in history.items() if h)
         self._start_at(next_open)

@@ -39,6 +39,7 @@ FILES = (SNAPSHOT, CHANGES, SNAPSHOT + ".tmp")  # all it writes (`automata run -
 VERSION = 1
 KEEP_CLOSED_ORDERS = 10_000  # closed orders a snapshot keeps (open ones are all kept)
 KEEP_TRADES = 20_000
+KEEP_CANDLES = 10_000  # 1-minute candles a symbol (~7 days): a snapshot stays a few MB
 SNAPSHOT_EVERY_S = 30.0  # a snapshot (and an empty log) at most this often, while anything changed
 SYNC_EVERY_S = 0.05  # fsyncs of the change log are batched: at most a power cut's loss
 _LEN = struct.Struct(">I")

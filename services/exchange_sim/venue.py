@@ -194,8 +194,11 @@ class Venue:
             seed=self.config.seed,
             data=self.config.data,
             steps=self.market.steps,
-            history={s: list(h) for s, h in self.market.history.items()},
-            dropped=dict(self.market.dropped),
+            history={s: h[-store_mod.KEEP_CANDLES :] for s, h in self.market.history.items()},
+            dropped={
+                s: d + max(0, len(self.market.history[s]) - store_mod.KEEP_CANDLES)
+                for s, d in self.market.dropped.items()
+            },
             engine=self.engine.state(store_mod.KEEP_CLOSED_ORDERS, store_mod.KEEP_TRADES),
         )
 
