@@ -160,6 +160,14 @@ def test_restart_carries_on_trading_and_fresh_starts_clean(tmp_path: Path) -> No
         control(env, "control/speed", {"speed": 0})
         shown = wait_until(lambda: _stalled(env, bots), timeout=60, interval=1, what="the bots shown stalled")
         assert set(shown) == set(bots)
+        # with the market still, nothing is in flight: the venue, the gateway's write-ahead log
+        # and the bots' states agree on which orders are open
+        at_venue = {o["clientOrderId"] for o in venue(env).get_open_orders(symbol="BTCUSDT")}
+        in_redis = {m.decode() for m in r.smembers(og_open("sim"))}
+        held = {
+            cid for bot in bots for cid in json.loads(r.get(f"bot:{bot}:state"))["state"].get("orders", {})
+        }
+        assert at_venue == in_redis == held, (at_venue ^ in_redis, in_redis ^ held)
         health = cli(env, "health")
         assert health.returncode == 1 and "stalled" in health.stdout, health.stdout + health.stderr
         wait_until(lambda: {n.bot for n in notes(r, "bot_stalled")} == set(bots), timeout=30,
