@@ -82,6 +82,15 @@ def check_open_orders_known(env: dict[str, str], r: redis.Redis) -> None:
         assert found["clientOrderId"] == cid, (cid, found)
 
 
+def sim_pid(env: dict[str, str]) -> int | None:
+    """The paper venue's pid (None while supervisord has not reaped or restarted it)."""
+    try:
+        proc = stack_processes(env).get("exchange_sim")
+    except psutil.Error:  # a child killed and not reaped yet: a zombie has no command line
+        return None
+    return proc.pid if proc is not None else None
+
+
 def gateway_log(env: dict[str, str]) -> str:
     path = Path(env["AUTOMATA_HOME"]) / "var/log/order_gateway.log"
     return path.read_text(errors="replace") if path.exists() else ""
@@ -131,8 +140,8 @@ def test_restart_carries_on_trading_and_fresh_starts_clean(tmp_path: Path) -> No
         before = venue_orders(env)
         sim = stack_processes(env)["exchange_sim"]
         sim.send_signal(signal.SIGKILL)
-        wait_until(lambda: (p := stack_processes(env).get("exchange_sim")) and p.pid != sim.pid,
-                   timeout=60, interval=0.5, what="supervisord to restart the paper venue")  # fmt: skip
+        wait_until(lambda: sim_pid(env) not in (None, sim.pid), timeout=60, interval=0.5,
+                   what="supervisord to restart the paper venue")  # fmt: skip
         after = wait_until(lambda: _try(venue_orders, env), timeout=60, interval=0.5, what="the venue back")
         assert set(before) <= set(after), sorted(set(before) - set(after))
         for oid, order in before.items():  # the same order, only further along
