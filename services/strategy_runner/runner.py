@@ -186,6 +186,7 @@ class BotRunner:
                 if task is not None and not task.done():
                     task.cancel()
             await asyncio.gather(*(t for t in (renew, pump, watch) if t is not None), return_exceptions=True)
+            self.ctx.info.get("inputs", {}).pop(self.bot.id, None)  # a standby says nothing of the bot
             if renew.done() and not renew.cancelled() and renew.exception() is not None:
                 raise renew.exception()  # the lease was lost: FencedError
 
