@@ -177,6 +177,8 @@ class Venue:
                 sum(len(self.engine.open_orders(a)) for a in self.engine.accounts()),
                 time.strftime("%Y-%m-%d %H:%M", time.gmtime(at / 1000)),
             )
+        else:
+            log.info("no saved state in %s: a fresh start, saved there from now on", directory)
         store = Store(directory, self.saved_state)
         store.open()
         self.store = store
