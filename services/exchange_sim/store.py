@@ -27,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from services.exchange_sim.engine import Balance, BalanceEvent, EngineState, Event, Order, Trade
+from services.exchange_sim.engine import Balance, BalanceEvent, CorruptState, EngineState, Event, Order, Trade
 from services.exchange_sim.feeds import Candle
 from services.exchange_sim.market import STEPS_PER_CANDLE, Tick
 
@@ -229,19 +229,22 @@ class Store:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._fd >= 0:
-            self.snapshot()
+            try:
+                self.snapshot()
+            except OSError as exc:  # the change log still holds everything since the last one
+                log.error("cannot write the venue's last snapshot: %s", exc)
             os.close(self._fd)
             self._fd = -1
 
     def snapshot(self) -> None:
         write_atomic(self.directory / SNAPSHOT, _encoder.encode(self._take()))
+        # a new, empty log: what the old one held is in the snapshot just written (if this fails,
+        # the old log stays in use: replayed over the new snapshot, it changes nothing)
+        fd = os.open(self.directory / CHANGES, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        os.fsync(fd)
         if self._fd >= 0:
             os.close(self._fd)
-        # a new, empty log: what the old one held is in the snapshot just written
-        self._fd = os.open(
-            self.directory / CHANGES, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600
-        )
-        os.fsync(self._fd)
+        self._fd = fd
         self._dirty = self._changed = False
 
     async def _every(self) -> None:
@@ -270,7 +273,10 @@ class Store:
         if self._fd < 0:
             return
         body = _encoder.encode(rec)
-        os.write(self._fd, _LEN.pack(len(body)) + body)  # in the file now: a kill -9 keeps it
+        try:
+            os.write(self._fd, _LEN.pack(len(body)) + body)  # in the file now: a kill -9 keeps it
+        except OSError as exc:  # a full disk: trading on unsaved would break the promise above
+            raise CorruptState(f"cannot write the change log in {self.directory}: {exc}") from None
         self._dirty = self._changed = True
         if not self._sync_planned:
             try:
