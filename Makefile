@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak lint bench venv down clean lock check-pins
+.PHONY: run run-fresh test soak lint bench venv down clean lock check-pins
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -25,6 +25,10 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/automata run
+
+# A clean demo: the previous run's Redis data and paper venue state forgotten (`make run` carries on).
+run-fresh: $(STAMP)
+	$(BIN)/automata run --fresh
 
 down: $(STAMP)
 	$(BIN)/automata down

@@ -3,6 +3,8 @@
 Starts `python -m services.exchange_sim` (step mode, rate limits off) on a free port, then
 keeps CONCURRENCY AsyncClient requests in flight for DURATION seconds: market orders that
 alternate buy and sell, so balances never run out. Prints the figures, then one JSON line.
+`--saved` runs the venue with SIM_STATE_DIR set, as `automata run` does (every change written
+to its change log before the answer, store.py), to see what keeping its state costs.
 """
 
 from __future__ import annotations
@@ -64,13 +66,20 @@ async def _run(sim) -> dict[str, float]:
 
 
 def main() -> None:
+    saved = "--saved" in sys.argv[1:]
     with tempfile.TemporaryDirectory() as tmp:
         env = {"SIM_WEIGHT_LIMIT": "0", "SIM_ORDER_LIMIT_10S": "0", "SIM_BALANCES": "USDT=1000000,BTC=100"}
+        if saved:
+            env["SIM_STATE_DIR"] = str(Path(tmp) / "state")
         with running_sim(Path(tmp), extra_env=env) as sim:
             figures = asyncio.run(_run(sim))
             accepted = sum(1 for e in sim.control.journal() if e["kind"] == "accepted")
     figures["journal_accepted"] = accepted
-    print(f"paper venue via python-binance: {figures['orders']} market orders in {figures['seconds']} s")
+    figures["saved_state"] = saved
+    what = " (state saved to disk)" if saved else ""
+    print(
+        f"paper venue via python-binance{what}: {figures['orders']} market orders in {figures['seconds']} s"
+    )
     print(f"  {figures['orders_per_s']} orders/s with {CONCURRENCY} requests in flight")
     print(f"  latency p50 {figures['latency_p50_ms']} ms, p99 {figures['latency_p99_ms']} ms")
     print(json.dumps(figures))

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from cli import common, output, status
 from cli.connect import System
-from cli.heartbeats import read_heartbeats
+from cli.heartbeats import bot_inputs, read_heartbeats
 from shared.codec import encode
 from shared.config import ConfigError
 from shared.ids import IdError, check_bot_id
@@ -111,7 +111,7 @@ def bots(as_json: bool = output.json_option()) -> None:
     """List bots with persisted state: mode, position, average price, realised profit, open orders."""
     out = common.console()
     r, _url = common.redis_client(out)
-    rows = status.bots(r)
+    rows = status.bots(r, bot_inputs(read_heartbeats(r)))
     if as_json:
         output.emit(rows)
     elif rows:

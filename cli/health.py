@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -10,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli import common, output
-from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.heartbeats import Heartbeat, bot_inputs, read_heartbeats
 from shared.redis_conn import safe_url
 
 
@@ -31,7 +32,8 @@ def _extra(beat: Heartbeat) -> str:
             return ", ".join(f"{k}:{x}" for k, x in v.items())
         return str(v)
 
-    return " ".join(f"{k}={text(v)}" for k, v in sorted(beat.extra.items()))
+    # the bots' inputs get a line of their own below the table
+    return " ".join(f"{k}={text(v)}" for k, v in sorted(beat.extra.items()) if k != "inputs")
 
 
 def table(beats: list[Heartbeat]) -> Table:
@@ -52,7 +54,9 @@ def beat_doc(b: Heartbeat) -> dict[str, Any]:
 def health(
     as_json: bool = output.json_option("one JSON object a line for each service, for scripts"),
 ) -> None:
-    """List the running services from their heartbeat keys svc:* (pid, metrics port, age)."""
+    """List the running services from their heartbeat keys svc:* (pid, metrics port, age).
+
+    Exits 1 when a bot is stalled (no candle for its stall_after_s: 3 intervals, at least 30 s)."""
     console = common.console()
     client, url = common.redis_client(console)
     try:
@@ -60,12 +64,20 @@ def health(
     except redis.RedisError as exc:
         console.print(f"[red]cannot reach Redis at {safe_url(url)}: {exc}[/]")
         raise typer.Exit(1) from None
+    stalled = {bot: info for bot, info in bot_inputs(beats).items() if info["stalled"]}
     if as_json:
         for b in beats:
             output.emit(beat_doc(b))
+        if stalled:
+            raise typer.Exit(1)
         return
     if not beats:
         console.print(f"no service has a heartbeat in {safe_url(url)}")
         return
     console.print(f"services in {safe_url(url)}:")
     console.print(table(beats))
+    for bot, info in sorted(stalled.items()):
+        silent = max(0.0, time.time() - int(info["last_input_ms"]) / 1000)
+        console.print(f"[red]bot {bot} is stalled: no candle for {_duration(silent)}[/]")
+    if stalled:
+        raise typer.Exit(1)

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import redis
 
+from services.strategy_runner.stall import is_stalled
 from shared.service import HEARTBEAT_EVERY_S
 
 
@@ -64,3 +65,18 @@ def read_heartbeats(client: redis.Redis) -> list[Heartbeat]:
         return []
     beats = (_parse(k, v) for k, v in zip(keys, client.mget(keys), strict=True))
     return sorted((b for b in beats if b is not None), key=lambda b: (b.service, b.instance))
+
+
+def bot_inputs(beats: list[Heartbeat]) -> dict[str, dict[str, Any]]:
+    """Each running bot's input as its runner reports it (services/strategy_runner/stall.py):
+    last_input_ms, stall_after_s, and `stalled` as of now."""
+    now_ms = int(time.time() * 1000)
+    out: dict[str, dict[str, Any]] = {}
+    for beat in beats:
+        inputs = beat.extra.get("inputs")
+        if beat.service != "strategy_runner" or not isinstance(inputs, dict):
+            continue
+        for bot, info in inputs.items():
+            if isinstance(info, dict):
+                out[bot] = {**info, "stalled": is_stalled(info, now_ms)}
+    return out

@@ -1,6 +1,7 @@
 """Where a local deployment lives: AUTOMATA_HOME (default: the current directory) and its var/.
 
 `automata run` keeps everything it writes under $AUTOMATA_HOME/var: redis/ (the AOF), log/,
+exchange_sim/ (the paper venue's saved state),
 run/ (supervisord's pid file and socket, and automata.json, the record `automata down` reads),
 secrets/redis/ (the Redis ACL file and one 0600 password file per Redis user, shared/redis_acl.py).
 The other commands write there too, unless told a path: the keystore (secrets/keystore.json),
@@ -38,6 +39,11 @@ class Home:
     @property
     def log_dir(self) -> Path:
         return self.var / "log"
+
+    @property
+    def venue_dir(self) -> Path:
+        """The paper venue's saved state (SIM_STATE_DIR): accounts, orders, trades, market clock."""
+        return self.var / "exchange_sim"
 
     @property
     def run_dir(self) -> Path:

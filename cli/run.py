@@ -22,6 +22,7 @@ Redis and supervisord run in sessions of their own, so a terminal's Ctrl-C reach
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -41,6 +42,7 @@ from cli.heartbeats import Heartbeat, read_heartbeats
 from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
+from services.exchange_sim import store as venue_store
 from services.strategy_runner.bots import DEFAULT_BOTS_FILE, load_bots
 from shared import redis_acl
 from shared.config import ConfigError
@@ -65,11 +67,20 @@ def run(
     sim: bool | None = typer.Option(
         None, "--sim/--no-sim", help="start the paper venue (default: when services/exchange_sim exists)"
     ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        help="start clean: forget the previous run's Redis data (var/redis: candles, bot states, "
+        "orders, notifications) and the paper venue's accounts, orders and market (var/exchange_sim)",
+    ),
 ) -> None:
-    """Run everything here: Redis (AOF, ./var/redis), supervisord and the services, until Ctrl-C."""
+    """Run everything here: Redis (AOF, ./var/redis), supervisord and the services, until Ctrl-C.
+
+    A second run in the same AUTOMATA_HOME carries on where the first stopped: Redis keeps its
+    data and the paper venue its balances, orders and market time. --fresh starts clean."""
     console = Console(highlight=False, soft_wrap=True)
     try:
-        code = _run(console, paths.home(), paths.redis_port(), timeout, sim)
+        code = _run(console, paths.home(), paths.redis_port(), timeout, sim, fresh)
     except UsageError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -107,13 +118,20 @@ def down(
 # -- run ---------------------------------------------------------------------------------------
 
 
-def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | None) -> int:
+def _run(
+    console: Console, home: Home, port: int, timeout: float, sim: bool | None, fresh: bool = False
+) -> int:
     _check_not_running(home, port)
+    if fresh:
+        _forget_previous_run(home, console)
     home.make_dirs()
     try:
         setup = demo.choose(home)
     except ConfigError as exc:
         raise UsageError(f"the demo's configuration: {exc}") from None
+    want_sim = sim_available() if sim is None else sim
+    if want_sim and setup.demo and not fresh:  # the demo trades on the paper venue alone
+        _check_venue_matches_redis(home)
     stop = threading.Event()
     # SIGHUP too: a closed terminal stops everything in order instead of killing only this process
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -127,14 +145,13 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
         console.print(f"[red]{exc}[/]")
         return 1
     assert server.proc is not None
-    with_sim = sim_available() if sim is None else sim
     state = RunState(
         runner=Tracked.of(os.getpid()),
         redis=Tracked.of(server.proc.pid),
         redis_port=port,
         config=str(home.root / setup.config),  # relative: to AUTOMATA_HOME, where the services run
         bots=str(_bots_file(home, setup) or ""),
-        sim_port=setup.sim_port if with_sim else 0,
+        sim_port=setup.sim_port if want_sim else 0,
     )
     write_state(home.state_file, state)  # from here on `automata down` can clean up after us
     supervisord = Supervisord(home, {**_service_env(home, f"redis://127.0.0.1:{port}/0"), **setup.env})
@@ -143,7 +160,7 @@ def _run(console: Console, home: Home, port: int, timeout: float, sim: bool | No
         supervisord.start()
         write_state(home.state_file, replace(state, supervisord=Tracked.of(supervisord.pid)))
         console.print(f"starting the services under supervisord ({_setup_line(setup)})...")
-        ready = _start_services(supervisord, server, stop, timeout, with_sim, setup)
+        ready = _start_services(supervisord, server, stop, timeout, want_sim, setup)
         if ready is not None:
             _print_summary(console, home, port, ready, setup)
             try:
@@ -193,6 +210,43 @@ def _bots_file(home: Home, setup: demo.Setup) -> Path | None:
     return path if path.exists() else None
 
 
+def _forget_previous_run(home: Home, console: Console) -> None:
+    """--fresh: Redis's data and the paper venue's state go together (orders in one and not in
+    the other would be a venue and a gateway that disagree). Secrets and logs stay."""
+    gone = []
+    if home.redis_dir.exists():
+        shutil.rmtree(home.redis_dir)
+        gone.append(_show(home.redis_dir))
+    venue_dir = venue_state_dir(home)
+    for name in venue_store.FILES:  # only the venue's own files: SIM_STATE_DIR may be any folder
+        path = venue_dir / name
+        if path.exists():
+            path.unlink()
+            gone.append(_show(path))
+    console.print("a fresh start: " + (f"removed {', '.join(gone)}" if gone else "nothing to forget"))
+
+
+def _check_venue_matches_redis(home: Home) -> None:
+    """Redis data of an earlier run with no saved paper venue beside it (a home from before the
+    venue kept its state, or its folder removed): the venue's market would start before the
+    candles Redis kept and it would not know the orders the gateway holds, so the bots would
+    wait for candles that never come. Refused with the remedy rather than a silent freeze."""
+    aof, rdb = home.redis_dir / "appendonlydir", home.redis_dir / "dump.rdb"
+    has_redis_data = rdb.exists() or (aof.is_dir() and any(aof.iterdir()))
+    if has_redis_data and not (venue_state_dir(home) / venue_store.SNAPSHOT).exists():
+        raise UsageError(
+            f"{_show(home.redis_dir)} holds an earlier run's data (candles, bot states, orders) but the "
+            f"paper venue has no saved state in {_show(venue_state_dir(home))}: it would start its market "
+            "before those candles and not know those orders. `automata run --fresh` starts clean "
+            "(it removes that Redis data)."
+        )
+
+
+def venue_state_dir(home: Home) -> Path:
+    """Where the paper venue keeps its state: SIM_STATE_DIR, else var/exchange_sim."""
+    return Path(os.environ.get("SIM_STATE_DIR") or home.venue_dir)
+
+
 def _redis_server(home: Home, port: int, console: Console) -> RedisServer:
     """The run's Redis with the ACL of deploy/supervisord.conf's programs (the demo's runner
     included, started or not), connected to as `admin`. Passwords already under var/ are kept.
@@ -224,6 +278,7 @@ def _service_env(home: Home, redis_url: str) -> dict[str, str]:
     credentials (each program names its own user and password file, deploy/supervisord.conf)."""
     env = {k: v for k, v in os.environ.items() if k not in (USER_ENV, PASSWORD_FILE_ENV)}
     env.update({"AUTOMATA_HOME": str(home.root), "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"})
+    env["SIM_STATE_DIR"] = str(venue_state_dir(home))  # the paper venue resumes from it
     return env
 
 
@@ -237,7 +292,7 @@ def _start_services(
     server: RedisServer,
     stop: threading.Event,
     timeout: float,
-    sim: bool | None,
+    want_sim: bool,
     setup: demo.Setup,
 ) -> list[tuple[Program, Heartbeat | None]] | None:
     """Start the paper venue and the demo bots (autostart=false programs), then wait until every
@@ -246,7 +301,6 @@ def _start_services(
 
     Returns None when asked to stop meanwhile."""
     supervisord.wait_ready()
-    want_sim = sim_available() if sim is None else sim
     if want_sim:
         supervisord.start_program(SIM_PROGRAM)
     for program in setup.programs:

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from cli import common, output
 from cli.common import bot_mode
-from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.heartbeats import Heartbeat, bot_inputs, read_heartbeats
 from shared import display
 from shared.display import UNKNOWN, to_dec
 from shared.redis_conn import safe_url
@@ -144,8 +144,11 @@ def open_orders(r: redis.Redis) -> dict[str, int]:
     return out
 
 
-def bots(r: redis.Redis) -> list[dict[str, Any]]:
-    """Every bot with persisted state: mode, position (exact decimals), open orders, failure."""
+def bots(r: redis.Redis, inputs: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every bot with persisted state: mode, position (exact decimals), open orders, failure; with `inputs` (bot_inputs of the heartbeats), whether each
+    gets its candles: `last_input_s` ago and `stalled` (None: its runner is not running)."""
+    inputs = inputs or {}
+    now_ms = int(time.time() * 1000)
     rows = []
     for key in sorted(r.scan_iter(match="bot:*:state", count=1000)):
         raw = r.get(key)
@@ -157,9 +160,11 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
         pos = state.get("position") or {}
         base, cost = to_dec(pos.get("base", "0")), to_dec(pos.get("cost", "0"))
         market = display.bot_market(doc)
+        bot = key.decode().split(":")[1]
+        seen = inputs.get(bot)
         rows.append(
             {
-                "bot": key.decode().split(":")[1],
+                "bot": bot,
                 "mode": bot_mode(state),
                 "venue": market[0] if market else None,
                 "symbol": market[1] if market else None,
@@ -169,6 +174,10 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
                 "open_orders": len(state.get("orders") or {}),
                 "version": doc.get("version", 0),
                 "failed": (doc.get("failed") or {}).get("error", ""),
+                "last_input_s": None
+                if seen is None
+                else round(max(0, now_ms - int(seen["last_input_ms"])) / 1000, 1),
+                "stalled": None if seen is None else bool(seen["stalled"]),
             }
         )
     return rows
@@ -176,11 +185,11 @@ def bots(r: redis.Redis) -> list[dict[str, Any]]:
 
 def bots_table(rows: list[dict[str, Any]], precisions: output.Precisions) -> Table:
     """Bots at the symbol's precision; the failure wraps, so the table fits 80 columns."""
-    t = output.table("bot", "mode", "position", "avg price", "realised", "open", "failed", numeric=("position", "avg price", "realised", "open"), wrap=("bot", "mode", "failed"))  # fmt: skip
+    t = output.table("bot", "mode", "input", "position", "avg price", "realised", "open", "failed", numeric=("position", "avg price", "realised", "open"), wrap=("bot", "mode", "input", "failed"))  # fmt: skip
     for b in rows:
         p = precisions.of(b["venue"], b["symbol"]) if b["venue"] else UNKNOWN
         failed = f"[red]{escape(b['failed'][:120])}[/]" if b["failed"] else "-"
-        t.add_row(b["bot"], b["mode"], p.qty(b["position"]), p.price(b["avg_price"]), display.quote(b["realised"]), str(b["open_orders"]), failed)  # fmt: skip
+        t.add_row(b["bot"], b["mode"], _input(b), p.qty(b["position"]), p.price(b["avg_price"]), display.quote(b["realised"]), str(b["open_orders"]), failed)  # fmt: skip
     return t
 
 
@@ -206,6 +215,14 @@ def _groups_table(rows: list[dict[str, Any]]) -> Table:
     return t
 
 
+def _input(bot: dict[str, Any]) -> str:
+    """When the bot's last candle came: "stalled" in red past its stall_after_s."""
+    if bot["last_input_s"] is None:
+        return "-"
+    ago = common.ago(bot["last_input_s"]) + " ago"
+    return f"[red]stalled ({ago})[/]" if bot["stalled"] else ago
+
+
 def status(
     as_json: bool = output.json_option(),
 ) -> None:
@@ -218,7 +235,7 @@ def status(
         "services": services(r),
         "groups": groups(r),
         "open_orders": open_orders(r),
-        "bots": bots(r),
+        "bots": bots(r, bot_inputs(read_heartbeats(r))),
         "dlq": dlqs(r),
         "ts": int(time.time() * 1000),
     }

@@ -59,6 +59,10 @@ def seeded(sync_redis: redis.Redis) -> redis.Redis:
     beat = {"pid": os.getpid(), "metrics_port": 0, "started": now - 600_000, "ts": now, "venues": ["sim"]}
     r.set("svc:order_gateway:t1", orjson.dumps(beat), px=15_000)
     r.set("svc:notifier:t1", orjson.dumps({**beat, "ts": now - 60_000}), px=15_000)
+    # a runner whose bot `demo` got its last candle a minute ago (stalled after 10 s), `quiet` just now
+    inputs = {"demo": {"last_input_ms": now - 60_000, "stall_after_s": 10.0, "stalled": True},
+              "quiet": {"last_input_ms": now, "stall_after_s": 10.0, "stalled": False}}  # fmt: skip
+    r.set("svc:strategy_runner:t1", orjson.dumps({**beat, "inputs": inputs}), px=15_000)
     # a consumer group with one entry pending and two not delivered yet
     for i in range(3):
         cmd = PlaceOrder(cid=f"demo-{i + 1:06d}", bot="demo", venue="sim", symbol="BTCUSDT", side=Side.BUY,
@@ -118,14 +122,25 @@ def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) 
     assert table["notifier"][-1] == "stale"
     assert table["orders:cmd:sim:demo"] == ["order_gateway", "1", "1", "2"]  # consumers, pending, lag
     assert "bybit: 1, sim: 2" in out
-    assert table["demo"] == ["paused", "0.5", "30,000.00", "12.50", "1", "ZeroDivisionError: boom"]
-    assert table["grid2"] == ["running", "0.00471", "42,014.76", "0.42", "0", "-"]
+    assert table["demo"][1].startswith("stalled (")  # its last candle a minute ago
+    assert table["demo"][:1] + table["demo"][2:] == ["paused", "0.5", "30,000.00", "12.50", "1", "ZeroDivisionError: boom"]  # fmt: skip
+    assert table["grid2"] == [
+        "running",
+        "-",
+        "0.00471",
+        "42,014.76",
+        "0.42",
+        "0",
+        "-",
+    ]  # no runner reports it
     assert "dlq:orders:cmd:sim:demo: 2" in out
 
     doc = orjson.loads(cli(env, "status", "--json").stdout)
     assert doc["open_orders"] == {"bybit": 1, "sim": 2}
     assert doc["dlq"] == {"dlq:orders:cmd:sim:demo": 2}
     assert {g["group"]: g["lag"] for g in doc["groups"]} == {"order_gateway": 2}
+    assert [(b["bot"], b["stalled"]) for b in doc["bots"]] == [("demo", True), ("grid2", None)]
+    assert doc["bots"][0]["last_input_s"] >= 60
     grid2 = next(b for b in doc["bots"] if b["bot"] == "grid2")  # exact decimals, as strings
     assert grid2["realised"] == "0.4230933965714599752750361" and grid2["position"] == "0.00471"
     assert (grid2["venue"], grid2["symbol"]) == ("sim", "BTCUSDT")
@@ -134,10 +149,11 @@ def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) 
 def test_every_reading_command_fits_80_columns_and_speaks_json(env, seeded) -> None:
     # first, while the seeded heartbeats live (15 s)
     beats = [orjson.loads(line) for line in cli(env, "health", "--json").stdout.splitlines()]
-    assert {b["service"] for b in beats} == {"order_gateway", "notifier"} and all("stale" in b for b in beats)
+    assert {b["service"] for b in beats} == {"order_gateway", "notifier", "strategy_runner"}
+    assert all("stale" in b for b in beats)
     for args in (["status"], ["bots"], ["orders"], ["orders", "--all"], ["balance"], ["health"]):
         res = cli(env, *args, columns=80)
-        assert res.returncode == 0, res.stdout + res.stderr
+        assert res.returncode == (1 if args == ["health"] else 0), res.stdout + res.stderr  # demo is stalled
         assert_fits(res.stdout)
     narrow = cli(env, "orders", columns=80).stdout  # two lines an order: cid over side, type, symbol
     assert "manual-000001" in narrow and "BUY LIMIT BTCUSDT" in narrow and "30,000.00" in narrow
@@ -156,6 +172,15 @@ def test_every_reading_command_fits_80_columns_and_speaks_json(env, seeded) -> N
     for args in (["status"], ["bots"], ["orders"], ["balance"], ["health"], ["tail"], ["ticker"], ["book"],
                  ["reconcile"], ["backtest"], ["dca", "plan"]):  # fmt: skip
         assert "--json" in runner.invoke(app, [*args, "--help"], env={"COLUMNS": "120"}).output, args
+
+
+def test_health_fails_while_a_bot_is_stalled(env, seeded) -> None:
+    res = cli(env, "health")
+    assert res.returncode == 1, res.stdout + res.stderr
+    stalled = [line for line in res.stdout.splitlines() if "stalled" in line]
+    assert len(stalled) == 1 and stalled[0].startswith("bot demo is stalled: no candle for "), res.stdout
+    seeded.delete("svc:strategy_runner:t1")  # no runner: nothing to say about its bots
+    assert cli(env, "health").returncode == 0
 
 
 def test_status_and_balance_without_redis(env) -> None:

@@ -18,6 +18,7 @@ from aiohttp import web
 from services.exchange_sim.app import build_app
 from services.exchange_sim.config import SimConfig, load_sim_config
 from services.exchange_sim.feeds import DataError
+from services.exchange_sim.store import StoreError
 from services.exchange_sim.symbols import UnknownSymbolError
 from services.exchange_sim.venue import Venue
 from shared.candle_files import CandleFileError
@@ -79,7 +80,7 @@ def main() -> int:
     register_secret(config.control_token)
     try:
         asyncio.run(_main(config))
-    except (DataError, CandleFileError, UnknownSymbolError, OSError) as exc:
+    except (DataError, CandleFileError, UnknownSymbolError, StoreError, OSError) as exc:
         log.error("cannot start the paper venue: %s", exc)
         return 2
     return 0

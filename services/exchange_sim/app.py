@@ -70,7 +70,7 @@ async def _start(app: web.Application) -> None:
 
 async def _shutdown(app: web.Application) -> None:
     venue = app[VENUE_KEY]
-    await venue.stop()
+    await venue.close()
     await venue.sockets.close()
 
 

@@ -2,7 +2,8 @@
 
 The engine is protocol-neutral, so a few Bybit facts live here: fees per order (cumExecFee,
 cumFeeDetail), the orderFilter an order was placed with (stopOrderType), and a message
-counter for deterministic topic ids. All of it is rebuilt from events and cleared on reset.
+counter for deterministic topic ids. All of it is rebuilt from events (the fees, at a resumed
+start, from the trades the venue kept) and cleared on reset.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class BybitFace:
         self._placing = ""
         self.engine.add_listener(self._on_event)
         venue.on_reset.append(self.clear)
+        for trade in self.engine.trades(ACCOUNT):  # a venue resumed from its saved state
+            self._add_fee(trade)
 
     def clear(self) -> None:
         self.fees.clear()
@@ -58,9 +61,11 @@ class BybitFace:
         if event.exec_type is ExecType.NEW and self._placing:
             self.stop_kind[event.order.order_id] = self._placing
         if event.trade is not None:
-            trade = event.trade
-            fees = self.fees[trade.order_id]
-            fees[trade.commission_asset] = fees.get(trade.commission_asset, ZERO) + trade.commission
+            self._add_fee(event.trade)
+
+    def _add_fee(self, trade: Trade) -> None:
+        fees = self.fees[trade.order_id]
+        fees[trade.commission_asset] = fees.get(trade.commission_asset, ZERO) + trade.commission
 
     # ----------------------------------------------------------------- formatting
     def order_json(self, order: Order, *, ws: bool = False) -> dict[str, Any]:

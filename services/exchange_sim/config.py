@@ -51,6 +51,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     order_limit_10s: int = 100  # Binance ORDERS per 10 seconds
     ban_after: int = 3  # 429s answered in a minute before a 418 ban
     ban_seconds: int = 120
+    state_dir: str = ""  # where the venue keeps its state across restarts (store.py); empty: memory only
     control_token: str = ""  # empty: the control API answers loopback clients only (control_auth.py)
 
     def __repr__(self) -> str:  # never show the key pair (logs, tracebacks)
@@ -192,6 +193,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIM_ORDER_LIMIT_10S": ("order_limit_10s", _nonneg_int),
     "SIM_BAN_AFTER": ("ban_after", _nonneg_int),
     "SIM_BAN_SECONDS": ("ban_seconds", _nonneg_int),
+    "SIM_STATE_DIR": ("state_dir", str),
     "SIM_CONTROL_TOKEN": ("control_token", str),
     "SIM_CONTROL_TOKEN_FILE": ("control_token", _read_token_file),
 }
@@ -205,7 +207,7 @@ def load_sim_config(environ: Mapping[str, str] | None = None) -> SimConfig:
     values: dict[str, Any] = {}
     for var, (field, parse) in _FIELDS.items():
         raw = environ.get(var)
-        if raw is None or (raw == "" and field not in ("data", "port_file")):
+        if raw is None or (raw == "" and field not in ("data", "port_file", "state_dir")):
             continue
         try:
             values[field] = parse(raw)

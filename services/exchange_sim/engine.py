@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Literal, get_args
 
@@ -46,6 +46,7 @@ from services.exchange_sim.model import (
     BalanceEvent,
     Depth,
     EngineError,
+    EngineState,
     Event,
     ExecType,
     JournalEntry,
@@ -124,6 +125,8 @@ class Engine:
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.market_fill = market_fill  # "now": at the last price; "next_step": at the next one
         self._listeners: list[Listener] = []
+        # told, after each operation, every order it changed and every trade it made (store.py)
+        self.on_change: Callable[[list[Order], list[Trade]], None] | None = None
         self.reset()
 
     # ----------------------------------------------------------------- lifecycle
@@ -141,7 +144,40 @@ class Engine:
         self._next_trade_id = dict.fromkeys(self.specs, 1)
         self._pending: list[Event] = []
         self._touched: dict[str, dict[str, Decimal | None]] = {}
+        self._changed: dict[int, None] = {}  # order ids changed by the operation under way
+        self._made: list[Trade] = []  # trades it made
         self._depth = 0
+
+    def state(self, keep_closed: int, keep_trades: int) -> EngineState:
+        """Accounts, open orders and the latest `keep_closed` closed ones, the latest trades."""
+        closed = (
+            [oid for oid, o in self._orders.items() if not o.is_open][-keep_closed:] if keep_closed else []
+        )
+        kept = {oid for oid, o in self._orders.items() if o.is_open} | set(closed)
+        return EngineState(
+            accounts={a: {k: Balance(*row) for k, row in rows.items()} for a, rows in self._accounts.items()},
+            orders=[self._orders[oid] for oid in sorted(kept)],
+            trades=self._trades[-keep_trades:] if keep_trades else [],
+            next_order_id=self._next_order_id,
+            next_trade_id=dict(self._next_trade_id),
+        )
+
+    def restore(self, state: EngineState) -> None:
+        """Start from a saved state (a restarted venue): the book and balances as they were."""
+        self.reset()
+        for account, rows in state.accounts.items():  # an asset never touched: its start balance
+            self._accounts[account] = {a: [amount, ZERO] for a, amount in self.start_balances.items()}
+            self._accounts[account].update({k: [b.free, b.locked] for k, b in rows.items()})
+        for order in sorted(state.orders, key=lambda o: o.order_id):
+            self._orders[order.order_id] = order
+            self._cids[(order.account, order.client_order_id)] = order.order_id
+            if order.is_open and order.symbol in self._open:
+                self._open[order.symbol][order.order_id] = None
+        self._trades = list(state.trades)
+        self._next_order_id = state.next_order_id
+        for symbol, value in state.next_trade_id.items():
+            if symbol in self._next_trade_id:
+                self._next_trade_id[symbol] = value
 
     def set_time(self, ms: int) -> None:
         self.now = int(ms)
@@ -180,6 +216,10 @@ class Engine:
         value = self._next_trade_id[symbol]
         self._next_trade_id[symbol] = value + 1
         return value
+
+    def trade_ids(self) -> dict[str, int]:
+        """The next trade id of each symbol."""
+        return dict(self._next_trade_id)
 
     def quote(self, symbol: str) -> Quote:
         spec = self._spec(symbol)
@@ -392,6 +432,9 @@ class Engine:
                 )
             )
         self._touched = {}
+        if self.on_change is not None and (self._changed or self._made):
+            self.on_change([self._orders[oid] for oid in self._changed], self._made)
+        self._changed, self._made = {}, []
         events, self._pending = self._pending, []
         for event in events:
             for listener in list(self._listeners):
@@ -440,6 +483,7 @@ class Engine:
             raise CorruptState(f"illegal transition {order.status} -> {status} for order {order.order_id}")
         new = msgspec.structs.replace(order, update_time=self.now, **changes)
         self._orders[new.order_id] = new
+        self._changed[new.order_id] = None
         return new
 
     def _emit(self, exec_type: ExecType, order: Order, trade: Trade | None = None) -> None:
@@ -581,6 +625,7 @@ class Engine:
             working_time=None if is_stop else self.now,
         )
         self._orders[order_id] = order
+        self._changed[order_id] = None
         self._cids[(account, cid)] = order_id
         if req.type is not OrderType.MARKET:
             self._open[spec.symbol][order_id] = None
@@ -673,6 +718,7 @@ class Engine:
             time=self.now,
         )
         self._trades.append(trade)
+        self._made.append(trade)
         executed = order.executed_qty + qty
         status = Status.FILLED if executed >= order.quantity else Status.PARTIALLY_FILLED
         order = self._update(

@@ -108,15 +108,22 @@ class Feed:
         interval_ms: int,
         seed: int,
         rows: Sequence[RawCandle] = (),
+        prev: Decimal | None = None,
     ) -> None:
+        """`prev`: the close the walk continues from when a saved venue resumes at `origin_ms`
+        (its walk is then seeded by the resume time too, so it does not repeat the first run's)."""
         self.spec, self.interval_ms = spec, interval_ms
         self._data = {r.open_time: r for r in rows}
         self._first = min(self._data) if self._data else None
         self._last = max(self._data) if self._data else None
-        self._rng = random.Random(f"{seed}:{spec.symbol}")
+        self._rng = random.Random(
+            f"{seed}:{spec.symbol}" if prev is None else f"{seed}:{spec.symbol}:{origin_ms}"
+        )
         self._next_time = origin_ms
         first_row = self._data.get(self._first) if self._first is not None else None
         self._prev = Decimal(first_row.open) if first_row is not None else spec.start_price
+        if prev is not None:
+            self._prev = prev
 
     def __iter__(self) -> Iterator[Candle]:
         return self

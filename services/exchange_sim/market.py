@@ -107,11 +107,30 @@ class Market:
         for symbol, feed in self._feeds.items():
             self.history[symbol] = [next(feed) for _ in range(self.warmup)]
             self._trim(symbol)
+        self._start_at(self.origin_ms + self.warmup * self.interval_ms)
+        self.steps = 0
+
+    def resume(
+        self, feeds: dict[str, Feed], history: dict[str, list[Candle]], dropped: dict[str, int], steps: int
+    ) -> None:
+        """Carry on from saved history (a restarted venue, store.py): the next candle opens one
+        interval after the last closed one, so market time never goes back; `feeds` start there."""
+        if set(feeds) != set(self._feeds) or set(history) != set(feeds):
+            raise ValueError("the saved market's symbols differ from this venue's")
+        self._feeds, self.history, self.dropped = feeds, history, dropped
+        for symbol in history:
+            self._trim(symbol)
+        next_open = max(h[-1].close_time + 1 for h in history.values() if h)
+        self.origin_ms = min(h[0].open_time - dropped[s] * self.interval_ms for s, h in history.items() if h)
+        self._start_at(next_open)
+        self.steps = steps
+
+    def _start_at(self, candle_open: int) -> None:
+        """The next step opens the candle at `candle_open`; prices are the last closes."""
         self._planned: dict[str, Candle] = {}
         self._live: dict[str, Candle] = {}
         self.phase = 0  # the next step's position in its candle
-        self.steps = 0
-        self.candle_open = self.origin_ms + self.warmup * self.interval_ms
+        self.candle_open = candle_open
         self.time = self.candle_open
         self.engine.set_time(self.time)
         self._last: dict[str, Decimal] = {}

@@ -194,6 +194,16 @@ class BalanceEvent(msgspec.Struct, frozen=True, kw_only=True):
     deltas: dict[str, Decimal] | None = None  # set only for deposits/withdrawals from outside
 
 
+class EngineState(msgspec.Struct, kw_only=True):
+    """What a restarted venue needs of its engine (store.py): accounts, orders, trades, counters."""
+
+    accounts: dict[str, dict[str, Balance]]
+    orders: list[Order]  # open ones and the latest closed ones
+    trades: list[Trade]  # the latest, oldest first
+    next_order_id: int
+    next_trade_id: dict[str, int]
+
+
 Event = OrderEvent | BalanceEvent
 Listener = Callable[[Event], None]
 

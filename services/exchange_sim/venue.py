@@ -14,15 +14,19 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 
 from aiohttp import web
 
 from services.exchange_sim import feeds as feed_mod
+from services.exchange_sim import store as store_mod
 from services.exchange_sim.config import SimConfig
 from services.exchange_sim.engine import CorruptState, Engine
 from services.exchange_sim.faults import FaultBook
 from services.exchange_sim.market import STEPS_PER_CANDLE, Market
 from services.exchange_sim.ratelimit import RateLimiter
+from services.exchange_sim.store import Snapshot, Store
 from services.exchange_sim.symbols import select
 
 log = logging.getLogger("exchange_sim.venue")
@@ -104,6 +108,7 @@ class Venue:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     on_reset: list[Callable[[], None]] = field(default_factory=list)
     speed: float = 0.0
+    store: Store | None = None
     _runner: asyncio.Task[None] | None = None
 
     @classmethod
@@ -119,10 +124,15 @@ class Venue:
         rows = feed_mod.load_rows(feed_mod.data_files(config.data, config.symbols))
         origin = feed_mod.origin_of(rows, config.start_ms)
 
-        def make_feeds() -> dict[str, feed_mod.Feed]:
+        def make_feeds(at: int = origin, prev: dict[str, Decimal] | None = None) -> dict[str, feed_mod.Feed]:
             return {
                 s.symbol: feed_mod.Feed(
-                    s, origin_ms=origin, interval_ms=60_000, seed=config.seed, rows=rows.get(s.symbol, ())
+                    s,
+                    origin_ms=at,
+                    interval_ms=60_000,
+                    seed=config.seed,
+                    rows=rows.get(s.symbol, ()),
+                    prev=prev[s.symbol] if prev else None,
                 )
                 for s in specs
             }
@@ -145,8 +155,54 @@ class Venue:
             ),
             speed=config.speed,
         )
+        if config.state_dir:
+            venue._open_store(Path(config.state_dir), make_feeds)
         venue._apply_liquidity_defaults()
         return venue
+
+    def _open_store(self, directory: Path, make_feeds: Callable[..., dict[str, feed_mod.Feed]]) -> None:
+        """Resume from what SIM_STATE_DIR holds (store.py), then record every change there."""
+        saved = store_mod.load(directory, self.market.symbols, self.config.seed, self.config.data)
+        if saved is not None:
+            snap = saved.snapshot
+            self.engine.restore(snap.engine)
+            last = {s: h[-1] for s, h in snap.history.items()}
+            at = max(c.close_time + 1 for c in last.values())
+            self.market.resume(
+                make_feeds(at, {s: c.close for s, c in last.items()}), snap.history, snap.dropped, snap.steps
+            )
+            log.info(
+                "resumed from %s: %d open orders, market at %s",
+                directory,
+                sum(len(self.engine.open_orders(a)) for a in self.engine.accounts()),
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(at / 1000)),
+            )
+        else:
+            log.info("no saved state in %s: a fresh start, saved there from now on", directory)
+        store = Store(directory, self.saved_state)
+        store.open()
+        self.store = store
+        self.engine.on_change = store.on_change
+        self.engine.add_listener(store.on_event)
+        self.market.add_listener(
+            lambda ticks: store.on_ticks(ticks, self.engine.trade_ids(), self.market.steps)
+        )
+        self.on_reset.append(store.snapshot)
+
+    def saved_state(self) -> Snapshot:
+        """Everything a restarted venue resumes from (store.py)."""
+        return Snapshot(
+            symbols=self.market.symbols,
+            seed=self.config.seed,
+            data=self.config.data,
+            steps=self.market.steps,
+            history={s: h[-store_mod.KEEP_CANDLES :] for s, h in self.market.history.items()},
+            dropped={
+                s: d + max(0, len(self.market.history[s]) - store_mod.KEEP_CANDLES)
+                for s, d in self.market.dropped.items()
+            },
+            engine=self.engine.state(store_mod.KEEP_CLOSED_ORDERS, store_mod.KEEP_TRADES),
+        )
 
     def _apply_liquidity_defaults(self) -> None:
         self.engine.market_fill = self.config.market_fill
@@ -173,6 +229,8 @@ class Venue:
 
     # ----------------------------------------------------------------- runner
     def start(self) -> None:
+        if self.store is not None:
+            self.store.start()
         if self.speed > 0 and self._runner is None:
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="market-runner")
 
@@ -182,6 +240,12 @@ class Venue:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def close(self) -> None:
+        """Stop the market and write a last snapshot (a clean stop)."""
+        await self.stop()
+        if self.store is not None:
+            await self.store.close()
 
     async def set_speed(self, speed: float) -> None:
         await self.stop()

@@ -34,6 +34,8 @@ class BotConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
         10_000  # a dead runner's lease blocks a standby this long
     )
     sync_retry_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0  # an unanswered start-up sync is asked again
+    # no candle for this long: the bot shows as stalled and notifies (0: 3 intervals, at least 30 s)
+    stall_after_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     # Bots with the same `process` share one strategy_runner process (`automata deploy` groups
     # them): ~35 MB of interpreter and libraries once instead of once a bot, for a small machine.
     # The price is isolation: a crash, a blocking strategy or a memory leak then stops them all.

@@ -32,6 +32,7 @@ from services.strategy_runner.bots import BotConfig
 from services.strategy_runner.filters import fetch_filters
 from services.strategy_runner.inputs import InputCheck
 from services.strategy_runner.lease import Lease
+from services.strategy_runner.stall import InputWatch, input_notification, stall_after_s
 from services.strategy_runner.state_store import (
     FailedEntry,
     RunnerDoc,
@@ -44,7 +45,7 @@ from services.strategy_runner.timers import TimerPump
 from shared import metrics
 from shared.bus import Commit, Consumer, Entry, FencedError, ensure_group
 from shared.bus.groups import take_over_pending
-from shared.codec import decode
+from shared.codec import decode, encode
 from shared.filters import SymbolFilters
 from shared.history import candle_history
 from shared.messages import (
@@ -100,6 +101,9 @@ class BotRunner:
         self.state: Any = None
         self.consumer: Consumer | None = None
         self.timers = TimerPump(self.redis, bot.id)
+        self.watch = InputWatch(
+            stall_after_s(bot.interval, bot.stall_after_s), time.monotonic(), int(time.time() * 1000)
+        )
         self.balances = BalanceCache(self.redis, bot.venue)
         self._stopping = asyncio.Event()
         self._syncing = False  # consuming only the order events, until the sync is answered
@@ -166,6 +170,7 @@ class BotRunner:
         await self._load()
         self.active = True
         renew = asyncio.create_task(self._keep_lease())
+        watch = asyncio.create_task(self._watch_inputs())
         pump: asyncio.Task[None] | None = None
         try:
             while not (renew.done() or self._stopping.is_set()):
@@ -180,10 +185,11 @@ class BotRunner:
             pump = asyncio.create_task(self.timers.run(self._stopping))
             await self._consume(self.streams, renew)
         finally:
-            for task in (renew, pump):
+            for task in (renew, pump, watch):
                 if task is not None and not task.done():
                     task.cancel()
-            await asyncio.gather(*(t for t in (renew, pump) if t is not None), return_exceptions=True)
+            await asyncio.gather(*(t for t in (renew, pump, watch) if t is not None), return_exceptions=True)
+            self.ctx.info.get("inputs", {}).pop(self.bot.id, None)  # a standby says nothing of the bot
             if renew.done() and not renew.cancelled() and renew.exception() is not None:
                 raise renew.exception()  # the lease was lost: FencedError
 
@@ -242,6 +248,25 @@ class BotRunner:
             if not renewed:
                 raise FencedError("lease lost")
 
+    async def _watch_inputs(self) -> None:
+        """Publish when the last candle came (heartbeat `inputs`) and notify when the bot stalls
+        or recovers: a bot without market data otherwise looks healthy everywhere."""
+        self.watch.seen(time.monotonic(), int(time.time() * 1000))  # serving starts: no silence yet
+        every = min(5.0, max(0.2, self.watch.limit_s / 4))
+        while not self._stopping.is_set():
+            change = self.watch.check(time.monotonic())
+            self.ctx.info.setdefault("inputs", {})[self.bot.id] = self.watch.info()
+            if change is not None:
+                now_ms = int(time.time() * 1000)
+                since = self.watch.last_ms
+                note = input_notification(self.bot.id, self.candle_stream, change, since, now_ms)
+                (log.warning if change == "stalled" else log.info)("%s", note.text)
+                try:
+                    await self.redis.xadd(NOTIFY, encode(note), maxlen=100_000, approximate=True)
+                except Exception as exc:  # Redis down: the heartbeat and the log still say it
+                    log.warning("bot %s: cannot publish the %s notification: %s", self.bot.id, change, exc)
+            await self._sleep(every)
+
     async def _load(self) -> None:
         """State, groups, history; then take over entries a dead runner left pending."""
         await ensure_group(self.redis, self.candle_stream, self.group, start_id="$")
@@ -285,6 +310,7 @@ class BotRunner:
             replay, kept = await self._failed_event(), None  # after the resume, before anything newer
         if isinstance(event, Candle):
             self.history.append(event)
+            self.watch.seen(time.monotonic(), int(time.time() * 1000))
         # the balances this step sees were committed with the previous one (a replay sees them too)
         balances = self.doc.balances if self.doc.balances is not None else await self.balances.get()
         state, commands = self.state, []
