@@ -20,7 +20,10 @@ RUN pip install --require-hashes -r requirements.lock
 # secrets). --no-deps: nothing is downloaded here; --no-build-isolation: setuptools from the lock.
 COPY . .
 RUN pip install --no-deps --no-build-isolation . \
-    && useradd --system --home-dir /app --shell /usr/sbin/nologin automata
+    && useradd --system --home-dir /app --shell /usr/sbin/nologin automata \
+    && install -d -o automata -m 0700 /var/lib/automata/exchange_sim
+# /var/lib/automata/exchange_sim: the paper venue's saved state (a named volume in compose takes
+# this folder's owner, so the venue, running as automata, can write it).
 
 USER automata
 ENV AUTOMATA_CONFIG=/app/deploy/docker.toml
