@@ -30,6 +30,7 @@ from shared.codec import DecodeError, decode, encode
 from shared.display import UNKNOWN, Precision
 from shared.ids import bot_of, format_cid
 from shared.messages import (
+    TERMINAL_STATUSES,
     CancelOrder,
     OrderStatus,
     OrderType,
@@ -82,18 +83,21 @@ def _last_id(r: redis.Redis, stream: str) -> bytes:
     return top[0][0] if top else b"0-0"
 
 
-def wait_update(r: redis.Redis, bot: str, cid: str, after: bytes, seconds: float) -> OrderUpdate | None:
+def wait_update(
+    r: redis.Redis, bot: str, cid: str, after: bytes, seconds: float, *, settle: bool = False
+) -> OrderUpdate | None:
     """The newest update of cid on the bot's events stream after `after`, within `seconds`.
 
-    Returns as soon as one arrives (plus whatever is already queued behind it)."""
+    Returns as soon as one arrives (plus whatever is already queued behind it); with `settle`
+    (a market order, a cancel: the answer that matters is the final one), a NEW or partly
+    filled update is not enough: it waits on for a terminal one until `seconds` are up."""
     stream = order_events(bot)
     deadline = time.monotonic() + seconds
     found: OrderUpdate | None = None
     while True:
-        if found is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
+        waiting = found is None or (settle and found.status not in TERMINAL_STATUSES)
+        left = deadline - time.monotonic()
+        if waiting and left > 0:
             reply = r.xread({stream: after}, count=100, block=max(1, int(min(left, 1.0) * 1000)))
         else:  # drain what is already queued behind it, without blocking
             reply = r.xread({stream: after}, count=100)
@@ -129,10 +133,12 @@ def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:
     return text
 
 
-def _report(out: Console, r: redis.Redis, bot: str, cid: str, stream: str, after: bytes, wait: float) -> None:
+def _report(
+    out: Console, r: redis.Redis, bot: str, cid: str, stream: str, after: bytes, wait: float, *, settle: bool
+) -> None:
     if wait <= 0:
         return
-    update = wait_update(r, bot, cid, after, wait)
+    update = wait_update(r, bot, cid, after, wait, settle=settle)
     if update is None:
         out.print(
             f"[yellow]no answer within {wait:g}s: the command stays queued on {stream} and "
@@ -190,7 +196,7 @@ def _place(
     )
     how = f"limit {display.plain(limit)}" if limit is not None else "market"
     out.print(f"{cid}: {side.value.lower()} {what} at {how} sent to {stream}")
-    _report(out, r, MANUAL_BOT, cid, stream, after, wait)
+    _report(out, r, MANUAL_BOT, cid, stream, after, wait, settle=limit is None)
 
 
 @order_app.command("buy")
@@ -256,4 +262,4 @@ def cancel(
     stream = order_commands(venue, bot)  # the owner's stream: the gateway takes it as the bot's own
     r.xadd(stream, encode(cmd))
     out.print(f"cancel of {cid} sent to {stream}")
-    _report(out, r, bot, cid, stream, after, wait)
+    _report(out, r, bot, cid, stream, after, wait, settle=True)

@@ -29,7 +29,7 @@ GRID = {"id": "d1", "strategy": "grid", "venue": "sim", "symbol": "BTCUSDT", "in
 SAID = [
     "no entry: price 27,000.00 below the grid's range 40,000.00–44,000.00",
     "grid started at 42,100.00 in its range 40,000.00–44,000.00: 2 buys below, 2 sells above "
-    "(buying 0.00470 BTC at market for them)",
+    "(buying 0.0047 BTC at market for them)",
 ]
 
 
