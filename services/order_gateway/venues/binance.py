@@ -39,6 +39,7 @@ from services.order_gateway.venues.base import (
     venue_str,
 )
 from shared import metrics
+from shared.binance_close import close_client
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
 from shared.money import fmt, venue_dec
@@ -276,7 +277,7 @@ class BinanceAdapter:
 
     async def close(self) -> None:
         if self.client is not None:
-            await self.client.close_connection()
+            await close_client(self.client)
             self.client = None
 
     async def _call(self, endpoint: str, weight: int, fn: Callable[[], Awaitable[T]]) -> T:
@@ -427,7 +428,7 @@ class BinanceAdapter:
                 )
             finally:
                 try:
-                    await client.close_connection()
+                    await close_client(client)
                 except Exception:
                     pass
             await asyncio.sleep(backoff)
