@@ -20,7 +20,18 @@ import logging
 from binance import AsyncClient
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket, WSListenerState
 
-log = logging.getLogger("automata.binance")
+
+class _NormalClosures(logging.Filter):
+    """python-binance logs every closed connection as an ERROR, a normal closure (code 1000, which
+    each close here makes) included. The services report a socket that went down themselves (the
+    market gateway's "market socket down", the order gateway's "user stream error"), so a normal
+    closure need not alarm anyone in the logs; an abnormal one (ConnectionClosedError) still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("ConnectionClosedOK")
+
+
+logging.getLogger("binance.ws.reconnecting_websocket").addFilter(_NormalClosures())
 
 
 async def close_socket_now(socket: ReconnectingWebsocket | None) -> None:
