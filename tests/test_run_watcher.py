@@ -21,7 +21,7 @@ import pytest
 from cli import run
 from tests.helpers.procs import Proc, base_env, python, wait_until
 
-STDLIB_ONLY = {"__future__", "os", "signal", "sys", "time"}
+STDLIB_ONLY = {"__future__", "collections.abc", "os", "signal", "socket", "sys", "time"}
 
 
 class Launched:
