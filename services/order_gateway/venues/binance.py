@@ -407,15 +407,23 @@ class BinanceAdapter:
             try:
                 bm = BinanceSocketManager(client)
                 async with bm.user_socket() as socket:
-                    yield StreamGap("user stream subscribed")
-                    backoff = 0.5
-                    while True:
-                        msg = await socket.recv()
-                        if isinstance(msg, dict) and msg.get("e") == "error":
-                            log.warning("%s user stream error %s: rebuilding it", self.name, msg.get("type"))
-                            break
-                        for event in event_from_message(msg):
-                            yield event
+                    try:
+                        yield StreamGap("user stream subscribed")
+                        backoff = 0.5
+                        while True:
+                            msg = await socket.recv()
+                            if isinstance(msg, dict) and msg.get("e") == "error":
+                                log.warning(
+                                    "%s user stream error %s: rebuilding it", self.name, msg.get("type")
+                                )
+                                break
+                            for event in event_from_message(msg):
+                                yield event
+                    finally:
+                        # No unsubscribe request on the way out: closing the client's ws_api below
+                        # ends the subscription, and the request waited up to 10 s for a reply a
+                        # venue that had dropped the connection never sent (a stop held that long).
+                        socket._subscription_id = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
