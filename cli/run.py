@@ -164,7 +164,13 @@ def _run(
         if ready is not None:
             _print_summary(console, home, port, ready, setup)
             try:
-                exec_watcher(home.state_file, supervisord.pid, server.proc.pid, stop=stop)
+                exec_watcher(
+                    home.state_file,
+                    supervisord.pid,
+                    server.proc.pid,
+                    stop=stop,
+                    supervisor_socket=home.supervisor_socket,
+                )
             except (OSError, ValueError) as exc:
                 console.print(f"[yellow]could not hand over to {WATCHER.name} ({exc}); waiting here[/]")
             code = _watch(console, supervisord, server, stop)  # the exec did not happen
@@ -340,9 +346,14 @@ def _start_services(
 
 
 def watcher_command(
-    state_file: Path, supervisord_pid: int, redis_pid: int, stop_timeout: float = STOP_TIMEOUT_S
+    state_file: Path,
+    supervisord_pid: int,
+    redis_pid: int,
+    stop_timeout: float = STOP_TIMEOUT_S,
+    supervisor_socket: Path | None = None,
 ) -> list[str]:
     """The argv cli/watch.py is exec'd with: -S -I, so nothing but the stdlib is loaded."""
+    wake = ["--supervisor-socket", str(supervisor_socket)] if supervisor_socket else []
     return [
         sys.executable, "-S", "-I", str(WATCHER),
         "--supervisord", str(supervisord_pid),
@@ -350,6 +361,7 @@ def watcher_command(
         "--state", str(state_file),
         "--stop-timeout", str(stop_timeout),
         "--redis-timeout", str(SHUTDOWN_TIMEOUT_S),
+        *wake,
     ]  # fmt: skip
 
 
@@ -360,6 +372,7 @@ def exec_watcher(
     *,
     stop: threading.Event | None = None,
     stop_timeout: float = STOP_TIMEOUT_S,
+    supervisor_socket: Path | None = None,
 ) -> None:
     """Become cli/watch.py (same pid: Redis and supervisord stay our children) to wait in ~10 MB.
 
@@ -368,7 +381,7 @@ def exec_watcher(
     did not happen: `stop` was already set (a signal came first), or the exec failed (raises)."""
     if not WATCHER.is_file():  # checked here: after the exec, a missing script is an exit 2
         raise FileNotFoundError(f"no {WATCHER}")
-    argv = watcher_command(state_file, supervisord_pid, redis_pid, stop_timeout)
+    argv = watcher_command(state_file, supervisord_pid, redis_pid, stop_timeout, supervisor_socket)
     # pthread_sigmask runs any Python handler already due before it returns, so `stop` is current.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, WATCHER_SIGNALS)
     try:

@@ -14,6 +14,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from cli.paths import SUPERVISORD_CONF, Home
+from cli.watch import WAKE_EVERY_S, waker
 
 # Long enough for every program's stopwaitsecs (20 s) plus supervisord's own bookkeeping.
 STOP_TIMEOUT_S = 60.0
@@ -100,10 +101,17 @@ class Supervisord:
             return True
         assert self.proc is not None
         self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            return False
+        wake = waker(str(self.home.supervisor_socket))
+        assert wake is not None
+        deadline = time.monotonic() + timeout
+        while True:  # woken while it stops its programs in turn (cli/watch.py: waker)
+            wake()
+            try:
+                self.proc.wait(min(WAKE_EVERY_S, max(deadline - time.monotonic(), 0.0)))
+                return True
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    break
+        self.proc.kill()
+        self.proc.wait(5)
+        return False

@@ -182,7 +182,12 @@ async def _serve(
             component.stop()
         _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
         for task in pending:
-            log.warning("component %s did not stop in %.0fs; cancelling", task.get_name(), STOP_GRACE_S)
+            log.warning(
+                "component %s did not stop in %.0fs; cancelling it (it waits in %s)",
+                task.get_name(),
+                STOP_GRACE_S,
+                _waits_in(task),
+            )
             task.cancel()
         for hook in ctx.on_stop:
             await hook()
@@ -195,6 +200,15 @@ async def _serve(
     # must not hang the stop either: past the grace, dump every thread's stack and exit with 1.
     faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)
     return code
+
+
+def _waits_in(task: asyncio.Task[Any]) -> str:
+    """Where a task is suspended (its innermost await), to find what held up a stop."""
+    frames = task.get_stack()
+    if not frames:
+        return "?"
+    frame = frames[-1]
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
 
 
 async def _end_stray_tasks(code: int) -> None:

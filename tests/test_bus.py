@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 
 from shared.bus import Commit, Entry, FencedError, ensure_group, publish, publish_many
 from shared.codec import decode
@@ -203,3 +204,38 @@ async def test_fenced_handler_stops_the_consumer_without_counting_a_failure(redi
         await asyncio.wait_for(consumer.run(), 5)
     assert await redis_client.xlen(f"dlq:{S}") == 0
     assert await pending_count(redis_client) == 1, "left pending for whoever owns it now"
+
+
+async def test_stop_ends_a_blocking_read_at_once_and_loses_nothing(redis_server, redis_client):
+    """stop() cancels a read blocked waiting for entries (here it would block for an hour): the
+    client it ran on stays usable (its connection was dropped, so no command gets the read's
+    reply), and what is written afterwards is read by the next start, once."""
+    seen: list[tuple[str, int]] = []
+
+    async def handler(entry: Entry) -> None:
+        seen.append((entry.message.text, entry.deliveries))
+
+    await redis_client.xadd(S, note("a"))
+    # no socket timeout either (redis-py's default of 5 s would end the read)
+    untimed = aioredis.Redis.from_url(redis_server.url, socket_timeout=None)
+    consumer = make(untimed, handler, block_ms=3_600_000)
+    task = asyncio.create_task(consumer.run())
+
+    async def blocked_in_read() -> bool:
+        clients = await redis_client.client_list()
+        return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in clients)
+
+    async with asyncio.timeout(10):
+        while not (seen and await blocked_in_read()):
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
+    consumer.stop()
+    await asyncio.wait_for(task, 10)  # not the hour of the block
+    try:
+        assert await untimed.set("t:after", "1") and await untimed.get("t:after") == b"1"
+        await redis_client.xadd(S, note("b"))
+        await run_until(make(untimed, handler), lambda: len(seen) == 2)
+    finally:
+        await untimed.aclose()
+    assert seen == [("a", 1), ("b", 1)]
+    assert await pending_count(redis_client) == 0

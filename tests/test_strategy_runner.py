@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import time
 from decimal import Decimal
 
@@ -95,16 +97,24 @@ def test_replay_after_sigkill_at_random_points_is_exact(env, tmp_path, sync_redi
     closes = [Decimal(1000) + i for i in range(n)]
     proc = start_runner(env, tmp_path, bots_file, sync_redis)
     killed_mid_work = 0
+
+    def done() -> int:
+        return state_doc(sync_redis).get("state", {}).get("candles", 0)
+
     for burst in range(bursts):
         wait_for_holder(sync_redis, f"r{burst + 1}")
         size = n // bursts
-        for i in range(burst * size, (burst + 1) * size):  # alternate rising / falling: a buy every 2nd
+        first, end = burst * size, (burst + 1) * size
+        pipe = sync_redis.pipeline(transaction=False)  # the whole burst at once: a backlog to work on
+        for i in range(first, end):  # alternate rising / falling: a buy every 2nd
             c = closes[i]
-            add_candle(sync_redis, candle(i, str(c - 1 if i % 2 == 0 else c + 1), str(c)))
-        time.sleep(rng.uniform(0.005, 0.05))  # a random kill point; correctness must not depend on it
+            add_candle(pipe, candle(i, str(c - 1 if i % 2 == 0 else c + 1), str(c)))
+        pipe.execute()
+        wait_until(lambda f=first: done() > f, interval=0.001, what="the burst under way")
+        time.sleep(rng.uniform(0, 0.01))  # a random kill point; correctness must not depend on it
+        os.kill(proc.pid, signal.SIGSTOP)  # frozen where it is: what it has done is what it did
+        killed_mid_work += first < done() < end
         proc.kill()
-        done = state_doc(sync_redis).get("state", {}).get("candles", 0)
-        killed_mid_work += burst * size < done < (burst + 1) * size
         proc = runner(env, tmp_path, bots_file, f"r{burst + 2}")
     wait_until(
         lambda: state_doc(sync_redis).get("state", {}).get("candles") == n, timeout=60, what="all candles"

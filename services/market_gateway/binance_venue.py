@@ -22,6 +22,7 @@ from services.market_gateway.metrics import gateway_metrics
 from services.market_gateway.plan import CandleKey, VenuePlan
 from services.market_gateway.venue import BAD_MESSAGE, FeedSink, ws_url
 from shared import streams
+from shared.binance_close import close_client, close_socket_now
 from shared.messages import BookTicker, Candle
 from shared.ratelimit import Limiter, Priority
 
@@ -150,7 +151,7 @@ class BinanceRest:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.close_connection()
+            await close_client(self._client)
             self._client = None
 
 
@@ -212,9 +213,12 @@ class BinanceSocket:
             # and the feed reconnects on its own schedule, backfilling on the first data
             socket.MAX_RECONNECTS = 1
             async with socket:
-                await self._read(socket, sink)
+                try:
+                    await self._read(socket, sink)
+                finally:
+                    await close_socket_now(socket)  # a stop ends its pending read at once
         finally:
-            await client.close_connection()
+            await close_client(client)
 
     async def _read(self, socket: ReconnectingWebsocket, sink: FeedSink) -> None:
         """Messages straight from python-binance's queue (library pinned at 1.0.37): recv() adds a

@@ -11,7 +11,8 @@
   handler acked it itself through a Commit (then `entry.acked` is True).
 - `ordered=True`: after a failure nothing newer is handled until the failed entry succeeds
   or is dead-lettered (a strategy must see its inputs in order).
-- SIGTERM: `stop()` lets the entry in hand finish, acks it, and returns.
+- SIGTERM: `stop()` lets the entry in hand finish, acks it, and returns; a read blocked waiting
+  for new entries is cancelled, so a stop never waits out `block_ms`.
 - A handler raising FencedError (its commit lost the fencing check) ends run() with that error:
   the entry stays pending for the new owner and is never counted as a failed delivery.
 - A handler may defer an entry (`entry.deferred = True`, as shared/bus/lanes.py does): the
@@ -66,6 +67,10 @@ class Entry:
 Handler = Callable[[Entry], Awaitable[None]]
 
 
+class _ReadStopped(Exception):
+    """stop() ended a blocking read: nothing was read, leave the loop."""
+
+
 @dataclass(slots=True)
 class _StreamState:
     name: str
@@ -103,6 +108,7 @@ class Consumer:
     _next_claim: float = field(default=0.0, init=False)
     _next_discover: float = field(default=0.0, init=False)
     _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _reading: asyncio.Future[Any] | None = field(default=None, init=False)  # the blocking read, if any
 
     def __post_init__(self) -> None:
         if self.claim_idle_ms <= 0:
@@ -143,8 +149,10 @@ class Consumer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Finish the entry in hand, ack it, and leave run()."""
+        """Finish the entry in hand, ack it, and leave run(); a blocking read ends at once."""
         self._stopping.set()
+        if self._reading is not None:
+            self._reading.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -195,24 +203,42 @@ class Consumer:
                 await self._sleep(self._time_to_retry())
                 continue
             try:
-                reply = await self.redis.xreadgroup(
-                    self.group,
-                    self.name,
-                    dict.fromkeys(readable, ">"),
-                    count=self.count,
-                    block=self.block_ms,
-                )
+                reply = await self._read_new(readable)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 log.warning("consumer group %s vanished (%s): recreating it", self.group, exc)
                 await self._setup()
                 continue
+            except _ReadStopped:
+                return
             for stream_b, entries in reply or ():
                 stream = stream_b.decode() if isinstance(stream_b, bytes) else stream_b
                 await self._handle_batch(self._states[stream], entries, deliveries=1)
                 if self.stopping:
                     return
+
+    async def _read_new(self, readable: list[str]) -> Any:
+        """XREADGROUP `>`, blocking up to block_ms; raises _ReadStopped when stop() ended the wait.
+
+        The read runs as a task of its own that stop() cancels: a SIGTERM need not wait out the
+        block. redis-py drops a connection whose reply was cancelled, so no other command reads
+        it; entries Redis handed that read in the same instant stay pending for this consumer and
+        are replayed first at its next start (a stop costs them what a crash would, no more)."""
+        self._reading = reading = asyncio.ensure_future(
+            self.redis.xreadgroup(
+                self.group, self.name, dict.fromkeys(readable, ">"), count=self.count, block=self.block_ms
+            )
+        )
+        try:
+            return await reading
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if reading.cancelled() and self.stopping and not (task is not None and task.cancelling()):
+                raise _ReadStopped from None  # stop() cancelled the read; run() itself was not
+            raise
+        finally:
+            self._reading = None
 
     # -- handling ----------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from services.order_gateway.venues.base import (
     venue_str,
 )
 from shared import metrics
+from shared.binance_close import close_client
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
 from shared.money import fmt, venue_dec
@@ -276,7 +277,7 @@ class BinanceAdapter:
 
     async def close(self) -> None:
         if self.client is not None:
-            await self.client.close_connection()
+            await close_client(self.client)
             self.client = None
 
     async def _call(self, endpoint: str, weight: int, fn: Callable[[], Awaitable[T]]) -> T:
@@ -406,15 +407,23 @@ class BinanceAdapter:
             try:
                 bm = BinanceSocketManager(client)
                 async with bm.user_socket() as socket:
-                    yield StreamGap("user stream subscribed")
-                    backoff = 0.5
-                    while True:
-                        msg = await socket.recv()
-                        if isinstance(msg, dict) and msg.get("e") == "error":
-                            log.warning("%s user stream error %s: rebuilding it", self.name, msg.get("type"))
-                            break
-                        for event in event_from_message(msg):
-                            yield event
+                    try:
+                        yield StreamGap("user stream subscribed")
+                        backoff = 0.5
+                        while True:
+                            msg = await socket.recv()
+                            if isinstance(msg, dict) and msg.get("e") == "error":
+                                log.warning(
+                                    "%s user stream error %s: rebuilding it", self.name, msg.get("type")
+                                )
+                                break
+                            for event in event_from_message(msg):
+                                yield event
+                    finally:
+                        # No unsubscribe request on the way out: closing the client's ws_api below
+                        # ends the subscription, and the request waited up to 10 s for a reply a
+                        # venue that had dropped the connection never sent (a stop held that long).
+                        socket._subscription_id = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -427,7 +436,7 @@ class BinanceAdapter:
                 )
             finally:
                 try:
-                    await client.close_connection()
+                    await close_client(client)
                 except Exception:
                     pass
             await asyncio.sleep(backoff)
