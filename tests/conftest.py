@@ -6,6 +6,7 @@ Never the machine's Redis on 6379, never an in-memory stand-in. `redis_server.ki
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from shared.redis_server import RedisServer
 from tests.helpers import procs
 from tests.helpers.procs import base_env
 from tests.helpers.syncs import SyncAnswerer
+
+# A test suite started in the background of a non-interactive shell (`make test &`, some CI
+# runners) inherits SIGINT ignored, and so would every process a test starts: Python then
+# installs no KeyboardInterrupt handler and a test's Ctrl-C (SIGINT) to `automata tail -f` goes
+# unheard. A handler here (not SIG_IGN) makes each child start with the default disposition.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
