@@ -19,6 +19,7 @@ import msgspec
 
 from shared.logs import register_secret
 from shared.redis_conn import RedisCredentialsError, with_credentials
+from shared.urls import url_passwords
 
 DEFAULT_CONFIG = "automata.toml"
 
@@ -206,6 +207,31 @@ class NotifierConfig(Base, frozen=True):
     backfill_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # a new channel starts this far back in `notify`
 
 
+class LedgerFeed(Base, frozen=True):
+    """Candles the ledger keeps: every symbol x interval of one venue (streams the market gateway fills)."""
+
+    venue: str
+    symbols: Annotated[list[Symbol], msgspec.Meta(min_length=1)]
+    intervals: Annotated[list[Interval], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["1m"]
+    )
+
+
+class LedgerConfig(Base, frozen=True):
+    """`[ledger]`: where the trading history is kept and what goes in it (shared/ledger).
+
+    `url` empty: DATABASE_URL, else the SQLite file $AUTOMATA_HOME/var/ledger.sqlite3."""
+
+    url: str = ""  # sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB
+    candles: list[LedgerFeed] = []  # [[ledger.candles]]: empty = no candles kept
+    batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500  # stream entries per DB transaction
+
+    def _shown(self, name: str) -> str:
+        from shared.urls import safe_url
+
+        return repr(safe_url(self.url)) if name == "url" and self.url else super()._shown(name)
+
+
 class AppConfig(Base, frozen=True):
     redis: RedisConfig = RedisConfig()
     bus: BusConfig = BusConfig()
@@ -216,6 +242,7 @@ class AppConfig(Base, frozen=True):
     market_gateway: MarketGatewayConfig = MarketGatewayConfig()
     order_gateway: OrderGatewayConfig = OrderGatewayConfig()
     notifier: NotifierConfig = NotifierConfig()
+    ledger: LedgerConfig = LedgerConfig()
 
 
 _PATH_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -280,7 +307,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 # the market gateway. The CLI (service None) takes every variable.
 ENV_COMMON = frozenset(
     {"AUTOMATA_CONFIG", "AUTOMATA_BOTS", "LOG_LEVEL", "LOG_FORMAT", "METRICS_PORT", "REDIS_URL",
-     "BINANCE_API_TEST", "BYBIT_DEMO"}
+     "BINANCE_API_TEST", "BYBIT_DEMO", "DATABASE_URL"}
 )  # fmt: skip
 KEY_HOLDER = "order_gateway"
 NOTIFIER = "notifier"
@@ -369,6 +396,8 @@ def load_config(
         register_secret(creds.api_secret)
     register_secret(cfg.notifier.telegram.token)
     register_secret(cfg.notifier.webhook.secret)
+    for secret in url_passwords(cfg.ledger.url) + url_passwords(env.get("DATABASE_URL", "")):
+        register_secret(secret)
     register_secret(cfg.notifier.webhook.url)  # a Slack or Discord webhook URL is the credential
     return cfg
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -15,6 +15,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.logs import register_secret
+
+# safe_url is re-exported (its callers import it from here); both live in shared/urls.py
+from shared.urls import safe_url as safe_url
+from shared.urls import url_passwords
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -60,17 +64,6 @@ def with_credentials(url: str, env: Mapping[str, str]) -> str:
     return url
 
 
-def url_passwords(url: str) -> list[str]:
-    """Every password a Redis URL carries: in the user info and in a `password=` query."""
-    try:
-        parts = urlsplit(url)
-        found = [parts.password] if parts.password else []
-    except ValueError:
-        return []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    return found
-
-
 def connect(url: str | None = None, *, client_name: str | None = None) -> aioredis.Redis:
     """An asyncio client (bytes responses) that retries a failed command a few times with backoff."""
     return aioredis.Redis.from_url(
@@ -82,23 +75,3 @@ def connect(url: str | None = None, *, client_name: str | None = None) -> aiored
         socket_connect_timeout=5,
         client_name=client_name,
     )
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password replaced, for logs: `user:pw@`, `:pw@` and `?password=` of
-    redis://, rediss:// and unix:// URLs. A URL that does not parse is hidden whole."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return "<unparsable redis url>"
-    netloc = parts.netloc
-    if "@" in netloc:  # `redis://secret@host`: redis-py takes a lone user info as the password
-        creds, host = netloc.rsplit("@", 1)
-        netloc = f"{creds.split(':', 1)[0] if ':' in creds else ''}:***@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = "?" + urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-    fragment = f"#{parts.fragment}" if parts.fragment else ""
-    return f"{parts.scheme}://{netloc}{parts.path}{query}{fragment}"

@@ -6,6 +6,7 @@ Never the machine's Redis on 6379, never an in-memory stand-in. `redis_server.ki
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +17,9 @@ import redis.asyncio as aioredis
 
 from shared.redis_server import RedisServer
 from tests.helpers import procs
+from tests.helpers.postgres import REQUIRE_ENV as REQUIRE_POSTGRES_ENV
+from tests.helpers.postgres import SKIP_REASON as POSTGRES_SKIP_REASON
+from tests.helpers.postgres import PostgresServer
 from tests.helpers.procs import base_env
 from tests.helpers.syncs import SyncAnswerer
 
@@ -80,3 +84,36 @@ def answer_syncs(redis_server: RedisServer) -> Iterator[SyncAnswerer]:
 def env(redis_server: RedisServer) -> dict[str, str]:
     """Environment for service subprocesses pointed at the private Redis."""
     return base_env(redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the whole session (tests/helpers/postgres.py); skips when there is
+    none, fails instead under AUTOMATA_REQUIRE_POSTGRES=1 (.ci/run)."""
+    server = PostgresServer.locate()
+    if server is None:
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but no PostgreSQL: {POSTGRES_SKIP_REASON}")
+        pytest.skip(POSTGRES_SKIP_REASON)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test: its postgresql+psycopg:// URL."""
+    url = postgres.create_database()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test runs once on a new SQLite file and once on a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    return request.getfixturevalue("pg_url")

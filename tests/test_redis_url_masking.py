@@ -28,7 +28,7 @@ PW = "s3cret-redis-pw-0c1d"
         (f"unix:///run/redis.sock?password={PW}&db=0", "unix:///run/redis.sock?password=***&db=0"),
         (f"redis://app:{PW[:5]}@{PW[5:]}@h/0", "redis://app:***@h/0"),
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-        (f"redis://app:{PW}@h:port/0", "<unparsable redis url>"),
+        (f"redis://app:{PW}@h:port/0", "<unparsable url>"),
     ],
 )
 def test_safe_url_masks_every_form(url: str, shown: str) -> None:
