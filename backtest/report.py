@@ -18,11 +18,11 @@ import numpy as np
 from backtest.advice import warnings
 from backtest.engine import Fill, RunResult
 from backtest.series import iso
-from shared.filters import SymbolFilters
 from shared.messages import Decision
 from shared.money import ZERO
 from shared.strategy import FillDelta, Position, apply_fill
 from shared.strategy.params import dump_params
+from shared.strategy.position import is_flat
 
 DECISIONS_IN_REPORT = 1000  # the last decisions the JSON report keeps
 
@@ -41,11 +41,6 @@ class Cycle(msgspec.Struct):
     fees: Decimal = ZERO  # in quote (base fees valued at their fill price)
     profit: Decimal = ZERO  # realised, net of fees
     max_cost: Decimal = ZERO  # most quote in the position during the cycle
-
-
-def _flat(filters: SymbolFilters, pos: Position, price: Decimal) -> bool:
-    qty = filters.round_qty(pos.base)
-    return qty <= 0 or qty * price < filters.min_notional
 
 
 def fee_in_quote(fill: Fill, quote_asset: str) -> Decimal:
@@ -78,7 +73,7 @@ def cycles_of(result: RunResult) -> list[Cycle]:
         else:
             current.sells += 1
             current.received += fill.quote
-            if _flat(f, pos, fill.price):
+            if is_flat(f, pos, fill.price):
                 current.end, current.end_index = fill.ts, fill.index
                 current.profit = pos.realised - realised_start
                 cycles.append(current)

@@ -25,7 +25,7 @@ from cli import common, output
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
 from shared import display
-from shared.account_view import fold_account
+from shared.account_view import fold_account, valuation
 from shared.codec import DecodeError, decode
 from shared.config import AppConfig
 from shared.display import asset_amounts
@@ -96,23 +96,9 @@ class Valued:
 
 
 def value(r: redis.Redis, acct: Account, quote: str, live: dict[str, Decimal] | None) -> Valued:
-    rows, equity, unvalued = [], Decimal(0), []
-    for asset in sorted(acct.balances):
-        bal = acct.balances[asset]
-        if not bal.total:
-            continue
-        if asset == quote:
-            price: Decimal | None = Decimal(1)
-        else:
-            symbol = f"{asset}{quote}"
-            price = (live or {}).get(symbol) or redis_price(r, acct.venue, symbol)
-        worth = bal.total * price if price is not None else None
-        if worth is None:
-            unvalued.append(asset)
-        else:
-            equity += worth
-        rows.append({"asset": asset, "free": bal.free, "locked": bal.locked, "total": bal.total,
-                     "price": price, "value": worth})  # fmt: skip
+    rows, equity, unvalued = valuation(
+        acct.balances, quote, lambda symbol: (live or {}).get(symbol) or redis_price(r, acct.venue, symbol)
+    )
     return Valued(acct, quote, rows, equity, unvalued)
 
 

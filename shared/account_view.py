@@ -7,8 +7,9 @@ read balances this way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from shared.codec import DecodeError, decode
@@ -41,3 +42,25 @@ def fold_account(rows: Iterable[tuple[Any, Any]]) -> AccountView:
             view.snapshot = True
             break
     return view
+
+
+def valuation(
+    balances: Mapping[str, Balance], quote: str, price_of: Callable[[str], Decimal | None]
+) -> tuple[list[dict[str, Any]], Decimal, list[str]]:
+    """Each asset's total valued in `quote` at `price_of(asset + quote)` (the quote asset at 1):
+    (rows, equity, assets without a price). Locked amounts count: they are still the account's.
+    `automata balance` and the ledger's equity value an account this way."""
+    rows, equity, unvalued = [], Decimal(0), []
+    for asset in sorted(balances):
+        bal = balances[asset]
+        if not bal.total:
+            continue
+        price = Decimal(1) if asset == quote else price_of(f"{asset}{quote}")
+        worth = bal.total * price if price is not None else None
+        if worth is None:
+            unvalued.append(asset)
+        else:
+            equity += worth
+        rows.append({"asset": asset, "free": bal.free, "locked": bal.locked, "total": bal.total,
+                     "price": price, "value": worth})  # fmt: skip
+    return rows, equity, unvalued

@@ -303,14 +303,15 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 # Which `.env` variables a service takes into its environment, and so which secrets its loaded
 # config holds: the exchange keys and the keystore only in the order gateway, the Telegram token
-# and webhook secret only in the notifier, none in the strategy runners (they run user code) or
+# and webhook secret only in the notifier, DATABASE_URL only in the ledger, none in the strategy runners (they run user code) or
 # the market gateway. The CLI (service None) takes every variable.
 ENV_COMMON = frozenset(
     {"AUTOMATA_CONFIG", "AUTOMATA_BOTS", "LOG_LEVEL", "LOG_FORMAT", "METRICS_PORT", "REDIS_URL",
-     "BINANCE_API_TEST", "BYBIT_DEMO", "DATABASE_URL"}
+     "BINANCE_API_TEST", "BYBIT_DEMO"}
 )  # fmt: skip
 KEY_HOLDER = "order_gateway"
 NOTIFIER = "notifier"
+LEDGER = "ledger"
 SERVICE_ENV: dict[str, frozenset[str]] = {
     KEY_HOLDER: ENV_COMMON
     | {
@@ -326,6 +327,7 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
     },  # fmt: skip
     NOTIFIER: ENV_COMMON
     | {"TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "TELEGRAM_ALLOWED_USERS", "NOTIFIER_WEBHOOK_SECRET"},
+    LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},  # the database's password: the ledger's alone
 }
 
 

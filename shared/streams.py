@@ -10,6 +10,7 @@ from shared.ids import BOT_ID_RE, check_bot_id
 # Consumer groups
 GROUP_ORDER_GATEWAY = "order_gateway"
 GROUP_NOTIFIER = "notifier"
+GROUP_LEDGER = "ledger"  # the ledger service reads every stream it keeps in this group
 # A strategy runner reads its inputs in a group of its own, one per bot.
 NOTIFY = "notify"
 
@@ -66,6 +67,13 @@ def legacy_order_commands(venue: str) -> str:
 
 def order_events(bot: str) -> str:
     return f"orders:events:{check_bot_id(bot)}"
+
+
+def order_events_bot(stream: str) -> str | None:
+    """The bot an order-update stream belongs to; None for any other key."""
+    prefix = ANY_ORDER_EVENTS[:-1]
+    bot = stream[len(prefix) :] if stream.startswith(prefix) else ""
+    return bot if BOT_ID_RE.match(bot) else None
 
 
 def account(venue: str) -> str:

@@ -122,6 +122,12 @@ fills = Table(
     Column("fee_in_quote", Money, nullable=True),
     Column("is_maker", Boolean, nullable=True),
     Column("time", UtcTime, nullable=False),
+    # revision 0002: profit and position by the bots' arithmetic (shared/strategy/position.py)
+    Column("realised", Money, nullable=True),  # profit this fill realised, quote, net of fees
+    Column("realised_total", Money, nullable=True),  # the bot's realised profit on symbol after it
+    Column("position_base", Money, nullable=True),  # the bot's base held on symbol after it
+    Column("position_cost", Money, nullable=True),  # what that base cost, quote fees included
+    Column("cycle", Integer, nullable=True),  # cycles.number of the bot's round trip
     UniqueConstraint("venue", "symbol", "trade_id"),
     UniqueConstraint("cid", "cum_filled_qty"),
     Index(None, "bot", "time"),

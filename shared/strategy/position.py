@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
+from shared.filters import SymbolFilters
 from shared.messages import Side
 from shared.money import ZERO
 from shared.strategy.orders import FillDelta
@@ -89,3 +90,20 @@ def apply_fill(pos: Position, fill: FillDelta, base_asset: str, quote_asset: str
         sold=pos.sold + fill.qty,
         **common,
     )
+
+
+def is_flat(filters: SymbolFilters, pos: Position, price: Decimal) -> bool:
+    """The position is back to nothing: less than one step, or less than the venue's minimum
+    order (what is left could not be sold). A round trip (cycle) closes here."""
+    qty = filters.round_qty(pos.base)
+    return qty <= 0 or qty * price < filters.min_notional
+
+
+def fee_in_quote(fee: Decimal, fee_asset: str, price: Decimal, filters: SymbolFilters) -> Decimal | None:
+    """A fill's fee in the quote asset: as is in quote (or no asset), at the fill's price in base,
+    None in any other asset (no price for it here)."""
+    if not fee or fee_asset in ("", filters.quote_asset):
+        return fee
+    if fee_asset == filters.base_asset:
+        return fee * price
+    return None

@@ -1,0 +1,166 @@
+"""python -m services.ledger: the trading history from Redis streams into SQL, exactly once.
+
+It reads, in its own consumer group `ledger` (created at id 0: a first start backfills whatever
+the streams still hold), every bot's order updates (`orders:events:{bot}`, found by SCAN and a
+rescan), each venue's `account:{venue}`, the candle streams of `[ledger] candles` and `notify`.
+Each entry is written in one transaction with its key in `ingested` and acked only after the
+commit (services/ledger/writer.py). A database that cannot be reached is waited for, with a log
+line and a growing delay; nothing is acked meanwhile, and no trading service waits on the ledger.
+Before a stream is read, entries trimmed before the ledger saw them are reported (gaps.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import sqlalchemy as sa
+
+from services.ledger.gaps import report_gap
+from services.ledger.writer import Writer
+from shared import streams as s
+from shared.bus import Consumer
+from shared.bus.consumer import Entry
+from shared.display import filters_from_hash
+from shared.filters import SymbolFilters
+from shared.ledger.db import LedgerUrlError, ledger_url, open_ledger, upgrade
+from shared.service import ServiceContext, run_service
+from shared.urls import safe_url
+
+log = logging.getLogger("automata.ledger")
+
+RETRY_MAX_S = 30.0
+
+
+def describe(exc: BaseException) -> str:
+    """One line about a database error, without the SQL or its parameters."""
+    inner = getattr(exc, "orig", None) or exc
+    return f"{type(inner).__name__}: {str(inner).strip().splitlines()[0] if str(inner).strip() else ''}"
+
+
+async def wait_out(ctx: ServiceContext, delay: float) -> float:
+    """Sleep `delay` unless the service stops; the next, longer delay."""
+    try:
+        await asyncio.wait_for(ctx.stopping.wait(), timeout=delay)
+    except TimeoutError:
+        pass
+    return min(delay * 2, RETRY_MAX_S)
+
+
+class Ledger:
+    """The consumer's handler: one entry, one transaction, retried while the database is away."""
+
+    def __init__(self, ctx: ServiceContext, engine: sa.Engine) -> None:
+        self.ctx = ctx
+        self.filters: dict[str, dict[str, SymbolFilters]] = {}
+        quotes = {name: v.quote_asset for name, v in ctx.config.venues.items()}
+        self.writer = Writer(
+            engine,
+            lambda venue, symbol: self.filters.get(venue, {}).get(symbol),
+            lambda venue: quotes.get(venue, "USDT"),
+        )
+        self.written = 0
+
+    async def handle(self, entry: Entry) -> None:
+        msg = entry.message
+        venue = getattr(msg, "venue", "")
+        if venue and getattr(msg, "symbol", "") not in self.filters.get(venue, {}):
+            self.filters[venue] = filters_from_hash(await self.ctx.redis.hgetall(s.venue_symbols(venue)))
+        delay = 0.5
+        while True:
+            try:
+                if await asyncio.to_thread(self.writer.write, entry.stream, entry.id, msg):
+                    self.written += 1
+                    self.ctx.info["written"] = self.written
+                return
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+                # unreachable, restarted, disk full: wait and write again; never ack unwritten
+                log.error("ledger database unavailable (%s): retrying in %.1fs", describe(exc), delay)
+            if self.ctx.stopping.is_set():
+                entry.deferred = True  # stays pending in Redis, written at the next start
+                return
+            delay = await wait_out(self.ctx, delay)
+
+
+async def open_database(ctx: ServiceContext) -> sa.Engine | None:
+    """The engine with its schema up to date, once the database answers (None: stopped first)."""
+    url, source = ledger_url(ctx.config.ledger.url)
+    try:
+        engine = open_ledger(url, source=source)
+    except LedgerUrlError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
+    delay = 0.5
+    while not ctx.stopping.is_set():
+        try:
+            await asyncio.to_thread(upgrade, engine)
+            log.info("ledger database %s (%s) ready", safe_url(url), source)
+            return engine
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+            log.error(
+                "cannot open the ledger database %s (%s): retrying in %.1fs",
+                safe_url(url),
+                describe(exc),
+                delay,
+            )
+        delay = await wait_out(ctx, delay)
+    return None
+
+
+def fixed_streams(ctx: ServiceContext) -> list[str]:
+    cfg = ctx.config
+    named = [s.account(venue) for venue in cfg.venues]
+    for feed in cfg.ledger.candles:
+        named += [s.candles(feed.venue, symbol, i) for symbol in feed.symbols for i in feed.intervals]
+    return [*named, s.NOTIFY]
+
+
+async def order_event_streams(ctx: ServiceContext) -> list[str]:
+    """Every bot's order-update stream a SCAN finds (bots come and go: polled by the consumer)."""
+    found = []
+    async for key in ctx.redis.scan_iter(match=s.ANY_ORDER_EVENTS, count=1000, _type="stream"):
+        name = key.decode() if isinstance(key, bytes) else key
+        if s.order_events_bot(name) is not None:
+            found.append(name)
+    return sorted(found)
+
+
+async def start(ctx: ServiceContext) -> None:
+    engine = await open_database(ctx)
+    if engine is None:
+        return
+    ctx.on_stop.append(lambda: asyncio.to_thread(engine.dispose))
+    ledger = Ledger(ctx, engine)
+    seen: set[str] = set()
+
+    async def checked(streams: list[str]) -> list[str]:
+        for stream in streams:
+            if stream not in seen:
+                await report_gap(ctx.redis, engine, stream, s.GROUP_LEDGER)
+                seen.add(stream)
+        return streams
+
+    async def discover() -> list[str]:
+        return await checked(await order_event_streams(ctx))
+
+    bus = ctx.config.bus
+    streams = await checked(fixed_streams(ctx) + await order_event_streams(ctx))
+    ctx.add(
+        Consumer(
+            ctx.redis,
+            streams,
+            s.GROUP_LEDGER,
+            ctx.consumer_name,
+            ledger.handle,
+            count=ctx.config.ledger.batch,
+            claim_idle_ms=bus.claim_idle_ms,
+            max_deliveries=bus.max_deliveries,
+            discover=discover,
+        )
+    )
+    ctx.info["streams"] = len(streams)
+    log.info("reading %d stream(s) into the ledger", len(streams))
+
+
+if __name__ == "__main__":
+    run_service("ledger", start)

@@ -1,0 +1,268 @@
+"""Writing one stream entry to the ledger's database, exactly once.
+
+One entry, one transaction: the rows it produces and its (stream, entry_id) key in `ingested`
+commit together, so after a crash the entry is either wholly written or not at all; the caller
+acks it in Redis only after the commit. An entry whose key is already in `ingested` was written
+before (a replay): nothing is written again, and the caller acks it.
+
+Order updates follow the bots' own rules: an update is applied only when it moves the order
+forward (shared/strategy/orders.py `advance`), and what it adds is a fill; the fill moves the
+bot's position by the same average-cost arithmetic as the bots (shared/strategy/position.py),
+so the realised profit here equals the bot's. The position after each fill is kept on the fill's
+row: the next one continues from there, whatever restarted in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.account_view import valuation
+from shared.filters import SymbolFilters
+from shared.ledger import schema as t
+from shared.messages import BalanceUpdate, Candle, Message, Notification, OrderUpdate
+from shared.money import ZERO
+from shared.strategy.orders import OrderRecord, advance
+from shared.strategy.position import Position, apply_fill, fee_in_quote, is_flat
+
+# (venue, symbol) -> its filters, None when the order gateway has not published them
+FiltersOf = Callable[[str, str], SymbolFilters | None]
+
+
+def utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def entry_ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+def insert_new(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
+    """INSERT unless a row with the same unique key exists (two entries telling one fact make
+    one row). True when inserted."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    result = conn.execute(dialect.insert(table).values(**row).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+def default_filters(symbol: str, quote_asset: str) -> SymbolFilters:
+    """Filters for a symbol the order gateway never described: the base is what precedes the
+    quote asset, flat means no base left at all."""
+    base = symbol[: -len(quote_asset)] if symbol.endswith(quote_asset) else symbol
+    return SymbolFilters(
+        symbol=symbol,
+        base_asset=base,
+        quote_asset=quote_asset,
+        tick_size=Decimal("1e-18"),
+        step_size=Decimal("1e-18"),
+    )
+
+
+class Writer:
+    """Writes entries into the ledger's tables. Prices it learns (closed candles, fills) value
+    the account in its quote asset; balances are folded per venue as cli/balance.py does."""
+
+    def __init__(self, engine: sa.Engine, filters_of: FiltersOf, quote_of: Callable[[str], str]) -> None:
+        self.engine = engine
+        self.filters_of = filters_of
+        self.quote_of = quote_of
+        self.prices: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) -> last price known
+        self.accounts: dict[str, dict[str, Any]] = {}  # venue -> asset -> Balance (after a snapshot)
+
+    def write(self, stream: str, entry_id: str, msg: Message | None) -> bool:
+        """Write the entry; False when it was written before (or holds nothing to keep)."""
+        after: list[Callable[[], None]] = []  # memory to update once the transaction committed
+        with self.engine.begin() as conn:
+            seen = conn.execute(
+                sa.select(t.ingested.c.entry_id).where(
+                    t.ingested.c.stream == stream, t.ingested.c.entry_id == entry_id
+                )
+            ).first()
+            if seen is not None:
+                return False
+            at = utc(entry_ms(entry_id))
+            if isinstance(msg, OrderUpdate):
+                self._order(conn, msg, at, after)
+            elif isinstance(msg, BalanceUpdate):
+                self._balances(conn, msg, at, after)
+            elif isinstance(msg, Candle):
+                self._candle(conn, msg, after)
+            elif isinstance(msg, Notification):
+                self._notification(conn, msg, at)
+            conn.execute(t.ingested.insert().values(stream=stream, entry_id=entry_id, at=datetime.now(UTC)))
+        for step in after:
+            step()
+        return True
+
+    # -- orders, fills, cycles -----------------------------------------------------------------
+
+    def _filters(self, venue: str, symbol: str) -> SymbolFilters:
+        return self.filters_of(venue, symbol) or default_filters(symbol, self.quote_of(venue))
+
+    def _order(self, conn: sa.Connection, u: OrderUpdate, at: datetime, after: list) -> None:
+        when = utc(u.venue_ts or u.ts) if (u.venue_ts or u.ts) else at
+        row = conn.execute(sa.select(t.orders).where(t.orders.c.cid == u.cid)).mappings().first()
+        side = u.side or (row["side"] if row else None)
+        kind = u.order_type or (row["order_type"] if row else None)
+        record = OrderRecord(
+            cid=u.cid,
+            side=side or "BUY",
+            order_type=kind or "LIMIT",
+            **(
+                {k: row[k] for k in ("status", "cum_filled_qty", "cum_quote_qty", "fee", "fee_asset")}
+                if row
+                else {}
+            ),
+        )
+        moved = advance(record, u)
+        if moved is None:
+            return  # stale or a duplicate: the order is already further on
+        new, fill = moved
+        values = {
+            "bot": u.bot, "venue": u.venue, "symbol": u.symbol, "venue_order_id": u.venue_order_id,
+            "side": side, "order_type": kind, "status": new.status, "price": u.price,
+            "stop_price": u.stop_price, "orig_qty": u.orig_qty, "orig_quote_qty": u.orig_quote_qty,
+            "cum_filled_qty": new.cum_filled_qty, "cum_quote_qty": new.cum_quote_qty, "fee": new.fee,
+            "fee_asset": new.fee_asset, "reason": u.reason, "adopted": u.adopted, "updated_at": when,
+        }  # fmt: skip
+        if row is None:
+            conn.execute(t.orders.insert().values(cid=u.cid, created_at=when, **values))
+        else:
+            keep = {k: v for k, v in values.items() if v not in (None, "") or k == "status"}
+            conn.execute(t.orders.update().where(t.orders.c.cid == u.cid).values(**keep))
+        if fill is not None and side is not None and fill.qty > 0:
+            self._fill(conn, u, new.cum_filled_qty, fill, when, after)
+
+    def _fill(
+        self, conn: sa.Connection, u: OrderUpdate, cum: Decimal, fill: Any, when: datetime, after: list
+    ) -> None:
+        known = conn.execute(
+            sa.select(t.fills.c.id).where(t.fills.c.cid == u.cid, t.fills.c.cum_filled_qty == cum)
+        ).first()
+        if known is not None:
+            return  # this growth is in already (another entry told it: the venue's trade list)
+        f = self._filters(u.venue, u.symbol)
+        last = conn.execute(
+            sa.select(
+                t.fills.c.realised_total, t.fills.c.position_base, t.fills.c.position_cost, t.fills.c.cycle
+            )
+            .where(
+                t.fills.c.bot == u.bot, t.fills.c.symbol == u.symbol, t.fills.c.realised_total.is_not(None)
+            )
+            .order_by(t.fills.c.id.desc())
+            .limit(1)
+        ).first()
+        before = Position(base=last[1], cost=last[2], realised=last[0]) if last else Position()
+        pos = apply_fill(before, fill, f.base_asset, f.quote_asset)
+        fee_quote = fee_in_quote(fill.fee, fill.fee_asset, fill.price, f)
+        cycle = self._cycle(conn, u, fill, fee_quote, pos, before, f, when)
+        conn.execute(
+            t.fills.insert().values(
+            {
+                "venue": u.venue, "symbol": u.symbol, "trade_id": None, "cid": u.cid, "cum_filled_qty": cum,
+                "bot": u.bot, "side": fill.side, "price": fill.price, "qty": fill.qty, "quote_qty": fill.quote,
+                "fee": fill.fee, "fee_asset": fill.fee_asset, "fee_in_quote": fee_quote, "is_maker": None,
+                "time": when, "realised": pos.realised - before.realised, "realised_total": pos.realised,
+                "position_base": pos.base, "position_cost": pos.cost, "cycle": cycle,
+            })
+        )  # fmt: skip
+        price = fill.price
+        after.append(lambda: self.prices.__setitem__((u.venue, u.symbol), price))
+
+    def _cycle(
+        self,
+        conn: sa.Connection,
+        u: OrderUpdate,
+        fill: Any,
+        fee_quote: Decimal | None,
+        pos: Position,
+        before: Position,
+        f: SymbolFilters,
+        when: datetime,
+    ) -> int:
+        """Count the fill into the bot's open round trip (opening one if the bot was flat) and
+        close it when the position is back to nothing; the cycle's number."""
+        c = t.cycles.c
+        open_row = conn.execute(
+            sa.select(t.cycles).where(c.bot == u.bot, c.closed_at.is_(None)).order_by(c.number.desc()).limit(1)
+        ).mappings().first()  # fmt: skip
+        if open_row is None:
+            number = (conn.execute(sa.select(sa.func.max(c.number)).where(c.bot == u.bot)).scalar() or 0) + 1
+            open_row = {"number": number, "buys": 0, "sells": 0, "bought_qty": ZERO, "sold_qty": ZERO,
+                        "spent": ZERO, "received": ZERO, "fees": ZERO}  # fmt: skip
+            conn.execute(
+                t.cycles.insert().values(
+                    bot=u.bot, venue=u.venue, symbol=u.symbol, quote_asset=f.quote_asset, opened_at=when,
+                    **{k: v for k, v in open_row.items()},
+                )
+            )  # fmt: skip
+        number = open_row["number"]
+        buy = fill.side == "BUY"
+        values: dict[str, Any] = {
+            "buys": open_row["buys"] + buy,
+            "sells": open_row["sells"] + (not buy),
+            "bought_qty": open_row["bought_qty"] + (fill.qty if buy else ZERO),
+            "sold_qty": open_row["sold_qty"] + (ZERO if buy else fill.qty),
+            "spent": open_row["spent"] + (fill.quote if buy else ZERO),
+            "received": open_row["received"] + (ZERO if buy else fill.quote),
+            "fees": open_row["fees"] + (fee_quote or ZERO),
+        }
+        if not buy and is_flat(f, pos, fill.price):
+            realised = conn.execute(
+                sa.select(t.fills.c.realised).where(t.fills.c.bot == u.bot, t.fills.c.cycle == number)
+            ).scalars()
+            values["closed_at"] = when
+            values["profit"] = sum((r or ZERO for r in realised), ZERO) + (pos.realised - before.realised)
+        conn.execute(t.cycles.update().where(c.bot == u.bot, c.number == number).values(**values))
+        return number
+
+    # -- balances, equity, candles, notifications ------------------------------------------------
+
+    def _balances(self, conn: sa.Connection, msg: BalanceUpdate, at: datetime, after: list) -> None:
+        when = utc(msg.venue_ts or msg.ts) if (msg.venue_ts or msg.ts) else at
+        for bal in msg.balances:
+            insert_new(
+                conn,
+                t.balances,
+                {"venue": msg.venue, "asset": bal.asset, "free": bal.free, "locked": bal.locked,
+                 "total": bal.total, "at": when},
+            )  # fmt: skip
+        known = self.accounts.get(msg.venue)
+        if msg.snapshot:
+            account = {b.asset: b for b in msg.balances}
+        elif known is not None:
+            account = {**known, **{b.asset: b for b in msg.balances}}
+        else:
+            return  # only deltas seen yet: the account is not known whole, no equity
+        quote = self.quote_of(msg.venue)
+        _rows, value, unvalued = valuation(
+            account, quote, lambda symbol: self.prices.get((msg.venue, symbol))
+        )
+        if not unvalued:
+            insert_new(conn, t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when})
+        after.append(lambda: self.accounts.__setitem__(msg.venue, account))
+
+    def _candle(self, conn: sa.Connection, c: Candle, after: list) -> None:
+        if not c.closed:
+            return
+        insert_new(
+            conn,
+            t.candles,
+            {"venue": c.venue, "symbol": c.symbol, "interval": c.interval, "open_time": utc(c.open_time),
+             "close_time": utc(c.close_time), "open": c.open, "high": c.high, "low": c.low, "close": c.close,
+             "volume": c.volume, "quote_volume": c.quote_volume, "trades": c.trades},
+        )  # fmt: skip
+        after.append(lambda: self.prices.__setitem__((c.venue, c.symbol), c.close))
+
+    def _notification(self, conn: sa.Connection, n: Notification, at: datetime) -> None:
+        insert_new(
+            conn,
+            t.notifications,
+            {"notification_id": n.id, "kind": n.kind, "level": str(n.level), "bot": n.bot, "venue": n.venue,
+             "title": n.title, "text": n.text, "data": n.data or None, "at": utc(n.ts) if n.ts else at},
+        )  # fmt: skip

@@ -1,0 +1,159 @@
+"""The ledger service: every entry written exactly once, whatever crashes when (issue 15).
+
+Real parts: a redis-server, SQLite files and a real PostgreSQL (the `ledger_url` fixture runs a
+test on both), the service as a subprocess killed with SIGKILL, the PostgreSQL cluster killed.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from services.ledger.gaps import report_gap
+from services.ledger.writer import Writer
+from shared import streams as s
+from shared.codec import decode, encode
+from shared.ledger import schema as t
+from shared.ledger.db import open_ledger, upgrade
+from shared.messages import Notification, OrderUpdate
+from shared.strategy.testing import BTC_FILTERS, Driver
+from strategies.dca import DcaStrategy
+from tests.helpers.ledger import (
+    BOT,
+    expected_fills,
+    fills_of,
+    ingested,
+    order_updates,
+    start_ledger,
+    wait_all_written,
+    xadd,
+)
+from tests.helpers.procs import wait_until
+
+STREAM = s.order_events(BOT)
+
+
+def writer_on(url: str) -> tuple[sa.Engine, Writer]:
+    engine = open_ledger(url, source="test")
+    upgrade(engine)
+    return engine, Writer(engine, lambda venue, symbol: BTC_FILTERS, lambda venue: "USDT")
+
+
+def test_a_replay_writes_nothing_twice(ledger_url: str) -> None:
+    engine, writer = writer_on(ledger_url)
+    entries = [(f"{i + 1}-0", u) for i, u in enumerate(order_updates(4))]
+    assert all(writer.write(STREAM, entry_id, u) for entry_id, u in entries)
+    first = sorted(fills_of(engine))
+    assert set(first) == expected_fills(4) and len(first) == 8
+    assert not any(writer.write(STREAM, entry_id, u) for entry_id, u in entries)  # the replay
+    assert sorted(fills_of(engine)) == first
+    with engine.connect() as conn:
+        orders = conn.execute(sa.select(t.orders.c.status, t.orders.c.cum_filled_qty)).all()
+    assert [(status, qty) for status, qty in orders] == [("FILLED", Decimal("0.002"))] * 4
+
+
+class Recording(Driver):
+    """The DCA strategy driven by hand; every order update it is sent is kept for the ledger."""
+
+    def __init__(self) -> None:
+        super().__init__(DcaStrategy(), {"fee": "0.001"})
+        self.updates: list[OrderUpdate] = []
+
+    def send(self, event):  # noqa: ANN001, ANN201 - Driver.send's own signature
+        if isinstance(event, OrderUpdate):
+            self.updates.append(event)
+        return super().send(event)
+
+
+def test_the_ledgers_realised_profit_is_the_bots_own(ledger_url: str) -> None:
+    d = Recording()
+    base = d.candle("100", "100", "100", "100")[0]
+    d.fill(base.cid, price="100", fee_rate="0.001")
+    so1 = next(r for r in d.state.orders.values() if r.tag == "so1")
+    d.fill(so1.cid, qty=str(so1.quantity / 2), fee_rate="0.001", status="PARTIALLY_FILLED")
+    d.fill(so1.cid, fee_rate="0.001")
+    tp = next(r for r in d.state.orders.values() if r.tag.startswith("tp") and r.status != "CANCELED")
+    d.update(tp.cid, "CANCELED")
+    tp = next(r for r in d.state.orders.values() if r.tag.startswith("tp"))
+    d.fill(tp.cid, fee_rate="0.001")
+    assert d.state.position.realised != 0 and d.state.position.base == 0
+    engine, writer = writer_on(ledger_url)
+    for i, u in enumerate(d.updates):
+        writer.write(s.order_events(d.bot), f"{i + 1}-0", u)
+    with engine.connect() as conn:
+        totals = conn.execute(sa.select(t.fills.c.realised_total).order_by(t.fills.c.id)).scalars().all()
+        realised = conn.execute(sa.select(t.fills.c.realised)).scalars().all()
+        cycles = conn.execute(sa.select(t.cycles.c.number, t.cycles.c.closed_at, t.cycles.c.profit)).all()
+    assert totals[-1] == d.state.position.realised == sum(realised, Decimal(0))
+    assert (
+        len(cycles) == 1 and cycles[0].closed_at is not None and cycles[0].profit == d.state.position.realised
+    )
+
+
+def test_sigkilled_at_random_points_the_ledger_has_every_fill_once(tmp_path, env, sync_redis) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    engine = open_ledger(url, source="test")
+    updates = list(order_updates(30))
+    quarter, rng, ids = len(updates) // 4, random.Random(15), set()
+    ledger = start_ledger(env, tmp_path / "ledger.log", url)
+    for kill in range(4):
+        before = len(ingested(engine, STREAM))
+        ids |= {xadd(sync_redis, STREAM, u) for u in updates[kill * quarter : (kill + 1) * quarter]}
+        target = rng.randint(before + 1, len(ids))  # SIGKILL once this many are in, mid-stream
+        wait_until(lambda n=target: len(ingested(engine, STREAM)) >= n, timeout=60, what=f"{target} entries")
+        ledger.kill()
+        ledger = start_ledger(env, tmp_path / f"ledger{kill}.log", url)
+    ids |= {xadd(sync_redis, STREAM, u) for u in updates[4 * quarter :]}
+    wait_all_written(engine, STREAM, ids, ledger)
+    assert sorted(fills_of(engine)) == sorted(expected_fills(30))
+    wait_until(
+        lambda: sync_redis.xpending(STREAM, s.GROUP_LEDGER)["pending"] == 0, timeout=30, what="all acked"
+    )
+    assert ledger.terminate() == 0
+
+
+def test_postgresql_killed_mid_ingest_loses_nothing_and_writes_nothing_twice(
+    tmp_path, env, sync_redis, postgres, pg_url
+) -> None:
+    if postgres.cluster is None:
+        pytest.skip("TEST_DATABASE_URL: a server this test cannot kill")
+    engine = open_ledger(pg_url, source="test")
+    updates = list(order_updates(10))
+    ledger = start_ledger(env, tmp_path / "ledger.log", pg_url)
+    ids = {xadd(sync_redis, STREAM, u) for u in updates[:20]}
+    wait_all_written(engine, STREAM, ids, ledger)
+    postgres.cluster.kill()
+    try:
+        ids |= {xadd(sync_redis, STREAM, u) for u in updates[20:]}
+        wait_until(lambda: "database unavailable" in ledger.output(), timeout=60, what="the ledger noticing")
+        assert sync_redis.xpending(STREAM, s.GROUP_LEDGER)["pending"] > 0  # nothing acked unwritten
+    finally:
+        postgres.cluster.start()
+    engine.dispose()
+    wait_all_written(engine, STREAM, ids, ledger)
+    assert sorted(fills_of(engine)) == sorted(expected_fills(10))
+    wait_until(
+        lambda: sync_redis.xpending(STREAM, s.GROUP_LEDGER)["pending"] == 0, timeout=30, what="all acked"
+    )
+    assert ledger.terminate() == 0
+    engine.dispose()
+
+
+async def test_a_stream_trimmed_before_the_ledger_read_it_is_reported(tmp_path, redis_client) -> None:
+    engine, _writer = writer_on(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    updates = list(order_updates(3))
+    for u in updates:
+        await redis_client.xadd(STREAM, encode(u))
+    assert not await report_gap(redis_client, engine, STREAM, s.GROUP_LEDGER)  # whole: nothing to say
+    await redis_client.xtrim(STREAM, maxlen=5, approximate=False)
+    assert await report_gap(redis_client, engine, STREAM, s.GROUP_LEDGER)
+    assert not await report_gap(redis_client, engine, STREAM, s.GROUP_LEDGER)  # once per gap
+    with engine.connect() as conn:
+        (gap,) = conn.execute(sa.select(t.stream_gaps)).mappings().all()
+    first = (await redis_client.xrange(STREAM, count=1))[0][0].decode()
+    assert gap["stream"] == STREAM and gap["first_id"] == first and gap["last_seen_id"] == ""
+    (note,) = [decode(f) for _i, f in await redis_client.xrange(s.NOTIFY)]
+    assert isinstance(note, Notification) and STREAM in note.text
