@@ -126,6 +126,7 @@ async def order_event_streams(ctx: ServiceContext) -> list[str]:
 
 
 async def start(ctx: ServiceContext) -> None:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
     engine = await open_database(ctx)
     if engine is None:
         return

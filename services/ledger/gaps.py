@@ -1,8 +1,9 @@
 """Entries trimmed from a stream before the ledger read them: reported, never silently skipped.
 
-Redis keeps, per stream, the highest id ever deleted or trimmed (XINFO STREAM
-`max-deleted-entry-id`, Redis 7). If it lies after the last entry the ledger's group was handed
-(`last-delivered-id`, 0-0 for a group not yet made), entries the ledger never saw are gone: a row
+Redis counts, per stream, every entry ever added (XINFO STREAM `entries-added`, Redis 7) and,
+per group, the entries it was handed (`entries-read`, 0 for a group not yet made). When the
+stream no longer holds the entry after the group's `last-delivered-id` and added - read is more
+than the stream's length, entries the ledger never saw are gone (trimmed, deleted): a row
 in `stream_gaps`, a warning in the log and a notification say so, once per gap (its unique key
 (stream, first_id) makes a restart report it again as the same row). The order gateway's
 write-ahead records and the venue's trade list can fill such a gap (`automata ledger sync`).
@@ -21,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from services.ledger.writer import insert_new
 from shared.bus import publish
+from shared.bus.groups import next_id
 from shared.ledger import schema as t
 from shared.messages import Level, Notification
 from shared.streams import NOTIFY
@@ -44,15 +46,19 @@ async def trimmed_unseen(redis: aioredis.Redis, stream: str, group: str) -> tupl
         info = await redis.xinfo_stream(stream)
     except ResponseError:
         return None  # no such stream yet: nothing trimmed
-    deleted = _text(info.get("max-deleted-entry-id") or "0-0")
-    last = "0-0"
+    last, read = "0-0", 0
     for g in await redis.xinfo_groups(stream):
         if _text(g["name"]) == group:
-            last = _text(g["last-delivered-id"])
-    if _key(deleted) <= _key(last):
-        return None
+            last, read = _text(g["last-delivered-id"]), g.get("entries-read")
     first = info.get("first-entry")
-    return last, _text(first[0]) if first else ""
+    first_id = _text(first[0]) if first else ""
+    if first_id and _key(first_id) <= _key(last):
+        return None  # the stream still holds everything after what the group was handed
+    if read is None:  # the group's counter is unknown: any hole after `last` counts
+        missing = _key(first_id or _text(info["last-generated-id"])) > _key(next_id(last))
+    else:  # every entry after `last` still there: added = read + those + the missing ones
+        missing = int(info["entries-added"]) - int(read) - int(info["length"]) > 0
+    return (last, first_id) if missing else None
 
 
 def _record(engine: sa.Engine, stream: str, last: str, first: str, reason: str) -> bool:

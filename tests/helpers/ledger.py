@@ -64,8 +64,8 @@ def ingested(engine: sa.Engine, stream: str) -> set[str]:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(t.ingested.c.entry_id).where(t.ingested.c.stream == stream))
             return {r[0] for r in rows}
-    except sa.exc.OperationalError:
-        return set()  # the schema is not there yet
+    except sa.exc.DBAPIError:
+        return set()  # the schema is not there yet, or the server is down
 
 
 def wait_all_written(engine: sa.Engine, stream: str, ids: set[str], proc: Proc) -> None:
