@@ -7,7 +7,7 @@ per program / per container), so no process carries another service's password.
 
 Users:
 - `admin`: everything (the CLI, redis-cli, operators). `default` is off: no unauthenticated use.
-- `market_gateway`, `order_gateway`, `notifier`: what each service does, on its own keys.
+- `market_gateway`, `order_gateway`, `notifier`, `ledger`: what each service does, on its own keys.
 - one user per strategy runner (`bot_<id>` / `bots_<process>`, as cli/deploy.py names runners):
   its bots' keys only, no scripting, no SCAN, no deletion outside its own keys.
 
@@ -29,6 +29,7 @@ from pathlib import Path
 from shared import streams as s
 
 ADMIN = "admin"
+LEDGER = "ledger"
 SELECTORS_MAJOR = 7  # ACL selectors `(...)` and `%R~`: Redis 7 and later (flat_rules before)
 ACL_FILE = "users.acl"
 
@@ -136,6 +137,20 @@ def notifier_user() -> User:
     return User("notifier", (*own, *commands, "+scan", control))
 
 
+def ledger_user() -> User:
+    """The ledger reads: consumer-group commands only on the streams it keeps (every bot's order
+    updates, the accounts, candles, `notify`), the venues' symbol filters read-only; it appends
+    only to `notify` (gap reports) and its streams' dead letters, and never writes a message
+    anyone acts on."""
+    kept = [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.candles(s.ANY, s.ANY, s.ANY), s.NOTIFY]
+    read = _selector(_keys("~", kept), GROUP_READ, GROUP_WRITE)
+    append = _selector(_keys("~", [s.NOTIFY, *(s.dlq(k) for k in kept)]), ["+xadd"])
+    symbols = _selector(["%R~" + s.venue_symbols(s.ANY), "+hgetall"])
+    own = _keys("~", [s.health(LEDGER, s.ANY)])
+    # SCAN (new bots' order-update streams) is keyless: it shows key names, no value.
+    return User(LEDGER, (*own, *CONNECTION, "+set", "+del", "+scan", read, append, symbols))
+
+
 def runner_user(runner: Runner) -> User:
     """A runner's own keys (its bots' `bot:{id}:*`: state, lease, timers, control, decisions;
     `orders:events:{id}`, its heartbeat) in full,
@@ -175,6 +190,7 @@ def users(runners: Sequence[Runner]) -> list[User]:
         market_gateway_user(),
         order_gateway_user(),
         notifier_user(),
+        ledger_user(),
         *(runner_user(r) for r in unique.values()),
     ]
 

@@ -296,3 +296,38 @@ def test_the_notifier_cannot_send_orders(connect) -> None:
             "EVAL": lambda r: r.eval("return 1", 0),
         },
     )
+
+
+def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connect) -> None:
+    lg = connect("ledger")
+    allowed(
+        lg,
+        {
+            "its groups": lambda r: [
+                r.xgroup_create(k, "ledger", id="0")
+                for k in ("orders:events:alpha", "account:sim", "md:candles:sim:BTCUSDT:1m", "notify")
+            ],
+            "read": lambda r: r.xreadgroup("ledger", "c", {"orders:events:alpha": ">", "notify": ">"}),
+            "ack": lambda r: r.xack("orders:events:alpha", "ledger", "0-1"),
+            "gaps": lambda r: (r.xinfo_stream("account:sim"), r.xinfo_groups("account:sim")),
+            "new bots": lambda r: list(r.scan_iter(match="orders:events:*", _type="stream")),
+            "filters": lambda r: r.hgetall("venue:sim:symbols"),
+            "a gap report": lambda r: r.xadd("notify", {"m": "1"}),
+            "a dead letter": lambda r: r.xadd("dlq:orders:events:alpha", {"m": "1"}),
+            "heartbeat": lambda r: (r.set("svc:ledger:t1", "{}", px=1000), r.delete("svc:ledger:t1")),
+        },
+    )
+    refused(
+        lg,
+        {
+            "order events": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
+            "an order command": lambda r: r.xadd("orders:cmd:sim:alpha", {"m": "1"}),
+            "a bot's control": lambda r: r.xadd("bot:alpha:control", {"m": "1"}),
+            "a bot's state": lambda r: r.get("bot:alpha:state"),
+            "market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
+            "the filters": lambda r: r.hset("venue:sim:symbols", "X", "{}"),
+            "trimming": lambda r: r.xtrim("notify", maxlen=0),
+            "the order gateway's records": lambda r: r.hgetall("og:order:gamma-1"),
+            "FLUSHALL": lambda r: r.flushall(),
+        },
+    )
