@@ -82,6 +82,7 @@ class ServicesConfig(Base, frozen=True):
     strategy_runner: ServiceConfig = ServiceConfig(metrics_port=0)
     notifier: ServiceConfig = ServiceConfig(metrics_port=9104)
     exchange_sim: ServiceConfig = ServiceConfig(metrics_port=9105)
+    ledger: ServiceConfig = ServiceConfig(metrics_port=9106)
 
 
 class BusConfig(Base, frozen=True):
