@@ -31,7 +31,7 @@ from shared.redis_server import RedisServer, free_port
 from tests.helpers.acl import start_acl_redis
 from tests.helpers.procs import ROOT, Proc, base_env, python, wait_until
 
-CORE = ("market_gateway", "order_gateway", "notifier")
+CORE = ("market_gateway", "order_gateway", "notifier", "ledger")
 
 
 def supervisorctl(env: dict[str, str], *args: str) -> str:
