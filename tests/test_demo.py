@@ -13,16 +13,28 @@ import orjson
 import psutil
 import pytest
 import redis
+import sqlalchemy as sa
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from cli.demo import DEMO_BOTS
 from cli.main import command_names
 from services.strategy_runner.bots import load_bots
+from shared.ledger import schema
+from shared.ledger.db import open_ledger
 from tests.helpers.demo import accepted_by_bot, demo_env, stack_processes, start_demo, wait_running
 from tests.helpers.procs import python, wait_until
 
-SERVICES = {"market_gateway", "order_gateway", "notifier", "strategy_runner"}
+SERVICES = {"market_gateway", "order_gateway", "notifier", "ledger", "strategy_runner"}
+
+
+def ledger_bots(engine: sa.Engine) -> set[str]:
+    """The bots with fills in the ledger (none while its schema is not there yet)."""
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(sa.select(schema.fills.c.bot).distinct()).scalars())
+    except sa.exc.DBAPIError:
+        return set()
 
 
 def healthy(port: int) -> bool:
@@ -60,11 +72,19 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
     try:
         assert admin.acl_log() == [], admin.acl_log()
         users = {c["user"] for c in admin.client_list()}
-        assert {"market_gateway", "order_gateway", "notifier", "bots_demo"} <= users, users
+        assert {"market_gateway", "order_gateway", "notifier", "ledger", "bots_demo"} <= users, users
     finally:
         admin.close()
     passwords = [p.read_text().strip() for p in secrets.iterdir() if p.name != "users.acl"]
-    for name in ("market_gateway", "order_gateway", "notifier", "bots_demo", "exchange_sim", "supervisord"):
+    for name in (
+        "market_gateway",
+        "order_gateway",
+        "notifier",
+        "ledger",
+        "bots_demo",
+        "exchange_sim",
+        "supervisord",
+    ):
         environ = Path(f"/proc/{procs[name].pid}/environ").read_text()
         assert not any(pw in environ for pw in passwords), f"a Redis password in {name}'s environment"
         if name not in ("exchange_sim", "supervisord"):
@@ -109,6 +129,12 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
             what="an accepted order from every demo bot",
         )
         assert {o["symbol"] for placed in orders.values() for o in placed} == {"BTCUSDT"}
+        # the ledger keeps what they traded (demo_dca's first order is a market buy: it fills)
+        ledger = open_ledger(f"sqlite:///{Path(env['AUTOMATA_HOME']) / 'var/ledger.sqlite3'}", source="test")
+        wait_until(
+            lambda: "demo_dca" in ledger_bots(ledger), timeout=60, interval=0.5, what="a fill in the ledger"
+        )
+        ledger.dispose()
 
         shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
         for bot in bots:
