@@ -28,6 +28,7 @@ from tests.helpers.ledger import (
     ingested,
     order_updates,
     start_ledger,
+    stop_ledger,
     wait_all_written,
     xadd,
 )
@@ -112,7 +113,7 @@ def test_sigkilled_at_random_points_the_ledger_has_every_fill_once(tmp_path, env
     wait_until(
         lambda: sync_redis.xpending(STREAM, s.GROUP_LEDGER)["pending"] == 0, timeout=30, what="all acked"
     )
-    assert ledger.terminate() == 0
+    assert stop_ledger(ledger) == 0
 
 
 def test_postgresql_killed_mid_ingest_loses_nothing_and_writes_nothing_twice(
@@ -138,7 +139,7 @@ def test_postgresql_killed_mid_ingest_loses_nothing_and_writes_nothing_twice(
     wait_until(
         lambda: sync_redis.xpending(STREAM, s.GROUP_LEDGER)["pending"] == 0, timeout=30, what="all acked"
     )
-    assert ledger.terminate() == 0
+    assert stop_ledger(ledger) == 0
     engine.dispose()
 
 

@@ -21,6 +21,7 @@ from services.ledger.writer import Writer
 from shared import streams as s
 from shared.bus import Consumer
 from shared.bus.consumer import Entry
+from shared.bus.dlq import dead_letter
 from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
 from shared.ledger.db import LedgerUrlError, ledger_url, open_ledger, upgrade
@@ -47,8 +48,12 @@ async def wait_out(ctx: ServiceContext, delay: float) -> float:
     return min(delay * 2, RETRY_MAX_S)
 
 
+TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)  # unreachable, restarted, disk full
+
+
 class Ledger:
-    """The consumer's handler: one entry, one transaction, retried while the database is away."""
+    """The consumer's handler collects a read's entries; `flush` writes them in one transaction
+    before the consumer acks them, waiting while the database is away."""
 
     def __init__(self, ctx: ServiceContext, engine: sa.Engine) -> None:
         self.ctx = ctx
@@ -59,6 +64,7 @@ class Ledger:
             lambda venue, symbol: self.filters.get(venue, {}).get(symbol),
             lambda venue: quotes.get(venue, "USDT"),
         )
+        self.batch: list[Entry] = []
         self.written = 0
 
     async def handle(self, entry: Entry) -> None:
@@ -66,20 +72,48 @@ class Ledger:
         venue = getattr(msg, "venue", "")
         if venue and getattr(msg, "symbol", "") not in self.filters.get(venue, {}):
             self.filters[venue] = filters_from_hash(await self.ctx.redis.hgetall(s.venue_symbols(venue)))
+        self.batch.append(entry)
+
+    async def flush(self) -> bool:
+        """Write the collected entries; False (nothing to ack) only when the service stops first."""
+        batch, self.batch = self.batch, []
+        if not batch:
+            return True
         delay = 0.5
         while True:
             try:
-                if await asyncio.to_thread(self.writer.write, entry.stream, entry.id, msg):
-                    self.written += 1
-                    self.ctx.info["written"] = self.written
-                return
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
-                # unreachable, restarted, disk full: wait and write again; never ack unwritten
+                await self._write(batch)
+                return True
+            except TRANSIENT as exc:
                 log.error("ledger database unavailable (%s): retrying in %.1fs", describe(exc), delay)
             if self.ctx.stopping.is_set():
-                entry.deferred = True  # stays pending in Redis, written at the next start
-                return
+                return False  # the batch stays pending in Redis, written at the next start
             delay = await wait_out(self.ctx, delay)
+
+    async def _write(self, batch: list[Entry]) -> None:
+        items = [(e.stream, e.id, e.message) for e in batch]
+        try:
+            self._count(await asyncio.to_thread(self.writer.write_many, items))
+        except TRANSIENT:
+            raise
+        except Exception:  # one entry the database refuses: find it, write the others
+            for entry, item in zip(batch, items, strict=True):
+                try:
+                    self._count(await asyncio.to_thread(self.writer.write_many, [item]))
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    log.error(
+                        "%s %s cannot be written: %s (dead-lettered)", entry.stream, entry.id, describe(exc)
+                    )
+                    await dead_letter(
+                        self.ctx.redis, entry.stream, entry.group, self.ctx.consumer_name, entry.id,
+                        entry.fields, f"ledger: {describe(exc)}", entry.deliveries,
+                    )  # fmt: skip
+
+    def _count(self, written: int) -> None:
+        self.written += written
+        self.ctx.info["written"] = self.written
 
 
 async def open_database(ctx: ServiceContext) -> sa.Engine | None:
@@ -157,6 +191,7 @@ async def start(ctx: ServiceContext) -> None:
             claim_idle_ms=bus.claim_idle_ms,
             max_deliveries=bus.max_deliveries,
             discover=discover,
+            flush=ledger.flush,
         )
     )
     ctx.info["streams"] = len(streams)

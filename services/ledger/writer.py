@@ -1,8 +1,8 @@
 """Writing one stream entry to the ledger's database, exactly once.
 
-One entry, one transaction: the rows it produces and its (stream, entry_id) key in `ingested`
-commit together, so after a crash the entry is either wholly written or not at all; the caller
-acks it in Redis only after the commit. An entry whose key is already in `ingested` was written
+One batch of entries, one transaction: the rows they produce and their (stream, entry_id) keys in
+`ingested` commit together, so after a crash an entry is either wholly written or not at all;
+the caller acks them in Redis only after the commit. An entry whose key is already in `ingested` was written
 before (a replay): nothing is written again, and the caller acks it.
 
 Order updates follow the bots' own rules: an update is applied only when it moves the order
@@ -14,7 +14,7 @@ row: the next one continues from there, whatever restarted in between.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -73,38 +73,60 @@ class Writer:
         self.quote_of = quote_of
         self.prices: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) -> last price known
         self.accounts: dict[str, dict[str, Any]] = {}  # venue -> asset -> Balance (after a snapshot)
+        self._prices, self._accounts = self.prices, self.accounts  # staged while a batch is written
 
     def write(self, stream: str, entry_id: str, msg: Message | None) -> bool:
-        """Write the entry; False when it was written before (or holds nothing to keep)."""
-        after: list[Callable[[], None]] = []  # memory to update once the transaction committed
+        """Write one entry; False when it was written before."""
+        return self.write_many([(stream, entry_id, msg)]) == 1
+
+    def write_many(self, batch: Sequence[tuple[str, str, Message | None]]) -> int:
+        """Write the entries (stream, entry id, message) in one transaction, in order, skipping
+        those written before; how many were new. On any error nothing is written, and the
+        prices and accounts it learnt are forgotten with the transaction."""
+        self._prices, self._accounts = dict(self.prices), dict(self.accounts)
+        written: set[tuple[str, str]] = set()
         with self.engine.begin() as conn:
-            seen = conn.execute(
-                sa.select(t.ingested.c.entry_id).where(
-                    t.ingested.c.stream == stream, t.ingested.c.entry_id == entry_id
+            seen = self._seen(conn, batch)
+            for stream, entry_id, msg in batch:
+                if (stream, entry_id) in seen or (stream, entry_id) in written:
+                    continue
+                at = utc(entry_ms(entry_id))
+                if isinstance(msg, OrderUpdate):
+                    self._order(conn, msg, at)
+                elif isinstance(msg, BalanceUpdate):
+                    self._balances(conn, msg, at)
+                elif isinstance(msg, Candle):
+                    self._candle(conn, msg)
+                elif isinstance(msg, Notification):
+                    self._notification(conn, msg, at)
+                written.add((stream, entry_id))
+            if written:
+                now = datetime.now(UTC)
+                conn.execute(
+                    t.ingested.insert(), [{"stream": s, "entry_id": i, "at": now} for s, i in written]
                 )
-            ).first()
-            if seen is not None:
-                return False
-            at = utc(entry_ms(entry_id))
-            if isinstance(msg, OrderUpdate):
-                self._order(conn, msg, at, after)
-            elif isinstance(msg, BalanceUpdate):
-                self._balances(conn, msg, at, after)
-            elif isinstance(msg, Candle):
-                self._candle(conn, msg, after)
-            elif isinstance(msg, Notification):
-                self._notification(conn, msg, at)
-            conn.execute(t.ingested.insert().values(stream=stream, entry_id=entry_id, at=datetime.now(UTC)))
-        for step in after:
-            step()
-        return True
+        self.prices, self.accounts = self._prices, self._accounts
+        return len(written)
+
+    @staticmethod
+    def _seen(conn: sa.Connection, batch: Sequence[tuple[str, str, Any]]) -> set[tuple[str, str]]:
+        """The batch's entries already in `ingested`."""
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _msg in batch:
+            by_stream.setdefault(stream, []).append(entry_id)
+        seen: set[tuple[str, str]] = set()
+        c = t.ingested.c
+        for stream, ids in by_stream.items():
+            rows = conn.execute(sa.select(c.entry_id).where(c.stream == stream, c.entry_id.in_(ids)))
+            seen |= {(stream, entry_id) for (entry_id,) in rows}
+        return seen
 
     # -- orders, fills, cycles -----------------------------------------------------------------
 
     def _filters(self, venue: str, symbol: str) -> SymbolFilters:
         return self.filters_of(venue, symbol) or default_filters(symbol, self.quote_of(venue))
 
-    def _order(self, conn: sa.Connection, u: OrderUpdate, at: datetime, after: list) -> None:
+    def _order(self, conn: sa.Connection, u: OrderUpdate, at: datetime) -> None:
         when = utc(u.venue_ts or u.ts) if (u.venue_ts or u.ts) else at
         row = conn.execute(sa.select(t.orders).where(t.orders.c.cid == u.cid)).mappings().first()
         side = u.side or (row["side"] if row else None)
@@ -136,11 +158,9 @@ class Writer:
             keep = {k: v for k, v in values.items() if v not in (None, "") or k == "status"}
             conn.execute(t.orders.update().where(t.orders.c.cid == u.cid).values(**keep))
         if fill is not None and side is not None and fill.qty > 0:
-            self._fill(conn, u, new.cum_filled_qty, fill, when, after)
+            self._fill(conn, u, new.cum_filled_qty, fill, when)
 
-    def _fill(
-        self, conn: sa.Connection, u: OrderUpdate, cum: Decimal, fill: Any, when: datetime, after: list
-    ) -> None:
+    def _fill(self, conn: sa.Connection, u: OrderUpdate, cum: Decimal, fill: Any, when: datetime) -> None:
         known = conn.execute(
             sa.select(t.fills.c.id).where(t.fills.c.cid == u.cid, t.fills.c.cum_filled_qty == cum)
         ).first()
@@ -171,8 +191,7 @@ class Writer:
                 "position_base": pos.base, "position_cost": pos.cost, "cycle": cycle,
             })
         )  # fmt: skip
-        price = fill.price
-        after.append(lambda: self.prices.__setitem__((u.venue, u.symbol), price))
+        self._prices[(u.venue, u.symbol)] = fill.price
 
     def _cycle(
         self,
@@ -223,7 +242,7 @@ class Writer:
 
     # -- balances, equity, candles, notifications ------------------------------------------------
 
-    def _balances(self, conn: sa.Connection, msg: BalanceUpdate, at: datetime, after: list) -> None:
+    def _balances(self, conn: sa.Connection, msg: BalanceUpdate, at: datetime) -> None:
         when = utc(msg.venue_ts or msg.ts) if (msg.venue_ts or msg.ts) else at
         for bal in msg.balances:
             insert_new(
@@ -232,7 +251,7 @@ class Writer:
                 {"venue": msg.venue, "asset": bal.asset, "free": bal.free, "locked": bal.locked,
                  "total": bal.total, "at": when},
             )  # fmt: skip
-        known = self.accounts.get(msg.venue)
+        known = self._accounts.get(msg.venue)
         if msg.snapshot:
             account = {b.asset: b for b in msg.balances}
         elif known is not None:
@@ -245,9 +264,9 @@ class Writer:
         )
         if not unvalued:
             insert_new(conn, t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when})
-        after.append(lambda: self.accounts.__setitem__(msg.venue, account))
+        self._accounts[msg.venue] = account
 
-    def _candle(self, conn: sa.Connection, c: Candle, after: list) -> None:
+    def _candle(self, conn: sa.Connection, c: Candle) -> None:
         if not c.closed:
             return
         insert_new(
@@ -257,7 +276,7 @@ class Writer:
              "close_time": utc(c.close_time), "open": c.open, "high": c.high, "low": c.low, "close": c.close,
              "volume": c.volume, "quote_volume": c.quote_volume, "trades": c.trades},
         )  # fmt: skip
-        after.append(lambda: self.prices.__setitem__((c.venue, c.symbol), c.close))
+        self._prices[(c.venue, c.symbol)] = c.close
 
     def _notification(self, conn: sa.Connection, n: Notification, at: datetime) -> None:
         insert_new(

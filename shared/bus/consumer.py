@@ -21,6 +21,10 @@
   neither hands them over twice nor bumps their delivery counts.
 - `gate()`, when given, is called before each claim and read of new entries; raising
   FencedError there ends run() (a gateway whose lease may have lapsed reads nothing more).
+- `flush()`, when given, is awaited after each batch's handlers and before its XACK: a handler
+  that only collects entries (the ledger writes a whole batch in one database transaction) has
+  them written there. It returns False when they were not written (the service stops while its
+  database is away): nothing of the batch is acked, all of it stays pending for the next start.
 - Streams can be added while it runs (`add_streams`, or `discover()` polled every
   `discover_every_s`): each gets its group and is then read like the first ones, own pending
   list replayed first (the order gateway reads one command stream per bot, and bots come later).
@@ -103,6 +107,7 @@ class Consumer:
     gate: Callable[[], None] | None = None  # raises (FencedError) when this consumer may not read on
     discover: Callable[[], Awaitable[Iterable[str]]] | None = None  # more streams to read, polled
     discover_every_s: float = 5.0
+    flush: Callable[[], Awaitable[bool]] | None = None  # write what the handlers collected; before XACK
     _states: dict[str, _StreamState] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _next_claim: float = field(default=0.0, init=False)
@@ -294,7 +299,7 @@ class Consumer:
         finally:
             if handled:
                 state.m_handled.inc(handled)
-            if to_ack:
+            if to_ack and (self.flush is None or await self.flush()):
                 await self.redis.xack(stream, group, *to_ack)
 
     def _failed(self, state: _StreamState, entry_id: str, deliveries: int, exc: Exception) -> None:

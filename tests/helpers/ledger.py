@@ -54,6 +54,12 @@ def start_ledger(env: dict[str, str], log: Path, db_url: str) -> Proc:
     ).start()
 
 
+def stop_ledger(proc: Proc) -> int:
+    """SIGTERM once it is up (before, SIGTERM would find no handler yet); its exit code."""
+    wait_until(lambda: "ledger ready" in proc.output(), timeout=60, what="the ledger ready")
+    return proc.terminate()
+
+
 def fills_of(engine: sa.Engine) -> list[tuple[str, Decimal]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.select(t.fills.c.cid, t.fills.c.cum_filled_qty))]
