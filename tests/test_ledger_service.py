@@ -7,6 +7,7 @@ test on both), the service as a subprocess killed with SIGKILL, the PostgreSQL c
 from __future__ import annotations
 
 import random
+import socket
 from decimal import Decimal
 
 import pytest
@@ -18,11 +19,12 @@ from shared import streams as s
 from shared.codec import decode, encode
 from shared.ledger import schema as t
 from shared.ledger.db import open_ledger, upgrade
-from shared.messages import Notification, OrderUpdate
+from shared.messages import Balance, BalanceUpdate, Candle, Notification, OrderUpdate
 from shared.strategy.testing import BTC_FILTERS, Driver
 from strategies.dca import DcaStrategy
 from tests.helpers.ledger import (
     BOT,
+    PRICE,
     expected_fills,
     fills_of,
     ingested,
@@ -158,3 +160,47 @@ async def test_a_stream_trimmed_before_the_ledger_read_it_is_reported(tmp_path, 
     assert gap["stream"] == STREAM and gap["first_id"] == first and gap["last_seen_id"] == ""
     (note,) = [decode(f) for _i, f in await redis_client.xrange(s.NOTIFY)]
     assert isinstance(note, Notification) and STREAM in note.text
+    await redis_client.xgroup_create(STREAM, s.GROUP_LEDGER, id="0")
+    await redis_client.xreadgroup(s.GROUP_LEDGER, "c", {STREAM: ">"})
+    await redis_client.xadd(STREAM, encode(updates[0]))
+    await redis_client.xtrim(STREAM, maxlen=1, approximate=False)  # only what it read went
+    assert not await report_gap(redis_client, engine, STREAM, s.GROUP_LEDGER)
+
+
+def test_balances_and_equity_at_the_last_price_known(ledger_url: str) -> None:
+    engine, writer = writer_on(ledger_url)
+    btc = lambda free: Balance("BTC", Decimal(free), Decimal("0.5"))  # noqa: E731
+    usdt = lambda free: Balance("USDT", Decimal(free), Decimal(0))  # noqa: E731
+    candle = Candle(venue="sim", symbol="BTCUSDT", interval="1m", open_time=0, close_time=59_999,
+                    open=PRICE, high=PRICE, low=PRICE, close=Decimal("100.5"), volume=Decimal(1))  # fmt: skip
+    batch = [
+        (
+            "account:sim",
+            "1-0",
+            BalanceUpdate(venue="sim", balances=(usdt("10"),)),
+        ),  # a delta first: no equity
+        ("md:candles:sim:BTCUSDT:1m", "2-1", candle),
+        ("account:sim", "3-0", BalanceUpdate(venue="sim", balances=(btc("0.5"), usdt("50")), snapshot=True)),
+        ("account:sim", "4-0", BalanceUpdate(venue="sim", balances=(usdt("60"),))),
+    ]
+    assert writer.write_many(batch) == 4
+    with engine.connect() as conn:
+        values = conn.execute(sa.select(t.equity.c.value).order_by(t.equity.c.at)).scalars().all()
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.balances)).scalar() == 4
+    assert values == [Decimal("150.5"), Decimal("160.5")]  # 1 BTC at 100.5 + USDT
+
+
+def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, env, sync_redis) -> None:
+    bad = start_ledger(env, tmp_path / "bad.log", "mysql://u:secret@h/db")
+    assert bad.popen.wait(30) == 2
+    assert (
+        "DATABASE_URL: mysql://u:***@h/db: unsupported database" in bad.output()
+        and "secret" not in bad.output()
+    )
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"postgresql+psycopg://u:secret@127.0.0.1:{sock.getsockname()[1]}/db"
+    ledger = start_ledger(env, tmp_path / "away.log", url)
+    wait_until(lambda: "cannot open the ledger database" in ledger.output(), timeout=30, what="the retry")
+    assert ledger.alive() and "secret" not in ledger.output()
+    assert ledger.terminate() == 0

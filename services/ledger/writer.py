@@ -260,7 +260,7 @@ class Writer:
             return  # only deltas seen yet: the account is not known whole, no equity
         quote = self.quote_of(msg.venue)
         _rows, value, unvalued = valuation(
-            account, quote, lambda symbol: self.prices.get((msg.venue, symbol))
+            account, quote, lambda symbol: self._prices.get((msg.venue, symbol))
         )
         if not unvalued:
             insert_new(conn, t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when})
