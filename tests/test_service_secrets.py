@@ -1,7 +1,7 @@
 """Secrets per service (issue 13, finding 2): from a `.env` holding exchange keys, a Telegram token
 and a keystore password, each service takes only what it needs. A strategy runner (user code)
 and the market gateway get none of them, in their environment or their config; the order
-gateway gets the keys, the notifier the token."""
+gateway gets the keys, the notifier the token, the ledger the database URL."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ DOTENV = {
     "TELEGRAM_CHAT_IDS": "424242424242",
     "NOTIFIER_WEBHOOK_SECRET": "fake-webhook-secret-c0de",
     "AUTOMATA_KEYSTORE_PASSWORD": "fake-keystore-password",
+    "DATABASE_URL": "postgresql+psycopg://automata:fake-db-password@127.0.0.1:1/automata",
 }
 KEYS = {k: v for k, v in DOTENV.items() if k.startswith(("BINANCE_", "BYBIT_", "AUTOMATA_KEYSTORE"))}
 NOTIFIER = {k: v for k, v in DOTENV.items() if k.startswith(("TELEGRAM_", "NOTIFIER_"))}
@@ -111,3 +112,15 @@ def test_the_order_gateway_gets_the_keys_and_the_notifier_the_token(env, home) -
     assert notifier["environ"] == sorted(NOTIFIER)
     assert notifier["keys"] == [] and notifier["token"] == DOTENV["TELEGRAM_BOT_TOKEN"]
     assert notifier["webhook"] == DOTENV["NOTIFIER_WEBHOOK_SECRET"]
+
+
+def test_only_the_ledger_gets_the_database_url(env, home) -> None:
+    env = clean_env(env, home)
+    assert loaded("ledger", env, home) == {
+        "environ": ["DATABASE_URL"],
+        "keys": [],
+        "token": "",
+        "webhook": "",
+        "repr": [],
+    }
+    assert "DATABASE_URL" not in loaded("order_gateway", env, home)["environ"]
