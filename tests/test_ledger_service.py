@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.ledger.gaps import report_gap
-from services.ledger.writer import Writer
+from services.ledger.writer import Writer, utc
 from shared import streams as s
 from shared.codec import decode, encode
 from shared.ledger import schema as t
@@ -188,6 +188,16 @@ def test_balances_and_equity_at_the_last_price_known(ledger_url: str) -> None:
         values = conn.execute(sa.select(t.equity.c.value).order_by(t.equity.c.at)).scalars().all()
         assert conn.execute(sa.select(sa.func.count()).select_from(t.balances)).scalar() == 4
     assert values == [Decimal("150.5"), Decimal("160.5")]  # 1 BTC at 100.5 + USDT
+    restarted = Writer(engine, lambda venue, symbol: BTC_FILTERS, lambda venue: "USDT")
+    restarted.load_prices()  # the price it knew before the restart values the next snapshot
+    assert restarted.write(
+        "account:sim", "5-0", BalanceUpdate(venue="sim", balances=(btc("1.5"),), snapshot=True)
+    )
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.max(t.equity.c.at))).scalar() == utc(5)
+        assert conn.execute(sa.select(t.equity.c.value).where(t.equity.c.at == utc(5))).scalar() == Decimal(
+            "201.0"
+        )
 
 
 def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, env, sync_redis) -> None:

@@ -166,6 +166,17 @@ async def start(ctx: ServiceContext) -> None:
         return
     ctx.on_stop.append(lambda: asyncio.to_thread(engine.dispose))
     ledger = Ledger(ctx, engine)
+    await asyncio.to_thread(ledger.writer.load_prices)
+
+    async def database_ok() -> bool:  # /health: 503 while the database is away
+        def ping() -> None:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout=2.0)
+        return True
+
+    ctx.health_checks["database"] = database_ok
     seen: set[str] = set()
 
     async def checked(streams: list[str]) -> list[str]:

@@ -75,6 +75,29 @@ class Writer:
         self.accounts: dict[str, dict[str, Any]] = {}  # venue -> asset -> Balance (after a snapshot)
         self._prices, self._accounts = self.prices, self.accounts  # staged while a batch is written
 
+    def load_prices(self) -> None:
+        """The last price of each symbol the database knows (newest candle close, else newest
+        fill), so equity is valued after a restart before any new candle or fill arrives."""
+        with self.engine.connect() as conn:
+            for table, order in ((t.fills, t.fills.c.id), (t.candles, t.candles.c.open_time)):
+                price = t.fills.c.price if table is t.fills else t.candles.c.close
+                newest = (
+                    sa.select(table.c.venue, table.c.symbol, sa.func.max(order).label("newest"))
+                    .group_by(table.c.venue, table.c.symbol)
+                    .subquery()
+                )
+                rows = conn.execute(
+                    sa.select(table.c.venue, table.c.symbol, price).join(
+                        newest,
+                        sa.and_(
+                            table.c.venue == newest.c.venue,
+                            table.c.symbol == newest.c.symbol,
+                            order == newest.c.newest,
+                        ),
+                    )
+                )
+                self.prices.update({(venue, symbol): value for venue, symbol, value in rows})
+
     def write(self, stream: str, entry_id: str, msg: Message | None) -> bool:
         """Write one entry; False when it was written before."""
         return self.write_many([(stream, entry_id, msg)]) == 1
