@@ -178,7 +178,12 @@ class Writer:
         if row is None:
             conn.execute(t.orders.insert().values(cid=u.cid, created_at=when, **values))
         else:
-            keep = {k: v for k, v in values.items() if v not in (None, "") or k == "status"}
+            # what an update leaves out (no price, no venue id, orig_qty 0) keeps what is known
+            keep = {
+                k: v
+                for k, v in values.items()
+                if k == "status" or (v not in (None, "") and (v or k != "orig_qty"))
+            }
             conn.execute(t.orders.update().where(t.orders.c.cid == u.cid).values(**keep))
         if fill is not None and side is not None and fill.qty > 0:
             self._fill(conn, u, new.cum_filled_qty, fill, when)
