@@ -27,6 +27,7 @@ DATABASE_URL_ENV = "DATABASE_URL"
 HOME_ENV = "AUTOMATA_HOME"
 SQLITE_FILE = Path("var") / "ledger.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_S = 5
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 EXPECTED = "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 
@@ -96,6 +97,7 @@ def open_ledger(url: str | None = None, *, source: str = "ledger url") -> Engine
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True  # a restarted server: the next checkout reconnects
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}  # a silent host: an error, not a hang
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
