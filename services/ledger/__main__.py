@@ -3,8 +3,8 @@
 It reads, in its own consumer group `ledger` (created at id 0: a first start backfills whatever
 the streams still hold), every bot's order updates (`orders:events:{bot}`, found by SCAN and a
 rescan), each venue's `account:{venue}`, the candle streams of `[ledger] candles` and `notify`.
-Each entry is written in one transaction with its key in `ingested` and acked only after the
-commit (services/ledger/writer.py). A database that cannot be reached is waited for, with a log
+The entries of one read are written in one transaction with their keys in `ingested` and acked
+only after the commit (services/ledger/writer.py; the Consumer's `flush`). A database that cannot be reached is waited for, with a log
 line and a growing delay; nothing is acked meanwhile, and no trading service waits on the ledger.
 Before a stream is read, entries trimmed before the ledger saw them are reported (gaps.py).
 """
