@@ -14,6 +14,7 @@ row: the next one continues from there, whatever restarted in between.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.account_view import valuation
 from shared.filters import SymbolFilters
 from shared.ledger import schema as t
+from shared.ledger.types import Money
 from shared.messages import BalanceUpdate, Candle, Message, Notification, OrderUpdate
 from shared.money import ZERO
 from shared.strategy.orders import OrderRecord, advance
@@ -42,12 +44,17 @@ def entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
+@functools.cache
+def _insert_new_stmt(dialect_name: str, table: sa.Table) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
 def insert_new(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
     """INSERT unless a row with the same unique key exists (two entries telling one fact make
-    one row). True when inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(table).values(**row).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    one row). True when inserted. (Statements are built once: building one costs more than
+    SQLite takes to run it.)"""
+    return bool(conn.execute(_insert_new_stmt(conn.dialect.name, table), row).rowcount)
 
 
 def default_filters(symbol: str, quote_asset: str) -> SymbolFilters:
@@ -63,6 +70,15 @@ def default_filters(symbol: str, quote_asset: str) -> SymbolFilters:
     )
 
 
+_ORDER = sa.select(t.orders).where(t.orders.c.cid == sa.bindparam("cid"))
+_ORDER_UPDATE = t.orders.update().where(t.orders.c.cid == sa.bindparam("b_cid"))  # SET: the parameters
+_FILL_KNOWN = sa.select(t.fills.c.id).where(
+    t.fills.c.cid == sa.bindparam("cid"), t.fills.c.cum_filled_qty == sa.bindparam("cum", type_=Money)
+)
+_CYCLE_KEY = sa.and_(t.cycles.c.bot == sa.bindparam("b_bot"), t.cycles.c.number == sa.bindparam("b_number"))
+_CYCLE_UPDATE = t.cycles.update().where(_CYCLE_KEY)  # SET: the parameters given
+
+
 class Writer:
     """Writes entries into the ledger's tables. Prices it learns (closed candles, fills) value
     the account in its quote asset; balances are folded per venue as cli/balance.py does."""
@@ -73,7 +89,14 @@ class Writer:
         self.quote_of = quote_of
         self.prices: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) -> last price known
         self.accounts: dict[str, dict[str, Any]] = {}  # venue -> asset -> Balance (after a snapshot)
-        self._prices, self._accounts = self.prices, self.accounts  # staged while a batch is written
+        self.positions: dict[tuple[str, str], Position] = {}  # (bot, symbol) -> after its last fill
+        self.cycles: dict[str, dict[str, Any] | None] = {}  # bot -> its open cycle (None: flat)
+        self._stage()
+
+    def _stage(self) -> None:
+        """Work on copies while a batch is written: a rolled-back batch leaves no trace here."""
+        self._prices, self._accounts = dict(self.prices), dict(self.accounts)
+        self._positions, self._cycles = dict(self.positions), dict(self.cycles)
 
     def load_prices(self) -> None:
         """The last price of each symbol the database knows (newest candle close, else newest
@@ -106,7 +129,7 @@ class Writer:
         """Write the entries (stream, entry id, message) in one transaction, in order, skipping
         those written before; how many were new. On any error nothing is written, and the
         prices and accounts it learnt are forgotten with the transaction."""
-        self._prices, self._accounts = dict(self.prices), dict(self.accounts)
+        self._stage()
         written: set[tuple[str, str]] = set()
         with self.engine.begin() as conn:
             seen = self._seen(conn, batch)
@@ -129,6 +152,7 @@ class Writer:
                     t.ingested.insert(), [{"stream": s, "entry_id": i, "at": now} for s, i in written]
                 )
         self.prices, self.accounts = self._prices, self._accounts
+        self.positions, self.cycles = self._positions, self._cycles
         return len(written)
 
     @staticmethod
@@ -151,7 +175,7 @@ class Writer:
 
     def _order(self, conn: sa.Connection, u: OrderUpdate, at: datetime) -> None:
         when = utc(u.venue_ts or u.ts) if (u.venue_ts or u.ts) else at
-        row = conn.execute(sa.select(t.orders).where(t.orders.c.cid == u.cid)).mappings().first()
+        row = conn.execute(_ORDER, {"cid": u.cid}).mappings().first()
         side = u.side or (row["side"] if row else None)
         kind = u.order_type or (row["order_type"] if row else None)
         record = OrderRecord(
@@ -176,7 +200,7 @@ class Writer:
             "fee_asset": new.fee_asset, "reason": u.reason, "adopted": u.adopted, "updated_at": when,
         }  # fmt: skip
         if row is None:
-            conn.execute(t.orders.insert().values(cid=u.cid, created_at=when, **values))
+            conn.execute(t.orders.insert(), {"cid": u.cid, "created_at": when, **values})
         else:
             # what an update leaves out (no price, no venue id, orig_qty 0) keeps what is known
             keep = {
@@ -184,42 +208,65 @@ class Writer:
                 for k, v in values.items()
                 if k == "status" or (v not in (None, "") and (v or k != "orig_qty"))
             }
-            conn.execute(t.orders.update().where(t.orders.c.cid == u.cid).values(**keep))
+            conn.execute(_ORDER_UPDATE, {"b_cid": u.cid, **keep})
         if fill is not None and side is not None and fill.qty > 0:
             self._fill(conn, u, new.cum_filled_qty, fill, when)
 
     def _fill(self, conn: sa.Connection, u: OrderUpdate, cum: Decimal, fill: Any, when: datetime) -> None:
-        known = conn.execute(
-            sa.select(t.fills.c.id).where(t.fills.c.cid == u.cid, t.fills.c.cum_filled_qty == cum)
-        ).first()
+        known = conn.execute(_FILL_KNOWN, {"cid": u.cid, "cum": cum}).first()
         if known is not None:
             return  # this growth is in already (another entry told it: the venue's trade list)
         f = self._filters(u.venue, u.symbol)
-        last = conn.execute(
-            sa.select(
-                t.fills.c.realised_total, t.fills.c.position_base, t.fills.c.position_cost, t.fills.c.cycle
-            )
-            .where(
-                t.fills.c.bot == u.bot, t.fills.c.symbol == u.symbol, t.fills.c.realised_total.is_not(None)
-            )
-            .order_by(t.fills.c.id.desc())
-            .limit(1)
-        ).first()
-        before = Position(base=last[1], cost=last[2], realised=last[0]) if last else Position()
+        before = self._position(conn, u.bot, u.symbol)
         pos = apply_fill(before, fill, f.base_asset, f.quote_asset)
         fee_quote = fee_in_quote(fill.fee, fill.fee_asset, fill.price, f)
         cycle = self._cycle(conn, u, fill, fee_quote, pos, before, f, when)
+        self._positions[(u.bot, u.symbol)] = pos
         conn.execute(
-            t.fills.insert().values(
+            t.fills.insert(),
             {
                 "venue": u.venue, "symbol": u.symbol, "trade_id": None, "cid": u.cid, "cum_filled_qty": cum,
                 "bot": u.bot, "side": fill.side, "price": fill.price, "qty": fill.qty, "quote_qty": fill.quote,
                 "fee": fill.fee, "fee_asset": fill.fee_asset, "fee_in_quote": fee_quote, "is_maker": None,
                 "time": when, "realised": pos.realised - before.realised, "realised_total": pos.realised,
                 "position_base": pos.base, "position_cost": pos.cost, "cycle": cycle,
-            })
+            },
         )  # fmt: skip
         self._prices[(u.venue, u.symbol)] = fill.price
+
+    def _position(self, conn: sa.Connection, bot: str, symbol: str) -> Position:
+        """The bot's position on symbol after its last fill (from that fill's row, once)."""
+        key = (bot, symbol)
+        if key not in self._positions:
+            f = t.fills.c
+            last = conn.execute(
+                sa.select(f.realised_total, f.position_base, f.position_cost)
+                .where(f.bot == bot, f.symbol == symbol, f.realised_total.is_not(None))
+                .order_by(f.id.desc())
+                .limit(1)
+            ).first()
+            self._positions[key] = (
+                Position(realised=last[0], base=last[1], cost=last[2]) if last else Position()
+            )
+        return self._positions[key]
+
+    def _open_cycle(self, conn: sa.Connection, bot: str) -> dict[str, Any] | None:
+        """The bot's open round trip with the profit its fills realised so far (from the
+        database, once)."""
+        if bot not in self._cycles:
+            c = t.cycles.c
+            row = conn.execute(
+                sa.select(t.cycles).where(c.bot == bot, c.closed_at.is_(None)).order_by(c.number.desc()).limit(1)
+            ).mappings().first()  # fmt: skip
+            if row is not None:
+                realised = conn.execute(
+                    sa.select(t.fills.c.realised).where(
+                        t.fills.c.bot == bot, t.fills.c.cycle == row["number"]
+                    )
+                ).scalars()
+                row = {**row, "realised": sum((r or ZERO for r in realised), ZERO)}
+            self._cycles[bot] = row
+        return self._cycles[bot]
 
     def _cycle(
         self,
@@ -235,19 +282,17 @@ class Writer:
         """Count the fill into the bot's open round trip (opening one if the bot was flat) and
         close it when the position is back to nothing; the cycle's number."""
         c = t.cycles.c
-        open_row = conn.execute(
-            sa.select(t.cycles).where(c.bot == u.bot, c.closed_at.is_(None)).order_by(c.number.desc()).limit(1)
-        ).mappings().first()  # fmt: skip
+        open_row = self._open_cycle(conn, u.bot)
         if open_row is None:
             number = (conn.execute(sa.select(sa.func.max(c.number)).where(c.bot == u.bot)).scalar() or 0) + 1
             open_row = {"number": number, "buys": 0, "sells": 0, "bought_qty": ZERO, "sold_qty": ZERO,
                         "spent": ZERO, "received": ZERO, "fees": ZERO}  # fmt: skip
             conn.execute(
-                t.cycles.insert().values(
-                    bot=u.bot, venue=u.venue, symbol=u.symbol, quote_asset=f.quote_asset, opened_at=when,
-                    **{k: v for k, v in open_row.items()},
-                )
+                t.cycles.insert(),
+                {"bot": u.bot, "venue": u.venue, "symbol": u.symbol, "quote_asset": f.quote_asset,
+                 "opened_at": when, **open_row},
             )  # fmt: skip
+            open_row = {**open_row, "realised": ZERO}
         number = open_row["number"]
         buy = fill.side == "BUY"
         values: dict[str, Any] = {
@@ -259,13 +304,12 @@ class Writer:
             "received": open_row["received"] + (ZERO if buy else fill.quote),
             "fees": open_row["fees"] + (fee_quote or ZERO),
         }
-        if not buy and is_flat(f, pos, fill.price):
-            realised = conn.execute(
-                sa.select(t.fills.c.realised).where(t.fills.c.bot == u.bot, t.fills.c.cycle == number)
-            ).scalars()
-            values["closed_at"] = when
-            values["profit"] = sum((r or ZERO for r in realised), ZERO) + (pos.realised - before.realised)
-        conn.execute(t.cycles.update().where(c.bot == u.bot, c.number == number).values(**values))
+        realised = open_row["realised"] + (pos.realised - before.realised)
+        closed = not buy and is_flat(f, pos, fill.price)
+        if closed:
+            values["closed_at"], values["profit"] = when, realised
+        conn.execute(_CYCLE_UPDATE, {"b_bot": u.bot, "b_number": number, **values})
+        self._cycles[u.bot] = None if closed else {"number": number, **values, "realised": realised}
         return number
 
     # -- balances, equity, candles, notifications ------------------------------------------------
