@@ -4,6 +4,8 @@ a bad URL is a one-line error that names its source and never shows the password
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -14,7 +16,16 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.config import ConfigError, LedgerConfig, load_config
 from shared.ledger import schema
-from shared.ledger.db import LedgerUrlError, current_revision, default_url, ledger_url, open_ledger, upgrade
+from shared.ledger.db import (
+    HEAD,
+    LedgerUrlError,
+    current_revision,
+    default_url,
+    ledger_url,
+    open_ledger,
+    upgrade,
+)
+from tests.helpers.procs import ROOT
 
 TABLES = {
     "candles", "orders", "fills", "cycles", "balances", "equity", "notifications", "ingested", "stream_gaps",
@@ -42,7 +53,23 @@ def fill(**changes: object) -> dict[str, object]:
     return row
 
 
-HEAD = "0002"
+def test_head_is_alembics_and_a_database_at_head_needs_no_alembic(tmp_path) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from shared.ledger.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+    url = f"sqlite:///{tmp_path / 'l.sqlite3'}"
+    upgrade(open_ledger(url))
+    probe = (
+        "import sys; from shared.ledger.db import open_ledger, upgrade; "
+        f"upgrade(open_ledger({url!r})); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr
 
 
 def test_upgrade_creates_every_table_once(engine: sa.Engine) -> None:
