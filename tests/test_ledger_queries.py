@@ -70,12 +70,18 @@ def test_daily_buckets_split_at_utc_midnight(conn: sa.Connection) -> None:
     assert days[0].end == datetime(2026, 12, 7, tzinfo=UTC)
     today, yesterday = days[0], days[1]
     assert (today.profit, today.fees, today.closed, today.wins, today.fills) == (
-        D("0.000000000000000001"), D("0.02"), 1, 1, 1,
+        {"USDT": D("0.000000000000000001")}, {"USDT": D("0.02")}, 1, 1, 1,
     )  # fmt: skip
-    assert (yesterday.closed, yesterday.fills, yesterday.profit) == (0, 1, 0)  # 23:59:59.999999
-    assert [(b.profit, b.closed) for b in days[3:]] == [(0, 0), (D(10), 1), (D(2), 1), (D("1.5"), 1)]
+    assert (yesterday.closed, yesterday.fills, yesterday.profit) == (0, 1, {})  # 23:59:59.999999
+    assert [(b.profit, b.closed) for b in days[3:]] == [
+        ({}, 0),
+        ({"USDT": D(10)}, 1),
+        ({"USDT": D(2)}, 1),
+        ({"USDT": D("1.5")}, 1),
+    ]
     assert days[3].fills == 1  # the ETHBTC fill at 2026-12-03 00:00
-    assert sum(b.profit for b in days) == D("13.500000000000000001")  # b1's -0.25 closed before Monday
+    # b1's -0.25 closed a microsecond before Monday, out of the window
+    assert sum(b.profit.get("USDT", 0) for b in days) == D("13.500000000000000001")
 
     [today_g1] = profit.by_period(conn, "daily", 1, bot="g1", now=NOW)
     assert (today_g1.closed, today_g1.fills) == (0, 0)
@@ -84,19 +90,15 @@ def test_daily_buckets_split_at_utc_midnight(conn: sa.Connection) -> None:
 def test_weekly_buckets_start_on_monday_and_monthly_on_the_first(conn: sa.Connection) -> None:
     this_week, last_week = profit.by_period(conn, "weekly", 2, now=NOW)
     assert (this_week.start, last_week.start) == (MONDAY, datetime(2026, 11, 23, tzinfo=UTC))
-    assert (this_week.profit, this_week.closed, this_week.wins) == (D("13.500000000000000001"), 4, 4)
-    assert (last_week.profit, last_week.closed, last_week.wins, last_week.fees) == (
-        D("-0.25"),
-        1,
-        0,
-        D("0.05"),
-    )
+    assert (this_week.profit["USDT"], this_week.closed, this_week.wins) == (D("13.500000000000000001"), 4, 4)
+    assert (last_week.profit, last_week.fees) == ({"USDT": D("-0.25")}, {"USDT": D("0.05")})
+    assert (last_week.closed, last_week.wins) == (1, 0)
 
     dec, nov, oct_ = profit.by_period(conn, "monthly", 3, now=NOW)
     assert [m.start.month for m in (dec, nov, oct_)] == [12, 11, 10] and dec.end == datetime(
         2027, 1, 1, tzinfo=UTC
     )
-    assert (dec.profit, nov.profit, oct_.profit) == (D("12.000000000000000001"), D("1.25"), D("0.1"))
+    assert [m.profit["USDT"] for m in (dec, nov, oct_)] == [D("12.000000000000000001"), D("1.25"), D("0.1")]
     assert (dec.fills, nov.fills, oct_.fills) == (4, 1, 0)
     jan = profit.bucket_starts("monthly", 2, datetime(2027, 1, 15, tzinfo=UTC))
     assert jan == [datetime(2027, 1, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)]

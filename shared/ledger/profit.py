@@ -12,12 +12,12 @@ which (`LastPrice.source`).
 By period: UTC buckets (days from midnight, weeks from Monday 00:00, months from the 1st), the
 current one first. A bucket holds the cycles closed in it (their profit and fees) and counts the
 fills made in it. Bucketing and sums run in SQL (shared/ledger/aggregate.py keeps them exact on
-SQLite), so the answer costs a pass over one index range, not a row per fill in Python.
+SQLite) and fills are counted on their index, so no fill row reaches Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal, get_args
@@ -171,12 +171,13 @@ def last_price(conn: sa.Connection, venue: str, symbol: str, *, bot: str | None 
 
 @dataclass(frozen=True)
 class Bucket:
-    """One period: [start, end) in UTC."""
+    """One period, [start, end) in UTC: the cycles closed in it (profit net of fees, and fees, per
+    quote asset) and the fills made in it."""
 
     start: datetime
     end: datetime
-    profit: Decimal = ZERO  # of the cycles closed in it, net of fees
-    fees: Decimal = ZERO  # of those cycles, in quote
+    profit: dict[str, Decimal] = field(default_factory=dict)
+    fees: dict[str, Decimal] = field(default_factory=dict)
     closed: int = 0
     wins: int = 0
     fills: int = 0
@@ -234,31 +235,36 @@ def by_period(
     if bot is not None:
         where.append(cycles.c.bot == bot)
     inner = sa.select(
-        _bucket_of(cycles.c.closed_at, starts).label("bucket"), cycles.c.profit, cycles.c.fees
+        _bucket_of(cycles.c.closed_at, starts).label("bucket"),
+        cycles.c.quote_asset,
+        cycles.c.profit,
+        cycles.c.fees,
     ).where(*where)
     sub = inner.subquery()
     closed_rows = conn.execute(
         sa.select(
             sub.c.bucket,
+            sub.c.quote_asset,
             aggregate.total(conn, sub.c.profit),
             aggregate.total(conn, sub.c.fees),
             sa.func.count(),
             aggregate.count_if(aggregate.positive(conn, sub.c.profit)),
-        ).group_by(sub.c.bucket)
+        ).group_by(sub.c.bucket, sub.c.quote_asset)
     )
-    made: dict[int, dict[str, object]] = {}
-    for i, total, fees, n_closed, wins in closed_rows:
-        made[i] = {"profit": total or ZERO, "fees": fees or ZERO, "closed": n_closed, "wins": wins}
+    buckets = [Bucket(start, stop) for start, stop in zip(starts, [end, *starts[:-1]], strict=True)]
+    counts: dict[int, dict[str, int]] = {}
+    for i, quote, total, fees, n_closed, wins in closed_rows:
+        buckets[i].profit[quote] = total or ZERO
+        buckets[i].fees[quote] = fees or ZERO
+        c = counts.setdefault(i, {"closed": 0, "wins": 0})
+        c["closed"] += n_closed
+        c["wins"] += wins
 
-    where = [fills.c.time >= starts[-1], fills.c.time < end]
-    if bot is not None:
-        where.append(fills.c.bot == bot)
-    sub = sa.select(_bucket_of(fills.c.time, starts).label("bucket")).where(*where).subquery()
-    for i, count in conn.execute(sa.select(sub.c.bucket, sa.func.count()).group_by(sub.c.bucket)):
-        made.setdefault(i, {})["fills"] = count
-
-    ends = [end, *starts[:-1]]
-    return [
-        Bucket(start, stop, **made.get(i, {}))
-        for i, (start, stop) in enumerate(zip(starts, ends, strict=True))
-    ]  # type: ignore[arg-type]
+    for i, b in enumerate(buckets):  # a COUNT per bucket reads only the index: (bot, time) or time
+        where = [fills.c.time >= b.start, fills.c.time < b.end]
+        if bot is not None:
+            where.append(fills.c.bot == bot)
+        counts.setdefault(i, {})["fills"] = conn.execute(
+            sa.select(sa.func.count()).where(*where)
+        ).scalar_one()
+    return [replace(b, **counts.get(i, {})) for i, b in enumerate(buckets)]
