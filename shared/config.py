@@ -324,8 +324,15 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
         "AUTOMATA_KEYSTORE_PASSWORD",
         "AUTOMATA_KEYSTORE_PASSWORD_FILE",
     },  # fmt: skip
+    # DATABASE_URL: /profit, /daily and /trades read the ledger
     NOTIFIER: ENV_COMMON
-    | {"TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "TELEGRAM_ALLOWED_USERS", "NOTIFIER_WEBHOOK_SECRET"},
+    | {
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_CHAT_IDS",
+        "TELEGRAM_ALLOWED_USERS",
+        "NOTIFIER_WEBHOOK_SECRET",
+        "DATABASE_URL",
+    },
 }
 
 
