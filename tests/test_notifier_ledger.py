@@ -80,3 +80,10 @@ def test_ledger_commands_on_postgresql(
         assert "x1 BUY 1 ETHBTC at 0.035" in ask(telegram, proc, ALLOWED, "/trades 3")
     finally:
         assert proc.terminate() == 0
+
+
+def test_the_notifier_may_take_database_url_from_dotenv() -> None:
+    from shared.config import NOTIFIER, env_allowed
+
+    allowed = env_allowed(NOTIFIER)
+    assert allowed is not None and "DATABASE_URL" in allowed
