@@ -146,7 +146,7 @@ def profit(
     if not rows:
         out.print("no cycles in the ledger yet" + (f" for bot {bot}" if bot else ""))
         return
-    shown = rows + (total if len(rows) > 1 else [])
+    shown = ledger_profit.with_totals(rows)
     out.print(fitted(out, [_profit_row(p) for p in shown], PROFIT_COLUMNS, PROFIT_STACKED, PROFIT_NUMERIC))
     opened = _open_table(out, rows, system)
     if opened is not None:

@@ -57,6 +57,12 @@ def test_profit_per_bot_and_in_total(conn: sa.Connection) -> None:
     )
     assert (btc.quote_asset, btc.unrealised) == ("BTC", D("-0.000035"))
 
+    assert [(p.bot, p.quote_asset) for p in profit.with_totals(list(rows.values()))] == [
+        ("b1", "USDT"),
+        ("g1", "USDT"),
+        ("x1", "BTC"),
+        ("total", "USDT"),
+    ]  # fmt: skip  x1 alone in BTC: its total would repeat it
     [only] = profit.profit(conn, bot="g1")
     assert only.bot == "g1" and only.fills == 1
     assert profit.profit(conn, bot="nobody") == []

@@ -78,7 +78,7 @@ def profit_text(rows: list[profit.Profit]) -> str:
     if not rows:
         return "No cycles in the ledger yet."
     lines = []
-    for p in rows + (profit.totals(rows) if len(rows) > 1 else []):
+    for p in profit.with_totals(rows):
         q = p.quote_asset
         win = display.ratio_pct(p.win_rate, places=0) if p.win_rate is not None else "-"
         lines.append(

@@ -131,6 +131,12 @@ def totals(rows: list[Profit]) -> list[Profit]:
     return [out[q] for q in sorted(out)]
 
 
+def with_totals(rows: list[Profit]) -> list[Profit]:
+    """The bots' rows, then a total for each quote asset more than one bot trades in."""
+    shared = {q for q in {r.quote_asset for r in rows} if sum(r.quote_asset == q for r in rows) > 1}
+    return rows + [t for t in totals(rows) if t.quote_asset in shared]
+
+
 def open_cycles(conn: sa.Connection, *, bot: str | None = None) -> list[OpenCycle]:
     """The cycles not closed yet, each with its symbol's last price."""
     query = sa.select(cycles).where(cycles.c.closed_at.is_(None)).order_by(cycles.c.bot, cycles.c.number)
