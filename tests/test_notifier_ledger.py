@@ -60,6 +60,7 @@ def test_ledger_commands_on_sqlite(
             "12-06 00:00 b1 BUY 0.1 BTCUSDT at 100.00 (fee 0.01 USDT)",
             "12-05 23:59 b1 SELL 0.1 BTCUSDT at 110.00 (fee 0.01 USDT)",
         ], trades
+        assert ask(telegram, proc, ALLOWED, "/trades 5 no-such-bot!") == "Not a bot id: 'no-such-bot!'"
         assert "/trades [N] [BOT]" in ask(telegram, proc, ALLOWED, "/help")
     finally:
         assert proc.terminate() == 0

@@ -372,33 +372,21 @@ class TelegramCommands:
             self._ledger.close()
 
     async def _profit(self, cmd: Command) -> str:
-        from services.notifier import ledger_commands as lc
-        from shared.ledger import profit
+        from services.notifier import ledger_commands
 
-        bot = cmd.args[0] if cmd.args else None
-        rows = await self._reader().read(lambda conn: profit.profit(conn, bot=bot))
-        return rows if isinstance(rows, str) else lc.profit_text(rows)
+        return await ledger_commands.profit_answer(self._reader(), cmd.args)
 
     async def _daily(self, cmd: Command) -> str:
-        from services.notifier import ledger_commands as lc
-        from shared.ledger import profit
+        from services.notifier import ledger_commands
 
-        days, rest = lc.parse_count(cmd.args, profit.DEFAULT_BUCKETS["daily"], lc.MAX_DAYS)
-        bot = rest[0] if rest else None
-        buckets = await self._reader().read(lambda conn: profit.by_period(conn, "daily", days, bot=bot))
-        return buckets if isinstance(buckets, str) else lc.daily_text(buckets)
+        return await ledger_commands.daily_answer(self._reader(), cmd.args)
 
     async def _trades(self, cmd: Command) -> str:
-        from services.notifier import ledger_commands as lc
-        from shared.ledger import queries
+        from services.notifier import ledger_commands
 
-        count, rest = lc.parse_count(cmd.args, 10, lc.MAX_TRADES)
-        bot = rest[0] if rest else None
-        fills = await self._reader().read(lambda conn: queries.trades(conn, bot=bot, limit=count))
-        if isinstance(fills, str):
-            return fills
-        filters = {venue: await _filters(self.redis, venue) for venue in {t.venue for t in fills}}
-        return lc.trades_text(fills, lambda venue, symbol: Precision.of(filters[venue].get(symbol)))
+        return await ledger_commands.trades_answer(
+            self._reader(), cmd.args, lambda v: _filters(self.redis, v)
+        )
 
     async def _control(self, cmd: Command, action: ControlAction) -> str:
         if len(cmd.args) != 1:

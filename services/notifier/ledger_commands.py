@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
@@ -22,12 +22,15 @@ import sqlalchemy as sa
 
 from shared import display
 from shared.display import Precision
+from shared.filters import SymbolFilters
+from shared.ids import IdError, check_bot_id
 from shared.ledger import profit, queries
 from shared.ledger.db import LedgerUrlError, ledger_url, open_ledger
 
 log = logging.getLogger("automata.notifier.ledger")
 
 NO_LEDGER = "No ledger yet: it fills once the ledger service runs."
+DEFAULT_TRADES = 10
 MAX_TRADES = 50
 MAX_DAYS = 60
 T = TypeVar("T")
@@ -110,9 +113,53 @@ def trades_text(fills: list[queries.Trade], precision: Callable[[str, str], Prec
     return "Newest fills (UTC):\n" + "\n".join(lines)
 
 
-def parse_count(args: list[str], default: int, most: int) -> tuple[int, list[str]]:
-    """A number among the args (the count, capped at `most`) and the other args."""
+def parse_args(args: list[str], default: int, most: int) -> tuple[int, str | None]:
+    """(count, bot) from `[N] [BOT]` in any order: the count capped at `most`; IdError for a
+    word that is not a bot id."""
     numbers = [a for a in args if a.isdigit()]
-    rest = [a for a in args if not a.isdigit()]
+    words = [a for a in args if not a.isdigit()]
     count = min(max(1, int(numbers[0])), most) if numbers else default
-    return count, rest
+    bot = words[0] if words else None
+    if bot is not None:
+        check_bot_id(bot)
+    return count, bot
+
+
+def _not_a_bot(args: list[str]) -> str:
+    word = next((a for a in args if not a.isdigit()), "")
+    return f"Not a bot id: {word[:30]!r}"
+
+
+async def profit_answer(reader: LedgerReader, args: list[str]) -> str:
+    bot = args[0] if args else None
+    try:
+        if bot is not None:
+            check_bot_id(bot)
+    except IdError:
+        return f"Not a bot id: {bot[:30]!r}"
+    rows = await reader.read(lambda conn: profit.profit(conn, bot=bot))
+    return rows if isinstance(rows, str) else profit_text(rows)
+
+
+async def daily_answer(reader: LedgerReader, args: list[str]) -> str:
+    try:
+        days, bot = parse_args(args, profit.DEFAULT_BUCKETS["daily"], MAX_DAYS)
+    except IdError:
+        return _not_a_bot(args)
+    buckets = await reader.read(lambda conn: profit.by_period(conn, "daily", days, bot=bot))
+    return buckets if isinstance(buckets, str) else daily_text(buckets)
+
+
+async def trades_answer(
+    reader: LedgerReader, args: list[str], filters: Callable[[str], Awaitable[dict[str, SymbolFilters]]]
+) -> str:
+    """The newest fills; `filters(venue)` gives each venue's symbols, for amounts at their precision."""
+    try:
+        count, bot = parse_args(args, DEFAULT_TRADES, MAX_TRADES)
+    except IdError:
+        return _not_a_bot(args)
+    fills = await reader.read(lambda conn: queries.trades(conn, bot=bot, limit=count))
+    if isinstance(fills, str):
+        return fills
+    known = {venue: await filters(venue) for venue in {t.venue for t in fills}}
+    return trades_text(fills, lambda venue, symbol: Precision.of(known[venue].get(symbol)))
