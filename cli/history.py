@@ -43,6 +43,7 @@ def ledger(out: Console) -> Iterator[tuple[sa.Connection, connect.System]]:
     except ConfigError as exc:
         common.fail(out, f"configuration error: {exc}", 2)
     url, source = ledger_url(cfg.ledger.url, {**os.environ, HOME_ENV: str(system.home.root)})
+    queries.bound_connect_time()
     try:
         engine = open_ledger(url, source=source)
     except LedgerUrlError as exc:

@@ -41,6 +41,7 @@ class LedgerReader:
 
     def __init__(self, config_url: str) -> None:
         self.url, self.source = ledger_url(config_url)
+        queries.bound_connect_time()  # never a worker thread stuck on a silent host
         self._engine: sa.Engine | None = None
 
     def _open(self) -> sa.Engine:

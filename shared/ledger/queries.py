@@ -7,6 +7,7 @@ reader costs what it shows, not what the ledger holds. Money comes back as exact
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,15 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from shared.ledger.schema import cycles, equity, fills
+
+CONNECT_TIMEOUT_ENV = "PGCONNECT_TIMEOUT"  # libpq's, which psycopg honours
+CONNECT_TIMEOUT_S = "10"
+
+
+def bound_connect_time() -> None:
+    """A reader asking a PostgreSQL host that does not answer gets an error in seconds, not after
+    the system's TCP timeout (minutes); PGCONNECT_TIMEOUT set by the user wins."""
+    os.environ.setdefault(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
