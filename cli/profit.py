@@ -11,6 +11,7 @@ published it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -168,20 +169,23 @@ def equity_doc(e: queries.Equity) -> dict[str, Any]:
 
 def equity(
     venue: str = typer.Option(None, help="only this venue"),
-    since: str = typer.Option(None, help=f"from then on: {DATE_HELP}"),
-    n: int = typer.Option(7, "-n", min=1, help="days shown (the last value of each UTC day)"),
+    since: str = typer.Option(None, help=f"from then on (instead of the last N days): {DATE_HELP}"),
+    n: int = typer.Option(30, "-n", min=1, max=100_000, help="the last N UTC days, one value a day"),
     as_json: bool = output.json_option(),
 ) -> None:
     """Each account's value in its quote asset over time: now, change, high, low, drawdown."""
     out = common.console()
-    start = parse_time(out, "--since", since)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = parse_time(out, "--since", since) or today - timedelta(days=n - 1)
     with ledger(out) as (conn, _system):
         series = queries.equity_history(conn, venue=venue, since=start)
     if as_json:
         output.emit([equity_doc(e) for e in series])
         return
     if not series:
-        out.print("no equity in the ledger yet" + (f" for venue {venue}" if venue else ""))
+        out.print(
+            f"no equity in the ledger since {when(start)} UTC" + (f" for venue {venue}" if venue else "")
+        )
         return
     for e in series:
         q = e.quote_asset

@@ -62,7 +62,13 @@ def test_the_readers_on_a_sqlite_ledger(tmp_path: Path) -> None:
     env = ledger_env(tmp_path)
     assert profit_figures(env) == EXPECTED
 
-    for args in (("profit",), ("profit", "--daily"), ("trades",), ("equity",), ("profit", "--bot", "b1")):
+    for args in (
+        ("profit",),
+        ("profit", "--daily"),
+        ("trades",),
+        ("equity", "--since", "2026-12-01"),
+        ("profit", "--bot", "b1"),
+    ):
         result = cli(env, *args, columns=80)
         assert result.returncode == 0, result.stdout + result.stderr
         assert_fits(result.stdout)
@@ -88,7 +94,7 @@ def test_the_readers_on_a_sqlite_ledger(tmp_path: Path) -> None:
     since = orjson.loads(cli(env, "trades", "--since", "2026-12-03", "--symbol", "ETHBTC", "--json").stdout)
     assert [f["cid"] for f in since] == ["x1-000004"]
 
-    [eq] = orjson.loads(cli(env, "equity", "--venue", "sim", "--json").stdout)
+    [eq] = orjson.loads(cli(env, "equity", "--venue", "sim", "--since", "2026-12-01", "--json").stdout)
     assert (eq["last"]["value"], eq["high"]["value"], eq["drawdown"], eq["drawdown_pct"]) == (
         "1050",
         "1100",
