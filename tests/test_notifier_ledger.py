@@ -55,6 +55,12 @@ def test_ledger_commands_on_sqlite(
         after = datetime.now(UTC).date()  # a run across midnight
         assert days in ([str(today - timedelta(days=i)) for i in range(3)] for today in (before, after)), days
 
+        weeks = ask(telegram, proc, ALLOWED, "/weekly 2 b1").splitlines()
+        assert weeks[0] == "Weekly profit (UTC, from Monday):" and len(weeks) == 3, weeks
+        assert all(datetime.fromisoformat(line[:10]).weekday() == 0 for line in weeks[1:]), weeks
+        months = ask(telegram, proc, ALLOWED, "/monthly 1").splitlines()
+        assert months[1].startswith(f"{before:%Y-%m}: ") or months[1].startswith(f"{after:%Y-%m}: "), months
+
         trades = ask(telegram, proc, ALLOWED, "/trades 2 b1").splitlines()
         assert trades[1:] == [
             "12-06 00:00 b1 BUY 0.1 BTCUSDT at 100.00 (fee 0.01 USDT)",

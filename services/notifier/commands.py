@@ -1,5 +1,5 @@
 """Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT,
-/profit [BOT], /daily [N] [BOT], /trades [N] [BOT], /help.
+/profit [BOT], /daily|/weekly|/monthly [N] [BOT], /trades [N] [BOT], /help.
 
 Who may command: the *users* listed in `notifier.telegram.allowed_users` (Telegram user ids,
 `from.id`), writing in one of `chat_ids` or in their own private chat with the bot. Being in an
@@ -12,8 +12,8 @@ plain text message from a user (an edited message, a channel post, a message sen
 chat, a forwarded one, a photo, text over 4096 characters, fields of the wrong type) is ignored.
 pause/resume/stop publish a BotControl (source "telegram") on `bot:{bot}:control`, the same entry
 `automata pause BOT` writes; the bot's runner applies it exactly once. The getUpdates offset is
-kept in Redis so a restarted notifier does not run the same command again. /profit, /daily and
-/trades read the ledger (services/notifier/ledger_commands.py, imported on first use: SQLAlchemy
+kept in Redis so a restarted notifier does not run the same command again. /profit, /daily,
+/weekly, /monthly and /trades read the ledger (services/notifier/ledger_commands.py, imported on first use: SQLAlchemy
 stays out of a notifier nobody asks).
 """
 
@@ -53,6 +53,8 @@ HELP = (
     "/stop BOT - cancel its open orders, keep the position\n"
     "/profit [BOT] - realised and unrealised profit, fees, win rate\n"
     "/daily [N] [BOT] - profit per UTC day\n"
+    "/weekly [N] [BOT] - profit per week (from Monday)\n"
+    "/monthly [N] [BOT] - profit per month\n"
     "/trades [N] [BOT] - the newest fills"
 )
 CONTROL = {"pause": ControlAction.PAUSE, "resume": ControlAction.RESUME, "stop": ControlAction.STOP}
@@ -216,7 +218,9 @@ class TelegramCommands:
             "bots": self._bots,
             "balance": self._balance,
             "profit": self._profit,
-            "daily": self._daily,
+            "daily": self._period,
+            "weekly": self._period,
+            "monthly": self._period,
             "trades": self._trades,
         }
 
@@ -376,10 +380,10 @@ class TelegramCommands:
 
         return await ledger_commands.profit_answer(self._reader(), cmd.args)
 
-    async def _daily(self, cmd: Command) -> str:
+    async def _period(self, cmd: Command) -> str:
         from services.notifier import ledger_commands
 
-        return await ledger_commands.daily_answer(self._reader(), cmd.args)
+        return await ledger_commands.period_answer(self._reader(), cmd.name, cmd.args)  # type: ignore[arg-type]
 
     async def _trades(self, cmd: Command) -> str:
         from services.notifier import ledger_commands

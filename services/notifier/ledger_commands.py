@@ -1,4 +1,4 @@
-"""/profit, /daily and /trades: the ledger's figures in a Telegram answer (shared/ledger, the same
+"""/profit, /daily, /weekly, /monthly and /trades: the ledger's figures in a Telegram answer (shared/ledger, the same
 queries as `automata profit` and `automata trades`).
 
 The notifier finds the ledger as every service does (DATABASE_URL, else `[ledger] url`, else the
@@ -32,7 +32,12 @@ log = logging.getLogger("automata.notifier.ledger")
 NO_LEDGER = "No ledger yet: it fills once the ledger service runs."
 DEFAULT_TRADES = 10
 MAX_TRADES = 50
-MAX_DAYS = 60
+MOST = {"daily": 60, "weekly": 52, "monthly": 24}  # buckets one answer may hold
+HEADS = {
+    "daily": "Daily profit (UTC)",
+    "weekly": "Weekly profit (UTC, from Monday)",
+    "monthly": "Monthly profit (UTC)",
+}
 T = TypeVar("T")
 
 
@@ -93,12 +98,13 @@ def profit_text(rows: list[profit.Profit]) -> str:
     return "Profit (net of fees):\n" + "\n".join(lines)
 
 
-def daily_text(buckets: list[profit.Bucket]) -> str:
+def period_text(period: profit.Period, buckets: list[profit.Bucket]) -> str:
     lines = []
     for b in buckets:
         made = ", ".join(_money(v, q) for q, v in sorted(b.profit.items())) or display.quote(0)
-        lines.append(f"{b.start:%Y-%m-%d}: {made}, {b.closed} closed, {b.fills} fills")
-    return "Daily profit (UTC):\n" + "\n".join(lines)
+        start = f"{b.start:%Y-%m}" if period == "monthly" else f"{b.start:%Y-%m-%d}"
+        lines.append(f"{start}: {made}, {b.closed} closed, {b.fills} fills")
+    return f"{HEADS[period]}:\n" + "\n".join(lines)
 
 
 def trades_text(fills: list[queries.Trade], precision: Callable[[str, str], Precision]) -> str:
@@ -142,13 +148,14 @@ async def profit_answer(reader: LedgerReader, args: list[str]) -> str:
     return rows if isinstance(rows, str) else profit_text(rows)
 
 
-async def daily_answer(reader: LedgerReader, args: list[str]) -> str:
+async def period_answer(reader: LedgerReader, period: profit.Period, args: list[str]) -> str:
+    """/daily, /weekly, /monthly [N] [BOT]: profit per UTC period, the current one first."""
     try:
-        days, bot = parse_args(args, profit.DEFAULT_BUCKETS["daily"], MAX_DAYS)
+        count, bot = parse_args(args, profit.DEFAULT_BUCKETS[period], MOST[period])
     except IdError:
         return _not_a_bot(args)
-    buckets = await reader.read(lambda conn: profit.by_period(conn, "daily", days, bot=bot))
-    return buckets if isinstance(buckets, str) else daily_text(buckets)
+    buckets = await reader.read(lambda conn: profit.by_period(conn, period, count, bot=bot))
+    return buckets if isinstance(buckets, str) else period_text(period, buckets)
 
 
 async def trades_answer(
