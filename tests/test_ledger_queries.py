@@ -140,3 +140,14 @@ def test_equity_extremes_and_drawdown(conn: sa.Connection) -> None:
     assert queries.equity_history(conn, venue="other") == []
     [recent] = queries.equity_history(conn, since=datetime(2026, 12, 5, tzinfo=UTC))
     assert (recent.points, recent.drawdown, recent.drawdown_pct) == (2, D(0), None)
+
+
+def test_a_bot_in_two_quote_assets_has_a_row_for_each(conn: sa.Connection) -> None:
+    from shared.ledger import schema
+    from tests.helpers.ledger_data import CYCLES
+
+    moved = {**CYCLES[0], "number": 9, "symbol": "BTCUSDC", "quote_asset": "USDC", "profit": D("0.5")}
+    conn.execute(schema.cycles.insert().values(**moved))
+    conn.commit()
+    b1 = [(p.quote_asset, p.realised, p.fills) for p in profit.profit(conn, bot="b1")]
+    assert b1 == [("USDC", D("0.5"), 3), ("USDT", D("1.250000000000000001"), 0)]

@@ -47,6 +47,7 @@ class OpenCycle:
     number: int
     venue: str
     symbol: str
+    quote_asset: str
     qty: Decimal  # base held: bought - sold
     cost: Decimal  # spent - received + fees, in quote
     last: LastPrice | None
@@ -99,15 +100,18 @@ def profit(conn: sa.Connection, *, bot: str | None = None) -> list[Profit]:
     ).group_by(cycles.c.bot, cycles.c.quote_asset)
     if bot is not None:
         query = query.where(cycles.c.bot == bot)
-    rows: dict[str, Profit] = {}
+    rows: dict[tuple[str, str], Profit] = {}
     for b, quote, realised, fees, n_closed, wins, best, worst in conn.execute(query):
-        rows[b] = Profit(b, quote, realised or ZERO, fees or ZERO, n_closed, wins, best, worst)
+        rows[b, quote] = Profit(b, quote, realised or ZERO, fees or ZERO, n_closed, wins, best, worst)
+    first = {}  # a bot that traded in two quote assets: its fills counted once, on its first row
+    for key in sorted(rows):
+        first.setdefault(key[0], rows[key])
     for b, n in conn.execute(_fill_counts(bot)):
-        if b in rows:
-            rows[b].fills = n
+        if b in first:
+            first[b].fills = n
     for cycle in open_cycles(conn, bot=bot):
-        rows[cycle.bot].open.append(cycle)
-    return [rows[b] for b in sorted(rows)]
+        rows[cycle.bot, cycle.quote_asset].open.append(cycle)
+    return [rows[key] for key in sorted(rows)]
 
 
 def _fill_counts(bot: str | None) -> sa.Select:
@@ -150,7 +154,7 @@ def open_cycles(conn: sa.Connection, *, bot: str | None = None) -> list[OpenCycl
             prices[key] = last_price(conn, c.venue, c.symbol, bot=c.bot)
         qty = c.bought_qty - c.sold_qty
         cost = c.spent - c.received + c.fees
-        out.append(OpenCycle(c.bot, c.number, c.venue, c.symbol, qty, cost, prices[key]))
+        out.append(OpenCycle(c.bot, c.number, c.venue, c.symbol, c.quote_asset, qty, cost, prices[key]))
     return out
 
 
