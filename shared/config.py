@@ -326,9 +326,17 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
         "AUTOMATA_KEYSTORE_PASSWORD",
         "AUTOMATA_KEYSTORE_PASSWORD_FILE",
     },  # fmt: skip
+    # DATABASE_URL: /profit, /daily and /trades read the ledger
     NOTIFIER: ENV_COMMON
-    | {"TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_IDS", "TELEGRAM_ALLOWED_USERS", "NOTIFIER_WEBHOOK_SECRET"},
-    LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},  # the database's password: the ledger's alone
+    | {
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_CHAT_IDS",
+        "TELEGRAM_ALLOWED_USERS",
+        "NOTIFIER_WEBHOOK_SECRET",
+        "DATABASE_URL",
+    },
+    # the database's URL: the ledger writes it, the notifier reads it (no other service gets it)
+    LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},
 }
 
 

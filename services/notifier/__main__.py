@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from services.notifier.channels import Channel, ConsoleChannel, Router
@@ -60,6 +61,13 @@ def _channels(
     return channels, client
 
 
+def _closer(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def closing() -> None:
+        close()
+
+    return closing
+
+
 async def start(ctx: ServiceContext) -> None:
     cfg, bus = ctx.config.notifier, ctx.config.bus
     session = None
@@ -100,17 +108,18 @@ async def start(ctx: ServiceContext) -> None:
     if client is not None and cfg.telegram.commands:
         from services.notifier.commands import TelegramCommands
 
-        ctx.add(
-            TelegramCommands(
-                ctx.redis,
-                client,
-                cfg.telegram.chat_ids,
-                cfg.telegram.allowed_users,
-                list(ctx.config.venues),
-                ctx.stopping,
-                poll_timeout_s=cfg.telegram.poll_timeout_s,
-            )
+        commands = TelegramCommands(
+            ctx.redis,
+            client,
+            cfg.telegram.chat_ids,
+            cfg.telegram.allowed_users,
+            list(ctx.config.venues),
+            ctx.stopping,
+            poll_timeout_s=cfg.telegram.poll_timeout_s,
+            ledger_url=ctx.config.ledger.url,
         )
+        ctx.add(commands)
+        ctx.on_stop.append(_closer(commands.close))
     ctx.info["channels"] = [c.name for c in channels]
     log.info("channels: %s", ", ".join(c.name for c in channels) or "none")
 

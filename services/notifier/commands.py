@@ -1,4 +1,5 @@
-"""Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT, /help.
+"""Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT,
+/profit [BOT], /daily|/weekly|/monthly [N] [BOT], /trades [N] [BOT], /help.
 
 Who may command: the *users* listed in `notifier.telegram.allowed_users` (Telegram user ids,
 `from.id`), writing in one of `chat_ids` or in their own private chat with the bot. Being in an
@@ -11,7 +12,9 @@ plain text message from a user (an edited message, a channel post, a message sen
 chat, a forwarded one, a photo, text over 4096 characters, fields of the wrong type) is ignored.
 pause/resume/stop publish a BotControl (source "telegram") on `bot:{bot}:control`, the same entry
 `automata pause BOT` writes; the bot's runner applies it exactly once. The getUpdates offset is
-kept in Redis so a restarted notifier does not run the same command again.
+kept in Redis so a restarted notifier does not run the same command again. /profit, /daily,
+/weekly, /monthly and /trades read the ledger (services/notifier/ledger_commands.py, imported on first use: SQLAlchemy
+stays out of a notifier nobody asks).
 """
 
 from __future__ import annotations
@@ -47,7 +50,12 @@ HELP = (
     "/balance [VENUE] - balances per asset\n"
     "/pause BOT - no new orders, open ones stay\n"
     "/resume BOT - resume a paused or stopped bot\n"
-    "/stop BOT - cancel its open orders, keep the position"
+    "/stop BOT - cancel its open orders, keep the position\n"
+    "/profit [BOT] - realised and unrealised profit, fees, win rate\n"
+    "/daily [N] [BOT] - profit per UTC day\n"
+    "/weekly [N] [BOT] - profit per week (from Monday)\n"
+    "/monthly [N] [BOT] - profit per month\n"
+    "/trades [N] [BOT] - the newest fills"
 )
 CONTROL = {"pause": ControlAction.PAUSE, "resume": ControlAction.RESUME, "stop": ControlAction.STOP}
 MAX_TEXT = 4096  # Telegram's own limit for a message; anything longer is not from Telegram
@@ -193,6 +201,7 @@ class TelegramCommands:
         *,
         poll_timeout_s: int = 25,
         username: str = "",
+        ledger_url: str = "",
     ) -> None:
         self.redis, self.client, self.stopping = redis, client, stopping
         self.chats, self.users = frozenset(chats), frozenset(users)
@@ -200,12 +209,19 @@ class TelegramCommands:
         self.poll_timeout_s = poll_timeout_s
         self.username = username  # learnt from getMe before the first poll
         self._call: asyncio.Future[Any] | None = None
+        self.ledger_url = ledger_url  # the config's [ledger] url ("" : DATABASE_URL or the default)
+        self._ledger: Any = None  # a LedgerReader, made on the first command that reads the ledger
         self._handlers: dict[str, Callable[[Command], Awaitable[str]]] = {
             "start": self._help,
             "help": self._help,
             "status": self._status,
             "bots": self._bots,
             "balance": self._balance,
+            "profit": self._profit,
+            "daily": self._period,
+            "weekly": self._period,
+            "monthly": self._period,
+            "trades": self._trades,
         }
 
     def stop(self) -> None:
@@ -347,6 +363,34 @@ class TelegramCommands:
     async def _balance(self, cmd: Command) -> str:
         venues = cmd.args[:1] or self.venues
         return await balance_text(self.redis, venues)
+
+    def _reader(self) -> Any:
+        if self._ledger is None:
+            from services.notifier.ledger_commands import LedgerReader
+
+            self._ledger = LedgerReader(self.ledger_url)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+    async def _profit(self, cmd: Command) -> str:
+        from services.notifier import ledger_commands
+
+        return await ledger_commands.profit_answer(self._reader(), cmd.args)
+
+    async def _period(self, cmd: Command) -> str:
+        from services.notifier import ledger_commands
+
+        return await ledger_commands.period_answer(self._reader(), cmd.name, cmd.args)  # type: ignore[arg-type]
+
+    async def _trades(self, cmd: Command) -> str:
+        from services.notifier import ledger_commands
+
+        return await ledger_commands.trades_answer(
+            self._reader(), cmd.args, lambda v: _filters(self.redis, v)
+        )
 
     async def _control(self, cmd: Command, action: ControlAction) -> str:
         if len(cmd.args) != 1:

@@ -1,0 +1,188 @@
+"""Reading the ledger: fills (newest first, or all of them oldest first for an export) and the
+account's equity over time. Profit is in shared/ledger/profit.py.
+
+Every filter is in SQL on an indexed column (fills by (bot, time) or time; equity by venue), so a
+reader costs what it shows, not what the ledger holds. Money comes back as exact Decimals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from shared.ledger.schema import cycles, equity, fills
+
+CONNECT_TIMEOUT_ENV = "PGCONNECT_TIMEOUT"  # libpq's, which psycopg honours
+CONNECT_TIMEOUT_S = "10"
+
+
+def bound_connect_time() -> None:
+    """A reader asking a PostgreSQL host that does not answer gets an error in seconds, not after
+    the system's TCP timeout (minutes); PGCONNECT_TIMEOUT set by the user wins."""
+    os.environ.setdefault(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One fill as the ledger has it."""
+
+    time: datetime
+    venue: str
+    symbol: str
+    bot: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    fee_in_quote: Decimal | None
+    is_maker: bool | None
+    cid: str
+    trade_id: str | None
+
+
+def _select_trades(
+    bot: str | None, symbol: str | None, since: datetime | None, until: datetime | None
+) -> sa.Select:
+    cols = [fills.c.time, fills.c.venue, fills.c.symbol, fills.c.bot, fills.c.side, fills.c.price]
+    cols += [fills.c.qty, fills.c.quote_qty, fills.c.fee, fills.c.fee_asset, fills.c.fee_in_quote]
+    cols += [fills.c.is_maker, fills.c.cid, fills.c.trade_id]
+    query = sa.select(*cols)
+    if bot is not None:
+        query = query.where(fills.c.bot == bot)
+    if symbol is not None:
+        query = query.where(fills.c.symbol == symbol)
+    if since is not None:
+        query = query.where(fills.c.time >= since)
+    if until is not None:
+        query = query.where(fills.c.time < until)
+    return query
+
+
+def trades(
+    conn: sa.Connection,
+    *,
+    bot: str | None = None,
+    symbol: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[Trade]:
+    """Fills matching the filters, newest first, at most `limit`."""
+    query = _select_trades(bot, symbol, since, until)
+    query = query.order_by(fills.c.time.desc(), fills.c.id.desc()).limit(limit)
+    return [Trade(*row) for row in conn.execute(query)]
+
+
+def all_trades(
+    conn: sa.Connection,
+    *,
+    bot: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[Trade]:
+    """Every fill matching the filters, oldest first, streamed (an export of years of fills
+    never holds them all in memory)."""
+    query = _select_trades(bot, None, since, until).order_by(fills.c.time, fills.c.id)
+    result = conn.execution_options(yield_per=2000).execute(query)
+    for row in result:
+        yield Trade(*row)
+
+
+def quote_assets(conn: sa.Connection) -> dict[tuple[str, str], str]:
+    """The quote asset of each (venue, symbol) the bots' cycles name."""
+    query = sa.select(cycles.c.venue, cycles.c.symbol, cycles.c.quote_asset).distinct()
+    return {(venue, symbol): quote for venue, symbol, quote in conn.execute(query)}
+
+
+def fee_in_quote(trade: Trade, quote_asset: str | None) -> Decimal | None:
+    """The fill's fee in its quote asset: as recorded; else the fee itself when paid in the quote
+    asset, the fee at the fill's price when paid in the base asset; None when it cannot be told
+    (a fee in a third asset, such as BNB, with no price for it)."""
+    if trade.fee_in_quote is not None:
+        return trade.fee_in_quote
+    if trade.fee == 0:
+        return Decimal(0)
+    quote = quote_asset or (trade.fee_asset if trade.symbol.endswith(trade.fee_asset) else None)
+    if quote is not None and trade.fee_asset == quote:
+        return trade.fee
+    if quote is not None and trade.symbol == trade.fee_asset + quote:
+        return trade.fee * trade.price
+    return None
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    at: datetime
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class Equity:
+    """One account's value in its quote asset over time, with its extremes and worst drawdown
+    (the largest fall from a high to a later low)."""
+
+    venue: str
+    quote_asset: str
+    first: EquityPoint
+    last: EquityPoint
+    low: EquityPoint
+    high: EquityPoint
+    drawdown: Decimal  # quote units, >= 0
+    drawdown_pct: Decimal | None  # of the high it fell from; None when that high was not > 0
+    points: int
+    daily: list[EquityPoint]  # the last value of each UTC day, oldest first
+
+    @property
+    def change(self) -> Decimal:
+        return self.last.value - self.first.value
+
+
+def equity_history(
+    conn: sa.Connection, *, venue: str | None = None, since: datetime | None = None
+) -> list[Equity]:
+    """Each (venue, quote asset)'s equity series, summed up; empty when the table holds none."""
+    query = sa.select(equity.c.venue, equity.c.quote_asset, equity.c.at, equity.c.value)
+    if venue is not None:
+        query = query.where(equity.c.venue == venue)
+    if since is not None:
+        query = query.where(equity.c.at >= since)
+    query = query.order_by(equity.c.venue, equity.c.quote_asset, equity.c.at)
+    series: dict[tuple[str, str], list[EquityPoint]] = {}
+    for v, quote, at, value in conn.execute(query):
+        series.setdefault((v, quote), []).append(EquityPoint(at, value))
+    return [_summary(v, quote, points) for (v, quote), points in series.items()]
+
+
+def _summary(venue: str, quote: str, points: list[EquityPoint]) -> Equity:
+    peak = low = high = points[0]
+    drawdown, drawdown_pct = Decimal(0), None
+    daily: dict[object, EquityPoint] = {}
+    for point in points:
+        if point.value > peak.value:
+            peak = point
+        fall = peak.value - point.value
+        if fall > drawdown:
+            drawdown = fall
+            drawdown_pct = fall / peak.value * 100 if peak.value > 0 else None
+        low = point if point.value < low.value else low
+        high = point if point.value > high.value else high
+        daily[point.at.date()] = point
+    return Equity(
+        venue,
+        quote,
+        points[0],
+        points[-1],
+        low,
+        high,
+        drawdown,
+        drawdown_pct,
+        len(points),
+        list(daily.values()),
+    )
