@@ -27,7 +27,8 @@ DOTENV = {
     "DATABASE_URL": "postgresql+psycopg://automata:fake-db-password@127.0.0.1:1/automata",
 }
 KEYS = {k: v for k, v in DOTENV.items() if k.startswith(("BINANCE_", "BYBIT_", "AUTOMATA_KEYSTORE"))}
-NOTIFIER = {k: v for k, v in DOTENV.items() if k.startswith(("TELEGRAM_", "NOTIFIER_"))}
+# the notifier reads the ledger for /profit, /daily and /trades
+NOTIFIER = {k: v for k, v in DOTENV.items() if k.startswith(("TELEGRAM_", "NOTIFIER_", "DATABASE_"))}
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_the_order_gateway_gets_the_keys_and_the_notifier_the_token(env, home) -
     assert notifier["webhook"] == DOTENV["NOTIFIER_WEBHOOK_SECRET"]
 
 
-def test_only_the_ledger_gets_the_database_url(env, home) -> None:
+def test_only_the_ledger_and_the_notifier_get_the_database_url(env, home) -> None:
     env = clean_env(env, home)
     assert loaded("ledger", env, home) == {
         "environ": ["DATABASE_URL"],
@@ -124,3 +125,4 @@ def test_only_the_ledger_gets_the_database_url(env, home) -> None:
         "repr": [],
     }
     assert "DATABASE_URL" not in loaded("order_gateway", env, home)["environ"]
+    assert "DATABASE_URL" in loaded("notifier", env, home)["environ"]
