@@ -96,6 +96,11 @@ class EngineError(Exception):
         self.reason, self.detail, self.param = reason, detail, param
 
 
+class CorruptState(AssertionError):
+    """An invariant broke (a negative balance, an illegal status move): the venue's state can no
+    longer be trusted, so the process stops at once instead of trading on."""
+
+
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A new order in neutral terms. MARKET takes quantity or quote_quantity (spend/receive quote)."""
 

@@ -1,0 +1,87 @@
+"""The engine's accounts: free and locked balances per asset, and every move between them.
+
+Each account starts at the venue's start balances the first time anything names it. Every
+change goes through `_move`, which refuses to let a balance go negative (CorruptState: the
+venue stops rather than trade on a broken book) and notes the asset as touched, so the
+operation's balance event (engine_events.py) carries its new value. A resting order locks
+what it may spend (`_reserve`) and gives back what it did not (`_release`). Part of
+`Engine` (a mixin: it works on the engine's own data).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.exchange_sim.model import LIMIT_PRICED, Balance, CorruptState, EngineError, Order, Reject, Side
+from services.exchange_sim.symbols import SymbolSpec
+from shared.money import ZERO
+
+
+class Accounts:
+    """Balances, deposits (`set_balance`), and the locks resting orders hold."""
+
+    specs: dict[str, SymbolSpec]
+    start_balances: dict[str, Decimal]
+    _accounts: dict[str, dict[str, list[Decimal]]]  # account -> asset -> [free, locked]
+    _touched: dict[str, dict[str, Decimal | None]]  # account -> asset -> delta from outside
+
+    def balances(self, account: str) -> dict[str, Balance]:
+        return {asset: Balance(free, locked) for asset, (free, locked) in self._account(account).items()}
+
+    def balance(self, account: str, asset: str) -> Balance:
+        free, locked = self._account(account).get(asset, [ZERO, ZERO])
+        return Balance(free, locked)
+
+    def accounts(self) -> list[str]:
+        return list(self._accounts)
+
+    def set_balance(self, account: str, asset: str, free: Decimal) -> Balance:
+        """Set the free amount (a deposit or withdrawal from outside); locked funds stay."""
+        if free < 0:
+            raise EngineError(Reject.BAD_PARAM, f"free balance of {asset} cannot be negative", param="free")
+        with self._op():  # engine_events.py
+            row = self._account(account).setdefault(asset, [ZERO, ZERO])
+            delta = free - row[0]
+            row[0] = free
+            self._touch(account, asset, delta)
+            return Balance(row[0], row[1])
+
+    def _account(self, account: str) -> dict[str, list[Decimal]]:
+        if account not in self._accounts:
+            self._accounts[account] = {a: [amount, ZERO] for a, amount in self.start_balances.items()}
+        return self._accounts[account]
+
+    def _touch(self, account: str, asset: str, delta: Decimal | None = None) -> None:
+        """Put the asset in this operation's balance event; `delta` for money from outside."""
+        assets = self._touched.setdefault(account, {})
+        if delta is not None:
+            assets[asset] = (assets.get(asset) or ZERO) + delta
+        else:
+            assets.setdefault(asset, None)
+
+    def _move(self, account: str, asset: str, free: Decimal = ZERO, locked: Decimal = ZERO) -> None:
+        row = self._account(account).setdefault(asset, [ZERO, ZERO])
+        row[0] += free
+        row[1] += locked
+        if row[0] < 0 or row[1] < 0:  # corrupt state: stop rather than trade on
+            raise CorruptState(f"negative balance {account}/{asset}: {row}")
+        self._touch(account, asset)
+
+    def _reserve(self, order: Order, spec: SymbolSpec) -> Order:
+        """Lock what a resting order may spend: quote at its (stop) price for a buy, base for a sell."""
+        if order.side is Side.BUY:
+            amount = order.quantity * (order.price if order.type in LIMIT_PRICED else order.stop_price)
+            self._move(order.account, spec.quote, free=-amount, locked=amount)
+        else:
+            amount = order.quantity
+            self._move(order.account, spec.base, free=-amount, locked=amount)
+        return self._update(order, reserved=amount)  # engine_events.py
+
+    def _release(self, order: Order) -> Order:
+        """Unlock what the order still holds (it closes, or a stop-market turns into a market order)."""
+        if order.reserved:
+            spec = self.specs[order.symbol]
+            asset = spec.quote if order.side is Side.BUY else spec.base
+            self._move(order.account, asset, free=order.reserved, locked=-order.reserved)
+            order = self._update(order, reserved=ZERO)
+        return order

@@ -1,0 +1,131 @@
+"""What one engine operation tells the world: events to listeners, the journal, the change feed.
+
+An operation (a placed order, a price step, a cancel, a deposit) may change many orders and
+balances. Listeners (the protocol layers' streams) must see them in order and whole, and the
+store (store.py) must write them before the request is answered, so nothing is delivered
+mid-operation: `_op` groups the events and `_flush` hands them over when the outermost
+operation ends, balances last, as the real venues push an execution report before the
+balance update it caused. Part of `Engine` (a mixin: it works on the engine's own data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import msgspec
+
+from services.exchange_sim.model import (
+    TRANSITIONS,
+    Balance,
+    BalanceEvent,
+    CorruptState,
+    Event,
+    ExecType,
+    JournalEntry,
+    Listener,
+    Order,
+    OrderEvent,
+    Trade,
+)
+from shared.money import ZERO
+
+log = logging.getLogger("exchange_sim.engine")
+
+
+class Events:
+    """Listeners, the journal and the per-operation record of changed orders, trades and balances."""
+
+    now: int
+    on_change: Callable[[list[Order], list[Trade]], None] | None
+    _listeners: list[Listener]
+    _orders: dict[int, Order]
+    _journal: list[JournalEntry]
+    _pending: list[Event]
+    _touched: dict[str, dict[str, Decimal | None]]
+    _changed: dict[int, None]
+    _made: list[Trade]
+    _depth: int
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called synchronously, after each operation, with its events in order."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def journal(self, since: int = 0, account: str | None = None) -> list[JournalEntry]:
+        """Entries with seq > since, oldest first."""
+        return [e for e in self._journal[since:] if account is None or e.account == account]
+
+    @contextlib.contextmanager
+    def _op(self) -> Iterator[None]:
+        """Group the events of one operation; deliver them (balances last) when it ends."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._flush()
+
+    def _flush(self) -> None:
+        for account, assets in self._touched.items():
+            rows = self._account(account)  # engine_accounts.py
+            deltas = {a: d for a, d in assets.items() if d is not None}
+            self._pending.append(
+                BalanceEvent(
+                    account=account,
+                    time=self.now,
+                    balances={a: Balance(*rows.get(a, [ZERO, ZERO])) for a in assets},
+                    deltas=deltas or None,
+                )
+            )
+        self._touched = {}
+        if self.on_change is not None and (self._changed or self._made):
+            self.on_change([self._orders[oid] for oid in self._changed], self._made)
+        self._changed, self._made = {}, []
+        events, self._pending = self._pending, []
+        for event in events:
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:  # a protocol layer's bug must not corrupt the book
+                    log.exception("engine listener failed")
+
+    def _log_entry(self, kind: str, account: str, symbol: str, **fields: object) -> None:
+        self._journal.append(
+            JournalEntry(
+                seq=len(self._journal) + 1, time=self.now, kind=kind, account=account, symbol=symbol, **fields
+            )  # type: ignore[arg-type]
+        )
+
+    def _log_order(self, kind: str, order: Order, trade: Trade | None = None) -> None:
+        self._log_entry(
+            kind,
+            order.account,
+            order.symbol,
+            client_order_id=order.client_order_id,
+            order_id=order.order_id,
+            status=order.status.value,
+            order=order,
+            trade=trade,
+        )
+
+    def _update(self, order: Order, **changes: object) -> Order:
+        """The order's new state, checked against the transition table and noted as changed."""
+        status = changes.get("status")
+        if status is not None and status not in TRANSITIONS.get(order.status, frozenset()):
+            raise CorruptState(f"illegal transition {order.status} -> {status} for order {order.order_id}")
+        new = msgspec.structs.replace(order, update_time=self.now, **changes)
+        self._orders[new.order_id] = new
+        self._changed[new.order_id] = None
+        return new
+
+    def _emit(self, exec_type: ExecType, order: Order, trade: Trade | None = None) -> None:
+        self._pending.append(
+            OrderEvent(account=order.account, exec_type=exec_type, order=order, trade=trade, time=self.now)
+        )
