@@ -192,18 +192,20 @@ class Writer:
         those written before; how many were new. On any error nothing is written, and the
         prices and accounts it learnt are forgotten with the transaction.
 
-        Fast by doing per batch what costs per statement: the orders the batch touches (and
-        their fills' keys) are read in one SELECT, the rows it makes are kept in `Pending` and
-        go in with one executemany per table and kind at the end, before the `ingested` keys."""
+        Fast by doing per batch what costs per statement: the batch's keys go into `ingested` in
+        one INSERT that returns those that were new, the orders the batch touches (and their
+        fills' keys) are read in one SELECT, the rows it makes are kept in `Pending` and go in
+        with one executemany per table and kind at the end."""
         self._stage()
-        written: set[tuple[str, str]] = set()
         with self.engine.begin() as conn:
-            seen = self._seen(conn, batch)
-            new = [e for e in batch if (e[0], e[1]) not in seen]
+            written = self._claim(conn, batch)
+            todo = set(written)
+            new = [e for e in batch if (e[0], e[1]) in written]
             self._pending = Pending.prefetch(conn, [m for _s, _i, m in new if isinstance(m, OrderUpdate)])
             for stream, entry_id, msg in new:
-                if (stream, entry_id) in written:
-                    continue
+                if (stream, entry_id) not in todo:
+                    continue  # twice in the batch
+                todo.discard((stream, entry_id))
                 at = utc(entry_ms(entry_id))
                 if isinstance(msg, OrderUpdate):
                     self._order(conn, msg, at)
@@ -213,29 +215,24 @@ class Writer:
                     self._candle(msg)
                 elif isinstance(msg, Notification):
                     self._notification(msg, at)
-                written.add((stream, entry_id))
             self._pending.flush(conn)
-            if written:
-                now = datetime.now(UTC)
-                conn.execute(
-                    t.ingested.insert(), [{"stream": s, "entry_id": i, "at": now} for s, i in written]
-                )
         self.prices, self.accounts = self._prices, self._accounts
         self.positions, self.cycles, self.numbers = self._positions, self._cycles, self._numbers
         return len(written)
 
     @staticmethod
-    def _seen(conn: sa.Connection, batch: Sequence[tuple[str, str, Any]]) -> set[tuple[str, str]]:
-        """The batch's entries already in `ingested`."""
-        by_stream: dict[str, list[str]] = {}
-        for stream, entry_id, _msg in batch:
-            by_stream.setdefault(stream, []).append(entry_id)
-        seen: set[tuple[str, str]] = set()
-        c = t.ingested.c
-        for stream, ids in by_stream.items():
-            rows = conn.execute(sa.select(c.entry_id).where(c.stream == stream, c.entry_id.in_(ids)))
-            seen |= {(stream, entry_id) for (entry_id,) in rows}
-        return seen
+    def _claim(conn: sa.Connection, batch: Sequence[tuple[str, str, Any]]) -> set[tuple[str, str]]:
+        """Insert the batch's keys into `ingested`; those that were not there yet (the others
+        were written before: a replay). In the batch's transaction, so they go with its rows."""
+        keys = list(dict.fromkeys((stream, entry_id) for stream, entry_id, _msg in batch))
+        if not keys:
+            return set()
+        now, c = datetime.now(UTC), t.ingested.c
+        rows = conn.execute(
+            _insert_new_stmt(conn.dialect.name, t.ingested).returning(c.stream, c.entry_id),
+            [{"stream": stream, "entry_id": entry_id, "at": now} for stream, entry_id in keys],
+        )
+        return {(stream, entry_id) for stream, entry_id in rows}
 
     # -- orders, fills, cycles -----------------------------------------------------------------
 
