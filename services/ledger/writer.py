@@ -228,6 +228,21 @@ class Writer:
         if not keys:
             return set()
         now, c = datetime.now(UTC), t.ingested.c
+        if not conn.dialect.insert_executemany_returning:  # SQLite before 3.35: no RETURNING
+            by_stream: dict[str, list[str]] = {}
+            for stream, entry_id in keys:
+                by_stream.setdefault(stream, []).append(entry_id)
+            seen = {
+                (stream, entry_id)
+                for stream, ids in by_stream.items()
+                for (entry_id,) in conn.execute(
+                    sa.select(c.entry_id).where(c.stream == stream, c.entry_id.in_(ids))
+                )
+            }
+            new = [key for key in keys if key not in seen]
+            if new:
+                conn.execute(t.ingested.insert(), [{"stream": s, "entry_id": i, "at": now} for s, i in new])
+            return set(new)
         rows = conn.execute(
             _insert_new_stmt(conn.dialect.name, t.ingested).returning(c.stream, c.entry_id),
             [{"stream": stream, "entry_id": entry_id, "at": now} for stream, entry_id in keys],
