@@ -58,6 +58,21 @@ def test_a_replay_writes_nothing_twice(ledger_url: str) -> None:
     assert [(status, qty) for status, qty in orders] == [("FILLED", Decimal("0.002"))] * 4
 
 
+def test_a_replay_in_one_batch_with_or_without_returning(tmp_path) -> None:
+    """A batch that repeats itself and entries written before: each written once, whether the
+    keys are claimed with INSERT ... RETURNING or (SQLite before 3.35) with a SELECT."""
+    for returning in (True, False):
+        engine, writer = writer_on(f"sqlite:///{tmp_path}/returning-{returning}.sqlite3")
+        engine.dialect.insert_executemany_returning = returning
+        entries = [(STREAM, f"{i + 1}-0", u) for i, u in enumerate(order_updates(4))]
+        assert writer.write_many(entries[:4]) == 4
+        assert writer.write_many(entries + entries) == len(entries) - 4
+        fills = fills_of(engine)
+        assert len(fills) == 8 and set(fills) == expected_fills(4)
+        assert ingested(engine, STREAM) == {entry_id for _s, entry_id, _u in entries}
+        engine.dispose()
+
+
 class Recording(Driver):
     """The DCA strategy driven by hand; every order update it is sent is kept for the ledger."""
 

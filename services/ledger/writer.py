@@ -15,7 +15,9 @@ row: the next one continues from there, whatever restarted in between.
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +28,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.account_view import valuation
 from shared.filters import SymbolFilters
 from shared.ledger import schema as t
-from shared.ledger.types import Money
 from shared.messages import BalanceUpdate, Candle, Message, Notification, OrderUpdate
 from shared.money import ZERO
 from shared.strategy.orders import OrderRecord, advance
@@ -70,13 +71,71 @@ def default_filters(symbol: str, quote_asset: str) -> SymbolFilters:
     )
 
 
-_ORDER = sa.select(t.orders).where(t.orders.c.cid == sa.bindparam("cid"))
 _ORDER_UPDATE = t.orders.update().where(t.orders.c.cid == sa.bindparam("b_cid"))  # SET: the parameters
-_FILL_KNOWN = sa.select(t.fills.c.id).where(
-    t.fills.c.cid == sa.bindparam("cid"), t.fills.c.cum_filled_qty == sa.bindparam("cum", type_=Money)
-)
 _CYCLE_KEY = sa.and_(t.cycles.c.bot == sa.bindparam("b_bot"), t.cycles.c.number == sa.bindparam("b_number"))
 _CYCLE_UPDATE = t.cycles.update().where(_CYCLE_KEY)  # SET: the parameters given
+
+
+IN_CHUNK = 500  # values per IN (...) list
+
+
+@dataclass
+class Pending:
+    """What one batch writes, held until its end and then written with one executemany per
+    table and kind: the orders it touches as they now stand (read in one SELECT with their
+    fills' keys), the cycles it opens or moves (whole rows), the rows it adds."""
+
+    orders: dict[str, dict[str, Any]]  # cid -> the order's row as it now stands
+    stored: set[str]  # cids already in the database
+    fill_keys: set[tuple[str, Decimal]]  # (cid, cum_filled_qty) of the fills of those orders
+    changed: set[str] = field(default_factory=set)  # cids to write
+    cycles: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # (bot, number) -> row
+    new_cycles: set[tuple[str, int]] = field(default_factory=set)
+    rows: dict[sa.Table, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    unique_rows: dict[sa.Table, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def prefetch(cls, conn: sa.Connection, updates: Sequence[OrderUpdate]) -> Pending:
+        cids = list(dict.fromkeys(u.cid for u in updates))
+        orders: dict[str, dict[str, Any]] = {}
+        keys: set[tuple[str, Decimal]] = set()
+        f = t.fills.c
+        for start in range(0, len(cids), IN_CHUNK):
+            chunk = cids[start : start + IN_CHUNK]
+            for row in conn.execute(sa.select(t.orders).where(t.orders.c.cid.in_(chunk))).mappings():
+                orders[row["cid"]] = dict(row)
+            rows = conn.execute(sa.select(f.cid, f.cum_filled_qty).where(f.cid.in_(chunk)))
+            keys.update((cid, cum) for cid, cum in rows)
+        return cls(orders, set(orders), keys)
+
+    def insert_new(self, table: sa.Table, row: dict[str, Any]) -> None:
+        """`insert_new` at the end of the batch."""
+        self.unique_rows[table].append(row)
+
+    def flush(self, conn: sa.Connection) -> None:
+        changed = [self.orders[cid] for cid in self.changed]
+        if inserts := [row for row in changed if row["cid"] not in self.stored]:
+            conn.execute(t.orders.insert(), inserts)
+        if updates := [_keyed(row, b_cid=row["cid"]) for row in changed if row["cid"] in self.stored]:
+            conn.execute(_ORDER_UPDATE, updates)
+        if inserts := [row for key, row in self.cycles.items() if key in self.new_cycles]:
+            conn.execute(t.cycles.insert(), inserts)
+        if updates := [
+            _keyed(row, b_bot=bot, b_number=number)
+            for (bot, number), row in self.cycles.items()
+            if (bot, number) not in self.new_cycles
+        ]:
+            conn.execute(_CYCLE_UPDATE, updates)
+        for table, rows in self.rows.items():
+            conn.execute(table.insert(), rows)
+        for table, rows in self.unique_rows.items():
+            conn.execute(_insert_new_stmt(conn.dialect.name, table), rows)
+
+
+def _keyed(row: dict[str, Any], **key: Any) -> dict[str, Any]:
+    """An UPDATE's parameters: the row's columns but its key (SET), the key under other names."""
+    names = {k[2:] for k in key}
+    return {**{k: v for k, v in row.items() if k not in names}, **key}
 
 
 class Writer:
@@ -91,12 +150,15 @@ class Writer:
         self.accounts: dict[str, dict[str, Any]] = {}  # venue -> asset -> Balance (after a snapshot)
         self.positions: dict[tuple[str, str], Position] = {}  # (bot, symbol) -> after its last fill
         self.cycles: dict[str, dict[str, Any] | None] = {}  # bot -> its open cycle (None: flat)
+        self.numbers: dict[str, int] = {}  # bot -> the number of its newest cycle
+        self._pending = Pending({}, set(), set())
         self._stage()
 
     def _stage(self) -> None:
         """Work on copies while a batch is written: a rolled-back batch leaves no trace here."""
         self._prices, self._accounts = dict(self.prices), dict(self.accounts)
         self._positions, self._cycles = dict(self.positions), dict(self.cycles)
+        self._numbers = dict(self.numbers)
 
     def load_prices(self) -> None:
         """The last price of each symbol the database knows (newest candle close, else newest
@@ -128,45 +190,64 @@ class Writer:
     def write_many(self, batch: Sequence[tuple[str, str, Message | None]]) -> int:
         """Write the entries (stream, entry id, message) in one transaction, in order, skipping
         those written before; how many were new. On any error nothing is written, and the
-        prices and accounts it learnt are forgotten with the transaction."""
+        prices and accounts it learnt are forgotten with the transaction.
+
+        Fast by doing per batch what costs per statement: the batch's keys go into `ingested` in
+        one INSERT that returns those that were new, the orders the batch touches (and their
+        fills' keys) are read in one SELECT, the rows it makes are kept in `Pending` and go in
+        with one executemany per table and kind at the end."""
         self._stage()
-        written: set[tuple[str, str]] = set()
         with self.engine.begin() as conn:
-            seen = self._seen(conn, batch)
-            for stream, entry_id, msg in batch:
-                if (stream, entry_id) in seen or (stream, entry_id) in written:
-                    continue
+            written = self._claim(conn, batch)
+            todo = set(written)
+            new = [e for e in batch if (e[0], e[1]) in written]
+            self._pending = Pending.prefetch(conn, [m for _s, _i, m in new if isinstance(m, OrderUpdate)])
+            for stream, entry_id, msg in new:
+                if (stream, entry_id) not in todo:
+                    continue  # twice in the batch
+                todo.discard((stream, entry_id))
                 at = utc(entry_ms(entry_id))
                 if isinstance(msg, OrderUpdate):
                     self._order(conn, msg, at)
                 elif isinstance(msg, BalanceUpdate):
-                    self._balances(conn, msg, at)
+                    self._balances(msg, at)
                 elif isinstance(msg, Candle):
-                    self._candle(conn, msg)
+                    self._candle(msg)
                 elif isinstance(msg, Notification):
-                    self._notification(conn, msg, at)
-                written.add((stream, entry_id))
-            if written:
-                now = datetime.now(UTC)
-                conn.execute(
-                    t.ingested.insert(), [{"stream": s, "entry_id": i, "at": now} for s, i in written]
-                )
+                    self._notification(msg, at)
+            self._pending.flush(conn)
         self.prices, self.accounts = self._prices, self._accounts
-        self.positions, self.cycles = self._positions, self._cycles
+        self.positions, self.cycles, self.numbers = self._positions, self._cycles, self._numbers
         return len(written)
 
     @staticmethod
-    def _seen(conn: sa.Connection, batch: Sequence[tuple[str, str, Any]]) -> set[tuple[str, str]]:
-        """The batch's entries already in `ingested`."""
-        by_stream: dict[str, list[str]] = {}
-        for stream, entry_id, _msg in batch:
-            by_stream.setdefault(stream, []).append(entry_id)
-        seen: set[tuple[str, str]] = set()
-        c = t.ingested.c
-        for stream, ids in by_stream.items():
-            rows = conn.execute(sa.select(c.entry_id).where(c.stream == stream, c.entry_id.in_(ids)))
-            seen |= {(stream, entry_id) for (entry_id,) in rows}
-        return seen
+    def _claim(conn: sa.Connection, batch: Sequence[tuple[str, str, Any]]) -> set[tuple[str, str]]:
+        """Insert the batch's keys into `ingested`; those that were not there yet (the others
+        were written before: a replay). In the batch's transaction, so they go with its rows."""
+        keys = list(dict.fromkeys((stream, entry_id) for stream, entry_id, _msg in batch))
+        if not keys:
+            return set()
+        now, c = datetime.now(UTC), t.ingested.c
+        if not conn.dialect.insert_executemany_returning:  # SQLite before 3.35: no RETURNING
+            by_stream: dict[str, list[str]] = {}
+            for stream, entry_id in keys:
+                by_stream.setdefault(stream, []).append(entry_id)
+            seen = {
+                (stream, entry_id)
+                for stream, ids in by_stream.items()
+                for (entry_id,) in conn.execute(
+                    sa.select(c.entry_id).where(c.stream == stream, c.entry_id.in_(ids))
+                )
+            }
+            new = [key for key in keys if key not in seen]
+            if new:
+                conn.execute(t.ingested.insert(), [{"stream": s, "entry_id": i, "at": now} for s, i in new])
+            return set(new)
+        rows = conn.execute(
+            _insert_new_stmt(conn.dialect.name, t.ingested).returning(c.stream, c.entry_id),
+            [{"stream": stream, "entry_id": entry_id, "at": now} for stream, entry_id in keys],
+        )
+        return {(stream, entry_id) for stream, entry_id in rows}
 
     # -- orders, fills, cycles -----------------------------------------------------------------
 
@@ -175,7 +256,7 @@ class Writer:
 
     def _order(self, conn: sa.Connection, u: OrderUpdate, at: datetime) -> None:
         when = utc(u.venue_ts or u.ts) if (u.venue_ts or u.ts) else at
-        row = conn.execute(_ORDER, {"cid": u.cid}).mappings().first()
+        row = self._pending.orders.get(u.cid)
         side = u.side or (row["side"] if row else None)
         kind = u.order_type or (row["order_type"] if row else None)
         record = OrderRecord(
@@ -200,7 +281,7 @@ class Writer:
             "fee_asset": new.fee_asset, "reason": u.reason, "adopted": u.adopted, "updated_at": when,
         }  # fmt: skip
         if row is None:
-            conn.execute(t.orders.insert(), {"cid": u.cid, "created_at": when, **values})
+            self._pending.orders[u.cid] = {"cid": u.cid, "created_at": when, **values}
         else:
             # what an update leaves out (no price, no venue id, orig_qty 0) keeps what is known
             keep = {
@@ -208,22 +289,22 @@ class Writer:
                 for k, v in values.items()
                 if k == "status" or (v not in (None, "") and (v or k != "orig_qty"))
             }
-            conn.execute(_ORDER_UPDATE, {"b_cid": u.cid, **keep})
+            self._pending.orders[u.cid] = {**row, **keep}
+        self._pending.changed.add(u.cid)
         if fill is not None and side is not None and fill.qty > 0:
             self._fill(conn, u, new.cum_filled_qty, fill, when)
 
     def _fill(self, conn: sa.Connection, u: OrderUpdate, cum: Decimal, fill: Any, when: datetime) -> None:
-        known = conn.execute(_FILL_KNOWN, {"cid": u.cid, "cum": cum}).first()
-        if known is not None:
+        if (u.cid, cum) in self._pending.fill_keys:
             return  # this growth is in already (another entry told it: the venue's trade list)
+        self._pending.fill_keys.add((u.cid, cum))
         f = self._filters(u.venue, u.symbol)
         before = self._position(conn, u.bot, u.symbol)
         pos = apply_fill(before, fill, f.base_asset, f.quote_asset)
         fee_quote = fee_in_quote(fill.fee, fill.fee_asset, fill.price, f)
         cycle = self._cycle(conn, u, fill, fee_quote, pos, before, f, when)
         self._positions[(u.bot, u.symbol)] = pos
-        conn.execute(
-            t.fills.insert(),
+        self._pending.rows[t.fills].append(
             {
                 "venue": u.venue, "symbol": u.symbol, "trade_id": None, "cid": u.cid, "cum_filled_qty": cum,
                 "bot": u.bot, "side": fill.side, "price": fill.price, "qty": fill.qty, "quote_qty": fill.quote,
@@ -284,16 +365,15 @@ class Writer:
         c = t.cycles.c
         open_row = self._open_cycle(conn, u.bot)
         if open_row is None:
-            number = (conn.execute(sa.select(sa.func.max(c.number)).where(c.bot == u.bot)).scalar() or 0) + 1
-            open_row = {"number": number, "buys": 0, "sells": 0, "bought_qty": ZERO, "sold_qty": ZERO,
-                        "spent": ZERO, "received": ZERO, "fees": ZERO}  # fmt: skip
-            conn.execute(
-                t.cycles.insert(),
-                {"bot": u.bot, "venue": u.venue, "symbol": u.symbol, "quote_asset": f.quote_asset,
-                 "opened_at": when, **open_row},
-            )  # fmt: skip
-            open_row = {**open_row, "realised": ZERO}
-        number = open_row["number"]
+            newest = self._numbers.get(u.bot)
+            if newest is None:
+                newest = conn.execute(sa.select(sa.func.max(c.number)).where(c.bot == u.bot)).scalar() or 0
+            open_row = {"bot": u.bot, "number": newest + 1, "venue": u.venue, "symbol": u.symbol,
+                        "quote_asset": f.quote_asset, "opened_at": when, "closed_at": None, "buys": 0,
+                        "sells": 0, "bought_qty": ZERO, "sold_qty": ZERO, "spent": ZERO, "received": ZERO,
+                        "fees": ZERO, "profit": None, "realised": ZERO}  # fmt: skip
+            self._pending.new_cycles.add((u.bot, newest + 1))
+        number = self._numbers[u.bot] = open_row["number"]
         buy = fill.side == "BUY"
         values: dict[str, Any] = {
             "buys": open_row["buys"] + buy,
@@ -308,17 +388,17 @@ class Writer:
         closed = not buy and is_flat(f, pos, fill.price)
         if closed:
             values["closed_at"], values["profit"] = when, realised
-        conn.execute(_CYCLE_UPDATE, {"b_bot": u.bot, "b_number": number, **values})
-        self._cycles[u.bot] = None if closed else {"number": number, **values, "realised": realised}
+        row = {**{k: v for k, v in open_row.items() if k != "realised"}, **values}
+        self._pending.cycles[(u.bot, number)] = row
+        self._cycles[u.bot] = None if closed else {**row, "realised": realised}
         return number
 
     # -- balances, equity, candles, notifications ------------------------------------------------
 
-    def _balances(self, conn: sa.Connection, msg: BalanceUpdate, at: datetime) -> None:
+    def _balances(self, msg: BalanceUpdate, at: datetime) -> None:
         when = utc(msg.venue_ts or msg.ts) if (msg.venue_ts or msg.ts) else at
         for bal in msg.balances:
-            insert_new(
-                conn,
+            self._pending.insert_new(
                 t.balances,
                 {"venue": msg.venue, "asset": bal.asset, "free": bal.free, "locked": bal.locked,
                  "total": bal.total, "at": when},
@@ -335,14 +415,15 @@ class Writer:
             account, quote, lambda symbol: self._prices.get((msg.venue, symbol))
         )
         if not unvalued:
-            insert_new(conn, t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when})
+            self._pending.insert_new(
+                t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when}
+            )
         self._accounts[msg.venue] = account
 
-    def _candle(self, conn: sa.Connection, c: Candle) -> None:
+    def _candle(self, c: Candle) -> None:
         if not c.closed:
             return
-        insert_new(
-            conn,
+        self._pending.insert_new(
             t.candles,
             {"venue": c.venue, "symbol": c.symbol, "interval": c.interval, "open_time": utc(c.open_time),
              "close_time": utc(c.close_time), "open": c.open, "high": c.high, "low": c.low, "close": c.close,
@@ -350,9 +431,8 @@ class Writer:
         )  # fmt: skip
         self._prices[(c.venue, c.symbol)] = c.close
 
-    def _notification(self, conn: sa.Connection, n: Notification, at: datetime) -> None:
-        insert_new(
-            conn,
+    def _notification(self, n: Notification, at: datetime) -> None:
+        self._pending.insert_new(
             t.notifications,
             {"notification_id": n.id, "kind": n.kind, "level": str(n.level), "bot": n.bot, "venue": n.venue,
              "title": n.title, "text": n.text, "data": n.data or None, "at": utc(n.ts) if n.ts else at},

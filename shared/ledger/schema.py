@@ -158,7 +158,8 @@ cycles = Table(
     Column("fees", Money, nullable=False),
     Column("profit", Money, nullable=True),
     PrimaryKeyConstraint("bot", "number"),
-    Index(None, "closed_at"),
+    # revision 0003: covering for the profit readers (a window of closed_at, per bot and quote)
+    Index(None, "closed_at", "bot", "quote_asset", "profit", "fees"),
     comment="Round trips per bot: buys and sells from open to close. fees in the quote asset; "
     "profit = received - spent - fees, set when the cycle closes (NULL while open).",
 )
