@@ -283,6 +283,25 @@ def fractals_cmd(
 ) -> None:
     """Draw candles, up/down fractals and the trailing stop levels to a PNG."""
     try:
+        _fractals(symbol, interval, data, out, entry, lookback_days, bars, venue, redis_url)
+    except typer.BadParameter as exc:  # one whole line (Typer's error box cuts a long path short)
+        from cli.common import console, fail
+
+        fail(console(), f"error: {exc.message}", 2)
+
+
+def _fractals(
+    symbol: str,
+    interval: str,
+    data: Path | None,
+    out: Path | None,
+    entry: str | None,
+    lookback_days: int,
+    bars: int | None,
+    venue: str,
+    redis_url: str | None,
+) -> None:
+    try:
         size = interval_ms(interval)
         entry_price = None if entry is None else dec(entry)
     except (CandleFileError, MoneyError) as exc:
