@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from shared.redis_server import RedisServer
 from tests.helpers import procs
+from tests.helpers.notifier_fakes import TOKEN, FakeTelegram
 from tests.helpers.postgres import REQUIRE_ENV as REQUIRE_POSTGRES_ENV
 from tests.helpers.postgres import SKIP_REASON as POSTGRES_SKIP_REASON
 from tests.helpers.postgres import PostgresServer
@@ -117,3 +118,11 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    """A fake Telegram Bot API on loopback, for the notifier's tests."""
+    fake = FakeTelegram(token=TOKEN).start()
+    yield fake
+    fake.stop()

@@ -33,13 +33,6 @@ from tests.helpers.procs import wait_until
 
 
 @pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram(token=TOKEN).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def hook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(secret=HOOK_SECRET).start()
     yield receiver

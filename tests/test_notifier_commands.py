@@ -5,31 +5,22 @@ is refused and logged, and gets nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import orjson
-import pytest
 import redis
 
 from shared.codec import decode, encode
 from shared.filters import SymbolFilters
 from shared.messages import Balance, BalanceUpdate, BotControl, ControlAction
 from shared.streams import venue_symbols
-from tests.helpers.notifier_fakes import CHATS, TOKEN, FakeTelegram, start_notifier, wait_ready, write_config
+from tests.helpers.notifier_fakes import CHATS, FakeTelegram, start_notifier, wait_ready, write_config
 from tests.helpers.procs import Proc, wait_until
 
 ALLOWED = CHATS[0]
 STRANGER = 999
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram(token=TOKEN).start()
-    yield fake
-    fake.stop()
 
 
 def seed_bot(client: redis.Redis, bot: str, mode: str) -> None:

@@ -4,26 +4,17 @@ gets nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import redis
 
 from tests.helpers.ledger_data import seeded
-from tests.helpers.notifier_fakes import CHATS, TOKEN, FakeTelegram, start_notifier, wait_ready, write_config
+from tests.helpers.notifier_fakes import CHATS, FakeTelegram, start_notifier, wait_ready, write_config
 from tests.test_notifier_commands import ask
 
 ALLOWED = CHATS[0]
 STRANGER = 999
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram(token=TOKEN).start()
-    yield fake
-    fake.stop()
 
 
 def test_ledger_commands_on_sqlite(

@@ -6,17 +6,14 @@ unsigned webhook, finding 5)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from shared.codec import decode
 from shared.messages import BotControl, ControlAction
 from tests.helpers.notifier_fakes import (
     CHATS,
-    TOKEN,
     FakeTelegram,
     WebhookReceiver,
     start_notifier,
@@ -31,13 +28,6 @@ ALLOWED = CHATS[0]  # an allowed user, and their private chat with the bot
 GROUP = -100500  # a group the notifications go to, where anyone can write
 OTHER_GROUP = -100999  # a group the bot is in, not configured
 MEMBER = 777  # a member of GROUP who is not an allowed user
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram(token=TOKEN).start()
-    yield fake
-    fake.stop()
 
 
 def controls(client: redis.Redis, bot: str) -> list[BotControl]:

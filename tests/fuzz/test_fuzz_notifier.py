@@ -6,11 +6,9 @@ user sent it. verify_webhook answers False, never raises, whatever the headers a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import pytest
 import redis
 import redis.asyncio as aioredis
 from hypothesis import given
@@ -99,13 +97,6 @@ def test_fuzz_update_order_never_raises(batch: list[Any]) -> None:
     ordered = in_order(batch)
     assert [i for i, _ in ordered] == sorted(i for i, _ in ordered)
     assert all(type(i) is int and 0 <= i < MAX_UPDATE_ID for i, _ in ordered)
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram(token=TOKEN).start()
-    yield fake
-    fake.stop()
 
 
 def test_fuzz_updates_through_the_command_handler(
