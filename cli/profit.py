@@ -24,6 +24,8 @@ from shared import display
 from shared.ledger import profit as ledger_profit
 from shared.ledger import queries
 from shared.ledger.profit import Bucket, Period, Profit
+from shared.ledger.schema import equity as equity_table
+from shared.ledger.schema import fills as fills_table
 
 PROFIT_COLUMNS = ("bot", "realised", "unrealised", "fees", "cycles", "win", "best", "worst")
 PROFIT_STACKED = (("bot", "cycles"), ("realised", "unrealised"), ("fees", "win"), ("best", "worst"))
@@ -126,15 +128,23 @@ def profit(
     ]  # type: ignore[misc]
     if len(periods) > 1:
         common.fail(out, "choose one of --daily, --weekly, --monthly", 2)
+    shifted = None
     with ledger(out) as (conn, system):
         if periods:
             buckets = ledger_profit.by_period(conn, periods[0], n, bot=bot)
+            last = queries.newest(conn, fills_table.c.time, bot)
+            if last is not None and last < buckets[-1].start:  # nothing in the window: up to the last fill
+                shifted = last
+                buckets = ledger_profit.by_period(conn, periods[0], n, bot=bot, now=last)
         else:
             rows = ledger_profit.profit(conn, bot=bot)
     if periods:
         if as_json:
             output.emit({"period": periods[0], "bot": bot, "buckets": [bucket_doc(b) for b in buckets]})
             return
+        if shifted is not None:
+            unit = {"daily": "days", "weekly": "weeks", "monthly": "months"}[periods[0]]
+            out.print(f"no fill in the last {n} {unit}: shown up to the newest, {when(shifted)} UTC")
         out.print(_period_table(out, periods[0], buckets))
         out.print(
             f"{periods[0]} (UTC): profit and fees of the cycles closed" + (f", bot {bot}" if bot else "")
@@ -179,6 +189,11 @@ def equity(
     start = parse_time(out, "--since", since) or today - timedelta(days=n - 1)
     with ledger(out) as (conn, _system):
         series = queries.equity_history(conn, venue=venue, since=start)
+        last = None if series or since else queries.newest(conn, equity_table.c.at)
+        if last is not None:  # nothing in the window: the n days up to the newest value
+            start = last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=n - 1)
+            series = queries.equity_history(conn, venue=venue, since=start)
+            out.print(f"no equity in the last {n} days: shown up to the newest, {when(last)} UTC")
     if as_json:
         output.emit([equity_doc(e) for e in series])
         return

@@ -186,3 +186,15 @@ def _summary(venue: str, quote: str, points: list[EquityPoint]) -> Equity:
         len(points),
         list(daily.values()),
     )
+
+
+def newest(conn: sa.Connection, column: sa.Column, bot: str | None = None) -> datetime | None:
+    """The newest time in `column` (fills.c.time, equity.c.at, ...), or None for an empty table.
+
+    The readers' windows end now; a ledger whose newest record is older than the window (the
+    paper venue's market runs on its own clock, e.g. from 2024-01-01) is shown up to that record
+    instead of as empty periods."""
+    query = sa.select(sa.func.max(column))
+    if bot is not None and "bot" in column.table.c:
+        query = query.where(column.table.c.bot == bot)
+    return conn.execute(query).scalar()
