@@ -176,3 +176,25 @@ def test_an_empty_ledger_says_so(tmp_path: Path, command: str) -> None:
     engine.dispose()
     result = cli(ledger_env(tmp_path), command)
     assert result.returncode == 0 and result.stdout.startswith("no "), result.stdout + result.stderr
+
+
+def test_a_history_older_than_the_window_is_shown_up_to_its_newest_record(tmp_path: Path) -> None:
+    """The paper venue's market runs on its own clock (the demo's from 2024-01-01): a window
+    ending now would show only empty periods, so it ends at the ledger's newest fill instead."""
+    from shared.ledger import schema
+    from shared.ledger.db import open_ledger, upgrade
+    from tests.helpers.ledger_data import _cycle, _fill
+
+    engine = open_ledger(f"sqlite:///{tmp_path / 'var' / 'ledger.sqlite3'}", source="test")
+    upgrade(engine)
+    closed = datetime(2024, 1, 1, 10, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(schema.cycles.insert(), [_cycle("b1", 1, closed, "1.5", "0.1")])
+        conn.execute(schema.fills.insert(), [_fill(1, "b1", "BTCUSDT", "SELL", closed, "110", "0.1")])
+    engine.dispose()
+    env = ledger_env(tmp_path)
+    shown = cli(env, "profit", "--daily", "-n", "2", columns=120).stdout
+    assert "no fill in the last 2 days: shown up to the newest, 2024-01-01 10:00:00 UTC" in shown
+    days = orjson.loads(cli(env, "profit", "--daily", "-n", "2", "--json").stdout)["buckets"]
+    assert [b["start"][:10] for b in days] == ["2024-01-01", "2023-12-31"]
+    assert days[0]["profit"] == {"USDT": "1.5"} and days[0]["closed_cycles"] == 1 and days[0]["fills"] == 1
