@@ -25,7 +25,6 @@ from shared.ledger import profit as ledger_profit
 from shared.ledger import queries
 from shared.ledger.profit import Bucket, Period, Profit
 from shared.ledger.schema import equity as equity_table
-from shared.ledger.schema import fills as fills_table
 
 PROFIT_COLUMNS = ("bot", "realised", "unrealised", "fees", "cycles", "win", "best", "worst")
 PROFIT_STACKED = (("bot", "cycles"), ("realised", "unrealised"), ("fees", "win"), ("best", "worst"))
@@ -128,14 +127,9 @@ def profit(
     ]  # type: ignore[misc]
     if len(periods) > 1:
         common.fail(out, "choose one of --daily, --weekly, --monthly", 2)
-    shifted = None
     with ledger(out) as (conn, system):
         if periods:
-            buckets = ledger_profit.by_period(conn, periods[0], n, bot=bot)
-            last = queries.newest(conn, fills_table.c.time, bot)
-            if last is not None and last < buckets[-1].start:  # nothing in the window: up to the last fill
-                shifted = last
-                buckets = ledger_profit.by_period(conn, periods[0], n, bot=bot, now=last)
+            buckets, shifted = ledger_profit.recent_periods(conn, periods[0], n, bot=bot)
         else:
             rows = ledger_profit.profit(conn, bot=bot)
     if periods:

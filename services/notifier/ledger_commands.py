@@ -154,8 +154,16 @@ async def period_answer(reader: LedgerReader, period: profit.Period, args: list[
         count, bot = parse_args(args, profit.DEFAULT_BUCKETS[period], MOST[period])
     except IdError:
         return _not_a_bot(args)
-    buckets = await reader.read(lambda conn: profit.by_period(conn, period, count, bot=bot))
-    return buckets if isinstance(buckets, str) else period_text(period, buckets)
+    found = await reader.read(lambda conn: profit.recent_periods(conn, period, count, bot=bot))
+    if isinstance(found, str):
+        return found
+    buckets, shifted = found
+    text = period_text(period, buckets)
+    return (
+        text
+        if shifted is None
+        else f"No fill in this window: up to the newest, {shifted:%Y-%m-%d %H:%M} UTC\n{text}"
+    )
 
 
 async def trades_answer(

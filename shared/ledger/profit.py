@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from shared.config import Interval
 from shared.ledger import aggregate
+from shared.ledger.queries import newest
 from shared.ledger.schema import candles, cycles, fills
 
 Period = Literal["daily", "weekly", "monthly"]
@@ -278,3 +279,16 @@ def by_period(
             sa.select(sa.func.count()).where(*where)
         ).scalar_one()
     return [replace(b, **counts.get(i, {})) for i, b in enumerate(buckets)]
+
+
+def recent_periods(
+    conn: sa.Connection, period: Period, n: int | None = None, *, bot: str | None = None
+) -> tuple[list[Bucket], datetime | None]:
+    """The last n buckets up to now; when no fill falls in them but older ones exist (the paper
+    venue's market runs on its own clock, the demo's from 2024-01-01), the n buckets up to the
+    newest fill instead, and that fill's time (None: the window ends now)."""
+    buckets = by_period(conn, period, n, bot=bot)
+    last = newest(conn, fills.c.time, bot)
+    if last is None or last >= buckets[-1].start:
+        return buckets, None
+    return by_period(conn, period, n, bot=bot, now=last), last
