@@ -238,6 +238,9 @@ class OrderUpdate(Message, frozen=True, tag="order_update"):
     event_id: str = ""
     orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
     adopted: bool = False  # the gateway found this order at the venue without a record of its own
+    # the venue's id of the one trade that made last_fill_qty / last_fill_price ("" when the
+    # growth is not one known trade: a coalesced, polled or reconciled update)
+    trade_id: str = ""
 
     def __post_init__(self) -> None:
         check_amounts(self, UPDATE_AMOUNTS, signed=("fee",))

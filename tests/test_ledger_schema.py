@@ -29,6 +29,7 @@ from tests.helpers.procs import ROOT
 
 TABLES = {
     "candles", "orders", "fills", "cycles", "balances", "equity", "notifications", "ingested", "stream_gaps",
+    "syncs",
 }  # fmt: skip
 T0 = datetime(2026, 12, 6, 4, 30, 0, 123456, tzinfo=UTC)
 
@@ -82,6 +83,40 @@ def test_upgrade_creates_every_table_once(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.ingested)).scalar() == 1
     assert current_revision(engine) == HEAD
+
+
+def test_upgrade_from_the_previous_revision_keeps_every_row(ledger_url: str) -> None:
+    """A database at 0003 (before `syncs`) with fills, a cycle and keys in `ingested`: upgraded
+    to the head, every row reads back the same and the new table is there, empty."""
+    engine = open_ledger(ledger_url, source="test")
+    try:
+        upgrade(engine, "0003")
+        assert current_revision(engine) == "0003" and "syncs" not in sa.inspect(engine).get_table_names()
+        profit = dict(realised=Decimal("1.5"), realised_total=Decimal("1.5"), position_base=Decimal(0),
+                      position_cost=Decimal(0), cycle=1)  # fmt: skip
+        cycle = dict(bot="b1", number=1, venue="sim", symbol="BTCUSDT", quote_asset="USDT", opened_at=T0,
+                     closed_at=T0 + timedelta(minutes=1), buys=1, sells=1, bought_qty=Decimal("0.5"),
+                     sold_qty=Decimal("0.5"), spent=Decimal(50), received=Decimal("51.6"),
+                     fees=Decimal("0.1"), profit=Decimal("1.5"))  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(schema.fills.insert().values(**fill(trade_id="7", **profit)))
+            conn.execute(schema.fills.insert().values(**fill(cum_filled_qty=Decimal(1))))
+            conn.execute(schema.cycles.insert().values(**cycle))
+            conn.execute(schema.ingested.insert().values(stream="orders:events:b1", entry_id="1-0", at=T0))
+        tables = (schema.fills, schema.cycles, schema.ingested)
+
+        def rows() -> list[list[tuple[object, ...]]]:
+            with engine.connect() as conn:
+                return [[tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key))] for t in tables]
+
+        before = rows()
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+        assert rows() == before and len(before[0]) == 2
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(schema.syncs)).scalar() == 0
+    finally:
+        engine.dispose()
 
 
 def test_money_and_times_round_trip_exactly(engine: sa.Engine) -> None:

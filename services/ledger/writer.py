@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,7 +30,7 @@ from shared.filters import SymbolFilters
 from shared.ledger import schema as t
 from shared.messages import BalanceUpdate, Candle, Message, Notification, OrderUpdate
 from shared.money import ZERO
-from shared.strategy.orders import OrderRecord, advance
+from shared.strategy.orders import FillDelta, OrderRecord, advance
 from shared.strategy.position import Position, apply_fill, fee_in_quote, is_flat
 
 # (venue, symbol) -> its filters, None when the order gateway has not published them
@@ -43,6 +43,22 @@ def utc(ms: int) -> datetime:
 
 def entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
+
+
+class Fact(NamedTuple):
+    """One fill as the ledger records it, before the position arithmetic: from an order
+    update's growth, or from the venue's trade list (`automata ledger sync`)."""
+
+    bot: str
+    venue: str
+    symbol: str
+    cid: str
+    cum: Decimal  # the order's filled quantity after this fill: the row's key with cid
+    fill: FillDelta
+    time: datetime
+    trade_id: str | None = None  # the venue's trade, None for a derived row
+    is_maker: bool | None = None
+    price: Decimal | None = None  # the trade's own price (else the fill's quote / qty)
 
 
 @functools.cache
@@ -151,6 +167,7 @@ class Writer:
         self.positions: dict[tuple[str, str], Position] = {}  # (bot, symbol) -> after its last fill
         self.cycles: dict[str, dict[str, Any] | None] = {}  # bot -> its open cycle (None: flat)
         self.numbers: dict[str, int] = {}  # bot -> the number of its newest cycle
+        self.sync_seen: int | None = None  # the newest `syncs` row these were read after
         self._pending = Pending({}, set(), set())
         self._stage()
 
@@ -159,6 +176,7 @@ class Writer:
         self._prices, self._accounts = dict(self.prices), dict(self.accounts)
         self._positions, self._cycles = dict(self.positions), dict(self.cycles)
         self._numbers = dict(self.numbers)
+        self._sync_seen = self.sync_seen
 
     def load_prices(self) -> None:
         """The last price of each symbol the database knows (newest candle close, else newest
@@ -199,6 +217,7 @@ class Writer:
         self._stage()
         with self.engine.begin() as conn:
             written = self._claim(conn, batch)
+            self._check_syncs(conn)
             todo = set(written)
             new = [e for e in batch if (e[0], e[1]) in written]
             self._pending = Pending.prefetch(conn, [m for _s, _i, m in new if isinstance(m, OrderUpdate)])
@@ -218,7 +237,18 @@ class Writer:
             self._pending.flush(conn)
         self.prices, self.accounts = self._prices, self._accounts
         self.positions, self.cycles, self.numbers = self._positions, self._cycles, self._numbers
+        self.sync_seen = self._sync_seen
         return len(written)
+
+    def _check_syncs(self, conn: sa.Connection) -> None:
+        """Forget the positions and cycles held in memory when a sync rewrote fills since they
+        were read. Called after the batch's first write: `automata ledger sync` takes the same
+        lock first (services/ledger/sync.py), so it cannot commit between this and the batch's
+        end."""
+        newest = conn.execute(sa.select(sa.func.max(t.syncs.c.id))).scalar()
+        if newest != self.sync_seen:
+            self._positions, self._cycles, self._numbers = {}, {}, {}
+            self._sync_seen = newest
 
     @staticmethod
     def _claim(conn: sa.Connection, batch: Sequence[tuple[str, str, Any]]) -> set[tuple[str, str]]:
@@ -292,28 +322,55 @@ class Writer:
             self._pending.orders[u.cid] = {**row, **keep}
         self._pending.changed.add(u.cid)
         if fill is not None and side is not None and fill.qty > 0:
-            self._fill(conn, u, new.cum_filled_qty, fill, when)
+            # the venue's trade id only when this growth is that one trade (docs/ARCHITECTURE.md)
+            one_trade = u.trade_id and u.last_fill_qty == fill.qty
+            self._fill(
+                conn,
+                Fact(u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when, u.trade_id or None)
+                if one_trade
+                else Fact(u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when),
+            )
 
-    def _fill(self, conn: sa.Connection, u: OrderUpdate, cum: Decimal, fill: Any, when: datetime) -> None:
-        if (u.cid, cum) in self._pending.fill_keys:
+    def replay(self, conn: sa.Connection, bot: str, facts: Sequence[Fact]) -> None:
+        """Write the bot's whole fill history again, in this order, with its positions and
+        cycles recomputed from nothing (`automata ledger sync` after it added or replaced fills:
+        every later row depends on the earlier ones). In the caller's transaction."""
+        conn.execute(t.fills.delete().where(t.fills.c.bot == bot))
+        conn.execute(t.cycles.delete().where(t.cycles.c.bot == bot))
+        self._stage()
+        self._pending = Pending({}, set(), set())
+        self._positions = {k: v for k, v in self._positions.items() if k[0] != bot}
+        self._cycles.pop(bot, None)
+        self._numbers[bot] = 0
+        for fact in facts:
+            self._fill(conn, fact)
+        self._pending.flush(conn)
+        self._positions = {k: v for k, v in self._positions.items() if k[0] != bot}
+        self._cycles.pop(bot, None)
+        self._numbers.pop(bot, None)  # the service's own Writer reads them again (syncs)
+
+    def _fill(self, conn: sa.Connection, x: Fact) -> None:
+        if (x.cid, x.cum) in self._pending.fill_keys:
             return  # this growth is in already (another entry told it: the venue's trade list)
-        self._pending.fill_keys.add((u.cid, cum))
-        f = self._filters(u.venue, u.symbol)
-        before = self._position(conn, u.bot, u.symbol)
+        self._pending.fill_keys.add((x.cid, x.cum))
+        f, fill = self._filters(x.venue, x.symbol), x.fill
+        price = x.price or fill.price
+        before = self._position(conn, x.bot, x.symbol)
         pos = apply_fill(before, fill, f.base_asset, f.quote_asset)
-        fee_quote = fee_in_quote(fill.fee, fill.fee_asset, fill.price, f)
-        cycle = self._cycle(conn, u, fill, fee_quote, pos, before, f, when)
-        self._positions[(u.bot, u.symbol)] = pos
+        fee_quote = fee_in_quote(fill.fee, fill.fee_asset, price, f)
+        cycle = self._cycle(conn, x, fee_quote, pos, before, f)
+        self._positions[(x.bot, x.symbol)] = pos
         self._pending.rows[t.fills].append(
             {
-                "venue": u.venue, "symbol": u.symbol, "trade_id": None, "cid": u.cid, "cum_filled_qty": cum,
-                "bot": u.bot, "side": fill.side, "price": fill.price, "qty": fill.qty, "quote_qty": fill.quote,
-                "fee": fill.fee, "fee_asset": fill.fee_asset, "fee_in_quote": fee_quote, "is_maker": None,
-                "time": when, "realised": pos.realised - before.realised, "realised_total": pos.realised,
+                "venue": x.venue, "symbol": x.symbol, "trade_id": x.trade_id, "cid": x.cid,
+                "cum_filled_qty": x.cum, "bot": x.bot, "side": fill.side, "price": price, "qty": fill.qty,
+                "quote_qty": fill.quote, "fee": fill.fee, "fee_asset": fill.fee_asset,
+                "fee_in_quote": fee_quote, "is_maker": x.is_maker, "time": x.time,
+                "realised": pos.realised - before.realised, "realised_total": pos.realised,
                 "position_base": pos.base, "position_cost": pos.cost, "cycle": cycle,
             },
         )  # fmt: skip
-        self._prices[(u.venue, u.symbol)] = fill.price
+        self._prices[(x.venue, x.symbol)] = price
 
     def _position(self, conn: sa.Connection, bot: str, symbol: str) -> Position:
         """The bot's position on symbol after its last fill (from that fill's row, once)."""
@@ -350,18 +407,12 @@ class Writer:
         return self._cycles[bot]
 
     def _cycle(
-        self,
-        conn: sa.Connection,
-        u: OrderUpdate,
-        fill: Any,
-        fee_quote: Decimal | None,
-        pos: Position,
-        before: Position,
+        self, conn: sa.Connection, u: Fact, fee_quote: Decimal | None, pos: Position, before: Position,
         f: SymbolFilters,
-        when: datetime,
-    ) -> int:
+    ) -> int:  # fmt: skip
         """Count the fill into the bot's open round trip (opening one if the bot was flat) and
         close it when the position is back to nothing; the cycle's number."""
+        fill, when = u.fill, u.time
         c = t.cycles.c
         open_row = self._open_cycle(conn, u.bot)
         if open_row is None:

@@ -198,9 +198,18 @@ def fee_after(record: OrderRecord, report: OrderReport) -> Decimal | None:
 
 
 def to_update(
-    record: OrderRecord, before: OrderRecord | None, *, reconciled: bool, now_ms: int
+    record: OrderRecord,
+    before: OrderRecord | None,
+    *,
+    reconciled: bool,
+    now_ms: int,
+    report: OrderReport | None = None,
 ) -> OrderUpdate:
     """The order update a bot receives; last fill = what changed since `before`.
+
+    It carries the venue's trade id (from `report`, the venue's word that moved the record)
+    only when that growth is exactly the one trade the report names: after missed or
+    coalesced fills the growth is several trades, and no single id may be claimed for it.
 
     Every update of an adopted record says so (`adopted`): the bot may not hold the order
     (its state lost it with Redis), and a crash between the adoption and its first update
@@ -209,6 +218,7 @@ def to_update(
     prev_quote = before.cum_quote_qty if before else ZERO
     last_qty = record.cum_filled_qty - prev_qty
     last_price = (record.cum_quote_qty - prev_quote) / last_qty if last_qty > 0 else ZERO
+    one_trade = report is not None and 0 < last_qty == report.last_fill_qty
     return OrderUpdate(
         cid=record.cid,
         bot=record.bot,
@@ -234,4 +244,5 @@ def to_update(
         reconciled=reconciled,
         event_id=f"{record.cid}:{record.status.value}:{record.cum_filled_qty}",
         adopted=record.adopted,
+        trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
     )

@@ -51,7 +51,10 @@ class OrderTracker:
                 fee, fee_asset = await self.adapter.order_fees(report.symbol, venue_id)
             new = apply_report(record, report, fee, fee_asset, now_ms())
             return new, [
-                (order_events(new.bot), to_update(new, record, reconciled=reconciled, now_ms=now_ms()))
+                (
+                    order_events(new.bot),
+                    to_update(new, record, reconciled=reconciled, now_ms=now_ms(), report=report),
+                )
             ]
 
         result = await self.wal.update(report.cid, mutate, ack=ack)

@@ -132,11 +132,12 @@ fills = Table(
     UniqueConstraint("cid", "cum_filled_qty"),
     Index(None, "bot", "time"),
     Index(None, "time"),
-    comment="Fills: what the order's cumulative quantities grew by between two updates "
-    "(messages.OrderUpdate carries no trade id). Keyed by (cid, cum_filled_qty): the order's filled "
-    "quantity after this fill, so the same growth is one row however often it is reported. "
-    "trade_id is the venue's when known (the venue's trade list, `automata ledger sync`): such a "
-    "row carries the cum_filled_qty it brings the order to, so it meets the same key.",
+    comment="Fills: what the order's cumulative quantities grew by between two updates. Keyed by "
+    "(cid, cum_filled_qty): the order's filled quantity after this fill, so the same growth is one "
+    "row however often it is reported. trade_id: the venue's trade when the growth is exactly the "
+    "one trade the update names (messages.OrderUpdate.trade_id), else NULL (a derived row: "
+    "coalesced or reconciled growth) until `automata ledger sync` gives it the id or replaces it "
+    "with the venue's trades, each keyed by the cum_filled_qty it brings the order to.",
 )
 
 cycles = Table(
@@ -233,4 +234,20 @@ stream_gaps = Table(
     UniqueConstraint("stream", "first_id"),
     comment="Entries trimmed before the ledger read them: after last_seen_id (the last entry it "
     "wrote, '' on a first start) the stream began at first_id. filled_at: when a sync filled it.",
+)
+
+syncs = Table(
+    "syncs",
+    metadata,
+    _id(),
+    Column("venue", String(NAME), nullable=False),
+    Column("at", UtcTime, nullable=False),
+    Column("trades", Integer, nullable=False),
+    Column("annotated", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("replaced", Integer, nullable=False),
+    Column("bots", Text, nullable=False, server_default=""),
+    comment="Each `automata ledger sync` that changed fills: how many venue trades it read, "
+    "fills it gave a trade id (annotated), venue trades it added (inserted) and derived fills it "
+    "replaced; bots: those whose positions and cycles it recomputed.",
 )

@@ -50,6 +50,7 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     last_fill_qty: Decimal = ZERO
     fee: Decimal | None = None  # cumulative fee when the venue told it (trades), else None
     last_fee: Decimal = ZERO  # fee of the last fill alone (stream events)
+    trade_id: str = ""  # the venue's id of the trade of last_fill_qty, when it told it
     fee_asset: str = ""
     venue_ts: int = 0
     reason: str = ""
@@ -58,7 +59,7 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
         # A reply with a NaN, negative or absurd amount, or a cid that is not a string, fails
         # inside parse_reply (MalformedReply), not later in the gateway's arithmetic or its
         # user-stream task (a Struct's constructor checks no types).
-        for name in ("cid", "symbol", "venue_order_id", "fee_asset", "reason"):
+        for name in ("cid", "symbol", "venue_order_id", "fee_asset", "reason", "trade_id"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
         if type(self.venue_ts) is not int:

@@ -126,6 +126,7 @@ def report_from_order(o: dict[str, Any]) -> OrderReport:
         cum_quote_qty=venue_dec(o.get("cummulativeQuoteQty")),
         last_fill_price=venue_dec(last["price"]) if last else Decimal(0),
         last_fill_qty=venue_dec(last["qty"]) if last else Decimal(0),
+        trade_id=str(last.get("tradeId", "")) if last else "",
         fee=fee
         if fills and venue_dec(o.get("executedQty")) > 0
         else (Decimal(0) if venue_dec(o.get("executedQty")) == 0 else None),
@@ -153,6 +154,7 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         cum_quote_qty=venue_dec(e.get("Z")),
         last_fill_price=venue_dec(e.get("L")),
         last_fill_qty=venue_dec(e.get("l")),
+        trade_id=str(e["t"]) if e.get("t") not in (None, -1, "-1") else "",
         last_fee=venue_dec(e.get("n")),
         fee=Decimal(0) if venue_dec(e.get("z")) == 0 else None,
         fee_asset=e.get("N") or "",

@@ -1,0 +1,48 @@
+"""`syncs`: one row per `automata ledger sync` that changed the fills (issue 15).
+
+A sync annotates fills with the venue's trade ids, and replaces derived fills (several trades
+told as one growth) or fills a gap with the venue's own trades; the bots' positions and cycles
+are then recomputed. The running ledger service reads the newest sync's id in each batch (after
+its first write, so inside the same lock): a new one means the positions it holds in memory
+are stale and are read again from the database.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-06 06:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import shared.ledger.types
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "syncs",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("venue", sa.String(length=64), nullable=False),
+        sa.Column("at", shared.ledger.types.UtcTime(timezone=True), nullable=False),
+        sa.Column("trades", sa.Integer(), nullable=False),
+        sa.Column("annotated", sa.Integer(), nullable=False),
+        sa.Column("inserted", sa.Integer(), nullable=False),
+        sa.Column("replaced", sa.Integer(), nullable=False),
+        sa.Column("bots", sa.Text(), server_default="", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_syncs")),
+        comment="Each `automata ledger sync` that changed fills: how many venue trades it read, "
+        "fills it gave a trade id (annotated), venue trades it added (inserted) and derived fills it "
+        "replaced; bots: those whose positions and cycles it recomputed.",
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("syncs")
