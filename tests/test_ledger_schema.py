@@ -107,7 +107,9 @@ def test_upgrade_from_the_previous_revision_keeps_every_row(ledger_url: str) -> 
 
         def rows() -> list[list[tuple[object, ...]]]:
             with engine.connect() as conn:
-                return [[tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key))] for t in tables]
+                return [
+                    [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key))] for t in tables
+                ]
 
         before = rows()
         upgrade(engine)
