@@ -34,9 +34,9 @@ DATE_HELP = "a UTC date (2026-12-01) or time (2026-12-01T08:00)"
 
 
 @contextmanager
-def ledger(out: Console) -> Iterator[tuple[sa.Connection, connect.System]]:
-    """A read connection to the located system's ledger, or a clean exit: 1 when there is no
-    ledger yet or the database cannot be read, 2 for a bad URL or config."""
+def ledger_engine(out: Console) -> Iterator[tuple[sa.Engine, connect.System, str]]:
+    """The located system's ledger (engine, system, where it is for messages), or a clean exit:
+    1 when there is no ledger yet or the database cannot be reached, 2 for a bad URL or config."""
     system = common.located(out)
     try:
         cfg = load_config()
@@ -57,12 +57,19 @@ def ledger(out: Console) -> Iterator[tuple[sa.Connection, connect.System]]:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table("fills"):
                 common.fail(out, NO_LEDGER.format(where=where))
-            yield conn, system
+        yield engine, system, where
     except sa.exc.DBAPIError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         common.fail(out, f"cannot read the ledger at {where}: {reason}")
     finally:
         engine.dispose()
+
+
+@contextmanager
+def ledger(out: Console) -> Iterator[tuple[sa.Connection, connect.System]]:
+    """A read connection to the located system's ledger, or a clean exit (ledger_engine)."""
+    with ledger_engine(out) as (engine, system, _where), engine.connect() as conn:
+        yield conn, system
 
 
 def precisions(system: connect.System) -> output.Precisions:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, bool, bool]] = {
     "profit": ("cli.profit", "profit", False, False),
     "equity": ("cli.profit", "equity", False, False),
     "export": ("cli.history", "export_app", True, False),
+    "ledger": ("cli.ledger", "ledger_app", True, False),
     "tail": ("cli.tail", "tail", False, False),
     "ticker": ("cli.market", "ticker", False, False),
     "book": ("cli.market", "book", False, False),

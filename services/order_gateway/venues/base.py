@@ -67,6 +67,30 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
         check_amounts(self, UPDATE_AMOUNTS, signed=("fee", "last_fee"))
 
 
+class VenueTrade(msgspec.Struct, frozen=True, kw_only=True):
+    """One trade of the account as the venue's trade list shows it (myTrades, execution/list):
+    the fill the ledger keeps one row of. cid is "" when the list does not name it (Binance)."""
+
+    trade_id: str
+    symbol: str
+    venue_order_id: str
+    cid: str = ""
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote: Decimal
+    fee: Decimal
+    fee_asset: str
+    is_maker: bool | None = None
+    time: int  # ms, the venue's
+
+    def __post_init__(self) -> None:
+        for name in ("trade_id", "symbol", "venue_order_id", "cid", "fee_asset"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
+        check_amounts(self, ("price", "qty", "quote"), signed=("fee",))
+
+
 class BalanceReport(msgspec.Struct, frozen=True, kw_only=True):
     balances: tuple[Balance, ...]
     snapshot: bool = False
@@ -226,6 +250,11 @@ class VenueAdapter(Protocol):
 
     async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
         """Cumulative fee and its asset from the order's trades (when reports missed some)."""
+        ...
+
+    async def trades(self, symbol: str) -> list[VenueTrade]:
+        """The account's trades on symbol, oldest first, as far back as the venue keeps them
+        (`automata ledger sync`)."""
         ...
 
     def user_events(self) -> AsyncIterator[UserEvent]:

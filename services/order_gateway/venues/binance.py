@@ -32,6 +32,7 @@ from services.order_gateway.venues.base import (
     Rejected,
     StreamGap,
     UserEvent,
+    VenueTrade,
     parse_list,
     parse_reply,
     stream_events,
@@ -51,6 +52,7 @@ T = TypeVar("T")
 # Our share of Binance's 6,000 weight a minute, leaving room for other processes on the IP.
 DEFAULT_WEIGHT_BUDGET = 4800
 # Request weights of the endpoints used (Binance spot, 2025).
+TRADES_PAGE = 1000  # myTrades answers at most 1000 a page
 WEIGHT = {"order": 1, "get_order": 4, "cancel": 1, "open_orders": 6, "open_orders_all": 80, "exchange_info": 20,
           "account": 20, "my_trades": 20, "all_orders": 20, "time": 1, "ticker": 2}  # fmt: skip
 
@@ -184,6 +186,23 @@ def event_from_message(msg: Any) -> list[UserEvent]:
     if kind == "outboundAccountPosition":
         return stream_events(kind, _account_position, msg)
     return []
+
+
+def trade_from_my_trades(t: dict[str, Any]) -> VenueTrade:
+    """One row of GET /api/v3/myTrades."""
+    return VenueTrade(
+        trade_id=str(t["id"]),
+        symbol=t["symbol"],
+        venue_order_id=str(t["orderId"]),
+        side=Side.BUY if t["isBuyer"] else Side.SELL,
+        price=venue_dec(t["price"]),
+        qty=venue_dec(t["qty"]),
+        quote=venue_dec(t["quoteQty"]),
+        fee=venue_dec(t["commission"]),
+        fee_asset=venue_str(t["commissionAsset"]),
+        is_maker=bool(t["isMaker"]),
+        time=int(t["time"]),
+    )
 
 
 def _fees_of(trades: list[dict[str, Any]]) -> tuple[Decimal, str]:
@@ -400,6 +419,20 @@ class BinanceAdapter:
             lambda: self.client.get_my_trades(symbol=symbol, orderId=int(venue_order_id)),
         )  # fmt: skip
         return parse_reply(f"myTrades {venue_order_id}", _fees_of, trades)
+
+    async def trades(self, symbol: str) -> list[VenueTrade]:
+        """myTrades from the first trade on (fromId pages of 1000)."""
+        assert self.client is not None
+        out: list[VenueTrade] = []
+        while True:
+            start = int(out[-1].trade_id) + 1 if out else 0
+            page = await self._call(
+                "my_trades", WEIGHT["my_trades"],
+                lambda start=start: self.client.get_my_trades(symbol=symbol, fromId=start, limit=TRADES_PAGE),
+            )  # fmt: skip
+            out += parse_list(f"myTrades {symbol}", trade_from_my_trades, page)
+            if len(page) < TRADES_PAGE:
+                return out
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
         """executionReport / outboundAccountPosition as reports; StreamGap after each (re)subscribe."""

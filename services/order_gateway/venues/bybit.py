@@ -35,6 +35,8 @@ from services.order_gateway.venues.base import (
     Rejected,
     StreamGap,
     UserEvent,
+    VenueTrade,
+    parse_list,
     parse_reply,
     stream_events,
     venue_fee,
@@ -64,6 +66,7 @@ _NOT_FOUND = {110001, 170213, 170142}
 _AUTH = {10003, 10004, 10005, 10007, 33004}
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 PAGE = 50  # order/realtime and order/history answer at most 50 a page
+EXECUTIONS_PAGE = 100  # execution/list answers at most 100 a page
 MAX_PAGES = 20  # recent orders: the latest 1,000, as Binance's allOrders gives
 
 
@@ -130,6 +133,24 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
         fee_asset=o.get("feeCurrency") or fee_asset,
         venue_ts=int(o.get("updatedTime") or o.get("createdTime") or 0),
         reason=o.get("rejectReason", "") if o.get("rejectReason") not in (None, "EC_NoError") else "",
+    )
+
+
+def trade_from_execution(e: dict[str, Any]) -> VenueTrade:
+    """One row of GET /v5/execution/list (category spot)."""
+    return VenueTrade(
+        trade_id=str(e["execId"]),
+        symbol=e["symbol"],
+        venue_order_id=str(e.get("orderId", "")),
+        cid=e.get("orderLinkId") or "",
+        side=Side(e["side"].upper()),
+        price=venue_dec(e["execPrice"]),
+        qty=venue_dec(e["execQty"]),
+        quote=venue_dec(e["execValue"]),
+        fee=venue_dec(e.get("execFee")),
+        fee_asset=venue_str(e.get("feeCurrency") or ""),
+        is_maker=bool(e["isMaker"]) if e.get("isMaker") is not None else None,
+        time=int(e["execTime"]),
     )
 
 
@@ -370,6 +391,25 @@ class BybitAdapter:
             lambda: self.session.get_executions(category="spot", symbol=symbol, orderId=venue_order_id),
         )
         return parse_reply(f"executions {venue_order_id}", _fees_of, res)
+
+    async def trades(self, symbol: str) -> list[VenueTrade]:
+        """execution/list, every cursor page of Bybit's default window (the last 7 days of the
+        venue's time), oldest first."""
+        assert self.session is not None
+        out: list[VenueTrade] = []
+        cursor = ""
+        while True:
+            args = {
+                "category": "spot",
+                "symbol": symbol,
+                "limit": EXECUTIONS_PAGE,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            res = await self._call("executions", lambda args=args: self.session.get_executions(**args))
+            out += parse_list(f"execution/list {symbol}", trade_from_execution, self._rows("executions", res))
+            cursor = res.get("nextPageCursor") or ""
+            if not cursor:
+                return sorted(out, key=lambda t: (t.time, t.trade_id))
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
         """Private order / wallet topics; the socket is recreated whenever pybit lets it die."""
