@@ -128,10 +128,6 @@ def _order_row(r: OrderRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _trade_key(tr: VenueTrade) -> tuple[int, int, str]:
-    return (tr.time, int(tr.trade_id) if tr.trade_id.isdigit() else 0, tr.trade_id)
-
-
 def _row_fact(r: Any, trade: VenueTrade | None = None) -> Fact:
     fill = FillDelta(r.side, r.qty, r.quote_qty, r.fee, r.fee_asset)
     trade_id, maker = (trade.trade_id, trade.is_maker) if trade else (r.trade_id, r.is_maker)
@@ -185,7 +181,7 @@ class Syncer:
                     by_cid[cid].append(tr)
             plans: dict[str, Plan] = defaultdict(Plan)
             for cid, its in sorted(by_cid.items()):
-                its.sort(key=_trade_key)
+                its.sort(key=lambda tr: tr.time)  # stable: the venue's order within a millisecond
                 bot = self._settle(conn, cid, its, orders.get(cid), wal.get(cid), settled_bots, summary)
                 if bot is not None:
                     self._plan(conn, bot, cid, its, plans[bot])

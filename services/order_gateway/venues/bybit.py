@@ -394,7 +394,7 @@ class BybitAdapter:
 
     async def trades(self, symbol: str) -> list[VenueTrade]:
         """execution/list, every cursor page of Bybit's default window (the last 7 days of the
-        venue's time), oldest first."""
+        venue's time), oldest first (the venue's own order: execIds are UUIDs)."""
         assert self.session is not None
         out: list[VenueTrade] = []
         cursor = ""
@@ -409,7 +409,7 @@ class BybitAdapter:
             out += parse_list(f"execution/list {symbol}", trade_from_execution, self._rows("executions", res))
             cursor = res.get("nextPageCursor") or ""
             if not cursor:
-                return sorted(out, key=lambda t: (t.time, t.trade_id))
+                return out[::-1]  # pages come newest first
 
     async def user_events(self) -> AsyncIterator[UserEvent]:
         """Private order / wallet topics; the socket is recreated whenever pybit lets it die."""
