@@ -198,3 +198,13 @@ def test_a_history_older_than_the_window_is_shown_up_to_its_newest_record(tmp_pa
     days = orjson.loads(cli(env, "profit", "--daily", "-n", "2", "--json").stdout)["buckets"]
     assert [b["start"][:10] for b in days] == ["2024-01-01", "2023-12-31"]
     assert days[0]["profit"] == {"USDT": "1.5"} and days[0]["closed_cycles"] == 1 and days[0]["fills"] == 1
+
+
+def test_ledger_sync_without_its_venue_or_a_running_system_is_one_line(tmp_path: Path) -> None:
+    env = ledger_env(tmp_path)
+    unknown = cli(env, "ledger", "sync", "nope")
+    assert unknown.returncode == 2
+    assert (unknown.stdout + unknown.stderr).strip() == "venue 'nope' is not configured (venues: sim)"
+    down = cli(env, "ledger", "sync")
+    said = (down.stdout + down.stderr).strip()
+    assert down.returncode == 1 and said.startswith(f"nothing running under {tmp_path}") and "\n" not in said

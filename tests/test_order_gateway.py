@@ -56,6 +56,12 @@ def test_place_partial_fill_cancel_and_market(sim, gateway, sync_redis):
         "BTC",
     )
     assert part.fee == Decimal("0.000001")
+    trades = [
+        e["trade"]["trade_id"]
+        for e in sim.control.journal()
+        if e["kind"] == "trade" and e["client_order_id"] == buy.cid
+    ]
+    assert part.trade_id == str(trades[0]), "the update names the venue's trade that made its growth"
     place(sync_redis, 2, order_type=OrderType.LIMIT, price=str(p + 100), side=Side.SELL, qty="0.001")
     wait_status(sync_redis, "b1-000002", OrderStatus.NEW)
     from shared.codec import encode
@@ -147,6 +153,7 @@ def test_polling_recovers_fills_the_user_stream_missed(sim, gateway, sync_redis)
     filled = wait_status(sync_redis, cmd.cid, OrderStatus.FILLED, timeout=30)
     assert filled.reconciled and filled.cum_filled_qty == Decimal("0.002")
     assert filled.fee == Decimal("0.000002"), "fees of fills the stream missed come from the venue's trades"
+    assert filled.trade_id == "", "polled growth names no trade (the ledger's sync finds them)"
     cums = [u.cum_filled_qty for u in updates(sync_redis, cmd.cid)]
     assert cums == sorted(cums), "cumulative quantities only move forward"
 
