@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
+from services.exchange_sim.bybit_format import exec_id
 from shared.codec import decode
 from shared.messages import Notification, OrderStatus, OrderType, Side
 from shared.streams import og_open, og_order
@@ -238,6 +240,20 @@ def test_bybit_protocol_place_fill_cancel(sim, env, tmp_path, sync_redis):
     assert filled.cum_filled_qty == Decimal("0.001") and filled.fee_asset == "BTC" and filled.fee > 0
     sim.control.set_price("BTCUSDT", str(p - 150))
     assert wait_status(sync_redis, rest.cid, OrderStatus.FILLED).cum_filled_qty == Decimal("0.002")
+    # the `execution` topic names the trade of a growth the stream told (the resting order's);
+    # the market order's fill was read by the query after order/create: derived, never a wrong id
+    for cid, told in ((rest.cid, True), (market.cid, False)):
+        trades = [
+            e["trade"]
+            for e in sim.control.journal(account="bybit")
+            if e["kind"] == "trade" and e["client_order_id"] == cid
+        ]
+        named = [
+            (exec_id(SimpleNamespace(symbol="BTCUSDT", trade_id=t["trade_id"])), Decimal(t["qty"]))
+            for t in trades
+        ]
+        growths = [(u.trade_id, u.last_fill_qty) for u in updates(sync_redis, cid) if u.last_fill_qty > 0]
+        assert growths == named if told else all(g in named or g[0] == "" for g in growths), (growths, named)
     third = place(sync_redis, 3, price=str(p - 500), qty="0.001")
     wait_status(sync_redis, third.cid, OrderStatus.NEW)
     from shared.codec import encode

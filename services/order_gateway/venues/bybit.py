@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import msgspec
 import requests
 from pybit import unified_trading
 from pybit.exceptions import FailedRequestError, InvalidRequestError
@@ -44,8 +45,8 @@ from services.order_gateway.venues.base import (
 )
 from shared import metrics
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
-from shared.money import fmt, venue_dec
+from shared.messages import TERMINAL_STATUSES, Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from shared.money import ZERO, fmt, venue_dec
 
 log = logging.getLogger("automata.venue.bybit")
 T = TypeVar("T")
@@ -209,6 +210,8 @@ class BybitAdapter:
         )
         self.session: unified_trading.HTTP | None = None
         self._fee_assets: dict[tuple[str, Side], str] = {}
+        # cid -> (the quantity its `execution` messages added up to, the last of them)
+        self._executions: dict[str, tuple[Decimal, VenueTrade]] = {}
         self._m_requests = metrics.counter(
             "automata_venue_requests_total",
             "Venue requests by endpoint and outcome",
@@ -377,7 +380,7 @@ class BybitAdapter:
         return rows
 
     def _report(self, what: str, o: dict[str, Any]) -> OrderReport:
-        return parse_reply(what, lambda o: report_from_order(o, self._fee_asset(o)), o)
+        return self._with_trade(parse_reply(what, lambda o: report_from_order(o, self._fee_asset(o)), o))
 
     async def balances(self) -> list[Balance]:
         assert self.session is not None
@@ -424,6 +427,7 @@ class BybitAdapter:
             ws = None
             try:
                 ws = await asyncio.to_thread(self._new_socket)
+                ws.execution_stream(callback)  # before `order`: the venue sends a fill's execution first
                 ws.order_stream(callback)
                 ws.wallet_stream(callback)
                 yield StreamGap("bybit private stream subscribed")
@@ -445,6 +449,21 @@ class BybitAdapter:
                         ws.exit()
             await asyncio.sleep(1.0)
 
+    def _with_trade(self, report: OrderReport) -> OrderReport:
+        """The `order` message names no trade: when the executions heard for the order add up
+        to its cumExecQty, the last of them is the trade that brought it there (its id, quantity
+        and price are the report's last fill). Otherwise (an execution missed, or not yet
+        arrived) the report names none: its growth is derived, `automata ledger sync` finds it."""
+        seen = self._executions.get(report.cid)
+        if report.status in TERMINAL_STATUSES:
+            self._executions.pop(report.cid, None)
+        if seen is None or seen[0] != report.cum_filled_qty:
+            return report
+        trade = seen[1]
+        return msgspec.structs.replace(
+            report, last_fill_qty=trade.qty, last_fill_price=trade.price, trade_id=trade.trade_id
+        )
+
     def _new_socket(self) -> unified_trading.WebSocket:
         if self.base_url:
             ws_base = self.base_url.replace("http://", "ws://").replace("https://", "wss://")
@@ -461,9 +480,18 @@ class BybitAdapter:
     def _parse_events(self, msg: dict[str, Any]) -> list[UserEvent]:
         topic = msg.get("topic", "")
         data = msg.get("data") or []
+        if topic == "execution":
+            for e in data:
+                if e.get("category", "spot") == "spot" and e.get("execType", "Trade") == "Trade":
+                    trade = trade_from_execution(e)
+                    seen = self._executions.get(trade.cid, (ZERO, trade))[0]
+                    self._executions[trade.cid] = (seen + trade.qty, trade)
+            return []
         if topic == "order":
             return [
-                report_from_order(o, self._fee_asset(o)) for o in data if o.get("category", "spot") == "spot"
+                self._with_trade(report_from_order(o, self._fee_asset(o)))
+                for o in data
+                if o.get("category", "spot") == "spot"
             ]
         if topic == "wallet":
             balances = balances_from_wallet({"list": data})
