@@ -145,7 +145,9 @@ def trade_with_kills(
     the database midway: it returns what starts it again), stop the market, then check."""
     demo = start_demo(env, tmp_path / "run.log")
     engine = open_ledger(url, source="test")
-    rng = random.Random()
+    seed = random.randrange(2**32)
+    print(f"kill moments: random.Random({seed})")  # shown with a failure, to replay it
+    rng = random.Random(seed)
     try:
         wait_running(demo)
         r = admin(env)
