@@ -9,7 +9,9 @@ Order updates follow the bots' own rules: an update is applied only when it move
 forward (shared/strategy/orders.py `advance`), and what it adds is a fill; the fill moves the
 bot's position by the same average-cost arithmetic as the bots (shared/strategy/position.py),
 so the realised profit here equals the bot's. The position after each fill is kept on the fill's
-row: the next one continues from there, whatever restarted in between.
+row: the next one continues from there, whatever restarted in between. A fill carries the
+venue's trade id when the update's growth is exactly the one trade it names (`last_fill_qty`),
+else none (a derived row, which `automata ledger sync` settles: services/ledger/sync.py).
 """
 
 from __future__ import annotations
