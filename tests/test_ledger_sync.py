@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.exchange_sim.bybit_format import exec_id
-from services.ledger.sync import Syncer
+from services.ledger.sync import Syncer, caught_up
 from services.ledger.writer import Writer
 from services.order_gateway.records import OrderRecord
 from services.order_gateway.venues import binance, bybit
@@ -239,3 +239,29 @@ async def test_the_venues_trade_list_is_read_whole(protocol: str, sim, monkeypat
     if protocol == "bybit":
         assert [tr.cid for tr in trades] == [e["client_order_id"] for e in journal]
     assert msgspec.json.decode(msgspec.json.encode(trades[0]), type=VenueTrade) == trades[0]
+
+
+async def test_caught_up_means_every_entry_read_and_written(redis_client) -> None:
+    """An order final in the write-ahead log is settled from it only when the ledger can no
+    longer read its updates: its group has been handed every entry and holds none unacked."""
+    stream = s.order_events(BOT)
+    assert await caught_up(redis_client, BOT)  # no stream: nothing more can come
+    first = await redis_client.xadd(stream, {"n": "1"})
+    await redis_client.xgroup_create(stream, "other", id="0")
+    assert not await caught_up(redis_client, BOT)  # the ledger never read it
+    await redis_client.xgroup_create(stream, s.GROUP_LEDGER, id="0")
+    assert not await caught_up(redis_client, BOT)
+    await redis_client.xreadgroup(s.GROUP_LEDGER, "l1", {stream: ">"})
+    assert not await caught_up(redis_client, BOT)  # read, not yet written (pending)
+    await redis_client.xack(stream, s.GROUP_LEDGER, first)
+    assert await caught_up(redis_client, BOT)
+    second = await redis_client.xadd(stream, {"n": "2"})
+    await redis_client.xadd(stream, {"n": "3"})
+    await redis_client.xdel(stream, second)  # a hole: Redis's lag counts it as unread for good
+    assert not await caught_up(redis_client, BOT)
+    await redis_client.xreadgroup(s.GROUP_LEDGER, "l1", {stream: ">"})
+    await redis_client.xack(stream, s.GROUP_LEDGER, *[i for i, _f in (await redis_client.xrange(stream))[1:]])
+    assert await caught_up(redis_client, BOT)
+    await redis_client.xadd(stream, {"n": "4"})
+    await redis_client.xtrim(stream, maxlen=0)  # everything trimmed: nothing left to read
+    assert await caught_up(redis_client, BOT)

@@ -94,17 +94,29 @@ async def wal_records(redis: aioredis.Redis, venue: str) -> list[OrderRecord]:
     return out
 
 
+def as_text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 async def caught_up(redis: aioredis.Redis, bot: str) -> bool:
     """The ledger has read and written every entry the bot's order stream holds (no stream:
-    nothing more can come)."""
+    nothing more can come): its group was handed the newest entry there and holds none
+    unacked. (Not Redis's `lag`, which counts deleted entries as unread.)"""
+    stream = s.order_events(bot)
     try:
-        groups = await redis.xinfo_groups(s.order_events(bot))
+        groups = await redis.xinfo_groups(stream)
+        newest = (await redis.xinfo_stream(stream)).get("last-entry")
     except ResponseError:
         return True
     for g in groups:
-        name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
-        if name == s.GROUP_LEDGER:
-            return g.get("lag") == 0 and g["pending"] == 0
+        if as_text(g["name"]) == s.GROUP_LEDGER:
+            handed = _id_key(as_text(g["last-delivered-id"]))
+            return not g["pending"] and (newest is None or handed >= _id_key(as_text(newest[0])))
     return False
 
 
