@@ -16,6 +16,7 @@ import contextlib
 import os
 import random
 import signal
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -26,14 +27,19 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from cli.demo import DEMO_BOTS
+from services.strategy_runner.bots import load_bots
 from shared import streams as s
+from shared.codec import encode
 from shared.ledger import schema as t
 from shared.ledger.db import open_ledger
+from shared.messages import BotControl, ControlAction
 from tests.helpers.demo import demo_env, journal, run_state, sim_url, start_demo, wait_running
 from tests.helpers.procs import python, wait_until
 from tests.helpers.sim import SimControl
 
 SPEED = "600"  # market minutes per wall minute: a 1m candle every 0.1 s
+BOTS = [b.id for b in load_bots(DEMO_BOTS)]
 KILLS = 4
 DROPPED_S = 5  # for this long the paper venue sends no trade event
 # the fractal bot protects BTC it holds from before (a position the ledger never saw bought):
@@ -99,14 +105,68 @@ def kill_ledger(env: dict[str, str]) -> None:
     wait_until(lambda: ledger_pid(env) not in (None, pid), timeout=30, interval=0.1, what="a new ledger")
 
 
-def caught_up(r: redis.Redis) -> bool:
-    """The ledger has read and written every bot's order updates."""
-    for key in r.scan_iter(match=s.ANY_ORDER_EVENTS, _type="stream"):
-        groups = {g["name"].decode(): g for g in r.xinfo_groups(key)}
-        group = groups.get(s.GROUP_LEDGER)
-        if group is None or group.get("lag") != 0 or group["pending"] != 0:
+def trim_behind_a_stopped_ledger(env: dict[str, str], r: redis.Redis) -> None:
+    """SIGSTOP the ledger; once the bots have traded on, trim each bot's order updates up to
+    what the bot itself has read (what MAXLEN does to a ledger that is down), then SIGKILL the
+    ledger: the new one reports the gap, and `automata ledger sync` must fill it."""
+    pid = ledger_pid(env)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        before = len(venue_trades(env))
+        wait_until(lambda: len(venue_trades(env)) >= before + 2, timeout=60, what="trades the ledger misses")
+        for key in r.scan_iter(match=s.ANY_ORDER_EVENTS, _type="stream"):
+            bot = s.order_events_bot(key.decode())
+            groups = {g["name"].decode(): g for g in r.xinfo_groups(key)}
+            if bot is not None and s.bot_group(bot) in groups:
+                ms, seq = groups[s.bot_group(bot)]["last-delivered-id"].decode().split("-")
+                r.xtrim(key, minid=f"{ms}-{int(seq) + 1}")  # all the bot has read
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: ledger_pid(env) not in (None, pid), timeout=30, interval=0.1, what="a new ledger")
+
+
+def caught_up(r: redis.Redis, streams: str = s.ANY_ORDER_EVENTS, group_name: str = s.GROUP_LEDGER) -> bool:
+    """The group (the ledger's, by default) has read and handled every entry of the streams
+    (services/ledger/sync.py's rule: it was handed each stream's newest entry, holds none unacked)."""
+    for key in r.scan_iter(match=streams, _type="stream"):
+        group = next((g for g in r.xinfo_groups(key) if g["name"].decode() == group_name), None)
+        newest = r.xinfo_stream(key).get("last-entry")
+        if group is None or group["pending"]:
+            return False
+        handed = tuple(map(int, group["last-delivered-id"].decode().split("-")))
+        if newest is not None and handed < tuple(map(int, newest[0].decode().split("-"))):
             return False
     return True
+
+
+def control_bots(r: redis.Redis, action: ControlAction) -> None:
+    """Pause or resume every demo bot (as `automata pause` does) and wait until each applied it."""
+    for bot in BOTS:
+        entry = r.xadd(s.bot_control(bot), encode(BotControl(bot=bot, action=action, source="test"))).decode()
+
+        def applied(bot: str = bot, entry: str = entry) -> bool:
+            raw = r.get(s.bot_state(bot))
+            done = orjson.loads(raw).get("last_applied", {}).get(s.bot_control(bot), "0-0") if raw else "0-0"
+            return tuple(map(int, done.split("-"))) >= tuple(map(int, entry.split("-")))
+
+        wait_until(applied, timeout=30, interval=0.1, what=f"{bot} applying {action.value}")
+
+
+def settled(env: dict[str, str], r: redis.Redis) -> dict[str, tuple[str, Decimal, Decimal]] | None:
+    """The venue's trades once the order gateway's records hold every one of them (each
+    order's filled quantity) and the ledger has read every update the gateway published."""
+    trades = venue_trades(env)
+    filled: dict[str, Decimal] = defaultdict(Decimal)
+    for cid, qty, _price in trades.values():
+        filled[cid] += qty
+    for cid, qty in filled.items():
+        recorded = r.hget(s.og_order(cid), "cum_filled_qty")
+        if recorded is None or Decimal(recorded.decode()) != qty:
+            return None
+    if not trades or not caught_up(r, "orders:cmd:sim:*", s.GROUP_ORDER_GATEWAY):  # nothing on its way
+        return None
+    return trades if caught_up(r) else None
 
 
 def bot_realised(r: redis.Redis, bot: str) -> Decimal:
@@ -143,14 +203,13 @@ def demo_home(tmp_path: Path) -> Iterator[dict[str, str]]:
 def settle_and_check(
     env: dict[str, str], logs: Path, r: redis.Redis, engine: sa.Engine, control: SimControl
 ) -> None:
-    """Stop the market (no more candles: the bots stop trading), wait for the ledger to read
-    everything, sync twice, then compare trade by trade and each bot's realised profit."""
-    control.speed(0)
+    """Pause the bots and stop the market (no more candles), wait until the gateway knows every
+    trade and the ledger has read everything, sync twice, then compare trade by trade and each
+    bot's realised profit."""
+    control_bots(r, ControlAction.PAUSE)  # no new orders
+    control.speed(0)  # no more candles: resting orders stay as they are
     trades = wait_until(
-        lambda: caught_up(r) and len(ledger_fills(engine)) >= len(v := venue_trades(env)) and v,
-        timeout=60,
-        interval=0.2,
-        what="the ledger caught up with the venue",
+        lambda: settled(env, r), timeout=60, interval=0.2, what="the gateway and the ledger settled"
     )
     derived = [row for row in ledger_fills(engine) if row[0] is None]
     said = sync(env, logs, "sync")
@@ -195,7 +254,10 @@ def trade_with_kills(
             wait_until(
                 lambda n=target: ingested(engine) >= n, timeout=60, interval=0.05, what=f"{target} entries"
             )
-            kill_ledger(env)
+            if kill == KILLS - 1:
+                trim_behind_a_stopped_ledger(env, r)
+            else:
+                kill_ledger(env)
             if outage is not None and kill == KILLS // 2:
                 restart = outage()
                 trades = len(venue_trades(env))  # the bots trade on while the database is away
@@ -204,6 +266,7 @@ def trade_with_kills(
         wait_until(lambda: len(venue_trades(env)) >= 6, timeout=60, what="six trades")
         settle_and_check(env, tmp_path / "first", r, engine, control)
         # trading on after a sync: the ledger service continues from the fills the sync wrote
+        control_bots(r, ControlAction.RESUME)
         control.speed(float(SPEED))
         before = len(venue_trades(env))
         wait_until(lambda: len(venue_trades(env)) >= before + 3, timeout=60, what="three more trades")

@@ -86,8 +86,9 @@ def test_upgrade_creates_every_table_once(engine: sa.Engine) -> None:
 
 
 def test_upgrade_from_the_previous_revision_keeps_every_row(ledger_url: str) -> None:
-    """A database at 0003 (before `syncs`) with fills, a cycle and keys in `ingested`: upgraded
-    to the head, every row reads back the same and the new table is there, empty."""
+    """A database at 0003 (before `syncs` and fills.published_at) with fills, a cycle and keys in
+    `ingested`: upgraded to the head, every row reads back the same, the new column is NULL and
+    the new table is there, empty."""
     engine = open_ledger(ledger_url, source="test")
     try:
         upgrade(engine, "0003")
@@ -105,10 +106,14 @@ def test_upgrade_from_the_previous_revision_keeps_every_row(ledger_url: str) -> 
             conn.execute(schema.ingested.insert().values(stream="orders:events:b1", entry_id="1-0", at=T0))
         tables = (schema.fills, schema.cycles, schema.ingested)
 
+        def old_columns(table: sa.Table) -> list[sa.Column]:  # what 0003 has
+            return [c for c in table.c if c.name != "published_at"]
+
         def rows() -> list[list[tuple[object, ...]]]:
             with engine.connect() as conn:
                 return [
-                    [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key))] for t in tables
+                    [tuple(r) for r in conn.execute(sa.select(*old_columns(t)).order_by(*t.primary_key))]
+                    for t in tables
                 ]
 
         before = rows()
@@ -117,6 +122,7 @@ def test_upgrade_from_the_previous_revision_keeps_every_row(ledger_url: str) -> 
         assert rows() == before and len(before[0]) == 2
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(schema.syncs)).scalar() == 0
+            assert set(conn.execute(sa.select(schema.fills.c.published_at)).scalars()) == {None}
     finally:
         engine.dispose()
 

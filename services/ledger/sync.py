@@ -143,7 +143,19 @@ def _order_row(r: OrderRecord) -> dict[str, Any]:
 def _row_fact(r: Any, trade: VenueTrade | None = None) -> Fact:
     fill = FillDelta(r.side, r.qty, r.quote_qty, r.fee, r.fee_asset)
     trade_id, maker = (trade.trade_id, trade.is_maker) if trade else (r.trade_id, r.is_maker)
-    return Fact(r.bot, r.venue, r.symbol, r.cid, r.cum_filled_qty, fill, r.time, trade_id, maker, r.price)
+    return Fact(
+        r.bot,
+        r.venue,
+        r.symbol,
+        r.cid,
+        r.cum_filled_qty,
+        fill,
+        r.time,
+        trade_id,
+        maker,
+        r.price,
+        r.published_at,
+    )
 
 
 def _trade_fact(bot: str, venue: str, cid: str, cum: Decimal, tr: VenueTrade) -> Fact:
@@ -166,6 +178,7 @@ class Syncer:
     def __init__(self, engine: sa.Engine, venue: str, filters_of: FiltersOf, quote_of: Callable[[str], str]):
         self.engine, self.venue = engine, venue
         self.writer = Writer(engine, filters_of, quote_of)
+        self.wal: dict[str, OrderRecord] = {}  # cid -> the gateway's record (run's `records`)
 
     def run(
         self, records: Iterable[OrderRecord], trades: Iterable[VenueTrade], settled_bots: set[str]
@@ -173,7 +186,7 @@ class Syncer:
         """records: the write-ahead log's; settled_bots: those whose streams the ledger has read
         to the end (caught_up)."""
         summary = Summary(self.venue)
-        wal = {r.cid: r for r in records}
+        wal = self.wal = {r.cid: r for r in records}
         with self.engine.connect() as conn, conn.begin():
             _lock(conn)
             sync_id = conn.execute(
@@ -273,13 +286,17 @@ class Syncer:
         facts: list[Fact] = []
         adding = dict(plan.add)
         for r in conn.execute(sa.select(t.fills).where(t.fills.c.bot == bot).order_by(t.fills.c.id)):
-            if r.id in plan.drop:
-                facts += adding.pop(r.cid, [])  # the trades it was, where it was
+            if r.id in plan.drop:  # the trades it was, told when it was
+                facts += [f._replace(published=r.published_at) for f in adding.pop(r.cid, [])]
                 continue
             facts.append(_row_fact(r, plan.annotate.get(r.id)))
         for new in (fact for its in adding.values() for fact in its):  # no row at all: by time
+            record = self.wal.get(new.cid)
+            if record is not None and record.updated_ts:  # its last update: when the bot heard of it
+                new = new._replace(published=utc(record.updated_ts))
             at = next((i for i, f in enumerate(facts) if f.time > new.time), len(facts))
             facts.insert(at, new)
+        facts.sort(key=lambda f: f.published or f.time)  # stable: the ledger's order where it was told
         self.writer.replay(conn, bot, facts)
         summary.annotated += len(plan.annotate)
         summary.inserted += sum(len(v) for v in plan.add.values())

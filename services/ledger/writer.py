@@ -61,6 +61,7 @@ class Fact(NamedTuple):
     trade_id: str | None = None  # the venue's trade, None for a derived row
     is_maker: bool | None = None
     price: Decimal | None = None  # the trade's own price (else the fill's quote / qty)
+    published: datetime | None = None  # when the bot's stream told it: the bots' order of fills
 
 
 @functools.cache
@@ -325,12 +326,10 @@ class Writer:
         self._pending.changed.add(u.cid)
         if fill is not None and side is not None and fill.qty > 0:
             # the venue's trade id only when this growth is that one trade (docs/ARCHITECTURE.md)
-            one_trade = u.trade_id and u.last_fill_qty == fill.qty
+            trade_id = u.trade_id if u.trade_id and u.last_fill_qty == fill.qty else None
             self._fill(
                 conn,
-                Fact(u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when, u.trade_id or None)
-                if one_trade
-                else Fact(u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when),
+                Fact(u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when, trade_id, published=at),
             )
 
     def replay(self, conn: sa.Connection, bot: str, facts: Sequence[Fact]) -> None:
@@ -370,6 +369,7 @@ class Writer:
                 "fee_in_quote": fee_quote, "is_maker": x.is_maker, "time": x.time,
                 "realised": pos.realised - before.realised, "realised_total": pos.realised,
                 "position_base": pos.base, "position_cost": pos.cost, "cycle": cycle,
+                "published_at": x.published,
             },
         )  # fmt: skip
         self._prices[(x.venue, x.symbol)] = price

@@ -128,6 +128,8 @@ fills = Table(
     Column("position_base", Money, nullable=True),  # the bot's base held on symbol after it
     Column("position_cost", Money, nullable=True),  # what that base cost, quote fees included
     Column("cycle", Integer, nullable=True),  # cycles.number of the bot's round trip
+    # revision 0004: when the bot's stream told it (the order the bot applied its fills in)
+    Column("published_at", UtcTime, nullable=True),
     UniqueConstraint("venue", "symbol", "trade_id"),
     UniqueConstraint("cid", "cum_filled_qty"),
     Index(None, "bot", "time"),

@@ -1,10 +1,15 @@
-"""`syncs`: one row per `automata ledger sync` that changed the fills (issue 15).
+"""`syncs`: one row per `automata ledger sync` that changed the fills; fills.published_at (issue 15).
 
 A sync annotates fills with the venue's trade ids, and replaces derived fills (several trades
 told as one growth) or fills a gap with the venue's own trades; the bots' positions and cycles
 are then recomputed. The running ledger service reads the newest sync's id in each batch (after
 its first write, so inside the same lock): a new one means the positions it holds in memory
 are stale and are read again from the database.
+
+fills.published_at: when the bot's order-update stream told the fill (the entry's time; for a
+fill a sync added, the order gateway's last update of the order): the order the bot applied its
+fills in, which a sync that rewrites a bot's fills keeps, so the positions and realised profit
+it recomputes are the bot's own. NULL on rows written before.
 
 Revision ID: 0004
 Revises: 0003
@@ -25,6 +30,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "fills", sa.Column("published_at", shared.ledger.types.UtcTime(timezone=True), nullable=True)
+    )
     op.create_table(
         "syncs",
         sa.Column(
@@ -46,3 +54,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("syncs")
+    with op.batch_alter_table("fills") as batch:
+        batch.drop_column("published_at")
