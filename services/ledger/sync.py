@@ -10,8 +10,10 @@ gateway's write-ahead records, and for each order of the bots it settles:
 - a derived row that is exactly one trade (same quantity, same cum_filled_qty after it) gets
   that trade's id and maker flag: nothing else changes;
 - a derived row that is several trades is replaced by one row per trade, and trades no row
-  holds are added; the bot's fills are then written again in order with its positions and
-  cycles recomputed (Writer.replay: the same arithmetic as the service and the bots).
+  holds are added; the bot's fills are then written again with its positions and cycles
+  recomputed (Writer.replay: the same arithmetic as the service and the bots), in the order
+  the bot heard them (fills.published_at; a gap's trades at the gateway's last update of their
+  order), so its realised profit stays the bot's own.
 
 An order is settled only when its history can no longer grow: final in the ledger with the
 filled quantity its trades add up to, or final in the write-ahead log (then its `orders` row is
