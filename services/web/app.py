@@ -33,7 +33,7 @@ def create_app(settings: WebSettings) -> Starlette:
         finally:
             await ctx.close()
 
-    app = Starlette(routes=[*api.routes(), Mount("/static", StaticFiles(directory=STATIC), name="static")],
+    app = Starlette(routes=[*api.routes(), Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")],
                     lifespan=lifespan)  # fmt: skip
     app.state.ctx = ctx
     if importlib.util.find_spec("services.web.pages") is not None:
