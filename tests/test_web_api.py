@@ -250,3 +250,13 @@ def test_the_token_never_reaches_the_log(redis_server: RedisServer, tmp_path: Pa
     httpx.post(base + "/api/login", json={"token": TOKEN}, timeout=5)
     assert proc.terminate() == 0
     assert TOKEN not in proc.output() and "dashboard at" in proc.output()
+
+
+async def test_a_login_form_sets_the_session_and_goes_on(api: httpx.AsyncClient) -> None:
+    wrong = await api.post("/api/login", data={"token": "nope", "next": "/bots/b1"})
+    assert wrong.status_code == 401 and "automata_session" not in api.cookies
+    reply = await api.post("/api/login", data={"token": TOKEN, "next": "/bots/b1"})
+    assert reply.status_code == 303 and reply.headers["location"] == "/bots/b1"
+    assert "automata_session" in api.cookies and (await api.get("/api/bots")).status_code == 200
+    away = await api.post("/api/login", data={"token": TOKEN, "next": "//evil.example/"})
+    assert away.headers["location"] == "/"
