@@ -281,3 +281,25 @@ async def test_the_chart_has_the_candles_and_the_bots_fills_among_them(
     ]  # newest 2, oldest first
     assert [f["cid"] for f in chart["fills"]] == ["b1-000001"]  # the one inside those two candles
     assert (await api.get("/api/bots/b1/chart?interval=2x", headers=AUTH)).status_code == 422
+
+
+async def test_the_profit_summary_follows_a_new_fill(api: httpx.AsyncClient, ledger: str) -> None:
+
+    from shared.ledger import schema
+    from shared.ledger.db import open_ledger
+
+    def realised() -> Decimal:
+        return next(Decimal(r["realised"]) for r in rows if r["bot"] == "g1")
+
+    rows = (await api.get("/api/profit", headers=AUTH)).json()["rows"]
+    before = realised()
+    engine = open_ledger(ledger, source="test")
+    with engine.begin() as conn:
+        later = ledger_data.NOW + ledger_data.TICK
+        conn.execute(schema.cycles.insert(), [ledger_data._cycle("g1", 4, later, "5", "0.1")])
+        conn.execute(
+            schema.fills.insert(), [ledger_data._fill(9, "g1", "ETHUSDT", "SELL", later, "3100", "0.01")]
+        )
+    engine.dispose()
+    rows = (await api.get("/api/profit", headers=AUTH)).json()["rows"]
+    assert realised() == before + 5
