@@ -303,3 +303,12 @@ async def test_the_profit_summary_follows_a_new_fill(api: httpx.AsyncClient, led
     engine.dispose()
     rows = (await api.get("/api/profit", headers=AUTH)).json()["rows"]
     assert realised() == before + 5
+
+
+async def test_a_body_too_large_is_refused_before_it_is_read(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    reply = await api.post("/api/bots/b1/pause", content=b'{"reason": "' + b"x" * 100_000 + b'"}',
+                           headers={**AUTH, "content-type": "application/json"})  # fmt: skip
+    assert reply.status_code == 413 and not sync_redis.exists("bot:b1:control")
