@@ -312,3 +312,14 @@ async def test_a_body_too_large_is_refused_before_it_is_read(
     reply = await api.post("/api/bots/b1/pause", content=b'{"reason": "' + b"x" * 100_000 + b'"}',
                            headers={**AUTH, "content-type": "application/json"})  # fmt: skip
     assert reply.status_code == 413 and not sync_redis.exists("bot:b1:control")
+
+
+def test_a_token_file_that_cannot_be_read_is_one_clear_line(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-token"
+    proc = procs.python("services.web", "--port", "0", log_path=tmp_path / "web.log",
+                        env=procs.base_env(redis_server.url, AUTOMATA_WEB_TOKEN_FILE=str(missing))).start()  # fmt: skip
+    assert proc.popen is not None and proc.popen.wait(30) == 2
+    (line,) = proc.output().strip().splitlines()
+    assert "AUTOMATA_WEB_TOKEN_FILE" in line and str(missing) in line
