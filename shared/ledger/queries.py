@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from shared.ledger.rows import Trade as Trade  # the readers return it from here too
 from shared.ledger.schema import cycles, equity, fills
 
 CONNECT_TIMEOUT_ENV = "PGCONNECT_TIMEOUT"  # libpq's, which psycopg honours
@@ -25,26 +26,6 @@ def bound_connect_time() -> None:
     """A reader asking a PostgreSQL host that does not answer gets an error in seconds, not after
     the system's TCP timeout (minutes); PGCONNECT_TIMEOUT set by the user wins."""
     os.environ.setdefault(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S)
-
-
-@dataclass(frozen=True)
-class Trade:
-    """One fill as the ledger has it."""
-
-    time: datetime
-    venue: str
-    symbol: str
-    bot: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    fee: Decimal
-    fee_asset: str
-    fee_in_quote: Decimal | None
-    is_maker: bool | None
-    cid: str
-    trade_id: str | None
 
 
 def _select_trades(
