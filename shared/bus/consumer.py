@@ -3,7 +3,8 @@
 - On start, and after a failure, it re-reads its OWN pending entries (history, id 0) before
   new ones (`>`), one entry at a time so each delivery count is an honest count of attempts.
 - Entries idle longer than `claim_idle_ms` in another consumer's pending list are taken over
-  with XAUTOCLAIM JUSTID (which does not bump their delivery count), then replayed as its own.
+  with XAUTOCLAIM JUSTID (which does not bump their delivery count), then replayed as its own
+  before any new entry is read: they are older than anything `>` would return.
 - An entry that does not decode, or was delivered `max_deliveries` times already, is copied
   to `dlq:{stream}` with the reason and acked, in one MULTI/EXEC: it never blocks the stream.
   A handler raising DeadLetter(reason) has its entry dead-lettered at once, the same way.
@@ -198,7 +199,8 @@ class Consumer:
                 self.gate()
             if now >= self._next_claim:
                 self._next_claim = now + self.claim_every_s
-                await self._claim_idle()
+                if await self._claim_idle():
+                    continue  # replay what was claimed (older) before reading anything newer
             if self.discover is not None and now >= self._next_discover:
                 self._next_discover = now + self.discover_every_s
                 if await self.add_streams(await self.discover()):
@@ -357,8 +359,10 @@ class Consumer:
                 return  # retry this one first, later
                 # unordered: leave it pending and go on with the next pending one
 
-    async def _claim_idle(self) -> None:
-        """Take over entries another consumer left pending longer than claim_idle_ms."""
+    async def _claim_idle(self) -> int:
+        """Take over entries another consumer left pending longer than claim_idle_ms; returns
+        how many. Each stream that got some is marked for a replay of its own pending list."""
+        total = 0
         for state in list(self._states.values()):
             claimed = 0
             while True:
@@ -380,12 +384,14 @@ class Consumer:
                 log.info("claimed %d idle entries of %s from dead consumers", claimed, state.name)
                 self._m_claimed.labels(state.name, self.group).inc(claimed)
                 state.pending_due = True
+                total += claimed
             try:
                 await delete_idle_consumers(
                     self.redis, state.name, self.group, self.forget_consumers_after_ms, keep=self.name
                 )
             except ResponseError:
                 pass
+        return total
 
     async def _dead_letter(
         self, stream: str, entry_id: str, fields: dict, reason: str, deliveries: int
