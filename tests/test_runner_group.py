@@ -15,7 +15,15 @@ import pytest
 
 from shared.messages import ControlAction
 from shared.streams import bot_state, candles
-from tests.helpers.bots import add_candle, candle, commands, control, publish_filters, write_bots
+from tests.helpers.bots import (
+    add_candle,
+    candle,
+    commands,
+    control,
+    publish_filters,
+    reading_candles,
+    write_bots,
+)
 from tests.helpers.procs import python, wait_until
 
 # no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
@@ -49,11 +57,9 @@ def holders(r) -> list[str]:
 
 
 def serving(r, name: str) -> bool:
-    """`name` holds every bot's lease and every bot's candle group exists. A bot's first start
-    creates its group at `$` just after taking its lease (a new bot trades no old candles):
-    a candle written in between is not the bot's, and the bot would never count it."""
-    groups = {g["name"].decode() for g in r.xinfo_groups(CANDLES)} if r.exists(CANDLES) else set()
-    return holders(r) == [name] * 3 and {f"bot:{bot}" for bot in "abc"} <= groups
+    """`name` holds every bot's lease, and every bot reads the candle stream (on the first
+    start a bot's candle group is created just after its lease is taken)."""
+    return holders(r) == [name] * 3 and reading_candles(r, *"abc")
 
 
 def cids_and_prices(r, bot: str) -> list[tuple[str, Decimal]]:
@@ -104,7 +110,7 @@ def test_three_bots_in_one_process_survive_sigkills_and_fail_alone(env, tmp_path
     c_buys = [p for p in buys if p < CLOSES[FAIL_AT]]
     assert cids_and_prices(sync_redis, "c") == [(f"c-{i + 1:06d}", p) for i, p in enumerate(c_buys)]
     # one consumer group per bot on the shared candle stream, each one's pending list its own
-    assert {"bot:a", "bot:b", "bot:c"} <= {g["name"].decode() for g in sync_redis.xinfo_groups(CANDLES)}
+    assert reading_candles(sync_redis, *"abc")
     assert sync_redis.xpending(CANDLES, "bot:a")["pending"] == 0
 
     # control reaches its bot only: pausing a leaves b trading

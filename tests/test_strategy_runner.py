@@ -14,7 +14,16 @@ import pytest
 from shared.codec import decode
 from shared.messages import ControlAction, Notification, OrderStatus, PlaceOrder
 from shared.streams import bot_state
-from tests.helpers.bots import add_candle, candle, commands, control, fill, publish_filters, write_bots
+from tests.helpers.bots import (
+    add_candle,
+    candle,
+    commands,
+    control,
+    fill,
+    publish_filters,
+    reading_candles,
+    write_bots,
+)
 from tests.helpers.procs import python, wait_until
 
 # no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
@@ -46,8 +55,7 @@ def state_doc(r) -> dict:
 def start_runner(env, tmp_path, bots_file, r, name="r1"):
     proc = runner(env, tmp_path, bots_file, name)
     wait_until(lambda: r.get("bot:t1:lease") is not None, timeout=20, what=f"{name} lease")
-    wait_until(lambda: b"bot:t1" in [g["name"] for g in r.xinfo_groups("md:candles:sim:BTCUSDT:1m")]
-               if r.exists("md:candles:sim:BTCUSDT:1m") else False, timeout=20, what="candle group")  # fmt: skip
+    wait_until(lambda: reading_candles(r, "t1"), timeout=20, what="candle group")
     return proc
 
 
