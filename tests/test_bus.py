@@ -174,6 +174,24 @@ async def test_ordered_consumer_replays_claimed_entries_before_newer_ones(redis_
     assert await pending_count(redis_client) == 0
 
 
+async def test_sole_consumer_takes_over_what_another_read_before_handling_anything_newer(redis_client):
+    """The group's rightful reader (sole: it holds a lease) and a predecessor that read once more
+    on waking past its lease: that entry, pending for the predecessor and not idle, comes first."""
+    await ensure_group(redis_client, S, G)
+    for text in ("a", "b"):
+        await redis_client.xadd(S, note(text))
+    await redis_client.xreadgroup(G, "predecessor", {S: ">"}, count=1)  # "a": its commit then fenced
+    seen: list[tuple[str, int]] = []
+
+    async def handler(entry: Entry) -> None:
+        seen.append((entry.message.text, entry.deliveries))
+
+    consumer = make(redis_client, handler, name="holder", ordered=True, sole=True)
+    await run_until(consumer, lambda: len(seen) == 2)
+    assert seen == [("a", 2), ("b", 2)]  # "b" was read, then replayed after "a" (a 2nd delivery)
+    assert await pending_count(redis_client) == 0
+
+
 async def test_commit_is_atomic_and_acks(redis_client):
     await ensure_group(redis_client, S, G)
     await redis_client.xadd(S, note("in"))
