@@ -24,19 +24,14 @@ from shared.bus.consumer import Entry
 from shared.bus.dlq import dead_letter
 from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
-from shared.ledger.db import LedgerUrlError, ledger_url, open_ledger, upgrade
+from shared.ledger.db import LedgerUrlError, at_head, describe, ledger_url, open_ledger
+from shared.ledger.migrate import upgrade_apart
 from shared.service import ServiceContext, run_service
 from shared.urls import safe_url
 
 log = logging.getLogger("automata.ledger")
 
 RETRY_MAX_S = 30.0
-
-
-def describe(exc: BaseException) -> str:
-    """One line about a database error, without the SQL or its parameters."""
-    inner = getattr(exc, "orig", None) or exc
-    return f"{type(inner).__name__}: {str(inner).strip().splitlines()[0] if str(inner).strip() else ''}"
 
 
 async def wait_out(ctx: ServiceContext, delay: float) -> float:
@@ -127,7 +122,8 @@ async def open_database(ctx: ServiceContext) -> sa.Engine | None:
     delay = 0.5
     while not ctx.stopping.is_set():
         try:
-            await asyncio.to_thread(upgrade, engine)
+            if not await asyncio.to_thread(at_head, engine):  # migrations: in a child (migrate.py)
+                await asyncio.to_thread(upgrade_apart, url, source)
             log.info("ledger database %s (%s) ready", safe_url(url), source)
             return engine
         except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
