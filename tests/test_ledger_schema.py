@@ -73,6 +73,26 @@ def test_head_is_alembics_and_a_database_at_head_needs_no_alembic(tmp_path) -> N
     assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr
 
 
+def test_equity_rows_of_revision_0003_survive_the_upgrade(ledger_url: str) -> None:
+    """0004 adds equity.unvalued: a ledger of the previous schema keeps its rows, fully valued."""
+    engine = open_ledger(ledger_url, source="test")
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO equity (venue, quote_asset, value, at) VALUES ('sim', 'USDT', :v, :at)"),
+            {"v": "1234.5" if engine.dialect.name == "sqlite" else Decimal("1234.5"),
+             "at": T0.replace(tzinfo=None) if engine.dialect.name == "sqlite" else T0},
+        )  # fmt: skip
+    upgrade(engine)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.equity.c.value, schema.equity.c.at, schema.equity.c.unvalued)
+        ).all()
+    assert rows == [(Decimal("1234.5"), T0, "")]
+    engine.dispose()
+
+
 def test_upgrade_creates_every_table_once(engine: sa.Engine) -> None:
     assert set(sa.inspect(engine).get_table_names()) >= TABLES
     assert current_revision(engine) == HEAD

@@ -10,6 +10,7 @@ import random
 import socket
 from decimal import Decimal
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -213,6 +214,32 @@ def test_balances_and_equity_at_the_last_price_known(ledger_url: str) -> None:
         assert conn.execute(sa.select(t.equity.c.value).where(t.equity.c.at == utc(5))).scalar() == Decimal(
             "201.0"
         )
+
+
+def test_equity_of_an_account_partly_without_a_price_names_what_it_leaves_out(ledger_url: str) -> None:
+    """The demo holds ETH the ledger has no price for: equity is the valued part, ETH named (as
+    `automata balance` shows it), not no equity at all."""
+    engine, writer = writer_on(ledger_url)
+    bal = lambda asset, total: Balance(asset, Decimal(total), Decimal(0))  # noqa: E731
+    candle = Candle(venue="sim", symbol="BTCUSDT", interval="1m", open_time=0, close_time=59_999,
+                    open=PRICE, high=PRICE, low=PRICE, close=Decimal("100"), volume=Decimal(1))  # fmt: skip
+    account = (bal("BTC", "2"), bal("ETH", "3"), bal("XRP", "0"), bal("USDT", "50"))
+    assert writer.write_many([
+        ("account:sim", "1-0", BalanceUpdate(venue="sim", balances=account, snapshot=True)),
+        ("md:candles:sim:BTCUSDT:1m", "2-0", candle),
+        ("account:sim", "3-0", BalanceUpdate(venue="sim", balances=(bal("USDT", "60"),))),
+        ("md:candles:sim:ETHUSDT:1m", "4-0", msgspec.structs.replace(candle, symbol="ETHUSDT", close=Decimal(10))),
+        ("account:sim", "5-0", BalanceUpdate(venue="sim", balances=(bal("USDT", "70"),))),
+    ]) == 5  # fmt: skip
+    e = t.equity.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(e.at, e.value, e.unvalued).order_by(e.at)).all()
+    assert [(v, u) for _at, v, u in rows] == [
+        (Decimal(50), "BTC ETH"),  # no price yet but the quote asset's; XRP: nothing held
+        (Decimal(260), "ETH"),  # 2 BTC at 100 + 60 USDT
+        (Decimal(300), ""),  # and 3 ETH at 10
+    ]
+    engine.dispose()
 
 
 def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, env, sync_redis) -> None:

@@ -416,10 +416,16 @@ class Writer:
         _rows, value, unvalued = valuation(
             account, quote, lambda symbol: self._prices.get((msg.venue, symbol))
         )
-        if not unvalued:
-            self._pending.insert_new(
-                t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when}
-            )
+        self._pending.insert_new(  # the valued part, the rest named (as `automata balance` shows it)
+            t.equity,
+            {
+                "venue": msg.venue,
+                "quote_asset": quote,
+                "value": value,
+                "unvalued": " ".join(unvalued),
+                "at": when,
+            },
+        )
         self._accounts[msg.venue] = account
 
     def _candle(self, c: Candle) -> None:

@@ -121,6 +121,7 @@ def fee_in_quote(trade: Trade, quote_asset: str | None) -> Decimal | None:
 class EquityPoint:
     at: datetime
     value: Decimal
+    unvalued: tuple[str, ...] = ()  # assets left out of value: no price known for them then
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class Equity:
     drawdown_pct: Decimal | None  # of the high it fell from; None when that high was not > 0
     points: int
     daily: list[EquityPoint]  # the last value of each UTC day, oldest first
+    unvalued: list[str]  # every asset some point left out (no price known): values are of the rest
 
     @property
     def change(self) -> Decimal:
@@ -148,15 +150,15 @@ def equity_history(
     conn: sa.Connection, *, venue: str | None = None, since: datetime | None = None
 ) -> list[Equity]:
     """Each (venue, quote asset)'s equity series, summed up; empty when the table holds none."""
-    query = sa.select(equity.c.venue, equity.c.quote_asset, equity.c.at, equity.c.value)
+    query = sa.select(equity.c.venue, equity.c.quote_asset, equity.c.at, equity.c.value, equity.c.unvalued)
     if venue is not None:
         query = query.where(equity.c.venue == venue)
     if since is not None:
         query = query.where(equity.c.at >= since)
     query = query.order_by(equity.c.venue, equity.c.quote_asset, equity.c.at)
     series: dict[tuple[str, str], list[EquityPoint]] = {}
-    for v, quote, at, value in conn.execute(query):
-        series.setdefault((v, quote), []).append(EquityPoint(at, value))
+    for v, quote, at, value, unvalued in conn.execute(query):
+        series.setdefault((v, quote), []).append(EquityPoint(at, value, tuple(unvalued.split())))
     return [_summary(v, quote, points) for (v, quote), points in series.items()]
 
 
@@ -185,6 +187,7 @@ def _summary(venue: str, quote: str, points: list[EquityPoint]) -> Equity:
         drawdown_pct,
         len(points),
         list(daily.values()),
+        sorted({asset for point in points for asset in point.unvalued}),
     )
 
 
