@@ -226,6 +226,11 @@ class LedgerConfig(Base, frozen=True):
     url: str = ""  # sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB
     candles: list[LedgerFeed] = []  # [[ledger.candles]]: empty = no candles kept
     batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500  # stream entries per DB transaction
+    # Retention (services/ledger/retention.py): Redis keeps what recovery needs, the ledger the rest
+    retention: bool = True  # trim the streams the ledger has written, delete closed WAL records
+    retention_every_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0
+    stream_keep_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # entries younger than this stay
+    wal_keep_s: Annotated[int, msgspec.Meta(ge=0)] = 7 * 86400  # closed og:order records younger stay
 
     def _shown(self, name: str) -> str:
         from shared.urls import safe_url

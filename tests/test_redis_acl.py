@@ -298,6 +298,15 @@ def test_the_notifier_cannot_send_orders(connect) -> None:
     )
 
 
+def watched(client: redis.Redis, key: str, commands: Callable[[Any], object]) -> None:
+    """WATCH key, then the commands in MULTI/EXEC (as the ledger's retention does)."""
+    with client.pipeline() as pipe:
+        pipe.watch(key)
+        pipe.multi()
+        commands(pipe)
+        pipe.execute()
+
+
 def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connect) -> None:
     lg = connect("ledger")
     allowed(
@@ -315,6 +324,17 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "a gap report": lambda r: r.xadd("notify", {"m": "1"}),
             "a dead letter": lambda r: r.xadd("dlq:orders:events:alpha", {"m": "1"}),
             "heartbeat": lambda r: (r.set("svc:ledger:t1", "{}", px=1000), r.delete("svc:ledger:t1")),
+            "retention: a stream": lambda r: watched(
+                r, "orders:events:beta", lambda p: p.xtrim("orders:events:beta", minid="1-0")
+            ),
+            "retention: a record": lambda r: (
+                r.sismember("og:open:sim", "gamma-2"),
+                watched(
+                    r,
+                    "og:order:gamma-2",
+                    lambda p: (p.hmget("og:order:gamma-2", ["status"]), p.delete("og:order:gamma-2")),
+                ),
+            ),
         },
     )
     refused(
@@ -326,8 +346,11 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "a bot's state": lambda r: r.get("bot:alpha:state"),
             "market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
             "the filters": lambda r: r.hset("venue:sim:symbols", "X", "{}"),
-            "trimming": lambda r: r.xtrim("notify", maxlen=0),
-            "the order gateway's records": lambda r: r.hgetall("og:order:gamma-1"),
+            "trimming market data": lambda r: r.xtrim("md:candles:sim:BTCUSDT:1m", maxlen=0),
+            "writing the order gateway's records": lambda r: r.hset("og:order:gamma-1", "status", "NEW"),
+            "reading them whole": lambda r: r.hgetall("og:order:gamma-1"),
+            "the open set": lambda r: r.srem("og:open:sim", "gamma-1"),
+            "its lease": lambda r: r.delete("og:lease:sim"),
             "FLUSHALL": lambda r: r.flushall(),
         },
     )

@@ -17,6 +17,7 @@ import logging
 import sqlalchemy as sa
 
 from services.ledger.gaps import report_gap
+from services.ledger.retention import Retention, Rule
 from services.ledger.writer import Writer
 from shared import streams as s
 from shared.bus import Consumer
@@ -155,6 +156,18 @@ async def order_event_streams(ctx: ServiceContext) -> list[str]:
     return sorted(found)
 
 
+def retention(ctx: ServiceContext, engine: sa.Engine) -> Retention:
+    """The retention task on the streams it may trim: all the ledger reads but the candles."""
+    cfg = ctx.config
+
+    async def trimmable() -> list[str]:
+        return [*(s.account(venue) for venue in cfg.venues), s.NOTIFY, *await order_event_streams(ctx)]
+
+    keep_ms = cfg.ledger.stream_keep_s * 1000
+    rule = Rule(keep_ms, max(keep_ms, cfg.notifier.backfill_s * 1000), cfg.ledger.wal_keep_s * 1000)
+    return Retention(ctx.redis, engine, trimmable, rule, cfg.ledger.retention_every_s, ctx.info)
+
+
 async def start(ctx: ServiceContext) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
     engine = await open_database(ctx)
@@ -201,6 +214,8 @@ async def start(ctx: ServiceContext) -> None:
             flush=ledger.flush,
         )
     )
+    if ctx.config.ledger.retention:
+        ctx.add(retention(ctx, engine))
     ctx.info["streams"] = len(streams)
     log.info("reading %d stream(s) into the ledger", len(streams))
 

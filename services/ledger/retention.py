@@ -1,0 +1,268 @@
+"""Retention: the ledger keeps the history, so Redis keeps only what recovery needs.
+
+The rule (docs/ARCHITECTURE.md, "Retention"), applied every `[ledger] retention_every_s`:
+
+- A stream the ledger reads (its bots' order updates, the accounts, `notify`; never the candle
+  streams, from which the bots load their history: shared/history.py) is trimmed with XTRIM
+  MINID below the oldest of: each consumer group's oldest pending entry, or the entry after its
+  last-delivered-id when nothing is pending (the `ledger` group is one of them: it acks only
+  after its commit, so what it acked is in the database); for `account:{venue}` the newest full
+  snapshot (an account is read as that snapshot and the deltas after it: shared/account_view.py);
+  and the entries younger than `stream_keep_s` (for `notify` at least the notifier's
+  `backfill_s`: a new channel starts that far back). The bound is computed and the stream
+  trimmed under WATCH, so a group created or moved back meanwhile cancels the trim until the
+  next round. A stream the ledger has no group on yet is left alone.
+- A write-ahead record `og:order:{cid}` is deleted when its status is final, it is not in
+  `og:open:{venue}` (reconciliation no longer looks at it), its last update is older than
+  `wal_keep_s` (commands repeating its cid were handled long before), and the ledger's `orders`
+  row holds the same final status and `cum_filled_qty`. Checked again under WATCH before DEL.
+
+What was removed is counted (`automata_ledger_trimmed_entries_total`,
+`automata_ledger_wal_deleted_total`) and logged, one line per round that removed anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from redis.exceptions import RedisError, ResponseError, WatchError
+
+from shared import metrics
+from shared import streams as s
+from shared.bus.groups import next_id
+from shared.codec import DecodeError, decode
+from shared.ledger import schema as t
+from shared.ledger.db import describe
+from shared.messages import TERMINAL_STATUSES, BalanceUpdate
+
+log = logging.getLogger("automata.ledger")
+
+SNAPSHOT_SCAN = 200  # account entries read back per XREVRANGE looking for the newest snapshot
+SCAN_COUNT = 1000
+RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue")
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What retention keeps, from `[ledger]`."""
+
+    stream_keep_ms: int  # entries younger than this stay
+    notify_keep_ms: int  # the same for `notify` (at least the notifier's backfill)
+    wal_keep_ms: int  # closed write-ahead records updated more recently stay
+
+
+async def newest_snapshot(redis: aioredis.Redis, stream: str) -> str | None:
+    """The id of the newest full snapshot in an account stream (None: none there)."""
+    top = "+"
+    while True:
+        rows = await redis.xrevrange(stream, max=top, min="-", count=SNAPSHOT_SCAN)
+        for entry_id, fields in rows:
+            try:
+                msg = decode(fields)
+            except DecodeError:
+                continue
+            if isinstance(msg, BalanceUpdate) and msg.snapshot:
+                return _text(entry_id)
+        if len(rows) < SNAPSHOT_SCAN:
+            return None
+        top = "(" + _text(rows[-1][0])
+
+
+async def trim_bound(redis: aioredis.Redis, stream: str, floor: str) -> str | None:
+    """The id below which `stream` holds nothing any reader still needs (None: keep it all)."""
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError:
+        return None  # no such stream
+    if not any(_text(g["name"]) == s.GROUP_LEDGER for g in groups):
+        return None  # the ledger has not read it yet
+    bounds = [floor]
+    for g in groups:
+        if g["pending"]:
+            summary = await redis.xpending(stream, _text(g["name"]))
+            bounds.append(_text(summary["min"]))
+        else:
+            bounds.append(next_id(_text(g["last-delivered-id"])))
+    if stream.startswith(s.account("")):
+        snapshot = await newest_snapshot(redis, stream)
+        if snapshot is None:
+            return None
+        bounds.append(snapshot)
+    return min(bounds, key=_key)
+
+
+async def trim_stream(redis: aioredis.Redis, stream: str, floor: str) -> int:
+    """XTRIM MINID `stream` to its bound, under WATCH; the entries removed (0: none, or the
+    stream changed meanwhile: the next round tries again)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(stream)
+            bound = await trim_bound(pipe, stream, floor)  # type: ignore[arg-type]  # immediate mode
+            if bound is None:
+                return 0
+            pipe.multi()
+            pipe.xtrim(stream, minid=bound, approximate=False)
+            [removed] = await pipe.execute()
+            return int(removed)
+        except WatchError:
+            return 0
+
+
+def _amount(raw: object) -> Decimal | None:
+    try:
+        return Decimal(_text(raw)) if raw not in (None, b"", "") else Decimal(0)
+    except InvalidOperation:
+        return None
+
+
+def _closed(fields: list[object], older_than_ms: int) -> tuple[str, Decimal, str] | None:
+    """(status, cum_filled_qty, venue) of a record that is final and old enough, else None."""
+    status, cum, updated, venue = fields
+    if status is None or _text(status) not in TERMINAL_STATUSES:
+        return None
+    amount = _amount(cum)
+    try:
+        stale = int(_text(updated or b"0")) <= older_than_ms
+    except ValueError:
+        return None
+    return (_text(status), amount, _text(venue or b"")) if stale and amount is not None else None
+
+
+def _in_ledger(engine: sa.Engine, records: dict[str, tuple[str, Decimal, str]]) -> set[str]:
+    """The cids whose final state (status, cum_filled_qty) the ledger's `orders` holds."""
+    o = t.orders.c
+    held: set[str] = set()
+    cids = list(records)
+    with engine.connect() as conn:
+        for start in range(0, len(cids), 500):
+            rows = conn.execute(
+                sa.select(o.cid, o.status, o.cum_filled_qty).where(o.cid.in_(cids[start : start + 500]))
+            )
+            held.update(cid for cid, status, cum in rows if (status, cum) == records[cid][:2])
+    return held
+
+
+async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: tuple[str, Decimal, str]) -> bool:
+    key = s.og_order(cid)
+    async with redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(key)
+            status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
+            venue = expected[2]
+            if status is None or (_text(status), _amount(cum)) != expected[:2]:
+                return False
+            if await pipe.sismember(s.og_open(venue), cid):
+                return False
+            pipe.multi()
+            pipe.delete(key)
+            [deleted] = await pipe.execute()
+            return bool(deleted)
+        except WatchError:
+            return False
+
+
+async def delete_closed_records(redis: aioredis.Redis, engine: sa.Engine, older_than_ms: int) -> int:
+    """Delete the write-ahead records the rule lets go; how many."""
+    deleted = 0
+    keys: list[str] = []
+
+    async def sweep(batch: list[str]) -> int:
+        pipe = redis.pipeline(transaction=False)
+        for key in batch:
+            pipe.hmget(key, list(RECORD_FIELDS))
+        found = {
+            key[len(s.og_order("")) :]: closed
+            for key, fields in zip(batch, await pipe.execute(), strict=True)
+            if (closed := _closed(fields, older_than_ms)) is not None
+        }
+        if not found:
+            return 0
+        held = await asyncio.to_thread(_in_ledger, engine, found)
+        return sum([await _delete_if_unchanged(redis, cid, found[cid]) for cid in sorted(held)])
+
+    async for key in redis.scan_iter(match=s.og_order(s.ANY), count=SCAN_COUNT):
+        keys.append(_text(key))
+        if len(keys) >= SCAN_COUNT:
+            deleted += await sweep(keys)
+            keys = []
+    if keys:
+        deleted += await sweep(keys)
+    return deleted
+
+
+class Retention:
+    """The ledger's retention task: one round every `every_s` until stopped."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        engine: sa.Engine,
+        streams: Callable[[], Awaitable[list[str]]],  # the streams it may trim (no candles)
+        rule: Rule,
+        every_s: float,
+        info: dict[str, object],
+    ) -> None:
+        self.redis, self.engine, self.streams, self.rule, self.every_s = redis, engine, streams, rule, every_s
+        self.info = info
+        self._stop = asyncio.Event()
+        self.trimmed = metrics.counter(
+            "automata_ledger_trimmed_entries_total",
+            "Stream entries trimmed once the ledger and every group had them",
+        )
+        self.wal_deleted = metrics.counter(
+            "automata_ledger_wal_deleted_total",
+            "Closed write-ahead records deleted once the ledger held their final state",
+        )
+
+    async def round(self, now_ms: int | None = None) -> tuple[int, int, int]:
+        """(entries trimmed, streams trimmed, write-ahead records deleted) by one round."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        entries = streams = 0
+        for stream in await self.streams():
+            keep = self.rule.notify_keep_ms if stream == s.NOTIFY else self.rule.stream_keep_ms
+            removed = await trim_stream(self.redis, stream, f"{max(now_ms - keep, 0)}-0")
+            entries += removed
+            streams += bool(removed)
+        records = await delete_closed_records(self.redis, self.engine, now_ms - self.rule.wal_keep_ms)
+        self.trimmed.inc(entries)
+        self.wal_deleted.inc(records)
+        self.info["trimmed"] = int(self.info.get("trimmed", 0)) + entries  # type: ignore[call-overload]
+        self.info["wal_deleted"] = int(self.info.get("wal_deleted", 0)) + records  # type: ignore[call-overload]
+        if entries or records:
+            log.info(
+                "retention: trimmed %d entries from %d stream(s), deleted %d closed write-ahead record(s)",
+                entries,
+                streams,
+                records,
+            )
+        return entries, streams, records
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.round()
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, RedisError) as exc:
+                log.warning("retention round skipped (%s): the next one tries again", describe(exc))
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.every_s)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
