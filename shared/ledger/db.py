@@ -32,11 +32,21 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 EXPECTED = "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 
 
+# SQLite says "disk I/O error" when a write fails with EFBIG (a file-size limit) or EIO, and
+# "database or disk is full" only for ENOSPC: both deserve the likely cause.
+HINTS = {
+    "disk I/O error": "a full disk, a file-size limit or a failing device?",
+    "database or disk is full": "free some space: the ledger retries",
+}
+
+
 def describe(exc: BaseException) -> str:
     """One line about a database error, without the SQL or its parameters."""
     inner = getattr(exc, "orig", None) or exc
     text = str(inner).strip()
-    return f"{type(inner).__name__}: {text.splitlines()[0] if text else ''}"
+    line = text.splitlines()[0] if text else ""
+    hint = HINTS.get(line)
+    return f"{type(inner).__name__}: {line}" + (f" ({hint})" if hint else "")
 
 
 class LedgerUrlError(ValueError):
