@@ -168,7 +168,7 @@ def equity_doc(e: queries.Equity) -> dict[str, Any]:
         "venue": e.venue, "quote_asset": e.quote_asset, "first": point(e.first), "last": point(e.last),
         "change": e.change, "low": point(e.low), "high": point(e.high), "drawdown": e.drawdown,
         "drawdown_pct": e.drawdown_pct, "points": e.points, "daily": [point(p) for p in e.daily],
-        "unvalued": e.unvalued,
+        "unvalued": e.unvalued, "dropped": e.dropped,
     }  # fmt: skip
 
 
@@ -207,5 +207,9 @@ def equity(
         out.print(f"  high {_money(e.high.value, q)}, low {_money(e.low.value, q)}, worst drawdown {dd}")
         if e.unvalued:
             out.print(f"  excludes: {', '.join(e.unvalued)} (no {q} price known: the values are of the rest)")
+        if e.dropped:
+            out.print(
+                f"  {e.dropped} earlier point(s) left out other assets (before a price was known): not shown"
+            )
         rows = [{"day": p.at.strftime("%Y-%m-%d"), "value": _money(p.value, q)} for p in e.daily[-n:]][::-1]
         out.print(fitted(out, rows, ("day", "value"), (("day",), ("value",)), numeric=("value",)))
