@@ -18,8 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from shared.logs import register_secret
-from shared.redis_conn import RedisCredentialsError, with_credentials
-from shared.urls import url_passwords
+from shared.urls import RedisCredentialsError, url_passwords, with_credentials
 
 DEFAULT_CONFIG = "automata.toml"
 
@@ -95,7 +94,7 @@ class RedisConfig(Base, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
 
     def _shown(self, name: str) -> str:
-        from shared.redis_conn import safe_url
+        from shared.urls import safe_url
 
         return repr(safe_url(self.url)) if name == "url" else super()._shown(name)
 
