@@ -4,11 +4,13 @@ keep the cuts made (never a measure of memory or time)."""
 
 from __future__ import annotations
 
+import compileall
 import subprocess
 import sys
 
 import pytest
 
+from cli.lean import lean_env, optimized_bytecode
 from tests.helpers.procs import ROOT
 
 HEAVY = ("redis", "sqlalchemy", "alembic", "psycopg", "sqlalchemy.dialects.postgresql", "binance", "aiohttp")
@@ -35,3 +37,31 @@ def imported(module: str) -> set[str]:
 )
 def test_a_service_imports_only_what_it_uses(module: str, allowed: set[str]) -> None:
     assert imported(module) <= allowed
+
+
+SERVICES = [
+    "services.exchange_sim.__main__", "services.ledger.__main__", "services.notifier.__main__",
+    "services.strategy_runner.__main__", "services.market_gateway.binance_venue",
+    "services.order_gateway.venues.binance", "services.order_gateway.venues.bybit", "supervisor.supervisord",
+]  # fmt: skip
+
+
+def test_every_service_imports_without_docstrings_or_asserts() -> None:
+    """`automata run` runs them with PYTHONOPTIMIZE=2 (cli/lean.py)."""
+    probe = f"import importlib; [importlib.import_module(m) for m in {SERVICES!r}]; print(__debug__)"
+    done = subprocess.run(
+        [sys.executable, "-OO", "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr
+
+
+def test_no_docstrings_only_where_their_bytecode_is_compiled(tmp_path, monkeypatch) -> None:
+    module = tmp_path / "lean_probe.py"
+    module.write_text('"""A docstring."""\nVALUE = 1\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert not optimized_bytecode(["lean_probe"]) and lean_env({}, ["lean_probe"]) == {}
+    assert compileall.compile_file(str(module), quiet=1, optimize=2)
+    assert optimized_bytecode(["lean_probe"])
+    assert lean_env({}, ["lean_probe"]) == {"PYTHONOPTIMIZE": "2"}
+    assert lean_env({"PYTHONOPTIMIZE": ""}, ["lean_probe"]) == {}  # the user's own choice stays
+    assert not optimized_bytecode(["no_such_module_here"])
