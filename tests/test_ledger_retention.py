@@ -20,7 +20,7 @@ from shared.codec import encode
 from shared.ledger import schema as t
 from shared.ledger.db import open_ledger, upgrade
 from shared.messages import Balance, BalanceUpdate, Candle, OrderStatus, OrderUpdate
-from tests.helpers.ledger import start_ledger, stop_ledger
+from tests.helpers.ledger import ingested, start_ledger, stop_ledger
 from tests.helpers.procs import wait_until
 
 BOT = "b1"
@@ -33,6 +33,12 @@ def ledger_engine(url: str) -> sa.Engine:
     engine = open_ledger(url, source="test")
     upgrade(engine)
     return engine
+
+
+def ingested_ids(engine: sa.Engine, stream: str) -> list[str]:
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(t.ingested.c.entry_id).where(t.ingested.c.stream == stream)).scalars()
+        return sorted(found, key=lambda i: int(i.split("-")[0]))
 
 
 async def ids(r: aioredis.Redis, stream: str) -> list[str]:
@@ -54,6 +60,13 @@ async def test_a_stream_keeps_what_any_group_still_needs(
     await r.xreadgroup(f"bot:{BOT}", "c", {EVENTS: ">"}, count=9)
     await r.xack(EVENTS, f"bot:{BOT}", *added[:9])
     info: dict[str, object] = {}
+    keys = [
+        {"stream": stream, "entry_id": i, "at": datetime.now(UTC)}
+        for stream in (EVENTS, other)
+        for i in added
+    ]
+    with engine.begin() as conn:  # as if the ledger had written them all
+        conn.execute(t.ingested.insert(), keys)
 
     async def streams() -> list[str]:
         return [EVENTS, other]
@@ -62,6 +75,8 @@ async def test_a_stream_keeps_what_any_group_still_needs(
     assert await retention.round(NOW_MS) == (5, 1, 0)
     assert await ids(r, EVENTS) == added[5:]  # from the ledger's oldest pending entry on
     assert await ids(r, other) == ["1-0"]
+    assert ingested_ids(engine, EVENTS) == added[5:]  # the keys of trimmed entries: pruned
+    assert ingested_ids(engine, other) == added  # none below its first entry
 
     await r.xack(EVENTS, s.GROUP_LEDGER, *added[5:8])  # written: 1..8 acked
     assert await retention.round(NOW_MS) == (3, 1, 0)
@@ -80,7 +95,8 @@ async def test_a_stream_keeps_what_any_group_still_needs(
     await r.xgroup_destroy(EVENTS, "late")
     assert await young.round(NOW_MS) == (0, 0, 0)  # every group done with 9, but it is young
     assert await retention.round(NOW_MS) == (2, 1, 0)
-    assert await ids(r, EVENTS) == []
+    assert await ids(r, EVENTS) == [] and ingested_ids(engine, EVENTS) == []
+    assert info["pruned"] == 10
     engine.dispose()
 
 
@@ -185,6 +201,8 @@ def test_the_ledger_service_trims_what_it_wrote_and_leaves_the_candles(
         assert "retention: trimmed" in ledger.output()
         assert sync_redis.xlen(candles) == 3
         engine = open_ledger(url)
+        wait_until(lambda: not ingested(engine, EVENTS), timeout=30, what="their ingested keys pruned")
+        assert len(ingested(engine, candles)) == 3  # the candles' stream is not trimmed: kept
         with engine.connect() as conn:
             assert conn.execute(sa.select(t.orders.c.status)).scalars().all() == ["NEW"]
             assert conn.execute(sa.select(sa.func.count()).select_from(t.candles)).scalar() == 3

@@ -16,9 +16,13 @@ The rule (docs/ARCHITECTURE.md, "Retention"), applied every `[ledger] retention_
   `og:open:{venue}` (reconciliation no longer looks at it), its last update is older than
   `wal_keep_s` (commands repeating its cid were handled long before), and the ledger's `orders`
   row holds the same final status and `cum_filled_qty`. Checked again under WATCH before DEL.
+- The ledger's own `ingested` keys of a trimmable stream's entries below its first entry (or up
+  to its last id, the stream empty) are deleted: no such entry can be delivered again, so the key
+  that refuses its replay has nothing left to refuse. Pending entries are never below it.
 
 What was removed is counted (`automata_ledger_trimmed_entries_total`,
-`automata_ledger_wal_deleted_total`) and logged, one line per round that removed anything.
+`automata_ledger_wal_deleted_total`, `automata_ledger_ingested_pruned_total`) and logged, one
+line per round that removed anything.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ log = logging.getLogger("automata.ledger")
 
 SNAPSHOT_SCAN = 200  # account entries read back per XREVRANGE looking for the newest snapshot
 SCAN_COUNT = 1000
+IN_CHUNK = 500  # values per IN (...) list
 RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue")
 
 
@@ -124,6 +129,33 @@ async def trim_stream(redis: aioredis.Redis, stream: str, floor: str) -> int:
             return 0
 
 
+async def replayable_from(redis: aioredis.Redis, stream: str) -> str | None:
+    """The oldest id `stream` could still deliver: its first entry, else (empty) the id after its
+    last; None when there is no such stream."""
+    try:
+        info = await redis.xinfo_stream(stream)
+    except ResponseError:
+        return None
+    first = info.get("first-entry")
+    return _text(first[0]) if first else next_id(_text(info["last-generated-id"]))
+
+
+def prune_ingested(engine: sa.Engine, stream: str, below: str) -> int:
+    """Delete the `ingested` keys of `stream` below the id `below`; how many."""
+    c = t.ingested.c
+    with engine.begin() as conn:
+        gone = [
+            i
+            for (i,) in conn.execute(sa.select(c.entry_id).where(c.stream == stream))
+            if _key(i) < _key(below)
+        ]
+        for start in range(0, len(gone), IN_CHUNK):
+            conn.execute(
+                t.ingested.delete().where(c.stream == stream, c.entry_id.in_(gone[start : start + IN_CHUNK]))
+            )
+    return len(gone)
+
+
 def _amount(raw: object) -> Decimal | None:
     try:
         return Decimal(_text(raw)) if raw not in (None, b"", "") else Decimal(0)
@@ -150,10 +182,9 @@ def _in_ledger(engine: sa.Engine, records: dict[str, tuple[str, Decimal, str]]) 
     held: set[str] = set()
     cids = list(records)
     with engine.connect() as conn:
-        for start in range(0, len(cids), 500):
-            rows = conn.execute(
-                sa.select(o.cid, o.status, o.cum_filled_qty).where(o.cid.in_(cids[start : start + 500]))
-            )
+        for start in range(0, len(cids), IN_CHUNK):
+            chunk = cids[start : start + IN_CHUNK]
+            rows = conn.execute(sa.select(o.cid, o.status, o.cum_filled_qty).where(o.cid.in_(chunk)))
             held.update(cid for cid, status, cum in rows if (status, cum) == records[cid][:2])
     return held
 
@@ -225,6 +256,9 @@ class Retention:
             "automata_ledger_trimmed_entries_total",
             "Stream entries trimmed once the ledger and every group had them",
         )
+        self.pruned = metrics.counter(
+            "automata_ledger_ingested_pruned_total", "Keys of entries no stream can deliver again, deleted"
+        )
         self.wal_deleted = metrics.counter(
             "automata_ledger_wal_deleted_total",
             "Closed write-ahead records deleted once the ledger held their final state",
@@ -233,23 +267,28 @@ class Retention:
     async def round(self, now_ms: int | None = None) -> tuple[int, int, int]:
         """(entries trimmed, streams trimmed, write-ahead records deleted) by one round."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        entries = streams = 0
+        entries = streams = pruned = 0
         for stream in await self.streams():
             keep = self.rule.notify_keep_ms if stream == s.NOTIFY else self.rule.stream_keep_ms
             removed = await trim_stream(self.redis, stream, f"{max(now_ms - keep, 0)}-0")
             entries += removed
             streams += bool(removed)
+            if (start := await replayable_from(self.redis, stream)) is not None:
+                pruned += await asyncio.to_thread(prune_ingested, self.engine, stream, start)
         records = await delete_closed_records(self.redis, self.engine, now_ms - self.rule.wal_keep_ms)
-        self.trimmed.inc(entries)
-        self.wal_deleted.inc(records)
-        self.info["trimmed"] = int(self.info.get("trimmed", 0)) + entries  # type: ignore[call-overload]
-        self.info["wal_deleted"] = int(self.info.get("wal_deleted", 0)) + records  # type: ignore[call-overload]
-        if entries or records:
+        for counter, value, key in (
+            (self.trimmed, entries, "trimmed"), (self.wal_deleted, records, "wal_deleted"), (self.pruned, pruned, "pruned"),
+        ):  # fmt: skip
+            counter.inc(value)
+            self.info[key] = int(self.info.get(key, 0)) + value  # type: ignore[call-overload]
+        if entries or records or pruned:
             log.info(
-                "retention: trimmed %d entries from %d stream(s), deleted %d closed write-ahead record(s)",
+                "retention: trimmed %d entries from %d stream(s), deleted %d closed write-ahead record(s) "
+                "and %d ingested key(s) no stream can deliver again",
                 entries,
                 streams,
                 records,
+                pruned,
             )
         return entries, streams, records
 
