@@ -217,7 +217,7 @@ ingested = Table(
     PrimaryKeyConstraint("stream", "entry_id"),
     comment="Every stream entry the ledger wrote, inserted in the same transaction as its rows: "
     "a second write of one entry violates the primary key and rolls back. Rows of entries below "
-    "a stream's first entry can never be replayed: retention deletes them.",
+    "a stream's first entry can never be replayed and may be pruned.",
 )
 
 stream_gaps = Table(
