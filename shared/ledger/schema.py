@@ -186,8 +186,7 @@ equity = Table(
     # revision 0004: the assets left out of value for want of a price, space-separated ('' none)
     Column("unvalued", Text, nullable=False, server_default=""),
     UniqueConstraint("venue", "quote_asset", "at"),
-    comment="The account's value in its quote asset over time: every balance at the last price "
-    "known; an asset without one is left out of value and named in unvalued.",
+    comment="The account's value in its quote asset over time (every balance at the last price).",
 )
 
 notifications = Table(
