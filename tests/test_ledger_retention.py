@@ -122,13 +122,13 @@ async def test_an_account_keeps_its_newest_snapshot(tmp_path: Path, redis_client
 
 
 def record(cid: str, status: OrderStatus, filled: str, updated_ts: int) -> dict[str, str]:
-    return {"cid": cid, "bot": BOT, "venue": "sim", "symbol": "BTCUSDT", "status": str(status),
+    return {"cid": cid, "bot": cid.split("-")[0], "venue": "sim", "symbol": "BTCUSDT", "status": str(status),
             "cum_filled_qty": filled, "updated_ts": str(updated_ts)}  # fmt: skip
 
 
 def order_row(cid: str, status: OrderStatus, filled: str) -> dict[str, object]:
     t0 = datetime.now(UTC)
-    return {"cid": cid, "bot": BOT, "venue": "sim", "symbol": "BTCUSDT", "side": "BUY", "order_type": "LIMIT",
+    return {"cid": cid, "bot": cid.split("-")[0], "venue": "sim", "symbol": "BTCUSDT", "side": "BUY", "order_type": "LIMIT",
             "status": str(status), "orig_qty": Decimal(1), "cum_filled_qty": Decimal(filled),
             "cum_quote_qty": Decimal(0), "fee": Decimal(0), "created_at": t0, "updated_at": t0}  # fmt: skip
 
@@ -147,7 +147,12 @@ async def test_closed_write_ahead_records_go_once_the_ledger_holds_their_final_s
         "b1-5": record("b1-5", OrderStatus.FILLED, "1", old),  # still in og:open (reconciliation)
         "b1-6": record("b1-6", OrderStatus.FILLED, "1", young),  # closed too recently
         "b1-7": record("b1-7", OrderStatus.NEW, "0", old),  # open
+        "b2-1": record("b2-1", OrderStatus.FILLED, "1", old),  # a command of b2 is still pending
     }
+    commands = s.order_commands("sim", "b2")
+    await r.xadd(commands, {"m": "1"})
+    await r.xgroup_create(commands, s.GROUP_ORDER_GATEWAY, id="0")
+    [[_stream, [(pending, _fields)]]] = await r.xreadgroup(s.GROUP_ORDER_GATEWAY, "og", {commands: ">"})
     for cid, fields in records.items():
         await r.hset(s.og_order(cid), mapping=fields)
     await r.sadd(s.og_open("sim"), "b1-5", "b1-7")
@@ -161,6 +166,7 @@ async def test_closed_write_ahead_records_go_once_the_ledger_holds_their_final_s
                 order_row("b1-5", OrderStatus.FILLED, "1"),
                 order_row("b1-6", OrderStatus.FILLED, "1"),
                 order_row("b1-7", OrderStatus.NEW, "0"),
+                order_row("b2-1", OrderStatus.FILLED, "1"),
             ],
         )
 
@@ -170,8 +176,11 @@ async def test_closed_write_ahead_records_go_once_the_ledger_holds_their_final_s
     retention = Retention(r, engine, streams, Rule(0, 0, 10_000), 60, {})
     assert await retention.round(NOW_MS) == (0, 0, 2)
     left = sorted(k.decode() for k in await r.keys(s.og_order(s.ANY)))
-    assert left == [s.og_order(c) for c in ("b1-3", "b1-4", "b1-5", "b1-6", "b1-7")]
+    assert left == [s.og_order(c) for c in ("b1-3", "b1-4", "b1-5", "b1-6", "b1-7", "b2-1")]
     assert await retention.round(NOW_MS) == (0, 0, 0)
+    await r.xack(commands, s.GROUP_ORDER_GATEWAY, pending)  # b2's command handled
+    assert await retention.round(NOW_MS) == (0, 0, 1)
+    assert not await r.exists(s.og_order("b2-1"))
     engine.dispose()
 
 

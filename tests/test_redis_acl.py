@@ -337,6 +337,8 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             ),
         },
     )
+    # retention: whether a bot's command is still pending (NOGROUP here: allowed, nothing to see)
+    assert not denied(lg, lambda r: r.xpending("orders:cmd:sim:gamma", "order_gateway"))
     refused(
         lg,
         {

@@ -14,8 +14,9 @@ The rule (docs/ARCHITECTURE.md, "Retention"), applied every `[ledger] retention_
   next round. A stream the ledger has no group on yet is left alone.
 - A write-ahead record `og:order:{cid}` is deleted when its status is final, it is not in
   `og:open:{venue}` (reconciliation no longer looks at it), its last update is older than
-  `wal_keep_s` (commands repeating its cid were handled long before), and the ledger's `orders`
-  row holds the same final status and `cum_filled_qty`. Checked again under WATCH before DEL.
+  `wal_keep_s`, no command of its bot is pending in the order gateway's group (a command
+  handled later would find its cid unknown and send it again), and the ledger's `orders` row
+  holds the same final status and `cum_filled_qty`. Checked again under WATCH before DEL.
 - The ledger's own `ingested` keys of a trimmable stream's entries below its first entry (or up
   to its last id, the stream empty) are deleted: no such entry can be delivered again, so the key
   that refuses its replay has nothing left to refuse. Pending entries are never below it.
@@ -51,7 +52,7 @@ log = logging.getLogger("automata.ledger")
 SNAPSHOT_SCAN = 200  # account entries read back per XREVRANGE looking for the newest snapshot
 SCAN_COUNT = 1000
 IN_CHUNK = 500  # values per IN (...) list
-RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue")
+RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue", "bot")
 
 
 def _text(value: object) -> str:
@@ -163,9 +164,19 @@ def _amount(raw: object) -> Decimal | None:
         return None
 
 
-def _closed(fields: list[object], older_than_ms: int) -> tuple[str, Decimal, str] | None:
-    """(status, cum_filled_qty, venue) of a record that is final and old enough, else None."""
-    status, cum, updated, venue = fields
+@dataclass(frozen=True)
+class Closed:
+    """What a final write-ahead record says, as far as retention looks."""
+
+    status: str
+    cum_filled_qty: Decimal
+    venue: str
+    bot: str
+
+
+def _closed(fields: list[object], older_than_ms: int) -> Closed | None:
+    """A record that is final and was last updated before `older_than_ms`, else None."""
+    status, cum, updated, venue, bot = fields
     if status is None or _text(status) not in TERMINAL_STATUSES:
         return None
     amount = _amount(cum)
@@ -173,10 +184,24 @@ def _closed(fields: list[object], older_than_ms: int) -> tuple[str, Decimal, str
         stale = int(_text(updated or b"0")) <= older_than_ms
     except ValueError:
         return None
-    return (_text(status), amount, _text(venue or b"")) if stale and amount is not None else None
+    if not stale or amount is None:
+        return None
+    return Closed(_text(status), amount, _text(venue or b""), _text(bot or b""))
 
 
-def _in_ledger(engine: sa.Engine, records: dict[str, tuple[str, Decimal, str]]) -> set[str]:
+async def _commands_waiting(redis: aioredis.Redis, venue: str, bot: str) -> bool:
+    """A command of the bot is still pending in the order gateway's group: when handled, it
+    would find its cid's record gone and send the order again, so no record of it goes."""
+    for stream in (s.order_commands(venue, bot), s.legacy_order_commands(venue)):
+        try:
+            if (await redis.xpending(stream, s.GROUP_ORDER_GATEWAY))["pending"]:
+                return True
+        except ResponseError:  # no such stream or group: no command of it waits
+            continue
+    return False
+
+
+def _in_ledger(engine: sa.Engine, records: dict[str, Closed]) -> set[str]:
     """The cids whose final state (status, cum_filled_qty) the ledger's `orders` holds."""
     o = t.orders.c
     held: set[str] = set()
@@ -185,20 +210,23 @@ def _in_ledger(engine: sa.Engine, records: dict[str, tuple[str, Decimal, str]]) 
         for start in range(0, len(cids), IN_CHUNK):
             chunk = cids[start : start + IN_CHUNK]
             rows = conn.execute(sa.select(o.cid, o.status, o.cum_filled_qty).where(o.cid.in_(chunk)))
-            held.update(cid for cid, status, cum in rows if (status, cum) == records[cid][:2])
+            held.update(
+                cid
+                for cid, status, cum in rows
+                if (status, cum) == (records[cid].status, records[cid].cum_filled_qty)
+            )
     return held
 
 
-async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: tuple[str, Decimal, str]) -> bool:
+async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed) -> bool:
     key = s.og_order(cid)
     async with redis.pipeline(transaction=True) as pipe:
         try:
             await pipe.watch(key)
             status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
-            venue = expected[2]
-            if status is None or (_text(status), _amount(cum)) != expected[:2]:
+            if status is None or (_text(status), _amount(cum)) != (expected.status, expected.cum_filled_qty):
                 return False
-            if await pipe.sismember(s.og_open(venue), cid):
+            if await pipe.sismember(s.og_open(expected.venue), cid):
                 return False
             pipe.multi()
             pipe.delete(key)
@@ -225,7 +253,14 @@ async def delete_closed_records(redis: aioredis.Redis, engine: sa.Engine, older_
         if not found:
             return 0
         held = await asyncio.to_thread(_in_ledger, engine, found)
-        return sum([await _delete_if_unchanged(redis, cid, found[cid]) for cid in sorted(held)])
+        waiting = {
+            (c.venue, c.bot): await _commands_waiting(redis, c.venue, c.bot)
+            for c in {found[cid] for cid in held}
+        }
+        return sum(
+            [await _delete_if_unchanged(redis, cid, found[cid]) for cid in sorted(held)
+             if not waiting[(found[cid].venue, found[cid].bot)]]
+        )  # fmt: skip
 
     async for key in redis.scan_iter(match=s.og_order(s.ANY), count=SCAN_COUNT):
         keys.append(_text(key))
