@@ -141,12 +141,12 @@ def ledger_user() -> User:
     """The ledger reads: consumer-group commands only on the streams it keeps (every bot's order
     updates, the accounts, candles, `notify`), the venues' symbol filters read-only; it appends
     only to `notify` (gap reports) and its streams' dead letters, and never writes a message
-    anyone acts on. Retention (services/ledger/retention.py): XTRIM under WATCH on the streams
-    it keeps but the candles, and the order gateway's closed write-ahead records: read their
+    anyone acts on. Retention (services/ledger/retention.py): XTRIM, from a script, on the
+    streams it keeps but the candles, and the order gateway's closed write-ahead records: read their
     status, DEL under WATCH; `og:open:*` and the command streams' pending entries read-only."""
     kept = [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.candles(s.ANY, s.ANY, s.ANY), s.NOTIFY]
     read = _selector(_keys("~", kept), GROUP_READ, GROUP_WRITE)
-    trim = _selector(_keys("~", [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.NOTIFY]), ["+xtrim", "+watch"])
+    trim = _selector(_keys("~", [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.NOTIFY]), ["+xtrim"], SCRIPTS)
     records = _selector(["~" + s.og_order(s.ANY), "+hmget", "+del", "+watch"])
     opened = _selector(["%R~" + s.og_open(s.ANY), "+sismember"])
     commands = _selector(["%R~" + s.legacy_order_commands(s.ANY), "+xpending"])  # `orders:cmd:*`

@@ -142,6 +142,11 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
             lambda: "demo_dca" in ledger_bots(ledger), timeout=60, interval=0.5, what="a fill in the ledger"
         )
         ledger.dispose()
+        shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
+        for bot in bots:
+            assert bot in shown, shown
+        said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
+        assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
         # `automata profit` fills up as the demo trades (issue 15: "make run shows it")
         first = wait_until(
             lambda: profit_fills(env, tmp_path), timeout=60, interval=0.5, what="fills in profit"
@@ -161,11 +166,6 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
         assert "ETH" in equity[0]["unvalued"] and Decimal(equity[0]["last"]["value"]) > 0
         assert "excludes: " in cli(env, tmp_path, "equity")
 
-        shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
-        for bot in bots:
-            assert bot in shown, shown
-        said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
-        assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
         check_acl(env, procs)
 
         assert demo.popen is not None

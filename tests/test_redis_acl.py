@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 from redis.retry import Retry
 
+from services.ledger.retention import TRIM
 from shared.redis_acl import Runner
 from shared.redis_server import RedisServer
 from tests.helpers.acl import start_acl_redis
@@ -324,8 +325,8 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "a gap report": lambda r: r.xadd("notify", {"m": "1"}),
             "a dead letter": lambda r: r.xadd("dlq:orders:events:alpha", {"m": "1"}),
             "heartbeat": lambda r: (r.set("svc:ledger:t1", "{}", px=1000), r.delete("svc:ledger:t1")),
-            "retention: a stream": lambda r: watched(
-                r, "orders:events:beta", lambda p: p.xtrim("orders:events:beta", minid="1-0")
+            "retention: a stream": lambda r: r.register_script(TRIM)(
+                keys=["orders:events:alpha"], args=["ledger", "1-0"]
             ),
             "retention: a record": lambda r: (
                 r.sismember("og:open:sim", "gamma-2"),
@@ -349,6 +350,9 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
             "the filters": lambda r: r.hset("venue:sim:symbols", "X", "{}"),
             "trimming market data": lambda r: r.xtrim("md:candles:sim:BTCUSDT:1m", maxlen=0),
+            "by the script": lambda r: r.register_script(TRIM)(
+                keys=["md:candles:sim:BTCUSDT:1m"], args=["ledger", "9-0"]
+            ),
             "writing the order gateway's records": lambda r: r.hset("og:order:gamma-1", "status", "NEW"),
             "reading them whole": lambda r: r.hgetall("og:order:gamma-1"),
             "the open set": lambda r: r.srem("og:open:sim", "gamma-1"),

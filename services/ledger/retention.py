@@ -9,9 +9,9 @@ The rule (docs/ARCHITECTURE.md, "Retention"), applied every `[ledger] retention_
   after its commit, so what it acked is in the database); for `account:{venue}` the newest full
   snapshot (an account is read as that snapshot and the deltas after it: shared/account_view.py);
   and the entries younger than `stream_keep_s` (for `notify` at least the notifier's
-  `backfill_s`: a new channel starts that far back). The bound is computed and the stream
-  trimmed under WATCH, so a group created or moved back meanwhile cancels the trim until the
-  next round. A stream the ledger has no group on yet is left alone.
+  `backfill_s`: a new channel starts that far back). The groups' bound is found and the stream
+  trimmed in one Lua script, atomically: a group created or moved back cannot slip in between.
+  A stream the ledger has no group on yet is left alone.
 - A write-ahead record `og:order:{cid}` is deleted when its status is final, it is not in
   `og:open:{venue}` (reconciliation no longer looks at it), its last update is older than
   `wal_keep_s`, no command of its bot is pending in the order gateway's group (a command
@@ -37,6 +37,7 @@ from decimal import Decimal, InvalidOperation
 
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
 from shared import metrics
@@ -90,44 +91,51 @@ async def newest_snapshot(redis: aioredis.Redis, stream: str) -> str | None:
         top = "(" + _text(rows[-1][0])
 
 
-async def trim_bound(redis: aioredis.Redis, stream: str, floor: str) -> str | None:
-    """The id below which `stream` holds nothing any reader still needs (None: keep it all)."""
-    try:
-        groups = await redis.xinfo_groups(stream)
-    except ResponseError:
-        return None  # no such stream
-    if not any(_text(g["name"]) == s.GROUP_LEDGER for g in groups):
-        return None  # the ledger has not read it yet
-    bounds = [floor]
-    for g in groups:
-        if g["pending"]:
-            summary = await redis.xpending(stream, _text(g["name"]))
-            bounds.append(_text(summary["min"]))
-        else:
-            bounds.append(next_id(_text(g["last-delivered-id"])))
+# Bound and trim in one step (Redis runs a script atomically: a group created or moved back
+# between the two would otherwise lose what it has to read; WATCH does not see XGROUP).
+# KEYS[1]: the stream; ARGV[1]: the ledger's group; ARGV[2]: the floor, nothing from it on goes.
+TRIM = """
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return ms, tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  if #am ~= #bm then return #am < #bm end
+  return am < bm or (am == bm and as < bs)
+end
+local bound, ledger = ARGV[2], false
+for _, g in ipairs(groups) do
+  local f = {}
+  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+  if f['name'] == ARGV[1] then ledger = true end
+  local b
+  if f['pending'] > 0 then
+    b = redis.call('XPENDING', KEYS[1], f['name'])[2]
+  else
+    local ms, seq = parse(f['last-delivered-id'])
+    b = ms .. '-' .. string.format('%d', seq + 1)
+  end
+  if less(b, bound) then bound = b end
+end
+if not ledger then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', bound)
+"""
+
+
+async def trim_stream(script: AsyncScript, redis: aioredis.Redis, stream: str, floor: str) -> int:
+    """XTRIM MINID `stream` below what every group (the ledger's among them) still needs, and
+    below `floor` at most; the entries removed. An account keeps its newest snapshot on (a
+    newer one found meanwhile only keeps more)."""
     if stream.startswith(s.account("")):
         snapshot = await newest_snapshot(redis, stream)
         if snapshot is None:
-            return None
-        bounds.append(snapshot)
-    return min(bounds, key=_key)
-
-
-async def trim_stream(redis: aioredis.Redis, stream: str, floor: str) -> int:
-    """XTRIM MINID `stream` to its bound, under WATCH; the entries removed (0: none, or the
-    stream changed meanwhile: the next round tries again)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        try:
-            await pipe.watch(stream)
-            bound = await trim_bound(pipe, stream, floor)  # type: ignore[arg-type]  # immediate mode
-            if bound is None:
-                return 0
-            pipe.multi()
-            pipe.xtrim(stream, minid=bound, approximate=False)
-            [removed] = await pipe.execute()
-            return int(removed)
-        except WatchError:
             return 0
+        floor = min(floor, snapshot, key=_key)
+    return int(await script(keys=[stream], args=[s.GROUP_LEDGER, floor]))
 
 
 async def replayable_from(redis: aioredis.Redis, stream: str) -> str | None:
@@ -286,6 +294,7 @@ class Retention:
     ) -> None:
         self.redis, self.engine, self.streams, self.rule, self.every_s = redis, engine, streams, rule, every_s
         self.info = info
+        self._trim = redis.register_script(TRIM)
         self._stop = asyncio.Event()
         self.trimmed = metrics.counter(
             "automata_ledger_trimmed_entries_total",
@@ -305,7 +314,7 @@ class Retention:
         entries = streams = pruned = 0
         for stream in await self.streams():
             keep = self.rule.notify_keep_ms if stream == s.NOTIFY else self.rule.stream_keep_ms
-            removed = await trim_stream(self.redis, stream, f"{max(now_ms - keep, 0)}-0")
+            removed = await trim_stream(self._trim, self.redis, stream, f"{max(now_ms - keep, 0)}-0")
             entries += removed
             streams += bool(removed)
             if (start := await replayable_from(self.redis, stream)) is not None:
