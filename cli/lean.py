@@ -6,8 +6,9 @@ alone carries megabytes of them); run with -OO the demo stack holds ~18 MB less 
 (`make venv` compiles the project's and the virtual environment's): without them a service
 compiles its imports at every start when it cannot write __pycache__, and keeps the compiler's
 memory, more than the docstrings save. -OO also drops `assert` statements: ours only narrow
-types for the type checker, never check anything at run time (a strategy that asserts: run
-`PYTHONOPTIMIZE=0 automata run`, the environment's choice is kept).
+types for the type checker, never check anything at run time; a strategy's may guard its money,
+so the strategy runners' programs set PYTHONOPTIMIZE="" (deploy/supervisord.conf, `automata
+deploy supervisor`) and run user code as written. The environment's own choice is kept.
 """
 
 from __future__ import annotations

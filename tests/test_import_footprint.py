@@ -65,3 +65,18 @@ def test_no_docstrings_only_where_their_bytecode_is_compiled(tmp_path, monkeypat
     assert lean_env({}, ["lean_probe"]) == {"PYTHONOPTIMIZE": "2"}
     assert lean_env({"PYTHONOPTIMIZE": ""}, ["lean_probe"]) == {}  # the user's own choice stays
     assert not optimized_bytecode(["no_such_module_here"])
+
+
+def test_strategy_runners_run_a_strategys_asserts(tmp_path) -> None:
+    """Every strategy runner program, the demo's and each `deploy supervisor` writes, empties
+    PYTHONOPTIMIZE, which Python reads as unset: user code runs as written."""
+    from cli.deploy import _PROGRAM
+
+    demo = (ROOT / "deploy" / "supervisord.conf").read_text()
+    for conf in (demo, _PROGRAM):
+        runners = [line for line in conf.splitlines() if line.startswith("environment=") and "INSTANCE=" in line]
+        assert runners and all('PYTHONOPTIMIZE=""' in line for line in runners), runners
+    done = subprocess.run(
+        [sys.executable, "-c", "assert False, 'ran'"], env={"PYTHONOPTIMIZE": ""}, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "ran" in done.stderr
