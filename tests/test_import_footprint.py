@@ -74,9 +74,14 @@ def test_strategy_runners_run_a_strategys_asserts(tmp_path) -> None:
 
     demo = (ROOT / "deploy" / "supervisord.conf").read_text()
     for conf in (demo, _PROGRAM):
-        runners = [line for line in conf.splitlines() if line.startswith("environment=") and "INSTANCE=" in line]
+        runners = [
+            line for line in conf.splitlines() if line.startswith("environment=") and "INSTANCE=" in line
+        ]
         assert runners and all('PYTHONOPTIMIZE=""' in line for line in runners), runners
     done = subprocess.run(
-        [sys.executable, "-c", "assert False, 'ran'"], env={"PYTHONOPTIMIZE": ""}, capture_output=True, text=True
+        [sys.executable, "-c", "assert False, 'ran'"],
+        env={"PYTHONOPTIMIZE": ""},
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 1 and "ran" in done.stderr
