@@ -51,7 +51,7 @@ _HOME, _SECRETS = "%(ENV_AUTOMATA_HOME)s", "%(ENV_AUTOMATA_HOME)s/var/secrets/re
 _PYTHON, _HERE = "%(here)s/../.venv/bin/python", "%(here)s"
 _PROGRAM = """[program:{name}]
 command=%(here)s/../.venv/bin/python -m services.strategy_runner {bot_args} --bots {bots}
-environment=PYTHONPATH="%(here)s/..",INSTANCE="{instance}",REDIS_USER="{name}",REDIS_PASSWORD_FILE="%(ENV_AUTOMATA_HOME)s/var/secrets/redis/{name}"
+environment=PYTHONPATH="%(here)s/..",PYTHONOPTIMIZE="",INSTANCE="{instance}",REDIS_USER="{name}",REDIS_PASSWORD_FILE="%(ENV_AUTOMATA_HOME)s/var/secrets/redis/{name}"
 directory=%(ENV_AUTOMATA_HOME)s
 priority=300
 autostart=true
@@ -226,6 +226,8 @@ def supervisor(
     home = paths.home()
     where = secrets.resolve() if secrets else home.redis_secrets
     _write_acl(where, acl_runners(chosen), 0o600)
+    redis_acl.ensure_password(home.web_token)  # the dashboard's token, kept when it exists
+    typer.echo(f"the dashboard's token is in {home.web_token}", err=True)
     home.make_dirs()  # var/log and var/run, where the file points supervisord's log and socket
     _write(render_supervisor(chosen, path, home=home.root, secrets=where), out)
 

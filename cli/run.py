@@ -39,6 +39,7 @@ from rich.table import Table
 from cli import demo, paths
 from cli.deploy import acl_runners
 from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.lean import lean_env
 from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
@@ -273,6 +274,7 @@ def _redis_server(home: Home, port: int, console: Console) -> RedisServer:
         )
     runners = acl_runners(load_bots(demo.DEMO_BOTS, check_params=False))
     acl = redis_acl.write_acl(home.redis_secrets, runners, selectors=selectors)
+    redis_acl.ensure_password(home.web_token)  # the dashboard's token (deploy/supervisord.conf [program:web])
     password = (home.redis_secrets / redis_acl.ADMIN).read_text().strip()
     return RedisServer(
         home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password, located=binary
@@ -285,6 +287,7 @@ def _service_env(home: Home, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (USER_ENV, PASSWORD_FILE_ENV)}
     env.update({"AUTOMATA_HOME": str(home.root), "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"})
     env["SIM_STATE_DIR"] = str(venue_state_dir(home))  # the paper venue resumes from it
+    env.update(lean_env(env))  # no docstrings in the services' memory (cli/lean.py)
     return env
 
 
@@ -441,6 +444,9 @@ def _print_summary(
         table.add_row(program.name, str(program.pid), key, str(beat.metrics_port) if beat else "-")
     console.print(f"\n[bold green]Automata is running[/] under {home.root}")
     console.print(table)
+    web = next((b for _, b in ready if b and b.service == "web" and b.extra.get("url")), None)
+    if web is not None:
+        console.print(f"\n[bold]Dashboard: {web.extra['url']}[/]  (token: cat {_show(home.web_token)})")
     cli = f"redis-cli -p {port} --user admin"
     metrics_port = next((b.metrics_port for _, b in ready if b and b.service != "strategy_runner"), 0)
     hints = [

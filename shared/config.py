@@ -18,8 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from shared.logs import register_secret
-from shared.redis_conn import RedisCredentialsError, with_credentials
-from shared.urls import url_passwords
+from shared.urls import RedisCredentialsError, url_passwords, with_credentials
 
 DEFAULT_CONFIG = "automata.toml"
 
@@ -83,6 +82,7 @@ class ServicesConfig(Base, frozen=True):
     notifier: ServiceConfig = ServiceConfig(metrics_port=9104)
     exchange_sim: ServiceConfig = ServiceConfig(metrics_port=9105)
     ledger: ServiceConfig = ServiceConfig(metrics_port=9106)
+    web: ServiceConfig = ServiceConfig(metrics_port=9107)
 
 
 class BusConfig(Base, frozen=True):
@@ -95,7 +95,7 @@ class RedisConfig(Base, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
 
     def _shown(self, name: str) -> str:
-        from shared.redis_conn import safe_url
+        from shared.urls import safe_url
 
         return repr(safe_url(self.url)) if name == "url" else super()._shown(name)
 
@@ -226,11 +226,30 @@ class LedgerConfig(Base, frozen=True):
     url: str = ""  # sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB
     candles: list[LedgerFeed] = []  # [[ledger.candles]]: empty = no candles kept
     batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500  # stream entries per DB transaction
+    # Retention (services/ledger/retention.py): Redis keeps what recovery needs, the ledger the rest
+    retention: bool = True  # trim the streams the ledger has written, delete closed WAL records
+    retention_every_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0
+    stream_keep_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # entries younger than this stay
+    wal_keep_s: Annotated[int, msgspec.Meta(ge=0)] = 7 * 86400  # closed og:order records younger stay
 
     def _shown(self, name: str) -> str:
         from shared.urls import safe_url
 
         return repr(safe_url(self.url)) if name == "url" and self.url else super()._shown(name)
+
+
+class WebConfig(Base, frozen=True):
+    """`[web]`: the dashboard (services/web). On 127.0.0.1 by default; any other host needs
+    `token` (better AUTOMATA_WEB_TOKEN), else the service refuses to start. Control actions
+    always need the token; `read_only` refuses them all."""
+
+    SECRETS = frozenset({"token"})
+
+    host: str = "127.0.0.1"
+    port: Port = 8780
+    token: str = ""  # or AUTOMATA_WEB_TOKEN; at least 16 characters
+    read_only: bool = False
+    origins: list[str] = []  # Origins allowed to send control actions besides the page's own (a proxy)
 
 
 class AppConfig(Base, frozen=True):
@@ -244,6 +263,7 @@ class AppConfig(Base, frozen=True):
     order_gateway: OrderGatewayConfig = OrderGatewayConfig()
     notifier: NotifierConfig = NotifierConfig()
     ledger: LedgerConfig = LedgerConfig()
+    web: WebConfig = WebConfig()
 
 
 _PATH_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -313,6 +333,7 @@ ENV_COMMON = frozenset(
 KEY_HOLDER = "order_gateway"
 NOTIFIER = "notifier"
 LEDGER = "ledger"
+WEB = "web"
 SERVICE_ENV: dict[str, frozenset[str]] = {
     KEY_HOLDER: ENV_COMMON
     | {
@@ -337,6 +358,9 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
     },
     # the database's URL: the ledger writes it, the notifier reads it (no other service gets it)
     LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},
+    # the dashboard: its own token, and the ledger's URL (it reads the history)
+    WEB: ENV_COMMON
+    | {"AUTOMATA_WEB_TOKEN", "AUTOMATA_WEB_TOKEN_FILE", "WEB_PORT", "DATABASE_URL", "AUTOMATA_HOME"},
 }
 
 
@@ -399,6 +423,8 @@ def load_config(
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
     cfg = _apply_notifier_env(cfg, env, str(cfg_path))
+    if service in (None, WEB) and (token := web_token(env)):
+        cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=token))
     if service in (None, KEY_HOLDER):
         cfg = _apply_keystore(cfg, cfg_path, env)
     cfg = _drop_secrets(cfg, service)
@@ -407,10 +433,27 @@ def load_config(
         register_secret(creds.api_secret)
     register_secret(cfg.notifier.telegram.token)
     register_secret(cfg.notifier.webhook.secret)
+    register_secret(cfg.web.token)
     for secret in url_passwords(cfg.ledger.url) + url_passwords(env.get("DATABASE_URL", "")):
         register_secret(secret)
     register_secret(cfg.notifier.webhook.url)  # a Slack or Discord webhook URL is the credential
     return cfg
+
+
+def web_token(env: Mapping[str, str]) -> str:
+    """AUTOMATA_WEB_TOKEN, else the content of the file AUTOMATA_WEB_TOKEN_FILE names (`automata
+    run` writes one under var/secrets: the token then is in no process's environment)."""
+    if env.get("AUTOMATA_WEB_TOKEN"):
+        return env["AUTOMATA_WEB_TOKEN"].strip()
+    named = env.get("AUTOMATA_WEB_TOKEN_FILE")
+    if not named:
+        return ""
+    try:
+        return Path(named).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"environment: AUTOMATA_WEB_TOKEN_FILE: {named}: cannot read: {exc.strerror}"
+        ) from None
 
 
 def _env_ids(env: dict[str, str], name: str) -> list[int] | None:
@@ -425,7 +468,8 @@ def _env_ids(env: dict[str, str], name: str) -> list[int] | None:
 
 def _drop_secrets(cfg: AppConfig, service: str | None) -> AppConfig:
     """Blank the secrets `service` does not use: keys outside the order gateway, the notifier's
-    token and webhook secret outside the notifier (the CLI keeps everything)."""
+    token and webhook secret outside the notifier, the dashboard's token outside it (the CLI
+    keeps everything)."""
     if service is None:
         return cfg
     if service != KEY_HOLDER:
@@ -437,6 +481,8 @@ def _drop_secrets(cfg: AppConfig, service: str | None) -> AppConfig:
             webhook=msgspec.structs.replace(cfg.notifier.webhook, url="", secret=""),
         )
         cfg = msgspec.structs.replace(cfg, notifier=notifier)
+    if service != WEB:
+        cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=""))
     return cfg
 
 

@@ -7,7 +7,7 @@ per program / per container), so no process carries another service's password.
 
 Users:
 - `admin`: everything (the CLI, redis-cli, operators). `default` is off: no unauthenticated use.
-- `market_gateway`, `order_gateway`, `notifier`, `ledger`: what each service does, on its own keys.
+- `market_gateway`, `order_gateway`, `notifier`, `ledger`, `web`: what each service does, on its own keys.
 - one user per strategy runner (`bot_<id>` / `bots_<process>`, as cli/deploy.py names runners):
   its bots' keys only, no scripting, no SCAN, no deletion outside its own keys.
 
@@ -141,14 +141,58 @@ def ledger_user() -> User:
     """The ledger reads: consumer-group commands only on the streams it keeps (every bot's order
     updates, the accounts, candles, `notify`), the venues' symbol filters read-only; it appends
     only to `notify` (gap reports) and its streams' dead letters, and never writes a message
-    anyone acts on."""
+    anyone acts on. Retention (services/ledger/retention.py): XTRIM, from a script, on the
+    streams it keeps but the candles, and the order gateway's closed write-ahead records: read their
+    status, DEL under WATCH; `og:open:*` and the command streams' pending entries read-only."""
     kept = [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.candles(s.ANY, s.ANY, s.ANY), s.NOTIFY]
     read = _selector(_keys("~", kept), GROUP_READ, GROUP_WRITE)
+    trim = _selector(_keys("~", [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.NOTIFY]), ["+xtrim"], SCRIPTS)
+    records = _selector(["~" + s.og_order(s.ANY), "+hmget", "+del", "+watch"])
+    opened = _selector(["%R~" + s.og_open(s.ANY), "+sismember"])
+    commands = _selector(["%R~" + s.legacy_order_commands(s.ANY), "+xpending"])  # `orders:cmd:*`
     append = _selector(_keys("~", [s.NOTIFY, *(s.dlq(k) for k in kept)]), ["+xadd"])
     symbols = _selector(["%R~" + s.venue_symbols(s.ANY), "+hgetall"])
     own = _keys("~", [s.health(LEDGER, s.ANY)])
-    # SCAN (new bots' order-update streams) is keyless: it shows key names, no value.
-    return User(LEDGER, (*own, *CONNECTION, "+set", "+del", "+scan", read, append, symbols))
+    # SCAN (new bots' order-update streams, og:order:* records) is keyless: it shows key names, no value.
+    rules = (
+        *own,
+        *CONNECTION,
+        "+set",
+        "+del",
+        "+scan",
+        read,
+        trim,
+        records,
+        opened,
+        commands,
+        append,
+        symbols,
+    )
+    return User(LEDGER, rules)
+
+
+def web_user() -> User:
+    """The dashboard (services/web) reads: bots' state and decisions, balances, order updates and
+    records, market data, notifications, heartbeats, symbol filters, with plain XREAD (no group:
+    it takes no entry from anyone). It writes only what `automata pause|order` writes through it:
+    a control on `bot:{bot}:control` (of a bot with state) and a manual order or cancel on
+    `orders:cmd:{venue}:manual`, its cid from `manual:seq` (INCR in a script). Never a bot's
+    command stream: the stream an order arrives on is the gateway's proof of its sender."""
+    read = [
+        s.any_bot("state"), s.any_bot("decisions"), s.account(s.ANY), s.ANY_ORDER_EVENTS, s.og_order(s.ANY),
+        s.og_open(s.ANY), s.market_data(s.ANY), s.NOTIFY, s.health(s.ANY, s.ANY), s.venue_symbols(s.ANY),
+    ]  # fmt: skip
+    commands = (
+        *CONNECTION, "+get", "+mget", "+exists", "+type", "+xread", "+xrange", "+xrevrange", "+xlen",
+        "+xinfo|stream", "+hget", "+hgetall", "+hkeys", "+smembers", "+scard", "+sismember",
+    )  # fmt: skip
+    control = _selector(["~" + s.any_bot("control"), "+xadd"])
+    manual = _selector(
+        ["~" + s.order_commands(s.ANY, s.MANUAL_BOT), "~" + s.MANUAL_SEQ, "+xadd", "+eval", "+incr", "+set"]
+    )
+    own = _keys("~", [s.health("web", s.ANY)])
+    # SCAN (new bots' streams, balances, heartbeats) is keyless: it shows key names, no value.
+    return User("web", (*own, *_keys("%R~", read), *commands, "+set", "+del", "+scan", control, manual))
 
 
 def runner_user(runner: Runner) -> User:
@@ -191,6 +235,7 @@ def users(runners: Sequence[Runner]) -> list[User]:
         order_gateway_user(),
         notifier_user(),
         ledger_user(),
+        web_user(),
         *(runner_user(r) for r in unique.values()),
     ]
 

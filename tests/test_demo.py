@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -25,7 +27,7 @@ from shared.ledger.db import open_ledger
 from tests.helpers.demo import accepted_by_bot, demo_env, stack_processes, start_demo, wait_running
 from tests.helpers.procs import python, wait_until
 
-SERVICES = {"market_gateway", "order_gateway", "notifier", "ledger", "strategy_runner"}
+SERVICES = {"market_gateway", "order_gateway", "notifier", "ledger", "web", "strategy_runner"}
 
 
 def ledger_bots(engine: sa.Engine) -> set[str]:
@@ -52,8 +54,14 @@ def gone(pid: int) -> bool:
         return True
 
 
+def profit_fills(env: dict[str, str], tmp_path: Path) -> int:
+    """The demo bots' fills `automata profit` counts."""
+    return sum(p["fills"] for p in orjson.loads(cli(env, tmp_path, "profit", "--json"))["bots"])
+
+
 def cli(env: dict[str, str], tmp_path: Path, *args: str) -> str:
-    proc = python("cli", *args, env=env, log_path=tmp_path / f"{args[0]}.log")
+    logs = len(list(tmp_path.glob(f"{args[0]}-*.log")))  # one log a run: its output alone
+    proc = python("cli", *args, env=env, log_path=tmp_path / f"{args[0]}-{logs}.log")
     proc.cwd = Path(env["AUTOMATA_HOME"])
     assert proc.start().popen is not None
     assert proc.popen.wait(60) == 0, proc.output()
@@ -72,7 +80,7 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
     try:
         assert admin.acl_log() == [], admin.acl_log()
         users = {c["user"] for c in admin.client_list()}
-        assert {"market_gateway", "order_gateway", "notifier", "ledger", "bots_demo"} <= users, users
+        assert {"market_gateway", "order_gateway", "notifier", "ledger", "web", "bots_demo"} <= users, users
     finally:
         admin.close()
     passwords = [p.read_text().strip() for p in secrets.iterdir() if p.name != "users.acl"]
@@ -81,6 +89,7 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
         "order_gateway",
         "notifier",
         "ledger",
+        "web",
         "bots_demo",
         "exchange_sim",
         "supervisord",
@@ -89,6 +98,32 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
         assert not any(pw in environ for pw in passwords), f"a Redis password in {name}'s environment"
         if name not in ("exchange_sim", "supervisord"):
             assert f"REDIS_PASSWORD_FILE={secrets / name}" in environ.split("\0"), name
+
+
+def check_dashboard(env: dict[str, str], banner: str) -> None:
+    """The banner names the dashboard; with the token `automata run` wrote, its API shows the
+    balances the paper venue reports and the three bots; without it, nothing."""
+    base = f"http://127.0.0.1:{env['WEB_PORT']}"
+    assert f"Dashboard: {base}/" in banner, banner
+    token = (Path(env["AUTOMATA_HOME"]) / "var/secrets/web_token").read_text().strip()
+    assert token not in banner
+
+    def get(path: str, auth: bool = True) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {token}"} if auth else {}
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(base + path, headers=headers), timeout=10
+            ) as reply:
+                return reply.status, orjson.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, {}
+
+    assert get("/api/balances", auth=False)[0] == 401
+    balances = wait_until(lambda: (doc := get("/api/balances")[1]) and doc["accounts"] and doc, timeout=30,
+                          what="balances on the dashboard")  # fmt: skip
+    (account,) = balances["accounts"]
+    assert account["venue"] == "sim" and "USDT" in {b["asset"] for b in account["balances"]}
+    assert {b["bot"] for b in get("/api/bots")[1]["bots"]} == {b.id for b in load_bots(DEMO_BOTS)}
 
 
 @pytest.mark.slow
@@ -135,12 +170,31 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
             lambda: "demo_dca" in ledger_bots(ledger), timeout=60, interval=0.5, what="a fill in the ledger"
         )
         ledger.dispose()
-
         shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
         for bot in bots:
             assert bot in shown, shown
+        check_dashboard(env, demo.output())
         said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
         assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
+        # `automata profit` fills up as the demo trades (issue 15: "make run shows it")
+        first = wait_until(
+            lambda: profit_fills(env, tmp_path), timeout=60, interval=0.5, what="fills in profit"
+        )
+        wait_until(
+            lambda: profit_fills(env, tmp_path) > first, timeout=120, interval=1, what="profit filling up"
+        )
+        assert "demo_dca" in cli(env, tmp_path, "profit")
+        # `automata equity`: the valued part of the account, naming what the ledger has no price for
+        equity = wait_until(
+            lambda: orjson.loads(cli(env, tmp_path, "equity", "--json")),
+            timeout=60,
+            interval=0.5,
+            what="equity",
+        )
+        assert [(e["venue"], e["quote_asset"]) for e in equity] == [("sim", "USDT")]
+        assert "ETH" in equity[0]["unvalued"] and Decimal(equity[0]["last"]["value"]) > 0
+        assert "excludes: " in cli(env, tmp_path, "equity")
+
         check_acl(env, procs)
 
         assert demo.popen is not None

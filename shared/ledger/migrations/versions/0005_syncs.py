@@ -11,8 +11,8 @@ fill a sync added, the order gateway's last update of the order): the order the 
 fills in, which a sync that rewrites a bot's fills keeps, so the positions and realised profit
 it recomputes are the bot's own. NULL on rows written before.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 06:40:00
 """
 
@@ -23,8 +23,8 @@ from alembic import op
 
 import shared.ledger.types
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
