@@ -123,10 +123,12 @@ def test_every_container_has_a_user_of_its_own(deployed) -> None:
     for name, service in bots["services"].items():
         assert service["environment"]["REDIS_USER"] == name
         assert service["secrets"] == [f"redis_{name}"] and "env_file" not in service
-    # secrets: .env to the order gateway only, notifier.env to the notifier only, none in common
-    assert not any("env_file" in s for n, s in base.items() if n not in ("order_gateway", "notifier"))
+    # secrets: .env to the order gateway only, notifier.env to the notifier only, web.env to the
+    # dashboard only, none in common
+    assert not any("env_file" in s for n, s in base.items() if n not in ("order_gateway", "notifier", "web"))
     assert base["order_gateway"]["env_file"] == ".env"
     assert base["notifier"]["env_file"] == "notifier.env"
+    assert base["web"]["env_file"] == "web.env"
     secrets = deployed["project"] / "secrets" / "redis"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     assert {p.name for p in secrets.iterdir()} >= {"users.acl", "admin", *users.values(), *bots["services"]}
