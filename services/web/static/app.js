@@ -1,0 +1,214 @@
+// The pages' shared code: JSON from /api, tables, money formatting, the live feed (/api/live)
+// and the control buttons. Plain browser JavaScript, no build step, no library (a Pi serves it
+// as is). Money arrives as decimal strings and is shown as such: never parsed into a float.
+"use strict";
+
+const A = (() => {
+  // CSRF double submit: the login's `automata_csrf` cookie echoed in a header (services/web/auth.py)
+  const csrf = () => (document.cookie.match(/(?:^|;\s*)automata_csrf=([^;]*)/) || [])[1] || "";
+
+  class ApiError extends Error {
+    constructor(status, text) {
+      super(`${status}: ${text}`);
+      this.status = status;
+    }
+  }
+
+  async function get(url) {
+    const reply = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!reply.ok) throw new ApiError(reply.status, await reply.text());
+    return reply.json();
+  }
+
+  async function post(url, body) {
+    const reply = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify(body || {}),
+    });
+    const text = await reply.text();
+    if (!reply.ok) throw new ApiError(reply.status, errorText(text));
+    return text ? JSON.parse(text) : {};
+  }
+
+  function errorText(text) {
+    try {
+      const data = JSON.parse(text);
+      return data.detail || data.error || data.message || text;
+    } catch {
+      return text;
+    }
+  }
+
+  // --- formatting ------------------------------------------------------------------------
+  // "12345.678900" -> "12,345.6789": thousands grouped, trailing zeros dropped, digits kept.
+  function money(value, places) {
+    if (value === null || value === undefined || value === "") return "–";
+    let text = String(value);
+    if (places !== undefined && /^-?\d+(\.\d+)?$/.test(text)) text = roundText(text, places);
+    const negative = text.startsWith("-");
+    if (negative) text = text.slice(1);
+    let [whole, frac = ""] = text.split(".");
+    frac = frac.replace(/0+$/, "");
+    whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
+  }
+
+  // decimal-string rounding half up to `places` digits, done on the digits (no float)
+  function roundText(text, places) {
+    const negative = text.startsWith("-");
+    const [whole, frac = ""] = text.replace("-", "").split(".");
+    if (frac.length <= places) return text;
+    let digits = (whole + frac.slice(0, places)).split("").map(Number);
+    if (Number(frac[places]) >= 5) {
+      let i = digits.length - 1;
+      while (i >= 0 && digits[i] === 9) digits[i--] = 0;
+      if (i < 0) digits.unshift(1);
+      else digits[i] += 1;
+    }
+    const all = digits.join("");
+    const cut = all.length - places;
+    const out = places ? `${all.slice(0, cut)}.${all.slice(cut)}` : all;
+    return (negative && /[1-9]/.test(out) ? "-" : "") + out;
+  }
+
+  function signClass(value) {
+    const text = String(value ?? "");
+    if (text.startsWith("-")) return "neg";
+    return /[1-9]/.test(text) ? "pos" : "";
+  }
+
+  // milliseconds since the epoch or an ISO text -> "2026-12-06 06:10:11" in UTC (the venue's time)
+  function time(value) {
+    if (value === null || value === undefined || value === "") return "–";
+    const date = typeof value === "number" ? new Date(value) : new Date(value);
+    if (Number.isNaN(date.getTime())) return String(value);
+    return date.toISOString().slice(0, 19).replace("T", " ");
+  }
+
+  // --- DOM -------------------------------------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // columns: [{key, label, fmt?(value,row) -> text|Node, cls?(value,row) -> class, num?}]
+  function table(target, columns, rows, options = {}) {
+    const host = typeof target === "string" ? document.getElementById(target) : target;
+    if (!host) return;
+    if (!rows || rows.length === 0) {
+      host.replaceChildren(el("p", { class: "empty" }, options.empty || "nothing yet"));
+      return;
+    }
+    const head = el("tr", {}, columns.map((c) => el("th", { class: c.num ? "num" : "" }, c.label)));
+    const body = rows.map((row) =>
+      el(
+        "tr",
+        { "data-key": options.key ? options.key(row) : undefined },
+        columns.map((c) => {
+          const value = row[c.key];
+          const shown = c.fmt ? c.fmt(value, row) : value ?? "–";
+          const cls = [c.num ? "num" : "", c.cls ? c.cls(value, row) : ""].join(" ").trim();
+          return el("td", { class: cls || undefined, "data-label": c.label }, shown);
+        }),
+      ),
+    );
+    const cls = options.plain ? "grid" : "grid cards"; // cards: label/value rows on a phone
+    host.replaceChildren(el("div", { class: "scroll" }, el("table", { class: cls }, el("thead", {}, head), el("tbody", {}, body))));
+  }
+
+  function say(text, kind = "info") {
+    const box = document.getElementById("flash");
+    if (!box) return;
+    box.replaceChildren(el("div", { class: `flash ${kind}` }, text));
+    clearTimeout(say.timer);
+    say.timer = setTimeout(() => box.replaceChildren(), 6000);
+  }
+
+  // --- the live feed ---------------------------------------------------------------------
+  // One EventSource per page; handlers by event name. The browser reconnects by itself; the
+  // dot in the header says whether the feed is up, and every (re)connect calls onOpen so a page
+  // refetches what it may have missed.
+  function live(handlers, onOpen) {
+    const dot = document.getElementById("live");
+    const source = new EventSource("/api/live");
+    const state = (up) => {
+      if (!dot) return;
+      dot.classList.toggle("up", up);
+      dot.title = up ? "live" : "reconnecting";
+      dot.dataset.state = up ? "up" : "down";
+    };
+    source.onopen = () => {
+      state(true);
+      if (onOpen) onOpen();
+    };
+    source.onerror = () => state(false);
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => {
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          return; // a malformed event is dropped, never the page
+        }
+        handle(data);
+      });
+    }
+    return source;
+  }
+
+  // call fn at most once per `ms` (the last call wins): many events, one refetch
+  function throttle(fn, ms) {
+    let timer = null;
+    return (...args) => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        fn(...args);
+      }, ms);
+    };
+  }
+
+  // refresh(): fetch and draw; run now, on every live reconnect, and every `ms` while visible
+  function keepFresh(refresh, ms) {
+    const run = () => refresh().catch((err) => say(`could not load: ${err.message}`, "error"));
+    run();
+    setInterval(() => {
+      if (document.visibilityState === "visible") run();
+    }, ms);
+    return run;
+  }
+
+  // buttons with data-action="pause" etc. inside `root` post to `url(action)` after a confirm
+  function controls(root, url, after) {
+    root.querySelectorAll("button[data-action]").forEach((button) => {
+      button.addEventListener("click", async () => {
+        const action = button.dataset.action;
+        if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+        button.disabled = true;
+        try {
+          await post(url(action), {});
+          say(`${action}: sent`, "ok");
+          if (after) after(action);
+        } catch (err) {
+          say(`${action} refused: ${err.message}`, "error");
+        } finally {
+          button.disabled = false;
+        }
+      });
+    });
+  }
+
+  return { get, post, money, signClass, time, el, table, say, live, throttle, keepFresh, controls, ApiError };
+})();
