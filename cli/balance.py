@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import redis
 import typer
 from rich.console import Console
 
@@ -25,48 +23,10 @@ from cli import common, output
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
 from shared import display
-from shared.account_view import fold_account, valuation
-from shared.codec import DecodeError, decode
+from shared.account_view import Valued, account_doc, read_account, value
 from shared.config import AppConfig
 from shared.display import asset_amounts
-from shared.messages import Balance, BookTicker, Candle
-from shared.streams import account, book
-
-SCAN_BACK = 500  # account entries read back looking for the newest snapshot
-
-
-@dataclass
-class Account:
-    venue: str
-    balances: dict[str, Balance]
-    snapshot: bool  # False: only deltas were found, the list may be incomplete
-    ts_ms: int
-
-
-def read_account(r: redis.Redis, venue: str) -> Account | None:
-    """Newest snapshot with the newer deltas applied on top (a delta carries an asset's full free/locked)."""
-    view = fold_account(r.xrevrange(account(venue), count=SCAN_BACK))
-    return Account(venue, view.balances, view.snapshot, view.ts_ms) if view.balances else None
-
-
-def redis_price(r: redis.Redis, venue: str, symbol: str) -> Decimal | None:
-    for _id, fields in r.xrevrange(book(venue, symbol), count=1):
-        try:
-            msg = decode(fields)
-        except DecodeError:
-            break
-        if isinstance(msg, BookTicker) and msg.bid > 0 and msg.ask > 0:
-            return (msg.bid + msg.ask) / 2
-    newest: Candle | None = None
-    for key in r.scan_iter(match=f"md:candles:{venue}:{symbol}:*", count=1000):
-        for _id, fields in r.xrevrange(key, count=1):
-            try:
-                msg = decode(fields)
-            except DecodeError:
-                continue
-            if isinstance(msg, Candle) and (newest is None or msg.close_time > newest.close_time):
-                newest = msg
-    return newest.close if newest is not None else None
+from shared.streams import account
 
 
 def live_prices(cfg: AppConfig, venue: str, symbols: list[str]) -> dict[str, Decimal]:
@@ -82,30 +42,6 @@ def live_prices(cfg: AppConfig, venue: str, symbols: list[str]) -> dict[str, Dec
         return out
 
     return venues.run(cfg, venue, job, public=True)
-
-
-@dataclass
-class Valued:
-    """An account with each asset's price and value in the quote asset (None: no price found)."""
-
-    acct: Account
-    quote: str
-    rows: list[dict[str, Any]]
-    equity: Decimal
-    unvalued: list[str]
-
-
-def value(r: redis.Redis, acct: Account, quote: str, live: dict[str, Decimal] | None) -> Valued:
-    rows, equity, unvalued = valuation(
-        acct.balances, quote, lambda symbol: (live or {}).get(symbol) or redis_price(r, acct.venue, symbol)
-    )
-    return Valued(acct, quote, rows, equity, unvalued)
-
-
-def account_doc(v: Valued) -> dict[str, Any]:
-    """The valued account for `--json` (amounts as exact decimal strings)."""
-    return {"venue": v.acct.venue, "quote": v.quote, "ts": v.acct.ts_ms, "complete": v.acct.snapshot,
-            "balances": v.rows, "equity": v.equity, "unvalued": v.unvalued}  # fmt: skip
 
 
 def show(out: Console, v: Valued, precisions: output.Precisions, live: bool) -> None:

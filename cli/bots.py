@@ -17,15 +17,12 @@ from rich.console import Console
 from cli import common, output, status
 from cli.connect import System
 from cli.heartbeats import bot_inputs, read_heartbeats
-from shared.codec import encode
-from shared.config import ConfigError
-from shared.ids import IdError, check_bot_id
-from shared.messages import BotControl, ControlAction
-from shared.streams import any_bot, bot_control, bot_state
+from shared import control
+from shared.control import MODE_AFTER
+from shared.messages import ControlAction
+from shared.streams import bot_control, bot_state
 
 console = Console()
-MODE_AFTER = {ControlAction.PAUSE: "paused", ControlAction.RESUME: "running", ControlAction.STOP: "stopped",
-              ControlAction.CLOSE: "stopped"}  # fmt: skip
 
 
 def _state(r, bot: str) -> dict | None:
@@ -34,50 +31,41 @@ def _state(r, bot: str) -> dict | None:
 
 
 def known_bots(r, system: System) -> set[str]:
-    """The bots there are: those of the bots file the system uses, those with state or a lease
-    in Redis, and those a strategy runner's heartbeat names."""
-    from services.strategy_runner.bots import load_bots
-
-    known: set[str] = set()
-    if system.bots is not None:
-        try:
-            known |= {b.id for b in load_bots(system.bots, check_params=False)}
-        except ConfigError:
-            pass  # a broken bots file: what Redis knows still counts
-    for kind in ("state", "lease"):
-        known |= {key.decode().split(":")[1] for key in r.scan_iter(match=any_bot(kind), count=500)}
-    for beat in read_heartbeats(r):
-        if beat.service == "strategy_runner" and isinstance(beat.extra.get("bots"), list):
-            known |= {str(b) for b in beat.extra["bots"]}
-    return known
+    """The bots there are (shared/control.py), with those a strategy runner's heartbeat names."""
+    runners = [
+        str(b)
+        for beat in read_heartbeats(r)
+        if beat.service == "strategy_runner" and isinstance(beat.extra.get("bots"), list)
+        for b in beat.extra["bots"]
+    ]
+    return control.known_bots(r, system.bots, runners=runners)
 
 
 def check_known(r, system: System, bot: str, *, also: frozenset[str] = frozenset()) -> None:
     """Exit 2 listing the known bots when `bot` is none of them (a typo must not create keys)."""
-    known = known_bots(r, system) | also
-    if bot not in known:
-        listed = common.listing(known) or "none (no bots file, no bot state in Redis)"
-        common.fail(console, f"unknown bot {bot!r} (bots: {listed})", 2)
+    try:
+        control.check_known(bot, known_bots(r, system) | also)
+    except control.ControlError as exc:
+        common.fail(console, str(exc), 2)
 
 
 def send_control(bot: str, action: ControlAction, reason: str = "", wait: float = 0.0) -> None:
     try:
-        check_bot_id(bot)
-    except IdError as exc:
+        control.check_bot(bot)
+    except control.ControlError as exc:
         raise typer.BadParameter(str(exc)) from None
     system = common.located(console)
     r, _url = common.redis_client(console, system)
     check_known(r, system, bot)
-    msg = BotControl(bot=bot, action=action, source="cli", reason=reason, ts=int(time.time() * 1000))
-    entry = r.xadd(bot_control(bot), encode(msg))
-    console.print(f"{action.value} sent to {bot} ({bot_control(bot)} {entry.decode()})")
+    entry = control.send_control(r, bot, action, source="cli", reason=reason)
+    console.print(f"{action.value} sent to {bot} ({bot_control(bot)} {entry})")
     if wait <= 0:
         return
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         doc = _state(r, bot)
         if doc and doc.get("state", {}).get("mode", "running") == MODE_AFTER[action] and \
-                entry.decode() <= doc.get("last_applied", {}).get(bot_control(bot), ""):  # fmt: skip
+                entry <= doc.get("last_applied", {}).get(bot_control(bot), ""):  # fmt: skip
             console.print(f"{bot} is {MODE_AFTER[action]}")
             return
         time.sleep(0.1)

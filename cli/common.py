@@ -19,6 +19,7 @@ from rich.markup import escape
 from cli import connect
 from cli.paths import UsageError
 from shared.config import AppConfig, ConfigError, load_config
+from shared.display import listing as listing  # error messages list known names
 from shared.redis_conn import safe_url
 
 
@@ -95,19 +96,16 @@ def check_venue(out: Console, cfg: AppConfig, venue: str) -> None:
         fail(out, f"venue {venue!r} is not configured (venues: {', '.join(sorted(cfg.venues))})", 2)
 
 
-def listing(names: Iterable[str], limit: int = 20) -> str:
-    """Known names for an error message: sorted, the first `limit`, and how many more."""
-    ordered = sorted(set(names))
-    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
-    return ", ".join(ordered[:limit]) + more
-
-
 def check_symbol(out: Console, venue: str, symbol: str, known: Iterable[str]) -> None:
     """Exit 2 listing the venue's symbols when `symbol` is not one of them (an empty list: the
     venue could not tell, let it answer)."""
-    known = set(known)
-    if known and symbol not in known:
-        fail(out, f"unknown symbol {symbol!r} on {venue} (symbols: {listing(known)})", 2)
+    from shared.control import ControlError
+    from shared.control import check_symbol as check
+
+    try:
+        check(venue, symbol, known)
+    except ControlError as exc:
+        fail(out, str(exc), 2)
 
 
 def short(exc: BaseException) -> str:

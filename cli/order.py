@@ -4,11 +4,8 @@ A hand-placed order goes
 through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
 on `orders:cmd:{venue}:manual` (a --force cancel of a bot's order: on that bot's stream, which
 only the admin user and the bot's runner may write), so it gets the same write-ahead log,
-filters, exactly-once sending and reconciliation. Its cid is `manual-{seq}`, seq from an INCR on `manual:seq` raised to the time in
-milliseconds when it is behind it: a Redis that lost its last second (a power cut) has lost the
-counter's last values and maybe the records of their orders too, while the venue kept those
-orders; the clock has moved past every one of them, so no cid is reused (a number whose record
-exists is skipped as well).
+filters, exactly-once sending and reconciliation. Its cid is `manual-{seq}`; the checks, the
+cid and the streams are shared/control.py's (the web dashboard uses them too).
 The command then waits (`--wait`) for the gateway's answer on `orders:events:manual` and prints
 it; without an answer the command stays queued and the gateway executes it when it reads it.
 """
@@ -16,7 +13,7 @@ it; without an answer the command stays queued and the gateway executes it when 
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import redis
 import typer
@@ -24,22 +21,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli import common, output
-from cli.orders import read_record
-from shared import display
-from shared.codec import DecodeError, decode, encode
+from shared import control, display
+from shared.codec import DecodeError, decode
 from shared.display import UNKNOWN, Precision
-from shared.ids import bot_of, format_cid
 from shared.messages import (
     TERMINAL_STATUSES,
     CancelOrder,
     OrderStatus,
-    OrderType,
     OrderUpdate,
-    PlaceOrder,
     Side,
-    TimeInForce,
 )
-from shared.streams import MANUAL_BOT, MANUAL_SEQ, og_order, order_commands, order_events, venue_symbols
+from shared.streams import MANUAL_BOT, order_events
 
 order_app = typer.Typer(
     no_args_is_help=True,
@@ -49,38 +41,11 @@ order_app = typer.Typer(
 WAIT_HELP = "seconds to wait for the gateway's answer (0: do not wait)"
 
 
-# INCR, but never below ARGV[1] (now in ms): the counter moves past whatever a rollback lost.
-_NEXT_SEQ = """
-local seq = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[1])
-if seq < floor then redis.call('SET', KEYS[1], ARGV[1]); seq = floor end
-return seq
-"""
-
-
-def next_cid(r: redis.Redis) -> str:
-    while True:
-        seq = r.eval(_NEXT_SEQ, 1, MANUAL_SEQ, int(time.time() * 1000))
-        cid = format_cid(MANUAL_BOT, int(seq))
-        if not r.exists(og_order(cid)):
-            return cid
-
-
 def _decimal(out: Console, name: str, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
     try:
-        result = Decimal(value)
-    except InvalidOperation:
-        common.fail(out, f"{name}: not a number: {value!r}", 2)
-    if not result.is_finite() or result <= 0:
-        common.fail(out, f"{name}: must be a positive number, got {value}", 2)
-    return result
-
-
-def _last_id(r: redis.Redis, stream: str) -> bytes:
-    top = r.xrevrange(stream, count=1)
-    return top[0][0] if top else b"0-0"
+        return control.amount(name, value)
+    except control.ControlError as exc:
+        common.fail(out, str(exc), 2)
 
 
 def wait_update(
@@ -160,43 +125,27 @@ def _place(
     quantity = _decimal(out, "QTY", qty)
     limit = _decimal(out, "--price", price)
     quote_qty = _decimal(out, "--quote", quote)
-    if quantity is None and quote_qty is None:
-        common.fail(out, "give QTY (base asset) or --quote AMOUNT (quote asset to spend)", 2)
-    if quantity is not None and quote_qty is not None:
-        common.fail(out, "give either QTY (base asset) or --quote AMOUNT (quote asset to spend), not both", 2)
-    if quote_qty is not None and limit is not None:
-        common.fail(out, "--quote is for market orders: drop --price, or give QTY for a limit order", 2)
     cfg = common.config_or_none()
-    if cfg is not None:
-        common.check_venue(out, cfg, venue)
+    venues = cfg.venues if cfg else None
+    try:
+        control.check_terms(venue, venues, quantity=quantity, price=limit, quote_quantity=quote_qty)
+    except control.ControlError as exc:
+        common.fail(out, str(exc), 2)
     r, _url = common.redis_client(out)
-    symbol = symbol.upper()
-    common.check_symbol(out, venue, symbol, (s.decode() for s in r.hkeys(venue_symbols(venue))))
-    cid = next_cid(r)
-    cmd = PlaceOrder(
-        cid=cid,
-        bot=MANUAL_BOT,
-        venue=venue,
-        symbol=symbol.upper(),
-        side=side,
-        order_type=OrderType.LIMIT if limit is not None else OrderType.MARKET,
-        quantity=quantity,
-        quote_quantity=quote_qty,
-        price=limit,
-        time_in_force=TimeInForce.GTC if limit is not None else None,
-        ts=int(time.time() * 1000),
-    )
-    after = _last_id(r, order_events(MANUAL_BOT))
-    stream = order_commands(venue, MANUAL_BOT)
-    r.xadd(stream, encode(cmd))
+    try:
+        cmd = control.manual_order(r, side, symbol, venue=venue, venues=venues,
+                                   quantity=quantity, price=limit, quote_quantity=quote_qty)  # fmt: skip
+    except control.ControlError as exc:
+        common.fail(out, str(exc), 2)
+    stream, after = control.submit(r, cmd)
     what = (
         f"{display.plain(quantity)} {cmd.symbol}"
         if quantity is not None
         else f"{display.plain(quote_qty)} quote of {cmd.symbol}"
     )
     how = f"limit {display.plain(limit)}" if limit is not None else "market"
-    out.print(f"{cid}: {side.value.lower()} {what} at {how} sent to {stream}")
-    _report(out, r, MANUAL_BOT, cid, stream, after, wait, settle=limit is None)
+    out.print(f"{cmd.cid}: {side.value.lower()} {what} at {how} sent to {stream}")
+    _report(out, r, MANUAL_BOT, cmd.cid, stream, after, wait, settle=limit is None)
 
 
 @order_app.command("buy")
@@ -235,31 +184,14 @@ def cancel(
 ) -> None:
     """Cancel an open order by its client order id."""
     out = common.console()
-    bot = bot_of(cid)
-    if bot is None:
-        common.fail(out, f"{cid!r} is not an Automata client order id (bot-000001)", 2)
-    if bot != MANUAL_BOT and not force:
-        common.fail(
-            out,
-            f"{cid} belongs to bot {bot!r}: stop the bot (`automata stop {bot}`) or add --force",
-            2,
-        )
     r, _url = common.redis_client(out)
-    record = read_record(r, cid)
-    if record is not None:
-        venue, symbol = record.venue, record.symbol
-        if record.terminal:
-            out.print(
-                f"{cid} is already {record.status.value} (filled {display.plain(record.cum_filled_qty)})"
-            )
-            return
-    elif not (venue and symbol):
-        common.fail(
-            out, f"no record of {cid} in Redis: give --venue and --symbol to cancel it at the venue", 2
-        )
-    after = _last_id(r, order_events(bot))
-    cmd = CancelOrder(cid=cid, bot=bot, venue=venue, symbol=symbol.upper(), ts=int(time.time() * 1000))
-    stream = order_commands(venue, bot)  # the owner's stream: the gateway takes it as the bot's own
-    r.xadd(stream, encode(cmd))
+    try:
+        cmd = control.cancel_command(r, cid, force=force, venue=venue, symbol=symbol)
+    except control.ControlError as exc:
+        common.fail(out, str(exc), 2)
+    if not isinstance(cmd, CancelOrder):
+        out.print(f"{cid} is already {cmd.status.value} (filled {display.plain(cmd.cum_filled_qty)})")
+        return
+    stream, after = control.submit(r, cmd)
     out.print(f"cancel of {cid} sent to {stream}")
-    _report(out, r, bot, cid, stream, after, wait, settle=True)
+    _report(out, r, cmd.bot, cid, stream, after, wait, settle=True)

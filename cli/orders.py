@@ -21,17 +21,8 @@ from rich.table import Table
 
 from cli import common, output
 from services.order_gateway.records import OrderRecord
-from shared.streams import MANUAL_BOT, og_open, og_order
-
-
-def read_record(r: redis.Redis, cid: str) -> OrderRecord | None:
-    data = r.hgetall(og_order(cid))
-    if not data:
-        return None
-    try:
-        return OrderRecord.from_hash(data)
-    except (msgspec.ValidationError, ValueError):
-        return None
+from shared.control import read_record
+from shared.streams import MANUAL_BOT, og_open
 
 
 def open_records(r: redis.Redis, venue: str | None) -> list[OrderRecord]:

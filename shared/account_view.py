@@ -3,7 +3,8 @@
 The order gateway writes a full snapshot now and then and deltas (an asset's full free/locked)
 in between, so walking back from the newest entry to the last snapshot, the first balance seen
 for an asset is its current one. The runner, the notifier's /balance and `automata balance` all
-read balances this way."""
+read balances this way; `automata balance` and the web dashboard value them with `value` (a
+synchronous client: each asset at the mid of its newest book ticker, else its newest close)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import redis
+
 from shared.codec import DecodeError, decode
-from shared.messages import Balance, BalanceUpdate
+from shared.messages import Balance, BalanceUpdate, BookTicker, Candle
+from shared.streams import account, book
 
 
 @dataclass
@@ -64,3 +68,64 @@ def valuation(
         rows.append({"asset": asset, "free": bal.free, "locked": bal.locked, "total": bal.total,
                      "price": price, "value": worth})  # fmt: skip
     return rows, equity, unvalued
+
+
+SCAN_BACK = 500  # account entries read back looking for the newest snapshot
+
+
+@dataclass
+class Account:
+    venue: str
+    balances: dict[str, Balance]
+    snapshot: bool  # False: only deltas were found, the list may be incomplete
+    ts_ms: int
+
+
+def read_account(r: redis.Redis, venue: str) -> Account | None:
+    """Newest snapshot with the newer deltas applied on top (a delta carries an asset's full free/locked)."""
+    view = fold_account(r.xrevrange(account(venue), count=SCAN_BACK))
+    return Account(venue, view.balances, view.snapshot, view.ts_ms) if view.balances else None
+
+
+def redis_price(r: redis.Redis, venue: str, symbol: str) -> Decimal | None:
+    for _id, fields in r.xrevrange(book(venue, symbol), count=1):
+        try:
+            msg = decode(fields)
+        except DecodeError:
+            break
+        if isinstance(msg, BookTicker) and msg.bid > 0 and msg.ask > 0:
+            return (msg.bid + msg.ask) / 2
+    newest: Candle | None = None
+    for key in r.scan_iter(match=f"md:candles:{venue}:{symbol}:*", count=1000):
+        for _id, fields in r.xrevrange(key, count=1):
+            try:
+                msg = decode(fields)
+            except DecodeError:
+                continue
+            if isinstance(msg, Candle) and (newest is None or msg.close_time > newest.close_time):
+                newest = msg
+    return newest.close if newest is not None else None
+
+
+@dataclass
+class Valued:
+    """An account with each asset's price and value in the quote asset (None: no price found)."""
+
+    acct: Account
+    quote: str
+    rows: list[dict[str, Any]]
+    equity: Decimal
+    unvalued: list[str]
+
+
+def value(r: redis.Redis, acct: Account, quote: str, live: dict[str, Decimal] | None) -> Valued:
+    rows, equity, unvalued = valuation(
+        acct.balances, quote, lambda symbol: (live or {}).get(symbol) or redis_price(r, acct.venue, symbol)
+    )
+    return Valued(acct, quote, rows, equity, unvalued)
+
+
+def account_doc(v: Valued) -> dict[str, Any]:
+    """The valued account for `--json` (amounts as exact decimal strings)."""
+    return {"venue": v.acct.venue, "quote": v.quote, "ts": v.acct.ts_ms, "complete": v.acct.snapshot,
+            "balances": v.rows, "equity": v.equity, "unvalued": v.unvalued}  # fmt: skip

@@ -83,6 +83,7 @@ class ServicesConfig(Base, frozen=True):
     notifier: ServiceConfig = ServiceConfig(metrics_port=9104)
     exchange_sim: ServiceConfig = ServiceConfig(metrics_port=9105)
     ledger: ServiceConfig = ServiceConfig(metrics_port=9106)
+    web: ServiceConfig = ServiceConfig(metrics_port=9107)
 
 
 class BusConfig(Base, frozen=True):
@@ -233,6 +234,20 @@ class LedgerConfig(Base, frozen=True):
         return repr(safe_url(self.url)) if name == "url" and self.url else super()._shown(name)
 
 
+class WebConfig(Base, frozen=True):
+    """`[web]`: the dashboard (services/web). On 127.0.0.1 by default; any other host needs
+    `token` (better AUTOMATA_WEB_TOKEN), else the service refuses to start. Control actions
+    always need the token; `read_only` refuses them all."""
+
+    SECRETS = frozenset({"token"})
+
+    host: str = "127.0.0.1"
+    port: Port = 8780
+    token: str = ""  # or AUTOMATA_WEB_TOKEN; at least 16 characters
+    read_only: bool = False
+    origins: list[str] = []  # Origins allowed to send control actions besides the page's own (a proxy)
+
+
 class AppConfig(Base, frozen=True):
     redis: RedisConfig = RedisConfig()
     bus: BusConfig = BusConfig()
@@ -244,6 +259,7 @@ class AppConfig(Base, frozen=True):
     order_gateway: OrderGatewayConfig = OrderGatewayConfig()
     notifier: NotifierConfig = NotifierConfig()
     ledger: LedgerConfig = LedgerConfig()
+    web: WebConfig = WebConfig()
 
 
 _PATH_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -313,6 +329,7 @@ ENV_COMMON = frozenset(
 KEY_HOLDER = "order_gateway"
 NOTIFIER = "notifier"
 LEDGER = "ledger"
+WEB = "web"
 SERVICE_ENV: dict[str, frozenset[str]] = {
     KEY_HOLDER: ENV_COMMON
     | {
@@ -337,6 +354,8 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
     },
     # the database's URL: the ledger writes it, the notifier reads it (no other service gets it)
     LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},
+    # the dashboard: its own token, and the ledger's URL (it reads the history)
+    WEB: ENV_COMMON | {"AUTOMATA_WEB_TOKEN", "DATABASE_URL", "AUTOMATA_HOME"},
 }
 
 
@@ -399,6 +418,10 @@ def load_config(
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
     cfg = _apply_notifier_env(cfg, env, str(cfg_path))
+    if env.get("AUTOMATA_WEB_TOKEN"):
+        cfg = msgspec.structs.replace(
+            cfg, web=msgspec.structs.replace(cfg.web, token=env["AUTOMATA_WEB_TOKEN"].strip())
+        )
     if service in (None, KEY_HOLDER):
         cfg = _apply_keystore(cfg, cfg_path, env)
     cfg = _drop_secrets(cfg, service)
@@ -407,6 +430,7 @@ def load_config(
         register_secret(creds.api_secret)
     register_secret(cfg.notifier.telegram.token)
     register_secret(cfg.notifier.webhook.secret)
+    register_secret(cfg.web.token)
     for secret in url_passwords(cfg.ledger.url) + url_passwords(env.get("DATABASE_URL", "")):
         register_secret(secret)
     register_secret(cfg.notifier.webhook.url)  # a Slack or Discord webhook URL is the credential
@@ -425,7 +449,8 @@ def _env_ids(env: dict[str, str], name: str) -> list[int] | None:
 
 def _drop_secrets(cfg: AppConfig, service: str | None) -> AppConfig:
     """Blank the secrets `service` does not use: keys outside the order gateway, the notifier's
-    token and webhook secret outside the notifier (the CLI keeps everything)."""
+    token and webhook secret outside the notifier, the dashboard's token outside it (the CLI
+    keeps everything)."""
     if service is None:
         return cfg
     if service != KEY_HOLDER:
@@ -437,6 +462,8 @@ def _drop_secrets(cfg: AppConfig, service: str | None) -> AppConfig:
             webhook=msgspec.structs.replace(cfg.notifier.webhook, url="", secret=""),
         )
         cfg = msgspec.structs.replace(cfg, notifier=notifier)
+    if service != WEB:
+        cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=""))
     return cfg
 
 

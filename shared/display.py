@@ -15,7 +15,7 @@ None, an unparsable string or a non-finite number shows as "-".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
@@ -191,3 +191,10 @@ def asset_steps(filters: dict[str, SymbolFilters]) -> dict[str, Decimal]:
         if f.step_size > 0 and (f.base_asset not in steps or f.step_size < steps[f.base_asset]):
             steps[f.base_asset] = f.step_size
     return steps
+
+
+def listing(names: Iterable[str], limit: int = 20) -> str:
+    """Known names for an error message: sorted, the first `limit`, and how many more."""
+    ordered = sorted(set(names))
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more

@@ -1,0 +1,64 @@
+"""/api/health, /api/login and /api/logout."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import redis
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.web.auth import end_session, start_session, token_matches
+from services.web.context import WebContext
+from services.web.openapi import ApiError, Operation, json_response
+
+
+class Health(msgspec.Struct):
+    ok: bool
+    redis: bool
+    read_only: bool
+    auth: bool  # a token is configured: reads need credentials, control is possible
+    ts: int
+
+
+class Login(msgspec.Struct):
+    token: str
+
+
+class LoggedIn(msgspec.Struct):
+    ok: bool
+
+
+def health(ctx: WebContext, request: Request) -> Health:
+    """Whether the service answers and reaches Redis (the ledger is read only when asked)."""
+    try:
+        reachable = bool(ctx.redis.ping())
+    except redis.RedisError:
+        reachable = False
+    settings = ctx.settings
+    return Health(ok=reachable, redis=reachable, read_only=settings.read_only, auth=bool(settings.token),
+                  ts=int(time.time() * 1000))  # fmt: skip
+
+
+def login(ctx: WebContext, request: Request, body: Login) -> Response:
+    """Trade the token for a session cookie (and the CSRF cookie a page sends back as a header)."""
+    if not token_matches(ctx.settings, body.token):
+        raise ApiError(401, "wrong token")
+    response = json_response(LoggedIn(ok=True))
+    start_session(response, ctx.settings, secure=request.url.scheme == "https")
+    return response
+
+
+def logout(ctx: WebContext, request: Request) -> Response:
+    response = json_response(LoggedIn(ok=False))
+    end_session(response)
+    return response
+
+
+OPERATIONS = [
+    Operation("GET", "/api/health", "Service health", health, Health, tags=("system",)),
+    Operation("POST", "/api/login", "Log in with the token (sets the session cookie)", login, LoggedIn,
+              body=Login, tags=("session",), errors={401: "wrong token"}),
+    Operation("POST", "/api/logout", "End the session", logout, LoggedIn, tags=("session",)),
+]  # fmt: skip

@@ -1,0 +1,43 @@
+"""The app factory: Starlette routes for /api, the static files, the pages (services/web/pages.py).
+
+Handlers that read Redis or the ledger are plain functions Starlette runs in its thread pool:
+they share the synchronous code the CLI uses (one way to read a bot's state, one way to send a
+control), while the live feed (live.py) reads the streams with an asyncio client."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from services.web import api
+from services.web.context import WebContext
+from services.web.settings import WebSettings
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: WebSettings) -> Starlette:
+    """The ASGI app. `services.web.pages.mount(app)` adds the pages when that module exists."""
+    ctx = WebContext(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.close()
+
+    app = Starlette(routes=[*api.routes(), Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")],
+                    lifespan=lifespan)  # fmt: skip
+    app.state.ctx = ctx
+    if importlib.util.find_spec("services.web.pages") is not None:
+        from services.web import pages
+
+        pages.mount(app)
+    return app
