@@ -138,7 +138,7 @@ const A = (() => {
 
   // --- the live feed ---------------------------------------------------------------------
   // One EventSource per page; handlers by event name. The browser reconnects by itself; the
-  // dot in the header says whether the feed is up, and every (re)connect calls onOpen so a page
+  // dot in the header says whether the feed is up, and every reconnect calls onOpen so a page
   // refetches what it may have missed.
   function live(handlers, onOpen) {
     const dot = document.getElementById("live");
@@ -149,9 +149,11 @@ const A = (() => {
       dot.title = up ? "live" : "reconnecting";
       dot.dataset.state = up ? "up" : "down";
     };
+    let opened = false;
     source.onopen = () => {
       state(true);
-      if (onOpen) onOpen();
+      if (opened && onOpen) onOpen(); // a reconnect: refetch what the gap may have hidden
+      opened = true;
     };
     source.onerror = () => state(false);
     for (const [name, handle] of Object.entries(handlers)) {
