@@ -95,8 +95,14 @@ def mount(app: Starlette) -> None:
         return render(request, "notifications.html", "notifications")
 
     async def login(request: Request) -> Response:
-        context = {"page": "login", "title": "Log in", "next": _safe_next(request.query_params.get("next", "/"))}
-        return templates.TemplateResponse(request, "login.html", context, headers={"Cache-Control": "no-store"})
+        context = {
+            "page": "login",
+            "title": "Log in",
+            "next": _safe_next(request.query_params.get("next", "/")),
+        }
+        return templates.TemplateResponse(
+            request, "login.html", context, headers={"Cache-Control": "no-store"}
+        )
 
     for path, endpoint in (
         ("/", overview),
