@@ -73,6 +73,18 @@ const A = (() => {
     return (negative && /[1-9]/.test(out) ? "-" : "") + out;
   }
 
+  // a ratio as a percentage, "0.0035" -> "0.35 %", by moving the decimal point (no float)
+  function pct(value, places = 2) {
+    if (value === null || value === undefined || value === "") return "–";
+    const text = String(value);
+    if (!/^-?\d+(\.\d+)?$/.test(text)) return text;
+    const negative = text.startsWith("-");
+    let [whole, frac = ""] = text.replace("-", "").split(".");
+    frac = frac.padEnd(2, "0");
+    const shifted = `${(whole + frac.slice(0, 2)).replace(/^0+(?=\d)/, "")}.${frac.slice(2) || "0"}`;
+    return `${money((negative ? "-" : "") + shifted, places)} %`;
+  }
+
   function signClass(value) {
     const text = String(value ?? "");
     if (text.startsWith("-")) return "neg";
@@ -212,5 +224,5 @@ const A = (() => {
     });
   }
 
-  return { get, post, money, signClass, time, el, table, say, live, throttle, keepFresh, controls, ApiError };
+  return { get, post, money, pct, signClass, time, el, table, say, live, throttle, keepFresh, controls, ApiError };
 })();

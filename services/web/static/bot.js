@@ -9,163 +9,172 @@
   const bot = document.getElementById("bot").dataset.bot;
   const base = `/api/bots/${encodeURIComponent(bot)}`;
   const chart = Chart.create(document.getElementById("chart"));
-  let detail = null; // the last /api/bots/{bot} answer: the chart draws its levels
+  let detail = null; // the last /api/bots/{bot} answer
+  let plan = null; // a DCA bot's ladder (/plan)
 
   const num = (v) => (v === null || v === undefined || v === "" ? NaN : Number(v));
+  const sideCls = (v) => (v === "BUY" ? "pos" : v === "SELL" ? "neg" : "dim");
 
   async function state() {
     detail = await A.get(base);
+    const s = detail.summary;
+    const st = detail.state || {};
     const mode = document.getElementById("bot-mode");
-    mode.textContent = detail.mode;
-    mode.className = `badge ${detail.mode}`;
-    mode.dataset.mode = detail.mode;
-    document.getElementById("bot-strategy").textContent = `${detail.strategy} · ${detail.symbol} on ${detail.venue}`;
-    const pos = detail.position || {};
+    mode.textContent = s.stalled ? `${s.mode}, stalled` : s.mode;
+    mode.className = `badge ${s.stalled ? "stale" : s.mode.split(" ")[0]}`;
+    mode.dataset.mode = s.mode;
+    document.getElementById("bot-strategy").textContent =
+      [detail.strategy, s.symbol && `${s.symbol} on ${s.venue}`].filter(Boolean).join(" · ");
     const stats = [
-      ["Phase", detail.phase ?? "–"],
-      ["Position", `${money(pos.qty)} ${detail.base || ""}`.trim()],
-      ["Average price", money(pos.avg_price ?? pos.avg, 2)],
-      ["Realised", money(detail.realised, 4), signClass(detail.realised)],
-      ["Unrealised", money(detail.unrealised, 4), signClass(detail.unrealised)],
-      ["Last price", money(detail.last_price, 2)],
+      ["Phase", st.phase ?? "–"],
+      ["Position", money(s.position)],
+      ["Average price", money(s.avg_price, 2)],
+      ["Realised", money(s.realised, 4), signClass(s.realised)],
+      ["Unrealised", money(s.unrealised, 4), signClass(s.unrealised)],
+      ["Open orders", s.open_orders],
+      ["Last input", s.last_input_s === null ? "–" : `${s.last_input_s} s ago`],
     ];
+    if (st.cycle !== undefined) stats.push(["Cycle", `${st.cycle} (${st.cycles_closed ?? 0} closed)`]);
+    if (st.round_trips !== undefined) stats.push(["Round trips", st.round_trips]);
+    if (s.failed) stats.push(["Failed", s.failed, "neg"]);
     document.getElementById("state").replaceChildren(
       ...stats.flatMap(([k, v, cls]) => [el("dt", {}, k), el("dd", { class: cls || undefined, "data-stat": k }, v)]),
     );
-    const decision = detail.last_decision || detail.decision;
-    document.getElementById("decision").textContent = decision ? `${time(decision.ts)} — ${decision.text}` : "–";
-    orders(detail.open_orders || detail.orders || []);
-    levels(detail);
+    const d = s.last_decision;
+    document.getElementById("decision").textContent = d ? `${time(d.ts)} — ${d.text}` : "–";
+    orders(detail.orders);
+    if (detail.strategy === "dca") plan = await A.get(`${base}/plan`).catch(() => null);
+    levels();
   }
 
   function orders(rows) {
     table("orders", [
       { key: "cid", label: "Order" },
-      { key: "side", label: "Side", cls: (v) => (v === "BUY" ? "pos" : "neg") },
-      { key: "type", label: "Type" },
-      { key: "price", label: "Price", num: true, fmt: (v, r) => money(v || r.stop_price) },
-      { key: "qty", label: "Quantity", num: true, fmt: (v) => money(v) },
-      { key: "filled", label: "Filled", num: true, fmt: (v) => money(v) },
+      { key: "tag", label: "Role" },
+      { key: "side", label: "Side", cls: sideCls },
+      { key: "order_type", label: "Type" },
+      { key: "price", label: "Price", num: true, fmt: (v, r) => money(v ?? r.stop_price) },
+      { key: "quantity", label: "Quantity", num: true, fmt: (v, r) => (v === null ? `${money(r.quote_quantity)} quote` : money(v)) },
+      { key: "cum_filled_qty", label: "Filled", num: true, fmt: (v) => money(v) },
       { key: "status", label: "Status" },
     ], rows, { key: (r) => r.cid, empty: "no open order" });
   }
 
   // the strategy's own levels: the DCA ladder, the grid, or the fractal stop
-  function levels(d) {
+  function levels() {
+    const st = detail.state || {};
     const title = document.getElementById("levels-title");
-    if (d.dca) {
-      title.textContent = "DCA ladder";
+    document.getElementById("levels-card").hidden = false;
+    if (plan) {
+      title.textContent = `DCA ladder · cycle ${plan.cycle}, ${plan.phase}`;
       table("levels", [
         { key: "level", label: "Level", fmt: (v) => (v === 0 ? "base" : `safety ${v}`) },
         { key: "price", label: "Price", num: true, fmt: (v) => money(v, 2) },
+        { key: "drop", label: "Drop", num: true, fmt: (v) => A.pct(v) },
         { key: "quote", label: "Amount", num: true, fmt: (v) => money(v, 2) },
-        { key: "drop", label: "Drop", num: true, fmt: (v) => (v ? `${money(v, 2)} %` : "–") },
-        { key: "target", label: "Take profit", num: true, fmt: (v) => money(v, 2) },
-        { key: "filled", label: "", fmt: (v) => (v ? el("span", { class: "badge ok" }, "filled") : el("span", { class: "dim" }, "planned")) },
-      ], d.dca.levels || [], { key: (r) => `L${r.level}`, empty: "no cycle open" });
-    } else if (d.grid) {
-      title.textContent = "Grid levels";
+        { key: "tp_price", label: "Take profit at", num: true, fmt: (v) => money(v, 2) },
+        { key: "filled", label: "", fmt: (v, r) => el("span", { class: v ? "badge ok" : r.placed ? "badge warn" : "dim" }, v ? "filled" : r.placed ? "placed" : "planned") },
+      ], plan.levels, { key: (r) => `L${r.level}`, empty: "no ladder" });
+    } else if (st.prices) {
+      title.textContent = `Grid levels${st.ended ? ` · ended: ${st.ended}` : ""}`;
+      const byPrice = new Map(detail.orders.map((o) => [num(o.price), o]));
+      const rows = st.prices.map((price) => ({ price, order: byPrice.get(num(price)) })).reverse();
       table("levels", [
         { key: "price", label: "Price", num: true, fmt: (v) => money(v, 2) },
-        { key: "side", label: "Order", cls: (v) => (v === "BUY" ? "pos" : v === "SELL" ? "neg" : "dim") },
-        { key: "qty", label: "Quantity", num: true, fmt: (v) => money(v) },
-      ], [...(d.grid.levels || [])].reverse(), { empty: "the grid has not started" });
-    } else if (d.fractal) {
+        { key: "order", label: "Order", fmt: (o) => (o ? `${o.side.toLowerCase()} ${money(o.quantity)}` : "–"), cls: (o) => sideCls(o?.side) },
+      ], rows, { plain: true });
+    } else if (st.tracker || st.stop !== undefined) {
       title.textContent = "Fractal stop";
       table("levels", [
         { key: "name", label: "" },
         { key: "value", label: "", num: true },
       ], [
-        { name: "entry", value: money(d.fractal.entry, 2) },
-        { name: "protected", value: money(d.fractal.quantity) },
-        { name: "stop in force", value: money(d.fractal.stop, 2) },
-        { name: "stop moves", value: d.fractal.stop_moves ?? 0 },
+        { name: "bought at", value: money(st.entry, 2) },
+        { name: "protected", value: money(st.quantity) },
+        { name: "stop in force", value: money(st.stop, 2) },
+        { name: "stop moves", value: st.stop_moves ?? 0 },
+        { name: "sold for", value: money(st.sold_quote, 2) },
       ], { plain: true });
     } else {
       document.getElementById("levels-card").hidden = true;
     }
   }
 
-  // the chart's levels from the state: open orders, the ladder, the grid, the stop
-  function chartLevels(d) {
+  // what the chart draws beside the candles: open orders, the ladder, the grid, the stop, fractals
+  function overlays() {
     const lines = [];
-    if (!d) return { lines, stops: [] };
+    const st = detail?.state || {};
     const open = new Set();
-    for (const o of d.open_orders || d.orders || []) {
-      const price = num(o.price) || num(o.stop_price);
+    for (const o of detail?.orders || []) {
+      const price = Number.isFinite(num(o.price)) ? num(o.price) : num(o.stop_price);
       open.add(price);
-      lines.push({ price, cls: o.side === "BUY" ? "buy" : "sell", label: `${o.side.toLowerCase()} ${money(o.qty)}` });
+      lines.push({ price, cls: o.side === "BUY" ? "buy" : "sell", label: `${o.tag || o.side.toLowerCase()} ${money(o.quantity)}` });
     }
-    for (const l of d.dca?.levels || []) {
+    for (const l of plan?.levels || []) {
       const price = num(l.price);
       if (!open.has(price)) lines.push({ price, cls: l.filled ? "filled" : "planned", label: l.level ? `SO${l.level}` : "base" });
     }
-    for (const g of d.grid?.levels || []) {
-      if (!open.has(num(g.price))) lines.push({ price: num(g.price), cls: "grid" });
-    }
-    const stops = (d.fractal?.stops || []).map((s) => ({ t: s.ts, price: num(s.price) }));
-    if (!stops.length && d.fractal?.stop) stops.push({ t: 0, price: num(d.fractal.stop) });
-    return { lines, stops };
+    for (const price of st.prices || []) if (!open.has(num(price))) lines.push({ price: num(price), cls: "grid" });
+    const stops = st.stop ? [{ t: 0, price: num(st.stop) }] : [];
+    const fractals = (st.tracker?.recent || []).map(([t, low]) => ({ t, price: num(low), dir: "down" }));
+    return { lines, stops, fractals };
   }
 
   async function candles() {
-    const data = await A.get(`${base}/candles`);
-    const { lines, stops } = chartLevels(detail);
+    const data = await A.get(`${base}/chart`);
     chart.draw({
-      candles: (data.candles || []).map((c) => ({ t: c.t ?? c.open_time, o: num(c.o ?? c.open), h: num(c.h ?? c.high), l: num(c.l ?? c.low), c: num(c.c ?? c.close) })),
-      lines,
-      stops: (data.stops || []).map((s) => ({ t: s.ts, price: num(s.price) })).concat(stops),
-      marks: (data.fills || []).map((f) => ({ id: f.id ?? f.trade_id, t: f.ts, price: num(f.price), side: f.side, label: `${f.side} ${f.qty} @ ${f.price}` })),
-      fractals: (data.fractals || []).map((f) => ({ t: f.ts, price: num(f.price), dir: f.dir })),
+      candles: data.candles.map((c) => ({ t: c.open_time, o: num(c.open), h: num(c.high), l: num(c.low), c: num(c.close) })),
+      marks: data.fills.map((f) => ({ id: f.trade_id || f.cid, t: f.time, price: num(f.price), side: f.side, label: `${f.cid} ${f.side} ${f.qty} @ ${f.price}` })),
+      ...overlays(),
     });
-    document.getElementById("chart-note").textContent = data.interval ? `${data.symbol} ${data.interval}` : "";
+    document.getElementById("chart-note").textContent = [data.symbol, data.venue, data.interval].filter(Boolean).join(" · ");
   }
 
   async function fills() {
     const data = await A.get(`${base}/fills?limit=50`);
     table("fills", [
-      { key: "ts", label: "Time", fmt: time },
+      { key: "time", label: "Time", fmt: time },
       { key: "cid", label: "Order" },
-      { key: "side", label: "Side", cls: (v) => (v === "BUY" ? "pos" : "neg") },
+      { key: "side", label: "Side", cls: sideCls },
       { key: "price", label: "Price", num: true, fmt: (v) => money(v) },
       { key: "qty", label: "Quantity", num: true, fmt: (v) => money(v) },
-      { key: "quote", label: "Quote", num: true, fmt: (v) => money(v, 4) },
-      { key: "fee", label: "Fee", num: true, fmt: (v, r) => `${money(v)} ${r.fee_asset || ""}`.trim() },
-    ], data.fills || data, { key: (r) => r.id ?? r.trade_id, empty: "no fill yet" });
+      { key: "quote_qty", label: "Quote", num: true, fmt: (v) => money(v, 4) },
+      { key: "fee", label: "Fee", num: true, fmt: (v, r) => `${money(v)} ${r.fee_asset}` },
+    ], data.fills, { key: (r) => r.trade_id || r.cid, empty: "no fill yet" });
   }
 
   async function cycles() {
-    const data = await A.get(`${base}/cycles`);
+    const data = await A.get(`${base}/cycles?limit=20`);
     table("cycles", [
-      { key: "cycle", label: "Cycle" },
-      { key: "opened", label: "Opened", fmt: time },
-      { key: "closed", label: "Closed", fmt: time },
+      { key: "number", label: "Cycle" },
+      { key: "opened_at", label: "Opened", fmt: time },
+      { key: "closed_at", label: "Closed", fmt: (v) => (v ? time(v) : "open") },
       { key: "buys", label: "Buys", num: true },
-      { key: "profit", label: "Profit", num: true, fmt: (v) => money(v, 4), cls: signClass },
-    ], data.cycles || data, { empty: "no cycle closed yet" });
+      { key: "sells", label: "Sells", num: true },
+      { key: "profit", label: "Profit", num: true, fmt: (v, r) => (v === null ? "–" : `${money(v, 4)} ${r.quote_asset}`), cls: signClass },
+    ], data.cycles, { key: (r) => r.number, empty: "no cycle yet" });
   }
 
-  document.getElementById("fills-csv").href = `/api/fills.csv?bot=${encodeURIComponent(bot)}`;
-  const controls = document.getElementById("controls");
-  if (controls) A.controls(controls, (action) => `${base}/${action}`, () => setTimeout(() => run("state"), 300));
-
+  document.getElementById("fills-csv").href = `/api/trades.csv?bot=${encodeURIComponent(bot)}`;
   const parts = { state, candles, fills, cycles };
   const run = (name) => parts[name]().catch((err) => A.say(`${name}: ${err.message}`, "error"));
   const soon = Object.fromEntries(Object.keys(parts).map((name) => [name, A.throttle(() => run(name), 250)]));
   const mine = (handler) => (data) => data.bot === bot && handler(data);
   const all = () => {
     // the chart draws the state's levels: the state first
-    state().then(() => run("candles")).catch((err) => A.say(`state: ${err.message}`, "error"));
+    state().then(() => run("candles"), (err) => A.say(`state: ${err.message}`, "error"));
     run("fills");
     run("cycles");
   };
+  const controls = document.getElementById("controls");
+  if (controls) A.controls(controls, (action) => `${base}/${action}`, () => soon.state());
 
   A.live(
     {
       fill: mine(() => (soon.fills(), soon.state(), soon.candles(), soon.cycles())),
       order: mine(() => (soon.state(), soon.candles())),
-      bot: mine(soon.state),
-      decision: mine(soon.state),
+      bot: mine(() => soon.state()),
+      decision: mine(() => soon.state()),
     },
     all,
   );

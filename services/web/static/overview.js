@@ -10,9 +10,9 @@
     const data = await A.get("/api/balances");
     const rows = [];
     const totals = [];
-    for (const venue of data.venues || []) {
-      for (const b of venue.balances || []) rows.push({ venue: venue.venue, ...b });
-      if (venue.equity !== null && venue.equity !== undefined) totals.push(`${venue.venue} ${money(venue.equity, 2)} ${venue.quote}`);
+    for (const account of data.accounts || []) {
+      for (const b of account.balances) rows.push({ venue: account.venue, quote: account.quote, ...b });
+      totals.push(`${account.venue} ${money(account.equity, 2)} ${account.quote}`);
     }
     table("balances", [
       { key: "venue", label: "Venue" },
@@ -20,18 +20,22 @@
       { key: "free", label: "Free", num: true, fmt: (v) => money(v) },
       { key: "locked", label: "Locked", num: true, fmt: (v) => money(v) },
       { key: "total", label: "Total", num: true, fmt: (v) => money(v) },
-      { key: "value", label: "Value", num: true, fmt: (v, r) => (v ? `${money(v, 2)} ${r.quote || ""}`.trim() : "–") },
+      { key: "value", label: "Value", num: true, fmt: (v, r) => (v === null ? "–" : `${money(v, 2)} ${r.quote}`) },
     ], rows, { key: (r) => `${r.venue}:${r.asset}`, empty: "no balances reported yet" });
-    document.getElementById("equity-total").textContent = totals.length ? `equity ${totals.join(" · ")}` : "";
+    const missing = (data.missing || []).length ? ` · no balances yet: ${data.missing.join(", ")}` : "";
+    document.getElementById("equity-total").textContent = (totals.length ? `equity ${totals.join(" · ")}` : "") + missing;
   }
 
   async function equity() {
     const data = await A.get("/api/equity");
-    const points = (data.points || []).map((p) => ({ t: p.ts, v: Number(p.equity) })).filter((p) => Number.isFinite(p.v));
+    const series = (data.series || [])[0];
     const host = document.getElementById("equity");
-    document.getElementById("equity-note").textContent = data.quote ? `in ${data.quote}` : "";
+    const points = (series?.points || []).map((p) => ({ t: p.at, v: Number(p.value) })).filter((p) => Number.isFinite(p.v));
+    document.getElementById("equity-note").textContent = series
+      ? `${series.venue}, in ${series.quote_asset} · drawdown ${money(series.drawdown, 2)}`
+      : "";
     if (points.length < 2) {
-      host.replaceChildren(el("p", { class: "empty" }, "no equity history yet"));
+      host.replaceChildren(el("p", { class: "empty" }, "not enough history yet (one point a day)"));
       return;
     }
     host.replaceChildren(sparkline(points, host.clientWidth || 400, 160));
@@ -74,25 +78,34 @@
     const data = await A.get("/api/bots");
     table("bots", [
       { key: "bot", label: "Bot", fmt: (v) => el("a", { href: `/bots/${encodeURIComponent(v)}` }, v) },
-      { key: "strategy", label: "Strategy" },
-      { key: "symbol", label: "Market", fmt: (v, r) => `${v} ${r.venue}` },
-      { key: "mode", label: "Mode", fmt: (v) => el("span", { class: `badge ${v}` }, v) },
-      { key: "position", label: "Position", num: true, fmt: (v) => money(v?.qty ?? v) },
-      { key: "open_orders", label: "Orders", num: true, fmt: (v) => (Array.isArray(v) ? v.length : v ?? 0) },
+      { key: "symbol", label: "Market", fmt: (v, r) => (v ? `${v} ${r.venue}` : "–") },
+      { key: "mode", label: "Mode", fmt: (v, r) => el("span", { class: `badge ${r.stalled ? "stale" : v.split(" ")[0]}` }, r.stalled ? `${v}, stalled` : v) },
+      { key: "position", label: "Position", num: true, fmt: (v) => money(v) },
+      { key: "avg_price", label: "Avg price", num: true, fmt: (v) => money(v, 2) },
+      { key: "open_orders", label: "Orders", num: true },
       { key: "realised", label: "Realised", num: true, fmt: (v) => money(v, 4), cls: signClass },
       { key: "unrealised", label: "Unrealised", num: true, fmt: (v) => money(v, 4), cls: signClass },
-      { key: "decision", label: "Last decision", fmt: (v) => (v?.text ?? v ?? "–") },
-    ], data.bots || data, { key: (r) => r.bot, empty: "no bots" });
+      { key: "last_decision", label: "Last decision", fmt: (v, r) => (r.failed ? el("span", { class: "neg" }, r.failed) : v?.text ?? "–") },
+    ], data.bots, { key: (r) => r.bot, empty: "no bots" });
   }
 
   async function services() {
     const data = await A.get("/api/services");
     table("services", [
       { key: "service", label: "Service", fmt: (v, r) => (r.instance ? `${v} ${r.instance}` : v) },
-      { key: "ok", label: "Health", fmt: (v) => el("span", { class: `badge ${v ? "ok" : "down"}` }, v ? "ok" : "down") },
-      { key: "age_s", label: "Heartbeat", num: true, fmt: (v) => (v === undefined ? "–" : `${Number(v).toFixed(1)} s ago`) },
+      { key: "stale", label: "Health", fmt: (v) => el("span", { class: `badge ${v ? "down" : "ok"}` }, v ? "stale" : "ok") },
+      { key: "beat_age_s", label: "Heartbeat", num: true, fmt: (v) => `${Number(v).toFixed(1)} s ago` },
+      { key: "uptime_s", label: "Up", num: true, fmt: (v) => duration(v) },
       { key: "pid", label: "Pid", num: true },
-    ], data.services || data, { empty: "no service has reported yet" });
+    ], data.services, { key: (r) => `${r.service}:${r.instance}`, empty: "no service has reported yet" });
+  }
+
+  function duration(seconds) {
+    const s = Math.floor(Number(seconds) || 0);
+    if (s < 120) return `${s} s`;
+    if (s < 7200) return `${Math.floor(s / 60)} min`;
+    if (s < 172800) return `${Math.floor(s / 3600)} h`;
+    return `${Math.floor(s / 86400)} d`;
   }
 
   async function notifications() {
@@ -100,8 +113,8 @@
     table("notifications", [
       { key: "ts", label: "Time", fmt: time },
       { key: "level", label: "Level", fmt: (v) => el("span", { class: `badge ${v}` }, v) },
-      { key: "text", label: "Text" },
-    ], data.notifications || data, { empty: "no notifications" });
+      { key: "text", label: "Text", fmt: (v, r) => (r.title && !v.startsWith(r.title) ? `${r.title}: ${v}` : v) },
+    ], data.notifications, { key: (r) => r.id, empty: "no notifications" });
   }
 
   const parts = { balances, equity, bots, services, notifications };

@@ -9,45 +9,69 @@
   const side = (v) => (v === "BUY" ? "pos" : "neg");
 
   async function trades() {
-    const pick = document.getElementById("trades-bot");
-    const bot = pick.value;
-    const query = bot ? `?bot=${encodeURIComponent(bot)}&limit=500` : "?limit=500";
-    const data = await A.get(`/api/fills${query}`);
-    document.getElementById("trades-csv").href = `/api/fills.csv${bot ? `?bot=${encodeURIComponent(bot)}` : ""}`;
+    const bot = document.getElementById("trades-bot").value;
+    const only = bot ? `bot=${encodeURIComponent(bot)}` : "";
+    const data = await A.get(`/api/trades?limit=500${only ? `&${only}` : ""}`);
+    document.getElementById("trades-csv").href = `/api/trades.csv${only ? `?${only}` : ""}`;
     table("trades", [
-      { key: "ts", label: "Time", fmt: time },
-      { key: "bot", label: "Bot", fmt: (v) => el("a", { href: `/bots/${encodeURIComponent(v)}` }, v) },
-      { key: "symbol", label: "Market", fmt: (v, r) => `${v} ${r.venue || ""}`.trim() },
+      { key: "time", label: "Time", fmt: time },
+      { key: "bot", label: "Bot", fmt: (v) => (v === "manual" ? v : el("a", { href: `/bots/${encodeURIComponent(v)}` }, v)) },
+      { key: "symbol", label: "Market", fmt: (v, r) => `${v} ${r.venue}` },
       { key: "side", label: "Side", cls: side },
       { key: "price", label: "Price", num: true, fmt: (v) => money(v) },
       { key: "qty", label: "Quantity", num: true, fmt: (v) => money(v) },
-      { key: "quote", label: "Quote", num: true, fmt: (v) => money(v, 4) },
-      { key: "fee", label: "Fee", num: true, fmt: (v, r) => `${money(v)} ${r.fee_asset || ""}`.trim() },
+      { key: "quote_qty", label: "Quote", num: true, fmt: (v) => money(v, 4) },
+      { key: "fee", label: "Fee", num: true, fmt: (v, r) => `${money(v)} ${r.fee_asset}` },
       { key: "cid", label: "Order" },
-    ], data.fills || data, { key: (r) => r.id ?? r.trade_id, empty: "no trade yet" });
+    ], data.fills, { key: (r) => `${r.venue}:${r.trade_id || r.cid}`, empty: "no trade yet" });
   }
 
   async function botChoices() {
     const pick = document.getElementById("trades-bot");
     const data = await A.get("/api/bots");
-    for (const b of data.bots || data) pick.append(el("option", { value: b.bot }, b.bot));
+    for (const b of [...data.bots.map((b) => b.bot), "manual"]) pick.append(el("option", { value: b }, b));
     const wanted = new URLSearchParams(window.location.search).get("bot");
     if (wanted) pick.value = wanted;
     pick.addEventListener("change", () => run());
+    if (wanted) run();
   }
 
+  // profit: per bot (totals), then by period; its CSV is made here from the same JSON
+  let profitCsv = "";
   async function profit() {
     const period = document.getElementById("profit-period").value;
     const data = await A.get(`/api/profit?period=${period}`);
-    document.getElementById("profit-csv").href = `/api/profit.csv?period=${period}`;
-    table("profit", [
-      { key: "period", label: period[0].toUpperCase() + period.slice(1) },
+    table("profit-bots", [
       { key: "bot", label: "Bot" },
-      { key: "trades", label: "Fills", num: true },
-      { key: "realised", label: "Realised", num: true, fmt: (v) => money(v, 4), cls: signClass },
+      { key: "realised", label: "Realised", num: true, fmt: (v, r) => `${money(v, 4)} ${r.quote_asset}`, cls: signClass },
+      { key: "unrealised", label: "Unrealised", num: true, fmt: (v) => money(v, 4), cls: signClass },
       { key: "fees", label: "Fees", num: true, fmt: (v) => money(v, 4) },
-      { key: "quote", label: "In", fmt: (v) => v ?? "" },
-    ], data.rows || data.periods || data, { empty: "no profit booked yet" });
+      { key: "closed", label: "Closed", num: true },
+      { key: "win_rate", label: "Wins", num: true, fmt: (v) => A.pct(v, 1) },
+      { key: "fills", label: "Fills", num: true },
+    ], data.rows, { key: (r) => r.bot, empty: "no profit booked yet" });
+    const quotes = [...new Set(data.periods.flatMap((p) => Object.keys(p.profit)))].sort();
+    const rows = data.periods.map((p) => ({ ...p, ...Object.fromEntries(quotes.map((q) => [`q:${q}`, p.profit[q] ?? "0"])) }));
+    table("profit", [
+      { key: "start", label: { daily: "Day", weekly: "Week of", monthly: "Month" }[period], fmt: (v) => time(v).slice(0, period === "monthly" ? 7 : 10) },
+      ...quotes.map((q) => ({ key: `q:${q}`, label: `Profit ${q}`, num: true, fmt: (v) => money(v, 4), cls: signClass })),
+      { key: "closed", label: "Closed", num: true },
+      { key: "wins", label: "Wins", num: true },
+      { key: "fills", label: "Fills", num: true },
+    ], rows, { empty: "no period with a fill" });
+    document.getElementById("profit-note").textContent = data.up_to ? `up to the newest fill, ${time(data.up_to)}` : "";
+    const head = ["start", "end", ...quotes.map((q) => `profit_${q}`), "closed", "wins", "fills"];
+    profitCsv = [head, ...data.periods.map((p) => [time(p.start), time(p.end), ...quotes.map((q) => p.profit[q] ?? "0"), p.closed, p.wins, p.fills])]
+      .map((line) => line.join(","))
+      .join("\n");
+  }
+
+  function profitDownload() {
+    const link = document.getElementById("profit-csv");
+    link.addEventListener("click", () => {
+      link.href = URL.createObjectURL(new Blob([`${profitCsv}\n`], { type: "text/csv" }));
+      link.download = `profit-${document.getElementById("profit-period").value}.csv`;
+    });
   }
 
   async function notifications() {
@@ -55,16 +79,20 @@
     table("notifications", [
       { key: "ts", label: "Time", fmt: time },
       { key: "level", label: "Level", fmt: (v) => el("span", { class: `badge ${v}` }, v) },
-      { key: "bot", label: "Bot", fmt: (v) => (v ? el("a", { href: `/bots/${encodeURIComponent(v)}` }, v) : "–") },
+      { key: "bot", label: "Bot", fmt: (v) => (v && v !== "manual" ? el("a", { href: `/bots/${encodeURIComponent(v)}` }, v) : v || "–") },
+      { key: "title", label: "Title" },
       { key: "text", label: "Text" },
-    ], data.notifications || data, { key: (r) => r.id, empty: "no notifications" });
+    ], data.notifications, { key: (r) => r.id, empty: "no notifications" });
   }
 
   const draw = { trades, profit, notifications }[page];
   const run = () => draw().catch((err) => A.say(`could not load: ${err.message}`, "error"));
   const soon = A.throttle(run, 500);
   if (page === "trades") botChoices().catch((err) => A.say(err.message, "error"));
-  if (page === "profit") document.getElementById("profit-period").addEventListener("change", () => run());
+  if (page === "profit") {
+    document.getElementById("profit-period").addEventListener("change", () => run());
+    profitDownload();
+  }
   A.live(page === "notifications" ? { notification: soon } : { fill: soon }, run);
   run();
 })();
