@@ -45,7 +45,7 @@ const A = (() => {
   // "12345.678900" -> "12,345.6789": thousands grouped, trailing zeros dropped, digits kept.
   function money(value, places) {
     if (value === null || value === undefined || value === "") return "–";
-    let text = String(value);
+    let text = plain(String(value));
     if (places !== undefined && /^-?\d+(\.\d+)?$/.test(text)) text = roundText(text, places);
     const negative = text.startsWith("-");
     if (negative) text = text.slice(1);
@@ -53,6 +53,21 @@ const A = (() => {
     frac = frac.replace(/0+$/, "");
     whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
+  }
+
+  // "9.8E-7" -> "0.00000098", "1E+3" -> "1000": Python's Decimal may send an exponent
+  function plain(text) {
+    const m = /^(-?)(\d+)(?:\.(\d*))?[eE]([+-]?\d+)$/.exec(text);
+    if (!m) return text;
+    const [, sign, whole, frac = "", exp] = m;
+    let digits = whole + frac;
+    let point = whole.length + Number(exp);
+    if (point <= 0) {
+      digits = "0".repeat(1 - point) + digits;
+      point = 1;
+    } else if (point > digits.length) digits = digits.padEnd(point, "0");
+    const out = `${digits.slice(0, point).replace(/^0+(?=\d)/, "")}.${digits.slice(point)}`.replace(/\.$/, "");
+    return sign + out;
   }
 
   // decimal-string rounding half up to `places` digits, done on the digits (no float)
@@ -115,7 +130,8 @@ const A = (() => {
     return node;
   }
 
-  // columns: [{key, label, fmt?(value,row) -> text|Node, cls?(value,row) -> class, num?}]
+  // columns: [{key, label, fmt?(value,row) -> text|Node, cls?(value,row) -> class, num?, wrap?}]
+  // (num: right-aligned digits; wrap: long text that may break lines)
   function table(target, columns, rows, options = {}) {
     const host = typeof target === "string" ? document.getElementById(target) : target;
     if (!host) return;
@@ -131,13 +147,21 @@ const A = (() => {
         columns.map((c) => {
           const value = row[c.key];
           const shown = c.fmt ? c.fmt(value, row) : value ?? "–";
-          const cls = [c.num ? "num" : "", c.cls ? c.cls(value, row) : ""].join(" ").trim();
+          const cls = [c.num ? "num" : "", c.wrap ? "text" : "", c.cls ? c.cls(value, row) : ""].join(" ").trim();
           return el("td", { class: cls || undefined, "data-label": c.label }, shown);
         }),
       ),
     );
     const cls = options.plain ? "grid" : "grid cards"; // cards: label/value rows on a phone
     host.replaceChildren(el("div", { class: "scroll" }, el("table", { class: cls }, el("thead", {}, head), el("tbody", {}, body))));
+  }
+
+  // a <dl class="stats"> of [label, value, class?] pairs, each pair in its own box
+  function stats(target, pairs) {
+    const host = typeof target === "string" ? document.getElementById(target) : target;
+    host.replaceChildren(
+      ...pairs.map(([k, v, cls]) => el("div", {}, el("dt", {}, k), el("dd", { class: cls || undefined, "data-stat": k }, v))),
+    );
   }
 
   function say(text, kind = "info") {
@@ -224,5 +248,5 @@ const A = (() => {
     });
   }
 
-  return { get, post, money, pct, signClass, time, el, table, say, live, throttle, keepFresh, controls, ApiError };
+  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, keepFresh, controls, ApiError };
 })();

@@ -37,9 +37,7 @@
     if (st.cycle !== undefined) stats.push(["Cycle", `${st.cycle} (${st.cycles_closed ?? 0} closed)`]);
     if (st.round_trips !== undefined) stats.push(["Round trips", st.round_trips]);
     if (s.failed) stats.push(["Failed", s.failed, "neg"]);
-    document.getElementById("state").replaceChildren(
-      ...stats.flatMap(([k, v, cls]) => [el("dt", {}, k), el("dd", { class: cls || undefined, "data-stat": k }, v)]),
-    );
+    A.stats("state", stats);
     const d = s.last_decision;
     document.getElementById("decision").textContent = d ? `${time(d.ts)} — ${d.text}` : "–";
     orders(detail.orders);
@@ -131,7 +129,7 @@
   }
 
   async function fills() {
-    const data = await A.get(`${base}/fills?limit=50`);
+    const data = await A.get(`${base}/fills?limit=20`);
     table("fills", [
       { key: "time", label: "Time", fmt: time },
       { key: "cid", label: "Order" },
@@ -156,6 +154,7 @@
   }
 
   document.getElementById("fills-csv").href = `/api/trades.csv?bot=${encodeURIComponent(bot)}`;
+  document.getElementById("fills-all").href = `/trades?bot=${encodeURIComponent(bot)}`;
   const parts = { state, candles, fills, cycles };
   const run = (name) => parts[name]().catch((err) => A.say(`${name}: ${err.message}`, "error"));
   const soon = Object.fromEntries(Object.keys(parts).map((name) => [name, A.throttle(() => run(name), 250)]));

@@ -14,14 +14,15 @@
       for (const b of account.balances) rows.push({ venue: account.venue, quote: account.quote, ...b });
       totals.push(`${account.venue} ${money(account.equity, 2)} ${account.quote}`);
     }
+    const several = (data.accounts || []).length > 1;
     table("balances", [
-      { key: "venue", label: "Venue" },
+      several && { key: "venue", label: "Venue" },
       { key: "asset", label: "Asset" },
       { key: "free", label: "Free", num: true, fmt: (v) => money(v) },
       { key: "locked", label: "Locked", num: true, fmt: (v) => money(v) },
       { key: "total", label: "Total", num: true, fmt: (v) => money(v) },
-      { key: "value", label: "Value", num: true, fmt: (v, r) => (v === null ? "–" : `${money(v, 2)} ${r.quote}`) },
-    ], rows, { key: (r) => `${r.venue}:${r.asset}`, empty: "no balances reported yet" });
+      { key: "value", label: `Value${several ? "" : ` (${data.accounts[0]?.quote || ""})`}`, num: true, fmt: (v, r) => (v === null ? "–" : several ? `${money(v, 2)} ${r.quote}` : money(v, 2)) },
+    ].filter(Boolean), rows, { key: (r) => `${r.venue}:${r.asset}`, empty: "no balances reported yet" });
     const missing = (data.missing || []).length ? ` · no balances yet: ${data.missing.join(", ")}` : "";
     document.getElementById("equity-total").textContent = (totals.length ? `equity ${totals.join(" · ")}` : "") + missing;
   }
@@ -85,7 +86,7 @@
       { key: "open_orders", label: "Orders", num: true },
       { key: "realised", label: "Realised", num: true, fmt: (v) => money(v, 4), cls: signClass },
       { key: "unrealised", label: "Unrealised", num: true, fmt: (v) => money(v, 4), cls: signClass },
-      { key: "last_decision", label: "Last decision", fmt: (v, r) => (r.failed ? el("span", { class: "neg" }, r.failed) : v?.text ?? "–") },
+      { key: "last_decision", label: "Last decision", wrap: true, fmt: (v, r) => (r.failed ? el("span", { class: "neg" }, r.failed) : v?.text ?? "–") },
     ], data.bots, { key: (r) => r.bot, empty: "no bots" });
   }
 
@@ -113,7 +114,7 @@
     table("notifications", [
       { key: "ts", label: "Time", fmt: time },
       { key: "level", label: "Level", fmt: (v) => el("span", { class: `badge ${v}` }, v) },
-      { key: "text", label: "Text", fmt: (v, r) => (r.title && !v.startsWith(r.title) ? `${r.title}: ${v}` : v) },
+      { key: "text", label: "Text", wrap: true, fmt: (v, r) => (r.title && !v.startsWith(r.title) ? `${r.title}: ${v}` : v) },
     ], data.notifications, { key: (r) => r.id, empty: "no notifications" });
   }
 

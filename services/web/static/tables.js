@@ -81,7 +81,7 @@
       { key: "level", label: "Level", fmt: (v) => el("span", { class: `badge ${v}` }, v) },
       { key: "bot", label: "Bot", fmt: (v) => (v && v !== "manual" ? el("a", { href: `/bots/${encodeURIComponent(v)}` }, v) : v || "–") },
       { key: "title", label: "Title" },
-      { key: "text", label: "Text" },
+      { key: "text", label: "Text", wrap: true },
     ], data.notifications, { key: (r) => r.id, empty: "no notifications" });
   }
 
