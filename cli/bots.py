@@ -16,7 +16,7 @@ from rich.console import Console
 
 from cli import common, output, status
 from cli.connect import System
-from cli.heartbeats import bot_inputs, read_heartbeats
+from cli.heartbeats import bot_inputs, heartbeat_bots, read_heartbeats
 from shared import control
 from shared.control import MODE_AFTER
 from shared.messages import ControlAction
@@ -32,13 +32,7 @@ def _state(r, bot: str) -> dict | None:
 
 def known_bots(r, system: System) -> set[str]:
     """The bots there are (shared/control.py), with those a strategy runner's heartbeat names."""
-    runners = [
-        str(b)
-        for beat in read_heartbeats(r)
-        if beat.service == "strategy_runner" and isinstance(beat.extra.get("bots"), list)
-        for b in beat.extra["bots"]
-    ]
-    return control.known_bots(r, system.bots, runners=runners)
+    return control.known_bots(r, system.bots, runners=heartbeat_bots(read_heartbeats(r)))
 
 
 def check_known(r, system: System, bot: str, *, also: frozenset[str] = frozenset()) -> None:

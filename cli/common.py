@@ -123,9 +123,3 @@ def ago(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
-
-
-def bot_mode(state: dict) -> str:
-    """A bot's mode as its state document says, and whether it still waits for its start-up sync."""
-    mode = state.get("mode", "running")
-    return f"{mode} (syncing)" if state.get("sync") else mode

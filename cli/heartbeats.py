@@ -67,6 +67,16 @@ def read_heartbeats(client: redis.Redis) -> list[Heartbeat]:
     return sorted((b for b in beats if b is not None), key=lambda b: (b.service, b.instance))
 
 
+def heartbeat_bots(beats: list[Heartbeat]) -> list[str]:
+    """The bots the strategy runners say they run."""
+    return [
+        str(bot)
+        for beat in beats
+        if beat.service == "strategy_runner" and isinstance(beat.extra.get("bots"), list)
+        for bot in beat.extra["bots"]
+    ]
+
+
 def bot_inputs(beats: list[Heartbeat]) -> dict[str, dict[str, Any]]:
     """Each running bot's input as its runner reports it (services/strategy_runner/stall.py):
     last_input_ms, stall_after_s, and `stalled` as of now."""

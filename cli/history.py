@@ -27,6 +27,7 @@ from shared import display
 from shared.config import ConfigError, load_config
 from shared.ledger import queries
 from shared.ledger.db import HOME_ENV, LedgerUrlError, ledger_url, open_ledger
+from shared.ledger.export import CSV_HEADER, csv_rows, iso
 from shared.urls import safe_url
 
 NO_LEDGER = "no ledger yet at {where}: it fills once the ledger service runs (automata run starts it)"
@@ -91,10 +92,6 @@ def parse_time(out: Console, option: str, text: str | None) -> datetime | None:
 def when(at: datetime) -> str:
     """A time in UTC as the tables show it."""
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def trade_doc(t: queries.Trade) -> dict[str, Any]:
@@ -166,11 +163,6 @@ def trades(
 
 export_app = typer.Typer(help="Export the ledger's history to files.", no_args_is_help=True)
 
-CSV_HEADER = (
-    "time_utc", "venue", "symbol", "bot", "side", "price", "quantity", "quote_amount", "fee", "fee_asset",
-    "fee_in_quote", "order_cid", "trade_id",
-)  # fmt: skip
-
 
 @export_app.command("trades")
 def export_trades(
@@ -187,20 +179,12 @@ def export_trades(
     partial = csv_file.with_name(csv_file.name + ".partial")
     count = 0
     with ledger(out) as (conn, _system):
-        quotes = queries.quote_assets(conn)
         try:
             with partial.open("w", newline="", encoding="utf-8") as f:
                 writer = csv.writer(f)
                 writer.writerow(CSV_HEADER)
-                for t in queries.all_trades(conn, bot=bot, since=start, until=end):
-                    fee_quote = queries.fee_in_quote(t, quotes.get((t.venue, t.symbol)))
-                    writer.writerow(
-                        [
-                            iso(t.time), t.venue, t.symbol, t.bot, t.side, display.plain(t.price), display.plain(t.qty),
-                            display.plain(t.quote_qty), display.plain(t.fee), t.fee_asset,
-                            "" if fee_quote is None else display.plain(fee_quote), t.cid, t.trade_id or "",
-                        ]
-                    )  # fmt: skip
+                for row in csv_rows(conn, bot=bot, since=start, until=end):
+                    writer.writerow(row)
                     count += 1
             partial.replace(csv_file)  # a reader never sees half a file
         except OSError as exc:

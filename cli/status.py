@@ -17,17 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import psutil
 import redis
 from rich.markup import escape
 from rich.table import Table
 
 from cli import common, output
-from cli.common import bot_mode
 from cli.heartbeats import Heartbeat, bot_inputs, read_heartbeats
-from shared import display
-from shared.display import UNKNOWN, to_dec
+from shared import bot_view, display
+from shared.display import UNKNOWN
 from shared.redis_conn import safe_url
 
 
@@ -144,43 +142,7 @@ def open_orders(r: redis.Redis) -> dict[str, int]:
     return out
 
 
-def bots(r: redis.Redis, inputs: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Every bot with persisted state: mode, position (exact decimals), open orders, failure; with `inputs` (bot_inputs of the heartbeats), whether each
-    gets its candles: `last_input_s` ago and `stalled` (None: its runner is not running)."""
-    inputs = inputs or {}
-    now_ms = int(time.time() * 1000)
-    rows = []
-    for key in sorted(r.scan_iter(match="bot:*:state", count=1000)):
-        raw = r.get(key)
-        try:
-            doc = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            doc = {}
-        state = doc.get("state") or {}
-        pos = state.get("position") or {}
-        base, cost = to_dec(pos.get("base", "0")), to_dec(pos.get("cost", "0"))
-        market = display.bot_market(doc)
-        bot = key.decode().split(":")[1]
-        seen = inputs.get(bot)
-        rows.append(
-            {
-                "bot": bot,
-                "mode": bot_mode(state),
-                "venue": market[0] if market else None,
-                "symbol": market[1] if market else None,
-                "position": base,
-                "avg_price": cost / base if base and cost is not None else None,
-                "realised": to_dec(pos.get("realised", "0")),
-                "open_orders": len(state.get("orders") or {}),
-                "version": doc.get("version", 0),
-                "failed": (doc.get("failed") or {}).get("error", ""),
-                "last_input_s": None
-                if seen is None
-                else round(max(0, now_ms - int(seen["last_input_ms"])) / 1000, 1),
-                "stalled": None if seen is None else bool(seen["stalled"]),
-            }
-        )
-    return rows
+bots = bot_view.bots  # `automata status` and `automata bots` list them so
 
 
 def bots_table(rows: list[dict[str, Any]], precisions: output.Precisions) -> Table:

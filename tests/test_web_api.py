@@ -1,37 +1,247 @@
-"""The web service's REST API on a real Redis (and a real SQLite ledger where history is read)."""
+"""The web service's REST API on a real Redis and a real SQLite ledger, and its safety:
+credentials, CSRF, read-only, the bind check."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
-from services.web.app import create_app
 from services.web.settings import WebSettings
+from shared.codec import decode, encode
+from shared.messages import (
+    Balance,
+    BalanceUpdate,
+    BookTicker,
+    BotControl,
+    ControlAction,
+    Decision,
+    PlaceOrder,
+)
 from shared.redis_server import RedisServer
+from tests.helpers import ledger_data, procs
+from tests.helpers.web import TOKEN, client, put_bot
 
-TOKEN = "t" * 24
+AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def client(redis_server: RedisServer, tmp_path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(WebSettings(redis_url=redis_server.url, ledger_url=f"sqlite:///{tmp_path / 'l.sqlite3'}",
-                                 token=TOKEN))  # fmt: skip
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8780") as c,
-    ):
+def ledger(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    ledger_data.seeded(url)
+    return url
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer, ledger: str) -> WebSettings:
+    return WebSettings(redis_url=redis_server.url, ledger_url=ledger, token=TOKEN)
+
+
+@pytest.fixture
+async def api(settings: WebSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(settings) as c:
         yield c
 
 
-async def test_health_says_redis_is_reachable(client: httpx.AsyncClient) -> None:
-    reply = await client.get("/api/health")
+async def test_health_says_redis_is_reachable(api: httpx.AsyncClient) -> None:
+    reply = await api.get("/api/health")
     assert reply.status_code == 200
     assert reply.json()["redis"] is True and reply.json()["auth"] is True
 
 
-async def test_openapi_document_lists_the_endpoints(client: httpx.AsyncClient) -> None:
-    doc = (await client.get("/api/openapi.json")).json()
+async def test_openapi_document_lists_every_endpoint(api: httpx.AsyncClient) -> None:
+    doc = (await api.get("/api/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
-    assert "/api/health" in doc["paths"]
+    for path in ("/api/balances", "/api/bots", "/api/bots/{bot}/chart", "/api/live", "/api/trades.csv"):
+        assert path in doc["paths"], path
+    assert doc["paths"]["/api/bots/{bot}/pause"]["post"]["security"]
+
+
+async def test_reads_need_the_token_when_one_is_set(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/api/bots")).status_code == 401
+    assert (
+        await api.get("/api/bots", headers={"authorization": "Bearer wrong-token-xxxxxxxx"})
+    ).status_code == 401
+    assert (await api.get("/api/bots", headers=AUTH)).status_code == 200
+
+
+async def test_balances_free_locked_total_and_equity(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+    snapshot = BalanceUpdate(venue="sim", snapshot=True, balances=(
+        Balance("USDT", Decimal("1000"), Decimal("250")), Balance("BTC", Decimal("0.5"), Decimal("0.25")),
+        Balance("DOGE", Decimal("10"), Decimal("0"))))  # fmt: skip
+    sync_redis.xadd("account:sim", encode(snapshot))
+    sync_redis.xadd("md:book:sim:BTCUSDT", encode(BookTicker(venue="sim", symbol="BTCUSDT", bid=Decimal("99"),
+                                                            ask=Decimal("101"), bid_qty=Decimal(1), ask_qty=Decimal(1), ts=1)))  # fmt: skip
+    doc = (await api.get("/api/balances", headers=AUTH)).json()
+    (acct,) = doc["accounts"]
+    rows = {row["asset"]: row for row in acct["balances"]}
+    assert (
+        rows["USDT"]["total"] == "1250" and rows["BTC"]["locked"] == "0.25" and rows["BTC"]["total"] == "0.75"
+    )
+    assert Decimal(acct["equity"]) == Decimal("1250") + Decimal("0.75") * 100
+    assert acct["unvalued"] == ["DOGE"] and acct["quote"] == "USDT"
+
+
+async def test_bots_show_mode_position_profit_and_last_decision(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    sync_redis.xadd("bot:b1:decisions", encode(Decision(bot="b1", text="bought the dip", topic="entry")))
+    (bot,) = (await api.get("/api/bots", headers=AUTH)).json()["bots"]
+    assert bot["bot"] == "b1" and bot["mode"] == "running" and bot["position"] == "0.5"
+    assert bot["realised"] == "1.25" and bot["last_decision"]["text"] == "bought the dip"
+    assert bot["unrealised"] is not None  # the seeded ledger has an open b1 cycle priced by a candle
+    detail = (await api.get("/api/bots/b1", headers=AUTH)).json()
+    assert detail["summary"]["bot"] == "b1" and detail["state"]["mode"] == "running"
+    assert (await api.get("/api/bots/nobody", headers=AUTH)).status_code == 404
+
+
+async def test_history_from_the_ledger(api: httpx.AsyncClient) -> None:
+    fills = (await api.get("/api/bots/b1/fills", headers=AUTH)).json()["fills"]
+    assert [f["cid"] for f in fills][:2] == ["b1-000001", "b1-000002"]  # newest first
+    cycles = (await api.get("/api/bots/b1/cycles", headers=AUTH)).json()["cycles"]
+    assert [c["number"] for c in cycles] == [4, 3, 2, 1]
+    profit = (await api.get("/api/profit?period=weekly&n=3", headers=AUTH)).json()
+    assert len(profit["periods"]) == 3 and any(r["bot"] == "b1" for r in profit["rows"])
+    equity = (await api.get("/api/equity", headers=AUTH)).json()["series"]
+    assert equity and equity[0]["quote_asset"] == "USDT"
+    csv = await api.get("/api/trades.csv?bot=b1", headers=AUTH)
+    lines = csv.text.strip().splitlines()
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert lines[0].startswith("time_utc,venue,symbol,bot") and len(lines) == 1 + 3
+
+
+async def test_a_bad_parameter_is_a_422_naming_it(api: httpx.AsyncClient) -> None:
+    reply = await api.get("/api/trades?limit=0", headers=AUTH)
+    assert reply.status_code == 422 and reply.json()["error"].startswith("limit:")
+
+
+async def test_pause_with_the_token_appends_the_clis_control(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    reply = await api.post("/api/bots/b1/pause", json={"reason": "lunch"}, headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    ((entry_id, fields),) = sync_redis.xrange("bot:b1:control")
+    msg = decode(fields)
+    assert isinstance(msg, BotControl) and msg.action is ControlAction.PAUSE
+    assert msg.source == "web" and msg.reason == "lunch" and reply.json()["entry"] == entry_id.decode()
+
+
+async def test_control_without_or_with_a_wrong_token_is_refused(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    assert (await api.post("/api/bots/b1/pause", json={})).status_code == 401
+    wrong = {"authorization": "Bearer " + "x" * len(TOKEN)}
+    assert (await api.post("/api/bots/b1/stop", json={}, headers=wrong)).status_code == 401
+    assert (
+        await api.post("/api/orders", json={"side": "BUY", "symbol": "BTCUSDT", "quantity": "1"})
+    ).status_code == 401
+    assert sync_redis.xlen("bot:b1:control") == 0 and not sync_redis.exists("orders:cmd:sim:manual")
+
+
+async def test_an_unknown_bot_gets_no_control_stream(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+    reply = await api.post("/api/bots/typo/pause", json={}, headers=AUTH)
+    assert reply.status_code == 404 and "unknown bot" in reply.json()["error"]
+    assert not sync_redis.exists("bot:typo:control")
+
+
+async def test_a_session_needs_the_csrf_header_and_its_own_origin(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    assert (await api.post("/api/login", json={"token": "wrong"})).status_code == 401
+    login = await api.post("/api/login", json={"token": TOKEN})
+    assert login.status_code == 200 and "automata_session" in api.cookies
+    assert (await api.get("/api/bots")).status_code == 200  # the cookie is enough to read
+    assert (await api.post("/api/bots/b1/pause", json={})).status_code == 403  # no CSRF header
+    csrf = {"x-csrf-token": api.cookies["automata_csrf"]}
+    evil = {**csrf, "origin": "http://evil.example"}
+    assert (await api.post("/api/bots/b1/pause", json={}, headers=evil)).status_code == 403
+    assert sync_redis.xlen("bot:b1:control") == 0
+    ok = await api.post("/api/bots/b1/pause", json={}, headers={**csrf, "origin": "http://127.0.0.1:8780"})
+    assert ok.status_code == 200 and sync_redis.xlen("bot:b1:control") == 1
+    await api.post("/api/logout")
+    assert (await api.get("/api/bots")).status_code == 401
+
+
+async def test_read_only_refuses_every_control(settings: WebSettings, sync_redis: redis.Redis) -> None:
+    put_bot(sync_redis, "b1")
+    ro = WebSettings(**{**settings.__dict__, "read_only": True})
+    async with client(ro, **AUTH) as api:
+        assert (await api.get("/api/bots")).status_code == 200
+        assert (await api.post("/api/bots/b1/pause", json={})).status_code == 403
+        reply = await api.post("/api/orders", json={"side": "BUY", "symbol": "BTCUSDT", "quantity": "1"})
+        assert reply.status_code == 403 and "read-only" in reply.json()["error"]
+    assert not sync_redis.exists("bot:b1:control")
+
+
+async def test_without_a_token_reads_are_open_and_control_is_refused(
+    redis_server: RedisServer, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    async with client(
+        WebSettings(redis_url=redis_server.url, ledger_url="sqlite:////nonexistent/x.db")
+    ) as api:
+        assert (await api.get("/api/bots")).status_code == 200
+        assert (await api.get("/api/bots/b1/fills")).json() == {"fills": []}  # no ledger yet: empty
+        assert (await api.post("/api/bots/b1/pause", json={})).status_code == 403
+    assert not sync_redis.exists("bot:b1:control")
+
+
+async def test_a_manual_order_goes_to_the_manual_command_stream(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    reply = await api.post("/api/orders", json={"side": "BUY", "symbol": "btcusdt", "quantity": "0.01",
+                                                "price": "90000"}, headers=AUTH)  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    ((_id, fields),) = sync_redis.xrange("orders:cmd:sim:manual")
+    cmd = decode(fields)
+    assert isinstance(cmd, PlaceOrder) and cmd.cid == reply.json()["cid"] and cmd.symbol == "BTCUSDT"
+    assert cmd.price == Decimal("90000") and cmd.quantity == Decimal("0.01")
+    bad = await api.post(
+        "/api/orders", json={"side": "BUY", "symbol": "BTCUSDT", "quantity": "-1"}, headers=AUTH
+    )
+    assert bad.status_code == 422 and "quantity" in bad.json()["error"]
+    both = await api.post("/api/orders", json={"side": "SELL", "symbol": "BTCUSDT"}, headers=AUTH)
+    assert both.status_code == 422
+    assert sync_redis.xlen("orders:cmd:sim:manual") == 1
+
+
+async def test_cancel_of_a_bots_order_needs_force(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+    refused = await api.post("/api/orders/b1-000007/cancel", json={}, headers=AUTH)
+    assert refused.status_code == 422 and "--force" in refused.json()["error"]
+    forced = await api.post("/api/orders/b1-000007/cancel", json={"force": True, "venue": "sim",
+                                                                  "symbol": "BTCUSDT"}, headers=AUTH)  # fmt: skip
+    assert forced.status_code == 200 and sync_redis.xlen("orders:cmd:sim:b1") == 1
+
+
+async def test_the_paper_venues_api_is_not_reachable(api: httpx.AsyncClient) -> None:
+    for path in ("/api/v3/order", "/sim/api/v3/account", "/api/sim/faults", "/v5/order/create"):
+        assert (await api.get(path, headers=AUTH)).status_code == 404
+        assert (await api.post(path, headers=AUTH)).status_code in (404, 405)
+
+
+def test_listening_beyond_loopback_without_a_token_is_refused(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    proc = procs.python("services.web", "--host", "0.0.0.0", "--port", "0", env=procs.base_env(redis_server.url),
+                        log_path=tmp_path / "web.log").start()  # fmt: skip
+    assert proc.popen is not None and proc.popen.wait(30) == 2
+    lines = proc.output().strip().splitlines()
+    assert len(lines) == 1 and "without authentication" in lines[0] and "AUTOMATA_WEB_TOKEN" in lines[0]
+
+
+def test_the_token_never_reaches_the_log(redis_server: RedisServer, tmp_path: Path) -> None:
+    from tests.helpers.web import start_service
+
+    proc, base = start_service(redis_server.url, tmp_path, AUTOMATA_WEB_TOKEN=TOKEN, LOG_LEVEL="DEBUG")
+    assert httpx.get(base + "/api/bots", headers=AUTH, timeout=5).status_code == 200
+    httpx.post(base + "/api/login", json={"token": TOKEN}, timeout=5)
+    assert proc.terminate() == 0
+    assert TOKEN not in proc.output() and "dashboard at" in proc.output()

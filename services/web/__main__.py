@@ -37,6 +37,7 @@ class WebServer:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         app = create_app(settings)
+        self.hub = app.state.ctx.hub
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                 access_log=False, lifespan="on", timeout_graceful_shutdown=STOP_GRACE_S,
                                 server_header=False)  # fmt: skip
@@ -48,6 +49,7 @@ class WebServer:
             raise RuntimeError(f"cannot listen on {self.settings.host}:{self.settings.port}")
 
     def stop(self) -> None:
+        self.hub.close()  # open event streams end now, not after uvicorn's grace
         self.server.should_exit = True
 
 

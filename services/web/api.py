@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.web import api_session
+from services.web import api_account, api_bots, api_control, api_session, live
 from services.web.auth import guard
 from services.web.openapi import Operation, json_response, route
 
@@ -15,7 +15,13 @@ VERSION = "1"
 
 
 def operations() -> list[Operation]:
-    return [*api_session.OPERATIONS]
+    return [
+        *api_session.OPERATIONS,
+        *api_account.OPERATIONS,
+        *api_bots.OPERATIONS,
+        *api_control.OPERATIONS,
+        *live.OPERATIONS,
+    ]
 
 
 def routes() -> list[Route]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 
+from services.web.live import Hub
 from services.web.settings import WebSettings
 from shared.redis_conn import connect
 
@@ -23,8 +28,10 @@ class WebContext:
         self.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
                                           client_name="web")  # fmt: skip
         self.aredis: aioredis.Redis = connect(settings.redis_url, client_name="web-live")
+        self.hub = Hub(self.aredis)
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._ready = False
 
     @property
     def ledger(self) -> Engine:
@@ -37,7 +44,25 @@ class WebContext:
                 self._engine = open_ledger(url, source=source)
             return self._engine
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sa.Connection | None]:
+        """A connection to the ledger, None while there is none yet (no SQLite file, no tables:
+        the ledger service creates them; a reader never creates an empty database in passing)."""
+        engine = self.ledger
+        if not self._ready:
+            if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").is_file():
+                yield None
+                return
+            with engine.connect() as conn:
+                self._ready = sa.inspect(conn).has_table("fills")
+            if not self._ready:
+                yield None
+                return
+        with engine.connect() as conn:
+            yield conn
+
     async def close(self) -> None:
+        self.hub.close()
         self.redis.close()
         await self.aredis.aclose()
         if self._engine is not None:

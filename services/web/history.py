@@ -1,0 +1,129 @@
+"""Reading the trading history from the ledger (shared/ledger): fills, orders, cycles, profit,
+equity, with the queries `automata trades|profit|equity` use. Nothing here writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from services.web import views
+from shared.ledger import profit as ledger_profit
+from shared.ledger import queries
+from shared.ledger.schema import cycles, orders
+
+
+def ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def from_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+def fill_view(t: queries.Trade) -> views.Fill:
+    return views.Fill(ms(t.time), t.venue, t.symbol, t.bot, t.side, t.price, t.qty, t.quote_qty, t.fee,
+                      t.fee_asset, t.fee_in_quote, t.is_maker, t.cid, t.trade_id)  # fmt: skip
+
+
+def fills(
+    conn: sa.Connection | None,
+    *,
+    bot: str | None,
+    limit: int,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[views.Fill]:
+    """Newest first."""
+    if conn is None:
+        return []
+    found = queries.trades(conn, bot=bot, since=from_ms(since), until=from_ms(until), limit=limit)
+    return [fill_view(t) for t in found]
+
+
+def order_rows(conn: sa.Connection | None, *, bot: str, limit: int) -> list[views.OrderRow]:
+    """The bot's orders as the ledger recorded them, newest first."""
+    if conn is None:
+        return []
+    c = orders.c
+    query = sa.select(c.cid, c.bot, c.venue, c.symbol, c.side, c.order_type, c.status, c.price, c.stop_price,
+                      c.orig_qty, c.cum_filled_qty, c.cum_quote_qty, c.fee, c.fee_asset, c.reason, c.created_at,
+                      c.updated_at)  # fmt: skip
+    query = query.where(c.bot == bot).order_by(c.created_at.desc(), c.cid.desc()).limit(limit)
+    return [views.OrderRow(*row[:-2], ms(row[-2]), ms(row[-1])) for row in conn.execute(query)]
+
+
+def cycle_rows(conn: sa.Connection | None, *, bot: str, limit: int) -> list[views.Cycle]:
+    """The bot's cycles (round trips), newest first, the open one included."""
+    if conn is None:
+        return []
+    c = cycles.c
+    query = sa.select(c.bot, c.number, c.venue, c.symbol, c.quote_asset, c.opened_at, c.closed_at, c.buys,
+                      c.sells, c.bought_qty, c.sold_qty, c.spent, c.received, c.fees, c.profit)  # fmt: skip
+    query = query.where(c.bot == bot).order_by(c.number.desc()).limit(limit)
+    out = []
+    for row in conn.execute(query):
+        values = list(row)
+        values[5] = ms(values[5])
+        values[6] = None if values[6] is None else ms(values[6])
+        out.append(views.Cycle(*values))
+    return out
+
+
+def profit_rows(conn: sa.Connection | None, *, bot: str | None = None) -> list[views.ProfitRow]:
+    """Per bot and quote asset, then the totals (as `automata profit`)."""
+    if conn is None:
+        return []
+    rows = ledger_profit.with_totals(ledger_profit.profit(conn, bot=bot))
+    return [
+        views.ProfitRow(
+            p.bot,
+            p.quote_asset,
+            p.realised,
+            p.unrealised,
+            p.fees,
+            p.closed,
+            p.wins,
+            p.win_rate,
+            p.best,
+            p.worst,
+            p.fills,
+            len(p.open),
+        )  # fmt: skip
+        for p in rows
+    ]
+
+
+def unrealised_by_bot(conn: sa.Connection | None) -> dict[str, Decimal | None]:
+    """Each bot's unrealised profit from the ledger's open cycles (one quote asset per bot)."""
+    if conn is None:
+        return {}
+    return {p.bot: p.unrealised for p in ledger_profit.profit(conn)}
+
+
+def profit(
+    conn: sa.Connection | None, period: ledger_profit.Period, n: int | None, bot: str | None
+) -> views.Profit:
+    if conn is None:
+        return views.Profit([], period, [], None)
+    buckets, last = ledger_profit.recent_periods(conn, period, n, bot=bot)
+    periods = [
+        views.Period(ms(b.start), ms(b.end), b.profit, b.fees, b.closed, b.wins, b.fills) for b in buckets
+    ]
+    return views.Profit(profit_rows(conn, bot=bot), period, periods, None if last is None else ms(last))
+
+
+def _point(p: queries.EquityPoint) -> views.EquityPoint:
+    return views.EquityPoint(ms(p.at), p.value)
+
+
+def equity(conn: sa.Connection | None, venue: str | None, since: int | None) -> views.Equity:
+    if conn is None:
+        return views.Equity([])
+    series = queries.equity_history(conn, venue=venue, since=from_ms(since))
+    return views.Equity([
+        views.EquitySeries(e.venue, e.quote_asset, _point(e.first), _point(e.last), _point(e.high), _point(e.low),
+                           e.drawdown, e.drawdown_pct, [_point(p) for p in e.daily])
+        for e in series
+    ])  # fmt: skip

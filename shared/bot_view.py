@@ -1,0 +1,65 @@
+"""Each bot as its persisted state document (`bot:{bot}:state`) says: mode, market, position,
+open orders, failure. `automata status`, `automata bots` and the web dashboard list bots so."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import redis
+
+from shared import display
+from shared.display import to_dec
+from shared.streams import bot_state
+
+
+def bot_mode(state: dict) -> str:
+    """A bot's mode as its state document says, and whether it still waits for its start-up sync."""
+    mode = state.get("mode", "running")
+    return f"{mode} (syncing)" if state.get("sync") else mode
+
+
+def read_state(r: redis.Redis, bot: str) -> dict[str, Any] | None:
+    """The bot's state document (None: none, or not JSON)."""
+    raw = r.get(bot_state(bot))
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def row(bot: str, doc: dict[str, Any], seen: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
+    """One bot's line: with `seen` (its runner's heartbeat input), whether it gets its candles."""
+    state = doc.get("state") or {}
+    pos = state.get("position") or {}
+    base, cost = to_dec(pos.get("base", "0")), to_dec(pos.get("cost", "0"))
+    market = display.bot_market(doc)
+    return {
+        "bot": bot,
+        "mode": bot_mode(state),
+        "venue": market[0] if market else None,
+        "symbol": market[1] if market else None,
+        "position": base,
+        "avg_price": cost / base if base and cost is not None else None,
+        "realised": to_dec(pos.get("realised", "0")),
+        "open_orders": len(state.get("orders") or {}),
+        "version": doc.get("version", 0),
+        "failed": (doc.get("failed") or {}).get("error", ""),
+        "last_input_s": None
+        if seen is None
+        else round(max(0, now_ms - int(seen["last_input_ms"])) / 1000, 1),
+        "stalled": None if seen is None else bool(seen["stalled"]),
+    }
+
+
+def bots(r: redis.Redis, inputs: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every bot with persisted state: mode, position (exact decimals), open orders, failure; with `inputs` (bot_inputs of the heartbeats), whether each
+    gets its candles: `last_input_s` ago and `stalled` (None: its runner is not running)."""
+    inputs = inputs or {}
+    now_ms = int(time.time() * 1000)
+    rows = []
+    for key in sorted(r.scan_iter(match="bot:*:state", count=1000)):
+        bot = key.decode().split(":")[1]
+        rows.append(row(bot, read_state(r, bot) or {}, inputs.get(bot), now_ms))
+    return rows
