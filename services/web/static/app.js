@@ -218,6 +218,30 @@ const A = (() => {
     };
   }
 
+  // A fill event comes from the order stream; the ledger writes the fill a moment later. chase
+  // returns want(shown): refetch now, and again with a growing pause while shown() is false,
+  // for up to 15 s — a row the ledger has not written yet appears when it has, without a reload.
+  function chase(refresh) {
+    let pending = [];
+    let timer = null;
+    let pause = 150;
+    const attempt = async () => {
+      timer = null;
+      await refresh().catch(() => {});
+      const now = Date.now();
+      pending = pending.filter((p) => !p.shown() && now < p.until);
+      if (pending.length) {
+        pause = Math.min(pause * 2, 2000);
+        timer = setTimeout(attempt, pause);
+      }
+    };
+    return (shown) => {
+      pending.push({ shown, until: Date.now() + 15000 });
+      pause = 150;
+      if (!timer) timer = setTimeout(attempt, pause);
+    };
+  }
+
   // refresh(): fetch and draw; run now, on every live reconnect, and every `ms` while visible
   function keepFresh(refresh, ms) {
     const run = () => refresh().catch((err) => say(`could not load: ${err.message}`, "error"));
@@ -248,5 +272,5 @@ const A = (() => {
     });
   }
 
-  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, keepFresh, controls, ApiError };
+  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, chase, keepFresh, controls, ApiError };
 })();

@@ -128,8 +128,13 @@
     document.getElementById("chart-note").textContent = [data.symbol, data.venue, data.interval].filter(Boolean).join(" · ");
   }
 
+  let shownFills = [];
+  const fillsOf = (cid) => shownFills.filter((f) => f.cid === cid).length;
+  const chaseFills = A.chase(() => Promise.all([fills(), candles(), cycles()]));
+
   async function fills() {
     const data = await A.get(`${base}/fills?limit=20`);
+    shownFills = data.fills;
     table("fills", [
       { key: "time", label: "Time", fmt: time },
       { key: "cid", label: "Order" },
@@ -170,7 +175,11 @@
 
   A.live(
     {
-      fill: mine(() => (soon.fills(), soon.state(), soon.candles(), soon.cycles())),
+      fill: mine((event) => {
+        soon.state();
+        const before = fillsOf(event.cid);
+        chaseFills(() => fillsOf(event.cid) > before);
+      }),
       order: mine(() => (soon.state(), soon.candles())),
       bot: mine(() => soon.state()),
       decision: mine(() => soon.state()),

@@ -8,10 +8,14 @@
   const page = document.body.dataset.page;
   const side = (v) => (v === "BUY" ? "pos" : "neg");
 
+  let shownFills = []; // the trades table's rows: a fill event waits until its fill is among them
+  const fillsOf = (cid) => shownFills.filter((f) => f.cid === cid).length;
+
   async function trades() {
     const bot = document.getElementById("trades-bot").value;
     const only = bot ? `bot=${encodeURIComponent(bot)}` : "";
     const data = await A.get(`/api/trades?limit=500${only ? `&${only}` : ""}`);
+    shownFills = data.fills;
     document.getElementById("trades-csv").href = `/api/trades.csv${only ? `?${only}` : ""}`;
     table("trades", [
       { key: "time", label: "Time", fmt: time },
@@ -93,6 +97,14 @@
     document.getElementById("profit-period").addEventListener("change", () => run());
     profitDownload();
   }
-  A.live(page === "notifications" ? { notification: soon } : { fill: soon }, run);
+  const chase = A.chase(draw);
+  const onFill = (event) => {
+    if (page !== "trades") return soon();
+    const wanted = document.getElementById("trades-bot").value;
+    if (wanted && event.bot !== wanted) return;
+    const before = fillsOf(event.cid);
+    chase(() => fillsOf(event.cid) > before);
+  };
+  A.live(page === "notifications" ? { notification: soon } : { fill: onFill }, run);
   run();
 })();

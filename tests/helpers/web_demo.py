@@ -1,0 +1,73 @@
+"""The demo with its web dashboard, for the browser tests (tests/test_web_browser.py).
+
+`automata run` in a temporary AUTOMATA_HOME on moved ports (tests/helpers/demo.py), with a web
+token in its environment, so the dashboard asks for a login as it does on any bind beyond
+loopback. The dashboard's address is the one its heartbeat names (`url`, services/web/__main__.py):
+found as `automata status` finds the services, never guessed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import redis
+
+from cli.heartbeats import read_heartbeats
+from tests.helpers.cli import cli
+from tests.helpers.demo import admin, demo_env, running_demo
+from tests.helpers.procs import wait_until
+
+TOKEN = "browser-test-token-0123456789"
+
+
+@dataclass
+class WebDemo:
+    env: dict[str, str]
+    url: str  # the dashboard, without the trailing slash
+    redis: redis.Redis  # the demo's Redis as its admin user
+
+
+def automata(env: dict[str, str], *args: str) -> str:
+    """`automata ARGS` against the demo; its standard output (a failure fails the test)."""
+    res = cli(env, *args, timeout=120)
+    assert res.returncode == 0, f"automata {' '.join(args)}: {res.stdout}{res.stderr}"
+    return res.stdout
+
+
+def bot_mode(demo: WebDemo, bot: str) -> str:
+    """The bot's mode as its persisted state says (bot:{bot}:state)."""
+    doc = orjson.loads(demo.redis.get(f"bot:{bot}:state") or b"{}")
+    return (doc.get("state") or {}).get("mode", "running")
+
+
+def web_url(r: redis.Redis) -> str:
+    """The dashboard's URL from its heartbeat, once it answers."""
+
+    def answering() -> str | None:
+        beat = next((b for b in read_heartbeats(r) if b.service == "web" and b.extra.get("url")), None)
+        if beat is None:
+            return None
+        url = str(beat.extra["url"]).rstrip("/")
+        try:
+            return url if httpx.get(f"{url}/api/health", timeout=2).status_code == 200 else None
+        except httpx.HTTPError:
+            return None
+
+    return wait_until(answering, timeout=60, interval=0.3, what="the web service's heartbeat and /api/health")
+
+
+@contextlib.contextmanager
+def running_web_demo(root: Path) -> Iterator[WebDemo]:
+    env = demo_env(root / "home")
+    env["AUTOMATA_WEB_TOKEN"] = TOKEN
+    with running_demo(env, root / "run.log"):
+        client = admin(env)
+        try:
+            yield WebDemo(env, web_url(client), client)
+        finally:
+            client.close()

@@ -1,0 +1,182 @@
+"""The dashboard in a real headless browser (Debian's chromium through Playwright), on the demo.
+
+One demo (`automata run` in a temporary AUTOMATA_HOME, on moved ports, with a web token so the
+pages need a login) serves the module. With it running: the overview shows the balances the paper
+venue reports; a fill at the venue appears on the open trades page without a reload; the pause
+button pauses the bot (its state in Redis says so); a wrong or missing token is refused; and the
+overview and a bot page are photographed (AUTOMATA_SCREENSHOTS=docs/screenshots keeps them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.helpers.browser import VIEWPORT
+from tests.helpers.procs import wait_until
+from tests.helpers.web_demo import TOKEN, WebDemo, automata, bot_mode, running_web_demo
+
+pytestmark = pytest.mark.slow
+SHOTS_ENV = "AUTOMATA_SCREENSHOTS"  # a directory to keep the screenshots in (docs/screenshots)
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[WebDemo]:
+    """The demo with its web service (`browser` first: without one the module skips before
+    starting anything)."""
+    with running_web_demo(tmp_path_factory.mktemp("web")) as found:
+        yield found
+
+
+def login(page: Page, demo: WebDemo, path: str = "/") -> None:
+    """Open `path` as a user does: sent to the login page, type the token, land back on `path`."""
+    page.goto(demo.url + path)
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.fill("#token", TOKEN)
+    page.click("#login button[type=submit]")
+    page.wait_for_url(demo.url + path)
+
+
+def shown_balances(page: Page) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    """The overview's balance table: asset -> (free, locked, total), as the page shows them."""
+    rows = page.eval_on_selector_all(
+        "#balances tbody tr",
+        """rows => rows.map(tr => [tr.dataset.key,
+             ...['Free', 'Locked', 'Total'].map(l => tr.querySelector(`td[data-label="${l}"]`).textContent)])""",
+    )
+    return {key.split(":", 1)[1]: tuple(Decimal(v.replace(",", "")) for v in values) for key, *values in rows}
+
+
+def venue_balances(demo: WebDemo) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    """What the paper venue itself reports now (`automata balance sim --live --json`), non-zero only."""
+    out = automata(demo.env, "balance", "sim", "--live", "--json")
+    (account,) = orjson.loads(out)
+    return {
+        b["asset"]: (Decimal(b["free"]), Decimal(b["locked"]), Decimal(b["total"]))
+        for b in account["balances"]
+        if Decimal(b["total"]) != 0
+    }
+
+
+def test_the_overview_shows_the_balances_the_venue_reports(demo: WebDemo, page: Page) -> None:
+    login(page, demo)
+    page.wait_for_selector("#balances tbody tr")
+    # the bots trade all along: the page and the venue agree once no fill falls between the two reads
+    seen: list[tuple[dict, dict]] = []
+
+    def agree() -> bool:
+        venue = venue_balances(demo)
+        shown = {a: v for a, v in shown_balances(page).items() if v[2] != 0}
+        seen.append((venue, shown))
+        return venue == shown and len(venue) >= 2
+
+    try:
+        wait_until(agree, timeout=90, interval=0.5, what="the overview to show the venue's balances")
+    except AssertionError:
+        raise AssertionError(f"last venue / page balances: {seen[-3:]}") from None
+    # and the equity the page names is the venue's account valued in USDT
+    assert re.search(r"equity sim [\d,.]+ USDT", page.inner_text("#equity-total"))
+
+
+def test_a_fill_at_the_venue_appears_on_the_open_page_without_a_reload(demo: WebDemo, page: Page) -> None:
+    login(page, demo, "/trades")
+    page.wait_for_selector("#trades tbody tr")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    placed = automata(demo.env, "order", "buy", "BTCUSDT", "0.0005")  # a market buy: it fills
+    cid = re.search(r"manual-\d+", placed)
+    assert cid and "FILLED" in placed, placed
+    row = page.locator("#trades tbody tr", has_text=cid.group())
+    row.wait_for(timeout=30_000)  # the live feed's fill event, then the ledger's row
+    assert "BUY" in row.inner_text() and "0.0005" in row.inner_text()
+    assert page.evaluate("window.sameDocument") is True
+
+
+def test_the_pause_button_pauses_the_bot(demo: WebDemo, page: Page) -> None:
+    bot = "demo_grid"
+    login(page, demo, f"/bots/{bot}")
+    page.wait_for_selector("#bot-mode[data-mode=running]")
+    page.click("#controls button[data-action=pause]")
+    wait_until(
+        lambda: bot_mode(demo, bot) == "paused", timeout=30, interval=0.2, what="the bot's state: paused"
+    )
+    page.wait_for_selector("#bot-mode[data-mode=paused]", timeout=15_000)  # and the page says so, live
+    page.click("#controls button[data-action=resume]")
+    wait_until(
+        lambda: bot_mode(demo, bot) == "running", timeout=30, interval=0.2, what="the bot running again"
+    )
+
+
+def test_a_wrong_or_missing_token_is_refused(demo: WebDemo, browser: Browser) -> None:
+    api = f"{demo.url}/api/bots"
+    assert httpx.get(api, timeout=10).status_code == 401
+    assert (
+        httpx.get(api, headers={"Authorization": "Bearer wrong-token-0123456789"}, timeout=10).status_code
+        == 401
+    )
+    pause = f"{demo.url}/api/bots/demo_dca/pause"
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
+        assert httpx.post(pause, json={}, headers=headers, timeout=10).status_code == 401
+    assert bot_mode(demo, "demo_dca") == "running"
+
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.goto(demo.url + "/")
+        page.wait_for_url(re.compile(r"/login\?next=/"))  # no page without a login
+        page.fill("#token", "wrong-token-0123456789")
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#login-error:text('wrong token')")
+        assert "/login" in page.url
+        # logged in, a control action without the CSRF header is refused (another site's form)
+        login(page, demo)
+        status = page.evaluate(
+            """() => fetch('/api/bots/demo_dca/pause', {method: 'POST', body: '{}',
+                     headers: {'Content-Type': 'application/json'}}).then(r => r.status)"""
+        )
+        assert status == 403
+        assert bot_mode(demo, "demo_dca") == "running"
+    finally:
+        context.close()
+
+
+def test_screenshots_of_the_overview_and_a_bot_page(
+    demo: WebDemo, page: Page, browser: Browser, tmp_path: Path
+) -> None:
+    login(page, demo)
+    page.wait_for_selector("#balances tbody tr")
+    page.wait_for_selector("#bots tbody tr >> nth=2")
+    page.wait_for_selector("#services tbody tr")
+    shots = {"overview.png": page.screenshot(path=tmp_path / "overview.png")}
+    page.goto(f"{demo.url}/bots/demo_dca")
+    page.wait_for_selector("#chart svg .candle")
+    page.wait_for_selector("#levels tbody tr")
+    page.wait_for_selector("#chart svg .fill")  # its fills drawn on the chart
+    shots["bot.png"] = page.screenshot(path=tmp_path / "bot.png")
+
+    phone = browser.new_context(viewport=PHONE, storage_state=page.context.storage_state())
+    try:
+        small = phone.new_page()
+        small.goto(demo.url + "/")
+        small.wait_for_selector("#bots tbody tr")
+        # readable on a phone: nothing wider than the screen, no sideways scrolling
+        assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        shots["overview-phone.png"] = small.screenshot(path=tmp_path / "overview-phone.png")
+    finally:
+        phone.close()
+    for name, png in shots.items():
+        assert png[:8] == b"\x89PNG\r\n\x1a\n", name
+    keep = os.environ.get(SHOTS_ENV)
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name in shots:
+            shutil.copy(tmp_path / name, Path(keep) / name)
