@@ -157,6 +157,7 @@ def test_screenshots_of_the_overview_and_a_bot_page(
     page.wait_for_selector("#bots tbody tr >> nth=2")
     page.wait_for_selector("#services tbody tr")
     shots = {"overview.png": page.screenshot(path=tmp_path / "overview.png")}
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 1240})  # the chart, state and ladder
     page.goto(f"{demo.url}/bots/demo_dca")
     page.wait_for_selector("#chart svg .candle")
     page.wait_for_selector("#levels tbody tr")

@@ -23,6 +23,10 @@
     mode.textContent = s.stalled ? `${s.mode}, stalled` : s.mode;
     mode.className = `badge ${s.stalled ? "stale" : s.mode.split(" ")[0]}`;
     mode.dataset.mode = s.mode;
+    // the button that would change nothing is off (a click still only asks: the bot decides)
+    document.querySelectorAll("#controls button[data-action]").forEach((b) => {
+      b.disabled = (b.dataset.action === "pause" && s.mode === "paused") || (b.dataset.action === "resume" && s.mode === "running");
+    });
     document.getElementById("bot-strategy").textContent =
       [detail.strategy, s.symbol && `${s.symbol} on ${s.venue}`].filter(Boolean).join(" · ");
     const stats = [
@@ -58,6 +62,14 @@
     ], rows, { key: (r) => r.cid, empty: "no open order" });
   }
 
+  // a ladder level: filled this cycle, out now as an order (tag so{n}), to come, or beyond the budget
+  function ladderBadge(level) {
+    const out = detail.orders.some((o) => o.tag === `so${level.level}`);
+    const [cls, text] = level.filled ? ["badge ok", "filled"] : out ? ["badge warn", "open order"]
+      : level.placed ? ["dim", "planned"] : ["dim", "beyond budget"];
+    return el("span", { class: cls, "data-level-state": text }, text);
+  }
+
   // the strategy's own levels: the DCA ladder, the grid, or the fractal stop
   function levels() {
     const st = detail.state || {};
@@ -71,7 +83,7 @@
         { key: "drop", label: "Drop", num: true, fmt: (v) => A.pct(v) },
         { key: "quote", label: "Amount", num: true, fmt: (v) => money(v, 2) },
         { key: "tp_price", label: "Take profit at", num: true, fmt: (v) => money(v, 2) },
-        { key: "filled", label: "", fmt: (v, r) => el("span", { class: v ? "badge ok" : r.placed ? "badge warn" : "dim" }, v ? "filled" : r.placed ? "placed" : "planned") },
+        { key: "filled", label: "", fmt: (v, r) => ladderBadge(r) },
       ], plan.levels, { key: (r) => `L${r.level}`, empty: "no ladder" });
     } else if (st.prices) {
       title.textContent = `Grid levels${st.ended ? ` · ended: ${st.ended}` : ""}`;

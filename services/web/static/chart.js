@@ -139,6 +139,8 @@ const Chart = (() => {
     svg.append(marks);
 
     const last = candles[candles.length - 1];
+    // the last price on the axis, over the tick labels it may cover
+    svg.append(node("rect", { x: width - PAD.right + 1, y: y(last.c) - 8, width: PAD.right - 2, height: 16, rx: 3, class: "lastbg" }));
     svg.append(node("text", { x: width - PAD.right + 4, y: y(last.c) + 4, class: "lastprice" }, label(last.c)));
     host.replaceChildren(svg);
   }
