@@ -226,6 +226,8 @@ def supervisor(
     home = paths.home()
     where = secrets.resolve() if secrets else home.redis_secrets
     _write_acl(where, acl_runners(chosen), 0o600)
+    redis_acl.ensure_password(home.web_token)  # the dashboard's token, kept when it exists
+    typer.echo(f"the dashboard's token is in {home.web_token}", err=True)
     home.make_dirs()  # var/log and var/run, where the file points supervisord's log and socket
     _write(render_supervisor(chosen, path, home=home.root, secrets=where), out)
 

@@ -60,6 +60,12 @@ class Home:
         return self.secrets / "redis"
 
     @property
+    def web_token(self) -> Path:
+        """The dashboard's token (0600), written by `automata run` and `automata deploy supervisor`
+        when missing; the web service reads it through AUTOMATA_WEB_TOKEN_FILE."""
+        return self.secrets / "web_token"
+
+    @property
     def keystore(self) -> Path:
         """The keystore's default place (shared/keystore.py resolve_path: the services find it so)."""
         from shared.keystore import home_keystore

@@ -273,6 +273,7 @@ def _redis_server(home: Home, port: int, console: Console) -> RedisServer:
         )
     runners = acl_runners(load_bots(demo.DEMO_BOTS, check_params=False))
     acl = redis_acl.write_acl(home.redis_secrets, runners, selectors=selectors)
+    redis_acl.ensure_password(home.web_token)  # the dashboard's token (deploy/supervisord.conf [program:web])
     password = (home.redis_secrets / redis_acl.ADMIN).read_text().strip()
     return RedisServer(
         home.redis_dir, port, aclfile=acl, username=redis_acl.ADMIN, password=password, located=binary
@@ -441,6 +442,9 @@ def _print_summary(
         table.add_row(program.name, str(program.pid), key, str(beat.metrics_port) if beat else "-")
     console.print(f"\n[bold green]Automata is running[/] under {home.root}")
     console.print(table)
+    web = next((b for _, b in ready if b and b.service == "web" and b.extra.get("url")), None)
+    if web is not None:
+        console.print(f"\n[bold]Dashboard: {web.extra['url']}[/]  (token: cat {_show(home.web_token)})")
     cli = f"redis-cli -p {port} --user admin"
     metrics_port = next((b.metrics_port for _, b in ready if b and b.service != "strategy_runner"), 0)
     hints = [

@@ -355,7 +355,8 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
     # the database's URL: the ledger writes it, the notifier reads it (no other service gets it)
     LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},
     # the dashboard: its own token, and the ledger's URL (it reads the history)
-    WEB: ENV_COMMON | {"AUTOMATA_WEB_TOKEN", "DATABASE_URL", "AUTOMATA_HOME"},
+    WEB: ENV_COMMON
+    | {"AUTOMATA_WEB_TOKEN", "AUTOMATA_WEB_TOKEN_FILE", "WEB_PORT", "DATABASE_URL", "AUTOMATA_HOME"},
 }
 
 
@@ -418,10 +419,8 @@ def load_config(
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
     cfg = _apply_notifier_env(cfg, env, str(cfg_path))
-    if env.get("AUTOMATA_WEB_TOKEN"):
-        cfg = msgspec.structs.replace(
-            cfg, web=msgspec.structs.replace(cfg.web, token=env["AUTOMATA_WEB_TOKEN"].strip())
-        )
+    if service in (None, WEB) and (token := web_token(env)):
+        cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=token))
     if service in (None, KEY_HOLDER):
         cfg = _apply_keystore(cfg, cfg_path, env)
     cfg = _drop_secrets(cfg, service)
@@ -435,6 +434,22 @@ def load_config(
         register_secret(secret)
     register_secret(cfg.notifier.webhook.url)  # a Slack or Discord webhook URL is the credential
     return cfg
+
+
+def web_token(env: Mapping[str, str]) -> str:
+    """AUTOMATA_WEB_TOKEN, else the content of the file AUTOMATA_WEB_TOKEN_FILE names (`automata
+    run` writes one under var/secrets: the token then is in no process's environment)."""
+    if env.get("AUTOMATA_WEB_TOKEN"):
+        return env["AUTOMATA_WEB_TOKEN"].strip()
+    named = env.get("AUTOMATA_WEB_TOKEN_FILE")
+    if not named:
+        return ""
+    try:
+        return Path(named).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"environment: AUTOMATA_WEB_TOKEN_FILE: {named}: cannot read: {exc.strerror}"
+        ) from None
 
 
 def _env_ids(env: dict[str, str], name: str) -> list[int] | None:

@@ -7,7 +7,7 @@ per program / per container), so no process carries another service's password.
 
 Users:
 - `admin`: everything (the CLI, redis-cli, operators). `default` is off: no unauthenticated use.
-- `market_gateway`, `order_gateway`, `notifier`, `ledger`: what each service does, on its own keys.
+- `market_gateway`, `order_gateway`, `notifier`, `ledger`, `web`: what each service does, on its own keys.
 - one user per strategy runner (`bot_<id>` / `bots_<process>`, as cli/deploy.py names runners):
   its bots' keys only, no scripting, no SCAN, no deletion outside its own keys.
 
@@ -151,6 +151,30 @@ def ledger_user() -> User:
     return User(LEDGER, (*own, *CONNECTION, "+set", "+del", "+scan", read, append, symbols))
 
 
+def web_user() -> User:
+    """The dashboard (services/web) reads: bots' state and decisions, balances, order updates and
+    records, market data, notifications, heartbeats, symbol filters, with plain XREAD (no group:
+    it takes no entry from anyone). It writes only what `automata pause|order` writes through it:
+    a control on `bot:{bot}:control` (of a bot with state) and a manual order or cancel on
+    `orders:cmd:{venue}:manual`, its cid from `manual:seq` (INCR in a script). Never a bot's
+    command stream: the stream an order arrives on is the gateway's proof of its sender."""
+    read = [
+        s.any_bot("state"), s.any_bot("decisions"), s.account(s.ANY), s.ANY_ORDER_EVENTS, s.og_order(s.ANY),
+        s.og_open(s.ANY), s.market_data(s.ANY), s.NOTIFY, s.health(s.ANY, s.ANY), s.venue_symbols(s.ANY),
+    ]  # fmt: skip
+    commands = (
+        *CONNECTION, "+get", "+mget", "+exists", "+type", "+xread", "+xrange", "+xrevrange", "+xlen",
+        "+xinfo|stream", "+hget", "+hgetall", "+hkeys", "+smembers", "+scard", "+sismember",
+    )  # fmt: skip
+    control = _selector(["~" + s.any_bot("control"), "+xadd"])
+    manual = _selector(
+        ["~" + s.order_commands(s.ANY, s.MANUAL_BOT), "~" + s.MANUAL_SEQ, "+xadd", "+eval", "+incr", "+set"]
+    )
+    own = _keys("~", [s.health("web", s.ANY)])
+    # SCAN (new bots' streams, balances, heartbeats) is keyless: it shows key names, no value.
+    return User("web", (*own, *_keys("%R~", read), *commands, "+set", "+del", "+scan", control, manual))
+
+
 def runner_user(runner: Runner) -> User:
     """A runner's own keys (its bots' `bot:{id}:*`: state, lease, timers, control, decisions;
     `orders:events:{id}`, its heartbeat) in full,
@@ -191,6 +215,7 @@ def users(runners: Sequence[Runner]) -> list[User]:
         order_gateway_user(),
         notifier_user(),
         ledger_user(),
+        web_user(),
         *(runner_user(r) for r in unique.values()),
     ]
 

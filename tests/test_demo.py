@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from shared.ledger.db import open_ledger
 from tests.helpers.demo import accepted_by_bot, demo_env, stack_processes, start_demo, wait_running
 from tests.helpers.procs import python, wait_until
 
-SERVICES = {"market_gateway", "order_gateway", "notifier", "ledger", "strategy_runner"}
+SERVICES = {"market_gateway", "order_gateway", "notifier", "ledger", "web", "strategy_runner"}
 
 
 def ledger_bots(engine: sa.Engine) -> set[str]:
@@ -72,7 +73,7 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
     try:
         assert admin.acl_log() == [], admin.acl_log()
         users = {c["user"] for c in admin.client_list()}
-        assert {"market_gateway", "order_gateway", "notifier", "ledger", "bots_demo"} <= users, users
+        assert {"market_gateway", "order_gateway", "notifier", "ledger", "web", "bots_demo"} <= users, users
     finally:
         admin.close()
     passwords = [p.read_text().strip() for p in secrets.iterdir() if p.name != "users.acl"]
@@ -81,6 +82,7 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
         "order_gateway",
         "notifier",
         "ledger",
+        "web",
         "bots_demo",
         "exchange_sim",
         "supervisord",
@@ -89,6 +91,32 @@ def check_acl(env: dict[str, str], procs: dict[str, psutil.Process]) -> None:
         assert not any(pw in environ for pw in passwords), f"a Redis password in {name}'s environment"
         if name not in ("exchange_sim", "supervisord"):
             assert f"REDIS_PASSWORD_FILE={secrets / name}" in environ.split("\0"), name
+
+
+def check_dashboard(env: dict[str, str], banner: str) -> None:
+    """The banner names the dashboard; with the token `automata run` wrote, its API shows the
+    balances the paper venue reports and the three bots; without it, nothing."""
+    base = f"http://127.0.0.1:{env['WEB_PORT']}"
+    assert f"Dashboard: {base}/" in banner, banner
+    token = (Path(env["AUTOMATA_HOME"]) / "var/secrets/web_token").read_text().strip()
+    assert token not in banner
+
+    def get(path: str, auth: bool = True) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {token}"} if auth else {}
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(base + path, headers=headers), timeout=10
+            ) as reply:
+                return reply.status, orjson.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, {}
+
+    assert get("/api/balances", auth=False)[0] == 401
+    balances = wait_until(lambda: (doc := get("/api/balances")[1]) and doc["accounts"] and doc, timeout=30,
+                          what="balances on the dashboard")  # fmt: skip
+    (account,) = balances["accounts"]
+    assert account["venue"] == "sim" and "USDT" in {b["asset"] for b in account["balances"]}
+    assert {b["bot"] for b in get("/api/bots")[1]["bots"]} == {b.id for b in load_bots(DEMO_BOTS)}
 
 
 @pytest.mark.slow
@@ -139,6 +167,7 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
         shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
         for bot in bots:
             assert bot in shown, shown
+        check_dashboard(env, demo.output())
         said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
         assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
         check_acl(env, procs)

@@ -331,3 +331,60 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "FLUSHALL": lambda r: r.flushall(),
         },
     )
+
+
+def test_the_web_service_reads_and_sends_only_what_the_cli_sends(connect, acl_server) -> None:
+    """The real dashboard as user `web`: every read endpoint, a pause and a manual order work, and
+    the live feed's plain XREAD; a bot's command stream, its state and the services' groups do not."""
+    import asyncio
+
+    from services.web.settings import WebSettings
+    from tests.helpers.web import TOKEN, client
+
+    server, secrets = acl_server
+    password = (secrets / "web").read_text().strip()
+    settings = WebSettings(redis_url=f"redis://web:{password}@127.0.0.1:{server.port}/0",
+                           ledger_url="sqlite:////nonexistent/ledger.db", token=TOKEN)  # fmt: skip
+
+    async def use_it() -> None:
+        async with client(settings, authorization=f"Bearer {TOKEN}") as web:
+            for path in ("/api/health", "/api/services", "/api/balances", "/api/bots", "/api/bots/alpha",
+                         "/api/bots/alpha/decisions", "/api/bots/alpha/chart", "/api/notifications"):  # fmt: skip
+                reply = await web.get(path)
+                assert reply.status_code == 200, (path, reply.text)
+            assert (await web.get("/api/health")).json()["redis"] is True
+            assert (await web.post("/api/bots/alpha/pause", json={})).status_code == 200
+            order = await web.post(
+                "/api/orders", json={"side": "BUY", "symbol": "BTCUSDT", "quantity": "0.01"}
+            )
+            assert order.status_code == 200, order.text
+
+    asyncio.run(use_it())
+    wb = connect("web")
+    allowed(
+        wb,
+        {
+            "the live feed": lambda r: r.xread(
+                {"notify": "0", "account:sim": "0", "orders:events:alpha": "0"}
+            ),
+            "heartbeat": lambda r: (r.set("svc:web:t1", "{}", px=1000), r.delete("svc:web:t1")),
+            "a candle chart": lambda r: r.xrevrange("md:candles:sim:BTCUSDT:1m", count=10),
+            "an order's record": lambda r: r.hgetall("og:order:gamma-1"),
+        },
+    )
+    refused(
+        wb,
+        {
+            "a bot's command stream": lambda r: r.xadd("orders:cmd:sim:alpha", {"m": "1"}),
+            "a bot's state": lambda r: r.set("bot:alpha:state", "{}"),
+            "order events": lambda r: r.xadd("orders:events:alpha", {"m": "1"}),
+            "notify": lambda r: r.xadd("notify", {"m": "1"}),
+            "a service's group": lambda r: r.xreadgroup("ledger", "c", {"notify": ">"}),
+            "market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
+            "trimming": lambda r: r.xtrim("notify", maxlen=0),
+            "FLUSHALL": lambda r: r.flushall(),
+            "a script of its own": lambda r: r.eval(
+                "return redis.call('DEL', KEYS[1])", 1, "bot:alpha:state"
+            ),
+        },
+    )

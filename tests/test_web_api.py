@@ -213,12 +213,17 @@ async def test_a_manual_order_goes_to_the_manual_command_stream(
     assert sync_redis.xlen("orders:cmd:sim:manual") == 1
 
 
-async def test_cancel_of_a_bots_order_needs_force(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+async def test_cancel_reaches_manual_orders_only(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
     refused = await api.post("/api/orders/b1-000007/cancel", json={}, headers=AUTH)
-    assert refused.status_code == 422 and "--force" in refused.json()["error"]
-    forced = await api.post("/api/orders/b1-000007/cancel", json={"force": True, "venue": "sim",
-                                                                  "symbol": "BTCUSDT"}, headers=AUTH)  # fmt: skip
-    assert forced.status_code == 200 and sync_redis.xlen("orders:cmd:sim:b1") == 1
+    assert refused.status_code == 422 and "belongs to bot 'b1'" in refused.json()["error"]
+    assert (
+        await api.post("/api/orders/b1-000007/cancel", json={"force": True}, headers=AUTH)
+    ).status_code == 422
+    sent = await api.post(
+        "/api/orders/manual-000042/cancel", json={"venue": "sim", "symbol": "BTCUSDT"}, headers=AUTH
+    )
+    assert sent.status_code == 200 and sync_redis.xlen("orders:cmd:sim:manual") == 1
+    assert not sync_redis.exists("orders:cmd:sim:b1")
 
 
 async def test_the_paper_venues_api_is_not_reachable(api: httpx.AsyncClient) -> None:

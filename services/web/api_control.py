@@ -4,7 +4,8 @@ Each goes through shared/control.py, the code `automata pause|order|cancel` runs
 checks (a known bot, a configured venue, a listed symbol, a manual or forced cancel) and the
 same streams (`bot:{bot}:control`, `orders:cmd:{venue}:{bot}`), so the bot's runner and the order
 gateway apply them as they apply the CLI's. Nothing here touches a bot's state or an exchange.
-The guard (auth.py) has already checked the token, CSRF and read-only."""
+The guard (auth.py) has already checked the token, CSRF and read-only. The web service's Redis
+user (shared/redis_acl.py) may write only those streams, a manual order's, and `manual:seq`."""
 
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
-    force: bool = False  # also a bot's order (the bot is told)
     venue: VenueName | None = None  # when the order has no record in Redis
     symbol: Symbol | None = None
 
@@ -94,9 +94,11 @@ def place_order(ctx: WebContext, request: Request, body: OrderRequest) -> OrderS
 
 
 def cancel_order(ctx: WebContext, request: Request, cid: str, body: CancelRequest) -> OrderSent:
-    """Cancel an open order by its client order id, as `automata order cancel`."""
+    """Cancel a manual order by its client order id, as `automata order cancel`. A bot's order is
+    not (the CLI's --force): only the bot's runner and the admin may write its command stream,
+    the gateway's proof of who sent a command; stop the bot to cancel its orders."""
     try:
-        cmd = control.cancel_command(ctx.redis, cid, force=body.force, venue=body.venue, symbol=body.symbol)
+        cmd = control.cancel_command(ctx.redis, cid, venue=body.venue, symbol=body.symbol)
     except control.ControlError as exc:
         raise ApiError(422, str(exc)) from None
     if not isinstance(cmd, CancelOrder):

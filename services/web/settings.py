@@ -8,8 +8,9 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from shared.config import AppConfig
+from shared.config import AppConfig, ConfigError
 
 MIN_TOKEN_LENGTH = 16
 
@@ -47,10 +48,10 @@ class WebSettings:
             token=cfg.web.token,
             read_only=read_only or cfg.web.read_only,
             host=host or cfg.web.host,
-            port=cfg.web.port if port is None else port,
+            port=port if port is not None else _env_port(env, cfg.web.port),
             origins=tuple(cfg.web.origins),
             quotes={name: venue.quote_asset for name, venue in cfg.venues.items()},
-            bots_file=env.get("AUTOMATA_BOTS", ""),
+            bots_file=bots_file(env),
         )
 
     def check(self) -> None:
@@ -62,6 +63,32 @@ class WebSettings:
                 f"refusing to listen on {self.host} without authentication: set AUTOMATA_WEB_TOKEN "
                 "(or [web] token), or listen on 127.0.0.1"
             )
+
+
+def bots_file(env: Mapping[str, str]) -> str:
+    """The bots the system runs, as the CLI finds them: AUTOMATA_BOTS, else the file the running
+    `automata run` uses (its state file: the demo's bots), else bots.toml in AUTOMATA_HOME."""
+    from cli.paths import Home
+    from cli.state import read_state
+    from services.strategy_runner.bots import DEFAULT_BOTS_FILE
+
+    if env.get("AUTOMATA_BOTS"):
+        return env["AUTOMATA_BOTS"]
+    home = Home(Path(env.get("AUTOMATA_HOME") or "."))
+    state = read_state(home.state_file)
+    if state is not None and state.bots:
+        return state.bots
+    own = home.root / DEFAULT_BOTS_FILE
+    return str(own) if own.is_file() else ""
+
+
+def _env_port(env: Mapping[str, str], default: int) -> int:
+    raw = env.get("WEB_PORT")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"environment: WEB_PORT: not a port number: {raw!r}")
+    return int(raw)
 
 
 def is_loopback(host: str) -> bool:

@@ -36,6 +36,7 @@ def demo_env(home: Path) -> dict[str, str]:
         env.pop(name, None)
     env["AUTOMATA_REDIS_PORT"] = str(free_port())
     env["SIM_PORT"] = str(free_port())
+    env["WEB_PORT"] = str(free_port())  # the dashboard: never the fixed 8780 another run may hold
     env["METRICS_PORT"] = "0"  # never the fixed 91xx ports another run may hold
     return env
 
