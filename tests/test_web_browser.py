@@ -1,7 +1,7 @@
 """The dashboard in a real headless browser (Debian's chromium through Playwright), on the demo.
 
-One demo (`automata run` in a temporary AUTOMATA_HOME, on moved ports, with a web token so the
-pages need a login) serves the module. With it running: the overview shows the balances the paper
+One demo (`automata run` in a temporary AUTOMATA_HOME, on moved ports; the token it writes makes
+the pages ask for a login) serves the module. With it running: the overview shows the balances the paper
 venue reports; a fill at the venue appears on the open trades page without a reload; the pause
 button pauses the bot (its state in Redis says so); a wrong or missing token is refused; and the
 overview and a bot page are photographed (AUTOMATA_SCREENSHOTS=docs/screenshots keeps them).
@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.helpers.browser import VIEWPORT
 from tests.helpers.procs import wait_until
-from tests.helpers.web_demo import TOKEN, WebDemo, automata, bot_mode, running_web_demo
+from tests.helpers.web_demo import WebDemo, automata, bot_mode, running_web_demo
 
 pytestmark = pytest.mark.slow
 SHOTS_ENV = "AUTOMATA_SCREENSHOTS"  # a directory to keep the screenshots in (docs/screenshots)
@@ -42,7 +42,7 @@ def login(page: Page, demo: WebDemo, path: str = "/") -> None:
     """Open `path` as a user does: sent to the login page, type the token, land back on `path`."""
     page.goto(demo.url + path)
     page.wait_for_url(re.compile(r"/login\?next="))
-    page.fill("#token", TOKEN)
+    page.fill("#token", demo.token)
     page.click("#login button[type=submit]")
     page.wait_for_url(demo.url + path)
 

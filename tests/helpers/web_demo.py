@@ -1,9 +1,9 @@
 """The demo with its web dashboard, for the browser tests (tests/test_web_browser.py).
 
-`automata run` in a temporary AUTOMATA_HOME on moved ports (tests/helpers/demo.py), with a web
-token in its environment, so the dashboard asks for a login as it does on any bind beyond
-loopback. The dashboard's address is the one its heartbeat names (`url`, services/web/__main__.py):
-found as `automata status` finds the services, never guessed.
+`automata run` in a temporary AUTOMATA_HOME on moved ports (tests/helpers/demo.py). The run writes
+the dashboard's token (var/secrets/web_token), so its pages ask for a login; the dashboard's
+address is the one its heartbeat names (`url`, services/web/__main__.py), found as `automata
+status` finds the services, never guessed.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ from tests.helpers.cli import cli
 from tests.helpers.demo import admin, demo_env, running_demo
 from tests.helpers.procs import wait_until
 
-TOKEN = "browser-test-token-0123456789"
-
 
 @dataclass
 class WebDemo:
     env: dict[str, str]
     url: str  # the dashboard, without the trailing slash
+    token: str  # what a user types on the login page
     redis: redis.Redis  # the demo's Redis as its admin user
 
 
@@ -64,10 +63,10 @@ def web_url(r: redis.Redis) -> str:
 @contextlib.contextmanager
 def running_web_demo(root: Path) -> Iterator[WebDemo]:
     env = demo_env(root / "home")
-    env["AUTOMATA_WEB_TOKEN"] = TOKEN
     with running_demo(env, root / "run.log"):
         client = admin(env)
+        token = (Path(env["AUTOMATA_HOME"]) / "var/secrets/web_token").read_text().strip()
         try:
-            yield WebDemo(env, web_url(client), client)
+            yield WebDemo(env, web_url(client), token, client)
         finally:
             client.close()
