@@ -101,6 +101,22 @@ def test_a_fill_at_the_venue_appears_on_the_open_page_without_a_reload(demo: Web
     assert page.evaluate("window.sameDocument") is True
 
 
+def test_the_bot_page_draws_the_bots_new_fills_live(demo: WebDemo, page: Page) -> None:
+    login(page, demo, "/bots/demo_dca")
+    page.wait_for_selector("#chart svg .candle")
+    page.evaluate("window.sameDocument = true")
+    before = set(page.eval_on_selector_all("#fills tbody tr", "rows => rows.map(r => r.dataset.key)"))
+
+    def new_fill() -> str | None:
+        keys = page.eval_on_selector_all("#fills tbody tr", "rows => rows.map(r => r.dataset.key)")
+        return next((k for k in keys if k not in before), None)
+
+    # the demo's DCA bot buys and sells every few seconds: its next fill, in the table and on the chart
+    key = wait_until(new_fill, timeout=90, interval=0.3, what="a new fill of demo_dca on its page")
+    page.wait_for_selector(f'#chart svg .fill[data-id="{key}"]', timeout=15_000)
+    assert page.evaluate("window.sameDocument") is True
+
+
 def test_the_pause_button_pauses_the_bot(demo: WebDemo, page: Page) -> None:
     bot = "demo_grid"
     login(page, demo, f"/bots/{bot}")
