@@ -24,10 +24,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from services.web.auth import authenticated
+from shared.ids import BOT_ID_RE
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-BOT_ID = re.compile(r"[A-Za-z0-9_]{1,24}")  # shared/ids.py: the bot id in every cid
+SAFE_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")  # "/x?y", never "//x", "/\\x" or blanks
 NAV = (
     ("/", "overview", "Overview"),
     ("/trades", "trades", "Trades"),
@@ -55,9 +56,10 @@ def _templates() -> Jinja2Templates:
 
 
 def _safe_next(target: str) -> str:
-    """Where to go after logging in: a path of this site only (never an open redirect)."""
+    """Where to go after logging in: a path of this site only (never an open redirect). A
+    backslash or a control character is refused too: browsers read `/\\host` as `//host`."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not SAFE_PATH.fullmatch(target):
         return "/"
     return target
 
@@ -81,7 +83,7 @@ def mount(app: Starlette) -> None:
 
     async def bot(request: Request) -> Response:
         name = request.path_params["bot"]
-        if not BOT_ID.fullmatch(name):
+        if not BOT_ID_RE.fullmatch(name):
             return Response(f"not a bot id: {name[:40]!r}", status_code=404, media_type="text/plain")
         return render(request, "bot.html", "bot", bot=name, title=name)
 
