@@ -161,6 +161,10 @@ def test_a_wrong_or_missing_token_is_refused(demo: WebDemo, browser: Browser) ->
         )
         assert status == 403
         assert bot_mode(demo, "demo_dca") == "running"
+        page.click("#logout")  # and a session ends when asked
+        page.wait_for_url(re.compile(r"/login$"))
+        page.goto(demo.url + "/trades")
+        page.wait_for_url(re.compile(r"/login\?next=/trades"))
     finally:
         context.close()
 

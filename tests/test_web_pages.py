@@ -42,6 +42,8 @@ async def test_a_page_without_a_session_sends_the_browser_to_the_login(
         await logged_in(c)
         page = await c.get(path)
         assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+        csp = page.headers["content-security-policy"]  # no inline script, no framing of the controls
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
         assert 'id="live"' in page.text  # the live feed's dot: every page follows /api/live
 
 

@@ -60,11 +60,12 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page in a context of its own (no cookies shared between tests); a script error
-    on the page fails the test that saw it."""
+    on the page, or anything the page's Content-Security-Policy blocked, fails the test."""
     context = browser.new_context(viewport=VIEWPORT)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
     try:
         yield tab
     finally:

@@ -272,5 +272,10 @@ const A = (() => {
     });
   }
 
+  document.getElementById("logout")?.addEventListener("click", async () => {
+    await post("/api/logout", {}).catch(() => {});
+    window.location.assign("/login");
+  });
+
   return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, chase, keepFresh, controls, ApiError };
 })();
