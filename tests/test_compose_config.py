@@ -5,7 +5,7 @@ path against the project directory, as `docker compose up` would; the test then 
 host file the result names (secrets, bind mounts) exists.
 
 The project directory is a temporary copy of the repository's compose files, standing for the
-user's: it holds .env and notifier.env (the services' env_file), and `deploy compose`, run there
+user's: it holds .env, notifier.env and web.env (the services' env_file), and `deploy compose`, run there
 with its defaults, writes the Redis secrets into it and the override file elsewhere (--out)."""
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / file, project / file)
     (project / ".env").touch()
     (project / "notifier.env").touch()
+    (project / "web.env").write_text("AUTOMATA_WEB_TOKEN=a-token-for-the-compose-test\n")
     bots = write_bots(
         root / "bots.toml",
         {"id": "alpha", "strategy": "dca"},

@@ -26,12 +26,13 @@ from cli.deploy import acl_runners
 from cli.paths import SUPERVISORD_CONF
 from cli.run import WATCHER
 from services.strategy_runner.bots import load_bots
+from shared import redis_acl
 from shared.config import AppConfig, load_config
 from shared.redis_server import RedisServer, free_port
 from tests.helpers.acl import start_acl_redis
 from tests.helpers.procs import ROOT, Proc, base_env, python, wait_until
 
-CORE = ("market_gateway", "order_gateway", "notifier", "ledger")
+CORE = ("market_gateway", "order_gateway", "notifier", "ledger", "web")
 
 
 def supervisorctl(env: dict[str, str], *args: str) -> str:
@@ -104,6 +105,7 @@ def acl_home(tmp_path: Path) -> Iterator[tuple[Path, RedisServer]]:
         (home / sub).mkdir(parents=True)
     runners = acl_runners(load_bots(DEMO_BOTS, check_params=False))
     server = start_acl_redis(tmp_path / "redis", home / "var/secrets/redis", runners)
+    redis_acl.ensure_password(home / "var/secrets/web_token")  # the dashboard's token
     try:
         yield home, server
     finally:
@@ -115,7 +117,12 @@ def test_supervisord_restarts_a_service_killed_with_sigkill(
 ) -> None:
     home, server = acl_home
     sync_redis = redis.Redis.from_url(server.url)
-    env = base_env(f"redis://127.0.0.1:{server.port}/0", AUTOMATA_HOME=str(home), INSTANCE="sv")
+    env = base_env(
+        f"redis://127.0.0.1:{server.port}/0",
+        AUTOMATA_HOME=str(home),
+        INSTANCE="sv",
+        WEB_PORT=str(free_port()),
+    )
     sup = Proc(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)],
         env,
@@ -190,14 +197,18 @@ def test_docker_compose_file() -> None:
         svc = services[name]
         assert svc["restart"] == "unless-stopped", name
         # secrets per container: .env (exchange keys) to the order gateway, notifier.env to the
-        # notifier, nothing to the market gateway, the paper venue or the strategy runners
-        expected = {"order_gateway": ".env", "notifier": "notifier.env"}
+        # notifier, web.env to the dashboard, nothing to the market gateway, the paper venue or
+        # the strategy runners
+        expected = {"order_gateway": ".env", "notifier": "notifier.env", "web": "web.env"}
         assert svc.get("env_file") == expected.get(name), name
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert svc["environment"]["REDIS_URL"] == "redis://redis:6379/0", name
         assert svc["build"] == "." and svc["image"] == services["market_gateway"]["image"], name
     for name in (*CORE, "exchange_sim"):
-        assert services[name]["command"] == ["python", "-m", f"services.{name}"]
+        assert services[name]["command"][:3] == ["python", "-m", f"services.{name}"]
+    # the dashboard listens beyond its container only with its token (web.env), published on loopback
+    assert services["web"]["command"][3:] == ["--host", "0.0.0.0"]
+    assert all(port.startswith("127.0.0.1:") for port in services["web"]["ports"])
     for name, svc in runners.items():
         ids, instance = bots[name], svc["environment"]["INSTANCE"]
         assert instance == (ids[0] if len(ids) == 1 else name.removeprefix("bots_")), name
@@ -228,6 +239,7 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
     env = base_env("redis://127.0.0.1:1/0", AUTOMATA_HOME=str(tmp_path / "home"))
     env.pop("REDIS_URL")  # `automata run` sets it; `automata health` must find the demo by itself
     env["AUTOMATA_REDIS_PORT"] = str(free_port())
+    env["WEB_PORT"] = str(free_port())  # the dashboard: never the fixed 8780 another run may hold
     (tmp_path / "home").mkdir()
     return env
 

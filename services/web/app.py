@@ -11,6 +11,7 @@ import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -20,6 +21,9 @@ from services.web.context import WebContext
 from services.web.settings import WebSettings
 
 STATIC = Path(__file__).with_name("static")
+# Handlers run in a few threads, not anyio's default 40: each thread may grow a malloc arena of
+# its own, and a dashboard has a handful of viewers (docs/ARCHITECTURE.md, memory).
+THREADS = 4
 
 
 def create_app(settings: WebSettings) -> Starlette:
@@ -28,6 +32,7 @@ def create_app(settings: WebSettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         try:
             yield
         finally:

@@ -39,8 +39,9 @@ from shared.streams import ANY_ORDER_EVENTS, NOTIFY, account, any_bot
 
 log = logging.getLogger("automata.web.live")
 
-BLOCK_MS = 1000  # longest XREAD wait: rescans and state polls happen at least this often
+BLOCK_MS = 500  # longest XREAD wait: rescans and state polls happen at least this often
 RESCAN_S = 5.0
+STATE_POLL_S = 0.5  # how often bots' state versions are compared (`bot` events)
 QUEUE_SIZE = 1000  # events held for one page before it is dropped as too slow
 PING_S = 15.0  # a comment line keeps proxies from closing an idle stream
 COUNT = 500
@@ -84,6 +85,7 @@ class Hub:
         self.task: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()
         self._scanned = 0.0
+        self._polled = 0.0
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event | None]]:
@@ -135,6 +137,7 @@ class Hub:
 
     async def poll_states(self, announce: bool) -> None:
         """A `bot` event for each bot whose state version moved."""
+        self._polled = time.monotonic()
         keys = await self._scan(any_bot("state"))
         if not keys:
             return
@@ -165,7 +168,8 @@ class Hub:
                 self.cursors[stream] = entry_id
                 for event in to_events(stream, entry_id, fields):
                     self.publish(event)
-        await self.poll_states(announce=True)
+        if time.monotonic() - self._polled > STATE_POLL_S:
+            await self.poll_states(announce=True)
 
     async def run(self) -> None:
         """Read until no page is open (a new page starts it again) or the service stops."""
