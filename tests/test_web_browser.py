@@ -15,15 +15,18 @@ import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Browser, Page
 
 from tests.helpers.browser import VIEWPORT
 from tests.helpers.procs import wait_until
 from tests.helpers.web_demo import WebDemo, automata, bot_mode, running_web_demo
+
+if TYPE_CHECKING:  # without Playwright the tests skip (tests/helpers/browser.py), never fail to import
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.slow
 SHOTS_ENV = "AUTOMATA_SCREENSHOTS"  # a directory to keep the screenshots in (docs/screenshots)

@@ -5,8 +5,11 @@ a float, run here in the real browser the pages run in."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from playwright.sync_api import Page
+if TYPE_CHECKING:  # without Playwright the tests skip (tests/helpers/browser.py), never fail to import
+    from playwright.sync_api import Page
+
 
 APP_JS = Path(__file__).resolve().parents[1] / "services/web/static/app.js"
 

@@ -31,7 +31,11 @@ VIEWPORT = {"width": 1280, "height": 860}
 
 def missing() -> str | None:
     """What of the browser setup is absent, or None when the tests can run."""
-    if importlib.util.find_spec("playwright") is None:
+    try:
+        installed = importlib.util.find_spec("playwright") is not None
+    except (ImportError, ValueError):  # a broken install counts as none
+        installed = False
+    if not installed:
         return "playwright is not installed"
     if not os.access(CHROMIUM, os.X_OK):
         return f"no {CHROMIUM}"
