@@ -131,7 +131,7 @@ const A = (() => {
   }
 
   // columns: [{key, label, fmt?(value,row) -> text|Node, cls?(value,row) -> class, num?, wrap?}]
-  // (num: right-aligned digits; wrap: long text that may break lines)
+  // (num: right-aligned digits; wrap: long text that may break lines; minor: left out on a phone)
   function table(target, columns, rows, options = {}) {
     const host = typeof target === "string" ? document.getElementById(target) : target;
     if (!host) return;
@@ -147,7 +147,9 @@ const A = (() => {
         columns.map((c) => {
           const value = row[c.key];
           const shown = c.fmt ? c.fmt(value, row) : value ?? "–";
-          const cls = [c.num ? "num" : "", c.wrap ? "text" : "", c.cls ? c.cls(value, row) : ""].join(" ").trim();
+          const cls = [c.num ? "num" : "", c.wrap ? "text" : "", c.minor ? "minor" : "", c.cls ? c.cls(value, row) : ""]
+            .join(" ")
+            .trim();
           return el("td", { class: cls || undefined, "data-label": c.label }, shown);
         }),
       ),

@@ -54,11 +54,11 @@
       { key: "cid", label: "Order" },
       { key: "tag", label: "Role" },
       { key: "side", label: "Side", cls: sideCls },
-      { key: "order_type", label: "Type" },
+      { key: "order_type", label: "Type", minor: true },
       { key: "price", label: "Price", num: true, fmt: (v, r) => money(v ?? r.stop_price) },
       { key: "quantity", label: "Quantity", num: true, fmt: (v, r) => (v === null ? `${money(r.quote_quantity)} quote` : money(v)) },
-      { key: "cum_filled_qty", label: "Filled", num: true, fmt: (v) => money(v) },
-      { key: "status", label: "Status" },
+      { key: "cum_filled_qty", label: "Filled", num: true, minor: true, fmt: (v) => money(v) },
+      { key: "status", label: "Status", minor: true },
     ], rows, { key: (r) => r.cid, empty: "no open order" });
   }
 
@@ -149,12 +149,12 @@
     shownFills = data.fills;
     table("fills", [
       { key: "time", label: "Time", fmt: time },
-      { key: "cid", label: "Order" },
+      { key: "cid", label: "Order", minor: true },
       { key: "side", label: "Side", cls: sideCls },
       { key: "price", label: "Price", num: true, fmt: (v) => money(v) },
       { key: "qty", label: "Quantity", num: true, fmt: (v) => money(v) },
       { key: "quote_qty", label: "Quote", num: true, fmt: (v) => money(v, 4) },
-      { key: "fee", label: "Fee", num: true, fmt: (v, r) => `${money(v)} ${r.fee_asset}` },
+      { key: "fee", label: "Fee", num: true, minor: true, fmt: (v, r) => `${money(v)} ${r.fee_asset}` },
     ], data.fills, { key: (r) => r.trade_id || r.cid, empty: "no fill yet" });
   }
 

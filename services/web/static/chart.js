@@ -83,11 +83,15 @@ const Chart = (() => {
     svg.append(grid);
 
     const levels = node("g", { class: "levels" });
-    for (const line of data.lines || []) {
-      if (!Number.isFinite(line.price) || !inside(line.price)) continue;
+    let lastLabel = -Infinity; // a label closer than 11 px to the one above is left out (dense grids)
+    const shown = (data.lines || []).filter((l) => Number.isFinite(l.price) && inside(l.price));
+    for (const line of shown.sort((a, b) => b.price - a.price)) {
       const g = node("g", { class: `level ${line.cls || ""}`, "data-price": line.price });
       g.append(node("line", { x1: PAD.left, x2: PAD.left + plotW, y1: y(line.price), y2: y(line.price) }));
-      if (line.label) g.append(node("text", { x: PAD.left + 4, y: y(line.price) - 3 }, line.label));
+      if (line.label && y(line.price) - lastLabel >= 11) {
+        g.append(node("text", { x: PAD.left + 4, y: y(line.price) - 3 }, line.label));
+        lastLabel = y(line.price);
+      }
       g.append(node("title", {}, `${line.label || ""} ${label(line.price)}`.trim()));
       levels.append(g);
     }

@@ -25,8 +25,8 @@
       { key: "price", label: "Price", num: true, fmt: (v) => money(v) },
       { key: "qty", label: "Quantity", num: true, fmt: (v) => money(v) },
       { key: "quote_qty", label: "Quote", num: true, fmt: (v) => money(v, 4) },
-      { key: "fee", label: "Fee", num: true, fmt: (v, r) => `${money(v)} ${r.fee_asset}` },
-      { key: "cid", label: "Order" },
+      { key: "fee", label: "Fee", num: true, minor: true, fmt: (v, r) => `${money(v)} ${r.fee_asset}` },
+      { key: "cid", label: "Order", minor: true },
     ], data.fills, { key: (r) => `${r.venue}:${r.trade_id || r.cid}`, empty: "no trade yet" });
   }
 
