@@ -18,6 +18,7 @@ from shared.messages import (
     BalanceUpdate,
     BookTicker,
     BotControl,
+    Candle,
     ControlAction,
     Decision,
     PlaceOrder,
@@ -250,3 +251,33 @@ def test_the_token_never_reaches_the_log(redis_server: RedisServer, tmp_path: Pa
     httpx.post(base + "/api/login", json={"token": TOKEN}, timeout=5)
     assert proc.terminate() == 0
     assert TOKEN not in proc.output() and "dashboard at" in proc.output()
+
+
+async def test_a_login_form_sets_the_session_and_goes_on(api: httpx.AsyncClient) -> None:
+    wrong = await api.post("/api/login", data={"token": "nope", "next": "/bots/b1"})
+    assert wrong.status_code == 401 and "automata_session" not in api.cookies
+    reply = await api.post("/api/login", data={"token": TOKEN, "next": "/bots/b1"})
+    assert reply.status_code == 303 and reply.headers["location"] == "/bots/b1"
+    assert "automata_session" in api.cookies and (await api.get("/api/bots")).status_code == 200
+    away = await api.post("/api/login", data={"token": TOKEN, "next": "//evil.example/"})
+    assert away.headers["location"] == "/"
+
+
+async def test_the_chart_has_the_candles_and_the_bots_fills_among_them(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")  # its state says it reads md:candles:sim:BTCUSDT:1m
+    start = int(ledger_data.MIDNIGHT.timestamp() * 1000) - 60_000
+    for i in range(3):  # the minute before midnight (fill b1-000002) to two after (b1-000001)
+        t = start + i * 60_000
+        candle = Candle(venue="sim", symbol="BTCUSDT", interval="1m", open_time=t, close_time=t + 59_999,
+                        open=Decimal(100), high=Decimal(111), low=Decimal(99), close=Decimal(105), volume=Decimal(1))  # fmt: skip
+        sync_redis.xadd("md:candles:sim:BTCUSDT:1m", encode(candle), id=f"{t}-1")
+    chart = (await api.get("/api/bots/b1/chart?limit=2", headers=AUTH)).json()
+    assert chart["venue"] == "sim" and chart["interval"] == "1m"
+    assert [c["open_time"] for c in chart["candles"]] == [
+        start + 60_000,
+        start + 120_000,
+    ]  # newest 2, oldest first
+    assert [f["cid"] for f in chart["fills"]] == ["b1-000001"]  # the one inside those two candles
+    assert (await api.get("/api/bots/b1/chart?interval=2x", headers=AUTH)).status_code == 422

@@ -113,7 +113,7 @@ def get_cycles(ctx: WebContext, request: Request, bot: str, limit: int | None) -
         return views.Cycles(history.cycle_rows(conn, bot=bot, limit=limit or 100))
 
 
-def _bars(ctx: WebContext, venue: str, symbol: str, interval: str, limit: int) -> list[views.CandleBar]:
+def _bars(ctx: WebContext, venue: str, symbol: str, interval: str, limit: int) -> list[Candle]:
     bars = []
     for _id, fields in reversed(ctx.redis.xrevrange(candles(venue, symbol, interval), count=limit)):
         try:
@@ -121,7 +121,7 @@ def _bars(ctx: WebContext, venue: str, symbol: str, interval: str, limit: int) -
         except DecodeError:
             continue
         if isinstance(c, Candle):
-            bars.append(views.CandleBar(c.open_time, c.close_time, c.open, c.high, c.low, c.close, c.volume))
+            bars.append(c)
     return bars
 
 

@@ -7,11 +7,11 @@ import time
 import msgspec
 import redis
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from services.web.auth import end_session, start_session, token_matches
 from services.web.context import WebContext
-from services.web.openapi import ApiError, Operation, json_response
+from services.web.openapi import FORMS, ApiError, Operation, json_response
 
 
 class Health(msgspec.Struct):
@@ -24,6 +24,7 @@ class Health(msgspec.Struct):
 
 class Login(msgspec.Struct):
     token: str
+    next: str = ""  # a login form's page to go to afterwards (a path on this site)
 
 
 class LoggedIn(msgspec.Struct):
@@ -42,10 +43,15 @@ def health(ctx: WebContext, request: Request) -> Health:
 
 
 def login(ctx: WebContext, request: Request, body: Login) -> Response:
-    """Trade the token for a session cookie (and the CSRF cookie a page sends back as a header)."""
+    """Trade the token for a session cookie (and the CSRF cookie a page sends back as a header).
+    JSON answers JSON; a form (a page without JavaScript) is sent on to its `next` page."""
     if not token_matches(ctx.settings, body.token):
         raise ApiError(401, "wrong token")
-    response = json_response(LoggedIn(ok=True))
+    form = request.headers.get("content-type", "").startswith(FORMS)
+    local = body.next.startswith("/") and not body.next.startswith("//") and "\\" not in body.next
+    response = (
+        RedirectResponse(body.next if local else "/", 303) if form else json_response(LoggedIn(ok=True))
+    )
     start_session(response, ctx.settings, secure=request.url.scheme == "https")
     return response
 

@@ -23,8 +23,7 @@ def from_ms(value: int | None) -> datetime | None:
 
 
 def fill_view(t: queries.Trade) -> views.Fill:
-    return views.Fill(ms(t.time), t.venue, t.symbol, t.bot, t.side, t.price, t.qty, t.quote_qty, t.fee,
-                      t.fee_asset, t.fee_in_quote, t.is_maker, t.cid, t.trade_id)  # fmt: skip
+    return views.Fill(**{**vars(t), "time": ms(t.time)})
 
 
 def fills(

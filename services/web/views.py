@@ -4,10 +4,16 @@ Money is Decimal, sent as an exact decimal string; times are UTC milliseconds si
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+
+from shared.ledger.queries import Trade
+from shared.messages import Candle
 
 
 class Service(msgspec.Struct):
@@ -121,21 +127,15 @@ class Notifications(msgspec.Struct):
     notifications: list[NotificationView]
 
 
-class Fill(msgspec.Struct):
-    time: int
-    venue: str
-    symbol: str
-    bot: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    fee: Decimal
-    fee_asset: str
-    fee_in_quote: Decimal | None
-    is_maker: bool | None
-    cid: str
-    trade_id: str | None
+def _ms_times(cls: type, name: str) -> type[msgspec.Struct]:
+    """A Struct of a ledger dataclass's fields, its datetimes as ms since the epoch (every time
+    in this API is), so the shape stays the ledger's."""
+    hints = typing.get_type_hints(cls)
+    return msgspec.defstruct(name, [(f.name, int if hints[f.name] is datetime else hints[f.name])
+                                    for f in dataclasses.fields(cls)])  # fmt: skip
+
+
+Fill = _ms_times(Trade, "Fill")  # one fill (shared/ledger/queries.py Trade)
 
 
 class Fills(msgspec.Struct):
@@ -241,22 +241,12 @@ class Equity(msgspec.Struct):
     series: list[EquitySeries]
 
 
-class CandleBar(msgspec.Struct):
-    open_time: int
-    close_time: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-
-
 class Chart(msgspec.Struct):
     bot: str
     venue: str | None
     symbol: str | None
     interval: str
-    candles: list[CandleBar]  # oldest first
+    candles: list[Candle]  # oldest first, as the market gateway published them
     fills: list[Fill]  # the bot's fills within the candles' span
     orders: list[OpenOrder]  # the bot's open orders (their prices as lines)
 
