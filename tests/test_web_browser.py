@@ -172,6 +172,20 @@ def test_a_wrong_or_missing_token_is_refused(demo: WebDemo, browser: Browser) ->
         context.close()
 
 
+def test_the_login_form_works_without_javascript(demo: WebDemo, browser: Browser) -> None:
+    context = browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(demo.url + "/profit")
+        page.wait_for_url(re.compile(r"/login\?next=/profit"))
+        page.fill("#token", demo.token)
+        page.click("#login button[type=submit]")  # a plain POST: the API answers with a redirect
+        page.wait_for_url(demo.url + "/profit")
+        assert page.title().startswith("Profit")
+    finally:
+        context.close()
+
+
 def test_screenshots_of_the_overview_and_a_bot_page(
     demo: WebDemo, page: Page, browser: Browser, tmp_path: Path
 ) -> None:
