@@ -199,6 +199,12 @@ def test_screenshots_of_the_overview_and_a_bot_page(
     page.wait_for_selector("#chart svg .candle")
     page.wait_for_selector("#levels tbody tr")
     page.wait_for_selector("#chart svg .fill")  # its fills drawn on the chart
+    page.wait_for_selector("#cycles tbody tr >> nth=1", timeout=90_000)  # a closed cycle to show
+    page.wait_for_function(  # and the state caught up with it: the same cycle in both
+        """() => document.querySelector('#state dd[data-stat="Cycle"]')?.textContent.split(' ')[0]
+                 === document.querySelector('#cycles tbody tr td')?.textContent""",
+        timeout=30_000,
+    )
     shots["bot.png"] = page.screenshot(path=tmp_path / "bot.png")
 
     phone = browser.new_context(viewport=PHONE, storage_state=page.context.storage_state())

@@ -45,8 +45,26 @@
     const d = s.last_decision;
     document.getElementById("decision").textContent = d ? `${time(d.ts)} — ${d.text}` : "–";
     orders(detail.orders);
-    if (detail.strategy === "dca") plan = await A.get(`${base}/plan`).catch(() => null);
+    if (detail.strategy === "dca") {
+      const price = await openingPrice(st.cycle).catch(() => null);
+      plan = await A.get(`${base}/plan${price ? `?price=${encodeURIComponent(price)}` : ""}`).catch(() => null);
+    }
     levels();
+    if (lastChart) drawChart(lastChart); // its orders and levels moved: redraw them now
+  }
+
+  // The ladder of the cycle open now starts at its opening buy's price (/plan?price=): the ledger's
+  // first buy since the cycle opened, when one fill made it (an exact decimal string, as sent).
+  let opening = { cycle: null, price: null };
+  async function openingPrice(cycle) {
+    if (opening.cycle === cycle && opening.price) return opening.price;
+    const [cycles, recent] = await Promise.all([A.get(`${base}/cycles?limit=1`), A.get(`${base}/fills?limit=50`)]);
+    const open = cycles.cycles.find((c) => c.closed_at === null);
+    const buys = open ? recent.fills.filter((f) => f.side === "BUY" && f.time >= open.opened_at) : [];
+    const first = buys.reduce((a, b) => (b.time < a.time ? b : a), buys[0] || null);
+    const same = first ? buys.filter((f) => f.cid === first.cid) : [];
+    opening = { cycle, price: same.length === 1 ? first.price : null };
+    return opening.price;
   }
 
   function orders(rows) {
@@ -131,7 +149,15 @@
   }
 
   async function candles() {
-    const data = await A.get(`${base}/chart`);
+    // about 6 px a candle: a phone shows the last hour, a desktop the last few
+    const limit = Math.max(40, Math.min(300, Math.floor(document.getElementById("chart").clientWidth / 6)));
+    drawChart(await A.get(`${base}/chart?limit=${limit}`));
+  }
+
+  // the candles and fills of the last /chart answer, with the overlays of the newest state
+  let lastChart = null;
+  function drawChart(data) {
+    lastChart = data;
     chart.draw({
       candles: data.candles.map((c) => ({ t: c.open_time, o: num(c.open), h: num(c.high), l: num(c.low), c: num(c.close) })),
       marks: data.fills.map((f) => ({ id: f.trade_id || f.cid, t: f.time, price: num(f.price), side: f.side, label: `${f.cid} ${f.side} ${f.qty} @ ${f.price}` })),
