@@ -42,9 +42,11 @@ def missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless chromium for the whole session; each test gets its own context (`page`)."""
+    """One headless chromium per test module; each test gets its own context (`page`). Not one
+    per session: Playwright's sync API holds an event loop in this thread while it runs, and a
+    pytest-asyncio test in a later module of the same worker could not start its own."""
     absent = missing()
     if absent is not None:
         if os.environ.get(REQUIRE_ENV) == "1":
