@@ -164,6 +164,16 @@ def test_a_wrong_or_missing_token_is_refused(demo: WebDemo, browser: Browser) ->
         )
         assert status == 403
         assert bot_mode(demo, "demo_dca") == "running"
+        # a session that ended (expired, a new token) sends the open page to the login at its next call
+        page.goto(demo.url + "/bots/demo_dca")
+        page.wait_for_selector("#bot-mode[data-mode=running]")
+        context.clear_cookies()
+        page.click("#controls button[data-action=pause]")
+        page.wait_for_url(re.compile(r"/login\?next=%2Fbots%2Fdemo_dca"))
+        assert bot_mode(demo, "demo_dca") == "running"
+        page.fill("#token", demo.token)
+        page.click("#login button[type=submit]")
+        page.wait_for_url(demo.url + "/bots/demo_dca")  # back where it was
         page.click("#logout")  # and a session ends when asked
         page.wait_for_url(re.compile(r"/login$"))
         page.goto(demo.url + "/trades")

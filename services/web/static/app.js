@@ -14,8 +14,15 @@ const A = (() => {
     }
   }
 
+  // a 401 outside the login itself: the session is over (expired, or the token changed)
+  function relogin(status, url) {
+    if (status !== 401 || url === "/api/login") return;
+    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+  }
+
   async function get(url) {
     const reply = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    relogin(reply.status, url);
     if (!reply.ok) throw new ApiError(reply.status, await reply.text());
     return reply.json();
   }
@@ -28,6 +35,7 @@ const A = (() => {
       body: JSON.stringify(body || {}),
     });
     const text = await reply.text();
+    relogin(reply.status, url);
     if (!reply.ok) throw new ApiError(reply.status, errorText(text));
     return text ? JSON.parse(text) : {};
   }
@@ -244,16 +252,6 @@ const A = (() => {
     };
   }
 
-  // refresh(): fetch and draw; run now, on every live reconnect, and every `ms` while visible
-  function keepFresh(refresh, ms) {
-    const run = () => refresh().catch((err) => say(`could not load: ${err.message}`, "error"));
-    run();
-    setInterval(() => {
-      if (document.visibilityState === "visible") run();
-    }, ms);
-    return run;
-  }
-
   // buttons with data-action="pause" etc. inside `root` post to `url(action)` after a confirm
   function controls(root, url, after) {
     root.querySelectorAll("button[data-action]").forEach((button) => {
@@ -279,5 +277,5 @@ const A = (() => {
     window.location.assign("/login");
   });
 
-  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, chase, keepFresh, controls, ApiError };
+  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, chase, controls };
 })();
