@@ -94,7 +94,8 @@ def through_web(url: str, base: str, token: str) -> list[int]:
     return got
 
 
-def main() -> int:
+def measure() -> dict:
+    """Both rounds on a fresh Redis and web process: {baseline, web, ratio, machine}."""
     from tests.helpers.web import TOKEN, start_service
 
     with stack() as s:
@@ -107,6 +108,12 @@ def main() -> int:
         web = percentiles(through_web(s.url, base, TOKEN))
         where = machine(s.url)
     ratio = {k: round(web[k] / bare[k], 2) if bare[k] else None for k in ("p50_ms", "p99_ms")}
+    return {"baseline": bare, "web": web, "ratio": ratio, "machine": where}
+
+
+def main() -> int:
+    result = measure()
+    bare, web, ratio, where = result["baseline"], result["web"], result["ratio"], result["machine"]
     print(f"stream entry -> reader, {N} entries one every {PACE_S * 1000:.0f} ms")
     print(
         f"  bare redis-py XREAD BLOCK   p50 {bare['p50_ms']:.3f} ms  p99 {bare['p99_ms']:.3f} ms  max {bare['max_ms']:.3f} ms"

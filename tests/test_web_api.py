@@ -281,3 +281,45 @@ async def test_the_chart_has_the_candles_and_the_bots_fills_among_them(
     ]  # newest 2, oldest first
     assert [f["cid"] for f in chart["fills"]] == ["b1-000001"]  # the one inside those two candles
     assert (await api.get("/api/bots/b1/chart?interval=2x", headers=AUTH)).status_code == 422
+
+
+async def test_the_profit_summary_follows_a_new_fill(api: httpx.AsyncClient, ledger: str) -> None:
+
+    from shared.ledger import schema
+    from shared.ledger.db import open_ledger
+
+    def realised() -> Decimal:
+        return next(Decimal(r["realised"]) for r in rows if r["bot"] == "g1")
+
+    rows = (await api.get("/api/profit", headers=AUTH)).json()["rows"]
+    before = realised()
+    engine = open_ledger(ledger, source="test")
+    with engine.begin() as conn:
+        later = ledger_data.NOW + ledger_data.TICK
+        conn.execute(schema.cycles.insert(), [ledger_data._cycle("g1", 4, later, "5", "0.1")])
+        conn.execute(
+            schema.fills.insert(), [ledger_data._fill(9, "g1", "ETHUSDT", "SELL", later, "3100", "0.01")]
+        )
+    engine.dispose()
+    rows = (await api.get("/api/profit", headers=AUTH)).json()["rows"]
+    assert realised() == before + 5
+
+
+async def test_a_body_too_large_is_refused_before_it_is_read(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
+    put_bot(sync_redis, "b1")
+    reply = await api.post("/api/bots/b1/pause", content=b'{"reason": "' + b"x" * 100_000 + b'"}',
+                           headers={**AUTH, "content-type": "application/json"})  # fmt: skip
+    assert reply.status_code == 413 and not sync_redis.exists("bot:b1:control")
+
+
+def test_a_token_file_that_cannot_be_read_is_one_clear_line(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-token"
+    proc = procs.python("services.web", "--port", "0", log_path=tmp_path / "web.log",
+                        env=procs.base_env(redis_server.url, AUTOMATA_WEB_TOKEN_FILE=str(missing))).start()  # fmt: skip
+    assert proc.popen is not None and proc.popen.wait(30) == 2
+    (line,) = proc.output().strip().splitlines()
+    assert "AUTOMATA_WEB_TOKEN_FILE" in line and str(missing) in line

@@ -49,7 +49,7 @@ def get_profit(
 ) -> views.Profit:
     """Realised and unrealised profit per bot, and by day, week or month (UTC)."""
     with ctx.reading() as conn:
-        return history.profit(conn, period or "daily", n, bot)
+        return history.profit(conn, ctx.profit_cache, period or "daily", n, bot)
 
 
 def get_equity(ctx: WebContext, request: Request, venue: str | None, since: int | None) -> views.Equity:

@@ -64,20 +64,20 @@ def _open_orders(state: dict[str, Any]) -> list[views.OpenOrder]:
 
 def list_bots(ctx: WebContext, request: Request) -> views.Bots:
     """Every bot with state: mode, position, open orders, realised and unrealised profit, last decision."""
-    with ctx.reading() as conn:
-        unrealised = history.unrealised_by_bot(conn)
     rows = live_state.bot_rows(ctx.redis)
-    return views.Bots([live_state.summary(ctx.redis, row, unrealised.get(row["bot"])) for row in rows])
+    with ctx.reading() as conn:
+        unrealised = history.unrealised_by_bot(conn, [row["bot"] for row in rows])
+    return views.Bots([live_state.summary(ctx.redis, row, unrealised[row["bot"]]) for row in rows])
 
 
 def get_bot(ctx: WebContext, request: Request, bot: str) -> views.BotDetail:
     """One bot: its summary, its strategy's state (ladder, grid, stop...) and open orders."""
     doc = _state(ctx, bot)
-    with ctx.reading() as conn:
-        unrealised = history.unrealised_by_bot(conn).get(bot)
     rows = live_state.bot_rows(ctx.redis, bot)
     if not rows:
         raise ApiError(404, f"no bot {bot!r} with state in Redis")
+    with ctx.reading() as conn:
+        unrealised = history.unrealised_by_bot(conn, [bot])[bot]
     config = _bot_config(ctx, bot)
     state = doc.get("state") or {}
     return views.BotDetail(

@@ -12,6 +12,7 @@ import redis
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 
+from services.web.history import ProfitCache
 from services.web.live import Hub
 from services.web.settings import WebSettings
 from shared.redis_conn import connect
@@ -29,6 +30,7 @@ class WebContext:
                                           client_name="web")  # fmt: skip
         self.aredis: aioredis.Redis = connect(settings.redis_url, client_name="web-live")
         self.hub = Hub(self.aredis)
+        self.profit_cache = ProfitCache()
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._ready = False

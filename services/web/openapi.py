@@ -7,6 +7,7 @@ at /api/openapi.json cannot drift from what the handlers accept and return."""
 from __future__ import annotations
 
 import inspect
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -83,18 +84,33 @@ def error_response(status: int, reason: str) -> Response:
     return json_response(Error(reason), status)
 
 
-FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORMS = ("application/x-www-form-urlencoded",)
+MAX_BODY = 16 * 1024  # a control's or a login's body is a few hundred bytes
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, refused (413) past MAX_BODY before it is all read: no request grows the memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise ApiError(413, f"body over {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, f"body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _read_body(request: Request, op: Operation) -> Any:
     """The JSON body as `op.body`; a form (a page without JavaScript) is read as the same fields."""
     try:
+        raw = await _bounded_body(request)
         if request.headers.get("content-type", "").startswith(FORMS):
-            async with request.form(max_files=0, max_fields=20) as form:
-                fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            fields = dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), max_num_fields=20))
             return msgspec.convert(fields, op.body, strict=False)
-        return msgspec.json.decode(await request.body() or b"{}", type=op.body, strict=False)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return msgspec.json.decode(raw or b"{}", type=op.body, strict=False)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
         raise ApiError(422, f"body: {exc}") from None
 
 
@@ -142,6 +158,8 @@ def document(ops: Sequence[Operation], *, title: str, version: str) -> dict[str,
         else:
             responses["200"] = {"description": "OK", "content": {op.media: {"schema": {"type": "string"}}}}
         errors = {422: "invalid parameter", **op.errors}
+        if op.body is not None:
+            errors[413] = "body too large"
         if op.control:
             errors |= {401: "no or wrong token", 403: "read-only, or a cross-site request"}
         for status, text in sorted(errors.items()):
