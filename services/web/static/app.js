@@ -147,7 +147,7 @@ const A = (() => {
       host.replaceChildren(el("p", { class: "empty" }, options.empty || "nothing yet"));
       return;
     }
-    const head = el("tr", {}, columns.map((c) => el("th", { class: c.num ? "num" : "" }, c.label)));
+    const head = el("tr", {}, columns.map((c) => el("th", { class: [c.num ? "num" : "", c.minor ? "minor" : ""].join(" ").trim() || undefined }, c.label)));
     const body = rows.map((row) =>
       el(
         "tr",

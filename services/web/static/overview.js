@@ -21,7 +21,7 @@
       { key: "free", label: "Free", num: true, fmt: (v) => money(v) },
       { key: "locked", label: "Locked", num: true, fmt: (v) => money(v) },
       { key: "total", label: "Total", num: true, fmt: (v) => money(v) },
-      { key: "value", label: `Value${several ? "" : ` (${data.accounts[0]?.quote || ""})`}`, num: true, fmt: (v, r) => (v === null ? "–" : several ? `${money(v, 2)} ${r.quote}` : money(v, 2)) },
+      { key: "value", minor: true, label: `Value${several ? "" : ` (${data.accounts[0]?.quote || ""})`}`, num: true, fmt: (v, r) => (v === null ? "–" : several ? `${money(v, 2)} ${r.quote}` : money(v, 2)) },
     ].filter(Boolean), rows, { key: (r) => `${r.venue}:${r.asset}`, empty: "no balances reported yet" });
     const missing = (data.missing || []).length ? ` · no balances yet: ${data.missing.join(", ")}` : "";
     document.getElementById("equity-total").textContent = (totals.length ? `equity ${totals.join(" · ")}` : "") + missing;
