@@ -200,7 +200,9 @@
   document.getElementById("fills-all").href = `/trades?bot=${encodeURIComponent(bot)}`;
   const parts = { state, candles, fills, cycles };
   const run = (name) => parts[name]().catch((err) => A.say(`${name}: ${err.message}`, "error"));
-  const soon = Object.fromEntries(Object.keys(parts).map((name) => [name, A.throttle(() => run(name), 250)]));
+  // a bot's state moves with every candle it reads (twice a second in the demo): once a second is enough
+  const every = { state: 1000, candles: 500, fills: 250, cycles: 250 };
+  const soon = Object.fromEntries(Object.keys(parts).map((name) => [name, A.throttle(() => run(name), every[name])]));
   const mine = (handler) => (data) => data.bot === bot && handler(data);
   const all = () => {
     // the chart draws the state's levels: the state first
