@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@# compile the project's own modules now: a service that compiles them at every start (when
 	@# bytecode cannot be written) holds the compiler's memory for good (docs/BENCHMARKS.md).
-	$(BIN)/python -m compileall -q shared services strategies backtest cli examples >/dev/null
+	@# -o 2 as well, and the packages': `automata run` then runs the services without docstrings
+	@# (PYTHONOPTIMIZE=2, cli/lean.py).
+	$(BIN)/python -m compileall -q -j 0 -o 0 -o 2 shared services strategies backtest cli examples >/dev/null
+	$(BIN)/python -m compileall -q -j 0 -o 2 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -51,7 +51,7 @@ _HOME, _SECRETS = "%(ENV_AUTOMATA_HOME)s", "%(ENV_AUTOMATA_HOME)s/var/secrets/re
 _PYTHON, _HERE = "%(here)s/../.venv/bin/python", "%(here)s"
 _PROGRAM = """[program:{name}]
 command=%(here)s/../.venv/bin/python -m services.strategy_runner {bot_args} --bots {bots}
-environment=PYTHONPATH="%(here)s/..",INSTANCE="{instance}",REDIS_USER="{name}",REDIS_PASSWORD_FILE="%(ENV_AUTOMATA_HOME)s/var/secrets/redis/{name}"
+environment=PYTHONPATH="%(here)s/..",PYTHONOPTIMIZE="",INSTANCE="{instance}",REDIS_USER="{name}",REDIS_PASSWORD_FILE="%(ENV_AUTOMATA_HOME)s/var/secrets/redis/{name}"
 directory=%(ENV_AUTOMATA_HOME)s
 priority=300
 autostart=true

@@ -5,8 +5,8 @@ fees, the win rate, the best and worst cycle, and the open cycles' unrealised pr
 price (the newest candle, else the bot's last fill: each open position says which). With
 --daily/--weekly/--monthly: the same per UTC day / week (from Monday) / month, like Freqtrade's
 /daily. equity: each account's value in its quote asset over time, its high, low and worst
-drawdown. Quote amounts to the cent, prices at the symbol's tick where the order gateway
-published it.
+drawdown, and the assets it leaves out for want of a price (`excludes: ETH`). Quote amounts to
+the cent, prices at the symbol's tick where the order gateway published it.
 """
 
 from __future__ import annotations
@@ -162,12 +162,13 @@ def profit(
 
 def equity_doc(e: queries.Equity) -> dict[str, Any]:
     def point(p: queries.EquityPoint) -> dict[str, Any]:
-        return {"at": iso(p.at), "value": p.value}
+        return {"at": iso(p.at), "value": p.value, "unvalued": list(p.unvalued)}
 
     return {
         "venue": e.venue, "quote_asset": e.quote_asset, "first": point(e.first), "last": point(e.last),
         "change": e.change, "low": point(e.low), "high": point(e.high), "drawdown": e.drawdown,
         "drawdown_pct": e.drawdown_pct, "points": e.points, "daily": [point(p) for p in e.daily],
+        "unvalued": e.unvalued, "dropped": e.dropped,
     }  # fmt: skip
 
 
@@ -204,5 +205,11 @@ def equity(
         out.print(f"[bold]{e.venue}[/] in {q}: {_money(e.last.value, q)} at {when(e.last.at)} UTC")
         out.print(f"  since {when(e.first.at)}: {_money(e.change, q)}, {e.points} points")
         out.print(f"  high {_money(e.high.value, q)}, low {_money(e.low.value, q)}, worst drawdown {dd}")
+        if e.unvalued:
+            out.print(f"  excludes: {', '.join(e.unvalued)} (no {q} price known: the values are of the rest)")
+        if e.dropped:
+            out.print(
+                f"  {e.dropped} earlier point(s) left out other assets (before a price was known): not shown"
+            )
         rows = [{"day": p.at.strftime("%Y-%m-%d"), "value": _money(p.value, q)} for p in e.daily[-n:]][::-1]
         out.print(fitted(out, rows, ("day", "value"), (("day",), ("value",)), numeric=("value",)))

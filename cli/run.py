@@ -39,6 +39,7 @@ from rich.table import Table
 from cli import demo, paths
 from cli.deploy import acl_runners
 from cli.heartbeats import Heartbeat, read_heartbeats
+from cli.lean import lean_env
 from cli.paths import Home, UsageError
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
@@ -286,6 +287,7 @@ def _service_env(home: Home, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (USER_ENV, PASSWORD_FILE_ENV)}
     env.update({"AUTOMATA_HOME": str(home.root), "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"})
     env["SIM_STATE_DIR"] = str(venue_state_dir(home))  # the paper venue resumes from it
+    env.update(lean_env(env))  # no docstrings in the services' memory (cli/lean.py)
     return env
 
 

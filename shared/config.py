@@ -18,8 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from shared.logs import register_secret
-from shared.redis_conn import RedisCredentialsError, with_credentials
-from shared.urls import url_passwords
+from shared.urls import RedisCredentialsError, url_passwords, with_credentials
 
 DEFAULT_CONFIG = "automata.toml"
 
@@ -96,7 +95,7 @@ class RedisConfig(Base, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
 
     def _shown(self, name: str) -> str:
-        from shared.redis_conn import safe_url
+        from shared.urls import safe_url
 
         return repr(safe_url(self.url)) if name == "url" else super()._shown(name)
 
@@ -227,6 +226,11 @@ class LedgerConfig(Base, frozen=True):
     url: str = ""  # sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB
     candles: list[LedgerFeed] = []  # [[ledger.candles]]: empty = no candles kept
     batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500  # stream entries per DB transaction
+    # Retention (services/ledger/retention.py): Redis keeps what recovery needs, the ledger the rest
+    retention: bool = True  # trim the streams the ledger has written, delete closed WAL records
+    retention_every_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0
+    stream_keep_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # entries younger than this stay
+    wal_keep_s: Annotated[int, msgspec.Meta(ge=0)] = 7 * 86400  # closed og:order records younger stay
 
     def _shown(self, name: str) -> str:
         from shared.urls import safe_url

@@ -141,14 +141,34 @@ def ledger_user() -> User:
     """The ledger reads: consumer-group commands only on the streams it keeps (every bot's order
     updates, the accounts, candles, `notify`), the venues' symbol filters read-only; it appends
     only to `notify` (gap reports) and its streams' dead letters, and never writes a message
-    anyone acts on."""
+    anyone acts on. Retention (services/ledger/retention.py): XTRIM, from a script, on the
+    streams it keeps but the candles, and the order gateway's closed write-ahead records: read their
+    status, DEL under WATCH; `og:open:*` and the command streams' pending entries read-only."""
     kept = [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.candles(s.ANY, s.ANY, s.ANY), s.NOTIFY]
     read = _selector(_keys("~", kept), GROUP_READ, GROUP_WRITE)
+    trim = _selector(_keys("~", [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.NOTIFY]), ["+xtrim"], SCRIPTS)
+    records = _selector(["~" + s.og_order(s.ANY), "+hmget", "+del", "+watch"])
+    opened = _selector(["%R~" + s.og_open(s.ANY), "+sismember"])
+    commands = _selector(["%R~" + s.legacy_order_commands(s.ANY), "+xpending"])  # `orders:cmd:*`
     append = _selector(_keys("~", [s.NOTIFY, *(s.dlq(k) for k in kept)]), ["+xadd"])
     symbols = _selector(["%R~" + s.venue_symbols(s.ANY), "+hgetall"])
     own = _keys("~", [s.health(LEDGER, s.ANY)])
-    # SCAN (new bots' order-update streams) is keyless: it shows key names, no value.
-    return User(LEDGER, (*own, *CONNECTION, "+set", "+del", "+scan", read, append, symbols))
+    # SCAN (new bots' order-update streams, og:order:* records) is keyless: it shows key names, no value.
+    rules = (
+        *own,
+        *CONNECTION,
+        "+set",
+        "+del",
+        "+scan",
+        read,
+        trim,
+        records,
+        opened,
+        commands,
+        append,
+        symbols,
+    )
+    return User(LEDGER, rules)
 
 
 def web_user() -> User:

@@ -5,8 +5,6 @@ kept in a file of its own is in no process's environment and in no URL on a comm
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -14,11 +12,13 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.logs import register_secret
-
-# safe_url is re-exported (its callers import it from here); both live in shared/urls.py
+# re-exported (their callers import them from here); they live in shared/urls.py, which the
+# configuration uses without importing redis-py (~9 MB the paper venue then never holds)
+from shared.urls import PASSWORD_FILE_ENV as PASSWORD_FILE_ENV
+from shared.urls import USER_ENV as USER_ENV
+from shared.urls import RedisCredentialsError as RedisCredentialsError
 from shared.urls import safe_url as safe_url
-from shared.urls import url_passwords
+from shared.urls import with_credentials as with_credentials
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -28,40 +28,8 @@ REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
 TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
-USER_ENV = "REDIS_USER"
-PASSWORD_FILE_ENV = "REDIS_PASSWORD_FILE"
-
-
-class RedisCredentialsError(ValueError):
-    """REDIS_PASSWORD_FILE cannot be read (the message names the file)."""
-
-
 def redis_url() -> str:
     return with_credentials(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL, os.environ)
-
-
-def with_credentials(url: str, env: Mapping[str, str]) -> str:
-    """`url` as REDIS_USER with REDIS_PASSWORD_FILE's password (when set); every password the
-    URL ends up with is registered for log masking."""
-    user, password_file = env.get(USER_ENV), env.get(PASSWORD_FILE_ENV)
-    if user or password_file:
-        parts = urlsplit(url)
-        old_user = parts.username or ""
-        password = parts.password or ""
-        if password_file:
-            try:
-                with open(password_file, encoding="utf-8") as fh:
-                    password = fh.read().strip()
-            except OSError as exc:
-                raise RedisCredentialsError(
-                    f"{PASSWORD_FILE_ENV}: {password_file}: cannot read: {exc.strerror}"
-                ) from None
-        creds = quote(user or old_user, safe="") + (":" + quote(password, safe="") if password else "")
-        host = parts.netloc.rsplit("@", 1)[-1]
-        url = urlunsplit(parts._replace(netloc=f"{creds}@{host}" if creds else host))
-    for secret in url_passwords(url):
-        register_secret(secret)
-    return url
 
 
 def connect(url: str | None = None, *, client_name: str | None = None) -> aioredis.Redis:

@@ -1,8 +1,12 @@
-"""URLs with credentials in them: the passwords they carry, and a copy safe to print."""
+"""URLs with credentials in them: the passwords they carry, a copy safe to print, and a Redis URL
+given the service's user and password file (no redis-py here: the configuration uses it)."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from shared.logs import register_secret
 
 
 def url_passwords(url: str) -> list[str]:
@@ -34,3 +38,37 @@ def safe_url(url: str) -> str:
         query = "?" + urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
     fragment = f"#{parts.fragment}" if parts.fragment else ""
     return f"{parts.scheme}://{netloc}{parts.path}{query}{fragment}"
+
+
+# -- a Redis URL with the service's own user (shared/redis_acl.py) -----------------------------
+
+USER_ENV = "REDIS_USER"
+PASSWORD_FILE_ENV = "REDIS_PASSWORD_FILE"
+
+
+class RedisCredentialsError(ValueError):
+    """REDIS_PASSWORD_FILE cannot be read (the message names the file)."""
+
+
+def with_credentials(url: str, env: Mapping[str, str]) -> str:
+    """`url` as REDIS_USER with REDIS_PASSWORD_FILE's password (when set); every password the
+    URL ends up with is registered for log masking."""
+    user, password_file = env.get(USER_ENV), env.get(PASSWORD_FILE_ENV)
+    if user or password_file:
+        parts = urlsplit(url)
+        old_user = parts.username or ""
+        password = parts.password or ""
+        if password_file:
+            try:
+                with open(password_file, encoding="utf-8") as fh:
+                    password = fh.read().strip()
+            except OSError as exc:
+                raise RedisCredentialsError(
+                    f"{PASSWORD_FILE_ENV}: {password_file}: cannot read: {exc.strerror}"
+                ) from None
+        creds = quote(user or old_user, safe="") + (":" + quote(password, safe="") if password else "")
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = urlunsplit(parts._replace(netloc=f"{creds}@{host}" if creds else host))
+    for secret in url_passwords(url):
+        register_secret(secret)
+    return url

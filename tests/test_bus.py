@@ -146,6 +146,52 @@ async def test_dead_consumer_entries_are_claimed(redis_client):
     assert info["pending"] == 0
 
 
+async def test_ordered_consumer_replays_claimed_entries_before_newer_ones(redis_client):
+    """A claim and a read of new entries in one pass: what was claimed (older) is handled first.
+
+    A strategy runner skips an entry at or below the last one it applied, so a newer entry
+    handled before an older claimed one would have the older one skipped: lost."""
+    await ensure_group(redis_client, S, G)
+    await redis_client.xadd(S, note("old"))
+    await redis_client.xreadgroup(G, "dead", {S: ">"}, count=10)  # "dead" read it and died
+    await redis_client.xadd(S, note("new"))  # not delivered to anyone yet
+
+    async def idle_ms() -> int:
+        (info,) = await redis_client.xpending_range(S, G, min="-", max="+", count=1)
+        return info["time_since_delivered"]
+
+    async with asyncio.timeout(5):  # "old" claimable at the consumer's first pass, "new" readable
+        while await idle_ms() < 200:
+            await asyncio.sleep(0.02)
+    order: list[str] = []
+
+    async def handler(entry: Entry) -> None:
+        order.append(entry.message.text)
+
+    consumer = make(redis_client, handler, name="alive", ordered=True, claim_idle_ms=200)
+    await run_until(consumer, lambda: len(order) == 2)
+    assert order == ["old", "new"]
+    assert await pending_count(redis_client) == 0
+
+
+async def test_sole_consumer_takes_over_what_another_read_before_handling_anything_newer(redis_client):
+    """The group's rightful reader (sole: it holds a lease) and a predecessor that read once more
+    on waking past its lease: that entry, pending for the predecessor and not idle, comes first."""
+    await ensure_group(redis_client, S, G)
+    for text in ("a", "b"):
+        await redis_client.xadd(S, note(text))
+    await redis_client.xreadgroup(G, "predecessor", {S: ">"}, count=1)  # "a": its commit then fenced
+    seen: list[tuple[str, int]] = []
+
+    async def handler(entry: Entry) -> None:
+        seen.append((entry.message.text, entry.deliveries))
+
+    consumer = make(redis_client, handler, name="holder", ordered=True, sole=True)
+    await run_until(consumer, lambda: len(seen) == 2)
+    assert seen == [("a", 2), ("b", 2)]  # "b" was read, then replayed after "a" (a 2nd delivery)
+    assert await pending_count(redis_client) == 0
+
+
 async def test_commit_is_atomic_and_acks(redis_client):
     await ensure_group(redis_client, S, G)
     await redis_client.xadd(S, note("in"))

@@ -17,9 +17,9 @@ from shared import redis_acl
 from shared.codec import decode, encode
 from shared.messages import Decision
 from shared.redis_acl import Runner
-from shared.streams import bot_decisions, candles
+from shared.streams import bot_decisions
 from tests.helpers.acl import start_acl_redis
-from tests.helpers.bots import add_candle, candle, publish_filters, write_bots
+from tests.helpers.bots import add_candle, candle, publish_filters, reading_candles, write_bots
 from tests.helpers.procs import ROOT, base_env, python, wait_until
 from tests.helpers.syncs import SyncAnswerer
 
@@ -62,9 +62,7 @@ def test_a_runner_publishes_and_logs_its_decisions_and_tail_shows_them(acl, tmp_
         "services.strategy_runner", "--bot", "d1", env=env, log_path=tmp_path / "runner.log"
     ).start()
     try:
-        stream = candles("sim", "BTCUSDT", "1m")
-        wait_until(lambda: admin.exists(stream) and any(g["name"] == b"bot:d1" for g in admin.xinfo_groups(stream)),
-                   timeout=30, what="the runner's candle group")  # fmt: skip
+        wait_until(lambda: reading_candles(admin, "d1"), timeout=30, what="the runner's candle group")
         for i, close in enumerate(["27000", "27050", "26990"]):  # below the range: said once
             add_candle(admin, candle(i, close, close))
         add_candle(admin, candle(3, "41900", "42100"))

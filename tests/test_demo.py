@@ -8,6 +8,7 @@ import os
 import signal
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -53,8 +54,14 @@ def gone(pid: int) -> bool:
         return True
 
 
+def profit_fills(env: dict[str, str], tmp_path: Path) -> int:
+    """The demo bots' fills `automata profit` counts."""
+    return sum(p["fills"] for p in orjson.loads(cli(env, tmp_path, "profit", "--json"))["bots"])
+
+
 def cli(env: dict[str, str], tmp_path: Path, *args: str) -> str:
-    proc = python("cli", *args, env=env, log_path=tmp_path / f"{args[0]}.log")
+    logs = len(list(tmp_path.glob(f"{args[0]}-*.log")))  # one log a run: its output alone
+    proc = python("cli", *args, env=env, log_path=tmp_path / f"{args[0]}-{logs}.log")
     proc.cwd = Path(env["AUTOMATA_HOME"])
     assert proc.start().popen is not None
     assert proc.popen.wait(60) == 0, proc.output()
@@ -163,13 +170,31 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
             lambda: "demo_dca" in ledger_bots(ledger), timeout=60, interval=0.5, what="a fill in the ledger"
         )
         ledger.dispose()
-
         shown = cli(env, tmp_path, "status" if "status" in command_names() else "bots")
         for bot in bots:
             assert bot in shown, shown
         check_dashboard(env, demo.output())
         said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
         assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
+        # `automata profit` fills up as the demo trades (issue 15: "make run shows it")
+        first = wait_until(
+            lambda: profit_fills(env, tmp_path), timeout=60, interval=0.5, what="fills in profit"
+        )
+        wait_until(
+            lambda: profit_fills(env, tmp_path) > first, timeout=120, interval=1, what="profit filling up"
+        )
+        assert "demo_dca" in cli(env, tmp_path, "profit")
+        # `automata equity`: the valued part of the account, naming what the ledger has no price for
+        equity = wait_until(
+            lambda: orjson.loads(cli(env, tmp_path, "equity", "--json")),
+            timeout=60,
+            interval=0.5,
+            what="equity",
+        )
+        assert [(e["venue"], e["quote_asset"]) for e in equity] == [("sim", "USDT")]
+        assert "ETH" in equity[0]["unvalued"] and Decimal(equity[0]["last"]["value"]) > 0
+        assert "excludes: " in cli(env, tmp_path, "equity")
+
         check_acl(env, procs)
 
         assert demo.popen is not None

@@ -105,6 +105,9 @@ def test_the_readers_on_a_sqlite_ledger(tmp_path: Path) -> None:
         "110",
         "10",
     )
+    assert (eq["unvalued"], eq["dropped"], eq["first"]["value"]) == (["ETH"], 1, "1000")
+    shown = cli(env, "equity", "--since", "2026-12-01", columns=80).stdout
+    assert "excludes: ETH (no USDT price known" in shown and "1 earlier point(s)" in shown
 
     bad = cli(env, "trades", "--since", "yesterday")
     assert bad.returncode == 2 and "--since: 'yesterday' is not a UTC date" in bad.stdout + bad.stderr

@@ -137,6 +137,7 @@ def test_equity_extremes_and_drawdown(conn: sa.Connection) -> None:
     assert (eq.first.value, eq.last.value, eq.change) == (D(1000), D(1050), D(50))
     assert (eq.low.value, eq.high.value, eq.drawdown, eq.drawdown_pct) == (D(990), D(1100), D(110), D(10))
     assert [p.value for p in eq.daily] == [D(1100), D(990), D(1050)]
+    assert (eq.unvalued, eq.dropped) == (["ETH"], 1)  # the value before BTC's price: not comparable
     assert queries.equity_history(conn, venue="other") == []
     [recent] = queries.equity_history(conn, since=datetime(2026, 12, 5, tzinfo=UTC))
     assert (recent.points, recent.drawdown, recent.drawdown_pct) == (2, D(0), None)

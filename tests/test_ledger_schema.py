@@ -4,6 +4,7 @@ a bad URL is a one-line error that names its source and never shows the password
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,6 +71,26 @@ def test_head_is_alembics_and_a_database_at_head_needs_no_alembic(tmp_path) -> N
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr
+
+
+def test_equity_rows_of_revision_0003_survive_the_upgrade(ledger_url: str) -> None:
+    """0004 adds equity.unvalued: a ledger of the previous schema keeps its rows, fully valued."""
+    engine = open_ledger(ledger_url, source="test")
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO equity (venue, quote_asset, value, at) VALUES ('sim', 'USDT', :v, :at)"),
+            {"v": "1234.5" if engine.dialect.name == "sqlite" else Decimal("1234.5"),
+             "at": T0.replace(tzinfo=None) if engine.dialect.name == "sqlite" else T0},
+        )  # fmt: skip
+    upgrade(engine)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.equity.c.value, schema.equity.c.at, schema.equity.c.unvalued)
+        ).all()
+    assert rows == [(Decimal("1234.5"), T0, "")]
+    engine.dispose()
 
 
 def test_upgrade_creates_every_table_once(engine: sa.Engine) -> None:
@@ -198,3 +219,47 @@ def test_ledger_config_masks_its_password_and_checks_feeds(tmp_path) -> None:
     path.write_text("[ledger]\nbatch = 0\n")
     with pytest.raises(ConfigError, match="ledger.batch"):
         load_config(path, env={})
+
+
+def test_the_service_migrates_in_a_child_and_holds_no_alembic(ledger_url: str) -> None:
+    """What the ledger service does at start (services/ledger/__main__.py open_database), then a
+    write: Alembic stays out of the process; for SQLite so do psycopg and SQLAlchemy's
+    PostgreSQL dialect (memory every ledger would hold: bench/footprint.py)."""
+    probe = f"""
+import sys
+from decimal import Decimal
+from services.ledger.writer import Writer
+from shared.ledger.db import HEAD, at_head, open_ledger
+from shared.ledger.migrate import upgrade_apart
+from shared.messages import Notification
+url = {ledger_url!r}
+engine = open_ledger(url, source="test")
+assert not at_head(engine)
+upgrade_apart(url, "test")
+assert at_head(engine)
+writer = Writer(engine, lambda venue, symbol: None, lambda venue: "USDT")
+assert writer.write("notify", "1-0", Notification(id="n1", kind="info", text="hello", data={{"a": 1}}))
+print(sorted(m for m in ("alembic", "psycopg", "sqlalchemy.dialects.postgresql") if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    held = ["psycopg", "sqlalchemy.dialects.postgresql"] if ledger_url.startswith("postgresql") else []
+    assert done.stdout.strip() == str(held)
+    engine = open_ledger(ledger_url)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(schema.notifications.c.data)).scalar() == {"a": 1}
+    engine.dispose()
+
+
+def test_migrations_apart_report_an_unreachable_database_as_unavailable(tmp_path) -> None:
+    from shared.ledger.migrate import MigrationUnavailable, upgrade_apart
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(MigrationUnavailable, match="OperationalError") as caught:
+        upgrade_apart(f"postgresql://u:secret@127.0.0.1:{port}/db", "test")
+    assert "secret" not in str(caught.value)

@@ -7,9 +7,11 @@ test on both), the service as a subprocess killed with SIGKILL, the PostgreSQL c
 from __future__ import annotations
 
 import random
+import resource
 import socket
 from decimal import Decimal
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -213,6 +215,77 @@ def test_balances_and_equity_at_the_last_price_known(ledger_url: str) -> None:
         assert conn.execute(sa.select(t.equity.c.value).where(t.equity.c.at == utc(5))).scalar() == Decimal(
             "201.0"
         )
+
+
+def test_equity_of_an_account_partly_without_a_price_names_what_it_leaves_out(ledger_url: str) -> None:
+    """The demo holds ETH the ledger has no price for: equity is the valued part, ETH named (as
+    `automata balance` shows it), not no equity at all."""
+    engine, writer = writer_on(ledger_url)
+    bal = lambda asset, total: Balance(asset, Decimal(total), Decimal(0))  # noqa: E731
+    candle = Candle(venue="sim", symbol="BTCUSDT", interval="1m", open_time=0, close_time=59_999,
+                    open=PRICE, high=PRICE, low=PRICE, close=Decimal("100"), volume=Decimal(1))  # fmt: skip
+    account = (bal("BTC", "2"), bal("ETH", "3"), bal("XRP", "0"), bal("USDT", "50"))
+    assert writer.write_many([
+        ("account:sim", "1-0", BalanceUpdate(venue="sim", balances=account, snapshot=True)),
+        ("md:candles:sim:BTCUSDT:1m", "2-0", candle),
+        ("account:sim", "3-0", BalanceUpdate(venue="sim", balances=(bal("USDT", "60"),))),
+        ("md:candles:sim:ETHUSDT:1m", "4-0", msgspec.structs.replace(candle, symbol="ETHUSDT", close=Decimal(10))),
+        ("account:sim", "5-0", BalanceUpdate(venue="sim", balances=(bal("USDT", "70"),))),
+    ]) == 5  # fmt: skip
+    e = t.equity.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(e.at, e.value, e.unvalued).order_by(e.at)).all()
+    assert [(v, u) for _at, v, u in rows] == [
+        (Decimal(50), "BTC ETH"),  # no price yet but the quote asset's; XRP: nothing held
+        (Decimal(260), "ETH"),  # 2 BTC at 100 + 60 USDT
+        (Decimal(300), ""),  # and 3 ETH at 10
+    ]
+    engine.dispose()
+
+
+def test_a_full_disk_is_retried_and_nothing_is_acked_unwritten(tmp_path, env, sync_redis) -> None:
+    """The ledger under a file-size limit (RLIMIT_FSIZE: its writes past it fail, as on a full
+    disk): a clear error, retried; what the database refused stays pending in Redis, and the
+    ledger started again without the limit writes everything exactly once."""
+    path = tmp_path / "ledger.sqlite3"
+    url = f"sqlite:///{path}"
+    engine = open_ledger(url, source="test")
+    upgrade(engine)  # the schema fits; the history will not
+    limit = path.stat().st_size + 8192
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    ids = {xadd(sync_redis, STREAM, u) for u in order_updates(600)}  # ~1 MB to write, 2,400 entries
+    ledger = start_ledger(env, tmp_path / "full.log", url, preexec_fn=full_disk)
+    error = "ledger database unavailable (OperationalError: "
+    wait_until(lambda: ledger.output().count(error) >= 2, timeout=60, what="the write retried")
+    assert ledger.alive()
+    line = next(x for x in ledger.output().splitlines() if error in x)
+    assert "disk I/O error (a full disk, a file-size limit" in line and "retrying in" in line, line
+    written = ingested(engine, STREAM)
+    group = next(g for g in sync_redis.xinfo_groups(STREAM) if g["name"] == s.GROUP_LEDGER.encode())
+    pending = {
+        e["message_id"].decode() for e in sync_redis.xpending_range(STREAM, s.GROUP_LEDGER, "-", "+", 10_000)
+    }
+    assert group["pending"] > 0 and pending and not (pending & written)  # refused: pending, not acked
+    delivered = int(group["entries-read"])
+    assert delivered == len(written) + len(pending) < len(ids)  # everything else acked was written
+    assert ledger.terminate() == 0
+
+    again = start_ledger(env, tmp_path / "again.log", url)
+    wait_all_written(engine, STREAM, ids, again)
+    assert sorted(fills_of(engine)) == sorted(expected_fills(600))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(sa.func.count()).select_from(t.ingested).where(t.ingested.c.stream == STREAM)
+        )
+        assert rows.scalar() == len(ids)
+    wait_until(
+        lambda: sync_redis.xpending(STREAM, s.GROUP_LEDGER)["pending"] == 0, timeout=30, what="all acked"
+    )
+    assert stop_ledger(again) == 0
+    engine.dispose()
 
 
 def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, env, sync_redis) -> None:

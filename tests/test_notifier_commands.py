@@ -92,6 +92,7 @@ def test_commands_from_an_allowed_chat_act_on_bots(
         balance = ask(telegram, proc, ALLOWED, "/balance sim")
         assert "USDT: 1,000.00 (free 900.50, locked 99.50)" in balance, balance
         assert "BTC: 0.3 " in balance, "the newer delta wins over the snapshot"
+        assert "Unknown venue 'account:x'" in ask(telegram, proc, ALLOWED, "/balance account:x")
 
         assert "/pause BOT" in ask(telegram, proc, ALLOWED, "/nonsense")
     finally:

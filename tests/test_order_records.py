@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from services.order_gateway.records import (
+    CorruptRecord,
     OrderRecord,
     apply_report,
     fee_after,
     moves_forward,
     new_record,
     to_update,
+    without_bad_amounts,
 )
 from services.order_gateway.validate import prepare
 from services.order_gateway.venues.base import OrderReport
@@ -42,6 +45,19 @@ def test_record_round_trips_through_a_redis_hash():
     back = OrderRecord.from_hash(data)
     assert back == rec
     assert back.place_request() == cmd()
+
+
+@pytest.mark.parametrize(("fee", "readable"), [("-0.0001", True), ("NaN", False), ("-1e30", False)])
+def test_a_rebate_is_a_negative_fee_and_a_record_holding_it_reads_back(fee: str, readable: bool):
+    rec = msgspec.structs.replace(new_record(cmd(), 123), fee=D(fee), fee_asset="USDT")
+    data = {k.encode(): v.encode() for k, v in rec.to_hash().items()}
+    if readable:
+        assert OrderRecord.from_hash(data).fee == D(fee)
+        assert without_bad_amounts(rec) == rec
+    else:
+        with pytest.raises(CorruptRecord, match="fee"):
+            OrderRecord.from_hash(data)
+        assert without_bad_amounts(rec).fee == 0
 
 
 def test_only_forward_reports_apply():

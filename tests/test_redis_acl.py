@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 from redis.retry import Retry
 
+from services.ledger.retention import TRIM
 from shared.redis_acl import Runner
 from shared.redis_server import RedisServer
 from tests.helpers.acl import start_acl_redis
@@ -298,6 +299,15 @@ def test_the_notifier_cannot_send_orders(connect) -> None:
     )
 
 
+def watched(client: redis.Redis, key: str, commands: Callable[[Any], object]) -> None:
+    """WATCH key, then the commands in MULTI/EXEC (as the ledger's retention does)."""
+    with client.pipeline() as pipe:
+        pipe.watch(key)
+        pipe.multi()
+        commands(pipe)
+        pipe.execute()
+
+
 def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connect) -> None:
     lg = connect("ledger")
     allowed(
@@ -315,8 +325,21 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "a gap report": lambda r: r.xadd("notify", {"m": "1"}),
             "a dead letter": lambda r: r.xadd("dlq:orders:events:alpha", {"m": "1"}),
             "heartbeat": lambda r: (r.set("svc:ledger:t1", "{}", px=1000), r.delete("svc:ledger:t1")),
+            "retention: a stream": lambda r: r.register_script(TRIM)(
+                keys=["orders:events:alpha"], args=["ledger", "1-0"]
+            ),
+            "retention: a record": lambda r: (
+                r.sismember("og:open:sim", "gamma-2"),
+                watched(
+                    r,
+                    "og:order:gamma-2",
+                    lambda p: (p.hmget("og:order:gamma-2", ["status"]), p.delete("og:order:gamma-2")),
+                ),
+            ),
         },
     )
+    # retention: whether a bot's command is still pending (NOGROUP here: allowed, nothing to see)
+    assert not denied(lg, lambda r: r.xpending("orders:cmd:sim:gamma", "order_gateway"))
     refused(
         lg,
         {
@@ -326,8 +349,14 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "a bot's state": lambda r: r.get("bot:alpha:state"),
             "market data": lambda r: r.xadd("md:candles:sim:BTCUSDT:1m", {"m": "1"}),
             "the filters": lambda r: r.hset("venue:sim:symbols", "X", "{}"),
-            "trimming": lambda r: r.xtrim("notify", maxlen=0),
-            "the order gateway's records": lambda r: r.hgetall("og:order:gamma-1"),
+            "trimming market data": lambda r: r.xtrim("md:candles:sim:BTCUSDT:1m", maxlen=0),
+            "by the script": lambda r: r.register_script(TRIM)(
+                keys=["md:candles:sim:BTCUSDT:1m"], args=["ledger", "9-0"]
+            ),
+            "writing the order gateway's records": lambda r: r.hset("og:order:gamma-1", "status", "NEW"),
+            "reading them whole": lambda r: r.hgetall("og:order:gamma-1"),
+            "the open set": lambda r: r.srem("og:open:sim", "gamma-1"),
+            "its lease": lambda r: r.delete("og:lease:sim"),
             "FLUSHALL": lambda r: r.flushall(),
         },
     )

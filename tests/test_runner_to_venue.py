@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from shared.streams import bot_state
-from tests.helpers.bots import add_candle, candle, write_bots
+from tests.helpers.bots import add_candle, candle, reading_candles, write_bots
 from tests.helpers.gateway import start_gateway, wait_gateway_ready, write_config
 from tests.helpers.procs import python, wait_until
 from tests.helpers.sim import sim_fixture
@@ -57,7 +57,7 @@ def chaos(
         env={**renv, "INSTANCE": "r0"},
         log_path=tmp_path / "r0.log",
     ).start()
-    wait_until(lambda: sync_redis.exists("bot:t1:lease"), timeout=30, what="runner up")
+    wait_until(lambda: reading_candles(sync_redis, "t1"), timeout=30, what="runner up")
     rng = random.Random(seed)
     # limit buys well below the market: they rest at the venue, one per rising candle
     closes = [price - 1000 - i for i in range(n)]

@@ -14,7 +14,16 @@ import pytest
 from shared.codec import decode
 from shared.messages import ControlAction, Notification, OrderStatus, PlaceOrder
 from shared.streams import bot_state
-from tests.helpers.bots import add_candle, candle, commands, control, fill, publish_filters, write_bots
+from tests.helpers.bots import (
+    add_candle,
+    candle,
+    commands,
+    control,
+    fill,
+    publish_filters,
+    reading_candles,
+    write_bots,
+)
 from tests.helpers.procs import python, wait_until
 
 # no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
@@ -46,8 +55,7 @@ def state_doc(r) -> dict:
 def start_runner(env, tmp_path, bots_file, r, name="r1"):
     proc = runner(env, tmp_path, bots_file, name)
     wait_until(lambda: r.get("bot:t1:lease") is not None, timeout=20, what=f"{name} lease")
-    wait_until(lambda: b"bot:t1" in [g["name"] for g in r.xinfo_groups("md:candles:sim:BTCUSDT:1m")]
-               if r.exists("md:candles:sim:BTCUSDT:1m") else False, timeout=20, what="candle group")  # fmt: skip
+    wait_until(lambda: reading_candles(r, "t1"), timeout=20, what="candle group")
     return proc
 
 
@@ -143,6 +151,34 @@ def test_two_runners_only_one_acts_and_the_other_takes_over(env, tmp_path, sync_
     assert sync_redis.get("bot:t1:lease").decode().split(":")[0] == "b"
     assert [c.cid for c in commands(sync_redis)] == ["t1-000001", "t1-000002"]
     assert second.terminate() == 0
+
+
+def test_a_candle_another_consumer_read_is_handled_before_the_next_one(env, tmp_path, sync_redis):
+    """A runner that lost its lease while frozen reads once more on waking before its commit is
+    fenced: what it read stays pending in its name. The lease holder must handle it before the
+    next candle; handled after, it would be skipped as older than the last applied one (lost).
+    The test plays that predecessor, with the holder frozen meanwhile so it cannot read first."""
+    publish_filters(sync_redis)
+    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "lease_ms": 10_000})  # no takeover while frozen
+    proc = start_runner(env, tmp_path, bots_file, sync_redis)
+    add_candle(sync_redis, candle(0, "100", "101"))
+    wait_until(lambda: len(commands(sync_redis)) == 1, what="the runner serving")
+    os.kill(proc.pid, signal.SIGSTOP)
+
+    def reading() -> bool:  # a blocked XREADGROUP of the runner would take the next candle itself
+        return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in sync_redis.client_list())
+
+    wait_until(lambda: not reading(), what="the frozen runner's blocking read ended")
+    add_candle(sync_redis, candle(1, "101", "102"))
+    assert sync_redis.xreadgroup("bot:t1", "predecessor", {"md:candles:sim:BTCUSDT:1m": ">"}, count=1)
+    add_candle(sync_redis, candle(2, "102", "103"))
+    os.kill(proc.pid, signal.SIGCONT)
+    wait_until(lambda: len(commands(sync_redis)) == 3, what="both candles handled")
+    assert [(c.cid, c.price) for c in commands(sync_redis)] == [
+        ("t1-000001", Decimal("101")), ("t1-000002", Decimal("102")), ("t1-000003", Decimal("103"))]  # fmt: skip
+    assert state_doc(sync_redis)["state"]["candles"] == 3
+    assert sync_redis.xpending("md:candles:sim:BTCUSDT:1m", "bot:t1")["pending"] == 0
+    assert proc.terminate() == 0
 
 
 def test_pause_resume_stop_close_through_the_control_stream(env, tmp_path, sync_redis, bots_file):

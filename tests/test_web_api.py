@@ -25,7 +25,7 @@ from shared.messages import (
 )
 from shared.redis_server import RedisServer
 from tests.helpers import ledger_data, procs
-from tests.helpers.web import TOKEN, client, put_bot
+from tests.helpers.web import TOKEN, bot_doc, client, put_bot
 
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
@@ -323,3 +323,43 @@ def test_a_token_file_that_cannot_be_read_is_one_clear_line(
     assert proc.popen is not None and proc.popen.wait(30) == 2
     (line,) = proc.output().strip().splitlines()
     assert "AUTOMATA_WEB_TOKEN_FILE" in line and str(missing) in line
+
+
+async def test_a_dca_bots_ladder_its_decisions_and_notifications(
+    settings: WebSettings, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    import msgspec
+
+    from shared.filters import SymbolFilters
+    from shared.messages import Notification
+    from tests.helpers.bots import write_bots
+
+    bots = write_bots(tmp_path / "bots.toml", {"id": "d1", "strategy": "dca", "symbol": "BTCUSDT"},
+                      {"id": "g9", "strategy": "grid"})  # fmt: skip
+    filters = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=Decimal("0.01"),
+                            step_size=Decimal("0.00001"), min_notional=Decimal(5))  # fmt: skip
+    sync_redis.hset("venue:sim:symbols", "BTCUSDT", msgspec.json.encode(filters))
+    put_bot(sync_redis, "d1", bot_doc(phase="safety", level=1, cycle=3, last_buy_price="40000"))
+    for i in range(3):
+        sync_redis.xadd("bot:d1:decisions", encode(Decision(bot="d1", text=f"decision {i}")))
+    sync_redis.xadd("notify", encode(Notification(id="n1", kind="fill", text="d1 bought", bot="d1")))
+    sync_redis.xadd("notify", encode(Notification(id="n2", kind="info", text="something else")))
+    async with client(WebSettings(**{**settings.__dict__, "bots_file": str(bots)}), **AUTH) as api:
+        plan = (await api.get("/api/bots/d1/plan")).json()
+        assert plan["ref_price"] == "40000" and plan["cycle"] == 3 and plan["phase"] == "safety"
+        levels = plan["levels"]
+        assert (
+            levels[0]["level"] == 0
+            and levels[0]["filled"]
+            and levels[1]["filled"]
+            and not levels[2]["filled"]
+        )
+        assert Decimal(levels[1]["price"]) < Decimal(levels[0]["price"])  # a safety order buys lower
+        assert (await api.get("/api/bots/d1/plan?price=50000")).json()["ref_price"] == "50000"
+        assert (await api.get("/api/bots/d1/plan?price=-1")).status_code == 422
+        assert (await api.get("/api/bots/b1/plan")).status_code == 404  # not a DCA bot of the bots file
+        decisions = (await api.get("/api/bots/d1/decisions?limit=2")).json()["decisions"]
+        assert [d["text"] for d in decisions] == ["decision 2", "decision 1"]
+        mine = (await api.get("/api/notifications?bot=d1")).json()["notifications"]
+        assert [n["text"] for n in mine] == ["d1 bought"]
+        assert len((await api.get("/api/notifications")).json()["notifications"]) == 2

@@ -17,6 +17,7 @@ import logging
 import sqlalchemy as sa
 
 from services.ledger.gaps import report_gap
+from services.ledger.retention import Retention, Rule
 from services.ledger.writer import Writer
 from shared import streams as s
 from shared.bus import Consumer
@@ -24,19 +25,14 @@ from shared.bus.consumer import Entry
 from shared.bus.dlq import dead_letter
 from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
-from shared.ledger.db import LedgerUrlError, ledger_url, open_ledger, upgrade
+from shared.ledger.db import LedgerUrlError, at_head, describe, ledger_url, open_ledger
+from shared.ledger.migrate import upgrade_apart
 from shared.service import ServiceContext, run_service
 from shared.urls import safe_url
 
 log = logging.getLogger("automata.ledger")
 
 RETRY_MAX_S = 30.0
-
-
-def describe(exc: BaseException) -> str:
-    """One line about a database error, without the SQL or its parameters."""
-    inner = getattr(exc, "orig", None) or exc
-    return f"{type(inner).__name__}: {str(inner).strip().splitlines()[0] if str(inner).strip() else ''}"
 
 
 async def wait_out(ctx: ServiceContext, delay: float) -> float:
@@ -127,7 +123,8 @@ async def open_database(ctx: ServiceContext) -> sa.Engine | None:
     delay = 0.5
     while not ctx.stopping.is_set():
         try:
-            await asyncio.to_thread(upgrade, engine)
+            if not await asyncio.to_thread(at_head, engine):  # migrations: in a child (migrate.py)
+                await asyncio.to_thread(upgrade_apart, url, source)
             log.info("ledger database %s (%s) ready", safe_url(url), source)
             return engine
         except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
@@ -157,6 +154,18 @@ async def order_event_streams(ctx: ServiceContext) -> list[str]:
         if s.order_events_bot(name) is not None:
             found.append(name)
     return sorted(found)
+
+
+def retention(ctx: ServiceContext, engine: sa.Engine) -> Retention:
+    """The retention task on the streams it may trim: all the ledger reads but the candles."""
+    cfg = ctx.config
+
+    async def trimmable() -> list[str]:
+        return [*(s.account(venue) for venue in cfg.venues), s.NOTIFY, *await order_event_streams(ctx)]
+
+    keep_ms = cfg.ledger.stream_keep_s * 1000
+    rule = Rule(keep_ms, max(keep_ms, cfg.notifier.backfill_s * 1000), cfg.ledger.wal_keep_s * 1000)
+    return Retention(ctx.redis, engine, trimmable, rule, cfg.ledger.retention_every_s, ctx.info)
 
 
 async def start(ctx: ServiceContext) -> None:
@@ -205,6 +214,8 @@ async def start(ctx: ServiceContext) -> None:
             flush=ledger.flush,
         )
     )
+    if ctx.config.ledger.retention:
+        ctx.add(retention(ctx, engine))
     ctx.info["streams"] = len(streams)
     log.info("reading %d stream(s) into the ledger", len(streams))
 

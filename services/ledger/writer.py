@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.account_view import valuation
 from shared.filters import SymbolFilters
@@ -47,8 +46,11 @@ def entry_ms(entry_id: str) -> int:
 
 @functools.cache
 def _insert_new_stmt(dialect_name: str, table: sa.Table) -> Any:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    if dialect_name == "postgresql":  # imported only for PostgreSQL: its dialect costs ~2 MB
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def insert_new(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
@@ -414,10 +416,16 @@ class Writer:
         _rows, value, unvalued = valuation(
             account, quote, lambda symbol: self._prices.get((msg.venue, symbol))
         )
-        if not unvalued:
-            self._pending.insert_new(
-                t.equity, {"venue": msg.venue, "quote_asset": quote, "value": value, "at": when}
-            )
+        self._pending.insert_new(  # the valued part, the rest named (as `automata balance` shows it)
+            t.equity,
+            {
+                "venue": msg.venue,
+                "quote_asset": quote,
+                "value": value,
+                "unvalued": " ".join(unvalued),
+                "at": when,
+            },
+        )
         self._accounts[msg.venue] = account
 
     def _candle(self, c: Candle) -> None:

@@ -361,8 +361,11 @@ class TelegramCommands:
         return await bots_text(self.redis)
 
     async def _balance(self, cmd: Command) -> str:
-        venues = cmd.args[:1] or self.venues
-        return await balance_text(self.redis, venues)
+        # only a configured venue names a stream: the user's text never becomes a Redis key
+        asked = cmd.args[:1]
+        if asked and asked[0] not in self.venues:
+            return f"Unknown venue {asked[0]!r}: configured are {', '.join(self.venues) or 'none'}"
+        return await balance_text(self.redis, asked or self.venues)
 
     def _reader(self) -> Any:
         if self._ledger is None:

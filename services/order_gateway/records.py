@@ -38,7 +38,8 @@ _RANK = {
 }
 
 
-AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty", "fee")
+AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty")
+SIGNED = ("fee",)  # a maker rebate is a negative fee, as OrderUpdate allows
 
 
 class CorruptRecord(ValueError):
@@ -95,7 +96,7 @@ class OrderRecord(msgspec.Struct, kw_only=True):
                     doc[key] = None
             doc["adopted"] = doc.get("adopted") == "1"
             record = msgspec.convert(doc, cls, strict=False)
-            check_amounts(record, AMOUNTS)  # NaN, Infinity, 1e999999999: arithmetic would fail later
+            check_amounts(record, AMOUNTS, SIGNED)  # NaN, Infinity, 1e999999999: arithmetic would fail later
             return record
         except (UnicodeDecodeError, ValueError) as exc:  # msgspec.ValidationError is a ValueError
             cid = data.get(b"cid", b"?").decode(errors="replace")
@@ -178,9 +179,10 @@ def without_bad_amounts(record: OrderRecord) -> OrderRecord:
     own check): its OrderUpdate, which refuses such amounts, must still be buildable, and its
     WAL record readable, so the bot hears REJECTED instead of the command failing N times."""
     fixes = {}
-    for name in AMOUNTS:
+    for name in AMOUNTS + SIGNED:
         value = getattr(record, name)
-        if value is not None and not (value.is_finite() and 0 <= value < MAX_AMOUNT):
+        low = -MAX_AMOUNT if name in SIGNED else 0
+        if value is not None and not (value.is_finite() and low <= value < MAX_AMOUNT):
             fixes[name] = ZERO if name in ("orig_qty", "cum_filled_qty", "cum_quote_qty", "fee") else None
     return msgspec.structs.replace(record, **fixes) if fixes else record
 

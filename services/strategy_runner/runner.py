@@ -198,7 +198,7 @@ class BotRunner:
         self._syncing = syncing
         self.consumer = Consumer(
             self.redis, streams, self.group, self.ctx.consumer_name, self.handle,
-            ordered=True, claim_idle_ms=max(self.bot.lease_ms, 1000),
+            ordered=True, sole=True, claim_idle_ms=max(self.bot.lease_ms, 1000),
             max_deliveries=self.ctx.config.bus.max_deliveries, block_ms=500,
         )  # fmt: skip
         consume = asyncio.create_task(self.consumer.run())

@@ -67,7 +67,7 @@ async def start(ctx: ServiceContext) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.web", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m services.web", description="The dashboard and its API.")
     parser.add_argument("--host", help="address to listen on (default [web] host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default [web] port, 8780)")
     parser.add_argument("--read-only", action="store_true", help="refuse every control action")

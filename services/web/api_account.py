@@ -12,12 +12,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from services.web import history, live_state, views
+from services.web import live_state, views
 from services.web.api_bots import LIMIT, BotId
 from services.web.context import WebContext
 from services.web.openapi import Operation, Param
-from shared.ledger.export import CSV_HEADER, csv_rows
-from shared.ledger.profit import MAX_BUCKETS, Period
+from shared.ledger.rows import MAX_BUCKETS, Period
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 Millis = Annotated[int, msgspec.Meta(ge=0, le=10**14)]
@@ -48,12 +47,16 @@ def get_profit(
     ctx: WebContext, request: Request, period: Period | None, n: int | None, bot: str | None
 ) -> views.Profit:
     """Realised and unrealised profit per bot, and by day, week or month (UTC)."""
+    from services.web import history
+
     with ctx.reading() as conn:
         return history.profit(conn, ctx.profit_cache, period or "daily", n, bot)
 
 
 def get_equity(ctx: WebContext, request: Request, venue: str | None, since: int | None) -> views.Equity:
     """Each account's equity over time (the ledger's snapshots), its extremes and drawdown."""
+    from services.web import history
+
     with ctx.reading() as conn:
         return history.equity(conn, venue, since)
 
@@ -67,20 +70,21 @@ def get_trades(
     until: int | None,
 ) -> views.Fills:
     """Fills of every bot (or one), newest first."""
+    from services.web import history
+
     with ctx.reading() as conn:
         return views.Fills(history.fills(conn, bot=bot, limit=limit or 100, since=since, until=until))
 
 
 def _csv(ctx: WebContext, bot: str | None, since: int | None, until: int | None) -> Iterator[str]:
+    from services.web.history import from_ms
+    from shared.ledger.export import CSV_HEADER, csv_rows
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_HEADER)
     with ctx.reading() as conn:
-        rows = (
-            csv_rows(conn, bot=bot, since=history.from_ms(since), until=history.from_ms(until))
-            if conn
-            else ()
-        )
+        rows = csv_rows(conn, bot=bot, since=from_ms(since), until=from_ms(until)) if conn else ()
         for i, row in enumerate(rows):
             writer.writerow(row)
             if i % 500 == 499:

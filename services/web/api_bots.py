@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from starlette.requests import Request
 
-from services.web import history, live_state, views
+from services.web import live_state, views
 from services.web.context import WebContext
 from services.web.openapi import ApiError, Operation, Param
 from shared import bot_view, display
@@ -64,6 +64,8 @@ def _open_orders(state: dict[str, Any]) -> list[views.OpenOrder]:
 
 def list_bots(ctx: WebContext, request: Request) -> views.Bots:
     """Every bot with state: mode, position, open orders, realised and unrealised profit, last decision."""
+    from services.web import history  # SQLAlchemy: loaded when history is first asked for
+
     rows = live_state.bot_rows(ctx.redis)
     with ctx.reading() as conn:
         unrealised = history.unrealised_by_bot(conn, [row["bot"] for row in rows])
@@ -72,6 +74,8 @@ def list_bots(ctx: WebContext, request: Request) -> views.Bots:
 
 def get_bot(ctx: WebContext, request: Request, bot: str) -> views.BotDetail:
     """One bot: its summary, its strategy's state (ladder, grid, stop...) and open orders."""
+    from services.web import history
+
     doc = _state(ctx, bot)
     rows = live_state.bot_rows(ctx.redis, bot)
     if not rows:
@@ -97,18 +101,24 @@ def get_decisions(ctx: WebContext, request: Request, bot: str, limit: int | None
 
 def get_orders(ctx: WebContext, request: Request, bot: str, limit: int | None) -> views.Orders:
     """The bot's orders as the ledger recorded them, newest first."""
+    from services.web import history
+
     with ctx.reading() as conn:
         return views.Orders(history.order_rows(conn, bot=bot, limit=limit or 100))
 
 
 def get_fills(ctx: WebContext, request: Request, bot: str, limit: int | None) -> views.Fills:
     """The bot's fills, newest first."""
+    from services.web import history
+
     with ctx.reading() as conn:
         return views.Fills(history.fills(conn, bot=bot, limit=limit or 100))
 
 
 def get_cycles(ctx: WebContext, request: Request, bot: str, limit: int | None) -> views.Cycles:
     """The bot's cycles (round trips) with their profit, newest first."""
+    from services.web import history
+
     with ctx.reading() as conn:
         return views.Cycles(history.cycle_rows(conn, bot=bot, limit=limit or 100))
 
@@ -139,6 +149,8 @@ def get_chart(
     bars = _bars(ctx, venue, symbol, interval, limit or 300)
     fills: list[views.Fill] = []
     if bars:
+        from services.web import history
+
         with ctx.reading() as conn:
             fills = history.fills(
                 conn, bot=bot, limit=1000, since=bars[0].open_time, until=bars[-1].close_time + 1

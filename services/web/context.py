@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aioredis
-import sqlalchemy as sa
 
-from services.web.history import ProfitCache
 from services.web.live import Hub
 from services.web.settings import WebSettings
 from shared.redis_conn import connect
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from sqlalchemy.engine import Engine
+
+    from services.web.history import ProfitCache
 
 
 class WebContext:
@@ -30,7 +31,7 @@ class WebContext:
                                           client_name="web")  # fmt: skip
         self.aredis: aioredis.Redis = connect(settings.redis_url, client_name="web-live")
         self.hub = Hub(self.aredis)
-        self.profit_cache = ProfitCache()
+        self._profit_cache: ProfitCache | None = None
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._ready = False
@@ -46,10 +47,20 @@ class WebContext:
                 self._engine = open_ledger(url, source=source)
             return self._engine
 
+    @property
+    def profit_cache(self) -> ProfitCache:
+        if self._profit_cache is None:
+            from services.web.history import ProfitCache
+
+            self._profit_cache = ProfitCache()
+        return self._profit_cache
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[sa.Connection | None]:
         """A connection to the ledger, None while there is none yet (no SQLite file, no tables:
         the ledger service creates them; a reader never creates an empty database in passing)."""
+        import sqlalchemy as sa
+
         engine = self.ledger
         if not self._ready:
             if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").is_file():

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from shared.ledger.queries import Trade
+from shared.ledger.rows import Trade
 from shared.messages import Candle
 
 

@@ -3,7 +3,8 @@
 - On start, and after a failure, it re-reads its OWN pending entries (history, id 0) before
   new ones (`>`), one entry at a time so each delivery count is an honest count of attempts.
 - Entries idle longer than `claim_idle_ms` in another consumer's pending list are taken over
-  with XAUTOCLAIM JUSTID (which does not bump their delivery count), then replayed as its own.
+  with XAUTOCLAIM JUSTID (which does not bump their delivery count), then replayed as its own
+  before any new entry is read: they are older than anything `>` would return.
 - An entry that does not decode, or was delivered `max_deliveries` times already, is copied
   to `dlq:{stream}` with the reason and acked, in one MULTI/EXEC: it never blocks the stream.
   A handler raising DeadLetter(reason) has its entry dead-lettered at once, the same way.
@@ -25,6 +26,12 @@
   that only collects entries (the ledger writes a whole batch in one database transaction) has
   them written there. It returns False when they were not written (the service stops while its
   database is away): nothing of the batch is acked, all of it stays pending for the next start.
+- `sole=True`: the consumer is the group's only rightful reader (it holds a lease). Each read
+  of new entries is pipelined with XPENDING of the streams read: entries another consumer
+  holds pending (a predecessor frozen past its lease that read once more on waking, its commit
+  then fenced) are older than the ones just read, so they are all taken over and replayed in
+  order before anything newer is handled (a handler skipping what is older than its last
+  applied entry would otherwise lose them).
 - Streams can be added while it runs (`add_streams`, or `discover()` polled every
   `discover_every_s`): each gets its group and is then read like the first ones, own pending
   list replayed first (the order gateway reads one command stream per bot, and bots come later).
@@ -45,7 +52,7 @@ from redis.exceptions import ResponseError
 from shared import metrics
 from shared.bus.commit import FencedError
 from shared.bus.dlq import DeadLetter, dead_letter, dead_letter_reason, failed_reason
-from shared.bus.groups import delete_idle_consumers, ensure_group, next_id
+from shared.bus.groups import delete_idle_consumers, ensure_group, next_id, take_over_pending
 from shared.codec import DecodeError, decode
 from shared.messages import Message
 from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS
@@ -108,6 +115,7 @@ class Consumer:
     discover: Callable[[], Awaitable[Iterable[str]]] | None = None  # more streams to read, polled
     discover_every_s: float = 5.0
     flush: Callable[[], Awaitable[bool]] | None = None  # write what the handlers collected; before XACK
+    sole: bool = False  # the group's only rightful reader: take over what others hold before going on
     _states: dict[str, _StreamState] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _next_claim: float = field(default=0.0, init=False)
@@ -198,7 +206,8 @@ class Consumer:
                 self.gate()
             if now >= self._next_claim:
                 self._next_claim = now + self.claim_every_s
-                await self._claim_idle()
+                if await self._claim_idle():
+                    continue  # replay what was claimed (older) before reading anything newer
             if self.discover is not None and now >= self._next_discover:
                 self._next_discover = now + self.discover_every_s
                 if await self.add_streams(await self.discover()):
@@ -208,7 +217,7 @@ class Consumer:
                 await self._sleep(self._time_to_retry())
                 continue
             try:
-                reply = await self._read_new(readable)
+                reply, others = await self._read_new(readable)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -217,24 +226,24 @@ class Consumer:
                 continue
             except _ReadStopped:
                 return
+            if others:
+                await self._take_over(others)
+                continue  # what was just read is replayed after what was taken over, in order
             for stream_b, entries in reply or ():
                 stream = stream_b.decode() if isinstance(stream_b, bytes) else stream_b
                 await self._handle_batch(self._states[stream], entries, deliveries=1)
                 if self.stopping:
                     return
 
-    async def _read_new(self, readable: list[str]) -> Any:
+    async def _read_new(self, readable: list[str]) -> tuple[Any, list[str]]:
         """XREADGROUP `>`, blocking up to block_ms; raises _ReadStopped when stop() ended the wait.
+        Returns the reply and (sole) the streams where other consumers hold entries pending.
 
         The read runs as a task of its own that stop() cancels: a SIGTERM need not wait out the
         block. redis-py drops a connection whose reply was cancelled, so no other command reads
         it; entries Redis handed that read in the same instant stay pending for this consumer and
         are replayed first at its next start (a stop costs them what a crash would, no more)."""
-        self._reading = reading = asyncio.ensure_future(
-            self.redis.xreadgroup(
-                self.group, self.name, dict.fromkeys(readable, ">"), count=self.count, block=self.block_ms
-            )
-        )
+        self._reading = reading = asyncio.ensure_future(self._read_and_check(readable))
         try:
             return await reading
         except asyncio.CancelledError:
@@ -244,6 +253,34 @@ class Consumer:
             raise
         finally:
             self._reading = None
+
+    async def _read_and_check(self, readable: list[str]) -> tuple[Any, list[str]]:
+        """The read; when sole, XPENDING of each stream in the same round trip, run by Redis
+        right after the read: an entry older than the ones read that another consumer took is
+        still pending for it then (its commit was fenced), so none is handled out of order."""
+        streams = dict.fromkeys(readable, ">")
+        if not self.sole:
+            return await self.redis.xreadgroup(
+                self.group, self.name, streams, count=self.count, block=self.block_ms
+            ), []
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xreadgroup(self.group, self.name, streams, count=self.count, block=self.block_ms)
+        for stream in readable:
+            pipe.xpending(stream, self.group)
+        reply, *pending = await pipe.execute()
+        mine = (self.name, self.name.encode())
+        return reply, [
+            stream
+            for stream, summary in zip(readable, pending, strict=True)
+            if any(c["name"] not in mine for c in summary["consumers"])
+        ]
+
+    async def _take_over(self, streams: list[str]) -> None:
+        """Move what other consumers hold pending on `streams` to this one, to be replayed first."""
+        for stream in streams:
+            moved = await take_over_pending(self.redis, stream, self.group, self.name)
+            log.warning("%s: took over %d entries another consumer of %s read", self.group, moved, stream)
+            self._states[stream].pending_due = True
 
     # -- handling ----------------------------------------------------------------------------
 
@@ -357,8 +394,10 @@ class Consumer:
                 return  # retry this one first, later
                 # unordered: leave it pending and go on with the next pending one
 
-    async def _claim_idle(self) -> None:
-        """Take over entries another consumer left pending longer than claim_idle_ms."""
+    async def _claim_idle(self) -> int:
+        """Take over entries another consumer left pending longer than claim_idle_ms; returns
+        how many. Each stream that got some is marked for a replay of its own pending list."""
+        total = 0
         for state in list(self._states.values()):
             claimed = 0
             while True:
@@ -380,12 +419,14 @@ class Consumer:
                 log.info("claimed %d idle entries of %s from dead consumers", claimed, state.name)
                 self._m_claimed.labels(state.name, self.group).inc(claimed)
                 state.pending_due = True
+                total += claimed
             try:
                 await delete_idle_consumers(
                     self.redis, state.name, self.group, self.forget_consumers_after_ms, keep=self.name
                 )
             except ResponseError:
                 pass
+        return total
 
     async def _dead_letter(
         self, stream: str, entry_id: str, fields: dict, reason: str, deliveries: int

@@ -32,6 +32,23 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 EXPECTED = "expected sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 
 
+# SQLite says "disk I/O error" when a write fails with EFBIG (a file-size limit) or EIO, and
+# "database or disk is full" only for ENOSPC: both deserve the likely cause.
+HINTS = {
+    "disk I/O error": "a full disk, a file-size limit or a failing device?",
+    "database or disk is full": "free some space: the ledger retries",
+}
+
+
+def describe(exc: BaseException) -> str:
+    """One line about a database error, without the SQL or its parameters."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip()
+    line = text.splitlines()[0] if text else ""
+    hint = HINTS.get(line)
+    return f"{type(inner).__name__}: {line}" + (f" ({hint})" if hint else "")
+
+
 class LedgerUrlError(ValueError):
     """A database URL that cannot be used; the message names where it came from, password masked."""
 
@@ -108,23 +125,24 @@ def open_ledger(url: str | None = None, *, source: str = "ledger url") -> Engine
 
 
 # The newest migration (tests/test_ledger_schema.py checks it is Alembic's head): a database
-# already there is seen with one query, without importing Alembic (about 12 MB the ledger
-# service then never holds).
-HEAD = "0003"
+# already there is seen with one query, without importing Alembic (about 11 MB; the ledger
+# service never holds them: its migrations run in a child, shared/ledger/migrate.py).
+HEAD = "0004"
 
 
-def _at_head(engine: Engine) -> bool:
-    try:
-        with engine.connect() as connection:
+def at_head(engine: Engine) -> bool:
+    """The database is at HEAD. A database that cannot be reached raises (OperationalError)."""
+    with engine.connect() as connection:
+        try:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
-    except DBAPIError:  # no alembic_version table yet: a new database
-        return False
+        except DBAPIError:  # no alembic_version table yet: a new database
+            return False
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to `revision` (already there: nothing happens). Needs no
     alembic.ini: the migrations ship inside the package (shared/ledger/migrations)."""
-    if revision in ("head", HEAD) and _at_head(engine):
+    if revision in ("head", HEAD) and at_head(engine):
         return
     from alembic import command
     from alembic.config import Config

@@ -20,18 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal, get_args
+from typing import get_args
 
 import sqlalchemy as sa
 
 from shared.config import Interval
 from shared.ledger import aggregate
 from shared.ledger.queries import newest
+from shared.ledger.rows import DEFAULT_BUCKETS, MAX_BUCKETS, Period
 from shared.ledger.schema import candles, cycles, fills
 
-Period = Literal["daily", "weekly", "monthly"]
-DEFAULT_BUCKETS: dict[str, int] = {"daily": 7, "weekly": 8, "monthly": 6}  # as Freqtrade's
-MAX_BUCKETS = 1000
 ZERO = Decimal(0)
 
 

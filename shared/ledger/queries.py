@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from shared.ledger.rows import Trade as Trade  # the readers return it from here too
 from shared.ledger.schema import cycles, equity, fills
 
 CONNECT_TIMEOUT_ENV = "PGCONNECT_TIMEOUT"  # libpq's, which psycopg honours
@@ -25,26 +26,6 @@ def bound_connect_time() -> None:
     """A reader asking a PostgreSQL host that does not answer gets an error in seconds, not after
     the system's TCP timeout (minutes); PGCONNECT_TIMEOUT set by the user wins."""
     os.environ.setdefault(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_S)
-
-
-@dataclass(frozen=True)
-class Trade:
-    """One fill as the ledger has it."""
-
-    time: datetime
-    venue: str
-    symbol: str
-    bot: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    fee: Decimal
-    fee_asset: str
-    fee_in_quote: Decimal | None
-    is_maker: bool | None
-    cid: str
-    trade_id: str | None
 
 
 def _select_trades(
@@ -121,6 +102,7 @@ def fee_in_quote(trade: Trade, quote_asset: str | None) -> Decimal | None:
 class EquityPoint:
     at: datetime
     value: Decimal
+    unvalued: tuple[str, ...] = ()  # assets left out of value: no price known for them then
 
 
 @dataclass(frozen=True)
@@ -138,6 +120,8 @@ class Equity:
     drawdown_pct: Decimal | None  # of the high it fell from; None when that high was not > 0
     points: int
     daily: list[EquityPoint]  # the last value of each UTC day, oldest first
+    unvalued: list[str]  # assets left out of every value (no price known): the values are of the rest
+    dropped: int  # earlier points that left out other assets (before a price was known): not shown
 
     @property
     def change(self) -> Decimal:
@@ -147,20 +131,26 @@ class Equity:
 def equity_history(
     conn: sa.Connection, *, venue: str | None = None, since: datetime | None = None
 ) -> list[Equity]:
-    """Each (venue, quote asset)'s equity series, summed up; empty when the table holds none."""
-    query = sa.select(equity.c.venue, equity.c.quote_asset, equity.c.at, equity.c.value)
+    """Each (venue, quote asset)'s equity series, summed up; empty when the table holds none.
+
+    A value leaves out the assets the ledger had no price for then, so values leaving out
+    different assets do not compare (the day BTC's first price is known, equity seems to jump
+    by the BTC held): the series is of the points that leave out the same assets as the newest
+    one, and says how many earlier ones it drops."""
+    query = sa.select(equity.c.venue, equity.c.quote_asset, equity.c.at, equity.c.value, equity.c.unvalued)
     if venue is not None:
         query = query.where(equity.c.venue == venue)
     if since is not None:
         query = query.where(equity.c.at >= since)
     query = query.order_by(equity.c.venue, equity.c.quote_asset, equity.c.at)
     series: dict[tuple[str, str], list[EquityPoint]] = {}
-    for v, quote, at, value in conn.execute(query):
-        series.setdefault((v, quote), []).append(EquityPoint(at, value))
+    for v, quote, at, value, unvalued in conn.execute(query):
+        series.setdefault((v, quote), []).append(EquityPoint(at, value, tuple(unvalued.split())))
     return [_summary(v, quote, points) for (v, quote), points in series.items()]
 
 
-def _summary(venue: str, quote: str, points: list[EquityPoint]) -> Equity:
+def _summary(venue: str, quote: str, every: list[EquityPoint]) -> Equity:
+    points = [p for p in every if p.unvalued == every[-1].unvalued]
     peak = low = high = points[0]
     drawdown, drawdown_pct = Decimal(0), None
     daily: dict[object, EquityPoint] = {}
@@ -185,6 +175,8 @@ def _summary(venue: str, quote: str, points: list[EquityPoint]) -> Equity:
         drawdown_pct,
         len(points),
         list(daily.values()),
+        list(points[-1].unvalued),
+        len(every) - len(points),
     )
 
 

@@ -14,7 +14,6 @@ crash writes nothing again. Rows with a natural identity carry it under a unique
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -27,9 +26,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.ledger.types import Money, UtcTime
+from shared.ledger.types import Json, Money, UtcTime
 
 # Constraint names fixed by convention, so a later migration can name the one it alters.
 metadata = MetaData(
@@ -44,7 +42,6 @@ metadata = MetaData(
 
 # A surrogate key: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY is its rowid).
 RowId = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
 
 NAME = 64  # venue, bot, asset, symbol, ids
 STREAM = 200  # a Redis stream key
@@ -186,6 +183,8 @@ equity = Table(
     Column("quote_asset", String(NAME), nullable=False),
     Column("value", Money, nullable=False),
     Column("at", UtcTime, nullable=False),
+    # revision 0004: the assets left out of value for want of a price, space-separated ('' none)
+    Column("unvalued", Text, nullable=False, server_default=""),
     UniqueConstraint("venue", "quote_asset", "at"),
     comment="The account's value in its quote asset over time (every balance at the last price).",
 )

@@ -6,6 +6,8 @@ has no exact decimal (its NUMERIC affinity turns `0.123456789012345678` into a f
 the value is stored as its plain decimal text: exact, and read back as the same Decimal. SQL
 arithmetic on SQLite text is not exact: sums of money are done in Python with Decimal there.
 
+`Json`: JSONB on PostgreSQL, JSON (text) on SQLite.
+
 `UtcTime`: TIMESTAMP WITH TIME ZONE on PostgreSQL; on SQLite the text `YYYY-MM-DD HH:MM:SS.ffffff`
 of the UTC time (it sorts in time order). A naive datetime is refused: its zone would be a guess.
 """
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 PRECISION, SCALE = 38, 18
@@ -68,3 +70,18 @@ class UtcTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Json(TypeDecorator[Any]):
+    """JSON; JSONB on PostgreSQL. (A TypeDecorator rather than `with_variant(JSONB())`: that
+    imports SQLAlchemy's PostgreSQL dialect, ~2 MB, into a ledger that writes to SQLite.)"""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())

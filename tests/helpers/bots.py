@@ -50,6 +50,15 @@ def candle(i: int, open_: str, close: str) -> Candle:
                   open=o, high=max(o, c), low=min(o, c), close=c, volume=Decimal("1"))  # fmt: skip
 
 
+def reading_candles(r: redis.Redis, *bots: str, venue: str = "sim") -> bool:
+    """Every bot's group on the candle stream exists. A bot's first start creates it at `$`
+    just after taking its lease (a new bot trades no old candles): a candle written in between
+    is never the bot's, so a test writes candles only once this holds."""
+    stream = candles(venue, "BTCUSDT", "1m")
+    have = {g["name"].decode() for g in r.xinfo_groups(stream)} if r.exists(stream) else set()
+    return {f"bot:{bot}" for bot in bots} <= have
+
+
 def add_candle(r: redis.Redis, c: Candle) -> None:
     r.xadd(candles("sim", "BTCUSDT", "1m"), encode(c), id=candle_entry_id(c.open_time))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,10 +48,12 @@ def xadd(r: redis.Redis, stream: str, msg: OrderUpdate) -> str:
     return r.xadd(stream, encode(msg)).decode()
 
 
-def start_ledger(env: dict[str, str], log: Path, db_url: str) -> Proc:
-    return python(
-        "services.ledger", env={**env, "DATABASE_URL": db_url, "INSTANCE": "t1"}, log_path=log
-    ).start()
+def start_ledger(
+    env: dict[str, str], log: Path, db_url: str, preexec_fn: Callable[[], None] | None = None
+) -> Proc:
+    proc = python("services.ledger", env={**env, "DATABASE_URL": db_url, "INSTANCE": "t1"}, log_path=log)
+    proc.preexec_fn = preexec_fn
+    return proc.start()
 
 
 def stop_ledger(proc: Proc) -> int:

@@ -115,12 +115,14 @@ CANDLES = [
     ),
 ]
 
-# equity: up to 1100, down to 990 (a fall of 110, 10% of the high), back to 1050
+# equity: up to 1100, down to 990 (a fall of 110, 10% of the high), back to 1050, each value
+# leaving out the ETH held (no price known); before that, one value without BTC's price either
 EQUITY = [
-    (datetime(2026, 12, 4, 10, tzinfo=UTC), "1000"),
-    (datetime(2026, 12, 4, 11, tzinfo=UTC), "1100"),
-    (datetime(2026, 12, 5, 10, tzinfo=UTC), "990"),
-    (datetime(2026, 12, 6, 10, tzinfo=UTC), "1050"),
+    (datetime(2026, 12, 4, 9, tzinfo=UTC), "100", "BTC ETH"),
+    (datetime(2026, 12, 4, 10, tzinfo=UTC), "1000", "ETH"),
+    (datetime(2026, 12, 4, 11, tzinfo=UTC), "1100", "ETH"),
+    (datetime(2026, 12, 5, 10, tzinfo=UTC), "990", "ETH"),
+    (datetime(2026, 12, 6, 10, tzinfo=UTC), "1050", "ETH"),
 ]
 
 
@@ -136,7 +138,7 @@ def seed(engine: sa.Engine) -> None:
             )
         conn.execute(
             schema.equity.insert(),
-            [dict(venue="sim", quote_asset="USDT", at=at, value=D(v)) for at, v in EQUITY],
+            [dict(venue="sim", quote_asset="USDT", at=at, value=D(v), unvalued=u) for at, v, u in EQUITY],
         )
 
 

@@ -38,14 +38,16 @@ class Proc:
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
         self.args, self.env, self.log_path, self.cwd = args, env, log_path, cwd
         self.popen: subprocess.Popen[bytes] | None = None
+        self.preexec_fn: Callable[[], None] | None = None  # run in the child before exec (limits)
         self.shared = False  # True: outlives the test that started it (a module-scoped fixture's)
 
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.popen = subprocess.Popen(
-            self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
-        )
+            self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec_fn,
+        )  # fmt: skip
         log.close()
         return self
 
