@@ -103,6 +103,22 @@ def test_a_fill_at_the_venue_appears_on_the_open_page_without_a_reload(demo: Web
     row.wait_for(timeout=30_000)  # the live feed's fill event, then the ledger's row
     assert "BUY" in row.inner_text() and "0.0005" in row.inner_text()
     assert page.evaluate("window.sameDocument") is True
+    # the page's CSV link exports that fill too
+    csv = page.evaluate("fetch(document.getElementById('trades-csv').href).then(r => r.text())")
+    assert cid.group() in csv and csv.splitlines()[0].startswith("time_utc,")
+
+
+def test_profit_by_period_exports_the_table_it_shows(demo: WebDemo, page: Page) -> None:
+    login(page, demo, "/profit")
+    page.wait_for_selector("#profit tbody tr")
+    page.select_option("#profit-period", "weekly")
+    page.wait_for_selector("#profit th:text('Week of')")
+    with page.expect_download() as download:
+        page.click("#profit-csv")
+    lines = Path(download.value.path()).read_text().splitlines()
+    shown = page.eval_on_selector_all("#profit tbody tr", "rows => rows.length")
+    assert download.value.suggested_filename == "profit-weekly.csv"
+    assert lines[0].startswith("start,end,profit_USDT") and len(lines) == shown + 1
 
 
 def test_the_bot_page_draws_the_bots_new_fills_live(demo: WebDemo, page: Page) -> None:
