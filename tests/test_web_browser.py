@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ import pytest
 
 from tests.helpers.browser import VIEWPORT
 from tests.helpers.procs import wait_until
-from tests.helpers.web_demo import WebDemo, automata, bot_mode, running_web_demo
+from tests.helpers.web_demo import WebDemo, automata, bot_mode, demo_state, running_web_demo
 
 if TYPE_CHECKING:  # without Playwright the tests skip (tests/helpers/browser.py), never fail to import
     from playwright.sync_api import Browser, Page
@@ -135,6 +135,33 @@ def test_the_bot_page_draws_the_bots_new_fills_live(demo: WebDemo, page: Page) -
     key = wait_until(new_fill, timeout=90, interval=0.3, what="a new fill of demo_dca on its page")
     page.wait_for_selector(f'#chart svg .fill[data-id="{key}"]', timeout=15_000)
     assert page.evaluate("window.sameDocument") is True
+
+
+def test_each_strategy_draws_its_levels(demo: WebDemo, page: Page) -> None:
+    """The DCA ladder with its filled level, the grid's levels, the fractal stop: in the bot's
+    table and on its chart, as the bot's state has them."""
+    login(page, demo, "/bots/demo_dca")
+    page.wait_for_selector("#levels [data-level-state=filled]")  # the opening buy, at least
+    page.wait_for_selector("#chart svg .level.filled")
+    assert page.inner_text("#levels-title").startswith("DCA ladder")
+
+    page.goto(f"{demo.url}/bots/demo_grid")
+    page.wait_for_selector("#levels tbody tr >> nth=12")  # its 13 levels (deploy/bots.demo.toml)
+    prices = demo_state(demo, "demo_grid")["prices"]  # decimal strings
+    shown = page.eval_on_selector_all(
+        "#levels tbody td[data-label=Price]", "cells => cells.map(c => c.textContent)"
+    )
+    assert [Decimal(v.replace(",", "")) for v in reversed(shown)] == [Decimal(p) for p in prices]
+
+    page.goto(f"{demo.url}/bots/demo_fractal")
+    wait_until(
+        lambda: demo_state(demo, "demo_fractal").get("stop"), timeout=90, interval=0.5, what="a fractal stop"
+    )
+    page.reload()
+    page.wait_for_selector("#chart svg .stopline", state="attached")  # a flat line: no height to be "visible"
+    stop = Decimal(demo_state(demo, "demo_fractal")["stop"]).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    shown = format(stop, ",f").rstrip("0").rstrip(".")  # as the page writes it: no trailing zeros
+    assert f"stop in force\t{shown}" in page.inner_text("#levels")
 
 
 def test_the_pause_button_pauses_the_bot(demo: WebDemo, page: Page) -> None:

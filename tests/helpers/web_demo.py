@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -38,10 +39,15 @@ def automata(env: dict[str, str], *args: str) -> str:
     return res.stdout
 
 
-def bot_mode(demo: WebDemo, bot: str) -> str:
-    """The bot's mode as its persisted state says (bot:{bot}:state)."""
+def demo_state(demo: WebDemo, bot: str) -> dict[str, Any]:
+    """The bot's persisted state (bot:{bot}:state's `state`), {} before it has one."""
     doc = orjson.loads(demo.redis.get(f"bot:{bot}:state") or b"{}")
-    return (doc.get("state") or {}).get("mode", "running")
+    return doc.get("state") or {}
+
+
+def bot_mode(demo: WebDemo, bot: str) -> str:
+    """The bot's mode as its persisted state says."""
+    return demo_state(demo, bot).get("mode", "running")
 
 
 def web_url(r: redis.Redis) -> str:
