@@ -363,3 +363,15 @@ async def test_a_dca_bots_ladder_its_decisions_and_notifications(
         mine = (await api.get("/api/notifications?bot=d1")).json()["notifications"]
         assert [n["text"] for n in mine] == ["d1 bought"]
         assert len((await api.get("/api/notifications")).json()["notifications"]) == 2
+
+
+def test_read_only_from_the_command_line(
+    redis_server: RedisServer, tmp_path: Path, sync_redis: redis.Redis
+) -> None:
+    from tests.helpers.web import start_service
+
+    put_bot(sync_redis, "b1")
+    proc, base = start_service(redis_server.url, tmp_path, "--read-only", AUTOMATA_WEB_TOKEN=TOKEN)
+    assert httpx.get(base + "/api/health", timeout=5).json()["read_only"] is True
+    assert httpx.post(base + "/api/bots/b1/pause", json={}, headers=AUTH, timeout=5).status_code == 403
+    assert not sync_redis.exists("bot:b1:control") and proc.terminate() == 0
