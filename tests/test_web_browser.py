@@ -117,8 +117,11 @@ def test_profit_by_period_exports_the_table_it_shows(demo: WebDemo, page: Page) 
         page.click("#profit-csv")
     lines = Path(download.value.path()).read_text().splitlines()
     shown = page.eval_on_selector_all("#profit tbody tr", "rows => rows.length")
+    heads = page.eval_on_selector_all("#profit th", "cells => cells.map(c => c.textContent)")
+    quotes = [h.removeprefix("Profit ") for h in heads if h.startswith("Profit ")]  # one per quote asset
     assert download.value.suggested_filename == "profit-weekly.csv"
-    assert lines[0].startswith("start,end,profit_USDT") and len(lines) == shown + 1
+    assert lines[0] == ",".join(["start", "end", *(f"profit_{q}" for q in quotes), "closed", "wins", "fills"])
+    assert len(lines) == shown + 1
 
 
 def test_the_bot_page_draws_the_bots_new_fills_live(demo: WebDemo, page: Page) -> None:

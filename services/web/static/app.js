@@ -15,8 +15,10 @@ const A = (() => {
   }
 
   // a 401 outside the login itself: the session is over (expired, or the token changed)
+  let leaving = false; // logging out: the calls refused meanwhile need no login page of their own
   function relogin(status, url) {
-    if (status !== 401 || url === "/api/login") return;
+    if (status !== 401 || url === "/api/login" || leaving) return;
+    leaving = true;
     window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
   }
 
@@ -273,6 +275,7 @@ const A = (() => {
   }
 
   document.getElementById("logout")?.addEventListener("click", async () => {
+    leaving = true;
     await post("/api/logout", {}).catch(() => {});
     window.location.assign("/login");
   });
