@@ -108,6 +108,22 @@ def test_a_fill_at_the_venue_appears_on_the_open_page_without_a_reload(demo: Web
     assert cid.group() in csv and csv.splitlines()[0].startswith("time_utc,")
 
 
+def test_notifications_arrive_on_the_open_page(demo: WebDemo, page: Page) -> None:
+    login(page, demo, "/notifications")
+    page.wait_for_selector("#notifications tbody tr")
+    page.evaluate("window.sameDocument = true")
+    keys = "rows => rows.map(r => r.dataset.key)"
+    before = set(page.eval_on_selector_all("#notifications tbody tr", keys))
+    # every fill of the demo's bots is a notification: the next one, without a reload (the page never polls)
+    wait_until(
+        lambda: set(page.eval_on_selector_all("#notifications tbody tr", keys)) - before,
+        timeout=90,
+        interval=0.3,
+        what="a new notification on the open page",
+    )
+    assert page.evaluate("window.sameDocument") is True
+
+
 def test_profit_by_period_exports_the_table_it_shows(demo: WebDemo, page: Page) -> None:
     login(page, demo, "/profit")
     page.wait_for_selector("#profit tbody tr")
