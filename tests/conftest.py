@@ -24,6 +24,9 @@ from tests.helpers.postgres import PostgresServer
 from tests.helpers.procs import base_env
 from tests.helpers.syncs import SyncAnswerer
 
+# the web pages' real headless browser: fixtures `browser` and `page` (tests/helpers/browser.py)
+pytest_plugins = ("tests.helpers.browser",)
+
 # A test suite started in the background of a non-interactive shell (`make test &`, some CI
 # runners) inherits SIGINT ignored, and so would every process a test starts: Python then
 # installs no KeyboardInterrupt handler and a test's Ctrl-C (SIGINT) to `automata tail -f` goes

@@ -10,7 +10,6 @@ with them reached this demo.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,14 +17,12 @@ from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
 
-import psutil
 import pytest
-import redis
 
 from cli.state import RunState, Tracked, write_state
 from shared.redis_server import free_port
 from tests.helpers.cli import PLAIN
-from tests.helpers.demo import demo_env, stack_processes, start_demo, wait_running
+from tests.helpers.demo import admin, demo_env, running_demo
 from tests.helpers.procs import ROOT, wait_until
 
 BOTS = ("demo_dca", "demo_fractal", "demo_grid")
@@ -60,28 +57,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     env = demo_env(root / "home")
     env["SIM_START"] = "2021-06-01"
     env["SIM_SYMBOLS"] = "BTCUSDT,ETHUSDT,BTCUSDC,BNBUSDT"
-    run = start_demo(env, root / "run.log")
-    run.shared = True
-    pids: list[int] = []
-    try:
-        wait_running(run)
-        pids = [p.pid for p in stack_processes(env).values()]
+    with running_demo(env, root / "run.log"):
         yield env
-    finally:
-        if run.alive():
-            run.popen.send_signal(signal.SIGINT)
-            try:
-                run.popen.wait(90)
-            except subprocess.TimeoutExpired:
-                run.kill()
-        for pid in pids:
-            if psutil.pid_exists(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-def admin(env: dict[str, str]) -> redis.Redis:
-    password = (Path(env["AUTOMATA_HOME"]) / "var/secrets/redis/admin").read_text().strip()
-    return redis.Redis(port=int(env["AUTOMATA_REDIS_PORT"]), username="admin", password=password)
 
 
 @pytest.mark.slow

@@ -28,22 +28,13 @@ from services.strategy_runner.bots import load_bots
 from shared.codec import decode
 from shared.messages import Notification
 from shared.streams import NOTIFY, candles, og_open, og_order
-from tests.helpers.demo import accepted_by_bot, demo_env, sim_url, stack_processes, wait_running
+from tests.helpers.demo import accepted_by_bot, admin, demo_env, sim_url, stack_processes, wait_running
 from tests.helpers.procs import Proc, wait_until
 
 pytestmark = pytest.mark.slow
 
 STREAM = candles("sim", "BTCUSDT", "1m")
 UNKNOWN = "unknown to the venue"
-
-
-def admin(env: dict[str, str]) -> redis.Redis:
-    secrets = Path(env["AUTOMATA_HOME"]) / "var/secrets/redis"
-    return redis.Redis(
-        port=int(env["AUTOMATA_REDIS_PORT"]),
-        username="admin",
-        password=(secrets / "admin").read_text().strip(),
-    )
 
 
 def venue(env: dict[str, str]) -> Any:

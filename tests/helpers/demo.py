@@ -7,14 +7,20 @@ and every metrics endpoint, and the pids of everything the run started.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psutil
+import redis
 
 from shared.redis_server import free_port
 from tests.helpers.procs import Proc, base_env, wait_until
@@ -47,6 +53,36 @@ def wait_running(demo: Proc, timeout: float = 90.0) -> None:
         return RUNNING in demo.output()
 
     wait_until(up, timeout=timeout, interval=0.2, what="`automata run` up")
+
+
+def admin(env: dict[str, str]) -> redis.Redis:
+    """A Redis client of the demo's `admin` user (its password file under var/secrets/redis)."""
+    password = (Path(env["AUTOMATA_HOME"]) / "var/secrets/redis/admin").read_text().strip()
+    return redis.Redis(port=int(env["AUTOMATA_REDIS_PORT"]), username="admin", password=password)
+
+
+@contextlib.contextmanager
+def running_demo(env: dict[str, str], log: Path) -> Iterator[Proc]:
+    """The demo started and up for the `with` block (a module's fixture shares it); then stopped
+    with Ctrl-C, and whatever of it is left SIGKILLed."""
+    run = start_demo(env, log)
+    run.shared = True
+    pids: list[int] = []
+    try:
+        wait_running(run)
+        pids = [p.pid for p in stack_processes(env).values()]
+        yield run
+    finally:
+        if run.alive():
+            assert run.popen is not None
+            run.popen.send_signal(signal.SIGINT)
+            try:
+                run.popen.wait(90)
+            except subprocess.TimeoutExpired:
+                run.kill()
+        for pid in pids:
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def run_state(env: dict[str, str]) -> dict[str, Any]:
