@@ -90,6 +90,7 @@ class ControlAction(StrEnum):
     RESUME = "resume"
     STOP = "stop"
     CLOSE = "close"
+    CANCEL = "cancel"  # one open order of the bot, named by `cid` (the bot sends the cancel itself)
 
 
 class Level(StrEnum):
@@ -282,10 +283,14 @@ class BalanceUpdate(Message, frozen=True, tag="balance"):
 
 
 class BotControl(Message, frozen=True, tag="control"):
+    """A person's (or a channel's) order to a bot, applied by its runner exactly once. `cid` only
+    for CANCEL: an order of this bot (its prefix), which the bot cancels through its own commands."""
+
     bot: str
     action: ControlAction
     source: str = "cli"
     reason: str = ""
+    cid: str = ""
     ts: int = 0
 
 
