@@ -93,12 +93,15 @@ def wait_update(
                     msg = decode(fields)
                 except DecodeError:
                     continue
-                if isinstance(msg, OrderUpdate) and msg.cid == cid or (
-                    isinstance(msg, Decision)
-                    and msg.fields.get("cid") == cid
-                    and msg.fields.get("outcome") != SENT
-                ):
+                if _answers(msg, cid):
                     found = msg
+
+
+def _answers(msg: object, cid: str) -> bool:
+    """An update of cid, or the bot's decision that it sent no cancel of cid."""
+    if isinstance(msg, OrderUpdate):
+        return msg.cid == cid
+    return isinstance(msg, Decision) and msg.fields.get("cid") == cid and msg.fields.get("outcome") != SENT
 
 
 def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:
