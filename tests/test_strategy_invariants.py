@@ -46,7 +46,9 @@ from strategies.grid import GridStrategy
 
 FEE = D("0.001")  # charged in quote on every fill
 ZERO = D(0)
-ACTIONS = ["candle"] * 3 + ["answer"] * 4 + ["fill"] * 3 + ["cancel"] * 2 + ["tick", "dup", "control", "asked"]
+ACTIONS = (
+    ["candle"] * 3 + ["answer"] * 4 + ["fill"] * 3 + ["cancel"] * 2 + ["tick", "dup", "control", "asked"]
+)
 SCRIPT = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10_000)), min_size=30, max_size=100)
 FAST = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
