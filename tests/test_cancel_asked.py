@@ -7,16 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from shared.messages import (
-    CancelOrder,
-    ControlAction,
-    Notification,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
-    PlaceOrder,
-    Side,
-)
+from shared.messages import CancelOrder, Notification, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
 from shared.strategy.cancel_asked import ALREADY_ASKED, NOT_OPEN, SENT
 from shared.strategy.state import Mode
 from shared.strategy.testing import Driver
@@ -24,7 +15,7 @@ from strategies.dca import DcaStrategy
 from strategies.fractal_trailing import FractalTrailingStrategy
 from strategies.grid import GridStrategy
 
-CANCEL = ControlAction.CANCEL
+CANCEL = "cancel"  # the Driver takes a control action by its value too
 
 
 def cancels(cmds: list) -> list[str]:
@@ -82,7 +73,7 @@ def test_a_paused_grids_level_cancelled_on_request_the_mode_stays():
     )
     init = next(c for c in placed(d.candle("101", "101", "101", "101")) if c.order_type == OrderType.MARKET)
     d.fill(init.cid, price="101")
-    d.control(ControlAction.PAUSE)
+    d.control("pause")
     buy = next(r for r in d.state.orders.values() if r.side == Side.BUY)
     position = d.state.position
     assert cancels(
@@ -95,7 +86,7 @@ def test_a_paused_grids_level_cancelled_on_request_the_mode_stays():
     assert d.state.mode == Mode.PAUSED
     d.update(buy.cid, OrderStatus.CANCELED)
     assert buy.cid not in d.state.orders and d.state.position == position
-    (again,) = [p for p in placed(d.control(ControlAction.RESUME)) if p.price == buy.price]  # the level again
+    (again,) = [p for p in placed(d.control("resume")) if p.price == buy.price]  # the level again
     assert again.cid != buy.cid and again.side == Side.BUY
 
 
