@@ -210,15 +210,16 @@ def sell(
 def cancel(
     cid: str = typer.Argument(..., help="client order id, e.g. manual-000001"),
     force: bool = typer.Option(False, "--force", help="also a bot's order: the bot is asked and cancels it"),
-    venue: str = typer.Option(None, help="venue, when the order has no record in Redis"),
-    symbol: str = typer.Option(None, help="symbol, when the order has no record in Redis"),
+    venue: str = typer.Option(None, help="venue of a manual order that has no record in Redis"),
+    symbol: str = typer.Option(None, help="symbol of a manual order that has no record in Redis"),
+    reason: str = typer.Option("", help="why (a bot's order: in the bot's decision and notification)"),
     wait: float = typer.Option(5.0, help=WAIT_HELP),
 ) -> None:
     """Cancel an open order by its client order id."""
     out = common.console()
     r, _url = common.redis_client(out)
     try:
-        cmd = control.cancel_command(r, cid, force=force, venue=venue, symbol=symbol)
+        cmd = control.cancel_command(r, cid, force=force, venue=venue, symbol=symbol, reason=reason)
     except control.ControlError as exc:
         common.fail(out, str(exc), 2)
     if not isinstance(cmd, CancelOrder | BotControl):

@@ -95,7 +95,7 @@ async def test_a_forced_cancel_from_the_cli_and_the_web_is_sent_by_the_bot_once(
                and len(doc(r)["state"]["orders"]) == 2, timeout=30, what="both buys NEW in the bot")  # fmt: skip
 
     # the CLI: the bot is asked, the bot sends the cancel, the venue cancels, the CLI shows it
-    res = cli(cenv, "order", "cancel", first, "--force", "--wait", "20")
+    res = cli(cenv, "order", "cancel", first, "--force", "--reason", "placed too low", "--wait", "20")
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"sent to {CONTROL}" in res.stdout and "CANCELED" in res.stdout, res.stdout
     wait_until(
@@ -104,7 +104,9 @@ async def test_a_forced_cancel_from_the_cli_and_the_web_is_sent_by_the_bot_once(
     assert first not in doc(r)["state"]["orders"] and second in doc(r)["state"]["orders"]
     assert cancels_sent(r, first) == 1 and venue_cancels(sim, first) == 1
     (said,) = decisions(r, first)
-    assert said.fields["outcome"] == "sent" and said.fields["source"] == "cli"
+    assert (
+        said.fields["outcome"] == "sent" and said.fields["source"] == "cli" and "placed too low" in said.text
+    )
     notes = [
         n
         for _, f in r.xrange("notify")
