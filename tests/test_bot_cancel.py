@@ -112,7 +112,7 @@ async def test_a_forced_cancel_from_the_cli_and_the_web_is_sent_by_the_bot_once(
         for _, f in r.xrange("notify")
         if isinstance(n := decode(f), Notification) and n.kind == "bot_cancel"
     ]
-    assert [n.data["cid"] for n in notes] == [first] and "(cli)" in notes[0].text
+    assert [n.data["cid"] for n in notes] == [first] and "(cli: placed too low)" in notes[0].text
 
     # the same control again: the bot answers, nothing is sent
     ((_id, fields),) = r.xrange(CONTROL)
