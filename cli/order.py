@@ -2,11 +2,13 @@
 
 A hand-placed order goes
 through the order gateway like any bot's, under the bot id `manual`: a PlaceOrder / CancelOrder
-on `orders:cmd:{venue}:manual` (a --force cancel of a bot's order: on that bot's stream, which
-only the admin user and the bot's runner may write), so it gets the same write-ahead log,
-filters, exactly-once sending and reconciliation. Its cid is `manual-{seq}`; the checks, the
-cid and the streams are shared/control.py's (the web dashboard uses them too).
-The command then waits (`--wait`) for the gateway's answer on `orders:events:manual` and prints
+on `orders:cmd:{venue}:manual`, so it gets the same write-ahead log, filters, exactly-once
+sending and reconciliation. A --force cancel of a bot's order asks the bot (a CANCEL control on
+`bot:{bot}:control`): the bot sends the cancel on its own command stream, which only its runner
+writes, and answers on `bot:{bot}:decisions` when it holds no such open order. A manual order's
+cid is `manual-{seq}`; the checks, the cid and the streams are shared/control.py's (the web
+dashboard uses them too).
+The command then waits (`--wait`) for the gateway's answer on `orders:events:{bot}` and prints
 it; without an answer the command stays queued and the gateway executes it when it reads it.
 """
 
@@ -26,12 +28,15 @@ from shared.codec import DecodeError, decode
 from shared.display import UNKNOWN, Precision
 from shared.messages import (
     TERMINAL_STATUSES,
+    BotControl,
     CancelOrder,
+    Decision,
     OrderStatus,
     OrderUpdate,
     Side,
 )
-from shared.streams import MANUAL_BOT, order_events
+from shared.strategy.cancel_asked import SENT
+from shared.streams import MANUAL_BOT, bot_decisions, order_events
 
 order_app = typer.Typer(
     no_args_is_help=True,
@@ -49,34 +54,54 @@ def _decimal(out: Console, name: str, value: str | None) -> Decimal | None:
 
 
 def wait_update(
-    r: redis.Redis, bot: str, cid: str, after: bytes, seconds: float, *, settle: bool = False
-) -> OrderUpdate | None:
+    r: redis.Redis,
+    bot: str,
+    cid: str,
+    after: bytes,
+    seconds: float,
+    *,
+    settle: bool = False,
+    decisions_after: bytes | None = None,
+) -> OrderUpdate | Decision | None:
     """The newest update of cid on the bot's events stream after `after`, within `seconds`.
 
     Returns as soon as one arrives (plus whatever is already queued behind it); with `settle`
     (a market order, a cancel: the answer that matters is the final one), a NEW or partly
-    filled update is not enough: it waits on for a terminal one until `seconds` are up."""
-    stream = order_events(bot)
+    filled update is not enough: it waits on for a terminal one until `seconds` are up.
+    With `decisions_after` (a cancel the bot was asked for) the bot's decision that it sent
+    nothing for cid is an answer too."""
+    streams = {order_events(bot): after}
+    if decisions_after is not None:
+        streams[bot_decisions(bot)] = decisions_after
     deadline = time.monotonic() + seconds
-    found: OrderUpdate | None = None
+    found: OrderUpdate | Decision | None = None
     while True:
-        waiting = found is None or (settle and found.status not in TERMINAL_STATUSES)
+        waiting = found is None or (
+            settle and isinstance(found, OrderUpdate) and found.status not in TERMINAL_STATUSES
+        )
         left = deadline - time.monotonic()
         if waiting and left > 0:
-            reply = r.xread({stream: after}, count=100, block=max(1, int(min(left, 1.0) * 1000)))
+            reply = r.xread(streams, count=100, block=max(1, int(min(left, 1.0) * 1000)))
         else:  # drain what is already queued behind it, without blocking
-            reply = r.xread({stream: after}, count=100)
+            reply = r.xread(streams, count=100)
             if not reply:
                 return found
-        for _stream, batch in reply or []:
+        for stream, batch in reply or []:
             for entry_id, fields in batch:
-                after = entry_id
+                streams[stream.decode()] = entry_id
                 try:
                     msg = decode(fields)
                 except DecodeError:
                     continue
-                if isinstance(msg, OrderUpdate) and msg.cid == cid:
+                if _answers(msg, cid):
                     found = msg
+
+
+def _answers(msg: object, cid: str) -> bool:
+    """An update of cid, or the bot's decision that it sent no cancel of cid."""
+    if isinstance(msg, OrderUpdate):
+        return msg.cid == cid
+    return isinstance(msg, Decision) and msg.fields.get("cid") == cid and msg.fields.get("outcome") != SENT
 
 
 def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:
@@ -99,15 +124,22 @@ def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:
 
 
 def _report(
-    out: Console, r: redis.Redis, bot: str, cid: str, stream: str, after: bytes, wait: float, *, settle: bool
-) -> None:
+    out: Console, r: redis.Redis, bot: str, cid: str, stream: str, after: bytes, wait: float, *, settle: bool,
+    decisions_after: bytes | None = None,
+) -> None:  # fmt: skip
     if wait <= 0:
         return
-    update = wait_update(r, bot, cid, after, wait, settle=settle)
+    update = wait_update(r, bot, cid, after, wait, settle=settle, decisions_after=decisions_after)
+    if isinstance(update, Decision):  # the bot sent nothing: it says why
+        out.print(f"[yellow]{escape(bot)}: {escape(update.text)}[/]")
+        raise typer.Exit(1)
     if update is None:
+        who = (
+            "the order gateway" if decisions_after is None else f"bot {bot}'s runner (then the order gateway)"
+        )
         out.print(
             f"[yellow]no answer within {wait:g}s: the command stays queued on {stream} and "
-            f"the order gateway executes it when it reads it (is it running? `automata status`)[/]"
+            f"{who} executes it when it reads it (is it running? `automata status`)[/]"
         )
         raise typer.Exit(1)
     colour = "red" if update.status is OrderStatus.REJECTED else "green"
@@ -177,21 +209,24 @@ def sell(
 @order_app.command("cancel")
 def cancel(
     cid: str = typer.Argument(..., help="client order id, e.g. manual-000001"),
-    force: bool = typer.Option(False, "--force", help="also cancel a bot's order (the bot is told)"),
-    venue: str = typer.Option(None, help="venue, when the order has no record in Redis"),
-    symbol: str = typer.Option(None, help="symbol, when the order has no record in Redis"),
+    force: bool = typer.Option(False, "--force", help="also a bot's order: the bot is asked and cancels it"),
+    venue: str = typer.Option(None, help="venue of a manual order that has no record in Redis"),
+    symbol: str = typer.Option(None, help="symbol of a manual order that has no record in Redis"),
+    reason: str = typer.Option("", help="why (a bot's order: in the bot's decision and notification)"),
     wait: float = typer.Option(5.0, help=WAIT_HELP),
 ) -> None:
     """Cancel an open order by its client order id."""
     out = common.console()
     r, _url = common.redis_client(out)
     try:
-        cmd = control.cancel_command(r, cid, force=force, venue=venue, symbol=symbol)
+        cmd = control.cancel_command(r, cid, force=force, venue=venue, symbol=symbol, reason=reason)
     except control.ControlError as exc:
         common.fail(out, str(exc), 2)
-    if not isinstance(cmd, CancelOrder):
+    if not isinstance(cmd, CancelOrder | BotControl):
         out.print(f"{cid} is already {cmd.status.value} (filled {display.plain(cmd.cum_filled_qty)})")
         return
+    asked = isinstance(cmd, BotControl)  # a bot's order: the bot cancels it, or says why not
+    decisions_after = control.last_id(r, bot_decisions(cmd.bot)) if asked else None
     stream, after = control.submit(r, cmd)
-    out.print(f"cancel of {cid} sent to {stream}")
-    _report(out, r, cmd.bot, cid, stream, after, wait, settle=True)
+    out.print(f"cancel of {cid} sent to {stream}" + (f" (bot {cmd.bot} cancels it)" if asked else ""))
+    _report(out, r, cmd.bot, cid, stream, after, wait, settle=True, decisions_after=decisions_after)

@@ -9,7 +9,10 @@ dashboard), so each goes through the same checks and the same streams:
   behind it: a Redis that lost its last second (a power cut) has lost the counter's last values
   and maybe the records of their orders too, while the venue kept those orders; the clock has
   moved past every one of them, so no cid is reused (a number whose record exists is skipped);
-- a cancel is a CancelOrder on the owner's command stream (a bot's order only when forced).
+- a cancel of a manual order is a CancelOrder on `orders:cmd:{venue}:manual`; of a bot's order
+  (only when forced) a BotControl CANCEL naming the cid on `bot:{bot}:control`: the bot sends
+  the cancel itself, on its own command stream, so no one else ever writes that stream (the
+  gateway's proof of the sender) and the bot's state follows its own cancel as any other.
 
 Every refusal is a ControlError with a one-line reason, before anything is written. The order
 gateway then applies its own checks (filters, balances, ownership) to what arrives.
@@ -36,6 +39,7 @@ from shared.streams import (
     MANUAL_SEQ,
     any_bot,
     bot_control,
+    bot_state,
     og_order,
     order_commands,
     order_events,
@@ -187,26 +191,40 @@ def manual_order(
 
 
 def cancel_command(
-    r: redis.Redis, cid: str, *, force: bool = False, venue: str | None = None, symbol: str | None = None
-) -> CancelOrder | OrderRecord:
-    """The CancelOrder for `cid`, or its record when the order is already over (nothing to do)."""
+    r: redis.Redis,
+    cid: str,
+    *,
+    force: bool = False,
+    venue: str | None = None,
+    symbol: str | None = None,
+    source: str = "cli",
+    reason: str = "",
+) -> CancelOrder | BotControl | OrderRecord:
+    """What cancels `cid` (not sent yet: `submit`): a manual order's CancelOrder; for a bot's
+    order (forced) the BotControl asking the bot to cancel it; or the order's record when it is
+    over already (nothing to do)."""
     bot = bot_of(cid)
     if bot is None:
         raise ControlError(f"{cid!r} is not an Automata client order id (bot-000001)")
     if bot != MANUAL_BOT and not force:
         raise ControlError(
-            f"{cid} belongs to bot {bot!r}: stop the bot (`automata stop {bot}`) or add --force"
+            f"{cid} belongs to bot {bot!r}: force it (--force) to have the bot cancel it, or stop the bot"
         )
     record = read_record(r, cid)
+    if record is not None and record.terminal:
+        return record
+    now = int(time.time() * 1000)
+    if bot != MANUAL_BOT:
+        if not r.exists(bot_state(bot)):
+            raise ControlError(f"bot {bot!r} has no state in Redis: it holds no order {cid} to cancel")
+        return BotControl(bot=bot, action=ControlAction.CANCEL, source=source, reason=reason, cid=cid, ts=now)
     if record is not None:
-        if record.terminal:
-            return record
         venue, symbol = record.venue, record.symbol
     elif not (venue and symbol):
         raise ControlError(
             f"no record of {cid} in Redis: give --venue and --symbol to cancel it at the venue"
         )
-    return CancelOrder(cid=cid, bot=bot, venue=venue, symbol=symbol.upper(), ts=int(time.time() * 1000))
+    return CancelOrder(cid=cid, bot=bot, venue=venue, symbol=symbol.upper(), ts=now)
 
 
 def last_id(r: redis.Redis, stream: str) -> bytes:
@@ -214,10 +232,11 @@ def last_id(r: redis.Redis, stream: str) -> bytes:
     return top[0][0] if top else b"0-0"
 
 
-def submit(r: redis.Redis, cmd: PlaceOrder | CancelOrder) -> tuple[str, bytes]:
+def submit(r: redis.Redis, cmd: PlaceOrder | CancelOrder | BotControl) -> tuple[str, bytes]:
     """Append an order command to its owner's command stream (the gateway takes it as the
-    bot's own): (the stream, the owner's events stream's last id before it, to wait from)."""
+    bot's own), a bot's cancel to the bot's control stream: (the stream, the owner's events
+    stream's last id before it, to wait from)."""
     after = last_id(r, order_events(cmd.bot))
-    stream = order_commands(cmd.venue, cmd.bot)
+    stream = bot_control(cmd.bot) if isinstance(cmd, BotControl) else order_commands(cmd.venue, cmd.bot)
     r.xadd(stream, encode(cmd))
     return stream, after

@@ -90,6 +90,7 @@ class ControlAction(StrEnum):
     RESUME = "resume"
     STOP = "stop"
     CLOSE = "close"
+    CANCEL = "cancel"  # one open order of the bot, named by `cid` (the bot sends the cancel itself)
 
 
 class Level(StrEnum):
@@ -285,10 +286,14 @@ class BalanceUpdate(Message, frozen=True, tag="balance"):
 
 
 class BotControl(Message, frozen=True, tag="control"):
+    """A person's (or a channel's) order to a bot, applied by its runner exactly once. `cid` only
+    for CANCEL: an order of this bot (its prefix), which the bot cancels through its own commands."""
+
     bot: str
     action: ControlAction
     source: str = "cli"
     reason: str = ""
+    cid: str = ""
     ts: int = 0
 
 
@@ -304,7 +309,7 @@ class Notification(Message, frozen=True, tag="notification"):
     """Something a person should hear about. `id` is stable so channels can drop duplicates."""
 
     id: str
-    kind: str  # fill, cycle_closed, error, bot_paused, feed_stalled, bot_stalled, reconciliation, daily_summary, info
+    kind: str  # fill, cycle_closed, error, bot_paused, bot_cancel, feed_stalled, bot_stalled, reconciliation, daily_summary, info
     text: str
     level: Level = Level.INFO
     title: str = ""

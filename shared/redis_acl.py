@@ -175,7 +175,8 @@ def web_user() -> User:
     """The dashboard (services/web) reads: bots' state and decisions, balances, order updates and
     records, market data, notifications, heartbeats, symbol filters, with plain XREAD (no group:
     it takes no entry from anyone). It writes only what `automata pause|order` writes through it:
-    a control on `bot:{bot}:control` (of a bot with state) and a manual order or cancel on
+    a control on `bot:{bot}:control` (of a bot with state; a bot's order is cancelled by its bot,
+    asked there) and a manual order or cancel on
     `orders:cmd:{venue}:manual`, its cid from `manual:seq` (INCR in a script). Never a bot's
     command stream: the stream an order arrives on is the gateway's proof of its sender."""
     read = [

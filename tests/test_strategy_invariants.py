@@ -1,6 +1,7 @@
 """Property tests of the built-in strategies (issue 12, rule 6): whatever the candles and the
 venue do — fills, partial fills, cancels answered late (the order filling meanwhile),
-refusals, duplicated and late updates, pause / stop / close / resume — driven through the pure `step`
+refusals, duplicated and late updates, pause / stop / close / resume, a person's cancel of one
+of its orders (or of one it does not hold) — driven through the pure `step`
 (shared/strategy/testing.py's Driver), each strategy keeps:
 
 1. the sells out (accepted or in flight) never sell more than the bot holds at the venue, and
@@ -45,7 +46,9 @@ from strategies.grid import GridStrategy
 
 FEE = D("0.001")  # charged in quote on every fill
 ZERO = D(0)
-ACTIONS = ["candle"] * 3 + ["answer"] * 4 + ["fill"] * 3 + ["cancel"] * 2 + ["tick", "dup", "control"]
+ACTIONS = (
+    ["candle"] * 3 + ["answer"] * 4 + ["fill"] * 3 + ["cancel"] * 2 + ["tick", "dup", "control", "asked"]
+)
 SCRIPT = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10_000)), min_size=30, max_size=100)
 FAST = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -131,6 +134,12 @@ class Venue:
         if action == ControlAction.RESUME:
             self.refused.clear()  # a person's resume tries refused terms again
         self.handle(self.d.control(action))
+
+    def asked(self, n: int) -> None:
+        """A person asks the bot to cancel one of its orders (now and then one it does not hold)."""
+        held = sorted(self.d.state.orders)
+        cid = held[n % len(held)] if held and n % 5 else f"{self.d.bot}-{900_000 + n}"
+        self.handle(self.d.control(ControlAction.CANCEL, cid=cid, source="web"))
 
     # --- the venue's side ----------------------------------------------------------------------
 

@@ -214,17 +214,29 @@ async def test_a_manual_order_goes_to_the_manual_command_stream(
     assert sync_redis.xlen("orders:cmd:sim:manual") == 1
 
 
-async def test_cancel_reaches_manual_orders_only(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+async def test_a_cancel_of_a_bots_order_is_forced_and_asks_the_bot(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
     refused = await api.post("/api/orders/b1-000007/cancel", json={}, headers=AUTH)
     assert refused.status_code == 422 and "belongs to bot 'b1'" in refused.json()["error"]
-    assert (
-        await api.post("/api/orders/b1-000007/cancel", json={"force": True}, headers=AUTH)
-    ).status_code == 422
+    stateless = await api.post("/api/orders/b1-000007/cancel", json={"force": True}, headers=AUTH)
+    assert stateless.status_code == 422 and "no state" in stateless.json()["error"]
+    assert not sync_redis.exists("bot:b1:control")
+    put_bot(sync_redis, "b1")
+    asked = await api.post("/api/orders/b1-000007/cancel", json={"force": True, "reason": "x"}, headers=AUTH)
+    assert asked.status_code == 200 and asked.json()["stream"] == "bot:b1:control"
+    ((_id, fields),) = sync_redis.xrange("bot:b1:control")
+    msg = decode(fields)
+    assert isinstance(msg, BotControl) and (msg.action, msg.cid, msg.source) == (
+        ControlAction.CANCEL,
+        "b1-000007",
+        "web",
+    )
     sent = await api.post(
         "/api/orders/manual-000042/cancel", json={"venue": "sim", "symbol": "BTCUSDT"}, headers=AUTH
     )
     assert sent.status_code == 200 and sync_redis.xlen("orders:cmd:sim:manual") == 1
-    assert not sync_redis.exists("orders:cmd:sim:b1")
+    assert not sync_redis.exists("orders:cmd:sim:b1")  # a bot's command stream: only its runner writes it
 
 
 async def test_the_paper_venues_api_is_not_reachable(api: httpx.AsyncClient) -> None:

@@ -2,7 +2,8 @@
 
 A bot must not trust a message for the stream it came on: a control entry for another bot
 written to this bot's control stream would stop this one, an ETHUSDT candle on the BTCUSDT
-stream would reach the strategy as a BTCUSDT price. Each entry is checked against the bot's
+stream would reach the strategy as a BTCUSDT price, a cancel naming another bot's order (or
+no order at all) can never be this bot's to send. Each entry is checked against the bot's
 own venue, symbol, interval and id before its step; a mismatch can never become right by
 retrying, so it goes to the dead-letter stream with the reason instead of failing N times.
 """
@@ -10,7 +11,8 @@ retrying, so it goes to the dead-letter stream with the reason instead of failin
 from __future__ import annotations
 
 from shared.bus import DeadLetter
-from shared.messages import BotControl, BotSynced, Candle, Message, OrderUpdate, TimerFired
+from shared.ids import seq_of
+from shared.messages import BotControl, BotSynced, Candle, ControlAction, Message, OrderUpdate, TimerFired
 from shared.streams import bot_control, candles, order_events
 
 
@@ -47,7 +49,17 @@ class InputCheck:
             if isinstance(msg, BotControl):
                 if msg.bot != self.bot:
                     raise DeadLetter(f"control for bot {msg.bot} on the control stream of {self.bot}")
+                self._check_cid(msg)
             elif not isinstance(msg, TimerFired):
                 raise DeadLetter(f"a {kind} on the control stream of bot {self.bot}")
         else:
             raise DeadLetter(f"{stream} is not an input of bot {self.bot}")
+
+    def _check_cid(self, msg: BotControl) -> None:
+        """A cancel names one order of this bot (`{bot}-{seq}`); no other control names one."""
+        if msg.action != ControlAction.CANCEL:
+            if msg.cid:
+                raise DeadLetter(f"a {msg.action} control of bot {self.bot} names an order ({msg.cid!r})")
+        elif seq_of(msg.cid, self.bot) is None:
+            raise DeadLetter(f"cancel control of bot {self.bot}: {msg.cid!r} is not an order id of this bot "
+                             f"({self.bot}-000001)")  # fmt: skip

@@ -2,10 +2,11 @@
 
 Each goes through shared/control.py, the code `automata pause|order|cancel` runs: the same
 checks (a known bot, a configured venue, a listed symbol, a manual or forced cancel) and the
-same streams (`bot:{bot}:control`, `orders:cmd:{venue}:{bot}`), so the bot's runner and the order
-gateway apply them as they apply the CLI's. Nothing here touches a bot's state or an exchange.
-The guard (auth.py) has already checked the token, CSRF and read-only. The web service's Redis
-user (shared/redis_acl.py) may write only those streams, a manual order's, and `manual:seq`."""
+same streams (`bot:{bot}:control`, `orders:cmd:{venue}:manual`), so the bot's runner and the
+order gateway apply them as they apply the CLI's: a bot's order is cancelled by the bot itself,
+asked by a CANCEL control. Nothing here touches a bot's state or an exchange. The guard
+(auth.py) has already checked the token, CSRF and read-only. The web service's Redis user
+(shared/redis_acl.py) may write only the control streams, a manual order's, and `manual:seq`."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from services.web.api_bots import BOT
 from services.web.context import WebContext
 from services.web.openapi import ApiError, Operation, Param
 from shared import control
-from shared.messages import CancelOrder, ControlAction, Side
+from shared.messages import BotControl, CancelOrder, ControlAction, Side
 
 Amount = Decimal  # positive and finite: control.amount checks it, naming the field
 Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{2,30}$")]
@@ -49,13 +50,15 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
-    venue: VenueName | None = None  # when the order has no record in Redis
+    force: bool = False  # a bot's order too (the CLI's --force): the bot is asked and cancels it
+    venue: VenueName | None = None  # a manual order without a record in Redis
     symbol: Symbol | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""  # a bot's order: in its decision
 
 
 class OrderSent(msgspec.Struct):
     cid: str
-    stream: str
+    stream: str  # a bot's order: its control stream (the bot answers on bot:{bot}:decisions)
     status: str  # "sent", or the order's final status when it was already over
 
 
@@ -94,14 +97,15 @@ def place_order(ctx: WebContext, request: Request, body: OrderRequest) -> OrderS
 
 
 def cancel_order(ctx: WebContext, request: Request, cid: str, body: CancelRequest) -> OrderSent:
-    """Cancel a manual order by its client order id, as `automata order cancel`. A bot's order is
-    not (the CLI's --force): only the bot's runner and the admin may write its command stream,
-    the gateway's proof of who sent a command; stop the bot to cancel its orders."""
+    """Cancel an order by its client order id, as `automata order cancel [--force]`: a manual
+    order through the gateway; a bot's order (force) by the bot, asked on its control stream
+    (only its runner writes its command stream, the gateway's proof of the sender)."""
     try:
-        cmd = control.cancel_command(ctx.redis, cid, venue=body.venue, symbol=body.symbol)
+        cmd = control.cancel_command(ctx.redis, cid, force=body.force, venue=body.venue, symbol=body.symbol,
+                                     source="web", reason=body.reason)  # fmt: skip
     except control.ControlError as exc:
         raise ApiError(422, str(exc)) from None
-    if not isinstance(cmd, CancelOrder):
+    if not isinstance(cmd, CancelOrder | BotControl):
         return OrderSent(cid, "", cmd.status.value)
     stream, _after = control.submit(ctx.redis, cmd)
     return OrderSent(cid, stream, "sent")
@@ -117,6 +121,6 @@ OPERATIONS = [
     Operation("POST", "/api/orders", "Place a manual order", place_order, OrderSent, body=OrderRequest,
               control=True, tags=("control",)),
     Operation("POST", "/api/orders/{cid}/cancel", "Cancel an order", cancel_order, OrderSent,
-              (Param("cid", Cid, "path", description="client order id, e.g. manual-000001"),), body=CancelRequest,
-              control=True, tags=("control",)),
+              (Param("cid", Cid, "path", description="client order id: manual-000001, or a bot's (force)"),),
+              body=CancelRequest, control=True, tags=("control",)),
 ]  # fmt: skip

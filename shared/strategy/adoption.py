@@ -99,10 +99,15 @@ def _near(asked: OrderTerms, held: OrderTerms, slack: Decimal) -> bool:
     return same_terms(asked._replace(quantity=held.quantity), held)
 
 
-def book_held(state: S, ctx: StrategyContext, before_ms: int | None = None) -> tuple[S, list[Command]]:
-    """Book held orders that reached the venue before `before_ms` (all when None): their fills
-    go into the position; an open one joins the bot's orders and is cancelled."""
-    due = [c for c in sorted(state.adopted) if before_ms is None or state.adopted[c].created < before_ms]
+def book_held(
+    state: S, ctx: StrategyContext, before_ms: int | None = None, *, only: str | None = None
+) -> tuple[S, list[Command]]:
+    """Book held orders that reached the venue before `before_ms` (all when None; `only`: that
+    one): their fills go into the position; an open one joins the bot's orders and is cancelled."""
+    due = [
+        c for c in sorted(state.adopted)
+        if (only is None or c == only) and (before_ms is None or state.adopted[c].created < before_ms)
+    ]  # fmt: skip
     if not due:
         return state, []
     from shared.strategy.actions import cancel_order, notification  # actions imports this module

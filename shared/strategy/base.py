@@ -8,7 +8,7 @@ Subclass Strategy, set `name`, `params_type`, `state_type` (a StrategyState subc
 override the on_* hooks. `step` does the generic work first: order updates are applied
 forward-only (position, fees, finished orders) before on_order_update sees them, so
 duplicates never reach the strategy; control actions get the generic pause / resume / stop /
-close; candles and timers reach the strategy only while it is running.
+close / cancel of one order; candles and timers reach the strategy only while it is running.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from shared.strategy.actions import (
     stop_commands,
 )
 from shared.strategy.adoption import book_held, hold_update, synced
+from shared.strategy.cancel_asked import cancel_asked
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import quiet_repeats
@@ -144,9 +145,12 @@ class Strategy(Generic[P, S]):
         return state, []
 
     def on_control(self, params: P, state: S, control: BotControl, ctx: StrategyContext) -> Step[S]:
-        """Generic pause / resume / stop / close. Override on_resume / on_close to add to them."""
+        """Generic pause / resume / stop / close, and the cancel of one order a person asked for
+        (cancel_asked.py: the mode stays). Override on_resume / on_close to add to them."""
         action = control.action
         cmds: list[Command]
+        if action == ControlAction.CANCEL:
+            return cancel_asked(state, ctx, control)
         if action == ControlAction.PAUSE:
             state, cmds = msgspec.structs.replace(state, mode=Mode.PAUSED), []
         elif action == ControlAction.RESUME:

@@ -150,9 +150,12 @@ class Driver:
         quote = q * px
         return self.update(cid, status, cum_qty=q, cum_quote=quote, fee=quote * Decimal(fee_rate))
 
-    def control(self, action: ControlAction | str) -> list[Command]:
+    def control(self, action: ControlAction | str, cid: str = "", source: str = "cli") -> list[Command]:
+        """A person's control (`cid`: the order a CANCEL names)."""
         self.now += 1
-        return self.send(BotControl(bot=self.bot, action=ControlAction(action), ts=self.now))
+        return self.send(
+            BotControl(bot=self.bot, action=ControlAction(action), source=source, cid=cid, ts=self.now)
+        )
 
     def timer(self, name: str, due: int) -> list[Command]:
         return self.send(TimerFired(name=name, due=due))

@@ -23,12 +23,14 @@ from hypothesis import strategies as st
 from services.strategy_runner.inputs import InputCheck
 from shared.bus import Consumer, DeadLetter, Entry
 from shared.codec import DecodeError, decode, encode
+from shared.ids import seq_of
 from shared.messages import (
     MAX_AMOUNT,
     MESSAGE_TYPES,
     BotControl,
     BotSynced,
     Candle,
+    ControlAction,
     Message,
     OrderUpdate,
     TimerFired,
@@ -355,3 +357,5 @@ def test_runner_inputs_accept_only_their_own_or_dead_letter(msg: Message, stream
     else:
         assert stream == BOT.control and isinstance(msg, BotControl | TimerFired)
         assert not isinstance(msg, BotControl) or msg.bot == "b1"
+        if isinstance(msg, BotControl):  # a cancel names one order of the bot; no other control names one
+            assert seq_of(msg.cid, "b1") is not None if msg.action == ControlAction.CANCEL else not msg.cid
