@@ -1,8 +1,11 @@
 """The dashboard's response times with 100,000 fills in the ledger: p50/p99 of GET /api/bots and
-of the overview page (`/`, when the pages are installed) and of GET /api/profit (the profit page),
+of the overview page (its HTML, and the whole page in a browser) and of GET /api/profit (the profit page),
 and of /api/bots's work done in process without HTTP (the baseline), then the live feed's
 latency (bench/web_live.py). Targets: p99 <
 300 ms for the page and /api/bots, p99 < 100 ms for the live feed.
+
+The overview page is timed in a real browser (Debian's chromium through Playwright, when both
+are installed): from navigation until every section shows its data, LOADS times.
 
 A real redis-server with five bots' state and decisions, a SQLite ledger seeded as
 bench/_ledger_readers.py does (100,000 fills of 5 bots over a year, 50,000 closed cycles, and
@@ -26,6 +29,15 @@ from bench._ledger_readers import seed  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 BOTS = [f"b{i}" for i in range(5)]
+LOADS = 30  # overview loads in the browser
+# what the overview page asks for (services/web/static/overview.js)
+OVERVIEW = ["/", "/api/balances", "/api/equity", "/api/bots", "/api/services", "/api/notifications?limit=8"]
+# the overview is shown: every section the page fills from its API calls has its rows
+SHOWN = f"""() => document.querySelectorAll('#bots tbody tr').length === {len(BOTS)}
+    && document.querySelector('#services table, #services .empty') !== null
+    && document.querySelector('#balances table, #balances .empty') !== null
+    && document.querySelector('#notifications table, #notifications .empty') !== null
+    && document.querySelector('#equity svg, #equity .empty') !== null"""
 
 
 def _times(call: object, n: int) -> list[int]:
@@ -35,6 +47,33 @@ def _times(call: object, n: int) -> list[int]:
         call()  # type: ignore[operator]
         took.append(time.monotonic_ns() - start)
     return took
+
+
+def overview_in_browser(base: str, token: str) -> dict[str, float] | str:
+    """From navigation to every section of the overview filled, in Debian's chromium (what a user
+    waits for: the HTML, its scripts and the five API calls they make), or why it was not run."""
+    from tests.helpers.browser import CHROMIUM, missing
+
+    absent = missing()
+    if absent is not None:
+        return absent
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        page = browser.new_context().new_page()
+        page.goto(f"{base}/login")
+        page.fill("#token", token)
+        page.click("#login button[type=submit]")
+        page.wait_for_function(SHOWN)
+
+        def load() -> None:
+            page.goto(base + "/")
+            page.wait_for_function(SHOWN, polling="raf")
+
+        figures = percentiles(_times(load, LOADS))
+        browser.close()
+    return figures
 
 
 def main() -> int:
@@ -68,7 +107,16 @@ def main() -> int:
             )
             page = client.get("/")
             if page.status_code == 200:
-                results["overview_page"] = percentiles(_times(lambda: client.get("/").raise_for_status(), N))
+                results["overview_html"] = percentiles(_times(lambda: client.get("/").raise_for_status(), N))
+
+            def overview() -> None:  # the HTML and the API calls its script makes, one after another
+                for path in OVERVIEW:
+                    client.get(path).raise_for_status()
+
+            results["overview_requests"] = percentiles(_times(overview, max(10, N // 4)))
+        browser = overview_in_browser(base, TOKEN)
+        if isinstance(browser, dict):
+            results["overview_browser"] = browser
         # the baseline: what GET /api/bots does, in this process, without HTTP nor the framework
         from services.web.api_bots import list_bots
 
@@ -84,16 +132,15 @@ def main() -> int:
         print(
             f"  {name:<16} p50 {figures['p50_ms']:8.3f} ms  p99 {figures['p99_ms']:8.3f} ms  max {figures['max_ms']:8.3f} ms"
         )
-    if "overview_page" not in results:
-        print("  overview_page    (no pages installed: services/web/pages.py)")
+    if not isinstance(browser, dict):
+        print(f"  overview_browser (not run: {browser})")
     print(f"  ratio /api/bots over in-process p50: {ratio}x   (target p99 < 300 ms)")
     print(
         f"  live feed p50 {live['web']['p50_ms']} ms p99 {live['web']['p99_ms']} ms (bare XREAD p99 {live['baseline']['p99_ms']} ms)"
     )
-    met = (
-        all(v["p99_ms"] < 300 for k, v in results.items() if k != "in_process")
-        and live["web"]["p99_ms"] < 100
-    )
+    # the issue's targets: the overview page (in the browser when it ran) and /api/bots, the live feed
+    page = results.get("overview_browser", results["overview_requests"])
+    met = page["p99_ms"] < 300 and results["api_bots"]["p99_ms"] < 300 and live["web"]["p99_ms"] < 100
     print(json.dumps({"bench": "web", "fills": 100_000, "n": N, **results, "ratio_p50": ratio, "live": live,
                       "target_p99_ms": {"http": 300, "live": 100}, "met": met, **where}))  # fmt: skip
     return 0
