@@ -169,7 +169,10 @@ def doc_interval(doc: dict[str, Any]) -> str | None:
 
 def get_plan(ctx: WebContext, request: Request, bot: str, price: Decimal | None) -> views.DcaPlan:
     """A DCA bot's ladder for one cycle (strategies/dca_plan.py, the code the bot runs) and the
-    levels its current cycle has done. The reference price: `price`, else the cycle's last buy."""
+    levels its current cycle has done. The reference price: `price`, else the open cycle's
+    opening buy (the ledger's; the state's last buy only while no safety order has filled:
+    after one, `last_buy_price` is that level's and would shift the whole ladder)."""
+    from services.web import history
     from strategies.dca_params import parse_dca_params
     from strategies.dca_plan import build_plan
 
@@ -180,7 +183,12 @@ def get_plan(ctx: WebContext, request: Request, bot: str, price: Decimal | None)
     state = doc.get("state") or {}
     if price is not None and _decimal(price) is None:
         raise ApiError(422, f"price: must be a positive number, got {price}")
-    ref = price or _decimal(state.get("last_buy_price"))
+    ref = price
+    if ref is None:
+        with ctx.reading() as conn:
+            ref = history.opening_price(conn, bot)
+    if ref is None and not int(state.get("level") or 0):
+        ref = _decimal(state.get("last_buy_price"))
     if not ref:
         raise ApiError(404, f"{bot} has no buy to start the ladder from yet: give ?price=")
     filters = filters_from_hash(ctx.redis.hgetall(venue_symbols(config.venue))).get(config.symbol)
