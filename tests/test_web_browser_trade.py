@@ -47,6 +47,25 @@ def status(demo: WebDemo, cid: str) -> OrderStatus | None:
     return None if record is None else record.status
 
 
+def cancel_from_its_row(page: Page, demo: WebDemo, table: str, cid: str) -> None:
+    """Click the order's Cancel (the confirm accepted): it ends CANCELED in Redis (the gateway's
+    record of the venue's answer) and its row leaves the open page's table, without a reload."""
+    page.click(f'#{table} button[data-cancel="{cid}"]', timeout=15_000)
+    wait_until(lambda: status(demo, cid) == OrderStatus.CANCELED, timeout=30, interval=0.2,
+               what=f"{cid} CANCELED in Redis")  # fmt: skip
+    page.wait_for_selector(f'#{table} tr[data-key="{cid}"]', state="detached", timeout=15_000)
+    assert page.evaluate("window.sameDocument") is True
+
+
+def submit_order(page: Page, status: str) -> str:
+    """Submit the Trade form; the placed order's cid once the page shows it reached `status`."""
+    page.click("#order-submit")
+    page.wait_for_selector(f"#order-result[data-status={status}]", timeout=30_000)
+    cid = re.match(r"manual-\d+", page.inner_text("#order-result"))
+    assert cid, page.inner_text("#order-result")
+    return cid.group()
+
+
 def test_the_cancel_button_cancels_a_bots_open_order(demo: WebDemo, page: Page) -> None:
     bot = "demo_grid"
     login(page, demo, f"/bots/{bot}")
@@ -54,11 +73,7 @@ def test_the_cancel_button_cancels_a_bots_open_order(demo: WebDemo, page: Page) 
     # the grid's lowest buy: the one least likely to fill meanwhile
     orders = demo_state(demo, bot)["orders"].values()
     cid = min((o for o in orders if o["side"] == "BUY"), key=lambda o: Decimal(o["price"]))["cid"]
-    page.click(f'#orders button[data-cancel="{cid}"]')
-    wait_until(lambda: status(demo, cid) == OrderStatus.CANCELED, timeout=30, interval=0.2,
-               what=f"{cid} CANCELED in Redis")  # fmt: skip
-    page.wait_for_selector(f'#orders tr[data-key="{cid}"]', state="detached", timeout=15_000)
-    assert page.evaluate("window.sameDocument") is True
+    cancel_from_its_row(page, demo, "orders", cid)
 
 
 def test_a_market_buy_from_the_form_fills(demo: WebDemo, page: Page) -> None:
@@ -66,14 +81,11 @@ def test_a_market_buy_from_the_form_fills(demo: WebDemo, page: Page) -> None:
     page.select_option("#order-side", "BUY")
     page.select_option("#order-type", "market")
     page.fill("#order-amount", "0.0005")
-    page.click("#order-submit")
-    page.wait_for_selector("#order-result[data-status=FILLED]", timeout=30_000)
-    cid = re.match(r"manual-\d+", page.inner_text("#order-result"))
-    assert cid, page.inner_text("#order-result")
-    assert status(demo, cid.group()) == OrderStatus.FILLED
-    page.locator("#manual-history tbody tr", has_text=cid.group()).wait_for(timeout=15_000)
+    cid = submit_order(page, "FILLED")
+    assert status(demo, cid) == OrderStatus.FILLED
+    page.locator("#manual-history tbody tr", has_text=cid).wait_for(timeout=15_000)
     fills = page.evaluate("fetch('/api/bots/manual/fills?limit=20').then(r => r.json())")["fills"]
-    assert any(f["cid"] == cid.group() and f["side"] == "BUY" for f in fills)
+    assert any(f["cid"] == cid and f["side"] == "BUY" for f in fills)
     assert page.evaluate("window.sameDocument") is True
 
 
@@ -81,21 +93,13 @@ def test_a_refused_order_shows_the_reason_and_an_open_one_can_be_cancelled(demo:
     login(page, demo, "/trade")
     # far more than the account holds: refused, with the reason
     page.fill("#order-amount", "1000")
-    page.click("#order-submit")
-    page.wait_for_selector("#order-result[data-status=REJECTED]", timeout=30_000)
+    submit_order(page, "REJECTED")
     assert "—" in page.inner_text("#order-result")  # the reason follows the status
     # a limit buy below the market rests on the book: open, then cancelled from its row
     page.select_option("#order-type", "limit")
     page.fill("#order-amount", "0.0005")
     page.fill("#order-price", "40000")
-    page.click("#order-submit")
-    page.wait_for_selector("#order-result[data-status=NEW]", timeout=30_000)
-    cid = re.match(r"manual-\d+", page.inner_text("#order-result")).group()  # type: ignore[union-attr]
-    page.click(f'#manual-orders button[data-cancel="{cid}"]', timeout=15_000)
-    wait_until(lambda: status(demo, cid) == OrderStatus.CANCELED, timeout=30, interval=0.2,
-               what=f"{cid} CANCELED")  # fmt: skip
-    page.wait_for_selector(f'#manual-orders tr[data-key="{cid}"]', state="detached", timeout=15_000)
-    assert page.evaluate("window.sameDocument") is True
+    cancel_from_its_row(page, demo, "manual-orders", submit_order(page, "NEW"))
 
 
 def test_a_fill_made_while_the_web_service_was_down_shows_after_it_is_back(demo: WebDemo, page: Page) -> None:
