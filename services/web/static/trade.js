@@ -20,7 +20,8 @@
       return;
     }
     const filled = u.cum_filled_qty && /[1-9]/.test(u.cum_filled_qty);
-    const avg = filled ? ` ${money(u.cum_filled_qty)} at ${money(u.last_fill_price)} (${money(u.cum_quote_qty, 4)} quote)` : "";
+    // what filled and what it cost in all (an average price would need a division: not on floats)
+    const avg = filled ? ` ${money(u.cum_filled_qty)} for ${money(u.cum_quote_qty, 4)} quote` : "";
     const why = u.reason ? ` — ${u.reason}` : "";
     result.dataset.status = u.status;
     result.className = u.status === "REJECTED" || u.status === "EXPIRED" ? "neg" : filled ? "pos" : "";
