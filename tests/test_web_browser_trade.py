@@ -1,6 +1,7 @@
 """Trading from the dashboard in a real headless browser (Debian's chromium through Playwright),
 on the demo: the Cancel button of a bot's open order, the manual order form and the Cancel of a
-manual order, and the live feed catching up after the web service restarted under an open page.
+manual order, and the live feed catching up after the web service restarted under an open page;
+and, on a web service of its own, no Cancel button nor order form in read-only mode.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 
 from cli.paths import Home
 from cli.supervisor import rpc
 from shared import control
 from shared.messages import OrderStatus
+from shared.redis_server import RedisServer
 from tests.helpers.procs import wait_until
+from tests.helpers.web import bot_doc, put_bot, start_service
 from tests.helpers.web_demo import WebDemo, automata, demo_state, running_web_demo
 
 if TYPE_CHECKING:  # without Playwright the tests skip (tests/helpers/browser.py), never fail to import
@@ -117,3 +121,22 @@ def test_a_fill_made_while_the_web_service_was_down_shows_after_it_is_back(demo:
     page.wait_for_selector("#live[data-state=up]", timeout=30_000)
     page.locator("#trades tbody tr", has_text=cid.group()).wait_for(timeout=30_000)
     assert page.evaluate("window.sameDocument") is True
+
+
+def test_read_only_pages_draw_no_cancel_button_nor_order_form(
+    page: Page, redis_server: RedisServer, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    order = {"cid": "b1-000001", "side": "BUY", "order_type": "LIMIT", "tag": "so1", "quantity": "0.001",
+             "price": "40000", "status": "NEW"}  # fmt: skip
+    put_bot(sync_redis, "b1", bot_doc(orders={order["cid"]: order}))
+    shown = {}
+    for args in ((), ("--read-only",)):  # no token: loopback, reads open
+        proc, base = start_service(redis_server.url, tmp_path, *args)
+        page.goto(f"{base}/bots/b1")
+        page.wait_for_selector('#orders tr[data-key="b1-000001"]')
+        buttons = page.locator("#orders button[data-cancel]").count()
+        page.goto(f"{base}/trade")
+        page.wait_for_selector("#manual-orders > *")  # its script ran (no ledger: "no open manual order")
+        shown[args] = (buttons, page.locator("#order-form").count())
+        proc.terminate()
+    assert shown == {(): (1, 1), ("--read-only",): (0, 0)}
