@@ -337,6 +337,34 @@ def test_a_token_file_that_cannot_be_read_is_one_clear_line(
     assert "AUTOMATA_WEB_TOKEN_FILE" in line and str(missing) in line
 
 
+def open_dca_cycle(ledger: str, bot: str, number: int) -> None:
+    """An open cycle of `bot` in the ledger: an opening market buy (two fills, average 40,500)
+    and a safety buy at 40,000."""
+    import sqlalchemy as sa
+
+    from shared.ledger import schema
+    from tests.helpers.ledger_data import NOW, TICK, D
+
+    buys = [(f"{bot}-000010", "40400", "0.0001", "0.0001"), (f"{bot}-000010", "40600", "0.0001", "0.0002"),
+            (f"{bot}-000011", "40000", "0.0003", "0.0003")]  # fmt: skip
+    engine = sa.create_engine(ledger)
+    with engine.begin() as conn:
+        conn.execute(schema.cycles.insert().values(
+            bot=bot, number=number, venue="sim", symbol="BTCUSDT", quote_asset="USDT", opened_at=NOW, buys=3, sells=0,
+            bought_qty=D("0.0005"), sold_qty=D(0), spent=D("20.1"), received=D(0), fees=D(0)))  # fmt: skip
+        for n, (cid, price, qty, cum) in enumerate(buys):
+            conn.execute(schema.fills.insert().values(
+                venue="sim", symbol="BTCUSDT", trade_id=f"d{n}", cid=cid, cum_filled_qty=D(cum), bot=bot, side="BUY",
+                price=D(price), qty=D(qty), quote_qty=D(price) * D(qty), fee=D(0), fee_asset="USDT",
+                time=NOW + n * TICK, cycle=number))  # fmt: skip
+        for cid, qty, quote in ((f"{bot}-000010", "0.0002", "8.1"), (f"{bot}-000011", "0.0003", "12")):
+            conn.execute(schema.orders.insert().values(
+                cid=cid, bot=bot, venue="sim", symbol="BTCUSDT", side="BUY", order_type="MARKET", status="FILLED",
+                orig_qty=D(qty), cum_filled_qty=D(qty), cum_quote_qty=D(quote), fee=D(0), created_at=NOW,
+                updated_at=NOW))  # fmt: skip
+    engine.dispose()
+
+
 async def test_a_dca_bots_ladder_its_decisions_and_notifications(
     settings: WebSettings, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
@@ -357,8 +385,17 @@ async def test_a_dca_bots_ladder_its_decisions_and_notifications(
     sync_redis.xadd("notify", encode(Notification(id="n1", kind="fill", text="d1 bought", bot="d1")))
     sync_redis.xadd("notify", encode(Notification(id="n2", kind="info", text="something else")))
     async with client(WebSettings(**{**settings.__dict__, "bots_file": str(bots)}), **AUTH) as api:
+        # a safety order filled (the state's last buy is its 40,000) but the ledger has no opening
+        # buy: no reference to start from rather than a ladder shifted down to the safety level
+        assert (await api.get("/api/bots/d1/plan")).status_code == 404
+        open_dca_cycle(settings.ledger_url, "d1", 3)
         plan = (await api.get("/api/bots/d1/plan")).json()
-        assert plan["ref_price"] == "40000" and plan["cycle"] == 3 and plan["phase"] == "safety"
+        # the ladder starts at the opening buy's average (8.1 / 0.0002), not at the last buy
+        assert (
+            Decimal(plan["ref_price"]) == Decimal("40500")
+            and plan["cycle"] == 3
+            and plan["phase"] == "safety"
+        )
         levels = plan["levels"]
         assert (
             levels[0]["level"] == 0
@@ -387,3 +424,39 @@ def test_read_only_from_the_command_line(
     assert httpx.get(base + "/api/health", timeout=5).json()["read_only"] is True
     assert httpx.post(base + "/api/bots/b1/pause", json={}, headers=AUTH, timeout=5).status_code == 403
     assert not sync_redis.exists("bot:b1:control") and proc.terminate() == 0
+
+
+async def test_wrong_logins_are_limited_per_client_address(settings: WebSettings) -> None:
+    async with client(settings) as api:
+        for _ in range(5):
+            assert (await api.post("/api/login", json={"token": "wrong-guess"})).status_code == 401
+        refused = await api.post("/api/login", json={"token": "wrong-guess"})
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "too many wrong tokens" in refused.json()["error"]
+        # while limited even the right token is not compared: a guesser learns nothing
+        assert (await api.post("/api/login", json={"token": TOKEN})).status_code == 429
+        # another address is not held back by this one's failures
+        app = api._transport.app  # type: ignore[attr-defined]
+        other = httpx.ASGITransport(app=app, client=("192.0.2.7", 4000))
+        async with httpx.AsyncClient(transport=other, base_url=str(api.base_url)) as elsewhere:
+            assert (await elsewhere.post("/api/login", json={"token": TOKEN})).status_code == 200
+
+
+async def test_the_overview_and_a_bots_page_give_the_same_unrealised_profit(
+    settings: WebSettings, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    for bot in ("b1", "x1", "z9"):  # open cycles priced by a candle and by a fill; no cycle at all
+        put_bot(sync_redis, bot)
+
+    async def both(api: httpx.AsyncClient) -> list[tuple[object, object]]:
+        listed = {b["bot"]: b["unrealised"] for b in (await api.get("/api/bots")).json()["bots"]}
+        return [(listed[bot], (await api.get(f"/api/bots/{bot}")).json()["summary"]["unrealised"])
+                for bot in ("b1", "x1", "z9")]  # fmt: skip
+
+    async with client(settings, **AUTH) as api:
+        # b1: 0.2 BTC at the newest candle's 105 less 19.04; x1 at its last fill; z9 holds nothing
+        assert await both(api) == [("1.96", "1.96"), ("-0.000035", "-0.000035"), ("0", "0")]
+    # a ledger the ledger service has not created yet: not known on either, never a guess on one
+    early = WebSettings(**{**settings.__dict__, "ledger_url": f"sqlite:///{tmp_path / 'not-yet.sqlite3'}"})
+    async with client(early, **AUTH) as api:
+        assert await both(api) == [(None, None)] * 3

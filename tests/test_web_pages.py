@@ -16,7 +16,7 @@ from services.web.settings import WebSettings
 from shared.redis_server import RedisServer
 from tests.helpers.web import TOKEN, client
 
-PAGES = ("/", "/bots/demo_dca", "/trades", "/profit", "/notifications")
+PAGES = ("/", "/bots/demo_dca", "/trade", "/trades", "/profit", "/notifications")
 STATIC = Path(__file__).resolve().parents[1] / "services/web/static"
 
 
@@ -65,7 +65,7 @@ async def test_pages_link_their_assets_by_content_hash(redis_server: RedisServer
             links |= set(re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text))
         assert {link.split("?")[0] for link in links} >= {
             "/static/app.js", "/static/chart.js", "/static/bot.js", "/static/overview.js",
-            "/static/tables.js", "/static/style.css",
+            "/static/tables.js", "/static/trade.js", "/static/style.css",
         }  # fmt: skip
         for link in links:
             name, version = link.removeprefix("/static/").split("?v=")
@@ -84,3 +84,13 @@ async def test_a_bot_page_has_its_controls_unless_read_only(redis_server: RedisS
     async with client(settings(redis_server, read_only=True)) as c:
         page = (await c.get("/bots/demo_dca")).text
         assert not any(b in page for b in buttons) and "read-only" in page
+
+
+async def test_the_trade_page_has_its_order_form_unless_read_only(redis_server: RedisServer) -> None:
+    async with client(settings(redis_server)) as c:
+        page = (await c.get("/trade")).text
+        assert 'id="order-form"' in page and "data-read-only" not in page
+    async with client(settings(redis_server, read_only=True)) as c:
+        page = (await c.get("/trade")).text
+        # no form; the open orders' Cancel buttons are left out by the script (A.readOnly)
+        assert 'id="order-form"' not in page and '<body data-page="trade" data-read-only>' in page

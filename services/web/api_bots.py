@@ -62,30 +62,34 @@ def _open_orders(state: dict[str, Any]) -> list[views.OpenOrder]:
     return out
 
 
-def list_bots(ctx: WebContext, request: Request) -> views.Bots:
-    """Every bot with state: mode, position, open orders, realised and unrealised profit, last decision."""
+def summaries(ctx: WebContext, only: str | None = None) -> list[views.BotSummary]:
+    """The bots' summaries (every bot with state, or just `only`): the one computation behind
+    both /api/bots and /api/bots/{bot}, so the overview and a bot's page always show the same
+    figures (the unrealised profit: the ledger's open cycles at the last price, None while the
+    ledger has no tables yet)."""
     from services.web import history  # SQLAlchemy: loaded when history is first asked for
 
-    rows = live_state.bot_rows(ctx.redis)
+    rows = live_state.bot_rows(ctx.redis, only)
     with ctx.reading() as conn:
         unrealised = history.unrealised_by_bot(conn, [row["bot"] for row in rows])
-    return views.Bots([live_state.summary(ctx.redis, row, unrealised[row["bot"]]) for row in rows])
+    return [live_state.summary(ctx.redis, row, unrealised[row["bot"]]) for row in rows]
+
+
+def list_bots(ctx: WebContext, request: Request) -> views.Bots:
+    """Every bot with state: mode, position, open orders, realised and unrealised profit, last decision."""
+    return views.Bots(summaries(ctx))
 
 
 def get_bot(ctx: WebContext, request: Request, bot: str) -> views.BotDetail:
     """One bot: its summary, its strategy's state (ladder, grid, stop...) and open orders."""
-    from services.web import history
-
     doc = _state(ctx, bot)
-    rows = live_state.bot_rows(ctx.redis, bot)
-    if not rows:
+    found = summaries(ctx, bot)
+    if not found:
         raise ApiError(404, f"no bot {bot!r} with state in Redis")
-    with ctx.reading() as conn:
-        unrealised = history.unrealised_by_bot(conn, [bot])[bot]
     config = _bot_config(ctx, bot)
     state = doc.get("state") or {}
     return views.BotDetail(
-        summary=live_state.summary(ctx.redis, rows[0], unrealised),
+        summary=found[0],
         strategy=config.strategy if config else None,
         params=dict(config.params) if config else {},
         state=state,
@@ -169,7 +173,10 @@ def doc_interval(doc: dict[str, Any]) -> str | None:
 
 def get_plan(ctx: WebContext, request: Request, bot: str, price: Decimal | None) -> views.DcaPlan:
     """A DCA bot's ladder for one cycle (strategies/dca_plan.py, the code the bot runs) and the
-    levels its current cycle has done. The reference price: `price`, else the cycle's last buy."""
+    levels its current cycle has done. The reference price: `price`, else the open cycle's
+    opening buy (the ledger's; the state's last buy only while no safety order has filled:
+    after one, `last_buy_price` is that level's and would shift the whole ladder)."""
+    from services.web import history
     from strategies.dca_params import parse_dca_params
     from strategies.dca_plan import build_plan
 
@@ -180,7 +187,12 @@ def get_plan(ctx: WebContext, request: Request, bot: str, price: Decimal | None)
     state = doc.get("state") or {}
     if price is not None and _decimal(price) is None:
         raise ApiError(422, f"price: must be a positive number, got {price}")
-    ref = price or _decimal(state.get("last_buy_price"))
+    ref = price
+    if ref is None:
+        with ctx.reading() as conn:
+            ref = history.opening_price(conn, bot)
+    if ref is None and not int(state.get("level") or 0):
+        ref = _decimal(state.get("last_buy_price"))
     if not ref:
         raise ApiError(404, f"{bot} has no buy to start the ladder from yet: give ?price=")
     filters = filters_from_hash(ctx.redis.hgetall(venue_symbols(config.venue))).get(config.symbol)

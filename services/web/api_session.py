@@ -45,7 +45,12 @@ def health(ctx: WebContext, request: Request) -> Health:
 def login(ctx: WebContext, request: Request, body: Login) -> Response:
     """Trade the token for a session cookie (and the CSRF cookie a page sends back as a header).
     JSON answers JSON; a form (a page without JavaScript) is sent on to its `next` page."""
+    client = request.client.host if request.client else ""
+    wait = ctx.login_limit.retry_after(client)
+    if wait:
+        raise ApiError(429, f"too many wrong tokens: try again in {wait} s", {"Retry-After": str(wait)})
     if not token_matches(ctx.settings, body.token):
+        ctx.login_limit.failed(client)
         raise ApiError(401, "wrong token")
     form = request.headers.get("content-type", "").startswith(FORMS)
     local = body.next.startswith("/") and not body.next.startswith("//") and "\\" not in body.next
@@ -65,6 +70,6 @@ def logout(ctx: WebContext, request: Request) -> Response:
 OPERATIONS = [
     Operation("GET", "/api/health", "Service health", health, Health, tags=("system",)),
     Operation("POST", "/api/login", "Log in with the token (sets the session cookie)", login, LoggedIn,
-              body=Login, tags=("session",), errors={401: "wrong token"}),
+              body=Login, tags=("session",), errors={401: "wrong token", 429: "too many wrong tokens"}),
     Operation("POST", "/api/logout", "End the session", logout, LoggedIn, tags=("session",)),
 ]  # fmt: skip

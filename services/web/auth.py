@@ -11,13 +11,16 @@
   Origin, when sent, must be the page's own or one of `[web] origins`, and the double-submit
   header X-CSRF-Token must equal the `automata_csrf` cookie.
 - Read-only (`--read-only`, `[web] read_only`): every control action is refused (403).
+- Logins: 5 wrong tokens a minute per client address, then 429 with Retry-After (LoginLimit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import threading
 import time
 
 from starlette.requests import Request
@@ -122,3 +125,40 @@ def start_session(response: Response, settings: WebSettings, secure: bool) -> No
 def end_session(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+class LoginLimit:
+    """At most FAILS wrong tokens a minute per client address: the token cannot be guessed by
+    trying many. A refused login is a 429 with Retry-After, the token not even compared. The
+    addresses are held in memory (a restart forgets them) and forgotten a minute after their
+    last failure."""
+
+    FAILS = 5
+    WINDOW_S = 60.0
+
+    def __init__(self) -> None:
+        self._fails: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        kept = [t for t in self._fails.get(client, ()) if now - t < self.WINDOW_S]
+        if kept:
+            self._fails[client] = kept
+        else:
+            self._fails.pop(client, None)
+        return kept
+
+    def retry_after(self, client: str) -> int:
+        """Seconds until `client` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._recent(client, now)
+        return 0 if len(kept) < self.FAILS else max(1, math.ceil(self.WINDOW_S - (now - kept[0])))
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._fails) > 10_000:  # many addresses: keep only those still counting
+                for known in list(self._fails):
+                    self._recent(known, now)
+            self._fails.setdefault(client, []).append(now)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import redis
 import redis.asyncio as aioredis
 
+from services.web.auth import LoginLimit
 from services.web.live import Hub
 from services.web.settings import WebSettings
 from shared.redis_conn import connect
@@ -32,6 +33,7 @@ class WebContext:
         self.aredis: aioredis.Redis = connect(settings.redis_url, client_name="web-live")
         self.hub = Hub(self.aredis)
         self._profit_cache: ProfitCache | None = None
+        self.login_limit = LoginLimit()
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._ready = False

@@ -160,3 +160,25 @@ def equity(conn: sa.Connection | None, venue: str | None, since: int | None) -> 
                            e.drawdown, e.drawdown_pct, [_point(p) for p in e.daily])
         for e in series
     ])  # fmt: skip
+
+
+def opening_price(conn: sa.Connection | None, bot: str) -> Decimal | None:
+    """The average price of the opening buy of the bot's open cycle in the ledger: its earliest
+    buy fill's order, as the DCA bot itself reads it (cum_quote_qty / cum_filled_qty). None
+    without a ledger, an open cycle or a buy in it yet."""
+    if conn is None:
+        return None
+    f, c, o = schema.fills.c, cycles.c, orders.c
+    number = sa.select(c.number).where(c.bot == bot, c.closed_at.is_(None)).order_by(c.number.desc()).limit(1)
+    first = (
+        sa.select(f.cid)
+        .where(f.bot == bot, f.side == "BUY", f.cycle == number.scalar_subquery())
+        .order_by(f.time, f.id)
+        .limit(1)
+    )
+    row = conn.execute(
+        sa.select(o.cum_quote_qty, o.cum_filled_qty).where(o.cid == first.scalar_subquery())
+    ).first()
+    if row is None or not row.cum_filled_qty:
+        return None
+    return Decimal(row.cum_quote_qty) / Decimal(row.cum_filled_qty)

@@ -25,10 +25,11 @@ JSON = "application/json"
 class ApiError(Exception):
     """An answer other than 200: its status and a one-line reason (the body is {"error": reason})."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers or {}  # e.g. a 429's Retry-After
 
 
 class Error(msgspec.Struct):
@@ -80,8 +81,10 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status_code=status, media_type=JSON)
 
 
-def error_response(status: int, reason: str) -> Response:
-    return json_response(Error(reason), status)
+def error_response(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    response = json_response(Error(reason), status)
+    response.headers.update(headers or {})
+    return response
 
 
 FORMS = ("application/x-www-form-urlencoded",)
@@ -130,7 +133,7 @@ def route(op: Operation, guard: Callable[[Request, Operation], Any]) -> Route:
             else:
                 result = await run_in_threadpool(op.handler, ctx, request, **kwargs)
         except ApiError as exc:
-            return error_response(exc.status, exc.reason)
+            return error_response(exc.status, exc.reason, exc.headers)
         return result if isinstance(result, Response) else json_response(result)
 
     return Route(op.path, endpoint, methods=[op.method], name=f"{op.method} {op.path}")

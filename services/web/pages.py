@@ -31,6 +31,7 @@ STATIC = HERE / "static"
 SAFE_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")  # "/x?y", never "//x", "/\\x" or blanks
 NAV = (
     ("/", "overview", "Overview"),
+    ("/trade", "trade", "Trade"),
     ("/trades", "trades", "Trades"),
     ("/profit", "profit", "Profit"),
     ("/notifications", "notifications", "Notifications"),
@@ -95,6 +96,9 @@ def mount(app: Starlette) -> None:
             return Response(f"not a bot id: {name[:40]!r}", status_code=404, media_type="text/plain")
         return render(request, "bot.html", "bot", bot=name, title=name)
 
+    async def trade(request: Request) -> Response:
+        return render(request, "trade.html", "trade")
+
     async def trades(request: Request) -> Response:
         return render(request, "trades.html", "trades")
 
@@ -115,6 +119,7 @@ def mount(app: Starlette) -> None:
     for path, endpoint in (
         ("/", overview),
         ("/bots/{bot}", bot),
+        ("/trade", trade),
         ("/trades", trades),
         ("/profit", profit),
         ("/notifications", notifications),

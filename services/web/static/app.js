@@ -185,12 +185,14 @@ const A = (() => {
   }
 
   // --- the live feed ---------------------------------------------------------------------
-  // One EventSource per page; handlers by event name. The browser reconnects by itself; the
-  // dot in the header says whether the feed is up, and every reconnect calls onOpen so a page
-  // refetches what it may have missed.
+  // One EventSource per page; handlers by event name. The dot in the header says whether the
+  // feed is up. Whatever happened while it was down (the web service restarted, the network
+  // blipped) is not replayed: every reconnect calls onOpen, and the page refetches what it
+  // shows from the API, which reads the state itself. The browser retries a dropped stream on
+  // its own; one it gave up on (an error answer instead of the stream, e.g. a proxy's 502 while
+  // the service restarts) is opened again here, every few seconds.
   function live(handlers, onOpen) {
     const dot = document.getElementById("live");
-    const source = new EventSource("/api/live");
     const state = (up) => {
       if (!dot) return;
       dot.classList.toggle("up", up);
@@ -198,24 +200,32 @@ const A = (() => {
       dot.dataset.state = up ? "up" : "down";
     };
     let opened = false;
-    source.onopen = () => {
-      state(true);
-      if (opened && onOpen) onOpen(); // a reconnect: refetch what the gap may have hidden
-      opened = true;
+    let source = null;
+    const connect = () => {
+      source = new EventSource("/api/live");
+      source.onopen = () => {
+        state(true);
+        if (opened && onOpen) onOpen(); // a reconnect: refetch what the gap may have hidden
+        opened = true;
+      };
+      source.onerror = () => {
+        state(false);
+        if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+      };
+      for (const [name, handle] of Object.entries(handlers)) {
+        source.addEventListener(name, (event) => {
+          let data;
+          try {
+            data = JSON.parse(event.data);
+          } catch {
+            return; // a malformed event is dropped, never the page
+          }
+          handle(data);
+        });
+      }
     };
-    source.onerror = () => state(false);
-    for (const [name, handle] of Object.entries(handlers)) {
-      source.addEventListener(name, (event) => {
-        let data;
-        try {
-          data = JSON.parse(event.data);
-        } catch {
-          return; // a malformed event is dropped, never the page
-        }
-        handle(data);
-      });
-    }
-    return source;
+    connect();
+    return () => source;
   }
 
   // call fn at most once per `ms` (the last call wins): many events, one refetch
@@ -274,11 +284,35 @@ const A = (() => {
     });
   }
 
+  // read-only (services/web/auth.py): the page shows no control at all
+  const readOnly = document.body.hasAttribute("data-read-only");
+
+  // a Cancel button for one open order (none in read-only mode): after a confirm it posts the
+  // cancel (force: a bot's order, which the bot itself cancels); the row goes when the order's
+  // CANCELED update arrives on the live feed and the page refetches its table
+  function cancelButton(cid, force) {
+    if (readOnly) return "";
+    const button = el("button", { type: "button", class: "danger small", "data-cancel": cid }, "Cancel");
+    button.addEventListener("click", async () => {
+      const whose = force ? " It is a bot's order: the bot cancels it and carries on." : "";
+      if (!window.confirm(`Cancel order ${cid}?${whose}`)) return;
+      button.disabled = true;
+      try {
+        const sent = await post(`/api/orders/${encodeURIComponent(cid)}/cancel`, { force });
+        say(`cancel ${cid}: ${sent.status}`, "ok");
+      } catch (err) {
+        say(`cancel ${cid} refused: ${err.message}`, "error");
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
+
   document.getElementById("logout")?.addEventListener("click", async () => {
     leaving = true;
     await post("/api/logout", {}).catch(() => {});
     window.location.assign("/login");
   });
 
-  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, chase, controls };
+  return { get, post, money, pct, signClass, time, el, table, stats, say, live, throttle, chase, controls, readOnly, cancelButton };
 })();

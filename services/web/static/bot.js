@@ -45,26 +45,10 @@
     const d = s.last_decision;
     document.getElementById("decision").textContent = d ? `${time(d.ts)} — ${d.text}` : "–";
     orders(detail.orders);
-    if (detail.strategy === "dca") {
-      const price = await openingPrice(st.cycle).catch(() => null);
-      plan = await A.get(`${base}/plan${price ? `?price=${encodeURIComponent(price)}` : ""}`).catch(() => null);
-    }
+    // the ladder of the cycle open now: the API starts it at the cycle's opening buy
+    if (detail.strategy === "dca") plan = await A.get(`${base}/plan`).catch(() => null);
     levels();
     if (lastChart) drawChart(lastChart); // its orders and levels moved: redraw them now
-  }
-
-  // The ladder of the cycle open now starts at its opening buy's price (/plan?price=): the ledger's
-  // first buy since the cycle opened, when one fill made it (an exact decimal string, as sent).
-  let opening = { cycle: null, price: null };
-  async function openingPrice(cycle) {
-    if (opening.cycle === cycle && opening.price) return opening.price;
-    const [cycles, recent] = await Promise.all([A.get(`${base}/cycles?limit=1`), A.get(`${base}/fills?limit=50`)]);
-    const open = cycles.cycles.find((c) => c.closed_at === null);
-    const buys = open ? recent.fills.filter((f) => f.side === "BUY" && f.time >= open.opened_at) : [];
-    const first = buys.reduce((a, b) => (b.time < a.time ? b : a), buys[0] || null);
-    const same = first ? buys.filter((f) => f.cid === first.cid) : [];
-    opening = { cycle, price: same.length === 1 ? first.price : null };
-    return opening.price;
   }
 
   function orders(rows) {
@@ -77,7 +61,8 @@
       { key: "quantity", label: "Quantity", num: true, fmt: (v, r) => (v === null ? `${money(r.quote_quantity)} quote` : money(v)) },
       { key: "cum_filled_qty", label: "Filled", num: true, minor: true, fmt: (v) => money(v) },
       { key: "status", label: "Status", minor: true },
-    ], rows, { key: (r) => r.cid, empty: "no open order" });
+      !A.readOnly && { key: "cid", label: "", fmt: (v) => A.cancelButton(v, true) },
+    ].filter(Boolean), rows, { key: (r) => r.cid, empty: "no open order" });
   }
 
   // a ladder level: filled this cycle, out now as an order (tag so{n}), to come, or beyond the budget
