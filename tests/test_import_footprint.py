@@ -16,9 +16,9 @@ from tests.helpers.procs import ROOT
 HEAVY = ("redis", "sqlalchemy", "alembic", "psycopg", "sqlalchemy.dialects.postgresql", "binance", "aiohttp")
 
 
-def imported(module: str) -> set[str]:
-    """Which of HEAVY `import module` brings into a fresh interpreter."""
-    probe = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+def imported(module: str, among: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of `among` `import module` brings into a fresh interpreter."""
+    probe = f"import sys, {module}; print(' '.join(m for m in {among!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     return set(done.stdout.split())
@@ -87,3 +87,37 @@ def test_strategy_runners_run_a_strategys_asserts(tmp_path) -> None:
         text=True,
     )
     assert done.returncode == 1 and "ran" in done.stderr
+
+
+SYNC_ONLY = ("requests", "urllib3", "dateparser", "pytz", "regex", "tzlocal")  # python-binance's sync paths
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["services.market_gateway.binance_venue", "services.order_gateway.venues.binance", "shared.binance_lean"],
+)
+def test_a_gateway_has_python_binance_without_its_sync_libraries(module: str) -> None:
+    assert "binance" in imported(module, ("binance",))
+    assert imported(module, SYNC_ONLY) == set()
+
+
+def test_python_binance_keeps_every_feature_through_the_lean_import() -> None:
+    """What the deferred libraries serve still works, loading them then: a date string (dateparser,
+    pytz), the sync Client (requests); every name of `binance` is there; a later `import requests`
+    is the real library."""
+    probe = """
+import sys
+import shared.binance_lean
+import binance
+from binance import AsyncClient, Client, DepthCacheManager, ThreadedWebsocketManager, KLINE_INTERVAL_1MINUTE
+from binance.helpers import date_to_milliseconds
+assert "requests" not in sys.modules and "dateparser" not in sys.modules
+assert date_to_milliseconds("1 Jan 2024 00:00 UTC") == 1704067200000
+client = Client("key", "secret", ping=False)
+import requests
+assert isinstance(client.session, requests.Session), type(client.session)
+assert sys.modules["requests"] is requests and type(requests).__name__ == "module"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr

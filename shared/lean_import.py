@@ -1,0 +1,68 @@
+"""Importing a library without the modules it imports at module level but uses only in functions.
+
+A library that does `import x` at the top and reads `x.something` only inside functions makes
+every process pay for `x` (code objects, ~2-5 MB for the ones below) even when those functions
+never run. `deferred()` imports such a library with `x` replaced by a stand-in: a module that
+imports the real `x` on its first attribute read and takes its attributes, so the library's
+global keeps working. The stand-ins leave sys.modules when the import is done: any later
+`import x` is the real module, and nothing is changed for code that uses `x` itself.
+
+A name read while the library is being imported (a `def`'s annotations, in modules without
+`from __future__ import annotations`) is named in `annotations`: it gets its text, as
+`from __future__ import annotations` would give. Any other read loads the real module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+import types
+from collections.abc import Iterator
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module until one of its attributes is read."""
+
+    def __init__(self, name: str, annotations: tuple[str, ...]) -> None:
+        super().__init__(name)
+        self.__spec__ = importlib.util.find_spec(name)  # without it `import name` would load it
+        self._annotations = annotations
+
+    def __getattr__(self, attr: str) -> object:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        if attr in self._annotations:
+            return f"{self.__name__}.{attr}"
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        vars(self).update(vars(real))
+        return getattr(real, attr)
+
+    def loaded(self) -> None:
+        """The import is done: from now on every attribute is the real module's."""
+        self._annotations = ()
+
+
+def is_stand_in(module: object) -> bool:
+    """Whether `module` is a stand-in whose real module has not been loaded yet."""
+    return isinstance(module, _Deferred) and "__file__" not in vars(module)
+
+
+@contextlib.contextmanager
+def deferred(names: tuple[str, ...], annotations: dict[str, tuple[str, ...]] | None = None) -> Iterator[None]:
+    """Within the block, `import name` for each of `names` gives a stand-in (none for a module
+    already imported: it is real already)."""
+    stand_ins = {}
+    for name in names:
+        if name not in sys.modules:
+            stand_ins[name] = sys.modules[name] = _Deferred(name, (annotations or {}).get(name, ()))
+    try:
+        yield
+    finally:
+        for name, stand_in in stand_ins.items():
+            stand_in.loaded()
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
