@@ -6,7 +6,8 @@ python-binance (pinned at 1.0.37) imports at module level what only its sync pat
 to the historical-klines helpers; we give them integer milliseconds). AsyncClient cannot be had
 without binance/client.py: its class body copies the sync Client's docstrings. The websockets
 library it uses imports importlib.metadata for a development version only (the redis-py client
-keeps it out too: shared/redis_lean.py).
+keeps it out too: shared/redis_lean.py). pycryptodome's key and signature modules
+(binance/base_client.py) sign with an RSA or Ed25519 private key, never with an HMAC secret.
 
 So python-binance is imported with those deferred (shared/lean_import.py): each is loaded
 the first time python-binance reads one of its attributes, so a sync Client or a date string still
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 from shared.lean_import import deferred
 
-with deferred(
-    ("requests", "dateparser", "pytz", "importlib.metadata"),
-    annotations={"requests": ("Session", "Response")},
-):
+# pycryptodome: for a venue key that is an RSA or Ed25519 private key; ours are HMAC secrets
+_KEY_SIGNING = ("Crypto.PublicKey.RSA", "Crypto.PublicKey.ECC", "Crypto.Hash.SHA256", "Crypto.Signature.pkcs1_15",
+                "Crypto.Signature.eddsa")  # fmt: skip
+_DEFERRED = ("requests", "dateparser", "pytz", "importlib.metadata", *_KEY_SIGNING)
+
+with deferred(_DEFERRED, annotations={"requests": ("Session", "Response")}):
     import binance  # noqa: F401
 
 from binance import AsyncClient, BinanceSocketManager  # noqa: E402

@@ -38,9 +38,11 @@ class WebServer:
         self.settings = settings
         app = create_app(settings)
         self.hub = app.state.ctx.hub
+        # ws="none": the dashboard has no WebSocket (its live updates are server-sent events), so
+        # uvicorn loads no WebSocket protocol (websockets and importlib.metadata: ~2 MB)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                 access_log=False, lifespan="on", timeout_graceful_shutdown=STOP_GRACE_S,
-                                server_header=False)  # fmt: skip
+                                server_header=False, ws="none")  # fmt: skip
         self.server = _Server(config)
 
     async def run(self) -> None:
