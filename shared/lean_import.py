@@ -66,3 +66,28 @@ def deferred(names: tuple[str, ...], annotations: dict[str, tuple[str, ...]] | N
             stand_in.loaded()
             if sys.modules.get(name) is stand_in:
                 del sys.modules[name]
+
+
+def package_without_init(name: str) -> types.ModuleType:
+    """The package `name` in sys.modules without its __init__ run, so its submodules import
+    without what the __init__ imports; the __init__ runs on the first attribute the package lacks
+    (PEP 562 `__getattr__`), so every name it gives is still there. A package imported already
+    is returned as it is."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError(f"{name} is not a package", name=name)
+    package = importlib.util.module_from_spec(spec)
+    ran: list[bool] = []
+
+    def run_init(attr: str) -> object:
+        if ran:  # run once; an attribute its __init__ does not give is missing
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+        ran.append(True)
+        spec.loader.exec_module(package)
+        return getattr(package, attr)
+
+    package.__getattr__ = run_init  # type: ignore[method-assign]
+    sys.modules[name] = package
+    return package

@@ -184,3 +184,26 @@ print("ok")
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+def test_the_dashboard_has_uvicorn_without_its_command_line() -> None:
+    """shared/uvicorn_lean.py: no click, no multiprocessing, no WebSocket protocol; every other
+    name of `uvicorn` still there, its __init__ run on first use."""
+    assert imported("services.web.__main__", ("uvicorn", "click", "multiprocessing", "websockets")) == {
+        "uvicorn"
+    }
+    probe = """
+import sys
+from shared.uvicorn_lean import Config, Server
+from uvicorn import Config as PackageConfig
+assert PackageConfig is Config and "click" not in sys.modules
+import uvicorn
+assert uvicorn.Server is Server and callable(uvicorn.run) and "click" in sys.modules
+assert uvicorn.Config is Config and uvicorn.__version__
+try:
+    uvicorn.no_such_name
+except AttributeError:
+    print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
