@@ -1,8 +1,8 @@
 """Importing a library without the modules it imports at module level but uses only in functions.
 
 A library that does `import x` at the top and reads `x.something` only inside functions makes
-every process pay for `x` (code objects, ~2-5 MB for the ones below) even when those functions
-never run. `deferred()` imports such a library with `x` replaced by a stand-in: a module that
+every process pay for `x` (code objects: 1-5 MB each for the ones deferred here) even when those
+functions never run. `deferred()` imports such a library with `x` replaced by a stand-in: a module that
 imports the real `x` on its first attribute read and takes its attributes, so the library's
 global keeps working. The stand-ins leave sys.modules when the import is done: any later
 `import x` is the real module, and nothing is changed for code that uses `x` itself.
@@ -44,11 +44,6 @@ class _Deferred(types.ModuleType):
     def loaded(self) -> None:
         """The import is done: from now on every attribute is the real module's."""
         self._annotations = ()
-
-
-def is_stand_in(module: object) -> bool:
-    """Whether `module` is a stand-in whose real module has not been loaded yet."""
-    return isinstance(module, _Deferred) and "__file__" not in vars(module)
 
 
 @contextlib.contextmanager
