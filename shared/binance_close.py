@@ -17,8 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from binance import AsyncClient
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket, WSListenerState
+from shared.binance_lean import AsyncClient, ReconnectingWebsocket, WSListenerState
 
 
 class _NormalClosures(logging.Filter):

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # re-exported (their callers import them from here); they live in shared/urls.py, which the
 # configuration uses without importing redis-py (~9 MB the paper venue then never holds)
+from shared.redis_lean import DRIVER_INFO
 from shared.urls import PASSWORD_FILE_ENV as PASSWORD_FILE_ENV
 from shared.urls import USER_ENV as USER_ENV
 from shared.urls import RedisCredentialsError as RedisCredentialsError
@@ -42,4 +43,5 @@ def connect(url: str | None = None, *, client_name: str | None = None) -> aiored
         health_check_interval=15,
         socket_connect_timeout=5,
         client_name=client_name,
+        driver_info=DRIVER_INFO,
     )

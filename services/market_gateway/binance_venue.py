@@ -14,15 +14,12 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from binance import AsyncClient, BinanceSocketManager
-from binance.exceptions import BinanceAPIException
-from binance.ws.reconnecting_websocket import ReconnectingWebsocket
-
 from services.market_gateway.metrics import gateway_metrics
 from services.market_gateway.plan import CandleKey, VenuePlan
 from services.market_gateway.venue import BAD_MESSAGE, FeedSink, ws_url
 from shared import streams
 from shared.binance_close import close_client, close_socket_now
+from shared.binance_lean import AsyncClient, BinanceAPIException, BinanceSocketManager, ReconnectingWebsocket
 from shared.messages import BookTicker, Candle
 from shared.ratelimit import Limiter, Priority
 

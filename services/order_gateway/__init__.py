@@ -1,1 +1,3 @@
 """The order_gateway service (python -m services.order_gateway)."""
+
+import shared.redis_lean  # noqa: F401  (first: redis-py without importlib.metadata)

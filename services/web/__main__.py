@@ -12,18 +12,17 @@ import logging
 import sys
 from collections.abc import Iterator
 
-import uvicorn
-
 from services.web.app import create_app
 from services.web.settings import UnsafeBind, WebSettings
 from shared.config import WEB, ConfigError, load_config
 from shared.service import ServiceContext, run_service
+from shared.uvicorn_lean import Config, Server
 
 log = logging.getLogger("automata.web")
 STOP_GRACE_S = 3  # open event streams are closed this long after SIGTERM
 
 
-class _Server(uvicorn.Server):
+class _Server(Server):
     """uvicorn without its own signal handlers: the service's (shared/service.py) stop it."""
 
     @contextlib.contextmanager
@@ -38,9 +37,11 @@ class WebServer:
         self.settings = settings
         app = create_app(settings)
         self.hub = app.state.ctx.hub
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+        # ws="none": the dashboard has no WebSocket (its live updates are server-sent events), so
+        # uvicorn loads no WebSocket protocol (websockets and importlib.metadata: ~2 MB)
+        config = Config(app, host=settings.host, port=settings.port, log_level="warning",
                                 access_log=False, lifespan="on", timeout_graceful_shutdown=STOP_GRACE_S,
-                                server_header=False)  # fmt: skip
+                                server_header=False, ws="none")  # fmt: skip
         self.server = _Server(config)
 
     async def run(self) -> None:

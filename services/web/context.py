@@ -15,6 +15,7 @@ from services.web.auth import LoginLimit
 from services.web.live import Hub
 from services.web.settings import WebSettings
 from shared.redis_conn import connect
+from shared.redis_lean import DRIVER_INFO
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -29,7 +30,7 @@ class WebContext:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                          client_name="web")  # fmt: skip
+                                          client_name="web", driver_info=DRIVER_INFO)  # fmt: skip
         self.aredis: aioredis.Redis = connect(settings.redis_url, client_name="web-live")
         self.hub = Hub(self.aredis)
         self._profit_cache: ProfitCache | None = None

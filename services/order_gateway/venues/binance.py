@@ -16,8 +16,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
-from binance import AsyncClient, BinanceSocketManager
-from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from services.order_gateway.venues.base import (
     AuthError,
@@ -41,6 +39,12 @@ from services.order_gateway.venues.base import (
 )
 from shared import metrics
 from shared.binance_close import close_client
+from shared.binance_lean import (
+    AsyncClient,
+    BinanceAPIException,
+    BinanceRequestException,
+    BinanceSocketManager,
+)
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
 from shared.money import fmt, venue_dec
