@@ -186,6 +186,7 @@ def web_user() -> User:
     commands = (
         *CONNECTION, "+get", "+mget", "+exists", "+type", "+xread", "+xrange", "+xrevrange", "+xlen",
         "+xinfo|stream", "+hget", "+hgetall", "+hkeys", "+smembers", "+scard", "+sismember",
+        "+time",  # the live feed starts at Redis's now (services/web/live.py)
     )  # fmt: skip
     control = _selector(["~" + s.any_bot("control"), "+xadd"])
     manual = _selector(

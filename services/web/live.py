@@ -45,6 +45,8 @@ STATE_POLL_S = 0.5  # how often bots' state versions are compared (`bot` events)
 QUEUE_SIZE = 1000  # events held for one page before it is dropped as too slow
 PING_S = 15.0  # a comment line keeps proxies from closing an idle stream
 COUNT = 500
+READY_S = 5.0  # longest a new page waits for the reader's cursors (Redis down: it says connected anyway)
+LAST_SEQ = 2**64 - 1  # a stream id's highest sequence number
 
 
 class Event(msgspec.Struct):
@@ -84,6 +86,7 @@ class Hub:
         self.versions: dict[str, int] = {}  # bot -> state version seen
         self.task: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()
+        self.ready = asyncio.Event()  # the cursors are set: whatever is added from now on is read
         self._scanned = 0.0
         self._polled = 0.0
 
@@ -92,6 +95,9 @@ class Hub:
         queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
         self.queues.add(queue)
         if self.task is None or self.task.done():
+            # a reader started again after no page was open follows from now, not from where it stopped
+            self.cursors.clear()
+            self.ready.clear()
             self.task = asyncio.create_task(self.run(), name="web-live")
         try:
             yield queue
@@ -121,18 +127,17 @@ class Hub:
         return [key.decode() async for key in self.redis.scan_iter(match=pattern, count=1000)]
 
     async def rescan(self, first: bool) -> None:
-        """Follow streams that appeared: from their newest entry at the first scan (a page wants
-        what happens from now on), from their start when they appeared later."""
+        """Follow streams that appeared: at the first scan from the moment it began by Redis's
+        clock (a page wants what happens from now on, and an entry added while the scan runs is
+        part of it), from their start when they appeared later."""
+        start = "0-0"
+        if first:
+            seconds, micros = await self.redis.time()
+            start = f"{seconds * 1000 + micros // 1000 - 1}-{LAST_SEQ}"  # every id of that ms on
         found = [NOTIFY, *await self._scan(account("*")), *await self._scan(ANY_ORDER_EVENTS),
                  *await self._scan(any_bot("decisions"))]  # fmt: skip
         for stream in found:
-            if stream in self.cursors:
-                continue
-            if first:
-                top = await self.redis.xrevrange(stream, count=1)
-                self.cursors[stream] = top[0][0].decode() if top else "0-0"
-            else:
-                self.cursors[stream] = "0-0"
+            self.cursors.setdefault(stream, start)
         self._scanned = time.monotonic()
 
     async def poll_states(self, announce: bool) -> None:
@@ -176,9 +181,10 @@ class Hub:
         delay = 0.1
         while self.queues and not self.closing.is_set():
             try:
-                if not self.cursors:
+                if not self.ready.is_set():
                     await self.rescan(first=True)
                     await self.poll_states(announce=False)
+                    self.ready.set()
                 await self.step()
                 delay = 0.1
             except REDIS_ERRORS + (OSError,) as exc:
@@ -191,6 +197,9 @@ async def event_stream(hub: Hub, timeout_s: float | None) -> AsyncIterator[bytes
     """The body of one GET /api/live: events as they come, a ping when idle."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     async with hub.subscribe() as queue:
+        # "connected" once the reader has its cursors: every entry added after it reaches this page
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hub.ready.wait(), READY_S)
         yield b"retry: 1000\n: connected\n\n"
         while not hub.closing.is_set():
             wait = PING_S if deadline is None else min(PING_S, deadline - time.monotonic())
