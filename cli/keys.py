@@ -1,5 +1,5 @@
 """`automata keys add|list|remove VENUE`, `automata keys upgrade`: API keys in the encrypted keystore
-(shared/keystore.py).
+(shared/keystore.py); `automata keys web-token`: the dashboard's token, in the same keystore.
 
 Secrets are typed at prompts that do not echo (getpass), or given on stdin for scripts
 (`--stdin`: API key, API secret and, unless AUTOMATA_KEYSTORE_PASSWORD(_FILE) is set, the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared import keystore
-from shared.config import ConfigError, config_path, read_toml
+from shared.config import WEB_ENTRY, ConfigError, config_path, read_toml
 from shared.logs import register_secret
 
 keys_app = typer.Typer(
@@ -95,11 +96,11 @@ class _Input:
         return self.read(prompt, confirm=new)
 
 
-def _open(path: Path, secrets: _Input) -> keystore.Keystore:
+def _open(path: Path, given: _Input) -> keystore.Keystore:
     if not path.exists():
         raise _fail(f"{path}: no keystore yet (add keys with `automata keys add VENUE`)")
     try:
-        return keystore.Keystore.open(path, secrets.password(new=False))
+        return keystore.Keystore.open(path, given.password(new=False))
     except keystore.KeystoreError as exc:
         raise _fail(str(exc)) from None
 
@@ -116,27 +117,57 @@ def add(
         keystore.check_venue(venue)
     except keystore.KeystoreError as exc:
         raise _fail(str(exc), 2) from None
+    if venue == WEB_ENTRY:
+        raise _fail(f"{WEB_ENTRY!r} holds the dashboard's token: use `automata keys web-token`", 2)
     file = keystore_path(path)
-    secrets = _Input(stdin)
-    api_key = secrets.read(f"API key for {venue}: ").strip()
-    api_secret = secrets.read(f"API secret for {venue}: ").strip()
+    given = _Input(stdin)
+    api_key = given.read(f"API key for {venue}: ").strip()
+    api_secret = given.read(f"API secret for {venue}: ").strip()
     if not api_key or not api_secret:
         raise _fail("the API key and the API secret cannot be empty", 2)
-    register_secret(api_key)
-    register_secret(api_secret)
+    _store(file, given, venue, keystore.KeyPair(api_key=api_key, api_secret=api_secret), force)
+    out.print(f"stored keys for {venue} (api key {keystore.mask(api_key)}) in {file}", highlight=False)
+
+
+def _store(file: Path, given: _Input, name: str, pair: keystore.KeyPair, force: bool) -> None:
+    """Put one entry, creating the keystore on first use; an existing entry only with --force."""
+    register_secret(pair.api_key)
+    register_secret(pair.api_secret)
     try:
         with keystore.locked(file):
             if file.exists():
-                store = _open(file, secrets)
+                store = _open(file, given)
             else:
-                store = keystore.Keystore.create(file, secrets.password(new=True))
-            if venue in store and not force:
-                raise _fail(f"{venue} already has keys in {file} (use --force to replace them)")
-            store.put(venue, keystore.KeyPair(api_key=api_key, api_secret=api_secret))
+                store = keystore.Keystore.create(file, given.password(new=True))
+            if name in store and not force:
+                raise _fail(f"{name} already has an entry in {file} (use --force to replace it)")
+            store.put(name, pair)
             store.save()
     except keystore.KeystoreError as exc:
         raise _fail(str(exc)) from None
-    out.print(f"stored keys for {venue} (api key {keystore.mask(api_key)}) in {file}", highlight=False)
+
+
+@keys_app.command("web-token")
+def web_token(
+    stdin: bool = StdinOption,
+    path: Path | None = KeystoreOption,
+    force: bool = typer.Option(False, "--force", help="replace the token already stored"),
+) -> None:
+    """Store the dashboard's token (empty: a random one, shown once); the web service takes it
+    when AUTOMATA_WEB_TOKEN and AUTOMATA_WEB_TOKEN_FILE are unset."""
+    from services.web.settings import MIN_TOKEN_LENGTH
+
+    file = keystore_path(path)
+    given = _Input(stdin)
+    token = given.read("Dashboard token (empty: generate one): ").strip()
+    generated = not token
+    token = token or secrets.token_urlsafe(32)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise _fail(f"the web token must have at least {MIN_TOKEN_LENGTH} characters", 2)
+    _store(file, given, WEB_ENTRY, keystore.KeyPair(api_key=WEB_ENTRY, api_secret=token), force)
+    out.print(f"stored the dashboard's token in {file}", highlight=False)
+    if generated:  # the one place it is ever shown: this terminal, never a log
+        out.print(f"the dashboard's token (shown once, keep it): {token}", highlight=False, markup=False)
 
 
 @keys_app.command("list")
@@ -150,7 +181,7 @@ def list_(
     table = Table("venue", "api key", "updated", show_edge=False, header_style="bold")
     for venue in store.venues():
         try:
-            shown = keystore.mask(store.get(venue).api_key)
+            shown = "(dashboard token)" if venue == WEB_ENTRY else keystore.mask(store.get(venue).api_key)
         except keystore.KeystoreError:
             shown = "[red]damaged[/]"
         table.add_row(venue, shown, store.updated(venue))

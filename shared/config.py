@@ -239,8 +239,9 @@ class LedgerConfig(Base, frozen=True):
 
 
 class WebConfig(Base, frozen=True):
-    """`[web]`: the dashboard (services/web). On 127.0.0.1 by default; any other host needs
-    `token` (better AUTOMATA_WEB_TOKEN), else the service refuses to start. Control actions
+    """`[web]`: the dashboard (services/web). On 127.0.0.1 by default; any other host needs a
+    token, else the service refuses to start. The token is AUTOMATA_WEB_TOKEN, else the file
+    AUTOMATA_WEB_TOKEN_FILE names, else the keystore's WEB_ENTRY, else `token` here. Control actions
     always need the token; `read_only` refuses them all."""
 
     SECRETS = frozenset({"token"})
@@ -334,6 +335,7 @@ KEY_HOLDER = "order_gateway"
 NOTIFIER = "notifier"
 LEDGER = "ledger"
 WEB = "web"
+WEB_ENTRY = "web"  # the keystore entry holding the dashboard's token (`automata keys web-token`)
 SERVICE_ENV: dict[str, frozenset[str]] = {
     KEY_HOLDER: ENV_COMMON
     | {
@@ -358,9 +360,18 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
     },
     # the database's URL: the ledger writes it, the notifier reads it (no other service gets it)
     LEDGER: ENV_COMMON | {"DATABASE_URL", "AUTOMATA_HOME"},
-    # the dashboard: its own token, and the ledger's URL (it reads the history)
+    # the dashboard: its own token (or the keystore holding it), and the ledger's URL (it reads the history)
     WEB: ENV_COMMON
-    | {"AUTOMATA_WEB_TOKEN", "AUTOMATA_WEB_TOKEN_FILE", "WEB_PORT", "DATABASE_URL", "AUTOMATA_HOME"},
+    | {
+        "AUTOMATA_WEB_TOKEN",
+        "AUTOMATA_WEB_TOKEN_FILE",
+        "WEB_PORT",
+        "DATABASE_URL",
+        "AUTOMATA_HOME",
+        "AUTOMATA_KEYSTORE",
+        "AUTOMATA_KEYSTORE_PASSWORD",
+        "AUTOMATA_KEYSTORE_PASSWORD_FILE",
+    },  # fmt: skip
 }
 
 
@@ -423,10 +434,11 @@ def load_config(
     cfg: AppConfig = convert(data, AppConfig, str(cfg_path))
     cfg = _apply_env(cfg, env)
     cfg = _apply_notifier_env(cfg, env, str(cfg_path))
-    if service in (None, WEB) and (token := web_token(env)):
+    token = web_token(env) if service in (None, WEB) else ""
+    if token:
         cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=token))
-    if service in (None, KEY_HOLDER):
-        cfg = _apply_keystore(cfg, cfg_path, env)
+    if service in (None, KEY_HOLDER) or (service == WEB and not token):
+        cfg = _apply_keystore(cfg, cfg_path, env, web=not token)
     cfg = _drop_secrets(cfg, service)
     for creds in cfg.keys.values():
         register_secret(creds.api_key)
@@ -506,15 +518,19 @@ def _apply_notifier_env(cfg: AppConfig, env: dict[str, str], source: str = "") -
     return msgspec.structs.replace(cfg, notifier=notifier)
 
 
-def _apply_keystore(cfg: AppConfig, cfg_path: Path, env: dict[str, str]) -> AppConfig:
+def _apply_keystore(cfg: AppConfig, cfg_path: Path, env: dict[str, str], *, web: bool) -> AppConfig:
     """Last link of the credential chain (env > TOML [keys] > keystore): venues still without keys
-    take them from the encrypted keystore, when its password is available (see shared/keystore.py)."""
+    take them from the encrypted keystore, when its password is available (see shared/keystore.py).
+    With `web` (no AUTOMATA_WEB_TOKEN, no token file) its WEB_ENTRY wins over `[web] token`."""
     from shared import keystore
 
     try:
         pairs = keystore.load_for_config(cfg.keystore, cfg_path, env)
     except keystore.KeystoreError as exc:
         raise ConfigError(str(exc)) from None
+    dashboard = pairs.pop(WEB_ENTRY, None)
+    if web and dashboard is not None:
+        cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=dashboard.api_secret))
     extra = {
         venue: Credentials(api_key=pair.api_key, api_secret=pair.api_secret)
         for venue, pair in pairs.items()
