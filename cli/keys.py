@@ -1,5 +1,5 @@
 """`automata keys add|list|remove VENUE`, `automata keys upgrade`: API keys in the encrypted keystore
-(shared/keystore.py); `automata keys web-token`: the dashboard's token, in the same keystore.
+(shared/keystore.py); `automata keys web-token`: the dashboard's token, in a keystore of its own.
 
 Secrets are typed at prompts that do not echo (getpass), or given on stdin for scripts
 (`--stdin`: API key, API secret and, unless AUTOMATA_KEYSTORE_PASSWORD(_FILE) is set, the
@@ -24,6 +24,8 @@ from rich.table import Table
 from shared import keystore
 from shared.config import WEB_ENTRY, ConfigError, config_path, read_toml
 from shared.logs import register_secret
+
+WEB_KEYSTORE_FILE = "web_keystore.json"  # the dashboard's own keystore, beside the main one
 
 keys_app = typer.Typer(
     name="keys",
@@ -153,11 +155,15 @@ def web_token(
     path: Path | None = KeystoreOption,
     force: bool = typer.Option(False, "--force", help="replace the token already stored"),
 ) -> None:
-    """Store the dashboard's token (empty: a random one, shown once); the web service takes it
-    when AUTOMATA_WEB_TOKEN and AUTOMATA_WEB_TOKEN_FILE are unset."""
+    """Store the dashboard's token (empty: a random one, shown once) in a keystore of its own
+    (--keystore, else AUTOMATA_WEB_KEYSTORE, else var/secrets/web_keystore.json): the web
+    service opens that one only, with AUTOMATA_WEB_KEYSTORE_PASSWORD, never the exchange keys'."""
     from services.web.settings import MIN_TOKEN_LENGTH
 
-    file = keystore_path(path)
+    home = Path(os.environ.get("AUTOMATA_HOME") or os.getcwd())
+    file = path or Path(
+        os.environ.get("AUTOMATA_WEB_KEYSTORE") or home / "var" / "secrets" / WEB_KEYSTORE_FILE
+    )
     given = _Input(stdin)
     token = given.read("Dashboard token (empty: generate one): ").strip()
     generated = not token
@@ -168,6 +174,12 @@ def web_token(
     out.print(f"stored the dashboard's token in {file}", highlight=False)
     if generated:  # the one place it is ever shown: this terminal, never a log
         out.print(f"the dashboard's token (shown once, keep it): {token}", highlight=False, markup=False)
+    out.print(
+        f"the web service takes it with AUTOMATA_WEB_KEYSTORE={file} and AUTOMATA_WEB_KEYSTORE_PASSWORD "
+        "(or _FILE) in its environment or .env (web.env with Docker)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @keys_app.command("list")

@@ -336,6 +336,14 @@ NOTIFIER = "notifier"
 LEDGER = "ledger"
 WEB = "web"
 WEB_ENTRY = "web"  # the keystore entry holding the dashboard's token (`automata keys web-token`)
+# The dashboard's own keystore: its path and password under names of its own, so the password of
+# the keystore holding the exchange keys never reaches the web process (its `.env` filter drops
+# AUTOMATA_KEYSTORE_PASSWORD); each maps to the keystore's usual variable.
+WEB_KEYSTORE_ENV = {
+    "AUTOMATA_WEB_KEYSTORE": "AUTOMATA_KEYSTORE",
+    "AUTOMATA_WEB_KEYSTORE_PASSWORD": "AUTOMATA_KEYSTORE_PASSWORD",
+    "AUTOMATA_WEB_KEYSTORE_PASSWORD_FILE": "AUTOMATA_KEYSTORE_PASSWORD_FILE",
+}
 SERVICE_ENV: dict[str, frozenset[str]] = {
     KEY_HOLDER: ENV_COMMON
     | {
@@ -368,9 +376,7 @@ SERVICE_ENV: dict[str, frozenset[str]] = {
         "WEB_PORT",
         "DATABASE_URL",
         "AUTOMATA_HOME",
-        "AUTOMATA_KEYSTORE",
-        "AUTOMATA_KEYSTORE_PASSWORD",
-        "AUTOMATA_KEYSTORE_PASSWORD_FILE",
+        *WEB_KEYSTORE_ENV,
     },  # fmt: skip
 }
 
@@ -437,8 +443,11 @@ def load_config(
     token = web_token(env) if service in (None, WEB) else ""
     if token:
         cfg = msgspec.structs.replace(cfg, web=msgspec.structs.replace(cfg.web, token=token))
-    if service in (None, KEY_HOLDER) or (service == WEB and not token):
+    if service in (None, KEY_HOLDER):
         cfg = _apply_keystore(cfg, cfg_path, env, web=not token)
+    elif service == WEB and not token and env.get("AUTOMATA_WEB_KEYSTORE"):
+        web_env = {generic: env[own] for own, generic in WEB_KEYSTORE_ENV.items() if own in env}
+        cfg = _apply_keystore(cfg, cfg_path, web_env, web=True)
     cfg = _drop_secrets(cfg, service)
     for creds in cfg.keys.values():
         register_secret(creds.api_key)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.config import WEB, load_config
+from shared.config import WEB, env_allowed, load_config
 from shared.redis_server import RedisServer
 from tests.helpers import procs
 from tests.helpers.web import TOKEN, start_service
@@ -38,8 +38,8 @@ def stored_token(tmp_path: Path) -> tuple[Path, str]:
 
 def test_the_web_service_takes_its_token_from_the_keystore(redis_server: RedisServer, tmp_path: Path) -> None:
     path, token = stored_token(tmp_path)
-    proc, base = start_service(redis_server.url, tmp_path, AUTOMATA_KEYSTORE=str(path),
-                               AUTOMATA_KEYSTORE_PASSWORD=PASSWORD, LOG_LEVEL="DEBUG")  # fmt: skip
+    proc, base = start_service(redis_server.url, tmp_path, AUTOMATA_WEB_KEYSTORE=str(path),
+                               AUTOMATA_WEB_KEYSTORE_PASSWORD=PASSWORD, LOG_LEVEL="DEBUG")  # fmt: skip
     good = httpx.get(base + "/api/bots", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert good.status_code == 200
     wrong = httpx.get(base + "/api/bots", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
@@ -52,7 +52,7 @@ def test_the_web_service_takes_its_token_from_the_keystore(redis_server: RedisSe
 def test_a_locked_keystore_is_one_line_and_exit_2(redis_server: RedisServer, tmp_path: Path) -> None:
     path, token = stored_token(tmp_path)
     env = procs.base_env(
-        redis_server.url, AUTOMATA_KEYSTORE=str(path), AUTOMATA_KEYSTORE_PASSWORD="not-the-password"
+        redis_server.url, AUTOMATA_WEB_KEYSTORE=str(path), AUTOMATA_WEB_KEYSTORE_PASSWORD="not-the-password"
     )
     proc = procs.python("services.web", "--port", "0", env=env, log_path=tmp_path / "web.log").start()
     assert proc.popen is not None and proc.popen.wait(30) == 2
@@ -62,10 +62,18 @@ def test_a_locked_keystore_is_one_line_and_exit_2(redis_server: RedisServer, tmp
 
 def test_the_environment_and_the_token_file_win_over_the_keystore(tmp_path: Path) -> None:
     path, token = stored_token(tmp_path)
-    env = {"AUTOMATA_KEYSTORE": str(path), "AUTOMATA_KEYSTORE_PASSWORD": PASSWORD}
+    env = {"AUTOMATA_WEB_KEYSTORE": str(path), "AUTOMATA_WEB_KEYSTORE_PASSWORD": PASSWORD}
     none = tmp_path / "none.toml"
     none.write_text('[web]\ntoken = "from-the-config-file-0123"\n')
     assert load_config(none, env=env, service=WEB).web.token == token
+    # the exchange keys' keystore and its password are not the dashboard's: it never opens that one
+    main = {"AUTOMATA_KEYSTORE": str(path), "AUTOMATA_KEYSTORE_PASSWORD": PASSWORD}
+    assert load_config(none, env=main, service=WEB).web.token == "from-the-config-file-0123"
+    assert not env_allowed(WEB) & {
+        "AUTOMATA_KEYSTORE",
+        "AUTOMATA_KEYSTORE_PASSWORD",
+        "AUTOMATA_KEYSTORE_PASSWORD_FILE",
+    }
     file = tmp_path / "web_token"
     file.write_text("from-the-token-file-0123\n")
     assert load_config(none, env={**env, "AUTOMATA_WEB_TOKEN_FILE": str(file)}, service=WEB).web.token == (
