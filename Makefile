@@ -38,7 +38,7 @@ down: $(STAMP)
 
 # Two workers (pytest-xdist), a test module each at a time (--dist loadfile: a module's fixtures
 # stay in one worker): most of a test waits on a real subprocess, so two share the 2-core machine
-# well (8:42 on one, about 5 on two). TEST_WORKERS=1 runs them in this process, one after another.
+# well (about 6 minutes on two, 2026-12-06). TEST_WORKERS=1 runs them in this process, one after another.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
