@@ -23,7 +23,7 @@ from cli import common, output
 from cli import venue as venues
 from services.order_gateway.venues.base import VenueAdapter, VenueError
 from shared import display
-from shared.account_view import Valued, account_doc, read_account, value
+from shared.account_view import Valued, account_doc, account_venues, read_account, value
 from shared.config import AppConfig
 from shared.display import asset_amounts
 from shared.streams import account
@@ -73,7 +73,7 @@ def balance(
     """Free, locked and total per asset and the total equity in the quote currency."""
     out = common.console()
     r, _url = common.redis_client(out)
-    stored = sorted(k.decode().split(":", 1)[1] for k in r.scan_iter(match="account:*", count=1000))
+    stored = account_venues(r)
     cfg = common.config(out) if live else common.config_or_none()
     if venue:
         known = {*stored, *(cfg.venues if cfg else ())}

@@ -17,7 +17,7 @@ import redis
 
 from shared.codec import DecodeError, decode
 from shared.messages import Balance, BalanceUpdate, BookTicker, Candle
-from shared.streams import account, book
+from shared.streams import ANY, account, book
 
 
 @dataclass
@@ -79,6 +79,11 @@ class Account:
     balances: dict[str, Balance]
     snapshot: bool  # False: only deltas were found, the list may be incomplete
     ts_ms: int
+
+
+def account_venues(r: redis.Redis) -> list[str]:
+    """The venues with an `account:{venue}` stream in Redis, sorted."""
+    return sorted(k.decode().split(":", 1)[1] for k in r.scan_iter(match=account(ANY), count=1000))
 
 
 def read_account(r: redis.Redis, venue: str) -> Account | None:

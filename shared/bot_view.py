@@ -11,7 +11,7 @@ import redis
 
 from shared import display
 from shared.display import to_dec
-from shared.streams import bot_state
+from shared.streams import any_bot, bot_state
 
 
 def bot_mode(state: dict) -> str:
@@ -59,7 +59,7 @@ def bots(r: redis.Redis, inputs: dict[str, dict[str, Any]] | None = None) -> lis
     inputs = inputs or {}
     now_ms = int(time.time() * 1000)
     rows = []
-    for key in sorted(r.scan_iter(match="bot:*:state", count=1000)):
+    for key in sorted(r.scan_iter(match=any_bot("state"), count=1000)):
         bot = key.decode().split(":")[1]
         rows.append(row(bot, read_state(r, bot) or {}, inputs.get(bot), now_ms))
     return rows

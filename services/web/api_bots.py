@@ -62,14 +62,15 @@ def _open_orders(state: dict[str, Any]) -> list[views.OpenOrder]:
     return out
 
 
-def summaries(ctx: WebContext, only: str | None = None) -> list[views.BotSummary]:
-    """The bots' summaries (every bot with state, or just `only`): the one computation behind
+def summaries(ctx: WebContext, one: tuple[str, dict[str, Any]] | None = None) -> list[views.BotSummary]:
+    """The bots' summaries (every bot with state, or just `one`: a bot and its state document,
+    read once per request): the one computation behind
     both /api/bots and /api/bots/{bot}, so the overview and a bot's page always show the same
     figures (the unrealised profit: the ledger's open cycles at the last price, None while the
     ledger has no tables yet)."""
     from services.web import history  # SQLAlchemy: loaded when history is first asked for
 
-    rows = live_state.bot_rows(ctx.redis, only)
+    rows = live_state.bot_rows(ctx.redis, one)
     with ctx.reading() as conn:
         unrealised = history.unrealised_by_bot(conn, [row["bot"] for row in rows])
     return [live_state.summary(ctx.redis, row, unrealised[row["bot"]]) for row in rows]
@@ -83,13 +84,10 @@ def list_bots(ctx: WebContext, request: Request) -> views.Bots:
 def get_bot(ctx: WebContext, request: Request, bot: str) -> views.BotDetail:
     """One bot: its summary, its strategy's state (ladder, grid, stop...) and open orders."""
     doc = _state(ctx, bot)
-    found = summaries(ctx, bot)
-    if not found:
-        raise ApiError(404, f"no bot {bot!r} with state in Redis")
     config = _bot_config(ctx, bot)
     state = doc.get("state") or {}
     return views.BotDetail(
-        summary=found[0],
+        summary=summaries(ctx, (bot, doc))[0],
         strategy=config.strategy if config else None,
         params=dict(config.params) if config else {},
         state=state,

@@ -23,6 +23,7 @@ from services.web.context import WebContext
 from services.web.openapi import ApiError, Operation, Param
 from shared import control
 from shared.messages import BotControl, CancelOrder, ControlAction, Side
+from shared.streams import bot_control
 
 Amount = Decimal  # positive and finite: control.amount checks it, naming the field
 Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{2,30}$")]
@@ -77,7 +78,7 @@ def _action(action: ControlAction) -> Callable[..., Sent]:
         except control.ControlError as exc:
             raise ApiError(404, str(exc)) from None
         entry = control.send_control(ctx.redis, bot, action, source="web", reason=body.reason)
-        return Sent(f"bot:{bot}:control", entry, control.MODE_AFTER[action])
+        return Sent(bot_control(bot), entry, control.MODE_AFTER[action])
 
     handler.__name__ = f"{action.value}_bot"
     return handler

@@ -14,7 +14,7 @@ import redis
 from cli.heartbeats import bot_inputs, read_heartbeats
 from services.web import views
 from shared import bot_view
-from shared.account_view import account_doc, read_account, value
+from shared.account_view import account_doc, account_venues, read_account, value
 from shared.codec import DecodeError, decode
 from shared.messages import Decision, Notification
 from shared.streams import NOTIFY, bot_decisions
@@ -30,7 +30,7 @@ def services(r: redis.Redis) -> views.Services:
 
 def balances(r: redis.Redis, quotes: dict[str, str], venue: str | None = None) -> views.Balances:
     """Every venue with balances in Redis (or the one asked), valued in its quote asset."""
-    stored = sorted(k.decode().split(":", 1)[1] for k in r.scan_iter(match="account:*", count=1000))
+    stored = account_venues(r)
     wanted = [venue] if venue else sorted({*stored, *quotes})
     accounts, missing = [], []
     for name in wanted:
@@ -63,13 +63,14 @@ def decisions(r: redis.Redis, bot: str, limit: int) -> list[views.DecisionView]:
     return _decisions(r.xrevrange(bot_decisions(bot), count=limit))
 
 
-def bot_rows(r: redis.Redis, only: str | None = None) -> list[dict[str, Any]]:
-    """The CLI's bot lines (shared/bot_view.py), for every bot with state or just `only`."""
+def bot_rows(r: redis.Redis, one: tuple[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The CLI's bot lines (shared/bot_view.py), for every bot with state or just `one` (a bot
+    and its state document, already read)."""
     inputs = bot_inputs(read_heartbeats(r))
-    if only is None:
+    if one is None:
         return bot_view.bots(r, inputs)
-    doc = bot_view.read_state(r, only)
-    return [] if doc is None else [bot_view.row(only, doc, inputs.get(only), int(time.time() * 1000))]
+    bot, doc = one
+    return [bot_view.row(bot, doc, inputs.get(bot), int(time.time() * 1000))]
 
 
 def summary(r: redis.Redis, row: dict[str, Any], unrealised: Any) -> views.BotSummary:
