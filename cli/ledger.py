@@ -19,7 +19,7 @@ from cli.history import ledger_engine
 from services.ledger.sync import Summary, sync_venue
 from services.order_gateway.venues.base import VenueError
 from shared.config import AppConfig, ConfigError
-from shared.ledger.db import upgrade
+from shared.ledger.db import reason, upgrade
 from shared.redis_conn import connect
 
 ledger_app = typer.Typer(
@@ -51,9 +51,12 @@ def sync(
     _r, url = common.redis_client(out, system)
     summaries = []
     with ledger_engine(out) as (engine, _system, where):
+        try:
+            upgrade(engine)  # `syncs` is in revision 0004: a ledger not yet restarted gets it here
+        except sa.exc.DBAPIError as exc:
+            common.fail(out, f"cannot write the ledger at {where}: {reason(exc)}")
         for name in [venue] if venue else sorted(cfg.venues):
             try:
-                upgrade(engine)  # `syncs` is in revision 0004: a ledger not yet restarted gets it here
                 summary = asyncio.run(_sync(cfg, name, url, engine))
             except ConfigError as exc:
                 common.fail(out, f"configuration error: {exc}", 2)
@@ -62,8 +65,7 @@ def sync(
                     out, f"{name}: the venue did not answer ({type(exc).__name__}: {common.short(exc)})"
                 )
             except sa.exc.DBAPIError as exc:
-                reason = str(exc.orig or exc).strip().splitlines()[0]
-                common.fail(out, f"cannot write the ledger at {where}: {reason}")
+                common.fail(out, f"cannot write the ledger at {where}: {reason(exc)}")
             summaries.append(summary)
             if not as_json:
                 out.print(summary.line())

@@ -138,7 +138,9 @@ def profit(
             return
         if shifted is not None:
             unit = {"daily": "days", "weekly": "weeks", "monthly": "months"}[periods[0]]
-            out.print(f"no fill in the last {n} {unit}: shown up to the newest, {when(shifted)} UTC")
+            out.print(
+                f"no fill in the last {len(buckets)} {unit}: shown up to the newest, {when(shifted)} UTC"
+            )
         out.print(_period_table(out, periods[0], buckets))
         out.print(
             f"{periods[0]} (UTC): profit and fees of the cycles closed" + (f", bot {bot}" if bot else "")

@@ -23,10 +23,11 @@ from shared import streams as s
 from shared.bus import Consumer
 from shared.bus.consumer import Entry
 from shared.bus.dlq import dead_letter
+from shared.bus.groups import as_text
 from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
 from shared.ledger.db import LedgerUrlError, at_head, describe, ledger_url, open_ledger
-from shared.ledger.migrate import upgrade_apart
+from shared.ledger.migrate import TRANSIENT, upgrade_apart
 from shared.service import ServiceContext, run_service
 from shared.urls import safe_url
 
@@ -42,9 +43,6 @@ async def wait_out(ctx: ServiceContext, delay: float) -> float:
     except TimeoutError:
         pass
     return min(delay * 2, RETRY_MAX_S)
-
-
-TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)  # unreachable, restarted, disk full
 
 
 class Ledger:
@@ -127,7 +125,7 @@ async def open_database(ctx: ServiceContext) -> sa.Engine | None:
                 await asyncio.to_thread(upgrade_apart, url, source)
             log.info("ledger database %s (%s) ready", safe_url(url), source)
             return engine
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        except TRANSIENT as exc:
             log.error(
                 "cannot open the ledger database %s (%s): retrying in %.1fs",
                 safe_url(url),
@@ -150,7 +148,7 @@ async def order_event_streams(ctx: ServiceContext) -> list[str]:
     """Every bot's order-update stream a SCAN finds (bots come and go: polled by the consumer)."""
     found = []
     async for key in ctx.redis.scan_iter(match=s.ANY_ORDER_EVENTS, count=1000, _type="stream"):
-        name = key.decode() if isinstance(key, bytes) else key
+        name = as_text(key)
         if s.order_events_bot(name) is not None:
             found.append(name)
     return sorted(found)

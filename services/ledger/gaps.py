@@ -22,21 +22,12 @@ from redis.exceptions import ResponseError
 
 from services.ledger.writer import insert_new
 from shared.bus import publish
-from shared.bus.groups import next_id
+from shared.bus.groups import as_text, id_key, next_id
 from shared.ledger import schema as t
 from shared.messages import Level, Notification
 from shared.streams import NOTIFY
 
 log = logging.getLogger("automata.ledger")
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 async def trimmed_unseen(redis: aioredis.Redis, stream: str, group: str) -> tuple[str, str] | None:
@@ -48,14 +39,14 @@ async def trimmed_unseen(redis: aioredis.Redis, stream: str, group: str) -> tupl
         return None  # no such stream yet: nothing trimmed
     last, read = "0-0", 0
     for g in await redis.xinfo_groups(stream):
-        if _text(g["name"]) == group:
-            last, read = _text(g["last-delivered-id"]), g.get("entries-read")
+        if as_text(g["name"]) == group:
+            last, read = as_text(g["last-delivered-id"]), g.get("entries-read")
     first = info.get("first-entry")
-    first_id = _text(first[0]) if first else ""
-    if first_id and _key(first_id) <= _key(last):
+    first_id = as_text(first[0]) if first else ""
+    if first_id and id_key(first_id) <= id_key(last):
         return None  # the stream still holds everything after what the group was handed
     if read is None:  # the group's counter is unknown: any hole after `last` counts
-        missing = _key(first_id or _text(info["last-generated-id"])) > _key(next_id(last))
+        missing = id_key(first_id or as_text(info["last-generated-id"])) > id_key(next_id(last))
     else:  # every entry after `last` still there: added = read + those + the missing ones
         missing = int(info["entries-added"]) - int(read) - int(info["length"]) > 0
     return (last, first_id) if missing else None

@@ -42,7 +42,7 @@ from redis.exceptions import RedisError, ResponseError, WatchError
 
 from shared import metrics
 from shared import streams as s
-from shared.bus.groups import next_id
+from shared.bus.groups import as_text, id_key, next_id
 from shared.codec import DecodeError, decode
 from shared.ledger import schema as t
 from shared.ledger.db import describe
@@ -54,15 +54,6 @@ SNAPSHOT_SCAN = 200  # account entries read back per XREVRANGE looking for the n
 SCAN_COUNT = 1000
 IN_CHUNK = 500  # values per IN (...) list
 RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue", "bot")
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 @dataclass(frozen=True)
@@ -85,10 +76,10 @@ async def newest_snapshot(redis: aioredis.Redis, stream: str) -> str | None:
             except DecodeError:
                 continue
             if isinstance(msg, BalanceUpdate) and msg.snapshot:
-                return _text(entry_id)
+                return as_text(entry_id)
         if len(rows) < SNAPSHOT_SCAN:
             return None
-        top = "(" + _text(rows[-1][0])
+        top = "(" + as_text(rows[-1][0])
 
 
 # Bound and trim in one step (Redis runs a script atomically: a group created or moved back
@@ -134,7 +125,7 @@ async def trim_stream(script: AsyncScript, redis: aioredis.Redis, stream: str, f
         snapshot = await newest_snapshot(redis, stream)
         if snapshot is None:
             return 0
-        floor = min(floor, snapshot, key=_key)
+        floor = min(floor, snapshot, key=id_key)
     return int(await script(keys=[stream], args=[s.GROUP_LEDGER, floor]))
 
 
@@ -146,7 +137,7 @@ async def replayable_from(redis: aioredis.Redis, stream: str) -> str | None:
     except ResponseError:
         return None
     first = info.get("first-entry")
-    return _text(first[0]) if first else next_id(_text(info["last-generated-id"]))
+    return as_text(first[0]) if first else next_id(as_text(info["last-generated-id"]))
 
 
 def prune_ingested(engine: sa.Engine, stream: str, below: str) -> int:
@@ -156,7 +147,7 @@ def prune_ingested(engine: sa.Engine, stream: str, below: str) -> int:
         gone = [
             i
             for (i,) in conn.execute(sa.select(c.entry_id).where(c.stream == stream))
-            if _key(i) < _key(below)
+            if id_key(i) < id_key(below)
         ]
         for start in range(0, len(gone), IN_CHUNK):
             conn.execute(
@@ -167,7 +158,7 @@ def prune_ingested(engine: sa.Engine, stream: str, below: str) -> int:
 
 def _amount(raw: object) -> Decimal | None:
     try:
-        return Decimal(_text(raw)) if raw not in (None, b"", "") else Decimal(0)
+        return Decimal(as_text(raw)) if raw not in (None, b"", "") else Decimal(0)
     except InvalidOperation:
         return None
 
@@ -185,16 +176,16 @@ class Closed:
 def _closed(fields: list[object], older_than_ms: int) -> Closed | None:
     """A record that is final and was last updated before `older_than_ms`, else None."""
     status, cum, updated, venue, bot = fields
-    if status is None or _text(status) not in TERMINAL_STATUSES:
+    if status is None or as_text(status) not in TERMINAL_STATUSES:
         return None
     amount = _amount(cum)
     try:
-        stale = int(_text(updated or b"0")) <= older_than_ms
+        stale = int(as_text(updated or b"0")) <= older_than_ms
     except ValueError:
         return None
     if not stale or amount is None:
         return None
-    return Closed(_text(status), amount, _text(venue or b""), _text(bot or b""))
+    return Closed(as_text(status), amount, as_text(venue or b""), as_text(bot or b""))
 
 
 async def _commands_waiting(redis: aioredis.Redis, venue: str, bot: str) -> bool:
@@ -232,7 +223,8 @@ async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed
         try:
             await pipe.watch(key)
             status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
-            if status is None or (_text(status), _amount(cum)) != (expected.status, expected.cum_filled_qty):
+            now = None if status is None else (as_text(status), _amount(cum))
+            if now != (expected.status, expected.cum_filled_qty):
                 return False
             if await pipe.sismember(s.og_open(expected.venue), cid):
                 return False
@@ -271,7 +263,7 @@ async def delete_closed_records(redis: aioredis.Redis, engine: sa.Engine, older_
         )  # fmt: skip
 
     async for key in redis.scan_iter(match=s.og_order(s.ANY), count=SCAN_COUNT):
-        keys.append(_text(key))
+        keys.append(as_text(key))
         if len(keys) >= SCAN_COUNT:
             deleted += await sweep(keys)
             keys = []

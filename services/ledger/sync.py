@@ -41,6 +41,7 @@ from services.ledger.writer import Fact, FiltersOf, Writer, utc
 from services.order_gateway.records import CorruptRecord, OrderRecord
 from services.order_gateway.venues.base import VenueAdapter, VenueTrade
 from shared import streams as s
+from shared.bus.groups import as_text, id_key
 from shared.display import filters_from_hash
 from shared.ledger import schema as t
 from shared.messages import TERMINAL_STATUSES
@@ -96,15 +97,6 @@ async def wal_records(redis: aioredis.Redis, venue: str) -> list[OrderRecord]:
     return out
 
 
-def as_text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 async def caught_up(redis: aioredis.Redis, bot: str) -> bool:
     """The ledger has read and written every entry the bot's order stream holds (no stream:
     nothing more can come): its group was handed the newest entry there and holds none
@@ -117,8 +109,8 @@ async def caught_up(redis: aioredis.Redis, bot: str) -> bool:
         return True
     for g in groups:
         if as_text(g["name"]) == s.GROUP_LEDGER:
-            handed = _id_key(as_text(g["last-delivered-id"]))
-            return not g["pending"] and (newest is None or handed >= _id_key(as_text(newest[0])))
+            handed = id_key(as_text(g["last-delivered-id"]))
+            return not g["pending"] and (newest is None or handed >= id_key(as_text(newest[0])))
     return False
 
 

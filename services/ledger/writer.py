@@ -42,6 +42,11 @@ def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def told_at(ms: int | None, entry_at: datetime) -> datetime:
+    """A message's own time (the venue's, else its sender's), else its stream entry's."""
+    return utc(ms) if ms else entry_at
+
+
 def entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
@@ -290,7 +295,7 @@ class Writer:
         return self.filters_of(venue, symbol) or default_filters(symbol, self.quote_of(venue))
 
     def _order(self, conn: sa.Connection, u: OrderUpdate, at: datetime) -> None:
-        when = utc(u.venue_ts or u.ts) if (u.venue_ts or u.ts) else at
+        when = told_at(u.venue_ts or u.ts, at)
         row = self._pending.orders.get(u.cid)
         side = u.side or (row["side"] if row else None)
         kind = u.order_type or (row["order_type"] if row else None)
@@ -451,7 +456,7 @@ class Writer:
     # -- balances, equity, candles, notifications ------------------------------------------------
 
     def _balances(self, msg: BalanceUpdate, at: datetime) -> None:
-        when = utc(msg.venue_ts or msg.ts) if (msg.venue_ts or msg.ts) else at
+        when = told_at(msg.venue_ts or msg.ts, at)
         for bal in msg.balances:
             self._pending.insert_new(
                 t.balances,
@@ -496,5 +501,5 @@ class Writer:
         self._pending.insert_new(
             t.notifications,
             {"notification_id": n.id, "kind": n.kind, "level": str(n.level), "bot": n.bot, "venue": n.venue,
-             "title": n.title, "text": n.text, "data": n.data or None, "at": utc(n.ts) if n.ts else at},
+             "title": n.title, "text": n.text, "data": n.data or None, "at": told_at(n.ts, at)},
         )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Consumer group housekeeping."""
+"""Consumer group housekeeping, and the stream ids and replies it reads."""
 
 from __future__ import annotations
 
@@ -57,3 +57,14 @@ def next_id(entry_id: str) -> str:
         return f"{entry_id}-1"
     ms, seq = entry_id.split("-", 1)
     return f"{ms}-{int(seq) + 1}"
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    """A stream id as a sortable key ("5-1" -> (5, 1); "5" -> (5, 0)): ids compare as numbers."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def as_text(value: object) -> str:
+    """A value from a Redis reply (bytes unless the client decodes) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

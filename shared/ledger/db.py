@@ -40,11 +40,16 @@ HINTS = {
 }
 
 
+def reason(exc: BaseException) -> str:
+    """The first line of a database error's own message: without the SQL or its parameters."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def describe(exc: BaseException) -> str:
-    """One line about a database error, without the SQL or its parameters."""
+    """One line about a database error (its type, reason and likely cause)."""
     inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip()
-    line = text.splitlines()[0] if text else ""
+    line = reason(exc)
     hint = HINTS.get(line)
     return f"{type(inner).__name__}: {line}" + (f" ({hint})" if hint else "")
 

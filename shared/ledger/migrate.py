@@ -20,7 +20,7 @@ from shared.ledger.db import DATABASE_URL_ENV, describe, open_ledger, upgrade
 SOURCE_ENV = "AUTOMATA_LEDGER_URL_SOURCE"
 EX_TEMPFAIL = 75  # sysexits.h: the database is away, try again later
 TIMEOUT_S = 600.0
-TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)
+TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)  # unreachable, restarted, disk full
 
 
 class MigrationUnavailable(OSError):

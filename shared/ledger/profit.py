@@ -29,8 +29,7 @@ from shared.ledger import aggregate
 from shared.ledger.queries import newest
 from shared.ledger.rows import DEFAULT_BUCKETS, MAX_BUCKETS, Period
 from shared.ledger.schema import candles, cycles, fills
-
-ZERO = Decimal(0)
+from shared.money import ZERO
 
 
 @dataclass(frozen=True)
