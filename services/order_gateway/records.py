@@ -25,17 +25,9 @@ from shared.messages import (
     check_amounts,
 )
 from shared.money import ZERO
+from shared.order_lifecycle import moves_forward, status_after
 
-_RANK = {
-    OrderStatus.PENDING_SUBMIT: 0,
-    OrderStatus.UNKNOWN: 0,
-    OrderStatus.NEW: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELED: 3,
-    OrderStatus.EXPIRED: 3,
-    OrderStatus.REJECTED: 3,
-}
+__all__ = ["moves_forward"]  # the rule, re-exported for the gateway's modules
 
 
 AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty")
@@ -136,25 +128,13 @@ class Progress(NamedTuple):
         return self.status in TERMINAL_STATUSES
 
 
-def moves_forward(record: OrderRecord | Progress, report: OrderReport) -> bool:
-    if record.terminal:
-        return False
-    if report.cum_filled_qty > record.cum_filled_qty:
-        return True
-    if report.cum_filled_qty < record.cum_filled_qty:
-        return False
-    return _RANK[report.status] > _RANK[record.status] or (
-        record.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and report.status != record.status
-    )
-
-
 def apply_report(
     record: OrderRecord, report: OrderReport, fee: Decimal, fee_asset: str, now_ms: int
 ) -> OrderRecord:
     """The record after the report (call only when moves_forward); fee is the new cumulative fee."""
     return msgspec.structs.replace(
         record,
-        status=report.status,
+        status=status_after(record.status, report.status),
         venue_order_id=report.venue_order_id or record.venue_order_id,
         side=report.side or record.side,
         order_type=report.order_type or record.order_type,
