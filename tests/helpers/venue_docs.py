@@ -43,12 +43,15 @@ def json_type(value: Any) -> str:
     return {str: "string", list: "array", dict: "object"}[type(value)]
 
 
+MAPS = frozenset({"cumFeeDetail"})  # objects keyed by data (a coin), not by field names
+
+
 def shape_gaps(
     doc: Any, served: Any, path: str = "$", *, optional: frozenset[str] = frozenset()
 ) -> list[str]:
     """Where `served` does not have the documented shape: a documented key missing (unless its
     name is in `optional`) or a value of another JSON type, recursively (a list by its first
-    item). Keys the venue adds beyond the documented ones are not gaps."""
+    item, a MAPS object by its values). Keys the venue adds beyond the documented ones are not gaps."""
     if json_type(doc) != json_type(served):
         return [f"{path}: documented {json_type(doc)} {doc!r:.40}, served {json_type(served)} {served!r:.40}"]
     gaps: list[str] = []
@@ -58,7 +61,10 @@ def shape_gaps(
                 if key not in optional:
                     gaps.append(f"{path}.{key}: documented, not served")
                 continue
-            gaps += shape_gaps(value, served[key], f"{path}.{key}", optional=optional)
+            mine = served[key]
+            if key in MAPS and isinstance(value, dict) and isinstance(mine, dict):
+                value, mine = list(value.values())[:1], list(mine.values())[:1]
+            gaps += shape_gaps(value, mine, f"{path}.{key}", optional=optional)
     elif isinstance(doc, list) and doc and served:
         gaps += shape_gaps(doc[0], served[0], f"{path}[0]", optional=optional)
     return gaps
