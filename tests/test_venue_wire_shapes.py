@@ -13,15 +13,15 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
 
-from tests.helpers.bybit import Inbox, acks, bybit_http, bybit_ws, subscribed
+from tests.helpers.bybit import bybit_http, private_socket
 from tests.helpers.procs import wait_until
-from tests.helpers.sim import SimVenue, binance_client, sim_fixture, socket_manager
+from tests.helpers.sim import SimVenue, binance_client_fixture, sim_fixture, socket_manager
 from tests.helpers.venue_docs import documented, shape_gaps
 
 sim = sim_fixture()
@@ -75,13 +75,7 @@ def raw_json(url: str) -> tuple[int, Any]:
 
 
 # ---------------------------------------------------------------------------------- Binance
-@pytest.fixture
-async def client(sim: SimVenue) -> AsyncIterator[Any]:
-    c = binance_client(sim)
-    try:
-        yield c
-    finally:
-        await c.close_connection()
+client = binance_client_fixture()
 
 
 async def last(client: Any) -> D:
@@ -190,6 +184,13 @@ def bybit_price(sim: SimVenue) -> D:
     return D(str(sim.control.state()["prices"]["BTCUSDT"]))
 
 
+def check_list_reply(name: str, served: dict[str, Any]) -> None:
+    """A Bybit list reply: the envelope's shape, then each row's enums."""
+    doc = documented("bybit", name)
+    check(doc, served, {}, NOT_SPOT)
+    check(doc["result"]["list"], served["result"]["list"], BYBIT_ENUMS, NOT_SPOT)
+
+
 def test_bybit_order_endpoints(sim: SimVenue) -> None:
     s = bybit_http(sim)
     price = bybit_price(sim) - 50
@@ -199,31 +200,10 @@ def test_bybit_order_endpoints(sim: SimVenue) -> None:
     check(documented("bybit", "order_create"), created, {})
     sim.control.market("BTCUSDT", max_fill="0.01")
     sim.control.set_price("BTCUSDT", str(price))
-    realtime = s.get_open_orders(**SPOT)
-    check(documented("bybit", "order_realtime"), realtime, {}, NOT_SPOT)
-    check(
-        documented("bybit", "order_realtime")["result"]["list"],
-        realtime["result"]["list"],
-        BYBIT_ENUMS,
-        NOT_SPOT,
-    )
+    check_list_reply("order_realtime", s.get_open_orders(**SPOT))
     check(documented("bybit", "order_cancel"), s.cancel_order(**SPOT, orderLinkId="w-1"), {})
-    history = s.get_order_history(**SPOT)
-    check(documented("bybit", "order_history"), history, {}, NOT_SPOT)
-    check(
-        documented("bybit", "order_history")["result"]["list"],
-        history["result"]["list"],
-        BYBIT_ENUMS,
-        NOT_SPOT,
-    )
-    executions = s.get_executions(**SPOT)
-    check(documented("bybit", "execution_list"), executions, {}, NOT_SPOT)
-    check(
-        documented("bybit", "execution_list")["result"]["list"],
-        executions["result"]["list"],
-        BYBIT_ENUMS,
-        NOT_SPOT,
-    )
+    check_list_reply("order_history", s.get_order_history(**SPOT))
+    check_list_reply("execution_list", s.get_executions(**SPOT))
 
 
 def test_bybit_wallet_and_instruments(sim: SimVenue) -> None:
@@ -240,14 +220,7 @@ def test_bybit_error_envelope(sim: SimVenue) -> None:
 
 
 def test_bybit_private_topics(sim: SimVenue) -> None:
-    inbox = Inbox()
-    ws = bybit_ws(sim, "private")
-    seen = acks(ws)
-    try:
-        wait_until(lambda: ws.auth, what="pybit to authenticate")
-        for subscribe in (ws.order_stream, ws.execution_stream, ws.wallet_stream):
-            subscribe(inbox.put)
-        subscribed(ws, seen, 3)
+    with private_socket(sim) as (_ws, inbox):
         price = bybit_price(sim) - 50
         bybit_http(sim).place_order(**SPOT, side="Buy", orderType="Limit", qty="0.01", price=str(price),
                                     orderLinkId="w-2")  # fmt: skip
@@ -260,5 +233,3 @@ def test_bybit_private_topics(sim: SimVenue) -> None:
                 item.pop("extraFees", None)
             check(doc, inbox.all(topic)[-1], BYBIT_ENUMS, NOT_SPOT)
             check(doc["data"], inbox.all(topic)[-1]["data"], BYBIT_ENUMS, NOT_SPOT)
-    finally:
-        ws.exit()
