@@ -12,9 +12,10 @@ from decimal import Decimal as D
 
 import redis
 
-from services.order_gateway.records import OrderRecord
 from shared import codec
 from shared.messages import OrderStatus, OrderType, OrderUpdate, Side
+from shared.order_record import OrderRecord
+from shared.strategy.orders import BotOrder
 from shared.strategy.state import StrategyState, decode_state, encode_state
 
 UPDATES = [
@@ -90,6 +91,7 @@ def test_a_saved_bot_state_loads_and_saves_the_same_fields(sync_redis: redis.Red
     sync_redis.set("bot:b1:state", STATE)
     state = decode_state(sync_redis.get("bot:b1:state"), StrategyState)  # type: ignore[arg-type]
     order, adopted = state.orders["b1-000007"], state.adopted["b1-000009"]
+    assert isinstance(order, BotOrder) and isinstance(adopted, BotOrder)
     assert (order.tag, order.quantity, order.cum_filled_qty, order.avg_fill_price) == (
         "so3", D("0.003"), D("0.001"), D("41.2001") / D("0.001"))  # fmt: skip
     assert order.status is OrderStatus.PARTIALLY_FILLED and not order.terminal
