@@ -27,7 +27,6 @@ from shared import control, display
 from shared.codec import DecodeError, decode
 from shared.display import UNKNOWN, Precision
 from shared.messages import (
-    TERMINAL_STATUSES,
     BotControl,
     CancelOrder,
     Decision,
@@ -76,9 +75,7 @@ def wait_update(
     deadline = time.monotonic() + seconds
     found: OrderUpdate | Decision | None = None
     while True:
-        waiting = found is None or (
-            settle and isinstance(found, OrderUpdate) and found.status not in TERMINAL_STATUSES
-        )
+        waiting = found is None or (settle and isinstance(found, OrderUpdate) and not found.terminal)
         left = deadline - time.monotonic()
         if waiting and left > 0:
             reply = r.xread(streams, count=100, block=max(1, int(min(left, 1.0) * 1000)))

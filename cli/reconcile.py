@@ -25,7 +25,6 @@ from cli import common, output
 from cli import venue as venues
 from services.order_gateway.reconcile import Summary
 from services.order_gateway.reconcile import reconcile as run_reconcile
-from services.order_gateway.records import OrderRecord
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.base import (
     ClockSkew,
@@ -38,6 +37,7 @@ from services.order_gateway.venues.base import (
 from services.order_gateway.wal import Wal
 from shared.bus import publish
 from shared.config import AppConfig, ConfigError
+from shared.order_record import OrderRecord
 from shared.redis_conn import connect
 from shared.streams import NOTIFY
 

@@ -50,9 +50,9 @@ from shared.money import ZERO
 from shared.strategy import (
     EVERY_CANDLE,
     ORDERS_ONLY,
+    BotOrder,
     Command,
     OrderChange,
-    OrderRecord,
     Position,
     Step,
     Strategy,
@@ -228,7 +228,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         self,
         params: FractalParams,
         state: FractalState,
-        rec: OrderRecord,
+        rec: BotOrder,
         update: OrderUpdate,
         ctx: StrategyContext,
     ) -> Step[FractalState]:
@@ -429,7 +429,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         ]
 
     @staticmethod
-    def _serves(order: OrderRecord, stop: Decimal, limit: Decimal, ctx: StrategyContext) -> bool:
+    def _serves(order: BotOrder, stop: Decimal, limit: Decimal, ctx: StrategyContext) -> bool:
         """Whether the sell out is the one for this stop (a stop-limit at it, or the limit sell
         that replaced it once the price was through)."""
         if order.order_type == OrderType.STOP_LOSS_LIMIT:

@@ -49,9 +49,9 @@ from shared.money import ZERO
 from shared.strategy import (
     EVERY_CANDLE,
     ORDERS_ONLY,
+    BotOrder,
     Command,
     OrderChange,
-    OrderRecord,
     Step,
     Strategy,
     StrategyContext,
@@ -339,7 +339,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             return state, [note]
         return replace(state, exit_cid=sell.cid, spare=ZERO, spare_cost=ZERO), [sell]  # the spare too
 
-    def _exited(self, state: GridState, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _exited(self, state: GridState, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         note = notification(
             ctx,
             "grid_ended",
@@ -375,7 +375,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
 
     # --- fills ---------------------------------------------------------------------------
 
-    def _funded(self, state: GridState, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _funded(self, state: GridState, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         """The opening buy finished: hand its base out to the waiting sells, lowest level first."""
         state = replace(state, init_cid="")
         base, paid = self._bought_amounts(rec, ctx)
@@ -418,7 +418,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         intervals = tuple(Interval(IDLE) if iv.side == WAIT else iv for iv in state.intervals)
         return replace(state, intervals=intervals, init_cid="")
 
-    def _bought(self, state: GridState, j: int, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _bought(self, state: GridState, j: int, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         """Buy at level j finished: its lot goes on sale at level j+1."""
         base, paid = self._bought_amounts(rec, ctx)
         cmds: list[Command] = []
@@ -468,7 +468,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     def _to_spare(state: GridState, base: Decimal, cost: Decimal) -> GridState:
         return replace(state, spare=state.spare + base, spare_cost=state.spare_cost + cost)
 
-    def _sold(self, state: GridState, j: int, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _sold(self, state: GridState, j: int, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         """Sell at level j+1 finished: the round trip is booked and interval j buys again at level j."""
         iv = state.intervals[j]
         if rec.cum_filled_qty <= 0:
@@ -517,7 +517,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         return self._set(state, j, new), [note, said]
 
     @staticmethod
-    def _bought_amounts(rec: OrderRecord, ctx: StrategyContext) -> tuple[Decimal, Decimal]:
+    def _bought_amounts(rec: BotOrder, ctx: StrategyContext) -> tuple[Decimal, Decimal]:
         """Base a buy brought in (net of a base fee) and the quote it cost (a quote fee included)."""
         base_fee = rec.fee if rec.fee_asset == ctx.base_asset else ZERO
         quote_fee = rec.fee if rec.fee_asset in (ctx.quote_asset, "") else ZERO
@@ -566,7 +566,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         return replace(state, intervals=tuple(intervals))
 
     @staticmethod
-    def _rejected_note(rec: OrderRecord, ctx: StrategyContext) -> Command:
+    def _rejected_note(rec: BotOrder, ctx: StrategyContext) -> Command:
         return notification(
             ctx,
             "error",

@@ -23,11 +23,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from services.order_gateway.records import CorruptRecord, OrderRecord
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.base import (
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -37,6 +35,8 @@ from shared import metrics
 from shared.config import ConfigError
 from shared.ids import bot_of
 from shared.messages import Notification, OrderStatus
+from shared.order_record import CorruptRecord, OrderRecord
+from shared.order_report import OrderReport
 from shared.streams import og_order, og_symbols
 
 if TYPE_CHECKING:

@@ -31,13 +31,6 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from services.order_gateway.records import (
-    CorruptRecord,
-    OrderRecord,
-    new_record,
-    to_update,
-    without_bad_amounts,
-)
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.sync import BotSyncer
 from services.order_gateway.terms import describe, matches, record_terms, rounded_terms
@@ -71,6 +64,7 @@ from shared.messages import (
     SyncBot,
 )
 from shared.money import MoneyError
+from shared.order_record import CorruptRecord, OrderRecord, new_record, to_update, without_bad_amounts
 from shared.order_terms import terms_of
 from shared.streams import EVENTS_MAXLEN, NOTIFY, command_stream_bot, order_events
 

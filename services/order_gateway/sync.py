@@ -27,12 +27,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from services.order_gateway.records import CorruptRecord
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.base import (
     ClockSkew,
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -43,6 +41,8 @@ from shared import metrics
 from shared.bus import Commit, DeadLetter, Entry
 from shared.ids import IdError, check_bot_id, format_cid, parse_cid, seq_of
 from shared.messages import BotSynced, SyncBot
+from shared.order_record import CorruptRecord
+from shared.order_report import OrderReport
 from shared.streams import EVENTS_MAXLEN, og_order, order_events
 
 log = logging.getLogger("automata.order_gateway.sync")

@@ -35,7 +35,7 @@ from shared.order_terms import OrderTerms
 from shared.strategy.adoption import book_held, claim
 from shared.strategy.commands import CancelTimer, Command, SetTimer
 from shared.strategy.context import StrategyContext
-from shared.strategy.orders import FillDelta, OrderRecord, advance
+from shared.strategy.orders import BotOrder, FillDelta, advance
 from shared.strategy.position import apply_fill
 from shared.strategy.refusals import held_back, note_outcome
 from shared.strategy.sizing import limit_terms, market_qty, market_quote
@@ -50,8 +50,8 @@ CLAIM_STEPS = 2
 class OrderChange(msgspec.Struct, frozen=True):
     """An order update that was applied: the record before and after, and the fill it added."""
 
-    before: OrderRecord
-    after: OrderRecord
+    before: BotOrder
+    after: BotOrder
     fill: FillDelta | None
 
     @property
@@ -101,7 +101,7 @@ def place_order(
         if skip:
             return state, None
         state, cid = next_cid(state, ctx)
-    record = OrderRecord(
+    record = BotOrder(
         cid=cid,
         side=side,
         order_type=order_type,
@@ -267,7 +267,7 @@ def cancel_orders(
     return state, cmds
 
 
-def find_open(state: S, tag: str) -> OrderRecord | None:
+def find_open(state: S, tag: str) -> BotOrder | None:
     """The open order carrying tag (the newest if several), or None."""
     found = None
     for cid in sorted(state.orders):
@@ -284,7 +284,7 @@ def is_replay(state: S, update: OrderUpdate) -> bool:
     return update.cid in state.recent
 
 
-def contradicts(record: OrderRecord, update: OrderUpdate, ctx: StrategyContext) -> str:
+def contradicts(record: BotOrder, update: OrderUpdate, ctx: StrategyContext) -> str:
     """Why update cannot be about this order ("" when it can): another side or symbol means
     the cid names another order, and booking its fill would turn a buy into a sell."""
     if update.side is not None and update.side != record.side:
@@ -411,7 +411,7 @@ def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = Non
     return state, cmds
 
 
-def fill_notification(ctx: StrategyContext, rec: OrderRecord) -> Notification:
+def fill_notification(ctx: StrategyContext, rec: BotOrder) -> Notification:
     """The `fill` notification of a finished order (its id is stable: `{bot}:fill:{cid}`)."""
     avg = rec.avg_fill_price or Decimal(0)
     return notification(

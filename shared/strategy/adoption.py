@@ -29,7 +29,7 @@ from shared.money import ZERO
 from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
-from shared.strategy.orders import FillDelta, OrderRecord, advance
+from shared.strategy.orders import BotOrder, FillDelta, advance
 from shared.strategy.position import apply_fill
 from shared.strategy.state import RECENT_CIDS, S
 
@@ -53,7 +53,7 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
     if update.cid in state.recent or not (seq > state.seq or update.adopted):
         return state, False
     by_quote = update.order_type == OrderType.MARKET and bool(update.orig_quote_qty)
-    record = OrderRecord(
+    record = BotOrder(
         cid=update.cid,
         side=update.side,
         order_type=update.order_type,
@@ -70,7 +70,7 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
     return replace(state, adopted=adopted, seq=max(state.seq, seq)), True
 
 
-def claim(state: S, terms: OrderTerms, slack: Decimal = ZERO) -> tuple[S, OrderRecord | None]:
+def claim(state: S, terms: OrderTerms, slack: Decimal = ZERO) -> tuple[S, BotOrder | None]:
     """The held order these terms ask for again, taken out of the held ones (oldest first).
 
     The same terms first; failing that, the same side, type, price and stop with a base

@@ -17,8 +17,10 @@ from shared.money import ZERO
 from shared.order_lifecycle import moves_forward, status_after
 
 
-class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An order the strategy placed and that is not finished yet (kept in StrategyState.orders)."""
+class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An order the bot placed and that is not finished yet, as its strategy knows it (kept in
+    StrategyState.orders; the order gateway's own record of it is shared/order_record.py's
+    OrderRecord). Its field names are those of saved bot states: renaming one loses them."""
 
     cid: str
     side: Side
@@ -68,7 +70,7 @@ class FillDelta(msgspec.Struct, frozen=True):
         return self.quote / self.qty if self.qty else ZERO
 
 
-def advance(record: OrderRecord, update: OrderUpdate) -> tuple[OrderRecord, FillDelta | None] | None:
+def advance(record: BotOrder, update: OrderUpdate) -> tuple[BotOrder, FillDelta | None] | None:
     """The record after update and the fill it adds, or None when update is stale/duplicate."""
     if not moves_forward(record, update):
         return None

@@ -24,7 +24,6 @@ from services.order_gateway.venues.base import (
     ClockSkew,
     DuplicateOrder,
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -48,6 +47,7 @@ from shared.binance_lean import (
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
 from shared.money import fmt, venue_dec
+from shared.order_report import OrderReport
 from shared.ratelimit import Limiter, WeightLimiter, priority_of
 
 log = logging.getLogger("automata.venue.binance")

@@ -30,7 +30,6 @@ from services.order_gateway.venues.base import (
     DuplicateOrder,
     MalformedReply,
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -45,8 +44,9 @@ from services.order_gateway.venues.base import (
 )
 from shared import metrics
 from shared.filters import SymbolFilters
-from shared.messages import TERMINAL_STATUSES, Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from shared.money import ZERO, fmt, venue_dec
+from shared.order_report import OrderReport
 
 log = logging.getLogger("automata.venue.bybit")
 T = TypeVar("T")
@@ -477,7 +477,7 @@ class BybitAdapter:
         and price are the report's last fill). Otherwise (an execution missed, or not yet
         arrived) the report names none: its growth is derived, `automata ledger sync` finds it."""
         seen = self._executions.get(report.cid)
-        if report.status in TERMINAL_STATUSES:
+        if report.terminal:
             self._executions.pop(report.cid, None)
         if seen is None or seen[0] != report.cum_filled_qty:
             return report
