@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from services.order_gateway.venues import binance, bybit
-from services.order_gateway.venues.base import BalanceReport, OrderReport, VenueTrade
+from services.order_gateway.venues.base import BalanceReport, VenueTrade
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, Side
+from shared.order_report import OrderReport
 from tests.helpers.venue_docs import documented
 
 
