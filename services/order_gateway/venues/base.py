@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
+from shared.ids import OrderCid
 from shared.messages import (
     MAX_AMOUNT,
     UPDATE_AMOUNTS,
@@ -34,7 +35,7 @@ log = logging.getLogger("automata.venue")
 class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     """One order as the venue sees it; quantities and fee are cumulative."""
 
-    cid: str
+    cid: OrderCid  # ours or a foreign order's (shared/ids.py)
     symbol: str
     status: OrderStatus
     venue_order_id: str = ""
