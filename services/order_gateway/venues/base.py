@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.ids import OrderCid
 from shared.messages import (
     MAX_AMOUNT,
     UPDATE_AMOUNTS,
@@ -35,7 +34,7 @@ log = logging.getLogger("automata.venue")
 class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     """One order as the venue sees it; quantities and fee are cumulative."""
 
-    cid: OrderCid  # ours or a foreign order's (shared/ids.py)
+    cid: str
     symbol: str
     status: OrderStatus
     venue_order_id: str = ""
