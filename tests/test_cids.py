@@ -165,3 +165,18 @@ def test_an_adopted_order_flows_and_a_foreign_one_is_left_alone(sim, gateway, sy
     orders = {o.get("client_order_id"): o for o in sim.control.orders()}
     assert orders["web_7Hq2ZkP0aa"]["status"] == "NEW" and orders["b1-000007"]["status"] == "NEW"
     assert sum(1 for o in sim.control.orders() if o.get("client_order_id") == "b1-000007") == 1
+
+
+def test_a_sync_stops_probing_at_the_longest_cid_a_venue_takes(sim, gateway, sync_redis):
+    """A bot with a 24-character id at sequence 10**11 - 2 has one cid left within 36 characters:
+    the sync probes it, stops there, and answers (no order can exist past it)."""
+    r, bot = sync_redis, "b" * 24
+    send_sync(r, seq=10**11 - 2, token="last-cids", bot=bot)
+    answer = wait_until(
+        lambda: next(
+            (m for m in events(r, bot) if isinstance(m, BotSynced) and m.token == "last-cids"), None
+        ),
+        what="the sync answer",
+    )
+    assert (answer.adopted, answer.max_seq) == ((), 10**11 - 2)
+    assert not r.exists(dlq(order_commands("sim", bot)))
