@@ -34,7 +34,7 @@ from shared.messages import (
     OrderUpdate,
     Side,
 )
-from shared.strategy.cancel_asked import SENT
+from shared.strategy.cancel_asked import CancelOutcome
 from shared.streams import MANUAL_BOT, bot_decisions, order_events
 
 order_app = typer.Typer(
@@ -98,7 +98,11 @@ def _answers(msg: object, cid: str) -> bool:
     """An update of cid, or the bot's decision that it sent no cancel of cid."""
     if isinstance(msg, OrderUpdate):
         return msg.cid == cid
-    return isinstance(msg, Decision) and msg.fields.get("cid") == cid and msg.fields.get("outcome") != SENT
+    return (
+        isinstance(msg, Decision)
+        and msg.fields.get("cid") == cid
+        and msg.fields.get("outcome") != CancelOutcome.SENT
+    )
 
 
 def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:

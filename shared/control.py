@@ -31,7 +31,7 @@ import redis
 from shared.codec import encode
 from shared.config import ConfigError
 from shared.display import listing
-from shared.ids import IdError, bot_of, check_bot_id, format_cid
+from shared.ids import ClientOrderId, IdError, bot_of, check_bot_id, format_cid
 from shared.messages import BotControl, CancelOrder, ControlAction, OrderType, PlaceOrder, Side, TimeInForce
 from shared.order_record import OrderRecord
 from shared.streams import (
@@ -113,7 +113,7 @@ return seq
 """
 
 
-def next_cid(r: redis.Redis) -> str:
+def next_cid(r: redis.Redis) -> ClientOrderId:
     while True:
         seq = r.eval(_NEXT_SEQ, 1, MANUAL_SEQ, int(time.time() * 1000))
         cid = format_cid(MANUAL_BOT, int(seq))

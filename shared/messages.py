@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from shared.ids import ClientOrderId, OrderCid
+
 
 class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
     """Base of every stream message. VERSION is the schema version written as `v`."""
@@ -141,9 +143,10 @@ class BookTicker(Message, frozen=True, tag="book"):
 
 
 class PlaceOrder(Message, frozen=True, tag="place"):
-    """Place one order. Market buys may give quote_quantity (spend this much quote) instead of quantity."""
+    """Place one order. Market buys may give quote_quantity (spend this much quote) instead of quantity.
+    `cid` must be one of ours (shared/ids.py): any other is refused when the command is decoded."""
 
-    cid: str
+    cid: ClientOrderId
     bot: str
     venue: str
     symbol: str
@@ -161,7 +164,7 @@ class PlaceOrder(Message, frozen=True, tag="place"):
 
 
 class CancelOrder(Message, frozen=True, tag="cancel"):
-    cid: str
+    cid: ClientOrderId  # a bot cancels only its own orders, so only one of our cids
     bot: str
     venue: str
     symbol: str
@@ -204,7 +207,7 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
     venue adapter's OrderReport (shared/order_report.py). Quantities, quote and fee are
     cumulative; shared/order_lifecycle.py moves an order from one state to the next."""
 
-    cid: str
+    cid: OrderCid
     symbol: str
     status: OrderStatus
     side: Side | None = None
@@ -265,7 +268,7 @@ class BotSynced(Message, frozen=True, tag="synced"):
     venue: str
     token: str
     max_seq: int = 0  # the highest sequence of the bot's prefix the venue or the log has seen
-    adopted: tuple[str, ...] = ()  # cids adopted for the bot while syncing
+    adopted: tuple[OrderCid, ...] = ()  # cids adopted for the bot while syncing
     ts: int = 0
 
 

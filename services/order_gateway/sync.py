@@ -123,7 +123,10 @@ class BotSyncer:
         symbols = {cmd.symbol}
         seq, misses = cmd.seq + 1, 0
         while misses < PROBE_MISSES and seq <= cmd.seq + MAX_PROBES:
-            cid = format_cid(bot, seq)
+            try:
+                cid = format_cid(bot, seq)
+            except IdError:  # past the venues' 36 characters: no such order can exist
+                break
             hit = cid in found
             if not hit:
                 symbol = await self.wal.redis.hget(og_order(cid), "symbol")

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from shared.ids import format_cid
+from shared.ids import ClientOrderId, format_cid
 from shared.messages import (
     CancelOrder,
     Level,
@@ -66,7 +66,7 @@ class OrderChange(msgspec.Struct, frozen=True):
 # --- ids and orders ----------------------------------------------------------------------
 
 
-def next_cid(state: S, ctx: StrategyContext) -> tuple[S, str]:
+def next_cid(state: S, ctx: StrategyContext) -> tuple[S, ClientOrderId]:
     """The next client order id from the counter kept in state (first one is seq 1)."""
     seq = state.seq + 1
     return replace(state, seq=seq), format_cid(ctx.bot, seq)
@@ -93,7 +93,8 @@ def place_order(
     # the same order again (a held one, adoption.py): its own terms go out, no new order
     state, held = claim(state, terms, slack=CLAIM_STEPS * ctx.filters.step_size)
     if held is not None:
-        cid, quantity = held.cid, held.quantity if quantity is not None else None
+        # a held order has this bot's prefix (adoption.py holds no other)
+        cid, quantity = ClientOrderId(held.cid), held.quantity if quantity is not None else None
     else:
         if side == Side.SELL and quantity is not None and _oversells(state, quantity):
             return state, None
@@ -243,7 +244,7 @@ def _oversells(state: S, quantity: Decimal) -> bool:
     return room is not None and quantity > room
 
 
-def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrder | None]:
+def cancel_order(state: S, ctx: StrategyContext, cid: ClientOrderId) -> tuple[S, CancelOrder | None]:
     """Ask to cancel cid. The record stays until the venue confirms (it may still fill);
     None when cid is not open or a cancel was already asked for."""
     record = state.orders.get(cid)
@@ -256,7 +257,7 @@ def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrd
 
 
 def cancel_orders(
-    state: S, ctx: StrategyContext, cids: list[str] | None = None
+    state: S, ctx: StrategyContext, cids: list[ClientOrderId] | None = None
 ) -> tuple[S, list[CancelOrder]]:
     """Cancel the given open orders (all open orders when cids is None), oldest first."""
     cmds: list[CancelOrder] = []

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.ids import seq_of
+from shared.ids import ClientOrderId, seq_of
 from shared.messages import BotSynced, Level, OrderType, OrderUpdate
 from shared.money import ZERO
 from shared.order_terms import OrderTerms, same_terms
@@ -100,7 +100,7 @@ def _near(asked: OrderTerms, held: OrderTerms, slack: Decimal) -> bool:
 
 
 def book_held(
-    state: S, ctx: StrategyContext, before_ms: int | None = None, *, only: str | None = None
+    state: S, ctx: StrategyContext, before_ms: int | None = None, *, only: ClientOrderId | None = None
 ) -> tuple[S, list[Command]]:
     """Book held orders that reached the venue before `before_ms` (all when None; `only`: that
     one): their fills go into the position; an open one joins the bot's orders and is cancelled."""

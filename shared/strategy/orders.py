@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import msgspec
 
+from shared.ids import OrderCid
 from shared.messages import TERMINAL_STATUSES, OrderStatus, OrderType, OrderUpdate, Side
 from shared.money import ZERO
 from shared.order_lifecycle import moves_forward, status_after
@@ -22,7 +23,7 @@ class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     StrategyState.orders; the order gateway's own record of it is shared/order_record.py's
     OrderRecord). Its field names are those of saved bot states: renaming one loses them."""
 
-    cid: str
+    cid: OrderCid
     side: Side
     order_type: OrderType
     tag: str = ""  # the strategy's own label, e.g. "base", "so3", "tp"

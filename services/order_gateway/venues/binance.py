@@ -45,7 +45,7 @@ from shared.binance_lean import (
     BinanceSocketManager,
 )
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from shared.money import fmt, venue_dec
 from shared.order_report import OrderReport
 from shared.ratelimit import Limiter, WeightLimiter, priority_of
@@ -380,7 +380,7 @@ class BinanceAdapter:
         if stop is not None:
             params["stopPrice"] = fmt(stop)
         if cmd.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
-            params["timeInForce"] = (cmd.time_in_force or "GTC").__str__()
+            params["timeInForce"] = str(cmd.time_in_force or TimeInForce.GTC)
         res = await self._call("order", WEIGHT["order"], lambda: self.client.create_order(**params))
         # a malformed answer (`{}`) says no more than a timeout: OutcomeUnknown, resolved by query
         return parse_reply(f"order {cmd.cid}", report_from_order, res)
