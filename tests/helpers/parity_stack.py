@@ -79,6 +79,8 @@ class LiveBot:
     busy: set[int] = field(default_factory=set)
     closing: set[int] = field(default_factory=set)
     sim: SimVenue | None = None
+    read_upto: str = "0-0"  # the last entry of its order events read, and what they said:
+    seen: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # cid -> (status, filled)
 
     @property
     def candle_stream(self) -> str:
@@ -111,6 +113,7 @@ def stack_config(path: Path, bots: Sequence[LiveBot], hook: WebhookReceiver) -> 
         f"""{venues}
 [order_gateway]
 poll_every_s = 1.0
+rescan_every_s = 0.2  # a bot's new command stream (its start-up sync) is read at once
 recv_window_ms = 5000
 request_timeout_s = 5.0
 
@@ -224,10 +227,6 @@ class LiveStack:
         found = [decode(f) for _, f in self.r.xrange(order_commands(b.venue, b.id))]
         return [c for c in found if not isinstance(c, SyncBot)]  # a runner's start-up sync places nothing
 
-    def updates(self, b: LiveBot) -> list[OrderUpdate]:
-        found = [decode(f) for _, f in self.r.xrange(order_events(b.id))]
-        return [u for u in found if isinstance(u, OrderUpdate)]  # not the gateway's BotSynced answers
-
     def notes(self, b: LiveBot) -> list[dict[str, Any]]:
         assert self.hook is not None
         return [d for d in self.hook.docs() if d.get("bot") == b.id]
@@ -244,28 +243,29 @@ class LiveStack:
         """Nothing of this bot in flight (see the module docstring); last_closed: the open time
         of the newest closed candle the runner must have applied."""
         assert b.sim is not None
-        applied = self.doc(b).get("last_applied", {})
+        cmd_stream, events = order_commands(b.venue, b.id), order_events(b.id)
+        pipe = self.r.pipeline(transaction=False)  # one round trip for what Redis knows
+        pipe.get(bot_state(b.id))
+        pipe.xrange(events, min=f"({b.read_upto}", max="+")
+        pipe.xrevrange(cmd_stream, count=1)
+        pipe.xinfo_groups(cmd_stream)
+        raw_doc, new_events, last_cmd, groups = pipe.execute(raise_on_error=False)
+        for entry_id, fields in new_events:
+            msg = decode(fields)
+            if isinstance(msg, OrderUpdate):  # not the gateway's BotSynced answers
+                b.seen[msg.cid] = (str(msg.status), msg.cum_filled_qty)
+            b.read_upto = entry_id.decode()
+        applied = json.loads(raw_doc).get("last_applied", {}) if raw_doc else {}
         if last_closed is not None and applied.get(b.candle_stream) != candle_entry_id(last_closed):
             return False
-        events = self.r.xrevrange(order_events(b.id), count=1)
-        if events and applied.get(order_events(b.id)) != events[0][0].decode():
+        if b.read_upto != "0-0" and applied.get(events) != b.read_upto:
             return False
-        cmd_stream = order_commands(b.venue, b.id)
-        last_cmd = self.r.xrevrange(cmd_stream, count=1)
         if last_cmd:
-            group = next(
-                (g for g in self.r.xinfo_groups(cmd_stream) if g["name"] == GROUP_ORDER_GATEWAY.encode()),
-                None,
-            )
+            group = next((g for g in groups if g["name"] == GROUP_ORDER_GATEWAY.encode()), None)
             if group is None or group["pending"] or group["last-delivered-id"] != last_cmd[0][0]:
                 return False
-        latest = {u.cid: u for u in self.updates(b)}
         for order in b.sim.control.orders():
-            seen = latest.get(order["client_order_id"])
-            if seen is None or (str(seen.status), seen.cum_filled_qty) != (
-                order["status"],
-                Decimal(order["executed_qty"]),
-            ):
+            if b.seen.get(order["client_order_id"]) != (order["status"], Decimal(order["executed_qty"])):
                 return False
         return True
 
