@@ -9,8 +9,9 @@ falling stretches, so every strategy trades both ways).
 The live stack is every service as a real process: one paper venue per bot (its own account,
 book and liquidity, so the bots cannot interfere) replaying the candles, the market gateway
 feeding `md:candles` from them, the order gateway, the notifier and one strategy runner holding
-all four bots, driven one step at a time and settled after each step
-(tests/helpers/parity_stack.py), so it is deterministic. It runs once per data set; the
+all four bots, driven step by step wherever an order may fill or the backtest acts (quiet
+stretches a call each) and settled after each call (tests/helpers/parity_stack.py), so it is
+deterministic. It runs once per data set; the
 backtester runs each bot of the same bots file over the same candles. Asserted equal, exactly:
 - every order command, in order: cid, side, type, price, quantity, quote quantity, stop;
 - every fill, in order: the candle and which of its four ticks, price, quantity, commission and
@@ -21,13 +22,22 @@ backtester runs each bot of the same bots file over the same candles. Asserted e
 - every notification the notifier delivered for the bot (id, kind, level, text, data).
 
 What makes today's two fill models agree is a set of settings in ONE place,
-tests/helpers/parity.py `parity_settings()` (market orders at the next step, the one-tick
-spread, fees in the asset received rounded up to 1e-8, no volume limit); once the backtester and
-the venue share one matching engine it returns nothing.
+tests/helpers/parity.py `parity_settings()`: market orders at the next step
+(SIM_MARKET_FILL=next_step), the book's one-tick spread on market buys, fees in the asset
+received rounded up to 1e-8, and no volume limit at the venue (SIM_MAX_FILL). Once the
+backtester and the venue share one matching engine with the same defaults it returns nothing,
+and the random walk's thin volume (zero-volume minutes, steps with less volume than an order)
+then makes the venue fill in parts, which the backtester must do too.
 
-What still differs with those settings, each case marked xfail(strict=True) in XFAIL below with
-the order, the tick and what each side did; the shared matching engine is expected to make them
-pass (strict: an unexpected pass fails, so the mark is removed then).
+What still differs with those settings, each case marked xfail(strict=True) in XFAIL below
+with the order, the tick and what each side did (a strict xfail that passes fails the run, so
+the mark goes when the shared matching engine fixes it):
+- fractal_trailing, real: a triggered stop-limit sell fills at the venue at once against its
+  book at the bid (the tick price), in the backtester at its limit price;
+- grid, random: two buys reached at one tick fill at the venue best price first (the higher
+  bid), in the backtester in placement order, so the answers' client order ids swap.
+Neither run places a limit order that is marketable on arrival (RecordingEngine.marketable
+lists them; the venue would take one at once, the backtester from the next tick at its limit).
 """
 
 from __future__ import annotations
@@ -144,7 +154,7 @@ def bot_entry(case: str, first_close: D) -> dict[str, Any]:
 def activity(case: str, result: RunResult, engine: RecordingEngine) -> None:
     """The window exercises what it was chosen for (so an equal-but-empty run cannot pass)."""
     kinds = [f.order_type for f in result.fills]
-    assert not result.rejected
+    assert not result.rejected and engine.marketable(D("0.01")) == []  # see the module docstring
     if case == "dca":
         assert result.state.cycles_closed >= 2 and "MARKET" in kinds and kinds.count("LIMIT") >= 4
     elif case == "grid":

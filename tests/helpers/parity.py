@@ -74,7 +74,9 @@ def random_walk(dst: Path, *, seed: int, count: int, start_ms: int, price: float
     wick = np.abs(vol * rng.standard_normal((2, count))) * 0.6
     highs = np.maximum(opens, closes) * (1 + wick[0])
     lows = np.minimum(opens, closes) * (1 - wick[1])
-    volumes = rng.lognormal(0.0, 1.0, count)
+    # thin volume (median 0.1 BTC a minute, a twentieth of the minutes without trades), so a
+    # venue sharing out each step's volume fills some orders in parts or not at all
+    volumes = rng.lognormal(np.log(0.1), 1.5, count) * (rng.random(count) >= 0.05)
     rows = ["open_time,open,high,low,close,volume"]
     for i in range(count):
         o, h, lo, c = (f"{x:.2f}" for x in (opens[i], highs[i], lows[i], closes[i]))
