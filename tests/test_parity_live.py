@@ -328,6 +328,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], d
 def _case(case: str, data: str) -> Any:
     reason = XFAIL.get((case, data))
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    if data == "real":
+        marks.append(pytest.mark.skipif(not DATA.exists(), reason=f"{DATA} not present"))
     return pytest.param(case, data, marks=marks, id=f"{case}-{data}")
 
 
@@ -335,8 +337,6 @@ def _case(case: str, data: str) -> Any:
 @pytest.mark.timeout(600)  # the first case of a data set runs its live stack
 @pytest.mark.parametrize("case, data", [_case(c, d) for d in ("real", "random") for c in CASES])
 def test_backtest_and_live_stack_give_the_same_orders_fills_position_and_profit(runs, case, data):
-    if data == "real" and not DATA.exists():
-        pytest.skip(f"{DATA} not present")
     run = runs(data)[case]
     result, engine, live = run.result, run.engine, run.live
     activity(case, result, engine)
