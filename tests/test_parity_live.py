@@ -88,7 +88,7 @@ from tests.helpers.sim import SimControlError, running_sim
 
 DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
 WARMUP = 30  # candles of history each venue has before the pre-roll candle
-COUNT = 430  # live candles per bot
+COUNT = 430  # live candles per bot on real data
 # Real data: the first row of each bot's window (from 2023-03-01 00:00 UTC), chosen so it trades.
 # dca: 2023-03-13 08:00, a dip that fills two safety orders, then a rise that closes that cycle
 # and a second one; grid: 2023-03-16 08:20, the price crosses its levels both ways; fractal:
@@ -96,7 +96,8 @@ COUNT = 430  # live candles per bot
 # and its take profit.
 REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100}
 # Random data: up, down, up, down (log drift per minute), 0.2 % noise a minute.
-WALK = {"seed": 24, "price": 25000.0, "drift": [0.001, -0.0008, 0.001, -0.0012], "vol": 0.002}
+WALK_COUNT = 300
+WALK = {"seed": 51, "price": 25000.0, "drift": [0.001, -0.0008, 0.001, -0.0012], "vol": 0.002}
 WALK_START = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE
 CASES = list(REAL_STARTS)
 EXAMPLE = ROOT / "examples" / "bots.example.toml"
@@ -128,9 +129,9 @@ XFAIL: dict[tuple[str, str], str] = {
     ),
     ("grid", "random"): (
         "two orders filled at one tick fill in a different order: at the low (step 2) of the "
-        "2023-11-14 23:07 UTC candle, 25965.79, both buys grid1-000016 (26000.50) and grid1-000017 "
-        "(26129.25) fill; the venue fills the higher bid first (price priority), the backtester "
-        "in placement order, so the sells placed in answer swap their cids (grid1-000018/19)"
+        "2023-11-15 00:34 UTC candle, 25750.93, both buys grid1-000010 (25766.50) and grid1-000011 "
+        "(25895.37) fill; the venue fills the higher bid first (price priority), the backtester "
+        "in placement order, so the sells placed in answer swap their cids (grid1-000016/17)"
     ),
 }
 
@@ -272,11 +273,11 @@ class Outcome:
 
 
 def _windows(data: str, tmp: Path) -> dict[str, tuple[Path, Path]]:
-    """(venue CSV, live CSV) per case: WARMUP + 1 candles of history, then COUNT live ones."""
+    """(venue CSV, live CSV) per case: WARMUP + 1 candles of history, then the live ones."""
     out = {}
     if data == "random":
-        walk = random_walk(tmp / "walk.csv", count=WARMUP + 1 + COUNT, start_ms=WALK_START, **WALK)
-        live = write_slice(walk, tmp / "walk_live.csv", WARMUP + 1, COUNT)
+        walk = random_walk(tmp / "walk.csv", count=WARMUP + 1 + WALK_COUNT, start_ms=WALK_START, **WALK)
+        live = write_slice(walk, tmp / "walk_live.csv", WARMUP + 1, WALK_COUNT)
         return dict.fromkeys(CASES, (walk, live))
     for case, start in REAL_STARTS.items():
         venue = write_slice(DATA, tmp / f"{case}_venue.csv", start - WARMUP - 1, WARMUP + 1 + COUNT)
