@@ -11,7 +11,9 @@ book and liquidity, so the bots cannot interfere) replaying the candles, the mar
 feeding `md:candles` from them, the order gateway, the notifier and one strategy runner holding
 all four bots, driven step by step wherever an order may fill or the backtest acts (quiet
 stretches a call each) and settled after each call (tests/helpers/parity_stack.py), so it is
-deterministic. It runs once per data set; the
+deterministic. The bots' settings keep the free balance from ever deciding anything (DCA's
+budget is under its capital, the fractal protects a fixed quantity): the runner reads balances
+at most once a second, so such a decision would depend on timing. It runs once per data set; the
 backtester runs each bot of the same bots file over the same candles. Asserted equal, exactly:
 - every order command, in order: cid, side, type, price, quantity, quote quantity, stop;
 - every fill, in order: the candle and which of its four ticks, price, quantity, commission and
