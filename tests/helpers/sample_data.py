@@ -14,5 +14,8 @@ from pathlib import Path
 
 SAMPLE_CANDLES = Path(
     os.environ.get("AUTOMATA_SAMPLE_CANDLES")
-    or Path(__file__).resolve().parents[3] / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+    or Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
 )
