@@ -158,8 +158,10 @@ def activity(case: str, result: RunResult, engine: RecordingEngine) -> None:
     """The window exercises what it was chosen for (so an equal-but-empty run cannot pass)."""
     kinds = [f.order_type for f in result.fills]
     assert not result.rejected and engine.marketable(D("0.01")) == []  # see the module docstring
-    if case == "dca":
-        assert result.state.cycles_closed >= 2 and "MARKET" in kinds and kinds.count("LIMIT") >= 4
+    if case == "dca":  # a cycle closed after two safety buys; a market buy mid-candle after a take profit
+        assert result.state.cycles_closed >= 2 and kinds.count("LIMIT") >= 4
+        assert _cycles_closed_after_safety_fills([f.tag for f in result.fills]) >= 1
+        assert any(f.order_type == "MARKET" and f.tick > 0 for f in result.fills)
     elif case == "grid":
         assert result.state.round_trips >= 3 and kinds.count("LIMIT") >= 8
     elif case == "fractal_trailing":
@@ -167,6 +169,15 @@ def activity(case: str, result: RunResult, engine: RecordingEngine) -> None:
         assert kinds == ["STOP_LOSS_LIMIT"] and result.state.stop_moves >= 2 and cancels
     else:
         assert kinds[:2] == ["MARKET", "LIMIT"] and result.state.trades >= 1
+
+
+def _cycles_closed_after_safety_fills(tags: list[str]) -> int:
+    """DCA cycles whose take profit filled after at least two of their safety orders had."""
+    count = safety = 0
+    for tag in tags:
+        safety = 0 if tag.startswith("base") else safety + tag.startswith("so")
+        count += tag.startswith("tp") and safety >= 2
+    return count
 
 
 # --- the venue's market-fill mode on its own -----------------------------------------------------

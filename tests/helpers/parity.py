@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 
 from backtest.config import load_backtest_config, to_setup
-from backtest.engine import Engine, RunResult, Setup
+from backtest.engine import TICKS, Engine, RunResult, Setup
 from backtest.series import CandleSeries
 from services.exchange_sim.symbols import CATALOG
 from services.notifier.webhook import body_of
@@ -98,7 +98,7 @@ class RecordingEngine(Engine):
 
     def __init__(self, setup: Setup, series: CandleSeries) -> None:
         self.sent: list[tuple[Any, Decimal | None]] = []
-        self.ticks: list[int] = []  # the tick (4 x candle index + step) each command was sent at
+        self.ticks: list[int] = []  # the tick (TICKS x candle index + step) each command was sent at
         super().__init__(setup, series)
 
     def _apply(self, commands: list[Any], tick: int, ts: int) -> None:
@@ -110,8 +110,8 @@ class RecordingEngine(Engine):
     def busy(self, result: RunResult) -> tuple[set[int], set[int]]:
         """(candles with a fill or an order command before their close, candles with an order
         command at their close): where the live stack must not move on before the bot has acted."""
-        inside = {f.index for f in result.fills} | {t // 4 for t in self.ticks if t % 4 != 3}
-        return inside, {t // 4 for t in self.ticks if t % 4 == 3}
+        inside = {f.index for f in result.fills} | {t // TICKS for t in self.ticks if t % TICKS != TICKS - 1}
+        return inside, {t // TICKS for t in self.ticks if t % TICKS == TICKS - 1}
 
     def marketable(self, spread: Decimal) -> list[PlaceOrder]:
         """Limit orders that would have crossed the venue's book when placed (bid = last price,
