@@ -1,50 +1,52 @@
-"""Backtest-vs-live parity: the live stack on the paper venue, driven step by step, and a backtest
-that records what the strategy sent.
+"""Backtest-vs-live parity, the backtest side: the candles, the settings that make the two fill
+models agree today, a backtest that records what the strategy sent, and what is compared.
 
-The live loop is made deterministic by never moving the market while anything is in flight:
-after each step, `LiveStack.settle` waits until the market gateway has published the closed
-candle, the runner has applied it and every order event, the order gateway has handled every
-command, and every order the venue holds has reached the bot in its current state. Only then
-does the next price come, which is exactly the backtester's rule "commands act at once, new
-orders match from the next tick".
+The live side (one paper venue per bot, every service a real process, driven one step at a
+time) is tests/helpers/parity_stack.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import redis
+import numpy as np
 
-from backtest.engine import Engine, RunResult, Setup
+from backtest.config import load_backtest_config, to_setup
+from backtest.engine import TICKS, Engine, RunResult, Setup
 from backtest.series import CandleSeries
-from shared.candle_files import RawCandle
-from shared.codec import decode
-from shared.filters import SymbolFilters
-from shared.messages import CancelOrder, OrderType, OrderUpdate, PlaceOrder, Side, SyncBot
-from shared.streams import (
-    GROUP_ORDER_GATEWAY,
-    bot_group,
-    bot_state,
-    candle_entry_id,
-    candles,
-    order_commands,
-    order_events,
-    venue_symbols,
-)
-from tests.helpers.notifier_fakes import HOOK_SECRET, WebhookReceiver
-from tests.helpers.procs import Proc, python, wait_until
-from tests.helpers.sim import SimVenue, start_sim, wait_for_sockets
+from services.exchange_sim.symbols import CATALOG
+from services.notifier.webhook import body_of
+from shared.messages import CancelOrder, Notification, OrderType, PlaceOrder, Side
 
-VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
+SYMBOL = "BTCUSDT"
 TICK_OFFSETS_MS = (0, 15_000, 30_000, 59_999)  # the venue's four steps in a minute (market.py)
-OPEN = ("NEW", "PARTIALLY_FILLED")
+MINUTE = 60_000
+
+
+# --- the one place where the two setups still differ ----------------------------------------
+
+
+def parity_settings() -> tuple[dict[str, Any], dict[str, str]]:
+    """(backtest Setup overrides, paper venue SIM_* env) that make today's two fill models agree.
+
+    Each entry is a difference between backtest/sim.py and the paper venue's defaults:
+    - SIM_MARKET_FILL=next_step: the venue fills a market order at its next step (its default
+      fills it at once, at the last price); the backtester fills it at the next tick;
+    - spread_ticks=1: the venue's book has a one-tick spread (a market buy pays last + 0.01);
+    - fee_asset="base", fee_quantum=1e-8: the venue charges 0.1 % in the asset received,
+      rounded up to 1e-8 as Binance does;
+    - SIM_MAX_FILL far above any order: the venue shares a quarter of a candle's volume per
+      step (partial fills; zero-volume minutes fill nothing), the backtester fills whole.
+    When both sides share one matching engine with the same defaults, this returns ({}, {}).
+    """
+    setup = {"spread_ticks": 1, "fee_quantum": Decimal("0.00000001"), "fee_asset": "base"}
+    venue = {"SIM_MARKET_FILL": "next_step", "SIM_MAX_FILL": "1000"}
+    return setup, venue
 
 
 # --- candles ---------------------------------------------------------------------------------
@@ -57,6 +59,29 @@ def write_slice(src: Path, dst: Path, start: int, count: int) -> Path:
         rows = [line for i, line in enumerate(fh) if start <= i < start + count]
     assert len(rows) == count, f"{src} has fewer than {start + count} rows"
     dst.write_text(header + "".join(rows))
+    return dst
+
+
+def random_walk(dst: Path, *, seed: int, count: int, start_ms: int, price: float, drift: list[float],
+                vol: float) -> Path:  # fmt: skip
+    """`count` 1-minute candles of a seeded random walk (log returns with a drift per segment:
+    `drift` is split evenly over the run), each with a high, a low and a volume, as a CSV the
+    paper venue replays and the backtester reads. Prices on the 0.01 tick, volumes on 1e-5."""
+    rng = np.random.default_rng(seed)
+    mu = np.repeat(np.array(drift), -(-count // len(drift)))[:count]
+    closes = price * np.exp(np.cumsum(mu + vol * rng.standard_normal(count)))
+    opens = np.concatenate([[price], closes[:-1]])
+    wick = np.abs(vol * rng.standard_normal((2, count))) * 0.6
+    highs = np.maximum(opens, closes) * (1 + wick[0])
+    lows = np.minimum(opens, closes) * (1 - wick[1])
+    # thin volume (median 0.1 BTC a minute, a twentieth of the minutes without trades), so a
+    # venue sharing out each step's volume fills some orders in parts or not at all
+    volumes = rng.lognormal(np.log(0.1), 1.5, count) * (rng.random(count) >= 0.05)
+    rows = ["open_time,open,high,low,close,volume"]
+    for i in range(count):
+        o, h, lo, c = (f"{x:.2f}" for x in (opens[i], highs[i], lows[i], closes[i]))
+        rows.append(f"{start_ms + i * MINUTE},{o},{h},{lo},{c},{volumes[i]:.5f}")
+    dst.write_text("\n".join(rows) + "\n")
     return dst
 
 
@@ -73,19 +98,28 @@ class RecordingEngine(Engine):
 
     def __init__(self, setup: Setup, series: CandleSeries) -> None:
         self.sent: list[tuple[Any, Decimal | None]] = []
+        self.ticks: list[int] = []  # the tick (TICKS x candle index + step) each command was sent at
         super().__init__(setup, series)
 
     def _apply(self, commands: list[Any], tick: int, ts: int) -> None:
-        self.sent += [(c, self.last_price) for c in commands if isinstance(c, PlaceOrder | CancelOrder)]
+        orders = [c for c in commands if isinstance(c, PlaceOrder | CancelOrder)]
+        self.sent += [(c, self.last_price) for c in orders]
+        self.ticks += [tick] * len(orders)
         super()._apply(commands, tick, ts)
+
+    def busy(self, result: RunResult) -> tuple[set[int], set[int]]:
+        """(candles with a fill or an order command before their close, candles with an order
+        command at their close): where the live stack must not move on before the bot has acted."""
+        inside = {f.index for f in result.fills} | {t // TICKS for t in self.ticks if t % TICKS != TICKS - 1}
+        return inside, {t // TICKS for t in self.ticks if t % TICKS == TICKS - 1}
 
     def marketable(self, spread: Decimal) -> list[PlaceOrder]:
         """Limit orders that would have crossed the venue's book when placed (bid = last price,
         ask = last + spread): the venue takes those at once, this model from the next tick at
-        their limit, so parity only holds on a run without any."""
+        their limit."""
         out = []
         for cmd, last in self.sent:
-            if not isinstance(cmd, PlaceOrder) or cmd.order_type == OrderType.MARKET or last is None:
+            if not isinstance(cmd, PlaceOrder) or cmd.order_type != OrderType.LIMIT or last is None:
                 continue
             assert cmd.price is not None
             buy = cmd.side == Side.BUY
@@ -94,9 +128,17 @@ class RecordingEngine(Engine):
         return out
 
 
-def run_recorded(setup: Setup, series: CandleSeries) -> tuple[RunResult, RecordingEngine]:
-    engine = RecordingEngine(setup, series)
+def backtest_bot(bots_file: Path, bot: str, csv: Path, *, capital: Decimal, base: Decimal) -> tuple[RunResult, RecordingEngine]:  # fmt: skip
+    """The backtester on one bot of the bots file the live runner reads, with the filters the
+    venue publishes, the venue account's money and parity_settings()."""
+    cfg = load_backtest_config(bots_file, bot=bot)
+    cfg = dataclasses.replace(cfg, filters=CATALOG[SYMBOL].filters, capital=capital, base=base)
+    setup = dataclasses.replace(to_setup(cfg), **parity_settings()[0])
+    engine = RecordingEngine(setup, CandleSeries.from_csv(csv))
     return engine.run(fast=False), engine
+
+
+# --- what is compared ------------------------------------------------------------------------
 
 
 def command_key(cmd: Any) -> tuple[Any, ...]:
@@ -109,6 +151,26 @@ def command_key(cmd: Any) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def backtest_fills(result: RunResult) -> list[tuple]:
+    """(candle open, tick, cid, side, price, qty, fee, fee asset) of every backtest fill."""
+    return [
+        (int(result.series.open_time[f.index]), f.tick, f.cid, f.side, f.price, f.qty, f.fee, f.fee_asset)
+        for f in result.fills
+    ]
+
+
+def venue_fills(journal: list[dict]) -> list[tuple]:
+    """The venue's trades in the same shape as backtest_fills."""
+    out = []
+    for e in journal:
+        if e["kind"] == "trade":
+            t = e["trade"]
+            candle = t["time"] - t["time"] % MINUTE
+            out.append((candle, tick_of(candle, t["time"]), e["client_order_id"], t["side"], Decimal(t["price"]),
+                        Decimal(t["qty"]), Decimal(t["commission"]), t["commission_asset"]))  # fmt: skip
+    return out
+
+
 def comparable_state(state: Any) -> Any:
     """The strategy state with its orders' `created` times zeroed: event times differ (the
     backtester stamps ticks at 0/20/40/59.999 s, the venue at 0/15/30/59.999 s). Everything
@@ -118,216 +180,29 @@ def comparable_state(state: Any) -> Any:
     return msgspec.structs.replace(state, orders=orders)
 
 
-# --- the live stack --------------------------------------------------------------------------
+def note_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """A notification as the webhook delivered it, without its time (the venue's clock); amounts
+    in its data compare by value (the venue reports 0.01180000 where the backtest has 0.01180)."""
+    return (doc["id"], doc["kind"], doc["level"], doc["text"], _value(doc["data"]))
 
 
-def stack_config(path: Path, sim: SimVenue, hook: WebhookReceiver) -> Path:
-    """One AUTOMATA_CONFIG for the order gateway, the market gateway and the notifier."""
-    path.write_text(
-        f"""
-[venues.{VENUE}]
-kind = "sim"
-base_url = "{sim.base_url}"
-
-[order_gateway]
-poll_every_s = 1.0
-recv_window_ms = 5000
-request_timeout_s = 5.0
-
-[market_gateway]
-warmup = 20
-rest_poll_s = 0.3
-stall_factor = 100
-
-[[market_gateway.feeds]]
-venue = "{VENUE}"
-symbols = ["{SYMBOL}"]
-intervals = ["{INTERVAL}"]
-book_tickers = []
-
-[notifier]
-retry_initial_s = 0.1
-retry_max_s = 0.3
-
-[notifier.webhook]
-url = "{hook.url}"
-secret = "{HOOK_SECRET}"
-"""
-    )
-    return path
+def _value(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_value(x) for x in v]
+    try:
+        return Decimal(v) if isinstance(v, str) else v
+    except ArithmeticError:
+        return v
 
 
-@dataclass
-class LiveStack:
-    """Paper venue + order gateway + market gateway + notifier + one strategy runner."""
+def strategy_notes(bot: str, docs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The strategy's notifications among those delivered for a bot: not the runner's own
+    "in step with the venue" note at its start (the backtester has no runner)."""
+    return [note_key(d) for d in docs if not d["id"].startswith(f"{bot}:info:synced-")]
 
-    env: dict[str, str]
-    r: redis.Redis
-    tmp: Path
-    bot: str
-    procs: dict[str, Proc] = field(default_factory=dict)
-    sim: SimVenue | None = None
-    hook: WebhookReceiver | None = None
 
-    @property
-    def candle_stream(self) -> str:
-        return candles(VENUE, SYMBOL, INTERVAL)
-
-    def start(self, data: Path, warmup: int, sim_env: dict[str, str], bots_file: Path) -> LiveStack:
-        """Everything up, then one pre-roll candle, then the runner.
-
-        The market gateway holds back the newest candle of its REST backfill (it cannot tell it
-        closed) until the socket shows a newer one, i.e. after the next candle has begun; a bot
-        seeing it then would act a step late. So the venue replays one candle after its
-        `warmup` history before the runner starts (its candle group begins at "$"): the first
-        candle the bot sees is the one after the pre-roll, closed by the socket like all the
-        others. `data` therefore holds warmup + 1 candles before the live ones."""
-        self.sim = start_sim(self.tmp / "sim", speed="0", symbols=SYMBOL, data=str(data),
-                             extra_env={"SIM_WARMUP": str(warmup), **sim_env})  # fmt: skip
-        self.hook = WebhookReceiver(secret=HOOK_SECRET).start()
-        config = stack_config(self.tmp / "automata.toml", self.sim, self.hook)
-        env = {**self.env, "AUTOMATA_CONFIG": str(config), "INSTANCE": "p1"}
-        for name in ("order_gateway", "market_gateway", "notifier"):
-            self.procs[name] = python(f"services.{name}", env=env, log_path=self.tmp / f"{name}.log").start()
-        self._until(lambda: self.r.hexists(venue_symbols(VENUE), SYMBOL), "the order gateway's filters")
-        self._until(lambda: self.r.exists("svc:notifier:p1"), "the notifier's heartbeat")
-        self._until(lambda: self.r.exists(self.candle_stream), "the market gateway's backfill")
-        wait_for_sockets(self.sim, 1, "binance:market")
-        pre_roll = self.sim.control.state()["market_time"]
-        self.sim.control.advance(candles=1)
-        self._until(lambda: self._top() == pre_roll, "the pre-roll candle on the stream")
-        runner_env = {**env, "AUTOMATA_BOTS": str(bots_file), "CONSUMER_NAME": "p1"}
-        self.procs["runner"] = python("services.strategy_runner", "--bot", self.bot, env=runner_env,
-                                      log_path=self.tmp / "runner.log").start()  # fmt: skip
-        group = bot_group(self.bot).encode()
-        self._until(lambda: any(g["name"] == group for g in self.r.xinfo_groups(self.candle_stream)),
-                    "the runner's candle group")  # fmt: skip
-        return self
-
-    def _top(self) -> int | None:
-        top = self.r.xrevrange(self.candle_stream, count=1)
-        return int(top[0][0].split(b"-")[0]) if top else None
-
-    def stop(self) -> dict[str, int]:
-        """SIGTERM every service; their exit codes (0 = clean)."""
-        codes = {}
-        for name, proc in reversed(list(self.procs.items())):
-            try:
-                codes[name] = proc.terminate(15)
-            except Exception:
-                proc.kill()
-                codes[name] = -9
-        if self.sim is not None:
-            try:
-                codes["sim"] = self.sim.stop()
-            except Exception:
-                self.sim.proc.kill()
-                codes["sim"] = -9
-        if self.hook is not None:
-            self.hook.stop()
-        return codes
-
-    def filters(self) -> SymbolFilters:
-        """The filters the runner trades with (the order gateway read them from the venue)."""
-        return msgspec.json.decode(self.r.hget(venue_symbols(VENUE), SYMBOL), type=SymbolFilters)
-
-    # --- reading the bus --------------------------------------------------------------------
-
-    def doc(self) -> dict[str, Any]:
-        raw = self.r.get(bot_state(self.bot))
-        return json.loads(raw) if raw else {}
-
-    def commands(self) -> list[Any]:
-        found = [decode(f) for _, f in self.r.xrange(order_commands(VENUE, self.bot))]
-        return [c for c in found if not isinstance(c, SyncBot)]  # a runner's start-up sync places nothing
-
-    def updates(self) -> list[OrderUpdate]:
-        found = [decode(f) for _, f in self.r.xrange(order_events(self.bot))]
-        return [u for u in found if isinstance(u, OrderUpdate)]  # not the gateway's BotSynced answers
-
-    # --- driving ------------------------------------------------------------------------------
-
-    def settled(self, last_closed: int | None) -> bool:
-        """Nothing in flight anywhere (see the module docstring); last_closed: the open time of
-        the newest closed candle the runner must have applied."""
-        assert self.sim is not None
-        applied = self.doc().get("last_applied", {})
-        if last_closed is not None and applied.get(self.candle_stream) != candle_entry_id(last_closed):
-            return False
-        events = self.r.xrevrange(order_events(self.bot), count=1)
-        if events and applied.get(order_events(self.bot)) != events[0][0].decode():
-            return False
-        cmd_stream = order_commands(VENUE, self.bot)
-        last_cmd = self.r.xrevrange(cmd_stream, count=1)
-        if last_cmd:
-            group = next(
-                (g for g in self.r.xinfo_groups(cmd_stream) if g["name"] == GROUP_ORDER_GATEWAY.encode()),
-                None,
-            )
-            if group is None or group["pending"] or group["last-delivered-id"] != last_cmd[0][0]:
-                return False
-        latest = {u.cid: u for u in self.updates()}
-        for order in self.sim.control.orders():
-            seen = latest.get(order["client_order_id"])
-            if seen is None or (str(seen.status), seen.cum_filled_qty) != (
-                order["status"],
-                Decimal(order["executed_qty"]),
-            ):
-                return False
-        return True
-
-    def settle(self, last_closed: int | None, timeout: float = 20.0) -> None:
-        """settled() twice in a row (a cheap guard against reading two services mid-hand-over)."""
-        deadline = time.monotonic() + timeout
-        streak = 0
-        while streak < 2:
-            streak = streak + 1 if self.settled(last_closed) else 0
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the live stack did not settle within {timeout}s{self._logs()}")
-            if streak < 2:
-                time.sleep(0.005)
-
-    def quiet(self, candle: RawCandle) -> bool:
-        """No order open at the venue can fill during this candle (so no reaction can be due
-        inside it and the whole candle may be one control call)."""
-        assert self.sim is not None
-        low, high = Decimal(candle.low), Decimal(candle.high)
-        for o in self.sim.control.orders():
-            if o["status"] not in OPEN:
-                continue
-            if o["type"] != "LIMIT":
-                return False
-            price = Decimal(o["price"])
-            if (o["side"] == "BUY" and low <= price) or (o["side"] == "SELL" and high >= price):
-                return False
-        return True
-
-    def drive(self, live: Sequence[RawCandle]) -> Iterator[int]:
-        """Replay the live candles: a quiet candle in one call, any other one step by step,
-        settling after each call. Yields the number of control calls made for each candle."""
-        assert self.sim is not None
-        previous: int | None = None
-        for c in live:
-            if self.quiet(c):
-                self.sim.control.advance(candles=1)
-                self.settle(c.open_time)
-                yield 1
-            else:
-                for k in range(4):
-                    self.sim.control.advance(steps=1)
-                    self.settle(c.open_time if k == 3 else previous)
-                yield 4
-            previous = c.open_time
-
-    # --- helpers ------------------------------------------------------------------------------
-
-    def _until(self, predicate: Any, what: str) -> None:
-        def check() -> Any:
-            for name, proc in self.procs.items():
-                assert proc.alive(), f"{name} exited:\n{proc.output()[-3000:]}"
-            return predicate()
-
-        wait_until(check, timeout=30, what=what)
-
-    def _logs(self) -> str:
-        return "".join(f"\n--- {n} ---\n{p.output()[-1500:]}" for n, p in self.procs.items())
+def backtest_notes(notes: list[Notification]) -> list[tuple[Any, ...]]:
+    """The backtest's notifications in the webhook's JSON shape."""
+    return [note_key(json.loads(body_of(n))) for n in notes]
