@@ -51,18 +51,22 @@ def save(r: redis.Redis, rec: OrderRecord) -> None:
         r.sadd(og_open(rec.venue), rec.cid)
 
 
+# Long enough for a loaded machine: a heartbeat's staleness comes from its `ts`, not its TTL.
+HEARTBEAT_TTL_MS = 300_000
+
+
 @pytest.fixture
 def seeded(sync_redis: redis.Redis) -> redis.Redis:
     r = sync_redis
     now = int(time.time() * 1000)
     # services: one fresh heartbeat (its pid is not a service here: no memory shown), one stale
     beat = {"pid": os.getpid(), "metrics_port": 0, "started": now - 600_000, "ts": now, "venues": ["sim"]}
-    r.set("svc:order_gateway:t1", orjson.dumps(beat), px=15_000)
-    r.set("svc:notifier:t1", orjson.dumps({**beat, "ts": now - 60_000}), px=15_000)
+    r.set("svc:order_gateway:t1", orjson.dumps(beat), px=HEARTBEAT_TTL_MS)
+    r.set("svc:notifier:t1", orjson.dumps({**beat, "ts": now - 60_000}), px=HEARTBEAT_TTL_MS)
     # a runner whose bot `demo` got its last candle a minute ago (stalled after 10 s), `quiet` just now
     inputs = {"demo": {"last_input_ms": now - 60_000, "stall_after_s": 10.0, "stalled": True},
               "quiet": {"last_input_ms": now, "stall_after_s": 10.0, "stalled": False}}  # fmt: skip
-    r.set("svc:strategy_runner:t1", orjson.dumps({**beat, "inputs": inputs}), px=15_000)
+    r.set("svc:strategy_runner:t1", orjson.dumps({**beat, "inputs": inputs}), px=HEARTBEAT_TTL_MS)
     # a consumer group with one entry pending and two not delivered yet
     for i in range(3):
         cmd = PlaceOrder(cid=f"demo-{i + 1:06d}", bot="demo", venue="sim", symbol="BTCUSDT", side=Side.BUY,
@@ -147,7 +151,7 @@ def test_status_shows_services_groups_orders_bots_and_dead_letters(env, seeded) 
 
 
 def test_every_reading_command_fits_80_columns_and_speaks_json(env, seeded) -> None:
-    # first, while the seeded heartbeats live (15 s)
+    # first, while the seeded heartbeats live (HEARTBEAT_TTL_MS)
     beats = [orjson.loads(line) for line in cli(env, "health", "--json").stdout.splitlines()]
     assert {b["service"] for b in beats} == {"order_gateway", "notifier", "strategy_runner"}
     assert all("stale" in b for b in beats)
