@@ -12,6 +12,10 @@ records, and the symbols of the bots file's bots on this venue — without a low
 the venue's clock (the paper venue's market time) can be anywhere, so the local clock never
 bounds a venue query. A record that cannot be handled (a corrupt hash, amounts no arithmetic
 takes) is reported and skipped, never a reason to stop the gateway.
+
+What to do is decided by pure functions (reconcile_rules.py); this module is their I/O, the
+one path that the gateway (at start, and to resolve an order whose outcome is unknown) and
+`automata reconcile` share. Only the gateway passes a `resend`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import msgspec
 
 from services.order_gateway.reconcile_rules import (
     NOT_FOUND,
+    UNSENT,
     Action,
     Answer,
     NoAnswer,
@@ -36,7 +41,7 @@ from services.order_gateway.reconcile_rules import (
     outcome,
 )
 from services.order_gateway.records import CorruptRecord, OrderRecord
-from services.order_gateway.retry import RESOLVE, Retry
+from services.order_gateway.retry import CHECK, RESOLVE, Backoff, Retry
 from services.order_gateway.tracker import OrderTracker, now_ms
 from services.order_gateway.venues.base import OrderNotFound, Rejected, VenueAdapter, VenueError
 from services.order_gateway.wal import Wal
@@ -145,22 +150,28 @@ async def reconcile(
     return summary
 
 
-async def find_out(record: OrderRecord, adapter: VenueAdapter, retry: Retry) -> Verdict:
+async def find_out(
+    record: OrderRecord, adapter: VenueAdapter, retry: Retry, backoff: Backoff = RESOLVE
+) -> Verdict:
     """The verdict on an unfinished record once the venue was asked about its cid, and asked
     again after waiting out the first request's recvWindow when that may still arrive."""
-    verdict = judge(record, await look_up(record, adapter, retry), now_ms(), adapter.recv_window_ms)
+    verdict = judge(record, await look_up(record, adapter, retry, backoff), now_ms(), adapter.recv_window_ms)
     if verdict.action is Action.WAIT:
         await retry.sleep(verdict.wait_ms / 1000)
-        verdict = judge(record, await look_up(record, adapter, retry), now_ms(), adapter.recv_window_ms)
+        verdict = judge(
+            record, await look_up(record, adapter, retry, backoff), now_ms(), adapter.recv_window_ms
+        )
     return verdict
 
 
-async def look_up(record: OrderRecord, adapter: VenueAdapter, retry: Retry) -> Answer:
+async def look_up(
+    record: OrderRecord, adapter: VenueAdapter, retry: Retry, backoff: Backoff = RESOLVE
+) -> Answer:
     """The venue's answer about the record's cid, its failures retried by the policy."""
     try:
         return await retry.run(
             lambda: adapter.query(record.symbol, record.cid),
-            RESOLVE,
+            backoff,
             what=f"{adapter.name}: query of {record.cid}",
         )
     except OrderNotFound:
@@ -176,12 +187,13 @@ async def settle(
     *,
     resend: Resend | None,
     ack: Entry | None = None,
+    backoff: Backoff = RESOLVE,
 ) -> tuple[Verdict, OrderRecord | None]:
     """Find out what happened to an unfinished record and act on it: the venue's report is
     applied (forward only), an order the venue never got and no longer can is resent when
     `resend` is given; anything else is left unresolved. Returns the verdict and the record
     as the action left it (None when nothing was written)."""
-    verdict = await find_out(record, tracker.adapter, retry)
+    verdict = await find_out(record, tracker.adapter, retry, backoff)
     if verdict.action is Action.APPLY and verdict.report is not None:
         return verdict, await tracker.apply(verdict.report, reconciled=True, ack=ack)
     if verdict.action is Action.RESEND and resend is not None:
@@ -191,7 +203,10 @@ async def settle(
 
 async def check(record: OrderRecord, tracker: OrderTracker, retry: Retry, *, resend: Resend | None) -> str:
     """Bring one unfinished record up to the venue's view; the summary's outcome ("" for none)."""
-    verdict, after = await settle(record, tracker, retry, resend=resend)
+    # an open record is asked about briefly: the poller asks again within poll_every_s, and a
+    # venue that is down must not hold the start for the whole backoff of every open order
+    backoff = RESOLVE if record.status in UNSENT else CHECK
+    verdict, after = await settle(record, tracker, retry, resend=resend, backoff=backoff)
     if verdict.action is Action.APPLY:
         return outcome(record, after)
     if verdict.action is Action.RESEND and resend is not None:

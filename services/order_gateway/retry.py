@@ -57,6 +57,7 @@ class Backoff:
 
 # The policies of the gateway's paths (the delays its hand-written loops had).
 RESOLVE = Backoff(0.05, 2.0, attempts=8)  # querying an order whose outcome is unknown
+CHECK = Backoff(0.05, 0.5, attempts=3)  # checking an open order at start (the poller checks again)
 SEND = Backoff(0.2, 2.0, attempts=5)  # a place or a cancel
 SYNC = Backoff(0.1, 2.0, attempts=8)  # listing a bot's orders for SyncBot
 CONNECT = Backoff(0.5, 15.0)  # the venue at start: until it answers or the service stops
