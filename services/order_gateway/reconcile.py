@@ -127,10 +127,14 @@ async def reconcile(
         except UNHANDLED as exc:
             _skip(summary, wal.venue, cid, exc)
     # orders the venue has that Redis does not: adopt ours, report foreign ones
-    listed = await adapter.open_orders()
+    listed = await retry.run(adapter.open_orders, CHECK, what=f"{wal.venue}: open orders")
     for symbol in sorted(seen_symbols):
         try:
-            listed += await adapter.recent_orders(symbol)
+            listed += await retry.run(
+                lambda s=symbol: adapter.recent_orders(s),
+                CHECK,
+                what=f"{wal.venue}: recent orders of {symbol}",
+            )
         except Rejected as exc:  # a symbol the venue no longer lists
             log.warning("%s: recent orders of %s refused: %s", wal.venue, symbol, exc)
     latest = latest_reports(listed)
