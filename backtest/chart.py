@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from backtest.engine import RunResult  # noqa: E402
 from backtest.report import equity_curve  # noqa: E402
+from shared.messages import Side  # noqa: E402
 
 MAX_POINTS = 4000
 
@@ -32,7 +33,7 @@ def draw_chart(result: RunResult, path: str | Path, title: str = "") -> Path:
     hold = equity[0] * close / first_open
     fig, (ax_p, ax_e) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, height_ratios=(3, 2))
     ax_p.plot(times[::stride], close[::stride], lw=0.8, color="#555", label="close")
-    for side, marker, color in (("BUY", "^", "#1a9850"), ("SELL", "v", "#d73027")):
+    for side, marker, color in ((Side.BUY, "^", "#1a9850"), (Side.SELL, "v", "#d73027")):
         pts = [x for x in result.fills if x.side == side]
         if pts:
             ax_p.scatter(

@@ -18,7 +18,7 @@ import numpy as np
 from backtest.advice import warnings
 from backtest.engine import Fill, RunResult
 from backtest.series import iso
-from shared.messages import Decision
+from shared.messages import Decision, Side
 from shared.money import ZERO
 from shared.strategy import FillDelta, Position, apply_fill
 from shared.strategy.params import dump_params
@@ -66,7 +66,7 @@ def cycles_of(result: RunResult) -> list[Cycle]:
         )
         current.fees += fee_in_quote(fill, f.quote_asset)
         current.max_cost = max(current.max_cost, pos.cost)
-        if fill.side == "BUY":
+        if fill.side == Side.BUY:
             current.buys += 1
             current.spent += fill.quote
             current.safety_fills += fill.tag.startswith("so")
@@ -163,8 +163,8 @@ def build_report(result: RunResult, *, data: str = "", include_fills: bool = Tru
         "open_cycle": len(cycles) > len(closed),
         "win_rate": wins / len(closed) if closed else 0.0,
         "safety_fills": sum(c.safety_fills for c in cycles),
-        "buys": sum(1 for x in result.fills if x.side == "BUY"),
-        "sells": sum(1 for x in result.fills if x.side == "SELL"),
+        "buys": sum(1 for x in result.fills if x.side == Side.BUY),
+        "sells": sum(1 for x in result.fills if x.side == Side.SELL),
         "max_drawdown": dd,
         "max_drawdown_quote": dd_quote,
         "fees": str(fees),

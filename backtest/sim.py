@@ -171,7 +171,7 @@ class SimVenue:
             and cmd.stop_price is None
         ):
             return f"{cmd.order_type} order needs a stop price"
-        if f.round_price(cmd.price, "BUY") != cmd.price:
+        if f.round_price(cmd.price, Side.BUY) != cmd.price:
             return f"PRICE_FILTER: {cmd.price} is not a multiple of the tick size {f.tick_size}"
         if cmd.order_type == OrderType.LIMIT_MAKER and last_price is not None:
             crosses = cmd.price >= last_price if cmd.side == Side.BUY else cmd.price <= last_price

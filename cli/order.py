@@ -27,7 +27,6 @@ from shared import control, display
 from shared.codec import DecodeError, decode
 from shared.display import UNKNOWN, Precision
 from shared.messages import (
-    TERMINAL_STATUSES,
     BotControl,
     CancelOrder,
     Decision,
@@ -35,7 +34,7 @@ from shared.messages import (
     OrderUpdate,
     Side,
 )
-from shared.strategy.cancel_asked import SENT
+from shared.strategy.cancel_asked import CancelOutcome
 from shared.streams import MANUAL_BOT, bot_decisions, order_events
 
 order_app = typer.Typer(
@@ -76,9 +75,7 @@ def wait_update(
     deadline = time.monotonic() + seconds
     found: OrderUpdate | Decision | None = None
     while True:
-        waiting = found is None or (
-            settle and isinstance(found, OrderUpdate) and found.status not in TERMINAL_STATUSES
-        )
+        waiting = found is None or (settle and isinstance(found, OrderUpdate) and not found.terminal)
         left = deadline - time.monotonic()
         if waiting and left > 0:
             reply = r.xread(streams, count=100, block=max(1, int(min(left, 1.0) * 1000)))
@@ -101,7 +98,11 @@ def _answers(msg: object, cid: str) -> bool:
     """An update of cid, or the bot's decision that it sent no cancel of cid."""
     if isinstance(msg, OrderUpdate):
         return msg.cid == cid
-    return isinstance(msg, Decision) and msg.fields.get("cid") == cid and msg.fields.get("outcome") != SENT
+    return (
+        isinstance(msg, Decision)
+        and msg.fields.get("cid") == cid
+        and msg.fields.get("outcome") != CancelOutcome.SENT
+    )
 
 
 def describe(u: OrderUpdate, p: Precision = UNKNOWN) -> str:

@@ -20,8 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli import common, output
-from services.order_gateway.records import OrderRecord
 from shared.control import read_record
+from shared.order_record import OrderRecord
 from shared.streams import MANUAL_BOT, og_open
 
 

@@ -28,12 +28,12 @@ from pathlib import Path
 import msgspec
 import redis
 
-from services.order_gateway.records import OrderRecord
 from shared.codec import encode
 from shared.config import ConfigError
 from shared.display import listing
-from shared.ids import IdError, bot_of, check_bot_id, format_cid
+from shared.ids import ClientOrderId, IdError, bot_of, check_bot_id, format_cid
 from shared.messages import BotControl, CancelOrder, ControlAction, OrderType, PlaceOrder, Side, TimeInForce
+from shared.order_record import OrderRecord
 from shared.streams import (
     MANUAL_BOT,
     MANUAL_SEQ,
@@ -113,7 +113,7 @@ return seq
 """
 
 
-def next_cid(r: redis.Redis) -> str:
+def next_cid(r: redis.Redis) -> ClientOrderId:
     while True:
         seq = r.eval(_NEXT_SEQ, 1, MANUAL_SEQ, int(time.time() * 1000))
         cid = format_cid(MANUAL_BOT, int(seq))

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.messages import check_amounts
+from shared.messages import Side, check_amounts
 from shared.money import ZERO, fmt, round_down, round_up
 
 AMOUNTS = ("tick_size", "step_size", "min_qty", "max_qty", "min_notional", "max_notional", "min_price",
@@ -49,11 +49,14 @@ class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
     def round_qty(self, qty: Decimal) -> Decimal:
         return round_down(qty, self.step_size)
 
-    def round_price(self, price: Decimal, side: str) -> Decimal:
-        """Buy prices round down, sell prices round up (never pay more / sell for less than asked)."""
-        if side.upper() == "BUY":
+    def round_price(self, price: Decimal, side: Side) -> Decimal:
+        """Buy prices round down, sell prices round up (never pay more / sell for less than asked).
+        A side that is not a Side is a TypeError: a mistyped "buy" would otherwise round up."""
+        if side is Side.BUY:
             return round_down(price, self.tick_size)
-        return round_up(price, self.tick_size)
+        if side is Side.SELL:
+            return round_up(price, self.tick_size)
+        raise TypeError(f"side must be a Side, got {side!r}")
 
     def check(self, qty: Decimal, price: Decimal | None, *, ref_price: Decimal | None = None) -> None:
         """Raise FilterError naming the first filter qty/price break (both already rounded)."""

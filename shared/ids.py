@@ -1,20 +1,47 @@
-"""Identifiers: bot ids and deterministic client order ids `{bot}-{seq:06d}`.
+"""Identifiers: bot ids and client order ids.
 
-The same command replayed always carries the same cid, so the order gateway's write-ahead
-log and the exchange itself both refuse a second order with it.
+Our client order ids are `{bot}-{seq:06d}` (ClientOrderId): the same command replayed always
+carries the same cid, so the order gateway's write-ahead log and the exchange itself both
+refuse a second order with it. Every order at a venue carries some client order id (OrderCid):
+one of ours, or a foreign one (placed by hand or by another tool), which the gateway reports
+and never adopts. Both travel as plain strings, so entries written before these types decode.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Annotated, NamedTuple, NewType
 
-BOT_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,24}$")
-CID_RE = re.compile(r"^(?P<bot>[A-Za-z0-9_]{1,24})-(?P<seq>\d{6,})$")
+import msgspec
+
+# Binance newClientOrderId: ^[a-zA-Z0-9-_]{1,36}$; Bybit orderLinkId: at most 36 characters.
+MAX_CID_LEN = 36
+# \Z, not $: `$` also matches before a trailing newline ("b1\n" is no bot id)
+BOT_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,24}\Z")
+# [0-9], not \d: \d also matches other scripts' digits, which int() reads and venues refuse.
+# Shown as it is in the reason a command with a bad cid is dead-lettered with.
+CID_RE = re.compile(r"^[A-Za-z0-9_]{1,24}-[0-9]{6,}\Z")
+
+# One of ours. The type of a command's cid: a PlaceOrder or CancelOrder whose cid breaks the
+# format is refused when it is decoded (the entry is dead-lettered with the reason), before
+# it reaches the order gateway's log or the venue.
+ClientOrderId = NewType(
+    "ClientOrderId", Annotated[str, msgspec.Meta(pattern=CID_RE.pattern, max_length=MAX_CID_LEN)]
+)
+# Any order's cid as its venue holds it, ours or foreign: the type of what the gateway reports
+# (OrderUpdate, BotSynced). Not checked on decode: a venue's report is what it is.
+OrderCid = NewType("OrderCid", str)
 
 
 class IdError(ValueError):
     """An identifier that breaks its format."""
+
+
+class CidParts(NamedTuple):
+    """A ClientOrderId taken apart: the bot that placed the order and its sequence."""
+
+    bot: str
+    seq: int
 
 
 def check_bot_id(bot: str) -> str:
@@ -24,37 +51,47 @@ def check_bot_id(bot: str) -> str:
     return bot
 
 
-class ClientOrderId(NamedTuple):
-    bot: str
-    seq: int
-
-    def __str__(self) -> str:
-        return format_cid(self.bot, self.seq)
-
-
-def format_cid(bot: str, seq: int) -> str:
-    """`{bot}-{seq:06d}`; seq must be >= 0 (more than 6 digits are allowed, never truncated)."""
+def format_cid(bot: str, seq: int) -> ClientOrderId:
+    """`{bot}-{seq:06d}`; seq must be >= 0 (more than 6 digits are allowed, never truncated, as
+    long as the cid stays within the venues' 36 characters)."""
     check_bot_id(bot)
-    if not isinstance(seq, int) or seq < 0:
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise IdError(f"invalid order sequence {seq!r}")
-    return f"{bot}-{seq:06d}"
+    cid = f"{bot}-{seq:06d}"
+    if len(cid) > MAX_CID_LEN:
+        raise IdError(f"client order id {cid!r} is longer than the venues' {MAX_CID_LEN} characters")
+    return ClientOrderId(cid)
 
 
-def parse_cid(cid: str) -> ClientOrderId:
-    """Split a cid into (bot, seq); raise IdError for anything not made by format_cid."""
-    match = CID_RE.match(cid or "")
-    if not match:
+def _parts(cid: object) -> CidParts | None:
+    if not isinstance(cid, str) or len(cid) > MAX_CID_LEN or not CID_RE.match(cid):
+        return None
+    bot, _, seq = cid.partition("-")  # a bot id has no "-"
+    return CidParts(bot, int(seq))
+
+
+def check_cid(cid: str) -> ClientOrderId:
+    """Return cid as a ClientOrderId if it is one of ours (as format_cid makes), else raise IdError."""
+    if _parts(cid) is None:
         raise IdError(f"not an Automata client order id: {cid!r}")
-    return ClientOrderId(match["bot"], int(match["seq"]))
+    return ClientOrderId(cid)
+
+
+def parse_cid(cid: str) -> CidParts:
+    """Split a cid into (bot, seq); raise IdError for anything not made by format_cid."""
+    parts = _parts(cid)
+    if parts is None:
+        raise IdError(f"not an Automata client order id: {cid!r}")
+    return parts
 
 
 def seq_of(cid: str, bot: str) -> int | None:
     """The sequence of a cid of `bot`'s prefix, or None for any other cid."""
-    match = CID_RE.match(cid or "")
-    return int(match["seq"]) if match and match["bot"] == bot else None
+    parts = _parts(cid)
+    return parts.seq if parts is not None and parts.bot == bot else None
 
 
 def bot_of(cid: str) -> str | None:
     """The bot owning a cid, or None for a foreign order (placed by hand or another tool)."""
-    match = CID_RE.match(cid or "")
-    return match["bot"] if match else None
+    parts = _parts(cid)
+    return parts.bot if parts is not None else None

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from shared.ids import ClientOrderId, OrderCid
+
 
 class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
     """Base of every stream message. VERSION is the schema version written as `v`."""
@@ -141,9 +143,10 @@ class BookTicker(Message, frozen=True, tag="book"):
 
 
 class PlaceOrder(Message, frozen=True, tag="place"):
-    """Place one order. Market buys may give quote_quantity (spend this much quote) instead of quantity."""
+    """Place one order. Market buys may give quote_quantity (spend this much quote) instead of quantity.
+    `cid` must be one of ours (shared/ids.py): any other is refused when the command is decoded."""
 
-    cid: str
+    cid: ClientOrderId
     bot: str
     venue: str
     symbol: str
@@ -161,7 +164,7 @@ class PlaceOrder(Message, frozen=True, tag="place"):
 
 
 class CancelOrder(Message, frozen=True, tag="cancel"):
-    cid: str
+    cid: ClientOrderId  # a bot cancels only its own orders, so only one of our cids
     bot: str
     venue: str
     symbol: str
@@ -198,26 +201,13 @@ class SyncBot(Message, frozen=True, tag="sync"):
 # --- order / account events --------------------------------------------------------------
 
 
-# The amounts of an order's state (OrderUpdate here, OrderReport in the order gateway's adapters).
-UPDATE_AMOUNTS = (
-    "price",
-    "stop_price",
-    "orig_qty",
-    "cum_filled_qty",
-    "cum_quote_qty",
-    "last_fill_price",
-    "last_fill_qty",
-    "orig_quote_qty",
-)
+class OrderState(msgspec.Struct, frozen=True, kw_only=True):
+    """What is known of one order at one moment: the fields its three views share — the order
+    gateway's write-ahead record (shared/order_record.py), the OrderUpdate a bot hears and a
+    venue adapter's OrderReport (shared/order_report.py). Quantities, quote and fee are
+    cumulative; shared/order_lifecycle.py moves an order from one state to the next."""
 
-
-class OrderUpdate(Message, frozen=True, tag="order_update"):
-    """State of one order. Quantities and fee are cumulative, so a replay or a duplicate is harmless:
-    a consumer applies an update only if it moves the order forward (cum_filled_qty or status)."""
-
-    cid: str
-    bot: str
-    venue: str
+    cid: OrderCid
     symbol: str
     status: OrderStatus
     side: Side | None = None
@@ -225,19 +215,42 @@ class OrderUpdate(Message, frozen=True, tag="order_update"):
     venue_order_id: str = ""
     price: Decimal | None = None
     stop_price: Decimal | None = None
-    orig_qty: Decimal = Decimal(0)
-    cum_filled_qty: Decimal = Decimal(0)
-    cum_quote_qty: Decimal = Decimal(0)
-    last_fill_price: Decimal = Decimal(0)
-    last_fill_qty: Decimal = Decimal(0)
-    fee: Decimal = Decimal(0)  # cumulative fee of this order
+    orig_qty: Decimal = _ZERO
+    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
+    cum_filled_qty: Decimal = _ZERO
+    cum_quote_qty: Decimal = _ZERO
+    fee: Decimal = _ZERO  # cumulative fee of this order; a maker rebate is negative
     fee_asset: str = ""
     reason: str = ""  # rejection / cancel reason, human readable
     venue_ts: int = 0  # ms, time the venue reported
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def order_state(state: OrderState) -> dict[str, Any]:
+    """The shared fields of any view of an order, to build another view from it."""
+    return {name: getattr(state, name) for name in OrderState.__struct_fields__}
+
+
+# The amounts of an order's state (fee apart: it is signed), and of a state with a last fill.
+ORDER_AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty")
+UPDATE_AMOUNTS = (*ORDER_AMOUNTS, "last_fill_price", "last_fill_qty")
+
+
+class OrderUpdate(Message, OrderState, frozen=True, kw_only=True, tag="order_update"):
+    """State of one order, as the order gateway tells its bot. Quantities and fee are cumulative,
+    so a replay or a duplicate is harmless: a consumer applies an update only if it moves the
+    order forward (shared/order_lifecycle.py)."""
+
+    bot: str
+    venue: str
+    last_fill_price: Decimal = _ZERO
+    last_fill_qty: Decimal = _ZERO
     ts: int = 0  # ms, local time the gateway produced this update
     reconciled: bool = False  # True when it came from reconciliation or polling, not the live stream
     event_id: str = ""
-    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
     adopted: bool = False  # the gateway found this order at the venue without a record of its own
     # the venue's id of the one trade that made last_fill_qty / last_fill_price ("" when the
     # growth is not one known trade: a coalesced, polled or reconciled update)
@@ -255,7 +268,7 @@ class BotSynced(Message, frozen=True, tag="synced"):
     venue: str
     token: str
     max_seq: int = 0  # the highest sequence of the bot's prefix the venue or the log has seen
-    adopted: tuple[str, ...] = ()  # cids adopted for the bot while syncing
+    adopted: tuple[OrderCid, ...] = ()  # cids adopted for the bot while syncing
     ts: int = 0
 
 

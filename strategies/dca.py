@@ -28,6 +28,7 @@ three times in a row are given up (strategies/refused.py).
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -56,9 +57,7 @@ from shared.strategy.decisions import percent, price
 from shared.strategy.decisions import quote as quote_
 from shared.strategy.sizing import limit_terms
 from strategies.dca_ladder import (
-    STOP_BUDGET,
-    STOP_FILTERS,
-    STOP_MAX,
+    LadderStop,
     next_target,
     reinvest_bonus,
     safety_order,
@@ -69,15 +68,20 @@ from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_gi
 
 replace = msgspec.structs.replace
 
-IDLE, OPENING, ACTIVE, CLOSING = "idle", "opening", "active", "closing"
-LADDER_END = {STOP_MAX: "max_safety_orders reached", STOP_BUDGET: "the budget is spent",
-              STOP_FILTERS: "it would be under the exchange minimum"}  # fmt: skip
+
+class DcaPhase(StrEnum):
+    IDLE = "idle"  # no cycle
+    OPENING = "opening"  # the cycle's market buy is out
+    ACTIVE = "active"  # a take profit and the safety ladder
+    CLOSING = "closing"  # flat: the cycle's buys are being cancelled (booked once none is open)
+
+
+LADDER_END = {LadderStop.MAX: "max_safety_orders reached", LadderStop.BUDGET: "the budget is spent",
+              LadderStop.FILTERS: "it would be under the exchange minimum"}  # fmt: skip
 
 
 class DcaState(StrategyState, frozen=True, kw_only=True):
-    # idle: no cycle; opening: market buy out; active: take profit + ladder; closing: flat, the
-    # cycle's buys being cancelled (booked once none is open)
-    phase: str = IDLE
+    phase: DcaPhase = DcaPhase.IDLE
     cycle: int = 0  # number of the current (or last) cycle
     cycles_closed: int = 0
     profit_total: Decimal = ZERO  # realised profit of closed cycles
@@ -115,7 +119,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def wake(self, params: DcaParams, state: DcaState) -> Wake:
         """Only an idle running bot (to open a cycle) or one whose take profit was refused (to
         place it again) needs candles; otherwise its orders decide."""
-        needs = state.phase == IDLE or (state.phase == ACTIVE and state.tp_retry)
+        needs = state.phase == DcaPhase.IDLE or (state.phase == DcaPhase.ACTIVE and state.tp_retry)
         return EVERY_CANDLE if needs and state.running else ORDERS_ONLY
 
     # --- events --------------------------------------------------------------------------
@@ -123,9 +127,9 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def on_candle(
         self, params: DcaParams, state: DcaState, candle: Candle, ctx: StrategyContext
     ) -> Step[DcaState]:
-        if state.phase == ACTIVE and state.tp_retry:
+        if state.phase == DcaPhase.ACTIVE and state.tp_retry:
             return self._ensure(params, replace(state, tp_retry=False), ctx)
-        if state.phase != IDLE or state.orders:
+        if state.phase != DcaPhase.IDLE or state.orders:
             return state, []  # a cycle is on, or an order of the last one (or of a close) is still open
         return self._open_cycle(params, state, ctx, candle.close)
 
@@ -139,7 +143,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     ) -> Step[DcaState]:
         rec, fill = change.after, change.fill
         cmds: list[Command] = []
-        if fill is not None and fill.side == Side.BUY and state.phase != IDLE:
+        if fill is not None and fill.side == Side.BUY and state.phase != DcaPhase.IDLE:
             state = replace(state, spent=state.spent + fill.quote)
         if rec.cid == state.base_cid:
             if change.finished:
@@ -157,10 +161,10 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             note = given_up_note(state, ctx, rec, "order")
             if note is not None:
                 cmds.append(note)
-        if state.phase == ACTIVE and self._flat(state, ctx) and not self._selling(state):
+        if state.phase == DcaPhase.ACTIVE and self._flat(state, ctx) and not self._selling(state):
             state, more = self._close_cycle(params, state, ctx)
             cmds.extend(more)
-        elif state.phase == CLOSING:
+        elif state.phase == DcaPhase.CLOSING:
             state, more = self._finish_cycle(params, state, ctx)
             cmds.extend(more)
         state, more = self._ensure(params, state, ctx)
@@ -171,7 +175,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
 
     def on_close(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         """After close (orders cancelled, position sold) the next resume opens a fresh cycle."""
-        return replace(state, phase=IDLE, base_cid="", tp_cid="", so_cid="", tp_retry=False), []
+        return replace(state, phase=DcaPhase.IDLE, base_cid="", tp_cid="", so_cid="", tp_retry=False), []
 
     # --- cycle ---------------------------------------------------------------------------
 
@@ -205,7 +209,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             return state, []
         state = replace(
             state,
-            phase=OPENING,
+            phase=DcaPhase.OPENING,
             cycle=state.cycle + 1,
             realised_at_start=state.position.realised,
             bonus=bonus,
@@ -231,7 +235,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def _opened(self, state: DcaState, rec: Any, ctx: StrategyContext) -> Step[DcaState]:
         """The opening market buy finished: the cycle is active, or back to idle if nothing filled."""
         if rec.cum_filled_qty > 0:
-            return replace(state, phase=ACTIVE, base_cid="", last_buy_price=rec.avg_fill_price), []
+            return replace(state, phase=DcaPhase.ACTIVE, base_cid="", last_buy_price=rec.avg_fill_price), []
         note = notification(
             ctx,
             "error",
@@ -239,7 +243,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             f"{ctx.bot}: opening buy {rec.cid} {rec.status}; retrying on the next candle",
             level=Level.WARNING,
         )
-        return replace(state, phase=IDLE, base_cid=""), [note]
+        return replace(state, phase=DcaPhase.IDLE, base_cid=""), [note]
 
     def _safety_finished(self, state: DcaState, rec: Any, ctx: StrategyContext) -> Step[DcaState]:
         """A safety order finished: its level is done if anything filled; a rejection ends the ladder."""
@@ -299,7 +303,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         """Take profit done: cancel the cycle's buys; the cycle is booked once none is open."""
         buys = [cid for cid, rec in sorted(state.orders.items()) if rec.side == Side.BUY]
         state, cancels = cancel_orders(state, ctx, buys)
-        state, more = self._finish_cycle(params, replace(state, phase=CLOSING), ctx)
+        state, more = self._finish_cycle(params, replace(state, phase=DcaPhase.CLOSING), ctx)
         return state, [*cancels, *more]
 
     def _finish_cycle(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
@@ -308,7 +312,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         if state.orders:
             return state, []  # a cancelled buy may still fill: wait for its answer
         if not self._flat(state, ctx):
-            return replace(state, phase=ACTIVE), []  # a buy filled meanwhile: it gets a take profit
+            return replace(state, phase=DcaPhase.ACTIVE), []  # a buy filled meanwhile: it gets a take profit
         profit = state.position.realised - state.realised_at_start
         note = notification(
             ctx,
@@ -320,7 +324,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         )
         state = replace(
             state,
-            phase=IDLE,
+            phase=DcaPhase.IDLE,
             cycles_closed=state.cycles_closed + 1,
             profit_total=state.profit_total + profit,
             tp_cid="",
@@ -342,7 +346,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     # --- keeping the orders in line with the state ---------------------------------------
 
     def _ensure(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        if not state.running or state.phase != ACTIVE:
+        if not state.running or state.phase != DcaPhase.ACTIVE:
             return state, []
         state, cmds = self._sync_take_profit(state, ctx)
         state, more = self._next_safety(params, state, ctx)

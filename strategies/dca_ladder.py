@@ -9,6 +9,7 @@ the parameters themselves); the reinvest bonus is added after the clamp.
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 import msgspec
 
@@ -67,9 +68,13 @@ class SafetyOrder(msgspec.Struct, frozen=True):
     budget_cut: bool = False
 
 
-STOP_MAX = "max_safety_orders"
-STOP_BUDGET = "budget"
-STOP_FILTERS = "min_notional"
+class LadderStop(StrEnum):
+    """Why the safety ladder stops at a level."""
+
+    NONE = ""  # it does not
+    MAX = "max_safety_orders"
+    BUDGET = "budget"
+    FILTERS = "min_notional"  # the order would be under the exchange's minimums
 
 
 def safety_order(
@@ -83,26 +88,26 @@ def safety_order(
     committed: Decimal,
     bonus: Decimal = ZERO,
     free_quote: Decimal | None = None,
-) -> tuple[SafetyOrder | None, str]:
+) -> tuple[SafetyOrder | None, LadderStop]:
     """Safety order `level` after a buy at prev_price, or (None, why the ladder stops there).
 
     committed: quote this cycle already spent or reserved. The budget (or, with budget 0, the
     free quote balance when known) cuts the order to what remains if that is still at least
     order_size_min and the min notional; otherwise the ladder stops."""
     if level > p.max_safety_orders:
-        return None, STOP_MAX
+        return None, LadderStop.MAX
     step = next_step(p, prev_step)
     raw = next_quote(p, prev_raw, level)
     quote = raw + bonus
-    price = filters.round_price(prev_price * (1 - step), "BUY")
+    price = filters.round_price(prev_price * (1 - step), Side.BUY)
     remaining = p.budget - committed if p.budget > 0 else free_quote
     cut = False
     if remaining is not None and quote > remaining:
         remaining = round_quote(remaining)
         if remaining < p.order_size_min or remaining < filters.min_notional or remaining <= 0:
-            return None, STOP_BUDGET
+            return None, LadderStop.BUDGET
         quote, cut = remaining, True
     terms = limit_terms(filters, Side.BUY, qty_for_quote(filters, quote, price), price)
     if terms is None:
-        return None, STOP_FILTERS
-    return SafetyOrder(level, step, raw, quote, price, terms[0], cut), ""
+        return None, LadderStop.FILTERS
+    return SafetyOrder(level, step, raw, quote, price, terms[0], cut), LadderStop.NONE

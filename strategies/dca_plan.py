@@ -16,7 +16,7 @@ import msgspec
 from shared.filters import SymbolFilters
 from shared.money import ZERO
 from shared.strategy.sizing import qty_for_quote, round_quote
-from strategies.dca_ladder import STOP_BUDGET, next_target, reinvest_bonus, safety_order, take_profit_price
+from strategies.dca_ladder import LadderStop, next_target, reinvest_bonus, safety_order, take_profit_price
 from strategies.dca_params import DcaParams
 
 
@@ -44,7 +44,7 @@ class Plan(msgspec.Struct, frozen=True):
     placed_cost: Decimal  # cost of the cycle if every placed level fills
     cut_level: int | None  # first level the budget changes (cut to what remains, or not placed)
     stop_level: int | None  # first level not placed at all (None: every level is placed)
-    stop_reason: str  # why the ladder stops there: "budget" or "min_notional"
+    stop_reason: LadderStop  # why the ladder stops there (NONE: it does not)
     bonus: Decimal = ZERO
 
 
@@ -83,7 +83,7 @@ def _row(
 
 def _ladder(
     p: DcaParams, ref_price: Decimal, filters: SymbolFilters, bonus: Decimal, free_quote: Decimal | None
-) -> tuple[list[PlanRow], int | None, str]:
+) -> tuple[list[PlanRow], int | None, LadderStop]:
     """The rows the strategy's own ladder functions give, and where / why the ladder stops."""
     qty = qty_for_quote(filters, round_quote(p.base_order_quote + bonus), ref_price)
     if qty <= 0:
@@ -127,7 +127,7 @@ def _ladder(
             )
         )
         prev_price, prev_step, prev_raw = so.price, so.step, so.raw_quote
-    return rows, None, ""
+    return rows, None, LadderStop.NONE
 
 
 def build_plan(
@@ -144,7 +144,9 @@ def build_plan(
     unlimited = msgspec.structs.replace(p, budget=ZERO)
     rows, _, _ = _ladder(unlimited, ref_price, filters, bonus, None)
     placed, stop_level, stop_reason = _ladder(p, ref_price, filters, bonus, free_quote)
-    cut = next((r.level for r in placed if r.budget_cut), stop_level if stop_reason == STOP_BUDGET else None)
+    cut = next(
+        (r.level for r in placed if r.budget_cut), stop_level if stop_reason is LadderStop.BUDGET else None
+    )
     return Plan(
         ref_price=ref_price,
         rows=rows,

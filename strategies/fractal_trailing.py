@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -50,9 +51,9 @@ from shared.money import ZERO
 from shared.strategy import (
     EVERY_CANDLE,
     ORDERS_ONLY,
+    BotOrder,
     Command,
     OrderChange,
-    OrderRecord,
     Position,
     Step,
     Strategy,
@@ -80,7 +81,12 @@ replace = msgspec.structs.replace
 DEFAULT_PAD = Decimal("10")  # the limit is 10 quote units under the stop
 DAY_MS = 86_400_000
 
-NEW, ACTIVE, DONE = "new", "active", "done"
+
+class FractalPhase(StrEnum):
+    NEW = "new"  # the position is not known yet
+    ACTIVE = "active"  # protecting it
+    DONE = "done"  # it was sold
+
 
 ALIASES: dict[str, str] = {
     "entry_price": "entry",
@@ -143,7 +149,7 @@ def parse_fractal_params(raw: Mapping[str, Any] | None, source: str = "params") 
 
 
 class FractalState(StrategyState, frozen=True, kw_only=True):
-    phase: str = NEW  # new: position not known yet; active: protecting it; done: it was sold
+    phase: FractalPhase = FractalPhase.NEW
     entry: Decimal = ZERO
     quantity: Decimal = ZERO  # base protected at the start
     tracker: Tracker = Tracker()
@@ -174,19 +180,19 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
 
     def wake(self, params: FractalParams, state: FractalState) -> Wake:
         """Every candle builds the bars; once the position is sold nothing is left to do."""
-        return ORDERS_ONLY if state.phase == DONE else EVERY_CANDLE
+        return ORDERS_ONLY if state.phase == FractalPhase.DONE else EVERY_CANDLE
 
     # --- events --------------------------------------------------------------------------
 
     def on_candle(
         self, params: FractalParams, state: FractalState, candle: Candle, ctx: StrategyContext
     ) -> Step[FractalState]:
-        if state.phase == DONE:
+        if state.phase == FractalPhase.DONE:
             return state, []
         cmds: list[Command] = []
-        if state.phase == NEW:
+        if state.phase == FractalPhase.NEW:
             state, cmds = self._start(params, state, candle, ctx)
-            if state.phase != ACTIVE:
+            if state.phase != FractalPhase.ACTIVE:
                 return state, cmds
         state, more = self._track(params, state, candle, ctx)
         cmds.extend(more)
@@ -213,7 +219,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
             if rec.status == OrderStatus.REJECTED and rec.side == Side.SELL and rec.cum_filled_qty == 0:
                 state, more = self._refused(params, state, rec, update, ctx)
                 cmds.extend(more)
-        if state.phase == ACTIVE and self._flat(state, ctx) and not self._selling(state):
+        if state.phase == FractalPhase.ACTIVE and self._flat(state, ctx) and not self._selling(state):
             state, more = self._closed(state, ctx)
             return state, cmds + more
         state, more = self._ensure(params, state, ctx)
@@ -228,7 +234,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         self,
         params: FractalParams,
         state: FractalState,
-        rec: OrderRecord,
+        rec: BotOrder,
         update: OrderUpdate,
         ctx: StrategyContext,
     ) -> Step[FractalState]:
@@ -294,7 +300,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         entry = params.entry if params.entry is not None else candle.close
         state = replace(
             state,
-            phase=ACTIVE,
+            phase=FractalPhase.ACTIVE,
             entry=entry,
             quantity=qty,
             position=Position(base=qty, cost=qty * entry),
@@ -389,7 +395,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
     def _ensure(self, params: FractalParams, state: FractalState, ctx: StrategyContext) -> Step[FractalState]:
         """One sell at the stop in force: cancel a stale one, place the new one once it is gone —
         a STOP_LOSS_LIMIT, or a LIMIT at its limit price when the price is already through it."""
-        if not state.running or state.phase != ACTIVE or state.stop is None or state.blocked:
+        if not state.running or state.phase != FractalPhase.ACTIVE or state.stop is None or state.blocked:
             return state, []
         limit = params.limit_for(state.stop)
         current = state.orders.get(state.stop_cid) if state.stop_cid else None
@@ -429,7 +435,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         ]
 
     @staticmethod
-    def _serves(order: OrderRecord, stop: Decimal, limit: Decimal, ctx: StrategyContext) -> bool:
+    def _serves(order: BotOrder, stop: Decimal, limit: Decimal, ctx: StrategyContext) -> bool:
         """Whether the sell out is the one for this stop (a stop-limit at it, or the limit sell
         that replaced it once the price was through)."""
         if order.order_type == OrderType.STOP_LOSS_LIMIT:
@@ -470,7 +476,7 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
         )
         said = decide(ctx, f"position sold: {qty_(ctx, pos.sold)} at {px(ctx, avg)} (entry {px(ctx, state.entry)}), "
                       f"profit {quote_(ctx, profit)} ({percent(gain)})", profit=profit)  # fmt: skip
-        return replace(state, phase=DONE, stop_cid=""), [note, said]
+        return replace(state, phase=FractalPhase.DONE, stop_cid=""), [note, said]
 
     # --- small predicates ----------------------------------------------------------------
 

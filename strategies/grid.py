@@ -49,13 +49,12 @@ from shared.money import ZERO
 from shared.strategy import (
     EVERY_CANDLE,
     ORDERS_ONLY,
+    BotOrder,
     Command,
     OrderChange,
-    OrderRecord,
     Step,
     Strategy,
     StrategyContext,
-    StrategyState,
     Wake,
     decide,
     fill_notification,
@@ -71,12 +70,11 @@ from shared.strategy.decisions import qty as qty_
 from shared.strategy.decisions import quote
 from shared.strategy.state import Mode
 from strategies.grid_levels import GridError, Spacing, interval_quantities, level_prices, starting_sides
+from strategies.grid_state import GridEnd, GridPhase, GridState, Interval, IntervalSide
 from strategies.refused import ForgetsRefusalsOnResume, given_up_note, unless_given_up
 
 replace = msgspec.structs.replace
 
-NEW, ACTIVE, STOPPING, ENDED = "new", "active", "stopping", "ended"
-BUY, SELL, WAIT, IDLE = "B", "S", "W", ""  # an interval's order: buy, sell, waiting for base, none
 
 ALIASES: dict[str, str] = {
     "grids": "levels",
@@ -118,30 +116,6 @@ class GridParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             raise ValueError("fee must be a fraction between 0 and 1 (0.001 = 0.1 %)")
 
 
-class Interval(msgspec.Struct, frozen=True, array_like=True):
-    """What interval j (level j to j+1) holds: its side, its open order, and for a sell the lot."""
-
-    side: str = IDLE
-    cid: str = ""  # the open order, "" while none is out
-    qty: Decimal = ZERO  # SELL: base of the lot
-    cost: Decimal = ZERO  # SELL: quote the lot cost, fees included
-
-
-class GridState(StrategyState, frozen=True, kw_only=True):
-    phase: str = NEW
-    prices: tuple[Decimal, ...] = ()  # the levels, rounded to the tick
-    qtys: tuple[Decimal, ...] = ()  # base quantity of each interval
-    intervals: tuple[Interval, ...] = ()
-    init_cid: str = ""  # the opening market buy
-    exit_cid: str = ""  # the stop-loss market sell
-    round_trips: int = 0
-    profit_total: Decimal = ZERO  # sum of the round trips' profits
-    spare: Decimal = ZERO  # base held outside any lot (fee margin, rounding dust): tops up later lots
-    spare_cost: Decimal = ZERO  # what the spare base cost
-    ended: str = ""  # why the grid ended: stop_loss, take_profit, closed, invalid
-    warned: str = ""
-
-
 class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     name = "grid"
     params_type = GridParams
@@ -151,9 +125,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
 
     def wake(self, params: GridParams, state: GridState) -> Wake:
         """Once every interval has its order out, only the stop-loss / take-profit candles matter."""
-        if not state.running or state.phase not in (NEW, ACTIVE):
+        if not state.running or state.phase not in (GridPhase.NEW, GridPhase.ACTIVE):
             return ORDERS_ONLY
-        if state.phase == NEW or any(not iv.cid for iv in state.intervals):
+        if state.phase == GridPhase.NEW or any(not iv.cid for iv in state.intervals):
             return EVERY_CANDLE
         return Wake(every_candle=False, below=params.stop_loss, above=params.take_profit)
 
@@ -162,21 +136,23 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     def on_candle(
         self, params: GridParams, state: GridState, candle: Candle, ctx: StrategyContext
     ) -> Step[GridState]:
-        if state.phase == NEW:
+        if state.phase == GridPhase.NEW:
             return self._start(params, state, candle, ctx)
-        if state.phase != ACTIVE:
+        if state.phase != GridPhase.ACTIVE:
             return state, []
         if params.stop_loss is not None and candle.low <= params.stop_loss:
             return self._stop_loss(state, candle, params.stop_loss, ctx)
         if params.take_profit is not None and candle.high >= params.take_profit:
             return self._take_profit(state, candle, params.take_profit, ctx)
         idle = [
-            j for j, iv in enumerate(state.intervals) if iv.side == IDLE and state.prices[j] < candle.close
+            j
+            for j, iv in enumerate(state.intervals)
+            if iv.side == IntervalSide.IDLE and state.prices[j] < candle.close
         ]
         if idle:
             intervals = list(state.intervals)
             for j in idle:
-                intervals[j] = Interval(BUY)
+                intervals[j] = Interval(IntervalSide.BUY)
             state = replace(state, intervals=tuple(intervals))
         return self._ensure(state, ctx)
 
@@ -207,7 +183,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                     handler = self._bought if rec.side == Side.BUY else self._sold
                     state, more = handler(state, j, rec, ctx)
             cmds.extend(more)
-        if state.phase == STOPPING and not state.orders:
+        if state.phase == GridPhase.STOPPING and not state.orders:
             state, more = self._exit(state, ctx)
             cmds.extend(more)
         state, more = self._ensure(state, ctx)
@@ -216,13 +192,13 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     def on_resume(self, params: GridParams, state: GridState, ctx: StrategyContext) -> Step[GridState]:
         """An ended grid starts afresh on a later candle (its intervals stay until then, so late
         answers of its cancelled orders are still booked); a running one puts back missing orders."""
-        if state.phase == ENDED:
-            return replace(state, phase=NEW, ended="", warned=""), []
+        if state.phase == GridPhase.ENDED:
+            return replace(state, phase=GridPhase.NEW, ended=GridEnd.NONE, warned=""), []
         return self._ensure(state, ctx)
 
     def on_close(self, params: GridParams, state: GridState, ctx: StrategyContext) -> Step[GridState]:
         """The generic close cancelled the orders and sold the position: this grid is over."""
-        return replace(state, phase=ENDED, ended="closed", init_cid=""), []
+        return replace(state, phase=GridPhase.ENDED, ended=GridEnd.CLOSED, init_cid=""), []
 
     # --- start and end -------------------------------------------------------------------
 
@@ -264,15 +240,20 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                 f"{ctx.bot}: grid refused: {exc}",
                 level=Level.ERROR,
             )
-            return replace(state, phase=ENDED, ended="invalid", mode=Mode.STOPPED), [note]
+            return replace(state, phase=GridPhase.ENDED, ended=GridEnd.INVALID, mode=Mode.STOPPED), [note]
         sides = starting_sides(prices, price)
-        selling = WAIT if params.initial_buy else IDLE
-        intervals = tuple(Interval(BUY) if s == "BUY" else Interval(selling) for s in sides)
+        selling = IntervalSide.WAIT if params.initial_buy else IntervalSide.IDLE
+        intervals = tuple(Interval(IntervalSide.BUY) if s is Side.BUY else Interval(selling) for s in sides)
         state = replace(
-            state, phase=ACTIVE, prices=tuple(prices), qtys=tuple(qtys), intervals=intervals, warned=""
+            state,
+            phase=GridPhase.ACTIVE,
+            prices=tuple(prices),
+            qtys=tuple(qtys),
+            intervals=intervals,
+            warned="",
         )
         cmds: list[Command] = []
-        need = sum((qtys[j] for j, iv in enumerate(intervals) if iv.side == WAIT), ZERO)
+        need = sum((qtys[j] for j, iv in enumerate(intervals) if iv.side == IntervalSide.WAIT), ZERO)
         if need > 0:
             state, buy = market_order(
                 state, ctx, Side.BUY, qty=need * (1 + params.fee), ref_price=price, tag="init"
@@ -282,7 +263,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             else:
                 state = replace(state, init_cid=buy.cid)
                 cmds.append(buy)
-        buys = sum(1 for s in sides if s == "BUY")
+        buys = sum(1 for s in sides if s is Side.BUY)
         cmds.append(
             decide(
                 ctx,
@@ -312,7 +293,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     ) -> Step[GridState]:
         """Cancel everything; the position is sold once the cancels are confirmed (_exit)."""
         state, cancels = stop_commands(state, ctx)
-        state = replace(state, phase=STOPPING, ended="stop_loss")
+        state = replace(state, phase=GridPhase.STOPPING, ended=GridEnd.STOP_LOSS)
         note = notification(
             ctx,
             "grid_stop_loss",
@@ -331,7 +312,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
 
     def _exit(self, state: GridState, ctx: StrategyContext) -> Step[GridState]:
         state, sell = market_order(state, ctx, Side.SELL, qty=state.position.base, tag="exit", force=True)
-        state = replace(state, phase=ENDED)
+        state = replace(state, phase=GridPhase.ENDED)
         if sell is None:
             note = notification(
                 ctx, "info", "exit-dust", f"{ctx.bot}: nothing left to sell above the exchange minimum"
@@ -339,7 +320,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             return state, [note]
         return replace(state, exit_cid=sell.cid, spare=ZERO, spare_cost=ZERO), [sell]  # the spare too
 
-    def _exited(self, state: GridState, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _exited(self, state: GridState, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         note = notification(
             ctx,
             "grid_ended",
@@ -355,7 +336,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         self, state: GridState, candle: Candle, take_profit: Decimal, ctx: StrategyContext
     ) -> Step[GridState]:
         state, cancels = stop_commands(state, ctx)
-        state = replace(state, phase=ENDED, ended="take_profit")
+        state = replace(state, phase=GridPhase.ENDED, ended=GridEnd.TAKE_PROFIT)
         note = notification(
             ctx,
             "grid_ended",
@@ -375,7 +356,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
 
     # --- fills ---------------------------------------------------------------------------
 
-    def _funded(self, state: GridState, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _funded(self, state: GridState, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         """The opening buy finished: hand its base out to the waiting sells, lowest level first."""
         state = replace(state, init_cid="")
         base, paid = self._bought_amounts(rec, ctx)
@@ -392,13 +373,13 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         unit = left_cost / left
         intervals = list(state.intervals)
         for j, iv in enumerate(intervals):
-            if iv.side != WAIT:
+            if iv.side != IntervalSide.WAIT:
                 continue
             lot = min(state.qtys[j], ctx.filters.round_qty(left))
             if limit_terms(ctx.filters, Side.SELL, lot, state.prices[j + 1]) is None:
-                intervals[j] = Interval(IDLE)
+                intervals[j] = Interval(IntervalSide.IDLE)
                 continue
-            intervals[j] = Interval(SELL, qty=lot, cost=lot * unit)
+            intervals[j] = Interval(IntervalSide.SELL, qty=lot, cost=lot * unit)
             left, left_cost = left - lot, left_cost - lot * unit
         return replace(state, intervals=tuple(intervals), spare=left, spare_cost=left_cost), []
 
@@ -415,18 +396,20 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
     @staticmethod
     def _unfunded(state: GridState) -> GridState:
         """No base for the sell side: those intervals wait, empty, for the price to rise above them."""
-        intervals = tuple(Interval(IDLE) if iv.side == WAIT else iv for iv in state.intervals)
+        intervals = tuple(
+            Interval(IntervalSide.IDLE) if iv.side == IntervalSide.WAIT else iv for iv in state.intervals
+        )
         return replace(state, intervals=intervals, init_cid="")
 
-    def _bought(self, state: GridState, j: int, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _bought(self, state: GridState, j: int, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         """Buy at level j finished: its lot goes on sale at level j+1."""
         base, paid = self._bought_amounts(rec, ctx)
         cmds: list[Command] = []
         if rec.cum_filled_qty <= 0:
             if rec.status == OrderStatus.REJECTED:
-                new, cmds = Interval(IDLE), [self._rejected_note(rec, ctx)]
+                new, cmds = Interval(IntervalSide.IDLE), [self._rejected_note(rec, ctx)]
             else:
-                new = Interval(BUY)  # cancelled untouched: placed again when running
+                new = Interval(IntervalSide.BUY)  # cancelled untouched: placed again when running
             return self._set(state, j, new), cmds
         state, lot = self._lot(state, base, paid, rec.cum_filled_qty, state.prices[j + 1], ctx)
         if lot is not None:
@@ -439,7 +422,9 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
                     qty=lot.qty,
                 )  # fmt: skip
             )
-        return self._set(state, j, lot or Interval(BUY)), cmds  # a sliver under the minimums: buy again
+        return self._set(
+            state, j, lot or Interval(IntervalSide.BUY)
+        ), cmds  # a sliver under the minimums: buy again
 
     def _lot(
         self,
@@ -460,21 +445,21 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
             take = lot - base
             taken = state.spare_cost * take / state.spare if take > 0 else ZERO
             state = replace(state, spare=state.spare - take, spare_cost=state.spare_cost - taken)
-            return state, Interval(SELL, qty=lot, cost=paid + taken)
+            return state, Interval(IntervalSide.SELL, qty=lot, cost=paid + taken)
         cost = paid * lot / base
-        return self._to_spare(state, base - lot, paid - cost), Interval(SELL, qty=lot, cost=cost)
+        return self._to_spare(state, base - lot, paid - cost), Interval(IntervalSide.SELL, qty=lot, cost=cost)
 
     @staticmethod
     def _to_spare(state: GridState, base: Decimal, cost: Decimal) -> GridState:
         return replace(state, spare=state.spare + base, spare_cost=state.spare_cost + cost)
 
-    def _sold(self, state: GridState, j: int, rec: OrderRecord, ctx: StrategyContext) -> Step[GridState]:
+    def _sold(self, state: GridState, j: int, rec: BotOrder, ctx: StrategyContext) -> Step[GridState]:
         """Sell at level j+1 finished: the round trip is booked and interval j buys again at level j."""
         iv = state.intervals[j]
         if rec.cum_filled_qty <= 0:
             if rec.status == OrderStatus.REJECTED:
                 state = self._to_spare(state, iv.qty, iv.cost)
-                return self._set(state, j, Interval(IDLE)), [self._rejected_note(rec, ctx)]
+                return self._set(state, j, Interval(IntervalSide.IDLE)), [self._rejected_note(rec, ctx)]
             return self._set(state, j, replace(iv, cid="")), []
         base_fee = rec.fee if rec.fee_asset == ctx.base_asset else ZERO
         quote_fee = rec.fee if rec.fee_asset in (ctx.quote_asset, "") else ZERO
@@ -502,12 +487,16 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         )
         left = iv.qty - out
         if left > 0 and limit_terms(ctx.filters, Side.SELL, left, state.prices[j + 1]) is not None:
-            new = Interval(SELL, qty=left, cost=iv.cost - cost)
+            new = Interval(IntervalSide.SELL, qty=left, cost=iv.cost - cost)
         else:
-            new = Interval(BUY)
+            new = Interval(IntervalSide.BUY)
             if left > 0:
                 state = self._to_spare(state, left, iv.cost - cost)
-        then = f"buy placed at {px(ctx, state.prices[j])}" if new.side == BUY else "the rest stays on sale"
+        then = (
+            f"buy placed at {px(ctx, state.prices[j])}"
+            if new.side == IntervalSide.BUY
+            else "the rest stays on sale"
+        )
         said = decide(
             ctx,
             f"grid: sell level {j + 1} at {px(ctx, state.prices[j + 1])} filled (round trip {state.round_trips}, "
@@ -517,7 +506,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         return self._set(state, j, new), [note, said]
 
     @staticmethod
-    def _bought_amounts(rec: OrderRecord, ctx: StrategyContext) -> tuple[Decimal, Decimal]:
+    def _bought_amounts(rec: BotOrder, ctx: StrategyContext) -> tuple[Decimal, Decimal]:
         """Base a buy brought in (net of a base fee) and the quote it cost (a quote fee included)."""
         base_fee = rec.fee if rec.fee_asset == ctx.base_asset else ZERO
         quote_fee = rec.fee if rec.fee_asset in (ctx.quote_asset, "") else ZERO
@@ -527,14 +516,14 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
 
     def _ensure(self, state: GridState, ctx: StrategyContext) -> Step[GridState]:
         """Place the order of every interval that has a side but no order out."""
-        if not state.running or state.phase != ACTIVE:
+        if not state.running or state.phase != GridPhase.ACTIVE:
             return state, []
         intervals = list(state.intervals)
         cmds: list[Command] = []
         for j, iv in enumerate(intervals):
-            if iv.cid or iv.side not in (BUY, SELL):
+            if iv.cid or iv.side not in (IntervalSide.BUY, IntervalSide.SELL):
                 continue
-            if iv.side == BUY:
+            if iv.side == IntervalSide.BUY:
                 placed = limit_order(state, ctx, Side.BUY, state.qtys[j], state.prices[j], tag=f"b{j}")
             else:
                 iv = intervals[j] = self._fit(state, iv, ctx)
@@ -566,7 +555,7 @@ class GridStrategy(ForgetsRefusalsOnResume, Strategy[GridParams, GridState]):
         return replace(state, intervals=tuple(intervals))
 
     @staticmethod
-    def _rejected_note(rec: OrderRecord, ctx: StrategyContext) -> Command:
+    def _rejected_note(rec: BotOrder, ctx: StrategyContext) -> Command:
         return notification(
             ctx,
             "error",

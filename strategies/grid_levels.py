@@ -14,6 +14,7 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 
 from shared.filters import FilterError, SymbolFilters
+from shared.messages import Side
 
 
 class GridError(ValueError):
@@ -46,7 +47,7 @@ def level_prices(
     lower: Decimal, upper: Decimal, levels: int, spacing: Spacing | str, filters: SymbolFilters
 ) -> list[Decimal]:
     """The level prices rounded down to the tick; refused if two levels would become one."""
-    prices = [filters.round_price(p, "BUY") for p in raw_levels(lower, upper, levels, spacing)]
+    prices = [filters.round_price(p, Side.BUY) for p in raw_levels(lower, upper, levels, spacing)]
     for below, above in zip(prices, prices[1:], strict=False):
         if not below < above:
             raise GridError(
@@ -86,13 +87,13 @@ def nearest_level(prices: list[Decimal], price: Decimal) -> int:
     return min(range(len(prices)), key=lambda i: (abs(prices[i] - price), i))
 
 
-def starting_sides(prices: list[Decimal], price: Decimal) -> list[str]:
+def starting_sides(prices: list[Decimal], price: Decimal) -> list[Side]:
     """For each interval j (level j to j+1), the order it holds when the grid starts at `price`:
-    "BUY" (a buy at level j) below the nearest level, "SELL" (a sell at level j+1) above it.
+    BUY (a buy at level j) below the nearest level, SELL (a sell at level j+1) above it.
 
     Leaving the nearest level empty gives every interval exactly one order, a buy at its lower
     level or a sell at its upper one. That one-per-interval invariant is what makes
     "buy filled at i -> sell at i+1" and "sell filled at i -> buy at i-1" never stack two orders.
     """
     empty = nearest_level(prices, price)
-    return ["BUY" if j < empty else "SELL" for j in range(len(prices) - 1)]
+    return [Side.BUY if j < empty else Side.SELL for j in range(len(prices) - 1)]

@@ -16,7 +16,7 @@ import msgspec
 
 from shared.messages import ControlAction, Level, Notification, OrderStatus, PlaceOrder
 from shared.order_terms import terms_key, terms_of
-from shared.strategy import OrderRecord, StrategyContext, notification
+from shared.strategy import BotOrder, StrategyContext, notification
 from shared.strategy.refusals import REFUSALS_BEFORE_BACKOFF, record_terms
 from shared.strategy.state import S
 
@@ -37,7 +37,7 @@ def unless_given_up(before: S, placed: tuple[S, PlaceOrder | None]) -> tuple[S, 
     return state, cmd
 
 
-def given_up_note(state: S, ctx: StrategyContext, rec: OrderRecord, what: str) -> Notification | None:
+def given_up_note(state: S, ctx: StrategyContext, rec: BotOrder, what: str) -> Notification | None:
     """The notification for the refusal that makes these terms given up (once per such run)."""
     if rec.status != OrderStatus.REJECTED or rec.cum_filled_qty > 0:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from shared.messages import CancelOrder, Notification, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
-from shared.strategy.cancel_asked import ALREADY_ASKED, NOT_OPEN, SENT
+from shared.strategy.cancel_asked import CancelOutcome
 from shared.strategy.state import Mode
 from shared.strategy.testing import Driver
 from strategies.dca import DcaStrategy
@@ -42,13 +42,13 @@ def test_a_dca_safety_order_cancelled_on_request_once_then_put_back_without_doub
     position = d.state.position
     cmds = d.control(CANCEL, cid=so1.cid, source="web")
     assert cancels(cmds) == [so1.cid] and placed(cmds) == []
-    assert outcome(d) == SENT and d.decisions[-1].fields["source"] == "web"
+    assert outcome(d) == CancelOutcome.SENT and d.decisions[-1].fields["source"] == "web"
     (note,) = [c for c in cmds if isinstance(c, Notification)]
     assert note.kind == "bot_cancel" and "(web)" in note.text and so1.cid in note.text
     assert d.state.orders[so1.cid].cancel_requested and d.state.mode == Mode.RUNNING
 
     again = d.control(CANCEL, cid=so1.cid, source="web")  # the same request again: nothing sent
-    assert cancels(again) == [] and outcome(d) == ALREADY_ASKED
+    assert cancels(again) == [] and outcome(d) == CancelOutcome.ALREADY_ASKED
 
     cmds = d.update(so1.cid, OrderStatus.CANCELED)
     assert so1.cid not in d.state.orders and d.state.position == position  # nothing filled, nothing booked
@@ -56,13 +56,17 @@ def test_a_dca_safety_order_cancelled_on_request_once_then_put_back_without_doub
     assert [p.side for p in placed(cmds)] in ([], [Side.BUY])
     assert d.update(so1.cid, OrderStatus.CANCELED) == []  # a late duplicate changes nothing
     after = d.control(CANCEL, cid=so1.cid)
-    assert cancels(after) == [] and outcome(d) == NOT_OPEN and "finished already" in d.decisions[-1].text
+    assert (
+        cancels(after) == []
+        and outcome(d) == CancelOutcome.NOT_OPEN
+        and "finished already" in d.decisions[-1].text
+    )
 
 
 def test_an_unknown_order_is_answered_and_nothing_is_sent():
     d = Driver(DcaStrategy(), {"fee": "0"})
     cmds = d.control(CANCEL, cid="t1-000099", source="cli")
-    assert cancels(cmds) == [] and outcome(d) == NOT_OPEN
+    assert cancels(cmds) == [] and outcome(d) == CancelOutcome.NOT_OPEN
     assert "holds no such open order" in d.decisions[-1].text
     assert [c.level for c in cmds if isinstance(c, Notification)] == ["warning"]
 
@@ -112,5 +116,5 @@ def test_a_held_order_from_before_a_restart_is_booked_then_cancelled():
     d.send(held)
     assert "t1-000005" in d.state.adopted
     cmds = d.control(CANCEL, cid="t1-000005")
-    assert cancels(cmds) == ["t1-000005"] and outcome(d) == SENT
+    assert cancels(cmds) == ["t1-000005"] and outcome(d) == CancelOutcome.SENT
     assert d.state.orders["t1-000005"].cancel_requested and "t1-000005" not in d.state.adopted

@@ -26,7 +26,7 @@ from shared.messages import (
 )
 from shared.strategy import ParamsError
 from shared.strategy.testing import Driver
-from strategies.dca import ACTIVE, DcaStrategy
+from strategies.dca import DcaPhase, DcaStrategy
 from strategies.dca_ladder import next_quote, next_step, next_target, safety_order, take_profit_price
 from strategies.dca_params import DcaParams, parse_dca_params
 from strategies.dca_plan import build_plan
@@ -190,7 +190,7 @@ def test_cycle_opens_with_a_market_buy_then_take_profit_and_first_safety_order()
     so = open_by_tag(r)["so1"]
     assert so.price == down(D("123.45") * D("0.99")) == D("122.21")  # buy price rounded down
     assert so.quantity == qty(D(306), D("122.21"))  # 300 × 1.02, quantity rounded down
-    assert r.state.phase == ACTIVE and r.state.cycle == 1
+    assert r.state.phase == DcaPhase.ACTIVE and r.state.cycle == 1
 
 
 def test_safety_fill_moves_average_target_and_take_profit_and_places_the_next_one():
@@ -442,7 +442,7 @@ def test_the_old_take_profit_filling_before_its_cancel_sizes_the_new_one_from_th
     assert tp2.price == up(avg * D("1.03325"))
     assert d.update(tp1.cid, OrderStatus.CANCELED) == []  # the late cancel answer changes nothing
     assert d.state.position.base == D("1.5") and d.state.position.avg_price == avg
-    assert d.state.phase == ACTIVE and d.state.cycles_closed == 0 and len(_sells_out(d)) == 1
+    assert d.state.phase == DcaPhase.ACTIVE and d.state.cycles_closed == 0 and len(_sells_out(d)) == 1
 
 
 def test_a_take_profit_is_never_placed_while_another_sell_may_still_fill():
@@ -464,7 +464,7 @@ def test_a_cycle_is_booked_and_the_next_opened_only_once_its_buys_are_cancelled(
     assert placed(cmds) == [] and not any(
         isinstance(c, Notification) and c.kind == "cycle_closed" for c in cmds
     )
-    assert d.state.phase == "closing" and d.state.cycle == 1
+    assert d.state.phase is DcaPhase.CLOSING and d.state.cycle == 1
     assert d.candle("100", "100", "100", "100") == []  # no new cycle while an order of this one is open
     cmds = d.update(so1.cid, OrderStatus.CANCELED)
     closed = [c for c in cmds if isinstance(c, Notification) and c.kind == "cycle_closed"]
@@ -480,7 +480,7 @@ def test_a_buy_that_fills_while_the_cycle_closes_stays_in_that_cycle():
     cmds = d.fill(so1.cid)  # ... but it filled first
     # the cycle goes on: a take profit for what so1 bought and its ladder, no new cycle
     (tp,) = [c for c in placed(cmds) if c.side == Side.SELL]
-    assert (tp.quantity, d.state.cycle, d.state.phase) == (so1.quantity, 1, ACTIVE)
+    assert (tp.quantity, d.state.cycle, d.state.phase) == (so1.quantity, 1, DcaPhase.ACTIVE)
     assert [c.price for c in placed(cmds) if c.side == Side.BUY] == [D("98.01")]
     assert d.state.spent == 300 + so1.quantity * 99 and d.state.level == 1
     assert d.update(so1.cid, OrderStatus.CANCELED) == []  # the late cancel answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
@@ -18,6 +18,7 @@ from tests.helpers.sim import (
     SimVenue,
     binance_client,
     binance_client_class,
+    binance_client_fixture,
     quick,
     sim_fixture,
     socket_manager,
@@ -27,13 +28,7 @@ from tests.helpers.sim import (
 sim = sim_fixture()
 
 
-@pytest.fixture
-async def client(sim: SimVenue) -> AsyncIterator[Any]:
-    c = binance_client(sim)
-    try:
-        yield c
-    finally:
-        await c.close_connection()
+client = binance_client_fixture()
 
 
 async def price(client: Any, symbol: str = "BTCUSDT") -> D:

@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from services.exchange_sim.bybit_auth import sign
-from tests.helpers.bybit import Inbox, acks, bybit_http, bybit_ws, subscribed
+from tests.helpers.bybit import Inbox, acks, bybit_http, bybit_ws, private_socket, subscribed
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import SimVenue, sim_fixture
 
@@ -28,18 +28,8 @@ SPOT = {"category": "spot", "symbol": "BTCUSDT"}
 @pytest.fixture
 def private(sim: SimVenue) -> Iterator[tuple[Any, Inbox]]:
     """An authenticated pybit private socket subscribed to order, execution and wallet."""
-    inbox = Inbox()
-    ws = bybit_ws(sim, "private")
-    seen = acks(ws)
-    try:
-        wait_until(lambda: ws.auth, what="pybit to authenticate")
-        for subscribe in (ws.order_stream, ws.execution_stream, ws.wallet_stream):
-            subscribe(inbox.put)
-        subscribed(ws, seen, 3)
-        ws.test_acks = seen  # type: ignore[attr-defined]
-        yield ws, inbox
-    finally:
-        ws.exit()
+    with private_socket(sim) as pair:
+        yield pair
 
 
 def last_price(sim: SimVenue) -> Decimal:

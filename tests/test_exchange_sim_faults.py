@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from tests.helpers.procs import wait_until
 from tests.helpers.sim import (
     SimVenue,
     binance_client,
+    binance_client_fixture,
     quick,
     sim_fixture,
     socket_manager,
@@ -27,13 +27,7 @@ sim = sim_fixture()
 ORDER = {"path": "/api/v3/order", "method": "POST"}
 
 
-@pytest.fixture
-async def client(sim: SimVenue) -> AsyncIterator[Any]:
-    c = binance_client(sim, timeout=1.0, ws_timeout=1.0)
-    try:
-        yield c
-    finally:
-        await c.close_connection()
+client = binance_client_fixture(timeout=1.0, ws_timeout=1.0)
 
 
 def buy(cid: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from backtest.engine import Setup, run_backtest
 from backtest.series import CandleSeries, parse_time
 from shared.messages import OrderType, PlaceOrder, Side
 from shared.strategy.testing import BTC_FILTERS
-from strategies.fractal_trailing import DONE, FractalTrailingStrategy
+from strategies.fractal_trailing import FractalPhase, FractalTrailingStrategy
 from strategies.fractals import stop_hit_index, trailing_stops
 from tests.helpers.sample_data import SAMPLE_CANDLES
 
@@ -83,7 +83,7 @@ def test_trailing_stop_over_march_2023(series):
     (fill,) = r.fills
     assert (fill.cid, fill.side, fill.qty, fill.price) == (stops[-1].cid, "SELL", D("0.5"), stops[-1].price)
     assert int(series.open_time[fill.index]) // FOUR_HOURS - int(series.open_time[0]) // FOUR_HOURS == hit
-    assert r.state.phase == DONE and r.state.position.base == 0 and r.state.orders == {}
+    assert r.state.phase == FractalPhase.DONE and r.state.position.base == 0 and r.state.orders == {}
     assert r.final_base == 0
     (closed,) = [n for n in r.notifications if n.kind == "position_closed"]
     profit = fill.quote - fill.fee - D(20000) * D("0.5")

@@ -14,8 +14,7 @@ from shared.messages import CancelOrder, ControlAction, Notification, OrderStatu
 from shared.strategy import ParamsError
 from shared.strategy.testing import Driver
 from strategies.fractal_trailing import (
-    ACTIVE,
-    DONE,
+    FractalPhase,
     FractalState,
     FractalTrailingStrategy,
     parse_fractal_params,
@@ -171,7 +170,7 @@ def test_the_stop_filling_closes_the_position_and_reports_the_profit_against_the
     cmds = d.fill(stop.cid, price="101", fee_rate="0.001")  # at its limit, fee 0.101 quote
     closed = [c for c in cmds if isinstance(c, Notification) and c.kind == "position_closed"]
     assert len(closed) == 1 and D(closed[0].data["profit"]) == D(101) - D("0.101") - D(100)
-    assert d.state.phase == DONE and d.state.position.base == 0 and d.state.orders == {}
+    assert d.state.phase == FractalPhase.DONE and d.state.position.base == 0 and d.state.orders == {}
     assert placed(bars(d, ["110", "109", "105", "109", "111", "113"])) == []  # nothing after that
 
 
@@ -181,7 +180,7 @@ def test_a_cancel_that_loses_the_race_against_the_fill_sells_nothing_twice():
     cancel = bars(d, ["108", "107", "103.5", "108", "110"])
     assert any(isinstance(c, CancelOrder) for c in cancel)
     cmds = d.fill(first.cid, price="101")  # the old stop filled before the cancel arrived
-    assert placed(cmds) == [] and d.state.phase == DONE
+    assert placed(cmds) == [] and d.state.phase == FractalPhase.DONE
     assert d.update(first.cid, OrderStatus.CANCELED) == []  # the late cancel answer changes nothing
 
 
@@ -189,7 +188,7 @@ def test_partial_fill_then_a_move_replaces_the_stop_for_what_is_left():
     d = driver()
     first = placed(bars(d, PEAK_DIP))[0]
     d.fill(first.cid, price="101", qty="0.4", status=OrderStatus.PARTIALLY_FILLED)
-    assert d.state.position.base == D("0.6") and d.state.phase == ACTIVE
+    assert d.state.position.base == D("0.6") and d.state.phase == FractalPhase.ACTIVE
     bars(d, ["108", "107", "103.5", "108", "110"])
     cmds = d.update(first.cid, OrderStatus.CANCELED, cum_qty="0.4", cum_quote="40.4")
     (new,) = placed(cmds)
@@ -241,7 +240,7 @@ def test_a_stop_refused_as_already_triggered_sells_with_a_limit_at_its_limit_pri
         cmds = bar(d, low)
         assert placed(cmds) == [] and not any(isinstance(c, CancelOrder) for c in cmds)
     cmds = d.fill(sell.cid)
-    assert "position_closed" in kinds(cmds) and d.state.phase == DONE
+    assert "position_closed" in kinds(cmds) and d.state.phase == FractalPhase.DONE
 
 
 def test_a_stop_to_place_while_the_price_is_under_it_goes_out_as_a_limit_sell():
@@ -268,7 +267,7 @@ def test_quantity_defaults_to_the_free_base_balance_and_waits_when_balances_are_
     d = Driver(FractalTrailingStrategy(), {**p, "quantity": "2"}, balances={"BTC": D("0.5")})
     assert "info" in kinds(bar(d, "105")) and d.state.quantity == D("0.5")  # capped, with a warning
     d = Driver(FractalTrailingStrategy(), p)  # no quantity, no balances (the live runner today)
-    assert kinds(bar(d, "105")) == ["error"] and d.state.phase == "new"
+    assert kinds(bar(d, "105")) == ["error"] and d.state.phase is FractalPhase.NEW
     assert bars(d, PEAK_DIP[1:]) == []  # warned once, nothing placed
     d.balances = {"BTC": D(1)}
     cmds = bar(d, "107")  # it starts now, rebuilding the bars from the history it was handed

@@ -13,7 +13,8 @@ from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.messages import Side
 from shared.strategy.testing import BTC_FILTERS
-from strategies.grid import ENDED, GridStrategy
+from strategies.grid import GridStrategy
+from strategies.grid_state import GridEnd, GridPhase
 from tests.helpers.sample_data import SAMPLE_CANDLES
 
 DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.py
@@ -98,7 +99,7 @@ def test_stop_loss_on_the_march_10_drop(series):
     exit_ = r.fills[-1]
     assert exit_.tag == "exit" and exit_.side == Side.SELL and exit_.order_type == "MARKET"
     assert [f.tag for f in r.fills].count("exit") == 1
-    assert r.state.phase == ENDED and r.state.ended == "stop_loss" and r.state.orders == {}
+    assert r.state.phase == GridPhase.ENDED and r.state.ended is GridEnd.STOP_LOSS and r.state.orders == {}
     assert r.state.position.base == 0 and r.final_base == 0  # everything it held was sold
     low = min(series.price(series.low[i]) for i in range(exit_.index))
     assert low <= 20500 < min(series.price(series.low[i]) for i in range(exit_.index - 1))

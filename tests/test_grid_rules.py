@@ -20,8 +20,9 @@ from shared.filters import SymbolFilters
 from shared.messages import CancelOrder, ControlAction, Notification, OrderStatus, OrderType, PlaceOrder, Side
 from shared.strategy import EVERY_CANDLE, ParamsError
 from shared.strategy.testing import BTC_FILTERS, Driver
-from strategies.grid import ACTIVE, ENDED, GridStrategy
+from strategies.grid import GridStrategy
 from strategies.grid_levels import GridError, interval_quantities, level_prices, starting_sides
+from strategies.grid_state import GridPhase, IntervalSide
 
 Q = [D("1.11111"), D("1.05263"), D("1"), D("0.95238")]
 GRID = {"lower": "90", "upper": "110", "levels": 5, "quote_per_level": "100", "fee": "0"}
@@ -71,8 +72,15 @@ def test_levels_arithmetic_and_geometric_rounded_down_to_the_tick():
     assert interval_quantities(prices, D(100), BTC_FILTERS) == Q
     with pytest.raises(GridError, match="NOTIONAL"):
         interval_quantities(prices, D(4), BTC_FILTERS)  # under the 5 USDT minimum
-    assert starting_sides(prices, D(101)) == ["BUY", "BUY", "SELL", "SELL"]  # 100 (nearest) left empty
-    assert starting_sides(prices, D(80)) == ["SELL"] * 4 and starting_sides(prices, D(120)) == ["BUY"] * 4
+    assert starting_sides(prices, D(101)) == [
+        Side.BUY,
+        Side.BUY,
+        Side.SELL,
+        Side.SELL,
+    ]  # 100 (nearest) left empty
+    assert (
+        starting_sides(prices, D(80)) == [Side.SELL] * 4 and starting_sides(prices, D(120)) == [Side.BUY] * 4
+    )
 
 
 def test_params_are_checked():
@@ -137,7 +145,7 @@ def test_a_grid_the_filters_refuse_is_reported_and_stops():
     d = Driver(GridStrategy(), GRID, filters=f)
     cmds = flat(d, "101")
     assert placed(cmds) == [] and "NOTIONAL" in notes(cmds, "error")[0].text
-    assert d.state.phase == ENDED and d.state.mode == "stopped"
+    assert d.state.phase == GridPhase.ENDED and d.state.mode == "stopped"
 
 
 # --- fills ------------------------------------------------------------------------------------
@@ -249,7 +257,7 @@ def test_stop_loss_cancels_everything_then_sells_the_position_at_market():
     (sell,) = placed(d.update(cancels[-1], OrderStatus.CANCELED))
     assert (sell.side, sell.order_type, sell.quantity) == (Side.SELL, OrderType.MARKET, D("1.95238") + Q[1])
     cmds = d.fill(sell.cid, price="84.9")
-    assert notes(cmds, "grid_ended") and d.state.position.base == 0 and d.state.phase == ENDED
+    assert notes(cmds, "grid_ended") and d.state.position.base == 0 and d.state.phase == GridPhase.ENDED
     assert placed(flat(d, "100")) == []  # ended: nothing more
     d.control(ControlAction.RESUME)
     assert placed(flat(d, "101"))[0].order_type == OrderType.MARKET  # a resume starts a fresh grid
@@ -259,7 +267,7 @@ def test_take_profit_cancels_everything_and_keeps_the_base():
     d, orders = started(take_profit="115")
     cmds = d.candle("101", "115", "101", "114")
     assert sorted(c.cid for c in cmds if isinstance(c, CancelOrder)) == sorted(d.state.orders)
-    assert placed(cmds) == [] and notes(cmds, "grid_ended") and d.state.phase == ENDED
+    assert placed(cmds) == [] and notes(cmds, "grid_ended") and d.state.phase == GridPhase.ENDED
     for cid in list(d.state.orders):
         assert placed(d.update(cid, OrderStatus.CANCELED)) == []
     assert d.state.position.base == D("1.95238")
@@ -269,7 +277,7 @@ def test_pause_tracks_fills_without_placing_and_resume_catches_up():
     d, orders = started()
     d.control(ControlAction.PAUSE)
     cmds = d.fill(orders["b1"].cid)
-    assert placed(cmds) == [] and d.state.intervals[1].side == "S"
+    assert placed(cmds) == [] and d.state.intervals[1].side is IntervalSide.SELL
     (sell,) = placed(d.control(ControlAction.RESUME))
     assert (sell.price, sell.quantity) == (D(100), Q[1])
 
@@ -284,7 +292,7 @@ def test_stop_cancels_and_resume_puts_every_order_back():
     assert sorted((o.side, o.price, o.quantity) for o in again) == sorted(
         (o.side, o.price, o.quantity) for o in orders.values()
     )
-    assert d.state.phase == ACTIVE
+    assert d.state.phase == GridPhase.ACTIVE
 
 
 def test_wake_needs_only_the_stop_loss_and_take_profit_candles_once_every_order_is_out():

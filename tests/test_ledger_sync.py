@@ -23,13 +23,13 @@ import sqlalchemy as sa
 from services.exchange_sim.bybit_format import exec_id
 from services.ledger.sync import Syncer, caught_up
 from services.ledger.writer import Writer
-from services.order_gateway.records import OrderRecord
 from services.order_gateway.venues import binance, bybit
 from services.order_gateway.venues.base import VenueTrade
 from shared import streams as s
 from shared.ledger import schema as t
 from shared.ledger.db import open_ledger, upgrade
 from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
+from shared.order_record import OrderRecord
 from shared.strategy.testing import BTC_FILTERS
 from tests.helpers.sim import sim_fixture
 

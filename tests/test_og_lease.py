@@ -17,12 +17,12 @@ import pytest
 import redis
 
 from services.order_gateway.gateway import LeasedAdapter
-from services.order_gateway.records import OrderRecord
 from services.order_gateway.wal import Wal
 from shared.bus import FencedError
 from shared.codec import decode, encode
 from shared.lease import Lease
 from shared.messages import Notification, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
+from shared.order_record import OrderRecord
 from shared.streams import og_lease, og_order, order_commands, order_events
 from tests.helpers.cmdstreams import pending_entries, readers
 from tests.helpers.gateway import accepted, start_gateway, wait_gateway_ready, write_config

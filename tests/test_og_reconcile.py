@@ -16,7 +16,6 @@ import msgspec
 import redis.asyncio as aioredis
 
 from services.order_gateway.reconcile import reconcile
-from services.order_gateway.records import new_record
 from services.order_gateway.retry import Retry
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
@@ -24,6 +23,7 @@ from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.wal import Wal
 from shared.messages import Notification, OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_record import new_record
 from tests.helpers.gateway import accepted
 from tests.helpers.sim import sim_fixture
 

@@ -17,7 +17,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.order_gateway.reconcile import look_up
 from services.order_gateway.reconcile_rules import NOT_FOUND, NoAnswer
-from services.order_gateway.records import new_record
 from services.order_gateway.retry import RESOLVE, Backoff, Retry
 from services.order_gateway.venues.base import (
     AuthError,
@@ -33,6 +32,7 @@ from services.order_gateway.venues.base import (
 )
 from services.order_gateway.venues.binance import BinanceAdapter
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_record import new_record
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()

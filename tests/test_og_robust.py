@@ -16,7 +16,6 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from services.order_gateway.records import new_record
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
@@ -26,6 +25,7 @@ from services.order_gateway.venues.bybit import BybitAdapter
 from services.order_gateway.wal import Wal
 from shared.codec import encode
 from shared.messages import Notification, OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_record import new_record
 from shared.streams import og_open, og_order
 from tests.helpers.gateway import (
     accepted,

@@ -7,13 +7,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from services.order_gateway.records import CorruptRecord, OrderRecord, apply_report, new_record, to_update
 from services.order_gateway.terms import describe, matches, record_terms, rounded_terms
-from services.order_gateway.venues.base import MalformedReply, OrderReport, parse_list, parse_reply
+from services.order_gateway.venues.base import MalformedReply, parse_list, parse_reply
 from services.order_gateway.venues.binance import report_from_order as binance_report
 from services.order_gateway.venues.bybit import report_from_order as bybit_report
 from shared.filters import SymbolFilters
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_record import CorruptRecord, OrderRecord, apply_report, new_record, to_update
+from shared.order_report import OrderReport
 from shared.order_terms import terms_of
 
 F = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=D("0.01"),

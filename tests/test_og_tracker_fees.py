@@ -15,11 +15,11 @@ from decimal import Decimal
 import msgspec
 import redis.asyncio as aioredis
 
-from services.order_gateway.records import new_record
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.wal import Wal
 from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
+from shared.order_record import new_record
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()

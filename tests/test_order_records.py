@@ -7,20 +7,20 @@ from decimal import Decimal as D
 import msgspec
 import pytest
 
-from services.order_gateway.records import (
+from services.order_gateway.validate import prepare
+from shared.filters import FilterError, SymbolFilters
+from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_lifecycle import moves_forward
+from shared.order_record import (
     CorruptRecord,
     OrderRecord,
     apply_report,
     fee_after,
-    moves_forward,
     new_record,
     to_update,
     without_bad_amounts,
 )
-from services.order_gateway.validate import prepare
-from services.order_gateway.venues.base import OrderReport
-from shared.filters import FilterError, SymbolFilters
-from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_report import OrderReport
 
 F = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=D("0.01"),
                   step_size=D("0.00001"), min_qty=D("0.00001"), min_notional=D("5"))  # fmt: skip

@@ -22,10 +22,10 @@ from services.order_gateway.reconcile_rules import (
     outcome,
     resend_wait_ms,
 )
-from services.order_gateway.records import OrderRecord, new_record
 from services.order_gateway.tracker import FeesNeeded, advance
-from services.order_gateway.venues.base import OrderReport
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+from shared.order_record import OrderRecord, new_record
+from shared.order_report import OrderReport
 
 D = Decimal
 QTY = D("1")

@@ -12,7 +12,7 @@ from shared import codec, ids, money
 from shared.config import ConfigError, load_config
 from shared.filters import FilterError, SymbolFilters
 from shared.logs import JsonFormatter, redact, register_secret
-from shared.messages import Balance, BalanceUpdate, OrderStatus, OrderUpdate
+from shared.messages import Balance, BalanceUpdate, OrderStatus, OrderUpdate, Side
 
 
 def test_money_refuses_floats_and_rounds_by_side():
@@ -41,8 +41,8 @@ def test_cids_round_trip_and_reject_bad_ids():
 def test_filters_round_and_check():
     f = SymbolFilters(symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT", tick_size=Decimal("0.01"),
                       step_size=Decimal("0.00001"), min_notional=Decimal("5"))  # fmt: skip
-    assert f.round_price(Decimal("100.019"), "BUY") == Decimal("100.01")
-    assert f.round_price(Decimal("100.011"), "SELL") == Decimal("100.02")
+    assert f.round_price(Decimal("100.019"), Side.BUY) == Decimal("100.01")
+    assert f.round_price(Decimal("100.011"), Side.SELL) == Decimal("100.02")
     assert f.round_qty(Decimal("0.123456")) == Decimal("0.12345")
     with pytest.raises(FilterError, match="NOTIONAL"):
         f.check(Decimal("0.00001"), Decimal("100"))

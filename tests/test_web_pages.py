@@ -90,6 +90,8 @@ async def test_the_trade_page_has_its_order_form_unless_read_only(redis_server: 
     async with client(settings(redis_server)) as c:
         page = (await c.get("/trade")).text
         assert 'id="order-form"' in page and "data-read-only" not in page
+        # which orders the page lists as open is the order lifecycle's word (trade.js reads it)
+        assert '<div id="manual-orders" data-open="NEW PARTIALLY_FILLED">' in page
     async with client(settings(redis_server, read_only=True)) as c:
         page = (await c.get("/trade")).text
         # no form; the open orders' Cancel buttons are left out by the script (A.readOnly)

@@ -8,6 +8,7 @@ decimal strings (shared.money.fmt), times are milliseconds of the venue's market
 from __future__ import annotations
 
 import uuid
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -215,6 +216,7 @@ def coin_json(asset: str, balance: Balance, usd_price: Decimal) -> dict[str, Any
         "bonus": "0",
         "marginCollateral": True,
         "collateralSwitch": True,
+        "spotBorrow": "0",
     }
 
 
@@ -224,7 +226,9 @@ def wallet_json(coins: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "accountType": ACCOUNT_TYPE,
         "accountIMRate": "0",
+        "accountIMRateByMp": "0",
         "accountMMRate": "0",
+        "accountMMRateByMp": "0",
         "accountLTV": "0",
         "totalEquity": total,
         "totalWalletBalance": total,
@@ -232,7 +236,9 @@ def wallet_json(coins: list[dict[str, Any]]) -> dict[str, Any]:
         "totalAvailableBalance": total,
         "totalPerpUPL": "0",
         "totalInitialMargin": "0",
+        "totalInitialMarginByMp": "0",
         "totalMaintenanceMargin": "0",
+        "totalMaintenanceMarginByMp": "0",
         "coin": coins,
     }
 
@@ -241,6 +247,7 @@ def instrument_json(spec: SymbolSpec) -> dict[str, Any]:
     """A spot instrument: basePrecision is the step size, minOrderAmt the min notional."""
     f = spec.filters
     return {
+        "symbolId": zlib.crc32(spec.symbol.encode()) % 100_000,  # an integer id, the same every run
         "symbol": spec.symbol,
         "baseCoin": spec.base,
         "quoteCoin": spec.quote,
@@ -257,6 +264,7 @@ def instrument_json(spec: SymbolSpec) -> dict[str, Any]:
             "maxOrderAmt": fmt(f.max_notional),
             "maxLimitOrderQty": fmt(f.max_qty),
             "maxMarketOrderQty": fmt(f.max_qty),
+            "postOnlyMaxLimitOrderSize": fmt(f.max_qty * 5),  # "5x maxLimitOrderQty" for post-only
         },
         "priceFilter": {"tickSize": fmt(f.tick_size)},
         "riskParameters": {

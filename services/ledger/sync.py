@@ -38,7 +38,6 @@ import sqlalchemy as sa
 from redis.exceptions import ResponseError
 
 from services.ledger.writer import Fact, FiltersOf, Writer, utc
-from services.order_gateway.records import CorruptRecord, OrderRecord
 from services.order_gateway.venues.base import VenueAdapter, VenueTrade
 from shared import streams as s
 from shared.bus.groups import as_text, id_key
@@ -46,9 +45,8 @@ from shared.display import filters_from_hash
 from shared.ledger import schema as t
 from shared.messages import TERMINAL_STATUSES
 from shared.money import ZERO
+from shared.order_record import CorruptRecord, OrderRecord
 from shared.strategy.orders import FillDelta
-
-FINAL = {str(status) for status in TERMINAL_STATUSES}
 
 
 @dataclass
@@ -230,7 +228,7 @@ class Syncer:
         """The order's bot when its fills may be settled now (its `orders` row written from the
         write-ahead record if the ledger missed the end of it); None, with the reason kept."""
         total = sum((tr.qty for tr in its), ZERO)
-        if row is not None and row.status in FINAL and row.cum_filled_qty == total:
+        if row is not None and row.status in TERMINAL_STATUSES and row.cum_filled_qty == total:
             return row.bot
         if record is None or not record.terminal or record.cum_filled_qty != total:
             summary.skipped.append(f"{cid}: not final, or its trades add up to {total} not what it filled")

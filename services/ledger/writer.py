@@ -31,7 +31,7 @@ from shared.filters import SymbolFilters
 from shared.ledger import schema as t
 from shared.messages import BalanceUpdate, Candle, Message, Notification, OrderUpdate
 from shared.money import ZERO
-from shared.strategy.orders import FillDelta, OrderRecord, advance
+from shared.strategy.orders import BotOrder, FillDelta, advance
 from shared.strategy.position import Position, apply_fill, fee_in_quote, is_flat
 
 # (venue, symbol) -> its filters, None when the order gateway has not published them
@@ -299,7 +299,7 @@ class Writer:
         row = self._pending.orders.get(u.cid)
         side = u.side or (row["side"] if row else None)
         kind = u.order_type or (row["order_type"] if row else None)
-        record = OrderRecord(
+        record = BotOrder(
             cid=u.cid,
             side=side or "BUY",
             order_type=kind or "LIMIT",

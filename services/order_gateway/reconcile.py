@@ -30,7 +30,6 @@ import msgspec
 
 from services.order_gateway.reconcile_rules import (
     NOT_FOUND,
-    UNSENT,
     Action,
     Answer,
     NoAnswer,
@@ -40,7 +39,6 @@ from services.order_gateway.reconcile_rules import (
     latest_reports,
     outcome,
 )
-from services.order_gateway.records import CorruptRecord, OrderRecord
 from services.order_gateway.retry import CHECK, RESOLVE, Backoff, Retry
 from services.order_gateway.tracker import OrderTracker, now_ms
 from services.order_gateway.venues.base import OrderNotFound, Rejected, VenueAdapter, VenueError
@@ -50,6 +48,8 @@ from shared.bus import Entry
 from shared.config import ConfigError
 from shared.ids import bot_of
 from shared.messages import Notification
+from shared.order_lifecycle import UNCONFIRMED
+from shared.order_record import CorruptRecord, OrderRecord
 from shared.streams import og_order, og_symbols
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ async def check(record: OrderRecord, tracker: OrderTracker, retry: Retry, *, res
     """Bring one unfinished record up to the venue's view; the summary's outcome ("" for none)."""
     # an open record is asked about briefly: the poller asks again within poll_every_s, and a
     # venue that is down must not hold the start for the whole backoff of every open order
-    backoff = RESOLVE if record.status in UNSENT else CHECK
+    backoff = RESOLVE if record.status in UNCONFIRMED else CHECK
     verdict, after = await settle(record, tracker, retry, resend=resend, backoff=backoff)
     if verdict.action is Action.APPLY:
         return outcome(record, after)

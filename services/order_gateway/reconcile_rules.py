@@ -20,12 +20,12 @@ from collections.abc import Container, Iterable
 
 import msgspec
 
-from services.order_gateway.records import OrderRecord, Progress, moves_forward
-from services.order_gateway.venues.base import OrderReport
 from shared.ids import bot_of
 from shared.messages import OrderStatus
+from shared.order_lifecycle import UNCONFIRMED, moves_forward
+from shared.order_record import OrderRecord
+from shared.order_report import OrderReport
 
-UNSENT = (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)  # the outcome of the send is unknown
 GRACE_MS = 1000  # on top of recvWindow: clocks and the network are not exact
 
 
@@ -70,7 +70,7 @@ def judge(record: OrderRecord, answer: Answer, now_ms: int, recv_window_ms: int)
         return Verdict(Action.APPLY, report=answer)
     if isinstance(answer, NoAnswer):
         return Verdict(Action.UNRESOLVED, reason=answer.reason)
-    if record.status not in UNSENT:
+    if record.status not in UNCONFIRMED:
         return Verdict(Action.UNRESOLVED, reason="open in Redis but unknown to the venue")
     wait = resend_wait_ms(record, now_ms, recv_window_ms)
     if wait > 0:
@@ -94,7 +94,7 @@ def latest_reports(reports: Iterable[OrderReport]) -> dict[str, OrderReport]:
     latest: dict[str, OrderReport] = {}
     for report in reports:
         held = latest.get(report.cid)
-        if held is None or moves_forward(Progress(held.status, held.cum_filled_qty), report):
+        if held is None or moves_forward(held, report):
             latest[report.cid] = report
     return latest
 

@@ -33,13 +33,6 @@ import msgspec
 
 from services.order_gateway.reconcile import find_out, settle
 from services.order_gateway.reconcile_rules import Action
-from services.order_gateway.records import (
-    CorruptRecord,
-    OrderRecord,
-    new_record,
-    to_update,
-    without_bad_amounts,
-)
 from services.order_gateway.retry import SEND, Retry
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.sync import BotSyncer
@@ -52,7 +45,6 @@ from services.order_gateway.venues.base import (
     ClockSkew,
     DuplicateOrder,
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -75,6 +67,8 @@ from shared.messages import (
     SyncBot,
 )
 from shared.money import MoneyError
+from shared.order_record import CorruptRecord, OrderRecord, new_record, to_update, without_bad_amounts
+from shared.order_report import OrderReport
 from shared.order_terms import terms_of
 from shared.streams import EVENTS_MAXLEN, NOTIFY, command_stream_bot, order_events
 

@@ -27,15 +27,16 @@ import logging
 import time
 
 from services.order_gateway.reconcile_rules import latest_reports
-from services.order_gateway.records import CorruptRecord
 from services.order_gateway.retry import SYNC, Retry
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.base import OrderNotFound, OrderReport, Rejected, VenueAdapter
+from services.order_gateway.venues.base import OrderNotFound, Rejected, VenueAdapter
 from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import Commit, DeadLetter, Entry
 from shared.ids import IdError, check_bot_id, format_cid, parse_cid, seq_of
 from shared.messages import BotSynced, SyncBot
+from shared.order_record import CorruptRecord
+from shared.order_report import OrderReport
 from shared.streams import EVENTS_MAXLEN, og_order, order_events
 
 log = logging.getLogger("automata.order_gateway.sync")
@@ -101,7 +102,10 @@ class BotSyncer:
         symbols = {cmd.symbol}
         seq, misses = cmd.seq + 1, 0
         while misses < PROBE_MISSES and seq <= cmd.seq + MAX_PROBES:
-            cid = format_cid(bot, seq)
+            try:
+                cid = format_cid(bot, seq)
+            except IdError:  # past the venues' 36 characters: no such order can exist
+                break
             hit = cid in found
             if not hit:
                 symbol = await self.wal.redis.hget(og_order(cid), "symbol")

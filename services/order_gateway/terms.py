@@ -14,11 +14,11 @@ from decimal import Decimal
 
 import msgspec
 
-from services.order_gateway.records import OrderRecord
 from services.order_gateway.validate import prepare
 from shared.filters import FilterError, SymbolFilters
 from shared.messages import OrderType, PlaceOrder
 from shared.money import MoneyError, fmt
+from shared.order_record import OrderRecord
 from shared.order_terms import OrderTerms, same_terms, terms_of
 
 

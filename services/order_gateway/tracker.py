@@ -10,19 +10,15 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from services.order_gateway.records import (
-    OrderRecord,
-    apply_report,
-    fee_after,
-    moves_forward,
-    to_update,
-)
-from services.order_gateway.venues.base import OrderReport, VenueAdapter
+from services.order_gateway.venues.base import VenueAdapter
 from services.order_gateway.wal import Mutation, Wal
 from shared import metrics
 from shared.bus import Entry
 from shared.ids import bot_of
 from shared.messages import OrderStatus
+from shared.order_lifecycle import moves_forward
+from shared.order_record import OrderRecord, apply_report, fee_after, to_update
+from shared.order_report import OrderReport
 from shared.streams import order_events
 
 Fees = tuple[Decimal, str]  # an order's cumulative fee and its asset, from its trades

@@ -11,20 +11,16 @@ import asyncio
 import logging
 import time
 
-from services.order_gateway.records import CorruptRecord, moves_forward
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.base import (
-    BalanceReport,
-    OrderNotFound,
-    OrderReport,
-    StreamGap,
-    VenueError,
-)
+from services.order_gateway.venues.base import BalanceReport, OrderNotFound, StreamGap, VenueError
 from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import publish
 from shared.ids import bot_of
 from shared.messages import BalanceUpdate, OrderStatus
+from shared.order_lifecycle import moves_forward
+from shared.order_record import CorruptRecord
+from shared.order_report import OrderReport
 from shared.ratelimit import polling_task
 from shared.streams import account
 

@@ -23,7 +23,7 @@ def prepare(cmd: PlaceOrder, filters: SymbolFilters, ref_price: Decimal | None) 
     """Round quantity down, buy prices down and sell prices up; raise FilterError with the reason.
 
     Without ref_price (no last price) the checks that need the market are left out."""
-    side = cmd.side.value
+    side = cmd.side
     price = stop = None
     if cmd.order_type in NEEDS_PRICE:
         if cmd.price is None:

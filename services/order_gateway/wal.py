@@ -20,11 +20,11 @@ from decimal import Decimal
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from services.order_gateway.records import OrderRecord, Progress
 from shared.bus import Commit, Entry, FencedError
 from shared.codec import encode
 from shared.lease import Lease
 from shared.messages import Message, OrderStatus
+from shared.order_record import OrderRecord, Progress
 from shared.streams import EVENTS_MAXLEN, og_open, og_order, og_symbols
 
 # ARGV[1]: the lease owner (checked when KEYS[4], the lease key, is given); ARGV[2..]: fields.

@@ -19,7 +19,7 @@ from shared.config import Interval
 from shared.display import filters_from_hash
 from shared.ids import BOT_ID_RE
 from shared.messages import Candle
-from shared.strategy.orders import OrderRecord
+from shared.strategy.orders import BotOrder
 from shared.streams import candles, venue_symbols
 
 BotId = Annotated[str, msgspec.Meta(pattern=BOT_ID_RE.pattern)]
@@ -54,7 +54,7 @@ def _open_orders(state: dict[str, Any]) -> list[views.OpenOrder]:
     out = []
     for raw in (state.get("orders") or {}).values():
         try:
-            o = msgspec.convert(raw, OrderRecord, strict=False)
+            o = msgspec.convert(raw, BotOrder, strict=False)
         except msgspec.ValidationError:
             continue
         out.append(views.OpenOrder(o.cid, o.side.value, o.order_type.value, o.tag, o.price, o.stop_price, o.quantity,

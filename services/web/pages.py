@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from services.web.auth import authenticated
 from shared.ids import BOT_ID_RE
+from shared.order_lifecycle import OPEN_STATUSES
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -97,7 +98,8 @@ def mount(app: Starlette) -> None:
         return render(request, "bot.html", "bot", bot=name, title=name)
 
     async def trade(request: Request) -> Response:
-        return render(request, "trade.html", "trade")
+        # which statuses are open is the order lifecycle's word, not the page's
+        return render(request, "trade.html", "trade", open_statuses=" ".join(sorted(OPEN_STATUSES)))
 
     async def trades(request: Request) -> Response:
         return render(request, "trades.html", "trades")

@@ -35,7 +35,7 @@ from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, Command, SetTi
 from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import Decision, decide
 from shared.strategy.events import Event, TimerFired, event_time
-from shared.strategy.orders import FillDelta, OrderRecord
+from shared.strategy.orders import BotOrder, FillDelta
 from shared.strategy.params import ParamsError, dump_params, load_params
 from shared.strategy.position import Position, apply_fill
 from shared.strategy.registry import BUILTIN, StrategyLoadError, load_strategy
@@ -48,6 +48,7 @@ __all__ = [
     "EVERY_CANDLE",
     "ORDERS_ONLY",
     "ORDER_COMMANDS",
+    "BotOrder",
     "CancelTimer",
     "Decision",
     "Command",
@@ -55,7 +56,6 @@ __all__ = [
     "FillDelta",
     "Mode",
     "OrderChange",
-    "OrderRecord",
     "ParamsError",
     "Position",
     "SetTimer",

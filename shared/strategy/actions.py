@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from shared.ids import format_cid
+from shared.ids import ClientOrderId, format_cid
 from shared.messages import (
     CancelOrder,
     Level,
@@ -35,7 +35,7 @@ from shared.order_terms import OrderTerms
 from shared.strategy.adoption import book_held, claim
 from shared.strategy.commands import CancelTimer, Command, SetTimer
 from shared.strategy.context import StrategyContext
-from shared.strategy.orders import FillDelta, OrderRecord, advance
+from shared.strategy.orders import BotOrder, FillDelta, advance
 from shared.strategy.position import apply_fill
 from shared.strategy.refusals import held_back, note_outcome
 from shared.strategy.sizing import limit_terms, market_qty, market_quote
@@ -50,8 +50,8 @@ CLAIM_STEPS = 2
 class OrderChange(msgspec.Struct, frozen=True):
     """An order update that was applied: the record before and after, and the fill it added."""
 
-    before: OrderRecord
-    after: OrderRecord
+    before: BotOrder
+    after: BotOrder
     fill: FillDelta | None
 
     @property
@@ -66,7 +66,7 @@ class OrderChange(msgspec.Struct, frozen=True):
 # --- ids and orders ----------------------------------------------------------------------
 
 
-def next_cid(state: S, ctx: StrategyContext) -> tuple[S, str]:
+def next_cid(state: S, ctx: StrategyContext) -> tuple[S, ClientOrderId]:
     """The next client order id from the counter kept in state (first one is seq 1)."""
     seq = state.seq + 1
     return replace(state, seq=seq), format_cid(ctx.bot, seq)
@@ -93,7 +93,8 @@ def place_order(
     # the same order again (a held one, adoption.py): its own terms go out, no new order
     state, held = claim(state, terms, slack=CLAIM_STEPS * ctx.filters.step_size)
     if held is not None:
-        cid, quantity = held.cid, held.quantity if quantity is not None else None
+        # a held order has this bot's prefix (adoption.py holds no other)
+        cid, quantity = ClientOrderId(held.cid), held.quantity if quantity is not None else None
     else:
         if side == Side.SELL and quantity is not None and _oversells(state, quantity):
             return state, None
@@ -101,7 +102,7 @@ def place_order(
         if skip:
             return state, None
         state, cid = next_cid(state, ctx)
-    record = OrderRecord(
+    record = BotOrder(
         cid=cid,
         side=side,
         order_type=order_type,
@@ -243,7 +244,7 @@ def _oversells(state: S, quantity: Decimal) -> bool:
     return room is not None and quantity > room
 
 
-def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrder | None]:
+def cancel_order(state: S, ctx: StrategyContext, cid: ClientOrderId) -> tuple[S, CancelOrder | None]:
     """Ask to cancel cid. The record stays until the venue confirms (it may still fill);
     None when cid is not open or a cancel was already asked for."""
     record = state.orders.get(cid)
@@ -256,7 +257,7 @@ def cancel_order(state: S, ctx: StrategyContext, cid: str) -> tuple[S, CancelOrd
 
 
 def cancel_orders(
-    state: S, ctx: StrategyContext, cids: list[str] | None = None
+    state: S, ctx: StrategyContext, cids: list[ClientOrderId] | None = None
 ) -> tuple[S, list[CancelOrder]]:
     """Cancel the given open orders (all open orders when cids is None), oldest first."""
     cmds: list[CancelOrder] = []
@@ -267,7 +268,7 @@ def cancel_orders(
     return state, cmds
 
 
-def find_open(state: S, tag: str) -> OrderRecord | None:
+def find_open(state: S, tag: str) -> BotOrder | None:
     """The open order carrying tag (the newest if several), or None."""
     found = None
     for cid in sorted(state.orders):
@@ -284,7 +285,7 @@ def is_replay(state: S, update: OrderUpdate) -> bool:
     return update.cid in state.recent
 
 
-def contradicts(record: OrderRecord, update: OrderUpdate, ctx: StrategyContext) -> str:
+def contradicts(record: BotOrder, update: OrderUpdate, ctx: StrategyContext) -> str:
     """Why update cannot be about this order ("" when it can): another side or symbol means
     the cid names another order, and booking its fill would turn a buy into a sell."""
     if update.side is not None and update.side != record.side:
@@ -411,7 +412,7 @@ def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = Non
     return state, cmds
 
 
-def fill_notification(ctx: StrategyContext, rec: OrderRecord) -> Notification:
+def fill_notification(ctx: StrategyContext, rec: BotOrder) -> Notification:
     """The `fill` notification of a finished order (its id is stable: `{bot}:fill:{cid}`)."""
     avg = rec.avg_fill_price or Decimal(0)
     return notification(

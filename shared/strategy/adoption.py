@@ -23,13 +23,13 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.ids import seq_of
+from shared.ids import ClientOrderId, seq_of
 from shared.messages import BotSynced, Level, OrderType, OrderUpdate
 from shared.money import ZERO
 from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
-from shared.strategy.orders import FillDelta, OrderRecord, advance
+from shared.strategy.orders import BotOrder, FillDelta, advance
 from shared.strategy.position import apply_fill
 from shared.strategy.state import RECENT_CIDS, S
 
@@ -53,7 +53,7 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
     if update.cid in state.recent or not (seq > state.seq or update.adopted):
         return state, False
     by_quote = update.order_type == OrderType.MARKET and bool(update.orig_quote_qty)
-    record = OrderRecord(
+    record = BotOrder(
         cid=update.cid,
         side=update.side,
         order_type=update.order_type,
@@ -70,7 +70,7 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
     return replace(state, adopted=adopted, seq=max(state.seq, seq)), True
 
 
-def claim(state: S, terms: OrderTerms, slack: Decimal = ZERO) -> tuple[S, OrderRecord | None]:
+def claim(state: S, terms: OrderTerms, slack: Decimal = ZERO) -> tuple[S, BotOrder | None]:
     """The held order these terms ask for again, taken out of the held ones (oldest first).
 
     The same terms first; failing that, the same side, type, price and stop with a base
@@ -100,7 +100,7 @@ def _near(asked: OrderTerms, held: OrderTerms, slack: Decimal) -> bool:
 
 
 def book_held(
-    state: S, ctx: StrategyContext, before_ms: int | None = None, *, only: str | None = None
+    state: S, ctx: StrategyContext, before_ms: int | None = None, *, only: ClientOrderId | None = None
 ) -> tuple[S, list[Command]]:
     """Book held orders that reached the venue before `before_ms` (all when None; `only`: that
     one): their fills go into the position; an open one joins the bot's orders and is cancelled."""

@@ -11,6 +11,8 @@ decision and the notification say why, and who asked.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from shared.messages import BotControl, CancelOrder, Level
 from shared.strategy.actions import cancel_order, notification
 from shared.strategy.adoption import book_held
@@ -19,7 +21,13 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import decide
 from shared.strategy.state import S
 
-SENT, ALREADY_ASKED, NOT_OPEN = "sent", "already_asked", "not_open"
+
+class CancelOutcome(StrEnum):
+    """What came of a person's cancel (the decision's `outcome` field: cli/order.py waits on it)."""
+
+    SENT = "sent"
+    ALREADY_ASKED = "already_asked"
+    NOT_OPEN = "not_open"
 
 
 def cancel_asked(state: S, ctx: StrategyContext, control: BotControl) -> tuple[S, list[Command]]:
@@ -32,14 +40,14 @@ def cancel_asked(state: S, ctx: StrategyContext, control: BotControl) -> tuple[S
         state, cmds = book_held(state, ctx, only=cid)
     record = state.orders.get(cid)
     if record is None:
-        outcome = NOT_OPEN
+        outcome = CancelOutcome.NOT_OPEN
         why = "it is finished already" if cid in state.recent else "the bot holds no such open order"
         text = f"cancel of {cid} asked ({who}): {why}; nothing sent"
     elif record.cancel_requested and not any(isinstance(c, CancelOrder) for c in cmds):
-        outcome = ALREADY_ASKED
+        outcome = CancelOutcome.ALREADY_ASKED
         text = f"cancel of {cid} asked ({who}): its cancel is on its way already; nothing sent"
     else:
-        outcome = SENT
+        outcome = CancelOutcome.SENT
         state, cancel = cancel_order(state, ctx, cid)
         cmds.extend([cancel] if cancel is not None else [])
         terms = (
@@ -51,6 +59,6 @@ def cancel_asked(state: S, ctx: StrategyContext, control: BotControl) -> tuple[S
     decision = decide(ctx, text, cid=cid, outcome=outcome, source=control.source)
     note = notification(
         ctx, "bot_cancel", f"{control.ts}-{cid}-{outcome}", f"{ctx.bot}: {text}",
-        level=Level.INFO if outcome == SENT else Level.WARNING, data={"cid": cid, "outcome": outcome},
+        level=Level.INFO if outcome == CancelOutcome.SENT else Level.WARNING, data={"cid": cid, "outcome": outcome},
     )  # fmt: skip
     return state, [*cmds, decision, note]

@@ -12,25 +12,18 @@ from decimal import Decimal
 
 import msgspec
 
+from shared.ids import OrderCid
 from shared.messages import TERMINAL_STATUSES, OrderStatus, OrderType, OrderUpdate, Side
 from shared.money import ZERO
-
-STATUS_RANK: dict[OrderStatus, int] = {
-    OrderStatus.UNKNOWN: 0,
-    OrderStatus.PENDING_SUBMIT: 0,
-    OrderStatus.NEW: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELED: 3,
-    OrderStatus.REJECTED: 3,
-    OrderStatus.EXPIRED: 3,
-}
+from shared.order_lifecycle import moves_forward, status_after
 
 
-class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An order the strategy placed and that is not finished yet (kept in StrategyState.orders)."""
+class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An order the bot placed and that is not finished yet, as its strategy knows it (kept in
+    StrategyState.orders; the order gateway's own record of it is shared/order_record.py's
+    OrderRecord). Its field names are those of saved bot states: renaming one loses them."""
 
-    cid: str
+    cid: OrderCid
     side: Side
     order_type: OrderType
     tag: str = ""  # the strategy's own label, e.g. "base", "so3", "tp"
@@ -78,21 +71,11 @@ class FillDelta(msgspec.Struct, frozen=True):
         return self.quote / self.qty if self.qty else ZERO
 
 
-def moves_forward(record: OrderRecord, update: OrderUpdate) -> bool:
-    """True when update has more filled quantity or a later status than record."""
-    if record.terminal:
-        return False
-    if update.cum_filled_qty > record.cum_filled_qty:
-        return True
-    return STATUS_RANK.get(update.status, 0) > STATUS_RANK[record.status]
-
-
-def advance(record: OrderRecord, update: OrderUpdate) -> tuple[OrderRecord, FillDelta | None] | None:
+def advance(record: BotOrder, update: OrderUpdate) -> tuple[BotOrder, FillDelta | None] | None:
     """The record after update and the fill it adds, or None when update is stale/duplicate."""
     if not moves_forward(record, update):
         return None
-    new_rank = STATUS_RANK.get(update.status, 0)
-    status = update.status if new_rank >= STATUS_RANK[record.status] else record.status
+    status = status_after(record.status, update.status)
     qty = max(update.cum_filled_qty, record.cum_filled_qty)
     quote = max(update.cum_quote_qty, record.cum_quote_qty)
     same_asset = update.fee_asset == record.fee_asset or not record.fee_asset or record.fee == 0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import msgspec
 
 from shared.messages import OrderStatus
+from shared.order_lifecycle import UNCONFIRMED
 from shared.order_terms import OrderTerms, terms_key
-from shared.strategy.orders import OrderRecord
+from shared.strategy.orders import BotOrder
 from shared.strategy.state import REFUSALS_KEPT, Refusal, S
 
 REFUSALS_BEFORE_BACKOFF = 3
@@ -23,16 +24,16 @@ MAX_SKIPPED = 1024
 replace = msgspec.structs.replace
 
 
-def record_terms(record: OrderRecord, symbol: str) -> OrderTerms:
+def record_terms(record: BotOrder, symbol: str) -> OrderTerms:
     return OrderTerms(
         symbol, record.side, record.order_type, record.quantity, record.quote_quantity, record.price,
         record.stop_price,
     )  # fmt: skip
 
 
-def note_outcome(state: S, after: OrderRecord, symbol: str) -> S:
+def note_outcome(state: S, after: BotOrder, symbol: str) -> S:
     """Count a refusal of these terms, or forget them once the venue took them."""
-    if after.status == OrderStatus.PENDING_SUBMIT or after.status == OrderStatus.UNKNOWN:
+    if after.status in UNCONFIRMED:  # the venue has not answered yet
         return state
     key = terms_key(record_terms(after, symbol))
     refusals = dict(state.refusals)

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import msgspec
 
-from shared.strategy.orders import OrderRecord
+from shared.strategy.orders import BotOrder
 from shared.strategy.position import Position
 
 RECENT_CIDS = 32  # finished orders remembered so their late duplicates are recognised as such
@@ -36,7 +36,7 @@ class Refusal(msgspec.Struct, frozen=True, array_like=True):
 
 class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     seq: int = 0  # last client order sequence used (cid = {bot}-{seq:06d})
-    orders: dict[str, OrderRecord] = {}  # orders not finished yet, by cid
+    orders: dict[str, BotOrder] = {}  # orders not finished yet, by cid
     position: Position = Position()
     mode: Mode = Mode.RUNNING
     timers: dict[str, int] = {}  # name -> due (ms)
@@ -47,12 +47,12 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     # Orders of this bot the venue holds but this state did not know (a lost write): held here,
     # not booked, until the strategy asks for the same terms again (it claims them) or a later
     # candle shows it will not (they are booked, and cancelled if open).
-    adopted: dict[str, OrderRecord] = {}
+    adopted: dict[str, BotOrder] = {}
     refusals: dict[str, Refusal] = {}  # terms key -> refused in a row (shared/strategy/refusals.py)
     closing: bool = False  # close asked: the position is sold once the cancelled orders are gone
     quiet: str = ""  # topic of the last decision not to act, so its repeats are dropped (decisions.py)
 
-    def open_orders(self) -> list[OrderRecord]:
+    def open_orders(self) -> list[BotOrder]:
         """Orders not finished, oldest first (by cid sequence)."""
         return [self.orders[cid] for cid in sorted(self.orders)]
 

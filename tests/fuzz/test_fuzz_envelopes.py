@@ -66,6 +66,8 @@ def strategy_for(t: mi.Type) -> st.SearchStrategy[Any]:
         return st.dictionaries(strategy_for(t.key_type), strategy_for(t.value_type), max_size=3)
     if isinstance(t, mi.EnumType):
         return st.sampled_from(list(t.cls))
+    if isinstance(t, mi.StrType) and t.pattern is not None:  # a command's cid: one of ours
+        return st.from_regex(t.pattern, fullmatch=True).filter(lambda s: len(s) <= (t.max_length or len(s)))
     simple: dict[type, st.SearchStrategy[Any]] = {
         mi.StrType: st.text(max_size=30),
         mi.IntType: st.integers(-(2**63), 2**63 - 1),
@@ -131,9 +133,12 @@ def minimal(cls: type[msgspec.Struct]) -> dict[str, Any]:
     obj: dict[str, Any] = {"type": cls.__struct_config__.tag}
     for f in mi.type_info(cls).fields:
         if f.required:
-            obj[f.name] = (
-                list(f.type.cls)[0].value if isinstance(f.type, mi.EnumType) else plain[type(f.type)]
-            )
+            if isinstance(f.type, mi.EnumType):
+                obj[f.name] = list(f.type.cls)[0].value
+            elif isinstance(f.type, mi.StrType) and f.type.pattern is not None:
+                obj[f.name] = "b1-000001"  # a command's cid (shared/ids.py)
+            else:
+                obj[f.name] = plain[type(f.type)]
     return obj
 
 

@@ -32,7 +32,6 @@ from services.order_gateway.venues import bybit as oby
 from services.order_gateway.venues.base import (
     BalanceReport,
     MalformedReply,
-    OrderReport,
     StreamGap,
     parse_list,
     parse_reply,
@@ -41,6 +40,7 @@ from shared.codec import decode, encode
 from shared.config import load_config
 from shared.filters import SymbolFilters
 from shared.messages import MAX_AMOUNT, Balance, Message
+from shared.order_report import OrderReport
 from tests.fuzz.budget import FUZZ
 
 pytestmark = pytest.mark.timeout(120)

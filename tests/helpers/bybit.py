@@ -9,6 +9,7 @@ inbox.wait(lambda m: m["topic"] == "order")    # polls, never sleeps-and-hopes
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -108,3 +109,21 @@ class Inbox:
             return next((item for item in self.items(topic) if predicate(item)), None)
 
         return wait_until(found, timeout=timeout, what=f"a {topic} item")
+
+
+@contextlib.contextmanager
+def private_socket(sim: SimVenue) -> Iterator[tuple[WebSocket, Inbox]]:
+    """An authenticated pybit private socket subscribed to order, execution and wallet, their
+    subscribe answers in (`ws.test_acks`), so no push a test causes can race the subscription."""
+    inbox = Inbox()
+    ws = bybit_ws(sim, "private")
+    seen = acks(ws)
+    try:
+        wait_until(lambda: ws.auth, what="pybit to authenticate")
+        for subscribe in (ws.order_stream, ws.execution_stream, ws.wallet_stream):
+            subscribe(inbox.put)
+        subscribed(ws, seen, 3)
+        ws.test_acks = seen  # type: ignore[attr-defined]
+        yield ws, inbox
+    finally:
+        ws.exit()

@@ -21,7 +21,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +245,20 @@ def sim_fixture(**kwargs: Any) -> Callable[..., Any]:
         return venue
 
     return sim
+
+
+def binance_client_fixture(**kwargs: Any) -> Callable[..., Any]:
+    """A pytest fixture (name it `client` by assignment): binance_client(sim, **kwargs), closed after the test."""
+
+    @pytest.fixture
+    async def client(sim: SimVenue) -> AsyncIterator[Any]:
+        c = binance_client(sim, **kwargs)
+        try:
+            yield c
+        finally:
+            await c.close_connection()
+
+    return client
 
 
 def _stop_quietly(venue: SimVenue) -> None:

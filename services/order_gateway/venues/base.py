@@ -1,9 +1,10 @@
 """What every venue adapter produces and raises.
 
-Adapters only turn venue payloads into reports (OrderReport, balances) and venue failures
-into the errors below, sorted by what the caller can do about them: retry, reject, resolve
-by query, or stop. Everything else — the write-ahead log, forward-only
-updates, reconciliation — is venue-neutral code in the order gateway.
+Adapters only turn venue payloads into reports (shared/order_report.py's OrderReport, the
+balances and trades below) and venue failures into the errors below, sorted by what the
+caller can do about them: retry, reject, resolve by query, or stop. Everything else — the
+write-ahead record and its forward-only updates (shared/order_record.py), reconciliation —
+is venue-neutral code.
 """
 
 from __future__ import annotations
@@ -16,55 +17,10 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import (
-    MAX_AMOUNT,
-    UPDATE_AMOUNTS,
-    Balance,
-    OrderStatus,
-    OrderType,
-    PlaceOrder,
-    Side,
-    check_amounts,
-)
+from shared.messages import MAX_AMOUNT, Balance, PlaceOrder, Side, check_amounts
+from shared.order_report import OrderReport
 
-ZERO = Decimal(0)
 log = logging.getLogger("automata.venue")
-
-
-class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
-    """One order as the venue sees it; quantities and fee are cumulative."""
-
-    cid: str
-    symbol: str
-    status: OrderStatus
-    venue_order_id: str = ""
-    side: Side | None = None
-    order_type: OrderType | None = None
-    price: Decimal | None = None
-    stop_price: Decimal | None = None
-    orig_qty: Decimal = ZERO
-    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
-    cum_filled_qty: Decimal = ZERO
-    cum_quote_qty: Decimal = ZERO
-    last_fill_price: Decimal = ZERO
-    last_fill_qty: Decimal = ZERO
-    fee: Decimal | None = None  # cumulative fee when the venue told it (trades), else None
-    last_fee: Decimal = ZERO  # fee of the last fill alone (stream events)
-    trade_id: str = ""  # the venue's id of the trade of last_fill_qty, when it told it
-    fee_asset: str = ""
-    venue_ts: int = 0
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        # A reply with a NaN, negative or absurd amount, or a cid that is not a string, fails
-        # inside parse_reply (MalformedReply), not later in the gateway's arithmetic or its
-        # user-stream task (a Struct's constructor checks no types).
-        for name in ("cid", "symbol", "venue_order_id", "fee_asset", "reason", "trade_id"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
-        if type(self.venue_ts) is not int:
-            raise TypeError(f"venue_ts must be an integer, got {type(self.venue_ts).__name__}")
-        check_amounts(self, UPDATE_AMOUNTS, signed=("fee", "last_fee"))
 
 
 class VenueTrade(msgspec.Struct, frozen=True, kw_only=True):

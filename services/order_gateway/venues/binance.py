@@ -24,7 +24,6 @@ from services.order_gateway.venues.base import (
     ClockSkew,
     DuplicateOrder,
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -46,8 +45,9 @@ from shared.binance_lean import (
     BinanceSocketManager,
 )
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from shared.money import fmt, venue_dec
+from shared.order_report import OrderReport
 from shared.ratelimit import Limiter, WeightLimiter, priority_of
 
 log = logging.getLogger("automata.venue.binance")
@@ -72,6 +72,11 @@ _STATUS = {
 }
 _REJECT_CODES = {-1013, -1121, -2010, -2011, -1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1112,
                  -1114, -1115, -1116, -1117, -1118, -1119, -1120, -1125, -1127, -1128, -1130, -2026}  # fmt: skip
+# errors.md: codes whose request may or may not have reached the matching engine (UNKNOWN,
+# DISCONNECTED, UNEXPECTED_RESP and TIMEOUT say "execution status unknown"; SERVER_BUSY), under
+# whatever HTTP status they come with: never a refusal.
+_UNKNOWN_CODES = {-1000, -1001, -1006, -1007, -1008}
+_RATE_CODES = {-1003, -1015}  # TOO_MANY_REQUESTS (request weight), TOO_MANY_ORDERS (order rate)
 
 
 def _retry_after(exc: BinanceAPIException, default: float) -> float:
@@ -88,9 +93,9 @@ def classify(exc: BaseException) -> Exception:
         code, status, msg = exc.code, exc.status_code, exc.message or ""
         if status == 418:
             return Banned(f"HTTP 418 IP banned: {msg}", _retry_after(exc, 120.0), code)
-        if status == 429 or code == -1003:
+        if status == 429 or code in _RATE_CODES:
             return RateLimited(f"rate limited: {msg}", _retry_after(exc, 10.0), code)
-        if status >= 500 or code == 0:
+        if status >= 500 or code == 0 or code in _UNKNOWN_CODES:
             return OutcomeUnknown(f"HTTP {status}: {msg[:200]}", code)
         if code == -1021:
             return ClockSkew(msg, code)
@@ -375,7 +380,7 @@ class BinanceAdapter:
         if stop is not None:
             params["stopPrice"] = fmt(stop)
         if cmd.order_type in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
-            params["timeInForce"] = (cmd.time_in_force or "GTC").__str__()
+            params["timeInForce"] = str(cmd.time_in_force or TimeInForce.GTC)
         res = await self._call("order", WEIGHT["order"], lambda: self.client.create_order(**params))
         # a malformed answer (`{}`) says no more than a timeout: OutcomeUnknown, resolved by query
         return parse_reply(f"order {cmd.cid}", report_from_order, res)

@@ -30,7 +30,6 @@ from services.order_gateway.venues.base import (
     DuplicateOrder,
     MalformedReply,
     OrderNotFound,
-    OrderReport,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -45,8 +44,9 @@ from services.order_gateway.venues.base import (
 )
 from shared import metrics
 from shared.filters import SymbolFilters
-from shared.messages import TERMINAL_STATUSES, Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from shared.money import ZERO, fmt, venue_dec
+from shared.order_report import OrderReport
 
 log = logging.getLogger("automata.venue.bybit")
 T = TypeVar("T")
@@ -65,6 +65,13 @@ _STATUS = {
 }
 _NOT_FOUND = {110001, 170213, 170142}
 _AUTH = {10003, 10004, 10005, 10007, 33004}
+_DUPLICATE = {110072, 170141}  # OrderLinkedID is duplicate (UTA), Duplicate clientOrderId (Spot)
+_RATE = {10006, 10018, 170005, 170222}  # rate limit; spot: too many new orders / requests
+# server errors and timeouts (error.mdx): the request may have taken effect
+_UNKNOWN = {10000, 10016, 170001, 170007, 170146, 170147}
+# pybit swaps an empty retry_codes for its defaults (10002, 10006, ...), then retries them
+# itself and, out of retries, raises HTTP 400: a retCode no error has (0) keeps them ours.
+NO_RETRY_CODES = {0}
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 PAGE = 50  # order/realtime and order/history answer at most 50 a page
 EXECUTIONS_PAGE = 100  # execution/list answers at most 100 a page
@@ -76,15 +83,15 @@ def classify(exc: BaseException) -> Exception:
         code, msg = int(exc.status_code), exc.message
         if code == 10002:
             return ClockSkew(msg, code)
-        if code in (10006, 10018):
+        if code in _RATE:
             return RateLimited(f"{code}: {msg}", 1.0, code)
         if code in _AUTH:
             return AuthError(f"{code}: {msg}", code)
         if code in _NOT_FOUND:
             return OrderNotFound(msg, code)
-        if code == 110072:
+        if code in _DUPLICATE:
             return DuplicateOrder(msg, code)
-        if code in (10016, 10000):
+        if code in _UNKNOWN:
             return OutcomeUnknown(f"{code}: {msg}", code)
         return Rejected(f"{code}: {msg}", code)
     if isinstance(exc, FailedRequestError):
@@ -100,11 +107,26 @@ def classify(exc: BaseException) -> Exception:
 
 
 def _order_type(o: dict[str, Any]) -> OrderType:
-    if o.get("triggerPrice") not in (None, "", "0") and o.get("orderType") == "Limit":
+    if venue_dec(o.get("triggerPrice")) > 0 and o.get("orderType") == "Limit":  # "0.00": none
         return OrderType.STOP_LOSS_LIMIT
     if o.get("timeInForce") == "PostOnly":
         return OrderType.LIMIT_MAKER
     return OrderType.MARKET if o.get("orderType") == "Market" else OrderType.LIMIT
+
+
+def _fee(o: dict[str, Any], cum: Decimal, fee_asset: str) -> tuple[Decimal | None, str]:
+    """The order's cumulative fee and its coin. Spot tells it in cumFeeDetail ({coin: fee};
+    cumExecFee and feeCurrency are deprecated there); in several coins it is no one amount
+    (None: the executions tell it). Without cumFeeDetail, the older fields."""
+    detail = o.get("cumFeeDetail")
+    if isinstance(detail, dict) and detail:
+        if len(detail) > 1:
+            return None, ""
+        [(coin, amount)] = detail.items()
+        return venue_dec(amount), venue_str(coin)
+    if o.get("cumExecFee") not in (None, ""):
+        return venue_dec(o.get("cumExecFee")), o.get("feeCurrency") or fee_asset
+    return (Decimal(0) if cum == 0 else None), o.get("feeCurrency") or fee_asset
 
 
 def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
@@ -115,6 +137,7 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
     cum = venue_dec(o.get("cumExecQty"))
     qty = venue_dec(o.get("qty"))
     by_quote = o.get("marketUnit") == "quoteCoin" and o.get("orderType") == "Market"
+    fee, fee_coin = _fee(o, cum, fee_asset)
     return OrderReport(
         cid=o.get("orderLinkId", ""),
         symbol=o["symbol"],
@@ -128,10 +151,8 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
         orig_quote_qty=qty if by_quote else None,
         cum_filled_qty=cum,
         cum_quote_qty=venue_dec(o.get("cumExecValue")),
-        fee=venue_dec(o.get("cumExecFee"))
-        if o.get("cumExecFee") not in (None, "")
-        else (Decimal(0) if cum == 0 else None),
-        fee_asset=o.get("feeCurrency") or fee_asset,
+        fee=fee,
+        fee_asset=fee_coin,
         venue_ts=int(o.get("updatedTime") or o.get("createdTime") or 0),
         reason=o.get("rejectReason", "") if o.get("rejectReason") not in (None, "EC_NoError") else "",
     )
@@ -181,7 +202,8 @@ def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
         tick_size=venue_dec(price.get("tickSize", "0.01")),
         step_size=venue_dec(lot.get("basePrecision", "0.000001")),
         min_qty=venue_dec(lot.get("minOrderQty", "0")),
-        max_qty=venue_dec(lot.get("maxOrderQty", "0")) or Decimal("1e12"),
+        # maxOrderQty is deprecated for maxLimitOrderQty (market orders have their own, lower)
+        max_qty=venue_dec(lot.get("maxLimitOrderQty") or lot.get("maxOrderQty")) or Decimal("1e12"),
         min_notional=venue_dec(lot.get("minOrderAmt", "0")),
         max_notional=venue_dec(lot.get("maxOrderAmt", "0")) or Decimal("1e15"),
     )
@@ -227,7 +249,7 @@ class BybitAdapter:
             recv_window=self.recv_window_ms,
             timeout=self.timeout_s,
             max_retries=1,
-            retry_codes=set(),
+            retry_codes=NO_RETRY_CODES,
         )
         if self.base_url:
             session.endpoint = self.base_url
@@ -455,7 +477,7 @@ class BybitAdapter:
         and price are the report's last fill). Otherwise (an execution missed, or not yet
         arrived) the report names none: its growth is derived, `automata ledger sync` finds it."""
         seen = self._executions.get(report.cid)
-        if report.status in TERMINAL_STATUSES:
+        if report.terminal:
             self._executions.pop(report.cid, None)
         if seen is None or seen[0] != report.cum_filled_qty:
             return report

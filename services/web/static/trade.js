@@ -6,7 +6,7 @@
 
 (() => {
   const { money, time, el, table } = A;
-  const OPEN = new Set(["NEW", "PARTIALLY_FILLED", "PENDING_NEW", "PENDING_CANCEL"]);
+  const OPEN = new Set(document.getElementById("manual-orders").dataset.open.split(" ")); // shared/order_lifecycle.py
   const form = document.getElementById("order-form");
   const result = document.getElementById("order-result");
   const updates = new Map(); // cid -> the newest order update seen (an update may beat the POST's answer)

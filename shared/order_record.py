@@ -1,9 +1,11 @@
-"""The write-ahead record of one order and the pure rules that move it forward.
+"""The order gateway's write-ahead record of one order, and the pure rules that move it.
 
-A record is created (PENDING_SUBMIT) before anything is sent and only ever moves forward:
-an update is applied when it raises the cumulative filled quantity or reaches a later
-status, so events from the user stream, from polling and from reconciliation can arrive
-in any order and any number of times without harm (ARCHITECTURE.md, exactly-once rule 6).
+A record is created (PENDING_SUBMIT) before anything is sent and only ever moves forward
+(shared/order_lifecycle.py): a venue's report is applied when it raises the cumulative filled
+quantity or reaches a later status, so events from the user stream, from polling and from
+reconciliation can arrive in any order and any number of times without harm (ARCHITECTURE.md,
+exactly-once rule 6). Pure, and outside the gateway service, so that whatever replays a
+venue's reports (reconciliation from the CLI, the backtester) applies the same rules.
 """
 
 from __future__ import annotations
@@ -13,32 +15,21 @@ from typing import NamedTuple
 
 import msgspec
 
-from services.order_gateway.venues.base import OrderReport
 from shared.messages import (
     MAX_AMOUNT,
+    ORDER_AMOUNTS,
     TERMINAL_STATUSES,
+    OrderState,
     OrderStatus,
-    OrderType,
     OrderUpdate,
     PlaceOrder,
-    Side,
     check_amounts,
+    order_state,
 )
 from shared.money import ZERO
+from shared.order_lifecycle import status_after
+from shared.order_report import OrderReport
 
-_RANK = {
-    OrderStatus.PENDING_SUBMIT: 0,
-    OrderStatus.UNKNOWN: 0,
-    OrderStatus.NEW: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELED: 3,
-    OrderStatus.EXPIRED: 3,
-    OrderStatus.REJECTED: 3,
-}
-
-
-AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty")
 SIGNED = ("fee",)  # a maker rebate is a negative fee, as OrderUpdate allows
 
 
@@ -47,37 +38,17 @@ class CorruptRecord(ValueError):
     parse): reported and skipped by whoever meets it, never a reason to stop the gateway."""
 
 
-class OrderRecord(msgspec.Struct, kw_only=True):
+class OrderRecord(OrderState, frozen=True, kw_only=True):
     """og:order:{cid} — stored as a Redis hash of strings (readable with HGETALL)."""
 
-    cid: str
     bot: str
     venue: str
-    symbol: str
-    status: OrderStatus
-    side: Side | None = None
-    order_type: OrderType | None = None
     request: str = ""  # the PlaceOrder as JSON, exactly as received ("" when adopted)
-    venue_order_id: str = ""
-    price: Decimal | None = None
-    stop_price: Decimal | None = None
-    orig_qty: Decimal = ZERO
-    orig_quote_qty: Decimal | None = None  # a market order sized by quote: the amount asked for
-    cum_filled_qty: Decimal = ZERO
-    cum_quote_qty: Decimal = ZERO
-    fee: Decimal = ZERO
-    fee_asset: str = ""
-    reason: str = ""
     adopted: bool = False
     send_attempts: int = 0
     sent_ts: int = 0  # local ms of the last send: the venue refuses it after recv_window
     created_ts: int = 0
     updated_ts: int = 0
-    venue_ts: int = 0
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
 
     def to_hash(self) -> dict[str, str]:
         raw = msgspec.to_builtins(self)
@@ -96,7 +67,8 @@ class OrderRecord(msgspec.Struct, kw_only=True):
                     doc[key] = None
             doc["adopted"] = doc.get("adopted") == "1"
             record = msgspec.convert(doc, cls, strict=False)
-            check_amounts(record, AMOUNTS, SIGNED)  # NaN, Infinity, 1e999999999: arithmetic would fail later
+            # NaN, Infinity, 1e999999999: arithmetic would fail later
+            check_amounts(record, ORDER_AMOUNTS, SIGNED)
             return record
         except (UnicodeDecodeError, ValueError) as exc:  # msgspec.ValidationError is a ValueError
             cid = data.get(b"cid", b"?").decode(errors="replace")
@@ -136,25 +108,13 @@ class Progress(NamedTuple):
         return self.status in TERMINAL_STATUSES
 
 
-def moves_forward(record: OrderRecord | Progress, report: OrderReport) -> bool:
-    if record.terminal:
-        return False
-    if report.cum_filled_qty > record.cum_filled_qty:
-        return True
-    if report.cum_filled_qty < record.cum_filled_qty:
-        return False
-    return _RANK[report.status] > _RANK[record.status] or (
-        record.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and report.status != record.status
-    )
-
-
 def apply_report(
     record: OrderRecord, report: OrderReport, fee: Decimal, fee_asset: str, now_ms: int
 ) -> OrderRecord:
     """The record after the report (call only when moves_forward); fee is the new cumulative fee."""
     return msgspec.structs.replace(
         record,
-        status=report.status,
+        status=status_after(record.status, report.status),
         venue_order_id=report.venue_order_id or record.venue_order_id,
         side=report.side or record.side,
         order_type=report.order_type or record.order_type,
@@ -179,7 +139,7 @@ def without_bad_amounts(record: OrderRecord) -> OrderRecord:
     own check): its OrderUpdate, which refuses such amounts, must still be buildable, and its
     WAL record readable, so the bot hears REJECTED instead of the command failing N times."""
     fixes = {}
-    for name in AMOUNTS + SIGNED:
+    for name in ORDER_AMOUNTS + SIGNED:
         value = getattr(record, name)
         low = -MAX_AMOUNT if name in SIGNED else 0
         if value is not None and not (value.is_finite() and low <= value < MAX_AMOUNT):
@@ -222,26 +182,11 @@ def to_update(
     last_price = (record.cum_quote_qty - prev_quote) / last_qty if last_qty > 0 else ZERO
     one_trade = report is not None and 0 < last_qty == report.last_fill_qty
     return OrderUpdate(
-        cid=record.cid,
+        **order_state(record),
         bot=record.bot,
         venue=record.venue,
-        symbol=record.symbol,
-        status=record.status,
-        side=record.side,
-        order_type=record.order_type,
-        venue_order_id=record.venue_order_id,
-        price=record.price,
-        stop_price=record.stop_price,
-        orig_qty=record.orig_qty,
-        orig_quote_qty=record.orig_quote_qty,
-        cum_filled_qty=record.cum_filled_qty,
-        cum_quote_qty=record.cum_quote_qty,
         last_fill_price=last_price,
         last_fill_qty=last_qty,
-        fee=record.fee,
-        fee_asset=record.fee_asset,
-        reason=record.reason,
-        venue_ts=record.venue_ts,
         ts=now_ms,
         reconciled=reconciled,
         event_id=f"{record.cid}:{record.status.value}:{record.cum_filled_qty}",
