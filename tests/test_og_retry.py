@@ -18,21 +18,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.order_gateway.reconcile import look_up
 from services.order_gateway.reconcile_rules import NOT_FOUND, NoAnswer
 from services.order_gateway.retry import RESOLVE, Backoff, Retry
-from services.order_gateway.venues.base import (
-    AuthError,
-    Banned,
-    ClockSkew,
-    DuplicateOrder,
-    MalformedReply,
-    OrderNotFound,
-    OrderReport,
-    OutcomeUnknown,
-    RateLimited,
-    Rejected,
-)
+from services.order_gateway.venues import base as errors  # the classes the policy sorts
 from services.order_gateway.venues.binance import BinanceAdapter
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
 from shared.order_record import new_record
+from shared.order_report import OrderReport
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()
@@ -73,12 +63,12 @@ def failing(*errors: BaseException, result: str = "done"):
 
 async def test_unknown_outcomes_back_off_exponentially_with_jitter_up_to_the_cap():
     clock = Clock()
-    op, calls = failing(*(OutcomeUnknown("timeout") for _ in range(4)), MalformedReply("{}"))
+    op, calls = failing(*(errors.OutcomeUnknown("timeout") for _ in range(4)), errors.MalformedReply("{}"))
     assert await clock.retry(rand=0.0).run(op, POLICY, what="query") == "done"
     assert clock.waits == [0.05, 0.1, 0.2, 0.4, 0.5]  # half of 0.1, 0.2, 0.4, 0.8, then the cap 1.0
     assert len(calls) == 6
     clock = Clock()
-    op, _ = failing(OutcomeUnknown("timeout"), OutcomeUnknown("timeout"))
+    op, _ = failing(errors.OutcomeUnknown("timeout"), errors.OutcomeUnknown("timeout"))
     await clock.retry(rand=0.999).run(op, POLICY, what="query")
     assert clock.waits == pytest.approx([0.09995, 0.1999])  # the step's other end
 
@@ -91,7 +81,9 @@ def test_every_wait_is_within_its_step_and_never_past_the_cap(failures, rand):
 
 async def test_a_rate_limit_waits_what_the_venue_says_and_a_skewed_clock_is_resynced_first():
     clock = Clock()
-    op, _ = failing(RateLimited("429", retry_after=7.5), ClockSkew("-1021"), RedisConnectionError("reset"))
+    op, _ = failing(
+        errors.RateLimited("429", retry_after=7.5), errors.ClockSkew("-1021"), RedisConnectionError("reset")
+    )
     assert await clock.retry().run(op, POLICY, what="query") == "done"
     assert (
         clock.waits == pytest.approx([7.5, 0.0, 0.3]) and clock.resyncs == 1
@@ -100,8 +92,8 @@ async def test_a_rate_limit_waits_what_the_venue_says_and_a_skewed_clock_is_resy
 
 @pytest.mark.parametrize(
     "error",
-    [Rejected("-2010"), DuplicateOrder("-2010 duplicate"), OrderNotFound("-2013"), AuthError("-2015"),
-     Banned("418", retry_after=60), ValueError("not a venue failure")],
+    [errors.Rejected("-2010"), errors.DuplicateOrder("-2010 duplicate"), errors.OrderNotFound("-2013"),
+     errors.AuthError("-2015"), errors.Banned("418", retry_after=60), ValueError("not a venue failure")],
 )  # fmt: skip
 async def test_what_retrying_cannot_help_goes_straight_to_the_caller(error):
     clock = Clock()
@@ -115,34 +107,34 @@ async def test_a_place_is_never_repeated_blind_on_an_unknown_outcome():
     """Its outcome is resolved by querying the cid; a rate limit or skew (refused before
     anything happened) is still retried."""
     clock = Clock()
-    op, calls = failing(RateLimited("429", retry_after=1), OutcomeUnknown("504"))
-    with pytest.raises(OutcomeUnknown):
+    op, calls = failing(errors.RateLimited("429", retry_after=1), errors.OutcomeUnknown("504"))
+    with pytest.raises(errors.OutcomeUnknown):
         await clock.retry().run(op, POLICY, what="place", repeatable=False)
     assert (len(calls), clock.waits) == (2, [1])
 
 
 async def test_retries_end_after_the_attempts_the_deadline_or_a_stop_with_the_last_failure():
     clock = Clock()
-    op, calls = failing(*(OutcomeUnknown(f"try {n}") for n in range(10)))
-    with pytest.raises(OutcomeUnknown, match="try 5"):
+    op, calls = failing(*(errors.OutcomeUnknown(f"try {n}") for n in range(10)))
+    with pytest.raises(errors.OutcomeUnknown, match="try 5"):
         await clock.retry().run(op, POLICY, what="query")
     assert len(calls) == POLICY.attempts == 6
     clock = Clock()
-    op, calls = failing(*(OutcomeUnknown("timeout") for _ in range(10)))
-    with pytest.raises(OutcomeUnknown):  # 0.075 + 0.15 + 0.3; the next 0.6 would end past 1 s
+    op, calls = failing(*(errors.OutcomeUnknown("timeout") for _ in range(10)))
+    with pytest.raises(errors.OutcomeUnknown):  # 0.075 + 0.15 + 0.3; the next 0.6 would end past 1 s
         await clock.retry().run(op, Backoff(0.1, 1.0, deadline_s=1.0), what="query")
     assert clock.waits == pytest.approx([0.075, 0.15, 0.3]) and len(calls) == 4
     clock = Clock()
-    op, calls = failing(*(OutcomeUnknown("timeout") for _ in range(10)))
-    with pytest.raises(OutcomeUnknown):
+    op, calls = failing(*(errors.OutcomeUnknown("timeout") for _ in range(10)))
+    with pytest.raises(errors.OutcomeUnknown):
         await clock.retry(stopped=lambda: len(calls) >= 2).run(op, Backoff(0.1, 1.0), what="connect")
     assert len(calls) == 2
 
 
 async def test_a_start_up_also_retries_what_a_request_would_not():
     clock = Clock()
-    op, calls = failing(AuthError("-2015"), OSError("refused"))
-    assert await clock.retry().run(op, POLICY, what="connect", also=(AuthError, OSError)) == "done"
+    op, calls = failing(errors.AuthError("-2015"), OSError("refused"))
+    assert await clock.retry().run(op, POLICY, what="connect", also=(errors.AuthError, OSError)) == "done"
     assert clock.waits == pytest.approx([0.075, 0.15])
 
 
