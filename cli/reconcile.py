@@ -17,7 +17,6 @@ the same cid could both be accepted (Binance refuses a duplicate cid only among 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import typer
 
@@ -25,54 +24,14 @@ from cli import common, output
 from cli import venue as venues
 from services.order_gateway.reconcile import Summary
 from services.order_gateway.reconcile import reconcile as run_reconcile
+from services.order_gateway.retry import Retry
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.base import (
-    ClockSkew,
-    OrderNotFound,
-    OutcomeUnknown,
-    RateLimited,
-    VenueAdapter,
-    VenueError,
-)
+from services.order_gateway.venues.base import VenueError
 from services.order_gateway.wal import Wal
 from shared.bus import publish
 from shared.config import AppConfig, ConfigError
-from shared.order_record import OrderRecord
 from shared.redis_conn import connect
 from shared.streams import NOTIFY
-
-QUERY_ATTEMPTS = 6
-
-
-class QueryOnlyResolver:
-    """Stands in for the gateway's CommandRouter in reconcile(): resolves a PENDING_SUBMIT /
-    UNKNOWN order by querying its cid, and never resends it (see the module docstring)."""
-
-    def __init__(self, wal: Wal, tracker: OrderTracker, adapter: VenueAdapter) -> None:
-        self.wal, self.tracker, self.adapter = wal, tracker, adapter
-
-    async def resolve(self, record: OrderRecord, entry: object = None) -> OrderRecord | None:
-        """The record after applying the venue's view, or None when the venue has no such order."""
-        delay = 0.1
-        for _ in range(QUERY_ATTEMPTS):
-            try:
-                report = await self.adapter.query(record.symbol, record.cid)
-            except OrderNotFound:
-                # a request sent moments ago may still arrive: wait out its recvWindow once
-                wait_ms = record.sent_ts + self.adapter.recv_window_ms + 1000 - int(time.time() * 1000)
-                if record.sent_ts and wait_ms > 0:
-                    await asyncio.sleep(wait_ms / 1000)
-                    continue
-                return None
-            except (OutcomeUnknown, RateLimited, ClockSkew) as exc:
-                if isinstance(exc, ClockSkew):
-                    await self.adapter.sync_time()
-                await asyncio.sleep(getattr(exc, "retry_after", delay))
-                delay = min(delay * 2, 2.0)
-                continue
-            await self.tracker.apply(report, reconciled=True)
-            return await self.wal.get(record.cid)
-        return None
 
 
 async def reconcile_venue(cfg: AppConfig, venue: str, redis_url: str, notify: bool = True) -> Summary:
@@ -81,7 +40,8 @@ async def reconcile_venue(cfg: AppConfig, venue: str, redis_url: str, notify: bo
         async with venues.opened(cfg, venue) as adapter:
             wal = Wal(redis, venue)
             tracker = OrderTracker(wal, adapter)
-            summary = await run_reconcile(wal, tracker, QueryOnlyResolver(wal, tracker, adapter))  # type: ignore[arg-type]
+            # no resend: only the gateway, which serialises the venue's commands, sends again
+            summary = await run_reconcile(wal, tracker, Retry(adapter.sync_time))
         if notify:
             await publish(redis, NOTIFY, summary.notification(), maxlen=100_000)
         return summary

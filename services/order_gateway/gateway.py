@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.order_gateway.reconcile import reconcile, venue_bots
+from services.order_gateway.retry import CONNECT
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
@@ -271,27 +272,32 @@ class VenueGateway:
     async def connect(self) -> bool:
         """Connect to the venue and reconcile before taking any new command; retry until it
         works or the service stops (a venue that is down must not crash-loop the process)."""
-        delay = 0.5
-        while not self.ctx.stopping.is_set():
-            try:
-                await self.adapter.start()
-                await self.symbols.refresh()
-                summary = await reconcile(self.wal, self.tracker, self.router)
-                await self.notify(summary.notification())
-                self.ready = True
-                return True
-            except (VenueError, OSError) as exc:
-                log.warning(
-                    "%s: venue not reachable (%s: %s); retrying in %.1fs",
-                    self.venue,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-                await self.adapter.close()
-            await self._sleep(delay)
-            delay = min(delay * 2, 15.0)
-        return False
+        if self.ctx.stopping.is_set():
+            return False
+        try:
+            await self.router.retry.run(
+                self._connect_once,
+                CONNECT,
+                what=f"{self.venue}: connecting and reconciling",
+                also=(VenueError, OSError),
+            )
+        except Exception:
+            if self.ctx.stopping.is_set():  # the retries end, with their last failure, on a stop
+                return False
+            raise
+        self.ready = True
+        return True
+
+    async def _connect_once(self) -> None:
+        """One try; the adapter is closed after a failure, so the next try starts afresh."""
+        try:
+            await self.adapter.start()
+            await self.symbols.refresh()
+            summary = await reconcile(self.wal, self.tracker, self.router.retry, resend=self.router.resend)
+        except Exception:
+            await self.adapter.close()
+            raise
+        await self.notify(summary.notification())
 
     async def _keep_lease(self) -> None:
         """Renew every third of the lease; FencedError once it is lost or may have lapsed."""

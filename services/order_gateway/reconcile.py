@@ -12,31 +12,44 @@ records, and the symbols of the bots file's bots on this venue — without a low
 the venue's clock (the paper venue's market time) can be anywhere, so the local clock never
 bounds a venue query. A record that cannot be handled (a corrupt hash, amounts no arithmetic
 takes) is reported and skipped, never a reason to stop the gateway.
+
+What to do is decided by pure functions (reconcile_rules.py); this module is their I/O, the
+one path that the gateway (at start, and to resolve an order whose outcome is unknown) and
+`automata reconcile` share. Only the gateway passes a `resend`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.base import (
-    OrderNotFound,
-    OutcomeUnknown,
-    RateLimited,
-    Rejected,
+from services.order_gateway.reconcile_rules import (
+    NOT_FOUND,
+    Action,
+    Answer,
+    NoAnswer,
+    Verdict,
+    adoptions,
+    judge,
+    latest_reports,
+    outcome,
 )
+from services.order_gateway.retry import CHECK, RESOLVE, Backoff, Retry
+from services.order_gateway.tracker import OrderTracker, now_ms
+from services.order_gateway.venues.base import OrderNotFound, Rejected, VenueAdapter, VenueError
 from services.order_gateway.wal import Wal
 from shared import metrics
+from shared.bus import Entry
 from shared.config import ConfigError
 from shared.ids import bot_of
-from shared.messages import Notification, OrderStatus
+from shared.messages import Notification
+from shared.order_lifecycle import UNCONFIRMED
 from shared.order_record import CorruptRecord, OrderRecord
-from shared.order_report import OrderReport
 from shared.streams import og_order, og_symbols
 
 if TYPE_CHECKING:
@@ -51,13 +64,6 @@ OUTCOMES = ("checked", "filled_while_down", "closed_while_down", "adopted", "res
             "unresolved", "skipped")  # fmt: skip
 
 
-class Resolver(Protocol):
-    """Finds out what happened to a PENDING_SUBMIT / UNKNOWN record: the gateway's
-    CommandRouter, or cli/reconcile.py's query-only stand-in."""
-
-    async def resolve(self, record: OrderRecord, entry: None) -> OrderRecord | None: ...
-
-
 @dataclass
 class Summary:
     venue: str
@@ -69,6 +75,10 @@ class Summary:
     foreign: int = 0
     unresolved: int = 0
     skipped: int = 0  # records reconciliation could not handle (logged with the reason)
+
+    def count(self, outcome: str) -> None:
+        if outcome:
+            setattr(self, outcome, getattr(self, outcome) + 1)
 
     def line(self) -> str:
         return (
@@ -89,85 +99,137 @@ class Summary:
         )
 
 
-async def reconcile(wal: Wal, tracker: OrderTracker, router: Resolver, symbols: list[str] = ()) -> Summary:
+Resend = Callable[[OrderRecord, Entry | None], Awaitable[OrderRecord | None]]
+
+
+async def reconcile(
+    wal: Wal,
+    tracker: OrderTracker,
+    retry: Retry,
+    *,
+    resend: Resend | None = None,
+    symbols: Iterable[str] = (),
+) -> Summary:
+    """Reconcile the venue's log with the venue (the gateway at start, `automata reconcile`).
+
+    `resend` is the gateway's: only the process that serialises a venue's commands may send
+    an order again. Without it (the CLI) an order the venue never got is counted unresolved."""
     adapter = tracker.adapter
     summary = Summary(wal.venue)
     seen_symbols = set(symbols) | await logged_symbols(wal) | bot_symbols(wal.venue)
     for cid in await wal.open_cids():
         try:
-            symbol = await _check_open(wal, tracker, router, cid, summary)
+            record = await wal.get(cid)
+            if record is not None:
+                seen_symbols.add(record.symbol)
+                summary.checked += 1
+                summary.count(await check(record, tracker, retry, resend=resend))
         except UNHANDLED as exc:
             _skip(summary, wal.venue, cid, exc)
-            continue
-        if symbol:
-            seen_symbols.add(symbol)
     # orders the venue has that Redis does not: adopt ours, report foreign ones
-    venue_orders = {r.cid: r for r in await adapter.open_orders()}
+    listed = await retry.run(adapter.open_orders, CHECK, what=f"{wal.venue}: open orders")
     for symbol in sorted(seen_symbols):
         try:
-            recent = await adapter.recent_orders(symbol)
+            listed += await retry.run(
+                lambda s=symbol: adapter.recent_orders(s),
+                CHECK,
+                what=f"{wal.venue}: recent orders of {symbol}",
+            )
         except Rejected as exc:  # a symbol the venue no longer lists
             log.warning("%s: recent orders of %s refused: %s", wal.venue, symbol, exc)
-            continue
-        for report in recent:
-            venue_orders.setdefault(report.cid, report)
-    for cid, report in venue_orders.items():
-        if bot_of(cid) is None:
-            if report.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
-                summary.foreign += 1
-            continue
+    latest = latest_reports(listed)
+    found = adoptions(latest, await recorded(wal, [c for c in latest if bot_of(c) is not None]))
+    summary.foreign = found.foreign
+    for report in found.adopt:
         try:
-            if await _adopt(wal, tracker, report):
-                summary.adopted += 1
+            summary.adopted += await tracker.adopt(report) is not None
         except UNHANDLED as exc:
-            _skip(summary, wal.venue, cid, exc)
+            _skip(summary, wal.venue, report.cid, exc)
     counts = metrics.counter(
         "automata_reconciliation_total", "Orders reconciliation found, by outcome", ("venue", "outcome")
     )
-    for outcome in OUTCOMES:
-        counts.labels(wal.venue, outcome).inc(getattr(summary, outcome))
+    for name in OUTCOMES:
+        counts.labels(wal.venue, name).inc(getattr(summary, name))
     log.info(summary.line())
     return summary
 
 
-async def _check_open(wal: Wal, tracker: OrderTracker, router: Resolver, cid: str, summary: Summary) -> str:
-    """Bring one open record up to the venue's view; returns its symbol ("" if it is gone)."""
-    record = await wal.get(cid)
-    if record is None:
-        return ""
-    summary.checked += 1
-    if record.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
-        before = record.send_attempts
-        result = await router.resolve(record, None)
-        if result is None:
-            summary.unresolved += 1
-        elif result.send_attempts > before:
-            summary.resent += 1
-        return record.symbol
+async def find_out(
+    record: OrderRecord, adapter: VenueAdapter, retry: Retry, backoff: Backoff = RESOLVE
+) -> Verdict:
+    """The verdict on an unfinished record once the venue was asked about its cid, and asked
+    again after waiting out the first request's recvWindow when that may still arrive."""
+    verdict = judge(record, await look_up(record, adapter, retry, backoff), now_ms(), adapter.recv_window_ms)
+    if verdict.action is Action.WAIT:
+        await retry.sleep(verdict.wait_ms / 1000)
+        verdict = judge(
+            record, await look_up(record, adapter, retry, backoff), now_ms(), adapter.recv_window_ms
+        )
+    return verdict
+
+
+async def look_up(
+    record: OrderRecord, adapter: VenueAdapter, retry: Retry, backoff: Backoff = RESOLVE
+) -> Answer:
+    """The venue's answer about the record's cid, its failures retried by the policy."""
     try:
-        report = await tracker.adapter.query(record.symbol, cid)
+        return await retry.run(
+            lambda: adapter.query(record.symbol, record.cid),
+            backoff,
+            what=f"{adapter.name}: query of {record.cid}",
+        )
     except OrderNotFound:
-        log.error("%s: %s is open in Redis but unknown to the venue", wal.venue, cid)
-        summary.unresolved += 1
-        return record.symbol
-    except (OutcomeUnknown, RateLimited) as exc:
-        log.warning("%s: cannot check %s now (%s)", wal.venue, cid, exc)
-        summary.unresolved += 1
-        return record.symbol
-    new = await tracker.apply(report, reconciled=True)
-    if new is not None:
-        if new.cum_filled_qty > record.cum_filled_qty:
-            summary.filled_while_down += 1
-        elif new.terminal:
-            summary.closed_while_down += 1
-    return record.symbol
+        return NOT_FOUND
+    except VenueError as exc:
+        return NoAnswer(f"{type(exc).__name__}: {exc}")
 
 
-async def _adopt(wal: Wal, tracker: OrderTracker, report: OrderReport) -> bool:
-    """Adopt an order of a bot's prefix that has no record; True when this call did."""
-    if await wal.redis.exists(og_order(report.cid)):
-        return False
-    return await tracker.adopt(report) is not None
+async def settle(
+    record: OrderRecord,
+    tracker: OrderTracker,
+    retry: Retry,
+    *,
+    resend: Resend | None,
+    ack: Entry | None = None,
+    backoff: Backoff = RESOLVE,
+) -> tuple[Verdict, OrderRecord | None]:
+    """Find out what happened to an unfinished record and act on it: the venue's report is
+    applied (forward only), an order the venue never got and no longer can is resent when
+    `resend` is given; anything else is left unresolved. Returns the verdict and the record
+    as the action left it (None when nothing was written)."""
+    verdict = await find_out(record, tracker.adapter, retry, backoff)
+    if verdict.action is Action.APPLY and verdict.report is not None:
+        return verdict, await tracker.apply(verdict.report, reconciled=True, ack=ack)
+    if verdict.action is Action.RESEND and resend is not None:
+        return verdict, await resend(record, ack)
+    return verdict, None
+
+
+async def check(record: OrderRecord, tracker: OrderTracker, retry: Retry, *, resend: Resend | None) -> str:
+    """Bring one unfinished record up to the venue's view; the summary's outcome ("" for none)."""
+    # an open record is asked about briefly: the poller asks again within poll_every_s, and a
+    # venue that is down must not hold the start for the whole backoff of every open order
+    backoff = RESOLVE if record.status in UNCONFIRMED else CHECK
+    verdict, after = await settle(record, tracker, retry, resend=resend, backoff=backoff)
+    if verdict.action is Action.APPLY:
+        return outcome(record, after)
+    if verdict.action is Action.RESEND and resend is not None:
+        return "resent"
+    if verdict.action is Action.RESEND:
+        why = "the venue never got it; only the order gateway resends"
+    else:
+        why = verdict.reason or "its first request may still reach the venue"
+    log.error("%s: %s unresolved: %s", record.venue, record.cid, why)
+    return "unresolved"
+
+
+async def recorded(wal: Wal, cids: list[str]) -> set[str]:
+    """Which of these cids the log has a record of (one pipeline of EXISTS)."""
+    async with wal.redis.pipeline(transaction=False) as pipe:
+        for cid in cids:
+            pipe.exists(og_order(cid))
+        found = await pipe.execute()
+    return {cid for cid, exists in zip(cids, found, strict=True) if exists}
 
 
 def _skip(summary: Summary, venue: str, cid: str, exc: BaseException) -> None:

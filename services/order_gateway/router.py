@@ -31,6 +31,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from services.order_gateway.reconcile import find_out, settle
+from services.order_gateway.reconcile_rules import Action
+from services.order_gateway.retry import SEND, Retry
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.sync import BotSyncer
 from services.order_gateway.terms import describe, matches, record_terms, rounded_terms
@@ -65,14 +68,13 @@ from shared.messages import (
 )
 from shared.money import MoneyError
 from shared.order_record import CorruptRecord, OrderRecord, new_record, to_update, without_bad_amounts
+from shared.order_report import OrderReport
 from shared.order_terms import terms_of
 from shared.streams import EVENTS_MAXLEN, NOTIFY, command_stream_bot, order_events
 
 log = logging.getLogger("automata.order_gateway")
 
 Notify = Callable[[Notification], Awaitable[None]]
-RESOLVE_ATTEMPTS = 8
-SEND_ATTEMPTS = 5
 
 
 class VenueHalt:
@@ -101,7 +103,8 @@ class CommandRouter:
         self.venue, self.wal, self.tracker, self.adapter = venue, wal, tracker, adapter
         self.symbols, self.notify, self.stopping = symbols, notify, stopping
         self.halt = VenueHalt()
-        self.syncer = BotSyncer(wal, tracker, adapter, self._sleep)
+        self.retry = Retry(adapter.sync_time, sleep=self._sleep, stopped=stopping.is_set)
+        self.syncer = BotSyncer(wal, tracker, adapter, self.retry)
         self._m_commands = metrics.counter(
             "automata_order_commands_total", "Commands handled", ("venue", "type", "outcome")
         )
@@ -265,87 +268,80 @@ class CommandRouter:
             except msgspec.ValidationError as exc:  # an older version's record: never sendable
                 await self._reject(record, f"invalid request: {exc}", entry)
                 return
-        for _ in range(SEND_ATTEMPTS):
-            try:
-                filters = await self.symbols.filters(cmd.symbol)
-                if filters is None:
-                    await self._reject(record, f"-1121: invalid symbol {cmd.symbol}", entry)
-                    return
-                ref = await self.symbols.last_price(cmd.symbol)
-                prepared = prepare(cmd, filters, ref)
-                report = await self.adapter.place(cmd, *prepared)
-            except FilterError as exc:
-                await self._reject(record, str(exc), entry)
-                return
-            except (ArithmeticError, MoneyError) as exc:  # amounts no arithmetic can take
-                await self._reject(record, f"invalid amounts: {type(exc).__name__}: {exc}", entry)
-                return
-            except ClockSkew:
-                log.warning("%s: clock outside recvWindow; resyncing with the venue", self.venue)
-                await self.adapter.sync_time()
-                continue
-            except Banned as exc:
-                await self._halt(exc)
-                await self._reject(record, f"venue banned requests (HTTP 418): {exc.message}", entry)
-                return
-            except RateLimited as exc:
-                log.warning("%s rate limited; waiting %.1fs", self.venue, exc.retry_after)
-                await self._sleep(exc.retry_after)
-                continue
-            except DuplicateOrder:
-                await self.resolve(record, entry)
-                return
-            except AuthError as exc:
-                await self.notify(
-                    self._note("error", f"{self.venue}: API key refused: {exc.message}", Level.ERROR)
-                )
-                await self._reject(record, exc.message, entry)
-                return
-            except Rejected as exc:
-                await self._reject(record, exc.message, entry)
-                return
-            except OutcomeUnknown as exc:
-                log.warning(
-                    "%s: outcome of %s unknown (%s); resolving by query", self.venue, record.cid, exc.message
-                )
-                marked = await self._mark_unknown(record, exc.message, None, tell_bot=True)
-                if marked is not None and marked.status is OrderStatus.UNKNOWN:
-                    await self.resolve(marked, entry)
-                elif entry is not None:  # the stream or the poller already settled it meanwhile
-                    await self.tracker.emit_current(marked or record, ack=entry)
-                return
-            failpoint("og.after_reply")
-            await self.tracker.apply(report, reconciled=False, ack=entry)
-            failpoint("og.after_commit")
-            self._count("place", report.status.value)
+        try:
+            report = await self.retry.run(
+                lambda: self._place_once(cmd),
+                SEND,
+                what=f"{self.venue}: place {record.cid}",
+                repeatable=False,
+            )
+        except FilterError as exc:
+            await self._reject(record, str(exc), entry)
             return
-        # still rate limited / skewed after every attempt: leave it for reconciliation
-        await self._mark_unknown(record, "send attempts exhausted", entry)
-        log.error("%s: %s left UNKNOWN after %d attempts", self.venue, record.cid, SEND_ATTEMPTS)
+        except (ArithmeticError, MoneyError) as exc:  # amounts no arithmetic can take
+            await self._reject(record, f"invalid amounts: {type(exc).__name__}: {exc}", entry)
+            return
+        except Banned as exc:
+            await self._halt(exc)
+            await self._reject(record, f"venue banned requests (HTTP 418): {exc.message}", entry)
+            return
+        except (RateLimited, ClockSkew):
+            # still rate limited / skewed after every attempt: leave it for reconciliation
+            await self._mark_unknown(record, "send attempts exhausted", entry)
+            log.error("%s: %s left UNKNOWN after %d attempts", self.venue, record.cid, SEND.attempts)
+            return
+        except DuplicateOrder:
+            await self.resolve(record, entry)
+            return
+        except AuthError as exc:
+            await self.notify(
+                self._note("error", f"{self.venue}: API key refused: {exc.message}", Level.ERROR)
+            )
+            await self._reject(record, exc.message, entry)
+            return
+        except Rejected as exc:
+            await self._reject(record, exc.message, entry)
+            return
+        except OutcomeUnknown as exc:
+            log.warning(
+                "%s: outcome of %s unknown (%s); resolving by query", self.venue, record.cid, exc.message
+            )
+            marked = await self._mark_unknown(record, exc.message, None, tell_bot=True)
+            if marked is not None and marked.status is OrderStatus.UNKNOWN:
+                await self.resolve(marked, entry)
+            elif entry is not None:  # the stream or the poller already settled it meanwhile
+                await self.tracker.emit_current(marked or record, ack=entry)
+            return
+        if report is None:  # an invalid symbol
+            await self._reject(record, f"-1121: invalid symbol {cmd.symbol}", entry)
+            return
+        failpoint("og.after_reply")
+        await self.tracker.apply(report, reconciled=False, ack=entry)
+        failpoint("og.after_commit")
+        self._count("place", report.status.value)
+
+    async def _place_once(self, cmd: PlaceOrder) -> OrderReport | None:
+        """One try of sending the order, rounded to the symbol's filters; None when the venue
+        does not list the symbol."""
+        filters = await self.symbols.filters(cmd.symbol)
+        if filters is None:
+            return None
+        ref = await self.symbols.last_price(cmd.symbol)
+        return await self.adapter.place(cmd, *prepare(cmd, filters, ref))
 
     async def resolve(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
         """Find out what happened to a PENDING_SUBMIT/UNKNOWN order by its cid; resend only if
-        the venue does not know it and can no longer accept the first request."""
-        delay = 0.05
-        for _ in range(RESOLVE_ATTEMPTS):
-            try:
-                report = await self.adapter.query(record.symbol, record.cid)
-            except OrderNotFound:
-                wait_ms = record.sent_ts + self.adapter.recv_window_ms + 1000 - now_ms()
-                if wait_ms > 0 and record.sent_ts:
-                    await self._sleep(wait_ms / 1000)  # the first request could still arrive: query again
-                    continue
-                return await self._resend(record, entry)
-            except (OutcomeUnknown, RateLimited, ClockSkew) as exc:
-                if isinstance(exc, ClockSkew):
-                    await self.adapter.sync_time()
-                await self._sleep(getattr(exc, "retry_after", delay))
-                delay = min(delay * 2, 2.0)
-                continue
-            result = await self.tracker.apply(report, reconciled=True, ack=entry)
-            self._count("resolve", report.status.value)
+        the venue does not know it and can no longer accept the first request (reconcile.settle)."""
+        verdict, result = await settle(record, self.tracker, self.retry, resend=self.resend, ack=entry)
+        if verdict.action is Action.APPLY and verdict.report is not None:
+            self._count("resolve", verdict.report.status.value)
             return result
-        log.error("%s: could not resolve %s now; reconciliation will retry", self.venue, record.cid)
+        if verdict.action is Action.RESEND:
+            return result
+        log.error(
+            "%s: could not resolve %s now (%s); reconciliation will retry",
+            self.venue, record.cid, verdict.reason or "its first request may still arrive",
+        )  # fmt: skip
         if entry is not None:
             await self._mark_unknown(record, "could not resolve yet", entry)
         return None
@@ -373,7 +369,9 @@ class CommandRouter:
         await self.wal.update(record.cid, mutate, ack=entry)
         return await self.wal.get(record.cid)
 
-    async def _resend(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
+    async def resend(self, record: OrderRecord, entry: Entry | None) -> OrderRecord | None:
+        """Send the recorded order again with the same cid (the venue never got it, and can no
+        longer get the first request); reconciliation's `resend` in this process."""
         self._count("place", "resent")
         log.warning("%s: %s never reached the venue; resending with the same cid", self.venue, record.cid)
         record = msgspec.structs.replace(record, sent_ts=now_ms(), send_attempts=record.send_attempts + 1)
@@ -423,48 +421,43 @@ class CommandRouter:
                 )
                 await self.tracker.emit_current(record, ack=entry)
                 return
-        for _ in range(SEND_ATTEMPTS):
-            try:
-                report = await self.adapter.cancel(symbol, cid)
-            except (OrderNotFound, Rejected):
-                # already filled / cancelled / unknown: the venue's own view settles it
-                try:
-                    report = await self.adapter.query(symbol, cid)
-                except OrderNotFound:
-                    log.warning("%s: cancel of %s: the venue does not know it", self.venue, cid)
-                    self._count("cancel", "not_found")
-                    if entry is not None and not entry.acked:
-                        await self.wal.redis.xack(entry.stream, entry.group, entry.id)
-                        entry.acked = True
-                    return
-            except (OutcomeUnknown, RateLimited) as exc:
-                await self._sleep(getattr(exc, "retry_after", 0.2))
-                continue
-            except ClockSkew:
-                await self.adapter.sync_time()
-                continue
-            if await self.wal.get(cid) is None:
-                await self.tracker.adopt(report)
-            await self.tracker.apply(report, reconciled=False, ack=entry)
-            self._count("cancel", report.status.value)
+        try:
+            report = await self.retry.run(
+                lambda: self._cancel_once(symbol, cid), SEND, what=f"{self.venue}: cancel {cid}"
+            )
+        except OrderNotFound:
+            log.warning("%s: cancel of %s: the venue does not know it", self.venue, cid)
+            self._count("cancel", "not_found")
+            if entry is not None and not entry.acked:
+                await self.wal.redis.xack(entry.stream, entry.group, entry.id)
+                entry.acked = True
             return
-        raise OutcomeUnknown(f"cancel of {cid} failed {SEND_ATTEMPTS} times")  # entry stays pending, retried
+        # anything else still failing after the retries fails the command: its entry stays
+        # pending and the lane tries it again later
+        if await self.wal.get(cid) is None:
+            await self.tracker.adopt(report)
+        await self.tracker.apply(report, reconciled=False, ack=entry)
+        self._count("cancel", report.status.value)
+
+    async def _cancel_once(self, symbol: str, cid: str) -> OrderReport:
+        """One try of the cancel; an order the venue will not cancel (already filled, cancelled
+        or unknown) is settled by the venue's own view of it."""
+        try:
+            return await self.adapter.cancel(symbol, cid)
+        except (OrderNotFound, Rejected):
+            return await self.adapter.query(symbol, cid)  # OrderNotFound: it does not know it
 
     async def _reached_venue(self, record: OrderRecord) -> bool:
-        """Whether the venue has (or may still get) this order; waits out the recvWindow if needed."""
-        while True:
-            try:
-                await self.adapter.query(record.symbol, record.cid)
-                return True
-            except OrderNotFound:
-                wait_ms = record.sent_ts + self.adapter.recv_window_ms + 1000 - now_ms()
-                if wait_ms <= 0 or not record.sent_ts:
-                    return False
-                await self._sleep(wait_ms / 1000)
-            except (OutcomeUnknown, RateLimited):
-                await self._sleep(0.5)
-            if self.stopping.is_set():
-                return True
+        """Whether the venue has (or may still get) this order; waits out the recvWindow if
+        needed. OutcomeUnknown when the venue cannot tell now (the cancel is tried again later)."""
+        verdict = await find_out(record, self.adapter, self.retry)
+        if verdict.action is Action.RESEND:
+            return False
+        if verdict.action is Action.APPLY:
+            return True
+        raise OutcomeUnknown(
+            f"cannot tell whether {record.cid} reached the venue: {verdict.reason or 'stopping'}"
+        )
 
     async def cancel_all(self, cmd: CancelAll, entry: Entry) -> None:
         for cid in await self.wal.open_cids():

@@ -25,17 +25,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
+from services.order_gateway.reconcile_rules import latest_reports
+from services.order_gateway.retry import SYNC, Retry
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.base import (
-    ClockSkew,
-    OrderNotFound,
-    OutcomeUnknown,
-    RateLimited,
-    Rejected,
-    VenueAdapter,
-)
+from services.order_gateway.venues.base import OrderNotFound, Rejected, VenueAdapter
 from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import Commit, DeadLetter, Entry
@@ -49,14 +43,11 @@ log = logging.getLogger("automata.order_gateway.sync")
 
 PROBE_MISSES = 5  # ids in a row found nowhere before probing stops
 MAX_PROBES = 10_000  # a bound on one probe walk, whatever the venue answers
-ATTEMPTS = 8  # venue failures retried here before the command is failed (and redelivered)
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class BotSyncer:
-    def __init__(self, wal: Wal, tracker: OrderTracker, adapter: VenueAdapter, sleep: Sleep) -> None:
-        self.wal, self.tracker, self.adapter, self._sleep = wal, tracker, adapter, sleep
+    def __init__(self, wal: Wal, tracker: OrderTracker, adapter: VenueAdapter, retry: Retry) -> None:
+        self.wal, self.tracker, self.adapter, self.retry = wal, tracker, adapter, retry
         self._m_adopted = metrics.counter(
             "automata_sync_adopted_total", "Orders adopted while syncing a bot", ("venue",)
         )
@@ -68,20 +59,10 @@ class BotSyncer:
             raise DeadLetter("SyncBot with an invalid bot id") from exc
         if cmd.venue != self.wal.venue:
             raise DeadLetter(f"SyncBot for venue {cmd.venue!r} on the stream of {self.wal.venue!r}")
-        delay = 0.1
-        for attempt in range(ATTEMPTS):
-            try:
-                found, max_seq = await self.survey(cmd)
-                adopted = await self._settle(found)
-                break
-            except (OutcomeUnknown, RateLimited, ClockSkew) as exc:
-                if attempt == ATTEMPTS - 1:
-                    raise  # the lane retries the command later
-                log.warning("%s: sync of %s: %s; retrying", self.wal.venue, cmd.bot, exc)
-                if isinstance(exc, ClockSkew):
-                    await self.adapter.sync_time()
-                await self._sleep(getattr(exc, "retry_after", delay))
-                delay = min(delay * 2, 2.0)
+        # a venue failure still there after the retries fails the command: the lane tries it later
+        found, max_seq, adopted = await self.retry.run(
+            lambda: self._survey_and_settle(cmd), SYNC, what=f"{self.wal.venue}: sync of {cmd.bot}"
+        )
         answer = BotSynced(
             bot=cmd.bot,
             venue=cmd.venue,
@@ -100,23 +81,21 @@ class BotSyncer:
             self.wal.venue, cmd.bot, len(found), len(adopted), max_seq,
         )  # fmt: skip
 
+    async def _survey_and_settle(self, cmd: SyncBot) -> tuple[dict[str, OrderReport], int, list[str]]:
+        found, max_seq = await self.survey(cmd)
+        return found, max_seq, await self._settle(found)
+
     async def survey(self, cmd: SyncBot) -> tuple[dict[str, OrderReport], int]:
         """Every order of the bot's prefix the venue shows, and the highest sequence seen."""
         bot = cmd.bot
-        found: dict[str, OrderReport] = {}
-
-        def take(reports: list[OrderReport]) -> None:
-            for report in reports:
-                if seq_of(report.cid, bot) is not None:
-                    found.setdefault(report.cid, report)
-
-        take(await self.adapter.open_orders())
+        listed = await self.adapter.open_orders()
         try:
-            take(await self.adapter.recent_orders(cmd.symbol))
+            listed += await self.adapter.recent_orders(cmd.symbol)
         except Rejected as exc:  # a symbol the venue does not list: nothing of it to find
             log.warning(
                 "%s: sync of %s: recent orders of %s refused: %s", self.wal.venue, bot, cmd.symbol, exc
             )
+        found = {cid: r for cid, r in latest_reports(listed).items() if seq_of(cid, bot) is not None}
         max_seq = cmd.seq
         for cid in await self.wal.open_cids():
             max_seq = max(max_seq, seq_of(cid, bot) or 0)

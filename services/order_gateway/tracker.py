@@ -8,9 +8,10 @@ what a report may change and one place that emits `orders:events:{bot}`.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 from services.order_gateway.venues.base import VenueAdapter
-from services.order_gateway.wal import Wal
+from services.order_gateway.wal import Mutation, Wal
 from shared import metrics
 from shared.bus import Entry
 from shared.ids import bot_of
@@ -20,9 +21,35 @@ from shared.order_record import OrderRecord, apply_report, fee_after, to_update
 from shared.order_report import OrderReport
 from shared.streams import order_events
 
+Fees = tuple[Decimal, str]  # an order's cumulative fee and its asset, from its trades
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class FeesNeeded(Exception):
+    """Raised by a transaction body that needs the order's fees from the venue: fetched only
+    once the WATCH is given up, never across it (network I/O would hold the watch)."""
+
+    def __init__(self, venue_order_id: str) -> None:
+        super().__init__(venue_order_id)
+        self.venue_order_id = venue_order_id
+
+
+def advance(record: OrderRecord, report: OrderReport, fees: Fees | None, now_ms: int) -> OrderRecord | None:
+    """The record after the report (None when it does not move the record forward), pure.
+
+    `fees` are the venue's cumulative fee of the order, asked for when the report leaves
+    the fee unknown (fills were missed in between); without them FeesNeeded is raised."""
+    if not moves_forward(record, report):
+        return None
+    fee, fee_asset = fee_after(record, report), report.fee_asset
+    if fee is None:
+        if fees is None:
+            raise FeesNeeded(report.venue_order_id or record.venue_order_id)
+        fee, fee_asset = fees
+    return apply_report(record, report, fee, fee_asset, now_ms)
 
 
 class OrderTracker:
@@ -35,30 +62,32 @@ class OrderTracker:
     async def apply(
         self, report: OrderReport, *, reconciled: bool, ack: Entry | None = None
     ) -> OrderRecord | None:
-        """Move the order's record forward with this report and emit the update; None if stale."""
+        """Move the order's record forward with this report and emit the update; None if stale.
 
-        async def mutate(record: OrderRecord):
-            if not moves_forward(record, report):
-                return None
-            fee = fee_after(record, report)
-            fee_asset = report.fee_asset
-            if fee is None:
-                venue_id = report.venue_order_id or record.venue_order_id
-                fee, fee_asset = await self.adapter.order_fees(report.symbol, venue_id)
-            new = apply_report(record, report, fee, fee_asset, now_ms())
-            return new, [
-                (
-                    order_events(new.bot),
-                    to_update(new, record, reconciled=reconciled, now_ms=now_ms(), report=report),
-                )
-            ]
-
-        result = await self.wal.update(report.cid, mutate, ack=ack)
+        The transaction body is pure: when missed fills' fees must come from the venue's trades,
+        the WATCH is given up, the fees fetched with no watch held, and the update tried again
+        on the record as it then is (it may have moved meanwhile)."""
+        try:
+            result = await self.wal.update(report.cid, self._mutation(report, None, reconciled), ack=ack)
+        except FeesNeeded as need:  # the second body has the fees: it cannot raise this again
+            fees = await self.adapter.order_fees(report.symbol, need.venue_order_id)
+            result = await self.wal.update(report.cid, self._mutation(report, fees, reconciled), ack=ack)
         if result is not None:
             self._m_updates.labels(
                 self.wal.venue, result.status.value, "reconcile" if reconciled else "live"
             ).inc()
         return result
+
+    @staticmethod
+    def _mutation(report: OrderReport, fees: Fees | None, reconciled: bool) -> Mutation:
+        async def mutate(record: OrderRecord):
+            new = advance(record, report, fees, now_ms())
+            if new is None:
+                return None
+            update = to_update(new, record, reconciled=reconciled, now_ms=now_ms(), report=report)
+            return new, [(order_events(new.bot), update)]
+
+        return mutate
 
     async def adopt(self, report: OrderReport) -> OrderRecord | None:
         """An order at the venue with a bot's prefix but no record (Redis lost a write): record it
