@@ -16,6 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from services.order_gateway.tracker import OrderTracker
+from services.order_gateway.venues.base import OrderFees
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.wal import Wal
 from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
@@ -31,7 +32,7 @@ class RacingTrades(BinanceAdapter):
     race: Callable[[], Awaitable[None]] | None = None
     fee_calls = 0
 
-    async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
+    async def order_fees(self, symbol: str, venue_order_id: str) -> OrderFees:
         self.fee_calls += 1
         if self.fee_calls == 1 and self.race is not None:
             await self.race()

@@ -23,6 +23,7 @@ from services.order_gateway.reconcile_rules import (
     resend_wait_ms,
 )
 from services.order_gateway.tracker import FeesNeeded, advance
+from services.order_gateway.venues.base import OrderFees
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
 from shared.order_record import OrderRecord, new_record
 from shared.order_report import OrderReport
@@ -97,7 +98,8 @@ def test_a_report_after_missed_fills_needs_the_venues_fees_first():
     with pytest.raises(FeesNeeded) as raised:
         advance(now, jump, None, now_ms=2)
     assert raised.value.venue_order_id == "7"
-    after = advance(now, jump, (D("0.0005"), "BNB"), now_ms=2)
+    listed = OrderFees("BNB", ((D("0.3"), D("0.0003")), (D("0.2"), D("0.0002"))))
+    after = advance(now, jump, listed, now_ms=2)
     assert after is not None and (after.fee, after.fee_asset, after.cum_filled_qty) == (
         D("0.0005"),
         "BNB",
@@ -106,6 +108,30 @@ def test_a_report_after_missed_fills_needs_the_venues_fees_first():
     step = report(OrderStatus.PARTIALLY_FILLED, D("0.2"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
     assert advance(now, step, None, now_ms=2).fee == D("0.0002")  # one fill: its own fee adds up
     assert advance(after, jump, None, now_ms=3) is None  # stale: nothing asked, nothing written
+
+
+def test_the_fee_taken_is_that_of_the_trades_the_report_covers():
+    """The trade list already holds a fill the report does not (it happened while the list was
+    asked for): its fee is left to its own report, which adds it as its last fee. Taking the
+    list's total would count that fee twice."""
+    now = record(OrderStatus.NEW)
+    jump = report(OrderStatus.PARTIALLY_FILLED, D("0.5"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
+    ahead = OrderFees("BNB", ((D("0.3"), D("0.0003")), (D("0.2"), D("0.0002")), (D("0.1"), D("0.0001"))))
+    after = advance(now, jump, ahead, now_ms=2)
+    assert after is not None and after.fee == D("0.0005")
+    then = report(OrderStatus.PARTIALLY_FILLED, D("0.6"), last_fill_qty=D("0.1"), last_fee=D("0.0001"))
+    final = advance(after, then, None, now_ms=3)
+    assert final is not None and final.fee == ahead.total == D("0.0006")
+
+
+def test_a_trade_list_short_of_the_report_is_asked_again_then_taken_as_it_is():
+    now = record(OrderStatus.NEW)
+    jump = report(OrderStatus.PARTIALLY_FILLED, D("0.5"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
+    behind = OrderFees("BNB", ((D("0.3"), D("0.0003")),))
+    with pytest.raises(FeesNeeded):
+        advance(now, jump, behind, now_ms=2, last_try=False)
+    last = advance(now, jump, behind, now_ms=2, last_try=True)
+    assert last is not None and last.fee == D("0.0003")
 
 
 @given(

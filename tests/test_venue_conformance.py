@@ -125,7 +125,8 @@ async def test_a_partial_fill_then_a_cancel_keeps_what_filled(sim: SimVenue, ven
         canceled.venue_order_id, Side.SELL, above, D("0.01"), D("0.01") * above
     )  # fmt: skip
     assert (trade.fee, trade.fee_asset) == (D("0.01") * above * FEE_RATE, "USDT")
-    assert await venue.order_fees(SYMBOL, canceled.venue_order_id) == (trade.fee, "USDT")
+    fees = await venue.order_fees(SYMBOL, canceled.venue_order_id)
+    assert (fees.asset, fees.fills, fees.total) == ("USDT", ((D("0.01"), trade.fee),), trade.fee)
 
 
 async def test_the_user_stream_reports_a_partial_fill(

@@ -7,10 +7,11 @@ what a report may change and one place that emits `orders:events:{bot}`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from decimal import Decimal
 
-from services.order_gateway.venues.base import VenueAdapter
+from services.order_gateway.venues.base import OrderFees, VenueAdapter
 from services.order_gateway.wal import Mutation, Wal
 from shared import metrics
 from shared.bus import Entry
@@ -21,7 +22,9 @@ from shared.order_record import OrderRecord, apply_report, fee_after, to_update
 from shared.order_report import OrderReport
 from shared.streams import order_events
 
-Fees = tuple[Decimal, str]  # an order's cumulative fee and its asset, from its trades
+log = logging.getLogger("automata.order_gateway")
+
+FEE_FETCHES = 3  # the venue's trade list may lag its order report by a moment: ask again
 
 
 def now_ms() -> int:
@@ -37,18 +40,30 @@ class FeesNeeded(Exception):
         self.venue_order_id = venue_order_id
 
 
-def advance(record: OrderRecord, report: OrderReport, fees: Fees | None, now_ms: int) -> OrderRecord | None:
+def advance(
+    record: OrderRecord, report: OrderReport, fees: OrderFees | None, now_ms: int, *, last_try: bool = True
+) -> OrderRecord | None:
     """The record after the report (None when it does not move the record forward), pure.
 
-    `fees` are the venue's cumulative fee of the order, asked for when the report leaves
-    the fee unknown (fills were missed in between); without them FeesNeeded is raised."""
+    `fees` are the order's trades, asked for when the report leaves the fee unknown (fills
+    were missed in between); without them FeesNeeded is raised. The fee taken is that of the
+    trades the report's filled quantity covers, never a later trade's, whose own report adds
+    it. A list that does not reach the report's quantity yet raises FeesNeeded again, unless
+    this is the last try: its whole total is then the best the venue says."""
     if not moves_forward(record, report):
         return None
     fee, fee_asset = fee_after(record, report), report.fee_asset
     if fee is None:
+        wanted = report.venue_order_id or record.venue_order_id
         if fees is None:
-            raise FeesNeeded(report.venue_order_id or record.venue_order_id)
-        fee, fee_asset = fees
+            raise FeesNeeded(wanted)
+        fee, fee_asset = fees.through(report.cum_filled_qty), fees.asset
+        if fee is None:
+            if not last_try:
+                raise FeesNeeded(wanted)
+            log.warning("%s: the venue lists trades short of %s filled; its fee total is used", report.cid,
+                        report.cum_filled_qty)  # fmt: skip
+            fee = fees.total
     return apply_report(record, report, fee, fee_asset, now_ms)
 
 
@@ -67,11 +82,16 @@ class OrderTracker:
         The transaction body is pure: when missed fills' fees must come from the venue's trades,
         the WATCH is given up, the fees fetched with no watch held, and the update tried again
         on the record as it then is (it may have moved meanwhile)."""
-        try:
-            result = await self.wal.update(report.cid, self._mutation(report, None, reconciled), ack=ack)
-        except FeesNeeded as need:  # the second body has the fees: it cannot raise this again
-            fees = await self.adapter.order_fees(report.symbol, need.venue_order_id)
-            result = await self.wal.update(report.cid, self._mutation(report, fees, reconciled), ack=ack)
+        fees: OrderFees | None = None
+        for attempt in range(FEE_FETCHES + 1):
+            try:
+                mutation = self._mutation(report, fees, reconciled, last_try=attempt == FEE_FETCHES)
+                result = await self.wal.update(report.cid, mutation, ack=ack)
+                break
+            except FeesNeeded as need:  # the last try takes what the venue lists: it cannot raise
+                if attempt:
+                    await asyncio.sleep(0.05 * attempt)
+                fees = await self.adapter.order_fees(report.symbol, need.venue_order_id)
         if result is not None:
             self._m_updates.labels(
                 self.wal.venue, result.status.value, "reconcile" if reconciled else "live"
@@ -79,9 +99,11 @@ class OrderTracker:
         return result
 
     @staticmethod
-    def _mutation(report: OrderReport, fees: Fees | None, reconciled: bool) -> Mutation:
+    def _mutation(
+        report: OrderReport, fees: OrderFees | None, reconciled: bool, *, last_try: bool
+    ) -> Mutation:
         async def mutate(record: OrderRecord):
-            new = advance(record, report, fees, now_ms())
+            new = advance(record, report, fees, now_ms(), last_try=last_try)
             if new is None:
                 return None
             update = to_update(new, record, reconciled=reconciled, now_ms=now_ms(), report=report)

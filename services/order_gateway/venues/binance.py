@@ -23,6 +23,7 @@ from services.order_gateway.venues.base import (
     Banned,
     ClockSkew,
     DuplicateOrder,
+    OrderFees,
     OrderNotFound,
     OutcomeUnknown,
     RateLimited,
@@ -214,10 +215,11 @@ def trade_from_my_trades(t: dict[str, Any]) -> VenueTrade:
     )
 
 
-def _fees_of(trades: list[dict[str, Any]]) -> tuple[Decimal, str]:
-    """Cumulative fee of an order's trades and its asset."""
-    fee = sum((venue_dec(t["commission"]) for t in trades), Decimal(0))
-    return venue_fee(fee), venue_str(trades[0]["commissionAsset"]) if trades else ""
+def _fees_of(trades: list[dict[str, Any]]) -> OrderFees:
+    """An order's trades (myTrades), in trade id order, with their fees and its asset."""
+    ordered = sorted(trades, key=lambda t: int(t["id"]))
+    fills = tuple((venue_dec(t["qty"]), venue_fee(venue_dec(t["commission"]))) for t in ordered)
+    return OrderFees(venue_str(ordered[0]["commissionAsset"]) if ordered else "", fills)
 
 
 def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
@@ -421,7 +423,7 @@ class BinanceAdapter:
         res = await self._call("account", WEIGHT["account"], self.client.get_account)
         return parse_reply("account", balances_from_account, res)
 
-    async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
+    async def order_fees(self, symbol: str, venue_order_id: str) -> OrderFees:
         assert self.client is not None
         trades = await self._call(
             "my_trades", WEIGHT["my_trades"],

@@ -29,6 +29,7 @@ from services.order_gateway.venues.base import (
     ClockSkew,
     DuplicateOrder,
     MalformedReply,
+    OrderFees,
     OrderNotFound,
     OutcomeUnknown,
     RateLimited,
@@ -176,11 +177,11 @@ def trade_from_execution(e: dict[str, Any]) -> VenueTrade:
     )
 
 
-def _fees_of(res: dict[str, Any]) -> tuple[Decimal, str]:
-    """Cumulative fee of an order's executions and its asset."""
-    fills = res.get("list", [])
-    fee = sum((venue_dec(f.get("execFee")) for f in fills), Decimal(0))
-    return venue_fee(fee), venue_str(fills[0].get("feeCurrency") or "") if fills else ""
+def _fees_of(res: dict[str, Any]) -> OrderFees:
+    """An order's executions (execution/list, newest first) in time order, with their fees."""
+    ordered = sorted(reversed(res.get("list", [])), key=lambda f: int(f.get("execTime") or 0))
+    fills = tuple((venue_dec(f.get("execQty")), venue_fee(venue_dec(f.get("execFee")))) for f in ordered)
+    return OrderFees(venue_str(ordered[0].get("feeCurrency") or "") if ordered else "", fills)
 
 
 def balances_from_wallet(res: dict[str, Any]) -> list[Balance]:
@@ -409,7 +410,7 @@ class BybitAdapter:
         res = await self._call("wallet", lambda: self.session.get_wallet_balance(accountType="UNIFIED"))
         return parse_reply("wallet", balances_from_wallet, res)
 
-    async def order_fees(self, symbol: str, venue_order_id: str) -> tuple[Decimal, str]:
+    async def order_fees(self, symbol: str, venue_order_id: str) -> OrderFees:
         assert self.session is not None
         res = await self._call(
             "executions",
