@@ -21,8 +21,7 @@ from collections.abc import Container, Iterable
 import msgspec
 
 from shared.ids import bot_of
-from shared.messages import OrderStatus
-from shared.order_lifecycle import UNCONFIRMED, moves_forward
+from shared.order_lifecycle import OPEN_STATUSES, UNCONFIRMED, moves_forward
 from shared.order_record import OrderRecord
 from shared.order_report import OrderReport
 
@@ -111,7 +110,7 @@ def adoptions(latest: dict[str, OrderReport], recorded: Container[str]) -> Adopt
     for cid in sorted(latest):
         report = latest[cid]
         if bot_of(cid) is None:
-            foreign += report.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+            foreign += report.status in OPEN_STATUSES
         elif cid not in recorded:
             adopt.append(report)
     return Adoptions(tuple(adopt), foreign)

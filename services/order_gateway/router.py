@@ -67,6 +67,7 @@ from shared.messages import (
     SyncBot,
 )
 from shared.money import MoneyError
+from shared.order_lifecycle import UNCONFIRMED
 from shared.order_record import CorruptRecord, OrderRecord, new_record, to_update, without_bad_amounts
 from shared.order_report import OrderReport
 from shared.order_terms import terms_of
@@ -175,7 +176,7 @@ class CommandRouter:
         # a replayed command (crash after the write-ahead record, or a bot claiming an order
         # the gateway adopted): the same order, so never sent again, answered with its state
         self._count("place", "replayed")
-        if existing.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+        if existing.status in UNCONFIRMED:
             await self.resolve(existing, entry)
         else:
             await self.tracker.emit_current(existing, ack=entry)
@@ -354,7 +355,7 @@ class CommandRouter:
         record as it now is."""
 
         async def mutate(current: OrderRecord):
-            if current.status not in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+            if current.status not in UNCONFIRMED:
                 return None
             new = msgspec.structs.replace(
                 current, status=OrderStatus.UNKNOWN, reason=reason, updated_ts=now_ms()
