@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from services.exchange_sim.engine import (
+from shared.matching.engine import (
     Balance,
     BalanceEvent,
     Engine,
@@ -22,7 +22,7 @@ from services.exchange_sim.engine import (
     Status,
     TimeInForce,
 )
-from services.exchange_sim.symbols import select
+from shared.matching.symbols import select
 
 ACC = "acct"
 
@@ -333,7 +333,7 @@ def test_events_carry_snapshots_not_live_objects(engine: Engine, events: list[Ev
 def test_a_broken_invariant_is_corrupt_state_not_a_request_error(engine):
     """A negative balance can only come from a bug; the venue treats it as corrupt state (the app
     stops the process on CorruptState) instead of answering one request with an error."""
-    from services.exchange_sim.engine import CorruptState
+    from shared.matching.engine import CorruptState
 
     with pytest.raises(CorruptState, match="negative balance"):
         engine._move("binance", "USDT", free=-(engine.balance("binance", "USDT").free + 1))

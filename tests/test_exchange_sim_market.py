@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from services.exchange_sim.config import SimConfig, load_sim_config
-from services.exchange_sim.engine import Engine, OrderRequest, OrderType, Side, Status, TimeInForce
 from services.exchange_sim.feeds import DataError, Feed, data_files, load_rows
 from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY, Market
-from services.exchange_sim.symbols import select
 from services.exchange_sim.venue import Venue
 from shared.config import ConfigError
+from shared.matching.engine import Engine, OrderRequest, OrderType, Side, Status, TimeInForce
+from shared.matching.symbols import select
 
 ROWS = """open_time,open,high,low,close,volume
 2023-03-01 00:00:00+00:00,100.00,101.00,99.00,100.50,4

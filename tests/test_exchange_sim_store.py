@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from services.exchange_sim.config import load_sim_config
-from services.exchange_sim.engine import OrderRequest, OrderType, Side, TimeInForce
 from services.exchange_sim.store import CHANGES, StoreError
 from services.exchange_sim.venue import Venue
+from shared.matching.engine import OrderRequest, OrderType, Side, TimeInForce
 from tests.helpers.procs import ROOT, base_env
 
 ACCOUNT = "binance"

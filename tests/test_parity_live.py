@@ -47,9 +47,9 @@ import pytest
 from backtest.config import BacktestConfigError, load_backtest_config, to_setup
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
-from services.exchange_sim.engine import Engine, MarketFill, OrderRequest, OrderType, Side, Status
-from services.exchange_sim.symbols import CATALOG, select
 from shared.candle_files import read_candles
+from shared.matching.engine import Engine, MarketFill, OrderRequest, OrderType, Side, Status
+from shared.matching.symbols import CATALOG, select
 from shared.money import round_up
 from shared.strategy.testing import BTC_FILTERS
 from strategies.dca import DcaStrategy

@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from services.exchange_sim.bybit_errors import BybitError
-from services.exchange_sim.engine import Balance, Order, OrderType, Side, Status, Trade
 from services.exchange_sim.feeds import Candle
-from services.exchange_sim.model import STOP_TYPES, Quote
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.engine import Balance, Order, OrderType, Side, Status, Trade
+from shared.matching.model import STOP_TYPES, Quote
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, fmt, round_down
 
 CATEGORY = "spot"

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from services.exchange_sim import bybit_format as bf
-from services.exchange_sim.engine import Balance, EngineError, Event, ExecType, Order, OrderEvent, Trade
 from services.exchange_sim.venue import Venue
+from shared.matching.engine import Balance, EngineError, Event, ExecType, Order, OrderEvent, Trade
 from shared.money import ZERO
 
 ACCOUNT = "bybit"  # the engine account the Bybit protocol trades (separate from Binance's)

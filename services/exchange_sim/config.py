@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from services.exchange_sim.engine import MARKET_FILLS, MarketFill
 from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY
-from services.exchange_sim.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.config import ConfigError
+from shared.matching.engine import MARKET_FILLS, MarketFill
+from shared.matching.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.messages import MAX_AMOUNT
 
 T = TypeVar("T")

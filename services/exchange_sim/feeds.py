@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from services.exchange_sim.symbols import SymbolSpec
 from shared.candle_files import RawCandle, read_candles
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, round_down
 
 DEFAULT_ORIGIN_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)

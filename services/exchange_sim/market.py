@@ -1,7 +1,7 @@
 """The simulated market: a clock that walks every symbol through its candles, step by step.
 
-A candle is four steps: open, then low and high (high first when the candle closes below
-its open), then close. Each step sets the market time, hands the engine the price and the
+A candle is four steps (shared/matching/candles.py, the rule the backtester follows too):
+open, then low and high (high first when the candle closes below its open), then close. Each step sets the market time, hands the engine the price and the
 liquidity of that stretch of the candle (a quarter of its volume times the participation
 rate, or a fixed `max_fill`), and tells listeners (the protocol layers' market streams).
 Nothing here sleeps: a runner (venue.py) or a test (control API) calls `step()`.
@@ -15,14 +15,21 @@ from decimal import Decimal
 
 import msgspec
 
-from services.exchange_sim.engine import Engine
 from services.exchange_sim.feeds import Candle, Feed
-from shared.money import ZERO, round_down
+from shared.matching.candles import (
+    AVG_PRICE_CANDLES,
+    DEFAULT_PARTICIPATION,
+    STEPS_PER_CANDLE,
+    avg_price,
+    step_liquidity,
+    step_volumes,
+    waypoints,
+)
+from shared.matching.engine import Engine
+from shared.money import ZERO
 
 log = logging.getLogger("exchange_sim.market")
 
-STEPS_PER_CANDLE = 4
-AVG_PRICE_CANDLES = 5  # Binance avgPrice: 5 minutes
 DAY_CANDLES = 1440  # the 24h ticker's window of 1-minute candles
 # SIM_HISTORY_MAX's floor: the 24h window, plus an hour so a trim in chunks never cuts into it.
 MIN_HISTORY = DAY_CANDLES + 60
@@ -47,7 +54,7 @@ TickListener = Callable[[list[Tick]], None]
 class SymbolKnobs(msgspec.Struct, kw_only=True):
     """Per-symbol liquidity: participation of the candle's volume, or a fixed cap per step."""
 
-    participation: Decimal = Decimal(1)
+    participation: Decimal = DEFAULT_PARTICIPATION
     max_fill: Decimal | None = None
 
 
@@ -171,11 +178,9 @@ class Market:
         self.engine.set_time(self.time)
         closed = k == STEPS_PER_CANDLE - 1
         ticks = []
-        for symbol, planned in self._planned.items():
-            price = _waypoints(planned)[k]
-            qty = round_down(planned.volume / STEPS_PER_CANDLE, self._feeds[symbol].spec.filters.step_size)
-            if closed:
-                qty = planned.volume - qty * (STEPS_PER_CANDLE - 1)
+        for symbol, p in self._planned.items():
+            price = waypoints(p.open, p.high, p.low, p.close)[k]
+            qty = step_volumes(p.volume, self._feeds[symbol].spec.filters.step_size)[k]
             ticks.append(self._trade(symbol, price, qty, closed))
         self.phase = (k + 1) % STEPS_PER_CANDLE
         self.steps += 1
@@ -249,9 +254,9 @@ class Market:
 
     def _liquidity(self, symbol: str, qty: Decimal, manual: bool) -> Decimal | None:
         knobs = self.knobs[symbol]
-        if knobs.max_fill is not None:
-            return knobs.max_fill
-        return None if manual else qty * knobs.participation
+        if manual and knobs.max_fill is None:
+            return None
+        return step_liquidity(qty, knobs.participation, knobs.max_fill)
 
     def _publish(self, ticks: list[Tick]) -> None:
         for listener in list(self._listeners):
@@ -322,10 +327,10 @@ class Market:
     def avg_price(self, symbol: str) -> Decimal:
         """Volume-weighted close of the last 5 closed minutes (Binance avgPrice); last price if none."""
         recent = self.history[symbol][-AVG_PRICE_CANDLES:]
-        volume = sum((c.volume for c in recent), ZERO)
-        if volume > 0:
-            tick = self._feeds[symbol].spec.filters.tick_size
-            return round_down(sum((c.close * c.volume for c in recent), ZERO) / volume, tick / 1000)
+        tick = self._feeds[symbol].spec.filters.tick_size
+        avg = avg_price([(c.close, c.volume) for c in recent], tick)
+        if avg is not None:
+            return avg
         return recent[-1].close if recent else self._last.get(symbol, ZERO)
 
     def window(self, symbol: str, minutes: int = DAY_CANDLES) -> Candle:
@@ -336,10 +341,3 @@ class Market:
             members = [*members[1:], live] if len(members) >= minutes else [*members, live]
         merged = aggregate(members, 10**15)[0]
         return msgspec.structs.replace(merged, open_time=members[0].open_time, close_time=self.time)
-
-
-def _waypoints(c: Candle) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """open -> low -> high -> close, or open -> high -> low -> close when the candle falls."""
-    if c.close < c.open:
-        return c.open, c.high, c.low, c.close
-    return c.open, c.low, c.high, c.close

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import msgspec
 
-from services.exchange_sim.engine import Balance, BalanceEvent, CorruptState, EngineState, Event, Order, Trade
 from services.exchange_sim.feeds import Candle
 from services.exchange_sim.market import STEPS_PER_CANDLE, Tick
+from shared.matching.engine import Balance, BalanceEvent, CorruptState, EngineState, Event, Order, Trade
 
 log = logging.getLogger("exchange_sim.store")
 

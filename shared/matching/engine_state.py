@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.exchange_sim.model import Balance, EngineState, Order, Trade
+from shared.matching.model import Balance, EngineState, Order, Trade
 from shared.money import ZERO
 
 

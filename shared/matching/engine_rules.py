@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.exchange_sim.model import (
+from shared.matching.model import (
     LIMIT_PRICED,
     NEEDS_TIF,
     STOP_TYPES,
@@ -26,7 +26,7 @@ from services.exchange_sim.model import (
     Side,
     TimeInForce,
 )
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO
 
 

@@ -1,4 +1,4 @@
-"""The paper venue's vocabulary: order types, statuses, requests, orders, trades, events.
+"""The matching engine's vocabulary: order types, statuses, requests, orders, trades, events.
 
 Immutable msgspec Structs, so an event keeps the state it saw and tests can compare
 snapshots. Protocol-neutral: the Binance and Bybit layers map these to their own words.

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.exchange_sim.model import LIMIT_PRICED, Balance, CorruptState, EngineError, Order, Reject, Side
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.model import LIMIT_PRICED, Balance, CorruptState, EngineError, Order, Reject, Side
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO
 
 

@@ -28,7 +28,7 @@ engine_rules.py (the checks an order must pass, its entry into the book), engine
 (what an operation delivers: events, journal, change feed) and engine_state.py (saved state).
 This module keeps the matching: executing, filling, triggering and closing orders. The parts
 are mixins rather than collaborator objects so that a fill makes the same method calls it made
-when this was one class (the paper venue is on the benches' hot path). The rest of the venue
+when this was one class (the paper venue is on the benches' hot path). The paper venue
 imports every engine name (`__all__`) from this module, wherever it is defined.
 """
 
@@ -38,13 +38,13 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Literal, get_args
 
-from services.exchange_sim import book
-from services.exchange_sim.engine_accounts import Accounts
-from services.exchange_sim.engine_events import Events
-from services.exchange_sim.engine_queries import Queries
-from services.exchange_sim.engine_rules import OrderRules, stop_reached
-from services.exchange_sim.engine_state import SavedState
-from services.exchange_sim.model import (
+from shared.matching import book
+from shared.matching.engine_accounts import Accounts
+from shared.matching.engine_events import Events
+from shared.matching.engine_queries import Queries
+from shared.matching.engine_rules import OrderRules, stop_reached
+from shared.matching.engine_state import SavedState
+from shared.matching.model import (
     DEFAULT_FEE,
     FEE_QUANTUM,
     LIMIT_PRICED,
@@ -71,7 +71,7 @@ from services.exchange_sim.model import (
     TimeInForce,
     Trade,
 )
-from services.exchange_sim.symbols import DEFAULT_BALANCES, SymbolSpec
+from shared.matching.symbols import DEFAULT_BALANCES, SymbolSpec
 from shared.money import ZERO, round_down, round_up
 
 __all__ = [

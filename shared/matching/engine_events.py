@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import msgspec
 
-from services.exchange_sim.model import (
+from shared.matching.model import (
     TRANSITIONS,
     Balance,
     BalanceEvent,
