@@ -48,7 +48,7 @@ from backtest.config import BacktestConfigError, load_backtest_config, to_setup
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.candle_files import read_candles
-from shared.matching.engine import Engine, MarketFill, OrderRequest, OrderType, Side, Status
+from shared.matching.engine import Engine, MarketFill, OrderRequest, OrderStatus, OrderType, Side
 from shared.matching.symbols import CATALOG, select
 from shared.money import round_up
 from shared.strategy.testing import BTC_FILTERS
@@ -112,11 +112,11 @@ def _market_buy(quote: str) -> OrderRequest:
 
 def test_next_step_market_order_waits_for_the_next_price_and_walks_the_book_there():
     now = _engine("now").place("a", _market_buy("300"))
-    assert now.order.status == Status.FILLED and now.trades[0].price == D("30000.01")  # last + spread
+    assert now.order.status == OrderStatus.FILLED and now.trades[0].price == D("30000.01")  # last + spread
 
     e = _engine("next_step")
     placed = e.place("a", _market_buy("300"))
-    assert placed.order.status == Status.NEW and placed.trades == []
+    assert placed.order.status == OrderStatus.NEW and placed.trades == []
     assert [o.client_order_id for o in e.open_orders("a")] == ["m1"]
     assert e.balance("a", "BTC").free == 0
     e.set_time(2_000)
@@ -124,7 +124,7 @@ def test_next_step_market_order_waits_for_the_next_price_and_walks_the_book_ther
     order = e.get_order("a", "BTCUSDT", client_order_id="m1")
     (trade,) = e.trades("a")
     qty = D("0.00967")  # 300 / 31000.01 rounded down to the step
-    assert (order.status, order.quantity, order.executed_qty) == (Status.FILLED, qty, qty)
+    assert (order.status, order.quantity, order.executed_qty) == (OrderStatus.FILLED, qty, qty)
     assert (trade.price, trade.qty, trade.commission, trade.time) == (
         D("31000.01"),
         qty,
@@ -139,12 +139,18 @@ def test_next_step_market_order_can_be_cancelled_and_expires_without_funds():
     e.place("a", _market_buy("300"))
     e.cancel("a", "BTCUSDT", client_order_id="m1")
     e.on_price("BTCUSDT", D("30000"))
-    assert e.trades("a") == [] and e.get_order("a", "BTCUSDT", client_order_id="m1").status == Status.CANCELED
+    assert (
+        e.trades("a") == []
+        and e.get_order("a", "BTCUSDT", client_order_id="m1").status == OrderStatus.CANCELED
+    )
     e.place("a", OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=D("0.3"),
                               client_order_id="m2"))  # fmt: skip
     e.set_balance("a", "USDT", D(100))  # spent elsewhere before the next price
     e.on_price("BTCUSDT", D("30000"))
-    assert e.get_order("a", "BTCUSDT", client_order_id="m2").status == Status.EXPIRED and e.trades("a") == []
+    assert (
+        e.get_order("a", "BTCUSDT", client_order_id="m2").status == OrderStatus.EXPIRED
+        and e.trades("a") == []
+    )
 
 
 def test_control_api_switches_market_fill_and_reset_restores_it(tmp_path):

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.exchange_sim.bybit_errors import BybitError
 from services.exchange_sim.feeds import Candle
-from shared.matching.engine import Balance, Order, OrderType, Side, Status, Trade
+from shared.matching.engine import Balance, Order, OrderStatus, OrderType, Side, Trade
 from shared.matching.model import STOP_TYPES, Quote
 from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, fmt, round_down
@@ -48,27 +48,27 @@ def message_id(topic: str, seq: int) -> str:
 def order_status(order: Order) -> str:
     """Engine status in Bybit's enum; an order closed with fills is PartiallyFilledCanceled (spot)."""
     status = order.status
-    if status is Status.NEW:
+    if status is OrderStatus.NEW:
         return "Untriggered" if order.type in STOP_TYPES and not order.triggered else "New"
-    if status is Status.PARTIALLY_FILLED:
+    if status is OrderStatus.PARTIALLY_FILLED:
         return "PartiallyFilled"
-    if status is Status.FILLED:
+    if status is OrderStatus.FILLED:
         return "Filled"
-    if status is Status.REJECTED:
+    if status is OrderStatus.REJECTED:
         return "Rejected"
     return "PartiallyFilledCanceled" if order.executed_qty > 0 else "Cancelled"
 
 
 def _cancel_type(order: Order) -> str:
-    if order.status is Status.CANCELED:
+    if order.status is OrderStatus.CANCELED:
         return "CancelByUser"
     return "UNKNOWN"
 
 
 def _reject_reason(order: Order) -> str:
-    if order.status is Status.EXPIRED and order.time_in_force.value == "FOK":
+    if order.status is OrderStatus.EXPIRED and order.time_in_force.value == "FOK":
         return "EC_CancelForNoFullFill"
-    if order.status is Status.EXPIRED and order.executed_qty == 0:
+    if order.status is OrderStatus.EXPIRED and order.executed_qty == 0:
         return "EC_NoImmediateQtyToFill"
     return "EC_NoError"
 

@@ -62,12 +62,12 @@ from shared.matching.model import (
     Order,
     OrderEvent,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Placed,
     Quote,
     Reject,
     Side,
-    Status,
     TimeInForce,
     Trade,
 )
@@ -96,7 +96,7 @@ __all__ = [
     "Quote",
     "Reject",
     "Side",
-    "Status",
+    "OrderStatus",
     "TimeInForce",
     "Trade",
 ]
@@ -220,7 +220,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             if not order.is_open:
                 raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
             order = self._update(order, cancel_client_order_id=cancel_client_order_id)
-            self._close(order, Status.CANCELED, ExecType.CANCELED)
+            self._close(order, OrderStatus.CANCELED, ExecType.CANCELED)
             return self._orders[order.order_id]
 
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
@@ -239,7 +239,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
             current = self._orders[order.order_id]
             if current.is_open:
-                self._close(current, Status.EXPIRED, ExecType.EXPIRED, reason="book exhausted")
+                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="book exhausted")
             return trades
         if order.type is OrderType.LIMIT_MAKER:
             self._update(order, on_book=True)
@@ -247,7 +247,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
         filled = sum((q for _, q in plan), ZERO)
         if order.time_in_force is TimeInForce.FOK and filled < order.remaining:
-            self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
+            self._close(order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
             return []
         trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
         current = self._orders[order.order_id]
@@ -255,7 +255,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             if current.time_in_force is TimeInForce.GTC:
                 self._update(current, on_book=True)
             else:
-                self._close(current, Status.EXPIRED, ExecType.EXPIRED, reason="IOC remainder")
+                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="IOC remainder")
         return trades
 
     def _fill(self, order_id: int, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
@@ -298,22 +298,24 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         self._trades.append(trade)
         self._made.append(trade)
         executed = order.executed_qty + qty
-        status = Status.FILLED if executed >= order.quantity else Status.PARTIALLY_FILLED
+        status = OrderStatus.FILLED if executed >= order.quantity else OrderStatus.PARTIALLY_FILLED
         order = self._update(
             order,
             executed_qty=executed,
             cum_quote=order.cum_quote + quote_amount,
             status=status,
             reserved=reserved,
-            on_book=order.on_book and status is not Status.FILLED,
+            on_book=order.on_book and status is not OrderStatus.FILLED,
         )
-        if status is Status.FILLED:
+        if status is OrderStatus.FILLED:
             self._open[order.symbol].pop(order.order_id, None)
         self._log_order("trade", order, trade)
         self._emit(ExecType.TRADE, order, trade)
         return trade
 
-    def _close(self, order: Order, status: Status, exec_type: ExecType, reason: str | None = None) -> None:
+    def _close(
+        self, order: Order, status: OrderStatus, exec_type: ExecType, reason: str | None = None
+    ) -> None:
         order = self._release(order)
         order = self._update(order, status=status, on_book=False, expire_reason=reason)
         self._open[order.symbol].pop(order.order_id, None)
@@ -341,7 +343,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             asset = spec.quote if order.side is Side.BUY else spec.base
             self._open[spec.symbol].pop(oid, None)
             if self.balance(order.account, asset).free < need:
-                self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger")
+                self._close(
+                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger"
+                )
                 continue
             self._execute(order, plan)
 
@@ -367,7 +371,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
             asset = spec.quote if order.side is Side.BUY else spec.base
             if not plan or self.balance(order.account, asset).free < need:
-                self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book")
+                self._close(
+                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book"
+                )
                 continue
             if by_quote:
                 order = self._update(order, quantity=sum((q for _, q in plan), ZERO))

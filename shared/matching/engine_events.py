@@ -18,7 +18,6 @@ from decimal import Decimal
 import msgspec
 
 from shared.matching.model import (
-    TRANSITIONS,
     Balance,
     BalanceEvent,
     CorruptState,
@@ -31,6 +30,7 @@ from shared.matching.model import (
     Trade,
 )
 from shared.money import ZERO
+from shared.order_lifecycle import IllegalTransition, check_transition
 
 log = logging.getLogger("exchange_sim.engine")
 
@@ -118,8 +118,11 @@ class Events:
     def _update(self, order: Order, **changes: object) -> Order:
         """The order's new state, checked against the transition table and noted as changed."""
         status = changes.get("status")
-        if status is not None and status not in TRANSITIONS.get(order.status, frozenset()):
-            raise CorruptState(f"illegal transition {order.status} -> {status} for order {order.order_id}")
+        if status is not None:
+            try:
+                check_transition(order.status, status)  # type: ignore[arg-type]
+            except IllegalTransition as exc:
+                raise CorruptState(f"order {order.order_id}: {exc}") from None
         new = msgspec.structs.replace(order, update_time=self.now, **changes)
         self._orders[new.order_id] = new
         self._changed[new.order_id] = None

@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 import msgspec
 
-from shared.messages import Side, TimeInForce
+from shared.messages import OrderStatus, Side, TimeInForce
 from shared.money import ZERO
+from shared.order_lifecycle import OPEN_STATUSES
 
 FEE_QUANTUM = Decimal("0.00000001")
 DEFAULT_FEE = Decimal("0.001")
@@ -38,26 +39,6 @@ LIMIT_PRICED = frozenset(
     {OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
 )
 NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
-
-
-class Status(StrEnum):
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-    REJECTED = "REJECTED"
-
-
-OPEN_STATUSES = frozenset({Status.NEW, Status.PARTIALLY_FILLED})
-
-# The order lifecycle; anything else is a bug in the engine and stops it loudly.
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.NEW: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELED, Status.EXPIRED}),
-    Status.PARTIALLY_FILLED: frozenset(
-        {Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELED, Status.EXPIRED}
-    ),
-}
 
 
 class ExecType(StrEnum):
@@ -129,7 +110,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal = ZERO  # ZERO for market types
     stop_price: Decimal = ZERO
     quote_quantity: Decimal = ZERO
-    status: Status = Status.NEW
+    status: OrderStatus = OrderStatus.NEW
     executed_qty: Decimal = ZERO
     cum_quote: Decimal = ZERO
     time: int
