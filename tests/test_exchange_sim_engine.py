@@ -29,7 +29,7 @@ ACC = "acct"
 
 @pytest.fixture
 def engine() -> Engine:
-    e = Engine(select(["BTCUSDT", "ETHUSDT"]))
+    e = Engine(select(["BTCUSDT", "ETHUSDT"]), market_fill="now")  # market orders at once: no market here
     e.set_time(1_000)
     e.on_price("BTCUSDT", D("30000"))
     e.on_price("ETHUSDT", D("2000"))

@@ -9,28 +9,17 @@ file over the same candles. Asserted equal, exactly:
 - every fill, in order: the candle and which of its four ticks, price, quantity, commission and
   its asset;
 - the bot's whole final state (position, realised profit, cycle counters, ladder, open orders;
-  only the orders' `created` times differ, as the two stamp ticks at different seconds);
+  only the orders' `created` times may differ: the two take them from different clocks);
 - the venue's final balances and the backtest's final base and quote;
 - the cycle-closed notifications the notifier delivered (cycle, profit, safety orders).
 
-What makes the two fill models agree (each a setting, documented where it lives):
-- market orders: the backtester fills one at the next tick; the venue runs with
-  SIM_MARKET_FILL=next_step, so a market order sent after a candle closed fills at the next
-  open, and one sent after a take profit filled mid-candle at the candle's next waypoint;
-- the venue's book has a one-tick spread (market buys pay last + 0.01): Setup(spread_ticks=1);
-- the venue charges 0.1 % in the asset received, rounded up to 1e-8 as Binance does:
-  Setup(fee_asset="base", fee_quantum=1e-8);
-- resting orders fill whole: SIM_MAX_FILL far above any order (the backtester knows no volume;
-  the venue otherwise shares a quarter of the candle's volume per step, and the data has
-  zero-volume minutes);
-- filters: the backtest uses exactly the filters the venue published to the runner.
-
-What still differs, so the window is chosen to avoid it and the test checks that it did: a
-limit order that is marketable when placed (a safety buy placed at a price the market is
-already below) is taken at once by the venue against its book, while the backtester fills it
-at its limit from the next tick. RecordingEngine.marketable() lists such orders; there are
-none in these windows. Strategy events that share a tick (a fill and the candle close) may reach
-the runner in either order; DCA ignores candles while a cycle is open, so it cannot matter here.
+No setting is changed on either side: the backtester runs the paper venue's own matching engine
+(shared/matching) with the venue's defaults — market orders at the next step walking its book,
+resting orders sharing a quarter of the candle's volume per step (so they fill partly on thin
+minutes, in both), fees in the asset received rounded up to 1e-8, every filter — and the filters
+the venue published to the runner. Strategy events that share a tick (a fill and the candle close)
+may reach the runner in either order; DCA ignores candles while a cycle is open, so it cannot
+matter here.
 """
 
 from __future__ import annotations
@@ -75,12 +64,7 @@ DATA = SAMPLE_CANDLES  # optional, beside the clone: tests/helpers/sample_data.p
 WINDOWS = [(17760, 430), (16500, 830)]
 WARMUP = 30
 BOT = "dca1"
-SPREAD_TICKS, FEE_QUANTUM = 1, D("0.00000001")
-SIM_ENV = {
-    "SIM_MARKET_FILL": "next_step",
-    "SIM_MAX_FILL": "1000",
-    "SIM_BALANCES": "USDT=10000,BTC=0",
-}
+SIM_ENV = {"SIM_BALANCES": "USDT=10000,BTC=0"}  # the account: the backtest's capital
 CAPITAL = D(10000)
 # The Portuguese names and the default values (docs/STRATEGIES.md §1), read the same way by both paths.
 PARAMS = {
@@ -154,53 +138,59 @@ def test_next_step_market_order_can_be_cancelled_and_expires_without_funds():
 
 
 def test_control_api_switches_market_fill_and_reset_restores_it(tmp_path):
-    with running_sim(tmp_path, symbols="BTCUSDT") as sim:
-        assert sim.control.state()["market_fill"] == "now"
-        assert sim.control.market(market_fill="next_step")["market_fill"] == "next_step"
+    with running_sim(tmp_path, symbols="BTCUSDT", market_fill=None) as sim:
+        assert sim.control.state()["market_fill"] == "next_step"  # the default, as the backtester's
+        assert sim.control.market(market_fill="now")["market_fill"] == "now"
         with pytest.raises(SimControlError, match="market_fill"):
             sim.control.market(market_fill="later")
-        assert sim.control.reset()["market_fill"] == "now"
+        assert sim.control.reset()["market_fill"] == "next_step"
 
 
-def test_backtester_venue_twin_options():
-    """spread_ticks: a market buy pays the ask, one tick over the tick price; fee_quantum: every
-    fee rounded up to 1e-8 as the venue rounds commissions (exact fees otherwise)."""
+def test_backtester_defaults_are_the_venues():
+    """A backtest without settings trades as the venue does by default: a market buy pays the ask
+    of the venue's book (one tick over the price) at the next waypoint, fees are in the asset
+    received and rounded up to 1e-8; `market_fill="now"` fills at the price of the moment."""
     flat, rise = (2500037, 2500037, 2500037, 2500037), (2500037, 2700000, 2500037, 2700000)
     o, h, lo, c = (np.array(col) for col in zip(flat, flat, rise, strict=True))
     series = CandleSeries.from_ints(o, h, lo, c, scale=2)
     strategy = DcaStrategy()
-    params = strategy.parse_params({})
-    setup = Setup(strategy=strategy, params=params, filters=BTC_FILTERS, fee_asset="base")
-    plain = run_backtest(setup, series)
-    twin = run_backtest(dataclasses.replace(setup, spread_ticks=1, fee_quantum=FEE_QUANTUM), series)
-    assert [(f.tag, f.index, f.tick) for f in twin.fills] == [("base1", 1, 0), ("tp1", 2, 2), ("base2", 2, 3)]
-    assert [f.price for f in twin.fills if f.order_type == "MARKET"] == [D("25000.38"), D("27000.01")]
-    assert [f.price for f in plain.fills if f.order_type == "MARKET"] == [D("25000.37"), D("27000.00")]
-    sell = twin.fills[1]
-    assert sell.fee == round_up(sell.quote * D("0.001"), FEE_QUANTUM) > sell.quote * D("0.001")
-    assert plain.fills[1].fee == plain.fills[1].quote * D("0.001")
+    setup = Setup(strategy=strategy, params=strategy.parse_params({}), filters=BTC_FILTERS)
+    result = run_backtest(setup, series)
+    assert [(f.tag, f.index, f.tick) for f in result.fills] == [
+        ("base1", 1, 0),
+        ("tp1", 2, 2),
+        ("base2", 2, 3),
+    ]
+    assert [f.price for f in result.fills if f.order_type == "MARKET"] == [D("25000.38"), D("27000.01")]
+    assert [f.fee_asset for f in result.fills] == ["BTC", "USDT", "BTC"]
+    sell = result.fills[1]
+    assert sell.fee == round_up(sell.quote * D("0.001"), D("0.00000001")) > sell.quote * D("0.001")
+    now = run_backtest(dataclasses.replace(setup, market_fill="now"), series)
+    assert [(f.index, f.tick, f.price) for f in now.fills][:1] == [(0, 3, D("25000.38"))]
 
 
-def test_backtest_config_reads_the_venue_twin_settings(tmp_path):
+def test_backtest_config_reads_the_venue_settings(tmp_path):
     path = tmp_path / "dca.toml"
     path.write_text(
-        'strategy = "dca"\n[backtest]\nfee_asset = "base"\nspread_ticks = 1\nfee_quantum = "1e-8"\n'
+        'strategy = "dca"\n[backtest]\nmarket_fill = "now"\nparticipation = "0.5"\nmax_fill = "2"\n'
     )
     setup = to_setup(load_backtest_config(path))
-    assert (setup.fee_asset, setup.spread_ticks, setup.fee_quantum) == ("base", 1, FEE_QUANTUM)
-    path.write_text('strategy = "dca"\n[backtest]\nspread_ticks = -1\n')
-    with pytest.raises(BacktestConfigError, match="spread_ticks"):
-        load_backtest_config(path)
+    assert (setup.market_fill, setup.participation, setup.max_fill) == ("now", D("0.5"), D(2))
+    assert to_setup(load_backtest_config(tmp_path / "dca.toml")).spread_ticks is None  # the venue's book
+    for bad, match in [("market_fill = \"later\"", "market_fill"), ("participation = 2", "participation"),
+                       ("fee_asset = \"base\"", "fee_asset"), ("spread_ticks = -1", "spread_ticks")]:  # fmt: skip
+        path.write_text(f'strategy = "dca"\n[backtest]\n{bad}\n')
+        with pytest.raises(BacktestConfigError, match=match):
+            load_backtest_config(path)
 
 
 # --- the parity run ------------------------------------------------------------------------------
 
 
 def _backtest(bots_file: Path, live_csv: Path) -> tuple[RunResult, RecordingEngine]:
-    """(a) the backtester: the same bots file and candles, the venue's filters, fee and spread."""
+    """(a) the backtester: the same bots file and candles, the venue's filters, its defaults."""
     cfg = load_backtest_config(bots_file, bot=BOT)
-    cfg = dataclasses.replace(cfg, filters=CATALOG["BTCUSDT"].filters, capital=CAPITAL, fee_asset="base",
-                              spread_ticks=SPREAD_TICKS, fee_quantum=FEE_QUANTUM)  # fmt: skip
+    cfg = dataclasses.replace(cfg, filters=CATALOG["BTCUSDT"].filters, capital=CAPITAL)
     return run_recorded(to_setup(cfg), CandleSeries.from_csv(live_csv))
 
 
@@ -237,8 +227,7 @@ def test_dca_backtest_and_live_stack_give_the_same_orders_fills_position_and_pro
                            "symbol": "BTCUSDT", "interval": "1m", "params": PARAMS})  # fmt: skip
 
     result, engine = _backtest(bots_file, live_csv)
-    # the window is one the two models must agree on, and exercises what it was chosen for
-    assert engine.marketable(D("0.01") * SPREAD_TICKS) == [], "an order the models fill differently"
+    # the window exercises what it was chosen for
     assert not result.rejected and result.state.cycles_closed >= 2
     assert _cycles_closed_after_safety_fills([f.tag for f in result.fills]) >= 1
     assert any(f.order_type == "MARKET" and f.tick > 0 for f in result.fills)  # a market buy mid-candle

@@ -22,6 +22,7 @@ from shared.matching.candles import (
     STEPS_PER_CANDLE,
     avg_price,
     step_liquidity,
+    step_offset,
     step_volumes,
     waypoints,
 )
@@ -171,10 +172,7 @@ class Market:
         k = self.phase
         if k == 0:
             self._planned = {s: next(feed) for s, feed in self._feeds.items()}
-        offset = (
-            self.interval_ms - 1 if k == STEPS_PER_CANDLE - 1 else k * self.interval_ms // STEPS_PER_CANDLE
-        )
-        self.time = self.candle_open + offset
+        self.time = self.candle_open + step_offset(k, self.interval_ms)
         self.engine.set_time(self.time)
         closed = k == STEPS_PER_CANDLE - 1
         ticks = []

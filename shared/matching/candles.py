@@ -34,6 +34,12 @@ def waypoints(
     return open_, low, high, close
 
 
+def step_offset(k: int, interval_ms: int) -> int:
+    """Milliseconds from the candle's open to its step k: 0, 1/4, 2/4 of the interval, then its
+    last millisecond (the close)."""
+    return interval_ms - 1 if k == STEPS_PER_CANDLE - 1 else k * interval_ms // STEPS_PER_CANDLE
+
+
 def step_volumes(volume: Decimal, step_size: Decimal) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """The volume traded in each of the four steps (the public tape's quantities)."""
     qty = round_down(volume / STEPS_PER_CANDLE, step_size)

@@ -75,6 +75,7 @@ from shared.matching.symbols import DEFAULT_BALANCES, SymbolSpec
 from shared.money import ZERO, round_down, round_up
 
 __all__ = [
+    "DEFAULT_MARKET_FILL",
     "MARKET_FILLS",
     "Balance",
     "BalanceEvent",
@@ -103,6 +104,7 @@ __all__ = [
 
 MarketFill = Literal["now", "next_step"]
 MARKET_FILLS: tuple[str, ...] = get_args(MarketFill)
+DEFAULT_MARKET_FILL: MarketFill = "next_step"  # the paper venue's and the backtester's
 
 
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
@@ -119,7 +121,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         balances: Mapping[str, Decimal] | None = None,
         maker_fee: Decimal = DEFAULT_FEE,
         taker_fee: Decimal = DEFAULT_FEE,
-        market_fill: MarketFill = "now",
+        market_fill: MarketFill = DEFAULT_MARKET_FILL,
     ) -> None:
         self.specs: dict[str, SymbolSpec] = {s.symbol: s for s in specs}
         self.start_balances = dict(DEFAULT_BALANCES if balances is None else balances)

@@ -166,10 +166,13 @@ class OrderRules:
         return order, plan
 
 
-def stop_reached(kind: OrderType, side: Side, stop: Decimal, price: Decimal) -> bool:
+def triggers_on_fall(kind: OrderType, side: Side) -> bool:
     """Stop-loss: a sell triggers at or below its stop, a buy at or above; take-profit the reverse."""
-    falling = (kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side is Side.SELL)
-    return price <= stop if falling else price >= stop
+    return (kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side is Side.SELL)
+
+
+def stop_reached(kind: OrderType, side: Side, stop: Decimal, price: Decimal) -> bool:
+    return price <= stop if triggers_on_fall(kind, side) else price >= stop
 
 
 def _multiple_of(value: Decimal, increment: Decimal) -> bool:

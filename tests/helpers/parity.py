@@ -27,7 +27,7 @@ from backtest.series import CandleSeries
 from shared.candle_files import RawCandle
 from shared.codec import decode
 from shared.filters import SymbolFilters
-from shared.messages import CancelOrder, OrderType, OrderUpdate, PlaceOrder, Side, SyncBot
+from shared.messages import CancelOrder, OrderUpdate, PlaceOrder, SyncBot
 from shared.streams import (
     GROUP_ORDER_GATEWAY,
     bot_group,
@@ -79,20 +79,6 @@ class RecordingEngine(Engine):
         self.sent += [(c, self.last_price) for c in commands if isinstance(c, PlaceOrder | CancelOrder)]
         super()._apply(commands, tick, ts)
 
-    def marketable(self, spread: Decimal) -> list[PlaceOrder]:
-        """Limit orders that would have crossed the venue's book when placed (bid = last price,
-        ask = last + spread): the venue takes those at once, this model from the next tick at
-        their limit, so parity only holds on a run without any."""
-        out = []
-        for cmd, last in self.sent:
-            if not isinstance(cmd, PlaceOrder) or cmd.order_type == OrderType.MARKET or last is None:
-                continue
-            assert cmd.price is not None
-            buy = cmd.side == Side.BUY
-            if (buy and cmd.price >= last + spread) or (not buy and cmd.price <= last):
-                out.append(cmd)
-        return out
-
 
 def run_recorded(setup: Setup, series: CandleSeries) -> tuple[RunResult, RecordingEngine]:
     engine = RecordingEngine(setup, series)
@@ -110,9 +96,8 @@ def command_key(cmd: Any) -> tuple[Any, ...]:
 
 
 def comparable_state(state: Any) -> Any:
-    """The strategy state with its orders' `created` times zeroed: event times differ (the
-    backtester stamps ticks at 0/20/40/59.999 s, the venue at 0/15/30/59.999 s). Everything
-    else compares by value (Decimal("23805.01") == Decimal("23805.01000000"): the venue
+    """The strategy state with its orders' `created` times zeroed: the live runner and the
+    backtester take them from different clocks. Everything else compares by value (Decimal("23805.01") == Decimal("23805.01000000"): the venue
     reports amounts with 8 decimals, the backtester computes them)."""
     orders = {cid: msgspec.structs.replace(o, created=0) for cid, o in state.orders.items()}
     return msgspec.structs.replace(state, orders=orders)
@@ -182,7 +167,7 @@ class LiveStack:
         `warmup` history before the runner starts (its candle group begins at "$"): the first
         candle the bot sees is the one after the pre-roll, closed by the socket like all the
         others. `data` therefore holds warmup + 1 candles before the live ones."""
-        self.sim = start_sim(self.tmp / "sim", speed="0", symbols=SYMBOL, data=str(data),
+        self.sim = start_sim(self.tmp / "sim", speed="0", symbols=SYMBOL, data=str(data), market_fill=None,
                              extra_env={"SIM_WARMUP": str(warmup), **sim_env})  # fmt: skip
         self.hook = WebhookReceiver(secret=HOOK_SECRET).start()
         config = stack_config(self.tmp / "automata.toml", self.sim, self.hook)
