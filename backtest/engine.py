@@ -321,12 +321,14 @@ class Engine:
         venue = self.venue
         price_of = sr.price
         volumes = None
+        floor_int, ceil_int = sr.floor_int, sr.ceil_int
         for k, p in enumerate(path):
             tick = base_tick + k
             price = price_of(p)
             self.last_price = price
             ts = t0 + step_offset(k, sr.interval_ms)
-            if not venue.has_open():
+            levels = venue.trigger_levels(floor_int, ceil_int)
+            if levels is not None and levels[0] < p < levels[1]:  # reaches no open order
                 venue.mark(price, ts, lambda: self._ref_price(i))
                 continue
             if volumes is None:

@@ -24,6 +24,7 @@ import msgspec
 
 from services.order_gateway.records import (
     OrderRecord,
+    Progress,
     apply_report,
     fee_after,
     moves_forward,
@@ -96,6 +97,7 @@ class SimVenue:
             maker_fee=fee_rate,
             taker_fee=fee_rate,
             market_fill=market_fill,
+            keep_record=False,
         )
         self._events: list[Event] = []
         self.engine.add_listener(self._events.append)
@@ -106,12 +108,15 @@ class SimVenue:
         self.last_price: Decimal | None = None
         self._priced: Decimal | None = None  # the price the engine's quote was last set to
         self._ref: Callable[[], Decimal | None] = lambda: None
+        self._levels: tuple[int, int] | None = (NEVER, ALWAYS_ABOVE)
+        self._levels_known = True  # False after any operation that may have changed the open orders
 
     # --- the market ----------------------------------------------------------------------
 
     def mark(self, price: Decimal, ts: int, ref_price: Callable[[], Decimal | None]) -> None:
-        """The market is at `price`, and nothing rests that it could fill: the engine's quote is
-        only set when an order needs it (a quiet candle costs no Decimal work)."""
+        """The market is at `price`, which no open order reaches (`trigger_levels`): the engine
+        would only move its quote, so that is done when an order needs it (a quiet step costs no
+        Decimal work)."""
         self.last_price = price
         self._ref = ref_price
         self.engine.set_time(ts)
@@ -122,6 +127,7 @@ class SimVenue:
         """A waypoint: the engine triggers, fills and executes what this price reaches."""
         self.last_price = self._priced = price
         self.engine.set_time(ts)
+        self._levels_known = False
         self.engine.on_price(self.spec.symbol, price, liquidity=liquidity, ref_price=ref_price)
         return self._drain(ts)
 
@@ -136,6 +142,7 @@ class SimVenue:
         """What the bot hears of this command: REJECTED with the reason, or the venue's reply
         (NEW, or filled at once for an order that crosses the book) and what followed."""
         self.placed += 1
+        self._levels_known = False
         record = new_record(cmd, ts)
         if cmd.cid in self.records:
             return [self._reject(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
@@ -158,6 +165,7 @@ class SimVenue:
         record = self.records.get(cid)
         if record is None or record.terminal:
             return []
+        self._levels_known = False
         try:
             order = self.engine.cancel(ACCOUNT, self.spec.symbol, client_order_id=cid)
         except EngineError:
@@ -204,6 +212,11 @@ class SimVenue:
                             order.type.value, trade.price, trade.qty, trade.quote_qty, trade.commission,
                             trade.commission_asset)
                 )  # fmt: skip
+            record = self.records.get(event.order.client_order_id)
+            if record is None or not moves_forward(
+                record, Progress(event.order.status, event.order.executed_qty)
+            ):
+                continue  # stale, as the order gateway would find it (the reply told it already)
             updates += self._apply(_report(event.order, [trade] if trade is not None else []), ts)
         return updates
 
@@ -220,15 +233,20 @@ class SimVenue:
     def locked(self, asset: str) -> Decimal:
         return self.engine.balance(ACCOUNT, asset).locked
 
-    def has_open(self) -> bool:
-        return bool(self.engine.open_orders(ACCOUNT))
-
     def trigger_levels(
         self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]
     ) -> tuple[int, int] | None:
-        """(below, above) in the series' scaled integers: a candle can fill or trigger an open
-        order only if its low <= below or its high >= above. None when a market order waits
-        for the next price (the next candle must be handled)."""
+        """(below, above) in the series' scaled integers: a price can fill or trigger an open
+        order only if it is <= below or >= above. None when a market order waits for the next
+        price (it must be handed over)."""
+        if not self._levels_known:
+            self._levels = self._trigger_levels(floor_int, ceil_int)
+            self._levels_known = True
+        return self._levels
+
+    def _trigger_levels(
+        self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]
+    ) -> tuple[int, int] | None:
         below, above = NEVER, ALWAYS_ABOVE
         for o in self.engine.open_orders(ACCOUNT):
             if o.on_book:

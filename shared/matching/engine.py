@@ -122,11 +122,14 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         maker_fee: Decimal = DEFAULT_FEE,
         taker_fee: Decimal = DEFAULT_FEE,
         market_fill: MarketFill = DEFAULT_MARKET_FILL,
+        keep_record: bool = True,
     ) -> None:
+        """`keep_record=False`: no journal and no balance events (the backtester reads neither)."""
         self.specs: dict[str, SymbolSpec] = {s.symbol: s for s in specs}
         self.start_balances = dict(DEFAULT_BALANCES if balances is None else balances)
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.market_fill = market_fill  # "now": at the last price; "next_step": at the next one
+        self.keep_record = keep_record
         self._listeners: list[Listener] = []
         # told, after each operation, every order it changed and every trade it made (store.py)
         self.on_change: Callable[[list[Order], list[Trade]], None] | None = None
@@ -388,6 +391,8 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             for oid in self._open[spec.symbol]
             if self._orders[oid].on_book and _touches(self._orders[oid], price)
         ]
+        if not touched:
+            return
         for side in (Side.BUY, Side.SELL):
             left = liquidity
             queue = sorted(

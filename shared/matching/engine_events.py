@@ -48,6 +48,7 @@ class Events:
     _changed: dict[int, None]
     _made: list[Trade]
     _depth: int
+    keep_record: bool  # the journal and balance events: the venue's; a backtest does without
 
     def add_listener(self, listener: Listener) -> None:
         """Called synchronously, after each operation, with its events in order."""
@@ -73,7 +74,7 @@ class Events:
                 self._flush()
 
     def _flush(self) -> None:
-        for account, assets in self._touched.items():
+        for account, assets in self._touched.items() if self.keep_record else ():
             rows = self._account(account)  # engine_accounts.py
             deltas = {a: d for a, d in assets.items() if d is not None}
             self._pending.append(
@@ -97,6 +98,8 @@ class Events:
                     log.exception("engine listener failed")
 
     def _log_entry(self, kind: str, account: str, symbol: str, **fields: object) -> None:
+        if not self.keep_record:
+            return
         self._journal.append(
             JournalEntry(
                 seq=len(self._journal) + 1, time=self.now, kind=kind, account=account, symbol=symbol, **fields
@@ -104,6 +107,8 @@ class Events:
         )
 
     def _log_order(self, kind: str, order: Order, trade: Trade | None = None) -> None:
+        if not self.keep_record:
+            return
         self._log_entry(
             kind,
             order.account,
