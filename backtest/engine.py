@@ -143,8 +143,8 @@ class RunResult:
 class _Window(Sequence[Candle]):
     """The last closed candles as a sequence built on demand (ctx.history)."""
 
-    def __init__(self, engine: Engine, end: int, size: int) -> None:
-        self._engine, self._start, self._end = engine, max(0, end - size), end
+    def __init__(self, run: Backtester, end: int, size: int) -> None:
+        self._run, self._start, self._end = run, max(0, end - size), end
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -156,10 +156,12 @@ class _Window(Sequence[Candle]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return self._engine.candle(self._start + i)
+        return self._run.candle(self._start + i)
 
 
-class Engine:
+class Backtester:
+    """One backtest: the strategy, the simulated venue (sim.py) and the candles it walks."""
+
     def __init__(self, setup: Setup, series: CandleSeries) -> None:
         if len(series) == 0:
             raise BacktestError("no candles to run over")
@@ -409,4 +411,4 @@ def run_backtest(
     fast: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    return Engine(setup, series).run(fast=fast, progress=progress)
+    return Backtester(setup, series).run(fast=fast, progress=progress)

@@ -8,12 +8,12 @@ from decimal import Decimal as D
 import pytest
 
 from shared.matching.engine import (
-    Balance,
     BalanceEvent,
     Engine,
     EngineError,
     Event,
     ExecType,
+    Funds,
     OrderEvent,
     OrderRequest,
     OrderStatus,
@@ -111,7 +111,7 @@ def test_quote_quantity_market_buy_spends_at_most_the_quote(engine: Engine) -> N
 
 def test_resting_limit_fills_at_its_own_price_with_partial_fills(engine: Engine, events: list[Event]) -> None:
     engine.place(ACC, limit("BUY", "0.3", "29900", "b-000001"))
-    assert engine.balance(ACC, "USDT") == Balance(D("1030"), D("8970"))
+    assert engine.balance(ACC, "USDT") == Funds(D("1030"), D("8970"))
     engine.on_price("BTCUSDT", D("29950"), liquidity=D("1"))  # not touched
     assert engine.get_order(ACC, "BTCUSDT", client_order_id="b-000001").executed_qty == 0
     engine.on_price("BTCUSDT", D("29800"), liquidity=D("0.1"))  # gapped below: still 29900
@@ -152,7 +152,7 @@ def test_ioc_expires_its_remainder_and_fok_all_or_nothing(engine: Engine, events
     assert ioc.order.status is OrderStatus.EXPIRED and ioc.order.executed_qty == D("0.5")
     fok = engine.place(ACC, limit("SELL", "0.7", "30000", "s-000002", tif="FOK"))
     assert fok.order.status is OrderStatus.EXPIRED and fok.trades == []
-    assert engine.balance(ACC, "BTC") == Balance(D("1.5"), D("0"))
+    assert engine.balance(ACC, "BTC") == Funds(D("1.5"), D("0"))
     assert order_events(events)[-2:] == [("NEW", "NEW"), ("EXPIRED", "EXPIRED")]
 
 

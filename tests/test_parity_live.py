@@ -45,7 +45,7 @@ from strategies.dca import DcaStrategy
 from tests.helpers.bots import write_bots
 from tests.helpers.parity import (
     LiveStack,
-    RecordingEngine,
+    RecordingBacktester,
     command_key,
     comparable_state,
     run_recorded,
@@ -187,7 +187,7 @@ def test_backtest_config_reads_the_venue_settings(tmp_path):
 # --- the parity run ------------------------------------------------------------------------------
 
 
-def _backtest(bots_file: Path, live_csv: Path) -> tuple[RunResult, RecordingEngine]:
+def _backtest(bots_file: Path, live_csv: Path) -> tuple[RunResult, RecordingBacktester]:
     """(a) the backtester: the same bots file and candles, the venue's filters, its defaults."""
     cfg = load_backtest_config(bots_file, bot=BOT)
     cfg = dataclasses.replace(cfg, filters=CATALOG["BTCUSDT"].filters, capital=CAPITAL)

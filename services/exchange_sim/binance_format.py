@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.exchange_sim.feeds import Candle
+from services.exchange_sim.feeds import Bar
 from shared.matching.engine import (
     BalanceEvent,
     ExecType,
@@ -289,7 +289,7 @@ def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
     }
 
 
-def kline_row(c: Candle) -> list[Any]:
+def kline_row(c: Bar) -> list[Any]:
     """One REST klines row."""
     return [
         c.open_time,
@@ -307,7 +307,7 @@ def kline_row(c: Candle) -> list[Any]:
     ]
 
 
-def kline_event(symbol: str, interval: str, c: Candle, closed: bool, event_time: int) -> dict[str, Any]:
+def kline_event(symbol: str, interval: str, c: Bar, closed: bool, event_time: int) -> dict[str, Any]:
     return {
         "e": "kline",
         "E": event_time,

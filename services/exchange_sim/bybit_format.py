@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from services.exchange_sim.bybit_errors import BybitError
-from services.exchange_sim.feeds import Candle
-from shared.matching.engine import Balance, Order, OrderStatus, OrderType, Side, Trade
+from services.exchange_sim.feeds import Bar
+from shared.matching.engine import Funds, Order, OrderStatus, OrderType, Side, Trade
 from shared.matching.model import STOP_TYPES, Quote
 from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, fmt, round_down
@@ -192,7 +192,7 @@ def execution_json(
     }
 
 
-def coin_json(asset: str, balance: Balance, usd_price: Decimal) -> dict[str, Any]:
+def coin_json(asset: str, balance: Funds, usd_price: Decimal) -> dict[str, Any]:
     """One coin of a UNIFIED wallet: walletBalance = free + locked, locked = held by open orders."""
     total = balance.free + balance.locked
     return {
@@ -271,7 +271,7 @@ def quote_precision(spec: SymbolSpec) -> Decimal:
     return Decimal(1).scaleb(-spec.quote_precision)
 
 
-def kline_row(candle: Candle) -> list[str]:
+def kline_row(candle: Bar) -> list[str]:
     """REST kline row: start, open, high, low, close, volume, turnover."""
     return [
         str(candle.open_time),
@@ -284,7 +284,7 @@ def kline_row(candle: Candle) -> list[str]:
     ]
 
 
-def ws_kline(candle: Candle, interval: str, *, confirm: bool, timestamp: int) -> dict[str, Any]:
+def ws_kline(candle: Bar, interval: str, *, confirm: bool, timestamp: int) -> dict[str, Any]:
     return {
         "start": candle.open_time,
         "end": candle.close_time,
@@ -300,7 +300,7 @@ def ws_kline(candle: Candle, interval: str, *, confirm: bool, timestamp: int) ->
     }
 
 
-def ticker_stats(symbol: str, last: Decimal, window: Candle) -> dict[str, Any]:
+def ticker_stats(symbol: str, last: Decimal, window: Bar) -> dict[str, Any]:
     """The 24h fields both the REST and the WS tickers carry."""
     change = (last - window.open) / window.open if window.open else ZERO
     return {
@@ -316,7 +316,7 @@ def ticker_stats(symbol: str, last: Decimal, window: Candle) -> dict[str, Any]:
     }
 
 
-def rest_ticker(symbol: str, quote: Quote, window: Candle) -> dict[str, Any]:
+def rest_ticker(symbol: str, quote: Quote, window: Bar) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "bid1Price": fmt(quote.bid),

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import msgspec
 
-from services.exchange_sim.feeds import Candle, Feed
+from services.exchange_sim.feeds import Bar, Feed
 from shared.matching.candles import (
     AVG_PRICE_CANDLES,
     DEFAULT_PARTICIPATION,
@@ -45,7 +45,7 @@ class Tick(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal
     qty: Decimal  # volume traded in this step (the public tape)
     trade_id: int
-    candle: Candle
+    candle: Bar
     closed: bool  # this step closed the candle
 
 
@@ -59,9 +59,9 @@ class SymbolKnobs(msgspec.Struct, kw_only=True):
     max_fill: Decimal | None = None
 
 
-def aggregate(candles: Iterable[Candle], interval_ms: int) -> list[Candle]:
+def aggregate(candles: Iterable[Bar], interval_ms: int) -> list[Bar]:
     """Merge 1-minute candles into bars of interval_ms aligned to the epoch (as Binance does)."""
-    bars: list[Candle] = []
+    bars: list[Bar] = []
     for c in candles:
         start = c.open_time - c.open_time % interval_ms
         if bars and bars[-1].open_time == start:
@@ -109,7 +109,7 @@ class Market:
         """Back to the first live minute: history replayed again, prices handed to the engine."""
         self._feeds = self._make_feeds()
         self.knobs = {s: SymbolKnobs() for s in self._feeds}
-        self.history: dict[str, list[Candle]] = {s: [] for s in self._feeds}
+        self.history: dict[str, list[Bar]] = {s: [] for s in self._feeds}
         # candles trimmed off the front: history[s][i] opened at origin + (dropped + i) intervals
         self.dropped: dict[str, int] = dict.fromkeys(self._feeds, 0)
         for symbol, feed in self._feeds.items():
@@ -119,7 +119,7 @@ class Market:
         self.steps = 0
 
     def resume(
-        self, feeds: dict[str, Feed], history: dict[str, list[Candle]], dropped: dict[str, int], steps: int
+        self, feeds: dict[str, Feed], history: dict[str, list[Bar]], dropped: dict[str, int], steps: int
     ) -> None:
         """Carry on from saved history (a restarted venue, store.py): the next candle opens one
         interval after the last closed one, so market time never goes back; `feeds` start there."""
@@ -135,8 +135,8 @@ class Market:
 
     def _start_at(self, candle_open: int) -> None:
         """The next step opens the candle at `candle_open`; prices are the last closes."""
-        self._planned: dict[str, Candle] = {}
-        self._live: dict[str, Candle] = {}
+        self._planned: dict[str, Bar] = {}
+        self._live: dict[str, Bar] = {}
         self.phase = 0  # the next step's position in its candle
         self.candle_open = candle_open
         self.time = self.candle_open
@@ -162,7 +162,7 @@ class Market:
     def price(self, symbol: str) -> Decimal:
         return self._last[symbol]
 
-    def current(self, symbol: str) -> Candle | None:
+    def current(self, symbol: str) -> Bar | None:
         """The 1-minute candle in progress (None between a close and the next open)."""
         return self._live.get(symbol)
 
@@ -281,7 +281,7 @@ class Market:
         start: int | None = None,
         end: int | None = None,
         limit: int = 500,
-    ) -> list[Candle]:
+    ) -> list[Bar]:
         """Closed bars only (see docs/PAPER_VENUE.md), oldest first; without start, the latest `limit`.
 
         Only the retained history is served: a range reaching back before it gets what is kept,
@@ -311,7 +311,7 @@ class Market:
         ]
         return bars[:limit] if start is not None else bars[-limit:]
 
-    def bar(self, symbol: str, interval_ms: int) -> Candle:
+    def bar(self, symbol: str, interval_ms: int) -> Bar:
         """The bar of interval_ms that holds the latest step (for kline streams)."""
         live = self._live.get(symbol)
         hist = self.history[symbol]
@@ -331,7 +331,7 @@ class Market:
             return avg
         return recent[-1].close if recent else self._last.get(symbol, ZERO)
 
-    def window(self, symbol: str, minutes: int = DAY_CANDLES) -> Candle:
+    def window(self, symbol: str, minutes: int = DAY_CANDLES) -> Bar:
         """One bar over the last `minutes` (24h ticker statistics), the candle in progress included."""
         members = self.history[symbol][-minutes:]
         live = self._live.get(symbol)

@@ -18,11 +18,11 @@ from decimal import Decimal
 import msgspec
 
 from shared.matching.model import (
-    Balance,
     BalanceEvent,
     CorruptState,
     Event,
     ExecType,
+    Funds,
     JournalEntry,
     Listener,
     Order,
@@ -81,7 +81,7 @@ class Events:
                 BalanceEvent(
                     account=account,
                     time=self.now,
-                    balances={a: Balance(*rows.get(a, [ZERO, ZERO])) for a in assets},
+                    balances={a: Funds(*rows.get(a, [ZERO, ZERO])) for a in assets},
                     deltas=deltas or None,
                 )
             )

@@ -149,7 +149,9 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
     time: int
 
 
-class Balance(msgspec.Struct, frozen=True):
+class Funds(msgspec.Struct, frozen=True):
+    """What an account holds of one asset: free, and locked by its open orders."""
+
     free: Decimal
     locked: Decimal
 
@@ -176,14 +178,14 @@ class BalanceEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     account: str
     time: int
-    balances: dict[str, Balance]
+    balances: dict[str, Funds]
     deltas: dict[str, Decimal] | None = None  # set only for deposits/withdrawals from outside
 
 
 class EngineState(msgspec.Struct, kw_only=True):
     """What a restarted venue needs of its engine (store.py): accounts, orders, trades, counters."""
 
-    accounts: dict[str, dict[str, Balance]]
+    accounts: dict[str, dict[str, Funds]]
     orders: list[Order]  # open ones and the latest closed ones
     trades: list[Trade]  # the latest, oldest first
     next_order_id: int

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import redis
 
-from backtest.engine import Engine, RunResult, Setup
+from backtest.engine import Backtester, RunResult, Setup
 from backtest.series import CandleSeries
 from shared.candle_files import RawCandle
 from shared.codec import decode
@@ -68,7 +68,7 @@ def tick_of(candle_open: int, ts: int) -> int:
 # --- the backtest, recording commands --------------------------------------------------------
 
 
-class RecordingEngine(Engine):
+class RecordingBacktester(Backtester):
     """The backtester, unchanged, plus a log of every order command and the price at that moment."""
 
     def __init__(self, setup: Setup, series: CandleSeries) -> None:
@@ -80,8 +80,8 @@ class RecordingEngine(Engine):
         super()._apply(commands, tick, ts)
 
 
-def run_recorded(setup: Setup, series: CandleSeries) -> tuple[RunResult, RecordingEngine]:
-    engine = RecordingEngine(setup, series)
+def run_recorded(setup: Setup, series: CandleSeries) -> tuple[RunResult, RecordingBacktester]:
+    engine = RecordingBacktester(setup, series)
     return engine.run(fast=False), engine
 
 
