@@ -32,13 +32,11 @@ from services.order_gateway.records import (
     to_update,
     without_bad_amounts,
 )
-from services.order_gateway.validate import NEEDS_PRICE, prepare
+from services.order_gateway.validate import prepare
 from services.order_gateway.venues.base import OrderReport
 from shared.filters import FilterError
 from shared.matching.engine import (
     DEFAULT_MARKET_FILL,
-    LIMIT_PRICED,
-    STOP_TYPES,
     Engine,
     EngineError,
     Event,
@@ -48,10 +46,10 @@ from shared.matching.engine import (
     OrderRequest,
     Trade,
 )
-from shared.matching.engine import OrderType as MatchingType
 from shared.matching.engine_rules import triggers_on_fall
+from shared.matching.model import LIMIT_PRICED, NEEDS_TIF, STOP_TYPES
 from shared.matching.symbols import SymbolSpec
-from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side, TimeInForce
+from shared.messages import OrderStatus, OrderUpdate, PlaceOrder, Side, TimeInForce
 from shared.money import ZERO
 
 ACCOUNT = "backtest"
@@ -269,19 +267,16 @@ class SimVenue:
 def _request(
     cmd: PlaceOrder, symbol: str, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
 ) -> OrderRequest:
-    """The prepared command as the engine takes it (what the adapter sends the venue)."""
-    kind = MatchingType(cmd.order_type.value)
+    """The prepared command as the engine takes it (what the Binance adapter sends the venue)."""
     return OrderRequest(
         symbol=symbol,
         side=cmd.side,
-        type=kind,
+        type=cmd.order_type,
         quantity=qty,
         quote_quantity=cmd.quote_quantity if qty is None else None,
         price=price,
         stop_price=stop,
-        time_in_force=(cmd.time_in_force or TimeInForce.GTC)
-        if cmd.order_type in NEEDS_PRICE and kind is not MatchingType.LIMIT_MAKER
-        else None,
+        time_in_force=(cmd.time_in_force or TimeInForce.GTC) if cmd.order_type in NEEDS_TIF else None,
         client_order_id=cmd.cid,
     )
 
@@ -299,7 +294,7 @@ def _report(order: Order, trades: list[Trade], *, reply: bool = False) -> OrderR
         status=order.status,
         venue_order_id=str(order.order_id),
         side=order.side,
-        order_type=OrderType.__members__.get(order.type.value),
+        order_type=order.type,
         price=order.price if order.type in LIMIT_PRICED else None,
         stop_price=order.stop_price or None,
         orig_qty=order.quantity,

@@ -13,23 +13,13 @@ from typing import NamedTuple
 
 import msgspec
 
-from shared.messages import OrderStatus, Side, TimeInForce
+from shared.messages import OrderStatus, OrderType, Side, TimeInForce
 from shared.money import ZERO
 from shared.order_lifecycle import OPEN_STATUSES
 
 FEE_QUANTUM = Decimal("0.00000001")
 DEFAULT_FEE = Decimal("0.001")
 MAX_BOOK_LEVELS = 5000
-
-
-class OrderType(StrEnum):
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-    LIMIT_MAKER = "LIMIT_MAKER"
-    STOP_LOSS = "STOP_LOSS"
-    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
-    TAKE_PROFIT = "TAKE_PROFIT"
-    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
 
 
 STOP_TYPES = frozenset(

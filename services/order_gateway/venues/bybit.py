@@ -99,6 +99,10 @@ def classify(exc: BaseException) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
+# Stop-market orders: Bybit spot has them as conditional market orders, not mapped yet.
+NOT_SENT = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+
+
 def _order_type(o: dict[str, Any]) -> OrderType:
     if o.get("triggerPrice") not in (None, "", "0") and o.get("orderType") == "Limit":
         return OrderType.STOP_LOSS_LIMIT
@@ -284,6 +288,8 @@ class BybitAdapter:
         self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
     ) -> OrderReport:
         assert self.session is not None
+        if cmd.order_type in NOT_SENT:  # refused here: the bot hears REJECTED with the reason
+            raise Rejected(f"{cmd.order_type.value} orders are not sent to Bybit (use STOP_LOSS_LIMIT)")
         params: dict[str, Any] = {
             "category": "spot",
             "symbol": cmd.symbol,
