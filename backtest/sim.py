@@ -40,6 +40,7 @@ from shared.matching.engine import (
     Engine,
     EngineError,
     Event,
+    Funds,
     MarketFill,
     Order,
     OrderEvent,
@@ -108,6 +109,7 @@ class SimVenue:
         self._ref: Callable[[], Decimal | None] = lambda: None
         self._levels: tuple[int, int] | None = (NEVER, ALWAYS_ABOVE)
         self._levels_known = True  # False after any operation that may have changed the open orders
+        self._funds: dict[str, Funds] | None = None  # the account's balances, until an operation
 
     # --- the market ----------------------------------------------------------------------
 
@@ -125,14 +127,19 @@ class SimVenue:
         """A waypoint: the engine triggers, fills and executes what this price reaches."""
         self.last_price = self._priced = price
         self.engine.set_time(ts)
-        self._levels_known = False
+        self._changed()
         self.engine.on_price(self.spec.symbol, price, liquidity=liquidity, ref_price=ref_price)
         return self._drain(ts)
+
+    def _changed(self) -> None:
+        """An operation may have changed the open orders and the balances: read them again."""
+        self._levels_known = False
+        self._funds = None
 
     def _price_engine(self) -> None:
         if self.last_price is not None and self._priced != self.last_price:
             self._priced = self.last_price
-            self.engine.on_price(self.spec.symbol, self.last_price, liquidity=ZERO, ref_price=self._ref())
+            self.engine.move_quote(self.spec.symbol, self.last_price, ref_price=self._ref())
 
     # --- placing and cancelling ----------------------------------------------------------
 
@@ -140,7 +147,7 @@ class SimVenue:
         """What the bot hears of this command: REJECTED with the reason, or the venue's reply
         (NEW, or filled at once for an order that crosses the book) and what followed."""
         self.placed += 1
-        self._levels_known = False
+        self._changed()
         record = new_record(cmd, ts)
         if cmd.cid in self.records:
             return [self._reject(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
@@ -163,7 +170,7 @@ class SimVenue:
         record = self.records.get(cid)
         if record is None or record.terminal:
             return []
-        self._levels_known = False
+        self._changed()
         try:
             order = self.engine.cancel(ACCOUNT, self.spec.symbol, client_order_id=cid)
         except EngineError:
@@ -220,16 +227,21 @@ class SimVenue:
 
     # --- what the backtester needs -------------------------------------------------------
 
+    def _account(self) -> dict[str, Funds]:
+        if self._funds is None:
+            self._funds = self.engine.balances(ACCOUNT)
+        return self._funds
+
     def balances(self) -> dict[str, Decimal]:
         """Free amounts, as the runner's context shows them."""
-        return {a: b.free for a, b in self.engine.balances(ACCOUNT).items()}
+        return {a: b.free for a, b in self._account().items()}
 
     def total(self, asset: str) -> Decimal:
-        b = self.engine.balance(ACCOUNT, asset)
+        b = self._account()[asset]
         return b.free + b.locked
 
     def locked(self, asset: str) -> Decimal:
-        return self.engine.balance(ACCOUNT, asset).locked
+        return self._account()[asset].locked
 
     def trigger_levels(
         self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]

@@ -20,6 +20,7 @@ from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
 from shared.strategy import ORDERS_ONLY, Strategy, StrategyState, place_order
 from shared.strategy.testing import BTC_FILTERS
 from strategies.dca import DcaStrategy
+from tests.helpers.procs import ROOT
 
 
 class Spec(msgspec.Struct, frozen=True):
@@ -293,3 +294,16 @@ def test_dca_follows_a_partly_filled_safety_order_with_its_take_profit():
     orders = {o.tag: o for o in r.state.orders.values()}
     assert orders["so1"].cum_filled_qty == D(2) and orders["tp1"].quantity == D(5)
     assert r.state.position.base == D(5)
+
+
+def test_the_paper_venue_and_the_backtester_run_the_same_matching_engine():
+    import backtest.engine
+    import backtest.sim
+    import services.exchange_sim.market
+    import services.exchange_sim.venue
+    from shared.matching import candles, engine
+
+    assert backtest.sim.Engine is services.exchange_sim.venue.Engine is engine.Engine
+    assert backtest.engine.step_volumes is services.exchange_sim.market.step_volumes is candles.step_volumes
+    for path in ("backtest/sim.py", "services/exchange_sim/venue.py"):
+        assert "from shared.matching.engine import" in (ROOT / path).read_text()

@@ -42,7 +42,7 @@ from shared.matching import book
 from shared.matching.engine_accounts import Accounts
 from shared.matching.engine_events import Events
 from shared.matching.engine_queries import Queries
-from shared.matching.engine_rules import OrderRules, stop_reached
+from shared.matching.engine_rules import OrderRules, crosses, stop_reached
 from shared.matching.engine_state import SavedState
 from shared.matching.model import (
     DEFAULT_FEE,
@@ -178,6 +178,12 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             self._fill_resting(spec, price, liquidity)
             self._execute_waiting(spec)
 
+    def move_quote(self, symbol: str, price: Decimal, *, ref_price: Decimal | None = None) -> None:
+        """The market is at `price`, which the caller knows reaches no open order (the
+        backtester's trigger levels): only the quote moves, nothing is triggered or filled."""
+        spec = self._spec(symbol)
+        self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
+
     def next_trade_id(self, symbol: str) -> int:
         """Trade ids are per symbol and shared with the market's public tape."""
         value = self._next_trade_id[symbol]
@@ -249,7 +255,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         if order.type is OrderType.LIMIT_MAKER:
             self._update(order, on_book=True)
             return []
-        plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
+        plan = []  # a limit that does not cross the book rests without walking it
+        if crosses(order.side, order.price, self.quote(order.symbol)):
+            plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
         filled = sum((q for _, q in plan), ZERO)
         if order.time_in_force is TimeInForce.FOK and filled < order.remaining:
             self._close(order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")

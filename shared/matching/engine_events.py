@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import msgspec
@@ -33,6 +33,25 @@ from shared.money import ZERO
 from shared.order_lifecycle import IllegalTransition, check_transition
 
 log = logging.getLogger("exchange_sim.engine")
+
+
+class _Operation:
+    """`with engine._op():` — a class rather than a generator context manager: it wraps every
+    order, cancel and price step, on the paper venue's and the backtester's hot paths."""
+
+    __slots__ = ("events",)
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+
+    def __enter__(self) -> None:
+        self.events._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        events = self.events
+        events._depth -= 1
+        if events._depth == 0:
+            events._flush()
 
 
 class Events:
@@ -62,16 +81,9 @@ class Events:
         """Entries with seq > since, oldest first."""
         return [e for e in self._journal[since:] if account is None or e.account == account]
 
-    @contextlib.contextmanager
-    def _op(self) -> Iterator[None]:
+    def _op(self) -> _Operation:
         """Group the events of one operation; deliver them (balances last) when it ends."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._flush()
+        return _Operation(self)
 
     def _flush(self) -> None:
         for account, assets in self._touched.items() if self.keep_record else ():

@@ -109,7 +109,7 @@ class OrderRules:
             raise EngineError(Reject.MAX_NUM_ORDERS, f"{spec.max_num_orders} open orders on {spec.symbol}")
         if kind in STOP_TYPES and stop_reached(kind, req.side, req.stop_price or ZERO, quote.price):
             raise EngineError(Reject.WOULD_TRIGGER, f"stop {req.stop_price} vs last {quote.price}")
-        if kind is OrderType.LIMIT_MAKER and _crosses(req.side, price or ZERO, quote):
+        if kind is OrderType.LIMIT_MAKER and crosses(req.side, price or ZERO, quote):
             raise EngineError(Reject.WOULD_MATCH, f"{req.side} {price} vs bid {quote.bid} ask {quote.ask}")
 
         plan: list[tuple[Decimal, Decimal]] = []
@@ -179,5 +179,6 @@ def _multiple_of(value: Decimal, increment: Decimal) -> bool:
     return increment <= 0 or value % increment == 0
 
 
-def _crosses(side: Side, price: Decimal, quote: Quote) -> bool:
+def crosses(side: Side, price: Decimal, quote: Quote) -> bool:
+    """A limit order at this price would take from the book (a buy at or over the ask)."""
     return price >= quote.ask if side is Side.BUY else price <= quote.bid
