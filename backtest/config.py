@@ -3,8 +3,8 @@
 Accepted, TOML or JSON:
 - a strategy file: `strategy = "dca"` (default dca), `[params]` (or the params at top level,
   as `automata dca menu` saves them), optional `symbol`, `interval`, `[filters]`, `[backtest]`
-  (capital, base, fee, fee_asset; spread_ticks and fee_quantum to mirror the paper venue,
-  see backtest/sim.py);
+  (capital, base, fee; the paper venue's settings market_fill, participation, max_fill and
+  spread_ticks, each defaulting to the venue's own: backtest/engine.py Setup);
 - a bot config: a `bots` list (or a JSON list of {name: {...}} tables); the bot
   named by --bot, else the first one, gives strategy, symbol, interval and params.
 Errors name the file and the field.
@@ -24,6 +24,8 @@ import msgspec
 
 from backtest.engine import Setup
 from shared.filters import SymbolFilters
+from shared.matching.candles import DEFAULT_PARTICIPATION
+from shared.matching.engine import DEFAULT_MARKET_FILL, MARKET_FILLS, MarketFill
 from shared.strategy import ParamsError, load_strategy
 from shared.strategy.base import Strategy
 from shared.strategy.registry import StrategyLoadError
@@ -32,7 +34,9 @@ QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "EUR", "BRL", "TRY", "
 # Binance BTCUSDT's filters: what a config without [filters] trades with.
 DEFAULT_FILTERS = {"tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 STRATEGY_FILE_KEYS = {"strategy", "params", "symbol", "interval", "filters", "backtest", "venue", "bot", "id"}
-BACKTEST_KEYS = {"capital", "base", "fee", "fee_asset", "spread_ticks", "fee_quantum"}
+BACKTEST_KEYS = {"capital", "base", "fee", "market_fill", "participation", "max_fill", "spread_ticks"}
+# Settings of the backtester's own fill model, before it ran the paper venue's engine.
+GONE_KEYS = {"fee_asset", "fee_quantum"}
 
 
 class BacktestConfigError(ValueError):
@@ -50,9 +54,10 @@ class BacktestConfig:
     capital: Decimal = Decimal("10000")
     base: Decimal = Decimal(0)
     fee: Decimal | None = None  # None: the strategy's `fee` param, else 0.001
-    fee_asset: str = "quote"
-    spread_ticks: int = 0  # market buys pay the ask, this many ticks above the price (sim.py)
-    fee_quantum: Decimal | None = None  # fees rounded up to this (Binance and the venue: 1e-8)
+    market_fill: MarketFill = DEFAULT_MARKET_FILL  # the paper venue's settings (backtest/engine.py Setup)
+    participation: Decimal = DEFAULT_PARTICIPATION
+    max_fill: Decimal | None = None
+    spread_ticks: int | None = None
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -151,11 +156,17 @@ def load_backtest_config(path: str | Path, *, bot: str | None = None) -> Backtes
     symbol = str(entry.get("symbol") or (entry.get("symbols") or ["BTCUSDT"])[0])
     filters = make_filters(symbol, entry.get("filters"), source)
     bt = dict(entry.get("backtest") or {})
+    gone = set(bt) & GONE_KEYS
+    if gone:
+        raise BacktestConfigError(
+            f"{source}: backtest: {', '.join(sorted(gone))} no longer apply: fees are the paper venue's, "
+            "in the asset received, rounded up to 1e-8"
+        )
     unknown = set(bt) - BACKTEST_KEYS
     if unknown:
         raise BacktestConfigError(f"{source}: backtest: unknown key(s) {', '.join(sorted(unknown))}")
     bot_id = str(entry.get("id") or entry.get("bot") or "backtest")
-    spread_ticks, fee_quantum = _venue_twin(bt, source)
+    venue_settings = _venue_settings(bt, source)
     return BacktestConfig(
         strategy=strategy,
         params=params,
@@ -166,22 +177,38 @@ def load_backtest_config(path: str | Path, *, bot: str | None = None) -> Backtes
         capital=Decimal(str(bt.get("capital", "10000"))),
         base=Decimal(str(bt.get("base", "0"))),
         fee=Decimal(str(bt["fee"])) if "fee" in bt else None,
-        fee_asset=str(bt.get("fee_asset", "quote")),
-        spread_ticks=spread_ticks,
-        fee_quantum=fee_quantum,
+        **venue_settings,
     )
 
 
-def _venue_twin(bt: Mapping[str, Any], source: str) -> tuple[int, Decimal | None]:
-    """[backtest] spread_ticks and fee_quantum (the paper venue's twin, backtest/sim.py), checked."""
+def _venue_settings(bt: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """[backtest] market_fill, participation, max_fill and spread_ticks (the paper venue's
+    SIM_MARKET_FILL, SIM_PARTICIPATION, SIM_MAX_FILL and its book's spread), checked."""
+    out: dict[str, Any] = {}
+    fill = bt.get("market_fill", DEFAULT_MARKET_FILL)
+    if fill not in MARKET_FILLS:
+        raise BacktestConfigError(f"{source}: backtest: market_fill must be one of {', '.join(MARKET_FILLS)}")
+    out["market_fill"] = fill
     try:
-        spread = int(bt.get("spread_ticks", 0))
-        quantum = Decimal(str(bt["fee_quantum"])) if "fee_quantum" in bt else None
+        if "participation" in bt:
+            out["participation"] = Decimal(str(bt["participation"]))
+        if "max_fill" in bt:
+            out["max_fill"] = Decimal(str(bt["max_fill"]))
+        if "spread_ticks" in bt:
+            out["spread_ticks"] = int(bt["spread_ticks"])
     except (ValueError, ArithmeticError):
-        raise BacktestConfigError(f"{source}: backtest: spread_ticks / fee_quantum must be numbers") from None
-    if spread < 0 or (quantum is not None and not quantum > 0):
-        raise BacktestConfigError(f"{source}: backtest: spread_ticks must be >= 0 and fee_quantum > 0")
-    return spread, quantum
+        raise BacktestConfigError(
+            f"{source}: backtest: participation, max_fill and spread_ticks must be numbers"
+        ) from None
+    if (
+        not (0 < out.get("participation", 1) <= 1)
+        or out.get("max_fill", 1) < 0
+        or out.get("spread_ticks", 0) < 0
+    ):
+        raise BacktestConfigError(
+            f"{source}: backtest: participation must be in (0, 1], max_fill and spread_ticks >= 0"
+        )
+    return out
 
 
 def with_params(cfg: BacktestConfig, overrides: Mapping[str, Any]) -> BacktestConfig:
@@ -212,7 +239,8 @@ def to_setup(cfg: BacktestConfig) -> Setup:
         capital=cfg.capital,
         base=cfg.base,
         fee_rate=fee if isinstance(fee, Decimal) else Decimal("0.001"),
-        fee_asset=cfg.fee_asset,
+        market_fill=cfg.market_fill,
+        participation=cfg.participation,
+        max_fill=cfg.max_fill,
         spread_ticks=cfg.spread_ticks,
-        fee_quantum=cfg.fee_quantum,
     )

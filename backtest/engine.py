@@ -1,17 +1,21 @@
-"""Drives a strategy over a CandleSeries against the simulated venue (sim.py).
+"""Drives a strategy over a CandleSeries against the paper venue's matching engine (sim.py).
 
-Each candle: its four ticks are matched in turn; every fill becomes the OrderUpdate the live
-order gateway would send and goes through `Strategy.step`, whose commands act on the venue at
-once (new orders match from the next tick); then the closed candle itself goes to the
-strategy, then any timer that is due. The live runner does the same with the same step, so a
-backtest shows the orders the bot will send.
+Each candle: its four waypoints, with the liquidity of each step, go to the engine as the
+paper venue's market clock hands them over (shared/matching/candles.py); every order update
+is built as the live order gateway builds it and goes through `Strategy.step`, whose commands
+act on the engine at once (an order that crosses the book fills at once, a resting one from
+the next waypoint on); then the closed candle itself goes to the strategy, then any timer that
+is due. The live runner does the same with the same step, so a backtest shows the orders the
+bot will send.
 
-A market order fills at the next tick: one sent after a candle closed fills at the next
-candle's open, one sent after a fill inside a candle at the candle's next waypoint — where a
-real order sent at that moment would trade, not at the last price it can no longer get. The
-paper venue does the same with SIM_MARKET_FILL=next_step; with Setup(spread_ticks=1,
-fee_quantum=1e-8, fee_asset="base") a backtest gives the very orders, fills, fees and profit
-of the live stack on the venue replaying the same candles (tests/test_parity_live.py).
+The defaults are the paper venue's: a market order fills at the next waypoint (`next_step`:
+one sent after a candle closed at the next candle's open, one sent after a fill inside a
+candle at the candle's next waypoint — where a real order sent at that moment would trade),
+walking the venue's book (bid = the price, ask one tick above); resting orders share a step's
+volume times `participation`, so they fill partly when the candle traded little; fees are
+`fee_rate` in the asset received, rounded up to 1e-8. So a backtest gives the very orders,
+fills, fees and profit of the live stack on the venue replaying the same candles, with no
+setting changed on either side (tests/test_parity_live.py).
 
 Fast path: after a candle, when the strategy does not need every candle (Strategy.wake) and
 no market order waits, the candles on which no open order can trigger are skipped with a
@@ -34,8 +38,17 @@ import numpy as np
 
 from backtest.scan import next_candidate
 from backtest.series import CandleSeries
-from backtest.sim import SimFill, SimVenue, order_update
+from backtest.sim import SimFill, SimVenue
 from shared.filters import SymbolFilters
+from shared.matching.candles import (
+    DEFAULT_PARTICIPATION,
+    avg_price,
+    step_liquidity,
+    step_offset,
+    step_volumes,
+)
+from shared.matching.engine import DEFAULT_MARKET_FILL, MarketFill
+from shared.matching.symbols import spec_for
 from shared.messages import (
     CancelAll,
     CancelOrder,
@@ -81,12 +94,14 @@ class Setup:
     interval: str = "1m"
     capital: Decimal = Decimal("10000")  # quote at the start
     base: Decimal = ZERO  # base at the start
-    fee_rate: Decimal = Decimal("0.001")
-    fee_asset: str = "quote"  # "quote" or "base" (buy fees in base, as Binance without BNB)
-    # The paper venue's twin (sim.py): market buys pay this many ticks of spread; fees round up to
-    # fee_quantum (Binance: 1e-8). Defaults: no spread, exact fees.
-    spread_ticks: int = 0
-    fee_quantum: Decimal | None = None
+    fee_rate: Decimal = Decimal("0.001")  # maker and taker, in the asset received
+    # The paper venue's settings, with its defaults (SIM_MARKET_FILL, SIM_PARTICIPATION, SIM_MAX_FILL):
+    market_fill: MarketFill = DEFAULT_MARKET_FILL  # "now": a market order fills at the last price
+    participation: Decimal = DEFAULT_PARTICIPATION  # share of a step's volume resting orders take
+    max_fill: Decimal | None = None  # a fixed quantity per step instead
+    # The synthetic book (shared/matching/book.py); None: the venue's for the symbol (one tick wide)
+    spread_ticks: int | None = None
+    book_qty: Decimal | None = None  # quantity on its first level (the next ones grow by a quarter)
 
 
 class Fill(msgspec.Struct, frozen=True):
@@ -128,8 +143,8 @@ class RunResult:
 class _Window(Sequence[Candle]):
     """The last closed candles as a sequence built on demand (ctx.history)."""
 
-    def __init__(self, engine: Engine, end: int, size: int) -> None:
-        self._engine, self._start, self._end = engine, max(0, end - size), end
+    def __init__(self, run: Backtester, end: int, size: int) -> None:
+        self._run, self._start, self._end = run, max(0, end - size), end
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -141,10 +156,12 @@ class _Window(Sequence[Candle]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return self._engine.candle(self._start + i)
+        return self._run.candle(self._start + i)
 
 
-class Engine:
+class Backtester:
+    """One backtest: the strategy, the simulated venue (sim.py) and the candles it walks."""
+
     def __init__(self, setup: Setup, series: CandleSeries) -> None:
         if len(series) == 0:
             raise BacktestError("no candles to run over")
@@ -154,15 +171,14 @@ class Engine:
         self.base_asset, self.quote_asset = f.base_asset, f.quote_asset
         self.symbol = setup.symbol or f.symbol
         self.venue = SimVenue(
-            f,
+            spec_for(f, spread_ticks=setup.spread_ticks, level_qty=setup.book_qty),
+            bot=setup.bot,
+            venue=setup.venue,
+            symbol=self.symbol,
             quote=setup.capital,
             base=setup.base,
             fee_rate=setup.fee_rate,
-            fee_asset=setup.fee_asset,
-            floor_int=series.floor_int,
-            ceil_int=series.ceil_int,
-            spread_ticks=setup.spread_ticks,
-            fee_quantum=setup.fee_quantum,
+            market_fill=setup.market_fill,
         )
         self.history_size = int(self.strategy.history_needed(self.params, setup.interval) or 0)
         self._candles: dict[int, Candle] = {}
@@ -171,6 +187,7 @@ class Engine:
         self.notes: list[Notification] = []
         self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)
         self.rejected: list[OrderUpdate] = []
+        self._ref: tuple[int, Decimal | None] = (-1, None)  # (candle, its reference price)
         self.position = Position(base=setup.base)
         self.max_committed = ZERO
         self.last_price: Decimal | None = None
@@ -226,19 +243,14 @@ class Engine:
             if isinstance(cmd, PlaceOrder):
                 record = self.state.orders.get(cmd.cid)
                 tag = record.tag if record is not None else ""
-                reason = self.venue.place(cmd, tick, self.last_price, tag)
-                if reason:
-                    update = _rejected(cmd, reason, ts)
-                    self.rejected.append(update)
-                    self.queue.append(update)
-                else:
-                    order = self.venue.orders[cmd.cid]
-                    self.queue.append(self._update(order, OrderStatus.NEW, ts, "new"))
+                updates = self.venue.place(cmd, ts, tag)
+                self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
+                self._hear(updates, tick, ts)
             elif isinstance(cmd, CancelOrder):
-                self._cancel(cmd.cid, ts)
+                self._hear(self.venue.cancel(cmd.cid, ts), tick, ts)
             elif isinstance(cmd, CancelAll):
-                for cid in list(self.venue.orders):
-                    self._cancel(cid, ts)
+                for cid in self.venue.open_cids():
+                    self._hear(self.venue.cancel(cid, ts), tick, ts)
             elif isinstance(cmd, Notification):
                 self.notes.append(cmd)
             elif isinstance(cmd, Decision):
@@ -251,33 +263,22 @@ class Engine:
                 raise BacktestError(f"{s.strategy.name}: not a command: {cmd!r}")
         self._track_committed()
 
-    def _cancel(self, cid: str, ts: int) -> None:
-        order = self.venue.cancel(cid)
-        if order is not None:
-            self.queue.append(self._update(order, OrderStatus.CANCELED, ts, "cancel"))
-
-    def _update(self, what: Any, status: OrderStatus, ts: int, kind: str) -> OrderUpdate:
-        s = self.setup
-        return order_update(
-            what,
-            status,
-            bot=s.bot,
-            venue=s.venue,
-            symbol=self.symbol,
-            ts=ts,
-            event_id=f"{kind}-{getattr(what, 'order', what).cid}",
-        )
+    def _hear(self, updates: list[OrderUpdate], tick: int, ts: int) -> None:
+        """The venue's fills of the operation into the log, its updates to the strategy."""
+        fills, self.venue.fills = self.venue.fills, []
+        for fill in fills:
+            self._record(fill, tick // TICKS, tick % TICKS, ts)
+        self.queue.extend(updates)
 
     def _track_committed(self) -> None:
-        committed = self.position.cost + self.venue.locked[self.quote_asset]
+        committed = self.position.cost + self.venue.locked(self.quote_asset)
         if committed > self.max_committed:
             self.max_committed = committed
 
     def _record(self, fill: SimFill, index: int, tick: int, ts: int) -> None:
-        o = fill.order
         self.position = apply_fill(
             self.position,
-            FillDelta(o.side, fill.qty, fill.quote, fill.fee, fill.fee_asset),
+            FillDelta(fill.side, fill.qty, fill.quote, fill.fee, fill.fee_asset),
             self.base_asset,
             self.quote_asset,
         )
@@ -286,10 +287,10 @@ class Engine:
                 index=index,
                 tick=tick,
                 ts=ts,
-                cid=o.cid,
-                tag=o.tag,
-                side=str(o.side),
-                order_type=str(o.order_type),
+                cid=fill.cid,
+                tag=fill.tag,
+                side=str(fill.side),
+                order_type=fill.order_type,
                 price=fill.price,
                 qty=fill.qty,
                 quote=fill.quote,
@@ -299,31 +300,45 @@ class Engine:
                 quote_after=self.venue.total(self.quote_asset),
             )
         )
-        self.queue.append(self._update(fill, OrderStatus.FILLED, ts, "fill"))
+
+    def _ref_price(self, i: int) -> Decimal | None:
+        """The reference price of candle i's checks, as the venue's avgPrice gives it: the
+        volume-weighted close of the five candles before, else the last close."""
+        if self._ref[0] != i:
+            sr = self.series
+            recent = [(sr.price(sr.close[j]), sr.volume_of(j)) for j in range(max(0, i - 5), i)]
+            ref = avg_price(recent, self.setup.filters.tick_size)
+            self._ref = (i, ref if ref is not None or not recent else recent[-1][0])
+        return self._ref[1]
 
     # --- one candle ----------------------------------------------------------------------
 
     def process_candle(self, i: int) -> None:
-        sr = self.series
+        sr, s = self.series, self.setup
         o, h, lo, c = int(sr.open[i]), int(sr.high[i]), int(sr.low[i]), int(sr.close[i])
-        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
+        path = (o, lo, h, c) if c >= o else (o, h, lo, c)  # shared/matching/candles.py waypoints
         t0 = int(sr.open_time[i])
-        step_ms = sr.interval_ms // 3
         close_ts = t0 + sr.interval_ms - 1
         base_tick = TICKS * i
         venue = self.venue
         price_of = sr.price
+        volumes = None
+        floor_int, ceil_int = sr.floor_int, sr.ceil_int
         for k, p in enumerate(path):
             tick = base_tick + k
             price = price_of(p)
             self.last_price = price
-            if not venue.orders:
+            ts = t0 + step_offset(k, sr.interval_ms)
+            levels = venue.trigger_levels(floor_int, ceil_int)
+            if levels is not None and levels[0] < p < levels[1]:  # reaches no open order
+                venue.mark(price, ts, lambda: self._ref_price(i))
                 continue
-            fills = venue.match(tick, p, price)
-            if fills:
-                ts = close_ts if k == TICKS - 1 else t0 + k * step_ms
-                for fill in fills:
-                    self._record(fill, i, k, ts)
+            if volumes is None:
+                volumes = step_volumes(sr.volume_of(i), s.filters.step_size)
+            liquidity = step_liquidity(volumes[k], s.participation, s.max_fill)
+            updates = venue.step(price, ts, liquidity, self._ref_price(i))
+            if updates or venue.fills:
+                self._hear(updates, tick, ts)
                 self._track_committed()
                 self._drain(tick, ts)
         self.closed_upto = i + 1
@@ -357,9 +372,10 @@ class Engine:
             if not fast or i >= n:
                 continue
             wake = self.strategy.wake(self.params, self.state)
-            if wake.every_candle or self.venue.has_market():
+            levels = None if wake.every_candle else self.venue.trigger_levels(sr.floor_int, sr.ceil_int)
+            if levels is None:
                 continue
-            below, above = self.venue.trigger_levels()
+            below, above = levels
             if wake.below is not None:
                 below = max(below, sr.floor_int(wake.below))
             if wake.above is not None:
@@ -388,25 +404,6 @@ class Engine:
         )
 
 
-def _rejected(cmd: PlaceOrder, reason: str, ts: int) -> OrderUpdate:
-    return OrderUpdate(
-        cid=cmd.cid,
-        bot=cmd.bot,
-        venue=cmd.venue,
-        symbol=cmd.symbol,
-        status=OrderStatus.REJECTED,
-        side=cmd.side,
-        order_type=cmd.order_type,
-        price=cmd.price,
-        stop_price=cmd.stop_price,
-        orig_qty=cmd.quantity or ZERO,
-        reason=reason,
-        venue_ts=ts,
-        ts=ts,
-        event_id=f"reject-{cmd.cid}",
-    )
-
-
 def run_backtest(
     setup: Setup,
     series: CandleSeries,
@@ -414,4 +411,4 @@ def run_backtest(
     fast: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    return Engine(setup, series).run(fast=fast, progress=progress)
+    return Backtester(setup, series).run(fast=fast, progress=progress)

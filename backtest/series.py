@@ -93,8 +93,12 @@ class CandleSeries:
             high=self.price(self.high[i]),
             low=self.price(self.low[i]),
             close=self.price(self.close[i]),
-            volume=Decimal(repr(float(self.volume[i]))),
+            volume=self.volume_of(i),
         )
+
+    def volume_of(self, i: int) -> Decimal:
+        """Candle i's volume as the file wrote it (a float's shortest repr gives its digits back)."""
+        return Decimal(repr(float(self.volume[i])))
 
     # --- building ------------------------------------------------------------------------
 

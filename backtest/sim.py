@@ -1,31 +1,17 @@
-"""The in-process venue of the backtester: resting orders, balances, and the fill model.
+"""The backtester's venue: one account on the paper venue's own matching engine (shared/matching).
 
-The fill model follows the paper venue's path through a candle as four ticks: open, low,
-high, close — or open, high, low, close when close < open. At each tick, in placement order:
-- a market order fills at the tick price (so an order placed after a candle closes fills at
-  the next candle's open, the "next price point");
-- a limit buy fills at its limit when the tick is at or below it (a sell: at or above);
-- a STOP_LOSS_LIMIT sell triggers when the tick is at or below its stop (a buy: at or above)
-  and from then on is a limit order at its price, which may fill on the same tick;
-  TAKE_PROFIT_LIMIT triggers the other way round;
-- an order placed while a tick is being handled is matched from the next tick on.
-Orders fill whole. Fees are `fee_rate` of the traded quote, charged in quote (fee_asset
-"quote") or, for buys, in base as Binance does without BNB (fee_asset "base"). Orders that
-break the symbol's filters or exceed the free balance are REJECTED with a reason.
-All prices are compared as exact scaled integers, so no float ever decides a fill.
+No fill model of its own: orders are placed, cancelled and matched by the very engine the
+paper venue runs, so partial fills, the synthetic book, rounding, every filter (percent price
+included), fees (in the asset received, rounded up to 1e-8) and the market-order timing are the
+venue's. The backtester (engine.py) hands it each candle's four waypoints with the liquidity of
+each step (shared/matching/candles.py), as the venue's market clock does.
 
-Two options make it the paper venue's twin (tests/test_parity_live.py proves it, with the
-venue's SIM_MARKET_FILL=next_step): `spread_ticks` — a market buy pays the best ask, that
-many ticks above the tick price (the venue's book: bid = last price, ask one tick above;
-sells get the bid, the tick price) — and `fee_quantum` — fees rounded up to it, as Binance
-and the venue round commissions up to 1e-8. Both default to the plain model (no spread,
-exact fees).
-
-Where this model and the venue still differ: an order that is already marketable when it
-is placed (a limit buy at or above the price of the moment) fills here at its limit on the
-next tick that reaches it, while the venue takes it at once against its book, as a real
-exchange would; market orders walk the venue's book level by level (0.5 BTC on the first
-BTCUSDT level), here they fill whole at one price.
+What the bot hears is built as the order gateway builds it: a command is first rounded and
+checked by the gateway's `prepare` (a FilterError is REJECTED before anything reaches the
+venue), the reply to a place or cancel and every later engine event become an OrderReport (as
+the Binance adapter reads the venue's REST reply and executionReport), and the report moves the
+gateway's OrderRecord forward (shared/order_record.py: advance_record, to_update, as the tracker),
+so the OrderUpdates carry the same cumulative quantities, last fill and fee as live.
 """
 
 from __future__ import annotations
@@ -34,33 +20,51 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from shared.filters import FilterError, SymbolFilters
-from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
-from shared.money import ZERO, round_up
+import msgspec
 
-NEVER = -1  # a trigger level no positive price reaches from above/below
+from services.order_gateway.validate import prepare
+from shared.filters import FilterError
+from shared.matching.engine import (
+    DEFAULT_MARKET_FILL,
+    Engine,
+    EngineError,
+    Event,
+    Funds,
+    MarketFill,
+    Order,
+    OrderEvent,
+    OrderRequest,
+    Trade,
+)
+from shared.matching.engine_rules import triggers_on_fall
+from shared.matching.model import LIMIT_PRICED, NEEDS_TIF, STOP_TYPES
+from shared.matching.symbols import SymbolSpec
+from shared.messages import OrderStatus, OrderUpdate, PlaceOrder, Side, TimeInForce
+from shared.money import ZERO
+from shared.order_lifecycle import moves_forward
+from shared.order_record import (
+    OrderRecord,
+    Progress,
+    advance_record,
+    new_record,
+    to_update,
+    without_bad_amounts,
+)
+from shared.order_report import OrderReport
+
+ACCOUNT = "backtest"
+NEVER = -1  # a trigger level no positive price reaches from above
+ALWAYS_ABOVE = 2**62  # one no price reaches from below
 
 
-@dataclass(slots=True)
-class SimOrder:
-    cid: str
-    side: Side
-    order_type: OrderType
-    qty: Decimal | None
-    quote_qty: Decimal | None
-    price: Decimal | None
-    stop: Decimal | None
-    eligible: int  # first tick number at which it may match
-    limit_int: int  # limit price as a scaled int: floor for a buy, ceil for a sell
-    stop_int: int  # stop as a scaled int (rounded so the test is exact)
-    triggered: bool
-    locked: Decimal  # quote (buy) or base (sell) held for it
-    tag: str = ""
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class SimFill:
-    order: SimOrder
+    """One trade of the account, with what the backtest's fill log keeps of its order."""
+
+    cid: str
+    tag: str
+    side: Side
+    order_type: str
     price: Decimal
     qty: Decimal
     quote: Decimal
@@ -69,281 +73,251 @@ class SimFill:
 
 
 class SimVenue:
-    """Orders and balances of one bot on one symbol."""
+    """One bot's orders and balances on one symbol, matched by the shared engine."""
 
     def __init__(
         self,
-        filters: SymbolFilters,
+        spec: SymbolSpec,
         *,
+        bot: str,
+        venue: str,
+        symbol: str,
         quote: Decimal,
         base: Decimal = ZERO,
         fee_rate: Decimal = Decimal("0.001"),
-        fee_asset: str = "quote",
-        floor_int: Callable[[Decimal], int],
-        ceil_int: Callable[[Decimal], int],
-        spread_ticks: int = 0,
-        fee_quantum: Decimal | None = None,
+        market_fill: MarketFill = DEFAULT_MARKET_FILL,
     ) -> None:
-        """floor_int / ceil_int turn a price into the series' scaled integers (CandleSeries)."""
-        if fee_asset not in ("quote", "base"):
-            raise ValueError("fee_asset must be 'quote' or 'base'")
-        if spread_ticks < 0 or (fee_quantum is not None and fee_quantum <= 0):
-            raise ValueError("spread_ticks must be >= 0 and fee_quantum > 0")
-        self.spread = filters.tick_size * spread_ticks  # a market buy pays tick price + spread
-        self.fee_quantum = fee_quantum
-        self.filters = filters
-        self.free = {filters.base_asset: base, filters.quote_asset: quote}
-        self.locked = {filters.base_asset: ZERO, filters.quote_asset: ZERO}
-        self.fee_rate = fee_rate
-        self.fee_in_base = fee_asset == "base"
-        self.orders: dict[str, SimOrder] = {}
-        self._floor = floor_int
-        self._ceil = ceil_int
+        self.spec, self.filters = spec, spec.filters
+        self.bot, self.venue, self.symbol = bot, venue, symbol
+        self.engine = Engine(
+            [spec],
+            balances={spec.base: base, spec.quote: quote},
+            maker_fee=fee_rate,
+            taker_fee=fee_rate,
+            market_fill=market_fill,
+            keep_record=False,
+        )
+        self._events: list[Event] = []
+        self.engine.add_listener(self._events.append)
+        self.records: dict[str, OrderRecord] = {}
+        self.tags: dict[str, str] = {}
+        self.fills: list[SimFill] = []  # trades since the caller last took them
         self.placed = 0
-        self.rejected = 0
+        self.last_price: Decimal | None = None
+        self._priced: Decimal | None = None  # the price the engine's quote was last set to
+        self._ref: Callable[[], Decimal | None] = lambda: None
+        self._levels: tuple[int, int] | None = (NEVER, ALWAYS_ABOVE)
+        self._levels_known = True  # False after any operation that may have changed the open orders
+        self._funds: dict[str, Funds] | None = None  # the account's balances, until an operation
+
+    # --- the market ----------------------------------------------------------------------
+
+    def mark(self, price: Decimal, ts: int, ref_price: Callable[[], Decimal | None]) -> None:
+        """The market is at `price`, which no open order reaches (`trigger_levels`): the engine
+        would only move its quote, so that is done when an order needs it (a quiet step costs no
+        Decimal work)."""
+        self.last_price = price
+        self._ref = ref_price
+        self.engine.set_time(ts)
+
+    def step(
+        self, price: Decimal, ts: int, liquidity: Decimal, ref_price: Decimal | None
+    ) -> list[OrderUpdate]:
+        """A waypoint: the engine triggers, fills and executes what this price reaches."""
+        self.last_price = self._priced = price
+        self.engine.set_time(ts)
+        self._changed()
+        self.engine.on_price(self.spec.symbol, price, liquidity=liquidity, ref_price=ref_price)
+        return self._drain(ts)
+
+    def _changed(self) -> None:
+        """An operation may have changed the open orders and the balances: read them again."""
+        self._levels_known = False
+        self._funds = None
+
+    def _price_engine(self) -> None:
+        if self.last_price is not None and self._priced != self.last_price:
+            self._priced = self.last_price
+            self.engine.move_quote(self.spec.symbol, self.last_price, ref_price=self._ref())
 
     # --- placing and cancelling ----------------------------------------------------------
 
-    def place(self, cmd: PlaceOrder, tick: int, last_price: Decimal | None, tag: str = "") -> str:
-        """Accept cmd (matched from tick + 1) and return "", or return the rejection reason."""
+    def place(self, cmd: PlaceOrder, ts: int, tag: str = "") -> list[OrderUpdate]:
+        """What the bot hears of this command: REJECTED with the reason, or the venue's reply
+        (NEW, or filled at once for an order that crosses the book) and what followed."""
         self.placed += 1
-        reason = self._check(cmd, last_price)
-        if reason:
-            self.rejected += 1
-            return reason
-        f = self.filters
-        buy = cmd.side == Side.BUY
-        price, stop = cmd.price, cmd.stop_price
-        limit_int = NEVER
-        if price is not None:
-            limit_int = self._floor(price) if buy else self._ceil(price)
-        stop_int = NEVER
-        if stop is not None:
-            falls = (cmd.order_type == OrderType.STOP_LOSS_LIMIT) != buy  # sell stop-loss / buy take-profit
-            stop_int = self._floor(stop) if falls else self._ceil(stop)
-        if buy:
-            ref = price or ((last_price + self.spread) if last_price is not None else ZERO)
-            need = cmd.quote_quantity if cmd.quantity is None else cmd.quantity * ref
-            need = need + (ZERO if self.fee_in_base else need * self.fee_rate)
-            asset = f.quote_asset
-        else:
-            need, asset = cmd.quantity or ZERO, f.base_asset
-        if need > self.free[asset]:
-            self.rejected += 1
-            return f"insufficient balance: {need} {asset} needed, {self.free[asset]} free"
-        self.free[asset] -= need
-        self.locked[asset] += need
-        self.orders[cmd.cid] = SimOrder(
-            cmd.cid,
-            cmd.side,
-            cmd.order_type,
-            cmd.quantity,
-            cmd.quote_quantity,
-            price,
-            stop,
-            tick + 1,
-            limit_int,
-            stop_int,
-            stop is None,
-            need,
-            tag,
-        )
-        return ""
-
-    def _check(self, cmd: PlaceOrder, last_price: Decimal | None) -> str:
-        f = self.filters
-        if cmd.symbol != f.symbol:
-            return f"unknown symbol {cmd.symbol}"
-        if cmd.cid in self.orders:
-            return f"duplicate client order id {cmd.cid}"
-        if cmd.order_type == OrderType.MARKET:
-            if cmd.quantity is None:
-                if cmd.side != Side.BUY or cmd.quote_quantity is None or cmd.quote_quantity <= 0:
-                    return "market order needs a quantity (or a quote quantity for a buy)"
-                if cmd.quote_quantity < f.min_notional:
-                    return f"NOTIONAL: {cmd.quote_quantity} below minimum {f.min_notional}"
-                return ""
-            return self._check_qty(cmd.quantity, None, last_price)
-        if cmd.price is None or cmd.quantity is None:
-            return f"{cmd.order_type} order needs a price and a quantity"
-        if (
-            cmd.order_type in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
-            and cmd.stop_price is None
-        ):
-            return f"{cmd.order_type} order needs a stop price"
-        if f.round_price(cmd.price, Side.BUY) != cmd.price:
-            return f"PRICE_FILTER: {cmd.price} is not a multiple of the tick size {f.tick_size}"
-        if cmd.order_type == OrderType.LIMIT_MAKER and last_price is not None:
-            crosses = cmd.price >= last_price if cmd.side == Side.BUY else cmd.price <= last_price
-            if crosses:
-                return "LIMIT_MAKER order would immediately match"
-        return self._check_qty(cmd.quantity, cmd.price, None)
-
-    def _check_qty(self, qty: Decimal, price: Decimal | None, ref: Decimal | None) -> str:
-        f = self.filters
-        if f.round_qty(qty) != qty:
-            return f"LOT_SIZE: {qty} is not a multiple of the step size {f.step_size}"
+        self._changed()
+        record = new_record(cmd, ts)
+        if cmd.cid in self.records:
+            return [self._reject(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
+        self.records[cmd.cid] = record
+        self.tags[cmd.cid] = tag
+        self._price_engine()
         try:
-            f.check(qty, price) if price is not None else f.check(qty, ref)
-        except FilterError as exc:
-            return str(exc)
-        return ""
+            if cmd.symbol != self.symbol:
+                raise FilterError(f"invalid symbol {cmd.symbol}")
+            qty, price, stop = prepare(cmd, self.filters, self.last_price)
+            placed = self.engine.place(ACCOUNT, _request(cmd, self.spec.symbol, qty, price, stop))
+        except (FilterError, EngineError) as exc:
+            self._events.clear()
+            return [self._reject(record, str(exc), ts)]
+        updates = self._apply(_report(placed.order, placed.trades, reply=True), ts)
+        return updates + self._drain(ts)
 
-    def cancel(self, cid: str) -> SimOrder | None:
-        """Remove an open order and release what it held; None if it is not open (any more)."""
-        order = self.orders.pop(cid, None)
-        if order is not None:
-            self._release(order)
-        return order
+    def cancel(self, cid: str, ts: int) -> list[OrderUpdate]:
+        """The cancel's reply and events; nothing when the order is not open (any more)."""
+        record = self.records.get(cid)
+        if record is None or record.terminal:
+            return []
+        self._changed()
+        try:
+            order = self.engine.cancel(ACCOUNT, self.spec.symbol, client_order_id=cid)
+        except EngineError:
+            self._events.clear()
+            return []
+        return self._apply(_report(order, [], reply=True), ts) + self._drain(ts)
 
-    def _release(self, order: SimOrder) -> None:
-        asset = self.filters.quote_asset if order.side == Side.BUY else self.filters.base_asset
-        self.locked[asset] -= order.locked
-        self.free[asset] += order.locked
-        order.locked = ZERO
+    def open_cids(self) -> list[str]:
+        return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self.spec.symbol)]
 
-    # --- matching ------------------------------------------------------------------------
+    # --- reports to updates, as the order gateway does --------------------------------------
 
-    def match(self, tick: int, price_int: int, price: Decimal) -> list[SimFill]:
-        """Fill every eligible order the tick reaches (placement order); returns the fills."""
-        fills: list[SimFill] = []
-        for order in list(self.orders.values()):
-            if order.eligible > tick:
+    def _reject(self, record: OrderRecord, reason: str, ts: int) -> OrderUpdate:
+        record = msgspec.structs.replace(
+            without_bad_amounts(record), status=OrderStatus.REJECTED, reason=reason, updated_ts=ts
+        )
+        if record.cid in self.records:
+            self.records[record.cid] = record
+        return to_update(record, None, reconciled=False, now_ms=ts)
+
+    def _apply(self, report: OrderReport, ts: int) -> list[OrderUpdate]:
+        record = self.records.get(report.cid)
+        new = (
+            None if record is None else advance_record(record, report, None, ts)
+        )  # every report names its fees
+        if new is None:
+            return []
+        self.records[report.cid] = new
+        return [to_update(new, record, reconciled=False, now_ms=ts, report=report)]
+
+    def _drain(self, ts: int) -> list[OrderUpdate]:
+        """The engine's events of the last operation, as the user stream would bring them."""
+        events = self._events[:]
+        self._events.clear()  # the engine's listener appends to this very list
+        updates: list[OrderUpdate] = []
+        for event in events:
+            if not isinstance(event, OrderEvent) or event.account != ACCOUNT:
                 continue
-            fill_price = self._reaches(order, price_int, price)
-            if fill_price is None:
-                continue
-            fill = self._fill(order, fill_price)
-            if fill is not None:
-                fills.append(fill)
-        return fills
+            trade = event.trade
+            if trade is not None:
+                order = event.order
+                self.fills.append(
+                    SimFill(order.client_order_id, self.tags.get(order.client_order_id, ""), order.side,
+                            order.type.value, trade.price, trade.qty, trade.quote_qty, trade.commission,
+                            trade.commission_asset)
+                )  # fmt: skip
+            record = self.records.get(event.order.client_order_id)
+            if record is None or not moves_forward(
+                record, Progress(event.order.status, event.order.executed_qty)
+            ):
+                continue  # stale, as the order gateway would find it (the reply told it already)
+            updates += self._apply(_report(event.order, [trade] if trade is not None else []), ts)
+        return updates
 
-    def _reaches(self, order: SimOrder, price_int: int, price: Decimal) -> Decimal | None:
-        buy = order.side == Side.BUY
-        if order.order_type == OrderType.MARKET:
-            return price + self.spread if buy else price
-        if not order.triggered:
-            falls = (order.order_type == OrderType.STOP_LOSS_LIMIT) != buy
-            hit = price_int <= order.stop_int if falls else price_int >= order.stop_int
-            if not hit:
-                return None
-            order.triggered = True
-        if buy:
-            return order.price if price_int <= order.limit_int else None
-        return order.price if price_int >= order.limit_int else None
+    # --- what the backtester needs -------------------------------------------------------
 
-    def _fill(self, order: SimOrder, price: Decimal) -> SimFill | None:
-        f = self.filters
-        if order.qty is None:  # market buy by quote: as much base as the quote buys, rounded down
-            assert order.quote_qty is not None
-            qty = f.round_qty(order.quote_qty / price)
-            if qty <= 0:
-                self.cancel(order.cid)
-                return None
-        else:
-            qty = order.qty
-        quote = qty * price
-        fee = self._fee(quote)
-        del self.orders[order.cid]
-        self._release(order)
-        if order.side == Side.BUY:
-            fee_asset = f.base_asset if self.fee_in_base else f.quote_asset
-            fee_amt = self._fee(qty) if self.fee_in_base else fee
-            self.free[f.quote_asset] -= quote + (ZERO if self.fee_in_base else fee)
-            self.free[f.base_asset] += qty - (fee_amt if self.fee_in_base else ZERO)
-        else:
-            fee_asset, fee_amt = f.quote_asset, fee
-            self.free[f.base_asset] -= qty
-            self.free[f.quote_asset] += quote - fee
-        return SimFill(order, price, qty, quote, fee_amt, fee_asset)
-
-    def _fee(self, amount: Decimal) -> Decimal:
-        fee = amount * self.fee_rate
-        return fee if self.fee_quantum is None else round_up(fee, self.fee_quantum)
-
-    # --- what the engine needs -----------------------------------------------------------
+    def _account(self) -> dict[str, Funds]:
+        if self._funds is None:
+            self._funds = self.engine.balances(ACCOUNT)
+        return self._funds
 
     def balances(self) -> dict[str, Decimal]:
-        return dict(self.free)
+        """Free amounts, as the runner's context shows them."""
+        return {a: b.free for a, b in self._account().items()}
 
     def total(self, asset: str) -> Decimal:
-        return self.free[asset] + self.locked[asset]
+        b = self._account()[asset]
+        return b.free + b.locked
 
-    def has_market(self) -> bool:
-        return any(o.order_type == OrderType.MARKET for o in self.orders.values())
+    def locked(self, asset: str) -> Decimal:
+        return self._account()[asset].locked
 
-    def trigger_levels(self) -> tuple[int, int]:
-        """(below, above): a candle can fill or trigger an order only if low <= below or
-        high >= above (scaled ints; NEVER / a huge value when no order looks that way)."""
-        below, above = NEVER, _BIG
-        for o in self.orders.values():
-            buy = o.side == Side.BUY
-            if not o.triggered:
-                falls = (o.order_type == OrderType.STOP_LOSS_LIMIT) != buy
-                if falls:
-                    below = max(below, o.stop_int)
+    def trigger_levels(
+        self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]
+    ) -> tuple[int, int] | None:
+        """(below, above) in the series' scaled integers: a price can fill or trigger an open
+        order only if it is <= below or >= above. None when a market order waits for the next
+        price (it must be handed over)."""
+        if not self._levels_known:
+            self._levels = self._trigger_levels(floor_int, ceil_int)
+            self._levels_known = True
+        return self._levels
+
+    def _trigger_levels(
+        self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]
+    ) -> tuple[int, int] | None:
+        below, above = NEVER, ALWAYS_ABOVE
+        for o in self.engine.open_orders(ACCOUNT):
+            if o.on_book:
+                price = o.price
+            elif o.type in STOP_TYPES and not o.triggered:
+                if triggers_on_fall(o.type, o.side):
+                    below = max(below, floor_int(o.stop_price))
                 else:
-                    above = min(above, o.stop_int)
-            elif buy:
-                below = max(below, o.limit_int)
+                    above = min(above, ceil_int(o.stop_price))
+                continue
             else:
-                above = min(above, o.limit_int)
+                return None
+            if o.side is Side.BUY:
+                below = max(below, floor_int(price))
+            else:
+                above = min(above, ceil_int(price))
         return below, above
 
 
-_BIG = 2**62
-
-
-def order_update(
-    fill_or_order: SimFill | SimOrder,
-    status: OrderStatus,
-    *,
-    bot: str,
-    venue: str,
-    symbol: str,
-    ts: int,
-    event_id: str,
-    reason: str = "",
-) -> OrderUpdate:
-    """The OrderUpdate the order gateway would emit (cumulative fields; orders fill whole here)."""
-    if isinstance(fill_or_order, SimFill):
-        fill = fill_or_order
-        o = fill.order
-        return OrderUpdate(
-            cid=o.cid,
-            bot=bot,
-            venue=venue,
-            symbol=symbol,
-            status=status,
-            side=o.side,
-            order_type=o.order_type,
-            price=o.price,
-            stop_price=o.stop,
-            orig_qty=o.qty if o.qty is not None else fill.qty,
-            cum_filled_qty=fill.qty,
-            cum_quote_qty=fill.quote,
-            last_fill_price=fill.price,
-            last_fill_qty=fill.qty,
-            fee=fill.fee,
-            fee_asset=fill.fee_asset,
-            venue_ts=ts,
-            ts=ts,
-            event_id=event_id,
-        )
-    o = fill_or_order
-    return OrderUpdate(
-        cid=o.cid,
-        bot=bot,
-        venue=venue,
+def _request(
+    cmd: PlaceOrder, symbol: str, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
+) -> OrderRequest:
+    """The prepared command as the engine takes it (what the Binance adapter sends the venue)."""
+    return OrderRequest(
         symbol=symbol,
-        status=status,
-        side=o.side,
-        order_type=o.order_type,
-        price=o.price,
-        stop_price=o.stop,
-        orig_qty=o.qty or ZERO,
-        reason=reason,
-        venue_ts=ts,
-        ts=ts,
-        event_id=event_id,
+        side=cmd.side,
+        type=cmd.order_type,
+        quantity=qty,
+        quote_quantity=cmd.quote_quantity if qty is None else None,
+        price=price,
+        stop_price=stop,
+        time_in_force=(cmd.time_in_force or TimeInForce.GTC) if cmd.order_type in NEEDS_TIF else None,
+        client_order_id=cmd.cid,
+    )
+
+
+def _report(order: Order, trades: list[Trade], *, reply: bool = False) -> OrderReport:
+    """The engine's order as the Binance adapter reads the venue's reply (`reply`: its fills are
+    all the order's trades, their commissions its whole fee) or an executionReport (one trade)."""
+    last = trades[-1] if trades else None
+    fee = ZERO if order.executed_qty == 0 else None
+    if reply and trades:
+        fee = sum((t.commission for t in trades), ZERO)
+    return OrderReport(
+        cid=order.client_order_id,
+        symbol=order.symbol,
+        status=order.status,
+        venue_order_id=str(order.order_id),
+        side=order.side,
+        order_type=order.type,
+        price=order.price if order.type in LIMIT_PRICED else None,
+        stop_price=order.stop_price or None,
+        orig_qty=order.quantity,
+        orig_quote_qty=order.quote_quantity or None,
+        cum_filled_qty=order.executed_qty,
+        cum_quote_qty=order.cum_quote,
+        last_fill_price=last.price if last else ZERO,
+        last_fill_qty=last.qty if last else ZERO,
+        trade_id=str(last.trade_id) if last else "",
+        last_fee=last.commission if last else ZERO,
+        fee=fee,
+        fee_asset=last.commission_asset if last else "",
+        venue_ts=order.update_time,
+        reason=order.expire_reason or "",
     )

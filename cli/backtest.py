@@ -30,6 +30,7 @@ from cli import output, paths
 from cli.common import require_matplotlib
 from shared.candle_files import CandleFileError
 from shared.display import pct, qty, quote, ratio_pct
+from shared.matching.engine import MARKET_FILLS
 
 LONG_RUN = 200_000  # candles from which a progress bar is shown (on a terminal)
 
@@ -176,17 +177,17 @@ def _write_json(doc: dict[str, Any], path: Path, console: Console) -> None:
     console.print(f"JSON report: {path}")
 
 
-def _overrides(cfg: BacktestConfig, capital: str | None, fee_asset: str | None) -> BacktestConfig:
+def _overrides(cfg: BacktestConfig, capital: str | None, market_fill: str | None) -> BacktestConfig:
     changes: dict[str, Any] = {}
     if capital is not None:
         try:
             changes["capital"] = Decimal(capital)
         except InvalidOperation:
             raise _fail(f"--capital {capital!r} is not a number") from None
-    if fee_asset is not None:
-        if fee_asset not in ("quote", "base"):
-            raise _fail("--fee-asset must be quote or base")
-        changes["fee_asset"] = fee_asset
+    if market_fill is not None:
+        if market_fill not in MARKET_FILLS:
+            raise _fail(f"--market-fill must be one of {', '.join(MARKET_FILLS)}")
+        changes["market_fill"] = market_fill
     return BacktestConfig(**{**cfg.__dict__, **changes}) if changes else cfg
 
 
@@ -204,8 +205,10 @@ def backtest_command(
     chart: Path = typer.Option(None, "--chart", help="write an equity + trades chart PNG here"),
     bot: str = typer.Option(None, "--bot", help="which bot of a bot config"),
     capital: str = typer.Option(None, "--capital", help="quote balance at the start (default 10000)"),
-    fee_asset: str = typer.Option(
-        None, "--fee-asset", help="quote (default) or base: where buy fees are charged"
+    market_fill: str = typer.Option(
+        None,
+        "--market-fill",
+        help="next_step (default, as the paper venue): market orders fill at the next price; now: at the last",
     ),
     sweep: list[str] = typer.Option(None, "--sweep", help="NAME=V1,V2,... ; repeat to sweep several params"),
     jobs: int = typer.Option(0, "--jobs", help="parallel runs of a sweep (default: every core)"),
@@ -221,7 +224,7 @@ def backtest_command(
     if chart is not None:
         require_matplotlib()
     try:
-        cfg = _overrides(load_backtest_config(paths.home().saved_plan(config), bot=bot), capital, fee_asset)
+        cfg = _overrides(load_backtest_config(paths.home().saved_plan(config), bot=bot), capital, market_fill)
     except BacktestConfigError as exc:
         raise _fail(str(exc)) from None
     series = load_series(data, start, end)

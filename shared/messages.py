@@ -58,10 +58,15 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """Binance spot's order types. STOP_LOSS / TAKE_PROFIT are stop-market orders: the Binance
+    adapter and the paper venue take them; the Bybit adapter refuses them (REJECTED) for now."""
+
     MARKET = "MARKET"
     LIMIT = "LIMIT"
     LIMIT_MAKER = "LIMIT_MAKER"
+    STOP_LOSS = "STOP_LOSS"
     STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
+    TAKE_PROFIT = "TAKE_PROFIT"
     TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
 
 

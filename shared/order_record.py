@@ -10,6 +10,7 @@ venue's reports (reconciliation from the CLI, the backtester) applies the same r
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -27,8 +28,10 @@ from shared.messages import (
     order_state,
 )
 from shared.money import ZERO
-from shared.order_lifecycle import status_after
-from shared.order_report import OrderReport
+from shared.order_lifecycle import moves_forward, status_after
+from shared.order_report import OrderFees, OrderReport
+
+log = logging.getLogger("automata.order_record")
 
 SIGNED = ("fee",)  # a maker rebate is a negative fee, as OrderUpdate allows
 
@@ -193,3 +196,39 @@ def to_update(
         adopted=record.adopted,
         trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
     )
+
+
+class FeesNeeded(Exception):
+    """Raised by a transaction body that needs the order's fees from the venue: fetched only
+    once the WATCH is given up, never across it (network I/O would hold the watch)."""
+
+    def __init__(self, venue_order_id: str) -> None:
+        super().__init__(venue_order_id)
+        self.venue_order_id = venue_order_id
+
+
+def advance_record(
+    record: OrderRecord, report: OrderReport, fees: OrderFees | None, now_ms: int, *, last_try: bool = True
+) -> OrderRecord | None:
+    """The record after the report (None when it does not move the record forward), pure.
+
+    `fees` are the order's trades, asked for when the report leaves the fee unknown (fills
+    were missed in between); without them FeesNeeded is raised. The fee taken is that of the
+    trades the report's filled quantity covers, never a later trade's, whose own report adds
+    it. A list that does not reach the report's quantity yet raises FeesNeeded again, unless
+    this is the last try: its whole total is then the best the venue says."""
+    if not moves_forward(record, report):
+        return None
+    fee, fee_asset = fee_after(record, report), report.fee_asset
+    if fee is None:
+        wanted = report.venue_order_id or record.venue_order_id
+        if fees is None:
+            raise FeesNeeded(wanted)
+        fee, fee_asset = fees.through(report.cum_filled_qty), fees.asset
+        if fee is None:
+            if not last_try:
+                raise FeesNeeded(wanted)
+            log.warning("%s: the venue lists trades short of %s filled; its fee total is used", report.cid,
+                        report.cum_filled_qty)  # fmt: skip
+            fee = fees.total
+    return apply_report(record, report, fee, fee_asset, now_ms)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
+
 from shared.messages import UPDATE_AMOUNTS, OrderState, check_amounts
 from shared.money import ZERO
 
@@ -32,3 +34,27 @@ class OrderReport(OrderState, frozen=True, kw_only=True):
         if type(self.venue_ts) is not int:
             raise TypeError(f"venue_ts must be an integer, got {type(self.venue_ts).__name__}")
         check_amounts(self, UPDATE_AMOUNTS, signed=("fee", "last_fee"))
+
+
+class OrderFees(msgspec.Struct, frozen=True):
+    """An order's trades as the venue lists them, in trade order: (quantity, fee) each, fees
+    in `asset`. The fee a report may take is that of the trades its filled quantity covers
+    (`through`): the list may already hold a fill the report does not, whose fee the next
+    report adds itself (its last fee) — the total would count that fee twice."""
+
+    asset: str
+    fills: tuple[tuple[Decimal, Decimal], ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((fee for _, fee in self.fills), ZERO)
+
+    def through(self, qty: Decimal) -> Decimal | None:
+        """The fees of the first trades that add up to exactly `qty`; None when they do not
+        (the list does not reach it yet)."""
+        filled, fee = ZERO, ZERO
+        for fill_qty, fill_fee in self.fills:
+            if filled == qty:
+                break
+            filled, fee = filled + fill_qty, fee + fill_fee
+        return fee if filled == qty else None

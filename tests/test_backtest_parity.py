@@ -46,22 +46,14 @@ def march() -> CandleSeries:
 
 @needs_data
 @pytest.mark.parametrize(
-    "params, fee_asset",
+    "params",
     [
-        ({}, "quote"),
-        (
-            {
-                "step": "0.004",
-                "take_profit": "0.006",
-                "take_profit_min": "0.003",
-                "order_size_multiplier": "1.3",
-            },
-            "base",
-        ),
-        ({"budget": "0", "max_safety_orders": 40, "step_multiplier": "1.1", "reinvest_profit": "n"}, "quote"),
+        {},
+        {"step": "0.004", "take_profit": "0.006", "take_profit_min": "0.003", "order_size_multiplier": "1.3"},
+        {"budget": "0", "max_safety_orders": 40, "step_multiplier": "1.1", "reinvest_profit": "n"},
     ],
 )
-def test_fast_path_equals_plain_path_on_real_data(march, params, fee_asset):
+def test_fast_path_equals_plain_path_on_real_data(march, params):
     strategy = DcaStrategy()
     p = strategy.parse_params(params)
     setup = Setup(
@@ -70,7 +62,6 @@ def test_fast_path_equals_plain_path_on_real_data(march, params, fee_asset):
         filters=BTC_FILTERS,
         capital=D(10000),
         fee_rate=p.fee,
-        fee_asset=fee_asset,
     )
     plain, fast = both_paths(setup, march)
     assert len(plain.fills) > 20  # the run does something worth comparing
@@ -109,7 +100,6 @@ def test_fast_path_equals_plain_path_on_random_data(seed):
         filters=BTC_FILTERS,
         capital=D(5000),
         fee_rate=p.fee,
-        fee_asset=str(rng.choice(["quote", "base"])),
     )
     plain, fast = both_paths(setup, series)
     assert plain.fills, params

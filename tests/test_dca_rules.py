@@ -55,16 +55,21 @@ def qty(quote: D, price: D) -> D:
 
 
 def series(*rows: tuple[str, str, str, str]) -> CandleSeries:
-    return CandleSeries.from_raw([RawCandle(60_000 * i, *row, "1") for i, row in enumerate(rows)])
+    return CandleSeries.from_raw([RawCandle(60_000 * i, *row, "1000") for i, row in enumerate(rows)])
 
 
 def flat(price: str) -> tuple[str, str, str, str]:
     return (price, price, price, price)
 
 
+# The worked examples price at the candles' own prices: a book without spread, deep enough for any order.
+FLAT_BOOK = {"spread_ticks": 0, "book_qty": D(10**6)}
+
+
 def run(rows, filters: SymbolFilters = F, capital: str = "100000", **params) -> RunResult:
     p = parse_dca_params({"fee": "0", **params})
-    setup = Setup(strategy=DcaStrategy(), params=p, filters=filters, capital=D(capital), fee_rate=p.fee)
+    setup = Setup(strategy=DcaStrategy(), params=p, filters=filters, capital=D(capital), fee_rate=p.fee,
+                  **FLAT_BOOK)  # fmt: skip
     return run_backtest(setup, series(*rows), fast=False)
 
 
@@ -183,10 +188,11 @@ def test_cycle_opens_with_a_market_buy_then_take_profit_and_first_safety_order()
     r = run([flat("123.45"), flat("123.45")], fee="0.001")
     assert fills(r) == [("base1", "BUY", D("123.45"), qty(D(300), D("123.45")))]
     q0 = qty(D(300), D("123.45"))  # 2.4301
-    cost = q0 * D("123.45") * D("1.001")  # quote spent plus the quote fee
+    held = q0 - up(q0 * D("0.001"), D("1E-8"))  # the fee is charged in the base bought (as Binance)
+    cost = q0 * D("123.45")  # quote spent
     tp = open_by_tag(r)["tp1"]
-    assert tp.side == Side.SELL and tp.quantity == q0
-    assert tp.price == up(cost / q0 * D("1.035"))  # sell price rounded up
+    assert tp.side == Side.SELL and tp.quantity == down(held, STEP)
+    assert tp.price == up(cost / held * D("1.035"))  # sell price rounded up
     so = open_by_tag(r)["so1"]
     assert so.price == down(D("123.45") * D("0.99")) == D("122.21")  # buy price rounded down
     assert so.quantity == qty(D(306), D("122.21"))  # 300 × 1.02, quantity rounded down
@@ -212,16 +218,17 @@ def test_take_profit_closes_the_cycle_and_the_next_opens_at_once_with_the_reinve
     # buy at the next tick (the close, 104)
     r = run([flat("100"), flat("100"), ("100", "104", "100", "104")], fee="0.001")
     q0 = D(3)
-    cost = q0 * 100 * D("1.001")
-    tp_price = up(cost / q0 * D("1.035"))
+    held = q0 - D("0.003")  # the fee is charged in the base bought (as Binance)
+    cost = q0 * 100
+    tp_price = up(cost / held * D("1.035"))
     assert tp_price == D("103.61")
-    proceeds = q0 * tp_price
-    profit = proceeds - proceeds * D("0.001") - cost
+    proceeds = held * tp_price
+    profit = proceeds - up(proceeds * D("0.001"), D("1E-8")) - cost
     bonus = down(profit / 21, D("1E-8"))
     new_qty = qty(D(300) + bonus, D(104))
     assert fills(r) == [
         ("base1", "BUY", D(100), q0),
-        ("tp1", "SELL", tp_price, q0),
+        ("tp1", "SELL", tp_price, held),
         ("base2", "BUY", D(104), new_qty),
     ]
     st = r.state
@@ -304,12 +311,14 @@ def test_plan_is_what_the_bot_places():
         rows.append((prev, prev, str(row.price), str(row.price)))
         prev = str(row.price)
     rows.append(flat(prev))
-    setup = Setup(strategy=DcaStrategy(), params=p, filters=F, capital=D(100000), fee_rate=p.fee)
+    setup = Setup(strategy=DcaStrategy(), params=p, filters=F, capital=D(100000), fee_rate=p.fee, **FLAT_BOOK)
     r = run_backtest(setup, series(*rows), fast=False)
     buys = [f for f in r.fills if f.side == "BUY"]
     assert [(f.price, f.qty) for f in buys] == [(row.price, row.qty) for row in plan.placed]
     assert open_by_tag(r)["tp1"].price == plan.placed[-1].tp_price
-    assert r.state.position.cost == plan.placed_cost
+    # the plan counts fees in quote; the venue charges a buy's fee in the base it buys
+    assert r.state.position.cost == sum(f.quote for f in buys)
+    assert r.state.position.base == sum(f.qty - f.fee for f in buys)
     assert plan.cut_level == len(plan.placed) - 1 and plan.placed[-1].budget_cut and r.state.ladder_done
     # the plan also shows the whole ladder, as if there were no budget
     assert len(plan.rows) == 21 and plan.rows[:-7] == plan.placed[:-1] and plan.total_cost > plan.placed_cost

@@ -7,29 +7,29 @@ from decimal import Decimal as D
 
 import pytest
 
-from services.exchange_sim.engine import (
-    Balance,
+from shared.matching.engine import (
     BalanceEvent,
     Engine,
     EngineError,
     Event,
     ExecType,
+    Funds,
     OrderEvent,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Reject,
     Side,
-    Status,
     TimeInForce,
 )
-from services.exchange_sim.symbols import select
+from shared.matching.symbols import select
 
 ACC = "acct"
 
 
 @pytest.fixture
 def engine() -> Engine:
-    e = Engine(select(["BTCUSDT", "ETHUSDT"]))
+    e = Engine(select(["BTCUSDT", "ETHUSDT"]), market_fill="now")  # market orders at once: no market here
     e.set_time(1_000)
     e.on_price("BTCUSDT", D("30000"))
     e.on_price("ETHUSDT", D("2000"))
@@ -75,7 +75,7 @@ def order_events(events: list[Event]) -> list[tuple[str, str]]:
 
 def test_market_buy_takes_the_ask_and_pays_the_fee_in_base(engine: Engine, events: list[Event]) -> None:
     placed = engine.place(ACC, market("BUY", "0.1", cid="b-000001"))
-    assert placed.order.status is Status.FILLED
+    assert placed.order.status is OrderStatus.FILLED
     [trade] = placed.trades
     assert trade.price == D("30000.01")  # the ask: one tick above the last price
     assert trade.commission == D("0.0001") and trade.commission_asset == "BTC"
@@ -103,7 +103,7 @@ def test_large_market_order_walks_the_synthetic_book(engine: Engine) -> None:
 
 def test_quote_quantity_market_buy_spends_at_most_the_quote(engine: Engine) -> None:
     placed = engine.place(ACC, market("BUY", quote="100"))
-    assert placed.order.status is Status.FILLED
+    assert placed.order.status is OrderStatus.FILLED
     assert placed.order.cum_quote <= D("100")
     assert placed.order.quantity == placed.order.executed_qty == D("0.00333")
     assert placed.order.quote_quantity == D("100")
@@ -111,13 +111,13 @@ def test_quote_quantity_market_buy_spends_at_most_the_quote(engine: Engine) -> N
 
 def test_resting_limit_fills_at_its_own_price_with_partial_fills(engine: Engine, events: list[Event]) -> None:
     engine.place(ACC, limit("BUY", "0.3", "29900", "b-000001"))
-    assert engine.balance(ACC, "USDT") == Balance(D("1030"), D("8970"))
+    assert engine.balance(ACC, "USDT") == Funds(D("1030"), D("8970"))
     engine.on_price("BTCUSDT", D("29950"), liquidity=D("1"))  # not touched
     assert engine.get_order(ACC, "BTCUSDT", client_order_id="b-000001").executed_qty == 0
     engine.on_price("BTCUSDT", D("29800"), liquidity=D("0.1"))  # gapped below: still 29900
     engine.on_price("BTCUSDT", D("29850"), liquidity=D("0.25"))
     order = engine.get_order(ACC, "BTCUSDT", client_order_id="b-000001")
-    assert order.status is Status.FILLED and order.executed_qty == D("0.3")
+    assert order.status is OrderStatus.FILLED and order.executed_qty == D("0.3")
     assert all(t.price == D("29900") and t.maker for t in engine.trades(ACC))
     assert order_events(events) == [
         ("NEW", "NEW"),
@@ -142,17 +142,17 @@ def test_resting_orders_share_liquidity_in_price_time_priority(engine: Engine) -
 def test_crossing_gtc_limit_takes_then_rests(engine: Engine) -> None:
     placed = engine.place(ACC, limit("SELL", "0.7", "29999.99", "s-000001"))
     assert [t.price for t in placed.trades] == [D("30000")]  # only the best bid is at/above the limit
-    assert placed.order.status is Status.PARTIALLY_FILLED and placed.order.on_book
+    assert placed.order.status is OrderStatus.PARTIALLY_FILLED and placed.order.on_book
     assert engine.balance(ACC, "BTC").locked == D("0.2")
 
 
 def test_ioc_expires_its_remainder_and_fok_all_or_nothing(engine: Engine, events: list[Event]) -> None:
     engine.set_balance(ACC, "BTC", D("2"))
     ioc = engine.place(ACC, limit("SELL", "0.7", "30000", "s-000001", tif="IOC"))
-    assert ioc.order.status is Status.EXPIRED and ioc.order.executed_qty == D("0.5")
+    assert ioc.order.status is OrderStatus.EXPIRED and ioc.order.executed_qty == D("0.5")
     fok = engine.place(ACC, limit("SELL", "0.7", "30000", "s-000002", tif="FOK"))
-    assert fok.order.status is Status.EXPIRED and fok.trades == []
-    assert engine.balance(ACC, "BTC") == Balance(D("1.5"), D("0"))
+    assert fok.order.status is OrderStatus.EXPIRED and fok.trades == []
+    assert engine.balance(ACC, "BTC") == Funds(D("1.5"), D("0"))
     assert order_events(events)[-2:] == [("NEW", "NEW"), ("EXPIRED", "EXPIRED")]
 
 
@@ -176,7 +176,7 @@ def test_stop_loss_limit_triggers_then_fills(engine: Engine, events: list[Event]
     assert not engine.get_order(ACC, "BTCUSDT", client_order_id="s-000001").triggered
     engine.on_price("BTCUSDT", D("29500"))  # triggers: a sell limit at 29400 takes the 29500 bid
     order = engine.get_order(ACC, "BTCUSDT", client_order_id="s-000001")
-    assert order.triggered and order.status is Status.FILLED
+    assert order.triggered and order.status is OrderStatus.FILLED
     assert engine.trades(ACC)[-1].price == D("29500")
     assert [e.kind for e in engine.journal() if e.client_order_id == "s-000001"] == [
         "accepted",
@@ -193,7 +193,7 @@ def test_take_profit_market_buy_triggers_when_price_falls(engine: Engine) -> Non
     assert engine.balance(ACC, "USDT").locked == D("2900")
     engine.on_price("BTCUSDT", D("28990"))
     order = engine.find_order(placed.order.order_id)
-    assert order is not None and order.status is Status.FILLED
+    assert order is not None and order.status is OrderStatus.FILLED
     assert engine.balance(ACC, "USDT").locked == 0
     assert engine.trades(ACC)[0].price == D("28990.01")
 
@@ -248,7 +248,7 @@ def test_refusals_change_nothing(
 def test_cancel_releases_the_lock_and_refuses_closed_orders(engine: Engine, events: list[Event]) -> None:
     placed = engine.place(ACC, limit("BUY", "0.2", "29000", "b-000001"))
     canceled = engine.cancel(ACC, "BTCUSDT", order_id=placed.order.order_id, cancel_client_order_id="cx-1")
-    assert canceled.status is Status.CANCELED and canceled.cancel_client_order_id == "cx-1"
+    assert canceled.status is OrderStatus.CANCELED and canceled.cancel_client_order_id == "cx-1"
     assert engine.balance(ACC, "USDT").locked == 0 and engine.balance(ACC, "USDT").free == D("10000")
     with pytest.raises(EngineError) as err:
         engine.cancel(ACC, "BTCUSDT", order_id=placed.order.order_id)
@@ -322,7 +322,7 @@ def test_events_carry_snapshots_not_live_objects(engine: Engine, events: list[Ev
     engine.on_price("BTCUSDT", D("29900"), liquidity=D("0.1"))
     engine.on_price("BTCUSDT", D("29900"), liquidity=D("0.1"))
     statuses = [e.order.status for e in events if isinstance(e, OrderEvent)]
-    assert statuses == [Status.NEW, Status.PARTIALLY_FILLED, Status.FILLED]
+    assert statuses == [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED]
     assert [e.exec_type for e in events if isinstance(e, OrderEvent)] == [
         ExecType.NEW,
         ExecType.TRADE,
@@ -333,7 +333,7 @@ def test_events_carry_snapshots_not_live_objects(engine: Engine, events: list[Ev
 def test_a_broken_invariant_is_corrupt_state_not_a_request_error(engine):
     """A negative balance can only come from a bug; the venue treats it as corrupt state (the app
     stops the process on CorruptState) instead of answering one request with an error."""
-    from services.exchange_sim.engine import CorruptState
+    from shared.matching.engine import CorruptState
 
     with pytest.raises(CorruptState, match="negative balance"):
         engine._move("binance", "USDT", free=-(engine.balance("binance", "USDT").free + 1))

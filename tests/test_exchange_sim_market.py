@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from services.exchange_sim.config import SimConfig, load_sim_config
-from services.exchange_sim.engine import Engine, OrderRequest, OrderType, Side, Status, TimeInForce
 from services.exchange_sim.feeds import DataError, Feed, data_files, load_rows
 from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY, Market
-from services.exchange_sim.symbols import select
 from services.exchange_sim.venue import Venue
 from shared.config import ConfigError
+from shared.matching.engine import Engine, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from shared.matching.symbols import select
 
 ROWS = """open_time,open,high,low,close,volume
 2023-03-01 00:00:00+00:00,100.00,101.00,99.00,100.50,4
@@ -96,16 +96,16 @@ def test_a_limit_buy_fills_at_its_price_when_the_low_touches_it_limited_by_volum
     )
     engine.place("a", req)
     market.step()  # open 100.50: untouched
-    assert engine.get_order("a", "ETHUSDT", client_order_id="b-000001").status is Status.NEW
+    assert engine.get_order("a", "ETHUSDT", client_order_id="b-000001").status is OrderStatus.NEW
     market.step()  # low 98.00: touched, but this quarter of the candle traded only 2
     order = engine.get_order("a", "ETHUSDT", client_order_id="b-000001")
-    assert order.status is Status.PARTIALLY_FILLED and order.executed_qty == D("2")
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.executed_qty == D("2")
     market.advance(steps=2)  # high 103, close 102: not touched again
     assert engine.get_order("a", "ETHUSDT", client_order_id="b-000001").executed_qty == D("2")
     market.advance(steps=2)  # next candle 102 -> 104: not touched
     market.step()  # low 97: the rest fills, still at 98.50
     order = engine.get_order("a", "ETHUSDT", client_order_id="b-000001")
-    assert order.status is Status.FILLED
+    assert order.status is OrderStatus.FILLED
     assert {t.price for t in engine.trades("a")} == {D("98.50")}
 
 

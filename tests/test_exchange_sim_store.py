@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from services.exchange_sim.config import load_sim_config
-from services.exchange_sim.engine import OrderRequest, OrderType, Side, TimeInForce
 from services.exchange_sim.store import CHANGES, StoreError
 from services.exchange_sim.venue import Venue
+from shared.matching.engine import OrderRequest, OrderType, Side, TimeInForce
 from tests.helpers.procs import ROOT, base_env
 
 ACCOUNT = "binance"
@@ -65,7 +65,9 @@ def test_a_venue_never_closed_resumes_with_its_book_and_its_market_goes_on(tmp_p
     placed = again.engine.place(ACCOUNT, OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType.MARKET,
                                 quantity=Decimal("0.01"), client_order_id="after-1"))  # fmt: skip
     assert placed.order.order_id > max(o.order_id for o in first.engine.orders(ACCOUNT))
-    assert placed.trades[0].trade_id > max(t.trade_id for t in first.engine.trades(ACCOUNT))
+    again.market.advance(steps=1)  # a market order fills at the next step (SIM_MARKET_FILL's default)
+    (trade,) = again.engine.trades(ACCOUNT, order_id=placed.order.order_id)
+    assert trade.trade_id > max(t.trade_id for t in first.engine.trades(ACCOUNT))
 
 
 def test_a_clean_stop_leaves_a_snapshot_alone_and_a_reset_is_saved(tmp_path: Path) -> None:

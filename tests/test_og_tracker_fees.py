@@ -16,11 +16,11 @@ import msgspec
 import redis.asyncio as aioredis
 
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.base import OrderFees
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.wal import Wal
 from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
 from shared.order_record import new_record
+from shared.order_report import OrderFees
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()

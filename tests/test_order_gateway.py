@@ -78,6 +78,12 @@ def test_place_partial_fill_cancel_and_market(sim, gateway, sync_redis):
     filled = wait_status(sync_redis, market.cid, OrderStatus.FILLED)
     assert filled.cum_quote_qty <= Decimal("50") and filled.fee_asset == "BTC" and filled.fee > 0
     assert sync_redis.smembers(og_open("sim")) == {b"b1-000002"}
+    # a stop-market order goes to Binance as it is (type STOP_LOSS, its stop price)
+    stop = place(
+        sync_redis, 4, order_type=OrderType.STOP_LOSS, side=Side.SELL, qty="0.001", stop=str(p - 1000)
+    )
+    resting = wait_status(sync_redis, stop.cid, OrderStatus.NEW)
+    assert (resting.order_type, resting.stop_price) == (OrderType.STOP_LOSS, Decimal(p - 1000))
     balances = [decode(f) for _, f in sync_redis.xrange("account:sim")]
     assert balances and any(b.asset == "BTC" for b in balances[-1].balances)
 
@@ -273,4 +279,10 @@ def test_bybit_protocol_place_fill_cancel(sim, env, tmp_path, sync_redis):
         )
         == 1
     )
+    # a stop-market order is not sent to Bybit: the bot hears REJECTED with the reason
+    stop = place(
+        sync_redis, 4, order_type=OrderType.STOP_LOSS, side=Side.SELL, qty="0.001", stop=str(p - 1000)
+    )
+    assert "not sent to Bybit" in wait_status(sync_redis, stop.cid, OrderStatus.REJECTED).reason
+    assert not any(e.get("client_order_id") == stop.cid for e in sim.control.journal(account="bybit"))
     assert proc.terminate() == 0

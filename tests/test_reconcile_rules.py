@@ -22,11 +22,9 @@ from services.order_gateway.reconcile_rules import (
     outcome,
     resend_wait_ms,
 )
-from services.order_gateway.tracker import FeesNeeded, advance
-from services.order_gateway.venues.base import OrderFees
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
-from shared.order_record import OrderRecord, new_record
-from shared.order_report import OrderReport
+from shared.order_record import FeesNeeded, OrderRecord, advance_record, new_record
+from shared.order_report import OrderFees, OrderReport
 
 D = Decimal
 QTY = D("1")
@@ -84,8 +82,8 @@ def test_any_order_and_duplication_of_reports_gives_the_same_final_record(data):
     start = record()
     folded = start
     for r in reports:
-        folded = advance(folded, r, None, now_ms=9) or folded
-    assert folded == advance(start, history[-1], None, now_ms=9)
+        folded = advance_record(folded, r, None, now_ms=9) or folded
+    assert folded == advance_record(start, history[-1], None, now_ms=9)
     assert folded.status is history[-1].status and folded.cum_filled_qty == history[-1].cum_filled_qty
     assert latest_reports(reports) == {start.cid: history[-1]}
 
@@ -96,18 +94,18 @@ def test_a_report_after_missed_fills_needs_the_venues_fees_first():
     now = record(OrderStatus.NEW)
     jump = report(OrderStatus.PARTIALLY_FILLED, D("0.5"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
     with pytest.raises(FeesNeeded) as raised:
-        advance(now, jump, None, now_ms=2)
+        advance_record(now, jump, None, now_ms=2)
     assert raised.value.venue_order_id == "7"
     listed = OrderFees("BNB", ((D("0.3"), D("0.0003")), (D("0.2"), D("0.0002"))))
-    after = advance(now, jump, listed, now_ms=2)
+    after = advance_record(now, jump, listed, now_ms=2)
     assert after is not None and (after.fee, after.fee_asset, after.cum_filled_qty) == (
         D("0.0005"),
         "BNB",
         D("0.5"),
     )
     step = report(OrderStatus.PARTIALLY_FILLED, D("0.2"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
-    assert advance(now, step, None, now_ms=2).fee == D("0.0002")  # one fill: its own fee adds up
-    assert advance(after, jump, None, now_ms=3) is None  # stale: nothing asked, nothing written
+    assert advance_record(now, step, None, now_ms=2).fee == D("0.0002")  # one fill: its own fee adds up
+    assert advance_record(after, jump, None, now_ms=3) is None  # stale: nothing asked, nothing written
 
 
 def test_the_fee_taken_is_that_of_the_trades_the_report_covers():
@@ -117,10 +115,10 @@ def test_the_fee_taken_is_that_of_the_trades_the_report_covers():
     now = record(OrderStatus.NEW)
     jump = report(OrderStatus.PARTIALLY_FILLED, D("0.5"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
     ahead = OrderFees("BNB", ((D("0.3"), D("0.0003")), (D("0.2"), D("0.0002")), (D("0.1"), D("0.0001"))))
-    after = advance(now, jump, ahead, now_ms=2)
+    after = advance_record(now, jump, ahead, now_ms=2)
     assert after is not None and after.fee == D("0.0005")
     then = report(OrderStatus.PARTIALLY_FILLED, D("0.6"), last_fill_qty=D("0.1"), last_fee=D("0.0001"))
-    final = advance(after, then, None, now_ms=3)
+    final = advance_record(after, then, None, now_ms=3)
     assert final is not None and final.fee == ahead.total == D("0.0006")
 
 
@@ -129,8 +127,8 @@ def test_a_trade_list_short_of_the_report_is_asked_again_then_taken_as_it_is():
     jump = report(OrderStatus.PARTIALLY_FILLED, D("0.5"), last_fill_qty=D("0.2"), last_fee=D("0.0002"))
     behind = OrderFees("BNB", ((D("0.3"), D("0.0003")),))
     with pytest.raises(FeesNeeded):
-        advance(now, jump, behind, now_ms=2, last_try=False)
-    last = advance(now, jump, behind, now_ms=2, last_try=True)
+        advance_record(now, jump, behind, now_ms=2, last_try=False)
+    last = advance_record(now, jump, behind, now_ms=2, last_try=True)
     assert last is not None and last.fee == D("0.0003")
 
 
@@ -170,9 +168,9 @@ def test_a_report_is_applied_and_no_answer_leaves_the_record_unresolved(status):
 
 def test_the_summary_counts_what_reconciliation_moved():
     before = record(OrderStatus.NEW)
-    filled = advance(before, report(OrderStatus.FILLED, QTY, fee=D("0.001")), None, now_ms=2)
-    cancelled = advance(before, report(OrderStatus.CANCELED), None, now_ms=2)
-    acked = advance(record(), report(OrderStatus.NEW), None, now_ms=2)
+    filled = advance_record(before, report(OrderStatus.FILLED, QTY, fee=D("0.001")), None, now_ms=2)
+    cancelled = advance_record(before, report(OrderStatus.CANCELED), None, now_ms=2)
+    acked = advance_record(record(), report(OrderStatus.NEW), None, now_ms=2)
     assert [outcome(before, filled), outcome(before, cancelled), outcome(record(), acked), outcome(before, None)] == [
         "filled_while_down", "closed_while_down", "", "",
     ]  # fmt: skip

@@ -19,11 +19,11 @@ from services.exchange_sim.app import build_app
 from services.exchange_sim.config import SimConfig, load_sim_config
 from services.exchange_sim.feeds import DataError
 from services.exchange_sim.store import StoreError
-from services.exchange_sim.symbols import UnknownSymbolError
 from services.exchange_sim.venue import Venue
 from shared.candle_files import CandleFileError
 from shared.config import ConfigError
 from shared.logs import register_secret, setup_logging
+from shared.matching.symbols import UnknownSymbolError
 
 log = logging.getLogger("exchange_sim")
 

@@ -15,9 +15,9 @@ import orjson
 from aiohttp import web
 
 from services.exchange_sim import control
-from services.exchange_sim.engine import CorruptState, Event, OrderEvent
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue, stop_on_corrupt_state
+from shared.matching.engine import CorruptState, Event, OrderEvent
 from shared.prom import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 log = logging.getLogger("exchange_sim.app")

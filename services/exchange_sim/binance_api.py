@@ -28,7 +28,10 @@ from services.exchange_sim.binance_errors import (
     mandatory,
     not_required,
 )
-from services.exchange_sim.engine import (
+from services.exchange_sim.telemetry import sim_metrics
+from services.exchange_sim.venue import Venue
+from shared.candle_files import INTERVAL_MS
+from shared.matching.engine import (
     EngineError,
     Event,
     Order,
@@ -38,9 +41,6 @@ from services.exchange_sim.engine import (
     Side,
     TimeInForce,
 )
-from services.exchange_sim.telemetry import sim_metrics
-from services.exchange_sim.venue import Venue
-from shared.candle_files import INTERVAL_MS
 
 ACCOUNT = "binance"
 PROTOCOL = "binance"

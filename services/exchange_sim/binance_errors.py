@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from services.exchange_sim.engine import EngineError, Reject
+from shared.matching.engine import EngineError, Reject
 
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 MAX_PRECISION = 8

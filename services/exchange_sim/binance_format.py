@@ -10,7 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.exchange_sim.engine import (
+from services.exchange_sim.feeds import Bar
+from shared.matching.engine import (
     BalanceEvent,
     ExecType,
     Order,
@@ -18,9 +19,8 @@ from services.exchange_sim.engine import (
     OrderType,
     Trade,
 )
-from services.exchange_sim.feeds import Candle
-from services.exchange_sim.model import STOP_TYPES
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.model import STOP_TYPES
+from shared.matching.symbols import SymbolSpec
 
 STP_MODE = "EXPIRE_MAKER"
 ORDER_TYPES = [
@@ -295,7 +295,7 @@ def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
     }
 
 
-def kline_row(c: Candle) -> list[Any]:
+def kline_row(c: Bar) -> list[Any]:
     """One REST klines row."""
     return [
         c.open_time,
@@ -313,7 +313,7 @@ def kline_row(c: Candle) -> list[Any]:
     ]
 
 
-def kline_event(symbol: str, interval: str, c: Candle, closed: bool, event_time: int) -> dict[str, Any]:
+def kline_event(symbol: str, interval: str, c: Bar, closed: bool, event_time: int) -> dict[str, Any]:
     return {
         "e": "kline",
         "E": event_time,

@@ -17,10 +17,10 @@ from services.exchange_sim.bybit_orders import from_engine, parse_create
 from services.exchange_sim.bybit_params import Params
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS
-from services.exchange_sim.engine import EngineError, Order, Trade
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
+from shared.matching.engine import EngineError, Order, Trade
 from shared.money import ZERO, fmt
 
 PROTOCOL = "bybit"

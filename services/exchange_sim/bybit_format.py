@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from services.exchange_sim.bybit_errors import BybitError
-from services.exchange_sim.engine import Balance, Order, OrderType, Side, Status, Trade
-from services.exchange_sim.feeds import Candle
-from services.exchange_sim.model import STOP_TYPES, Quote
-from services.exchange_sim.symbols import SymbolSpec
+from services.exchange_sim.feeds import Bar
+from shared.matching.engine import Funds, Order, OrderStatus, OrderType, Side, Trade
+from shared.matching.model import STOP_TYPES, Quote
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, fmt, round_down
 
 CATEGORY = "spot"
@@ -49,27 +49,27 @@ def message_id(topic: str, seq: int) -> str:
 def order_status(order: Order) -> str:
     """Engine status in Bybit's enum; an order closed with fills is PartiallyFilledCanceled (spot)."""
     status = order.status
-    if status is Status.NEW:
+    if status is OrderStatus.NEW:
         return "Untriggered" if order.type in STOP_TYPES and not order.triggered else "New"
-    if status is Status.PARTIALLY_FILLED:
+    if status is OrderStatus.PARTIALLY_FILLED:
         return "PartiallyFilled"
-    if status is Status.FILLED:
+    if status is OrderStatus.FILLED:
         return "Filled"
-    if status is Status.REJECTED:
+    if status is OrderStatus.REJECTED:
         return "Rejected"
     return "PartiallyFilledCanceled" if order.executed_qty > 0 else "Cancelled"
 
 
 def _cancel_type(order: Order) -> str:
-    if order.status is Status.CANCELED:
+    if order.status is OrderStatus.CANCELED:
         return "CancelByUser"
     return "UNKNOWN"
 
 
 def _reject_reason(order: Order) -> str:
-    if order.status is Status.EXPIRED and order.time_in_force.value == "FOK":
+    if order.status is OrderStatus.EXPIRED and order.time_in_force.value == "FOK":
         return "EC_CancelForNoFullFill"
-    if order.status is Status.EXPIRED and order.executed_qty == 0:
+    if order.status is OrderStatus.EXPIRED and order.executed_qty == 0:
         return "EC_NoImmediateQtyToFill"
     return "EC_NoError"
 
@@ -193,7 +193,7 @@ def execution_json(
     }
 
 
-def coin_json(asset: str, balance: Balance, usd_price: Decimal) -> dict[str, Any]:
+def coin_json(asset: str, balance: Funds, usd_price: Decimal) -> dict[str, Any]:
     """One coin of a UNIFIED wallet: walletBalance = free + locked, locked = held by open orders."""
     total = balance.free + balance.locked
     return {
@@ -279,7 +279,7 @@ def quote_precision(spec: SymbolSpec) -> Decimal:
     return Decimal(1).scaleb(-spec.quote_precision)
 
 
-def kline_row(candle: Candle) -> list[str]:
+def kline_row(candle: Bar) -> list[str]:
     """REST kline row: start, open, high, low, close, volume, turnover."""
     return [
         str(candle.open_time),
@@ -292,7 +292,7 @@ def kline_row(candle: Candle) -> list[str]:
     ]
 
 
-def ws_kline(candle: Candle, interval: str, *, confirm: bool, timestamp: int) -> dict[str, Any]:
+def ws_kline(candle: Bar, interval: str, *, confirm: bool, timestamp: int) -> dict[str, Any]:
     return {
         "start": candle.open_time,
         "end": candle.close_time,
@@ -308,7 +308,7 @@ def ws_kline(candle: Candle, interval: str, *, confirm: bool, timestamp: int) ->
     }
 
 
-def ticker_stats(symbol: str, last: Decimal, window: Candle) -> dict[str, Any]:
+def ticker_stats(symbol: str, last: Decimal, window: Bar) -> dict[str, Any]:
     """The 24h fields both the REST and the WS tickers carry."""
     change = (last - window.open) / window.open if window.open else ZERO
     return {
@@ -324,7 +324,7 @@ def ticker_stats(symbol: str, last: Decimal, window: Candle) -> dict[str, Any]:
     }
 
 
-def rest_ticker(symbol: str, quote: Quote, window: Candle) -> dict[str, Any]:
+def rest_ticker(symbol: str, quote: Quote, window: Bar) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "bid1Price": fmt(quote.bid),

@@ -22,7 +22,7 @@ from services.exchange_sim import bybit_errors as E
 from services.exchange_sim.bybit_errors import BybitError, params_error
 from services.exchange_sim.bybit_format import SIDE_OF, quote_precision
 from services.exchange_sim.bybit_params import Params
-from services.exchange_sim.engine import (
+from shared.matching.engine import (
     Engine,
     EngineError,
     OrderRequest,
@@ -31,7 +31,7 @@ from services.exchange_sim.engine import (
     Side,
     TimeInForce,
 )
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.symbols import SymbolSpec
 from shared.money import fmt
 
 LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from services.exchange_sim import bybit_format as bf
-from services.exchange_sim.engine import Balance, EngineError, Event, ExecType, Order, OrderEvent, Trade
 from services.exchange_sim.venue import Venue
+from shared.matching.engine import EngineError, Event, ExecType, Funds, Order, OrderEvent, Trade
 from shared.money import ZERO
 
 ACCOUNT = "bybit"  # the engine account the Bybit protocol trades (separate from Binance's)
@@ -99,7 +99,7 @@ class BybitFace:
                     return ZERO
         return ZERO
 
-    def coins(self, balances: dict[str, Balance]) -> list[dict[str, Any]]:
+    def coins(self, balances: dict[str, Funds]) -> list[dict[str, Any]]:
         return [bf.coin_json(asset, bal, self.usd_price(asset)) for asset, bal in sorted(balances.items())]
 
     # ----------------------------------------------------------------- lookups

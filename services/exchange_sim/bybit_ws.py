@@ -23,12 +23,12 @@ from services.exchange_sim.bybit_api import PROTOCOL
 from services.exchange_sim.bybit_auth import WsAuthError, check_ws_auth
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace, face_for
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS, TopicError, parse_private, parse_public
-from services.exchange_sim.engine import BalanceEvent, Event, OrderEvent
 from services.exchange_sim.market import Tick
 from services.exchange_sim.outbox import Outbox
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
+from shared.matching.engine import BalanceEvent, Event, OrderEvent
 
 # pybit records a subscription's req_id only after its send() returns and fails (KeyError,
 # socket dead) on an answer that comes back sooner; the real venue is always a network round

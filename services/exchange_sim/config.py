@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from services.exchange_sim.engine import MARKET_FILLS, MarketFill
 from services.exchange_sim.market import DEFAULT_HISTORY_MAX, MIN_HISTORY
-from services.exchange_sim.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.config import ConfigError
+from shared.matching.engine import DEFAULT_MARKET_FILL, MARKET_FILLS, MarketFill
+from shared.matching.symbols import CATALOG, DEFAULT_BALANCES, DEFAULT_SYMBOLS
 from shared.messages import MAX_AMOUNT
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     taker_fee: Decimal = Decimal("0.001")
     participation: Decimal = Decimal(1)  # share of a step's volume resting orders may fill
     max_fill: Decimal | None = None  # fixed base quantity per step instead (forces partial fills)
-    market_fill: MarketFill = "now"  # "next_step": market orders wait for the next price (engine.py)
+    market_fill: MarketFill = DEFAULT_MARKET_FILL  # "now": market orders fill at the last price (engine.py)
     weight_limit: int = 6000  # Binance REQUEST_WEIGHT per minute
     order_limit_10s: int = 100  # Binance ORDERS per 10 seconds
     ban_after: int = 3  # 429s answered in a minute before a 418 ban

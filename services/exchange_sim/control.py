@@ -25,9 +25,9 @@ from services.exchange_sim import control_auth
 from services.exchange_sim.binance_api import ACCOUNT as BINANCE_ACCOUNT
 from services.exchange_sim.bybit_state import ACCOUNT as BYBIT_ACCOUNT
 from services.exchange_sim.config import MAX_SPEED
-from services.exchange_sim.engine import MARKET_FILLS, EngineError
 from services.exchange_sim.faults import FaultError
 from services.exchange_sim.venue import Venue
+from shared.matching.engine import MARKET_FILLS, EngineError
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 DEFAULT_ACCOUNT = BINANCE_ACCOUNT

@@ -18,14 +18,17 @@ from pathlib import Path
 
 import msgspec
 
-from services.exchange_sim.symbols import SymbolSpec
 from shared.candle_files import RawCandle, read_candles
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, round_down
 
 DEFAULT_ORIGIN_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
-class Candle(msgspec.Struct, frozen=True, kw_only=True):
+class Bar(msgspec.Struct, frozen=True, kw_only=True):
+    """One candle of a symbol's market (the feed is per symbol, so no venue or symbol here; the
+    market gateway turns what the venue serves into shared.messages.Candle)."""
+
     open_time: int
     close_time: int
     open: Decimal
@@ -43,7 +46,7 @@ class DataError(ValueError):
 
 def _walk_candle(
     rng: random.Random, spec: SymbolSpec, prev: Decimal, open_time: int, interval_ms: int
-) -> Candle:
+) -> Bar:
     """One random-walk candle opening at prev (floats only inside, rounded to tick and step)."""
     tick, step = spec.filters.tick_size, spec.filters.step_size
     vol = spec.volatility * math.sqrt(interval_ms / 60_000)
@@ -71,8 +74,8 @@ def _candle(
     lo: Decimal,
     c: Decimal,
     v: Decimal,
-) -> Candle:
-    return Candle(
+) -> Bar:
+    return Bar(
         open_time=open_time,
         close_time=open_time + interval_ms - 1,
         open=o,
@@ -85,7 +88,7 @@ def _candle(
     )
 
 
-def _from_raw(row: RawCandle, interval_ms: int) -> Candle:
+def _from_raw(row: RawCandle, interval_ms: int) -> Bar:
     return _candle(
         row.open_time,
         interval_ms,
@@ -125,10 +128,10 @@ class Feed:
         if prev is not None:
             self._prev = prev
 
-    def __iter__(self) -> Iterator[Candle]:
+    def __iter__(self) -> Iterator[Bar]:
         return self
 
-    def __next__(self) -> Candle:
+    def __next__(self) -> Bar:
         t = self._next_time
         self._next_time += self.interval_ms
         row = self._data.get(t)

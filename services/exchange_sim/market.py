@@ -1,7 +1,7 @@
 """The simulated market: a clock that walks every symbol through its candles, step by step.
 
-A candle is four steps: open, then low and high (high first when the candle closes below
-its open), then close. Each step sets the market time, hands the engine the price and the
+A candle is four steps (shared/matching/candles.py, the rule the backtester follows too):
+open, then low and high (high first when the candle closes below its open), then close. Each step sets the market time, hands the engine the price and the
 liquidity of that stretch of the candle (a quarter of its volume times the participation
 rate, or a fixed `max_fill`), and tells listeners (the protocol layers' market streams).
 Nothing here sleeps: a runner (venue.py) or a test (control API) calls `step()`.
@@ -15,14 +15,22 @@ from decimal import Decimal
 
 import msgspec
 
-from services.exchange_sim.engine import Engine
-from services.exchange_sim.feeds import Candle, Feed
-from shared.money import ZERO, round_down
+from services.exchange_sim.feeds import Bar, Feed
+from shared.matching.candles import (
+    AVG_PRICE_CANDLES,
+    DEFAULT_PARTICIPATION,
+    STEPS_PER_CANDLE,
+    avg_price,
+    step_liquidity,
+    step_offset,
+    step_volumes,
+    waypoints,
+)
+from shared.matching.engine import Engine
+from shared.money import ZERO
 
 log = logging.getLogger("exchange_sim.market")
 
-STEPS_PER_CANDLE = 4
-AVG_PRICE_CANDLES = 5  # Binance avgPrice: 5 minutes
 DAY_CANDLES = 1440  # the 24h ticker's window of 1-minute candles
 # SIM_HISTORY_MAX's floor: the 24h window, plus an hour so a trim in chunks never cuts into it.
 MIN_HISTORY = DAY_CANDLES + 60
@@ -37,7 +45,7 @@ class Tick(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal
     qty: Decimal  # volume traded in this step (the public tape)
     trade_id: int
-    candle: Candle
+    candle: Bar
     closed: bool  # this step closed the candle
 
 
@@ -47,13 +55,13 @@ TickListener = Callable[[list[Tick]], None]
 class SymbolKnobs(msgspec.Struct, kw_only=True):
     """Per-symbol liquidity: participation of the candle's volume, or a fixed cap per step."""
 
-    participation: Decimal = Decimal(1)
+    participation: Decimal = DEFAULT_PARTICIPATION
     max_fill: Decimal | None = None
 
 
-def aggregate(candles: Iterable[Candle], interval_ms: int) -> list[Candle]:
+def aggregate(candles: Iterable[Bar], interval_ms: int) -> list[Bar]:
     """Merge 1-minute candles into bars of interval_ms aligned to the epoch (as Binance does)."""
-    bars: list[Candle] = []
+    bars: list[Bar] = []
     for c in candles:
         start = c.open_time - c.open_time % interval_ms
         if bars and bars[-1].open_time == start:
@@ -101,7 +109,7 @@ class Market:
         """Back to the first live minute: history replayed again, prices handed to the engine."""
         self._feeds = self._make_feeds()
         self.knobs = {s: SymbolKnobs() for s in self._feeds}
-        self.history: dict[str, list[Candle]] = {s: [] for s in self._feeds}
+        self.history: dict[str, list[Bar]] = {s: [] for s in self._feeds}
         # candles trimmed off the front: history[s][i] opened at origin + (dropped + i) intervals
         self.dropped: dict[str, int] = dict.fromkeys(self._feeds, 0)
         for symbol, feed in self._feeds.items():
@@ -111,7 +119,7 @@ class Market:
         self.steps = 0
 
     def resume(
-        self, feeds: dict[str, Feed], history: dict[str, list[Candle]], dropped: dict[str, int], steps: int
+        self, feeds: dict[str, Feed], history: dict[str, list[Bar]], dropped: dict[str, int], steps: int
     ) -> None:
         """Carry on from saved history (a restarted venue, store.py): the next candle opens one
         interval after the last closed one, so market time never goes back; `feeds` start there."""
@@ -127,8 +135,8 @@ class Market:
 
     def _start_at(self, candle_open: int) -> None:
         """The next step opens the candle at `candle_open`; prices are the last closes."""
-        self._planned: dict[str, Candle] = {}
-        self._live: dict[str, Candle] = {}
+        self._planned: dict[str, Bar] = {}
+        self._live: dict[str, Bar] = {}
         self.phase = 0  # the next step's position in its candle
         self.candle_open = candle_open
         self.time = self.candle_open
@@ -154,7 +162,7 @@ class Market:
     def price(self, symbol: str) -> Decimal:
         return self._last[symbol]
 
-    def current(self, symbol: str) -> Candle | None:
+    def current(self, symbol: str) -> Bar | None:
         """The 1-minute candle in progress (None between a close and the next open)."""
         return self._live.get(symbol)
 
@@ -164,18 +172,13 @@ class Market:
         k = self.phase
         if k == 0:
             self._planned = {s: next(feed) for s, feed in self._feeds.items()}
-        offset = (
-            self.interval_ms - 1 if k == STEPS_PER_CANDLE - 1 else k * self.interval_ms // STEPS_PER_CANDLE
-        )
-        self.time = self.candle_open + offset
+        self.time = self.candle_open + step_offset(k, self.interval_ms)
         self.engine.set_time(self.time)
         closed = k == STEPS_PER_CANDLE - 1
         ticks = []
-        for symbol, planned in self._planned.items():
-            price = _waypoints(planned)[k]
-            qty = round_down(planned.volume / STEPS_PER_CANDLE, self._feeds[symbol].spec.filters.step_size)
-            if closed:
-                qty = planned.volume - qty * (STEPS_PER_CANDLE - 1)
+        for symbol, p in self._planned.items():
+            price = waypoints(p.open, p.high, p.low, p.close)[k]
+            qty = step_volumes(p.volume, self._feeds[symbol].spec.filters.step_size)[k]
             ticks.append(self._trade(symbol, price, qty, closed))
         self.phase = (k + 1) % STEPS_PER_CANDLE
         self.steps += 1
@@ -249,9 +252,9 @@ class Market:
 
     def _liquidity(self, symbol: str, qty: Decimal, manual: bool) -> Decimal | None:
         knobs = self.knobs[symbol]
-        if knobs.max_fill is not None:
-            return knobs.max_fill
-        return None if manual else qty * knobs.participation
+        if manual and knobs.max_fill is None:
+            return None
+        return step_liquidity(qty, knobs.participation, knobs.max_fill)
 
     def _publish(self, ticks: list[Tick]) -> None:
         for listener in list(self._listeners):
@@ -278,7 +281,7 @@ class Market:
         start: int | None = None,
         end: int | None = None,
         limit: int = 500,
-    ) -> list[Candle]:
+    ) -> list[Bar]:
         """Closed bars only (see docs/PAPER_VENUE.md), oldest first; without start, the latest `limit`.
 
         Only the retained history is served: a range reaching back before it gets what is kept,
@@ -308,7 +311,7 @@ class Market:
         ]
         return bars[:limit] if start is not None else bars[-limit:]
 
-    def bar(self, symbol: str, interval_ms: int) -> Candle:
+    def bar(self, symbol: str, interval_ms: int) -> Bar:
         """The bar of interval_ms that holds the latest step (for kline streams)."""
         live = self._live.get(symbol)
         hist = self.history[symbol]
@@ -322,13 +325,13 @@ class Market:
     def avg_price(self, symbol: str) -> Decimal:
         """Volume-weighted close of the last 5 closed minutes (Binance avgPrice); last price if none."""
         recent = self.history[symbol][-AVG_PRICE_CANDLES:]
-        volume = sum((c.volume for c in recent), ZERO)
-        if volume > 0:
-            tick = self._feeds[symbol].spec.filters.tick_size
-            return round_down(sum((c.close * c.volume for c in recent), ZERO) / volume, tick / 1000)
+        tick = self._feeds[symbol].spec.filters.tick_size
+        avg = avg_price([(c.close, c.volume) for c in recent], tick)
+        if avg is not None:
+            return avg
         return recent[-1].close if recent else self._last.get(symbol, ZERO)
 
-    def window(self, symbol: str, minutes: int = DAY_CANDLES) -> Candle:
+    def window(self, symbol: str, minutes: int = DAY_CANDLES) -> Bar:
         """One bar over the last `minutes` (24h ticker statistics), the candle in progress included."""
         members = self.history[symbol][-minutes:]
         live = self._live.get(symbol)
@@ -336,10 +339,3 @@ class Market:
             members = [*members[1:], live] if len(members) >= minutes else [*members, live]
         merged = aggregate(members, 10**15)[0]
         return msgspec.structs.replace(merged, open_time=members[0].open_time, close_time=self.time)
-
-
-def _waypoints(c: Candle) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """open -> low -> high -> close, or open -> high -> low -> close when the candle falls."""
-    if c.close < c.open:
-        return c.open, c.high, c.low, c.close
-    return c.open, c.low, c.high, c.close

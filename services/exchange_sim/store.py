@@ -27,9 +27,9 @@ from pathlib import Path
 
 import msgspec
 
-from services.exchange_sim.engine import Balance, BalanceEvent, CorruptState, EngineState, Event, Order, Trade
-from services.exchange_sim.feeds import Candle
+from services.exchange_sim.feeds import Bar
 from services.exchange_sim.market import STEPS_PER_CANDLE, Tick
+from shared.matching.engine import BalanceEvent, CorruptState, EngineState, Event, Funds, Order, Trade
 
 log = logging.getLogger("exchange_sim.store")
 
@@ -58,11 +58,11 @@ class OrdersRec(msgspec.Struct, tag="o"):
 
 class BalanceRec(msgspec.Struct, tag="b"):
     account: str
-    balances: dict[str, Balance]
+    balances: dict[str, Funds]
 
 
 class CandleRec(msgspec.Struct, tag="c"):
-    candles: dict[str, Candle]
+    candles: dict[str, Bar]
     next_trade_id: dict[str, int]
     steps: int
 
@@ -76,7 +76,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     seed: int
     data: str
     steps: int
-    history: dict[str, list[Candle]]
+    history: dict[str, list[Bar]]
     dropped: dict[str, int]
     engine: EngineState
 

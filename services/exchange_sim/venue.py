@@ -22,12 +22,12 @@ from aiohttp import web
 from services.exchange_sim import feeds as feed_mod
 from services.exchange_sim import store as store_mod
 from services.exchange_sim.config import SimConfig
-from services.exchange_sim.engine import CorruptState, Engine
 from services.exchange_sim.faults import FaultBook
 from services.exchange_sim.market import STEPS_PER_CANDLE, Market
 from services.exchange_sim.ratelimit import RateLimiter
 from services.exchange_sim.store import Snapshot, Store
-from services.exchange_sim.symbols import select
+from shared.matching.engine import CorruptState, Engine
+from shared.matching.symbols import select
 
 log = logging.getLogger("exchange_sim.venue")
 

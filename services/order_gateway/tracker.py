@@ -8,63 +8,23 @@ what a report may change and one place that emits `orders:events:{bot}`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
-from services.order_gateway.venues.base import OrderFees, VenueAdapter
+from services.order_gateway.venues.base import VenueAdapter
 from services.order_gateway.wal import Mutation, Wal
 from shared import metrics
 from shared.bus import Entry
 from shared.ids import bot_of
 from shared.messages import OrderStatus
-from shared.order_lifecycle import moves_forward
-from shared.order_record import OrderRecord, apply_report, fee_after, to_update
-from shared.order_report import OrderReport
+from shared.order_record import FeesNeeded, OrderRecord, advance_record, to_update
+from shared.order_report import OrderFees, OrderReport
 from shared.streams import order_events
-
-log = logging.getLogger("automata.order_gateway")
 
 FEE_FETCHES = 3  # the venue's trade list may lag its order report by a moment: ask again
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class FeesNeeded(Exception):
-    """Raised by a transaction body that needs the order's fees from the venue: fetched only
-    once the WATCH is given up, never across it (network I/O would hold the watch)."""
-
-    def __init__(self, venue_order_id: str) -> None:
-        super().__init__(venue_order_id)
-        self.venue_order_id = venue_order_id
-
-
-def advance(
-    record: OrderRecord, report: OrderReport, fees: OrderFees | None, now_ms: int, *, last_try: bool = True
-) -> OrderRecord | None:
-    """The record after the report (None when it does not move the record forward), pure.
-
-    `fees` are the order's trades, asked for when the report leaves the fee unknown (fills
-    were missed in between); without them FeesNeeded is raised. The fee taken is that of the
-    trades the report's filled quantity covers, never a later trade's, whose own report adds
-    it. A list that does not reach the report's quantity yet raises FeesNeeded again, unless
-    this is the last try: its whole total is then the best the venue says."""
-    if not moves_forward(record, report):
-        return None
-    fee, fee_asset = fee_after(record, report), report.fee_asset
-    if fee is None:
-        wanted = report.venue_order_id or record.venue_order_id
-        if fees is None:
-            raise FeesNeeded(wanted)
-        fee, fee_asset = fees.through(report.cum_filled_qty), fees.asset
-        if fee is None:
-            if not last_try:
-                raise FeesNeeded(wanted)
-            log.warning("%s: the venue lists trades short of %s filled; its fee total is used", report.cid,
-                        report.cum_filled_qty)  # fmt: skip
-            fee = fees.total
-    return apply_report(record, report, fee, fee_asset, now_ms)
 
 
 class OrderTracker:
@@ -103,7 +63,7 @@ class OrderTracker:
         report: OrderReport, fees: OrderFees | None, reconciled: bool, *, last_try: bool
     ) -> Mutation:
         async def mutate(record: OrderRecord):
-            new = advance(record, report, fees, now_ms(), last_try=last_try)
+            new = advance_record(record, report, fees, now_ms(), last_try=last_try)
             if new is None:
                 return None
             update = to_update(new, record, reconciled=reconciled, now_ms=now_ms(), report=report)

@@ -10,7 +10,12 @@ from shared.filters import FilterError, SymbolFilters
 from shared.messages import OrderType, PlaceOrder
 
 NEEDS_PRICE = {OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
-NEEDS_STOP = {OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+NEEDS_STOP = {
+    OrderType.STOP_LOSS,
+    OrderType.STOP_LOSS_LIMIT,
+    OrderType.TAKE_PROFIT,
+    OrderType.TAKE_PROFIT_LIMIT,
+}
 
 
 class Prepared(NamedTuple):

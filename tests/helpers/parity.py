@@ -17,36 +17,15 @@ import msgspec
 import numpy as np
 
 from backtest.config import load_backtest_config, to_setup
-from backtest.engine import TICKS, Engine, RunResult, Setup
+from backtest.engine import TICKS, Backtester, RunResult, Setup
 from backtest.series import CandleSeries
-from services.exchange_sim.symbols import CATALOG
 from services.notifier.webhook import body_of
-from shared.messages import CancelOrder, Notification, OrderType, PlaceOrder, Side
+from shared.matching.symbols import CATALOG
+from shared.messages import CancelOrder, Notification, PlaceOrder
 
 SYMBOL = "BTCUSDT"
 TICK_OFFSETS_MS = (0, 15_000, 30_000, 59_999)  # the venue's four steps in a minute (market.py)
 MINUTE = 60_000
-
-
-# --- the one place where the two setups still differ ----------------------------------------
-
-
-def parity_settings() -> tuple[dict[str, Any], dict[str, str]]:
-    """(backtest Setup overrides, paper venue SIM_* env) that make today's two fill models agree.
-
-    Each entry is a difference between backtest/sim.py and the paper venue's defaults:
-    - SIM_MARKET_FILL=next_step: the venue fills a market order at its next step (its default
-      fills it at once, at the last price); the backtester fills it at the next tick;
-    - spread_ticks=1: the venue's book has a one-tick spread (a market buy pays last + 0.01);
-    - fee_asset="base", fee_quantum=1e-8: the venue charges 0.1 % in the asset received,
-      rounded up to 1e-8 as Binance does;
-    - SIM_MAX_FILL far above any order: the venue shares a quarter of a candle's volume per
-      step (partial fills; zero-volume minutes fill nothing), the backtester fills whole.
-    When both sides share one matching engine with the same defaults, this returns ({}, {}).
-    """
-    setup = {"spread_ticks": 1, "fee_quantum": Decimal("0.00000001"), "fee_asset": "base"}
-    venue = {"SIM_MARKET_FILL": "next_step", "SIM_MAX_FILL": "1000"}
-    return setup, venue
 
 
 # --- candles ---------------------------------------------------------------------------------
@@ -93,7 +72,7 @@ def tick_of(candle_open: int, ts: int) -> int:
 # --- the backtest, recording commands --------------------------------------------------------
 
 
-class RecordingEngine(Engine):
+class RecordingBacktester(Backtester):
     """The backtester, unchanged, plus a log of every order command and the price at that moment."""
 
     def __init__(self, setup: Setup, series: CandleSeries) -> None:
@@ -113,28 +92,14 @@ class RecordingEngine(Engine):
         inside = {f.index for f in result.fills} | {t // TICKS for t in self.ticks if t % TICKS != TICKS - 1}
         return inside, {t // TICKS for t in self.ticks if t % TICKS == TICKS - 1}
 
-    def marketable(self, spread: Decimal) -> list[PlaceOrder]:
-        """Limit orders that would have crossed the venue's book when placed (bid = last price,
-        ask = last + spread): the venue takes those at once, this model from the next tick at
-        their limit."""
-        out = []
-        for cmd, last in self.sent:
-            if not isinstance(cmd, PlaceOrder) or cmd.order_type != OrderType.LIMIT or last is None:
-                continue
-            assert cmd.price is not None
-            buy = cmd.side == Side.BUY
-            if (buy and cmd.price >= last + spread) or (not buy and cmd.price <= last):
-                out.append(cmd)
-        return out
 
-
-def backtest_bot(bots_file: Path, bot: str, csv: Path, *, capital: Decimal, base: Decimal) -> tuple[RunResult, RecordingEngine]:  # fmt: skip
+def backtest_bot(bots_file: Path, bot: str, csv: Path, *, capital: Decimal, base: Decimal) -> tuple[RunResult, RecordingBacktester]:  # fmt: skip
     """The backtester on one bot of the bots file the live runner reads, with the filters the
-    venue publishes, the venue account's money and parity_settings()."""
+    venue publishes and the venue account's money; no other setting (the defaults are the venue's)."""
     cfg = load_backtest_config(bots_file, bot=bot)
     cfg = dataclasses.replace(cfg, filters=CATALOG[SYMBOL].filters, capital=capital, base=base)
-    setup = dataclasses.replace(to_setup(cfg), **parity_settings()[0])
-    engine = RecordingEngine(setup, CandleSeries.from_csv(csv))
+    setup = to_setup(cfg)
+    engine = RecordingBacktester(setup, CandleSeries.from_csv(csv))
     return engine.run(fast=False), engine
 
 

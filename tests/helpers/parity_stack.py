@@ -75,7 +75,7 @@ class LiveBot:
     live: list[RawCandle]
     balances: str  # SIM_BALANCES of its account
     # candles (indices into `live`) where the backtest fills or sends an order before the close,
-    # and where it sends one at the close (RecordingEngine.busy)
+    # and where it sends one at the close (RecordingBacktester.busy)
     busy: set[int] = field(default_factory=set)
     closing: set[int] = field(default_factory=set)
     sim: SimVenue | None = None
@@ -144,7 +144,7 @@ class LiveStack:
     procs: dict[str, Proc] = field(default_factory=dict)
     hook: WebhookReceiver | None = None
 
-    def start(self, warmup: int, sim_env: dict[str, str], bots_file: Path) -> LiveStack:
+    def start(self, warmup: int, bots_file: Path) -> LiveStack:
         """Everything up, then one pre-roll candle per venue, then the runner.
 
         The market gateway backfills nothing (warmup = 0) and the venue replays one candle
@@ -156,7 +156,7 @@ class LiveStack:
 
         def venue(b: LiveBot) -> SimVenue:
             return start_sim(self.tmp / b.venue, speed="0", symbols=SYMBOL, data=str(b.data),
-                             extra_env={"SIM_WARMUP": str(warmup), "SIM_BALANCES": b.balances, **sim_env})  # fmt: skip
+                             extra_env={"SIM_WARMUP": str(warmup), "SIM_BALANCES": b.balances}, market_fill=None)  # fmt: skip
 
         with ThreadPoolExecutor(len(self.bots)) as pool:  # they start in parallel
             for b, sim in zip(self.bots, pool.map(venue, self.bots), strict=True):

@@ -180,8 +180,12 @@ def start_sim(
     seed: int = 1,
     extra_env: dict[str, str] | None = None,
     timeout: float = 30.0,
+    market_fill: str | None = "now",
 ) -> SimVenue:
-    """Start `python -m services.exchange_sim` on a free port (step mode unless speed says otherwise)."""
+    """Start `python -m services.exchange_sim` on a free port (step mode unless speed says otherwise).
+
+    `market_fill`: in step mode no price comes unless a test steps the market, so the order-path
+    tests take market orders at once (SIM_MARKET_FILL=now); None keeps the venue's default."""
     log_dir.mkdir(parents=True, exist_ok=True)
     port_file = log_dir / "sim.port"
     port_file.unlink(missing_ok=True)
@@ -198,6 +202,8 @@ def start_sim(
             "LOG_LEVEL": "WARNING",
         }
     )
+    if market_fill is not None:
+        env["SIM_MARKET_FILL"] = market_fill
     if symbols:
         env["SIM_SYMBOLS"] = symbols
     if data:

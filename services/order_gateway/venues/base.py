@@ -18,8 +18,7 @@ import msgspec
 
 from shared.filters import SymbolFilters
 from shared.messages import MAX_AMOUNT, Balance, PlaceOrder, Side, check_amounts
-from shared.money import ZERO
-from shared.order_report import OrderReport
+from shared.order_report import OrderFees, OrderReport
 
 log = logging.getLogger("automata.venue")
 
@@ -46,30 +45,6 @@ class VenueTrade(msgspec.Struct, frozen=True, kw_only=True):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
         check_amounts(self, ("price", "qty", "quote"), signed=("fee",))
-
-
-class OrderFees(msgspec.Struct, frozen=True):
-    """An order's trades as the venue lists them, in trade order: (quantity, fee) each, fees
-    in `asset`. The fee a report may take is that of the trades its filled quantity covers
-    (`through`): the list may already hold a fill the report does not, whose fee the next
-    report adds itself (its last fee) — the total would count that fee twice."""
-
-    asset: str
-    fills: tuple[tuple[Decimal, Decimal], ...]
-
-    @property
-    def total(self) -> Decimal:
-        return sum((fee for _, fee in self.fills), ZERO)
-
-    def through(self, qty: Decimal) -> Decimal | None:
-        """The fees of the first trades that add up to exactly `qty`; None when they do not
-        (the list does not reach it yet)."""
-        filled, fee = ZERO, ZERO
-        for fill_qty, fill_fee in self.fills:
-            if filled == qty:
-                break
-            filled, fee = filled + fill_qty, fee + fill_fee
-        return fee if filled == qty else None
 
 
 class BalanceReport(msgspec.Struct, frozen=True, kw_only=True):

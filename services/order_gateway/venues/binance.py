@@ -23,7 +23,6 @@ from services.order_gateway.venues.base import (
     Banned,
     ClockSkew,
     DuplicateOrder,
-    OrderFees,
     OrderNotFound,
     OutcomeUnknown,
     RateLimited,
@@ -48,7 +47,7 @@ from shared.binance_lean import (
 from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from shared.money import fmt, venue_dec
-from shared.order_report import OrderReport
+from shared.order_report import OrderFees, OrderReport
 from shared.ratelimit import Limiter, WeightLimiter, priority_of
 
 log = logging.getLogger("automata.venue.binance")

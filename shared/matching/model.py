@@ -1,4 +1,4 @@
-"""The paper venue's vocabulary: order types, statuses, requests, orders, trades, events.
+"""The matching engine's vocabulary: order types, statuses, requests, orders, trades, events.
 
 Immutable msgspec Structs, so an event keeps the state it saw and tests can compare
 snapshots. Protocol-neutral: the Binance and Bybit layers map these to their own words.
@@ -13,22 +13,13 @@ from typing import NamedTuple
 
 import msgspec
 
-from shared.messages import Side, TimeInForce
+from shared.messages import OrderStatus, OrderType, Side, TimeInForce
 from shared.money import ZERO
+from shared.order_lifecycle import OPEN_STATUSES
 
 FEE_QUANTUM = Decimal("0.00000001")
 DEFAULT_FEE = Decimal("0.001")
 MAX_BOOK_LEVELS = 5000
-
-
-class OrderType(StrEnum):
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-    LIMIT_MAKER = "LIMIT_MAKER"
-    STOP_LOSS = "STOP_LOSS"
-    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
-    TAKE_PROFIT = "TAKE_PROFIT"
-    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
 
 
 STOP_TYPES = frozenset(
@@ -38,26 +29,6 @@ LIMIT_PRICED = frozenset(
     {OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
 )
 NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
-
-
-class Status(StrEnum):
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-    REJECTED = "REJECTED"
-
-
-OPEN_STATUSES = frozenset({Status.NEW, Status.PARTIALLY_FILLED})
-
-# The order lifecycle; anything else is a bug in the engine and stops it loudly.
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.NEW: frozenset({Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELED, Status.EXPIRED}),
-    Status.PARTIALLY_FILLED: frozenset(
-        {Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELED, Status.EXPIRED}
-    ),
-}
 
 
 class ExecType(StrEnum):
@@ -129,7 +100,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal = ZERO  # ZERO for market types
     stop_price: Decimal = ZERO
     quote_quantity: Decimal = ZERO
-    status: Status = Status.NEW
+    status: OrderStatus = OrderStatus.NEW
     executed_qty: Decimal = ZERO
     cum_quote: Decimal = ZERO
     time: int
@@ -168,7 +139,9 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
     time: int
 
 
-class Balance(msgspec.Struct, frozen=True):
+class Funds(msgspec.Struct, frozen=True):
+    """What an account holds of one asset: free, and locked by its open orders."""
+
     free: Decimal
     locked: Decimal
 
@@ -195,14 +168,14 @@ class BalanceEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     account: str
     time: int
-    balances: dict[str, Balance]
+    balances: dict[str, Funds]
     deltas: dict[str, Decimal] | None = None  # set only for deposits/withdrawals from outside
 
 
 class EngineState(msgspec.Struct, kw_only=True):
     """What a restarted venue needs of its engine (store.py): accounts, orders, trades, counters."""
 
-    accounts: dict[str, dict[str, Balance]]
+    accounts: dict[str, dict[str, Funds]]
     orders: list[Order]  # open ones and the latest closed ones
     trades: list[Trade]  # the latest, oldest first
     next_order_id: int

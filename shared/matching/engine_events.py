@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import msgspec
 
-from services.exchange_sim.model import (
-    TRANSITIONS,
-    Balance,
+from shared.matching.model import (
     BalanceEvent,
     CorruptState,
     Event,
     ExecType,
+    Funds,
     JournalEntry,
     Listener,
     Order,
@@ -31,8 +30,28 @@ from services.exchange_sim.model import (
     Trade,
 )
 from shared.money import ZERO
+from shared.order_lifecycle import IllegalTransition, check_transition
 
 log = logging.getLogger("exchange_sim.engine")
+
+
+class _Operation:
+    """`with engine._op():` — a class rather than a generator context manager: it wraps every
+    order, cancel and price step, on the paper venue's and the backtester's hot paths."""
+
+    __slots__ = ("events",)
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+
+    def __enter__(self) -> None:
+        self.events._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        events = self.events
+        events._depth -= 1
+        if events._depth == 0:
+            events._flush()
 
 
 class Events:
@@ -48,6 +67,7 @@ class Events:
     _changed: dict[int, None]
     _made: list[Trade]
     _depth: int
+    keep_record: bool  # the journal and balance events: the venue's; a backtest does without
 
     def add_listener(self, listener: Listener) -> None:
         """Called synchronously, after each operation, with its events in order."""
@@ -61,26 +81,19 @@ class Events:
         """Entries with seq > since, oldest first."""
         return [e for e in self._journal[since:] if account is None or e.account == account]
 
-    @contextlib.contextmanager
-    def _op(self) -> Iterator[None]:
+    def _op(self) -> _Operation:
         """Group the events of one operation; deliver them (balances last) when it ends."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._flush()
+        return _Operation(self)
 
     def _flush(self) -> None:
-        for account, assets in self._touched.items():
+        for account, assets in self._touched.items() if self.keep_record else ():
             rows = self._account(account)  # engine_accounts.py
             deltas = {a: d for a, d in assets.items() if d is not None}
             self._pending.append(
                 BalanceEvent(
                     account=account,
                     time=self.now,
-                    balances={a: Balance(*rows.get(a, [ZERO, ZERO])) for a in assets},
+                    balances={a: Funds(*rows.get(a, [ZERO, ZERO])) for a in assets},
                     deltas=deltas or None,
                 )
             )
@@ -97,6 +110,8 @@ class Events:
                     log.exception("engine listener failed")
 
     def _log_entry(self, kind: str, account: str, symbol: str, **fields: object) -> None:
+        if not self.keep_record:
+            return
         self._journal.append(
             JournalEntry(
                 seq=len(self._journal) + 1, time=self.now, kind=kind, account=account, symbol=symbol, **fields
@@ -104,6 +119,8 @@ class Events:
         )
 
     def _log_order(self, kind: str, order: Order, trade: Trade | None = None) -> None:
+        if not self.keep_record:
+            return
         self._log_entry(
             kind,
             order.account,
@@ -118,8 +135,11 @@ class Events:
     def _update(self, order: Order, **changes: object) -> Order:
         """The order's new state, checked against the transition table and noted as changed."""
         status = changes.get("status")
-        if status is not None and status not in TRANSITIONS.get(order.status, frozenset()):
-            raise CorruptState(f"illegal transition {order.status} -> {status} for order {order.order_id}")
+        if status is not None:
+            try:
+                check_transition(order.status, status)  # type: ignore[arg-type]
+            except IllegalTransition as exc:
+                raise CorruptState(f"order {order.order_id}: {exc}") from None
         new = msgspec.structs.replace(order, update_time=self.now, **changes)
         self._orders[new.order_id] = new
         self._changed[new.order_id] = None

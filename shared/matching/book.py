@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from services.exchange_sim.model import MAX_BOOK_LEVELS, Quote, Side
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.model import MAX_BOOK_LEVELS, Quote, Side
+from shared.matching.symbols import SymbolSpec
 from shared.money import round_down
 
 Fill = tuple[Decimal, Decimal]  # (price, quantity)

@@ -28,7 +28,7 @@ engine_rules.py (the checks an order must pass, its entry into the book), engine
 (what an operation delivers: events, journal, change feed) and engine_state.py (saved state).
 This module keeps the matching: executing, filling, triggering and closing orders. The parts
 are mixins rather than collaborator objects so that a fill makes the same method calls it made
-when this was one class (the paper venue is on the benches' hot path). The rest of the venue
+when this was one class (the paper venue is on the benches' hot path). The paper venue
 imports every engine name (`__all__`) from this module, wherever it is defined.
 """
 
@@ -38,18 +38,17 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Literal, get_args
 
-from services.exchange_sim import book
-from services.exchange_sim.engine_accounts import Accounts
-from services.exchange_sim.engine_events import Events
-from services.exchange_sim.engine_queries import Queries
-from services.exchange_sim.engine_rules import OrderRules, stop_reached
-from services.exchange_sim.engine_state import SavedState
-from services.exchange_sim.model import (
+from shared.matching import book
+from shared.matching.engine_accounts import Accounts
+from shared.matching.engine_events import Events
+from shared.matching.engine_queries import Queries
+from shared.matching.engine_rules import OrderRules, crosses, stop_reached
+from shared.matching.engine_state import SavedState
+from shared.matching.model import (
     DEFAULT_FEE,
     FEE_QUANTUM,
     LIMIT_PRICED,
     STOP_TYPES,
-    Balance,
     BalanceEvent,
     CorruptState,
     Depth,
@@ -57,26 +56,28 @@ from services.exchange_sim.model import (
     EngineState,
     Event,
     ExecType,
+    Funds,
     JournalEntry,
     Listener,
     Order,
     OrderEvent,
     OrderRequest,
+    OrderStatus,
     OrderType,
     Placed,
     Quote,
     Reject,
     Side,
-    Status,
     TimeInForce,
     Trade,
 )
-from services.exchange_sim.symbols import DEFAULT_BALANCES, SymbolSpec
+from shared.matching.symbols import DEFAULT_BALANCES, SymbolSpec
 from shared.money import ZERO, round_down, round_up
 
 __all__ = [
+    "DEFAULT_MARKET_FILL",
     "MARKET_FILLS",
-    "Balance",
+    "Funds",
     "BalanceEvent",
     "CorruptState",
     "Depth",
@@ -96,13 +97,14 @@ __all__ = [
     "Quote",
     "Reject",
     "Side",
-    "Status",
+    "OrderStatus",
     "TimeInForce",
     "Trade",
 ]
 
 MarketFill = Literal["now", "next_step"]
 MARKET_FILLS: tuple[str, ...] = get_args(MarketFill)
+DEFAULT_MARKET_FILL: MarketFill = "next_step"  # the paper venue's and the backtester's
 
 
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
@@ -119,12 +121,15 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         balances: Mapping[str, Decimal] | None = None,
         maker_fee: Decimal = DEFAULT_FEE,
         taker_fee: Decimal = DEFAULT_FEE,
-        market_fill: MarketFill = "now",
+        market_fill: MarketFill = DEFAULT_MARKET_FILL,
+        keep_record: bool = True,
     ) -> None:
+        """`keep_record=False`: no journal and no balance events (the backtester reads neither)."""
         self.specs: dict[str, SymbolSpec] = {s.symbol: s for s in specs}
         self.start_balances = dict(DEFAULT_BALANCES if balances is None else balances)
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.market_fill = market_fill  # "now": at the last price; "next_step": at the next one
+        self.keep_record = keep_record
         self._listeners: list[Listener] = []
         # told, after each operation, every order it changed and every trade it made (store.py)
         self.on_change: Callable[[list[Order], list[Trade]], None] | None = None
@@ -173,6 +178,12 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             self._fill_resting(spec, price, liquidity)
             self._execute_waiting(spec)
 
+    def move_quote(self, symbol: str, price: Decimal, *, ref_price: Decimal | None = None) -> None:
+        """The market is at `price`, which the caller knows reaches no open order (the
+        backtester's trigger levels): only the quote moves, nothing is triggered or filled."""
+        spec = self._spec(symbol)
+        self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
+
     def next_trade_id(self, symbol: str) -> int:
         """Trade ids are per symbol and shared with the market's public tape."""
         value = self._next_trade_id[symbol]
@@ -220,7 +231,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             if not order.is_open:
                 raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
             order = self._update(order, cancel_client_order_id=cancel_client_order_id)
-            self._close(order, Status.CANCELED, ExecType.CANCELED)
+            self._close(order, OrderStatus.CANCELED, ExecType.CANCELED)
             return self._orders[order.order_id]
 
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
@@ -239,15 +250,17 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
             current = self._orders[order.order_id]
             if current.is_open:
-                self._close(current, Status.EXPIRED, ExecType.EXPIRED, reason="book exhausted")
+                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="book exhausted")
             return trades
         if order.type is OrderType.LIMIT_MAKER:
             self._update(order, on_book=True)
             return []
-        plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
+        plan = []  # a limit that does not cross the book rests without walking it
+        if crosses(order.side, order.price, self.quote(order.symbol)):
+            plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
         filled = sum((q for _, q in plan), ZERO)
         if order.time_in_force is TimeInForce.FOK and filled < order.remaining:
-            self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
+            self._close(order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
             return []
         trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
         current = self._orders[order.order_id]
@@ -255,7 +268,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             if current.time_in_force is TimeInForce.GTC:
                 self._update(current, on_book=True)
             else:
-                self._close(current, Status.EXPIRED, ExecType.EXPIRED, reason="IOC remainder")
+                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="IOC remainder")
         return trades
 
     def _fill(self, order_id: int, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
@@ -298,22 +311,24 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         self._trades.append(trade)
         self._made.append(trade)
         executed = order.executed_qty + qty
-        status = Status.FILLED if executed >= order.quantity else Status.PARTIALLY_FILLED
+        status = OrderStatus.FILLED if executed >= order.quantity else OrderStatus.PARTIALLY_FILLED
         order = self._update(
             order,
             executed_qty=executed,
             cum_quote=order.cum_quote + quote_amount,
             status=status,
             reserved=reserved,
-            on_book=order.on_book and status is not Status.FILLED,
+            on_book=order.on_book and status is not OrderStatus.FILLED,
         )
-        if status is Status.FILLED:
+        if status is OrderStatus.FILLED:
             self._open[order.symbol].pop(order.order_id, None)
         self._log_order("trade", order, trade)
         self._emit(ExecType.TRADE, order, trade)
         return trade
 
-    def _close(self, order: Order, status: Status, exec_type: ExecType, reason: str | None = None) -> None:
+    def _close(
+        self, order: Order, status: OrderStatus, exec_type: ExecType, reason: str | None = None
+    ) -> None:
         order = self._release(order)
         order = self._update(order, status=status, on_book=False, expire_reason=reason)
         self._open[order.symbol].pop(order.order_id, None)
@@ -341,7 +356,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             asset = spec.quote if order.side is Side.BUY else spec.base
             self._open[spec.symbol].pop(oid, None)
             if self.balance(order.account, asset).free < need:
-                self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger")
+                self._close(
+                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger"
+                )
                 continue
             self._execute(order, plan)
 
@@ -367,7 +384,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
             asset = spec.quote if order.side is Side.BUY else spec.base
             if not plan or self.balance(order.account, asset).free < need:
-                self._close(order, Status.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book")
+                self._close(
+                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book"
+                )
                 continue
             if by_quote:
                 order = self._update(order, quantity=sum((q for _, q in plan), ZERO))
@@ -380,6 +399,8 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             for oid in self._open[spec.symbol]
             if self._orders[oid].on_book and _touches(self._orders[oid], price)
         ]
+        if not touched:
+            return
         for side in (Side.BUY, Side.SELL):
             left = liquidity
             queue = sorted(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.exchange_sim.model import (
+from shared.matching.model import (
     LIMIT_PRICED,
     NEEDS_TIF,
     STOP_TYPES,
@@ -26,7 +26,7 @@ from services.exchange_sim.model import (
     Side,
     TimeInForce,
 )
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO
 
 
@@ -109,7 +109,7 @@ class OrderRules:
             raise EngineError(Reject.MAX_NUM_ORDERS, f"{spec.max_num_orders} open orders on {spec.symbol}")
         if kind in STOP_TYPES and stop_reached(kind, req.side, req.stop_price or ZERO, quote.price):
             raise EngineError(Reject.WOULD_TRIGGER, f"stop {req.stop_price} vs last {quote.price}")
-        if kind is OrderType.LIMIT_MAKER and _crosses(req.side, price or ZERO, quote):
+        if kind is OrderType.LIMIT_MAKER and crosses(req.side, price or ZERO, quote):
             raise EngineError(Reject.WOULD_MATCH, f"{req.side} {price} vs bid {quote.bid} ask {quote.ask}")
 
         plan: list[tuple[Decimal, Decimal]] = []
@@ -166,15 +166,19 @@ class OrderRules:
         return order, plan
 
 
-def stop_reached(kind: OrderType, side: Side, stop: Decimal, price: Decimal) -> bool:
+def triggers_on_fall(kind: OrderType, side: Side) -> bool:
     """Stop-loss: a sell triggers at or below its stop, a buy at or above; take-profit the reverse."""
-    falling = (kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side is Side.SELL)
-    return price <= stop if falling else price >= stop
+    return (kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side is Side.SELL)
+
+
+def stop_reached(kind: OrderType, side: Side, stop: Decimal, price: Decimal) -> bool:
+    return price <= stop if triggers_on_fall(kind, side) else price >= stop
 
 
 def _multiple_of(value: Decimal, increment: Decimal) -> bool:
     return increment <= 0 or value % increment == 0
 
 
-def _crosses(side: Side, price: Decimal, quote: Quote) -> bool:
+def crosses(side: Side, price: Decimal, quote: Quote) -> bool:
+    """A limit order at this price would take from the book (a buy at or over the ask)."""
     return price >= quote.ask if side is Side.BUY else price <= quote.bid

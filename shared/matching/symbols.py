@@ -13,6 +13,7 @@ from decimal import Decimal
 import msgspec
 
 from shared.filters import SymbolFilters
+from shared.money import ZERO
 
 
 class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +106,25 @@ DEFAULT_BALANCES: dict[str, Decimal] = {
     "ETH": Decimal("10"),
     "BNB": Decimal("0"),
 }
+
+
+def spec_for(
+    filters: SymbolFilters, *, spread_ticks: int | None = None, level_qty: Decimal | None = None
+) -> SymbolSpec:
+    """The market the backtester trades `filters` on: the paper venue's book for a symbol it
+    lists (its level sizes and spread), else a book whose first level takes any order, one tick
+    wide. `spread_ticks` and `level_qty` override the book's."""
+    known = CATALOG.get(filters.symbol)
+    if known is not None:
+        spec = msgspec.structs.replace(known, filters=filters)
+    else:
+        spec = SymbolSpec(filters=filters, start_price=filters.tick_size, volatility=0.0, volume=ZERO,
+                          level_qty=filters.max_qty)  # fmt: skip
+    if spread_ticks is not None:
+        spec = msgspec.structs.replace(spec, spread_ticks=spread_ticks)
+    if level_qty is not None:
+        spec = msgspec.structs.replace(spec, level_qty=level_qty)
+    return spec
 
 
 class UnknownSymbolError(ValueError):

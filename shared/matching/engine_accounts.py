@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.exchange_sim.model import LIMIT_PRICED, Balance, CorruptState, EngineError, Order, Reject, Side
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching.model import LIMIT_PRICED, CorruptState, EngineError, Funds, Order, Reject, Side
+from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO
 
 
@@ -25,17 +25,17 @@ class Accounts:
     _accounts: dict[str, dict[str, list[Decimal]]]  # account -> asset -> [free, locked]
     _touched: dict[str, dict[str, Decimal | None]]  # account -> asset -> delta from outside
 
-    def balances(self, account: str) -> dict[str, Balance]:
-        return {asset: Balance(free, locked) for asset, (free, locked) in self._account(account).items()}
+    def balances(self, account: str) -> dict[str, Funds]:
+        return {asset: Funds(free, locked) for asset, (free, locked) in self._account(account).items()}
 
-    def balance(self, account: str, asset: str) -> Balance:
+    def balance(self, account: str, asset: str) -> Funds:
         free, locked = self._account(account).get(asset, [ZERO, ZERO])
-        return Balance(free, locked)
+        return Funds(free, locked)
 
     def accounts(self) -> list[str]:
         return list(self._accounts)
 
-    def set_balance(self, account: str, asset: str, free: Decimal) -> Balance:
+    def set_balance(self, account: str, asset: str, free: Decimal) -> Funds:
         """Set the free amount (a deposit or withdrawal from outside); locked funds stay."""
         if free < 0:
             raise EngineError(Reject.BAD_PARAM, f"free balance of {asset} cannot be negative", param="free")
@@ -44,7 +44,7 @@ class Accounts:
             delta = free - row[0]
             row[0] = free
             self._touch(account, asset, delta)
-            return Balance(row[0], row[1])
+            return Funds(row[0], row[1])
 
     def _account(self, account: str) -> dict[str, list[Decimal]]:
         if account not in self._accounts:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from services.exchange_sim import book
-from services.exchange_sim.model import MAX_BOOK_LEVELS, Depth, EngineError, Order, Quote, Reject, Side, Trade
-from services.exchange_sim.symbols import SymbolSpec
+from shared.matching import book
+from shared.matching.model import MAX_BOOK_LEVELS, Depth, EngineError, Order, Quote, Reject, Side, Trade
+from shared.matching.symbols import SymbolSpec
 
 
 class Queries:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.exchange_sim.model import Balance, EngineState, Order, Trade
+from shared.matching.model import EngineState, Funds, Order, Trade
 from shared.money import ZERO
 
 
@@ -33,7 +33,7 @@ class SavedState:
         )
         kept = {oid for oid, o in self._orders.items() if o.is_open} | set(closed)
         return EngineState(
-            accounts={a: {k: Balance(*row) for k, row in rows.items()} for a, rows in self._accounts.items()},
+            accounts={a: {k: Funds(*row) for k, row in rows.items()} for a, rows in self._accounts.items()},
             orders=[self._orders[oid] for oid in sorted(kept)],
             trades=self._trades[-keep_trades:] if keep_trades else [],
             next_order_id=self._next_order_id,
