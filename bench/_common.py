@@ -182,6 +182,7 @@ class Stack:
     env: dict[str, str]
     sim: Any = None  # tests.helpers.sim.SimVenue
     procs: list[Any] = field(default_factory=list)  # tests.helpers.procs.Proc
+    gateway: bool = False  # an order gateway runs (start_gateway)
 
     @property
     def url(self) -> str:
@@ -207,12 +208,14 @@ class Stack:
         config.write_text(
             f'[venues.sim]\nkind = "sim"\nbase_url = "{self.sim.base_url}"\n'
             "[order_gateway]\nweight_limit = 100000000\n"  # the venue's quota is off, ours too
+            "rescan_every_s = 0.2\n"  # a bot's new command stream is read at once, not up to 5 s later
         )
         proc = python(
             "services.order_gateway", env={**self.env, "AUTOMATA_CONFIG": str(config)},
             log_path=self.tmp / "og.log",
         ).start()  # fmt: skip
         self.procs.append(proc)
+        self.gateway = True
         r = self.sync_redis()
         try:
             wait_gateway_ready(r, proc)
@@ -222,8 +225,10 @@ class Stack:
 
     def start_runner(self, bots_file: Path, bot: str = BOT, name: str = "r1") -> Any:
         """`python -m services.strategy_runner --bot BOT`; returns once it holds the lease and
-        its candle group exists (candles published from then on are its input)."""
-        from shared.streams import bot_group, bot_lease
+        its candle group exists (candles published from then on are its input) and, with a
+        gateway running, once the gateway reads the bot's command stream (else the first orders
+        would wait for its rescan, and the start-up sync's answer with them)."""
+        from shared.streams import GROUP_ORDER_GATEWAY, bot_group, bot_lease, order_commands
         from tests.helpers.procs import python, wait_until
 
         env = {**self.env, "AUTOMATA_BOTS": str(bots_file), "CONSUMER_NAME": name, "INSTANCE": name}
@@ -237,7 +242,13 @@ class Stack:
                 raise RuntimeError(f"strategy runner exited:\n{proc.output()[-3000:]}")
             if not r.get(bot_lease(bot)) or not r.exists(stream):
                 return False
-            return bot_group(bot).encode() in [g["name"] for g in r.xinfo_groups(stream)]
+            if bot_group(bot).encode() not in [g["name"] for g in r.xinfo_groups(stream)]:
+                return False
+            commands = order_commands("sim", bot)
+            return not self.gateway or (
+                bool(r.exists(commands))
+                and GROUP_ORDER_GATEWAY.encode() in [g["name"] for g in r.xinfo_groups(commands)]
+            )
 
         try:
             wait_until(ready, timeout=30, what="the strategy runner to start")

@@ -236,7 +236,7 @@ async def floor_strategy(url: str, n: int, seconds: float, round_: int) -> Resul
         candle = decode(fields)
         seq += 1
         cmd = PlaceOrder(
-            cid=f"floor.{round_}.{seq}", bot="floor", venue="sim", symbol=SYMBOL,
+            cid=f"floor-{round_ * 1_000_000 + seq:06d}", bot="floor", venue="sim", symbol=SYMBOL,
             side=Side.BUY, order_type=OrderType.MARKET, quantity=QTY,
             ts=candle.close_time,
         )  # fmt: skip
@@ -401,7 +401,7 @@ def bench(appendfsync: str, tick_rate: int, tick_n: int) -> Result:
         r.close()
         accepted = [e["client_order_id"] for e in sim.control.journal() if e["kind"] == "accepted"]
     e2e = [c for c in accepted if c.startswith("e2e-")]
-    floor_accepted = [c for c in accepted if c.startswith("floor.")]
+    floor_accepted = [c for c in accepted if c.startswith("floor-")]
     step = percentiles(lat["to_command"])
     tick, floor_tick = pooled(ours, "to_update"), pooled(floor, "to_update")
     p99_ratio = ratio(tick["p99_ms"], floor_tick["p99_ms"])
