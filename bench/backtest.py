@@ -38,7 +38,10 @@ from shared.strategy.testing import BTC_FILTERS  # noqa: E402
 from strategies.dca import DcaStrategy  # noqa: E402
 from strategies.dca_params import DcaParams  # noqa: E402
 
-MARCH = ROOT.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+MARCH = Path(
+    os.environ.get("AUTOMATA_SAMPLE_CANDLES")
+    or ROOT.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+)
 YEAR = 525_600
 
 
