@@ -38,6 +38,7 @@ CACHED = 64  # bound of each cache below (precisions, decimal places, increments
 _CONTEXTS: dict[int, Context] = {}
 _QUANTA: dict[int, Decimal] = {}
 _PLACES: dict[Decimal, int] = {}
+_CONTEXT_28 = Context(prec=28)  # enough for any amount shown to its tick, step or cent
 
 
 def to_dec(value: Amount) -> Decimal | None:
@@ -86,8 +87,9 @@ def _quantum(places: int) -> Decimal:
 
 
 def _quantize(value: Decimal, places: int, rounding: str = ROUND_HALF_EVEN) -> Decimal:
-    ctx = _context(max(28, value.adjusted() + places + 3))
-    return value.quantize(_quantum(places), rounding=rounding, context=ctx)
+    prec = value.adjusted() + places + 3
+    ctx = _CONTEXT_28 if prec <= 28 else _context(prec)
+    return value.quantize(_QUANTA.get(places) or _quantum(places), rounding=rounding, context=ctx)
 
 
 def _significant(value: Decimal, digits: int) -> int:
