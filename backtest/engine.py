@@ -195,8 +195,6 @@ class Backtester:
         self.closed_upto = 0  # candles [0, closed_upto) are closed
         self.processed = 0
         self.queue: deque[Event] = deque()
-        self._last_ctx: StrategyContext | None = None
-        self._ctx_upto = 0  # closed_upto when _last_ctx was made
         self.state = self.strategy.initial_state(self.params, self._ctx(int(series.open_time[0])))
 
     # --- context and candles -------------------------------------------------------------
@@ -210,35 +208,20 @@ class Backtester:
         return c
 
     def _ctx(self, now: int) -> StrategyContext:
-        """The context of an event at `now`: the last one again while nothing it shows changed
-        (the same time, closed candles and balances)."""
-        balances = self.venue.balances()
-        last = self._last_ctx
-        if (
-            last is not None
-            and last.now == now
-            and last.balances is balances
-            and self._ctx_upto == self.closed_upto
-        ):
-            return last
         history: Sequence[Candle] = ()
         if self.history_size:
             history = _Window(self, self.closed_upto, self.history_size)
         s = self.setup
-        self._last_ctx, self._ctx_upto = (
-            StrategyContext(
-                bot=s.bot,
-                venue=s.venue,
-                symbol=self.symbol,
-                interval=s.interval,
-                filters=s.filters,
-                now=now,
-                history=history,
-                balances=balances,
-            ),
-            self.closed_upto,
+        return StrategyContext(
+            bot=s.bot,
+            venue=s.venue,
+            symbol=self.symbol,
+            interval=s.interval,
+            filters=s.filters,
+            now=now,
+            history=history,
+            balances=self.venue.balances(),
         )
-        return self._last_ctx
 
     # --- events and commands -------------------------------------------------------------
 
