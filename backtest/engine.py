@@ -188,6 +188,7 @@ class Backtester:
         self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)
         self.rejected: list[OrderUpdate] = []
         self._ref: tuple[int, Decimal | None] = (-1, None)  # (candle, its reference price)
+        self._closes: dict[int, tuple[Decimal, Decimal]] = {}  # see _close_volume
         self.position = Position(base=setup.base)
         self.max_committed = ZERO
         self.last_price: Decimal | None = None
@@ -305,11 +306,20 @@ class Backtester:
         """The reference price of candle i's checks, as the venue's avgPrice gives it: the
         volume-weighted close of the five candles before, else the last close."""
         if self._ref[0] != i:
-            sr = self.series
-            recent = [(sr.price(sr.close[j]), sr.volume_of(j)) for j in range(max(0, i - 5), i)]
+            recent = [self._close_volume(j) for j in range(max(0, i - 5), i)]
             ref = avg_price(recent, self.setup.filters.tick_size)
             self._ref = (i, ref if ref is not None or not recent else recent[-1][0])
         return self._ref[1]
+
+    def _close_volume(self, j: int) -> tuple[Decimal, Decimal]:
+        """Candle j's close and volume as Decimals (the next candles' reference prices reuse them)."""
+        cv = self._closes.get(j)
+        if cv is None:
+            if len(self._closes) >= 64:
+                self._closes.clear()
+            sr = self.series
+            cv = self._closes[j] = (sr.price(sr.close[j]), sr.volume_of(j))
+        return cv
 
     # --- one candle ----------------------------------------------------------------------
 

@@ -202,6 +202,8 @@ class SimVenue:
 
     def _drain(self, ts: int) -> list[OrderUpdate]:
         """The engine's events of the last operation, as the user stream would bring them."""
+        if not self._events:
+            return []
         events = self._events[:]
         self._events.clear()  # the engine's listener appends to this very list
         updates: list[OrderUpdate] = []

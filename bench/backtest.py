@@ -1,7 +1,8 @@
 """Backtester benchmark: DCA candles/s, fast path and plain path, and backtesting.py for comparison.
 
 - March 2023: the real 1-minute BTCUSDT candles (optional sample data
-  kept beside the clone, not part of the repository: 30,240 candles; a seeded synthetic series of
+  kept beside the clone or named by AUTOMATA_SAMPLE_CANDLES, as for the tests, not part of the
+  repository: 30,240 candles; a seeded synthetic series of
   the same length stands in when the file is absent), the DCA strategy with
   DcaParams' defaults, through the fast path (skips quiet candles) and the plain path
   (every candle through the strategy: the reference).
@@ -38,7 +39,10 @@ from shared.strategy.testing import BTC_FILTERS  # noqa: E402
 from strategies.dca import DcaStrategy  # noqa: E402
 from strategies.dca_params import DcaParams  # noqa: E402
 
-MARCH = ROOT.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+MARCH = Path(
+    os.environ.get("AUTOMATA_SAMPLE_CANDLES")
+    or ROOT.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+)
 YEAR = 525_600
 
 

@@ -34,9 +34,17 @@ FALLBACK_DIGITS = 4  # significant digits of a nonzero amount the precision woul
 
 Amount = Decimal | str | int | None
 
+CACHED = 64  # bound of each cache below (precisions, decimal places, increments)
+_CONTEXTS: dict[int, Context] = {}
+_QUANTA: dict[int, Decimal] = {}
+_PLACES: dict[Decimal, int] = {}
+_CONTEXT_28 = Context(prec=28)  # enough for any amount shown to its tick, step or cent
+
 
 def to_dec(value: Amount) -> Decimal | None:
     """A finite Decimal from a Decimal, int or decimal string (as state documents hold them); None if not."""
+    if type(value) is Decimal:  # the usual case, first
+        return value if value.is_finite() else None
     if value is None or isinstance(value, bool | float):
         return None
     try:
@@ -50,12 +58,38 @@ def _places(increment: Decimal | None) -> int | None:
     """Decimals of a tick or step (0.01 -> 2, 1 -> 0, 10 -> 0); None when unknown or not positive."""
     if increment is None or not increment.is_finite() or increment <= 0:
         return None
-    return max(0, -increment.normalize().as_tuple().exponent)  # type: ignore[operator]
+    places = _PLACES.get(increment)  # a symbol's few ticks and steps, shown on every text
+    if places is None:
+        places = max(0, -increment.normalize().as_tuple().exponent)  # type: ignore[operator]
+        if len(_PLACES) >= CACHED:
+            _PLACES.clear()
+        _PLACES[increment] = places
+    return places
+
+
+def _context(prec: int) -> Context:
+    """A context of `prec` digits (the usual few kept: building one costs more than the quantize)."""
+    ctx = _CONTEXTS.get(prec)
+    if ctx is None:
+        ctx = Context(prec=prec)
+        if prec <= CACHED:
+            _CONTEXTS[prec] = ctx
+    return ctx
+
+
+def _quantum(places: int) -> Decimal:
+    quantum = _QUANTA.get(places)
+    if quantum is None:
+        quantum = Decimal(1).scaleb(-places)
+        if 0 <= places <= CACHED:
+            _QUANTA[places] = quantum
+    return quantum
 
 
 def _quantize(value: Decimal, places: int, rounding: str = ROUND_HALF_EVEN) -> Decimal:
-    ctx = Context(prec=max(28, value.adjusted() + places + 3))
-    return value.quantize(Decimal(1).scaleb(-places), rounding=rounding, context=ctx)
+    prec = value.adjusted() + places + 3
+    ctx = _CONTEXT_28 if prec <= 28 else _context(prec)
+    return value.quantize(_QUANTA.get(places) or _quantum(places), rounding=rounding, context=ctx)
 
 
 def _significant(value: Decimal, digits: int) -> int:
@@ -69,14 +103,15 @@ def _text(
     """value rounded to `places` decimals, trailing zeros dropped down to `keep` decimals."""
     shown = _quantize(value, places, rounding)
     if shown == 0 and value != 0:  # never show a nonzero amount as 0
-        shown = _quantize(value, max(places, _significant(value, FALLBACK_DIGITS)), rounding)
-    exact = Context(prec=max(28, len(shown.as_tuple().digits) + 1))  # normalize never rounds
+        places = max(places, _significant(value, FALLBACK_DIGITS))
+        shown = _quantize(value, places, rounding)
     if shown == 0:
         shown = shown.copy_abs()  # no "-0.00"
-    shown = shown.normalize(exact)  # only trailing zeros go
-    if -shown.as_tuple().exponent < keep:  # type: ignore[operator]
-        shown = _quantize(shown, keep)
-    return format(shown, ",f" if group else "f")
+    text = format(shown, ",f" if group else "f")  # exactly `places` decimals
+    drop = min(len(text) - len(text.rstrip("0")), places - keep)  # trailing zeros beyond `keep` go
+    if drop <= 0:
+        return text
+    return text[: -drop - 1] if drop == places else text[:-drop]  # no decimals left: no point either
 
 
 def plain(value: Amount) -> str:

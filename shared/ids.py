@@ -33,6 +33,10 @@ ClientOrderId = NewType(
 OrderCid = NewType("OrderCid", str)
 
 
+VALID_BOTS_KEPT = 1024  # bot ids found valid, remembered (a process runs a few bots)
+_VALID_BOTS: set[str] = set()
+
+
 class IdError(ValueError):
     """An identifier that breaks its format."""
 
@@ -46,8 +50,12 @@ class CidParts(NamedTuple):
 
 def check_bot_id(bot: str) -> str:
     """Return bot unchanged if it is a valid bot id ([A-Za-z0-9_]{1,24}), else raise IdError."""
+    if type(bot) is str and bot in _VALID_BOTS:  # every cid a bot makes checks its id again
+        return bot
     if not isinstance(bot, str) or not BOT_ID_RE.match(bot):
         raise IdError(f"invalid bot id {bot!r}: use 1 to 24 of A-Z, a-z, 0-9, _")
+    if len(_VALID_BOTS) < VALID_BOTS_KEPT:
+        _VALID_BOTS.add(bot)
     return bot
 
 

@@ -28,9 +28,17 @@ class OrderReport(OrderState, frozen=True, kw_only=True):
         # A reply with a NaN, negative or absurd amount, or a cid that is not a string, fails
         # inside parse_reply (MalformedReply), not later in the gateway's arithmetic or its
         # user-stream task (a Struct's constructor checks no types).
-        for name in ("cid", "symbol", "venue_order_id", "fee_asset", "reason", "trade_id"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
+        if not (
+            type(self.cid) is str  # the usual case, checked at once
+            and type(self.symbol) is str
+            and type(self.venue_order_id) is str
+            and type(self.fee_asset) is str
+            and type(self.reason) is str
+            and type(self.trade_id) is str
+        ):
+            for name in ("cid", "symbol", "venue_order_id", "fee_asset", "reason", "trade_id"):
+                if not isinstance(getattr(self, name), str):
+                    raise TypeError(f"{name} must be a string, got {type(getattr(self, name)).__name__}")
         if type(self.venue_ts) is not int:
             raise TypeError(f"venue_ts must be an integer, got {type(self.venue_ts).__name__}")
         check_amounts(self, UPDATE_AMOUNTS, signed=("fee", "last_fee"))

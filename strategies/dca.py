@@ -33,12 +33,14 @@ from typing import Any
 
 import msgspec
 
+from shared.filters import SymbolFilters
 from shared.messages import Candle, Level, OrderStatus, OrderUpdate, Side
 from shared.money import ZERO
 from shared.strategy import (
     ORDERS_ONLY,
     Command,
     OrderChange,
+    Position,
     Step,
     Strategy,
     StrategyContext,
@@ -358,11 +360,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         could fill otherwise, selling more than the position."""
         pos = state.position
         avg = pos.avg_price
-        wanted = None
-        if avg is not None:
-            wanted = limit_terms(
-                ctx.filters, Side.SELL, pos.base, take_profit_price(ctx.filters, avg, state.target)
-            )
+        wanted = _take_profit_terms(ctx.filters, pos, avg, state.target)
         current = state.orders.get(state.tp_cid) if state.tp_cid else None
         if current is not None:
             if current.cancel_requested:
@@ -432,9 +430,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     @staticmethod
     def _flat(state: DcaState, ctx: StrategyContext) -> bool:
         """Nothing left that could be sold (dust under the step size or the min notional)."""
-        pos = state.position
-        avg = pos.avg_price
-        return avg is None or limit_terms(ctx.filters, Side.SELL, pos.base, avg) is None
+        return _position_flat(ctx.filters, state.position)
 
     @staticmethod
     def _selling(state: DcaState, cancelling_too: bool = False) -> bool:
@@ -442,6 +438,41 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         return any(
             r.side == Side.SELL and (cancelling_too or not r.cancel_requested) for r in state.orders.values()
         )
+
+
+# Every order update asks again whether the position is flat and what take profit it wants,
+# though only a fill moves the position: the last answer is kept, for the very same inputs
+# (frozen Structs and Decimals, compared by identity: Decimals equal in value may print
+# differently). One tuple, read and replaced whole, so threads cannot mix two answers.
+_last_flat: tuple[object, object, bool] = (None, None, False)
+_last_terms: tuple[object, object, object, tuple[Decimal, Decimal] | None] = (None, None, None, None)
+
+
+def _position_flat(filters: SymbolFilters, pos: Position) -> bool:
+    """Nothing left that could be sold (dust under the step size or the min notional)."""
+    global _last_flat
+    last = _last_flat
+    if last[0] is filters and last[1] is pos:
+        return last[2]
+    avg = pos.avg_price
+    flat = avg is None or limit_terms(filters, Side.SELL, pos.base, avg) is None
+    _last_flat = (filters, pos, flat)
+    return flat
+
+
+def _take_profit_terms(
+    filters: SymbolFilters, pos: Position, avg: Decimal | None, target: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """(qty, price) of the take profit for the whole position at avg × (1 + target)."""
+    global _last_terms
+    last = _last_terms
+    if last[0] is filters and last[1] is pos and last[2] is target:
+        return last[3]
+    wanted = None
+    if avg is not None:
+        wanted = limit_terms(filters, Side.SELL, pos.base, take_profit_price(filters, avg, target))
+    _last_terms = (filters, pos, target, wanted)
+    return wanted
 
 
 STRATEGY = DcaStrategy()

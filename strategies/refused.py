@@ -25,6 +25,8 @@ MAX_REFUSALS = REFUSALS_BEFORE_BACKOFF  # refusals in a row after which terms ar
 
 def refused_in_a_row(state: S, cmd: PlaceOrder) -> int:
     """How many times in a row the venue refused the terms of cmd."""
+    if not state.refusals:
+        return 0
     refusal = state.refusals.get(terms_key(terms_of(cmd)))
     return refusal.count if refusal is not None else 0
 
@@ -39,7 +41,7 @@ def unless_given_up(before: S, placed: tuple[S, PlaceOrder | None]) -> tuple[S, 
 
 def given_up_note(state: S, ctx: StrategyContext, rec: BotOrder, what: str) -> Notification | None:
     """The notification for the refusal that makes these terms given up (once per such run)."""
-    if rec.status != OrderStatus.REJECTED or rec.cum_filled_qty > 0:
+    if rec.status != OrderStatus.REJECTED or rec.cum_filled_qty > 0 or not state.refusals:
         return None
     refusal = state.refusals.get(terms_key(record_terms(rec, ctx.symbol)))
     if refusal is None or refusal.count != MAX_REFUSALS:

@@ -258,8 +258,7 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         plan = []  # a limit that does not cross the book rests without walking it
         if crosses(order.side, order.price, self.quote(order.symbol)):
             plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
-        filled = sum((q for _, q in plan), ZERO)
-        if order.time_in_force is TimeInForce.FOK and filled < order.remaining:
+        if order.time_in_force is TimeInForce.FOK and sum((q for _, q in plan), ZERO) < order.remaining:
             self._close(order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
             return []
         trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]

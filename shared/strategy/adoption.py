@@ -77,6 +77,8 @@ def claim(state: S, terms: OrderTerms, slack: Decimal = ZERO) -> tuple[S, BotOrd
     quantity within `slack` of the one asked: a replay that sized its order from a state a
     little different (the dust a grid tops its lots up with) still means that order, and the
     caller sends the held order's own terms so the gateway answers with it."""
+    if not state.adopted:
+        return state, None
     for near in (False, True):
         for cid in sorted(state.adopted):
             held = state.adopted[cid]

@@ -58,6 +58,8 @@ def percent(fraction: Decimal) -> str:
 def quiet_repeats(state: S, commands: Sequence[Any]) -> tuple[S, list[Any]]:
     """Drop each decision whose topic is the one last let through; remember the last topic
     (cleared by a decision that has none: the bot acted, so the next wait is news again)."""
+    if not commands:
+        return state, []
     if not any(isinstance(c, Decision) for c in commands):
         return state, list(commands)
     last, kept = state.quiet, []

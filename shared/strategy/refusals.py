@@ -35,9 +35,12 @@ def note_outcome(state: S, after: BotOrder, symbol: str) -> S:
     """Count a refusal of these terms, or forget them once the venue took them."""
     if after.status in UNCONFIRMED:  # the venue has not answered yet
         return state
+    refused = after.status == OrderStatus.REJECTED and after.cum_filled_qty == 0
+    if not refused and not state.refusals:
+        return state  # nothing to count, nothing to forget (no terms text needed)
     key = terms_key(record_terms(after, symbol))
     refusals = dict(state.refusals)
-    if after.status == OrderStatus.REJECTED and after.cum_filled_qty == 0:
+    if refused:
         before = refusals.pop(key, None)
         refusals[key] = Refusal(count=(before.count if before else 0) + 1)
         while len(refusals) > REFUSALS_KEPT:
@@ -51,6 +54,8 @@ def note_outcome(state: S, after: BotOrder, symbol: str) -> S:
 
 def held_back(state: S, terms: OrderTerms) -> tuple[S, bool]:
     """Whether to skip sending these terms now; every skip is counted toward the next retry."""
+    if not state.refusals:
+        return state, False
     key = terms_key(terms)
     refusal = state.refusals.get(key)
     if refusal is None or refusal.count < REFUSALS_BEFORE_BACKOFF:
