@@ -100,7 +100,27 @@ def _significant(value: Decimal, digits: int) -> int:
 def _text(
     value: Decimal, places: int, keep: int, *, group: bool = True, rounding: str = ROUND_HALF_EVEN
 ) -> str:
-    """value rounded to `places` decimals, trailing zeros dropped down to `keep` decimals."""
+    """value rounded to `places` decimals, trailing zeros dropped down to `keep` decimals.
+
+    Memoized: a strategy's decision texts show the same few prices every step of a backtest.
+    The text depends only on the numeric value (equal Decimals give equal text, -0 too), so
+    equal keys may share it; NaN and infinities (sNaN cannot be hashed) are never cached."""
+    if not value.is_finite():
+        return _text_of(value, places, keep, group, rounding)
+    key = (value, places, keep, group, rounding)
+    text = _TEXTS.get(key)
+    if text is None:
+        if len(_TEXTS) >= TEXTS_CACHED:
+            _TEXTS.clear()
+        text = _TEXTS[key] = _text_of(value, places, keep, group, rounding)
+    return text
+
+
+TEXTS_CACHED = 4096  # bound of the texts cache
+_TEXTS: dict[tuple[Decimal, int, int, bool, str], str] = {}
+
+
+def _text_of(value: Decimal, places: int, keep: int, group: bool, rounding: str) -> str:
     shown = _quantize(value, places, rounding)
     if shown == 0 and value != 0:  # never show a nonzero amount as 0
         places = max(places, _significant(value, FALLBACK_DIGITS))

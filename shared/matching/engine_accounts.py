@@ -24,6 +24,7 @@ class Accounts:
     start_balances: dict[str, Decimal]
     _accounts: dict[str, dict[str, list[Decimal]]]  # account -> asset -> [free, locked]
     _touched: dict[str, dict[str, Decimal | None]]  # account -> asset -> delta from outside
+    keep_record: bool  # engine_events.py
 
     def balances(self, account: str) -> dict[str, Funds]:
         return {asset: Funds(free, locked) for asset, (free, locked) in self._account(account).items()}
@@ -52,7 +53,10 @@ class Accounts:
         return self._accounts[account]
 
     def _touch(self, account: str, asset: str, delta: Decimal | None = None) -> None:
-        """Put the asset in this operation's balance event; `delta` for money from outside."""
+        """Put the asset in this operation's balance event; `delta` for money from outside.
+        Without keep_record there is no balance event (engine_events.py _flush): nothing to note."""
+        if not self.keep_record:
+            return
         assets = self._touched.setdefault(account, {})
         if delta is not None:
             assets[asset] = (assets.get(asset) or ZERO) + delta
