@@ -24,6 +24,7 @@ class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fiel
 
 # Above this a price or quantity is a typo or an attack (1e999999999 overflows every context).
 MAX_AMOUNT = Decimal("1e20")
+_MIN_AMOUNT = -MAX_AMOUNT
 _ZERO = Decimal(0)
 
 
@@ -34,10 +35,11 @@ def check_amounts(msg: msgspec.Struct, names: tuple[str, ...], signed: tuple[str
     Called from __post_init__, so a bad value fails where the message is built (a strategy's
     step: the bot pauses with the reason; a venue reply: the adapter's MalformedReply) or
     decoded (the entry is dead-lettered with it), never deep in a consumer's arithmetic."""
+    zero, top, bottom = _ZERO, MAX_AMOUNT, _MIN_AMOUNT  # locals: every message built passes here
     for name in names:
         value = getattr(msg, name)
         try:  # on every message decoded: one chained comparison, no is_finite() call
-            if value is None or _ZERO <= value < MAX_AMOUNT:
+            if value is None or zero <= value < top:
                 continue
         except InvalidOperation:  # NaN: comparing it traps
             pass
@@ -45,7 +47,7 @@ def check_amounts(msg: msgspec.Struct, names: tuple[str, ...], signed: tuple[str
     for name in signed:
         value = getattr(msg, name)
         try:
-            if value is None or -MAX_AMOUNT < value < MAX_AMOUNT:
+            if value is None or bottom < value < top:
                 continue
         except InvalidOperation:
             pass
