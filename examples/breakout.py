@@ -18,10 +18,12 @@ from decimal import Decimal
 import msgspec
 
 from shared.messages import Candle, OrderUpdate, Side
+from shared.money import ZERO
 from shared.strategy.actions import OrderChange, limit_order, market_order, notification
 from shared.strategy.base import Step, Strategy
 from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import decide, price
+from shared.strategy.sizing import limit_terms
 from shared.strategy.state import StrategyState
 
 
@@ -35,6 +37,12 @@ class BreakoutState(StrategyState, frozen=True):
     trades: int = 0
 
 
+def holding(state: BreakoutState, ctx: StrategyContext, price: Decimal) -> bool:
+    """Whether the position is worth selling: what is left after a fee taken in the base bought
+    (dust under the step size or the minimum notional) cannot be sold and counts as flat."""
+    return limit_terms(ctx.filters, Side.SELL, state.position.base, price) is not None
+
+
 class Breakout(Strategy[BreakoutParams, BreakoutState]):
     name = "breakout"
     params_type = BreakoutParams
@@ -44,7 +52,7 @@ class Breakout(Strategy[BreakoutParams, BreakoutState]):
     def on_candle(
         self, params: BreakoutParams, state: BreakoutState, candle: Candle, ctx: StrategyContext
     ) -> Step:
-        if state.orders or state.position.base > 0:
+        if state.orders or holding(state, ctx, candle.close):
             return state, []
         previous = list(ctx.history)[-params.lookback - 1 : -1]
         if len(previous) < params.lookback:
@@ -67,7 +75,7 @@ class Breakout(Strategy[BreakoutParams, BreakoutState]):
     ) -> Step:
         if not change.finished:
             return state, []
-        if change.after.tag == "entry" and state.position.base > 0:
+        if change.after.tag == "entry" and holding(state, ctx, state.position.avg_price or ZERO):
             price = state.position.avg_price * (1 + params.take_profit)
             state, sell = limit_order(state, ctx, Side.SELL, state.position.base, price, tag="exit")
             return state, [sell] if sell else []
