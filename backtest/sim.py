@@ -192,9 +192,9 @@ class SimVenue:
 
     def _apply(self, report: OrderReport, ts: int) -> list[OrderUpdate]:
         record = self.records.get(report.cid)
-        new = (
-            None if record is None else advance_record(record, report, None, ts)
-        )  # every report names its fees
+        if record is None:
+            return []
+        new = advance_record(record, report, None, ts)  # every engine report names its fees
         if new is None:
             return []
         self.records[report.cid] = new

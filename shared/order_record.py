@@ -10,7 +10,6 @@ venue's reports (reconciliation from the CLI, the backtester) applies the same r
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -30,8 +29,6 @@ from shared.messages import (
 from shared.money import ZERO
 from shared.order_lifecycle import moves_forward, status_after
 from shared.order_report import OrderFees, OrderReport
-
-log = logging.getLogger("automata.order_record")
 
 SIGNED = ("fee",)  # a maker rebate is a negative fee, as OrderUpdate allows
 
@@ -228,7 +225,5 @@ def advance_record(
         if fee is None:
             if not last_try:
                 raise FeesNeeded(wanted)
-            log.warning("%s: the venue lists trades short of %s filled; its fee total is used", report.cid,
-                        report.cum_filled_qty)  # fmt: skip
             fee = fees.total
     return apply_report(record, report, fee, fee_asset, now_ms)

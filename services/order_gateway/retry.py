@@ -61,6 +61,7 @@ CHECK = Backoff(0.05, 0.5, attempts=3)  # checking an open order at start (the p
 SEND = Backoff(0.2, 2.0, attempts=5)  # a place or a cancel
 SYNC = Backoff(0.1, 2.0, attempts=8)  # listing a bot's orders for SyncBot
 CONNECT = Backoff(0.5, 15.0)  # the venue at start: until it answers or the service stops
+FEES = Backoff(0.05, 0.2, attempts=3)  # an order's trades, asked again while they lag its report
 
 
 def wait_after(

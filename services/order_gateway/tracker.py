@@ -8,8 +8,11 @@ what a report may change and one place that emits `orders:events:{bot}`.
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 
+from services.order_gateway.retry import FEES
 from services.order_gateway.venues.base import VenueAdapter
 from services.order_gateway.wal import Mutation, Wal
 from shared import metrics
@@ -20,7 +23,7 @@ from shared.order_record import FeesNeeded, OrderRecord, advance_record, to_upda
 from shared.order_report import OrderFees, OrderReport
 from shared.streams import order_events
 
-FEE_FETCHES = 3  # the venue's trade list may lag its order report by a moment: ask again
+log = logging.getLogger("automata.order_gateway")
 
 
 def now_ms() -> int:
@@ -43,15 +46,26 @@ class OrderTracker:
         the WATCH is given up, the fees fetched with no watch held, and the update tried again
         on the record as it then is (it may have moved meanwhile)."""
         fees: OrderFees | None = None
-        for attempt in range(FEE_FETCHES + 1):
+        fetches = 0
+        while True:
+            last_try = fetches == FEES.attempts
             try:
-                mutation = self._mutation(report, fees, reconciled, last_try=attempt == FEE_FETCHES)
+                mutation = self._mutation(report, fees, reconciled, last_try=last_try)
                 result = await self.wal.update(report.cid, mutation, ack=ack)
                 break
             except FeesNeeded as need:  # the last try takes what the venue lists: it cannot raise
-                if attempt:
-                    await asyncio.sleep(0.05 * attempt)
+                if fetches:  # the list lagged the report: wait a moment, as the policy says
+                    await asyncio.sleep(FEES.delay(fetches, random.random()))
+                fetches += 1
                 fees = await self.adapter.order_fees(report.symbol, need.venue_order_id)
+        if (
+            result is not None
+            and last_try
+            and fees is not None
+            and fees.through(report.cum_filled_qty) is None
+        ):
+            log.warning("%s: the venue lists trades short of %s filled; its fee total was used",
+                        report.cid, report.cum_filled_qty)  # fmt: skip
         if result is not None:
             self._m_updates.labels(
                 self.wal.venue, result.status.value, "reconcile" if reconciled else "live"
