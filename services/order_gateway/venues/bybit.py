@@ -213,6 +213,21 @@ def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
     )
 
 
+SUBSCRIBE_TIMEOUT_S = 15.0
+
+
+class PrivateSocket(unified_trading.WebSocket):
+    """pybit's private socket, with one fix: pybit sends a subscription before it files the
+    topic's callback, so a message of that topic arriving in between raised KeyError in its
+    thread, which closed the socket for good. Every private topic here has the one callback
+    (`fallback`), so a topic not filed yet gets it."""
+
+    fallback: Any = None
+
+    def _get_callback(self, topic: str) -> Any:
+        return self.callback_directory.get(topic) or self.fallback
+
+
 class BybitAdapter:
     """A Bybit unified account's spot trading behind VenueAdapter."""
 
@@ -455,9 +470,10 @@ class BybitAdapter:
             ws = None
             try:
                 ws = await asyncio.to_thread(self._new_socket)
-                ws.execution_stream(callback)  # before `order`: the venue sends a fill's execution first
-                ws.order_stream(callback)
-                ws.wallet_stream(callback)
+                ws.fallback = callback
+                # pybit waits in a sleep loop for a connection before subscribing: in a thread, so
+                # a socket that dies meanwhile never holds the event loop (and every order with it)
+                await asyncio.wait_for(asyncio.to_thread(_subscribe, ws, callback), SUBSCRIBE_TIMEOUT_S)
                 yield StreamGap("bybit private stream subscribed")
                 while ws.is_connected():
                     try:
@@ -492,11 +508,11 @@ class BybitAdapter:
             report, last_fill_qty=trade.qty, last_fill_price=trade.price, trade_id=trade.trade_id
         )
 
-    def _new_socket(self) -> unified_trading.WebSocket:
+    def _new_socket(self) -> PrivateSocket:
         if self.base_url:
             ws_base = self.base_url.replace("http://", "ws://").replace("https://", "wss://")
             unified_trading.PRIVATE_WSS = f"{ws_base}/v5/private"
-        return unified_trading.WebSocket(
+        return PrivateSocket(
             testnet=False, demo=self.demo and not self.base_url, channel_type="private",
             api_key=self._key, api_secret=self._secret, restart_on_error=True,
         )  # fmt: skip
@@ -525,3 +541,9 @@ class BybitAdapter:
             balances = balances_from_wallet({"list": data})
             return [BalanceReport(balances=tuple(balances), venue_ts=int(msg.get("creationTime", 0)))]
         return []
+
+
+def _subscribe(ws: PrivateSocket, callback: Any) -> None:
+    ws.execution_stream(callback)  # before `order`: the venue sends a fill's execution first
+    ws.order_stream(callback)
+    ws.wallet_stream(callback)
