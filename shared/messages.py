@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from shared.exits import Exits
 from shared.ids import ClientOrderId, OrderCid
 
 
@@ -70,6 +71,21 @@ class OrderType(StrEnum):
     STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
     TAKE_PROFIT = "TAKE_PROFIT"
     TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
+
+
+class ListKind(StrEnum):
+    """Order lists (Binance's names). OCO: two legs on one side, one above the price and one
+    below; the first leg to trade (even in part) or to trigger expires the other. OTO: a working
+    leg, and a pending one placed once the working leg has filled completely. OTOCO: a working
+    leg, then an OCO of the two pending legs."""
+
+    OCO = "OCO"
+    OTO = "OTO"
+    OTOCO = "OTOCO"
+
+
+# How many legs each kind of list has, in the order PlaceOrderList.legs gives them.
+LIST_LEGS = {ListKind.OCO: 2, ListKind.OTO: 2, ListKind.OTOCO: 3}
 
 
 class TimeInForce(StrEnum):
@@ -170,6 +186,51 @@ class PlaceOrder(Message, frozen=True, tag="place"):
         check_amounts(self, ("quantity", "quote_quantity", "price", "stop_price"))
 
 
+class PlaceOrderList(Message, frozen=True, tag="place_list"):
+    """Place an order list (ListKind) as one unit, with the same guarantees as one order: the
+    gateway writes the list and every leg ahead, sends once, and finds out by `list_cid` what
+    happened to a request whose reply was lost. Every id comes from the bot's sequence.
+
+    Legs, in order — OCO: [above, below] (the leg with the higher price first: for a sell the
+    take profit above and the stop below, for a buy the stop above and the limit below);
+    OTO: [working, pending]; OTOCO: [working, pending above, pending below]. Each leg is a whole
+    PlaceOrder of the same bot, venue and symbol, with its own cid. Where the venue lacks the kind
+    the order gateway emulates it (the book watched, the other leg cancelled by the gateway)."""
+
+    list_cid: ClientOrderId
+    bot: str
+    venue: str
+    symbol: str
+    kind: ListKind
+    legs: tuple[PlaceOrder, ...]
+    ts: int = 0
+
+    def __post_init__(self) -> None:
+        want = LIST_LEGS[self.kind]
+        if len(self.legs) != want:
+            raise ValueError(f"an {self.kind} list has {want} legs, got {len(self.legs)}")
+        cids = {self.list_cid}
+        for leg in self.legs:
+            if (leg.bot, leg.venue, leg.symbol) != (self.bot, self.venue, self.symbol):
+                raise ValueError(f"leg {leg.cid}: its bot, venue and symbol must be the list's")
+            if leg.cid in cids:
+                raise ValueError(f"leg {leg.cid}: each leg needs its own client order id")
+            cids.add(leg.cid)
+        oco = self.legs if self.kind is ListKind.OCO else self.legs[1:] if self.kind is ListKind.OTOCO else ()
+        if oco and (oco[0].side != oco[1].side or oco[0].quantity != oco[1].quantity):
+            raise ValueError("the two legs of an OCO must have the same side and quantity")
+
+
+class CancelOrderList(Message, frozen=True, tag="cancel_list"):
+    """Cancel every open leg of one of the bot's lists."""
+
+    list_cid: ClientOrderId
+    bot: str
+    venue: str
+    symbol: str
+    ts: int = 0
+
+
 class CancelOrder(Message, frozen=True, tag="cancel"):
     cid: ClientOrderId  # a bot cancels only its own orders, so only one of our cids
     bot: str
@@ -230,6 +291,7 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
     fee_asset: str = ""
     reason: str = ""  # rejection / cancel reason, human readable
     venue_ts: int = 0  # ms, time the venue reported
+    list_cid: str = ""  # the order list (PlaceOrderList) this order is a leg of, "" for none
 
     @property
     def terminal(self) -> bool:
@@ -317,6 +379,30 @@ class BotControl(Message, frozen=True, tag="control"):
     ts: int = 0
 
 
+class TradeRequest(Message, frozen=True, tag="trade"):
+    """A person's smart trade (`automata trade`, Telegram, the dashboard) for a bot that takes
+    them (the `manual` bot), written to the bot's control stream and handled exactly once.
+
+    BUY: buy `quote` (or `quantity`) at market, or at limit `price`, then close the position by
+    `exits`. `id` is unique per request (a resend of the same request is not a second trade)."""
+
+    id: str
+    bot: str
+    symbol: str
+    side: Side = Side.BUY
+    quote: Decimal | None = None
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    exits: Exits = Exits()
+    source: str = "cli"
+    ts: int = 0
+
+    def __post_init__(self) -> None:
+        check_amounts(self, ("quote", "quantity", "price"))
+        if (self.quote is None) == (self.quantity is None):
+            raise ValueError("a trade takes exactly one of quote and quantity")
+
+
 class TimerFired(Message, frozen=True, tag="timer"):
     """A timer a strategy set (SetTimer) is due; the runner writes it to the bot's control
     stream so it is handled exactly once like any other entry. `due` is in ms."""
@@ -354,18 +440,21 @@ class Decision(Message, frozen=True, tag="decision"):
     ts: int = 0
 
 
-OrderCommand = PlaceOrder | CancelOrder | CancelAll | SyncBot
+OrderCommand = PlaceOrder | PlaceOrderList | CancelOrder | CancelOrderList | CancelAll | SyncBot
 AnyMessage = (
     Candle
     | BookTicker
     | PlaceOrder
+    | PlaceOrderList
     | CancelOrder
+    | CancelOrderList
     | CancelAll
     | SyncBot
     | OrderUpdate
     | BotSynced
     | BalanceUpdate
     | BotControl
+    | TradeRequest
     | TimerFired
     | Notification
     | Decision
@@ -377,13 +466,16 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Candle,
         BookTicker,
         PlaceOrder,
+        PlaceOrderList,
         CancelOrder,
+        CancelOrderList,
         CancelAll,
         SyncBot,
         OrderUpdate,
         BotSynced,
         BalanceUpdate,
         BotControl,
+        TradeRequest,
         TimerFired,
         Notification,
         Decision,

@@ -52,6 +52,8 @@ class OrderRecord(OrderState, frozen=True, kw_only=True):
 
     def to_hash(self) -> dict[str, str]:
         raw = msgspec.to_builtins(self)
+        if not raw["list_cid"]:  # a single order's hash keeps the fields it had before lists
+            del raw["list_cid"]
         return {
             k: ("" if v is None else ("1" if v is True else "0" if v is False else str(v)))
             for k, v in raw.items()

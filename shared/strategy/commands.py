@@ -8,7 +8,16 @@ restarted from persisted state re-arms them.
 
 from __future__ import annotations
 
-from shared.messages import CancelAll, CancelOrder, Decision, Message, Notification, PlaceOrder
+from shared.messages import (
+    CancelAll,
+    CancelOrder,
+    CancelOrderList,
+    Decision,
+    Message,
+    Notification,
+    PlaceOrder,
+    PlaceOrderList,
+)
 
 
 class SetTimer(Message, frozen=True, tag="set_timer"):
@@ -23,6 +32,16 @@ class CancelTimer(Message, frozen=True, tag="cancel_timer"):
     name: str
 
 
-Command = PlaceOrder | CancelOrder | CancelAll | Notification | Decision | SetTimer | CancelTimer
-ORDER_COMMANDS = (PlaceOrder, CancelOrder, CancelAll)
+Command = (
+    PlaceOrder
+    | PlaceOrderList
+    | CancelOrder
+    | CancelOrderList
+    | CancelAll
+    | Notification
+    | Decision
+    | SetTimer
+    | CancelTimer
+)
+ORDER_COMMANDS = (PlaceOrder, PlaceOrderList, CancelOrder, CancelOrderList, CancelAll)
 TIMER_COMMANDS = (SetTimer, CancelTimer)

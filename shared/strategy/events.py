@@ -9,9 +9,16 @@ SetTimer the strategy asked for, once its due time has passed.
 
 from __future__ import annotations
 
-from shared.messages import BotControl, BotSynced, Candle, OrderUpdate, TimerFired  # noqa: F401 (re-exported)
+from shared.messages import (  # noqa: F401 (re-exported)
+    BotControl,
+    BotSynced,
+    Candle,
+    OrderUpdate,
+    TimerFired,
+    TradeRequest,
+)
 
-Event = Candle | OrderUpdate | TimerFired | BotControl | BotSynced
+Event = Candle | OrderUpdate | TimerFired | BotControl | BotSynced | TradeRequest
 
 
 def event_time(event: Event) -> int:

@@ -38,6 +38,7 @@ class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     fee_asset: str = ""
     cancel_requested: bool = False
     created: int = 0  # ms, event time when it was placed
+    list_cid: str = ""  # the order list it is a leg of (PlaceOrderList), "" for none
 
     @property
     def terminal(self) -> bool:

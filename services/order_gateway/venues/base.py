@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import MAX_AMOUNT, Balance, PlaceOrder, Side, check_amounts
+from shared.messages import MAX_AMOUNT, Balance, ListKind, PlaceOrder, PlaceOrderList, Side, check_amounts
 from shared.order_report import OrderFees, OrderReport
 
 log = logging.getLogger("automata.venue")
@@ -189,6 +189,26 @@ class VenueAdapter(Protocol):
     ) -> OrderReport: ...
 
     async def cancel(self, symbol: str, cid: str) -> OrderReport: ...
+
+    # Order lists. `lists` names the kinds the venue takes natively (Binance: OCO, OTO, OTOCO;
+    # Bybit: none): the order gateway emulates the others with single orders. Every report of a
+    # leg carries the list's cid (OrderState.list_cid).
+    lists: frozenset[ListKind]
+
+    async def place_list(
+        self, cmd: PlaceOrderList, legs: list[tuple[Decimal | None, Decimal | None, Decimal | None]]
+    ) -> list[OrderReport]:
+        """Send the list; `legs` are each leg's (qty, price, stop) rounded as for place(). One
+        report per leg, in the command's order. Errors as for place()."""
+        ...
+
+    async def cancel_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
+        """Cancel the list's open legs; the reports of every leg."""
+        ...
+
+    async def query_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
+        """Every leg of the list by its client id; OrderNotFound when the venue has no such list."""
+        ...
 
     async def query(self, symbol: str, cid: str) -> OrderReport:
         """The order by client order id; raises OrderNotFound when the venue has none."""
