@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from services.exchange_sim import bybit_errors as E
 from services.exchange_sim import bybit_format as bf
 from services.exchange_sim.bybit_errors import BybitError, params_error
-from services.exchange_sim.bybit_orders import from_engine, parse_create
+from services.exchange_sim.bybit_orders import ORDER_FILTERS, from_engine, parse_create
 from services.exchange_sim.bybit_params import Params
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS
@@ -33,8 +33,17 @@ STATUS_FILTERS = {
     "Cancelled",
     "PartiallyFilledCanceled",
     "Rejected",
+    "Deactivated",
 }
 T = TypeVar("T")
+
+
+def _order_filter(p: Params) -> str:
+    """A cancel's orderFilter: spot cancels `Order` (active orders) unless told otherwise."""
+    order_filter = p.text("orderFilter") or "Order"
+    if order_filter not in ORDER_FILTERS:
+        raise BybitError(E.INVALID_ORDER_FILTER)
+    return order_filter
 
 
 def _page(items: Sequence[T], p: Params, *, default: int, hi: int) -> tuple[list[T], str]:
@@ -123,7 +132,7 @@ class BybitApi:
         if not order_id and not link_id:
             raise params_error("params error: orderId or orderLinkId is required")
         order = self.face.find(order_id, link_id, symbol)
-        if order is None:
+        if order is None or not self.face.in_filter(order, _order_filter(p)):
             raise BybitError(E.ORDER_NOT_FOUND)
         try:
             order = self.engine.cancel(ACCOUNT, order.symbol, order_id=order.order_id)
@@ -134,9 +143,12 @@ class BybitApi:
     def cancel_all(self, p: Params) -> dict[str, Any]:
         p.category()
         symbol = self._order_symbol(p, required=False)
+        order_filter = _order_filter(p)
         cancelled: list[Order] = []
         for name in [symbol] if symbol else list(self.engine.specs):
-            cancelled.extend(self.engine.cancel_all(ACCOUNT, name))
+            for order in self.engine.open_orders(ACCOUNT, name):
+                if self.face.in_filter(order, order_filter):
+                    cancelled.append(self.engine.cancel(ACCOUNT, name, order_id=order.order_id))
         rows = [{"orderId": str(o.order_id), "orderLinkId": o.client_order_id} for o in cancelled]
         return {"list": rows, "success": "1"}
 

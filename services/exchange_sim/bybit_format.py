@@ -15,6 +15,7 @@ from typing import Any
 from services.exchange_sim.bybit_errors import BybitError
 from services.exchange_sim.feeds import Bar
 from shared.matching.engine import Funds, Order, OrderStatus, OrderType, Side, Trade
+from shared.matching.engine_rules import triggers_on_fall
 from shared.matching.model import STOP_TYPES, Quote
 from shared.matching.symbols import SymbolSpec
 from shared.money import ZERO, fmt, round_down
@@ -47,17 +48,35 @@ def message_id(topic: str, seq: int) -> str:
 
 
 def order_status(order: Order) -> str:
-    """Engine status in Bybit's enum; an order closed with fills is PartiallyFilledCanceled (spot)."""
+    """Engine status in Bybit's enum; an order closed with fills is PartiallyFilledCanceled (spot),
+    a conditional one closed before its trigger Deactivated. (Triggered, the instant between
+    Untriggered and New, is only pushed: bybit_ws.py.)"""
     status = order.status
+    untriggered = order.type in STOP_TYPES and not order.triggered
     if status is OrderStatus.NEW:
-        return "Untriggered" if order.type in STOP_TYPES and not order.triggered else "New"
+        return "Untriggered" if untriggered else "New"
     if status is OrderStatus.PARTIALLY_FILLED:
         return "PartiallyFilled"
     if status is OrderStatus.FILLED:
         return "Filled"
     if status is OrderStatus.REJECTED:
         return "Rejected"
+    if untriggered:
+        return "Deactivated"
     return "PartiallyFilledCanceled" if order.executed_qty > 0 else "Cancelled"
+
+
+def trigger_direction(order: Order) -> int:
+    """Bybit's triggerDirection of a conditional order: 1 rise, 2 fall (0: not conditional)."""
+    if order.type not in STOP_TYPES:
+        return 0
+    return 2 if triggers_on_fall(order.type, order.side) else 1
+
+
+def stop_order_type(order: Order, placed_as: str) -> str:
+    """stopOrderType: as the order was placed (StopOrder -> Stop, tpslOrder), else "Stop" for a
+    conditional order the venue no longer knows how (a venue resumed from its saved state)."""
+    return placed_as or ("Stop" if order.type in STOP_TYPES else "")
 
 
 def _cancel_type(order: Order) -> str:
@@ -92,8 +111,11 @@ def is_quote_market(order: Order) -> bool:
     return order.quote_quantity > 0
 
 
-def order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str = "") -> dict[str, Any]:
-    """One order as order/realtime, order/history and the `order` topic print it."""
+def order_json(
+    order: Order, *, fees: dict[str, Decimal], stop_order_type: str = "", status: str = ""
+) -> dict[str, Any]:
+    """One order as order/realtime, order/history and the `order` topic print it (`status`:
+    another orderStatus than its own, the pushed Triggered)."""
     is_market = order.type in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
     quote_market = is_quote_market(order)
     remaining = ZERO if not order.is_open else order.remaining
@@ -108,7 +130,7 @@ def order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str =
         "side": SIDES[order.side],
         "isLeverage": "0",
         "positionIdx": 0,
-        "orderStatus": order_status(order),
+        "orderStatus": status or order_status(order),
         "cancelType": _cancel_type(order),
         "rejectReason": _reject_reason(order),
         "avgPrice": _avg_price(order),
@@ -131,7 +153,7 @@ def order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str =
         "slTriggerBy": "",
         "tpLimitPrice": "0",
         "slLimitPrice": "0",
-        "triggerDirection": 0,
+        "triggerDirection": trigger_direction(order),
         "triggerBy": "LastPrice" if stop_order_type else "",
         "lastPriceOnCreated": "",
         "reduceOnly": False,
@@ -145,11 +167,13 @@ def order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str =
     }
 
 
-def ws_order_json(order: Order, *, fees: dict[str, Decimal], stop_order_type: str = "") -> dict[str, Any]:
+def ws_order_json(
+    order: Order, *, fees: dict[str, Decimal], stop_order_type: str = "", status: str = ""
+) -> dict[str, Any]:
     """The `order` topic adds the category and closedPnl to the REST fields."""
     return {
         "category": CATEGORY,
-        **order_json(order, fees=fees, stop_order_type=stop_order_type),
+        **order_json(order, fees=fees, stop_order_type=stop_order_type, status=status),
         "closedPnl": "0",
     }
 

@@ -7,9 +7,11 @@ back as EngineError and is mapped by `from_engine`.
 
 Bybit words -> engine words: Market -> MARKET (a Buy spends `qty` USDT unless
 marketUnit=baseCoin), Limit + PostOnly -> LIMIT_MAKER, Limit -> LIMIT (GTC/IOC/FOK); with
-orderFilter StopOrder/tpslOrder and a triggerPrice, a stop whose direction is read from the
-trigger against the last price (a Buy above it / a Sell below it is a stop-loss, else a
-take-profit).
+orderFilter StopOrder/tpslOrder and a triggerPrice, a stop whose
+direction (`triggerDirection` 1 rise / 2 fall, which Bybit documents for derivatives and the
+venue honours on spot, refusing a trigger already reached with 110092 / 110093; without it,
+the trigger against the last price) makes it a stop-loss (a Buy on a rise, a Sell on a fall)
+or a take-profit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 ORDER_FILTERS = {"Order": "", "StopOrder": "Stop", "tpslOrder": "tpslOrder"}
 LIMIT_TIFS = {"GTC", "IOC", "FOK", "PostOnly"}
 MARKET_UNITS = {"baseCoin", "quoteCoin"}
+RISE, FALL = 1, 2  # triggerDirection
 
 _ENGINE_CODES: dict[Reject, E.Code] = {
     Reject.UNKNOWN_SYMBOL: E.INVALID_SYMBOL,
@@ -115,9 +118,12 @@ def parse_create(p: Params, engine: Engine) -> NewOrder:
             _check_qty(spec, qty)
         order_type = OrderType.MARKET
 
+    direction = p.integer("triggerDirection", default=0)
+    if direction not in (0, RISE, FALL):
+        raise params_error("params error: triggerDirection must be 1 (rise) or 2 (fall)")
     if trigger is not None and order_filter != "Order":
         _check_price(spec, trigger)
-        order_type, tif = _stop_type(engine, spec, side, order_type, trigger, tif)
+        order_type, tif = _stop_type(engine, spec, side, order_type, trigger, tif, direction)
         if quote_qty is not None:
             raise params_error("params error: a conditional Market Buy needs marketUnit=baseCoin here")
     request = OrderRequest(
@@ -135,13 +141,24 @@ def parse_create(p: Params, engine: Engine) -> NewOrder:
 
 
 def _stop_type(
-    engine: Engine, spec: SymbolSpec, side: Side, kind: OrderType, trigger: Decimal, tif: TimeInForce | None
+    engine: Engine,
+    spec: SymbolSpec,
+    side: Side,
+    kind: OrderType,
+    trigger: Decimal,
+    tif: TimeInForce | None,
+    direction: int,
 ) -> tuple[OrderType, TimeInForce | None]:
     try:
         last = engine.quote(spec.symbol).price
     except EngineError as exc:
         raise from_engine(exc, None, engine) from None
-    stop_loss = (side is Side.BUY) == (trigger > last)
+    if direction == RISE and trigger <= last:
+        raise BybitError(E.EXPECT_RISING, fmt_args=(fmt(trigger), fmt(last)))
+    if direction == FALL and trigger >= last:
+        raise BybitError(E.EXPECT_FALLING, fmt_args=(fmt(trigger), fmt(last)))
+    rise = direction == RISE if direction else trigger > last
+    stop_loss = (side is Side.BUY) == rise
     if kind is OrderType.MARKET:
         return (OrderType.STOP_LOSS if stop_loss else OrderType.TAKE_PROFIT), None
     limit = OrderType.STOP_LOSS_LIMIT if stop_loss else OrderType.TAKE_PROFIT_LIMIT

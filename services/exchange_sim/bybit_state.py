@@ -1,9 +1,10 @@
 """What the Bybit face keeps beside the engine, shared by its REST and WebSocket halves.
 
 The engine is protocol-neutral, so a few Bybit facts live here: fees per order (cumExecFee,
-cumFeeDetail), the orderFilter an order was placed with (stopOrderType), and a message
-counter for deterministic topic ids. All of it is rebuilt from events (the fees, at a resumed
-start, from the trades the venue kept) and cleared on reset.
+cumFeeDetail), the orderFilter an order was placed with (stopOrderType), the conditional
+orders whose trigger the `order` topic has not told yet (Triggered), and a message counter for
+deterministic topic ids. All of it is rebuilt from events (the fees and the untriggered
+orders, at a resumed start, from what the venue kept) and cleared on reset.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from services.exchange_sim import bybit_format as bf
 from services.exchange_sim.venue import Venue
-from shared.matching.engine import EngineError, Event, ExecType, Funds, Order, OrderEvent, Trade
+from shared.matching.engine import EngineError, Event, ExecType, Funds, Order, OrderEvent, OrderStatus, Trade
+from shared.matching.model import STOP_TYPES
 from shared.money import ZERO
 
 ACCOUNT = "bybit"  # the engine account the Bybit protocol trades (separate from Binance's)
@@ -30,16 +33,21 @@ class BybitFace:
         self.engine = venue.engine
         self.fees: dict[int, dict[str, Decimal]] = defaultdict(dict)
         self.stop_kind: dict[int, str] = {}
+        self.untriggered: dict[int, None] = {}  # conditional orders not told Triggered yet
         self.seq = 0
         self._placing = ""
         self.engine.add_listener(self._on_event)
         venue.on_reset.append(self.clear)
         for trade in self.engine.trades(ACCOUNT):  # a venue resumed from its saved state
             self._add_fee(trade)
+        for order in self.engine.open_orders(ACCOUNT):
+            if order.type in STOP_TYPES and not order.triggered:
+                self.untriggered[order.order_id] = None
 
     def clear(self) -> None:
         self.fees.clear()
         self.stop_kind.clear()
+        self.untriggered.clear()
         self.seq = 0
 
     def next_id(self, topic: str) -> str:
@@ -60,6 +68,8 @@ class BybitFace:
             return
         if event.exec_type is ExecType.NEW and self._placing:
             self.stop_kind[event.order.order_id] = self._placing
+        if event.exec_type is ExecType.NEW and event.order.type in STOP_TYPES and not event.order.triggered:
+            self.untriggered[event.order.order_id] = None
         if event.trade is not None:
             self._add_fee(event.trade)
 
@@ -68,13 +78,41 @@ class BybitFace:
         fees[trade.commission_asset] = fees.get(trade.commission_asset, ZERO) + trade.commission
 
     # ----------------------------------------------------------------- formatting
-    def order_json(self, order: Order, *, ws: bool = False) -> dict[str, Any]:
+    def order_json(self, order: Order, *, ws: bool = False, status: str = "") -> dict[str, Any]:
         fmt_fn = bf.ws_order_json if ws else bf.order_json
         return fmt_fn(
             order,
             fees=dict(self.fees.get(order.order_id, {})),
-            stop_order_type=self.stop_kind.get(order.order_id, ""),
+            stop_order_type=bf.stop_order_type(order, self.stop_kind.get(order.order_id, "")),
+            status=status,
         )
+
+    def triggered_json(self, order: Order) -> dict[str, Any]:
+        """The `order` topic's Triggered item: the order as it was the moment it triggered
+        (nothing filled yet, even when the step that triggered it also filled it)."""
+        at_trigger = msgspec.structs.replace(order, status=OrderStatus.NEW, executed_qty=ZERO, cum_quote=ZERO)
+        kind = bf.stop_order_type(order, self.stop_kind.get(order.order_id, ""))
+        return bf.ws_order_json(at_trigger, fees={}, stop_order_type=kind, status="Triggered")
+
+    def triggered(self, order_id: int) -> Order | None:
+        """The order, if it is a conditional one that has triggered since it was last looked at
+        (once: the caller tells Triggered); forgets one that closed untriggered."""
+        if order_id not in self.untriggered:
+            return None
+        order = self.engine.find_order(order_id)
+        if order is None or not order.triggered:
+            if order is None or not order.is_open:
+                self.untriggered.pop(order_id, None)
+            return None
+        self.untriggered.pop(order_id, None)
+        return order
+
+    def in_filter(self, order: Order, order_filter: str) -> bool:
+        """Whether a cancel with this orderFilter reaches the order: its own (the one it was
+        placed with), or Order once it is an active order (a conditional one, triggered)."""
+        kind = bf.stop_order_type(order, self.stop_kind.get(order.order_id, ""))
+        placed_as = {"Stop": "StopOrder", "tpslOrder": "tpslOrder"}.get(kind, "Order")
+        return order_filter == placed_as or (order_filter == "Order" and order.triggered)
 
     def execution_json(self, trade: Trade, order: Order, leaves_qty: Decimal) -> dict[str, Any]:
         rate = self.engine.maker_fee if trade.maker else self.engine.taker_fee
@@ -83,7 +121,7 @@ class BybitFace:
             order,
             leaves_qty=leaves_qty,
             fee_rate=rate,
-            stop_order_type=self.stop_kind.get(order.order_id, ""),
+            stop_order_type=bf.stop_order_type(order, self.stop_kind.get(order.order_id, "")),
         )
 
     def usd_price(self, asset: str) -> Decimal:

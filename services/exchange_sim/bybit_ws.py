@@ -6,7 +6,10 @@ Ops as Bybit answers them to pybit: `ping` -> pong (public: `ret_msg: pong`, pri
 market's steps (public) and the engine's events for the Bybit account (private): a fill is
 an `execution` message, then the `order` message with cumulative cumExecQty/cumExecValue,
 then a `wallet` message with the coins it changed. The `drop_event` fault can swallow any of
-them (match on event = topic, exec_type, status, symbol, client_order_id).
+them (match on event = topic, exec_type, status, symbol, client_order_id). A conditional
+order is pushed Untriggered when placed, Triggered the moment its trigger is reached, then
+as the active order it became (New, PartiallyFilled, Filled...); cancelled before its trigger,
+Deactivated.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from services.exchange_sim.outbox import Outbox
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
-from shared.matching.engine import BalanceEvent, Event, OrderEvent
+from shared.matching.engine import BalanceEvent, Event, Order, OrderEvent
 
 # pybit records a subscription's req_id only after its send() returns and fails (KeyError,
 # socket dead) on an answer that comes back sooner; the real venue is always a network round
@@ -195,12 +198,10 @@ class BybitStreams:
         if not listeners:
             return
         if isinstance(event, OrderEvent):
-            ctx = {
-                "exec_type": event.exec_type.value,
-                "status": event.order.status.value,
-                "symbol": event.order.symbol,
-                "client_order_id": event.order.client_order_id,
-            }
+            ctx = _context(event.order, event.exec_type.value)
+            triggered = self.face.triggered(event.order.order_id)
+            if triggered is not None:  # it triggered and traded (or closed) in one step
+                self._push_triggered(listeners, triggered, event.time)
             if event.trade is not None:
                 trade, order = event.trade, event.order
                 execution = self.face.execution_json(trade, order, order.remaining)
@@ -209,6 +210,24 @@ class BybitStreams:
         elif isinstance(event, BalanceEvent):
             wallet = bf.wallet_json(self.face.coins(event.balances))
             self._push(listeners, "wallet", event.time, [wallet], {})
+
+    def on_steps(self, ticks: list[Tick]) -> None:
+        """After a market step: Triggered, then New, for each conditional order the step
+        triggered without a trade (a limit one now resting: the engine tells no event)."""
+        if not self.face.untriggered:
+            return
+        listeners = [c for c in self.conns if c.private and c.authed and c.topics]
+        for order_id in list(self.face.untriggered):
+            order = self.face.triggered(order_id)
+            if order is not None and listeners:
+                self._push_triggered(listeners, order, self.venue.engine.now)
+                message = [self.face.order_json(order, ws=True)]
+                self._push(listeners, "order", self.venue.engine.now, message, _context(order, "NEW"))
+
+    def _push_triggered(self, listeners: list[Conn], order: Order, time_ms: int) -> None:
+        """The instant Bybit's `order` topic shows between Untriggered and New: Triggered."""
+        message = [self.face.triggered_json(order)]
+        self._push(listeners, "order", time_ms, message, _context(order, "TRIGGERED"))
 
     def _push(
         self, conns: list[Conn], topic: str, time_ms: int, data: list[Message], ctx: dict[str, str]
@@ -225,9 +244,20 @@ class BybitStreams:
             conn.send({"id": message_id, "topic": name, "creationTime": time_ms, "data": data})
 
 
+def _context(order: Order, exec_type: str) -> dict[str, str]:
+    """What a drop_event fault may match on (the engine's words; TRIGGERED for Triggered)."""
+    return {
+        "exec_type": exec_type,
+        "status": order.status.value,
+        "symbol": order.symbol,
+        "client_order_id": order.client_order_id,
+    }
+
+
 def setup(app: web.Application, venue: Venue) -> None:
     streams = BybitStreams(venue, face_for(app, venue))
     app.router.add_get("/v5/public/spot", streams.public)
     app.router.add_get("/v5/private", streams.private)
     venue.engine.add_listener(streams.on_event)
     venue.market.add_listener(streams.on_ticks)
+    venue.market.add_listener(streams.on_steps)

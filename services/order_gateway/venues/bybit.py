@@ -42,9 +42,26 @@ from services.order_gateway.venues.base import (
     venue_fee,
     venue_str,
 )
+from services.order_gateway.venues.bybit_conditional import (
+    CONDITIONAL,
+    MARKET_TRIGGERED,
+    STOP_ORDER,
+    check_trigger,
+    conditional_params,
+    order_type_of,
+)
 from shared import metrics
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from shared.messages import (
+    Balance,
+    ListKind,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    PlaceOrderList,
+    Side,
+    TimeInForce,
+)
 from shared.money import ZERO, fmt, venue_dec
 from shared.order_report import OrderFees, OrderReport
 
@@ -106,18 +123,6 @@ def classify(exc: BaseException) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-# Stop-market orders: Bybit spot has them as conditional market orders, not mapped yet.
-NOT_SENT = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
-
-
-def _order_type(o: dict[str, Any]) -> OrderType:
-    if venue_dec(o.get("triggerPrice")) > 0 and o.get("orderType") == "Limit":  # "0.00": none
-        return OrderType.STOP_LOSS_LIMIT
-    if o.get("timeInForce") == "PostOnly":
-        return OrderType.LIMIT_MAKER
-    return OrderType.MARKET if o.get("orderType") == "Market" else OrderType.LIMIT
-
-
 def _fee(o: dict[str, Any], cum: Decimal, fee_asset: str) -> tuple[Decimal | None, str]:
     """The order's cumulative fee and its coin. Spot tells it in cumFeeDetail ({coin: fee};
     cumExecFee and feeCurrency are deprecated there); in several coins it is no one amount
@@ -148,7 +153,7 @@ def report_from_order(o: dict[str, Any], fee_asset: str = "") -> OrderReport:
         status=_STATUS.get(o.get("orderStatus", "New"), OrderStatus.NEW),
         venue_order_id=str(o.get("orderId", "")),
         side=Side(o["side"].upper()) if o.get("side") else None,
-        order_type=_order_type(o),
+        order_type=order_type_of(o),
         price=venue_dec(o.get("price")) or None,
         stop_price=venue_dec(o.get("triggerPrice")) or None,
         orig_qty=cum if by_quote else qty,
@@ -325,30 +330,31 @@ class BybitAdapter:
         self, cmd: PlaceOrder, qty: Decimal | None, price: Decimal | None, stop: Decimal | None
     ) -> OrderReport:
         assert self.session is not None
-        if cmd.order_type in NOT_SENT:  # refused here: the bot hears REJECTED with the reason
-            raise Rejected(f"{cmd.order_type.value} orders are not sent to Bybit (use STOP_LOSS_LIMIT)")
+        market = cmd.order_type in MARKET_TRIGGERED
         params: dict[str, Any] = {
             "category": "spot",
             "symbol": cmd.symbol,
             "side": "Buy" if cmd.side is Side.BUY else "Sell",
-            "orderType": "Market" if cmd.order_type is OrderType.MARKET else "Limit",
+            "orderType": "Market" if market else "Limit",
             "orderLinkId": cmd.cid,
         }
         if qty is not None:
             params["qty"] = fmt(qty)
-            if cmd.order_type is OrderType.MARKET:
+            if market:
                 params["marketUnit"] = "baseCoin"
         else:
             params["qty"] = fmt(cmd.quote_quantity)
             params["marketUnit"] = "quoteCoin"
         if price is not None:
             params["price"] = fmt(price)
-        if stop is not None:
-            params["triggerPrice"] = fmt(stop)
-            params["orderFilter"] = "StopOrder"
+        if cmd.order_type in CONDITIONAL:
+            if stop is None:
+                raise Rejected(f"{cmd.order_type.value} order needs a stop price")
+            check_trigger(cmd, stop, await self.last_price(cmd.symbol))
+            params.update(conditional_params(cmd, stop))
         if cmd.order_type is OrderType.LIMIT_MAKER:
             params["timeInForce"] = "PostOnly"
-        elif cmd.order_type is not OrderType.MARKET:
+        elif not market:
             params["timeInForce"] = _TIF.get(cmd.time_in_force or TimeInForce.GTC, "GTC")
         res = await self._call("order_create", lambda: self.session.place_order(**params))
         if not isinstance(res, dict) or not res.get("orderId"):  # `{}`: as unknown as a timeout
@@ -362,11 +368,30 @@ class BybitAdapter:
                                orig_quote_qty=cmd.quote_quantity if qty is None else None)  # fmt: skip
 
     async def cancel(self, symbol: str, cid: str) -> OrderReport:
+        """Spot cancels an order of one orderFilter (Order by default): an order Bybit does not
+        find there may be a conditional one not triggered yet, cancelled as a StopOrder."""
         assert self.session is not None
-        await self._call(
-            "order_cancel", lambda: self.session.cancel_order(category="spot", symbol=symbol, orderLinkId=cid)
-        )
+        args = {"category": "spot", "symbol": symbol, "orderLinkId": cid}
+        try:
+            await self._call("order_cancel", lambda: self.session.cancel_order(**args))
+        except OrderNotFound:
+            stop_args = {**args, "orderFilter": STOP_ORDER}
+            await self._call("order_cancel", lambda: self.session.cancel_order(**stop_args))
         return await self.query(symbol, cid)
+
+    # Bybit spot has no order lists: the order gateway emulates OCO with single orders.
+    lists: frozenset[ListKind] = frozenset()
+
+    async def place_list(
+        self, cmd: PlaceOrderList, legs: list[tuple[Decimal | None, Decimal | None, Decimal | None]]
+    ) -> list[OrderReport]:
+        raise Rejected("Bybit spot has no order lists (the order gateway emulates them)")
+
+    async def cancel_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
+        raise Rejected("Bybit spot has no order lists (the order gateway emulates them)")
+
+    async def query_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
+        raise Rejected("Bybit spot has no order lists (the order gateway emulates them)")
 
     async def query(self, symbol: str, cid: str) -> OrderReport:
         assert self.session is not None
