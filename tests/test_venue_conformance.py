@@ -1,8 +1,8 @@
 """One behavioural suite, run against each adapter with the paper venue speaking its protocol:
 BinanceAdapter (python-binance) on the Binance face, BybitAdapter (pybit) on the Bybit face.
 
-Place, partial fill, cancel, query an unknown order, a duplicate client id, and each error
-class the gateway acts on. The shapes of what the venue sends are checked against the
+Place, partial fill, cancel, a stop-loss and a take-profit (Bybit: conditional orders),
+query an unknown order, a duplicate client id, and each error class the gateway acts on. The shapes of what the venue sends are checked against the
 exchanges' documentation (test_venue_wire_shapes.py) and the mappers against the documented
 payloads (test_venue_mappers.py); this suite shows both adapters behave alike end to end.
 """
@@ -57,9 +57,9 @@ async def venue(sim: SimVenue, protocol: str) -> AsyncIterator[VenueAdapter]:
         await adapter.close()
 
 
-def order(cid: str, side: Side, order_type: OrderType, qty: str) -> PlaceOrder:
+def order(cid: str, side: Side, order_type: OrderType, qty: str, **extra: Any) -> PlaceOrder:
     return PlaceOrder(cid=cid, bot="b1", venue="sim", symbol=SYMBOL, side=side, order_type=order_type,
-                      quantity=D(qty))  # fmt: skip
+                      quantity=D(qty), **extra)  # fmt: skip
 
 
 async def limit(venue: VenueAdapter, cid: str, side: Side, qty: str, price: D) -> OrderReport:
@@ -164,6 +164,36 @@ async def test_the_user_stream_reports_a_partial_fill(
         assert event.trade_id == trade.trade_id
     finally:
         await events.aclose()
+
+
+async def test_a_sell_stop_loss_waits_for_its_trigger_then_fills(sim: SimVenue, venue: VenueAdapter) -> None:
+    trigger = await venue.last_price(SYMBOL) - 100
+    cmd = order("b1-000011", Side.SELL, OrderType.STOP_LOSS, "0.01", stop_price=trigger)
+    placed = await venue.place(cmd, D("0.01"), None, trigger)
+    assert (placed.status, placed.order_type, placed.stop_price, placed.cum_filled_qty) == (
+        OrderStatus.NEW, OrderType.STOP_LOSS, trigger, 0
+    )  # fmt: skip
+    sim.control.set_price(SYMBOL, str(trigger + 1))
+    assert (await venue.query(SYMBOL, "b1-000011")).status is OrderStatus.NEW
+    sim.control.set_price(SYMBOL, str(trigger))
+    filled = await venue.query(SYMBOL, "b1-000011")
+    assert (filled.status, filled.order_type, filled.cum_filled_qty) == (
+        OrderStatus.FILLED, OrderType.STOP_LOSS, D("0.01")
+    )  # fmt: skip
+
+
+async def test_an_untriggered_take_profit_limit_is_cancelled(venue: VenueAdapter) -> None:
+    trigger = await venue.last_price(SYMBOL) + 100
+    cmd = order(
+        "b1-000012", Side.SELL, OrderType.TAKE_PROFIT_LIMIT, "0.01", price=trigger, stop_price=trigger
+    )
+    placed = await venue.place(cmd, D("0.01"), trigger, trigger)
+    assert (placed.status, placed.order_type, placed.price, placed.stop_price) == (
+        OrderStatus.NEW, OrderType.TAKE_PROFIT_LIMIT, trigger, trigger
+    )  # fmt: skip
+    canceled = await venue.cancel(SYMBOL, "b1-000012")
+    assert (canceled.status, canceled.order_type) == (OrderStatus.CANCELED, OrderType.TAKE_PROFIT_LIMIT)
+    assert await venue.open_orders(SYMBOL) == []
 
 
 async def test_an_unknown_order_is_not_found(venue: VenueAdapter) -> None:
