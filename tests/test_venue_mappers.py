@@ -215,6 +215,48 @@ def test_bybit_order_history_post_only_cancelled() -> None:
     )  # fmt: skip
 
 
+def test_bybit_conditional_order_is_a_stop_of_its_side_and_direction() -> None:
+    [o] = documented("bybit", "order_realtime_conditional")["result"]["list"]
+    assert fields(bybit.report_from_order(o, "USDT")) == report(
+        cid="spot-stop-01", symbol="BTCUSDT", status=OrderStatus.NEW,  # Untriggered
+        venue_order_id="1838426939425013504", side=Side.SELL,
+        order_type=OrderType.STOP_LOSS,  # a Market Sell triggered by a fall (triggerDirection 2)
+        stop_price=D(59000), orig_qty=D("0.01"), fee=D(0), fee_asset="USDT", venue_ts=1727160000000,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("side", "order_type", "direction", "created", "expected"),
+    [
+        ("Sell", "Market", 2, "", OrderType.STOP_LOSS),
+        ("Sell", "Market", 1, "", OrderType.TAKE_PROFIT),
+        ("Buy", "Market", 1, "", OrderType.STOP_LOSS),
+        ("Buy", "Limit", 2, "", OrderType.TAKE_PROFIT_LIMIT),
+        ("Sell", "Limit", 2, "", OrderType.STOP_LOSS_LIMIT),
+        ("Sell", "Limit", 0, "60012.50", OrderType.STOP_LOSS_LIMIT),  # no direction: where it was placed
+        ("Buy", "Market", 0, "58000", OrderType.STOP_LOSS),
+        ("Sell", "Market", 0, "", None),  # nothing says: the record keeps the type it sent
+    ],
+)
+def test_bybit_conditional_order_types(
+    side: str, order_type: str, direction: int, created: str, expected: OrderType | None
+) -> None:
+    [o] = documented("bybit", "order_realtime_conditional")["result"]["list"]
+    o.update(side=side, orderType=order_type, triggerDirection=direction, lastPriceOnCreated=created)
+    assert bybit.report_from_order(o, "USDT").order_type is expected
+
+
+def test_bybit_deactivated_conditional_order_is_canceled() -> None:
+    [o] = documented("bybit", "order_realtime_conditional")["result"]["list"]
+    o["orderStatus"] = "Deactivated"  # enum.mdx: cancelled before it triggered
+    got = bybit.report_from_order(o, "USDT")
+    assert (got.status, got.order_type, got.stop_price) == (
+        OrderStatus.CANCELED,
+        OrderType.STOP_LOSS,
+        D(59000),
+    )
+
+
 def test_bybit_fee_without_cum_fee_detail_uses_the_older_fields() -> None:
     [o] = documented("bybit", "order_history")["result"]["list"]
     del o["cumFeeDetail"]
@@ -275,6 +317,19 @@ def test_bybit_order_topic() -> None:
         price=D("72.5"), orig_qty=D(1), cum_filled_qty=D(1), cum_quote_qty=D(75),
         fee=D("0.00242968"), fee_asset="MNT", venue_ts=1672364262457,
     )  # fmt: skip
+
+
+def test_bybit_order_topic_of_a_conditional_order() -> None:
+    untriggered, triggered, filled = documented("bybit", "ws_order_conditional")
+    venue = adapter()
+    got = [r for message in (untriggered, triggered, filled) for r in venue._events(message)]
+    assert [(r.status, r.order_type, r.stop_price, r.cum_filled_qty) for r in got] == [
+        (OrderStatus.NEW, OrderType.STOP_LOSS, D(59000), 0),  # Untriggered
+        (OrderStatus.NEW, OrderType.STOP_LOSS, D(59000), 0),  # Triggered
+        (OrderStatus.FILLED, OrderType.STOP_LOSS, D(59000), D("0.01")),
+    ]  # fmt: skip
+    assert {r.venue_order_id for r in got} == {"1838426939425013504"}
+    assert (got[-1].cum_quote_qty, got[-1].fee, got[-1].fee_asset) == (D("589.99"), D("0.58999"), "USDT")
 
 
 def test_bybit_execution_topic_names_the_trade_of_the_next_order_message() -> None:

@@ -46,6 +46,8 @@ BYBIT_ENUMS = {
     "side": {"Buy", "Sell"}, "orderType": {"Market", "Limit"},
     "timeInForce": {"GTC", "IOC", "FOK", "PostOnly", "RPI"},
     "execType": {"Trade", "AdlTrade", "Funding", "BustTrade", "Delivery", "Settle", "BlockTrade", "MovePosition"},
+    "stopOrderType": {"", "UNKNOWN", "TakeProfit", "StopLoss", "TrailingStop", "Stop", "PartialTakeProfit",
+                      "PartialStopLoss", "tpslOrder", "OcoOrder", "MmRateClose", "BidirectionalTpslOrder"},
 }  # fmt: skip
 # conditional keys (rest-api.md "Conditional fields in Order Responses", user-data-stream.md
 # "Conditional Fields in Execution Report"): v only after self-trade prevention
@@ -233,3 +235,29 @@ def test_bybit_private_topics(sim: SimVenue) -> None:
                 item.pop("extraFees", None)
             check(doc, inbox.all(topic)[-1], BYBIT_ENUMS, NOT_SPOT)
             check(doc["data"], inbox.all(topic)[-1]["data"], BYBIT_ENUMS, NOT_SPOT)
+
+
+def test_bybit_conditional_order_shapes(sim: SimVenue) -> None:
+    """A conditional Sell as order/realtime and the `order` topic show it, Untriggered then
+    Triggered, against the composed examples (the docs have none of a conditional order)."""
+    with private_socket(sim) as (_ws, inbox):
+        s = bybit_http(sim)
+        trigger = bybit_price(sim) - 100
+        s.place_order(**SPOT, side="Sell", orderType="Market", qty="0.01", marketUnit="baseCoin",
+                      triggerPrice=str(trigger), triggerDirection=2, orderFilter="StopOrder",
+                      orderLinkId="w-3")  # fmt: skip
+        served = s.get_open_orders(**SPOT, orderFilter="StopOrder")
+        check_list_reply("order_realtime_conditional", served)
+        [row] = served["result"]["list"]
+        assert (row["orderStatus"], row["stopOrderType"], row["triggerDirection"]) == (
+            "Untriggered",
+            "Stop",
+            2,
+        )
+        sim.control.set_price("BTCUSDT", str(trigger))
+        inbox.wait_item("order", lambda o: o["orderStatus"] == "Filled")
+        pushed = inbox.all("order")
+        for doc, message in zip(documented("bybit", "ws_order_conditional"), pushed, strict=True):
+            check(doc, message, BYBIT_ENUMS, NOT_SPOT)
+            check(doc["data"], message["data"], BYBIT_ENUMS, NOT_SPOT)
+            assert message["data"][0]["orderStatus"] == doc["data"][0]["orderStatus"]
