@@ -122,5 +122,9 @@ def test_an_untriggered_order_is_cancelled_under_its_filter_and_deactivated(
     assert the_order(s, "c-000003")["orderStatus"] == "Deactivated"
     history = s.get_order_history(category="spot", orderStatus="Deactivated")["result"]["list"]
     assert [o["orderLinkId"] for o in history] == ["c-000003"]
+    for order_filter, expected in (("StopOrder", ["c-000003"]), ("Order", []), (None, ["c-000003"])):
+        extra = {"orderFilter": order_filter} if order_filter else {}
+        rows = s.get_order_history(category="spot", **extra)["result"]["list"]
+        assert [o["orderLinkId"] for o in rows] == expected
     sim.control.set_price("BTCUSDT", str(trigger))  # nothing left to trigger
     assert statuses(inbox, "c-000003") == ["Untriggered", "Deactivated"]

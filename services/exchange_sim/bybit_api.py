@@ -241,6 +241,12 @@ class BybitApi:
         return start, end
 
     def _order_page(self, orders: list[Order], p: Params) -> dict[str, Any]:
+        """A page of orders; with orderFilter only those placed with it (else all kinds)."""
+        order_filter = p.text("orderFilter")
+        if order_filter is not None:
+            if order_filter not in ORDER_FILTERS:
+                raise BybitError(E.INVALID_ORDER_FILTER)
+            orders = [o for o in orders if self.face.placed_as(o) == order_filter]
         page, cursor = _page(orders, p, default=20, hi=50)
         return {
             "category": bf.CATEGORY,

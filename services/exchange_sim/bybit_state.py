@@ -107,12 +107,15 @@ class BybitFace:
         self.untriggered.pop(order_id, None)
         return order
 
+    def placed_as(self, order: Order) -> str:
+        """The orderFilter the order was placed with: Order, StopOrder or tpslOrder."""
+        kind = bf.stop_order_type(order, self.stop_kind.get(order.order_id, ""))
+        return {"Stop": "StopOrder", "tpslOrder": "tpslOrder"}.get(kind, "Order")
+
     def in_filter(self, order: Order, order_filter: str) -> bool:
         """Whether a cancel with this orderFilter reaches the order: its own (the one it was
         placed with), or Order once it is an active order (a conditional one, triggered)."""
-        kind = bf.stop_order_type(order, self.stop_kind.get(order.order_id, ""))
-        placed_as = {"Stop": "StopOrder", "tpslOrder": "tpslOrder"}.get(kind, "Order")
-        return order_filter == placed_as or (order_filter == "Order" and order.triggered)
+        return order_filter == self.placed_as(order) or (order_filter == "Order" and order.triggered)
 
     def execution_json(self, trade: Trade, order: Order, leaves_qty: Decimal) -> dict[str, Any]:
         rate = self.engine.maker_fee if trade.maker else self.engine.taker_fee
