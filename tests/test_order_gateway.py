@@ -279,10 +279,14 @@ def test_bybit_protocol_place_fill_cancel(sim, env, tmp_path, sync_redis):
         )
         == 1
     )
-    # a stop-market order is not sent to Bybit: the bot hears REJECTED with the reason
+    # a stop-market order goes out as a conditional order and waits for its trigger...
     stop = place(
         sync_redis, 4, order_type=OrderType.STOP_LOSS, side=Side.SELL, qty="0.001", stop=str(p - 1000)
     )
-    assert "not sent to Bybit" in wait_status(sync_redis, stop.cid, OrderStatus.REJECTED).reason
-    assert not any(e.get("client_order_id") == stop.cid for e in sim.control.journal(account="bybit"))
+    waiting = wait_status(sync_redis, stop.cid, OrderStatus.NEW)
+    assert waiting.venue_order_id and waiting.stop_price == p - 1000
+    # ...and one the price has already passed is refused: the bot hears REJECTED with the reason
+    passed = place(sync_redis, 5, order_type=OrderType.STOP_LOSS, side=Side.SELL, qty="0.001", stop=str(p))
+    assert "would trigger at once" in wait_status(sync_redis, passed.cid, OrderStatus.REJECTED).reason
+    assert not any(e.get("client_order_id") == passed.cid for e in sim.control.journal(account="bybit"))
     assert proc.terminate() == 0
