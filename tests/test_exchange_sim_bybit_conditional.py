@@ -8,25 +8,19 @@ The venue runs in step mode: prices move only when a test pushes one (`set_price
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pybit.exceptions import InvalidRequestError
 
-from tests.helpers.bybit import Inbox, bybit_http, private_socket
+from tests.helpers.bybit import Inbox, bybit_http, private_fixture
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
+private = private_fixture()
 SPOT = {"category": "spot", "symbol": "BTCUSDT"}
 RISE, FALL = 1, 2
-
-
-@pytest.fixture
-def private(sim: SimVenue) -> Iterator[tuple[Any, Inbox]]:
-    with private_socket(sim) as pair:
-        yield pair
 
 
 def last_price(sim: SimVenue) -> Decimal:

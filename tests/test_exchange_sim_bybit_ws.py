@@ -8,7 +8,6 @@ show (a refused auth kills its socket thread) are checked with a plain websocket
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,19 +16,13 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from services.exchange_sim.bybit_auth import sign
-from tests.helpers.bybit import Inbox, acks, bybit_http, bybit_ws, private_socket, subscribed
+from tests.helpers.bybit import Inbox, acks, bybit_http, bybit_ws, private_fixture, subscribed
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
+private = private_fixture()
 SPOT = {"category": "spot", "symbol": "BTCUSDT"}
-
-
-@pytest.fixture
-def private(sim: SimVenue) -> Iterator[tuple[Any, Inbox]]:
-    """An authenticated pybit private socket subscribed to order, execution and wallet."""
-    with private_socket(sim) as pair:
-        yield pair
 
 
 def last_price(sim: SimVenue) -> Decimal:

@@ -19,7 +19,7 @@ import pytest
 from services.order_gateway.venues.base import OrderReport, Rejected, StreamGap
 from services.order_gateway.venues.bybit import BybitAdapter
 from shared.messages import ListKind, OrderStatus, OrderType, PlaceOrder, PlaceOrderList, Side
-from tests.helpers.bybit import acks, subscribed
+from tests.helpers.bybit import subscribed, watch_subscriptions
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
@@ -58,14 +58,7 @@ async def reports_until(events: AsyncIterator[Any], cid: str, status: OrderStatu
 @pytest.fixture
 async def events(venue: BybitAdapter) -> AsyncIterator[AsyncIterator[Any]]:
     """The adapter's user stream, subscribed (pybit does not wait for the venue's answers)."""
-    make, seen = venue._new_socket, []
-
-    def new_socket() -> Any:
-        ws = make()
-        seen.append((ws, acks(ws)))
-        return ws
-
-    venue._new_socket = new_socket  # type: ignore[method-assign]
+    seen = watch_subscriptions(venue)
     stream = venue.user_events()
     try:
         assert isinstance(await asyncio.wait_for(anext(stream), 10), StreamGap)

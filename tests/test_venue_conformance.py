@@ -32,7 +32,7 @@ from services.order_gateway.venues.base import (
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.venues.bybit import BybitAdapter
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
-from tests.helpers.bybit import acks, subscribed
+from tests.helpers.bybit import subscribed, watch_subscriptions
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
@@ -133,14 +133,7 @@ async def test_the_user_stream_reports_a_partial_fill(
     sim: SimVenue, venue: VenueAdapter, protocol: str
 ) -> None:
     if protocol == "bybit":  # pybit subscribes without waiting for the answer: wait for its acks
-        make, seen = venue._new_socket, []  # type: ignore[attr-defined]
-
-        def new_socket() -> Any:
-            ws = make()
-            seen.append((ws, acks(ws)))
-            return ws
-
-        venue._new_socket = new_socket  # type: ignore[attr-defined]
+        seen = watch_subscriptions(venue)
     events = venue.user_events()
     try:
         assert isinstance(await asyncio.wait_for(anext(events), 10), StreamGap)

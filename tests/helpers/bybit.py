@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pybit.unified_trading as unified
+import pytest
 from pybit.unified_trading import HTTP, WebSocket
 
 from tests.helpers.procs import wait_until
@@ -109,6 +110,32 @@ class Inbox:
             return next((item for item in self.items(topic) if predicate(item)), None)
 
         return wait_until(found, timeout=timeout, what=f"a {topic} item")
+
+
+def watch_subscriptions(adapter: Any) -> list[tuple[WebSocket, list[dict[str, Any]]]]:
+    """Each private socket a BybitAdapter makes from now on, with its subscribe answers as they
+    arrive (pybit subscribes without waiting for them): `subscribed(*seen[0], 3)` waits."""
+    make, seen = adapter._new_socket, []
+
+    def new_socket() -> WebSocket:
+        ws = make()
+        seen.append((ws, acks(ws)))
+        return ws
+
+    adapter._new_socket = new_socket
+    return seen
+
+
+def private_fixture() -> Callable[..., Any]:
+    """A pytest fixture (name it `private` by assignment): the test's private_socket on the
+    `sim` fixture's venue."""
+
+    @pytest.fixture
+    def private(sim: SimVenue) -> Iterator[tuple[WebSocket, Inbox]]:
+        with private_socket(sim) as pair:
+            yield pair
+
+    return private
 
 
 @contextlib.contextmanager
