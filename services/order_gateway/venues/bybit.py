@@ -93,6 +93,7 @@ _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 PAGE = 50  # order/realtime and order/history answer at most 50 a page
 EXECUTIONS_PAGE = 100  # execution/list answers at most 100 a page
 MAX_PAGES = 20  # recent orders: the latest 1,000, as Binance's allOrders gives
+NO_LISTS = "Bybit spot has no order lists (the order gateway emulates them)"
 
 
 def classify(exc: BaseException) -> Exception:
@@ -385,13 +386,13 @@ class BybitAdapter:
     async def place_list(
         self, cmd: PlaceOrderList, legs: list[tuple[Decimal | None, Decimal | None, Decimal | None]]
     ) -> list[OrderReport]:
-        raise Rejected("Bybit spot has no order lists (the order gateway emulates them)")
+        raise Rejected(NO_LISTS)
 
     async def cancel_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
-        raise Rejected("Bybit spot has no order lists (the order gateway emulates them)")
+        raise Rejected(NO_LISTS)
 
     async def query_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
-        raise Rejected("Bybit spot has no order lists (the order gateway emulates them)")
+        raise Rejected(NO_LISTS)
 
     async def query(self, symbol: str, cid: str) -> OrderReport:
         assert self.session is not None
