@@ -9,11 +9,16 @@ The venue runs in step mode: prices move only when a test pushes one (`set_price
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pybit.exceptions import InvalidRequestError
 
+from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
+from services.exchange_sim.config import load_sim_config
+from services.exchange_sim.venue import Venue
+from shared.matching.engine import OrderRequest, OrderType, Side
 from tests.helpers.bybit import Inbox, bybit_http, private_fixture
 from tests.helpers.sim import SimVenue, sim_fixture
 
@@ -122,3 +127,26 @@ def test_an_untriggered_order_is_cancelled_under_its_filter_and_deactivated(
         assert [o["orderLinkId"] for o in rows] == expected
     sim.control.set_price("BTCUSDT", str(trigger))  # nothing left to trigger
     assert statuses(inbox, "c-000003") == ["Untriggered", "Deactivated"]
+
+
+def test_a_resumed_venue_still_knows_a_conditional_order_for_one(tmp_path: Path) -> None:
+    """A venue built again from its saved state (SIM_STATE_DIR) has lost what the Bybit face
+    kept beside the engine: a waiting stop is still Stop, Untriggered, cancelled only as a
+    StopOrder, and its trigger is still to be told."""
+    config = {"SIM_SPEED": "0", "SIM_STATE_DIR": str(tmp_path)}
+    first = Venue.build(load_sim_config(config))
+    first.market.advance(candles=1)
+    stop = first.market.price("BTCUSDT") - 100
+    first.engine.place(ACCOUNT, OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType.STOP_LOSS,
+                       quantity=Decimal("0.01"), stop_price=stop, client_order_id="kept-1"))  # fmt: skip
+    again = Venue.build(load_sim_config(config))  # `first` never closed: what a kill -9 leaves
+    face = BybitFace(again)
+    [order] = again.engine.open_orders(ACCOUNT)
+    shown = face.order_json(order)
+    assert (shown["orderStatus"], shown["stopOrderType"], shown["triggerDirection"]) == (
+        "Untriggered",
+        "Stop",
+        2,
+    )
+    assert face.in_filter(order, "StopOrder") and not face.in_filter(order, "Order")
+    assert list(face.untriggered) == [order.order_id]
