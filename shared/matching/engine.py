@@ -163,6 +163,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         self._lists: dict[int, OrderList] = {}  # engine_lists.py
         self._list_cids: dict[tuple[str, str], int] = {}
         self._lists_changed: dict[int, None] = {}
+        self._list_events: list[ListEvent] = []
         self._next_list_id = 1
 
     def set_time(self, ms: int) -> None:
