@@ -123,6 +123,19 @@ async def test_cancelling_one_leg_cancels_the_list(sim: SimVenue, client: Any) -
     assert sl["status"] == "CANCELED"
 
 
+async def test_cancel_open_orders_answers_a_list_as_a_list(sim: SimVenue, client: Any) -> None:
+    last = await price(client)
+    await sell_oco(client, last)
+    await client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                              price=str(last - 300), newClientOrderId="single")  # fmt: skip
+    answer = await client._delete("openOrders", True, data={"symbol": "BTCUSDT"})
+    assert [(x.get("listClientOrderId"), x.get("origClientOrderId")) for x in answer] == [
+        ("L-000001", None),
+        (None, "single"),
+    ]
+    assert [r["status"] for r in answer[0]["orderReports"]] == ["CANCELED", "CANCELED"]
+
+
 @pytest.mark.parametrize(
     ("change", "code", "message"),
     [
