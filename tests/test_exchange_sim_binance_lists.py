@@ -68,7 +68,9 @@ async def test_oco_limit_leg_fills_the_stop_expires_and_list_status_follows(
             r = await recv(stream, is_report)
             reports[r["c"]] = r
         assert (reports["L-000001-tp"]["X"], reports["L-000001-tp"]["g"]) == ("FILLED", list_id)
-        assert (reports["L-000001-sl"]["x"], reports["L-000001-sl"]["X"]) == ("EXPIRED", "EXPIRED")
+        sl = reports["L-000001-sl"]
+        assert (sl["x"], sl["X"], sl["eR"]) == ("EXPIRED", "EXPIRED", "OCO_TRIGGER")
+        assert "eR" not in reports["L-000001-tp"]
         done = await recv(stream, is_list)
         assert (done["l"], done["L"], done["g"]) == ("ALL_DONE", "ALL_DONE", list_id)
     balances = sim.control.balances()

@@ -76,7 +76,12 @@ async def test_oco_one_leg_fills_the_other_expires_and_the_stream_names_the_list
             if isinstance(event, OrderReport) and event.terminal:
                 final[event.cid] = event
         assert (final["b1-000002"].status, final["b1-000002"].list_cid) == (OrderStatus.FILLED, "b1-000001")
-        assert (final["b1-000003"].status, final["b1-000003"].list_cid) == (OrderStatus.EXPIRED, "b1-000001")
+        expired = final["b1-000003"]
+        assert (expired.status, expired.list_cid, expired.reason) == (
+            OrderStatus.EXPIRED,
+            "b1-000001",
+            "OCO_TRIGGER",
+        )
     finally:
         await events.aclose()
         await listener.close()
