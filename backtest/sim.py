@@ -150,7 +150,8 @@ class SimVenue:
         self._changed()
         record = new_record(cmd, ts)
         if cmd.cid in self.records:
-            return [self._reject(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
+            # answered without touching the record of the order that holds the id
+            return [self._rejected(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
         self.records[cmd.cid] = record
         self.tags[cmd.cid] = tag
         self._price_engine()
