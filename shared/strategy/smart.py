@@ -251,6 +251,11 @@ def _slot_text(ctx: StrategyContext, slot: Slot) -> str:
 # --- the slots ---------------------------------------------------------------------------------
 
 
+def _exit_tag(trade: SmartTrade) -> str:
+    """The exits' tag: the trade's, marked (the entry's fills and the exits' read apart)."""
+    return f"{trade.tag}:exit"
+
+
 def _with_slot(state: S, trade: SmartTrade, i: int, slot: Slot) -> S:
     slots = list(trade.slots)
     slots[i] = slot
@@ -275,7 +280,7 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
     stop, target = slot.stop, slot.target
     if target is not None and stop is not None and stop < target:
         state, oco = place_oco(
-            state, ctx, Side.SELL, left, above=target, below=stop, tag=trade.tag, force=force
+            state, ctx, Side.SELL, left, above=target, below=stop, tag=_exit_tag(trade), force=force
         )
         if oco is None:
             return _uncovered(state, i, ctx, "the venue's filters refuse its OCO")
@@ -286,9 +291,9 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
         cmd = None
         if leg is not None:
             state, cmd = place_order(state, ctx, side=Side.SELL, order_type=leg.order_type, quantity=leg.quantity,
-                                     stop_price=leg.stop_price, tag=trade.tag, force=force)  # fmt: skip
+                                     stop_price=leg.stop_price, tag=_exit_tag(trade), force=force)  # fmt: skip
     elif target is not None:
-        state, cmd = limit_order(state, ctx, Side.SELL, left, target, tag=trade.tag, force=force)
+        state, cmd = limit_order(state, ctx, Side.SELL, left, target, tag=_exit_tag(trade), force=force)
     else:
         return state, []  # the trailing take profit's share without a stop: placed once it trails
     if cmd is None:
@@ -343,7 +348,9 @@ def _sell_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]
     ref = slot.stop or trade.peak
     if not sellable_qty(ctx.filters, slot.left, ref):
         return state, []
-    state, sell = market_order(state, ctx, Side.SELL, qty=slot.left, ref_price=ref, tag=trade.tag, force=True)
+    state, sell = market_order(
+        state, ctx, Side.SELL, qty=slot.left, ref_price=ref, tag=_exit_tag(trade), force=True
+    )
     if sell is None:
         return _uncovered(state, i, ctx, "its market sale is refused")
     trade, slot = _slot(state, i)
