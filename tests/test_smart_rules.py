@@ -205,3 +205,21 @@ def test_place_oco_rounds_like_the_single_helpers_and_refuses_what_a_filter_refu
     )  # min notional
     with pytest.raises(ValueError, match="below"):
         place_oco(state, ctx, Side.SELL, D("1"), above=D("90"), below=D("110"))
+
+
+def test_a_state_with_a_trade_on_saves_and_loads_and_an_old_state_has_none():
+    d = bot(take_profits=(Target(gain=D("0.02")),), trailing_stop=D("0.01"), time_limit_s=60)
+    entered(d)
+    data = d.strategy.encode_state(d.state)
+    assert d.strategy.decode_state(data) == d.state and d.state.trade is not None
+    assert d.strategy.decode_state(b'{"seq":3}').trade is None  # saved before smart trades: loads as before
+
+
+def test_paused_a_move_under_way_is_finished_and_no_new_one_starts():
+    d = bot(trailing_stop=D("0.02"))
+    (stop,) = places(entered(d))
+    assert [type(c) for c in d.candle("100", "101", "100", "101")] == [CancelOrder]
+    d.control(ControlAction.PAUSE)
+    (again,) = places(d.update(stop.cid, OrderStatus.CANCELED))  # the position stays protected
+    assert again.stop_price == D("98.98")
+    assert d.candle("101", "105", "101", "105") == []  # paused: candles do not reach the helper
