@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.candle_files import RawCandle
 from shared.exits import Exits, Target
 from shared.messages import Notification
+from shared.strategy import ORDERS_ONLY
 from shared.strategy.testing import BTC_FILTERS
 from tests.helpers.order_recorder import Recorder
 from tests.test_smart_rules import OneTrade, OneTradeBot
@@ -21,15 +24,22 @@ class Recorded(Recorder, OneTradeBot):
     """OneTradeBot whose orders and cancels are written down with the candle they happen in."""
 
 
-def run(rows: list[str], **exits) -> tuple[RunResult, list[tuple]]:
+class Sleepy(Recorded):
+    """Says it needs no candle (Wake): the backtester's fast path would skip every quiet one."""
+
+    def wake(self, params, state):
+        return ORDERS_ONLY
+
+
+def run(rows: list[str], fast: bool = False, **exits) -> tuple[RunResult, list[tuple]]:
     """The trade of 1 BTC bought at market after candle 0, on candles given as 'open high low close'."""
-    bot = Recorded()
+    bot = Sleepy() if fast else Recorded()
     series = CandleSeries.from_raw(
         [RawCandle(60_000 * i, *row.split(), "1000") for i, row in enumerate(rows)]
     )
     setup = Setup(strategy=bot, params=OneTrade(exits=Exits(**exits)), filters=BTC_FILTERS, capital=D(100000),
                   fee_rate=D(0), spread_ticks=0, book_qty=D(10**6))  # fmt: skip
-    result = run_backtest(setup, series, fast=False)
+    result = run_backtest(setup, series, fast=fast)
     assert result.rejected == [] and result.state.orders == {} and result.state.trade is None
     assert result.state.position.base == 0 and result.final_base == 0
     return result, bot.said
@@ -44,7 +54,9 @@ def profit(result: RunResult) -> str:
     return note.data["profit"]
 
 
-def test_a_trailing_stop_moves_on_the_closes_that_raise_it_enough_and_fills_where_it_stands():
+@pytest.mark.parametrize("fast", [False, True], ids=["every_candle", "fast_path"])
+def test_a_trailing_stop_moves_on_the_closes_that_raise_it_enough_and_fills_where_it_stands(fast: bool):
+    """The same on the fast path for a bot that says it needs no candle: its trade's exits do."""
     result, said = run(
         [
             "100 100 100 100",
@@ -53,6 +65,7 @@ def test_a_trailing_stop_moves_on_the_closes_that_raise_it_enough_and_fills_wher
             "101.2 103 101.2 103",
             "103 103 100.94 101",
         ],
+        fast,
         trailing_stop=D("0.02"),
     )
     assert said == [

@@ -184,6 +184,11 @@ def trade_timer(state: S, timer: TimerFired, ctx: StrategyContext) -> tuple[S, l
     return state, cmds
 
 
+def trade_needs_candles(state: S) -> bool:
+    """Whether the trade's exits are out: every closed candle may move or trigger one."""
+    return state.trade is not None and state.trade.phase != TradePhase.ENTERING
+
+
 def drop_trade(state: S) -> S:
     """The bot stopped or closed: its orders are cancelled by the generic stop, the trade ends
     without a word here (the stop's and close's own notifications say it)."""
