@@ -29,6 +29,7 @@ from decimal import Decimal
 import msgspec
 
 from shared.exits import Exits
+from shared.ids import ClientOrderId
 from shared.messages import Candle, OrderType, Side
 from shared.money import ZERO
 from shared.strategy.actions import (
@@ -288,7 +289,9 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
             state, ctx, Side.SELL, left, above=target, below=stop, tag=_exit_tag(trade), force=force
         )
         if oco is None:
-            return _uncovered(state, i, ctx, "the venue's filters refuse its OCO")
+            return _uncovered(
+                state, i, ctx, "its OCO is not sent (a filter, or the bot not in step with the venue)"
+            )
         return _with_slot(state, trade, i, replace(slot, cids=tuple(leg.cid for leg in oco.legs),
                                                    list_cid=oco.list_cid)), [oco]  # fmt: skip
     if stop is not None:
@@ -302,7 +305,9 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
     else:
         return state, []  # the trailing take profit's share without a stop: placed once it trails
     if cmd is None:
-        return _uncovered(state, i, ctx, "the venue's filters refuse its order")
+        return _uncovered(
+            state, i, ctx, "its order is not sent (a filter, or the bot not in step with the venue)"
+        )
     trade, slot = _slot(state, i)
     return _with_slot(state, trade, i, replace(slot, cids=(cmd.cid,), list_cid="")), [cmd]
 
@@ -346,7 +351,7 @@ def _sell_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]
     state = _with_slot(state, trade, i, slot)
     if slot.cids:
         for cid in slot.cids:
-            state, cancel = cancel_order(state, ctx, cid)  # type: ignore[arg-type]
+            state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
             if cancel is not None:
                 return state, [cancel]
         return state, []
@@ -417,7 +422,7 @@ def _move(state: S, i: int, new: Decimal, why: str, ctx: StrategyContext) -> tup
         cmds: list[Command] = [decide(ctx, text)]
         state = _with_slot(state, trade, i, replace(slot, moving=new))
         for cid in slot.cids:
-            state, cancel = cancel_order(state, ctx, cid)  # type: ignore[arg-type]
+            state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
             if cancel is not None:
                 cmds.append(cancel)
                 break
