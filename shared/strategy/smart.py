@@ -391,6 +391,14 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
     old = slot.moving if slot.moving is not None else slot.stop
     if wanted is not None and (old is None or wanted[0] > old):
         new, why, fraction = wanted
+        if worth_moving(old, new, fraction, ctx.filters.tick_size) and new >= candle.close:
+            # reached already: a venue stop there would trigger at once (venues refuse it)
+            state = _with_slot(state, trade, i, replace(slot, stop=new))
+            cmds.append(decide(ctx, f"trade {trade.tag}: exit {i + 1} stop {ctx.price(old) if old else 'none'} -> "
+                                    f"{ctx.price(new)} ({why}) is reached by the close {ctx.price(candle.close)}: "
+                                    f"{ctx.qty(slot.left)} sold at market"))  # fmt: skip
+            state, more = _sell_slot(state, i, ctx)
+            return state, cmds + more
         if worth_moving(old, new, fraction, ctx.filters.tick_size):
             state, more = _move(state, i, new, why, ctx)
             cmds.extend(more)
