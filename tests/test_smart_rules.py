@@ -22,7 +22,17 @@ from shared.messages import (
     PlaceOrderList,
     Side,
 )
-from shared.strategy import SetTimer, Strategy, StrategyState, open_trade, place_oco, sellable
+from shared.strategy import (
+    Leg,
+    SetTimer,
+    Strategy,
+    StrategyState,
+    cancel_list,
+    open_trade,
+    place_list,
+    place_oco,
+    sellable,
+)
 from shared.strategy.testing import Driver
 
 
@@ -223,3 +233,35 @@ def test_paused_a_move_under_way_is_finished_and_no_new_one_starts():
     (again,) = places(d.update(stop.cid, OrderStatus.CANCELED))  # the position stays protected
     assert again.stop_price == D("98.98")
     assert d.candle("101", "105", "101", "105") == []  # paused: candles do not reach the helper
+
+
+def test_place_list_takes_every_id_from_the_sequence_and_cancel_list_marks_every_leg():
+    d = bot()
+    d.candle("100", "100", "100", "100")
+    ctx = d.ctx()
+    legs = (
+        Leg(Side.BUY, OrderType.LIMIT, D("1"), D("99")),
+        Leg(Side.SELL, OrderType.LIMIT_MAKER, D("1"), D("105")),
+    )
+    state, oto = place_list(d.state, ctx, ListKind.OTO, legs, tag="oto")
+    assert oto is not None and (oto.list_cid, *(leg.cid for leg in oto.legs)) == (
+        "t1-000002",
+        "t1-000003",
+        "t1-000004",
+    )
+    assert [state.orders[leg.cid].list_cid for leg in oto.legs] == [oto.list_cid] * 2
+    state, cancel = cancel_list(state, ctx, oto.list_cid)
+    assert isinstance(cancel, CancelOrderList) and cancel.list_cid == oto.list_cid
+    assert all(r.cancel_requested for r in state.orders.values() if r.list_cid == oto.list_cid)
+    assert cancel_list(state, ctx, oto.list_cid)[1] is None  # asked already
+
+
+def test_a_persons_cancel_of_one_leg_cancels_its_list():
+    d = bot(take_profits=(Target(gain=D("0.02")),), stop_loss=D("0.01"))
+    (oco,) = places(entered(d))
+    cmds = d.control(ControlAction.CANCEL, cid=oco.legs[1].cid)
+    assert [c.list_cid for c in cmds if isinstance(c, CancelOrderList)] == [oco.list_cid]
+    d.update(oco.legs[0].cid, OrderStatus.CANCELED)
+    d.update(oco.legs[1].cid, OrderStatus.CANCELED)
+    assert "not placed: its orders ended unfilled; the bot watches its stop 99.00" in d.said()[-1]
+    assert d.candle("100", "100", "98", "98.5") and d.state.trade.slots[0].selling  # the watch sells
