@@ -265,3 +265,12 @@ def test_a_persons_cancel_of_one_leg_cancels_its_list():
     d.update(oco.legs[1].cid, OrderStatus.CANCELED)
     assert "not placed: its orders ended unfilled; the bot watches its stop 99.00" in d.said()[-1]
     assert d.candle("100", "100", "98", "98.5") and d.state.trade.slots[0].selling  # the watch sells
+
+
+def test_an_entry_filled_in_part_by_a_close_is_cancelled_for_the_rest_and_what_it_bought_is_protected():
+    d = Driver(OneTradeBot(), OneTrade(exits=Exits(stop_loss=D("0.01")), price=D("99")))
+    (buy,) = d.candle("100", "100", "100", "100")
+    d.fill(buy.cid, qty="0.4", status=OrderStatus.PARTIALLY_FILLED)
+    assert [type(c) for c in d.candle("99", "99.5", "98.9", "99.2")] == [CancelOrder]
+    (stop,) = places(d.update(buy.cid, OrderStatus.CANCELED, cum_qty="0.4", cum_quote="39.6"))
+    assert (stop.order_type, stop.quantity, stop.stop_price) == (OrderType.STOP_LOSS, D("0.4"), D("98.01"))

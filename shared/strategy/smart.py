@@ -5,7 +5,8 @@
 
 Strategy.step calls trade_update / trade_candle / trade_timer before the bot's own hooks, so
 the runner and the backtester carry the exits out with this same code (docs/STRATEGY_GUIDE.md,
-"Smart trades"). The rules, after the entry filled Q (net of a fee in base) at P:
+"Smart trades"). An entry filled in part by a candle's close is cancelled for the rest. The
+rules, after the entry filled Q (net of a fee in base) at P:
 - one sell OCO [LIMIT_MAKER at the target, STOP_LOSS at the stop] per target for its share
   (smart_plan.plan_slots); no target: one STOP_LOSS for Q; the trailing take profit's share is
   a STOP_LOSS alone, which trails peak x (1 - trailing_take_profit) once the target is reached;
@@ -150,8 +151,11 @@ def trade_update(state: S, change: OrderChange, ctx: StrategyContext) -> tuple[S
 
 
 def trade_candle(state: S, candle: Candle, ctx: StrategyContext) -> tuple[S, list[Command]]:
-    """A closed candle: the peak, the stops' moves, the helper's own watch."""
+    """A closed candle: the peak, the stops' moves, the helper's own watch; an entry filled in
+    part is cancelled for the rest (what it bought gets its exits, not left unprotected)."""
     trade = state.trade
+    if trade is not None and trade.phase == TradePhase.ENTERING and trade.bought > 0:
+        return _cut_entry(state, trade, ctx)
     if trade is None or trade.phase != TradePhase.OPEN:
         return state, []
     trade = replace(trade, peak=max(trade.peak, candle.high))
@@ -215,6 +219,17 @@ def _entry_update(
         why = f"trade {trade.tag}: the entry ended without a fill ({change.after.status})"
         return replace(state, trade=None), [decide(ctx, why)]
     return _arm(state, trade, ctx)
+
+
+def _cut_entry(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
+    cmds: list[Command] = []
+    for cid in trade.entry_cids:
+        state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
+        cmds.extend([cancel] if cancel is not None else [])
+    if cmds:
+        cmds.append(decide(ctx, f"trade {trade.tag}: the entry bought {ctx.qty(trade.bought)} {ctx.base_asset} "
+                                "by the close: the rest cancelled, the exits go out for what it bought"))  # fmt: skip
+    return state, cmds
 
 
 def _arm(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
