@@ -274,3 +274,13 @@ def test_an_entry_filled_in_part_by_a_close_is_cancelled_for_the_rest_and_what_i
     assert [type(c) for c in d.candle("99", "99.5", "98.9", "99.2")] == [CancelOrder]
     (stop,) = places(d.update(buy.cid, OrderStatus.CANCELED, cum_qty="0.4", cum_quote="39.6"))
     assert (stop.order_type, stop.quantity, stop.stop_price) == (OrderType.STOP_LOSS, D("0.4"), D("98.01"))
+
+
+def test_a_time_limit_due_while_paused_is_acted_on_at_resume():
+    d = bot(take_profits=(Target(gain=D("0.05")),), stop_loss=D("0.05"), time_limit_s=600)
+    (timer,) = [c for c in entered(d) if isinstance(c, SetTimer)]
+    d.control(ControlAction.PAUSE)
+    assert d.timer(timer.name, timer.due) == []  # paused: nothing sent
+    cmds = d.control(ControlAction.RESUME)
+    assert [type(c) for c in cmds if not isinstance(c, Notification)] == [CancelOrderList]
+    assert "time limit of 600 s reached" in " ".join(d.said())

@@ -38,7 +38,14 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import quiet_repeats
 from shared.strategy.events import Event, TimerFired
 from shared.strategy.params import load_params
-from shared.strategy.smart import drop_trade, trade_candle, trade_needs_candles, trade_timer, trade_update
+from shared.strategy.smart import (
+    drop_trade,
+    trade_candle,
+    trade_needs_candles,
+    trade_resumed,
+    trade_timer,
+    trade_update,
+)
 from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
 
 P = TypeVar("P", bound=msgspec.Struct)
@@ -168,7 +175,9 @@ class Strategy(Generic[P, S]):
             state, cmds = msgspec.structs.replace(state, mode=Mode.PAUSED), []
         elif action == ControlAction.RESUME:
             state = msgspec.structs.replace(state, mode=Mode.RUNNING, closing=False)
+            state, late = trade_resumed(state, ctx)
             state, cmds = self.on_resume(params, state, ctx)
+            cmds = [*late, *cmds]
         elif action == ControlAction.STOP:
             state, cmds = stop_commands(drop_trade(state), ctx)
         else:

@@ -174,6 +174,18 @@ def trade_timer(state: S, timer: TimerFired, ctx: StrategyContext) -> tuple[S, l
         return None
     if trade is None or timer.name != trade.timer or trade.phase != TradePhase.OPEN:
         return state, []
+    return _time_up(state, trade, ctx)
+
+
+def trade_resumed(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
+    """Resumed: a time limit that fell due while the bot was paused is acted on now."""
+    trade = state.trade
+    if trade is None or not trade.timer or trade.timer in state.timers or trade.phase != TradePhase.OPEN:
+        return state, []
+    return _time_up(state, trade, ctx)
+
+
+def _time_up(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
     state = replace(state, trade=replace(trade, phase=TradePhase.CLOSING))
     held = sum((s.left for s in trade.slots), ZERO)
     cmds: list[Command] = [
