@@ -249,8 +249,9 @@ class Strategy(Generic[P, S]):
         )
         if new.mode != Mode.RUNNING:
             return new, [note]
+        new, late = trade_resumed(new, ctx)
         new, cmds = self.on_resume(params, new, ctx)
-        return new, [note, *cmds]
+        return new, [note, *late, *cmds]
 
     def _unknown_update(self, state: S, update: OrderUpdate, ctx: StrategyContext) -> list[Command]:
         """Nothing for a duplicate; a warning for an order this bot does not remember."""
