@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from services.order_gateway.list_wal import list_path_owns
 from services.order_gateway.reconcile_rules import (
     NOT_FOUND,
     Action,
@@ -120,7 +121,9 @@ async def reconcile(
     for cid in await wal.open_cids():
         try:
             record = await wal.get(cid)
-            if record is not None:
+            if record is not None and await list_path_owns(wal.redis, record):
+                seen_symbols.add(record.symbol)  # its list's reconciliation (lists.py) resolves it
+            elif record is not None:
                 seen_symbols.add(record.symbol)
                 summary.checked += 1
                 summary.count(await check(record, tracker, retry, resend=resend))

@@ -1,0 +1,145 @@
+"""Emulated OCO (the order gateway holds the stop leg and watches the book), against the paper
+venue with the real market gateway (book tickers), the real order gateway and python-binance,
+the venue's config asking for emulation; a SIGKILL between the trigger and the send repaired."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from shared.messages import OrderStatus, OrderType
+from shared.streams import og_open, og_open_lists
+from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
+from tests.helpers.lists import SYMBOL, books, cancel_list, list_record, oco, start, write_config
+from tests.helpers.procs import wait_until
+from tests.helpers.sim import sim_fixture
+
+sim = sim_fixture()
+
+
+@pytest.fixture
+def config(tmp_path, sim):
+    return write_config(tmp_path / "automata.toml", sim, emulate=True)
+
+
+@pytest.fixture
+def market(env, config, tmp_path, sim, sync_redis):
+    """The market gateway publishing SYMBOL's book tickers (one per market step)."""
+    proc = start("services.market_gateway", env, config, tmp_path / "mg.log")
+    price = sim.control.state()["prices"][SYMBOL]
+    wait_until(lambda: sim.control.set_price(SYMBOL, price) and books(sync_redis), timeout=30,
+               what="the market gateway's first book ticker")  # fmt: skip
+    yield proc
+    proc.kill()
+
+
+def price_of(sim) -> Decimal:
+    return Decimal(sim.control.state()["prices"][SYMBOL])
+
+
+def move(sim, sync_redis, price: Decimal) -> tuple[str, object]:
+    """A trade at `price` at the venue; returns the book ticker the market gateway published for it."""
+    seen = len(books(sync_redis))
+    sim.control.set_price(SYMBOL, str(price))
+    return wait_until(lambda: books(sync_redis)[seen:] and books(sync_redis)[-1], what=f"book at {price}")
+
+
+def open_at_venue(sim) -> list[str]:
+    return [
+        o["client_order_id"] for o in sim.control.orders() if o.get("status") in ("NEW", "PARTIALLY_FILLED")
+    ]
+
+
+def assert_finished(sim, sync_redis, cmd) -> None:
+    """The list done and closed, no leg left open in the log or at the venue."""
+    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "done", what="list done")
+    assert cmd.list_cid.encode() not in sync_redis.smembers(og_open_lists("sim"))
+    legs = {leg.cid for leg in cmd.legs}
+    assert not legs & {c.decode() for c in sync_redis.smembers(og_open("sim"))}
+    assert not legs & set(open_at_venue(sim))
+
+
+def test_stop_reached_cancels_the_limit_leg_within_one_book_update(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p = price_of(sim)
+    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    limit, stop = cmd.legs
+    wait_status(sync_redis, limit.cid, OrderStatus.NEW)
+    held = wait_status(sync_redis, stop.cid, OrderStatus.NEW)
+    assert held.order_type is OrderType.STOP_LOSS and held.list_cid == cmd.list_cid
+    assert open_at_venue(sim) == [limit.cid], "the stop leg is held by the gateway, not at the venue"
+    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+    move(sim, sync_redis, p - 100)  # not reached: nothing happens
+    trigger_id, tick = move(sim, sync_redis, p - 700)
+    assert tick.bid <= p - 500
+    canceled = wait_status(sync_redis, limit.cid, OrderStatus.CANCELED)
+    assert canceled.list_cid == cmd.list_cid
+    filled = wait_status(sync_redis, stop.cid, OrderStatus.FILLED)
+    assert filled.cum_filled_qty == Decimal("0.002") and filled.order_type is OrderType.MARKET
+    # the book update that reached the stop is the one recorded, and no later one was needed
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    assert books(sync_redis)[-1][0] == trigger_id
+    assert accepted(sim, stop.cid) == 1 and accepted(sim, limit.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_limit_fill_expires_the_held_leg_and_a_cancel_ends_both(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p = price_of(sim)
+    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    limit, stop = cmd.legs
+    wait_status(sync_redis, stop.cid, OrderStatus.NEW)
+    wait_status(sync_redis, limit.cid, OrderStatus.NEW)
+    move(sim, sync_redis, p + 600)  # the limit leg trades
+    wait_status(sync_redis, limit.cid, OrderStatus.FILLED)
+    expired = wait_status(sync_redis, stop.cid, OrderStatus.EXPIRED)
+    assert expired.cum_filled_qty == 0 and accepted(sim, stop.cid) == 0
+    assert_finished(sim, sync_redis, cmd)
+    # a second list, cancelled by the bot: both legs end, nothing left anywhere
+    q = price_of(sim)
+    second = oco(sync_redis, 10, above=q + 500, below=q - 500)
+    wait_status(sync_redis, second.legs[0].cid, OrderStatus.NEW)
+    cancel_list(sync_redis, second.list_cid)
+    wait_status(sync_redis, second.legs[0].cid, OrderStatus.CANCELED)
+    wait_status(sync_redis, second.legs[1].cid, OrderStatus.CANCELED)
+    assert_finished(sim, sync_redis, second)
+    # a replay of the first list is answered with its legs' states, never sent again
+    oco(sync_redis, 1, above=p + 500, below=p - 500)
+    wait_until(lambda: len([u for u in updates(sync_redis, stop.cid) if u.status is OrderStatus.EXPIRED]) == 2,
+               what="the replay answered")  # fmt: skip
+    assert accepted(sim, limit.cid) == 1
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+@pytest.mark.parametrize("point", ["og.emu.after_trigger", "og.emu.after_cancel"])
+def test_sigkill_between_the_trigger_and_the_send_is_repaired(
+    point, sim, env, config, market, tmp_path, sync_redis
+):
+    proc = start("services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS=point)
+    wait_gateway_ready(sync_redis)
+    p = price_of(sim)
+    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    limit, stop = cmd.legs
+    wait_status(sync_redis, limit.cid, OrderStatus.NEW)
+    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+    trigger_id, _ = move(sim, sync_redis, p - 700)
+    wait_until(lambda: not proc.alive(), timeout=20, what=f"gateway killed at {point}")
+    assert proc.popen.returncode == -9
+    assert list_record(sync_redis, cmd.list_cid)["phase"] == "triggered"
+    restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    filled = wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    assert filled.cum_filled_qty == Decimal("0.002")
+    assert accepted(sim, stop.cid) == 1, "the stop leg was sent exactly once"
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    assert_finished(sim, sync_redis, cmd)
+    wait_gateway_ready(sync_redis, restarted)
+    assert restarted.terminate() == 0, restarted.output()[-3000:]
