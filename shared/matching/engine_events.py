@@ -25,8 +25,10 @@ from shared.matching.model import (
     Funds,
     JournalEntry,
     Listener,
+    ListEvent,
     Order,
     OrderEvent,
+    OrderList,
     Trade,
 )
 from shared.money import ZERO
@@ -58,7 +60,7 @@ class Events:
     """Listeners, the journal and the per-operation record of changed orders, trades and balances."""
 
     now: int
-    on_change: Callable[[list[Order], list[Trade]], None] | None
+    on_change: Callable[[list[Order], list[Trade], list[OrderList]], None] | None
     _listeners: list[Listener]
     _orders: dict[int, Order]
     _journal: list[JournalEntry]
@@ -66,6 +68,9 @@ class Events:
     _touched: dict[str, dict[str, Decimal | None]]
     _changed: dict[int, None]
     _made: list[Trade]
+    _lists: dict[int, OrderList]
+    _lists_changed: dict[int, None]
+    _list_events: list[ListEvent]
     _depth: int
     keep_record: bool  # the journal and balance events: the venue's; a backtest does without
 
@@ -86,6 +91,9 @@ class Events:
         return _Operation(self)
 
     def _flush(self) -> None:
+        if self._list_events:  # after the order events, before the balances
+            self._pending += self._list_events
+            self._list_events = []
         for account, assets in self._touched.items() if self.keep_record else ():
             rows = self._account(account)  # engine_accounts.py
             deltas = {a: d for a, d in assets.items() if d is not None}
@@ -98,9 +106,10 @@ class Events:
                 )
             )
         self._touched = {}
-        if self.on_change is not None and (self._changed or self._made):
-            self.on_change([self._orders[oid] for oid in self._changed], self._made)
-        self._changed, self._made = {}, []
+        if self.on_change is not None and (self._changed or self._made or self._lists_changed):
+            lists = [self._lists[lid] for lid in self._lists_changed]
+            self.on_change([self._orders[oid] for oid in self._changed], self._made, lists)
+        self._changed, self._made, self._lists_changed = {}, [], {}
         events, self._pending = self._pending, []
         for event in events:
             for listener in list(self._listeners):
