@@ -120,6 +120,26 @@ async def close_if_done(lists: ListWal, record: ListRecord) -> bool:
     return False
 
 
+def written_ahead(
+    cmd: PlaceOrderList, mode: Mode, now: int, *, held: str = ""
+) -> tuple[ListRecord, list[OrderRecord]]:
+    """The list's record and its legs' records as they are written before anything is sent
+    (sent_ts now: the first request's recvWindow counts from here); `held` names a leg the
+    gateway holds back (an emulated stop)."""
+    record = ListRecord(
+        list_cid=cmd.list_cid, bot=cmd.bot, venue=cmd.venue, symbol=cmd.symbol, kind=cmd.kind, mode=mode,
+        legs=tuple(leg.cid for leg in cmd.legs), request=msgspec.json.encode(cmd).decode(),
+        sent_ts=now, send_attempts=1, created_ts=now, updated_ts=now,
+    )  # fmt: skip
+    legs = [
+        msgspec.structs.replace(
+            new_record(leg, now), list_cid=cmd.list_cid, sent_ts=now, send_attempts=1, held=leg.cid == held
+        )  # fmt: skip
+        for leg in cmd.legs
+    ]
+    return record, legs
+
+
 class ListRouter:
     """The order gateway's list path, beside (and through) the router's single-order one."""
 
@@ -159,23 +179,8 @@ class ListRouter:
         reason = await router._refusal(cmd.legs[0])
         if not reason and mode is Mode.EMULATED:
             reason = self.emulator.refusal(cmd)
-        now = now_ms()
-        record = ListRecord(
-            list_cid=cmd.list_cid, bot=cmd.bot, venue=cmd.venue, symbol=cmd.symbol, kind=cmd.kind, mode=mode,
-            legs=tuple(leg.cid for leg in cmd.legs), request=msgspec.json.encode(cmd).decode(),
-            sent_ts=now, send_attempts=1, created_ts=now, updated_ts=now,
-        )  # fmt: skip
-        held = self.emulator.held_leg(cmd) if mode is Mode.EMULATED and not reason else None
-        legs = [
-            msgspec.structs.replace(
-                new_record(leg, now),
-                list_cid=cmd.list_cid,
-                sent_ts=now,
-                send_attempts=1,
-                held=leg.cid == held,
-            )  # fmt: skip
-            for leg in cmd.legs
-        ]
+        held = self.emulator.held_leg(cmd) if mode is Mode.EMULATED and not reason else ""
+        record, legs = written_ahead(cmd, mode, now_ms(), held=held)
         created = await self.lists.create(record, legs)
         if created is Created.CREATED:
             failpoint("og.list.after_wal")
@@ -261,7 +266,7 @@ class ListRouter:
         ref = await self.router.symbols.last_price(cmd.symbol)
         return await self.adapter.place_list(cmd, [tuple(prepare(leg, filters, ref)) for leg in cmd.legs])
 
-    async def resolve(self, record: ListRecord, entry: Entry | None, *, resend: bool = True) -> None:
+    async def resolve(self, record: ListRecord, entry: Entry | None, summary: Summary | None = None) -> None:
         """Find out what the venue did with a native list; resend only when it knows none of it
         and can no longer take the first request."""
         verdict, reports = await find_out_list(
@@ -270,17 +275,21 @@ class ListRouter:
         if verdict.action is Action.APPLY:
             await apply_reports(self.tracker, reports, reconciled=True, ack=entry)
             await close_if_done(self.lists, record)
-        elif verdict.action is Action.RESEND and resend:
+        elif verdict.action is Action.RESEND:
             log.warning("%s: list %s never reached the venue; resending with the same ids",
                         self.venue, record.list_cid)  # fmt: skip
             self.router._count("place_list", "resent")
             record = msgspec.structs.replace(record, sent_ts=now_ms(), send_attempts=record.send_attempts + 1)
             await self.lists.save(record)
+            if summary is not None:
+                summary.resent += 1
             await self.send(record, record.place_request(), entry)
         else:
             log.error("%s: could not resolve list %s now (%s); reconciliation will retry",
                       self.venue, record.list_cid, verdict.reason or "its first request may still arrive")  # fmt: skip
             await self._mark_unknown(record, "could not resolve yet", entry)
+            if summary is not None:
+                summary.unresolved += 1
 
     async def _mark_unknown(self, record: ListRecord, reason: str, entry: Entry | None, *,
                             tell_bot: bool = False) -> None:  # fmt: skip
@@ -391,7 +400,7 @@ class ListRouter:
             return
         legs = await self.lists.legs(record)
         if any(leg is not None and leg.status in UNCONFIRMED for leg in legs):
-            await self.resolve(record, None)
+            await self.resolve(record, None, summary)
         else:
             await close_if_done(self.lists, record)
 

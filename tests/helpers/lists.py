@@ -57,8 +57,15 @@ def start(module: str, env: dict[str, str], config: Path, log: Path, **extra: st
                   log_path=log).start()  # fmt: skip
 
 
-def oco(r: redis.Redis, seq: int, *, above: Decimal, below: Decimal, qty: str = "0.002", side: Side = Side.SELL,
-        stop_type: OrderType = OrderType.STOP_LOSS, venue: str = "sim") -> PlaceOrderList:  # fmt: skip
+def oco(r: redis.Redis, seq: int, *, venue: str = "sim", **terms) -> PlaceOrderList:
+    """Send the bot's OCO command (oco_command's terms) on its command stream."""
+    cmd = oco_command(seq, venue=venue, **terms)
+    r.xadd(order_commands(venue, BOT), encode(cmd))
+    return cmd
+
+
+def oco_command(seq: int, *, above: Decimal, below: Decimal, qty: str = "0.002", side: Side = Side.SELL,
+                stop_type: OrderType = OrderType.STOP_LOSS, venue: str = "sim") -> PlaceOrderList:  # fmt: skip
     """A sell OCO [LIMIT_MAKER above, stop below] (a buy: [stop above, LIMIT_MAKER below]); ids
     from the bot's sequence: the list seq, its legs seq+1, seq+2."""
     now = int(time.time() * 1000)
@@ -77,10 +84,8 @@ def oco(r: redis.Redis, seq: int, *, above: Decimal, below: Decimal, qty: str = 
         legs = (leg(1, OrderType.LIMIT_MAKER, above), leg(2, stop_type, below))
     else:
         legs = (leg(1, stop_type, above), leg(2, OrderType.LIMIT_MAKER, below))
-    cmd = PlaceOrderList(list_cid=f"{BOT}-{seq:06d}", bot=BOT, venue=venue, symbol=SYMBOL, kind=ListKind.OCO,
-                         legs=legs, ts=now)  # fmt: skip
-    r.xadd(order_commands(venue, BOT), encode(cmd))
-    return cmd
+    return PlaceOrderList(list_cid=f"{BOT}-{seq:06d}", bot=BOT, venue=venue, symbol=SYMBOL, kind=ListKind.OCO,
+                          legs=legs, ts=now)  # fmt: skip
 
 
 def cancel_list(r: redis.Redis, list_cid: str, venue: str = "sim") -> None:
