@@ -129,27 +129,47 @@ def test_a_limit_fill_expires_the_held_leg_and_a_cancel_ends_both(
     assert proc.terminate() == 0, proc.output()[-3000:]
 
 
-@pytest.mark.parametrize("point", ["og.emu.after_trigger", "og.emu.after_cancel"])
-def test_sigkill_between_the_trigger_and_the_send_is_repaired(
-    point, sim, env, config, market, tmp_path, sync_redis
-):
+# where the gateway dies, what moves the market, and each leg's final status
+CRASHES = {
+    "og.list.after_wal": ("stop", OrderStatus.CANCELED, OrderStatus.FILLED),  # nothing sent yet
+    "og.emu.after_trigger": ("stop", OrderStatus.CANCELED, OrderStatus.FILLED),
+    "og.emu.after_cancel": ("stop", OrderStatus.CANCELED, OrderStatus.FILLED),
+    "og.emu.after_fill": ("limit", OrderStatus.FILLED, OrderStatus.EXPIRED),
+}
+
+
+@pytest.mark.parametrize("point", sorted(CRASHES))
+def test_sigkill_on_the_emulation_path_is_repaired(point, sim, env, config, market, tmp_path, sync_redis):
+    """Killed after the write-ahead, between the trigger and the cancel, between the cancel and
+    the send, or between the limit leg's fill and the held leg's expiry: finished on restart."""
+    move_to, limit_final, stop_final = CRASHES[point]
     proc = start("services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS=point)
     wait_gateway_ready(sync_redis)
     p = price_of(sim)
     cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
     limit, stop = cmd.legs
-    wait_status(sync_redis, limit.cid, OrderStatus.NEW)
-    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
-    trigger_id, _ = move(sim, sync_redis, p - 700)
+    trigger_id = ""
+    if point != "og.list.after_wal":
+        wait_status(sync_redis, limit.cid, OrderStatus.NEW)
+        wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+        trigger_id, _ = move(sim, sync_redis, p - 700 if move_to == "stop" else p + 600)
     wait_until(lambda: not proc.alive(), timeout=20, what=f"gateway killed at {point}")
     assert proc.popen.returncode == -9
-    assert list_record(sync_redis, cmd.list_cid)["phase"] == "triggered"
     restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
-    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
-    filled = wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
-    assert filled.cum_filled_qty == Decimal("0.002")
-    assert accepted(sim, stop.cid) == 1, "the stop leg was sent exactly once"
-    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    if point == "og.list.after_wal":  # the limit leg sent after its recvWindow, the stop held
+        wait_status(sync_redis, limit.cid, OrderStatus.NEW, timeout=30)
+        wait_status(sync_redis, stop.cid, OrderStatus.NEW, timeout=30)
+        wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+        trigger_id, _ = move(sim, sync_redis, p - 700)
+    wait_status(sync_redis, limit.cid, limit_final, timeout=30)
+    final = wait_status(sync_redis, stop.cid, stop_final, timeout=30)
+    assert accepted(sim, limit.cid) == 1
+    if stop_final is OrderStatus.FILLED:
+        assert final.cum_filled_qty == Decimal("0.002")
+        assert accepted(sim, stop.cid) == 1, "the stop leg was sent exactly once"
+        assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    else:
+        assert accepted(sim, stop.cid) == 0, "the held leg never reached the venue"
     assert_finished(sim, sync_redis, cmd)
     wait_gateway_ready(sync_redis, restarted)
     assert restarted.terminate() == 0, restarted.output()[-3000:]

@@ -171,6 +171,7 @@ class Emulator:
             if limit.status in UNCONFIRMED:
                 return None  # the router's path resolves it; its update brings us back
             if limit.cum_filled_qty > 0:
+                failpoint("og.emu.after_fill")  # the fill in the log, the emulation not yet told
                 return await self._save(record, Phase.LIMIT_TRADED)
             if limit.terminal:  # refused or cancelled at the venue: the list with it
                 status = (
