@@ -31,7 +31,9 @@ from shared.codec import decode
 from shared.failpoints import failpoint
 from shared.messages import (
     BookTicker,
+    Level,
     ListKind,
+    Notification,
     OrderStatus,
     OrderType,
     PlaceOrder,
@@ -113,6 +115,21 @@ class Emulator:
     async def start(self, record: ListRecord, entry) -> None:
         """A new emulated OCO: the stop leg held (NEW to the bot), the limit leg sent."""
         limit, stop = split(record.place_request())  # type: ignore[misc]  # refused otherwise
+        if not await self.owner.wal.redis.exists(book(self.owner.venue, record.symbol)):
+            text = (f"{self.owner.venue}: {record.bot}: list {record.list_cid}: no book tickers of {record.symbol} "
+                    "yet: the emulated stop triggers only once the market gateway publishes them (book_tickers)")  # fmt: skip
+            log.warning(text)
+            await self.owner.router.notify(
+                Notification(
+                    id=f"og:{self.owner.venue}:no_book:{record.list_cid}",
+                    kind="no_book",
+                    text=text,
+                    level=Level.WARNING,
+                    bot=record.bot,
+                    venue=self.owner.venue,
+                    ts=now_ms(),
+                )  # fmt: skip
+            )
         await self._hold(stop.cid)
         leg = await self.owner.wal.get(limit.cid)
         if leg is not None:
