@@ -61,6 +61,20 @@ def open_at_venue(sim) -> list[str]:
     return [o["client_order_id"] for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED")]
 
 
+def working_oco(sim, sync_redis, seq: int = 1):
+    """A sell OCO 500 above and below the price, both legs NEW to the bot and the book watched."""
+    p = price_of(sim)
+    cmd = oco(sync_redis, seq, above=p + 500, below=p - 500)
+    wait_working(sync_redis, cmd)
+    return p, cmd
+
+
+def wait_working(sync_redis, cmd) -> None:
+    for leg in cmd.legs:
+        wait_status(sync_redis, leg.cid, OrderStatus.NEW, timeout=30)
+    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+
+
 def assert_finished(sim, sync_redis, cmd) -> None:
     """The list done and closed, no leg left open in the log or at the venue."""
     wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "done", what="list done")
@@ -75,14 +89,11 @@ def test_stop_reached_cancels_the_limit_leg_within_one_book_update(
 ):
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
-    p = price_of(sim)
-    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    p, cmd = working_oco(sim, sync_redis)
     limit, stop = cmd.legs
-    wait_status(sync_redis, limit.cid, OrderStatus.NEW)
-    held = wait_status(sync_redis, stop.cid, OrderStatus.NEW)
+    held = updates(sync_redis, stop.cid)[-1]
     assert held.order_type is OrderType.STOP_LOSS and held.list_cid == cmd.list_cid
     assert open_at_venue(sim) == [limit.cid], "the stop leg is held by the gateway, not at the venue"
-    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
     move(sim, sync_redis, p - 100)  # not reached: nothing happens
     trigger_id, tick = move(sim, sync_redis, p - 700)
     assert tick.bid <= p - 500
@@ -103,20 +114,15 @@ def test_a_limit_fill_expires_the_held_leg_and_a_cancel_ends_both(
 ):
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
-    p = price_of(sim)
-    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    p, cmd = working_oco(sim, sync_redis)
     limit, stop = cmd.legs
-    wait_status(sync_redis, stop.cid, OrderStatus.NEW)
-    wait_status(sync_redis, limit.cid, OrderStatus.NEW)
     move(sim, sync_redis, p + 600)  # the limit leg trades
     wait_status(sync_redis, limit.cid, OrderStatus.FILLED)
     expired = wait_status(sync_redis, stop.cid, OrderStatus.EXPIRED)
     assert expired.cum_filled_qty == 0 and accepted(sim, stop.cid) == 0
     assert_finished(sim, sync_redis, cmd)
     # a second list, cancelled by the bot: both legs end, nothing left anywhere
-    q = price_of(sim)
-    second = oco(sync_redis, 10, above=q + 500, below=q - 500)
-    wait_status(sync_redis, second.legs[0].cid, OrderStatus.NEW)
+    _, second = working_oco(sim, sync_redis, 10)
     cancel_list(sync_redis, second.list_cid)
     wait_status(sync_redis, second.legs[0].cid, OrderStatus.CANCELED)
     wait_status(sync_redis, second.legs[1].cid, OrderStatus.CANCELED)
@@ -145,21 +151,19 @@ def test_sigkill_on_the_emulation_path_is_repaired(point, sim, env, config, mark
     move_to, limit_final, stop_final = CRASHES[point]
     proc = start("services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS=point)
     wait_gateway_ready(sync_redis)
-    p = price_of(sim)
-    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
-    limit, stop = cmd.legs
     trigger_id = ""
-    if point != "og.list.after_wal":
-        wait_status(sync_redis, limit.cid, OrderStatus.NEW)
-        wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+    if point == "og.list.after_wal":
+        p = price_of(sim)
+        cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    else:
+        p, cmd = working_oco(sim, sync_redis)
         trigger_id, _ = move(sim, sync_redis, p - 700 if move_to == "stop" else p + 600)
+    limit, stop = cmd.legs
     wait_until(lambda: not proc.alive(), timeout=20, what=f"gateway killed at {point}")
     assert proc.popen.returncode == -9
     restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
     if point == "og.list.after_wal":  # the limit leg sent after its recvWindow, the stop held
-        wait_status(sync_redis, limit.cid, OrderStatus.NEW, timeout=30)
-        wait_status(sync_redis, stop.cid, OrderStatus.NEW, timeout=30)
-        wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+        wait_working(sync_redis, cmd)
         trigger_id, _ = move(sim, sync_redis, p - 700)
     wait_status(sync_redis, limit.cid, limit_final, timeout=30)
     final = wait_status(sync_redis, stop.cid, stop_final, timeout=30)

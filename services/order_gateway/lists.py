@@ -21,8 +21,8 @@ import msgspec
 
 from services.order_gateway.emulated_oco import Emulator
 from services.order_gateway.list_wal import Created, ListRecord, ListWal, Mode, Phase
-from services.order_gateway.reconcile import Summary
-from services.order_gateway.reconcile_rules import NOT_FOUND, Action, NoAnswer, NotFound, Verdict, judge
+from services.order_gateway.reconcile import Summary, ask
+from services.order_gateway.reconcile_rules import Action, NoAnswer, NotFound, Verdict, judge
 from services.order_gateway.retry import RESOLVE, SEND, Retry
 from services.order_gateway.router import SEND_ERRORS, CommandRouter
 from services.order_gateway.tracker import OrderTracker, now_ms
@@ -44,16 +44,8 @@ ListAnswer = list[OrderReport] | NotFound | NoAnswer
 async def look_up_list(record: ListRecord, tracker: OrderTracker, retry: Retry) -> ListAnswer:
     """The venue's reports of the list's legs, NOT_FOUND, or NoAnswer (failures retried)."""
     adapter = tracker.adapter
-    try:
-        return await retry.run(
-            lambda: adapter.query_list(record.symbol, record.list_cid),
-            RESOLVE,
-            what=f"{adapter.name}: query of list {record.list_cid}",
-        )
-    except OrderNotFound:
-        return NOT_FOUND
-    except VenueError as exc:
-        return NoAnswer(f"{type(exc).__name__}: {exc}")
+    return await ask(lambda: adapter.query_list(record.symbol, record.list_cid), retry, RESOLVE,
+                     what=f"{adapter.name}: query of list {record.list_cid}")  # fmt: skip
 
 
 async def find_out_list(
