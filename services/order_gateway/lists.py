@@ -72,9 +72,10 @@ async def find_out_list(
 
 async def apply_reports(tracker: OrderTracker, reports: list[OrderReport], *, reconciled: bool,
                         ack: Entry | None) -> None:  # fmt: skip
-    """Each leg's report through the tracker (forward only); the command acked with the last."""
-    for report in reports:
-        await tracker.apply(report, reconciled=reconciled)
+    """Each leg's report through the tracker (forward only); the command's XACK rides in the
+    last leg's MULTI/EXEC (each leg is its own record, so its own transaction)."""
+    for i, report in enumerate(reports):
+        await tracker.apply(report, reconciled=reconciled, ack=ack if i == len(reports) - 1 else None)
     if ack is not None and not ack.acked:
         await tracker.wal.redis.xack(ack.stream, ack.group, ack.id)
         ack.acked = True
