@@ -21,7 +21,7 @@ import msgspec
 
 from services.order_gateway.emulated_oco import Emulator
 from services.order_gateway.list_wal import Created, ListRecord, ListWal, Mode, Phase
-from services.order_gateway.reconcile import Summary, ask
+from services.order_gateway.reconcile import UNHANDLED, Summary, ask
 from services.order_gateway.reconcile_rules import Action, NoAnswer, NotFound, Verdict, judge
 from services.order_gateway.retry import RESOLVE, SEND, Retry
 from services.order_gateway.router import SEND_ERRORS, CommandRouter
@@ -86,20 +86,32 @@ async def reconcile_lists(lists: ListWal, tracker: OrderTracker, retry: Retry, s
     with an unconfirmed leg is resolved by its query; a list whose legs are all final closed.
     An emulated list's legs at the venue are single orders, checked with the others."""
     for list_cid in await lists.open_list_cids():
-        record = await lists.get(list_cid)
-        if record is None:
-            continue
-        legs = await lists.legs(record)
-        if record.mode is Mode.NATIVE and any(leg is not None and leg.status in UNCONFIRMED for leg in legs):
-            summary.checked += 1
-            verdict, reports = await find_out_list(record, legs, tracker, retry)
-            if verdict.action is Action.APPLY:
-                await apply_reports(tracker, reports, reconciled=True, ack=None)
-            else:
-                summary.unresolved += 1
-                log.error("%s: list %s unresolved: %s", lists.venue, list_cid,
-                          verdict.reason or "the venue never got it; only the order gateway resends")  # fmt: skip
-        await close_if_done(lists, record)
+        try:
+            await _reconcile_list(lists, list_cid, tracker, retry, summary)
+        except UNHANDLED as exc:  # a record that does not read: reported, the others go on
+            summary.skipped += 1
+            log.error(
+                "%s: reconciliation skipped list %s: %s: %s", lists.venue, list_cid, type(exc).__name__, exc
+            )
+
+
+async def _reconcile_list(
+    lists: ListWal, list_cid: str, tracker: OrderTracker, retry: Retry, summary: Summary
+) -> None:
+    record = await lists.get(list_cid)
+    if record is None:
+        return
+    legs = await lists.legs(record)
+    if record.mode is Mode.NATIVE and any(leg is not None and leg.status in UNCONFIRMED for leg in legs):
+        summary.checked += 1
+        verdict, reports = await find_out_list(record, legs, tracker, retry)
+        if verdict.action is Action.APPLY:
+            await apply_reports(tracker, reports, reconciled=True, ack=None)
+        else:
+            summary.unresolved += 1
+            log.error("%s: list %s unresolved: %s", lists.venue, list_cid,
+                      verdict.reason or "the venue never got it; only the order gateway resends")  # fmt: skip
+    await close_if_done(lists, record)
 
 
 async def close_if_done(lists: ListWal, record: ListRecord) -> bool:
