@@ -68,7 +68,9 @@ async def test_oco_limit_leg_fills_the_stop_expires_and_list_status_follows(
             r = await recv(stream, is_report)
             reports[r["c"]] = r
         assert (reports["L-000001-tp"]["X"], reports["L-000001-tp"]["g"]) == ("FILLED", list_id)
-        assert (reports["L-000001-sl"]["x"], reports["L-000001-sl"]["X"]) == ("EXPIRED", "EXPIRED")
+        sl = reports["L-000001-sl"]
+        assert (sl["x"], sl["X"], sl["eR"]) == ("EXPIRED", "EXPIRED", "OCO_TRIGGER")
+        assert "eR" not in reports["L-000001-tp"]
         done = await recv(stream, is_list)
         assert (done["l"], done["L"], done["g"]) == ("ALL_DONE", "ALL_DONE", list_id)
     balances = sim.control.balances()
@@ -121,6 +123,19 @@ async def test_cancelling_one_leg_cancels_the_list(sim: SimVenue, client: Any) -
     await client.cancel_order(symbol="BTCUSDT", origClientOrderId="L-000001-tp")
     sl = await client.get_order(symbol="BTCUSDT", origClientOrderId="L-000001-sl")
     assert sl["status"] == "CANCELED"
+
+
+async def test_cancel_open_orders_answers_a_list_as_a_list(sim: SimVenue, client: Any) -> None:
+    last = await price(client)
+    await sell_oco(client, last)
+    await client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                              price=str(last - 300), newClientOrderId="single")  # fmt: skip
+    answer = await client._delete("openOrders", True, data={"symbol": "BTCUSDT"})
+    assert [(x.get("listClientOrderId"), x.get("origClientOrderId")) for x in answer] == [
+        ("L-000001", None),
+        (None, "single"),
+    ]
+    assert [r["status"] for r in answer[0]["orderReports"]] == ["CANCELED", "CANCELED"]
 
 
 @pytest.mark.parametrize(

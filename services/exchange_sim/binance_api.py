@@ -428,7 +428,13 @@ class BinanceApi:
         canceled = self.engine.cancel_all(ACCOUNT, symbol)
         if not canceled:
             raise UNKNOWN_ORDER_SENT
-        return [fmt.order_canceled(o) for o in canceled]
+        return [fmt.order_canceled(o) if o.list_id < 0 else self._canceled_list(o.list_id) for o in canceled]
+
+    def _canceled_list(self, list_id: int) -> dict[str, Any]:
+        """A list among the cancelled orders: the list, with its legs' reports (rest-api.md)."""
+        order_list = self.engine.get_list(ACCOUNT, list_id=list_id)
+        legs = self.engine.list_orders(order_list)
+        return {**fmt.list_json(order_list), "orderReports": [fmt.order_canceled(o) for o in legs]}
 
     def all_orders(self, p: Params) -> list[dict[str, Any]]:
         symbol = self._symbol(p)

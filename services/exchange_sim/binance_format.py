@@ -57,6 +57,21 @@ def _stop(order: Order) -> dict[str, str]:
     return {"stopPrice": f8(order.stop_price)} if order.type in STOP_TYPES else {}
 
 
+# The engine's expiry reasons as Binance's executionReport `eR` (user-data-stream.md, Order Expiry Reason)
+_EXPIRY = {
+    "OCO_TRIGGER": "OCO_TRIGGER",
+    "OTO_PHASE_ONE_EXPIRED": "OTO_PHASE_ONE_EXPIRED",
+    "REJECTED": "REJECTED",
+    "IOC remainder": "UNFILLED_IOC_QUANTITY_EXPIRED",
+    "FOK not fully fillable": "UNFILLED_FOK_ORDER_EXPIRED",
+}
+
+
+def expiry_reason(order: Order) -> str:
+    """Why an order expired, in Binance's words (the rest: the book or the funds ran out)."""
+    return _EXPIRY.get(order.expire_reason or "", "INSUFFICIENT_LIQUIDITY")
+
+
 def status(order: Order) -> str:
     """An order's status as Binance shows it: a list's leg waiting for its working leg is PENDING_NEW."""
     return "PENDING_NEW" if order.pending else order.status.value
@@ -217,6 +232,8 @@ def execution_report(event: OrderEvent, seq: int) -> dict[str, Any]:
     }
     if order.working_time is not None:
         report["W"] = order.working_time
+    if event.exec_type is ExecType.EXPIRED:
+        report["eR"] = expiry_reason(order)  # a conditional field: only on an expiry
     report["V"] = STP_MODE
     return report
 

@@ -252,8 +252,10 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
         self._spec(symbol)
         with self._op():
-            return [
-                self.cancel(account, symbol, order_id=o.order_id) for o in self.open_orders(account, symbol)
+            return [  # a list's leg cancels its other legs: those are skipped (no longer open)
+                self.cancel(account, symbol, order_id=o.order_id)
+                for o in self.open_orders(account, symbol)
+                if self._orders[o.order_id].is_open
             ]
 
     # ----------------------------------------------------------------- matching

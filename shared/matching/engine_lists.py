@@ -289,14 +289,12 @@ class Lists:
         if working and order.status is OrderStatus.FILLED:
             self._start_pending(order_list)
         elif working:
-            status, exec_type = (
-                (OrderStatus.CANCELED, ExecType.CANCELED)
-                if order.status is OrderStatus.CANCELED
-                else (OrderStatus.EXPIRED, ExecType.EXPIRED)
-            )
+            cancelled = order.status is OrderStatus.CANCELED
+            status = OrderStatus.CANCELED if cancelled else OrderStatus.EXPIRED
+            reason = None if cancelled else PHASE_ONE_EXPIRED
             for oid in order_list.order_ids[1:]:
                 if self._orders[oid].is_open:
-                    self._close(self._orders[oid], status, exec_type, reason=PHASE_ONE_EXPIRED)
+                    self._close(self._orders[oid], status, ExecType(status.value), reason=reason)
         if not any(self._orders[oid].is_open for oid in order_list.order_ids):
             self._finish_list(order_list)
 

@@ -172,7 +172,7 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         fee=Decimal(0) if venue_dec(e.get("z")) == 0 else None,
         fee_asset=e.get("N") or "",
         venue_ts=int(e.get("E") or e.get("T") or 0),
-        reason=e.get("r", "") if e.get("r") not in (None, "NONE") else "",
+        reason=e.get("r", "") if e.get("r") not in (None, "NONE") else e.get("eR") or "",
     )
 
 
