@@ -20,7 +20,7 @@ EXITS = Exits(take_profits=(Target(gain=Decimal("0.02")),), stop_loss=Decimal("0
 def trade(rid: str = "r1", *, side: Side = Side.BUY, symbol: str = "BTCUSDT", quote: str = "100",
           bot: str = "t1") -> TradeRequest:  # fmt: skip
     return TradeRequest(id=rid, bot=bot, symbol=symbol, side=side, quote=Decimal(quote) if side == Side.BUY else None,
-                        quantity=None if side == Side.BUY else Decimal("0"), exits=EXITS, ts=1)  # fmt: skip
+                        exits=EXITS, ts=1)  # fmt: skip
 
 
 def outcomes(d: Driver) -> list[tuple[str, str]]:
