@@ -52,12 +52,14 @@ from shared.matching.symbols import spec_for
 from shared.messages import (
     CancelAll,
     CancelOrder,
+    CancelOrderList,
     Candle,
     Decision,
     Notification,
     OrderStatus,
     OrderUpdate,
     PlaceOrder,
+    PlaceOrderList,
 )
 from shared.money import ZERO
 from shared.strategy import (
@@ -242,13 +244,18 @@ class Backtester:
         s = self.setup
         for cmd in commands:
             if isinstance(cmd, PlaceOrder):
-                record = self.state.orders.get(cmd.cid)
-                tag = record.tag if record is not None else ""
-                updates = self.venue.place(cmd, ts, tag)
+                updates = self.venue.place(cmd, ts, self._tag(cmd.cid))
+                self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
+                self._hear(updates, tick, ts)
+            elif isinstance(cmd, PlaceOrderList):
+                tags = [self._tag(leg.cid) for leg in cmd.legs]
+                updates = self.venue.place_list(cmd, ts, tags)
                 self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
                 self._hear(updates, tick, ts)
             elif isinstance(cmd, CancelOrder):
                 self._hear(self.venue.cancel(cmd.cid, ts), tick, ts)
+            elif isinstance(cmd, CancelOrderList):
+                self._hear(self.venue.cancel_list(cmd.list_cid, ts), tick, ts)
             elif isinstance(cmd, CancelAll):
                 for cid in self.venue.open_cids():
                     self._hear(self.venue.cancel(cid, ts), tick, ts)
@@ -263,6 +270,10 @@ class Backtester:
             else:
                 raise BacktestError(f"{s.strategy.name}: not a command: {cmd!r}")
         self._track_committed()
+
+    def _tag(self, cid: str) -> str:
+        record = self.state.orders.get(cid)
+        return record.tag if record is not None else ""
 
     def _hear(self, updates: list[OrderUpdate], tick: int, ts: int) -> None:
         """The venue's fills of the operation into the log, its updates to the strategy."""

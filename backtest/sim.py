@@ -16,7 +16,7 @@ so the OrderUpdates carry the same cumulative quantities, last fill and fee as l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,7 +39,7 @@ from shared.matching.engine import (
 from shared.matching.engine_rules import triggers_on_fall
 from shared.matching.model import LIMIT_PRICED, NEEDS_TIF, STOP_TYPES
 from shared.matching.symbols import SymbolSpec
-from shared.messages import OrderStatus, OrderUpdate, PlaceOrder, Side, TimeInForce
+from shared.messages import OrderStatus, OrderUpdate, PlaceOrder, PlaceOrderList, Side, TimeInForce
 from shared.money import ZERO
 from shared.order_lifecycle import moves_forward
 from shared.order_record import (
@@ -101,6 +101,7 @@ class SimVenue:
         self.engine.add_listener(self._events.append)
         self.records: dict[str, OrderRecord] = {}
         self.tags: dict[str, str] = {}
+        self.lists: set[str] = set()  # the cids of the order lists placed
         self.fills: list[SimFill] = []  # trades since the caller last took them
         self.placed = 0
         self.last_price: Decimal | None = None
@@ -177,17 +178,75 @@ class SimVenue:
             return []
         return self._apply(_report(order, [], reply=True), ts) + self._drain(ts)
 
+    def place_list(self, cmd: PlaceOrderList, ts: int, tags: Sequence[str] = ()) -> list[OrderUpdate]:
+        """As `place`, for an order list (the engine's own lists, shared/matching/engine_lists.py):
+        every leg REJECTED with the reason, or the legs' replies and what followed. Each leg's
+        record carries the list's cid, so its OrderUpdates do."""
+        self.placed += len(cmd.legs)
+        self._changed()
+        records = [msgspec.structs.replace(new_record(leg, ts), list_cid=cmd.list_cid) for leg in cmd.legs]
+        used = [
+            c for c in (cmd.list_cid, *(leg.cid for leg in cmd.legs)) if c in self.records or c in self.lists
+        ]
+        if used:  # answered without touching the records that hold these ids
+            reason = f"DUPLICATE_ORDER: client order id {used[0]} was used"
+            return [self._rejected(r, reason, ts) for r in records]
+        self.lists.add(cmd.list_cid)
+        for record, tag in zip(records, (*tags, *[""] * len(records)), strict=False):
+            self.records[record.cid] = record
+            self.tags[record.cid] = tag
+        self._price_engine()
+        try:
+            if cmd.symbol != self.symbol:
+                raise FilterError(f"invalid symbol {cmd.symbol}")
+            requests = [
+                _request(leg, self.spec.symbol, *prepare(leg, self.filters, self.last_price))
+                for leg in cmd.legs
+            ]
+            placed = self.engine.place_list(ACCOUNT, cmd.kind, requests, cmd.list_cid)
+        except (FilterError, EngineError) as exc:
+            self._events.clear()
+            return [self._reject(r, str(exc), ts) for r in records]
+        updates: list[OrderUpdate] = []
+        for order in placed.orders:
+            trades = [t for t in placed.trades if t.order_id == order.order_id]
+            updates += self._apply(_report(order, trades, reply=True), ts)
+        return updates + self._drain(ts)
+
+    def cancel_list(self, list_cid: str, ts: int) -> list[OrderUpdate]:
+        """The cancel's reply for every leg, and its events; nothing when the list is done."""
+        if list_cid not in self.lists:
+            return []
+        self._changed()
+        try:
+            cancelled = self.engine.cancel_list(ACCOUNT, self.spec.symbol, list_client_order_id=list_cid)
+        except EngineError:
+            self._events.clear()
+            return []
+        updates: list[OrderUpdate] = []
+        for order in cancelled.orders:
+            updates += self._apply(_report(order, [], reply=True), ts)
+        return updates + self._drain(ts)
+
     def open_cids(self) -> list[str]:
         return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self.spec.symbol)]
 
     # --- reports to updates, as the order gateway does --------------------------------------
 
     def _reject(self, record: OrderRecord, reason: str, ts: int) -> OrderUpdate:
+        update = self._rejected(record, reason, ts)
+        if record.cid in self.records:
+            self.records[record.cid] = msgspec.structs.replace(
+                without_bad_amounts(record), status=OrderStatus.REJECTED, reason=reason, updated_ts=ts
+            )
+        return update
+
+    @staticmethod
+    def _rejected(record: OrderRecord, reason: str, ts: int) -> OrderUpdate:
+        """The REJECTED update of a record, which stays as it is."""
         record = msgspec.structs.replace(
             without_bad_amounts(record), status=OrderStatus.REJECTED, reason=reason, updated_ts=ts
         )
-        if record.cid in self.records:
-            self.records[record.cid] = record
         return to_update(record, None, reconciled=False, now_ms=ts)
 
     def _apply(self, report: OrderReport, ts: int) -> list[OrderUpdate]:
@@ -260,6 +319,8 @@ class SimVenue:
     ) -> tuple[int, int] | None:
         below, above = NEVER, ALWAYS_ABOVE
         for o in self.engine.open_orders(ACCOUNT):
+            if o.pending:
+                continue  # a list's leg that starts when its working leg fills (a level of its own)
             if o.on_book:
                 price = o.price
             elif o.type in STOP_TYPES and not o.triggered:

@@ -39,6 +39,7 @@ from shared.strategy import (
 )
 from shared.strategy.base import refuse_trade
 from shared.strategy.commands import Command
+from shared.strategy.smart import drop_trade, open_trade
 from shared.trade_terms import describe
 
 
@@ -102,23 +103,18 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
     ) -> Step[StrategyState]:
         """SELL: cancel every exit and sell the position at market once they are gone."""
         if state.position.base <= 0 and not state.orders:
-            return state, refuse_trade(ctx, request, f"{ctx.bot} holds nothing to sell")
-        state, cmds = close_commands(state, ctx)
+            return drop_trade(state), refuse_trade(ctx, request, f"{ctx.bot} holds nothing to sell")
+        state, cmds = close_commands(drop_trade(state), ctx)
         text = (f"trade {request.id} ({request.source}): close — open orders cancelled, the position sold at "
                 f"market; `automata resume {ctx.bot}` for new trades")  # fmt: skip
         note = notification(ctx, "bot_close", f"trade-{request.id}", f"{ctx.bot}: {text}", level=Level.INFO)
         return state, [*cmds, decide(ctx, text, request=request.id, outcome="closing"), note]
 
 
-# --- the smart-trade helper, called from this one place ----------------------------------
-
-
 def open_smart_trade(
     state: StrategyState, ctx: StrategyContext, request: TradeRequest
 ) -> tuple[StrategyState, list[Command]]:
     """The trade the request asks for, opened by the smart-trade helper."""
-    from shared.strategy.smart import open_trade
-
     new, cmds = open_trade(
         state, ctx, request.exits, quote=request.quote, qty=request.quantity, price=request.price,
         tag=f"trade:{request.id}",
@@ -128,4 +124,4 @@ def open_smart_trade(
 
 def trade_open(state: StrategyState) -> bool:
     """Whether the helper holds a trade of this bot (it keeps one: StrategyState.trade)."""
-    return getattr(state, "trade", None) is not None
+    return state.trade is not None

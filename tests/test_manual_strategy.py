@@ -7,13 +7,24 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.exits import Exits, Target
-from shared.messages import BotControl, ControlAction, Notification, PlaceOrder, Side, TradeRequest
+from shared.messages import (
+    BotControl,
+    CancelOrder,
+    CancelOrderList,
+    ControlAction,
+    Notification,
+    PlaceOrder,
+    PlaceOrderList,
+    Side,
+    TradeRequest,
+)
 from shared.strategy.registry import load_strategy
 from shared.strategy.state import RECENT_TRADES, Mode
 from shared.strategy.testing import Driver
 from strategies.dca import DcaStrategy
 from strategies.manual import ManualStrategy
 
+D = Decimal
 EXITS = Exits(take_profits=(Target(gain=Decimal("0.02")),), stop_loss=Decimal("0.01"))
 
 
@@ -103,3 +114,27 @@ def test_the_request_ids_survive_the_state_round_trip() -> None:
     d.send(trade("r9", symbol="ETHUSDT"))
     strategy = ManualStrategy()
     assert strategy.decode_state(strategy.encode_state(d.state)).trade_requests == ("r9",)
+
+
+def test_a_buy_opens_a_smart_trade_whose_exits_follow_the_fill_and_a_second_waits() -> None:
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, note) = d.send(trade("b1"))
+    assert isinstance(entry, PlaceOrder) and (entry.side, entry.quote_quantity) == (Side.BUY, Decimal(100))
+    assert isinstance(note, Notification) and "entry t1-000001" in note.text
+    assert outcomes(d)[-1] == ("b1", "sent") and d.decisions[-1].fields["cid"] == entry.cid
+    assert "trade b1 (cli): buy BTCUSDT quote 100 at market tp 2% sl 1%; entry t1-000001" in d.said()
+    # a second trade while this one is on: refused, saying how to close the first
+    d.send(trade("b2"))
+    assert outcomes(d)[-1] == ("b2", "refused") and "has a trade open already" in d.said()[-1]
+    # the entry fills: the exit goes out (an OCO: take profit 2 % above, stop 1 % below)
+    exits = d.fill(entry.cid, price="100")
+    (oco,) = [c for c in exits if isinstance(c, PlaceOrderList)]
+    assert [(leg.side, leg.price or leg.stop_price) for leg in oco.legs] == [
+        (Side.SELL, D("102")),
+        (Side.SELL, D("99")),
+    ]
+    # a sell closes: the list is cancelled, the position sold once its legs are gone
+    cmds = d.send(trade("s1", side=Side.SELL))
+    assert any(isinstance(c, CancelOrder | CancelOrderList) for c in cmds) and d.state.trade is None
+    assert outcomes(d)[-1] == ("s1", "closing")

@@ -29,7 +29,16 @@ import msgspec
 
 from services.exchange_sim.feeds import Bar
 from services.exchange_sim.market import STEPS_PER_CANDLE, Tick
-from shared.matching.engine import BalanceEvent, CorruptState, EngineState, Event, Funds, Order, Trade
+from shared.matching.engine import (
+    BalanceEvent,
+    CorruptState,
+    EngineState,
+    Event,
+    Funds,
+    Order,
+    OrderList,
+    Trade,
+)
 
 log = logging.getLogger("exchange_sim.store")
 
@@ -54,6 +63,7 @@ class OrdersRec(msgspec.Struct, tag="o"):
 
     orders: list[Order]
     trades: list[Trade]
+    lists: list[OrderList] = []  # the order lists it placed or finished
 
 
 class BalanceRec(msgspec.Struct, tag="b"):
@@ -94,6 +104,8 @@ class Saved:
             for order in rec.orders:
                 _replace_order(eng, order)
                 eng.next_order_id = max(eng.next_order_id, order.order_id + 1)
+            for order_list in rec.lists:
+                _replace_list(eng, order_list)
             for t in rec.trades:
                 if (t.symbol, t.trade_id) not in self.trade_keys:
                     self.trade_keys.add((t.symbol, t.trade_id))
@@ -109,6 +121,11 @@ class Saved:
             for symbol, value in rec.next_trade_id.items():
                 eng.next_trade_id[symbol] = max(eng.next_trade_id.get(symbol, 1), value)
             self.snapshot.steps = max(self.snapshot.steps, rec.steps)
+
+
+def _replace_list(eng: EngineState, order_list: OrderList) -> None:
+    eng.lists = [x for x in eng.lists if x.list_id != order_list.list_id] + [order_list]
+    eng.next_list_id = max(eng.next_list_id, order_list.list_id + 1)
 
 
 def _replace_order(eng: EngineState, order: Order) -> None:
@@ -257,8 +274,8 @@ class Store:
                     log.error("cannot write the venue's snapshot: %s", exc)
 
     # ------------------------------------------------------------- changes
-    def on_change(self, orders: list[Order], trades: list[Trade]) -> None:
-        self._append(OrdersRec(orders, trades))
+    def on_change(self, orders: list[Order], trades: list[Trade], lists: list[OrderList]) -> None:
+        self._append(OrdersRec(orders, trades, lists))
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, BalanceEvent):  # orders and trades come through on_change

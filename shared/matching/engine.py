@@ -41,6 +41,7 @@ from typing import Literal, get_args
 from shared.matching import book
 from shared.matching.engine_accounts import Accounts
 from shared.matching.engine_events import Events
+from shared.matching.engine_lists import Lists
 from shared.matching.engine_queries import Queries
 from shared.matching.engine_rules import OrderRules, crosses, stop_reached
 from shared.matching.engine_state import SavedState
@@ -59,12 +60,15 @@ from shared.matching.model import (
     Funds,
     JournalEntry,
     Listener,
+    ListEvent,
     Order,
     OrderEvent,
+    OrderList,
     OrderRequest,
     OrderStatus,
     OrderType,
     Placed,
+    PlacedList,
     Quote,
     Reject,
     Side,
@@ -87,13 +91,16 @@ __all__ = [
     "Event",
     "ExecType",
     "JournalEntry",
+    "ListEvent",
     "Listener",
     "MarketFill",
     "Order",
     "OrderEvent",
+    "OrderList",
     "OrderRequest",
     "OrderType",
     "Placed",
+    "PlacedList",
     "Quote",
     "Reject",
     "Side",
@@ -111,7 +118,7 @@ def _fee(amount: Decimal, rate: Decimal) -> Decimal:
     return round_up(amount * rate, FEE_QUANTUM)
 
 
-class Engine(OrderRules, Accounts, Queries, Events, SavedState):
+class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
     """The exchange. Single-threaded by design: the server calls it from one event loop."""
 
     def __init__(
@@ -131,8 +138,8 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         self.market_fill = market_fill  # "now": at the last price; "next_step": at the next one
         self.keep_record = keep_record
         self._listeners: list[Listener] = []
-        # told, after each operation, every order it changed and every trade it made (store.py)
-        self.on_change: Callable[[list[Order], list[Trade]], None] | None = None
+        # told, after each operation, every order and list it changed and every trade it made (store.py)
+        self.on_change: Callable[[list[Order], list[Trade], list[OrderList]], None] | None = None
         self.reset()
 
     # ----------------------------------------------------------------- lifecycle
@@ -153,6 +160,10 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         self._changed: dict[int, None] = {}  # order ids changed by the operation under way
         self._made: list[Trade] = []  # trades it made
         self._depth = 0
+        self._lists: dict[int, OrderList] = {}  # engine_lists.py
+        self._list_cids: dict[tuple[str, str], int] = {}
+        self._lists_changed: dict[int, None] = {}
+        self._next_list_id = 1
 
     def set_time(self, ms: int) -> None:
         self.now = int(ms)
@@ -230,6 +241,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             order = self.get_order(account, symbol, order_id=order_id, client_order_id=client_order_id)
             if not order.is_open:
                 raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
+            if order.list_id >= 0:  # a leg: the whole list goes, as on Binance
+                self._cancel_legs(self._lists[order.list_id], cancel_client_order_id)
+                return self._orders[order.order_id]
             order = self._update(order, cancel_client_order_id=cancel_client_order_id)
             self._close(order, OrderStatus.CANCELED, ExecType.CANCELED)
             return self._orders[order.order_id]
@@ -272,6 +286,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
 
     def _fill(self, order_id: int, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
         order = self._orders[order_id]
+        if order.list_id >= 0 and not order.executed_qty:  # an OCO leg's first trade: the other goes
+            self._leg_fires(order)
+            order = self._orders[order_id]
         spec = self.specs[order.symbol]
         quote_amount = price * qty
         rate = self.maker_fee if maker else self.taker_fee
@@ -323,6 +340,8 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
             self._open[order.symbol].pop(order.order_id, None)
         self._log_order("trade", order, trade)
         self._emit(ExecType.TRADE, order, trade)
+        if order.list_id >= 0 and status is OrderStatus.FILLED:
+            self._leg_closed(order)
         return trade
 
     def _close(
@@ -335,14 +354,19 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
         self._touch(order.account, self.specs[order.symbol].quote)
         self._log_order(status.value.lower(), order)
         self._emit(exec_type, order)
+        if order.list_id >= 0:
+            self._leg_closed(order)
 
     def _trigger_stops(self, spec: SymbolSpec, price: Decimal) -> None:
         for oid in list(self._open[spec.symbol]):
             order = self._orders[oid]
-            if order.type not in STOP_TYPES or order.triggered or not order.is_open:
+            if order.type not in STOP_TYPES or order.triggered or not order.is_open or order.pending:
                 continue
             if not stop_reached(order.type, order.side, order.stop_price, price):
                 continue
+            if order.list_id >= 0:  # an OCO's stop leg: the other leg goes
+                self._leg_fires(order)
+                order = self._orders[oid]
             order = self._update(order, working_time=self.now)
             self._log_order("triggered", order)
             if order.type in LIMIT_PRICED:
@@ -407,6 +431,9 @@ class Engine(OrderRules, Accounts, Queries, Events, SavedState):
                 key=lambda o: (-o.price if side is Side.BUY else o.price, o.order_id),
             )
             for order in queue:
+                order = self._orders[order.order_id]  # an OCO's fill may have expired its other leg
+                if not order.on_book:
+                    continue
                 qty = order.remaining if left is None else min(order.remaining, round_down(left, step))
                 if qty <= 0:
                     break

@@ -27,6 +27,7 @@ from shared.matching.model import (
     Listener,
     Order,
     OrderEvent,
+    OrderList,
     Trade,
 )
 from shared.money import ZERO
@@ -58,7 +59,7 @@ class Events:
     """Listeners, the journal and the per-operation record of changed orders, trades and balances."""
 
     now: int
-    on_change: Callable[[list[Order], list[Trade]], None] | None
+    on_change: Callable[[list[Order], list[Trade], list[OrderList]], None] | None
     _listeners: list[Listener]
     _orders: dict[int, Order]
     _journal: list[JournalEntry]
@@ -66,6 +67,8 @@ class Events:
     _touched: dict[str, dict[str, Decimal | None]]
     _changed: dict[int, None]
     _made: list[Trade]
+    _lists: dict[int, OrderList]
+    _lists_changed: dict[int, None]
     _depth: int
     keep_record: bool  # the journal and balance events: the venue's; a backtest does without
 
@@ -98,9 +101,10 @@ class Events:
                 )
             )
         self._touched = {}
-        if self.on_change is not None and (self._changed or self._made):
-            self.on_change([self._orders[oid] for oid in self._changed], self._made)
-        self._changed, self._made = {}, []
+        if self.on_change is not None and (self._changed or self._made or self._lists_changed):
+            lists = [self._lists[lid] for lid in self._lists_changed]
+            self.on_change([self._orders[oid] for oid in self._changed], self._made, lists)
+        self._changed, self._made, self._lists_changed = {}, [], {}
         events, self._pending = self._pending, []
         for event in events:
             for listener in list(self._listeners):

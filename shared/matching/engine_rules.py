@@ -49,9 +49,11 @@ class OrderRules:
         self._validate(account, req, "open")
 
     def _validate(
-        self, account: str, req: OrderRequest, cid_scope: str
+        self, account: str, req: OrderRequest, cid_scope: str, *, active: bool = True
     ) -> tuple[SymbolSpec, Decimal, list[tuple[Decimal, Decimal]]]:
-        """Check everything; return the spec, the quantity and (for market orders) the book walk."""
+        """Check everything; return the spec, the quantity and (for market orders) the book walk.
+        `active=False`: a pending leg of an order list (engine_lists.py), not working yet: the
+        checks of the market and the balance wait until it starts."""
         spec = self._spec(req.symbol)
         quote = self.quote(req.symbol)
         f = spec.filters
@@ -107,6 +109,9 @@ class OrderRules:
                 raise EngineError(Reject.DUPLICATE_ORDER, f"client order id {cid} is in use")
         if len(self.open_orders(account, spec.symbol)) >= spec.max_num_orders:
             raise EngineError(Reject.MAX_NUM_ORDERS, f"{spec.max_num_orders} open orders on {spec.symbol}")
+        if not active:
+            assert qty is not None
+            return spec, qty, []
         if kind in STOP_TYPES and stop_reached(kind, req.side, req.stop_price or ZERO, quote.price):
             raise EngineError(Reject.WOULD_TRIGGER, f"stop {req.stop_price} vs last {quote.price}")
         if kind is OrderType.LIMIT_MAKER and crosses(req.side, price or ZERO, quote):
@@ -129,10 +134,11 @@ class OrderRules:
         return spec, qty, plan
 
     def _accept(
-        self, account: str, req: OrderRequest, cid_scope: str
+        self, account: str, req: OrderRequest, cid_scope: str, *, list_id: int = -1, pending: bool = False
     ) -> tuple[Order, list[tuple[Decimal, Decimal]]]:
-        """A valid order, given its id and (unless market) put on the book with its funds locked."""
-        spec, qty, plan = self._validate(account, req, cid_scope)
+        """A valid order, given its id and (unless market) put on the book with its funds locked.
+        `list_id`: a leg of that order list; `pending`: a leg waiting for its working leg."""
+        spec, qty, plan = self._validate(account, req, cid_scope, active=not pending)
         order_id = self._next_order_id
         self._next_order_id += 1
         cid = req.client_order_id or f"sim-{order_id:010d}"
@@ -151,7 +157,9 @@ class OrderRules:
             quote_quantity=req.quote_quantity or ZERO,
             time=self.now,
             update_time=self.now,
-            working_time=None if is_stop else self.now,
+            working_time=None if is_stop or pending else self.now,
+            list_id=list_id,
+            pending=pending,
         )
         self._orders[order_id] = order
         self._changed[order_id] = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from shared.matching.model import EngineState, Funds, Order, Trade
+from shared.matching.model import EngineState, Funds, Order, OrderList, Trade
 from shared.money import ZERO
 
 
@@ -25,6 +25,9 @@ class SavedState:
     _trades: list[Trade]
     _next_order_id: int
     _next_trade_id: dict[str, int]
+    _lists: dict[int, OrderList]
+    _list_cids: dict[tuple[str, str], int]
+    _next_list_id: int
 
     def state(self, keep_closed: int, keep_trades: int) -> EngineState:
         """Accounts, open orders and the latest `keep_closed` closed ones, the latest trades."""
@@ -38,6 +41,8 @@ class SavedState:
             trades=self._trades[-keep_trades:] if keep_trades else [],
             next_order_id=self._next_order_id,
             next_trade_id=dict(self._next_trade_id),
+            lists=[x for x in self._lists.values() if kept.intersection(x.order_ids)],
+            next_list_id=self._next_list_id,
         )
 
     def restore(self, state: EngineState) -> None:
@@ -51,6 +56,10 @@ class SavedState:
             self._cids[(order.account, order.client_order_id)] = order.order_id
             if order.is_open and order.symbol in self._open:
                 self._open[order.symbol][order.order_id] = None
+        for order_list in state.lists:
+            self._lists[order_list.list_id] = order_list
+            self._list_cids[(order_list.account, order_list.list_client_order_id)] = order_list.list_id
+        self._next_list_id = state.next_list_id
         self._trades = list(state.trades)
         self._next_order_id = state.next_order_id
         for symbol, value in state.next_trade_id.items():

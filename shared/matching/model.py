@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from shared.messages import OrderStatus, OrderType, Side, TimeInForce
+from shared.messages import ListKind, OrderStatus, OrderType, Side, TimeInForce
 from shared.money import ZERO
 from shared.order_lifecycle import OPEN_STATUSES
 
@@ -57,6 +57,12 @@ class Reject(StrEnum):
     NO_LIQUIDITY = "NO_LIQUIDITY"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"  # no such order for this account and symbol
     NOT_OPEN = "NOT_OPEN"  # the order exists but is already filled/canceled/expired
+    # order lists (engine_lists.py), as Binance refuses an OCO
+    OCO_TYPES = "OCO_TYPES"  # a leg type an OCO does not take, or two stop legs
+    OCO_NOT_CONTINGENT = "OCO_NOT_CONTINGENT"  # no stop leg: both legs are limits
+    OCO_LEG_PLACE = "OCO_LEG_PLACE"  # a leg on the wrong side (param: "limit", "stop", "take_profit")
+    OCO_BAD_PRICES = "OCO_BAD_PRICES"  # the legs' prices do not bracket the last price
+    UNKNOWN_LIST = "UNKNOWN_LIST"  # no such order list for this account (and symbol)
 
 
 class EngineError(Exception):
@@ -110,6 +116,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     reserved: Decimal = ZERO  # locked for this order: quote for a buy, base for a sell
     cancel_client_order_id: str | None = None
     expire_reason: str | None = None
+    list_id: int = -1  # the order list it is a leg of (Binance orderListId), -1 for none
+    pending: bool = False  # a leg of an OTO/OTOCO waiting for its working leg (Binance PENDING_NEW)
 
     @property
     def remaining(self) -> Decimal:
@@ -137,6 +145,22 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
     commission_asset: str
     maker: bool
     time: int
+
+
+class OrderList(msgspec.Struct, frozen=True, kw_only=True):
+    """An order list (engine_lists.py): its legs by order id, in the order they were given.
+    `done` is Binance's ALL_DONE: the contingency has played out (an OCO leg traded or triggered,
+    every leg closed, or the list was cancelled); until then it is EXECUTING."""
+
+    list_id: int
+    account: str
+    symbol: str
+    kind: ListKind
+    list_client_order_id: str
+    order_ids: tuple[int, ...]
+    done: bool = False
+    time: int
+    update_time: int
 
 
 class Funds(msgspec.Struct, frozen=True):
@@ -180,9 +204,19 @@ class EngineState(msgspec.Struct, kw_only=True):
     trades: list[Trade]  # the latest, oldest first
     next_order_id: int
     next_trade_id: dict[str, int]
+    lists: list[OrderList] = []  # those any kept order belongs to
+    next_list_id: int = 1
 
 
-Event = OrderEvent | BalanceEvent
+class ListEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An order list was placed or is done (Binance listStatus); after its legs' order events."""
+
+    account: str
+    order_list: OrderList
+    time: int
+
+
+Event = OrderEvent | BalanceEvent | ListEvent
 Listener = Callable[[Event], None]
 
 
@@ -200,11 +234,18 @@ class JournalEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     order: Order | None = None
     trade: Trade | None = None
     reason: str | None = None
+    order_list: OrderList | None = None
 
 
 class Placed(NamedTuple):
     order: Order  # state after the immediate part of the execution
     trades: list[Trade]  # fills made while placing (FULL responses list them)
+
+
+class PlacedList(NamedTuple):
+    order_list: OrderList
+    orders: list[Order]  # the legs' states after placing, in the list's order
+    trades: list[Trade]
 
 
 class Depth(NamedTuple):

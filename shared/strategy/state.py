@@ -15,6 +15,7 @@ import msgspec
 
 from shared.strategy.orders import BotOrder
 from shared.strategy.position import Position
+from shared.strategy.smart_state import SmartTrade
 
 RECENT_CIDS = 32  # finished orders remembered so their late duplicates are recognised as such
 RECENT_TRADES = 32  # trade request ids remembered, so a request sent twice is one trade
@@ -52,6 +53,7 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     refusals: dict[str, Refusal] = {}  # terms key -> refused in a row (shared/strategy/refusals.py)
     closing: bool = False  # close asked: the position is sold once the cancelled orders are gone
     quiet: str = ""  # topic of the last decision not to act, so its repeats are dropped (decisions.py)
+    trade: SmartTrade | None = None  # the smart trade on (open_trade: shared/strategy/smart.py)
     # ids of the last TradeRequests handled, newest last: the same id again (a resend writes a
     # second entry, which the stream's exactly-once does not catch) is not a second trade
     trade_requests: tuple[str, ...] = ()
