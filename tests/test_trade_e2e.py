@@ -47,7 +47,7 @@ def answers(r: redis.Redis) -> list[Decision]:
 
 
 def venue_accepted(venue: SimVenue, side: str) -> list[dict]:
-    return [e for e in venue.control.journal() if e["kind"] == "accepted" and e.get("side") == side
+    return [e for e in venue.control.journal() if e["kind"] == "accepted" and e["order"]["side"] == side
             and str(e.get("client_order_id", "")).startswith("mt-")]  # fmt: skip
 
 
@@ -140,7 +140,7 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
         assert "close — open orders cancelled, the position sold at market" in body["answer"]
     wait_until(lambda: not state(r).get("orders") and Decimal(state(r)["position"].get("base", "0")) < DUST,
                timeout=30, what="the exits cancelled and the position sold")  # fmt: skip
-    assert venue_accepted(sim, "SELL")[-1]["type"] == "MARKET"  # the close's sale
+    assert venue_accepted(sim, "SELL")[-1]["order"]["type"] == "MARKET"  # the close's sale
     assert gateway.alive() and runner.alive()
     assert runner.terminate() == 0 and gateway.terminate() == 0
 
