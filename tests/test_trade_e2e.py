@@ -1,4 +1,4 @@
-"""`automata trade` and POST /api/trades end to end: a real strategy runner with a `manual` bot,
+"""`automata trade` and POST /api/smart-trades end to end: a real strategy runner with a `manual` bot,
 a real order gateway and the paper venue (python-binance underneath). The TradeRequest reaches
 the bot, its market entry is placed and fills, its exits (an OCO: take profit above, stop below)
 are sent and accepted by the venue; the same request id again opens nothing; the command
@@ -117,19 +117,19 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
                            token=TOKEN, bots_file=str(bots))  # fmt: skip
     async with client(settings, authorization=f"Bearer {TOKEN}") as api:
         refused = await api.post(
-            "/api/trades", json={"side": "buy", "symbol": "BTCUSDT", "quote": "10", "tp": "2%,4%:50%"}
+            "/api/smart-trades", json={"side": "buy", "symbol": "BTCUSDT", "quote": "10", "tp": "2%,4%:50%"}
         )
         assert (
             refused.status_code == 422
             and refused.json()["error"] == "tp: 2 targets but 1 shares in '2%,4%:50%'"
         )
         bad = await api.post(
-            "/api/trades", json={"side": "buy", "symbol": "BTCUSDT", "quote": "10", "sl": "1"}
+            "/api/smart-trades", json={"side": "buy", "symbol": "BTCUSDT", "quote": "10", "sl": "1"}
         )
         assert bad.status_code == 422 and bad.json()["error"].startswith("sl: write it as a percent"), (
             bad.text
         )
-        closed = await api.post("/api/trades", json={"side": "sell", "symbol": "BTCUSDT", "wait": 10})
+        closed = await api.post("/api/smart-trades", json={"side": "sell", "symbol": "BTCUSDT", "wait": 10})
         assert closed.status_code == 200, closed.text
         body = closed.json()
         assert (

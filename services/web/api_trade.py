@@ -1,4 +1,4 @@
-"""POST /api/trades: a manual smart trade from the dashboard, as `automata trade buy|sell` sends it.
+"""POST /api/smart-trades: a manual smart trade from the dashboard, as `automata trade buy|sell` sends it.
 
 The fields are the CLI's, as text (shared/trade_terms.py checks them: a 422 names the bad field);
 the bot is the one taking manual trades on the symbol (shared/trade_control.py: the bots file and
@@ -86,6 +86,6 @@ def place_trade(ctx: WebContext, request: Request, body: SmartTradeRequest) -> T
 
 
 OPERATIONS = [
-    Operation("POST", "/api/trades", "Send a manual smart trade", place_trade, TradeSent, body=SmartTradeRequest,
+    Operation("POST", "/api/smart-trades", "Send a manual smart trade", place_trade, TradeSent, body=SmartTradeRequest,
               control=True, tags=("control",), errors={422: "a bad term, or no bot takes manual trades there"}),
 ]  # fmt: skip

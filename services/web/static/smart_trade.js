@@ -1,5 +1,5 @@
 // The Trade page's smart-trade form: the terms of `automata trade buy|sell` posted as typed (text,
-// never floats) to POST /api/trades, which checks them (a 422 names the bad field), sends the
+// never floats) to POST /api/smart-trades, which checks them (a 422 names the bad field), sends the
 // TradeRequest to the manual bot and waits a few seconds for its decision and its entry's first
 // update; the answer is shown as it came.
 "use strict";
@@ -31,7 +31,7 @@
     button.disabled = true;
     show("sending", "dim", "sending…");
     try {
-      const sent = await A.post("/api/trades", body);
+      const sent = await A.post("/api/smart-trades", body);
       const entry = sent.cid ? ` — entry ${sent.cid}${sent.status ? `: ${sent.status}` : ""}${sent.reason ? ` (${sent.reason})` : ""}` : "";
       const bad = sent.outcome === "refused" || sent.outcome === "duplicate" || sent.status === "REJECTED";
       const said = sent.answer || `${sent.trade}: sent to ${sent.bot}, no answer yet (is its runner running?)`;
