@@ -1,5 +1,5 @@
 """The `manual` bot: a person's smart trades (`automata trade`, Telegram's `/trade`, the
-dashboard's trade form) carried out as a bot (docs/STRATEGIES.md §4).
+dashboard's trade form) carried out as a bot (docs/STRATEGIES.md §5).
 
 It does nothing on its own. Each TradeRequest on its control stream (once per request id:
 Strategy._trade) is a trade: a BUY opens a smart trade through the smart-trade helper
