@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import time
 
+import redis
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from cli import common, output
 from cli.heartbeats import read_heartbeats
 from cli.order import describe as describe_update
 from shared import control, trade_control
-from shared.messages import OrderStatus, Side
-from shared.trade_terms import TermsError, TradeTerms, describe, parse_terms
+from shared.messages import OrderStatus, Side, TradeRequest
+from shared.trade_terms import TermsError, describe, parse_terms
 
 trade_app = typer.Typer(
     no_args_is_help=True,
@@ -76,10 +78,13 @@ def _send(side: Side, symbol: str, fields: dict[str, str | None], bot: str | Non
     sent = trade_control.submit_trade(r, request)
     out.print(f"trade {request.id}: {escape(describe(terms))} sent to {bot_id} ({sent.stream} {sent.entry})")
     if wait > 0:
-        _report(out, r, terms, request, sent, wait)
+        _report(out, r, request, sent, wait)
 
 
-def _report(out, r, terms: TradeTerms, request, sent: trade_control.TradeSent, wait: float) -> None:
+def _report(
+    out: Console, r: redis.Redis, request: TradeRequest, sent: trade_control.TradeSent, wait: float
+) -> None:
+    """The bot's decision and its entry's first update (a market entry's last), as they come."""
     watch = trade_control.wait_answer(r, request, sent, wait)
     if watch.decision is None:
         out.print(f"[yellow]no answer from {request.bot} within {wait:g}s: the request stays on {sent.stream} and "

@@ -26,7 +26,7 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.messages import Level, PlaceOrder, PlaceOrderList, Side, TradeRequest
+from shared.messages import Decision, Level, Notification, PlaceOrder, PlaceOrderList, Side, TradeRequest
 from shared.money import ZERO
 from shared.strategy import (
     Step,
@@ -71,7 +71,7 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
         new, cmds = open_smart_trade(state, ctx, request)
         entry = next((c for c in cmds if isinstance(c, PlaceOrder | PlaceOrderList)), None)
         if entry is None:  # the helper sent nothing: it says why in its own commands, if anything
-            reasons = [c.text for c in cmds if hasattr(c, "text")]
+            reasons = [c.text for c in cmds if isinstance(c, Decision | Notification)]
             why = "; ".join(reasons) or "the entry breaks the symbol's filters (too small?)"
             return new, [*cmds, *refuse_trade(ctx, request, why)]
         cid = entry.cid if isinstance(entry, PlaceOrder) else entry.legs[0].cid

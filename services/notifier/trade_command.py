@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
@@ -45,7 +46,7 @@ async def runner_extras(redis: aioredis.Redis) -> list[dict]:
     return extras
 
 
-async def trade_answer(redis: aioredis.Redis, args: Sequence[str], who: str, bots_file) -> str:
+async def trade_answer(redis: aioredis.Redis, args: Sequence[str], who: str, bots_file: Path | None) -> str:
     """Send the trade the words ask for; the answer to show the person."""
     if not args:
         return USAGE
