@@ -13,9 +13,9 @@ from decimal import Decimal
 import redis
 
 from services.web.settings import WebSettings
-from shared.codec import decode
-from shared.messages import Decision, PlaceOrder, PlaceOrderList, Side
-from shared.streams import bot_control, bot_decisions, bot_state, order_commands
+from shared.codec import decode, encode
+from shared.messages import Decision, PlaceOrder, PlaceOrderList, Side, TradeRequest
+from shared.streams import bot_control, bot_decisions, bot_state, dlq, order_commands
 from tests.helpers.bots import reading_candles, write_bots
 from tests.helpers.cli import cli
 from tests.helpers.gateway import start_gateway, wait_gateway_ready, write_config
@@ -104,6 +104,15 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
     wait_until(lambda: state_applied(r, again), timeout=20, what="the resent request applied")
     assert [d.fields["outcome"] for d in answers(r)] == ["sent", "duplicate"]
     assert len([c for c in sent(r) if isinstance(c, PlaceOrder) and c.side == Side.BUY]) == 1
+
+    # a request for another bot on this bot's control stream is dead-lettered, never handed to the strategy
+    stray = TradeRequest(id="stray", bot="other", symbol="BTCUSDT", quote=Decimal(10))
+    r.xadd(bot_control("mt"), encode(stray))
+    (dead,) = wait_until(
+        lambda: r.xrange(dlq(bot_control("mt"))), timeout=20, what="the stray request dead-lettered"
+    )
+    assert b"trade request for bot other on the control stream of mt" in dead[1][b"dlq_reason"]
+    assert "stray" not in [d.fields["request"] for d in answers(r)]
 
     # a second trade while this one is on is refused, saying how to close it
     second = cli(cenv, "trade", "buy", "BTCUSDT", "--quote", "20", "--wait", "20")
