@@ -150,7 +150,8 @@ class SimVenue:
         self._changed()
         record = new_record(cmd, ts)
         if cmd.cid in self.records:
-            return [self._reject(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
+            # answered without touching the record of the order that holds the id
+            return [self._rejected(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
         self.records[cmd.cid] = record
         self.tags[cmd.cid] = tag
         self._price_engine()
@@ -176,7 +177,15 @@ class SimVenue:
         except EngineError:
             self._events.clear()
             return []
-        return self._apply(_report(order, [], reply=True), ts) + self._drain(ts)
+        return self._replies([order], [], ts)
+
+    def _replies(self, orders: list[Order], trades: list[Trade], ts: int) -> list[OrderUpdate]:
+        """The venue's reply for each order (with its trades), then the operation's events."""
+        updates: list[OrderUpdate] = []
+        for order in orders:
+            mine = [t for t in trades if t.order_id == order.order_id]
+            updates += self._apply(_report(order, mine, reply=True), ts)
+        return updates + self._drain(ts)
 
     def place_list(self, cmd: PlaceOrderList, ts: int, tags: Sequence[str] = ()) -> list[OrderUpdate]:
         """As `place`, for an order list (the engine's own lists, shared/matching/engine_lists.py):
@@ -207,11 +216,7 @@ class SimVenue:
         except (FilterError, EngineError) as exc:
             self._events.clear()
             return [self._reject(r, str(exc), ts) for r in records]
-        updates: list[OrderUpdate] = []
-        for order in placed.orders:
-            trades = [t for t in placed.trades if t.order_id == order.order_id]
-            updates += self._apply(_report(order, trades, reply=True), ts)
-        return updates + self._drain(ts)
+        return self._replies(placed.orders, placed.trades, ts)
 
     def cancel_list(self, list_cid: str, ts: int) -> list[OrderUpdate]:
         """The cancel's reply for every leg, and its events; nothing when the list is done."""
@@ -223,10 +228,7 @@ class SimVenue:
         except EngineError:
             self._events.clear()
             return []
-        updates: list[OrderUpdate] = []
-        for order in cancelled.orders:
-            updates += self._apply(_report(order, [], reply=True), ts)
-        return updates + self._drain(ts)
+        return self._replies(cancelled.orders, [], ts)
 
     def open_cids(self) -> list[str]:
         return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self.spec.symbol)]

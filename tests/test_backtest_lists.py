@@ -11,7 +11,9 @@ import pytest
 
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
+from backtest.sim import SimVenue
 from shared.candle_files import RawCandle
+from shared.matching.symbols import spec_for
 from shared.messages import (
     CancelOrderList,
     ListKind,
@@ -127,3 +129,16 @@ def test_a_refused_oco_rejects_every_leg() -> None:
     assert sorted(u.status for u in result.rejected) == [OrderStatus.REJECTED] * 2
     assert all("OCO_BAD_PRICES" in u.reason for u in result.rejected)
     assert result.final_base == 1
+
+
+def test_a_client_id_used_again_is_refused_and_its_order_lives_on() -> None:
+    venue = SimVenue(
+        spec_for(BTC_FILTERS, spread_ticks=0), bot="b", venue="sim", symbol="BTCUSDT", quote=D(10000)
+    )
+    venue.step(D(100), 1, D(10), None)
+    order = PlaceOrder(cid="b-000001", bot="b", venue="sim", symbol="BTCUSDT", side=Side.BUY,
+                       order_type=OrderType.LIMIT, quantity=D(1), price=D(99))  # fmt: skip
+    assert [u.status for u in venue.place(order, 2)] == [OrderStatus.NEW]
+    [again] = venue.place(order, 3)
+    assert again.status is OrderStatus.REJECTED and "DUPLICATE_ORDER" in again.reason
+    assert [u.status for u in venue.step(D(99), 4, D(10), None)] == [OrderStatus.FILLED]

@@ -161,6 +161,14 @@ def test_cancel_list_and_cancel_of_one_leg_cancel_every_leg(engine: Engine, even
     assert [x.list_client_order_id for x in engine.all_lists(ACC)] == ["A", "B"]
 
 
+def test_cancel_all_cancels_a_list_once(engine: Engine) -> None:
+    placed = engine.place_list(ACC, ListKind.OCO, sell_oco(qty="0.1"), "A")
+    cancelled = engine.cancel_all(ACC, BTC)
+    assert [o.order_id for o in cancelled] == [placed.orders[0].order_id]  # its other leg went with it
+    assert statuses(engine, placed.order_list.order_ids) == [OrderStatus.CANCELED] * 2
+    assert engine.get_list(ACC, list_id=placed.order_list.list_id).done
+
+
 def test_oto_pending_leg_starts_when_the_working_leg_fills(engine: Engine, events: list[Event]) -> None:
     legs = [
         leg("BUY", "LIMIT", "0.1", price="29500", cid="w"),

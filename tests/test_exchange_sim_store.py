@@ -13,12 +13,14 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from services.exchange_sim.config import load_sim_config
 from services.exchange_sim.store import CHANGES, StoreError
 from services.exchange_sim.venue import Venue
 from shared.matching.engine import OrderRequest, OrderType, Side, TimeInForce
+from shared.messages import ListKind
 from tests.helpers.procs import ROOT, base_env
 
 ACCOUNT = "binance"
@@ -103,3 +105,30 @@ def test_a_folder_of_another_venue_is_refused(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and "holds a paper venue of symbols" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_order_lists_survive_a_restart_from_the_change_log(tmp_path: Path) -> None:
+    first = build(tmp_path)
+    first.market.advance(candles=3)
+    price = first.market.price("BTCUSDT")
+    legs = [
+        OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType.LIMIT_MAKER, quantity=Decimal("0.01"),
+                     price=(price * Decimal("1.1")).quantize(Decimal("0.01")), client_order_id="tp-1"),
+        OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType.STOP_LOSS, quantity=Decimal("0.01"),
+                     stop_price=(price * Decimal("0.9")).quantize(Decimal("0.01")), client_order_id="sl-1"),
+    ]  # fmt: skip
+    placed = first.engine.place_list(ACCOUNT, ListKind.OCO, legs, "list-1")
+    first.engine.place_list(ACCOUNT, ListKind.OCO, [msgspec.structs.replace(leg, client_order_id=f"{leg.client_order_id}b")
+                            for leg in legs], "list-2")  # fmt: skip
+    first.engine.cancel_list(ACCOUNT, "BTCUSDT", list_client_order_id="list-2")
+
+    again = build(tmp_path)  # never closed: the lists come back from the change log
+    assert again.engine.all_lists(ACCOUNT) == first.engine.all_lists(ACCOUNT)
+    assert [x.list_client_order_id for x in again.engine.open_lists(ACCOUNT)] == ["list-1"]
+    assert (
+        again.engine.list_orders(again.engine.get_list(ACCOUNT, list_id=placed.order_list.list_id))[0].list_id
+        >= 0
+    )
+    third = again.engine.place_list(ACCOUNT, ListKind.OCO, [msgspec.structs.replace(leg, client_order_id=f"{leg.client_order_id}c")
+                                    for leg in legs], "list-3")  # fmt: skip
+    assert third.order_list.list_id > placed.order_list.list_id + 1  # list ids go on after the old ones

@@ -22,7 +22,17 @@ from shared.messages import (
     PlaceOrderList,
     Side,
 )
-from shared.strategy import SetTimer, Strategy, StrategyState, open_trade, place_oco, sellable
+from shared.strategy import (
+    Leg,
+    SetTimer,
+    Strategy,
+    StrategyState,
+    cancel_list,
+    open_trade,
+    place_list,
+    place_oco,
+    sellable,
+)
 from shared.strategy.testing import Driver
 
 
@@ -205,3 +215,62 @@ def test_place_oco_rounds_like_the_single_helpers_and_refuses_what_a_filter_refu
     )  # min notional
     with pytest.raises(ValueError, match="below"):
         place_oco(state, ctx, Side.SELL, D("1"), above=D("90"), below=D("110"))
+
+
+def test_a_state_with_a_trade_on_saves_and_loads_and_an_old_state_has_none():
+    d = bot(take_profits=(Target(gain=D("0.02")),), trailing_stop=D("0.01"), time_limit_s=60)
+    entered(d)
+    data = d.strategy.encode_state(d.state)
+    assert d.strategy.decode_state(data) == d.state and d.state.trade is not None
+    assert d.strategy.decode_state(b'{"seq":3}').trade is None  # saved before smart trades: loads as before
+
+
+def test_paused_a_move_under_way_is_finished_and_no_new_one_starts():
+    d = bot(trailing_stop=D("0.02"))
+    (stop,) = places(entered(d))
+    assert [type(c) for c in d.candle("100", "101", "100", "101")] == [CancelOrder]
+    d.control(ControlAction.PAUSE)
+    (again,) = places(d.update(stop.cid, OrderStatus.CANCELED))  # the position stays protected
+    assert again.stop_price == D("98.98")
+    assert d.candle("101", "105", "101", "105") == []  # paused: candles do not reach the helper
+
+
+def test_place_list_takes_every_id_from_the_sequence_and_cancel_list_marks_every_leg():
+    d = bot()
+    d.candle("100", "100", "100", "100")
+    ctx = d.ctx()
+    legs = (
+        Leg(Side.BUY, OrderType.LIMIT, D("1"), D("99")),
+        Leg(Side.SELL, OrderType.LIMIT_MAKER, D("1"), D("105")),
+    )
+    state, oto = place_list(d.state, ctx, ListKind.OTO, legs, tag="oto")
+    assert oto is not None and (oto.list_cid, *(leg.cid for leg in oto.legs)) == (
+        "t1-000002",
+        "t1-000003",
+        "t1-000004",
+    )
+    assert [state.orders[leg.cid].list_cid for leg in oto.legs] == [oto.list_cid] * 2
+    state, cancel = cancel_list(state, ctx, oto.list_cid)
+    assert isinstance(cancel, CancelOrderList) and cancel.list_cid == oto.list_cid
+    assert all(r.cancel_requested for r in state.orders.values() if r.list_cid == oto.list_cid)
+    assert cancel_list(state, ctx, oto.list_cid)[1] is None  # asked already
+
+
+def test_a_persons_cancel_of_one_leg_cancels_its_list():
+    d = bot(take_profits=(Target(gain=D("0.02")),), stop_loss=D("0.01"))
+    (oco,) = places(entered(d))
+    cmds = d.control(ControlAction.CANCEL, cid=oco.legs[1].cid)
+    assert [c.list_cid for c in cmds if isinstance(c, CancelOrderList)] == [oco.list_cid]
+    d.update(oco.legs[0].cid, OrderStatus.CANCELED)
+    d.update(oco.legs[1].cid, OrderStatus.CANCELED)
+    assert "not placed: its orders ended unfilled; the bot watches its stop 99.00" in d.said()[-1]
+    assert d.candle("100", "100", "98", "98.5") and d.state.trade.slots[0].selling  # the watch sells
+
+
+def test_an_entry_filled_in_part_by_a_close_is_cancelled_for_the_rest_and_what_it_bought_is_protected():
+    d = Driver(OneTradeBot(), OneTrade(exits=Exits(stop_loss=D("0.01")), price=D("99")))
+    (buy,) = d.candle("100", "100", "100", "100")
+    d.fill(buy.cid, qty="0.4", status=OrderStatus.PARTIALLY_FILLED)
+    assert [type(c) for c in d.candle("99", "99.5", "98.9", "99.2")] == [CancelOrder]
+    (stop,) = places(d.update(buy.cid, OrderStatus.CANCELED, cum_qty="0.4", cum_quote="39.6"))
+    assert (stop.order_type, stop.quantity, stop.stop_price) == (OrderType.STOP_LOSS, D("0.4"), D("98.01"))

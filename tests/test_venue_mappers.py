@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from services.order_gateway.venues import binance, bybit
+from services.order_gateway.venues import binance, binance_lists, bybit
 from services.order_gateway.venues.base import BalanceReport, VenueTrade
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, Side
+from shared.messages import Balance, ListKind, OrderStatus, OrderType, PlaceOrder, PlaceOrderList, Side
 from shared.order_report import OrderReport
 from tests.helpers.venue_docs import documented
 
@@ -190,6 +190,82 @@ def test_binance_account_position_and_balance_update() -> None:
     assert got == BalanceReport(balances=(Balance("ETH", D(10000), D(0)),), venue_ts=1564034571105)
     # a deposit's balanceUpdate is followed by outboundAccountPosition: that one is read
     assert binance.event_from_message(documented("binance", "ws_balance_update")["event"]) == []
+
+
+# ------------------------------------------------------------------------------ Binance lists
+def test_binance_oco_answer_gives_each_leg_with_the_list_cid_in_the_command_order() -> None:
+    answer = documented("binance", "order_list_oco")
+    limit, stop = "NuMp0nVYnciDiFmVqfpBqK", "44nZvqpemY7sVYgPYbvPih"
+    got = binance_lists.leg_reports(answer, binance.report_from_order, [limit, stop])
+    assert [(r.cid, r.list_cid, r.order_type, r.status) for r in got] == [
+        (limit, "lH1YDkuQKWiXVXHPSKYEIp", OrderType.LIMIT_MAKER, OrderStatus.NEW),
+        (stop, "lH1YDkuQKWiXVXHPSKYEIp", OrderType.STOP_LOSS_LIMIT, OrderStatus.NEW),
+    ]
+    assert (got[1].stop_price, got[1].price, got[1].orig_qty, got[1].venue_order_id) == (
+        D(1),
+        D(1),
+        D(5),
+        "10",
+    )
+    with pytest.raises(KeyError):
+        binance_lists.leg_reports(answer, binance.report_from_order, [limit, "not-a-leg"])
+
+
+def test_binance_cancelled_list_reports_each_leg_by_its_own_client_id() -> None:
+    got = binance_lists.leg_reports(documented("binance", "order_list_cancel"), binance.report_from_order)
+    assert [(r.cid, r.status, r.list_cid) for r in got] == [
+        ("pO9ufTiFGg3nw2fOdgeOXa", OrderStatus.CANCELED, "C3wyj4WVEktd7u9aVBRXcN"),
+        ("TXOvglzXuaubXAaENpaRCB", OrderStatus.CANCELED, "C3wyj4WVEktd7u9aVBRXcN"),
+    ]
+
+
+def test_binance_list_status_names_the_list_of_its_legs_reports() -> None:
+    ids = binance_lists.ListIds()
+    leg = documented("binance", "ws_execution_report_leg_derived")["event"]
+    [before] = binance.event_from_message(leg, ids)
+    assert before.list_cid == ""  # not known until the listStatus (or an answer) names it
+    assert binance.event_from_message(documented("binance", "ws_list_status")["event"], ids) == []
+    [after] = binance.event_from_message(leg, ids)
+    assert (after.cid, after.list_cid) == ("AJYsMjErWJesZvqlJCTUgL", "F4QN4G8DlFATFlIUQ0cjdD")
+    assert binance.report_from_order(
+        {**documented("binance", "order_result"), "status": "PENDING_NEW"}
+    ).status is (OrderStatus.NEW)
+
+
+def test_binance_list_requests_name_each_leg_under_its_prefix() -> None:
+    def leg(cid: str, side: Side, kind: OrderType) -> PlaceOrder:
+        return PlaceOrder(
+            cid=cid, bot="b", venue="v", symbol="BTCUSDT", side=side, order_type=kind, quantity=D(1)
+        )
+
+    oco = PlaceOrderList(list_cid="b-1", bot="b", venue="v", symbol="BTCUSDT", kind=ListKind.OCO,
+                         legs=(leg("b-2", Side.SELL, OrderType.LIMIT_MAKER), leg("b-3", Side.SELL, OrderType.STOP_LOSS_LIMIT)))  # fmt: skip
+    method, params = binance_lists.list_request(oco, [(D(1), D(110), None), (D(1), D(89), D(90))])
+    assert method == "create_oco_order"
+    assert params == {
+        "symbol": "BTCUSDT", "listClientOrderId": "b-1", "newOrderRespType": "FULL", "side": "SELL", "quantity": "1",
+        "aboveType": "LIMIT_MAKER", "aboveClientOrderId": "b-2", "abovePrice": "110",
+        "belowType": "STOP_LOSS_LIMIT", "belowClientOrderId": "b-3", "belowPrice": "89", "belowStopPrice": "90",
+        "belowTimeInForce": "GTC",
+    }  # fmt: skip
+    otoco = PlaceOrderList(list_cid="b-4", bot="b", venue="v", symbol="BTCUSDT", kind=ListKind.OTOCO,
+                           legs=(leg("b-5", Side.BUY, OrderType.LIMIT), leg("b-6", Side.SELL, OrderType.LIMIT_MAKER),
+                                 leg("b-7", Side.SELL, OrderType.STOP_LOSS)))  # fmt: skip
+    method, params = binance_lists.list_request(
+        otoco, [(D(1), D(100), None), (D(1), D(110), None), (D(1), None, D(90))]
+    )
+    assert method == "v3_post_order_list_otoco"
+    assert (params["workingSide"], params["workingQuantity"], params["workingTimeInForce"]) == (
+        "BUY",
+        "1",
+        "GTC",
+    )
+    assert (params["pendingSide"], params["pendingQuantity"], params["pendingBelowStopPrice"]) == (
+        "SELL",
+        "1",
+        "90",
+    )
+    assert params["pendingAboveType"] == "LIMIT_MAKER" and "pendingAboveSide" not in params
 
 
 # --------------------------------------------------------------------------------- Bybit REST

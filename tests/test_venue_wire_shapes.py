@@ -169,6 +169,52 @@ async def test_binance_user_stream_events(sim: SimVenue, client: Any) -> None:
         check(documented("binance", "ws_balance_update")["event"], update, {})
 
 
+LIST_ENUMS = {  # enums.md: ContingencyType, listStatusType, listOrderStatus
+    "contingencyType": {"OCO", "OTO"}, "listStatusType": {"RESPONSE", "EXEC_STARTED", "UPDATED", "ALL_DONE"},
+    "listOrderStatus": {"EXECUTING", "ALL_DONE", "REJECT"},
+}  # fmt: skip
+LIST_EVENT_ENUMS = {"c": LIST_ENUMS["contingencyType"], "l": LIST_ENUMS["listStatusType"],
+                    "L": LIST_ENUMS["listOrderStatus"]}  # fmt: skip
+ICEBERG = frozenset({"icebergQty"})  # only with an iceberg quantity, which the venue does not take
+
+
+def stop_first(body: dict[str, Any]) -> dict[str, Any]:
+    """The list with its stop leg's report first, as the docs' example prints its legs."""
+    reports = sorted(body["orderReports"], key=lambda r: r["type"] != "STOP_LOSS_LIMIT")
+    return {**body, "orderReports": reports}
+
+
+async def test_binance_order_list_responses_and_events(sim: SimVenue, client: Any) -> None:
+    price = await last(client)
+    async with socket_manager(client, sim).user_socket() as stream:
+        placed = await client.create_oco_order(
+            symbol="BTCUSDT", side="SELL", quantity="0.01", listClientOrderId="w-list-1", newOrderRespType="RESULT",
+            aboveType="LIMIT_MAKER", abovePrice=str(price + 100), belowType="STOP_LOSS_LIMIT",
+            belowStopPrice=str(price - 100), belowPrice=str(price - 110), belowTimeInForce="GTC",
+        )  # fmt: skip
+        check(
+            documented("binance", "order_list_oco"), stop_first(placed), BINANCE_ENUMS | LIST_ENUMS, ICEBERG
+        )
+        leg = await recv(stream, lambda m: m.get("e") == "executionReport")
+        check(
+            documented("binance", "ws_execution_report_leg_derived")["event"],
+            leg,
+            EXECUTION_ENUMS,
+            BINANCE_CONDITIONAL,
+        )
+        assert leg["g"] == placed["orderListId"]
+        status = await recv(stream, lambda m: m.get("e") == "listStatus")
+        check(documented("binance", "ws_list_status")["event"], status, LIST_EVENT_ENUMS)
+    query = await client.v3_get_order_list(origClientOrderId="w-list-1")
+    check(documented("binance", "order_list_query"), query, LIST_ENUMS)
+    check(documented("binance", "open_order_lists"), await client.get_open_oco_orders(), LIST_ENUMS)
+    check(documented("binance", "all_order_lists"), await client.v3_get_all_order_list(), LIST_ENUMS)
+    cancelled = await client.v3_delete_order_list(symbol="BTCUSDT", listClientOrderId="w-list-1")
+    check(
+        documented("binance", "order_list_cancel"), stop_first(cancelled), BINANCE_ENUMS | LIST_ENUMS, ICEBERG
+    )
+
+
 def test_binance_error_body(sim: SimVenue) -> None:
     status, body = raw_json(f"{sim.base_url}/api/v3/ticker/price?symbol=NOSUCH")
     assert status == 400

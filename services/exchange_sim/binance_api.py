@@ -34,6 +34,7 @@ from shared.candle_files import INTERVAL_MS
 from shared.matching.engine import (
     EngineError,
     Event,
+    ListEvent,
     Order,
     OrderEvent,
     OrderRequest,
@@ -49,7 +50,7 @@ FULL_BY_DEFAULT = frozenset({OrderType.MARKET, OrderType.LIMIT})
 UserListener = Callable[[dict[str, Any]], None]
 
 # Which order parameters each type needs and refuses (Binance answers -1102 / -1106).
-_NEEDS: dict[OrderType, tuple[str, ...]] = {
+NEEDS: dict[OrderType, tuple[str, ...]] = {
     OrderType.MARKET: (),
     OrderType.LIMIT: ("timeInForce", "quantity", "price"),
     OrderType.LIMIT_MAKER: ("quantity", "price"),
@@ -58,7 +59,7 @@ _NEEDS: dict[OrderType, tuple[str, ...]] = {
     OrderType.STOP_LOSS_LIMIT: ("timeInForce", "quantity", "price", "stopPrice"),
     OrderType.TAKE_PROFIT_LIMIT: ("timeInForce", "quantity", "price", "stopPrice"),
 }
-_REFUSES: dict[OrderType, tuple[str, ...]] = {
+REFUSES: dict[OrderType, tuple[str, ...]] = {
     OrderType.MARKET: ("timeInForce", "price", "stopPrice"),
     OrderType.LIMIT: ("stopPrice", "quoteOrderQty"),
     OrderType.LIMIT_MAKER: ("timeInForce", "stopPrice", "quoteOrderQty"),
@@ -69,7 +70,7 @@ _REFUSES: dict[OrderType, tuple[str, ...]] = {
 }
 
 
-def _enum(kind: type, value: str, error: BinanceError) -> Any:
+def enum_param(kind: type, value: str, error: BinanceError) -> Any:
     try:
         return kind(value)
     except ValueError:
@@ -144,6 +145,8 @@ class BinanceApi:
         if isinstance(event, OrderEvent):
             self._seq += 1
             payloads = [fmt.execution_report(event, self._seq)]
+        elif isinstance(event, ListEvent):
+            payloads = [fmt.list_status_event(event)]
         else:
             payloads = fmt.account_events(event)
         for payload in payloads:
@@ -338,12 +341,12 @@ class BinanceApi:
 
     def _order_request(self, p: Params) -> tuple[OrderRequest, str]:
         symbol = self._symbol(p)
-        side = _enum(Side, p.req("side"), BinanceError(-1117, "Invalid side."))
-        kind = _enum(OrderType, p.req("type"), BinanceError(-1116, "Invalid orderType."))
-        for name in _NEEDS[kind]:
+        side = enum_param(Side, p.req("side"), BinanceError(-1117, "Invalid side."))
+        kind = enum_param(OrderType, p.req("type"), BinanceError(-1116, "Invalid orderType."))
+        for name in NEEDS[kind]:
             if name not in p:
                 raise mandatory(name)
-        for name in _REFUSES[kind]:
+        for name in REFUSES[kind]:
             if name in p:
                 raise not_required(name)
         quantity, quote_qty = p.decimal("quantity"), p.decimal("quoteOrderQty")
@@ -355,7 +358,11 @@ class BinanceApi:
             if quantity is not None and quote_qty is not None:
                 raise not_required("quoteOrderQty")
         tif_text = p.text("timeInForce")
-        tif = _enum(TimeInForce, tif_text, BinanceError(-1115, "Invalid timeInForce.")) if tif_text else None
+        tif = (
+            enum_param(TimeInForce, tif_text, BinanceError(-1115, "Invalid timeInForce."))
+            if tif_text
+            else None
+        )
         resp_type = p.text("newOrderRespType") or ("FULL" if kind in FULL_BY_DEFAULT else "ACK")
         if resp_type not in ("ACK", "RESULT", "FULL"):
             raise BinanceError(-1100, "Illegal characters found in parameter 'newOrderRespType'.")
@@ -421,7 +428,13 @@ class BinanceApi:
         canceled = self.engine.cancel_all(ACCOUNT, symbol)
         if not canceled:
             raise UNKNOWN_ORDER_SENT
-        return [fmt.order_canceled(o) for o in canceled]
+        return [fmt.order_canceled(o) if o.list_id < 0 else self._canceled_list(o.list_id) for o in canceled]
+
+    def _canceled_list(self, list_id: int) -> dict[str, Any]:
+        """A list among the cancelled orders: the list, with its legs' reports (rest-api.md)."""
+        order_list = self.engine.get_list(ACCOUNT, list_id=list_id)
+        legs = self.engine.list_orders(order_list)
+        return {**fmt.list_json(order_list), "orderReports": [fmt.order_canceled(o) for o in legs]}
 
     def all_orders(self, p: Params) -> list[dict[str, Any]]:
         symbol = self._symbol(p)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from shared.matching.engine import EngineError, Reject
+from shared.matching.engine import EngineError, Reject, Side
 
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 MAX_PRECISION = 8
@@ -91,6 +91,36 @@ def from_engine(exc: EngineError, *, cancel: bool = False) -> BinanceError:
             return ONE_ID_NEEDED
         return mandatory(_ENGINE_PARAM.get(exc.param or "", exc.param or "?"))
     return BinanceError(-1102, f"Illegal parameter: {exc.detail}")
+
+
+LIST_DOES_NOT_EXIST = BinanceError(-2013, "Order list does not exist.")
+UNKNOWN_LIST_SENT = BinanceError(-2011, "Unknown order list sent.")
+_OCO = {  # errors.md: -1158, -1168, and the leg placed on the wrong side
+    Reject.OCO_TYPES: (-1158, "Order type not supported in OCO."),
+    Reject.OCO_NOT_CONTINGENT: (-1168, "At least one OCO order must be contingent."),
+    ("limit", Side.BUY): (-1165, "A limit order in a buy OCO must be below."),
+    ("limit", Side.SELL): (-1166, "A limit order in a sell OCO must be above."),
+    ("stop", Side.BUY): (-1196, "A stop loss order in a buy OCO must be above."),
+    ("stop", Side.SELL): (-1197, "A stop loss order in a sell OCO must be below."),
+}
+
+
+def from_list_engine(exc: EngineError, side: Side | None = None, *, cancel: bool = False) -> BinanceError:
+    """The Binance answer to an engine refusal of an order list (`side`: the OCO's)."""
+    reason = exc.reason
+    if reason is Reject.OCO_BAD_PRICES:
+        return BinanceError(-2010, "The relationship of the prices for the orders is not correct.")
+    if reason is Reject.OCO_LEG_PLACE and side is not None:
+        return BinanceError(*_OCO[(exc.param or "", side)])
+    if reason in _OCO:
+        return BinanceError(*_OCO[reason])
+    if reason is Reject.UNKNOWN_LIST or (cancel and reason is Reject.NOT_OPEN):
+        return UNKNOWN_LIST_SENT if cancel else LIST_DOES_NOT_EXIST
+    if reason is Reject.MISSING_PARAM and exc.param == "list_id":
+        return BinanceError(
+            -1102, "Param 'orderListId' or 'listClientOrderId' must be sent, but both were empty/null!"
+        )
+    return from_engine(exc, cancel=cancel)
 
 
 class Params:

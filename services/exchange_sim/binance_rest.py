@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from services.exchange_sim import binance_lists as lists
 from services.exchange_sim.binance_api import PROTOCOL, BinanceApi, api_for
 from services.exchange_sim.binance_auth import check_key, check_rest_signature, check_timestamp
 from services.exchange_sim.binance_errors import BinanceError, Params
@@ -65,6 +66,14 @@ ROUTES = [
     Route("DELETE", "/api/v3/openOrders", SIGNED, 1, BinanceApi.cancel_open_orders),
     Route("GET", "/api/v3/allOrders", SIGNED, 20, BinanceApi.all_orders),
     Route("GET", "/api/v3/myTrades", SIGNED, 20, BinanceApi.my_trades),
+    Route("POST", "/api/v3/orderList/oco", SIGNED, 1, lists.new_oco, orders=2),
+    Route("POST", "/api/v3/order/oco", SIGNED, 1, lists.new_oco_legacy, orders=2),
+    Route("POST", "/api/v3/orderList/oto", SIGNED, 1, lists.new_oto, orders=2),
+    Route("POST", "/api/v3/orderList/otoco", SIGNED, 1, lists.new_otoco, orders=3),
+    Route("GET", "/api/v3/orderList", SIGNED, 4, lists.get_list),
+    Route("DELETE", "/api/v3/orderList", SIGNED, 1, lists.cancel_list),
+    Route("GET", "/api/v3/openOrderList", SIGNED, 6, lists.open_lists),
+    Route("GET", "/api/v3/allOrderList", SIGNED, 20, lists.all_lists),
     Route("POST", "/api/v3/userDataStream", API_KEY, 2, BinanceApi.new_listen_key),
     Route("PUT", "/api/v3/userDataStream", API_KEY, 2, BinanceApi.keepalive_listen_key),
     Route("DELETE", "/api/v3/userDataStream", API_KEY, 2, BinanceApi.close_listen_key),
@@ -93,7 +102,11 @@ async def _serve(request: web.Request, route: Route, api: BinanceApi, venue: Ven
         dict(parse_qsl(raw_query, keep_blank_values=True)) | dict(parse_qsl(raw_body, keep_blank_values=True))
     )
     # the order's client id too, so a test can fault one bot's orders and not another's
-    cid = params.text("newClientOrderId") or params.text("origClientOrderId")
+    cid = (
+        params.text("newClientOrderId")
+        or params.text("origClientOrderId")
+        or params.text("listClientOrderId")
+    )
     ctx = {"protocol": PROTOCOL, "path": request.path, "method": request.method, "client_order_id": cid}
     faults, limiter = venue.faults, venue.limiter
     headers: dict[str, str] = {}

@@ -19,6 +19,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from services.exchange_sim import binance_format as fmt
+from services.exchange_sim import binance_lists as lists
 from services.exchange_sim.binance_api import KLINE_INTERVALS, PROTOCOL, BinanceApi, api_for
 from services.exchange_sim.binance_auth import check_key, check_timestamp, check_ws_signature
 from services.exchange_sim.binance_errors import BinanceError, Params
@@ -398,6 +399,13 @@ WsApiSession.METHODS = {
     "openOrders.cancelAll": Method(SIGNED, 1, _api(BinanceApi.cancel_open_orders)),
     "allOrders": Method(SIGNED, 20, _api(BinanceApi.all_orders)),
     "myTrades": Method(SIGNED, 20, _api(BinanceApi.my_trades)),
+    "orderList.place.oco": Method(SIGNED, 1, _api(lists.new_oco), orders=2),
+    "orderList.place.oto": Method(SIGNED, 1, _api(lists.new_oto), orders=2),
+    "orderList.place.otoco": Method(SIGNED, 1, _api(lists.new_otoco), orders=3),
+    "orderList.status": Method(SIGNED, 4, _api(lists.get_list)),
+    "orderList.cancel": Method(SIGNED, 1, _api(lists.cancel_list)),
+    "openOrderLists.status": Method(SIGNED, 6, _api(lists.open_lists)),
+    "allOrderLists": Method(SIGNED, 20, _api(lists.all_lists)),
     "userDataStream.subscribe.signature": Method(SIGNED, 2, WsApiSession.subscribe),
     "userDataStream.unsubscribe": Method(NONE, 2, WsApiSession.unsubscribe),
     "session.subscriptions": Method(NONE, 2, WsApiSession.list_subscriptions),

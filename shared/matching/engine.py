@@ -163,6 +163,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         self._lists: dict[int, OrderList] = {}  # engine_lists.py
         self._list_cids: dict[tuple[str, str], int] = {}
         self._lists_changed: dict[int, None] = {}
+        self._list_events: list[ListEvent] = []
         self._next_list_id = 1
 
     def set_time(self, ms: int) -> None:
@@ -251,8 +252,10 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
         self._spec(symbol)
         with self._op():
-            return [
-                self.cancel(account, symbol, order_id=o.order_id) for o in self.open_orders(account, symbol)
+            return [  # a list's leg cancels its other legs: those are skipped (no longer open)
+                self.cancel(account, symbol, order_id=o.order_id)
+                for o in self.open_orders(account, symbol)
+                if self._orders[o.order_id].is_open
             ]
 
     # ----------------------------------------------------------------- matching

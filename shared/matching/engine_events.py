@@ -25,6 +25,7 @@ from shared.matching.model import (
     Funds,
     JournalEntry,
     Listener,
+    ListEvent,
     Order,
     OrderEvent,
     OrderList,
@@ -69,6 +70,7 @@ class Events:
     _made: list[Trade]
     _lists: dict[int, OrderList]
     _lists_changed: dict[int, None]
+    _list_events: list[ListEvent]
     _depth: int
     keep_record: bool  # the journal and balance events: the venue's; a backtest does without
 
@@ -89,6 +91,9 @@ class Events:
         return _Operation(self)
 
     def _flush(self) -> None:
+        if self._list_events:  # after the order events, before the balances
+            self._pending += self._list_events
+            self._list_events = []
         for account, assets in self._touched.items() if self.keep_record else ():
             rows = self._account(account)  # engine_accounts.py
             deltas = {a: d for a, d in assets.items() if d is not None}

@@ -64,6 +64,7 @@ class Lists:
     _lists: dict[int, OrderList]
     _list_cids: dict[tuple[str, str], int]  # (account, list client order id) -> latest list
     _lists_changed: dict[int, None]
+    _list_events: list[ListEvent]
     _next_list_id: int
 
     # ----------------------------------------------------------------- placing
@@ -106,6 +107,7 @@ class Lists:
                 kind=kind,
                 list_client_order_id=lcid,
                 order_ids=tuple(o.order_id for o in legs),
+                leg_cids=tuple(o.client_order_id for o in legs),
                 time=self.now,
                 update_time=self.now,
             )
@@ -287,14 +289,12 @@ class Lists:
         if working and order.status is OrderStatus.FILLED:
             self._start_pending(order_list)
         elif working:
-            status, exec_type = (
-                (OrderStatus.CANCELED, ExecType.CANCELED)
-                if order.status is OrderStatus.CANCELED
-                else (OrderStatus.EXPIRED, ExecType.EXPIRED)
-            )
+            cancelled = order.status is OrderStatus.CANCELED
+            status = OrderStatus.CANCELED if cancelled else OrderStatus.EXPIRED
+            reason = None if cancelled else PHASE_ONE_EXPIRED
             for oid in order_list.order_ids[1:]:
                 if self._orders[oid].is_open:
-                    self._close(self._orders[oid], status, exec_type, reason=PHASE_ONE_EXPIRED)
+                    self._close(self._orders[oid], status, ExecType(status.value), reason=reason)
         if not any(self._orders[oid].is_open for oid in order_list.order_ids):
             self._finish_list(order_list)
 
@@ -316,6 +316,7 @@ class Lists:
         for leg in started:
             self._log_order("activated", self._orders[leg.order_id])
             self._emit(ExecType.NEW, self._orders[leg.order_id])
+        self._emit_list(order_list)  # Binance: EXEC_STARTED again, "an update to the order list status"
         for leg in started:
             self._execute(self._orders[leg.order_id], [])
 
@@ -346,7 +347,9 @@ class Lists:
         )
 
     def _emit_list(self, order_list: OrderList) -> None:
-        self._pending.append(ListEvent(account=order_list.account, order_list=order_list, time=self.now))
+        """Delivered after the operation's order events (engine_events.py), as Binance sends
+        listStatus after the executionReports of the legs."""
+        self._list_events.append(ListEvent(account=order_list.account, order_list=order_list, time=self.now))
 
 
 def _pending(kind: ListKind, index: int) -> bool:

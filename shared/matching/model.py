@@ -158,6 +158,7 @@ class OrderList(msgspec.Struct, frozen=True, kw_only=True):
     kind: ListKind
     list_client_order_id: str
     order_ids: tuple[int, ...]
+    leg_cids: tuple[str, ...] = ()  # the legs' client order ids, in the same order
     done: bool = False
     time: int
     update_time: int

@@ -38,7 +38,7 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import decide, quiet_repeats
 from shared.strategy.events import Event, TimerFired
 from shared.strategy.params import load_params
-from shared.strategy.smart import drop_trade, trade_candle, trade_timer, trade_update
+from shared.strategy.smart import drop_trade, trade_candle, trade_needs_candles, trade_timer, trade_update
 from shared.strategy.state import RECENT_TRADES, Mode, StrategyState, decode_state, encode_state
 
 P = TypeVar("P", bound=msgspec.Struct)
@@ -137,6 +137,13 @@ class Strategy(Generic[P, S]):
     def wake(self, params: P, state: S) -> Wake:
         """Which candles this strategy needs next (see Wake); every candle unless overridden."""
         return EVERY_CANDLE
+
+    def candles_needed(self, params: P, state: S) -> Wake:
+        """What a driver that skips candles asks: the strategy's wake, or every candle while a
+        smart trade's exits are out (its stops move, and are watched, on closes)."""
+        if trade_needs_candles(state):
+            return EVERY_CANDLE
+        return self.wake(params, state)
 
     # --- hooks ---------------------------------------------------------------------------
 

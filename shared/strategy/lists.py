@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from shared.ids import ClientOrderId
 from shared.messages import (
-    CancelOrder,
     CancelOrderList,
     ListKind,
     OrderType,
@@ -149,13 +148,11 @@ def list_legs(state: S, list_cid: str) -> list[ClientOrderId]:
     return [ClientOrderId(cid) for cid in sorted(state.orders) if state.orders[cid].list_cid == list_cid]
 
 
-def cancel_list(
-    state: S, ctx: StrategyContext, list_cid: str
-) -> tuple[S, CancelOrderList | CancelOrder | None]:
+def cancel_list(state: S, ctx: StrategyContext, list_cid: str) -> tuple[S, CancelOrderList | None]:
     """Ask to cancel every open leg of a list (each marked cancel_requested); None when none is
     open or their cancel was asked already."""
     for cid in list_legs(state, list_cid):
         state, cmd = cancel_order(state, ctx, cid)
-        if cmd is not None:
+        if isinstance(cmd, CancelOrderList):
             return state, cmd
     return state, None

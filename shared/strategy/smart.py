@@ -5,7 +5,8 @@
 
 Strategy.step calls trade_update / trade_candle / trade_timer before the bot's own hooks, so
 the runner and the backtester carry the exits out with this same code (docs/STRATEGY_GUIDE.md,
-"Smart trades"). The rules, after the entry filled Q (net of a fee in base) at P:
+"Smart trades"). An entry filled in part by a candle's close is cancelled for the rest. The
+rules, after the entry filled Q (net of a fee in base) at P:
 - one sell OCO [LIMIT_MAKER at the target, STOP_LOSS at the stop] per target for its share
   (smart_plan.plan_slots); no target: one STOP_LOSS for Q; the trailing take profit's share is
   a STOP_LOSS alone, which trails peak x (1 - trailing_take_profit) once the target is reached;
@@ -29,6 +30,7 @@ from decimal import Decimal
 import msgspec
 
 from shared.exits import Exits
+from shared.ids import ClientOrderId
 from shared.messages import Candle, OrderType, Side
 from shared.money import ZERO
 from shared.strategy.actions import (
@@ -149,8 +151,11 @@ def trade_update(state: S, change: OrderChange, ctx: StrategyContext) -> tuple[S
 
 
 def trade_candle(state: S, candle: Candle, ctx: StrategyContext) -> tuple[S, list[Command]]:
-    """A closed candle: the peak, the stops' moves, the helper's own watch."""
+    """A closed candle: the peak, the stops' moves, the helper's own watch; an entry filled in
+    part is cancelled for the rest (what it bought gets its exits, not left unprotected)."""
     trade = state.trade
+    if trade is not None and trade.phase == TradePhase.ENTERING and trade.bought > 0:
+        return _cut_entry(state, trade, ctx)
     if trade is None or trade.phase != TradePhase.OPEN:
         return state, []
     trade = replace(trade, peak=max(trade.peak, candle.high))
@@ -184,6 +189,11 @@ def trade_timer(state: S, timer: TimerFired, ctx: StrategyContext) -> tuple[S, l
     return state, cmds
 
 
+def trade_needs_candles(state: S) -> bool:
+    """Whether the trade's exits are out: every closed candle may move or trigger one."""
+    return state.trade is not None and state.trade.phase != TradePhase.ENTERING
+
+
 def drop_trade(state: S) -> S:
     """The bot stopped or closed: its orders are cancelled by the generic stop, the trade ends
     without a word here (the stop's and close's own notifications say it)."""
@@ -209,6 +219,17 @@ def _entry_update(
         why = f"trade {trade.tag}: the entry ended without a fill ({change.after.status})"
         return replace(state, trade=None), [decide(ctx, why)]
     return _arm(state, trade, ctx)
+
+
+def _cut_entry(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
+    cmds: list[Command] = []
+    for cid in trade.entry_cids:
+        state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
+        cmds.extend([cancel] if cancel is not None else [])
+    if cmds:
+        cmds.append(decide(ctx, f"trade {trade.tag}: the entry bought {ctx.qty(trade.bought)} {ctx.base_asset} "
+                                "by the close: the rest cancelled, the exits go out for what it bought"))  # fmt: skip
+    return state, cmds
 
 
 def _arm(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
@@ -283,7 +304,9 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
             state, ctx, Side.SELL, left, above=target, below=stop, tag=_exit_tag(trade), force=force
         )
         if oco is None:
-            return _uncovered(state, i, ctx, "the venue's filters refuse its OCO")
+            return _uncovered(
+                state, i, ctx, "its OCO is not sent (a filter, or the bot not in step with the venue)"
+            )
         return _with_slot(state, trade, i, replace(slot, cids=tuple(leg.cid for leg in oco.legs),
                                                    list_cid=oco.list_cid)), [oco]  # fmt: skip
     if stop is not None:
@@ -297,7 +320,9 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
     else:
         return state, []  # the trailing take profit's share without a stop: placed once it trails
     if cmd is None:
-        return _uncovered(state, i, ctx, "the venue's filters refuse its order")
+        return _uncovered(
+            state, i, ctx, "its order is not sent (a filter, or the bot not in step with the venue)"
+        )
     trade, slot = _slot(state, i)
     return _with_slot(state, trade, i, replace(slot, cids=(cmd.cid,), list_cid="")), [cmd]
 
@@ -341,7 +366,7 @@ def _sell_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]
     state = _with_slot(state, trade, i, slot)
     if slot.cids:
         for cid in slot.cids:
-            state, cancel = cancel_order(state, ctx, cid)  # type: ignore[arg-type]
+            state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
             if cancel is not None:
                 return state, [cancel]
         return state, []
@@ -381,6 +406,14 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
     old = slot.moving if slot.moving is not None else slot.stop
     if wanted is not None and (old is None or wanted[0] > old):
         new, why, fraction = wanted
+        if worth_moving(old, new, fraction, ctx.filters.tick_size) and new >= candle.close:
+            # reached already: a venue stop there would trigger at once (venues refuse it)
+            state = _with_slot(state, trade, i, replace(slot, stop=new))
+            cmds.append(decide(ctx, f"trade {trade.tag}: exit {i + 1} stop {ctx.price(old) if old else 'none'} -> "
+                                    f"{ctx.price(new)} ({why}) is reached by the close {ctx.price(candle.close)}: "
+                                    f"{ctx.qty(slot.left)} sold at market"))  # fmt: skip
+            state, more = _sell_slot(state, i, ctx)
+            return state, cmds + more
         if worth_moving(old, new, fraction, ctx.filters.tick_size):
             state, more = _move(state, i, new, why, ctx)
             cmds.extend(more)
@@ -412,7 +445,7 @@ def _move(state: S, i: int, new: Decimal, why: str, ctx: StrategyContext) -> tup
         cmds: list[Command] = [decide(ctx, text)]
         state = _with_slot(state, trade, i, replace(slot, moving=new))
         for cid in slot.cids:
-            state, cancel = cancel_order(state, ctx, cid)  # type: ignore[arg-type]
+            state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
             if cancel is not None:
                 cmds.append(cancel)
                 break

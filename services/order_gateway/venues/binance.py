@@ -36,6 +36,7 @@ from services.order_gateway.venues.base import (
     venue_fee,
     venue_str,
 )
+from services.order_gateway.venues.binance_lists import BinanceLists, ListIds
 from shared import metrics
 from shared.binance_close import close_client
 from shared.binance_lean import (
@@ -62,6 +63,7 @@ WEIGHT = {"order": 1, "get_order": 4, "cancel": 1, "open_orders": 6, "open_order
 
 _STATUS = {
     "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.NEW,  # a list's leg waiting for its working leg: accepted, not working yet
     "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
     "FILLED": OrderStatus.FILLED,
     "CANCELED": OrderStatus.CANCELED,
@@ -170,7 +172,7 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         fee=Decimal(0) if venue_dec(e.get("z")) == 0 else None,
         fee_asset=e.get("N") or "",
         venue_ts=int(e.get("E") or e.get("T") or 0),
-        reason=e.get("r", "") if e.get("r") not in (None, "NONE") else "",
+        reason=e.get("r", "") if e.get("r") not in (None, "NONE") else e.get("eR") or "",
     )
 
 
@@ -186,12 +188,17 @@ def _account_position(msg: dict[str, Any]) -> list[UserEvent]:
     return [BalanceReport(balances=tuple(balances), venue_ts=int(msg.get("E", 0)))]
 
 
-def event_from_message(msg: Any) -> list[UserEvent]:
+def event_from_message(msg: Any, list_ids: ListIds | None = None) -> list[UserEvent]:
     """A user-data stream message's events: none for the kinds not used, a StreamGap for a
-    malformed one (stream_events)."""
+    malformed one (stream_events). A listStatus teaches `list_ids` its list's client id, which
+    the executionReports of its legs then carry (binance_lists.py)."""
     kind = msg.get("e") if isinstance(msg, dict) else None
+    ids = list_ids or ListIds()
     if kind == "executionReport":
-        return stream_events(kind, lambda m: [report_from_execution(m)], msg)
+        return stream_events(kind, lambda m: [ids.fill(report_from_execution(m), m.get("g"))], msg)
+    if kind == "listStatus":
+        ids.learn(msg.get("g"), msg.get("C"))
+        return []
     if kind == "outboundAccountPosition":
         return stream_events(kind, _account_position, msg)
     return []
@@ -249,8 +256,11 @@ def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
     )
 
 
-class BinanceAdapter:
-    """A Binance spot account (or the paper venue speaking Binance) behind VenueAdapter."""
+class BinanceAdapter(BinanceLists):
+    """A Binance spot account (or the paper venue speaking Binance) behind VenueAdapter; its
+    order lists in binance_lists.py."""
+
+    _report = staticmethod(report_from_order)
 
     def __init__(
         self,
@@ -273,6 +283,7 @@ class BinanceAdapter:
             "automata_venue_used_weight", "Request weight the venue reports used this minute", ("venue",)
         ).labels(name)
         self.client: AsyncClient | None = None
+        self.list_ids = ListIds()
         self._offset_ms = 0
         labels = ("venue", "endpoint", "outcome")
         self._m_requests = metrics.counter(
@@ -462,7 +473,7 @@ class BinanceAdapter:
                                     "%s user stream error %s: rebuilding it", self.name, msg.get("type")
                                 )
                                 break
-                            for event in event_from_message(msg):
+                            for event in event_from_message(msg, self.list_ids):
                                 yield event
                     finally:
                         # No unsubscribe request on the way out: closing the client's ws_api below

@@ -44,7 +44,16 @@ from services.order_gateway.venues.base import (
 )
 from shared import metrics
 from shared.filters import SymbolFilters
-from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from shared.messages import (
+    Balance,
+    ListKind,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    PlaceOrderList,
+    Side,
+    TimeInForce,
+)
 from shared.money import ZERO, fmt, venue_dec
 from shared.order_report import OrderFees, OrderReport
 
@@ -231,6 +240,8 @@ class PrivateSocket(unified_trading.WebSocket):
 class BybitAdapter:
     """A Bybit unified account's spot trading behind VenueAdapter."""
 
+    lists: frozenset[ListKind] = frozenset()  # no native order lists: the gateway emulates them
+
     def __init__(
         self,
         name: str,
@@ -360,6 +371,15 @@ class BybitAdapter:
             return OrderReport(cid=cmd.cid, symbol=cmd.symbol, status=OrderStatus.NEW, venue_order_id=str(res.get("orderId", "")),
                                side=cmd.side, order_type=cmd.order_type, price=price, stop_price=stop, orig_qty=qty or Decimal(0),
                                orig_quote_qty=cmd.quote_quantity if qty is None else None)  # fmt: skip
+
+    async def place_list(self, cmd: PlaceOrderList, legs: list[Any]) -> list[OrderReport]:
+        raise Rejected(f"{self.name}: Bybit spot has no order lists (the gateway emulates {cmd.kind})")
+
+    async def cancel_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
+        raise Rejected(f"{self.name}: Bybit spot has no order lists")
+
+    async def query_list(self, symbol: str, list_cid: str) -> list[OrderReport]:
+        raise Rejected(f"{self.name}: Bybit spot has no order lists")
 
     async def cancel(self, symbol: str, cid: str) -> OrderReport:
         assert self.session is not None
