@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import redis
 
+from cli.heartbeats import read_heartbeats
 from services.web.settings import WebSettings
 from shared.codec import decode, encode
 from shared.messages import Decision, PlaceOrder, PlaceOrderList, Side, TradeRequest
@@ -64,6 +65,9 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
         "services.strategy_runner", "--bot", "mt", env=cenv, log_path=tmp_path / "runner.log"
     ).start()
     wait_until(lambda: reading_candles(r, "mt"), timeout=30, what="the runner up")
+    # its heartbeat names the bots it runs that take manual trades (how the notifier finds them)
+    wait_until(lambda: [b.extra.get("trades") for b in read_heartbeats(r) if b.service == "strategy_runner"]
+               == [{"mt": "sim:BTCUSDT"}], timeout=15, what="the runner's heartbeat naming mt")  # fmt: skip
 
     # refused before anything is written: a bad term names its flag, a symbol no bot trades says how to add one
     bad = cli(cenv, "trade", "buy", "BTCUSDT", "--quote", "100", "--tp", "2%,,4%")
