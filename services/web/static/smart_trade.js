@@ -19,7 +19,8 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = form.elements;
-    const body = { side: f.side.value, symbol: f.symbol.value.trim().toUpperCase(), break_even: f.break_even.checked };
+    // wait: the most the API waits for the bot's answer and its entry's first update (seconds)
+    const body = { side: f.side.value, symbol: f.symbol.value.trim().toUpperCase(), break_even: f.break_even.checked, wait: 10 };
     for (const name of TEXT) {
       const value = f[name].value.trim();
       if (value) body[name] = value;
