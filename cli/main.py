@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, bool, bool]] = {
     "ticker": ("cli.market", "ticker", False, False),
     "book": ("cli.market", "book", False, False),
     "order": ("cli.order", "order_app", True, False),
+    "trade": ("cli.trade", "trade_app", True, False),
     "doctor": ("cli.doctor", "doctor", False, False),
     "backtest": ("cli.backtest", "backtest_command", False, False),
     "new-strategy": ("cli.new_strategy", "new_strategy", False, False),

@@ -384,7 +384,8 @@ class TradeRequest(Message, frozen=True, tag="trade"):
     them (the `manual` bot), written to the bot's control stream and handled exactly once.
 
     BUY: buy `quote` (or `quantity`) at market, or at limit `price`, then close the position by
-    `exits`. `id` is unique per request (a resend of the same request is not a second trade)."""
+    `exits`. SELL (no amounts): close the trade, its exits cancelled and what it holds sold at
+    market. `id` is unique per request (a resend of the same request is not a second trade)."""
 
     id: str
     bot: str
@@ -399,7 +400,10 @@ class TradeRequest(Message, frozen=True, tag="trade"):
 
     def __post_init__(self) -> None:
         check_amounts(self, ("quote", "quantity", "price"))
-        if (self.quote is None) == (self.quantity is None):
+        if self.side == Side.SELL:
+            if self.quote is not None or self.quantity is not None or self.price is not None:
+                raise ValueError("a sell closes the trade at market: no quote, quantity or price")
+        elif (self.quote is None) == (self.quantity is None):
             raise ValueError("a trade takes exactly one of quote and quantity")
 
 

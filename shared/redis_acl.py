@@ -135,7 +135,7 @@ def notifier_user() -> User:
         "%R~", [s.any_bot("state"), s.health(s.ANY, s.ANY), s.account(s.ANY)]
     )
     commands = (*CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", "+expire", *STRINGS, *HASHES)
-    # Telegram /status lists bots and services (SCAN), /pause BOT appends to bot:{bot}:control.
+    # Telegram /status lists bots and services (SCAN), /pause BOT and /trade append to bot:{bot}:control.
     control = _selector(["~" + s.any_bot("control"), "%R~" + s.any_bot("state"), "+xadd", "+exists"])
     return User("notifier", (*own, *commands, "+scan", control))
 
@@ -177,9 +177,9 @@ def ledger_user() -> User:
 def web_user() -> User:
     """The dashboard (services/web) reads: bots' state and decisions, balances, order updates and
     records, market data, notifications, heartbeats, symbol filters, with plain XREAD (no group:
-    it takes no entry from anyone). It writes only what `automata pause|order` writes through it:
-    a control on `bot:{bot}:control` (of a bot with state; a bot's order is cancelled by its bot,
-    asked there) and a manual order or cancel on
+    it takes no entry from anyone). It writes only what `automata pause|order|trade` writes through
+    it: a control or a smart trade on `bot:{bot}:control` (of a bot with state; a bot's order is
+    cancelled by its bot, asked there) and a manual order or cancel on
     `orders:cmd:{venue}:manual`, its cid from `manual:seq` (INCR in a script). Never a bot's
     command stream: the stream an order arrives on is the gateway's proof of its sender."""
     read = [

@@ -25,7 +25,7 @@ from tests.helpers.cli import PLAIN
 from tests.helpers.demo import admin, demo_env, running_demo
 from tests.helpers.procs import ROOT, wait_until
 
-BOTS = ("demo_dca", "demo_fractal", "demo_grid")
+BOTS = ("demo_dca", "demo_fractal", "demo_grid", "demo_manual")
 
 
 def automata(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,7 +107,7 @@ def test_typos_are_refused_with_the_known_names_and_leave_no_trace(demo) -> None
         wait_until(lambda: all(r.exists(f"bot:{b}:state") for b in BOTS), timeout=60, what="bot state")
         res = automata(demo, "pause", "nosuchbot")
         assert res.returncode == 2, res.stdout + res.stderr
-        assert "unknown bot 'nosuchbot' (bots: demo_dca, demo_fractal, demo_grid)" in res.stdout
+        assert "unknown bot 'nosuchbot' (bots: demo_dca, demo_fractal, demo_grid, demo_manual)" in res.stdout
         assert not r.keys("*nosuchbot*")  # no control stream, no key of any kind
 
         res = automata(demo, "orders", "--bot", "nosuchbot")

@@ -129,7 +129,8 @@ def check_dashboard(env: dict[str, str], banner: str) -> None:
 @pytest.mark.slow
 def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     bots = [b.id for b in load_bots(DEMO_BOTS)]
-    assert len(bots) == 3
+    trading = [b.id for b in load_bots(DEMO_BOTS) if b.strategy != "manual"]  # demo_manual waits for a person
+    assert len(trading) == 3 and len(bots) == 4
     env = demo_env(tmp_path / "home")
     log = tmp_path / "run.log"
     demo = start_demo(env, log)
@@ -158,7 +159,7 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
 
         # every demo bot has orders the paper venue accepted (its journal, by cid prefix)
         orders = wait_until(
-            lambda: (o := accepted_by_bot(env, bots)) and all(o.values()) and o,
+            lambda: (o := accepted_by_bot(env, trading)) and all(o.values()) and o,
             timeout=60,
             interval=0.5,
             what="an accepted order from every demo bot",
@@ -176,6 +177,16 @@ def test_demo_runs_three_bots_that_trade_and_ctrl_c_stops_everything(tmp_path: P
         check_dashboard(env, demo.output())
         said = cli(env, tmp_path, "tail", "decisions", "--bot", "demo_dca")  # why it acts, in words
         assert "demo_dca: cycle 1 opened: market buy for 20.00 USDT at about " in said, said
+        # `automata trade` works out of the box: demo_manual buys at market, then its exit OCO goes out
+        traded = " ".join(
+            cli(
+                env, tmp_path, "trade", "buy", "BTCUSDT", "--quote", "100", "--tp", "2%", "--sl", "1%"
+            ).split()
+        )
+        assert "sent to demo_manual" in traded and "; entry demo_manual-000001" in traded, traded
+        assert "entry demo_manual-000001 BUY BTCUSDT MARKET" in traded and "FILLED" in traded, traded
+        wait_until(lambda: len(accepted_by_bot(env, ["demo_manual"])["demo_manual"]) == 3, timeout=30, interval=0.5,
+                   what="demo_manual's entry and the two legs of its exit OCO at the venue")  # fmt: skip
         # `automata profit` fills up as the demo trades (issue 15: "make run shows it")
         first = wait_until(
             lambda: profit_fills(env, tmp_path), timeout=60, interval=0.5, what="fills in profit"

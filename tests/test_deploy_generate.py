@@ -197,7 +197,22 @@ def test_committed_demo_runners_match_the_demo_bots_file():
         name: cmd[cmd.index("--bot") : cmd.index("--bots")]
         for name, cmd in runner_commands(committed).items()
     }
-    assert got == want == {"bots_demo": ["--bot", "demo_dca", "--bot", "demo_grid", "--bot", "demo_fractal"]}
+    assert (
+        got
+        == want
+        == {
+            "bots_demo": [
+                "--bot",
+                "demo_dca",
+                "--bot",
+                "demo_grid",
+                "--bot",
+                "demo_fractal",
+                "--bot",
+                "demo_manual",
+            ]
+        }
+    )
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     made = yaml.safe_load(render_compose(bots, demo))["services"]

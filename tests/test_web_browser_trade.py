@@ -1,7 +1,9 @@
 """Trading from the dashboard in a real headless browser (Debian's chromium through Playwright),
 on the demo: the Cancel button of a bot's open order, the manual order form and the Cancel of a
-manual order, and the live feed catching up after the web service restarted under an open page;
-and, on a web service of its own, no Cancel button nor order form in read-only mode.
+manual order, the smart-trade form (demo_manual's trade: entry filled, exits out, a bad term
+refused naming it, the close), and the live feed catching up after the web service restarted
+under an open page; and, on a web service of its own, no Cancel button nor order form (nor
+smart-trade form) in read-only mode.
 """
 
 from __future__ import annotations
@@ -106,6 +108,33 @@ def test_a_refused_order_shows_the_reason_and_an_open_one_can_be_cancelled(demo:
     cancel_from_its_row(page, demo, "manual-orders", submit_order(page, "NEW"))
 
 
+def test_a_smart_trade_from_the_form_is_bought_then_protected_and_closed(demo: WebDemo, page: Page) -> None:
+    login(page, demo, "/trade")
+    # a bad term: refused by the API naming it, nothing sent to the bot
+    page.fill("#smart-quote", "50")
+    page.fill("#smart-tp", "2%,,4%")
+    page.click("#smart-submit")
+    page.wait_for_selector("#smart-result[data-status=refused]", timeout=30_000)
+    assert "tp: an empty target" in page.inner_text("#smart-result")
+    assert demo.redis.xlen("bot:demo_manual:control") == 0
+    # the trade: demo_manual buys at market (the answer shows the entry FILLED), then its exits go out
+    page.fill("#smart-tp", "2%")
+    page.fill("#smart-sl", "1%")
+    page.click("#smart-submit")
+    page.wait_for_selector("#smart-result[data-status=sent]", timeout=30_000)
+    said = page.inner_text("#smart-result")
+    assert "buy BTCUSDT quote 50 at market tp 2% sl 1%" in said and "entry demo_manual-" in said, said
+    wait_until(lambda: any(o["side"] == "SELL" for o in demo_state(demo, "demo_manual").get("orders", {}).values()),
+               timeout=30, interval=0.2, what="demo_manual's exits out")  # fmt: skip
+    # the close: the exits cancelled, what was bought sold at market
+    page.select_option("#smart-side", "sell")
+    page.click("#smart-submit")
+    page.wait_for_selector("#smart-result[data-status=closing]", timeout=30_000)
+    wait_until(lambda: not demo_state(demo, "demo_manual").get("orders"), timeout=30, interval=0.2,
+               what="demo_manual's orders gone")  # fmt: skip
+    assert page.evaluate("window.sameDocument") is True
+
+
 def test_a_fill_made_while_the_web_service_was_down_shows_after_it_is_back(demo: WebDemo, page: Page) -> None:
     login(page, demo, "/trades")
     page.wait_for_selector("#live[data-state=up]")
@@ -137,6 +166,6 @@ def test_read_only_pages_draw_no_cancel_button_nor_order_form(
         buttons = page.locator("#orders button[data-cancel]").count()
         page.goto(f"{base}/trade")
         page.wait_for_selector("#manual-orders > *")  # its script ran (no ledger: "no open manual order")
-        shown[args] = (buttons, page.locator("#order-form").count())
+        shown[args] = (buttons, page.locator("#order-form").count(), page.locator("#smart-form").count())
         proc.terminate()
-    assert shown == {(): (1, 1), ("--read-only",): (0, 0)}
+    assert shown == {(): (1, 1, 1), ("--read-only",): (0, 0, 0)}

@@ -1,5 +1,6 @@
 """Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT,
-/profit [BOT], /daily|/weekly|/monthly [N] [BOT], /trades [N] [BOT], /help.
+/profit [BOT], /daily|/weekly|/monthly [N] [BOT], /trades [N] [BOT], /trade buy|sell ... (a
+manual smart trade: services/notifier/trade_command.py), /help.
 
 Who may command: the *users* listed in `notifier.telegram.allowed_users` (Telegram user ids,
 `from.id`), writing in one of `chat_ids` or in their own private chat with the bot. Being in an
@@ -55,7 +56,8 @@ HELP = (
     "/daily [N] [BOT] - profit per UTC day\n"
     "/weekly [N] [BOT] - profit per week (from Monday)\n"
     "/monthly [N] [BOT] - profit per month\n"
-    "/trades [N] [BOT] - the newest fills"
+    "/trades [N] [BOT] - the newest fills\n"
+    "/trade buy SYMBOL QUOTE tp 2%,4% sl 1% trailing 0.5% - a smart trade by the manual bot"
 )
 CONTROL = {"pause": ControlAction.PAUSE, "resume": ControlAction.RESUME, "stop": ControlAction.STOP}
 MAX_TEXT = 4096  # Telegram's own limit for a message; anything longer is not from Telegram
@@ -222,6 +224,7 @@ class TelegramCommands:
             "weekly": self._period,
             "monthly": self._period,
             "trades": self._trades,
+            "trade": self._trade,
         }
 
     def stop(self) -> None:
@@ -394,6 +397,12 @@ class TelegramCommands:
         return await ledger_commands.trades_answer(
             self._reader(), cmd.args, lambda v: _filters(self.redis, v)
         )
+
+    async def _trade(self, cmd: Command) -> str:
+        from services.notifier.trade_command import trade_answer
+        from services.strategy_runner.bots import bots_path
+
+        return await trade_answer(self.redis, cmd.args, f"user {cmd.user_id}", bots_path())
 
     async def _control(self, cmd: Command, action: ControlAction) -> str:
         if len(cmd.args) != 1:

@@ -20,6 +20,7 @@ from services.strategy_runner.runner import BotRunner
 from shared.config import ConfigError
 from shared.ids import IdError, check_bot_id
 from shared.service import ServiceContext, run_service
+from shared.strategy.base import Strategy
 from shared.strategy.registry import load_strategy
 
 
@@ -47,8 +48,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def start(ctx: ServiceContext) -> None:
     ctx.info["bots"] = [bot.id for bot in ctx.args.bot_configs]
+    trades: dict[str, str] = {}  # the bots that take manual trades (shared/trade_control.py finds them)
     for bot in ctx.args.bot_configs:
-        ctx.add(BotRunner(ctx, bot, load_strategy(bot.strategy)))
+        strategy = load_strategy(bot.strategy)
+        if type(strategy).on_trade is not Strategy.on_trade:
+            trades[bot.id] = f"{bot.venue}:{bot.symbol}"
+        ctx.add(BotRunner(ctx, bot, strategy))
+    if trades:
+        ctx.info["trades"] = trades
 
 
 if __name__ == "__main__":

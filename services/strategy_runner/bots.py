@@ -18,6 +18,7 @@ import msgspec
 from shared.config import ConfigError, convert, read_toml
 from shared.ids import IdError, check_bot_id
 from shared.strategy.registry import StrategyLoadError, load_strategy
+from shared.streams import MANUAL_BOT
 
 DEFAULT_BOTS_FILE = "bots.toml"
 
@@ -102,6 +103,11 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
             check_bot_id(bot.id)
         except IdError as exc:
             raise ConfigError(f"{source}: {label}: id: {exc}") from None
+        if bot.id == MANUAL_BOT:
+            raise ConfigError(
+                f"{source}: {label}: id: {MANUAL_BOT!r} is the id of `automata order`'s hand-placed orders; "
+                'name the bot otherwise (a manual-trades bot: e.g. id = "manual_btc", strategy = "manual")'
+            )
         if bot.process:
             try:
                 check_bot_id(bot.process)

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from shared.bus import DeadLetter
 from shared.ids import seq_of
-from shared.messages import BotControl, BotSynced, Candle, ControlAction, Message, OrderUpdate, TimerFired
+from shared.messages import (
+    BotControl,
+    BotSynced,
+    Candle,
+    ControlAction,
+    Message,
+    OrderUpdate,
+    TimerFired,
+    TradeRequest,
+)
 from shared.streams import bot_control, candles, order_events
 
 
@@ -50,6 +59,9 @@ class InputCheck:
                 if msg.bot != self.bot:
                     raise DeadLetter(f"control for bot {msg.bot} on the control stream of {self.bot}")
                 self._check_cid(msg)
+            elif isinstance(msg, TradeRequest):
+                if msg.bot != self.bot:
+                    raise DeadLetter(f"trade request for bot {msg.bot} on the control stream of {self.bot}")
             elif not isinstance(msg, TimerFired):
                 raise DeadLetter(f"a {kind} on the control stream of bot {self.bot}")
         else:

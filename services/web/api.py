@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.web import api_account, api_bots, api_control, api_session, live
+from services.web import api_account, api_bots, api_control, api_session, api_trade, live
 from services.web.auth import guard
 from services.web.openapi import Operation, json_response, route
 
@@ -20,6 +20,7 @@ def operations() -> list[Operation]:
         *api_account.OPERATIONS,
         *api_bots.OPERATIONS,
         *api_control.OPERATIONS,
+        *api_trade.OPERATIONS,
         *live.OPERATIONS,
     ]
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from shared.messages import BotControl, BotSynced, Candle, ControlAction, Level, OrderUpdate
+from shared.messages import BotControl, BotSynced, Candle, ControlAction, Level, OrderUpdate, TradeRequest
 from shared.strategy.actions import (
     OrderChange,
     apply_order_update,
@@ -35,7 +35,7 @@ from shared.strategy.adoption import book_held, hold_update, synced
 from shared.strategy.cancel_asked import cancel_asked
 from shared.strategy.commands import Command
 from shared.strategy.context import StrategyContext
-from shared.strategy.decisions import quiet_repeats
+from shared.strategy.decisions import decide, quiet_repeats
 from shared.strategy.events import Event, TimerFired
 from shared.strategy.params import load_params
 from shared.strategy.smart import (
@@ -46,7 +46,7 @@ from shared.strategy.smart import (
     trade_timer,
     trade_update,
 )
-from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
+from shared.strategy.state import RECENT_TRADES, Mode, StrategyState, decode_state, encode_state
 
 P = TypeVar("P", bound=msgspec.Struct)
 S = TypeVar("S", bound=StrategyState)
@@ -137,6 +137,8 @@ class Strategy(Generic[P, S]):
             return self.on_control(params, state, event, ctx)
         if isinstance(event, BotSynced):
             return self._synced(params, state, event, ctx)
+        if isinstance(event, TradeRequest):
+            return self._trade(params, state, event, ctx)
         raise TypeError(f"not a strategy event: {type(event).__name__}")
 
     def wake(self, params: P, state: S) -> Wake:
@@ -192,6 +194,11 @@ class Strategy(Generic[P, S]):
         )
         return state, [*cmds, note]
 
+    def on_trade(self, params: P, state: S, request: TradeRequest, ctx: StrategyContext) -> Step[S]:
+        """A person's smart trade (`automata trade`, Telegram, the dashboard), for this bot's
+        symbol and seen once per request id. Default: refused (only the `manual` bot takes them)."""
+        return state, refuse_trade(ctx, request, f"{ctx.bot} takes no manual trades (a `manual` bot does)")
+
     def on_resume(self, params: P, state: S, ctx: StrategyContext) -> Step[S]:
         """After resume: put back whatever orders the strategy should have (default: nothing)."""
         return state, []
@@ -230,6 +237,19 @@ class Strategy(Generic[P, S]):
             cmds = [*cmds, *more]
         return state, cmds
 
+    def _trade(self, params: P, state: S, request: TradeRequest, ctx: StrategyContext) -> Step[S]:
+        """Each request id once (a resend is a second stream entry: the state remembers the
+        last ids), for this bot's symbol only; then on_trade."""
+        if request.id in state.trade_requests:
+            return state, [decide(ctx, f"trade request {request.id} was handled already: nothing more sent",
+                                  request=request.id, outcome="duplicate")]  # fmt: skip
+        state = msgspec.structs.replace(
+            state, trade_requests=(*state.trade_requests, request.id)[-RECENT_TRADES:]
+        )
+        if request.symbol != ctx.symbol:
+            return state, refuse_trade(ctx, request, f"{ctx.bot} trades {ctx.symbol}, not {request.symbol}")
+        return self.on_trade(params, state, request, ctx)
+
     def _synced(self, params: P, state: S, event: BotSynced, ctx: StrategyContext) -> Step[S]:
         """The gateway answered this bot's sync: in step with the venue again. A running bot
         puts back what it should have (on_resume), claiming the held orders that match."""
@@ -266,3 +286,13 @@ class Strategy(Generic[P, S]):
                 level=Level.WARNING,
             )
         ]
+
+
+def refuse_trade(ctx: StrategyContext, request: TradeRequest, why: str) -> list[Command]:
+    """A trade request not carried out: the decision the sender waits for (its `request` field)
+    and a warning notification, both saying why."""
+    text = f"trade {request.id} refused: {why}"
+    return [
+        decide(ctx, text, request=request.id, outcome="refused"),
+        notification(ctx, "refused", f"trade-{request.id}", f"{ctx.bot}: {text}", level=Level.WARNING),
+    ]

@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "dca": "strategies.dca:DcaStrategy",
     "fractal_trailing": "strategies.fractal_trailing:FractalTrailingStrategy",
     "grid": "strategies.grid:GridStrategy",
+    "manual": "strategies.manual:ManualStrategy",
     "range_oco": "strategies.range_oco:RangeOcoStrategy",
 }
 

@@ -18,6 +18,7 @@ from shared.strategy.position import Position
 from shared.strategy.smart_state import SmartTrade
 
 RECENT_CIDS = 32  # finished orders remembered so their late duplicates are recognised as such
+RECENT_TRADES = 32  # trade request ids remembered, so a request sent twice is one trade
 REFUSALS_KEPT = 16  # refused terms remembered (the newest), so they are not resent forever
 
 
@@ -53,6 +54,9 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     closing: bool = False  # close asked: the position is sold once the cancelled orders are gone
     quiet: str = ""  # topic of the last decision not to act, so its repeats are dropped (decisions.py)
     trade: SmartTrade | None = None  # the smart trade on (open_trade: shared/strategy/smart.py)
+    # ids of the last TradeRequests handled, newest last: the same id again (a resend writes a
+    # second entry, which the stream's exactly-once does not catch) is not a second trade
+    trade_requests: tuple[str, ...] = ()
 
     def open_orders(self) -> list[BotOrder]:
         """Orders not finished, oldest first (by cid sequence)."""

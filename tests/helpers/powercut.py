@@ -181,6 +181,8 @@ def bot_tables(layout: str, lease_ms: int) -> list[dict[str, Any]]:
     "separate" gives each bot a process of its own."""
     tables = []
     for bot in load_bots(DEMO_BOTS, check_params=False):
+        if bot.id not in BOTS:
+            continue  # demo_manual: no trade of its own to cut
         params = {**bot.params, "interval": "1m"} if bot.strategy == "fractal_trailing" else bot.params
         table = {"id": bot.id, "strategy": bot.strategy, "venue": bot.venue, "symbol": bot.symbol,
                  "interval": bot.interval, "lease_ms": lease_ms, "params": params}  # fmt: skip

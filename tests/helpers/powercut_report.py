@@ -10,7 +10,9 @@ from cli.demo import DEMO_BOTS
 from services.strategy_runner.bots import load_bots
 from tests.helpers.powercut_rules import Violation
 
-BOTS = {bot.id: bot.strategy for bot in load_bots(DEMO_BOTS, check_params=False)}  # the demo's three
+BOTS = {  # the demo's three trading bots (demo_manual trades only when a person asks it)
+    bot.id: bot.strategy for bot in load_bots(DEMO_BOTS, check_params=False) if bot.strategy != "manual"
+}
 ACTIVE = ("accepted", "trade")  # journal kinds that are orders or fills
 KINDS = ("accepted", "trade", "canceled", "expired", "rejected")
 

@@ -1,0 +1,162 @@
+"""Sending a person's smart trade to the bot that takes it, for every front end (`automata
+trade`, Telegram's `/trade`, the dashboard): which bot, the TradeRequest on its control stream,
+and the bot's answer.
+
+Which bot: one that takes manual trades (strategy `manual`) on the trade's symbol. The bots
+file names them (`strategy = "manual"`), and each strategy runner's heartbeat lists the bots it
+runs that take trades (`trades`: bot -> "venue:SYMBOL"), so a front end without the bots file
+(the notifier) finds them too. None, or several without `--bot`: refused, saying how to add one
+or which to name. Nothing is written before that.
+
+The answer: the bot decides once per request (shared/strategy/base.py `_trade`) and says so on
+`bot:{bot}:decisions` with `request` (the id), `outcome` and, for a trade sent, the entry's
+`cid`; the entry's order updates follow on `orders:events:{bot}`. `TradeWatch` folds those
+entries into the answer; `wait_answer` reads them with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from shared.codec import DecodeError, decode, encode
+from shared.config import ConfigError
+from shared.control import ControlError, last_id
+from shared.display import listing
+from shared.messages import Decision, OrderType, OrderUpdate, TradeRequest
+from shared.streams import bot_control, bot_decisions, order_events
+
+TRADE_STRATEGY = "manual"  # the built-in strategy that takes manual trades (strategies/manual.py)
+HOW_TO_ADD = (
+    'add a bot to the bots file: [[bots]] id = "manual_btc", strategy = "manual", venue = "sim", '
+    'symbol = "BTCUSDT" (examples/bots.example.toml), and run it'
+)
+
+
+def file_trade_bots(bots_file: Path | None) -> dict[str, str]:
+    """bot -> "venue:SYMBOL" of the bots file's bots with strategy `manual` (none without a file)."""
+    if bots_file is None or not bots_file.exists():
+        return {}
+    from services.strategy_runner.bots import load_bots
+
+    try:
+        bots = load_bots(bots_file, check_params=False)
+    except ConfigError:
+        return {}
+    return {b.id: f"{b.venue}:{b.symbol}" for b in bots if b.strategy == TRADE_STRATEGY and b.enabled}
+
+
+def heartbeat_trade_bots(extras: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """bot -> "venue:SYMBOL" from the strategy runners' heartbeats (their `trades`)."""
+    found: dict[str, str] = {}
+    for extra in extras:
+        trades = extra.get("trades")
+        if isinstance(trades, dict):
+            found.update({str(k): str(v) for k, v in trades.items() if isinstance(v, str)})
+    return found
+
+
+def pick_bot(bots: Mapping[str, str], symbol: str, bot: str | None = None) -> tuple[str, str]:
+    """(bot, venue) that takes the trade on `symbol`: the one named, else the only one there is."""
+    if bot is not None:
+        market = bots.get(bot)
+        if market is None:
+            known = listing(bots) or "none"
+            raise ControlError(f"bot {bot!r} takes no manual trades (bots that do: {known}); {HOW_TO_ADD}")
+        venue, _, traded = market.partition(":")
+        if traded != symbol:
+            raise ControlError(f"bot {bot} trades {traded}, not {symbol}")
+        return bot, venue
+    matching = sorted(b for b, market in bots.items() if market.partition(":")[2] == symbol)
+    if not matching:
+        raise ControlError(f"no bot takes manual trades on {symbol}: {HOW_TO_ADD}")
+    if len(matching) > 1:
+        raise ControlError(
+            f"several bots take manual trades on {symbol} ({', '.join(matching)}): name one (--bot)"
+        )
+    return matching[0], bots[matching[0]].partition(":")[0]
+
+
+def new_request_id() -> str:
+    """A request id no other request has: the time in ms and 6 random hex digits."""
+    return f"{int(time.time() * 1000)}-{os.urandom(3).hex()}"
+
+
+@dataclass(frozen=True)
+class TradeSent:
+    stream: str
+    entry: str  # the control stream entry id
+    decisions_after: bytes  # where the bot's answer will be, after these ids
+    events_after: bytes
+
+
+def submit_trade(r: redis.Redis, request: TradeRequest) -> TradeSent:
+    """Append the request to its bot's control stream (the bot's runner handles it once)."""
+    decisions_after = last_id(r, bot_decisions(request.bot))
+    events_after = last_id(r, order_events(request.bot))
+    stream = bot_control(request.bot)
+    entry = r.xadd(stream, encode(request)).decode()
+    return TradeSent(stream, entry, decisions_after, events_after)
+
+
+class TradeWatch:
+    """The bot's answer to one request, from its decisions and order events as they come.
+
+    `done` once the bot refused (or found the request a duplicate), or the entry order has an
+    update that settles what the person asked: a limit entry's first, a market entry's final."""
+
+    def __init__(self, request: TradeRequest) -> None:
+        self.request = request
+        self.decision: Decision | None = None
+        self.update: OrderUpdate | None = None
+
+    @property
+    def cid(self) -> str:
+        return self.decision.fields.get("cid", "") if self.decision else ""
+
+    def feed(self, msg: object) -> None:
+        if (
+            isinstance(msg, Decision)
+            and msg.fields.get("request") == self.request.id
+            and self.decision is None
+        ):
+            self.decision = msg
+        elif isinstance(msg, OrderUpdate) and self.cid and msg.cid == self.cid:
+            self.update = msg
+
+    @property
+    def done(self) -> bool:
+        if self.decision is None:
+            return False
+        if self.decision.fields.get("outcome") != "sent":
+            return True
+        if self.update is None:
+            return False
+        market = self.update.order_type in (None, OrderType.MARKET)
+        return self.update.terminal or not market
+
+
+def wait_answer(r: redis.Redis, request: TradeRequest, sent: TradeSent, seconds: float) -> TradeWatch:
+    """Read the bot's decisions and order events from where they were when the request was
+    sent, until the answer is complete or `seconds` are up."""
+    watch = TradeWatch(request)
+    streams = {bot_decisions(request.bot): sent.decisions_after, order_events(request.bot): sent.events_after}
+    deadline = time.monotonic() + seconds
+    while not watch.done:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for stream, batch in r.xread(streams, count=100, block=max(1, int(min(left, 1.0) * 1000))) or []:
+            for entry_id, fields in batch:
+                streams[stream.decode()] = entry_id
+                try:
+                    watch.feed(decode(fields))
+                except DecodeError:
+                    continue
+    return watch

@@ -1,0 +1,140 @@
+"""A person's TradeRequest through the strategy interface (Strategy._trade, on_trade) and the
+`manual` bot (strategies/manual.py): once per request id, only for the bot's symbol, refused
+by a bot that takes no manual trades, by a paused bot, beyond max_quote; a SELL closes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shared.exits import Exits, Target
+from shared.messages import (
+    BotControl,
+    CancelOrder,
+    CancelOrderList,
+    ControlAction,
+    Notification,
+    PlaceOrder,
+    PlaceOrderList,
+    Side,
+    TradeRequest,
+)
+from shared.strategy.registry import load_strategy
+from shared.strategy.state import RECENT_TRADES, Mode
+from shared.strategy.testing import Driver
+from strategies.dca import DcaStrategy
+from strategies.manual import ManualStrategy
+
+D = Decimal
+EXITS = Exits(take_profits=(Target(gain=Decimal("0.02")),), stop_loss=Decimal("0.01"))
+
+
+def trade(rid: str = "r1", *, side: Side = Side.BUY, symbol: str = "BTCUSDT", quote: str = "100",
+          bot: str = "t1") -> TradeRequest:  # fmt: skip
+    return TradeRequest(id=rid, bot=bot, symbol=symbol, side=side, quote=Decimal(quote) if side == Side.BUY else None,
+                        exits=EXITS, ts=1)  # fmt: skip
+
+
+def outcomes(d: Driver) -> list[tuple[str, str]]:
+    return [(x.fields.get("request", ""), x.fields.get("outcome", "")) for x in d.decisions]
+
+
+def test_the_manual_strategy_is_a_built_in() -> None:
+    assert isinstance(load_strategy("manual"), ManualStrategy)
+
+
+def test_a_bot_that_takes_no_manual_trades_refuses_with_a_notification() -> None:
+    d = Driver(DcaStrategy(), {"base_order_quote": 100})
+    cmds = d.send(trade())
+    (note,) = cmds
+    assert isinstance(note, Notification) and note.kind == "refused"
+    assert "t1 takes no manual trades" in note.text
+    assert outcomes(d) == [("r1", "refused")]
+    assert d.state.trade_requests == ("r1",)
+
+
+def test_another_symbol_is_refused_before_the_strategy_sees_it() -> None:
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    d.send(trade(symbol="ETHUSDT"))
+    assert outcomes(d) == [("r1", "refused")]
+    assert "t1 trades BTCUSDT, not ETHUSDT" in d.said()[0]
+
+
+def test_the_same_request_id_twice_is_one_answer_and_the_ids_are_bounded() -> None:
+    d = Driver(DcaStrategy(), {"base_order_quote": 100})
+    d.send(trade("r1"))
+    assert d.send(trade("r1")) == []  # no second notification, no order
+    assert outcomes(d) == [("r1", "refused"), ("r1", "duplicate")]
+    for i in range(RECENT_TRADES + 5):
+        d.send(trade(f"x{i}"))
+    assert (
+        len(d.state.trade_requests) == RECENT_TRADES and d.state.trade_requests[-1] == f"x{RECENT_TRADES + 4}"
+    )
+
+
+def test_a_paused_manual_bot_refuses_a_buy_naming_resume() -> None:
+    d = Driver(ManualStrategy())
+    d.control(ControlAction.PAUSE)
+    d.send(trade())
+    assert outcomes(d) == [("r1", "refused")]
+    assert "t1 is paused: `automata resume t1` first" in d.said()[0]
+
+
+def test_max_quote_refuses_a_bigger_trade() -> None:
+    d = Driver(ManualStrategy(), {"max_quote": "50"})
+    d.candle("100", "100", "100", "100")
+    d.send(trade(quote="100"))
+    assert outcomes(d) == [("r1", "refused")] and "above max_quote 50" in d.said()[0]
+
+
+def test_a_sell_with_nothing_held_is_refused_and_with_a_position_closes() -> None:
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    d.send(trade("s1", side=Side.SELL))
+    assert outcomes(d) == [("s1", "refused")] and "holds nothing to sell" in d.said()[0]
+    # a position (as a close's sale would find it): bought by a market order of the bot's own
+    d.send(BotControl(bot="t1", action=ControlAction.RESUME, ts=2))
+    from shared.strategy.actions import market_order
+
+    d.state, buy = market_order(d.state, d.ctx(), Side.BUY, quote=Decimal(50))
+    assert buy is not None
+    d.fill(buy.cid, price="100")
+    cmds = d.send(trade("s2", side=Side.SELL))
+    sells = [c for c in cmds if isinstance(c, PlaceOrder)]
+    assert [(s.side, s.order_type.value, s.quantity) for s in sells] == [
+        (Side.SELL, "MARKET", Decimal("0.5"))
+    ]
+    assert outcomes(d)[-1] == ("s2", "closing") and d.state.mode == Mode.STOPPED
+    d.fill(sells[0].cid, price="101")
+    assert d.state.position.base == 0 and d.state.orders == {}
+
+
+def test_the_request_ids_survive_the_state_round_trip() -> None:
+    d = Driver(ManualStrategy())
+    d.send(trade("r9", symbol="ETHUSDT"))
+    strategy = ManualStrategy()
+    assert strategy.decode_state(strategy.encode_state(d.state)).trade_requests == ("r9",)
+
+
+def test_a_buy_opens_a_smart_trade_whose_exits_follow_the_fill_and_a_second_waits() -> None:
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, note) = d.send(trade("b1"))
+    assert isinstance(entry, PlaceOrder) and (entry.side, entry.quote_quantity) == (Side.BUY, Decimal(100))
+    assert isinstance(note, Notification) and "entry t1-000001" in note.text
+    assert outcomes(d)[-1] == ("b1", "sent") and d.decisions[-1].fields["cid"] == entry.cid
+    assert "trade b1 (cli): buy BTCUSDT quote 100 at market tp 2% sl 1%; entry t1-000001" in d.said()
+    # a second trade while this one is on: refused, saying how to close the first
+    d.send(trade("b2"))
+    assert outcomes(d)[-1] == ("b2", "refused") and "has a trade open already" in d.said()[-1]
+    # the entry fills: the exit goes out (an OCO: take profit 2 % above, stop 1 % below)
+    exits = d.fill(entry.cid, price="100")
+    (oco,) = [c for c in exits if isinstance(c, PlaceOrderList)]
+    assert [(leg.side, leg.price or leg.stop_price) for leg in oco.legs] == [
+        (Side.SELL, D("102")),
+        (Side.SELL, D("99")),
+    ]
+    # a sell closes: the list is cancelled, the position sold once its legs are gone
+    cmds = d.send(trade("s1", side=Side.SELL))
+    assert any(isinstance(c, CancelOrder | CancelOrderList) for c in cmds) and d.state.trade is None
+    assert outcomes(d)[-1] == ("s1", "closing")
