@@ -153,13 +153,27 @@ def minimal(cls: type[msgspec.Struct]) -> dict[str, Any]:
     return obj
 
 
+def nested_with(cls: type[msgspec.Struct], name: str, bad: str) -> Any:
+    """`bad` as field `name`'s value; for a tuple of Structs (balances, a list's legs), one
+    minimal item whose first Decimal field holds it."""
+    field = next(f for f in mi.type_info(cls).fields if f.name == name)
+    if not (isinstance(field.type, mi.VarTupleType) and isinstance(field.type.item_type, mi.StructType)):
+        return bad
+    item_cls = field.type.item_type.cls
+    item = minimal(item_cls)
+    if item_cls.__struct_config__.tag is None:  # an untagged Struct (Balance) has no type key
+        del item["type"]
+    first = next(f.name for f in mi.type_info(item_cls).fields if f.name in amount_paths(item_cls))
+    return [{**item, first: bad}]
+
+
 @pytest.mark.parametrize(("tag", "name"), AMOUNT_CASES)
 def test_bad_amounts_are_refused(tag: str, name: str) -> None:
     """Every Decimal field of every message refuses NaN, infinities, negatives and >= 1e20 (a
     fee may be negative: a rebate), when decoded (and so when built: same __post_init__)."""
     for bad in BAD_AMOUNTS:
         obj = minimal(MESSAGE_TYPES[tag])
-        obj[name] = [{"asset": "BTC", "free": "1", "locked": bad}] if name == "balances" else bad
+        obj[name] = nested_with(MESSAGE_TYPES[tag], name, bad)
         fields = {b"type": tag.encode(), b"v": b"1", b"data": json.dumps(obj).encode()}
         if name == "fee" and bad in ("-1", "-1e-9"):
             assert isinstance(decode(fields), Message)
