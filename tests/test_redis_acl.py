@@ -343,6 +343,7 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             ),
             "retention: a list": lambda r: (
                 r.sismember("og:lists:sim", "gamma-3"),
+                r.pipeline().watch("og:list:gamma-3", "og:order:gamma-4", "og:order:gamma-5"),
                 watched(
                     r,
                     "og:list:gamma-3",
