@@ -46,14 +46,20 @@ def assert_agree(sim, sync_redis, cmd, statuses: dict[str, OrderStatus]) -> None
     assert not {leg.cid.encode() for leg in cmd.legs} & sync_redis.smembers(og_open("sim"))
 
 
-def test_native_oco_one_leg_fills_the_other_expires(sim, env, config, tmp_path, sync_redis):
+def working_oco(sim, env, config, tmp_path, sync_redis):
+    """A started gateway and a sell OCO 500 above and below the price, both legs NEW at the venue."""
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
     p = price_of(sim)
     cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
-    limit, stop = cmd.legs
     for leg in cmd.legs:
         assert wait_status(sync_redis, leg.cid, OrderStatus.NEW).venue_order_id
+    return proc, p, cmd
+
+
+def test_native_oco_one_leg_fills_the_other_expires(sim, env, config, tmp_path, sync_redis):
+    proc, p, cmd = working_oco(sim, env, config, tmp_path, sync_redis)
+    limit, stop = cmd.legs
     assert list_record(sync_redis, cmd.list_cid)["mode"] == "native"
     sim.control.set_price(SYMBOL, str(p + 600))  # the limit leg trades
     assert_agree(sim, sync_redis, cmd, {limit.cid: OrderStatus.FILLED, stop.cid: OrderStatus.EXPIRED})
@@ -140,13 +146,8 @@ def test_legs_adopted_after_redis_lost_the_list_still_name_it(sim, env, config, 
     """Redis lost the list's writes while the gateway was down (its record and its legs'): the
     restarted gateway adopts the legs it finds at the venue, each with its list's cid (the
     adapter looks the list up by its number), and they go on to their end with it."""
-    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
-    wait_gateway_ready(sync_redis)
-    p = price_of(sim)
-    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    proc, p, cmd = working_oco(sim, env, config, tmp_path, sync_redis)
     limit, stop = cmd.legs
-    for leg in cmd.legs:
-        wait_status(sync_redis, leg.cid, OrderStatus.NEW)
     proc.kill()
     sync_redis.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
     sync_redis.srem(og_open_lists("sim"), cmd.list_cid)

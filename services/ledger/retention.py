@@ -43,6 +43,7 @@ from decimal import Decimal, InvalidOperation
 
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
@@ -226,25 +227,40 @@ def _in_ledger(engine: sa.Engine, records: dict[str, Closed]) -> set[str]:
     return held
 
 
-async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed) -> bool:
-    key = s.og_order(cid)
+async def _delete_unless(
+    redis: aioredis.Redis, key: str, watched: list[str], keep: Callable[[Pipeline], Awaitable[bool]]
+) -> bool:
+    """DEL `key` under WATCH of `watched` unless `keep` (reading through the watching pipe) says
+    it stays; False when it stays or a watched key changed meanwhile."""
     async with redis.pipeline(transaction=True) as pipe:
         try:
-            await pipe.watch(key)
-            status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
-            now = None if status is None else (as_text(status), _amount(cum))
-            if now != (expected.status, expected.cum_filled_qty):
+            await pipe.watch(*watched)
+            if await keep(pipe):
                 return False
-            if await pipe.sismember(s.og_open(expected.venue), cid):
-                return False
-            if expected.list_cid and await pipe.sismember(s.og_open_lists(expected.venue), expected.list_cid):
-                return False  # its list is not done: the list's path still reads this record
             pipe.multi()
             pipe.delete(key)
             [deleted] = await pipe.execute()
             return bool(deleted)
         except WatchError:
             return False
+
+
+async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed) -> bool:
+    key = s.og_order(cid)
+
+    async def keep(pipe: Pipeline) -> bool:
+        status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
+        now = None if status is None else (as_text(status), _amount(cum))
+        if now != (expected.status, expected.cum_filled_qty):
+            return True
+        if await pipe.sismember(s.og_open(expected.venue), cid):
+            return True
+        # a leg of a list that is not done: the list's path still reads this record
+        return bool(expected.list_cid) and bool(
+            await pipe.sismember(s.og_open_lists(expected.venue), expected.list_cid)
+        )
+
+    return await _delete_unless(redis, key, [key], keep)
 
 
 async def delete_closed_records(redis: aioredis.Redis, engine: sa.Engine, older_than_ms: int) -> int:
@@ -316,25 +332,17 @@ async def _delete_list_if_unchanged(redis: aioredis.Redis, list_cid: str, expect
     """DEL the list's record if it still reads as found, is out of the open lists and no leg's
     record is left (a leg's record goes first, by the orders' rule)."""
     key = s.og_list(list_cid)
-    async with redis.pipeline(transaction=True) as pipe:
-        try:
-            await pipe.watch(key, *(s.og_order(cid) for cid in expected.legs))
-            if await pipe.hmget(key, list(LIST_FIELDS)) != [
-                DONE.encode(), expected.updated_ts.encode(), expected.venue.encode(), expected.bot.encode(),
-                ",".join(expected.legs).encode(),
-            ]:  # fmt: skip
-                return False
-            if await pipe.sismember(s.og_open_lists(expected.venue), list_cid):
-                return False
-            for cid in expected.legs:
-                if (await pipe.hmget(s.og_order(cid), ["status"]))[0] is not None:
-                    return False
-            pipe.multi()
-            pipe.delete(key)
-            [deleted] = await pipe.execute()
-            return bool(deleted)
-        except WatchError:
-            return False
+    legs = [s.og_order(cid) for cid in expected.legs]
+    found = [DONE, expected.updated_ts, expected.venue, expected.bot, ",".join(expected.legs)]
+
+    async def keep(pipe: Pipeline) -> bool:
+        if await pipe.hmget(key, list(LIST_FIELDS)) != [x.encode() for x in found]:
+            return True
+        if await pipe.sismember(s.og_open_lists(expected.venue), list_cid):
+            return True
+        return any([(await pipe.hmget(leg, ["status"]))[0] is not None for leg in legs])
+
+    return await _delete_unless(redis, key, [key, *legs], keep)
 
 
 async def delete_done_lists(redis: aioredis.Redis, older_than_ms: int) -> int:
