@@ -119,10 +119,12 @@ class Progress(NamedTuple):
 def apply_report(
     record: OrderRecord, report: OrderReport, fee: Decimal, fee_asset: str, now_ms: int
 ) -> OrderRecord:
-    """The record after the report (call only when moves_forward); fee is the new cumulative fee."""
+    """The record after the report (call only when moves_forward); fee is the new cumulative fee.
+    Its list: the record's (written ahead with the list), else the report's (an adopted leg)."""
     return msgspec.structs.replace(
         record,
         status=status_after(record.status, report.status),
+        list_cid=record.list_cid or report.list_cid,
         venue_order_id=report.venue_order_id or record.venue_order_id,
         side=report.side or record.side,
         order_type=report.order_type or record.order_type,

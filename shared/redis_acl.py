@@ -145,13 +145,14 @@ def ledger_user() -> User:
     updates, the accounts, candles, `notify`), the venues' symbol filters read-only; it appends
     only to `notify` (gap reports) and its streams' dead letters, and never writes a message
     anyone acts on. Retention (services/ledger/retention.py): XTRIM, from a script, on the
-    streams it keeps but the candles, and the order gateway's closed write-ahead records: read their
-    status, DEL under WATCH; `og:open:*` and the command streams' pending entries read-only."""
+    streams it keeps but the candles, and the order gateway's closed write-ahead records (orders
+    and order lists): read their status, DEL under WATCH; `og:open:*`, `og:lists:*` and the
+    command streams' pending entries read-only."""
     kept = [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.candles(s.ANY, s.ANY, s.ANY), s.NOTIFY]
     read = _selector(_keys("~", kept), GROUP_READ, GROUP_WRITE)
     trim = _selector(_keys("~", [s.ANY_ORDER_EVENTS, s.account(s.ANY), s.NOTIFY]), ["+xtrim"], SCRIPTS)
-    records = _selector(["~" + s.og_order(s.ANY), "+hmget", "+del", "+watch"])
-    opened = _selector(["%R~" + s.og_open(s.ANY), "+sismember"])
+    records = _selector(["~" + s.og_order(s.ANY), "~" + s.og_list(s.ANY), "+hmget", "+del", "+watch"])
+    opened = _selector(["%R~" + s.og_open(s.ANY), "%R~" + s.og_open_lists(s.ANY), "+sismember"])
     commands = _selector(["%R~" + s.legacy_order_commands(s.ANY), "+xpending"])  # `orders:cmd:*`
     append = _selector(_keys("~", [s.NOTIFY, *(s.dlq(k) for k in kept)]), ["+xadd"])
     symbols = _selector(["%R~" + s.venue_symbols(s.ANY), "+hgetall"])

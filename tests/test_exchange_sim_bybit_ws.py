@@ -73,6 +73,45 @@ def test_public_ping_and_bad_topic_answers(sim: SimVenue) -> None:
         assert json.loads(ws.recv(timeout=5))["ret_msg"] == "subscribe"
 
 
+def test_orderbook_level1_snapshot_at_once_then_one_per_change(sim: SimVenue) -> None:
+    """`orderbook.1`: the book at subscribe time, then a snapshot each time the top of the book
+    moves, its update id one more each time; bid and ask are the venue's (its REST tickers)."""
+    inbox = Inbox()
+    ws = bybit_ws(sim, "spot")
+    seen = acks(ws)
+    try:
+        ws.orderbook_stream(1, "BTCUSDT", inbox.put)
+        subscribed(ws, seen, 1)
+        first = inbox.wait(lambda m: m["topic"] == "orderbook.1.BTCUSDT", what="the first book")
+        price = last_price(sim)
+        for step in range(1, 4):
+            sim.control.set_price("BTCUSDT", str(price + 10 * step))
+            wait_until(lambda n=step: len(inbox.all("orderbook.1.BTCUSDT")) == n + 1, what=f"book {step}")
+    finally:
+        ws.exit()
+    books = inbox.all("orderbook.1.BTCUSDT")
+    assert [b["data"]["u"] for b in books] == [first["data"]["u"] + i for i in range(4)]
+    assert all(b["type"] == "snapshot" and b["data"]["s"] == "BTCUSDT" for b in books)
+    assert [b["data"]["seq"] for b in books] == sorted(b["data"]["seq"] for b in books)
+    [ticker] = bybit_http(sim).get_tickers(**SPOT)["result"]["list"]
+    [[bid, bid_qty]], [[ask, ask_qty]] = books[-1]["data"]["b"], books[-1]["data"]["a"]
+    assert (bid, bid_qty, ask, ask_qty) == tuple(
+        ticker[k] for k in ("bid1Price", "bid1Size", "ask1Price", "ask1Size")
+    )
+    assert Decimal(bid) < Decimal(ask)
+
+
+def test_orderbook_depth_other_than_1_is_refused(sim: SimVenue) -> None:
+    with connect(sim.ws_url("/v5/public/spot")) as ws:
+        ws.send(json.dumps({"op": "subscribe", "req_id": "b50", "args": ["orderbook.50.BTCUSDT"]}))
+        refused = json.loads(ws.recv(timeout=5))
+        assert (refused["success"], refused["req_id"], refused["ret_msg"]) == (
+            False,
+            "b50",
+            "Invalid topic :[orderbook.50.BTCUSDT]",
+        )
+
+
 # ----------------------------------------------------------------------------- private
 def test_partial_fills_stream_cumulative_order_execution_and_wallet(
     sim: SimVenue, private: tuple[Any, Inbox]

@@ -184,6 +184,60 @@ async def test_closed_write_ahead_records_go_once_the_ledger_holds_their_final_s
     engine.dispose()
 
 
+def list_record(list_cid: str, phase: str, legs: tuple[str, ...], updated_ts: int) -> dict[str, str]:
+    """An og:list hash as services/order_gateway/list_wal.ListRecord writes it."""
+    return {"list_cid": list_cid, "bot": BOT, "venue": "sim", "symbol": "BTCUSDT", "kind": "OCO",
+            "mode": "emulated", "legs": ",".join(legs), "phase": phase, "updated_ts": str(updated_ts)}  # fmt: skip
+
+
+async def test_list_records_go_after_their_legs_and_a_leg_stays_while_its_list_is_open(
+    ledger_url: str, redis_client: aioredis.Redis
+) -> None:
+    r = redis_client
+    engine = ledger_engine(ledger_url)
+    old, young = 1_000, NOW_MS - 1_000
+    lists = {
+        "b1-10": ("done", ("b1-11", "b1-12"), old),  # done: its legs go, then it
+        "b1-20": ("working", ("b1-21", "b1-22"), old),  # open: its finished leg stays
+        "b1-30": ("done", ("b1-31", "b1-32"), old),  # one leg not in the ledger: it and the list stay
+        "b1-40": ("done", ("b1-41", "b1-42"), young),  # done too recently: its legs go, it stays
+    }
+    legs = {
+        "b1-11": OrderStatus.FILLED, "b1-12": OrderStatus.EXPIRED, "b1-21": OrderStatus.FILLED,
+        "b1-22": OrderStatus.NEW, "b1-31": OrderStatus.FILLED, "b1-32": OrderStatus.CANCELED,
+        "b1-41": OrderStatus.FILLED, "b1-42": OrderStatus.EXPIRED,
+    }  # fmt: skip
+    for list_cid, (phase, cids, updated) in lists.items():
+        await r.hset(s.og_list(list_cid), mapping=list_record(list_cid, phase, cids, updated))
+        for cid in cids:
+            await r.hset(s.og_order(cid), mapping={**record(cid, legs[cid], "1", old), "list_cid": list_cid})
+    await r.sadd(s.og_open_lists("sim"), "b1-20")
+    await r.sadd(s.og_open("sim"), "b1-22")
+    with engine.begin() as conn:
+        conn.execute(t.orders.insert(), [order_row(c, st, "1") for c, st in legs.items() if c != "b1-31"])
+
+    async def streams() -> list[str]:
+        return []
+
+    retention = Retention(r, engine, streams, Rule(0, 0, 10_000), 60, {})
+    assert await retention.round(NOW_MS) == (0, 0, 6)  # b1-11, b1-12, b1-10; b1-32; b1-41, b1-42
+    left = sorted(k.decode() for k in await r.keys("og:*"))
+    kept = [s.og_list(c) for c in ("b1-20", "b1-30", "b1-40")] + [s.og_open_lists("sim")]
+    assert left == sorted([*kept, s.og_open("sim"), *(s.og_order(c) for c in ("b1-21", "b1-22", "b1-31"))])
+
+    # the open list finishes: the gateway marks its last leg final, the list done and closed
+    await r.hset(s.og_order("b1-22"), mapping={"status": str(OrderStatus.CANCELED)})
+    await r.srem(s.og_open("sim"), "b1-22")
+    await r.hset(s.og_list("b1-20"), "phase", "done")
+    await r.srem(s.og_open_lists("sim"), "b1-20")
+    with engine.begin() as conn:
+        conn.execute(t.orders.update().where(t.orders.c.cid == "b1-22").values(status="CANCELED"))
+    assert await retention.round(NOW_MS) == (0, 0, 3)  # b1-21, b1-22, then b1-20
+    assert not await r.exists(s.og_list("b1-20"), s.og_order("b1-21"), s.og_order("b1-22"))
+    assert await r.exists(s.og_list("b1-30"), s.og_order("b1-31"), s.og_list("b1-40")) == 3
+    engine.dispose()
+
+
 def test_the_ledger_service_trims_what_it_wrote_and_leaves_the_candles(
     tmp_path: Path, env: dict[str, str], sync_redis: redis.Redis
 ) -> None:

@@ -315,6 +315,32 @@ def test_bybit_through_pybit_same_guarantees(sim, sync_redis, gateway_factory) -
     assert assert_complete(sync_redis, sim, gw)
 
 
+def test_bybit_book_tickers_from_the_orderbook_topic(sim, sync_redis, gateway_factory) -> None:
+    """A Bybit paper venue: pybit's `orderbook.1` subscription is accepted and each change of the
+    top of the book becomes a BookTicker on md:book (what an emulated OCO on Bybit watches)."""
+    wait_until(lambda: sockets(sim) == 0, what="no socket left from an earlier test")
+    gw = gateway_factory("bybit", warmup=5, book_tickers=["BTCUSDT"]).start()
+    stream = "md:book:bysim:BTCUSDT"
+
+    def books() -> list[BookTicker]:
+        return [decode(f) for _, f in sync_redis.xrange(stream)]
+
+    wait_until(lambda: books(), timeout=30, what="the book at subscribe time")
+    price = Decimal(str(sim.control.state()["prices"]["BTCUSDT"]))
+    for step in range(1, 4):
+        seen = len(books())
+        sim.control.set_price("BTCUSDT", str(price + 7 * step))
+        wait_until(lambda n=seen: len(books()) > n, what=f"the book after move {step}")
+    got = books()
+    assert all(isinstance(b, BookTicker) and b.venue == "bysim" and b.bid < b.ask for b in got)
+    assert [b.update_id for b in got] == sorted({b.update_id for b in got})
+    with urllib.request.urlopen(f"{sim.base_url}/v5/market/tickers?category=spot&symbol=BTCUSDT") as reply:
+        [venue] = json.loads(reply.read())["result"]["list"]
+    assert (got[-1].bid, got[-1].ask) == (Decimal(venue["bid1Price"]), Decimal(venue["ask1Price"]))
+    assert "refused a subscription" not in gw.log.read_text()
+    assert gw.stop() == 0
+
+
 def test_data_download_then_import_round_trip(sim, sync_redis, env, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 

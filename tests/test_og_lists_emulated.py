@@ -31,11 +31,10 @@ def config(tmp_path, sim, protocol):
 
 
 @pytest.fixture
-def market(env, tmp_path, sim, sync_redis):
-    """The market gateway publishing SYMBOL's book tickers (one per market step). It reads them
-    from the venue's Binance face whatever protocol the order gateway speaks: the paper venue's
-    Bybit face has no orderbook topic yet, and both faces share one market."""
-    config = write_config(tmp_path / "market.toml", sim, emulate=False)
+def market(env, tmp_path, sim, sync_redis, protocol):
+    """The market gateway publishing SYMBOL's book tickers (one per change of the book), read
+    from the face the order gateway speaks: Binance's bookTicker or Bybit's orderbook.1."""
+    config = write_config(tmp_path / "market.toml", sim, emulate=False, protocol=protocol)
     proc = start("services.market_gateway", env, config, tmp_path / "mg.log")
     price = sim.control.state()["prices"][SYMBOL]
     wait_until(lambda: sim.control.set_price(SYMBOL, price) and books(sync_redis), timeout=30,

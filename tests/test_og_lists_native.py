@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus
-from shared.streams import og_open, og_open_lists
+from shared.streams import og_list, og_open, og_open_lists, og_order
 from tests.helpers.gateway import updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import SYMBOL, cancel_list, list_record, oco, oco_command, start, write_config
 from tests.helpers.procs import wait_until
@@ -46,14 +46,20 @@ def assert_agree(sim, sync_redis, cmd, statuses: dict[str, OrderStatus]) -> None
     assert not {leg.cid.encode() for leg in cmd.legs} & sync_redis.smembers(og_open("sim"))
 
 
-def test_native_oco_one_leg_fills_the_other_expires(sim, env, config, tmp_path, sync_redis):
+def working_oco(sim, env, config, tmp_path, sync_redis):
+    """A started gateway and a sell OCO 500 above and below the price, both legs NEW at the venue."""
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
     p = price_of(sim)
     cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
-    limit, stop = cmd.legs
     for leg in cmd.legs:
         assert wait_status(sync_redis, leg.cid, OrderStatus.NEW).venue_order_id
+    return proc, p, cmd
+
+
+def test_native_oco_one_leg_fills_the_other_expires(sim, env, config, tmp_path, sync_redis):
+    proc, p, cmd = working_oco(sim, env, config, tmp_path, sync_redis)
+    limit, stop = cmd.legs
     assert list_record(sync_redis, cmd.list_cid)["mode"] == "native"
     sim.control.set_price(SYMBOL, str(p + 600))  # the limit leg trades
     assert_agree(sim, sync_redis, cmd, {limit.cid: OrderStatus.FILLED, stop.cid: OrderStatus.EXPIRED})
@@ -133,4 +139,26 @@ def test_an_unknown_outcome_is_resolved_by_the_list_query(fault, sim, env, tmp_p
         assert wait_status(sync_redis, leg.cid, OrderStatus.NEW, timeout=30).reconciled
         assert len(at_venue(sim, leg.cid)) == 1, "sent once"
     assert list_record(sync_redis, cmd.list_cid)["send_attempts"] == "1"
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_legs_adopted_after_redis_lost_the_list_still_name_it(sim, env, config, tmp_path, sync_redis):
+    """Redis lost the list's writes while the gateway was down (its record and its legs'): the
+    restarted gateway adopts the legs it finds at the venue, each with its list's cid (the
+    adapter looks the list up by its number), and they go on to their end with it."""
+    proc, p, cmd = working_oco(sim, env, config, tmp_path, sync_redis)
+    limit, stop = cmd.legs
+    proc.kill()
+    sync_redis.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
+    sync_redis.srem(og_open_lists("sim"), cmd.list_cid)
+    sync_redis.srem(og_open("sim"), *(leg.cid for leg in cmd.legs))
+    proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_gateway_ready(sync_redis)
+    for leg in cmd.legs:
+        wait_until(lambda c=leg.cid: sync_redis.hget(og_order(c), "list_cid") == cmd.list_cid.encode(),
+                   timeout=30, what=f"{leg.cid} adopted with its list")  # fmt: skip
+        assert sync_redis.hget(og_order(leg.cid), "adopted") in (b"True", b"true", b"1")
+    sim.control.set_price(SYMBOL, str(p + 600))  # the limit leg trades, the venue expires the stop
+    for cid, status in ((limit.cid, OrderStatus.FILLED), (stop.cid, OrderStatus.EXPIRED)):
+        assert wait_status(sync_redis, cid, status, timeout=30).list_cid == cmd.list_cid
     assert proc.terminate() == 0, proc.output()[-3000:]

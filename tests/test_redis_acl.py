@@ -341,6 +341,15 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
                     lambda p: (p.hmget("og:order:gamma-2", ["status"]), p.delete("og:order:gamma-2")),
                 ),
             ),
+            "retention: a list": lambda r: (
+                r.sismember("og:lists:sim", "gamma-3"),
+                r.pipeline().watch("og:list:gamma-3", "og:order:gamma-4", "og:order:gamma-5"),
+                watched(
+                    r,
+                    "og:list:gamma-3",
+                    lambda p: (p.hmget("og:list:gamma-3", ["phase", "legs"]), p.delete("og:list:gamma-3")),
+                ),
+            ),
         },
     )
     # retention: whether a bot's command is still pending (NOGROUP here: allowed, nothing to see)
@@ -361,6 +370,9 @@ def test_the_ledger_reads_what_it_keeps_and_writes_nothing_anyone_acts_on(connec
             "writing the order gateway's records": lambda r: r.hset("og:order:gamma-1", "status", "NEW"),
             "reading them whole": lambda r: r.hgetall("og:order:gamma-1"),
             "the open set": lambda r: r.srem("og:open:sim", "gamma-1"),
+            "writing a list's record": lambda r: r.hset("og:list:gamma-3", "phase", "done"),
+            "reading it whole": lambda r: r.hgetall("og:list:gamma-3"),
+            "the open lists": lambda r: r.srem("og:lists:sim", "gamma-3"),
             "its lease": lambda r: r.delete("og:lease:sim"),
             "FLUSHALL": lambda r: r.flushall(),
         },

@@ -130,3 +130,33 @@ async def test_a_refused_oco_is_rejected_with_binance_s_reason(venue: BinanceAda
         await sell_oco(venue, "b1-000001", 2, last - 50, last - 100)  # the limit leg below the price
     assert err.value.code == -2010 and "relationship of the prices" in str(err.value)
     assert await venue.open_orders(SYMBOL) == []
+
+
+async def test_rest_reports_of_a_fresh_adapter_name_the_list_looked_up_once(
+    sim: SimVenue, venue: BinanceAdapter
+) -> None:
+    """An adapter that never saw the list (the gateway restarted after a crash) fills a leg's
+    list_cid in query, openOrders and allOrders from the row's orderListId: one GET orderList
+    per list, whatever it reads after; an order of no list names none and costs nothing."""
+    last = await venue.last_price(SYMBOL)
+    await sell_oco(venue, "b1-000001", 2, last + 100, last - 100)
+    await venue.place(leg("b1-000004", OrderType.LIMIT_MAKER, price=last + 200), QTY, last + 200, None)
+    fresh = adapter(sim)
+    await fresh.start()
+    assert fresh.client is not None
+    real, lookups = fresh.client.v3_get_order_list, []
+
+    async def counted(**params):  # python-binance's own method, counted
+        lookups.append(params)
+        return await real(**params)
+
+    fresh.client.v3_get_order_list = counted
+    try:
+        expected = {"b1-000002": "b1-000001", "b1-000003": "b1-000001", "b1-000004": ""}
+        assert {r.cid: r.list_cid for r in await fresh.open_orders(SYMBOL)} == expected
+        assert {r.cid: r.list_cid for r in await fresh.recent_orders(SYMBOL)} == expected
+        assert (await fresh.query(SYMBOL, "b1-000003")).list_cid == "b1-000001"
+        assert (await fresh.query(SYMBOL, "b1-000004")).list_cid == ""
+        assert len(lookups) == 1 and set(lookups[0]) == {"orderListId"}
+    finally:
+        await fresh.close()

@@ -18,6 +18,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from tests.helpers.bybit import bybit_http, private_socket
 from tests.helpers.procs import wait_until
@@ -265,6 +266,20 @@ def test_bybit_error_envelope(sim: SimVenue) -> None:
     assert status == 200  # Bybit's errors are in the envelope
     check(documented("bybit", "errors")[0]["body"], body, {})
     assert body["retCode"] != 0
+
+
+def test_bybit_orderbook_level1_topic(sim: SimVenue) -> None:
+    """`orderbook.1.{symbol}` as sent on the wire (no client in between): the documented shape,
+    a snapshot (level 1 has no deltas), "ts" before "type" as on Bybit's spot books."""
+    with connect(sim.ws_url("/v5/public/spot")) as ws:
+        ws.send(json.dumps({"op": "subscribe", "req_id": "b1", "args": ["orderbook.1.BTCUSDT"]}))
+        assert json.loads(ws.recv(timeout=5))["success"] is True
+        text = ws.recv(timeout=5)
+    served = json.loads(text)
+    check(documented("bybit", "ws_orderbook"), served, {"type": {"snapshot"}})
+    assert served["topic"] == "orderbook.1.BTCUSDT"
+    assert len(served["data"]["b"]) == len(served["data"]["a"]) == 1
+    assert list(served).index("ts") < list(served).index("type")
 
 
 def test_bybit_private_topics(sim: SimVenue) -> None:

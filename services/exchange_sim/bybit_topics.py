@@ -19,6 +19,7 @@ KLINE_INTERVALS = {
     "D": "1d",
     "W": "1w",
 }
+BOOK_DEPTHS = frozenset({"1"})  # orderbook depths served: level 1 (best bid and ask)
 PRIVATE_TOPICS = frozenset({"order", "execution", "wallet"})
 
 
@@ -27,24 +28,27 @@ class TopicError(ValueError):
 
 
 class PublicTopic(NamedTuple):
-    kind: str  # "kline" | "tickers"
+    kind: str  # "kline" | "tickers" | "orderbook"
     symbol: str
-    interval: str = ""  # Bybit interval, kline only
+    interval: str = ""  # Bybit interval (kline) or depth (orderbook)
 
     @property
     def name(self) -> str:
-        if self.kind == "kline":
-            return f"kline.{self.interval}.{self.symbol}"
-        return f"tickers.{self.symbol}"
+        if self.kind == "tickers":
+            return f"tickers.{self.symbol}"
+        return f"{self.kind}.{self.interval}.{self.symbol}"
 
 
 def parse_public(topic: object, symbols: set[str] | frozenset[str]) -> PublicTopic:
-    """`kline.{interval}.{symbol}` or `tickers.{symbol}` for a listed symbol, else TopicError."""
+    """`kline.{interval}.{symbol}`, `tickers.{symbol}` or `orderbook.{depth}.{symbol}` (depth 1
+    only) for a listed symbol, else TopicError."""
     if not isinstance(topic, str):
         raise TopicError(f"Invalid topic :[{topic}]")
     parts = topic.split(".")
     if parts[0] == "kline" and len(parts) == 3 and parts[1] in KLINE_INTERVALS:
         parsed = PublicTopic("kline", parts[2], parts[1])
+    elif parts[0] == "orderbook" and len(parts) == 3 and parts[1] in BOOK_DEPTHS:
+        parsed = PublicTopic("orderbook", parts[2], parts[1])
     elif parts[0] == "tickers" and len(parts) == 2:
         parsed = PublicTopic("tickers", parts[1])
     else:

@@ -1,4 +1,5 @@
-"""Bybit V5 WebSockets: /v5/public/spot (kline, tickers) and /v5/private (order, execution, wallet).
+"""Bybit V5 WebSockets: /v5/public/spot (kline, tickers, orderbook.1) and /v5/private (order,
+execution, wallet).
 
 Ops as Bybit answers them to pybit: `ping` -> pong (public: `ret_msg: pong`, private:
 `op: pong`), `subscribe` / `unsubscribe` -> `{"success", "ret_msg", "op", "conn_id", "req_id"}`,
@@ -24,6 +25,7 @@ from aiohttp import WSMsgType, web
 from services.exchange_sim import bybit_format as bf
 from services.exchange_sim.bybit_api import PROTOCOL
 from services.exchange_sim.bybit_auth import WsAuthError, check_ws_auth
+from services.exchange_sim.bybit_book import BookTopics
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace, face_for
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS, TopicError, parse_private, parse_public
 from services.exchange_sim.market import Tick
@@ -65,6 +67,7 @@ class BybitStreams:
         self.venue, self.face = venue, face
         self.conns: set[Conn] = set()
         self._ids = itertools.count(1)
+        self.books = BookTopics(venue)
 
     # ----------------------------------------------------------------- connections
     async def public(self, request: web.Request) -> web.StreamResponse:
@@ -145,7 +148,19 @@ class BybitStreams:
             else:
                 conn.topics -= topics
             success, ret_msg = True, "" if conn.private else op
-        asyncio.get_running_loop().call_later(ACK_DELAY_S, conn.reply, op, req_id, success, ret_msg)
+        loop = asyncio.get_running_loop()
+        loop.call_later(ACK_DELAY_S, conn.reply, op, req_id, success, ret_msg)
+        if success and op == "subscribe" and not conn.private:
+            loop.call_later(ACK_DELAY_S, self._book_snapshots, conn, topics)
+
+    def _book_snapshots(self, conn: Conn, topics: set[str]) -> None:
+        """An order book subscriber's first push: the book as it is now (after the ack)."""
+        for topic in sorted(topics):
+            kind, _depth, symbol = (topic.split(".") + ["", ""])[:3]
+            if kind == "orderbook" and topic in conn.topics:
+                message = self.books.snapshot(symbol, self.venue.engine.now, changed_only=False)
+                if message is not None:
+                    conn.send(message)
 
     def _topics(self, conn: Conn, args: Any) -> set[str]:
         if conn.private and not conn.authed:
@@ -188,6 +203,11 @@ class BybitStreams:
                 "cs": tick.trade_id,
                 "data": data,
             }
+        topic = f"orderbook.1.{tick.symbol}"
+        if topic in wanted:
+            book = self.books.snapshot(tick.symbol, tick.time, changed_only=True)
+            if book is not None:
+                out[topic] = book
         return out
 
     # ----------------------------------------------------------------- private pushes

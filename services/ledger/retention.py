@@ -16,7 +16,13 @@ The rule (docs/ARCHITECTURE.md, "Retention"), applied every `[ledger] retention_
   `og:open:{venue}` (reconciliation no longer looks at it), its last update is older than
   `wal_keep_s`, no command of its bot is pending in the order gateway's group (a command
   handled later would find its cid unknown and send it again), and the ledger's `orders` row
-  holds the same final status and `cum_filled_qty`. Checked again under WATCH before DEL.
+  holds the same final status and `cum_filled_qty`; a leg of an order list also waits while its
+  list is in `og:lists:{venue}` (an emulation decides from its legs' records). Checked again
+  under WATCH before DEL.
+- A list's record `og:list:{list_cid}` is deleted once the list is done and out of
+  `og:lists:{venue}`, its last update is older than `wal_keep_s`, no command of its bot is
+  pending, and none of its legs' records is left (each went by the rule above, so the ledger
+  holds every leg's final state). Checked again under WATCH before DEL.
 - The ledger's own `ingested` keys of a trimmable stream's entries below its first entry (or up
   to its last id, the stream empty) are deleted: no such entry can be delivered again, so the key
   that refuses its replay has nothing left to refuse. Pending entries are never below it.
@@ -37,6 +43,7 @@ from decimal import Decimal, InvalidOperation
 
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
@@ -53,7 +60,7 @@ log = logging.getLogger("automata.ledger")
 SNAPSHOT_SCAN = 200  # account entries read back per XREVRANGE looking for the newest snapshot
 SCAN_COUNT = 1000
 IN_CHUNK = 500  # values per IN (...) list
-RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue", "bot")
+RECORD_FIELDS = ("status", "cum_filled_qty", "updated_ts", "venue", "bot", "list_cid")
 
 
 @dataclass(frozen=True)
@@ -171,11 +178,12 @@ class Closed:
     cum_filled_qty: Decimal
     venue: str
     bot: str
+    list_cid: str = ""  # the order list it is a leg of
 
 
 def _closed(fields: list[object], older_than_ms: int) -> Closed | None:
     """A record that is final and was last updated before `older_than_ms`, else None."""
-    status, cum, updated, venue, bot = fields
+    status, cum, updated, venue, bot, list_cid = fields
     if status is None or as_text(status) not in TERMINAL_STATUSES:
         return None
     amount = _amount(cum)
@@ -185,7 +193,9 @@ def _closed(fields: list[object], older_than_ms: int) -> Closed | None:
         return None
     if not stale or amount is None:
         return None
-    return Closed(as_text(status), amount, as_text(venue or b""), as_text(bot or b""))
+    return Closed(
+        as_text(status), amount, as_text(venue or b""), as_text(bot or b""), as_text(list_cid or b"")
+    )
 
 
 async def _commands_waiting(redis: aioredis.Redis, venue: str, bot: str) -> bool:
@@ -217,16 +227,15 @@ def _in_ledger(engine: sa.Engine, records: dict[str, Closed]) -> set[str]:
     return held
 
 
-async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed) -> bool:
-    key = s.og_order(cid)
+async def _delete_unless(
+    redis: aioredis.Redis, key: str, watched: list[str], keep: Callable[[Pipeline], Awaitable[bool]]
+) -> bool:
+    """DEL `key` under WATCH of `watched` unless `keep` (reading through the watching pipe) says
+    it stays; False when it stays or a watched key changed meanwhile."""
     async with redis.pipeline(transaction=True) as pipe:
         try:
-            await pipe.watch(key)
-            status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
-            now = None if status is None else (as_text(status), _amount(cum))
-            if now != (expected.status, expected.cum_filled_qty):
-                return False
-            if await pipe.sismember(s.og_open(expected.venue), cid):
+            await pipe.watch(*watched)
+            if await keep(pipe):
                 return False
             pipe.multi()
             pipe.delete(key)
@@ -234,6 +243,24 @@ async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed
             return bool(deleted)
         except WatchError:
             return False
+
+
+async def _delete_if_unchanged(redis: aioredis.Redis, cid: str, expected: Closed) -> bool:
+    key = s.og_order(cid)
+
+    async def keep(pipe: Pipeline) -> bool:
+        status, cum = await pipe.hmget(key, ["status", "cum_filled_qty"])
+        now = None if status is None else (as_text(status), _amount(cum))
+        if now != (expected.status, expected.cum_filled_qty):
+            return True
+        if await pipe.sismember(s.og_open(expected.venue), cid):
+            return True
+        # a leg of a list that is not done: the list's path still reads this record
+        return bool(expected.list_cid) and bool(
+            await pipe.sismember(s.og_open_lists(expected.venue), expected.list_cid)
+        )
+
+    return await _delete_unless(redis, key, [key], keep)
 
 
 async def delete_closed_records(redis: aioredis.Redis, engine: sa.Engine, older_than_ms: int) -> int:
@@ -269,6 +296,64 @@ async def delete_closed_records(redis: aioredis.Redis, engine: sa.Engine, older_
             keys = []
     if keys:
         deleted += await sweep(keys)
+    return deleted
+
+
+LIST_FIELDS = ("phase", "updated_ts", "venue", "bot", "legs")
+DONE = "done"  # services/order_gateway/list_wal.Phase.DONE: every leg final
+
+
+@dataclass(frozen=True)
+class DoneList:
+    """What a done list's record says, as far as retention looks."""
+
+    updated_ts: str
+    venue: str
+    bot: str
+    legs: tuple[str, ...]
+
+
+def _done_list(fields: list[object], older_than_ms: int) -> DoneList | None:
+    """A list record that is done and was last updated before `older_than_ms`, else None."""
+    phase, updated, venue, bot, legs = fields
+    if phase is None or as_text(phase) != DONE:
+        return None
+    try:
+        stale = int(as_text(updated or b"0")) <= older_than_ms
+    except ValueError:
+        return None
+    if not stale:
+        return None
+    leg_cids = tuple(c for c in as_text(legs or b"").split(",") if c)
+    return DoneList(as_text(updated or b""), as_text(venue or b""), as_text(bot or b""), leg_cids)
+
+
+async def _delete_list_if_unchanged(redis: aioredis.Redis, list_cid: str, expected: DoneList) -> bool:
+    """DEL the list's record if it still reads as found, is out of the open lists and no leg's
+    record is left (a leg's record goes first, by the orders' rule)."""
+    key = s.og_list(list_cid)
+    legs = [s.og_order(cid) for cid in expected.legs]
+    found = [DONE, expected.updated_ts, expected.venue, expected.bot, ",".join(expected.legs)]
+
+    async def keep(pipe: Pipeline) -> bool:
+        if await pipe.hmget(key, list(LIST_FIELDS)) != [x.encode() for x in found]:
+            return True
+        if await pipe.sismember(s.og_open_lists(expected.venue), list_cid):
+            return True
+        return any([(await pipe.hmget(leg, ["status"]))[0] is not None for leg in legs])
+
+    return await _delete_unless(redis, key, [key, *legs], keep)
+
+
+async def delete_done_lists(redis: aioredis.Redis, older_than_ms: int) -> int:
+    """Delete the list records the rule lets go; how many."""
+    deleted = 0
+    async for key in redis.scan_iter(match=s.og_list(s.ANY), count=SCAN_COUNT):
+        list_cid = as_text(key)[len(s.og_list("")) :]
+        found = _done_list(await redis.hmget(key, list(LIST_FIELDS)), older_than_ms)
+        if found is None or await _commands_waiting(redis, found.venue, found.bot):
+            continue
+        deleted += await _delete_list_if_unchanged(redis, list_cid, found)
     return deleted
 
 
@@ -312,6 +397,7 @@ class Retention:
             if (start := await replayable_from(self.redis, stream)) is not None:
                 pruned += await asyncio.to_thread(prune_ingested, self.engine, stream, start)
         records = await delete_closed_records(self.redis, self.engine, now_ms - self.rule.wal_keep_ms)
+        records += await delete_done_lists(self.redis, now_ms - self.rule.wal_keep_ms)
         for counter, value, key in (
             (self.trimmed, entries, "trimmed"), (self.wal_deleted, records, "wal_deleted"), (self.pruned, pruned, "pruned"),
         ):  # fmt: skip

@@ -411,14 +411,14 @@ class BinanceAdapter(BinanceLists):
             WEIGHT["get_order"],
             lambda: self.client.get_order(symbol=symbol, origClientOrderId=cid),
         )
-        return parse_reply(f"query {cid}", report_from_order, res)
+        return (await self.with_lists(res, [parse_reply(f"query {cid}", report_from_order, res)]))[0]
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         assert self.client is not None
         kwargs = {"symbol": symbol} if symbol else {}
         weight = WEIGHT["open_orders"] if symbol else WEIGHT["open_orders_all"]
         res = await self._call("open_orders", weight, lambda: self.client.get_open_orders(**kwargs))
-        return parse_list("openOrders", report_from_order, res)
+        return await self.with_lists(res, parse_list("openOrders", report_from_order, res))
 
     async def recent_orders(self, symbol: str) -> list[OrderReport]:
         """allOrders without startTime: the latest 1000 of the symbol, whatever the venue's clock."""
@@ -426,7 +426,7 @@ class BinanceAdapter(BinanceLists):
         res = await self._call(
             "all_orders", WEIGHT["all_orders"], lambda: self.client.get_all_orders(symbol=symbol, limit=1000)
         )
-        return parse_list(f"allOrders {symbol}", report_from_order, res)
+        return await self.with_lists(res, parse_list(f"allOrders {symbol}", report_from_order, res))
 
     async def balances(self) -> list[Balance]:
         assert self.client is not None

@@ -8,6 +8,9 @@ listStatus event, and fills OrderReport.list_cid from it. A leg's report that ar
 any of them (Binance sends listStatus after the legs' first executionReports) carries "" — the
 gateway's own record of the leg, written ahead with its list's cid, stays authoritative, and a
 report never clears it (shared/order_record.py apply_report keeps the record's list_cid).
+REST order reports (query, openOrders, allOrders) carry the number too: a leg of a list the
+adapter does not know (an order adopted after a crash, the adapter new) has its list looked up
+once by number (GET orderList, weight 4) — so a leg found without a record still names its list.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ _PREFIXES = {
 }
 _NEEDS_TIF = frozenset({OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 KEEP_LIST_IDS = 10_000  # orderListId -> listClientOrderId kept (the oldest forgotten first)
+ORDER_LIST_WEIGHT = 4  # GET /api/v3/orderList (Binance spot, 2025)
 
 
 def list_request(cmd: PlaceOrderList, legs: Sequence[LegTerms]) -> tuple[str, dict[str, Any]]:
@@ -102,9 +106,19 @@ class ListIds:
 
     def learn(self, list_id: Any, list_cid: Any) -> None:
         if isinstance(list_id, int) and list_id >= 0 and isinstance(list_cid, str) and list_cid:
-            self._ids[list_id] = list_cid
-            if len(self._ids) > KEEP_LIST_IDS:
-                del self._ids[next(iter(self._ids))]
+            self._remember(list_id, list_cid)
+
+    def unknown(self, list_id: int) -> None:
+        """The venue has no such list (any more): not asked again; its legs name none."""
+        self._remember(list_id, "")
+
+    def knows(self, list_id: int) -> bool:
+        return list_id in self._ids
+
+    def _remember(self, list_id: int, list_cid: str) -> None:
+        self._ids[list_id] = list_cid
+        if len(self._ids) > KEEP_LIST_IDS:
+            del self._ids[next(iter(self._ids))]
 
     def of(self, list_id: Any) -> str:
         return self._ids.get(list_id, "") if isinstance(list_id, int) else ""
@@ -146,17 +160,58 @@ class BinanceLists:
         the venue has no such list)."""
         assert self.client is not None
         client = self.client
-        res = await self._call("get_order", 4, lambda: client.v3_get_order_list(origClientOrderId=list_cid))
+        res = await self._call(
+            "get_order", ORDER_LIST_WEIGHT, lambda: client.v3_get_order_list(origClientOrderId=list_cid)
+        )
         legs = parse_reply(f"query list {list_cid}", _leg_cids, res)
         if res.get("symbol") != symbol:
             raise OrderNotFound(f"order list {list_cid} is not on {symbol}")
         self.list_ids.learn(res.get("orderListId"), list_cid)
         return [msgspec.structs.replace(await self.query(symbol, cid), list_cid=list_cid) for cid in legs]
 
+    async def with_lists(self, rows: Any, reports: list[OrderReport]) -> list[OrderReport]:
+        """REST reports with their list's client id where their row names a list (orderListId
+        not -1): from the numbers learned, else GET orderList by number, once per list."""
+        numbers = _list_numbers(rows if isinstance(rows, list) else [rows])
+        for list_id in sorted(set(numbers.values())):
+            if not self.list_ids.knows(list_id):
+                await self._look_up(list_id)
+        return [r if r.list_cid else self.list_ids.fill(r, numbers.get(r.cid)) for r in reports]
+
+    async def _look_up(self, list_id: int) -> None:
+        assert self.client is not None
+        client = self.client
+        try:
+            res = await self._call(
+                "get_order", ORDER_LIST_WEIGHT, lambda: client.v3_get_order_list(orderListId=list_id)
+            )
+        except OrderNotFound:
+            self.list_ids.unknown(list_id)
+            return
+        if isinstance(res, dict) and res.get("orderListId") == list_id:
+            self.list_ids.learn(list_id, res.get("listClientOrderId"))
+
     def _learned(self, what: str, res: Any, cids: Sequence[str] = ()) -> list[OrderReport]:
         reports = parse_reply(what, lambda r: leg_reports(r, self._report, cids), res)
         self.list_ids.learn(res.get("orderListId"), res.get("listClientOrderId"))
         return reports
+
+
+def _list_numbers(rows: list[Any]) -> dict[str, int]:
+    """cid -> orderListId of the rows that are legs of a list (REST orders: -1 when none)."""
+    numbers: dict[str, int] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        list_id, cid = row.get("orderListId"), row.get("origClientOrderId") or row.get("clientOrderId")
+        if (
+            isinstance(list_id, int)
+            and not isinstance(list_id, bool)
+            and list_id >= 0
+            and isinstance(cid, str)
+        ):
+            numbers[cid] = list_id
+    return numbers
 
 
 def _leg_cids(res: dict[str, Any]) -> list[str]:
