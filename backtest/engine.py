@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -198,6 +198,8 @@ class Backtester:
         self.closed_upto = 0  # candles [0, closed_upto) are closed
         self.processed = 0
         self.queue: deque[Event] = deque()
+        self._last_ctx: StrategyContext | None = None  # see _ctx
+        self._ctx_upto = 0
         self.state = self.strategy.initial_state(self.params, self._ctx(int(series.open_time[0])))
 
     # --- context and candles -------------------------------------------------------------
@@ -211,6 +213,21 @@ class Backtester:
         return c
 
     def _ctx(self, now: int) -> StrategyContext:
+        """The context of an event at `now`; the last one again while nothing it shows has
+        changed (same time, same balances, same closed candles: the events of one operation)."""
+        balances = self.venue.balances()
+        last = self._last_ctx
+        if (
+            last is not None
+            and last.now == now
+            and last.balances is balances
+            and self._ctx_upto == self.closed_upto
+        ):
+            return last
+        self._last_ctx, self._ctx_upto = self._new_ctx(now, balances), self.closed_upto
+        return self._last_ctx
+
+    def _new_ctx(self, now: int, balances: Mapping[str, Decimal]) -> StrategyContext:
         history: Sequence[Candle] = ()
         if self.history_size:
             history = _Window(self, self.closed_upto, self.history_size)
@@ -223,7 +240,7 @@ class Backtester:
             filters=s.filters,
             now=now,
             history=history,
-            balances=self.venue.balances(),
+            balances=balances,
         )
 
     # --- events and commands -------------------------------------------------------------

@@ -110,6 +110,7 @@ class SimVenue:
         self._levels: tuple[int, int] | None = (NEVER, ALWAYS_ABOVE)
         self._levels_known = True  # False after any operation that may have changed the open orders
         self._funds: dict[str, Funds] | None = None  # the account's balances, until an operation
+        self._free: dict[str, Decimal] | None = None  # their free amounts (balances()), as long too
 
     # --- the market ----------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class SimVenue:
     def _changed(self) -> None:
         """An operation may have changed the open orders and the balances: read them again."""
         self._levels_known = False
-        self._funds = None
+        self._funds = self._free = None
 
     def _price_engine(self) -> None:
         if self.last_price is not None and self._priced != self.last_price:
@@ -295,8 +296,11 @@ class SimVenue:
         return self._funds
 
     def balances(self) -> dict[str, Decimal]:
-        """Free amounts, as the runner's context shows them."""
-        return {a: b.free for a, b in self._account().items()}
+        """Free amounts, as the runner's context shows them: the same dict until an operation
+        (read-only: every strategy context between two operations shares it)."""
+        if self._free is None:
+            self._free = {a: b.free for a, b in self._account().items()}
+        return self._free
 
     def total(self, asset: str) -> Decimal:
         b = self._account()[asset]

@@ -15,6 +15,7 @@ import msgspec
 
 from shared.exits import Exits
 from shared.ids import ClientOrderId, OrderCid
+from shared.money import ZERO
 
 
 class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
@@ -26,7 +27,7 @@ class Message(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fiel
 # Above this a price or quantity is a typo or an attack (1e999999999 overflows every context).
 MAX_AMOUNT = Decimal("1e20")
 _MIN_AMOUNT = -MAX_AMOUNT
-_ZERO = Decimal(0)
+_ZERO = ZERO  # the one zero most amounts are: check_amounts passes it without comparing
 
 
 def check_amounts(msg: msgspec.Struct, names: tuple[str, ...], signed: tuple[str, ...] = ()) -> None:
@@ -40,7 +41,7 @@ def check_amounts(msg: msgspec.Struct, names: tuple[str, ...], signed: tuple[str
     for name in names:
         value = getattr(msg, name)
         try:  # on every message decoded: one chained comparison, no is_finite() call
-            if value is None or zero <= value < top:
+            if value is None or value is zero or zero <= value < top:
                 continue
         except InvalidOperation:  # NaN: comparing it traps
             pass
@@ -48,7 +49,7 @@ def check_amounts(msg: msgspec.Struct, names: tuple[str, ...], signed: tuple[str
     for name in signed:
         value = getattr(msg, name)
         try:
-            if value is None or bottom < value < top:
+            if value is None or value is zero or bottom < value < top:
                 continue
         except InvalidOperation:
             pass

@@ -359,8 +359,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         the old one is cancelled and the new one placed only once the old one is gone: both
         could fill otherwise, selling more than the position."""
         pos = state.position
-        avg = pos.avg_price
-        wanted = _take_profit_terms(ctx.filters, pos, avg, state.target)
+        wanted = _take_profit_terms(ctx.filters, pos, state.target)
         current = state.orders.get(state.tp_cid) if state.tp_cid else None
         if current is not None:
             if current.cancel_requested:
@@ -376,7 +375,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         )
         if place is None:
             return state, []
-        at = price(ctx, wanted[1])
+        at, avg = price(ctx, wanted[1]), pos.avg_price
         if state.target_level > 0:
             text = f"take profit moved to {at} after safety order {state.target_level} filled"
         else:
@@ -461,14 +460,14 @@ def _position_flat(filters: SymbolFilters, pos: Position) -> bool:
 
 
 def _take_profit_terms(
-    filters: SymbolFilters, pos: Position, avg: Decimal | None, target: Decimal
+    filters: SymbolFilters, pos: Position, target: Decimal
 ) -> tuple[Decimal, Decimal] | None:
     """(qty, price) of the take profit for the whole position at avg × (1 + target)."""
     global _last_terms
     last = _last_terms
     if last[0] is filters and last[1] is pos and last[2] is target:
         return last[3]
-    wanted = None
+    avg, wanted = pos.avg_price, None
     if avg is not None:
         wanted = limit_terms(filters, Side.SELL, pos.base, take_profit_price(filters, avg, target))
     _last_terms = (filters, pos, target, wanted)
