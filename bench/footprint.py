@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from cli.demo import DEMO_BOTS  # noqa: E402
 from cli.lean import lean_env  # noqa: E402
 from services.strategy_runner.bots import load_bots  # noqa: E402
+from tests.helpers.cli import cli  # noqa: E402
 from tests.helpers.demo import (  # noqa: E402
     accepted_by_bot,
     demo_env,
@@ -73,7 +74,8 @@ def frame_rss(env: dict[str, str]) -> float:
 
 def main() -> int:
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 45.0
-    bots = [b.id for b in load_bots(DEMO_BOTS)]
+    demo_bots = load_bots(DEMO_BOTS)
+    bots = [b.id for b in demo_bots]
     with tempfile.TemporaryDirectory(prefix="automata-footprint-") as tmp:
         env = demo_env(Path(tmp) / "home")
         demo = start_demo(env, Path(tmp) / "run.log")
@@ -81,6 +83,11 @@ def main() -> int:
         try:
             wait_running(demo)
             up_s = time.monotonic() - started
+            for bot in demo_bots:  # a manual bot trades when told: one smart trade (entry + exit OCO)
+                if bot.strategy == "manual":
+                    done = cli(env, "trade", "buy", bot.symbol, "--quote", "100", "--tp", "2%", "--sl", "1%",
+                               "--bot", bot.id, "--no-wait")  # fmt: skip
+                    assert done.returncode == 0, done.stdout + done.stderr
             wait_until(
                 lambda: all(accepted_by_bot(env, bots).values()),
                 timeout=90,
