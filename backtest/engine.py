@@ -17,7 +17,8 @@ volume times `participation`, so they fill partly when the candle traded little;
 fills, fees and profit of the live stack on the venue replaying the same candles, with no
 setting changed on either side (tests/test_parity_live.py).
 
-Fast path: after a candle, when the strategy does not need every candle (Strategy.wake) and
+Fast path: after a candle, when the strategy does not need every candle (Strategy.candles_needed:
+its wake, or every candle while a smart trade's exits are out) and
 no market order waits, the candles on which no open order can trigger are skipped with a
 vectorised search (scan.py). Such candles would change nothing — the strategy has said it
 ignores them and the venue has nothing to match — so both paths give the very same fills,
@@ -392,7 +393,7 @@ class Backtester:
                 next_report = i + report_every
             if not fast or i >= n:
                 continue
-            wake = self.strategy.wake(self.params, self.state)
+            wake = self.strategy.candles_needed(self.params, self.state)
             levels = None if wake.every_candle else self.venue.trigger_levels(sr.floor_int, sr.ceil_int)
             if levels is None:
                 continue

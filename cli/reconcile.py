@@ -22,6 +22,8 @@ import typer
 
 from cli import common, output
 from cli import venue as venues
+from services.order_gateway.list_wal import ListWal
+from services.order_gateway.lists import reconcile_lists
 from services.order_gateway.reconcile import Summary
 from services.order_gateway.reconcile import reconcile as run_reconcile
 from services.order_gateway.retry import Retry
@@ -41,7 +43,9 @@ async def reconcile_venue(cfg: AppConfig, venue: str, redis_url: str, notify: bo
             wal = Wal(redis, venue)
             tracker = OrderTracker(wal, adapter)
             # no resend: only the gateway, which serialises the venue's commands, sends again
-            summary = await run_reconcile(wal, tracker, Retry(adapter.sync_time))
+            retry = Retry(adapter.sync_time)
+            summary = await run_reconcile(wal, tracker, retry)
+            await reconcile_lists(ListWal(wal), tracker, retry, summary)  # order lists by their query
         if notify:
             await publish(redis, NOTIFY, summary.notification(), maxlen=100_000)
         return summary

@@ -67,6 +67,9 @@ class VenueConfig(Base, frozen=True):
     base_url: str = ""  # sim: http://127.0.0.1:8800; empty = the library's default for the venue
     testnet: bool = False
     quote_asset: str = "USDT"
+    # the order gateway emulates order lists here even where the venue has them natively
+    # (services/order_gateway/emulated_oco.py); venues without them are always emulated
+    emulate_lists: bool = False
 
 
 class ServiceConfig(Base, frozen=True):

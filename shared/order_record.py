@@ -45,6 +45,9 @@ class OrderRecord(OrderState, frozen=True, kw_only=True):
     venue: str
     request: str = ""  # the PlaceOrder as JSON, exactly as received ("" when adopted)
     adopted: bool = False
+    # a leg of an emulated order list the gateway holds back (emulated_oco.py): not at the
+    # venue, so reconciliation and polling leave it to the list's own path
+    held: bool = False
     send_attempts: int = 0
     sent_ts: int = 0  # local ms of the last send: the venue refuses it after recv_window
     created_ts: int = 0
@@ -54,6 +57,8 @@ class OrderRecord(OrderState, frozen=True, kw_only=True):
         raw = msgspec.to_builtins(self)
         if not raw["list_cid"]:  # a single order's hash keeps the fields it had before lists
             del raw["list_cid"]
+        if not raw["held"]:
+            del raw["held"]
         return {
             k: ("" if v is None else ("1" if v is True else "0" if v is False else str(v)))
             for k, v in raw.items()
@@ -68,6 +73,7 @@ class OrderRecord(OrderState, frozen=True, kw_only=True):
                 if doc.get(key) == "":
                     doc[key] = None
             doc["adopted"] = doc.get("adopted") == "1"
+            doc["held"] = doc.get("held") == "1"
             record = msgspec.convert(doc, cls, strict=False)
             # NaN, Infinity, 1e999999999: arithmetic would fail later
             check_amounts(record, ORDER_AMOUNTS, SIGNED)

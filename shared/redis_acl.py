@@ -116,6 +116,7 @@ def order_gateway_user() -> User:
         "~",
         [
             s.og_order(any_venue), s.og_lease(any_venue), s.og_open(any_venue), s.og_symbols(any_venue),
+            s.og_list(any_venue), s.og_open_lists(any_venue),
             # `orders:cmd:*`: every bot's command stream (`orders:cmd:{venue}:{bot}`) and the legacy one
             s.legacy_order_commands(any_venue), s.ANY_ORDER_EVENTS, s.account(any_venue),
             s.venue_symbols(any_venue), s.weight_budget(any_venue), s.dlq(s.legacy_order_commands(any_venue)),
@@ -123,8 +124,10 @@ def order_gateway_user() -> User:
         ],
     )  # fmt: skip
     commands = (*CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", *STRINGS, *HASHES, *SETS, *SCRIPTS)
+    # the book tickers, read-only: an emulated order list watches its stop (emulated_oco.py)
+    books = _selector(["%R~" + s.book(any_venue, any_venue), "+xread", "+xrevrange"])
     # SCAN (reconciliation lists og:order:*) is keyless: it shows every key's name, no value.
-    return User("order_gateway", (*own, *commands, "+scan", _selector(["~" + s.NOTIFY, "+xadd"])))
+    return User("order_gateway", (*own, *commands, "+scan", _selector(["~" + s.NOTIFY, "+xadd"]), books))
 
 
 def notifier_user() -> User:

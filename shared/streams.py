@@ -127,6 +127,17 @@ def og_order(cid: str) -> str:
     return f"og:order:{cid}"
 
 
+def og_list(list_cid: str) -> str:
+    """Write-ahead record of one order list (hash): its kind, legs, mode and phase
+    (services/order_gateway/list_wal.py); each leg has its own og_order record."""
+    return f"og:list:{list_cid}"
+
+
+def og_open_lists(venue: str) -> str:
+    """Set of list cids the order gateway has not finished at a venue."""
+    return f"og:lists:{venue}"
+
+
 def og_lease(venue: str) -> str:
     """One active order gateway per venue (SET PX, renewed); the WAL's writes are fenced by it."""
     return f"og:lease:{venue}"

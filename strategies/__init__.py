@@ -1,1 +1,1 @@
-"""Built-in strategies (dca, fractal_trailing, grid), written against shared.strategy."""
+"""Built-in strategies (dca, fractal_trailing, grid, range_oco), written against shared.strategy."""

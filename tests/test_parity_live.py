@@ -146,7 +146,7 @@ def activity(case: str, result: RunResult, engine: RecordingBacktester) -> None:
             set(kinds) == {"STOP_LOSS_LIMIT"} and result.state.stop_moves >= 2 and cancels
         )  # in parts on thin minutes
     else:
-        assert kinds[:2] == ["MARKET", "LIMIT"] and result.state.trades >= 1
+        assert kinds[0] == "MARKET" and kinds[1] in ("LIMIT_MAKER", "STOP_LOSS") and result.state.trades >= 1
 
 
 def _cycles_closed_after_safety_fills(tags: list[str]) -> int:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.order_gateway.lists import ListRouter
 from services.order_gateway.reconcile import reconcile, venue_bots
 from services.order_gateway.retry import CONNECT
 from services.order_gateway.router import CommandRouter
@@ -88,6 +89,10 @@ class LeasedAdapter:
         self._lease.check()
         return await self._adapter.place(*args, **kwargs)
 
+    async def place_list(self, *args: Any, **kwargs: Any) -> Any:
+        self._lease.check()
+        return await self._adapter.place_list(*args, **kwargs)
+
 
 @dataclass
 class _Term:
@@ -96,11 +101,13 @@ class _Term:
     consumer: Consumer
     lanes: Lanes
     user_stream: UserStream
+    lists_stop: asyncio.Event
 
     def stop(self) -> None:
         self.consumer.stop()
         self.lanes.stop()
         self.user_stream.stop()
+        self.lists_stop.set()
 
 
 class VenueGateway:
@@ -125,6 +132,10 @@ class VenueGateway:
         self.symbols = SymbolCache(self.adapter, ctx.redis)
         self.router = CommandRouter(
             venue, self.wal, self.tracker, leased, self.symbols, self.notify, ctx.stopping
+        )
+        venue_cfg = ctx.config.venues.get(venue)
+        self.lists = ListRouter(
+            self.router, emulate=bool(venue_cfg and venue_cfg.emulate_lists), review_every_s=og.poll_every_s
         )
         self.term: _Term | None = None
         self._set_role("starting")
@@ -205,7 +216,7 @@ class VenueGateway:
             discover=self.command_streams, discover_every_s=og.rescan_every_s,
         )  # fmt: skip
         user_stream = UserStream(self.wal, self.tracker, og.poll_every_s, og.balance_every_s)
-        self.term = term = _Term(consumer, lanes, user_stream)
+        self.term = term = _Term(consumer, lanes, user_stream, asyncio.Event())
         if self.ctx.stopping.is_set():
             return
         keeper = asyncio.create_task(self._keep_lease(), name=f"lease:{self.venue}")
@@ -235,8 +246,12 @@ class VenueGateway:
         if moved:
             log.info("%s: took over %d pending command(s) of the previous holder", self.venue, moved)
         tasks = [
-            asyncio.create_task(c) for c in (term.consumer.run(), term.lanes.run(), term.user_stream.run())
-        ]
+            asyncio.create_task(c)
+            for c in (
+                term.consumer.run(), term.lanes.run(), term.user_stream.run(),
+                self.lists.emulator.run(term.lists_stop),
+            )
+        ]  # fmt: skip
         fenced = False
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -294,6 +309,7 @@ class VenueGateway:
             await self.adapter.start()
             await self.symbols.refresh()
             summary = await reconcile(self.wal, self.tracker, self.router.retry, resend=self.router.resend)
+            await self.lists.reconcile(summary)  # every open list finished from its record
         except Exception:
             await self.adapter.close()
             raise

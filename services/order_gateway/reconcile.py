@@ -24,15 +24,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
+from services.order_gateway.list_wal import list_path_owns
 from services.order_gateway.reconcile_rules import (
     NOT_FOUND,
     Action,
     Answer,
     NoAnswer,
+    NotFound,
     Verdict,
     adoptions,
     judge,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from services.strategy_runner.bots import BotConfig
 
 log = logging.getLogger("automata.reconcile")
+T = TypeVar("T")
 
 # What handling one record may raise when the record itself is bad (a corrupt hash, an older
 # version's NaN, an arithmetic error): that record is skipped, the others go on.
@@ -120,7 +123,9 @@ async def reconcile(
     for cid in await wal.open_cids():
         try:
             record = await wal.get(cid)
-            if record is not None:
+            if record is not None and await list_path_owns(wal.redis, record):
+                seen_symbols.add(record.symbol)  # its list's reconciliation (lists.py) resolves it
+            elif record is not None:
                 seen_symbols.add(record.symbol)
                 summary.checked += 1
                 summary.count(await check(record, tracker, retry, resend=resend))
@@ -172,12 +177,17 @@ async def look_up(
     record: OrderRecord, adapter: VenueAdapter, retry: Retry, backoff: Backoff = RESOLVE
 ) -> Answer:
     """The venue's answer about the record's cid, its failures retried by the policy."""
+    return await ask(lambda: adapter.query(record.symbol, record.cid), retry, backoff,
+                     what=f"{adapter.name}: query of {record.cid}")  # fmt: skip
+
+
+async def ask(
+    op: Callable[[], Awaitable[T]], retry: Retry, backoff: Backoff, *, what: str
+) -> T | NotFound | NoAnswer:
+    """A query's answer, NOT_FOUND when the venue does not know it, or NoAnswer when it could
+    not be asked (still failing after the retries)."""
     try:
-        return await retry.run(
-            lambda: adapter.query(record.symbol, record.cid),
-            backoff,
-            what=f"{adapter.name}: query of {record.cid}",
-        )
+        return await retry.run(op, backoff, what=what)
     except OrderNotFound:
         return NOT_FOUND
     except VenueError as exc:

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -59,11 +60,13 @@ from shared.ids import IdError, bot_of, check_bot_id, parse_cid
 from shared.messages import (
     CancelAll,
     CancelOrder,
+    CancelOrderList,
     Level,
     Notification,
     OrderStatus,
     OrderUpdate,
     PlaceOrder,
+    PlaceOrderList,
     SyncBot,
 )
 from shared.money import MoneyError
@@ -73,9 +76,24 @@ from shared.order_report import OrderReport
 from shared.order_terms import terms_of
 from shared.streams import EVENTS_MAXLEN, NOTIFY, command_stream_bot, order_events
 
+if TYPE_CHECKING:
+    from services.order_gateway.lists import ListRouter
+
 log = logging.getLogger("automata.order_gateway")
 
 Notify = Callable[[Notification], Awaitable[None]]
+Step = Callable[[str], Awaitable[object]]
+# what a send may fail with after its retries, each handled by CommandRouter.send_failed
+SEND_ERRORS = (
+    FilterError,
+    ArithmeticError,
+    MoneyError,
+    RateLimited,
+    ClockSkew,
+    Rejected,
+    AuthError,
+    OutcomeUnknown,
+)
 
 
 class VenueHalt:
@@ -106,6 +124,7 @@ class CommandRouter:
         self.halt = VenueHalt()
         self.retry = Retry(adapter.sync_time, sleep=self._sleep, stopped=stopping.is_set)
         self.syncer = BotSyncer(wal, tracker, adapter, self.retry)
+        self.lists: ListRouter | None = None  # order lists (lists.py), which wires itself in
         self._m_commands = metrics.counter(
             "automata_order_commands_total", "Commands handled", ("venue", "type", "outcome")
         )
@@ -121,6 +140,8 @@ class CommandRouter:
             await self.cancel_all(msg, entry)
         elif isinstance(msg, SyncBot):
             await self.syncer.sync(msg, entry)
+        elif isinstance(msg, PlaceOrderList | CancelOrderList) and self.lists is not None:
+            await self.lists.handle(msg, entry)
         else:
             raise TypeError(f"not an order command: {type(msg).__name__}")
 
@@ -276,42 +297,23 @@ class CommandRouter:
                 what=f"{self.venue}: place {record.cid}",
                 repeatable=False,
             )
-        except FilterError as exc:
-            await self._reject(record, str(exc), entry)
-            return
-        except (ArithmeticError, MoneyError) as exc:  # amounts no arithmetic can take
-            await self._reject(record, f"invalid amounts: {type(exc).__name__}: {exc}", entry)
-            return
-        except Banned as exc:
-            await self._halt(exc)
-            await self._reject(record, f"venue banned requests (HTTP 418): {exc.message}", entry)
-            return
-        except (RateLimited, ClockSkew):
-            # still rate limited / skewed after every attempt: leave it for reconciliation
-            await self._mark_unknown(record, "send attempts exhausted", entry)
-            log.error("%s: %s left UNKNOWN after %d attempts", self.venue, record.cid, SEND.attempts)
-            return
-        except DuplicateOrder:
-            await self.resolve(record, entry)
-            return
-        except AuthError as exc:
-            await self.notify(
-                self._note("error", f"{self.venue}: API key refused: {exc.message}", Level.ERROR)
+        except SEND_ERRORS as exc:
+
+            async def lost(message: str) -> None:
+                marked = await self._mark_unknown(record, message, None, tell_bot=True)
+                if marked is not None and marked.status is OrderStatus.UNKNOWN:
+                    await self.resolve(marked, entry)
+                elif entry is not None:  # the stream or the poller already settled it meanwhile
+                    await self.tracker.emit_current(marked or record, ack=entry)
+
+            await self.send_failed(
+                exc,
+                record.cid,
+                reject=lambda reason: self._reject(record, reason, entry),
+                unknown=lambda reason: self._mark_unknown(record, reason, entry),
+                resolve=lambda: self.resolve(record, entry),
+                lost=lost,
             )
-            await self._reject(record, exc.message, entry)
-            return
-        except Rejected as exc:
-            await self._reject(record, exc.message, entry)
-            return
-        except OutcomeUnknown as exc:
-            log.warning(
-                "%s: outcome of %s unknown (%s); resolving by query", self.venue, record.cid, exc.message
-            )
-            marked = await self._mark_unknown(record, exc.message, None, tell_bot=True)
-            if marked is not None and marked.status is OrderStatus.UNKNOWN:
-                await self.resolve(marked, entry)
-            elif entry is not None:  # the stream or the poller already settled it meanwhile
-                await self.tracker.emit_current(marked or record, ack=entry)
             return
         if report is None:  # an invalid symbol
             await self._reject(record, f"-1121: invalid symbol {cmd.symbol}", entry)
@@ -320,6 +322,38 @@ class CommandRouter:
         await self.tracker.apply(report, reconciled=False, ack=entry)
         failpoint("og.after_commit")
         self._count("place", report.status.value)
+
+    async def send_failed(
+        self, exc: Exception, what: str, *, reject: Step, unknown: Step, resolve: Callable[[], Awaitable[object]],
+        lost: Step,
+    ) -> None:  # fmt: skip
+        """What a send that failed for good comes to, by the error's class (one rule for an order
+        and an order list): refused -> `reject(reason)`; still rate limited or skewed after every
+        attempt -> `unknown(reason)`, left for reconciliation; the id exists at the venue ->
+        `resolve()`; the outcome unknown -> `lost(message)`, which resolves by query."""
+        if isinstance(exc, FilterError):
+            await reject(str(exc))
+        elif isinstance(exc, ArithmeticError | MoneyError):  # amounts no arithmetic can take
+            await reject(f"invalid amounts: {type(exc).__name__}: {exc}")
+        elif isinstance(exc, Banned):
+            await self._halt(exc)
+            await reject(f"venue banned requests (HTTP 418): {exc.message}")
+        elif isinstance(exc, RateLimited | ClockSkew):
+            await unknown("send attempts exhausted")
+            log.error("%s: %s left UNKNOWN after %d attempts", self.venue, what, SEND.attempts)
+        elif isinstance(exc, DuplicateOrder):
+            await resolve()
+        elif isinstance(exc, AuthError):
+            await self.notify(
+                self._note("error", f"{self.venue}: API key refused: {exc.message}", Level.ERROR)
+            )
+            await reject(exc.message)
+        elif isinstance(exc, Rejected):
+            await reject(exc.message)
+        else:
+            message = exc.message if isinstance(exc, OutcomeUnknown) else str(exc)
+            log.warning("%s: outcome of %s unknown (%s); resolving by query", self.venue, what, message)
+            await lost(message)
 
     async def _place_once(self, cmd: PlaceOrder) -> OrderReport | None:
         """One try of sending the order, rounded to the symbol's filters; None when the venue
@@ -402,8 +436,13 @@ class CommandRouter:
             return
         await self.cancel(cmd.cid, cmd.symbol, entry)
 
-    async def cancel(self, cid: str, symbol: str, entry: Entry | None) -> None:
+    async def cancel(self, cid: str, symbol: str, entry: Entry | None, *, whole_list: bool = True) -> None:
+        """Cancel one order; a leg of a list cancels its whole list (as Binance does), unless
+        the list's own path cancels that one leg (`whole_list=False`)."""
         record = await self.wal.get(cid)
+        if record is not None and record.list_cid and whole_list and self.lists is not None:
+            await self.lists.cancel(record.list_cid, entry)
+            return
         if record is not None:
             symbol = record.symbol
             if record.terminal:

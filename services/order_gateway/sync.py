@@ -37,7 +37,7 @@ from shared.ids import IdError, check_bot_id, format_cid, parse_cid, seq_of
 from shared.messages import BotSynced, SyncBot
 from shared.order_record import CorruptRecord
 from shared.order_report import OrderReport
-from shared.streams import EVENTS_MAXLEN, og_order, order_events
+from shared.streams import EVENTS_MAXLEN, og_list, og_order, order_events
 
 log = logging.getLogger("automata.order_gateway.sync")
 
@@ -111,6 +111,8 @@ class BotSyncer:
                 symbol = await self.wal.redis.hget(og_order(cid), "symbol")
                 if symbol is not None:  # in the log: seen, no need to ask the venue
                     symbols.add(symbol.decode(errors="replace"))
+                    hit = True
+                elif await self.wal.redis.exists(og_list(cid)):  # an order list's own id
                     hit = True
                 else:
                     report = await self._probe(cid, symbols)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from services.order_gateway.retry import FEES
 from services.order_gateway.venues.base import VenueAdapter
@@ -33,6 +34,8 @@ def now_ms() -> int:
 class OrderTracker:
     def __init__(self, wal: Wal, adapter: VenueAdapter) -> None:
         self.wal, self.adapter = wal, adapter
+        # told of every leg of a list that moved (lists.py reviews its list; never I/O here)
+        self.on_leg: Callable[[OrderRecord], None] | None = None
         self._m_updates = metrics.counter(
             "automata_order_updates_total", "Order updates emitted to bots", ("venue", "status", "source")
         )
@@ -66,6 +69,8 @@ class OrderTracker:
         ):
             log.warning("%s: the venue lists trades short of %s filled; its fee total was used",
                         report.cid, report.cum_filled_qty)  # fmt: skip
+        if result is not None and result.list_cid and self.on_leg is not None:
+            self.on_leg(result)
         if result is not None:
             self._m_updates.labels(
                 self.wal.venue, result.status.value, "reconcile" if reconciled else "live"

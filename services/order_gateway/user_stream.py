@@ -128,8 +128,8 @@ class UserStream:
             except CorruptRecord as exc:  # reported by reconciliation; the others still polled
                 log.debug("%s: poll skips %s: %s", self.wal.venue, cid, exc)
                 continue
-            if record is None or record.status is OrderStatus.PENDING_SUBMIT:
-                continue  # in flight: its command path (or start-up reconciliation) resolves it
+            if record is None or record.status is OrderStatus.PENDING_SUBMIT or record.held:
+                continue  # in flight (or held back by an emulated list): its own path resolves it
             if report is None:
                 try:
                     report = await self.adapter.query(record.symbol, cid)

@@ -154,6 +154,8 @@ class Wal:
         self, pipe, record: OrderRecord, publish: Sequence[tuple[str, Message]], ack: Entry | None
     ) -> None:
         pipe.hset(og_order(record.cid), mapping=record.to_hash())
+        if not record.held and record.list_cid:  # a held leg released (its hash omits held=0)
+            pipe.hdel(og_order(record.cid), "held")
         if record.terminal:
             pipe.srem(og_open(self.venue), record.cid)
         else:

@@ -9,8 +9,11 @@
 
 The live runner and the backtester both drive `Strategy.step`. A bot says why it acts (or
 does not) with `decide(ctx, "text", topic=..., **fields)` among its commands (decisions.py).
+A bot that declares its exits opens a trade with `open_trade(state, ctx, Exits(...), quote=...)`
+and the interface carries them out (smart.py).
 """
 
+from shared.exits import Exits, Target
 from shared.strategy.actions import (
     OrderChange,
     apply_order_update,
@@ -35,11 +38,14 @@ from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, Command, SetTi
 from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import Decision, decide
 from shared.strategy.events import Event, TimerFired, event_time
+from shared.strategy.lists import Leg, cancel_list, place_list, place_oco
 from shared.strategy.orders import BotOrder, FillDelta
 from shared.strategy.params import ParamsError, dump_params, load_params
 from shared.strategy.position import Position, apply_fill
 from shared.strategy.registry import BUILTIN, StrategyLoadError, load_strategy
 from shared.strategy.sizing import limit_terms, market_qty, market_quote, qty_for_quote, round_quote
+from shared.strategy.smart import open_trade, watch_entry
+from shared.strategy.smart_state import Slot, SmartTrade, TradePhase
 from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
 
 __all__ = [
@@ -66,7 +72,18 @@ __all__ = [
     "StrategyState",
     "TimerFired",
     "Wake",
+    "Exits",
+    "Leg",
+    "Slot",
+    "SmartTrade",
+    "Target",
+    "TradePhase",
     "apply_fill",
+    "cancel_list",
+    "open_trade",
+    "place_list",
+    "place_oco",
+    "watch_entry",
     "apply_order_update",
     "cancel_order",
     "cancel_orders",

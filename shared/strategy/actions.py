@@ -22,6 +22,7 @@ import msgspec
 from shared.ids import ClientOrderId, format_cid
 from shared.messages import (
     CancelOrder,
+    CancelOrderList,
     Level,
     Notification,
     OrderType,
@@ -102,6 +103,28 @@ def place_order(
         if skip:
             return state, None
         state, cid = next_cid(state, ctx)
+    return record_order(
+        state, ctx, cid, side=side, order_type=order_type, quantity=quantity, quote_quantity=quote_quantity,
+        price=price, stop_price=stop_price, time_in_force=time_in_force, tag=tag,
+    )  # fmt: skip
+
+
+def record_order(
+    state: S,
+    ctx: StrategyContext,
+    cid: ClientOrderId,
+    *,
+    side: Side,
+    order_type: OrderType,
+    quantity: Decimal | None = None,
+    quote_quantity: Decimal | None = None,
+    price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    time_in_force: TimeInForce | None = None,
+    tag: str = "",
+    list_cid: str = "",
+) -> tuple[S, PlaceOrder]:
+    """Keep the order under cid in state.orders (checks done by the caller) and its PlaceOrder."""
     record = BotOrder(
         cid=cid,
         side=side,
@@ -112,6 +135,7 @@ def place_order(
         price=price,
         stop_price=stop_price,
         created=ctx.now,
+        list_cid=list_cid,
     )
     orders = dict(state.orders)
     orders[cid] = record
@@ -226,15 +250,23 @@ def sellable(state: S) -> Decimal | None:
     """Base a new sell may take beside the sells already out, or None when nothing limits it
     (a bot's first sell may sell base it holds outside its position: a balance it protects).
     Held adopted orders count as what they are at the venue: open sells are out, and their
-    fills have moved the base already, though they are not booked yet."""
+    fills have moved the base already, though they are not booked yet. The open legs of one
+    order list count once (the largest): only one leg of an OCO can sell."""
     held = state.adopted.values()
     out = [r for r in (*state.orders.values(), *held) if r.side == Side.SELL and not r.terminal]
     sold_held = sum((r.cum_filled_qty for r in held if r.side == Side.SELL), ZERO)
     if not out and not sold_held:
         return None
     bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO)
-    still = sum((r.remaining if r.remaining is not None else ZERO for r in out), ZERO)
-    return state.position.base + bought_held - sold_held - still
+    per_list: dict[str, Decimal] = {}
+    still = ZERO
+    for r in out:
+        left = r.remaining if r.remaining is not None else ZERO
+        if r.list_cid:
+            per_list[r.list_cid] = max(per_list.get(r.list_cid, ZERO), left)
+        else:
+            still += left
+    return state.position.base + bought_held - sold_held - still - sum(per_list.values(), ZERO)
 
 
 def _oversells(state: S, quantity: Decimal) -> bool:
@@ -244,23 +276,39 @@ def _oversells(state: S, quantity: Decimal) -> bool:
     return room is not None and quantity > room
 
 
-def cancel_order(state: S, ctx: StrategyContext, cid: ClientOrderId) -> tuple[S, CancelOrder | None]:
+def cancel_order(
+    state: S, ctx: StrategyContext, cid: ClientOrderId
+) -> tuple[S, CancelOrder | CancelOrderList | None]:
     """Ask to cancel cid. The record stays until the venue confirms (it may still fill);
-    None when cid is not open or a cancel was already asked for."""
+    None when cid is not open or a cancel was already asked for. A leg of an order list cancels
+    the whole list (a CancelOrderList: the venue cancels a list as one), every leg marked."""
     record = state.orders.get(cid)
     if record is None or record.cancel_requested:
         return state, None
+    legs = (
+        [r for r in state.orders.values() if r.list_cid == record.list_cid] if record.list_cid else [record]
+    )
     orders = dict(state.orders)
-    orders[cid] = replace(record, cancel_requested=True)
-    cmd = CancelOrder(cid=cid, bot=ctx.bot, venue=ctx.venue, symbol=ctx.symbol, ts=ctx.now)
-    return replace(state, orders=orders), cmd
+    for leg in legs:
+        orders[leg.cid] = replace(leg, cancel_requested=True)
+    state = replace(state, orders=orders)
+    if record.list_cid:
+        return state, CancelOrderList(
+            list_cid=ClientOrderId(record.list_cid),
+            bot=ctx.bot,
+            venue=ctx.venue,
+            symbol=ctx.symbol,
+            ts=ctx.now,
+        )
+    return state, CancelOrder(cid=cid, bot=ctx.bot, venue=ctx.venue, symbol=ctx.symbol, ts=ctx.now)
 
 
 def cancel_orders(
     state: S, ctx: StrategyContext, cids: list[ClientOrderId] | None = None
-) -> tuple[S, list[CancelOrder]]:
-    """Cancel the given open orders (all open orders when cids is None), oldest first."""
-    cmds: list[CancelOrder] = []
+) -> tuple[S, list[CancelOrder | CancelOrderList]]:
+    """Cancel the given open orders (all open orders when cids is None), oldest first; the
+    legs of one list with one CancelOrderList."""
+    cmds: list[CancelOrder | CancelOrderList] = []
     for cid in sorted(state.orders) if cids is None else cids:
         state, cmd = cancel_order(state, ctx, cid)
         if cmd is not None:

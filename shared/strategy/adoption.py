@@ -63,6 +63,7 @@ def hold_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> tuple[S,
         price=update.price,
         stop_price=update.stop_price,
         created=update.venue_ts or update.ts,
+        list_cid=update.list_cid,  # a leg of a list: counted once with its other leg, cancelled as the list
     )
     moved = advance(record, update)
     adopted = dict(state.adopted)

@@ -7,7 +7,8 @@ runner and the backtester call the very same `step`, so the same candles give th
 Subclass Strategy, set `name`, `params_type`, `state_type` (a StrategyState subclass) and
 override the on_* hooks. `step` does the generic work first: order updates are applied
 forward-only (position, fees, finished orders) before on_order_update sees them, so
-duplicates never reach the strategy; control actions get the generic pause / resume / stop /
+duplicates never reach the strategy; a smart trade's exits (smart.py) are carried out before
+the bot's own hook sees a candle, an order update or a timer; control actions get the generic pause / resume / stop /
 close / cancel of one order; candles and timers reach the strategy only while it is running.
 """
 
@@ -37,6 +38,14 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import quiet_repeats
 from shared.strategy.events import Event, TimerFired
 from shared.strategy.params import load_params
+from shared.strategy.smart import (
+    drop_trade,
+    trade_candle,
+    trade_needs_candles,
+    trade_resumed,
+    trade_timer,
+    trade_update,
+)
 from shared.strategy.state import Mode, StrategyState, decode_state, encode_state
 
 P = TypeVar("P", bound=msgspec.Struct)
@@ -109,8 +118,9 @@ class Strategy(Generic[P, S]):
             state, booked = book_held(state, ctx, before_ms=event.open_time)
             if not state.running:
                 return state, booked
+            state, exits = trade_candle(state, event, ctx)
             state, cmds = self.on_candle(params, state, event, ctx)
-            return state, [*booked, *cmds]
+            return state, [*booked, *exits, *cmds]
         if isinstance(event, TimerFired):
             if state.timers.get(event.name) != event.due:
                 return state, []  # cancelled, moved, or already fired
@@ -119,6 +129,9 @@ class Strategy(Generic[P, S]):
             state = msgspec.structs.replace(state, timers=timers)
             if not state.running:
                 return state, []
+            handled = trade_timer(state, event, ctx)
+            if handled is not None:
+                return handled
             return self.on_timer(params, state, event, ctx)
         if isinstance(event, BotControl):
             return self.on_control(params, state, event, ctx)
@@ -129,6 +142,13 @@ class Strategy(Generic[P, S]):
     def wake(self, params: P, state: S) -> Wake:
         """Which candles this strategy needs next (see Wake); every candle unless overridden."""
         return EVERY_CANDLE
+
+    def candles_needed(self, params: P, state: S) -> Wake:
+        """What a driver that skips candles asks: the strategy's wake, or every candle while a
+        smart trade's exits are out (its stops move, and are watched, on closes)."""
+        if trade_needs_candles(state):
+            return EVERY_CANDLE
+        return self.wake(params, state)
 
     # --- hooks ---------------------------------------------------------------------------
 
@@ -155,11 +175,13 @@ class Strategy(Generic[P, S]):
             state, cmds = msgspec.structs.replace(state, mode=Mode.PAUSED), []
         elif action == ControlAction.RESUME:
             state = msgspec.structs.replace(state, mode=Mode.RUNNING, closing=False)
+            state, late = trade_resumed(state, ctx)
             state, cmds = self.on_resume(params, state, ctx)
+            cmds = [*late, *cmds]
         elif action == ControlAction.STOP:
-            state, cmds = stop_commands(state, ctx)
+            state, cmds = stop_commands(drop_trade(state), ctx)
         else:
-            state, cmds = close_commands(state, ctx)
+            state, cmds = close_commands(drop_trade(state), ctx)
             state, more = self.on_close(params, state, ctx)
             cmds.extend(more)
         note = notification(
@@ -200,7 +222,9 @@ class Strategy(Generic[P, S]):
         new, change = apply_order_update(state, update, ctx)
         if change is None:
             return state, []
-        state, cmds = self.on_order_update(params, new, change, update, ctx)
+        state, exits = trade_update(new, change, ctx)
+        state, cmds = self.on_order_update(params, state, change, update, ctx)
+        cmds = [*exits, *cmds]
         if state.closing and not state.orders:
             state, more = finish_close(state, ctx)
             cmds = [*cmds, *more]
@@ -225,8 +249,9 @@ class Strategy(Generic[P, S]):
         )
         if new.mode != Mode.RUNNING:
             return new, [note]
+        new, late = trade_resumed(new, ctx)
         new, cmds = self.on_resume(params, new, ctx)
-        return new, [note, *cmds]
+        return new, [note, *late, *cmds]
 
     def _unknown_update(self, state: S, update: OrderUpdate, ctx: StrategyContext) -> list[Command]:
         """Nothing for a duplicate; a warning for an order this bot does not remember."""

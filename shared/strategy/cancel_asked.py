@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.messages import BotControl, CancelOrder, Level
+from shared.messages import BotControl, CancelOrder, CancelOrderList, Level
 from shared.strategy.actions import cancel_order, notification
 from shared.strategy.adoption import book_held
 from shared.strategy.commands import Command
@@ -43,7 +43,7 @@ def cancel_asked(state: S, ctx: StrategyContext, control: BotControl) -> tuple[S
         outcome = CancelOutcome.NOT_OPEN
         why = "it is finished already" if cid in state.recent else "the bot holds no such open order"
         text = f"cancel of {cid} asked ({who}): {why}; nothing sent"
-    elif record.cancel_requested and not any(isinstance(c, CancelOrder) for c in cmds):
+    elif record.cancel_requested and not any(isinstance(c, (CancelOrder, CancelOrderList)) for c in cmds):
         outcome = CancelOutcome.ALREADY_ASKED
         text = f"cancel of {cid} asked ({who}): its cancel is on its way already; nothing sent"
     else:

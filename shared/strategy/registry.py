@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "dca": "strategies.dca:DcaStrategy",
     "fractal_trailing": "strategies.fractal_trailing:FractalTrailingStrategy",
     "grid": "strategies.grid:GridStrategy",
+    "range_oco": "strategies.range_oco:RangeOcoStrategy",
 }
 
 
@@ -96,7 +97,7 @@ def _resolve(spec: str) -> Any:
 
 
 def load_strategy(name: str) -> Strategy[Any, Any]:
-    """The strategy a bot config names: 'dca', 'fractal_trailing', 'grid' or 'package.module:Name'."""
+    """The strategy a bot config names: a built-in (BUILTIN) or 'package.module:Name'."""
     spec = BUILTIN.get(name, name)
     if spec == name and "." not in name and ":" not in name:
         raise StrategyLoadError(

@@ -15,6 +15,7 @@ import msgspec
 
 from shared.strategy.orders import BotOrder
 from shared.strategy.position import Position
+from shared.strategy.smart_state import SmartTrade
 
 RECENT_CIDS = 32  # finished orders remembered so their late duplicates are recognised as such
 REFUSALS_KEPT = 16  # refused terms remembered (the newest), so they are not resent forever
@@ -51,6 +52,7 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     refusals: dict[str, Refusal] = {}  # terms key -> refused in a row (shared/strategy/refusals.py)
     closing: bool = False  # close asked: the position is sold once the cancelled orders are gone
     quiet: str = ""  # topic of the last decision not to act, so its repeats are dropped (decisions.py)
+    trade: SmartTrade | None = None  # the smart trade on (open_trade: shared/strategy/smart.py)
 
     def open_orders(self) -> list[BotOrder]:
         """Orders not finished, oldest first (by cid sequence)."""

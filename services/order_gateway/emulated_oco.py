@@ -1,0 +1,366 @@
+"""An OCO the venue does not offer (Bybit spot; any venue whose config says `emulate_lists`),
+carried out by the gateway with single orders, crash-safe.
+
+The limit leg (LIMIT_MAKER or LIMIT) goes to the venue as a single order; the stop leg
+(STOP_LOSS or STOP_LOSS_LIMIT) is held by the gateway: its og:order record says `held`, the bot
+hears it NEW. The gateway reads the venue's book tickers (md:book, the market gateway's) and,
+when the stop is reached (sell: bid <= stop; buy: ask >= stop), cancels the limit leg, then
+sends the stop leg — MARKET for STOP_LOSS, LIMIT at its price for STOP_LOSS_LIMIT — for what
+the limit leg left. A trade of the limit leg (even in part) before that expires the held leg.
+
+Each phase (list_wal.Phase) is written to og:list before it is acted on, and every step is
+decided from the phase and the legs' records alone (`_step`), so a restart — or the periodic
+review — finishes a list wherever a crash left it: the limit leg traded but the held leg not
+yet expired -> expired; triggered but the limit leg not yet cancelled -> cancelled, then sent.
+The legs at the venue are ordinary orders: sent, resolved and reconciled by the router's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from services.order_gateway.list_wal import ListRecord, Phase
+from services.order_gateway.tracker import now_ms
+from shared.bus import FencedError
+from shared.codec import decode
+from shared.failpoints import failpoint
+from shared.messages import (
+    BookTicker,
+    Level,
+    ListKind,
+    Notification,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    PlaceOrderList,
+    Side,
+    TimeInForce,
+)
+from shared.order_lifecycle import UNCONFIRMED
+from shared.order_record import OrderRecord, new_record, to_update
+from shared.streams import book, order_events
+
+if TYPE_CHECKING:
+    from services.order_gateway.lists import ListRouter
+
+log = logging.getLogger("automata.order_gateway.emulated_oco")
+
+LIMIT_LEGS = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER})
+STOP_LEGS = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
+WATCHED = frozenset({Phase.WORKING})
+
+
+def split(cmd: PlaceOrderList) -> tuple[PlaceOrder, PlaceOrder] | None:
+    """(the limit leg, the stop leg) of an OCO the gateway can emulate, else None."""
+    if cmd.kind is not ListKind.OCO:
+        return None
+    limits = [leg for leg in cmd.legs if leg.order_type in LIMIT_LEGS]
+    stops = [leg for leg in cmd.legs if leg.order_type in STOP_LEGS]
+    return (limits[0], stops[0]) if len(limits) == 1 and len(stops) == 1 else None
+
+
+def reached(side: Side, stop: Decimal, tick: BookTicker) -> bool:
+    """Whether the book reached the stop: a sell stop at or above the bid, a buy stop at or
+    below the ask (an empty side of the book reaches nothing)."""
+    if side is Side.SELL:
+        return tick.bid > 0 and tick.bid <= stop
+    return tick.ask > 0 and tick.ask >= stop
+
+
+def released_order(leg: PlaceOrder, qty: Decimal, ts: int) -> PlaceOrder:
+    """The order the held stop leg becomes once triggered: MARKET, or LIMIT at its price."""
+    limit = leg.order_type is OrderType.STOP_LOSS_LIMIT
+    return PlaceOrder(
+        cid=leg.cid, bot=leg.bot, venue=leg.venue, symbol=leg.symbol, side=leg.side,
+        order_type=OrderType.LIMIT if limit else OrderType.MARKET, quantity=qty,
+        price=leg.price if limit else None, time_in_force=TimeInForce.GTC if limit else None, ts=ts,
+    )  # fmt: skip
+
+
+class Emulator:
+    """The emulated lists of one venue: their phases, the book watchers, the periodic review."""
+
+    def __init__(self, owner: ListRouter, review_every_s: float) -> None:
+        self.owner, self.review_every_s = owner, review_every_s
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._watching: dict[str, dict[str, tuple[Side, Decimal]]] = {}  # symbol -> list -> stop
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+
+    # -- what the list path asks -----------------------------------------------------------
+
+    def refusal(self, cmd: PlaceOrderList) -> str:
+        if split(cmd) is None:
+            if cmd.kind is not ListKind.OCO:
+                return f"{cmd.kind.value} lists are not offered by {self.owner.venue} (only OCO is emulated)"
+            return "an emulated OCO needs one limit leg (LIMIT_MAKER or LIMIT) and one stop leg (STOP_LOSS or STOP_LOSS_LIMIT)"
+        return ""
+
+    @staticmethod
+    def held_leg(cmd: PlaceOrderList) -> str:
+        legs = split(cmd)
+        return legs[1].cid if legs is not None else ""
+
+    def moved(self, leg: OrderRecord) -> None:
+        """A leg of some list moved (the tracker's hook): review that list soon, off this path."""
+        self._dirty.add(leg.list_cid)
+        self._wake.set()
+
+    async def start(self, record: ListRecord, entry) -> None:
+        """A new emulated OCO: the stop leg held (NEW to the bot), the limit leg sent."""
+        limit, stop = split(record.place_request())  # type: ignore[misc]  # refused otherwise
+        if not await self.owner.wal.redis.exists(book(self.owner.venue, record.symbol)):
+            text = (f"{self.owner.venue}: {record.bot}: list {record.list_cid}: no book tickers of {record.symbol} "
+                    "yet: the emulated stop triggers only once the market gateway publishes them (book_tickers)")  # fmt: skip
+            log.warning(text)
+            await self.owner.router.notify(
+                Notification(
+                    id=f"og:{self.owner.venue}:no_book:{record.list_cid}",
+                    kind="no_book",
+                    text=text,
+                    level=Level.WARNING,
+                    bot=record.bot,
+                    venue=self.owner.venue,
+                    ts=now_ms(),
+                )  # fmt: skip
+            )
+        await self._hold(stop.cid)
+        leg = await self.owner.wal.get(limit.cid)
+        if leg is not None:
+            await self.owner.router._send(leg, entry, limit)
+        await self.review(record.list_cid)
+
+    async def review(self, list_cid: str) -> None:
+        """Take the list as far as its phase and legs allow now."""
+        async with self._lock(list_cid):
+            record = await self.owner.lists.get(list_cid)
+            if record is not None and not record.done:
+                await self._advance(record)
+
+    async def cancel(self, list_cid: str) -> None:
+        async with self._lock(list_cid):
+            record = await self.owner.lists.get(list_cid)
+            if record is None or record.done:
+                return
+            await self._advance(await self._save(record, Phase.CANCELLING))
+
+    async def trigger(self, list_cid: str, entry_id: str) -> None:
+        """The book reached the stop (book entry `entry_id`): written, then acted on."""
+        async with self._lock(list_cid):
+            record = await self.owner.lists.get(list_cid)
+            if record is None or record.phase not in WATCHED:
+                return
+            log.info("%s: list %s: stop reached (book %s)", self.owner.venue, list_cid, entry_id)
+            record = await self._save(record, Phase.TRIGGERED, trigger=entry_id)
+            failpoint("og.emu.after_trigger")
+            await self._advance(record)
+
+    # -- the steps -------------------------------------------------------------------------
+
+    async def _advance(self, record: ListRecord) -> None:
+        """Step until the list waits for something (the venue, the book) or is done."""
+        while not record.done:
+            nxt = await self._step(record)
+            if nxt is None:
+                return
+            record = nxt
+
+    async def _step(self, record: ListRecord) -> ListRecord | None:
+        """One step from the phase and the legs' records: the list with its next phase saved,
+        or None to wait. Every action here is safe to repeat after a crash."""
+        wal, router = self.owner.wal, self.owner.router
+        limit_cmd, stop_cmd = split(record.place_request())  # type: ignore[misc]
+        limit, stop = await wal.get(limit_cmd.cid), await wal.get(stop_cmd.cid)
+        if limit is None or stop is None:  # a leg's record lost with Redis: nothing left to do
+            return await self._save(record, Phase.DONE, reason="a leg's record is missing")
+        phase = record.phase
+        if phase is not Phase.WORKING:
+            self._unwatch(record)
+        if stop.held and stop.status is OrderStatus.PENDING_SUBMIT and phase is not Phase.CANCELLING:
+            await self._hold(stop.cid)
+        if phase in (Phase.PENDING, Phase.WORKING):
+            if limit.status in UNCONFIRMED:
+                return None  # the router's path resolves it; its update brings us back
+            if limit.cum_filled_qty > 0:
+                failpoint("og.emu.after_fill")  # the fill in the log, the emulation not yet told
+                return await self._save(record, Phase.LIMIT_TRADED)
+            if limit.terminal:  # refused or cancelled at the venue: the list with it
+                status = (
+                    OrderStatus.REJECTED if limit.status is OrderStatus.REJECTED else OrderStatus.CANCELED
+                )
+                await self._settle_held(
+                    stop.cid, status, limit.reason or f"the other leg is {limit.status.value}"
+                )
+                return await self._save(record, Phase.DONE)
+            if phase is Phase.PENDING:
+                return await self._save(record, Phase.WORKING)
+            self._watch(record, stop)
+            return None
+        if phase is Phase.LIMIT_TRADED:
+            await self._settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO traded")
+            return await self._save(record, Phase.DONE) if limit.terminal else None
+        if phase is Phase.TRIGGERED:
+            if not limit.terminal:
+                await router.cancel(limit.cid, record.symbol, None, whole_list=False)
+                failpoint("og.emu.after_cancel")
+                limit = await wal.get(limit.cid)
+                if limit is None or not limit.terminal:
+                    return None  # the cancel did not take yet: the next review tries again
+            return await self._save(record, Phase.SENDING)
+        if phase is Phase.SENDING:
+            if stop.held and not stop.terminal:
+                await self._release(record, stop_cmd, limit)
+                stop = await wal.get(stop.cid)
+            done = stop is None or stop.terminal
+            return await self._save(record, Phase.DONE) if done and limit.terminal else None
+        # CANCELLING
+        if not limit.terminal:
+            await router.cancel(limit.cid, record.symbol, None, whole_list=False)
+        if stop.held:
+            await self._settle_held(stop.cid, OrderStatus.CANCELED, "the list was cancelled")
+        elif not stop.terminal:
+            await router.cancel(stop.cid, record.symbol, None, whole_list=False)
+        legs = await self.owner.lists.legs(record)
+        return await self._save(record, Phase.DONE) if all(x is None or x.terminal for x in legs) else None
+
+    async def _release(self, record: ListRecord, leg: PlaceOrder, limit: OrderRecord) -> None:
+        """Send the held stop leg for what the limit leg left (expired when nothing is left)."""
+        filters = await self.owner.router.symbols.filters(record.symbol)
+        left = (leg.quantity or Decimal(0)) - limit.cum_filled_qty
+        qty = filters.round_qty(left) if filters is not None else left
+        if qty <= 0:
+            await self._settle_held(leg.cid, OrderStatus.EXPIRED, "the other leg of the OCO filled")
+            return
+        now = now_ms()
+        order = released_order(leg, qty, now)
+        held = await self.owner.wal.get(leg.cid)
+        released = msgspec.structs.replace(
+            new_record(order, now), list_cid=record.list_cid, sent_ts=now, send_attempts=1,
+            created_ts=held.created_ts if held is not None else now,
+        )  # fmt: skip
+        await self.owner.wal.save(released)  # no longer held: from here an ordinary order
+        log.info("%s: list %s: stop leg %s sent as %s %s", self.owner.venue, record.list_cid, leg.cid,
+                 order.order_type.value, qty)  # fmt: skip
+        await self.owner.router._send(released, None, order)
+
+    async def _hold(self, cid: str) -> None:
+        """The held leg's record PENDING_SUBMIT -> NEW, the bot told (it is working, held here)."""
+
+        async def mutate(current: OrderRecord):
+            if not current.held or current.status is not OrderStatus.PENDING_SUBMIT:
+                return None
+            new = msgspec.structs.replace(current, status=OrderStatus.NEW, updated_ts=now_ms())
+            return new, [(order_events(new.bot), to_update(new, current, reconciled=False, now_ms=now_ms()))]
+
+        await self.owner.wal.update(cid, mutate)
+
+    async def _settle_held(self, cid: str, status: OrderStatus, reason: str) -> None:
+        """End a held leg (never at the venue) with this status, the bot told."""
+
+        async def mutate(current: OrderRecord):
+            if not current.held or current.terminal:
+                return None
+            new = msgspec.structs.replace(current, status=status, reason=reason, updated_ts=now_ms())
+            return new, [(order_events(new.bot), to_update(new, current, reconciled=False, now_ms=now_ms()))]
+
+        await self.owner.wal.update(cid, mutate)
+
+    async def _save(self, record: ListRecord, phase: Phase, **fields: str) -> ListRecord:
+        record = msgspec.structs.replace(record, phase=phase, updated_ts=now_ms(), **fields)
+        await self.owner.lists.save(record)
+        return record
+
+    def _lock(self, list_cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(list_cid, asyncio.Lock())
+
+    # -- the book --------------------------------------------------------------------------
+
+    def _watch(self, record: ListRecord, stop: OrderRecord) -> None:
+        if stop.side is None or stop.stop_price is None:
+            return
+        self._watching.setdefault(record.symbol, {})[record.list_cid] = (stop.side, stop.stop_price)
+        self._wake.set()  # the run loop starts the symbol's watcher
+
+    def _unwatch(self, record: ListRecord) -> None:
+        self._watching.get(record.symbol, {}).pop(record.list_cid, None)
+
+    async def _watch_book(self, symbol: str) -> None:
+        """Read the symbol's book tickers while a list on it is watched: the latest first (what
+        happened while nobody watched), then each new one as it comes."""
+        redis, key = self.owner.wal.redis, book(self.owner.venue, symbol)
+        latest = await redis.xrevrange(key, count=1)
+        last = latest[0][0] if latest else b"0-0"
+        if latest:
+            await self._on_book(symbol, latest[0][0], latest[0][1])
+        while self._watching.get(symbol):
+            reply = await redis.xread({key: last}, count=100, block=500)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    await self._on_book(symbol, entry_id, fields)
+
+    async def _on_book(self, symbol: str, entry_id: bytes, fields: dict) -> None:
+        try:
+            tick = decode(fields)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError) as exc:
+            log.warning("%s: book entry %s unreadable: %s", self.owner.venue, entry_id, exc)
+            return
+        if not isinstance(tick, BookTicker):
+            return
+        for list_cid, (side, stop) in list(self._watching.get(symbol, {}).items()):
+            if reached(side, stop, tick):
+                await self._safely(self.trigger(list_cid, entry_id.decode()))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Review the lists whose legs moved, watch the books, and every review_every_s finish
+        every open list (the periodic reconciliation of lists), until `stopping`."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time() + self.review_every_s
+        try:
+            while not stopping.is_set():
+                self._start_watchers()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, next_full - loop.time()))
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                dirty, self._dirty = self._dirty - self.owner.busy, self._dirty & self.owner.busy
+                for list_cid in sorted(dirty):
+                    await self._safely(self.owner.review(list_cid))
+                if loop.time() >= next_full:
+                    await self._safely(self.owner.reconcile())
+                    next_full = loop.time() + self.review_every_s
+        finally:
+            for task in self._watchers.values():
+                task.cancel()
+            await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+            self._watchers.clear()
+
+    def _start_watchers(self) -> None:
+        for symbol, lists in self._watching.items():
+            task = self._watchers.get(symbol)
+            if task is not None and task.done():
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s: book watcher of %s failed: %r", self.owner.venue, symbol, task.exception())
+                    if isinstance(task.exception(), FencedError):
+                        raise task.exception()  # type: ignore[misc]
+                task = None
+            if lists and task is None:
+                self._watchers[symbol] = asyncio.create_task(self._watch_book(symbol), name=f"book:{symbol}")
+
+    async def _safely(self, work) -> None:
+        """One list's trouble (a venue failing, a bad record) never stops the others."""
+        try:
+            await work
+        except FencedError:
+            raise
+        except Exception:
+            log.exception("%s: list review failed; tried again later", self.owner.venue)

@@ -1,0 +1,158 @@
+"""Order lists from a strategy: an OCO (two legs, the first to trade expires the other), and the
+general PlaceOrderList, with the guarantees of the single-order helpers in actions.py.
+
+Every id comes from the bot's sequence (the list's first, then each leg's), each leg is kept in
+state.orders as a BotOrder carrying the list's id, and the position moves only from the legs'
+own order updates. Nothing is sent (None) while the bot is not running (unless force), when a
+leg breaks a filter once rounded, when a sell list would sell more than the position beside the
+sells out (the two legs of an OCO count once: only one of them can sell), or when the venue
+keeps refusing one leg's terms (refusals.py). Cancelling any leg cancels the list
+(actions.cancel_order), so pause, stop and close cancel lists as lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import NamedTuple
+
+from shared.ids import ClientOrderId
+from shared.messages import (
+    CancelOrderList,
+    ListKind,
+    OrderType,
+    PlaceOrderList,
+    Side,
+    TimeInForce,
+)
+from shared.order_terms import OrderTerms
+from shared.strategy.actions import cancel_order, next_cid, record_order, sellable
+from shared.strategy.context import StrategyContext
+from shared.strategy.refusals import held_back
+from shared.strategy.sizing import limit_terms, market_qty
+from shared.strategy.state import S
+
+MARKET_STOPS = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+
+
+class Leg(NamedTuple):
+    """One leg's terms, already rounded (place_oco rounds them)."""
+
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+
+
+def _sold_at_most(kind: ListKind, legs: Sequence[Leg]) -> Decimal:
+    """The most base the list's sell legs can sell together (of an OCO's pair, one leg)."""
+    pair = legs if kind is ListKind.OCO else legs[1:] if kind is ListKind.OTOCO else ()
+    alone = [leg for leg in legs if leg not in pair]
+    most = max((leg.quantity for leg in pair if leg.side == Side.SELL), default=Decimal(0))
+    return most + sum((leg.quantity for leg in alone if leg.side == Side.SELL), Decimal(0))
+
+
+def place_list(
+    state: S, ctx: StrategyContext, kind: ListKind, legs: Sequence[Leg], *, tag: str = "", force: bool = False
+) -> tuple[S, PlaceOrderList | None]:
+    """Record and return a PlaceOrderList of `legs` (in PlaceOrderList's leg order) as given."""
+    if not state.running and not force:
+        return state, None
+    selling = _sold_at_most(kind, legs)
+    room = sellable(state)
+    if selling and room is not None and selling > room:
+        return state, None
+    for leg in legs:
+        terms = OrderTerms(
+            ctx.symbol, leg.side, leg.order_type, leg.quantity, None, leg.price, leg.stop_price
+        )
+        state, skip = held_back(state, terms)
+        if skip:
+            return state, None
+    state, list_cid = next_cid(state, ctx)
+    placed = []
+    for leg in legs:
+        state, cid = next_cid(state, ctx)
+        state, cmd = record_order(
+            state, ctx, cid, side=leg.side, order_type=leg.order_type, quantity=leg.quantity, price=leg.price,
+            stop_price=leg.stop_price, time_in_force=leg.time_in_force, tag=tag, list_cid=list_cid,
+        )  # fmt: skip
+        placed.append(cmd)
+    cmd = PlaceOrderList(
+        list_cid=list_cid,
+        bot=ctx.bot,
+        venue=ctx.venue,
+        symbol=ctx.symbol,
+        kind=kind,
+        legs=tuple(placed),
+        ts=ctx.now,
+    )
+    return state, cmd
+
+
+def stop_leg(
+    ctx: StrategyContext, side: Side, qty: Decimal, stop: Decimal, limit: Decimal | None
+) -> Leg | None:
+    """A STOP_LOSS leg (market once triggered) or, with `limit`, a STOP_LOSS_LIMIT one, rounded as
+    stop_limit_order rounds; None when it breaks a filter (a market stop checked at its stop)."""
+    if limit is None:
+        rounded = market_qty(ctx.filters, qty, ctx.filters.round_price(stop, side))
+        if rounded is None:
+            return None
+        return Leg(side, OrderType.STOP_LOSS, rounded, stop_price=ctx.filters.round_price(stop, side))
+    terms = limit_terms(ctx.filters, side, qty, limit)
+    if terms is None:
+        return None
+    stop = ctx.filters.round_price(stop, side)
+    return Leg(side, OrderType.STOP_LOSS_LIMIT, terms[0], terms[1], stop, TimeInForce.GTC)
+
+
+def maker_leg(ctx: StrategyContext, side: Side, qty: Decimal, price: Decimal) -> Leg | None:
+    """A LIMIT_MAKER leg rounded as limit_order rounds; None when it breaks a filter."""
+    terms = limit_terms(ctx.filters, side, qty, price)
+    return None if terms is None else Leg(side, OrderType.LIMIT_MAKER, terms[0], terms[1])
+
+
+def place_oco(
+    state: S,
+    ctx: StrategyContext,
+    side: Side,
+    qty: Decimal,
+    *,
+    above: Decimal,
+    below: Decimal,
+    stop_limit: Decimal | None = None,
+    tag: str = "",
+    force: bool = False,
+) -> tuple[S, PlaceOrderList | None]:
+    """An OCO of `qty`. A sell: LIMIT_MAKER at `above` (the take profit) and a stop at `below`;
+    a buy: a stop at `above` (a break upwards) and LIMIT_MAKER at `below`. The stop is a
+    STOP_LOSS (market once triggered), or a STOP_LOSS_LIMIT at `stop_limit`. None (nothing sent)
+    when a leg breaks a filter once rounded, or as place_list says."""
+    if below >= above:
+        raise ValueError(f"an OCO's below ({below}) must be under its above ({above})")
+    qty = ctx.filters.round_qty(qty)
+    if side == Side.SELL:
+        first, second = maker_leg(ctx, side, qty, above), stop_leg(ctx, side, qty, below, stop_limit)
+    else:
+        first, second = stop_leg(ctx, side, qty, above, stop_limit), maker_leg(ctx, side, qty, below)
+    if first is None or second is None or first.quantity != second.quantity:
+        return state, None
+    return place_list(state, ctx, ListKind.OCO, (first, second), tag=tag, force=force)
+
+
+def list_legs(state: S, list_cid: str) -> list[ClientOrderId]:
+    """The open legs of a list, in cid order."""
+    return [ClientOrderId(cid) for cid in sorted(state.orders) if state.orders[cid].list_cid == list_cid]
+
+
+def cancel_list(state: S, ctx: StrategyContext, list_cid: str) -> tuple[S, CancelOrderList | None]:
+    """Ask to cancel every open leg of a list (each marked cancel_requested); None when none is
+    open or their cancel was asked already."""
+    for cid in list_legs(state, list_cid):
+        state, cmd = cancel_order(state, ctx, cid)
+        if isinstance(cmd, CancelOrderList):
+            return state, cmd
+    return state, None

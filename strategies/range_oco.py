@@ -1,0 +1,113 @@
+"""The range bot (`strategy = "range_oco"`): buy a break out of a range, either way, then let the
+smart-trade exits sell (docs/STRATEGIES.md §4).
+
+While the price is inside the range widened by `percent`, the bot keeps one buy OCO out for
+`quote_amount` (its quantity: quote_amount / the upper trigger, so neither leg spends more):
+- above: a buy STOP_LOSS at top x (1 + percent/100): the price broke out upwards;
+- below: a buy LIMIT_MAKER at bottom x (1 - percent/100): the price fell through the floor.
+The first leg to trade expires the other; the filled leg is the entry of a smart trade
+(shared/strategy/smart.py) whose exits are the params' take_profits, stop_loss, trailing_stop,
+trailing_take_profit, break_even and time_limit_s (percents, like `percent`). When the trade
+has ended (every exit sold) the bot re-arms: the OCO goes out again at the next candle inside
+the band (`rearm = false`: once only). A candle closing outside the band arms nothing (a stop
+already crossed, or a maker order that would take, are refused by the venue): it waits.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from shared.exits import Exits, Target
+from shared.messages import Candle, Side
+from shared.strategy.base import Step, Strategy
+from shared.strategy.context import StrategyContext
+from shared.strategy.decisions import decide, price
+from shared.strategy.lists import place_oco
+from shared.strategy.smart import watch_entry
+from shared.strategy.state import StrategyState
+
+_HUNDRED = Decimal(100)
+
+
+def _pct(name: str, value: Decimal | None) -> Decimal | None:
+    """A percent param as a fraction; ValueError naming it when it is not in (0, 100)."""
+    if value is None:
+        return None
+    if not (value.is_finite() and 0 < value < _HUNDRED):
+        raise ValueError(f"{name} must be a percent in (0, 100) (1 is 1 %), got {value}")
+    return value / _HUNDRED
+
+
+class RangeOcoParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    top: Decimal
+    bottom: Decimal
+    percent: Decimal = Decimal("0.5")  # how far beyond the range each leg waits, in percent
+    quote_amount: Decimal = Decimal("100")
+    take_profits: tuple[Decimal, ...] = (Decimal("2"),)  # percents above the entry, equal shares
+    stop_loss: Decimal | None = Decimal("1")  # percent below the entry
+    trailing_stop: Decimal | None = None  # percent below the highest price since the entry
+    trailing_take_profit: Decimal | None = None  # the last target's share trails this percent
+    break_even: bool = False
+    time_limit_s: int | None = None
+    rearm: bool = True  # place the OCO again once a trade has ended
+
+    def __post_init__(self) -> None:
+        if not (self.bottom.is_finite() and self.bottom > 0):
+            raise ValueError(f"bottom must be above 0, got {self.bottom}")
+        if not (self.top.is_finite() and self.bottom < self.top):
+            raise ValueError(f"bottom ({self.bottom}) must be below top ({self.top})")
+        _pct("percent", self.percent)
+        if not (self.quote_amount.is_finite() and self.quote_amount > 0):
+            raise ValueError(f"quote_amount must be above 0, got {self.quote_amount}")
+        for value in self.take_profits:
+            if not (value.is_finite() and value > 0):
+                raise ValueError(f"take_profits must be percents above 0, got {value}")
+        self.exits()  # the exits' own checks, each naming its field
+
+    def exits(self) -> Exits:
+        return Exits(
+            take_profits=tuple(Target(gain=g / _HUNDRED) for g in self.take_profits),
+            stop_loss=_pct("stop_loss", self.stop_loss),
+            trailing_stop=_pct("trailing_stop", self.trailing_stop),
+            trailing_take_profit=_pct("trailing_take_profit", self.trailing_take_profit),
+            break_even=self.break_even,
+            time_limit_s=self.time_limit_s,
+        )
+
+    def band(self) -> tuple[Decimal, Decimal]:
+        """The OCO's two prices: (above, below)."""
+        p = self.percent / _HUNDRED
+        return self.top * (1 + p), self.bottom * (1 - p)
+
+
+class RangeOcoState(StrategyState, frozen=True, kw_only=True):
+    armed: int = 0  # OCOs placed so far
+
+
+class RangeOcoStrategy(Strategy[RangeOcoParams, RangeOcoState]):
+    name = "range_oco"
+    params_type = RangeOcoParams
+    state_type = RangeOcoState
+
+    def on_candle(
+        self, params: RangeOcoParams, state: RangeOcoState, candle: Candle, ctx: StrategyContext
+    ) -> Step:
+        if state.trade is not None or state.orders or (state.armed and not params.rearm):
+            return state, []
+        above, below = params.band()
+        if not below < candle.close < above:
+            why = f"not armed: close {price(ctx, candle.close)} outside {price(ctx, below)} - {price(ctx, above)}"
+            return state, [decide(ctx, why, topic="outside_band")]
+        qty = ctx.filters.round_qty(params.quote_amount / ctx.filters.round_price(above, Side.BUY))
+        state, oco = place_oco(state, ctx, Side.BUY, qty, above=above, below=below, tag="range")
+        if oco is None:
+            return state, [decide(ctx, f"not armed: an OCO of {ctx.qty(qty)} is refused by the filters",
+                                  topic="refused")]  # fmt: skip
+        state = watch_entry(state, params.exits(), tuple(leg.cid for leg in oco.legs), tag="range")
+        state = msgspec.structs.replace(state, armed=state.armed + 1)
+        stop, maker = oco.legs
+        said = decide(ctx, f"armed: buy {ctx.qty(qty)} {ctx.base_asset} on a break above "
+                           f"{price(ctx, stop.stop_price or above)} or a fall to {price(ctx, maker.price or below)}")  # fmt: skip
+        return state, [oco, said]

@@ -1,0 +1,179 @@
+"""Emulated OCO (the order gateway holds the stop leg and watches the book), against the paper
+venue with the real market gateway (book tickers), the real order gateway and python-binance,
+the venue's config asking for emulation; a SIGKILL between the trigger and the send repaired."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from shared.messages import OrderStatus, OrderType
+from shared.streams import og_open, og_open_lists
+from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
+from tests.helpers.lists import SYMBOL, books, cancel_list, list_record, oco, start, write_config
+from tests.helpers.procs import wait_until
+from tests.helpers.sim import sim_fixture
+
+sim = sim_fixture()
+
+
+@pytest.fixture(params=["binance", "bybit"])
+def protocol(request) -> str:
+    """Binance's protocol with emulation asked for in the venue's config; Bybit's (no lists:
+    always emulated), through the gateway's pybit adapter."""
+    return request.param
+
+
+@pytest.fixture
+def config(tmp_path, sim, protocol):
+    return write_config(tmp_path / "automata.toml", sim, emulate=protocol == "binance", protocol=protocol)
+
+
+@pytest.fixture
+def market(env, tmp_path, sim, sync_redis):
+    """The market gateway publishing SYMBOL's book tickers (one per market step). It reads them
+    from the venue's Binance face whatever protocol the order gateway speaks: the paper venue's
+    Bybit face has no orderbook topic yet, and both faces share one market."""
+    config = write_config(tmp_path / "market.toml", sim, emulate=False)
+    proc = start("services.market_gateway", env, config, tmp_path / "mg.log")
+    price = sim.control.state()["prices"][SYMBOL]
+    wait_until(lambda: sim.control.set_price(SYMBOL, price) and books(sync_redis), timeout=30,
+               what="the market gateway's first book ticker")  # fmt: skip
+    yield proc
+    proc.kill()
+
+
+def price_of(sim) -> Decimal:
+    return Decimal(sim.control.state()["prices"][SYMBOL])
+
+
+def move(sim, sync_redis, price: Decimal) -> tuple[str, object]:
+    """A trade at `price` at the venue; returns the book ticker the market gateway published for it."""
+    seen = len(books(sync_redis))
+    sim.control.set_price(SYMBOL, str(price))
+    return wait_until(lambda: books(sync_redis)[seen:] and books(sync_redis)[-1], what=f"book at {price}")
+
+
+def open_at_venue(sim) -> list[str]:
+    """Open orders at the venue, on either protocol's account."""
+    orders = sim.control.orders("binance") + sim.control.orders("bybit")
+    return [o["client_order_id"] for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+
+
+def working_oco(sim, sync_redis, seq: int = 1):
+    """A sell OCO 500 above and below the price, both legs NEW to the bot and the book watched."""
+    p = price_of(sim)
+    cmd = oco(sync_redis, seq, above=p + 500, below=p - 500)
+    wait_working(sync_redis, cmd)
+    return p, cmd
+
+
+def wait_working(sync_redis, cmd) -> None:
+    for leg in cmd.legs:
+        wait_status(sync_redis, leg.cid, OrderStatus.NEW, timeout=30)
+    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
+
+
+def assert_finished(sim, sync_redis, cmd) -> None:
+    """The list done and closed, no leg left open in the log or at the venue."""
+    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "done", what="list done")
+    assert cmd.list_cid.encode() not in sync_redis.smembers(og_open_lists("sim"))
+    legs = {leg.cid for leg in cmd.legs}
+    assert not legs & {c.decode() for c in sync_redis.smembers(og_open("sim"))}
+    assert not legs & set(open_at_venue(sim))
+
+
+def test_stop_reached_cancels_the_limit_leg_within_one_book_update(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    held = updates(sync_redis, stop.cid)[-1]
+    assert held.order_type is OrderType.STOP_LOSS and held.list_cid == cmd.list_cid
+    assert open_at_venue(sim) == [limit.cid], "the stop leg is held by the gateway, not at the venue"
+    move(sim, sync_redis, p - 100)  # not reached: nothing happens
+    trigger_id, tick = move(sim, sync_redis, p - 700)
+    assert tick.bid <= p - 500
+    canceled = wait_status(sync_redis, limit.cid, OrderStatus.CANCELED)
+    assert canceled.list_cid == cmd.list_cid
+    filled = wait_status(sync_redis, stop.cid, OrderStatus.FILLED)
+    assert filled.cum_filled_qty == Decimal("0.002") and filled.order_type is OrderType.MARKET
+    # the book update that reached the stop is the one recorded, and no later one was needed
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    assert books(sync_redis)[-1][0] == trigger_id
+    assert accepted(sim, stop.cid) == 1 and accepted(sim, limit.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_limit_fill_expires_the_held_leg_and_a_cancel_ends_both(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    move(sim, sync_redis, p + 600)  # the limit leg trades
+    wait_status(sync_redis, limit.cid, OrderStatus.FILLED)
+    expired = wait_status(sync_redis, stop.cid, OrderStatus.EXPIRED)
+    assert expired.cum_filled_qty == 0 and accepted(sim, stop.cid) == 0
+    assert_finished(sim, sync_redis, cmd)
+    # a second list, cancelled by the bot: both legs end, nothing left anywhere
+    _, second = working_oco(sim, sync_redis, 10)
+    cancel_list(sync_redis, second.list_cid)
+    wait_status(sync_redis, second.legs[0].cid, OrderStatus.CANCELED)
+    wait_status(sync_redis, second.legs[1].cid, OrderStatus.CANCELED)
+    assert_finished(sim, sync_redis, second)
+    # a replay of the first list is answered with its legs' states, never sent again
+    oco(sync_redis, 1, above=p + 500, below=p - 500)
+    wait_until(lambda: len([u for u in updates(sync_redis, stop.cid) if u.status is OrderStatus.EXPIRED]) == 2,
+               what="the replay answered")  # fmt: skip
+    assert accepted(sim, limit.cid) == 1
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+# where the gateway dies, what moves the market, and each leg's final status
+CRASHES = {
+    "og.list.after_wal": ("stop", OrderStatus.CANCELED, OrderStatus.FILLED),  # nothing sent yet
+    "og.emu.after_trigger": ("stop", OrderStatus.CANCELED, OrderStatus.FILLED),
+    "og.emu.after_cancel": ("stop", OrderStatus.CANCELED, OrderStatus.FILLED),
+    "og.emu.after_fill": ("limit", OrderStatus.FILLED, OrderStatus.EXPIRED),
+}
+
+
+@pytest.mark.parametrize("point", sorted(CRASHES))
+def test_sigkill_on_the_emulation_path_is_repaired(point, sim, env, config, market, tmp_path, sync_redis):
+    """Killed after the write-ahead, between the trigger and the cancel, between the cancel and
+    the send, or between the limit leg's fill and the held leg's expiry: finished on restart."""
+    move_to, limit_final, stop_final = CRASHES[point]
+    proc = start("services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS=point)
+    wait_gateway_ready(sync_redis)
+    trigger_id = ""
+    if point == "og.list.after_wal":
+        p = price_of(sim)
+        cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    else:
+        p, cmd = working_oco(sim, sync_redis)
+        trigger_id, _ = move(sim, sync_redis, p - 700 if move_to == "stop" else p + 600)
+    limit, stop = cmd.legs
+    wait_until(lambda: not proc.alive(), timeout=20, what=f"gateway killed at {point}")
+    assert proc.popen.returncode == -9
+    restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    if point == "og.list.after_wal":  # the limit leg sent after its recvWindow, the stop held
+        wait_working(sync_redis, cmd)
+        trigger_id, _ = move(sim, sync_redis, p - 700)
+    wait_status(sync_redis, limit.cid, limit_final, timeout=30)
+    final = wait_status(sync_redis, stop.cid, stop_final, timeout=30)
+    assert accepted(sim, limit.cid) == 1
+    if stop_final is OrderStatus.FILLED:
+        assert final.cum_filled_qty == Decimal("0.002")
+        assert accepted(sim, stop.cid) == 1, "the stop leg was sent exactly once"
+        assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    else:
+        assert accepted(sim, stop.cid) == 0, "the held leg never reached the venue"
+    assert_finished(sim, sync_redis, cmd)
+    wait_gateway_ready(sync_redis, restarted)
+    assert restarted.terminate() == 0, restarted.output()[-3000:]
