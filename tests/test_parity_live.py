@@ -34,45 +34,33 @@ up to 1e-8, every filter — with the filters the venue published to the runner.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import redis
 
 from backtest.config import BacktestConfigError, load_backtest_config, to_setup
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.candle_files import read_candles
 from shared.matching.engine import Engine, MarketFill, OrderRequest, OrderStatus, OrderType, Side
-from shared.matching.symbols import CATALOG, select
+from shared.matching.symbols import select
 from shared.money import round_up
-from shared.redis_server import RedisServer
 from shared.strategy.testing import BTC_FILTERS
 from strategies.dca import DcaStrategy
-from tests.helpers.bots import write_bots
 from tests.helpers.parity import (
     MINUTE,
     RecordingBacktester,
-    backtest_bot,
-    backtest_fills,
-    backtest_notes,
     command_key,
-    comparable_state,
     random_walk,
-    strategy_notes,
-    venue_fills,
     write_slice,
 )
-from tests.helpers.parity_stack import LiveBot, LiveStack, Recorded
-from tests.helpers.procs import ROOT, base_env
+from tests.helpers.parity_run import Case, Outcome, assert_same, run_cases
+from tests.helpers.procs import ROOT
 from tests.helpers.sample_data import SAMPLE_CANDLES
 from tests.helpers.sim import SimControlError, running_sim
 
@@ -266,16 +254,6 @@ def test_backtest_config_reads_the_venue_settings(tmp_path):
 # --- the runs: one live stack per data set, shared by the cases --------------------------------
 
 
-@dataclass
-class Outcome:
-    result: RunResult
-    engine: RecordingBacktester
-    live: Recorded
-    codes: dict[str, int]
-    calls: int
-    live_s: float
-
-
 def _windows(data: str, tmp: Path) -> dict[str, tuple[Path, Path]]:
     """(venue CSV, live CSV) per case: WARMUP + 1 candles of history, then the live ones."""
     out = {}
@@ -291,31 +269,11 @@ def _windows(data: str, tmp: Path) -> dict[str, tuple[Path, Path]]:
 
 def _run(data: str, tmp: Path) -> dict[str, Outcome]:
     windows = _windows(data, tmp)
-    entries = {c: bot_entry(c, D(next(read_candles(windows[c][1])).close)) for c in CASES}
-    bots_file = write_bots(tmp / "bots.toml", *entries.values())
-    backtests = {c: backtest_bot(bots_file, entries[c]["id"], windows[c][1], capital=MONEY[c][0],
-                                 base=MONEY[c][1]) for c in CASES}  # fmt: skip
-    bots = [
-        LiveBot(id=entries[c]["id"], venue=entries[c]["venue"], data=windows[c][0],
-                live=list(read_candles(windows[c][1])), balances=f"USDT={MONEY[c][0]},BTC={MONEY[c][1]}",
-                busy=backtests[c][1].busy(backtests[c][0])[0], closing=backtests[c][1].busy(backtests[c][0])[1])
+    cases = [
+        Case(c, bot_entry(c, D(next(read_candles(windows[c][1])).close)), *windows[c], *MONEY[c])
         for c in CASES
-    ]  # fmt: skip
-    server = RedisServer(tmp / "redis").start()
-    r = redis.Redis.from_url(server.url)
-    started = time.monotonic()
-    stack = LiveStack(base_env(server.url), r, tmp, bots)
-    try:
-        stack.start(WARMUP, bots_file)
-        calls = stack.drive()
-        recorded = {c: stack.record(b) for c, b in zip(CASES, bots, strict=True)}
-    finally:
-        codes = stack.stop()
-        r.close()
-        server.kill()
-    live_s = time.monotonic() - started
-    print(f"\nparity {data}: {calls} venue calls per venue, live {live_s:.1f}s")
-    return {c: Outcome(*backtests[c], recorded[c], codes, calls, live_s) for c in CASES}
+    ]
+    return run_cases(cases, tmp, WARMUP, label=data)
 
 
 @pytest.fixture(scope="module")
@@ -342,27 +300,7 @@ def _case(case: str, data: str) -> Any:
 @pytest.mark.parametrize("case, data", [_case(c, d) for d in ("real", "random") for c in CASES])
 def test_backtest_and_live_stack_give_the_same_orders_fills_position_and_profit(runs, case, data):
     run = runs(data)[case]
-    result, engine, live = run.result, run.engine, run.live
-    activity(case, result, engine)
+    activity(case, run.result, run.engine)
     if data == "random" and case in PARTLY:  # thin minutes fill an order in parts, in both runs
-        assert len({f.cid for f in result.fills}) < len(result.fills)
-    assert run.codes == dict.fromkeys(run.codes, 0), run.codes
-    assert live.filters == CATALOG["BTCUSDT"].filters  # what the runner traded with is what the backtest used
-
-    # same order commands, in order
-    assert [command_key(c) for c in live.commands] == [command_key(c) for c, _ in engine.sent]
-
-    # same fills, in order, at the same tick of the same candle, with the same commission
-    assert venue_fills(live.journal) == backtest_fills(result)
-
-    # same final state: position, realised profit, counters, open orders
-    live_state = result.setup.strategy.decode_state(json.dumps(live.doc["state"]).encode())
-    assert live_state.position == result.state.position
-    assert comparable_state(live_state) == comparable_state(result.state)
-
-    # the same money at the venue as in the backtest
-    total = {a: D(b["free"]) + D(b["locked"]) for a, b in live.balances.items()}
-    assert (total["BTC"], total["USDT"]) == (result.final_base, result.final_quote)
-
-    # the notifier delivered what the backtest notified
-    assert strategy_notes(result.setup.bot, live.notes) == backtest_notes(result.notifications)
+        assert len({f.cid for f in run.result.fills}) < len(run.result.fills)
+    assert_same(run)
