@@ -1,8 +1,8 @@
 """Parity (issue 17): each built-in strategy and the example bot through the backtester and
 through the live stack, on the same candles, must give the same orders, fills, position and profit.
 
-Cases: dca, grid, fractal_trailing and the example breakout bot (examples/bots.example.toml,
-examples/breakout.py) × real data (the March 2023 BTCUSDT minutes, when present: a window per
+Cases: dca, grid, fractal_trailing, the example breakout bot (examples/bots.example.toml,
+examples/breakout.py) and the example range bot (its range set around the first price) × real data (the March 2023 BTCUSDT minutes, when present: a window per
 strategy where it trades) and a seeded random walk with volume generated here (rising and
 falling stretches, so every strategy trades both ways).
 
@@ -71,8 +71,9 @@ COUNT = 430  # live candles per bot on real data
 # dca: 2023-03-13 08:00, a dip that fills two safety orders, then a rise that closes that cycle
 # and a second one; grid: 2023-03-16 08:20, the price crosses its levels both ways; fractal:
 # 2023-03-14 23:00, the stop trails up twice and is hit; breakout: 2023-03-13 13:40, an entry
-# and its take profit.
-REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100}
+# and its take profit; range_oco: 2023-03-13 15:20, entries by both legs of its OCO, stops hit,
+# a break-even move and a take profit.
+REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100, "range_oco": 18200}
 # Random data: up, down, up, down (log drift per minute), 0.2 % noise a minute.
 WALK_COUNT = 300
 WALK = {"seed": 51, "price": 25000.0, "drift": [0.001, -0.0008, 0.001, -0.0012], "vol": 0.002}
@@ -93,7 +94,7 @@ DCA_PARAMS = {
 FRACTAL_QTY = D("0.05")
 # (quote, base) of each bot's venue account, and the backtest's capital and base
 MONEY = {"dca": (D(10000), D(0)), "grid": (D(10000), D(0)), "fractal_trailing": (D(1000), FRACTAL_QTY),
-         "breakout": (D(10000), D(0))}  # fmt: skip
+         "breakout": (D(10000), D(0)), "range_oco": (D(10000), D(0))}  # fmt: skip
 
 # What today's backtester does differently from the venue, per (case, data): see the module
 # docstring. The matching merge (issue 17 item 2) is expected to turn each of these green.
@@ -111,8 +112,12 @@ def bot_entry(case: str, first_close: D) -> dict[str, Any]:
     if case == "fractal_trailing":  # 5-minute bars, a day's look-back, the account's base
         return {"id": "frac1", "strategy": "fractal_trailing", **common,
                 "params": {"interval": "5m", "lookback_days": 1, "quantity": str(FRACTAL_QTY)}}  # fmt: skip
-    example = next(b for b in tomllib.loads(EXAMPLE.read_text())["bots"] if b["id"] == "breakout_btc")
-    return {**example, **common}  # the example bot as shipped, on its own venue
+    examples = {b["id"]: b for b in tomllib.loads(EXAMPLE.read_text())["bots"]}
+    if case == "range_oco":  # as shipped, its range 0.2 % around the first price, enabled
+        example = {k: v for k, v in examples["range_btc"].items() if k != "enabled"}
+        edges = {"top": round(first_close * D("1.002")), "bottom": round(first_close * D("0.998"))}
+        return {**example, **common, "params": {**example["params"], **edges}}
+    return {**examples["breakout_btc"], **common}  # the example bot as shipped, on its own venue
 
 
 PARTLY = {"fractal_trailing"}  # the random walk's cases whose orders fill in parts there
@@ -133,6 +138,11 @@ def activity(case: str, result: RunResult, engine: RecordingBacktester) -> None:
         assert (
             set(kinds) == {"STOP_LOSS_LIMIT"} and result.state.stop_moves >= 2 and cancels
         )  # in parts on thin minutes
+    elif case == "range_oco":  # both legs of its buy OCO, a loss and a gain, a break-even move
+        profits = [D(n.data["profit"]) for n in result.notifications if n.kind == "cycle_closed"]
+        assert {f.order_type for f in result.fills if f.side == "BUY"} == {"STOP_LOSS", "LIMIT_MAKER"}
+        assert min(profits) < 0 < max(profits)
+        assert any(command_key(c)[0] == "CANCEL_LIST" for c, _ in engine.sent)
     else:
         assert kinds[0] == "MARKET" and kinds[1] in ("LIMIT_MAKER", "STOP_LOSS") and result.state.trades >= 1
 
