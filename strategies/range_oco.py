@@ -2,8 +2,9 @@
 smart-trade exits sell (docs/STRATEGIES.md §4).
 
 While the price is inside the range widened by `percent`, the bot keeps one buy OCO out for
-`quote_amount` (its quantity: quote_amount / the upper trigger, so neither leg spends more):
-- above: a buy STOP_LOSS at top x (1 + percent/100): the price broke out upwards;
+`quote_amount` (its quantity: quote_amount / the upper price, so neither leg spends more):
+- above: a buy STOP_LOSS at top x (1 + percent/100): the price broke out upwards (with
+  `limit_percent`, a STOP_LOSS_LIMIT whose limit is that far above its stop);
 - below: a buy LIMIT_MAKER at bottom x (1 - percent/100): the price fell through the floor.
 The first leg to trade expires the other; the filled leg is the entry of a smart trade
 (shared/strategy/smart.py) whose exits are the params' take_profits, stop_loss, trailing_stop,
@@ -44,6 +45,9 @@ class RangeOcoParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     top: Decimal
     bottom: Decimal
     percent: Decimal = Decimal("0.5")  # how far beyond the range each leg waits, in percent
+    # the break-up leg as a STOP_LOSS_LIMIT whose limit is this percent above its stop (None: a
+    # STOP_LOSS, bought at market once triggered)
+    limit_percent: Decimal | None = None
     quote_amount: Decimal = Decimal("100")
     take_profits: tuple[Decimal, ...] = (Decimal("2"),)  # percents above the entry, equal shares
     stop_loss: Decimal | None = Decimal("1")  # percent below the entry
@@ -59,6 +63,7 @@ class RangeOcoParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         if not (self.top.is_finite() and self.bottom < self.top):
             raise ValueError(f"bottom ({self.bottom}) must be below top ({self.top})")
         _pct("percent", self.percent)
+        _pct("limit_percent", self.limit_percent)
         if not (self.quote_amount.is_finite() and self.quote_amount > 0):
             raise ValueError(f"quote_amount must be above 0, got {self.quote_amount}")
         for value in self.take_profits:
@@ -81,6 +86,10 @@ class RangeOcoParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         p = self.percent / _HUNDRED
         return self.top * (1 + p), self.bottom * (1 - p)
 
+    def stop_limit(self, above: Decimal) -> Decimal | None:
+        """The break-up leg's limit price, None for a STOP_LOSS."""
+        return None if self.limit_percent is None else above * (1 + self.limit_percent / _HUNDRED)
+
 
 class RangeOcoState(StrategyState, frozen=True, kw_only=True):
     armed: int = 0  # OCOs placed so far
@@ -100,8 +109,10 @@ class RangeOcoStrategy(Strategy[RangeOcoParams, RangeOcoState]):
         if not below < candle.close < above:
             why = f"not armed: close {price(ctx, candle.close)} outside {price(ctx, below)} - {price(ctx, above)}"
             return state, [decide(ctx, why, topic="outside_band")]
-        qty = ctx.filters.round_qty(params.quote_amount / ctx.filters.round_price(above, Side.BUY))
-        state, oco = place_oco(state, ctx, Side.BUY, qty, above=above, below=below, tag="range")
+        top = params.stop_limit(above) or above  # the most a unit may cost
+        qty = ctx.filters.round_qty(params.quote_amount / ctx.filters.round_price(top, Side.BUY))
+        state, oco = place_oco(state, ctx, Side.BUY, qty, above=above, below=below, stop_limit=params.stop_limit(above),
+                               tag="range")  # fmt: skip
         if oco is None:
             return state, [decide(ctx, f"not armed: an OCO of {ctx.qty(qty)} is refused by the filters",
                                   topic="refused")]  # fmt: skip

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.messages import OrderStatus, OrderType
+from shared.messages import OrderStatus, OrderType, Side
 from shared.streams import og_open, og_open_lists
 from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import SYMBOL, books, cancel_list, list_record, oco, start, write_config
@@ -177,3 +177,26 @@ def test_sigkill_on_the_emulation_path_is_repaired(point, sim, env, config, mark
     assert_finished(sim, sync_redis, cmd)
     wait_gateway_ready(sync_redis, restarted)
     assert restarted.terminate() == 0, restarted.output()[-3000:]
+
+
+def test_a_buy_oco_stop_triggers_on_the_ask(sim, env, config, market, tmp_path, sync_redis):
+    """A buy OCO [STOP_LOSS_LIMIT above, LIMIT_MAKER below]: the ask reaching the stop cancels the
+    limit leg and sends the stop leg as a LIMIT at its price (the market past it: it rests)."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p = price_of(sim)
+    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500, side=Side.BUY, stop_type=OrderType.STOP_LOSS_LIMIT)
+    stop, limit = cmd.legs
+    wait_working(sync_redis, cmd)
+    move(sim, sync_redis, p + 300)  # not reached
+    trigger_id, tick = move(sim, sync_redis, p + 600)
+    assert tick.ask >= p + 500
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED)
+    wait_until(lambda: [o for o in sim.control.orders("binance") + sim.control.orders("bybit")
+                        if o["client_order_id"] == stop.cid], what="the stop leg at the venue")  # fmt: skip
+    move(sim, sync_redis, p + 400)  # a buy LIMIT at the stop's price (p + 500) fills at or below it
+    filled = wait_status(sync_redis, stop.cid, OrderStatus.FILLED)
+    assert filled.order_type is OrderType.LIMIT and filled.cum_filled_qty == Decimal("0.002")
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]

@@ -12,7 +12,7 @@ import pytest
 from shared.messages import OrderStatus
 from shared.streams import og_open, og_open_lists
 from tests.helpers.gateway import updates, wait_gateway_ready, wait_status
-from tests.helpers.lists import SYMBOL, cancel_list, list_record, oco, start, write_config
+from tests.helpers.lists import SYMBOL, cancel_list, list_record, oco, oco_command, start, write_config
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
 
@@ -109,3 +109,28 @@ def test_sigkill_on_the_list_path_never_two_lists_never_a_leg_left_open(
     assert statuses[-1] is OrderStatus.EXPIRED and OrderStatus.REJECTED not in statuses
     wait_gateway_ready(sync_redis, restarted)
     assert restarted.terminate() == 0, restarted.output()[-3000:]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "drop_reply", "hold_s": 5},
+        {"kind": "error", "http_status": 504, "body": "html"},
+        {"kind": "empty_body"},
+    ],
+)
+def test_an_unknown_outcome_is_resolved_by_the_list_query(fault, sim, env, tmp_path, sync_redis):
+    """Neither the reply nor the user stream nor the poller tells: only the list's query can."""
+    config = write_config(tmp_path / "automata.toml", sim, emulate=False, poll_every_s=600)
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis, proc)
+    sim.control.fault(match={"path": "/api/v3/order", "method": "POST"}, **fault)
+    p = price_of(sim)
+    for leg in oco_command(1, above=p + 500, below=p - 500).legs:  # nothing via the stream either
+        sim.control.fault("drop_event", count=10, match={"client_order_id": leg.cid})
+    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    for leg in cmd.legs:
+        assert wait_status(sync_redis, leg.cid, OrderStatus.NEW, timeout=30).reconciled
+        assert len(at_venue(sim, leg.cid)) == 1, "sent once"
+    assert list_record(sync_redis, cmd.list_cid)["send_attempts"] == "1"
+    assert proc.terminate() == 0, proc.output()[-3000:]

@@ -11,8 +11,9 @@ import pytest
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.candle_files import RawCandle
+from shared.messages import OrderType, PlaceOrderList
 from shared.strategy import ParamsError, load_strategy
-from shared.strategy.testing import BTC_FILTERS
+from shared.strategy.testing import BTC_FILTERS, Driver
 from strategies.range_oco import RangeOcoStrategy
 from tests.helpers.order_recorder import Recorder
 from tests.helpers.sample_data import SAMPLE_CANDLES
@@ -124,3 +125,12 @@ def test_the_range_bot_on_march_2023_trades_and_ends_consistent(extra):
     } <= kinds  # both breaks, stops
     assert len([n for n in result.notifications if n.kind == "cycle_closed"]) >= 5 and not result.rejected
     consistent(result, D(10000))
+
+
+def test_with_limit_percent_the_break_up_leg_is_a_stop_limit():
+    d = Driver(RangeOcoStrategy(), {**WORKED, "quote_amount": 102.01, "limit_percent": 1})
+    (oco,) = [c for c in d.candle("95", "95", "95", "95") if isinstance(c, PlaceOrderList)]
+    stop, maker = oco.legs
+    assert (stop.order_type, stop.stop_price, stop.price, stop.quantity) == (
+        OrderType.STOP_LOSS_LIMIT, D("101.00"), D("102.01"), D(1))  # fmt: skip
+    assert (maker.order_type, maker.price, maker.quantity) == (OrderType.LIMIT_MAKER, D("89.10"), D(1))

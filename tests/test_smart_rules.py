@@ -284,3 +284,15 @@ def test_a_time_limit_due_while_paused_is_acted_on_at_resume():
     cmds = d.control(ControlAction.RESUME)
     assert [type(c) for c in cmds if not isinstance(c, Notification)] == [CancelOrderList]
     assert "time limit of 600 s reached" in " ".join(d.said())
+
+
+def test_a_sell_oco_for_more_than_the_position_is_not_sent():
+    d = bot()
+    entered(d)  # 1 BTC held, no exits (none declared)
+    ctx = d.ctx()
+    assert place_oco(d.state, ctx, Side.SELL, D("1"), above=D("102"), below=D("98"))[1] is not None
+    state, oco = place_oco(d.state, ctx, Side.SELL, D("0.6"), above=D("102"), below=D("98"))
+    assert (
+        place_oco(state, ctx, Side.SELL, D("0.5"), above=D("103"), below=D("97"))[1] is None
+    )  # 0.6 + 0.5 > 1
+    assert place_oco(state, ctx, Side.SELL, D("0.4"), above=D("103"), below=D("97"))[1] is not None

@@ -107,6 +107,10 @@ class Emulator:
         legs = split(cmd)
         return legs[1].cid if legs is not None else ""
 
+    def wake(self) -> None:
+        """Make the run loop look now (a stop, a list to watch)."""
+        self._wake.set()
+
     def moved(self, leg: OrderRecord) -> None:
         """A leg of some list moved (the tracker's hook): review that list soon, off this path."""
         self._dirty.add(leg.list_cid)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.order_gateway.emulated_oco import Emulator
 from services.order_gateway.lists import ListRouter
 from services.order_gateway.reconcile import reconcile, venue_bots
 from services.order_gateway.retry import CONNECT
@@ -101,6 +102,7 @@ class _Term:
     consumer: Consumer
     lanes: Lanes
     user_stream: UserStream
+    lists: Emulator
     lists_stop: asyncio.Event
 
     def stop(self) -> None:
@@ -108,6 +110,7 @@ class _Term:
         self.lanes.stop()
         self.user_stream.stop()
         self.lists_stop.set()
+        self.lists.wake()
 
 
 class VenueGateway:
@@ -216,7 +219,7 @@ class VenueGateway:
             discover=self.command_streams, discover_every_s=og.rescan_every_s,
         )  # fmt: skip
         user_stream = UserStream(self.wal, self.tracker, og.poll_every_s, og.balance_every_s)
-        self.term = term = _Term(consumer, lanes, user_stream, asyncio.Event())
+        self.term = term = _Term(consumer, lanes, user_stream, self.lists.emulator, asyncio.Event())
         if self.ctx.stopping.is_set():
             return
         keeper = asyncio.create_task(self._keep_lease(), name=f"lease:{self.venue}")

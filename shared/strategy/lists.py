@@ -48,8 +48,8 @@ class Leg(NamedTuple):
 
 def _sold_at_most(kind: ListKind, legs: Sequence[Leg]) -> Decimal:
     """The most base the list's sell legs can sell together (of an OCO's pair, one leg)."""
-    pair = legs if kind is ListKind.OCO else legs[1:] if kind is ListKind.OTOCO else ()
-    alone = [leg for leg in legs if leg not in pair]
+    first = 0 if kind is ListKind.OCO else 1 if kind is ListKind.OTOCO else len(legs)
+    pair, alone = legs[first:], legs[:first]
     most = max((leg.quantity for leg in pair if leg.side == Side.SELL), default=Decimal(0))
     return most + sum((leg.quantity for leg in alone if leg.side == Side.SELL), Decimal(0))
 
