@@ -1,5 +1,6 @@
 """Parity of smart trades (issue 18): a trailing stop, a trailing take profit (two targets and a
-break-even move) and the range bot on a hand-written price path — a rise, a pullback, a new
+break-even move) and the range bot (its break-up leg a stop, or a stop-limit with a trailing
+stop moving its exit OCO) on a hand-written price path — a rise, a pullback, a new
 high, a fall back into the range and through its floor. The backtest's order commands and fills
 are asserted as literal values (the exact candles, ticks and prices at which each stop moves by
 cancel-then-replace and each exit fills); the live stack (tests/helpers/parity_run.py, every
@@ -17,9 +18,12 @@ from typing import Any
 import pytest
 
 from backtest.engine import TICKS, RunResult
+from shared.messages import CancelOrder, OrderStatus, PlaceOrder
+from shared.strategy.testing import Driver
 from tests.helpers.bots import write_bots
 from tests.helpers.parity import MINUTE, RecordingBacktester, backtest_bot, command_key, write_candles
 from tests.helpers.parity_run import Case, Outcome, assert_same, run_cases
+from tests.helpers.smart_trader import SmartTrader
 
 WARMUP = 30
 START = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE
@@ -56,6 +60,10 @@ ENTRIES = {
     "range_oco": {"id": "range1", "strategy": "range_oco",
                   "params": {"top": "20100", "bottom": "19700", "percent": "0.5", "quote_amount": "100",
                              "take_profits": ["1", "2"], "stop_loss": "1", "break_even": True}},
+    "range_stop_limit": {"id": "range2", "strategy": "range_oco",
+                         "params": {"top": "20100", "bottom": "19700", "percent": "0.5", "limit_percent": "0.2",
+                                    "quote_amount": "100", "take_profits": ["5"], "stop_loss": "1",
+                                    "trailing_stop": "1"}},
 }  # fmt: skip
 MONEY = (D(10000), D(0))
 
@@ -159,6 +167,30 @@ EXPECTED: dict[str, tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]
          (15, 2, "SELL STOP_LOSS 0.00247 at 19300")],
         ["1.30211063816816816816816816", "-1.68520414031044842543600146"],
     ),
+    # the break-up leg a stop-limit (limit 0.2 % over its stop: 20240.90) for 100 / 20240.90;
+    # one target +5 %, the stop the higher of -1 % and 1 % under the peak (trailing)
+    "range_stop_limit": (
+        [(0, 3, "OCO [BUY STOP_LOSS_LIMIT 0.00494 at 20240.9 stop 20200.5 | BUY LIMIT_MAKER 0.00494 at 19601.5]"),
+         # triggered at candle 2's high 20300, over its limit: it waits there, bought at candle 4's low
+         (4, 2, "OCO [SELL LIMIT_MAKER 0.00493 at 21252.95 | SELL STOP_LOSS 0.00493 stop 20038.5]"),
+         # candle 4's high 20480 came before the fill: its close 20250 counts, 20047.50 is not worth
+         # a move; then each new high moves the list's stop (cancel the list, place it again)
+         (5, 3, "CANCEL_LIST"),
+         (5, 3, "OCO [SELL LIMIT_MAKER 0.00493 at 21252.95 | SELL STOP_LOSS 0.00493 stop 20116.8]"),  # 20320
+         (6, 3, "CANCEL_LIST"),
+         (6, 3, "OCO [SELL LIMIT_MAKER 0.00493 at 21252.95 | SELL STOP_LOSS 0.00493 stop 20493]"),  # 20700
+         (7, 3, "CANCEL_LIST"),
+         (7, 3, "OCO [SELL LIMIT_MAKER 0.00493 at 21252.95 | SELL STOP_LOSS 0.00493 stop 20790]"),  # 21000
+         (8, 3, "CANCEL_LIST"),
+         (8, 3, "OCO [SELL LIMIT_MAKER 0.00493 at 21252.95 | SELL STOP_LOSS 0.00493 stop 20988]"),  # 21200
+         (12, 3, "OCO [BUY STOP_LOSS_LIMIT 0.00494 at 20240.9 stop 20200.5 | BUY LIMIT_MAKER 0.00494 at 19601.5]"),
+         (14, 2, "OCO [SELL LIMIT_MAKER 0.00493 at 20581.58 | SELL STOP_LOSS 0.00493 stop 19405.49]")],
+        [(4, 2, "BUY STOP_LOSS_LIMIT 0.00494 at 20240.9"),
+         (9, 2, "SELL STOP_LOSS 0.00493 at 20900"),
+         (14, 2, "BUY LIMIT_MAKER 0.00494 at 19601.5"),  # its close 19600: no trailing move
+         (15, 2, "SELL STOP_LOSS 0.00493 at 19300")],
+        ["3.04643847547547547547547548", "-1.68150809534466654536612352"],
+    ),
 }  # fmt: skip
 
 
@@ -170,6 +202,22 @@ def test_scripted_path_backtest_moves_and_fills_at_the_expected_prices(case, tmp
     assert fills_at(result) == fills
     assert [n.data["profit"] for n in result.notifications if n.kind == "cycle_closed"] == profits
     assert not result.rejected and result.state.trade is None and not result.state.orders
+
+
+def test_the_entry_candle_trails_from_its_close_not_from_a_high_before_the_fill():
+    """An entry filled inside a candle (the range bot's stop-limit at the low of a falling
+    candle: open, high, low, close): that candle's high came before the fill, so the stop trails
+    from its close (else it sat above the entry and sold at once, at a loss); from the next
+    candle on, from the highs. A market entry filled at the open trails from its candle's high."""
+    d = Driver(SmartTrader(), {"quote": "100", "trailing_stop": "0.01"})
+    (buy,) = [c for c in d.candle("100", "100", "100", "100") if isinstance(c, PlaceOrder)]
+    d.now = 2 * MINUTE + 30_000 - 1  # the next candle opens at 2 minutes: filled half-way through it
+    (stop,) = [c for c in d.update(buy.cid, OrderStatus.FILLED, cum_qty="1", cum_quote="100")
+               if isinstance(c, PlaceOrder)]  # fmt: skip
+    assert stop.stop_price == D("99.00")
+    assert d.candle("101", "103", "99.5", "100.2") == []  # 100.2 x 0.99 = 99.20: not worth a move
+    assert [type(c) for c in d.candle("100.2", "103", "100", "102.5")] == [CancelOrder]  # now 103 counts
+    assert "stop 99.00 -> 101.97 (trailing stop, peak 103.00)" in d.said()[-1]
 
 
 @pytest.fixture(scope="module")
