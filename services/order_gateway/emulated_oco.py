@@ -181,7 +181,9 @@ class Emulator:
         wal, router = self.owner.wal, self.owner.router
         limit_cmd, stop_cmd = split(record.place_request())  # type: ignore[misc]
         limit, stop = await wal.get(limit_cmd.cid), await wal.get(stop_cmd.cid)
-        if limit is None or stop is None:  # a leg's record lost with Redis: nothing left to do
+        if limit is None or stop is None:  # a record gone (retention deletes final ones; Redis lost it)
+            if stop is not None and stop.held:  # the limit leg was final: the held leg ends with it
+                await self._settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO is final")
             return await self._save(record, Phase.DONE, reason="a leg's record is missing")
         phase = record.phase
         if phase is not Phase.WORKING:
