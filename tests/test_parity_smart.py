@@ -49,6 +49,16 @@ PATH = [
     ("19350", "19400", "19300", "19380"),  # 16
     ("19380", "19420", "19350", "19400"),  # 17
 ]
+# The same rise, then thin: the first target's limit trades in part (a quarter of 0.02 BTC, the
+# venue expires the OCO's stop), the fall then closes under the stop the bot watches itself.
+THIN = [
+    *PATH[:3],
+    ("20280", "20420", "20250", "20300", "0.02"),  # 3  0.005 of the first target's 0.02497 sold
+    ("20300", "20320", "19900", "19950"),  # 4  the trailing share's stop hit; the close under the watched one
+    ("19950", "19960", "19900", "19920"),  # 5  the rest of the first target sold at market at the open
+    *[("19920", "19950", "19900", "19930")] * (len(PATH) - 6),
+]
+PATHS = {"path": PATH, "thin": THIN}
 VENUE = "p_{}"
 TRADER = "tests.helpers.smart_trader:SmartTrader"
 ENTRIES = {
@@ -65,6 +75,8 @@ ENTRIES = {
                                     "quote_amount": "100", "take_profits": ["5"], "stop_loss": "1",
                                     "trailing_stop": "1"}},
 }  # fmt: skip
+ENTRIES["thin_target"] = {**ENTRIES["trailing_take_profit"], "id": "thin1"}  # on THIN
+ON = {"thin_target": "thin"}  # the path of each case ("path" unless said)
 MONEY = (D(10000), D(0))
 
 
@@ -72,17 +84,17 @@ def _entry(case: str) -> dict[str, Any]:
     return {**ENTRIES[case], "venue": VENUE.format(case), "symbol": "BTCUSDT", "interval": "1m"}
 
 
-def _files(tmp: Path) -> tuple[Path, Path]:
-    """(venue CSV: WARMUP + 1 flat candles of history, then the path; live CSV: the path)."""
-    flat = [(PATH[0][0],) * 4] * (WARMUP + 1)
-    venue = write_candles(
-        tmp / "venue.csv", flat + PATH, start_ms=START - (WARMUP + 1) * MINUTE, volume=VOLUME
-    )
-    return venue, write_candles(tmp / "live.csv", PATH, start_ms=START, volume=VOLUME)
+def _files(tmp: Path, case: str) -> tuple[Path, Path]:
+    """(venue CSV: WARMUP + 1 flat candles of history, then the case's path; live CSV: the path)."""
+    name = ON.get(case, "path")
+    rows, flat = PATHS[name], [(PATH[0][0],) * 4] * (WARMUP + 1)
+    venue = write_candles(tmp / f"{name}_venue.csv", flat + rows, start_ms=START - (WARMUP + 1) * MINUTE,
+                          volume=VOLUME)  # fmt: skip
+    return venue, write_candles(tmp / f"{name}_live.csv", rows, start_ms=START, volume=VOLUME)
 
 
 def _backtest(case: str, tmp: Path) -> tuple[RunResult, RecordingBacktester]:
-    _, live = _files(tmp)
+    _, live = _files(tmp, case)
     bots = write_bots(tmp / "bots.toml", _entry(case))
     return backtest_bot(bots, ENTRIES[case]["id"], live, capital=MONEY[0], base=MONEY[1])
 
@@ -191,6 +203,24 @@ EXPECTED: dict[str, tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]
          (15, 2, "SELL STOP_LOSS 0.00493 at 19300")],
         ["3.04643847547547547547547548", "-1.68150809534466654536612352"],
     ),
+    # the trailing take profit's bot on THIN: its first target's limit trades 0.005 of 0.02497 at
+    # candle 3's high (a quarter of its 0.02 volume), so the venue expires that OCO's stop; the
+    # break-even move then rests with the bot's own watch for that part ("watched by the bot"),
+    # the other part's stop is moved at the venue; candle 4 hits that stop, and its close under
+    # the watched stop cancels what is left of the limit leg (its list, done at the venue, by
+    # the leg alone) and sells the rest at market, at candle 5's open
+    "thin_target": (
+        [(0, 3, "BUY MARKET quote 1000"),
+         (1, 0, "OCO [SELL LIMIT_MAKER 0.02497 at 20400.02 | SELL STOP_LOSS 0.02497 stop 19600.01]"),
+         (1, 0, "SELL STOP_LOSS 0.02497 stop 19600.01"),
+         (3, 3, "CANCEL"), (3, 3, "SELL STOP_LOSS 0.02497 stop 20000.01"),
+         (4, 3, "CANCEL_LIST"), (4, 3, "SELL MARKET 0.01997")],
+        [(1, 0, "BUY MARKET 0.04999 at 20000.01"),
+         (3, 2, "SELL LIMIT_MAKER 0.005 at 20400.02"),
+         (4, 2, "SELL STOP_LOSS 0.02497 at 19900"),
+         (5, 0, "SELL MARKET 0.01997 at 19950")],
+        ["-3.4930042996996996996996997"],
+    ),
 }  # fmt: skip
 
 
@@ -224,8 +254,7 @@ def test_the_entry_candle_trails_from_its_close_not_from_a_high_before_the_fill(
 def live_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
     """The three bots on their own venues in one live stack, once for the module."""
     tmp = tmp_path_factory.mktemp("parity_smart")
-    venue, live = _files(tmp)
-    cases = [Case(c, _entry(c), venue, live, *MONEY) for c in ENTRIES]
+    cases = [Case(c, _entry(c), *_files(tmp, c), *MONEY) for c in ENTRIES]
     yield run_cases(cases, tmp, WARMUP, label="scripted path")
 
 

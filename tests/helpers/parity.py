@@ -65,11 +65,14 @@ def random_walk(dst: Path, *, seed: int, count: int, start_ms: int, price: float
     return dst
 
 
-def write_candles(dst: Path, rows: list[tuple[str, str, str, str]], *, start_ms: int, volume: str) -> Path:
-    """Hand-written 1-minute candles (open, high, low, close), each with `volume`, as a CSV the
-    paper venue replays and the backtester reads."""
+def write_candles(dst: Path, rows: list[tuple[str, ...]], *, start_ms: int, volume: str) -> Path:
+    """Hand-written 1-minute candles (open, high, low, close[, volume]; `volume` where a row has
+    none), as a CSV the paper venue replays and the backtester reads."""
     lines = ["open_time,open,high,low,close,volume"]
-    lines += [f"{start_ms + i * MINUTE},{o},{h},{lo},{c},{volume}" for i, (o, h, lo, c) in enumerate(rows)]
+    lines += [
+        f"{start_ms + i * MINUTE},{','.join(r[:4])},{r[4] if len(r) > 4 else volume}"
+        for i, r in enumerate(rows)
+    ]
     dst.write_text("\n".join(lines) + "\n")
     return dst
 
