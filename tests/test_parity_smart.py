@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from backtest.engine import TICKS, RunResult
-from shared.messages import CancelOrder, OrderStatus, PlaceOrder
+from shared.messages import CancelOrder, CancelOrderList, OrderStatus, PlaceOrder, PlaceOrderList
 from shared.strategy.testing import Driver
 from tests.helpers.bots import write_bots
 from tests.helpers.parity import MINUTE, RecordingBacktester, backtest_bot, command_key, write_candles
@@ -248,6 +248,21 @@ def test_the_entry_candle_trails_from_its_close_not_from_a_high_before_the_fill(
     assert d.candle("101", "103", "99.5", "100.2") == []  # 100.2 x 0.99 = 99.20: not worth a move
     assert [type(c) for c in d.candle("100.2", "103", "100", "102.5")] == [CancelOrder]  # now 103 counts
     assert "stop 99.00 -> 101.97 (trailing stop, peak 103.00)" in d.said()[-1]
+
+
+def test_a_stop_does_not_move_while_its_limit_leg_is_under_the_close():
+    """A thin candle crossed the target without filling its limit leg: the OCO stays (its limit
+    fills from the next steps; a replacement would be refused, its limit taking), the stop moves
+    once the close is under the target again. Found by the random walk with again = true."""
+    d = Driver(SmartTrader(), {"quote": "100", "gains": ["0.01"], "trailing_stop": "0.02"})
+    (buy,) = [c for c in d.candle("100", "100", "100", "100") if isinstance(c, PlaceOrder)]
+    (oco,) = [c for c in d.update(buy.cid, OrderStatus.FILLED, cum_qty="1", cum_quote="100")
+              if isinstance(c, PlaceOrderList)]  # fmt: skip
+    assert [(leg.price, leg.stop_price) for leg in oco.legs] == [(D("101.00"), None), (None, D("98.00"))]
+    assert d.candle("100", "103", "100", "102") == []
+    assert d.said()[-1] == "trade t: exit 1 stop stays 98.00: its limit 101.00 is under the close 102.00"
+    assert [type(c) for c in d.candle("102", "102.5", "100.9", "100.95")] == [CancelOrderList]
+    assert "stop 98.00 -> 100.94 (trailing stop, peak 103.00)" in d.said()[-1]
 
 
 @pytest.fixture(scope="module")

@@ -435,8 +435,15 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
             state, more = _sell_slot(state, i, ctx)
             return state, cmds + more
         if worth_moving(old, new, fraction, ctx.filters.tick_size):
-            state, more = _move(state, i, new, why, ctx)
-            cmds.extend(more)
+            if slot.target is not None and candle.close >= slot.target and _covered(state, slot):
+                # its limit leg is under the price (a thin candle left it unfilled): it fills
+                # from the next steps, and a replacement OCO would be refused (its limit would take)
+                cmds.append(decide(ctx, f"trade {trade.tag}: exit {i + 1} stop stays {ctx.price(old or new)}: "
+                                        f"its limit {ctx.price(slot.target)} is under the close {ctx.price(candle.close)}",
+                                   topic=f"{trade.tag}:limit_under_close:{i + 1}"))  # fmt: skip
+            else:
+                state, more = _move(state, i, new, why, ctx)
+                cmds.extend(more)
     trade, slot = _slot(state, i)
     if (
         slot.stop is not None

@@ -1,5 +1,5 @@
 """A bot for the smart-trade parity tests: on the first candle it sees it opens one smart trade
-at market with the exits its params declare, through the public interface only (open_trade,
+(`again`: one after the other) at market with the exits its params declare, through the public interface only (open_trade,
 Exits, Target); the strategy interface carries the exits out. Flat params, so a bots file
 written by tests/helpers/bots.write_bots can hold them (fractions: 0.02 is 2 %).
 
@@ -24,6 +24,7 @@ class SmartTraderParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     trailing_stop: Decimal | None = None
     trailing_take_profit: Decimal | None = None
     break_even: bool = False
+    again: bool = False  # once a trade has ended, open the next one at the next candle
 
     def __post_init__(self) -> None:
         self.exits()
@@ -51,7 +52,7 @@ class SmartTrader(Strategy[SmartTraderParams, SmartTraderState]):
     def on_candle(
         self, params: SmartTraderParams, state: SmartTraderState, candle: Candle, ctx: StrategyContext
     ) -> Step:
-        if state.trades or state.trade is not None or state.orders:
+        if (state.trades and not params.again) or state.trade is not None or state.orders:
             return state, []
         state, cmds = open_trade(state, ctx, params.exits(), quote=params.quote, tag="t")
         return msgspec.structs.replace(state, trades=state.trades + 1), cmds
