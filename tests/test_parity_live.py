@@ -2,7 +2,9 @@
 through the live stack, on the same candles, must give the same orders, fills, position and profit.
 
 Cases: dca, grid, fractal_trailing, the example breakout bot (examples/bots.example.toml,
-examples/breakout.py) and the example range bot (its range set around the first price) × real data (the March 2023 BTCUSDT minutes, when present: a window per
+examples/breakout.py) the example range bot (its range set around the first price) and smart trades one after the
+other (tests/helpers/smart_trader.py: two targets, trailing stop, trailing take profit,
+break-even) × real data (the March 2023 BTCUSDT minutes, when present: a window per
 strategy where it trades) and a seeded random walk with volume generated here (rising and
 falling stretches, so every strategy trades both ways).
 
@@ -73,7 +75,9 @@ COUNT = 430  # live candles per bot on real data
 # 2023-03-14 23:00, the stop trails up twice and is hit; breakout: 2023-03-13 13:40, an entry
 # and its take profit; range_oco: 2023-03-13 15:20, entries by both legs of its OCO, stops hit,
 # a break-even move and a take profit.
-REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100, "range_oco": 18200}
+# smart: 2023-03-10 17:20, sixteen trades, their stops trailed up many times.
+REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100, "range_oco": 18200,
+               "smart": 14000}  # fmt: skip
 # Random data: up, down, up, down (log drift per minute), 0.2 % noise a minute.
 WALK_COUNT = 300
 WALK = {"seed": 51, "price": 25000.0, "drift": [0.001, -0.0008, 0.001, -0.0012], "vol": 0.002}
@@ -94,7 +98,9 @@ DCA_PARAMS = {
 FRACTAL_QTY = D("0.05")
 # (quote, base) of each bot's venue account, and the backtest's capital and base
 MONEY = {"dca": (D(10000), D(0)), "grid": (D(10000), D(0)), "fractal_trailing": (D(1000), FRACTAL_QTY),
-         "breakout": (D(10000), D(0)), "range_oco": (D(10000), D(0))}  # fmt: skip
+         "breakout": (D(10000), D(0)), "range_oco": (D(10000), D(0)), "smart": (D(10000), D(0))}  # fmt: skip
+SMART = {"quote": "1000", "gains": ["0.004", "0.008"], "shares": ["0.5"], "trailing_stop": "0.004",
+         "trailing_take_profit": "0.002", "break_even": True, "again": True}  # fmt: skip
 
 # What today's backtester does differently from the venue, per (case, data): see the module
 # docstring. The matching merge (issue 17 item 2) is expected to turn each of these green.
@@ -112,6 +118,13 @@ def bot_entry(case: str, first_close: D) -> dict[str, Any]:
     if case == "fractal_trailing":  # 5-minute bars, a day's look-back, the account's base
         return {"id": "frac1", "strategy": "fractal_trailing", **common,
                 "params": {"interval": "5m", "lookback_days": 1, "quantity": str(FRACTAL_QTY)}}  # fmt: skip
+    if case == "smart":
+        return {
+            "id": "smart1",
+            "strategy": "tests.helpers.smart_trader:SmartTrader",
+            **common,
+            "params": SMART,
+        }
     examples = {b["id"]: b for b in tomllib.loads(EXAMPLE.read_text())["bots"]}
     if case == "range_oco":  # as shipped, its range 0.2 % around the first price, enabled
         example = {k: v for k, v in examples["range_btc"].items() if k != "enabled"}
@@ -120,7 +133,7 @@ def bot_entry(case: str, first_close: D) -> dict[str, Any]:
     return {**examples["breakout_btc"], **common}  # the example bot as shipped, on its own venue
 
 
-PARTLY = {"fractal_trailing"}  # the random walk's cases whose orders fill in parts there
+PARTLY = {"fractal_trailing", "smart"}  # the random walk's cases whose orders fill in parts there
 
 
 def activity(case: str, result: RunResult, engine: RecordingBacktester) -> None:
@@ -143,6 +156,10 @@ def activity(case: str, result: RunResult, engine: RecordingBacktester) -> None:
         assert {f.order_type for f in result.fills if f.side == "BUY"} == {"STOP_LOSS", "LIMIT_MAKER"}
         assert min(profits) < 0 < max(profits)
         assert any(command_key(c)[0] == "CANCEL_LIST" for c, _ in engine.sent)
+    elif case == "smart":  # trades one after the other, their stops trailed (lists and lone stops)
+        moves = [command_key(c)[0] for c, _ in engine.sent if command_key(c)[0].startswith("CANCEL")]
+        assert result.state.trades >= 15 and {"CANCEL", "CANCEL_LIST"} <= set(moves)
+        assert {"LIMIT_MAKER", "STOP_LOSS"} <= set(kinds)
     else:
         assert kinds[0] == "MARKET" and kinds[1] in ("LIMIT_MAKER", "STOP_LOSS") and result.state.trades >= 1
 
