@@ -220,7 +220,9 @@ class SimVenue:
         return self._replies(placed.orders, placed.trades, ts)
 
     def cancel_list(self, list_cid: str, ts: int) -> list[OrderUpdate]:
-        """The cancel's reply for every leg, and its events; nothing when the list is done."""
+        """The cancel's reply for every leg, and its events. A list the venue holds done while a
+        leg still works (an OCO's leg traded in part: the other expired) has that leg cancelled
+        alone, as the order gateway does; nothing when no leg is open."""
         if list_cid not in self.lists:
             return []
         self._changed()
@@ -228,7 +230,8 @@ class SimVenue:
             cancelled = self.engine.cancel_list(ACCOUNT, self.spec.symbol, list_client_order_id=list_cid)
         except EngineError:
             self._events.clear()
-            return []
+            working = [r.cid for r in self.records.values() if r.list_cid == list_cid and not r.terminal]
+            return [u for cid in working for u in self.cancel(cid, ts)]
         return self._replies(cancelled.orders, [], ts)
 
     def open_cids(self) -> list[str]:

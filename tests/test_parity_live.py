@@ -1,8 +1,10 @@
 """Parity (issue 17): each built-in strategy and the example bot through the backtester and
 through the live stack, on the same candles, must give the same orders, fills, position and profit.
 
-Cases: dca, grid, fractal_trailing and the example breakout bot (examples/bots.example.toml,
-examples/breakout.py) × real data (the March 2023 BTCUSDT minutes, when present: a window per
+Cases: dca, grid, fractal_trailing, the example breakout bot (examples/bots.example.toml,
+examples/breakout.py) the example range bot (its range set around the first price) and smart trades one after the
+other (tests/helpers/smart_trader.py: two targets, trailing stop, trailing take profit,
+break-even) × real data (the March 2023 BTCUSDT minutes, when present: a window per
 strategy where it trades) and a seeded random walk with volume generated here (rising and
 falling stretches, so every strategy trades both ways).
 
@@ -34,45 +36,33 @@ up to 1e-8, every filter — with the filters the venue published to the runner.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import redis
 
 from backtest.config import BacktestConfigError, load_backtest_config, to_setup
 from backtest.engine import RunResult, Setup, run_backtest
 from backtest.series import CandleSeries
 from shared.candle_files import read_candles
 from shared.matching.engine import Engine, MarketFill, OrderRequest, OrderStatus, OrderType, Side
-from shared.matching.symbols import CATALOG, select
+from shared.matching.symbols import select
 from shared.money import round_up
-from shared.redis_server import RedisServer
 from shared.strategy.testing import BTC_FILTERS
 from strategies.dca import DcaStrategy
-from tests.helpers.bots import write_bots
 from tests.helpers.parity import (
     MINUTE,
     RecordingBacktester,
-    backtest_bot,
-    backtest_fills,
-    backtest_notes,
     command_key,
-    comparable_state,
     random_walk,
-    strategy_notes,
-    venue_fills,
     write_slice,
 )
-from tests.helpers.parity_stack import LiveBot, LiveStack, Recorded
-from tests.helpers.procs import ROOT, base_env
+from tests.helpers.parity_run import Case, Outcome, assert_same, run_cases
+from tests.helpers.procs import ROOT
 from tests.helpers.sample_data import SAMPLE_CANDLES
 from tests.helpers.sim import SimControlError, running_sim
 
@@ -83,8 +73,11 @@ COUNT = 430  # live candles per bot on real data
 # dca: 2023-03-13 08:00, a dip that fills two safety orders, then a rise that closes that cycle
 # and a second one; grid: 2023-03-16 08:20, the price crosses its levels both ways; fractal:
 # 2023-03-14 23:00, the stop trails up twice and is hit; breakout: 2023-03-13 13:40, an entry
-# and its take profit.
-REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100}
+# and its take profit; range_oco: 2023-03-13 15:20, entries by both legs of its OCO, stops hit,
+# a break-even move and a take profit.
+# smart: 2023-03-10 17:20, sixteen trades, their stops trailed up many times.
+REAL_STARTS = {"dca": 17760, "grid": 22100, "fractal_trailing": 20100, "breakout": 18100, "range_oco": 18200,
+               "smart": 14000}  # fmt: skip
 # Random data: up, down, up, down (log drift per minute), 0.2 % noise a minute.
 WALK_COUNT = 300
 WALK = {"seed": 51, "price": 25000.0, "drift": [0.001, -0.0008, 0.001, -0.0012], "vol": 0.002}
@@ -105,7 +98,9 @@ DCA_PARAMS = {
 FRACTAL_QTY = D("0.05")
 # (quote, base) of each bot's venue account, and the backtest's capital and base
 MONEY = {"dca": (D(10000), D(0)), "grid": (D(10000), D(0)), "fractal_trailing": (D(1000), FRACTAL_QTY),
-         "breakout": (D(10000), D(0))}  # fmt: skip
+         "breakout": (D(10000), D(0)), "range_oco": (D(10000), D(0)), "smart": (D(10000), D(0))}  # fmt: skip
+SMART = {"quote": "1000", "gains": ["0.004", "0.008"], "shares": ["0.5"], "trailing_stop": "0.004",
+         "trailing_take_profit": "0.002", "break_even": True, "again": True}  # fmt: skip
 
 # What today's backtester does differently from the venue, per (case, data): see the module
 # docstring. The matching merge (issue 17 item 2) is expected to turn each of these green.
@@ -123,11 +118,22 @@ def bot_entry(case: str, first_close: D) -> dict[str, Any]:
     if case == "fractal_trailing":  # 5-minute bars, a day's look-back, the account's base
         return {"id": "frac1", "strategy": "fractal_trailing", **common,
                 "params": {"interval": "5m", "lookback_days": 1, "quantity": str(FRACTAL_QTY)}}  # fmt: skip
-    example = next(b for b in tomllib.loads(EXAMPLE.read_text())["bots"] if b["id"] == "breakout_btc")
-    return {**example, **common}  # the example bot as shipped, on its own venue
+    if case == "smart":
+        return {
+            "id": "smart1",
+            "strategy": "tests.helpers.smart_trader:SmartTrader",
+            **common,
+            "params": SMART,
+        }
+    examples = {b["id"]: b for b in tomllib.loads(EXAMPLE.read_text())["bots"]}
+    if case == "range_oco":  # as shipped, its range 0.2 % around the first price, enabled
+        example = {k: v for k, v in examples["range_btc"].items() if k != "enabled"}
+        edges = {"top": round(first_close * D("1.002")), "bottom": round(first_close * D("0.998"))}
+        return {**example, **common, "params": {**example["params"], **edges}}
+    return {**examples["breakout_btc"], **common}  # the example bot as shipped, on its own venue
 
 
-PARTLY = {"fractal_trailing"}  # the random walk's cases whose orders fill in parts there
+PARTLY = {"fractal_trailing", "smart"}  # the random walk's cases whose orders fill in parts there
 
 
 def activity(case: str, result: RunResult, engine: RecordingBacktester) -> None:
@@ -145,6 +151,15 @@ def activity(case: str, result: RunResult, engine: RecordingBacktester) -> None:
         assert (
             set(kinds) == {"STOP_LOSS_LIMIT"} and result.state.stop_moves >= 2 and cancels
         )  # in parts on thin minutes
+    elif case == "range_oco":  # both legs of its buy OCO, a loss and a gain, a break-even move
+        profits = [D(n.data["profit"]) for n in result.notifications if n.kind == "cycle_closed"]
+        assert {f.order_type for f in result.fills if f.side == "BUY"} == {"STOP_LOSS", "LIMIT_MAKER"}
+        assert min(profits) < 0 < max(profits)
+        assert any(command_key(c)[0] == "CANCEL_LIST" for c, _ in engine.sent)
+    elif case == "smart":  # trades one after the other, their stops trailed (lists and lone stops)
+        moves = [command_key(c)[0] for c, _ in engine.sent if command_key(c)[0].startswith("CANCEL")]
+        assert result.state.trades >= 15 and {"CANCEL", "CANCEL_LIST"} <= set(moves)
+        assert {"LIMIT_MAKER", "STOP_LOSS"} <= set(kinds)
     else:
         assert kinds[0] == "MARKET" and kinds[1] in ("LIMIT_MAKER", "STOP_LOSS") and result.state.trades >= 1
 
@@ -266,16 +281,6 @@ def test_backtest_config_reads_the_venue_settings(tmp_path):
 # --- the runs: one live stack per data set, shared by the cases --------------------------------
 
 
-@dataclass
-class Outcome:
-    result: RunResult
-    engine: RecordingBacktester
-    live: Recorded
-    codes: dict[str, int]
-    calls: int
-    live_s: float
-
-
 def _windows(data: str, tmp: Path) -> dict[str, tuple[Path, Path]]:
     """(venue CSV, live CSV) per case: WARMUP + 1 candles of history, then the live ones."""
     out = {}
@@ -291,31 +296,11 @@ def _windows(data: str, tmp: Path) -> dict[str, tuple[Path, Path]]:
 
 def _run(data: str, tmp: Path) -> dict[str, Outcome]:
     windows = _windows(data, tmp)
-    entries = {c: bot_entry(c, D(next(read_candles(windows[c][1])).close)) for c in CASES}
-    bots_file = write_bots(tmp / "bots.toml", *entries.values())
-    backtests = {c: backtest_bot(bots_file, entries[c]["id"], windows[c][1], capital=MONEY[c][0],
-                                 base=MONEY[c][1]) for c in CASES}  # fmt: skip
-    bots = [
-        LiveBot(id=entries[c]["id"], venue=entries[c]["venue"], data=windows[c][0],
-                live=list(read_candles(windows[c][1])), balances=f"USDT={MONEY[c][0]},BTC={MONEY[c][1]}",
-                busy=backtests[c][1].busy(backtests[c][0])[0], closing=backtests[c][1].busy(backtests[c][0])[1])
+    cases = [
+        Case(c, bot_entry(c, D(next(read_candles(windows[c][1])).close)), *windows[c], *MONEY[c])
         for c in CASES
-    ]  # fmt: skip
-    server = RedisServer(tmp / "redis").start()
-    r = redis.Redis.from_url(server.url)
-    started = time.monotonic()
-    stack = LiveStack(base_env(server.url), r, tmp, bots)
-    try:
-        stack.start(WARMUP, bots_file)
-        calls = stack.drive()
-        recorded = {c: stack.record(b) for c, b in zip(CASES, bots, strict=True)}
-    finally:
-        codes = stack.stop()
-        r.close()
-        server.kill()
-    live_s = time.monotonic() - started
-    print(f"\nparity {data}: {calls} venue calls per venue, live {live_s:.1f}s")
-    return {c: Outcome(*backtests[c], recorded[c], codes, calls, live_s) for c in CASES}
+    ]
+    return run_cases(cases, tmp, WARMUP, label=data)
 
 
 @pytest.fixture(scope="module")
@@ -342,27 +327,7 @@ def _case(case: str, data: str) -> Any:
 @pytest.mark.parametrize("case, data", [_case(c, d) for d in ("real", "random") for c in CASES])
 def test_backtest_and_live_stack_give_the_same_orders_fills_position_and_profit(runs, case, data):
     run = runs(data)[case]
-    result, engine, live = run.result, run.engine, run.live
-    activity(case, result, engine)
+    activity(case, run.result, run.engine)
     if data == "random" and case in PARTLY:  # thin minutes fill an order in parts, in both runs
-        assert len({f.cid for f in result.fills}) < len(result.fills)
-    assert run.codes == dict.fromkeys(run.codes, 0), run.codes
-    assert live.filters == CATALOG["BTCUSDT"].filters  # what the runner traded with is what the backtest used
-
-    # same order commands, in order
-    assert [command_key(c) for c in live.commands] == [command_key(c) for c, _ in engine.sent]
-
-    # same fills, in order, at the same tick of the same candle, with the same commission
-    assert venue_fills(live.journal) == backtest_fills(result)
-
-    # same final state: position, realised profit, counters, open orders
-    live_state = result.setup.strategy.decode_state(json.dumps(live.doc["state"]).encode())
-    assert live_state.position == result.state.position
-    assert comparable_state(live_state) == comparable_state(result.state)
-
-    # the same money at the venue as in the backtest
-    total = {a: D(b["free"]) + D(b["locked"]) for a, b in live.balances.items()}
-    assert (total["BTC"], total["USDT"]) == (result.final_base, result.final_quote)
-
-    # the notifier delivered what the backtest notified
-    assert strategy_notes(result.setup.bot, live.notes) == backtest_notes(result.notifications)
+        assert len({f.cid for f in run.result.fills}) < len(run.result.fills)
+    assert_same(run)

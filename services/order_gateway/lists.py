@@ -31,7 +31,7 @@ from services.order_gateway.venues.base import OrderNotFound, OutcomeUnknown, Re
 from shared.bus import Entry
 from shared.failpoints import failpoint
 from shared.messages import CancelOrderList, ListKind, OrderStatus, PlaceOrderList
-from shared.order_lifecycle import UNCONFIRMED
+from shared.order_lifecycle import OPEN_STATUSES, UNCONFIRMED
 from shared.order_record import OrderRecord, new_record
 from shared.order_report import OrderReport
 from shared.order_terms import same_terms, terms_of
@@ -370,11 +370,20 @@ class ListRouter:
         await close_if_done(self.lists, record)
 
     async def _cancel_once(self, record: ListRecord) -> list[OrderReport]:
-        """One try; a list the venue will not cancel (final already) is settled by its query."""
+        """One try; a list the venue will not cancel (final already) is settled by its query,
+        and a leg still working in it (an OCO's leg traded in part: the venue holds the list
+        done once the other leg expired) is cancelled alone, so every open leg ends."""
         try:
             return await self.adapter.cancel_list(record.symbol, record.list_cid)
         except (OrderNotFound, Rejected):
-            return await self.adapter.query_list(record.symbol, record.list_cid)
+            reports = await self.adapter.query_list(record.symbol, record.list_cid)
+        return [await self._cancel_leg(r) if r.status in OPEN_STATUSES else r for r in reports]
+
+    async def _cancel_leg(self, report: OrderReport) -> OrderReport:
+        try:
+            return await self.adapter.cancel(report.symbol, report.cid)
+        except (OrderNotFound, Rejected):
+            return report  # it ended meanwhile: its own report says how
 
     # -- reconciliation ------------------------------------------------------------------
 

@@ -158,13 +158,20 @@ def trade_candle(state: S, candle: Candle, ctx: StrategyContext) -> tuple[S, lis
         return _cut_entry(state, trade, ctx)
     if trade is None or trade.phase != TradePhase.OPEN:
         return state, []
-    trade = replace(trade, peak=max(trade.peak, candle.high))
+    trade = replace(trade, peak=max(trade.peak, _high_since_entry(trade, candle)))
     state = replace(state, trade=trade)
     cmds: list[Command] = []
     for i in range(len(trade.slots)):
         state, more = _candle_slot(state, i, candle, ctx)
         cmds.extend(more)
     return state, cmds
+
+
+def _high_since_entry(trade: SmartTrade, candle: Candle) -> Decimal:
+    """The candle's highest price after the entry filled: its high, but only its close on the
+    candle the entry filled in after its open (that high may have come before the fill: a stop
+    trailed from it could sit above the entry and sell at once)."""
+    return candle.high if candle.open_time >= trade.opened else candle.close
 
 
 def trade_timer(state: S, timer: TimerFired, ctx: StrategyContext) -> tuple[S, list[Command]] | None:
@@ -408,10 +415,11 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
     if slot.selling or not sellable_qty(ctx.filters, slot.left, candle.close):
         return state, []
     cmds: list[Command] = []
-    if slot.activate is not None and not slot.trailing and candle.high >= slot.activate:
+    high = _high_since_entry(trade, candle)
+    if slot.activate is not None and not slot.trailing and high >= slot.activate:
         slot = replace(slot, trailing=True)
         state = _with_slot(state, trade, i, slot)
-        cmds.append(decide(ctx, f"trade {trade.tag}: high {ctx.price(candle.high)} reached the last target "
+        cmds.append(decide(ctx, f"trade {trade.tag}: high {ctx.price(high)} reached the last target "
                                 f"{ctx.price(slot.activate)}: its {ctx.qty(slot.left)} now trail "
                                 f"{percent(trade.exits.trailing_take_profit or ZERO)} below the peak"))  # fmt: skip
     wanted = wanted_stop(trade, slot, ctx.filters)
@@ -427,8 +435,15 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
             state, more = _sell_slot(state, i, ctx)
             return state, cmds + more
         if worth_moving(old, new, fraction, ctx.filters.tick_size):
-            state, more = _move(state, i, new, why, ctx)
-            cmds.extend(more)
+            if slot.target is not None and candle.close >= slot.target and _covered(state, slot):
+                # its limit leg is under the price (a thin candle left it unfilled): it fills
+                # from the next steps, and a replacement OCO would be refused (its limit would take)
+                cmds.append(decide(ctx, f"trade {trade.tag}: exit {i + 1} stop stays {ctx.price(old or new)}: "
+                                        f"its limit {ctx.price(slot.target)} is under the close {ctx.price(candle.close)}",
+                                   topic=f"{trade.tag}:limit_under_close:{i + 1}"))  # fmt: skip
+            else:
+                state, more = _move(state, i, new, why, ctx)
+                cmds.extend(more)
     trade, slot = _slot(state, i)
     if (
         slot.stop is not None

@@ -21,9 +21,10 @@ from backtest.engine import TICKS, Backtester, RunResult, Setup
 from backtest.series import CandleSeries
 from services.notifier.webhook import body_of
 from shared.matching.symbols import CATALOG
-from shared.messages import CancelOrder, Notification, PlaceOrder
+from shared.messages import CancelOrder, CancelOrderList, Notification, PlaceOrder, PlaceOrderList
 
 SYMBOL = "BTCUSDT"
+ORDER_MESSAGES = (PlaceOrder, CancelOrder, PlaceOrderList, CancelOrderList)  # what the venue acts on
 TICK_OFFSETS_MS = (0, 15_000, 30_000, 59_999)  # the venue's four steps in a minute (market.py)
 MINUTE = 60_000
 
@@ -64,6 +65,18 @@ def random_walk(dst: Path, *, seed: int, count: int, start_ms: int, price: float
     return dst
 
 
+def write_candles(dst: Path, rows: list[tuple[str, ...]], *, start_ms: int, volume: str) -> Path:
+    """Hand-written 1-minute candles (open, high, low, close[, volume]; `volume` where a row has
+    none), as a CSV the paper venue replays and the backtester reads."""
+    lines = ["open_time,open,high,low,close,volume"]
+    lines += [
+        f"{start_ms + i * MINUTE},{','.join(r[:4])},{r[4] if len(r) > 4 else volume}"
+        for i, r in enumerate(rows)
+    ]
+    dst.write_text("\n".join(lines) + "\n")
+    return dst
+
+
 def tick_of(candle_open: int, ts: int) -> int:
     """Which of the venue's four steps a market time is (fills carry the step's time)."""
     return TICK_OFFSETS_MS.index(ts - candle_open)
@@ -81,7 +94,7 @@ class RecordingBacktester(Backtester):
         super().__init__(setup, series)
 
     def _apply(self, commands: list[Any], tick: int, ts: int) -> None:
-        orders = [c for c in commands if isinstance(c, PlaceOrder | CancelOrder)]
+        orders = [c for c in commands if isinstance(c, ORDER_MESSAGES)]
         self.sent += [(c, self.last_price) for c in orders]
         self.ticks += [tick] * len(orders)
         super()._apply(commands, tick, ts)
@@ -107,9 +120,14 @@ def backtest_bot(bots_file: Path, bot: str, csv: Path, *, capital: Decimal, base
 
 
 def command_key(cmd: Any) -> tuple[Any, ...]:
-    """What must be equal between a backtest command and a live one (not its wall-clock ts)."""
+    """What must be equal between a backtest command and a live one (not its wall-clock ts); a
+    list with each leg's terms, in the list's leg order."""
     if isinstance(cmd, CancelOrder):
         return ("CANCEL", cmd.cid)
+    if isinstance(cmd, CancelOrderList):
+        return ("CANCEL_LIST", cmd.list_cid)
+    if isinstance(cmd, PlaceOrderList):
+        return ("PLACE_LIST", cmd.list_cid, str(cmd.kind), tuple(command_key(leg) for leg in cmd.legs))
     return (
         "PLACE", cmd.cid, str(cmd.side), str(cmd.order_type), cmd.price, cmd.quantity,
         cmd.quote_quantity, cmd.stop_price,

@@ -36,7 +36,9 @@ import redis
 from shared.candle_files import RawCandle
 from shared.codec import decode
 from shared.filters import SymbolFilters
-from shared.messages import OrderUpdate, SyncBot
+from shared.matching.engine_rules import stop_reached
+from shared.matching.model import LIMIT_PRICED, STOP_TYPES
+from shared.messages import OrderType, OrderUpdate, Side, SyncBot
 from shared.streams import (
     GROUP_ORDER_GATEWAY,
     bot_group,
@@ -286,17 +288,22 @@ class LiveStack:
 
     @staticmethod
     def may_fill(orders: list[dict[str, Any]], price: Decimal) -> bool:
-        """A market step at `price` could fill or trigger one of these open orders."""
+        """A market step at `price` could fill or trigger one of these open orders: a stop not
+        triggered yet by its stop (the engine's own rule), a limit (a maker, a triggered
+        stop-limit) by its price; a market order, or a triggered stop-market, fills at any step.
+        An OTO's pending leg waits for its working leg."""
         for o in orders:
-            sell = o["side"] == "SELL"
-            if o["type"] == "STOP_LOSS_LIMIT" and o.get("working_time") is None and sell:
-                if price <= Decimal(o["stop_price"]):
+            kind, side = OrderType(o["type"]), Side(o["side"])
+            if o.get("pending"):
+                continue
+            if kind in STOP_TYPES and o.get("working_time") is None:
+                if stop_reached(kind, side, Decimal(o["stop_price"]), price):
                     return True
                 continue
-            if o["type"] not in ("LIMIT", "STOP_LOSS_LIMIT"):
-                return True  # a market order fills at the next step
+            if kind not in LIMIT_PRICED:
+                return True
             limit = Decimal(o["price"])
-            if (sell and price >= limit) or (not sell and price <= limit):
+            if (side is Side.SELL and price >= limit) or (side is Side.BUY and price <= limit):
                 return True
         return False
 
