@@ -14,6 +14,7 @@ from shared.messages import (
     CancelOrder,
     CancelOrderList,
     ControlAction,
+    Level,
     ListKind,
     Notification,
     OrderStatus,
@@ -262,8 +263,11 @@ def test_a_persons_cancel_of_one_leg_cancels_its_list():
     cmds = d.control(ControlAction.CANCEL, cid=oco.legs[1].cid)
     assert [c.list_cid for c in cmds if isinstance(c, CancelOrderList)] == [oco.list_cid]
     d.update(oco.legs[0].cid, OrderStatus.CANCELED)
-    d.update(oco.legs[1].cid, OrderStatus.CANCELED)
+    cmds = d.update(oco.legs[1].cid, OrderStatus.CANCELED)
     assert "not placed: its orders ended unfilled; the bot watches its stop 99.00" in d.said()[-1]
+    # a person hears it too: the position has no venue stop now
+    (warn,) = [c for c in cmds if isinstance(c, Notification) and c.kind == "exit_not_placed"]
+    assert warn.level == Level.WARNING and "the bot watches its stop 99.00" in warn.text
     assert d.candle("100", "100", "98", "98.5") and d.state.trade.slots[0].selling  # the watch sells
 
 

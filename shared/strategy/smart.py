@@ -31,7 +31,7 @@ import msgspec
 
 from shared.exits import Exits
 from shared.ids import ClientOrderId
-from shared.messages import Candle, OrderType, Side
+from shared.messages import Candle, Level, OrderType, Side
 from shared.money import ZERO
 from shared.strategy.actions import (
     OrderChange,
@@ -347,11 +347,14 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
 
 
 def _uncovered(state: S, i: int, ctx: StrategyContext, why: str) -> tuple[S, list[Command]]:
+    """An exit the venue does not hold: said as a decision, and as a warning a person hears (the
+    position it covers has no venue stop; only the bot's own watch guards it now)."""
     trade, slot = _slot(state, i)
     watch = f"; the bot watches its stop {ctx.price(slot.stop)}" if slot.stop is not None else ""
-    return state, [
-        decide(ctx, f"trade {trade.tag}: exit {i + 1} ({ctx.qty(slot.left)}) not placed: {why}{watch}")
-    ]
+    text = f"trade {trade.tag}: exit {i + 1} ({ctx.qty(slot.left)}) not placed: {why}{watch}"
+    key = f"{trade.entry_cids[0] if trade.entry_cids else trade.tag}-{i}-{state.seq}"
+    warn = notification(ctx, "exit_not_placed", key, f"{ctx.bot}: {text}", level=Level.WARNING)
+    return state, [decide(ctx, text), warn]
 
 
 def _settle(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]]:
