@@ -48,9 +48,10 @@ class Accounts:
             return Funds(row[0], row[1])
 
     def _account(self, account: str) -> dict[str, list[Decimal]]:
-        if account not in self._accounts:
-            self._accounts[account] = {a: [amount, ZERO] for a, amount in self.start_balances.items()}
-        return self._accounts[account]
+        rows = self._accounts.get(account)
+        if rows is None:
+            rows = self._accounts[account] = {a: [amount, ZERO] for a, amount in self.start_balances.items()}
+        return rows
 
     def _touch(self, account: str, asset: str, delta: Decimal | None = None) -> None:
         """Put the asset in this operation's balance event; `delta` for money from outside.
@@ -64,12 +65,19 @@ class Accounts:
             assets.setdefault(asset, None)
 
     def _move(self, account: str, asset: str, free: Decimal = ZERO, locked: Decimal = ZERO) -> None:
-        row = self._account(account).setdefault(asset, [ZERO, ZERO])
-        row[0] += free
+        """Every fill, lock and unlock comes here: kept to a few lookups (the backtest's hot path)."""
+        rows = self._accounts.get(account)
+        if rows is None:
+            rows = self._account(account)
+        row = rows.get(asset)
+        if row is None:
+            row = rows[asset] = [ZERO, ZERO]
+        row[0] += free  # even a zero: Decimal addition sets the exponent the balance shows
         row[1] += locked
         if row[0] < 0 or row[1] < 0:  # corrupt state: stop rather than trade on
             raise CorruptState(f"negative balance {account}/{asset}: {row}")
-        self._touch(account, asset)
+        if self.keep_record:
+            self._touch(account, asset)
 
     def _reserve(self, order: Order, spec: SymbolSpec) -> Order:
         """Lock what a resting order may spend: quote at its (stop) price for a buy, base for a sell."""

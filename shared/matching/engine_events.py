@@ -32,7 +32,7 @@ from shared.matching.model import (
     Trade,
 )
 from shared.money import ZERO
-from shared.order_lifecycle import IllegalTransition, check_transition
+from shared.order_lifecycle import TRANSITIONS, IllegalTransition, check_transition
 
 log = logging.getLogger("exchange_sim.engine")
 
@@ -94,22 +94,26 @@ class Events:
         if self._list_events:  # after the order events, before the balances
             self._pending += self._list_events
             self._list_events = []
-        for account, assets in self._touched.items() if self.keep_record else ():
-            rows = self._account(account)  # engine_accounts.py
-            deltas = {a: d for a, d in assets.items() if d is not None}
-            self._pending.append(
-                BalanceEvent(
-                    account=account,
-                    time=self.now,
-                    balances={a: Funds(*rows.get(a, [ZERO, ZERO])) for a in assets},
-                    deltas=deltas or None,
+        if self._touched:  # empty without keep_record (engine_accounts.py `_touch`)
+            for account, assets in self._touched.items() if self.keep_record else ():
+                rows = self._account(account)  # engine_accounts.py
+                deltas = {a: d for a, d in assets.items() if d is not None}
+                self._pending.append(
+                    BalanceEvent(
+                        account=account,
+                        time=self.now,
+                        balances={a: Funds(*rows.get(a, [ZERO, ZERO])) for a in assets},
+                        deltas=deltas or None,
+                    )
                 )
-            )
-        self._touched = {}
-        if self.on_change is not None and (self._changed or self._made or self._lists_changed):
-            lists = [self._lists[lid] for lid in self._lists_changed]
-            self.on_change([self._orders[oid] for oid in self._changed], self._made, lists)
-        self._changed, self._made, self._lists_changed = {}, [], {}
+            self._touched = {}
+        if self._changed or self._made or self._lists_changed:  # else nothing to tell or reset
+            if self.on_change is not None:
+                lists = [self._lists[lid] for lid in self._lists_changed]
+                self.on_change([self._orders[oid] for oid in self._changed], self._made, lists)
+            self._changed, self._made, self._lists_changed = {}, [], {}
+        if not self._pending:
+            return
         events, self._pending = self._pending, []
         for event in events:
             for listener in list(self._listeners):
@@ -144,7 +148,7 @@ class Events:
     def _update(self, order: Order, **changes: object) -> Order:
         """The order's new state, checked against the transition table and noted as changed."""
         status = changes.get("status")
-        if status is not None:
+        if status is not None and status not in TRANSITIONS[order.status]:  # refused: say why
             try:
                 check_transition(order.status, status)  # type: ignore[arg-type]
             except IllegalTransition as exc:

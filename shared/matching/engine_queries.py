@@ -27,9 +27,10 @@ class Queries:
     _quotes: dict[str, Quote]
 
     def quote(self, symbol: str) -> Quote:
-        spec = self._spec(symbol)
-        quote = self._quotes.get(spec.symbol)
+        # only a listed symbol has a quote (keyed by its spec's name): a hit needs no spec lookup
+        quote = self._quotes.get(symbol)
         if quote is None:
+            self._spec(symbol)
             raise EngineError(Reject.MARKET_CLOSED, f"{symbol} has no price yet")
         return quote
 
