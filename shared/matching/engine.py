@@ -114,6 +114,11 @@ MARKET_FILLS: tuple[str, ...] = get_args(MarketFill)
 DEFAULT_MARKET_FILL: MarketFill = "next_step"  # the paper venue's and the backtester's
 
 
+_TAKE_ALL = frozenset(
+    {OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT}
+)  # walk the book, expire the rest
+
+
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
     return round_up(amount * rate, FEE_QUANTUM)
 
@@ -186,9 +191,10 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         spec = self._spec(symbol)
         with self._op():
             self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
-            self._trigger_stops(spec, price)
-            self._fill_resting(spec, price, liquidity)
-            self._execute_waiting(spec)
+            if self._open[spec.symbol]:  # else nothing to trigger, fill or execute
+                self._trigger_stops(spec, price)
+                self._fill_resting(spec, price, liquidity)
+                self._execute_waiting(spec)
 
     def move_quote(self, symbol: str, price: Decimal, *, ref_price: Decimal | None = None) -> None:
         """The market is at `price`, which the caller knows reaches no open order (the
@@ -263,7 +269,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         """The immediate part of a new (or just triggered) order."""
         if order.type in STOP_TYPES and not order.triggered:
             return []
-        if order.type in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
+        if order.type in _TAKE_ALL:
             trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
             current = self._orders[order.order_id]
             if current.is_open:
@@ -293,6 +299,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             self._leg_fires(order)
             order = self._orders[order_id]
         spec = self.specs[order.symbol]
+        base, quote = spec.base, spec.quote
+        account = order.account
         quote_amount = price * qty
         rate = self.maker_fee if maker else self.taker_fee
         reserved = order.reserved
@@ -300,23 +308,23 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             if reserved:
                 held = qty * order.price
                 reserved -= held
-                self._move(order.account, spec.quote, free=held - quote_amount, locked=-held)
+                self._move(account, quote, free=held - quote_amount, locked=-held)
             else:
-                self._move(order.account, spec.quote, free=-quote_amount)
-            fee, fee_asset = _fee(qty, rate), spec.base
-            self._move(order.account, spec.base, free=qty - fee)
+                self._move(account, quote, free=-quote_amount)
+            fee, fee_asset = _fee(qty, rate), base
+            self._move(account, base, free=qty - fee)
         else:
             if reserved:
                 reserved -= qty
-                self._move(order.account, spec.base, locked=-qty)
+                self._move(account, base, locked=-qty)
             else:
-                self._move(order.account, spec.base, free=-qty)
-            fee, fee_asset = _fee(quote_amount, rate), spec.quote
-            self._move(order.account, spec.quote, free=quote_amount - fee)
+                self._move(account, base, free=-qty)
+            fee, fee_asset = _fee(quote_amount, rate), quote
+            self._move(account, quote, free=quote_amount - fee)
         trade = Trade(
             trade_id=self.next_trade_id(order.symbol),
             order_id=order.order_id,
-            account=order.account,
+            account=account,
             symbol=order.symbol,
             side=order.side,
             price=price,
@@ -341,7 +349,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         )
         if status is OrderStatus.FILLED:
             self._open[order.symbol].pop(order.order_id, None)
-        self._log_order("trade", order, trade)
+        if self.keep_record:
+            self._log_order("trade", order, trade)
         self._emit(ExecType.TRADE, order, trade)
         if order.list_id >= 0 and status is OrderStatus.FILLED:
             self._leg_closed(order)
@@ -353,9 +362,11 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         order = self._release(order)
         order = self._update(order, status=status, on_book=False, expire_reason=reason)
         self._open[order.symbol].pop(order.order_id, None)
-        self._touch(order.account, self.specs[order.symbol].base)
-        self._touch(order.account, self.specs[order.symbol].quote)
-        self._log_order(status.value.lower(), order)
+        if self.keep_record:  # the balance event and the journal (engine_events.py)
+            spec = self.specs[order.symbol]
+            self._touch(order.account, spec.base)
+            self._touch(order.account, spec.quote)
+            self._log_order(status.value.lower(), order)
         self._emit(exec_type, order)
         if order.list_id >= 0:
             self._leg_closed(order)
@@ -381,7 +392,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
             asset = spec.quote if order.side is Side.BUY else spec.base
             self._open[spec.symbol].pop(oid, None)
-            if self.balance(order.account, asset).free < need:
+            if self._free(order.account, asset) < need:
                 self._close(
                     order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger"
                 )
@@ -409,7 +420,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             )
             need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
             asset = spec.quote if order.side is Side.BUY else spec.base
-            if not plan or self.balance(order.account, asset).free < need:
+            if not plan or self._free(order.account, asset) < need:
                 self._close(
                     order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book"
                 )
@@ -419,14 +430,13 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             self._execute(order, plan)
 
     def _fill_resting(self, spec: SymbolSpec, price: Decimal, liquidity: Decimal | None) -> None:
-        step = spec.filters.step_size
+        orders = self._orders
         touched = [
-            self._orders[oid]
-            for oid in self._open[spec.symbol]
-            if self._orders[oid].on_book and _touches(self._orders[oid], price)
+            o for o in map(orders.__getitem__, self._open[spec.symbol]) if o.on_book and _touches(o, price)
         ]
         if not touched:
             return
+        step = spec.filters.step_size
         for side in (Side.BUY, Side.SELL):
             left = liquidity
             queue = sorted(

@@ -33,6 +33,11 @@ class Accounts:
         free, locked = self._account(account).get(asset, [ZERO, ZERO])
         return Funds(free, locked)
 
+    def _free(self, account: str, asset: str) -> Decimal:
+        """`balance(account, asset).free` without building the Funds (every order's check)."""
+        row = self._account(account).get(asset)
+        return ZERO if row is None else row[0]
+
     def accounts(self) -> list[str]:
         return list(self._accounts)
 

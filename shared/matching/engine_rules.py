@@ -43,6 +43,7 @@ class OrderRules:
     _cids: dict[tuple[str, str], int]
     _changed: dict[int, None]
     _next_order_id: int
+    keep_record: bool  # engine_events.py
 
     def test_order(self, account: str, req: OrderRequest) -> None:
         """Validate as place() would (filters, balance) without changing anything."""
@@ -59,6 +60,7 @@ class OrderRules:
         f = spec.filters
         kind = req.type
         qty = req.quantity
+        limit_priced, is_stop = kind in LIMIT_PRICED, kind in STOP_TYPES  # read once: every order
         if kind is OrderType.MARKET:
             if qty is None and req.quote_quantity is None:
                 raise EngineError(Reject.MISSING_PARAM, "quantity or quote_quantity", param="quantity")
@@ -68,17 +70,15 @@ class OrderRules:
                 )
         elif qty is None:
             raise EngineError(Reject.MISSING_PARAM, "quantity", param="quantity")
-        if kind in LIMIT_PRICED and req.price is None:
+        if limit_priced and req.price is None:
             raise EngineError(Reject.MISSING_PARAM, "price", param="price")
-        if kind in STOP_TYPES and req.stop_price is None:
+        if is_stop and req.stop_price is None:
             raise EngineError(Reject.MISSING_PARAM, "stop_price", param="stop_price")
         if kind in NEEDS_TIF and req.time_in_force is None:
             raise EngineError(Reject.MISSING_PARAM, "time_in_force", param="time_in_force")
 
-        for name, value in (
-            ("price", req.price if kind in LIMIT_PRICED else None),
-            ("stop_price", req.stop_price if kind in STOP_TYPES else None),
-        ):
+        price = req.price if limit_priced else None
+        for name, value in (("price", price), ("stop_price", req.stop_price if is_stop else None)):
             if value is not None and (
                 value < f.min_price or value > f.max_price or not _multiple_of(value, f.tick_size)
             ):
@@ -90,7 +90,6 @@ class OrderRules:
         if req.quote_quantity is not None and req.quote_quantity <= 0:
             raise EngineError(Reject.BAD_PARAM, "quote_quantity must be positive", param="quote_quantity")
 
-        price = req.price if kind in LIMIT_PRICED else None
         if price is not None:
             lo, hi = quote.ref_price * f.multiplier_down, quote.ref_price * f.multiplier_up
             if price < lo or price > hi:
@@ -107,19 +106,23 @@ class OrderRules:
             previous = self._cids.get((account, cid))
             if previous is not None and (cid_scope == "ever" or self._orders[previous].is_open):
                 raise EngineError(Reject.DUPLICATE_ORDER, f"client order id {cid} is in use")
-        if len(self.open_orders(account, spec.symbol)) >= spec.max_num_orders:
-            raise EngineError(Reject.MAX_NUM_ORDERS, f"{spec.max_num_orders} open orders on {spec.symbol}")
+        symbol = spec.symbol
+        if (  # the account's open orders are counted only when all of the symbol's could be too many
+            len(self._open[symbol]) >= spec.max_num_orders
+            and len(self.open_orders(account, symbol)) >= spec.max_num_orders
+        ):
+            raise EngineError(Reject.MAX_NUM_ORDERS, f"{spec.max_num_orders} open orders on {symbol}")
         if not active:
             assert qty is not None
             return spec, qty, []
-        if kind in STOP_TYPES and stop_reached(kind, req.side, req.stop_price or ZERO, quote.price):
+        if is_stop and stop_reached(kind, req.side, req.stop_price or ZERO, quote.price):
             raise EngineError(Reject.WOULD_TRIGGER, f"stop {req.stop_price} vs last {quote.price}")
         if kind is OrderType.LIMIT_MAKER and crosses(req.side, price or ZERO, quote):
             raise EngineError(Reject.WOULD_MATCH, f"{req.side} {price} vs bid {quote.bid} ask {quote.ask}")
 
         plan: list[tuple[Decimal, Decimal]] = []
         if kind is OrderType.MARKET:
-            plan = self._plan(spec.symbol, req.side, qty=qty, quote_qty=req.quote_quantity)
+            plan = self._plan(symbol, req.side, qty=qty, quote_qty=req.quote_quantity)
             if not plan:
                 raise EngineError(Reject.NO_LIQUIDITY, "the book cannot fill one step")
             qty = sum((q for _, q in plan), ZERO)
@@ -128,7 +131,7 @@ class OrderRules:
             assert qty is not None
             need = qty * (price or req.stop_price or ZERO) if req.side is Side.BUY else qty
         asset = spec.quote if req.side is Side.BUY else spec.base
-        if self.balance(account, asset).free < need:
+        if self._free(account, asset) < need:
             raise EngineError(Reject.INSUFFICIENT_BALANCE, f"{asset}: need {need}")
         assert qty is not None
         return spec, qty, plan
@@ -143,10 +146,11 @@ class OrderRules:
         self._next_order_id += 1
         cid = req.client_order_id or f"sim-{order_id:010d}"
         is_stop = req.type in STOP_TYPES
+        symbol = spec.symbol
         order = Order(
             order_id=order_id,
             account=account,
-            symbol=spec.symbol,
+            symbol=symbol,
             side=req.side,
             type=req.type,
             time_in_force=req.time_in_force or TimeInForce.GTC,
@@ -165,10 +169,11 @@ class OrderRules:
         self._changed[order_id] = None
         self._cids[(account, cid)] = order_id
         if req.type is not OrderType.MARKET:
-            self._open[spec.symbol][order_id] = None
+            self._open[symbol][order_id] = None
             order = self._reserve(order, spec)
-        self._touch(account, spec.base)
-        self._touch(account, spec.quote)
+        if self.keep_record:  # else no balance event to note them in (engine_accounts.py `_touch`)
+            self._touch(account, spec.base)
+            self._touch(account, spec.quote)
         self._log_order("accepted", order)
         self._emit(ExecType.NEW, order)
         return order, plan
