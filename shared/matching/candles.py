@@ -54,8 +54,10 @@ def step_liquidity(qty: Decimal, participation: Decimal, max_fill: Decimal | Non
 def avg_price(closes_volumes: Sequence[tuple[Decimal, Decimal]], tick_size: Decimal) -> Decimal | None:
     """Volume-weighted close of the last closed candles given (Binance avgPrice), None if they
     traded nothing (the caller then uses the last close, or the last price)."""
-    recent = closes_volumes[-AVG_PRICE_CANDLES:]
-    volume = sum((v for _, v in recent), ZERO)
+    volume = weighted = ZERO  # one plain loop: the backtester asks once a candle
+    for close, qty in closes_volumes[-AVG_PRICE_CANDLES:]:
+        volume += qty
+        weighted += close * qty
     if volume > 0:
-        return round_down(sum((c * v for c, v in recent), ZERO) / volume, tick_size / 1000)
+        return round_down(weighted / volume, tick_size / 1000)
     return None
