@@ -116,8 +116,19 @@ def _text(
     return text
 
 
-TEXTS_CACHED = 4096  # bound of the texts cache
+TEXTS_CACHED = 4096  # bound of each texts cache
 _TEXTS: dict[tuple[Decimal, int, int, bool, str], str] = {}
+# Whole answers of price() and ratio_pct() for finite Decimals (equal keys give equal text, as
+# in _TEXTS): a hit skips the parsing, the tick's places and the _text key.
+_PRICES: dict[tuple[Decimal, Decimal, bool], str] = {}
+_RATIOS: dict[tuple[Decimal, bool, int], str] = {}
+
+
+def _remember(cache: dict[Any, str], key: Any, text: str) -> str:
+    if len(cache) >= TEXTS_CACHED:
+        cache.clear()
+    cache[key] = text
+    return text
 
 
 def _text_of(value: Decimal, places: int, keep: int, group: bool, rounding: str) -> str:
@@ -142,6 +153,14 @@ def plain(value: Amount) -> str:
 
 def price(value: Amount, tick: Decimal | None = None, *, group: bool = True) -> str:
     """A price: to the tick (at least 2 decimals kept), else six significant digits (at least 2 decimals)."""
+    if type(value) is Decimal and type(tick) is Decimal and value.is_finite() and tick.is_finite():
+        key = (value, tick, group)  # the usual call, from a strategy's texts: remembered whole
+        text = _PRICES.get(key)
+        return _remember(_PRICES, key, _price(value, tick, group)) if text is None else text
+    return _price(value, tick, group)
+
+
+def _price(value: Amount, tick: Decimal | None, group: bool) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
@@ -180,6 +199,10 @@ def pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
 
 def ratio_pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
     """A fraction as a percentage (0.011 -> '1.10%')."""
+    if type(value) is Decimal and value.is_finite():
+        key = (value, sign, places)  # the usual call, from a strategy's texts: remembered whole
+        text = _RATIOS.get(key)
+        return _remember(_RATIOS, key, pct(value * 100, sign=sign, places=places)) if text is None else text
     d = to_dec(value)
     return MISSING if d is None else pct(d * 100, sign=sign, places=places)
 

@@ -28,17 +28,32 @@ def qty_for_quote(filters: SymbolFilters, quote: Decimal, price: Decimal) -> Dec
     return filters.round_qty(quote / price)
 
 
+# The last terms limit_terms let through, with their filters and side. A strategy sizes an
+# order with limit_terms and then places it with limit_order, which rounds and checks the very
+# same objects again: rounding is idempotent (a multiple of the increment divides by it
+# exactly, keeping its digits) and the check passed, so those are given back as they are. One
+# tuple, read and replaced whole, so threads cannot mix two answers.
+_last_terms: tuple[object, object, tuple[Decimal, Decimal] | None] = (None, None, None)
+
+
 def limit_terms(
     filters: SymbolFilters, side: Side, qty: Decimal, price: Decimal
 ) -> tuple[Decimal, Decimal] | None:
     """(qty, price) rounded for a limit order, or None when it breaks a filter once rounded."""
+    global _last_terms
+    last = _last_terms
+    terms = last[2]
+    if terms is not None and terms[0] is qty and terms[1] is price and last[0] is filters and last[1] is side:
+        return terms
     qty = filters.round_qty(qty)
     price = filters.round_price(price, side)
     try:
         filters.check(qty, price)
     except FilterError:
         return None
-    return qty, price
+    terms = qty, price
+    _last_terms = (filters, side, terms)
+    return terms
 
 
 def market_qty(filters: SymbolFilters, qty: Decimal, ref_price: Decimal | None) -> Decimal | None:
