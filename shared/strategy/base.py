@@ -231,7 +231,8 @@ class Strategy(Generic[P, S]):
             return state, []
         state, exits = trade_update(new, change, ctx)
         state, cmds = self.on_order_update(params, state, change, update, ctx)
-        cmds = [*exits, *cmds]
+        if exits:
+            cmds = [*exits, *cmds]
         if state.closing and not state.orders:
             state, more = finish_close(state, ctx)
             cmds = [*cmds, *more]

@@ -60,15 +60,15 @@ def quiet_repeats(state: S, commands: Sequence[Any]) -> tuple[S, list[Any]]:
     (cleared by a decision that has none: the bot acted, so the next wait is news again)."""
     if not commands:
         return state, []
-    if not any(isinstance(c, Decision) for c in commands):
-        return state, list(commands)
-    last, kept = state.quiet, []
+    quiet = last = state.quiet
+    kept = []
     for cmd in commands:
         if isinstance(cmd, Decision):
-            if cmd.topic and cmd.topic == last:
+            topic = cmd.topic
+            if topic and topic == last:
                 continue
-            last = cmd.topic
+            last = topic
         kept.append(cmd)
-    if last != state.quiet:
+    if last != quiet:
         state = msgspec.structs.replace(state, quiet=last)
     return state, kept
