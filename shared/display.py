@@ -103,11 +103,9 @@ def _text(
     """value rounded to `places` decimals, trailing zeros dropped down to `keep` decimals.
 
     Memoized: a strategy's decision texts show the same few prices every step of a backtest.
-    The text depends only on the numeric value (equal Decimals give equal text, -0 too), so
-    equal keys may share it; NaN and infinities (sNaN cannot be hashed) are never cached."""
-    if not value.is_finite():
-        return _text_of(value, places, keep, group, rounding)
-    key = (value, places, keep, group, rounding)
+    Keyed by the value's str, which names it exactly: hashing a Decimal (a fresh one, as most
+    are) costs several times as much as writing it."""
+    key = (str(value), places, keep, group, rounding)
     text = _TEXTS.get(key)
     if text is None:
         if len(_TEXTS) >= TEXTS_CACHED:
@@ -117,11 +115,11 @@ def _text(
 
 
 TEXTS_CACHED = 4096  # bound of each texts cache
-_TEXTS: dict[tuple[Decimal, int, int, bool, str], str] = {}
-# Whole answers of price() and ratio_pct() for finite Decimals (equal keys give equal text, as
-# in _TEXTS): a hit skips the parsing, the tick's places and the _text key.
-_PRICES: dict[tuple[Decimal, Decimal, bool], str] = {}
-_RATIOS: dict[tuple[Decimal, bool, int], str] = {}
+_TEXTS: dict[tuple[str, int, int, bool, str], str] = {}
+# Whole answers of price() and ratio_pct() for Decimals, keyed by str as in _TEXTS: a hit skips
+# the parsing, the tick's places and the _text key.
+_PRICES: dict[tuple[str, Decimal, bool], str] = {}
+_RATIOS: dict[tuple[str, bool, int], str] = {}
 
 
 def _remember(cache: dict[Any, str], key: Any, text: str) -> str:
@@ -153,8 +151,8 @@ def plain(value: Amount) -> str:
 
 def price(value: Amount, tick: Decimal | None = None, *, group: bool = True) -> str:
     """A price: to the tick (at least 2 decimals kept), else six significant digits (at least 2 decimals)."""
-    if type(value) is Decimal and type(tick) is Decimal and value.is_finite() and tick.is_finite():
-        key = (value, tick, group)  # the usual call, from a strategy's texts: remembered whole
+    if type(value) is Decimal and type(tick) is Decimal and tick.is_finite():  # (sNaN cannot be hashed)
+        key = (str(value), tick, group)  # the usual call, from a strategy's texts: remembered whole
         text = _PRICES.get(key)
         return _remember(_PRICES, key, _price(value, tick, group)) if text is None else text
     return _price(value, tick, group)
@@ -199,10 +197,14 @@ def pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
 
 def ratio_pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
     """A fraction as a percentage (0.011 -> '1.10%')."""
-    if type(value) is Decimal and value.is_finite():
-        key = (value, sign, places)  # the usual call, from a strategy's texts: remembered whole
+    if type(value) is Decimal:
+        key = (str(value), sign, places)  # the usual call, from a strategy's texts: remembered whole
         text = _RATIOS.get(key)
-        return _remember(_RATIOS, key, pct(value * 100, sign=sign, places=places)) if text is None else text
+        return _remember(_RATIOS, key, _ratio_pct(value, sign, places)) if text is None else text
+    return _ratio_pct(value, sign, places)
+
+
+def _ratio_pct(value: Amount, sign: bool, places: int) -> str:
     d = to_dec(value)
     return MISSING if d is None else pct(d * 100, sign=sign, places=places)
 
