@@ -57,7 +57,7 @@ from shared.strategy import (
 from shared.strategy.base import EVERY_CANDLE
 from shared.strategy.decisions import percent, price
 from shared.strategy.decisions import quote as quote_
-from shared.strategy.sizing import limit_terms
+from shared.strategy.sizing import checked_terms, limit_terms
 from strategies.dca_ladder import (
     LadderStop,
     next_target,
@@ -473,7 +473,8 @@ def _take_profit_terms(
         return last[3]
     avg, wanted = pos.avg_price, None
     if avg is not None:
-        wanted = limit_terms(filters, SELL, pos.base, take_profit_price(filters, avg, target))
+        # take_profit_price is rounded up to the tick already, as limit_terms would round it
+        wanted = checked_terms(filters, filters.round_qty(pos.base), take_profit_price(filters, avg, target))
     _last_terms = (filters, pos, target, wanted)
     return wanted
 

@@ -28,31 +28,36 @@ def qty_for_quote(filters: SymbolFilters, quote: Decimal, price: Decimal) -> Dec
     return filters.round_qty(quote / price)
 
 
-# The last terms limit_terms let through, with their filters and side. A strategy sizes an
-# order with limit_terms and then places it with limit_order, which rounds and checks the very
-# same objects again: rounding is idempotent (a multiple of the increment divides by it
-# exactly, keeping its digits) and the check passed, so those are given back as they are. One
-# tuple, read and replaced whole, so threads cannot mix two answers.
-_last_terms: tuple[object, object, tuple[Decimal, Decimal] | None] = (None, None, None)
+# The last terms let through, with their filters. A strategy sizes an order with limit_terms
+# and then places it with limit_order, which rounds and checks the very same objects again:
+# they are multiples of the step and the tick, which rounding either way leaves as they are
+# (such a multiple divides by its increment exactly, keeping its digits), and the check
+# passed, so they are given back as they are. One tuple, read and replaced whole, so threads
+# cannot mix two answers.
+_last_terms: tuple[object, tuple[Decimal, Decimal] | None] = (None, None)
 
 
 def limit_terms(
     filters: SymbolFilters, side: Side, qty: Decimal, price: Decimal
 ) -> tuple[Decimal, Decimal] | None:
     """(qty, price) rounded for a limit order, or None when it breaks a filter once rounded."""
-    global _last_terms
     last = _last_terms
-    terms = last[2]
-    if terms is not None and terms[0] is qty and terms[1] is price and last[0] is filters and last[1] is side:
+    terms = last[1]
+    if terms is not None and terms[0] is qty and terms[1] is price and last[0] is filters:
         return terms
-    qty = filters.round_qty(qty)
-    price = filters.round_price(price, side)
+    return checked_terms(filters, filters.round_qty(qty), filters.round_price(price, side))
+
+
+def checked_terms(filters: SymbolFilters, qty: Decimal, price: Decimal) -> tuple[Decimal, Decimal] | None:
+    """limit_terms for a qty and price already rounded to the filters (by round_qty and
+    round_price), which need no rounding again: (qty, price) as they are, or None."""
+    global _last_terms
     try:
         filters.check(qty, price)
     except FilterError:
         return None
     terms = qty, price
-    _last_terms = (filters, side, terms)
+    _last_terms = (filters, terms)
     return terms
 
 
