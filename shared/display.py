@@ -116,9 +116,11 @@ def _text(
 
 TEXTS_CACHED = 4096  # bound of each texts cache
 _TEXTS: dict[tuple[str, int, int, bool, str], str] = {}
-# Whole answers of price() and ratio_pct() for Decimals, keyed by str as in _TEXTS: a hit skips
-# the parsing, the tick's places and the _text key.
+# Whole answers of price(), qty(), quote() and ratio_pct() for Decimals, keyed by str as in _TEXTS: a
+# hit skips the parsing, the tick's (step's) places and the _text key.
 _PRICES: dict[tuple[str, Decimal, bool], str] = {}
+_QTYS: dict[tuple[str, Decimal, bool], str] = {}
+_QUOTES: dict[tuple[str, None, bool], str] = {}
 _RATIOS: dict[tuple[str, bool, int], str] = {}
 
 
@@ -149,13 +151,21 @@ def plain(value: Amount) -> str:
     return MISSING if d is None else fmt(d)
 
 
+def _remembered(
+    cache: dict[Any, str], show: Callable[[Any, Any, bool], str], value: Amount, increment: Any, group: bool
+) -> str:
+    """show(value, increment, group), remembered whole for a Decimal at a finite Decimal
+    increment or none (the usual call, from a strategy's texts; a signalling NaN cannot be hashed)."""
+    if type(value) is Decimal and (increment is None or type(increment) is Decimal and increment.is_finite()):
+        key = (str(value), increment, group)
+        text = cache.get(key)
+        return _remember(cache, key, show(value, increment, group)) if text is None else text
+    return show(value, increment, group)
+
+
 def price(value: Amount, tick: Decimal | None = None, *, group: bool = True) -> str:
     """A price: to the tick (at least 2 decimals kept), else six significant digits (at least 2 decimals)."""
-    if type(value) is Decimal and type(tick) is Decimal and tick.is_finite():  # (sNaN cannot be hashed)
-        key = (str(value), tick, group)  # the usual call, from a strategy's texts: remembered whole
-        text = _PRICES.get(key)
-        return _remember(_PRICES, key, _price(value, tick, group)) if text is None else text
-    return _price(value, tick, group)
+    return _remembered(_PRICES, _price, value, tick, group)
 
 
 def _price(value: Amount, tick: Decimal | None, group: bool) -> str:
@@ -170,6 +180,10 @@ def _price(value: Amount, tick: Decimal | None, group: bool) -> str:
 
 def qty(value: Amount, step: Decimal | None = None, *, group: bool = True) -> str:
     """A base quantity to the step (toward zero), trailing zeros dropped; at most 8 decimals without a step."""
+    return _remembered(_QTYS, _qty, value, step, group)
+
+
+def _qty(value: Amount, step: Decimal | None, group: bool) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
@@ -179,6 +193,10 @@ def qty(value: Amount, step: Decimal | None = None, *, group: bool = True) -> st
 
 def quote(value: Amount, *, group: bool = True) -> str:
     """A quote-currency amount: 2 decimals, more only to show a small amount's first two digits."""
+    return _remembered(_QUOTES, _quote, value, None, group)
+
+
+def _quote(value: Amount, _: None, group: bool) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
