@@ -263,12 +263,13 @@ def sellable(state: S) -> Decimal | None:
     Held adopted orders count as what they are at the venue: open sells are out, and their
     fills have moved the base already, though they are not booked yet. The open legs of one
     order list count once (the largest): only one leg of an OCO can sell."""
-    held = state.adopted.values()
-    out = [r for r in (*state.orders.values(), *held) if r.side == Side.SELL and not r.terminal]
-    sold_held = sum((r.cum_filled_qty for r in held if r.side == Side.SELL), ZERO)
+    adopted = state.adopted  # mostly none: their sums are then ZERO, as sum() of nothing gives
+    held = adopted.values()
+    out = [r for r in (*state.orders.values(), *held) if r.side == SELL and not r.terminal]
+    sold_held = sum((r.cum_filled_qty for r in held if r.side == SELL), ZERO) if adopted else ZERO
     if not out and not sold_held:
         return None
-    bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO)
+    bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO) if adopted else ZERO
     per_list: dict[str, Decimal] = {}
     still = ZERO
     for r in out:

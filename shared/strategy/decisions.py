@@ -30,9 +30,9 @@ S = TypeVar("S", bound=StrategyState)
 def decide(ctx: StrategyContext, text: str, *, topic: str = "", **fields: Any) -> Decision:
     """The decision `text` of this bot at the event's time; `fields` (stringified) are for
     scripts and the JSON log; `topic` marks a decision not to act (see the module's doc)."""
-    return Decision(
-        bot=ctx.bot, text=text, topic=topic, fields={k: str(v) for k, v in fields.items()}, ts=ctx.now
-    )
+    for name, value in fields.items():  # the call's own dict, stringified in place (no second dict)
+        fields[name] = str(value)
+    return Decision(bot=ctx.bot, text=text, topic=topic, fields=fields, ts=ctx.now)
 
 
 def price(ctx: StrategyContext, value: Decimal) -> str:
