@@ -103,11 +103,9 @@ def _text(
     """value rounded to `places` decimals, trailing zeros dropped down to `keep` decimals.
 
     Memoized: a strategy's decision texts show the same few prices every step of a backtest.
-    The text depends only on the numeric value (equal Decimals give equal text, -0 too), so
-    equal keys may share it; NaN and infinities (sNaN cannot be hashed) are never cached."""
-    if not value.is_finite():
-        return _text_of(value, places, keep, group, rounding)
-    key = (value, places, keep, group, rounding)
+    Keyed by the value's str, which names it exactly: hashing a Decimal (a fresh one, as most
+    are) costs several times as much as writing it."""
+    key = (str(value), places, keep, group, rounding)
     text = _TEXTS.get(key)
     if text is None:
         if len(_TEXTS) >= TEXTS_CACHED:
@@ -116,8 +114,21 @@ def _text(
     return text
 
 
-TEXTS_CACHED = 4096  # bound of the texts cache
-_TEXTS: dict[tuple[Decimal, int, int, bool, str], str] = {}
+TEXTS_CACHED = 4096  # bound of each texts cache
+_TEXTS: dict[tuple[str, int, int, bool, str], str] = {}
+# Whole answers of price(), qty(), quote() and ratio_pct() for Decimals, keyed by str as in _TEXTS: a
+# hit skips the parsing, the tick's (step's) places and the _text key.
+_PRICES: dict[tuple[str, Decimal, bool], str] = {}
+_QTYS: dict[tuple[str, Decimal, bool], str] = {}
+_QUOTES: dict[tuple[str, None, bool], str] = {}
+_RATIOS: dict[tuple[str, bool, int], str] = {}
+
+
+def _remember(cache: dict[Any, str], key: Any, text: str) -> str:
+    if len(cache) >= TEXTS_CACHED:
+        cache.clear()
+    cache[key] = text
+    return text
 
 
 def _text_of(value: Decimal, places: int, keep: int, group: bool, rounding: str) -> str:
@@ -140,8 +151,24 @@ def plain(value: Amount) -> str:
     return MISSING if d is None else fmt(d)
 
 
+def _remembered(
+    cache: dict[Any, str], show: Callable[[Any, Any, bool], str], value: Amount, increment: Any, group: bool
+) -> str:
+    """show(value, increment, group), remembered whole for a Decimal at a finite Decimal
+    increment or none (the usual call, from a strategy's texts; a signalling NaN cannot be hashed)."""
+    if type(value) is Decimal and (increment is None or type(increment) is Decimal and increment.is_finite()):
+        key = (str(value), increment, group)
+        text = cache.get(key)
+        return _remember(cache, key, show(value, increment, group)) if text is None else text
+    return show(value, increment, group)
+
+
 def price(value: Amount, tick: Decimal | None = None, *, group: bool = True) -> str:
     """A price: to the tick (at least 2 decimals kept), else six significant digits (at least 2 decimals)."""
+    return _remembered(_PRICES, _price, value, tick, group)
+
+
+def _price(value: Amount, tick: Decimal | None, group: bool) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
@@ -153,6 +180,10 @@ def price(value: Amount, tick: Decimal | None = None, *, group: bool = True) -> 
 
 def qty(value: Amount, step: Decimal | None = None, *, group: bool = True) -> str:
     """A base quantity to the step (toward zero), trailing zeros dropped; at most 8 decimals without a step."""
+    return _remembered(_QTYS, _qty, value, step, group)
+
+
+def _qty(value: Amount, step: Decimal | None, group: bool) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
@@ -162,6 +193,10 @@ def qty(value: Amount, step: Decimal | None = None, *, group: bool = True) -> st
 
 def quote(value: Amount, *, group: bool = True) -> str:
     """A quote-currency amount: 2 decimals, more only to show a small amount's first two digits."""
+    return _remembered(_QUOTES, _quote, value, None, group)
+
+
+def _quote(value: Amount, _: None, group: bool) -> str:
     d = to_dec(value)
     if d is None:
         return MISSING
@@ -180,6 +215,14 @@ def pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
 
 def ratio_pct(value: Amount, *, sign: bool = False, places: int = 2) -> str:
     """A fraction as a percentage (0.011 -> '1.10%')."""
+    if type(value) is Decimal:
+        key = (str(value), sign, places)  # the usual call, from a strategy's texts: remembered whole
+        text = _RATIOS.get(key)
+        return _remember(_RATIOS, key, _ratio_pct(value, sign, places)) if text is None else text
+    return _ratio_pct(value, sign, places)
+
+
+def _ratio_pct(value: Amount, sign: bool, places: int) -> str:
     d = to_dec(value)
     return MISSING if d is None else pct(d * 100, sign=sign, places=places)
 

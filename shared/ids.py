@@ -62,8 +62,10 @@ def check_bot_id(bot: str) -> str:
 def format_cid(bot: str, seq: int) -> ClientOrderId:
     """`{bot}-{seq:06d}`; seq must be >= 0 (more than 6 digits are allowed, never truncated, as
     long as the cid stays within the venues' 36 characters)."""
-    check_bot_id(bot)
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if type(bot) is not str or bot not in _VALID_BOTS:  # check_bot_id's own first test, without its call
+        check_bot_id(bot)
+    plain = type(seq) is int and seq >= 0  # the usual case, in one test; the rest looked at closer
+    if not plain and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
         raise IdError(f"invalid order sequence {seq!r}")
     cid = f"{bot}-{seq:06d}"
     if len(cid) > MAX_CID_LEN:

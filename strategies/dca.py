@@ -57,7 +57,7 @@ from shared.strategy import (
 from shared.strategy.base import EVERY_CANDLE
 from shared.strategy.decisions import percent, price
 from shared.strategy.decisions import quote as quote_
-from shared.strategy.sizing import limit_terms
+from shared.strategy.sizing import checked_terms, limit_terms
 from strategies.dca_ladder import (
     LadderStop,
     next_target,
@@ -77,6 +77,11 @@ class DcaPhase(StrEnum):
     ACTIVE = "active"  # a take profit and the safety ladder
     CLOSING = "closing"  # flat: the cycle's buys are being cancelled (booked once none is open)
 
+
+# Module globals: an enum member looked up on its class costs four times as much, and these are
+# compared on every order update.
+IDLE, ACTIVE, CLOSING = DcaPhase.IDLE, DcaPhase.ACTIVE, DcaPhase.CLOSING
+BUY, SELL = Side.BUY, Side.SELL
 
 LADDER_END = {LadderStop.MAX: "max_safety_orders reached", LadderStop.BUDGET: "the budget is spent",
               LadderStop.FILTERS: "it would be under the exchange minimum"}  # fmt: skip
@@ -121,7 +126,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def wake(self, params: DcaParams, state: DcaState) -> Wake:
         """Only an idle running bot (to open a cycle) or one whose take profit was refused (to
         place it again) needs candles; otherwise its orders decide."""
-        needs = state.phase == DcaPhase.IDLE or (state.phase == DcaPhase.ACTIVE and state.tp_retry)
+        needs = state.phase == IDLE or (state.phase == ACTIVE and state.tp_retry)
         return EVERY_CANDLE if needs and state.running else ORDERS_ONLY
 
     # --- events --------------------------------------------------------------------------
@@ -129,9 +134,9 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def on_candle(
         self, params: DcaParams, state: DcaState, candle: Candle, ctx: StrategyContext
     ) -> Step[DcaState]:
-        if state.phase == DcaPhase.ACTIVE and state.tp_retry:
+        if state.phase == ACTIVE and state.tp_retry:
             return self._ensure(params, replace(state, tp_retry=False), ctx)
-        if state.phase != DcaPhase.IDLE or state.orders:
+        if state.phase != IDLE or state.orders:
             return state, []  # a cycle is on, or an order of the last one (or of a close) is still open
         return self._open_cycle(params, state, ctx, candle.close)
 
@@ -143,30 +148,32 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         update: OrderUpdate,
         ctx: StrategyContext,
     ) -> Step[DcaState]:
-        rec, fill = change.after, change.fill
+        rec, fill, finished = change.after, change.fill, change.finished
+        cid = rec.cid
         cmds: list[Command] = []
-        if fill is not None and fill.side == Side.BUY and state.phase != DcaPhase.IDLE:
+        if fill is not None and fill.side == BUY and state.phase != IDLE:
             state = replace(state, spent=state.spent + fill.quote)
-        if rec.cid == state.base_cid:
-            if change.finished:
+        if cid == state.base_cid:
+            if finished:
                 state, cmds = self._opened(state, rec, ctx)
-        elif rec.cid == state.so_cid:
+        elif cid == state.so_cid:
             if fill is not None and state.target_level < state.so_level:
                 state = replace(state, target=next_target(params, state.target), target_level=state.so_level)
-            if change.finished:
+            if finished:
                 state, cmds = self._safety_finished(state, rec, ctx)
-        elif rec.cid == state.tp_cid and change.finished:
+        elif finished and cid == state.tp_cid:
             state, cmds = self._take_profit_finished(state, rec, update, ctx)
-        if change.finished and rec.cum_filled_qty > 0:
-            cmds.append(fill_notification(ctx, rec))
-        if change.finished:
+        if finished:
+            if rec.cum_filled_qty > ZERO:
+                cmds.append(fill_notification(ctx, rec))
             note = given_up_note(state, ctx, rec, "order")
             if note is not None:
                 cmds.append(note)
-        if state.phase == DcaPhase.ACTIVE and self._flat(state, ctx) and not self._selling(state):
+        phase = state.phase
+        if phase == ACTIVE and _position_flat(ctx.filters, state.position) and not self._selling(state):
             state, more = self._close_cycle(params, state, ctx)
             cmds.extend(more)
-        elif state.phase == DcaPhase.CLOSING:
+        elif phase == CLOSING:
             state, more = self._finish_cycle(params, state, ctx)
             cmds.extend(more)
         state, more = self._ensure(params, state, ctx)
@@ -177,7 +184,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
 
     def on_close(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         """After close (orders cancelled, position sold) the next resume opens a fresh cycle."""
-        return replace(state, phase=DcaPhase.IDLE, base_cid="", tp_cid="", so_cid="", tp_retry=False), []
+        return replace(state, phase=IDLE, base_cid="", tp_cid="", so_cid="", tp_retry=False), []
 
     # --- cycle ---------------------------------------------------------------------------
 
@@ -205,7 +212,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             )
             return replace(state, waiting_funds=True), [note, why]
         state, cmd = unless_given_up(
-            state, market_order(state, ctx, Side.BUY, quote=quote, tag=f"base{state.cycle + 1}")
+            state, market_order(state, ctx, BUY, quote=quote, tag=f"base{state.cycle + 1}")
         )
         if cmd is None:
             return state, []
@@ -237,7 +244,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def _opened(self, state: DcaState, rec: Any, ctx: StrategyContext) -> Step[DcaState]:
         """The opening market buy finished: the cycle is active, or back to idle if nothing filled."""
         if rec.cum_filled_qty > 0:
-            return replace(state, phase=DcaPhase.ACTIVE, base_cid="", last_buy_price=rec.avg_fill_price), []
+            return replace(state, phase=ACTIVE, base_cid="", last_buy_price=rec.avg_fill_price), []
         note = notification(
             ctx,
             "error",
@@ -245,7 +252,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             f"{ctx.bot}: opening buy {rec.cid} {rec.status}; retrying on the next candle",
             level=Level.WARNING,
         )
-        return replace(state, phase=DcaPhase.IDLE, base_cid=""), [note]
+        return replace(state, phase=IDLE, base_cid=""), [note]
 
     def _safety_finished(self, state: DcaState, rec: Any, ctx: StrategyContext) -> Step[DcaState]:
         """A safety order finished: its level is done if anything filled; a rejection ends the ladder."""
@@ -303,9 +310,9 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
 
     def _close_cycle(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         """Take profit done: cancel the cycle's buys; the cycle is booked once none is open."""
-        buys = [cid for cid, rec in sorted(state.orders.items()) if rec.side == Side.BUY]
+        buys = [cid for cid, rec in sorted(state.orders.items()) if rec.side == BUY]
         state, cancels = cancel_orders(state, ctx, buys)
-        state, more = self._finish_cycle(params, replace(state, phase=DcaPhase.CLOSING), ctx)
+        state, more = self._finish_cycle(params, replace(state, phase=CLOSING), ctx)
         return state, [*cancels, *more]
 
     def _finish_cycle(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
@@ -313,8 +320,8 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         cycle at once — or, if a buy filled before its cancel landed, go on with the cycle."""
         if state.orders:
             return state, []  # a cancelled buy may still fill: wait for its answer
-        if not self._flat(state, ctx):
-            return replace(state, phase=DcaPhase.ACTIVE), []  # a buy filled meanwhile: it gets a take profit
+        if not _position_flat(ctx.filters, state.position):
+            return replace(state, phase=ACTIVE), []  # a buy filled meanwhile: it gets a take profit
         profit = state.position.realised - state.realised_at_start
         note = notification(
             ctx,
@@ -326,7 +333,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         )
         state = replace(
             state,
-            phase=DcaPhase.IDLE,
+            phase=IDLE,
             cycles_closed=state.cycles_closed + 1,
             profit_total=state.profit_total + profit,
             tp_cid="",
@@ -348,7 +355,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     # --- keeping the orders in line with the state ---------------------------------------
 
     def _ensure(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        if not state.running or state.phase != DcaPhase.ACTIVE:
+        if state.phase != ACTIVE or not state.running:
             return state, []
         state, cmds = self._sync_take_profit(state, ctx)
         state, more = self._next_safety(params, state, ctx)
@@ -371,7 +378,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         if wanted is None or state.tp_retry or self._selling(state, cancelling_too=True):
             return state, []
         state, place = unless_given_up(
-            state, limit_order(state, ctx, Side.SELL, wanted[0], wanted[1], tag=f"tp{state.cycle}")
+            state, limit_order(state, ctx, SELL, wanted[0], wanted[1], tag=f"tp{state.cycle}")
         )
         if place is None:
             return state, []
@@ -386,8 +393,9 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     def _next_safety(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         if state.ladder_done or state.so_cid or state.level >= params.max_safety_orders:
             return state, []
-        if any(r.side == Side.BUY for r in state.orders.values()):
-            return state, []  # never two buys out: one of the last cycle may still be cancelling
+        for r in state.orders.values():
+            if r.side == BUY:
+                return state, []  # never two buys out: one of the last cycle may still be cancelling
         level = state.level + 1
         so, why = safety_order(
             params,
@@ -411,7 +419,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                           safety_order=level, reason=why)  # fmt: skip
             return replace(state, ladder_done=True), [note, said]
         state, place = unless_given_up(
-            state, limit_order(state, ctx, Side.BUY, so.qty, so.price, tag=f"so{level}")
+            state, limit_order(state, ctx, BUY, so.qty, so.price, tag=f"so{level}")
         )
         if place is None:
             return state, []
@@ -427,16 +435,12 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
     # --- small predicates ----------------------------------------------------------------
 
     @staticmethod
-    def _flat(state: DcaState, ctx: StrategyContext) -> bool:
-        """Nothing left that could be sold (dust under the step size or the min notional)."""
-        return _position_flat(ctx.filters, state.position)
-
-    @staticmethod
     def _selling(state: DcaState, cancelling_too: bool = False) -> bool:
         """A sell is out (counting ones asked to cancel, which may still fill, if cancelling_too)."""
-        return any(
-            r.side == Side.SELL and (cancelling_too or not r.cancel_requested) for r in state.orders.values()
-        )
+        for r in state.orders.values():
+            if r.side == SELL and (cancelling_too or not r.cancel_requested):
+                return True
+        return False
 
 
 # Every order update asks again whether the position is flat and what take profit it wants,
@@ -454,7 +458,7 @@ def _position_flat(filters: SymbolFilters, pos: Position) -> bool:
     if last[0] is filters and last[1] is pos:
         return last[2]
     avg = pos.avg_price
-    flat = avg is None or limit_terms(filters, Side.SELL, pos.base, avg) is None
+    flat = avg is None or limit_terms(filters, SELL, pos.base, avg) is None
     _last_flat = (filters, pos, flat)
     return flat
 
@@ -469,7 +473,8 @@ def _take_profit_terms(
         return last[3]
     avg, wanted = pos.avg_price, None
     if avg is not None:
-        wanted = limit_terms(filters, Side.SELL, pos.base, take_profit_price(filters, avg, target))
+        # take_profit_price is rounded up to the tick already, as limit_terms would round it
+        wanted = checked_terms(filters, filters.round_qty(pos.base), take_profit_price(filters, avg, target))
     _last_terms = (filters, pos, target, wanted)
     return wanted
 

@@ -16,7 +16,7 @@ import msgspec
 from shared.filters import SymbolFilters
 from shared.messages import Side
 from shared.money import ZERO, round_up
-from shared.strategy.sizing import limit_terms, qty_for_quote, round_quote
+from shared.strategy.sizing import checked_terms, qty_for_quote, round_quote
 from strategies.dca_params import DcaParams
 
 
@@ -107,7 +107,7 @@ def safety_order(
         if remaining < p.order_size_min or remaining < filters.min_notional or remaining <= 0:
             return None, LadderStop.BUDGET
         quote, cut = remaining, True
-    terms = limit_terms(filters, Side.BUY, qty_for_quote(filters, quote, price), price)
+    terms = checked_terms(filters, qty_for_quote(filters, quote, price), price)  # both rounded already
     if terms is None:
         return None, LadderStop.FILTERS
     return SafetyOrder(level, step, raw, quote, price, terms[0], cut), LadderStop.NONE

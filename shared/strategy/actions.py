@@ -21,6 +21,7 @@ import msgspec
 
 from shared.ids import ClientOrderId, format_cid
 from shared.messages import (
+    TERMINAL_STATUSES,
     CancelOrder,
     CancelOrderList,
     Level,
@@ -43,6 +44,8 @@ from shared.strategy.sizing import limit_terms, market_qty, market_quote
 from shared.strategy.state import RECENT_CIDS, Mode, S
 
 replace = msgspec.structs.replace
+
+SELL = Side.SELL  # a module global: an enum member looked up on its class costs four times as much
 
 # A held order is claimed by a request whose base quantity is this many steps off its own.
 CLAIM_STEPS = 2
@@ -90,22 +93,28 @@ def place_order(
     """Record and return a PlaceOrder exactly as given (no rounding: see limit_order & co)."""
     if not state.running and not force:
         return state, None
-    terms = OrderTerms(ctx.symbol, side, order_type, quantity, quote_quantity, price, stop_price)
-    # the same order again (a held one, adoption.py): its own terms go out, no new order
-    state, held = claim(state, terms, slack=CLAIM_STEPS * ctx.filters.step_size)
+    held: BotOrder | None = None
+    terms: OrderTerms | None = None
+    seq: int | None = None
+    if state.adopted or state.refusals:  # the terms matter only to these two (most orders skip them)
+        terms = OrderTerms(ctx.symbol, side, order_type, quantity, quote_quantity, price, stop_price)
+        # the same order again (a held one, adoption.py): its own terms go out, no new order
+        state, held = claim(state, terms, slack=CLAIM_STEPS * ctx.filters.step_size)
     if held is not None:
         # a held order has this bot's prefix (adoption.py holds no other)
         cid, quantity = ClientOrderId(held.cid), held.quantity if quantity is not None else None
     else:
-        if side == Side.SELL and quantity is not None and _oversells(state, quantity):
+        if side == SELL and quantity is not None and _oversells(state, quantity):
             return state, None
-        state, skip = held_back(state, terms)
-        if skip:
-            return state, None
-        state, cid = next_cid(state, ctx)
+        if terms is not None:
+            state, skip = held_back(state, terms)
+            if skip:
+                return state, None
+        seq = state.seq + 1  # next_cid's, kept by record_order's one replace
+        cid = format_cid(ctx.bot, seq)
     return record_order(
         state, ctx, cid, side=side, order_type=order_type, quantity=quantity, quote_quantity=quote_quantity,
-        price=price, stop_price=stop_price, time_in_force=time_in_force, tag=tag,
+        price=price, stop_price=stop_price, time_in_force=time_in_force, tag=tag, seq=seq,
     )  # fmt: skip
 
 
@@ -123,8 +132,10 @@ def record_order(
     time_in_force: TimeInForce | None = None,
     tag: str = "",
     list_cid: str = "",
+    seq: int | None = None,
 ) -> tuple[S, PlaceOrder]:
-    """Keep the order under cid in state.orders (checks done by the caller) and its PlaceOrder."""
+    """Keep the order under cid in state.orders (checks done by the caller) and its PlaceOrder;
+    seq, when given, is the state's new order sequence (cid's, taken in the same replace)."""
     record = BotOrder(
         cid=cid,
         side=side,
@@ -153,7 +164,7 @@ def record_order(
         time_in_force=time_in_force,
         ts=ctx.now,
     )
-    return replace(state, orders=orders), cmd
+    return (replace(state, orders=orders) if seq is None else replace(state, orders=orders, seq=seq)), cmd
 
 
 def limit_order(
@@ -252,12 +263,13 @@ def sellable(state: S) -> Decimal | None:
     Held adopted orders count as what they are at the venue: open sells are out, and their
     fills have moved the base already, though they are not booked yet. The open legs of one
     order list count once (the largest): only one leg of an OCO can sell."""
-    held = state.adopted.values()
-    out = [r for r in (*state.orders.values(), *held) if r.side == Side.SELL and not r.terminal]
-    sold_held = sum((r.cum_filled_qty for r in held if r.side == Side.SELL), ZERO)
+    adopted = state.adopted  # mostly none: their sums are then ZERO, as sum() of nothing gives
+    held = adopted.values()
+    out = [r for r in (*state.orders.values(), *held) if r.side == SELL and not r.terminal]
+    sold_held = sum((r.cum_filled_qty for r in held if r.side == SELL), ZERO) if adopted else ZERO
     if not out and not sold_held:
         return None
-    bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO)
+    bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO) if adopted else ZERO
     per_list: dict[str, Decimal] = {}
     still = ZERO
     for r in out:
@@ -352,20 +364,29 @@ def apply_order_update(state: S, update: OrderUpdate, ctx: StrategyContext) -> t
     record = state.orders.get(update.cid)
     if record is None or contradicts(record, update, ctx):
         return state, None
+    return apply_to_record(state, record, update, ctx)
+
+
+def apply_to_record(
+    state: S, record: BotOrder, update: OrderUpdate, ctx: StrategyContext
+) -> tuple[S, OrderChange | None]:
+    """apply_order_update for a caller that found update's record and saw that update does
+    not contradict it (Strategy.step does both before it applies an update)."""
     result = advance(record, update)
     if result is None:
         return state, None
     after, fill = result
     orders = dict(state.orders)
-    changes: dict[str, Any] = {}
-    if after.terminal:
+    recent, position = state.recent, state.position
+    if after.status in TERMINAL_STATUSES:
         del orders[update.cid]
-        changes["recent"] = (*state.recent, update.cid)[-RECENT_CIDS:]
+        recent = (*recent, update.cid)[-RECENT_CIDS:]
     else:
         orders[update.cid] = after
     if fill is not None:
-        changes["position"] = apply_fill(state.position, fill, ctx.base_asset, ctx.quote_asset)
-    state = note_outcome(replace(state, orders=orders, **changes), after, ctx.symbol)
+        filters = ctx.filters
+        position = apply_fill(position, fill, filters.base_asset, filters.quote_asset)
+    state = note_outcome(replace(state, orders=orders, recent=recent, position=position), after, ctx.symbol)
     return state, OrderChange(record, after, fill)
 
 

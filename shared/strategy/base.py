@@ -23,7 +23,7 @@ import msgspec
 from shared.messages import BotControl, BotSynced, Candle, ControlAction, Level, OrderUpdate, TradeRequest
 from shared.strategy.actions import (
     OrderChange,
-    apply_order_update,
+    apply_to_record,
     close_commands,
     contradicts,
     finish_close,
@@ -226,12 +226,13 @@ class Strategy(Generic[P, S]):
                 level=Level.ERROR,
             )
             return state, [note]
-        new, change = apply_order_update(state, update, ctx)
+        new, change = apply_to_record(state, record, update, ctx)
         if change is None:
             return state, []
         state, exits = trade_update(new, change, ctx)
         state, cmds = self.on_order_update(params, state, change, update, ctx)
-        cmds = [*exits, *cmds]
+        if exits:
+            cmds = [*exits, *cmds]
         if state.closing and not state.orders:
             state, more = finish_close(state, ctx)
             cmds = [*cmds, *more]

@@ -30,9 +30,9 @@ S = TypeVar("S", bound=StrategyState)
 def decide(ctx: StrategyContext, text: str, *, topic: str = "", **fields: Any) -> Decision:
     """The decision `text` of this bot at the event's time; `fields` (stringified) are for
     scripts and the JSON log; `topic` marks a decision not to act (see the module's doc)."""
-    return Decision(
-        bot=ctx.bot, text=text, topic=topic, fields={k: str(v) for k, v in fields.items()}, ts=ctx.now
-    )
+    for name, value in fields.items():  # the call's own dict, stringified in place (no second dict)
+        fields[name] = str(value)
+    return Decision(bot=ctx.bot, text=text, topic=topic, fields=fields, ts=ctx.now)
 
 
 def price(ctx: StrategyContext, value: Decimal) -> str:
@@ -60,15 +60,15 @@ def quiet_repeats(state: S, commands: Sequence[Any]) -> tuple[S, list[Any]]:
     (cleared by a decision that has none: the bot acted, so the next wait is news again)."""
     if not commands:
         return state, []
-    if not any(isinstance(c, Decision) for c in commands):
-        return state, list(commands)
-    last, kept = state.quiet, []
+    quiet = last = state.quiet
+    kept = []
     for cmd in commands:
         if isinstance(cmd, Decision):
-            if cmd.topic and cmd.topic == last:
+            topic = cmd.topic
+            if topic and topic == last:
                 continue
-            last = cmd.topic
+            last = topic
         kept.append(cmd)
-    if last != state.quiet:
+    if last != quiet:
         state = msgspec.structs.replace(state, quiet=last)
     return state, kept

@@ -77,12 +77,17 @@ def advance(record: BotOrder, update: OrderUpdate) -> tuple[BotOrder, FillDelta 
     if not moves_forward(record, update):
         return None
     status = status_after(record.status, update.status)
-    qty = max(update.cum_filled_qty, record.cum_filled_qty)
-    quote = max(update.cum_quote_qty, record.cum_quote_qty)
-    same_asset = update.fee_asset == record.fee_asset or not record.fee_asset or record.fee == 0
-    fee_before = record.fee if same_asset else ZERO
-    fee = max(update.fee, fee_before) if same_asset else update.fee
-    fee_asset = update.fee_asset or record.fee_asset
+    # the larger of the two, the update's when equal (as max() picks), without max()'s call
+    was_qty, qty = record.cum_filled_qty, update.cum_filled_qty
+    qty = was_qty if was_qty > qty else qty
+    was_quote, quote = record.cum_quote_qty, update.cum_quote_qty
+    quote = was_quote if was_quote > quote else quote
+    was_fee, was_asset, fee, fee_asset = record.fee, record.fee_asset, update.fee, update.fee_asset
+    same_asset = fee_asset == was_asset or not was_asset or was_fee == ZERO
+    fee_before = was_fee if same_asset else ZERO
+    if same_asset and fee_before > fee:
+        fee = fee_before
+    fee_asset = fee_asset or was_asset
     new = msgspec.structs.replace(
         record,
         status=status,
@@ -91,7 +96,7 @@ def advance(record: BotOrder, update: OrderUpdate) -> tuple[BotOrder, FillDelta 
         fee=fee,
         fee_asset=fee_asset,
     )
-    d_qty, d_quote, d_fee = qty - record.cum_filled_qty, quote - record.cum_quote_qty, fee - fee_before
-    if d_qty <= 0 and d_quote <= 0 and d_fee <= 0:
+    d_qty, d_quote, d_fee = qty - was_qty, quote - was_quote, fee - fee_before
+    if d_qty <= ZERO and d_quote <= ZERO and d_fee <= ZERO:
         return new, None
     return new, FillDelta(record.side, d_qty, d_quote, d_fee, fee_asset)

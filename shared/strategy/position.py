@@ -19,6 +19,8 @@ from shared.messages import Side
 from shared.money import ZERO
 from shared.strategy.orders import FillDelta
 
+BUY = Side.BUY  # a module global: an enum member looked up on its class costs four times as much
+
 
 class Position(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     base: Decimal = ZERO  # net base held by the bot
@@ -51,31 +53,30 @@ def apply_fill(pos: Position, fill: FillDelta, base_asset: str, quote_asset: str
     if fill.fee and asset not in (base_asset, quote_asset):
         fees_other = dict(fees_other)
         fees_other[asset] = fees_other.get(asset, ZERO) + fill.fee
-    common = {
-        "fees_quote": pos.fees_quote + fee_quote,
-        "fees_base": pos.fees_base + fee_base,
-        "fees_other": fees_other,
-    }
-    if fill.side == Side.BUY:
+    fees_quote, fees_base = pos.fees_quote + fee_quote, pos.fees_base + fee_base
+    if fill.side == BUY:
         got = fill.qty - fee_base
         paid = fill.quote + fee_quote
         realised = pos.realised
-        if pos.base < 0 < got:
+        if pos.base < ZERO < got:
             # a short (sold more than held: a venue-side oversell) is covered first; that part
             # is a cost realised now, not base held, so the average stays a price it traded at
             covered = min(got, -pos.base)
             realised -= paid * covered / got
             paid -= paid * covered / got
+        base = pos.base + got
         return msgspec.structs.replace(
             pos,
-            base=pos.base + got,
-            cost=(pos.cost + paid) if pos.base + got > 0 else ZERO,
+            base=base,
+            cost=(pos.cost + paid) if base > ZERO else ZERO,
             realised=realised,
             bought=pos.bought + fill.qty,
-            **common,
+            fees_quote=fees_quote,
+            fees_base=fees_base,
+            fees_other=fees_other,
         )
     out = fill.qty + fee_base
-    if pos.base <= 0:
+    if pos.base <= ZERO:
         cost_out = ZERO
     elif out >= pos.base:
         cost_out = pos.cost
@@ -85,10 +86,12 @@ def apply_fill(pos: Position, fill: FillDelta, base_asset: str, quote_asset: str
     return msgspec.structs.replace(
         pos,
         base=base,
-        cost=pos.cost - cost_out if base > 0 else ZERO,
+        cost=pos.cost - cost_out if base > ZERO else ZERO,
         realised=pos.realised + (fill.quote - fee_quote) - cost_out,
         sold=pos.sold + fill.qty,
-        **common,
+        fees_quote=fees_quote,
+        fees_base=fees_base,
+        fees_other=fees_other,
     )
 
 

@@ -28,17 +28,39 @@ def qty_for_quote(filters: SymbolFilters, quote: Decimal, price: Decimal) -> Dec
     return filters.round_qty(quote / price)
 
 
+# Terms let through lately, with their filters, by the id of their price (kept alive by the
+# entry, so the id names that very object). A strategy sizes an order with limit_terms and
+# places it with limit_order, often a few steps later, which rounds and checks the very same
+# objects again: they are multiples of the step and the tick, which rounding either way leaves
+# as they are (such a multiple divides by its increment exactly, keeping its digits), and the
+# check passed, so they are given back as they are. Entries are whole tuples, set or read in
+# one operation each, so threads cannot mix two answers.
+CHECKED_KEPT = 16
+_checked: dict[int, tuple[SymbolFilters, tuple[Decimal, Decimal]]] = {}
+
+
 def limit_terms(
     filters: SymbolFilters, side: Side, qty: Decimal, price: Decimal
 ) -> tuple[Decimal, Decimal] | None:
     """(qty, price) rounded for a limit order, or None when it breaks a filter once rounded."""
-    qty = filters.round_qty(qty)
-    price = filters.round_price(price, side)
+    known = _checked.get(id(price))
+    if known is not None and known[1][1] is price and known[1][0] is qty and known[0] is filters:
+        return known[1]
+    return checked_terms(filters, filters.round_qty(qty), filters.round_price(price, side))
+
+
+def checked_terms(filters: SymbolFilters, qty: Decimal, price: Decimal) -> tuple[Decimal, Decimal] | None:
+    """limit_terms for a qty and price already rounded to the filters (by round_qty and
+    round_price), which need no rounding again: (qty, price) as they are, or None."""
     try:
         filters.check(qty, price)
     except FilterError:
         return None
-    return qty, price
+    terms = qty, price
+    if len(_checked) >= CHECKED_KEPT:
+        _checked.clear()
+    _checked[id(price)] = (filters, terms)
+    return terms
 
 
 def market_qty(filters: SymbolFilters, qty: Decimal, ref_price: Decimal | None) -> Decimal | None:
