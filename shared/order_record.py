@@ -218,7 +218,7 @@ def to_update(
         last_fill_qty=last_qty,
         ts=now_ms,
         reconciled=reconciled,
-        event_id=f"{record.cid}:{record.status.value}:{record.cum_filled_qty}",
+        event_id=f"{r.cid}:{r.status.value}:{r.cum_filled_qty!s}",  # !s: str(), not the slower format()
         adopted=record.adopted,
         trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
     )
