@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -42,6 +43,7 @@ from backtest.series import CandleSeries
 from backtest.sim import SimFill, SimVenue
 from shared.filters import SymbolFilters
 from shared.matching.candles import (
+    AVG_PRICE_CANDLES,
     DEFAULT_PARTICIPATION,
     avg_price,
     step_liquidity,
@@ -191,7 +193,8 @@ class Backtester:
         self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)
         self.rejected: list[OrderUpdate] = []
         self._ref: tuple[int, Decimal | None] = (-1, None)  # (candle, its reference price)
-        self._closes: dict[int, tuple[Decimal, Decimal]] = {}  # see _close_volume
+        self._closes: dict[int, tuple[Decimal, Decimal]] = {}  # see _closes_volumes
+        self._offsets = tuple(step_offset(k, series.interval_ms) for k in range(TICKS))
         self.position = Position(base=setup.base)
         self.max_committed = ZERO
         self.last_price: Decimal | None = None
@@ -335,47 +338,55 @@ class Backtester:
         """The reference price of candle i's checks, as the venue's avgPrice gives it: the
         volume-weighted close of the five candles before, else the last close."""
         if self._ref[0] != i:
-            recent = [self._close_volume(j) for j in range(max(0, i - 5), i)]
+            recent = self._closes_volumes(max(0, i - AVG_PRICE_CANDLES), i)
             ref = avg_price(recent, self.setup.filters.tick_size)
             self._ref = (i, ref if ref is not None or not recent else recent[-1][0])
         return self._ref[1]
 
-    def _close_volume(self, j: int) -> tuple[Decimal, Decimal]:
-        """Candle j's close and volume as Decimals (the next candles' reference prices reuse them)."""
-        cv = self._closes.get(j)
-        if cv is None:
-            if len(self._closes) >= 64:
-                self._closes.clear()
-            sr = self.series
-            cv = self._closes[j] = (sr.price(sr.close[j]), sr.volume_of(j))
-        return cv
+    def _closes_volumes(self, start: int, end: int) -> list[tuple[Decimal, Decimal]]:
+        """Candles [start, end)'s closes and volumes as Decimals, kept: the next candles'
+        reference prices reuse them (after a skip, all are read in one pass)."""
+        known = self._closes
+        cvs = [known.get(j) for j in range(start, end)]
+        if None in cvs:
+            if len(known) >= 64:
+                known.clear()
+            cvs = self.series.closes_volumes(start, end)
+            known.update(zip(range(start, end), cvs, strict=True))
+        return cvs  # type: ignore[return-value]
 
     # --- one candle ----------------------------------------------------------------------
 
     def process_candle(self, i: int) -> None:
         sr, s = self.series, self.setup
+        candle = self.candle(i)  # its Decimals are the waypoints' prices
+        if len(self._closes) >= 64:
+            self._closes.clear()
+        self._closes[i] = (candle.close, candle.volume)
         o, h, lo, c = int(sr.open[i]), int(sr.high[i]), int(sr.low[i]), int(sr.close[i])
-        path = (o, lo, h, c) if c >= o else (o, h, lo, c)  # shared/matching/candles.py waypoints
-        t0 = int(sr.open_time[i])
-        close_ts = t0 + sr.interval_ms - 1
+        # shared/matching/candles.py waypoints: (scaled integer, its Decimal)
+        if c >= o:
+            path = ((o, candle.open), (lo, candle.low), (h, candle.high), (c, candle.close))
+        else:
+            path = ((o, candle.open), (h, candle.high), (lo, candle.low), (c, candle.close))
+        t0, close_ts = candle.open_time, candle.close_time
         base_tick = TICKS * i
         venue = self.venue
-        price_of = sr.price
         volumes = None
         floor_int, ceil_int = sr.floor_int, sr.ceil_int
-        for k, p in enumerate(path):
+        ref_price = partial(self._ref_price, i)
+        for k, (p, price) in enumerate(path):
             tick = base_tick + k
-            price = price_of(p)
             self.last_price = price
-            ts = t0 + step_offset(k, sr.interval_ms)
+            ts = t0 + self._offsets[k]
             levels = venue.trigger_levels(floor_int, ceil_int)
             if levels is not None and levels[0] < p < levels[1]:  # reaches no open order
-                venue.mark(price, ts, lambda: self._ref_price(i))
+                venue.mark(price, ts, ref_price)
                 continue
             if volumes is None:
-                volumes = step_volumes(sr.volume_of(i), s.filters.step_size)
+                volumes = step_volumes(candle.volume, s.filters.step_size)
             liquidity = step_liquidity(volumes[k], s.participation, s.max_fill)
-            updates = venue.step(price, ts, liquidity, self._ref_price(i))
+            updates = venue.step(price, ts, liquidity, ref_price())
             if updates or venue.fills:
                 self._hear(updates, tick, ts)
                 self._track_committed()

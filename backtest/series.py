@@ -100,6 +100,13 @@ class CandleSeries:
         """Candle i's volume as the file wrote it (a float's shortest repr gives its digits back)."""
         return Decimal(repr(float(self.volume[i])))
 
+    def closes_volumes(self, start: int, end: int) -> list[tuple[Decimal, Decimal]]:
+        """(close, volume) of candles [start, end), as price() and volume_of() give them: the
+        arrays are read once, not element by element."""
+        price = self.price
+        closes, volumes = self.close[start:end].tolist(), self.volume[start:end].tolist()
+        return [(price(c), Decimal(repr(v))) for c, v in zip(closes, volumes, strict=True)]
+
     # --- building ------------------------------------------------------------------------
 
     def between(self, start_ms: int | None = None, end_ms: int | None = None) -> CandleSeries:

@@ -17,7 +17,6 @@ so the OrderUpdates carry the same cumulative quantities, last fill and fee as l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 import msgspec
@@ -57,9 +56,9 @@ NEVER = -1  # a trigger level no positive price reaches from above
 ALWAYS_ABOVE = 2**62  # one no price reaches from below
 
 
-@dataclass(slots=True, frozen=True)
-class SimFill:
-    """One trade of the account, with what the backtest's fill log keeps of its order."""
+class SimFill(msgspec.Struct, frozen=True):
+    """One trade of the account, with what the backtest's fill log keeps of its order (a Struct:
+    built positionally in a tenth of a frozen dataclass's time)."""
 
     cid: str
     tag: str
@@ -259,11 +258,16 @@ class SimVenue:
         record = self.records.get(report.cid)
         if record is None:
             return []
+        update = self._advance(record, report, ts)
+        return [] if update is None else [update]
+
+    def _advance(self, record: OrderRecord, report: OrderReport, ts: int) -> OrderUpdate | None:
+        """The report applied to the order's record, as the gateway's tracker applies it."""
         new = advance_record(record, report, None, ts)  # every engine report names its fees
         if new is None:
-            return []
-        self.records[report.cid] = new
-        return [to_update(new, record, reconciled=False, now_ms=ts, report=report)]
+            return None
+        self.records[record.cid] = new
+        return to_update(new, record, reconciled=False, now_ms=ts, report=report)
 
     def _drain(self, ts: int) -> list[OrderUpdate]:
         """The engine's events of the last operation, as the user stream would bring them."""
@@ -272,23 +276,23 @@ class SimVenue:
         events = self._events[:]
         self._events.clear()  # the engine's listener appends to this very list
         updates: list[OrderUpdate] = []
+        records, tags, fills = self.records, self.tags, self.fills
         for event in events:
             if not isinstance(event, OrderEvent) or event.account != ACCOUNT:
                 continue
-            trade = event.trade
+            order, trade = event.order, event.trade
+            cid = order.client_order_id
             if trade is not None:
-                order = event.order
-                self.fills.append(
-                    SimFill(order.client_order_id, self.tags.get(order.client_order_id, ""), order.side,
-                            order.type.value, trade.price, trade.qty, trade.quote_qty, trade.commission,
-                            trade.commission_asset)
+                fills.append(
+                    SimFill(cid, tags.get(cid, ""), order.side, order.type.value, trade.price, trade.qty,
+                            trade.quote_qty, trade.commission, trade.commission_asset)
                 )  # fmt: skip
-            record = self.records.get(event.order.client_order_id)
-            if record is None or not moves_forward(
-                record, Progress(event.order.status, event.order.executed_qty)
-            ):
+            record = records.get(cid)
+            if record is None or not moves_forward(record, Progress(order.status, order.executed_qty)):
                 continue  # stale, as the order gateway would find it (the reply told it already)
-            updates += self._apply(_report(event.order, [trade] if trade is not None else []), ts)
+            update = self._advance(record, _report(order, [trade] if trade is not None else []), ts)
+            if update is not None:
+                updates.append(update)
         return updates
 
     # --- what the backtester needs -------------------------------------------------------

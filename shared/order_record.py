@@ -24,7 +24,6 @@ from shared.messages import (
     OrderUpdate,
     PlaceOrder,
     check_amounts,
-    order_state,
 )
 from shared.money import ZERO
 from shared.order_lifecycle import moves_forward, status_after
@@ -191,15 +190,35 @@ def to_update(
     last_qty = record.cum_filled_qty - prev_qty
     last_price = (record.cum_quote_qty - prev_quote) / last_qty if last_qty > 0 else ZERO
     one_trade = report is not None and 0 < last_qty == report.last_fill_qty
+    r = record
+    # Every OrderState field by name, not **order_state(record): a plain keyword call builds
+    # no dict, and an update is built for every report (tests/test_order_records.py checks
+    # that none is left out).
     return OrderUpdate(
-        **order_state(record),
+        cid=r.cid,
+        symbol=r.symbol,
+        status=r.status,
+        side=r.side,
+        order_type=r.order_type,
+        venue_order_id=r.venue_order_id,
+        price=r.price,
+        stop_price=r.stop_price,
+        orig_qty=r.orig_qty,
+        orig_quote_qty=r.orig_quote_qty,
+        cum_filled_qty=r.cum_filled_qty,
+        cum_quote_qty=r.cum_quote_qty,
+        fee=r.fee,
+        fee_asset=r.fee_asset,
+        reason=r.reason,
+        venue_ts=r.venue_ts,
+        list_cid=r.list_cid,
         bot=record.bot,
         venue=record.venue,
         last_fill_price=last_price,
         last_fill_qty=last_qty,
         ts=now_ms,
         reconciled=reconciled,
-        event_id=f"{record.cid}:{record.status.value}:{record.cum_filled_qty}",
+        event_id=f"{r.cid}:{r.status.value}:{r.cum_filled_qty!s}",  # !s: str(), not the slower format()
         adopted=record.adopted,
         trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
     )

@@ -9,7 +9,7 @@ import pytest
 
 from services.order_gateway.validate import prepare
 from shared.filters import FilterError, SymbolFilters
-from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
+from shared.messages import OrderState, OrderStatus, OrderType, PlaceOrder, Side, order_state
 from shared.order_lifecycle import moves_forward
 from shared.order_record import (
     CorruptRecord,
@@ -98,6 +98,21 @@ def test_update_carries_cumulative_and_last_fill():
         D("20100"),
     )
     assert upd.reconciled and upd.fee == D("0.0000012") and upd.fee_asset == "BTC"
+
+
+def test_update_carries_every_field_of_the_order_state():
+    """to_update names the OrderState fields one by one: none may be left behind."""
+    record = msgspec.structs.replace(
+        new_record(cmd(order_type=OrderType.STOP_LOSS_LIMIT, stop_price=D("19000")), 1),
+        status=OrderStatus.PARTIALLY_FILLED, venue_order_id="42", orig_quote_qty=D("30"),
+        cum_filled_qty=D("0.001"), cum_quote_qty=D("20"), fee=D("-0.01"), fee_asset="USDT",
+        reason="why", venue_ts=7, list_cid="bot-000009",
+    )  # fmt: skip
+    assert order_state(to_update(record, None, reconciled=False, now_ms=5)) == order_state(record)
+    defaults = OrderState(cid="bot-000001", symbol="BTCUSDT", status=OrderStatus.NEW)
+    assert all(
+        v != getattr(defaults, k) for k, v in order_state(record).items() if k not in ("cid", "symbol")
+    )
 
 
 def test_prepare_rounds_by_side_and_refuses_with_reasons():
