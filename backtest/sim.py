@@ -148,7 +148,7 @@ class SimVenue:
         (NEW, or filled at once for an order that crosses the book) and what followed."""
         self.placed += 1
         self._changed()
-        record = new_record(cmd, ts)
+        record = new_record(cmd, ts, keep_request=False)
         if cmd.cid in self.records:
             # answered without touching the record of the order that holds the id
             return [self._rejected(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
@@ -193,7 +193,10 @@ class SimVenue:
         record carries the list's cid, so its OrderUpdates do."""
         self.placed += len(cmd.legs)
         self._changed()
-        records = [msgspec.structs.replace(new_record(leg, ts), list_cid=cmd.list_cid) for leg in cmd.legs]
+        records = [
+            msgspec.structs.replace(new_record(leg, ts, keep_request=False), list_cid=cmd.list_cid)
+            for leg in cmd.legs
+        ]
         used = [
             c for c in (cmd.list_cid, *(leg.cid for leg in cmd.legs)) if c in self.records or c in self.lists
         ]

@@ -85,7 +85,9 @@ class OrderRecord(OrderState, frozen=True, kw_only=True):
         return msgspec.json.decode(self.request, type=PlaceOrder)
 
 
-def new_record(cmd: PlaceOrder, now_ms: int) -> OrderRecord:
+def new_record(cmd: PlaceOrder, now_ms: int, *, keep_request: bool = True) -> OrderRecord:
+    """The record of a command before it is sent. `keep_request=False` leaves the command's
+    JSON out: the backtester's records are never resent or shown, and encoding it is waste."""
     return OrderRecord(
         cid=cmd.cid,
         bot=cmd.bot,
@@ -94,7 +96,7 @@ def new_record(cmd: PlaceOrder, now_ms: int) -> OrderRecord:
         status=OrderStatus.PENDING_SUBMIT,
         side=cmd.side,
         order_type=cmd.order_type,
-        request=msgspec.json.encode(cmd).decode(),
+        request=msgspec.json.encode(cmd).decode() if keep_request else "",
         price=cmd.price,
         stop_price=cmd.stop_price,
         orig_qty=cmd.quantity or ZERO,
