@@ -114,7 +114,7 @@ def _text(
     return text
 
 
-TEXTS_CACHED = 4096  # bound of each texts cache
+TEXTS_CACHED = 4096  # bound of the texts cache
 _TEXTS: dict[tuple[str, int, int, bool, str], str] = {}
 # Whole answers of price(), qty(), quote() and ratio_pct() for Decimals, keyed by str as in _TEXTS: a
 # hit skips the parsing, the tick's (step's) places and the _text key.
@@ -124,8 +124,11 @@ _QUOTES: dict[tuple[str, None, bool], str] = {}
 _RATIOS: dict[tuple[str, bool, int], str] = {}
 
 
+ANSWERS_CACHED = 512  # bound of each whole-answer cache: ~300 bytes an entry in every process
+
+
 def _remember(cache: dict[Any, str], key: Any, text: str) -> str:
-    if len(cache) >= TEXTS_CACHED:
+    if len(cache) >= ANSWERS_CACHED:
         cache.clear()
     cache[key] = text
     return text
