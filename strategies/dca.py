@@ -57,7 +57,7 @@ from shared.strategy import (
 from shared.strategy.base import EVERY_CANDLE
 from shared.strategy.decisions import percent, price
 from shared.strategy.decisions import quote as quote_
-from shared.strategy.sizing import checked_terms, limit_terms
+from shared.strategy.sizing import checked_terms
 from strategies.dca_ladder import (
     LadderStop,
     next_target,
@@ -173,7 +173,11 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
                 if note is not None:
                     cmds.append(note)
         phase = state.phase
-        if phase == ACTIVE and _position_flat(ctx.filters, state.position) and not self._selling(state):
+        if (
+            phase == ACTIVE
+            and _position_view(ctx.filters, state.position, state.target)[0]
+            and not self._selling(state)
+        ):
             state, more = self._close_cycle(params, state, ctx)
             cmds.extend(more)
         elif phase == CLOSING:
@@ -323,7 +327,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         cycle at once — or, if a buy filled before its cancel landed, go on with the cycle."""
         if state.orders:
             return state, []  # a cancelled buy may still fill: wait for its answer
-        if not _position_flat(ctx.filters, state.position):
+        if not _position_view(ctx.filters, state.position, state.target)[0]:
             return replace(state, phase=ACTIVE), []  # a buy filled meanwhile: it gets a take profit
         profit = state.position.realised - state.realised_at_start
         note = notification(
@@ -383,7 +387,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             kept = _last_kept
             if kept[0] is current and kept[1] is pos and kept[2] is target and kept[3] is filters:
                 return state  # the very order found fitting this position and target last time
-            wanted = _take_profit_terms(filters, pos, target)
+            wanted = _position_view(filters, pos, target)[1]
             if wanted is not None and (current.remaining, current.price) == wanted:
                 _last_kept = (current, pos, target, filters)
                 return state
@@ -391,7 +395,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             if cancel is not None:
                 cmds.append(cancel)
             return state
-        wanted = _take_profit_terms(filters, pos, target)
+        wanted = _position_view(filters, pos, target)[1]
         if wanted is None or state.tp_retry or self._selling(state, cancelling_too=True):
             return state
         state, place = unless_given_up(
@@ -470,39 +474,36 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
 # though only a fill moves the position: the last answer is kept, for the very same inputs
 # (frozen Structs and Decimals, compared by identity: Decimals equal in value may print
 # differently). One tuple, read and replaced whole, so threads cannot mix two answers.
-_last_flat: tuple[object, object, bool] = (None, None, False)
-_last_terms: tuple[object, object, object, tuple[Decimal, Decimal] | None] = (None, None, None, None)
+_last_view: tuple[object, object, object, tuple[bool, tuple[Decimal, Decimal] | None]] = (
+    None, None, None, (False, None)
+)  # fmt: skip
 # The take profit last found to fit, with the position, target and filters it fit: (current,
 # pos, target, filters). Most updates (an ack, another order's cancel) leave all four as they were.
 _last_kept: tuple[object, object, object, object] = (None, None, None, None)
 
 
-def _position_flat(filters: SymbolFilters, pos: Position) -> bool:
-    """Nothing left that could be sold (dust under the step size or the min notional)."""
-    global _last_flat
-    last = _last_flat
-    if last[0] is filters and last[1] is pos:
-        return last[2]
-    avg = pos.avg_price
-    flat = avg is None or limit_terms(filters, SELL, pos.base, avg) is None
-    _last_flat = (filters, pos, flat)
-    return flat
-
-
-def _take_profit_terms(
+def _position_view(
     filters: SymbolFilters, pos: Position, target: Decimal
-) -> tuple[Decimal, Decimal] | None:
-    """(qty, price) of the take profit for the whole position at avg × (1 + target)."""
-    global _last_terms
-    last = _last_terms
+) -> tuple[bool, tuple[Decimal, Decimal] | None]:
+    """Whether the position is flat (nothing left that could be sold: dust under the step size
+    or the min notional, at its average), and the (qty, price) of the take profit for all of it
+    at avg × (1 + target). Together, as both sell the same rounded quantity."""
+    global _last_view
+    last = _last_view
     if last[0] is filters and last[1] is pos and last[2] is target:
         return last[3]
-    avg, wanted = pos.avg_price, None
-    if avg is not None:
+    avg = pos.avg_price
+    if avg is None:
+        view: tuple[bool, tuple[Decimal, Decimal] | None] = (True, None)
+    else:
+        qty = filters.round_qty(pos.base)
         # take_profit_price is rounded up to the tick already, as limit_terms would round it
-        wanted = checked_terms(filters, filters.round_qty(pos.base), take_profit_price(filters, avg, target))
-    _last_terms = (filters, pos, target, wanted)
-    return wanted
+        view = (
+            checked_terms(filters, qty, filters.round_price(avg, SELL)) is None,
+            checked_terms(filters, qty, take_profit_price(filters, avg, target)),
+        )
+    _last_view = (filters, pos, target, view)
+    return view
 
 
 STRATEGY = DcaStrategy()

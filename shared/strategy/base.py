@@ -232,8 +232,10 @@ class Strategy(Generic[P, S]):
         new, change = apply_to_record(state, record, update, ctx)
         if change is None:
             return state, []
-        state, exits = trade_update(new, change, ctx)
-        state, cmds = self.on_order_update(params, state, change, update, ctx)
+        exits: list[Command] = []
+        if new.trade is not None:  # a smart trade's legs first (trade_update: nothing to do without one)
+            new, exits = trade_update(new, change, ctx)
+        state, cmds = self.on_order_update(params, new, change, update, ctx)
         if exits:
             cmds = [*exits, *cmds]
         if state.closing and not state.orders:
