@@ -26,6 +26,7 @@ from shared.messages import (
     CancelOrderList,
     Level,
     Notification,
+    OrderStatus,
     OrderType,
     OrderUpdate,
     PlaceOrder,
@@ -45,7 +46,8 @@ from shared.strategy.state import RECENT_CIDS, Mode, S
 
 replace = msgspec.structs.replace
 
-SELL = Side.SELL  # a module global: an enum member looked up on its class costs four times as much
+# module globals: an enum member looked up on its class costs four times as much
+SELL, REJECTED = Side.SELL, OrderStatus.REJECTED
 
 # A held order is claimed by a request whose base quantity is this many steps off its own.
 CLAIM_STEPS = 2
@@ -386,7 +388,10 @@ def apply_to_record(
     if fill is not None:
         filters = ctx.filters
         position = apply_fill(position, fill, filters.base_asset, filters.quote_asset)
-    state = note_outcome(replace(state, orders=orders, recent=recent, position=position), after, ctx.symbol)
+    refusals = state.refusals
+    state = replace(state, orders=orders, recent=recent, position=position)
+    if refusals or after.status == REJECTED:  # else note_outcome has nothing to count or forget
+        state = note_outcome(state, after, ctx.symbol)
     return state, OrderChange(record, after, fill)
 
 
