@@ -267,7 +267,8 @@ def sellable(state: S) -> Decimal | None:
     order list count once (the largest): only one leg of an OCO can sell."""
     adopted = state.adopted  # mostly none: their sums are then ZERO, as sum() of nothing gives
     held = adopted.values()
-    out = [r for r in (*state.orders.values(), *held) if r.side == SELL and not r.terminal]
+    orders = (*state.orders.values(), *held) if adopted else state.orders.values()
+    out = [r for r in orders if r.side == SELL and not r.terminal]
     sold_held = sum((r.cum_filled_qty for r in held if r.side == SELL), ZERO) if adopted else ZERO
     if not out and not sold_held:
         return None
