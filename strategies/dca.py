@@ -57,7 +57,7 @@ from shared.strategy import (
 from shared.strategy.base import EVERY_CANDLE
 from shared.strategy.decisions import percent, price
 from shared.strategy.decisions import quote as quote_
-from shared.strategy.sizing import checked_terms, limit_terms
+from shared.strategy.sizing import checked_terms
 from strategies.dca_ladder import (
     LadderStop,
     next_target,
@@ -82,6 +82,7 @@ class DcaPhase(StrEnum):
 # compared on every order update.
 IDLE, ACTIVE, CLOSING = DcaPhase.IDLE, DcaPhase.ACTIVE, DcaPhase.CLOSING
 BUY, SELL = Side.BUY, Side.SELL
+REJECTED = OrderStatus.REJECTED
 
 LADDER_END = {LadderStop.MAX: "max_safety_orders reached", LadderStop.BUDGET: "the budget is spent",
               LadderStop.FILTERS: "it would be under the exchange minimum"}  # fmt: skip
@@ -135,7 +136,8 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         self, params: DcaParams, state: DcaState, candle: Candle, ctx: StrategyContext
     ) -> Step[DcaState]:
         if state.phase == ACTIVE and state.tp_retry:
-            return self._ensure(params, replace(state, tp_retry=False), ctx)
+            cmds: list[Command] = []
+            return self._ensure(params, replace(state, tp_retry=False), ctx, cmds), cmds
         if state.phase != IDLE or state.orders:
             return state, []  # a cycle is on, or an order of the last one (or of a close) is still open
         return self._open_cycle(params, state, ctx, candle.close)
@@ -148,8 +150,8 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         update: OrderUpdate,
         ctx: StrategyContext,
     ) -> Step[DcaState]:
-        rec, fill, finished = change.after, change.fill, change.finished
-        cid = rec.cid
+        rec, fill = change.after, change.fill
+        cid, finished = rec.cid, rec.terminal
         cmds: list[Command] = []
         if fill is not None and fill.side == BUY and state.phase != IDLE:
             state = replace(state, spent=state.spent + fill.quote)
@@ -166,21 +168,26 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         if finished:
             if rec.cum_filled_qty > ZERO:
                 cmds.append(fill_notification(ctx, rec))
-            note = given_up_note(state, ctx, rec, "order")
-            if note is not None:
-                cmds.append(note)
+            if rec.status == REJECTED:  # given_up_note has nothing to say otherwise
+                note = given_up_note(state, ctx, rec, "order")
+                if note is not None:
+                    cmds.append(note)
         phase = state.phase
-        if phase == ACTIVE and _position_flat(ctx.filters, state.position) and not self._selling(state):
+        if (
+            phase == ACTIVE
+            and _position_view(ctx.filters, state.position, state.target)[0]
+            and not self._selling(state)
+        ):
             state, more = self._close_cycle(params, state, ctx)
             cmds.extend(more)
         elif phase == CLOSING:
             state, more = self._finish_cycle(params, state, ctx)
             cmds.extend(more)
-        state, more = self._ensure(params, state, ctx)
-        return state, cmds + more
+        return self._ensure(params, state, ctx, cmds), cmds
 
     def on_resume(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        return self._ensure(params, replace(state, tp_retry=False), ctx)
+        cmds: list[Command] = []
+        return self._ensure(params, replace(state, tp_retry=False), ctx, cmds), cmds
 
     def on_close(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
         """After close (orders cancelled, position sold) the next resume opens a fresh cycle."""
@@ -320,7 +327,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         cycle at once — or, if a buy filled before its cancel landed, go on with the cycle."""
         if state.orders:
             return state, []  # a cancelled buy may still fill: wait for its answer
-        if not _position_flat(ctx.filters, state.position):
+        if not _position_view(ctx.filters, state.position, state.target)[0]:
             return replace(state, phase=ACTIVE), []  # a buy filled meanwhile: it gets a take profit
         profit = state.position.realised - state.realised_at_start
         note = notification(
@@ -354,48 +361,64 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
 
     # --- keeping the orders in line with the state ---------------------------------------
 
-    def _ensure(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
+    def _ensure(
+        self, params: DcaParams, state: DcaState, ctx: StrategyContext, cmds: list[Command]
+    ) -> DcaState:
+        """The take profit and the next safety order the state asks for (their commands added
+        to cmds). Runs after every order update, most of which change neither: the checks
+        that find nothing to do come first and stay cheap."""
         if state.phase != ACTIVE or not state.running:
-            return state, []
-        state, cmds = self._sync_take_profit(state, ctx)
-        state, more = self._next_safety(params, state, ctx)
-        return state, cmds + more
+            return state
+        state = self._sync_take_profit(state, ctx, cmds)
+        if state.ladder_done or state.so_cid or state.level >= params.max_safety_orders:
+            return state
+        return self._next_safety(params, state, ctx, cmds)
 
-    def _sync_take_profit(self, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
+    def _sync_take_profit(self, state: DcaState, ctx: StrategyContext, cmds: list[Command]) -> DcaState:
         """One take-profit sell for the whole position at avg × (1 + target). When either moves,
         the old one is cancelled and the new one placed only once the old one is gone: both
         could fill otherwise, selling more than the position."""
-        pos = state.position
-        wanted = _take_profit_terms(ctx.filters, pos, state.target)
+        global _last_kept
+        pos, target, filters = state.position, state.target, ctx.filters
         current = state.orders.get(state.tp_cid) if state.tp_cid else None
         if current is not None:
             if current.cancel_requested:
-                return state, []  # the replacement waits for the cancel's answer
+                return state  # the replacement waits for the cancel's answer
+            kept = _last_kept
+            if kept[0] is current and kept[1] is pos and kept[2] is target and kept[3] is filters:
+                return state  # the very order found fitting this position and target last time
+            wanted = _position_view(filters, pos, target)[1]
             if wanted is not None and (current.remaining, current.price) == wanted:
-                return state, []
+                _last_kept = (current, pos, target, filters)
+                return state
             state, cancel = cancel_order(state, ctx, current.cid)
-            return state, [cancel] if cancel is not None else []
+            if cancel is not None:
+                cmds.append(cancel)
+            return state
+        wanted = _position_view(filters, pos, target)[1]
         if wanted is None or state.tp_retry or self._selling(state, cancelling_too=True):
-            return state, []
+            return state
         state, place = unless_given_up(
             state, limit_order(state, ctx, SELL, wanted[0], wanted[1], tag=f"tp{state.cycle}")
         )
         if place is None:
-            return state, []
+            return state
         at, avg = price(ctx, wanted[1]), pos.avg_price
         if state.target_level > 0:
             text = f"take profit moved to {at} after safety order {state.target_level} filled"
         else:
             text = f"take profit at {at}: {percent(state.target)} above the average buy {price(ctx, avg or ZERO)}"
-        said = decide(ctx, text, price=wanted[1], qty=wanted[0], average=avg)
-        return replace(state, tp_cid=place.cid), [place, said]
+        cmds.append(place)
+        cmds.append(decide(ctx, text, price=wanted[1], qty=wanted[0], average=avg))
+        return replace(state, tp_cid=place.cid)
 
-    def _next_safety(self, params: DcaParams, state: DcaState, ctx: StrategyContext) -> Step[DcaState]:
-        if state.ladder_done or state.so_cid or state.level >= params.max_safety_orders:
-            return state, []
+    def _next_safety(
+        self, params: DcaParams, state: DcaState, ctx: StrategyContext, cmds: list[Command]
+    ) -> DcaState:
+        """The next safety order, for _ensure once the ladder goes on and none is out."""
         for r in state.orders.values():
             if r.side == BUY:
-                return state, []  # never two buys out: one of the last cycle may still be cancelling
+                return state  # never two buys out: one of the last cycle may still be cancelling
         level = state.level + 1
         so, why = safety_order(
             params,
@@ -417,12 +440,14 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             )
             said = decide(ctx, f"no safety order {level}: {LADDER_END.get(why, why)}; waiting for the take profit",
                           safety_order=level, reason=why)  # fmt: skip
-            return replace(state, ladder_done=True), [note, said]
+            cmds.append(note)
+            cmds.append(said)
+            return replace(state, ladder_done=True)
         state, place = unless_given_up(
             state, limit_order(state, ctx, BUY, so.qty, so.price, tag=f"so{level}")
         )
         if place is None:
-            return state, []
+            return state
         state = replace(state, so_cid=place.cid, so_level=level, so_step=so.step, so_raw=so.raw_quote)
         said = decide(
             ctx,
@@ -430,7 +455,9 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             f"{percent(so.step)} below the last buy at {price(ctx, state.last_buy_price)}",
             safety_order=level, price=so.price, qty=so.qty,
         )  # fmt: skip
-        return state, [place, said]
+        cmds.append(place)
+        cmds.append(said)
+        return state
 
     # --- small predicates ----------------------------------------------------------------
 
@@ -447,36 +474,36 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
 # though only a fill moves the position: the last answer is kept, for the very same inputs
 # (frozen Structs and Decimals, compared by identity: Decimals equal in value may print
 # differently). One tuple, read and replaced whole, so threads cannot mix two answers.
-_last_flat: tuple[object, object, bool] = (None, None, False)
-_last_terms: tuple[object, object, object, tuple[Decimal, Decimal] | None] = (None, None, None, None)
+_last_view: tuple[object, object, object, tuple[bool, tuple[Decimal, Decimal] | None]] = (
+    None, None, None, (False, None)
+)  # fmt: skip
+# The take profit last found to fit, with the position, target and filters it fit: (current,
+# pos, target, filters). Most updates (an ack, another order's cancel) leave all four as they were.
+_last_kept: tuple[object, object, object, object] = (None, None, None, None)
 
 
-def _position_flat(filters: SymbolFilters, pos: Position) -> bool:
-    """Nothing left that could be sold (dust under the step size or the min notional)."""
-    global _last_flat
-    last = _last_flat
-    if last[0] is filters and last[1] is pos:
-        return last[2]
-    avg = pos.avg_price
-    flat = avg is None or limit_terms(filters, SELL, pos.base, avg) is None
-    _last_flat = (filters, pos, flat)
-    return flat
-
-
-def _take_profit_terms(
+def _position_view(
     filters: SymbolFilters, pos: Position, target: Decimal
-) -> tuple[Decimal, Decimal] | None:
-    """(qty, price) of the take profit for the whole position at avg × (1 + target)."""
-    global _last_terms
-    last = _last_terms
+) -> tuple[bool, tuple[Decimal, Decimal] | None]:
+    """Whether the position is flat (nothing left that could be sold: dust under the step size
+    or the min notional, at its average), and the (qty, price) of the take profit for all of it
+    at avg × (1 + target). Together, as both sell the same rounded quantity."""
+    global _last_view
+    last = _last_view
     if last[0] is filters and last[1] is pos and last[2] is target:
         return last[3]
-    avg, wanted = pos.avg_price, None
-    if avg is not None:
+    avg = pos.avg_price
+    if avg is None:
+        view: tuple[bool, tuple[Decimal, Decimal] | None] = (True, None)
+    else:
+        qty = filters.round_qty(pos.base)
         # take_profit_price is rounded up to the tick already, as limit_terms would round it
-        wanted = checked_terms(filters, filters.round_qty(pos.base), take_profit_price(filters, avg, target))
-    _last_terms = (filters, pos, target, wanted)
-    return wanted
+        view = (
+            checked_terms(filters, qty, filters.round_price(avg, SELL)) is None,
+            checked_terms(filters, qty, take_profit_price(filters, avg, target)),
+        )
+    _last_view = (filters, pos, target, view)
+    return view
 
 
 STRATEGY = DcaStrategy()

@@ -26,6 +26,7 @@ from shared.messages import (
     CancelOrderList,
     Level,
     Notification,
+    OrderStatus,
     OrderType,
     OrderUpdate,
     PlaceOrder,
@@ -45,7 +46,8 @@ from shared.strategy.state import RECENT_CIDS, Mode, S
 
 replace = msgspec.structs.replace
 
-SELL = Side.SELL  # a module global: an enum member looked up on its class costs four times as much
+# module globals: an enum member looked up on its class costs four times as much
+SELL, REJECTED = Side.SELL, OrderStatus.REJECTED
 
 # A held order is claimed by a request whose base quantity is this many steps off its own.
 CLAIM_STEPS = 2
@@ -265,7 +267,8 @@ def sellable(state: S) -> Decimal | None:
     order list count once (the largest): only one leg of an OCO can sell."""
     adopted = state.adopted  # mostly none: their sums are then ZERO, as sum() of nothing gives
     held = adopted.values()
-    out = [r for r in (*state.orders.values(), *held) if r.side == SELL and not r.terminal]
+    orders = (*state.orders.values(), *held) if adopted else state.orders.values()
+    out = [r for r in orders if r.side == SELL and not r.terminal]
     sold_held = sum((r.cum_filled_qty for r in held if r.side == SELL), ZERO) if adopted else ZERO
     if not out and not sold_held:
         return None
@@ -386,7 +389,10 @@ def apply_to_record(
     if fill is not None:
         filters = ctx.filters
         position = apply_fill(position, fill, filters.base_asset, filters.quote_asset)
-    state = note_outcome(replace(state, orders=orders, recent=recent, position=position), after, ctx.symbol)
+    refusals = state.refusals
+    state = replace(state, orders=orders, recent=recent, position=position)
+    if refusals or after.status == REJECTED:  # else note_outcome has nothing to count or forget
+        state = note_outcome(state, after, ctx.symbol)
     return state, OrderChange(record, after, fill)
 
 

@@ -107,12 +107,15 @@ class Strategy(Generic[P, S]):
     def step(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
         """Handle one event: the new state and the commands to emit, in order (a decision not
         to act that repeats the last one dropped: shared/strategy/decisions.py)."""
-        state, cmds = self._dispatch(params, state, event, ctx)
-        return quiet_repeats(state, cmds)
+        # order updates, the most frequent event, go straight to their handler
+        if isinstance(event, OrderUpdate):
+            state, cmds = self._order_update(params, state, event, ctx)
+        else:
+            state, cmds = self._dispatch(params, state, event, ctx)
+        return quiet_repeats(state, cmds) if cmds else (state, [])
 
     def _dispatch(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
-        if isinstance(event, OrderUpdate):
-            return self._order_update(params, state, event, ctx)
+        """Any event but an order update (step hands those to _order_update itself)."""
         if isinstance(event, Candle):
             # held adopted orders placed before this candle opened: no replay will claim them now
             state, booked = book_held(state, ctx, before_ms=event.open_time)
@@ -229,8 +232,10 @@ class Strategy(Generic[P, S]):
         new, change = apply_to_record(state, record, update, ctx)
         if change is None:
             return state, []
-        state, exits = trade_update(new, change, ctx)
-        state, cmds = self.on_order_update(params, state, change, update, ctx)
+        exits: list[Command] = []
+        if new.trade is not None:  # a smart trade's legs first (trade_update: nothing to do without one)
+            new, exits = trade_update(new, change, ctx)
+        state, cmds = self.on_order_update(params, new, change, update, ctx)
         if exits:
             cmds = [*exits, *cmds]
         if state.closing and not state.orders:

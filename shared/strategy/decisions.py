@@ -35,9 +35,9 @@ def decide(ctx: StrategyContext, text: str, *, topic: str = "", **fields: Any) -
     return Decision(bot=ctx.bot, text=text, topic=topic, fields=fields, ts=ctx.now)
 
 
-def price(ctx: StrategyContext, value: Decimal) -> str:
-    """A quote price at the symbol's precision: '41,200.00'."""
-    return ctx.price(value)
+# price(ctx, value): a quote price at the symbol's precision, '41,200.00'. StrategyContext.price
+# itself, called as a function: a wrapper would add a call to every price a decision shows.
+price = StrategyContext.price
 
 
 def qty(ctx: StrategyContext, value: Decimal) -> str:
@@ -50,9 +50,9 @@ def quote(ctx: StrategyContext, value: Decimal) -> str:
     return f"{ctx.quote(value)} {ctx.quote_asset}"
 
 
-def percent(fraction: Decimal) -> str:
-    """A fraction as a percentage with 2 decimals: Decimal('0.011') -> '1.10%'."""
-    return ratio_pct(fraction)
+# percent(fraction): a fraction as a percentage with 2 decimals, Decimal('0.011') -> '1.10%'.
+# display.ratio_pct itself, for the same reason as price.
+percent = ratio_pct
 
 
 def quiet_repeats(state: S, commands: Sequence[Any]) -> tuple[S, list[Any]]:

@@ -96,7 +96,7 @@ def advance(record: BotOrder, update: OrderUpdate) -> tuple[BotOrder, FillDelta 
         fee=fee,
         fee_asset=fee_asset,
     )
-    d_qty, d_quote, d_fee = qty - was_qty, quote - was_quote, fee - fee_before
-    if d_qty <= ZERO and d_quote <= ZERO and d_fee <= ZERO:
+    # nothing grew (an ack, a cancel): no fill, and no differences to work out
+    if qty <= was_qty and quote <= was_quote and fee <= fee_before:
         return new, None
-    return new, FillDelta(record.side, d_qty, d_quote, d_fee, fee_asset)
+    return new, FillDelta(record.side, qty - was_qty, quote - was_quote, fee - fee_before, fee_asset)
