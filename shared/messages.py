@@ -89,6 +89,11 @@ class ListKind(StrEnum):
 LIST_LEGS = {ListKind.OCO: 2, ListKind.OTO: 2, ListKind.OTOCO: 3}
 
 
+def pending_leg(kind: ListKind, index: int) -> bool:
+    """Whether leg `index` of a list waits for its working leg (the first) to fill."""
+    return kind is not ListKind.OCO and index > 0
+
+
 class TimeInForce(StrEnum):
     GTC = "GTC"
     IOC = "IOC"

@@ -257,6 +257,34 @@ def test_place_list_takes_every_id_from_the_sequence_and_cancel_list_marks_every
     assert cancel_list(state, ctx, oto.list_cid)[1] is None  # asked already
 
 
+def bracket(kind: ListKind = ListKind.OTO) -> tuple[Leg, ...]:
+    """Buy 1 at 99, then (pending) sell it at 105 (OTO) or at 105 / stop 95 (OTOCO)."""
+    buy = Leg(Side.BUY, OrderType.LIMIT, D("1"), D("99"))
+    take = Leg(Side.SELL, OrderType.LIMIT_MAKER, D("1"), D("105"))
+    if kind is ListKind.OTO:
+        return buy, take
+    return buy, take, Leg(Side.SELL, OrderType.STOP_LOSS, D("1"), stop_price=D("95"))
+
+
+@pytest.mark.parametrize("kind", [ListKind.OTO, ListKind.OTOCO])
+def test_a_brackets_pending_sells_sell_what_its_buy_brings_not_the_position_held(kind):
+    d = bot()
+    entered(d)  # 1 BTC held, nothing out
+    ctx = d.ctx()
+    state, first = place_list(d.state, ctx, kind, bracket(kind))
+    assert first is not None
+    assert [state.orders[leg.cid].pending for leg in first.legs] == [False] + [True] * (len(first.legs) - 1)
+    assert sellable(state) == D("1")  # its sells wait for its own buy: the 1 BTC held is still free
+    state, second = place_list(state, ctx, kind, bracket(kind))
+    assert second is not None and sellable(state) == D("1")
+    state, oco = place_oco(state, ctx, Side.SELL, D("1"), above=D("110"), below=D("90"))
+    assert oco is not None and sellable(state) == D("0")  # the held 1 BTC is now out
+    assert place_oco(state, ctx, Side.SELL, D("1"), above=D("110"), below=D("90"))[1] is None
+    d.state = state
+    d.update(first.legs[0].cid, OrderStatus.FILLED, cum_qty="1", cum_quote="99")
+    assert d.state.position.base == D("2") and sellable(d.state) == D("0")  # its sells now sell that
+
+
 def test_a_persons_cancel_of_one_leg_cancels_its_list():
     d = bot(take_profits=(Target(gain=D("0.02")),), stop_loss=D("0.01"))
     (oco,) = places(entered(d))

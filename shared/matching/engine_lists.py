@@ -43,7 +43,7 @@ from shared.matching.model import (
     Trade,
 )
 from shared.matching.symbols import SymbolSpec
-from shared.messages import LIST_LEGS, ListKind
+from shared.messages import LIST_LEGS, ListKind, pending_leg
 
 OCO_TRIGGER = "OCO_TRIGGER"  # Binance's expiry reasons (executionReport eR)
 PHASE_ONE_EXPIRED = "OTO_PHASE_ONE_EXPIRED"
@@ -96,7 +96,7 @@ class Lists:
             plans = []
             for i, req in enumerate(requests):
                 order, plan = self._accept(
-                    account, req, cid_scope, list_id=list_id, pending=_pending(kind, i)
+                    account, req, cid_scope, list_id=list_id, pending=pending_leg(kind, i)
                 )
                 legs.append(self._release(order))
                 plans.append(plan)
@@ -158,7 +158,7 @@ class Lists:
         if len(self.open_orders(account, spec.symbol)) + len(requests) > spec.max_num_orders:
             raise EngineError(Reject.MAX_NUM_ORDERS, f"{spec.max_num_orders} open orders on {spec.symbol}")
         for i, req in enumerate(requests):  # each alone against the free balance: the list locks the most
-            self._validate(account, req, cid_scope, active=not _pending(kind, i))
+            self._validate(account, req, cid_scope, active=not pending_leg(kind, i))
 
     def _check_oco(self, above: OrderRequest, below: OrderRequest, *, check_prices: bool) -> None:
         if above.side is not below.side or above.quantity != below.quantity:
@@ -350,10 +350,6 @@ class Lists:
         """Delivered after the operation's order events (engine_events.py), as Binance sends
         listStatus after the executionReports of the legs."""
         self._list_events.append(ListEvent(account=order_list.account, order_list=order_list, time=self.now))
-
-
-def _pending(kind: ListKind, index: int) -> bool:
-    return kind is not ListKind.OCO and index > 0
 
 
 def _need(order: Order) -> Decimal:

@@ -134,6 +134,7 @@ def record_order(
     time_in_force: TimeInForce | None = None,
     tag: str = "",
     list_cid: str = "",
+    pending: bool = False,
     seq: int | None = None,
 ) -> tuple[S, PlaceOrder]:
     """Keep the order under cid in state.orders (checks done by the caller) and its PlaceOrder;
@@ -149,6 +150,7 @@ def record_order(
         stop_price=stop_price,
         created=ctx.now,
         list_cid=list_cid,
+        pending=pending,
     )
     orders = dict(state.orders)
     orders[cid] = record
@@ -264,7 +266,9 @@ def sellable(state: S) -> Decimal | None:
     (a bot's first sell may sell base it holds outside its position: a balance it protects).
     Held adopted orders count as what they are at the venue: open sells are out, and their
     fills have moved the base already, though they are not booked yet. The open legs of one
-    order list count once (the largest): only one leg of an OCO can sell."""
+    order list count once (the largest): only one leg of an OCO can sell. The pending sells of
+    an OTO / OTOCO sell what its working buy brings: they count only beyond what that buy has
+    still to fill (what it filled is in the position already)."""
     adopted = state.adopted  # mostly none: their sums are then ZERO, as sum() of nothing gives
     held = adopted.values()
     orders = (*state.orders.values(), *held) if adopted else state.orders.values()
@@ -274,14 +278,30 @@ def sellable(state: S) -> Decimal | None:
         return None
     bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO) if adopted else ZERO
     per_list: dict[str, Decimal] = {}
+    waiting: dict[str, Decimal] = {}  # pending sells, by list (an OTOCO's pair counts once too)
     still = ZERO
     for r in out:
         left = r.remaining if r.remaining is not None else ZERO
         if r.list_cid:
-            per_list[r.list_cid] = max(per_list.get(r.list_cid, ZERO), left)
+            by_list = waiting if r.pending else per_list
+            by_list[r.list_cid] = max(by_list.get(r.list_cid, ZERO), left)
         else:
             still += left
+    for list_cid, left in waiting.items():
+        still += max(ZERO, left - _working_buys(state, list_cid))
     return state.position.base + bought_held - sold_held - still - sum(per_list.values(), ZERO)
+
+
+def _working_buys(state: S, list_cid: str) -> Decimal:
+    """What the working buy legs of an OTO / OTOCO list still bring: its pending sells sell that."""
+    return sum(
+        (
+            r.remaining or ZERO
+            for r in state.orders.values()
+            if r.list_cid == list_cid and r.side == Side.BUY and not r.pending and not r.terminal
+        ),
+        ZERO,
+    )
 
 
 def _oversells(state: S, quantity: Decimal) -> bool:

@@ -5,7 +5,8 @@ Every id comes from the bot's sequence (the list's first, then each leg's), each
 state.orders as a BotOrder carrying the list's id, and the position moves only from the legs'
 own order updates. Nothing is sent (None) while the bot is not running (unless force), when a
 leg breaks a filter once rounded, when a sell list would sell more than the position beside the
-sells out (the two legs of an OCO count once: only one of them can sell), or when the venue
+sells out (the two legs of an OCO count once: only one of them can sell; the pending sells of an
+OTO / OTOCO whose working leg buys sell what that buy brings), or when the venue
 keeps refusing one leg's terms (refusals.py). Cancelling any leg cancels the list
 (actions.cancel_order), so pause, stop and close cancel lists as lists.
 """
@@ -24,6 +25,7 @@ from shared.messages import (
     PlaceOrderList,
     Side,
     TimeInForce,
+    pending_leg,
 )
 from shared.order_terms import OrderTerms
 from shared.strategy.actions import cancel_order, next_cid, record_order, sellable
@@ -47,11 +49,15 @@ class Leg(NamedTuple):
 
 
 def _sold_at_most(kind: ListKind, legs: Sequence[Leg]) -> Decimal:
-    """The most base the list's sell legs can sell together (of an OCO's pair, one leg)."""
+    """The most base the list's sell legs can sell together (of an OCO's pair, one leg) out of
+    the position held now: an OTO / OTOCO's pending sells sell what its working buy brings."""
     first = 0 if kind is ListKind.OCO else 1 if kind is ListKind.OTOCO else len(legs)
     pair, alone = legs[first:], legs[:first]
     most = max((leg.quantity for leg in pair if leg.side == Side.SELL), default=Decimal(0))
-    return most + sum((leg.quantity for leg in alone if leg.side == Side.SELL), Decimal(0))
+    selling = most + sum((leg.quantity for leg in alone if leg.side == Side.SELL), Decimal(0))
+    if kind is not ListKind.OCO and legs and legs[0].side == Side.BUY:
+        selling = max(Decimal(0), selling - legs[0].quantity)
+    return selling
 
 
 def place_list(
@@ -73,11 +79,12 @@ def place_list(
             return state, None
     state, list_cid = next_cid(state, ctx)
     placed = []
-    for leg in legs:
+    for i, leg in enumerate(legs):
         state, cid = next_cid(state, ctx)
         state, cmd = record_order(
             state, ctx, cid, side=leg.side, order_type=leg.order_type, quantity=leg.quantity, price=leg.price,
             stop_price=leg.stop_price, time_in_force=leg.time_in_force, tag=tag, list_cid=list_cid,
+            pending=pending_leg(kind, i),
         )  # fmt: skip
         placed.append(cmd)
     cmd = PlaceOrderList(

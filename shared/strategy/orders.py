@@ -39,6 +39,9 @@ class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     cancel_requested: bool = False
     created: int = 0  # ms, event time when it was placed
     list_cid: str = ""  # the order list it is a leg of (PlaceOrderList), "" for none
+    # a leg of an OTO / OTOCO list that starts only once the list's working leg has filled:
+    # a pending sell sells what that working buy brings, not the position held now
+    pending: bool = False
 
     @property
     def terminal(self) -> bool:
