@@ -11,12 +11,8 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.messages import Side, check_amounts
+from shared.messages import BUY, SELL, Side, check_amounts
 from shared.money import ZERO, fmt, round_down, round_up
-
-# Enum members as module globals: looking one up on its class costs four times as much, and
-# round_price runs for every price a strategy derives.
-BUY, SELL = Side.BUY, Side.SELL
 
 AMOUNTS = ("tick_size", "step_size", "min_qty", "max_qty", "min_notional", "max_notional", "min_price",
            "max_price", "multiplier_up", "multiplier_down")  # fmt: skip

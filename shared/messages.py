@@ -115,6 +115,11 @@ TERMINAL_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
 
+# The members compared on every order, for hot paths to import as module globals: an enum
+# member looked up on its class costs about four times a global's read.
+BUY, SELL = Side.BUY, Side.SELL
+REJECTED = OrderStatus.REJECTED
+
 
 class ControlAction(StrEnum):
     PAUSE = "pause"

@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import Candle, Level, OrderStatus, OrderUpdate, Side
+from shared.messages import BUY, REJECTED, SELL, Candle, Level, OrderUpdate
 from shared.money import ZERO
 from shared.strategy import (
     ORDERS_ONLY,
@@ -79,10 +79,8 @@ class DcaPhase(StrEnum):
 
 
 # Module globals: an enum member looked up on its class costs four times as much, and these are
-# compared on every order update.
+# compared on every order update (shared.messages' BUY, SELL and REJECTED likewise).
 IDLE, ACTIVE, CLOSING = DcaPhase.IDLE, DcaPhase.ACTIVE, DcaPhase.CLOSING
-BUY, SELL = Side.BUY, Side.SELL
-REJECTED = OrderStatus.REJECTED
 
 LADDER_END = {LadderStop.MAX: "max_safety_orders reached", LadderStop.BUDGET: "the budget is spent",
               LadderStop.FILTERS: "it would be under the exchange minimum"}  # fmt: skip
@@ -276,7 +274,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
             )
             return state, [said]
         state = replace(state, so_cid="")
-        if rec.status == OrderStatus.REJECTED:
+        if rec.status == REJECTED:
             note = notification(
                 ctx,
                 "error",
@@ -303,7 +301,7 @@ class DcaStrategy(ForgetsRefusalsOnResume, Strategy[DcaParams, DcaState]):
         """The take profit is gone (its replacement, if any, may go out now); refused, it is
         placed again on the next candle rather than at once."""
         state = replace(state, tp_cid="")
-        if rec.status != OrderStatus.REJECTED or rec.cum_filled_qty > 0:
+        if rec.status != REJECTED or rec.cum_filled_qty > 0:
             return state, []
         note = notification(
             ctx,

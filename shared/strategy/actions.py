@@ -21,12 +21,13 @@ import msgspec
 
 from shared.ids import ClientOrderId, format_cid
 from shared.messages import (
+    REJECTED,
+    SELL,
     TERMINAL_STATUSES,
     CancelOrder,
     CancelOrderList,
     Level,
     Notification,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     PlaceOrder,
@@ -45,9 +46,6 @@ from shared.strategy.sizing import limit_terms, market_qty, market_quote
 from shared.strategy.state import RECENT_CIDS, Mode, S
 
 replace = msgspec.structs.replace
-
-# module globals: an enum member looked up on its class costs four times as much
-SELL, REJECTED = Side.SELL, OrderStatus.REJECTED
 
 # A held order is claimed by a request whose base quantity is this many steps off its own.
 CLAIM_STEPS = 2
@@ -74,8 +72,14 @@ class OrderChange(msgspec.Struct, frozen=True):
 
 def next_cid(state: S, ctx: StrategyContext) -> tuple[S, ClientOrderId]:
     """The next client order id from the counter kept in state (first one is seq 1)."""
+    seq, cid = _following(state, ctx)
+    return replace(state, seq=seq), cid
+
+
+def _following(state: S, ctx: StrategyContext) -> tuple[int, ClientOrderId]:
+    """The next sequence and its cid, for a caller that stores the sequence itself."""
     seq = state.seq + 1
-    return replace(state, seq=seq), format_cid(ctx.bot, seq)
+    return seq, format_cid(ctx.bot, seq)
 
 
 def place_order(
@@ -112,8 +116,7 @@ def place_order(
             state, skip = held_back(state, terms)
             if skip:
                 return state, None
-        seq = state.seq + 1  # next_cid's, kept by record_order's one replace
-        cid = format_cid(ctx.bot, seq)
+        seq, cid = _following(state, ctx)  # the sequence kept by record_order's one replace
     return record_order(
         state, ctx, cid, side=side, order_type=order_type, quantity=quantity, quote_quantity=quote_quantity,
         price=price, stop_price=stop_price, time_in_force=time_in_force, tag=tag, seq=seq,
