@@ -309,11 +309,6 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
         return self.status in TERMINAL_STATUSES
 
 
-def order_state(state: OrderState) -> dict[str, Any]:
-    """The shared fields of any view of an order, to build another view from it."""
-    return {name: getattr(state, name) for name in OrderState.__struct_fields__}
-
-
 # The amounts of an order's state (fee apart: it is signed), and of a state with a last fill.
 ORDER_AMOUNTS = ("price", "stop_price", "orig_qty", "orig_quote_qty", "cum_filled_qty", "cum_quote_qty")
 UPDATE_AMOUNTS = (*ORDER_AMOUNTS, "last_fill_price", "last_fill_qty")

@@ -193,7 +193,7 @@ def to_update(
     last_price = (record.cum_quote_qty - prev_quote) / last_qty if last_qty > 0 else ZERO
     one_trade = report is not None and 0 < last_qty == report.last_fill_qty
     r = record
-    # Every OrderState field by name, not **order_state(record): a plain keyword call builds
+    # Every OrderState field by name, not a dict of them: a plain keyword call builds
     # no dict, and an update is built for every report (tests/test_order_records.py checks
     # that none is left out).
     return OrderUpdate(

@@ -9,7 +9,7 @@ import pytest
 
 from services.order_gateway.validate import prepare
 from shared.filters import FilterError, SymbolFilters
-from shared.messages import OrderState, OrderStatus, OrderType, PlaceOrder, Side, order_state
+from shared.messages import OrderState, OrderStatus, OrderType, PlaceOrder, Side
 from shared.order_lifecycle import moves_forward
 from shared.order_record import (
     CorruptRecord,
@@ -98,6 +98,11 @@ def test_update_carries_cumulative_and_last_fill():
         D("20100"),
     )
     assert upd.reconciled and upd.fee == D("0.0000012") and upd.fee_asset == "BTC"
+
+
+def order_state(state: OrderState) -> dict[str, object]:
+    """The shared fields of any view of an order."""
+    return {name: getattr(state, name) for name in OrderState.__struct_fields__}
 
 
 def test_update_carries_every_field_of_the_order_state():
