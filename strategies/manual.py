@@ -9,9 +9,9 @@ time limit), which Strategy.step then carries out like any bot's declared exits,
 the runner and the backtester. The helper keeps one trade in a bot's state (StrategyState.trade),
 so a second request while a trade is open is refused, saying so: close it (`automata trade sell`)
 or wait for it to end.
-A SELL closes: every open order (the exits) is cancelled and the position is sold at market once
-they are gone, as `automata close` does; the bot is stopped then, and `automata resume` makes it
-take trades again.
+A SELL closes the trade: every open order (the exits) is cancelled and the position is sold at
+market once they are gone, as `automata close` does, but the bot keeps its mode: a running bot
+takes the next trade as soon as that sale is done (a buy before is refused, saying so).
 
 Params (optional): `max_quote`, the most one trade may spend (a quantity is valued at its limit
 price or the last close).
@@ -33,9 +33,9 @@ from shared.strategy import (
     Strategy,
     StrategyContext,
     StrategyState,
-    close_commands,
     decide,
     notification,
+    sell_out_commands,
 )
 from shared.strategy.base import refuse_trade
 from shared.strategy.commands import Command
@@ -83,6 +83,8 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
         self, params: ManualParams, state: StrategyState, request: TradeRequest, ctx: StrategyContext
     ) -> str:
         """Why the trade goes beyond the bot's params ("" when it does not)."""
+        if state.closing:
+            return f"{ctx.bot} is still selling out its last trade: try again once that sale is done"
         if trade_open(state):
             return (f"{ctx.bot} has a trade open already (one at a time): `automata trade sell {ctx.symbol}` "
                     "closes it")  # fmt: skip
@@ -104,9 +106,9 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
         """SELL: cancel every exit and sell the position at market once they are gone."""
         if state.position.base <= 0 and not state.orders:
             return drop_trade(state), refuse_trade(ctx, request, f"{ctx.bot} holds nothing to sell")
-        state, cmds = close_commands(drop_trade(state), ctx)
+        state, cmds = sell_out_commands(drop_trade(state), ctx)
         text = (f"trade {request.id} ({request.source}): close — open orders cancelled, the position sold at "
-                f"market; `automata resume {ctx.bot}` for new trades")  # fmt: skip
+                "market")  # fmt: skip
         note = notification(ctx, "bot_close", f"trade-{request.id}", f"{ctx.bot}: {text}", level=Level.INFO)
         return state, [*cmds, decide(ctx, text, request=request.id, outcome="closing"), note]
 

@@ -13,6 +13,7 @@ from shared.messages import (
     CancelOrderList,
     ControlAction,
     Notification,
+    OrderStatus,
     PlaceOrder,
     PlaceOrderList,
     Side,
@@ -104,7 +105,7 @@ def test_a_sell_with_nothing_held_is_refused_and_with_a_position_closes() -> Non
     assert [(s.side, s.order_type.value, s.quantity) for s in sells] == [
         (Side.SELL, "MARKET", Decimal("0.5"))
     ]
-    assert outcomes(d)[-1] == ("s2", "closing") and d.state.mode == Mode.STOPPED
+    assert outcomes(d)[-1] == ("s2", "closing") and d.state.mode == Mode.RUNNING
     d.fill(sells[0].cid, price="101")
     assert d.state.position.base == 0 and d.state.orders == {}
 
@@ -138,3 +139,26 @@ def test_a_buy_opens_a_smart_trade_whose_exits_follow_the_fill_and_a_second_wait
     cmds = d.send(trade("s1", side=Side.SELL))
     assert any(isinstance(c, CancelOrder | CancelOrderList) for c in cmds) and d.state.trade is None
     assert outcomes(d)[-1] == ("s1", "closing")
+
+
+def test_a_closed_trade_leaves_the_bot_running_and_the_next_buy_waits_for_the_sale() -> None:
+    """`trade sell` closes the trade, not the bot: a buy while the close still sells is refused,
+    saying why; once the sale filled, the next trade goes out with no resume."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    exits = d.fill(entry.cid, price="100")
+    (oco,) = [c for c in exits if isinstance(c, PlaceOrderList)]
+    d.send(trade("s1", side=Side.SELL))
+    assert d.state.mode == Mode.RUNNING and d.state.closing
+    d.send(trade("b2"))
+    assert outcomes(d)[-1] == ("b2", "refused") and "still selling out its last trade" in d.said()[-1]
+    # the exits' cancel answered: the sale goes out; its fill ends the close
+    sale = [
+        c for leg in oco.legs for c in d.update(leg.cid, OrderStatus.CANCELED) if isinstance(c, PlaceOrder)
+    ]
+    assert [(s.side, s.order_type.value) for s in sale] == [(Side.SELL, "MARKET")]
+    d.fill(sale[0].cid, price="101")
+    assert d.state.position.base == 0 and not d.state.closing and d.state.orders == {}
+    (entry3, _) = d.send(trade("b3"))
+    assert isinstance(entry3, PlaceOrder) and outcomes(d)[-1] == ("b3", "sent")

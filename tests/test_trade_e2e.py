@@ -154,6 +154,10 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
     wait_until(lambda: not state(r).get("orders") and Decimal(state(r)["position"].get("base", "0")) < DUST,
                timeout=30, what="the exits cancelled and the position sold")  # fmt: skip
     assert venue_accepted(sim, "SELL")[-1]["order"]["type"] == "MARKET"  # the close's sale
+    # the close ended the trade, not the bot: the next trade goes out with no resume
+    assert state(r).get("mode", "running") == "running"  # the default is left out of the JSON
+    again = cli(cenv, "trade", "buy", "BTCUSDT", "--quote", "20", "--wait", "20")
+    assert again.returncode == 0 and "FILLED" in again.stdout, again.stdout
     assert gateway.alive() and runner.alive()
     assert runner.terminate() == 0 and gateway.terminate() == 0
 

@@ -476,10 +476,20 @@ def stop_commands(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
 def close_commands(
     state: S, ctx: StrategyContext, ref_price: Decimal | None = None
 ) -> tuple[S, list[Command]]:
-    """Close: stop, then sell the position at market once no order is open any more — an order
-    being cancelled may still fill, and the sale must not sell what that one sold.
-    `finish_close` makes the sale when the last one ends."""
-    state, cmds = stop_commands(state, ctx)
+    """Close: stop, then sell out (sell_out_commands)."""
+    return sell_out_commands(replace(state, mode=Mode.STOPPED), ctx, ref_price)
+
+
+def sell_out_commands(
+    state: S, ctx: StrategyContext, ref_price: Decimal | None = None
+) -> tuple[S, list[Command]]:
+    """Cancel every open order, then sell the position at market once no order is open any
+    more — an order being cancelled may still fill, and the sale must not sell what that one
+    sold. `finish_close` makes the sale when the last one ends. The mode stays: a manual trade's
+    close leaves its bot ready for the next one; `close_commands` stops the bot first."""
+    state, cmds = book_held(state, ctx)
+    state, cancels = cancel_orders(state, ctx)
+    cmds = [*cmds, *cancels]
     if state.orders:
         return replace(state, closing=True), cmds
     state, more = finish_close(state, ctx, ref_price)
