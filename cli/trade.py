@@ -84,7 +84,8 @@ def _send(side: Side, symbol: str, fields: dict[str, str | None], bot: str | Non
 def _report(
     out: Console, r: redis.Redis, request: TradeRequest, sent: trade_control.TradeSent, wait: float
 ) -> None:
-    """The bot's decision and its entry's first update (a market entry's last), as they come."""
+    """The bot's decision and its entry's first update (a market entry's last), or a close's
+    sale, as they come."""
     watch = trade_control.wait_answer(r, request, sent, wait)
     if watch.decision is None:
         out.print(f"[yellow]no answer from {request.bot} within {wait:g}s: the request stays on {sent.stream} and "
@@ -101,7 +102,8 @@ def _report(
     update = watch.update
     colour = "red" if update.status is OrderStatus.REJECTED else "green"
     precision = output.Precisions(r).of(update.venue, update.symbol)
-    out.print(f"[{colour}]entry {escape(describe_update(update, precision))}[/]")
+    what = "sale" if watch.closing else "entry"
+    out.print(f"[{colour}]{what} {escape(describe_update(update, precision))}[/]")
     if update.status is OrderStatus.REJECTED:
         raise typer.Exit(1)
 

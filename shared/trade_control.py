@@ -29,7 +29,7 @@ from shared.codec import DecodeError, decode, encode
 from shared.config import ConfigError
 from shared.control import ControlError, last_id
 from shared.display import listing
-from shared.messages import Decision, OrderType, OrderUpdate, TradeRequest
+from shared.messages import Decision, OrderType, OrderUpdate, Side, TradeRequest
 from shared.streams import bot_control, bot_decisions, order_events
 
 TRADE_STRATEGY = "manual"  # the built-in strategy that takes manual trades (strategies/manual.py)
@@ -105,11 +105,15 @@ def submit_trade(r: redis.Redis, request: TradeRequest) -> TradeSent:
     return TradeSent(stream, entry, decisions_after, events_after)
 
 
+_SALE = (Side.SELL, OrderType.MARKET)  # a close's sale: the manual bot's one MARKET sell then
+
+
 class TradeWatch:
     """The bot's answer to one request, from its decisions and order events as they come.
 
     `done` once the bot refused (or found the request a duplicate), or the entry order has an
-    update that settles what the person asked: a limit entry's first, a market entry's final."""
+    update that settles what the person asked: a limit entry's first, a market entry's final; for
+    a close, its sale's final update (the manual bot's one MARKET sell after it said `closing`)."""
 
     def __init__(self, request: TradeRequest) -> None:
         self.request = request
@@ -127,13 +131,25 @@ class TradeWatch:
             and self.decision is None
         ):
             self.decision = msg
-        elif isinstance(msg, OrderUpdate) and self.cid and msg.cid == self.cid:
+        elif isinstance(msg, OrderUpdate) and self._settles(msg):
             self.update = msg
+
+    def _settles(self, update: OrderUpdate) -> bool:
+        """The entry's update, or (a close) its sale's."""
+        if self.cid:
+            return update.cid == self.cid
+        return self.closing and (update.side, update.order_type) == _SALE
+
+    @property
+    def closing(self) -> bool:
+        return self.decision is not None and self.decision.fields.get("outcome") == "closing"
 
     @property
     def done(self) -> bool:
         if self.decision is None:
             return False
+        if self.closing:
+            return self.update is not None and self.update.terminal
         if self.decision.fields.get("outcome") != "sent":
             return True
         if self.update is None:

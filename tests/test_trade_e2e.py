@@ -151,6 +151,7 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
             and body["trade"] == "sell BTCUSDT (close at market)"
         )
         assert "close — open orders cancelled, the position sold at market" in body["answer"]
+        assert body["status"] == "FILLED" and body["cid"].startswith("mt-"), body  # the sale, waited for
     wait_until(lambda: not state(r).get("orders") and Decimal(state(r)["position"].get("base", "0")) < DUST,
                timeout=30, what="the exits cancelled and the position sold")  # fmt: skip
     assert venue_accepted(sim, "SELL")[-1]["order"]["type"] == "MARKET"  # the close's sale

@@ -49,7 +49,7 @@ class TradeSent(msgspec.Struct):
     trade: str  # the trade in the grammar's words
     outcome: str  # "sent" (the bot placed the entry), "refused", "duplicate", "closing", or "waiting"
     answer: str = ""  # the bot's decision, word for word
-    cid: str = ""  # the entry order
+    cid: str = ""  # the entry order (a close: its sale, once placed)
     status: str = ""  # its status at the answer (FILLED, NEW, REJECTED...)
     reason: str = ""  # a refused entry's reason
 
@@ -80,7 +80,7 @@ def place_trade(ctx: WebContext, request: Request, body: SmartTradeRequest) -> T
     return TradeSent(
         trade.id, bot, sent.stream, sent.entry, describe(terms),
         outcome=decision.fields.get("outcome", "") if decision else "waiting",
-        answer=decision.text if decision else "", cid=watch.cid,
+        answer=decision.text if decision else "", cid=update.cid if update else watch.cid,
         status=update.status.value if update else "", reason=update.reason if update else "",
     )  # fmt: skip
 
