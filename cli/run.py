@@ -130,6 +130,7 @@ def _run(
         setup = demo.choose(home)
     except ConfigError as exc:
         raise UsageError(f"the demo's configuration: {exc}") from None
+    _check_port_free(port)  # after the config: a mistyped config is named even beside another run
     want_sim = sim_available() if sim is None else sim
     if want_sim and setup.demo and not fresh:  # the demo trades on the paper venue alone
         _check_venue_matches_redis(home)
@@ -203,6 +204,9 @@ def _check_not_running(home: Home, port: int) -> None:
                 f"a previous run left processes behind (pids {', '.join(left)}): run `automata down` first"
             )
         clear_state(home.state_file)
+
+
+def _check_port_free(port: int) -> None:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         if sock.connect_ex(("127.0.0.1", port)) == 0:

@@ -3,6 +3,7 @@ AUTOMATA_CONFIG that does not exist stops a service and the CLI instead of runni
 
 from __future__ import annotations
 
+import socket
 import traceback
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def test_a_missing_named_config_stops_services_and_the_cli(env: dict[str, str], 
     for args in (("reconcile", "sim"), ("doctor",), ("run",)):
         result = cli(bad, *args)
         assert result.returncode != 0 and str(missing) in result.stdout + result.stderr, args
+    # `automata run` names the config first even when its Redis port is taken (another run)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = cli({**bad, "AUTOMATA_REDIS_PORT": str(taken.getsockname()[1])}, "run")
+    assert result.returncode == 2 and str(missing) in result.stdout, result.stdout + result.stderr
 
 
 def test_no_config_at_all_still_runs_on_defaults(env: dict[str, str], tmp_path: Path, sync_redis) -> None:
