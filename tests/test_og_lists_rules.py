@@ -45,7 +45,7 @@ def test_a_triggered_stop_leg_becomes_market_or_limit_at_its_price() -> None:
 
 def test_the_list_record_and_its_legs_as_written_ahead() -> None:
     cmd = oco_command(1, above=Decimal(110), below=Decimal(90))
-    record, legs = written_ahead(cmd, Mode.EMULATED, 1000, held=cmd.legs[1].cid)
+    record, legs = written_ahead(cmd, Mode.EMULATED, 1000, held=frozenset({cmd.legs[1].cid}))
     assert ListRecord.from_hash({k.encode(): v.encode() for k, v in record.to_hash().items()}) == record
     assert (record.kind, record.phase, record.legs) == (
         ListKind.OCO,
