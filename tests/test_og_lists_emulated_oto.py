@@ -94,11 +94,21 @@ def test_oto_a_filled_working_leg_sends_the_pending_leg(sim, env, config, market
     assert proc.terminate() == 0, proc.output()[-3000:]
 
 
-def test_oto_a_working_leg_ended_unfilled_expires_the_held_leg(
-    sim, env, config, market, tmp_path, sync_redis
-):
+def test_a_refused_list_and_a_working_leg_ended_unfilled(sim, env, config, market, tmp_path, sync_redis):
+    """A refusal rejects every leg before anything is sent; a working leg cancelled with its list,
+    or ended unfilled by the venue, expires the held leg, which never reaches the venue."""
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
+    # a pair the gateway cannot emulate (two limits): every leg REJECTED with the reason, none sent
+    p = price_of(sim)
+    legs = [
+        (Side.BUY, OrderType.LIMIT, p - 300),
+        *[(Side.SELL, OrderType.LIMIT_MAKER, p + x) for x in (500, 600)],
+    ]
+    refused = send_list(sync_redis, list_command(20, ListKind.OTOCO, legs))
+    for leg in refused.legs:
+        rejected = wait_status(sync_redis, leg.cid, OrderStatus.REJECTED)
+        assert "must be one limit leg" in rejected.reason and accepted(sim, leg.cid) == 0
     _, cmd = bracket(sim, sync_redis, ListKind.OTO)
     cancel_list(sync_redis, cmd.list_cid)
     wait_status(sync_redis, cmd.legs[0].cid, OrderStatus.CANCELED)
