@@ -33,21 +33,24 @@ sim = sim_fixture()
 protocol, config, market = emulated_fixtures()
 
 
-def bracket(
-    sim, r, kind: ListKind, seq: int = 1, tif: TimeInForce = TimeInForce.GTC
-) -> tuple[Decimal, PlaceOrderList]:
+def bracket(sim, r, kind: ListKind, seq: int = 1, tif: TimeInForce = TimeInForce.GTC, *,
+            wait: bool = True) -> tuple[Decimal, PlaceOrderList]:  # fmt: skip
     """A buy LIMIT 300 below the price, then (OTO) a sell LIMIT_MAKER 500 above, or (OTOCO) that
-    and a sell STOP_LOSS 1000 below; sent, every leg NEW to the bot and the list waiting."""
+    and a sell STOP_LOSS 1000 below; sent, and (`wait`) every leg NEW to the bot, the list waiting."""
     p = price_of(sim)
     sells = [(Side.SELL, OrderType.LIMIT_MAKER, p + 500)]
     if kind is ListKind.OTOCO:
         sells.append((Side.SELL, OrderType.STOP_LOSS, p - 1000))
     cmd = send_list(r, list_command(seq, kind, [(Side.BUY, OrderType.LIMIT, p - 300), *sells], tif=tif))
-    if tif is TimeInForce.GTC:
-        for leg in cmd.legs:
-            wait_status(r, leg.cid, OrderStatus.NEW, timeout=30)
-        wait_phase(r, cmd, "waiting")
+    if tif is TimeInForce.GTC and wait:
+        wait_waiting(r, cmd)
     return p, cmd
+
+
+def wait_waiting(r, cmd: PlaceOrderList) -> None:
+    for leg in cmd.legs:
+        wait_status(r, leg.cid, OrderStatus.NEW, timeout=30)
+    wait_phase(r, cmd, "waiting")
 
 
 def record(r, cid: str) -> dict[str, str]:
@@ -156,6 +159,7 @@ def test_otoco_the_filled_working_leg_starts_an_emulated_oco(
 
 # where the gateway dies, and the list it carries
 CRASHES = [
+    ("og.list.after_wal", ListKind.OTO),  # written ahead, nothing sent
     ("og.oto.after_fill", ListKind.OTO),  # the fill in the log, RELEASING not written
     ("og.oto.before_send", ListKind.OTO),  # RELEASING written, the pending leg still held
     ("og.emu.after_release", ListKind.OTO),  # released in the log, not sent
@@ -166,16 +170,23 @@ CRASHES = [
 @pytest.mark.parametrize(("point", "kind"), CRASHES, ids=[f"{p}-{k.value}" for p, k in CRASHES])
 def test_sigkill_between_the_fill_and_the_pending_send_is_repaired(point, kind, sim, env, config, market,
                                                                     tmp_path, sync_redis):  # fmt: skip
-    """Killed between the working leg's fill and the pending leg's send, or between writing the
-    phase and acting: after a restart exactly one pending order at the venue, never two or none."""
+    """Killed after the write-ahead, between the working leg's fill and the pending leg's send,
+    or between writing the phase and acting: after a restart exactly one pending order at the
+    venue, never two or none."""
     proc = start("services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS=point)
     wait_gateway_ready(sync_redis)
-    p, cmd = bracket(sim, sync_redis, kind)
+    early = point == "og.list.after_wal"  # killed before the working leg is sent
+    p, cmd = bracket(sim, sync_redis, kind, wait=not early)
     sent = cmd.legs[1]  # an OTO's pending leg; an OTOCO's limit leg (its stop stays held)
-    move(sim, sync_redis, p - 400)
+    if not early:
+        move(sim, sync_redis, p - 400)
     wait_until(lambda: not proc.alive(), timeout=20, what=f"gateway killed at {point}")
     assert proc.popen.returncode == -9
     restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    if early:  # the working leg sent after its recvWindow, the pending leg held
+        wait_waiting(sync_redis, cmd)
+        assert open_at_venue(sim) == [cmd.legs[0].cid] and accepted(sim, cmd.legs[0].cid) == 1
+        move(sim, sync_redis, p - 400)
     wait_status(sync_redis, cmd.legs[0].cid, OrderStatus.FILLED, timeout=30)
     assert_released(sim, sync_redis, sent.cid)
     wait_phase(sync_redis, cmd, "releasing" if kind is ListKind.OTO else "working")
