@@ -206,7 +206,8 @@ class PlaceOrderList(Message, frozen=True, tag="place_list"):
     take profit above and the stop below, for a buy the stop above and the limit below);
     OTO: [working, pending]; OTOCO: [working, pending above, pending below]. Each leg is a whole
     PlaceOrder of the same bot, venue and symbol, with its own cid. Where the venue lacks the kind
-    the order gateway emulates it (the book watched, the other leg cancelled by the gateway)."""
+    the order gateway emulates it (an OCO's stop and an OTO's pending legs held by the gateway,
+    the book watched, the other leg cancelled by the gateway)."""
 
     list_cid: ClientOrderId
     bot: str
