@@ -70,14 +70,14 @@ def assert_released(sim, r, cid: str) -> None:
     wait_until(lambda: cid in open_at_venue(sim), timeout=30, what=f"{cid} at the venue")
     at_venue, ours = venue_order(sim, cid), record(r, cid)
     assert accepted(sim, cid) == 1, "sent exactly once"
-    assert (Decimal(at_venue["quantity"]), Decimal(at_venue["price"])) == (
-        Decimal(ours["orig_qty"]),
-        Decimal(ours["price"]),
-    )
+    terms = ("quantity", "price", "stop_price"), ("orig_qty", "price", "stop_price")
+    assert [Decimal(at_venue[k] or 0) for k in terms[0]] == [Decimal(ours.get(k) or 0) for k in terms[1]]
     assert ours["venue_order_id"] == str(at_venue["order_id"])
 
 
 def test_oto_a_filled_working_leg_sends_the_pending_leg(sim, env, config, market, tmp_path, sync_redis):
+    """Held (NEW to the bot, not at the venue) until the working leg filled, then sent once as
+    the bot asked: an ordinary order, cancelled with its list."""
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
     p, cmd = bracket(sim, sync_redis, ListKind.OTO)
@@ -94,6 +94,18 @@ def test_oto_a_filled_working_leg_sends_the_pending_leg(sim, env, config, market
     cancel_list(sync_redis, cmd.list_cid)  # released: an ordinary order, cancelled with its list
     wait_status(sync_redis, pending.cid, OrderStatus.CANCELED)
     assert_finished(sim, sync_redis, cmd)
+    # a pending leg of another type the venue takes: a STOP_LOSS sell, sent as one once the buy
+    # filled, triggered by the venue
+    q = price_of(sim)
+    legs = [(Side.BUY, OrderType.LIMIT, q - 300), (Side.SELL, OrderType.STOP_LOSS, q - 800)]
+    stop_oto = send_list(sync_redis, list_command(10, ListKind.OTO, legs))
+    wait_waiting(sync_redis, stop_oto)
+    move(sim, sync_redis, q - 400)
+    assert_released(sim, sync_redis, stop_oto.legs[1].cid)
+    move(sim, sync_redis, q - 900)
+    filled = wait_status(sync_redis, stop_oto.legs[1].cid, OrderStatus.FILLED)
+    assert filled.order_type is OrderType.STOP_LOSS and filled.cum_filled_qty == Decimal("0.002")
+    assert_finished(sim, sync_redis, stop_oto)
     assert proc.terminate() == 0, proc.output()[-3000:]
 
 
