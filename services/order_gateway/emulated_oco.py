@@ -261,19 +261,15 @@ class Emulator:
         raise ValueError(f"list {record.list_cid}: phase {phase.value} is not an OCO's")
 
     async def _cancelling(self, record: ListRecord) -> ListRecord | None:
-        """The bot cancelled the list: each leg at the venue cancelled, each held leg ended —
-        CANCELED once its OCO was working, EXPIRED while it waited for an unfilled working leg
-        (it never started) — and the list DONE once every leg is final."""
+        """The bot cancelled the list: each leg at the venue cancelled, each held leg CANCELED
+        (a pending one too, as the venue's and the backtest's engine end it), and the list DONE
+        once every leg is final."""
         legs = await self.owner.lists.legs(record)
-        waited = record.kind is not ListKind.OCO and (
-            legs[0] is None or legs[0].status is not OrderStatus.FILLED
-        )
         for leg in legs:
             if leg is None or leg.terminal:
                 continue
             if leg.held:
-                status = OrderStatus.EXPIRED if waited else OrderStatus.CANCELED
-                await self.settle_held(leg.cid, status, "the list was cancelled")
+                await self.settle_held(leg.cid, OrderStatus.CANCELED, "the list was cancelled")
             else:
                 await self.owner.router.cancel(leg.cid, record.symbol, None, whole_list=False)
         legs = await self.owner.lists.legs(record)
