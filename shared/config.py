@@ -68,7 +68,7 @@ class VenueConfig(Base, frozen=True):
     testnet: bool = False
     quote_asset: str = "USDT"
     # the order gateway emulates order lists here even where the venue has them natively
-    # (services/order_gateway/emulated_oco.py); venues without them are always emulated
+    # (services/order_gateway/emulated_oco.py, emulated_oto.py); venues without them are always emulated
     emulate_lists: bool = False
 
 

@@ -206,7 +206,8 @@ class PlaceOrderList(Message, frozen=True, tag="place_list"):
     take profit above and the stop below, for a buy the stop above and the limit below);
     OTO: [working, pending]; OTOCO: [working, pending above, pending below]. Each leg is a whole
     PlaceOrder of the same bot, venue and symbol, with its own cid. Where the venue lacks the kind
-    the order gateway emulates it (the book watched, the other leg cancelled by the gateway)."""
+    the order gateway emulates it (an OCO's stop and an OTO's pending legs held by the gateway,
+    the book watched, the other leg cancelled by the gateway)."""
 
     list_cid: ClientOrderId
     bot: str
@@ -227,9 +228,16 @@ class PlaceOrderList(Message, frozen=True, tag="place_list"):
             if leg.cid in cids:
                 raise ValueError(f"leg {leg.cid}: each leg needs its own client order id")
             cids.add(leg.cid)
-        oco = self.legs if self.kind is ListKind.OCO else self.legs[1:] if self.kind is ListKind.OTOCO else ()
+        oco = self.oco_legs
         if oco and (oco[0].side != oco[1].side or oco[0].quantity != oco[1].quantity):
             raise ValueError("the two legs of an OCO must have the same side and quantity")
+
+    @property
+    def oco_legs(self) -> tuple[PlaceOrder, ...]:
+        """The legs that form an OCO: an OCO's two, an OTOCO's pending pair; none for an OTO."""
+        return (
+            self.legs if self.kind is ListKind.OCO else self.legs[1:] if self.kind is ListKind.OTOCO else ()
+        )
 
 
 class CancelOrderList(Message, frozen=True, tag="cancel_list"):

@@ -44,8 +44,9 @@ class OrderRecord(OrderState, frozen=True, kw_only=True):
     venue: str
     request: str = ""  # the PlaceOrder as JSON, exactly as received ("" when adopted)
     adopted: bool = False
-    # a leg of an emulated order list the gateway holds back (emulated_oco.py): not at the
-    # venue, so reconciliation and polling leave it to the list's own path
+    # a leg of an emulated order list the gateway holds back (emulated_oco.py: an OCO's stop;
+    # emulated_oto.py: an OTO / OTOCO's pending legs): not at the venue, so reconciliation and
+    # polling leave it to the list's own path
     held: bool = False
     send_attempts: int = 0
     sent_ts: int = 0  # local ms of the last send: the venue refuses it after recv_window

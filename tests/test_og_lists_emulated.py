@@ -9,55 +9,25 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus, OrderType, Side
-from shared.streams import og_open, og_open_lists
 from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
-from tests.helpers.lists import SYMBOL, books, cancel_list, list_record, oco, start, write_config
+from tests.helpers.lists import (
+    assert_finished,
+    books,
+    cancel_list,
+    emulated_fixtures,
+    list_record,
+    move,
+    oco,
+    open_at_venue,
+    price_of,
+    start,
+    wait_phase,
+)
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()
-
-
-@pytest.fixture(params=["binance", "bybit"])
-def protocol(request) -> str:
-    """Binance's protocol with emulation asked for in the venue's config; Bybit's (no lists:
-    always emulated), through the gateway's pybit adapter."""
-    return request.param
-
-
-@pytest.fixture
-def config(tmp_path, sim, protocol):
-    return write_config(tmp_path / "automata.toml", sim, emulate=protocol == "binance", protocol=protocol)
-
-
-@pytest.fixture
-def market(env, tmp_path, sim, sync_redis, protocol):
-    """The market gateway publishing SYMBOL's book tickers (one per change of the book), read
-    from the face the order gateway speaks: Binance's bookTicker or Bybit's orderbook.1."""
-    config = write_config(tmp_path / "market.toml", sim, emulate=False, protocol=protocol)
-    proc = start("services.market_gateway", env, config, tmp_path / "mg.log")
-    price = sim.control.state()["prices"][SYMBOL]
-    wait_until(lambda: sim.control.set_price(SYMBOL, price) and books(sync_redis), timeout=30,
-               what="the market gateway's first book ticker")  # fmt: skip
-    yield proc
-    proc.kill()
-
-
-def price_of(sim) -> Decimal:
-    return Decimal(sim.control.state()["prices"][SYMBOL])
-
-
-def move(sim, sync_redis, price: Decimal) -> tuple[str, object]:
-    """A trade at `price` at the venue; returns the book ticker the market gateway published for it."""
-    seen = len(books(sync_redis))
-    sim.control.set_price(SYMBOL, str(price))
-    return wait_until(lambda: books(sync_redis)[seen:] and books(sync_redis)[-1], what=f"book at {price}")
-
-
-def open_at_venue(sim) -> list[str]:
-    """Open orders at the venue, on either protocol's account."""
-    orders = sim.control.orders("binance") + sim.control.orders("bybit")
-    return [o["client_order_id"] for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+protocol, config, market = emulated_fixtures()
 
 
 def working_oco(sim, sync_redis, seq: int = 1):
@@ -71,16 +41,7 @@ def working_oco(sim, sync_redis, seq: int = 1):
 def wait_working(sync_redis, cmd) -> None:
     for leg in cmd.legs:
         wait_status(sync_redis, leg.cid, OrderStatus.NEW, timeout=30)
-    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "working", what="working")
-
-
-def assert_finished(sim, sync_redis, cmd) -> None:
-    """The list done and closed, no leg left open in the log or at the venue."""
-    wait_until(lambda: list_record(sync_redis, cmd.list_cid).get("phase") == "done", what="list done")
-    assert cmd.list_cid.encode() not in sync_redis.smembers(og_open_lists("sim"))
-    legs = {leg.cid for leg in cmd.legs}
-    assert not legs & {c.decode() for c in sync_redis.smembers(og_open("sim"))}
-    assert not legs & set(open_at_venue(sim))
+    wait_phase(sync_redis, cmd, "working")
 
 
 def test_stop_reached_cancels_the_limit_leg_within_one_book_update(

@@ -1,5 +1,8 @@
-"""An OCO the venue does not offer (Bybit spot; any venue whose config says `emulate_lists`),
-carried out by the gateway with single orders, crash-safe.
+"""The order lists the venue does not offer (Bybit spot; any venue whose config says
+`emulate_lists`), carried out by the gateway with single orders, crash-safe: here the OCO and
+what every emulated list shares (the held legs, the phases, the book, the review loop); an OTO
+or OTOCO's working leg and pending legs in emulated_oto.py (an OTOCO's pair, once its working
+leg filled, is an OCO carried out here).
 
 The limit leg (LIMIT_MAKER or LIMIT) goes to the venue as a single order; the stop leg
 (STOP_LOSS or STOP_LOSS_LIMIT) is held by the gateway: its og:order record says `held`, the bot
@@ -13,6 +16,7 @@ decided from the phase and the legs' records alone (`_step`), so a restart — o
 review — finishes a list wherever a crash left it: the limit leg traded but the held leg not
 yet expired -> expired; triggered but the limit leg not yet cancelled -> cancelled, then sent.
 The legs at the venue are ordinary orders: sent, resolved and reconciled by the router's path.
+The bot cancelling the list (CANCELLING) cancels every leg at the venue and ends every held leg.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from services.order_gateway import emulated_oto
 from services.order_gateway.list_wal import ListRecord, Phase
 from services.order_gateway.tracker import now_ms
 from shared.bus import FencedError
@@ -56,11 +61,10 @@ WATCHED = frozenset({Phase.WORKING})
 
 
 def split(cmd: PlaceOrderList) -> tuple[PlaceOrder, PlaceOrder] | None:
-    """(the limit leg, the stop leg) of an OCO the gateway can emulate, else None."""
-    if cmd.kind is not ListKind.OCO:
-        return None
-    limits = [leg for leg in cmd.legs if leg.order_type in LIMIT_LEGS]
-    stops = [leg for leg in cmd.legs if leg.order_type in STOP_LEGS]
+    """(the limit leg, the stop leg) of the OCO the gateway can emulate — an OCO's two legs, an
+    OTOCO's pending pair — else None."""
+    limits = [leg for leg in cmd.oco_legs if leg.order_type in LIMIT_LEGS]
+    stops = [leg for leg in cmd.oco_legs if leg.order_type in STOP_LEGS]
     return (limits[0], stops[0]) if len(limits) == 1 and len(stops) == 1 else None
 
 
@@ -95,17 +99,36 @@ class Emulator:
 
     # -- what the list path asks -----------------------------------------------------------
 
-    def refusal(self, cmd: PlaceOrderList) -> str:
-        if split(cmd) is None:
-            if cmd.kind is not ListKind.OCO:
-                return f"{cmd.kind.value} lists are not offered by {self.owner.venue} (only OCO is emulated)"
-            return "an emulated OCO needs one limit leg (LIMIT_MAKER or LIMIT) and one stop leg (STOP_LOSS or STOP_LOSS_LIMIT)"
+    @staticmethod
+    def refusal(cmd: PlaceOrderList) -> str:
+        """Why the gateway cannot emulate this list (empty when it can): an OCO, or an OTOCO's
+        pending pair, must be one limit leg and one stop leg (the stop is what it watches)."""
+        if cmd.kind is not ListKind.OTO and split(cmd) is None:
+            legs = "an emulated OCO" if cmd.kind is ListKind.OCO else "the pending legs of an emulated OTOCO"
+            return f"{legs} must be one limit leg (LIMIT_MAKER or LIMIT) and one stop leg (STOP_LOSS or STOP_LOSS_LIMIT)"
         return ""
 
     @staticmethod
-    def held_leg(cmd: PlaceOrderList) -> str:
+    def held_legs(cmd: PlaceOrderList) -> frozenset[str]:
+        """The legs the gateway holds back from the start: an OCO's stop, an OTO / OTOCO's
+        pending legs (the working leg alone goes to the venue first)."""
+        if cmd.kind is not ListKind.OCO:
+            return frozenset(leg.cid for leg in cmd.legs[1:])
         legs = split(cmd)
-        return legs[1].cid if legs is not None else ""
+        return frozenset({legs[1].cid}) if legs is not None else frozenset()
+
+    @staticmethod
+    def first_sent(cmd: PlaceOrderList) -> PlaceOrder:
+        """The leg sent when the list starts: an OCO's limit leg, an OTO / OTOCO's working leg."""
+        legs = split(cmd) if cmd.kind is ListKind.OCO else None
+        return legs[0] if legs is not None else cmd.legs[0]
+
+    @staticmethod
+    def released(cmd: PlaceOrderList) -> tuple[PlaceOrder, ...]:
+        """The legs sent once an OTO / OTOCO's working leg filled: an OTO's pending leg as the
+        bot asked; an OTOCO's pair is an emulated OCO: its limit leg (its stop stays held)."""
+        legs = split(cmd)
+        return cmd.legs[1:] if legs is None else legs[:1]
 
     def wake(self) -> None:
         """Make the run loop look now (a stop, a list to watch)."""
@@ -117,9 +140,9 @@ class Emulator:
         self._wake.set()
 
     async def start(self, record: ListRecord, entry) -> None:
-        """A new emulated OCO: the stop leg held (NEW to the bot), the limit leg sent."""
-        limit, stop = split(record.place_request())  # type: ignore[misc]  # refused otherwise
-        if not await self.owner.wal.redis.exists(book(self.owner.venue, record.symbol)):
+        """A new emulated list: its held legs NEW to the bot, its first leg sent."""
+        cmd = record.place_request()
+        if cmd.oco_legs and not await self.owner.wal.redis.exists(book(self.owner.venue, record.symbol)):
             text = (f"{self.owner.venue}: {record.bot}: list {record.list_cid}: no book tickers of {record.symbol} "
                     "yet: the emulated stop triggers only once the market gateway publishes them (book_tickers)")  # fmt: skip
             log.warning(text)
@@ -134,10 +157,12 @@ class Emulator:
                     ts=now_ms(),
                 )  # fmt: skip
             )
-        await self._hold(stop.cid)
-        leg = await self.owner.wal.get(limit.cid)
+        for cid in sorted(self.held_legs(cmd)):
+            await self.hold(cid)
+        first = self.first_sent(cmd)
+        leg = await self.owner.wal.get(first.cid)
         if leg is not None:
-            await self.owner.router._send(leg, entry, limit)
+            await self.owner.router._send(leg, entry, first)
         await self.review(record.list_cid)
 
     async def review(self, list_cid: str) -> None:
@@ -152,7 +177,7 @@ class Emulator:
             record = await self.owner.lists.get(list_cid)
             if record is None or record.done:
                 return
-            await self._advance(await self._save(record, Phase.CANCELLING))
+            await self._advance(await self.save(record, Phase.CANCELLING))
 
     async def trigger(self, list_cid: str, entry_id: str) -> None:
         """The book reached the stop (book entry `entry_id`): written, then acted on."""
@@ -161,7 +186,7 @@ class Emulator:
             if record is None or record.phase not in WATCHED:
                 return
             log.info("%s: list %s: stop reached (book %s)", self.owner.venue, list_cid, entry_id)
-            record = await self._save(record, Phase.TRIGGERED, trigger=entry_id)
+            record = await self.save(record, Phase.TRIGGERED, trigger=entry_id)
             failpoint("og.emu.after_trigger")
             await self._advance(record)
 
@@ -178,39 +203,47 @@ class Emulator:
     async def _step(self, record: ListRecord) -> ListRecord | None:
         """One step from the phase and the legs' records: the list with its next phase saved,
         or None to wait. Every action here is safe to repeat after a crash."""
+        if record.phase is not Phase.WORKING:
+            self._unwatch(record)
+        if record.phase is Phase.CANCELLING:
+            return await self._cancelling(record)
+        if record.kind is not ListKind.OCO and record.phase in emulated_oto.PHASES:
+            return await emulated_oto.step(self, record)
+        return await self._oco_step(record)
+
+    async def _oco_step(self, record: ListRecord) -> ListRecord | None:
+        """A step of an OCO (or of an OTOCO's pair, from WORKING on)."""
         wal, router = self.owner.wal, self.owner.router
         limit_cmd, stop_cmd = split(record.place_request())  # type: ignore[misc]
         limit, stop = await wal.get(limit_cmd.cid), await wal.get(stop_cmd.cid)
         if limit is None or stop is None:  # a record gone (retention deletes final ones; Redis lost it)
             if stop is not None and stop.held:  # the limit leg was final: the held leg ends with it
-                await self._settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO is final")
-            return await self._save(record, Phase.DONE, reason="a leg's record is missing")
+                await self.settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO is final")
+            return await self.save(record, Phase.DONE, reason="a leg's record is missing")
         phase = record.phase
-        if phase is not Phase.WORKING:
-            self._unwatch(record)
-        if stop.held and stop.status is OrderStatus.PENDING_SUBMIT and phase is not Phase.CANCELLING:
-            await self._hold(stop.cid)
+        if stop.held and stop.status is OrderStatus.PENDING_SUBMIT:
+            await self.hold(stop.cid)
         if phase in (Phase.PENDING, Phase.WORKING):
             if limit.status in UNCONFIRMED:
                 return None  # the router's path resolves it; its update brings us back
             if limit.cum_filled_qty > 0:
                 failpoint("og.emu.after_fill")  # the fill in the log, the emulation not yet told
-                return await self._save(record, Phase.LIMIT_TRADED)
+                return await self.save(record, Phase.LIMIT_TRADED)
             if limit.terminal:  # refused or cancelled at the venue: the list with it
                 status = (
                     OrderStatus.REJECTED if limit.status is OrderStatus.REJECTED else OrderStatus.CANCELED
                 )
-                await self._settle_held(
+                await self.settle_held(
                     stop.cid, status, limit.reason or f"the other leg is {limit.status.value}"
                 )
-                return await self._save(record, Phase.DONE)
+                return await self.save(record, Phase.DONE)
             if phase is Phase.PENDING:
-                return await self._save(record, Phase.WORKING)
+                return await self.save(record, Phase.WORKING)
             self._watch(record, stop)
             return None
         if phase is Phase.LIMIT_TRADED:
-            await self._settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO traded")
-            return await self._save(record, Phase.DONE) if limit.terminal else None
+            await self.settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO traded")
+            return await self.save(record, Phase.DONE) if limit.terminal else None
         if phase is Phase.TRIGGERED:
             if not limit.terminal:
                 await router.cancel(limit.cid, record.symbol, None, whole_list=False)
@@ -218,22 +251,29 @@ class Emulator:
                 limit = await wal.get(limit.cid)
                 if limit is None or not limit.terminal:
                     return None  # the cancel did not take yet: the next review tries again
-            return await self._save(record, Phase.SENDING)
+            return await self.save(record, Phase.SENDING)
         if phase is Phase.SENDING:
             if stop.held and not stop.terminal:
                 await self._release(record, stop_cmd, limit)
                 stop = await wal.get(stop.cid)
             done = stop is None or stop.terminal
-            return await self._save(record, Phase.DONE) if done and limit.terminal else None
-        # CANCELLING
-        if not limit.terminal:
-            await router.cancel(limit.cid, record.symbol, None, whole_list=False)
-        if stop.held:
-            await self._settle_held(stop.cid, OrderStatus.CANCELED, "the list was cancelled")
-        elif not stop.terminal:
-            await router.cancel(stop.cid, record.symbol, None, whole_list=False)
+            return await self.save(record, Phase.DONE) if done and limit.terminal else None
+        raise ValueError(f"list {record.list_cid}: phase {phase.value} is not an OCO's")
+
+    async def _cancelling(self, record: ListRecord) -> ListRecord | None:
+        """The bot cancelled the list: each leg at the venue cancelled, each held leg CANCELED
+        (a pending one too, as the venue's and the backtest's engine end it), and the list DONE
+        once every leg is final."""
         legs = await self.owner.lists.legs(record)
-        return await self._save(record, Phase.DONE) if all(x is None or x.terminal for x in legs) else None
+        for leg in legs:
+            if leg is None or leg.terminal:
+                continue
+            if leg.held:
+                await self.settle_held(leg.cid, OrderStatus.CANCELED, "the list was cancelled")
+            else:
+                await self.owner.router.cancel(leg.cid, record.symbol, None, whole_list=False)
+        legs = await self.owner.lists.legs(record)
+        return await self.save(record, Phase.DONE) if all(x is None or x.terminal for x in legs) else None
 
     async def _release(self, record: ListRecord, leg: PlaceOrder, limit: OrderRecord) -> None:
         """Send the held stop leg for what the limit leg left (expired when nothing is left)."""
@@ -241,21 +281,26 @@ class Emulator:
         left = (leg.quantity or Decimal(0)) - limit.cum_filled_qty
         qty = filters.round_qty(left) if filters is not None else left
         if qty <= 0:
-            await self._settle_held(leg.cid, OrderStatus.EXPIRED, "the other leg of the OCO filled")
+            await self.settle_held(leg.cid, OrderStatus.EXPIRED, "the other leg of the OCO filled")
             return
+        await self.send_held(record, released_order(leg, qty, now_ms()))
+
+    async def send_held(self, record: ListRecord, order: PlaceOrder) -> None:
+        """Send a held leg as `order` (its cid): its record first rewritten as an ordinary order
+        not yet sent (no longer held: from here the router's path resolves it), then sent."""
         now = now_ms()
-        order = released_order(leg, qty, now)
-        held = await self.owner.wal.get(leg.cid)
+        held = await self.owner.wal.get(order.cid)
         released = msgspec.structs.replace(
             new_record(order, now), list_cid=record.list_cid, sent_ts=now, send_attempts=1,
             created_ts=held.created_ts if held is not None else now,
         )  # fmt: skip
-        await self.owner.wal.save(released)  # no longer held: from here an ordinary order
-        log.info("%s: list %s: stop leg %s sent as %s %s", self.owner.venue, record.list_cid, leg.cid,
-                 order.order_type.value, qty)  # fmt: skip
+        await self.owner.wal.save(released)
+        failpoint("og.emu.after_release")  # released in the log, not sent: the router resolves it
+        log.info("%s: list %s: held leg %s sent as %s %s", self.owner.venue, record.list_cid, order.cid,
+                 order.order_type.value, order.quantity)  # fmt: skip
         await self.owner.router._send(released, None, order)
 
-    async def _hold(self, cid: str) -> None:
+    async def hold(self, cid: str) -> None:
         """The held leg's record PENDING_SUBMIT -> NEW, the bot told (it is working, held here)."""
 
         async def mutate(current: OrderRecord):
@@ -266,7 +311,7 @@ class Emulator:
 
         await self.owner.wal.update(cid, mutate)
 
-    async def _settle_held(self, cid: str, status: OrderStatus, reason: str) -> None:
+    async def settle_held(self, cid: str, status: OrderStatus, reason: str) -> None:
         """End a held leg (never at the venue) with this status, the bot told."""
 
         async def mutate(current: OrderRecord):
@@ -277,7 +322,8 @@ class Emulator:
 
         await self.owner.wal.update(cid, mutate)
 
-    async def _save(self, record: ListRecord, phase: Phase, **fields: str) -> ListRecord:
+    async def save(self, record: ListRecord, phase: Phase, **fields: str) -> ListRecord:
+        """The list's next phase, written (before anything it calls for is done)."""
         record = msgspec.structs.replace(record, phase=phase, updated_ts=now_ms(), **fields)
         await self.owner.lists.save(record)
         return record

@@ -46,14 +46,16 @@ return 1
 
 class Mode(enum.StrEnum):
     NATIVE = "native"  # the venue's own order list
-    EMULATED = "emulated"  # single orders, the other leg cancelled by the gateway
+    EMULATED = "emulated"  # single orders, the other legs held, sent or ended by the gateway
 
 
 class Phase(enum.StrEnum):
     """How far a list got. Native lists: PENDING until every leg is final, then DONE."""
 
-    PENDING = "pending"  # written, maybe sent; an emulation: its limit leg not known placed yet
-    WORKING = "working"  # emulated: the limit leg at the venue, the stop leg held, the book watched
+    PENDING = "pending"  # written, maybe sent; an emulation: its first leg not known placed yet
+    WAITING = "waiting"  # emulated OTO/OTOCO: the working leg at the venue, the pending legs held
+    RELEASING = "releasing"  # emulated OTO/OTOCO: the working leg filled: the pending legs go out
+    WORKING = "working"  # emulated OCO: the limit leg at the venue, the stop leg held, the book watched
     LIMIT_TRADED = "limit_traded"  # emulated: the limit leg traded: the held leg is expired
     TRIGGERED = "triggered"  # emulated: the stop was reached: the limit leg is cancelled
     SENDING = "sending"  # emulated: the limit leg is final: the stop leg goes to the venue

@@ -10,7 +10,8 @@ order; the reply's reports go through the tracker. An unknown outcome is resolve
 the list by its cid: what the venue knows is applied; the list is resent (same ids) only when
 the venue knows none of it and the first request's recvWindow has passed — the rule of
 reconcile_rules.judge. A refusal: every leg REJECTED with the reason. Elsewhere (or when the
-venue's config says `emulate_lists`) an OCO is emulated (emulated_oco.py).
+venue's config says `emulate_lists`) the list is emulated: an OCO (emulated_oco.py), an OTO or
+OTOCO (emulated_oto.py, its pair an emulated OCO).
 """
 
 from __future__ import annotations
@@ -126,11 +127,11 @@ async def close_if_done(lists: ListWal, record: ListRecord) -> bool:
 
 
 def written_ahead(
-    cmd: PlaceOrderList, mode: Mode, now: int, *, held: str = ""
+    cmd: PlaceOrderList, mode: Mode, now: int, *, held: frozenset[str] = frozenset()
 ) -> tuple[ListRecord, list[OrderRecord]]:
     """The list's record and its legs' records as they are written before anything is sent
-    (sent_ts now: the first request's recvWindow counts from here); `held` names a leg the
-    gateway holds back (an emulated stop)."""
+    (sent_ts now: the first request's recvWindow counts from here); `held` names the legs the
+    gateway holds back (an emulated stop, an emulated OTO / OTOCO's pending legs)."""
     record = ListRecord(
         list_cid=cmd.list_cid, bot=cmd.bot, venue=cmd.venue, symbol=cmd.symbol, kind=cmd.kind, mode=mode,
         legs=tuple(leg.cid for leg in cmd.legs), request=msgspec.json.encode(cmd).decode(),
@@ -138,7 +139,7 @@ def written_ahead(
     )  # fmt: skip
     legs = [
         msgspec.structs.replace(
-            new_record(leg, now), list_cid=cmd.list_cid, sent_ts=now, send_attempts=1, held=leg.cid == held
+            new_record(leg, now), list_cid=cmd.list_cid, sent_ts=now, send_attempts=1, held=leg.cid in held
         )  # fmt: skip
         for leg in cmd.legs
     ]
@@ -184,7 +185,7 @@ class ListRouter:
         reason = await router._refusal(cmd.legs[0])
         if not reason and mode is Mode.EMULATED:
             reason = self.emulator.refusal(cmd)
-        held = self.emulator.held_leg(cmd) if mode is Mode.EMULATED and not reason else ""
+        held = self.emulator.held_legs(cmd) if mode is Mode.EMULATED and not reason else frozenset()
         record, legs = written_ahead(cmd, mode, now_ms(), held=held)
         created = await self.lists.create(record, legs)
         if created is Created.CREATED:

@@ -380,7 +380,7 @@ class BybitAdapter:
             await self._call("order_cancel", lambda: self.session.cancel_order(**stop_args))
         return await self.query(symbol, cid)
 
-    # Bybit spot has no order lists: the order gateway emulates OCO with single orders.
+    # Bybit spot has no order lists: the order gateway emulates OCO, OTO and OTOCO with single orders.
     lists: frozenset[ListKind] = frozenset()
 
     async def place_list(
