@@ -7,9 +7,11 @@ never heard back)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from services.order_gateway.venues.bybit import BybitAdapter
-from tests.helpers.sim import sim_fixture
+from services.order_gateway.venues.bybit import BybitAdapter, SocketGivenUp, _subscribe
+from tests.helpers.procs import wait_until
+from tests.helpers.sim import running_sim, sim_fixture
 
 sim = sim_fixture()
 
@@ -26,3 +28,36 @@ async def test_a_topic_without_its_callback_yet_reaches_the_one_callback(sim):
         assert ws.is_connected()
     finally:
         ws.exit()
+
+
+def test_a_socket_given_up_while_pybit_waits_to_subscribe_frees_its_thread(tmp_path):
+    """pybit's subscribe waits for a connection in a sleep loop with no end: a socket that died
+    before the subscription (the venue gone) kept that thread, the adapter's to_thread worker,
+    sleeping for good after the adapter gave the socket up: one worker of the event loop's thread
+    pool lost at every such failure, and with them all gone every pybit call (to_thread) waited.
+    Giving the socket up (give_up, as user_events does) now ends the wait."""
+    with running_sim(tmp_path) as venue:
+        adapter = BybitAdapter("sim", venue.api_key, venue.api_secret, base_url=venue.base_url, timeout_s=5)
+        ws = adapter._new_socket()
+        venue.stop()
+    try:
+        wait_until(lambda: not ws.is_connected(), timeout=15, what="the socket to see the venue gone")
+        raised: list[BaseException] = []
+
+        def subscribe() -> None:  # as user_events runs it: in a worker of the loop's thread pool
+            try:
+                _subscribe(ws, lambda msg: None)
+            except SocketGivenUp as exc:
+                raised.append(exc)
+
+        waiting = threading.Thread(target=subscribe, daemon=True)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # pybit waits for a connection that will not come
+    finally:
+        closer = threading.Thread(target=ws.give_up, daemon=True)  # what user_events does on failure
+        closer.start()
+        closer.join(15)
+    waiting.join(5)
+    assert not waiting.is_alive(), "the subscribe thread still waits after the socket was given up"
+    assert raised and "given up" in str(raised[0])

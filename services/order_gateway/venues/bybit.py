@@ -222,16 +222,37 @@ def filters_from_instrument(i: dict[str, Any]) -> SymbolFilters:
 SUBSCRIBE_TIMEOUT_S = 15.0
 
 
+class SocketGivenUp(ConnectionError):
+    """The adapter gave the socket up (exit) while pybit waited to subscribe on it."""
+
+
 class PrivateSocket(unified_trading.WebSocket):
-    """pybit's private socket, with one fix: pybit sends a subscription before it files the
-    topic's callback, so a message of that topic arriving in between raised KeyError in its
-    thread, which closed the socket for good. Every private topic here has the one callback
-    (`fallback`), so a topic not filed yet gets it."""
+    """pybit's private socket, with two fixes:
+
+    - pybit sends a subscription before it files the topic's callback, so a message of that
+      topic arriving in between raised KeyError in its thread, which closed the socket for good.
+      Every private topic here has the one callback (`fallback`), so a topic not filed yet gets it.
+    - pybit's subscribe waits for a connection in a sleep loop with no end: on a socket that died
+      first, the thread running it (the adapter's, see user_events) slept for good once the
+      adapter gave the socket up. A socket given up (`give_up`) ends that wait by raising
+      SocketGivenUp. (pybit's own `exited` flag is no sign: it exits and resets the socket
+      itself on every error before reconnecting.)"""
 
     fallback: Any = None
+    given_up = False
 
     def _get_callback(self, topic: str) -> Any:
         return self.callback_directory.get(topic) or self.fallback
+
+    def give_up(self) -> None:
+        """Close the socket for good; a subscribe still waiting on it stops waiting."""
+        self.given_up = True
+        self.exit()
+
+    def is_connected(self) -> bool:
+        if self.given_up:
+            raise SocketGivenUp("the private socket was given up before it could subscribe")
+        return bool(super().is_connected())
 
 
 class BybitAdapter:
@@ -516,7 +537,7 @@ class BybitAdapter:
             finally:
                 if ws is not None:
                     with contextlib.suppress(Exception):
-                        ws.exit()
+                        ws.give_up()
             await asyncio.sleep(1.0)
 
     def _with_trade(self, report: OrderReport) -> OrderReport:
