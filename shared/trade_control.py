@@ -148,7 +148,9 @@ class TradeWatch:
     def done(self) -> bool:
         if self.decision is None:
             return False
-        if self.closing:
+        if self.closing:  # its sale settles it; with nothing held (an entry cancelled) none comes
+            if self.decision.fields.get("sells") == "no":
+                return True
             return self.update is not None and self.update.terminal
         if self.decision.fields.get("outcome") != "sent":
             return True

@@ -106,11 +106,12 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
         """SELL: cancel every exit and sell the position at market once they are gone."""
         if state.position.base <= 0 and not state.orders:
             return drop_trade(state), refuse_trade(ctx, request, f"{ctx.bot} holds nothing to sell")
+        sells = "yes" if state.position.base > 0 else "no"  # no: only an entry still open to cancel
         state, cmds = sell_out_commands(drop_trade(state), ctx)
         text = (f"trade {request.id} ({request.source}): close — open orders cancelled, the position sold at "
                 "market")  # fmt: skip
         note = notification(ctx, "bot_close", f"trade-{request.id}", f"{ctx.bot}: {text}", level=Level.INFO)
-        return state, [*cmds, decide(ctx, text, request=request.id, outcome="closing"), note]
+        return state, [*cmds, decide(ctx, text, request=request.id, outcome="closing", sells=sells), note]
 
 
 def open_smart_trade(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
+
 from shared.exits import Exits, Target
 from shared.messages import (
     BotControl,
@@ -14,6 +16,8 @@ from shared.messages import (
     ControlAction,
     Notification,
     OrderStatus,
+    OrderType,
+    OrderUpdate,
     PlaceOrder,
     PlaceOrderList,
     Side,
@@ -22,6 +26,7 @@ from shared.messages import (
 from shared.strategy.registry import load_strategy
 from shared.strategy.state import RECENT_TRADES, Mode
 from shared.strategy.testing import Driver
+from shared.trade_control import TradeWatch
 from strategies.dca import DcaStrategy
 from strategies.manual import ManualStrategy
 
@@ -162,3 +167,40 @@ def test_a_closed_trade_leaves_the_bot_running_and_the_next_buy_waits_for_the_sa
     assert d.state.position.base == 0 and not d.state.closing and d.state.orders == {}
     (entry3, _) = d.send(trade("b3"))
     assert isinstance(entry3, PlaceOrder) and outcomes(d)[-1] == ("b3", "sent")
+
+
+def test_a_close_says_whether_a_sale_follows_and_the_senders_watch_ends_on_it() -> None:
+    """The close's decision carries `sells`: no when only a limit entry was open (nothing held,
+    no sale will come: `automata trade sell` returns at once), yes when a position is sold."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    buy = msgspec.structs.replace(trade("b1"), price=Decimal("90"))  # a limit entry, resting
+    (entry, _) = d.send(buy)
+    assert isinstance(entry, PlaceOrder) and entry.price == Decimal("90")
+    close = TradeRequest(id="s1", bot="t1", symbol="BTCUSDT", side=Side.SELL, ts=2)
+    d.send(close)
+    said = d.decisions[-1]
+    assert said.fields["outcome"] == "closing" and said.fields["sells"] == "no"
+    watch = TradeWatch(close)
+    watch.feed(said)
+    assert watch.done  # nothing to wait for
+    # with a position held, the watch waits for the sale's final update
+    d.update(entry.cid, OrderStatus.CANCELED)
+    (entry2, _) = d.send(trade("b2"))
+    d.fill(entry2.cid, price="100")
+    close2 = TradeRequest(id="s2", bot="t1", symbol="BTCUSDT", side=Side.SELL, ts=3)
+    cmds = d.send(close2)
+    said = d.decisions[-1]
+    assert said.fields["sells"] == "yes"
+    watch = TradeWatch(close2)
+    watch.feed(said)
+    assert not watch.done
+    assert any(isinstance(c, CancelOrder | CancelOrderList) for c in cmds)
+    answers = [c for cid in list(d.state.orders) for c in d.update(cid, OrderStatus.CANCELED)]
+    (sale,) = [c for c in answers if isinstance(c, PlaceOrder)]
+    assert (sale.side, sale.order_type) == (Side.SELL, OrderType.MARKET)
+    sold = OrderUpdate(cid=sale.cid, bot="t1", venue=d.venue, symbol="BTCUSDT", status=OrderStatus.FILLED,
+                       side=Side.SELL, order_type=OrderType.MARKET, orig_qty=sale.quantity or D(0),
+                       cum_filled_qty=sale.quantity or D(0), cum_quote_qty=D(100), ts=4)  # fmt: skip
+    watch.feed(sold)
+    assert watch.done and watch.update is sold
