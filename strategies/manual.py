@@ -17,7 +17,8 @@ Params (optional): `max_quote`, the most one trade may spend (a quantity is valu
 price or the last close).
 
 The bot's decision on each request carries `request` (its id), `outcome` (sent, refused,
-closing, duplicate) and the entry's `cid`, so the sender can wait for the entry's first update.
+closing, duplicate) and the entry's `cid`, so the sender can wait for the entry's first update;
+a close's carries `sells` (yes, or no when nothing is held: no sale will follow).
 """
 
 from __future__ import annotations
