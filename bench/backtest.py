@@ -13,7 +13,7 @@
   the same March candles.
 
 Timings are the best of several runs (backtesting.py's too: its first run is up to 1.5x slower);
-the ratio is the median of 3 pairs of runs made back to back (the machine's speed drifts).
+the ratio is the median of 5 pairs of runs made back to back (the machine's speed drifts).
 Prints the figures, then one line with a JSON object.
 Run: `.venv/bin/python bench/backtest.py` (about 10 s on 2 cores).
 """
@@ -47,7 +47,7 @@ MARCH = Path(
     or ROOT.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_2023-03-21.csv"
 )
 YEAR = 525_600
-ROUNDS = 3  # pairs of (ours, backtesting.py) runs, back to back
+ROUNDS = 5  # pairs of (ours, backtesting.py) runs, back to back
 
 
 def best_of(fn: Any, runs: int) -> tuple[float, Any]:
