@@ -159,6 +159,12 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
     assert state(r).get("mode", "running") == "running"  # the default is left out of the JSON
     again = cli(cenv, "trade", "buy", "BTCUSDT", "--quote", "20", "--wait", "20")
     assert again.returncode == 0 and "FILLED" in again.stdout, again.stdout
+    # a close from the CLI waits for its sale and shows it
+    sold = cli(cenv, "trade", "sell", "BTCUSDT", "--wait", "20")
+    assert sold.returncode == 0 and "sale " in sold.stdout and "SELL BTCUSDT MARKET" in sold.stdout, (
+        sold.stdout
+    )
+    assert ": FILLED" in sold.stdout, sold.stdout
     assert gateway.alive() and runner.alive()
     assert runner.terminate() == 0 and gateway.terminate() == 0
 
