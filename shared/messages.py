@@ -94,6 +94,12 @@ def pending_leg(kind: ListKind, index: int) -> bool:
     return kind is not ListKind.OCO and index > 0
 
 
+def oco_start(kind: ListKind, legs: int) -> int:
+    """Where a list's OCO pair starts among its `legs` legs: an OCO's two (0), an OTOCO's
+    pending pair (1); an OTO has none (`legs`: the pair is empty)."""
+    return 0 if kind is ListKind.OCO else 1 if kind is ListKind.OTOCO else legs
+
+
 class TimeInForce(StrEnum):
     GTC = "GTC"
     IOC = "IOC"
@@ -235,9 +241,7 @@ class PlaceOrderList(Message, frozen=True, tag="place_list"):
     @property
     def oco_legs(self) -> tuple[PlaceOrder, ...]:
         """The legs that form an OCO: an OCO's two, an OTOCO's pending pair; none for an OTO."""
-        return (
-            self.legs if self.kind is ListKind.OCO else self.legs[1:] if self.kind is ListKind.OTOCO else ()
-        )
+        return self.legs[oco_start(self.kind, len(self.legs)) :]
 
 
 class CancelOrderList(Message, frozen=True, tag="cancel_list"):

@@ -43,7 +43,7 @@ from shared.matching.model import (
     Trade,
 )
 from shared.matching.symbols import SymbolSpec
-from shared.messages import LIST_LEGS, ListKind, pending_leg
+from shared.messages import LIST_LEGS, ListKind, oco_start, pending_leg
 
 OCO_TRIGGER = "OCO_TRIGGER"  # Binance's expiry reasons (executionReport eR)
 PHASE_ONE_EXPIRED = "OTO_PHASE_ONE_EXPIRED"
@@ -152,7 +152,7 @@ class Lists:
             )
         if kind is not ListKind.OCO and any(r.type is OrderType.MARKET for r in requests[1:]):
             raise EngineError(Reject.OCO_TYPES, "a pending leg cannot be MARKET")
-        pair = requests if kind is ListKind.OCO else requests[1:] if kind is ListKind.OTOCO else ()
+        pair = requests[oco_start(kind, len(requests)) :]
         if pair:
             self._check_oco(pair[0], pair[1], check_prices=kind is ListKind.OCO)
         if len(self.open_orders(account, spec.symbol)) + len(requests) > spec.max_num_orders:

@@ -25,6 +25,7 @@ from shared.messages import (
     PlaceOrderList,
     Side,
     TimeInForce,
+    oco_start,
     pending_leg,
 )
 from shared.order_terms import OrderTerms
@@ -51,7 +52,7 @@ class Leg(NamedTuple):
 def _sold_at_most(kind: ListKind, legs: Sequence[Leg]) -> Decimal:
     """The most base the list's sell legs can sell together (of an OCO's pair, one leg) out of
     the position held now: an OTO / OTOCO's pending sells sell what its working buy brings."""
-    first = 0 if kind is ListKind.OCO else 1 if kind is ListKind.OTOCO else len(legs)
+    first = oco_start(kind, len(legs))
     pair, alone = legs[first:], legs[:first]
     most = max((leg.quantity for leg in pair if leg.side == Side.SELL), default=Decimal(0))
     selling = most + sum((leg.quantity for leg in alone if leg.side == Side.SELL), Decimal(0))
