@@ -465,12 +465,8 @@ def notification(
 
 
 def stop_commands(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
-    """Stop: cancel every open order (held adopted ones booked first: adoption.py), keep the
-    position, send nothing new until resumed."""
-    state, cmds = book_held(state, ctx)
-    state = replace(state, mode=Mode.STOPPED)
-    state, cancels = cancel_orders(state, ctx)
-    return state, [*cmds, *cancels]
+    """Stop: cancel every open order, keep the position, send nothing new until resumed."""
+    return _cancel_all(replace(state, mode=Mode.STOPPED), ctx)
 
 
 def close_commands(
@@ -480,6 +476,13 @@ def close_commands(
     return sell_out_commands(replace(state, mode=Mode.STOPPED), ctx, ref_price)
 
 
+def _cancel_all(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
+    """Every open order cancelled (held adopted ones booked first: adoption.py); the mode as it is."""
+    state, cmds = book_held(state, ctx)
+    state, cancels = cancel_orders(state, ctx)
+    return state, [*cmds, *cancels]
+
+
 def sell_out_commands(
     state: S, ctx: StrategyContext, ref_price: Decimal | None = None
 ) -> tuple[S, list[Command]]:
@@ -487,9 +490,7 @@ def sell_out_commands(
     more — an order being cancelled may still fill, and the sale must not sell what that one
     sold. `finish_close` makes the sale when the last one ends. The mode stays: a manual trade's
     close leaves its bot ready for the next one; `close_commands` stops the bot first."""
-    state, cmds = book_held(state, ctx)
-    state, cancels = cancel_orders(state, ctx)
-    cmds = [*cmds, *cancels]
+    state, cmds = _cancel_all(state, ctx)
     if state.orders:
         return replace(state, closing=True), cmds
     state, more = finish_close(state, ctx, ref_price)
