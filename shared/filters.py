@@ -15,7 +15,8 @@ from shared.messages import BUY, SELL, Side, check_amounts
 from shared.money import ZERO, fmt, round_down, round_up
 
 AMOUNTS = ("tick_size", "step_size", "min_qty", "max_qty", "min_notional", "max_notional", "min_price",
-           "max_price", "multiplier_up", "multiplier_down")  # fmt: skip
+           "max_price", "multiplier_up", "multiplier_down", "sell_multiplier_up",
+           "sell_multiplier_down")  # fmt: skip
 
 
 class FilterError(ValueError):
@@ -34,9 +35,13 @@ class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
     max_notional: Decimal = Decimal("9000000000")
     min_price: Decimal = ZERO
     max_price: Decimal = Decimal("10000000")
-    # PERCENT_PRICE_BY_SIDE style bounds around the current price: price <= ref * up, >= ref * down
+    # PERCENT_PRICE_BY_SIDE: a buy's price within [ref * down, ref * up] around the reference
+    # price (Binance's bid multipliers; PERCENT_PRICE's one band for both sides) ...
     multiplier_up: Decimal = Decimal("5")
     multiplier_down: Decimal = Decimal("0.2")
+    # ... and a sell's within its own band (the ask multipliers); None: the buy's band
+    sell_multiplier_up: Decimal | None = None
+    sell_multiplier_down: Decimal | None = None
 
     def __post_init__(self) -> None:
         # built from a venue's exchangeInfo: a constructor checks no types, and a negative or
@@ -58,8 +63,20 @@ class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
             return round_up(price, self.tick_size)
         raise TypeError(f"side must be a Side, got {side!r}")
 
-    def check(self, qty: Decimal, price: Decimal | None, *, ref_price: Decimal | None = None) -> None:
-        """Raise FilterError naming the first filter qty/price break (both already rounded)."""
+    def price_band(self, side: Side, ref_price: Decimal) -> tuple[Decimal, Decimal]:
+        """The lowest and highest price an order of this side may have around ref_price."""
+        if side is SELL:
+            down, up = self.sell_multiplier_down, self.sell_multiplier_up
+            return ref_price * (self.multiplier_down if down is None else down), ref_price * (
+                self.multiplier_up if up is None else up
+            )
+        return ref_price * self.multiplier_down, ref_price * self.multiplier_up
+
+    def check(
+        self, qty: Decimal, price: Decimal | None, *, ref_price: Decimal | None = None, side: Side = BUY
+    ) -> None:
+        """Raise FilterError naming the first filter qty/price break (both already rounded);
+        `side` picks the percent-price band."""
         if qty <= ZERO:  # a Decimal compares faster with a Decimal than with an int
             raise FilterError(
                 f"{self.symbol}: quantity {fmt(qty)} is not positive after rounding to step {fmt(self.step_size)}"
@@ -80,7 +97,10 @@ class SymbolFilters(msgspec.Struct, frozen=True, kw_only=True):
                     f"{self.symbol}: PRICE_FILTER: price {fmt(price)} outside [{fmt(self.min_price)}, {fmt(self.max_price)}]"
                 )
             if ref_price is not None and ref_price > 0:
-                lo, hi = ref_price * self.multiplier_down, ref_price * self.multiplier_up
+                if side is SELL:
+                    lo, hi = self.price_band(side, ref_price)
+                else:  # inline: every order a backtest places passes here
+                    lo, hi = ref_price * self.multiplier_down, ref_price * self.multiplier_up
                 if price < lo or price > hi:
                     raise FilterError(
                         f"{self.symbol}: PERCENT_PRICE: price {fmt(price)} outside [{fmt(lo)}, {fmt(hi)}] around {fmt(ref_price)}"

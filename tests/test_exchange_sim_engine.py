@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from shared.matching.engine import (
@@ -337,3 +338,25 @@ def test_a_broken_invariant_is_corrupt_state_not_a_request_error(engine):
 
     with pytest.raises(CorruptState, match="negative balance"):
         engine._move("binance", "USDT", free=-(engine.balance("binance", "USDT").free + 1))
+
+
+def test_a_sell_has_its_own_percent_price_band() -> None:
+    """PERCENT_PRICE_BY_SIDE with Binance's documented multipliers: buys in [0.2, 1.2] × the
+    reference price, sells in [0.8, 5] ×."""
+    [spec] = select(["BTCUSDT"])
+    bands = dict(
+        multiplier_up=D("1.2"),
+        multiplier_down=D("0.2"),
+        sell_multiplier_up=D(5),
+        sell_multiplier_down=D("0.8"),
+    )
+    spec = msgspec.structs.replace(spec, filters=msgspec.structs.replace(spec.filters, **bands))
+    e = Engine([spec], market_fill="now")
+    e.set_time(1_000)
+    e.on_price("BTCUSDT", D("30000"))
+    e.place(ACC, limit("SELL", "0.01", "45000"))  # +50 %: in the sell band
+    e.place(ACC, limit("BUY", "0.01", "15000"))  # -50 %: in the buy band
+    for req in (limit("BUY", "0.01", "37000"), limit("SELL", "0.01", "23000")):
+        with pytest.raises(EngineError) as err:
+            e.place(ACC, req)
+        assert err.value.reason is Reject.PERCENT_PRICE

@@ -51,6 +51,23 @@ def test_filters_round_and_check():
     f.check(Decimal("1"), Decimal("100"), ref_price=Decimal("100"))
 
 
+def test_percent_price_by_side_checks_each_side_against_its_own_band():
+    """Binance's documented PERCENT_PRICE_BY_SIDE example: a buy within [0.2, 1.2] × the average
+    price, a sell within [0.8, 5] ×. A sell at +50 % is fine there; one band would refuse it."""
+    f = SymbolFilters(symbol="ETHBTC", base_asset="ETH", quote_asset="BTC", tick_size=Decimal("0.01"),
+                      step_size=Decimal("0.001"), multiplier_up=Decimal("1.2"), multiplier_down=Decimal("0.2"),
+                      sell_multiplier_up=Decimal(5), sell_multiplier_down=Decimal("0.8"))  # fmt: skip
+    ref, qty = Decimal(100), Decimal(1)
+    f.check(qty, Decimal(50), ref_price=ref, side=Side.BUY)
+    f.check(qty, Decimal(150), ref_price=ref, side=Side.SELL)
+    with pytest.raises(FilterError, match=r"PERCENT_PRICE: price 130 outside \[20, 120\]"):
+        f.check(qty, Decimal(130), ref_price=ref, side=Side.BUY)
+    with pytest.raises(FilterError, match=r"PERCENT_PRICE: price 70 outside \[80, 500\]"):
+        f.check(qty, Decimal(70), ref_price=ref, side=Side.SELL)
+    one_band = msgspec.structs.replace(f, sell_multiplier_up=None, sell_multiplier_down=None)
+    assert one_band.price_band(Side.SELL, ref) == one_band.price_band(Side.BUY, ref) == (20, 120)
+
+
 def test_envelope_is_readable_text_with_decimal_strings():
     msg = OrderUpdate(cid="b-000001", bot="b", venue="sim", symbol="BTCUSDT", status=OrderStatus.FILLED,
                       cum_filled_qty=Decimal("0.00100000"), fee=Decimal("0.000001"), fee_asset="BTC")  # fmt: skip

@@ -10,11 +10,14 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import msgspec
 import pytest
 
+from services.exchange_sim import binance_format
 from services.order_gateway.venues import binance, binance_lists, bybit
 from services.order_gateway.venues.base import BalanceReport, VenueTrade
 from shared.filters import SymbolFilters
+from shared.matching.symbols import select
 from shared.messages import Balance, ListKind, OrderStatus, OrderType, PlaceOrder, PlaceOrderList, Side
 from shared.order_report import OrderReport
 from tests.helpers.venue_docs import documented
@@ -114,8 +117,22 @@ def test_binance_exchange_info_with_the_documented_filters() -> None:
         tick_size=D("0.000001"), min_price=D("0.000001"), max_price=D(100000),  # PRICE_FILTER
         step_size=D("0.001"), min_qty=D("0.001"), max_qty=D(100000),  # LOT_SIZE, not MARKET_LOT_SIZE
         min_notional=D(10), max_notional=D(10000),  # NOTIONAL over the older MIN_NOTIONAL
-        multiplier_up=D("1.2"), multiplier_down=D("0.8"),  # BY_SIDE: a buy's ceiling, a sell's floor
+        multiplier_up=D("1.2"), multiplier_down=D("0.2"),  # PERCENT_PRICE_BY_SIDE: a buy's band
+        sell_multiplier_up=D(5), sell_multiplier_down=D("0.8"),  # and a sell's
     )  # fmt: skip
+
+
+def test_binance_filters_as_the_paper_venue_serves_them_read_back_the_same() -> None:
+    """Both bands of PERCENT_PRICE_BY_SIDE go out in exchangeInfo and come back in the adapter."""
+    [spec] = select(["BTCUSDT"])
+    filters = msgspec.structs.replace(
+        spec.filters, multiplier_up=D("1.2"), multiplier_down=D("0.2"), sell_multiplier_up=D(5),
+        sell_multiplier_down=D("0.8"),
+    )  # fmt: skip
+    served = binance_format.symbol_info(msgspec.structs.replace(spec, filters=filters))
+    got = binance.filters_from_symbol(served)
+    bands = ("multiplier_up", "multiplier_down", "sell_multiplier_up", "sell_multiplier_down")
+    assert [getattr(got, b) for b in bands] == [D("1.2"), D("0.2"), D(5), D("0.8")]
 
 
 def test_binance_older_symbols_min_notional_and_percent_price() -> None:

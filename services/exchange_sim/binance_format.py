@@ -23,7 +23,7 @@ from shared.matching.engine import (
 )
 from shared.matching.model import STOP_TYPES
 from shared.matching.symbols import SymbolSpec
-from shared.messages import ListKind
+from shared.messages import ListKind, Side
 
 STP_MODE = "EXPIRE_MAKER"
 ORDER_TYPES = [
@@ -300,6 +300,7 @@ def account_events(event: BalanceEvent) -> list[dict[str, Any]]:
 
 def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
     f = spec.filters
+    sell_band = f.price_band(Side.SELL, Decimal(1))
     return {
         "symbol": spec.symbol,
         "status": "TRADING",
@@ -342,8 +343,8 @@ def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
                 "filterType": "PERCENT_PRICE_BY_SIDE",
                 "bidMultiplierUp": str(f.multiplier_up),
                 "bidMultiplierDown": str(f.multiplier_down),
-                "askMultiplierUp": str(f.multiplier_up),
-                "askMultiplierDown": str(f.multiplier_down),
+                "askMultiplierUp": str(sell_band[1]),
+                "askMultiplierDown": str(sell_band[0]),
                 "avgPriceMins": 5,
             },
             {

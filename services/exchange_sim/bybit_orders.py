@@ -197,12 +197,13 @@ def from_engine(exc: EngineError, req: OrderRequest | None, engine: Engine) -> B
     if exc.reason is Reject.PERCENT_PRICE and req is not None and req.price is not None:
         f = engine.specs[req.symbol].filters
         ref = engine.quote(req.symbol).ref_price
+        lo, hi = f.price_band(req.side, ref)
         if req.price > ref:
             if req.side is Side.BUY:
-                return BybitError(E.BUY_PRICE_LIMIT, fmt_args=(fmt(ref * f.multiplier_up),))
+                return BybitError(E.BUY_PRICE_LIMIT, fmt_args=(fmt(hi),))
             return BybitError(E.PRICE_TOO_HIGH)
         if req.side is Side.SELL:
-            return BybitError(E.SELL_PRICE_LIMIT, fmt_args=(fmt(ref * f.multiplier_down),))
+            return BybitError(E.SELL_PRICE_LIMIT, fmt_args=(fmt(lo),))
         return BybitError(E.PRICE_TOO_LOW)
     code = _ENGINE_CODES.get(exc.reason)
     if code is None:  # MISSING_PARAM, BAD_PARAM, WOULD_TRIGGER

@@ -49,5 +49,5 @@ def prepare(cmd: PlaceOrder, filters: SymbolFilters, ref_price: Decimal | None) 
     if cmd.quantity is None:
         raise FilterError(f"{cmd.order_type.value} order needs a quantity")
     qty = filters.round_qty(cmd.quantity)
-    filters.check(qty, price, ref_price=ref_price)  # market orders: notional at the last price
+    filters.check(qty, price, ref_price=ref_price, side=side)  # market orders: notional at the last price
     return Prepared(qty, price, stop)

@@ -91,7 +91,7 @@ class OrderRules:
             raise EngineError(Reject.BAD_PARAM, "quote_quantity must be positive", param="quote_quantity")
 
         if price is not None:
-            lo, hi = quote.ref_price * f.multiplier_down, quote.ref_price * f.multiplier_up
+            lo, hi = f.price_band(req.side, quote.ref_price)
             if price < lo or price > hi:
                 raise EngineError(Reject.PERCENT_PRICE, f"price {price} outside [{lo}, {hi}]", param="price")
         if qty is None:

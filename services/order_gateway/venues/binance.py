@@ -234,12 +234,15 @@ def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
     notional = f.get("NOTIONAL") or f.get("MIN_NOTIONAL") or {}
     pct = f.get("PERCENT_PRICE_BY_SIDE") or f.get("PERCENT_PRICE") or {}
     kwargs: dict[str, Any] = {}
-    up = pct.get("bidMultiplierUp") or pct.get("multiplierUp")
-    down = pct.get("askMultiplierDown") or pct.get("multiplierDown")
-    if up:
-        kwargs["multiplier_up"] = venue_dec(up)
-    if down:
-        kwargs["multiplier_down"] = venue_dec(down)
+    for field, by_side, both in (
+        ("multiplier_up", "bidMultiplierUp", "multiplierUp"),  # a buy's band, or PERCENT_PRICE's
+        ("multiplier_down", "bidMultiplierDown", "multiplierDown"),
+        ("sell_multiplier_up", "askMultiplierUp", ""),  # a sell's (PERCENT_PRICE_BY_SIDE only)
+        ("sell_multiplier_down", "askMultiplierDown", ""),
+    ):
+        value = pct.get(by_side) or pct.get(both)
+        if value:
+            kwargs[field] = venue_dec(value)
     return SymbolFilters(
         symbol=s["symbol"],
         base_asset=s["baseAsset"],
