@@ -13,12 +13,16 @@ from hypothesis import strategies as st
 
 from services.order_gateway.reconcile_rules import (
     GRACE_MS,
+    LOST_AFTER_MS,
+    LOST_REASON,
     NOT_FOUND,
     Action,
+    LostWatch,
     NoAnswer,
     adoptions,
     judge,
     latest_reports,
+    lost,
     outcome,
     resend_wait_ms,
 )
@@ -190,3 +194,33 @@ def test_a_bots_orders_without_a_record_are_adopted_and_open_foreign_ones_counte
         ("b1-000002", OrderStatus.FILLED), ("b1-000003", OrderStatus.FILLED),
     ]  # fmt: skip
     assert found.foreign == 1
+
+
+def test_an_acknowledged_order_is_lost_after_three_unknown_answers_over_a_minute() -> None:
+    watch, held = LostWatch(), record(OrderStatus.NEW)
+    assert not watch.unknown(held, 0)
+    assert not watch.unknown(held, 30_000)
+    assert not watch.unknown(held, LOST_AFTER_MS - 1)  # three answers, not yet a minute
+    assert watch.unknown(held, LOST_AFTER_MS)
+    watch.known(held.cid)  # the venue answered with it once: the count starts again
+    assert not watch.unknown(held, 2 * LOST_AFTER_MS)
+    assert not watch.unknown(held, 3 * LOST_AFTER_MS)
+    assert watch.unknown(held, 4 * LOST_AFTER_MS)
+    watch.keep(set())  # no longer open in the log: forgotten
+    assert not watch.unknown(held, 5 * LOST_AFTER_MS)
+
+
+def test_an_order_whose_outcome_is_unknown_is_never_lost() -> None:
+    """It may still reach the venue (judge resends it once it no longer can): never closed."""
+    watch = LostWatch()
+    for status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+        assert not any(watch.unknown(record(status), t * LOST_AFTER_MS) for t in range(10))
+
+
+def test_a_lost_order_keeps_its_fills_and_says_why() -> None:
+    part = advance_record(record(OrderStatus.NEW), report(OrderStatus.PARTIALLY_FILLED, D("0.4"), fee=D(0)), None, 5)
+    assert part is not None
+    closed = lost(part, 9)
+    assert (closed.status, closed.cum_filled_qty, closed.reason, closed.updated_ts) == (
+        OrderStatus.CANCELED, D("0.4"), LOST_REASON, 9,
+    )  # fmt: skip

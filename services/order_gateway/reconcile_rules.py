@@ -8,6 +8,12 @@ what was read and returns the decision, so the rules are tested directly (tests/
   the first request's recvWindow, then resending (only then can the venue no longer take the
   first request, so it can never take both); "not found" for an order the log holds open, or
   no answer at all, leaves it unresolved.
+- An order the venue acknowledged and no longer knows (`LostWatch`, `lost`): "unknown order"
+  for an order the venue took means it is gone there (Binance's Spot Testnet wipes every order
+  about once a month; an exchange forgets old unfilled orders). Held open, its bot would wait
+  for it forever; so once the venue has said so LOST_AFTER times in a row over at least
+  LOST_AFTER_MS, the order is closed CANCELED with the reason, its fills so far standing. An
+  order whose outcome is unknown is never "lost": it may still reach the venue (`judge`).
 - The venue's order lists (`latest_reports`, `adoptions`): one report per cid, the furthest
   along whatever order or how many times the lists gave it; a bot's order without a record is
   adopted, an open foreign order only counted.
@@ -21,11 +27,15 @@ from collections.abc import Container, Iterable
 import msgspec
 
 from shared.ids import bot_of
+from shared.messages import OrderStatus
 from shared.order_lifecycle import OPEN_STATUSES, UNCONFIRMED, moves_forward
 from shared.order_record import OrderRecord
 from shared.order_report import OrderReport
 
 GRACE_MS = 1000  # on top of recvWindow: clocks and the network are not exact
+LOST_AFTER = 3  # "unknown order" answers in a row about an acknowledged open order ...
+LOST_AFTER_MS = 60_000  # ... spread over at least this long: one glitch never closes an order
+LOST_REASON = "lost: the venue no longer knows this order (was the venue reset?)"
 
 
 class NotFound(msgspec.Struct, frozen=True):
@@ -114,3 +124,32 @@ def adoptions(latest: dict[str, OrderReport], recorded: Container[str]) -> Adopt
         elif cid not in recorded:
             adopt.append(report)
     return Adoptions(tuple(adopt), foreign)
+
+
+class LostWatch:
+    """Which acknowledged open orders the venue has said it does not know, since when and how
+    often in a row (in memory: a restart only starts the count again, never closes sooner)."""
+
+    def __init__(self) -> None:
+        self._unknown: dict[str, tuple[int, int]] = {}  # cid -> (first answer ms, answers)
+
+    def unknown(self, record: OrderRecord, now_ms: int) -> bool:
+        """Note one "unknown order" answer about the record; whether it is now lost."""
+        if record.status not in OPEN_STATUSES:
+            return False  # PENDING_SUBMIT / UNKNOWN: may still reach the venue (judge resends)
+        first, answers = self._unknown.get(record.cid, (now_ms, 0))
+        self._unknown[record.cid] = (first, answers + 1)
+        return answers + 1 >= LOST_AFTER and now_ms - first >= LOST_AFTER_MS
+
+    def known(self, cid: str) -> None:
+        """The venue answered with the order: the count starts again."""
+        self._unknown.pop(cid, None)
+
+    def keep(self, cids: Container[str]) -> None:
+        """Forget the orders no longer open in the log."""
+        self._unknown = {c: v for c, v in self._unknown.items() if c in cids}
+
+
+def lost(record: OrderRecord, now_ms: int) -> OrderRecord:
+    """The record closed as lost: CANCELED with the reason, what it filled kept."""
+    return msgspec.structs.replace(record, status=OrderStatus.CANCELED, reason=LOST_REASON, updated_ts=now_ms)

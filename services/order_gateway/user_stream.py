@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
-from services.order_gateway.tracker import OrderTracker
+from services.order_gateway.reconcile_rules import LOST_REASON, LostWatch, lost
+from services.order_gateway.tracker import OrderTracker, now_ms
 from services.order_gateway.venues.base import BalanceReport, OrderNotFound, StreamGap, VenueError
 from services.order_gateway.wal import Wal
 from shared import metrics
 from shared.bus import publish
 from shared.ids import bot_of
-from shared.messages import BalanceUpdate, OrderStatus
+from shared.messages import BalanceUpdate, Level, Message, Notification, OrderStatus
+from shared.money import fmt
 from shared.order_lifecycle import moves_forward
-from shared.order_record import CorruptRecord
+from shared.order_record import CorruptRecord, OrderRecord, to_update
 from shared.order_report import OrderReport
 from shared.ratelimit import polling_task
-from shared.streams import account
+from shared.streams import NOTIFY, account, order_events
 
 log = logging.getLogger("automata.user_stream")
 
@@ -31,7 +34,13 @@ class UserStream:
     """Component: runs the venue's user events and the poller until stop()."""
 
     def __init__(
-        self, wal: Wal, tracker: OrderTracker, poll_every_s: float = 10.0, balance_every_s: float = 60.0
+        self,
+        wal: Wal,
+        tracker: OrderTracker,
+        poll_every_s: float = 10.0,
+        balance_every_s: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.wal, self.tracker, self.adapter = wal, tracker, tracker.adapter
         self.poll_every_s, self.balance_every_s = poll_every_s, balance_every_s
@@ -46,6 +55,11 @@ class UserStream:
         self._m_recovered = metrics.counter(
             "automata_poll_recovered_total", "Order updates found by polling", ("venue",)
         )
+        self._m_lost = metrics.counter(
+            "automata_orders_lost_total", "Acknowledged orders the venue no longer knew, closed", ("venue",)
+        )
+        self.lost = LostWatch()
+        self.clock = clock
 
     def stop(self) -> None:
         self._stop.set()
@@ -117,6 +131,7 @@ class UserStream:
         """Diff the venue's open orders against og:open; query the ones that left. Returns updates."""
         open_cids = await self.wal.open_cids()
         self._m_open.set(len(open_cids))
+        self.lost.keep(open_cids)
         if not open_cids:
             return 0
         at_venue = {r.cid: r for r in await self.adapter.open_orders()}
@@ -133,8 +148,11 @@ class UserStream:
             if report is None:
                 try:
                     report = await self.adapter.query(record.symbol, cid)
-                except OrderNotFound:
-                    continue  # PENDING_SUBMIT not yet at the venue: the command path resolves it
+                except OrderNotFound:  # UNKNOWN: its command path resolves it; an acknowledged one:
+                    if self.lost.unknown(record, int(self.clock() * 1000)):  # gone from the venue
+                        changed += await self._close_lost(record)
+                    continue
+            self.lost.known(cid)
             if (
                 moves_forward(record, report)
                 and await self.tracker.apply(report, reconciled=True) is not None
@@ -143,6 +161,38 @@ class UserStream:
         if changed:
             self._m_recovered.labels(self.wal.venue).inc(changed)
         return changed
+
+    async def _close_lost(self, record: OrderRecord) -> int:
+        """Close an order the venue no longer knows (reconcile_rules.lost): the bot gets its
+        CANCELED update and a notification says why, in one MULTI/EXEC; 1 if it was closed."""
+
+        async def close(current: OrderRecord) -> tuple[OrderRecord, list[tuple[str, Message]]] | None:
+            if current.status != record.status or current.cum_filled_qty != record.cum_filled_qty:
+                return None  # it moved since the venue was asked: the next poll judges it again
+            now = now_ms()
+            closed = lost(current, now)
+            filled = f", {fmt(current.cum_filled_qty)} of it filled" if current.cum_filled_qty else ""
+            note = Notification(
+                id=f"og:{self.wal.venue}:order_lost:{current.cid}",
+                kind="order_lost",
+                text=f"{self.wal.venue}: {current.bot}: order {current.cid} ({current.side or ''} "
+                f"{fmt(current.orig_qty)} {current.symbol}){filled}: {LOST_REASON}; closed as CANCELED",
+                level=Level.ERROR,
+                bot=current.bot,
+                venue=self.wal.venue,
+                data={"cid": current.cid, "venue_order_id": current.venue_order_id},
+                ts=now,
+            )
+            update = to_update(closed, current, reconciled=True, now_ms=now)
+            return closed, [(order_events(current.bot), update), (NOTIFY, note)]
+
+        closed = await self.wal.update(record.cid, close)
+        if closed is None:
+            return 0
+        self.lost.known(record.cid)
+        self._m_lost.labels(self.wal.venue).inc()
+        log.error("%s: %s: %s; closed as CANCELED", self.wal.venue, record.cid, LOST_REASON)
+        return 1
 
     async def publish_balances(self) -> None:
         venue = self.wal.venue
