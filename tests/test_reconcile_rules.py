@@ -218,7 +218,9 @@ def test_an_order_whose_outcome_is_unknown_is_never_lost() -> None:
 
 
 def test_a_lost_order_keeps_its_fills_and_says_why() -> None:
-    part = advance_record(record(OrderStatus.NEW), report(OrderStatus.PARTIALLY_FILLED, D("0.4"), fee=D(0)), None, 5)
+    part = advance_record(
+        record(OrderStatus.NEW), report(OrderStatus.PARTIALLY_FILLED, D("0.4"), fee=D(0)), None, 5
+    )
     assert part is not None
     closed = lost(part, 9)
     assert (closed.status, closed.cum_filled_qty, closed.reason, closed.updated_ts) == (
