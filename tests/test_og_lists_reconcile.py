@@ -9,8 +9,6 @@ import asyncio
 import time
 from decimal import Decimal
 
-import redis.asyncio as aioredis
-
 from cli.reconcile import reconcile_venue
 from services.order_gateway.list_wal import ListWal, Mode
 from services.order_gateway.lists import ListRouter, written_ahead
@@ -18,10 +16,9 @@ from services.order_gateway.reconcile import reconcile
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.binance import BinanceAdapter
-from services.order_gateway.wal import Wal
 from shared.config import AppConfig, VenueConfig
 from shared.messages import Notification, OrderStatus
+from tests.helpers.gateway import binance_wal
 from tests.helpers.lists import SYMBOL, oco_command
 from tests.helpers.sim import sim_fixture
 
@@ -29,11 +26,7 @@ sim = sim_fixture()
 
 
 async def test_the_cli_and_the_gateway_reconcile_lists(sim, redis_server):
-    redis = aioredis.Redis.from_url(redis_server.url)
-    adapter = BinanceAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=5)
-    await adapter.start()
-    try:
-        wal = Wal(redis, "sim")
+    async with binance_wal(sim, redis_server.url) as (_, adapter, wal):
         lists = ListWal(wal)
         p = Decimal(sim.control.state()["prices"][SYMBOL])
         long_ago = int(time.time() * 1000) - 60_000  # far past the recvWindow
@@ -65,9 +58,6 @@ async def test_the_cli_and_the_gateway_reconcile_lists(sim, redis_server):
             assert (await wal.get(leg.cid)).status is OrderStatus.NEW
             assert len([o for o in sim.control.orders() if o["client_order_id"] == leg.cid]) == 1
         assert (await lists.get(unsent.list_cid)).send_attempts == 2
-    finally:
-        await adapter.close()
-        await redis.aclose()
 
 
 async def reconcile_cli(cfg: AppConfig, url: str):

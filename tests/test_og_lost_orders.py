@@ -15,17 +15,15 @@ import time
 from decimal import Decimal
 
 import msgspec
-import redis.asyncio as aioredis
 
 from services.order_gateway.reconcile_rules import LOST_AFTER_MS, LOST_REASON
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.user_stream import UserStream
-from services.order_gateway.venues.binance import BinanceAdapter
-from services.order_gateway.wal import Wal
 from shared.codec import decode
 from shared.messages import Notification, OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side
 from shared.order_record import new_record
 from shared.streams import NOTIFY, order_events
+from tests.helpers.gateway import binance_wal
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()
@@ -38,11 +36,7 @@ def limit(seq: int, price: str) -> PlaceOrder:
 
 
 async def test_orders_a_reset_venue_forgot_are_closed_as_lost_after_a_minute(sim, redis_server):
-    redis = aioredis.Redis.from_url(redis_server.url)
-    adapter = BinanceAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=5)
-    await adapter.start()
-    try:
-        wal = Wal(redis, "sim")
+    async with binance_wal(sim, redis_server.url) as (redis, adapter, wal):
         tracker = OrderTracker(wal, adapter)
         clock = [1000.0]
         poller = UserStream(wal, tracker, clock=lambda: clock[0])
@@ -99,6 +93,3 @@ async def test_orders_a_reset_venue_forgot_are_closed_as_lost_after_a_minute(sim
         clock[0] += 600  # closed once: later polls find nothing more to do
         assert await poller.poll_once() == 0
         assert len([n for _, f in await redis.xrange(NOTIFY) if decode(f).kind == "order_lost"]) == 2
-    finally:
-        await adapter.close()
-        await redis.aclose()

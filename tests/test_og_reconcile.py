@@ -13,18 +13,15 @@ import time
 from decimal import Decimal
 
 import msgspec
-import redis.asyncio as aioredis
 
 from services.order_gateway.reconcile import reconcile
 from services.order_gateway.retry import Retry
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
-from services.order_gateway.venues.binance import BinanceAdapter
-from services.order_gateway.wal import Wal
 from shared.messages import Notification, OrderStatus, OrderType, PlaceOrder, Side
 from shared.order_record import new_record
-from tests.helpers.gateway import accepted
+from tests.helpers.gateway import accepted, binance_wal
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()
@@ -36,11 +33,7 @@ def market(seq: int) -> PlaceOrder:
 
 
 async def test_the_cli_and_the_gateway_reconcile_alike_and_only_the_gateway_resends(sim, redis_server):
-    redis = aioredis.Redis.from_url(redis_server.url)
-    adapter = BinanceAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=5)
-    await adapter.start()
-    try:
-        wal = Wal(redis, "sim")
+    async with binance_wal(sim, redis_server.url) as (_, adapter, wal):
         tracker = OrderTracker(wal, adapter)
         long_ago = (
             int(time.time() * 1000) - 60_000
@@ -77,6 +70,3 @@ async def test_the_cli_and_the_gateway_reconcile_alike_and_only_the_gateway_rese
         assert (record.status, record.send_attempts, accepted(sim, unsent.cid)) == (OrderStatus.FILLED, 2, 1)
         again = await reconcile(wal, tracker, router.retry, resend=router.resend)
         assert (again.checked, again.resent, again.adopted, accepted(sim, unsent.cid)) == (0, 0, 0, 1)
-    finally:
-        await adapter.close()
-        await redis.aclose()

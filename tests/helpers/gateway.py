@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 
+from services.order_gateway.venues.binance import BinanceAdapter
+from services.order_gateway.wal import Wal
 from shared.codec import decode, encode
 from shared.messages import OrderStatus, OrderType, OrderUpdate, PlaceOrder, Side, TimeInForce
 from shared.streams import order_commands, order_events
@@ -16,6 +21,22 @@ from tests.helpers.procs import Proc, python, wait_until
 from tests.helpers.sim import SimVenue
 
 BOT = "b1"
+
+
+@contextlib.asynccontextmanager
+async def binance_wal(
+    sim: SimVenue, redis_url: str
+) -> AsyncIterator[tuple[aioredis.Redis, BinanceAdapter, Wal]]:
+    """In-process, what the gateway holds for the paper venue: real Redis, python-binance aimed
+    at the venue (started), the write-ahead log of venue "sim"; all closed after."""
+    r = aioredis.Redis.from_url(redis_url)
+    adapter = BinanceAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=5)
+    await adapter.start()
+    try:
+        yield r, adapter, Wal(r, "sim")
+    finally:
+        await adapter.close()
+        await r.aclose()
 
 
 def write_config(path: Path, sim: SimVenue, **og: object) -> Path:
