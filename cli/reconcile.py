@@ -76,5 +76,6 @@ def reconcile(
     if summary.unresolved and not as_json:
         out.print(
             f"[yellow]{summary.unresolved} order(s) unresolved: the order gateway resends what never "
-            "reached the venue and retries the rest; see the gateway's log[/]"
+            "reached the venue, closes as lost an acknowledged order the venue keeps saying it does "
+            "not know (after a minute), and retries the rest; see the gateway's log[/]"
         )
