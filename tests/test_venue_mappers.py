@@ -133,6 +133,8 @@ def test_binance_filters_as_the_paper_venue_serves_them_read_back_the_same() -> 
     got = binance.filters_from_symbol(served)
     bands = ("multiplier_up", "multiplier_down", "sell_multiplier_up", "sell_multiplier_down")
     assert [getattr(got, b) for b in bands] == [D("1.2"), D("0.2"), D(5), D("0.8")]
+    # one band both ways reads back as the venue's own filters: the sell band None
+    assert binance.filters_from_symbol(binance_format.symbol_info(spec)) == spec.filters
 
 
 def test_binance_older_symbols_min_notional_and_percent_price() -> None:

@@ -243,6 +243,9 @@ def filters_from_symbol(s: dict[str, Any]) -> SymbolFilters:
         value = pct.get(by_side) or pct.get(both)
         if value:
             kwargs[field] = venue_dec(value)
+    for sell, buy in (("sell_multiplier_up", "multiplier_up"), ("sell_multiplier_down", "multiplier_down")):
+        if sell in kwargs and kwargs[sell] == kwargs.get(buy):
+            del kwargs[sell]  # the same band both ways: None says so (SymbolFilters)
     return SymbolFilters(
         symbol=s["symbol"],
         base_asset=s["baseAsset"],
