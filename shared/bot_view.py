@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 import orjson
 import redis
 
 from shared import display
 from shared.display import to_dec
+from shared.strategy.position import Position
 from shared.streams import any_bot, bot_state
 
 
@@ -27,6 +29,29 @@ def read_state(r: redis.Redis, bot: str) -> dict[str, Any] | None:
         return orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         return None
+
+
+class _Taken(msgspec.Struct):
+    opening: Position | None = None
+
+
+class _TakenDoc(msgspec.Struct):
+    state: _Taken | None = None
+
+
+_taken = msgspec.json.Decoder(_TakenDoc)
+
+
+def opening_position(raw: bytes | None) -> Position | None:
+    """The position a bot took over at its start (StrategyState.opening) as its state document
+    (raw JSON) says; None when it took none, has no state, or the document does not read."""
+    if not raw:
+        return None
+    try:
+        doc = _taken.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    return doc.state.opening if doc.state is not None else None
 
 
 def row(bot: str, doc: dict[str, Any], seen: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:

@@ -142,7 +142,8 @@ def notifier_user() -> User:
 
 def ledger_user() -> User:
     """The ledger reads: consumer-group commands only on the streams it keeps (every bot's order
-    updates, the accounts, candles, `notify`), the venues' symbol filters read-only; it appends
+    updates, the accounts, candles, `notify`), the venues' symbol filters and the bots' state
+    documents read-only (the position a bot took over at its start); it appends
     only to `notify` (gap reports) and its streams' dead letters, and never writes a message
     anyone acts on. Retention (services/ledger/retention.py): XTRIM, from a script, on the
     streams it keeps but the candles, and the order gateway's closed write-ahead records (orders
@@ -156,6 +157,7 @@ def ledger_user() -> User:
     commands = _selector(["%R~" + s.legacy_order_commands(s.ANY), "+xpending"])  # `orders:cmd:*`
     append = _selector(_keys("~", [s.NOTIFY, *(s.dlq(k) for k in kept)]), ["+xadd"])
     symbols = _selector(["%R~" + s.venue_symbols(s.ANY), "+hgetall"])
+    states = _selector(["%R~" + s.any_bot("state"), "+get"])  # the position a bot took over
     own = _keys("~", [s.health(LEDGER, s.ANY)])
     # SCAN (new bots' order-update streams, og:order:* records) is keyless: it shows key names, no value.
     rules = (
@@ -171,6 +173,7 @@ def ledger_user() -> User:
         commands,
         append,
         symbols,
+        states,
     )
     return User(LEDGER, rules)
 

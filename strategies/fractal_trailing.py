@@ -298,12 +298,14 @@ class FractalTrailingStrategy(ForgetsRefusalsOnResume, Strategy[FractalParams, F
                 f"{ctx.qty(qty)} {ctx.base_asset} is under the exchange minimum: waiting",
             )
         entry = params.entry if params.entry is not None else candle.close
+        taken = Position(base=qty, cost=qty * entry)
         state = replace(
             state,
             phase=FractalPhase.ACTIVE,
             entry=entry,
             quantity=qty,
-            position=Position(base=qty, cost=qty * entry),
+            position=taken,
+            opening=taken,
             warned="",
         )
         cmds.append(

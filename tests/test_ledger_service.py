@@ -6,24 +6,31 @@ test on both), the service as a subprocess killed with SIGKILL, the PostgreSQL c
 
 from __future__ import annotations
 
+import asyncio
 import random
 import resource
 import socket
 from decimal import Decimal
+from decimal import Decimal as D
+from typing import Any
 
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from services.ledger.gaps import report_gap
-from services.ledger.writer import Writer, utc
+from services.ledger.writer import Writer, read_opening, utc
+from services.strategy_runner.state_store import RunnerDoc, encode_doc
 from shared import streams as s
 from shared.codec import decode, encode
 from shared.ledger import schema as t
 from shared.ledger.db import open_ledger, upgrade
-from shared.messages import Balance, BalanceUpdate, Candle, Notification, OrderUpdate
+from shared.messages import Balance, BalanceUpdate, Candle, Notification, OrderUpdate, PlaceOrder
+from shared.strategy.position import Position
 from shared.strategy.testing import BTC_FILTERS, Driver
 from strategies.dca import DcaStrategy
+from strategies.fractal_trailing import FractalTrailingStrategy
 from tests.helpers.ledger import (
     BOT,
     PRICE,
@@ -76,10 +83,10 @@ def test_a_replay_in_one_batch_with_or_without_returning(tmp_path) -> None:
 
 
 class Recording(Driver):
-    """The DCA strategy driven by hand; every order update it is sent is kept for the ledger."""
+    """A strategy (DCA unless told) driven by hand; every order update it is sent is kept for the ledger."""
 
-    def __init__(self) -> None:
-        super().__init__(DcaStrategy(), {"fee": "0.001"})
+    def __init__(self, strategy: Any = None, params: dict[str, Any] | None = None) -> None:
+        super().__init__(strategy or DcaStrategy(), params or {"fee": "0.001"})
         self.updates: list[OrderUpdate] = []
 
     def send(self, event):  # noqa: ANN001, ANN201 - Driver.send's own signature
@@ -111,6 +118,44 @@ def test_the_ledgers_realised_profit_is_the_bots_own(ledger_url: str) -> None:
     assert (
         len(cycles) == 1 and cycles[0].closed_at is not None and cycles[0].profit == d.state.position.realised
     )
+
+
+def test_a_position_taken_over_at_the_start_counts_at_its_entry_price(
+    ledger_url: str, redis_server, sync_redis
+) -> None:
+    """The fractal stop protects 1 BTC "bought at 100" that it never bought itself; its stop sells
+    it at 101. The ledger starts the bot's books from that position (the `opening` of its state
+    document, as the runner stores it), so its profit is the bot's 0.899, not the whole 100.899."""
+    d = Recording(FractalTrailingStrategy(), {"entry": "100", "quantity": "1", "interval": "1m", "pad": "1"})
+    for low in ["105", "104", "102", "104", "106"]:  # a down fractal at 102: the stop
+        cmds = d.candle(str(D(low) + 2), str(D(low) + 3), low, str(D(low) + 2))
+    (stop,) = [c for c in cmds if isinstance(c, PlaceOrder)]
+    cmds = d.fill(stop.cid, price="101", fee_rate="0.001")
+    (closed,) = [c for c in cmds if isinstance(c, Notification) and c.kind == "position_closed"]
+    profit = D(closed.data["profit"])
+    assert profit == d.state.position.realised == D("0.899")
+
+    sync_redis.set(
+        s.bot_state(d.bot), encode_doc(RunnerDoc(version=3, state=msgspec.Raw(msgspec.json.encode(d.state))))
+    )
+    opening = asyncio.run(read_opening_from(redis_server.url, d.bot))
+    assert opening == d.state.opening == Position(base=D(1), cost=D(100))
+    engine, _ = writer_on(ledger_url)
+    writer = Writer(engine, lambda venue, symbol: BTC_FILTERS, lambda venue: "USDT", {d.bot: opening}.get)
+    for i, u in enumerate(d.updates):
+        writer.write(s.order_events(d.bot), f"{i + 1}-0", u)
+    with engine.connect() as conn:
+        (total,) = conn.execute(sa.select(t.fills.c.realised_total)).scalars().all()
+        (cycle,) = conn.execute(sa.select(t.cycles.c.closed_at, t.cycles.c.profit)).all()
+    assert total == profit and cycle.profit == profit and cycle.closed_at is not None
+
+
+async def read_opening_from(url: str, bot: str) -> Position | None:
+    r = aioredis.Redis.from_url(url)
+    try:
+        return await read_opening(r, bot)
+    finally:
+        await r.aclose()
 
 
 def test_sigkilled_at_random_points_the_ledger_has_every_fill_once(tmp_path, env, sync_redis) -> None:

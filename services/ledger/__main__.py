@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from services.ledger.gaps import report_gap
 from services.ledger.retention import Retention, Rule
-from services.ledger.writer import Writer
+from services.ledger.writer import Writer, read_opening
 from shared import streams as s
 from shared.bus import Consumer
 from shared.bus.consumer import Entry
@@ -28,7 +28,9 @@ from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
 from shared.ledger.db import LedgerUrlError, at_head, describe, ledger_url, open_ledger
 from shared.ledger.migrate import TRANSIENT, upgrade_apart
+from shared.messages import OrderUpdate
 from shared.service import ServiceContext, run_service
+from shared.strategy.position import Position
 from shared.urls import safe_url
 
 log = logging.getLogger("automata.ledger")
@@ -52,11 +54,13 @@ class Ledger:
     def __init__(self, ctx: ServiceContext, engine: sa.Engine) -> None:
         self.ctx = ctx
         self.filters: dict[str, dict[str, SymbolFilters]] = {}
+        self.openings: dict[str, Position | None] = {}  # bot -> the position it took over
         quotes = {name: v.quote_asset for name, v in ctx.config.venues.items()}
         self.writer = Writer(
             engine,
             lambda venue, symbol: self.filters.get(venue, {}).get(symbol),
             lambda venue: quotes.get(venue, "USDT"),
+            lambda bot: self.openings.get(bot),
         )
         self.batch: list[Entry] = []
         self.written = 0
@@ -66,6 +70,9 @@ class Ledger:
         venue = getattr(msg, "venue", "")
         if venue and getattr(msg, "symbol", "") not in self.filters.get(venue, {}):
             self.filters[venue] = filters_from_hash(await self.ctx.redis.hgetall(s.venue_symbols(venue)))
+        if isinstance(msg, OrderUpdate) and msg.bot not in self.openings:
+            # set before the bot's first order was sent (in the runner's commit), so read once
+            self.openings[msg.bot] = await read_opening(self.ctx.redis, msg.bot)
         self.batch.append(entry)
 
     async def flush(self) -> bool:

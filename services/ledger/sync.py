@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 from redis.exceptions import ResponseError
 
-from services.ledger.writer import Fact, FiltersOf, Writer, utc
+from services.ledger.writer import Fact, FiltersOf, OpeningOf, Writer, read_opening, utc
 from services.order_gateway.venues.base import VenueAdapter, VenueTrade
 from shared import streams as s
 from shared.bus.groups import as_text, id_key
@@ -167,9 +167,16 @@ class Plan:
 class Syncer:
     """Settles one venue's orders against its trade list, in one transaction."""
 
-    def __init__(self, engine: sa.Engine, venue: str, filters_of: FiltersOf, quote_of: Callable[[str], str]):
+    def __init__(
+        self,
+        engine: sa.Engine,
+        venue: str,
+        filters_of: FiltersOf,
+        quote_of: Callable[[str], str],
+        opening_of: OpeningOf = lambda _bot: None,
+    ):
         self.engine, self.venue = engine, venue
-        self.writer = Writer(engine, filters_of, quote_of)
+        self.writer = Writer(engine, filters_of, quote_of, opening_of)
         self.wal: dict[str, OrderRecord] = {}  # cid -> the gateway's record (run's `records`)
 
     def run(
@@ -318,5 +325,8 @@ async def sync_venue(
         trades += await adapter.trades(symbol)
     settled = {bot for bot in bots | {r.bot for r in records} if await caught_up(redis, bot)}
     filters = filters_from_hash(await redis.hgetall(s.venue_symbols(venue)))
-    syncer = Syncer(engine, venue, lambda _venue, symbol: filters.get(symbol), lambda _venue: quote_asset)
+    openings = {bot: await read_opening(redis, bot) for bot in bots | {r.bot for r in records}}
+    syncer = Syncer(
+        engine, venue, lambda _venue, symbol: filters.get(symbol), lambda _venue: quote_asset, openings.get
+    )
     return await asyncio.to_thread(syncer.run, records, trades, settled)

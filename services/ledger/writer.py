@@ -8,7 +8,9 @@ before (a replay): nothing is written again, and the caller acks it.
 Order updates follow the bots' own rules: an update is applied only when it moves the order
 forward (shared/strategy/orders.py `advance`), and what it adds is a fill; the fill moves the
 bot's position by the same average-cost arithmetic as the bots (shared/strategy/position.py),
-so the realised profit here equals the bot's. The position after each fill is kept on the fill's
+so the realised profit here equals the bot's; a bot that took over a position at its start (the
+fractal stop's) has that as its position before its first fill (`opening_of`: the `opening` of
+its state document, bot_view.opening_position). The position after each fill is kept on the fill's
 row: the next one continues from there, whatever restarted in between. A fill carries the
 venue's trade id when the update's growth is exactly the one trade it names (`last_fill_qty`),
 else none (a derived row, which `automata ledger sync` settles: services/ledger/sync.py).
@@ -24,18 +26,34 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from shared.account_view import valuation
+from shared.bot_view import opening_position
 from shared.filters import SymbolFilters
+from shared.ids import IdError
 from shared.ledger import schema as t
 from shared.messages import BalanceUpdate, Candle, Message, Notification, OrderUpdate
 from shared.money import ZERO
 from shared.strategy.orders import BotOrder, FillDelta, advance
 from shared.strategy.position import Position, apply_fill, fee_in_quote, is_flat
+from shared.streams import bot_state
 
 # (venue, symbol) -> its filters, None when the order gateway has not published them
 FiltersOf = Callable[[str, str], SymbolFilters | None]
+# bot -> the position it took over at its start (StrategyState.opening), None for none
+OpeningOf = Callable[[str], Position | None]
+
+
+async def read_opening(redis: aioredis.Redis, bot: str) -> Position | None:
+    """The position the bot took over at its start, from its state document (None: none, no
+    state, or an id no bot can have)."""
+    try:
+        key = bot_state(bot)
+    except IdError:
+        return None
+    return opening_position(await redis.get(key))
 
 
 def utc(ms: int) -> datetime:
@@ -168,10 +186,17 @@ class Writer:
     """Writes entries into the ledger's tables. Prices it learns (closed candles, fills) value
     the account in its quote asset; balances are folded per venue as cli/balance.py does."""
 
-    def __init__(self, engine: sa.Engine, filters_of: FiltersOf, quote_of: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        filters_of: FiltersOf,
+        quote_of: Callable[[str], str],
+        opening_of: OpeningOf = lambda _bot: None,
+    ) -> None:
         self.engine = engine
         self.filters_of = filters_of
         self.quote_of = quote_of
+        self.opening_of = opening_of
         self.prices: dict[tuple[str, str], Decimal] = {}  # (venue, symbol) -> last price known
         self.accounts: dict[str, dict[str, Any]] = {}  # venue -> asset -> Balance (after a snapshot)
         self.positions: dict[tuple[str, str], Position] = {}  # (bot, symbol) -> after its last fill
@@ -382,7 +407,8 @@ class Writer:
         self._prices[(x.venue, x.symbol)] = price
 
     def _position(self, conn: sa.Connection, bot: str, symbol: str) -> Position:
-        """The bot's position on symbol after its last fill (from that fill's row, once)."""
+        """The bot's position on symbol after its last fill (from that fill's row, once); before
+        its first fill, the position it took over at its start (nothing, for most bots)."""
         key = (bot, symbol)
         if key not in self._positions:
             f = t.fills.c
@@ -393,9 +419,13 @@ class Writer:
                 .limit(1)
             ).first()
             self._positions[key] = (
-                Position(realised=last[0], base=last[1], cost=last[2]) if last else Position()
+                Position(realised=last[0], base=last[1], cost=last[2]) if last else self._opening(bot)
             )
         return self._positions[key]
+
+    def _opening(self, bot: str) -> Position:
+        taken = self.opening_of(bot)
+        return Position() if taken is None else Position(base=taken.base, cost=taken.cost)
 
     def _open_cycle(self, conn: sa.Connection, bot: str) -> dict[str, Any] | None:
         """The bot's open round trip with the profit its fills realised so far (from the

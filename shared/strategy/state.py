@@ -43,6 +43,10 @@ class StrategyState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     seq: int = 0  # last client order sequence used (cid = {bot}-{seq:06d})
     orders: dict[str, BotOrder] = {}  # orders not finished yet, by cid
     position: Position = Position()
+    # The position the bot took over at its start rather than bought with its own orders (the
+    # fractal stop's `entry` and `quantity`): the ledger starts the bot's books from it, so a
+    # sale of it counts the profit over that cost, as the bot does. None: it took none.
+    opening: Position | None = None
     mode: Mode = Mode.RUNNING
     timers: dict[str, int] = {}  # name -> due (ms)
     recent: tuple[str, ...] = ()  # cids of the last finished orders, newest last
