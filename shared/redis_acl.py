@@ -6,7 +6,8 @@ service learns its user from REDIS_USER and its password from REDIS_PASSWORD_FIL
 per program / per container), so no process carries another service's password.
 
 Users:
-- `admin`: everything (the CLI, redis-cli, operators). `default` is off: no unauthenticated use.
+- `admin`: everything (the CLI, redis-cli, operators). `default` is off: no unauthenticated use
+  (it keeps every right only for Redis's own replay of the append-only file: DEFAULT_USER).
 - `market_gateway`, `order_gateway`, `notifier`, `ledger`, `web`: what each service does, on its own keys.
 - one user per strategy runner (`bot_<id>` / `bots_<process>`, as cli/deploy.py names runners):
   its bots' keys only, no scripting, no SCAN, no deletion outside its own keys.
@@ -249,9 +250,18 @@ def users(runners: Sequence[Runner]) -> list[User]:
     ]
 
 
+# `default` is off: nobody can authenticate as it, so an unauthenticated connection can do
+# nothing (NOAUTH). It still holds every right, because Redis replays the append-only file as
+# `default` and, at each EXEC, checks the transaction's commands against that user's rights
+# again (redis/redis#14541, fixed only in recent releases; Debian 12 ships 7.0): with none, every MULTI/EXEC
+# of the file was refused at a restart (NOPERM in redis.log) and lost — the bots' states with
+# the commands and acks committed beside them.
+DEFAULT_USER = "user default off resetchannels ~* &* +@all"
+
+
 def acl_text(all_users: Sequence[User], passwords: dict[str, str], *, selectors: bool = True) -> str:
     lines = [  # an ACL file has no comments
-        "user default off resetkeys resetchannels -@all",
+        DEFAULT_USER,
         *(u.line(passwords[u.name], selectors=selectors) for u in all_users),
     ]
     return "\n".join(lines) + "\n"

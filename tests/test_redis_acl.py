@@ -436,3 +436,29 @@ def test_the_web_service_reads_and_sends_only_what_the_cli_sends(connect, acl_se
             ),
         },
     )
+
+
+def test_transactions_written_under_the_acl_survive_a_restart(tmp_path) -> None:
+    """Redis replays its append-only file as the `default` user and checks each EXEC against that
+    user's rights again: with none (the file's first form), every MULTI/EXEC of the file, bots'
+    states and the commands beside them, was refused at the restart and lost (NOPERM in the log)."""
+    secrets = tmp_path / "secrets"
+    server = start_acl_redis(tmp_path / "redis", secrets, [RUNNER])
+    password = (secrets / "admin").read_text().strip()
+    try:
+        with redis.Redis(port=server.port, username="admin", password=password) as admin:
+            admin.set("svc:web:t1", "{}")  # a plain write first, as in every running system
+            with admin.pipeline(transaction=True) as commit:
+                commit.set("bot:alpha:state", '{"version":7}')
+                commit.xadd("orders:cmd:sim:alpha", {"m": "1"})
+                commit.execute()
+        server.stop()  # a clean stop: everything is in the file
+        server.start()
+        with redis.Redis(port=server.port, username="admin", password=password) as admin:
+            assert admin.get("bot:alpha:state") == b'{"version":7}'
+            assert admin.xlen("orders:cmd:sim:alpha") == 1
+        assert "NOPERM" not in (server.directory / "redis.log").read_text()
+        with pytest.raises(AuthenticationError):  # and `default` still lets nobody in
+            redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0)).ping()
+    finally:
+        server.kill()
