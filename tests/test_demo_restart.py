@@ -144,10 +144,14 @@ def test_restart_carries_on_trading_and_fresh_starts_clean(tmp_path: Path) -> No
         candle_before = wait_until(lambda: last_candle_ms(r), what="a candle in Redis")
         market_before = control(env, "health")["market_time"]
         orders_before = len(venue_orders(env))
+        versions = {bot: json.loads(r.get(f"bot:{bot}:state"))["version"] for bot in bots}
         r.close()
         stop(demos[-1])
         demos.append(start(env, tmp_path / "run2.log"))
         r = admin(env)
+        # every bot carries on from its state: Redis replayed every transaction of its file
+        assert all(json.loads(r.get(f"bot:{b}:state"))["version"] >= v for b, v in versions.items()), versions
+        assert "NOPERM" not in (Path(env["AUTOMATA_HOME"]) / "var" / "redis" / "redis.log").read_text()
         assert control(env, "health")["market_time"] > market_before  # never back in market time
         wait_until(lambda: last_candle_ms(r) > candle_before, timeout=60, interval=0.2,
                    what="a new candle after the ones Redis kept")  # fmt: skip
