@@ -162,3 +162,28 @@ def test_the_report_fits_80_columns_and_json_dash_prints_it(data, config):
     assert D(report["net_profit"]) and report["cycles"] >= 1 and "cycles (" not in json.dumps(report)
     shown = f"{quote(report['net_profit'])} ({pct(D(str(report['return_pct'])))})"
     assert shown in narrow.output  # the same figures, as a person reads them
+
+
+def test_a_misspelt_key_of_a_bot_or_strategy_file_is_refused_naming_file_bot_and_key(tmp_path, data):
+    """A bot table's `stratgy = "grid"` ran the default dca, a `[bots.parmas]`-style table or
+    `symbl` was dropped without a word, while the strategy runner refuses the same file: the
+    backtest refuses it too, naming the file, the bot and the key; a params error names the bot."""
+    bots = tmp_path / "bots.toml"
+    bots.write_text(
+        '[[bots]]\nid = "a"\nstrategy = "dca"\n[bots.params]\nqty_inicial = 100\n'
+        '[[bots]]\nid = "b"\nstratgy = "grid"\n[bots.params]\nqty_inicial = 100\n'
+    )
+    assert invoke(bots, "--data", data, "--bot", "a", "--json", tmp_path / "a.json").exit_code == 0
+    result = invoke(bots, "--data", data, "--bot", "b")
+    assert result.exit_code == 2
+    assert "bots.toml: bot b: unknown key(s) stratgy" in " ".join(result.output.split())
+    plan = tmp_path / "plan.toml"
+    plan.write_text('strategy = "dca"\nsymbl = "ETHUSDT"\n[params]\nqty_inicial = 100\n')
+    result = invoke(plan, "--data", data)
+    assert result.exit_code == 2 and "plan.toml: unknown key(s) symbl" in " ".join(result.output.split())
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[[bots]]\nid = "c"\nstrategy = "dca"\n[bots.params]\nlucro_alvo_inicial = "x"\n')
+    result = invoke(typo, "--data", data)
+    assert result.exit_code == 2 and "typo.toml: bot c: params: take_profit" in " ".join(
+        result.output.split()
+    )
