@@ -187,3 +187,25 @@ def test_a_misspelt_key_of_a_bot_or_strategy_file_is_refused_naming_file_bot_and
     assert result.exit_code == 2 and "typo.toml: bot c: params: take_profit" in " ".join(
         result.output.split()
     )
+
+
+def test_a_fractal_stop_backtested_without_base_says_to_give_it_with_base(tmp_path, data):
+    """The fractal trailing stop sells a position it did not open; a run starting with no base
+    placed nothing and said only "0 BTC is under the exchange minimum". The warning now names
+    --base with the bot's quantity (every word of it shown: "[backtest]" is no markup), and
+    --base gives the run that position."""
+    bots = tmp_path / "bots.toml"
+    bots.write_text(
+        '[[bots]]\nid = "guard"\nstrategy = "fractal_trailing"\n'
+        '[bots.params]\nentry = 20000\nquantity = 0.01\ninterval = "5m"\nlookback_days = 1\n'
+    )
+    result = invoke(bots, "--data", data)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "give it the position with --base 0.01 (or base = 0.01 under [backtest])" in said
+    out = tmp_path / "r.json"
+    assert invoke(bots, "--data", data, "--base", "0.01", "--json", out).exit_code == 0
+    report = json.loads(out.read_text())
+    assert report["initial_base"] == "0.01" and report["orders_placed"] > 0 and not report["warnings"]
+    refused = invoke(bots, "--data", data, "--base", "-1")
+    assert refused.exit_code == 2 and "--base '-1' must be a number >= 0" in refused.output
