@@ -48,7 +48,8 @@ def load_series(path: Path, start: str | None, end: str | None) -> CandleSeries:
     try:
         series = CandleSeries.from_csv(path).between(parse_time(start), parse_time(end))
     except (OSError, CandleFileError, SeriesError, ValueError) as exc:
-        raise _fail(f"{path}: {exc}") from None
+        said = str(exc)  # the reader's errors name the file and line already
+        raise _fail(said if said.startswith(f"{path}:") else f"{path}: {said}") from None
     if len(series) == 0:
         raise _fail(f"{path}: no candles between {start or 'the start'} and {end or 'the end'}")
     return series

@@ -209,3 +209,20 @@ def test_a_fractal_stop_backtested_without_base_says_to_give_it_with_base(tmp_pa
     assert report["initial_base"] == "0.01" and report["orders_placed"] > 0 and not report["warnings"]
     refused = invoke(bots, "--data", data, "--base", "-1")
     assert refused.exit_code == 2 and "--base '-1' must be a number >= 0" in refused.output
+
+
+def test_a_candle_file_with_a_bad_value_or_row_says_which_candle_and_column(tmp_path, config):
+    """`abc` as a price said "invalid literal for int() with base 10: 'abc'"; a short row
+    "list index out of range", with the file's name twice."""
+    head = "open_time,open,high,low,close,volume\n2023-03-01 00:00:00+00:00,23140.48,23150.77,23128.52,23142.31,2.1\n"
+    word = tmp_path / "word.csv"
+    word.write_text(head + "2023-03-01 00:01:00+00:00,23142.31,abc,23128.52,23142.31,2.1\n")
+    result = invoke(config, "--data", word)
+    assert result.exit_code == 2
+    assert f"error: {word}: candle 2 (2023-03-01 00:01): high 'abc' is not a number" in " ".join(
+        result.output.split()
+    )
+    short = tmp_path / "short.csv"
+    short.write_text(head + "2023-03-01 00:01:00+00:00,23142.31,23150\n")
+    said = " ".join(invoke(config, "--data", short).output.split())
+    assert f"error: {short}:3: 3 column(s), a candle needs 6" in said and said.count(str(short)) == 1
