@@ -46,5 +46,18 @@ def warnings(result: RunResult) -> list[str]:
     bot = result.setup.bot
     who = f"the {name} bot" if bot == DEFAULT_BOT else bot
     if not result.orders_placed:
-        return [f"{who} placed no order: {why}{last}"]
+        return [f"{who} placed no order: {why}{last}{_no_base(result)}"]
     return [f"{who} placed {result.orders_placed} orders and none filled: {why}{last}"]
+
+
+def _no_base(result: RunResult) -> str:
+    """A strategy that sells a position it did not open (the fractal trailing stop's `quantity`)
+    finds nothing to sell in a run that starts with no base: say how to give it one."""
+    setup = result.setup
+    if setup.base > 0 or not hasattr(setup.params, "quantity"):
+        return ""
+    qty = getattr(setup.params, "quantity", None) or "QTY"
+    return (
+        f"; the run started with no {setup.filters.base_asset} to sell: give it the position with "
+        f"--base {qty} (or base = {qty} under [backtest])"
+    )

@@ -35,6 +35,10 @@ QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "EUR", "BRL", "TRY", "
 DEFAULT_FILTERS = {"tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 STRATEGY_FILE_KEYS = {"strategy", "params", "symbol", "interval", "filters", "backtest", "venue", "bot", "id"}
 BACKTEST_KEYS = {"capital", "base", "fee", "market_fill", "participation", "max_fill", "spread_ticks"}
+# A bot table's keys (services/strategy_runner/bots.py BotConfig, which the runner holds the file to)
+# plus the backtest's own: any other key is a typo the run would otherwise silently ignore.
+BOT_KEYS = {"id", "strategy", "venue", "symbol", "interval", "params", "enabled", "lease_ms", "sync_retry_s"}
+BOT_KEYS |= {"stall_after_s", "process", "filters", "backtest"}
 # Settings of the backtester's own fill model, before it ran the paper venue's engine.
 GONE_KEYS = {"fee_asset", "fee_quantum"}
 
@@ -136,6 +140,13 @@ def load_backtest_config(path: str | Path, *, bot: str | None = None) -> Backtes
     data = read_file(path)
     entry = _entry(data, bot, source)
     is_bot = _bots(data) is not None
+    if is_bot:
+        source = f"{source}: bot {entry.get('id') or entry.get('name')}"  # errors name the bot too
+    if "params" in entry:  # the other keys are settings: a misspelt one must not pass unnoticed
+        unknown = sorted(set(entry) - (BOT_KEYS if is_bot else STRATEGY_FILE_KEYS))
+        if unknown:
+            known = ", ".join(sorted(BOT_KEYS if is_bot else STRATEGY_FILE_KEYS))
+            raise BacktestConfigError(f"{source}: unknown key(s) {', '.join(unknown)} (known: {known})")
     name = str(entry.get("strategy") or entry.get("function") or "dca")
     try:
         strategy = load_strategy(name)

@@ -38,6 +38,21 @@ def _scaled(text: str, scale: int) -> int:
     return int(whole or "0") * 10**scale + sign * int((frac + "0" * scale)[:scale] or "0")
 
 
+def _not_a_number(rows: list[RawCandle]) -> SeriesError:
+    """Which candle and column hold a value that is no number (looked for only once one failed,
+    so a good file costs nothing more)."""
+    for i, r in enumerate(rows):
+        for field in (*_PRICE_FIELDS, "volume"):
+            text = getattr(r, field)
+            try:
+                ok = Decimal(text or "0").is_finite()
+            except ArithmeticError:
+                ok = False
+            if not ok:
+                return SeriesError(f"candle {i + 1} ({iso(r.open_time)}): {field} {text!r} is not a number")
+    return SeriesError("a price or volume is not a number")
+
+
 def interval_name(ms: int) -> str:
     for name, value in INTERVAL_MS.items():
         if value == ms:
@@ -132,15 +147,18 @@ class CandleSeries:
         scale = max(_decimals(text) for r in rows for text in (r.open, r.high, r.low, r.close))
         if scale > MAX_SCALE:
             raise SeriesError(f"prices with {scale} decimals: at most {MAX_SCALE} supported")
-        cols = [
-            np.array([_scaled(getattr(r, f), scale) for r in rows], dtype=np.int64) for f in _PRICE_FIELDS
-        ]
+        try:
+            cols = [
+                np.array([_scaled(getattr(r, f), scale) for r in rows], dtype=np.int64) for f in _PRICE_FIELDS
+            ]
+            vol = np.array([float(r.volume or 0) for r in rows], dtype=np.float64)
+        except ValueError:
+            raise _not_a_number(rows) from None
         times = np.array([r.open_time for r in rows], dtype=np.int64)
         if np.any(np.diff(times) <= 0):
             raise SeriesError("candle open times must increase")
         if interval_ms is None:
             interval_ms = int(np.min(np.diff(times))) if len(rows) > 1 else 60_000
-        vol = np.array([float(r.volume or 0) for r in rows], dtype=np.float64)
         series = cls(times, *cols, vol, scale, interval_ms)
         series.check()
         return series

@@ -48,7 +48,8 @@ def load_series(path: Path, start: str | None, end: str | None) -> CandleSeries:
     try:
         series = CandleSeries.from_csv(path).between(parse_time(start), parse_time(end))
     except (OSError, CandleFileError, SeriesError, ValueError) as exc:
-        raise _fail(f"{path}: {exc}") from None
+        said = str(exc)  # the reader's errors name the file and line already
+        raise _fail(said if said.startswith(f"{path}:") else f"{path}: {said}") from None
     if len(series) == 0:
         raise _fail(f"{path}: no candles between {start or 'the start'} and {end or 'the end'}")
     return series
@@ -134,7 +135,7 @@ def print_decisions(report: dict[str, Any], console: Console, last: int) -> None
         for d in shown:
             console.print(f"  {d['time']}  {d['text']}", markup=False, highlight=False)
     for line in report["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
 
 
 def _cell(key: str, value: Any) -> str:
@@ -165,7 +166,7 @@ def _print_sweep(results: list[dict[str, Any]], console: Console) -> None:
     for i, r in enumerate(ranked, 1):
         params = " ".join(f"{k}={v}" for k, v in r["params"].items())
         figures = ", ".join(f"{key.replace('_', ' ')} {_cell(key, r[key])}" for key in SUMMARY_KEYS)
-        console.print(f"{i}. [bold]{params}[/]: {figures}")
+        console.print(f"{i}. [bold]{escape(params)}[/]: {escape(figures)}")
 
 
 def _write_json(doc: dict[str, Any], path: Path, console: Console) -> None:
@@ -177,13 +178,19 @@ def _write_json(doc: dict[str, Any], path: Path, console: Console) -> None:
     console.print(f"JSON report: {path}")
 
 
-def _overrides(cfg: BacktestConfig, capital: str | None, market_fill: str | None) -> BacktestConfig:
+def _overrides(
+    cfg: BacktestConfig, capital: str | None, market_fill: str | None, base: str | None = None
+) -> BacktestConfig:
     changes: dict[str, Any] = {}
-    if capital is not None:
+    for option, name, value in (("--capital", "capital", capital), ("--base", "base", base)):
+        if value is None:
+            continue
         try:
-            changes["capital"] = Decimal(capital)
+            changes[name] = Decimal(value)
         except InvalidOperation:
-            raise _fail(f"--capital {capital!r} is not a number") from None
+            raise _fail(f"{option} {value!r} is not a number") from None
+        if not changes[name].is_finite() or changes[name] < 0:
+            raise _fail(f"{option} {value!r} must be a number >= 0")
     if market_fill is not None:
         if market_fill not in MARKET_FILLS:
             raise _fail(f"--market-fill must be one of {', '.join(MARKET_FILLS)}")
@@ -205,6 +212,11 @@ def backtest_command(
     chart: Path = typer.Option(None, "--chart", help="write an equity + trades chart PNG here"),
     bot: str = typer.Option(None, "--bot", help="which bot of a bot config"),
     capital: str = typer.Option(None, "--capital", help="quote balance at the start (default 10000)"),
+    base: str = typer.Option(
+        None,
+        "--base",
+        help="base balance at the start (default 0): the position a fractal trailing stop protects",
+    ),
     market_fill: str = typer.Option(
         None,
         "--market-fill",
@@ -220,11 +232,13 @@ def backtest_command(
     ),
 ) -> None:
     """Backtest a strategy config over historical candles with the live strategy code."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     if chart is not None:
         require_matplotlib()
     try:
-        cfg = _overrides(load_backtest_config(paths.home().saved_plan(config), bot=bot), capital, market_fill)
+        cfg = _overrides(
+            load_backtest_config(paths.home().saved_plan(config), bot=bot), capital, market_fill, base
+        )
     except BacktestConfigError as exc:
         raise _fail(str(exc)) from None
     series = load_series(data, start, end)

@@ -94,7 +94,10 @@ class System:
                 f"the {RUN} under {root} is gone (its record {self.home.state_file} stayed)",
                 "`automata down` cleans up, `automata run` starts it again",
             )
-        return f"nothing running under {root}", "start it with `automata run`"
+        # a run started with AUTOMATA_HOME=DIR is found only by commands given the same
+        return f"nothing running under {root}", (
+            "start it with `automata run` (one started elsewhere: set AUTOMATA_HOME to its directory)"
+        )
 
     def need_redis(self) -> str:
         """The Redis URL, or NotFound saying why there is none and what to do."""

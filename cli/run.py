@@ -34,6 +34,7 @@ from pathlib import Path
 import redis
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli import demo, paths
@@ -59,6 +60,12 @@ WATCHER = Path(__file__).with_name("watch.py")
 WATCHER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD})
 
 
+def _console() -> Console:
+    """Plain text where it is data: no emoji codes (the heartbeat key `svc:ledger:vm` printed as
+    `svc📒vm`), markup only where this module writes it."""
+    return Console(highlight=False, soft_wrap=True, emoji=False)
+
+
 class StartError(RuntimeError):
     """The system could not be brought up; everything started so far is stopped again."""
 
@@ -79,11 +86,11 @@ def run(
 
     A second run in the same AUTOMATA_HOME carries on where the first stopped: Redis keeps its
     data and the paper venue its balances, orders and market time. --fresh starts clean."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = _console()
     try:
         code = _run(console, paths.home(), paths.redis_port(), timeout, sim, fresh)
     except UsageError as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
@@ -92,7 +99,7 @@ def down(
     timeout: float = typer.Option(STOP_TIMEOUT_S + 30, help="seconds to wait for everything to stop"),
 ) -> None:
     """Stop the `automata run` going on under AUTOMATA_HOME (default: this directory)."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = _console()
     home = paths.home()
     state = read_state(home.state_file)
     if state is None:
@@ -492,5 +499,5 @@ def _print_summary(
     console.print("Look around:")
     width = max(len(h) for h, _ in hints)
     for command, what in hints:
-        console.print(f"  [cyan]{command.ljust(width)}[/]  {what}", soft_wrap=True)
+        console.print(f"  [cyan]{escape(command.ljust(width))}[/]  {escape(what)}", soft_wrap=True)
     console.print("\nCtrl-C here, or `automata down` from another terminal, stops everything.")

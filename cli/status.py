@@ -146,12 +146,17 @@ bots = bot_view.bots  # `automata status` and `automata bots` list them so
 
 
 def bots_table(rows: list[dict[str, Any]], precisions: output.Precisions) -> Table:
-    """Bots at the symbol's precision; the failure wraps, so the table fits 80 columns."""
-    t = output.table("bot", "mode", "input", "position", "avg price", "realised", "open", "failed", numeric=("position", "avg price", "realised", "open"), wrap=("bot", "mode", "input", "failed"))  # fmt: skip
+    """Bots at the symbol's precision; a bot's id is never cut (`demo_fractal` was shown as
+    `demo_frac` over `tal` at 80 columns), the failure wraps, and its column is there only when a
+    bot failed, so the table fits 80 columns."""
+    failures = any(b["failed"] for b in rows)
+    columns = ("bot", "mode", "input", "position", "avg price", "realised", "open", *(("failed",) if failures else ()))  # fmt: skip
+    t = output.table(*columns, numeric=("position", "avg price", "realised", "open"), wrap=("input", "failed"))  # fmt: skip
     for b in rows:
         p = precisions.of(b["venue"], b["symbol"]) if b["venue"] else UNKNOWN
         failed = f"[red]{escape(b['failed'][:120])}[/]" if b["failed"] else "-"
-        t.add_row(b["bot"], b["mode"], _input(b), p.qty(b["position"]), p.price(b["avg_price"]), display.quote(b["realised"]), str(b["open_orders"]), failed)  # fmt: skip
+        cells = [escape(b["bot"]), b["mode"], _input(b), p.qty(b["position"]), p.price(b["avg_price"]), display.quote(b["realised"]), str(b["open_orders"])]  # fmt: skip
+        t.add_row(*cells, *((failed,) if failures else ()))
     return t
 
 

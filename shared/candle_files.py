@@ -72,6 +72,11 @@ def read_candles(path: str | Path) -> Iterator[RawCandle]:
         for line_no, row in enumerate(reader, start=1):
             if not row or (line_no == 1 and not row[0].strip()[:1].isdigit()):
                 continue  # blank line or header
+            if len(row) < 6:
+                raise CandleFileError(
+                    f"{path}:{line_no}: {len(row)} column(s), a candle needs 6 "
+                    "(open_time,open,high,low,close,volume, or Binance's 12)"
+                )
             try:
                 yield RawCandle(
                     _parse_time(row[0]),

@@ -162,3 +162,67 @@ def test_the_report_fits_80_columns_and_json_dash_prints_it(data, config):
     assert D(report["net_profit"]) and report["cycles"] >= 1 and "cycles (" not in json.dumps(report)
     shown = f"{quote(report['net_profit'])} ({pct(D(str(report['return_pct'])))})"
     assert shown in narrow.output  # the same figures, as a person reads them
+
+
+def test_a_misspelt_key_of_a_bot_or_strategy_file_is_refused_naming_file_bot_and_key(tmp_path, data):
+    """A bot table's `stratgy = "grid"` ran the default dca, a `[bots.parmas]`-style table or
+    `symbl` was dropped without a word, while the strategy runner refuses the same file: the
+    backtest refuses it too, naming the file, the bot and the key; a params error names the bot."""
+    bots = tmp_path / "bots.toml"
+    bots.write_text(
+        '[[bots]]\nid = "a"\nstrategy = "dca"\n[bots.params]\nqty_inicial = 100\n'
+        '[[bots]]\nid = "b"\nstratgy = "grid"\n[bots.params]\nqty_inicial = 100\n'
+    )
+    assert invoke(bots, "--data", data, "--bot", "a", "--json", tmp_path / "a.json").exit_code == 0
+    result = invoke(bots, "--data", data, "--bot", "b")
+    assert result.exit_code == 2
+    assert "bots.toml: bot b: unknown key(s) stratgy" in " ".join(result.output.split())
+    plan = tmp_path / "plan.toml"
+    plan.write_text('strategy = "dca"\nsymbl = "ETHUSDT"\n[params]\nqty_inicial = 100\n')
+    result = invoke(plan, "--data", data)
+    assert result.exit_code == 2 and "plan.toml: unknown key(s) symbl" in " ".join(result.output.split())
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[[bots]]\nid = "c"\nstrategy = "dca"\n[bots.params]\nlucro_alvo_inicial = "x"\n')
+    result = invoke(typo, "--data", data)
+    assert result.exit_code == 2 and "typo.toml: bot c: params: take_profit" in " ".join(
+        result.output.split()
+    )
+
+
+def test_a_fractal_stop_backtested_without_base_says_to_give_it_with_base(tmp_path, data):
+    """The fractal trailing stop sells a position it did not open; a run starting with no base
+    placed nothing and said only "0 BTC is under the exchange minimum". The warning now names
+    --base with the bot's quantity (every word of it shown: "[backtest]" is no markup), and
+    --base gives the run that position."""
+    bots = tmp_path / "bots.toml"
+    bots.write_text(
+        '[[bots]]\nid = "guard"\nstrategy = "fractal_trailing"\n'
+        '[bots.params]\nentry = 20000\nquantity = 0.01\ninterval = "5m"\nlookback_days = 1\n'
+    )
+    result = invoke(bots, "--data", data)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "give it the position with --base 0.01 (or base = 0.01 under [backtest])" in said
+    out = tmp_path / "r.json"
+    assert invoke(bots, "--data", data, "--base", "0.01", "--json", out).exit_code == 0
+    report = json.loads(out.read_text())
+    assert report["initial_base"] == "0.01" and report["orders_placed"] > 0 and not report["warnings"]
+    refused = invoke(bots, "--data", data, "--base", "-1")
+    assert refused.exit_code == 2 and "--base '-1' must be a number >= 0" in refused.output
+
+
+def test_a_candle_file_with_a_bad_value_or_row_says_which_candle_and_column(tmp_path, config):
+    """`abc` as a price said "invalid literal for int() with base 10: 'abc'"; a short row
+    "list index out of range", with the file's name twice."""
+    head = "open_time,open,high,low,close,volume\n2023-03-01 00:00:00+00:00,23140.48,23150.77,23128.52,23142.31,2.1\n"
+    word = tmp_path / "word.csv"
+    word.write_text(head + "2023-03-01 00:01:00+00:00,23142.31,abc,23128.52,23142.31,2.1\n")
+    result = invoke(config, "--data", word)
+    assert result.exit_code == 2
+    assert f"error: {word}: candle 2 (2023-03-01 00:01): high 'abc' is not a number" in " ".join(
+        result.output.split()
+    )
+    short = tmp_path / "short.csv"
+    short.write_text(head + "2023-03-01 00:01:00+00:00,23142.31,23150\n")
+    said = " ".join(invoke(config, "--data", short).output.split())
+    assert f"error: {short}:3: 3 column(s), a candle needs 6" in said and said.count(str(short)) == 1

@@ -178,6 +178,23 @@ def test_every_reading_command_fits_80_columns_and_speaks_json(env, seeded) -> N
         assert "--json" in runner.invoke(app, [*args, "--help"], env={"COLUMNS": "120"}).output, args
 
 
+def test_bot_ids_stay_whole_at_80_columns(env, seeded) -> None:
+    """The demo's `automata bots` at 80 columns showed `demo_frac` over `tal` and `demo_manu` over
+    `al`: an id is never cut, and the failure column is there only when a bot failed."""
+    state = {"mode": "running", "position": {"base": "0.00000528", "cost": "0.2225", "realised": "0.0025"}}
+    applied = {"md:candles:sim:BTCUSDT:1m": "1-0"}
+    for bot in ("demo_fractal", "demo_manual"):
+        seeded.set(f"bot:{bot}:state", orjson.dumps({"version": 3, "last_applied": applied, "state": state}))
+    for failing in (True, False):
+        if not failing:
+            seeded.delete("bot:demo:state")
+        out = cli(env, "bots", columns=80).stdout
+        assert_fits(out)
+        table = rows(out)
+        assert table["demo_fractal"][:1] == ["running"] and "demo_manual" in table, out
+        assert ("fail" in out.splitlines()[0]) is failing
+
+
 def test_health_fails_while_a_bot_is_stalled(env, seeded) -> None:
     res = cli(env, "health")
     assert res.returncode == 1, res.stdout + res.stderr

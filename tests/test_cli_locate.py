@@ -151,6 +151,7 @@ def test_with_nothing_running_every_command_says_so_and_fails(tmp_path: Path) ->
         assert "Traceback" not in said, f"{args}: {said}"
         lines = [line for line in said.splitlines() if f"nothing running under {tmp_path / 'home'}" in line]
         assert lines and "`automata run`" in lines[-1], f"{args}: {said}"
+        assert "set AUTOMATA_HOME to its directory" in lines[-1], f"{args}: {said}"  # a run elsewhere
     assert not (tmp_path / "home" / "x.csv").exists()
 
 

@@ -114,6 +114,38 @@ def test_credential_chain_env_then_toml_then_keystore(tmp_path: Path) -> None:
         )
 
 
+def test_keys_left_locked_in_the_keystore_are_named_with_the_password_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`automata keys add binance`, then `automata doctor` (or the order gateway) in a shell
+    without the keystore's password said "no API keys (set BINANCE_API_KEY...)", as if the keys
+    had never been stored: it names the keystore that holds them and the variable to set."""
+    from services.order_gateway.venues import credentials
+
+    make_store(
+        tmp_path / "var/secrets/keystore.json", binance=KeyPair("ksbinancekey0000", "ksbinancesecret0")
+    )
+    cfg_file = tmp_path / "automata.toml"
+    cfg_file.write_text('[venues.binance]\nkind = "binance"\n[venues.bybit]\nkind = "bybit"\n')
+    for name in ("AUTOMATA_KEYSTORE", "AUTOMATA_KEYSTORE_PASSWORD", "AUTOMATA_KEYSTORE_PASSWORD_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AUTOMATA_CONFIG", str(cfg_file))
+    monkeypatch.setenv("AUTOMATA_HOME", str(tmp_path))
+    cfg = load_config(cfg_file, env={"AUTOMATA_HOME": str(tmp_path)})
+    with pytest.raises(ConfigError) as locked:
+        credentials(cfg, "binance")
+    assert str(locked.value) == (
+        f"venue 'binance': no API keys: its keys are in the keystore {tmp_path}/var/secrets/keystore.json, "
+        "which is locked: set AUTOMATA_KEYSTORE_PASSWORD (or AUTOMATA_KEYSTORE_PASSWORD_FILE) in the "
+        "environment or .env to unlock it"
+    )
+    with pytest.raises(ConfigError, match=r"no API keys \(set BYBIT_API_KEY/_API_SECRET"):
+        credentials(cfg, "bybit")  # not in the keystore: the usual advice
+    monkeypatch.setenv("AUTOMATA_KEYSTORE_PASSWORD", PASSWORD)
+    unlocked = load_config(cfg_file, env=dict(os.environ))
+    assert credentials(unlocked, "binance").api_key == "ksbinancekey0000"
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 

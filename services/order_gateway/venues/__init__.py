@@ -24,8 +24,33 @@ def credentials(cfg: AppConfig, venue: str) -> Credentials:
             api_key=os.environ.get("SIM_API_KEY", SIM_DEFAULT_KEY),
             api_secret=os.environ.get("SIM_API_SECRET", SIM_DEFAULT_SECRET),
         )
+    locked = _locked_in_keystore(cfg, venue)
+    if locked:
+        raise ConfigError(f"venue {venue!r}: no API keys: {locked}")
     raise ConfigError(
         f"venue {venue!r}: no API keys (set {venue.upper()}_API_KEY/_API_SECRET or a [keys.{venue}] table)"
+    )
+
+
+def _locked_in_keystore(cfg: AppConfig, venue: str) -> str:
+    """When the venue's keys are in the keystore but no password was given to unlock it (`automata
+    keys add`, then `automata doctor` in a shell without AUTOMATA_KEYSTORE_PASSWORD): what to set.
+    The entries' names are readable without the password; nothing is decrypted here."""
+    from shared import keystore
+    from shared.config import config_path
+
+    env = os.environ
+    try:
+        if keystore.password_from_env(env) is not None:
+            return ""  # unlocked, and this venue is not in it (or the config chain said otherwise)
+        path = keystore.resolve_path(cfg.keystore, config_path(), env).path
+        if not path.is_file() or venue not in keystore.parse(path, path.read_bytes()).entries:
+            return ""
+    except (OSError, keystore.KeystoreError):
+        return ""
+    return (
+        f"its keys are in the keystore {path}, which is locked: set {keystore.PASSWORD_ENV} "
+        f"(or {keystore.PASSWORD_FILE_ENV}) in the environment or .env to unlock it"
     )
 
 
