@@ -220,7 +220,7 @@ def backtest_command(
     ),
 ) -> None:
     """Backtest a strategy config over historical candles with the live strategy code."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     if chart is not None:
         require_matplotlib()
     try:

@@ -79,7 +79,7 @@ def run(
 
     A second run in the same AUTOMATA_HOME carries on where the first stopped: Redis keeps its
     data and the paper venue its balances, orders and market time. --fresh starts clean."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = run_console()
     try:
         code = _run(console, paths.home(), paths.redis_port(), timeout, sim, fresh)
     except UsageError as exc:
@@ -92,7 +92,7 @@ def down(
     timeout: float = typer.Option(STOP_TIMEOUT_S + 30, help="seconds to wait for everything to stop"),
 ) -> None:
     """Stop the `automata run` going on under AUTOMATA_HOME (default: this directory)."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = run_console()
     home = paths.home()
     state = read_state(home.state_file)
     if state is None:
@@ -431,6 +431,12 @@ def _setup_line(setup: demo.Setup) -> str:
         f"the demo: config {_show(setup.config)}, paper venue at speed {setup.env['SIM_SPEED']}, "
         f"bots {', '.join(setup.bots)}"
     )
+
+
+def run_console() -> Console:
+    """The console of `run` and `down`: no emoji codes (the banner's heartbeat key
+    `svc:ledger:vm` showed as `svc📒vm`), no highlighting, long lines kept whole."""
+    return Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def _print_summary(
