@@ -143,10 +143,10 @@ def _too_small(request: TradeRequest, ctx: StrategyContext) -> str:
     )  # fmt: skip
     if spend is not None and spend < f.min_notional:
         return (f"the entry ({ctx.quote(spend)} {ctx.quote_asset}) is under {ctx.symbol}'s minimum order of "
-                f"{f.min_notional:f} {ctx.quote_asset}")  # fmt: skip
+                f"{f.min_notional.normalize():f} {ctx.quote_asset}")  # fmt: skip
     if request.quantity is not None and f.round_qty(request.quantity) < max(f.min_qty, f.step_size):
         return (f"the entry's quantity {request.quantity:f} is under {ctx.symbol}'s minimum of "
-                f"{max(f.min_qty, f.step_size):f} {ctx.base_asset}")  # fmt: skip
+                f"{max(f.min_qty, f.step_size).normalize():f} {ctx.base_asset}")  # fmt: skip
     return f"the entry breaks {ctx.symbol}'s filters (price or quantity out of the venue's bounds)"
 
 

@@ -25,7 +25,7 @@ from shared.messages import (
 )
 from shared.strategy.registry import load_strategy
 from shared.strategy.state import RECENT_TRADES, Mode
-from shared.strategy.testing import Driver
+from shared.strategy.testing import BTC_FILTERS, Driver
 from shared.trade_control import TradeWatch
 from strategies.dca import DcaStrategy
 from strategies.manual import ManualStrategy
@@ -235,7 +235,9 @@ def test_a_target_price_under_the_market_is_refused_before_anything_is_bought() 
 
 
 def test_a_trade_under_the_minimum_order_is_refused_naming_the_minimum() -> None:
-    d = Driver(ManualStrategy())
+    # the venue's filters come with 8 decimals ("5.00000000"): shown as the person would write them
+    filters = msgspec.structs.replace(BTC_FILTERS, min_notional=D("5.00000000"), step_size=D("0.00001000"))
+    d = Driver(ManualStrategy(), filters=filters)
     d.candle("41000", "41000", "41000", "41000")
     d.send(_priced("r1", quote="1"))
     assert "the entry (1.00 USDT) is under BTCUSDT's minimum order of 5 USDT" in d.said()[-1]
