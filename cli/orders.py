@@ -72,6 +72,7 @@ def table(out: Console, records: list[OrderRecord], precisions: output.Precision
                 "side": rec.side.value if rec.side else "-",
                 "type": rec.order_type.value if rec.order_type else "-",
                 "price": p.price(rec.price) if rec.price else "-",
+                "stop": p.price(rec.stop_price) if rec.stop_price else "-",
                 "qty": p.qty(rec.orig_qty) if rec.orig_qty else "-",
                 "filled": p.qty(rec.cum_filled_qty),
                 "status": status,
@@ -79,9 +80,11 @@ def table(out: Console, records: list[OrderRecord], precisions: output.Precision
                 "note": escape((("adopted " if rec.adopted else "") + rec.reason[:80]).strip()),
             }
         )
-    wide = output.table(*WIDE, numeric=("price", "qty", "filled"), wrap=("note",))
+    # a stop order's trigger price in a column of its own, when any order has one
+    columns = WIDE if any(rec.stop_price for rec in records) else tuple(c for c in WIDE if c != "stop")
+    wide = output.table(*columns, numeric=("price", "stop", "qty", "filled"), wrap=("note",))
     for row in rows:
-        wide.add_row(*(row[col] for col in WIDE))
+        wide.add_row(*(row[col] for col in columns))
     if output.fits(out, wide):
         return wide
     narrow = output.table("order", "price / qty", "filled / status", "venue / age", "note", numeric=("price / qty",), wrap=("note",))  # fmt: skip
@@ -89,7 +92,7 @@ def table(out: Console, records: list[OrderRecord], precisions: output.Precision
     for row in rows:
         narrow.add_row(
             f"{row['cid']}\n{row['side']} {row['type']} {row['symbol']}",
-            f"{row['price']}\n{row['qty']}",
+            f"{_price_and_stop(row)}\n{row['qty']}",
             f"{row['filled']}\n{row['status']}",
             f"{row['venue']}\n{row['age']}",
             row["note"],
@@ -97,7 +100,14 @@ def table(out: Console, records: list[OrderRecord], precisions: output.Precision
     return narrow
 
 
-WIDE = ("cid", "venue", "symbol", "side", "type", "price", "qty", "filled", "status", "age", "note")
+def _price_and_stop(row: dict[str, str]) -> str:
+    """A narrow cell's price: the limit, the stop's trigger, or both ("41,500.00 stop 41,604.93")."""
+    if row["stop"] == "-":
+        return row["price"]
+    return ("" if row["price"] == "-" else row["price"] + " ") + "stop " + row["stop"]
+
+
+WIDE = ("cid", "venue", "symbol", "side", "type", "price", "stop", "qty", "filled", "status", "age", "note")
 
 
 def orders(

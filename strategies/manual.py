@@ -66,14 +66,14 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
             return state, refuse_trade(
                 ctx, request, f"{ctx.bot} is {state.mode}: `automata resume {ctx.bot}` first"
             )
-        why = self._over_limits(params, state, request, ctx)
+        why = self._over_limits(params, state, request, ctx) or _wrong_side(request, ctx)
         if why:
             return state, refuse_trade(ctx, request, why)
         new, cmds = open_smart_trade(state, ctx, request)
         entry = next((c for c in cmds if isinstance(c, PlaceOrder | PlaceOrderList)), None)
         if entry is None:  # the helper sent nothing: it says why in its own commands, if anything
             reasons = [c.text for c in cmds if isinstance(c, Decision | Notification)]
-            why = "; ".join(reasons) or "the entry breaks the symbol's filters (too small?)"
+            why = "; ".join(reasons) or _too_small(request, ctx)
             return new, [*cmds, *refuse_trade(ctx, request, why)]
         cid = entry.cid if isinstance(entry, PlaceOrder) else entry.legs[0].cid
         text = f"trade {request.id} ({request.source}): {describe(request)}; entry {cid}"
@@ -113,6 +113,41 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
                 "market")  # fmt: skip
         note = notification(ctx, "bot_close", f"trade-{request.id}", f"{ctx.bot}: {text}", level=Level.INFO)
         return state, [*cmds, decide(ctx, text, request=request.id, outcome="closing", sells=sells), note]
+
+
+def _wrong_side(request: TradeRequest, ctx: StrategyContext) -> str:
+    """Why a fixed target or stop cannot work against the entry's price (its limit, else the last
+    close), "" when they can. A target price at or under it would sell at once (a bare `2` in
+    `--tp` is a price: the person meant 2%), a stop at or over it would trigger at once: refused
+    before anything is bought, rather than the entry filling with exits the venue refuses."""
+    ref = request.price or ctx.last_price
+    if ref is None:
+        return ""
+    where = "the entry price" if request.price else "the last price"
+    for t in request.exits.take_profits:
+        if t.price is not None and t.price <= ref:
+            return (f"the target {ctx.price(t.price)} is not above {where} {ctx.price(ref)} (a bare number "
+                    f"is a price; a percent needs its sign: {t.price:f}%)")  # fmt: skip
+    stop = request.exits.stop_price
+    if stop is not None and stop >= ref:
+        return f"the stop {ctx.price(stop)} is not below {where} {ctx.price(ref)}"
+    return ""
+
+
+def _too_small(request: TradeRequest, ctx: StrategyContext) -> str:
+    """Why the entry order was not sent: under the symbol's minimum order, or another filter."""
+    f = ctx.filters
+    price = request.price or ctx.last_price
+    spend = request.quote if request.quote is not None else (
+        (request.quantity or ZERO) * price if price is not None else None
+    )  # fmt: skip
+    if spend is not None and spend < f.min_notional:
+        return (f"the entry ({ctx.quote(spend)} {ctx.quote_asset}) is under {ctx.symbol}'s minimum order of "
+                f"{f.min_notional.normalize():f} {ctx.quote_asset}")  # fmt: skip
+    if request.quantity is not None and f.round_qty(request.quantity) < max(f.min_qty, f.step_size):
+        return (f"the entry's quantity {request.quantity:f} is under {ctx.symbol}'s minimum of "
+                f"{max(f.min_qty, f.step_size).normalize():f} {ctx.base_asset}")  # fmt: skip
+    return f"the entry breaks {ctx.symbol}'s filters (price or quantity out of the venue's bounds)"
 
 
 def open_smart_trade(

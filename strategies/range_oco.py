@@ -16,7 +16,9 @@ already crossed, or a maker order that would take, are refused by the venue): it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -50,7 +52,7 @@ class RangeOcoParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     limit_percent: Decimal | None = None
     quote_amount: Decimal = Decimal("100")
     take_profits: tuple[Decimal, ...] = (Decimal("2"),)  # percents above the entry, equal shares
-    stop_loss: Decimal | None = Decimal("1")  # percent below the entry
+    stop_loss: Decimal | None = Decimal("1")  # percent below the entry; 0: none
     trailing_stop: Decimal | None = None  # percent below the highest price since the entry
     trailing_take_profit: Decimal | None = None  # the last target's share trails this percent
     break_even: bool = False
@@ -74,7 +76,7 @@ class RangeOcoParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     def exits(self) -> Exits:
         return Exits(
             take_profits=tuple(Target(gain=g / _HUNDRED) for g in self.take_profits),
-            stop_loss=_pct("stop_loss", self.stop_loss),
+            stop_loss=_pct("stop_loss", self.stop_loss or None),  # 0: none
             trailing_stop=_pct("trailing_stop", self.trailing_stop),
             trailing_take_profit=_pct("trailing_take_profit", self.trailing_take_profit),
             break_even=self.break_even,
@@ -99,6 +101,14 @@ class RangeOcoStrategy(Strategy[RangeOcoParams, RangeOcoState]):
     name = "range_oco"
     params_type = RangeOcoParams
     state_type = RangeOcoState
+
+    def parse_params(self, raw: Mapping[str, Any] | None, source: str = "params") -> RangeOcoParams:
+        """As any strategy's, and one target may be given alone: `take_profits = 2` is `[2]` (so
+        `--sweep take_profits=1,2,3` tries one target each)."""
+        tps = (raw or {}).get("take_profits")
+        if tps is not None and not isinstance(tps, list | tuple):
+            raw = {**(raw or {}), "take_profits": [tps]}
+        return super().parse_params(raw, source)
 
     def on_candle(
         self, params: RangeOcoParams, state: RangeOcoState, candle: Candle, ctx: StrategyContext

@@ -38,10 +38,10 @@ D = Decimal
 
 
 def record(cid: str, venue: str, status: OrderStatus, filled: str = "0", **kw) -> OrderRecord:
+    terms = {"side": Side.BUY, "order_type": OrderType.LIMIT, "price": D("30000"), **kw}
     return OrderRecord(
-        cid=cid, bot=cid.split("-")[0], venue=venue, symbol="BTCUSDT", status=status, side=Side.BUY,
-        order_type=OrderType.LIMIT, price=D("30000"), orig_qty=D("0.01"), cum_filled_qty=D(filled),
-        created_ts=int(time.time() * 1000), updated_ts=int(time.time() * 1000), **kw,
+        cid=cid, bot=cid.split("-")[0], venue=venue, symbol="BTCUSDT", status=status, orig_qty=D("0.01"),
+        cum_filled_qty=D(filled), created_ts=int(time.time() * 1000), updated_ts=int(time.time() * 1000), **terms,
     )  # fmt: skip
 
 
@@ -224,6 +224,13 @@ def test_orders_open_filtered_and_all(env, seeded) -> None:
     assert set(rows(cli(env, "orders", "--bot", "manual").stdout)) == {"manual-000001"}
     everything = rows(cli(env, "orders", "--all", "--bot", "manual").stdout)
     assert everything["manual-000002"][7] == "FILLED"
+    # a stop order: its trigger price in a column of its own (it showed "-", its price unknown)
+    save(seeded, record("grid-000009", "sim", OrderStatus.NEW, order_type=OrderType.STOP_LOSS, price=None,
+                        stop_price=D("29500"), side=Side.SELL))  # fmt: skip
+    stops = rows(cli(env, "orders", "--bot", "grid").stdout)
+    assert stops["grid-000009"][:7] == ["sim", "BTCUSDT", "SELL", "STOP_LOSS", "-", "29,500.00", "0.01"]
+    assert stops["grid-000007"][4:6] == ["30,000.00", "-"]
+    assert "stop 29,500.00" in cli(env, "orders", "--bot", "grid", columns=80).stdout
     refused = cli(env, "orders", "--venue", "nowhere")  # a typo: refused, the known venues listed
     assert refused.returncode == 2 and "unknown venue 'nowhere' (venues: bybit, sim)" in refused.stdout
 

@@ -25,7 +25,7 @@ from shared.messages import (
 )
 from shared.strategy.registry import load_strategy
 from shared.strategy.state import RECENT_TRADES, Mode
-from shared.strategy.testing import Driver
+from shared.strategy.testing import BTC_FILTERS, Driver
 from shared.trade_control import TradeWatch
 from strategies.dca import DcaStrategy
 from strategies.manual import ManualStrategy
@@ -204,3 +204,45 @@ def test_a_close_says_whether_a_sale_follows_and_the_senders_watch_ends_on_it() 
                        cum_filled_qty=sale.quantity or D(0), cum_quote_qty=D(100), ts=4)  # fmt: skip
     watch.feed(sold)
     assert watch.done and watch.update is sold
+
+
+def _priced(rid: str, *, quote: str = "100", qty: str | None = None, price: str | None = None,
+            exits: Exits = EXITS) -> TradeRequest:  # fmt: skip
+    return TradeRequest(id=rid, bot="t1", symbol="BTCUSDT", side=Side.BUY, exits=exits, ts=1,
+                        quote=None if qty else D(quote), quantity=D(qty) if qty else None,
+                        price=D(price) if price else None)  # fmt: skip
+
+
+def test_a_target_price_under_the_market_is_refused_before_anything_is_bought() -> None:
+    """`automata trade buy BTCUSDT --quote 100 --tp 2` (the % forgotten: a target PRICE of 2) was
+    bought at market, then its exit was refused by the filters: a position with no exit at all,
+    the command saying all went well. Now the bot refuses it, naming the percent."""
+    d = Driver(ManualStrategy())
+    d.candle("41000", "41000", "41000", "41000")
+    d.send(_priced("r1", exits=Exits(take_profits=(Target(price=D("2")),))))
+    assert outcomes(d) == [("r1", "refused")] and not d.state.orders and d.state.trade is None
+    assert "the target 2.00 is not above the last price 41,000.00 (a bare number is a price; a percent " \
+           "needs its sign: 2%)" in d.said()[0]  # fmt: skip
+    # a fixed stop at or over the market, against a limit entry's price too
+    d.send(_priced("r2", exits=Exits(stop_price=D("41500"))))
+    assert "the stop 41,500.00 is not below the last price 41,000.00" in d.said()[-1]
+    d.send(_priced("r3", price="40000", exits=Exits(take_profits=(Target(price=D("39000")),))))
+    assert "the target 39,000.00 is not above the entry price 40,000.00" in d.said()[-1]
+    assert [o for _, o in outcomes(d)] == ["refused"] * 3 and not d.state.orders
+    # the same terms above the market go out
+    d.send(_priced("r4", exits=Exits(take_profits=(Target(price=D("42000")),), stop_price=D("40000"))))
+    assert outcomes(d)[-1] == ("r4", "sent")
+
+
+def test_a_trade_under_the_minimum_order_is_refused_naming_the_minimum() -> None:
+    # the venue's filters come with 8 decimals ("5.00000000"): shown as the person would write them
+    filters = msgspec.structs.replace(BTC_FILTERS, min_notional=D("5.00000000"), step_size=D("0.00001000"))
+    d = Driver(ManualStrategy(), filters=filters)
+    d.candle("41000", "41000", "41000", "41000")
+    d.send(_priced("r1", quote="1"))
+    assert "the entry (1.00 USDT) is under BTCUSDT's minimum order of 5 USDT" in d.said()[-1]
+    d.send(_priced("r2", qty="0.0001"))
+    assert "the entry (4.10 USDT) is under BTCUSDT's minimum order of 5 USDT" in d.said()[-1]
+    d.send(_priced("r3", qty="0.000009", price="1000000"))
+    assert "the entry's quantity 0.000009 is under BTCUSDT's minimum of 0.00001 BTC" in d.said()[-1]
+    assert [o for _, o in outcomes(d)] == ["refused"] * 3 and not d.state.orders

@@ -170,14 +170,15 @@ EXPECTED: dict[str, tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]
          (6, 3, "OCO [SELL LIMIT_MAKER 0.00247 at 20706.02 | SELL STOP_LOSS 0.00247 stop 20300.01]"),
          (12, 3, "OCO [BUY STOP_LOSS 0.00495 stop 20200.5 | BUY LIMIT_MAKER 0.00495 at 19601.5]"),  # re-armed
          (14, 2, "OCO [SELL LIMIT_MAKER 0.00247 at 19797.52 | SELL STOP_LOSS 0.00247 stop 19405.49]"),
-         (14, 2, "OCO [SELL LIMIT_MAKER 0.00247 at 19993.53 | SELL STOP_LOSS 0.00247 stop 19405.49]")],
+         # the last target's share takes the first trade's dust too (its fee in base, under a step)
+         (14, 2, "OCO [SELL LIMIT_MAKER 0.00248 at 19993.53 | SELL STOP_LOSS 0.00248 stop 19405.49]")],
         [(2, 2, "BUY STOP_LOSS 0.00495 at 20300.01"),  # the break above, at the high step
          (6, 2, "SELL LIMIT_MAKER 0.00247 at 20503.02"),
          (7, 2, "SELL LIMIT_MAKER 0.00247 at 20706.02"),
          (14, 2, "BUY LIMIT_MAKER 0.00495 at 19601.5"),  # the fall through the floor
          (15, 2, "SELL STOP_LOSS 0.00247 at 19300"),
-         (15, 2, "SELL STOP_LOSS 0.00247 at 19300")],
-        ["1.30211063816816816816816816", "-1.68520414031044842543600146"],
+         (15, 2, "SELL STOP_LOSS 0.00248 at 19300")],
+        ["1.30211063816816816816816816", "-1.68861548472403232913121600"],
     ),
     # the break-up leg a stop-limit (limit 0.2 % over its stop: 20240.90) for 100 / 20240.90;
     # one target +5 %, the stop the higher of -1 % and 1 % under the peak (trailing)
@@ -196,12 +197,13 @@ EXPECTED: dict[str, tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]
          (8, 3, "CANCEL_LIST"),
          (8, 3, "OCO [SELL LIMIT_MAKER 0.00493 at 21252.95 | SELL STOP_LOSS 0.00493 stop 20988]"),  # 21200
          (12, 3, "OCO [BUY STOP_LOSS_LIMIT 0.00494 at 20240.9 stop 20200.5 | BUY LIMIT_MAKER 0.00494 at 19601.5]"),
-         (14, 2, "OCO [SELL LIMIT_MAKER 0.00493 at 20581.58 | SELL STOP_LOSS 0.00493 stop 19405.49]")],
+         # with the first trade's dust (its fee in base, under a step)
+         (14, 2, "OCO [SELL LIMIT_MAKER 0.00494 at 20581.58 | SELL STOP_LOSS 0.00494 stop 19405.49]")],
         [(4, 2, "BUY STOP_LOSS_LIMIT 0.00494 at 20240.9"),
          (9, 2, "SELL STOP_LOSS 0.00493 at 20900"),
          (14, 2, "BUY LIMIT_MAKER 0.00494 at 19601.5"),  # its close 19600: no trailing move
-         (15, 2, "SELL STOP_LOSS 0.00493 at 19300")],
-        ["3.04643847547547547547547548", "-1.68150809534466654536612352"],
+         (15, 2, "SELL STOP_LOSS 0.00494 at 19300")],
+        ["3.04643847547547547547547548", "-1.68491886227234335377457408"],
     ),
     # the trailing take profit's bot on THIN: its first target's limit trades 0.005 of 0.02497 at
     # candle 3's high (a quarter of its 0.02 volume), so the venue expires that OCO's stop; the

@@ -92,6 +92,26 @@ def test_it_is_a_builtin_with_sensible_default_exits():
     assert [t.gain for t in exits.take_profits] == [D("0.02")] and exits.stop_loss == D("0.01")
 
 
+def test_stop_loss_0_is_none_and_one_target_may_be_given_alone():
+    """docs/STRATEGIES.md §4 said "none: leave it out" of stop_loss, whose default is 1: left out,
+    it was 1 %. `stop_loss = 0` is none now. `take_profits = 2` (and `--sweep take_profits=1,2`,
+    whose values come as text) was refused: "Expected `array`, got `int`"."""
+    strategy = load_strategy("range_oco")
+    exits = strategy.parse_params({"top": 100, "bottom": 90, "stop_loss": 0, "trailing_stop": 1}).exits()
+    assert exits.stop_loss is None and exits.trailing_stop == D("0.01")
+    for given in (2, "2", D(2), [2]):
+        params = strategy.parse_params({"top": 100, "bottom": 90, "take_profits": given}, source="sweep")
+        assert params.take_profits == (D(2),)
+    bot = Recorded()
+    series = CandleSeries.from_raw(
+        [RawCandle(60_000 * i, *row.split(), "1000") for i, row in enumerate(PATH)]
+    )
+    setup = Setup(strategy=bot, params=bot.parse_params({**WORKED, "stop_loss": 0}), filters=BTC_FILTERS,
+                  capital=D(1000), fee_rate=D(0), spread_ticks=0, book_qty=D(10**6))  # fmt: skip
+    run_backtest(setup, series, fast=False)
+    assert (1, "SELL", "LIMIT", D(1), D("103.02")) in bot.said  # the target alone: a limit, no stop
+
+
 def consistent(result: RunResult, capital: D) -> None:
     """The bot's position and the account agree with its fills, to the unit."""
     buys = [f for f in result.fills if f.side == "BUY"]

@@ -252,9 +252,15 @@ def _cut_entry(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, li
 
 
 def _arm(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
-    """The entry filled: the exits go out."""
-    qty = ctx.filters.round_qty(trade.bought - trade.base_fee)
+    """The entry filled: the exits go out, for what it bought and the bot's dust (what earlier
+    trades left under the step or the minimum order, e.g. of fees in base), which would
+    otherwise grow trade by trade until the position never looks flat again."""
     entry = trade.paid / trade.bought
+    net = trade.bought - trade.base_fee
+    dust = state.position.base - net
+    if dust > 0 and not sellable_qty(ctx.filters, ctx.filters.round_qty(dust), entry):
+        net = state.position.base
+    qty = ctx.filters.round_qty(net)
     trade = replace(trade, phase=TradePhase.OPEN, qty=qty, price=entry, peak=entry,
                     realised=state.position.realised, opened=ctx.now)  # fmt: skip
     if not sellable_qty(ctx.filters, qty, entry):
