@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ from cli.deploy import acl_runners
 from cli.heartbeats import Heartbeat, read_heartbeats
 from cli.lean import lean_env
 from cli.paths import Home, UsageError
+from cli.run_ports import check_ports_free
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
 from services.exchange_sim import store as venue_store
@@ -137,8 +137,10 @@ def _run(
         setup = demo.choose(home)
     except ConfigError as exc:
         raise UsageError(f"the demo's configuration: {exc}") from None
-    _check_port_free(port)  # after the config: a mistyped config is named even beside another run
     want_sim = sim_available() if sim is None else sim
+    check_ports_free(
+        port, setup, want_sim
+    )  # after the config: a mistyped one is named even beside another run
     if want_sim and setup.demo and not fresh:  # the demo trades on the paper venue alone
         _check_venue_matches_redis(home)
     stop = threading.Event()
@@ -211,13 +213,6 @@ def _check_not_running(home: Home, port: int) -> None:
                 f"a previous run left processes behind (pids {', '.join(left)}): run `automata down` first"
             )
         clear_state(home.state_file)
-
-
-def _check_port_free(port: int) -> None:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise UsageError(f"port {port} is already in use: set AUTOMATA_REDIS_PORT to a free port")
 
 
 def _bots_file(home: Home, setup: demo.Setup) -> Path | None:
