@@ -85,11 +85,20 @@ def test_one_target_and_a_stop_make_one_sell_oco_for_the_whole_position():
     assert {r.list_cid for r in d.state.orders.values()} == {"t1-000002"}
     assert sellable(d.state) == 0  # the two legs count once: the OCO sells the whole position
     # the target fills: the stop is expired by the venue, the trade ends with its profit
-    d.update("t1-000004", OrderStatus.EXPIRED)
+    cmds = d.update("t1-000004", OrderStatus.EXPIRED)
+    assert [c for c in cmds if isinstance(c, Notification) and c.kind == "fill"] == []  # it traded nothing
     cmds = d.fill("t1-000003")
     (note,) = [c for c in cmds if isinstance(c, Notification) and c.kind == "cycle_closed"]
     assert note.data["profit"] == "2.00" and d.state.trade is None
     assert "profit 2.00 USDT" in d.said()[-1]
+    (sold,) = [c for c in cmds if isinstance(c, Notification) and c.kind == "fill"]  # as every bot's fills
+    assert sold.id == "t1:fill:t1-000003" and sold.data["qty"] == "1" and "SELL 1" in sold.text
+
+
+def test_the_entrys_fill_is_notified() -> None:
+    d = bot(take_profits=(Target(gain=D("0.02")),), stop_loss=D("0.01"))
+    (bought,) = [c for c in entered(d) if isinstance(c, Notification) and c.kind == "fill"]
+    assert bought.id == "t1:fill:t1-000001" and "BUY 1" in bought.text
 
 
 def test_several_targets_split_the_position_the_last_taking_the_rest():

@@ -37,6 +37,7 @@ from shared.strategy.actions import (
     OrderChange,
     cancel_order,
     cancel_timer,
+    fill_notification,
     limit_order,
     market_order,
     notification,
@@ -131,15 +132,30 @@ def describe(ctx: StrategyContext, exits: Exits) -> str:
 
 
 def trade_update(state: S, change: OrderChange, ctx: StrategyContext) -> tuple[S, list[Command]]:
-    """An order update already applied to state: the entry's, or an exit's."""
+    """An order update already applied to state: the entry's, or an exit's. An order of the
+    trade that ends having traded gets its `fill` notification, as every bot's fills do."""
     trade = state.trade
     if trade is None:
         return state, []
     if change.cid in trade.entry_cids:
-        return _entry_update(state, trade, change, ctx)
+        state, cmds = _entry_update(state, trade, change, ctx)
+        return state, _with_fill_note(change, ctx, cmds)
     i = next((n for n, s in enumerate(trade.slots) if change.cid in s.cids), -1)
     if i < 0:
         return state, []
+    state, cmds = _exit_update(state, trade, i, change, ctx)
+    return state, _with_fill_note(change, ctx, cmds)
+
+
+def _with_fill_note(change: OrderChange, ctx: StrategyContext, cmds: list[Command]) -> list[Command]:
+    if change.finished and change.after.cum_filled_qty > 0:
+        return [fill_notification(ctx, change.after), *cmds]
+    return cmds
+
+
+def _exit_update(
+    state: S, trade: SmartTrade, i: int, change: OrderChange, ctx: StrategyContext
+) -> tuple[S, list[Command]]:
     slot = trade.slots[i]
     if change.fill is not None:
         is_limit = change.after.order_type not in STOPS and change.after.order_type != OrderType.MARKET
