@@ -34,6 +34,7 @@ from shared.strategy import (
     place_oco,
     sellable,
 )
+from shared.strategy.smart import named
 from shared.strategy.testing import Driver
 
 
@@ -337,3 +338,8 @@ def test_a_sell_oco_for_more_than_the_position_is_not_sent():
         place_oco(state, ctx, Side.SELL, D("0.5"), above=D("103"), below=D("97"))[1] is None
     )  # 0.6 + 0.5 > 1
     assert place_oco(state, ctx, Side.SELL, D("0.4"), above=D("103"), below=D("97"))[1] is not None
+
+
+def test_texts_name_a_trade_once() -> None:
+    """The manual bot's trades are tagged "trade:{request id}": "trade trade:17..." said it twice."""
+    assert [named(t) for t in ("trade", "trade:17-ab", "range3")] == ["trade", "trade 17-ab", "trade range3"]

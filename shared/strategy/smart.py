@@ -73,9 +73,7 @@ def open_trade(
     `exits` once it fills. Nothing is sent while a trade is on, or when the order is refused
     as the single-order helpers refuse (a filter, not running)."""
     if state.trade is not None:
-        return state, [
-            decide(ctx, f"no new trade ({tag}): the trade {state.trade.tag} is on", topic="trade_on")
-        ]
+        return state, [decide(ctx, f"no new trade ({tag}): {named(state.trade.tag)} is on", topic="trade_on")]
     if (qty is None) == (quote is None):
         raise ValueError("open_trade takes exactly one of quote and qty")
     if price is None:
@@ -92,7 +90,15 @@ def open_trade(
         if cmd.quote_quantity
         else ctx.qty(cmd.quantity or ZERO)
     )
-    return state, [cmd, decide(ctx, f"trade {tag} opened: buy {size} {how}; exits: {describe(ctx, exits)}")]
+    return state, [cmd, decide(ctx, f"{named(tag)} opened: buy {size} {how}; exits: {describe(ctx, exits)}")]
+
+
+def named(tag: str) -> str:
+    """How texts name a trade: "trade" alone, "trade 17..." for the manual bot's "trade:17...",
+    "trade range3" for a tag of the strategy's own (never "trade trade:17...")."""
+    if tag == "trade":
+        return tag
+    return f"trade {tag.removeprefix('trade:')}"
 
 
 def watch_entry(state: S, exits: Exits, cids: tuple[str, ...], tag: str = "trade") -> S:
@@ -214,7 +220,7 @@ def _time_up(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list
     cmds: list[Command] = [
         decide(
             ctx,
-            f"trade {trade.tag}: time limit of {trade.exits.time_limit_s} s reached: exits cancelled, "
+            f"{named(trade.tag)}: time limit of {trade.exits.time_limit_s} s reached: exits cancelled, "
             f"{ctx.qty(held)} {ctx.base_asset} sold at market",
         )  # fmt: skip
     ]
@@ -251,7 +257,7 @@ def _entry_update(
     if any(cid in state.orders for cid in trade.entry_cids):
         return state, []  # an entry order still open: wait until each is finished
     if trade.bought <= 0:
-        why = f"trade {trade.tag}: the entry ended without a fill ({change.after.status})"
+        why = f"{named(trade.tag)}: the entry ended without a fill ({change.after.status})"
         return replace(state, trade=None), [decide(ctx, why)]
     return _arm(state, trade, ctx)
 
@@ -262,7 +268,7 @@ def _cut_entry(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, li
         state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
         cmds.extend([cancel] if cancel is not None else [])
     if cmds:
-        cmds.append(decide(ctx, f"trade {trade.tag}: the entry bought {ctx.qty(trade.bought)} {ctx.base_asset} "
+        cmds.append(decide(ctx, f"{named(trade.tag)}: the entry bought {ctx.qty(trade.bought)} {ctx.base_asset} "
                                 "by the close: the rest cancelled, the exits go out for what it bought"))  # fmt: skip
     return state, cmds
 
@@ -280,14 +286,14 @@ def _arm(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Com
     trade = replace(trade, phase=TradePhase.OPEN, qty=qty, price=entry, peak=entry,
                     realised=state.position.realised, opened=ctx.now)  # fmt: skip
     if not sellable_qty(ctx.filters, qty, entry):
-        why = f"trade {trade.tag}: bought {ctx.qty(qty)} {ctx.base_asset}, too little to sell: no exits"
+        why = f"{named(trade.tag)}: bought {ctx.qty(qty)} {ctx.base_asset}, too little to sell: no exits"
         return replace(state, trade=None), [decide(ctx, why)]
     trade = replace(trade, slots=plan_slots(ctx.filters, trade.exits, qty, entry))
     state = replace(state, trade=trade)
     cmds: list[Command] = [
         decide(
             ctx,
-            f"trade {trade.tag}: bought {ctx.qty(qty)} {ctx.base_asset} at {ctx.price(entry)}; exits: "
+            f"{named(trade.tag)}: bought {ctx.qty(qty)} {ctx.base_asset} at {ctx.price(entry)}; exits: "
             + ", ".join(_slot_text(ctx, s) for s in trade.slots),
         )  # fmt: skip
     ]
@@ -373,7 +379,7 @@ def _uncovered(state: S, i: int, ctx: StrategyContext, why: str) -> tuple[S, lis
     position it covers has no venue stop; only the bot's own watch guards it now)."""
     trade, slot = _slot(state, i)
     watch = f"; the bot watches its stop {ctx.price(slot.stop)}" if slot.stop is not None else ""
-    text = f"trade {trade.tag}: exit {i + 1} ({ctx.qty(slot.left)}) not placed: {why}{watch}"
+    text = f"{named(trade.tag)}: exit {i + 1} ({ctx.qty(slot.left)}) not placed: {why}{watch}"
     key = f"{trade.entry_cids[0] if trade.entry_cids else trade.tag}-{i}-{state.seq}"
     warn = notification(ctx, "exit_not_placed", key, f"{ctx.bot}: {text}", level=Level.WARNING)
     return state, [decide(ctx, text), warn]
@@ -444,7 +450,7 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
     if slot.activate is not None and not slot.trailing and high >= slot.activate:
         slot = replace(slot, trailing=True)
         state = _with_slot(state, trade, i, slot)
-        cmds.append(decide(ctx, f"trade {trade.tag}: high {ctx.price(high)} reached the last target "
+        cmds.append(decide(ctx, f"{named(trade.tag)}: high {ctx.price(high)} reached the last target "
                                 f"{ctx.price(slot.activate)}: its {ctx.qty(slot.left)} now trail "
                                 f"{percent(trade.exits.trailing_take_profit or ZERO)} below the peak"))  # fmt: skip
     wanted = wanted_stop(trade, slot, ctx.filters)
@@ -454,7 +460,7 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
         if worth_moving(old, new, fraction, ctx.filters.tick_size) and new >= candle.close:
             # reached already: a venue stop there would trigger at once (venues refuse it)
             state = _with_slot(state, trade, i, replace(slot, stop=new))
-            cmds.append(decide(ctx, f"trade {trade.tag}: exit {i + 1} stop {ctx.price(old) if old else 'none'} -> "
+            cmds.append(decide(ctx, f"{named(trade.tag)}: exit {i + 1} stop {ctx.price(old) if old else 'none'} -> "
                                     f"{ctx.price(new)} ({why}) is reached by the close {ctx.price(candle.close)}: "
                                     f"{ctx.qty(slot.left)} sold at market"))  # fmt: skip
             state, more = _sell_slot(state, i, ctx)
@@ -463,7 +469,7 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
             if slot.target is not None and candle.close >= slot.target and _covered(state, slot):
                 # its limit leg is under the price (a thin candle left it unfilled): it fills
                 # from the next steps, and a replacement OCO would be refused (its limit would take)
-                cmds.append(decide(ctx, f"trade {trade.tag}: exit {i + 1} stop stays {ctx.price(old or new)}: "
+                cmds.append(decide(ctx, f"{named(trade.tag)}: exit {i + 1} stop stays {ctx.price(old or new)}: "
                                         f"its limit {ctx.price(slot.target)} is under the close {ctx.price(candle.close)}",
                                    topic=f"{trade.tag}:limit_under_close:{i + 1}"))  # fmt: skip
             else:
@@ -476,7 +482,7 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
         and candle.close <= slot.stop
         and not _covered(state, slot)
     ):
-        cmds.append(decide(ctx, f"trade {trade.tag}: close {ctx.price(candle.close)} at or below the stop "
+        cmds.append(decide(ctx, f"{named(trade.tag)}: close {ctx.price(candle.close)} at or below the stop "
                                 f"{ctx.price(slot.stop)} of exit {i + 1}, which no venue stop covers: "
                                 f"{ctx.qty(slot.left)} sold at market"))  # fmt: skip
         state, more = _sell_slot(state, i, ctx)
@@ -489,7 +495,7 @@ def _move(state: S, i: int, new: Decimal, why: str, ctx: StrategyContext) -> tup
     replacement goes out in _settle), else the order is placed or the watch moves."""
     trade, slot = _slot(state, i)
     old = slot.moving if slot.moving is not None else slot.stop
-    text = (f"trade {trade.tag}: exit {i + 1} stop {ctx.price(old) if old is not None else 'none'} -> "
+    text = (f"{named(trade.tag)}: exit {i + 1} stop {ctx.price(old) if old is not None else 'none'} -> "
             f"{ctx.price(new)} ({why}, peak {ctx.price(trade.peak)})")  # fmt: skip
     if slot.moving is not None:  # its cancel is on its way: the replacement takes the newer stop
         return _with_slot(state, trade, i, replace(slot, moving=new)), [decide(ctx, text)]
@@ -521,7 +527,7 @@ def _maybe_end(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
     if trade.timer:
         state, cancel = cancel_timer(state, trade.timer)
         cmds.extend([cancel] if cancel is not None else [])
-    text = (f"trade {trade.tag} closed: bought {ctx.qty(trade.qty)} {ctx.base_asset} at {ctx.price(trade.price)}, "
+    text = (f"{named(trade.tag)} closed: bought {ctx.qty(trade.qty)} {ctx.base_asset} at {ctx.price(trade.price)}, "
             f"profit {ctx.quote(profit)} {ctx.quote_asset}")  # fmt: skip
     note = notification(ctx, "cycle_closed", trade.entry_cids[0], f"{ctx.bot}: {text}",
                         data={"tag": trade.tag, "profit": str(profit), "qty": str(trade.qty),
