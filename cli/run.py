@@ -82,7 +82,7 @@ def run(
         "orders, notifications) and the paper venue's accounts, orders and market (var/exchange_sim)",
     ),
 ) -> None:
-    """Run everything here: Redis (AOF, ./var/redis), supervisord and the services, until Ctrl-C.
+    """Run everything under AUTOMATA_HOME (default: here): Redis (AOF in var/redis), supervisord and the services, until Ctrl-C.
 
     A second run in the same AUTOMATA_HOME carries on where the first stopped: Redis keeps its
     data and the paper venue its balances, orders and market time. --fresh starts clean."""

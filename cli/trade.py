@@ -27,7 +27,8 @@ from shared.trade_terms import TermsError, describe, parse_terms
 
 trade_app = typer.Typer(
     no_args_is_help=True,
-    help="A smart trade by hand: entry, take profits, stop loss, trailing, run by the `manual` bot.",
+    help="A smart trade by hand: entry, take profits, stop loss, trailing, run by a bot of strategy "
+    "`manual` (the demo's demo_manual).",
 )
 
 EXAMPLES = """
