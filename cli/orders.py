@@ -138,4 +138,4 @@ def orders(
     shown = records[:limit]
     out.print(table(out, shown, output.Precisions(r)))
     more = f" (showing {len(shown)})" if len(shown) < len(records) else ""
-    out.print(f"{len(records)} {what}{more}")
+    out.print(f"{len(records)} {what if len(records) != 1 else what.removesuffix('s')}{more}")

@@ -221,7 +221,8 @@ def test_orders_open_filtered_and_all(env, seeded) -> None:
     assert table["grid-000007"][-1] == "[x] bracketed reason"
     assert "3 open orders" in out
     assert set(rows(cli(env, "orders", "--venue", "sim").stdout)) == {"demo-000001", "manual-000001"}
-    assert set(rows(cli(env, "orders", "--bot", "manual").stdout)) == {"manual-000001"}
+    one = cli(env, "orders", "--bot", "manual").stdout
+    assert set(rows(one)) == {"manual-000001"} and "1 open order\n" in one  # not "1 open orders"
     everything = rows(cli(env, "orders", "--all", "--bot", "manual").stdout)
     assert everything["manual-000002"][7] == "FILLED"
     # a stop order: its trigger price in a column of its own (it showed "-", its price unknown)
