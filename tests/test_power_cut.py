@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from shared.redis_server import RedisServer
+from tests.helpers.acl import start_acl_redis
 from tests.helpers.powercut import Stack, run_cycles
 from tests.helpers.powercut_market import WARMUP, swing_rows, write_rows
 from tests.helpers.powercut_report import Cycle, findings, report
@@ -56,6 +57,18 @@ def venue(tmp_path: Path, swings: int) -> Iterator[tuple[SimVenue, list[int]]]:
         yield sim, confirms
 
 
+@pytest.fixture
+def acl_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """Redis as `automata run` starts it: with the generated ACL, its `default` user off (the
+    services log in as admin here). Without it the cuts missed that Redis refused, at every
+    restart, each MULTI/EXEC of its file when `default` held no rights (shared/redis_acl.py)."""
+    server = start_acl_redis(tmp_path / "redis", tmp_path / "secrets")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
 def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_after: int = 0) -> None:
     cycles: list[Cycle] = []
     tail: list[str] = []
@@ -77,19 +90,19 @@ def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_af
 
 
 @pytest.mark.timeout(300)
-def test_power_cuts_lose_nothing_and_double_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
+def test_power_cuts_lose_nothing_and_double_nothing(tmp_path: Path, acl_redis: RedisServer) -> None:
     """Three cuts with lost writes and one plain SIGKILL of everything."""
-    power_cuts(tmp_path, redis_server, ["truncate", "plain", "truncate", "truncate"])
+    power_cuts(tmp_path, acl_redis, ["truncate", "plain", "truncate", "truncate"])
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(4 * 3600)
-def test_soak_power_cuts(tmp_path: Path, redis_server: RedisServer) -> None:
+def test_soak_power_cuts(tmp_path: Path, acl_redis: RedisServer) -> None:
     """`make soak`: 130 cuts, every fifth a plain SIGKILL, the others with lost writes; stops after
     five cycles that broke a rule (a broken system repeats its findings)."""
     count = int(os.environ.get("POWERCUT_CYCLES", "130"))
     kinds = ["plain" if n % 5 == 4 else "truncate" for n in range(count)]
-    power_cuts(tmp_path, redis_server, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
+    power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
 
 
 # -- the rules themselves, on a made-up venue / log / state (no processes) -----------------------
