@@ -17,6 +17,7 @@ GET /v5/user/query-api. The paper venue's keys are checked for being accepted on
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -230,6 +231,9 @@ def doctor(
     checks, cfg = check_config(system)
     checks += [*check_redis(system), check_redis_server()]
     if cfg is not None:
+        # the venues' shared weight budget lives in Redis; a Redis that is away is reported
+        # above once, not again by every request as a log line on stderr
+        logging.getLogger("automata.ratelimit").setLevel(logging.ERROR)
         checks += asyncio.run(check_venues(cfg, max_skew_ms))
     width = max(len(c.name) for c in checks)
     colours = {OK: "green", BAD: "red", SKIP: "dim", WARN: "yellow"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from pathlib import Path
 
 import typer
@@ -99,10 +100,20 @@ def new_strategy(
         )
     console.print(
         "next:\n"
-        f"  .venv/bin/python -m pytest -q {test}      # its test (from this directory)\n"
+        f"  {_python(cwd)} -m pytest -q {test}      # its test (from this directory)\n"
         f'  in a bots file:  strategy = "{spec}"\n'
         "  docs/STRATEGY_GUIDE.md: backtest it, then paper, testnet and live"
     )
+
+
+def _python(cwd: Path) -> str:
+    """This Python as a path from cwd when it lies under it (.venv/bin/python in a clone), else
+    whole: the hint must run where the user stands, in the clone or not."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(cwd))
+    except ValueError:
+        return str(exe)
 
 
 STRATEGY_TEMPLATE = '''"""{name}: buy a dip, sell at a take profit (written by `automata new-strategy`; change it).

@@ -281,6 +281,10 @@ def test_doctor_checks_redis_config_clock_and_keys(sim, cenv, sync_redis) -> Non
     assert "✗ binance keys" in out and "no API keys" in out
     assert "sim-secret" not in out + res.stderr
 
+    away = cli({**cenv, "REDIS_URL": "redis://127.0.0.1:1/0"}, "doctor")  # Redis away: said once
+    assert away.returncode == 1 and "✓ sim clock" in away.stdout and "✗ redis" in away.stdout, away.stdout
+    assert "weight budget" not in away.stderr, away.stderr
+
     cfg.write_text("[venues.sim]\nkind = 42\n")
     broken = cli(cenv, "doctor")
     assert broken.returncode == 1 and "✗ config" in broken.stdout and "venues.sim.kind" in broken.stdout

@@ -36,6 +36,9 @@ def home(tmp_path_factory) -> Path:
     result = automata("new-strategy", "my_dip", cwd=home)
     assert result.returncode == 0, result.stderr
     assert 'strategy = "strategies_user.my_dip:MyDip"' in result.stdout
+    # the hint's Python exists where the user stands (outside the clone: not ".venv/bin/python")
+    python = next(line.split()[0] for line in result.stdout.splitlines() if "-m pytest" in line)
+    assert (home / python).is_file(), result.stdout
     return home
 
 
