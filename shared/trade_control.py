@@ -33,10 +33,14 @@ from shared.messages import Decision, OrderType, OrderUpdate, Side, TradeRequest
 from shared.streams import bot_control, bot_decisions, order_events
 
 TRADE_STRATEGY = "manual"  # the built-in strategy that takes manual trades (strategies/manual.py)
-HOW_TO_ADD = (
-    'add a bot to the bots file: [[bots]] id = "manual_btc", strategy = "manual", venue = "sim", '
-    'symbol = "BTCUSDT" (examples/bots.example.toml), and run it'
-)
+
+
+def how_to_add(symbol: str = "BTCUSDT") -> str:
+    """The bots-file lines that make a bot take manual trades on `symbol`."""
+    return (
+        f'add a bot to the bots file: [[bots]] id = "manual_{symbol.lower()[:12]}", strategy = "manual", '
+        f'venue = "sim", symbol = "{symbol}" (examples/bots.example.toml), and run it'
+    )
 
 
 def file_trade_bots(bots_file: Path | None) -> dict[str, str]:
@@ -68,14 +72,16 @@ def pick_bot(bots: Mapping[str, str], symbol: str, bot: str | None = None) -> tu
         market = bots.get(bot)
         if market is None:
             known = listing(bots) or "none"
-            raise ControlError(f"bot {bot!r} takes no manual trades (bots that do: {known}); {HOW_TO_ADD}")
+            raise ControlError(
+                f"bot {bot!r} takes no manual trades (bots that do: {known}); {how_to_add(symbol)}"
+            )
         venue, _, traded = market.partition(":")
         if traded != symbol:
             raise ControlError(f"bot {bot} trades {traded}, not {symbol}")
         return bot, venue
     matching = sorted(b for b, market in bots.items() if market.partition(":")[2] == symbol)
     if not matching:
-        raise ControlError(f"no bot takes manual trades on {symbol}: {HOW_TO_ADD}")
+        raise ControlError(f"no bot takes manual trades on {symbol}: {how_to_add(symbol)}")
     if len(matching) > 1:
         raise ControlError(
             f"several bots take manual trades on {symbol} ({', '.join(matching)}): name one (--bot)"

@@ -80,6 +80,7 @@ async def test_a_manual_trade_from_the_cli_and_the_dashboard(
     assert (
         none.returncode == 2
         and "no bot takes manual trades on ETHUSDT: add a bot to the bots file" in none.stdout
+        and 'symbol = "ETHUSDT"' in none.stdout.replace("\n", "")  # the lines for this symbol
     )
     assert r.xlen(bot_control("mt")) == 0  # the runner made the stream (its group); nothing on it
 
