@@ -41,7 +41,7 @@ from services.strategy_runner.state_store import (
     encode_doc,
     with_applied,
 )
-from services.strategy_runner.timers import TimerPump
+from services.strategy_runner.timers import TimerPump, VenueClock
 from shared import metrics
 from shared.bus import Commit, Consumer, Entry, FencedError, ensure_group
 from shared.bus.groups import take_over_pending
@@ -55,6 +55,7 @@ from shared.messages import (
     Decision,
     Level,
     Notification,
+    OrderUpdate,
     PlaceOrder,
     SyncBot,
 )
@@ -100,7 +101,8 @@ class BotRunner:
         self.doc = RunnerDoc()
         self.state: Any = None
         self.consumer: Consumer | None = None
-        self.timers = TimerPump(self.redis, bot.id)
+        self.clock = VenueClock()  # the venue's time, which the strategy's timers are set in
+        self.timers = TimerPump(self.redis, bot.id, clock=self.clock.now_ms)
         self.watch = InputWatch(
             stall_after_s(bot.interval, bot.stall_after_s), time.monotonic(), int(time.time() * 1000)
         )
@@ -287,6 +289,8 @@ class BotRunner:
             await candle_history(self.redis, self.bot.venue, self.bot.symbol, self.bot.interval,
                                  self.history_size, before_ms=before)
         )  # fmt: skip
+        if self.history:
+            self.clock.saw(self.history[-1].close_time)
         await self.timers.rearm(self.state.timers)
         for stream in self.streams:  # we hold the lease: whatever another runner left pending is ours
             await take_over_pending(self.redis, stream, self.group, self.ctx.consumer_name)
@@ -311,6 +315,9 @@ class BotRunner:
         if isinstance(event, Candle):
             self.history.append(event)
             self.watch.seen(time.monotonic(), int(time.time() * 1000))
+            self.clock.saw(event.close_time)
+        elif isinstance(event, OrderUpdate) and event.venue_ts:
+            self.clock.saw(event.venue_ts)
         # the balances this step sees were committed with the previous one (a replay sees them too)
         balances = self.doc.balances if self.doc.balances is not None else await self.balances.get()
         state, commands = self.state, []
