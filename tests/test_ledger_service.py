@@ -146,8 +146,11 @@ def test_a_position_taken_over_at_the_start_counts_at_its_entry_price(
         writer.write(s.order_events(d.bot), f"{i + 1}-0", u)
     with engine.connect() as conn:
         (total,) = conn.execute(sa.select(t.fills.c.realised_total)).scalars().all()
-        (cycle,) = conn.execute(sa.select(t.cycles.c.closed_at, t.cycles.c.profit)).all()
+        (cycle,) = conn.execute(
+            sa.select(t.cycles.c.closed_at, t.cycles.c.profit, t.cycles.c.bought_qty, t.cycles.c.spent)
+        ).all()
     assert total == profit and cycle.profit == profit and cycle.closed_at is not None
+    assert (cycle.bought_qty, cycle.spent) == (1, 100)  # the position taken over, at its cost
 
 
 async def read_opening_from(url: str, bot: str) -> Position | None:

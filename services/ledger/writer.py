@@ -458,9 +458,13 @@ class Writer:
             newest = self._numbers.get(u.bot)
             if newest is None:
                 newest = conn.execute(sa.select(sa.func.max(c.number)).where(c.bot == u.bot)).scalar() or 0
+            # a cycle opened by a sale holds a position the bot took over (Writer._opening): it
+            # counts as bought at its cost, as the bot counts it
+            taken = fill.side != "BUY" and before.base > 0
             open_row = {"bot": u.bot, "number": newest + 1, "venue": u.venue, "symbol": u.symbol,
                         "quote_asset": f.quote_asset, "opened_at": when, "closed_at": None, "buys": 0,
-                        "sells": 0, "bought_qty": ZERO, "sold_qty": ZERO, "spent": ZERO, "received": ZERO,
+                        "sells": 0, "bought_qty": before.base if taken else ZERO, "sold_qty": ZERO,
+                        "spent": before.cost if taken else ZERO, "received": ZERO,
                         "fees": ZERO, "profit": None, "realised": ZERO}  # fmt: skip
             self._pending.new_cycles.add((u.bot, newest + 1))
         number = self._numbers[u.bot] = open_row["number"]
