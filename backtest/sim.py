@@ -25,6 +25,7 @@ from services.order_gateway.validate import prepare
 from shared.filters import FilterError
 from shared.matching.engine import (
     DEFAULT_MARKET_FILL,
+    FORGET_AFTER,
     Engine,
     EngineError,
     Event,
@@ -98,8 +99,10 @@ class SimVenue:
         )
         self._events: list[Event] = []
         self.engine.add_listener(self._events.append)
-        self.records: dict[str, OrderRecord] = {}
+        self.records: dict[str, OrderRecord] = {}  # by cid; ended ones dropped once they pile up
         self.tags: dict[str, str] = {}
+        self._used: set[str] = set()  # the cids of the records dropped: an id is used once
+        self._forget_at = FORGET_AFTER
         self.lists: set[str] = set()  # the cids of the order lists placed
         self.fills: list[SimFill] = []  # trades since the caller last took them
         self.placed = 0
@@ -132,9 +135,22 @@ class SimVenue:
         return self._drain(ts)
 
     def _changed(self) -> None:
-        """An operation may have changed the open orders and the balances: read them again."""
+        """An operation may have changed the open orders and the balances: read them again (and
+        drop the records that ended, once they pile up: a year's backtest would keep them all)."""
+        if len(self.records) > self._forget_at:
+            self._forget()
         self._levels_known = False
         self._funds = self._free = None
+
+    def _forget(self) -> None:
+        """Drop the ended records (their last updates were told, their fills logged); their ids
+        stay used. Scanned only once the records kept have doubled since the last time."""
+        ended = [cid for cid, record in self.records.items() if record.terminal]
+        for cid in ended:
+            del self.records[cid]
+            self.tags.pop(cid, None)
+        self._used.update(ended)
+        self._forget_at = FORGET_AFTER + 2 * len(self.records)
 
     def _price_engine(self) -> None:
         if self.last_price is not None and self._priced != self.last_price:
@@ -149,7 +165,7 @@ class SimVenue:
         self.placed += 1
         self._changed()
         record = new_record(cmd, ts, keep_request=False)
-        if cmd.cid in self.records:
+        if cmd.cid in self.records or cmd.cid in self._used:
             # answered without touching the record of the order that holds the id
             return [self._rejected(record, f"DUPLICATE_ORDER: client order id {cmd.cid} was used", ts)]
         self.records[cmd.cid] = record
@@ -198,7 +214,9 @@ class SimVenue:
             for leg in cmd.legs
         ]
         used = [
-            c for c in (cmd.list_cid, *(leg.cid for leg in cmd.legs)) if c in self.records or c in self.lists
+            c
+            for c in (cmd.list_cid, *(leg.cid for leg in cmd.legs))
+            if c in self.records or c in self.lists or c in self._used
         ]
         if used:  # answered without touching the records that hold these ids
             reason = f"DUPLICATE_ORDER: client order id {used[0]} was used"

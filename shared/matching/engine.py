@@ -40,7 +40,7 @@ from typing import Literal, get_args
 
 from shared.matching import book
 from shared.matching.engine_accounts import Accounts
-from shared.matching.engine_events import Events
+from shared.matching.engine_events import FORGET_AFTER, Events
 from shared.matching.engine_lists import Lists
 from shared.matching.engine_queries import Queries
 from shared.matching.engine_rules import OrderRules, crosses, stop_reached
@@ -136,7 +136,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         market_fill: MarketFill = DEFAULT_MARKET_FILL,
         keep_record: bool = True,
     ) -> None:
-        """`keep_record=False`: no journal and no balance events (the backtester reads neither)."""
+        """`keep_record=False`: no journal, no balance events and no history of closed orders or
+        trades (the backtester reads none of them: a long backtest would keep them all)."""
         self.specs: dict[str, SymbolSpec] = {s.symbol: s for s in specs}
         self.start_balances = dict(DEFAULT_BALANCES if balances is None else balances)
         self.maker_fee, self.taker_fee = maker_fee, taker_fee
@@ -155,6 +156,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         self._orders: dict[int, Order] = {}
         self._open: dict[str, dict[int, None]] = {s: {} for s in self.specs}
         self._cids: dict[tuple[str, str], int] = {}
+        self._forget_at = FORGET_AFTER  # engine_events.py _forget_closed
         self._trades: list[Trade] = []
         self._journal: list[JournalEntry] = []
         self._quotes: dict[str, Quote] = {}
@@ -335,7 +337,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             maker=maker,
             time=self.now,
         )
-        self._trades.append(trade)
+        if self.keep_record:  # the trade list the venue's queries read; a backtest keeps its own
+            self._trades.append(trade)
         self._made.append(trade)
         executed = order.executed_qty + qty
         status = OrderStatus.FILLED if executed >= order.quantity else OrderStatus.PARTIALLY_FILLED

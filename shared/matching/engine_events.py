@@ -34,6 +34,8 @@ from shared.matching.model import (
 from shared.money import ZERO
 from shared.order_lifecycle import TRANSITIONS, IllegalTransition, check_transition
 
+FORGET_AFTER = 1024  # closed orders a backtest's engine keeps before it drops them (_forget_closed)
+
 log = logging.getLogger("exchange_sim.engine")
 
 
@@ -63,6 +65,8 @@ class Events:
     on_change: Callable[[list[Order], list[Trade], list[OrderList]], None] | None
     _listeners: list[Listener]
     _orders: dict[int, Order]
+    _cids: dict[tuple[str, str], int]
+    _forget_at: int  # without keep_record: orders kept before the closed ones are dropped
     _journal: list[JournalEntry]
     _pending: list[Event]
     _touched: dict[str, dict[str, Decimal | None]]
@@ -112,6 +116,8 @@ class Events:
                 lists = [self._lists[lid] for lid in self._lists_changed]
                 self.on_change([self._orders[oid] for oid in self._changed], self._made, lists)
             self._changed, self._made, self._lists_changed = {}, [], {}
+            if not self.keep_record and len(self._orders) > self._forget_at:
+                self._forget_closed()
         if not self._pending:
             return
         events, self._pending = self._pending, []
@@ -121,6 +127,20 @@ class Events:
                     listener(event)
                 except Exception:  # a protocol layer's bug must not corrupt the book
                     log.exception("engine listener failed")
+
+    def _forget_closed(self) -> None:
+        """Without keep_record, closed orders are dropped once they pile up (a list's legs stay
+        while their list may still be asked about): nothing asks for them again, and a year's
+        backtest would hold every one. An operation's events carry its orders whole. Scanned
+        only when the orders kept have doubled since the last time: short runs never pay."""
+        orders, cids = self._orders, self._cids
+        for oid, order in list(orders.items()):
+            if order.list_id < 0 and not order.is_open:
+                del orders[oid]
+                key = (order.account, order.client_order_id or "")
+                if cids.get(key) == oid:
+                    del cids[key]
+        self._forget_at = FORGET_AFTER + 2 * len(orders)
 
     def _log_entry(self, kind: str, account: str, symbol: str, **fields: object) -> None:
         if not self.keep_record:
