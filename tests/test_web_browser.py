@@ -198,6 +198,19 @@ def test_the_pause_button_pauses_the_bot(demo: WebDemo, page: Page) -> None:
     )
 
 
+def test_an_unknown_bots_page_says_so_and_offers_no_control(demo: WebDemo, page: Page) -> None:
+    """/bots/nope drew an empty chart, live Pause/Stop/Close buttons and a flash of raw JSON
+    ('state: 404: {"error":...}'); it says there is no such bot instead, without controls."""
+    login(page, demo, "/bots/nope")
+    page.wait_for_selector("#bot-missing:not([hidden])")
+    said = page.inner_text("#bot-missing")
+    assert "no bot 'nope'" in said and "{" not in said, said
+    assert not page.locator("#controls").is_visible()
+    assert not page.locator("#chart").is_visible()
+    page.wait_for_timeout(6000)  # the chart's refresh (every 5 s) asks nothing of a bot that is not there
+    assert page.inner_text("#flash") == ""
+
+
 def test_a_wrong_or_missing_token_is_refused(demo: WebDemo, browser: Browser) -> None:
     api = f"{demo.url}/api/bots"
     assert httpx.get(api, timeout=10).status_code == 401
