@@ -148,10 +148,15 @@ def test_a_smart_trade_from_the_form_is_bought_then_protected_and_closed(demo: W
     # the trade: demo_manual buys at market (the answer shows the entry FILLED), then its exits go out
     page.fill("#smart-tp", "2%")
     page.fill("#smart-sl", "1%")
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
     page.click("#smart-submit")
     page.wait_for_selector("#smart-result[data-status=sent]", timeout=30_000)
+    assert "buy BTCUSDT quote 50 tp 2% sl 1%" in asked[-1], asked  # the confirm names the terms
     said = page.inner_text("#smart-result")
     assert "buy BTCUSDT quote 50 at market tp 2% sl 1%" in said and "entry demo_manual-" in said, said
+    entry = re.search(r"demo_manual-\d+", said)
+    assert entry and said.count(entry.group()) == 1 and "FILLED" in said, said  # named once, with its fate
     wait_until(lambda: any(o["side"] == "SELL" for o in demo_state(demo, "demo_manual").get("orders", {}).values()),
                timeout=30, interval=0.2, what="demo_manual's exits out")  # fmt: skip
     # the close: the exits cancelled, what was bought sold at market
