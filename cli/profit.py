@@ -11,7 +11,6 @@ the cent, prices at the symbol's tick where the order gateway published it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +23,6 @@ from shared import display
 from shared.ledger import profit as ledger_profit
 from shared.ledger import queries
 from shared.ledger.profit import Bucket, Period, Profit
-from shared.ledger.schema import equity as equity_table
 
 PROFIT_COLUMNS = ("bot", "realised", "unrealised", "fees", "cycles", "win", "best", "worst")
 PROFIT_STACKED = (("bot", "cycles"), ("realised", "unrealised"), ("fees", "win"), ("best", "worst"))
@@ -182,15 +180,12 @@ def equity(
 ) -> None:
     """Each account's value in its quote asset over time: now, change, high, low, drawdown."""
     out = common.console()
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = parse_time(out, "--since", since) or today - timedelta(days=n - 1)
+    start_at = parse_time(out, "--since", since)
     with ledger(out) as (conn, _system):
-        series = queries.equity_history(conn, venue=venue, since=start)
-        last = None if series or since else queries.newest(conn, equity_table.c.at)
-        if last is not None:  # nothing in the window: the n days up to the newest value
-            start = last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=n - 1)
-            series = queries.equity_history(conn, venue=venue, since=start)
-            out.print(f"no equity in the last {n} days: shown up to the newest, {when(last)} UTC")
+        window = queries.equity_window(conn, venue=venue, since=start_at, n=n)
+    series, start = window.series, window.start
+    if window.newest is not None:  # nothing in the window: the n days up to the newest value
+        out.print(f"no equity in the last {n} days: shown up to the newest, {when(window.newest)} UTC")
     if as_json:
         output.emit([equity_doc(e) for e in series])
         return

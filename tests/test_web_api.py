@@ -460,3 +460,28 @@ async def test_the_overview_and_a_bots_page_give_the_same_unrealised_profit(
     early = WebSettings(**{**settings.__dict__, "ledger_url": f"sqlite:///{tmp_path / 'not-yet.sqlite3'}"})
     async with client(early, **AUTH) as api:
         assert await both(api) == [(None, None)] * 3
+
+
+async def test_the_equity_is_the_clis_window_not_every_clock_in_the_ledger(
+    api: httpx.AsyncClient, ledger: str
+) -> None:
+    """The paper venue's market runs on its own clock (from 2024-01-01) while the balance
+    snapshots carry the wall clock: the ledger holds equity on both. The overview drew one line
+    from 2024 to now, its drawdown from a 2024 high; it shows what `automata equity` shows, the
+    last 30 days (or the 30 up to the newest value), with that window's drawdown."""
+    from datetime import UTC, datetime
+
+    from shared.ledger import queries, schema
+    from shared.ledger.db import open_ledger
+
+    engine = open_ledger(ledger, source="test")
+    with engine.begin() as conn:
+        conn.execute(schema.equity.insert(), [dict(venue="sim", quote_asset="USDT", at=datetime(2024, 1, 1, 9, tzinfo=UTC),
+                                                   value=Decimal(5000), unvalued="ETH")])  # fmt: skip
+        cli = queries.equity_window(conn).series[0]
+    engine.dispose()
+    series = (await api.get("/api/equity", headers=AUTH)).json()["series"][0]
+    assert series["first"]["at"] == int(datetime(2026, 12, 4, 10, tzinfo=UTC).timestamp() * 1000)
+    assert Decimal(series["drawdown"]) == cli.drawdown == 110 and Decimal(series["high"]["value"]) == 1100
+    everything = (await api.get("/api/equity?since=0", headers=AUTH)).json()["series"][0]
+    assert Decimal(everything["high"]["value"]) == 5000  # asked for: the whole ledger

@@ -22,6 +22,8 @@ import httpx
 import orjson
 import pytest
 
+from cli.paths import Home
+from cli.supervisor import rpc
 from tests.helpers.browser import VIEWPORT
 from tests.helpers.procs import wait_until
 from tests.helpers.web_demo import WebDemo, automata, bot_mode, demo_state, running_web_demo
@@ -196,6 +198,35 @@ def test_the_pause_button_pauses_the_bot(demo: WebDemo, page: Page) -> None:
     wait_until(
         lambda: bot_mode(demo, bot) == "running", timeout=30, interval=0.2, what="the bot running again"
     )
+
+
+def test_an_unknown_bots_page_says_so_and_offers_no_control(demo: WebDemo, page: Page) -> None:
+    """/bots/nope drew an empty chart, live Pause/Stop/Close buttons and a flash of raw JSON
+    ('state: 404: {"error":...}'); it says there is no such bot instead, without controls."""
+    login(page, demo, "/bots/nope")
+    page.wait_for_selector("#bot-missing:not([hidden])")
+    said = page.inner_text("#bot-missing")
+    assert "no bot 'nope'" in said and "{" not in said, said
+    assert not page.locator("#controls").is_visible()
+    assert not page.locator("#chart").is_visible()
+    page.wait_for_timeout(6000)  # the chart's refresh (every 5 s) asks nothing of a bot that is not there
+    assert page.inner_text("#flash") == ""
+
+
+def test_a_stopped_service_stays_on_the_overview_marked_down(demo: WebDemo, page: Page) -> None:
+    """A stopped service's heartbeat goes, and its row left the Services table without a word (5
+    rows instead of 6); the page keeps a service it saw, marked down, until it beats again."""
+    login(page, demo, "/")
+    row = '#services tr[data-key="ledger:vm"]'
+    page.wait_for_selector(f"{row} .badge.ok")
+    supervisor = rpc(Home(Path(demo.env["AUTOMATA_HOME"])).supervisor_socket)
+    supervisor.supervisor.stopProcess("ledger")
+    try:
+        page.wait_for_selector(f"{row} .badge.down", timeout=40_000)
+        assert "down" in page.inner_text(row)
+    finally:
+        supervisor.supervisor.startProcess("ledger")
+    page.wait_for_selector(f"{row} .badge.ok", timeout=40_000)
 
 
 def test_a_wrong_or_missing_token_is_refused(demo: WebDemo, browser: Browser) -> None:

@@ -1,6 +1,6 @@
 """Trading from the dashboard in a real headless browser (Debian's chromium through Playwright),
 on the demo: the Cancel button of a bot's open order, the manual order form and the Cancel of a
-manual order, the smart-trade form (demo_manual's trade: entry filled, exits out, a bad term
+manual order, an order's fate shown without the live feed and a silent order gateway said, the smart-trade form (demo_manual's trade: entry filled, exits out, a bad term
 refused naming it, the close), and the live feed catching up after the web service restarted
 under an open page; and, on a web service of its own, no Cancel button nor order form (nor
 smart-trade form) in read-only mode.
@@ -108,6 +108,34 @@ def test_a_refused_order_shows_the_reason_and_an_open_one_can_be_cancelled(demo:
     cancel_from_its_row(page, demo, "manual-orders", submit_order(page, "NEW"))
 
 
+def test_an_orders_fate_shows_without_the_live_feed(demo: WebDemo, page: Page) -> None:
+    """The result came only from the live feed: with the feed missing the update (down, or not
+    yet following the manual orders' stream, found up to 5 s after the first manual order) it
+    said "sent, waiting for the venue…" for good. The ledger's record of the order says it too."""
+    page.route("**/api/live", lambda route: route.abort())
+    login(page, demo, "/trade")
+    page.fill("#order-amount", "0.0005")
+    cid = submit_order(page, "FILLED")
+    assert status(demo, cid) == OrderStatus.FILLED
+
+
+def test_an_order_the_gateway_does_not_answer_says_so_then_its_fate(demo: WebDemo, page: Page) -> None:
+    """With the order gateway down the page waited without a word; as `automata order` it says
+    after 5 s that nothing answered, and shows the fill once the gateway is back."""
+    login(page, demo, "/trade")
+    page.wait_for_selector("#live[data-state=up]")
+    supervisor = rpc(Home(Path(demo.env["AUTOMATA_HOME"])).supervisor_socket)
+    supervisor.supervisor.stopProcess("order_gateway")
+    try:
+        page.fill("#order-amount", "0.0005")
+        cid = submit_order(page, "waiting")
+        assert "no answer within 5 s" in page.inner_text("#order-result")
+    finally:
+        supervisor.supervisor.startProcess("order_gateway")
+    page.wait_for_selector("#order-result[data-status=FILLED]", timeout=30_000)
+    assert cid in page.inner_text("#order-result") and status(demo, cid) == OrderStatus.FILLED
+
+
 def test_a_smart_trade_from_the_form_is_bought_then_protected_and_closed(demo: WebDemo, page: Page) -> None:
     login(page, demo, "/trade")
     # a bad term: refused by the API naming it, nothing sent to the bot
@@ -120,10 +148,15 @@ def test_a_smart_trade_from_the_form_is_bought_then_protected_and_closed(demo: W
     # the trade: demo_manual buys at market (the answer shows the entry FILLED), then its exits go out
     page.fill("#smart-tp", "2%")
     page.fill("#smart-sl", "1%")
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
     page.click("#smart-submit")
     page.wait_for_selector("#smart-result[data-status=sent]", timeout=30_000)
+    assert "buy BTCUSDT quote 50 tp 2% sl 1%" in asked[-1], asked  # the confirm names the terms
     said = page.inner_text("#smart-result")
     assert "buy BTCUSDT quote 50 at market tp 2% sl 1%" in said and "entry demo_manual-" in said, said
+    entry = re.search(r"demo_manual-\d+", said)
+    assert entry and said.count(entry.group()) == 1 and "FILLED" in said, said  # named once, with its fate
     wait_until(lambda: any(o["side"] == "SELL" for o in demo_state(demo, "demo_manual").get("orders", {}).values()),
                timeout=30, interval=0.2, what="demo_manual's exits out")  # fmt: skip
     # the close: the exits cancelled, what was bought sold at market

@@ -53,12 +53,15 @@ def get_profit(
         return history.profit(conn, ctx.profit_cache, period or "daily", n, bot)
 
 
-def get_equity(ctx: WebContext, request: Request, venue: str | None, since: int | None) -> views.Equity:
-    """Each account's equity over time (the ledger's snapshots), its extremes and drawdown."""
+def get_equity(
+    ctx: WebContext, request: Request, venue: str | None, since: int | None, n: int | None
+) -> views.Equity:
+    """Each account's equity over time (the ledger's snapshots), its extremes and drawdown: the
+    last n UTC days (30), or from `since`, as `automata equity` shows them."""
     from services.web import history
 
     with ctx.reading() as conn:
-        return history.equity(conn, venue, since)
+        return history.equity(conn, venue, since, n)
 
 
 def get_trades(
@@ -115,7 +118,10 @@ OPERATIONS = [
                Param("n", Annotated[int, msgspec.Meta(ge=1, le=MAX_BUCKETS)], description="how many periods"),
                BOT_FILTER), tags=("account",)),
     Operation("GET", "/api/equity", "Equity over time", get_equity, views.Equity,
-              (Param("venue", Name, description="only this venue"), SINCE), tags=("account",)),
+              (Param("venue", Name, description="only this venue"), SINCE,
+               Param("n", Annotated[int, msgspec.Meta(ge=1, le=100_000)],
+                     description="the last n UTC days (30; without one in them, the n up to the newest)")),
+              tags=("account",)),
     Operation("GET", "/api/trades", "Fills, newest first", get_trades, views.Fills,
               (BOT_FILTER, LIMIT, SINCE, UNTIL), tags=("account",)),
     Operation("GET", "/api/trades.csv", "Every fill as CSV", export_trades, None, (BOT_FILTER, SINCE, UNTIL),

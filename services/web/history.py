@@ -151,10 +151,11 @@ def _point(p: queries.EquityPoint) -> views.EquityPoint:
     return views.EquityPoint(ms(p.at), p.value)
 
 
-def equity(conn: sa.Connection | None, venue: str | None, since: int | None) -> views.Equity:
+def equity(conn: sa.Connection | None, venue: str | None, since: int | None, n: int | None) -> views.Equity:
+    """The series `automata equity` shows (queries.equity_window: the last n days, or from since)."""
     if conn is None:
         return views.Equity([])
-    series = queries.equity_history(conn, venue=venue, since=from_ms(since))
+    series = queries.equity_window(conn, venue=venue, since=from_ms(since), n=n or queries.EQUITY_DAYS).series
     return views.Equity([
         views.EquitySeries(e.venue, e.quote_asset, _point(e.first), _point(e.last), _point(e.high), _point(e.low),
                            e.drawdown, e.drawdown_pct, [_point(p) for p in e.daily])

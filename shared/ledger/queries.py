@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -147,6 +147,33 @@ def equity_history(
     for v, quote, at, value, unvalued in conn.execute(query):
         series.setdefault((v, quote), []).append(EquityPoint(at, value, tuple(unvalued.split())))
     return [_summary(v, quote, points) for (v, quote), points in series.items()]
+
+
+EQUITY_DAYS = 30  # `automata equity` and the dashboard's equity: the last 30 UTC days by default
+
+
+@dataclass(frozen=True)
+class EquityWindow:
+    series: list[Equity]
+    start: datetime  # the window's first moment
+    newest: datetime | None  # set when nothing was in the last n days: the window ends there instead
+
+
+def equity_window(
+    conn: sa.Connection, *, venue: str | None = None, since: datetime | None = None, n: int = EQUITY_DAYS
+) -> EquityWindow:
+    """The equity `automata equity` shows: from `since`, else the last n UTC days up to now, else
+    (nothing in them) the n days up to the newest value. One window for the CLI and the
+    dashboard: a ledger holding values on two clocks (the paper venue's market time, from
+    2024-01-01, and the wall clock of the balance snapshots) gives both the same series."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = since or today - timedelta(days=n - 1)
+    series = equity_history(conn, venue=venue, since=start)
+    last = None if series or since else newest(conn, equity.c.at)
+    if last is not None:
+        start = last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=n - 1)
+        series = equity_history(conn, venue=venue, since=start)
+    return EquityWindow(series, start, last)
 
 
 def _summary(venue: str, quote: str, every: list[EquityPoint]) -> Equity:

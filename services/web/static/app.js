@@ -11,6 +11,7 @@ const A = (() => {
     constructor(status, text) {
       super(`${status}: ${text}`);
       this.status = status;
+      this.detail = text; // the API's own words ({"error": ...}), without the status
     }
   }
 
@@ -25,7 +26,7 @@ const A = (() => {
   async function get(url) {
     const reply = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
     relogin(reply.status, url);
-    if (!reply.ok) throw new ApiError(reply.status, await reply.text());
+    if (!reply.ok) throw new ApiError(reply.status, errorText(await reply.text()));
     return reply.json();
   }
 

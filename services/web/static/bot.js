@@ -15,8 +15,25 @@
   const num = (v) => (v === null || v === undefined || v === "" ? NaN : Number(v));
   const sideCls = (v) => (v === "BUY" ? "pos" : v === "SELL" ? "neg" : "dim");
 
+  // a bot the system does not know (a mistyped address, a bot not started yet): said once, in
+  // place of the page's parts and controls, until its state appears (a `bot` event refetches)
+  function missing(err) {
+    const gone = err?.status === 404;
+    document.getElementById("bot-missing").hidden = !gone;
+    document.getElementById("bot-missing-text").textContent = gone ? `${err.detail}.` : "";
+    document.querySelectorAll("main > section.card:not(#bot-missing)").forEach((card) => card.toggleAttribute("data-missing", gone));
+    document.body.toggleAttribute("data-bot-missing", gone);
+    return gone;
+  }
+
   async function state() {
-    detail = await A.get(base);
+    try {
+      detail = await A.get(base);
+    } catch (err) {
+      if (missing(err)) return;
+      throw err;
+    }
+    missing(null);
     const s = detail.summary;
     const st = detail.state || {};
     const mode = document.getElementById("bot-mode");
@@ -191,7 +208,7 @@
   const mine = (handler) => (data) => data.bot === bot && handler(data);
   const all = () => {
     // the chart draws the state's levels: the state first
-    state().then(() => run("candles"), (err) => A.say(`state: ${err.message}`, "error"));
+    state().then(() => detail && run("candles"), (err) => A.say(`state: ${err.message}`, "error"));
     run("fills");
     run("cycles");
   };
@@ -212,5 +229,5 @@
     all,
   );
   all();
-  setInterval(() => document.visibilityState === "visible" && run("candles"), 5000);
+  setInterval(() => document.visibilityState === "visible" && !document.body.hasAttribute("data-bot-missing") && run("candles"), 5000);
 })();

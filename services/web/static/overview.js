@@ -90,15 +90,24 @@
     ], data.bots, { key: (r) => r.bot, empty: "no bots" });
   }
 
+  // a stopped service's heartbeat key expires and the API no longer lists it: one this page saw
+  // stays in the table, marked down, rather than silently leaving it
+  const seen = new Map();
   async function services() {
     const data = await A.get("/api/services");
+    const key = (r) => `${r.service}:${r.instance}`;
+    const now = new Set(data.services.map(key));
+    data.services.forEach((r) => seen.set(key(r), r));
+    const gone = [...seen.values()].filter((r) => !now.has(key(r))).map((r) => ({ ...r, gone: true }));
+    const rows = [...data.services, ...gone].sort((a, b) => key(a).localeCompare(key(b)));
     table("services", [
       { key: "service", label: "Service", fmt: (v, r) => (r.instance ? `${v} ${r.instance}` : v) },
-      { key: "stale", label: "Health", fmt: (v) => el("span", { class: `badge ${v ? "down" : "ok"}` }, v ? "stale" : "ok") },
-      { key: "beat_age_s", label: "Heartbeat", num: true, fmt: (v) => `${Number(v).toFixed(1)} s ago` },
-      { key: "uptime_s", label: "Up", num: true, fmt: (v) => duration(v) },
+      { key: "stale", label: "Health", fmt: (v, r) => (r.gone ? el("span", { class: "badge down", title: "no heartbeat: stopped or crashed" }, "down")
+        : el("span", { class: `badge ${v ? "down" : "ok"}` }, v ? "stale" : "ok")) },
+      { key: "beat_age_s", label: "Heartbeat", num: true, fmt: (v, r) => (r.gone ? "none" : `${Number(v).toFixed(1)} s ago`) },
+      { key: "uptime_s", label: "Up", num: true, fmt: (v, r) => (r.gone ? "–" : duration(v)) },
       { key: "pid", label: "Pid", num: true },
-    ], data.services, { key: (r) => `${r.service}:${r.instance}`, empty: "no service has reported yet" });
+    ], rows, { key, empty: "no service has reported yet" });
   }
 
   function duration(seconds) {

@@ -27,15 +27,21 @@
     }
     if (body.side === "sell") for (const name of TEXT) if (name !== "bot") delete body[name];
     if (body.side === "sell") body.break_even = false;
-    if (!window.confirm(`Send a smart trade: ${body.side} ${body.symbol}?`)) return;
+    // the confirm names the terms as typed, as the CLI's line reads (quote 50 tp 2% sl 1%)
+    const terms = TEXT.filter((name) => body[name]).map((name) => `${name.replace("_", " ")} ${body[name]}`);
+    if (body.break_even) terms.push("break even");
+    const what = body.side === "sell" ? "close it at market" : terms.join(" ");
+    if (!window.confirm(`Send a smart trade: ${body.side} ${body.symbol} ${what}?`)) return;
     const button = document.getElementById("smart-submit");
     button.disabled = true;
     show("sending", "dim", "sending…");
     try {
       const sent = await A.post("/api/smart-trades", body);
-      const entry = sent.cid ? ` — entry ${sent.cid}${sent.status ? `: ${sent.status}` : ""}${sent.reason ? ` (${sent.reason})` : ""}` : "";
-      const bad = sent.outcome === "refused" || sent.outcome === "duplicate" || sent.status === "REJECTED";
       const said = sent.answer || `${sent.trade}: sent to ${sent.bot}, no answer yet (is its runner running?)`;
+      // the order's fate; its cid only when the bot's answer did not name it already
+      const order = sent.cid && !said.includes(sent.cid) ? ` ${sent.cid}` : "";
+      const entry = sent.cid ? ` —${order}${sent.status ? ` ${sent.status}` : ""}${sent.reason ? ` (${sent.reason})` : ""}` : "";
+      const bad = sent.outcome === "refused" || sent.outcome === "duplicate" || sent.status === "REJECTED";
       show(sent.outcome, bad ? "neg" : sent.outcome === "waiting" ? "" : "pos", `${said}${entry}`);
     } catch (err) {
       show("refused", "neg", `refused: ${err.message}`);

@@ -1,6 +1,7 @@
 // The Trade page: a manual order (market or limit, buy or sell, sized in base or, at market, in
 // quote) posted to POST /api/orders as `automata order buy|sell` does; its fate (filled, or
-// refused with the venue's reason) shown as its updates arrive on the live feed; the open manual
+// refused with the venue's reason) shown as its updates arrive on the live feed, or as the ledger
+// recorded it when the feed missed them, and a gateway silent for 5 s said; the open manual
 // orders, each with its Cancel button.
 "use strict";
 
@@ -11,14 +12,25 @@
   const result = document.getElementById("order-result");
   const updates = new Map(); // cid -> the newest order update seen (an update may beat the POST's answer)
   let placed = null; // the cid of the order this page placed last
+  let silence = null; // the timer saying the order gateway has not answered yet
+  const SILENT_MS = 5000; // as `automata order`: no answer within 5 s is said
 
   function showResult(cid) {
     const u = updates.get(cid);
     if (!u) {
       result.dataset.status = "sent";
+      result.className = "";
       result.textContent = `${cid}: sent, waiting for the venue…`;
+      clearTimeout(silence);
+      silence = setTimeout(() => {
+        if (placed !== cid || updates.has(cid)) return;
+        result.dataset.status = "waiting";
+        result.className = "neg";
+        result.textContent = `${cid}: no answer within ${SILENT_MS / 1000} s — the order stays queued and the order gateway places it when it reads it (is it running? see Services on the overview)`;
+      }, SILENT_MS);
       return;
     }
+    clearTimeout(silence);
     const filled = u.cum_filled_qty && /[1-9]/.test(u.cum_filled_qty);
     // what filled and what it cost in all (an average price would need a division: not on floats)
     const avg = filled ? ` ${money(u.cum_filled_qty)} for ${money(u.cum_quote_qty, 4)} quote` : "";
@@ -30,6 +42,14 @@
 
   async function orders() {
     const data = await A.get("/api/bots/manual/orders?limit=50");
+    // the ledger's record of the order placed here, when the live feed missed its update (the
+    // feed was down, or it had not found the manual orders' stream yet): its fate all the same
+    const row = placed && data.orders.find((o) => o.cid === placed);
+    const seen = placed && updates.get(placed);
+    if (row && (!seen || (!OPEN.has(row.status) && OPEN.has(seen.status)))) {
+      updates.set(placed, row);
+      showResult(placed);
+    }
     const open = data.orders.filter((o) => OPEN.has(o.status));
     const cols = [
       { key: "cid", label: "Order" },
