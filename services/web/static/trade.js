@@ -108,7 +108,10 @@
         const sent = await A.post("/api/orders", body);
         placed = sent.cid;
         showResult(placed);
-        chase(() => known.some((o) => o.cid === placed));
+        // until the ledger has it ended (filled, refused...): a resting order is chased for the
+        // chase's 15 s only, and without the live feed a first NEW row must not stop it
+        const cid = placed;
+        chase(() => known.some((o) => o.cid === cid && !OPEN.has(o.status)));
       } catch (err) {
         result.dataset.status = "refused";
         result.className = "neg";
