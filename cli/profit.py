@@ -157,7 +157,11 @@ def profit(
     if opened is not None:
         out.print(opened)
     fills = sum(p.fills for p in rows)
-    out.print(f"{fills} fills; realised is net of fees, win = share of closed cycles with a profit")
+    out.print(
+        f"{fills} fills; realised is net of fees and counts closed cycles (a position back to flat):"
+        " what a cycle still open made (a grid's round trips) is in its unrealised;"
+        " win = share of closed cycles with a profit"
+    )
 
 
 def equity_doc(e: queries.Equity) -> dict[str, Any]:
