@@ -44,6 +44,7 @@ from cli.paths import Home, UsageError
 from cli.run_ports import check_ports_free
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
+from cli.watch import leftovers, stop_leftovers
 from services.exchange_sim import store as venue_store
 from services.strategy_runner.bots import DEFAULT_BOTS_FILE, load_bots
 from shared import redis_acl
@@ -118,6 +119,11 @@ def down(
         console.print("`automata run` is gone; stopping what it left running...")
         if state.supervisord is not None:
             state.supervisord.stop(STOP_TIMEOUT_S)
+            left = stop_leftovers(state.supervisord.pid)  # a killed supervisord's orphaned programs
+            if left:
+                console.print(
+                    f"stopped the programs supervisord left running (pids {', '.join(map(str, left))})"
+                )
         state.redis.stop(30)
         clear_state(home.state_file)
     console.print("stopped")
@@ -208,6 +214,8 @@ def _check_not_running(home: Home, port: int) -> None:
                 f"already running under {home.root} (pid {previous.runner.pid}): `automata down` stops it"
             )
         left = [str(p.pid) for p in previous.processes() if p.alive()]
+        if previous.supervisord is not None:
+            left += map(str, leftovers(previous.supervisord.pid))  # a killed supervisord's programs
         if left:
             raise UsageError(
                 f"a previous run left processes behind (pids {', '.join(left)}): run `automata down` first"
