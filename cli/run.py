@@ -239,12 +239,36 @@ def _forget_previous_run(home: Home, console: Console) -> None:
         shutil.rmtree(home.redis_dir)
         gone.append(_show(home.redis_dir))
     venue_dir = venue_state_dir(home)
+    venue_gone = False
     for name in venue_store.FILES:  # only the venue's own files: SIM_STATE_DIR may be any folder
         path = venue_dir / name
         if path.exists():
             path.unlink()
             gone.append(_show(path))
+            venue_gone = True
     console.print("a fresh start: " + (f"removed {', '.join(gone)}" if gone else "nothing to forget"))
+    kept = _ledger_aside(home) if venue_gone else None
+    if kept is not None:
+        console.print(f"the previous run's ledger is kept as {_show(kept)}")
+
+
+def _ledger_aside(home: Home) -> Path | None:
+    """A forgotten paper venue gives its order ids again from `{bot}-000001`: the ledger of the
+    run before, which holds those ids for other orders, would take the new orders' updates for
+    repeats of the old ones (their fills never written, its profit the old run's). So the default
+    SQLite ledger (with its -wal and -shm) is renamed aside, kept, and the new run starts its own."""
+    from shared.ledger.db import SQLITE_FILE  # here: SQLAlchemy only for a fresh start
+
+    ledger = home.root / SQLITE_FILE
+    if not ledger.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    kept = ledger.with_name(f"{ledger.stem}-before-fresh-{stamp}{ledger.suffix}")
+    for suffix in ("", "-wal", "-shm"):
+        part = ledger.with_name(ledger.name + suffix)
+        if part.exists():
+            os.replace(part, kept.with_name(kept.name + suffix))
+    return kept
 
 
 def _check_venue_matches_redis(home: Home) -> None:
