@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import subprocess
 import sys
 import urllib.request
 from decimal import Decimal
@@ -118,3 +119,6 @@ def test_fresh_start_gives_a_ledger_that_agrees_with_the_new_venue(tmp_path: Pat
     finally:
         for demo in demos:
             demo.kill()
+        # what a killed `automata run` left (supervisord, its programs, Redis): never past the test
+        subprocess.run([sys.executable, "-m", "cli", "down"], env=env, cwd=env["AUTOMATA_HOME"],
+                       capture_output=True, timeout=120, check=False)  # fmt: skip
