@@ -44,6 +44,7 @@ from cli.paths import Home, UsageError
 from cli.run_ports import check_ports_free
 from cli.state import RunState, Tracked, clear_state, read_state, write_state
 from cli.supervisor import STOP_TIMEOUT_S, Program, Supervisord, SupervisorError
+from cli.watch import leftovers, stop_leftovers
 from services.exchange_sim import store as venue_store
 from services.strategy_runner.bots import DEFAULT_BOTS_FILE, load_bots
 from shared import redis_acl
@@ -118,6 +119,11 @@ def down(
         console.print("`automata run` is gone; stopping what it left running...")
         if state.supervisord is not None:
             state.supervisord.stop(STOP_TIMEOUT_S)
+            left = stop_leftovers(state.supervisord.pid)  # a killed supervisord's orphaned programs
+            if left:
+                console.print(
+                    f"stopped the programs supervisord left running (pids {', '.join(map(str, left))})"
+                )
         state.redis.stop(30)
         clear_state(home.state_file)
     console.print("stopped")
@@ -208,6 +214,8 @@ def _check_not_running(home: Home, port: int) -> None:
                 f"already running under {home.root} (pid {previous.runner.pid}): `automata down` stops it"
             )
         left = [str(p.pid) for p in previous.processes() if p.alive()]
+        if previous.supervisord is not None:
+            left += map(str, leftovers(previous.supervisord.pid))  # a killed supervisord's programs
         if left:
             raise UsageError(
                 f"a previous run left processes behind (pids {', '.join(left)}): run `automata down` first"
@@ -231,12 +239,36 @@ def _forget_previous_run(home: Home, console: Console) -> None:
         shutil.rmtree(home.redis_dir)
         gone.append(_show(home.redis_dir))
     venue_dir = venue_state_dir(home)
+    venue_gone = False
     for name in venue_store.FILES:  # only the venue's own files: SIM_STATE_DIR may be any folder
         path = venue_dir / name
         if path.exists():
             path.unlink()
             gone.append(_show(path))
+            venue_gone = True
     console.print("a fresh start: " + (f"removed {', '.join(gone)}" if gone else "nothing to forget"))
+    kept = _ledger_aside(home) if venue_gone else None
+    if kept is not None:
+        console.print(f"the previous run's ledger is kept as {_show(kept)}")
+
+
+def _ledger_aside(home: Home) -> Path | None:
+    """A forgotten paper venue gives its order ids again from `{bot}-000001`: the ledger of the
+    run before, which holds those ids for other orders, would take the new orders' updates for
+    repeats of the old ones (their fills never written, its profit the old run's). So the default
+    SQLite ledger (with its -wal and -shm) is renamed aside, kept, and the new run starts its own."""
+    from shared.ledger.db import SQLITE_FILE  # here: SQLAlchemy only for a fresh start
+
+    ledger = home.root / SQLITE_FILE
+    if not ledger.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    kept = ledger.with_name(f"{ledger.stem}-before-fresh-{stamp}{ledger.suffix}")
+    for suffix in ("", "-wal", "-shm"):
+        part = ledger.with_name(ledger.name + suffix)
+        if part.exists():
+            os.replace(part, kept.with_name(kept.name + suffix))
+    return kept
 
 
 def _check_venue_matches_redis(home: Home) -> None:

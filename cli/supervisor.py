@@ -14,7 +14,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from cli.paths import SUPERVISORD_CONF, Home
-from cli.watch import WAKE_EVERY_S, waker
+from cli.watch import WAKE_EVERY_S, stop_leftovers, waker
 
 # Long enough for every program's stopwaitsecs (20 s) plus supervisord's own bookkeeping.
 STOP_TIMEOUT_S = 60.0
@@ -96,8 +96,11 @@ class Supervisord:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
         """SIGTERM supervisord: it stops every program (SIGTERM, then SIGKILL after stopwaitsecs)
-        and exits. True when it exited by itself within timeout."""
+        and exits. True when it exited by itself within timeout. Then any program it left running
+        (dead or killed, supervisord does not stop its children) is stopped too (`stop_leftovers`)."""
         if not self.alive():
+            if self.proc is not None:
+                stop_leftovers(self.proc.pid)
             return True
         assert self.proc is not None
         self.proc.terminate()
@@ -108,10 +111,12 @@ class Supervisord:
             wake()
             try:
                 self.proc.wait(min(WAKE_EVERY_S, max(deadline - time.monotonic(), 0.0)))
+                stop_leftovers(self.proc.pid)
                 return True
             except subprocess.TimeoutExpired:
                 if time.monotonic() >= deadline:
                     break
         self.proc.kill()
         self.proc.wait(5)
+        stop_leftovers(self.proc.pid)
         return False

@@ -8,8 +8,9 @@ the parenthood of Redis and supervisord all carry over: both are still children 
 process, so it sees them exit, and reaps them, with waitpid.
 
 It waits for SIGINT, SIGTERM or SIGHUP (a requested stop or a closed terminal: exit 0) or for supervisord or Redis to exit
-by itself (exit 1), then stops supervisord (which stops the programs with SIGTERM) and only
-then Redis, removes the state file and says "stopped" — what cli/run.py does in-process.
+by itself (exit 1), then stops supervisord (which stops the programs with SIGTERM), then any
+program a dead or killed supervisord left running (`stop_leftovers`), and only then Redis,
+removes the state file and says "stopped" — what cli/run.py does in-process.
 
 SIGINT, SIGTERM, SIGHUP and SIGCHLD stay blocked the whole time and are taken with sigtimedwait: run.py
 blocks them before the exec, so one sent during the hand-over is pending here rather than lost
@@ -30,6 +31,7 @@ STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # SIGH
 WATCHED = STOP_SIGNALS | {signal.SIGCHLD}
 POLL_S = 1.0  # SIGCHLD wakes the wait at once; the poll only covers a SIGCHLD lost before the block
 KILL_WAIT_S = 5.0
+LEFTOVER_STOP_S = 20.0  # a program's own stopwaitsecs: it finishes and acks the entry in hand
 WAKE_EVERY_S = 0.05
 USAGE = (
     "usage: watch.py --supervisord PID --redis PID --state FILE [--stop-timeout S] [--redis-timeout S] "
@@ -124,6 +126,73 @@ class Child:
         return False
 
 
+def session_members(sid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of session `sid` but its leader, from /proc.
+
+    supervisord runs in a session of its own and its programs stay in it (each in a process
+    group of its own), so after supervisord is gone this finds what it left running. The kernel
+    does not give a pid to a new process while a session still bears it as its id, so nothing
+    of another session is ever found."""
+    out = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit() or int(name) == sid:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rfind(b")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp session
+        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid:
+            out.append(int(name))
+    return sorted(out)
+
+
+def _leader_alive(sid: int) -> bool:
+    try:
+        with open(f"/proc/{sid}/stat", "rb") as stat:
+            text = stat.read()
+    except OSError:
+        return False
+    return text[text.rfind(b")") + 2 :][:1] != b"Z"
+
+
+def leftovers(sid: int) -> list[int]:
+    """The programs a dead supervisord (session `sid`) left running; none while it is alive
+    (then it stops its own programs), nor when its pid now leads another session (then the
+    kernel had no process of the old one left)."""
+    return [] if _leader_alive(sid) else session_members(sid)
+
+
+def stop_leftovers(sid: int, timeout: float = LEFTOVER_STOP_S) -> list[int]:
+    """Stop the programs supervisord (session `sid`) left running when it died or was killed:
+    SIGKILLed, it does not stop its children, which would go on trading beside the next run,
+    holding its ports, with nothing able to stop them. SIGTERM first (each finishes and acks the
+    entry in hand while Redis is still up), SIGKILL after timeout. Returns the pids found; none
+    while supervisord itself is alive (it stops its own programs)."""
+    found = leftovers(sid)
+    if not found:
+        return found
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, KILL_WAIT_S)):
+        left = session_members(sid)
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = session_members(sid)
+        if not left:
+            break
+    return found
+
+
 class Options:
     def __init__(self, argv: list[str]) -> None:
         if len(argv) % 2:
@@ -191,6 +260,10 @@ def main(argv: list[str]) -> int:
     say("stopping the services...")
     if not supervisord.stop(opts.stop_timeout, waker(opts.supervisor_socket)):
         say("supervisord did not stop in time and was killed", "33")
+        code = code or 1
+    left = stop_leftovers(supervisord.pid)
+    if left:
+        say(f"stopped the programs supervisord left running (pids {', '.join(map(str, left))})", "33")
         code = code or 1
     say("stopping Redis...")
     if not redis.stop(opts.redis_timeout):
