@@ -194,9 +194,30 @@ def test_the_pause_button_pauses_the_bot(demo: WebDemo, page: Page) -> None:
         lambda: bot_mode(demo, bot) == "paused", timeout=30, interval=0.2, what="the bot's state: paused"
     )
     page.wait_for_selector("#bot-mode[data-mode=paused]", timeout=15_000)  # and the page says so, live
+    assert page.is_disabled("#controls button[data-action=pause]")
     page.click("#controls button[data-action=resume]")
     wait_until(
         lambda: bot_mode(demo, bot) == "running", timeout=30, interval=0.2, what="the bot running again"
+    )
+
+
+def test_a_stopped_bot_offers_resume_and_close_not_pause_or_stop(demo: WebDemo, page: Page) -> None:
+    """Pause and Stop stayed clickable on a stopped bot (a pause made it "paused", no longer
+    stopped, without a reason)."""
+    bot = "demo_manual"  # no order of its own: stopping it changes nothing the other tests watch
+    login(page, demo, f"/bots/{bot}")
+    page.wait_for_selector("#bot-mode[data-mode=running]")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#controls button[data-action=stop]")
+    page.wait_for_selector("#bot-mode[data-mode=stopped]", timeout=30_000)
+    disabled = {
+        a: page.is_disabled(f"#controls button[data-action={a}]")
+        for a in ("pause", "resume", "stop", "close")
+    }
+    assert disabled == {"pause": True, "resume": False, "stop": True, "close": False}
+    page.click("#controls button[data-action=resume]")
+    wait_until(
+        lambda: bot_mode(demo, bot) == "running", timeout=30, interval=0.2, what=f"{bot} running again"
     )
 
 

@@ -40,9 +40,12 @@
     mode.textContent = s.stalled ? `${s.mode}, stalled` : s.mode;
     mode.className = `badge ${s.stalled ? "stale" : s.mode.split(" ")[0]}`;
     mode.dataset.mode = s.mode;
-    // the button that would change nothing is off (a click still only asks: the bot decides)
+    // the button that would change nothing is off (a click still only asks: the bot decides);
+    // a stopped bot is not paused either: only resume (or close) moves it
+    const now = s.mode.split(" ")[0];
+    const off = { pause: ["paused", "stopped"], resume: ["running"], stop: ["stopped"] };
     document.querySelectorAll("#controls button[data-action]").forEach((b) => {
-      b.disabled = (b.dataset.action === "pause" && s.mode === "paused") || (b.dataset.action === "resume" && s.mode === "running");
+      b.disabled = (off[b.dataset.action] || []).includes(now);
     });
     document.getElementById("bot-strategy").textContent =
       [detail.strategy, s.symbol && `${s.symbol} on ${s.venue}`].filter(Boolean).join(" · ");
