@@ -22,7 +22,7 @@ from shared.control import MODE_AFTER
 from shared.messages import ControlAction
 from shared.streams import bot_control, bot_state
 
-console = Console()
+console = Console(emoji=False)  # a bot named boom: `bot:boom:control` is no emoji code
 
 
 def _state(r, bot: str) -> dict | None:
@@ -58,10 +58,18 @@ def send_control(bot: str, action: ControlAction, reason: str = "", wait: float 
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         doc = _state(r, bot)
-        if doc and doc.get("state", {}).get("mode", "running") == MODE_AFTER[action] and \
-                entry <= doc.get("last_applied", {}).get(bot_control(bot), ""):  # fmt: skip
+        applied = bool(doc) and entry <= doc.get("last_applied", {}).get(bot_control(bot), "")
+        mode = (doc or {}).get("state", {}).get("mode", "running")
+        if applied and mode == MODE_AFTER[action]:
             console.print(f"{bot} is {MODE_AFTER[action]}")
             return
+        if applied and (failed := (doc or {}).get("failed")):  # the kept entry failed again
+            common.fail(
+                console,
+                f"{bot} is {mode}: its strategy failed again on the entry it kept "
+                f"({failed.get('stream')} {failed.get('id')}: {failed.get('error')}); fix the strategy, "
+                "restart its runner, then resume it",
+            )
         time.sleep(0.1)
     console.print(f"[yellow]{bot} has not applied it yet (is its runner running?)[/yellow]")
     raise typer.Exit(1)

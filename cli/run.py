@@ -450,6 +450,30 @@ def _watch(console: Console, supervisord: Supervisord, server: RedisServer, stop
     return 0
 
 
+def _own_bots_line(home: Home, port: int, setup: demo.Setup) -> str:
+    """The bots of the user's bots file, which `automata run` does not start (README, "Paper
+    trading"): named, with the command that starts one, rather than left waiting in silence."""
+    path = home.root / (os.environ.get("AUTOMATA_BOTS") or DEFAULT_BOTS_FILE)
+    if not path.exists() or path.resolve() == demo.DEMO_BOTS.resolve():
+        return ""
+    try:
+        ids = [b.id for b in load_bots(path, check_params=False) if b.enabled]
+    except (ConfigError, ValueError) as exc:
+        return f"[yellow]{escape(str(exc))}[/]"
+    if not ids:
+        return ""
+    config = f"AUTOMATA_CONFIG={setup.config} " if setup.demo else ""
+    command = (
+        f"REDIS_URL=redis://127.0.0.1:{port}/0 REDIS_USER=admin "
+        f"REDIS_PASSWORD_FILE={home.redis_secrets / redis_acl.ADMIN} {config}METRICS_PORT=0 "
+        f"{sys.executable} -m services.strategy_runner --bot {ids[0]}"
+    )
+    return escape(
+        f"Your bots ({_show(path)}: {', '.join(ids)}) are not started by `automata run`: start each "
+        f"from {home.root} with\n  {command}"
+    )
+
+
 def _show(path: Path) -> str:
     """A path as short as it can be for the user's eyes (relative to the current directory)."""
     try:
@@ -523,6 +547,8 @@ def _print_summary(
             f"{', '.join(setup.bots)} trade BTCUSDT on the paper venue, {data}, "
             f"{setup.env['SIM_SPEED']} market minutes a wall minute. An automata.toml here runs your own setup."
         )
+    if own := _own_bots_line(home, port, setup):
+        console.print(own, soft_wrap=True)
     console.print("Look around:")
     width = max(len(h) for h, _ in hints)
     for command, what in hints:

@@ -64,7 +64,7 @@ class VenueConfig(Base, frozen=True):
 
     kind: VenueKind = "sim"
     protocol: Literal["binance", "bybit"] = "binance"
-    base_url: str = ""  # sim: http://127.0.0.1:8800; empty = the library's default for the venue
+    base_url: str = ""  # sim: http://127.0.0.1:$SIM_PORT (8800); empty = the library's default for the venue
     testnet: bool = False
     quote_asset: str = "USDT"
     # the order gateway emulates order lists here even where the venue has them natively
@@ -575,4 +575,10 @@ def _apply_env(cfg: AppConfig, env: dict[str, str]) -> AppConfig:
             raise ConfigError(f"environment: {prefix}_API_KEY and {prefix}_API_SECRET must be set together")
         if test_var in env and venue in venues:
             venues[venue] = msgspec.structs.replace(venues[venue], testnet=_truthy(env[test_var]))
+    # SIM_PORT moves the paper venue (`automata run` starts it there): a sim venue without a
+    # base_url follows it, instead of reaching for 127.0.0.1:8800, which may be anyone's venue
+    if env.get("SIM_PORT", "").isdigit() and int(env["SIM_PORT"]) > 0:
+        for name, v in venues.items():
+            if v.kind == "sim" and not v.base_url:
+                venues[name] = msgspec.structs.replace(v, base_url=f"http://127.0.0.1:{int(env['SIM_PORT'])}")
     return msgspec.structs.replace(cfg, keys=keys, venues=venues)

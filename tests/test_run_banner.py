@@ -32,3 +32,32 @@ def test_the_banner_shows_heartbeat_keys_and_commands_as_they_are(tmp_path: Path
         assert f"svc:{name}:vm" in text, text
     assert "📒" not in text and f"Automata is running under {tmp_path}/home[1]" in text
     assert "redis-cli -p 6481 --user admin --scan --pattern 'dlq:*'" in text
+
+
+def test_the_banner_names_the_bots_of_the_users_bots_file_and_how_to_start_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A bots.toml in AUTOMATA_HOME is not run by `automata run` (README, "Paper trading"): the
+    banner said nothing of it, so the user's bot silently never started."""
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.delenv("AUTOMATA_BOTS", raising=False)
+    home = Home(tmp_path / "home")
+    home.root.mkdir()
+    (home.root / "bots.toml").write_text(
+        '[[bots]]\nid = "my_dip"\nstrategy = "strategies_user.my_dip:MyDip"\nvenue = "sim"\n'
+        'symbol = "BTCUSDT"\ninterval = "1m"\n'
+    )
+    ready = [
+        (Program(name="ledger", state="RUNNING", pid=100, log=""), Heartbeat("ledger", "vm", 100, 9100, 0, 0))
+    ]
+    for setup in (
+        demo.Setup(demo=False, config=home.root / "automata.toml"),
+        demo.Setup(demo=True, config=tmp_path / "demo.toml", env={"SIM_SPEED": "120"}, bots=("demo_dca",)),
+    ):
+        console = run._console()
+        console.file = io.StringIO()
+        run._print_summary(console, home, 6481, ready, setup)
+        text = console.file.getvalue()
+        assert "my_dip) are not started by `automata run`" in text, text
+        assert "REDIS_URL=redis://127.0.0.1:6481/0 REDIS_USER=admin" in text and "--bot my_dip" in text
+        assert (f"AUTOMATA_CONFIG={tmp_path / 'demo.toml'}" in text) == setup.demo
