@@ -24,6 +24,16 @@ S = OrderStatus
 OPEN_STATUSES = frozenset({S.NEW, S.PARTIALLY_FILLED})
 UNCONFIRMED = frozenset({S.PENDING_SUBMIT, S.UNKNOWN})  # the gateway's: not yet heard from the venue
 
+# The reason the order gateway gives a place it refuses because the venue banned it (HTTP 418,
+# Bybit 403): nothing about the order's terms, so a bot does not count it against them.
+HALTED = "trading halted on "
+
+
+def halted_refusal(reason: str) -> bool:
+    """Whether a REJECTED update's reason is a venue halt's, not a refusal of the order's terms."""
+    return reason.startswith(HALTED)
+
+
 _AFTER_ACCEPT = frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED})
 
 # Every legal move. A status moves to itself only with more filled (PARTIALLY_FILLED again);

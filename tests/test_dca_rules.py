@@ -24,6 +24,7 @@ from shared.messages import (
     PlaceOrder,
     Side,
 )
+from shared.order_lifecycle import HALTED
 from shared.strategy import ParamsError
 from shared.strategy.testing import Driver
 from strategies.dca import DcaPhase, DcaStrategy
@@ -536,6 +537,24 @@ def test_a_refused_take_profit_is_placed_again_on_the_next_candle_and_given_up_a
     assert placed(d.send(BotSynced(bot=d.bot, venue=d.venue, token="restart", max_seq=d.state.seq))) == []
     (again,) = [c for c in placed(d.control(ControlAction.RESUME)) if c.side == Side.SELL]
     assert again.price == tp.price  # a person's resume tries once more
+
+
+def test_a_take_profit_refused_while_the_venue_is_banned_is_never_given_up():
+    """A venue halted by a ban refuses every order unseen (the order gateway's reason starts
+    with shared.order_lifecycle.HALTED): not the terms' fault, so the bot places the take profit
+    again candle after candle until the ban is over, instead of giving it up after three."""
+    d, _ = _opened()
+    tp = _by_tag(d, "tp1")
+    sent = tp
+    for _ in range(6):
+        cmds = d.update(
+            sent.cid, OrderStatus.REJECTED, reason=f"{HALTED}sim: IP banned by the venue for 600s"
+        )
+        assert not any(isinstance(c, Notification) and "times in a row" in c.text for c in cmds)
+        (again,) = placed(d.candle("100", "100", "100", "100"))
+        assert (again.side, again.quantity, again.price) == (Side.SELL, tp.quantity, tp.price)
+        sent = d.state.orders[again.cid]
+    assert not d.state.refusals
 
 
 def test_opening_buy_that_fails_is_retried_on_the_next_candle():

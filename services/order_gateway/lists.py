@@ -327,7 +327,7 @@ class ListRouter:
             self.router._count("cancel_list", "refused")
             await self._ack(entry)
             return
-        await self.cancel(cmd.list_cid, entry)
+        await self.router.unbanned(lambda: self.cancel(cmd.list_cid, entry), f"cancel of list {cmd.list_cid}")
 
     async def cancel(self, list_cid: str, entry: Entry | None) -> None:
         """Cancel every open leg of the list (natively, or the gateway's own legs)."""

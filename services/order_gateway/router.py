@@ -70,7 +70,7 @@ from shared.messages import (
     SyncBot,
 )
 from shared.money import MoneyError
-from shared.order_lifecycle import UNCONFIRMED
+from shared.order_lifecycle import HALTED, UNCONFIRMED
 from shared.order_record import CorruptRecord, OrderRecord, new_record, to_update, without_bad_amounts
 from shared.order_report import OrderReport
 from shared.order_terms import terms_of
@@ -278,7 +278,7 @@ class CommandRouter:
         if cmd.venue != self.venue:
             return f"command for venue {cmd.venue!r} on the stream of {self.venue!r}"
         if self.halt.active:
-            return f"trading halted on {self.venue}: {self.halt.reason}"
+            return f"{HALTED}{self.venue}: {self.halt.reason}"
         return ""
 
     async def _send(self, record: OrderRecord, entry: Entry | None, cmd: PlaceOrder | None = None) -> None:
@@ -337,7 +337,7 @@ class CommandRouter:
             await reject(f"invalid amounts: {type(exc).__name__}: {exc}")
         elif isinstance(exc, Banned):
             await self._halt(exc)
-            await reject(f"venue banned requests (HTTP 418): {exc.message}")
+            await reject(f"{HALTED}{self.venue}: {self.halt.reason}")
         elif isinstance(exc, RateLimited | ClockSkew):
             await unknown("send attempts exhausted")
             log.error("%s: %s left UNKNOWN after %d attempts", self.venue, what, SEND.attempts)
@@ -434,7 +434,27 @@ class CommandRouter:
         if foreign:
             await self._refuse(cmd, foreign, entry)
             return
-        await self.cancel(cmd.cid, cmd.symbol, entry)
+        await self.unbanned(lambda: self.cancel(cmd.cid, cmd.symbol, entry), f"cancel {cmd.cid}")
+
+    async def unbanned(self, op: Callable[[], Awaitable[None]], what: str) -> None:
+        """op(), done again once a ban has passed. A banned request (HTTP 418, Bybit 403) was
+        refused unseen, and every request until the ban ends would be too: the command waits it
+        out in its lane (the venue halted, the user told) rather than failing delivery after
+        delivery into the dead letters, which would lose a bot's cancel. A stop ends the wait;
+        the entry stays pending for the next run."""
+        while True:
+            try:
+                await op()
+                return
+            except Banned as exc:
+                await self._halt(exc)
+                if self.stopping.is_set():
+                    raise
+                wait = max(self.halt.until - time.time(), 0.0)
+                log.warning("%s: %s waits %.0fs for the ban to end", self.venue, what, wait)
+                await self._sleep(wait)
+                if self.stopping.is_set():
+                    raise
 
     async def cancel(self, cid: str, symbol: str, entry: Entry | None, *, whole_list: bool = True) -> None:
         """Cancel one order; a leg of a list cancels its whole list (as Binance does), unless
@@ -514,13 +534,19 @@ class CommandRouter:
     # -- helpers -------------------------------------------------------------------------
 
     async def _halt(self, exc: Banned) -> None:
-        self.halt.until = time.time() + exc.retry_after
-        self.halt.reason = f"HTTP 418 ban for {exc.retry_after:.0f}s"
-        log.error("%s: banned by the venue for %.0fs: trading stopped", self.venue, exc.retry_after)
+        """Stop sending orders until the ban ends; the user is told once per ban, in the venue's
+        own words (Binance answers a ban HTTP 418, Bybit 403)."""
+        told = self.halt.active
+        self.halt.until = max(self.halt.until, time.time() + exc.retry_after)
+        self.halt.reason = f"IP banned by the venue ({exc.message}) for {exc.retry_after:.0f}s"
+        log.error("%s: %s: trading stopped", self.venue, self.halt.reason)
+        if told:
+            return
         await self.notify(
             self._note(
                 "venue_halted",
-                f"{self.venue}: IP banned (HTTP 418); trading stopped for {exc.retry_after:.0f}s",
+                f"{self.venue}: {self.halt.reason}; trading stopped: new orders are refused, "
+                "cancels wait until the ban ends",
                 Level.ERROR,
             )
         )

@@ -35,6 +35,7 @@ from shared.messages import (
     TimeInForce,
 )
 from shared.money import ZERO
+from shared.order_lifecycle import halted_refusal
 from shared.order_terms import OrderTerms
 from shared.strategy.adoption import book_held, claim
 from shared.strategy.commands import CancelTimer, Command, SetTimer
@@ -414,7 +415,9 @@ def apply_to_record(
         position = apply_fill(position, fill, filters.base_asset, filters.quote_asset)
     refusals = state.refusals
     state = replace(state, orders=orders, recent=recent, position=position)
-    if refusals or after.status == REJECTED:  # else note_outcome has nothing to count or forget
+    # a venue halted by a ban refused the order unseen: its terms are not to blame, so the bot
+    # sends them again once the ban is over instead of giving them up
+    if (refusals or after.status == REJECTED) and not halted_refusal(update.reason):
         state = note_outcome(state, after, ctx.symbol)
     return state, OrderChange(record, after, fill)
 

@@ -94,6 +94,7 @@ PAGE = 50  # order/realtime and order/history answer at most 50 a page
 EXECUTIONS_PAGE = 100  # execution/list answers at most 100 a page
 MAX_PAGES = 20  # recent orders: the latest 1,000, as Binance's allOrders gives
 NO_LISTS = "Bybit spot has no order lists (the order gateway emulates them)"
+BAN_S = 600.0  # an IP ban (HTTP 403) names no end: Bybit lifts it after about 10 minutes
 
 
 def classify(exc: BaseException) -> Exception:
@@ -115,7 +116,7 @@ def classify(exc: BaseException) -> Exception:
     if isinstance(exc, FailedRequestError):
         status = int(exc.status_code or 0)
         if status == 403:
-            return Banned(f"HTTP 403: {exc.message}", 600.0, status)
+            return Banned(f"HTTP 403: {exc.message}", BAN_S, status)
         if status == 429:
             return RateLimited(f"HTTP 429: {exc.message}", 1.0, status)
         return OutcomeUnknown(f"HTTP {status}: {exc.message}", status)

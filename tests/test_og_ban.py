@@ -1,0 +1,60 @@
+"""A ban (Binance HTTP 418, Bybit 403) while a bot cancels: the cancel waits the ban out and is
+carried out after it, instead of failing delivery after delivery into the dead letters (a
+cancel lost); the venue is halted and the user told once, in the venue's own words.
+
+The gateway's own objects in-process (the Bybit ban's length shortened), real Redis, the real
+paper venue through the real pybit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+import redis.asyncio as aioredis
+
+from services.order_gateway.router import CommandRouter
+from services.order_gateway.symbols import SymbolCache
+from services.order_gateway.tracker import OrderTracker
+from services.order_gateway.venues import bybit
+from services.order_gateway.venues.bybit import BybitAdapter
+from services.order_gateway.wal import Wal
+from shared.messages import CancelOrder, Notification, OrderStatus, OrderType, PlaceOrder, Side
+from tests.helpers.sim import sim_fixture
+
+sim = sim_fixture()
+
+
+async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
+    sim, redis_server, monkeypatch
+):
+    monkeypatch.setattr(bybit, "BAN_S", 1.5)
+    redis = aioredis.Redis.from_url(redis_server.url)
+    adapter = BybitAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=3)
+    try:
+        await adapter.start()
+        wal = Wal(redis, "sim")
+        notes: list[Notification] = []
+
+        async def notify(note: Notification) -> None:
+            notes.append(note)
+
+        router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter), notify,
+                               asyncio.Event())  # fmt: skip
+        price = Decimal(sim.control.state()["prices"]["BTCUSDT"]) - 1000
+        cmd = PlaceOrder(cid="b1-000001", bot="b1", venue="sim", symbol="BTCUSDT", side=Side.BUY,
+                         order_type=OrderType.LIMIT, quantity=Decimal("0.001"), price=price)  # fmt: skip
+        await router.place(cmd, None)
+        assert (await wal.get(cmd.cid)).status is OrderStatus.NEW
+        sim.control.fault("ban", seconds=1, match={"protocol": "bybit", "path": "/v5/order/cancel"})
+        started = time.monotonic()
+        await router.cancel_command(CancelOrder(cid=cmd.cid, bot="b1", venue="sim", symbol="BTCUSDT"), None)
+        assert time.monotonic() - started >= 1.0, "it waited for the ban to end"
+        assert (await wal.get(cmd.cid)).status is OrderStatus.CANCELED
+        [order] = [o for o in sim.control.orders("bybit") if o["client_order_id"] == cmd.cid]
+        assert order["status"] == "CANCELED"
+        halted = [n for n in notes if n.kind == "venue_halted"]
+        assert len(halted) == 1 and "403" in halted[0].text and "418" not in halted[0].text, notes
+    finally:
+        await adapter.close()
+        await redis.aclose()
