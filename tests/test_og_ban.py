@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
+from services.order_gateway.user_stream import UserStream
 from services.order_gateway.venues import bybit
 from services.order_gateway.venues.bybit import BybitAdapter
 from services.order_gateway.wal import Wal
@@ -58,3 +59,39 @@ async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
     finally:
         await adapter.close()
         await redis.aclose()
+
+
+async def test_while_the_venue_is_halted_the_poller_does_not_ask_it(sim, redis_server):
+    """Bybit counts every request against a ban: the poller's rounds (open orders, balances)
+    wait while the venue is halted, then go on."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    adapter = BybitAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=3)
+    try:
+        await adapter.start()
+        wal = Wal(redis, "sim")
+        router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter),
+                               _quiet, asyncio.Event())  # fmt: skip
+        price = Decimal(sim.control.state()["prices"]["BTCUSDT"]) - 1000
+        cmd = PlaceOrder(cid="b1-000002", bot="b1", venue="sim", symbol="BTCUSDT", side=Side.BUY,
+                         order_type=OrderType.LIMIT, quantity=Decimal("0.001"), price=price)  # fmt: skip
+        await router.place(cmd, None)  # an open order: a round would list the venue's
+        poller = UserStream(wal, router.tracker, halted=lambda: router.halt.active)
+        asked: list[str] = []
+        listing = adapter.open_orders
+
+        async def counted() -> list:
+            asked.append("open_orders")
+            return await listing()
+
+        adapter.open_orders = counted  # type: ignore[method-assign]  # the real call, counted
+        router.halt.until = time.time() + 60  # as a ban sets it
+        assert await poller.poll_round() is False and asked == []
+        router.halt.until = 0.0
+        assert await poller.poll_round() is True and asked == ["open_orders"]
+    finally:
+        await adapter.close()
+        await redis.aclose()
+
+
+async def _quiet(note: Notification) -> None:
+    pass

@@ -388,7 +388,8 @@ class Emulator:
                 for list_cid in sorted(dirty):
                     await self._safely(self.owner.review(list_cid))
                 if loop.time() >= next_full:
-                    await self._safely(self.owner.reconcile())
+                    if not self.owner.router.halt.active:  # a banned venue is not asked (a ban grows)
+                        await self._safely(self.owner.reconcile())
                     next_full = loop.time() + self.review_every_s
         finally:
             for task in self._watchers.values():

@@ -218,7 +218,13 @@ class VenueGateway:
             claim_idle_ms=min(bus.claim_idle_ms, max(og.lease_ms, 1000)),
             discover=self.command_streams, discover_every_s=og.rescan_every_s,
         )  # fmt: skip
-        user_stream = UserStream(self.wal, self.tracker, og.poll_every_s, og.balance_every_s)
+        user_stream = UserStream(
+            self.wal,
+            self.tracker,
+            og.poll_every_s,
+            og.balance_every_s,
+            halted=lambda: self.router.halt.active,
+        )
         self.term = term = _Term(consumer, lanes, user_stream, self.lists.emulator, asyncio.Event())
         if self.ctx.stopping.is_set():
             return

@@ -41,6 +41,7 @@ class UserStream:
         balance_every_s: float = 60.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        halted: Callable[[], bool] = lambda: False,
     ) -> None:
         self.wal, self.tracker, self.adapter = wal, tracker, tracker.adapter
         self.poll_every_s, self.balance_every_s = poll_every_s, balance_every_s
@@ -59,7 +60,8 @@ class UserStream:
             "automata_orders_lost_total", "Acknowledged orders the venue no longer knew, closed", ("venue",)
         )
         self.lost = LostWatch()
-        self.clock = clock
+        self.clock, self.halted = clock, halted
+        self._next_balance = 0.0  # monotonic time the poller publishes the balances again
 
     def stop(self) -> None:
         self._stop.set()
@@ -104,7 +106,6 @@ class UserStream:
 
     async def _poller(self) -> None:
         polling_task()  # this task's listings are the venue budget's least urgent use
-        next_balance = 0.0
         while True:
             try:
                 await asyncio.wait_for(self._poll_now.wait(), timeout=self._poll_interval())
@@ -112,14 +113,23 @@ class UserStream:
                 pass
             self._poll_now.clear()
             try:
-                await self.poll_once()
-                if time.monotonic() >= next_balance:
-                    await self.publish_balances()
-                    next_balance = time.monotonic() + self.balance_every_s
+                await self.poll_round()
             except VenueError as exc:
                 log.warning("%s: poll failed (%s)", self.wal.venue, exc)
             except Exception:
                 log.exception("%s: poll crashed", self.wal.venue)
+
+    async def poll_round(self) -> bool:
+        """One round of the poller: open orders, and the balances when they are due. None while
+        the venue has banned us: asking it then would only make the ban longer (Bybit counts
+        every request). Whether the venue was asked."""
+        if self.halted():
+            return False
+        await self.poll_once()
+        if time.monotonic() >= self._next_balance:
+            await self.publish_balances()
+            self._next_balance = time.monotonic() + self.balance_every_s
+        return True
 
     def _poll_interval(self) -> float:
         """poll_every_s, longer while the venue's shared weight budget is tight: polling is its
