@@ -350,3 +350,31 @@ def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, 
     wait_until(lambda: "cannot open the ledger database" in ledger.output(), timeout=30, what="the retry")
     assert ledger.alive() and "secret" not in ledger.output()
     assert ledger.terminate() == 0
+
+
+def test_equity_and_balances_are_timed_on_one_clock_the_gateways(ledger_url: str) -> None:
+    """A balance delta names the venue's time of the change, a snapshot (a REST call) none: the
+    paper venue's market clock runs from 2024-01-01 at 120x, so the equity series of the demo
+    interleaved 2024 market times with today's wall clock, and `automata equity` counted, ordered
+    and took the drawdown of two unrelated series. Every point takes the order gateway's clock
+    (`ts`, when it published), the one both kinds carry."""
+    engine, writer = writer_on(ledger_url)
+    usdt = lambda free: Balance("USDT", Decimal(free), Decimal(0))  # noqa: E731
+    wall, market = 1_796_000_000_000, 1_704_100_000_000  # 2026-12 and 2024-01-01
+    assert writer.write_many([
+        ("account:sim", "1-0", BalanceUpdate(venue="sim", balances=(usdt("100"),), snapshot=True, ts=wall)),
+        ("account:sim", "2-0", BalanceUpdate(venue="sim", balances=(usdt("90"),), venue_ts=market, ts=wall + 500)),
+        ("account:sim", "3-0", BalanceUpdate(venue="sim", balances=(usdt("95"),), snapshot=True, ts=wall + 900)),
+    ]) == 3  # fmt: skip
+    with engine.connect() as conn:
+        points = conn.execute(sa.select(t.equity.c.at, t.equity.c.value).order_by(t.equity.c.at)).all()
+        balances = conn.execute(sa.select(t.balances.c.at).order_by(t.balances.c.id)).scalars().all()
+    assert [(at.replace(tzinfo=None), v) for at, v in points] == [
+        (utc(wall).replace(tzinfo=None), Decimal(100)),
+        (utc(wall + 500).replace(tzinfo=None), Decimal(90)),
+        (utc(wall + 900).replace(tzinfo=None), Decimal(95)),
+    ]
+    assert [at.replace(tzinfo=None) for at in balances] == [
+        utc(ms).replace(tzinfo=None) for ms in (wall, wall + 500, wall + 900)
+    ]
+    engine.dispose()

@@ -490,7 +490,9 @@ class Writer:
     # -- balances, equity, candles, notifications ------------------------------------------------
 
     def _balances(self, msg: BalanceUpdate, at: datetime) -> None:
-        when = told_at(msg.venue_ts or msg.ts, at)
+        # the gateway's clock, not the venue's: a snapshot (REST) carries none, and the paper
+        # venue's market clock (2024-01-01 at 120x) would interleave two series in `equity`
+        when = told_at(msg.ts, at)
         for bal in msg.balances:
             self._pending.insert_new(
                 t.balances,

@@ -164,8 +164,9 @@ def equity_window(
 ) -> EquityWindow:
     """The equity `automata equity` shows: from `since`, else the last n UTC days up to now, else
     (nothing in them) the n days up to the newest value. One window for the CLI and the
-    dashboard: a ledger holding values on two clocks (the paper venue's market time, from
-    2024-01-01, and the wall clock of the balance snapshots) gives both the same series."""
+    dashboard: a ledger holding values on two clocks (written before the ledger timed every
+    point by the order gateway's clock: the paper venue's market time, from 2024-01-01, and the
+    wall clock of the balance snapshots) gives both the same series."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = since or today - timedelta(days=n - 1)
     series = equity_history(conn, venue=venue, since=start)
