@@ -29,7 +29,7 @@ from services.market_gateway.candles import is_duplicate
 from services.market_gateway.plan import BYBIT_INTERVALS, VenuePlan
 from services.market_gateway.venue import make_rest
 from shared import streams
-from shared.candle_files import CandleFileError, interval_ms, read_candles
+from shared.candle_files import INTERVAL_MS, CandleFileError, interval_ms, read_candles
 from shared.codec import encode
 from shared.config import ConfigError, VenueConfig, load_config
 from shared.messages import Candle
@@ -171,6 +171,7 @@ def import_file(
 ) -> tuple[int, int]:
     """Load a candle file into the candle stream; returns (written, already stored)."""
     iv = interval_ms(interval)
+    _check_spacing(path, interval, iv)
     stream = streams.candles(venue, symbol, interval)
     written = skipped = 0
     batch: list[Candle] = []
@@ -211,6 +212,25 @@ def import_file(
     if batch:
         flush()
     return written, skipped
+
+
+def _check_spacing(path: Path, interval: str, iv: int) -> None:
+    """Refuse a file whose candles are further apart than `interval` everywhere (5-minute candles
+    imported as 1m sit on minute boundaries too): they would fill the stream with false minutes,
+    and, an id at or below a stream's newest being refused, keep the right file out of it."""
+    if iv >= WEEK_MS:
+        return
+    closest = previous = None
+    for row in read_candles(path):
+        if previous is not None and row.open_time > previous:
+            step = row.open_time - previous
+            closest = step if closest is None else min(closest, step)
+        previous = row.open_time
+    if closest is not None and closest > iv:
+        names = {ms: name for name, ms in INTERVAL_MS.items()}
+        apart = names.get(closest, f"{closest // 1000} s")
+        hint = f": import it with --interval {apart}" if closest in names else ""
+        raise CandleFileError(f"{path}: its candles are at least {apart} apart, not {interval}{hint}")
 
 
 def _dec(text: str) -> Decimal:

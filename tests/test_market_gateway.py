@@ -404,3 +404,24 @@ def test_import_refuses_a_file_of_another_interval(sync_redis, tmp_path: Path) -
     path.write_text(f"{T0 - T0 % (5 * M) + M},1,2,0.5,1.5,3,0,0,0,0,0,0\n")
     with pytest.raises(CandleFileError, match="5m boundary"):
         import_file(sync_redis, path, "sim", "BTCUSDT", "5m", maxlen=1000)
+
+
+def test_import_refuses_coarser_candles_than_its_interval_and_writes_nothing(
+    sync_redis, tmp_path: Path
+) -> None:
+    """5-minute candles imported with the default --interval 1m all sit on minute boundaries:
+    they went into the 1m stream, and the 1-minute file imported next was "already there" (every
+    id at or below the newest is refused), so the bots warmed up on 5-minute candles as minutes."""
+    from shared.candle_files import CandleFileError
+
+    path = tmp_path / "btc5m.csv"
+    start = T0 - T0 % (5 * M)
+    path.write_text(
+        "open_time,open,high,low,close,volume\n"
+        + "".join(f"{start + i * 5 * M},1,2,0.5,1.5,3\n" for i in range(4))
+        + f"{start + 30 * M},1,2,0.5,1.5,3\n"  # a gap: still 5 minutes apart at the least
+    )
+    with pytest.raises(CandleFileError, match=r"5m apart.*--interval 5m"):
+        import_file(sync_redis, path, "sim", "BTCUSDT", "1m", maxlen=1000)
+    assert sync_redis.xlen("md:candles:sim:BTCUSDT:1m") == 0
+    assert import_file(sync_redis, path, "sim", "BTCUSDT", "5m", maxlen=1000) == (5, 0)
