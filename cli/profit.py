@@ -188,11 +188,11 @@ def equity(
     with ledger(out) as (conn, _system):
         window = queries.equity_window(conn, venue=venue, since=start_at, n=n)
     series, start = window.series, window.start
-    if window.newest is not None:  # nothing in the window: the n days up to the newest value
-        out.print(f"no equity in the last {n} days: shown up to the newest, {when(window.newest)} UTC")
     if as_json:
         output.emit([equity_doc(e) for e in series])
         return
+    if window.newest is not None:  # nothing in the window: the n days up to the newest value
+        out.print(f"no equity in the last {n} days: shown up to the newest, {when(window.newest)} UTC")
     if not series:
         out.print(
             f"no equity in the ledger since {when(start)} UTC" + (f" for venue {venue}" if venue else "")

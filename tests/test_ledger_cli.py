@@ -211,3 +211,26 @@ def test_ledger_sync_without_its_venue_or_a_running_system_is_one_line(tmp_path:
     down = cli(env, "ledger", "sync")
     said = (down.stdout + down.stderr).strip()
     assert down.returncode == 1 and said.startswith(f"nothing running under {tmp_path}") and "\n" not in said
+
+
+def test_equity_older_than_the_window_keeps_its_json_clean_and_its_venue(tmp_path: Path) -> None:
+    """Equity older than the window: `--json` printed the "shown up to the newest" line before
+    the JSON on stdout (no longer JSON), and `--venue nope` said it showed one venue's values up
+    to another's newest, then nothing."""
+    from shared.ledger import schema
+    from shared.ledger.db import open_ledger, upgrade
+
+    engine = open_ledger(f"sqlite:///{tmp_path / 'var' / 'ledger.sqlite3'}", source="test")
+    upgrade(engine)
+    at = datetime(2024, 1, 1, 10, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            schema.equity.insert(), [dict(venue="sim", quote_asset="USDT", at=at, value=D(5000), unvalued="")]
+        )
+    engine.dispose()
+    env = ledger_env(tmp_path)
+    [doc] = orjson.loads(cli(env, "equity", "--json").stdout)
+    assert doc["last"]["value"] == "5000"
+    other = cli(env, "equity", "--venue", "nope", columns=120).stdout
+    assert "shown up to the newest" not in other and other.startswith("no equity in the ledger"), other
+    assert orjson.loads(cli(env, "equity", "--venue", "nope", "--json").stdout) == []

@@ -170,7 +170,10 @@ def equity_window(
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = since or today - timedelta(days=n - 1)
     series = equity_history(conn, venue=venue, since=start)
-    last = None if series or since else newest(conn, equity.c.at)
+    last = None
+    if not series and not since:
+        newest_at = sa.select(sa.func.max(equity.c.at))
+        last = conn.execute(newest_at if venue is None else newest_at.where(equity.c.venue == venue)).scalar()
     if last is not None:
         start = last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=n - 1)
         series = equity_history(conn, venue=venue, since=start)
