@@ -337,6 +337,11 @@ class TelegramCommands:
         except REDIS_ERRORS as exc:
             log.warning("telegram /%s failed: redis unavailable (%s)", cmd.name, type(exc).__name__)
             reply = "Redis is unavailable right now; nothing was done. Try again shortly."
+        except (Stopping, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # the user who asked hears of it, rather than silence
+            log.exception("telegram /%s from user %s failed", cmd.name, cmd.user_id)
+            reply = f"/{cmd.name[:30]} failed ({type(exc).__name__}); the notifier's log has the details."
         await self.reply(cmd.chat_id, reply)
 
     async def reply(self, chat_id: int, text: str) -> None:
