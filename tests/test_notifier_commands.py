@@ -81,6 +81,12 @@ def test_commands_from_an_allowed_chat_act_on_bots(
             (ControlAction.STOP, "telegram"),
         ]
         assert [c.action for c in controls(sync_redis, "grid1")] == [ControlAction.RESUME]
+        # README's "Steer the bots": the same from Telegram, `automata close` included
+        assert "close sent to grid1" in ask(telegram, proc, ALLOWED, "/close grid1")
+        assert [c.action for c in controls(sync_redis, "grid1")] == [
+            ControlAction.RESUME,
+            ControlAction.CLOSE,
+        ]
 
         assert "Unknown bot" in ask(telegram, proc, ALLOWED, "/pause nosuchbot")
         assert not sync_redis.exists("bot:nosuchbot:control")
