@@ -133,10 +133,11 @@ def order_gateway_user() -> User:
 
 def notifier_user() -> User:
     own = _keys("~", [s.NOTIFY, s.NOTIFIER_KEYS, s.dlq(s.NOTIFY), s.health("notifier", s.ANY)]) + _keys(
-        "%R~", [s.any_bot("state"), s.health(s.ANY, s.ANY), s.account(s.ANY)]
+        "%R~", [s.any_bot("state"), s.health(s.ANY, s.ANY), s.account(s.ANY), s.venue_symbols(s.ANY)]
     )
     commands = (*CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", "+expire", *STRINGS, *HASHES)
-    # Telegram /status lists bots and services (SCAN), /pause BOT and /trade append to bot:{bot}:control.
+    # Telegram /status lists bots and services (SCAN), /pause BOT and /trade append to bot:{bot}:control;
+    # /status, /bots, /balance and /trades show amounts at the venue's precision (venue:*:symbols).
     control = _selector(["~" + s.any_bot("control"), "%R~" + s.any_bot("state"), "+xadd", "+exists"])
     return User("notifier", (*own, *commands, "+scan", control))
 

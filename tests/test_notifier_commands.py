@@ -81,6 +81,12 @@ def test_commands_from_an_allowed_chat_act_on_bots(
             (ControlAction.STOP, "telegram"),
         ]
         assert [c.action for c in controls(sync_redis, "grid1")] == [ControlAction.RESUME]
+        # README's "Steer the bots": the same from Telegram, `automata close` included
+        assert "close sent to grid1" in ask(telegram, proc, ALLOWED, "/close grid1")
+        assert [c.action for c in controls(sync_redis, "grid1")] == [
+            ControlAction.RESUME,
+            ControlAction.CLOSE,
+        ]
 
         assert "Unknown bot" in ask(telegram, proc, ALLOWED, "/pause nosuchbot")
         assert not sync_redis.exists("bot:nosuchbot:control")
@@ -128,5 +134,21 @@ def test_an_unauthorised_chat_is_refused_and_logged(
         assert "dca1" in ask(telegram, proc, ALLOWED, "/bots")
         assert len(telegram.texts(ALLOWED)) == answers + 1
         assert "refused" not in proc.output()
+    finally:
+        assert proc.terminate() == 0
+
+
+def test_a_command_that_fails_is_answered_not_left_silent(
+    env: dict[str, str], sync_redis: redis.Redis, tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    """A command whose handler raises (here a bot state document of an odd shape) tells the user it
+    failed; it used to be logged only, and the user waited for an answer that never came."""
+    sync_redis.set("bot:odd:state", orjson.dumps({"version": 1, "last_applied": 5, "state": {}}))
+    proc = start_notifier(env, tmp_path, write_config(tmp_path / "n.toml", telegram, None))
+    try:
+        wait_ready(sync_redis, proc)
+        answer = ask(telegram, proc, ALLOWED, "/bots")
+        assert "/bots failed (TypeError)" in answer, answer
+        assert "/pause BOT" in ask(telegram, proc, ALLOWED, "/help"), "the notifier carries on"
     finally:
         assert proc.terminate() == 0

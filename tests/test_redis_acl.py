@@ -289,6 +289,8 @@ def test_the_notifier_cannot_send_orders(connect) -> None:
                 r.exists("bot:alpha:state", "bot:alpha:control") and r.xadd("bot:alpha:control", {"m": "1"})
             ),
             "/balance": lambda r: r.xrevrange("account:sim", count=5),
+            # /status, /bots, /balance, /trades show amounts at the symbol's tick and step
+            "the symbol filters": lambda r: r.hgetall("venue:sim:symbols"),
         },
     )
     refused(

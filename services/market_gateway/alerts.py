@@ -33,7 +33,7 @@ def stall_notification(venue: str, event: StallEvent, now_ms: int) -> Notificati
     stalled = event.kind in ("stalled", "socket_down")
     return Notification(
         id=f"{'feed_stalled' if stalled else 'feed_recovered'}:{venue}:{what}:{since_ms // 1000}",
-        kind="feed_stalled" if stalled else "info",
+        kind="feed_stalled" if stalled else "feed_recovered",
         text=text,
         level=Level.WARNING if stalled else Level.INFO,
         title="Market data stalled" if stalled else "Market data recovered",

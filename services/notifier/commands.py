@@ -1,4 +1,4 @@
-"""Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT,
+"""Telegram commands: /status, /balance [VENUE], /bots, /pause BOT, /resume BOT, /stop BOT, /close BOT,
 /profit [BOT], /daily|/weekly|/monthly [N] [BOT], /trades [N] [BOT], /trade buy|sell ... (a
 manual smart trade: services/notifier/trade_command.py), /help.
 
@@ -11,7 +11,7 @@ the chat and gets no answer: a stranger learns nothing, not even that the bot li
 group, `/stop@otherbot x` is another bot's business. Updates are outside input: anything but a
 plain text message from a user (an edited message, a channel post, a message sent on behalf of a
 chat, a forwarded one, a photo, text over 4096 characters, fields of the wrong type) is ignored.
-pause/resume/stop publish a BotControl (source "telegram") on `bot:{bot}:control`, the same entry
+pause/resume/stop/close publish a BotControl (source "telegram") on `bot:{bot}:control`, the same entry
 `automata pause BOT` writes; the bot's runner applies it exactly once. The getUpdates offset is
 kept in Redis so a restarted notifier does not run the same command again. /profit, /daily,
 /weekly, /monthly and /trades read the ledger (services/notifier/ledger_commands.py, imported on first use: SQLAlchemy
@@ -52,6 +52,7 @@ HELP = (
     "/pause BOT - no new orders, open ones stay\n"
     "/resume BOT - resume a paused or stopped bot\n"
     "/stop BOT - cancel its open orders, keep the position\n"
+    "/close BOT - cancel its open orders and sell its position at market\n"
     "/profit [BOT] - realised and unrealised profit, fees, win rate\n"
     "/daily [N] [BOT] - profit per UTC day\n"
     "/weekly [N] [BOT] - profit per week (from Monday)\n"
@@ -59,7 +60,12 @@ HELP = (
     "/trades [N] [BOT] - the newest fills\n"
     "/trade buy SYMBOL QUOTE tp 2%,4% sl 1% trailing 0.5% - a smart trade by the manual bot"
 )
-CONTROL = {"pause": ControlAction.PAUSE, "resume": ControlAction.RESUME, "stop": ControlAction.STOP}
+CONTROL = {
+    "pause": ControlAction.PAUSE,
+    "resume": ControlAction.RESUME,
+    "stop": ControlAction.STOP,
+    "close": ControlAction.CLOSE,
+}
 MAX_TEXT = 4096  # Telegram's own limit for a message; anything longer is not from Telegram
 MAX_UPDATE_ID = 2**62
 _FORWARDED = ("forward_origin", "forward_from", "forward_from_chat", "forward_sender_name", "forward_date")
@@ -337,6 +343,11 @@ class TelegramCommands:
         except REDIS_ERRORS as exc:
             log.warning("telegram /%s failed: redis unavailable (%s)", cmd.name, type(exc).__name__)
             reply = "Redis is unavailable right now; nothing was done. Try again shortly."
+        except (Stopping, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # the user who asked hears of it, rather than silence
+            log.exception("telegram /%s from user %s failed", cmd.name, cmd.user_id)
+            reply = f"/{cmd.name[:30]} failed ({type(exc).__name__}); the notifier's log has the details."
         await self.reply(cmd.chat_id, reply)
 
     async def reply(self, chat_id: int, text: str) -> None:

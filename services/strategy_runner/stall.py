@@ -67,7 +67,7 @@ def input_notification(bot: str, stream: str, kind: str, since_ms: int, now_ms: 
     )
     return Notification(
         id=f"bot_{kind}:{bot}:{since_ms // 1000}",
-        kind="bot_stalled" if stalled else "info",
+        kind="bot_stalled" if stalled else "bot_recovered",
         text=text,
         level=Level.WARNING if stalled else Level.INFO,
         title="Bot stalled" if stalled else "Bot receiving input again",
