@@ -437,7 +437,9 @@ class Notification(Message, frozen=True, tag="notification"):
     """Something a person should hear about. `id` is stable so channels can drop duplicates."""
 
     id: str
-    kind: str  # fill, cycle_closed, exit_not_placed, error, bot_paused, bot_cancel, feed_stalled, feed_recovered, bot_stalled, bot_recovered, reconciliation, daily_summary, info
+    # fill, cycle_closed, exit_not_placed, error, bot_paused, bot_cancel, feed_stalled, feed_recovered,
+    # bot_stalled, bot_recovered, venue_halted, venue_resumed, order_lost, reconciliation, daily_summary, info
+    kind: str
     text: str
     level: Level = Level.INFO
     title: str = ""

@@ -121,6 +121,7 @@ class CommandRouter:
     ) -> None:
         self.venue, self.wal, self.tracker, self.adapter = venue, wal, tracker, adapter
         self.symbols, self.notify, self.stopping = symbols, notify, stopping
+        self._resumer: asyncio.Task[None] | None = None  # tells the user a ban is over (_halt)
         self.halt = VenueHalt()
         self.retry = Retry(adapter.sync_time, sleep=self._sleep, stopped=stopping.is_set)
         self.syncer = BotSyncer(wal, tracker, adapter, self.retry)
@@ -550,6 +551,15 @@ class CommandRouter:
                 Level.ERROR,
             )
         )
+        self._resumer = asyncio.create_task(self._tell_resumed(), name=f"halt:{self.venue}")
+
+    async def _tell_resumed(self) -> None:
+        """Once the ban (however far it was pushed) is over, the user is told trading goes on:
+        "trading stopped" was the last word they had."""
+        while self.halt.active and not self.stopping.is_set():
+            await self._sleep(self.halt.until - time.time())
+        if not self.stopping.is_set():
+            await self.notify(self._note("venue_resumed", f"{self.venue}: the ban is over; trading goes on"))
 
     def _note(self, kind: str, text: str, level: Level = Level.INFO) -> Notification:
         return Notification(
