@@ -62,6 +62,7 @@ def test_ledger_commands_on_sqlite(
             "12-05 23:59 b1 SELL 0.1 BTCUSDT at 110.00 (fee 0.01 USDT)",
         ], trades
         assert ask(telegram, proc, ALLOWED, "/trades 5 no-such-bot!") == "Not a bot id: 'no-such-bot!'"
+        assert ask(telegram, proc, ALLOWED, "/trades abc").startswith("No fills of bot abc in the ledger")
         assert "/trades [N] [BOT]" in ask(telegram, proc, ALLOWED, "/help")
     finally:
         assert proc.terminate() == 0

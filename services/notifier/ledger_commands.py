@@ -177,5 +177,9 @@ async def trades_answer(
     fills = await reader.read(lambda conn: queries.trades(conn, bot=bot, limit=count))
     if isinstance(fills, str):
         return fills
+    if not fills and bot is not None:  # a mistyped bot reads as an empty ledger otherwise
+        return (
+            f"No fills of bot {bot} in the ledger (a bot's fills show once it has traded; /bots lists them)."
+        )
     known = {venue: await filters(venue) for venue in {t.venue for t in fills}}
     return trades_text(fills, lambda venue, symbol: Precision.of(known[venue].get(symbol)))
