@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psutil
@@ -93,6 +94,8 @@ def services(r: redis.Redis) -> list[dict[str, Any]]:
                 "uptime_s": round(beat.uptime_s),
                 "rss_mb": None if proc.rss_mb is None else round(proc.rss_mb, 1),
                 "health": "stale" if beat.stale else proc.health,
+                # venue -> ms until which the venue halted trading (a ban: the order gateway's)
+                "halted": beat.extra.get("halted") or {},
             }
         )
     return rows
@@ -170,6 +173,9 @@ def _services_table(rows: list[dict[str, Any]]) -> Table:
         beat = common.ago(s["beat_age_s"]) + (" [red]stale[/]" if s["stale"] else " ago")
         rss = "-" if s["rss_mb"] is None else f"{s['rss_mb']:.1f}"
         health = s["health"] if s["health"] in ("ok", "-") else f"[red]{s['health']}[/]"
+        for venue, until in sorted(s["halted"].items()):
+            end = datetime.fromtimestamp(int(until) / 1000, UTC)
+            health += f" [red]{venue} halted (a ban) until {end:%H:%M:%S} UTC[/]"
         t.add_row(s["service"], s["instance"], str(s["pid"]), beat, common.ago(s["uptime_s"]), rss, health)
     return t
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
@@ -202,6 +203,17 @@ def test_health_fails_while_a_bot_is_stalled(env, seeded) -> None:
     assert len(stalled) == 1 and stalled[0].startswith("bot demo is stalled: no candle for "), res.stdout
     seeded.delete("svc:strategy_runner:t1")  # no runner: nothing to say about its bots
     assert cli(env, "health").returncode == 0
+
+
+def test_status_shows_a_venue_halted_by_a_ban(env, seeded) -> None:
+    """The order gateway's heartbeat says until when a ban halts a venue; status shows it (the
+    user had only the notification, and `automata order` waiting without a word why)."""
+    now = int(time.time() * 1000)
+    until = now + 600_000
+    beat = {"pid": os.getpid(), "metrics_port": 0, "started": now, "ts": now, "halted": {"bsim": until}}
+    seeded.set("svc:order_gateway:t2", orjson.dumps(beat), px=HEARTBEAT_TTL_MS)
+    end = datetime.fromtimestamp(until / 1000, UTC)
+    assert f"bsim halted (a ban) until {end:%H:%M:%S} UTC" in cli(env, "status").stdout.replace("\n", " ")
 
 
 def test_status_and_balance_without_redis(env) -> None:

@@ -42,6 +42,8 @@ async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
 
         router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter), notify,
                                asyncio.Event())  # fmt: skip
+        shown: list[float] = []  # what the heartbeat is told (gateway.py _show_halt)
+        router.halt.changed = shown.append
         price = Decimal(sim.control.state()["prices"]["BTCUSDT"]) - 1000
         cmd = PlaceOrder(cid="b1-000001", bot="b1", venue="sim", symbol="BTCUSDT", side=Side.BUY,
                          order_type=OrderType.LIMIT, quantity=Decimal("0.001"), price=price)  # fmt: skip
@@ -60,6 +62,7 @@ async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
         await asyncio.wait_for(router._resumer, 5)  # and when the ban is over, the user hears it
         [resumed] = [n for n in notes if n.kind == "venue_resumed"]
         assert "trading goes on" in resumed.text and resumed.ts >= halted[0].ts
+        assert shown[0] > time.time() - 60 and shown[-1] == 0.0  # halted until a time, then over
     finally:
         await adapter.close()
         await redis.aclose()

@@ -136,6 +136,7 @@ class VenueGateway:
         self.router = CommandRouter(
             venue, self.wal, self.tracker, leased, self.symbols, self.notify, ctx.stopping
         )
+        self.router.halt.changed = self._show_halt
         venue_cfg = ctx.config.venues.get(venue)
         self.lists = ListRouter(
             self.router, emulate=bool(venue_cfg and venue_cfg.emulate_lists), review_every_s=og.poll_every_s
@@ -147,6 +148,14 @@ class VenueGateway:
     def healthy(self) -> bool:
         """Serving, or a standby waiting its turn (both are what this process should be doing)."""
         return self.ready or self.role == "standby"
+
+    def _show_halt(self, until: float) -> None:
+        """The heartbeat says until when the venue has halted trading (`automata status`)."""
+        halted = self.ctx.info.setdefault("halted", {})
+        if until:
+            halted[self.venue] = int(until * 1000)
+        else:
+            halted.pop(self.venue, None)
 
     async def notify(self, note: Notification) -> None:
         await publish(self.ctx.redis, NOTIFY, note, maxlen=100_000)

@@ -97,11 +97,13 @@ SEND_ERRORS = (
 
 
 class VenueHalt:
-    """Set when the venue banned us (HTTP 418): no order is sent until `until`."""
+    """Set when the venue banned us (HTTP 418, Bybit 403): no order is sent until `until`.
+    `changed(until)` hears each new end of the halt, and 0 once it is over (the heartbeat)."""
 
     def __init__(self) -> None:
         self.until = 0.0
         self.reason = ""
+        self.changed: Callable[[float], None] = lambda _until: None
 
     @property
     def active(self) -> bool:
@@ -540,6 +542,7 @@ class CommandRouter:
         told = self.halt.active
         self.halt.until = max(self.halt.until, time.time() + exc.retry_after)
         self.halt.reason = f"IP banned by the venue ({exc.message}) for {exc.retry_after:.0f}s"
+        self.halt.changed(self.halt.until)
         log.error("%s: %s: trading stopped", self.venue, self.halt.reason)
         if told:
             return
@@ -558,6 +561,7 @@ class CommandRouter:
         "trading stopped" was the last word they had."""
         while self.halt.active and not self.stopping.is_set():
             await self._sleep(self.halt.until - time.time())
+        self.halt.changed(0.0)
         if not self.stopping.is_set():
             await self.notify(self._note("venue_resumed", f"{self.venue}: the ban is over; trading goes on"))
 
