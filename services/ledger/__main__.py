@@ -60,7 +60,7 @@ class Ledger:
             engine,
             lambda venue, symbol: self.filters.get(venue, {}).get(symbol),
             lambda venue: quotes.get(venue, "USDT"),
-            lambda bot: self.openings.get(bot),
+            self.openings.get,
         )
         self.batch: list[Entry] = []
         self.written = 0

@@ -120,9 +120,9 @@ class UserStream:
                 log.exception("%s: poll crashed", self.wal.venue)
 
     async def poll_round(self) -> bool:
-        """One round of the poller: open orders, and the balances when they are due. None while
-        the venue has banned us: asking it then would only make the ban longer (Bybit counts
-        every request). Whether the venue was asked."""
+        """One round of the poller: open orders, and the balances when they are due; nothing
+        while the venue has banned us (asking it then would only make the ban longer: Bybit
+        counts every request). Returns whether the venue was asked."""
         if self.halted():
             return False
         await self.poll_once()
