@@ -126,7 +126,7 @@ def order_gateway_user() -> User:
     )  # fmt: skip
     commands = (*CONNECTION, *GROUP_READ, *GROUP_WRITE, "+xadd", "+del", *STRINGS, *HASHES, *SETS, *SCRIPTS)
     # the book tickers, read-only: an emulated order list watches its stop (emulated_oco.py)
-    books = _selector(["%R~" + s.book(any_venue, any_venue), "+xread", "+xrevrange"])
+    books = _selector(["%R~" + s.book(any_venue, any_venue), "+exists", "+xread", "+xrevrange"])
     # SCAN (reconciliation lists og:order:*) is keyless: it shows every key's name, no value.
     return User("order_gateway", (*own, *commands, "+scan", _selector(["~" + s.NOTIFY, "+xadd"]), books))
 

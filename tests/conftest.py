@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aioredis
 
 from shared.redis_server import RedisServer
-from tests.helpers import procs
+from tests.helpers import acl, procs
 from tests.helpers.notifier_fakes import TOKEN, FakeTelegram
 from tests.helpers.postgres import REQUIRE_ENV as REQUIRE_POSTGRES_ENV
 from tests.helpers.postgres import SKIP_REASON as POSTGRES_SKIP_REASON
@@ -48,10 +48,21 @@ def _no_leftover_processes() -> Iterator[None]:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
+    """Redis under the generated ACL: the URL is admin's, each service a test starts connects
+    as its own user (tests/helpers/acl.py); AUTOMATA_TEST_ACL=0 for no ACL."""
+    if not acl.ENABLED:
+        server = RedisServer(tmp_path / "redis").start()
+        try:
+            yield server
+        finally:
+            server.kill()
+        return
+    secured = acl.AclRedis(tmp_path / "redis")
+    server = secured.start()
     try:
         yield server
     finally:
+        secured.forget()
         server.kill()
 
 

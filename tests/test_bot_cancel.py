@@ -75,7 +75,7 @@ def start_runner(env: dict[str, str], tmp_path: Path, r: redis.Redis):
 def web_redis_url(server: RedisServer, r: redis.Redis) -> str:
     """The dashboard's own Redis user (shared/redis_acl.py) on this server: what it may write."""
     r.execute_command("ACL", "SETUSER", "web", "reset", "on", ">web-password", *web_user().rules)
-    return server.url.replace("redis://", "redis://web:web-password@", 1)
+    return f"redis://web:web-password@127.0.0.1:{server.port}/0"
 
 
 async def test_a_forced_cancel_from_the_cli_and_the_web_is_sent_by_the_bot_once(

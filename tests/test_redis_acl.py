@@ -256,6 +256,7 @@ def test_the_order_gateway_cannot_touch_bot_state(connect) -> None:
             "open lists": lambda r: r.sadd("og:lists:sim", "alpha-1"),
             "the book, for an emulated OCO": lambda r: r.xrevrange("md:book:sim:BTCUSDT", count=1),
             "the book's new entries": lambda r: r.xread({"md:book:sim:BTCUSDT": "0-0"}, count=1),
+            "whether the book exists (warned when it does not)": lambda r: r.exists("md:book:sim:BTCUSDT"),
             "reconcile scan": lambda r: r.scan(0, match="og:order:*"),
             "notification": lambda r: r.xadd("notify", {"m": "1"}),
         },

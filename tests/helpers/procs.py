@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from tests.helpers import acl
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
@@ -44,6 +46,7 @@ class Proc:
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.env = acl.service_env(self.args, self.env)  # a service runs as its own Redis user
         self.popen = subprocess.Popen(
             self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=self.preexec_fn,
