@@ -93,6 +93,9 @@ async def test_stop_leg_triggers_and_the_limit_expires(sim: SimVenue, client: An
     sl = await client.get_order(symbol="BTCUSDT", origClientOrderId="L-000001-sl")
     assert (tp["status"], sl["status"]) == ("EXPIRED", "FILLED")
     assert funds(sim, "BTC") == (D("0.90000000"), D("0.00000000"))
+    # the leg's fills name its list in myTrades, as on Binance (a plain order's: -1)
+    fills = await client.get_my_trades(symbol="BTCUSDT", orderId=sl["orderId"])
+    assert fills and {f["orderListId"] for f in fills} == {sl["orderListId"]} != {-1}
 
 
 async def test_cancel_list_unknown_list_and_duplicate_list_id(sim: SimVenue, client: Any) -> None:

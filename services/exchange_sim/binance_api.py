@@ -459,7 +459,11 @@ class BinanceApi:
             end_time=p.integer("endTime"),
             limit=min(p.integer("limit", default=500) or 500, 1000),
         )
-        return [fmt.my_trade(t) for t in trades]
+        return [fmt.my_trade(t, self._list_id(t.order_id)) for t in trades]
+
+    def _list_id(self, order_id: int) -> int:
+        order = self.engine.find_order(order_id)
+        return order.list_id if order is not None else -1
 
     # ----------------------------------------------------------------- listen keys (legacy user stream)
     def new_listen_key(self, p: Params) -> dict[str, Any]:

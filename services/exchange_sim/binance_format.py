@@ -174,12 +174,13 @@ def order_canceled(order: Order) -> dict[str, Any]:
     }
 
 
-def my_trade(trade: Trade) -> dict[str, Any]:
+def my_trade(trade: Trade, list_id: int = -1) -> dict[str, Any]:
+    """GET /api/v3/myTrades; `list_id` is the order's list (a leg's fill names it, as Binance does)."""
     return {
         "symbol": trade.symbol,
         "id": trade.trade_id,
         "orderId": trade.order_id,
-        "orderListId": -1,
+        "orderListId": list_id,
         "price": f8(trade.price),
         "qty": f8(trade.qty),
         "quoteQty": f8(trade.quote_qty),
@@ -313,11 +314,14 @@ def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
         "quoteCommissionPrecision": spec.quote_precision,
         "orderTypes": ORDER_TYPES,
         "icebergAllowed": False,
-        "ocoAllowed": False,
-        "otoAllowed": False,
+        "ocoAllowed": True,  # binance_lists.py: OCO, OTO and OTOCO
+        "otoAllowed": True,
+        "opoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
         "cancelReplaceAllowed": False,
+        "amendAllowed": False,
+        "pegInstructionsAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
