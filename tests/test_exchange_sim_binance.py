@@ -394,3 +394,33 @@ async def test_multiplexed_streams(sim: SimVenue, client: Any) -> None:
     assert D(got["ethusdt@bookTicker"]["a"]) > D(got["ethusdt@bookTicker"]["b"])
     kline = got["btcusdt@kline_5m"]["k"]
     assert kline["i"] == "5m" and kline["t"] % 300_000 == 0 and kline["x"] is False
+
+
+async def test_the_trade_endpoints_show_the_prints_the_trade_stream_pushed(
+    sim: SimVenue, client: Any
+) -> None:
+    """/api/v3/trades, historicalTrades and aggTrades (and the WebSocket API's trades.*) read the
+    same tape as the @trade stream: same ids, prices, quantities and aggressor side."""
+    async with quick(socket_manager(client, sim).trade_socket("BTCUSDT")) as stream:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(steps=3)
+        pushed = [await recv(stream) for _ in range(3)]
+    streamed = [(p["t"], p["p"], p["q"], p["m"]) for p in pushed]
+    recent = await client.get_recent_trades(symbol="BTCUSDT", limit=3)
+    assert [(t["id"], t["price"], t["qty"], t["isBuyerMaker"]) for t in recent] == streamed
+    assert recent[-1]["price"] == f"{await price(client):.8f}"
+    assert all(D(t["quoteQty"]) == D(t["price"]) * D(t["qty"]) for t in recent)
+    older = await client.get_historical_trades(symbol="BTCUSDT", fromId=pushed[1]["t"], limit=5)
+    assert [t["id"] for t in older] == [pushed[1]["t"], pushed[2]["t"]]
+    agg = await client.get_aggregate_trades(
+        symbol="BTCUSDT", startTime=pushed[0]["T"], endTime=pushed[2]["T"]
+    )
+    assert [(a["a"], a["f"], a["l"], a["p"], a["q"], a["m"]) for a in agg] == [
+        (t, t, t, p, q, m) for t, p, q, m in streamed
+    ]
+    assert (
+        await api_error(client.get_aggregate_trades(symbol="BTCUSDT", startTime=0, endTime=7_200_000))
+    ).code == -1127
+    assert await client.ws_get_recent_trades(symbol="BTCUSDT", limit=3) == recent
+    sim.control.reset()
+    assert await client.get_recent_trades(symbol="BTCUSDT") == []  # a reset empties the tape

@@ -132,6 +132,18 @@ async def test_binance_account_and_exchange_info(client: Any) -> None:
     } <= set(served)
 
 
+async def test_binance_public_trades_and_order_count(sim: SimVenue, client: Any) -> None:
+    """python-binance's get_recent_trades, get_historical_trades, get_aggregate_trades and
+    get_current_order_count (they answered 404 before the venue had a tape)."""
+    sim.control.advance(steps=4)
+    trades = await client.get_recent_trades(symbol="BTCUSDT", limit=3)
+    assert len(trades) == 3
+    check(documented("binance", "trades"), trades, {})
+    check(documented("binance", "trades"), await client.get_historical_trades(symbol="BTCUSDT"), {})
+    check(documented("binance", "agg_trades"), await client.get_aggregate_trades(symbol="BTCUSDT"), {})
+    check(documented("binance", "rate_limit_order"), await client.get_current_order_count(), {})
+
+
 async def recv(stream: Any, want: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     while True:
         message = await asyncio.wait_for(stream.recv(), 5)

@@ -28,6 +28,7 @@ from services.exchange_sim.binance_errors import (
     mandatory,
     not_required,
 )
+from services.exchange_sim.binance_tape import ORDERS_PER_DAY, Tape
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
@@ -122,6 +123,7 @@ class BinanceApi:
         self.venue = venue
         self.engine, self.market = venue.engine, venue.market
         self.listen_keys = ListenKeys(venue.config.seed)
+        self.tape = Tape(venue)
         self._subscribers: list[UserListener] = []
         self._seq = 0
         self.engine.add_listener(self._on_engine_event)
@@ -229,7 +231,7 @@ class BinanceApi:
                     "intervalNum": 10,
                     "limit": limiter.order_limit_10s,
                 },
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": ORDERS_PER_DAY},
                 {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
             ],
             "exchangeFilters": [],

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from services.exchange_sim import binance_lists as lists
+from services.exchange_sim import binance_tape as tape
 from services.exchange_sim.binance_api import PROTOCOL, BinanceApi, api_for
 from services.exchange_sim.binance_auth import check_key, check_rest_signature, check_timestamp
 from services.exchange_sim.binance_errors import BinanceError, Params
@@ -56,6 +57,9 @@ ROUTES = [
     Route("GET", "/api/v3/ticker/bookTicker", NONE, _by_symbol(2, 4), BinanceApi.book_ticker),
     Route("GET", "/api/v3/ticker/24hr", NONE, _by_symbol(2, 80), BinanceApi.ticker_24h),
     Route("GET", "/api/v3/avgPrice", NONE, 2, BinanceApi.avg_price),
+    Route("GET", "/api/v3/trades", NONE, 25, tape.recent_trades),
+    Route("GET", "/api/v3/historicalTrades", NONE, 25, tape.historical_trades),
+    Route("GET", "/api/v3/aggTrades", NONE, 4, tape.agg_trades),
     Route("GET", "/api/v3/depth", NONE, _depth_weight, BinanceApi.depth),
     Route("GET", "/api/v3/account", SIGNED, 20, BinanceApi.account),
     Route("POST", "/api/v3/order", SIGNED, 1, BinanceApi.new_order, orders=1),
@@ -66,6 +70,7 @@ ROUTES = [
     Route("DELETE", "/api/v3/openOrders", SIGNED, 1, BinanceApi.cancel_open_orders),
     Route("GET", "/api/v3/allOrders", SIGNED, 20, BinanceApi.all_orders),
     Route("GET", "/api/v3/myTrades", SIGNED, 20, BinanceApi.my_trades),
+    Route("GET", "/api/v3/rateLimit/order", SIGNED, 40, tape.order_count),
     Route("POST", "/api/v3/orderList/oco", SIGNED, 1, lists.new_oco, orders=2),
     Route("POST", "/api/v3/order/oco", SIGNED, 1, lists.new_oco_legacy, orders=2),
     Route("POST", "/api/v3/orderList/oto", SIGNED, 1, lists.new_oto, orders=2),

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from services.exchange_sim import binance_format as fmt
 from services.exchange_sim import binance_lists as lists
+from services.exchange_sim import binance_tape as tape
 from services.exchange_sim.binance_api import KLINE_INTERVALS, PROTOCOL, BinanceApi, api_for
 from services.exchange_sim.binance_auth import check_key, check_timestamp, check_ws_signature
 from services.exchange_sim.binance_errors import BinanceError, Params
@@ -102,7 +103,7 @@ class MarketHub:
         if kind in ("trade", "aggTrade"):
             if tick.qty <= 0:
                 return None
-            buyer_maker = tick.trade_id % 2 == 0
+            buyer_maker = tape.buyer_maker(tick.trade_id)
             ids = {"t": tick.trade_id} if kind == "trade" else {"a": tick.trade_id}
             extra = {} if kind == "trade" else {"f": tick.trade_id, "l": tick.trade_id}
             return {
@@ -399,6 +400,10 @@ WsApiSession.METHODS = {
     "openOrders.cancelAll": Method(SIGNED, 1, _api(BinanceApi.cancel_open_orders)),
     "allOrders": Method(SIGNED, 20, _api(BinanceApi.all_orders)),
     "myTrades": Method(SIGNED, 20, _api(BinanceApi.my_trades)),
+    "trades.recent": Method(NONE, 25, _api(tape.recent_trades)),
+    "trades.historical": Method(NONE, 25, _api(tape.historical_trades)),
+    "trades.aggregate": Method(NONE, 4, _api(tape.agg_trades)),
+    "account.rateLimits.orders": Method(SIGNED, 40, _api(tape.order_count)),
     "orderList.place.oco": Method(SIGNED, 1, _api(lists.new_oco), orders=2),
     "orderList.place.oto": Method(SIGNED, 1, _api(lists.new_oto), orders=2),
     "orderList.place.otoco": Method(SIGNED, 1, _api(lists.new_otoco), orders=3),
