@@ -110,6 +110,9 @@ async def test_cancel_list_unknown_list_and_duplicate_list_id(sim: SimVenue, cli
     assert [(r["origClientOrderId"], r["status"]) for r in cancelled["orderReports"]] == [
         ("L-000001-tp", "CANCELED"), ("L-000001-sl", "CANCELED"),
     ]  # fmt: skip
+    # one cancel request, one made-up cancel id on both legs (as rest-api.md's example shows)
+    [cancel_cid] = {r["clientOrderId"] for r in cancelled["orderReports"]}
+    assert cancel_cid not in ("L-000001-tp", "L-000001-sl")
     assert funds(sim, "BTC") == (D("1.00000000"), D("0.00000000"))
     err = await api_error(client.v3_delete_order_list(symbol="BTCUSDT", listClientOrderId="L-000001"))
     assert (err.code, err.message) == (-2011, "Unknown order list sent.")
@@ -123,9 +126,15 @@ async def test_cancel_list_unknown_list_and_duplicate_list_id(sim: SimVenue, cli
 async def test_cancelling_one_leg_cancels_the_list(sim: SimVenue, client: Any) -> None:
     last = await price(client)
     await sell_oco(client, last)
-    await client.cancel_order(symbol="BTCUSDT", origClientOrderId="L-000001-tp")
+    async with socket_manager(client, sim).user_socket() as stream:
+        answer = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="L-000001-tp")
+        reports = [await recv(stream, lambda m: is_report(m) and m["x"] == "CANCELED") for _ in range(2)]
     sl = await client.get_order(symbol="BTCUSDT", origClientOrderId="L-000001-sl")
     assert sl["status"] == "CANCELED"
+    # the events name each leg in C, and the one cancel that took both in c
+    assert [(r["C"], r["c"]) for r in reports] == [
+        ("L-000001-tp", answer["clientOrderId"]), ("L-000001-sl", answer["clientOrderId"]),
+    ]  # fmt: skip
 
 
 async def test_cancel_open_orders_answers_a_list_as_a_list(sim: SimVenue, client: Any) -> None:
