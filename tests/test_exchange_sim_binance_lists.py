@@ -62,17 +62,21 @@ async def test_oco_limit_leg_fills_the_stop_expires_and_list_status_follows(
         )  # fmt: skip
         assert [o["c"] for o in started["O"]] == ["L-000001-tp", "L-000001-sl"]
 
+        await recv(stream, lambda m: m.get("e") == "outboundAccountPosition")  # the placing's
         sim.control.set_price("BTCUSDT", str(last + 100))
-        reports = {}
-        while len(reports) < 2:
-            r = await recv(stream, is_report)
-            reports[r["c"]] = r
-        assert (reports["L-000001-tp"]["X"], reports["L-000001-tp"]["g"]) == ("FILLED", list_id)
-        sl = reports["L-000001-sl"]
-        assert (sl["x"], sl["X"], sl["eR"]) == ("EXPIRED", "EXPIRED", "OCO_TRIGGER")
-        assert "eR" not in reports["L-000001-tp"]
-        done = await recv(stream, is_list)
-        assert (done["l"], done["L"], done["g"]) == ("ALL_DONE", "ALL_DONE", list_id)
+        events = [await recv(stream)]
+        while events[-1]["e"] != "outboundAccountPosition":
+            events.append(await recv(stream))
+        # as PAPER_VENUE.md says: the other leg expires as this one starts to trade, then the
+        # trade, then the list is done, then the balances
+        assert [(e["e"], e.get("c"), e.get("x")) for e in events] == [
+            ("executionReport", "L-000001-sl", "EXPIRED"), ("executionReport", "L-000001-tp", "TRADE"),
+            ("listStatus", "OCO", None), ("outboundAccountPosition", None, None),
+        ]  # fmt: skip
+        sl, tp, done = events[:3]
+        assert (tp["X"], tp["g"]) == ("FILLED", list_id) and "eR" not in tp
+        assert (sl["x"], sl["X"], sl["eR"], sl["g"]) == ("EXPIRED", "EXPIRED", "OCO_TRIGGER", list_id)
+        assert (done["l"], done["L"], done["g"], done["C"]) == ("ALL_DONE", "ALL_DONE", list_id, "L-000001")
     balances = sim.control.balances()
     assert funds(sim, "BTC") == (D("0.9"), 0)
     fee = (last + 100) * D("0.1") * D("0.001")
