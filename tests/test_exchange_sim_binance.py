@@ -424,3 +424,42 @@ async def test_the_trade_endpoints_show_the_prints_the_trade_stream_pushed(
     assert await client.ws_get_recent_trades(symbol="BTCUSDT", limit=3) == recent
     sim.control.reset()
     assert await client.get_recent_trades(symbol="BTCUSDT") == []  # a reset empties the tape
+
+
+# rest-api.md, "Rolling window price change statistics": the keys of the FULL and MINI answers
+ROLLING_FULL = ["symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "openPrice", "highPrice",
+                "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId", "lastId",
+                "count"]  # fmt: skip
+ROLLING_MINI = ["symbol", *ROLLING_FULL[4:]]
+
+
+async def test_rolling_window_ticker_sums_the_window_s_candles(sim: SimVenue, client: Any) -> None:
+    """GET /api/v3/ticker (python-binance get_symbol_ticker_window) answered 404."""
+    sim.control.advance(candles=10)
+    window = await client.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="5m")
+    assert list(window) == ROLLING_FULL
+    bars = (await client.get_klines(symbol="BTCUSDT", interval="1m", limit=5))[-5:]
+    assert (window["openPrice"], window["lastPrice"], window["openTime"]) == (
+        bars[0][1],
+        bars[-1][4],
+        bars[0][0],
+    )
+    assert window["highPrice"] == max(bars, key=lambda b: D(b[2]))[2]
+    assert window["lowPrice"] == min(bars, key=lambda b: D(b[3]))[3]
+    assert D(window["volume"]) == sum(D(b[5]) for b in bars)
+    assert D(window["priceChange"]) == D(bars[-1][4]) - D(bars[0][1])
+    mini = await client.get_symbol_ticker_window(
+        symbols='["BTCUSDT","ETHUSDT"]', windowSize="2h", type="MINI"
+    )
+    assert [list(m) for m in mini] == [ROLLING_MINI, ROLLING_MINI]
+    assert await client.ws_get_symbol_ticker_window(symbol="BTCUSDT", windowSize="5m") == window
+    err = await api_error(client.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="1d2h"))
+    assert err.code == -1100 and "windowSize" in err.message
+    err = await api_error(client.get_symbol_ticker_window())
+    assert (err.code, err.message) == (
+        -1102,
+        "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+    )
+    # the 24h ticker's lastQty is the last print's (it was always 0)
+    [last_print] = await client.get_recent_trades(symbol="BTCUSDT", limit=1)
+    assert (await client.get_ticker(symbol="BTCUSDT"))["lastQty"] == last_print["qty"] != "0.00000000"

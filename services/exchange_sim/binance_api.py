@@ -71,6 +71,20 @@ REFUSES: dict[OrderType, tuple[str, ...]] = {
 }
 
 
+DAY_MINUTES = 1440
+_WINDOW_UNITS = {"m": (1, 59), "h": (60, 23), "d": (DAY_MINUTES, 7)}  # minutes per unit, largest count
+
+
+def window_minutes(text: str) -> int:
+    """A rolling ticker's windowSize ('15m', '4h', '7d') in minutes; -1100 for anything else."""
+    count, unit = text[:-1], text[-1:]
+    if unit in _WINDOW_UNITS and count.isdigit() and 1 <= int(count) <= _WINDOW_UNITS[unit][1]:
+        return int(count) * _WINDOW_UNITS[unit][0]
+    raise BinanceError(
+        -1100, "Illegal characters found in parameter 'windowSize'; legal range is '1m-59m, 1h-23h, 1d-7d'."
+    )
+
+
 def enum_param(kind: type, value: str, error: BinanceError) -> Any:
     try:
         return kind(value)
@@ -270,33 +284,53 @@ class BinanceApi:
         return self._one_or_list(p, [{"symbol": s, **self._book(s)} for s in self._symbols(p)])
 
     def ticker_24h(self, p: Params) -> Any:
+        """GET /api/v3/ticker/24hr: the last 1440 minutes, with the book and the last print."""
+        return self._tickers(p, DAY_MINUTES, rolling=False)
+
+    def ticker_window(self, p: Params) -> Any:
+        """GET /api/v3/ticker: the same statistics over `windowSize` (1m-59m, 1h-23h, 1d-7d;
+        default 1d), as far back as the kept history reaches."""
+        if p.symbols() is None:
+            raise mandatory("symbol")
+        return self._tickers(p, window_minutes(p.text("windowSize") or "1d"), rolling=True)
+
+    def _tickers(self, p: Params, minutes: int, *, rolling: bool) -> Any:
+        kind = p.text("type") or "FULL"
+        if kind not in ("FULL", "MINI"):
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'type'; legal range is 'FULL, MINI'."
+            )
         items = []
         for s in self._symbols(p):
-            w = self.market.window(s)
+            w = self.market.window(s, minutes)
             last = self.engine.quote(s).price
-            change = last - w.open
-            items.append(
-                {
-                    "symbol": s,
+            prints = self.tape.prints[s]
+            stats: dict[str, Any] = {"symbol": s}
+            if kind == "FULL":
+                change = last - w.open
+                stats |= {
                     "priceChange": fmt.f8(change),
                     "priceChangePercent": f"{(change / w.open * 100) if w.open else Decimal(0):.3f}",
                     "weightedAvgPrice": fmt.f8(w.quote_volume / w.volume if w.volume else last),
-                    "prevClosePrice": fmt.f8(w.open),
-                    "lastPrice": fmt.f8(last),
-                    "lastQty": fmt.f8(Decimal(0)),
-                    **self._book(s),
-                    "openPrice": fmt.f8(w.open),
-                    "highPrice": fmt.f8(w.high),
-                    "lowPrice": fmt.f8(w.low),
-                    "volume": fmt.f8(w.volume),
-                    "quoteVolume": fmt.f8(w.quote_volume),
-                    "openTime": w.open_time,
-                    "closeTime": w.close_time,
-                    "firstId": -1,
-                    "lastId": -1,
-                    "count": w.trades,
                 }
-            )
+                if not rolling:
+                    last_qty = prints[-1].qty if prints else Decimal(0)
+                    stats |= {"prevClosePrice": fmt.f8(w.open), "lastPrice": fmt.f8(last),
+                              "lastQty": fmt.f8(last_qty), **self._book(s)}  # fmt: skip
+            stats |= {
+                "openPrice": fmt.f8(w.open),
+                "highPrice": fmt.f8(w.high),
+                "lowPrice": fmt.f8(w.low),
+                "lastPrice": fmt.f8(last),
+                "volume": fmt.f8(w.volume),
+                "quoteVolume": fmt.f8(w.quote_volume),
+                "openTime": w.open_time,
+                "closeTime": w.close_time,
+                "firstId": -1,
+                "lastId": -1,
+                "count": w.trades,
+            }
+            items.append(stats)
         return self._one_or_list(p, items)
 
     def avg_price(self, p: Params) -> dict[str, Any]:

@@ -56,6 +56,13 @@ ROUTES = [
     Route("GET", "/api/v3/ticker/price", NONE, _by_symbol(2, 4), BinanceApi.ticker_price),
     Route("GET", "/api/v3/ticker/bookTicker", NONE, _by_symbol(2, 4), BinanceApi.book_ticker),
     Route("GET", "/api/v3/ticker/24hr", NONE, _by_symbol(2, 80), BinanceApi.ticker_24h),
+    Route(
+        "GET",
+        "/api/v3/ticker",
+        NONE,
+        lambda p: min(4 * len(p.symbols() or ()), 200),
+        BinanceApi.ticker_window,
+    ),
     Route("GET", "/api/v3/avgPrice", NONE, 2, BinanceApi.avg_price),
     Route("GET", "/api/v3/trades", NONE, 25, tape.recent_trades),
     Route("GET", "/api/v3/historicalTrades", NONE, 25, tape.historical_trades),

@@ -391,6 +391,7 @@ WsApiSession.METHODS = {
     "ticker.price": Method(NONE, 2, _api(BinanceApi.ticker_price)),
     "ticker.book": Method(NONE, 2, _api(BinanceApi.book_ticker)),
     "ticker.24hr": Method(NONE, 2, _api(BinanceApi.ticker_24h)),
+    "ticker": Method(NONE, 4, _api(BinanceApi.ticker_window)),
     "account.status": Method(SIGNED, 20, _api(BinanceApi.account)),
     "order.place": Method(SIGNED, 1, _api(BinanceApi.new_order), orders=1),
     "order.test": Method(SIGNED, 1, _api(BinanceApi.test_order)),
