@@ -132,7 +132,16 @@ async def test_limit_order_partial_fill_query_cancel(sim: SimVenue, client: Any)
     assert by_id == by_cid
     [open_order] = await client.get_open_orders(symbol="BTCUSDT")
     assert open_order["clientOrderId"] == "t-000002"
-    canceled = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002")
+    # cancelRestrictions: ONLY_NEW spares a partly filled order, a bad value names the parameter
+    err = await api_error(client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002",
+                                              cancelRestrictions="ONLY_NEW"))  # fmt: skip
+    assert (err.code, err.message) == (-2011, "Order was not canceled due to cancel restrictions.")
+    err = await api_error(client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002",
+                                              cancelRestrictions="NEW"))  # fmt: skip
+    assert (err.code, err.message) == (-1145, "Invalid cancelRestrictions")
+    assert [o["clientOrderId"] for o in await client.get_open_orders()] == ["t-000002"]
+    canceled = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002",
+                                         cancelRestrictions="ONLY_PARTIALLY_FILLED")  # fmt: skip
     assert canceled["status"] == "CANCELED" and canceled["origClientOrderId"] == "t-000002"
     assert canceled["executedQty"] == "0.01000000"
     assert await client.get_open_orders() == []

@@ -71,6 +71,7 @@ REFUSES: dict[OrderType, tuple[str, ...]] = {
 }
 
 
+CANCEL_RESTRICTIONS = {"ONLY_NEW": "NEW", "ONLY_PARTIALLY_FILLED": "PARTIALLY_FILLED"}
 DAY_MINUTES = 1440
 _WINDOW_UNITS = {"m": (1, 59), "h": (60, 23), "d": (DAY_MINUTES, 7)}  # minutes per unit, largest count
 
@@ -209,6 +210,7 @@ class BinanceApi:
             raise ONE_ID_NEEDED
         try:
             if cancel:
+                self._check_cancel_restrictions(p, symbol, order_id, cid)
                 return self.engine.cancel(
                     ACCOUNT,
                     symbol,
@@ -219,6 +221,19 @@ class BinanceApi:
             return self.engine.get_order(ACCOUNT, symbol, order_id=order_id, client_order_id=cid)
         except EngineError as exc:
             raise from_engine(exc, cancel=cancel) from None
+
+    def _check_cancel_restrictions(
+        self, p: Params, symbol: str, order_id: int | None, cid: str | None
+    ) -> None:
+        """`cancelRestrictions` ONLY_NEW / ONLY_PARTIALLY_FILLED: cancel only an order in that status."""
+        wanted = p.text("cancelRestrictions")
+        if wanted is None:
+            return
+        if wanted not in CANCEL_RESTRICTIONS:
+            raise BinanceError(-1145, "Invalid cancelRestrictions")
+        order = self.engine.get_order(ACCOUNT, symbol, order_id=order_id, client_order_id=cid)
+        if order.is_open and fmt.status(order) != CANCEL_RESTRICTIONS[wanted]:
+            raise BinanceError(-2011, "Order was not canceled due to cancel restrictions.")
 
     # ----------------------------------------------------------------- general & market data
     def ping(self, p: Params) -> dict[str, Any]:
