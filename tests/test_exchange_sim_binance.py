@@ -472,3 +472,28 @@ async def test_rolling_window_ticker_sums_the_window_s_candles(sim: SimVenue, cl
     # the 24h ticker's lastQty is the last print's (it was always 0)
     [last_print] = await client.get_recent_trades(symbol="BTCUSDT", limit=1)
     assert (await client.get_ticker(symbol="BTCUSDT"))["lastQty"] == last_print["qty"] != "0.00000000"
+
+
+async def test_commission_rates_as_the_commission_faq_shows_them(client: Any) -> None:
+    """faqs/commission_faq.md: a test order's computeCommissionRates answer and GET
+    account/commission (python-binance v3_get_account_commission / ws_get_commission_rates: 404)."""
+    rates = {"maker": "0.00100000", "taker": "0.00100000"}  # SIM_MAKER_FEE / SIM_TAKER_FEE
+    zero = {"maker": "0.00000000", "taker": "0.00000000"}
+    discount = {
+        "enabledForAccount": False,
+        "enabledForSymbol": False,
+        "discountAsset": "BNB",
+        "discount": "0.25000000",
+    }
+    for_order = await client.create_test_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001", computeCommissionRates="true"
+    )
+    assert for_order == {"standardCommissionForOrder": rates, "specialCommissionForOrder": zero,
+                         "taxCommissionForOrder": zero, "discount": discount}  # fmt: skip
+    sides = {"buyer": "0.00000000", "seller": "0.00000000"}
+    account = await client.v3_get_account_commission(symbol="BTCUSDT")
+    assert account == {"symbol": "BTCUSDT", "standardCommission": rates | sides, "specialCommission": zero | sides,
+                       "taxCommission": zero | sides, "discount": discount}  # fmt: skip
+    assert list(account) == ["symbol", "standardCommission", "specialCommission", "taxCommission", "discount"]
+    assert await client.ws_get_commission_rates(symbol="BTCUSDT") == account
+    assert (await api_error(client.v3_get_account_commission(symbol="NOPE"))).code == -1121

@@ -451,18 +451,30 @@ class BinanceApi:
         except EngineError as exc:
             raise from_engine(exc) from None
         if (p.text("computeCommissionRates") or "").lower() == "true":
-            rate = {"maker": fmt.f8(self.engine.maker_fee), "taker": fmt.f8(self.engine.taker_fee)}
-            return {
-                "standardCommissionForOrder": rate,
-                "taxCommissionForOrder": {"maker": fmt.ZERO8, "taker": fmt.ZERO8},
-                "discount": {
-                    "enabledForAccount": False,
-                    "enabledForSymbol": False,
-                    "discountAsset": "BNB",
-                    "discount": "0.25000000",
-                },
-            }
+            return self._commissions("ForOrder", {})
         return {}
+
+    def account_commission(self, p: Params) -> dict[str, Any]:
+        """GET /api/v3/account/commission: the symbol's rates (no buyer/seller, special or tax part)."""
+        zero = {"buyer": fmt.ZERO8, "seller": fmt.ZERO8}
+        return {"symbol": self._symbol(p), **self._commissions("", zero)}
+
+    def _commissions(self, suffix: str, extra: dict[str, str]) -> dict[str, Any]:
+        """The commission rates (commission_faq.md): standard = the venue's fees, the rest 0,
+        no BNB discount (fees are charged in the asset received)."""
+        zero = {"maker": fmt.ZERO8, "taker": fmt.ZERO8, **extra}
+        standard = {"maker": fmt.f8(self.engine.maker_fee), "taker": fmt.f8(self.engine.taker_fee), **extra}
+        return {
+            f"standardCommission{suffix}": standard,
+            f"specialCommission{suffix}": zero,
+            f"taxCommission{suffix}": zero,
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": "0.25000000",
+            },
+        }
 
     def get_order(self, p: Params) -> dict[str, Any]:
         return fmt.order_query(self._find(p))

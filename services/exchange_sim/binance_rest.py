@@ -69,6 +69,7 @@ ROUTES = [
     Route("GET", "/api/v3/aggTrades", NONE, 4, tape.agg_trades),
     Route("GET", "/api/v3/depth", NONE, _depth_weight, BinanceApi.depth),
     Route("GET", "/api/v3/account", SIGNED, 20, BinanceApi.account),
+    Route("GET", "/api/v3/account/commission", SIGNED, 20, BinanceApi.account_commission),
     Route("POST", "/api/v3/order", SIGNED, 1, BinanceApi.new_order, orders=1),
     Route("POST", "/api/v3/order/test", SIGNED, 1, BinanceApi.test_order),
     Route("GET", "/api/v3/order", SIGNED, 4, BinanceApi.get_order),

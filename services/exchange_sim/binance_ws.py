@@ -393,6 +393,7 @@ WsApiSession.METHODS = {
     "ticker.24hr": Method(NONE, 2, _api(BinanceApi.ticker_24h)),
     "ticker": Method(NONE, 4, _api(BinanceApi.ticker_window)),
     "account.status": Method(SIGNED, 20, _api(BinanceApi.account)),
+    "account.commission": Method(SIGNED, 20, _api(BinanceApi.account_commission)),
     "order.place": Method(SIGNED, 1, _api(BinanceApi.new_order), orders=1),
     "order.test": Method(SIGNED, 1, _api(BinanceApi.test_order)),
     "order.status": Method(SIGNED, 4, _api(BinanceApi.get_order)),
