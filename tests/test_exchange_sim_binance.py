@@ -497,3 +497,27 @@ async def test_commission_rates_as_the_commission_faq_shows_them(client: Any) ->
     assert list(account) == ["symbol", "standardCommission", "specialCommission", "taxCommission", "discount"]
     assert await client.ws_get_commission_rates(symbol="BTCUSDT") == account
     assert (await api_error(client.v3_get_account_commission(symbol="NOPE"))).code == -1121
+
+
+async def test_the_rest_of_python_binance_s_spot_calls_answer_as_binance_would(
+    sim: SimVenue, client: Any
+) -> None:
+    """What python-binance calls and the venue has little to show for: each answered 404 before."""
+    sim.control.advance(candles=2)
+    day = await client.v3_get_ticker_trading_day(symbol="BTCUSDT")
+    assert list(day) == ROLLING_FULL and day["openTime"] % 86_400_000 == 0  # since 00:00 UTC
+    assert await client.ws_get_trading_day_ticker(symbol="BTCUSDT") == day
+    assert (await api_error(client.v3_get_ticker_trading_day(symbol="BTCUSDT", timeZone="8"))).code == -1100
+    assert await client.get_prevented_matches(symbol="BTCUSDT", orderId=1) == []  # no self-trade prevention
+    assert await client.get_allocations(symbol="BTCUSDT") == []  # no smart order routing
+    last = await price(client)
+    await client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                              price=str(last - 100), newClientOrderId="cr-1")  # fmt: skip
+    err = await api_error(client.cancel_replace_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(last - 90),
+        cancelReplaceMode="STOP_ON_FAILURE", cancelOrigClientOrderId="cr-1",
+    ))  # fmt: skip
+    assert (err.code, err.message) == (-2010, "Order cancel-replace is not supported for this symbol.")
+    info = await client.get_symbol_info("BTCUSDT")
+    assert info is not None and info["cancelReplaceAllowed"] is False  # what exchangeInfo says
+    assert [o["clientOrderId"] for o in await client.get_open_orders()] == ["cr-1"]  # nothing cancelled

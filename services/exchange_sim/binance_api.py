@@ -309,6 +309,17 @@ class BinanceApi:
             raise mandatory("symbol")
         return self._tickers(p, window_minutes(p.text("windowSize") or "1d"), rolling=True)
 
+    def ticker_trading_day(self, p: Params) -> Any:
+        """GET /api/v3/ticker/tradingDay: since 00:00 UTC of the market's day (timeZone not taken)."""
+        if p.symbols() is None:
+            raise mandatory("symbol")
+        if p.text("timeZone") not in (None, "0", "+0", "0:00"):
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'timeZone'; only UTC (0) is served."
+            )
+        minutes = (self.market.time % (DAY_MINUTES * 60_000)) // 60_000 + 1
+        return self._tickers(p, minutes, rolling=True)
+
     def _tickers(self, p: Params, minutes: int, *, rolling: bool) -> Any:
         kind = p.text("type") or "FULL"
         if kind not in ("FULL", "MINI"):

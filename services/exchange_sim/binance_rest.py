@@ -33,6 +33,11 @@ def _by_symbol(one: int, every: int) -> Callable[[Params], int]:
     return lambda p: one if "symbol" in p else every
 
 
+def _per_symbol(p: Params) -> int:
+    """The rolling and trading-day tickers: 4 a symbol, at most 200."""
+    return min(4 * len(p.symbols() or ()), 200)
+
+
 def _depth_weight(p: Params) -> int:
     limit = p.integer("limit", default=100) or 100
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
@@ -56,13 +61,8 @@ ROUTES = [
     Route("GET", "/api/v3/ticker/price", NONE, _by_symbol(2, 4), BinanceApi.ticker_price),
     Route("GET", "/api/v3/ticker/bookTicker", NONE, _by_symbol(2, 4), BinanceApi.book_ticker),
     Route("GET", "/api/v3/ticker/24hr", NONE, _by_symbol(2, 80), BinanceApi.ticker_24h),
-    Route(
-        "GET",
-        "/api/v3/ticker",
-        NONE,
-        lambda p: min(4 * len(p.symbols() or ()), 200),
-        BinanceApi.ticker_window,
-    ),
+    Route("GET", "/api/v3/ticker", NONE, _per_symbol, BinanceApi.ticker_window),
+    Route("GET", "/api/v3/ticker/tradingDay", NONE, _per_symbol, BinanceApi.ticker_trading_day),
     Route("GET", "/api/v3/avgPrice", NONE, 2, BinanceApi.avg_price),
     Route("GET", "/api/v3/trades", NONE, 25, tape.recent_trades),
     Route("GET", "/api/v3/historicalTrades", NONE, 25, tape.historical_trades),
@@ -79,6 +79,9 @@ ROUTES = [
     Route("GET", "/api/v3/allOrders", SIGNED, 20, BinanceApi.all_orders),
     Route("GET", "/api/v3/myTrades", SIGNED, 20, BinanceApi.my_trades),
     Route("GET", "/api/v3/rateLimit/order", SIGNED, 40, tape.order_count),
+    Route("GET", "/api/v3/myPreventedMatches", SIGNED, 2, tape.no_prevented_matches),
+    Route("GET", "/api/v3/myAllocations", SIGNED, 20, tape.no_allocations),
+    Route("POST", "/api/v3/order/cancelReplace", SIGNED, 1, tape.cancel_replace),
     Route("POST", "/api/v3/orderList/oco", SIGNED, 1, lists.new_oco, orders=2),
     Route("POST", "/api/v3/order/oco", SIGNED, 1, lists.new_oco_legacy, orders=2),
     Route("POST", "/api/v3/orderList/oto", SIGNED, 1, lists.new_oto, orders=2),

@@ -1,6 +1,8 @@
 """Binance's public trade endpoints on the paper venue: /api/v3/trades, historicalTrades, aggTrades
-(and the WebSocket API's trades.recent / trades.historical / trades.aggregate), and the account's
-order count, rateLimit/order (account.rateLimits.orders).
+(and the WebSocket API's trades.recent / trades.historical / trades.aggregate); and the account
+queries that have little to show here: its order count, rateLimit/order (account.rateLimits.orders),
+myPreventedMatches and myAllocations (always empty), and order/cancelReplace (refused, as
+exchangeInfo's cancelReplaceAllowed false says).
 
 The tape is the market's own prints, the ones the `@trade` / `@aggTrade` streams push: one trade
 per market step that traded (control-API price pushes trade nothing). python-binance's
@@ -124,3 +126,21 @@ def order_count(api: BinanceApi, p: Params) -> list[dict[str, Any]]:
         {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
          "limit": ORDERS_PER_DAY, "count": limiter.orders_1d},
     ]  # fmt: skip
+
+
+def no_prevented_matches(api: BinanceApi, p: Params) -> list[dict[str, Any]]:
+    """GET /api/v3/myPreventedMatches: [] — the account's orders never meet each other (no STP)."""
+    api._symbol(p)
+    return []
+
+
+def no_allocations(api: BinanceApi, p: Params) -> list[dict[str, Any]]:
+    """GET /api/v3/myAllocations: [] — there is no smart order routing here."""
+    api._symbol(p)
+    return []
+
+
+def cancel_replace(api: BinanceApi, p: Params) -> dict[str, Any]:
+    """POST /api/v3/order/cancelReplace: refused as Binance refuses it on a symbol without it."""
+    api._symbol(p)
+    raise BinanceError(-2010, "Order cancel-replace is not supported for this symbol.")
