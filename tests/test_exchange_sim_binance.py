@@ -521,3 +521,38 @@ async def test_the_rest_of_python_binance_s_spot_calls_answer_as_binance_would(
     info = await client.get_symbol_info("BTCUSDT")
     assert info is not None and info["cancelReplaceAllowed"] is False  # what exchangeInfo says
     assert [o["clientOrderId"] for o in await client.get_open_orders()] == ["cr-1"]  # nothing cancelled
+
+
+# web-socket-streams.md, "Individual Symbol Ticker Streams" / "Individual Symbol Mini Ticker Stream"
+TICKER_KEYS = list("eEspPwxcQbBaAohlvqOCFLn")
+MINI_TICKER_KEYS = list("eEscohlvq")
+
+
+async def test_ticker_streams_match_the_24h_ticker(sim: SimVenue, client: Any) -> None:
+    """`<symbol>@ticker` and `@miniTicker` (python-binance symbol_ticker_socket / symbol_miniticker_socket)
+    were refused as unknown streams."""
+    names = ["btcusdt@ticker", "btcusdt@miniTicker"]
+    async with quick(socket_manager(client, sim).multiplex_socket(names)) as stream:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(steps=1)
+        got: dict[str, Any] = {}
+        while len(got) < 2:
+            message = await recv(stream)
+            got[message["stream"]] = message["data"]
+    full, mini = got["btcusdt@ticker"], got["btcusdt@miniTicker"]
+    assert (list(full), list(mini)) == (TICKER_KEYS, MINI_TICKER_KEYS)
+    assert (full["e"], mini["e"]) == ("24hrTicker", "24hrMiniTicker")
+    rest = await client.get_ticker(symbol="BTCUSDT")
+    pairs = {
+        "c": "lastPrice",
+        "o": "openPrice",
+        "h": "highPrice",
+        "l": "lowPrice",
+        "v": "volume",
+        "q": "quoteVolume",
+    }
+    for short, long in pairs.items():
+        assert full[short] == mini[short] == rest[long], short
+    assert (full["p"], full["P"], full["b"], full["a"], full["Q"], full["n"]) == (
+        rest["priceChange"], rest["priceChangePercent"], rest["bidPrice"], rest["askPrice"], rest["lastQty"], rest["count"],
+    )  # fmt: skip

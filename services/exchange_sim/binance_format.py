@@ -414,3 +414,23 @@ def kline_event(symbol: str, interval: str, c: Bar, closed: bool, event_time: in
             "B": "0",
         },
     }
+
+
+def ticker_event(
+    symbol: str, w: Bar, quote: Any, last_qty: Decimal, event_time: int, *, mini: bool
+) -> dict[str, Any]:
+    """The `<symbol>@ticker` (24hrTicker) or `@miniTicker` (24hrMiniTicker) stream payload over
+    the 24h window `w` (web-socket-streams.md); `quote` is the engine's Quote (last, bid, ask)."""
+    if mini:
+        return {"e": "24hrMiniTicker", "E": event_time, "s": symbol, "c": f8(quote.price), "o": f8(w.open),
+                "h": f8(w.high), "l": f8(w.low), "v": f8(w.volume), "q": f8(w.quote_volume)}  # fmt: skip
+    change = quote.price - w.open
+    return {
+        "e": "24hrTicker", "E": event_time, "s": symbol, "p": f8(change),
+        "P": f"{(change / w.open * 100) if w.open else Decimal(0):.3f}",
+        "w": f8(w.quote_volume / w.volume if w.volume else quote.price), "x": f8(w.open),
+        "c": f8(quote.price), "Q": f8(last_qty), "b": f8(quote.bid), "B": f8(quote.bid_qty),
+        "a": f8(quote.ask), "A": f8(quote.ask_qty), "o": f8(w.open), "h": f8(w.high), "l": f8(w.low),
+        "v": f8(w.volume), "q": f8(w.quote_volume), "O": w.open_time, "C": w.close_time,
+        "F": -1, "L": -1, "n": w.trades,
+    }  # fmt: skip

@@ -1,7 +1,8 @@
 """Binance websockets: market streams, the WebSocket API, and the legacy listen-key user stream.
 
 - /ws/<stream>, /stream?streams=a/b (and SUBSCRIBE messages): kline_<interval> (with the
-  `x` closed flag), trade, aggTrade, bookTicker, depth5/10/20 — pushed at every market step.
+  `x` closed flag), trade, aggTrade, bookTicker, ticker, miniTicker, depth5/10/20 — pushed at
+  every market step.
 - /ws-api/v3: request/response methods (order.place, order.status, order.cancel,
   openOrders.status, ...) and `userDataStream.subscribe.signature`, after which the user's
   events arrive as {"subscriptionId": n, "event": {...}} — what python-binance 1.0.37 uses.
@@ -49,7 +50,7 @@ def parse_stream(name: str, symbols: list[str]) -> tuple[str, str, str]:
         raise BadStream(name)
     if kind.startswith("kline_") and kind[6:] in KLINE_INTERVALS:
         return symbol, "kline", kind[6:]
-    if kind in ("trade", "aggTrade", "bookTicker"):
+    if kind in ("trade", "aggTrade", "bookTicker", "ticker", "miniTicker"):
         return symbol, kind, ""
     levels = kind.removeprefix("depth").split("@")[0]
     if kind.startswith("depth") and levels in DEPTH_LEVELS:
@@ -67,8 +68,8 @@ class MarketConn:
 class MarketHub:
     """Builds each subscribed stream's payload once per step and sends it to its subscribers."""
 
-    def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+    def __init__(self, venue: Venue, trade_tape: tape.Tape) -> None:
+        self.venue, self.venue_tape = venue, trade_tape
         self.conns: list[MarketConn] = []
         venue.market.add_listener(self.on_ticks)
 
@@ -118,6 +119,13 @@ class MarketHub:
                 "m": buyer_maker,
                 "M": True,
             }
+        if kind in ("ticker", "miniTicker"):
+            prints = self.venue_tape.prints[symbol]
+            last_qty = prints[-1].qty if prints else tick.qty
+            window = market.window(symbol)
+            return fmt.ticker_event(
+                symbol, window, engine.quote(symbol), last_qty, tick.time, mini=kind == "miniTicker"
+            )
         if kind == "bookTicker":
             q = engine.quote(symbol)
             return {
@@ -140,7 +148,7 @@ class MarketHub:
 class BinanceSockets:
     def __init__(self, venue: Venue, api: BinanceApi) -> None:
         self.venue, self.api = venue, api
-        self.hub = MarketHub(venue)
+        self.hub = MarketHub(venue, api.tape)
         self._listen_conns: dict[str, list[Outbox]] = {}
         api.listen_keys.on_close.append(self._listen_key_closed)
 
