@@ -132,7 +132,16 @@ async def test_limit_order_partial_fill_query_cancel(sim: SimVenue, client: Any)
     assert by_id == by_cid
     [open_order] = await client.get_open_orders(symbol="BTCUSDT")
     assert open_order["clientOrderId"] == "t-000002"
-    canceled = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002")
+    # cancelRestrictions: ONLY_NEW spares a partly filled order, a bad value names the parameter
+    err = await api_error(client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002",
+                                              cancelRestrictions="ONLY_NEW"))  # fmt: skip
+    assert (err.code, err.message) == (-2011, "Order was not canceled due to cancel restrictions.")
+    err = await api_error(client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002",
+                                              cancelRestrictions="NEW"))  # fmt: skip
+    assert (err.code, err.message) == (-1145, "Invalid cancelRestrictions")
+    assert [o["clientOrderId"] for o in await client.get_open_orders()] == ["t-000002"]
+    canceled = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="t-000002",
+                                         cancelRestrictions="ONLY_PARTIALLY_FILLED")  # fmt: skip
     assert canceled["status"] == "CANCELED" and canceled["origClientOrderId"] == "t-000002"
     assert canceled["executedQty"] == "0.01000000"
     assert await client.get_open_orders() == []
@@ -394,3 +403,156 @@ async def test_multiplexed_streams(sim: SimVenue, client: Any) -> None:
     assert D(got["ethusdt@bookTicker"]["a"]) > D(got["ethusdt@bookTicker"]["b"])
     kline = got["btcusdt@kline_5m"]["k"]
     assert kline["i"] == "5m" and kline["t"] % 300_000 == 0 and kline["x"] is False
+
+
+async def test_the_trade_endpoints_show_the_prints_the_trade_stream_pushed(
+    sim: SimVenue, client: Any
+) -> None:
+    """/api/v3/trades, historicalTrades and aggTrades (and the WebSocket API's trades.*) read the
+    same tape as the @trade stream: same ids, prices, quantities and aggressor side."""
+    async with quick(socket_manager(client, sim).trade_socket("BTCUSDT")) as stream:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(steps=3)
+        pushed = [await recv(stream) for _ in range(3)]
+    streamed = [(p["t"], p["p"], p["q"], p["m"]) for p in pushed]
+    recent = await client.get_recent_trades(symbol="BTCUSDT", limit=3)
+    assert [(t["id"], t["price"], t["qty"], t["isBuyerMaker"]) for t in recent] == streamed
+    assert recent[-1]["price"] == f"{await price(client):.8f}"
+    assert all(D(t["quoteQty"]) == D(t["price"]) * D(t["qty"]) for t in recent)
+    older = await client.get_historical_trades(symbol="BTCUSDT", fromId=pushed[1]["t"], limit=5)
+    assert [t["id"] for t in older] == [pushed[1]["t"], pushed[2]["t"]]
+    agg = await client.get_aggregate_trades(
+        symbol="BTCUSDT", startTime=pushed[0]["T"], endTime=pushed[2]["T"]
+    )
+    assert [(a["a"], a["f"], a["l"], a["p"], a["q"], a["m"]) for a in agg] == [
+        (t, t, t, p, q, m) for t, p, q, m in streamed
+    ]
+    assert (
+        await api_error(client.get_aggregate_trades(symbol="BTCUSDT", startTime=0, endTime=7_200_000))
+    ).code == -1127
+    assert await client.ws_get_recent_trades(symbol="BTCUSDT", limit=3) == recent
+    sim.control.reset()
+    assert await client.get_recent_trades(symbol="BTCUSDT") == []  # a reset empties the tape
+
+
+# rest-api.md, "Rolling window price change statistics": the keys of the FULL and MINI answers
+ROLLING_FULL = ["symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "openPrice", "highPrice",
+                "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId", "lastId",
+                "count"]  # fmt: skip
+ROLLING_MINI = ["symbol", *ROLLING_FULL[4:]]
+
+
+async def test_rolling_window_ticker_sums_the_window_s_candles(sim: SimVenue, client: Any) -> None:
+    """GET /api/v3/ticker (python-binance get_symbol_ticker_window) answered 404."""
+    sim.control.advance(candles=10)
+    window = await client.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="5m")
+    assert list(window) == ROLLING_FULL
+    bars = (await client.get_klines(symbol="BTCUSDT", interval="1m", limit=5))[-5:]
+    assert (window["openPrice"], window["lastPrice"], window["openTime"]) == (
+        bars[0][1],
+        bars[-1][4],
+        bars[0][0],
+    )
+    assert window["highPrice"] == max(bars, key=lambda b: D(b[2]))[2]
+    assert window["lowPrice"] == min(bars, key=lambda b: D(b[3]))[3]
+    assert D(window["volume"]) == sum(D(b[5]) for b in bars)
+    assert D(window["priceChange"]) == D(bars[-1][4]) - D(bars[0][1])
+    mini = await client.get_symbol_ticker_window(
+        symbols='["BTCUSDT","ETHUSDT"]', windowSize="2h", type="MINI"
+    )
+    assert [list(m) for m in mini] == [ROLLING_MINI, ROLLING_MINI]
+    assert await client.ws_get_symbol_ticker_window(symbol="BTCUSDT", windowSize="5m") == window
+    err = await api_error(client.get_symbol_ticker_window(symbol="BTCUSDT", windowSize="1d2h"))
+    assert err.code == -1100 and "windowSize" in err.message
+    err = await api_error(client.get_symbol_ticker_window())
+    assert (err.code, err.message) == (
+        -1102,
+        "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+    )
+    # the 24h ticker's lastQty is the last print's (it was always 0)
+    [last_print] = await client.get_recent_trades(symbol="BTCUSDT", limit=1)
+    assert (await client.get_ticker(symbol="BTCUSDT"))["lastQty"] == last_print["qty"] != "0.00000000"
+
+
+async def test_commission_rates_as_the_commission_faq_shows_them(client: Any) -> None:
+    """faqs/commission_faq.md: a test order's computeCommissionRates answer and GET
+    account/commission (python-binance v3_get_account_commission / ws_get_commission_rates: 404)."""
+    rates = {"maker": "0.00100000", "taker": "0.00100000"}  # SIM_MAKER_FEE / SIM_TAKER_FEE
+    zero = {"maker": "0.00000000", "taker": "0.00000000"}
+    discount = {
+        "enabledForAccount": False,
+        "enabledForSymbol": False,
+        "discountAsset": "BNB",
+        "discount": "0.25000000",
+    }
+    for_order = await client.create_test_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001", computeCommissionRates="true"
+    )
+    assert for_order == {"standardCommissionForOrder": rates, "specialCommissionForOrder": zero,
+                         "taxCommissionForOrder": zero, "discount": discount}  # fmt: skip
+    sides = {"buyer": "0.00000000", "seller": "0.00000000"}
+    account = await client.v3_get_account_commission(symbol="BTCUSDT")
+    assert account == {"symbol": "BTCUSDT", "standardCommission": rates | sides, "specialCommission": zero | sides,
+                       "taxCommission": zero | sides, "discount": discount}  # fmt: skip
+    assert list(account) == ["symbol", "standardCommission", "specialCommission", "taxCommission", "discount"]
+    assert await client.ws_get_commission_rates(symbol="BTCUSDT") == account
+    assert (await api_error(client.v3_get_account_commission(symbol="NOPE"))).code == -1121
+
+
+async def test_the_rest_of_python_binance_s_spot_calls_answer_as_binance_would(
+    sim: SimVenue, client: Any
+) -> None:
+    """What python-binance calls and the venue has little to show for: each answered 404 before."""
+    sim.control.advance(candles=2)
+    day = await client.v3_get_ticker_trading_day(symbol="BTCUSDT")
+    assert list(day) == ROLLING_FULL and day["openTime"] % 86_400_000 == 0  # since 00:00 UTC
+    assert await client.ws_get_trading_day_ticker(symbol="BTCUSDT") == day
+    assert (await api_error(client.v3_get_ticker_trading_day(symbol="BTCUSDT", timeZone="8"))).code == -1100
+    assert await client.get_prevented_matches(symbol="BTCUSDT", orderId=1) == []  # no self-trade prevention
+    assert await client.get_allocations(symbol="BTCUSDT") == []  # no smart order routing
+    last = await price(client)
+    await client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                              price=str(last - 100), newClientOrderId="cr-1")  # fmt: skip
+    err = await api_error(client.cancel_replace_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=str(last - 90),
+        cancelReplaceMode="STOP_ON_FAILURE", cancelOrigClientOrderId="cr-1",
+    ))  # fmt: skip
+    assert (err.code, err.message) == (-2010, "Order cancel-replace is not supported for this symbol.")
+    info = await client.get_symbol_info("BTCUSDT")
+    assert info is not None and info["cancelReplaceAllowed"] is False  # what exchangeInfo says
+    assert [o["clientOrderId"] for o in await client.get_open_orders()] == ["cr-1"]  # nothing cancelled
+
+
+# web-socket-streams.md, "Individual Symbol Ticker Streams" / "Individual Symbol Mini Ticker Stream"
+TICKER_KEYS = list("eEspPwxcQbBaAohlvqOCFLn")
+MINI_TICKER_KEYS = list("eEscohlvq")
+
+
+async def test_ticker_streams_match_the_24h_ticker(sim: SimVenue, client: Any) -> None:
+    """`<symbol>@ticker` and `@miniTicker` (python-binance symbol_ticker_socket / symbol_miniticker_socket)
+    were refused as unknown streams."""
+    names = ["btcusdt@ticker", "btcusdt@miniTicker"]
+    async with quick(socket_manager(client, sim).multiplex_socket(names)) as stream:
+        wait_for_sockets(sim, 1)
+        sim.control.advance(steps=1)
+        got: dict[str, Any] = {}
+        while len(got) < 2:
+            message = await recv(stream)
+            got[message["stream"]] = message["data"]
+    full, mini = got["btcusdt@ticker"], got["btcusdt@miniTicker"]
+    assert (list(full), list(mini)) == (TICKER_KEYS, MINI_TICKER_KEYS)
+    assert (full["e"], mini["e"]) == ("24hrTicker", "24hrMiniTicker")
+    rest = await client.get_ticker(symbol="BTCUSDT")
+    pairs = {
+        "c": "lastPrice",
+        "o": "openPrice",
+        "h": "highPrice",
+        "l": "lowPrice",
+        "v": "volume",
+        "q": "quoteVolume",
+    }
+    for short, long in pairs.items():
+        assert full[short] == mini[short] == rest[long], short
+    assert (full["p"], full["P"], full["b"], full["a"], full["Q"], full["n"]) == (
+        rest["priceChange"], rest["priceChangePercent"], rest["bidPrice"], rest["askPrice"], rest["lastQty"], rest["count"],
+    )  # fmt: skip

@@ -62,17 +62,21 @@ async def test_oco_limit_leg_fills_the_stop_expires_and_list_status_follows(
         )  # fmt: skip
         assert [o["c"] for o in started["O"]] == ["L-000001-tp", "L-000001-sl"]
 
+        await recv(stream, lambda m: m.get("e") == "outboundAccountPosition")  # the placing's
         sim.control.set_price("BTCUSDT", str(last + 100))
-        reports = {}
-        while len(reports) < 2:
-            r = await recv(stream, is_report)
-            reports[r["c"]] = r
-        assert (reports["L-000001-tp"]["X"], reports["L-000001-tp"]["g"]) == ("FILLED", list_id)
-        sl = reports["L-000001-sl"]
-        assert (sl["x"], sl["X"], sl["eR"]) == ("EXPIRED", "EXPIRED", "OCO_TRIGGER")
-        assert "eR" not in reports["L-000001-tp"]
-        done = await recv(stream, is_list)
-        assert (done["l"], done["L"], done["g"]) == ("ALL_DONE", "ALL_DONE", list_id)
+        events = [await recv(stream)]
+        while events[-1]["e"] != "outboundAccountPosition":
+            events.append(await recv(stream))
+        # as PAPER_VENUE.md says: the other leg expires as this one starts to trade, then the
+        # trade, then the list is done, then the balances
+        assert [(e["e"], e.get("c"), e.get("x")) for e in events] == [
+            ("executionReport", "L-000001-sl", "EXPIRED"), ("executionReport", "L-000001-tp", "TRADE"),
+            ("listStatus", "OCO", None), ("outboundAccountPosition", None, None),
+        ]  # fmt: skip
+        sl, tp, done = events[:3]
+        assert (tp["X"], tp["g"]) == ("FILLED", list_id) and "eR" not in tp
+        assert (sl["x"], sl["X"], sl["eR"], sl["g"]) == ("EXPIRED", "EXPIRED", "OCO_TRIGGER", list_id)
+        assert (done["l"], done["L"], done["g"], done["C"]) == ("ALL_DONE", "ALL_DONE", list_id, "L-000001")
     balances = sim.control.balances()
     assert funds(sim, "BTC") == (D("0.9"), 0)
     fee = (last + 100) * D("0.1") * D("0.001")
@@ -93,6 +97,9 @@ async def test_stop_leg_triggers_and_the_limit_expires(sim: SimVenue, client: An
     sl = await client.get_order(symbol="BTCUSDT", origClientOrderId="L-000001-sl")
     assert (tp["status"], sl["status"]) == ("EXPIRED", "FILLED")
     assert funds(sim, "BTC") == (D("0.90000000"), D("0.00000000"))
+    # the leg's fills name its list in myTrades, as on Binance (a plain order's: -1)
+    fills = await client.get_my_trades(symbol="BTCUSDT", orderId=sl["orderId"])
+    assert fills and {f["orderListId"] for f in fills} == {sl["orderListId"]} != {-1}
 
 
 async def test_cancel_list_unknown_list_and_duplicate_list_id(sim: SimVenue, client: Any) -> None:
@@ -107,6 +114,9 @@ async def test_cancel_list_unknown_list_and_duplicate_list_id(sim: SimVenue, cli
     assert [(r["origClientOrderId"], r["status"]) for r in cancelled["orderReports"]] == [
         ("L-000001-tp", "CANCELED"), ("L-000001-sl", "CANCELED"),
     ]  # fmt: skip
+    # one cancel request, one made-up cancel id on both legs (as rest-api.md's example shows)
+    [cancel_cid] = {r["clientOrderId"] for r in cancelled["orderReports"]}
+    assert cancel_cid not in ("L-000001-tp", "L-000001-sl")
     assert funds(sim, "BTC") == (D("1.00000000"), D("0.00000000"))
     err = await api_error(client.v3_delete_order_list(symbol="BTCUSDT", listClientOrderId="L-000001"))
     assert (err.code, err.message) == (-2011, "Unknown order list sent.")
@@ -120,9 +130,15 @@ async def test_cancel_list_unknown_list_and_duplicate_list_id(sim: SimVenue, cli
 async def test_cancelling_one_leg_cancels_the_list(sim: SimVenue, client: Any) -> None:
     last = await price(client)
     await sell_oco(client, last)
-    await client.cancel_order(symbol="BTCUSDT", origClientOrderId="L-000001-tp")
+    async with socket_manager(client, sim).user_socket() as stream:
+        answer = await client.cancel_order(symbol="BTCUSDT", origClientOrderId="L-000001-tp")
+        reports = [await recv(stream, lambda m: is_report(m) and m["x"] == "CANCELED") for _ in range(2)]
     sl = await client.get_order(symbol="BTCUSDT", origClientOrderId="L-000001-sl")
     assert sl["status"] == "CANCELED"
+    # the events name each leg in C, and the one cancel that took both in c
+    assert [(r["C"], r["c"]) for r in reports] == [
+        ("L-000001-tp", answer["clientOrderId"]), ("L-000001-sl", answer["clientOrderId"]),
+    ]  # fmt: skip
 
 
 async def test_cancel_open_orders_answers_a_list_as_a_list(sim: SimVenue, client: Any) -> None:

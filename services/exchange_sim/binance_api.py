@@ -28,6 +28,7 @@ from services.exchange_sim.binance_errors import (
     mandatory,
     not_required,
 )
+from services.exchange_sim.binance_tape import ORDERS_PER_DAY, Tape
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
@@ -68,6 +69,21 @@ REFUSES: dict[OrderType, tuple[str, ...]] = {
     OrderType.STOP_LOSS_LIMIT: ("quoteOrderQty",),
     OrderType.TAKE_PROFIT_LIMIT: ("quoteOrderQty",),
 }
+
+
+CANCEL_RESTRICTIONS = {"ONLY_NEW": "NEW", "ONLY_PARTIALLY_FILLED": "PARTIALLY_FILLED"}
+DAY_MINUTES = 1440
+_WINDOW_UNITS = {"m": (1, 59), "h": (60, 23), "d": (DAY_MINUTES, 7)}  # minutes per unit, largest count
+
+
+def window_minutes(text: str) -> int:
+    """A rolling ticker's windowSize ('15m', '4h', '7d') in minutes; -1100 for anything else."""
+    count, unit = text[:-1], text[-1:]
+    if unit in _WINDOW_UNITS and count.isdigit() and 1 <= int(count) <= _WINDOW_UNITS[unit][1]:
+        return int(count) * _WINDOW_UNITS[unit][0]
+    raise BinanceError(
+        -1100, "Illegal characters found in parameter 'windowSize'; legal range is '1m-59m, 1h-23h, 1d-7d'."
+    )
 
 
 def enum_param(kind: type, value: str, error: BinanceError) -> Any:
@@ -122,6 +138,7 @@ class BinanceApi:
         self.venue = venue
         self.engine, self.market = venue.engine, venue.market
         self.listen_keys = ListenKeys(venue.config.seed)
+        self.tape = Tape(venue)
         self._subscribers: list[UserListener] = []
         self._seq = 0
         self.engine.add_listener(self._on_engine_event)
@@ -193,6 +210,7 @@ class BinanceApi:
             raise ONE_ID_NEEDED
         try:
             if cancel:
+                self._check_cancel_restrictions(p, symbol, order_id, cid)
                 return self.engine.cancel(
                     ACCOUNT,
                     symbol,
@@ -203,6 +221,19 @@ class BinanceApi:
             return self.engine.get_order(ACCOUNT, symbol, order_id=order_id, client_order_id=cid)
         except EngineError as exc:
             raise from_engine(exc, cancel=cancel) from None
+
+    def _check_cancel_restrictions(
+        self, p: Params, symbol: str, order_id: int | None, cid: str | None
+    ) -> None:
+        """`cancelRestrictions` ONLY_NEW / ONLY_PARTIALLY_FILLED: cancel only an order in that status."""
+        wanted = p.text("cancelRestrictions")
+        if wanted is None:
+            return
+        if wanted not in CANCEL_RESTRICTIONS:
+            raise BinanceError(-1145, "Invalid cancelRestrictions")
+        order = self.engine.get_order(ACCOUNT, symbol, order_id=order_id, client_order_id=cid)
+        if order.is_open and fmt.status(order) != CANCEL_RESTRICTIONS[wanted]:
+            raise BinanceError(-2011, "Order was not canceled due to cancel restrictions.")
 
     # ----------------------------------------------------------------- general & market data
     def ping(self, p: Params) -> dict[str, Any]:
@@ -229,7 +260,7 @@ class BinanceApi:
                     "intervalNum": 10,
                     "limit": limiter.order_limit_10s,
                 },
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": ORDERS_PER_DAY},
                 {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
             ],
             "exchangeFilters": [],
@@ -268,33 +299,64 @@ class BinanceApi:
         return self._one_or_list(p, [{"symbol": s, **self._book(s)} for s in self._symbols(p)])
 
     def ticker_24h(self, p: Params) -> Any:
+        """GET /api/v3/ticker/24hr: the last 1440 minutes, with the book and the last print."""
+        return self._tickers(p, DAY_MINUTES, rolling=False)
+
+    def ticker_window(self, p: Params) -> Any:
+        """GET /api/v3/ticker: the same statistics over `windowSize` (1m-59m, 1h-23h, 1d-7d;
+        default 1d), as far back as the kept history reaches."""
+        if p.symbols() is None:
+            raise mandatory("symbol")
+        return self._tickers(p, window_minutes(p.text("windowSize") or "1d"), rolling=True)
+
+    def ticker_trading_day(self, p: Params) -> Any:
+        """GET /api/v3/ticker/tradingDay: since 00:00 UTC of the market's day (timeZone not taken)."""
+        if p.symbols() is None:
+            raise mandatory("symbol")
+        if p.text("timeZone") not in (None, "0", "+0", "0:00"):
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'timeZone'; only UTC (0) is served."
+            )
+        minutes = (self.market.time % (DAY_MINUTES * 60_000)) // 60_000 + 1
+        return self._tickers(p, minutes, rolling=True)
+
+    def _tickers(self, p: Params, minutes: int, *, rolling: bool) -> Any:
+        kind = p.text("type") or "FULL"
+        if kind not in ("FULL", "MINI"):
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'type'; legal range is 'FULL, MINI'."
+            )
         items = []
         for s in self._symbols(p):
-            w = self.market.window(s)
+            w = self.market.window(s, minutes)
             last = self.engine.quote(s).price
-            change = last - w.open
-            items.append(
-                {
-                    "symbol": s,
+            prints = self.tape.prints[s]
+            stats: dict[str, Any] = {"symbol": s}
+            if kind == "FULL":
+                change = last - w.open
+                stats |= {
                     "priceChange": fmt.f8(change),
                     "priceChangePercent": f"{(change / w.open * 100) if w.open else Decimal(0):.3f}",
                     "weightedAvgPrice": fmt.f8(w.quote_volume / w.volume if w.volume else last),
-                    "prevClosePrice": fmt.f8(w.open),
-                    "lastPrice": fmt.f8(last),
-                    "lastQty": fmt.f8(Decimal(0)),
-                    **self._book(s),
-                    "openPrice": fmt.f8(w.open),
-                    "highPrice": fmt.f8(w.high),
-                    "lowPrice": fmt.f8(w.low),
-                    "volume": fmt.f8(w.volume),
-                    "quoteVolume": fmt.f8(w.quote_volume),
-                    "openTime": w.open_time,
-                    "closeTime": w.close_time,
-                    "firstId": -1,
-                    "lastId": -1,
-                    "count": w.trades,
                 }
-            )
+                if not rolling:
+                    last_qty = prints[-1].qty if prints else Decimal(0)
+                    stats |= {"prevClosePrice": fmt.f8(w.open), "lastPrice": fmt.f8(last),
+                              "lastQty": fmt.f8(last_qty), **self._book(s)}  # fmt: skip
+            stats |= {
+                "openPrice": fmt.f8(w.open),
+                "highPrice": fmt.f8(w.high),
+                "lowPrice": fmt.f8(w.low),
+                "lastPrice": fmt.f8(last),
+                "volume": fmt.f8(w.volume),
+                "quoteVolume": fmt.f8(w.quote_volume),
+                "openTime": w.open_time,
+                "closeTime": w.close_time,
+                "firstId": -1,
+                "lastId": -1,
+                "count": w.trades,
+            }
+            items.append(stats)
         return self._one_or_list(p, items)
 
     def avg_price(self, p: Params) -> dict[str, Any]:
@@ -400,18 +462,30 @@ class BinanceApi:
         except EngineError as exc:
             raise from_engine(exc) from None
         if (p.text("computeCommissionRates") or "").lower() == "true":
-            rate = {"maker": fmt.f8(self.engine.maker_fee), "taker": fmt.f8(self.engine.taker_fee)}
-            return {
-                "standardCommissionForOrder": rate,
-                "taxCommissionForOrder": {"maker": fmt.ZERO8, "taker": fmt.ZERO8},
-                "discount": {
-                    "enabledForAccount": False,
-                    "enabledForSymbol": False,
-                    "discountAsset": "BNB",
-                    "discount": "0.25000000",
-                },
-            }
+            return self._commissions("ForOrder", {})
         return {}
+
+    def account_commission(self, p: Params) -> dict[str, Any]:
+        """GET /api/v3/account/commission: the symbol's rates (no buyer/seller, special or tax part)."""
+        zero = {"buyer": fmt.ZERO8, "seller": fmt.ZERO8}
+        return {"symbol": self._symbol(p), **self._commissions("", zero)}
+
+    def _commissions(self, suffix: str, extra: dict[str, str]) -> dict[str, Any]:
+        """The commission rates (commission_faq.md): standard = the venue's fees, the rest 0,
+        no BNB discount (fees are charged in the asset received)."""
+        zero = {"maker": fmt.ZERO8, "taker": fmt.ZERO8, **extra}
+        standard = {"maker": fmt.f8(self.engine.maker_fee), "taker": fmt.f8(self.engine.taker_fee), **extra}
+        return {
+            f"standardCommission{suffix}": standard,
+            f"specialCommission{suffix}": zero,
+            f"taxCommission{suffix}": zero,
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": "0.25000000",
+            },
+        }
 
     def get_order(self, p: Params) -> dict[str, Any]:
         return fmt.order_query(self._find(p))
@@ -459,7 +533,11 @@ class BinanceApi:
             end_time=p.integer("endTime"),
             limit=min(p.integer("limit", default=500) or 500, 1000),
         )
-        return [fmt.my_trade(t) for t in trades]
+        return [fmt.my_trade(t, self._list_id(t.order_id)) for t in trades]
+
+    def _list_id(self, order_id: int) -> int:
+        order = self.engine.find_order(order_id)
+        return order.list_id if order is not None else -1
 
     # ----------------------------------------------------------------- listen keys (legacy user stream)
     def new_listen_key(self, p: Params) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from services.exchange_sim import binance_lists as lists
+from services.exchange_sim import binance_tape as tape
 from services.exchange_sim.binance_api import PROTOCOL, BinanceApi, api_for
 from services.exchange_sim.binance_auth import check_key, check_rest_signature, check_timestamp
 from services.exchange_sim.binance_errors import BinanceError, Params
@@ -30,6 +31,11 @@ Weight = int | Callable[[Params], int]
 
 def _by_symbol(one: int, every: int) -> Callable[[Params], int]:
     return lambda p: one if "symbol" in p else every
+
+
+def _per_symbol(p: Params) -> int:
+    """The rolling and trading-day tickers: 4 a symbol, at most 200."""
+    return min(4 * len(p.symbols() or ()), 200)
 
 
 def _depth_weight(p: Params) -> int:
@@ -55,9 +61,15 @@ ROUTES = [
     Route("GET", "/api/v3/ticker/price", NONE, _by_symbol(2, 4), BinanceApi.ticker_price),
     Route("GET", "/api/v3/ticker/bookTicker", NONE, _by_symbol(2, 4), BinanceApi.book_ticker),
     Route("GET", "/api/v3/ticker/24hr", NONE, _by_symbol(2, 80), BinanceApi.ticker_24h),
+    Route("GET", "/api/v3/ticker", NONE, _per_symbol, BinanceApi.ticker_window),
+    Route("GET", "/api/v3/ticker/tradingDay", NONE, _per_symbol, BinanceApi.ticker_trading_day),
     Route("GET", "/api/v3/avgPrice", NONE, 2, BinanceApi.avg_price),
+    Route("GET", "/api/v3/trades", NONE, 25, tape.recent_trades),
+    Route("GET", "/api/v3/historicalTrades", NONE, 25, tape.historical_trades),
+    Route("GET", "/api/v3/aggTrades", NONE, 4, tape.agg_trades),
     Route("GET", "/api/v3/depth", NONE, _depth_weight, BinanceApi.depth),
     Route("GET", "/api/v3/account", SIGNED, 20, BinanceApi.account),
+    Route("GET", "/api/v3/account/commission", SIGNED, 20, BinanceApi.account_commission),
     Route("POST", "/api/v3/order", SIGNED, 1, BinanceApi.new_order, orders=1),
     Route("POST", "/api/v3/order/test", SIGNED, 1, BinanceApi.test_order),
     Route("GET", "/api/v3/order", SIGNED, 4, BinanceApi.get_order),
@@ -66,6 +78,10 @@ ROUTES = [
     Route("DELETE", "/api/v3/openOrders", SIGNED, 1, BinanceApi.cancel_open_orders),
     Route("GET", "/api/v3/allOrders", SIGNED, 20, BinanceApi.all_orders),
     Route("GET", "/api/v3/myTrades", SIGNED, 20, BinanceApi.my_trades),
+    Route("GET", "/api/v3/rateLimit/order", SIGNED, 40, tape.order_count),
+    Route("GET", "/api/v3/myPreventedMatches", SIGNED, 2, tape.no_prevented_matches),
+    Route("GET", "/api/v3/myAllocations", SIGNED, 20, tape.no_allocations),
+    Route("POST", "/api/v3/order/cancelReplace", SIGNED, 1, tape.cancel_replace),
     Route("POST", "/api/v3/orderList/oco", SIGNED, 1, lists.new_oco, orders=2),
     Route("POST", "/api/v3/order/oco", SIGNED, 1, lists.new_oco_legacy, orders=2),
     Route("POST", "/api/v3/orderList/oto", SIGNED, 1, lists.new_oto, orders=2),

@@ -1,7 +1,8 @@
 """Binance websockets: market streams, the WebSocket API, and the legacy listen-key user stream.
 
 - /ws/<stream>, /stream?streams=a/b (and SUBSCRIBE messages): kline_<interval> (with the
-  `x` closed flag), trade, aggTrade, bookTicker, depth5/10/20 — pushed at every market step.
+  `x` closed flag), trade, aggTrade, bookTicker, ticker, miniTicker, depth5/10/20 — pushed at
+  every market step.
 - /ws-api/v3: request/response methods (order.place, order.status, order.cancel,
   openOrders.status, ...) and `userDataStream.subscribe.signature`, after which the user's
   events arrive as {"subscriptionId": n, "event": {...}} — what python-binance 1.0.37 uses.
@@ -20,6 +21,7 @@ from aiohttp import WSMsgType, web
 
 from services.exchange_sim import binance_format as fmt
 from services.exchange_sim import binance_lists as lists
+from services.exchange_sim import binance_tape as tape
 from services.exchange_sim.binance_api import KLINE_INTERVALS, PROTOCOL, BinanceApi, api_for
 from services.exchange_sim.binance_auth import check_key, check_timestamp, check_ws_signature
 from services.exchange_sim.binance_errors import BinanceError, Params
@@ -48,7 +50,7 @@ def parse_stream(name: str, symbols: list[str]) -> tuple[str, str, str]:
         raise BadStream(name)
     if kind.startswith("kline_") and kind[6:] in KLINE_INTERVALS:
         return symbol, "kline", kind[6:]
-    if kind in ("trade", "aggTrade", "bookTicker"):
+    if kind in ("trade", "aggTrade", "bookTicker", "ticker", "miniTicker"):
         return symbol, kind, ""
     levels = kind.removeprefix("depth").split("@")[0]
     if kind.startswith("depth") and levels in DEPTH_LEVELS:
@@ -66,8 +68,8 @@ class MarketConn:
 class MarketHub:
     """Builds each subscribed stream's payload once per step and sends it to its subscribers."""
 
-    def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+    def __init__(self, venue: Venue, trade_tape: tape.Tape) -> None:
+        self.venue, self.venue_tape = venue, trade_tape
         self.conns: list[MarketConn] = []
         venue.market.add_listener(self.on_ticks)
 
@@ -102,7 +104,7 @@ class MarketHub:
         if kind in ("trade", "aggTrade"):
             if tick.qty <= 0:
                 return None
-            buyer_maker = tick.trade_id % 2 == 0
+            buyer_maker = tape.buyer_maker(tick.trade_id)
             ids = {"t": tick.trade_id} if kind == "trade" else {"a": tick.trade_id}
             extra = {} if kind == "trade" else {"f": tick.trade_id, "l": tick.trade_id}
             return {
@@ -117,6 +119,13 @@ class MarketHub:
                 "m": buyer_maker,
                 "M": True,
             }
+        if kind in ("ticker", "miniTicker"):
+            prints = self.venue_tape.prints[symbol]
+            last_qty = prints[-1].qty if prints else tick.qty
+            window = market.window(symbol)
+            return fmt.ticker_event(
+                symbol, window, engine.quote(symbol), last_qty, tick.time, mini=kind == "miniTicker"
+            )
         if kind == "bookTicker":
             q = engine.quote(symbol)
             return {
@@ -139,7 +148,7 @@ class MarketHub:
 class BinanceSockets:
     def __init__(self, venue: Venue, api: BinanceApi) -> None:
         self.venue, self.api = venue, api
-        self.hub = MarketHub(venue)
+        self.hub = MarketHub(venue, api.tape)
         self._listen_conns: dict[str, list[Outbox]] = {}
         api.listen_keys.on_close.append(self._listen_key_closed)
 
@@ -390,7 +399,10 @@ WsApiSession.METHODS = {
     "ticker.price": Method(NONE, 2, _api(BinanceApi.ticker_price)),
     "ticker.book": Method(NONE, 2, _api(BinanceApi.book_ticker)),
     "ticker.24hr": Method(NONE, 2, _api(BinanceApi.ticker_24h)),
+    "ticker": Method(NONE, 4, _api(BinanceApi.ticker_window)),
+    "ticker.tradingDay": Method(NONE, 4, _api(BinanceApi.ticker_trading_day)),
     "account.status": Method(SIGNED, 20, _api(BinanceApi.account)),
+    "account.commission": Method(SIGNED, 20, _api(BinanceApi.account_commission)),
     "order.place": Method(SIGNED, 1, _api(BinanceApi.new_order), orders=1),
     "order.test": Method(SIGNED, 1, _api(BinanceApi.test_order)),
     "order.status": Method(SIGNED, 4, _api(BinanceApi.get_order)),
@@ -399,6 +411,13 @@ WsApiSession.METHODS = {
     "openOrders.cancelAll": Method(SIGNED, 1, _api(BinanceApi.cancel_open_orders)),
     "allOrders": Method(SIGNED, 20, _api(BinanceApi.all_orders)),
     "myTrades": Method(SIGNED, 20, _api(BinanceApi.my_trades)),
+    "trades.recent": Method(NONE, 25, _api(tape.recent_trades)),
+    "trades.historical": Method(NONE, 25, _api(tape.historical_trades)),
+    "trades.aggregate": Method(NONE, 4, _api(tape.agg_trades)),
+    "account.rateLimits.orders": Method(SIGNED, 40, _api(tape.order_count)),
+    "myPreventedMatches": Method(SIGNED, 2, _api(tape.no_prevented_matches)),
+    "myAllocations": Method(SIGNED, 20, _api(tape.no_allocations)),
+    "order.cancelReplace": Method(SIGNED, 1, _api(tape.cancel_replace)),
     "orderList.place.oco": Method(SIGNED, 1, _api(lists.new_oco), orders=2),
     "orderList.place.oto": Method(SIGNED, 1, _api(lists.new_oto), orders=2),
     "orderList.place.otoco": Method(SIGNED, 1, _api(lists.new_otoco), orders=3),
