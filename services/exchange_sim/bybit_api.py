@@ -13,14 +13,14 @@ from typing import Any, TypeVar
 from services.exchange_sim import bybit_errors as E
 from services.exchange_sim import bybit_format as bf
 from services.exchange_sim.bybit_errors import BybitError, params_error
-from services.exchange_sim.bybit_orders import ORDER_FILTERS, from_engine, parse_create
+from services.exchange_sim.bybit_orders import ORDER_FILTERS, from_engine, parse_amend, parse_create
 from services.exchange_sim.bybit_params import Params
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
-from shared.matching.engine import EngineError, Order, Trade
+from shared.matching.engine import EngineError, Order, OrderRequest, Trade
 from shared.money import ZERO, fmt
 
 PROTOCOL = "bybit"
@@ -124,6 +124,29 @@ class BybitApi:
             raise from_engine(exc, new.request, self.engine) from None
         sim_metrics().orders.labels(PROTOCOL, "accepted").inc()
         return {"orderId": str(placed.order.order_id), "orderLinkId": placed.order.client_order_id}
+
+    def amend(self, p: Params) -> dict[str, Any]:
+        """Change an open order's qty, price or (before its trigger) triggerPrice in place."""
+        p.category()
+        symbol = self._order_symbol(p, required=True)
+        assert symbol is not None
+        change = parse_amend(p, self.engine.specs[symbol])
+        order = self.face.find(change.order_id, change.link_id, symbol)
+        if order is None:
+            raise BybitError(E.ORDER_NOT_FOUND)
+        try:
+            amended = self.engine.amend(
+                ACCOUNT,
+                symbol,
+                order_id=order.order_id,
+                quantity=change.qty,
+                price=change.price,
+                stop_price=change.trigger,
+            )
+        except EngineError as exc:  # a new price outside the band gets Buy/Sell's own code
+            priced = OrderRequest(symbol=symbol, side=order.side, type=order.type, price=change.price)
+            raise from_engine(exc, priced, self.engine) from None
+        return {"orderId": str(amended.order.order_id), "orderLinkId": amended.order.client_order_id}
 
     def cancel(self, p: Params) -> dict[str, Any]:
         p.category()

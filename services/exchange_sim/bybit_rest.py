@@ -43,6 +43,7 @@ ROUTES = [
     Route("GET", "/v5/market/tickers", False, BybitApi.tickers),
     Route("GET", "/v5/market/orderbook", False, BybitApi.orderbook),
     Route("POST", "/v5/order/create", True, BybitApi.create),
+    Route("POST", "/v5/order/amend", True, BybitApi.amend),
     Route("POST", "/v5/order/cancel", True, BybitApi.cancel),
     Route("POST", "/v5/order/cancel-all", True, BybitApi.cancel_all),
     Route("GET", "/v5/order/realtime", True, BybitApi.realtime),
