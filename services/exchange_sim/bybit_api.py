@@ -16,6 +16,7 @@ from services.exchange_sim.bybit_errors import BybitError, params_error
 from services.exchange_sim.bybit_orders import ORDER_FILTERS, from_engine, parse_amend, parse_create
 from services.exchange_sim.bybit_params import Params
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
+from services.exchange_sim.bybit_tape import RECENT, rest_trade
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
@@ -112,6 +113,16 @@ class BybitApi:
 
         return {"s": symbol, "b": side(depth.bids), "a": side(depth.asks), "ts": now, "u": self.market.steps,
                 "seq": self.market.steps, "cts": now}  # fmt: skip
+
+    def recent_trades(self, p: Params) -> dict[str, Any]:
+        p.category()
+        symbol = self._market_symbol(p, required=True)
+        assert symbol is not None
+        limit = p.integer("limit", default=RECENT, lo=1, hi=RECENT) or RECENT
+        return {
+            "category": bf.CATEGORY,
+            "list": [rest_trade(t) for t in self.face.tape.recent(symbol, limit)],
+        }
 
     # ----------------------------------------------------------------- trade
     def create(self, p: Params) -> dict[str, Any]:

@@ -42,6 +42,7 @@ ROUTES = [
     Route("GET", "/v5/market/kline", False, BybitApi.kline),
     Route("GET", "/v5/market/tickers", False, BybitApi.tickers),
     Route("GET", "/v5/market/orderbook", False, BybitApi.orderbook),
+    Route("GET", "/v5/market/recent-trade", False, BybitApi.recent_trades),
     Route("POST", "/v5/order/create", True, BybitApi.create),
     Route("POST", "/v5/order/amend", True, BybitApi.amend),
     Route("POST", "/v5/order/cancel", True, BybitApi.cancel),
