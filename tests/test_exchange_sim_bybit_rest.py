@@ -129,6 +129,8 @@ def test_partial_fills_report_cumulative_quantities(sim: SimVenue) -> None:
     ]
     history = s.get_order_history(category="spot", orderStatus="Filled")["result"]["list"]
     assert [o["orderLinkId"] for o in history] == ["t-000002"]
+    # Triggered is one of Bybit's orderStatus values (an instant only pushed here): no orders, no error
+    assert s.get_order_history(category="spot", orderStatus="Triggered")["result"]["list"] == []
 
 
 def test_market_orders_buy_by_quote_and_sell_by_base(sim: SimVenue) -> None:

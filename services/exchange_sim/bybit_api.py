@@ -26,10 +26,11 @@ from shared.money import ZERO, fmt
 
 PROTOCOL = "bybit"
 WEEK_MS = 7 * 24 * 3600 * 1000
-STATUS_FILTERS = {
+STATUS_FILTERS = {  # Bybit's orderStatus values; Triggered is only pushed, so it finds nothing
     "New",
     "PartiallyFilled",
     "Untriggered",
+    "Triggered",
     "Filled",
     "Cancelled",
     "PartiallyFilledCanceled",
