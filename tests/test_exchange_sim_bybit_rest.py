@@ -131,6 +131,14 @@ def test_partial_fills_report_cumulative_quantities(sim: SimVenue) -> None:
     assert [o["orderLinkId"] for o in history] == ["t-000002"]
     # Triggered is one of Bybit's orderStatus values (an instant only pushed here): no orders, no error
     assert s.get_order_history(category="spot", orderStatus="Triggered")["result"]["list"] == []
+    # Bybit's spot OCO and bidirectional TP/SL filters: the venue has no such orders, none is an error
+    for kind in ("OcoOrder", "BidirectionalTpslOrder"):
+        assert s.get_order_history(category="spot", orderFilter=kind)["result"]["list"] == []
+        assert s.get_open_orders(category="spot", orderFilter=kind)["result"]["list"] == []
+        assert s.cancel_all_orders(**SPOT, orderFilter=kind)["result"]["list"] == []
+    with pytest.raises(InvalidRequestError) as info:
+        s.get_open_orders(category="spot", orderFilter="Nonsense")
+    assert info.value.status_code == 170201
 
 
 def test_market_orders_buy_by_quote_and_sell_by_base(sim: SimVenue) -> None:

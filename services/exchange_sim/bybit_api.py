@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from services.exchange_sim import bybit_errors as E
 from services.exchange_sim import bybit_format as bf
 from services.exchange_sim.bybit_errors import BybitError, params_error
-from services.exchange_sim.bybit_orders import ORDER_FILTERS, from_engine, parse_amend, parse_create
+from services.exchange_sim.bybit_orders import QUERY_FILTERS, from_engine, parse_amend, parse_create
 from services.exchange_sim.bybit_params import Params
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
 from services.exchange_sim.bybit_tape import RECENT, rest_trade
@@ -43,7 +43,7 @@ T = TypeVar("T")
 def _order_filter(p: Params) -> str:
     """A cancel's orderFilter: spot cancels `Order` (active orders) unless told otherwise."""
     order_filter = p.text("orderFilter") or "Order"
-    if order_filter not in ORDER_FILTERS:
+    if order_filter not in QUERY_FILTERS:
         raise BybitError(E.INVALID_ORDER_FILTER)
     return order_filter
 
@@ -279,7 +279,7 @@ class BybitApi:
         """A page of orders; with orderFilter only those placed with it (else all kinds)."""
         order_filter = p.text("orderFilter")
         if order_filter is not None:
-            if order_filter not in ORDER_FILTERS:
+            if order_filter not in QUERY_FILTERS:
                 raise BybitError(E.INVALID_ORDER_FILTER)
             orders = [o for o in orders if self.face.placed_as(o) == order_filter]
         page, cursor = _page(orders, p, default=20, hi=50)

@@ -37,7 +37,10 @@ from shared.matching.symbols import SymbolSpec
 from shared.money import fmt
 
 LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-ORDER_FILTERS = {"Order": "", "StopOrder": "Stop", "tpslOrder": "tpslOrder"}
+ORDER_FILTERS = {"Order": "", "StopOrder": "Stop", "tpslOrder": "tpslOrder"}  # order/create's
+# order/realtime, order/history and the cancels also take Bybit's spot OCO and bidirectional TP/SL
+# filters: the venue makes no such orders, so they find none (an empty list, 110001), as Bybit would
+QUERY_FILTERS = frozenset({*ORDER_FILTERS, "OcoOrder", "BidirectionalTpslOrder"})
 LIMIT_TIFS = {"GTC", "IOC", "FOK", "PostOnly"}
 MARKET_UNITS = {"baseCoin", "quoteCoin"}
 RISE, FALL = 1, 2  # triggerDirection
