@@ -88,6 +88,7 @@ def test_limit_buy_rests_then_fills_with_fee_in_base(sim: SimVenue) -> None:
 
     order = order_by_link(s, "t-000001")
     assert (order["orderStatus"], order["leavesQty"], order["cumExecQty"]) == ("New", "0.01", "0")
+    assert order["ocoTriggerBy"] == "OcoTriggerByUnknown"  # UTA spot has the field (open-order.mdx)
     assert Decimal(coin(s, "USDT")["locked"]) == Decimal("0.01") * price
 
     sim.control.set_price("BTCUSDT", str(price))
@@ -100,6 +101,9 @@ def test_limit_buy_rests_then_fills_with_fee_in_base(sim: SimVenue) -> None:
     assert [(f["execQty"], f["isMaker"], f["feeRate"], f["execFee"]) for f in fills] == [
         ("0.01", True, "0.001", "0.00001")
     ]
+    # the rate the fill was charged is the one account/fee-rate tells
+    [rates] = s.get_fee_rates(**SPOT)["result"]["list"]
+    assert rates == {"symbol": "BTCUSDT", "takerFeeRate": "0.001", "makerFeeRate": "0.001"}
     btc, usdt = coin(s, "BTC"), coin(s, "USDT")
     assert Decimal(btc["walletBalance"]) == Decimal("1.00999")
     assert Decimal(usdt["walletBalance"]) == Decimal(10000) - Decimal("0.01") * price

@@ -249,6 +249,14 @@ class BybitApi:
             balances = {c: b for c, b in balances.items() if b.free + b.locked > 0}
         return {"list": [bf.wallet_json(self.face.coins(balances))]}
 
+    def fee_rates(self, p: Params) -> dict[str, Any]:
+        """The venue's one maker and taker rate (SIM_MAKER_FEE / SIM_TAKER_FEE) for each symbol."""
+        p.category()
+        symbol = self._order_symbol(p, required=False)
+        rates = {"takerFeeRate": fmt(self.engine.taker_fee), "makerFeeRate": fmt(self.engine.maker_fee)}
+        names = [symbol] if symbol else list(self.engine.specs)
+        return {"category": bf.CATEGORY, "list": [{"symbol": name, **rates} for name in names]}
+
     # ----------------------------------------------------------------- helpers
     def _market_symbol(self, p: Params, *, required: bool) -> str | None:
         symbol = p.required("symbol") if required else p.text("symbol")

@@ -153,6 +153,7 @@ def order_json(
         "slTriggerBy": "",
         "tpLimitPrice": "0",
         "slLimitPrice": "0",
+        "ocoTriggerBy": "OcoTriggerByUnknown",  # UTA spot's field (the venue makes no OCO orders)
         "triggerDirection": trigger_direction(order),
         "triggerBy": "LastPrice" if stop_order_type else "",
         "lastPriceOnCreated": "",

@@ -51,6 +51,7 @@ ROUTES = [
     Route("GET", "/v5/order/history", True, BybitApi.history),
     Route("GET", "/v5/execution/list", True, BybitApi.executions),
     Route("GET", "/v5/account/wallet-balance", True, BybitApi.wallet),
+    Route("GET", "/v5/account/fee-rate", True, BybitApi.fee_rates),
 ]
 
 
