@@ -133,3 +133,28 @@ def test_tp_sl_attached_to_an_order_is_refused_by_name_never_dropped(
     s.place_order(
         **SPOT, side="Buy", orderType="Limit", qty="0.01", price=price, takeProfit="0", stopLoss="0"
     )
+
+
+def test_amend_of_a_partly_filled_order_keeps_its_fills_and_locks_what_is_left(sim: SimVenue) -> None:
+    s = bybit_http(sim)
+    price = last_price(sim) - 500
+    sim.control.market("BTCUSDT", max_fill="0.004")
+    s.place_order(**SPOT, side="Buy", orderType="Limit", qty="0.01", price=str(price), orderLinkId="am-p")
+    sim.control.set_price("BTCUSDT", str(price))  # 0.004 of 0.01 fills
+    assert the_order(s, "am-p")["cumExecQty"] == "0.004"
+    assert ret_code(s.amend_order, **SPOT, orderLinkId="am-p", qty="0.004") == 10001  # not above the fills
+    s.amend_order(**SPOT, orderLinkId="am-p", qty="0.006")
+    row = the_order(s, "am-p")
+    assert (row["orderStatus"], row["qty"], row["cumExecQty"], row["leavesQty"]) == (
+        "PartiallyFilled",
+        "0.006",
+        "0.004",
+        "0.002",
+    )
+    assert locked(s, "USDT") == Decimal("0.002") * price
+    sim.control.set_price("BTCUSDT", str(price))  # the rest
+    assert (
+        s.get_order_history(category="spot", orderLinkId="am-p")["result"]["list"][0]["orderStatus"]
+        == "Filled"
+    )
+    assert locked(s, "USDT") == 0
