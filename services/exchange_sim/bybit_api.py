@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from services.exchange_sim import bybit_errors as E
 from services.exchange_sim import bybit_format as bf
+from services.exchange_sim.bybit_batch import Batch, run_batch
 from services.exchange_sim.bybit_errors import BybitError, params_error
 from services.exchange_sim.bybit_orders import QUERY_FILTERS, from_engine, parse_amend, parse_create
 from services.exchange_sim.bybit_params import Params
@@ -174,6 +175,15 @@ class BybitApi:
         except EngineError as exc:
             raise from_engine(exc, None, self.engine) from None
         return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
+
+    def create_batch(self, p: Params) -> Batch:
+        return run_batch(p, self.create, created_at=self.engine.now)
+
+    def amend_batch(self, p: Params) -> Batch:
+        return run_batch(p, self.amend)
+
+    def cancel_batch(self, p: Params) -> Batch:
+        return run_batch(p, self.cancel)
 
     def cancel_all(self, p: Params) -> dict[str, Any]:
         p.category()
