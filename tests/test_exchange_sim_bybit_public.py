@@ -1,6 +1,6 @@
 """The paper venue's Bybit V5 public tape and deeper books, driven by the real pybit clients as
 a Bybit Demo Trading user would: `market/recent-trade`, and the `publicTrade.{symbol}` and
-`orderbook.50` / `orderbook.200` topics. A topic pybit's user subscribes that the venue refused
+`orderbook.50` / `.200` / `.1000` topics. A topic pybit's user subscribes that the venue refused
 would cost them the whole socket (pybit 5.17 dies on a refused subscribe), tickers and all.
 
 The venue runs in step mode: the market moves only when a test steps it (`advance`); a price a
@@ -53,9 +53,10 @@ def test_public_trade_and_deep_books_stream_beside_tickers(sim: SimVenue) -> Non
     try:
         ws.orderbook_stream(50, "BTCUSDT", inbox.put)
         ws.orderbook_stream(200, "BTCUSDT", inbox.put)
+        ws.orderbook_stream(1000, "BTCUSDT", inbox.put)
         ws.trade_stream("BTCUSDT", inbox.put)
         ws.ticker_stream("BTCUSDT", inbox.put)
-        subscribed(ws, seen, 4)
+        subscribed(ws, seen, 5)
         assert all(m["success"] for m in seen)
         inbox.wait(lambda m: m["topic"] == "orderbook.50.BTCUSDT", what="the first depth-50 book")
         sim.control.advance(steps=2)  # a candle's open is the last close: its low moves the book
@@ -67,7 +68,7 @@ def test_public_trade_and_deep_books_stream_beside_tickers(sim: SimVenue) -> Non
         ws.exit()
     assert trade["s"] == "BTCUSDT" and trade["S"] in ("Buy", "Sell") and trade["BT"] is False
     assert Decimal(trade["v"]) > 0 and isinstance(trade["T"], int)
-    for depth in (50, 200):
+    for depth in (50, 200, 1000):
         book = inbox.all(f"orderbook.{depth}.BTCUSDT")[-1]
         bids, asks = book["data"]["b"], book["data"]["a"]
         assert book["type"] == "snapshot" and len(bids) == len(asks) == depth

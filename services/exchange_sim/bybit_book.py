@@ -1,8 +1,8 @@
-"""Bybit V5 spot `orderbook.{depth}.{symbol}` (depth 1, 50 or 200): the synthetic book's levels.
+"""Bybit V5 spot `orderbook.{depth}.{symbol}` (depth 1, 50, 200 or 1000): the synthetic book's levels.
 
 Level 1 is snapshot only (docs/v5/websocket/public/orderbook, changelog 2025-03-20): a
 subscriber gets the current book at once, then a snapshot each time the top of the book
-changes. Depths 50 and 200 are sent the same way, a whole `snapshot` at each change, never a
+changes. Deeper books are sent the same way, a whole `snapshot` at each change, never a
 `delta`: Bybit's page tells a client to reset its book on every snapshot, and the synthetic
 book moves as one piece with the price (its levels and sizes are a function of it), so a
 delta would carry nearly every level anyway. `u` (update id) counts a symbol's changes; `seq` (cross sequence) is the market's step

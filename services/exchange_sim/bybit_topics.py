@@ -19,7 +19,7 @@ KLINE_INTERVALS = {
     "D": "1d",
     "W": "1w",
 }
-BOOK_DEPTHS = frozenset({"1", "50", "200"})  # the spot orderbook depths served
+BOOK_DEPTHS = frozenset({"1", "50", "200", "1000"})  # the spot orderbook depths Bybit serves
 PRIVATE_TOPICS = frozenset({"order", "execution", "wallet"})
 
 
@@ -41,7 +41,7 @@ class PublicTopic(NamedTuple):
 
 def parse_public(topic: object, symbols: set[str] | frozenset[str]) -> PublicTopic:
     """`kline.{interval}.{symbol}`, `tickers.{symbol}`, `publicTrade.{symbol}` or
-    `orderbook.{depth}.{symbol}` (depth 1, 50 or 200) for a listed symbol, else TopicError."""
+    `orderbook.{depth}.{symbol}` (depth 1, 50, 200 or 1000) for a listed symbol, else TopicError."""
     if not isinstance(topic, str):
         raise TopicError(f"Invalid topic :[{topic}]")
     parts = topic.split(".")

@@ -1,4 +1,4 @@
-"""Bybit V5 WebSockets: /v5/public/spot (kline, tickers, orderbook.1/50/200, publicTrade) and
+"""Bybit V5 WebSockets: /v5/public/spot (kline, tickers, orderbook.1/50/200/1000, publicTrade) and
 /v5/private (order, execution, wallet).
 
 Ops as Bybit answers them to pybit: `ping` -> pong (public: `ret_msg: pong`, private:
