@@ -92,6 +92,11 @@ def test_amend_moves_a_conditional_trigger_before_it_fires(sim: SimVenue) -> Non
     )
     sim.control.set_price("BTCUSDT", str(last - 250))  # the old trigger: nothing happens now
     assert the_order(s, "am-stop")["orderStatus"] == "Untriggered"
+    # a trigger the price has already passed: refused with create's code, nothing changed
+    with pytest.raises(InvalidRequestError) as info:
+        s.amend_order(**SPOT, orderLinkId="am-stop", triggerPrice=str(last))
+    assert info.value.status_code == 110093 and f"trigger_price[{last}]" in info.value.message
+    assert Decimal(the_order(s, "am-stop")["triggerPrice"]) == last - 400
 
 
 def test_amend_refusals_use_bybit_codes_and_change_nothing(sim: SimVenue) -> None:

@@ -22,7 +22,7 @@ from services.exchange_sim.bybit_topics import KLINE_INTERVALS
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
-from shared.matching.engine import EngineError, Order, OrderRequest, Trade
+from shared.matching.engine import EngineError, Order, OrderRequest, Reject, Trade
 from shared.money import ZERO, fmt
 
 PROTOCOL = "bybit"
@@ -157,6 +157,12 @@ class BybitApi:
                 stop_price=change.trigger,
             )
         except EngineError as exc:  # a new price outside the band gets Buy/Sell's own code
+            if exc.reason is Reject.WOULD_TRIGGER and change.trigger is not None:  # as on create
+                rising = bf.trigger_direction(order) == 1
+                last = fmt(self.engine.quote(symbol).price)
+                raise BybitError(
+                    E.EXPECT_RISING if rising else E.EXPECT_FALLING, fmt_args=(fmt(change.trigger), last)
+                ) from None
             priced = OrderRequest(symbol=symbol, side=order.side, type=order.type, price=change.price)
             raise from_engine(exc, priced, self.engine) from None
         return {"orderId": str(amended.order.order_id), "orderLinkId": amended.order.client_order_id}
