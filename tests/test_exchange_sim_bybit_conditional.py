@@ -69,9 +69,11 @@ def test_a_stop_market_is_untriggered_then_triggered_then_filled(
 ) -> None:
     _ws, inbox = private
     s = bybit_http(sim)
-    trigger = last_price(sim) - 100
+    last = last_price(sim)
+    trigger = last - 100
     conditional(s, "Sell", trigger, "c-000001", triggerDirection=FALL)
     order = the_order(s, "c-000001")
+    assert Decimal(order["lastPriceOnCreated"]) == last  # what tells a direction on Bybit spot
     assert (order["orderStatus"], order["stopOrderType"], order["orderType"], order["triggerDirection"]) == (
         "Untriggered", "Stop", "Market", FALL
     )  # fmt: skip
@@ -85,6 +87,7 @@ def test_a_stop_market_is_untriggered_then_triggered_then_filled(
     assert pushed[1]["cumExecQty"] == "0" and pushed[2]["cumExecQty"] == "0.01"
     assert {o["orderId"] for o in pushed} == {order["orderId"]}  # UTA: one orderId throughout
     assert all(o["stopOrderType"] == "Stop" and o["triggerDirection"] == FALL for o in pushed)
+    assert {Decimal(o["lastPriceOnCreated"]) for o in pushed} == {last}  # not the price at the trigger
     assert the_order(s, "c-000001")["orderStatus"] == "Filled"
 
 

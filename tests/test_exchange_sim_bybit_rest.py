@@ -88,6 +88,7 @@ def test_limit_buy_rests_then_fills_with_fee_in_base(sim: SimVenue) -> None:
 
     order = order_by_link(s, "t-000001")
     assert (order["orderStatus"], order["leavesQty"], order["cumExecQty"]) == ("New", "0.01", "0")
+    assert order["ocoTriggerBy"] == "OcoTriggerByUnknown"  # UTA spot has the field (open-order.mdx)
     assert Decimal(coin(s, "USDT")["locked"]) == Decimal("0.01") * price
 
     sim.control.set_price("BTCUSDT", str(price))
@@ -100,6 +101,9 @@ def test_limit_buy_rests_then_fills_with_fee_in_base(sim: SimVenue) -> None:
     assert [(f["execQty"], f["isMaker"], f["feeRate"], f["execFee"]) for f in fills] == [
         ("0.01", True, "0.001", "0.00001")
     ]
+    # the rate the fill was charged is the one account/fee-rate tells
+    [rates] = s.get_fee_rates(**SPOT)["result"]["list"]
+    assert rates == {"symbol": "BTCUSDT", "takerFeeRate": "0.001", "makerFeeRate": "0.001"}
     btc, usdt = coin(s, "BTC"), coin(s, "USDT")
     assert Decimal(btc["walletBalance"]) == Decimal("1.00999")
     assert Decimal(usdt["walletBalance"]) == Decimal(10000) - Decimal("0.01") * price
@@ -129,6 +133,16 @@ def test_partial_fills_report_cumulative_quantities(sim: SimVenue) -> None:
     ]
     history = s.get_order_history(category="spot", orderStatus="Filled")["result"]["list"]
     assert [o["orderLinkId"] for o in history] == ["t-000002"]
+    # Triggered is one of Bybit's orderStatus values (an instant only pushed here): no orders, no error
+    assert s.get_order_history(category="spot", orderStatus="Triggered")["result"]["list"] == []
+    # Bybit's spot OCO and bidirectional TP/SL filters: the venue has no such orders, none is an error
+    for kind in ("OcoOrder", "BidirectionalTpslOrder"):
+        assert s.get_order_history(category="spot", orderFilter=kind)["result"]["list"] == []
+        assert s.get_open_orders(category="spot", orderFilter=kind)["result"]["list"] == []
+        assert s.cancel_all_orders(**SPOT, orderFilter=kind)["result"]["list"] == []
+    with pytest.raises(InvalidRequestError) as info:
+        s.get_open_orders(category="spot", orderFilter="Nonsense")
+    assert info.value.status_code == 170201
 
 
 def test_market_orders_buy_by_quote_and_sell_by_base(sim: SimVenue) -> None:

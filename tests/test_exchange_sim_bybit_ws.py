@@ -101,14 +101,14 @@ def test_orderbook_level1_snapshot_at_once_then_one_per_change(sim: SimVenue) ->
     assert Decimal(bid) < Decimal(ask)
 
 
-def test_orderbook_depth_other_than_1_is_refused(sim: SimVenue) -> None:
-    with connect(sim.ws_url("/v5/public/spot")) as ws:
-        ws.send(json.dumps({"op": "subscribe", "req_id": "b50", "args": ["orderbook.50.BTCUSDT"]}))
+def test_orderbook_depth_spot_does_not_have_is_refused(sim: SimVenue) -> None:
+    with connect(sim.ws_url("/v5/public/spot")) as ws:  # 25: an option depth
+        ws.send(json.dumps({"op": "subscribe", "req_id": "b25", "args": ["orderbook.25.BTCUSDT"]}))
         refused = json.loads(ws.recv(timeout=5))
         assert (refused["success"], refused["req_id"], refused["ret_msg"]) == (
             False,
-            "b50",
-            "Invalid topic :[orderbook.50.BTCUSDT]",
+            "b25",
+            "Invalid topic :[orderbook.25.BTCUSDT]",
         )
 
 

@@ -12,23 +12,26 @@ from typing import Any, TypeVar
 
 from services.exchange_sim import bybit_errors as E
 from services.exchange_sim import bybit_format as bf
+from services.exchange_sim.bybit_batch import Batch, run_batch
 from services.exchange_sim.bybit_errors import BybitError, params_error
-from services.exchange_sim.bybit_orders import ORDER_FILTERS, from_engine, parse_create
+from services.exchange_sim.bybit_orders import QUERY_FILTERS, from_engine, parse_amend, parse_create
 from services.exchange_sim.bybit_params import Params
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace
+from services.exchange_sim.bybit_tape import RECENT, rest_trade
 from services.exchange_sim.bybit_topics import KLINE_INTERVALS
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
-from shared.matching.engine import EngineError, Order, Trade
+from shared.matching.engine import EngineError, Order, OrderRequest, Reject, Trade
 from shared.money import ZERO, fmt
 
 PROTOCOL = "bybit"
 WEEK_MS = 7 * 24 * 3600 * 1000
-STATUS_FILTERS = {
+STATUS_FILTERS = {  # Bybit's orderStatus values; Triggered is only pushed, so it finds nothing
     "New",
     "PartiallyFilled",
     "Untriggered",
+    "Triggered",
     "Filled",
     "Cancelled",
     "PartiallyFilledCanceled",
@@ -41,7 +44,7 @@ T = TypeVar("T")
 def _order_filter(p: Params) -> str:
     """A cancel's orderFilter: spot cancels `Order` (active orders) unless told otherwise."""
     order_filter = p.text("orderFilter") or "Order"
-    if order_filter not in ORDER_FILTERS:
+    if order_filter not in QUERY_FILTERS:
         raise BybitError(E.INVALID_ORDER_FILTER)
     return order_filter
 
@@ -113,6 +116,16 @@ class BybitApi:
         return {"s": symbol, "b": side(depth.bids), "a": side(depth.asks), "ts": now, "u": self.market.steps,
                 "seq": self.market.steps, "cts": now}  # fmt: skip
 
+    def recent_trades(self, p: Params) -> dict[str, Any]:
+        p.category()
+        symbol = self._market_symbol(p, required=True)
+        assert symbol is not None
+        limit = p.integer("limit", default=RECENT, lo=1, hi=RECENT) or RECENT
+        return {
+            "category": bf.CATEGORY,
+            "list": [rest_trade(t) for t in self.face.tape.recent(symbol, limit)],
+        }
+
     # ----------------------------------------------------------------- trade
     def create(self, p: Params) -> dict[str, Any]:
         new = parse_create(p, self.engine)
@@ -124,6 +137,35 @@ class BybitApi:
             raise from_engine(exc, new.request, self.engine) from None
         sim_metrics().orders.labels(PROTOCOL, "accepted").inc()
         return {"orderId": str(placed.order.order_id), "orderLinkId": placed.order.client_order_id}
+
+    def amend(self, p: Params) -> dict[str, Any]:
+        """Change an open order's qty, price or (before its trigger) triggerPrice in place."""
+        p.category()
+        symbol = self._order_symbol(p, required=True)
+        assert symbol is not None
+        change = parse_amend(p, self.engine.specs[symbol])
+        order = self.face.find(change.order_id, change.link_id, symbol)
+        if order is None:
+            raise BybitError(E.ORDER_NOT_FOUND)
+        try:
+            amended = self.engine.amend(
+                ACCOUNT,
+                symbol,
+                order_id=order.order_id,
+                quantity=change.qty,
+                price=change.price,
+                stop_price=change.trigger,
+            )
+        except EngineError as exc:  # a new price outside the band gets Buy/Sell's own code
+            if exc.reason is Reject.WOULD_TRIGGER and change.trigger is not None:  # as on create
+                rising = bf.trigger_direction(order) == 1
+                last = fmt(self.engine.quote(symbol).price)
+                raise BybitError(
+                    E.EXPECT_RISING if rising else E.EXPECT_FALLING, fmt_args=(fmt(change.trigger), last)
+                ) from None
+            priced = OrderRequest(symbol=symbol, side=order.side, type=order.type, price=change.price)
+            raise from_engine(exc, priced, self.engine) from None
+        return {"orderId": str(amended.order.order_id), "orderLinkId": amended.order.client_order_id}
 
     def cancel(self, p: Params) -> dict[str, Any]:
         p.category()
@@ -139,6 +181,15 @@ class BybitApi:
         except EngineError as exc:
             raise from_engine(exc, None, self.engine) from None
         return {"orderId": str(order.order_id), "orderLinkId": order.client_order_id}
+
+    def create_batch(self, p: Params) -> Batch:
+        return run_batch(p, self.create, created_at=self.engine.now)
+
+    def amend_batch(self, p: Params) -> Batch:
+        return run_batch(p, self.amend)
+
+    def cancel_batch(self, p: Params) -> Batch:
+        return run_batch(p, self.cancel)
 
     def cancel_all(self, p: Params) -> dict[str, Any]:
         p.category()
@@ -214,6 +265,14 @@ class BybitApi:
             balances = {c: b for c, b in balances.items() if b.free + b.locked > 0}
         return {"list": [bf.wallet_json(self.face.coins(balances))]}
 
+    def fee_rates(self, p: Params) -> dict[str, Any]:
+        """The venue's one maker and taker rate (SIM_MAKER_FEE / SIM_TAKER_FEE) for each symbol."""
+        p.category()
+        symbol = self._order_symbol(p, required=False)
+        rates = {"takerFeeRate": fmt(self.engine.taker_fee), "makerFeeRate": fmt(self.engine.maker_fee)}
+        names = [symbol] if symbol else list(self.engine.specs)
+        return {"category": bf.CATEGORY, "list": [{"symbol": name, **rates} for name in names]}
+
     # ----------------------------------------------------------------- helpers
     def _market_symbol(self, p: Params, *, required: bool) -> str | None:
         symbol = p.required("symbol") if required else p.text("symbol")
@@ -244,7 +303,7 @@ class BybitApi:
         """A page of orders; with orderFilter only those placed with it (else all kinds)."""
         order_filter = p.text("orderFilter")
         if order_filter is not None:
-            if order_filter not in ORDER_FILTERS:
+            if order_filter not in QUERY_FILTERS:
                 raise BybitError(E.INVALID_ORDER_FILTER)
             orders = [o for o in orders if self.face.placed_as(o) == order_filter]
         page, cursor = _page(orders, p, default=20, hi=50)

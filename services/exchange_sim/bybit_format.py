@@ -30,8 +30,9 @@ SIDES = {Side.BUY: "Buy", Side.SELL: "Sell"}
 SIDE_OF = {v: k for k, v in SIDES.items()}
 
 
-def envelope(result: Any, now_ms: int) -> dict[str, Any]:
-    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now_ms}
+def envelope(result: Any, now_ms: int, ext: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A success; `ext` is retExtInfo (the batch endpoints' per-item codes)."""
+    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": ext or {}, "time": now_ms}
 
 
 def error_envelope(err: BybitError, now_ms: int) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def order_json(
         "slTriggerBy": "",
         "tpLimitPrice": "0",
         "slLimitPrice": "0",
+        "ocoTriggerBy": "OcoTriggerByUnknown",  # UTA spot's field (the venue makes no OCO orders)
         "triggerDirection": trigger_direction(order),
         "triggerBy": "LastPrice" if stop_order_type else "",
         "lastPriceOnCreated": "",

@@ -37,7 +37,10 @@ from shared.matching.symbols import SymbolSpec
 from shared.money import fmt
 
 LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-ORDER_FILTERS = {"Order": "", "StopOrder": "Stop", "tpslOrder": "tpslOrder"}
+ORDER_FILTERS = {"Order": "", "StopOrder": "Stop", "tpslOrder": "tpslOrder"}  # order/create's
+# order/realtime, order/history and the cancels also take Bybit's spot OCO and bidirectional TP/SL
+# filters: the venue makes no such orders, so they find none (an empty list, 110001), as Bybit would
+QUERY_FILTERS = frozenset({*ORDER_FILTERS, "OcoOrder", "BidirectionalTpslOrder"})
 LIMIT_TIFS = {"GTC", "IOC", "FOK", "PostOnly"}
 MARKET_UNITS = {"baseCoin", "quoteCoin"}
 RISE, FALL = 1, 2  # triggerDirection
@@ -58,9 +61,22 @@ _ENGINE_CODES: dict[Reject, E.Code] = {
 }
 
 
+# TP/SL attached to an order (Bybit runs them once it fills): not offered here, so refused
+# rather than dropped; "0" or "" means none, as Bybit reads them
+ATTACHED_TPSL = ("takeProfit", "stopLoss", "tpLimitPrice", "slLimitPrice")
+
+
 class NewOrder(NamedTuple):
     request: OrderRequest
     stop_order_type: str  # Bybit's stopOrderType: "" for a plain order
+
+
+class Amend(NamedTuple):
+    order_id: str | None
+    link_id: str | None
+    qty: Decimal | None
+    price: Decimal | None
+    trigger: Decimal | None
 
 
 def parse_create(p: Params, engine: Engine) -> NewOrder:
@@ -83,6 +99,7 @@ def parse_create(p: Params, engine: Engine) -> NewOrder:
     trigger = p.decimal("triggerPrice")
     if order_filter != "Order" and trigger is None:
         raise params_error("params error: triggerPrice is required for a conditional order")
+    _refuse_attached_tpsl(p)
     link_id = p.text("orderLinkId")
     if link_id is not None and not LINK_ID_RE.match(link_id):
         raise params_error("params error: orderLinkId must be 1-36 letters, digits, - or _")
@@ -138,6 +155,35 @@ def parse_create(p: Params, engine: Engine) -> NewOrder:
         client_order_id=link_id,
     )
     return NewOrder(request, ORDER_FILTERS[order_filter])
+
+
+def parse_amend(p: Params, spec: SymbolSpec) -> Amend:
+    """Read and check an order/amend body: which order, and its new qty / price / triggerPrice
+    (each checked against the spot filters with Bybit's codes, as on create)."""
+    _refuse_attached_tpsl(p)
+    order_id, link_id = p.text("orderId"), p.text("orderLinkId")
+    if not order_id and not link_id:
+        raise params_error("params error: orderId or orderLinkId is required")
+    qty, price, trigger = p.decimal("qty"), p.decimal("price"), p.decimal("triggerPrice")
+    if qty is None and price is None and trigger is None:
+        raise params_error("params error: nothing to amend: send qty, price or triggerPrice")
+    if qty is not None:
+        _check_qty(spec, qty)
+    for value in (price, trigger):
+        if value is not None:
+            _check_price(spec, value)
+    return Amend(order_id, link_id, qty, price, trigger)
+
+
+def _refuse_attached_tpsl(p: Params) -> None:
+    """TP/SL attached to an order is refused by name: dropping it would leave a position
+    without the exits its owner asked for."""
+    for name in ATTACHED_TPSL:
+        if p.text(name) not in (None, "0"):
+            raise params_error(
+                f"params error: {name}: TP/SL attached to an order is not offered by the paper "
+                "venue; place the exit as its own order (orderFilter=tpslOrder) once this one filled"
+            )
 
 
 def _stop_type(

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from services.exchange_sim.bybit_api import PROTOCOL, BybitApi
 from services.exchange_sim.bybit_auth import check_rest, get_payloads
+from services.exchange_sim.bybit_batch import Batch
 from services.exchange_sim.bybit_errors import RATE_LIMIT, SERVER_ERROR, BybitError, params_error
 from services.exchange_sim.bybit_format import envelope, error_envelope
 from services.exchange_sim.bybit_params import Params
@@ -42,13 +43,19 @@ ROUTES = [
     Route("GET", "/v5/market/kline", False, BybitApi.kline),
     Route("GET", "/v5/market/tickers", False, BybitApi.tickers),
     Route("GET", "/v5/market/orderbook", False, BybitApi.orderbook),
+    Route("GET", "/v5/market/recent-trade", False, BybitApi.recent_trades),
     Route("POST", "/v5/order/create", True, BybitApi.create),
+    Route("POST", "/v5/order/amend", True, BybitApi.amend),
     Route("POST", "/v5/order/cancel", True, BybitApi.cancel),
     Route("POST", "/v5/order/cancel-all", True, BybitApi.cancel_all),
+    Route("POST", "/v5/order/create-batch", True, BybitApi.create_batch),
+    Route("POST", "/v5/order/amend-batch", True, BybitApi.amend_batch),
+    Route("POST", "/v5/order/cancel-batch", True, BybitApi.cancel_batch),
     Route("GET", "/v5/order/realtime", True, BybitApi.realtime),
     Route("GET", "/v5/order/history", True, BybitApi.history),
     Route("GET", "/v5/execution/list", True, BybitApi.executions),
     Route("GET", "/v5/account/wallet-balance", True, BybitApi.wallet),
+    Route("GET", "/v5/account/fee-rate", True, BybitApi.fee_rates),
 ]
 
 
@@ -118,7 +125,10 @@ async def _serve(request: web.Request, route: Route, api: BybitApi, venue: Venue
         params = _params(request, raw_body)
         ctx.update(symbol=params.text("symbol"), client_order_id=params.text("orderLinkId"))
         processed = True
-        status, headers, body = 200, {}, envelope(route.call(api, params), venue.clock.now_ms())
+        result = route.call(api, params)
+        ext = result.ext if isinstance(result, Batch) else {}
+        body = envelope(result.result if isinstance(result, Batch) else result, venue.clock.now_ms(), ext)
+        status, headers = 200, {}
     except BybitError as exc:
         status, headers, body = exc.http_status, exc.headers, error_envelope(exc, venue.clock.now_ms())
     if processed:

@@ -19,10 +19,11 @@ import msgspec
 from aiohttp import web
 
 from services.exchange_sim import bybit_format as bf
+from services.exchange_sim.bybit_tape import PublicTape
 from services.exchange_sim.venue import Venue
 from shared.matching.engine import EngineError, Event, ExecType, Funds, Order, OrderEvent, OrderStatus, Trade
 from shared.matching.model import STOP_TYPES
-from shared.money import ZERO
+from shared.money import ZERO, fmt
 
 ACCOUNT = "bybit"  # the engine account the Bybit protocol trades (separate from Binance's)
 
@@ -34,8 +35,10 @@ class BybitFace:
         self.fees: dict[int, dict[str, Decimal]] = defaultdict(dict)
         self.stop_kind: dict[int, str] = {}
         self.untriggered: dict[int, None] = {}  # conditional orders not told Triggered yet
+        self.created_price: dict[int, Decimal] = {}  # lastPriceOnCreated (not kept over a restart)
         self.seq = 0
         self._placing = ""
+        self.tape = PublicTape(venue)  # the public trades, for market/recent-trade
         self.engine.add_listener(self._on_event)
         venue.on_reset.append(self.clear)
         for trade in self.engine.trades(ACCOUNT):  # a venue resumed from its saved state
@@ -48,6 +51,7 @@ class BybitFace:
         self.fees.clear()
         self.stop_kind.clear()
         self.untriggered.clear()
+        self.created_price.clear()
         self.seq = 0
 
     def next_id(self, topic: str) -> str:
@@ -66,8 +70,12 @@ class BybitFace:
     def _on_event(self, event: Event) -> None:
         if not isinstance(event, OrderEvent) or event.account != ACCOUNT:
             return
+        order_id = event.order.order_id
+        if event.exec_type is ExecType.NEW and order_id not in self.created_price:  # placed, not amended
+            with contextlib.suppress(EngineError):
+                self.created_price[order_id] = self.engine.quote(event.order.symbol).price
         if event.exec_type is ExecType.NEW and self._placing:
-            self.stop_kind[event.order.order_id] = self._placing
+            self.stop_kind[order_id] = self._placing
         if event.exec_type is ExecType.NEW and event.order.type in STOP_TYPES and not event.order.triggered:
             self.untriggered[event.order.order_id] = None
         if event.trade is not None:
@@ -80,19 +88,29 @@ class BybitFace:
     # ----------------------------------------------------------------- formatting
     def order_json(self, order: Order, *, ws: bool = False, status: str = "") -> dict[str, Any]:
         fmt_fn = bf.ws_order_json if ws else bf.order_json
-        return fmt_fn(
+        row = fmt_fn(
             order,
             fees=dict(self.fees.get(order.order_id, {})),
             stop_order_type=bf.stop_order_type(order, self.stop_kind.get(order.order_id, "")),
             status=status,
         )
+        return self._with_created_price(row, order)
+
+    def _with_created_price(self, row: dict[str, Any], order: Order) -> dict[str, Any]:
+        """lastPriceOnCreated: the last price when the order was placed ("" if the venue was
+        restarted since: it is not in the saved state)."""
+        price = self.created_price.get(order.order_id)
+        if price is not None:
+            row["lastPriceOnCreated"] = fmt(price)
+        return row
 
     def triggered_json(self, order: Order) -> dict[str, Any]:
         """The `order` topic's Triggered item: the order as it was the moment it triggered
         (nothing filled yet, even when the step that triggered it also filled it)."""
         at_trigger = msgspec.structs.replace(order, status=OrderStatus.NEW, executed_qty=ZERO, cum_quote=ZERO)
         kind = bf.stop_order_type(order, self.stop_kind.get(order.order_id, ""))
-        return bf.ws_order_json(at_trigger, fees={}, stop_order_type=kind, status="Triggered")
+        row = bf.ws_order_json(at_trigger, fees={}, stop_order_type=kind, status="Triggered")
+        return self._with_created_price(row, order)
 
     def triggered(self, order_id: int) -> Order | None:
         """The order, if it is a conditional one that has triggered since it was last looked at

@@ -19,7 +19,7 @@ KLINE_INTERVALS = {
     "D": "1d",
     "W": "1w",
 }
-BOOK_DEPTHS = frozenset({"1"})  # orderbook depths served: level 1 (best bid and ask)
+BOOK_DEPTHS = frozenset({"1", "50", "200", "1000"})  # the spot orderbook depths Bybit serves
 PRIVATE_TOPICS = frozenset({"order", "execution", "wallet"})
 
 
@@ -28,20 +28,20 @@ class TopicError(ValueError):
 
 
 class PublicTopic(NamedTuple):
-    kind: str  # "kline" | "tickers" | "orderbook"
+    kind: str  # "kline" | "tickers" | "orderbook" | "publicTrade"
     symbol: str
     interval: str = ""  # Bybit interval (kline) or depth (orderbook)
 
     @property
     def name(self) -> str:
-        if self.kind == "tickers":
-            return f"tickers.{self.symbol}"
+        if self.kind in ("tickers", "publicTrade"):
+            return f"{self.kind}.{self.symbol}"
         return f"{self.kind}.{self.interval}.{self.symbol}"
 
 
 def parse_public(topic: object, symbols: set[str] | frozenset[str]) -> PublicTopic:
-    """`kline.{interval}.{symbol}`, `tickers.{symbol}` or `orderbook.{depth}.{symbol}` (depth 1
-    only) for a listed symbol, else TopicError."""
+    """`kline.{interval}.{symbol}`, `tickers.{symbol}`, `publicTrade.{symbol}` or
+    `orderbook.{depth}.{symbol}` (depth 1, 50, 200 or 1000) for a listed symbol, else TopicError."""
     if not isinstance(topic, str):
         raise TopicError(f"Invalid topic :[{topic}]")
     parts = topic.split(".")
@@ -49,8 +49,8 @@ def parse_public(topic: object, symbols: set[str] | frozenset[str]) -> PublicTop
         parsed = PublicTopic("kline", parts[2], parts[1])
     elif parts[0] == "orderbook" and len(parts) == 3 and parts[1] in BOOK_DEPTHS:
         parsed = PublicTopic("orderbook", parts[2], parts[1])
-    elif parts[0] == "tickers" and len(parts) == 2:
-        parsed = PublicTopic("tickers", parts[1])
+    elif parts[0] in ("tickers", "publicTrade") and len(parts) == 2:
+        parsed = PublicTopic(parts[0], parts[1])
     else:
         raise TopicError(f"Invalid topic :[{topic}]")
     if parsed.symbol not in symbols:

@@ -1,5 +1,5 @@
-"""Bybit V5 WebSockets: /v5/public/spot (kline, tickers, orderbook.1) and /v5/private (order,
-execution, wallet).
+"""Bybit V5 WebSockets: /v5/public/spot (kline, tickers, orderbook.1/50/200/1000, publicTrade) and
+/v5/private (order, execution, wallet).
 
 Ops as Bybit answers them to pybit: `ping` -> pong (public: `ret_msg: pong`, private:
 `op: pong`), `subscribe` / `unsubscribe` -> `{"success", "ret_msg", "op", "conn_id", "req_id"}`,
@@ -27,7 +27,14 @@ from services.exchange_sim.bybit_api import PROTOCOL
 from services.exchange_sim.bybit_auth import WsAuthError, check_ws_auth
 from services.exchange_sim.bybit_book import BookTopics
 from services.exchange_sim.bybit_state import ACCOUNT, BybitFace, face_for
-from services.exchange_sim.bybit_topics import KLINE_INTERVALS, TopicError, parse_private, parse_public
+from services.exchange_sim.bybit_tape import ws_trade
+from services.exchange_sim.bybit_topics import (
+    BOOK_DEPTHS,
+    KLINE_INTERVALS,
+    TopicError,
+    parse_private,
+    parse_public,
+)
 from services.exchange_sim.market import Tick
 from services.exchange_sim.outbox import Outbox
 from services.exchange_sim.telemetry import sim_metrics
@@ -156,9 +163,9 @@ class BybitStreams:
     def _book_snapshots(self, conn: Conn, topics: set[str]) -> None:
         """An order book subscriber's first push: the book as it is now (after the ack)."""
         for topic in sorted(topics):
-            kind, _depth, symbol = (topic.split(".") + ["", ""])[:3]
+            kind, depth, symbol = (topic.split(".") + ["", ""])[:3]
             if kind == "orderbook" and topic in conn.topics:
-                message = self.books.snapshot(symbol, self.venue.engine.now, changed_only=False)
+                message = self.books.snapshot(symbol, int(depth), self.venue.engine.now, changed_only=False)
                 if message is not None:
                     conn.send(message)
 
@@ -203,11 +210,18 @@ class BybitStreams:
                 "cs": tick.trade_id,
                 "data": data,
             }
-        topic = f"orderbook.1.{tick.symbol}"
-        if topic in wanted:
-            book = self.books.snapshot(tick.symbol, tick.time, changed_only=True)
+        for depth in BOOK_DEPTHS:
+            topic = f"orderbook.{depth}.{tick.symbol}"
+            book = (
+                self.books.snapshot(tick.symbol, int(depth), tick.time, changed_only=True)
+                if topic in wanted
+                else None
+            )
             if book is not None:
                 out[topic] = book
+        topic = f"publicTrade.{tick.symbol}"
+        if topic in wanted and tick.qty > 0:
+            out[topic] = {"topic": topic, "type": "snapshot", "ts": tick.time, "data": [ws_trade(tick)]}
         return out
 
     # ----------------------------------------------------------------- private pushes

@@ -26,7 +26,7 @@ Rules that follow the real venues:
 engine_rules.py (the checks an order must pass, its entry into the book), engine_accounts.py
 (balances and locks), engine_queries.py (lookups, the quote and the book walk), engine_events.py
 (what an operation delivers: events, journal, change feed) and engine_state.py (saved state).
-This module keeps the matching: executing, filling, triggering and closing orders. The parts
+This module keeps the matching: executing, filling, triggering, amending and closing orders. The parts
 are mixins rather than collaborator objects so that a fill makes the same method calls it made
 when this was one class (the paper venue is on the benches' hot path). The paper venue
 imports every engine name (`__all__`) from this module, wherever it is defined.
@@ -265,6 +265,68 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                 for o in self.open_orders(account, symbol)
                 if self._orders[o.order_id].is_open
             ]
+
+    def amend(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        order_id: int,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Placed:
+        """Change a resting order's quantity, price or stop in place (Bybit's order/amend): it
+        keeps its id, fills and place in the account; its lock follows the new terms, and a
+        limit price that now crosses the book trades at once. Refused, with nothing changed,
+        as a new order with these terms would be (filters, price band, balance, a stop already
+        reached, a maker order that would take); a list's leg or a market order is not amended."""
+        with self._op():
+            order = self.get_order(account, symbol, order_id=order_id)
+            if not order.is_open:
+                raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
+            if order.list_id >= 0 or (order.type in _TAKE_ALL and order.triggered):
+                raise EngineError(Reject.BAD_PARAM, "this order cannot be amended", param="orderId")
+            if price is not None and order.type not in LIMIT_PRICED:
+                raise EngineError(Reject.BAD_PARAM, "a market order has no price", param="price")
+            if stop_price is not None and (order.type not in STOP_TYPES or order.triggered):
+                raise EngineError(Reject.BAD_PARAM, "no trigger to change", param="triggerPrice")
+            qty = order.quantity if quantity is None else quantity
+            if qty <= order.executed_qty:
+                raise EngineError(Reject.BAD_PARAM, f"quantity {qty} not above the filled part", param="qty")
+            req = OrderRequest(
+                symbol=order.symbol,
+                side=order.side,
+                type=order.type,
+                quantity=qty,
+                price=order.price if price is None else price,
+                stop_price=order.stop_price if stop_price is None else stop_price,
+                time_in_force=order.time_in_force,
+            )
+            spec, _, _ = self._validate(account, req, "open", active=False)  # filters, band, notional
+            quote = self.quote(symbol)
+            stop = req.stop_price or ZERO
+            if stop_price is not None and stop_reached(order.type, order.side, stop, quote.price):
+                raise EngineError(Reject.WOULD_TRIGGER, f"stop {stop} vs last {quote.price}")
+            maker = order.type is OrderType.LIMIT_MAKER
+            if maker and crosses(order.side, req.price or ZERO, quote):
+                raise EngineError(Reject.WOULD_MATCH, f"{order.side} {req.price} vs the book")
+            left = qty - order.executed_qty
+            buy = order.side is Side.BUY
+            level = req.price if order.type in LIMIT_PRICED else stop
+            need = left * (level or ZERO) if buy else left
+            asset = spec.quote if buy else spec.base
+            if self._free(account, asset) + order.reserved < need:
+                raise EngineError(Reject.INSUFFICIENT_BALANCE, f"{asset}: need {need}")
+            order = self._release(order)
+            self._move(account, asset, free=-need, locked=need)
+            changes = {"quantity": qty, "price": req.price or ZERO, "stop_price": req.stop_price or ZERO}
+            order = self._update(order, reserved=need, **changes)
+            self._log_order("amended", order)
+            self._emit(ExecType.NEW, order)
+            resting = order.type in LIMIT_PRICED and order.triggered and not maker
+            trades = self._execute(order, []) if resting else []
+            return Placed(self._orders[order.order_id], trades)
 
     # ----------------------------------------------------------------- matching
     def _execute(self, order: Order, plan: list[tuple[Decimal, Decimal]]) -> list[Trade]:
