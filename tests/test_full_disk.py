@@ -3,10 +3,13 @@ included) until it can again. No order may leave without its write-ahead record,
 exit or dead-letter anything over it, and everything carries on once the disk has room.
 
 Real redis-server whose AOF stops growing (tests/helpers/full_disk.py: a file-size limit, the
-kernel's "no space" without root), real order gateway, real paper venue."""
+kernel's "no space" without root), real order gateway and strategy runner, real paper venue.
+Every service at once, with power cuts while the disk is full: `make soak`
+(tests/test_power_cut.py::test_soak_full_disks)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -16,6 +19,8 @@ import pytest
 import redis
 
 from shared.messages import OrderStatus, OrderType
+from shared.streams import bot_state
+from tests.helpers.bots import add_candle, candle, publish_filters, reading_candles, write_bots
 from tests.helpers.full_disk import FillableRedis, start_fillable
 from tests.helpers.gateway import (
     accepted,
@@ -25,8 +30,9 @@ from tests.helpers.gateway import (
     wait_status,
     write_config,
 )
-from tests.helpers.procs import base_env, frozen, wait_until
+from tests.helpers.procs import base_env, frozen, python, wait_until
 from tests.helpers.sim import sim_fixture
+from tests.helpers.syncs import SyncAnswerer
 
 sim = sim_fixture()
 
@@ -68,3 +74,39 @@ def test_an_order_waits_out_a_full_disk_and_is_sent_once(sim, disk, tmp_path, po
     assert gateway.alive() and not r.keys("dlq:*"), gateway.output()[-3000:]
     assert "handler failed" not in gateway.output()
     r.close()
+
+
+def test_a_bot_runner_waits_out_a_full_disk_and_trades_on(disk, tmp_path):
+    """The disk stays full past the bot's lease (1 s): its runner can neither renew nor take the
+    lease back, nor commit a step. It used to crash (the renewal's refused write), taking every
+    bot of its process down; now it stands by, says why, and serves the bot again with room."""
+    r = redis.Redis.from_url(disk.url)
+    publish_filters(r)
+    bots = write_bots(tmp_path / "bots.toml", {"id": "fd", "strategy": "tests.helpers.scripted:Scripted",
+                      "venue": "sim", "symbol": "BTCUSDT", "interval": "1m", "lease_ms": 1000})  # fmt: skip
+    answerer = SyncAnswerer(disk.url)
+    answerer.start()
+    try:
+        env = base_env(disk.url, AUTOMATA_BOTS=str(bots))
+        runner = python(
+            "services.strategy_runner", "--bot", "fd", env=env, log_path=tmp_path / "runner.log"
+        ).start()
+        wait_until(lambda: reading_candles(r, "fd"), timeout=30, what="the bot reading candles")
+        add_candle(r, candle(0, "100", "101"))
+        wait_until(lambda: candles_done(r) == 1, timeout=20, what="the first candle applied")
+        disk.fill(r)
+        wait_until(lambda: "redis unavailable while taking the lease" in runner.output(), timeout=30,
+                   what="the runner, its lease lapsed, waiting to take it back")  # fmt: skip
+        assert runner.alive(), runner.output()[-3000:]
+        disk.make_room(r)
+        add_candle(r, candle(1, "101", "102"))
+        wait_until(lambda: candles_done(r) == 2, timeout=30, what="the bot trading on")
+        assert runner.alive() and not r.keys("dlq:*"), runner.output()[-3000:]
+    finally:
+        answerer.stop()
+        r.close()
+
+
+def candles_done(r: redis.Redis) -> int:
+    raw = r.get(bot_state("fd"))
+    return json.loads(raw).get("state", {}).get("candles", 0) if raw else 0
