@@ -10,8 +10,11 @@ from shared.redis_acl import Runner
 from shared.redis_server import RedisServer
 
 
-def start_acl_redis(directory: Path, secrets: Path, runners: Sequence[Runner] = ()) -> RedisServer:
-    """redis-server in `directory` with the ACL and password files written to `secrets`."""
+def start_acl_redis(
+    directory: Path, secrets: Path, runners: Sequence[Runner] = (), server: type[RedisServer] = RedisServer
+) -> RedisServer:
+    """redis-server in `directory` with the ACL and password files written to `secrets`; `server`
+    may be a RedisServer subclass (tests/helpers/full_disk.py: one whose disk can fill)."""
     acl = redis_acl.write_acl(secrets, runners)
     password = (secrets / redis_acl.ADMIN).read_text().strip()
-    return RedisServer(directory, aclfile=acl, username=redis_acl.ADMIN, password=password).start()
+    return server(directory, aclfile=acl, username=redis_acl.ADMIN, password=password).start()

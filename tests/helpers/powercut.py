@@ -45,6 +45,7 @@ from shared.streams import (
 )
 from tests.helpers.bots import write_bots
 from tests.helpers.cmdstreams import command_streams
+from tests.helpers.full_disk import fill_the_disk
 from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
 from tests.helpers.powercut_report import ACTIVE, BOTS, Cycle
 from tests.helpers.powercut_rules import (
@@ -419,7 +420,14 @@ class Stack:
 
     def cut(self, cycle: Cycle, moment: Moment) -> None:
         """The power cut: everything killed at once, Redis's data back to `moment` (a plain cycle
-        keeps it whole), all restarted."""
+        keeps it whole), all restarted. A full-disk cycle fills Redis's disk first (full_disk.py):
+        "full" gives it room again and cuts nothing, "full+cut" cuts while it is full."""
+        if cycle.kind.startswith("full"):
+            fill_the_disk(self)
+            if cycle.kind == "full":
+                self.server.make_room(self.r)
+                cycle.window_s = time.monotonic() - moment.at
+                return
         self.kill_all()
         cycle.window_s = time.monotonic() - moment.at
         if cycle.kind == "truncate":

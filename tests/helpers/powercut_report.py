@@ -22,7 +22,7 @@ class Cycle:
     """One cut and what its lost window held."""
 
     n: int
-    kind: str  # truncate | plain | plain (AOF rewritten)
+    kind: str  # truncate | plain | plain (AOF rewritten) | full | full+cut (the disk filled)
     window_s: float = 0.0  # from the moment the AOF is cut back to, to the kill
     dropped: int = 0  # AOF bytes the cut took away
     candles: int = 0  # candles played inside the window
