@@ -101,7 +101,7 @@ async def _wait_for_redis(redis: aioredis.Redis, stopping: asyncio.Event, url: s
 async def _heartbeat(ctx: ServiceContext, port: int) -> None:
     key = health_key(ctx.name, ctx.instance)
     started = int(time.time() * 1000)
-    refused = False  # Redis refuses writes: said once, and again when it takes them
+    refused = False  # Redis refuses writes: said at each refused beat, and when it takes them again
     while not ctx.stopping.is_set():
         doc = {
             "pid": os.getpid(),
@@ -116,8 +116,7 @@ async def _heartbeat(ctx: ServiceContext, port: int) -> None:
                 log.warning("redis takes writes again")
             refused = False
         except RedisWritesRefused as exc:
-            if not refused:
-                log.error("%s: no heartbeat until it takes writes again", unavailable(exc))
+            log.error("%s: no heartbeat until it takes writes again", unavailable(exc))
             refused = True
         except REDIS_ERRORS:
             pass

@@ -21,6 +21,7 @@ import redis
 from shared.messages import OrderStatus, OrderType
 from shared.streams import bot_state
 from tests.helpers.bots import add_candle, candle, publish_filters, reading_candles, write_bots
+from tests.helpers.cli import cli
 from tests.helpers.full_disk import FillableRedis, start_fillable
 from tests.helpers.gateway import (
     accepted,
@@ -98,6 +99,9 @@ def test_a_bot_runner_waits_out_a_full_disk_and_trades_on(disk, tmp_path):
         wait_until(lambda: "redis unavailable while taking the lease" in runner.output(), timeout=30,
                    what="the runner, its lease lapsed, waiting to take it back")  # fmt: skip
         assert runner.alive(), runner.output()[-3000:]
+        paused = cli(env, "pause", "fd")  # the operator's command is refused in one clear line
+        assert paused.returncode == 1 and "Traceback" not in paused.stderr, paused.stdout + paused.stderr
+        assert "redis refuses writes" in paused.stderr and "is its disk full?" in paused.stderr
         disk.make_room(r)
         add_candle(r, candle(1, "101", "102"))
         wait_until(lambda: candles_done(r) == 2, timeout=30, what="the bot trading on")
@@ -110,3 +114,19 @@ def test_a_bot_runner_waits_out_a_full_disk_and_trades_on(disk, tmp_path):
 def candles_done(r: redis.Redis) -> int:
     raw = r.get(bot_state("fd"))
     return json.loads(raw).get("state", {}).get("candles", 0) if raw else 0
+
+
+def test_status_and_doctor_tell_the_operator_redis_cannot_write(disk):
+    """While its disk is full, `automata status` and `automata doctor` say that Redis refuses
+    writes and what to do; once it has room, neither does."""
+    r = redis.Redis.from_url(disk.url)
+    env = base_env(disk.url)
+    said = "redis cannot write its AOF (a full disk?)"
+    disk.fill(r)
+    status, doctor = cli(env, "status"), cli(env, "doctor")
+    assert status.returncode == 0 and said in " ".join(status.stdout.split()), status.stdout + status.stderr
+    assert doctor.returncode == 1 and "✗ redis disk" in doctor.stdout, doctor.stdout + doctor.stderr
+    assert said in " ".join(doctor.stdout.split())
+    disk.make_room(r)
+    assert said not in cli(env, "status").stdout and "redis disk" not in cli(env, "doctor").stdout
+    r.close()
