@@ -118,6 +118,17 @@ def test_soak_full_disks(tmp_path: Path, acl_redis: RedisServer) -> None:
     power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
 
 
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+def test_soak_controls_before_a_cut(tmp_path: Path, acl_redis: RedisServer) -> None:
+    """`make soak`: `automata stop` and `automata close` right before each cut, every write kept
+    ("control") or Redis back to the moment the CLI returned ("control+truncate"): each applied
+    exactly once (tests/helpers/powercut_control.py), and the six rules hold."""
+    count = int(os.environ.get("POWERCUT_CYCLES", "6"))
+    kinds = [("control", "control+truncate")[n % 2] for n in range(count)]
+    power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
+
+
 # -- the rules themselves, on a made-up venue / log / state (no processes) -----------------------
 
 
