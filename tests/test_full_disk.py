@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.web.settings import WebSettings
 from shared.messages import OrderStatus, OrderType
 from shared.streams import bot_state
 from tests.helpers.bots import add_candle, candle, publish_filters, reading_candles, write_bots
@@ -34,6 +35,7 @@ from tests.helpers.gateway import (
 from tests.helpers.procs import base_env, frozen, python, wait_until
 from tests.helpers.sim import sim_fixture
 from tests.helpers.syncs import SyncAnswerer
+from tests.helpers.web import TOKEN, client, put_bot
 
 sim = sim_fixture()
 
@@ -129,4 +131,18 @@ def test_status_and_doctor_tell_the_operator_redis_cannot_write(disk):
     assert said in " ".join(doctor.stdout.split())
     disk.make_room(r)
     assert said not in cli(env, "status").stdout and "redis disk" not in cli(env, "doctor").stdout
+    r.close()
+
+
+async def test_the_dashboard_answers_a_control_redis_refuses_with_503_and_why(disk, tmp_path):
+    """A control from the web API while the disk is full: 503 naming the cause, not a bare 500."""
+    r = redis.Redis.from_url(disk.url)
+    put_bot(r, "b1")
+    settings = WebSettings(redis_url=disk.url, ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", token=TOKEN)
+    disk.fill(r)
+    async with client(settings, authorization=f"Bearer {TOKEN}") as api:
+        reply = await api.post("/api/bots/b1/pause", json={})
+    assert reply.status_code == 503 and "redis refuses writes" in reply.json()["error"], reply.text
+    disk.make_room(r)
+    assert not r.exists("bot:b1:control")
     r.close()
