@@ -8,6 +8,7 @@ only ever shown with its password masked.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Iterable
 from typing import NoReturn
 
@@ -20,7 +21,7 @@ from cli import connect
 from cli.paths import UsageError
 from shared.config import AppConfig, ConfigError, load_config
 from shared.display import listing as listing  # error messages list known names
-from shared.redis_conn import safe_url
+from shared.redis_conn import RedisWritesRefused, safe_url, unavailable
 
 
 def console() -> Console:
@@ -63,6 +64,11 @@ def redis_client(out: Console, system: connect.System | None = None) -> tuple[re
     client = connect.client(url)
     try:
         client.ping()
+    except RedisWritesRefused as exc:  # it answers, but refuses writes (PING counts as one then)
+        print(
+            f"warning: {unavailable(exc)} Commands that change something fail until it has room.",
+            file=sys.stderr,
+        )
     except redis.RedisError as exc:
         fail(out, f"cannot reach Redis at {safe_url(url)}: {exc}")
     return client, url

@@ -33,7 +33,7 @@ from services.order_gateway.venues import credentials
 from services.order_gateway.venues.base import AuthError, VenueAdapter, VenueError
 from shared.config import AppConfig, ConfigError, load_config
 from shared.redis_conn import safe_url
-from shared.redis_server import RedisServerError, locate_redis_server, outdated_warning
+from shared.redis_server import RedisServerError, locate_redis_server, outdated_warning, refusing_writes
 
 OK, BAD, SKIP, WARN = "✓", "✗", "–", "!"  # WARN: works, but leaves a risk open (not counted as a problem)
 
@@ -75,12 +75,15 @@ def check_redis(system: connect.System) -> list[Check]:
         return [Check(BAD, "redis", str(exc))]
     client = connect.client(url)
     try:
-        version = client.info("server").get("redis_version", "?")
+        info = client.info()
     except redis.ResponseError:  # INFO not allowed to this ACL user: PING is enough here
-        version = "?"
+        info = {}
     except redis.RedisError as exc:
         return [Check(BAD, "redis", f"cannot reach {safe_url(url)}: {exc}")]
+    version = info.get("redis_version", "?")
     checks = [Check(OK, "redis", f"{safe_url(url)} answers (redis {version})")]
+    if refused := refusing_writes(info):
+        checks.append(Check(BAD, "redis disk", refused))
     if version != "?" and (old := outdated_warning(version, f"the server at {safe_url(url)}")):
         checks.append(Check(WARN, "redis version", old))
     try:

@@ -127,6 +127,11 @@ def main() -> None:
     try:
         app()
     except Exception as exc:  # the last guard: Redis lost mid-command is one line, not a traceback
+        from shared.redis_conn import RedisWritesRefused, unavailable  # loaded already if it came
+
+        if isinstance(exc, RedisWritesRefused):  # MISCONF: Redis answers but cannot persist
+            print(f"{unavailable(exc)} Free space and try again.", file=sys.stderr)
+            raise SystemExit(1) from None
         if type(exc).__module__.partition(".")[0] != "redis":
             raise
         print(f"Redis stopped answering: {type(exc).__name__}: {exc}", file=sys.stderr)

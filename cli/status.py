@@ -28,6 +28,7 @@ from cli.heartbeats import Heartbeat, bot_inputs, read_heartbeats
 from shared import bot_view, display
 from shared.display import UNKNOWN
 from shared.redis_conn import safe_url
+from shared.redis_server import refusing_writes
 
 
 @dataclass
@@ -112,6 +113,7 @@ def redis_info(r: redis.Redis) -> dict[str, Any]:
         "rss_mb": round(info.get("used_memory_rss", 0) / 1e6, 1),
         "aof": bool(info.get("aof_enabled")),
         "clients": info.get("connected_clients"),
+        "refusing_writes": refusing_writes(info),  # None, or why nothing trades (a full disk)
     }
 
 
@@ -219,6 +221,8 @@ def status(
     info = doc["redis"]
     extra = f" (redis {info['version']}, rss {info['rss_mb']} MB, aof {'on' if info['aof'] else 'OFF'})" if "version" in info else ""  # fmt: skip
     out.print(f"[bold]redis[/] {info['url']}{extra}")
+    if info.get("refusing_writes"):
+        out.print(f"  [red]{escape(info['refusing_writes'])}[/]")
     out.print("\n[bold]services[/]")
     out.print(_services_table(doc["services"]) if doc["services"] else "  no heartbeats (nothing running?)")
     local = [s["rss_mb"] for s in doc["services"] if s["rss_mb"] is not None]

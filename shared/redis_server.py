@@ -19,8 +19,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # How long a SIGTERMed redis-server gets to write its AOF and exit before it is SIGKILLed.
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -50,6 +52,21 @@ def outdated_warning(version: str, where: str) -> str | None:
     return (
         f"{where} is {told}, older than {MIN_REDIS_MAJOR} and without the fixes for {REDIS_CVES} "
         f"(Lua scripts that run code in the server); install a newer one: {REDIS_INSTALL}"
+    )
+
+
+def refusing_writes(info: Mapping[str, Any]) -> str | None:
+    """What to tell the operator when a server's INFO says it cannot persist (None when it can):
+    with its AOF write failing (a full disk, a failing device) Redis answers MISCONF to every
+    write, so no bot steps and no order is sent until it has room (the services wait, then go
+    on). A failed RDB snapshot does the same when `save` is set (stop-writes-on-bgsave-error)."""
+    failed = [what for key, what in (("aof_last_write_status", "its AOF"), ("rdb_last_bgsave_status", "its RDB snapshot"))
+              if info.get(key) == "err"]  # fmt: skip
+    if not failed:
+        return None
+    return (
+        f"redis cannot write {' nor '.join(failed)} (a full disk?): it refuses every write, so nothing "
+        "trades until it can; free space on the disk of its data directory (`redis-cli CONFIG GET dir`)"
     )
 
 

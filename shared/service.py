@@ -25,7 +25,14 @@ import redis.asyncio as aioredis
 from shared import metrics
 from shared.config import AppConfig, ConfigError, ServiceConfig, load_config
 from shared.logs import setup_logging
-from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS, connect, safe_url
+from shared.redis_conn import (
+    REDIS_ERRORS,
+    TRANSIENT_ERRORS,
+    RedisWritesRefused,
+    connect,
+    safe_url,
+    unavailable,
+)
 from shared.streams import health as health_key
 
 log = logging.getLogger("automata.service")
@@ -82,7 +89,7 @@ async def _wait_for_redis(redis: aioredis.Redis, stopping: asyncio.Event, url: s
             await redis.ping()
             return True
         except TRANSIENT_ERRORS as exc:
-            log.warning("waiting for redis at %s (%s)", safe_url(url), type(exc).__name__)
+            log.warning("waiting for redis at %s (%s)", safe_url(url), unavailable(exc))
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=delay)
             except TimeoutError:
@@ -94,6 +101,7 @@ async def _wait_for_redis(redis: aioredis.Redis, stopping: asyncio.Event, url: s
 async def _heartbeat(ctx: ServiceContext, port: int) -> None:
     key = health_key(ctx.name, ctx.instance)
     started = int(time.time() * 1000)
+    refused = False  # Redis refuses writes: said at each refused beat, and when it takes them again
     while not ctx.stopping.is_set():
         doc = {
             "pid": os.getpid(),
@@ -104,6 +112,12 @@ async def _heartbeat(ctx: ServiceContext, port: int) -> None:
         }
         try:
             await ctx.redis.set(key, orjson.dumps(doc), px=HEARTBEAT_TTL_MS)
+            if refused:
+                log.warning("redis takes writes again")
+            refused = False
+        except RedisWritesRefused as exc:
+            log.error("%s: no heartbeat until it takes writes again", unavailable(exc))
+            refused = True
         except REDIS_ERRORS:
             pass
         try:

@@ -26,7 +26,7 @@ from shared.order_record import OrderRecord
 from shared.streams import og_lease, og_order, order_commands, order_events
 from tests.helpers.cmdstreams import pending_entries, readers
 from tests.helpers.gateway import accepted, start_gateway, wait_gateway_ready, write_config
-from tests.helpers.procs import Proc, wait_until
+from tests.helpers.procs import Proc, frozen, wait_until
 from tests.helpers.sim import SimVenue, sim_fixture
 
 sim = sim_fixture()
@@ -154,11 +154,6 @@ def pair(sim, env, tmp_path, sync_redis):
         if proc.alive():
             os.kill(proc.pid, signal.SIGCONT)
             assert proc.terminate() == 0, proc.output()[-3000:]
-
-
-def frozen(proc: Proc) -> bool:
-    with open(f"/proc/{proc.pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def test_only_the_holder_serves_and_the_standby_says_so(sim, pair, sync_redis):

@@ -33,6 +33,7 @@ import pytest
 
 from shared.redis_server import RedisServer
 from tests.helpers.acl import start_acl_redis
+from tests.helpers.full_disk import FillableRedis
 from tests.helpers.powercut import Stack, run_cycles
 from tests.helpers.powercut_market import WARMUP, swing_rows, write_rows
 from tests.helpers.powercut_report import Cycle, findings, report
@@ -61,8 +62,9 @@ def venue(tmp_path: Path, swings: int) -> Iterator[tuple[SimVenue, list[int]]]:
 def acl_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """Redis as `automata run` starts it: with the generated ACL, its `default` user off (the
     services log in as admin here). Without it the cuts missed that Redis refused, at every
-    restart, each MULTI/EXEC of its file when `default` held no rights (shared/redis_acl.py)."""
-    server = start_acl_redis(tmp_path / "redis", tmp_path / "secrets")
+    restart, each MULTI/EXEC of its file when `default` held no rights (shared/redis_acl.py).
+    Its disk can fill (tests/helpers/full_disk.py), for the full-disk cycles."""
+    server = start_acl_redis(tmp_path / "redis", tmp_path / "secrets", server=FillableRedis)
     try:
         yield server
     finally:
@@ -102,6 +104,28 @@ def test_soak_power_cuts(tmp_path: Path, acl_redis: RedisServer) -> None:
     five cycles that broke a rule (a broken system repeats its findings)."""
     count = int(os.environ.get("POWERCUT_CYCLES", "130"))
     kinds = ["plain" if n % 5 == 4 else "truncate" for n in range(count)]
+    power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+def test_soak_full_disks(tmp_path: Path, acl_redis: RedisServer) -> None:
+    """`make soak`: Redis's disk fills (it refuses every write) while the market moves on, in turn
+    given room again ("full") and cut while still full ("full+cut"), among plain cuts: every
+    service waits it out (none exits), and the six rules hold after each."""
+    count = int(os.environ.get("POWERCUT_CYCLES", "12"))
+    kinds = [("full", "full+cut", "truncate")[n % 3] for n in range(count)]
+    power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+def test_soak_controls_before_a_cut(tmp_path: Path, acl_redis: RedisServer) -> None:
+    """`make soak`: `automata stop` and `automata close` right before each cut, every write kept
+    ("control") or Redis back to the moment the CLI returned ("control+truncate"): each applied
+    exactly once (tests/helpers/powercut_control.py), and the six rules hold."""
+    count = int(os.environ.get("POWERCUT_CYCLES", "6"))
+    kinds = [("control", "control+truncate")[n % 2] for n in range(count)]
     power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
 
 

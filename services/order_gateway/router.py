@@ -175,6 +175,7 @@ class CommandRouter:
         reason = await self._refusal(cmd)
         if not reason:
             record = msgspec.structs.replace(new_record(cmd, now_ms()), sent_ts=now_ms(), send_attempts=1)
+            failpoint("og.before_wal")
             if await self.wal.create(record):
                 failpoint("og.after_wal")
                 await self._send(record, entry, cmd)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import os
 import time
@@ -59,6 +60,7 @@ from shared.messages import (
     PlaceOrder,
     SyncBot,
 )
+from shared.redis_conn import REDIS_ERRORS, unavailable
 from shared.service import ServiceContext
 from shared.strategy.base import Strategy
 from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, SetTimer
@@ -149,22 +151,31 @@ class BotRunner:
                 return
             try:
                 await self._serve()
-            except FencedError:
-                log.error("bot %s: another runner holds the lease now; standing by", self.bot.id)
+            except FencedError as exc:
+                log.error("bot %s: the lease is no longer surely ours (%s); standing by", self.bot.id, exc)
+            except REDIS_ERRORS as exc:  # away, or refusing writes (a full disk): serve again after
+                log.warning("bot %s: redis unavailable (%s); standing by", self.bot.id, unavailable(exc))
+                await self._sleep(1.0)
             finally:
                 self.active = False
                 if self._stopping.is_set():
-                    await self.lease.release()
+                    with contextlib.suppress(*REDIS_ERRORS):  # else it expires on its own
+                        await self.lease.release()
 
     async def _acquire(self) -> bool:
         waiting_logged = False
         while not self._stopping.is_set():
-            if await self.lease.try_acquire():
-                log.info("bot %s: lease acquired (%s)", self.bot.id, self.lease.owner)
-                return True
-            if not waiting_logged:
-                log.info("bot %s: lease held by %s; waiting", self.bot.id, await self.lease.holder())
-                waiting_logged = True
+            try:
+                if await self.lease.try_acquire():
+                    log.info("bot %s: lease acquired (%s)", self.bot.id, self.lease.owner)
+                    return True
+                if not waiting_logged:
+                    log.info("bot %s: lease held by %s; waiting", self.bot.id, await self.lease.holder())
+                    waiting_logged = True
+            except REDIS_ERRORS as exc:
+                log.warning(
+                    "bot %s: redis unavailable while taking the lease (%s)", self.bot.id, unavailable(exc)
+                )
             await self._sleep(self.bot.lease_ms / 4000)
         return False
 
@@ -245,8 +256,12 @@ class BotRunner:
             await self._sleep(self.bot.lease_ms / 3000)
             if self._stopping.is_set():
                 return
-            async with self._lease_writes:
-                renewed = await self.lease.renew()
+            try:
+                async with self._lease_writes:
+                    renewed = await self.lease.renew()
+            except REDIS_ERRORS:
+                self.lease.check()  # Redis away or refusing writes: serve on while the lease surely holds
+                continue
             if not renewed:
                 raise FencedError("lease lost")
 

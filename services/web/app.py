@@ -13,17 +13,26 @@ from pathlib import Path
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from services.web import api
 from services.web.context import WebContext
 from services.web.settings import WebSettings
+from shared.redis_conn import RedisWritesRefused, unavailable
 
 STATIC = Path(__file__).with_name("static")
 # Handlers run in a few threads, not anyio's default 40: each thread may grow a malloc arena of
 # its own, and a dashboard has a handful of viewers (docs/ARCHITECTURE.md, memory).
 THREADS = 4
+
+
+async def _writes_refused(_request: Request, exc: Exception) -> JSONResponse:
+    """Redis refuses writes (its disk is full): a control or an order was not sent; say why with a
+    503 (try again later), not a bare 500."""
+    return JSONResponse({"error": f"{unavailable(exc)} Nothing was sent."}, status_code=503)
 
 
 def create_app(settings: WebSettings) -> Starlette:
@@ -39,7 +48,7 @@ def create_app(settings: WebSettings) -> Starlette:
             await ctx.close()
 
     app = Starlette(routes=[*api.routes(), Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")],
-                    lifespan=lifespan)  # fmt: skip
+                    lifespan=lifespan, exception_handlers={RedisWritesRefused: _writes_refused})  # fmt: skip
     app.state.ctx = ctx
     if importlib.util.find_spec("services.web.pages") is not None:
         from services.web import pages

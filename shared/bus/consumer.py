@@ -55,7 +55,7 @@ from shared.bus.dlq import DeadLetter, dead_letter, dead_letter_reason, failed_r
 from shared.bus.groups import delete_idle_consumers, ensure_group, next_id, take_over_pending
 from shared.codec import DecodeError, decode
 from shared.messages import Message
-from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS
+from shared.redis_conn import REDIS_ERRORS, TRANSIENT_ERRORS, unavailable
 from shared.streams import DLQ_MAXLEN
 
 log = logging.getLogger("automata.bus")
@@ -183,7 +183,7 @@ class Consumer:
                 await self._loop()
                 return
             except TRANSIENT_ERRORS as exc:
-                log.warning("redis unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
+                log.warning("redis unavailable (%s); retrying in %.1fs", unavailable(exc), backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 for state in self._states.values():

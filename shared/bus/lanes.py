@@ -39,7 +39,7 @@ from shared import metrics
 from shared.bus.commit import FencedError
 from shared.bus.consumer import Entry, Handler
 from shared.bus.dlq import DeadLetter, dead_letter, dead_letter_reason, failed_reason
-from shared.redis_conn import REDIS_ERRORS
+from shared.redis_conn import REDIS_ERRORS, unavailable
 from shared.streams import DLQ_MAXLEN
 
 log = logging.getLogger("automata.bus")
@@ -167,7 +167,9 @@ class Lanes:
                 await self._settle(self._dead_letter, entry, dead_letter_reason(exc))
                 return
             except REDIS_ERRORS as exc:  # Redis went away: not the entry's fault, not counted
-                log.warning("redis unavailable in the handler of %s %s (%s)", entry.stream, entry.id, exc)
+                log.warning(
+                    "redis unavailable in the handler of %s %s (%s)", entry.stream, entry.id, unavailable(exc)
+                )
                 if not await self._pause(redis_delay):
                     return
                 redis_delay = min(redis_delay * 2, 5.0)
@@ -224,7 +226,7 @@ class Lanes:
             try:
                 return await op(*args)
             except REDIS_ERRORS as exc:
-                log.warning("redis unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
+                log.warning("redis unavailable (%s); retrying in %.1fs", unavailable(exc), delay)
                 if not await self._pause(delay):
                     return False
                 delay = min(delay * 2, 5.0)

@@ -115,9 +115,12 @@ def service_env(args: Sequence[str], env: dict[str, str]) -> dict[str, str]:
     return {**env, **server.user_env(user)}
 
 
-def start_acl_redis(directory: Path, secrets: Path, runners: Sequence[Runner] = ()) -> RedisServer:
+def start_acl_redis(
+    directory: Path, secrets: Path, runners: Sequence[Runner] = (), server: type[RedisServer] = RedisServer
+) -> RedisServer:
     """redis-server in `directory` with the ACL and password files written to `secrets` (every
-    user at once, as `automata run` writes them)."""
+    user at once, as `automata run` writes them); `server` may be a RedisServer subclass
+    (tests/helpers/full_disk.py: one whose disk can fill)."""
     acl = redis_acl.write_acl(secrets, runners)
     password = (secrets / redis_acl.ADMIN).read_text().strip()
-    return RedisServer(directory, aclfile=acl, username=redis_acl.ADMIN, password=password).start()
+    return server(directory, aclfile=acl, username=redis_acl.ADMIN, password=password).start()

@@ -45,6 +45,8 @@ from shared.streams import (
 )
 from tests.helpers.bots import write_bots
 from tests.helpers.cmdstreams import command_streams
+from tests.helpers.full_disk import fill_the_disk
+from tests.helpers.powercut_control import control_violations, send_controls
 from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
 from tests.helpers.powercut_report import ACTIVE, BOTS, Cycle
 from tests.helpers.powercut_rules import (
@@ -419,10 +421,19 @@ class Stack:
 
     def cut(self, cycle: Cycle, moment: Moment) -> None:
         """The power cut: everything killed at once, Redis's data back to `moment` (a plain cycle
-        keeps it whole), all restarted."""
+        keeps it whole), all restarted. A full-disk cycle fills Redis's disk first (full_disk.py):
+        "full" gives it room again and cuts nothing, "full+cut" cuts while it is full."""
+        if cycle.kind.startswith("full"):
+            fill_the_disk(self)
+            if cycle.kind == "full":
+                self.server.make_room(self.r)
+                cycle.window_s = time.monotonic() - moment.at
+                return
+        if cycle.kind.startswith("control"):  # a person's stop and close in flight (powercut_control.py)
+            moment = send_controls(self)
         self.kill_all()
         cycle.window_s = time.monotonic() - moment.at
-        if cycle.kind == "truncate":
+        if cycle.kind in ("truncate", "control+truncate"):
             try:
                 cycle.dropped = truncate(self.server, moment)
             except AofRewritten:
@@ -531,7 +542,11 @@ def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, cycles: list[
 
     def close(cycle: Cycle, slow: int, extra: list[Violation] = ()) -> None:
         cycle.settle = stack.settle()
+        controls = control_violations(stack) if cycle.kind.startswith("control") else []
+        if cycle.kind.startswith("control"):  # the bots were resumed: in step again before the rules
+            cycle.settle += f"; resumed, {stack.settle()}"
         found, adopted = stack.check()
+        found += controls
         cycle.adopted = Counter(cid.rsplit("-", 1)[0] for cid in adopted - recovered)
         recovered.update(adopted)
         cycle.violations = [v for v in [*extra, *found] if v.key() not in seen]

@@ -22,7 +22,7 @@ class Cycle:
     """One cut and what its lost window held."""
 
     n: int
-    kind: str  # truncate | plain | plain (AOF rewritten)
+    kind: str  # truncate | plain | plain (AOF rewritten) | full | full+cut | control | control+truncate
     window_s: float = 0.0  # from the moment the AOF is cut back to, to the kill
     dropped: int = 0  # AOF bytes the cut took away
     candles: int = 0  # candles played inside the window
@@ -68,7 +68,7 @@ def report(cycles: list[Cycle], tail: list[str] = ()) -> str:
     cuts = [c for c in cycles if c.kind not in ("warm-up", "no cut")]
     full = sum(1 for c in cuts if c.full)
     lines = [c.line() for c in cycles]
-    truncated = [c for c in cuts if c.kind == "truncate"]
+    truncated = [c for c in cuts if c.kind.endswith("truncate")]
     lost = sum((c.adopted for c in truncated), Counter())
     every = sum(1 for c in truncated if all(c.adopted[b] for b in BOTS))
     lines.append(f"{len(cuts)} cuts ({len(truncated)} with lost writes), {full} with orders or fills of "

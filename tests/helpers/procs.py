@@ -79,6 +79,12 @@ class Proc:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def frozen(proc: Proc) -> bool:
+    """The process is stopped (SIGSTOP, a `:stop` failpoint), per /proc."""
+    with open(f"/proc/{proc.pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
 def base_env(redis_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BYBIT_", "AUTOMATA_"))}
     env.update(
