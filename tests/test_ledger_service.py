@@ -349,6 +349,10 @@ def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, 
     ledger = start_ledger(env, tmp_path / "away.log", url)
     wait_until(lambda: "cannot open the ledger database" in ledger.output(), timeout=30, what="the retry")
     assert ledger.alive() and "secret" not in ledger.output()
+    assert (
+        "(DATABASE_URL)" in ledger.output()
+        and "is PostgreSQL running at the host and port" in ledger.output()
+    )
     assert ledger.terminate() == 0
 
 

@@ -26,7 +26,7 @@ from shared.bus.dlq import dead_letter
 from shared.bus.groups import as_text
 from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
-from shared.ledger.db import LedgerUrlError, at_head, describe, ledger_url, open_ledger
+from shared.ledger.db import LedgerUrlError, at_head, cannot_connect, describe, ledger_url, open_ledger
 from shared.ledger.migrate import TRANSIENT, upgrade_apart
 from shared.messages import OrderUpdate
 from shared.service import ServiceContext, run_service
@@ -134,9 +134,8 @@ async def open_database(ctx: ServiceContext) -> sa.Engine | None:
             return engine
         except TRANSIENT as exc:
             log.error(
-                "cannot open the ledger database %s (%s): retrying in %.1fs",
-                safe_url(url),
-                describe(exc),
+                "cannot open the ledger database %s: retrying in %.1fs",
+                cannot_connect(exc, url, source),
                 delay,
             )
         delay = await wait_out(ctx, delay)
