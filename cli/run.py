@@ -254,13 +254,15 @@ def _forget_previous_run(home: Home, console: Console) -> None:
 def _ledger_aside(home: Home) -> str | None:
     """A forgotten paper venue gives its order ids again from `{bot}-000001`, which the previous
     run's ledger holds for other orders: it is set aside, kept (shared/ledger/aside.py), and the
-    new run starts its own. The ledger is DATABASE_URL's, else the home's SQLite file."""
-    from shared.ledger.aside import AsideError, set_aside  # here: SQLAlchemy only for a fresh start
-    from shared.ledger.db import HOME_ENV, LedgerUrlError, ledger_url
+    new run starts its own: the one the ledger service will open (run_ledger_url)."""
+    from shared.ledger.aside import AsideError, run_ledger_url, set_aside  # SQLAlchemy only for --fresh
+    from shared.ledger.db import LedgerUrlError
 
-    url, source = ledger_url("", {**os.environ, HOME_ENV: str(home.root)})
     try:
+        url, source = run_ledger_url(home.root)
         kept = set_aside(url, source)
+    except ConfigError as exc:
+        raise UsageError(f"the configuration: {exc}") from None
     except (AsideError, LedgerUrlError) as exc:
         raise UsageError(str(exc)) from None
     return _show(Path(kept)) if kept is not None and url.startswith("sqlite") else kept

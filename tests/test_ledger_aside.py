@@ -86,12 +86,20 @@ def home_with_a_run(root: Path) -> Home:
     return home
 
 
-def test_run_fresh_sets_database_urls_ledger_aside(
-    ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("named_in", ["environment", ".env", "[ledger] url"])
+def test_run_fresh_sets_the_services_ledger_aside(
+    ledger_url: str, named_in: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Wherever the user named the ledger, the one the services open is set aside."""
     home = home_with_a_run(tmp_path / "home")
-    monkeypatch.setenv("DATABASE_URL", ledger_url)
-    monkeypatch.delenv("SIM_STATE_DIR", raising=False)
+    for name in ("DATABASE_URL", "SIM_STATE_DIR", "AUTOMATA_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    if named_in == "environment":
+        monkeypatch.setenv("DATABASE_URL", ledger_url)
+    elif named_in == ".env":
+        (home.root / ".env").write_text(f"DATABASE_URL='{ledger_url}'\n")
+    else:
+        (home.root / "automata.toml").write_text(f'[ledger]\nurl = "{ledger_url}"\n')
     write_fill(ledger_url, "100")
     console = Console(record=True, width=300)
     _forget_previous_run(home, console)

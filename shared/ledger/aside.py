@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import sqlalchemy as sa
+from dotenv import dotenv_values
 
+from shared.config import DEFAULT_CONFIG, load_config
 from shared.ledger import schema
-from shared.ledger.db import describe, open_ledger
+from shared.ledger.db import HOME_ENV, describe, ledger_url, open_ledger
 from shared.urls import safe_url
 
 PREFIX = "ledger_before_fresh_"
@@ -44,6 +47,20 @@ def search_path_url(url: str, schema_name: str) -> str:
     """`url` reading `schema_name` (libpq's `options`): how to look at a run set aside."""
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{schema_name}"
+
+
+def run_ledger_url(root: Path, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(url, source) of the ledger the services of a run in AUTOMATA_HOME `root` open, as they
+    find it from there (their working directory): DATABASE_URL from the environment or the home's
+    `.env`, else `[ledger] url` of the config (AUTOMATA_CONFIG, else automata.toml), else the
+    home's SQLite file. Why: a DATABASE_URL kept in `.env` must be set aside too."""
+    environ = os.environ if environ is None else environ
+    dotenv = root / ".env"
+    env = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else {}
+    env = {**env, **environ, HOME_ENV: str(root)}
+    config = root / (env.get("AUTOMATA_CONFIG") or DEFAULT_CONFIG)
+    config_url = load_config(config, env=env).ledger.url if config.is_file() else ""
+    return ledger_url(config_url, env)
 
 
 def set_aside(url: str, source: str, when: str | None = None) -> str | None:
