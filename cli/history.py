@@ -26,7 +26,7 @@ from cli import common, connect, output
 from shared import display
 from shared.config import ConfigError, load_config
 from shared.ledger import queries
-from shared.ledger.db import HOME_ENV, LedgerUrlError, ledger_url, open_ledger, reason
+from shared.ledger.db import HOME_ENV, LedgerUrlError, cannot_connect, ledger_url, open_ledger
 from shared.ledger.export import CSV_HEADER, csv_rows, iso
 from shared.urls import safe_url
 
@@ -60,7 +60,7 @@ def ledger_engine(out: Console) -> Iterator[tuple[sa.Engine, connect.System, str
                 common.fail(out, NO_LEDGER.format(where=where))
         yield engine, system, where
     except sa.exc.DBAPIError as exc:
-        common.fail(out, f"cannot read the ledger at {where}: {reason(exc)}")
+        common.fail(out, f"cannot read the ledger at {cannot_connect(exc, url, source)}")
     finally:
         engine.dispose()
 

@@ -233,42 +233,39 @@ def _bots_file(home: Home, setup: demo.Setup) -> Path | None:
 
 def _forget_previous_run(home: Home, console: Console) -> None:
     """--fresh: Redis's data and the paper venue's state go together (orders in one and not in
-    the other would be a venue and a gateway that disagree). Secrets and logs stay."""
+    the other would be a venue and a gateway that disagree). Secrets and logs stay. The ledger is
+    set aside first: a database that refuses stops the fresh start before anything is forgotten."""
+    venue_dir = venue_state_dir(home)
+    venue_files = [venue_dir / name for name in venue_store.FILES]  # only the venue's own files
+    venue_files = [path for path in venue_files if path.exists()]
+    kept = _ledger_aside(home) if venue_files else None
     gone = []
     if home.redis_dir.exists():
         shutil.rmtree(home.redis_dir)
         gone.append(_show(home.redis_dir))
-    venue_dir = venue_state_dir(home)
-    venue_gone = False
-    for name in venue_store.FILES:  # only the venue's own files: SIM_STATE_DIR may be any folder
-        path = venue_dir / name
-        if path.exists():
-            path.unlink()
-            gone.append(_show(path))
-            venue_gone = True
+    for path in venue_files:
+        path.unlink()
+        gone.append(_show(path))
     console.print("a fresh start: " + (f"removed {', '.join(gone)}" if gone else "nothing to forget"))
-    kept = _ledger_aside(home) if venue_gone else None
     if kept is not None:
-        console.print(f"the previous run's ledger is kept as {_show(kept)}")
+        console.print(f"the previous run's ledger is kept as {kept}")
 
 
-def _ledger_aside(home: Home) -> Path | None:
-    """A forgotten paper venue gives its order ids again from `{bot}-000001`: the ledger of the
-    run before, which holds those ids for other orders, would take the new orders' updates for
-    repeats of the old ones (their fills never written, its profit the old run's). So the default
-    SQLite ledger (with its -wal and -shm) is renamed aside, kept, and the new run starts its own."""
-    from shared.ledger.db import SQLITE_FILE  # here: SQLAlchemy only for a fresh start
+def _ledger_aside(home: Home) -> str | None:
+    """A forgotten paper venue gives its order ids again from `{bot}-000001`, which the previous
+    run's ledger holds for other orders: it is set aside, kept (shared/ledger/aside.py), and the
+    new run starts its own: the one the ledger service will open (run_ledger_url)."""
+    from shared.ledger.aside import AsideError, run_ledger_url, set_aside  # SQLAlchemy only for --fresh
+    from shared.ledger.db import LedgerUrlError
 
-    ledger = home.root / SQLITE_FILE
-    if not ledger.exists():
-        return None
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    kept = ledger.with_name(f"{ledger.stem}-before-fresh-{stamp}{ledger.suffix}")
-    for suffix in ("", "-wal", "-shm"):
-        part = ledger.with_name(ledger.name + suffix)
-        if part.exists():
-            os.replace(part, kept.with_name(kept.name + suffix))
-    return kept
+    try:
+        url, source = run_ledger_url(home.root)
+        kept = set_aside(url, source)
+    except ConfigError as exc:
+        raise UsageError(f"the configuration: {exc}") from None
+    except (AsideError, LedgerUrlError) as exc:
+        raise UsageError(str(exc)) from None
+    return _show(Path(kept)) if kept is not None and url.startswith("sqlite") else kept
 
 
 def _check_venue_matches_redis(home: Home) -> None:

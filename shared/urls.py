@@ -4,40 +4,58 @@ given the service's user and password file (no redis-py here: the configuration 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from shared.logs import register_secret
 
 
+def _user_info(url: str) -> tuple[str, str, str] | None:
+    """(scheme, user info, the rest) of `scheme://userinfo@rest`, the user info up to the URL's
+    last `@`: a password with `#`, `/`, `?` or `@` not percent-encoded still counts whole as the
+    password (urlsplit would cut it there and show the rest as a path or fragment). None: no `@`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    info, _, rest = rest.rpartition("@")
+    return scheme, info, rest
+
+
 def url_passwords(url: str) -> list[str]:
     """Every password a URL carries: in the user info and in a `password=` query."""
+    found = []
+    split = _user_info(url)
+    if split is not None and ":" in split[1]:
+        password = split[1].split(":", 1)[1]
+        found += [password, unquote(password)] if unquote(password) != password else [password]
     try:
-        parts = urlsplit(url)
-        found = [parts.password] if parts.password else []
+        query = urlsplit(url).query
     except ValueError:
-        return []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    return found
+        return [f for f in found if f]
+    found += [v for k, v in parse_qsl(query) if k.lower() == "password" and v]
+    return [f for f in found if f]
 
 
 def safe_url(url: str) -> str:
     """The URL with any password replaced, for logs: `user:pw@`, `:pw@` and `?password=` of
-    any URL (redis://, rediss://, unix://, postgresql://...). A URL that does not parse is hidden whole."""
+    any URL (redis://, rediss://, unix://, postgresql://...). A URL that does not parse (one
+    without `://` included: `user:pw@host` reads as scheme `user`) is hidden whole."""
+    if "://" not in url:
+        return "<unparsable url>"
+    split = _user_info(url)
+    if split is not None:  # `redis://secret@host`: redis-py takes a lone user info as the password
+        scheme, info, rest = split
+        url = f"{scheme}://{info.split(':', 1)[0] if ':' in info else ''}:***@{rest}"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         return "<unparsable url>"
-    netloc = parts.netloc
-    if "@" in netloc:  # `redis://secret@host`: redis-py takes a lone user info as the password
-        creds, host = netloc.rsplit("@", 1)
-        netloc = f"{creds.split(':', 1)[0] if ':' in creds else ''}:***@{host}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = "?" + urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
     fragment = f"#{parts.fragment}" if parts.fragment else ""
-    return f"{parts.scheme}://{netloc}{parts.path}{query}{fragment}"
+    return f"{parts.scheme}://{parts.netloc}{parts.path}{query}{fragment}"
 
 
 # -- a Redis URL with the service's own user (shared/redis_acl.py) -----------------------------

@@ -170,6 +170,36 @@ def test_the_readers_on_postgresql_by_database_url(tmp_path: Path, pg_url: str) 
     assert bad.returncode == 2 and "DATABASE_URL" in bad.stdout + bad.stderr
 
 
+@pytest.mark.parametrize(
+    ("url", "code", "said"),
+    [
+        ("app:hunter2secret@127.0.0.1", 2, "not a database URL"),  # no scheme: read as `app://...`
+        ("postgresql://app:pw@hunter2secret@127.0.0.1:1/db", 2, "percent-encoded, `%40`"),
+        ("postgresql://app:pw#hunter2secret@127.0.0.1:1/db", 1, "is PostgreSQL running at the host and port"),
+        ("postgresql://app:pw/hunter2secret@127.0.0.1:1/db", 1, "is PostgreSQL running at the host and port"),
+    ],
+)
+def test_a_password_never_shows_however_the_url_is_written(
+    tmp_path: Path, url: str, code: int, said: str
+) -> None:
+    """A password with `@`, `#` or `/` unencoded, or a URL without its scheme, used to be printed
+    whole or in part (as a path, a fragment or the host psycopg could not resolve)."""
+    result = cli(ledger_env(tmp_path, DATABASE_URL=url), "trades")
+    text = result.stdout + result.stderr
+    assert result.returncode == code and "DATABASE_URL" in text and said in text, text
+    assert "hunter2secret" not in text and "Traceback" not in text, text
+
+
+def test_a_missing_database_names_the_variable_to_fix(tmp_path: Path, pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url).set(database="no_such_ledger").render_as_string(hide_password=False)
+    result = cli(ledger_env(tmp_path, DATABASE_URL=url), "profit")
+    text = result.stdout + result.stderr
+    assert result.returncode == 1 and '"no_such_ledger" does not exist' in text, text
+    assert "(DATABASE_URL)" in text and "fix the name in DATABASE_URL" in text, text
+
+
 @pytest.mark.parametrize("command", ["trades", "equity"])
 def test_an_empty_ledger_says_so(tmp_path: Path, command: str) -> None:
     from shared.ledger.db import open_ledger, upgrade

@@ -43,6 +43,7 @@ from tests.helpers.ledger import (
     wait_all_written,
     xadd,
 )
+from tests.helpers.postgres import PostgresCluster
 from tests.helpers.procs import wait_until
 
 STREAM = s.order_events(BOT)
@@ -349,6 +350,10 @@ def test_a_bad_url_stops_it_and_an_unreachable_database_is_waited_for(tmp_path, 
     ledger = start_ledger(env, tmp_path / "away.log", url)
     wait_until(lambda: "cannot open the ledger database" in ledger.output(), timeout=30, what="the retry")
     assert ledger.alive() and "secret" not in ledger.output()
+    assert (
+        "(DATABASE_URL)" in ledger.output()
+        and "is PostgreSQL running at the host and port" in ledger.output()
+    )
     assert ledger.terminate() == 0
 
 
@@ -378,3 +383,37 @@ def test_equity_and_balances_are_timed_on_one_clock_the_gateways(ledger_url: str
         utc(ms).replace(tzinfo=None) for ms in (wall, wall + 500, wall + 900)
     ]
     engine.dispose()
+
+
+def test_the_ledger_is_up_while_its_database_is_away_and_catches_up(
+    tmp_path, env, sync_redis, postgres
+) -> None:
+    """A PostgreSQL down (or a wrong password) when the ledger started kept it from starting at
+    all: no heartbeat, so `automata run` waited 90 s and stopped every service, the trading ones
+    included. Now it is up meanwhile, its heartbeat says why its database is away, and it writes
+    what it missed once the database answers."""
+    if postgres.cluster is None:
+        pytest.skip("needs PostgreSQL's server binaries: a cluster of its own, started late")
+    cluster = PostgresCluster(postgres.cluster.bin_dir)  # made, not started: nothing on its port
+    try:
+        url = f"postgresql+psycopg://postgres:pw-s3cret@127.0.0.1:{cluster.port}/postgres"
+        ids = {xadd(sync_redis, STREAM, u) for u in order_updates(2)}
+        ledger = start_ledger(env, tmp_path / "ledger.log", url)
+        beat = lambda: msgspec.json.decode(sync_redis.get("svc:ledger:t1") or b"{}")  # noqa: E731
+        wait_until(
+            lambda: "database" in beat(), timeout=60, what="the ledger's heartbeat naming its database"
+        )
+        said = beat()["database"]
+        assert beat()["pid"] == ledger.popen.pid
+        assert "(DATABASE_URL)" in said and "is PostgreSQL running" in said and "pw-s3cret" not in said, said
+        cluster.start()
+        engine = open_ledger(url, source="test")
+        wait_all_written(engine, STREAM, ids, ledger)
+        wait_until(
+            lambda: "database" not in beat(), timeout=30, what="the heartbeat without the database's error"
+        )
+        assert len(fills_of(engine)) == 4
+        engine.dispose()
+        assert stop_ledger(ledger) == 0
+    finally:
+        cluster.remove()

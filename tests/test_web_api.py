@@ -3,6 +3,7 @@ credentials, CSRF, read-only, the bind check."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -485,3 +486,27 @@ async def test_the_equity_is_the_clis_window_not_every_clock_in_the_ledger(
     assert Decimal(series["drawdown"]) == cli.drawdown == 110 and Decimal(series["high"]["value"]) == 1100
     everything = (await api.get("/api/equity?since=0", headers=AUTH)).json()["series"][0]
     assert Decimal(everything["high"]["value"]) == 5000  # asked for: the whole ledger
+
+
+def padded(value: object) -> list[str]:
+    """Every money text in a JSON document with NUMERIC's padding ('42000.000000000000000000', '0E-18')."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in padded(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in padded(v)]
+    if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d*0{6,}|-?\d\.\d*0E-\d+|-?0E-\d+", value):
+        return [value]
+    return []
+
+
+async def test_money_reads_the_same_from_either_database(redis_server: RedisServer, ledger_url: str) -> None:
+    """On PostgreSQL every amount came out with NUMERIC(38, 18)'s 18 places ('0E-18' for a zero
+    fee, '41825.980000000000000000'), on SQLite as written: the API differed by database."""
+    ledger_data.seeded(ledger_url)
+    settings = WebSettings(redis_url=redis_server.url, ledger_url=ledger_url, token=TOKEN)
+    async with client(settings) as api:
+        for path in ("/api/trades", "/api/bots/b1/fills", "/api/bots/b1/cycles", "/api/bots/b1/orders",
+                     "/api/profit", "/api/equity"):  # fmt: skip
+            reply = await api.get(path, headers=AUTH)
+            assert reply.status_code == 200, reply.text
+            assert padded(reply.json()) == [], path

@@ -26,10 +26,10 @@ from shared.bus.dlq import dead_letter
 from shared.bus.groups import as_text
 from shared.display import filters_from_hash
 from shared.filters import SymbolFilters
-from shared.ledger.db import LedgerUrlError, at_head, describe, ledger_url, open_ledger
+from shared.ledger.db import LedgerUrlError, at_head, cannot_connect, describe, ledger_url, open_ledger
 from shared.ledger.migrate import TRANSIENT, upgrade_apart
 from shared.messages import OrderUpdate
-from shared.service import ServiceContext, run_service
+from shared.service import Component, ServiceContext, run_service
 from shared.strategy.position import Position
 from shared.urls import safe_url
 
@@ -117,30 +117,33 @@ class Ledger:
         self.ctx.info["written"] = self.written
 
 
-async def open_database(ctx: ServiceContext) -> sa.Engine | None:
-    """The engine with its schema up to date, once the database answers (None: stopped first)."""
+def engine_or_exit(ctx: ServiceContext) -> tuple[sa.Engine, str, str]:
+    """(engine, url, source) of the ledger's database; a bad URL stops the service (exit 2)."""
     url, source = ledger_url(ctx.config.ledger.url)
     try:
-        engine = open_ledger(url, source=source)
+        return open_ledger(url, source=source), url, source
     except LedgerUrlError as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None
+
+
+async def open_database(ctx: ServiceContext, engine: sa.Engine, url: str, source: str) -> bool:
+    """Wait until the database answers and its schema is up to date (False: stopped first). Why
+    a wait and not an exit: a database restarted, or a password fixed on the server, is taken up
+    without anyone restarting the ledger; meanwhile its heartbeat says why (`database`)."""
     delay = 0.5
     while not ctx.stopping.is_set():
         try:
             if not await asyncio.to_thread(at_head, engine):  # migrations: in a child (migrate.py)
                 await asyncio.to_thread(upgrade_apart, url, source)
             log.info("ledger database %s (%s) ready", safe_url(url), source)
-            return engine
+            ctx.info.pop("database", None)
+            return True
         except TRANSIENT as exc:
-            log.error(
-                "cannot open the ledger database %s (%s): retrying in %.1fs",
-                safe_url(url),
-                describe(exc),
-                delay,
-            )
+            ctx.info["database"] = cannot_connect(exc, url, source)
+            log.error("cannot open the ledger database %s: retrying in %.1fs", ctx.info["database"], delay)
         delay = await wait_out(ctx, delay)
-    return None
+    return False
 
 
 def fixed_streams(ctx: ServiceContext) -> list[str]:
@@ -173,24 +176,40 @@ def retention(ctx: ServiceContext, engine: sa.Engine) -> Retention:
     return Retention(ctx.redis, engine, trimmable, rule, cfg.ledger.retention_every_s, ctx.info)
 
 
-async def start(ctx: ServiceContext) -> None:
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
-    engine = await open_database(ctx)
-    if engine is None:
-        return
-    ctx.on_stop.append(lambda: asyncio.to_thread(engine.dispose))
+class Deferred:
+    """The ledger's work, begun once its database answers. Why a component of its own: the
+    service is up (heartbeat, /health saying `database: false`) while it waits, so `automata run`
+    and the trading services never wait on a database that is away: the ledger catches up later."""
+
+    def __init__(self, ctx: ServiceContext, engine: sa.Engine, url: str, source: str) -> None:
+        self.ctx, self.engine, self.url, self.source = ctx, engine, url, source
+        self.parts: list[Component] = []
+
+    async def run(self) -> None:
+        if not await open_database(self.ctx, self.engine, self.url, self.source):
+            return
+        self.parts = await components(self.ctx, self.engine)
+        if self.ctx.stopping.is_set():
+            return
+        tasks = [asyncio.create_task(p.run(), name=type(p).__name__) for p in self.parts]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            self.stop()
+            await asyncio.wait(tasks)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    def stop(self) -> None:
+        for part in self.parts:
+            part.stop()
+
+
+async def components(ctx: ServiceContext, engine: sa.Engine) -> list[Component]:
+    """The consumer (and the retention task) on a database that answers."""
     ledger = Ledger(ctx, engine)
     await asyncio.to_thread(ledger.writer.load_prices)
-
-    async def database_ok() -> bool:  # /health: 503 while the database is away
-        def ping() -> None:
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-
-        await asyncio.wait_for(asyncio.to_thread(ping), timeout=2.0)
-        return True
-
-    ctx.health_checks["database"] = database_ok
     seen: set[str] = set()
 
     async def checked(streams: list[str]) -> list[str]:
@@ -205,7 +224,7 @@ async def start(ctx: ServiceContext) -> None:
 
     bus = ctx.config.bus
     streams = await checked(fixed_streams(ctx) + await order_event_streams(ctx))
-    ctx.add(
+    parts: list[Component] = [
         Consumer(
             ctx.redis,
             streams,
@@ -218,11 +237,29 @@ async def start(ctx: ServiceContext) -> None:
             discover=discover,
             flush=ledger.flush,
         )
-    )
+    ]
     if ctx.config.ledger.retention:
-        ctx.add(retention(ctx, engine))
+        parts.append(retention(ctx, engine))
     ctx.info["streams"] = len(streams)
     log.info("reading %d stream(s) into the ledger", len(streams))
+    return parts
+
+
+async def start(ctx: ServiceContext) -> None:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
+    engine, url, source = engine_or_exit(ctx)
+    ctx.on_stop.append(lambda: asyncio.to_thread(engine.dispose))
+
+    async def database_ok() -> bool:  # /health: 503 while the database is away
+        def ping() -> None:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout=2.0)
+        return True
+
+    ctx.health_checks["database"] = database_ok
+    ctx.add(Deferred(ctx, engine, url, source))
 
 
 if __name__ == "__main__":

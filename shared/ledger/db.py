@@ -54,6 +54,30 @@ def describe(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {line}" + (f" ({hint})" if hint else "")
 
 
+# What a connection error most likely means, by a phrase in it (psycopg's and SQLite's texts).
+CONNECT_HINTS = (
+    ("password authentication failed", "the user or password in {source} is wrong"),
+    ("no password supplied", "{source} names no password and the server asks for one"),
+    ("does not exist", "create it (createdb / CREATE ROLE) or fix the name in {source}"),
+    ("failed to resolve host", "the host in {source} is unknown (a password with @ unencoded? write it %40)"),
+    ("Connection refused", "is PostgreSQL running at the host and port {source} names?"),
+    ("timeout expired", "is PostgreSQL running at the host and port {source} names?"),
+    (
+        "unable to open database file",
+        "the folder of the SQLite file {source} names is missing or not writable",
+    ),
+)
+
+
+def cannot_connect(exc: BaseException, url: str, source: str) -> str:
+    """One line for a ledger database that cannot be reached: the URL (password masked), where it
+    came from, the database's reason and what it most likely means. Why: a wrong password or host
+    must point at the variable to fix, not only at the server's words."""
+    line = describe(exc)
+    hint = next((h for phrase, h in CONNECT_HINTS if phrase in line), "")
+    return f"{safe_url(url)} ({source}): {line}" + (f": {hint.format(source=source)}" if hint else "")
+
+
 class LedgerUrlError(ValueError):
     """A database URL that cannot be used; the message names where it came from, password masked."""
 
@@ -89,6 +113,8 @@ def _parse(url: str, source: str) -> URL:
         raise fail("no SQLite file named")
     if parsed.get_backend_name() == "postgresql" and not parsed.database:
         raise fail("no database named")
+    if "@" in (parsed.host or ""):  # SQLAlchemy ends the password at its first `@`
+        raise fail("the password has an `@` in it: write it percent-encoded, `%40`")
     return parsed
 
 

@@ -15,7 +15,7 @@ of the UTC time (it sorts in time order). A naive datetime is refused: its zone 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
@@ -49,7 +49,26 @@ class Money(TypeDecorator[Decimal]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
+        if value is None:
+            return None
+        value = Decimal(value)
+        if dialect.name != "sqlite" and value.as_tuple().exponent <= -SCALE:  # type: ignore[operator]  # finite here
+            value = unpadded(value)
+        return value
+
+
+_EXACT = Context(prec=PRECISION + 2)  # normalize with room for every digit: it drops zeros only
+
+
+def unpadded(value: Decimal) -> Decimal:
+    """`value` without the zeros NUMERIC(38, 18) pads it with ('42000.000000000000000000' ->
+    42000, '0E-18' -> 0): the same Decimal, and the same text, as SQLite gives back. Why: the
+    API and `--json` print str(Decimal), which showed that padding on PostgreSQL only."""
+    short = value.normalize(_EXACT)
+    return short.quantize(_ONE) if short.as_tuple().exponent > 0 else short  # 4.2E+4 -> 42000
+
+
+_ONE = Decimal(1)
 
 
 class UtcTime(TypeDecorator[datetime]):
