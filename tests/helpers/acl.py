@@ -112,7 +112,9 @@ def service_env(args: Sequence[str], env: dict[str, str]) -> dict[str, str]:
     if server is None:
         return env
     user = make() if make is not None else runner_user(args)
-    return {**env, **server.user_env(user)}
+    # the URL without admin's password: no service's environment holds another user's secret
+    bare = urlsplit(env["REDIS_URL"])._replace(netloc=f"127.0.0.1:{port}").geturl()
+    return {**env, "REDIS_URL": bare, **server.user_env(user)}
 
 
 def start_acl_redis(

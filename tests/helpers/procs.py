@@ -52,6 +52,7 @@ class Proc:
             preexec_fn=self.preexec_fn,
         )  # fmt: skip
         log.close()
+        LIVE.append(self)  # killed after the test unless marked shared
         return self
 
     @property

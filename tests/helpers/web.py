@@ -58,7 +58,6 @@ def start_service(redis_url: str, tmp: Path, *args: str, **env: str) -> tuple[pr
     port = free_port()
     proc = procs.python("services.web", "--port", str(port), *args, env=procs.base_env(redis_url, **env),
                         log_path=tmp / f"web-{port}.log").start()  # fmt: skip
-    procs.LIVE.append(proc)
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
