@@ -68,6 +68,17 @@ def _health(port: int) -> str:
     return "failing: " + ",".join(failing)
 
 
+def with_reasons(health: str, extra: dict[str, Any]) -> str:
+    """ "failing: database" with the reason the service's heartbeat gives for each failing check
+    (the ledger's `database`: which URL, and why it cannot connect), so the operator need not
+    open its log."""
+    if not health.startswith("failing: "):
+        return health
+    names = health.removeprefix("failing: ").split(",")
+    reasons = [f"{n}: {extra[n]}" for n in names if isinstance(extra.get(n), str)]
+    return f"{health} ({'; '.join(reasons)})" if reasons else health
+
+
 def _probe(beat: Heartbeat) -> Proc:
     proc = _local_process(beat)
     if proc is None:
@@ -94,7 +105,7 @@ def services(r: redis.Redis) -> list[dict[str, Any]]:
                 "stale": beat.stale,
                 "uptime_s": round(beat.uptime_s),
                 "rss_mb": None if proc.rss_mb is None else round(proc.rss_mb, 1),
-                "health": "stale" if beat.stale else proc.health,
+                "health": "stale" if beat.stale else with_reasons(proc.health, beat.extra),
                 # venue -> ms until which the venue halted trading (a ban: the order gateway's)
                 "halted": beat.extra.get("halted") or {},
             }

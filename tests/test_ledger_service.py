@@ -7,6 +7,7 @@ test on both), the service as a subprocess killed with SIGKILL, the PostgreSQL c
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import resource
 import socket
@@ -31,6 +32,7 @@ from shared.strategy.position import Position
 from shared.strategy.testing import BTC_FILTERS, Driver
 from strategies.dca import DcaStrategy
 from strategies.fractal_trailing import FractalTrailingStrategy
+from tests.helpers.cli import cli
 from tests.helpers.ledger import (
     BOT,
     PRICE,
@@ -406,6 +408,11 @@ def test_the_ledger_is_up_while_its_database_is_away_and_catches_up(
         said = beat()["database"]
         assert beat()["pid"] == ledger.popen.pid
         assert "(DATABASE_URL)" in said and "is PostgreSQL running" in said and "pw-s3cret" not in said, said
+        # `automata status` gives the reason beside "failing: database", not only the log
+        shown = cli(env, "status", "--json")
+        row = next(s for s in json.loads(shown.stdout)["services"] if s["service"] == "ledger")
+        assert row["health"] == f"failing: database (database: {said})", row
+        assert "pw-s3cret" not in shown.stdout + shown.stderr
         cluster.start()
         engine = open_ledger(url, source="test")
         wait_all_written(engine, STREAM, ids, ledger)
