@@ -9,6 +9,7 @@ from pathlib import Path
 
 import redis
 
+from shared.redis_server import free_port
 from tests.helpers.ledger_data import FILLS, seeded
 from tests.helpers.notifier_fakes import CHATS, FakeTelegram, start_notifier, wait_ready, write_config
 from tests.test_notifier_commands import ask
@@ -82,6 +83,28 @@ def test_ledger_commands_on_postgresql(
             "total: realised 13.35 USDT, unrealised 1.96 USDT, fees 1.02 USDT; 6 closed (83% won)" in answer
         )
         assert "x1 BUY 1 ETHBTC at 0.035" in ask(telegram, proc, ALLOWED, "/trades 3")
+    finally:
+        assert proc.terminate() == 0
+
+
+def test_a_database_that_does_not_answer_is_said_and_its_log_line_says_what_to_fix(
+    env: dict[str, str], sync_redis: redis.Redis, tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    """The log named only the error's type ("OperationalError"): now the URL (password masked),
+    where it came from and the likely cause, as the ledger service and the CLI say it."""
+    url = f"postgresql+psycopg://automata:pw-s3cret@127.0.0.1:{free_port()}/ledger"  # nothing listens
+    proc = start_notifier(
+        {**env, "DATABASE_URL": url}, tmp_path, write_config(tmp_path / "n.toml", telegram, None)
+    )
+    try:
+        wait_ready(sync_redis, proc)
+        assert (
+            ask(telegram, proc, ALLOWED, "/profit")
+            == "The ledger cannot be read right now; try again shortly."
+        )
+        line = next(ln for ln in proc.output().splitlines() if "ledger read failed" in ln)
+        assert "(DATABASE_URL)" in line and "is PostgreSQL running" in line, line
+        assert "pw-s3cret" not in proc.output()
     finally:
         assert proc.terminate() == 0
 

@@ -25,7 +25,7 @@ from shared.display import Precision
 from shared.filters import SymbolFilters
 from shared.ids import IdError, check_bot_id
 from shared.ledger import profit, queries
-from shared.ledger.db import LedgerUrlError, ledger_url, open_ledger
+from shared.ledger.db import LedgerUrlError, cannot_connect, ledger_url, open_ledger
 
 log = logging.getLogger("automata.notifier.ledger")
 
@@ -67,7 +67,8 @@ class LedgerReader:
                     return NO_LEDGER
                 return query(conn)
         except sa.exc.DBAPIError as exc:
-            log.warning("ledger read failed: %s", type(exc.orig or exc).__name__)
+            # which URL (password masked), from where, and why: what the operator must fix
+            log.warning("ledger read failed: %s", cannot_connect(exc.orig or exc, self.url, self.source))
             return "The ledger cannot be read right now; try again shortly."
 
     async def read(self, query: Callable[[sa.Connection], T]) -> T | str:
