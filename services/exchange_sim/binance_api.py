@@ -28,7 +28,7 @@ from services.exchange_sim.binance_errors import (
     mandatory,
     not_required,
 )
-from services.exchange_sim.binance_tape import ORDERS_PER_DAY, Tape
+from services.exchange_sim.binance_tape import ORDERS_PER_DAY
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 from shared.candle_files import INTERVAL_MS
@@ -138,7 +138,7 @@ class BinanceApi:
         self.venue = venue
         self.engine, self.market = venue.engine, venue.market
         self.listen_keys = ListenKeys(venue.config.seed)
-        self.tape = Tape(venue)
+        self.tape = venue.tape
         self._subscribers: list[UserListener] = []
         self._seq = 0
         self.engine.add_listener(self._on_engine_event)

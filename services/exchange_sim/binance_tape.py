@@ -4,8 +4,8 @@ queries that have little to show here: its order count, rateLimit/order (account
 myPreventedMatches and myAllocations (always empty), and order/cancelReplace (refused, as
 exchangeInfo's cancelReplaceAllowed false says).
 
-The tape is the market's own prints, the ones the `@trade` / `@aggTrade` streams push: one trade
-per market step that traded (control-API price pushes trade nothing). python-binance's
+The tape is the venue's (tape.py): the market's own prints, the ones the `@trade` / `@aggTrade`
+streams push. python-binance's
 get_recent_trades, get_historical_trades, get_aggregate_trades and aggregate_trade_iter read it;
 without it they got a 404. Each endpoint is a function of (BinanceApi, Params), as in
 binance_lists.py, so REST and the WebSocket API share them.
@@ -13,43 +13,17 @@ binance_lists.py, so REST and the WebSocket API share them.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from services.exchange_sim import binance_format as fmt
 from services.exchange_sim.binance_errors import BinanceError, Params
 from services.exchange_sim.market import Tick
-from services.exchange_sim.venue import Venue
+from services.exchange_sim.tape import TAPE_LENGTH, buyer_maker
 
 if TYPE_CHECKING:  # binance_api.py makes the tape
     from services.exchange_sim.binance_api import BinanceApi
 
 ORDERS_PER_DAY = 200_000  # the ORDERS/DAY limit exchangeInfo shows (not enforced)
-
-TAPE_LENGTH = 1000  # prints kept per symbol: Binance's largest `limit`
-
-
-def buyer_maker(trade_id: int) -> bool:
-    """The print's aggressor side, made up but fixed per id (the streams and REST agree)."""
-    return trade_id % 2 == 0
-
-
-class Tape:
-    """The latest prints of each symbol, oldest first (memory only: a restart starts it empty)."""
-
-    def __init__(self, venue: Venue) -> None:
-        self.prints: dict[str, deque[Tick]] = {s: deque(maxlen=TAPE_LENGTH) for s in venue.market.symbols}
-        venue.market.add_listener(self._on_ticks)
-        venue.on_reset.append(self.reset)
-
-    def reset(self) -> None:
-        for prints in self.prints.values():
-            prints.clear()
-
-    def _on_ticks(self, ticks: list[Tick]) -> None:
-        for tick in ticks:
-            if tick.qty > 0 and tick.symbol in self.prints:
-                self.prints[tick.symbol].append(tick)
 
 
 def _limit(p: Params) -> int:

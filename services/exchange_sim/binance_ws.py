@@ -29,6 +29,7 @@ from services.exchange_sim.binance_rest import INTERNAL_ERROR
 from services.exchange_sim.market import Tick
 from services.exchange_sim.outbox import Outbox
 from services.exchange_sim.ratelimit import RateLimited
+from services.exchange_sim.tape import Tape, buyer_maker
 from services.exchange_sim.telemetry import sim_metrics
 from services.exchange_sim.venue import Venue
 
@@ -68,7 +69,7 @@ class MarketConn:
 class MarketHub:
     """Builds each subscribed stream's payload once per step and sends it to its subscribers."""
 
-    def __init__(self, venue: Venue, trade_tape: tape.Tape) -> None:
+    def __init__(self, venue: Venue, trade_tape: Tape) -> None:
         self.venue, self.venue_tape = venue, trade_tape
         self.conns: list[MarketConn] = []
         venue.market.add_listener(self.on_ticks)
@@ -104,7 +105,7 @@ class MarketHub:
         if kind in ("trade", "aggTrade"):
             if tick.qty <= 0:
                 return None
-            buyer_maker = tape.buyer_maker(tick.trade_id)
+            maker = buyer_maker(tick.trade_id)
             ids = {"t": tick.trade_id} if kind == "trade" else {"a": tick.trade_id}
             extra = {} if kind == "trade" else {"f": tick.trade_id, "l": tick.trade_id}
             return {
@@ -116,7 +117,7 @@ class MarketHub:
                 "q": fmt.f8(tick.qty),
                 **extra,
                 "T": tick.time,
-                "m": buyer_maker,
+                "m": maker,
                 "M": True,
             }
         if kind in ("ticker", "miniTicker"):

@@ -19,7 +19,6 @@ import msgspec
 from aiohttp import web
 
 from services.exchange_sim import bybit_format as bf
-from services.exchange_sim.bybit_tape import PublicTape
 from services.exchange_sim.venue import Venue
 from shared.matching.engine import EngineError, Event, ExecType, Funds, Order, OrderEvent, OrderStatus, Trade
 from shared.matching.model import STOP_TYPES
@@ -38,7 +37,7 @@ class BybitFace:
         self.created_price: dict[int, Decimal] = {}  # lastPriceOnCreated (not kept over a restart)
         self.seq = 0
         self._placing = ""
-        self.tape = PublicTape(venue)  # the public trades, for market/recent-trade
+        self.tape = venue.tape  # the public trades, for market/recent-trade
         self.engine.add_listener(self._on_event)
         venue.on_reset.append(self.clear)
         for trade in self.engine.trades(ACCOUNT):  # a venue resumed from its saved state

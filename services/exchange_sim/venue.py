@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -26,6 +27,7 @@ from services.exchange_sim.faults import FaultBook
 from services.exchange_sim.market import STEPS_PER_CANDLE, Market
 from services.exchange_sim.ratelimit import RateLimiter
 from services.exchange_sim.store import Snapshot, Store
+from services.exchange_sim.tape import Tape
 from shared.matching.engine import CorruptState, Engine
 from shared.matching.symbols import select
 
@@ -110,6 +112,11 @@ class Venue:
     speed: float = 0.0
     store: Store | None = None
     _runner: asyncio.Task[None] | None = None
+
+    @functools.cached_property
+    def tape(self) -> Tape:
+        """The market's prints (tape.py): one for the venue, read by both faces."""
+        return Tape(self)
 
     @classmethod
     def build(cls, config: SimConfig) -> Venue:
