@@ -237,6 +237,15 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             trades = self._execute(order, plan)
             return Placed(self._orders[order.order_id], trades)
 
+    def _open_order(
+        self, account: str, symbol: str, *, order_id: int | None, client_order_id: str | None = None
+    ) -> Order:
+        """The order (get_order), refused NOT_OPEN once it has ended: what cancel and amend act on."""
+        order = self.get_order(account, symbol, order_id=order_id, client_order_id=client_order_id)
+        if not order.is_open:
+            raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
+        return order
+
     def cancel(
         self,
         account: str,
@@ -247,9 +256,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         cancel_client_order_id: str | None = None,
     ) -> Order:
         with self._op():
-            order = self.get_order(account, symbol, order_id=order_id, client_order_id=client_order_id)
-            if not order.is_open:
-                raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
+            order = self._open_order(account, symbol, order_id=order_id, client_order_id=client_order_id)
             if order.list_id >= 0:  # a leg: the whole list goes, as on Binance
                 self._cancel_legs(self._lists[order.list_id], cancel_client_order_id)
                 return self._orders[order.order_id]
@@ -282,9 +289,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         as a new order with these terms would be (filters, price band, balance, a stop already
         reached, a maker order that would take); a list's leg or a market order is not amended."""
         with self._op():
-            order = self.get_order(account, symbol, order_id=order_id)
-            if not order.is_open:
-                raise EngineError(Reject.NOT_OPEN, f"order {order.order_id} is {order.status}")
+            order = self._open_order(account, symbol, order_id=order_id)
             if order.list_id >= 0 or (order.type in _TAKE_ALL and order.triggered):
                 raise EngineError(Reject.BAD_PARAM, "this order cannot be amended", param="orderId")
             if price is not None and order.type not in LIMIT_PRICED:
