@@ -216,17 +216,38 @@ def test_refusals_each_have_their_outcome(sim, gateway, sync_redis):
     skewed = place(sync_redis, 4, order_type=OrderType.MARKET, qty="0.001")
     wait_status(sync_redis, skewed.cid, OrderStatus.FILLED)
     sim.control.skew(0)
-    sim.control.fault("rate_limit", count=1, retry_after=1, match={"path": "/api/v3/order"})
+    # POST only: a query of an earlier order (a slow reply resolved by query) must not take them
+    sim.control.fault("rate_limit", count=1, retry_after=1, match={"path": "/api/v3/order", "method": "POST"})
     limited = place(sync_redis, 5, order_type=OrderType.MARKET, qty="0.001")
     wait_status(sync_redis, limited.cid, OrderStatus.FILLED)
     assert accepted(sim, limited.cid) == 1
-    sim.control.fault("ban", count=1, match={"path": "/api/v3/order"})
+    sim.control.fault("ban", count=1, match={"path": "/api/v3/order", "method": "POST"})
     banned = place(sync_redis, 6, order_type=OrderType.MARKET, qty="0.001")
     assert "418" in wait_status(sync_redis, banned.cid, OrderStatus.REJECTED).reason
     after_ban = place(sync_redis, 7, order_type=OrderType.MARKET, qty="0.001")
     assert "halted" in wait_status(sync_redis, after_ban.cid, OrderStatus.REJECTED).reason
     notes = [decode(f) for _, f in sync_redis.xrange("notify")]
     assert any(n.kind == "venue_halted" for n in notes if isinstance(n, Notification))
+
+
+def test_a_ban_met_by_the_poller_refuses_the_next_order_at_once(sim, gateway, sync_redis):
+    """The venue bans the IP on a request that is no order (the poller's listing of open
+    orders): the next order is refused with the ban's reason, never queued behind the pause
+    and sent minutes late."""
+    p = price_of(sim)
+    resting = place(sync_redis, 1, price=str(p - 500), qty="0.001")
+    wait_status(sync_redis, resting.cid, OrderStatus.NEW)  # an open order: the poller lists them
+    sim.control.fault("ban", count=1, match={"path": "/api/v3/openOrders"})
+
+    def halted() -> bool:
+        notes = [decode(f) for _, f in sync_redis.xrange("notify")]
+        return any(isinstance(n, Notification) and n.kind == "venue_halted" for n in notes)
+
+    wait_until(halted, what="the poller meets the ban and the user is told")
+    late = place(sync_redis, 2, order_type=OrderType.MARKET, qty="0.001")
+    reason = wait_status(sync_redis, late.cid, OrderStatus.REJECTED, timeout=10).reason
+    assert "halted" in reason and "418" in reason
+    assert accepted(sim, late.cid) == 0, "never sent"
 
 
 def test_bybit_protocol_place_fill_cancel(sim, env, tmp_path, sync_redis):

@@ -70,7 +70,9 @@ class CandleWriter:
             self._top = max(self._top, open_time)
             self._m_lag.set(time.time() - (candle.close_time + 1) / 1000)
             self._queue.put_nowait(candle)
-        elif self._raise_floor(open_time) and self._top and open_time > self._top + self.iv:
+        elif self._raise_floor(open_time) and (not self._top or open_time > self._top + self.iv):
+            # _top is 0 before the first write has come back: nothing proves the stream holds
+            # the candle before this one, so sync (a sync with nothing missing costs one XREVRANGE)
             self.request_sync()
 
     def _raise_floor(self, floor: int) -> bool:

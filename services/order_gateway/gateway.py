@@ -38,7 +38,7 @@ from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.user_stream import UserStream
 from services.order_gateway.venues import make_adapter
-from services.order_gateway.venues.base import VenueAdapter, VenueError
+from services.order_gateway.venues.base import Banned, VenueAdapter, VenueError
 from services.order_gateway.wal import Wal
 from shared.bus import Consumer, Entry, FencedError, publish
 from shared.bus.groups import take_over_pending
@@ -85,6 +85,14 @@ class LeasedAdapter:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
+
+    @property
+    def on_banned(self) -> Callable[[Banned], None]:
+        return self._adapter.on_banned
+
+    @on_banned.setter
+    def on_banned(self, hook: Callable[[Banned], None]) -> None:
+        self._adapter.on_banned = hook  # the adapter's own requests call it, not this wrapper
 
     async def place(self, *args: Any, **kwargs: Any) -> Any:
         self._lease.check()

@@ -96,6 +96,12 @@ SEND_ERRORS = (
 )
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background notice that failed is logged (nobody else may await it)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc)
+
+
 class VenueHalt:
     """Set when the venue banned us (HTTP 418, Bybit 403): no order is sent until `until`.
     `changed(until)` hears each new end of the halt, and 0 once it is over (the heartbeat)."""
@@ -123,8 +129,10 @@ class CommandRouter:
     ) -> None:
         self.venue, self.wal, self.tracker, self.adapter = venue, wal, tracker, adapter
         self.symbols, self.notify, self.stopping = symbols, notify, stopping
-        self._resumer: asyncio.Task[None] | None = None  # tells the user a ban is over (_halt)
+        self._announcer: asyncio.Task[None] | None = None  # tells the user of a ban (_banned)
+        self._resumer: asyncio.Task[None] | None = None  # tells the user a ban is over
         self.halt = VenueHalt()
+        adapter.on_banned = self._banned
         self.retry = Retry(adapter.sync_time, sleep=self._sleep, stopped=stopping.is_set)
         self.syncer = BotSyncer(wal, tracker, adapter, self.retry)
         self.lists: ListRouter | None = None  # order lists (lists.py), which wires itself in
@@ -537,16 +545,30 @@ class CommandRouter:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def _halt(self, exc: Banned) -> None:
-        """Stop sending orders until the ban ends; the user is told once per ban, in the venue's
-        own words (Binance answers a ban HTTP 418, Bybit 403)."""
-        told = self.halt.active
+    def _banned(self, exc: Banned) -> None:
+        """Stop sending orders until the ban ends, whichever request met it (the adapter calls
+        this at once: a ban met by a query or the poller halts the next order too). The user is
+        told once per ban, in the venue's own words (Binance answers a ban HTTP 418, Bybit 403)."""
+        first = not self.halt.active
         self.halt.until = max(self.halt.until, time.time() + exc.retry_after)
         self.halt.reason = f"IP banned by the venue ({exc.message}) for {exc.retry_after:.0f}s"
         self.halt.changed(self.halt.until)
         log.error("%s: %s: trading stopped", self.venue, self.halt.reason)
-        if told:
-            return
+        if first:
+            self._announcer = asyncio.get_running_loop().create_task(
+                self._announce_halt(), name=f"halted:{self.venue}"
+            )
+            self._announcer.add_done_callback(_log_failure)
+
+    async def _halt(self, exc: Banned) -> None:
+        """`_banned` (for an adapter that does not call it), then wait until the user has been
+        told: the notice of the halt goes before the refusal it causes."""
+        if not self.halt.active:
+            self._banned(exc)
+        if self._announcer is not None:
+            await asyncio.shield(self._announcer)
+
+    async def _announce_halt(self) -> None:
         await self.notify(
             self._note(
                 "venue_halted",

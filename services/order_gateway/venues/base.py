@@ -171,6 +171,10 @@ class VenueAdapter(Protocol):
 
     name: str
     recv_window_ms: int  # a signed request older than this is refused by the venue
+    # Told of every ban the venue answers, whichever request met it (a place, a query, the
+    # poller's listing): the order gateway halts at once (router.py), so a new order is refused
+    # rather than left waiting behind the limiter's pause and sent minutes late.
+    on_banned: Callable[[Banned], None]
 
     async def start(self) -> None: ...
 

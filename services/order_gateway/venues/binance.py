@@ -285,6 +285,7 @@ class BinanceAdapter(BinanceLists):
         self.base_url, self.testnet, self.timeout_s = base_url.rstrip("/"), testnet, timeout_s
         self.recv_window_ms = recv_window_ms
         self.limiter = limiter or WeightLimiter(DEFAULT_WEIGHT_BUDGET)
+        self.on_banned: Callable[[Banned], None] = lambda _exc: None
         self._m_weight = metrics.gauge(
             "automata_venue_used_weight", "Request weight the venue reports used this minute", ("venue",)
         ).labels(name)
@@ -341,6 +342,8 @@ class BinanceAdapter(BinanceLists):
             outcome = type(err).__name__
             if isinstance(err, Banned) or (isinstance(err, RateLimited) and err.code == -1003):
                 self.limiter.block(err.retry_after, f"{self.name} {endpoint}: {err}")  # the IP's weight
+            if isinstance(err, Banned):
+                self.on_banned(err)
             if err is exc:
                 raise
             raise err from None

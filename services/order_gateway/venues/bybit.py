@@ -278,6 +278,7 @@ class BybitAdapter:
             recv_window_ms,
         )
         self.session: unified_trading.HTTP | None = None
+        self.on_banned: Callable[[Banned], None] = lambda _exc: None
         self._fee_assets: dict[tuple[str, Side], str] = {}
         # cid -> (the quantity its `execution` messages added up to, the last of them)
         self._executions: dict[str, tuple[Decimal, VenueTrade]] = {}
@@ -310,6 +311,8 @@ class BybitAdapter:
         except Exception as exc:
             err = classify(exc)
             outcome = type(err).__name__
+            if isinstance(err, Banned):
+                self.on_banned(err)
             if err is exc:
                 raise
             raise err from None
