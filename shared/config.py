@@ -209,6 +209,8 @@ class NotifierConfig(Base, frozen=True):
     retry_max_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     dedupe_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600
     backfill_s: Annotated[int, msgspec.Meta(ge=0)] = 3600  # a new channel starts this far back in `notify`
+    # Redis unreachable this long: the channels are told directly (a refused write: at once)
+    redis_alert_after_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
 class LedgerFeed(Base, frozen=True):

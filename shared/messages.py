@@ -438,7 +438,8 @@ class Notification(Message, frozen=True, tag="notification"):
 
     id: str
     # fill, cycle_closed, exit_not_placed, error, bot_paused, bot_cancel, feed_stalled, feed_recovered,
-    # bot_stalled, bot_recovered, venue_halted, venue_resumed, order_lost, reconciliation, daily_summary, info
+    # bot_stalled, bot_recovered, venue_halted, venue_resumed, order_lost, reconciliation, daily_summary, info;
+    # straight to the channels, never in `notify`: redis_refusing_writes, redis_unreachable, redis_recovered
     kind: str
     text: str
     level: Level = Level.INFO

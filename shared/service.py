@@ -50,6 +50,17 @@ class Component(Protocol):
 
 
 @dataclass
+class RedisHealth:
+    """What the heartbeat last learnt of Redis: since when (time.monotonic()) it refuses writes
+    or cannot be reached, and why. The notifier tells the user of it directly (redis_watch.py):
+    a notification about Redis cannot go through Redis."""
+
+    refused_since: float | None = None
+    down_since: float | None = None
+    reason: str = ""
+
+
+@dataclass
 class ServiceContext:
     """Handed to a service's start(): its config, Redis and a place to register components."""
 
@@ -63,6 +74,7 @@ class ServiceContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    redis_health: RedisHealth = field(default_factory=RedisHealth)
 
     def add(self, component: Component) -> Component:
         self.components.append(component)
@@ -101,7 +113,7 @@ async def _wait_for_redis(redis: aioredis.Redis, stopping: asyncio.Event, url: s
 async def _heartbeat(ctx: ServiceContext, port: int) -> None:
     key = health_key(ctx.name, ctx.instance)
     started = int(time.time() * 1000)
-    refused = False  # Redis refuses writes: said at each refused beat, and when it takes them again
+    state = ctx.redis_health
     while not ctx.stopping.is_set():
         doc = {
             "pid": os.getpid(),
@@ -112,14 +124,16 @@ async def _heartbeat(ctx: ServiceContext, port: int) -> None:
         }
         try:
             await ctx.redis.set(key, orjson.dumps(doc), px=HEARTBEAT_TTL_MS)
-            if refused:
+            if state.refused_since is not None:
                 log.warning("redis takes writes again")
-            refused = False
+            state.refused_since = state.down_since = None
         except RedisWritesRefused as exc:
             log.error("%s: no heartbeat until it takes writes again", unavailable(exc))
-            refused = True
-        except REDIS_ERRORS:
-            pass
+            state.reason, state.down_since = unavailable(exc), None
+            state.refused_since = state.refused_since or time.monotonic()
+        except REDIS_ERRORS as exc:
+            state.reason, state.refused_since = unavailable(exc), None
+            state.down_since = state.down_since or time.monotonic()
         try:
             await asyncio.wait_for(ctx.stopping.wait(), timeout=HEARTBEAT_EVERY_S)
         except TimeoutError:

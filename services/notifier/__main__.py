@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from services.notifier.channels import Channel, ConsoleChannel, Router
 from services.notifier.checks import config_warnings
 from services.notifier.delivery import ChannelConsumer, ChannelWorker
+from services.notifier.redis_watch import RedisWatch
 from shared.bus import Consumer, ensure_group
 from shared.logs import register_secret
 from shared.service import ServiceContext, run_service
@@ -120,6 +121,7 @@ async def start(ctx: ServiceContext) -> None:
         )
         ctx.add(commands)
         ctx.on_stop.append(_closer(commands.close))
+    ctx.add(RedisWatch(ctx.redis_health, channels, router, alert_after_s=cfg.redis_alert_after_s))
     ctx.info["channels"] = [c.name for c in channels]
     log.info("channels: %s", ", ".join(c.name for c in channels) or "none")
 
