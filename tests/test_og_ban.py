@@ -58,8 +58,8 @@ async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
         assert order["status"] == "CANCELED"
         halted = [n for n in notes if n.kind == "venue_halted"]
         assert len(halted) == 1 and "403" in halted[0].text and "418" not in halted[0].text, notes
-        assert router._resumer is not None
-        await asyncio.wait_for(router._resumer, 5)  # and when the ban is over, the user hears it
+        assert router.halt._resumer is not None
+        await asyncio.wait_for(router.halt._resumer, 5)  # and when the ban is over, the user hears it
         [resumed] = [n for n in notes if n.kind == "venue_resumed"]
         assert "trading goes on" in resumed.text and resumed.ts >= halted[0].ts
         assert shown[0] > time.time() - 60 and shown[-1] == 0.0  # halted until a time, then over

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from services.order_gateway.halt import VenueHalt
 from services.order_gateway.reconcile import find_out, settle
 from services.order_gateway.reconcile_rules import Action
 from services.order_gateway.retry import SEND, Retry
@@ -96,26 +97,6 @@ SEND_ERRORS = (
 )
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
-    """A background notice that failed is logged (nobody else may await it)."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc)
-
-
-class VenueHalt:
-    """Set when the venue banned us (HTTP 418, Bybit 403): no order is sent until `until`.
-    `changed(until)` hears each new end of the halt, and 0 once it is over (the heartbeat)."""
-
-    def __init__(self) -> None:
-        self.until = 0.0
-        self.reason = ""
-        self.changed: Callable[[float], None] = lambda _until: None
-
-    @property
-    def active(self) -> bool:
-        return time.time() < self.until
-
-
 class CommandRouter:
     def __init__(
         self,
@@ -129,10 +110,8 @@ class CommandRouter:
     ) -> None:
         self.venue, self.wal, self.tracker, self.adapter = venue, wal, tracker, adapter
         self.symbols, self.notify, self.stopping = symbols, notify, stopping
-        self._announcer: asyncio.Task[None] | None = None  # tells the user of a ban (_banned)
-        self._resumer: asyncio.Task[None] | None = None  # tells the user a ban is over
-        self.halt = VenueHalt()
-        adapter.on_banned = self._banned
+        self.halt = VenueHalt(venue, notify, self._note, stopping.is_set, self._sleep)
+        adapter.on_banned = self.halt.banned
         self.retry = Retry(adapter.sync_time, sleep=self._sleep, stopped=stopping.is_set)
         self.syncer = BotSyncer(wal, tracker, adapter, self.retry)
         self.lists: ListRouter | None = None  # order lists (lists.py), which wires itself in
@@ -348,7 +327,7 @@ class CommandRouter:
         elif isinstance(exc, ArithmeticError | MoneyError):  # amounts no arithmetic can take
             await reject(f"invalid amounts: {type(exc).__name__}: {exc}")
         elif isinstance(exc, Banned):
-            await self._halt(exc)
+            await self.halt.halted(exc)
             await reject(f"{HALTED}{self.venue}: {self.halt.reason}")
         elif isinstance(exc, RateLimited | ClockSkew):
             await unknown("send attempts exhausted")
@@ -459,7 +438,7 @@ class CommandRouter:
                 await op()
                 return
             except Banned as exc:
-                await self._halt(exc)
+                await self.halt.halted(exc)
                 if self.stopping.is_set():
                     raise
                 wait = max(self.halt.until - time.time(), 0.0)
@@ -544,49 +523,6 @@ class CommandRouter:
         self._count("cancel_all", "ok")
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _banned(self, exc: Banned) -> None:
-        """Stop sending orders until the ban ends, whichever request met it (the adapter calls
-        this at once: a ban met by a query or the poller halts the next order too). The user is
-        told once per ban, in the venue's own words (Binance answers a ban HTTP 418, Bybit 403)."""
-        first = not self.halt.active
-        self.halt.until = max(self.halt.until, time.time() + exc.retry_after)
-        self.halt.reason = f"IP banned by the venue ({exc.message}) for {exc.retry_after:.0f}s"
-        self.halt.changed(self.halt.until)
-        log.error("%s: %s: trading stopped", self.venue, self.halt.reason)
-        if first:
-            self._announcer = asyncio.get_running_loop().create_task(
-                self._announce_halt(), name=f"halted:{self.venue}"
-            )
-            self._announcer.add_done_callback(_log_failure)
-
-    async def _halt(self, exc: Banned) -> None:
-        """`_banned` (for an adapter that does not call it), then wait until the user has been
-        told: the notice of the halt goes before the refusal it causes."""
-        if not self.halt.active:
-            self._banned(exc)
-        if self._announcer is not None:
-            await asyncio.shield(self._announcer)
-
-    async def _announce_halt(self) -> None:
-        await self.notify(
-            self._note(
-                "venue_halted",
-                f"{self.venue}: {self.halt.reason}; trading stopped: new orders are refused, "
-                "cancels wait until the ban ends",
-                Level.ERROR,
-            )
-        )
-        self._resumer = asyncio.create_task(self._tell_resumed(), name=f"halt:{self.venue}")
-
-    async def _tell_resumed(self) -> None:
-        """Once the ban (however far it was pushed) is over, the user is told trading goes on:
-        "trading stopped" was the last word they had."""
-        while self.halt.active and not self.stopping.is_set():
-            await self._sleep(self.halt.until - time.time())
-        self.halt.changed(0.0)
-        if not self.stopping.is_set():
-            await self.notify(self._note("venue_resumed", f"{self.venue}: the ban is over; trading goes on"))
 
     def _note(self, kind: str, text: str, level: Level = Level.INFO) -> Notification:
         return Notification(
