@@ -342,6 +342,7 @@ class OrderUpdate(Message, OrderState, frozen=True, kw_only=True, tag="order_upd
     # the venue's id of the one trade that made last_fill_qty / last_fill_price ("" when the
     # growth is not one known trade: a coalesced, polled or reconciled update)
     trade_id: str = ""
+    maker: bool | None = None  # whether the order was the maker in that trade; None: not told
 
     def __post_init__(self) -> None:
         check_amounts(self, UPDATE_AMOUNTS, signed=("fee",))

@@ -224,6 +224,7 @@ def to_update(
         event_id=f"{r.cid}:{r.status.value}:{r.cum_filled_qty!s}",  # !s: str(), not the slower format()
         adopted=record.adopted,
         trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
+        maker=report.maker if one_trade and report is not None else None,
     )
 
 

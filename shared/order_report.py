@@ -23,6 +23,7 @@ class OrderReport(OrderState, frozen=True, kw_only=True):
     last_fill_qty: Decimal = ZERO
     last_fee: Decimal = ZERO  # fee of the last fill alone (stream events)
     trade_id: str = ""  # the venue's id of the trade of last_fill_qty, when it told it
+    maker: bool | None = None  # whether that trade's order was the maker, when the venue told it
 
     def __post_init__(self) -> None:
         # A reply with a NaN, negative or absurd amount, or a cid that is not a string, fails

@@ -219,6 +219,10 @@ def settle_and_check(
     fills = ledger_fills(engine)
     assert len(fills) == len(trades) and all(trade_id is not None for trade_id, *_ in fills), (fills, trades)
     assert {tid: (cid, qty, price) for tid, cid, qty, price in fills} == trades
+    makers = {e["trade"]["trade_id"]: e["trade"]["maker"] for e in journal(env) if e.get("kind") == "trade"}
+    with engine.connect() as conn:  # from the live update (Binance "m") or the sync (myTrades isMaker)
+        rows = conn.execute(sa.select(t.fills.c.trade_id, t.fills.c.is_maker)).all()
+    assert {tid: maker for tid, maker in rows} == {str(tid): makers[int(tid)] for tid, _ in rows}
     again = sync(env, logs, "sync-again")
     assert "every fill already has its trade id" in again, again
     assert ledger_fills(engine) == fills

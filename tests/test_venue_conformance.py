@@ -155,6 +155,7 @@ async def test_the_user_stream_reports_a_partial_fill(
         assert (event.last_fill_qty, event.last_fill_price) == (D("0.01"), above)
         [trade] = await venue.trades(SYMBOL)
         assert event.trade_id == trade.trade_id
+        assert event.maker is True and trade.is_maker is True  # it rested and the market came to it
     finally:
         await events.aclose()
 

@@ -180,6 +180,7 @@ def test_binance_market_order_events_trade_by_trade_then_expire() -> None:
         ("8", D(2), D(1), D("0.001"), "BNB", None),
         ("", 0, 0, 0, "", None),
     ]
+    assert [r.maker for r in got[:4]] == [None, False, False, None]  # "m" only of a report with a trade
     assert {(r.cid, r.venue_order_id, r.side, r.order_type, r.orig_qty) for r in got[:4]} == {
         ("8LGC97RRgNPVQk979VIhjt", "32", Side.BUY, OrderType.MARKET, D(6))
     }
@@ -436,8 +437,8 @@ def test_bybit_execution_topic_names_the_trade_of_the_next_order_message() -> No
              "orderType": "Market", "orderStatus": "Filled", "qty": "0.5", "cumExecQty": "0.5",
              "cumExecValue": "47950.05", "updatedTime": "1746270400355"}  # fmt: skip
     [got] = venue._events({"topic": "order", "data": [order]})
-    assert (got.trade_id, got.last_fill_qty, got.last_fill_price) == (
-        "0ab1bdf7-4219-438b-b30a-32ec863018f7", D("0.5"), D("95900.1")
+    assert (got.trade_id, got.last_fill_qty, got.last_fill_price, got.maker) == (
+        "0ab1bdf7-4219-438b-b30a-32ec863018f7", D("0.5"), D("95900.1"), False
     )  # fmt: skip
 
 

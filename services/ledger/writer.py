@@ -359,10 +359,11 @@ class Writer:
         if fill is not None and side is not None and fill.qty > 0:
             # the venue's trade id only when this growth is that one trade (docs/ARCHITECTURE.md)
             trade_id = u.trade_id if u.trade_id and u.last_fill_qty == fill.qty else None
-            self._fill(
-                conn,
-                Fact(u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when, trade_id, published=at),
+            maker = u.maker if trade_id else None
+            fact = Fact(
+                u.bot, u.venue, u.symbol, u.cid, new.cum_filled_qty, fill, when, trade_id, maker, published=at
             )
+            self._fill(conn, fact)
 
     def replay(self, conn: sa.Connection, bot: str, facts: Sequence[Fact]) -> None:
         """Write the bot's whole fill history again, in this order, with its positions and

@@ -168,6 +168,7 @@ def report_from_execution(e: dict[str, Any]) -> OrderReport:
         last_fill_price=venue_dec(e.get("L")),
         last_fill_qty=venue_dec(e.get("l")),
         trade_id=str(e["t"]) if e.get("t") not in (None, -1, "-1") else "",
+        maker=e["m"] if e.get("t") not in (None, -1, "-1") and isinstance(e.get("m"), bool) else None,
         last_fee=venue_dec(e.get("n")),
         fee=Decimal(0) if venue_dec(e.get("z")) == 0 else None,
         fee_asset=e.get("N") or "",

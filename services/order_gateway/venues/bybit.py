@@ -555,9 +555,8 @@ class BybitAdapter:
         if seen is None or seen[0] != report.cum_filled_qty:
             return report
         trade = seen[1]
-        return msgspec.structs.replace(
-            report, last_fill_qty=trade.qty, last_fill_price=trade.price, trade_id=trade.trade_id
-        )
+        return msgspec.structs.replace(report, last_fill_qty=trade.qty, last_fill_price=trade.price,
+                                       trade_id=trade.trade_id, maker=trade.is_maker)  # fmt: skip
 
     def _new_socket(self) -> PrivateSocket:
         if self.base_url:
