@@ -35,6 +35,11 @@ def url_passwords(url: str) -> list[str]:
     return [f for f in found if f]
 
 
+# Schemes whose clients read a lone user info (`scheme://x@host`) as the password; elsewhere
+# (postgresql://automata@host/db) it is the user name, shown.
+LONE_INFO_IS_PASSWORD = frozenset({"redis", "rediss", "unix"})
+
+
 def safe_url(url: str) -> str:
     """The URL with any password replaced, for logs: `user:pw@`, `:pw@` and `?password=` of
     any URL (redis://, rediss://, unix://, postgresql://...). A URL that does not parse (one
@@ -42,9 +47,12 @@ def safe_url(url: str) -> str:
     if "://" not in url:
         return "<unparsable url>"
     split = _user_info(url)
-    if split is not None:  # `redis://secret@host`: redis-py takes a lone user info as the password
+    if split is not None:
         scheme, info, rest = split
-        url = f"{scheme}://{info.split(':', 1)[0] if ':' in info else ''}:***@{rest}"
+        if ":" in info:
+            url = f"{scheme}://{info.split(':', 1)[0]}:***@{rest}"
+        elif scheme.lower() in LONE_INFO_IS_PASSWORD:  # `redis://secret@host`: redis-py's reading
+            url = f"{scheme}://:***@{rest}"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port

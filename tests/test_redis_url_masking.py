@@ -28,6 +28,9 @@ PW = "s3cret-redis-pw-0c1d"
         (f"unix:///run/redis.sock?password={PW}&db=0", "unix:///run/redis.sock?password=***&db=0"),
         (f"redis://app:{PW[:5]}@{PW[5:]}@h/0", "redis://app:***@h/0"),
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        # PostgreSQL reads a lone user info as the user (peer or .pgpass login): shown, not hidden
+        ("postgresql+psycopg://automata@db:5432/ledger", "postgresql+psycopg://automata@db:5432/ledger"),
+        (f"postgresql://automata:{PW}@db/ledger", "postgresql://automata:***@db/ledger"),
         (f"redis://app:{PW}@h:port/0", "<unparsable url>"),
     ],
 )
