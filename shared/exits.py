@@ -23,7 +23,8 @@ def _fraction(name: str, value: Decimal | None) -> None:
 
 class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """One take-profit level: `gain` above the entry price (0.02: +2 %) or a fixed `price`, for
-    `share` of the position (None: an equal part of what the targets with a share leave)."""
+    `share` of the position (None: an equal part of what the targets with a share leave; shares
+    given to every target add up to 1, Exits checks)."""
 
     gain: Decimal | None = None
     price: Decimal | None = None
@@ -63,10 +64,26 @@ class Exits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
             raise ValueError("give stop_loss or stop_price, not both")
         if self.stop_price is not None and not (self.stop_price.is_finite() and self.stop_price > 0):
             raise ValueError(f"stop_price must be above 0, got {self.stop_price}")
-        shares = sum((t.share for t in self.take_profits if t.share is not None), _ZERO)
-        if shares > _ONE:
-            raise ValueError(f"the targets' shares add up to {shares}, more than the whole position")
+        self._check_shares()
         if self.trailing_take_profit is not None and not self.take_profits:
             raise ValueError("a trailing take profit needs a target to start trailing from")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be above 0, got {self.time_limit_s}")
+
+    def _check_shares(self) -> None:
+        """The shares split the whole position: all given, they add up to 1 (else the last target
+        would sell another share than it says); some missing, the others leave those a part."""
+        given = [t.share for t in self.take_profits if t.share is not None]
+        shares, free = sum(given, _ZERO), len(self.take_profits) - len(given)
+        if shares > _ONE:
+            raise ValueError(f"the targets' shares add up to {shares}, more than the whole position")
+        if given and not free and shares != _ONE:
+            raise ValueError(
+                f"the targets' shares add up to {shares}, not the whole position (1): make them add up "
+                "to 1, or give the last target no share and it sells the rest"
+            )
+        if free and shares == _ONE:
+            raise ValueError(
+                f"the targets' shares add up to 1, leaving nothing for the {free} target"
+                f"{'s' if free > 1 else ''} without a share"
+            )

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from backtest.series import synthetic
 from cli.backtest import backtest_app
+from shared.exits import Exits, Target
 from shared.strategy.params import ParamsError, load_params
+from shared.trade_terms import TermsError, parse_terms
 from tests.test_backtest_cli import write_csv
 
 
@@ -61,3 +63,26 @@ def test_a_typo_in_the_minimal_bots_params_stops_the_backtest(tmp_path, data) ->
     plain = strategy_file(tmp_path, "examples.minimal:Minimal", "")
     swept = backtest(plain, data, "--sweep", "quote_amout=50,100")
     assert swept.exit_code == 2 and "quote_amout: unknown parameter" in one_line(swept.output)
+
+
+def test_shares_that_do_not_make_the_whole_position_are_refused() -> None:
+    """Every target with a share: they must add up to 1 (the last one sold the rest whatever
+    its own share said); some without: the shares given must leave them something."""
+    with pytest.raises(ValueError, match="add up to 0.8, not the whole position"):
+        Exits(take_profits=(Target(gain=D("0.01"), share=D("0.5")), Target(gain=D("0.02"), share=D("0.3"))))
+    with pytest.raises(ValueError, match="add up to 1, leaving nothing for the 1 target without a share"):
+        Exits(take_profits=(Target(gain=D("0.01"), share=D(1)), Target(gain=D("0.02"))))
+    Exits(take_profits=(Target(gain=D("0.01"), share=D("0.5")), Target(gain=D("0.02"))))  # the rest
+    Exits(take_profits=(Target(gain=D("0.01"), share=D("0.6")), Target(price=D(50_000), share=D("0.4"))))
+    with pytest.raises(TermsError, match="tp: the shares add up to 80%, less than 100%"):
+        parse_terms("buy", "BTCUSDT", {"quote": "100", "tp": "2%,4%:50%,30%"})
+
+
+class WithExits(msgspec.Struct, frozen=True):
+    exits: Exits = Exits()
+
+
+def test_shares_that_do_not_add_up_in_a_params_table_are_refused_naming_the_field() -> None:
+    table = {"exits": {"take_profits": [{"gain": 0.003, "share": 0.5}, {"gain": 0.006, "share": 0.3}]}}
+    with pytest.raises(ParamsError, match=r"bot.toml: params: exits: the targets' shares add up to 0.8"):
+        load_params(WithExits, table, source="bot.toml: params")
