@@ -4,6 +4,7 @@ the file and the field (or the line of code), never passed over in silence."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from backtest.series import synthetic
 from cli.backtest import backtest_app
 from shared.exits import Exits, Target
 from shared.strategy.params import ParamsError, load_params
+from shared.strategy.registry import StrategyLoadError, load_strategy
 from shared.trade_terms import TermsError, parse_terms
 from tests.test_backtest_cli import write_csv
 
@@ -86,3 +88,47 @@ def test_shares_that_do_not_add_up_in_a_params_table_are_refused_naming_the_fiel
     table = {"exits": {"take_profits": [{"gain": 0.003, "share": 0.5}, {"gain": 0.006, "share": 0.3}]}}
     with pytest.raises(ParamsError, match=r"bot.toml: params: exits: the targets' shares add up to 0.8"):
         load_params(WithExits, table, source="bot.toml: params")
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch) -> Path:
+    """A folder on the Python path for the user's strategy modules (each test its own names)."""
+    folder = tmp_path / "user"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+MINIMAL = (Path(__file__).resolve().parents[1] / "examples" / "minimal.py").read_text(encoding="utf-8")
+
+
+def test_a_syntax_error_in_a_strategy_names_the_whole_path_and_the_line(user_dir, data) -> None:
+    module = user_dir / "trap_syntax_bot.py"
+    module.write_text(
+        MINIMAL.replace("def on_candle(self, params, state, candle, ctx):", "def on_candle(self)")
+    )
+    line = MINIMAL.splitlines().index("    def on_candle(self, params, state, candle, ctx):") + 1
+    with pytest.raises(StrategyLoadError, match=rf"SyntaxError in {re.escape(str(module))}, line {line}: "):
+        load_strategy("trap_syntax_bot:Minimal")
+    config = strategy_file(user_dir, "trap_syntax_bot:Minimal", "")
+    result = backtest(config, data)
+    assert result.exit_code == 2 and f"{module}, line {line}" in one_line(result.output)
+
+
+def test_an_error_raised_while_importing_a_strategy_names_its_file_and_line(user_dir) -> None:
+    module = user_dir / "trap_import_bot.py"
+    module.write_text("import msgspec\n\nLIMIT = undefined_name\n")
+    with pytest.raises(
+        StrategyLoadError, match=rf"NameError: .*undefined_name.* \({re.escape(str(module))}, line 3\)"
+    ):
+        load_strategy("trap_import_bot:Bot")
+
+
+def test_a_missing_or_misspelt_class_name_says_which_classes_the_module_has(user_dir) -> None:
+    (user_dir / "trap_user").mkdir()
+    (user_dir / "trap_user" / "class_bot.py").write_text(MINIMAL)
+    hint = re.escape("it defines Minimal: name one, e.g. 'trap_user.class_bot:Minimal'")
+    with pytest.raises(StrategyLoadError, match=f"has no STRATEGY or bot; {hint}"):
+        load_strategy("trap_user.class_bot")
+    with pytest.raises(StrategyLoadError, match=f"has no Minimall; {hint}"):
+        load_strategy("trap_user.class_bot:Minimall")

@@ -17,6 +17,7 @@ import importlib
 import inspect
 import os
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -82,9 +83,7 @@ def _resolve(spec: str) -> Any:
     try:
         module = _import(module_name)
     except Exception as exc:  # ImportError; a name import_module refuses (".x", ""); the module's own error
-        raise StrategyLoadError(
-            f"strategy {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise StrategyLoadError(f"strategy {spec!r}: cannot import {module_name!r}: {_why(exc)}") from None
     names = [attr] if attr else ["STRATEGY", "bot"]
     for name in names:
         obj: Any = module
@@ -94,7 +93,31 @@ def _resolve(spec: str) -> Any:
         except AttributeError:
             continue
         return obj
-    raise StrategyLoadError(f"strategy {spec!r}: {module_name} has no {' or '.join(names)}")
+    found = _strategy_classes(module)
+    hint = f"; it defines {', '.join(found)}: name one, e.g. '{module_name}:{found[0]}'" if found else ""
+    raise StrategyLoadError(f"strategy {spec!r}: {module_name} has no {' or '.join(names)}{hint}")
+
+
+def _why(exc: Exception) -> str:
+    """What stopped a user's module from importing, with the file and line where it happened
+    (a SyntaxError's own text names the file's base name only)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"SyntaxError in {exc.filename}, line {exc.lineno}: {exc.msg}"
+    machinery = (__file__, importlib.__file__)  # frames of the import itself, not of the module
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in machinery]
+    frames = [f for f in frames if not f.filename.startswith("<")]
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _strategy_classes(module: ModuleType) -> list[str]:
+    """The Strategy classes a module defines (not those it imports): what a spec without the
+    class, or with a misspelt one, most likely meant."""
+    return [
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, Strategy) and obj.__module__ == module.__name__
+    ]
 
 
 def load_strategy(name: str) -> Strategy[Any, Any]:
