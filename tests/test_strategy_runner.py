@@ -8,6 +8,7 @@ import random
 import signal
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,8 @@ from tests.helpers.bots import (
     write_bots,
 )
 from tests.helpers.procs import python, wait_until
+
+SCRIPTED = Path(__file__).parent / "helpers" / "scripted.py"
 
 # no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
 pytestmark = pytest.mark.usefixtures("answer_syncs")
@@ -222,9 +225,14 @@ def test_strategy_that_raises_pauses_the_bot_and_keeps_the_entry(env, tmp_path, 
     wait_until(lambda: state_doc(sync_redis).get("failed"), what="failure recorded")
     doc = state_doc(sync_redis)
     assert doc["state"]["mode"] == "paused"
-    assert "scripted failure" in doc["failed"]["error"]
+    # the error names the strategy's own line, not the runner's frames that called it
+    code = SCRIPTED.read_text().splitlines()
+    raised = next(n for n, text in enumerate(code, 1) if "raise RuntimeError" in text)
+    where = f"scripted.py, line {raised}, in on_candle)"
+    assert "scripted failure" in doc["failed"]["error"] and doc["failed"]["error"].endswith(where)
     notes = [decode(f) for _, f in sync_redis.xrange("notify")]
-    assert any(isinstance(n, Notification) and n.kind == "error" and n.bot == "t1" for n in notes)
+    errors = [n for n in notes if isinstance(n, Notification) and n.kind == "error" and n.bot == "t1"]
+    assert errors and where in errors[0].text
     assert sync_redis.xpending("md:candles:sim:BTCUSDT:1m", "bot:t1")["pending"] == 0
     # the bot fixed (here: the same strategy won't fail on resume since the entry is replayed after
     # the resume, and fails again) -> still paused, entry still kept

@@ -132,3 +132,17 @@ def test_a_missing_or_misspelt_class_name_says_which_classes_the_module_has(user
         load_strategy("trap_user.class_bot")
     with pytest.raises(StrategyLoadError, match=f"has no Minimall; {hint}"):
         load_strategy("trap_user.class_bot:Minimall")
+
+
+def test_a_strategy_that_raises_stops_the_backtest_with_one_line_naming_its_code(user_dir, data) -> None:
+    """Not forty lines of the CLI's and the engine's frames: the candle, the error and the line
+    of the strategy's own code, as the runner's error notification says it."""
+    module = user_dir / "trap_raising_bot.py"
+    code = MINIMAL.replace("if state.trade is None and", "if 1 / 0 and")
+    module.write_text(code)
+    line = next(n for n, text in enumerate(code.splitlines(), 1) if "1 / 0" in text)
+    result = backtest(strategy_file(user_dir, "trap_raising_bot:Minimal", ""), data)
+    assert result.exit_code == 2
+    said = one_line(result.output)
+    assert said.startswith("error: the strategy raised on the candle of 2023-03-01 00:00: ZeroDivisionError")
+    assert f"({module}, line {line}, in on_candle)" in said and "Traceback" not in result.output

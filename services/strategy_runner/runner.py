@@ -66,6 +66,7 @@ from shared.strategy.base import Strategy
 from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, SetTimer
 from shared.strategy.context import StrategyContext
 from shared.strategy.events import event_time
+from shared.strategy.failure import failure_text
 from shared.strategy.state import Mode
 from shared.streams import (
     DECISIONS_MAXLEN,
@@ -347,7 +348,7 @@ class BotRunner:
                     "bot %s: strategy failed on %s %s; pausing the bot", self.bot.id, where.stream, where.id
                 )
                 state = msgspec.structs.replace(self.state, mode=Mode.PAUSED)
-                kept = FailedEntry(where.stream, where.id, f"{type(exc).__name__}: {exc}")
+                kept = FailedEntry(where.stream, where.id, failure_text(exc))
                 commands = [self._error_note(kept)]
                 break
         await self._commit(entry, state, commands, kept)

@@ -1,0 +1,48 @@
+"""Where a strategy's exception came from, said for the person who wrote it.
+
+The runner pauses a bot whose step raises and the backtester stops; both say so in one line,
+which must lead to the strategy's own line of code, not to the machinery that called it (the
+innermost frame is often the runner's, the interface's or a library's). So the line named is
+the innermost one outside this package's shared/, backtest/ and services/ and outside Python's
+own and installed libraries: the user's module, or a built-in strategy's.
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+import traceback
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[2]
+_MACHINERY = tuple(
+    os.path.realpath(p) + os.sep
+    for p in (
+        _ROOT / "shared",
+        _ROOT / "backtest",
+        _ROOT / "services",
+        *{sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")},
+    )
+)
+
+
+def _shown(filename: str) -> str:
+    """A file as short as it reads unambiguously: relative to the working directory when inside it."""
+    relative = os.path.relpath(filename)
+    return filename if relative.startswith("..") else relative
+
+
+def raised_at(exc: BaseException) -> str:
+    """`file, line N, in function` of the strategy code the exception came from ("" without a traceback)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    own = [f for f in frames if not os.path.realpath(f.filename).startswith(_MACHINERY)]
+    frame = (own or frames)[-1]
+    return f"{_shown(frame.filename)}, line {frame.lineno}, in {frame.name}"
+
+
+def failure_text(exc: BaseException) -> str:
+    """`ZeroDivisionError: division by zero (strategies_user/bot.py, line 21, in on_candle)`."""
+    where = raised_at(exc)
+    return f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
