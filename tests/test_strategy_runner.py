@@ -252,6 +252,35 @@ def test_bad_bot_config_fails_before_anything_starts(env, tmp_path, sync_redis):
     assert not sync_redis.exists("bot:t1:lease")
 
 
+def test_a_broken_bot_in_the_file_stops_its_own_runner_not_the_others(env, tmp_path, sync_redis):
+    """A bot added to the bots file with a typo in its params, or a strategy that does not
+    import, must not keep the bots already there from (re)starting: only its runner refuses."""
+    (tmp_path / "trap_runner_bot.py").write_text("def on_candle(self)\n")  # a SyntaxError
+    broken = [
+        {**BOT, "id": "t2", "params": {"fial_on": "13"}},
+        {**BOT, "id": "t3", "strategy": "trap_runner_bot:Bot"},
+    ]
+    bots_file = write_bots(tmp_path / "bots.toml", BOT, *broken)
+    publish_filters(sync_redis)
+    proc = start_runner(env, tmp_path, bots_file, sync_redis)  # t1 runs
+    env = {
+        **env,
+        "AUTOMATA_BOTS": str(bots_file),
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{env.get('PYTHONPATH', '')}",
+    }
+    for bot_id, field in (
+        ("t2", "fial_on: unknown parameter (did you mean fail_on?)"),
+        ("t3", "SyntaxError in"),
+    ):
+        refused = python(
+            "services.strategy_runner", "--bot", bot_id, env=env, log_path=tmp_path / f"{bot_id}.log"
+        )
+        assert refused.start().popen.wait(30) == 2
+        assert f"{bots_file}: bot {bot_id}: " in refused.output() and field in refused.output()
+        assert not sync_redis.exists(f"bot:{bot_id}:lease")
+    assert proc.terminate() == 0
+
+
 def test_cli_pause_and_resume_reach_the_runner(env, tmp_path, sync_redis, bots_file):
     publish_filters(sync_redis)
     proc = start_runner(env, tmp_path, bots_file, sync_redis)
