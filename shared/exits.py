@@ -16,6 +16,17 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
 
+def _decimals(owner: msgspec.Struct, *names: str) -> None:
+    """Numbers written in a bot's code as floats or ints (`stop_loss=0.005`) are refused by name:
+    money and fractions are Decimal (a float's 0.1 is not 0.1), and the checks below compare them."""
+    for name in names:
+        value = getattr(owner, name)
+        if value is not None and not isinstance(value, Decimal):
+            raise ValueError(
+                f'{name} must be a Decimal, e.g. Decimal("{value}"), got {type(value).__name__} {value!r}'
+            )
+
+
 def _fraction(name: str, value: Decimal | None) -> None:
     if value is not None and not (value.is_finite() and _ZERO < value < _ONE):
         raise ValueError(f"{name} must be a fraction in (0, 1) (0.02 is 2 %), got {value}")
@@ -31,6 +42,7 @@ class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defau
     share: Decimal | None = None
 
     def __post_init__(self) -> None:
+        _decimals(self, "gain", "price", "share")
         if (self.gain is None) == (self.price is None):
             raise ValueError("a take-profit target takes exactly one of gain and price")
         if self.gain is not None and not (self.gain.is_finite() and self.gain > 0):
@@ -57,6 +69,8 @@ class Exits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
     time_limit_s: int | None = None  # what is still held this long after the entry filled is sold at market
 
     def __post_init__(self) -> None:
+        _decimals(self, "stop_loss", "stop_price", "trailing_stop", "trailing_take_profit")
+        self._check_targets()
         _fraction("stop_loss", self.stop_loss)
         _fraction("trailing_stop", self.trailing_stop)
         _fraction("trailing_take_profit", self.trailing_take_profit)
@@ -67,8 +81,26 @@ class Exits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
         self._check_shares()
         if self.trailing_take_profit is not None and not self.take_profits:
             raise ValueError("a trailing take profit needs a target to start trailing from")
-        if self.time_limit_s is not None and self.time_limit_s <= 0:
-            raise ValueError(f"time_limit_s must be above 0, got {self.time_limit_s}")
+        if self.break_even and not self.take_profits:
+            raise ValueError(
+                "break_even needs a target: the stop moves up to the entry once a target has sold"
+            )
+        limit = self.time_limit_s
+        if limit is not None and (type(limit) is not int or limit <= 0):
+            raise ValueError(f"time_limit_s must be a whole number of seconds above 0, got {limit!r}")
+
+    def _check_targets(self) -> None:
+        """A bot's code may hand a Target alone, or a gain, where a tuple of Targets goes."""
+        targets = self.take_profits
+        wrong = (
+            [t for t in targets if not isinstance(t, Target)]
+            if isinstance(targets, tuple | list)
+            else [targets]
+        )
+        if wrong:
+            raise ValueError(
+                f'take_profits must be a tuple of Target, e.g. (Target(gain=Decimal("0.02")),), got {wrong[0]!r}'
+            )
 
     def _check_shares(self) -> None:
         """The shares split the whole position: all given, they add up to 1 (else the last target

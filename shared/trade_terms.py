@@ -129,7 +129,7 @@ def _flag(field: str, text: str) -> bool:
 
 def _exits_field(reason: str) -> str:
     """Which field an Exits refusal is about (its message names the concept)."""
-    for words, field in (("trailing take profit", "trailing_tp"), ("stop_loss or stop_price", "stop"),
+    for words, field in (("break_even", "break_even"), ("trailing take profit", "trailing_tp"), ("stop_loss or stop_price", "stop"),
                          ("share", "tp"), ("target", "tp"), ("stop_price", "stop"), ("stop_loss", "sl"),
                          ("trailing_stop", "trailing"), ("time_limit", "time_limit")):  # fmt: skip
         if words in reason:

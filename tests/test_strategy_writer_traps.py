@@ -80,6 +80,40 @@ def test_shares_that_do_not_make_the_whole_position_are_refused() -> None:
         parse_terms("buy", "BTCUSDT", {"quote": "100", "tp": "2%,4%:50%,30%"})
 
 
+@pytest.mark.parametrize(
+    ("build", "says"),
+    [
+        (
+            lambda: Exits(stop_loss=0.005),
+            r'stop_loss must be a Decimal, e\.g\. Decimal\("0.005"\), got float 0.005',
+        ),
+        (
+            lambda: Exits(stop_price=40_000),
+            r'stop_price must be a Decimal, e\.g\. Decimal\("40000"\), got int 40000',
+        ),
+        (lambda: Target(gain=0.01), r'gain must be a Decimal, e\.g\. Decimal\("0.01"\), got float 0.01'),
+        (lambda: Exits(take_profits=Target(gain=D("0.01"))), "take_profits must be a tuple of Target"),
+        (lambda: Exits(take_profits=(D("0.01"),)), "take_profits must be a tuple of Target, .* got Decimal"),
+        (lambda: Exits(stop_loss=D("0.01"), break_even=True), "break_even needs a target"),
+        (
+            lambda: Exits(stop_loss=D("0.01"), time_limit_s=90.5),
+            "time_limit_s must be a whole number of seconds",
+        ),
+    ],
+)
+def test_exits_written_in_a_bots_code_the_way_a_newcomer_writes_them_are_refused_by_name(build, says) -> None:
+    """Floats, a Target where a tuple goes, a break-even with no target to trigger it: an
+    AttributeError from deep inside (`'float' object has no attribute 'is_finite'`), or
+    nothing at all, before."""
+    with pytest.raises(ValueError, match=says):
+        build()
+
+
+def test_a_break_even_without_a_target_is_refused_as_a_trade_term() -> None:
+    with pytest.raises(TermsError, match="break_even: break_even needs a target"):
+        parse_terms("buy", "BTCUSDT", {"quote": "100", "sl": "1%", "break_even": "yes"})
+
+
 class WithExits(msgspec.Struct, frozen=True):
     exits: Exits = Exits()
 
@@ -119,7 +153,8 @@ def test_an_error_raised_while_importing_a_strategy_names_its_file_and_line(user
     module = user_dir / "trap_import_bot.py"
     module.write_text("import msgspec\n\nLIMIT = undefined_name\n")
     with pytest.raises(
-        StrategyLoadError, match=rf"NameError: .*undefined_name.* \({re.escape(str(module))}, line 3\)"
+        StrategyLoadError,
+        match=rf"NameError: .*undefined_name.* \({re.escape(str(module))}, line 3, in <module>\)",
     ):
         load_strategy("trap_import_bot:Bot")
 
@@ -146,3 +181,4 @@ def test_a_strategy_that_raises_stops_the_backtest_with_one_line_naming_its_code
     said = one_line(result.output)
     assert said.startswith("error: the strategy raised on the candle of 2023-03-01 00:00: ZeroDivisionError")
     assert f"({module}, line {line}, in on_candle)" in said and "Traceback" not in result.output
+
