@@ -182,3 +182,12 @@ def test_a_strategy_that_raises_stops_the_backtest_with_one_line_naming_its_code
     assert said.startswith("error: the strategy raised on the candle of 2023-03-01 00:00: ZeroDivisionError")
     assert f"({module}, line {line}, in on_candle)" in said and "Traceback" not in result.output
 
+
+def test_exits_refused_while_a_strategy_imports_name_the_users_line_not_shared_exits(user_dir) -> None:
+    module = user_dir / "trap_float_bot.py"
+    code = MINIMAL.replace('stop_loss=Decimal("0.005")', "stop_loss=0.005")
+    module.write_text(code)
+    line = next(n for n, text in enumerate(code.splitlines(), 1) if text.startswith("EXITS = "))
+    said = rf"stop_loss must be a Decimal, .* got float 0.005 \({re.escape(str(module))}, line {line}, in <module>\)"
+    with pytest.raises(StrategyLoadError, match=said):
+        load_strategy("trap_float_bot:Minimal")

@@ -32,17 +32,19 @@ def _shown(filename: str) -> str:
     return filename if relative.startswith("..") else relative
 
 
-def raised_at(exc: BaseException) -> str:
-    """`file, line N, in function` of the strategy code the exception came from ("" without a traceback)."""
+def raised_at(exc: BaseException, *, fallback: bool = True) -> str:
+    """`file, line N, in function` of the strategy code the exception came from; with none in
+    the traceback, the innermost frame (a fault of the machinery's own), or "" without fallback."""
     frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
+    own = [f for f in frames if not f.filename.startswith("<")]
+    own = [f for f in own if not os.path.realpath(f.filename).startswith(_MACHINERY)]
+    found = own or (frames if fallback else [])
+    if not found:
         return ""
-    own = [f for f in frames if not os.path.realpath(f.filename).startswith(_MACHINERY)]
-    frame = (own or frames)[-1]
-    return f"{_shown(frame.filename)}, line {frame.lineno}, in {frame.name}"
+    return f"{_shown(found[-1].filename)}, line {found[-1].lineno}, in {found[-1].name}"
 
 
-def failure_text(exc: BaseException) -> str:
+def failure_text(exc: BaseException, *, fallback: bool = True) -> str:
     """`ZeroDivisionError: division by zero (strategies_user/bot.py, line 21, in on_candle)`."""
-    where = raised_at(exc)
+    where = raised_at(exc, fallback=fallback)
     return f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")

@@ -17,7 +17,6 @@ import importlib
 import inspect
 import os
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -27,6 +26,7 @@ import msgspec
 from shared.strategy.base import Strategy
 from shared.strategy.context import StrategyContext
 from shared.strategy.events import Event
+from shared.strategy.failure import failure_text
 from shared.strategy.state import StrategyState
 
 BUILTIN: dict[str, str] = {
@@ -99,15 +99,11 @@ def _resolve(spec: str) -> Any:
 
 
 def _why(exc: Exception) -> str:
-    """What stopped a user's module from importing, with the file and line where it happened
-    (a SyntaxError's own text names the file's base name only)."""
+    """What stopped a user's module from importing, with the file and line of their code where
+    it happened (a SyntaxError's own text names the file's base name only)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"SyntaxError in {exc.filename}, line {exc.lineno}: {exc.msg}"
-    machinery = (__file__, importlib.__file__)  # frames of the import itself, not of the module
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in machinery]
-    frames = [f for f in frames if not f.filename.startswith("<")]
-    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return failure_text(exc, fallback=False)
 
 
 def _strategy_classes(module: ModuleType) -> list[str]:
