@@ -80,6 +80,27 @@ def test_shares_that_do_not_make_the_whole_position_are_refused() -> None:
         parse_terms("buy", "BTCUSDT", {"quote": "100", "tp": "2%,4%:50%,30%"})
 
 
+class BuggyCheck(msgspec.Struct, frozen=True):
+    stop: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not self.stop.is_finite():  # a float has no is_finite: the bug under test
+            raise ValueError("stop must be finite")
+
+
+def test_a_params_check_that_raises_is_a_config_error_naming_its_line() -> None:
+    """Only ValueError and TypeError were turned into a config error: any other exception of a
+    params' __post_init__ went out as a traceback from the backtest and the runner."""
+    line = next(
+        n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1) if "the bug under test" in text
+    )
+    where = rf"\(.*{Path(__file__).name}, line {line}, in __post_init__\)"
+    with pytest.raises(
+        ParamsError, match=rf"bots.toml: bot b: params: checking the params raised AttributeError: .*{where}"
+    ):
+        load_params(BuggyCheck, {}, source="bots.toml: bot b: params")
+
+
 @pytest.mark.parametrize(
     ("build", "says"),
     [

@@ -17,6 +17,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from shared.messages import MAX_AMOUNT
+from shared.strategy.failure import failure_text
 
 P = TypeVar("P", bound=msgspec.Struct)
 
@@ -78,6 +79,10 @@ def load_params(
         raise ParamsError(f"{source}: nested too deep") from None
     except ArithmeticError as exc:  # a check in __post_init__ met a value Decimal cannot compare
         raise ParamsError(f"{source}: a number out of range: {type(exc).__name__}") from None
+    except ParamsError:
+        raise
+    except Exception as exc:  # the params' own __post_init__ has a bug: say where, as a config error
+        raise ParamsError(f"{source}: checking the params raised {failure_text(exc)}") from None
 
 
 def _refuse_unknown(params_type: type[msgspec.Struct], data: dict[str, Any], source: str) -> None:
