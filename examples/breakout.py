@@ -63,8 +63,8 @@ class Breakout(Strategy[BreakoutParams, BreakoutState]):
             why = f"no entry: close {price(ctx, candle.close)} not above the {params.lookback}-candle high"
             return state, [decide(ctx, why, topic="no_breakout", high=high)]
         state, cmds = open_trade(state, ctx, params.exits(), quote=params.quote_amount, tag="entry")
-        if not cmds:
-            return state, []
+        if state.trade is None:  # nothing sent (e.g. an amount under the minimum order): cmds say why
+            return state, cmds
         state = msgspec.structs.replace(state, trades=state.trades + 1)
         said = decide(ctx, f"breakout: close {price(ctx, candle.close)} above the high {price(ctx, high)}")
         return state, [said, *cmds]

@@ -212,3 +212,21 @@ def test_exits_refused_while_a_strategy_imports_name_the_users_line_not_shared_e
     said = rf"stop_loss must be a Decimal, .* got float 0.005 \({re.escape(str(module))}, line {line}, in <module>\)"
     with pytest.raises(StrategyLoadError, match=said):
         load_strategy("trap_float_bot:Minimal")
+
+
+@pytest.mark.parametrize(
+    ("amount", "says"),
+    [
+        ("-100", "the entry's quote amount -100 is not above 0"),
+        ("0.5", "the entry (0.50 USDT) is under BTCUSDT's minimum order of 5 USDT"),
+    ],
+)
+def test_an_entry_too_small_to_send_says_why_instead_of_waiting_in_silence(
+    tmp_path, data, amount, says
+) -> None:
+    """The minimal bot's quote_amount has no check of its own: negative, or under the minimum
+    order, open_trade sent nothing and said nothing (a backtest with no order and no reason)."""
+    result = backtest(strategy_file(tmp_path, "examples.minimal:Minimal", f"quote_amount = {amount}"), data)
+    said = one_line(result.output)
+    assert result.exit_code == 0 and "orders placed / rejected │ 0 / 0" in said
+    assert f"its last reason: trade not opened: {says}" in said
