@@ -230,3 +230,15 @@ def test_an_entry_too_small_to_send_says_why_instead_of_waiting_in_silence(
     said = one_line(result.output)
     assert result.exit_code == 0 and "orders placed / rejected │ 0 / 0" in said
     assert f"its last reason: trade not opened: {says}" in said
+
+
+def test_a_strategy_class_without_its_params_type_is_refused_when_loaded(user_dir) -> None:
+    """`param_type = Params` (a typo): an AttributeError in the middle of the backtest or the
+    runner's start, before."""
+    (user_dir / "trap_attr_bot.py").write_text(
+        MINIMAL.replace("    params_type = Params", "    param_type = Params")
+    )
+    with pytest.raises(
+        StrategyLoadError, match=r"Minimal.params_type must be the msgspec.Struct class of its params"
+    ):
+        load_strategy("trap_attr_bot:Minimal")

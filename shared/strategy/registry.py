@@ -125,9 +125,27 @@ def load_strategy(name: str) -> Strategy[Any, Any]:
         )
     obj = _resolve(spec)
     if inspect.isclass(obj) and issubclass(obj, Strategy):
-        return obj()
+        return _checked(obj(), name)
     if isinstance(obj, Strategy):
-        return obj
+        return _checked(obj, name)
     if callable(obj):
         return FunctionStrategy(obj, name)
     raise StrategyLoadError(f"strategy {name!r}: {spec} is not a Strategy, a Strategy class or a function")
+
+
+def _checked(strategy: Strategy[Any, Any], name: str) -> Strategy[Any, Any]:
+    """A Strategy class without the class attributes the runner and the backtester read is
+    refused here by name, not met later as an AttributeError in the middle of a run."""
+    cls = type(strategy).__name__
+    params = getattr(strategy, "params_type", None)
+    if not (inspect.isclass(params) and issubclass(params, msgspec.Struct)):
+        raise StrategyLoadError(
+            f"strategy {name!r}: {cls}.params_type must be the msgspec.Struct class of its params "
+            f"(params_type = Params), got {params!r}"
+        )
+    state = getattr(strategy, "state_type", None)
+    if not (inspect.isclass(state) and issubclass(state, StrategyState)):
+        raise StrategyLoadError(
+            f"strategy {name!r}: {cls}.state_type must be a StrategyState subclass, got {state!r}"
+        )
+    return strategy
