@@ -227,7 +227,7 @@ def test_strategy_that_raises_pauses_the_bot_and_keeps_the_entry(env, tmp_path, 
     assert doc["state"]["mode"] == "paused"
     # the error names the strategy's own line, not the runner's frames that called it
     code = SCRIPTED.read_text().splitlines()
-    raised = next(n for n, text in enumerate(code, 1) if "raise RuntimeError" in text)
+    raised = next(n for n, text in enumerate(code, 1) if "failure at close" in text)
     where = f"scripted.py, line {raised}, in on_candle)"
     assert "scripted failure" in doc["failed"]["error"] and doc["failed"]["error"].endswith(where)
     notes = [decode(f) for _, f in sync_redis.xrange("notify")]
@@ -278,6 +278,39 @@ def test_a_broken_bot_in_the_file_stops_its_own_runner_not_the_others(env, tmp_p
         assert refused.start().popen.wait(30) == 2
         assert f"{bots_file}: bot {bot_id}: " in refused.output() and field in refused.output()
         assert not sync_redis.exists(f"bot:{bot_id}:lease")
+    assert proc.terminate() == 0
+
+
+def test_a_bot_whose_initial_state_raises_waits_and_its_process_mates_trade_on(env, tmp_path, sync_redis):
+    """initial_state raising crashed the whole process (every bot sharing it), and again at each
+    restart; now that bot says why once and waits, and the other bot of the process trades."""
+    bots_file = write_bots(
+        tmp_path / "bots.toml", {**BOT, "params": {"fail_at_start": True}}, {**BOT, "id": "t2"}
+    )
+    publish_filters(sync_redis)
+    env = {**env, "AUTOMATA_BOTS": str(bots_file)}
+    proc = python(
+        "services.strategy_runner", "--bot", "t1", "--bot", "t2", env=env, log_path=tmp_path / "pair.log"
+    ).start()
+    wait_until(lambda: reading_candles(sync_redis, "t2"), timeout=20, what="t2 reads candles")
+    line = next(
+        n for n, text in enumerate(SCRIPTED.read_text().splitlines(), 1) if "failure at start" in text
+    )
+
+    def start_error() -> Notification | None:
+        notes = [decode(f) for _, f in sync_redis.xrange("notify")]
+        return next(
+            (n for n in notes if isinstance(n, Notification) and n.bot == "t1" and n.kind == "error"), None
+        )
+
+    wait_until(lambda: start_error() is not None, timeout=20, what="t1's error notification")
+    text = start_error().text
+    assert "t1: cannot start: its initial_state raised: RuntimeError: scripted failure at start" in text
+    assert f"scripted.py, line {line}, in initial_state" in text
+    add_candle(sync_redis, candle(0, "100", "101"))  # rising: t2 buys
+    wait_until(lambda: [c for c in commands(sync_redis) if isinstance(c, PlaceOrder) and c.bot == "t2"],
+               what="t2's buy")  # fmt: skip
+    assert proc.popen.poll() is None and not sync_redis.exists("bot:t1:lease")
     assert proc.terminate() == 0
 
 
