@@ -242,3 +242,20 @@ def test_a_strategy_class_without_its_params_type_is_refused_when_loaded(user_di
         StrategyLoadError, match=r"Minimal.params_type must be the msgspec.Struct class of its params"
     ):
         load_strategy("trap_attr_bot:Minimal")
+
+
+@pytest.mark.parametrize(
+    ("param", "says"),
+    [
+        ("take_profit = -0.01", "take_profit must be above 0, got -0.01"),
+        ("quote_amount = -5", "quote_amount must be above 0, got -5"),
+        ("stop_loss = -0.02", "stop_loss must be a fraction in (0, 1) (0.02 is 2 %), got -0.02"),
+        ("trailing_stop = 2", "trailing_stop must be a fraction in (0, 1) (0.02 is 2 %), got 2"),
+    ],
+)
+def test_the_example_bots_negative_or_percent_values_are_refused_naming_the_field(
+    tmp_path, data, param, says
+):
+    """A negative take_profit was refused as "a target's gain must be above 0", naming no field."""
+    result = backtest(strategy_file(tmp_path, "examples.breakout:Breakout", param), data)
+    assert result.exit_code == 2 and f"bot.toml: params: {says}" in one_line(result.output)
