@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from backtest.series import synthetic
 from cli.backtest import backtest_app
+from cli.new_strategy import render
 from shared.exits import Exits, Target
 from shared.strategy.params import ParamsError, load_params
 from shared.strategy.registry import StrategyLoadError, load_strategy
@@ -259,3 +260,17 @@ def test_the_example_bots_negative_or_percent_values_are_refused_naming_the_fiel
     """A negative take_profit was refused as "a target's gain must be above 0", naming no field."""
     result = backtest(strategy_file(tmp_path, "examples.breakout:Breakout", param), data)
     assert result.exit_code == 2 and f"bot.toml: params: {says}" in one_line(result.output)
+
+
+def test_the_templates_params_name_the_field_and_the_value_refused(user_dir) -> None:
+    """`automata new-strategy`'s dip buyer said "dip and take_profit are fractions between 0 and 1"
+    whichever was wrong, and never the value."""
+    strategy_code, _ = render("trap_template", "trap_template:TrapTemplate")
+    (user_dir / "trap_template.py").write_text(strategy_code)
+    strategy = load_strategy("trap_template:TrapTemplate")
+    with pytest.raises(
+        ParamsError, match=r"take_profit must be a fraction between 0 and 1 \(0.005 is 0.5 %\), got -0.01"
+    ):
+        strategy.parse_params({"take_profit": "-0.01"})
+    with pytest.raises(ParamsError, match="quote_amount must be above 0, got 0"):
+        strategy.parse_params({"quote_amount": 0})
