@@ -39,7 +39,7 @@ import msgspec
 import numpy as np
 
 from backtest.scan import next_candidate
-from backtest.series import CandleSeries
+from backtest.series import CandleSeries, iso
 from backtest.sim import SimFill, SimVenue
 from shared.filters import SymbolFilters
 from shared.matching.candles import (
@@ -76,6 +76,7 @@ from shared.strategy import (
     apply_fill,
 )
 from shared.strategy.events import Event
+from shared.strategy.failure import failure_text
 
 TICKS = 4
 MAX_EVENTS_PER_TICK = 10_000
@@ -84,6 +85,16 @@ DECISIONS_KEPT = 10_000  # a year of a busy bot's decisions would fill the memor
 
 class BacktestError(RuntimeError):
     pass
+
+
+def strategy_failed(event: Event, ts: int, exc: Exception) -> BacktestError:
+    """The strategy raised: said as the runner says it (its file and line), with the candle."""
+    when = (
+        f"the candle of {iso(event.open_time)}"
+        if isinstance(event, Candle)
+        else f"a {type(event).__name__} at {iso(ts)}"
+    )
+    return BacktestError(f"the strategy raised on {when}: {failure_text(exc)}")
 
 
 @dataclass(frozen=True)
@@ -257,7 +268,10 @@ class Backtester:
             if handled > MAX_EVENTS_PER_TICK:
                 raise BacktestError(f"more than {MAX_EVENTS_PER_TICK} events in one tick: the strategy loops")
             event = self.queue.popleft()
-            self.state, commands = step(params, self.state, event, self._ctx(ts))
+            try:
+                self.state, commands = step(params, self.state, event, self._ctx(ts))
+            except Exception as exc:  # the strategy's bug: one line naming its code and the moment
+                raise strategy_failed(event, ts, exc) from exc
             if commands:
                 self._apply(commands, tick, ts)
 

@@ -157,13 +157,15 @@ class {cls}Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     quote_amount: Decimal = Decimal("50")  # quote spent by each buy
     take_profit: Decimal = Decimal("0.004")  # sell this far above the average entry
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # each refusal names its field: the runner shows it as is
         if self.lookback < 1:
-            raise ValueError("lookback must be at least 1")
-        if not 0 < self.dip < 1 or not 0 < self.take_profit < 1:
-            raise ValueError("dip and take_profit are fractions between 0 and 1")
+            raise ValueError(f"lookback must be at least 1, got {{self.lookback}}")
+        for name in ("dip", "take_profit"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ValueError(f"{{name}} must be a fraction between 0 and 1 (0.005 is 0.5 %), got {{value}}")
         if self.quote_amount <= 0:
-            raise ValueError("quote_amount must be > 0")
+            raise ValueError(f"quote_amount must be above 0, got {{self.quote_amount}}")
 
 
 class {cls}State(StrategyState, frozen=True, kw_only=True):
@@ -290,10 +292,11 @@ def test_dust_left_by_a_fee_in_base_does_not_block_the_next_trade():
 
 def test_bad_params_are_refused_by_name():
     strategy = load_strategy(SPEC)
-    for bad in ({{"dip": "2"}}, {{"lookback": 0}}, {{"no_such_param": 1}}):
+    for bad in ({{"dip": "2"}}, {{"take_profit": "-0.01"}}, {{"lookback": 0}}, {{"no_such_param": 1}}):
         try:
             strategy.parse_params(bad)
-        except ValueError:
+        except ValueError as exc:
+            assert next(iter(bad)) in str(exc), exc  # the error names the field
             continue
         raise AssertionError(f"accepted {{bad}}")
 

@@ -116,7 +116,7 @@ def buy(
     qty: str = typer.Option(None, "--qty", help="base asset to buy, e.g. 0.002 (or --quote)"),
     price: str = typer.Option(None, "--price", help="a limit entry at this price (default: at market)"),
     tp: str = typer.Option(None, "--tp", help="take profits: 2%,4% above the entry or prices 43000,44000; "
-                           ":50%,50% after them gives each one's share (default: equal parts)"),  # fmt: skip
+                           ":50%,50% after them gives each one's share, adding up to 100% (default: equal parts)"),  # fmt: skip
     sl: str = typer.Option(None, "--sl", help="stop loss below the entry, e.g. 1%"),
     stop: str = typer.Option(None, "--stop", help="or a stop price, e.g. 40000"),
     trailing: str = typer.Option(None, "--trailing", help="trailing stop below the highest price since the entry, e.g. 0.5%"),

@@ -32,8 +32,11 @@ class BreakoutParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stop_loss: Decimal = Decimal("0.02")
     trailing_stop: Decimal | None = None
 
-    def __post_init__(self) -> None:
-        self.exits()  # a bad fraction is refused when the config is read, naming the field
+    def __post_init__(self) -> None:  # a bad value is refused when the config is read, naming the field
+        for name in ("lookback", "quote_amount", "take_profit"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0, got {getattr(self, name)}")
+        self.exits()  # the exits' own checks (stop_loss and trailing_stop are fractions in (0, 1))
 
     def exits(self) -> Exits:
         return Exits(take_profits=(Target(gain=self.take_profit),), stop_loss=self.stop_loss,
@@ -63,8 +66,8 @@ class Breakout(Strategy[BreakoutParams, BreakoutState]):
             why = f"no entry: close {price(ctx, candle.close)} not above the {params.lookback}-candle high"
             return state, [decide(ctx, why, topic="no_breakout", high=high)]
         state, cmds = open_trade(state, ctx, params.exits(), quote=params.quote_amount, tag="entry")
-        if not cmds:
-            return state, []
+        if state.trade is None:  # nothing sent (e.g. an amount under the minimum order): cmds say why
+            return state, cmds
         state = msgspec.structs.replace(state, trades=state.trades + 1)
         said = decide(ctx, f"breakout: close {price(ctx, candle.close)} above the high {price(ctx, high)}")
         return state, [said, *cmds]

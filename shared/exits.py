@@ -16,6 +16,17 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
 
+def _decimals(owner: msgspec.Struct, *names: str) -> None:
+    """Numbers written in a bot's code as floats or ints (`stop_loss=0.005`) are refused by name:
+    money and fractions are Decimal (a float's 0.1 is not 0.1), and the checks below compare them."""
+    for name in names:
+        value = getattr(owner, name)
+        if value is not None and not isinstance(value, Decimal):
+            raise ValueError(
+                f'{name} must be a Decimal, e.g. Decimal("{value}"), got {type(value).__name__} {value!r}'
+            )
+
+
 def _fraction(name: str, value: Decimal | None) -> None:
     if value is not None and not (value.is_finite() and _ZERO < value < _ONE):
         raise ValueError(f"{name} must be a fraction in (0, 1) (0.02 is 2 %), got {value}")
@@ -23,13 +34,15 @@ def _fraction(name: str, value: Decimal | None) -> None:
 
 class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """One take-profit level: `gain` above the entry price (0.02: +2 %) or a fixed `price`, for
-    `share` of the position (None: an equal part of what the targets with a share leave)."""
+    `share` of the position (None: an equal part of what the targets with a share leave; shares
+    given to every target add up to 1, Exits checks)."""
 
     gain: Decimal | None = None
     price: Decimal | None = None
     share: Decimal | None = None
 
     def __post_init__(self) -> None:
+        _decimals(self, "gain", "price", "share")
         if (self.gain is None) == (self.price is None):
             raise ValueError("a take-profit target takes exactly one of gain and price")
         if self.gain is not None and not (self.gain.is_finite() and self.gain > 0):
@@ -56,6 +69,8 @@ class Exits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
     time_limit_s: int | None = None  # what is still held this long after the entry filled is sold at market
 
     def __post_init__(self) -> None:
+        _decimals(self, "stop_loss", "stop_price", "trailing_stop", "trailing_take_profit")
+        self._check_targets()
         _fraction("stop_loss", self.stop_loss)
         _fraction("trailing_stop", self.trailing_stop)
         _fraction("trailing_take_profit", self.trailing_take_profit)
@@ -63,10 +78,44 @@ class Exits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
             raise ValueError("give stop_loss or stop_price, not both")
         if self.stop_price is not None and not (self.stop_price.is_finite() and self.stop_price > 0):
             raise ValueError(f"stop_price must be above 0, got {self.stop_price}")
-        shares = sum((t.share for t in self.take_profits if t.share is not None), _ZERO)
-        if shares > _ONE:
-            raise ValueError(f"the targets' shares add up to {shares}, more than the whole position")
+        self._check_shares()
         if self.trailing_take_profit is not None and not self.take_profits:
             raise ValueError("a trailing take profit needs a target to start trailing from")
-        if self.time_limit_s is not None and self.time_limit_s <= 0:
-            raise ValueError(f"time_limit_s must be above 0, got {self.time_limit_s}")
+        if self.break_even and not self.take_profits:
+            raise ValueError(
+                "break_even needs a target: the stop moves up to the entry once a target has sold"
+            )
+        limit = self.time_limit_s
+        if limit is not None and (type(limit) is not int or limit <= 0):
+            raise ValueError(f"time_limit_s must be a whole number of seconds above 0, got {limit!r}")
+
+    def _check_targets(self) -> None:
+        """A bot's code may hand a Target alone, or a gain, where a tuple of Targets goes."""
+        targets = self.take_profits
+        wrong = (
+            [t for t in targets if not isinstance(t, Target)]
+            if isinstance(targets, tuple | list)
+            else [targets]
+        )
+        if wrong:
+            raise ValueError(
+                f'take_profits must be a tuple of Target, e.g. (Target(gain=Decimal("0.02")),), got {wrong[0]!r}'
+            )
+
+    def _check_shares(self) -> None:
+        """The shares split the whole position: all given, they add up to 1 (else the last target
+        would sell another share than it says); some missing, the others leave those a part."""
+        given = [t.share for t in self.take_profits if t.share is not None]
+        shares, free = sum(given, _ZERO), len(self.take_profits) - len(given)
+        if shares > _ONE:
+            raise ValueError(f"the targets' shares add up to {shares}, more than the whole position")
+        if given and not free and shares != _ONE:
+            raise ValueError(
+                f"the targets' shares add up to {shares}, not the whole position (1): make them add up "
+                "to 1, or give the last target no share and it sells the rest"
+            )
+        if free and shares == _ONE:
+            raise ValueError(
+                f"the targets' shares add up to 1, leaving nothing for the {free} target"
+                f"{'s' if free > 1 else ''} without a share"
+            )

@@ -6,7 +6,7 @@ field, so a bad `--tp` is refused before anything is written.
 Fields (all text, as a person typed them):
 - `quote` (quote asset to spend) or `qty` (base asset to buy); `price`: a limit entry (none: market);
 - `tp`: take-profit targets, comma-separated, each `2%` (a gain above the entry) or `44000` (a
-  price); `:50%,50%` after them gives each target's share of the position (else equal parts);
+  price); `:50%,50%` after them gives each target's share of the position, adding up to 100% (else equal parts);
 - `sl`: the stop loss below the entry, `1%`; or `stop`: a stop price;
 - `trailing`: a trailing stop, `0.5%` below the highest price since the entry;
 - `trailing_tp`: a trailing take profit, `0.5%` below the peak once the last target is reached;
@@ -102,8 +102,10 @@ def _targets(text: str) -> tuple[Target, ...]:
             out.append(Target(gain=_number("tp", item[:-1]) / _HUNDRED, share=share))
         else:
             out.append(Target(price=_number("tp", item), share=share))
-    if parts and sum(t.share or Decimal(0) for t in out) > 1:
-        raise TermsError("tp", f"the shares add up to more than 100% in {text!r}")
+    total = sum((t.share or Decimal(0) for t in out), Decimal(0))
+    if parts and total != 1:
+        told = f"{(total * _HUNDRED).normalize():f}%, {'more' if total > 1 else 'less'} than 100%"
+        raise TermsError("tp", f"the shares add up to {told} in {text!r}")
     return tuple(out)
 
 
@@ -127,7 +129,7 @@ def _flag(field: str, text: str) -> bool:
 
 def _exits_field(reason: str) -> str:
     """Which field an Exits refusal is about (its message names the concept)."""
-    for words, field in (("trailing take profit", "trailing_tp"), ("stop_loss or stop_price", "stop"),
+    for words, field in (("break_even", "break_even"), ("trailing take profit", "trailing_tp"), ("stop_loss or stop_price", "stop"),
                          ("share", "tp"), ("target", "tp"), ("stop_price", "stop"), ("stop_loss", "sl"),
                          ("trailing_stop", "trailing"), ("time_limit", "time_limit")):  # fmt: skip
         if words in reason:

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 import msgspec
 
-from shared.messages import Decision, Level, Notification, PlaceOrder, PlaceOrderList, Side, TradeRequest
+from shared.messages import Decision, Level, PlaceOrder, PlaceOrderList, Side, TradeRequest
 from shared.money import ZERO
 from shared.strategy import (
     Step,
@@ -71,10 +71,10 @@ class ManualStrategy(Strategy[ManualParams, StrategyState]):
             return state, refuse_trade(ctx, request, why)
         new, cmds = open_smart_trade(state, ctx, request)
         entry = next((c for c in cmds if isinstance(c, PlaceOrder | PlaceOrderList)), None)
-        if entry is None:  # the helper sent nothing: it says why in its own commands, if anything
-            reasons = [c.text for c in cmds if isinstance(c, Decision | Notification)]
-            why = "; ".join(reasons) or _too_small(request, ctx)
-            return new, [*cmds, *refuse_trade(ctx, request, why)]
+        if entry is None:  # the helper sent nothing and says why: the refusal says it instead
+            said = [c for c in cmds if isinstance(c, Decision)]
+            why = "; ".join(c.fields.get("why", c.text) for c in said) or "the helper sent no entry"
+            return new, [*(c for c in cmds if not isinstance(c, Decision)), *refuse_trade(ctx, request, why)]
         cid = entry.cid if isinstance(entry, PlaceOrder) else entry.legs[0].cid
         text = f"trade {request.id} ({request.source}): {describe(request)}; entry {cid}"
         note = notification(ctx, "info", f"trade-{request.id}", f"{ctx.bot}: {text}")
@@ -132,22 +132,6 @@ def _wrong_side(request: TradeRequest, ctx: StrategyContext) -> str:
     if stop is not None and stop >= ref:
         return f"the stop {ctx.price(stop)} is not below {where} {ctx.price(ref)}"
     return ""
-
-
-def _too_small(request: TradeRequest, ctx: StrategyContext) -> str:
-    """Why the entry order was not sent: under the symbol's minimum order, or another filter."""
-    f = ctx.filters
-    price = request.price or ctx.last_price
-    spend = request.quote if request.quote is not None else (
-        (request.quantity or ZERO) * price if price is not None else None
-    )  # fmt: skip
-    if spend is not None and spend < f.min_notional:
-        return (f"the entry ({ctx.quote(spend)} {ctx.quote_asset}) is under {ctx.symbol}'s minimum order of "
-                f"{f.min_notional.normalize():f} {ctx.quote_asset}")  # fmt: skip
-    if request.quantity is not None and f.round_qty(request.quantity) < max(f.min_qty, f.step_size):
-        return (f"the entry's quantity {request.quantity:f} is under {ctx.symbol}'s minimum of "
-                f"{max(f.min_qty, f.step_size).normalize():f} {ctx.base_asset}")  # fmt: skip
-    return f"the entry breaks {ctx.symbol}'s filters (price or quantity out of the venue's bounds)"
 
 
 def open_smart_trade(

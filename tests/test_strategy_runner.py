@@ -8,6 +8,7 @@ import random
 import signal
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,8 @@ from tests.helpers.bots import (
     write_bots,
 )
 from tests.helpers.procs import python, wait_until
+
+SCRIPTED = Path(__file__).parent / "helpers" / "scripted.py"
 
 # no order gateway here: the test answers each runner's start-up sync (tests/helpers/syncs.py)
 pytestmark = pytest.mark.usefixtures("answer_syncs")
@@ -222,9 +225,14 @@ def test_strategy_that_raises_pauses_the_bot_and_keeps_the_entry(env, tmp_path, 
     wait_until(lambda: state_doc(sync_redis).get("failed"), what="failure recorded")
     doc = state_doc(sync_redis)
     assert doc["state"]["mode"] == "paused"
-    assert "scripted failure" in doc["failed"]["error"]
+    # the error names the strategy's own line, not the runner's frames that called it
+    code = SCRIPTED.read_text().splitlines()
+    raised = next(n for n, text in enumerate(code, 1) if "failure at close" in text)
+    where = f"scripted.py, line {raised}, in on_candle)"
+    assert "scripted failure" in doc["failed"]["error"] and doc["failed"]["error"].endswith(where)
     notes = [decode(f) for _, f in sync_redis.xrange("notify")]
-    assert any(isinstance(n, Notification) and n.kind == "error" and n.bot == "t1" for n in notes)
+    errors = [n for n in notes if isinstance(n, Notification) and n.kind == "error" and n.bot == "t1"]
+    assert errors and where in errors[0].text
     assert sync_redis.xpending("md:candles:sim:BTCUSDT:1m", "bot:t1")["pending"] == 0
     # the bot fixed (here: the same strategy won't fail on resume since the entry is replayed after
     # the resume, and fails again) -> still paused, entry still kept
@@ -242,6 +250,68 @@ def test_bad_bot_config_fails_before_anything_starts(env, tmp_path, sync_redis):
     out = proc.output()
     assert str(bots_file) in out and "bot t1" in out and "qty" in out
     assert not sync_redis.exists("bot:t1:lease")
+
+
+def test_a_broken_bot_in_the_file_stops_its_own_runner_not_the_others(env, tmp_path, sync_redis):
+    """A bot added to the bots file with a typo in its params, or a strategy that does not
+    import, must not keep the bots already there from (re)starting: only its runner refuses."""
+    (tmp_path / "trap_runner_bot.py").write_text("def on_candle(self)\n")  # a SyntaxError
+    broken = [
+        {**BOT, "id": "t2", "params": {"fial_on": "13"}},
+        {**BOT, "id": "t3", "strategy": "trap_runner_bot:Bot"},
+    ]
+    bots_file = write_bots(tmp_path / "bots.toml", BOT, *broken)
+    publish_filters(sync_redis)
+    proc = start_runner(env, tmp_path, bots_file, sync_redis)  # t1 runs
+    env = {
+        **env,
+        "AUTOMATA_BOTS": str(bots_file),
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{env.get('PYTHONPATH', '')}",
+    }
+    for bot_id, field in (
+        ("t2", "fial_on: unknown parameter (did you mean fail_on?)"),
+        ("t3", "SyntaxError in"),
+    ):
+        refused = python(
+            "services.strategy_runner", "--bot", bot_id, env=env, log_path=tmp_path / f"{bot_id}.log"
+        )
+        assert refused.start().popen.wait(30) == 2
+        assert f"{bots_file}: bot {bot_id}: " in refused.output() and field in refused.output()
+        assert not sync_redis.exists(f"bot:{bot_id}:lease")
+    assert proc.terminate() == 0
+
+
+def test_a_bot_whose_initial_state_raises_waits_and_its_process_mates_trade_on(env, tmp_path, sync_redis):
+    """initial_state raising crashed the whole process (every bot sharing it), and again at each
+    restart; now that bot says why once and waits, and the other bot of the process trades."""
+    bots_file = write_bots(
+        tmp_path / "bots.toml", {**BOT, "params": {"fail_at_start": True}}, {**BOT, "id": "t2"}
+    )
+    publish_filters(sync_redis)
+    env = {**env, "AUTOMATA_BOTS": str(bots_file)}
+    proc = python(
+        "services.strategy_runner", "--bot", "t1", "--bot", "t2", env=env, log_path=tmp_path / "pair.log"
+    ).start()
+    wait_until(lambda: reading_candles(sync_redis, "t2"), timeout=20, what="t2 reads candles")
+    line = next(
+        n for n, text in enumerate(SCRIPTED.read_text().splitlines(), 1) if "failure at start" in text
+    )
+
+    def start_error() -> Notification | None:
+        notes = [decode(f) for _, f in sync_redis.xrange("notify")]
+        return next(
+            (n for n in notes if isinstance(n, Notification) and n.bot == "t1" and n.kind == "error"), None
+        )
+
+    wait_until(lambda: start_error() is not None, timeout=20, what="t1's error notification")
+    text = start_error().text
+    assert "t1: cannot start: its initial_state raised: RuntimeError: scripted failure at start" in text
+    assert f"scripted.py, line {line}, in initial_state" in text
+    add_candle(sync_redis, candle(0, "100", "101"))  # rising: t2 buys
+    wait_until(lambda: [c for c in commands(sync_redis) if isinstance(c, PlaceOrder) and c.bot == "t2"],
+               what="t2's buy")  # fmt: skip
+    assert proc.popen.poll() is None and not sync_redis.exists("bot:t1:lease")
+    assert proc.terminate() == 0
 
 
 def test_cli_pause_and_resume_reach_the_runner(env, tmp_path, sync_redis, bots_file):

@@ -6,8 +6,9 @@ leak takes down only that bot. Several `--bot` run those bots in one process (bo
 interpreter and libraries once on a small machine. Each bot still has its own lease, state,
 consumer group and exactly-once commit; only the process is shared.
 
-Every bot's config is validated before anything starts: a bad config prints an error naming
-the file, the bot and the field, and exits with code 2.
+The config of every bot it runs is validated before anything starts: a bad config prints an
+error naming the file, the bot and the field, and exits with code 2. Another bot's entry of the
+same file is checked as an entry only (its strategy and params are its own runner's business).
 """
 
 from __future__ import annotations

@@ -117,17 +117,22 @@ def load_bots(path: str | os.PathLike[str] | None = None, *, check_params: bool 
             raise ConfigError(f"{source}: {label}: id: defined twice")
         seen.add(bot.id)
         if check_params:
-            try:
-                strategy = load_strategy(bot.strategy)
-                strategy.parse_params(bot.params, source=f"{source}: {label}: params")
-            except StrategyLoadError as exc:
-                raise ConfigError(f"{source}: {label}: strategy: {exc}") from None
-            except ValueError as exc:
-                raise ConfigError(
-                    str(exc) if source in str(exc) else f"{source}: {label}: params: {exc}"
-                ) from None
+            check_strategy(bot, source)
         bots.append(bot)
     return bots
+
+
+def check_strategy(bot: BotConfig, source: str) -> None:
+    """The bot's strategy is found and takes its params; ConfigError naming the file, the bot
+    and the field otherwise."""
+    label = f"bot {bot.id}"
+    try:
+        strategy = load_strategy(bot.strategy)
+        strategy.parse_params(bot.params, source=f"{source}: {label}: params")
+    except StrategyLoadError as exc:
+        raise ConfigError(f"{source}: {label}: strategy: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc) if source in str(exc) else f"{source}: {label}: params: {exc}") from None
 
 
 def find_bot(bot_id: str, path: str | os.PathLike[str] | None = None) -> BotConfig:
@@ -135,14 +140,19 @@ def find_bot(bot_id: str, path: str | os.PathLike[str] | None = None) -> BotConf
 
 
 def find_bots(bot_ids: list[str], path: str | os.PathLike[str] | None = None) -> list[BotConfig]:
-    """The named bots of the file, in the order asked; ConfigError for an unknown or repeated id."""
-    by_id = {bot.id: bot for bot in load_bots(path)}
+    """The named bots of the file, in the order asked, their strategies and params checked;
+    ConfigError for an unknown or repeated id. The other bots' entries are checked as entries
+    only: a strategy of theirs that does not import, or a param of theirs that is wrong, stops
+    their own runner, never this one (a bot added to the file must not keep the others from
+    restarting)."""
+    by_id = {bot.id: bot for bot in load_bots(path, check_params=False)}
     out = []
     for bot_id in bot_ids:
         if bot_id not in by_id:
             raise ConfigError(f"{path or bots_path()}: no bot with id {bot_id!r}")
         if any(b.id == bot_id for b in out):
             raise ConfigError(f"bot {bot_id!r} asked for twice")
+        check_strategy(by_id[bot_id], str(path or bots_path()))
         out.append(by_id[bot_id])
     return out
 

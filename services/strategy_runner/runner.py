@@ -6,7 +6,8 @@ as last applied), the order commands, the notifications, the decisions, the time
 (ARCHITECTURE.md, exactly-once rule 2). An entry at or below the last applied id is acked and
 skipped; an entry that does not belong on its stream is dead-lettered (inputs.py). A strategy
 that raises pauses the bot, keeps its state and keeps the entry, which is retried when the bot
-is resumed.
+is resumed; one whose initial_state raises, or whose saved state does not load, does not start:
+it says so and waits, the other bots of its process going on.
 
 Sync: Redis may have lost its last second (a power cut) while the venue kept the orders sent
 in it, so the state just loaded may be behind the venue. Before anything else the runner
@@ -66,6 +67,7 @@ from shared.strategy.base import Strategy
 from shared.strategy.commands import ORDER_COMMANDS, CancelTimer, SetTimer
 from shared.strategy.context import StrategyContext
 from shared.strategy.events import event_time
+from shared.strategy.failure import failure_text
 from shared.strategy.state import Mode
 from shared.streams import (
     DECISIONS_MAXLEN,
@@ -81,6 +83,11 @@ from shared.streams import (
 )
 
 log = logging.getLogger("automata.strategy_runner")
+
+
+class StartFailed(Exception):
+    """The strategy gives the bot no state to start from: its initial_state raised, or the state
+    saved in Redis does not load (a bug, or a version that reads it no longer)."""
 
 
 class BotRunner:
@@ -151,6 +158,9 @@ class BotRunner:
                 return
             try:
                 await self._serve()
+            except StartFailed as exc:
+                await self._cannot_start(str(exc))
+                return
             except FencedError as exc:
                 log.error("bot %s: the lease is no longer surely ours (%s); standing by", self.bot.id, exc)
             except REDIS_ERRORS as exc:  # away, or refusing writes (a full disk): serve again after
@@ -161,6 +171,21 @@ class BotRunner:
                 if self._stopping.is_set():
                     with contextlib.suppress(*REDIS_ERRORS):  # else it expires on its own
                         await self.lease.release()
+
+    async def _cannot_start(self, why: str) -> None:
+        """Say it once (log and notification), give the lease back, and wait for the stop: the
+        other bots of the process go on, and a restart of the runner once the strategy is fixed
+        tries again (crashing instead took them all down, again at every restart)."""
+        text = f"{self.bot.id}: cannot start: {why}. Fix the strategy, then restart its runner."
+        log.error("bot %s", text)
+        now = int(time.time() * 1000)
+        note = Notification(id=f"{self.bot.id}:error:start:{now}", kind="error", level=Level.ERROR,
+                            bot=self.bot.id, text=text, ts=now)  # fmt: skip
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.redis.xadd(NOTIFY, encode(note), maxlen=100_000, approximate=True)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.lease.release()
+        await self._stopping.wait()
 
     async def _acquire(self) -> bool:
         waiting_logged = False
@@ -292,11 +317,15 @@ class BotRunner:
         self.doc = decode_doc(await self.redis.get(self.state_key))
         ctx = self._ctx(int(time.time() * 1000), await self.balances.get())
         raw = bytes(self.doc.state)
-        self.state = (
-            self.strategy.initial_state(self.params, ctx)
-            if raw == b"null"
-            else self.strategy.decode_state(raw)
-        )
+        try:
+            self.state = (
+                self.strategy.initial_state(self.params, ctx)
+                if raw == b"null"
+                else self.strategy.decode_state(raw)
+            )
+        except Exception as exc:  # the strategy's bug, or a saved state this version cannot read
+            what = "its initial_state raised" if raw == b"null" else "its saved state does not load"
+            raise StartFailed(f"{what}: {failure_text(exc)}") from exc
         last_candle = self.doc.last_applied.get(self.candle_stream)
         before = int(last_candle.split("-")[0]) + 1 if last_candle else None
         self.history.clear()
@@ -347,7 +376,7 @@ class BotRunner:
                     "bot %s: strategy failed on %s %s; pausing the bot", self.bot.id, where.stream, where.id
                 )
                 state = msgspec.structs.replace(self.state, mode=Mode.PAUSED)
-                kept = FailedEntry(where.stream, where.id, f"{type(exc).__name__}: {exc}")
+                kept = FailedEntry(where.stream, where.id, failure_text(exc))
                 commands = [self._error_note(kept)]
                 break
         await self._commit(entry, state, commands, kept)

@@ -7,6 +7,7 @@ Floats from JSON/TOML become Decimal through their shortest text, so 1.02 stays 
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from shared.messages import MAX_AMOUNT
+from shared.strategy.failure import failure_text
 
 P = TypeVar("P", bound=msgspec.Struct)
 
@@ -63,6 +65,7 @@ def load_params(
     """Build params_type from raw (aliases resolved); errors name the source and the field."""
     try:
         data = canonical_names(raw or {}, aliases or {}, source)
+        _refuse_unknown(params_type, data, source)
         _refuse_nonfinite_decimals(params_type, data, source)
         return msgspec.convert(data, params_type, strict=False)
     except msgspec.ValidationError as exc:
@@ -76,6 +79,22 @@ def load_params(
         raise ParamsError(f"{source}: nested too deep") from None
     except ArithmeticError as exc:  # a check in __post_init__ met a value Decimal cannot compare
         raise ParamsError(f"{source}: a number out of range: {type(exc).__name__}") from None
+    except ParamsError:
+        raise
+    except Exception as exc:  # the params' own __post_init__ has a bug: say where, as a config error
+        raise ParamsError(f"{source}: checking the params raised {failure_text(exc)}") from None
+
+
+def _refuse_unknown(params_type: type[msgspec.Struct], data: dict[str, Any], source: str) -> None:
+    """A key that names no field is refused by name, with the field it most resembles: a typo
+    must not leave the default in force unnoticed, whether or not the struct forbids unknown
+    fields itself (the guide's smallest bot does not)."""
+    fields = [f.encode_name for f in msgspec.structs.fields(params_type)]
+    for key in data:
+        if key not in fields:
+            near = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean {near[0]}?" if near else f"its parameters: {', '.join(fields) or 'none'}"
+            raise ParamsError(f"{source}: {key}: unknown parameter ({hint})")
 
 
 def _refuse_nonfinite_decimals(params_type: type[msgspec.Struct], data: dict[str, Any], source: str) -> None:

@@ -26,6 +26,7 @@ import msgspec
 from shared.strategy.base import Strategy
 from shared.strategy.context import StrategyContext
 from shared.strategy.events import Event
+from shared.strategy.failure import failure_text
 from shared.strategy.state import StrategyState
 
 BUILTIN: dict[str, str] = {
@@ -82,9 +83,7 @@ def _resolve(spec: str) -> Any:
     try:
         module = _import(module_name)
     except Exception as exc:  # ImportError; a name import_module refuses (".x", ""); the module's own error
-        raise StrategyLoadError(
-            f"strategy {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise StrategyLoadError(f"strategy {spec!r}: cannot import {module_name!r}: {_why(exc)}") from None
     names = [attr] if attr else ["STRATEGY", "bot"]
     for name in names:
         obj: Any = module
@@ -94,7 +93,27 @@ def _resolve(spec: str) -> Any:
         except AttributeError:
             continue
         return obj
-    raise StrategyLoadError(f"strategy {spec!r}: {module_name} has no {' or '.join(names)}")
+    found = _strategy_classes(module)
+    hint = f"; it defines {', '.join(found)}: name one, e.g. '{module_name}:{found[0]}'" if found else ""
+    raise StrategyLoadError(f"strategy {spec!r}: {module_name} has no {' or '.join(names)}{hint}")
+
+
+def _why(exc: Exception) -> str:
+    """What stopped a user's module from importing, with the file and line of their code where
+    it happened (a SyntaxError's own text names the file's base name only)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"SyntaxError in {exc.filename}, line {exc.lineno}: {exc.msg}"
+    return failure_text(exc, fallback=False)
+
+
+def _strategy_classes(module: ModuleType) -> list[str]:
+    """The Strategy classes a module defines (not those it imports): what a spec without the
+    class, or with a misspelt one, most likely meant."""
+    return [
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, Strategy) and obj.__module__ == module.__name__
+    ]
 
 
 def load_strategy(name: str) -> Strategy[Any, Any]:
@@ -106,9 +125,27 @@ def load_strategy(name: str) -> Strategy[Any, Any]:
         )
     obj = _resolve(spec)
     if inspect.isclass(obj) and issubclass(obj, Strategy):
-        return obj()
+        return _checked(obj(), name)
     if isinstance(obj, Strategy):
-        return obj
+        return _checked(obj, name)
     if callable(obj):
         return FunctionStrategy(obj, name)
     raise StrategyLoadError(f"strategy {name!r}: {spec} is not a Strategy, a Strategy class or a function")
+
+
+def _checked(strategy: Strategy[Any, Any], name: str) -> Strategy[Any, Any]:
+    """A Strategy class without the class attributes the runner and the backtester read is
+    refused here by name, not met later as an AttributeError in the middle of a run."""
+    cls = type(strategy).__name__
+    params = getattr(strategy, "params_type", None)
+    if not (inspect.isclass(params) and issubclass(params, msgspec.Struct)):
+        raise StrategyLoadError(
+            f"strategy {name!r}: {cls}.params_type must be the msgspec.Struct class of its params "
+            f"(params_type = Params), got {params!r}"
+        )
+    state = getattr(strategy, "state_type", None)
+    if not (inspect.isclass(state) and issubclass(state, StrategyState)):
+        raise StrategyLoadError(
+            f"strategy {name!r}: {cls}.state_type must be a StrategyState subclass, got {state!r}"
+        )
+    return strategy

@@ -49,7 +49,7 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import decide, percent
 from shared.strategy.events import TimerFired
 from shared.strategy.lists import place_oco, stop_leg
-from shared.strategy.smart_plan import plan_slots, sellable_qty, wanted_stop, worth_moving
+from shared.strategy.smart_plan import entry_refusal, plan_slots, sellable_qty, wanted_stop, worth_moving
 from shared.strategy.smart_state import Slot, SmartTrade, TradePhase
 from shared.strategy.state import Mode, S
 
@@ -81,8 +81,9 @@ def open_trade(
     else:
         base = qty if qty is not None else ctx.filters.round_qty((quote or ZERO) / price)
         state, cmd = limit_order(state, ctx, Side.BUY, base, price, tag=tag)
-    if cmd is None:
-        return state, []
+    if cmd is None:  # said once (a topic), not on every candle the bot tries again
+        why = entry_refusal(state, ctx, quote, qty, price)
+        return state, [decide(ctx, f"{named(tag)} not opened: {why}", topic="trade_not_opened", why=why)]
     state = watch_entry(state, exits, (cmd.cid,), tag)
     how = "at market" if price is None else f"limit at {ctx.price(cmd.price or ZERO)}"
     size = (

@@ -1,6 +1,7 @@
 """The arithmetic of a smart trade's exits (smart.py acts on it): how the bought quantity is
 split between the targets, where each stop starts, where it should be after a candle, and
-whether a move is worth its cancel-then-replace. Pure functions of the trade and the filters."""
+whether a move is worth its cancel-then-replace; and why an entry could not be sent. Pure
+functions of the trade and the filters."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from shared.exits import Exits
 from shared.filters import SymbolFilters
 from shared.messages import Side
 from shared.money import ZERO
+from shared.strategy.context import StrategyContext
 from shared.strategy.sizing import market_qty
 from shared.strategy.smart_state import Slot, SmartTrade
+from shared.strategy.state import StrategyState
 
 _ONE = Decimal(1)
 CHURN = Decimal(4)  # a trailing move must be at least trailing / CHURN of the price
@@ -103,3 +106,35 @@ def worth_moving(old: Decimal | None, new: Decimal, fraction: Decimal, tick: Dec
     if old is None:
         return True
     return new - old >= tick and new - old >= new * fraction / CHURN
+
+
+def entry_refusal(
+    state: StrategyState,
+    ctx: StrategyContext,
+    quote: Decimal | None,
+    qty: Decimal | None,
+    price: Decimal | None,
+) -> str:
+    """Why open_trade sent no entry, for a person: the order helpers only give None, and a bot
+    whose amount is 0, negative or under the minimum order would otherwise wait for a trade
+    that never comes without a word."""
+    if not state.running:
+        return f"{ctx.bot} is {state.mode}"
+    f, ref = ctx.filters, price or ctx.last_price
+    spend = quote if quote is not None else (qty or ZERO) * ref if ref is not None else None
+    if (quote if quote is not None else qty or ZERO) <= 0:
+        return (
+            f"the entry's {'quote amount' if quote is not None else 'quantity'} {quote or qty} is not above 0"
+        )
+    if spend is not None and spend < f.min_notional:
+        return (f"the entry ({ctx.quote(spend)} {ctx.quote_asset}) is under {ctx.symbol}'s minimum order of "
+                f"{f.min_notional.normalize():f} {ctx.quote_asset}")  # fmt: skip
+    if qty is not None and f.round_qty(qty) < max(f.min_qty, f.step_size):
+        return (f"the entry's quantity {qty:f} is under {ctx.symbol}'s minimum of "
+                f"{max(f.min_qty, f.step_size).normalize():f} {ctx.base_asset}")  # fmt: skip
+    if quote is not None and price is not None and f.round_qty(quote / price) < max(f.min_qty, f.step_size):
+        return (
+            f"the entry ({ctx.quote(quote)} {ctx.quote_asset}) buys less than {ctx.symbol}'s minimum quantity"
+        )
+    return (f"the entry breaks {ctx.symbol}'s filters (price or quantity out of the venue's bounds), or the venue "
+            "refused this very order lately (held back, tried again later)")  # fmt: skip

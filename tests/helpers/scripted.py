@@ -1,7 +1,8 @@
 """A small deterministic strategy for runner tests.
 
 On a rising candle (close > open) it places a limit buy of `qty` at the close; when a buy
-fills it places a limit sell at close x 1.01. A candle closing at `fail_on` makes it raise.
+fills it places a limit sell at close x 1.01. A candle closing at `fail_on` makes it raise,
+and `fail_at_start` its initial_state.
 Each order command is therefore a pure function of the inputs, so a replay after a crash must
 produce exactly the same commands."""
 
@@ -22,6 +23,7 @@ class ScriptedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     qty: Decimal = Decimal("0.1")
     fail_on: Decimal = Decimal("-1")
     timer_ms: int = 0  # > 0: the first candle sets a timer that many ms after its close; it buys
+    fail_at_start: bool = False  # initial_state raises
 
 
 class ScriptedState(StrategyState, frozen=True):
@@ -32,6 +34,11 @@ class Scripted(Strategy[ScriptedParams, ScriptedState]):
     name = "scripted"
     params_type = ScriptedParams
     state_type = ScriptedState
+
+    def initial_state(self, params: ScriptedParams, ctx: StrategyContext) -> ScriptedState:
+        if params.fail_at_start:
+            raise RuntimeError("scripted failure at start")
+        return ScriptedState()
 
     def on_candle(
         self, params: ScriptedParams, state: ScriptedState, candle: Candle, ctx: StrategyContext
