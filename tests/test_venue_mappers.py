@@ -56,7 +56,7 @@ def test_binance_order_full_sums_the_fills_fees_and_names_the_last_trade() -> No
         cid="6gCrw2kRUAF9CvJDGP16IP", symbol="BTCUSDT", status=OrderStatus.FILLED, venue_order_id="28",
         side=Side.SELL, order_type=OrderType.MARKET, orig_qty=D(10), cum_filled_qty=D(10),
         cum_quote_qty=D(10),  # the documented cummulativeQuoteQty, read as sent
-        last_fill_price=D(3995), last_fill_qty=D(1), trade_id="60",
+        last_fill_price=D(3995), last_fill_qty=D(1), trade_id="60", maker=False,
         fee=D("4") + D("19.995") + D("7.996") + D("3.997") + D("3.995"), fee_asset="USDT",
         venue_ts=1507725176595,
     )  # fmt: skip
@@ -67,7 +67,7 @@ def test_binance_market_order_that_expired_after_partial_fills() -> None:
     assert fields(got) == report(
         cid="8LGC97RRgNPVQk979VIhjt", symbol="LTCBNB", status=OrderStatus.EXPIRED, venue_order_id="32",
         side=Side.BUY, order_type=OrderType.MARKET, orig_qty=D(6), cum_filled_qty=D(4), cum_quote_qty=D(4),
-        last_fill_price=D(1), last_fill_qty=D(2), trade_id="8", fee=D("0.002"), fee_asset="BNB",
+        last_fill_price=D(1), last_fill_qty=D(2), trade_id="8", maker=False, fee=D("0.002"), fee_asset="BNB",
         venue_ts=1719467634105,
     )  # fmt: skip
 

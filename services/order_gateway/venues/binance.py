@@ -140,6 +140,7 @@ def report_from_order(o: dict[str, Any]) -> OrderReport:
         last_fill_price=venue_dec(last["price"]) if last else Decimal(0),
         last_fill_qty=venue_dec(last["qty"]) if last else Decimal(0),
         trade_id=str(last.get("tradeId", "")) if last else "",
+        maker=False if last else None,  # a reply's fills: what the order took as it arrived
         fee=fee
         if fills and venue_dec(o.get("executedQty")) > 0
         else (Decimal(0) if venue_dec(o.get("executedQty")) == 0 else None),
