@@ -16,8 +16,9 @@ so the OrderUpdates carry the same cumulative quantities, last fill and fee as l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -29,7 +30,6 @@ from shared.matching.engine import (
     Engine,
     EngineError,
     Event,
-    Funds,
     MarketFill,
     Order,
     OrderEvent,
@@ -72,6 +72,33 @@ class SimFill(msgspec.Struct, frozen=True):
     fee_asset: str
 
 
+class FreeBalances(Mapping[str, Decimal]):
+    """The account's free amount per asset, read from the engine's own rows at each look (the
+    engine's order of assets): what `balances()` gave as a fresh dict after every operation,
+    without the dict."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Mapping[str, Sequence[Decimal]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, asset: str) -> Decimal:
+        return self._rows[asset][0]
+
+    def get(self, asset: str, default: Any = None) -> Any:
+        row = self._rows.get(asset)
+        return default if row is None else row[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 class SimVenue:
     """One bot's orders and balances on one symbol, matched by the shared engine."""
 
@@ -111,8 +138,8 @@ class SimVenue:
         self._ref: Callable[[], Decimal | None] = lambda: None
         self._levels: tuple[int, int] | None = (NEVER, ALWAYS_ABOVE)
         self._levels_known = True  # False after any operation that may have changed the open orders
-        self._funds: dict[str, Funds] | None = None  # the account's balances, until an operation
-        self._free: dict[str, Decimal] | None = None  # their free amounts (balances()), as long too
+        self._rows = self.engine.live_funds(ACCOUNT)  # [free, locked] per asset, moved in place
+        self._balances = FreeBalances(self._rows)
 
     # --- the market ----------------------------------------------------------------------
 
@@ -135,12 +162,11 @@ class SimVenue:
         return self._drain(ts)
 
     def _changed(self) -> None:
-        """An operation may have changed the open orders and the balances: read them again (and
-        drop the records that ended, once they pile up: a year's backtest would keep them all)."""
+        """An operation may have changed the open orders: read them again (and drop the records
+        that ended, once they pile up: a year's backtest would keep them all)."""
         if len(self.records) > self._forget_at:
             self._forget()
         self._levels_known = False
-        self._funds = self._free = None
 
     def _forget(self) -> None:
         """Drop the ended records (their last updates were told, their fills logged); their ids
@@ -318,24 +344,18 @@ class SimVenue:
 
     # --- what the backtester needs -------------------------------------------------------
 
-    def _account(self) -> dict[str, Funds]:
-        if self._funds is None:
-            self._funds = self.engine.balances(ACCOUNT)
-        return self._funds
-
-    def balances(self) -> dict[str, Decimal]:
-        """Free amounts, as the runner's context shows them: the same dict until an operation
-        (read-only: every strategy context between two operations shares it)."""
-        if self._free is None:
-            self._free = {a: b.free for a, b in self._account().items()}
-        return self._free
+    def balances(self) -> Mapping[str, Decimal]:
+        """Free amounts, as the runner's context shows them: one live read-only view, so a
+        context need not be rebuilt because an operation moved the balances (a strategy reads
+        them within its step, while no operation runs)."""
+        return self._balances
 
     def total(self, asset: str) -> Decimal:
-        b = self._account()[asset]
-        return b.free + b.locked
+        free, locked = self._rows[asset]
+        return free + locked
 
     def locked(self, asset: str) -> Decimal:
-        return self._account()[asset].locked
+        return self._rows[asset][1]
 
     def trigger_levels(
         self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]

@@ -10,6 +10,7 @@ what it may spend (`_reserve`) and gives back what it did not (`_release`). Part
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from shared.matching.model import LIMIT_PRICED, CorruptState, EngineError, Funds, Order, Reject, Side
@@ -28,6 +29,12 @@ class Accounts:
 
     def balances(self, account: str) -> dict[str, Funds]:
         return {asset: Funds(free, locked) for asset, (free, locked) in self._account(account).items()}
+
+    def live_funds(self, account: str) -> Mapping[str, Sequence[Decimal]]:
+        """The account's own [free, locked] row per asset, read-only and live: every operation
+        moves them in place. For a reader that follows the account without a copy per look (the
+        backtester's balances view); `balances` gives a snapshot."""
+        return self._account(account)
 
     def balance(self, account: str, asset: str) -> Funds:
         free, locked = self._account(account).get(asset, [ZERO, ZERO])
