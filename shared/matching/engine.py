@@ -260,7 +260,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             if order.list_id >= 0:  # a leg: the whole list goes, as on Binance
                 self._cancel_legs(self._lists[order.list_id], cancel_client_order_id)
                 return self._orders[order.order_id]
-            order = self._update(order, cancel_client_order_id=cancel_client_order_id)
+            if cancel_client_order_id != order.cancel_client_order_id:  # else _close's update says it all
+                order = self._update(order, cancel_client_order_id=cancel_client_order_id)
             self._close(order, OrderStatus.CANCELED, ExecType.CANCELED)
             return self._orders[order.order_id]
 
@@ -429,8 +430,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
     def _close(
         self, order: Order, status: OrderStatus, exec_type: ExecType, reason: str | None = None
     ) -> None:
-        order = self._release(order)
-        order = self._update(order, status=status, on_book=False, expire_reason=reason)
+        reserved = ZERO if self._unlock(order) else order.reserved  # one update for both
+        order = self._update(order, status=status, on_book=False, expire_reason=reason, reserved=reserved)
         self._open[order.symbol].pop(order.order_id, None)
         if self.keep_record:  # the balance event and the journal (engine_events.py)
             spec = self.specs[order.symbol]

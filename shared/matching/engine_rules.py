@@ -147,6 +147,11 @@ class OrderRules:
         cid = req.client_order_id or f"sim-{order_id:010d}"
         is_stop = req.type in STOP_TYPES
         symbol = spec.symbol
+        price = req.price if req.type in LIMIT_PRICED and req.price is not None else ZERO
+        stop = req.stop_price if is_stop and req.stop_price is not None else ZERO
+        resting = req.type is not OrderType.MARKET
+        # a resting order locks its funds (engine_accounts.py) and is built holding them
+        reserved = self._lock(account, spec, req.side, req.type, qty, price, stop) if resting else ZERO
         order = Order(
             order_id=order_id,
             account=account,
@@ -156,21 +161,21 @@ class OrderRules:
             time_in_force=req.time_in_force or TimeInForce.GTC,
             client_order_id=cid,
             quantity=qty,
-            price=req.price if req.type in LIMIT_PRICED and req.price is not None else ZERO,
-            stop_price=req.stop_price if is_stop and req.stop_price is not None else ZERO,
+            price=price,
+            stop_price=stop,
             quote_quantity=req.quote_quantity or ZERO,
             time=self.now,
             update_time=self.now,
             working_time=None if is_stop or pending else self.now,
             list_id=list_id,
             pending=pending,
+            reserved=reserved,
         )
         self._orders[order_id] = order
         self._changed[order_id] = None
         self._cids[(account, cid)] = order_id
-        if req.type is not OrderType.MARKET:
+        if resting:
             self._open[symbol][order_id] = None
-            order = self._reserve(order, spec)
         if self.keep_record:  # else no balance event to note them in (engine_accounts.py `_touch`)
             self._touch(account, spec.base)
             self._touch(account, spec.quote)
