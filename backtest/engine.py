@@ -53,13 +53,13 @@ from shared.matching.candles import (
 from shared.matching.engine import DEFAULT_MARKET_FILL, MarketFill
 from shared.matching.symbols import spec_for
 from shared.messages import (
+    REJECTED,
     CancelAll,
     CancelOrder,
     CancelOrderList,
     Candle,
     Decision,
     Notification,
-    OrderStatus,
     OrderUpdate,
     PlaceOrder,
     PlaceOrderList,
@@ -266,12 +266,12 @@ class Backtester:
         for cmd in commands:
             if isinstance(cmd, PlaceOrder):
                 updates = self.venue.place(cmd, ts, self._tag(cmd.cid))
-                self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
+                self.rejected += [u for u in updates if u.status is REJECTED]
                 self._hear(updates, tick, ts)
             elif isinstance(cmd, PlaceOrderList):
                 tags = [self._tag(leg.cid) for leg in cmd.legs]
                 updates = self.venue.place_list(cmd, ts, tags)
-                self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
+                self.rejected += [u for u in updates if u.status is REJECTED]
                 self._hear(updates, tick, ts)
             elif isinstance(cmd, CancelOrder):
                 self._hear(self.venue.cancel(cmd.cid, ts), tick, ts)

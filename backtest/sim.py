@@ -39,7 +39,7 @@ from shared.matching.engine import (
 from shared.matching.engine_rules import triggers_on_fall
 from shared.matching.model import LIMIT_PRICED, NEEDS_TIF, STOP_TYPES
 from shared.matching.symbols import SymbolSpec
-from shared.messages import OrderStatus, OrderUpdate, PlaceOrder, PlaceOrderList, Side, TimeInForce
+from shared.messages import BUY, GTC, OrderStatus, OrderUpdate, PlaceOrder, PlaceOrderList, Side
 from shared.money import ZERO
 from shared.order_lifecycle import moves_forward
 from shared.order_record import (
@@ -385,7 +385,7 @@ class SimVenue:
                 continue
             else:
                 return None
-            if o.side is Side.BUY:
+            if o.side is BUY:
                 below = max(below, floor_int(price))
             else:
                 above = min(above, ceil_int(price))
@@ -404,7 +404,7 @@ def _request(
         quote_quantity=cmd.quote_quantity if qty is None else None,
         price=price,
         stop_price=stop,
-        time_in_force=(cmd.time_in_force or TimeInForce.GTC) if cmd.order_type in NEEDS_TIF else None,
+        time_in_force=(cmd.time_in_force or GTC) if cmd.order_type in NEEDS_TIF else None,
         client_order_id=cmd.cid,
     )
 

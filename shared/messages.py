@@ -125,6 +125,14 @@ TERMINAL_STATUSES = frozenset(
 # member looked up on its class costs about four times a global's read.
 BUY, SELL = Side.BUY, Side.SELL
 REJECTED = OrderStatus.REJECTED
+MARKET, LIMIT, LIMIT_MAKER = OrderType.MARKET, OrderType.LIMIT, OrderType.LIMIT_MAKER
+GTC, FOK = TimeInForce.GTC, TimeInForce.FOK
+PENDING_SUBMIT, FILLED, PARTIALLY_FILLED = (
+    OrderStatus.PENDING_SUBMIT,
+    OrderStatus.FILLED,
+    OrderStatus.PARTIALLY_FILLED,
+)
+CANCELED, EXPIRED = OrderStatus.CANCELED, OrderStatus.EXPIRED
 
 
 class ControlAction(StrEnum):

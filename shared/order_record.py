@@ -18,6 +18,7 @@ import msgspec
 from shared.messages import (
     MAX_AMOUNT,
     ORDER_AMOUNTS,
+    PENDING_SUBMIT,
     TERMINAL_STATUSES,
     OrderState,
     OrderStatus,
@@ -94,7 +95,7 @@ def new_record(cmd: PlaceOrder, now_ms: int, *, keep_request: bool = True) -> Or
         bot=cmd.bot,
         venue=cmd.venue,
         symbol=cmd.symbol,
-        status=OrderStatus.PENDING_SUBMIT,
+        status=PENDING_SUBMIT,
         side=cmd.side,
         order_type=cmd.order_type,
         request=msgspec.json.encode(cmd).decode() if keep_request else "",

@@ -47,6 +47,10 @@ from shared.matching.engine_rules import OrderRules, crosses, stop_reached
 from shared.matching.engine_state import SavedState
 from shared.matching.model import (
     DEFAULT_FEE,
+    EXEC_CANCELED,
+    EXEC_EXPIRED,
+    EXEC_NEW,
+    EXEC_TRADE,
     FEE_QUANTUM,
     LIMIT_PRICED,
     STOP_TYPES,
@@ -76,6 +80,18 @@ from shared.matching.model import (
     Trade,
 )
 from shared.matching.symbols import DEFAULT_BALANCES, SymbolSpec
+from shared.messages import (
+    BUY,
+    CANCELED,
+    EXPIRED,
+    FILLED,
+    FOK,
+    GTC,
+    LIMIT_MAKER,
+    MARKET,
+    PARTIALLY_FILLED,
+    SELL,
+)
 from shared.money import ZERO, round_down, round_up
 
 __all__ = [
@@ -114,9 +130,7 @@ MARKET_FILLS: tuple[str, ...] = get_args(MarketFill)
 DEFAULT_MARKET_FILL: MarketFill = "next_step"  # the paper venue's and the backtester's
 
 
-_TAKE_ALL = frozenset(
-    {OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT}
-)  # walk the book, expire the rest
+_TAKE_ALL = frozenset({MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})  # walk the book, expire the rest
 
 
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
@@ -231,7 +245,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                     reason=str(exc),
                 )
                 raise
-            if order.type is OrderType.MARKET and self.market_fill == "next_step":
+            if order.type is MARKET and self.market_fill == "next_step":
                 self._open[order.symbol][order.order_id] = None  # open until the next price
                 return Placed(order, [])
             trades = self._execute(order, plan)
@@ -262,7 +276,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                 return self._orders[order.order_id]
             if cancel_client_order_id != order.cancel_client_order_id:  # else _close's update says it all
                 order = self._update(order, cancel_client_order_id=cancel_client_order_id)
-            self._close(order, OrderStatus.CANCELED, ExecType.CANCELED)
+            self._close(order, CANCELED, EXEC_CANCELED)
             return self._orders[order.order_id]
 
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
@@ -314,11 +328,11 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             stop = req.stop_price or ZERO
             if stop_price is not None and stop_reached(order.type, order.side, stop, quote.price):
                 raise EngineError(Reject.WOULD_TRIGGER, f"stop {stop} vs last {quote.price}")
-            maker = order.type is OrderType.LIMIT_MAKER
+            maker = order.type is LIMIT_MAKER
             if maker and crosses(order.side, req.price or ZERO, quote):
                 raise EngineError(Reject.WOULD_MATCH, f"{order.side} {req.price} vs the book")
             left = qty - order.executed_qty
-            buy = order.side is Side.BUY
+            buy = order.side is BUY
             level = req.price if order.type in LIMIT_PRICED else stop
             need = left * (level or ZERO) if buy else left
             asset = spec.quote if buy else spec.base
@@ -329,7 +343,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             changes = {"quantity": qty, "price": req.price or ZERO, "stop_price": req.stop_price or ZERO}
             order = self._update(order, reserved=need, **changes)
             self._log_order("amended", order)
-            self._emit(ExecType.NEW, order)
+            self._emit(EXEC_NEW, order)
             resting = order.type in LIMIT_PRICED and order.triggered and not maker
             trades = self._execute(order, []) if resting else []
             return Placed(self._orders[order.order_id], trades)
@@ -343,24 +357,24 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
             current = self._orders[order.order_id]
             if current.is_open:
-                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="book exhausted")
+                self._close(current, EXPIRED, EXEC_EXPIRED, reason="book exhausted")
             return trades
-        if order.type is OrderType.LIMIT_MAKER:
+        if order.type is LIMIT_MAKER:
             self._update(order, on_book=True)
             return []
         plan = []  # a limit that does not cross the book rests without walking it
         if crosses(order.side, order.price, self.quote(order.symbol)):
             plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
-        if order.time_in_force is TimeInForce.FOK and sum((q for _, q in plan), ZERO) < order.remaining:
-            self._close(order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
+        if order.time_in_force is FOK and sum((q for _, q in plan), ZERO) < order.remaining:
+            self._close(order, EXPIRED, EXEC_EXPIRED, reason="FOK not fully fillable")
             return []
         trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
         current = self._orders[order.order_id]
         if current.is_open:
-            if current.time_in_force is TimeInForce.GTC:
+            if current.time_in_force is GTC:
                 self._update(current, on_book=True)
             else:
-                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="IOC remainder")
+                self._close(current, EXPIRED, EXEC_EXPIRED, reason="IOC remainder")
         return trades
 
     def _fill(self, order_id: int, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
@@ -374,7 +388,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         quote_amount = price * qty
         rate = self.maker_fee if maker else self.taker_fee
         reserved = order.reserved
-        if order.side is Side.BUY:
+        if order.side is BUY:
             if reserved:
                 held = qty * order.price
                 reserved -= held
@@ -409,21 +423,21 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             self._trades.append(trade)
         self._made.append(trade)
         executed = order.executed_qty + qty
-        status = OrderStatus.FILLED if executed >= order.quantity else OrderStatus.PARTIALLY_FILLED
+        status = FILLED if executed >= order.quantity else PARTIALLY_FILLED
         order = self._update(
             order,
             executed_qty=executed,
             cum_quote=order.cum_quote + quote_amount,
             status=status,
             reserved=reserved,
-            on_book=order.on_book and status is not OrderStatus.FILLED,
+            on_book=order.on_book and status is not FILLED,
         )
-        if status is OrderStatus.FILLED:
+        if status is FILLED:
             self._open[order.symbol].pop(order.order_id, None)
         if self.keep_record:
             self._log_order("trade", order, trade)
-        self._emit(ExecType.TRADE, order, trade)
-        if order.list_id >= 0 and status is OrderStatus.FILLED:
+        self._emit(EXEC_TRADE, order, trade)
+        if order.list_id >= 0 and status is FILLED:
             self._leg_closed(order)
         return trade
 
@@ -460,13 +474,11 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             # stop-market: release the estimate it held, then execute against free funds
             order = self._release(order)
             plan = self._plan(spec.symbol, order.side, qty=order.remaining)
-            need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
-            asset = spec.quote if order.side is Side.BUY else spec.base
+            need = sum((p * q for p, q in plan), ZERO) if order.side is BUY else order.remaining
+            asset = spec.quote if order.side is BUY else spec.base
             self._open[spec.symbol].pop(oid, None)
             if self._free(order.account, asset) < need:
-                self._close(
-                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger"
-                )
+                self._close(order, EXPIRED, EXEC_EXPIRED, reason="insufficient balance at trigger")
                 continue
             self._execute(order, plan)
 
@@ -479,7 +491,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         """
         for oid in list(self._open[spec.symbol]):
             order = self._orders[oid]
-            if order.type is not OrderType.MARKET or not order.is_open:
+            if order.type is not MARKET or not order.is_open:
                 continue
             self._open[spec.symbol].pop(oid, None)
             by_quote = order.quote_quantity > 0
@@ -489,12 +501,10 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                 qty=None if by_quote else order.remaining,
                 quote_qty=order.quote_quantity if by_quote else None,
             )
-            need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
-            asset = spec.quote if order.side is Side.BUY else spec.base
+            need = sum((p * q for p, q in plan), ZERO) if order.side is BUY else order.remaining
+            asset = spec.quote if order.side is BUY else spec.base
             if not plan or self._free(order.account, asset) < need:
-                self._close(
-                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book"
-                )
+                self._close(order, EXPIRED, EXEC_EXPIRED, reason="insufficient balance or book")
                 continue
             if by_quote:
                 order = self._update(order, quantity=sum((q for _, q in plan), ZERO))
@@ -508,11 +518,11 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         if not touched:
             return
         step = spec.filters.step_size
-        for side in (Side.BUY, Side.SELL):
+        for side in (BUY, SELL):
             left = liquidity
             queue = sorted(
                 (o for o in touched if o.side is side),
-                key=lambda o: (-o.price if side is Side.BUY else o.price, o.order_id),
+                key=lambda o: (-o.price if side is BUY else o.price, o.order_id),
             )
             for order in queue:
                 order = self._orders[order.order_id]  # an OCO's fill may have expired its other leg
@@ -527,4 +537,4 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
 
 
 def _touches(order: Order, price: Decimal) -> bool:
-    return price <= order.price if order.side is Side.BUY else price >= order.price
+    return price <= order.price if order.side is BUY else price >= order.price

@@ -24,6 +24,7 @@ from shared.matching.model import (
     Side,
 )
 from shared.matching.symbols import SymbolSpec
+from shared.messages import BUY
 from shared.money import ZERO
 
 
@@ -119,7 +120,7 @@ class Accounts:
     ) -> Decimal:
         """`_reserve`'s funds, moved from free to locked, for an order of these terms; the amount
         is the caller's to note (a new order is built with it: no second update)."""
-        if side is Side.BUY:
+        if side is BUY:
             amount = qty * (price if kind in LIMIT_PRICED else stop)
             self._move(account, spec.quote, free=-amount, locked=amount)
         else:
@@ -139,6 +140,6 @@ class Accounts:
         if not order.reserved:
             return False
         spec = self.specs[order.symbol]
-        asset = spec.quote if order.side is Side.BUY else spec.base
+        asset = spec.quote if order.side is BUY else spec.base
         self._move(order.account, asset, free=order.reserved, locked=-order.reserved)
         return True

@@ -38,6 +38,12 @@ class ExecType(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+# As shared/messages.py's BUY, MARKET, FILLED...: the engine's own members as module globals
+# (on Python 3.11 `ExecType.NEW` is looked up through the enum metaclass's __getattr__ hook).
+EXEC_NEW, EXEC_TRADE = ExecType.NEW, ExecType.TRADE
+EXEC_CANCELED, EXEC_EXPIRED = ExecType.CANCELED, ExecType.EXPIRED
+
+
 class Reject(StrEnum):
     """Why a request was refused; each protocol maps these to its own codes."""
 
