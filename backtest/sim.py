@@ -115,6 +115,7 @@ class SimVenue:
         market_fill: MarketFill = DEFAULT_MARKET_FILL,
     ) -> None:
         self.spec, self.filters = spec, spec.filters
+        self._market = spec.symbol  # the engine's name of it (a property of the spec: read once)
         self.bot, self.venue, self.symbol = bot, venue, symbol
         self.engine = Engine(
             [spec],
@@ -158,7 +159,7 @@ class SimVenue:
         self.last_price = self._priced = price
         self.engine.set_time(ts)
         self._changed()
-        self.engine.on_price(self.spec.symbol, price, liquidity=liquidity, ref_price=ref_price)
+        self.engine.on_price(self._market, price, liquidity=liquidity, ref_price=ref_price)
         return self._drain(ts)
 
     def _changed(self) -> None:
@@ -181,7 +182,7 @@ class SimVenue:
     def _price_engine(self) -> None:
         if self.last_price is not None and self._priced != self.last_price:
             self._priced = self.last_price
-            self.engine.move_quote(self.spec.symbol, self.last_price, ref_price=self._ref())
+            self.engine.move_quote(self._market, self.last_price, ref_price=self._ref())
 
     # --- placing and cancelling ----------------------------------------------------------
 
@@ -201,7 +202,7 @@ class SimVenue:
             if cmd.symbol != self.symbol:
                 raise FilterError(f"invalid symbol {cmd.symbol}")
             qty, price, stop = prepare(cmd, self.filters, self.last_price)
-            placed = self.engine.place(ACCOUNT, _request(cmd, self.spec.symbol, qty, price, stop))
+            placed = self.engine.place(ACCOUNT, _request(cmd, self._market, qty, price, stop))
         except (FilterError, EngineError) as exc:
             self._events.clear()
             return [self._reject(record, str(exc), ts)]
@@ -215,7 +216,7 @@ class SimVenue:
             return []
         self._changed()
         try:
-            order = self.engine.cancel(ACCOUNT, self.spec.symbol, client_order_id=cid)
+            order = self.engine.cancel(ACCOUNT, self._market, client_order_id=cid)
         except EngineError:
             self._events.clear()
             return []
@@ -256,8 +257,7 @@ class SimVenue:
             if cmd.symbol != self.symbol:
                 raise FilterError(f"invalid symbol {cmd.symbol}")
             requests = [
-                _request(leg, self.spec.symbol, *prepare(leg, self.filters, self.last_price))
-                for leg in cmd.legs
+                _request(leg, self._market, *prepare(leg, self.filters, self.last_price)) for leg in cmd.legs
             ]
             placed = self.engine.place_list(ACCOUNT, cmd.kind, requests, cmd.list_cid)
         except (FilterError, EngineError) as exc:
@@ -273,7 +273,7 @@ class SimVenue:
             return []
         self._changed()
         try:
-            cancelled = self.engine.cancel_list(ACCOUNT, self.spec.symbol, list_client_order_id=list_cid)
+            cancelled = self.engine.cancel_list(ACCOUNT, self._market, list_client_order_id=list_cid)
         except EngineError:
             self._events.clear()
             working = [r.cid for r in self.records.values() if r.list_cid == list_cid and not r.terminal]
@@ -281,7 +281,7 @@ class SimVenue:
         return self._replies(cancelled.orders, [], ts)
 
     def open_cids(self) -> list[str]:
-        return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self.spec.symbol)]
+        return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self._market)]
 
     # --- reports to updates, as the order gateway does --------------------------------------
 
@@ -331,7 +331,7 @@ class SimVenue:
             cid = order.client_order_id
             if trade is not None:
                 fills.append(
-                    SimFill(cid, tags.get(cid, ""), order.side, order.type.value, trade.price, trade.qty,
+                    SimFill(cid, tags.get(cid, ""), order.side, str(order.type), trade.price, trade.qty,
                             trade.quote_qty, trade.commission, trade.commission_asset)
                 )  # fmt: skip
             record = records.get(cid)

@@ -222,7 +222,7 @@ def to_update(
         last_fill_qty=last_qty,
         ts=now_ms,
         reconciled=reconciled,
-        event_id=f"{r.cid}:{r.status.value}:{r.cum_filled_qty!s}",  # !s: str(), not the slower format()
+        event_id=f"{r.cid}:{r.status!s}:{r.cum_filled_qty!s}",  # !s: str() (a StrEnum's is its value), not format() or .value
         adopted=record.adopted,
         trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
     )

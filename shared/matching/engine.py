@@ -206,8 +206,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         """
         spec = self._spec(symbol)
         with self._op():
-            self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
-            if self._open[spec.symbol]:  # else nothing to trigger, fill or execute
+            self._quotes[symbol] = book.make_quote(spec, price, ref_price)  # symbol: the spec's key
+            if self._open[symbol]:  # else nothing to trigger, fill or execute
                 self._trigger_stops(spec, price)
                 self._fill_resting(spec, price, liquidity)
                 self._execute_waiting(spec)
@@ -216,7 +216,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         """The market is at `price`, which the caller knows reaches no open order (the
         backtester's trigger levels): only the quote moves, nothing is triggered or filled."""
         spec = self._spec(symbol)
-        self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
+        self._quotes[symbol] = book.make_quote(spec, price, ref_price)
 
     def next_trade_id(self, symbol: str) -> int:
         """Trade ids are per symbol and shared with the market's public tape."""
@@ -457,7 +457,9 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             self._leg_closed(order)
 
     def _trigger_stops(self, spec: SymbolSpec, price: Decimal) -> None:
-        for oid in list(self._open[spec.symbol]):
+        symbol = spec.symbol
+        open_ = self._open[symbol]
+        for oid in list(open_):
             order = self._orders[oid]
             if order.type not in STOP_TYPES or order.triggered or not order.is_open or order.pending:
                 continue
@@ -473,10 +475,10 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                 continue
             # stop-market: release the estimate it held, then execute against free funds
             order = self._release(order)
-            plan = self._plan(spec.symbol, order.side, qty=order.remaining)
+            plan = self._plan(symbol, order.side, qty=order.remaining)
             need = sum((p * q for p, q in plan), ZERO) if order.side is BUY else order.remaining
             asset = spec.quote if order.side is BUY else spec.base
-            self._open[spec.symbol].pop(oid, None)
+            open_.pop(oid, None)
             if self._free(order.account, asset) < need:
                 self._close(order, EXPIRED, EXEC_EXPIRED, reason="insufficient balance at trigger")
                 continue
@@ -489,14 +491,16 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         that walk buys (as Binance reports origQty for quoteOrderQty). Funds are checked
         again, as for a triggered stop-market order: too little now expires it unfilled.
         """
-        for oid in list(self._open[spec.symbol]):
+        symbol = spec.symbol
+        open_ = self._open[symbol]
+        for oid in list(open_):
             order = self._orders[oid]
             if order.type is not MARKET or not order.is_open:
                 continue
-            self._open[spec.symbol].pop(oid, None)
+            open_.pop(oid, None)
             by_quote = order.quote_quantity > 0
             plan = self._plan(
-                spec.symbol,
+                symbol,
                 order.side,
                 qty=None if by_quote else order.remaining,
                 quote_qty=order.quote_quantity if by_quote else None,
