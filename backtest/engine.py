@@ -109,7 +109,7 @@ class Setup:
     book_qty: Decimal | None = None  # quantity on its first level (the next ones grow by a quarter)
 
 
-class Fill(msgspec.Struct, frozen=True):
+class Fill(msgspec.Struct, frozen=True, gc=False):
     index: int  # candle index in the series
     tick: int  # 0..3 within the candle
     ts: int

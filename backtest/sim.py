@@ -57,7 +57,7 @@ NEVER = -1  # a trigger level no positive price reaches from above
 ALWAYS_ABOVE = 2**62  # one no price reaches from below
 
 
-class SimFill(msgspec.Struct, frozen=True):
+class SimFill(msgspec.Struct, frozen=True, gc=False):
     """One trade of the account, with what the backtest's fill log keeps of its order (a Struct:
     built positionally in a tenth of a frozen dataclass's time)."""
 

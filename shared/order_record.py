@@ -38,7 +38,7 @@ class CorruptRecord(ValueError):
     parse): reported and skipped by whoever meets it, never a reason to stop the gateway."""
 
 
-class OrderRecord(OrderState, frozen=True, kw_only=True):
+class OrderRecord(OrderState, frozen=True, kw_only=True, gc=False):
     """og:order:{cid} — stored as a Redis hash of strings (readable with HGETALL)."""
 
     bot: str

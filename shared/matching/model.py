@@ -84,7 +84,8 @@ class CorruptState(AssertionError):
     longer be trusted, so the process stops at once instead of trading on."""
 
 
-class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+# gc=False: scalar fields only (or Structs of them), never in a cycle (shared/messages.py OrderState)
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A new order in neutral terms. MARKET takes quantity or quote_quantity (spend/receive quote)."""
 
     symbol: str
@@ -98,7 +99,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str | None = None
 
 
-class Order(msgspec.Struct, frozen=True, kw_only=True):
+class Order(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An immutable snapshot: every change makes a new Order, so events keep the state they saw."""
 
     order_id: int
@@ -138,7 +139,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
         return self.working_time is not None
 
 
-class Trade(msgspec.Struct, frozen=True, kw_only=True):
+class Trade(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     trade_id: int  # per symbol, shared with the public tape
     order_id: int
     account: str
@@ -170,14 +171,14 @@ class OrderList(msgspec.Struct, frozen=True, kw_only=True):
     update_time: int
 
 
-class Funds(msgspec.Struct, frozen=True):
+class Funds(msgspec.Struct, frozen=True, gc=False):
     """What an account holds of one asset: free, and locked by its open orders."""
 
     free: Decimal
     locked: Decimal
 
 
-class Quote(msgspec.Struct, frozen=True, kw_only=True):
+class Quote(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     price: Decimal  # last trade price
     bid: Decimal
     ask: Decimal
@@ -186,7 +187,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True):
     ref_price: Decimal  # average price the percent-price and market-notional filters use
 
 
-class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
+class OrderEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     account: str
     exec_type: ExecType
     order: Order  # state after this event
