@@ -44,7 +44,6 @@ from shared.money import ZERO
 from shared.order_lifecycle import moves_forward
 from shared.order_record import (
     OrderRecord,
-    Progress,
     advance_record,
     new_record,
     to_update,
@@ -335,7 +334,7 @@ class SimVenue:
                             trade.quote_qty, trade.commission, trade.commission_asset)
                 )  # fmt: skip
             record = records.get(cid)
-            if record is None or not moves_forward(record, Progress(order.status, order.executed_qty)):
+            if record is None or not moves_forward(record, order):
                 continue  # stale, as the order gateway would find it (the reply told it already)
             update = self._advance(record, _report(order, [trade] if trade is not None else []), ts)
             if update is not None:
@@ -409,6 +408,15 @@ def _request(
     )
 
 
+class EngineReport(OrderReport, frozen=True, kw_only=True, gc=False):
+    """An OrderReport the backtester builds from the engine's own Order: the same report, read
+    by the same record rules, without the check of a venue's payload (OrderReport.__post_init__:
+    types and amounts); the engine's orders and trades passed its filters and arithmetic."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
 def _report(order: Order, trades: list[Trade], *, reply: bool = False) -> OrderReport:
     """The engine's order as the Binance adapter reads the venue's reply (`reply`: its fills are
     all the order's trades, their commissions its whole fee) or an executionReport (one trade)."""
@@ -416,7 +424,7 @@ def _report(order: Order, trades: list[Trade], *, reply: bool = False) -> OrderR
     fee = ZERO if order.executed_qty == 0 else None
     if reply and trades:
         fee = sum((t.commission for t in trades), ZERO)
-    return OrderReport(
+    return EngineReport(
         cid=order.client_order_id,
         symbol=order.symbol,
         status=order.status,

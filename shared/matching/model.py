@@ -127,6 +127,12 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     pending: bool = False  # a leg of an OTO/OTOCO waiting for its working leg (Binance PENDING_NEW)
 
     @property
+    def cum_filled_qty(self) -> Decimal:
+        """executed_qty by the order model's name: an Order is a HasProgress
+        (shared/order_lifecycle.py), so moves_forward reads it as it is."""
+        return self.executed_qty
+
+    @property
     def remaining(self) -> Decimal:
         return self.quantity - self.executed_qty
 
