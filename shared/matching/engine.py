@@ -90,7 +90,6 @@ from shared.messages import (
     LIMIT_MAKER,
     MARKET,
     PARTIALLY_FILLED,
-    SELL,
 )
 from shared.money import ZERO, round_down, round_up
 
@@ -522,22 +521,30 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         if not touched:
             return
         step = spec.filters.step_size
-        for side in (BUY, SELL):
-            left = liquidity
-            queue = sorted(
-                (o for o in touched if o.side is side),
-                key=lambda o: (-o.price if side is BUY else o.price, o.order_id),
-            )
-            for order in queue:
-                order = self._orders[order.order_id]  # an OCO's fill may have expired its other leg
-                if not order.on_book:
-                    continue
-                qty = order.remaining if left is None else min(order.remaining, round_down(left, step))
-                if qty <= 0:
-                    break
-                self._fill(order.order_id, order.price, qty, maker=True)
-                if left is not None:
-                    left -= qty
+        # one queue: the buys (best price first, then the oldest), then the sells; each side
+        # shares the step's liquidity, and a side whose share is used up takes no more
+        side, left, used_up = None, liquidity, False
+        for order in sorted(touched, key=_queue_key):
+            if order.side is not side:
+                side, left, used_up = order.side, liquidity, False
+            if used_up:
+                continue
+            order = self._orders[order.order_id]  # an OCO's fill may have expired its other leg
+            if not order.on_book:
+                continue
+            qty = order.remaining if left is None else min(order.remaining, round_down(left, step))
+            if qty <= 0:
+                used_up = True
+                continue
+            self._fill(order.order_id, order.price, qty, maker=True)
+            if left is not None:
+                left -= qty
+
+
+def _queue_key(o: Order) -> tuple[bool, Decimal, int]:
+    """Price-time priority, buys before sells: the highest buy first, the lowest sell first."""
+    buy = o.side is BUY
+    return (not buy, -o.price if buy else o.price, o.order_id)
 
 
 def _touches(order: Order, price: Decimal) -> bool:
