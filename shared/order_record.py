@@ -124,6 +124,9 @@ def apply_report(
 ) -> OrderRecord:
     """The record after the report (call only when moves_forward); fee is the new cumulative fee.
     Its list: the record's (written ahead with the list), else the report's (an adopted leg)."""
+    # the larger of each, the report's when equal (as max() picks), without max()'s calls
+    filled, was_filled = report.cum_filled_qty, record.cum_filled_qty
+    quote, was_quote = report.cum_quote_qty, record.cum_quote_qty
     return msgspec.structs.replace(
         record,
         status=status_after(record.status, report.status),
@@ -135,8 +138,8 @@ def apply_report(
         stop_price=report.stop_price if report.stop_price is not None else record.stop_price,
         orig_qty=report.orig_qty or record.orig_qty,
         orig_quote_qty=report.orig_quote_qty or record.orig_quote_qty,
-        cum_filled_qty=max(report.cum_filled_qty, record.cum_filled_qty),
-        cum_quote_qty=max(report.cum_quote_qty, record.cum_quote_qty),
+        cum_filled_qty=was_filled if was_filled > filled else filled,
+        cum_quote_qty=was_quote if was_quote > quote else quote,
         fee=fee,
         fee_asset=fee_asset or record.fee_asset,
         reason=report.reason or record.reason,
