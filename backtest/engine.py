@@ -53,13 +53,13 @@ from shared.matching.candles import (
 from shared.matching.engine import DEFAULT_MARKET_FILL, MarketFill
 from shared.matching.symbols import spec_for
 from shared.messages import (
+    REJECTED,
     CancelAll,
     CancelOrder,
     CancelOrderList,
     Candle,
     Decision,
     Notification,
-    OrderStatus,
     OrderUpdate,
     PlaceOrder,
     PlaceOrderList,
@@ -120,7 +120,7 @@ class Setup:
     book_qty: Decimal | None = None  # quantity on its first level (the next ones grow by a quarter)
 
 
-class Fill(msgspec.Struct, frozen=True):
+class Fill(msgspec.Struct, frozen=True, gc=False):
     index: int  # candle index in the series
     tick: int  # 0..3 within the candle
     ts: int
@@ -228,17 +228,11 @@ class Backtester:
 
     def _ctx(self, now: int) -> StrategyContext:
         """The context of an event at `now`; the last one again while nothing it shows has
-        changed (same time, same balances, same closed candles: the events of one operation)."""
-        balances = self.venue.balances()
+        changed (same time, same closed candles; its balances are the venue's live view)."""
         last = self._last_ctx
-        if (
-            last is not None
-            and last.now == now
-            and last.balances is balances
-            and self._ctx_upto == self.closed_upto
-        ):
+        if last is not None and last.now == now and self._ctx_upto == self.closed_upto:
             return last
-        self._last_ctx, self._ctx_upto = self._new_ctx(now, balances), self.closed_upto
+        self._last_ctx, self._ctx_upto = self._new_ctx(now, self.venue.balances()), self.closed_upto
         return self._last_ctx
 
     def _new_ctx(self, now: int, balances: Mapping[str, Decimal]) -> StrategyContext:
@@ -277,27 +271,27 @@ class Backtester:
 
     def _apply(self, commands: list[Any], tick: int, ts: int) -> None:
         s = self.setup
-        for cmd in commands:
+        for cmd in commands:  # the most frequent kinds first: orders, then what the bot says
             if isinstance(cmd, PlaceOrder):
                 updates = self.venue.place(cmd, ts, self._tag(cmd.cid))
-                self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
+                self._note_rejected(updates)
                 self._hear(updates, tick, ts)
+            elif isinstance(cmd, Decision):
+                self.decisions.append(cmd)
+            elif isinstance(cmd, Notification):
+                self.notes.append(cmd)
+            elif isinstance(cmd, CancelOrder):
+                self._hear(self.venue.cancel(cmd.cid, ts), tick, ts)
             elif isinstance(cmd, PlaceOrderList):
                 tags = [self._tag(leg.cid) for leg in cmd.legs]
                 updates = self.venue.place_list(cmd, ts, tags)
-                self.rejected += [u for u in updates if u.status is OrderStatus.REJECTED]
+                self._note_rejected(updates)
                 self._hear(updates, tick, ts)
-            elif isinstance(cmd, CancelOrder):
-                self._hear(self.venue.cancel(cmd.cid, ts), tick, ts)
             elif isinstance(cmd, CancelOrderList):
                 self._hear(self.venue.cancel_list(cmd.list_cid, ts), tick, ts)
             elif isinstance(cmd, CancelAll):
                 for cid in self.venue.open_cids():
                     self._hear(self.venue.cancel(cid, ts), tick, ts)
-            elif isinstance(cmd, Notification):
-                self.notes.append(cmd)
-            elif isinstance(cmd, Decision):
-                self.decisions.append(cmd)
             elif isinstance(cmd, SetTimer):
                 self.timers[cmd.name] = cmd.due
             elif isinstance(cmd, CancelTimer):
@@ -306,15 +300,22 @@ class Backtester:
                 raise BacktestError(f"{s.strategy.name}: not a command: {cmd!r}")
         self._track_committed()
 
+    def _note_rejected(self, updates: list[OrderUpdate]) -> None:
+        for update in updates:
+            if update.status is REJECTED:
+                self.rejected.append(update)
+
     def _tag(self, cid: str) -> str:
         record = self.state.orders.get(cid)
         return record.tag if record is not None else ""
 
     def _hear(self, updates: list[OrderUpdate], tick: int, ts: int) -> None:
         """The venue's fills of the operation into the log, its updates to the strategy."""
-        fills, self.venue.fills = self.venue.fills, []
-        for fill in fills:
-            self._record(fill, tick // TICKS, tick % TICKS, ts)
+        fills = self.venue.fills
+        if fills:
+            self.venue.fills = []
+            for fill in fills:
+                self._record(fill, tick // TICKS, tick % TICKS, ts)
         self.queue.extend(updates)
 
     def _track_committed(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FIRST_WINDOW = 256
+FIRST_WINDOW = 1024  # most March gaps are under it: one window (256 took two for a third of them)
 MAX_WINDOW = 1 << 16
 
 

@@ -16,8 +16,9 @@ so the OrderUpdates carry the same cumulative quantities, last fill and fee as l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -29,7 +30,6 @@ from shared.matching.engine import (
     Engine,
     EngineError,
     Event,
-    Funds,
     MarketFill,
     Order,
     OrderEvent,
@@ -39,12 +39,11 @@ from shared.matching.engine import (
 from shared.matching.engine_rules import triggers_on_fall
 from shared.matching.model import LIMIT_PRICED, NEEDS_TIF, STOP_TYPES
 from shared.matching.symbols import SymbolSpec
-from shared.messages import OrderStatus, OrderUpdate, PlaceOrder, PlaceOrderList, Side, TimeInForce
+from shared.messages import BUY, GTC, OrderStatus, OrderUpdate, PlaceOrder, PlaceOrderList, Side
 from shared.money import ZERO
 from shared.order_lifecycle import moves_forward
 from shared.order_record import (
     OrderRecord,
-    Progress,
     advance_record,
     new_record,
     to_update,
@@ -57,7 +56,7 @@ NEVER = -1  # a trigger level no positive price reaches from above
 ALWAYS_ABOVE = 2**62  # one no price reaches from below
 
 
-class SimFill(msgspec.Struct, frozen=True):
+class SimFill(msgspec.Struct, frozen=True, gc=False):
     """One trade of the account, with what the backtest's fill log keeps of its order (a Struct:
     built positionally in a tenth of a frozen dataclass's time)."""
 
@@ -70,6 +69,33 @@ class SimFill(msgspec.Struct, frozen=True):
     quote: Decimal
     fee: Decimal
     fee_asset: str
+
+
+class FreeBalances(Mapping[str, Decimal]):
+    """The account's free amount per asset, read from the engine's own rows at each look (the
+    engine's order of assets): what `balances()` gave as a fresh dict after every operation,
+    without the dict."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Mapping[str, Sequence[Decimal]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, asset: str) -> Decimal:
+        return self._rows[asset][0]
+
+    def get(self, asset: str, default: Any = None) -> Any:
+        row = self._rows.get(asset)
+        return default if row is None else row[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 class SimVenue:
@@ -88,6 +114,7 @@ class SimVenue:
         market_fill: MarketFill = DEFAULT_MARKET_FILL,
     ) -> None:
         self.spec, self.filters = spec, spec.filters
+        self._market = spec.symbol  # the engine's name of it (a property of the spec: read once)
         self.bot, self.venue, self.symbol = bot, venue, symbol
         self.engine = Engine(
             [spec],
@@ -111,8 +138,8 @@ class SimVenue:
         self._ref: Callable[[], Decimal | None] = lambda: None
         self._levels: tuple[int, int] | None = (NEVER, ALWAYS_ABOVE)
         self._levels_known = True  # False after any operation that may have changed the open orders
-        self._funds: dict[str, Funds] | None = None  # the account's balances, until an operation
-        self._free: dict[str, Decimal] | None = None  # their free amounts (balances()), as long too
+        self._rows = self.engine.live_funds(ACCOUNT)  # [free, locked] per asset, moved in place
+        self._balances = FreeBalances(self._rows)
 
     # --- the market ----------------------------------------------------------------------
 
@@ -131,16 +158,15 @@ class SimVenue:
         self.last_price = self._priced = price
         self.engine.set_time(ts)
         self._changed()
-        self.engine.on_price(self.spec.symbol, price, liquidity=liquidity, ref_price=ref_price)
+        self.engine.on_price(self._market, price, liquidity=liquidity, ref_price=ref_price)
         return self._drain(ts)
 
     def _changed(self) -> None:
-        """An operation may have changed the open orders and the balances: read them again (and
-        drop the records that ended, once they pile up: a year's backtest would keep them all)."""
+        """An operation may have changed the open orders: read them again (and drop the records
+        that ended, once they pile up: a year's backtest would keep them all)."""
         if len(self.records) > self._forget_at:
             self._forget()
         self._levels_known = False
-        self._funds = self._free = None
 
     def _forget(self) -> None:
         """Drop the ended records (their last updates were told, their fills logged); their ids
@@ -155,7 +181,7 @@ class SimVenue:
     def _price_engine(self) -> None:
         if self.last_price is not None and self._priced != self.last_price:
             self._priced = self.last_price
-            self.engine.move_quote(self.spec.symbol, self.last_price, ref_price=self._ref())
+            self.engine.move_quote(self._market, self.last_price, ref_price=self._ref())
 
     # --- placing and cancelling ----------------------------------------------------------
 
@@ -175,7 +201,7 @@ class SimVenue:
             if cmd.symbol != self.symbol:
                 raise FilterError(f"invalid symbol {cmd.symbol}")
             qty, price, stop = prepare(cmd, self.filters, self.last_price)
-            placed = self.engine.place(ACCOUNT, _request(cmd, self.spec.symbol, qty, price, stop))
+            placed = self.engine.place(ACCOUNT, _request(cmd, self._market, qty, price, stop))
         except (FilterError, EngineError) as exc:
             self._events.clear()
             return [self._reject(record, str(exc), ts)]
@@ -189,7 +215,7 @@ class SimVenue:
             return []
         self._changed()
         try:
-            order = self.engine.cancel(ACCOUNT, self.spec.symbol, client_order_id=cid)
+            order = self.engine.cancel(ACCOUNT, self._market, client_order_id=cid)
         except EngineError:
             self._events.clear()
             return []
@@ -230,8 +256,7 @@ class SimVenue:
             if cmd.symbol != self.symbol:
                 raise FilterError(f"invalid symbol {cmd.symbol}")
             requests = [
-                _request(leg, self.spec.symbol, *prepare(leg, self.filters, self.last_price))
-                for leg in cmd.legs
+                _request(leg, self._market, *prepare(leg, self.filters, self.last_price)) for leg in cmd.legs
             ]
             placed = self.engine.place_list(ACCOUNT, cmd.kind, requests, cmd.list_cid)
         except (FilterError, EngineError) as exc:
@@ -247,7 +272,7 @@ class SimVenue:
             return []
         self._changed()
         try:
-            cancelled = self.engine.cancel_list(ACCOUNT, self.spec.symbol, list_client_order_id=list_cid)
+            cancelled = self.engine.cancel_list(ACCOUNT, self._market, list_client_order_id=list_cid)
         except EngineError:
             self._events.clear()
             working = [r.cid for r in self.records.values() if r.list_cid == list_cid and not r.terminal]
@@ -255,7 +280,7 @@ class SimVenue:
         return self._replies(cancelled.orders, [], ts)
 
     def open_cids(self) -> list[str]:
-        return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self.spec.symbol)]
+        return [o.client_order_id for o in self.engine.open_orders(ACCOUNT, self._market)]
 
     # --- reports to updates, as the order gateway does --------------------------------------
 
@@ -305,11 +330,11 @@ class SimVenue:
             cid = order.client_order_id
             if trade is not None:
                 fills.append(
-                    SimFill(cid, tags.get(cid, ""), order.side, order.type.value, trade.price, trade.qty,
+                    SimFill(cid, tags.get(cid, ""), order.side, str(order.type), trade.price, trade.qty,
                             trade.quote_qty, trade.commission, trade.commission_asset)
                 )  # fmt: skip
             record = records.get(cid)
-            if record is None or not moves_forward(record, Progress(order.status, order.executed_qty)):
+            if record is None or not moves_forward(record, order):
                 continue  # stale, as the order gateway would find it (the reply told it already)
             update = self._advance(record, _report(order, [trade] if trade is not None else []), ts)
             if update is not None:
@@ -318,24 +343,18 @@ class SimVenue:
 
     # --- what the backtester needs -------------------------------------------------------
 
-    def _account(self) -> dict[str, Funds]:
-        if self._funds is None:
-            self._funds = self.engine.balances(ACCOUNT)
-        return self._funds
-
-    def balances(self) -> dict[str, Decimal]:
-        """Free amounts, as the runner's context shows them: the same dict until an operation
-        (read-only: every strategy context between two operations shares it)."""
-        if self._free is None:
-            self._free = {a: b.free for a, b in self._account().items()}
-        return self._free
+    def balances(self) -> Mapping[str, Decimal]:
+        """Free amounts, as the runner's context shows them: one live read-only view, so a
+        context need not be rebuilt because an operation moved the balances (a strategy reads
+        them within its step, while no operation runs)."""
+        return self._balances
 
     def total(self, asset: str) -> Decimal:
-        b = self._account()[asset]
-        return b.free + b.locked
+        free, locked = self._rows[asset]
+        return free + locked
 
     def locked(self, asset: str) -> Decimal:
-        return self._account()[asset].locked
+        return self._rows[asset][1]
 
     def trigger_levels(
         self, floor_int: Callable[[Decimal], int], ceil_int: Callable[[Decimal], int]
@@ -365,7 +384,7 @@ class SimVenue:
                 continue
             else:
                 return None
-            if o.side is Side.BUY:
+            if o.side is BUY:
                 below = max(below, floor_int(price))
             else:
                 above = min(above, ceil_int(price))
@@ -384,9 +403,18 @@ def _request(
         quote_quantity=cmd.quote_quantity if qty is None else None,
         price=price,
         stop_price=stop,
-        time_in_force=(cmd.time_in_force or TimeInForce.GTC) if cmd.order_type in NEEDS_TIF else None,
+        time_in_force=(cmd.time_in_force or GTC) if cmd.order_type in NEEDS_TIF else None,
         client_order_id=cmd.cid,
     )
+
+
+class EngineReport(OrderReport, frozen=True, kw_only=True, gc=False):
+    """An OrderReport the backtester builds from the engine's own Order: the same report, read
+    by the same record rules, without the check of a venue's payload (OrderReport.__post_init__:
+    types and amounts); the engine's orders and trades passed its filters and arithmetic."""
+
+    def __post_init__(self) -> None:
+        pass
 
 
 def _report(order: Order, trades: list[Trade], *, reply: bool = False) -> OrderReport:
@@ -396,7 +424,7 @@ def _report(order: Order, trades: list[Trade], *, reply: bool = False) -> OrderR
     fee = ZERO if order.executed_qty == 0 else None
     if reply and trades:
         fee = sum((t.commission for t in trades), ZERO)
-    return OrderReport(
+    return EngineReport(
         cid=order.client_order_id,
         symbol=order.symbol,
         status=order.status,

@@ -18,6 +18,7 @@ import msgspec
 from shared.messages import (
     MAX_AMOUNT,
     ORDER_AMOUNTS,
+    PENDING_SUBMIT,
     TERMINAL_STATUSES,
     OrderState,
     OrderStatus,
@@ -37,7 +38,7 @@ class CorruptRecord(ValueError):
     parse): reported and skipped by whoever meets it, never a reason to stop the gateway."""
 
 
-class OrderRecord(OrderState, frozen=True, kw_only=True):
+class OrderRecord(OrderState, frozen=True, kw_only=True, gc=False):
     """og:order:{cid} — stored as a Redis hash of strings (readable with HGETALL)."""
 
     bot: str
@@ -94,7 +95,7 @@ def new_record(cmd: PlaceOrder, now_ms: int, *, keep_request: bool = True) -> Or
         bot=cmd.bot,
         venue=cmd.venue,
         symbol=cmd.symbol,
-        status=OrderStatus.PENDING_SUBMIT,
+        status=PENDING_SUBMIT,
         side=cmd.side,
         order_type=cmd.order_type,
         request=msgspec.json.encode(cmd).decode() if keep_request else "",
@@ -123,6 +124,9 @@ def apply_report(
 ) -> OrderRecord:
     """The record after the report (call only when moves_forward); fee is the new cumulative fee.
     Its list: the record's (written ahead with the list), else the report's (an adopted leg)."""
+    # the larger of each, the report's when equal (as max() picks), without max()'s calls
+    filled, was_filled = report.cum_filled_qty, record.cum_filled_qty
+    quote, was_quote = report.cum_quote_qty, record.cum_quote_qty
     return msgspec.structs.replace(
         record,
         status=status_after(record.status, report.status),
@@ -134,8 +138,8 @@ def apply_report(
         stop_price=report.stop_price if report.stop_price is not None else record.stop_price,
         orig_qty=report.orig_qty or record.orig_qty,
         orig_quote_qty=report.orig_quote_qty or record.orig_quote_qty,
-        cum_filled_qty=max(report.cum_filled_qty, record.cum_filled_qty),
-        cum_quote_qty=max(report.cum_quote_qty, record.cum_quote_qty),
+        cum_filled_qty=was_filled if was_filled > filled else filled,
+        cum_quote_qty=was_quote if was_quote > quote else quote,
         fee=fee,
         fee_asset=fee_asset or record.fee_asset,
         reason=report.reason or record.reason,
@@ -221,7 +225,7 @@ def to_update(
         last_fill_qty=last_qty,
         ts=now_ms,
         reconciled=reconciled,
-        event_id=f"{r.cid}:{r.status.value}:{r.cum_filled_qty!s}",  # !s: str(), not the slower format()
+        event_id=f"{r.cid}:{r.status!s}:{r.cum_filled_qty!s}",  # !s: str() (a StrEnum's is its value), not format() or .value
         adopted=record.adopted,
         trade_id=report.trade_id if one_trade and report is not None else "",  # "" when it gave none
         maker=report.maker if one_trade and report is not None else None,

@@ -15,7 +15,7 @@ from shared.messages import UPDATE_AMOUNTS, OrderState, check_amounts
 from shared.money import ZERO
 
 
-class OrderReport(OrderState, frozen=True, kw_only=True):
+class OrderReport(OrderState, frozen=True, kw_only=True, gc=False):
     """One order as the venue sees it; quantities and fee are cumulative."""
 
     fee: Decimal | None = None  # cumulative fee when the venue told it (trades), else None

@@ -14,7 +14,7 @@ from enum import StrEnum
 import msgspec
 
 from shared.filters import SymbolFilters
-from shared.messages import Side
+from shared.messages import BUY
 from shared.money import ZERO, round_up
 from shared.strategy.sizing import checked_terms, qty_for_quote, round_quote
 from strategies.dca_params import DcaParams
@@ -79,6 +79,9 @@ class LadderStop(StrEnum):
     FILTERS = "min_notional"  # the order would be under the exchange's minimums
 
 
+_FITS = LadderStop.NONE  # read on every safety order placed: a global, not a class lookup
+
+
 def safety_order(
     p: DcaParams,
     filters: SymbolFilters,
@@ -101,7 +104,7 @@ def safety_order(
     step = next_step(p, prev_step)
     raw = next_quote(p, prev_raw, level)
     quote = raw + bonus
-    price = filters.round_price(prev_price * (1 - step), Side.BUY)
+    price = filters.round_price(prev_price * (1 - step), BUY)
     remaining = p.budget - committed if p.budget > 0 else free_quote
     cut = False
     if remaining is not None and quote > remaining:
@@ -112,4 +115,4 @@ def safety_order(
     terms = checked_terms(filters, qty_for_quote(filters, quote, price), price)  # both rounded already
     if terms is None:
         return None, LadderStop.FILTERS
-    return SafetyOrder(level, step, raw, quote, price, terms[0], cut), LadderStop.NONE
+    return SafetyOrder(level, step, raw, quote, price, terms[0], cut), _FITS

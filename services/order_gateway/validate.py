@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from shared.filters import FilterError, SymbolFilters
-from shared.messages import OrderType, PlaceOrder
+from shared.messages import MARKET, OrderType, PlaceOrder
 
 NEEDS_PRICE = {OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
 NEEDS_STOP = {
@@ -38,7 +38,7 @@ def prepare(cmd: PlaceOrder, filters: SymbolFilters, ref_price: Decimal | None) 
         if cmd.stop_price is None:
             raise FilterError(f"{cmd.order_type.value} order needs a stop price")
         stop = filters.round_price(cmd.stop_price, side)
-    if cmd.order_type is OrderType.MARKET and cmd.quantity is None:
+    if cmd.order_type is MARKET and cmd.quantity is None:
         if cmd.quote_quantity is None or cmd.quote_quantity <= 0:
             raise FilterError("market order needs a quantity or a quote quantity")
         if cmd.quote_quantity < filters.min_notional:

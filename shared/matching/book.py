@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from shared.matching.model import MAX_BOOK_LEVELS, Quote, Side
 from shared.matching.symbols import SymbolSpec
+from shared.messages import BUY
 from shared.money import round_down
 
 Fill = tuple[Decimal, Decimal]  # (price, quantity)
@@ -35,7 +36,7 @@ def levels(spec: SymbolSpec, quote: Quote, taker_side: Side, count: int = MAX_BO
     tick, step = spec.filters.tick_size, spec.filters.step_size
     gap = max(tick, round_down(quote.price * spec.level_gap_bps / Decimal(10000), tick))
     for i in range(count):
-        if taker_side is Side.BUY:
+        if taker_side is BUY:
             price = quote.ask + gap * i
         else:
             price = quote.bid - gap * i
@@ -58,7 +59,7 @@ def plan(
     fills: list[Fill] = []
     left_qty, left_quote = qty, quote_qty
     for price, level_qty in levels(spec, quote, side):
-        if limit_price is not None and (price > limit_price if side is Side.BUY else price < limit_price):
+        if limit_price is not None and (price > limit_price if side is BUY else price < limit_price):
             break
         take = level_qty
         if left_qty is not None:

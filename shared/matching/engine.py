@@ -47,6 +47,10 @@ from shared.matching.engine_rules import OrderRules, crosses, stop_reached
 from shared.matching.engine_state import SavedState
 from shared.matching.model import (
     DEFAULT_FEE,
+    EXEC_CANCELED,
+    EXEC_EXPIRED,
+    EXEC_NEW,
+    EXEC_TRADE,
     FEE_QUANTUM,
     LIMIT_PRICED,
     STOP_TYPES,
@@ -76,6 +80,17 @@ from shared.matching.model import (
     Trade,
 )
 from shared.matching.symbols import DEFAULT_BALANCES, SymbolSpec
+from shared.messages import (
+    BUY,
+    CANCELED,
+    EXPIRED,
+    FILLED,
+    FOK,
+    GTC,
+    LIMIT_MAKER,
+    MARKET,
+    PARTIALLY_FILLED,
+)
 from shared.money import ZERO, round_down, round_up
 
 __all__ = [
@@ -114,9 +129,7 @@ MARKET_FILLS: tuple[str, ...] = get_args(MarketFill)
 DEFAULT_MARKET_FILL: MarketFill = "next_step"  # the paper venue's and the backtester's
 
 
-_TAKE_ALL = frozenset(
-    {OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT}
-)  # walk the book, expire the rest
+_TAKE_ALL = frozenset({MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})  # walk the book, expire the rest
 
 
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
@@ -192,8 +205,8 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         """
         spec = self._spec(symbol)
         with self._op():
-            self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
-            if self._open[spec.symbol]:  # else nothing to trigger, fill or execute
+            self._quotes[symbol] = book.make_quote(spec, price, ref_price)  # symbol: the spec's key
+            if self._open[symbol]:  # else nothing to trigger, fill or execute
                 self._trigger_stops(spec, price)
                 self._fill_resting(spec, price, liquidity)
                 self._execute_waiting(spec)
@@ -202,7 +215,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         """The market is at `price`, which the caller knows reaches no open order (the
         backtester's trigger levels): only the quote moves, nothing is triggered or filled."""
         spec = self._spec(symbol)
-        self._quotes[spec.symbol] = book.make_quote(spec, price, ref_price)
+        self._quotes[symbol] = book.make_quote(spec, price, ref_price)
 
     def next_trade_id(self, symbol: str) -> int:
         """Trade ids are per symbol and shared with the market's public tape."""
@@ -231,7 +244,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                     reason=str(exc),
                 )
                 raise
-            if order.type is OrderType.MARKET and self.market_fill == "next_step":
+            if order.type is MARKET and self.market_fill == "next_step":
                 self._open[order.symbol][order.order_id] = None  # open until the next price
                 return Placed(order, [])
             trades = self._execute(order, plan)
@@ -260,8 +273,9 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             if order.list_id >= 0:  # a leg: the whole list goes, as on Binance
                 self._cancel_legs(self._lists[order.list_id], cancel_client_order_id)
                 return self._orders[order.order_id]
-            order = self._update(order, cancel_client_order_id=cancel_client_order_id)
-            self._close(order, OrderStatus.CANCELED, ExecType.CANCELED)
+            if cancel_client_order_id != order.cancel_client_order_id:  # else _close's update says it all
+                order = self._update(order, cancel_client_order_id=cancel_client_order_id)
+            self._close(order, CANCELED, EXEC_CANCELED)
             return self._orders[order.order_id]
 
     def cancel_all(self, account: str, symbol: str) -> list[Order]:
@@ -313,11 +327,11 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             stop = req.stop_price or ZERO
             if stop_price is not None and stop_reached(order.type, order.side, stop, quote.price):
                 raise EngineError(Reject.WOULD_TRIGGER, f"stop {stop} vs last {quote.price}")
-            maker = order.type is OrderType.LIMIT_MAKER
+            maker = order.type is LIMIT_MAKER
             if maker and crosses(order.side, req.price or ZERO, quote):
                 raise EngineError(Reject.WOULD_MATCH, f"{order.side} {req.price} vs the book")
             left = qty - order.executed_qty
-            buy = order.side is Side.BUY
+            buy = order.side is BUY
             level = req.price if order.type in LIMIT_PRICED else stop
             need = left * (level or ZERO) if buy else left
             asset = spec.quote if buy else spec.base
@@ -328,7 +342,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             changes = {"quantity": qty, "price": req.price or ZERO, "stop_price": req.stop_price or ZERO}
             order = self._update(order, reserved=need, **changes)
             self._log_order("amended", order)
-            self._emit(ExecType.NEW, order)
+            self._emit(EXEC_NEW, order)
             resting = order.type in LIMIT_PRICED and order.triggered and not maker
             trades = self._execute(order, []) if resting else []
             return Placed(self._orders[order.order_id], trades)
@@ -342,24 +356,24 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
             current = self._orders[order.order_id]
             if current.is_open:
-                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="book exhausted")
+                self._close(current, EXPIRED, EXEC_EXPIRED, reason="book exhausted")
             return trades
-        if order.type is OrderType.LIMIT_MAKER:
+        if order.type is LIMIT_MAKER:
             self._update(order, on_book=True)
             return []
         plan = []  # a limit that does not cross the book rests without walking it
         if crosses(order.side, order.price, self.quote(order.symbol)):
             plan = self._plan(order.symbol, order.side, qty=order.remaining, limit_price=order.price)
-        if order.time_in_force is TimeInForce.FOK and sum((q for _, q in plan), ZERO) < order.remaining:
-            self._close(order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="FOK not fully fillable")
+        if order.time_in_force is FOK and sum((q for _, q in plan), ZERO) < order.remaining:
+            self._close(order, EXPIRED, EXEC_EXPIRED, reason="FOK not fully fillable")
             return []
         trades = [self._fill(order.order_id, price, qty, maker=False) for price, qty in plan]
         current = self._orders[order.order_id]
         if current.is_open:
-            if current.time_in_force is TimeInForce.GTC:
+            if current.time_in_force is GTC:
                 self._update(current, on_book=True)
             else:
-                self._close(current, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="IOC remainder")
+                self._close(current, EXPIRED, EXEC_EXPIRED, reason="IOC remainder")
         return trades
 
     def _fill(self, order_id: int, price: Decimal, qty: Decimal, *, maker: bool) -> Trade:
@@ -373,7 +387,7 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         quote_amount = price * qty
         rate = self.maker_fee if maker else self.taker_fee
         reserved = order.reserved
-        if order.side is Side.BUY:
+        if order.side is BUY:
             if reserved:
                 held = qty * order.price
                 reserved -= held
@@ -408,29 +422,29 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             self._trades.append(trade)
         self._made.append(trade)
         executed = order.executed_qty + qty
-        status = OrderStatus.FILLED if executed >= order.quantity else OrderStatus.PARTIALLY_FILLED
+        status = FILLED if executed >= order.quantity else PARTIALLY_FILLED
         order = self._update(
             order,
             executed_qty=executed,
             cum_quote=order.cum_quote + quote_amount,
             status=status,
             reserved=reserved,
-            on_book=order.on_book and status is not OrderStatus.FILLED,
+            on_book=order.on_book and status is not FILLED,
         )
-        if status is OrderStatus.FILLED:
+        if status is FILLED:
             self._open[order.symbol].pop(order.order_id, None)
         if self.keep_record:
             self._log_order("trade", order, trade)
-        self._emit(ExecType.TRADE, order, trade)
-        if order.list_id >= 0 and status is OrderStatus.FILLED:
+        self._emit(EXEC_TRADE, order, trade)
+        if order.list_id >= 0 and status is FILLED:
             self._leg_closed(order)
         return trade
 
     def _close(
         self, order: Order, status: OrderStatus, exec_type: ExecType, reason: str | None = None
     ) -> None:
-        order = self._release(order)
-        order = self._update(order, status=status, on_book=False, expire_reason=reason)
+        reserved = ZERO if self._unlock(order) else order.reserved  # one update for both
+        order = self._update(order, status=status, on_book=False, expire_reason=reason, reserved=reserved)
         self._open[order.symbol].pop(order.order_id, None)
         if self.keep_record:  # the balance event and the journal (engine_events.py)
             spec = self.specs[order.symbol]
@@ -442,7 +456,9 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
             self._leg_closed(order)
 
     def _trigger_stops(self, spec: SymbolSpec, price: Decimal) -> None:
-        for oid in list(self._open[spec.symbol]):
+        symbol = spec.symbol
+        open_ = self._open[symbol]
+        for oid in list(open_):
             order = self._orders[oid]
             if order.type not in STOP_TYPES or order.triggered or not order.is_open or order.pending:
                 continue
@@ -458,14 +474,12 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
                 continue
             # stop-market: release the estimate it held, then execute against free funds
             order = self._release(order)
-            plan = self._plan(spec.symbol, order.side, qty=order.remaining)
-            need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
-            asset = spec.quote if order.side is Side.BUY else spec.base
-            self._open[spec.symbol].pop(oid, None)
+            plan = self._plan(symbol, order.side, qty=order.remaining)
+            need = sum((p * q for p, q in plan), ZERO) if order.side is BUY else order.remaining
+            asset = spec.quote if order.side is BUY else spec.base
+            open_.pop(oid, None)
             if self._free(order.account, asset) < need:
-                self._close(
-                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance at trigger"
-                )
+                self._close(order, EXPIRED, EXEC_EXPIRED, reason="insufficient balance at trigger")
                 continue
             self._execute(order, plan)
 
@@ -476,24 +490,24 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         that walk buys (as Binance reports origQty for quoteOrderQty). Funds are checked
         again, as for a triggered stop-market order: too little now expires it unfilled.
         """
-        for oid in list(self._open[spec.symbol]):
+        symbol = spec.symbol
+        open_ = self._open[symbol]
+        for oid in list(open_):
             order = self._orders[oid]
-            if order.type is not OrderType.MARKET or not order.is_open:
+            if order.type is not MARKET or not order.is_open:
                 continue
-            self._open[spec.symbol].pop(oid, None)
+            open_.pop(oid, None)
             by_quote = order.quote_quantity > 0
             plan = self._plan(
-                spec.symbol,
+                symbol,
                 order.side,
                 qty=None if by_quote else order.remaining,
                 quote_qty=order.quote_quantity if by_quote else None,
             )
-            need = sum((p * q for p, q in plan), ZERO) if order.side is Side.BUY else order.remaining
-            asset = spec.quote if order.side is Side.BUY else spec.base
+            need = sum((p * q for p, q in plan), ZERO) if order.side is BUY else order.remaining
+            asset = spec.quote if order.side is BUY else spec.base
             if not plan or self._free(order.account, asset) < need:
-                self._close(
-                    order, OrderStatus.EXPIRED, ExecType.EXPIRED, reason="insufficient balance or book"
-                )
+                self._close(order, EXPIRED, EXEC_EXPIRED, reason="insufficient balance or book")
                 continue
             if by_quote:
                 order = self._update(order, quantity=sum((q for _, q in plan), ZERO))
@@ -507,23 +521,31 @@ class Engine(OrderRules, Accounts, Queries, Events, Lists, SavedState):
         if not touched:
             return
         step = spec.filters.step_size
-        for side in (Side.BUY, Side.SELL):
-            left = liquidity
-            queue = sorted(
-                (o for o in touched if o.side is side),
-                key=lambda o: (-o.price if side is Side.BUY else o.price, o.order_id),
-            )
-            for order in queue:
-                order = self._orders[order.order_id]  # an OCO's fill may have expired its other leg
-                if not order.on_book:
-                    continue
-                qty = order.remaining if left is None else min(order.remaining, round_down(left, step))
-                if qty <= 0:
-                    break
-                self._fill(order.order_id, order.price, qty, maker=True)
-                if left is not None:
-                    left -= qty
+        # one queue: the buys (best price first, then the oldest), then the sells; each side
+        # shares the step's liquidity, and a side whose share is used up takes no more
+        side, left, used_up = None, liquidity, False
+        for order in sorted(touched, key=_queue_key):
+            if order.side is not side:
+                side, left, used_up = order.side, liquidity, False
+            if used_up:
+                continue
+            order = self._orders[order.order_id]  # an OCO's fill may have expired its other leg
+            if not order.on_book:
+                continue
+            qty = order.remaining if left is None else min(order.remaining, round_down(left, step))
+            if qty <= 0:
+                used_up = True
+                continue
+            self._fill(order.order_id, order.price, qty, maker=True)
+            if left is not None:
+                left -= qty
+
+
+def _queue_key(o: Order) -> tuple[bool, Decimal, int]:
+    """Price-time priority, buys before sells: the highest buy first, the lowest sell first."""
+    buy = o.side is BUY
+    return (not buy, -o.price if buy else o.price, o.order_id)
 
 
 def _touches(order: Order, price: Decimal) -> bool:
-    return price <= order.price if order.side is Side.BUY else price >= order.price
+    return price <= order.price if order.side is BUY else price >= order.price

@@ -10,10 +10,21 @@ what it may spend (`_reserve`) and gives back what it did not (`_release`). Part
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from shared.matching.model import LIMIT_PRICED, CorruptState, EngineError, Funds, Order, Reject, Side
+from shared.matching.model import (
+    LIMIT_PRICED,
+    CorruptState,
+    EngineError,
+    Funds,
+    Order,
+    OrderType,
+    Reject,
+    Side,
+)
 from shared.matching.symbols import SymbolSpec
+from shared.messages import BUY
 from shared.money import ZERO
 
 
@@ -28,6 +39,12 @@ class Accounts:
 
     def balances(self, account: str) -> dict[str, Funds]:
         return {asset: Funds(free, locked) for asset, (free, locked) in self._account(account).items()}
+
+    def live_funds(self, account: str) -> Mapping[str, Sequence[Decimal]]:
+        """The account's own [free, locked] row per asset, read-only and live: every operation
+        moves them in place. For a reader that follows the account without a copy per look (the
+        backtester's balances view); `balances` gives a snapshot."""
+        return self._account(account)
 
     def balance(self, account: str, asset: str) -> Funds:
         free, locked = self._account(account).get(asset, [ZERO, ZERO])
@@ -86,19 +103,43 @@ class Accounts:
 
     def _reserve(self, order: Order, spec: SymbolSpec) -> Order:
         """Lock what a resting order may spend: quote at its (stop) price for a buy, base for a sell."""
-        if order.side is Side.BUY:
-            amount = order.quantity * (order.price if order.type in LIMIT_PRICED else order.stop_price)
-            self._move(order.account, spec.quote, free=-amount, locked=amount)
-        else:
-            amount = order.quantity
-            self._move(order.account, spec.base, free=-amount, locked=amount)
+        amount = self._lock(
+            order.account, spec, order.side, order.type, order.quantity, order.price, order.stop_price
+        )
         return self._update(order, reserved=amount)  # engine_events.py
+
+    def _lock(
+        self,
+        account: str,
+        spec: SymbolSpec,
+        side: Side,
+        kind: OrderType,
+        qty: Decimal,
+        price: Decimal,
+        stop: Decimal,
+    ) -> Decimal:
+        """`_reserve`'s funds, moved from free to locked, for an order of these terms; the amount
+        is the caller's to note (a new order is built with it: no second update)."""
+        if side is BUY:
+            amount = qty * (price if kind in LIMIT_PRICED else stop)
+            self._move(account, spec.quote, free=-amount, locked=amount)
+        else:
+            amount = qty
+            self._move(account, spec.base, free=-amount, locked=amount)
+        return amount
 
     def _release(self, order: Order) -> Order:
         """Unlock what the order still holds (it closes, or a stop-market turns into a market order)."""
-        if order.reserved:
-            spec = self.specs[order.symbol]
-            asset = spec.quote if order.side is Side.BUY else spec.base
-            self._move(order.account, asset, free=order.reserved, locked=-order.reserved)
+        if self._unlock(order):
             order = self._update(order, reserved=ZERO)
         return order
+
+    def _unlock(self, order: Order) -> bool:
+        """The funds of `_release`, moved; the order's `reserved` is the caller's to clear (a
+        closing order does it in the same update as its status). False: it held nothing."""
+        if not order.reserved:
+            return False
+        spec = self.specs[order.symbol]
+        asset = spec.quote if order.side is BUY else spec.base
+        self._move(order.account, asset, free=order.reserved, locked=-order.reserved)
+        return True

@@ -14,6 +14,7 @@ from decimal import Decimal
 from shared.matching import book
 from shared.matching.model import MAX_BOOK_LEVELS, Depth, EngineError, Order, Quote, Reject, Side, Trade
 from shared.matching.symbols import SymbolSpec
+from shared.messages import BUY, SELL
 
 
 class Queries:
@@ -38,8 +39,8 @@ class Queries:
         """The synthetic book: `limit` levels each side around the last price."""
         limit = max(1, min(limit, MAX_BOOK_LEVELS))
         return Depth(
-            bids=list(self._levels(symbol, Side.SELL, limit)),
-            asks=list(self._levels(symbol, Side.BUY, limit)),
+            bids=list(self._levels(symbol, SELL, limit)),
+            asks=list(self._levels(symbol, BUY, limit)),
         )
 
     def get_order(

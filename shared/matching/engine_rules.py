@@ -13,20 +13,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.matching.model import (
+    EXEC_NEW,
     LIMIT_PRICED,
     NEEDS_TIF,
     STOP_TYPES,
     EngineError,
-    ExecType,
     Order,
     OrderRequest,
     OrderType,
     Quote,
     Reject,
     Side,
-    TimeInForce,
 )
 from shared.matching.symbols import SymbolSpec
+from shared.messages import BUY, GTC, LIMIT_MAKER, MARKET, SELL
 from shared.money import ZERO
 
 
@@ -61,7 +61,7 @@ class OrderRules:
         kind = req.type
         qty = req.quantity
         limit_priced, is_stop = kind in LIMIT_PRICED, kind in STOP_TYPES  # read once: every order
-        if kind is OrderType.MARKET:
+        if kind is MARKET:
             if qty is None and req.quote_quantity is None:
                 raise EngineError(Reject.MISSING_PARAM, "quantity or quote_quantity", param="quantity")
             if qty is not None and req.quote_quantity is not None:
@@ -117,20 +117,20 @@ class OrderRules:
             return spec, qty, []
         if is_stop and stop_reached(kind, req.side, req.stop_price or ZERO, quote.price):
             raise EngineError(Reject.WOULD_TRIGGER, f"stop {req.stop_price} vs last {quote.price}")
-        if kind is OrderType.LIMIT_MAKER and crosses(req.side, price or ZERO, quote):
+        if kind is LIMIT_MAKER and crosses(req.side, price or ZERO, quote):
             raise EngineError(Reject.WOULD_MATCH, f"{req.side} {price} vs bid {quote.bid} ask {quote.ask}")
 
         plan: list[tuple[Decimal, Decimal]] = []
-        if kind is OrderType.MARKET:
+        if kind is MARKET:
             plan = self._plan(symbol, req.side, qty=qty, quote_qty=req.quote_quantity)
             if not plan:
                 raise EngineError(Reject.NO_LIQUIDITY, "the book cannot fill one step")
             qty = sum((q for _, q in plan), ZERO)
-            need = sum((p * q for p, q in plan), ZERO) if req.side is Side.BUY else qty
+            need = sum((p * q for p, q in plan), ZERO) if req.side is BUY else qty
         else:
             assert qty is not None
-            need = qty * (price or req.stop_price or ZERO) if req.side is Side.BUY else qty
-        asset = spec.quote if req.side is Side.BUY else spec.base
+            need = qty * (price or req.stop_price or ZERO) if req.side is BUY else qty
+        asset = spec.quote if req.side is BUY else spec.base
         if self._free(account, asset) < need:
             raise EngineError(Reject.INSUFFICIENT_BALANCE, f"{asset}: need {need}")
         assert qty is not None
@@ -147,41 +147,46 @@ class OrderRules:
         cid = req.client_order_id or f"sim-{order_id:010d}"
         is_stop = req.type in STOP_TYPES
         symbol = spec.symbol
+        price = req.price if req.type in LIMIT_PRICED and req.price is not None else ZERO
+        stop = req.stop_price if is_stop and req.stop_price is not None else ZERO
+        resting = req.type is not MARKET
+        # a resting order locks its funds (engine_accounts.py) and is built holding them
+        reserved = self._lock(account, spec, req.side, req.type, qty, price, stop) if resting else ZERO
         order = Order(
             order_id=order_id,
             account=account,
             symbol=symbol,
             side=req.side,
             type=req.type,
-            time_in_force=req.time_in_force or TimeInForce.GTC,
+            time_in_force=req.time_in_force or GTC,
             client_order_id=cid,
             quantity=qty,
-            price=req.price if req.type in LIMIT_PRICED and req.price is not None else ZERO,
-            stop_price=req.stop_price if is_stop and req.stop_price is not None else ZERO,
+            price=price,
+            stop_price=stop,
             quote_quantity=req.quote_quantity or ZERO,
             time=self.now,
             update_time=self.now,
             working_time=None if is_stop or pending else self.now,
             list_id=list_id,
             pending=pending,
+            reserved=reserved,
         )
         self._orders[order_id] = order
         self._changed[order_id] = None
         self._cids[(account, cid)] = order_id
-        if req.type is not OrderType.MARKET:
+        if resting:
             self._open[symbol][order_id] = None
-            order = self._reserve(order, spec)
         if self.keep_record:  # else no balance event to note them in (engine_accounts.py `_touch`)
             self._touch(account, spec.base)
             self._touch(account, spec.quote)
         self._log_order("accepted", order)
-        self._emit(ExecType.NEW, order)
+        self._emit(EXEC_NEW, order)
         return order, plan
 
 
 def triggers_on_fall(kind: OrderType, side: Side) -> bool:
     """Stop-loss: a sell triggers at or below its stop, a buy at or above; take-profit the reverse."""
-    return (kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side is Side.SELL)
+    return (kind in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side is SELL)
 
 
 def stop_reached(kind: OrderType, side: Side, stop: Decimal, price: Decimal) -> bool:
@@ -194,4 +199,4 @@ def _multiple_of(value: Decimal, increment: Decimal) -> bool:
 
 def crosses(side: Side, price: Decimal, quote: Quote) -> bool:
     """A limit order at this price would take from the book (a buy at or over the ask)."""
-    return price >= quote.ask if side is Side.BUY else price <= quote.bid
+    return price >= quote.ask if side is BUY else price <= quote.bid

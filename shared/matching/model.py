@@ -38,6 +38,12 @@ class ExecType(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+# As shared/messages.py's BUY, MARKET, FILLED...: the engine's own members as module globals
+# (on Python 3.11 `ExecType.NEW` is looked up through the enum metaclass's __getattr__ hook).
+EXEC_NEW, EXEC_TRADE = ExecType.NEW, ExecType.TRADE
+EXEC_CANCELED, EXEC_EXPIRED = ExecType.CANCELED, ExecType.EXPIRED
+
+
 class Reject(StrEnum):
     """Why a request was refused; each protocol maps these to its own codes."""
 
@@ -78,7 +84,8 @@ class CorruptState(AssertionError):
     longer be trusted, so the process stops at once instead of trading on."""
 
 
-class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+# gc=False: scalar fields only (or Structs of them), never in a cycle (shared/messages.py OrderState)
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A new order in neutral terms. MARKET takes quantity or quote_quantity (spend/receive quote)."""
 
     symbol: str
@@ -92,7 +99,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str | None = None
 
 
-class Order(msgspec.Struct, frozen=True, kw_only=True):
+class Order(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An immutable snapshot: every change makes a new Order, so events keep the state they saw."""
 
     order_id: int
@@ -120,6 +127,12 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     pending: bool = False  # a leg of an OTO/OTOCO waiting for its working leg (Binance PENDING_NEW)
 
     @property
+    def cum_filled_qty(self) -> Decimal:
+        """executed_qty by the order model's name: an Order is a HasProgress
+        (shared/order_lifecycle.py), so moves_forward reads it as it is."""
+        return self.executed_qty
+
+    @property
     def remaining(self) -> Decimal:
         return self.quantity - self.executed_qty
 
@@ -132,7 +145,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
         return self.working_time is not None
 
 
-class Trade(msgspec.Struct, frozen=True, kw_only=True):
+class Trade(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     trade_id: int  # per symbol, shared with the public tape
     order_id: int
     account: str
@@ -164,14 +177,14 @@ class OrderList(msgspec.Struct, frozen=True, kw_only=True):
     update_time: int
 
 
-class Funds(msgspec.Struct, frozen=True):
+class Funds(msgspec.Struct, frozen=True, gc=False):
     """What an account holds of one asset: free, and locked by its open orders."""
 
     free: Decimal
     locked: Decimal
 
 
-class Quote(msgspec.Struct, frozen=True, kw_only=True):
+class Quote(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     price: Decimal  # last trade price
     bid: Decimal
     ask: Decimal
@@ -180,7 +193,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True):
     ref_price: Decimal  # average price the percent-price and market-notional filters use
 
 
-class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
+class OrderEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     account: str
     exec_type: ExecType
     order: Order  # state after this event

@@ -21,6 +21,10 @@ import msgspec
 
 from shared.ids import ClientOrderId, format_cid
 from shared.messages import (
+    BUY,
+    GTC,
+    LIMIT,
+    MARKET,
     REJECTED,
     SELL,
     TERMINAL_STATUSES,
@@ -193,10 +197,10 @@ def limit_order(
         state,
         ctx,
         side=side,
-        order_type=OrderType.LIMIT,
+        order_type=LIMIT,
         quantity=terms[0],
         price=terms[1],
-        time_in_force=TimeInForce.GTC,
+        time_in_force=GTC,
         tag=tag,
         force=force,
     )
@@ -218,21 +222,19 @@ def market_order(
     if (qty is None) == (quote is None):
         raise ValueError("market_order takes exactly one of qty and quote")
     if quote is not None:
-        if side != Side.BUY:
+        if side != BUY:
             raise ValueError("a market order by quote amount must be a buy")
         amount = market_quote(ctx.filters, quote)
         if amount is None:
             return state, None
         return place_order(
-            state, ctx, side=side, order_type=OrderType.MARKET, quote_quantity=amount, tag=tag, force=force
+            state, ctx, side=side, order_type=MARKET, quote_quantity=amount, tag=tag, force=force
         )
     assert qty is not None
     rounded = market_qty(ctx.filters, qty, ref_price if ref_price is not None else ctx.last_price)
     if rounded is None:
         return state, None
-    return place_order(
-        state, ctx, side=side, order_type=OrderType.MARKET, quantity=rounded, tag=tag, force=force
-    )
+    return place_order(state, ctx, side=side, order_type=MARKET, quantity=rounded, tag=tag, force=force)
 
 
 def stop_limit_order(
@@ -259,7 +261,7 @@ def stop_limit_order(
         quantity=terms[0],
         price=terms[1],
         stop_price=ctx.filters.round_price(stop, side),
-        time_in_force=TimeInForce.GTC,
+        time_in_force=GTC,
         tag=tag,
         force=force,
     )
@@ -280,7 +282,7 @@ def sellable(state: S) -> Decimal | None:
     sold_held = sum((r.cum_filled_qty for r in held if r.side == SELL), ZERO) if adopted else ZERO
     if not out and not sold_held:
         return None
-    bought_held = sum((r.cum_filled_qty for r in held if r.side == Side.BUY), ZERO) if adopted else ZERO
+    bought_held = sum((r.cum_filled_qty for r in held if r.side == BUY), ZERO) if adopted else ZERO
     per_list: dict[str, Decimal] = {}
     waiting: dict[str, Decimal] = {}  # pending sells, by list (an OTOCO's pair counts once too)
     still = ZERO
@@ -302,7 +304,7 @@ def _working_buys(state: S, list_cid: str) -> Decimal:
         (
             r.remaining or ZERO
             for r in state.orders.values()
-            if r.list_cid == list_cid and r.side == Side.BUY and not r.pending and not r.terminal
+            if r.list_cid == list_cid and r.side == BUY and not r.pending and not r.terminal
         ),
         ZERO,
     )
@@ -507,7 +509,7 @@ def finish_close(state: S, ctx: StrategyContext, ref_price: Decimal | None = Non
     cmds: list[Command] = []
     if state.position.base > 0:
         state, sell = market_order(
-            state, ctx, Side.SELL, qty=state.position.base, ref_price=ref_price, tag="close", force=True
+            state, ctx, SELL, qty=state.position.base, ref_price=ref_price, tag="close", force=True
         )
         if sell is not None:
             cmds.append(sell)

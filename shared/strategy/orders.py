@@ -18,7 +18,7 @@ from shared.money import ZERO
 from shared.order_lifecycle import moves_forward, status_after
 
 
-class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An order the bot placed and that is not finished yet, as its strategy knows it (kept in
     StrategyState.orders; the order gateway's own record of it is shared/order_record.py's
     OrderRecord). Its field names are those of saved bot states: renaming one loses them."""
@@ -61,7 +61,7 @@ class BotOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         return self.cum_quote_qty / self.cum_filled_qty
 
 
-class FillDelta(msgspec.Struct, frozen=True):
+class FillDelta(msgspec.Struct, frozen=True, gc=False):
     """What one applied update added: base and quote traded, fee charged (in fee_asset)."""
 
     side: Side
