@@ -86,6 +86,17 @@ class ServiceContext:
         return os.environ.get("CONSUMER_NAME") or f"{self.name}-{self.instance}"
 
 
+async def every(seconds: float, stop: asyncio.Event, tick: Callable[[], Awaitable[None]]) -> None:
+    """tick(), then again each `seconds` until `stop` is set: a component's periodic loop (a stop
+    ends the wait at once, not at the next tick)."""
+    while not stop.is_set():
+        await tick()
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+
 def _instance() -> str:
     return os.environ.get("INSTANCE") or socket.gethostname().split(".")[0]
 

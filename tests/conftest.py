@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from shared.redis_server import RedisServer
 from tests.helpers import acl, procs
-from tests.helpers.notifier_fakes import TOKEN, FakeTelegram
+from tests.helpers.notifier_fakes import HOOK_SECRET, TOKEN, FakeTelegram, WebhookReceiver
 from tests.helpers.postgres import REQUIRE_ENV as REQUIRE_POSTGRES_ENV
 from tests.helpers.postgres import SKIP_REASON as POSTGRES_SKIP_REASON
 from tests.helpers.postgres import PostgresServer
@@ -140,3 +140,11 @@ def telegram() -> Iterator[FakeTelegram]:
     fake = FakeTelegram(token=TOKEN).start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on loopback that checks each post's signature, for the notifier's tests."""
+    receiver = WebhookReceiver(secret=HOOK_SECRET).start()
+    yield receiver
+    receiver.stop()

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from services.notifier.webhook import REPLAY_WINDOW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
@@ -30,13 +28,6 @@ from tests.helpers.notifier_fakes import (
     write_config,
 )
 from tests.helpers.procs import wait_until
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(secret=HOOK_SECRET).start()
-    yield receiver
-    receiver.stop()
 
 
 def notify(

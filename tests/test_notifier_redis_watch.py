@@ -6,17 +6,14 @@ is killed, the webhook receiver and the fake Telegram of the other notifier test
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from services.notifier.redis_watch import REFUSING, UNREACHABLE
 from tests.helpers.full_disk import start_fillable
 from tests.helpers.notifier_fakes import (
     CHATS,
-    HOOK_SECRET,
     FakeTelegram,
     WebhookReceiver,
     start_notifier,
@@ -24,13 +21,6 @@ from tests.helpers.notifier_fakes import (
     write_config,
 )
 from tests.helpers.procs import base_env, wait_until
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(secret=HOOK_SECRET).start()
-    yield receiver
-    receiver.stop()
 
 
 def kinds(hook: WebhookReceiver) -> list[str]:

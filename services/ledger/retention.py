@@ -54,6 +54,7 @@ from shared.codec import DecodeError, decode
 from shared.ledger import schema as t
 from shared.ledger.db import describe
 from shared.messages import TERMINAL_STATUSES, BalanceUpdate
+from shared.service import every
 
 log = logging.getLogger("automata.ledger")
 
@@ -415,15 +416,13 @@ class Retention:
         return entries, streams, records
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.round()
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, RedisError) as exc:
-                log.warning("retention round skipped (%s): the next one tries again", describe(exc))
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.every_s)
-            except TimeoutError:
-                pass
+        await every(self.every_s, self._stop, self._round_or_skip)
+
+    async def _round_or_skip(self) -> None:
+        try:
+            await self.round()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, RedisError) as exc:
+            log.warning("retention round skipped (%s): the next one tries again", describe(exc))
 
     def stop(self) -> None:
         self._stop.set()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from services.notifier.channels import Channel, ChannelDown, Rejected, Router
 from shared.messages import Level, Notification
-from shared.service import RedisHealth
+from shared.service import RedisHealth, every
 
 log = logging.getLogger("automata.notifier.redis_watch")
 
@@ -48,12 +48,7 @@ class RedisWatch:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            await self.look()
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.every_s)
-            except TimeoutError:
-                pass
+        await every(self.every_s, self._stop, self.look)
 
     def stop(self) -> None:
         self._stop.set()
