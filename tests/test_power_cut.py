@@ -73,15 +73,15 @@ def acl_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_after: int = 0,
-               emulate: bool = False) -> None:  # fmt: skip
+               lists: str = "native") -> None:  # fmt: skip
     """`kinds` of cuts in a row; a "trade" kind adds demo_manual and swings to play its trade out
-    (CLOSE_CANDLES); `emulate`: the order gateway emulates order lists (as on Bybit)."""
+    (CLOSE_CANDLES); `lists`: native, emulated (Binance face) or bybit (Stack)."""
     cycles: list[Cycle] = []
     tail: list[str] = []
     trades = sum(1 for k in kinds if k.startswith("trade"))
     with venue(tmp_path, 2 * len(kinds) + 6 + trades * (CLOSE_CANDLES // 19 + 2)) as (sim, confirms):
         stack = Stack(tmp_path, server, sim, confirms, layout=LAYOUT, weight_limit=WEIGHT_LIMIT,
-                      manual=bool(trades), emulate=emulate)  # fmt: skip
+                      manual=bool(trades), lists=lists)  # fmt: skip
         try:
             stack.start()
             run_cycles(stack, kinds, random.Random(SEED), cycles, stop_after=stop_after)
@@ -90,7 +90,7 @@ def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_af
             stack.stop()
             text = report(cycles, tail)
             (tmp_path / "powercut-report.txt").write_text(text)
-            print(f"seed {SEED}, layout {LAYOUT}, lists {'emulated' if emulate else 'native'}\n{text}")
+            print(f"seed {SEED}, layout {LAYOUT}, lists {lists}\n{text}")
     idle = [c.n for c in cycles[1:-1] if not c.full]
     assert not findings(cycles) and not idle, (
         f"seed {SEED}, layout {LAYOUT}; cycles whose window missed a bot: {idle}\n{text}"
@@ -145,16 +145,17 @@ def test_a_smart_trade_across_a_cut(tmp_path: Path, acl_redis: RedisServer) -> N
 
 @pytest.mark.soak
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("lists", ["native", "emulated"])
+@pytest.mark.parametrize("lists", ["native", "emulated", "bybit"])
 def test_soak_smart_trades_before_a_cut(tmp_path: Path, acl_redis: RedisServer, lists: str) -> None:
     """`make soak`: a smart trade by `automata trade` right before each cut, every write kept
     ("trade") or Redis back to the CLI's return or into the window where its entry filled and its
-    lists went out ("trade+truncate"); its lists native (the venue's OCO) or emulated by the order
-    gateway (its held stop legs in the write-ahead log, as on Bybit)."""
+    lists went out ("trade+truncate"); its lists native (the venue's OCO on its Binance face), or
+    emulated by the order gateway (its held stop legs in the write-ahead log) on the Binance face
+    (`emulate_lists`) and on the Bybit face (which has no lists), the whole system speaking Bybit."""
     count = int(os.environ.get("POWERCUT_CYCLES", "6"))
     kinds = [("trade+truncate", "trade")[n % 2] for n in range(count)]
     power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")),
-               emulate=lists == "emulated")  # fmt: skip
+               lists=lists)  # fmt: skip
 
 
 # -- the rules themselves, on a made-up venue / log / state (no processes) -----------------------

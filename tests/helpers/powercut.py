@@ -66,6 +66,7 @@ from tests.helpers.sim import SimControl, SimVenue, open_sockets
 
 VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
 CANDLES = candles(VENUE, SYMBOL, INTERVAL)
+MARKET_SOCKET = {"binance": "binance:market", "bybit": "bybit:public"}  # the market gateway's socket
 
 
 def entry_id(raw: bytes) -> tuple[int, int]:
@@ -145,17 +146,18 @@ def truncate(server: RedisServer, moment: Moment) -> int:
 # -- the system under test --------------------------------------------------------------------
 
 
-def write_config(path: Path, sim: SimVenue, weight_limit: int, emulate: bool = False) -> Path:
+def write_config(path: Path, sim: SimVenue, weight_limit: int, lists: str = "native") -> Path:
     """deploy/demo.toml aimed at the test's venue; stall alerts off (step mode idles between drives);
     the venue's request-weight limit (the venue must be started with the same SIM_WEIGHT_LIMIT);
-    `emulate`: the order gateway carries out order lists itself (emulated OCO, as on Bybit)."""
+    `lists`: native (Binance's OCO), emulated (the order gateway's, on the Binance face) or bybit
+    (the venue's Bybit face, which has no lists: emulated)."""
     path.write_text(f"""
 [venues.{VENUE}]
 kind = "sim"
-protocol = "binance"
+protocol = "{"bybit" if lists == "bybit" else "binance"}"
 base_url = "{sim.base_url}"
 quote_asset = "USDT"
-emulate_lists = {str(emulate).lower()}
+emulate_lists = {str(lists == "emulated").lower()}
 
 [[market_gateway.feeds]]
 venue = "{VENUE}"
@@ -202,11 +204,12 @@ class Stack:
 
     def __init__(self, tmp: Path, server: RedisServer, sim: SimVenue, confirms: list[int], *,
                  layout: str = "demo", lease_ms: int = 1500, settle_candles: int = 3,
-                 weight_limit: int = 6000, manual: bool = False, emulate: bool = False) -> None:  # fmt: skip
+                 weight_limit: int = 6000, manual: bool = False, lists: str = "native") -> None:  # fmt: skip
         self.tmp, self.server, self.sim, self.confirms = tmp, server, sim, confirms
         self.layout, self.settle_candles = layout, settle_candles
         self.bots = {**BOTS, MANUAL: "manual"} if manual else dict(BOTS)  # manual: smart-trade cycles
-        self.config = write_config(tmp / "automata.toml", sim, weight_limit, emulate)
+        self.config = write_config(tmp / "automata.toml", sim, weight_limit, lists)
+        self.protocol = "bybit" if lists == "bybit" else "binance"  # the venue's face: its account
         self.bots_file = write_bots(tmp / "bots.toml", *bot_tables(layout, lease_ms, self.bots))
         self.trade_from = 0  # the journal's length when the last smart trade was sent
         self.trade_story = ""  # what it did at the venue (powercut_trade.py `story`)
@@ -246,7 +249,7 @@ class Stack:
         for name in ("order_gateway", "market_gateway", "notifier"):
             self.spawn(name)
         self.until(lambda: self.r.exists("venue:sim:symbols") and self.r.exists(CANDLES), "gateways up", 60)
-        self.until(lambda: open_sockets(self.sim, "binance:market") >= 1, "the market socket", 30)
+        self.until(lambda: open_sockets(self.sim, MARKET_SOCKET[self.protocol]) >= 1, "the market socket", 30)
         self.advance(pace=False)
         self.until(lambda: self.top() == ORIGIN_MS + WARMUP * MINUTE, "the pre-roll candle", 30)
         for name in self.programs():
@@ -349,7 +352,7 @@ class Stack:
         return out
 
     def snapshot(self) -> Snapshot:
-        return collect(self.r, self.sim.control.orders(), self.refresh(), self.bots)
+        return collect(self.r, self.sim.control.orders(self.protocol), self.refresh(), self.bots)
 
     # -- driving ---------------------------------------------------------------------------------
     def advance(self, pace: bool = True) -> None:
