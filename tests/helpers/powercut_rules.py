@@ -463,7 +463,7 @@ def rule6(s: Snapshot) -> list[Violation]:
         if selling > base + DUST:
             sells = {c: s.about(bot, c) for c, o in s.venue.items()
                      if s.bot_of(c) == bot and o["status"] in OPEN and o["side"] == "SELL"}  # fmt: skip
-            out.append(Violation(6, bot, max(sells), f"open sells {selling} above the bot's base {base}",
+            out.append(Violation(6, bot, max(sells, default="-"), f"open sells {selling} above the bot's base {base}",
                                  {"position": pos, **sells, "timeline": s.timeline(bot)}))  # fmt: skip
         prices = [dec(t["price"]) for c, ts in s.fills.items() if s.bot_of(c) == bot for t in ts]
         if strategy == "fractal_trailing" and st.get("entry"):

@@ -21,7 +21,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.helpers.cli import cli
@@ -47,46 +49,74 @@ def _mine(e: dict[str, Any]) -> bool:
 
 
 def open_trade(stack: Stack, kind: str) -> Moment:
-    """The trade through the CLI (it returns once the market entry filled), while the AOF is
-    sampled, until the venue shows the exits' legs accepted, and maybe a candle or two more (a
-    stop moved, a target filled). Returns the moment the CLI returned or one sampled after the
-    venue accepted the entry (the sample before already saw it, so the AOF holds the request and
-    the bot's order)."""
-    from tests.helpers.powercut import Sampler  # powercut imports this module
-
+    """The trade through the CLI (it returns once the market entry filled) until the venue shows
+    the exits' legs accepted, and maybe a candle or two more (a stop moved, a target filled).
+    Returns the moment the CLI returned or, as often, the end of one of the Redis writes about
+    demo_manual (its request, the bot's commands and state, the gateway's records of the entry
+    and the lists' legs, their events...) from the request on, read from the AOF itself: every
+    step of the trade's progress, however close together (a sampler every 20 ms sees the entry's
+    fill and the legs go out in one sample)."""
     stack.trade_from = before = len(stack.refresh())
     rng = random.Random(before)
-    sampler = Sampler(stack.server, stack.sim, before, lambda: stack.live)
-    sampler.start()
-    try:
-        res = cli(_env(stack), "trade", "buy", "BTCUSDT", *TERMS, "--wait", "30")
-        assert res.returncode == 0, res.stdout + res.stderr
-        returned = stack.mark()
+    start = stack.mark()
+    res = cli(_env(stack), "trade", "buy", "BTCUSDT", *TERMS, "--wait", "30")
+    assert res.returncode == 0, res.stdout + res.stderr
+    returned = stack.mark()
 
-        def legs() -> bool:
-            return any(_mine(e) and e["kind"] == "accepted" and e["order"]["side"] == "SELL"
-                       for e in stack.refresh()[before:])  # fmt: skip
+    def legs() -> bool:
+        return any(_mine(e) and e["kind"] == "accepted" and e["order"]["side"] == "SELL"
+                   for e in stack.refresh()[before:])  # fmt: skip
 
-        stack.until(legs, "the smart trade's exit legs at the venue", 20)
-        for _ in range(rng.choice([0, 0, 1, 2])):
-            stack.advance(pace=rng.random() < 0.5)
-        time.sleep(rng.uniform(0.0, 0.3))
-    finally:
-        moments = sampler.stop()
-    journal = stack.refresh()[before:]
-    entry = next(e["seq"] for e in journal if _mine(e) and e["kind"] == "accepted")
-    legs_at = next(
-        e["seq"] for e in journal if _mine(e) and e["kind"] == "accepted" and e["order"]["side"] == "SELL"
-    )
-    after = [m for prev, m in zip(moments, moments[1:], strict=False) if prev.journal >= entry]
-    spans = {  # a third each (when it has moments): the CLI's return, before the legs, after them
-        "the CLI's return": [returned],
-        "the entry filled, no leg yet": [m for m in after if m.journal < legs_at],
-        "legs out": [m for m in after if m.journal >= legs_at],
-    }
-    where = rng.choice([k for k, v in spans.items() if v])
-    stack.trade_story = f"; cut back to {where}" if kind.endswith("truncate") else ""
-    return rng.choice(spans[where])
+    stack.until(legs, "the smart trade's exit legs at the venue", 20)
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        stack.advance(pace=rng.random() < 0.5)
+    time.sleep(rng.uniform(0.0, 0.3))
+    request = res.stdout.split(":", 1)[0].removeprefix("trade ").strip().encode()
+    from tests.helpers.powercut import incr_file  # powercut imports this module
+
+    same = incr_file(stack.server) == start.file  # else an AOF rewrite since: cut back to the return
+    steps = _trade_writes(stack.server.aof_dir / start.file, start.size, request) if same else []
+    if not kind.endswith("truncate") or not steps or rng.random() < 0.25:
+        stack.trade_story = "; cut back to the CLI's return" if kind.endswith("truncate") else ""
+        return returned
+    (size, what), n = rng.choice(steps), len(steps)
+    stack.trade_story = f"; cut back to write {steps.index((size, what)) + 1}/{n} about the trade: {what}"
+    return replace(start, size=size, at=returned.at)
+
+
+def _trade_writes(path: Path, start: int, request: bytes) -> list[tuple[int, str]]:
+    """The AOF's writes (a command, or a MULTI ... EXEC whole) that name demo_manual, from the one
+    holding the trade request on: (the size of the file at its end, its commands' first words)."""
+    data = path.read_bytes()
+    pos, unit, out, seen = start, [], [], False
+    while pos < len(data) and data[pos : pos + 1] == b"*":
+        argv, pos = _command(data, pos)
+        unit.append(argv)
+        if argv[0].upper() == b"MULTI" or (unit[0][0].upper() == b"MULTI" and argv[0].upper() != b"EXEC"):
+            continue
+        text = b" ".join(a for c in unit for a in c)
+        seen = seen or request in text
+        if seen and MANUAL.encode() in text:
+            words = [
+                b" ".join(c[:2]).decode(errors="replace")
+                for c in unit
+                if c[0].upper() not in (b"MULTI", b"EXEC")
+            ]
+            out.append((pos, ", ".join(words)[:120]))
+        unit = []
+    return out
+
+
+def _command(data: bytes, pos: int) -> tuple[list[bytes], int]:
+    """One RESP array of bulk strings at `pos` (as Redis appends commands): its words, its end."""
+    eol = data.index(b"\r\n", pos)
+    count, pos, argv = int(data[pos + 1 : eol]), eol + 2, []
+    for _ in range(count):
+        eol = data.index(b"\r\n", pos)
+        size = int(data[pos + 1 : eol])
+        argv.append(data[eol + 2 : eol + 2 + size])
+        pos = eol + 2 + size + 2
+    return argv, pos
 
 
 def _entries(snap: Snapshot, since: int) -> list[str]:
