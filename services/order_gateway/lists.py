@@ -20,7 +20,7 @@ import logging
 
 import msgspec
 
-from services.order_gateway.emulated_oco import Emulator
+from services.order_gateway.emulated_oco import Emulator, split
 from services.order_gateway.list_wal import Created, ListRecord, ListWal, Mode, Phase
 from services.order_gateway.reconcile import UNHANDLED, Summary, ask
 from services.order_gateway.reconcile_rules import Action, NoAnswer, NotFound, Verdict, judge
@@ -214,22 +214,34 @@ class ListRouter:
         await self.replay(existing, entry)
 
     async def _adopted_list(self, cmd: PlaceOrderList, mode: Mode) -> ListRecord | None:
-        """A native list whose record a power cut took from Redis while the venue kept it: the
-        gateway adopted its legs from the venue, each naming the list, and the bot asks for the
-        list again (its command replayed, or its older state sending it anew). Those legs are the
-        orders it asks for: the list's record is written again and the command answered with
-        their states, as any replay. Refusing it as a conflict told the bot its live legs were
-        refused: it sold by its own watch what a venue stop sold too (sold twice). None when a
-        leg is missing or another order."""
-        if mode is not Mode.NATIVE:
+        """A list whose record a power cut took from Redis while the venue kept its orders: the
+        gateway adopted them from the venue, and the bot asks for the list again (its command
+        replayed, or its older state sending it anew). Those are the orders it asks for: the
+        list is written again and the command answered with its legs' states, as any replay.
+        Refusing it as a conflict told the bot its live legs were refused: it sold by its own
+        watch what a venue leg sold too (sold twice). None when a leg is missing or another order.
+        Native: both legs adopted, each naming the list. Emulated OCO: its limit leg adopted (a
+        single order at the venue), its held stop leg lost with the list: held again, watched."""
+        legs = [await self.wal.get(leg.cid) for leg in cmd.legs]
+        pair = split(cmd) if mode is Mode.EMULATED and cmd.kind is ListKind.OCO else None
+        held = {pair[1].cid} if pair is not None and legs[cmd.legs.index(pair[1])] is None else set()
+        for asked, leg in zip(cmd.legs, legs, strict=True):
+            if asked.cid in held:
+                continue
+            if leg is None or leg.held or leg.bot != cmd.bot or leg.list_cid not in (cmd.list_cid, ""):
+                return None
+            if (mode is Mode.NATIVE and leg.list_cid != cmd.list_cid) or not await self.router._same_order(
+                asked, leg
+            ):
+                return None
+        if mode is Mode.EMULATED and not held:
             return None
-        for asked in cmd.legs:
-            leg = await self.wal.get(asked.cid)
-            if leg is None or leg.held or leg.bot != cmd.bot or leg.list_cid != cmd.list_cid:
-                return None
-            if not await self.router._same_order(asked, leg):
-                return None
-        record, _ = written_ahead(cmd, mode, now_ms())
+        record, fresh = written_ahead(cmd, mode, now_ms(), held=frozenset(held))
+        for leg, new in zip(legs, fresh, strict=True):
+            if leg is None:
+                await self.wal.create(new)
+            elif leg.list_cid != cmd.list_cid:
+                await self.wal.save(msgspec.structs.replace(leg, list_cid=cmd.list_cid, updated_ts=now_ms()))
         await self.lists.save(record)
         log.warning("%s: list %s: its record lost, its legs adopted from the venue: written again",
                     self.venue, cmd.list_cid)  # fmt: skip
