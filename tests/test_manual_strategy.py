@@ -246,3 +246,33 @@ def test_a_trade_under_the_minimum_order_is_refused_naming_the_minimum() -> None
     d.send(_priced("r3", qty="0.000009", price="1000000"))
     assert "the entry's quantity 0.000009 is under BTCUSDT's minimum of 0.00001 BTC" in d.said()[-1]
     assert [o for _, o in outcomes(d)] == ["refused"] * 3 and not d.state.orders
+
+
+def test_a_rolled_back_bot_claims_its_exit_list_the_venue_kept() -> None:
+    """A power cut takes the bot back to before its entry's fill was booked and its exit OCO
+    sent, while the venue kept the OCO (the gateway reports its legs: held, adoption.py). The
+    fill booked again, the smart trade asks for the same OCO: the held legs are claimed (the list
+    goes out under their ids, the gateway answers with them), not left holding the position's
+    room while the bot watches the stop itself and sells what they sell too."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state  # what Redis still holds after the cut
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d.state = before
+    for leg in oco.legs:  # the gateway adopted the legs from the venue: their updates are held
+        d.now += 1
+        d.send(OrderUpdate(cid=leg.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW,
+                           side=leg.side, order_type=leg.order_type, price=leg.price, stop_price=leg.stop_price,
+                           orig_qty=leg.quantity, list_cid=oco.list_cid, venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    assert set(d.state.adopted) == {leg.cid for leg in oco.legs}
+    (again,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert again.list_cid == oco.list_cid and [leg.cid for leg in again.legs] == [leg.cid for leg in oco.legs]
+    assert d.state.adopted == {} and {leg.cid for leg in oco.legs} <= set(d.state.orders)
+    d.update(
+        oco.legs[0].cid,
+        OrderStatus.FILLED,
+        cum_qty=oco.legs[0].quantity,
+        cum_quote=oco.legs[0].quantity * 102,
+    )
+    assert d.state.position.sold == oco.legs[0].quantity and d.state.trade.slots[0].hit

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
+import msgspec
+
 from shared.ids import ClientOrderId
 from shared.messages import (
     CancelOrderList,
@@ -28,13 +30,15 @@ from shared.messages import (
     oco_start,
     pending_leg,
 )
-from shared.order_terms import OrderTerms
+from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.actions import cancel_order, next_cid, record_order, sellable
 from shared.strategy.context import StrategyContext
+from shared.strategy.orders import BotOrder
 from shared.strategy.refusals import held_back
 from shared.strategy.sizing import limit_terms, market_qty
 from shared.strategy.state import S
 
+replace = msgspec.structs.replace
 MARKET_STOPS = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 
 
@@ -67,6 +71,9 @@ def place_list(
     """Record and return a PlaceOrderList of `legs` (in PlaceOrderList's leg order) as given."""
     if not state.running and not force:
         return state, None
+    state, held = _claim_list(state, ctx, legs)
+    if held:  # the same list again (adoption.py): its own ids go out, the gateway answers with it
+        return _record_list(state, ctx, kind, legs, held[0].list_cid, [h.cid for h in held], tag)
     selling = _sold_at_most(kind, legs)
     room = sellable(state)
     if selling and room is not None and selling > room:
@@ -79,17 +86,49 @@ def place_list(
         if skip:
             return state, None
     state, list_cid = next_cid(state, ctx)
-    placed = []
-    for i, leg in enumerate(legs):
+    cids = []
+    for _ in legs:
         state, cid = next_cid(state, ctx)
+        cids.append(cid)
+    return _record_list(state, ctx, kind, legs, list_cid, cids, tag)
+
+
+def _claim_list(state: S, ctx: StrategyContext, legs: Sequence[Leg]) -> tuple[S, list[BotOrder]]:
+    """The held legs of one list (orders of this bot found at the venue that its state, rolled
+    back by a power cut, lacks: adoption.py) that `legs` ask for again, in their order, taken out
+    of the held ones; [] when no held list has every leg's terms. Without this the bot, its
+    position's room taken by those held sells, could not place the list again and watched its
+    stop itself, while the held legs traded and were then booked and cancelled."""
+    lists: dict[str, list[BotOrder]] = {}
+    for cid in sorted(state.adopted):
+        if state.adopted[cid].list_cid:
+            lists.setdefault(state.adopted[cid].list_cid, []).append(state.adopted[cid])
+    for held in lists.values():
+        if len(held) == len(legs) and all(
+            same_terms(
+                OrderTerms(ctx.symbol, leg.side, leg.order_type, leg.quantity, None, leg.price, leg.stop_price),
+                OrderTerms(ctx.symbol, h.side, h.order_type, h.quantity, h.quote_quantity, h.price, h.stop_price),
+            )
+            for leg, h in zip(legs, held, strict=True)
+        ):  # fmt: skip
+            adopted = {c: o for c, o in state.adopted.items() if o.list_cid != held[0].list_cid}
+            return replace(state, adopted=adopted), held
+    return state, []
+
+
+def _record_list(state: S, ctx: StrategyContext, kind: ListKind, legs: Sequence[Leg], list_cid: str,
+                 cids: Sequence[str], tag: str) -> tuple[S, PlaceOrderList]:  # fmt: skip
+    """Keep every leg in state.orders under its cid and return the list's command."""
+    placed = []
+    for i, (leg, cid) in enumerate(zip(legs, cids, strict=True)):
         state, cmd = record_order(
-            state, ctx, cid, side=leg.side, order_type=leg.order_type, quantity=leg.quantity, price=leg.price,
+            state, ctx, ClientOrderId(cid), side=leg.side, order_type=leg.order_type, quantity=leg.quantity, price=leg.price,
             stop_price=leg.stop_price, time_in_force=leg.time_in_force, tag=tag, list_cid=list_cid,
             pending=pending_leg(kind, i),
         )  # fmt: skip
         placed.append(cmd)
     cmd = PlaceOrderList(
-        list_cid=list_cid,
+        list_cid=ClientOrderId(list_cid),
         bot=ctx.bot,
         venue=ctx.venue,
         symbol=ctx.symbol,
