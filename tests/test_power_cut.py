@@ -8,7 +8,8 @@ every process and Redis at once, truncates Redis's AOF back to a moment of the w
 followed by orders or fills of every bot (plain cycles keep it whole), restarts everything, lets
 it settle and checks the six rules against the
 venue's journal (tests/helpers/powercut.py: the harness; powercut_market.py: the market it
-drives; powercut_rules.py: the rules; powercut_report.py: the report).
+drives; powercut_rules.py: the rules; powercut_report.py: the report; powercut_control.py and
+powercut_trade.py: cuts under `automata stop`/`close` and under a smart trade).
 
 One process for the three bots, as the demo deploys them, rather than one each: it is what `make
 run` and docker compose run, and it is the harder case (one event loop serves the three bots' syncs
@@ -136,11 +137,13 @@ def test_soak_controls_before_a_cut(tmp_path: Path, acl_redis: RedisServer) -> N
 
 
 @pytest.mark.timeout(300)
-def test_a_smart_trade_across_a_cut(tmp_path: Path, acl_redis: RedisServer) -> None:
-    """`automata trade` (take profits, stop loss, trailing stop: native OCOs) right before a cut
-    with lost writes, played out after the restart: one entry, one list per exit, none left open
-    (tests/helpers/powercut_trade.py), and the six rules hold."""
-    power_cuts(tmp_path, acl_redis, ["trade+truncate"])
+@pytest.mark.parametrize("lists", ["native", "bybit"])
+def test_smart_trades_across_cuts(tmp_path: Path, acl_redis: RedisServer, lists: str) -> None:
+    """`automata trade` (take profits, stop loss, trailing stop) right before two cuts with lost
+    writes, each played out after the restart: one entry, one list per exit, none left open
+    (tests/helpers/powercut_trade.py), and the six rules hold; its lists the venue's OCOs, or
+    emulated by the order gateway on the venue's Bybit face."""
+    power_cuts(tmp_path, acl_redis, ["trade+truncate", "trade+truncate"], lists=lists)
 
 
 @pytest.mark.soak
