@@ -276,3 +276,24 @@ def test_a_rolled_back_bot_claims_its_exit_list_the_venue_kept() -> None:
         cum_quote=oco.legs[0].quantity * 102,
     )
     assert d.state.position.sold == oco.legs[0].quantity and d.state.trade.slots[0].hit
+
+
+def test_a_rolled_back_bot_claims_an_emulated_list_from_its_limit_leg_the_venue_kept() -> None:
+    """The same cut on an emulated list whose records Redis lost too: the venue kept only its
+    limit leg (a single order there: held without a list), the gateway's held stop leg is gone.
+    The OCO asked again goes out under the list's own ids (place_list's numbering), which the
+    gateway emulates again from that leg; a held single order of the bot's own is not taken."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    limit = oco.legs[0]
+    d.state = before
+    d.now += 1
+    d.send(OrderUpdate(cid=limit.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW,
+                       side=limit.side, order_type=limit.order_type, price=limit.price, orig_qty=limit.quantity,
+                       venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    (again,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
+    assert d.state.adopted == {}

@@ -6,9 +6,11 @@ face, emulated by the order gateway (its held stop leg and phases in the write-a
 the venue's config says `emulate_lists`; the trailing stop moves them by cancel-then-replace.
 
 "trade" keeps every write; "trade+truncate" cuts Redis back to the moment the CLI returned or to
-one inside the window where the entry filled and the lists' legs were placed (after the bot had
-the request). Then, settled after the restart, the trade's state must match the venue (each
-slot's legs open there or held, its stop the stop leg's, its sales and `hit` its legs' fills);
+the end of any of its writes about the trade from the request on (the AOF read command by
+command: the entry, its fill, each list's command, the gateway's records, the bot's state).
+Then, settled after the restart, the trade's state must match the venue (each slot's legs open
+there or held, its stop the stop leg's, its sales and `hit` its legs' fills, no open sell of the
+bot outside its slots: no second leg set for one exit);
 the market moves on (the swings reach a target or the trailing stop) until the trade is over,
 and then: exactly one entry order, no leg open at the venue or in the log, the bot flat. Two
 lists for one exit show as sells above the base held (powercut_rules.py `_lists_oversell`).
@@ -178,6 +180,12 @@ def trade_violations(stack: Stack) -> list[Violation]:
     if trade is not None:
         for text in _slot_faults(snap, trade):
             fault(f"after the restart: {text}", trade=trade)
+        legs = {c for slot in trade.get("slots") or [] for c in slot.get("cids") or []}
+        stray = [c for c, o in snap.venue.items() if snap.bot_of(c) == MANUAL and o["status"] in OPEN
+                 and o["side"] == "SELL" and c not in legs]  # fmt: skip
+        if stray:
+            fault(f"after the restart: sells open at the venue that no exit of the trade holds: {stray}",
+                  stray[0], trade=trade)  # fmt: skip
     _play_to_end(stack)
     snap = stack.snapshot()
     entries = _entries(snap, stack.trade_from)
