@@ -138,7 +138,10 @@ def _claim_list(
         )
         if held and same and named:
             adopted = {c: o for c, o in state.adopted.items() if c not in held}
-            return replace(state, adopted=adopted), (list_cid, cids)
+            # its ids are the bot's from now on: an emulated stop leg's, never held, is past the
+            # sequence the held limit leg moved it to, and the next order must not take it
+            seq = max(state.seq, *(seq_of(c, ctx.bot) or 0 for c in (list_cid, *cids)))
+            return replace(state, adopted=adopted, seq=seq), (list_cid, cids)
     return state, None
 
 
