@@ -12,6 +12,7 @@ from shared.exits import Exits, Target
 from shared.ids import seq_of
 from shared.messages import (
     BotControl,
+    BotSynced,
     CancelOrder,
     CancelOrderList,
     ControlAction,
@@ -32,6 +33,7 @@ from strategies.dca import DcaStrategy
 from strategies.manual import ManualStrategy
 
 D = Decimal
+replace = msgspec.structs.replace
 EXITS = Exits(take_profits=(Target(gain=Decimal("0.02")),), stop_loss=Decimal("0.01"))
 
 
@@ -299,3 +301,25 @@ def test_a_rolled_back_bot_claims_an_emulated_list_from_its_limit_leg_the_venue_
     assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
     # the stop leg's id (never held: the gateway held it) is past the sequence: the next order skips it
     assert d.state.adopted == {} and d.state.seq == seq_of(oco.legs[-1].cid, "t1")
+
+
+def test_exits_the_sync_held_back_go_out_once_in_step_claiming_the_lists_the_venue_kept() -> None:
+    """After the cut the entry's fill comes while the bot is still syncing (nothing may be sent:
+    the exit is left on the bot's own watch), then the venue's copies of its OCO are held. Once
+    the gateway's sync answer comes, the exit is placed again, which claims them."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d.state = replace(before, sync="tok")
+    assert not [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    for leg in oco.legs:
+        d.now += 1
+        d.send(OrderUpdate(cid=leg.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW,
+                           side=leg.side, order_type=leg.order_type, price=leg.price, stop_price=leg.stop_price,
+                           orig_qty=leg.quantity, list_cid=oco.list_cid, venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    cmds = d.send(BotSynced(bot="t1", venue="sim", token="tok", max_seq=4))
+    (again,) = [c for c in cmds if isinstance(c, PlaceOrderList)]
+    assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
+    assert d.state.adopted == {} and d.state.trade.slots[0].cids == tuple(leg.cid for leg in oco.legs)
