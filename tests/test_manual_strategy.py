@@ -9,8 +9,10 @@ from decimal import Decimal
 import msgspec
 
 from shared.exits import Exits, Target
+from shared.ids import seq_of
 from shared.messages import (
     BotControl,
+    BotSynced,
     CancelOrder,
     CancelOrderList,
     ControlAction,
@@ -31,6 +33,7 @@ from strategies.dca import DcaStrategy
 from strategies.manual import ManualStrategy
 
 D = Decimal
+replace = msgspec.structs.replace
 EXITS = Exits(take_profits=(Target(gain=Decimal("0.02")),), stop_loss=Decimal("0.01"))
 
 
@@ -246,3 +249,77 @@ def test_a_trade_under_the_minimum_order_is_refused_naming_the_minimum() -> None
     d.send(_priced("r3", qty="0.000009", price="1000000"))
     assert "the entry's quantity 0.000009 is under BTCUSDT's minimum of 0.00001 BTC" in d.said()[-1]
     assert [o for _, o in outcomes(d)] == ["refused"] * 3 and not d.state.orders
+
+
+def test_a_rolled_back_bot_claims_its_exit_list_the_venue_kept() -> None:
+    """A power cut takes the bot back to before its entry's fill was booked and its exit OCO
+    sent, while the venue kept the OCO (the gateway reports its legs: held, adoption.py). The
+    fill booked again, the smart trade asks for the same OCO: the held legs are claimed (the list
+    goes out under their ids, the gateway answers with them), not left holding the position's
+    room while the bot watches the stop itself and sells what they sell too."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state  # what Redis still holds after the cut
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d.state = before
+    for leg in oco.legs:  # the gateway adopted the legs from the venue: their updates are held
+        d.now += 1
+        d.send(OrderUpdate(cid=leg.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW,
+                           side=leg.side, order_type=leg.order_type, price=leg.price, stop_price=leg.stop_price,
+                           orig_qty=leg.quantity, list_cid=oco.list_cid, venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    assert set(d.state.adopted) == {leg.cid for leg in oco.legs}
+    (again,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert again.list_cid == oco.list_cid and [leg.cid for leg in again.legs] == [leg.cid for leg in oco.legs]
+    assert d.state.adopted == {} and {leg.cid for leg in oco.legs} <= set(d.state.orders)
+    d.update(
+        oco.legs[0].cid,
+        OrderStatus.FILLED,
+        cum_qty=oco.legs[0].quantity,
+        cum_quote=oco.legs[0].quantity * 102,
+    )
+    assert d.state.position.sold == oco.legs[0].quantity and d.state.trade.slots[0].hit
+
+
+def test_a_rolled_back_bot_claims_an_emulated_list_from_its_limit_leg_the_venue_kept() -> None:
+    """The same cut on an emulated list whose records Redis lost too: the venue kept only its
+    limit leg (a single order there: held without a list), the gateway's held stop leg is gone.
+    The OCO asked again goes out under the list's own ids (place_list's numbering), which the
+    gateway emulates again from that leg; a held single order of the bot's own is not taken."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    limit = oco.legs[0]
+    d.state = before
+    d.now += 1
+    d.send(OrderUpdate(cid=limit.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW,
+                       side=limit.side, order_type=limit.order_type, price=limit.price, orig_qty=limit.quantity,
+                       venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    (again,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
+    # the stop leg's id (never held: the gateway held it) is past the sequence: the next order skips it
+    assert d.state.adopted == {} and d.state.seq == seq_of(oco.legs[-1].cid, "t1")
+
+
+def test_exits_the_sync_held_back_go_out_once_in_step_claiming_the_lists_the_venue_kept() -> None:
+    """After the cut the entry's fill comes while the bot is still syncing (nothing may be sent:
+    the exit is left on the bot's own watch), then the venue's copies of its OCO are held. Once
+    the gateway's sync answer comes, the exit is placed again, which claims them."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d.state = replace(before, sync="tok")
+    assert not [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    for leg in oco.legs:
+        d.now += 1
+        d.send(OrderUpdate(cid=leg.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW,
+                           side=leg.side, order_type=leg.order_type, price=leg.price, stop_price=leg.stop_price,
+                           orig_qty=leg.quantity, list_cid=oco.list_cid, venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    cmds = d.send(BotSynced(bot="t1", venue="sim", token="tok", max_seq=4))
+    (again,) = [c for c in cmds if isinstance(c, PlaceOrderList)]
+    assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
+    assert d.state.adopted == {} and d.state.trade.slots[0].cids == tuple(leg.cid for leg in oco.legs)

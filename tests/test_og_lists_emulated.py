@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus, OrderType, Side
+from shared.streams import og_list, og_open, og_open_lists, og_order
 from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import (
     assert_finished,
@@ -20,6 +21,7 @@ from tests.helpers.lists import (
     oco,
     open_at_venue,
     price_of,
+    send_list,
     start,
     wait_phase,
 )
@@ -158,5 +160,43 @@ def test_a_buy_oco_stop_triggers_on_the_ask(sim, env, config, market, tmp_path, 
     filled = wait_status(sync_redis, stop.cid, OrderStatus.FILLED)
     assert filled.order_type is OrderType.LIMIT and filled.cum_filled_qty == Decimal("0.002")
     assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_list_redis_lost_is_emulated_again_from_its_adopted_limit_leg(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """Redis lost the list's writes while the gateway was down (a power cut): the restarted
+    gateway adopts the limit leg it finds at the venue, the held stop leg is gone with the list.
+    The bot asks for the list again: the limit leg is that order, so the list is emulated again
+    from it, the stop held again (nothing sent), and the stop reached still sells once. Refused
+    as a conflict before, the bot heard its live limit leg REJECTED (found by the smart-trade
+    power cuts)."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    proc.kill()
+    sync_redis.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
+    sync_redis.srem(og_open_lists("sim"), cmd.list_cid)
+    sync_redis.srem(og_open("sim"), *(leg.cid for leg in cmd.legs))
+    proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_gateway_ready(sync_redis)
+    wait_until(lambda: sync_redis.hget(og_order(limit.cid), "adopted") in (b"True", b"true", b"1"),
+               timeout=30, what="the limit leg adopted")  # fmt: skip
+    seen = len(updates(sync_redis))
+    send_list(sync_redis, cmd)
+    wait_phase(sync_redis, cmd, "working")
+    wait_until(lambda: {u.cid for u in updates(sync_redis)[seen:]} >= {limit.cid, stop.cid}, timeout=30,
+               what="both legs answered")  # fmt: skip
+    assert {u.status for u in updates(sync_redis)[seen:]} == {OrderStatus.NEW}
+    assert open_at_venue(sim) == [limit.cid] and accepted(sim, limit.cid) == 1
+    move(sim, sync_redis, p - 700)  # the stop reached: the limit leg cancelled, the stop sold once
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    assert wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30).cum_filled_qty == Decimal(
+        "0.002"
+    )
+    assert accepted(sim, stop.cid) == 1
     assert_finished(sim, sync_redis, cmd)
     assert proc.terminate() == 0, proc.output()[-3000:]

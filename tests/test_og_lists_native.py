@@ -12,7 +12,16 @@ import pytest
 from shared.messages import OrderStatus
 from shared.streams import og_list, og_open, og_open_lists, og_order
 from tests.helpers.gateway import updates, wait_gateway_ready, wait_status
-from tests.helpers.lists import SYMBOL, cancel_list, list_record, oco, oco_command, start, write_config
+from tests.helpers.lists import (
+    SYMBOL,
+    cancel_list,
+    list_record,
+    oco,
+    oco_command,
+    send_list,
+    start,
+    write_config,
+)
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
 
@@ -142,12 +151,10 @@ def test_an_unknown_outcome_is_resolved_by_the_list_query(fault, sim, env, tmp_p
     assert proc.terminate() == 0, proc.output()[-3000:]
 
 
-def test_legs_adopted_after_redis_lost_the_list_still_name_it(sim, env, config, tmp_path, sync_redis):
-    """Redis lost the list's writes while the gateway was down (its record and its legs'): the
-    restarted gateway adopts the legs it finds at the venue, each with its list's cid (the
-    adapter looks the list up by its number), and they go on to their end with it."""
+def list_lost(sim, env, config, tmp_path, sync_redis):
+    """A working OCO whose writes (its record and its legs') Redis lost while the gateway was
+    down, as a power cut can; the gateway restarted has adopted both legs from the venue."""
     proc, p, cmd = working_oco(sim, env, config, tmp_path, sync_redis)
-    limit, stop = cmd.legs
     proc.kill()
     sync_redis.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
     sync_redis.srem(og_open_lists("sim"), cmd.list_cid)
@@ -158,7 +165,59 @@ def test_legs_adopted_after_redis_lost_the_list_still_name_it(sim, env, config, 
         wait_until(lambda c=leg.cid: sync_redis.hget(og_order(c), "list_cid") == cmd.list_cid.encode(),
                    timeout=30, what=f"{leg.cid} adopted with its list")  # fmt: skip
         assert sync_redis.hget(og_order(leg.cid), "adopted") in (b"True", b"true", b"1")
+    return proc, p, cmd
+
+
+def test_legs_adopted_after_redis_lost_the_list_still_name_it(sim, env, config, tmp_path, sync_redis):
+    """Redis lost the list's writes while the gateway was down (its record and its legs'): the
+    restarted gateway adopts the legs it finds at the venue, each with its list's cid (the
+    adapter looks the list up by its number), and they go on to their end with it."""
+    proc, p, cmd = list_lost(sim, env, config, tmp_path, sync_redis)
+    limit, stop = cmd.legs
     sim.control.set_price(SYMBOL, str(p + 600))  # the limit leg trades, the venue expires the stop
     for cid, status in ((limit.cid, OrderStatus.FILLED), (stop.cid, OrderStatus.EXPIRED)):
         assert wait_status(sync_redis, cid, status, timeout=30).list_cid == cmd.list_cid
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_list_whose_record_redis_lost_is_cancelled_by_its_adopted_legs(
+    sim, env, config, tmp_path, sync_redis
+):
+    """The bot cancels the list (its smart trade's stop moves, a close, a held order booked)
+    after Redis lost its record: the gateway has no list, but the adopted legs name it, and
+    each open one is cancelled; the cancel was dropped before ("no such list") and the legs
+    stayed open at the venue for good (found by the smart-trade power cuts)."""
+    proc, _, cmd = list_lost(sim, env, config, tmp_path, sync_redis)
+    cancel_list(sync_redis, cmd.list_cid)
+    for leg in cmd.legs:
+        assert wait_status(sync_redis, leg.cid, OrderStatus.CANCELED, timeout=30).list_cid == cmd.list_cid
+        assert [o["status"] for o in at_venue(sim, leg.cid)] == ["CANCELED"]
+    assert not {leg.cid.encode() for leg in cmd.legs} & sync_redis.smembers(og_open("sim"))
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_list_asked_again_after_redis_lost_it_is_its_adopted_legs(sim, env, config, tmp_path, sync_redis):
+    """The bot asks for the list again after Redis lost its record and its legs' (its command
+    replayed, or its older state sending it anew): the legs the gateway adopted from the venue
+    are those orders, so the answer is their states (NEW), the list's record is written again and
+    nothing is sent. It was refused as a conflict before: the bot heard its live legs REJECTED
+    and sold by its own watch what the venue's stop sold too (found by the smart-trade power
+    cuts)."""
+    proc, p, cmd = list_lost(sim, env, config, tmp_path, sync_redis)
+    seen = len(updates(sync_redis))
+    send_list(sync_redis, cmd)
+    wait_until(
+        lambda: list_record(sync_redis, cmd.list_cid).get("phase"), timeout=30, what="the list written again"
+    )
+    legs = {leg.cid for leg in cmd.legs}
+    wait_until(
+        lambda: {u.cid for u in updates(sync_redis)[seen:]} >= legs, timeout=30, what="both legs answered"
+    )
+    answers = updates(sync_redis)[seen:]
+    assert {u.cid: u.status for u in answers} == {leg.cid: OrderStatus.NEW for leg in cmd.legs}, answers
+    assert all(len(at_venue(sim, leg.cid)) == 1 for leg in cmd.legs), "nothing sent again"
+    sim.control.set_price(SYMBOL, str(p + 600))  # the limit leg trades, the venue expires the stop
+    assert_agree(
+        sim, sync_redis, cmd, {cmd.legs[0].cid: OrderStatus.FILLED, cmd.legs[1].cid: OrderStatus.EXPIRED}
+    )
     assert proc.terminate() == 0, proc.output()[-3000:]

@@ -8,7 +8,8 @@ every process and Redis at once, truncates Redis's AOF back to a moment of the w
 followed by orders or fills of every bot (plain cycles keep it whole), restarts everything, lets
 it settle and checks the six rules against the
 venue's journal (tests/helpers/powercut.py: the harness; powercut_market.py: the market it
-drives; powercut_rules.py: the rules; powercut_report.py: the report).
+drives; powercut_rules.py: the rules; powercut_report.py: the report; powercut_control.py and
+powercut_trade.py: cuts under `automata stop`/`close` and under a smart trade).
 
 One process for the three bots, as the demo deploys them, rather than one each: it is what `make
 run` and docker compose run, and it is the harder case (one event loop serves the three bots' syncs
@@ -38,6 +39,7 @@ from tests.helpers.powercut import Stack, run_cycles
 from tests.helpers.powercut_market import WARMUP, swing_rows, write_rows
 from tests.helpers.powercut_report import Cycle, findings, report
 from tests.helpers.powercut_rules import Snapshot, check
+from tests.helpers.powercut_trade import CLOSE_CANDLES
 from tests.helpers.sim import SimVenue, running_sim
 
 SEED = int(os.environ.get("POWERCUT_SEED", "12"))
@@ -71,11 +73,16 @@ def acl_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.kill()
 
 
-def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_after: int = 0) -> None:
+def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_after: int = 0,
+               lists: str = "native") -> None:  # fmt: skip
+    """`kinds` of cuts in a row; a "trade" kind adds demo_manual and swings to play its trade out
+    (CLOSE_CANDLES); `lists`: native, emulated (Binance face) or bybit (Stack)."""
     cycles: list[Cycle] = []
     tail: list[str] = []
-    with venue(tmp_path, 2 * len(kinds) + 6) as (sim, confirms):
-        stack = Stack(tmp_path, server, sim, confirms, layout=LAYOUT, weight_limit=WEIGHT_LIMIT)
+    trades = sum(1 for k in kinds if k.startswith("trade"))
+    with venue(tmp_path, 2 * len(kinds) + 6 + trades * (CLOSE_CANDLES // 19 + 2)) as (sim, confirms):
+        stack = Stack(tmp_path, server, sim, confirms, layout=LAYOUT, weight_limit=WEIGHT_LIMIT,
+                      manual=bool(trades), lists=lists)  # fmt: skip
         try:
             stack.start()
             run_cycles(stack, kinds, random.Random(SEED), cycles, stop_after=stop_after)
@@ -84,7 +91,7 @@ def power_cuts(tmp_path: Path, server: RedisServer, kinds: list[str], *, stop_af
             stack.stop()
             text = report(cycles, tail)
             (tmp_path / "powercut-report.txt").write_text(text)
-            print(f"seed {SEED}, layout {LAYOUT}\n{text}")
+            print(f"seed {SEED}, layout {LAYOUT}, lists {lists}\n{text}")
     idle = [c.n for c in cycles[1:-1] if not c.full]
     assert not findings(cycles) and not idle, (
         f"seed {SEED}, layout {LAYOUT}; cycles whose window missed a bot: {idle}\n{text}"
@@ -127,6 +134,31 @@ def test_soak_controls_before_a_cut(tmp_path: Path, acl_redis: RedisServer) -> N
     count = int(os.environ.get("POWERCUT_CYCLES", "6"))
     kinds = [("control", "control+truncate")[n % 2] for n in range(count)]
     power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("lists", ["native", "bybit"])
+def test_smart_trades_across_cuts(tmp_path: Path, acl_redis: RedisServer, lists: str) -> None:
+    """`automata trade` (take profits, stop loss, trailing stop) right before two cuts with lost
+    writes, each played out after the restart: one entry, one list per exit, none left open
+    (tests/helpers/powercut_trade.py), and the six rules hold; its lists the venue's OCOs, or
+    emulated by the order gateway on the venue's Bybit face."""
+    power_cuts(tmp_path, acl_redis, ["trade+truncate", "trade+truncate"], lists=lists)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("lists", ["native", "emulated", "bybit"])
+def test_soak_smart_trades_before_a_cut(tmp_path: Path, acl_redis: RedisServer, lists: str) -> None:
+    """`make soak`: a smart trade by `automata trade` right before each cut, every write kept
+    ("trade") or Redis back to the CLI's return or into the window where its entry filled and its
+    lists went out ("trade+truncate"); its lists native (the venue's OCO on its Binance face), or
+    emulated by the order gateway (its held stop legs in the write-ahead log) on the Binance face
+    (`emulate_lists`) and on the Bybit face (which has no lists), the whole system speaking Bybit."""
+    count = int(os.environ.get("POWERCUT_CYCLES", "6"))
+    kinds = [("trade+truncate", "trade")[n % 2] for n in range(count)]
+    power_cuts(tmp_path, acl_redis, kinds, stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")),
+               lists=lists)  # fmt: skip
 
 
 # -- the rules themselves, on a made-up venue / log / state (no processes) -----------------------
@@ -205,3 +237,48 @@ def test_the_rules_pass_a_consistent_book_and_name_each_fault() -> None:
         "commission_asset": "USDT",
     }
     assert (6, "demo_dca-000002") in _found([*journal, _entry(4, "trade", oversold, sale)], orders, wal, docs)
+
+
+def _manual_books(*lists: int) -> tuple[list, list, dict, dict]:
+    """demo_manual bought 0.002 BTC at 42,000 (fee in USDT); each of `lists` (venue list ids) is an
+    OCO [LIMIT_MAKER 42,300, STOP_LOSS 41,800] selling all of it, the bot holding the first one."""
+    buy = _order("demo_manual-000001", "BUY", "MARKET", "0.002", "0", "FILLED", "0.002", "84")
+    fill = {"side": "BUY", "qty": "0.002", "price": "42000", "commission": "0.08", "commission_asset": "USDT"}
+    journal, orders = [_entry(1, "accepted", {**buy, "status": "NEW"}), _entry(2, "trade", buy, fill)], [buy]
+    wal = {buy["client_order_id"]: _record(buy, "0.08", "USDT")}
+    held: dict = {}
+    for n, list_id in enumerate(lists):
+        for k, (kind, price, stop) in enumerate((("LIMIT_MAKER", "42300", "0"), ("STOP_LOSS", "0", "41800"))):
+            cid = f"demo_manual-{3 * n + k + 3:06d}"
+            o = {**_order(cid, "SELL", kind, "0.002", price, "NEW"), "stop_price": stop, "list_id": list_id}
+            orders.append(o)
+            journal.append(_entry(len(journal) + 1, "accepted", o))
+            wal[cid] = {**_record(o), "stop_price": stop, "list_cid": f"demo_manual-{3 * n + 2:06d}"}
+            if n == 0:
+                held[cid] = {"cid": cid, "side": "SELL", "order_type": kind, "quantity": "0.002", "price": price,
+                             "stop_price": stop, "status": "NEW", "list_cid": wal[cid]["list_cid"]}  # fmt: skip
+    state = {"seq": 8, "orders": held, "position": {"base": "0.002", "cost": "84.08", "bought": "0.002",
+                                                     "fees_quote": "0.08"}}  # fmt: skip
+    return journal, orders, wal, {"demo_manual": {"state": state}}
+
+
+def _manual_found(journal: list, orders: list, wal: dict, docs: dict) -> set[tuple[int, str]]:
+    snap = Snapshot(journal=journal, orders=orders, wal=wal, docs=docs, strategies={"demo_manual": "manual"})
+    return {(v.rule, v.cid) for v in check(snap)}
+
+
+def test_the_rules_count_an_oco_once_and_name_a_second_list_for_one_exit() -> None:
+    """An OCO's two legs sell the position once (no oversell); a second list for the same exit,
+    accepted while the first is open, is named (rule 6), as is a list the bot does not hold."""
+    assert _manual_found(*_manual_books(1)) == set()
+    found = _manual_found(*_manual_books(1, 2))
+    assert (6, "demo_manual-000006") in found  # the second list's first leg: sells above the base held
+    assert (2, "demo_manual-000006") in found  # open at the venue, not in the bot's state
+
+    journal, orders, wal, docs = _manual_books(1)  # an emulated OCO: the stop leg held by the gateway
+    stop = "demo_manual-000004"
+    held = [o for o in orders if o["client_order_id"] != stop]
+    wal[stop] = {**wal[stop], "held": "1"}
+    assert _manual_found([e for e in journal if e["client_order_id"] != stop], held, wal, docs) == set()
+    wal[stop] = {**wal[stop], "status": "CANCELED"}  # the log ended it; the bot still holds it open
+    assert (3, stop) in _manual_found([e for e in journal if e["client_order_id"] != stop], held, wal, docs)

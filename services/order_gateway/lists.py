@@ -20,7 +20,7 @@ import logging
 
 import msgspec
 
-from services.order_gateway.emulated_oco import Emulator
+from services.order_gateway.emulated_oco import Emulator, split
 from services.order_gateway.list_wal import Created, ListRecord, ListWal, Mode, Phase
 from services.order_gateway.reconcile import UNHANDLED, Summary, ask
 from services.order_gateway.reconcile_rules import Action, NoAnswer, NotFound, Verdict, judge
@@ -198,7 +198,11 @@ class ListRouter:
                 await self.emulator.start(record, entry)
             return
         existing = await self.lists.get(cmd.list_cid)
-        if created is Created.LEG_EXISTS or existing is None:
+        if existing is None and created is Created.LEG_EXISTS:
+            existing = await self._adopted_list(cmd, mode)
+        elif created is Created.LEG_EXISTS:
+            existing = None
+        if existing is None:
             await self._refuse(cmd, "conflict: a leg's client order id already names another order", entry)
             return
         if existing.bot != cmd.bot:
@@ -208,6 +212,40 @@ class ListRouter:
             await self._refuse(cmd, f"conflict: list {cmd.list_cid} already names another list", entry)
             return
         await self.replay(existing, entry)
+
+    async def _adopted_list(self, cmd: PlaceOrderList, mode: Mode) -> ListRecord | None:
+        """A list whose record a power cut took from Redis while the venue kept its orders: the
+        gateway adopted them from the venue, and the bot asks for the list again (its command
+        replayed, or its older state sending it anew). Those are the orders it asks for: the
+        list is written again and the command answered with its legs' states, as any replay.
+        Refusing it as a conflict told the bot its live legs were refused: it sold by its own
+        watch what a venue leg sold too (sold twice). None when a leg is missing or another order.
+        Native: both legs adopted, each naming the list. Emulated OCO: its limit leg adopted (a
+        single order at the venue), its held stop leg lost with the list: held again, watched."""
+        legs = [await self.wal.get(leg.cid) for leg in cmd.legs]
+        pair = split(cmd) if mode is Mode.EMULATED and cmd.kind is ListKind.OCO else None
+        held = {pair[1].cid} if pair is not None and legs[cmd.legs.index(pair[1])] is None else set()
+        for asked, leg in zip(cmd.legs, legs, strict=True):
+            if asked.cid in held:
+                continue
+            if leg is None or leg.held or leg.bot != cmd.bot or leg.list_cid not in (cmd.list_cid, ""):
+                return None
+            if (mode is Mode.NATIVE and leg.list_cid != cmd.list_cid) or not await self.router._same_order(
+                asked, leg
+            ):
+                return None
+        if mode is Mode.EMULATED and not held:
+            return None
+        record, fresh = written_ahead(cmd, mode, now_ms(), held=frozenset(held))
+        for leg, new in zip(legs, fresh, strict=True):
+            if leg is None:
+                await self.wal.create(new)
+            elif leg.list_cid != cmd.list_cid:
+                await self.wal.save(msgspec.structs.replace(leg, list_cid=cmd.list_cid, updated_ts=now_ms()))
+        await self.lists.save(record)
+        log.warning("%s: list %s: its record lost, its legs adopted from the venue: written again",
+                    self.venue, cmd.list_cid)  # fmt: skip
+        return record
 
     @staticmethod
     def _cids(cmd: PlaceOrderList) -> list[str]:
@@ -333,7 +371,7 @@ class ListRouter:
         """Cancel every open leg of the list (natively, or the gateway's own legs)."""
         record = await self.lists.get(list_cid)
         if record is None:
-            log.warning("%s: cancel of list %s: no such list", self.venue, list_cid)
+            await self._cancel_adopted_legs(list_cid)
         elif record.done:
             for leg in await self.lists.legs(record):
                 if leg is not None:
@@ -344,6 +382,23 @@ class ListRouter:
             await self._cancel_native(record)
         await self._ack(entry)
         self.router._count("cancel_list", "ok")
+
+    async def _cancel_adopted_legs(self, list_cid: str) -> None:
+        """A list without a record: a power cut took it from Redis while the venue kept the list,
+        whose legs the gateway then adopted, each naming its list. Each leg still open is
+        cancelled alone (the venue ends a native list with its first leg). Dropping the cancel
+        instead left the legs open at the venue for good, the bot waiting for their end."""
+        legs = []
+        for cid in await self.wal.open_cids():
+            leg = await self.wal.get(cid) if cid.startswith(list_cid.rsplit("-", 1)[0] + "-") else None
+            if leg is not None and leg.list_cid == list_cid:
+                legs.append(leg)
+        if not legs:
+            log.warning("%s: cancel of list %s: no such list", self.venue, list_cid)
+        for leg in legs:
+            log.warning("%s: cancel of list %s: no record of it, its adopted leg %s cancelled alone",
+                        self.venue, list_cid, leg.cid)  # fmt: skip
+            await self.router.cancel(leg.cid, leg.symbol, None, whole_list=False)
 
     async def _cancel_native(self, record: ListRecord) -> None:
         legs = await self.lists.legs(record)

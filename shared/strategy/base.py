@@ -43,6 +43,7 @@ from shared.strategy.smart import (
     trade_candle,
     trade_needs_candles,
     trade_resumed,
+    trade_synced,
     trade_timer,
     trade_update,
 )
@@ -276,8 +277,9 @@ class Strategy(Generic[P, S]):
         if new.mode != Mode.RUNNING:
             return new, [note]
         new, late = trade_resumed(new, ctx)
+        new, exits = trade_synced(new, ctx)
         new, cmds = self.on_resume(params, new, ctx)
-        return new, [note, *late, *cmds]
+        return new, [note, *late, *exits, *cmds]
 
     def _unknown_update(self, state: S, update: OrderUpdate, ctx: StrategyContext) -> list[Command]:
         """Nothing for a duplicate; a warning for an order this bot does not remember."""

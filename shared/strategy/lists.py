@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
-from shared.ids import ClientOrderId
+import msgspec
+
+from shared.ids import ClientOrderId, format_cid, seq_of
 from shared.messages import (
     CancelOrderList,
     ListKind,
@@ -28,13 +30,15 @@ from shared.messages import (
     oco_start,
     pending_leg,
 )
-from shared.order_terms import OrderTerms
+from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.actions import cancel_order, next_cid, record_order, sellable
 from shared.strategy.context import StrategyContext
+from shared.strategy.orders import BotOrder
 from shared.strategy.refusals import held_back
 from shared.strategy.sizing import limit_terms, market_qty
 from shared.strategy.state import S
 
+replace = msgspec.structs.replace
 MARKET_STOPS = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 
 
@@ -67,6 +71,9 @@ def place_list(
     """Record and return a PlaceOrderList of `legs` (in PlaceOrderList's leg order) as given."""
     if not state.running and not force:
         return state, None
+    state, claimed = _claim_list(state, ctx, legs)
+    if claimed:  # the same list again (adoption.py): its own ids go out, the gateway answers with it
+        return _record_list(state, ctx, kind, legs, *claimed, tag)
     selling = _sold_at_most(kind, legs)
     room = sellable(state)
     if selling and room is not None and selling > room:
@@ -79,17 +86,78 @@ def place_list(
         if skip:
             return state, None
     state, list_cid = next_cid(state, ctx)
-    placed = []
-    for i, leg in enumerate(legs):
+    cids = []
+    for _ in legs:
         state, cid = next_cid(state, ctx)
+        cids.append(cid)
+    return _record_list(state, ctx, kind, legs, list_cid, cids, tag)
+
+
+def _claim_list(
+    state: S, ctx: StrategyContext, legs: Sequence[Leg]
+) -> tuple[S, tuple[str, list[str]] | None]:
+    """The list `legs` ask for again, held (orders of this bot found at the venue that its state,
+    rolled back by a power cut, lacks: adoption.py): (its list cid, its legs' cids), its held
+    legs taken out of the held ones; None when no held order is one of its legs. Without this
+    the bot, its position's room taken by those held sells, could not place the list again and
+    watched its stop itself, while the held legs traded and were then booked and cancelled.
+    Every held leg of one list, each naming it; else a held single order with a leg's terms (an
+    emulated list whose records the cut took: the venue kept its limit leg, its stop leg held by
+    the gateway is gone), the list's ids then those place_list gave it: the list's, then each
+    leg's in order. Every held order among those ids must have its leg's terms, and the bot
+    hold none of the others (a single order of its own with a leg's terms is not a list's leg)."""
+    if not state.adopted:
+        return state, None
+    asked = [OrderTerms(ctx.symbol, leg.side, leg.order_type, leg.quantity, None, leg.price, leg.stop_price)
+             for leg in legs]  # fmt: skip
+
+    def terms(h: BotOrder) -> OrderTerms:
+        return OrderTerms(
+            ctx.symbol, h.side, h.order_type, h.quantity, h.quote_quantity, h.price, h.stop_price
+        )
+
+    candidates: list[tuple[str, list[str]]] = []
+    lists: dict[str, list[str]] = {}
+    for cid in sorted(state.adopted):
+        if state.adopted[cid].list_cid:
+            lists.setdefault(state.adopted[cid].list_cid, []).append(cid)
+    candidates += [(lcid, cids) for lcid, cids in lists.items() if len(cids) == len(legs)]
+    for cid, h in sorted(state.adopted.items()):
+        seq = seq_of(cid, ctx.bot)
+        for k, want in enumerate(asked):
+            if not h.list_cid and seq is not None and seq - 1 - k > 0 and same_terms(want, terms(h)):
+                first = seq - 1 - k
+                ids = [format_cid(ctx.bot, first + 1 + i) for i in range(len(legs))]
+                candidates.append((format_cid(ctx.bot, first), ids))
+    for list_cid, cids in candidates:
+        held = {c: state.adopted[c] for c in cids if c in state.adopted}
+        same = all(same_terms(want, terms(held[c])) for want, c in zip(asked, cids, strict=True) if c in held)
+        known = {list_cid, *cids} - set(held)  # ids the bot holds otherwise: not this list's
+        named = all(h.list_cid in ("", list_cid) for h in held.values()) and not any(
+            c in state.adopted or c in state.orders or c in state.recent for c in known
+        )
+        if held and same and named:
+            adopted = {c: o for c, o in state.adopted.items() if c not in held}
+            # its ids are the bot's from now on: an emulated stop leg's, never held, is past the
+            # sequence the held limit leg moved it to, and the next order must not take it
+            seq = max(state.seq, *(seq_of(c, ctx.bot) or 0 for c in (list_cid, *cids)))
+            return replace(state, adopted=adopted, seq=seq), (list_cid, cids)
+    return state, None
+
+
+def _record_list(state: S, ctx: StrategyContext, kind: ListKind, legs: Sequence[Leg], list_cid: str,
+                 cids: Sequence[str], tag: str) -> tuple[S, PlaceOrderList]:  # fmt: skip
+    """Keep every leg in state.orders under its cid and return the list's command."""
+    placed = []
+    for i, (leg, cid) in enumerate(zip(legs, cids, strict=True)):
         state, cmd = record_order(
-            state, ctx, cid, side=leg.side, order_type=leg.order_type, quantity=leg.quantity, price=leg.price,
+            state, ctx, ClientOrderId(cid), side=leg.side, order_type=leg.order_type, quantity=leg.quantity, price=leg.price,
             stop_price=leg.stop_price, time_in_force=leg.time_in_force, tag=tag, list_cid=list_cid,
             pending=pending_leg(kind, i),
         )  # fmt: skip
         placed.append(cmd)
     cmd = PlaceOrderList(
-        list_cid=list_cid,
+        list_cid=ClientOrderId(list_cid),
         bot=ctx.bot,
         venue=ctx.venue,
         symbol=ctx.symbol,

@@ -215,6 +215,26 @@ def trade_resumed(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
     return _time_up(state, trade, ctx)
 
 
+def trade_synced(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
+    """In step with the venue again (a restart's sync answered): each exit left without orders
+    (its list could not go out while the bot was syncing) is placed again, which claims the
+    held legs of the same list the venue kept (lists.py). Else, after a power cut, those held
+    legs took the position's room, the exit stayed on the bot's own watch, and a held leg and
+    that watch could each sell it. A slot whose target traded, being moved or sold is left as
+    it is."""
+    trade = state.trade
+    if trade is None or trade.phase != TradePhase.OPEN:
+        return state, []
+    cmds: list[Command] = []
+    for i, slot in enumerate(trade.slots):
+        if slot.cids or slot.hit or slot.selling or slot.moving is not None:
+            continue
+        if sellable_qty(ctx.filters, slot.left, slot.stop or trade.price):
+            state, more = _place_slot(state, i, ctx)
+            cmds.extend(more)
+    return state, cmds
+
+
 def _time_up(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
     state = replace(state, trade=replace(trade, phase=TradePhase.CLOSING))
     held = sum((s.left for s in trade.slots), ZERO)

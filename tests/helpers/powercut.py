@@ -48,7 +48,7 @@ from tests.helpers.cmdstreams import command_streams
 from tests.helpers.full_disk import fill_the_disk
 from tests.helpers.powercut_control import control_violations, send_controls
 from tests.helpers.powercut_market import MINUTE, ORIGIN_MS, WARMUP
-from tests.helpers.powercut_report import ACTIVE, BOTS, Cycle
+from tests.helpers.powercut_report import ACTIVE, BOTS, MANUAL, Cycle
 from tests.helpers.powercut_rules import (
     Snapshot,
     Violation,
@@ -60,11 +60,13 @@ from tests.helpers.powercut_rules import (
     running,
     venue_position,
 )
+from tests.helpers.powercut_trade import open_trade, trade_violations
 from tests.helpers.procs import Proc, base_env, python, wait_until
 from tests.helpers.sim import SimControl, SimVenue, open_sockets
 
 VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
 CANDLES = candles(VENUE, SYMBOL, INTERVAL)
+MARKET_SOCKET = {"binance": "binance:market", "bybit": "bybit:public"}  # the market gateway's socket
 
 
 def entry_id(raw: bytes) -> tuple[int, int]:
@@ -144,15 +146,18 @@ def truncate(server: RedisServer, moment: Moment) -> int:
 # -- the system under test --------------------------------------------------------------------
 
 
-def write_config(path: Path, sim: SimVenue, weight_limit: int) -> Path:
+def write_config(path: Path, sim: SimVenue, weight_limit: int, lists: str = "native") -> Path:
     """deploy/demo.toml aimed at the test's venue; stall alerts off (step mode idles between drives);
-    the venue's request-weight limit (the venue must be started with the same SIM_WEIGHT_LIMIT)."""
+    the venue's request-weight limit (the venue must be started with the same SIM_WEIGHT_LIMIT);
+    `lists`: native (Binance's OCO), emulated (the order gateway's, on the Binance face) or bybit
+    (the venue's Bybit face, which has no lists: emulated)."""
     path.write_text(f"""
 [venues.{VENUE}]
 kind = "sim"
-protocol = "binance"
+protocol = "{"bybit" if lists == "bybit" else "binance"}"
 base_url = "{sim.base_url}"
 quote_asset = "USDT"
+emulate_lists = {str(lists == "emulated").lower()}
 
 [[market_gateway.feeds]]
 venue = "{VENUE}"
@@ -177,14 +182,14 @@ enabled = true
     return path
 
 
-def bot_tables(layout: str, lease_ms: int) -> list[dict[str, Any]]:
-    """deploy/bots.demo.toml's three bots, except that the fractal bot finds its fractals on 1-minute
+def bot_tables(layout: str, lease_ms: int, bots: dict[str, str]) -> list[dict[str, Any]]:
+    """deploy/bots.demo.toml's `bots` (the three trading ones, demo_manual too for smart trades), except that the fractal bot finds its fractals on 1-minute
     bars (the test's swings) and the leases are short, so a restarted runner takes over at once;
     "separate" gives each bot a process of its own."""
     tables = []
     for bot in load_bots(DEMO_BOTS, check_params=False):
-        if bot.id not in BOTS:
-            continue  # demo_manual: no trade of its own to cut
+        if bot.id not in bots:
+            continue
         params = {**bot.params, "interval": "1m"} if bot.strategy == "fractal_trailing" else bot.params
         table = {"id": bot.id, "strategy": bot.strategy, "venue": bot.venue, "symbol": bot.symbol,
                  "interval": bot.interval, "lease_ms": lease_ms, "params": params}  # fmt: skip
@@ -199,11 +204,15 @@ class Stack:
 
     def __init__(self, tmp: Path, server: RedisServer, sim: SimVenue, confirms: list[int], *,
                  layout: str = "demo", lease_ms: int = 1500, settle_candles: int = 3,
-                 weight_limit: int = 6000) -> None:  # fmt: skip
+                 weight_limit: int = 6000, manual: bool = False, lists: str = "native") -> None:  # fmt: skip
         self.tmp, self.server, self.sim, self.confirms = tmp, server, sim, confirms
         self.layout, self.settle_candles = layout, settle_candles
-        self.config = write_config(tmp / "automata.toml", sim, weight_limit)
-        self.bots_file = write_bots(tmp / "bots.toml", *bot_tables(layout, lease_ms))
+        self.bots = {**BOTS, MANUAL: "manual"} if manual else dict(BOTS)  # manual: smart-trade cycles
+        self.config = write_config(tmp / "automata.toml", sim, weight_limit, lists)
+        self.protocol = "bybit" if lists == "bybit" else "binance"  # the venue's face: its account
+        self.bots_file = write_bots(tmp / "bots.toml", *bot_tables(layout, lease_ms, self.bots))
+        self.trade_from = 0  # the journal's length when the last smart trade was sent
+        self.trade_story = ""  # what it did at the venue (powercut_trade.py `story`)
         self.procs: dict[str, Proc] = {}
         self.incarnation = 0
         self.live = 0  # live candles played
@@ -219,10 +228,10 @@ class Stack:
         """name -> (service, module and args, INSTANCE): the supervisord programs of the demo."""
         progs = {n: (n, [f"services.{n}"], "pc") for n in ("order_gateway", "market_gateway", "notifier")}
         if self.layout == "demo":
-            args = [a for bot in BOTS for a in ("--bot", bot)]
+            args = [a for bot in self.bots for a in ("--bot", bot)]
             progs["bots_demo"] = ("strategy_runner", ["services.strategy_runner", *args], "demo")
         else:
-            for bot in BOTS:
+            for bot in self.bots:
                 progs[f"bot_{bot}"] = ("strategy_runner", ["services.strategy_runner", "--bot", bot], bot)
         return progs
 
@@ -240,7 +249,7 @@ class Stack:
         for name in ("order_gateway", "market_gateway", "notifier"):
             self.spawn(name)
         self.until(lambda: self.r.exists("venue:sim:symbols") and self.r.exists(CANDLES), "gateways up", 60)
-        self.until(lambda: open_sockets(self.sim, "binance:market") >= 1, "the market socket", 30)
+        self.until(lambda: open_sockets(self.sim, MARKET_SOCKET[self.protocol]) >= 1, "the market socket", 30)
         self.advance(pace=False)
         self.until(lambda: self.top() == ORIGIN_MS + WARMUP * MINUTE, "the pre-roll candle", 30)
         for name in self.programs():
@@ -264,7 +273,7 @@ class Stack:
         self.server.start(timeout=60)
         self.r = redis.Redis.from_url(self.server.url)
         self.incarnation += 1
-        self.events_top = {bot: self.last_id(order_events(bot)) for bot in BOTS}
+        self.events_top = {bot: self.last_id(order_events(bot)) for bot in self.bots}
         for name in self.programs():
             self.spawn(name)
         self.wait_up()
@@ -300,7 +309,7 @@ class Stack:
 
         def bots_in() -> bool:
             logs = "".join(p.output() for n, p in self.procs.items() if n.startswith("bot"))
-            return all(f"bot {bot}: lease acquired" in logs and synced(bot) for bot in BOTS)
+            return all(f"bot {bot}: lease acquired" in logs and synced(bot) for bot in self.bots)
 
         started = time.monotonic()
         self.until(beating, "every service's heartbeat", timeout)
@@ -343,7 +352,7 @@ class Stack:
         return out
 
     def snapshot(self) -> Snapshot:
-        return collect(self.r, self.sim.control.orders(), self.refresh(), BOTS)
+        return collect(self.r, self.sim.control.orders(self.protocol), self.refresh(), self.bots)
 
     # -- driving ---------------------------------------------------------------------------------
     def advance(self, pace: bool = True) -> None:
@@ -353,9 +362,9 @@ class Stack:
         self.live += 1
         if pace:
             deadline = time.monotonic() + 3
-            while not all(self.applied(b) >= opened for b in BOTS):
+            while not all(self.applied(b) >= opened for b in self.bots):
                 if time.monotonic() > deadline:
-                    late = [b for b in BOTS if self.applied(b) < opened]
+                    late = [b for b in self.bots if self.applied(b) < opened]
                     behind = "" if (self.top() or 0) >= opened else "not on the candle stream yet"
                     why = "; ".join(x for x in (behind, self.busy(), self.budget()) if x)
                     self.slow.append(f"candle {self.live - 1}: {','.join(late)} 3s late ({why})")
@@ -431,9 +440,11 @@ class Stack:
                 return
         if cycle.kind.startswith("control"):  # a person's stop and close in flight (powercut_control.py)
             moment = send_controls(self)
+        elif cycle.kind.startswith("trade"):  # a smart trade opened right before (powercut_trade.py)
+            moment = open_trade(self, cycle.kind)
         self.kill_all()
         cycle.window_s = time.monotonic() - moment.at
-        if cycle.kind in ("truncate", "control+truncate"):
+        if cycle.kind.endswith("truncate"):
             try:
                 cycle.dropped = truncate(self.server, moment)
             except AofRewritten:
@@ -475,7 +486,7 @@ class Stack:
         """What is still in flight ("" when nothing): a consumer group behind or with entries pending,
         a bot syncing or without its runner."""
         streams = [*command_streams(self.r, VENUE), CANDLES, "notify"]
-        streams += [s for bot in BOTS for s in (order_events(bot), bot_control(bot))]
+        streams += [s for bot in self.bots for s in (order_events(bot), bot_control(bot))]
         for stream in streams:
             last = self.r.xrevrange(stream, count=1)
             if not last:
@@ -489,7 +500,7 @@ class Stack:
                         f"{stream} group {group['name'].decode()}: {group['pending']} pending, "
                         f"read to {group['last-delivered-id'].decode()} of {last[0][0].decode()}"
                     )
-        for bot in BOTS:
+        for bot in self.bots:
             if self.state(bot).get("sync"):
                 return f"{bot} syncing"
             if not self.r.exists(bot_lease(bot)):
@@ -514,7 +525,7 @@ class Stack:
         """Each bot's position beside the net of its venue fills (the report's last lines)."""
         snap = self.snapshot()
         out = []
-        for bot in BOTS:
+        for bot in self.bots:
             pos, net = snap.state(bot).get("position") or {}, venue_position(snap, bot)
             out.append(f"{bot}: " + ", ".join(f"{k} {pos.get(k, '0')} (venue {v})" for k, v in net.items()))
         return out
@@ -543,8 +554,9 @@ def run_cycles(stack: Stack, kinds: list[str], rng: random.Random, cycles: list[
     def close(cycle: Cycle, slow: int, extra: list[Violation] = ()) -> None:
         cycle.settle = stack.settle()
         controls = control_violations(stack) if cycle.kind.startswith("control") else []
-        if cycle.kind.startswith("control"):  # the bots were resumed: in step again before the rules
-            cycle.settle += f"; resumed, {stack.settle()}"
+        controls += trade_violations(stack) if cycle.kind.startswith("trade") else []
+        if cycle.kind.startswith(("control", "trade")):  # bots resumed, a trade closed: settled again
+            cycle.settle += f"; resumed, {stack.settle()}{stack.trade_story}"
         found, adopted = stack.check()
         found += controls
         cycle.adopted = Counter(cid.rsplit("-", 1)[0] for cid in adopted - recovered)

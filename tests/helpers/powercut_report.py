@@ -13,6 +13,9 @@ from tests.helpers.powercut_rules import Violation
 BOTS = {  # the demo's three trading bots (demo_manual trades only when a person asks it)
     bot.id: bot.strategy for bot in load_bots(DEMO_BOTS, check_params=False) if bot.strategy != "manual"
 }
+MANUAL = next(
+    b.id for b in load_bots(DEMO_BOTS, check_params=False) if b.strategy == "manual"
+)  # smart trades
 ACTIVE = ("accepted", "trade")  # journal kinds that are orders or fills
 KINDS = ("accepted", "trade", "canceled", "expired", "rejected")
 
@@ -22,7 +25,7 @@ class Cycle:
     """One cut and what its lost window held."""
 
     n: int
-    kind: str  # truncate | plain | plain (AOF rewritten) | full | full+cut | control | control+truncate
+    kind: str  # truncate | plain | plain (AOF rewritten) | full | full+cut | control[+truncate] | trade[+truncate]
     window_s: float = 0.0  # from the moment the AOF is cut back to, to the kill
     dropped: int = 0  # AOF bytes the cut took away
     candles: int = 0  # candles played inside the window

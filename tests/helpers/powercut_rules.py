@@ -36,6 +36,8 @@ RULES = {
     4: "no order open at the venue that neither the log nor a bot knows",
     5: "every service running, no dead letters, the bots trade on",
     6: "no overselling / second order for one purpose, sane average cost, no endless refusals",
+    7: "a person's control (`automata stop` / `close`) applied exactly once",
+    8: "a smart trade (`automata trade`) across a cut: one entry, one list per exit, none left open",
 }
 
 
@@ -106,6 +108,14 @@ class Snapshot:
 
     def state(self, bot: str) -> dict[str, Any]:
         return self.docs.get(bot, {}).get("state") or {}
+
+    def list_of(self, cid: str) -> str:
+        """The order list a leg belongs to: the log's list cid (native or emulated), else the
+        venue's list id; "" for a single order. An OCO's legs sell once between them."""
+        if lcid := (self.wal.get(cid) or {}).get("list_cid"):
+            return lcid
+        list_id = int((self.venue.get(cid) or {}).get("list_id", -1))
+        return f"venue-list-{list_id}" if list_id >= 0 else ""
 
     def known(self, bot: str) -> dict[str, dict[str, Any]]:
         """The orders the bot holds: its own and the adopted ones it holds back (issue 12)."""
@@ -203,6 +213,11 @@ def _same_terms(a_side: Any, a_type: Any, a_price: Any, a_stop: Any, o: dict[str
         o["side"], o["type"], dec(o.get("price")), dec(o.get("stop_price")))  # fmt: skip
 
 
+def _held(rec: dict[str, str] | None) -> bool:
+    """An emulated list's leg the order gateway holds, open: not at the venue until it triggers."""
+    return bool(rec) and rec.get("held") == "1" and rec.get("status") not in TERMINAL
+
+
 def rule2(s: Snapshot) -> list[Violation]:
     out = []
     for cid, o in s.venue.items():
@@ -239,6 +254,8 @@ def rule2(s: Snapshot) -> list[Violation]:
         if bot is None or cid in s.venue:
             continue
         status = rec.get("status", "")
+        if _held(rec):
+            continue  # an emulated list's held leg: the gateway keeps it until it triggers
         if status not in TERMINAL or dec(rec.get("cum_filled_qty")) > 0:
             out.append(Violation(2, bot, cid, f"the log says {status} (filled {rec.get('cum_filled_qty')}) "
                                  "for an order the venue never accepted", s.about(bot, cid)))  # fmt: skip
@@ -275,8 +292,8 @@ def rule3(s: Snapshot) -> list[Violation]:
                     "timeline": s.timeline(bot)}))  # fmt: skip
         for cid, held in s.known(bot).items():
             o = s.venue.get(cid)
-            if held.get("status", "PENDING_SUBMIT") in TERMINAL:
-                continue
+            if held.get("status", "PENDING_SUBMIT") in TERMINAL or _held(s.wal.get(cid)):
+                continue  # done; or an emulated list's leg the gateway holds (not at the venue yet)
             if o is None or o["status"] not in OPEN:
                 out.append(Violation(3, bot, cid, f"the bot holds it open ({held.get('status')}); the venue: "
                                      f"{o['status'] if o else 'never accepted'}", s.about(bot, cid)))  # fmt: skip
@@ -356,12 +373,47 @@ def _purpose(s: Snapshot, bot: str) -> list[Violation]:
             groups[o["side"]].append(o["client_order_id"])
         elif strategy == "fractal_trailing":
             groups["stop"].append(o["client_order_id"])
+        elif strategy == "manual":  # a smart trade: its entry, and each list's legs one of each type
+            groups[(s.list_of(o["client_order_id"]) or o["side"], o["type"])].append(o["client_order_id"])
         else:
             groups[(o["side"], dec(o["price"]))].append(o["client_order_id"])
     for purpose, cids in groups.items():
         if len(cids) > 1:
             out.append(Violation(6, bot, cids[-1], f"{len(cids)} orders open for one purpose {purpose}: {cids}",
                                  {c: s.venue_x(c) for c in cids}))  # fmt: skip
+    return out
+
+
+def _selling(orders: dict[str, dict[str, Any]], s: Snapshot) -> Decimal:
+    """What the open sells among `orders` can sell: a list's legs (an OCO) once, the most of them."""
+    most: dict[str, Decimal] = defaultdict(Decimal)
+    for cid, o in orders.items():
+        if o["side"] == "SELL":
+            key = s.list_of(cid) or cid
+            most[key] = max(most[key], dec(o["quantity"]) - dec(o["executed_qty"]))
+    return sum(most.values(), ZERO)
+
+
+def _lists_oversell(s: Snapshot, bot: str) -> list[Violation]:
+    """Replay the bot's venue journal: the open sells (a list once: one leg of an OCO sells) never
+    sell more than the base held then. Two lists for one exit (a smart trade's list placed again
+    after a cut, a stop moved without the old list gone) break it."""
+    base, live, out = s.initial_base(bot), {}, []
+    for e in s.journal:
+        cid, o, t = e.get("client_order_id") or "", e.get("order"), e.get("trade")
+        if s.bot_of(cid) != bot or not o:
+            continue
+        if t:
+            fee = dec(t["commission"]) if t["commission_asset"] == BASE else ZERO
+            base += dec(t["qty"]) - fee if t["side"] == "BUY" else -dec(t["qty"])
+        if e.get("status") in OPEN:
+            live[cid] = o
+        else:
+            live.pop(cid, None)
+        if e["kind"] == "accepted" and o["side"] == "SELL" and _selling(live, s) > base + DUST:
+            lists = {c: f"{s.list_of(c) or 'single'} {x['type']} {x['quantity']}" for c, x in live.items()}
+            out.append(Violation(6, bot, cid, f"open sells {_selling(live, s)} above the base {base} held "
+                                 f"when it was accepted (#{e['seq']})", {"open": lists, "timeline": s.timeline(bot)}))  # fmt: skip
     return out
 
 
@@ -402,13 +454,16 @@ def rule6(s: Snapshot) -> list[Violation]:
         out += _oversold(s, bot)
         if strategy in ("dca", "fractal_trailing"):
             out += _two_sells(s, bot)
+        if strategy == "manual":
+            out += _lists_oversell(s, bot)
         out += _purpose(s, bot)
-        selling = sum((dec(o["quantity"]) - dec(o["executed_qty"]) for c, o in s.venue.items()
-                       if s.bot_of(c) == bot and o["status"] in OPEN and o["side"] == "SELL"), ZERO)  # fmt: skip
+        selling = _selling(
+            {c: o for c, o in s.venue.items() if s.bot_of(c) == bot and o["status"] in OPEN}, s
+        )
         if selling > base + DUST:
             sells = {c: s.about(bot, c) for c, o in s.venue.items()
                      if s.bot_of(c) == bot and o["status"] in OPEN and o["side"] == "SELL"}  # fmt: skip
-            out.append(Violation(6, bot, max(sells), f"open sells {selling} above the bot's base {base}",
+            out.append(Violation(6, bot, max(sells, default="-"), f"open sells {selling} above the bot's base {base}",
                                  {"position": pos, **sells, "timeline": s.timeline(bot)}))  # fmt: skip
         prices = [dec(t["price"]) for c, ts in s.fills.items() if s.bot_of(c) == bot for t in ts]
         if strategy == "fractal_trailing" and st.get("entry"):
