@@ -9,13 +9,14 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus, OrderType, Side
-from shared.streams import og_list, og_open, og_open_lists, og_order
+from shared.streams import og_order
 from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import (
     assert_finished,
     books,
     cancel_list,
     emulated_fixtures,
+    forget_list,
     list_record,
     move,
     oco,
@@ -178,9 +179,7 @@ def test_a_list_redis_lost_is_emulated_again_from_its_adopted_limit_leg(
     p, cmd = working_oco(sim, sync_redis)
     limit, stop = cmd.legs
     proc.kill()
-    sync_redis.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
-    sync_redis.srem(og_open_lists("sim"), cmd.list_cid)
-    sync_redis.srem(og_open("sim"), *(leg.cid for leg in cmd.legs))
+    forget_list(sync_redis, cmd)
     proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
     wait_gateway_ready(sync_redis)
     wait_until(lambda: sync_redis.hget(og_order(limit.cid), "adopted") in (b"True", b"true", b"1"),

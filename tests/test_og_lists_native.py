@@ -10,11 +10,12 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus
-from shared.streams import og_list, og_open, og_open_lists, og_order
+from shared.streams import og_open, og_open_lists, og_order
 from tests.helpers.gateway import updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import (
     SYMBOL,
     cancel_list,
+    forget_list,
     list_record,
     oco,
     oco_command,
@@ -156,9 +157,7 @@ def list_lost(sim, env, config, tmp_path, sync_redis):
     down, as a power cut can; the gateway restarted has adopted both legs from the venue."""
     proc, p, cmd = working_oco(sim, env, config, tmp_path, sync_redis)
     proc.kill()
-    sync_redis.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
-    sync_redis.srem(og_open_lists("sim"), cmd.list_cid)
-    sync_redis.srem(og_open("sim"), *(leg.cid for leg in cmd.legs))
+    forget_list(sync_redis, cmd)
     proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
     wait_gateway_ready(sync_redis)
     for leg in cmd.legs:

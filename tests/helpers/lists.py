@@ -23,7 +23,7 @@ from shared.messages import (
     Side,
     TimeInForce,
 )
-from shared.streams import book, og_list, og_open, og_open_lists, order_commands
+from shared.streams import book, og_list, og_open, og_open_lists, og_order, order_commands
 from tests.helpers.gateway import BOT
 from tests.helpers.procs import Proc, python, wait_until
 from tests.helpers.sim import SimVenue
@@ -105,6 +105,13 @@ def send_list(r: redis.Redis, cmd: PlaceOrderList) -> PlaceOrderList:
 def cancel_list(r: redis.Redis, list_cid: str, venue: str = "sim") -> None:
     cmd = CancelOrderList(list_cid=list_cid, bot=BOT, venue=venue, symbol=SYMBOL)
     r.xadd(order_commands(venue, BOT), encode(cmd))
+
+
+def forget_list(r: redis.Redis, cmd: PlaceOrderList) -> None:
+    """Redis loses the list's writes and its legs' (a power cut while the gateway was down)."""
+    r.delete(og_list(cmd.list_cid), *(og_order(leg.cid) for leg in cmd.legs))
+    r.srem(og_open_lists("sim"), cmd.list_cid)
+    r.srem(og_open("sim"), *(leg.cid for leg in cmd.legs))
 
 
 def list_record(r: redis.Redis, list_cid: str) -> dict[str, str]:
