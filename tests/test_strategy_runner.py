@@ -281,21 +281,25 @@ def test_a_broken_bot_in_the_file_stops_its_own_runner_not_the_others(env, tmp_p
     assert proc.terminate() == 0
 
 
-def test_a_bot_whose_initial_state_raises_waits_and_its_process_mates_trade_on(env, tmp_path, sync_redis):
-    """initial_state raising crashed the whole process (every bot sharing it), and again at each
-    restart; now that bot says why once and waits, and the other bot of the process trades."""
-    bots_file = write_bots(
-        tmp_path / "bots.toml", {**BOT, "params": {"fail_at_start": True}}, {**BOT, "id": "t2"}
-    )
+@pytest.mark.parametrize(
+    ("param", "hook", "failure"),
+    [("fail_at_start", "initial_state", "failure at start"),
+     ("fail_in_history", "history_needed", "failure sizing the history")],
+)  # fmt: skip
+def test_a_bot_whose_strategy_cannot_start_waits_and_its_process_mates_trade_on(
+    env, tmp_path, sync_redis, param, hook, failure
+):
+    """initial_state or history_needed raising crashed the whole process (every bot sharing it),
+    and again at each restart; now that bot says why once and waits, and the other bot of the
+    process trades."""
+    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": {param: True}}, {**BOT, "id": "t2"})
     publish_filters(sync_redis)
     env = {**env, "AUTOMATA_BOTS": str(bots_file)}
     proc = python(
         "services.strategy_runner", "--bot", "t1", "--bot", "t2", env=env, log_path=tmp_path / "pair.log"
     ).start()
     wait_until(lambda: reading_candles(sync_redis, "t2"), timeout=20, what="t2 reads candles")
-    line = next(
-        n for n, text in enumerate(SCRIPTED.read_text().splitlines(), 1) if "failure at start" in text
-    )
+    line = next(n for n, text in enumerate(SCRIPTED.read_text().splitlines(), 1) if failure in text)
 
     def start_error() -> Notification | None:
         notes = [decode(f) for _, f in sync_redis.xrange("notify")]
@@ -305,8 +309,8 @@ def test_a_bot_whose_initial_state_raises_waits_and_its_process_mates_trade_on(e
 
     wait_until(lambda: start_error() is not None, timeout=20, what="t1's error notification")
     text = start_error().text
-    assert "t1: cannot start: its initial_state raised: RuntimeError: scripted failure at start" in text
-    assert f"scripted.py, line {line}, in initial_state" in text
+    assert f"t1: cannot start: its {hook} raised: RuntimeError: scripted {failure}" in text
+    assert f"scripted.py, line {line}, in {hook}" in text
     add_candle(sync_redis, candle(0, "100", "101"))  # rising: t2 buys
     wait_until(lambda: [c for c in commands(sync_redis) if isinstance(c, PlaceOrder) and c.bot == "t2"],
                what="t2's buy")  # fmt: skip

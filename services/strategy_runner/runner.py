@@ -105,7 +105,11 @@ class BotRunner:
         self.group = bot_group(bot.id)
         self.state_key = bot_state(bot.id)
         self.lease = Lease(self.redis, bot.id, f"{ctx.instance}:{ctx.consumer_name}:{id(self)}", bot.lease_ms)
-        self.history_size = max(strategy.history_needed(self.params, bot.interval), 1)
+        self._start_error = ""  # why the bot cannot start, found before run() (it says so there)
+        try:
+            self.history_size = max(int(strategy.history_needed(self.params, bot.interval)), 1)
+        except Exception as exc:  # the strategy's bug: this bot waits, its process mates go on
+            self.history_size, self._start_error = 1, f"its history_needed raised: {failure_text(exc)}"
         self.history: collections.deque[Candle] = collections.deque(maxlen=self.history_size)
         self.doc = RunnerDoc()
         self.state: Any = None
@@ -151,6 +155,9 @@ class BotRunner:
             self.consumer.stop()
 
     async def run(self) -> None:
+        if self._start_error:
+            await self._cannot_start(self._start_error)
+            return
         if self.filters is None:
             self.filters = await fetch_filters(self.ctx, self.bot.venue, self.bot.symbol)
         while not self._stopping.is_set():

@@ -2,7 +2,7 @@
 
 On a rising candle (close > open) it places a limit buy of `qty` at the close; when a buy
 fills it places a limit sell at close x 1.01. A candle closing at `fail_on` makes it raise,
-and `fail_at_start` its initial_state.
+and `fail_at_start` its initial_state (`fail_in_history` its history_needed).
 Each order command is therefore a pure function of the inputs, so a replay after a crash must
 produce exactly the same commands."""
 
@@ -24,6 +24,7 @@ class ScriptedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fail_on: Decimal = Decimal("-1")
     timer_ms: int = 0  # > 0: the first candle sets a timer that many ms after its close; it buys
     fail_at_start: bool = False  # initial_state raises
+    fail_in_history: bool = False  # history_needed raises
 
 
 class ScriptedState(StrategyState, frozen=True):
@@ -34,6 +35,11 @@ class Scripted(Strategy[ScriptedParams, ScriptedState]):
     name = "scripted"
     params_type = ScriptedParams
     state_type = ScriptedState
+
+    def history_needed(self, params: ScriptedParams, interval: str) -> int:
+        if params.fail_in_history:
+            raise RuntimeError("scripted failure sizing the history")
+        return super().history_needed(params, interval)
 
     def initial_state(self, params: ScriptedParams, ctx: StrategyContext) -> ScriptedState:
         if params.fail_at_start:
