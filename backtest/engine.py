@@ -196,7 +196,10 @@ class Backtester:
             fee_rate=setup.fee_rate,
             market_fill=setup.market_fill,
         )
-        self.history_size = int(self.strategy.history_needed(self.params, setup.interval) or 0)
+        try:
+            self.history_size = int(self.strategy.history_needed(self.params, setup.interval) or 0)
+        except Exception as exc:  # the strategy's bug, said as the runner says it
+            raise BacktestError(f"the strategy's history_needed raised: {failure_text(exc)}") from exc
         self._candles: dict[int, Candle] = {}
         self.timers: dict[str, int] = {}
         self.fills: list[Fill] = []
@@ -214,7 +217,10 @@ class Backtester:
         self.queue: deque[Event] = deque()
         self._last_ctx: StrategyContext | None = None  # see _ctx
         self._ctx_upto = 0
-        self.state = self.strategy.initial_state(self.params, self._ctx(int(series.open_time[0])))
+        try:
+            self.state = self.strategy.initial_state(self.params, self._ctx(int(series.open_time[0])))
+        except Exception as exc:
+            raise BacktestError(f"the strategy's initial_state raised: {failure_text(exc)}") from exc
 
     # --- context and candles -------------------------------------------------------------
 

@@ -205,6 +205,23 @@ def test_a_strategy_that_raises_stops_the_backtest_with_one_line_naming_its_code
     assert f"({module}, line {line}, in on_candle)" in said and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("hook", ["history_needed", "initial_state"])
+def test_a_strategy_that_cannot_start_stops_the_backtest_with_one_line(user_dir, data, hook) -> None:
+    module = user_dir / f"trap_{hook}_bot.py"
+    code = (
+        MINIMAL
+        + f"\n\nclass Broken(Minimal):\n    def {hook}(self, params, other):\n        raise RuntimeError('no start today')\n"
+    )
+    module.write_text(code)
+    result = backtest(strategy_file(user_dir, f"trap_{hook}_bot:Broken", ""), data)
+    assert result.exit_code == 2
+    said = one_line(result.output)
+    assert said.startswith(f"error: the strategy's {hook} raised: RuntimeError: no start today"), said
+    assert (
+        f"({module}, line {len(code.splitlines())}, in {hook})" in said and "Traceback" not in result.output
+    )
+
+
 def test_exits_refused_while_a_strategy_imports_name_the_users_line_not_shared_exits(user_dir) -> None:
     module = user_dir / "trap_float_bot.py"
     code = MINIMAL.replace('stop_loss=Decimal("0.005")', "stop_loss=0.005")
