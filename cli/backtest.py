@@ -79,7 +79,7 @@ def print_summary(report: dict[str, Any], console: Console, *, cycles: int = 30)
         ("realised / unrealised", f"{quote(report['realised_profit'])} / {quote(report['unrealised_profit'])}"),
         ("closed cycles", f"{report['cycles']}{' (+1 open)' if report['open_cycle'] else ''}"),
         ("win rate", ratio_pct(_dec(report["win_rate"]))),
-        ("safety fills", str(report["safety_fills"])),
+        *([("safety fills", str(report["safety_fills"]))] if _safety(report) else []),
         ("max drawdown", f"{ratio_pct(_dec(report['max_drawdown']))} ({quote(_dec(report['max_drawdown_quote']))})"),
         ("most quote committed", quote(report["max_committed"])),
         ("fees paid", quote(report["fees"])),
@@ -98,7 +98,13 @@ def print_summary(report: dict[str, Any], console: Console, *, cycles: int = 30)
     console.print(table)
     shown = report["cycles_table"] if cycles <= 0 else report["cycles_table"][-cycles:]
     if shown:
-        console.print(cycles_table(console, shown, len(report["cycles_table"])))
+        console.print(cycles_table(console, shown, len(report["cycles_table"]), safety=_safety(report)))
+
+
+def _safety(report: dict[str, Any]) -> bool:
+    """Whether the safety-order figures mean anything here: DCA's, or a bot's that tags its
+    orders as DCA's safety orders ("so...")."""
+    return report["strategy"] == "dca" or int(report["safety_fills"]) > 0
 
 
 def _dec(value: Any) -> Decimal | str:
@@ -106,21 +112,39 @@ def _dec(value: Any) -> Decimal | str:
     return Decimal(str(value)) if isinstance(value, int | float) else value
 
 
-def cycles_table(console: Console, shown: list[dict[str, Any]], total: int) -> Table:
+def cycles_table(console: Console, shown: list[dict[str, Any]], total: int, *, safety: bool = True) -> Table:
     """One row a cycle; on a narrow console the start sits over the end and spent over received."""
     title = f"cycles ({len(shown)} of {total} shown)"
-    wide = Table(title=title)
-    for col in ("#", "start", "end", "buys", "safety", "spent", "received", "fees", "profit"):
+    wide_cols = (
+        "#",
+        "start",
+        "end",
+        "buys",
+        *(["safety"] if safety else []),
+        "spent",
+        "received",
+        "fees",
+        "profit",
+    )
+    narrow_cols = (
+        "#",
+        "start / end",
+        "buys / safety" if safety else "buys",
+        "spent / received",
+        "fees",
+        "profit",
+    )
+    wide, narrow = Table(title=title), Table(title=title)
+    for col in wide_cols:
         wide.add_column(col, justify="right", no_wrap=True)
-    narrow = Table(title=title)
-    for col in ("#", "start / end", "buys / safety", "spent / received", "fees", "profit"):
+    for col in narrow_cols:
         narrow.add_column(col, justify="right", no_wrap=True)
     for c in shown:
         cells = {"#": str(c["number"]), "start": c["start"], "end": c["end"] or "open", "buys": str(c["buys"]),
                  "safety": str(c["safety_fills"]), "spent": quote(c["spent"]), "received": quote(c["received"]),
                  "fees": quote(c["fees"]), "profit": quote(c["profit"])}  # fmt: skip
-        wide.add_row(*cells.values())
-        narrow.add_row(*(  "\n".join(cells[k] for k in col.split(" / ")) for col in ("#", "start / end", "buys / safety", "spent / received", "fees", "profit")))  # fmt: skip
+        wide.add_row(*(cells[k] for k in wide_cols))
+        narrow.add_row(*("\n".join(cells[k] for k in col.split(" / ")) for col in narrow_cols))
     if output.fits(console, wide):
         return wide
     narrow.show_lines = True

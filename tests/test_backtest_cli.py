@@ -164,6 +164,20 @@ def test_the_report_fits_80_columns_and_json_dash_prints_it(data, config):
     assert shown in narrow.output  # the same figures, as a person reads them
 
 
+def test_safety_orders_are_shown_for_dca_only(tmp_path, data, config):
+    """A grid has no safety orders: its report shows no "safety fills" row and no safety column
+    (they said 0 for every bot that is not DCA)."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text('strategy = "grid"\nsymbol = "BTCUSDT"\n[params]\nlower = 20000\nupper = 26000\nlevels = 7\n'
+                    "quote_per_level = 50\n")  # fmt: skip
+    for path, shown in ((config, True), (grid, False)):
+        result = invoke(path, "--data", data, "--no-progress")
+        assert result.exit_code == 0, result.output
+        assert ("safety fills" in result.output) is shown and ("safety" in result.output) is shown, (
+            result.output
+        )
+
+
 def test_a_misspelt_key_of_a_bot_or_strategy_file_is_refused_naming_file_bot_and_key(tmp_path, data):
     """A bot table's `stratgy = "grid"` ran the default dca, a `[bots.parmas]`-style table or
     `symbl` was dropped without a word, while the strategy runner refuses the same file: the
