@@ -75,6 +75,9 @@ ENDPOINT_PRIORITY: dict[str, Priority] = {
 POLL_ENDPOINTS = frozenset({"open_orders", "account"})
 VENUE_SHARE = 0.8  # of the venue's own limit: room for other programs on the same IP
 MAX_WAIT_S = 60.0  # one sleep at most (then ask again)
+# An order does not wait out a pause longer than this: sent minutes late it would be another
+# order than the bot meant (VenuePaused; the order gateway refuses it as during its own ban).
+ORDER_PAUSE_REFUSED_S = 10.0
 WAKE_STAGGER_S = 0.02  # per priority level: when a minute rolls, the urgent wake first
 RETRY_REDIS_S = 5.0  # after Redis failed, use the local bucket this long before trying again
 # Orders go at once, counted right after, while the level last seen this minute is below this
@@ -207,6 +210,15 @@ return {left, level, window, left, 0}
 """
 
 
+class VenuePaused(Exception):
+    """The venue's REST is paused for every process (a 418 or a long 429 another process met)
+    longer than an order may wait: `seconds` left."""
+
+    def __init__(self, venue: str, seconds: float) -> None:
+        super().__init__(f"{venue}: REST paused for {seconds:.0f}s more (HTTP 418/429 met by a process)")
+        self.seconds = seconds
+
+
 class VenueBudget:
     """One venue's request weight per minute, shared through Redis by every process that calls
     it; `limit` must be the same number in each (the config's, see `budget_limit`).
@@ -279,6 +291,9 @@ class VenueBudget:
                 return await self._alone(weight)
             if wait_s <= 0:
                 return
+            paused_s = self._paused_until - self._clock()
+            if priority is Priority.ORDERS and paused_s > ORDER_PAUSE_REFUSED_S:
+                raise VenuePaused(self.venue, paused_s)
             self._m_waits.labels(self.venue, priority.name.lower()).inc()
             log.debug("%s: %s waits %.1fs for weight %d", self.venue, priority.name, wait_s, weight)
             await asyncio.sleep(min(wait_s, MAX_WAIT_S) + WAKE_STAGGER_S * int(priority))

@@ -18,9 +18,11 @@ from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.user_stream import UserStream
 from services.order_gateway.venues import bybit
+from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.venues.bybit import BybitAdapter
 from services.order_gateway.wal import Wal
 from shared.messages import CancelOrder, Notification, OrderStatus, OrderType, PlaceOrder, Side
+from shared.ratelimit import Priority, VenueBudget
 from tests.helpers.sim import sim_fixture
 
 sim = sim_fixture()
@@ -102,3 +104,37 @@ async def test_while_the_venue_is_halted_the_poller_does_not_ask_it(sim, redis_s
 
 async def _quiet(note: Notification) -> None:
     pass
+
+
+async def test_an_order_is_refused_while_a_ban_another_process_met_pauses_the_venue(sim, redis_server):
+    """The market gateway met the ban (its backfill): every process pauses. An order would have
+    waited the whole ban in the limiter and gone out minutes late; it is refused at once with the
+    ban's reason, the venue halted and the user told, as when the gateway meets the ban itself."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    limiter = VenueBudget("sim", 6000, redis=redis)
+    adapter = BinanceAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, limiter=limiter)
+    try:
+        await adapter.start()
+        wal = Wal(redis, "sim")
+        notes: list[Notification] = []
+
+        async def notify(note: Notification) -> None:
+            notes.append(note)
+
+        router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter), notify,
+                               asyncio.Event())  # fmt: skip
+        await router.symbols.filters("BTCUSDT")  # known from the gateway's start
+        market_gateway = VenueBudget("sim", 6000, redis=redis)
+        market_gateway.block(120.0, "HTTP 418 from sim klines")
+        await market_gateway.try_acquire(0, Priority.ORDERS)  # passed on to every process
+        await limiter.try_acquire(0, Priority.POLLING)  # the gateway's next request hears of it
+        cmd = PlaceOrder(cid="b1-000001", bot="b1", venue="sim", symbol="BTCUSDT", side=Side.BUY,
+                         order_type=OrderType.MARKET, quantity=Decimal("0.001"))  # fmt: skip
+        await asyncio.wait_for(router.place(cmd, None), 10)
+        record = await wal.get(cmd.cid)
+        assert record.status is OrderStatus.REJECTED and "REST paused for" in record.reason, record
+        assert router.halt.active and [n.kind for n in notes] == ["venue_halted"]
+        assert not [o for o in sim.control.orders() if o["client_order_id"] == cmd.cid], "never sent"
+    finally:
+        await adapter.close()
+        await redis.aclose()

@@ -24,6 +24,7 @@ from shared.messages import OrderStatus, OrderType
 from shared.ratelimit import (
     Priority,
     VenueBudget,
+    VenuePaused,
     budget_limit,
     polling_task,
     priority_of,
@@ -117,6 +118,25 @@ async def test_a_429_pauses_every_process(redis_client, fresh_minute) -> None:
     wait = await md.try_acquire(1, P.ORDERS)
     assert 25 < wait <= 30  # even orders: the venue refuses everything from the IP meanwhile
     assert await md.try_acquire(1, P.ORDERS) > 0
+
+
+async def test_an_order_is_refused_rather_than_held_through_a_long_pause(redis_client, fresh_minute) -> None:
+    """A ban another process met pauses every process: an order would wait it out and go minutes
+    late; it is refused at once (the order gateway halts on it as on its own ban), a short pause
+    it waits out, and a poll still waits."""
+    og, md = budgets(redis_client)
+    md.block(120.0, "HTTP 418 from sim")
+    await md.try_acquire(0, P.ORDERS)  # passed on to Redis
+    with pytest.raises(VenuePaused) as refused:
+        await asyncio.wait_for(og.acquire(1, P.ORDERS), 5)
+    assert 110 < refused.value.seconds <= 120 and "REST paused for" in str(refused.value)
+    await redis_client.hset(weight_budget("sim"), "blocked_until", 0)  # the ban over early
+    other = VenueBudget("sim", 100, redis=redis_client)
+    other.block(1.0, "HTTP 429 from sim")
+    await other.try_acquire(0, P.ORDERS)
+    started = time.monotonic()
+    await asyncio.wait_for(og.acquire(1, P.ORDERS), 5)  # a second's pause: waited out, then sent
+    assert time.monotonic() - started > 0.5
 
 
 async def test_polling_waits_longer_as_the_budget_fills(redis_client, fresh_minute) -> None:

@@ -49,7 +49,7 @@ from shared.filters import SymbolFilters
 from shared.messages import Balance, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
 from shared.money import fmt, venue_dec
 from shared.order_report import OrderFees, OrderReport
-from shared.ratelimit import Limiter, WeightLimiter, priority_of
+from shared.ratelimit import Limiter, VenuePaused, WeightLimiter, priority_of
 
 log = logging.getLogger("automata.venue.binance")
 T = TypeVar("T")
@@ -334,7 +334,12 @@ class BinanceAdapter(BinanceLists):
     async def _call(self, endpoint: str, weight: int, fn: Callable[[], Awaitable[T]]) -> T:
         """One REST call: the venue's weight budget at the endpoint's priority (orders first,
         then recovery, backfill, polling: shared/ratelimit.py), metrics, error classification."""
-        await self.limiter.acquire(weight, priority_of(endpoint))
+        try:
+            await self.limiter.acquire(weight, priority_of(endpoint))
+        except VenuePaused as exc:  # another process met the ban: as if this order had
+            banned = Banned(str(exc), exc.seconds)
+            self.on_banned(banned)
+            raise banned from None
         started = time.perf_counter()
         outcome = "ok"
         try:
