@@ -26,6 +26,7 @@ from tests.helpers.lists import (
     start,
     wait_phase,
 )
+from tests.helpers.og_sync import send_sync, wait_synced
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
 
@@ -197,5 +198,40 @@ def test_a_list_redis_lost_is_emulated_again_from_its_adopted_limit_leg(
         "0.002"
     )
     assert accepted(sim, stop.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_fired_list_redis_lost_is_answered_with_its_sale_never_sold_again(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """The stop had fired (the limit leg cancelled, the stop leg sold as a MARKET) when Redis lost
+    the list's writes and its legs' (a power cut). The restarted bot syncs (both legs adopted,
+    closed) and asks for the list again: it hears the limit leg CANCELED and the stop leg
+    FILLED, nothing is sent again (the position sold once) and nothing is left open."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    move(sim, sync_redis, p - 700)
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    proc.kill()
+    forget_list(sync_redis, cmd)
+    proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_gateway_ready(sync_redis)
+    send_sync(sync_redis, 0, "after-the-cut")
+    assert wait_synced(sync_redis, "after-the-cut").max_seq >= 3
+    seen = len(updates(sync_redis))
+    send_list(sync_redis, cmd)
+    wait_until(lambda: {u.cid for u in updates(sync_redis)[seen:]} >= {limit.cid, stop.cid}, timeout=30,
+               what="both legs answered")  # fmt: skip
+    answered = {u.cid: u for u in updates(sync_redis)[seen:]}
+    assert answered[limit.cid].status is OrderStatus.CANCELED
+    assert answered[stop.cid].status is OrderStatus.FILLED
+    assert answered[stop.cid].cum_filled_qty == Decimal("0.002")
+    move(sim, sync_redis, p - 800)  # the book still past the stop: nothing more is sold
+    assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
+    assert open_at_venue(sim) == []
     assert_finished(sim, sync_redis, cmd)
     assert proc.terminate() == 0, proc.output()[-3000:]

@@ -277,13 +277,19 @@ class Emulator:
 
     async def _release(self, record: ListRecord, leg: PlaceOrder, limit: OrderRecord) -> None:
         """Send the held stop leg for what the limit leg left (expired when nothing is left)."""
-        filters = await self.owner.router.symbols.filters(record.symbol)
-        left = (leg.quantity or Decimal(0)) - limit.cum_filled_qty
-        qty = filters.round_qty(left) if filters is not None else left
-        if qty <= 0:
+        order = await self.release_of(leg, limit)
+        if order is None:
             await self.settle_held(leg.cid, OrderStatus.EXPIRED, "the other leg of the OCO filled")
             return
-        await self.send_held(record, released_order(leg, qty, now_ms()))
+        await self.send_held(record, order)
+
+    async def release_of(self, leg: PlaceOrder, limit: OrderRecord) -> PlaceOrder | None:
+        """The order the stop leg is sent as once the limit leg is final: for what the limit
+        leg left, rounded to the symbol's step; None when nothing is left."""
+        filters = await self.owner.router.symbols.filters(leg.symbol)
+        left = (leg.quantity or Decimal(0)) - limit.cum_filled_qty
+        qty = filters.round_qty(left) if filters is not None else left
+        return released_order(leg, qty, now_ms()) if qty > 0 else None
 
     async def send_held(self, record: ListRecord, order: PlaceOrder) -> None:
         """Send a held leg as `order` (its cid): its record first rewritten as an ordinary order
