@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus, OrderType, Side
-from shared.streams import og_order
+from shared.streams import og_list, og_open, og_open_lists, og_order
 from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import (
     assert_finished,
@@ -233,5 +233,41 @@ def test_a_fired_list_redis_lost_is_answered_with_its_sale_never_sold_again(
     move(sim, sync_redis, p - 800)  # the book still past the stop: nothing more is sold
     assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
     assert open_at_venue(sim) == []
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_fired_stop_whose_firing_redis_lost_is_found_at_the_venue(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """Redis lost only the writes since the stop fired: the list WORKING, its stop leg held, its
+    limit leg NEW in the log, while the venue cancelled the limit leg and sold the stop leg at
+    market under its id. The restarted gateway must learn the sale (the stop leg FILLED, never
+    CANCELED as a held leg ended with its limit leg) and never sell again."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    keys = [
+        og_list(cmd.list_cid),
+        og_open_lists("sim"),
+        og_open("sim"),
+        *(og_order(leg.cid) for leg in cmd.legs),
+    ]
+    saved = {k: sync_redis.dump(k) for k in keys}
+    move(sim, sync_redis, p - 700)
+    wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    proc.kill()
+    for k, v in saved.items():
+        sync_redis.restore(k, 0, v, replace=True)
+    seen = len(updates(sync_redis))
+    proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_gateway_ready(sync_redis)
+    wait_phase(sync_redis, cmd, "done")
+    after = [u for u in updates(sync_redis)[seen:] if u.cid == stop.cid]
+    assert after and after[-1].status is OrderStatus.FILLED, after
+    assert OrderStatus.CANCELED not in {u.status for u in after}
+    move(sim, sync_redis, p - 800)
+    assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
     assert_finished(sim, sync_redis, cmd)
     assert proc.terminate() == 0, proc.output()[-3000:]

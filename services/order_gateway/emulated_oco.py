@@ -15,6 +15,10 @@ Each phase (list_wal.Phase) is written to og:list before it is acted on, and eve
 decided from the phase and the legs' records alone (`_step`), so a restart — or the periodic
 review — finishes a list wherever a crash left it: the limit leg traded but the held leg not
 yet expired -> expired; triggered but the limit leg not yet cancelled -> cancelled, then sent.
+A power cut may also take back writes the venue acted on: a limit leg that ended unfilled while
+its stop leg is held is checked at the venue before the held leg is ended (the stop may have
+fired and sold, its records lost), and a list asked again whose legs the gateway adopted is
+written again from them (lists.py `_adopted_list`).
 The legs at the venue are ordinary orders: sent, resolved and reconciled by the router's path.
 The bot cancelling the list (CANCELLING) cancels every leg at the venue and ends every held leg.
 """
@@ -30,6 +34,9 @@ import msgspec
 
 from services.order_gateway import emulated_oto
 from services.order_gateway.list_wal import ListRecord, Phase
+from services.order_gateway.reconcile import ask
+from services.order_gateway.reconcile_rules import NoAnswer, NotFound
+from services.order_gateway.retry import RESOLVE
 from services.order_gateway.tracker import now_ms
 from shared.bus import FencedError
 from shared.codec import decode
@@ -229,6 +236,10 @@ class Emulator:
             if limit.cum_filled_qty > 0:
                 failpoint("og.emu.after_fill")  # the fill in the log, the emulation not yet told
                 return await self.save(record, Phase.LIMIT_TRADED)
+            if limit.terminal and limit.status is not OrderStatus.REJECTED:
+                found = await self._sent_unrecorded(record, stop_cmd)
+                if found is not False:  # at the venue after all, or the venue not answering
+                    return await self.save(record, Phase.SENDING) if found else None
             if limit.terminal:  # refused or cancelled at the venue: the list with it
                 status = (
                     OrderStatus.REJECTED if limit.status is OrderStatus.REJECTED else OrderStatus.CANCELED
@@ -291,9 +302,29 @@ class Emulator:
         qty = filters.round_qty(left) if filters is not None else left
         return released_order(leg, qty, now_ms()) if qty > 0 else None
 
-    async def send_held(self, record: ListRecord, order: PlaceOrder) -> None:
-        """Send a held leg as `order` (its cid): its record first rewritten as an ordinary order
-        not yet sent (no longer held: from here the router's path resolves it), then sent."""
+    async def _sent_unrecorded(self, record: ListRecord, leg: PlaceOrder) -> bool | None:
+        """Whether the venue has the held stop leg although its limit leg ended unfilled: the
+        stop fired and the leg was sent, then a power cut took those writes (the list back to
+        WORKING, the leg held again; the limit leg's cancel was the gateway's own). Ending the
+        leg then told the bot its stop never sold while the venue had sold it (sold again).
+        Found: its record becomes the order it was sent as and takes the venue's report. None
+        while the venue cannot be asked (the next review asks again)."""
+        owner = self.owner
+        answer = await ask(lambda: owner.adapter.query(record.symbol, leg.cid), owner.retry, RESOLVE,
+                           what=f"{owner.venue}: query of held leg {leg.cid}")  # fmt: skip
+        if isinstance(answer, NoAnswer):
+            return None
+        if isinstance(answer, NotFound):
+            return False
+        log.warning("%s: list %s: held leg %s found at the venue (%s): its send's record was lost",
+                    owner.venue, record.list_cid, leg.cid, answer.status.value)  # fmt: skip
+        await self._released(record, released_order(leg, answer.orig_qty or leg.quantity, now_ms()))
+        await owner.tracker.apply(answer, reconciled=True)
+        return True
+
+    async def _released(self, record: ListRecord, order: PlaceOrder) -> OrderRecord:
+        """A held leg's record rewritten as `order`, an ordinary order not yet sent (no longer
+        held: from here the router's path resolves it)."""
         now = now_ms()
         held = await self.owner.wal.get(order.cid)
         released = msgspec.structs.replace(
@@ -301,6 +332,11 @@ class Emulator:
             created_ts=held.created_ts if held is not None else now,
         )  # fmt: skip
         await self.owner.wal.save(released)
+        return released
+
+    async def send_held(self, record: ListRecord, order: PlaceOrder) -> None:
+        """Send a held leg as `order` (its cid): its record first rewritten, then sent."""
+        released = await self._released(record, order)
         failpoint("og.emu.after_release")  # released in the log, not sent: the router resolves it
         log.info("%s: list %s: held leg %s sent as %s %s", self.owner.venue, record.list_cid, order.cid,
                  order.order_type.value, order.quantity)  # fmt: skip
