@@ -237,29 +237,31 @@ def test_a_fired_list_redis_lost_is_answered_with_its_sale_never_sold_again(
     assert proc.terminate() == 0, proc.output()[-3000:]
 
 
+@pytest.mark.parametrize("kept", ["working", "sending"])
 def test_a_fired_stop_whose_firing_redis_lost_is_found_at_the_venue(
-    sim, env, config, market, tmp_path, sync_redis
+    kept, sim, env, config, market, tmp_path, sync_redis
 ):
-    """Redis lost only the writes since the stop fired: the list WORKING, its stop leg held, its
-    limit leg NEW in the log, while the venue cancelled the limit leg and sold the stop leg at
-    market under its id. The restarted gateway must learn the sale (the stop leg FILLED, never
-    CANCELED as a held leg ended with its limit leg) and never sell again."""
+    """Redis lost the writes since the stop fired ("working": the list WORKING, its limit leg NEW
+    in the log) or since the limit leg's cancel ("sending": the list SENDING): its stop leg held,
+    while the venue cancelled the limit leg and sold the stop leg at market under its id. The
+    restarted gateway must learn the sale (the stop leg FILLED, never CANCELED as a held leg
+    ended with its limit leg, nor sent again) and never sell again."""
     proc = start("services.order_gateway", env, config, tmp_path / "og.log")
     wait_gateway_ready(sync_redis)
     p, cmd = working_oco(sim, sync_redis)
     limit, stop = cmd.legs
-    keys = [
-        og_list(cmd.list_cid),
-        og_open_lists("sim"),
-        og_open("sim"),
-        *(og_order(leg.cid) for leg in cmd.legs),
-    ]
+    keys = [og_list(cmd.list_cid), og_open_lists("sim"), og_open("sim"), og_order(stop.cid)]
+    if kept == "working":
+        keys.append(og_order(limit.cid))
     saved = {k: sync_redis.dump(k) for k in keys}
     move(sim, sync_redis, p - 700)
     wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
     proc.kill()
     for k, v in saved.items():
         sync_redis.restore(k, 0, v, replace=True)
+    if kept == "sending":
+        sync_redis.hset(og_list(cmd.list_cid), "phase", "sending")
+        sync_redis.srem(og_open("sim"), limit.cid)
     seen = len(updates(sync_redis))
     proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
     wait_gateway_ready(sync_redis)

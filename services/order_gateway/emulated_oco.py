@@ -15,10 +15,10 @@ Each phase (list_wal.Phase) is written to og:list before it is acted on, and eve
 decided from the phase and the legs' records alone (`_step`), so a restart — or the periodic
 review — finishes a list wherever a crash left it: the limit leg traded but the held leg not
 yet expired -> expired; triggered but the limit leg not yet cancelled -> cancelled, then sent.
-A power cut may also take back writes the venue acted on: a limit leg that ended unfilled while
-its stop leg is held is checked at the venue before the held leg is ended (the stop may have
-fired and sold, its records lost), and a list asked again whose legs the gateway adopted is
-written again from them (lists.py `_adopted_list`).
+A power cut may also take back writes the venue acted on: a held stop leg is looked for at the
+venue before it is ended with a limit leg that ended unfilled, or sent by a process that did not
+see its stop reached (it may have fired and sold, its records lost); a list asked again whose
+legs the gateway adopted is written again from them (lists.py `_adopted_list`).
 The legs at the venue are ordinary orders: sent, resolved and reconciled by the router's path.
 The bot cancelling the list (CANCELLING) cancels every leg at the venue and ends every held leg.
 """
@@ -103,6 +103,9 @@ class Emulator:
         self._wake = asyncio.Event()
         self._watching: dict[str, dict[str, tuple[Side, Decimal]]] = {}  # symbol -> list -> stop
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        # the lists whose stop this process saw reached: their held leg was never sent before
+        # (any other held leg past the trigger may have been, its records lost: asked first)
+        self._fired: set[str] = set()
 
     # -- what the list path asks -----------------------------------------------------------
 
@@ -193,6 +196,7 @@ class Emulator:
             if record is None or record.phase not in WATCHED:
                 return
             log.info("%s: list %s: stop reached (book %s)", self.owner.venue, list_cid, entry_id)
+            self._fired.add(list_cid)
             record = await self.save(record, Phase.TRIGGERED, trigger=entry_id)
             failpoint("og.emu.after_trigger")
             await self._advance(record)
@@ -265,7 +269,11 @@ class Emulator:
             return await self.save(record, Phase.SENDING)
         if phase is Phase.SENDING:
             if stop.held and not stop.terminal:
-                await self._release(record, stop_cmd, limit)
+                found = record.list_cid not in self._fired and await self._sent_unrecorded(record, stop_cmd)
+                if found is None:
+                    return None  # the venue not answering: asked again at the next review
+                if not found:
+                    await self._release(record, stop_cmd, limit)
                 stop = await wal.get(stop.cid)
             done = stop is None or stop.terminal
             return await self.save(record, Phase.DONE) if done and limit.terminal else None
@@ -368,6 +376,8 @@ class Emulator:
         """The list's next phase, written (before anything it calls for is done)."""
         record = msgspec.structs.replace(record, phase=phase, updated_ts=now_ms(), **fields)
         await self.owner.lists.save(record)
+        if record.done:
+            self._fired.discard(record.list_cid)
         return record
 
     def _lock(self, list_cid: str) -> asyncio.Lock:
