@@ -358,3 +358,21 @@ def test_a_rolled_back_bot_claims_an_emulated_list_whose_stop_had_fired_and_sell
     assert d.state.position.sold == stop.quantity == d.state.position.bought
     assert d.state.trade is None
     assert not [c for c in d.candle("98", "98", "98", "98") if isinstance(c, (PlaceOrder, PlaceOrderList))]
+
+
+def test_a_held_market_sale_alone_is_not_claimed_as_a_fired_stop_leg() -> None:
+    """The bot's own market sale with a stop leg's terms, held without the limit leg beside it,
+    is not a list's fired stop: the OCO asked again takes new ids and the sale stays held."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    stop = oco.legs[1]
+    d.state = before
+    d.now += 1
+    d.send(OrderUpdate(cid=stop.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW, side=stop.side,
+                       order_type=OrderType.MARKET, orig_qty=stop.quantity, venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    again = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert not again or again[0].list_cid != oco.list_cid
+    assert set(d.state.adopted) == {stop.cid}

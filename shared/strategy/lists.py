@@ -133,13 +133,16 @@ def _claim_list(
     for cid, h in sorted(state.adopted.items()):
         seq = seq_of(cid, ctx.bot)
         for k, want in enumerate(asked):
-            if not h.list_cid and seq is not None and seq - 1 - k > 0 and fits(want, h):
+            if not h.list_cid and seq is not None and seq - 1 - k > 0 and same_terms(want, terms(h)):
                 first = seq - 1 - k
                 ids = [format_cid(ctx.bot, first + 1 + i) for i in range(len(legs))]
                 candidates.append((format_cid(ctx.bot, first), ids))
     for list_cid, cids in candidates:
         held = {c: state.adopted[c] for c in cids if c in state.adopted}
         same = all(fits(want, held[c]) for want, c in zip(asked, cids, strict=True) if c in held)
+        # a fired stop leg only beside its held limit leg: alone, a market sale of the bot's own
+        fired = any(not same_terms(w, terms(held[c])) for w, c in zip(asked, cids, strict=True) if c in held)
+        same = same and (not fired or len(held) == len(cids))
         known = {list_cid, *cids} - set(held)  # ids the bot holds otherwise: not this list's
         named = all(h.list_cid in ("", list_cid) for h in held.values()) and not any(
             c in state.adopted or c in state.orders or c in state.recent for c in known
