@@ -323,3 +323,56 @@ def test_exits_the_sync_held_back_go_out_once_in_step_claiming_the_lists_the_ven
     (again,) = [c for c in cmds if isinstance(c, PlaceOrderList)]
     assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
     assert d.state.adopted == {} and d.state.trade.slots[0].cids == tuple(leg.cid for leg in oco.legs)
+
+
+def test_a_rolled_back_bot_claims_an_emulated_list_whose_stop_had_fired_and_sells_once() -> None:
+    """The cut came after the gateway had fired an emulated OCO's stop: the limit leg cancelled,
+    the stop leg sold at market under its own id, the list's records lost. The venue's two
+    orders are held (closed, without a list); the OCO asked again claims them (its stop leg as
+    the MARKET it became), the gateway answers with their states, and the sale is booked once:
+    the position sold, the trade over, nothing placed again."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    limit, stop = oco.legs
+    d.state = before
+    sold = {"cum_filled_qty": stop.quantity, "cum_quote_qty": stop.quantity * 99}
+    venue = [
+        (limit, OrderStatus.CANCELED, limit.order_type, {}),
+        (stop, OrderStatus.FILLED, OrderType.MARKET, sold),
+    ]
+    for leg, status, order_type, fills in venue:
+        d.now += 1
+        d.send(OrderUpdate(cid=leg.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=status, side=leg.side,
+                           order_type=order_type, price=leg.price if order_type is OrderType.LIMIT_MAKER else None,
+                           orig_qty=leg.quantity, venue_ts=d.now, ts=d.now, adopted=True, **fills))  # fmt: skip
+    assert set(d.state.adopted) == {limit.cid, stop.cid}
+    (again,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert (again.list_cid, [leg.cid for leg in again.legs]) == (oco.list_cid, [leg.cid for leg in oco.legs])
+    assert d.state.adopted == {}
+    d.update(limit.cid, OrderStatus.CANCELED)  # the gateway's answer: the venue's states
+    cmds = d.update(stop.cid, OrderStatus.FILLED, cum_qty=stop.quantity, cum_quote=stop.quantity * 99)
+    assert not [c for c in cmds if isinstance(c, (PlaceOrder, PlaceOrderList))]
+    assert d.state.position.sold == stop.quantity == d.state.position.bought
+    assert d.state.trade is None
+    assert not [c for c in d.candle("98", "98", "98", "98") if isinstance(c, (PlaceOrder, PlaceOrderList))]
+
+
+def test_a_held_market_sale_alone_is_not_claimed_as_a_fired_stop_leg() -> None:
+    """The bot's own market sale with a stop leg's terms, held without the limit leg beside it,
+    is not a list's fired stop: the OCO asked again takes new ids and the sale stays held."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    stop = oco.legs[1]
+    d.state = before
+    d.now += 1
+    d.send(OrderUpdate(cid=stop.cid, bot="t1", venue="sim", symbol="BTCUSDT", status=OrderStatus.NEW, side=stop.side,
+                       order_type=OrderType.MARKET, orig_qty=stop.quantity, venue_ts=d.now, ts=d.now, adopted=True))  # fmt: skip
+    again = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    assert not again or again[0].list_cid != oco.list_cid
+    assert set(d.state.adopted) == {stop.cid}

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from shared.messages import OrderStatus, OrderType, Side
-from shared.streams import og_order
+from shared.streams import og_list, og_open, og_open_lists, og_order
 from tests.helpers.gateway import accepted, updates, wait_gateway_ready, wait_status
 from tests.helpers.lists import (
     assert_finished,
@@ -26,6 +26,7 @@ from tests.helpers.lists import (
     start,
     wait_phase,
 )
+from tests.helpers.og_sync import send_sync, wait_synced
 from tests.helpers.procs import wait_until
 from tests.helpers.sim import sim_fixture
 
@@ -197,5 +198,78 @@ def test_a_list_redis_lost_is_emulated_again_from_its_adopted_limit_leg(
         "0.002"
     )
     assert accepted(sim, stop.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_fired_list_redis_lost_is_answered_with_its_sale_never_sold_again(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """The stop had fired (the limit leg cancelled, the stop leg sold as a MARKET) when Redis lost
+    the list's writes and its legs' (a power cut). The restarted bot syncs (both legs adopted,
+    closed) and asks for the list again: it hears the limit leg CANCELED and the stop leg
+    FILLED, nothing is sent again (the position sold once) and nothing is left open."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    move(sim, sync_redis, p - 700)
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    proc.kill()
+    forget_list(sync_redis, cmd)
+    proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_gateway_ready(sync_redis)
+    send_sync(sync_redis, 0, "after-the-cut")
+    assert wait_synced(sync_redis, "after-the-cut").max_seq >= 3
+    seen = len(updates(sync_redis))
+    send_list(sync_redis, cmd)
+    wait_until(lambda: {u.cid for u in updates(sync_redis)[seen:]} >= {limit.cid, stop.cid}, timeout=30,
+               what="both legs answered")  # fmt: skip
+    answered = {u.cid: u for u in updates(sync_redis)[seen:]}
+    assert answered[limit.cid].status is OrderStatus.CANCELED
+    assert answered[stop.cid].status is OrderStatus.FILLED
+    assert answered[stop.cid].cum_filled_qty == Decimal("0.002")
+    move(sim, sync_redis, p - 800)  # the book still past the stop: nothing more is sold
+    assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
+    assert open_at_venue(sim) == []
+    assert_finished(sim, sync_redis, cmd)
+    assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+@pytest.mark.parametrize("kept", ["working", "sending"])
+def test_a_fired_stop_whose_firing_redis_lost_is_found_at_the_venue(
+    kept, sim, env, config, market, tmp_path, sync_redis
+):
+    """Redis lost the writes since the stop fired ("working": the list WORKING, its limit leg NEW
+    in the log) or since the limit leg's cancel ("sending": the list SENDING): its stop leg held,
+    while the venue cancelled the limit leg and sold the stop leg at market under its id. The
+    restarted gateway must learn the sale (the stop leg FILLED, never CANCELED as a held leg
+    ended with its limit leg, nor sent again) and never sell again."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    keys = [og_list(cmd.list_cid), og_open_lists("sim"), og_open("sim"), og_order(stop.cid)]
+    if kept == "working":
+        keys.append(og_order(limit.cid))
+    saved = {k: sync_redis.dump(k) for k in keys}
+    move(sim, sync_redis, p - 700)
+    wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    proc.kill()
+    for k, v in saved.items():
+        sync_redis.restore(k, 0, v, replace=True)
+    if kept == "sending":
+        sync_redis.hset(og_list(cmd.list_cid), "phase", "sending")
+        sync_redis.srem(og_open("sim"), limit.cid)
+    seen = len(updates(sync_redis))
+    proc = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_gateway_ready(sync_redis)
+    wait_phase(sync_redis, cmd, "done")
+    after = [u for u in updates(sync_redis)[seen:] if u.cid == stop.cid]
+    assert after and after[-1].status is OrderStatus.FILLED, after
+    assert OrderStatus.CANCELED not in {u.status for u in after}
+    move(sim, sync_redis, p - 800)
+    assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
     assert_finished(sim, sync_redis, cmd)
     assert proc.terminate() == 0, proc.output()[-3000:]

@@ -161,6 +161,20 @@ def test_soak_smart_trades_before_a_cut(tmp_path: Path, acl_redis: RedisServer, 
                lists=lists)  # fmt: skip
 
 
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("lists", ["emulated", "bybit"])
+def test_soak_smart_trades_whose_stop_fired_before_a_cut(
+    tmp_path: Path, acl_redis: RedisServer, lists: str
+) -> None:
+    """`make soak`: a smart trade whose emulated stop fired (the limit leg cancelled, the stop leg
+    sold at market) before a cut that took those writes, and maybe the list's and the bot's:
+    sold once, the trade over, the six rules hold (tests/helpers/powercut_trade.py)."""
+    count = int(os.environ.get("POWERCUT_CYCLES", "4"))
+    power_cuts(tmp_path, acl_redis, ["trade+fired+truncate"] * count,
+               stop_after=int(os.environ.get("POWERCUT_STOP_AFTER", "5")), lists=lists)  # fmt: skip
+
+
 # -- the rules themselves, on a made-up venue / log / state (no processes) -----------------------
 
 

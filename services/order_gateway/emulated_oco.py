@@ -15,6 +15,10 @@ Each phase (list_wal.Phase) is written to og:list before it is acted on, and eve
 decided from the phase and the legs' records alone (`_step`), so a restart — or the periodic
 review — finishes a list wherever a crash left it: the limit leg traded but the held leg not
 yet expired -> expired; triggered but the limit leg not yet cancelled -> cancelled, then sent.
+A power cut may also take back writes the venue acted on: a held stop leg is looked for at the
+venue before it is ended with a limit leg that ended unfilled, or sent by a process that did not
+see its stop reached (it may have fired and sold, its records lost); a list asked again whose
+legs the gateway adopted is written again from them (lists.py `_adopted_list`).
 The legs at the venue are ordinary orders: sent, resolved and reconciled by the router's path.
 The bot cancelling the list (CANCELLING) cancels every leg at the venue and ends every held leg.
 """
@@ -30,6 +34,9 @@ import msgspec
 
 from services.order_gateway import emulated_oto
 from services.order_gateway.list_wal import ListRecord, Phase
+from services.order_gateway.reconcile import ask
+from services.order_gateway.reconcile_rules import NoAnswer, NotFound
+from services.order_gateway.retry import RESOLVE
 from services.order_gateway.tracker import now_ms
 from shared.bus import FencedError
 from shared.codec import decode
@@ -96,6 +103,9 @@ class Emulator:
         self._wake = asyncio.Event()
         self._watching: dict[str, dict[str, tuple[Side, Decimal]]] = {}  # symbol -> list -> stop
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        # the lists whose stop this process saw reached: their held leg was never sent before
+        # (any other held leg past the trigger may have been, its records lost: asked first)
+        self._fired: set[str] = set()
 
     # -- what the list path asks -----------------------------------------------------------
 
@@ -186,6 +196,7 @@ class Emulator:
             if record is None or record.phase not in WATCHED:
                 return
             log.info("%s: list %s: stop reached (book %s)", self.owner.venue, list_cid, entry_id)
+            self._fired.add(list_cid)
             record = await self.save(record, Phase.TRIGGERED, trigger=entry_id)
             failpoint("og.emu.after_trigger")
             await self._advance(record)
@@ -229,6 +240,10 @@ class Emulator:
             if limit.cum_filled_qty > 0:
                 failpoint("og.emu.after_fill")  # the fill in the log, the emulation not yet told
                 return await self.save(record, Phase.LIMIT_TRADED)
+            if limit.terminal and limit.status is not OrderStatus.REJECTED:
+                found = await self._sent_unrecorded(record, stop_cmd)
+                if found is not False:  # at the venue after all, or the venue not answering
+                    return await self.save(record, Phase.SENDING) if found else None
             if limit.terminal:  # refused or cancelled at the venue: the list with it
                 status = (
                     OrderStatus.REJECTED if limit.status is OrderStatus.REJECTED else OrderStatus.CANCELED
@@ -254,7 +269,11 @@ class Emulator:
             return await self.save(record, Phase.SENDING)
         if phase is Phase.SENDING:
             if stop.held and not stop.terminal:
-                await self._release(record, stop_cmd, limit)
+                found = record.list_cid not in self._fired and await self._sent_unrecorded(record, stop_cmd)
+                if found is None:
+                    return None  # the venue not answering: asked again at the next review
+                if not found:
+                    await self._release(record, stop_cmd, limit)
                 stop = await wal.get(stop.cid)
             done = stop is None or stop.terminal
             return await self.save(record, Phase.DONE) if done and limit.terminal else None
@@ -277,17 +296,43 @@ class Emulator:
 
     async def _release(self, record: ListRecord, leg: PlaceOrder, limit: OrderRecord) -> None:
         """Send the held stop leg for what the limit leg left (expired when nothing is left)."""
-        filters = await self.owner.router.symbols.filters(record.symbol)
-        left = (leg.quantity or Decimal(0)) - limit.cum_filled_qty
-        qty = filters.round_qty(left) if filters is not None else left
-        if qty <= 0:
+        order = await self.release_of(leg, limit)
+        if order is None:
             await self.settle_held(leg.cid, OrderStatus.EXPIRED, "the other leg of the OCO filled")
             return
-        await self.send_held(record, released_order(leg, qty, now_ms()))
+        await self.send_held(record, order)
 
-    async def send_held(self, record: ListRecord, order: PlaceOrder) -> None:
-        """Send a held leg as `order` (its cid): its record first rewritten as an ordinary order
-        not yet sent (no longer held: from here the router's path resolves it), then sent."""
+    async def release_of(self, leg: PlaceOrder, limit: OrderRecord) -> PlaceOrder | None:
+        """The order the stop leg is sent as once the limit leg is final: for what the limit
+        leg left, rounded to the symbol's step; None when nothing is left."""
+        filters = await self.owner.router.symbols.filters(leg.symbol)
+        left = (leg.quantity or Decimal(0)) - limit.cum_filled_qty
+        qty = filters.round_qty(left) if filters is not None else left
+        return released_order(leg, qty, now_ms()) if qty > 0 else None
+
+    async def _sent_unrecorded(self, record: ListRecord, leg: PlaceOrder) -> bool | None:
+        """Whether the venue has the held stop leg although its limit leg ended unfilled: the
+        stop fired and the leg was sent, then a power cut took those writes (the list back to
+        WORKING, the leg held again; the limit leg's cancel was the gateway's own). Ending the
+        leg then told the bot its stop never sold while the venue had sold it (sold again).
+        Found: its record becomes the order it was sent as and takes the venue's report. None
+        while the venue cannot be asked (the next review asks again)."""
+        owner = self.owner
+        answer = await ask(lambda: owner.adapter.query(record.symbol, leg.cid), owner.retry, RESOLVE,
+                           what=f"{owner.venue}: query of held leg {leg.cid}")  # fmt: skip
+        if isinstance(answer, NoAnswer):
+            return None
+        if isinstance(answer, NotFound):
+            return False
+        log.warning("%s: list %s: held leg %s found at the venue (%s): its send's record was lost",
+                    owner.venue, record.list_cid, leg.cid, answer.status.value)  # fmt: skip
+        await self._released(record, released_order(leg, answer.orig_qty or leg.quantity, now_ms()))
+        await owner.tracker.apply(answer, reconciled=True)
+        return True
+
+    async def _released(self, record: ListRecord, order: PlaceOrder) -> OrderRecord:
+        """A held leg's record rewritten as `order`, an ordinary order not yet sent (no longer
+        held: from here the router's path resolves it)."""
         now = now_ms()
         held = await self.owner.wal.get(order.cid)
         released = msgspec.structs.replace(
@@ -295,6 +340,11 @@ class Emulator:
             created_ts=held.created_ts if held is not None else now,
         )  # fmt: skip
         await self.owner.wal.save(released)
+        return released
+
+    async def send_held(self, record: ListRecord, order: PlaceOrder) -> None:
+        """Send a held leg as `order` (its cid): its record first rewritten, then sent."""
+        released = await self._released(record, order)
         failpoint("og.emu.after_release")  # released in the log, not sent: the router resolves it
         log.info("%s: list %s: held leg %s sent as %s %s", self.owner.venue, record.list_cid, order.cid,
                  order.order_type.value, order.quantity)  # fmt: skip
@@ -326,6 +376,8 @@ class Emulator:
         """The list's next phase, written (before anything it calls for is done)."""
         record = msgspec.structs.replace(record, phase=phase, updated_ts=now_ms(), **fields)
         await self.owner.lists.save(record)
+        if record.done:
+            self._fired.discard(record.list_cid)
         return record
 
     def _lock(self, list_cid: str) -> asyncio.Lock:

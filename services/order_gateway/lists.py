@@ -31,7 +31,7 @@ from services.order_gateway.validate import prepare
 from services.order_gateway.venues.base import OrderNotFound, OutcomeUnknown, Rejected, VenueError
 from shared.bus import Entry
 from shared.failpoints import failpoint
-from shared.messages import CancelOrderList, ListKind, OrderStatus, PlaceOrderList
+from shared.messages import CancelOrderList, ListKind, OrderStatus, PlaceOrder, PlaceOrderList
 from shared.order_lifecycle import OPEN_STATUSES, UNCONFIRMED
 from shared.order_record import OrderRecord, new_record
 from shared.order_report import OrderReport
@@ -221,22 +221,34 @@ class ListRouter:
         Refusing it as a conflict told the bot its live legs were refused: it sold by its own
         watch what a venue leg sold too (sold twice). None when a leg is missing or another order.
         Native: both legs adopted, each naming the list. Emulated OCO: its limit leg adopted (a
-        single order at the venue), its held stop leg lost with the list: held again, watched."""
+        single order at the venue), its held stop leg lost with the list: held again, watched;
+        or the stop had fired: the limit leg final and the stop leg adopted as the order it was
+        sent as (MARKET, or LIMIT at its price, for what the limit leg left): the list is past
+        SENDING, finished from those records, never sent again (the position sold once)."""
         legs = [await self.wal.get(leg.cid) for leg in cmd.legs]
         pair = split(cmd) if mode is Mode.EMULATED and cmd.kind is ListKind.OCO else None
-        held = {pair[1].cid} if pair is not None and legs[cmd.legs.index(pair[1])] is None else set()
+        if pair is None:
+            if mode is Mode.EMULATED:
+                return None
+            held, fired = set(), None
+        else:
+            limit, stop = (legs[cmd.legs.index(leg)] for leg in pair)
+            held = {pair[1].cid} if stop is None else set()
+            fired = await self._fired_stop(pair[1], limit) if stop is not None else None
+            if stop is not None and fired is None:
+                return None
         for asked, leg in zip(cmd.legs, legs, strict=True):
             if asked.cid in held:
                 continue
             if leg is None or leg.held or leg.bot != cmd.bot or leg.list_cid not in (cmd.list_cid, ""):
                 return None
             if (mode is Mode.NATIVE and leg.list_cid != cmd.list_cid) or not await self.router._same_order(
-                asked, leg
+                fired if fired is not None and asked.cid == fired.cid else asked, leg
             ):
                 return None
-        if mode is Mode.EMULATED and not held:
-            return None
         record, fresh = written_ahead(cmd, mode, now_ms(), held=frozenset(held))
+        if fired is not None:
+            record = msgspec.structs.replace(record, phase=Phase.SENDING)
         for leg, new in zip(legs, fresh, strict=True):
             if leg is None:
                 await self.wal.create(new)
@@ -246,6 +258,11 @@ class ListRouter:
         log.warning("%s: list %s: its record lost, its legs adopted from the venue: written again",
                     self.venue, cmd.list_cid)  # fmt: skip
         return record
+
+    async def _fired_stop(self, stop: PlaceOrder, limit: OrderRecord | None) -> PlaceOrder | None:
+        """The order an emulated OCO's stop leg was sent as, once its limit leg was final (None
+        while the limit leg is not final or left nothing: the stop leg was never sent)."""
+        return await self.emulator.release_of(stop, limit) if limit is not None and limit.terminal else None
 
     @staticmethod
     def _cids(cmd: PlaceOrderList) -> list[str]:

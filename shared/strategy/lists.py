@@ -40,6 +40,10 @@ from shared.strategy.state import S
 
 replace = msgspec.structs.replace
 MARKET_STOPS = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+FIRED_AS = {
+    OrderType.STOP_LOSS: OrderType.MARKET,
+    OrderType.STOP_LOSS_LIMIT: OrderType.LIMIT,
+}  # emulated stops
 
 
 class Leg(NamedTuple):
@@ -103,7 +107,8 @@ def _claim_list(
     watched its stop itself, while the held legs traded and were then booked and cancelled.
     Every held leg of one list, each naming it; else a held single order with a leg's terms (an
     emulated list whose records the cut took: the venue kept its limit leg, its stop leg held by
-    the gateway is gone), the list's ids then those place_list gave it: the list's, then each
+    the gateway is gone; or, the stop fired first, also its stop leg as the order it was sent
+    as: `_fired_stop`), the list's ids then those place_list gave it: the list's, then each
     leg's in order. Every held order among those ids must have its leg's terms, and the bot
     hold none of the others (a single order of its own with a leg's terms is not a list's leg)."""
     if not state.adopted:
@@ -115,6 +120,9 @@ def _claim_list(
         return OrderTerms(
             ctx.symbol, h.side, h.order_type, h.quantity, h.quote_quantity, h.price, h.stop_price
         )
+
+    def fits(want: OrderTerms, h: BotOrder) -> bool:
+        return same_terms(want, terms(h)) or _fired_stop(want, h)
 
     candidates: list[tuple[str, list[str]]] = []
     lists: dict[str, list[str]] = {}
@@ -131,7 +139,10 @@ def _claim_list(
                 candidates.append((format_cid(ctx.bot, first), ids))
     for list_cid, cids in candidates:
         held = {c: state.adopted[c] for c in cids if c in state.adopted}
-        same = all(same_terms(want, terms(held[c])) for want, c in zip(asked, cids, strict=True) if c in held)
+        same = all(fits(want, held[c]) for want, c in zip(asked, cids, strict=True) if c in held)
+        # a fired stop leg only beside its held limit leg: alone, a market sale of the bot's own
+        fired = any(not same_terms(w, terms(held[c])) for w, c in zip(asked, cids, strict=True) if c in held)
+        same = same and (not fired or len(held) == len(cids))
         known = {list_cid, *cids} - set(held)  # ids the bot holds otherwise: not this list's
         named = all(h.list_cid in ("", list_cid) for h in held.values()) and not any(
             c in state.adopted or c in state.orders or c in state.recent for c in known
@@ -143,6 +154,19 @@ def _claim_list(
             seq = max(state.seq, *(seq_of(c, ctx.bot) or 0 for c in (list_cid, *cids)))
             return replace(state, adopted=adopted, seq=seq), (list_cid, cids)
     return state, None
+
+
+def _fired_stop(want: OrderTerms, h: BotOrder) -> bool:
+    """Whether held order `h` is stop leg `want` as an emulating gateway sent it once the stop
+    was reached (emulated_oco.py): MARKET for a STOP_LOSS, LIMIT at its price for a
+    STOP_LOSS_LIMIT, same side, for what the limit leg left (at most the leg's quantity). The
+    cut took the list's records after that: the venue kept it as a single order of its own."""
+    sent = FIRED_AS.get(want.order_type)
+    if sent is None or h.order_type is not sent or h.side != want.side or h.stop_price is not None:
+        return False
+    if sent is OrderType.LIMIT and h.price != want.price:
+        return False
+    return h.quantity is not None and want.quantity is not None and 0 < h.quantity <= want.quantity
 
 
 def _record_list(state: S, ctx: StrategyContext, kind: ListKind, legs: Sequence[Leg], list_cid: str,

@@ -7,7 +7,9 @@ the venue's config says `emulate_lists`; the trailing stop moves them by cancel-
 
 "trade" keeps every write; "trade+truncate" cuts Redis back to the moment the CLI returned or to
 the end of any of its writes about the trade from the request on (the AOF read command by
-command: the entry, its fill, each list's command, the gateway's records, the bot's state).
+command: the entry, its fill, each list's command, the gateway's records, the bot's state);
+"trade+fired+truncate" first plays candles until a stop fired (a sell at market: an emulated
+stop leg sent by the gateway) and cuts back to a write before it: the venue sold, Redis forgot.
 Then, settled after the restart, the trade's state must match the venue (each slot's legs open
 there or held, its stop the stop leg's, its sales and `hit` its legs' fills, no open sell of the
 bot outside its slots: no second leg set for one exit);
@@ -40,6 +42,7 @@ RULE = 8
 TERMS = ("--quote", "100", "--tp", "0.3%,0.6%", "--sl", "1%", "--trailing", "0.5%")
 LOT = Decimal("0.00001")  # the venue's BTCUSDT step: what is left below it cannot be sold
 CLOSE_CANDLES = 60  # two swings: a target or the trailing stop is reached well before
+FIRE_CANDLES = 28  # "+fired": candles played for a stop to fire before the cut
 
 
 def _env(stack: Stack) -> dict[str, str]:
@@ -72,18 +75,41 @@ def open_trade(stack: Stack, kind: str) -> Moment:
     stack.until(legs, "the smart trade's exit legs at the venue", 20)
     for _ in range(rng.choice([0, 0, 1, 2])):
         stack.advance(pace=rng.random() < 0.5)
+    fired = _until_a_stop_fired(stack, before) if "+fired" in kind else None
     time.sleep(rng.uniform(0.0, 0.3))
     request = res.stdout.split(":", 1)[0].removeprefix("trade ").strip().encode()
     from tests.helpers.powercut import incr_file  # powercut imports this module
 
     same = incr_file(stack.server) == start.file  # else an AOF rewrite since: cut back to the return
     steps = _trade_writes(stack.server.aof_dir / start.file, start.size, request) if same else []
+    if fired is not None:  # the cut takes the stop's firing: back to a write before it
+        steps = [step for step in steps if fired.file == start.file and step[0] <= fired.size]
     if not kind.endswith("truncate") or not steps or rng.random() < 0.25:
         stack.trade_story = "; cut back to the CLI's return" if kind.endswith("truncate") else ""
         return returned
     (size, what), n = rng.choice(steps), len(steps)
     stack.trade_story = f"; cut back to write {steps.index((size, what)) + 1}/{n} about the trade: {what}"
+    stack.trade_story += "; a stop had fired" if fired is not None else ""
     return replace(start, size=size, at=returned.at)
+
+
+def _until_a_stop_fired(stack: Stack, before: int) -> Moment | None:
+    """Candles until a stop of the trade fired (a sell at market at the venue: an emulated stop
+    leg sent, or the bot's own watch), at most a swing and a half: a moment before the candle
+    that fired it (the one before the last two candles: a stop fires on the book a little after
+    its candle), or None (the targets filled first)."""
+
+    def fired() -> bool:
+        return any(_mine(e) and e["kind"] == "accepted" and e["order"]["side"] == "SELL"
+                   and e["order"]["type"] == "MARKET" for e in stack.refresh()[before:])  # fmt: skip
+
+    marks = [stack.mark()]
+    for _ in range(FIRE_CANDLES):
+        stack.advance()
+        if fired():
+            return marks[-2] if len(marks) > 1 else marks[-1]
+        marks.append(stack.mark())
+    return None
 
 
 def _trade_writes(path: Path, start: int, request: bytes) -> list[tuple[int, str]]:
