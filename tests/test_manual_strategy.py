@@ -5,6 +5,7 @@ by a bot that takes no manual trades, by a paused bot, beyond max_quote; a SELL 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -251,17 +252,24 @@ def test_a_trade_under_the_minimum_order_is_refused_naming_the_minimum() -> None
     assert [o for _, o in outcomes(d)] == ["refused"] * 3 and not d.state.orders
 
 
+def an_oco_out() -> tuple[Driver, PlaceOrder, Any, PlaceOrderList]:
+    """A trade whose entry filled at 100 and put its exit OCO out, with the bot's state from
+    before that fill: what Redis still holds after a cut that took the fill's writes."""
+    d = Driver(ManualStrategy())
+    d.candle("100", "100", "100", "100")
+    (entry, _) = d.send(trade("b1"))
+    before = d.state
+    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    return d, entry, before, oco
+
+
 def test_a_rolled_back_bot_claims_its_exit_list_the_venue_kept() -> None:
     """A power cut takes the bot back to before its entry's fill was booked and its exit OCO
     sent, while the venue kept the OCO (the gateway reports its legs: held, adoption.py). The
     fill booked again, the smart trade asks for the same OCO: the held legs are claimed (the list
     goes out under their ids, the gateway answers with them), not left holding the position's
     room while the bot watches the stop itself and sells what they sell too."""
-    d = Driver(ManualStrategy())
-    d.candle("100", "100", "100", "100")
-    (entry, _) = d.send(trade("b1"))
-    before = d.state  # what Redis still holds after the cut
-    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d, entry, before, oco = an_oco_out()
     d.state = before
     for leg in oco.legs:  # the gateway adopted the legs from the venue: their updates are held
         d.now += 1
@@ -286,11 +294,7 @@ def test_a_rolled_back_bot_claims_an_emulated_list_from_its_limit_leg_the_venue_
     limit leg (a single order there: held without a list), the gateway's held stop leg is gone.
     The OCO asked again goes out under the list's own ids (place_list's numbering), which the
     gateway emulates again from that leg; a held single order of the bot's own is not taken."""
-    d = Driver(ManualStrategy())
-    d.candle("100", "100", "100", "100")
-    (entry, _) = d.send(trade("b1"))
-    before = d.state
-    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d, entry, before, oco = an_oco_out()
     limit = oco.legs[0]
     d.state = before
     d.now += 1
@@ -307,11 +311,7 @@ def test_exits_the_sync_held_back_go_out_once_in_step_claiming_the_lists_the_ven
     """After the cut the entry's fill comes while the bot is still syncing (nothing may be sent:
     the exit is left on the bot's own watch), then the venue's copies of its OCO are held. Once
     the gateway's sync answer comes, the exit is placed again, which claims them."""
-    d = Driver(ManualStrategy())
-    d.candle("100", "100", "100", "100")
-    (entry, _) = d.send(trade("b1"))
-    before = d.state
-    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d, entry, before, oco = an_oco_out()
     d.state = replace(before, sync="tok")
     assert not [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
     for leg in oco.legs:
@@ -331,11 +331,7 @@ def test_a_rolled_back_bot_claims_an_emulated_list_whose_stop_had_fired_and_sell
     orders are held (closed, without a list); the OCO asked again claims them (its stop leg as
     the MARKET it became), the gateway answers with their states, and the sale is booked once:
     the position sold, the trade over, nothing placed again."""
-    d = Driver(ManualStrategy())
-    d.candle("100", "100", "100", "100")
-    (entry, _) = d.send(trade("b1"))
-    before = d.state
-    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d, entry, before, oco = an_oco_out()
     limit, stop = oco.legs
     d.state = before
     sold = {"cum_filled_qty": stop.quantity, "cum_quote_qty": stop.quantity * 99}
@@ -363,11 +359,7 @@ def test_a_rolled_back_bot_claims_an_emulated_list_whose_stop_had_fired_and_sell
 def test_a_held_market_sale_alone_is_not_claimed_as_a_fired_stop_leg() -> None:
     """The bot's own market sale with a stop leg's terms, held without the limit leg beside it,
     is not a list's fired stop: the OCO asked again takes new ids and the sale stays held."""
-    d = Driver(ManualStrategy())
-    d.candle("100", "100", "100", "100")
-    (entry, _) = d.send(trade("b1"))
-    before = d.state
-    (oco,) = [c for c in d.fill(entry.cid, price="100") if isinstance(c, PlaceOrderList)]
+    d, entry, before, oco = an_oco_out()
     stop = oco.legs[1]
     d.state = before
     d.now += 1

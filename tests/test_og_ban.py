@@ -18,6 +18,7 @@ from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.user_stream import UserStream
 from services.order_gateway.venues import bybit
+from services.order_gateway.venues.base import VenueAdapter
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.venues.bybit import BybitAdapter
 from services.order_gateway.wal import Wal
@@ -28,6 +29,19 @@ from tests.helpers.sim import sim_fixture
 sim = sim_fixture()
 
 
+def gateway(redis: aioredis.Redis, adapter: VenueAdapter) -> tuple[CommandRouter, Wal, list[Notification]]:
+    """The gateway's router over the adapter, in-process, and the notifications it sends."""
+    wal = Wal(redis, "sim")
+    notes: list[Notification] = []
+
+    async def notify(note: Notification) -> None:
+        notes.append(note)
+
+    router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter), notify,
+                           asyncio.Event())  # fmt: skip
+    return router, wal, notes
+
+
 async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
     sim, redis_server, monkeypatch
 ):
@@ -36,14 +50,7 @@ async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
     adapter = BybitAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=3)
     try:
         await adapter.start()
-        wal = Wal(redis, "sim")
-        notes: list[Notification] = []
-
-        async def notify(note: Notification) -> None:
-            notes.append(note)
-
-        router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter), notify,
-                               asyncio.Event())  # fmt: skip
+        router, wal, notes = gateway(redis, adapter)
         shown: list[float] = []  # what the heartbeat is told (gateway.py _show_halt)
         router.halt.changed = shown.append
         price = Decimal(sim.control.state()["prices"]["BTCUSDT"]) - 1000
@@ -115,14 +122,7 @@ async def test_an_order_is_refused_while_a_ban_another_process_met_pauses_the_ve
     adapter = BinanceAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, limiter=limiter)
     try:
         await adapter.start()
-        wal = Wal(redis, "sim")
-        notes: list[Notification] = []
-
-        async def notify(note: Notification) -> None:
-            notes.append(note)
-
-        router = CommandRouter("sim", wal, OrderTracker(wal, adapter), adapter, SymbolCache(adapter), notify,
-                               asyncio.Event())  # fmt: skip
+        router, wal, notes = gateway(redis, adapter)
         await router.symbols.filters("BTCUSDT")  # known from the gateway's start
         market_gateway = VenueBudget("sim", 6000, redis=redis)
         market_gateway.block(120.0, "HTTP 418 from sim klines")
