@@ -125,7 +125,8 @@ async def _heartbeat(ctx: ServiceContext, port: int) -> None:
     key = health_key(ctx.name, ctx.instance)
     started = int(time.time() * 1000)
     state = ctx.redis_health
-    while not ctx.stopping.is_set():
+
+    async def beat() -> None:
         doc = {
             "pid": os.getpid(),
             "metrics_port": port,
@@ -145,10 +146,8 @@ async def _heartbeat(ctx: ServiceContext, port: int) -> None:
         except REDIS_ERRORS as exc:
             state.reason, state.refused_since = unavailable(exc), None
             state.down_since = state.down_since or time.monotonic()
-        try:
-            await asyncio.wait_for(ctx.stopping.wait(), timeout=HEARTBEAT_EVERY_S)
-        except TimeoutError:
-            pass
+
+    await every(HEARTBEAT_EVERY_S, ctx.stopping, beat)
     try:
         await ctx.redis.delete(key)
     except REDIS_ERRORS:

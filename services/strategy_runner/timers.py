@@ -24,6 +24,7 @@ from redis.exceptions import WatchError
 from shared.codec import encode
 from shared.messages import TimerFired
 from shared.redis_conn import REDIS_ERRORS
+from shared.service import every
 from shared.streams import bot_control, bot_timers
 
 
@@ -82,12 +83,10 @@ class TimerPump:
                 return 0
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
+        async def tick() -> None:
             try:
                 await self.fire_due(self.clock())
             except REDIS_ERRORS:
-                pass
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=self.every_s)
-            except TimeoutError:
-                pass
+                pass  # Redis away: the next tick fires what is due then
+
+        await every(self.every_s, stopping, tick)
