@@ -72,7 +72,7 @@ async def binance_call(adapter: Any, method: str, **params: Any) -> Any:
 
 async def bybit_call(adapter: Any, method: str, **params: Any) -> Any:
     """A pybit HTTP session method (blocking: run in a thread), unwrapped to its `result`."""
-    from services.order_gateway.venues.bybit import classify
+    from services.order_gateway.venues.bybit_payloads import classify
 
     try:
         res = await asyncio.to_thread(getattr(adapter.session, method), **params)

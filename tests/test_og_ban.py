@@ -17,7 +17,7 @@ from services.order_gateway.router import CommandRouter
 from services.order_gateway.symbols import SymbolCache
 from services.order_gateway.tracker import OrderTracker
 from services.order_gateway.user_stream import UserStream
-from services.order_gateway.venues import bybit
+from services.order_gateway.venues import bybit_payloads
 from services.order_gateway.venues.base import VenueAdapter
 from services.order_gateway.venues.binance import BinanceAdapter
 from services.order_gateway.venues.bybit import BybitAdapter
@@ -45,7 +45,7 @@ def gateway(redis: aioredis.Redis, adapter: VenueAdapter) -> tuple[CommandRouter
 async def test_a_cancel_refused_by_a_bybit_ban_waits_it_out_and_is_carried_out(
     sim, redis_server, monkeypatch
 ):
-    monkeypatch.setattr(bybit, "BAN_S", 1.5)
+    monkeypatch.setattr(bybit_payloads, "BAN_S", 1.5)
     redis = aioredis.Redis.from_url(redis_server.url)
     adapter = BybitAdapter("sim", sim.api_key, sim.api_secret, base_url=sim.base_url, timeout_s=3)
     try:

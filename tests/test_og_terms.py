@@ -10,7 +10,7 @@ import pytest
 from services.order_gateway.terms import describe, matches, record_terms, rounded_terms
 from services.order_gateway.venues.base import MalformedReply, parse_list, parse_reply
 from services.order_gateway.venues.binance import report_from_order as binance_report
-from services.order_gateway.venues.bybit import report_from_order as bybit_report
+from services.order_gateway.venues.bybit_payloads import report_from_order as bybit_report
 from shared.filters import SymbolFilters
 from shared.messages import OrderStatus, OrderType, PlaceOrder, Side
 from shared.order_record import CorruptRecord, OrderRecord, apply_report, new_record, to_update

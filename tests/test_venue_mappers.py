@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from services.exchange_sim import binance_format
-from services.order_gateway.venues import binance, binance_lists, bybit
+from services.order_gateway.venues import binance, binance_lists, bybit, bybit_payloads
 from services.order_gateway.venues.base import BalanceReport, VenueTrade
 from shared.filters import SymbolFilters
 from shared.matching.symbols import select
@@ -291,7 +291,7 @@ def test_binance_list_requests_name_each_leg_under_its_prefix() -> None:
 # --------------------------------------------------------------------------------- Bybit REST
 def test_bybit_open_order() -> None:
     [o] = documented("bybit", "order_realtime")["result"]["list"]
-    assert fields(bybit.report_from_order(o, "ETH")) == report(
+    assert fields(bybit_payloads.report_from_order(o, "ETH")) == report(
         cid="test-000005", symbol="ETHUSDT", status=OrderStatus.NEW,
         venue_order_id="fd4300ae-7847-404e-b947-b46980a4d140", side=Side.BUY,
         order_type=OrderType.LIMIT,  # triggerPrice "0.00" is no trigger
@@ -303,7 +303,7 @@ def test_bybit_open_order() -> None:
 
 def test_bybit_order_history_post_only_cancelled() -> None:
     [o] = documented("bybit", "order_history")["result"]["list"]
-    assert fields(bybit.report_from_order(o, "BTC")) == report(
+    assert fields(bybit_payloads.report_from_order(o, "BTC")) == report(
         cid="YLxaWKMiHU", symbol="BTCUSDT", status=OrderStatus.CANCELED,
         venue_order_id="14bad3a1-6454-43d8-bcf2-5345896cf74d", side=Side.BUY,
         order_type=OrderType.LIMIT_MAKER, price=D("26864.40"), orig_qty=D("0.003"),
@@ -313,7 +313,7 @@ def test_bybit_order_history_post_only_cancelled() -> None:
 
 def test_bybit_conditional_order_is_a_stop_of_its_side_and_direction() -> None:
     [o] = documented("bybit", "order_realtime_conditional")["result"]["list"]
-    assert fields(bybit.report_from_order(o, "USDT")) == report(
+    assert fields(bybit_payloads.report_from_order(o, "USDT")) == report(
         cid="spot-stop-01", symbol="BTCUSDT", status=OrderStatus.NEW,  # Untriggered
         venue_order_id="1838426939425013504", side=Side.SELL,
         order_type=OrderType.STOP_LOSS,  # a Market Sell triggered by a fall (triggerDirection 2)
@@ -339,13 +339,13 @@ def test_bybit_conditional_order_types(
 ) -> None:
     [o] = documented("bybit", "order_realtime_conditional")["result"]["list"]
     o.update(side=side, orderType=order_type, triggerDirection=direction, lastPriceOnCreated=created)
-    assert bybit.report_from_order(o, "USDT").order_type is expected
+    assert bybit_payloads.report_from_order(o, "USDT").order_type is expected
 
 
 def test_bybit_deactivated_conditional_order_is_canceled() -> None:
     [o] = documented("bybit", "order_realtime_conditional")["result"]["list"]
     o["orderStatus"] = "Deactivated"  # enum.mdx: cancelled before it triggered
-    got = bybit.report_from_order(o, "USDT")
+    got = bybit_payloads.report_from_order(o, "USDT")
     assert (got.status, got.order_type, got.stop_price) == (
         OrderStatus.CANCELED,
         OrderType.STOP_LOSS,
@@ -356,16 +356,16 @@ def test_bybit_deactivated_conditional_order_is_canceled() -> None:
 def test_bybit_fee_without_cum_fee_detail_uses_the_older_fields() -> None:
     [o] = documented("bybit", "order_history")["result"]["list"]
     del o["cumFeeDetail"]
-    got = bybit.report_from_order(o, "BTC")
+    got = bybit_payloads.report_from_order(o, "BTC")
     assert (got.fee, got.fee_asset) == (D(0), "BTC")
     o["cumFeeDetail"] = {"BTC": "0.000001", "MNT": "0.1"}  # several coins: no one amount
-    got = bybit.report_from_order(o, "BTC")
+    got = bybit_payloads.report_from_order(o, "BTC")
     assert (got.fee, got.fee_asset) == (None, "")
 
 
 def test_bybit_execution_list_row() -> None:
     [e] = documented("bybit", "execution_list")["result"]["list"]
-    assert bybit.trade_from_execution(e) == VenueTrade(
+    assert bybit_payloads.trade_from_execution(e) == VenueTrade(
         trade_id="e0cbe81d-0f18-5866-9415-cf319b5dab3b", symbol="ETHPERP",
         venue_order_id="8c065341-7b52-4ca9-ac2c-37e31ac55c94", cid="", side=Side.BUY, price=D("1190.15"),
         qty=D("0.1"), quote=D("119.015"), fee=D("0.071409"), fee_asset="", is_maker=False, time=1672282722429,
@@ -374,12 +374,12 @@ def test_bybit_execution_list_row() -> None:
 
 def test_bybit_wallet_balance() -> None:
     result = documented("bybit", "wallet_balance")["result"]
-    assert bybit.balances_from_wallet(result) == [Balance("BTC", D(0), D(0))]
+    assert bybit_payloads.balances_from_wallet(result) == [Balance("BTC", D(0), D(0))]
 
 
 def test_bybit_spot_instrument_filters() -> None:
     [i] = documented("bybit", "instruments_info_spot")["result"]["list"]
-    assert bybit.filters_from_instrument(i) == SymbolFilters(
+    assert bybit_payloads.filters_from_instrument(i) == SymbolFilters(
         symbol="BTCUSDT", base_asset="BTC", quote_asset="USDT",
         tick_size=D("0.1"), step_size=D("0.000001"),  # basePrecision is the step
         min_qty=D("0.000011"), max_qty=D(83),  # maxLimitOrderQty (maxOrderQty is deprecated)

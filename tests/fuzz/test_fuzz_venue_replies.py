@@ -29,6 +29,7 @@ from services.market_gateway.plan import CandleKey, build_plan
 from services.market_gateway.venue import BAD_MESSAGE
 from services.order_gateway.venues import binance as ob
 from services.order_gateway.venues import bybit as oby
+from services.order_gateway.venues import bybit_payloads as obp
 from services.order_gateway.venues.base import (
     BalanceReport,
     MalformedReply,
@@ -212,7 +213,7 @@ def bybit_adapter() -> oby.BybitAdapter:
 def test_bybit_orders_and_order_topic(changes, topic) -> None:
     adapter = bybit_adapter()
     doc = mutate(BYBIT_ORDER, changes)
-    reply_or_malformed("query b1-000001", lambda o: oby.report_from_order(o, "BTC"), doc)
+    reply_or_malformed("query b1-000001", lambda o: obp.report_from_order(o, "BTC"), doc)
     try:
         adapter._report("query b1-000001", doc)
     except MalformedReply:
@@ -238,9 +239,9 @@ def test_bybit_instrument_filters_and_fees(changes, lot) -> None:
     doc = mutate(BYBIT_INSTRUMENT, changes)
     if isinstance(doc.get("lotSizeFilter"), dict):
         doc["lotSizeFilter"] = mutate(BYBIT_INSTRUMENT["lotSizeFilter"], lot)
-    reply_or_malformed("instruments", oby.filters_from_instrument, doc)
+    reply_or_malformed("instruments", obp.filters_from_instrument, doc)
     reply_or_malformed(
-        "executions 1", oby._fees_of, {"list": [{"execFee": doc.get("symbol"), "feeCurrency": "BTC"}]}
+        "executions 1", obp.fees_of, {"list": [{"execFee": doc.get("symbol"), "feeCurrency": "BTC"}]}
     )
 
 
@@ -249,9 +250,9 @@ def test_balance_replies_are_malformed_not_key_errors() -> None:
     for parse, bad in (
         (ob.balances_from_account, {"balances": [{"asset": "BTC", "free": "nan", "locked": "0"}]}),
         (ob.balances_from_account, {"balances": [{"free": "1"}]}),
-        (oby.balances_from_wallet, {"list": [{"coin": [{"walletBalance": "1"}]}]}),
+        (obp.balances_from_wallet, {"list": [{"coin": [{"walletBalance": "1"}]}]}),
         (
-            oby.balances_from_wallet,
+            obp.balances_from_wallet,
             {"list": [{"coin": [{"coin": "BTC", "walletBalance": "1", "locked": "2"}]}]},
         ),
     ):
