@@ -51,7 +51,6 @@ import fcntl
 import logging
 import os
 import re
-import secrets
 import shlex
 import stat
 import time
@@ -62,6 +61,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from shared.files import write_atomic
 from shared.logs import register_secret
 
 log = logging.getLogger("automata.keystore")
@@ -543,45 +543,6 @@ class Keystore:
 
 def _aad(venue: str) -> bytes:
     return f"entry:{venue}".encode()
-
-
-def _temp_path(path: Path) -> Path:
-    """An unpredictable name beside `path` (a planted file or symlink cannot be waiting at it)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so a crash leaves either the old or the new file, never a mix.
-
-    The temporary file is created new (O_EXCL) and never through a symlink (O_NOFOLLOW)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for _ in range(8):
-        tmp = _temp_path(path)
-        try:
-            fd = os.open(tmp, flags, mode)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise KeystoreError(f"{path.parent}: cannot create a temporary file: every name tried exists")
-    try:
-        os.fchmod(fd, mode)  # the umask cannot narrow what we ask for, nor widen it
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import streams as s
+from shared.files import write_atomic
 
 ADMIN = "admin"
 LEDGER = "ledger"
@@ -268,17 +269,6 @@ def acl_text(all_users: Sequence[User], passwords: dict[str, str], *, selectors:
     return "\n".join(lines) + "\n"
 
 
-def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write atomically, created with `mode` (never readable by others, even for a moment)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(tmp, mode)  # the umask does not narrow it
-    os.replace(tmp, path)
-
-
 def ensure_password(path: Path, mode: int = 0o600) -> str:
     """The password in `path`, or a new random one written there: passwords survive
     regeneration, so a deployment's running services keep working."""
@@ -288,7 +278,7 @@ def ensure_password(path: Path, mode: int = 0o600) -> str:
             os.chmod(path, mode)
             return existing
     password = secrets.token_hex(32)
-    _write_private(path, password + "\n", mode)
+    write_atomic(path, (password + "\n").encode(), mode)
     return password
 
 
@@ -307,5 +297,5 @@ def write_acl(
     all_users = users(runners)
     passwords = {u.name: ensure_password(secrets_dir / u.name, file_mode) for u in all_users}
     target = secrets_dir / ACL_FILE
-    _write_private(target, acl_text(all_users, passwords, selectors=selectors), file_mode)
+    write_atomic(target, acl_text(all_users, passwords, selectors=selectors).encode(), file_mode)
     return target

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from shared import keystore
+from shared import files, keystore
 from shared.keystore import KeyPair, Keystore, KeystoreError, WrongPassword
 from tests.helpers.procs import ROOT, base_env
 
@@ -205,8 +205,8 @@ def test_the_temporary_file_is_never_written_through_a_planted_symlink(
     guessed = tmp_path / ".keystore.json.guessed.tmp"
     guessed.symlink_to(victim)
     names = iter([guessed])
-    real = keystore._temp_path
-    monkeypatch.setattr(keystore, "_temp_path", lambda p: next(names, None) or real(p))
+    real = files._temp_path
+    monkeypatch.setattr(files, "_temp_path", lambda p: next(names, None) or real(p))
     store.put("bybit", OTHER)
     store.save()
     assert victim.read_text() == "not yours"

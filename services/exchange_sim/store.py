@@ -29,6 +29,7 @@ import msgspec
 
 from services.exchange_sim.feeds import Bar
 from services.exchange_sim.market import STEPS_PER_CANDLE, Tick
+from shared.files import write_atomic
 from shared.matching.engine import (
     BalanceEvent,
     CorruptState,
@@ -195,25 +196,6 @@ def _read_log(path: Path) -> list[Record]:
             break
         pos += _LEN.size + size
     return records
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename, fsync of the directory: the old file or the new one, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Store:
