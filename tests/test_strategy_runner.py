@@ -243,6 +243,27 @@ def test_strategy_that_raises_pauses_the_bot_and_keeps_the_entry(env, tmp_path, 
     assert proc.terminate() == 0
 
 
+def test_a_step_that_keeps_an_order_it_does_not_send_pauses_the_bot_naming_the_order(
+    env, tmp_path, sync_redis
+):
+    """The buy kept in the state, its command dropped: refused at once (the bot would wait for an
+    order no venue ever sees), said with the handler's line, and nothing half done is committed."""
+    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": {"drop_on": "101"}})
+    publish_filters(sync_redis)
+    proc = start_runner(env, tmp_path, bots_file, sync_redis)
+    add_candle(sync_redis, candle(0, "100", "101"))
+    wait_until(lambda: state_doc(sync_redis).get("failed"), what="failure recorded")
+    doc = state_doc(sync_redis)
+    assert doc["state"]["mode"] == "paused" and not doc["state"].get("orders")
+    code = Path(SCRIPTED).read_text().splitlines()
+    hook = next(n for n, text in enumerate(code, 1) if "def on_candle" in text)
+    error = doc["failed"]["error"]
+    assert error.startswith("UnsentOrder: the new state tracks order t1-000001 (BUY LIMIT, tag buy)"), error
+    assert error.endswith(f"scripted.py, line {hook}, in on_candle)"), error
+    assert commands(sync_redis) == []
+    assert proc.terminate() == 0
+
+
 def test_bad_bot_config_fails_before_anything_starts(env, tmp_path, sync_redis):
     bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": {"qty": "lots"}})
     proc = runner(env, tmp_path, bots_file)

@@ -205,6 +205,57 @@ def test_a_strategy_that_raises_stops_the_backtest_with_one_line_naming_its_code
     assert f"({module}, line {line}, in on_candle)" in said and "Traceback" not in result.output
 
 
+DROPS_ITS_ORDER = """
+from decimal import Decimal
+
+import msgspec
+
+from shared.messages import Side
+from shared.strategy import Strategy, StrategyState
+from shared.strategy.actions import limit_order
+
+
+class Params(msgspec.Struct, frozen=True):
+    pass
+
+
+class Dip(Strategy[Params, StrategyState]):
+    name = "dip"
+    params_type = Params
+
+    def on_candle(self, params, state, candle, ctx):
+        if not state.orders:
+            state, _ = limit_order(state, ctx, Side.BUY, Decimal("0.001"), candle.close * Decimal("0.99"))
+        return state, []
+
+
+def dip(params, state, event, ctx):
+    if not state.orders and hasattr(event, "close"):
+        state, _ = limit_order(state, ctx, Side.BUY, Decimal("0.001"), event.close * Decimal("0.99"))
+    return state, []
+"""
+
+
+@pytest.mark.parametrize(("name", "hook"), [("Dip", "on_candle"), ("dip", "dip")])
+def test_an_order_kept_in_the_state_but_not_sent_stops_the_backtest_naming_it(
+    user_dir, data, name, hook
+) -> None:
+    """`state, _ = limit_order(...)`: the order tracked, its command dropped. Before, the bot
+    waited for it for good in silence (live too); now the step is refused, naming the order and
+    the handler, in a class or a plain function bot alike."""
+    module = user_dir / f"trap_unsent_{hook}.py"
+    module.write_text(DROPS_ITS_ORDER)
+    line = next(n for n, text in enumerate(DROPS_ITS_ORDER.splitlines(), 1) if f"def {hook}(" in text)
+    result = backtest(strategy_file(user_dir, f"trap_unsent_{hook}:{name}", ""), data)
+    assert result.exit_code == 2
+    said = one_line(result.output)
+    assert said.startswith(
+        "error: the strategy raised on the candle of 2023-03-01 00:00: UnsentOrder: the new state tracks "
+        "order backtest-000001 (BUY LIMIT) but the commands returned do not send it"
+    ), said
+    assert said.endswith(f"({module}, line {line}, in {hook})") and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("hook", ["history_needed", "initial_state"])
 def test_a_strategy_that_cannot_start_stops_the_backtest_with_one_line(user_dir, data, hook) -> None:
     module = user_dir / f"trap_{hook}_bot.py"

@@ -48,6 +48,7 @@ from shared.strategy.smart import (
     trade_update,
 )
 from shared.strategy.state import RECENT_TRADES, Mode, StrategyState, decode_state, encode_state
+from shared.strategy.unsent import UnsentOrder, check_sent, hook_where
 
 P = TypeVar("P", bound=msgspec.Struct)
 S = TypeVar("S", bound=StrategyState)
@@ -108,11 +109,18 @@ class Strategy(Generic[P, S]):
     def step(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:
         """Handle one event: the new state and the commands to emit, in order (a decision not
         to act that repeats the last one dropped: shared/strategy/decisions.py)."""
+        before = state
         # order updates, the most frequent event, go straight to their handler
         if isinstance(event, OrderUpdate):
             state, cmds = self._order_update(params, state, event, ctx)
         else:
             state, cmds = self._dispatch(params, state, event, ctx)
+        if state.seq != before.seq:  # an order helper took a cid: is its order sent? (unsent.py)
+            try:
+                check_sent(before.orders, state.orders, cmds)
+            except UnsentOrder as exc:
+                exc.where = hook_where(self, event)
+                raise
         return quiet_repeats(state, cmds) if cmds else (state, [])
 
     def _dispatch(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:

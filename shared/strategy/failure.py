@@ -26,7 +26,7 @@ _MACHINERY = tuple(
 )
 
 
-def _shown(filename: str) -> str:
+def shown_path(filename: str) -> str:
     """A file as short as it reads unambiguously: relative to the working directory when inside it."""
     relative = os.path.relpath(filename)
     return filename if relative.startswith("..") else relative
@@ -41,10 +41,18 @@ def raised_at(exc: BaseException, *, fallback: bool = True) -> str:
     found = own or (frames if fallback else [])
     if not found:
         return ""
-    return f"{_shown(found[-1].filename)}, line {found[-1].lineno}, in {found[-1].name}"
+    return f"{shown_path(found[-1].filename)}, line {found[-1].lineno}, in {found[-1].name}"
+
+
+def defined_at(func: object) -> str:
+    """`file, line N, in name` of a function's def line ("" for one without Python code)."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return ""
+    return f"{shown_path(code.co_filename)}, line {code.co_firstlineno}, in {code.co_name}"
 
 
 def failure_text(exc: BaseException, *, fallback: bool = True) -> str:
     """`ZeroDivisionError: division by zero (strategies_user/bot.py, line 21, in on_candle)`."""
-    where = raised_at(exc, fallback=fallback)
+    where = getattr(exc, "where", "") or raised_at(exc, fallback=fallback)
     return f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")

@@ -26,8 +26,9 @@ import msgspec
 from shared.strategy.base import Strategy
 from shared.strategy.context import StrategyContext
 from shared.strategy.events import Event
-from shared.strategy.failure import failure_text
+from shared.strategy.failure import defined_at, failure_text
 from shared.strategy.state import StrategyState
+from shared.strategy.unsent import UnsentOrder, check_sent
 
 BUILTIN: dict[str, str] = {
     "dca": "strategies.dca:DcaStrategy",
@@ -62,7 +63,14 @@ class FunctionStrategy(Strategy[Any, StrategyState]):
 
     def step(self, params: Any, state: StrategyState, event: Event, ctx: StrategyContext) -> Any:
         new_state, commands = self.func(params, state, event, ctx)
-        return new_state, list(commands)
+        commands = list(commands)
+        if isinstance(state, StrategyState) and isinstance(new_state, StrategyState):
+            try:
+                check_sent(state.orders, new_state.orders, commands)
+            except UnsentOrder as exc:
+                exc.where = defined_at(self.func)
+                raise
+        return new_state, commands
 
 
 def _import(module_name: str) -> ModuleType:

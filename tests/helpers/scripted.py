@@ -22,6 +22,7 @@ from shared.strategy.state import StrategyState
 class ScriptedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     qty: Decimal = Decimal("0.1")
     fail_on: Decimal = Decimal("-1")
+    drop_on: Decimal = Decimal("-1")
     timer_ms: int = 0  # > 0: the first candle sets a timer that many ms after its close; it buys
     fail_at_start: bool = False  # initial_state raises
     fail_in_history: bool = False  # history_needed raises
@@ -58,6 +59,8 @@ class Scripted(Strategy[ScriptedParams, ScriptedState]):
         if candle.close <= candle.open:
             return state, []
         state, buy = limit_order(state, ctx, Side.BUY, params.qty, candle.close, tag="buy")
+        if candle.close == params.drop_on:
+            return state, []
         return state, [buy] if buy else []
 
     def on_timer(
