@@ -2,9 +2,9 @@
 (issue 15, the ledger included; < 300 MB before it).
 
 Starts the demo as tests/test_demo.py does (a temporary AUTOMATA_HOME, free ports, the paper
-venue at demo speed, the three demo bots), waits until every bot has had an order accepted, lets
-it run DURATION seconds (argv[1], default 45) sampling every process's RSS, then stops it with
-SIGINT. Reported per process: RSS at the end (and its peak), plus PSS (shared pages divided
+venue at demo speed, the four demo bots: demo_manual given one smart trade), waits until every
+bot has had an order accepted, lets it run DURATION seconds (argv[1], default 45) sampling every
+process's RSS, then stops it with SIGINT. Reported per process: RSS at the end (and its peak), plus PSS (shared pages divided
 among the processes sharing them; what the machine really spends). The baseline, measured in the
 same run: the frame every service pays before doing anything (a Python process that imported
 shared/service.py, with the services' PYTHONOPTIMIZE); each process's ratio to it, and the

@@ -135,7 +135,7 @@ async def _download(
 
 @data_app.command("download")
 def download(
-    venue: str = typer.Argument(..., help="a venue of the config ([venues]), or binance / bybit"),
+    venue: str = typer.Argument(..., help="a venue of the config (\\[venues]), or binance / bybit"),
     symbol: str = typer.Argument(..., help="e.g. BTCUSDT"),
     interval: str = typer.Argument(..., help="e.g. 1m, 5m, 1h, 1d"),
     start: str = typer.Option(

@@ -375,7 +375,11 @@ def live_instructions(params: DcaParams, symbol: str) -> str:
             else (str(value) if isinstance(value, int) else f'"{value}"')
         )
         lines.append(f"  {name} = {text}")
-    lines += ["", "  then start it: python -m services.strategy_runner --bot dca1 (or automata run)"]
+    lines += [
+        "",
+        "  then start its runner: python -m services.strategy_runner --bot dca1",
+        '  (`automata run` does not start your bots; README, "Paper trading", or `automata deploy supervisor`)',
+    ]
     return "\n".join(lines)
 
 

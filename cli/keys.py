@@ -42,6 +42,11 @@ KeystoreOption = typer.Option(
     "--keystore",
     help="keystore file (default: AUTOMATA_KEYSTORE, the config's keystore, $AUTOMATA_HOME/var/secrets/keystore.json)",
 )
+WebKeystoreOption = typer.Option(
+    None,
+    "--keystore",
+    help="the dashboard's keystore file (default: AUTOMATA_WEB_KEYSTORE, $AUTOMATA_HOME/var/secrets/web_keystore.json)",
+)
 StdinOption = typer.Option(False, "--stdin", help="read the secrets from stdin, one a line (for scripts)")
 
 
@@ -152,7 +157,7 @@ def _store(file: Path, given: _Input, name: str, pair: keystore.KeyPair, force: 
 @keys_app.command("web-token")
 def web_token(
     stdin: bool = StdinOption,
-    path: Path | None = KeystoreOption,
+    path: Path | None = WebKeystoreOption,
     force: bool = typer.Option(False, "--force", help="replace the token already stored"),
 ) -> None:
     """Store the dashboard's token (empty: a random one, shown once) in a keystore of its own

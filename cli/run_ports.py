@@ -32,35 +32,59 @@ def in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wanted_ports(redis_port: int, setup: Setup, want_sim: bool, environ: Mapping[str, str]) -> dict[int, str]:
-    """port -> what listens there (and how to move it), for the ports this run fixes."""
-    ports = {redis_port: f"Redis ({_MOVE['redis']})"}
+def _wanted(
+    redis_port: int, setup: Setup, want_sim: bool, environ: Mapping[str, str]
+) -> list[tuple[int, str]]:
+    """(port, what listens there and how to move it) for each port this run fixes, in order."""
+    ports = [(redis_port, f"Redis ({_MOVE['redis']})")]
     if want_sim:
-        ports.setdefault(setup.sim_port, f"the paper venue ({_MOVE['sim']})")
+        ports.append((setup.sim_port, f"the paper venue ({_MOVE['sim']})"))
     env = {**environ, **setup.env}
     try:
         cfg = load_config(setup.config, env=env)
     except ConfigError:
         return ports  # the services name the config's fault themselves
     web = env.get("WEB_PORT", "")
-    ports.setdefault(int(web) if web.isdigit() else cfg.web.port, f"the dashboard ({_MOVE['web']})")
+    ports.append((int(web) if web.isdigit() else cfg.web.port, f"the dashboard ({_MOVE['web']})"))
     if not environ.get("METRICS_PORT"):
         for name in msgspec.structs.fields(cfg.services):
             port = getattr(cfg.services, name.name).metrics_port
-            if port and (want_sim or name.name != "exchange_sim"):
-                ports.setdefault(port, f"{name.name}'s metrics ({_MOVE['metrics']})")
+            # the paper venue serves /metrics on its own port (SIM_PORT), never this table's
+            if port and name.name != "exchange_sim":
+                ports.append((port, f"{name.name}'s metrics ({_MOVE['metrics']})"))
     return ports
+
+
+def wanted_ports(redis_port: int, setup: Setup, want_sim: bool, environ: Mapping[str, str]) -> dict[int, str]:
+    """port -> what listens there (and how to move it), for the ports this run fixes."""
+    return _first(_wanted(redis_port, setup, want_sim, environ))
+
+
+def _first(wanted: list[tuple[int, str]]) -> dict[int, str]:
+    ports: dict[int, str] = {}
+    for port, what in wanted:
+        ports.setdefault(port, what)
+    return ports
+
+
+def _clashes(wanted: list[tuple[int, str]]) -> list[str]:
+    """Ports this run would open twice (WEB_PORT set to SIM_PORT: the dashboard failed to bind
+    while the banner pointed at the venue)."""
+    owners: dict[int, list[str]] = {}
+    for port, what in wanted:
+        owners.setdefault(port, []).append(what)
+    return [f"{port}: " + " and ".join(whats) for port, whats in owners.items() if len(whats) > 1]
 
 
 def check_ports_free(
     redis_port: int, setup: Setup, want_sim: bool, environ: Mapping[str, str] = os.environ
 ) -> None:
-    """UsageError naming every port of the run another program already holds."""
-    taken = [
-        f"{port}: {what}"
-        for port, what in wanted_ports(redis_port, setup, want_sim, environ).items()
-        if in_use(port)
-    ]
+    """UsageError naming every port of the run another program already holds, or that two of its
+    own programs would share."""
+    wanted = _wanted(redis_port, setup, want_sim, environ)
+    if clashes := _clashes(wanted):
+        raise UsageError("one port for two programs of this run: " + "; ".join(clashes))
+    taken = [f"{port}: {what}" for port, what in _first(wanted).items() if in_use(port)]
     if taken:
         raise UsageError(
             "ports already in use (another `automata run` or program holds them): " + "; ".join(taken)

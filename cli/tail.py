@@ -61,7 +61,7 @@ def entry_doc(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, (dict, list)):
+    if isinstance(value, (dict, list, tuple)):  # a balance's assets are a tuple: JSON, not a repr
         return output.dumps(value)
     text = plain(value) if isinstance(value, Decimal) else str(value)
     return f'"{text}"' if (" " in text or not text) else text

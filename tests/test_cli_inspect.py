@@ -281,6 +281,8 @@ def test_tail_decodes_entries_and_follows(env, seeded, tmp_path) -> None:
     assert " mystery undecodable=" in out[1]
     last = orjson.loads(cli(env, "tail", account("sim"), "-n", "1", "--json").stdout)
     assert last["type"] == "balance" and last["balances"] == [{"asset": "BTC", "free": "0.6", "locked": "0"}]
+    [text] = cli(env, "tail", account("sim"), "-n", "1").stdout.splitlines()
+    assert ' balances=[{"asset":"BTC","free":"0.6","locked":"0"}] ' in text, text  # never Decimal('0.6')
     assert cli(env, "tail", "nosuch").returncode == 1
     assert "is a string, not a stream" in cli(env, "tail", "bot:demo:state").stdout
 
