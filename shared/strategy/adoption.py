@@ -12,7 +12,8 @@ not booked):
   strategy expects (its on_order_update sees them);
 - once the bot handles a candle that opened after the held order reached the venue, no replay
   will ask for it any more: it is BOOKED into the position (and cancelled if still open, since
-  the strategy no longer wants it).
+  the strategy no longer wants it). A finished sale while a smart trade's exits are out is
+  booked at once, into the exit it sold for (smart_booked.py): its exit is not placed again.
 An update is held only for an order of this bot's prefix with a sequence above the state's, or
 that the gateway marks adopted; older sequences are this bot's finished orders (late copies).
 """
@@ -106,7 +107,8 @@ def book_held(
     state: S, ctx: StrategyContext, before_ms: int | None = None, *, only: ClientOrderId | None = None
 ) -> tuple[S, list[Command]]:
     """Book held orders that reached the venue before `before_ms` (all when None; `only`: that
-    one): their fills go into the position; an open one joins the bot's orders and is cancelled."""
+    one): their fills go into the position, a smart trade's sale into its exits; an open one
+    joins the bot's orders and is cancelled."""
     due = [
         c for c in sorted(state.adopted)
         if (only is None or c == only) and (before_ms is None or state.adopted[c].created < before_ms)
@@ -114,8 +116,10 @@ def book_held(
     if not due:
         return state, []
     from shared.strategy.actions import cancel_order, notification  # actions imports this module
+    from shared.strategy.smart_booked import trade_booked  # as does smart_booked, through actions
 
     adopted, orders = dict(state.adopted), dict(state.orders)
+    booked = {cid: adopted[cid] for cid in due}
     position, recent = state.position, state.recent
     cmds: list[Command] = []
     for cid in due:
@@ -139,6 +143,9 @@ def book_held(
             )
         )
     state = replace(state, adopted=adopted, orders=orders, position=position, recent=recent)
+    for cid in due:  # a smart trade's sale: its exit hears it as it hears a fill (smart_booked.py)
+        state, exits = trade_booked(state, booked[cid], ctx)
+        cmds.extend(exits)
     for cid in due:
         if cid in state.orders:
             state, cancel = cancel_order(state, ctx, cid)

@@ -47,6 +47,7 @@ from shared.strategy.smart import (
     trade_timer,
     trade_update,
 )
+from shared.strategy.smart_booked import sold_for_trade
 from shared.strategy.state import RECENT_TRADES, Mode, StrategyState, decode_state, encode_state
 from shared.strategy.unsent import UnsentOrder, check_sent, hook_where
 
@@ -227,6 +228,8 @@ class Strategy(Generic[P, S]):
         record = state.orders.get(update.cid)
         if record is None:
             state, held = hold_update(state, update, ctx)
+            if held and sold_for_trade(state, update.cid):  # a smart trade's exit sold it
+                return book_held(state, ctx, only=update.cid)
             return state, [] if held else self._unknown_update(state, update, ctx)
         why = contradicts(record, update, ctx)
         if why:

@@ -18,6 +18,8 @@ rules, after the entry filled Q (net of a fee in base) at P:
   a refused order) is watched here: a candle closing at or below its stop cancels what is left
   of it and sells the rest at market;
 - the time limit is a timer: every exit cancelled, what is left sold at market;
+- a sale the bot forgot across a power cut, booked from the venue, is its exit's fill
+  (smart_booked.py);
 - the trade ends when every slot is sold (what is left cannot be sold): `cycle_closed` says its
   profit, and state.trade is None again.
 Each move and each exit is said in a decision.
@@ -150,7 +152,7 @@ def trade_update(state: S, change: OrderChange, ctx: StrategyContext) -> tuple[S
     i = next((n for n, s in enumerate(trade.slots) if change.cid in s.cids), -1)
     if i < 0:
         return state, []
-    state, cmds = _exit_update(state, trade, i, change, ctx)
+    state, cmds = exit_update(state, trade, i, change, ctx)
     return state, _with_fill_note(change, ctx, cmds)
 
 
@@ -160,16 +162,18 @@ def _with_fill_note(change: OrderChange, ctx: StrategyContext, cmds: list[Comman
     return cmds
 
 
-def _exit_update(
+def exit_update(
     state: S, trade: SmartTrade, i: int, change: OrderChange, ctx: StrategyContext
 ) -> tuple[S, list[Command]]:
+    """Exit `i`'s order moved: its fill sold that much of the slot (a limit's: its target hit);
+    once none of its orders is open, the slot is settled (smart_booked.py books a held sale here)."""
     slot = trade.slots[i]
     if change.fill is not None:
         is_limit = change.after.order_type not in STOPS and change.after.order_type != OrderType.MARKET
         slot = replace(slot, sold=slot.sold + change.fill.qty, hit=slot.hit or is_limit)
     if change.finished:
         slot = replace(slot, cids=tuple(c for c in slot.cids if c != change.cid))
-    state = _with_slot(state, trade, i, slot)
+    state = with_slot(state, trade, i, slot)
     return _settle(state, i, ctx)
 
 
@@ -345,7 +349,8 @@ def _exit_tag(trade: SmartTrade) -> str:
     return f"{trade.tag}:exit"
 
 
-def _with_slot(state: S, trade: SmartTrade, i: int, slot: Slot) -> S:
+def with_slot(state: S, trade: SmartTrade, i: int, slot: Slot) -> S:
+    """The state with slot `i` of `trade` replaced by `slot`."""
     slots = list(trade.slots)
     slots[i] = slot
     return replace(state, trade=replace(trade, slots=tuple(slots)))
@@ -375,8 +380,8 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
             return _uncovered(
                 state, i, ctx, "its OCO is not sent (a filter, or the bot not in step with the venue)"
             )
-        return _with_slot(state, trade, i, replace(slot, cids=tuple(leg.cid for leg in oco.legs),
-                                                   list_cid=oco.list_cid)), [oco]  # fmt: skip
+        return with_slot(state, trade, i, replace(slot, cids=tuple(leg.cid for leg in oco.legs),
+                                                  list_cid=oco.list_cid)), [oco]  # fmt: skip
     if stop is not None:
         leg = stop_leg(ctx, Side.SELL, left, stop, None)
         cmd = None
@@ -392,7 +397,7 @@ def _place_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command
             state, i, ctx, "its order is not sent (a filter, or the bot not in step with the venue)"
         )
     trade, slot = _slot(state, i)
-    return _with_slot(state, trade, i, replace(slot, cids=(cmd.cid,), list_cid="")), [cmd]
+    return with_slot(state, trade, i, replace(slot, cids=(cmd.cid,), list_cid="")), [cmd]
 
 
 def _uncovered(state: S, i: int, ctx: StrategyContext, why: str) -> tuple[S, list[Command]]:
@@ -414,12 +419,12 @@ def _settle(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]]:
     cmds: list[Command] = []
     ref = slot.stop or trade.price
     if not sellable_qty(ctx.filters, slot.left, ref):
-        state = _with_slot(state, trade, i, replace(slot, moving=None, selling=False))
+        state = with_slot(state, trade, i, replace(slot, moving=None, selling=False))
     elif slot.selling or trade.phase == TradePhase.CLOSING:
         state, more = _sell_slot(state, i, ctx)
         cmds.extend(more)
     elif slot.moving is not None:
-        state = _with_slot(state, trade, i, replace(slot, stop=slot.moving, moving=None))
+        state = with_slot(state, trade, i, replace(slot, stop=slot.moving, moving=None))
         state, more = _place_slot(state, i, ctx)
         cmds.extend(more)
     else:
@@ -434,7 +439,7 @@ def _sell_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]
     their end: a cancelled order may still fill)."""
     trade, slot = _slot(state, i)
     slot = replace(slot, selling=True)
-    state = _with_slot(state, trade, i, slot)
+    state = with_slot(state, trade, i, slot)
     if slot.cids:
         for cid in slot.cids:
             state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
@@ -450,7 +455,7 @@ def _sell_slot(state: S, i: int, ctx: StrategyContext) -> tuple[S, list[Command]
     if sell is None:
         return _uncovered(state, i, ctx, "its market sale is refused")
     trade, slot = _slot(state, i)
-    return _with_slot(state, trade, i, replace(slot, cids=(sell.cid,))), [sell]
+    return with_slot(state, trade, i, replace(slot, cids=(sell.cid,))), [sell]
 
 
 def _covered(state: S, slot: Slot) -> bool:
@@ -470,7 +475,7 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
     high = _high_since_entry(trade, candle)
     if slot.activate is not None and not slot.trailing and high >= slot.activate:
         slot = replace(slot, trailing=True)
-        state = _with_slot(state, trade, i, slot)
+        state = with_slot(state, trade, i, slot)
         cmds.append(decide(ctx, f"{named(trade.tag)}: high {ctx.price(high)} reached the last target "
                                 f"{ctx.price(slot.activate)}: its {ctx.qty(slot.left)} now trail "
                                 f"{percent(trade.exits.trailing_take_profit or ZERO)} below the peak"))  # fmt: skip
@@ -480,7 +485,7 @@ def _candle_slot(state: S, i: int, candle: Candle, ctx: StrategyContext) -> tupl
         new, why, fraction = wanted
         if worth_moving(old, new, fraction, ctx.filters.tick_size) and new >= candle.close:
             # reached already: a venue stop there would trigger at once (venues refuse it)
-            state = _with_slot(state, trade, i, replace(slot, stop=new))
+            state = with_slot(state, trade, i, replace(slot, stop=new))
             cmds.append(decide(ctx, f"{named(trade.tag)}: exit {i + 1} stop {ctx.price(old) if old else 'none'} -> "
                                     f"{ctx.price(new)} ({why}) is reached by the close {ctx.price(candle.close)}: "
                                     f"{ctx.qty(slot.left)} sold at market"))  # fmt: skip
@@ -519,17 +524,17 @@ def _move(state: S, i: int, new: Decimal, why: str, ctx: StrategyContext) -> tup
     text = (f"{named(trade.tag)}: exit {i + 1} stop {ctx.price(old) if old is not None else 'none'} -> "
             f"{ctx.price(new)} ({why}, peak {ctx.price(trade.peak)})")  # fmt: skip
     if slot.moving is not None:  # its cancel is on its way: the replacement takes the newer stop
-        return _with_slot(state, trade, i, replace(slot, moving=new)), [decide(ctx, text)]
+        return with_slot(state, trade, i, replace(slot, moving=new)), [decide(ctx, text)]
     if _covered(state, slot):
         cmds: list[Command] = [decide(ctx, text)]
-        state = _with_slot(state, trade, i, replace(slot, moving=new))
+        state = with_slot(state, trade, i, replace(slot, moving=new))
         for cid in slot.cids:
             state, cancel = cancel_order(state, ctx, ClientOrderId(cid))
             if cancel is not None:
                 cmds.append(cancel)
                 break
         return state, cmds
-    state = _with_slot(state, trade, i, replace(slot, stop=new))
+    state = with_slot(state, trade, i, replace(slot, stop=new))
     if slot.cids or slot.hit:  # the limit leg traded in part: the bot's own watch moves
         return state, [decide(ctx, text + "; watched by the bot")]
     state, more = _place_slot(state, i, ctx)
