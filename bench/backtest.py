@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/backtest.py` puts bench/ first
+if sys.path[0] != str(ROOT):  # `python bench/x.py` puts bench/ first, where backtest.py hides the package
     sys.path.insert(0, str(ROOT))
 
 from backtest.engine import Setup, run_backtest  # noqa: E402
