@@ -192,6 +192,22 @@ def test_the_time_limit_cancels_the_exits_and_sells_at_market():
     assert "time limit of 600 s" in " ".join(d.said())
 
 
+def test_the_time_limit_says_what_it_sells_not_the_dust_it_cannot():
+    """An exit whose limit leg traded all but dust under the minimum order: the time limit sells
+    nothing at market, and says so instead of "0.00005 BTC sold"."""
+    d = bot(take_profits=(Target(gain=D("0.05")),), stop_loss=D("0.05"), time_limit_s=600)
+    cmds = entered(d)
+    (timer,) = [c for c in cmds if isinstance(c, SetTimer)]
+    (oco,) = places(cmds)
+    d.update(oco.legs[0].cid, OrderStatus.PARTIALLY_FILLED, cum_qty="0.99995", cum_quote="104.99475")
+    d.timer(timer.name, timer.due)
+    said = " ".join(d.said())
+    assert (
+        "time limit of 600 s reached: exits cancelled, 0 BTC sold at market (0.00005 BTC under a step or the minimum order stays)"
+        in said
+    ), said
+
+
 def test_stop_and_close_cancel_lists_as_lists_and_end_the_trade():
     d = bot(take_profits=(Target(gain=D("0.02")), Target(gain=D("0.04"))), stop_loss=D("0.01"))
     a, b = places(entered(d))

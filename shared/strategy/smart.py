@@ -51,6 +51,7 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.decisions import decide, percent
 from shared.strategy.events import TimerFired
 from shared.strategy.lists import place_oco, stop_leg
+from shared.strategy.sizing import market_qty
 from shared.strategy.smart_plan import entry_refusal, plan_slots, sellable_qty, wanted_stop, worth_moving
 from shared.strategy.smart_state import Slot, SmartTrade, TradePhase
 from shared.strategy.state import Mode, S
@@ -242,13 +243,13 @@ def trade_synced(state: S, ctx: StrategyContext) -> tuple[S, list[Command]]:
 def _time_up(state: S, trade: SmartTrade, ctx: StrategyContext) -> tuple[S, list[Command]]:
     state = replace(state, trade=replace(trade, phase=TradePhase.CLOSING))
     held = sum((s.left for s in trade.slots), ZERO)
-    cmds: list[Command] = [
-        decide(
-            ctx,
-            f"{named(trade.tag)}: time limit of {trade.exits.time_limit_s} s reached: exits cancelled, "
-            f"{ctx.qty(held)} {ctx.base_asset} sold at market",
-        )  # fmt: skip
-    ]
+    # what the market sales can sell: each exit's rest rounded to the step, none under the minimum
+    sold = sum((market_qty(ctx.filters, s.left, s.stop or trade.peak) or ZERO for s in trade.slots), ZERO)
+    text = (f"{named(trade.tag)}: time limit of {trade.exits.time_limit_s} s reached: exits cancelled, "
+            f"{ctx.qty(sold)} {ctx.base_asset} sold at market")  # fmt: skip
+    if held > sold:
+        text += f" ({ctx.qty(held - sold)} {ctx.base_asset} under a step or the minimum order stays)"
+    cmds: list[Command] = [decide(ctx, text)]
     for i in range(len(trade.slots)):
         state, more = _sell_slot(state, i, ctx)
         cmds.extend(more)
