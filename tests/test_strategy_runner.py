@@ -9,6 +9,7 @@ import signal
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,16 +218,22 @@ def test_pause_resume_stop_close_through_the_control_stream(env, tmp_path, sync_
     assert proc.terminate() == 0
 
 
-def test_strategy_that_raises_pauses_the_bot_and_keeps_the_entry(env, tmp_path, sync_redis):
-    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": {"fail_on": "13"}})
+def failing_bot(env, tmp_path, sync_redis, params: dict, low: str, high: str) -> tuple[Any, dict, list[str]]:
+    """The scripted bot with `params` started and given one rising candle it fails on: the
+    runner, the bot's state document once the failure is recorded (paused), the script's lines."""
+    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": params})
     publish_filters(sync_redis)
     proc = start_runner(env, tmp_path, bots_file, sync_redis)
-    add_candle(sync_redis, candle(0, "12", "13"))
+    add_candle(sync_redis, candle(0, low, high))
     wait_until(lambda: state_doc(sync_redis).get("failed"), what="failure recorded")
     doc = state_doc(sync_redis)
     assert doc["state"]["mode"] == "paused"
+    return proc, doc, SCRIPTED.read_text().splitlines()
+
+
+def test_strategy_that_raises_pauses_the_bot_and_keeps_the_entry(env, tmp_path, sync_redis):
+    proc, doc, code = failing_bot(env, tmp_path, sync_redis, {"fail_on": "13"}, "12", "13")
     # the error names the strategy's own line, not the runner's frames that called it
-    code = SCRIPTED.read_text().splitlines()
     raised = next(n for n, text in enumerate(code, 1) if "failure at close" in text)
     where = f"scripted.py, line {raised}, in on_candle)"
     assert "scripted failure" in doc["failed"]["error"] and doc["failed"]["error"].endswith(where)
@@ -248,14 +255,8 @@ def test_a_step_that_keeps_an_order_it_does_not_send_pauses_the_bot_naming_the_o
 ):
     """The buy kept in the state, its command dropped: refused at once (the bot would wait for an
     order no venue ever sees), said with the handler's line, and nothing half done is committed."""
-    bots_file = write_bots(tmp_path / "bots.toml", {**BOT, "params": {"drop_on": "101"}})
-    publish_filters(sync_redis)
-    proc = start_runner(env, tmp_path, bots_file, sync_redis)
-    add_candle(sync_redis, candle(0, "100", "101"))
-    wait_until(lambda: state_doc(sync_redis).get("failed"), what="failure recorded")
-    doc = state_doc(sync_redis)
-    assert doc["state"]["mode"] == "paused" and not doc["state"].get("orders")
-    code = Path(SCRIPTED).read_text().splitlines()
+    proc, doc, code = failing_bot(env, tmp_path, sync_redis, {"drop_on": "101"}, "100", "101")
+    assert not doc["state"].get("orders")
     hook = next(n for n, text in enumerate(code, 1) if "def on_candle" in text)
     error = doc["failed"]["error"]
     assert error.startswith("UnsentOrder: the new state tracks order t1-000001 (BUY LIMIT, tag buy)"), error
