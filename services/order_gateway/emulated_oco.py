@@ -413,7 +413,7 @@ class Emulator:
 
     async def _watch_book(self, symbol: str) -> None:
         """Read the symbol's book tickers while a list on it is watched: the latest first (what
-        happened while nobody watched), then each new one as it comes."""
+        happened while nobody watched: it counts for a list sent before it), then each new one."""
         redis, key = self.owner.wal.redis, book(self.owner.venue, symbol)
         skew = await redis_skew_ms(redis)
         latest = await redis.xrevrange(key, count=1)
