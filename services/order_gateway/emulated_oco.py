@@ -59,6 +59,8 @@ from shared.order_record import OrderRecord, new_record, to_update
 from shared.streams import book, order_events
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
     from services.order_gateway.lists import ListRouter
 
 log = logging.getLogger("automata.order_gateway.emulated_oco")
@@ -84,7 +86,7 @@ def reached(side: Side, stop: Decimal, tick: BookTicker) -> bool:
     return tick.ask > 0 and tick.ask >= stop
 
 
-async def redis_skew_ms(redis) -> int:
+async def redis_skew_ms(redis: aioredis.Redis) -> int:
     """How far Redis's clock is ahead of this process's (ms, within a round trip)."""
     before = now_ms()
     seconds, micros = await redis.time()
