@@ -273,3 +273,57 @@ def test_a_fired_stop_whose_firing_redis_lost_is_found_at_the_venue(
     assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
     assert_finished(sim, sync_redis, cmd)
     assert proc.terminate() == 0, proc.output()[-3000:]
+
+
+def test_a_resent_list_never_fires_on_a_price_from_before_its_resend(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """The gateway died before sending the list; the market passed its stop while it was down
+    (that book tick the stream's latest at the restart). The list is resent with the same ids:
+    a venue's stop sees only prices after its order exists, so the stop must not fire on that
+    tick, only on a later one (it fired at once before, and sold twice in the smart-trade power
+    cuts when the bot's cancel of the list came after)."""
+    proc = start(
+        "services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS="og.list.after_wal"
+    )
+    wait_gateway_ready(sync_redis)
+    p = price_of(sim)
+    cmd = oco(sync_redis, 1, above=p + 500, below=p - 500)
+    limit, stop = cmd.legs
+    wait_until(lambda: not proc.alive(), timeout=20, what="gateway killed before the send")
+    stale_id, stale = move(sim, sync_redis, p - 700)
+    assert stale.bid <= p - 500
+    restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_working(sync_redis, cmd)  # the limit leg resent after its recvWindow, the stop held
+    assert books(sync_redis)[-1][0] == stale_id
+    trigger_id, _ = move(sim, sync_redis, p - 800)
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    assert wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30).cum_filled_qty == Decimal(
+        "0.002"
+    )
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id, "fired on the book's backlog"
+    assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert restarted.terminate() == 0, restarted.output()[-3000:]
+
+
+def test_a_stop_passed_while_the_gateway_was_down_fires_on_restart(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """The list reached the venue, then the gateway died and the market passed its stop: the
+    restarted gateway fires it on the latest book tick (newer than the list's send), as a venue
+    would have, without waiting for another."""
+    proc = start("services.order_gateway", env, config, tmp_path / "og1.log")
+    wait_gateway_ready(sync_redis)
+    p, cmd = working_oco(sim, sync_redis)
+    limit, stop = cmd.legs
+    proc.kill()
+    trigger_id, _ = move(sim, sync_redis, p - 700)
+    restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id
+    assert books(sync_redis)[-1][0] == trigger_id, "no later tick was needed"
+    assert accepted(sim, limit.cid) == 1 and accepted(sim, stop.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert restarted.terminate() == 0, restarted.output()[-3000:]

@@ -210,3 +210,31 @@ def test_sigkill_between_the_fill_and_the_pending_send_is_repaired(point, kind, 
     assert accepted(sim, sent.cid) == 1
     wait_gateway_ready(sync_redis, restarted)
     assert restarted.terminate() == 0, restarted.output()[-3000:]
+
+
+def test_a_resent_otoco_never_fires_its_stop_on_a_price_from_before_its_resend(
+    sim, env, config, market, tmp_path, sync_redis
+):
+    """The gateway died before sending the OTOCO; the market fell past the pair's stop while it
+    was down. Resent, the working buy fills at once and the pair goes out: its stop must not fire
+    on the book tick from before the resend (the stream's latest), only on a later one."""
+    proc = start(
+        "services.order_gateway", env, config, tmp_path / "og1.log", AUTOMATA_FAILPOINTS="og.list.after_wal"
+    )
+    wait_gateway_ready(sync_redis)
+    p, cmd = bracket(sim, sync_redis, ListKind.OTOCO, wait=False)
+    working, limit, stop = cmd.legs
+    wait_until(lambda: not proc.alive(), timeout=20, what="gateway killed before the send")
+    stale_id, _ = move(sim, sync_redis, p - 1100)
+    restarted = start("services.order_gateway", env, config, tmp_path / "og2.log")
+    wait_status(sync_redis, working.cid, OrderStatus.FILLED, timeout=30)
+    assert_released(sim, sync_redis, limit.cid)
+    wait_phase(sync_redis, cmd, "working")
+    trigger_id, _ = move(sim, sync_redis, p - 1200)
+    assert trigger_id != stale_id
+    wait_status(sync_redis, limit.cid, OrderStatus.CANCELED, timeout=30)
+    wait_status(sync_redis, stop.cid, OrderStatus.FILLED, timeout=30)
+    assert list_record(sync_redis, cmd.list_cid)["trigger"] == trigger_id, "fired on the book's backlog"
+    assert accepted(sim, stop.cid) == 1
+    assert_finished(sim, sync_redis, cmd)
+    assert restarted.terminate() == 0, restarted.output()[-3000:]

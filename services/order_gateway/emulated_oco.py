@@ -7,7 +7,8 @@ leg filled, is an OCO carried out here).
 The limit leg (LIMIT_MAKER or LIMIT) goes to the venue as a single order; the stop leg
 (STOP_LOSS or STOP_LOSS_LIMIT) is held by the gateway: its og:order record says `held`, the bot
 hears it NEW. The gateway reads the venue's book tickers (md:book, the market gateway's) and,
-when the stop is reached (sell: bid <= stop; buy: ask >= stop), cancels the limit leg, then
+when the stop is reached (sell: bid <= stop; buy: ask >= stop) by a tick published since the
+list was last sent (never by the book's backlog: `_on_book`), cancels the limit leg, then
 sends the stop leg — MARKET for STOP_LOSS, LIMIT at its price for STOP_LOSS_LIMIT — for what
 the limit leg left. A trade of the limit leg (even in part) before that expires the held leg.
 
@@ -58,6 +59,8 @@ from shared.order_record import OrderRecord, new_record, to_update
 from shared.streams import book, order_events
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
     from services.order_gateway.lists import ListRouter
 
 log = logging.getLogger("automata.order_gateway.emulated_oco")
@@ -83,6 +86,13 @@ def reached(side: Side, stop: Decimal, tick: BookTicker) -> bool:
     return tick.ask > 0 and tick.ask >= stop
 
 
+async def redis_skew_ms(redis: aioredis.Redis) -> int:
+    """How far Redis's clock is ahead of this process's (ms, within a round trip)."""
+    before = now_ms()
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000 - (before + now_ms()) // 2
+
+
 def released_order(leg: PlaceOrder, qty: Decimal, ts: int) -> PlaceOrder:
     """The order the held stop leg becomes once triggered: MARKET, or LIMIT at its price."""
     limit = leg.order_type is OrderType.STOP_LOSS_LIMIT
@@ -101,7 +111,8 @@ class Emulator:
         self._locks: dict[str, asyncio.Lock] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
-        self._watching: dict[str, dict[str, tuple[Side, Decimal]]] = {}  # symbol -> list -> stop
+        # symbol -> list -> (side, stop, since): `since` the local ms of the list's last send
+        self._watching: dict[str, dict[str, tuple[Side, Decimal, int]]] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         # the lists whose stop this process saw reached: their held leg was never sent before
         # (any other held leg past the trigger may have been, its records lost: asked first)
@@ -254,7 +265,7 @@ class Emulator:
                 return await self.save(record, Phase.DONE)
             if phase is Phase.PENDING:
                 return await self.save(record, Phase.WORKING)
-            self._watch(record, stop)
+            self._watch(record, stop, await self._last_send(record, limit))
             return None
         if phase is Phase.LIMIT_TRADED:
             await self.settle_held(stop.cid, OrderStatus.EXPIRED, "the other leg of the OCO traded")
@@ -385,10 +396,18 @@ class Emulator:
 
     # -- the book --------------------------------------------------------------------------
 
-    def _watch(self, record: ListRecord, stop: OrderRecord) -> None:
+    async def _last_send(self, record: ListRecord, limit: OrderRecord) -> int:
+        """The local ms the list was last sent: its first leg's (an OCO's limit leg, an OTOCO's
+        working leg) sent_ts, which the router moves on a resend. 0 when unknown (an adopted
+        leg): every tick counts, as before."""
+        first = self.first_sent(record.place_request())
+        leg = limit if first.cid == limit.cid else await self.owner.wal.get(first.cid)
+        return leg.sent_ts if leg is not None else 0
+
+    def _watch(self, record: ListRecord, stop: OrderRecord, since: int) -> None:
         if stop.side is None or stop.stop_price is None:
             return
-        self._watching.setdefault(record.symbol, {})[record.list_cid] = (stop.side, stop.stop_price)
+        self._watching.setdefault(record.symbol, {})[record.list_cid] = (stop.side, stop.stop_price, since)
         self._wake.set()  # the run loop starts the symbol's watcher
 
     def _unwatch(self, record: ListRecord) -> None:
@@ -396,20 +415,21 @@ class Emulator:
 
     async def _watch_book(self, symbol: str) -> None:
         """Read the symbol's book tickers while a list on it is watched: the latest first (what
-        happened while nobody watched), then each new one as it comes."""
+        happened while nobody watched: it counts for a list sent before it), then each new one."""
         redis, key = self.owner.wal.redis, book(self.owner.venue, symbol)
+        skew = await redis_skew_ms(redis)
         latest = await redis.xrevrange(key, count=1)
         last = latest[0][0] if latest else b"0-0"
         if latest:
-            await self._on_book(symbol, latest[0][0], latest[0][1])
+            await self._on_book(symbol, latest[0][0], latest[0][1], skew)
         while self._watching.get(symbol):
             reply = await redis.xread({key: last}, count=100, block=500)
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    await self._on_book(symbol, entry_id, fields)
+                    await self._on_book(symbol, entry_id, fields, skew)
 
-    async def _on_book(self, symbol: str, entry_id: bytes, fields: dict) -> None:
+    async def _on_book(self, symbol: str, entry_id: bytes, fields: dict, skew: int) -> None:
         try:
             tick = decode(fields)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError) as exc:
@@ -417,8 +437,15 @@ class Emulator:
             return
         if not isinstance(tick, BookTicker):
             return
-        for list_cid, (side, stop) in list(self._watching.get(symbol, {}).items()):
-            if reached(side, stop, tick):
+        # A stop triggers only on a price published once its list was (last) sent, as a venue's
+        # stop sees only prices after its order exists: a resent list never fires on the book's
+        # backlog (sold twice when the bot's cancel came after). The time a tick carries is its
+        # entry id's ms (Redis's clock when the market gateway published it; BookTicker.ts is the
+        # venue's clock, or the market gateway's at receipt), the send's is sent_ts (this
+        # process's clock): compared after moving it by the skew between the two clocks.
+        published = int(entry_id.split(b"-", 1)[0])
+        for list_cid, (side, stop, since) in list(self._watching.get(symbol, {}).items()):
+            if published >= since + skew and reached(side, stop, tick):
                 await self._safely(self.trigger(list_cid, entry_id.decode()))
 
     # -- the loop --------------------------------------------------------------------------
