@@ -167,9 +167,10 @@ def test_soak_smart_trades_before_a_cut(tmp_path: Path, acl_redis: RedisServer, 
     reason="known: after a cut that took the venue's rejection of an exit's LIMIT_MAKER leg, the "
     "gateway sends it again ('never reached the venue'); the list, revived once the price allows "
     "its leg, is accepted with nothing left to sell (rule 6) and its stop can fire on the book "
-    "before the bot's cancel is read (seeds 1, 3, 4, 6); demo_grid's lots to sell above its base "
-    "(seeds 1, 3, bybit). Held sales booked after the cut reach the trade's exits "
-    "(shared/strategy/smart_booked.py): seeds 2, 5, 7 and 12 pass",
+    "before the bot's cancel is read (seeds 1, 3, 4, 6). Held sales booked after the cut reach "
+    "the trade's exits (shared/strategy/smart_booked.py), and a grid's held round trips are claimed "
+    "one answer at a time, no candle booking them meanwhile (adoption.claim_awaited): seeds 2, 5, "
+    "7 and 12 pass",
     strict=False,
 )
 @pytest.mark.parametrize("lists", ["emulated", "bybit"])
