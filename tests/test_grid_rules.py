@@ -17,7 +17,17 @@ import pytest
 from msgspec.structs import replace
 
 from shared.filters import SymbolFilters
-from shared.messages import CancelOrder, ControlAction, Notification, OrderStatus, OrderType, PlaceOrder, Side
+from shared.messages import (
+    BotSynced,
+    CancelOrder,
+    ControlAction,
+    Notification,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PlaceOrder,
+    Side,
+)
 from shared.strategy import EVERY_CANDLE, ParamsError
 from shared.strategy.testing import BTC_FILTERS, Driver
 from strategies.grid import GridStrategy
@@ -381,3 +391,44 @@ def test_a_lot_the_base_no_longer_covers_by_dust_is_sold_a_step_smaller_not_left
     (sell,) = placed(cmds)
     assert sell.side == Side.SELL and sell.price == D(100)
     assert sell.quantity == Q[1] - D("0.00001")  # one step less: the base there is sold, not refused
+
+
+def _found(d: Driver, cmd: PlaceOrder, filled: bool) -> list:
+    """The gateway's update of an order it found at the venue (adopted): filled, or open."""
+    d.now += 1
+    qty = cmd.quantity if filled else D(0)
+    return d.send(OrderUpdate(
+        cid=cmd.cid, bot=d.bot, venue=d.venue, symbol=cmd.symbol, side=cmd.side, order_type=cmd.order_type,
+        price=cmd.price, orig_qty=cmd.quantity, status=OrderStatus.FILLED if filled else OrderStatus.NEW,
+        cum_filled_qty=qty, cum_quote_qty=qty * cmd.price, venue_ts=d.now, ts=d.now, adopted=True,
+    ))  # fmt: skip
+
+
+def test_a_cut_that_took_a_levels_round_trips_replays_them_claim_by_claim_even_across_a_candle():
+    """A power cut took back the sale at 105, the buy at 100 it put out, that buy's sale and the
+    next buy (the venue kept them all): once in step, the grid claims them one answer at a time,
+    and a candle handled meanwhile (candles queue up during the sync) books none of them behind
+    its back. It did: the held sale went into the position only, the claimed buy's lot went on
+    sale again without base for it, and the interval kept that lot without an order for good."""
+    d, orders = started()
+    before, chain = d.state, [orders["s3"]]  # interval 2's orders at the venue: sell, buy, sell, buy
+    for _ in range(3):
+        chain += placed(d.fill(chain[-1].cid))
+    want = d.state
+    d.state = replace(before, sync="tok")  # Redis back to the sell at 105 being out
+    d.fill(chain[0].cid)  # it filled: the gateway's reconciliation says so
+    for n, cmd in enumerate(chain[1:]):
+        _found(d, cmd, filled=n < 2)
+    (buy,) = placed(d.send(BotSynced(bot=d.bot, venue=d.venue, token="tok", max_seq=want.seq)))
+    assert buy.cid == chain[1].cid  # the buy at 100 again: the oldest held one claimed
+    held = max(r.created for r in d.state.adopted.values())
+    late = d.candle("102", "102", "102", "102", minutes=5)
+    assert held < d.history[-1].open_time  # it opened after every held order
+    assert placed(late) == [] and len(d.state.adopted) == 2  # and books none of them
+    (sell,) = placed(_found(d, chain[1], filled=True))  # the claim's answer: its lot's sale claims
+    assert sell.cid == chain[2].cid
+    (buy,) = placed(_found(d, chain[2], filled=True))
+    assert buy.cid == chain[3].cid
+    assert placed(_found(d, chain[3], filled=False)) == []
+    assert d.state.adopted == {} and d.state.intervals == want.intervals
+    assert d.state.position == want.position and d.state.seq == want.seq

@@ -207,3 +207,26 @@ def test_a_replay_that_sized_its_order_a_step_off_still_claims_it_with_the_held_
     assert state.orders["t1-000004"].quantity == D("0.00058") and "t1-000005" in state.adopted
     state, other = limit_order(state, d.ctx(), Side.SELL, D("0.00070"), D("22000"))  # far off: not it
     assert other.cid == "t1-000006" and "t1-000005" in state.adopted
+
+
+def test_a_candle_books_no_held_order_while_a_claim_waits_for_its_answer():
+    """A replay claims a chain of held orders one answer at a time (a filled buy, then the sale
+    it put out): a candle handled between a claim and the gateway's answer must not book the
+    rest of the chain, else its fills reach the position and not the strategy (the power-cut
+    soak's demo_grid: a lot kept on sale that its held sale had sold already)."""
+    d = Driver(EntryExit())
+    d.state = replace(d.state, sync="tok")
+    venue_update(d, "t1-000001", OrderStatus.FILLED, Side.BUY, "20000", "0.01", "0.01", ts=10)
+    venue_update(d, "t1-000002", OrderStatus.NEW, Side.SELL, "21000", "0.01", ts=20)
+    (buy,) = places(d.send(BotSynced(bot="t1", venue="sim", token="tok", max_seq=2)))
+    assert buy.cid == "t1-000001"
+    # a candle (it opens after both) before the gateway's answer: the chain is still replayed
+    assert d.candle("20100", "20200", "20000", "20100") == [] and set(d.state.adopted) == {"t1-000002"}
+    (sell,) = places(venue_update(d, "t1-000001", OrderStatus.FILLED, Side.BUY, "20000", "0.01", "0.01"))
+    assert sell.cid == "t1-000002" and d.state.adopted == {} and d.state.seq == 2
+    venue_update(d, "t1-000002", OrderStatus.NEW, Side.SELL, "21000", "0.01")
+    assert d.state.orders["t1-000002"].status == OrderStatus.NEW and d.state.position.base == D("0.01")
+    # no claim waits: a candle books what no replay asked for, as before
+    venue_update(d, "t1-000003", OrderStatus.NEW, Side.SELL, "22000", "0.01", ts=30)
+    cmds = d.candle("20100", "20200", "20000", "20100")
+    assert [c.cid for c in cmds if isinstance(c, CancelOrder)] == ["t1-000003"]

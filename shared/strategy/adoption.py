@@ -12,7 +12,8 @@ not booked):
   strategy expects (its on_order_update sees them);
 - once the bot handles a candle that opened after the held order reached the venue, no replay
   will ask for it any more: it is BOOKED into the position (and cancelled if still open, since
-  the strategy no longer wants it). A finished sale while a smart trade's exits are out is
+  the strategy no longer wants it); not while a claimed order's answer is awaited, since the
+  replay goes on from it (claim_awaited). A finished sale while a smart trade's exits are out is
   booked at once, into the exit it sold for (smart_booked.py): its exit is not placed again.
 An update is held only for an order of this bot's prefix with a sequence above the state's, or
 that the gateway marks adopted; older sequences are this bot's finished orders (late copies).
@@ -25,7 +26,7 @@ from decimal import Decimal
 import msgspec
 
 from shared.ids import ClientOrderId, seq_of
-from shared.messages import BotSynced, Level, OrderType, OrderUpdate
+from shared.messages import BotSynced, Level, OrderStatus, OrderType, OrderUpdate
 from shared.money import ZERO
 from shared.order_terms import OrderTerms, same_terms
 from shared.strategy.commands import Command
@@ -108,7 +109,10 @@ def book_held(
 ) -> tuple[S, list[Command]]:
     """Book held orders that reached the venue before `before_ms` (all when None; `only`: that
     one): their fills go into the position, a smart trade's sale into its exits; an open one
-    joins the bot's orders and is cancelled."""
+    joins the bot's orders and is cancelled. A candle (`before_ms`) books none while a claim
+    waits for its answer (claim_awaited)."""
+    if before_ms is not None and claim_awaited(state, ctx):
+        return state, []
     due = [
         c for c in sorted(state.adopted)
         if (only is None or c == only) and (before_ms is None or state.adopted[c].created < before_ms)
@@ -152,6 +156,20 @@ def book_held(
             if cancel is not None:
                 cmds.append(cancel)
     return state, cmds
+
+
+def claim_awaited(state: S, ctx: StrategyContext) -> bool:
+    """A claimed order the gateway has not answered yet, below a held one: a replay goes on from
+    that answer (a grid's filled buy puts its sale out again, that sale's fill the next buy), so
+    held orders after it may still be claimed, one answer at a time, however many candles passed.
+    A pending order below a held one's sequence is a claim: new orders take sequences above them."""
+    if not state.adopted:
+        return False
+    top = max((seq_of(cid, ctx.bot) or 0) for cid in state.adopted)
+    return any(
+        rec.status == OrderStatus.PENDING_SUBMIT and (seq_of(cid, ctx.bot) or top) < top
+        for cid, rec in state.orders.items()
+    )
 
 
 def synced(state: S, event: BotSynced) -> S | None:
