@@ -55,25 +55,17 @@ def _wanted(
     return ports
 
 
-def wanted_ports(redis_port: int, setup: Setup, want_sim: bool, environ: Mapping[str, str]) -> dict[int, str]:
-    """port -> what listens there (and how to move it), for the ports this run fixes."""
-    return _first(_wanted(redis_port, setup, want_sim, environ))
-
-
-def _first(wanted: list[tuple[int, str]]) -> dict[int, str]:
-    ports: dict[int, str] = {}
-    for port, what in wanted:
-        ports.setdefault(port, what)
-    return ports
-
-
-def _clashes(wanted: list[tuple[int, str]]) -> list[str]:
-    """Ports this run would open twice (WEB_PORT set to SIM_PORT: the dashboard failed to bind
-    while the banner pointed at the venue)."""
+def _owners(wanted: list[tuple[int, str]]) -> dict[int, list[str]]:
+    """port -> what would listen there, in order (two: WEB_PORT set to SIM_PORT, say)."""
     owners: dict[int, list[str]] = {}
     for port, what in wanted:
         owners.setdefault(port, []).append(what)
-    return [f"{port}: " + " and ".join(whats) for port, whats in owners.items() if len(whats) > 1]
+    return owners
+
+
+def wanted_ports(redis_port: int, setup: Setup, want_sim: bool, environ: Mapping[str, str]) -> dict[int, str]:
+    """port -> what listens there (and how to move it), for the ports this run fixes."""
+    return {port: whats[0] for port, whats in _owners(_wanted(redis_port, setup, want_sim, environ)).items()}
 
 
 def check_ports_free(
@@ -81,10 +73,12 @@ def check_ports_free(
 ) -> None:
     """UsageError naming every port of the run another program already holds, or that two of its
     own programs would share."""
-    wanted = _wanted(redis_port, setup, want_sim, environ)
-    if clashes := _clashes(wanted):
+    owners = _owners(_wanted(redis_port, setup, want_sim, environ))
+    # two of its own programs on one port: the dashboard could not bind while the banner pointed
+    # at the venue
+    if clashes := [f"{port}: " + " and ".join(whats) for port, whats in owners.items() if len(whats) > 1]:
         raise UsageError("one port for two programs of this run: " + "; ".join(clashes))
-    taken = [f"{port}: {what}" for port, what in _first(wanted).items() if in_use(port)]
+    taken = [f"{port}: {whats[0]}" for port, whats in owners.items() if in_use(port)]
     if taken:
         raise UsageError(
             "ports already in use (another `automata run` or program holds them): " + "; ".join(taken)

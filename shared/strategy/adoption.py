@@ -111,13 +111,11 @@ def book_held(
     one): their fills go into the position, a smart trade's sale into its exits; an open one
     joins the bot's orders and is cancelled. A candle (`before_ms`) books none while a claim
     waits for its answer (claim_awaited)."""
-    if before_ms is not None and claim_awaited(state, ctx):
-        return state, []
     due = [
         c for c in sorted(state.adopted)
         if (only is None or c == only) and (before_ms is None or state.adopted[c].created < before_ms)
     ]  # fmt: skip
-    if not due:
+    if not due or (before_ms is not None and claim_awaited(state, ctx)):
         return state, []
     from shared.strategy.actions import cancel_order, notification  # actions imports this module
     from shared.strategy.smart_booked import trade_booked  # as does smart_booked, through actions

@@ -49,7 +49,7 @@ from shared.strategy.smart import (
 )
 from shared.strategy.smart_booked import sold_for_trade
 from shared.strategy.state import RECENT_TRADES, Mode, StrategyState, decode_state, encode_state
-from shared.strategy.unsent import UnsentOrder, check_sent, hook_where
+from shared.strategy.unsent import check_sent, hook_where
 
 P = TypeVar("P", bound=msgspec.Struct)
 S = TypeVar("S", bound=StrategyState)
@@ -117,11 +117,7 @@ class Strategy(Generic[P, S]):
         else:
             state, cmds = self._dispatch(params, state, event, ctx)
         if state.seq != before.seq:  # an order helper took a cid: is its order sent? (unsent.py)
-            try:
-                check_sent(before.orders, state.orders, cmds)
-            except UnsentOrder as exc:
-                exc.where = hook_where(self, event)
-                raise
+            check_sent(before.orders, state.orders, cmds, lambda: hook_where(self, event))
         return quiet_repeats(state, cmds) if cmds else (state, [])
 
     def _dispatch(self, params: P, state: S, event: Event, ctx: StrategyContext) -> Step[S]:

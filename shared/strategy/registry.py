@@ -28,7 +28,7 @@ from shared.strategy.context import StrategyContext
 from shared.strategy.events import Event
 from shared.strategy.failure import defined_at, failure_text
 from shared.strategy.state import StrategyState
-from shared.strategy.unsent import UnsentOrder, check_sent
+from shared.strategy.unsent import check_sent
 
 BUILTIN: dict[str, str] = {
     "dca": "strategies.dca:DcaStrategy",
@@ -65,11 +65,7 @@ class FunctionStrategy(Strategy[Any, StrategyState]):
         new_state, commands = self.func(params, state, event, ctx)
         commands = list(commands)
         if isinstance(state, StrategyState) and isinstance(new_state, StrategyState):
-            try:
-                check_sent(state.orders, new_state.orders, commands)
-            except UnsentOrder as exc:
-                exc.where = defined_at(self.func)
-                raise
+            check_sent(state.orders, new_state.orders, commands, lambda: defined_at(self.func))
         return new_state, commands
 
 

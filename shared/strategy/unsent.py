@@ -11,7 +11,7 @@ and the backtester stops with one line, as for a handler that raised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from shared.messages import PENDING_SUBMIT, PlaceOrder, PlaceOrderList
 from shared.strategy.failure import defined_at
@@ -22,7 +22,9 @@ class UnsentOrder(RuntimeError):
     """The strategy's new state tracks an order its commands do not send. `where`: the handler
     that returned them (`file, line N, in on_candle`), as failure_text names a raising line."""
 
-    where = ""
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__(text)
+        self.where = where
 
 
 # the hook that answers each kind of event (for `where`: the check runs after it returned)
@@ -41,10 +43,16 @@ def hook_where(strategy: object, event: object) -> str:
     return defined_at(getattr(type(strategy), _HOOKS.get(type(event).__name__, "step"), None))
 
 
-def check_sent(before: Mapping[str, BotOrder], after: Mapping[str, BotOrder], cmds: Sequence[object]) -> None:
+def check_sent(
+    before: Mapping[str, BotOrder],
+    after: Mapping[str, BotOrder],
+    cmds: Sequence[object],
+    where: Callable[[], str],
+) -> None:
     """Raise UnsentOrder when `after` holds a PENDING_SUBMIT order `before` lacked and no
-    PlaceOrder (or leg of a PlaceOrderList) in `cmds` sends it. The step calls it only when an
-    order helper took a client order id (the state's `seq` moved): most steps take none."""
+    PlaceOrder (or leg of a PlaceOrderList) in `cmds` sends it; `where()` names the handler that
+    returned them. The step calls it only when an order helper took a client order id (the
+    state's `seq` moved): most steps take none."""
     unsent = []
     for cid, order in after.items():  # plain loops: this runs at every order placed
         if order.status is not PENDING_SUBMIT or cid in before:
@@ -64,5 +72,6 @@ def check_sent(before: Mapping[str, BotOrder], after: Mapping[str, BotOrder], cm
         raise UnsentOrder(
             f"the new state tracks order {named} but the commands returned do not send it: return the "
             "command the order helper gave with the state (`state, _ = limit_order(...)` drops it), "
-            "or the bot would wait for that order for good"
+            "or the bot would wait for that order for good",
+            where(),
         )
