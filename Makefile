@@ -36,10 +36,11 @@ run-fresh: $(STAMP)
 down: $(STAMP)
 	$(BIN)/automata down
 
-# Two workers (pytest-xdist), a test module each at a time (--dist loadfile: a module's fixtures
-# stay in one worker): most of a test waits on a real subprocess, so two share the 2-core machine
-# well (about 6 minutes on two, 2026-12-06). TEST_WORKERS=1 runs them in this process, one after another.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist), a test module each at a time (--dist loadfile: a module's fixtures
+# stay in one worker). Most of a test waits on a real subprocess: two workers kept the 2-core
+# machine 60 % busy, a third fills the waits (8:39 on two, 6:43 on three, 2026-12-07; the slow
+# modules first made no difference). TEST_WORKERS=1 runs them in this process, one after another.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
