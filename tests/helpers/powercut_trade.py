@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.streams import og_order
 from tests.helpers.cli import cli
 from tests.helpers.powercut_report import MANUAL
 from tests.helpers.powercut_rules import OPEN, TERMINAL, Snapshot, Violation, dec, venue_position
@@ -43,6 +44,7 @@ TERMS = ("--quote", "100", "--tp", "0.3%,0.6%", "--sl", "1%", "--trailing", "0.5
 LOT = Decimal("0.00001")  # the venue's BTCUSDT step: what is left below it cannot be sold
 CLOSE_CANDLES = 60  # two swings: a target or the trailing stop is reached well before
 FIRE_CANDLES = 28  # "+fired": candles played for a stop to fire before the cut
+ANSWER_WAIT_S = 30.0  # the most the play to the end waits, in all, for the trade's orders to be answered
 
 
 def _env(stack: Stack) -> dict[str, str]:
@@ -246,10 +248,30 @@ def story(snap: Snapshot, since: int, held: bool) -> str:
 
 def _play_to_end(stack: Stack) -> None:
     """Candles until the trade is over (its state gone, nothing of it open) or CLOSE_CANDLES were
-    played, then settled (its last fills booked)."""
+    played, then settled (its last fills booked). Each candle waits for the trade's orders to be
+    answered: a send the venue rate-limited is retried seconds later, and candles played
+    meanwhile would pass the trade by (its exits out only after the market left them)."""
+    deadline = (
+        time.monotonic() + ANSWER_WAIT_S
+    )  # for the whole play: an order never answered is a rule's to find
     for _ in range(CLOSE_CANDLES):
+        while (stack.busy() or _unanswered(stack)) and time.monotonic() < deadline:
+            time.sleep(0.02)
         snap = stack.snapshot()
         if snap.state(MANUAL).get("trade") is None and not _left_open(snap):
             break
         stack.advance()
     stack.settle()
+
+
+def _unanswered(stack: Stack) -> list[str]:
+    """The trade's orders in the log that the venue has not answered yet (sent or to be sent)."""
+    keys = list(stack.r.scan_iter(match=og_order(f"{MANUAL}-*"), count=1000))
+    pipe = stack.r.pipeline(transaction=False)
+    for key in keys:
+        pipe.hget(key, "status")
+    return [
+        k.decode()
+        for k, st in zip(keys, pipe.execute(), strict=True)
+        if st in (b"PENDING_SUBMIT", b"UNKNOWN")
+    ]
