@@ -61,7 +61,7 @@ def test_kline_confirm_flag_and_tickers_follow_the_market(sim: SimVenue) -> None
     assert Decimal(tickers[-1]["lastPrice"]) == last_price(sim) == Decimal(closed[-1]["close"])
 
 
-def test_public_ping_and_bad_topic_answers(sim: SimVenue) -> None:
+def test_public_ping_bad_topic_and_subscriptions(sim: SimVenue) -> None:
     with connect(sim.ws_url("/v5/public/spot")) as ws:
         ws.send(json.dumps({"op": "ping", "req_id": "p1"}))
         pong = json.loads(ws.recv(timeout=5))
@@ -69,8 +69,14 @@ def test_public_ping_and_bad_topic_answers(sim: SimVenue) -> None:
         ws.send(json.dumps({"op": "subscribe", "req_id": "s1", "args": ["kline.7.BTCUSDT"]}))
         refused = json.loads(ws.recv(timeout=5))
         assert (refused["op"], refused["success"], refused["req_id"]) == ("subscribe", False, "s1")
+        assert sim.control.state()["topics"] == {}, "a socket that has not subscribed has no topics"
         ws.send(json.dumps({"op": "subscribe", "req_id": "s2", "args": ["tickers.BTCUSDT"]}))
         assert json.loads(ws.recv(timeout=5))["ret_msg"] == "subscribe"
+        # the control API says what is subscribed (a test waits for that, not only for the socket)
+        assert sim.control.state()["topics"] == {"bybit:public": ["tickers.BTCUSDT"]}
+        ws.send(json.dumps({"op": "unsubscribe", "req_id": "u1", "args": ["tickers.BTCUSDT"]}))
+        assert json.loads(ws.recv(timeout=5))["ret_msg"] == "unsubscribe"
+        assert sim.control.state()["topics"] == {}
 
 
 def test_orderbook_level1_snapshot_at_once_then_one_per_change(sim: SimVenue) -> None:

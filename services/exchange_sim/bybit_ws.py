@@ -154,6 +154,7 @@ class BybitStreams:
                 conn.topics |= topics
             else:
                 conn.topics -= topics
+            self.venue.sockets.subscribed(conn.ws, frozenset(conn.topics))
             success, ret_msg = True, "" if conn.private else op
         loop = asyncio.get_running_loop()
         loop.call_later(ACK_DELAY_S, conn.reply, op, req_id, success, ret_msg)

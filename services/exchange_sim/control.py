@@ -123,6 +123,7 @@ def state(venue: Venue) -> dict[str, Any]:
         },
         "websockets": venue.sockets.count(),
         "sockets": venue.sockets.by_kind(),
+        "topics": venue.sockets.topics(),
         "knobs": market.knobs,
         "market_fill": venue.engine.market_fill,
     }

@@ -57,6 +57,7 @@ class Socket:
     ws: web.WebSocketResponse
     protocol: str  # "binance" / "bybit"
     kind: str  # "market" / "user" / "ws_api" / "private" ...
+    topics: frozenset[str] = frozenset()  # what it is subscribed to (Bybit's subscribe op)
 
 
 class SocketRegistry:
@@ -70,6 +71,19 @@ class SocketRegistry:
 
     def discard(self, ws: web.WebSocketResponse) -> None:
         self._open.pop(id(ws), None)
+
+    def subscribed(self, ws: web.WebSocketResponse, topics: frozenset[str]) -> None:
+        """The socket's topics now (after a subscribe or unsubscribe op)."""
+        if (socket := self._open.get(id(ws))) is not None:
+            socket.topics = topics
+
+    def topics(self) -> dict[str, list[str]]:
+        """The topics subscribed by "protocol:kind": a test waits for a subscription, not only for
+        the socket (a push sent between the two is not for that socket)."""
+        out: dict[str, set[str]] = {}
+        for s in self._open.values():
+            out.setdefault(f"{s.protocol}:{s.kind}", set()).update(s.topics)
+        return {k: sorted(v) for k, v in out.items() if v}
 
     def count(self, protocol: str | None = None, kind: str | None = None) -> int:
         return len(self._select(protocol, kind))

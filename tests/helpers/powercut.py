@@ -62,7 +62,7 @@ from tests.helpers.powercut_rules import (
 )
 from tests.helpers.powercut_trade import open_trade, trade_violations
 from tests.helpers.procs import Proc, base_env, python, wait_until
-from tests.helpers.sim import SimControl, SimVenue, open_sockets
+from tests.helpers.sim import SimControl, SimVenue, open_sockets, subscribed
 
 VENUE, SYMBOL, INTERVAL = "sim", "BTCUSDT", "1m"
 CANDLES = candles(VENUE, SYMBOL, INTERVAL)
@@ -250,6 +250,8 @@ class Stack:
             self.spawn(name)
         self.until(lambda: self.r.exists("venue:sim:symbols") and self.r.exists(CANDLES), "gateways up", 60)
         self.until(lambda: open_sockets(self.sim, MARKET_SOCKET[self.protocol]) >= 1, "the market socket", 30)
+        if self.protocol == "bybit":  # its socket opens before it subscribes: a kline pushed between is lost
+            self.until(lambda: subscribed(self.sim, "bybit:public", "kline."), "the kline subscription", 30)
         self.advance(pace=False)
         self.until(lambda: self.top() == ORIGIN_MS + WARMUP * MINUTE, "the pre-roll candle", 30)
         for name in self.programs():

@@ -323,6 +323,11 @@ def open_sockets(sim: SimVenue, kind: str | None = None) -> int:
     return state["websockets"] if kind is None else state["sockets"].get(kind, 0)
 
 
+def subscribed(sim: SimVenue, kind: str, prefix: str) -> list[str]:
+    """The topics starting with `prefix` that sockets of `kind` ("bybit:public") subscribed to."""
+    return [t for t in sim.control.state()["topics"].get(kind, []) if t.startswith(prefix)]
+
+
 def wait_for_sockets(sim: SimVenue, count: int, kind: str | None = "binance:market") -> None:
     """Until the venue has `count` such websockets registered (subscribed), so no step is missed."""
     wait_until(lambda: open_sockets(sim, kind) >= count, what=f"{count} {kind} websocket(s) at the venue")
