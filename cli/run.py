@@ -137,6 +137,7 @@ def _run(
 ) -> int:
     _check_not_running(home, port)
     if fresh:
+        _refuse_fresh_beside_exchanges(home)
         _forget_previous_run(home, console)
     home.make_dirs()
     try:
@@ -229,6 +230,24 @@ def _bots_file(home: Home, setup: demo.Setup) -> Path | None:
         return demo.DEMO_BOTS
     path = home.root / (os.environ.get("AUTOMATA_BOTS") or DEFAULT_BOTS_FILE)
     return path if path.exists() else None
+
+
+def _refuse_fresh_beside_exchanges(home: Home) -> None:
+    """--fresh forgets the write-ahead log of orders and the bots' states: beside an exchange,
+    which keeps its orders, the bots would start again from order 1 with orders open there that
+    nobody knows. Only the paper venue's orders can be forgotten with them."""
+    try:
+        setup = demo.choose(home)
+        real = demo.real_venues(setup)
+    except ConfigError as exc:
+        raise UsageError(f"--fresh: {exc}") from None
+    if real:
+        raise UsageError(
+            f"--fresh would forget every order the bots of {setup.config} placed on {', '.join(real)}, "
+            "which keeps them: the bots would start again from order 1 beside orders open there that "
+            "nothing tracks. Stop them first (`automata close BOT` cancels a bot's orders and sells its "
+            "position), then start without --fresh; --fresh is for the paper venue."
+        )
 
 
 def _forget_previous_run(home: Home, console: Console) -> None:
