@@ -219,8 +219,9 @@ def supervisor(
         None, help="Redis ACL and passwords (default $AUTOMATA_HOME/var/secrets/redis)"
     ),
 ) -> None:
-    """A supervisord config running every service and one strategy runner per bot (or group),
-    and the Redis ACL file (redis-server --aclfile) with a password file per service."""
+    """A supervisord config: every service and one strategy runner per bot (or group).
+
+    With it the Redis ACL file (redis-server --aclfile) and a password file per service."""
     path = bots or bots_path()
     chosen = _bots(path)
     home = paths.home()
@@ -242,8 +243,9 @@ def compose(
         "docker-compose.yml: run this there)",
     ),
 ) -> None:
-    """A compose override with one strategy runner service per bot (or group), and the Redis ACL
-    with a password file per service (for deploy/compose.redis-auth.yml)."""
+    """A compose override with one strategy runner service per bot (or group).
+
+    With it the Redis ACL and a password file per service (for deploy/compose.redis-auth.yml)."""
     path = bots or bots_path()
     chosen = _bots(path)
     # the demo's runner is in docker-compose.yml itself (profile paper): the ACL covers it too

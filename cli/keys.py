@@ -160,9 +160,11 @@ def web_token(
     path: Path | None = WebKeystoreOption,
     force: bool = typer.Option(False, "--force", help="replace the token already stored"),
 ) -> None:
-    """Store the dashboard's token (empty: a random one, shown once) in a keystore of its own
-    (--keystore, else AUTOMATA_WEB_KEYSTORE, else var/secrets/web_keystore.json): the web
-    service opens that one only, with AUTOMATA_WEB_KEYSTORE_PASSWORD, never the exchange keys'."""
+    """Store the dashboard's token (empty: a random one, shown once) in a keystore of its own.
+
+    That keystore is --keystore, else AUTOMATA_WEB_KEYSTORE, else var/secrets/web_keystore.json:
+    the web service opens that one only, with AUTOMATA_WEB_KEYSTORE_PASSWORD, never the exchange
+    keys'."""
     from services.web.settings import MIN_TOKEN_LENGTH
 
     home = Path(os.environ.get("AUTOMATA_HOME") or os.getcwd())

@@ -140,6 +140,7 @@ def sell(
     wait: float = typer.Option(15.0, "--wait", help=WAIT_HELP),
     no_wait: bool = typer.Option(False, "--no-wait", help="send and return at once"),
 ) -> None:
-    """Close the manual bot's trade: cancel its exits and sell the position at market (the bot takes
-    the next trade once that sale is done)."""
+    """Close the manual bot's trade: cancel its exits and sell the position at market.
+
+    The bot takes the next trade once that sale is done."""
     _send(Side.SELL, symbol, {}, bot, 0.0 if no_wait else wait)
