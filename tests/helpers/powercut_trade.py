@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.order_lifecycle import UNCONFIRMED
 from shared.streams import og_order
 from tests.helpers.cli import cli
 from tests.helpers.powercut_report import MANUAL
@@ -251,9 +252,8 @@ def _play_to_end(stack: Stack) -> None:
     played, then settled (its last fills booked). Each candle waits for the trade's orders to be
     answered: a send the venue rate-limited is retried seconds later, and candles played
     meanwhile would pass the trade by (its exits out only after the market left them)."""
-    deadline = (
-        time.monotonic() + ANSWER_WAIT_S
-    )  # for the whole play: an order never answered is a rule's to find
+    # one wait for the whole play: an order never answered is the rules' to find, not a hang
+    deadline = time.monotonic() + ANSWER_WAIT_S
     for _ in range(CLOSE_CANDLES):
         while (stack.busy() or _unanswered(stack)) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -270,8 +270,5 @@ def _unanswered(stack: Stack) -> list[str]:
     pipe = stack.r.pipeline(transaction=False)
     for key in keys:
         pipe.hget(key, "status")
-    return [
-        k.decode()
-        for k, st in zip(keys, pipe.execute(), strict=True)
-        if st in (b"PENDING_SUBMIT", b"UNKNOWN")
-    ]
+    waiting = {status.value.encode() for status in UNCONFIRMED}
+    return [k.decode() for k, status in zip(keys, pipe.execute(), strict=True) if status in waiting]
