@@ -70,7 +70,8 @@ def _send(side: Side, symbol: str, fields: dict[str, str | None], bot: str | Non
     try:
         if bot is not None:
             control.check_bot(bot)
-        bot_id, _venue = trade_control.pick_bot(bots, terms.symbol, bot)
+        holding = trade_control.holders(r, bots)
+        bot_id, _venue = trade_control.pick_bot(bots, terms.symbol, bot, side=terms.side, holding=holding)
     except control.ControlError as exc:
         common.fail(out, str(exc), 2)
     request = terms.request(

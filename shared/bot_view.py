@@ -54,6 +54,30 @@ def opening_position(raw: bytes | None) -> Position | None:
     return doc.state.opening if doc.state is not None else None
 
 
+class _Holding(msgspec.Struct):
+    trade: Any = None
+    closing: bool = False
+
+
+class _HoldingDoc(msgspec.Struct):
+    state: _Holding | None = None
+
+
+_holding = msgspec.json.Decoder(_HoldingDoc)
+
+
+def holds_trade(raw: bytes | None) -> bool:
+    """Whether the bot's state document (raw JSON) shows a smart trade open (StrategyState.trade)
+    or the last one still being sold out (closing); False without a state that reads."""
+    if not raw:
+        return False
+    try:
+        doc = _holding.decode(raw)
+    except msgspec.DecodeError:
+        return False
+    return doc.state is not None and (doc.state.trade is not None or doc.state.closing)
+
+
 def row(bot: str, doc: dict[str, Any], seen: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
     """One bot's line: with `seen` (its runner's heartbeat input), whether it gets its candles."""
     state = doc.get("state") or {}

@@ -5,8 +5,9 @@ and the bot's answer.
 Which bot: one that takes manual trades (strategy `manual`) on the trade's symbol. The bots
 file names them (`strategy = "manual"`), and each strategy runner's heartbeat lists the bots it
 runs that take trades (`trades`: bot -> "venue:SYMBOL"), so a front end without the bots file
-(the notifier) finds them too. None, or several without `--bot`: refused, saying how to add one
-or which to name. Nothing is written before that.
+(the notifier) finds them too. None: refused, saying how to add one. Several on the symbol (a
+bot holds one trade at a time): a buy goes to the first holding no trade, a sell to the one
+holding a trade; else refused, saying which to name (`--bot`). Nothing is written before that.
 
 The answer: the bot decides once per request (shared/strategy/base.py `_trade`) and says so on
 `bot:{bot}:decisions` with `request` (the id), `outcome` and, for a trade sent, the entry's
@@ -18,19 +19,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from shared.bot_view import holds_trade
 from shared.codec import DecodeError, decode, encode
 from shared.config import ConfigError
 from shared.control import ControlError, last_id
 from shared.display import listing
 from shared.messages import Decision, OrderType, OrderUpdate, Side, TradeRequest
-from shared.streams import bot_control, bot_decisions, order_events
+from shared.streams import bot_control, bot_decisions, bot_state, order_events
 
 TRADE_STRATEGY = "manual"  # the built-in strategy that takes manual trades (strategies/manual.py)
 
@@ -66,8 +68,17 @@ def heartbeat_trade_bots(extras: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return found
 
 
-def pick_bot(bots: Mapping[str, str], symbol: str, bot: str | None = None) -> tuple[str, str]:
-    """(bot, venue) that takes the trade on `symbol`: the one named, else the only one there is."""
+def pick_bot(
+    bots: Mapping[str, str],
+    symbol: str,
+    bot: str | None = None,
+    *,
+    side: Side = Side.BUY,
+    holding: Container[str] = frozenset(),
+) -> tuple[str, str]:
+    """(bot, venue) that takes the trade on `symbol`: the one named, else the only one there is.
+    With several (a bot holds one trade at a time), a BUY goes to the first holding none, a SELL
+    to the one holding a trade; `holding` names the bots whose trade is open (holders())."""
     if bot is not None:
         market = bots.get(bot)
         if market is None:
@@ -83,10 +94,39 @@ def pick_bot(bots: Mapping[str, str], symbol: str, bot: str | None = None) -> tu
     if not matching:
         raise ControlError(f"no bot takes manual trades on {symbol}: {how_to_add(symbol)}")
     if len(matching) > 1:
-        raise ControlError(
-            f"several bots take manual trades on {symbol} ({', '.join(matching)}): name one (--bot)"
-        )
+        held = [b for b in matching if b in holding]
+        free = [b for b in matching if b not in holding]
+        if side is Side.BUY and free:
+            matching = free[:1]
+        elif side is Side.BUY:
+            raise ControlError(
+                f"every bot that takes manual trades on {symbol} has one open ({', '.join(held)}): "
+                f"close one (`automata trade sell {symbol} --bot BOT`) or add a bot ({how_to_add(symbol)})"
+            )
+        elif len(held) == 1:
+            matching = held
+        else:
+            which = "hold a trade" if held else "take manual trades, none holding a trade"
+            raise ControlError(
+                f"several bots {which} on {symbol} ({', '.join(held or matching)}): name one (--bot)"
+            )
     return matching[0], bots[matching[0]].partition(":")[0]
+
+
+def holding(states: Mapping[str, bytes | None]) -> frozenset[str]:
+    """The bots whose saved state (`bot:{bot}:state`, by bot) has a trade open or is still
+    selling out the last one: the ones a new trade on a shared symbol does not go to."""
+    return frozenset(bot for bot, raw in states.items() if holds_trade(raw))
+
+
+def holders(r: redis.Redis, bots: Iterable[str]) -> frozenset[str]:
+    """holding() of these bots' states read now (one MGET)."""
+    names = list(bots)
+    return (
+        holding(dict(zip(names, r.mget([bot_state(b) for b in names]), strict=True)))
+        if names
+        else frozenset()
+    )
 
 
 def new_request_id() -> str:

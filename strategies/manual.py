@@ -8,7 +8,8 @@ declared exits: take-profit levels, stop loss or trailing stop, trailing take pr
 time limit), which Strategy.step then carries out like any bot's declared exits, the same code in
 the runner and the backtester. The helper keeps one trade in a bot's state (StrategyState.trade),
 so a second request while a trade is open is refused, saying so: close it (`automata trade sell`)
-or wait for it to end.
+or wait for it to end. Several manual bots on a symbol hold several trades: the front ends give a
+buy to one holding none (shared/trade_control.py `pick_bot`).
 A SELL closes the trade: every open order (the exits) is cancelled and the position is sold at
 market once they are gone, as `automata close` does, but the bot keeps its mode: a running bot
 takes the next trade as soon as that sale is done (a buy before is refused, saying so).

@@ -30,8 +30,8 @@ DUST = Decimal("0.00001")  # under the step: what a fee in base can leave
 BOT = {"id": "mt", "strategy": "manual", "venue": "sim", "symbol": "BTCUSDT", "lease_ms": 1000}
 
 
-def state(r: redis.Redis) -> dict:
-    raw = r.get(bot_state("mt"))
+def state(r: redis.Redis, bot: str = "mt") -> dict:
+    raw = r.get(bot_state(bot))
     return json.loads(raw)["state"] if raw else {}
 
 
@@ -179,3 +179,43 @@ def state_applied(r: redis.Redis, entry: bytes) -> bool:
     raw = r.get(bot_state("mt"))
     last = json.loads(raw).get("last_applied", {}).get(bot_control("mt"), "0-0") if raw else "0-0"
     return tuple(map(int, last.split("-"))) >= tuple(map(int, entry.decode().split("-")))
+
+
+def test_several_manual_bots_on_a_symbol_take_one_trade_each(sim, env, tmp_path, sync_redis) -> None:
+    """A bot holds one trade at a time: two manual bots on BTCUSDT hold two. A buy without --bot
+    goes to the first holding none; with both holding, a third is refused before anything is
+    written; a sell without --bot must name which."""
+    r = sync_redis
+    config = write_config(tmp_path / "automata.toml", sim)
+    bots = write_bots(tmp_path / "bots.toml", {**BOT, "id": "ma"}, {**BOT, "id": "mb"})
+    cenv = {**env, "AUTOMATA_CONFIG": str(config), "AUTOMATA_BOTS": str(bots)}
+    gateway = start_gateway(cenv, config, tmp_path / "og.log")
+    wait_gateway_ready(r, gateway)
+    runner = python("services.strategy_runner", "--bot", "ma", "--bot", "mb", env=cenv,
+                    log_path=tmp_path / "runner.log").start()  # fmt: skip
+    wait_until(
+        lambda: reading_candles(r, "ma") and reading_candles(r, "mb"), timeout=30, what="the runner up"
+    )
+
+    def buy() -> str:
+        res = cli(
+            cenv, "trade", "buy", "BTCUSDT", "--quote", "20", "--tp", "2%", "--sl", "1%", "--wait", "30"
+        )
+        return " ".join((res.stdout + res.stderr).split()) + f" (exit {res.returncode})"
+
+    first, second = buy(), buy()
+    assert "sent to ma" in first and ": FILLED" in first and "(exit 0)" in first, first
+    assert "sent to mb" in second and ": FILLED" in second and "(exit 0)" in second, second
+    third = buy()
+    assert "every bot that takes manual trades on BTCUSDT has one open (ma, mb)" in third, third
+    assert "(exit 2)" in third and r.xlen(bot_control("ma")) == r.xlen(bot_control("mb")) == 1
+    which = cli(cenv, "trade", "sell", "BTCUSDT", "--wait", "20")
+    assert which.returncode == 2 and "several bots hold a trade on BTCUSDT (ma, mb): name one" in " ".join(
+        which.stdout.split()
+    ), which.stdout
+    sold = cli(cenv, "trade", "sell", "BTCUSDT", "--bot", "mb", "--wait", "20")
+    assert sold.returncode == 0 and "SELL BTCUSDT MARKET" in sold.stdout, sold.stdout
+    # mb's sale done, it holds no trade: the next buy goes to it, ma keeps its own
+    wait_until(lambda: not {"trade", "closing"} & set(state(r, "mb")), timeout=20, what="mb's trade over")
+    assert "sent to mb" in buy()
+    assert runner.terminate() == 0 and gateway.terminate() == 0

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from shared.bus import publish
 from shared.control import ControlError
 from shared.messages import TradeRequest
-from shared.streams import bot_control, health
-from shared.trade_control import file_trade_bots, heartbeat_trade_bots, new_request_id, pick_bot
+from shared.streams import bot_control, bot_state, health
+from shared.trade_control import file_trade_bots, heartbeat_trade_bots, holding, new_request_id, pick_bot
 from shared.trade_terms import TermsError, describe, parse_words
 
 USAGE = (
@@ -56,7 +56,11 @@ async def trade_answer(redis: aioredis.Redis, args: Sequence[str], who: str, bot
         return f"Not sent: {exc.field}: {exc.reason}\n\n{USAGE}"
     bots = {**file_trade_bots(bots_file), **heartbeat_trade_bots(await runner_extras(redis))}
     try:
-        bot_id, _venue = pick_bot(bots, terms.symbol, bot)
+        names = list(bots)
+        states = (
+            dict(zip(names, await redis.mget([bot_state(b) for b in names]), strict=True)) if names else {}
+        )
+        bot_id, _venue = pick_bot(bots, terms.symbol, bot, side=terms.side, holding=holding(states))
     except ControlError as exc:
         return f"Not sent: {exc}"
     request: TradeRequest = terms.request(

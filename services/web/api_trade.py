@@ -68,7 +68,8 @@ def place_trade(ctx: WebContext, request: Request, body: SmartTradeRequest) -> T
     extras = (b.extra for b in read_heartbeats(ctx.redis) if b.service == "strategy_runner")
     bots = {**trade_control.file_trade_bots(bots_file), **trade_control.heartbeat_trade_bots(extras)}
     try:
-        bot, _venue = trade_control.pick_bot(bots, terms.symbol, body.bot)
+        holding = trade_control.holders(ctx.redis, bots)
+        bot, _venue = trade_control.pick_bot(bots, terms.symbol, body.bot, side=terms.side, holding=holding)
     except control.ControlError as exc:
         raise ApiError(422, str(exc)) from None
     trade = terms.request(
