@@ -35,6 +35,7 @@ from shared.messages import Decision, OrderType, OrderUpdate, Side, TradeRequest
 from shared.streams import bot_control, bot_decisions, bot_state, order_events
 
 TRADE_STRATEGY = "manual"  # the built-in strategy that takes manual trades (strategies/manual.py)
+NAME_BOT = "`--bot ID`; in Telegram `bot ID`"  # how each front end names the bot of a trade
 
 
 def how_to_add(symbol: str = "BTCUSDT") -> str:
@@ -101,14 +102,14 @@ def pick_bot(
         elif side is Side.BUY:
             raise ControlError(
                 f"every bot that takes manual trades on {symbol} has one open ({', '.join(held)}): "
-                f"close one (`automata trade sell {symbol} --bot BOT`) or add a bot ({how_to_add(symbol)})"
+                f"close one (a sell naming its bot: {NAME_BOT}) or add a bot ({how_to_add(symbol)})"
             )
         elif len(held) == 1:
             matching = held
         else:
             which = "hold a trade" if held else "take manual trades, none holding a trade"
             raise ControlError(
-                f"several bots {which} on {symbol} ({', '.join(held or matching)}): name one (--bot)"
+                f"several bots {which} on {symbol} ({', '.join(held or matching)}): name one ({NAME_BOT})"
             )
     return matching[0], bots[matching[0]].partition(":")[0]
 

@@ -32,7 +32,9 @@ def test_a_buy_goes_to_the_first_bot_without_a_trade_and_a_sell_to_the_one_holdi
     assert pick_bot(BOTS, "BTCUSDT", side=Side.SELL, holding={"m2"}) == ("m2", "sim")
     assert pick_bot(BOTS, "ETHUSDT", holding={"e1"}) == ("e1", "sim")  # the only one: its own answer
     assert pick_bot(BOTS, "BTCUSDT", "m1", holding={"m1"}) == ("m1", "sim")  # named: as asked
-    with pytest.raises(ControlError, match=r"has one open \(m1, m2\).*automata trade sell BTCUSDT --bot"):
+    with pytest.raises(
+        ControlError, match=r"has one open \(m1, m2\): close one \(a sell naming its bot: `--bot ID`"
+    ):
         pick_bot(BOTS, "BTCUSDT", holding={"m1", "m2"})
     with pytest.raises(ControlError, match=r"several bots hold a trade on BTCUSDT \(m1, m2\): name one"):
         pick_bot(BOTS, "BTCUSDT", side=Side.SELL, holding={"m1", "m2"})
