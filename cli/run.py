@@ -136,14 +136,14 @@ def _run(
     console: Console, home: Home, port: int, timeout: float, sim: bool | None, fresh: bool = False
 ) -> int:
     _check_not_running(home, port)
-    if fresh:
-        _refuse_fresh_beside_exchanges(home)
-        _forget_previous_run(home, console)
-    home.make_dirs()
     try:
         setup = demo.choose(home)
     except ConfigError as exc:
         raise UsageError(f"the demo's configuration: {exc}") from None
+    if fresh:
+        _refuse_fresh_beside_exchanges(setup)
+        _forget_previous_run(home, console)
+    home.make_dirs()
     want_sim = sim_available() if sim is None else sim
     check_ports_free(
         port, setup, want_sim
@@ -232,12 +232,11 @@ def _bots_file(home: Home, setup: demo.Setup) -> Path | None:
     return path if path.exists() else None
 
 
-def _refuse_fresh_beside_exchanges(home: Home) -> None:
+def _refuse_fresh_beside_exchanges(setup: demo.Setup) -> None:
     """--fresh forgets the write-ahead log of orders and the bots' states: beside an exchange,
     which keeps its orders, the bots would start again from order 1 with orders open there that
     nobody knows. Only the paper venue's orders can be forgotten with them."""
     try:
-        setup = demo.choose(home)
         real = demo.real_venues(setup)
     except ConfigError as exc:
         raise UsageError(f"--fresh: {exc}") from None
